@@ -1,0 +1,104 @@
+# parley — build, run, test, bench, install.
+#   make          build ./parley
+#   make run      install missing packages, build, serve the default bot on 127.0.0.1:8080
+#   make test     install missing packages, build, run every test; ends with "N passed, N failed"
+#   make bench    wrk on loopback: messages/s, latency, RSS
+#   make install  PREFIX=/usr/local DESTDIR=
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+CC ?= cc
+PKGS := lua5.4 libevent jansson sqlite3 libutf8proc libcrypto
+# Evaluated when used, so `make run` can install packages before pkg-config runs.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS = $(shell pkg-config --libs $(PKGS))
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
+CFLAGS ?= -O2 -g
+ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Iruntime -Ibuild
+# -Wl,-E: busted's C modules (lfs, term, system) resolve the Lua API in the binary.
+ALL_LDFLAGS = -Wl,-E $(LDFLAGS)
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+RUNTIME_SRC := $(filter-out runtime/main.c,$(wildcard runtime/*.c))
+RUNTIME_OBJ := $(RUNTIME_SRC:runtime/%.c=build/obj/%.o) build/obj/embedded.o
+SAN_OBJ := $(RUNTIME_SRC:runtime/%.c=build/san/%.o) build/san/embedded.o
+LUA_MODULES := $(sort $(wildcard runtime/lua/parley/*.lua))
+CTEST_SRC := $(wildcard tests/c/test_*.c)
+CTESTS := $(CTEST_SRC:tests/c/%.c=build/tests/%)
+SAN_CTESTS := $(CTEST_SRC:tests/c/%.c=build/tests/san_%)
+
+.PHONY: all run test bench install deps deps-test deps-bench clean check-c
+
+all: parley
+
+parley: build/obj/main.o build/libparley.a
+	$(CC) $(ALL_LDFLAGS) -o $@ build/obj/main.o build/libparley.a $(PKG_LIBS)
+
+build/libparley.a: $(RUNTIME_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+build/obj/%.o: runtime/%.c runtime/*.h | build/obj
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+build/obj/embedded.o: build/embedded.c runtime/modules.h | build/obj
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+build/embedded.c: build/embed $(LUA_MODULES)
+	build/embed $@ runtime/lua $(LUA_MODULES)
+
+build/embed: tools/embed.c | build
+	$(CC) -std=c11 -O1 -Wall -Wextra -Werror -o $@ $<
+
+build build/obj build/san build/tests:
+	mkdir -p $@
+
+# --- tests -------------------------------------------------------------------
+build/san/%.o: runtime/%.c runtime/*.h | build/san
+	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -c -o $@ $<
+
+build/san/embedded.o: build/embedded.c | build/san
+	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -c -o $@ $<
+
+build/tests/test_%: tests/c/test_%.c tests/c/check.h build/libparley.a | build/tests
+	$(CC) $(ALL_CFLAGS) -Itests/c $(ALL_LDFLAGS) -o $@ $< build/libparley.a $(PKG_LIBS)
+
+build/tests/san_test_%: tests/c/test_%.c tests/c/check.h $(SAN_OBJ) | build/tests
+	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -Itests/c $(ALL_LDFLAGS) -o $@ $< $(SAN_OBJ) $(PKG_LIBS)
+
+check-c: $(CTESTS) $(SAN_CTESTS)
+
+deps:
+	@tools/deps.sh build
+deps-test:
+	@tools/deps.sh test
+deps-bench:
+	@tools/deps.sh bench
+
+run:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory parley
+	./parley serve --listen 127.0.0.1:8080 --db parley.db
+
+test:
+	@$(MAKE) --no-print-directory deps-test
+	@$(MAKE) --no-print-directory parley check-c
+	@tests/run.sh
+
+bench:
+	@$(MAKE) --no-print-directory deps-bench
+	@$(MAKE) --no-print-directory parley build/bare_evhttp
+	@tests/bench/run.sh
+
+build/bare_evhttp: tests/bench/bare_evhttp.c | build
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(PKG_LIBS)
+
+install: parley
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/parley/bot
+	install -m 755 parley $(DESTDIR)$(PREFIX)/bin/parley
+	cp -R bot.json catalog.json flows scripts spec $(DESTDIR)$(PREFIX)/share/parley/bot/
+	cp -R examples $(DESTDIR)$(PREFIX)/share/parley/
+
+clean:
+	rm -rf build parley

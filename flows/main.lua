@@ -1,0 +1,77 @@
+-- flows/main.lua: the barista's conversation. Greet, pick a drink (the
+-- `drink` flow), offer a pastry that goes with it, ask whether that is
+-- all, then sum up the order.
+return {
+  start = function(c)
+    if c.cart:is_empty() then
+      c:say "greet"
+    else
+      c:say("welcome_back", { count = c.cart:count() })
+    end
+    return c:call("drink", nil, "pairing")
+  end,
+
+  -- Only offer a pairing when the rules have one.
+  pairing = function(c)
+    if #c:recommend { tag = "food" } == 0 then return "more" end
+    return "offer_pairing"
+  end,
+
+  offer_pairing = {
+    ask = function(c)
+      local picks = c:recommend { tag = "food" }
+      c:say("pairing", { product = picks[1].product.title, reason = picks[1].reason }, { cards = picks })
+      local choices = {}
+      for _, pick in ipairs(picks) do
+        choices[#choices + 1] = { title = c:t("add_item", { product = pick.product.title }), payload = pick.product.sku }
+      end
+      choices[#choices + 1] = { title = c:t "no_thanks", payload = "no" }
+      c:choices(choices)
+    end,
+    answer = function(c, msg)
+      if msg.payload == "no" then
+        c:say "no_problem"
+        return "more"
+      end
+      local food = c.catalog:get(msg.payload) or c.catalog:find(msg.text, "food")
+      if not food then
+        c:say "didnt_catch"
+        return "offer_pairing"
+      end
+      c.cart:add(food)
+      c:say("added_food", { product = food.title })
+      return "more"
+    end,
+  },
+
+  more = {
+    ask = function(c)
+      c:say("anything_else", { count = c.cart:count(), total = c:price(c.cart:total()) }, {
+        choices = {
+          { title = c:t "another_drink", payload = "another" },
+          { title = c:t "thats_all", payload = "done" },
+        },
+      })
+    end,
+    answer = function(c, msg)
+      if msg.payload == "another" then return c:call("drink", nil, "pairing") end
+      if msg.payload == "done" then return "summary" end
+      local drink = c.catalog:find(msg.text, "drink")
+      if drink then return c:call("drink", { sku = drink.sku, words = msg.text }, "pairing") end
+      c:say "didnt_catch"
+      return "more"
+    end,
+  },
+
+  summary = function(c)
+    local lines = {}
+    for _, line in ipairs(c.cart:lines()) do
+      local options = #line.option_titles > 0 and (" (" .. table.concat(line.option_titles, ", ") .. ")") or ""
+      lines[#lines + 1] = c:t("summary_line", {
+        qty = line.qty, title = line.title, options = options, price = c:price(line.total, line.currency),
+      })
+    end
+    c:say("summary", { lines = table.concat(lines, "\n"), total = c:price(c.cart:total()) })
+    return c:done()
+  end,
+}

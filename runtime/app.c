@@ -1,0 +1,149 @@
+/* app: opens the store, the bots, the pipeline and the watcher and ties hot
+ * reload together; see app.h. */
+#include "app.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "log.h"
+
+struct pl_app {
+    struct event_base *base;
+    pl_store *store;
+    pl_bot **bots;
+    size_t nbots;
+    pl_pipeline *pipeline;
+    pl_watch *watch;
+    struct watch_target *targets; /* one per bot, for the watcher's callbacks */
+    pl_reload_fn on_reload;
+    void *on_reload_ud;
+};
+
+typedef struct watch_target {
+    pl_app *app;
+    pl_bot *bot;
+} watch_target;
+
+static void report_load(pl_bot *bot, int ok, const char *changed, const pl_errors *errors,
+                        const pl_errors *warnings, double ms) {
+    for (size_t i = 0; warnings && i < warnings->count; i++)
+        pl_warn("[%s] %s", pl_bot_name(bot), warnings->items[i]);
+    if (ok) {
+        pl_info("[%s] %s in %.1f ms%s%s", pl_bot_name(bot), changed ? "reloaded" : "loaded", ms,
+                changed ? " after a change to " : "", changed ? changed : "");
+        return;
+    }
+    for (size_t i = 0; i < errors->count; i++)
+        pl_error("[%s] %s", pl_bot_name(bot), errors->items[i]);
+    pl_error("[%s] %s; %s", pl_bot_name(bot), changed ? "reload failed" : "scripts failed to load",
+             pl_bot_vm(bot) ? "the previous version keeps serving" : "shoppers get the fallback reply");
+}
+
+static int load_bot(pl_app *app, pl_bot *bot, const char *changed) {
+    pl_errors errors = {0}, warnings = {0};
+    int64_t t0 = pl_now_ms();
+    int ok = pl_bot_reload(bot, app->store, &errors, &warnings) == PL_OK;
+    report_load(bot, ok, changed, &errors, &warnings, (double)(pl_now_ms() - t0));
+    if (changed && app->on_reload) app->on_reload(bot, ok, changed, &errors, app->on_reload_ud);
+    pl_errors_clear(&errors);
+    pl_errors_clear(&warnings);
+    return ok;
+}
+
+static void on_change(const char *changed, void *ud) {
+    watch_target *t = ud;
+    load_bot(t->app, t->bot, changed);
+}
+
+static void before_turn(void *ud) {
+    pl_app *app = ud;
+    if (app->watch) pl_watch_poll(app->watch);
+}
+
+static int open_bots(pl_app *app, const pl_app_config *config, char **err) {
+    app->bots = calloc(config->nbots ? config->nbots : 1, sizeof *app->bots);
+    if (!app->bots) abort();
+    for (size_t i = 0; i < config->nbots; i++) {
+        pl_bot *bot = NULL;
+        if (pl_bot_open(config->bot_dirs[i], &bot, err) != PL_OK) return PL_ERR;
+        if (pl_app_find_bot(app, pl_bot_name(bot))) {
+            pl_fail(err, "%s: another bot is already named '%s' (names must be unique)",
+                    config->bot_dirs[i], pl_bot_name(bot));
+            pl_bot_free(bot);
+            return PL_ERR;
+        }
+        app->bots[app->nbots++] = bot;
+    }
+    return PL_OK;
+}
+
+static int watch_bots(pl_app *app, char **err) {
+    app->watch = pl_watch_new(app->base, err);
+    if (!app->watch) return PL_ERR;
+    app->targets = calloc(app->nbots ? app->nbots : 1, sizeof *app->targets);
+    if (!app->targets) abort();
+    for (size_t i = 0; i < app->nbots; i++) {
+        app->targets[i] = (watch_target){app, app->bots[i]};
+        if (pl_watch_add(app->watch, pl_bot_dir(app->bots[i]), on_change, &app->targets[i], err) !=
+            PL_OK)
+            return PL_ERR;
+    }
+    return PL_OK;
+}
+
+int pl_app_open(const pl_app_config *config, pl_app **out, char **err) {
+    pl_app *app = calloc(1, sizeof *app);
+    if (!app) abort();
+    app->base = event_base_new();
+    if (!app->base) {
+        free(app);
+        return pl_fail(err, "cannot create the event loop");
+    }
+    int rc = pl_store_open(config->db_path, config->sync, &app->store, err);
+    if (rc == PL_OK) rc = open_bots(app, config, err);
+    if (rc == PL_OK && config->watch) rc = watch_bots(app, err);
+    if (rc != PL_OK) {
+        pl_app_close(app);
+        return PL_ERR;
+    }
+    for (size_t i = 0; i < app->nbots; i++) load_bot(app, app->bots[i], NULL);
+    app->pipeline = pl_pipeline_new(app->base, app->store);
+    pl_pipeline_set_before_turn(app->pipeline, before_turn, app);
+    *out = app;
+    return PL_OK;
+}
+
+void pl_app_close(pl_app *app) {
+    if (!app) return;
+    pl_pipeline_free(app->pipeline);
+    pl_watch_free(app->watch);
+    free(app->targets);
+    for (size_t i = 0; i < app->nbots; i++) pl_bot_free(app->bots[i]);
+    free(app->bots);
+    pl_store_close(app->store);
+    event_base_free(app->base);
+    free(app);
+}
+
+struct event_base *pl_app_base(pl_app *app) { return app->base; }
+pl_store *pl_app_store(pl_app *app) { return app->store; }
+pl_pipeline *pl_app_pipeline(pl_app *app) { return app->pipeline; }
+size_t pl_app_bot_count(const pl_app *app) { return app->nbots; }
+pl_bot *pl_app_bot(pl_app *app, size_t i) { return i < app->nbots ? app->bots[i] : NULL; }
+
+pl_bot *pl_app_find_bot(pl_app *app, const char *name) {
+    for (size_t i = 0; i < app->nbots; i++)
+        if (strcmp(pl_bot_name(app->bots[i]), name) == 0) return app->bots[i];
+    return NULL;
+}
+
+void pl_app_on_reload(pl_app *app, pl_reload_fn fn, void *ud) {
+    app->on_reload = fn;
+    app->on_reload_ud = ud;
+}
+
+void pl_app_drain(pl_app *app) {
+    while (pl_pipeline_pending(app->pipeline) > 0)
+        if (event_base_loop(app->base, EVLOOP_ONCE) < 0) break;
+}

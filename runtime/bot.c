@@ -1,0 +1,369 @@
+/* bot: manifest, load/reload and load state of one bot; see bot.h.
+ * Uses vm.c for the sandbox, catalog.c for products and the Lua engine
+ * (parley.engine) for checking the shape of flows and scripts. */
+#define _GNU_SOURCE
+#include "bot.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <lauxlib.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "catalog.h"
+#include "common.h"
+#include "json_lua.h"
+#include "log.h"
+#include "modules.h"
+
+/* Loading runs whole files; they get more room than a single turn. */
+#define LOAD_BUDGET_FACTOR 20
+
+struct pl_bot {
+    char *dir;
+    char *name;
+    json_t *manifest;
+    pl_vm *vm;
+    int64_t loaded_at;
+    char *error;
+};
+
+void pl_errors_add(pl_errors *errors, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = pl_vstrdupf(fmt, ap);
+    va_end(ap);
+    errors->items = realloc(errors->items, sizeof *errors->items * (errors->count + 1));
+    if (!errors->items) abort();
+    errors->items[errors->count++] = s;
+}
+
+void pl_errors_clear(pl_errors *errors) {
+    for (size_t i = 0; i < errors->count; i++) free(errors->items[i]);
+    free(errors->items);
+    errors->items = NULL;
+    errors->count = 0;
+}
+
+static int valid_name(const char *name) {
+    size_t n = strlen(name);
+    if (n == 0 || n > 64) return 0;
+    for (const char *p = name; *p; p++)
+        if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p) && *p != '-' && *p != '_')
+            return 0;
+    return 1;
+}
+
+/* Reads and checks bot.json; returns a new manifest or NULL with *err. */
+static json_t *read_manifest(const char *dir, char **err) {
+    char *path = pl_strdupf("%s/bot.json", dir);
+    json_error_t jerr;
+    json_t *m = json_load_file(path, 0, &jerr);
+    free(path);
+    if (!m) {
+        if (strstr(jerr.text, "unable to open")) {
+            pl_fail(err, "%s: no bot.json here (is this a bot folder?)", dir);
+            return NULL;
+        }
+        pl_fail(err, "bot.json:%d: %s", jerr.line, jerr.text);
+        return NULL;
+    }
+    const char *reason = NULL;
+    const char *name = json_string_value(json_object_get(m, "name"));
+    json_t *locales = json_object_get(m, "locales");
+    if (!json_is_object(m)) reason = "must be an object";
+    else if (!name || !valid_name(name))
+        reason = "\"name\" must be 1-64 characters of a-z, 0-9, - and _ (it is the bot's address)";
+    else if (locales && (!json_is_array(locales) || json_array_size(locales) == 0))
+        reason = "\"locales\" must be a non-empty list such as [\"en\", \"ja\"]";
+    if (!reason && locales) {
+        size_t i;
+        json_t *l;
+        json_array_foreach(locales, i, l) if (!json_is_string(l)) reason = "\"locales\" must list strings";
+    }
+    if (reason) {
+        json_decref(m);
+        pl_fail(err, "bot.json:1: %s", reason);
+        return NULL;
+    }
+    if (!locales) json_object_set_new(m, "locales", json_pack("[s]", "en"));
+    return m;
+}
+
+int pl_bot_open(const char *dir, pl_bot **out, char **err) {
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return pl_fail(err, "%s: no such folder", dir);
+    char *real = realpath(dir, NULL);
+    json_t *manifest = read_manifest(real, err);
+    if (!manifest) {
+        free(real);
+        return PL_ERR;
+    }
+    pl_bot *bot = calloc(1, sizeof *bot);
+    if (!bot) abort();
+    bot->dir = real;
+    bot->manifest = manifest;
+    bot->name = pl_strdup(json_string_value(json_object_get(manifest, "name")));
+    *out = bot;
+    return PL_OK;
+}
+
+void pl_bot_free(pl_bot *bot) {
+    if (!bot) return;
+    pl_vm_release(bot->vm);
+    json_decref(bot->manifest);
+    free(bot->dir);
+    free(bot->name);
+    free(bot->error);
+    free(bot);
+}
+
+pl_vm *pl_bot_vm(const pl_bot *bot) { return bot->vm; }
+const char *pl_bot_name(const pl_bot *bot) { return bot->name; }
+const char *pl_bot_dir(const pl_bot *bot) { return bot->dir; }
+const json_t *pl_bot_manifest(const pl_bot *bot) { return bot->manifest; }
+int64_t pl_bot_loaded_at(const pl_bot *bot) { return bot->loaded_at; }
+const char *pl_bot_error(const pl_bot *bot) { return bot->error; }
+
+const char *pl_bot_static_fallback(const pl_bot *bot, const char *locale) {
+    json_t *fb = json_object_get(bot->manifest, "fallback");
+    if (json_is_string(fb)) return json_string_value(fb);
+    const char *s = json_string_value(json_object_get(fb, locale ? locale : ""));
+    if (!s) s = json_string_value(json_object_get(
+        fb, json_string_value(json_array_get(json_object_get(bot->manifest, "locales"), 0))));
+    return s ? s : "Sorry, something went wrong on our side. Please try again in a moment.";
+}
+
+static long manifest_limit(const json_t *manifest, const char *key, long fallback) {
+    json_t *v = json_object_get(json_object_get(manifest, "limits"), key);
+    return json_is_integer(v) && json_integer_value(v) > 0 ? (long)json_integer_value(v) : fallback;
+}
+
+/* The sorted *.lua file names in dir/sub (new list). */
+static char **list_lua(const char *dir, const char *sub, size_t *n) {
+    char *path = pl_strdupf("%s/%s", dir, sub);
+    DIR *d = opendir(path);
+    free(path);
+    char **names = NULL;
+    *n = 0;
+    if (!d) return NULL;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (e->d_name[0] == '.' || len < 5 || strcmp(e->d_name + len - 4, ".lua") != 0) continue;
+        names = realloc(names, sizeof *names * (*n + 1));
+        names[(*n)++] = pl_strdup(e->d_name);
+    }
+    closedir(d);
+    for (size_t i = 1; i < *n; i++)
+        for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+            char *t = names[j];
+            names[j] = names[j - 1];
+            names[j - 1] = t;
+        }
+    return names;
+}
+
+static void free_list(char **names, size_t n) {
+    for (size_t i = 0; i < n; i++) free(names[i]);
+    free(names);
+}
+
+/* Calls engine.<fn>(args...) where the args are already pushed; errors go
+ * to the list. */
+static int call_engine(pl_vm *vm, const char *fn, int nargs, int nres, pl_errors *errors) {
+    lua_State *L = pl_vm_lua(vm);
+    lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    lua_getfield(L, -1, "parley.engine");
+    lua_getfield(L, -1, fn);
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+    lua_insert(L, -(nargs + 1));
+    char *err = NULL;
+    int rc = pl_vm_run(vm, nargs, nres, pl_vm_instruction_limit(vm) * LOAD_BUDGET_FACTOR, &err);
+    if (rc != PL_OK) {
+        pl_errors_add(errors, "%s", err);
+        free(err);
+    }
+    return rc;
+}
+
+/* Compiles relpath and hands it to engine.<fn>(name, chunk, relpath, source). */
+static void load_script(pl_vm *vm, const char *fn, const char *name, const char *relpath,
+                        pl_errors *errors) {
+    lua_State *L = pl_vm_lua(vm);
+    char *err = NULL;
+    char *path = pl_strdupf("%s/%s", pl_vm_bot_dir(vm), relpath);
+    char *source = NULL;
+    int rc = pl_read_file(path, &source, NULL, &err);
+    free(path);
+    if (rc == PL_OK) rc = pl_vm_load_file(vm, relpath, &err);
+    if (rc != PL_OK) {
+        pl_errors_add(errors, "%s", err);
+        free(err);
+        free(source);
+        return;
+    }
+    lua_pushstring(L, name);
+    lua_insert(L, -2);
+    lua_pushstring(L, relpath);
+    lua_pushstring(L, source);
+    free(source);
+    call_engine(vm, fn, 4, 0, errors);
+}
+
+static void load_flows(pl_vm *vm, pl_errors *errors) {
+    size_t n;
+    char **files = list_lua(pl_vm_bot_dir(vm), "flows", &n);
+    for (size_t i = 0; i < n; i++) {
+        char *rel = pl_strdupf("flows/%s", files[i]);
+        char *name = pl_strndup(files[i], strlen(files[i]) - 4);
+        load_script(vm, "add_flow", name, rel, errors);
+        free(rel);
+        free(name);
+    }
+    free_list(files, n);
+}
+
+static void load_scripts(pl_vm *vm, pl_errors *errors) {
+    size_t n;
+    char **files = list_lua(pl_vm_bot_dir(vm), "scripts", &n);
+    for (size_t i = 0; i < n; i++) {
+        char *rel = pl_strdupf("scripts/%s", files[i]);
+        char *kind = pl_strndup(files[i], strlen(files[i]) - 4);
+        load_script(vm, "set_script", kind, rel, errors);
+        free(rel);
+        free(kind);
+    }
+    free_list(files, n);
+}
+
+static pl_catalog *load_catalog(const pl_bot *bot, const json_t *manifest, pl_errors *errors) {
+    const char *file = json_string_value(json_object_get(manifest, "catalog"));
+    char *path = pl_strdupf("%s/%s", bot->dir, file ? file : "catalog.json");
+    pl_catalog *catalog = NULL;
+    char *err = NULL;
+    struct stat st;
+    if (!file && stat(path, &st) != 0) catalog = pl_catalog_empty();
+    else if (pl_catalog_load(path, file ? file : "catalog.json", &catalog, &err) != PL_OK) {
+        pl_errors_add(errors, "%s", err);
+        free(err);
+    }
+    free(path);
+    return catalog;
+}
+
+/* Runs engine.finish() and collects its warnings. */
+static void finish_engine(pl_vm *vm, pl_errors *errors, pl_errors *warnings) {
+    lua_State *L = pl_vm_lua(vm);
+    if (call_engine(vm, "finish", 0, 1, errors) != PL_OK) return;
+    if (warnings && lua_istable(L, -1)) {
+        lua_Integer n = luaL_len(L, -1);
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_rawgeti(L, -1, i);
+            pl_errors_add(warnings, "%s", lua_tostring(L, -1));
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+}
+
+/* Builds a complete state for the bot, or returns NULL with errors. */
+static pl_vm *build(const pl_bot *bot, const json_t *manifest, pl_errors *errors,
+                    pl_errors *warnings) {
+    pl_vm_config config = {
+        .bot_name = bot->name,
+        .bot_dir = bot->dir,
+        .memory_limit = (size_t)manifest_limit(manifest, "memory_mb", PL_DEFAULT_MEMORY_MB) << 20,
+        .instruction_limit = manifest_limit(manifest, "instructions", PL_DEFAULT_INSTRUCTIONS),
+    };
+    pl_catalog *catalog = load_catalog(bot, manifest, errors);
+    char *err = NULL;
+    pl_vm *vm = pl_vm_new(&config, &err);
+    if (!vm) {
+        pl_errors_add(errors, "%s", err);
+        free(err);
+        pl_catalog_free(catalog);
+        return NULL;
+    }
+    lua_State *L = pl_vm_lua(vm);
+    pl_modules_set_catalog(L, catalog ? catalog : pl_catalog_empty());
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "parley.engine");
+    if (pl_vm_run(vm, 1, 0, config.instruction_limit * LOAD_BUDGET_FACTOR, &err) != PL_OK) {
+        pl_errors_add(errors, "runtime: %s", err);
+        free(err);
+    } else {
+        pl_json_push(L, manifest);
+        if (call_engine(vm, "configure", 1, 0, errors) == PL_OK) {
+            load_flows(vm, errors);
+            load_scripts(vm, errors);
+            if (errors->count == 0) finish_engine(vm, errors, warnings);
+        }
+    }
+    lua_gc(L, LUA_GCCOLLECT);
+    if (errors->count > 0) {
+        pl_vm_release(vm);
+        return NULL;
+    }
+    return vm;
+}
+
+static char *join_errors(const pl_errors *errors) {
+    char *joined = pl_strdup(errors->items[0]);
+    if (errors->count > 1) {
+        char *more = pl_strdupf("%s (and %zu more: run parley check)", joined, errors->count - 1);
+        free(joined);
+        joined = more;
+    }
+    return joined;
+}
+
+int pl_bot_reload(pl_bot *bot, pl_store *store, pl_errors *errors, pl_errors *warnings) {
+    pl_errors local = {0};
+    if (!errors) errors = &local;
+    char *err = NULL;
+    json_t *manifest = read_manifest(bot->dir, &err);
+    if (manifest && strcmp(json_string_value(json_object_get(manifest, "name")), bot->name) != 0) {
+        pl_fail(&err, "bot.json:1: the name cannot change while the bot is served (restart parley)");
+        json_decref(manifest);
+        manifest = NULL;
+    }
+    pl_vm *vm = NULL;
+    if (!manifest) {
+        pl_errors_add(errors, "%s", err);
+        free(err);
+    } else {
+        vm = build(bot, manifest, errors, warnings);
+    }
+    if (vm && store) {
+        const pl_catalog *catalog = pl_modules_catalog(pl_vm_lua(vm));
+        if (pl_store_catalog_replace(store, bot->name, pl_catalog_products(catalog), &err) != PL_OK) {
+            pl_errors_add(errors, "%s", err);
+            free(err);
+            pl_vm_release(vm);
+            vm = NULL;
+        }
+    }
+    int rc = PL_OK;
+    if (vm) {
+        pl_vm_release(bot->vm);
+        bot->vm = vm;
+        json_decref(bot->manifest);
+        bot->manifest = manifest;
+        bot->loaded_at = pl_now_ms();
+        free(bot->error);
+        bot->error = NULL;
+    } else {
+        json_decref(manifest);
+        free(bot->error);
+        bot->error = join_errors(errors);
+        rc = PL_ERR;
+    }
+    pl_errors_clear(&local);
+    return rc;
+}

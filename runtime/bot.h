@@ -1,0 +1,61 @@
+/* bot: one brand served by parley — its folder, its manifest and the Lua
+ * state currently serving it.
+ *
+ * Loading follows build, validate, swap: the bot's catalog and scripts are
+ * compiled into a fresh sandboxed state; only if every file loads does the
+ * bot switch to it (one assignment, between two messages). Turns in flight
+ * keep their reference to the state they started on. A failed load keeps
+ * the old state and records the error for /v1/health, the log and chat. */
+#ifndef PL_BOT_H
+#define PL_BOT_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+#include "vm.h"
+
+typedef struct pl_bot pl_bot;
+
+/* A list of "file:line: message" strings (new strings, owned by the list). */
+typedef struct {
+    char **items;
+    size_t count;
+} pl_errors;
+
+void pl_errors_add(pl_errors *errors, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void pl_errors_clear(pl_errors *errors);
+
+/* Reads the bot's manifest (bot.json). Does not load scripts. Fails with a
+ * clear message when the folder or its manifest is missing or invalid. */
+int pl_bot_open(const char *dir, pl_bot **out, char **err);
+void pl_bot_free(pl_bot *bot);
+
+/* Builds a fresh state from the folder. On success swaps it in, writes the
+ * catalog to the store (when store is not NULL) and returns PL_OK; otherwise
+ * keeps the old state, records the errors and returns PL_ERR. Warnings (such
+ * as missing translations) go to *warnings when it is not NULL. */
+int pl_bot_reload(pl_bot *bot, pl_store *store, pl_errors *errors, pl_errors *warnings);
+
+/* The state serving the bot now (borrowed; retain it to keep it), or NULL
+ * when the scripts have never loaded. */
+pl_vm *pl_bot_vm(const pl_bot *bot);
+
+const char *pl_bot_name(const pl_bot *bot);
+const char *pl_bot_dir(const pl_bot *bot);
+const json_t *pl_bot_manifest(const pl_bot *bot);
+/* Milliseconds since the epoch of the last successful load; 0 if none. */
+int64_t pl_bot_loaded_at(const pl_bot *bot);
+/* The last load error while the scripts are broken, else NULL. */
+const char *pl_bot_error(const pl_bot *bot);
+
+/* The text sent when the scripts cannot run at all: the manifest's
+ * "fallback" for the locale, else a built-in sentence. Borrowed. */
+const char *pl_bot_static_fallback(const pl_bot *bot, const char *locale);
+
+/* Default limits, overridable in the manifest's "limits". */
+#define PL_DEFAULT_MEMORY_MB 64
+#define PL_DEFAULT_INSTRUCTIONS 1000000L
+
+#endif

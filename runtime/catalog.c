@@ -1,0 +1,302 @@
+/* catalog: parsing, validation and word search of a bot's products; see
+ * catalog.h. Every string compared is folded by text.c first. */
+#define _GNU_SOURCE
+#include "catalog.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "text.h"
+
+typedef struct {
+    char **titles; /* folded title in each locale */
+    size_t ntitles;
+    char **tags; /* folded tags */
+    size_t ntags;
+    char *title_words; /* all folded titles, space separated */
+    char *description; /* all folded descriptions, space separated */
+} search_terms;
+
+struct pl_catalog {
+    json_t *products; /* array of validated product objects */
+    search_terms *terms; /* one per product */
+    size_t count;
+};
+
+/* The 1-based line of the first occurrence of needle in text, or 0. */
+static int line_of(const char *text, const char *needle) {
+    const char *at = needle && *needle ? strstr(text, needle) : NULL;
+    if (!at) return 0;
+    int line = 1;
+    for (const char *p = text; p < at; p++) line += *p == '\n';
+    return line;
+}
+
+/* A text field may be a string or an object of strings by locale. */
+static int valid_localized(const json_t *v, int required) {
+    if (!v) return !required;
+    if (json_is_string(v)) return json_string_length(v) > 0;
+    if (!json_is_object(v) || json_object_size(v) == 0) return 0;
+    const char *locale;
+    json_t *s;
+    json_object_foreach((json_t *)v, locale, s) if (!json_is_string(s)) return 0;
+    return 1;
+}
+
+static int valid_currency(const char *c) {
+    return c && strlen(c) == 3 && isupper((unsigned char)c[0]) && isupper((unsigned char)c[1]) &&
+           isupper((unsigned char)c[2]);
+}
+
+static const char *check_options(const json_t *options) {
+    if (!options) return NULL;
+    if (!json_is_object(options)) return "options must be an object of lists";
+    const char *name;
+    json_t *choices;
+    json_object_foreach((json_t *)options, name, choices) {
+        if (!json_is_array(choices) || json_array_size(choices) == 0)
+            return "each option must be a non-empty list of {value, title, price}";
+        size_t i;
+        json_t *c;
+        json_array_foreach(choices, i, c) {
+            if (!json_is_string(json_object_get(c, "value")))
+                return "every option choice needs a string value";
+            if (!valid_localized(json_object_get(c, "title"), 0))
+                return "an option title must be a string or an object of strings by locale";
+            json_t *price = json_object_get(c, "price");
+            if (price && !json_is_integer(price))
+                return "an option price is an integer in minor units (cents)";
+        }
+    }
+    return NULL;
+}
+
+/* Returns NULL if product is valid (filling in currency), else the reason. */
+static const char *check_product(json_t *p, const char *default_currency) {
+    if (!json_is_object(p)) return "each product must be an object";
+    json_t *sku = json_object_get(p, "sku");
+    if (!json_is_string(sku) || json_string_length(sku) == 0 || json_string_length(sku) > 64)
+        return "sku must be a non-empty string of at most 64 bytes";
+    if (!valid_localized(json_object_get(p, "title"), 1))
+        return "title must be a string or an object of strings by locale";
+    if (!valid_localized(json_object_get(p, "description"), 0))
+        return "description must be a string or an object of strings by locale";
+    json_t *price = json_object_get(p, "price");
+    if (!json_is_integer(price) || json_integer_value(price) < 0)
+        return "price must be a non-negative integer in minor units (450 for 4.50)";
+    json_t *currency = json_object_get(p, "currency");
+    if (!currency && default_currency) json_object_set_new(p, "currency", json_string(default_currency));
+    if (!valid_currency(json_string_value(json_object_get(p, "currency"))))
+        return "currency must be an ISO 4217 code such as EUR (on the product or the catalog)";
+    json_t *tags = json_object_get(p, "tags");
+    if (tags) {
+        size_t i;
+        json_t *t;
+        if (!json_is_array(tags)) return "tags must be a list of strings";
+        json_array_foreach(tags, i, t) if (!json_is_string(t)) return "tags must be a list of strings";
+    }
+    json_t *stock = json_object_get(p, "stock");
+    if (stock && (!json_is_integer(stock) || json_integer_value(stock) < 0))
+        return "stock must be a non-negative integer (leave it out for unlimited)";
+    json_t *image = json_object_get(p, "image");
+    if (image && !json_is_string(image)) return "image must be a URL string";
+    return check_options(json_object_get(p, "options"));
+}
+
+static char *fold_str(const char *s) {
+    char *f = pl_text_fold(s, strlen(s));
+    return f ? f : pl_strdup("");
+}
+
+static void append_folded(char **acc, const char *s) {
+    char *f = fold_str(s);
+    char *joined = pl_strdupf("%s %s", *acc ? *acc : "", f);
+    free(f);
+    free(*acc);
+    *acc = joined;
+}
+
+/* Collects each localized string of v (string or object) into *list. */
+static void collect_localized(const json_t *v, char ***list, size_t *n, char **joined) {
+    if (!v) return;
+    const char *locale;
+    json_t *s;
+    if (json_is_string(v)) {
+        *list = realloc(*list, sizeof **list * (*n + 1));
+        (*list)[(*n)++] = fold_str(json_string_value(v));
+        append_folded(joined, json_string_value(v));
+        return;
+    }
+    json_object_foreach((json_t *)v, locale, s) collect_localized(s, list, n, joined);
+}
+
+static void build_terms(search_terms *t, const json_t *p) {
+    memset(t, 0, sizeof *t);
+    t->title_words = pl_strdup("");
+    t->description = pl_strdup("");
+    collect_localized(json_object_get(p, "title"), &t->titles, &t->ntitles, &t->title_words);
+    char **descs = NULL;
+    size_t ndescs = 0;
+    collect_localized(json_object_get(p, "description"), &descs, &ndescs, &t->description);
+    for (size_t i = 0; i < ndescs; i++) free(descs[i]);
+    free(descs);
+    size_t i;
+    json_t *tag;
+    json_array_foreach(json_object_get(p, "tags"), i, tag) {
+        t->tags = realloc(t->tags, sizeof *t->tags * (t->ntags + 1));
+        t->tags[t->ntags++] = fold_str(json_string_value(tag));
+    }
+}
+
+static void free_terms(search_terms *t) {
+    for (size_t i = 0; i < t->ntitles; i++) free(t->titles[i]);
+    for (size_t i = 0; i < t->ntags; i++) free(t->tags[i]);
+    free(t->titles);
+    free(t->tags);
+    free(t->title_words);
+    free(t->description);
+}
+
+static int check_products(json_t *products, const char *default_currency, const char *text,
+                          const char *name, char **err) {
+    size_t i;
+    json_t *p;
+    json_array_foreach(products, i, p) {
+        const char *sku = json_string_value(json_object_get(p, "sku"));
+        const char *reason = check_product(p, default_currency);
+        if (!reason) {
+            for (size_t j = 0; j < i && !reason; j++)
+                if (strcmp(sku, json_string_value(json_object_get(json_array_get(products, j),
+                                                                  "sku"))) == 0)
+                    reason = "this sku appears twice";
+        }
+        if (reason) {
+            char *quoted = sku ? pl_strdupf("\"%s\"", sku) : NULL;
+            int line = line_of(text, quoted);
+            free(quoted);
+            return pl_fail(err, "%s:%d: product %zu%s%s%s: %s", name, line ? line : 1, i + 1,
+                           sku ? " (" : "", sku ? sku : "", sku ? ")" : "", reason);
+        }
+    }
+    return PL_OK;
+}
+
+int pl_catalog_parse(const char *text, size_t len, const char *name, pl_catalog **out,
+                     char **err) {
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len, 0, &jerr);
+    if (!root) return pl_fail(err, "%s:%d: %s", name, jerr.line, jerr.text);
+    json_t *products = json_is_array(root) ? root : json_object_get(root, "products");
+    if (!json_is_array(products)) {
+        json_decref(root);
+        return pl_fail(err, "%s:1: expected {\"products\": [...]} or a list of products", name);
+    }
+    json_incref(products);
+    int rc = check_products(products, json_string_value(json_object_get(root, "currency")), text,
+                            name, err);
+    json_decref(root);
+    if (rc != PL_OK) {
+        json_decref(products);
+        return PL_ERR;
+    }
+    pl_catalog *c = calloc(1, sizeof *c);
+    if (!c) abort();
+    c->products = products;
+    c->count = json_array_size(products);
+    c->terms = calloc(c->count ? c->count : 1, sizeof *c->terms);
+    for (size_t i = 0; i < c->count; i++) build_terms(&c->terms[i], json_array_get(products, i));
+    *out = c;
+    return PL_OK;
+}
+
+int pl_catalog_load(const char *path, const char *name, pl_catalog **out, char **err) {
+    char *text = NULL;
+    size_t len = 0;
+    if (pl_read_file(path, &text, &len, err) != PL_OK) return PL_ERR;
+    int rc = pl_catalog_parse(text, len, name, out, err);
+    free(text);
+    return rc;
+}
+
+pl_catalog *pl_catalog_empty(void) {
+    pl_catalog *c = calloc(1, sizeof *c);
+    if (!c) abort();
+    c->products = json_array();
+    c->terms = calloc(1, sizeof *c->terms);
+    return c;
+}
+
+void pl_catalog_free(pl_catalog *c) {
+    if (!c) return;
+    for (size_t i = 0; i < c->count; i++) free_terms(&c->terms[i]);
+    free(c->terms);
+    json_decref(c->products);
+    free(c);
+}
+
+const json_t *pl_catalog_products(const pl_catalog *c) { return c->products; }
+
+/* True when some whole word of `words` (space separated) starts with w. */
+static int has_word_prefix(const char *words, const char *w) {
+    for (const char *p = strstr(words, w); p; p = strstr(p + 1, w))
+        if (p == words || p[-1] == ' ') return 1;
+    return 0;
+}
+
+/* Scores the words (space separated, folded) of one message against t. */
+static int score_product(const search_terms *t, const char *message) {
+    int score = 0;
+    for (size_t i = 0; i < t->ntitles; i++)
+        if (pl_text_has_phrase(message, t->titles[i])) score += 10 + (int)strlen(t->titles[i]);
+    for (size_t i = 0; i < t->ntags; i++)
+        if (pl_text_has_phrase(message, t->tags[i])) score += 4;
+    char *copy = pl_strdup(message), *save = NULL;
+    for (char *w = strtok_r(copy, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+        size_t wlen = strlen(w);
+        if (wlen < 3) continue;
+        if (has_word_prefix(t->title_words, w)) score += 3;
+        else if (pl_text_has_phrase(t->description, w)) score += 1;
+    }
+    free(copy);
+    return score;
+}
+
+static int by_score(const void *a, const void *b) {
+    const pl_catalog_hit *x = a, *y = b;
+    return y->score - x->score;
+}
+
+size_t pl_catalog_search(const pl_catalog *c, const char *words, pl_catalog_hit *hits,
+                         size_t max) {
+    char *message = pl_text_fold(words, strlen(words));
+    if (!message || !*message || max == 0) {
+        free(message);
+        return 0;
+    }
+    pl_catalog_hit *all = calloc(c->count ? c->count : 1, sizeof *all);
+    size_t n = 0;
+    for (size_t i = 0; i < c->count; i++) {
+        int score = score_product(&c->terms[i], message);
+        if (score <= 0) continue;
+        const json_t *p = json_array_get(c->products, i);
+        all[n++] = (pl_catalog_hit){json_string_value(json_object_get(p, "sku")), p, score};
+    }
+    free(message);
+    /* Insertion sort: stable, so equal scores keep catalog order; catalogs
+     * are small. */
+    for (size_t i = 1; i < n; i++) {
+        pl_catalog_hit h = all[i];
+        size_t j = i;
+        while (j > 0 && by_score(&all[j - 1], &h) > 0) {
+            all[j] = all[j - 1];
+            j--;
+        }
+        all[j] = h;
+    }
+    size_t count = n < max ? n : max;
+    memcpy(hits, all, count * sizeof *hits);
+    free(all);
+    return count;
+}

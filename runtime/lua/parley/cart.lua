@@ -1,0 +1,139 @@
+-- parley.cart: the shopper's cart, kept in the session as plain data
+-- ({currency =, lines = {{sku, qty, options, unit_price}}}) and worked on
+-- through these methods. Prices are integer minor units; one currency per cart.
+local json = require "json"
+local util = require "parley.util"
+
+local cart = {}
+cart.__index = cart
+
+-- Wraps the session's raw cart table; `view` is the locale's catalog view.
+function cart.new(raw, view)
+  raw.lines = raw.lines or json.array()
+  return setmetatable({ raw = raw, view = view }, cart)
+end
+
+local function same_options(a, b)
+  for k, v in pairs(a) do if b[k] ~= v then return false end end
+  for k, v in pairs(b) do if a[k] ~= v then return false end end
+  return true
+end
+
+local function product_of(self, product_or_sku)
+  if type(product_or_sku) == "table" then return product_or_sku end
+  local p = self.view:get(product_or_sku)
+  if not p then error(string.format("cart:add: no product '%s' in the catalog", tostring(product_or_sku)), 3) end
+  return p
+end
+
+-- cart:add(product or sku [, {qty = 1, options = {size = "large"}}]) -> line
+-- Option deltas are added to the unit price; an unknown option value or a
+-- product in another currency than the cart is a mistake and raises.
+function cart:add(product_or_sku, opts)
+  opts = opts or {}
+  local p = product_of(self, product_or_sku)
+  local qty = opts.qty or 1
+  if math.type(qty) ~= "integer" or qty < 1 then error("cart:add: qty must be a positive integer", 2) end
+  local unit = p.price
+  local options = {}
+  for name, value in pairs(opts.options or {}) do
+    local choice = p:option(name, value)
+    if not choice then
+      error(string.format("cart:add: product '%s' has no %s '%s'", p.sku, name, tostring(value)), 2)
+    end
+    unit = unit + choice.price
+    options[name] = value
+  end
+  if #self.raw.lines > 0 and self.raw.currency ~= p.currency then
+    error(string.format("cart:add: the cart is in %s but '%s' is priced in %s", self.raw.currency, p.sku, p.currency), 2)
+  end
+  self.raw.currency = p.currency
+  for _, line in ipairs(self.raw.lines) do
+    if line.sku == p.sku and same_options(line.options, options) then
+      line.qty = line.qty + qty
+      return line
+    end
+  end
+  local line = { sku = p.sku, qty = qty, options = options, unit_price = unit, title = p.title }
+  table.insert(self.raw.lines, line)
+  return line
+end
+
+local function line_index(self, which)
+  if math.type(which) == "integer" then return self.raw.lines[which] and which end
+  for i, line in ipairs(self.raw.lines) do
+    if line.sku == which then return i end
+  end
+end
+
+-- Removes a line by index or sku; returns true if there was one.
+function cart:remove(which)
+  local i = line_index(self, which)
+  if not i then return false end
+  table.remove(self.raw.lines, i)
+  return true
+end
+
+-- Sets the quantity of a line (by index or sku); 0 removes it.
+function cart:set_qty(which, qty)
+  if math.type(qty) ~= "integer" or qty < 0 then error("cart:set_qty: qty must be an integer >= 0", 2) end
+  local i = line_index(self, which)
+  if not i then return false end
+  if qty == 0 then table.remove(self.raw.lines, i) else self.raw.lines[i].qty = qty end
+  return true
+end
+
+function cart:clear()
+  self.raw.lines = json.array()
+  self.raw.currency = nil
+end
+
+function cart:is_empty() return #self.raw.lines == 0 end
+
+-- Number of items (sum of quantities).
+function cart:count()
+  local n = 0
+  for _, line in ipairs(self.raw.lines) do n = n + line.qty end
+  return n
+end
+
+function cart:has(sku) return line_index(self, sku) ~= nil end
+
+-- Whether any product in the cart carries the tag.
+function cart:has_tag(tag)
+  for _, line in ipairs(self.raw.lines) do
+    local p = self.view:get(line.sku)
+    if p and p:has_tag(tag) then return true end
+  end
+  return false
+end
+
+-- The lines as the shopper should read them: title (in the session's
+-- locale), option titles, qty, unit price and line total.
+function cart:lines()
+  local out = {}
+  for i, line in ipairs(self.raw.lines) do
+    local p = self.view:get(line.sku)
+    local option_titles = {}
+    for _, name in ipairs(util.sorted_keys(line.options or {})) do
+      local choice = p and p:option(name, line.options[name])
+      option_titles[#option_titles + 1] = choice and choice.title or line.options[name]
+    end
+    out[i] = {
+      index = i, sku = line.sku, qty = line.qty, options = line.options,
+      title = p and p.title or line.title, option_titles = option_titles,
+      unit_price = line.unit_price, total = line.unit_price * line.qty,
+      currency = self.raw.currency,
+    }
+  end
+  return out
+end
+
+-- Total amount and currency (nil currency when empty).
+function cart:total()
+  local sum = 0
+  for _, line in ipairs(self.raw.lines) do sum = sum + line.unit_price * line.qty end
+  return sum, self.raw.currency
+end
+
+return cart

@@ -1,0 +1,323 @@
+-- parley.engine: a bot's definition (manifest, flows, tone, rules, router)
+-- and the turn: one shopper message in, the new session and the replies out.
+--
+-- The C loader (bot.c) builds a fresh state per load: it calls configure,
+-- then add_flow / set_script for each file, then finish. The turn runs in a
+-- coroutine under the instruction budget (vm.c), and returns plain tables
+-- that C stores as JSON.
+local _, internal = ...
+local json = require "json"
+local text = require "parley.text"
+local util = require "parley.util"
+local conversation = require "parley.conversation"
+local tone = require "parley.tone"
+local rules = require "parley.rules"
+local products = require "parley.products"
+local log = require "log"
+
+local engine = {}
+local MAX_HOPS = 50
+
+local bot = { flows = {}, scripts = {}, warnings = {} }
+engine.bot = bot
+
+local function fail(where, msg) error(where .. ": " .. msg, 0) end
+
+-- The line where `name` is first defined as a table field in source, for
+-- pointing a shape error at the right place.
+local function line_of(source, name)
+  local n = 0
+  for line in (source .. "\n"):gmatch("(.-)\r?\n") do
+    n = n + 1
+    if line:match("^%s*" .. name .. "%s*=") or line:match("%[%s*[\"']" .. name .. "[\"']%s*%]%s*=") then
+      return n
+    end
+  end
+  return 1
+end
+
+-- configure(manifest): the bot's name, locales and start flow.
+function engine.configure(manifest)
+  bot.manifest = manifest
+  bot.name = manifest.name
+  bot.locales = manifest.locales
+  bot.locale_set = {}
+  for _, l in ipairs(bot.locales) do bot.locale_set[l] = true end
+  bot.start_flow = manifest.start_flow or "main"
+  bot.catalog = products.new(bot.locales[1])
+end
+
+local step_fields = { ask = "function", answer = "function", intents = "boolean" }
+
+local function check_step(flow, name, step, where, source)
+  local at = where .. ":" .. line_of(source, name)
+  if type(name) ~= "string" then fail(at, "step names must be strings") end
+  if type(step) == "function" then return end
+  if type(step) ~= "table" then
+    fail(at, string.format("step '%s' must be a function(c, msg) or a table {ask =, answer =}", name))
+  end
+  for field, value in pairs(step) do
+    local want = step_fields[field]
+    if not want then
+      fail(at, string.format("step '%s' has an unknown field '%s' (a step has ask, answer and intents)", name, tostring(field)))
+    end
+    if type(value) ~= want then fail(at, string.format("step '%s': %s must be a %s", name, field, want)) end
+  end
+  if not step.answer then fail(at, string.format("step '%s' waits for the shopper, so it needs answer = function(c, msg)", name)) end
+end
+
+-- add_flow(name, chunk, where, source): runs the flow file and checks its shape.
+function engine.add_flow(name, chunk, where, source)
+  local def = chunk()
+  if type(def) ~= "table" then fail(where .. ":1", "a flow file must return a table of steps") end
+  for step_name, step in pairs(def) do check_step(name, step_name, step, where, source) end
+  if not def.start then fail(where .. ":1", string.format("flow '%s' needs a 'start' step", name)) end
+  bot.flows[name] = def
+end
+
+local function check_router(def, where, source)
+  if type(def) ~= "table" then fail(where .. ":1", "the router must return a table of intents") end
+  local intents = {}
+  for name, intent in pairs(def) do
+    local at = where .. ":" .. line_of(source, name)
+    if type(intent) ~= "table" or type(intent.run) ~= "function" then
+      fail(at, string.format("intent '%s' must be a table {match = {...}, run = function(c, msg)}", tostring(name)))
+    end
+    local phrases = {}
+    local function add(locale, list)
+      if type(list) ~= "table" then fail(at, string.format("intent '%s': match lists phrases (by locale or for all)", name)) end
+      for _, phrase in ipairs(list) do
+        if type(phrase) ~= "string" then fail(at, string.format("intent '%s': phrases must be strings", name)) end
+        phrases[#phrases + 1] = { locale = locale, folded = text.fold(phrase) }
+      end
+    end
+    local match = intent.match or {}
+    if #match > 0 then add(nil, match) end
+    for locale, list in pairs(match) do
+      if type(locale) == "string" then add(locale, list) end
+    end
+    intents[#intents + 1] = { name = name, phrases = phrases, run = intent.run }
+  end
+  table.sort(intents, function(a, b) return a.name < b.name end)
+  return intents
+end
+
+-- set_script(kind, chunk, where, source) for scripts/tone.lua, rules.lua
+-- and router.lua.
+function engine.set_script(kind, chunk, where, source)
+  local def = chunk()
+  if kind == "tone" then
+    bot.tone = tone.new(def, where, bot.locales)
+    for _, w in ipairs(bot.tone.warnings) do bot.warnings[#bot.warnings + 1] = w end
+  elseif kind == "rules" then
+    bot.rules = rules.new(def, where)
+  elseif kind == "router" then
+    bot.intents = check_router(def, where, source)
+  else
+    bot.scripts[kind] = def
+  end
+end
+
+-- finish() -> warnings: cross-checks once every file is in.
+function engine.finish()
+  if not bot.tone then fail("scripts/tone.lua", "is missing: every bot needs a tone with a 'fallback' template") end
+  if not bot.flows[bot.start_flow] then
+    fail("flows/" .. bot.start_flow .. ".lua", "is missing: the manifest's start flow '" .. bot.start_flow .. "'")
+  end
+  bot.rules = bot.rules or rules.none()
+  bot.intents = bot.intents or {}
+  return bot.warnings
+end
+
+-- The turn ---------------------------------------------------------------
+
+local function pick_locale(requested, current)
+  for _, candidate in ipairs({ requested, current }) do
+    if type(candidate) == "string" then
+      if bot.locale_set[candidate] then return candidate end
+      local lang = candidate:match("^(%a+)")
+      if lang and bot.locale_set[lang] then return lang end
+    end
+  end
+  return bot.locales[1]
+end
+
+local function new_session()
+  return { turn = 0, stack = json.array(), cart = { lines = json.array() }, profile = {} }
+end
+
+local function top(c) return c.session.stack[#c.session.stack] end
+
+local function push(c, flow, args)
+  table.insert(c.session.stack, { flow = flow, step = "start", slots = args or {} })
+end
+
+local function step_of(frame)
+  return bot.flows[frame.flow][frame.step]
+end
+
+-- Makes sure the frame still exists after a reload: the session keeps flow
+-- and step by name; a name the new scripts no longer have restarts there.
+local function repair(c)
+  local frame = top(c)
+  while frame and not bot.flows[frame.flow] do
+    log.warn(string.format("flow '%s' no longer exists; its conversation starts over", frame.flow))
+    table.remove(c.session.stack)
+    frame = top(c)
+  end
+  if frame and not step_of(frame) then
+    log.warn(string.format("flow '%s' has no step '%s' any more; it restarts at 'start'", frame.flow, frame.step))
+    frame.step = "start"
+  end
+end
+
+-- Runs the step at the top of the stack: an action step runs at once and
+-- returns its outcome; a step with ask/answer asks and then waits.
+local function enter(c)
+  local step = step_of(top(c))
+  if type(step) == "function" then return step(c, c.msg), step, true end
+  if step.ask then step.ask(c, c.msg) end
+  return nil, step.ask, false
+end
+
+local function describe(fn)
+  return fn and internal.where(fn) or "a step"
+end
+
+-- Follows what steps return until the conversation waits for the shopper.
+local function drive(c, outcome, source, is_action)
+  local trail = {}
+  for _ = 1, MAX_HOPS do
+    local frame = top(c)
+    if outcome == nil then
+      if not is_action then return end
+      outcome = c:done()
+    end
+    if type(outcome) == "string" then
+      if not bot.flows[frame.flow][outcome] then
+        error(string.format("%s: returned '%s', but flow '%s' has no step '%s'",
+          describe(source), outcome, frame.flow, outcome), 0)
+      end
+      frame.step = outcome
+    elseif getmetatable(outcome) ~= conversation.transition then
+      error(string.format("%s: returned a %s; a step returns a step name, c:call(...), c:done() or nothing",
+        describe(source), type(outcome)), 0)
+    elseif outcome.kind == "call" then
+      frame.resume = outcome.resume
+      push(c, outcome.flow, outcome.args)
+    elseif outcome.kind == "done" then
+      table.remove(c.session.stack)
+      rawset(c, "result", outcome.value)
+      local parent = top(c)
+      if not parent then return end
+      if parent.resume then parent.step, parent.resume = parent.resume, nil end
+    elseif outcome.kind == "restart" then
+      c.session.stack = json.array()
+      push(c, bot.start_flow)
+    elseif outcome.kind == "resume" then
+      if not top(c) then push(c, bot.start_flow) end
+    end
+    local now = top(c)
+    trail[#trail + 1] = now.flow .. "." .. now.step
+    outcome, source, is_action = enter(c)
+  end
+  error("the flow moves from step to step without ever waiting for the shopper: " ..
+    table.concat(trail, " -> ", math.max(1, #trail - 8)), 0)
+end
+
+-- A typed number or a typed choice title counts as tapping that choice.
+local function resolve_choice(c, msg)
+  local offered = c.session.offered
+  c.session.offered = nil
+  if msg.payload ~= nil or type(msg.text) ~= "string" or not offered then return end
+  local n = math.tointeger(tonumber(msg.text:match("^%s*(%d+)%s*$")))
+  local choice = n and offered[n]
+  if not choice then
+    local typed = text.fold(msg.text)
+    for _, o in ipairs(offered) do
+      if text.fold(o.title) == typed then choice = o; break end
+    end
+  end
+  if choice then
+    msg.payload = choice.payload
+    msg.choice = choice
+  end
+end
+
+local function match_intent(c, msg)
+  local frame = top(c)
+  if frame then
+    local step = step_of(frame)
+    if type(step) == "table" and step.intents == false then return nil end
+  end
+  if type(msg.payload) == "string" then
+    local name = msg.payload:match("^intent:(.+)$")
+    for _, intent in ipairs(bot.intents) do
+      if intent.name == name then return intent end
+    end
+    return nil
+  end
+  if type(msg.text) ~= "string" then return nil end
+  local typed = text.fold(msg.text)
+  for _, intent in ipairs(bot.intents) do
+    for _, phrase in ipairs(intent.phrases) do
+      if (phrase.locale == nil or phrase.locale == c.session.locale) and text.has_phrase(typed, phrase.folded) then
+        return intent
+      end
+    end
+  end
+end
+
+local function answer(c, msg)
+  repair(c)
+  if not top(c) then
+    push(c, bot.start_flow)
+    return drive(c, enter(c))
+  end
+  local step = step_of(top(c))
+  if type(step) == "function" then return drive(c, enter(c)) end
+  return drive(c, step.answer(c, msg), step.answer, false)
+end
+
+-- The choices offered in this turn, remembered for the next message.
+local function offered(c)
+  local list
+  for _, reply in ipairs(c.out) do
+    for _, choice in ipairs(reply.choices or {}) do
+      list = list or json.array()
+      list[#list + 1] = choice
+    end
+  end
+  return list
+end
+
+-- turn(session or nil, msg) -> session, replies
+-- msg = {user =, channel = {name =, ...}, text =, payload =, locale =}
+function engine.turn(session, msg)
+  local s = session or new_session()
+  s.turn = (s.turn or 0) + 1
+  s.locale = pick_locale(msg.locale, s.locale)
+  s.updated_at = os.time()
+  local c = conversation.new(bot, s, msg)
+  resolve_choice(c, msg)
+  local intent = match_intent(c, msg)
+  if intent then
+    repair(c)
+    drive(c, intent.run(c, msg), intent.run, false)
+  else
+    answer(c, msg)
+  end
+  s.offered = offered(c)
+  return s, c.out
+end
+
+-- fallback(session or nil, msg) -> replies: the tone's 'fallback' template,
+-- sent when a turn failed. It must not fail itself: no style hook here.
+function engine.fallback(session, msg)
+  local locale = pick_locale(msg and msg.locale, session and session.locale)
+  local seed = string.format("%s/%s/%s", bot.name, msg and msg.user or "", session and session.turn or 0)
+  local words = bot.tone:render("fallback", {}, locale, seed)
+  return { { text = words or "Sorry, something went wrong. Please try again." } }
+end
+
+return engine

@@ -1,0 +1,132 @@
+-- parley.products: the bot's catalog as flows see it. Products come from the
+-- C catalog (parley.catalog); each locale gets its own read-only view in
+-- which title, description and option titles are already in that language.
+local native = require "parley.catalog"
+local util = require "parley.util"
+
+local products = {}
+
+local Product = {}
+Product.__index = Product
+
+function Product:has_tag(tag) return self.tagset[tag] == true end
+
+-- The choice of option `name` whose value is `value`, or nil.
+function Product:option(name, value)
+  for _, choice in ipairs((self.options or {})[name] or {}) do
+    if choice.value == value then return choice end
+  end
+end
+
+local function localize(v, locale, default)
+  if type(v) ~= "table" then return v end
+  local lang = locale:match("^(%a+)")
+  if v[locale] then return v[locale] end
+  if v[lang] then return v[lang] end
+  if v[default] then return v[default] end
+  local keys = util.sorted_keys(v)
+  return v[keys[1]]
+end
+
+local function localize_product(raw, position, locale, default)
+  local p = setmetatable({
+    sku = raw.sku,
+    title = localize(raw.title, locale, default),
+    description = localize(raw.description, locale, default),
+    price = raw.price,
+    currency = raw.currency,
+    image = raw.image,
+    stock = raw.stock,
+    in_stock = raw.stock == nil or raw.stock > 0,
+    tags = raw.tags or {},
+    tagset = {},
+    position = position,
+  }, Product)
+  for _, tag in ipairs(p.tags) do p.tagset[tag] = true end
+  if raw.options then
+    p.options = {}
+    for name, choices in pairs(raw.options) do
+      local list = {}
+      for i, choice in ipairs(choices) do
+        list[i] = {
+          value = choice.value,
+          title = localize(choice.title, locale, default) or choice.value,
+          price = choice.price or 0,
+        }
+      end
+      p.options[name] = list
+    end
+  end
+  return p
+end
+
+local View = {}
+View.__index = View
+
+-- products.new(default_locale) -> catalog with :view(locale)
+function products.new(default_locale)
+  local raw = native.products()
+  local self = { raw = raw, index = {}, views = {}, default = default_locale }
+  for i, p in ipairs(raw) do self.index[p.sku] = i end
+  return setmetatable(self, { __index = products })
+end
+
+function products:view(locale)
+  local v = self.views[locale]
+  if v then return v end
+  local list = {}
+  for i, raw in ipairs(self.raw) do list[i] = localize_product(raw, i, locale, self.default) end
+  v = setmetatable({ list = list, catalog = self, locale = locale }, View)
+  self.views[locale] = v
+  return v
+end
+
+-- The product with this sku, or nil.
+function View:get(sku)
+  local i = type(sku) == "string" and self.catalog.index[sku]
+  return i and self.list[i] or nil
+end
+
+local function wanted(p, opts)
+  if opts.tag and not p.tagset[opts.tag] then return false end
+  if not opts.all and not p.in_stock then return false end
+  return true
+end
+
+-- Every product (in stock unless opts.all), in catalog order.
+function View:all(opts)
+  opts = opts or {}
+  local out = {}
+  for _, p in ipairs(self.list) do
+    if wanted(p, opts) then out[#out + 1] = p end
+  end
+  return out
+end
+
+-- Products carrying the tag (in stock unless opts.all), in catalog order.
+function View:by_tag(tag, opts)
+  local o = util.copy(opts or {})
+  o.tag = tag
+  return self:all(o)
+end
+
+-- Products named by the shopper's words, best match first; opts.tag
+-- narrows to a tag, opts.all includes sold-out products, opts.limit.
+function View:search(words, opts)
+  opts = opts or {}
+  local out = {}
+  if type(words) ~= "string" or words == "" then return out end
+  for _, hit in ipairs(native.search(words, 100)) do
+    local p = self:get(hit.sku)
+    if p and wanted(p, opts) then out[#out + 1] = p end
+    if opts.limit and #out >= opts.limit then break end
+  end
+  return out
+end
+
+-- The best product for the shopper's words, or nil.
+function View:find(words, tag)
+  return self:search(words, { tag = tag, limit = 1 })[1]
+end
+
+return products

@@ -1,0 +1,57 @@
+-- parley.rules: the bot's product-recommendation rules. scripts/rules.lua
+-- returns a list of rules, each a name and a score function
+--   score(product, c) -> number [, reason]
+-- The engine sums every rule's score per product, ranks the products (score,
+-- then catalog order) and keeps the reason of the rule that gave most.
+local rules = {}
+rules.__index = rules
+
+local function fail(where, msg) error(where .. ": " .. msg, 0) end
+
+-- Validates the table returned by scripts/rules.lua.
+function rules.new(def, where)
+  if type(def) ~= "table" then fail(where, "must return a table: { rules = { {name =, score = function(product, c)} } }") end
+  local list = def.rules or def
+  local self = setmetatable({ list = {}, limit = def.limit or 3 }, rules)
+  if math.type(self.limit) ~= "integer" or self.limit < 1 then fail(where, "limit must be a positive integer") end
+  for i, rule in ipairs(list) do
+    if type(rule) ~= "table" or type(rule.score) ~= "function" then
+      fail(where, string.format("rule %d must be a table {name = '...', score = function(product, c) ... end}", i))
+    end
+    self.list[i] = { name = rule.name or ("rule " .. i), score = rule.score }
+  end
+  return self
+end
+
+-- An empty rule set, for bots without scripts/rules.lua.
+function rules.none() return setmetatable({ list = {}, limit = 3 }, rules) end
+
+-- Ranks candidate products for conversation c. opts.limit caps the list.
+-- Returns { {product =, score =, reason =, rule =}, ... }, best first; only
+-- products some rule scored above zero.
+function rules:rank(candidates, c, opts)
+  opts = opts or {}
+  local ranked = {}
+  for _, p in ipairs(candidates) do
+    local total, best, reason, rule_name = 0, 0, nil, nil
+    for _, rule in ipairs(self.list) do
+      local score, why = rule.score(p, c)
+      if score ~= nil and type(score) ~= "number" then
+        error(string.format("rule '%s' returned a %s; a rule returns a number (and a reason)", rule.name, type(score)), 0)
+      end
+      score = score or 0
+      total = total + score
+      if score > best then best, reason, rule_name = score, why, rule.name end
+    end
+    if total > 0 then ranked[#ranked + 1] = { product = p, score = total, reason = reason, rule = rule_name } end
+  end
+  table.sort(ranked, function(a, b)
+    if a.score ~= b.score then return a.score > b.score end
+    return a.product.position < b.product.position
+  end)
+  local limit = opts.limit or self.limit
+  for i = #ranked, limit + 1, -1 do ranked[i] = nil end
+  return ranked
+end
+
+return rules

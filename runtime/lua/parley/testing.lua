@@ -1,0 +1,144 @@
+-- parley.testing: the conversation helper for busted specs run by
+-- `parley test`. Each conversation is a shopper talking to the bot through
+-- the real pipeline (engine, sandbox, in-memory store):
+--
+--   local testing = require "parley.testing"
+--   local chat = testing.conversation{ locale = "ja" }
+--   chat:send "hi"
+--   chat:tap "Latte"                -- a choice by title, payload or number
+--   assert.truthy(chat:says "size")
+--   assert.equal("order.size", chat:step())
+local native = require "parley.testing.native"
+
+local testing = {}
+local count = 0
+
+local Conversation = {}
+Conversation.__index = Conversation
+
+-- testing.conversation{user =, channel =, locale =, info =} -> a new shopper
+-- (a fresh user id unless one is given, so specs do not share sessions).
+function testing.conversation(opts)
+  opts = opts or {}
+  count = count + 1
+  return setmetatable({
+    user = opts.user or ("spec-shopper-" .. count),
+    channel = opts.channel or "rest",
+    locale = opts.locale,
+    info = opts.info,
+    replies = {},
+  }, Conversation)
+end
+
+-- The bot's name, and its load error (nil when its scripts loaded).
+function testing.bot() return native.bot() end
+
+function Conversation:post(fields)
+  fields.user, fields.channel, fields.locale, fields.info = self.user, self.channel, self.locale, self.info
+  self.replies = native.send(fields)
+  return self.replies
+end
+
+-- Sends text as the shopper; returns this turn's replies.
+function Conversation:send(text)
+  assert(type(text) == "string", "chat:send(text) needs a string")
+  return self:post({ text = text })
+end
+
+-- Sends a payload directly, as a tapped button would.
+function Conversation:press(payload)
+  return self:post({ payload = payload })
+end
+
+-- All choices offered in the last turn, in order.
+function Conversation:offered()
+  local list = {}
+  for _, reply in ipairs(self.replies) do
+    for _, choice in ipairs(reply.choices or {}) do list[#list + 1] = choice end
+  end
+  return list
+end
+
+-- Taps a choice of the last turn: by number, by exact title or payload, or
+-- by the start of its title ("Latte" for "Latte · €3.80").
+function Conversation:tap(which)
+  local offered = self:offered()
+  local choice
+  if math.type(which) == "integer" then choice = offered[which] end
+  for _, c in ipairs(offered) do
+    if choice then break end
+    if c.title == which or c.payload == which then choice = c end
+  end
+  for _, c in ipairs(offered) do
+    if choice then break end
+    if type(which) == "string" and c.title:sub(1, #which) == which then choice = c end
+  end
+  if not choice then
+    local titles = {}
+    for i, c in ipairs(offered) do titles[i] = string.format("%d) %s", i, c.title) end
+    error(string.format("no choice '%s' in the last replies; offered: %s", tostring(which),
+      #titles > 0 and table.concat(titles, ", ") or "none"), 2)
+  end
+  return self:press(choice.payload)
+end
+
+-- The texts of the last turn's replies.
+function Conversation:texts()
+  local list = {}
+  for _, reply in ipairs(self.replies) do
+    if reply.text then list[#list + 1] = reply.text end
+  end
+  return list
+end
+
+-- The texts of the last turn joined by newlines.
+function Conversation:text() return table.concat(self:texts(), "\n") end
+
+-- Whether some text of the last turn contains `fragment` (plain text).
+function Conversation:says(fragment)
+  return self:text():find(fragment, 1, true) ~= nil
+end
+
+-- Titles of the choices of the last turn.
+function Conversation:choices()
+  local titles = {}
+  for i, c in ipairs(self:offered()) do titles[i] = c.title end
+  return titles
+end
+
+-- Product cards of the last turn.
+function Conversation:cards()
+  local list = {}
+  for _, reply in ipairs(self.replies) do
+    for _, card in ipairs(reply.cards or {}) do list[#list + 1] = card end
+  end
+  return list
+end
+
+-- The stored session (as committed), or nil.
+function Conversation:session() return native.session(self.user, self.channel) end
+
+-- "flow.step" where the conversation waits, or nil when no flow is open.
+function Conversation:step()
+  local s = self:session()
+  local frame = s and s.stack[#s.stack]
+  return frame and (frame.flow .. "." .. frame.step) or nil
+end
+
+-- The slots of the innermost flow.
+function Conversation:slots()
+  local s = self:session()
+  local frame = s and s.stack[#s.stack]
+  return frame and frame.slots or {}
+end
+
+-- The cart as stored: {currency =, lines = {{sku, qty, options, unit_price}}}.
+function Conversation:cart()
+  local s = self:session()
+  return s and s.cart or { lines = {} }
+end
+
+-- The transcript lines of this shopper: {direction =, body =, at =}.
+function Conversation:transcript() return native.transcript(self.user, self.channel) end
+
+return testing

@@ -1,0 +1,130 @@
+-- parley.tone: the bot's tone of voice. Holds the persona, the message
+-- templates by locale and key (each with one or more variations) and the
+-- optional style hook, and renders a key into the words the shopper reads.
+--
+-- Which variation is used is chosen by a hash of the session, the turn and
+-- the key, so a conversation replays to the same words.
+local text = require "parley.text"
+
+local tone = {}
+tone.__index = tone
+
+local function fail(where, msg) error(where .. ": " .. msg, 0) end
+
+local function check_variations(where, locale, key, v)
+  if type(v) == "string" then return { v } end
+  if type(v) ~= "table" or #v == 0 then
+    fail(where, string.format("template '%s' (%s) must be a string or a list of strings", key, locale))
+  end
+  for i, s in ipairs(v) do
+    if type(s) ~= "string" then
+      fail(where, string.format("template '%s' (%s) variation %d is a %s, not a string", key, locale, i, type(s)))
+    end
+  end
+  return v
+end
+
+-- Validates the table returned by scripts/tone.lua. `where` is the file
+-- name for messages; `locales` the manifest's list (first is the default).
+function tone.new(def, where, locales)
+  if type(def) ~= "table" then fail(where, "must return a table with persona and templates") end
+  local templates = def.templates
+  if type(templates) ~= "table" then fail(where, "needs a templates table: templates = { en = { greet = ... } }") end
+  local default = locales[1]
+  if type(templates[default]) ~= "table" then
+    fail(where, string.format("has no templates for the default locale '%s'", default))
+  end
+  local self = setmetatable({
+    persona = def.persona or {},
+    style = def.style,
+    templates = {},
+    default_locale = default,
+    warnings = {},
+  }, tone)
+  if self.style ~= nil and type(self.style) ~= "function" then fail(where, "style must be a function(text, info)") end
+  if type(self.persona) ~= "table" then fail(where, "persona must be a table") end
+  for locale, keys in pairs(templates) do
+    if type(keys) ~= "table" then fail(where, string.format("templates.%s must be a table of templates", locale)) end
+    local checked = {}
+    for key, v in pairs(keys) do checked[key] = check_variations(where, locale, key, v) end
+    self.templates[locale] = checked
+  end
+  if not self.templates[default].fallback then
+    fail(where, string.format("needs a 'fallback' template in '%s': what the shopper reads when something goes wrong", default))
+  end
+  for _, locale in ipairs(locales) do
+    local missing = {}
+    for key in pairs(self.templates[default]) do
+      if not (self.templates[locale] or {})[key] then missing[#missing + 1] = key end
+    end
+    table.sort(missing)
+    if #missing > 0 then
+      self.warnings[#self.warnings + 1] = string.format("%s: locale '%s' has no %s (the %s text is used)",
+        where, locale, table.concat(missing, ", "), default)
+    end
+  end
+  return self
+end
+
+function tone:has(key, locale)
+  return (self.templates[locale] or {})[key] ~= nil or self.templates[self.default_locale][key] ~= nil
+end
+
+local function lookup(vars, path)
+  local v = vars
+  for part in path:gmatch("[^.]+") do
+    if type(v) ~= "table" then return nil end
+    v = v[part]
+  end
+  return v
+end
+
+-- Replaces {name} and {a.b} from vars; {persona.name} is always available.
+-- Returns the text, or nil and a message when a placeholder has no value.
+function tone:interpolate(template, vars, key, locale)
+  local scope = setmetatable({ persona = self.persona }, { __index = vars })
+  local missing
+  local out = template:gsub("{([%w_%.]+)}", function(name)
+    local v = lookup(scope, name)
+    if v == nil then missing = missing or name; return "" end
+    return tostring(v)
+  end)
+  if missing then
+    return nil, string.format("template '%s' (%s) needs {%s}, but it was not given", key, locale, missing)
+  end
+  return out
+end
+
+-- Renders key in locale, choosing the variation by `seed` (a string).
+-- Returns the text, or nil and a message.
+function tone:render(key, vars, locale, seed)
+  local variations = (self.templates[locale] or {})[key] or self.templates[self.default_locale][key]
+  if not variations then return nil, string.format("no template '%s' in scripts/tone.lua", key) end
+  local pick = 1
+  if #variations > 1 then pick = text.hash(seed .. "\0" .. key) % #variations + 1 end
+  return self:interpolate(variations[pick], vars or {}, key, locale)
+end
+
+-- Emoji and pictographs, removed when persona.emoji is false.
+local function strip_emoji(s)
+  local out = {}
+  for _, cp in utf8.codes(s) do
+    local emoji = (cp >= 0x1F000 and cp <= 0x1FAFF) or (cp >= 0x2600 and cp <= 0x27BF)
+      or cp == 0xFE0F or cp == 0x200D
+    if not emoji then out[#out + 1] = utf8.char(cp) end
+  end
+  return (table.concat(out):gsub("  +", " "):gsub("%s+$", ""))
+end
+
+-- Applies the persona and the style hook to an outgoing text.
+function tone:finish(s, info)
+  if self.persona.emoji == false then s = strip_emoji(s) end
+  if self.style then
+    local styled = self.style(s, info)
+    if type(styled) ~= "string" then error("the style hook in scripts/tone.lua must return a string", 0) end
+    s = styled
+  end
+  return s
+end
+
+return tone

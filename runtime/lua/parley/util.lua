@@ -1,0 +1,67 @@
+-- parley.util: small helpers shared by the runtime's Lua modules.
+local json = require "json"
+
+local util = {}
+
+-- A sorted list of a table's keys (deterministic iteration).
+function util.sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  return keys
+end
+
+-- Whether v can be stored in a session (JSON: strings, numbers, booleans,
+-- json.null and tables of them). Returns true, or false and the reason.
+function util.storable(v, depth)
+  depth = depth or 0
+  local t = type(v)
+  if t == "string" or t == "boolean" then return true end
+  if t == "number" then
+    if v ~= v or v == math.huge or v == -math.huge then return false, "NaN and infinity cannot be stored" end
+    return true
+  end
+  if v == json.null then return true end
+  if t == "table" then
+    if depth > 32 then return false, "tables nested more than 32 levels (does it contain itself?)" end
+    for k, item in pairs(v) do
+      if type(k) ~= "string" and math.type(k) ~= "integer" then
+        return false, "table keys must be strings or list indexes"
+      end
+      local ok, why = util.storable(item, depth + 1)
+      if not ok then return false, why end
+    end
+    return true
+  end
+  return false, "a " .. t .. " cannot be stored (only strings, numbers, booleans and tables of them)"
+end
+
+-- A proxy over raw table `t` whose assignments are checked with
+-- util.storable, so a flow storing a function fails at its own line.
+function util.storable_proxy(t, what)
+  return setmetatable({}, {
+    __index = t,
+    __newindex = function(_, k, v)
+      if type(k) ~= "string" and math.type(k) ~= "integer" then
+        error(what .. " keys must be strings or list indexes", 2)
+      end
+      if v ~= nil then
+        local ok, why = util.storable(v)
+        if not ok then error(string.format("%s '%s': %s", what, tostring(k), why), 2) end
+      end
+      t[k] = v
+    end,
+    __pairs = function() return next, t, nil end,
+    __len = function() return #t end,
+    __raw = t,
+  })
+end
+
+-- Shallow copy.
+function util.copy(t)
+  local c = {}
+  for k, v in pairs(t) do c[k] = v end
+  return c
+end
+
+return util

@@ -1,0 +1,288 @@
+/* main: the parley command line — dispatch to serve, chat, test and check,
+ * plus serve and check themselves (chat.c and spec.c hold the others). */
+#define _GNU_SOURCE
+#include <event2/event.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "cli.h"
+#include "common.h"
+#include "log.h"
+#include "server.h"
+
+static const char main_usage[] =
+    "usage: parley <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  serve [BOT_DIR ...]   serve bots over HTTP (the default bot when none is given)\n"
+    "  chat [BOT_DIR]        talk to a bot in the terminal; saving a script reloads it\n"
+    "  test [BOT_DIR]        run the bot's spec/*_spec.lua with busted inside the runtime\n"
+    "  check [BOT_DIR]       load every script of a bot and report each error\n"
+    "\n"
+    "`parley <command> --help` describes each command.\n";
+
+int pl_cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "parley %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n(see: parley %s --help)\n", cmd);
+    va_end(ap);
+    return PL_EXIT_USAGE;
+}
+
+static int has_manifest(const char *dir) {
+    char *path = pl_strdupf("%s/bot.json", dir);
+    struct stat st;
+    int ok = stat(path, &st) == 0;
+    free(path);
+    return ok;
+}
+
+char *pl_cli_default_bot(void) {
+    if (has_manifest(".")) return pl_strdup(".");
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return NULL;
+    exe[n] = '\0';
+    char *dir = dirname(exe);
+    if (has_manifest(dir)) return pl_strdup(dir);
+    char *installed = pl_strdupf("%s/../share/parley/bot", dir);
+    if (has_manifest(installed)) return installed;
+    free(installed);
+    return NULL;
+}
+
+/* --- serve --------------------------------------------------------------------- */
+
+static const char serve_usage[] =
+    "usage: parley serve [BOT_DIR ...] [--listen ADDR:PORT] [--db FILE] [options]\n"
+    "\n"
+    "Serves every bot given, each in its own sandboxed Lua state, addressed by the\n"
+    "name in its bot.json. With no BOT_DIR, serves the default bot.\n"
+    "\n"
+    "  --listen ADDR:PORT  where to listen (default 127.0.0.1:8080; port 0 picks one)\n"
+    "  --db FILE           the SQLite database (default parley.db)\n"
+    "  --sync full|normal  SQLite synchronous mode (default full: a commit survives\n"
+    "                      power loss; normal survives a crash of parley only)\n"
+    "  --no-watch          do not hot-reload bot folders\n"
+    "  --log-level LEVEL   debug, info, warn or error (default info)\n"
+    "  --help              this text\n";
+
+typedef struct {
+    pl_app *app;
+    pl_server *server;
+    struct event *drain_timer;
+} serve_state;
+
+static void check_drained(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    serve_state *st = arg;
+    if (pl_pipeline_pending(pl_app_pipeline(st->app)) == 0)
+        event_base_loopexit(pl_app_base(st->app), NULL);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg) {
+    (void)what;
+    serve_state *st = arg;
+    if (st->drain_timer) {
+        pl_warn("second signal: stopping now");
+        event_base_loopbreak(pl_app_base(st->app));
+        return;
+    }
+    pl_info("signal %d: finishing the messages in flight, then stopping", (int)sig);
+    pl_server_stop_accepting(st->server);
+    st->drain_timer = event_new(pl_app_base(st->app), -1, EV_PERSIST, check_drained, st);
+    struct timeval every = {0, 10000};
+    event_add(st->drain_timer, &every);
+}
+
+static int parse_listen(const char *spec, char **addr, int *port) {
+    const char *colon = strrchr(spec, ':');
+    if (!colon || colon == spec) return PL_ERR;
+    char *end = NULL;
+    long p = strtol(colon + 1, &end, 10);
+    if (*end || p < 0 || p > 65535 || end == colon + 1) return PL_ERR;
+    *addr = pl_strndup(spec, (size_t)(colon - spec));
+    if ((*addr)[0] == '[') { /* [::1]:8080 */
+        size_t len = strlen(*addr);
+        memmove(*addr, *addr + 1, len);
+        if (len >= 2 && (*addr)[len - 2] == ']') (*addr)[len - 2] = '\0';
+    }
+    *port = (int)p;
+    return PL_OK;
+}
+
+static int run_server(pl_app_config *config, const char *addr, int port) {
+    char *err = NULL;
+    pl_app *app = NULL;
+    if (pl_app_open(config, &app, &err) != PL_OK) {
+        fprintf(stderr, "parley serve: %s\n", err);
+        free(err);
+        return 1;
+    }
+    serve_state st = {app, pl_server_new(app), NULL};
+    if (pl_server_listen(st.server, addr, port, &err) != PL_OK) {
+        fprintf(stderr, "parley serve: %s\n", err);
+        free(err);
+        pl_server_free(st.server);
+        pl_app_close(app);
+        return 1;
+    }
+    struct event_base *base = pl_app_base(app);
+    struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, &st);
+    struct event *sigint = evsignal_new(base, SIGINT, on_signal, &st);
+    event_add(sigterm, NULL);
+    event_add(sigint, NULL);
+    for (size_t i = 0; i < pl_app_bot_count(app); i++)
+        pl_info("serving bot '%s' from %s at http://%s:%d/v1/bots/%s/messages",
+                pl_bot_name(pl_app_bot(app, i)), pl_bot_dir(pl_app_bot(app, i)), addr,
+                pl_server_port(st.server), pl_bot_name(pl_app_bot(app, i)));
+    pl_info("listening on %s:%d", addr, pl_server_port(st.server));
+    event_base_dispatch(base);
+    event_free(sigterm);
+    event_free(sigint);
+    if (st.drain_timer) event_free(st.drain_timer);
+    pl_server_free(st.server);
+    pl_app_close(app);
+    pl_info("stopped");
+    return 0;
+}
+
+int pl_cmd_serve(int argc, char **argv) {
+    static const struct option opts[] = {{"listen", required_argument, 0, 'l'},
+                                         {"db", required_argument, 0, 'd'},
+                                         {"sync", required_argument, 0, 's'},
+                                         {"no-watch", no_argument, 0, 'n'},
+                                         {"log-level", required_argument, 0, 'v'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    char *addr = pl_strdup("127.0.0.1");
+    int port = 8080, watch = 1, c, rc = 0;
+    pl_app_config config = {.db_path = "parley.db", .sync = PL_SYNC_FULL};
+    opterr = 0;
+    while (rc == 0 && (c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l':
+            free(addr);
+            addr = NULL;
+            if (parse_listen(optarg, &addr, &port) != PL_OK)
+                rc = pl_cli_usage_error("serve", "--listen wants ADDR:PORT, such as 127.0.0.1:8080");
+            break;
+        case 'd': config.db_path = optarg; break;
+        case 's':
+            if (strcmp(optarg, "full") == 0) config.sync = PL_SYNC_FULL;
+            else if (strcmp(optarg, "normal") == 0) config.sync = PL_SYNC_NORMAL;
+            else rc = pl_cli_usage_error("serve", "--sync is full or normal");
+            break;
+        case 'n': watch = 0; break;
+        case 'v':
+            if (pl_log_parse_level(optarg) < 0) rc = pl_cli_usage_error("serve", "--log-level is debug, info, warn or error");
+            else pl_log_set_level((pl_log_level)pl_log_parse_level(optarg));
+            break;
+        case 'h': fputs(serve_usage, stdout); free(addr); return 0;
+        default: rc = pl_cli_usage_error("serve", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    char *default_dir = NULL;
+    if (rc == 0) {
+        config.bot_dirs = argv + optind;
+        config.nbots = (size_t)(argc - optind);
+        if (config.nbots == 0) {
+            default_dir = pl_cli_default_bot();
+            if (!default_dir) rc = pl_cli_usage_error("serve", "no BOT_DIR given and no bot.json here");
+            config.bot_dirs = &default_dir;
+            config.nbots = 1;
+        }
+        for (size_t i = 0; rc == 0 && i < config.nbots; i++) {
+            struct stat st;
+            if (stat(config.bot_dirs[i], &st) != 0 || !S_ISDIR(st.st_mode))
+                rc = pl_cli_usage_error("serve", "%s: no such folder", config.bot_dirs[i]);
+        }
+    }
+    config.watch = watch;
+    if (rc == 0) rc = run_server(&config, addr, port);
+    free(default_dir);
+    free(addr);
+    return rc;
+}
+
+/* --- check ---------------------------------------------------------------------- */
+
+static const char check_usage[] =
+    "usage: parley check [BOT_DIR]\n"
+    "\n"
+    "Loads the bot's manifest, catalog and every script the way the server does, and\n"
+    "prints each error as file:line: message. Exits 1 if there is any error.\n";
+
+int pl_cmd_check(int argc, char **argv) {
+    const char *dir = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(check_usage, stdout);
+            return 0;
+        }
+        if (argv[i][0] == '-') return pl_cli_usage_error("check", "unknown option '%s'", argv[i]);
+        if (dir) return pl_cli_usage_error("check", "one BOT_DIR at a time");
+        dir = argv[i];
+    }
+    char *default_dir = dir ? NULL : pl_cli_default_bot();
+    if (!dir) dir = default_dir;
+    struct stat st;
+    if (!dir || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        free(default_dir);
+        return pl_cli_usage_error("check", "%s: no such folder", dir ? dir : "(no bot.json here)");
+    }
+    pl_log_set_level(PL_LOG_WARN);
+    char *err = NULL;
+    pl_bot *bot = NULL;
+    if (pl_bot_open(dir, &bot, &err) != PL_OK) {
+        printf("%s\n", err);
+        free(err);
+        free(default_dir);
+        return 1;
+    }
+    pl_errors errors = {0}, warnings = {0};
+    int ok = pl_bot_reload(bot, NULL, &errors, &warnings) == PL_OK;
+    for (size_t i = 0; i < errors.count; i++) printf("%s\n", errors.items[i]);
+    for (size_t i = 0; i < warnings.count; i++) printf("warning: %s\n", warnings.items[i]);
+    if (ok) printf("%s: every script loads\n", pl_bot_name(bot));
+    else printf("%s: %zu error%s\n", pl_bot_name(bot), errors.count, errors.count == 1 ? "" : "s");
+    pl_errors_clear(&errors);
+    pl_errors_clear(&warnings);
+    pl_bot_free(bot);
+    free(default_dir);
+    return ok ? 0 : 1;
+}
+
+/* --- dispatch --------------------------------------------------------------------- */
+
+int main(int argc, char **argv) {
+    signal(SIGPIPE, SIG_IGN);
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        fputs(main_usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? PL_EXIT_USAGE : 0;
+    }
+    static const struct {
+        const char *name;
+        int (*run)(int, char **);
+    } commands[] = {{"serve", pl_cmd_serve},
+                    {"chat", pl_cmd_chat},
+                    {"test", pl_cmd_test},
+                    {"check", pl_cmd_check}};
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "parley: unknown command '%s'\n\n%s", argv[1], main_usage);
+    return PL_EXIT_USAGE;
+}

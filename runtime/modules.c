@@ -1,0 +1,231 @@
+/* modules: registers the runtime's modules in package.preload and holds the
+ * thin Lua bindings of the C subsystems that have no file of their own
+ * (log, parley.text, parley.catalog); see modules.h. */
+#include "modules.h"
+
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "json_lua.h"
+#include "log.h"
+#include "text.h"
+#include "vm.h"
+
+static const char catalog_key = 'c';
+static const char internal_key = 'i';
+#define CATALOG_MT "parley.catalog*"
+
+/* --- log ----------------------------------------------------------------- */
+
+/* Joins the arguments like print does, prefixed with the bot and position. */
+static int log_at(lua_State *L, pl_log_level level) {
+    int n = lua_gettop(L);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    pl_vm *vm = pl_vm_from_lua(L);
+    if (vm) {
+        lua_pushfstring(L, "[%s] ", pl_vm_bot_name(vm));
+        luaL_addvalue(&b);
+    }
+    luaL_where(L, 1);
+    luaL_addvalue(&b);
+    luaL_addchar(&b, ' ');
+    for (int i = 1; i <= n; i++) {
+        luaL_tolstring(L, i, NULL);
+        luaL_addvalue(&b);
+        if (i < n) luaL_addchar(&b, ' ');
+    }
+    luaL_pushresult(&b);
+    pl_log(level, "%s", lua_tostring(L, -1));
+    return 0;
+}
+
+static int log_debug(lua_State *L) { return log_at(L, PL_LOG_DEBUG); }
+static int log_info(lua_State *L) { return log_at(L, PL_LOG_INFO); }
+static int log_warn(lua_State *L) { return log_at(L, PL_LOG_WARN); }
+static int log_error(lua_State *L) { return log_at(L, PL_LOG_ERROR); }
+
+static int open_log(lua_State *L) {
+    static const luaL_Reg fns[] = {{"debug", log_debug}, {"info", log_info}, {"warn", log_warn},
+                                   {"error", log_error}, {NULL, NULL}};
+    luaL_newlib(L, fns);
+    return 1;
+}
+
+/* --- parley.text ------------------------------------------------------- */
+
+static int text_fold(lua_State *L) {
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    char *folded = pl_text_fold(s, len);
+    if (!folded) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "invalid-utf8");
+        return 2;
+    }
+    lua_pushstring(L, folded);
+    free(folded);
+    return 1;
+}
+
+static int text_has_phrase(lua_State *L) {
+    lua_pushboolean(L, pl_text_has_phrase(luaL_checkstring(L, 1), luaL_checkstring(L, 2)));
+    return 1;
+}
+
+static int text_hash(lua_State *L) {
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    lua_pushinteger(L, (lua_Integer)(pl_text_hash(s, len) & 0x7fffffffffffffffULL));
+    return 1;
+}
+
+static int open_text(lua_State *L) {
+    static const luaL_Reg fns[] = {
+        {"fold", text_fold}, {"has_phrase", text_has_phrase}, {"hash", text_hash}, {NULL, NULL}};
+    luaL_newlib(L, fns);
+    return 1;
+}
+
+/* --- parley.catalog -------------------------------------------------------- */
+
+static int catalog_gc(lua_State *L) {
+    pl_catalog **box = luaL_checkudata(L, 1, CATALOG_MT);
+    pl_catalog_free(*box);
+    *box = NULL;
+    return 0;
+}
+
+void pl_modules_set_catalog(lua_State *L, pl_catalog *catalog) {
+    pl_catalog **box = lua_newuserdatauv(L, sizeof *box, 0);
+    *box = catalog;
+    if (luaL_newmetatable(L, CATALOG_MT)) {
+        lua_pushcfunction(L, catalog_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &catalog_key);
+}
+
+const pl_catalog *pl_modules_catalog(lua_State *L) {
+    const pl_catalog *c = NULL;
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &catalog_key) == LUA_TUSERDATA)
+        c = *(pl_catalog **)lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return c;
+}
+
+static const pl_catalog *check_catalog(lua_State *L) {
+    const pl_catalog *c = pl_modules_catalog(L);
+    if (!c) luaL_error(L, "this state has no catalog");
+    return c;
+}
+
+/* catalog.products() -> list of product tables, in file order. */
+static int catalog_products(lua_State *L) {
+    pl_json_push(L, pl_catalog_products(check_catalog(L)));
+    return 1;
+}
+
+/* catalog.search(words [, max]) -> list of {sku =, score =}, best first. */
+static int catalog_search(lua_State *L) {
+    const pl_catalog *c = check_catalog(L);
+    const char *words = luaL_checkstring(L, 1);
+    lua_Integer max = luaL_optinteger(L, 2, 10);
+    if (max < 1 || max > 100) return luaL_argerror(L, 2, "between 1 and 100");
+    pl_catalog_hit hits[100];
+    size_t n = pl_catalog_search(c, words, hits, (size_t)max);
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_createtable(L, 0, 2);
+        lua_pushstring(L, hits[i].sku);
+        lua_setfield(L, -2, "sku");
+        lua_pushinteger(L, hits[i].score);
+        lua_setfield(L, -2, "score");
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
+}
+
+static int open_catalog(lua_State *L) {
+    static const luaL_Reg fns[] = {
+        {"products", catalog_products}, {"search", catalog_search}, {NULL, NULL}};
+    luaL_newlib(L, fns);
+    return 1;
+}
+
+/* --- privileged helpers for runtime modules -------------------------------- */
+
+/* internal.where(fn) -> "file:line" where a Lua function is defined. */
+static int internal_where(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_Debug ar;
+    lua_pushvalue(L, 1);
+    lua_getinfo(L, ">S", &ar);
+    if (ar.linedefined > 0) lua_pushfstring(L, "%s:%d", ar.short_src, ar.linedefined);
+    else lua_pushstring(L, ar.short_src);
+    return 1;
+}
+
+/* internal.caller(level) -> "file:line" of a stack level, or nil. */
+static int internal_caller(lua_State *L) {
+    lua_Debug ar;
+    int level = (int)luaL_checkinteger(L, 1);
+    if (!lua_getstack(L, level, &ar) || !lua_getinfo(L, "Sl", &ar) || ar.currentline <= 0)
+        return 0;
+    lua_pushfstring(L, "%s:%d", ar.short_src, ar.currentline);
+    return 1;
+}
+
+static void push_internal(lua_State *L) {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &internal_key) == LUA_TTABLE) return;
+    lua_pop(L, 1);
+    static const luaL_Reg fns[] = {
+        {"where", internal_where}, {"caller", internal_caller}, {NULL, NULL}};
+    luaL_newlib(L, fns);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &internal_key);
+}
+
+/* --- embedded Lua modules -------------------------------------------------- */
+
+int pl_modules_load_embedded(lua_State *L, const char *name) {
+    for (const pl_embedded_module *m = pl_embedded_modules; m->name; m++) {
+        if (strcmp(m->name, name) != 0) continue;
+        if (luaL_loadbufferx(L, m->source, m->length, m->chunkname, "t") != LUA_OK)
+            lua_error(L);
+        return 1;
+    }
+    return 0;
+}
+
+static int embedded_loader(lua_State *L) {
+    const char *name = luaL_checkstring(L, 1);
+    if (!pl_modules_load_embedded(L, name)) return luaL_error(L, "no embedded module %s", name);
+    lua_pushstring(L, name);
+    push_internal(L);
+    lua_call(L, 2, 1);
+    return 1;
+}
+
+void pl_modules_register(lua_State *L) {
+    static const luaL_Reg c_modules[] = {{"json", pl_json_open},
+                                         {"log", open_log},
+                                         {"parley.text", open_text},
+                                         {"parley.catalog", open_catalog},
+                                         {NULL, NULL}};
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+    for (const luaL_Reg *m = c_modules; m->func; m++) {
+        lua_pushcfunction(L, m->func);
+        lua_setfield(L, -2, m->name);
+    }
+    for (const pl_embedded_module *m = pl_embedded_modules; m->name; m++) {
+        lua_pushcfunction(L, embedded_loader);
+        lua_setfield(L, -2, m->name);
+    }
+    lua_pop(L, 1);
+    lua_pushcfunction(L, log_info);
+    lua_setglobal(L, "print");
+}

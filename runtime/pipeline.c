@@ -1,0 +1,311 @@
+/* pipeline: per-session mailboxes, turn dispatch, batched commit and
+ * delivery; see pipeline.h. Uses turn.c for the Lua side and store.h for
+ * the one transaction per loop turn. */
+#include "pipeline.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "log.h"
+
+typedef enum { ITEM_MESSAGE, ITEM_ERASE } item_kind;
+
+typedef struct item {
+    struct item *next_in_box;   /* the session's queue */
+    struct item *next_in_batch; /* the commit batch */
+    struct mailbox *box;
+    item_kind kind;
+    pl_bot *bot;
+    pl_message *msg;
+    pl_deliver_fn deliver;
+    void *ud;
+    pl_turn_result result;
+    int status; /* 200, or 503 when its session could not be read */
+} item;
+
+typedef struct mailbox {
+    struct mailbox *next_in_bucket;
+    char *key; /* bot \x1f channel \x1f user */
+    item *head, *tail;
+} mailbox;
+
+struct pl_pipeline {
+    struct event_base *base;
+    pl_store *store;
+    mailbox **buckets;
+    size_t nbuckets, nboxes;
+    item *batch_head, *batch_tail;
+    struct event *commit_ev;
+    pl_before_turn_fn before_turn;
+    void *before_turn_ud;
+    size_t pending;
+};
+
+static void run_item(pl_pipeline *pipe, item *it);
+
+/* --- the mailbox table (chained hash, grows at load factor 1) ------------ */
+
+static char *session_key(const char *bot, const char *channel, const char *user) {
+    return pl_strdupf("%s\x1f%s\x1f%s", bot, channel, user);
+}
+
+static size_t bucket_of(const pl_pipeline *pipe, const char *key) {
+    uint64_t h = 1469598103934665603ULL;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return (size_t)(h % pipe->nbuckets);
+}
+
+static void grow(pl_pipeline *pipe) {
+    size_t old_n = pipe->nbuckets;
+    mailbox **old = pipe->buckets;
+    pipe->nbuckets = old_n * 2;
+    pipe->buckets = calloc(pipe->nbuckets, sizeof *pipe->buckets);
+    if (!pipe->buckets) abort();
+    for (size_t i = 0; i < old_n; i++) {
+        for (mailbox *b = old[i], *next; b; b = next) {
+            next = b->next_in_bucket;
+            size_t at = bucket_of(pipe, b->key);
+            b->next_in_bucket = pipe->buckets[at];
+            pipe->buckets[at] = b;
+        }
+    }
+    free(old);
+}
+
+/* Finds or creates the mailbox; takes ownership of key. */
+static mailbox *mailbox_get(pl_pipeline *pipe, char *key) {
+    size_t at = bucket_of(pipe, key);
+    for (mailbox *b = pipe->buckets[at]; b; b = b->next_in_bucket) {
+        if (strcmp(b->key, key) == 0) {
+            free(key);
+            return b;
+        }
+    }
+    if (pipe->nboxes + 1 > pipe->nbuckets) {
+        grow(pipe);
+        at = bucket_of(pipe, key);
+    }
+    mailbox *b = calloc(1, sizeof *b);
+    if (!b) abort();
+    b->key = key;
+    b->next_in_bucket = pipe->buckets[at];
+    pipe->buckets[at] = b;
+    pipe->nboxes++;
+    return b;
+}
+
+static void mailbox_drop(pl_pipeline *pipe, mailbox *box) {
+    mailbox **link = &pipe->buckets[bucket_of(pipe, box->key)];
+    while (*link != box) link = &(*link)->next_in_bucket;
+    *link = box->next_in_bucket;
+    pipe->nboxes--;
+    free(box->key);
+    free(box);
+}
+
+/* --- commit ---------------------------------------------------------------- */
+
+static void batch_add(pl_pipeline *pipe, item *it) {
+    it->next_in_batch = NULL;
+    if (pipe->batch_tail) pipe->batch_tail->next_in_batch = it;
+    else pipe->batch_head = it;
+    pipe->batch_tail = it;
+    /* An activated event runs after the events already active in this loop
+     * turn, so every turn finished in this loop turn joins one transaction. */
+    if (pipe->batch_head == it) event_active(pipe->commit_ev, EV_WRITE, 0);
+}
+
+static int write_reply_lines(pl_store *store, const pl_session_key *key, const json_t *replies,
+                             int64_t now, char **err) {
+    size_t i;
+    json_t *reply;
+    json_array_foreach(replies, i, reply) {
+        char *body = json_dumps(reply, JSON_COMPACT);
+        int rc = pl_store_transcript_add(store, key, "out", body, now, err);
+        free(body);
+        if (rc != PL_OK) return rc;
+    }
+    return PL_OK;
+}
+
+static int write_message(pl_store *store, item *it, int64_t now, char **err) {
+    pl_session_key key = {it->msg->bot, it->msg->channel, it->msg->user};
+    json_t *in = pl_message_to_json(it->msg);
+    char *body = json_dumps(in, JSON_COMPACT);
+    json_decref(in);
+    int rc = pl_store_transcript_add(store, &key, "in", body, it->msg->received_at, err);
+    free(body);
+    if (rc == PL_OK && it->result.session_json)
+        rc = pl_store_session_put(store, &key, it->result.session_json, now, err);
+    if (rc == PL_OK) rc = write_reply_lines(store, &key, it->result.replies, now, err);
+    return rc;
+}
+
+static int write_erase(pl_store *store, item *it, char **err) {
+    pl_session_key key = {it->msg->bot, it->msg->channel, it->msg->user};
+    int found = 0;
+    int rc = pl_store_session_erase(store, &key, &found, err);
+    it->status = found ? 200 : 404;
+    return rc;
+}
+
+/* Writes a batch in one transaction; returns PL_OK or PL_ERR. */
+static int write_batch(pl_store *store, item *batch, char **err) {
+    if (pl_store_begin(store, err) != PL_OK) return PL_ERR;
+    int64_t now = pl_now_ms();
+    for (item *it = batch; it; it = it->next_in_batch) {
+        if (it->status != 200) continue;
+        int rc = it->kind == ITEM_MESSAGE ? write_message(store, it, now, err)
+                                          : write_erase(store, it, err);
+        if (rc != PL_OK) {
+            pl_store_rollback(store);
+            return PL_ERR;
+        }
+    }
+    if (pl_store_commit(store, err) != PL_OK) {
+        pl_store_rollback(store);
+        return PL_ERR;
+    }
+    return PL_OK;
+}
+
+/* Delivers a committed item, frees it and starts its session's next one. */
+static void complete(pl_pipeline *pipe, item *it, int committed) {
+    int status = committed ? it->status : 503;
+    it->deliver(status, it->msg, it->result.replies, it->ud);
+    mailbox *box = it->box;
+    box->head = it->next_in_box;
+    if (!box->head) box->tail = NULL;
+    pl_turn_result_clear(&it->result);
+    pl_message_free(it->msg);
+    free(it);
+    pipe->pending--;
+    if (box->head) run_item(pipe, box->head);
+    else mailbox_drop(pipe, box);
+}
+
+static void on_commit(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    pl_pipeline *pipe = arg;
+    item *batch = pipe->batch_head;
+    pipe->batch_head = pipe->batch_tail = NULL;
+    char *err = NULL;
+    int committed = write_batch(pipe->store, batch, &err) == PL_OK;
+    if (!committed) pl_error("commit failed, %s: answering 503 so senders retry", err);
+    free(err);
+    for (item *it = batch, *next; it; it = next) {
+        next = it->next_in_batch;
+        complete(pipe, it, committed);
+    }
+}
+
+/* --- dispatch -------------------------------------------------------------- */
+
+static void on_turn_done(pl_turn_result *result, void *ud) {
+    item *it = ud;
+    it->result = *result;
+    memset(result, 0, sizeof *result);
+    if (!it->result.replies) it->result.replies = json_array();
+}
+
+/* Handles the head of a mailbox: runs its turn (or prepares its erasure)
+ * and adds it to the commit batch. */
+static void run_item(pl_pipeline *pipe, item *it) {
+    it->status = 200;
+    if (it->kind == ITEM_ERASE) {
+        it->result.replies = json_array();
+        batch_add(pipe, it);
+        return;
+    }
+    pl_session_key key = {it->msg->bot, it->msg->channel, it->msg->user};
+    char *state = NULL, *err = NULL;
+    if (pl_store_session_get(pipe->store, &key, &state, &err) != PL_OK) {
+        pl_error("%s", err);
+        free(err);
+        it->result.replies = json_array();
+        it->status = 503;
+        batch_add(pipe, it);
+        return;
+    }
+    if (pipe->before_turn) pipe->before_turn(pipe->before_turn_ud);
+    pl_turn_run(it->bot, it->msg, state, on_turn_done, it);
+    free(state);
+    batch_add(pipe, it);
+}
+
+static void enqueue(pl_pipeline *pipe, item *it) {
+    it->box = mailbox_get(pipe, session_key(it->msg->bot, it->msg->channel, it->msg->user));
+    it->next_in_box = NULL;
+    int idle = it->box->head == NULL;
+    if (it->box->tail) it->box->tail->next_in_box = it;
+    else it->box->head = it;
+    it->box->tail = it;
+    pipe->pending++;
+    if (idle) run_item(pipe, it);
+}
+
+static item *new_item(item_kind kind, pl_bot *bot, pl_message *msg, pl_deliver_fn deliver,
+                      void *ud) {
+    item *it = calloc(1, sizeof *it);
+    if (!it) abort();
+    it->kind = kind;
+    it->bot = bot;
+    it->msg = msg;
+    it->deliver = deliver;
+    it->ud = ud;
+    return it;
+}
+
+void pl_pipeline_post(pl_pipeline *pipe, pl_bot *bot, pl_message *msg, pl_deliver_fn deliver,
+                      void *ud) {
+    enqueue(pipe, new_item(ITEM_MESSAGE, bot, msg, deliver, ud));
+}
+
+void pl_pipeline_erase(pl_pipeline *pipe, pl_bot *bot, const char *channel, const char *user,
+                       pl_deliver_fn deliver, void *ud) {
+    pl_message *msg = pl_message_new(pl_bot_name(bot), channel, user);
+    enqueue(pipe, new_item(ITEM_ERASE, bot, msg, deliver, ud));
+}
+
+size_t pl_pipeline_pending(const pl_pipeline *pipe) { return pipe->pending; }
+
+pl_pipeline *pl_pipeline_new(struct event_base *base, pl_store *store) {
+    pl_pipeline *pipe = calloc(1, sizeof *pipe);
+    if (!pipe) abort();
+    pipe->base = base;
+    pipe->store = store;
+    pipe->nbuckets = 1024;
+    pipe->buckets = calloc(pipe->nbuckets, sizeof *pipe->buckets);
+    if (!pipe->buckets) abort();
+    pipe->commit_ev = event_new(base, -1, 0, on_commit, pipe);
+    return pipe;
+}
+
+void pl_pipeline_set_before_turn(pl_pipeline *pipe, pl_before_turn_fn fn, void *ud) {
+    pipe->before_turn = fn;
+    pipe->before_turn_ud = ud;
+}
+
+void pl_pipeline_free(pl_pipeline *pipe) {
+    if (!pipe) return;
+    /* Every item, batched or waiting, is in its session's mailbox. */
+    for (size_t i = 0; i < pipe->nbuckets; i++) {
+        for (mailbox *b = pipe->buckets[i], *next; b; b = next) {
+            next = b->next_in_bucket;
+            for (item *it = b->head, *n; it; it = n) {
+                n = it->next_in_box;
+                pl_turn_result_clear(&it->result);
+                pl_message_free(it->msg);
+                free(it);
+            }
+            free(b->key);
+            free(b);
+        }
+    }
+    free(pipe->buckets);
+    event_free(pipe->commit_ev);
+    free(pipe);
+}

@@ -1,0 +1,47 @@
+/* pipeline: the path of one message after its channel has parsed it —
+ * session mailbox, turn, commit, delivery (DESIGN.md section 1).
+ *
+ * Messages of one session (bot, channel, user) are handled one at a time in
+ * arrival order: each session has a mailbox, and its next message starts
+ * only after the previous one is committed. Finished turns are committed in
+ * batches: every session finished in one loop turn goes into one
+ * transaction (one fsync), and only then are the replies delivered. */
+#ifndef PL_PIPELINE_H
+#define PL_PIPELINE_H
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "bot.h"
+#include "store.h"
+#include "turn.h"
+
+typedef struct pl_pipeline pl_pipeline;
+
+/* Called once per posted item after its commit. status is 200 when the turn
+ * and its commit succeeded (replies may still be the bot's fallback), 503
+ * when the store could not commit (nothing was recorded; the channel should
+ * let the sender retry). replies is borrowed. */
+typedef void (*pl_deliver_fn)(int status, const pl_message *msg, const json_t *replies, void *ud);
+
+/* Called before each turn, e.g. to apply pending hot reloads first. */
+typedef void (*pl_before_turn_fn)(void *ud);
+
+pl_pipeline *pl_pipeline_new(struct event_base *base, pl_store *store);
+void pl_pipeline_free(pl_pipeline *pipe);
+void pl_pipeline_set_before_turn(pl_pipeline *pipe, pl_before_turn_fn fn, void *ud);
+
+/* Queues msg (ownership passes) on its session's mailbox. */
+void pl_pipeline_post(pl_pipeline *pipe, pl_bot *bot, pl_message *msg, pl_deliver_fn deliver,
+                      void *ud);
+
+/* Queues the erasure of a session and its transcript behind the messages
+ * already in its mailbox (so nothing in flight brings it back). deliver's
+ * status is 200 (erased), 404 (nothing stored) or 503. */
+void pl_pipeline_erase(pl_pipeline *pipe, pl_bot *bot, const char *channel, const char *user,
+                       pl_deliver_fn deliver, void *ud);
+
+/* Messages queued or in flight (for tests and graceful stop). */
+size_t pl_pipeline_pending(const pl_pipeline *pipe);
+
+#endif

@@ -1,0 +1,373 @@
+/* server: routes and handlers of the HTTP API; see server.h.
+ * Owns the evhttp instance and the requests waiting for their commit. */
+#define _GNU_SOURCE
+#include "server.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "log.h"
+
+#define MAX_SEGMENTS 8
+
+struct pl_server {
+    pl_app *app;
+    struct evhttp *http;
+    struct evhttp_bound_socket *socket;
+    int port;
+};
+
+/* A request waiting for its turn's commit. req becomes NULL if the client
+ * goes away first. */
+typedef struct {
+    struct evhttp_request *req;
+    pl_server *server;
+} waiting;
+
+/* --- responses -------------------------------------------------------------- */
+
+static void send_json(struct evhttp_request *req, int status, json_t *body /* stolen */) {
+    struct evbuffer *out = evbuffer_new();
+    char *text = json_dumps(body, JSON_COMPACT);
+    evbuffer_add(out, text, strlen(text));
+    evbuffer_add(out, "\n", 1);
+    free(text);
+    json_decref(body);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "application/json; charset=utf-8");
+    evhttp_send_reply(req, status, NULL, out);
+    evbuffer_free(out);
+}
+
+static void send_error(struct evhttp_request *req, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void send_error(struct evhttp_request *req, int status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *reason = pl_vstrdupf(fmt, ap);
+    va_end(ap);
+    send_json(req, status, json_pack("{s:s}", "error", reason));
+    free(reason);
+}
+
+static void method_not_allowed(struct evhttp_request *req, const char *allow) {
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+    send_error(req, 405, "method not allowed here (allowed: %s)", allow);
+}
+
+/* --- request helpers --------------------------------------------------------- */
+
+/* Splits the decoded path into segments; returns their count or -1. */
+static int split_path(struct evhttp_request *req, char **seg, int max) {
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    if (!path) return -1;
+    int n = 0;
+    char *copy = pl_strdup(path), *save = NULL;
+    for (char *s = strtok_r(copy, "/", &save); s; s = strtok_r(NULL, "/", &save)) {
+        if (n == max) {
+            n = -1;
+            break;
+        }
+        seg[n++] = evhttp_uridecode(s, 0, NULL);
+    }
+    free(copy);
+    return n;
+}
+
+static json_t *read_json_body(struct evhttp_request *req, const char **reason) {
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    const char *data = (const char *)evbuffer_pullup(in, -1);
+    json_error_t jerr;
+    json_t *body = len ? json_loadb(data, len, 0, &jerr) : NULL;
+    *reason = !len ? "the body is empty; send a JSON object"
+              : !body ? "the body is not valid JSON (or not UTF-8)"
+              : !json_is_object(body) ? "the body must be a JSON object"
+                                       : NULL;
+    if (*reason) {
+        json_decref(body);
+        return NULL;
+    }
+    return body;
+}
+
+/* Optional string field: returns NULL with *ok when absent; sets *reason
+ * when present but not a string or longer than max. */
+static const char *optional_string(json_t *body, const char *key, size_t max, const char **reason) {
+    json_t *v = json_object_get(body, key);
+    if (!v || json_is_null(v)) return NULL;
+    if (!json_is_string(v)) *reason = "must be a string";
+    else if (json_string_length(v) > max) *reason = "is too long";
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* --- POST /v1/bots/{bot}/messages -------------------------------------------- */
+
+static void on_client_gone(struct evhttp_connection *conn, void *arg) {
+    (void)conn;
+    waiting *w = arg;
+    w->req = NULL;
+}
+
+static void deliver_rest(int status, const pl_message *msg, const json_t *replies, void *ud) {
+    waiting *w = ud;
+    if (w->req) {
+        evhttp_connection_set_closecb(evhttp_request_get_connection(w->req), NULL, NULL);
+        if (status == 200)
+            send_json(w->req, 200, json_pack("{s:s, s:O}", "user", msg->user, "replies", replies));
+        else
+            send_error(w->req, 503, "the message could not be stored; please retry");
+    }
+    free(w);
+}
+
+/* Validates a message body; returns a new message or NULL with a reason. */
+static pl_message *parse_message(pl_bot *bot, json_t *body, char **reason) {
+    const char *bad = NULL;
+    json_t *user = json_object_get(body, "user");
+    if (!json_is_string(user) || json_string_length(user) == 0) {
+        *reason = pl_strdup("\"user\" must be a non-empty string");
+        return NULL;
+    }
+    if (json_string_length(user) > PL_MAX_ID) {
+        *reason = pl_strdupf("\"user\" is longer than %d bytes", PL_MAX_ID);
+        return NULL;
+    }
+    const char *text = optional_string(body, "text", PL_MAX_TEXT, &bad);
+    if (bad) {
+        *reason = pl_strdupf("\"text\" %s (at most %d bytes)", bad, PL_MAX_TEXT);
+        return NULL;
+    }
+    const char *payload = optional_string(body, "payload", 1024, &bad);
+    if (bad) {
+        *reason = pl_strdupf("\"payload\" %s (at most 1024 bytes)", bad);
+        return NULL;
+    }
+    const char *locale = optional_string(body, "locale", 35, &bad);
+    if (bad) {
+        *reason = pl_strdupf("\"locale\" %s (a language tag such as \"en\" or \"ja\")", bad);
+        return NULL;
+    }
+    if (!text && !payload) {
+        *reason = pl_strdup("send \"text\" or \"payload\"");
+        return NULL;
+    }
+    pl_message *msg = pl_message_new(pl_bot_name(bot), "rest", json_string_value(user));
+    msg->text = text ? pl_strdup(text) : NULL;
+    msg->payload = payload ? pl_strdup(payload) : NULL;
+    msg->locale = locale ? pl_strdup(locale) : NULL;
+    return msg;
+}
+
+static void handle_message(pl_server *s, struct evhttp_request *req, pl_bot *bot) {
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+        method_not_allowed(req, "POST");
+        return;
+    }
+    const char *reason = NULL;
+    json_t *body = read_json_body(req, &reason);
+    if (!body) {
+        send_error(req, 400, "%s", reason);
+        return;
+    }
+    char *why = NULL;
+    pl_message *msg = parse_message(bot, body, &why);
+    json_decref(body);
+    if (!msg) {
+        send_error(req, 400, "%s", why);
+        free(why);
+        return;
+    }
+    waiting *w = calloc(1, sizeof *w);
+    if (!w) abort();
+    w->req = req;
+    w->server = s;
+    evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_client_gone, w);
+    pl_pipeline_post(pl_app_pipeline(s->app), bot, msg, deliver_rest, w);
+}
+
+/* --- GET /v1/health ---------------------------------------------------------- */
+
+static void handle_health(pl_server *s, struct evhttp_request *req) {
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+        method_not_allowed(req, "GET");
+        return;
+    }
+    json_t *bots = json_array();
+    for (size_t i = 0; i < pl_app_bot_count(s->app); i++) {
+        pl_bot *bot = pl_app_bot(s->app, i);
+        char stamp[40];
+        json_t *loaded = json_null();
+        if (pl_bot_loaded_at(bot)) {
+            pl_format_time(pl_bot_loaded_at(bot), stamp, sizeof stamp);
+            loaded = json_string(stamp);
+        }
+        const char *error = pl_bot_error(bot);
+        json_array_append_new(bots, json_pack("{s:s, s:o, s:o}", "name", pl_bot_name(bot),
+                                              "loaded_at", loaded, "error",
+                                              error ? json_string(error) : json_null()));
+    }
+    send_json(req, 200, json_pack("{s:o}", "bots", bots));
+}
+
+/* --- admin: /v1/bots/{bot}/sessions/{channel}/{user} --------------------------- */
+
+/* Checks the bearer token; answers and returns 0 when not allowed. */
+static int admin_allowed(struct evhttp_request *req) {
+    const char *token = getenv("PARLEY_ADMIN_TOKEN");
+    if (!token || !*token) {
+        send_error(req, 403, "the admin API is disabled: set PARLEY_ADMIN_TOKEN to enable it");
+        return 0;
+    }
+    const char *auth =
+        evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    size_t tlen = strlen(token);
+    int ok = auth && strncmp(auth, "Bearer ", 7) == 0 && strlen(auth + 7) == tlen &&
+             CRYPTO_memcmp(auth + 7, token, tlen) == 0;
+    if (!ok) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+        send_error(req, 401, "a valid \"Authorization: Bearer <PARLEY_ADMIN_TOKEN>\" is required");
+    }
+    return ok;
+}
+
+static void deliver_erase(int status, const pl_message *msg, const json_t *replies, void *ud) {
+    (void)replies;
+    waiting *w = ud;
+    if (w->req) {
+        evhttp_connection_set_closecb(evhttp_request_get_connection(w->req), NULL, NULL);
+        if (status == 200)
+            send_json(w->req, 200, json_pack("{s:s, s:s, s:s, s:b}", "bot", msg->bot, "channel",
+                                              msg->channel, "user", msg->user, "erased", 1));
+        else if (status == 404)
+            send_error(w->req, 404, "no session for this bot, channel and user");
+        else
+            send_error(w->req, 503, "the session could not be erased; please retry");
+    }
+    free(w);
+}
+
+static void get_session(pl_server *s, struct evhttp_request *req, pl_bot *bot,
+                        const char *channel, const char *user) {
+    pl_session_key key = {pl_bot_name(bot), channel, user};
+    char *state = NULL, *err = NULL;
+    if (pl_store_session_get(pl_app_store(s->app), &key, &state, &err) != PL_OK) {
+        pl_error("%s", err);
+        free(err);
+        send_error(req, 503, "the store is unavailable");
+        return;
+    }
+    json_t *session = state ? json_loads(state, 0, NULL) : NULL;
+    free(state);
+    if (!session) {
+        send_error(req, 404, "no session for this bot, channel and user");
+        return;
+    }
+    json_object_set_new(session, "bot", json_string(key.bot));
+    json_object_set_new(session, "channel", json_string(channel));
+    json_object_set_new(session, "user", json_string(user));
+    send_json(req, 200, session);
+}
+
+static void handle_session(pl_server *s, struct evhttp_request *req, pl_bot *bot,
+                           const char *channel, const char *user) {
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_DELETE) {
+        method_not_allowed(req, "GET, DELETE");
+        return;
+    }
+    if (!admin_allowed(req)) return;
+    if (cmd == EVHTTP_REQ_GET) {
+        get_session(s, req, bot, channel, user);
+        return;
+    }
+    waiting *w = calloc(1, sizeof *w);
+    if (!w) abort();
+    w->req = req;
+    w->server = s;
+    evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_client_gone, w);
+    pl_pipeline_erase(pl_app_pipeline(s->app), bot, channel, user, deliver_erase, w);
+}
+
+/* --- routing ------------------------------------------------------------------ */
+
+static void route(pl_server *s, struct evhttp_request *req, char **seg, int n) {
+    if (n == 2 && strcmp(seg[0], "v1") == 0 && strcmp(seg[1], "health") == 0) {
+        handle_health(s, req);
+        return;
+    }
+    if (n >= 4 && strcmp(seg[0], "v1") == 0 && strcmp(seg[1], "bots") == 0) {
+        pl_bot *bot = pl_app_find_bot(s->app, seg[2]);
+        if (!bot) {
+            send_error(req, 404, "no bot named '%s' is served here", seg[2]);
+            return;
+        }
+        if (n == 4 && strcmp(seg[3], "messages") == 0) {
+            handle_message(s, req, bot);
+            return;
+        }
+        if (n == 6 && strcmp(seg[3], "sessions") == 0) {
+            handle_session(s, req, bot, seg[4], seg[5]);
+            return;
+        }
+    }
+    send_error(req, 404, "no such endpoint");
+}
+
+static void on_request(struct evhttp_request *req, void *arg) {
+    pl_server *s = arg;
+    char *seg[MAX_SEGMENTS] = {0};
+    int n = split_path(req, seg, MAX_SEGMENTS);
+    int valid = n >= 0;
+    for (int i = 0; i < n; i++) valid = valid && seg[i];
+    if (!valid) send_error(req, 400, "the request path is malformed");
+    else route(s, req, seg, n);
+    for (int i = 0; i < n; i++) free(seg[i]);
+}
+
+pl_server *pl_server_new(pl_app *app) {
+    pl_server *s = calloc(1, sizeof *s);
+    if (!s) abort();
+    s->app = app;
+    s->http = evhttp_new(pl_app_base(app));
+    evhttp_set_max_body_size(s->http, PL_MAX_BODY);
+    evhttp_set_max_headers_size(s->http, 16 * 1024);
+    evhttp_set_timeout(s->http, 60);
+    evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
+                                            EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+    evhttp_set_gencb(s->http, on_request, s);
+    return s;
+}
+
+int pl_server_listen(pl_server *s, const char *addr, int port, char **err) {
+    s->socket = evhttp_bind_socket_with_handle(s->http, addr, (ev_uint16_t)port);
+    if (!s->socket) return pl_fail(err, "cannot listen on %s:%d (in use, or not an address here)", addr, port);
+    struct sockaddr_storage ss;
+    ev_socklen_t len = sizeof ss;
+    evutil_socket_t fd = evhttp_bound_socket_get_fd(s->socket);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET) s->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        else if (ss.ss_family == AF_INET6) s->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    return PL_OK;
+}
+
+int pl_server_port(const pl_server *s) { return s->port; }
+
+void pl_server_stop_accepting(pl_server *s) {
+    if (s->socket) evhttp_del_accept_socket(s->http, s->socket);
+    s->socket = NULL;
+}
+
+void pl_server_free(pl_server *s) {
+    if (!s) return;
+    evhttp_free(s->http);
+    free(s);
+}

@@ -1,0 +1,250 @@
+/* spec: `parley test` — runs a bot's spec/NAME_spec.lua files with busted inside the
+ * runtime, the way Kong runs busted under its own interpreter. The specs
+ * run in a plain Lua state (busted needs io and os); the bot runs in its
+ * real sandboxed state, with the real pipeline and an in-memory store,
+ * reached through the `parley.testing` module. */
+#define _GNU_SOURCE
+#include <lauxlib.h>
+#include <limits.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "app.h"
+#include "cli.h"
+#include "common.h"
+#include "json_lua.h"
+#include "log.h"
+#include "modules.h"
+
+static const char test_usage[] =
+    "usage: parley test [BOT_DIR] [BUSTED_OPTIONS ...]\n"
+    "\n"
+    "Runs BOT_DIR/spec/*_spec.lua with busted inside the parley runtime: the real\n"
+    "flow engine, sandbox and store (in memory). Specs talk to the bot through\n"
+    "require \"parley.testing\". Exits non-zero when a spec fails.\n"
+    "Options after BOT_DIR go to busted, for example: -o TAP, --filter NAME.\n";
+
+static const char app_key = 'a';
+static const char exit_key = 'x';
+
+typedef struct {
+    json_t *replies;
+    int status;
+} delivery;
+
+static pl_app *app_of(lua_State *L) {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &app_key);
+    pl_app *app = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return app;
+}
+
+static void on_deliver(int status, const pl_message *msg, const json_t *replies, void *ud) {
+    (void)msg;
+    delivery *d = ud;
+    d->status = status;
+    d->replies = json_incref((json_t *)replies);
+}
+
+static void set_optional(lua_State *L, int t, const char *key, char **dst) {
+    lua_getfield(L, t, key);
+    if (!lua_isnil(L, -1)) *dst = pl_strdup(luaL_checkstring(L, -1));
+    lua_pop(L, 1);
+}
+
+/* native.send{user =, channel =, text =, payload =, locale =, info =} -> replies */
+static int native_send(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    pl_app *app = app_of(L);
+    pl_bot *bot = pl_app_bot(app, 0);
+    lua_getfield(L, 1, "user");
+    lua_getfield(L, 1, "channel");
+    pl_message *msg = pl_message_new(pl_bot_name(bot), luaL_optstring(L, -1, "rest"),
+                                     luaL_checkstring(L, -2));
+    lua_pop(L, 2);
+    set_optional(L, 1, "text", &msg->text);
+    set_optional(L, 1, "payload", &msg->payload);
+    set_optional(L, 1, "locale", &msg->locale);
+    lua_getfield(L, 1, "info");
+    if (lua_istable(L, -1)) {
+        char *err = NULL;
+        msg->channel_info = pl_json_from_lua(L, -1, "info", &err);
+        if (!msg->channel_info) {
+            pl_message_free(msg);
+            lua_pushstring(L, err);
+            free(err);
+            return lua_error(L);
+        }
+    }
+    lua_pop(L, 1);
+    delivery d = {NULL, 0};
+    pl_pipeline_post(pl_app_pipeline(app), bot, msg, on_deliver, &d);
+    pl_app_drain(app);
+    if (d.status != 200) return luaL_error(L, "the message was not committed (status %d)", d.status);
+    pl_json_push(L, d.replies);
+    json_decref(d.replies);
+    return 1;
+}
+
+/* native.session(user [, channel]) -> the stored session table, or nil */
+static int native_session(lua_State *L) {
+    pl_app *app = app_of(L);
+    pl_session_key key = {pl_bot_name(pl_app_bot(app, 0)), luaL_optstring(L, 2, "rest"),
+                          luaL_checkstring(L, 1)};
+    char *state = NULL, *err = NULL;
+    if (pl_store_session_get(pl_app_store(app), &key, &state, &err) != PL_OK) {
+        lua_pushstring(L, err);
+        free(err);
+        return lua_error(L);
+    }
+    json_t *j = state ? json_loads(state, 0, NULL) : NULL;
+    free(state);
+    if (!j) return 0;
+    pl_json_push(L, j);
+    json_decref(j);
+    return 1;
+}
+
+/* native.transcript(user [, channel]) -> list of {direction, body} */
+static int native_transcript(lua_State *L) {
+    pl_app *app = app_of(L);
+    pl_session_key key = {pl_bot_name(pl_app_bot(app, 0)), luaL_optstring(L, 2, "rest"),
+                          luaL_checkstring(L, 1)};
+    json_t *lines = NULL;
+    char *err = NULL;
+    if (pl_store_transcript_get(pl_app_store(app), &key, 1000, &lines, &err) != PL_OK) {
+        lua_pushstring(L, err);
+        free(err);
+        return lua_error(L);
+    }
+    pl_json_push(L, lines);
+    json_decref(lines);
+    return 1;
+}
+
+/* native.bot() -> name, load error or nil */
+static int native_bot(lua_State *L) {
+    pl_bot *bot = pl_app_bot(app_of(L), 0);
+    lua_pushstring(L, pl_bot_name(bot));
+    if (pl_bot_error(bot)) lua_pushstring(L, pl_bot_error(bot));
+    else lua_pushnil(L);
+    return 2;
+}
+
+static int open_native(lua_State *L) {
+    static const luaL_Reg fns[] = {{"send", native_send},
+                                   {"session", native_session},
+                                   {"transcript", native_transcript},
+                                   {"bot", native_bot},
+                                   {NULL, NULL}};
+    luaL_newlib(L, fns);
+    return 1;
+}
+
+/* os.exit inside busted ends the run, not the process: it raises a marked
+ * error that run_busted turns into the exit code. */
+static int spec_exit(lua_State *L) {
+    int code = lua_isboolean(L, 1) ? !lua_toboolean(L, 1) : (int)luaL_optinteger(L, 1, 0);
+    lua_pushinteger(L, code);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &exit_key);
+    lua_pushlightuserdata(L, (void *)&exit_key);
+    return lua_error(L);
+}
+
+static void set_args(lua_State *L, const char *spec_dir, int argc, char **argv) {
+    lua_createtable(L, argc + 1, 1);
+    lua_pushliteral(L, "parley test");
+    lua_rawseti(L, -2, 0);
+    int n = 0;
+    for (int i = 0; i < argc; i++) {
+        lua_pushstring(L, argv[i]);
+        lua_rawseti(L, -2, ++n);
+    }
+    lua_pushstring(L, spec_dir);
+    lua_rawseti(L, -2, ++n);
+    lua_setglobal(L, "arg");
+}
+
+static const char runner[] = "require 'busted.runner'({ standalone = false })";
+
+static int run_busted(pl_app *app, const char *spec_dir, int argc, char **argv) {
+    lua_State *L = luaL_newstate();
+    *(void **)lua_getextraspace(L) = NULL;
+    luaL_openlibs(L);
+    pl_modules_register(L);
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+    lua_pushcfunction(L, open_native);
+    lua_setfield(L, -2, "parley.testing.native");
+    lua_pop(L, 1);
+    lua_getglobal(L, "os");
+    lua_pushcfunction(L, spec_exit);
+    lua_setfield(L, -2, "exit");
+    lua_pop(L, 1);
+    lua_pushlightuserdata(L, app);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &app_key);
+    set_args(L, spec_dir, argc, argv);
+    int rc = 0;
+    if (luaL_loadbuffer(L, runner, sizeof runner - 1, "=(parley test)") != LUA_OK ||
+        lua_pcall(L, 0, 0, 0) != LUA_OK) {
+        if (lua_touserdata(L, -1) == (void *)&exit_key) {
+            lua_rawgetp(L, LUA_REGISTRYINDEX, &exit_key);
+            rc = (int)lua_tointeger(L, -1);
+        } else {
+            const char *msg = lua_tostring(L, -1);
+            fprintf(stderr, "parley test: %s\n", msg ? msg : "busted failed");
+            if (msg && strstr(msg, "busted.runner"))
+                fprintf(stderr, "parley test: is busted installed? (Debian: apt-get install lua-busted)\n");
+            rc = 1;
+        }
+    }
+    lua_close(L);
+    return rc;
+}
+
+int pl_cmd_test(int argc, char **argv) {
+    int first = 1;
+    const char *dir = NULL;
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        fputs(test_usage, stdout);
+        return 0;
+    }
+    if (argc > 1 && argv[1][0] != '-') {
+        dir = argv[1];
+        first = 2;
+    }
+    char *default_dir = dir ? NULL : pl_cli_default_bot();
+    if (!dir) dir = default_dir;
+    struct stat st;
+    if (!dir || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        free(default_dir);
+        return pl_cli_usage_error("test", "%s: no such folder", dir ? dir : "(no bot.json here)");
+    }
+    char *real = realpath(dir, NULL);
+    char *spec_dir = pl_strdupf("%s/spec", real);
+    free(real);
+    int rc;
+    if (stat(spec_dir, &st) != 0) {
+        rc = pl_cli_usage_error("test", "%s: no spec folder", spec_dir);
+    } else {
+        pl_log_set_level(PL_LOG_WARN);
+        char *dirs[] = {(char *)dir};
+        pl_app_config config = {.db_path = ":memory:", .sync = PL_SYNC_NORMAL, .bot_dirs = dirs,
+                                .nbots = 1, .watch = 0};
+        pl_app *app = NULL;
+        char *err = NULL;
+        if (pl_app_open(&config, &app, &err) != PL_OK) {
+            fprintf(stderr, "parley test: %s\n", err);
+            free(err);
+            rc = 1;
+        } else {
+            rc = run_busted(app, spec_dir, argc - first, argv + first);
+            pl_app_close(app);
+        }
+    }
+    free(spec_dir);
+    free(default_dir);
+    return rc;
+}

@@ -1,0 +1,58 @@
+/* store: every byte parley keeps goes through this interface.
+ *
+ * The embedded backend is SQLite in WAL mode. Schema changes are numbered
+ * migrations applied at open. Writes happen inside a transaction opened with
+ * pl_store_begin and closed with pl_store_commit: the commit stage batches
+ * all sessions finished in one loop turn into one transaction (one fsync).
+ * Nothing here knows about Lua or the event loop, so a C test can drive it.
+ *
+ * Strings returned through `char **` are new and owned by the caller; `err`
+ * messages too. */
+#ifndef PL_STORE_H
+#define PL_STORE_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+typedef struct pl_store pl_store;
+
+typedef struct {
+    const char *bot;
+    const char *channel;
+    const char *user;
+} pl_session_key;
+
+typedef enum { PL_SYNC_NORMAL, PL_SYNC_FULL } pl_store_sync;
+
+/* Opens (creating if needed) the database at path; ":memory:" for tests. */
+int pl_store_open(const char *path, pl_store_sync sync, pl_store **out, char **err);
+void pl_store_close(pl_store *store);
+
+int pl_store_begin(pl_store *store, char **err);
+int pl_store_commit(pl_store *store, char **err);
+void pl_store_rollback(pl_store *store);
+
+/* *state_json is set to the stored session (new string) or NULL if none. */
+int pl_store_session_get(pl_store *store, const pl_session_key *key, char **state_json,
+                         char **err);
+int pl_store_session_put(pl_store *store, const pl_session_key *key, const char *state_json,
+                         int64_t now_ms, char **err);
+/* Erases the session and its transcript; *found says whether it existed. */
+int pl_store_session_erase(pl_store *store, const pl_session_key *key, int *found, char **err);
+int64_t pl_store_session_count(pl_store *store);
+
+/* direction is "in" (from the shopper) or "out" (to the shopper). */
+int pl_store_transcript_add(pl_store *store, const pl_session_key *key, const char *direction,
+                            const char *body_json, int64_t now_ms, char **err);
+/* Sets *lines to a new JSON array of {"at", "direction", "body"}, oldest first,
+ * at most `limit` of the latest lines. */
+int pl_store_transcript_get(pl_store *store, const pl_session_key *key, int limit,
+                            json_t **lines, char **err);
+
+/* Replaces the bot's products with `products` (a JSON array of product
+ * objects, borrowed) in one transaction of its own. */
+int pl_store_catalog_replace(pl_store *store, const char *bot, const json_t *products,
+                             char **err);
+int64_t pl_store_catalog_count(pl_store *store, const char *bot);
+
+#endif

@@ -1,0 +1,135 @@
+/* text: folding, phrase matching and hashing of UTF-8 text; see text.h.
+ * Normalisation itself is utf8proc's; this file only decides which marks to
+ * drop and how words are separated. */
+#include "text.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+/* Scripts without spaces between words (and whose marks carry meaning):
+ * CJK radicals onwards through Hangul, plus the CJK compatibility forms. */
+static int is_cjk(utf8proc_int32_t cp) {
+    return (cp >= 0x2E80 && cp <= 0xD7FF) || (cp >= 0xF900 && cp <= 0xFAFF) ||
+           (cp >= 0xFF66 && cp <= 0xFFDC) || (cp >= 0x20000 && cp <= 0x3FFFF);
+}
+
+static int is_separator(utf8proc_int32_t cp) {
+    switch (utf8proc_category(cp)) {
+    case UTF8PROC_CATEGORY_PC: case UTF8PROC_CATEGORY_PD: case UTF8PROC_CATEGORY_PS:
+    case UTF8PROC_CATEGORY_PE: case UTF8PROC_CATEGORY_PI: case UTF8PROC_CATEGORY_PF:
+    case UTF8PROC_CATEGORY_PO: case UTF8PROC_CATEGORY_ZS: case UTF8PROC_CATEGORY_ZL:
+    case UTF8PROC_CATEGORY_ZP: case UTF8PROC_CATEGORY_CC:
+        return 1;
+    default:
+        return cp == '\t' || cp == '\n' || cp == '\r';
+    }
+}
+
+/* Drops accents (nonspacing marks on non-CJK letters), turns punctuation and
+ * spacing into single spaces, trims. Works in place on UTF-32; returns the
+ * new length. */
+static size_t strip_and_space(utf8proc_int32_t *cps, size_t n) {
+    size_t out = 0;
+    utf8proc_int32_t base = 0;
+    for (size_t i = 0; i < n; i++) {
+        utf8proc_int32_t cp = cps[i];
+        if (utf8proc_category(cp) == UTF8PROC_CATEGORY_MN) {
+            if (!is_cjk(base)) continue;
+            cps[out++] = cp;
+            continue;
+        }
+        if (is_separator(cp)) {
+            if (out > 0 && cps[out - 1] != ' ') cps[out++] = ' ';
+            base = ' ';
+            continue;
+        }
+        cps[out++] = cp;
+        base = cp;
+    }
+    while (out > 0 && cps[out - 1] == ' ') out--;
+    return out;
+}
+
+char *pl_text_fold(const char *s, size_t len) {
+    utf8proc_uint8_t *decomposed = NULL;
+    utf8proc_ssize_t dlen = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)len,
+                                         &decomposed,
+                                         UTF8PROC_STABLE | UTF8PROC_COMPAT | UTF8PROC_DECOMPOSE |
+                                             UTF8PROC_CASEFOLD | UTF8PROC_IGNORE |
+                                             UTF8PROC_STRIPCC | UTF8PROC_LUMP);
+    if (dlen < 0) return NULL;
+    /* One slot per byte is always enough room for the code points, and
+     * utf8proc_reencode writes UTF-8 back into the same buffer. */
+    utf8proc_int32_t *cps = malloc(sizeof *cps * ((size_t)dlen + 1));
+    if (!cps) abort();
+    size_t n = 0;
+    for (utf8proc_ssize_t pos = 0; pos < dlen;) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t step = utf8proc_iterate(decomposed + pos, dlen - pos, &cp);
+        if (step <= 0) break;
+        cps[n++] = cp;
+        pos += step;
+    }
+    free(decomposed);
+    n = strip_and_space(cps, n);
+    utf8proc_ssize_t outlen =
+        utf8proc_reencode(cps, (utf8proc_ssize_t)n, UTF8PROC_STABLE | UTF8PROC_COMPOSE);
+    if (outlen < 0) {
+        free(cps);
+        return NULL;
+    }
+    char *result = (char *)cps;
+    result[outlen] = '\0';
+    return result;
+}
+
+static utf8proc_int32_t first_cp(const char *s) {
+    utf8proc_int32_t cp = 0;
+    utf8proc_iterate((const utf8proc_uint8_t *)s, -1, &cp);
+    return cp;
+}
+
+/* The last code point before `end` (s < end). */
+static utf8proc_int32_t last_cp(const char *s, const char *end) {
+    const char *p = end - 1;
+    while (p > s && ((unsigned char)*p & 0xC0) == 0x80) p--;
+    return first_cp(p);
+}
+
+/* A word ends where a space, the text's edge or a CJK character begins
+ * ("lサイズ" holds the word "l"). */
+int pl_text_has_phrase(const char *hay, const char *needle) {
+    size_t nlen = strlen(needle);
+    if (nlen == 0) return 0;
+    int open_start = is_cjk(first_cp(needle));
+    int open_end = is_cjk(last_cp(needle, needle + nlen));
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle)) {
+        const char *end = p + nlen;
+        int start_ok = open_start || p == hay || p[-1] == ' ' || is_cjk(last_cp(hay, p));
+        int end_ok = open_end || *end == '\0' || *end == ' ' || is_cjk(first_cp(end));
+        if (start_ok && end_ok) return 1;
+    }
+    return 0;
+}
+
+int pl_text_is_utf8(const char *s, size_t len) {
+    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
+    size_t pos = 0;
+    while (pos < len) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t step = utf8proc_iterate(p + pos, (utf8proc_ssize_t)(len - pos), &cp);
+        if (step <= 0) return 0;
+        pos += (size_t)step;
+    }
+    return 1;
+}
+
+uint64_t pl_text_hash(const char *s, size_t len) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}

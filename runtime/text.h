@@ -1,0 +1,28 @@
+/* text: UTF-8 folding and matching for what shoppers type.
+ *
+ * Folding makes matching case- and accent-insensitive in every script:
+ * Unicode compatibility decomposition and case folding (utf8proc), accents
+ * dropped from letters outside the CJK blocks (so "Café" == "cafe" while
+ * Japanese dakuten are kept: ガ stays ガ), punctuation turned into single
+ * spaces. Matching then compares folded strings word by word. */
+#ifndef PL_TEXT_H
+#define PL_TEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Returns a new folded copy of s[0..len), or NULL when s is not valid UTF-8. */
+char *pl_text_fold(const char *s, size_t len);
+
+/* True when folded `needle` occurs in folded `hay` as whole words. Where the
+ * needle starts or ends in a script written without spaces (CJK), that side
+ * needs no word boundary. */
+int pl_text_has_phrase(const char *hay, const char *needle);
+
+/* True when s[0..len) is valid UTF-8. */
+int pl_text_is_utf8(const char *s, size_t len);
+
+/* 64-bit FNV-1a: stable across runs and machines, for deterministic choices. */
+uint64_t pl_text_hash(const char *s, size_t len);
+
+#endif

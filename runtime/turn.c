@@ -1,0 +1,204 @@
+/* turn: runs parley.engine's turn in a coroutine of the bot's state and
+ * turns its result (or its failure) into plain JSON; see turn.h. */
+#include "turn.h"
+
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "json_lua.h"
+#include "log.h"
+
+/* The fallback itself runs under a small budget of its own. */
+#define FALLBACK_BUDGET 100000
+
+typedef struct {
+    pl_bot *bot;
+    pl_vm *vm;
+    lua_State *co;
+    int co_ref;
+    pl_budget budget;
+    const pl_message *msg;
+    pl_turn_done_fn done;
+    void *ud;
+} turn;
+
+pl_message *pl_message_new(const char *bot, const char *channel, const char *user) {
+    pl_message *m = calloc(1, sizeof *m);
+    if (!m) abort();
+    m->bot = pl_strdup(bot);
+    m->channel = pl_strdup(channel);
+    m->user = pl_strdup(user);
+    m->received_at = pl_now_ms();
+    return m;
+}
+
+void pl_message_free(pl_message *m) {
+    if (!m) return;
+    free(m->bot);
+    free(m->channel);
+    free(m->user);
+    free(m->text);
+    free(m->payload);
+    free(m->locale);
+    json_decref(m->channel_info);
+    json_decref(m->event);
+    free(m);
+}
+
+json_t *pl_message_to_json(const pl_message *m) {
+    json_t *j = json_object();
+    if (m->text) json_object_set_new(j, "text", json_string(m->text));
+    if (m->payload) json_object_set_new(j, "payload", json_string(m->payload));
+    if (m->locale) json_object_set_new(j, "locale", json_string(m->locale));
+    if (m->event) json_object_set(j, "event", m->event);
+    return j;
+}
+
+void pl_turn_result_clear(pl_turn_result *r) {
+    free(r->session_json);
+    json_decref(r->replies);
+    free(r->error);
+    memset(r, 0, sizeof *r);
+}
+
+static void push_message(lua_State *L, const pl_message *m) {
+    lua_createtable(L, 0, 8);
+    lua_pushstring(L, m->user);
+    lua_setfield(L, -2, "user");
+    if (m->channel_info) pl_json_push(L, m->channel_info);
+    else lua_createtable(L, 0, 1);
+    lua_pushstring(L, m->channel);
+    lua_setfield(L, -2, "name");
+    lua_setfield(L, -2, "channel");
+    if (m->text) {
+        lua_pushstring(L, m->text);
+        lua_setfield(L, -2, "text");
+    }
+    if (m->payload) {
+        lua_pushstring(L, m->payload);
+        lua_setfield(L, -2, "payload");
+    }
+    if (m->locale) {
+        lua_pushstring(L, m->locale);
+        lua_setfield(L, -2, "locale");
+    }
+    if (m->event) {
+        pl_json_push(L, m->event);
+        lua_setfield(L, -2, "event");
+    }
+}
+
+/* Pushes parley.engine[fn] onto L. */
+static void push_engine_fn(lua_State *L, const char *fn) {
+    lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    lua_getfield(L, -1, "parley.engine");
+    lua_getfield(L, -1, fn);
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+}
+
+static void push_session(lua_State *L, const char *session_json) {
+    json_t *state = session_json ? json_loads(session_json, 0, NULL) : NULL;
+    if (state) pl_json_push(L, state);
+    else lua_pushnil(L);
+    json_decref(state);
+}
+
+static json_t *static_fallback(const pl_bot *bot, const pl_message *msg) {
+    return json_pack("[{s:s}]", "text", pl_bot_static_fallback(bot, msg->locale));
+}
+
+/* The bot's fallback replies, worded by its tone when that works. */
+static json_t *fallback_replies(turn *t, const char *session_json) {
+    lua_State *L = pl_vm_lua(t->vm);
+    push_engine_fn(L, "fallback");
+    push_session(L, session_json);
+    push_message(L, t->msg);
+    char *err = NULL;
+    json_t *replies = NULL;
+    if (pl_vm_run(t->vm, 2, 1, FALLBACK_BUDGET, &err) == PL_OK) {
+        replies = pl_json_from_lua(L, -1, "replies", &err);
+        lua_pop(L, 1);
+    }
+    if (!replies) {
+        pl_error("[%s] the fallback reply failed too: %s", pl_bot_name(t->bot), err);
+        replies = static_fallback(t->bot, t->msg);
+    }
+    free(err);
+    return replies;
+}
+
+static void fail_turn(turn *t, pl_turn_result *r, const char *session_json, char *error,
+                      const char *traceback) {
+    pl_error("[%s] %s/%s: turn failed: %s%s%s", pl_bot_name(t->bot), t->msg->channel, t->msg->user,
+             error, traceback ? "\n" : "", traceback ? traceback : "");
+    r->error = error;
+    r->replies = fallback_replies(t, session_json);
+}
+
+/* Converts the engine's (session, replies) results on co into r. */
+static int collect(turn *t, pl_turn_result *r, char **err) {
+    json_t *session = pl_json_from_lua(t->co, 1, "session", err);
+    if (!session) return PL_ERR;
+    json_t *replies = pl_json_from_lua(t->co, 2, "replies", err);
+    if (!replies || !json_is_array(replies)) {
+        json_decref(session);
+        json_decref(replies);
+        if (!*err) *err = pl_strdup("the engine returned no list of replies");
+        return PL_ERR;
+    }
+    r->session_json = json_dumps(session, JSON_COMPACT);
+    r->replies = replies;
+    json_decref(session);
+    return PL_OK;
+}
+
+static void finish(turn *t, int status, int nres, const char *session_json) {
+    pl_turn_result r = {0};
+    char *err = NULL, *traceback = NULL;
+    if (status == LUA_OK) {
+        lua_settop(t->co, nres >= 2 ? 2 : nres);
+        if (collect(t, &r, &err) != PL_OK) fail_turn(t, &r, session_json, err, NULL);
+    } else if (status == LUA_YIELD) {
+        err = pl_strdup("a step yielded without waiting for I/O (coroutine.yield outside a coroutine?)");
+        fail_turn(t, &r, session_json, err, NULL);
+    } else {
+        err = pl_vm_describe_error(t->vm, t->co, status, &traceback);
+        fail_turn(t, &r, session_json, err, traceback);
+        free(traceback);
+        lua_gc(pl_vm_lua(t->vm), LUA_GCCOLLECT);
+    }
+    luaL_unref(pl_vm_lua(t->vm), LUA_REGISTRYINDEX, t->co_ref);
+    pl_vm_release(t->vm);
+    t->done(&r, t->ud);
+    free(t);
+}
+
+void pl_turn_run(pl_bot *bot, const pl_message *msg, const char *session_json,
+                 pl_turn_done_fn done, void *ud) {
+    pl_vm *vm = pl_bot_vm(bot);
+    if (!vm) {
+        pl_turn_result r = {.replies = static_fallback(bot, msg),
+                            .error = pl_strdupf("the bot's scripts have not loaded: %s",
+                                                pl_bot_error(bot) ? pl_bot_error(bot) : "?")};
+        pl_error("[%s] %s/%s: %s", pl_bot_name(bot), msg->channel, msg->user, r.error);
+        done(&r, ud);
+        return;
+    }
+    turn *t = calloc(1, sizeof *t);
+    if (!t) abort();
+    *t = (turn){.bot = bot, .vm = vm, .msg = msg, .done = done, .ud = ud};
+    t->budget.limit = pl_vm_instruction_limit(vm);
+    pl_vm_retain(vm);
+    lua_State *L = pl_vm_lua(vm);
+    t->co = lua_newthread(L);
+    t->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    push_engine_fn(t->co, "turn");
+    push_session(t->co, session_json);
+    push_message(t->co, msg);
+    int nres = 0;
+    int status = pl_vm_resume(vm, t->co, 2, &nres, &t->budget);
+    finish(t, status, nres, session_json);
+}

@@ -1,0 +1,52 @@
+/* turn: one shopper message run through a bot's current Lua state.
+ *
+ * The engine's turn runs in its own coroutine under the instruction budget.
+ * Its result is plain data: the new session as JSON text and the replies as
+ * a JSON array. A script error, a runaway loop or an exhausted memory budget
+ * fail only this turn: the session stays as it was, the replies are the
+ * bot's fallback, and the error (file:line) is logged. */
+#ifndef PL_TURN_H
+#define PL_TURN_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "bot.h"
+
+/* A normalised inbound message, whatever channel it came from. */
+typedef struct {
+    char *bot;
+    char *channel;       /* "rest", "console", ... */
+    char *user;
+    char *text;          /* NULL when absent */
+    char *payload;       /* NULL when absent */
+    char *locale;        /* NULL when absent */
+    json_t *channel_info; /* extra fields for msg.channel, or NULL (owned) */
+    json_t *event;       /* a non-text event for the flow, or NULL (owned) */
+    int64_t received_at;
+} pl_message;
+
+pl_message *pl_message_new(const char *bot, const char *channel, const char *user);
+void pl_message_free(pl_message *msg);
+/* The message as stored in the transcript (new reference). */
+json_t *pl_message_to_json(const pl_message *msg);
+
+typedef struct {
+    char *session_json; /* the new state; NULL when the turn failed */
+    json_t *replies;    /* always an array */
+    char *error;        /* why the turn failed (file:line: message), else NULL */
+} pl_turn_result;
+
+void pl_turn_result_clear(pl_turn_result *result);
+
+/* Called once per turn with the result; ownership of the result's fields
+ * passes to the callee. */
+typedef void (*pl_turn_done_fn)(pl_turn_result *result, void *ud);
+
+/* Runs msg (borrowed until done is called) on the bot's current state with
+ * the stored session (NULL for a new one). done may be called before this
+ * function returns. */
+void pl_turn_run(pl_bot *bot, const pl_message *msg, const char *session_json,
+                 pl_turn_done_fn done, void *ud);
+
+#endif

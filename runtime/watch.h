@@ -1,0 +1,24 @@
+/* watch: inotify on bot folders, so a saved file is live on the next message.
+ *
+ * Each bot folder is watched at its top (bot.json, the catalog) and through
+ * flows/, scripts/ and lib/ with their subfolders. Changes to .lua, .json and
+ * .csv files mark the bot dirty; the callback runs once per batch of events.
+ * pl_watch_poll drains pending events at once, so the pipeline can apply a
+ * reload right before the next turn instead of racing the event loop. */
+#ifndef PL_WATCH_H
+#define PL_WATCH_H
+
+#include <event2/event.h>
+
+typedef struct pl_watch pl_watch;
+
+/* changed is one of the changed files, relative to the folder. */
+typedef void (*pl_watch_fn)(const char *changed, void *ud);
+
+pl_watch *pl_watch_new(struct event_base *base, char **err);
+void pl_watch_free(pl_watch *watch);
+int pl_watch_add(pl_watch *watch, const char *dir, pl_watch_fn fn, void *ud, char **err);
+/* Reads whatever events are pending (never blocks) and runs callbacks. */
+void pl_watch_poll(pl_watch *watch);
+
+#endif

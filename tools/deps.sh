@@ -1,0 +1,42 @@
+#!/bin/sh
+# deps.sh [build|test|bench]...: installs the Debian packages parley needs
+# for the given purposes when they are missing. As root it runs apt-get; with
+# password-less sudo it uses sudo; otherwise it prints the exact command and
+# fails, so nothing is left half-done silently.
+set -eu
+
+build="gcc make pkg-config liblua5.4-dev libevent-dev libjansson-dev libsqlite3-dev libutf8proc-dev libssl-dev libcurl4-openssl-dev"
+test="lua-busted python3"
+bench="wrk"
+
+want=""
+for purpose in "${@:-build}"; do
+  case "$purpose" in
+    build) want="$want $build" ;;
+    test) want="$want $build $test" ;;
+    bench) want="$want $build $bench" ;;
+    *) echo "deps.sh: unknown purpose '$purpose' (build, test or bench)" >&2; exit 2 ;;
+  esac
+done
+
+missing=""
+for pkg in $want; do
+  case " $missing " in *" $pkg "*) continue ;; esac
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
+done
+[ -z "$missing" ] && exit 0
+
+echo "parley needs these Debian packages:$missing"
+if [ "$(id -u)" = 0 ]; then
+  SUDO=""
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+  SUDO="sudo"
+else
+  echo "Install them with:" >&2
+  echo "  sudo apt-get install -y$missing" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get install -y --no-install-recommends $missing || {
+  $SUDO apt-get update && $SUDO apt-get install -y --no-install-recommends $missing
+}
