@@ -39,8 +39,8 @@ build/libparley.a: $(RUNTIME_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-build/obj/%.o: runtime/%.c runtime/*.h | build/obj
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+build/obj/%.o: runtime/%.c | build/obj
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 build/obj/embedded.o: build/embedded.c runtime/modules.h | build/obj
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -55,8 +55,8 @@ build build/obj build/san build/tests:
 	mkdir -p $@
 
 # --- tests -------------------------------------------------------------------
-build/san/%.o: runtime/%.c runtime/*.h | build/san
-	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -c -o $@ $<
+build/san/%.o: runtime/%.c | build/san
+	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -MMD -MP -c -o $@ $<
 
 build/san/embedded.o: build/embedded.c | build/san
 	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -c -o $@ $<
@@ -102,3 +102,5 @@ install: parley
 
 clean:
 	rm -rf build parley
+
+-include $(wildcard build/obj/*.d build/san/*.d)

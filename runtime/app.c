@@ -42,9 +42,9 @@ static void report_load(pl_bot *bot, int ok, const char *changed, const pl_error
 
 static int load_bot(pl_app *app, pl_bot *bot, const char *changed) {
     pl_errors errors = {0}, warnings = {0};
-    int64_t t0 = pl_now_ms();
+    int64_t t0 = pl_monotonic_us();
     int ok = pl_bot_reload(bot, app->store, &errors, &warnings) == PL_OK;
-    report_load(bot, ok, changed, &errors, &warnings, (double)(pl_now_ms() - t0));
+    report_load(bot, ok, changed, &errors, &warnings, (double)(pl_monotonic_us() - t0) / 1000.0);
     if (changed && app->on_reload) app->on_reload(bot, ok, changed, &errors, app->on_reload_ud);
     pl_errors_clear(&errors);
     pl_errors_clear(&warnings);

@@ -201,7 +201,7 @@ static void load_script(pl_vm *vm, const char *fn, const char *name, const char 
     char *source = NULL;
     int rc = pl_read_file(path, &source, NULL, &err);
     free(path);
-    if (rc == PL_OK) rc = pl_vm_load_file(vm, relpath, &err);
+    if (rc == PL_OK) rc = pl_vm_load_file(vm, L, relpath, &err);
     if (rc != PL_OK) {
         pl_errors_add(errors, "%s", err);
         free(err);

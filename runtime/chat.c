@@ -248,7 +248,7 @@ int pl_cmd_chat(int argc, char **argv) {
     const char *user = "console";
     int c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'u': user = optarg; break;
         case 'l': ch.locale = pl_strdup(optarg); break;

@@ -58,6 +58,12 @@ int64_t pl_now_ms(void) {
 
 void pl_clock_advance(int64_t ms) { clock_offset_ms += ms; }
 
+int64_t pl_monotonic_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 void pl_format_time(int64_t ms, char *buf, size_t size) {
     time_t secs = (time_t)(ms / 1000);
     struct tm tm;

@@ -30,6 +30,9 @@ int pl_fail(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3
 int64_t pl_now_ms(void);
 void pl_clock_advance(int64_t ms);
 
+/* Monotonic microseconds, for measuring durations. */
+int64_t pl_monotonic_us(void);
+
 /* Formats a millisecond timestamp as RFC 3339 UTC into buf (>= 32 bytes). */
 void pl_format_time(int64_t ms, char *buf, size_t size);
 

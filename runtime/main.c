@@ -171,7 +171,7 @@ int pl_cmd_serve(int argc, char **argv) {
     int port = 8080, watch = 1, c, rc = 0;
     pl_app_config config = {.db_path = "parley.db", .sync = PL_SYNC_FULL};
     opterr = 0;
-    while (rc == 0 && (c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+    while (rc == 0 && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'l':
             free(addr);

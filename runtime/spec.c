@@ -30,6 +30,15 @@ static const char test_usage[] =
 static const char app_key = 'a';
 static const char exit_key = 'x';
 
+/* Warnings and errors logged while specs run (turn failures with file:line),
+ * for testing.errors(); kept off the terminal so TAP output stays readable. */
+static json_t *logged;
+
+static void capture_log(pl_log_level level, const char *line, void *ud) {
+    (void)ud;
+    if (level >= PL_LOG_WARN && logged) json_array_append_new(logged, json_string(line));
+}
+
 typedef struct {
     json_t *replies;
     int status;
@@ -125,6 +134,31 @@ static int native_transcript(lua_State *L) {
     return 1;
 }
 
+static void on_erase(int status, const pl_message *msg, const json_t *replies, void *ud) {
+    (void)msg;
+    (void)replies;
+    *(int *)ud = status;
+}
+
+/* native.erase(user [, channel]) -> true if a session was erased */
+static int native_erase(lua_State *L) {
+    pl_app *app = app_of(L);
+    int status = 0;
+    pl_pipeline_erase(pl_app_pipeline(app), pl_app_bot(app, 0), luaL_optstring(L, 2, "rest"),
+                      luaL_checkstring(L, 1), on_erase, &status);
+    pl_app_drain(app);
+    if (status == 503) return luaL_error(L, "the session could not be erased");
+    lua_pushboolean(L, status == 200);
+    return 1;
+}
+
+/* native.errors() -> the warning and error lines logged since the last call */
+static int native_errors(lua_State *L) {
+    pl_json_push(L, logged);
+    json_array_clear(logged);
+    return 1;
+}
+
 /* native.bot() -> name, load error or nil */
 static int native_bot(lua_State *L) {
     pl_bot *bot = pl_app_bot(app_of(L), 0);
@@ -138,6 +172,8 @@ static int open_native(lua_State *L) {
     static const luaL_Reg fns[] = {{"send", native_send},
                                    {"session", native_session},
                                    {"transcript", native_transcript},
+                                   {"erase", native_erase},
+                                   {"errors", native_errors},
                                    {"bot", native_bot},
                                    {NULL, NULL}};
     luaL_newlib(L, fns);
@@ -230,6 +266,7 @@ int pl_cmd_test(int argc, char **argv) {
         rc = pl_cli_usage_error("test", "%s: no spec folder", spec_dir);
     } else {
         pl_log_set_level(PL_LOG_WARN);
+        logged = json_array();
         char *dirs[] = {(char *)dir};
         pl_app_config config = {.db_path = ":memory:", .sync = PL_SYNC_NORMAL, .bot_dirs = dirs,
                                 .nbots = 1, .watch = 0};
@@ -240,9 +277,13 @@ int pl_cmd_test(int argc, char **argv) {
             free(err);
             rc = 1;
         } else {
+            pl_log_set_sink(capture_log, NULL, 1);
             rc = run_busted(app, spec_dir, argc - first, argv + first);
+            pl_log_set_sink(NULL, NULL, 0);
             pl_app_close(app);
         }
+        json_decref(logged);
+        logged = NULL;
     }
     free(spec_dir);
     free(default_dir);

@@ -60,11 +60,16 @@ static void budget_hook(lua_State *L, lua_Debug *ar) {
     b->exceeded = 1;
     /* From now on fail at every line, so a pcall cannot swallow the abort. */
     lua_sethook(L, budget_hook, LUA_MASKCOUNT | LUA_MASKLINE, 1);
+    /* Not luaL_error: inside a hook its level 1 is the caller of the
+     * function that was running, not that function. */
     lua_Debug here;
     if (lua_getstack(L, 0, &here) && lua_getinfo(L, "Sl", &here) && here.currentline > 0)
-        luaL_error(L, "%s:%d: instruction budget of %d exceeded (a loop that never ends?)",
-                   here.short_src, here.currentline, (int)b->limit);
-    luaL_error(L, "instruction budget of %d exceeded (a loop that never ends?)", (int)b->limit);
+        lua_pushfstring(L, "%s:%d: instruction budget of %d exceeded (a loop that never ends?)",
+                        here.short_src, here.currentline, (int)b->limit);
+    else
+        lua_pushfstring(L, "instruction budget of %d exceeded (a loop that never ends?)",
+                        (int)b->limit);
+    lua_error(L);
 }
 
 /* --- the allow list ---------------------------------------------------- */
@@ -138,7 +143,7 @@ static int bot_folder_searcher(lua_State *L) {
         return 1;
     }
     char *err = NULL;
-    if (pl_vm_load_file(vm, rel, &err) != PL_OK) {
+    if (pl_vm_load_file(vm, L, rel, &err) != PL_OK) {
         int missing = strstr(err, "No such file") != NULL;
         lua_pushfstring(L, missing ? "\n\tno file '%s' in the bot folder" : "%s", missing ? rel : err);
         free(rel);
@@ -246,7 +251,7 @@ size_t pl_vm_memory_used(const pl_vm *vm) { return vm->mem_used; }
 void pl_vm_set_userdata(pl_vm *vm, void *ud) { vm->userdata = ud; }
 void *pl_vm_userdata(const pl_vm *vm) { return vm->userdata; }
 
-int pl_vm_load_file(pl_vm *vm, const char *relpath, char **err) {
+int pl_vm_load_file(pl_vm *vm, lua_State *L, const char *relpath, char **err) {
     char *path = pl_strdupf("%s/%s", vm->bot_dir, relpath);
     char *text = NULL;
     size_t len = 0;
@@ -254,15 +259,16 @@ int pl_vm_load_file(pl_vm *vm, const char *relpath, char **err) {
     free(path);
     if (rc != PL_OK) return rc;
     char *chunkname = pl_strdupf("@%s", relpath);
+    int outer_enforce = vm->mem_enforce;
     vm->mem_enforce = 1;
-    int status = luaL_loadbufferx(vm->L, text, len, chunkname, "t");
-    vm->mem_enforce = 0;
+    int status = luaL_loadbufferx(L, text, len, chunkname, "t");
+    vm->mem_enforce = outer_enforce;
     free(chunkname);
     free(text);
     if (status != LUA_OK) {
         pl_fail(err, "%s", status == LUA_ERRMEM ? "memory budget exceeded while compiling"
-                                                 : lua_tostring(vm->L, -1));
-        lua_pop(vm->L, 1);
+                                                 : lua_tostring(L, -1));
+        lua_pop(L, 1);
         return PL_ERR;
     }
     return PL_OK;

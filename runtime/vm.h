@@ -52,9 +52,9 @@ void pl_vm_set_userdata(pl_vm *vm, void *ud);
 void *pl_vm_userdata(const pl_vm *vm);
 
 /* Compiles a file of the bot (path relative to the bot folder) as a text
- * chunk named after that path and pushes it; on error pushes nothing and
- * sets *err to "path:line: message". */
-int pl_vm_load_file(pl_vm *vm, const char *relpath, char **err);
+ * chunk named after that path and pushes it onto L (a thread of vm); on
+ * error pushes nothing and sets *err to "path:line: message". */
+int pl_vm_load_file(pl_vm *vm, lua_State *L, const char *relpath, char **err);
 
 /* Resumes coroutine co (nargs on its stack) with budget active and the
  * memory limit enforced. Returns the lua_resume status; *nres as lua_resume. */

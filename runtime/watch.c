@@ -97,7 +97,8 @@ static void handle_event(pl_watch *w, const struct inotify_event *ev) {
     if ((ev->mask & IN_ISDIR) && (ev->mask & (IN_CREATE | IN_MOVED_TO))) {
         if (is_watched_subdir(d->rel, ev->name)) add_tree(w, f, rel);
         if (!w->folders[f].changed) w->folders[f].changed = pl_strdup(rel);
-    } else if (interesting(ev->name) && !w->folders[f].changed) {
+    } else if (!(ev->mask & IN_CREATE) && interesting(ev->name) && !w->folders[f].changed) {
+        /* a created file is complete only at IN_CLOSE_WRITE */
         w->folders[f].changed = pl_strdup(rel);
     }
     free(rel);

@@ -47,7 +47,7 @@ function properties.channel(c) return c.msg.channel end
 function properties.persona(c) return c.bot.tone.persona end
 
 function conversation.new(bot, session, msg)
-  local c = { bot = bot, session = session, msg = msg, out = {}, said = 0, result = nil }
+  local c = { bot = bot, session = session, msg = msg, out = json.array(), said = 0, result = nil }
   return setmetatable(c, {
     __index = function(self, key)
       local method = C[key]

@@ -317,7 +317,7 @@ function engine.fallback(session, msg)
   local locale = pick_locale(msg and msg.locale, session and session.locale)
   local seed = string.format("%s/%s/%s", bot.name, msg and msg.user or "", session and session.turn or 0)
   local words = bot.tone:render("fallback", {}, locale, seed)
-  return { { text = words or "Sorry, something went wrong. Please try again." } }
+  return json.array({ { text = words or "Sorry, something went wrong. Please try again." } })
 end
 
 return engine

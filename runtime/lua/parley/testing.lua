@@ -33,6 +33,10 @@ end
 -- The bot's name, and its load error (nil when its scripts loaded).
 function testing.bot() return native.bot() end
 
+-- The warnings and errors logged since the last call (a failed turn logs
+-- "file:line: message"), oldest first.
+function testing.errors() return native.errors() end
+
 function Conversation:post(fields)
   fields.user, fields.channel, fields.locale, fields.info = self.user, self.channel, self.locale, self.info
   self.replies = native.send(fields)
@@ -136,6 +140,12 @@ end
 function Conversation:cart()
   local s = self:session()
   return s and s.cart or { lines = {} }
+end
+
+-- Erases the shopper's session and transcript: the next message starts over.
+function Conversation:reset()
+  self.replies = {}
+  return native.erase(self.user, self.channel)
 end
 
 -- The transcript lines of this shopper: {direction =, body =, at =}.

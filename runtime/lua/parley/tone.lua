@@ -105,15 +105,18 @@ function tone:render(key, vars, locale, seed)
   return self:interpolate(variations[pick], vars or {}, key, locale)
 end
 
--- Emoji and pictographs, removed when persona.emoji is false.
+-- Emoji and pictographs, removed when persona.emoji is false, together
+-- with the space they leave behind.
 local function strip_emoji(s)
-  local out = {}
+  local out, removed = {}, false
   for _, cp in utf8.codes(s) do
     local emoji = (cp >= 0x1F000 and cp <= 0x1FAFF) or (cp >= 0x2600 and cp <= 0x27BF)
       or cp == 0xFE0F or cp == 0x200D
-    if not emoji then out[#out + 1] = utf8.char(cp) end
+    if emoji then removed = true else out[#out + 1] = utf8.char(cp) end
   end
-  return (table.concat(out):gsub("  +", " "):gsub("%s+$", ""))
+  if not removed then return s end
+  local text = table.concat(out):gsub("  +", " "):gsub(" ([!?.,;:])", "%1"):gsub("^%s+", ""):gsub("%s+$", "")
+  return text
 end
 
 -- Applies the persona and the style hook to an outgoing text.

@@ -1,0 +1,145 @@
+/* test_text: folding, phrase matching, UTF-8 validation and hashing (text.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "text.h"
+
+/* Folds a NUL-terminated string and compares it with want (NULL: expect failure). */
+static int fold_is(const char *s, const char *want) {
+    char *got = pl_text_fold(s, strlen(s));
+    int ok = want ? (got && strcmp(got, want) == 0) : got == NULL;
+    if (!ok)
+        printf("#   fold(\"%s\") = \"%s\", want \"%s\"\n", s, got ? got : "(null)",
+               want ? want : "(null)");
+    free(got);
+    return ok;
+}
+
+TEST(fold_case_and_accents) {
+    CHECK(fold_is("Café", "cafe"));
+    CHECK(fold_is("ÉCLAIR", "eclair"));
+    CHECK(fold_is("Crème Brûlée", "creme brulee"));
+    CHECK(fold_is("Straße", "strasse"));
+    CHECK(fold_is("latte", "latte"));
+    /* precomposed and decomposed input fold alike */
+    CHECK(fold_is("Cafe\xcc\x81", "cafe"));
+}
+
+TEST(fold_fullwidth) {
+    CHECK(fold_is("ＬＡＴＴＥ", "latte"));
+    CHECK(fold_is("ｌａｔｔｅ　２", "latte 2"));
+}
+
+TEST(fold_punctuation_and_spaces) {
+    CHECK(fold_is("Hello, world!", "hello world"));
+    CHECK(fold_is("  a -- b  ", "a b"));
+    CHECK(fold_is("one...two", "one two"));
+    CHECK(fold_is("tab\there\nnewline", "tab here newline"));
+    CHECK(fold_is("(latte)", "latte"));
+    CHECK(fold_is("  ", ""));
+    CHECK(fold_is("", ""));
+    /* CJK punctuation separates too */
+    CHECK(fold_is("ラテ、ください。", "ラテ ください"));
+}
+
+TEST(fold_keeps_dakuten) {
+    CHECK(fold_is("ガ", "ガ"));
+    CHECK(fold_is("ぱん", "ぱん"));
+    CHECK(fold_is("カフェラテをください", "カフェラテをください"));
+    /* the accent is dropped on the Latin letter but not the kana mark next to it */
+    CHECK(fold_is("éガ", "eガ"));
+}
+
+TEST(fold_invalid_utf8) {
+    CHECK(fold_is("caf\xc3", NULL));
+    CHECK(fold_is("\xff\xfe", NULL));
+    CHECK(fold_is("ok\xc0\xafok", NULL)); /* overlong '/' */
+    CHECK(fold_is("\xed\xa0\x80", NULL)); /* a UTF-16 surrogate */
+}
+
+TEST(fold_respects_length) {
+    const char *s = "Latte, please";
+    char *got = pl_text_fold(s, 5);
+    CHECK_STR(got, "latte");
+    free(got);
+}
+
+TEST(phrase_whole_words) {
+    CHECK(pl_text_has_phrase("a large latte please", "latte"));
+    CHECK(pl_text_has_phrase("a large latte please", "large latte"));
+    CHECK(pl_text_has_phrase("latte", "latte"));
+    CHECK(pl_text_has_phrase("latte please", "latte"));
+    CHECK(pl_text_has_phrase("a latte", "latte"));
+    CHECK(!pl_text_has_phrase("a large latte please", "late"));
+    CHECK(!pl_text_has_phrase("a large latte please", "att"));
+    CHECK(!pl_text_has_phrase("lattes", "latte"));
+    CHECK(!pl_text_has_phrase("matchalatte", "latte"));
+    /* a later occurrence counts when the first one is inside a word */
+    CHECK(pl_text_has_phrase("lattes or a latte", "latte"));
+    CHECK(!pl_text_has_phrase("latte", ""));
+    CHECK(!pl_text_has_phrase("", "latte"));
+}
+
+TEST(phrase_cjk) {
+    CHECK(pl_text_has_phrase("カフェラテをください", "ラテ"));
+    CHECK(pl_text_has_phrase("カフェラテをください", "カフェラテ"));
+    CHECK(!pl_text_has_phrase("カフェラテをください", "抹茶"));
+    /* a Latin word is bounded by CJK on either side */
+    CHECK(pl_text_has_phrase("lサイズ", "l"));
+    CHECK(pl_text_has_phrase("サイズl", "l"));
+    CHECK(pl_text_has_phrase("ラテのlサイズ", "l"));
+    CHECK(!pl_text_has_phrase("latteサイズ", "l"));
+    CHECK(pl_text_has_phrase("large ラテ", "ラテ"));
+}
+
+TEST(phrase_with_folded_input) {
+    /* the usual path: both sides folded first */
+    char *hay = pl_text_fold("A LARGE Café au Lait, please!", strlen("A LARGE Café au Lait, please!"));
+    char *needle = pl_text_fold("café AU lait", strlen("café AU lait"));
+    CHECK(hay && needle);
+    if (hay && needle) CHECK(pl_text_has_phrase(hay, needle));
+    free(hay);
+    free(needle);
+}
+
+TEST(is_utf8) {
+    CHECK(pl_text_is_utf8("", 0));
+    CHECK(pl_text_is_utf8("plain", 5));
+    CHECK(pl_text_is_utf8("Café", strlen("Café")));
+    CHECK(pl_text_is_utf8("カフェ", strlen("カフェ")));
+    CHECK(pl_text_is_utf8("\xf0\x9f\x8d\xb5", 4)); /* U+1F375 */
+    CHECK(!pl_text_is_utf8("caf\xc3", 4));
+    CHECK(!pl_text_is_utf8("\x80", 1));
+    CHECK(!pl_text_is_utf8("\xc0\xaf", 2));
+    CHECK(!pl_text_is_utf8("\xed\xa0\x80", 3));
+    CHECK(!pl_text_is_utf8("\xf4\x90\x80\x80", 4)); /* above U+10FFFF */
+    /* only len bytes are looked at: a truncated sequence at the cut is invalid */
+    CHECK(!pl_text_is_utf8("カフェ", 2));
+    CHECK(pl_text_is_utf8("ab\xff", 2));
+}
+
+TEST(hash_fnv1a_vectors) {
+    CHECK(pl_text_hash("", 0) == 0xcbf29ce484222325ULL);
+    CHECK(pl_text_hash("a", 1) == 0xaf63dc4c8601ec8cULL);
+    CHECK(pl_text_hash("foobar", 6) == 0x85944171f73967e8ULL);
+    CHECK(pl_text_hash("カフェ", strlen("カフェ")) == 0xeee1b79c33b37128ULL);
+    /* length-bounded and stable */
+    CHECK(pl_text_hash("foobarbaz", 6) == pl_text_hash("foobar", 6));
+    CHECK(pl_text_hash("foobar", 6) != pl_text_hash("foobaz", 6));
+}
+
+int main(void) {
+    RUN(fold_case_and_accents);
+    RUN(fold_fullwidth);
+    RUN(fold_punctuation_and_spaces);
+    RUN(fold_keeps_dakuten);
+    RUN(fold_invalid_utf8);
+    RUN(fold_respects_length);
+    RUN(phrase_whole_words);
+    RUN(phrase_cjk);
+    RUN(phrase_with_folded_input);
+    RUN(is_utf8);
+    RUN(hash_fnv1a_vectors);
+    return check_done();
+}

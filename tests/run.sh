@@ -1,0 +1,53 @@
+#!/bin/sh
+# tests/run.sh: runs every test of every kind and ends with one line
+# "N passed, N failed". Each suite speaks TAP ("ok N - ..." / "not ok N - ...");
+# a suite that dies without reporting a failure counts as one failed test.
+# Output of each suite is kept in build/test-logs/ for reading afterwards.
+set -u
+cd "$(dirname "$0")/.."
+logs=build/test-logs
+rm -rf "$logs"
+mkdir -p "$logs"
+passed=0
+failed=0
+
+# run_suite NAME COMMAND...: runs the command, counts its TAP lines.
+run_suite() {
+  name=$1
+  shift
+  log="$logs/$(echo "$name" | tr ' /' '__').log"
+  "$@" >"$log" 2>&1
+  status=$?
+  ok=$(grep -c '^ok ' "$log")
+  not_ok=$(grep -c '^not ok ' "$log")
+  if [ "$status" -ne 0 ] && [ "$not_ok" -eq 0 ]; then
+    not_ok=1
+    echo "not ok - $name exited with status $status" >>"$log"
+  fi
+  passed=$((passed + ok))
+  failed=$((failed + not_ok))
+  if [ "$not_ok" -gt 0 ]; then
+    printf '%-44s %4d passed, %d failed   (see %s)\n' "$name" "$ok" "$not_ok" "$log"
+    grep -E '^(not ok|#)' "$log" | head -40 | sed 's/^/    /'
+  else
+    printf '%-44s %4d passed\n' "$name" "$ok"
+  fi
+}
+
+for t in build/tests/test_*; do
+  [ -x "$t" ] && run_suite "c: ${t#build/tests/}" "$t"
+done
+for t in build/tests/san_test_*; do
+  [ -x "$t" ] && run_suite "c+asan+ubsan: ${t#build/tests/san_}" "$t"
+done
+
+for bot in . examples/* tests/bots/*; do
+  [ -d "$bot/spec" ] && run_suite "busted: $bot" ./parley test "$bot" -o TAP
+done
+
+for t in tests/e2e/test_*.py; do
+  [ -f "$t" ] && run_suite "e2e: ${t#tests/e2e/}" python3 "$t"
+done
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
