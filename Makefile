@@ -28,6 +28,7 @@ CTEST_SRC := $(wildcard tests/c/test_*.c)
 CTESTS := $(CTEST_SRC:tests/c/%.c=build/tests/%)
 SAN_CTESTS := $(CTEST_SRC:tests/c/%.c=build/tests/san_%)
 
+.SECONDARY:
 .PHONY: all run test bench install deps deps-test deps-bench clean check-c
 
 all: parley
@@ -64,8 +65,12 @@ build/san/embedded.o: build/embedded.c | build/san
 build/tests/test_%: tests/c/test_%.c tests/c/check.h build/libparley.a | build/tests
 	$(CC) $(ALL_CFLAGS) -Itests/c $(ALL_LDFLAGS) -o $@ $< build/libparley.a $(PKG_LIBS)
 
-build/tests/san_test_%: tests/c/test_%.c tests/c/check.h $(SAN_OBJ) | build/tests
-	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -Itests/c $(ALL_LDFLAGS) -o $@ $< $(SAN_OBJ) $(PKG_LIBS)
+build/libparley-san.a: $(SAN_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+build/tests/san_test_%: tests/c/test_%.c tests/c/check.h build/libparley-san.a | build/tests
+	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -Itests/c $(ALL_LDFLAGS) -o $@ $< build/libparley-san.a $(PKG_LIBS)
 
 check-c: $(CTESTS) $(SAN_CTESTS)
 

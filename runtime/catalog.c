@@ -25,13 +25,21 @@ struct pl_catalog {
     size_t count;
 };
 
-/* The 1-based line of the first occurrence of needle in text, or 0. */
-static int line_of(const char *text, const char *needle) {
-    const char *at = needle && *needle ? strstr(text, needle) : NULL;
-    if (!at) return 0;
-    int line = 1;
-    for (const char *p = text; p < at; p++) line += *p == '\n';
-    return line;
+/* The 1-based line of the (nth+1)-th `"sku": "<sku>"` pair in text, or 1. */
+static int line_of_sku(const char *text, const char *sku, size_t nth) {
+    size_t slen = strlen(sku);
+    for (const char *p = strstr(text, "\"sku\""); p; p = strstr(p + 5, "\"sku\"")) {
+        const char *v = p + 5;
+        while (*v == ' ' || *v == '\t' || *v == '\n' || *v == '\r') v++;
+        if (*v++ != ':') continue;
+        while (*v == ' ' || *v == '\t' || *v == '\n' || *v == '\r') v++;
+        if (*v != '"' || strncmp(v + 1, sku, slen) != 0 || v[1 + slen] != '"') continue;
+        if (nth-- > 0) continue;
+        int line = 1;
+        for (const char *c = text; c < p; c++) line += *c == '\n';
+        return line;
+    }
+    return 1;
 }
 
 /* A text field may be a string or an object of strings by locale. */
@@ -173,10 +181,13 @@ static int check_products(json_t *products, const char *default_currency, const 
                     reason = "this sku appears twice";
         }
         if (reason) {
-            char *quoted = sku ? pl_strdupf("\"%s\"", sku) : NULL;
-            int line = line_of(text, quoted);
-            free(quoted);
-            return pl_fail(err, "%s:%d: product %zu%s%s%s: %s", name, line ? line : 1, i + 1,
+            size_t same_before = 0;
+            for (size_t j = 0; sku && j < i; j++) {
+                const char *other = json_string_value(json_object_get(json_array_get(products, j), "sku"));
+                same_before += other && strcmp(other, sku) == 0;
+            }
+            int line = sku ? line_of_sku(text, sku, same_before) : 1;
+            return pl_fail(err, "%s:%d: product %zu%s%s%s: %s", name, line, i + 1,
                            sku ? " (" : "", sku ? sku : "", sku ? ")" : "", reason);
         }
     }
@@ -245,11 +256,18 @@ static int has_word_prefix(const char *words, const char *w) {
     return 0;
 }
 
-/* Scores the words (space separated, folded) of one message against t. */
+/* Scores the words (space separated, folded) of one message against t. A
+ * title in a script without spaces also counts when the message shares a
+ * run of at least two characters with it ("ラテ" names "カフェラテ"). */
 static int score_product(const search_terms *t, const char *message) {
     int score = 0;
-    for (size_t i = 0; i < t->ntitles; i++)
+    for (size_t i = 0; i < t->ntitles; i++) {
         if (pl_text_has_phrase(message, t->titles[i])) score += 10 + (int)strlen(t->titles[i]);
+        else {
+            size_t shared = pl_text_common_cjk_run(message, t->titles[i]);
+            if (shared >= 2) score += 3 + (int)shared;
+        }
+    }
     for (size_t i = 0; i < t->ntags; i++)
         if (pl_text_has_phrase(message, t->tags[i])) score += 4;
     char *copy = pl_strdup(message), *save = NULL;

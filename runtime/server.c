@@ -322,6 +322,10 @@ static void route(pl_server *s, struct evhttp_request *req, char **seg, int n) {
 
 static void on_request(struct evhttp_request *req, void *arg) {
     pl_server *s = arg;
+    if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) > PL_MAX_BODY) {
+        send_error(req, 413, "the body is larger than %d KiB", PL_MAX_BODY / 1024);
+        return;
+    }
     char *seg[MAX_SEGMENTS] = {0};
     int n = split_path(req, seg, MAX_SEGMENTS);
     int valid = n >= 0;
@@ -336,7 +340,10 @@ pl_server *pl_server_new(pl_app *app) {
     if (!s) abort();
     s->app = app;
     s->http = evhttp_new(pl_app_base(app));
-    evhttp_set_max_body_size(s->http, PL_MAX_BODY);
+    /* Bodies up to PL_MAX_BODY are handled; larger ones up to the hard cap
+     * get a JSON 413 from on_request; beyond the cap evhttp refuses them
+     * itself (also 413) without buffering them. */
+    evhttp_set_max_body_size(s->http, PL_HARD_MAX_BODY);
     evhttp_set_max_headers_size(s->http, 16 * 1024);
     evhttp_set_timeout(s->http, 60);
     evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |

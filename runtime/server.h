@@ -19,6 +19,7 @@ void pl_server_free(pl_server *server);
 
 /* Limits of the HTTP API. */
 #define PL_MAX_BODY (64 * 1024)
+#define PL_HARD_MAX_BODY (256 * 1024)
 #define PL_MAX_TEXT 4096
 #define PL_MAX_ID 256
 

@@ -113,6 +113,37 @@ int pl_text_has_phrase(const char *hay, const char *needle) {
     return 0;
 }
 
+/* Decodes s into code points (new array); *n gets the count. */
+static utf8proc_int32_t *decode(const char *s, size_t *n) {
+    size_t len = strlen(s);
+    utf8proc_int32_t *cps = malloc(sizeof *cps * (len + 1));
+    if (!cps) abort();
+    *n = 0;
+    for (size_t pos = 0; pos < len;) {
+        utf8proc_ssize_t step =
+            utf8proc_iterate((const utf8proc_uint8_t *)s + pos, (utf8proc_ssize_t)(len - pos), &cps[*n]);
+        if (step <= 0) break;
+        (*n)++;
+        pos += (size_t)step;
+    }
+    return cps;
+}
+
+size_t pl_text_common_cjk_run(const char *a, const char *b) {
+    size_t na, nb, best = 0;
+    utf8proc_int32_t *x = decode(a, &na), *y = decode(b, &nb);
+    for (size_t i = 0; i < na; i++) {
+        for (size_t j = 0; j < nb; j++) {
+            size_t k = 0;
+            while (i + k < na && j + k < nb && x[i + k] == y[j + k] && is_cjk(x[i + k])) k++;
+            if (k > best) best = k;
+        }
+    }
+    free(x);
+    free(y);
+    return best;
+}
+
 int pl_text_is_utf8(const char *s, size_t len) {
     const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
     size_t pos = 0;

@@ -19,6 +19,10 @@ char *pl_text_fold(const char *s, size_t len);
  * needs no word boundary. */
 int pl_text_has_phrase(const char *hay, const char *needle);
 
+/* The length, in code points, of the longest run of CJK characters that
+ * both folded strings contain. */
+size_t pl_text_common_cjk_run(const char *a, const char *b);
+
 /* True when s[0..len) is valid UTF-8. */
 int pl_text_is_utf8(const char *s, size_t len);
 

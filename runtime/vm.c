@@ -58,8 +58,10 @@ static void budget_hook(lua_State *L, lua_Debug *ar) {
     if (ar->event == LUA_HOOKCOUNT) b->used += HOOK_STEP;
     if (b->used <= b->limit && !b->exceeded) return;
     b->exceeded = 1;
-    /* From now on fail at every line, so a pcall cannot swallow the abort. */
+    /* From now on fail at every line, so a pcall cannot swallow the abort;
+     * on the run's own thread too, in case L is a coroutine of the script. */
     lua_sethook(L, budget_hook, LUA_MASKCOUNT | LUA_MASKLINE, 1);
+    if (b->root && b->root != L) lua_sethook(b->root, budget_hook, LUA_MASKCOUNT | LUA_MASKLINE, 1);
     /* Not luaL_error: inside a hook its level 1 is the caller of the
      * function that was running, not that function. */
     lua_Debug here;
@@ -115,6 +117,11 @@ static void restrict_os(lua_State *L) {
         lua_getfield(L, -2, keep[i]);
         lua_setfield(L, -2, keep[i]);
     }
+    /* require "os" must find the restricted table, not the full library */
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    lua_pushvalue(L, -2);
+    lua_setfield(L, -2, LUA_OSLIBNAME);
+    lua_pop(L, 1);
     lua_setglobal(L, "os");
     lua_pop(L, 1);
 }
@@ -279,9 +286,16 @@ int pl_vm_resume(pl_vm *vm, lua_State *co, int nargs, int *nres, pl_budget *budg
     int outer_enforce = vm->mem_enforce;
     vm->current = budget;
     vm->mem_enforce = 1;
+    budget->root = co;
     int status = lua_resume(co, vm->L, nargs, nres);
     vm->current = outer;
     vm->mem_enforce = outer_enforce;
+    if (budget->exceeded && status != LUA_ERRRUN && status != LUA_ERRMEM) {
+        lua_settop(co, 0);
+        lua_pushfstring(co, "instruction budget of %d exceeded (a loop that never ends?)",
+                        (int)budget->limit);
+        return LUA_ERRRUN;
+    }
     return status;
 }
 
@@ -330,7 +344,7 @@ int pl_vm_run(pl_vm *vm, int nargs, int nres, long instruction_limit, char **err
     lua_State *co = lua_newthread(L);
     lua_insert(L, -(nargs + 2));           /* thread below function and args */
     lua_xmove(L, co, nargs + 1);
-    pl_budget budget = {0, instruction_limit, 0};
+    pl_budget budget = {.limit = instruction_limit};
     int got = 0;
     int status = pl_vm_resume(vm, co, nargs, &got, &budget);
     int rc = PL_OK;

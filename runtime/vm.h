@@ -33,6 +33,7 @@ typedef struct {
     long used;
     long limit;
     int exceeded;
+    lua_State *root; /* the run's own coroutine (set by pl_vm_resume) */
 } pl_budget;
 
 /* Creates the sandboxed state with the runtime modules preloaded. */
@@ -57,7 +58,10 @@ void *pl_vm_userdata(const pl_vm *vm);
 int pl_vm_load_file(pl_vm *vm, lua_State *L, const char *relpath, char **err);
 
 /* Resumes coroutine co (nargs on its stack) with budget active and the
- * memory limit enforced. Returns the lua_resume status; *nres as lua_resume. */
+ * memory limit enforced. Returns the lua_resume status; *nres as lua_resume.
+ * A run that went over its instruction budget is an error even if a script
+ * caught the abort inside a coroutine of its own: then the status is
+ * LUA_ERRRUN with the message on co's top. */
 int pl_vm_resume(pl_vm *vm, lua_State *co, int nargs, int *nres, pl_budget *budget);
 
 /* Runs the function below nargs arguments on L's top in a fresh coroutine

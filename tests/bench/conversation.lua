@@ -41,13 +41,14 @@ local function now_ms()
 end
 
 -- The conversation: the field and value each message sends, and a piece of
--- the reply that shows the bot understood it.
+-- each reply that shows the bot understood (the tone varies the sentences,
+-- so these are choices' payloads, names and prices, not whole sentences).
 local STEPS = {
-  { "text", "hi", "Which drink" },
-  { "payload", "latte", "Which size" },
-  { "payload", "large", "Butter Croissant" },
-  { "payload", "croissant", "Anything else" },
-  { "payload", "done", "Total" },
+  { "text", "hi", '"payload":"latte"' },       -- greeting + the drink choices
+  { "payload", "latte", '"payload":"large"' }, -- which size
+  { "payload", "large", "Large Latte" },       -- added, + the pairing offer
+  { "payload", "croissant", "€7.20" },         -- added, 2 items so far, anything else?
+  { "payload", "done", "Total: €7.20" },       -- the summary
 }
 
 -- --- main state: one entry per thread, ids set before each thread's init ----
@@ -109,14 +110,14 @@ local function prepare()
   health_request = "GET /v1/health HTTP/1.1\r\nHost: " .. host .. "\r\n\r\n"
 end
 
--- args[0], args[1], ... are the words after "--".
+-- args[0] is wrk's URL; args[1], ... are the words after it ("--" PREFIX ...).
 function init(args)
-  prefix = args[0] or prefix
-  if args[1] == "seed" then
+  prefix = args[1] or prefix
+  if args[2] == "seed" then
     -- A thread's init runs before the next thread is set up, so the
     -- number of threads comes as an argument.
-    local total = tonumber(args[2]) or 100000
-    local n = tonumber(args[3]) or 1
+    local total = tonumber(args[3]) or 100000
+    local n = tonumber(args[4]) or 1
     seed_quota = math.floor(total / n) + ((thread_id or 1) <= total % n and 1 or 0)
   end
   prepare()

@@ -49,6 +49,10 @@ TEST(fold_keeps_dakuten) {
     CHECK(fold_is("カフェラテをください", "カフェラテをください"));
     /* the accent is dropped on the Latin letter but not the kana mark next to it */
     CHECK(fold_is("éガ", "eガ"));
+    /* half-width kana with their separate voiced marks fold to the full-width letter */
+    CHECK(fold_is("ｶﾞ", "ガ"));
+    CHECK(fold_is("ﾊﾟﾝ", "パン"));
+    CHECK(fold_is("Ｌサイズ", "lサイズ"));
 }
 
 TEST(fold_invalid_utf8) {

@@ -131,15 +131,16 @@ end
 
 -- The turn ---------------------------------------------------------------
 
+-- The bot's locale for a requested tag ("ja", "en-GB"), or nil.
+local function supported(tag)
+  if type(tag) ~= "string" then return nil end
+  if bot.locale_set[tag] then return tag end
+  local lang = tag:match("^(%a+)")
+  return lang and bot.locale_set[lang] and lang or nil
+end
+
 local function pick_locale(requested, current)
-  for _, candidate in ipairs({ requested, current }) do
-    if type(candidate) == "string" then
-      if bot.locale_set[candidate] then return candidate end
-      local lang = candidate:match("^(%a+)")
-      if lang and bot.locale_set[lang] then return lang end
-    end
-  end
-  return bot.locales[1]
+  return supported(requested) or supported(current) or bot.locales[1]
 end
 
 local function new_session()

@@ -1,0 +1,67 @@
+-- scripts/router.lua: what the shopper can say at any point of the order.
+-- An intent interrupts the current step; c:resume() asks that step again.
+local luigi = require "lib.luigi"
+
+return {
+  help = {
+    match = {
+      en = { "help", "what can you do", "how does this work" },
+      it = { "aiuto", "help", "cosa sai fare", "come funziona" },
+    },
+    run = function(c)
+      c:say "help"
+      return c:resume()
+    end,
+  },
+
+  cancel = {
+    match = {
+      en = { "cancel", "start over", "start again", "never mind", "restart" },
+      it = { "annulla", "ricomincia", "ricominciamo", "da capo", "lascia stare", "cancella" },
+    },
+    run = function(c)
+      c.cart:clear()
+      c:say "cancelled"
+      c.started_over = true -- main.start skips its hello this turn
+      return c:restart()
+    end,
+  },
+
+  cart = {
+    match = {
+      en = { "my order", "my cart", "show cart", "what did i order", "what have i ordered" },
+      it = { "il mio ordine", "carrello", "cosa ho ordinato", "riepilogo" },
+    },
+    run = function(c)
+      if c.cart:is_empty() then
+        c:say "cart_empty"
+      else
+        c:say("cart", { lines = luigi.cart_text(c), total = c:price(c.cart:total()) })
+      end
+      return c:resume()
+    end,
+  },
+
+  -- Remembered in the profile: the rules and the toppings follow it.
+  vegetarian = {
+    match = {
+      en = { "vegetarian", "veggie", "no meat", "i don't eat meat" },
+      it = { "vegetariano", "vegetariana", "vegetariani", "senza carne", "niente carne" },
+    },
+    run = function(c)
+      c.profile.vegetarian = true
+      c:say "veggie_noted"
+      return c:resume()
+    end,
+  },
+
+  -- "italiano" / "english" in either language switches the conversation.
+  language = {
+    match = { "italiano", "in italian", "parla italiano", "english", "in english", "inglese" },
+    run = function(c, msg)
+      c:set_locale(luigi.says_any(msg.text, { "english", "inglese" }) and "en" or "it")
+      c:say "language_set"
+      return c:resume()
+    end,
+  },
+}

@@ -1,0 +1,262 @@
+#!/bin/sh
+# tests/bench/run.sh: `make bench`. Measures parley on loopback with wrk and
+# prints a table; speed is measured here, never asserted (DESIGN.md §9).
+#
+#  1. parley serve (default bot, fresh SQLite file, default --sync full) under
+#     tests/bench/conversation.lua: 64 connections of distinct shoppers, each
+#     having the whole barista conversation (hi, latte, large, croissant,
+#     done); messages/s, p50/p99/max latency, peak RSS (VmHWM).
+#  2. build/bare_evhttp (one evhttp loop, fixed JSON body) with the same wrk
+#     settings, so the ratio parley / bare evhttp is visible.
+#  3. 100,000 sessions: the database of step 1 is topped up to 100,000
+#     sessions with first messages ({"user": <new>, "text": "hi"}, the seed
+#     mode of conversation.lua), the server is restarted on it, the
+#     conversation load runs again and its peak RSS is reported.
+#
+# wrk threads: 1 by default. The machine has 2 cores and parley answers on
+# one event-loop thread; one wrk thread leaves the other core to the server
+# (plus the kernel's loopback work), while 2 wrk threads would compete with
+# the server for its core and understate it. The bare evhttp baseline gets
+# exactly the same client. Latency is timed by conversation.lua itself.
+#
+# Needs: wrk, curl (health checks), sqlite3 (counting stored sessions and
+# transcript lines). Settings: BENCH_THREADS, BENCH_CONNECTIONS,
+# BENCH_DURATION (wrk syntax, e.g. 10s), BENCH_SESSIONS.
+# wrk outputs and server logs are kept in build/bench/; the databases live
+# in a temporary folder that is removed at the end.
+set -eu
+cd "$(dirname "$0")/../.."
+
+THREADS=${BENCH_THREADS:-1}
+CONNECTIONS=${BENCH_CONNECTIONS:-64}
+DURATION=${BENCH_DURATION:-10s}
+SESSIONS=${BENCH_SESSIONS:-100000}
+SEED_LIMIT=100s # wrk's cap on the seeding run; it is normally stopped earlier
+SCRIPT=tests/bench/conversation.lua
+MESSAGES_PATH=/v1/bots/barista/messages
+
+for tool in wrk curl sqlite3; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "bench: '$tool' is missing (apt-get install $tool)" >&2
+    exit 1
+  fi
+done
+for bin in ./parley build/bare_evhttp; do
+  [ -x "$bin" ] || { echo "bench: $bin is not built (run: make bench)" >&2; exit 1; }
+done
+
+logs=build/bench
+rm -rf "$logs"
+mkdir -p "$logs"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/parley-bench.XXXXXX")
+db="$tmp/bench.db"
+problems="$tmp/problems"
+: >"$problems"
+server_pid=""
+wrk_pid=""
+
+cleanup() {
+  for pid in $wrk_pid $server_pid; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in $wrk_pid $server_pid; do
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+problem() {
+  echo "  PROBLEM: $*"
+  echo "$*" >>"$problems"
+}
+
+# value KEY FILE: a field of conversation.lua's RESULT line.
+value() {
+  sed -n "s/^RESULT\(.*\) $1=\([^ ]*\).*/\2/p" "$2" | tail -n 1
+}
+
+# waits for "listening on ADDR:PORT" in LOG from PID; prints the port.
+wait_port() {
+  pid=$1 log=$2 tries=0
+  while :; do
+    port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$log" | head -n 1)
+    [ -n "$port" ] && { echo "$port"; return 0; }
+    if ! kill -0 "$pid" 2>/dev/null || [ "$tries" -ge 200 ]; then
+      echo "bench: the server did not start; its log ($log):" >&2
+      sed 's/^/    /' "$log" >&2
+      return 1
+    fi
+    tries=$((tries + 1))
+    sleep 0.05
+  done
+}
+
+# start_parley NAME: serves the default bot on a free loopback port with $db;
+# sets server_pid and port. --no-watch: a file saved in the bot folder while
+# the bench runs must not reload the bot in the middle of a measurement.
+start_parley() {
+  ./parley serve --listen 127.0.0.1:0 --db "$db" --no-watch >"$logs/$1.log" 2>&1 &
+  server_pid=$!
+  port=$(wait_port "$server_pid" "$logs/$1.log")
+  tries=0
+  until curl -fsS -o /dev/null "http://127.0.0.1:$port/v1/health"; do
+    tries=$((tries + 1))
+    [ "$tries" -lt 100 ] || { echo "bench: /v1/health never answered" >&2; exit 1; }
+    sleep 0.05
+  done
+}
+
+# peak_rss_mb: the running server's VmHWM in MB (one decimal).
+peak_rss_mb() {
+  awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$server_pid/status"
+}
+
+# stop_server NAME: SIGTERM (parley finishes the messages in flight), then
+# waits; a server that died during the run or does not stop is a problem.
+stop_server() {
+  if ! kill -0 "$server_pid" 2>/dev/null; then
+    problem "$1: the server died during the run (see $logs/$1.log)"
+    tail -n 20 "$logs/$1.log" | sed 's/^/    /'
+  else
+    kill -TERM "$server_pid"
+    tries=0
+    while kill -0 "$server_pid" 2>/dev/null; do
+      tries=$((tries + 1))
+      if [ "$tries" -ge 200 ]; then
+        problem "$1: the server did not stop within 10 s of SIGTERM; killed"
+        kill -KILL "$server_pid" 2>/dev/null || true
+        break
+      fi
+      sleep 0.05
+    done
+  fi
+  status=0
+  wait "$server_pid" 2>/dev/null || status=$?
+  [ "$status" -eq 0 ] || problem "$1: the server exited with status $status (see $logs/$1.log)"
+  server_pid=""
+}
+
+sql() { sqlite3 "$db" "$1"; }
+
+# conversation_run NAME PREFIX: the conversation load against the running
+# server; checks its answers and that every answered message is stored.
+conversation_run() {
+  out="$logs/$1.wrk.txt"
+  before=$(sql "select count(*) from transcript where direction = 'in'")
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$SCRIPT" \
+    "http://127.0.0.1:$port$MESSAGES_PATH" -- "$2" >"$out" 2>&1 || true
+  sed -n '/^-- timed by/,/^RESULT/p' "$out" | grep -v '^RESULT' | sed 's/^/  /'
+  if ! grep -q '^RESULT' "$out"; then
+    problem "$1: wrk gave no result (see $out)"
+    return
+  fi
+  [ "$(value non200 "$out")" = 0 ] || problem "$1: $(value non200 "$out") answers were not 200"
+  [ "$(value unexpected "$out")" = 0 ] || problem "$1: $(value unexpected "$out") replies did not say what the conversation expects"
+  [ "$(value socket_errors "$out")" = 0 ] || problem "$1: $(value socket_errors "$out") socket errors (connections dropped?)"
+  [ "$(value timeouts "$out")" = 0 ] || problem "$1: $(value timeouts "$out") requests took longer than wrk's 2 s timeout"
+  rss=$(peak_rss_mb)
+  stop_server "$1"
+  after=$(sql "select count(*) from transcript where direction = 'in'")
+  answered=$(sed -n 's/^ *\([0-9][0-9]*\) messages answered 200.*/\1/p' "$out")
+  stored=$((after - before))
+  echo "  stored: $stored inbound transcript lines for $answered answered messages (the rest were in flight when wrk stopped)"
+  [ "$stored" -ge "$answered" ] || problem "$1: $answered messages were answered 200 but only $stored are in the transcript"
+}
+
+cpus=$(nproc)
+fs=$(stat -f -c %T "$tmp")
+echo "parley bench: wrk -t$THREADS -c$CONNECTIONS -d$DURATION on 127.0.0.1; $cpus CPUs; SQLite (WAL, synchronous=FULL, the default) on $fs in $tmp"
+
+# --- 1. parley, the whole conversation ----------------------------------------
+echo
+echo "1. parley: distinct shoppers, whole barista conversations (fresh database)"
+start_parley parley
+conversation_run parley run1
+p_rate=$(value messages_per_s "$logs/parley.wrk.txt")
+p_p50=$(value p50_ms "$logs/parley.wrk.txt")
+p_p99=$(value p99_ms "$logs/parley.wrk.txt")
+p_max=$(value max_ms "$logs/parley.wrk.txt")
+p_non200=$(value non200 "$logs/parley.wrk.txt")
+p_done=$(value completed "$logs/parley.wrk.txt")
+p_rss=$rss
+
+# --- 2. bare evhttp, same client -----------------------------------------------
+echo
+echo "2. bare evhttp: one loop, a fixed JSON body (same wrk settings, a plain POST)"
+cat >"$tmp/post.lua" <<'EOF'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"user":"bench-0","text":"hi"}'
+EOF
+build/bare_evhttp 0 >"$logs/bare.log" 2>&1 &
+server_pid=$!
+port=$(wait_port "$server_pid" "$logs/bare.log")
+wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$tmp/post.lua" "http://127.0.0.1:$port/" \
+  >"$logs/bare.wrk.txt" 2>&1 || true
+b_rate=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$logs/bare.wrk.txt")
+b_rss=$(peak_rss_mb)
+b_rate=${b_rate:-0}
+grep -E 'Requests/sec|Non-2xx|Socket errors' "$logs/bare.wrk.txt" | sed 's/^/  /'
+stop_server bare
+
+# --- 3. 100,000 sessions stored -------------------------------------------------
+echo
+have=$(sql "select count(*) from sessions")
+need=$((SESSIONS - have))
+echo "3. $SESSIONS sessions stored: the database has $have; seeding $need more with first messages"
+start_parley seed
+if [ "$need" -gt 0 ]; then
+  out="$logs/seed.wrk.txt"
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$SEED_LIMIT" -s "$SCRIPT" \
+    "http://127.0.0.1:$port$MESSAGES_PATH" -- seed seed "$need" "$THREADS" >"$out" 2>&1 &
+  wrk_pid=$!
+  # Each wrk thread prints "seeded N" once its share is answered; wrk
+  # itself only stops at -d or on SIGINT.
+  while kill -0 "$wrk_pid" 2>/dev/null; do
+    if [ "$(grep -c '^seeded ' "$out" || true)" -ge "$THREADS" ]; then
+      kill -INT "$wrk_pid" 2>/dev/null || true
+      break
+    fi
+    sleep 0.2
+  done
+  wait "$wrk_pid" || true
+  wrk_pid=""
+  sed -n '/^-- timed by/,/^RESULT/p' "$out" | grep -v '^RESULT' | sed 's/^/  /'
+  [ "$(value non200 "$out")" = 0 ] || problem "seed: $(value non200 "$out") answers were not 200"
+fi
+s_rss=$(peak_rss_mb)
+stop_server seed
+stored=$(sql "select count(*) from sessions")
+db_mb=$(du -m "$db" | cut -f1)
+echo "  sqlite3: $stored sessions stored; database file $db_mb MB"
+[ "$stored" -ge "$SESSIONS" ] || problem "seed: only $stored sessions are stored, $SESSIONS were wanted"
+
+echo
+echo "4. parley restarted on the database with $stored sessions: the conversation load again"
+start_parley parley-100k
+conversation_run parley-100k run2
+k_rate=$(value messages_per_s "$logs/parley-100k.wrk.txt")
+k_p99=$(value p99_ms "$logs/parley-100k.wrk.txt")
+k_rss=$rss
+k_after=$(sql "select count(*) from sessions")
+
+# --- the table ------------------------------------------------------------------
+ratio=$(awk -v p="$p_rate" -v b="$b_rate" 'BEGIN { if (b > 0) printf "%.1f%%", 100 * p / b; else print "n/a" }')
+echo
+echo "=== parley bench: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, loopback, $cpus CPUs ==="
+printf '%-34s %12s %8s %8s %8s %12s\n' "" "per second" "p50 ms" "p99 ms" "max ms" "peak RSS MB"
+printf '%-34s %12s %8s %8s %8s %12s\n' "parley, messages (conversations)" "$p_rate" "$p_p50" "$p_p99" "$p_max" "$p_rss"
+printf '%-34s %12s %8s %8s %8s %12s\n' "bare evhttp, requests" "$b_rate" "" "" "" "$b_rss"
+printf '%-34s %12s\n' "ratio parley / bare evhttp" "$ratio"
+printf '%-34s %12s %8s %8s %8s %12s\n' "parley with $stored sessions stored" "$k_rate" "" "$k_p99" "" "$k_rss"
+echo "parley: $p_done conversations completed, $p_non200 non-200 answers; with $stored sessions stored (then $k_after after the run): peak RSS $k_rss MB (seeding server: $s_rss MB), database $db_mb MB"
+echo "targets (not asserted): >= 15000 messages/s, p99 < 5 ms at 64 connections, < 60 MB RSS with 100,000 sessions stored"
+echo "logs: $logs/"
+if [ -s "$problems" ]; then
+  echo
+  echo "PROBLEMS:"
+  sed 's/^/  /' "$problems"
+  exit 1
+fi

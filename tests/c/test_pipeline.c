@@ -1,0 +1,269 @@
+/* test_pipeline: messages through the whole path (pipeline.h, app.h) on the
+ * default barista bot, copied to a temporary folder, with an in-memory store.
+ * Run from the repository root (as `make test` does). */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "check.h"
+#include "log.h"
+
+static char bot_dir[64];
+static int errors_logged;
+
+static void count_errors(pl_log_level level, const char *line, void *ud) {
+    (void)ud;
+    if (level >= PL_LOG_ERROR) {
+        errors_logged++;
+        printf("#   logged: %s\n", line);
+    }
+}
+
+static int copy_bot(void) {
+    if (access("bot.json", R_OK) != 0) {
+        printf("#   run from the repository root (no bot.json here)\n");
+        return 0;
+    }
+    strcpy(bot_dir, "/tmp/parley-test-pipeline-XXXXXX");
+    if (!mkdtemp(bot_dir)) return 0;
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "cp -R bot.json catalog.json flows scripts %s/", bot_dir);
+    return system(cmd) == 0;
+}
+
+static void remove_bot(void) {
+    if (!bot_dir[0]) return;
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", bot_dir);
+    if (system(cmd) != 0) printf("#   could not remove %s\n", bot_dir);
+}
+
+static pl_app *open_app(void) {
+    char *dirs[] = {bot_dir};
+    pl_app_config config = {.db_path = ":memory:", .sync = PL_SYNC_NORMAL, .bot_dirs = dirs, .nbots = 1};
+    pl_app *app = NULL;
+    char *err = NULL;
+    if (pl_app_open(&config, &app, &err) != 0) {
+        printf("#   pl_app_open: %s\n", err);
+        free(err);
+        return NULL;
+    }
+    return app;
+}
+
+/* What each deliver callback saw. */
+typedef struct {
+    int calls;
+    int status;
+    char user[32];
+    char text[64];
+    size_t nreplies;
+    int fallback;
+    int order; /* position among all deliveries */
+    char replies[512]; /* the replies as compact JSON (cut) */
+} delivery;
+
+static int deliveries;
+static const char *fallback_text;
+
+static void on_deliver(int status, const pl_message *msg, const json_t *replies, void *ud) {
+    delivery *d = ud;
+    d->calls++;
+    d->status = status;
+    snprintf(d->user, sizeof d->user, "%s", msg->user);
+    snprintf(d->text, sizeof d->text, "%s", msg->text ? msg->text : "");
+    d->nreplies = json_array_size(replies);
+    const char *first = json_string_value(json_object_get(json_array_get(replies, 0), "text"));
+    d->fallback = first && fallback_text && strcmp(first, fallback_text) == 0;
+    d->order = deliveries++;
+    char *dump = json_dumps(replies, JSON_COMPACT);
+    snprintf(d->replies, sizeof d->replies, "%s", dump ? dump : "");
+    free(dump);
+}
+
+static void post(pl_app *app, const char *user, const char *text, delivery *d) {
+    pl_bot *bot = pl_app_bot(app, 0);
+    pl_message *msg = pl_message_new(pl_bot_name(bot), "rest", user);
+    msg->text = strdup(text);
+    pl_pipeline_post(pl_app_pipeline(app), bot, msg, on_deliver, d);
+}
+
+static char *stored_session(pl_app *app, const char *user) {
+    pl_session_key key = {"barista", "rest", user};
+    char *state = NULL, *err = NULL;
+    if (pl_store_session_get(pl_app_store(app), &key, &state, &err) != 0) {
+        printf("#   session_get: %s\n", err);
+        free(err);
+    }
+    return state;
+}
+
+TEST(app_opens_default_bot) {
+    pl_app *app = open_app();
+    CHECK(app != NULL);
+    if (!app) return;
+    CHECK(pl_app_bot_count(app) == 1);
+    pl_bot *bot = pl_app_find_bot(app, "barista");
+    CHECK(bot != NULL && bot == pl_app_bot(app, 0));
+    CHECK(bot && pl_bot_vm(bot) != NULL);
+    CHECK(bot && pl_bot_error(bot) == NULL);
+    CHECK(pl_store_catalog_count(pl_app_store(app), "barista") > 0);
+    CHECK(pl_pipeline_pending(pl_app_pipeline(app)) == 0);
+    pl_app_close(app);
+}
+
+TEST(one_user_in_order) {
+    pl_app *app = open_app();
+    if (!app) return;
+    fallback_text = pl_bot_static_fallback(pl_app_bot(app, 0), "en");
+    deliveries = 0;
+    errors_logged = 0;
+    const char *texts[] = {"hi", "a large latte please", "yes", "no thanks", "that's all"};
+    enum { N = 5 };
+    delivery d[N];
+    memset(d, 0, sizeof d);
+    for (int i = 0; i < N; i++) post(app, "alice", texts[i], &d[i]);
+    /* nothing is delivered before the loop runs the commit */
+    for (int i = 0; i < N; i++) CHECK(d[i].calls == 0);
+    CHECK(pl_pipeline_pending(pl_app_pipeline(app)) == N);
+    pl_app_drain(app);
+    CHECK(pl_pipeline_pending(pl_app_pipeline(app)) == 0);
+    for (int i = 0; i < N; i++) {
+        CHECK(d[i].calls == 1);
+        CHECK(d[i].status == 200);
+        CHECK(d[i].order == i);
+        CHECK_STR(d[i].text, texts[i]);
+        CHECK(d[i].nreplies > 0);
+        CHECK(!d[i].fallback);
+    }
+    CHECK(errors_logged == 0);
+    /* the order reached the flow: the latte was found in the catalog */
+    CHECK(strstr(d[1].replies, "Latte") != NULL);
+    char *state = stored_session(app, "alice");
+    CHECK(state != NULL);
+    json_t *j = state ? json_loads(state, 0, NULL) : NULL;
+    CHECK(json_is_object(j));
+    json_decref(j);
+    free(state);
+    /* the transcript holds every message in and at least one reply each */
+    pl_session_key key = {"barista", "rest", "alice"};
+    json_t *lines = NULL;
+    char *err = NULL;
+    CHECK(pl_store_transcript_get(pl_app_store(app), &key, 1000, &lines, &err) == 0);
+    size_t in = 0, out = 0, i;
+    json_t *line;
+    json_array_foreach(lines, i, line) {
+        const char *dir = json_string_value(json_object_get(line, "direction"));
+        if (dir && strcmp(dir, "in") == 0) {
+            if (in < N)
+                CHECK_STR(json_string_value(json_object_get(json_object_get(line, "body"), "text")), texts[in]);
+            in++;
+        } else {
+            out++;
+        }
+    }
+    CHECK(in == N);
+    CHECK(out >= N);
+    json_decref(lines);
+    free(err);
+    pl_app_close(app);
+}
+
+TEST(many_users_each_in_order) {
+    pl_app *app = open_app();
+    if (!app) return;
+    fallback_text = pl_bot_static_fallback(pl_app_bot(app, 0), "en");
+    deliveries = 0;
+    errors_logged = 0;
+    enum { USERS = 6, ROUNDS = 4 };
+    const char *users[USERS] = {"u1", "u2", "u3", "u4", "u5", "u6"};
+    const char *texts[ROUNDS] = {"hello", "a latte please", "large", "no"};
+    delivery d[USERS][ROUNDS];
+    memset(d, 0, sizeof d);
+    /* interleaved: round by round across users */
+    for (int r = 0; r < ROUNDS; r++)
+        for (int u = 0; u < USERS; u++) post(app, users[u], texts[r], &d[u][r]);
+    CHECK(pl_pipeline_pending(pl_app_pipeline(app)) == USERS * ROUNDS);
+    pl_app_drain(app);
+    CHECK(pl_pipeline_pending(pl_app_pipeline(app)) == 0);
+    CHECK(deliveries == USERS * ROUNDS);
+    for (int u = 0; u < USERS; u++) {
+        for (int r = 0; r < ROUNDS; r++) {
+            CHECK(d[u][r].calls == 1);
+            CHECK(d[u][r].status == 200);
+            CHECK_STR(d[u][r].user, users[u]);
+            CHECK_STR(d[u][r].text, texts[r]);
+            CHECK(d[u][r].nreplies > 0);
+            CHECK(!d[u][r].fallback);
+            if (r > 0) CHECK(d[u][r].order > d[u][r - 1].order);
+        }
+        char *state = stored_session(app, users[u]);
+        CHECK(state != NULL);
+        free(state);
+    }
+    CHECK(pl_store_session_count(pl_app_store(app)) == USERS);
+    CHECK(errors_logged == 0);
+    pl_app_close(app);
+}
+
+TEST(erase_behind_messages) {
+    pl_app *app = open_app();
+    if (!app) return;
+    fallback_text = pl_bot_static_fallback(pl_app_bot(app, 0), "en");
+    deliveries = 0;
+    pl_bot *bot = pl_app_bot(app, 0);
+    delivery m1 = {0}, m2 = {0}, erase = {0}, again = {0}, other = {0};
+    post(app, "carol", "hi", &m1);
+    post(app, "dave", "hi", &other);
+    post(app, "carol", "a latte please", &m2);
+    pl_pipeline_erase(pl_app_pipeline(app), bot, "rest", "carol", on_deliver, &erase);
+    pl_app_drain(app);
+    CHECK(m1.calls == 1 && m2.calls == 1 && erase.calls == 1 && other.calls == 1);
+    CHECK(m1.status == 200 && m2.status == 200);
+    CHECK(erase.status == 200);
+    CHECK(erase.order > m2.order && m2.order > m1.order);
+    char *state = stored_session(app, "carol");
+    CHECK(state == NULL);
+    free(state);
+    state = stored_session(app, "dave");
+    CHECK(state != NULL);
+    free(state);
+    /* nothing left to erase */
+    pl_pipeline_erase(pl_app_pipeline(app), bot, "rest", "carol", on_deliver, &again);
+    pl_app_drain(app);
+    CHECK(again.calls == 1 && again.status == 404);
+    pl_app_close(app);
+}
+
+TEST(pending_messages_freed_on_close) {
+    /* closing with queued messages must not leak or deliver */
+    pl_app *app = open_app();
+    if (!app) return;
+    delivery d[3];
+    memset(d, 0, sizeof d);
+    post(app, "erin", "hi", &d[0]);
+    post(app, "erin", "latte", &d[1]);
+    post(app, "frank", "hi", &d[2]);
+    CHECK(pl_pipeline_pending(pl_app_pipeline(app)) == 3);
+    pl_app_close(app);
+    CHECK(d[0].calls == 0 && d[1].calls == 0 && d[2].calls == 0);
+}
+
+int main(void) {
+    pl_log_set_level(PL_LOG_WARN);
+    pl_log_set_sink(count_errors, NULL, 0);
+    if (!copy_bot()) {
+        printf("not ok 1 - could not copy the default bot\n1..1\n");
+        return 1;
+    }
+    RUN(app_opens_default_bot);
+    RUN(one_user_in_order);
+    RUN(many_users_each_in_order);
+    RUN(erase_behind_messages);
+    RUN(pending_messages_freed_on_close);
+    remove_bot();
+    return check_done();
+}

@@ -1,0 +1,459 @@
+/* test_store: the SQLite store (store.h): open and migrations, sessions,
+ * transcripts, catalog copies and transactions. */
+#define _GNU_SOURCE
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "store.h"
+
+static const pl_session_key alice = {"barista", "rest", "alice"};
+static const pl_session_key bob = {"barista", "rest", "bob"};
+static const pl_session_key alice_console = {"barista", "console", "alice"};
+static const pl_session_key alice_other_bot = {"tea", "rest", "alice"};
+
+static pl_store *open_memory(void) {
+    pl_store *store = NULL;
+    char *err = NULL;
+    int rc = pl_store_open(":memory:", PL_SYNC_NORMAL, &store, &err);
+    if (rc != 0) printf("#   open failed: %s\n", err);
+    free(err);
+    return rc == 0 ? store : NULL;
+}
+
+/* A fresh temporary file name (the file is created empty, SQLite takes it). */
+static char *temp_db(void) {
+    char *path = strdup("/tmp/parley-test-store-XXXXXX");
+    int fd = mkstemp(path);
+    if (fd >= 0) close(fd);
+    return path;
+}
+
+static void remove_db(const char *path) {
+    char side[512];
+    unlink(path);
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
+}
+
+/* The stored state of key, or NULL (new string). */
+static char *get(pl_store *store, const pl_session_key *key) {
+    char *state = (char *)"unset", *err = NULL;
+    int rc = pl_store_session_get(store, key, &state, &err);
+    if (rc != 0) printf("#   get failed: %s\n", err);
+    free(err);
+    return rc == 0 ? state : NULL;
+}
+
+static int put(pl_store *store, const pl_session_key *key, const char *state) {
+    char *err = NULL;
+    int rc = pl_store_session_put(store, key, state, 1000, &err);
+    if (rc != 0) printf("#   put failed: %s\n", err);
+    free(err);
+    return rc == 0;
+}
+
+TEST(open_memory) {
+    pl_store *store = open_memory();
+    CHECK(store != NULL);
+    if (!store) return;
+    CHECK(pl_store_session_count(store) == 0);
+    CHECK(pl_store_catalog_count(store, "barista") == 0);
+    pl_store_close(store);
+}
+
+TEST(open_file_and_reopen) {
+    char *path = temp_db();
+    pl_store *store = NULL;
+    char *err = NULL;
+    CHECK(pl_store_open(path, PL_SYNC_FULL, &store, &err) == 0);
+    CHECK(err == NULL);
+    if (store) {
+        CHECK(put(store, &alice, "{\"n\":1}"));
+        pl_store_close(store);
+    }
+    /* reopening finds the migrations recorded and the data kept */
+    store = NULL;
+    CHECK(pl_store_open(path, PL_SYNC_NORMAL, &store, &err) == 0);
+    if (err) printf("#   reopen: %s\n", err);
+    free(err);
+    err = NULL;
+    if (store) {
+        char *state = get(store, &alice);
+        CHECK_STR(state, "{\"n\":1}");
+        free(state);
+        CHECK(pl_store_session_count(store) == 1);
+        CHECK(put(store, &bob, "{}"));
+        pl_store_close(store);
+    }
+    /* and a third time, after writing with the reopened store */
+    store = NULL;
+    CHECK(pl_store_open(path, PL_SYNC_NORMAL, &store, &err) == 0);
+    free(err);
+    if (store) {
+        CHECK(pl_store_session_count(store) == 2);
+        pl_store_close(store);
+    }
+    remove_db(path);
+    free(path);
+}
+
+/* Reads one integer with plain SQLite (to look at what the store recorded). */
+static long long query_int(const char *path, const char *sql) {
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    long long v = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+TEST(migrations_recorded_once) {
+    char *path = temp_db();
+    for (int round = 0; round < 3; round++) {
+        pl_store *store = NULL;
+        char *err = NULL;
+        CHECK(pl_store_open(path, PL_SYNC_NORMAL, &store, &err) == 0);
+        free(err);
+        pl_store_close(store);
+    }
+    long long rows = query_int(path, "SELECT count(*) FROM schema_migrations");
+    long long top = query_int(path, "SELECT max(version) FROM schema_migrations");
+    CHECK(rows >= 1);
+    CHECK(rows == top); /* 1..N, each applied once however often the store opened */
+    CHECK(query_int(path, "SELECT count(*) FROM schema_migrations WHERE applied_at <= 0") == 0);
+    /* the store runs in WAL mode */
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    const char *mode = NULL;
+    char buf[16] = "";
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        mode = (const char *)sqlite3_column_text(st, 0);
+        snprintf(buf, sizeof buf, "%s", mode ? mode : "");
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    CHECK_STR(buf, "wal");
+    remove_db(path);
+    free(path);
+}
+
+TEST(open_fails_cleanly) {
+    pl_store *store = NULL;
+    char *err = NULL;
+    CHECK(pl_store_open("/nonexistent-dir-for-parley/x.db", PL_SYNC_NORMAL, &store, &err) != 0);
+    CHECK(store == NULL);
+    CHECK(err != NULL && strstr(err, "store") != NULL);
+    free(err);
+    /* a file that is not a database */
+    char *path = temp_db();
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs("this is not an SQLite database, not even a little bit. ", f);
+        for (int i = 0; i < 200; i++) fputs("garbage ", f);
+        fclose(f);
+    }
+    err = NULL;
+    CHECK(pl_store_open(path, PL_SYNC_NORMAL, &store, &err) != 0);
+    CHECK(err != NULL);
+    free(err);
+    remove_db(path);
+    free(path);
+}
+
+TEST(session_put_get_erase) {
+    pl_store *store = open_memory();
+    if (!store) return;
+    char *state = get(store, &alice);
+    CHECK(state == NULL);
+    CHECK(put(store, &alice, "{\"step\":\"greet\"}"));
+    state = get(store, &alice);
+    CHECK_STR(state, "{\"step\":\"greet\"}");
+    free(state);
+    /* put replaces */
+    CHECK(put(store, &alice, "{\"step\":\"drink\"}"));
+    state = get(store, &alice);
+    CHECK_STR(state, "{\"step\":\"drink\"}");
+    free(state);
+    CHECK(pl_store_session_count(store) == 1);
+    /* keys differ by bot, channel and user */
+    state = get(store, &bob);
+    CHECK(state == NULL);
+    state = get(store, &alice_console);
+    CHECK(state == NULL);
+    state = get(store, &alice_other_bot);
+    CHECK(state == NULL);
+    CHECK(put(store, &alice_console, "{\"c\":1}"));
+    CHECK(pl_store_session_count(store) == 2);
+
+    int found = -1;
+    char *err = NULL;
+    CHECK(pl_store_session_erase(store, &alice, &found, &err) == 0);
+    CHECK(found == 1);
+    state = get(store, &alice);
+    CHECK(state == NULL);
+    state = get(store, &alice_console);
+    CHECK_STR(state, "{\"c\":1}");
+    free(state);
+    found = -1;
+    CHECK(pl_store_session_erase(store, &alice, &found, &err) == 0);
+    CHECK(found == 0);
+    found = -1;
+    CHECK(pl_store_session_erase(store, &bob, &found, &err) == 0);
+    CHECK(found == 0);
+    CHECK(pl_store_session_count(store) == 1);
+    free(err);
+    pl_store_close(store);
+}
+
+TEST(session_state_is_kept_byte_for_byte) {
+    pl_store *store = open_memory();
+    if (!store) return;
+    const char *s = "{\"name\":\"カフェラテ\",\"note\":\"a \\\"quoted\\\" word\"}";
+    CHECK(put(store, &alice, s));
+    char *state = get(store, &alice);
+    CHECK_STR(state, s);
+    free(state);
+    pl_store_close(store);
+}
+
+static json_t *transcript(pl_store *store, const pl_session_key *key, int limit) {
+    json_t *lines = NULL;
+    char *err = NULL;
+    if (pl_store_transcript_get(store, key, limit, &lines, &err) != 0) {
+        printf("#   transcript_get: %s\n", err);
+        free(err);
+        return NULL;
+    }
+    return lines;
+}
+
+static int add_line(pl_store *store, const pl_session_key *key, const char *dir, const char *body,
+                    int64_t at) {
+    char *err = NULL;
+    int rc = pl_store_transcript_add(store, key, dir, body, at, &err);
+    if (rc != 0) printf("#   transcript_add: %s\n", err);
+    free(err);
+    return rc == 0;
+}
+
+TEST(transcript_order_and_limit) {
+    pl_store *store = open_memory();
+    if (!store) return;
+    CHECK(add_line(store, &alice, "in", "{\"text\":\"hi\"}", 100));
+    CHECK(add_line(store, &alice, "out", "{\"text\":\"hello\"}", 101));
+    CHECK(add_line(store, &bob, "in", "{\"text\":\"bob here\"}", 102));
+    CHECK(add_line(store, &alice, "in", "{\"text\":\"latte\"}", 103));
+    /* same timestamp: insertion order decides */
+    CHECK(add_line(store, &alice, "out", "{\"text\":\"size?\"}", 103));
+
+    json_t *lines = transcript(store, &alice, 100);
+    CHECK(json_array_size(lines) == 4);
+    const char *texts[] = {"hi", "hello", "latte", "size?"};
+    const char *dirs[] = {"in", "out", "in", "out"};
+    for (size_t i = 0; i < 4 && i < json_array_size(lines); i++) {
+        json_t *line = json_array_get(lines, i);
+        CHECK_STR(json_string_value(json_object_get(json_object_get(line, "body"), "text")), texts[i]);
+        CHECK_STR(json_string_value(json_object_get(line, "direction")), dirs[i]);
+    }
+    CHECK(json_integer_value(json_object_get(json_array_get(lines, 0), "at")) == 100);
+    json_decref(lines);
+
+    /* the limit keeps the latest lines, still oldest first */
+    lines = transcript(store, &alice, 2);
+    CHECK(json_array_size(lines) == 2);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(json_array_get(lines, 0), "body"), "text")),
+              "latte");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(json_array_get(lines, 1), "body"), "text")),
+              "size?");
+    json_decref(lines);
+
+    lines = transcript(store, &bob, 10);
+    CHECK(json_array_size(lines) == 1);
+    json_decref(lines);
+    lines = transcript(store, &alice_console, 10);
+    CHECK(lines != NULL && json_array_size(lines) == 0);
+    json_decref(lines);
+    pl_store_close(store);
+}
+
+TEST(erase_removes_transcript) {
+    pl_store *store = open_memory();
+    if (!store) return;
+    CHECK(put(store, &alice, "{}"));
+    CHECK(add_line(store, &alice, "in", "{\"text\":\"hi\"}", 1));
+    CHECK(add_line(store, &bob, "in", "{\"text\":\"hi\"}", 1));
+    int found = 0;
+    char *err = NULL;
+    CHECK(pl_store_session_erase(store, &alice, &found, &err) == 0);
+    CHECK(found == 1);
+    json_t *lines = transcript(store, &alice, 10);
+    CHECK(lines != NULL && json_array_size(lines) == 0);
+    json_decref(lines);
+    lines = transcript(store, &bob, 10);
+    CHECK(json_array_size(lines) == 1);
+    json_decref(lines);
+    /* a transcript without a session still counts as found */
+    found = 0;
+    CHECK(pl_store_session_erase(store, &bob, &found, &err) == 0);
+    CHECK(found == 1);
+    lines = transcript(store, &bob, 10);
+    CHECK(json_array_size(lines) == 0);
+    json_decref(lines);
+    free(err);
+    pl_store_close(store);
+}
+
+TEST(catalog_replace) {
+    pl_store *store = open_memory();
+    if (!store) return;
+    char *err = NULL;
+    json_t *first = json_loads("[{\"sku\":\"a\"},{\"sku\":\"b\"},{\"sku\":\"c\"}]", 0, NULL);
+    json_t *second = json_loads("[{\"sku\":\"x\"},{\"sku\":\"y\"}]", 0, NULL);
+    CHECK(pl_store_catalog_replace(store, "barista", first, &err) == 0);
+    CHECK(pl_store_catalog_count(store, "barista") == 3);
+    CHECK(pl_store_catalog_replace(store, "tea", second, &err) == 0);
+    CHECK(pl_store_catalog_count(store, "tea") == 2);
+    /* replacing drops the previous rows of that bot only */
+    CHECK(pl_store_catalog_replace(store, "barista", second, &err) == 0);
+    CHECK(pl_store_catalog_count(store, "barista") == 2);
+    CHECK(pl_store_catalog_count(store, "tea") == 2);
+    json_t *empty = json_array();
+    CHECK(pl_store_catalog_replace(store, "tea", empty, &err) == 0);
+    CHECK(pl_store_catalog_count(store, "tea") == 0);
+    CHECK(err == NULL);
+    json_decref(first);
+    json_decref(second);
+    json_decref(empty);
+    pl_store_close(store);
+}
+
+TEST(catalog_replace_is_atomic) {
+    pl_store *store = open_memory();
+    if (!store) return;
+    char *err = NULL;
+    json_t *good = json_loads("[{\"sku\":\"a\"},{\"sku\":\"b\"}]", 0, NULL);
+    /* the second copy of "x" violates the key: nothing of this list may stay */
+    json_t *dup = json_loads("[{\"sku\":\"x\"},{\"sku\":\"y\"},{\"sku\":\"x\"}]", 0, NULL);
+    json_t *nosku = json_loads("[{\"sku\":\"z\"},{\"title\":\"no sku\"}]", 0, NULL);
+    CHECK(pl_store_catalog_replace(store, "barista", good, &err) == 0);
+    CHECK(pl_store_catalog_replace(store, "barista", dup, &err) != 0);
+    CHECK(err != NULL);
+    free(err);
+    err = NULL;
+    CHECK(pl_store_catalog_count(store, "barista") == 2);
+    CHECK(pl_store_catalog_replace(store, "barista", nosku, &err) != 0);
+    free(err);
+    err = NULL;
+    CHECK(pl_store_catalog_count(store, "barista") == 2);
+    /* the store is still usable afterwards, in and out of a transaction */
+    CHECK(put(store, &alice, "{}"));
+    CHECK(pl_store_begin(store, &err) == 0);
+    CHECK(pl_store_catalog_replace(store, "barista", dup, &err) != 0);
+    free(err);
+    err = NULL;
+    CHECK(put(store, &bob, "{}"));
+    CHECK(pl_store_commit(store, &err) == 0);
+    CHECK(pl_store_catalog_count(store, "barista") == 2);
+    CHECK(pl_store_session_count(store) == 2);
+    free(err);
+    json_decref(good);
+    json_decref(dup);
+    json_decref(nosku);
+    pl_store_close(store);
+}
+
+TEST(begin_commit_rollback) {
+    pl_store *store = open_memory();
+    if (!store) return;
+    char *err = NULL;
+    CHECK(pl_store_begin(store, &err) == 0);
+    CHECK(put(store, &alice, "{\"v\":1}"));
+    CHECK(add_line(store, &alice, "in", "{}", 1));
+    CHECK(pl_store_commit(store, &err) == 0);
+
+    CHECK(pl_store_begin(store, &err) == 0);
+    CHECK(put(store, &alice, "{\"v\":2}"));
+    CHECK(put(store, &bob, "{\"v\":2}"));
+    CHECK(add_line(store, &alice, "in", "{}", 2));
+    pl_store_rollback(store);
+
+    char *state = get(store, &alice);
+    CHECK_STR(state, "{\"v\":1}");
+    free(state);
+    state = get(store, &bob);
+    CHECK(state == NULL);
+    json_t *lines = transcript(store, &alice, 10);
+    CHECK(json_array_size(lines) == 1);
+    json_decref(lines);
+
+    /* rollback without a transaction is harmless; commit without one fails */
+    pl_store_rollback(store);
+    CHECK(pl_store_commit(store, &err) != 0);
+    CHECK(err != NULL);
+    free(err);
+    err = NULL;
+    /* and a fresh transaction works after all that */
+    CHECK(pl_store_begin(store, &err) == 0);
+    CHECK(put(store, &bob, "{\"v\":3}"));
+    CHECK(pl_store_commit(store, &err) == 0);
+    state = get(store, &bob);
+    CHECK_STR(state, "{\"v\":3}");
+    free(state);
+    free(err);
+    pl_store_close(store);
+}
+
+TEST(rollback_is_seen_by_file_reopen) {
+    char *path = temp_db();
+    pl_store *store = NULL;
+    char *err = NULL;
+    CHECK(pl_store_open(path, PL_SYNC_NORMAL, &store, &err) == 0);
+    if (store) {
+        CHECK(pl_store_begin(store, &err) == 0);
+        CHECK(put(store, &alice, "{\"kept\":true}"));
+        CHECK(pl_store_commit(store, &err) == 0);
+        CHECK(pl_store_begin(store, &err) == 0);
+        CHECK(put(store, &bob, "{\"kept\":false}"));
+        pl_store_rollback(store);
+        pl_store_close(store);
+    }
+    store = NULL;
+    CHECK(pl_store_open(path, PL_SYNC_NORMAL, &store, &err) == 0);
+    if (store) {
+        char *state = get(store, &alice);
+        CHECK_STR(state, "{\"kept\":true}");
+        free(state);
+        state = get(store, &bob);
+        CHECK(state == NULL);
+        pl_store_close(store);
+    }
+    free(err);
+    remove_db(path);
+    free(path);
+}
+
+int main(void) {
+    RUN(open_memory);
+    RUN(open_file_and_reopen);
+    RUN(migrations_recorded_once);
+    RUN(open_fails_cleanly);
+    RUN(session_put_get_erase);
+    RUN(session_state_is_kept_byte_for_byte);
+    RUN(transcript_order_and_limit);
+    RUN(erase_removes_transcript);
+    RUN(catalog_replace);
+    RUN(catalog_replace_is_atomic);
+    RUN(begin_commit_rollback);
+    RUN(rollback_is_seen_by_file_reopen);
+    return check_done();
+}

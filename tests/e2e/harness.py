@@ -1,0 +1,686 @@
+"""harness: the shared machinery of parley's end-to-end tests.
+
+Starts the real `parley serve` binary on 127.0.0.1 with port 0 and a
+temporary database, reads the port from its log, waits for /v1/health,
+talks HTTP to it, keeps every log line for assertions, and stops it by PID
+(SIGTERM, then SIGKILL after a timeout). Test::Nginx is the model: each case
+asserts on the responses *and* on the log, and runs twice with fresh users
+so that state leaking from one run into the next shows up.
+
+Nothing here may leave a server behind: every server is stopped by
+Server.stop / the context manager, by an atexit hook, by a per-server
+watchdog timer, and (should Python itself be killed) by PR_SET_PDEATHSIG.
+
+Bot folders that a test edits are temporary COPIES (copy_default_bot); the
+repository's own bot files are never written.
+
+Standard library only.
+"""
+
+import atexit
+import ctypes
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import unittest
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+PARLEY = os.environ.get("PARLEY_BIN", os.path.join(ROOT, "parley"))
+
+# A log line: "2026-11-23T15:47:55.300Z INFO  message".
+LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z) (DEBUG|INFO|WARN|ERROR) +(.*)$")
+
+# Generous limits: they only bound how long a broken server can hang a run.
+START_TIMEOUT = 10.0
+REQUEST_TIMEOUT = 10.0
+STOP_TIMEOUT = 10.0
+SERVER_LIFETIME = float(os.environ.get("E2E_SERVER_LIFETIME", "90"))
+SUITE_TIMEOUT = float(os.environ.get("E2E_SUITE_TIMEOUT", "120"))
+
+# --- assertions ----------------------------------------------------------------
+
+
+class _Check(unittest.TestCase):
+    """unittest's assert methods (with their diffs) outside a TestCase."""
+
+    maxDiff = None
+
+    def runTest(self):  # pragma: no cover - never run
+        pass
+
+
+check = _Check()
+
+
+def new_user(prefix="u"):
+    """A user id no earlier run has used."""
+    return "%s-%s" % (prefix, uuid.uuid4().hex[:10])
+
+
+def texts(replies):
+    """All reply texts of a response joined by newlines."""
+    return "\n".join(r.get("text") or "" for r in replies)
+
+
+def choices(replies):
+    """[(title, payload)] of every choice in the replies."""
+    return [(c["title"], c["payload"]) for r in replies for c in r.get("choices", [])]
+
+
+def cards(replies):
+    return [c for r in replies for c in r.get("cards", [])]
+
+
+def wait_until(predicate, timeout=5.0, interval=0.01, what="condition"):
+    """Polls predicate() until it returns something truthy; returns that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+# --- temporary files and bot folders -------------------------------------------
+
+_temp_dirs = []
+
+
+def temp_dir(prefix="parley-e2e-"):
+    """A new temporary folder, removed when the test file ends."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    _temp_dirs.append(d)
+    return d
+
+
+def write_file(path, text):
+    """Writes text (creating folders) the way an editor's plain save does:
+    open, truncate, write, close (inotify: IN_CLOSE_WRITE)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def save_atomically(path, text):
+    """Writes a hidden temp file next to path and renames it over path, the
+    way many editors save (inotify: IN_MOVED_TO)."""
+    tmp = os.path.join(os.path.dirname(path), ".%s.%s.tmp" % (os.path.basename(path), uuid.uuid4().hex[:6]))
+    write_file(tmp, text)
+    os.rename(tmp, path)
+
+
+def read_file(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def copy_default_bot(name_of_folder="barista"):
+    """A temporary copy of the default bot (the repository root): bot.json,
+    catalog.json, flows/ and scripts/. Returns the folder."""
+    dst = os.path.join(temp_dir("parley-bot-"), name_of_folder)
+    os.makedirs(dst)
+    for f in ("bot.json", "catalog.json"):
+        shutil.copy2(os.path.join(ROOT, f), os.path.join(dst, f))
+    for d in ("flows", "scripts"):
+        shutil.copytree(os.path.join(ROOT, d), os.path.join(dst, d))
+    return dst
+
+
+def make_bot(name, files, manifest=None, folder=None):
+    """A fixture bot in a temporary folder. files maps relative paths
+    ("flows/main.lua") to their text; manifest entries extend
+    {"name": name, "locales": ["en"]}. Returns the folder."""
+    dst = os.path.join(temp_dir("parley-fixture-"), folder or name)
+    m = {"name": name, "locales": ["en"]}
+    m.update(manifest or {})
+    write_file(os.path.join(dst, "bot.json"), json.dumps(m, indent=2))
+    for rel, text in files.items():
+        write_file(os.path.join(dst, rel), text)
+    return dst
+
+
+def line_of(text, marker):
+    """The 1-based number of the line of text that contains marker."""
+    for n, line in enumerate(text.splitlines(), 1):
+        if marker in line:
+            return n
+    raise ValueError("marker %r not in text" % marker)
+
+
+# --- the fixture bot ------------------------------------------------------------
+
+# flows/main.lua of the "echo" fixture bot. Every message is echoed as
+# "<count>: <text>", where count (in the session's profile) counts the
+# turns that succeeded; a message whose first word names a command runs it
+# first. "-- MARK:x" comments let tests compute the line an error must name.
+ECHO_FLOW = """\
+-- flows/main.lua of the fixture bot '%(name)s' (written by tests/e2e/harness.py)
+local commands = {}
+
+commands["loop"] = function(c)
+  while true do end -- MARK:loop
+end
+
+commands["pcall-loop"] = function(c)
+  local ok, err = pcall(function()
+    while true do end -- MARK:pcall-inner
+  end)
+  c:say("info", { text = "pcall swallowed the abort: " .. tostring(err) }) -- MARK:pcall-after
+end
+
+commands["pcall-forever"] = function(c)
+  while true do -- MARK:pcall-forever
+    pcall(function() while true do end end)
+  end
+end
+
+commands["coroutine-loop"] = function(c)
+  local co = coroutine.create(function() while true do end end)
+  local ok, err = coroutine.resume(co)
+  c:say("info", { text = "coroutine.resume swallowed the abort: " .. tostring(err) }) -- MARK:coroutine-after
+end
+
+commands["memory"] = function(c)
+  local s = "x"
+  while true do s = s .. s end -- MARK:memory
+end
+
+commands["memory-fill"] = function(c)
+  local t = {}
+  while true do t[#t + 1] = string.rep("y", 4000) .. #t end -- MARK:memory-fill
+end
+
+commands["error"] = function(c)
+  error("deliberate failure") -- MARK:error
+end
+
+commands["spin"] = function(c, arg)
+  local n = math.tointeger(tonumber(arg)) or 0
+  local x = 0
+  for i = 1, n do x = x + i end
+end
+
+commands["probe-sandbox"] = function(c)
+  local found = {}
+  local function probe(name, present) if present then found[#found + 1] = name end end
+  probe("io", io ~= nil)
+  probe("debug", debug ~= nil)
+  probe("dofile", dofile ~= nil)
+  probe("loadfile", loadfile ~= nil)
+  probe("os.execute", os.execute ~= nil)
+  probe("os.getenv", os.getenv ~= nil)
+  probe("os.exit", os.exit ~= nil)
+  probe("os.remove", os.remove ~= nil)
+  probe("string.dump", string.dump ~= nil)
+  probe("package.loadlib", package.loadlib ~= nil)
+  probe("require io", (pcall(require, "io")))
+  probe("require os", (pcall(require, "os")) and require("os").execute ~= nil)
+  probe("package.loaded.os", package.loaded.os ~= nil and package.loaded.os.execute ~= nil)
+  probe("binary chunk", (load(string.char(27) .. "LuaT\\0") ~= nil))
+  probe("collectgarbage stop", (pcall(collectgarbage, "stop")))
+  local allowed = {}
+  local function allow(name, present) if present then allowed[#allowed + 1] = name end end
+  allow("string", string and string.format ~= nil)
+  allow("table", table and table.concat ~= nil)
+  allow("math", math and math.floor ~= nil)
+  allow("utf8", utf8 and utf8.char ~= nil)
+  allow("coroutine", coroutine and coroutine.wrap ~= nil)
+  allow("os.time", os.time ~= nil)
+  allow("os.clock", os.clock ~= nil)
+  allow("os.date", os.date ~= nil)
+  allow("load text", load("return 1") ~= nil)
+  c:say("info", { text = "forbidden present: [" .. table.concat(found, ",") .. "] allowed: [" .. table.concat(allowed, ",") .. "]" })
+end
+
+commands["set-global"] = function(c, arg)
+  LEAKED_GLOBAL = "%(name)s:" .. arg
+  string.leaked = "%(name)s:" .. arg
+  c:say("info", { text = "set " .. LEAKED_GLOBAL })
+end
+
+commands["get-global"] = function(c)
+  c:say("info", { text = "global=" .. tostring(rawget(_G, "LEAKED_GLOBAL")) .. " string.leaked=" .. tostring(string.leaked) })
+end
+
+return {
+  start = function(c, msg)
+    local words = msg.text or msg.payload or ""
+    local cmd, arg = words:match("^(%%S+)%%s*(.*)$")
+    c.profile.count = (c.profile.count or 0) + 1
+    local run = commands[cmd or ""]
+    if run then run(c, arg) end
+    c:say("echo", { n = c.profile.count, text = words })
+    return "wait"
+  end,
+
+  wait = { answer = function(c) return "start" end },
+}
+"""
+
+ECHO_TONE = """\
+-- scripts/tone.lua of the fixture bot '%(name)s'
+return {
+  persona = { name = "%(persona)s" },
+  templates = {
+    en = {
+      echo = "{n}: {text}",
+      info = "{text}",
+      fallback = "%(fallback)s",
+    },
+  },
+}
+"""
+
+
+def echo_fallback(name):
+    """The tone's fallback text of the echo fixture bot called name."""
+    return "Sorry from %s's fallback template: please say that again." % name
+
+
+def echo_bot(name, manifest=None, folder=None):
+    """The echo fixture bot; returns (folder, source of flows/main.lua)."""
+    flow = ECHO_FLOW % {"name": name}
+    tone = ECHO_TONE % {"name": name, "persona": name.capitalize(), "fallback": echo_fallback(name)}
+    m = {"fallback": "static fallback of %s (bot.json)" % name}
+    m.update(manifest or {})
+    d = make_bot(name, {"flows/main.lua": flow, "scripts/tone.lua": tone}, manifest=m, folder=folder)
+    return d, flow
+
+
+# --- HTTP -----------------------------------------------------------------------
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = {k.lower(): v for k, v in headers}
+        self.body = body
+
+    @property
+    def json(self):
+        try:
+            return json.loads(self.body.decode("utf-8"))
+        except ValueError:
+            return None
+
+    def __repr__(self):
+        return "<HTTP %d %s>" % (self.status, self.body[:300])
+
+
+# --- the server ------------------------------------------------------------------
+
+_live_servers = set()
+_live_lock = threading.Lock()
+
+
+def _die_with_parent():
+    """In the child before exec: get SIGKILL when the test process dies."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def ensure_binary():
+    if not os.access(PARLEY, os.X_OK):
+        subprocess.run(["make", "parley"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+
+
+class StartError(Exception):
+    pass
+
+
+class Server:
+    """One `parley serve` process.
+
+    bots: bot folders (default: the repository root, the default bot).
+    db: the database file (default: a new one in a temporary folder).
+    env: extra environment (e.g. {"PARLEY_ADMIN_TOKEN": "..."}); variables
+    given as None are removed from the environment.
+    """
+
+    def __init__(self, bots=None, db=None, env=None, args=(), lifetime=SERVER_LIFETIME, name="parley"):
+        ensure_binary()
+        self.bots = list(bots) if bots else [ROOT]
+        self.db = db or os.path.join(temp_dir("parley-db-"), "parley.db")
+        self.env = dict(os.environ)
+        self.env.pop("PARLEY_ADMIN_TOKEN", None)
+        for k, v in (env or {}).items():
+            if v is None:
+                self.env.pop(k, None)
+            else:
+                self.env[k] = v
+        self.args = list(args)
+        self.lifetime = lifetime
+        self.name = name
+        self.proc = None
+        self.port = None
+        self.lines = []
+        self._lines_lock = threading.Lock()
+        self._reader = None
+        self._watchdog = None
+        self.killed_by_watchdog = False
+
+    # lifecycle
+
+    def start(self):
+        cmd = [PARLEY, "serve", *self.bots, "--listen", "127.0.0.1:0", "--db", self.db, *self.args]
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env=self.env, preexec_fn=_die_with_parent, cwd=os.path.dirname(self.db))
+        with _live_lock:
+            _live_servers.add(self)
+        self._reader = threading.Thread(target=self._read_log, daemon=True)
+        self._reader.start()
+        self._watchdog = threading.Timer(self.lifetime, self._on_watchdog)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+        try:
+            m = self.wait_log(r"listening on 127\.0\.0\.1:(\d+)", timeout=START_TIMEOUT)
+        except AssertionError:
+            self.kill()
+            raise StartError("parley did not report its port; log:\n" + self.log_text())
+        self.port = int(m.group(1))
+        wait_until(self._health_answers, timeout=START_TIMEOUT, what="/v1/health to answer")
+        return self
+
+    def _health_answers(self):
+        if self.proc.poll() is not None:
+            raise StartError("parley exited with %s; log:\n%s" % (self.proc.returncode, self.log_text()))
+        try:
+            return self.request("GET", "/v1/health", timeout=1).status == 200
+        except OSError:
+            return False
+
+    def _read_log(self):
+        for raw in iter(self.proc.stdout.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            with self._lines_lock:
+                self.lines.append(line)
+        self.proc.stdout.close()
+
+    def _on_watchdog(self):
+        if self.alive():
+            self.killed_by_watchdog = True
+            sys.stdout.write("# watchdog: killing %s (pid %d) after %.0fs\n" % (self.name, self.proc.pid, self.lifetime))
+            sys.stdout.flush()
+            self.kill()
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def _finished(self):
+        if self._watchdog:
+            self._watchdog.cancel()
+        if self._reader:
+            self._reader.join(timeout=2)
+        with _live_lock:
+            _live_servers.discard(self)
+
+    def stop(self, timeout=STOP_TIMEOUT):
+        """SIGTERM, then SIGKILL after timeout; returns the exit status."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                sys.stdout.write("# %s did not stop on SIGTERM within %.0fs: SIGKILL\n" % (self.name, timeout))
+                self.proc.kill()
+                self.proc.wait()
+        self._finished()
+        return self.proc.returncode
+
+    def kill(self):
+        """SIGKILL (kill -9) and wait; returns the exit status."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._finished()
+        return self.proc.returncode
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    # log
+
+    def mark(self):
+        """A position in the log; wait_log/log_since look after it."""
+        with self._lines_lock:
+            return len(self.lines)
+
+    def log_since(self, mark=0):
+        with self._lines_lock:
+            return list(self.lines[mark:])
+
+    def log_text(self, mark=0):
+        return "\n".join(self.log_since(mark))
+
+    def find_log(self, pattern, mark=0):
+        """Every match of pattern (a regex) in the log lines after mark."""
+        rx = re.compile(pattern)
+        return [m for m in (rx.search(line) for line in self.log_since(mark)) if m]
+
+    def wait_log(self, pattern, mark=0, timeout=5.0):
+        """Waits for a log line after mark matching pattern; returns the match."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        seen = mark
+        while True:
+            lines = self.log_since(seen)
+            for line in lines:
+                m = rx.search(line)
+                if m:
+                    return m
+            seen += len(lines)
+            if time.monotonic() > deadline:
+                raise AssertionError("no log line matching %r within %.1fs" % (pattern, timeout))
+            if self.proc.poll() is not None and not self._reader.is_alive():
+                raise AssertionError("parley exited (%s) before logging %r" % (self.proc.returncode, pattern))
+            time.sleep(0.005)
+
+    # HTTP
+
+    def request(self, method, path, body=None, headers=None, timeout=REQUEST_TIMEOUT):
+        """One request on a new connection; returns a Response. body may be
+        bytes, str, or anything JSON-serialisable."""
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        h = {"Content-Type": "application/json"} if body is not None else {}
+        h.update(headers or {})
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=h)
+            r = conn.getresponse()
+            return Response(r.status, r.getheaders(), r.read())
+        finally:
+            conn.close()
+
+    def post(self, bot, user, text=None, payload=None, locale=None, **extra):
+        """POST /v1/bots/{bot}/messages; returns the Response."""
+        body = {"user": user}
+        if text is not None:
+            body["text"] = text
+        if payload is not None:
+            body["payload"] = payload
+        if locale is not None:
+            body["locale"] = locale
+        body.update(extra)
+        return self.request("POST", "/v1/bots/%s/messages" % bot, body)
+
+    def say(self, bot, user, text=None, payload=None, locale=None):
+        """POSTs a message that must succeed; returns its replies."""
+        r = self.post(bot, user, text=text, payload=payload, locale=locale)
+        check.assertEqual(r.status, 200, "POST %r/%r: %r" % (text, payload, r))
+        body = r.json
+        check.assertIsInstance(body, dict, r)
+        check.assertEqual(body.get("user"), user, r)
+        check.assertIsInstance(body.get("replies"), list, r)
+        return body["replies"]
+
+    def health(self):
+        r = self.request("GET", "/v1/health")
+        check.assertEqual(r.status, 200, r)
+        return r.json
+
+    def bot_health(self, bot):
+        for b in self.health()["bots"]:
+            if b["name"] == bot:
+                return b
+        raise AssertionError("bot %r not in /v1/health" % bot)
+
+    def session(self, bot, user, token, channel="rest"):
+        """The admin view of a session (None when it does not exist)."""
+        r = self.request("GET", "/v1/bots/%s/sessions/%s/%s" % (bot, channel, user),
+                         headers={"Authorization": "Bearer " + token})
+        if r.status == 404:
+            return None
+        check.assertEqual(r.status, 200, r)
+        return r.json
+
+
+def stop_all_servers():
+    with _live_lock:
+        servers = list(_live_servers)
+    for s in servers:
+        try:
+            s.stop(timeout=3)
+        except Exception:
+            s.kill()
+
+
+def _cleanup():
+    stop_all_servers()
+    for d in _temp_dirs:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+atexit.register(_cleanup)
+
+
+def _on_signal(signum, frame):
+    # Turn SIGTERM/SIGHUP into a normal exit so that atexit stops the servers.
+    raise SystemExit(128 + signum)
+
+
+signal.signal(signal.SIGTERM, _on_signal)
+signal.signal(signal.SIGHUP, _on_signal)
+
+
+# --- TAP ---------------------------------------------------------------------------
+
+
+class Tap:
+    """Runs cases and prints TAP. A case is fn(run) with run = 1, 2, ...;
+    it fails by raising. On failure the traceback and the tail of the logs
+    of the servers given to watch() are printed as TAP comments."""
+
+    def __init__(self, title):
+        self.title = title
+        self.n = 0
+        self.failed = 0
+        self.watched = []
+        self.t0 = time.monotonic()
+        print("# %s" % title)
+        sys.stdout.flush()
+        self._timer = threading.Timer(SUITE_TIMEOUT, self._on_timeout)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _on_timeout(self):
+        sys.stdout.write("not ok %d - watchdog: %s took longer than %.0fs\n" % (self.n + 1, self.title, SUITE_TIMEOUT))
+        sys.stdout.write("1..%d\n" % (self.n + 1))
+        sys.stdout.flush()
+        stop_all_servers()
+        os._exit(1)
+
+    def watch(self, server):
+        """Shows server's log when a case fails; returns server."""
+        self.watched.append(server)
+        return server
+
+    def unwatch(self, server):
+        if server in self.watched:
+            self.watched.remove(server)
+
+    def case(self, name, fn, runs=2):
+        for run in range(1, runs + 1):
+            label = name if runs == 1 else "%s (run %d)" % (name, run)
+            marks = [(s, s.mark()) for s in self.watched]
+            self.n += 1
+            t = time.monotonic()
+            try:
+                fn(run)
+            except Exception as e:  # includes AssertionError
+                self.failed += 1
+                print("not ok %d - %s" % (self.n, label))
+                for line in traceback.format_exception(type(e), e, e.__traceback__):
+                    for sub in line.rstrip("\n").split("\n"):
+                        print("#   " + sub)
+                for s, m in marks:
+                    tail = s.log_since(m)[-25:]
+                    if tail:
+                        print("#   --- log of %s since the case began ---" % s.name)
+                        for line in tail:
+                            print("#   | " + line)
+            else:
+                print("ok %d - %s" % (self.n, label))
+                took = time.monotonic() - t
+                if took > 1.0:
+                    print("# (%s took %.1f s)" % (label, took))
+            sys.stdout.flush()
+
+    def skip(self, name, why):
+        self.n += 1
+        print("ok %d - %s # SKIP %s" % (self.n, name, why))
+
+    def done(self):
+        """Prints the plan and exits: status 1 when any case failed."""
+        self._timer.cancel()
+        print("1..%d" % self.n)
+        print("# %s: %d passed, %d failed, %.1f s" % (
+            self.title, self.n - self.failed, self.failed, time.monotonic() - self.t0))
+        sys.stdout.flush()
+        stop_all_servers()
+        sys.exit(1 if self.failed else 0)
+
+
+def run_suite(title, body):
+    """Runs body(tap) and ends the file: servers stop even if body raises."""
+    tap = Tap(title)
+    try:
+        body(tap)
+    except Exception as e:
+        tap.n += 1
+        tap.failed += 1
+        print("not ok %d - %s: the suite itself failed" % (tap.n, title))
+        for line in traceback.format_exception(type(e), e, e.__traceback__):
+            for sub in line.rstrip("\n").split("\n"):
+                print("#   " + sub)
+    finally:
+        stop_all_servers()
+    tap.done()

@@ -1,0 +1,344 @@
+#!/usr/bin/env python3
+"""test_reload: hot reload through inotify, on a temporary COPY of the
+default bot (the repository's own files are never touched).
+
+Saving a changed script makes the next message run the new code; open
+conversations continue at the step of the same name; a broken script keeps
+the old version serving while /v1/health and the log show file:line, and
+fixing it clears the error; messages sent without pause during several
+reloads all get a 200. An echo fixture bot ("bystander") is served next to
+it and must not notice any of this."""
+
+import os
+import re
+import sys
+import threading
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (Server, check, choices, copy_default_bot, echo_bot, new_user, read_file,  # noqa: E402
+                     run_suite, save_atomically, texts, wait_until, write_file)
+
+BOT = "barista"
+TOKEN = "reload-admin"
+# The first (en) greet templates: a list closed by a line "},"; the
+# strings themselves hold {placeholders}.
+GREET_RE = r"greet = \{.*?\n\s*\},"
+
+
+def replace_once(text, pattern, repl, what):
+    """re.sub of the first match; fails clearly when the bot's files no
+    longer have what the test edits."""
+    new, n = re.subn(pattern, repl, text, count=1, flags=re.S)
+    if n != 1:
+        raise AssertionError("the default bot changed: cannot find %s (%r) to edit" % (what, pattern))
+    return new
+
+
+def insert_line_before(text, pattern, line):
+    """Inserts line before the first line matching pattern; returns the new
+    text and the number of the inserted line."""
+    lines = text.split("\n")
+    for i, existing in enumerate(lines):
+        if re.match(pattern, existing):
+            return "\n".join(lines[:i] + [line] + lines[i:]), i + 1
+    raise AssertionError("the default bot changed: no line matching %r" % pattern)
+
+
+def main(tap):
+    bot = copy_default_bot()
+    bystander_dir, _ = echo_bot("bystander")
+    srv = tap.watch(Server([bot, bystander_dir], env={"PARLEY_ADMIN_TOKEN": TOKEN}, name="parley (reload)").start())
+    originals = {rel: read_file(os.path.join(bot, rel)) for rel in
+                 ("scripts/tone.lua", "scripts/router.lua", "flows/drink.lua", "flows/main.lua", "catalog.json")}
+    bystander_turns = {}
+
+    def bystander_fine():
+        u = "steady-%d" % os.getpid()
+        n = bystander_turns[u] = bystander_turns.get(u, 0) + 1
+        check.assertEqual(srv.say("bystander", u, "still here"), [{"text": "%d: still here" % n}])
+
+    def save(rel, text, atomically=False):
+        (save_atomically if atomically else write_file)(os.path.join(bot, rel), text)
+
+    def reloaded_after(mark, rel):
+        return srv.wait_log(r"INFO +\[barista\] reloaded in [\d.]+ ms after a change to %s$" % re.escape(rel), mark)
+
+    def restore(rel):
+        """Puts the original file back and waits until it is serving."""
+        mark = srv.mark()
+        save(rel, originals[rel])
+        reloaded_after(mark, rel)
+        check.assertIsNone(srv.bot_health(BOT)["error"])
+
+    def greeting(user):
+        return texts(srv.say(BOT, user, "hi"))
+
+    # --- a change runs on the next message -----------------------------------------
+
+    def next_message(run):
+        loaded_before = srv.bot_health(BOT)["loaded_at"]
+        mark = srv.mark()
+        changed = replace_once(originals["scripts/tone.lua"], GREET_RE,
+                               'greet = "Howdy v%d! {persona.name} here, fresh from the reload.",' % run,
+                               "the en greet templates")
+        try:
+            save("scripts/tone.lua", changed)
+            # no waiting: the very next message runs the new code
+            check.assertIn("Howdy v%d! Bea here" % run, greeting(new_user("next")))
+            reloaded_after(mark, "scripts/tone.lua")
+            h = srv.bot_health(BOT)
+            check.assertIsNone(h["error"])
+            check.assertGreaterEqual(h["loaded_at"], loaded_before)
+        finally:
+            restore("scripts/tone.lua")
+        check.assertNotIn("Howdy", greeting(new_user("next")), "the restored file serves again")
+        bystander_fine()
+
+    tap.case("a saved change to a script runs on the very next message; the log says 'reloaded'", next_message)
+
+    def atomic_save(run):
+        mark = srv.mark()
+        changed = replace_once(originals["scripts/tone.lua"], GREET_RE,
+                               'greet = "Renamed-into-place greeting %d from {persona.name}",' % run, "the en greet templates")
+        try:
+            save("scripts/tone.lua", changed, atomically=True)
+            check.assertIn("Renamed-into-place greeting %d from Bea" % run, greeting(new_user("atomic")))
+            reloaded_after(mark, "scripts/tone.lua")
+        finally:
+            mark = srv.mark()
+            save("scripts/tone.lua", originals["scripts/tone.lua"], atomically=True)
+            reloaded_after(mark, "scripts/tone.lua")
+        check.assertNotIn("Renamed-into-place", greeting(new_user("atomic")))
+
+    tap.case("a save by rename (write a temp file, rename it over the script) reloads too", atomic_save)
+
+    def catalog_change(run):
+        changed = replace_once(originals["catalog.json"], r'("sku": "latte".*?"price": )380', r"\g<1>4%02d" % run,
+                               "the latte's price")
+        try:
+            save("catalog.json", changed)
+            offered = [t for t, _ in choices(srv.say(BOT, new_user("price"), "hi"))]
+            check.assertIn("Latte · €4.%02d" % run, offered)
+        finally:
+            restore("catalog.json")
+        check.assertIn("Latte · €3.80", [t for t, _ in choices(srv.say(BOT, new_user("price"), "hi"))])
+
+    tap.case("a change to catalog.json shows in the next message", catalog_change)
+
+    def open_conversation(run):
+        u = new_user("open")
+        srv.say(BOT, u, "hi")
+        srv.say(BOT, u, payload="latte")
+        before = srv.session(BOT, u, TOKEN)
+        check.assertEqual((before["stack"][-1]["flow"], before["stack"][-1]["step"]), ("drink", "size"))
+        changed = replace_once(originals["flows/drink.lua"], r"(\n(\s*)return c:done\(drink\.sku\))",
+                               r'\n\2c:say_text("the add step of version %d ran")\1' % run, "drink's add step")
+        try:
+            mark = srv.mark()
+            save("flows/drink.lua", changed)
+            reloaded_after(mark, "flows/drink.lua")
+            replies = srv.say(BOT, u, payload="large")
+            t = texts(replies)
+            check.assertIn("Large Latte", t, "the conversation went on at drink.size")
+            check.assertIn("the add step of version %d ran" % run, t, "with the new code")
+            check.assertNotIn("Bea", t, "not started over")
+            after = srv.session(BOT, u, TOKEN)
+            check.assertEqual(after["cart"]["lines"][0]["sku"], "latte")
+            check.assertEqual(after["stack"][-1]["step"], "offer_pairing")
+        finally:
+            restore("flows/drink.lua")
+        replies = srv.say(BOT, u, payload="no")
+        check.assertIn("That's 1 item(s) so far, €4.70", texts(replies))
+
+    tap.case("an open conversation continues at the step of the same name, running the new code", open_conversation)
+
+    # --- broken scripts ----------------------------------------------------------------
+
+    def broken_variants():
+        """(file, broken text, regex of the error after 'file:')."""
+        drink = originals["flows/drink.lua"]
+        syntax, at = insert_line_before(drink, r"^return \{", "this is not lua")
+        yield "flows/drink.lua", syntax, r"%d: .*syntax error" % at
+
+        main_flow = originals["flows/main.lua"]
+        runtime, at = insert_line_before(main_flow, r"^return \{", 'error("broken on purpose")')
+        yield "flows/main.lua", runtime, r"%d: broken on purpose" % at
+
+        shape = replace_once(drink, r"\n(\s*)choose = \{", r"\n\1choose = {\n\1  asks = function(c) end,",
+                             "drink's choose step")
+        at = shape.split("\n").index(next(line for line in shape.split("\n") if re.match(r"\s*choose = \{", line))) + 1
+        yield "flows/drink.lua", shape, r"%d: step 'choose' has an unknown field 'asks'" % at
+
+        router = replace_once(originals["scripts/router.lua"], r"(\n\s*help = \{.*?run = )function",
+                              r'\1"not a function", _old = function', "the help intent's run")
+        at = next(i for i, line in enumerate(router.split("\n"), 1) if re.match(r"\s*help = \{", line))
+        yield "scripts/router.lua", router, r"%d: intent 'help'" % at
+
+    def broken(run):
+        failures = []
+        for rel, text, error_re in broken_variants():
+            try:
+                broken_case(rel, text, error_re, run)
+            except AssertionError as e:
+                failures.append("%s: %s" % (rel, e))
+        check.assertEqual(failures, [])
+
+    def broken_case(rel, text, error_re, run):
+        u = new_user("during")
+        srv.say(BOT, u, "hi")
+        mark = srv.mark()
+        try:
+            save(rel, text)
+            m = srv.wait_log(r"ERROR +\[barista\] (%s:.*)$" % re.escape(rel), mark)
+            srv.wait_log(r"ERROR +\[barista\] reload failed; the previous version keeps serving", mark)
+            check.assertRegex(m.group(1), "^%s:%s" % (re.escape(rel), error_re), "the log names file:line")
+            error = srv.bot_health(BOT)["error"]
+            check.assertIsNotNone(error, "health shows the error")
+            check.assertRegex(error, "^%s:%s" % (re.escape(rel), error_re), "health names file:line")
+            # the old version keeps serving, old and new conversations alike
+            replies = srv.say(BOT, u, payload="espresso")
+            check.assertIn("Espresso", texts(replies))
+            check.assertIn("double", [p for _, p in choices(replies)])
+            check.assertIn("Bea", greeting(new_user("new")))
+            check.assertIn("I can take your coffee order", texts(srv.say(BOT, new_user("h"), "help")))
+            check.assertIsNone(srv.bot_health("bystander")["error"])
+            bystander_fine()
+        finally:
+            restore(rel)  # fixing it clears the error
+        check.assertIsNone(srv.bot_health(BOT)["error"])
+        check.assertIn("Double Espresso", texts(srv.say(BOT, u, payload="double")))
+
+    tap.case("a broken script (syntax, load-time error, bad step, bad intent): "
+             "old version serves, health and log show file:line, fixing clears it", broken)
+
+    def tone_without_fallback(run):
+        no_fallback = replace_once(originals["scripts/tone.lua"], r"\n\s*fallback = \{.*?\n\s*\},", "",
+                                   "the en fallback templates")
+        broken_case("scripts/tone.lua", no_fallback, r"\d+: .*fallback", run)
+
+    tap.case("a tone without its fallback template: refused, reported as file:line like every load error",
+             tone_without_fallback)
+
+    def new_and_deleted_file(run):
+        path = os.path.join(bot, "flows", "extra.lua")
+        mark = srv.mark()
+        write_file(path, "return {\n  start = function(c)\n    return c:done()\n  end,\n  oops = 42,\n}\n")
+        m = srv.wait_log(r"ERROR +\[barista\] (flows/extra\.lua:\d+: .*)$", mark)
+        check.assertRegex(m.group(1), r"^flows/extra\.lua:5: step 'oops'")
+        check.assertRegex(srv.bot_health(BOT)["error"], r"^flows/extra\.lua:5: ")
+        mark = srv.mark()
+        os.remove(path)
+        reloaded_after(mark, "flows/extra.lua")
+        check.assertIsNone(srv.bot_health(BOT)["error"], "deleting the broken file clears the error")
+        check.assertIn("Bea", greeting(new_user("deleted")))
+
+    tap.case("a new broken flow file is reported; deleting it clears the error", new_and_deleted_file)
+
+    # --- messages during reloads ---------------------------------------------------------
+
+    def during_reloads(run):
+        tone = originals["scripts/tone.lua"]
+        help_re = r'(\n\s*help = )"(?:[^"\\\n]|\\.)*"'
+        version_of = re.compile(r"HELP v(\d+)\b")
+        stop = threading.Event()
+        seen, problems = {}, []
+
+        def shopper(i):
+            u = new_user("steady%d" % i)
+            bot_name = BOT if i < 4 else "bystander"
+            try:
+                while not stop.is_set():
+                    r = srv.post(bot_name, u, "help")
+                    if r.status != 200:
+                        problems.append((u, r))
+                        continue
+                    t = texts(r.json["replies"])
+                    if bot_name == "bystander":
+                        seen.setdefault(u, []).append(t)
+                        continue
+                    m = version_of.search(t)
+                    if not m and "I can take your coffee order" not in t:
+                        problems.append((u, t))
+                    seen.setdefault(u, []).append(int(m.group(1)) if m else 0)
+            except Exception as e:
+                problems.append((u, repr(e)))
+
+        threads = [threading.Thread(target=shopper, args=(i,)) for i in range(5)]
+        for t in threads:
+            t.start()
+        try:
+            for v in range(1, 7):
+                wait_until(lambda: sum(map(len, seen.values())) >= 10 * v, timeout=10, what="messages flowing")
+                mark = srv.mark()
+                save("scripts/tone.lua", replace_once(tone, help_re, r'\1"HELP v%d: ask me anything."' % v, "help"))
+                reloaded_after(mark, "scripts/tone.lua")
+                if v == 3:  # a broken save in between: the old version goes on
+                    mark = srv.mark()
+                    save("scripts/tone.lua", "return { templates = \n")
+                    srv.wait_log(r"ERROR +\[barista\] reload failed", mark)
+                    mark = srv.mark()
+                    save("scripts/tone.lua", replace_once(tone, help_re, r'\1"HELP v%d: ask me anything."' % v, "help"))
+                    reloaded_after(mark, "scripts/tone.lua")
+            count = sum(map(len, seen.values()))
+            wait_until(lambda: sum(map(len, seen.values())) >= count + 10, timeout=10, what="messages after the last reload")
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(15)
+            restore("scripts/tone.lua")
+        check.assertEqual(problems, [], "every message during the reloads got a 200 with the expected words")
+        for u, versions in seen.items():
+            if u.startswith("steady4"):
+                check.assertEqual(versions, ["%d: help" % n for n in range(1, len(versions) + 1)])
+                continue
+            check.assertEqual(versions, sorted(versions), "%s saw versions go backwards" % u)
+            check.assertEqual(versions[-1], 6, "%s ends on the last version" % u)
+        check.assertGreater(len(set(v for vs in seen.values() for v in vs if isinstance(v, int))), 3)
+
+    tap.case("messages sent without pause during six reloads (and a broken save) all get 200", during_reloads)
+
+    # --- other servers ---------------------------------------------------------------------
+
+    def broken_at_start(run):
+        other = copy_default_bot()
+        drink = os.path.join(other, "flows", "drink.lua")
+        write_file(drink, originals["flows/drink.lua"] + "\nthis is not lua\n")
+        with Server([other], name="parley (broken at start)") as s:
+            h = s.bot_health(BOT)
+            check.assertRegex(h["error"] or "", r"^flows/drink\.lua:\d+: ")
+            r = s.post(BOT, new_user("early"), "hi")
+            check.assertEqual(r.status, 200, r)
+            check.assertNotIn("Bea", texts(r.json["replies"]), "no flow runs while the scripts never loaded")
+            mark = s.mark()
+            write_file(drink, originals["flows/drink.lua"])
+            s.wait_log(r"INFO +\[barista\] reloaded in [\d.]+ ms after a change to flows/drink\.lua", mark)
+            check.assertIsNone(s.bot_health(BOT)["error"])
+            check.assertIsNotNone(s.bot_health(BOT)["loaded_at"])
+            check.assertIn("Bea", texts(s.say(BOT, new_user("later"), "hi")))
+
+    tap.case("a bot broken at start serves the moment its script is fixed", broken_at_start)
+
+    def no_watch(run):
+        other = copy_default_bot()
+        with Server([other], args=["--no-watch"], name="parley (--no-watch)") as s:
+            tone_path = os.path.join(other, "scripts", "tone.lua")
+            write_file(tone_path, replace_once(originals["scripts/tone.lua"], GREET_RE,
+                                               'greet = "Unwatched greeting",', "greet"))
+            check.assertNotIn("Unwatched", texts(s.say(BOT, new_user("nw"), "hi")))
+            check.assertEqual(s.find_log(r"reload"), [])
+
+    tap.case("--no-watch: a saved change is not loaded", no_watch, runs=1)
+
+    def log_summary(run):
+        errors = [line for line in srv.log_since(0) if " ERROR " in line]
+        check.assertTrue(errors, "the broken saves were logged")
+        for line in errors:
+            check.assertRegex(line, r"ERROR +\[barista\] ", "only the edited bot reported errors")
+        check.assertEqual(srv.find_log(r"turn failed"), [], "no message failed because of a reload")
+        check.assertTrue(srv.alive())
+
+    tap.case("the log: errors only from the edited bot, no turn ever failed", log_summary, runs=1)
+
+
+if __name__ == "__main__":
+    run_suite("e2e: hot reload", main)

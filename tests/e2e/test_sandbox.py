@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""test_sandbox: a bot's scripts cannot take the server down. A runaway
+loop or an exhausted memory budget aborts that one message of that one
+session: the shopper gets the bot's fallback reply (the tone's "fallback"
+template), the log names file:line, and other sessions and other bots go
+on untouched. pcall (or a coroutine) cannot swallow the abort, and the
+sandbox is an allow list.
+
+Served here: the fixture bots "sandbox" (memory budget 16 MB) and
+"neighbour" (see harness.ECHO_FLOW) next to the default bot."""
+
+import os
+import re
+import sys
+import threading
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (ROOT, Server, check, echo_bot, echo_fallback, line_of, new_user,  # noqa: E402
+                     run_suite, texts)
+
+TOKEN = "sandbox-admin"
+MEMORY_MB = 16
+INSTRUCTIONS = 1000000
+
+
+def main(tap):
+    sandbox_dir, flow = echo_bot("sandbox", manifest={"limits": {"memory_mb": MEMORY_MB, "instructions": INSTRUCTIONS}})
+    neighbour_dir, _ = echo_bot("neighbour")
+    srv = tap.watch(Server([sandbox_dir, neighbour_dir, ROOT], env={"PARLEY_ADMIN_TOKEN": TOKEN},
+                           name="parley (sandbox)").start())
+    fallback = [{"text": echo_fallback("sandbox")}]
+
+    def line(marker):
+        return line_of(flow, "MARK:" + marker)
+
+    def echo(bot, user, text, n):
+        """Sends text; the bot must echo it as turn n."""
+        replies = srv.say(bot, user, text)
+        check.assertEqual(replies[-1], {"text": "%d: %s" % (n, text)}, "%s/%s" % (bot, user))
+        return replies
+
+    def others_fine(n):
+        """Another session of the same bot, another fixture bot and the
+        default bot all answer normally; n distinguishes the calls."""
+        u = new_user("other")
+        echo("sandbox", u, "first %d" % n, 1)
+        echo("sandbox", u, "second %d" % n, 2)
+        echo("neighbour", new_user("n"), "hello %d" % n, 1)
+        check.assertIn("Bea", texts(srv.say("barista", new_user("b"), "hi")))
+
+    def failed_turn(user, text, where_re, reason_re):
+        """Sends text, which must fail: fallback reply, ERROR log line with
+        file:line, and the session as it was before."""
+        before = srv.session("sandbox", user, TOKEN)
+        mark = srv.mark()
+        replies = srv.say("sandbox", user, text)
+        check.assertEqual(replies, fallback, "the shopper gets the tone's fallback template")
+        m = srv.wait_log(r"ERROR +\[sandbox\] rest/%s: turn failed: (.*)$" % re.escape(user), mark)
+        check.assertRegex(m.group(1), r"^flows/main\.lua:(%s): %s" % (where_re, reason_re))
+        check.assertEqual(srv.session("sandbox", user, TOKEN), before, "a failed turn leaves the session as it was")
+        return m.group(1)
+
+    def runaway(run):
+        u = new_user("loop")
+        echo("sandbox", u, "hi", 1)
+        failed_turn(u, "loop", line("loop"), r"instruction budget of %d exceeded" % INSTRUCTIONS)
+        echo("sandbox", u, "after the loop", 2)
+        others_fine(run)
+
+    tap.case("while true do end: aborted, fallback reply, log names file:line, all else goes on", runaway)
+
+    def pcall_loop(run):
+        u = new_user("pcall")
+        echo("sandbox", u, "hi", 1)
+        failed_turn(u, "pcall-loop", "%d|%d" % (line("pcall-inner"), line("pcall-after")),
+                    r"instruction budget of %d exceeded" % INSTRUCTIONS)
+        check.assertNotIn("swallowed", srv.log_text())
+        echo("sandbox", u, "after", 2)
+        others_fine(run)
+
+    tap.case("pcall around the runaway loop cannot swallow the abort", pcall_loop)
+
+    def pcall_forever(run):
+        u = new_user("pcall-forever")
+        failed_turn(u, "pcall-forever", r"\d+", r"instruction budget of %d exceeded" % INSTRUCTIONS)
+        echo("sandbox", u, "after", 1)
+        others_fine(run)
+
+    tap.case("a loop of pcall(runaway) is aborted too", pcall_forever)
+
+    def coroutine_loop(run):
+        u = new_user("coroutine")
+        echo("sandbox", u, "hi", 1)
+        mark = srv.mark()
+        replies = srv.say("sandbox", u, "coroutine-loop")
+        check.assertNotIn("swallowed", texts(replies),
+                          "coroutine.resume returned the abort as an error value and the turn went on")
+        check.assertEqual(replies, fallback)
+        check.assertTrue(srv.find_log(r"ERROR +\[sandbox\] rest/%s: turn failed: flows/main\.lua:\d+: instruction budget"
+                                      % re.escape(u), mark))
+        echo("sandbox", u, "after", 2)
+
+    tap.case("coroutine.resume around the runaway loop cannot swallow the abort either", coroutine_loop)
+
+    def budget_per_turn(run):
+        u = new_user("spin")
+        for i in range(1, 6):  # each turn uses about half of the budget
+            echo("sandbox", u, "spin 150000", i)
+
+    tap.case("the instruction budget is per message: heavy but finite turns in a row all succeed", budget_per_turn)
+
+    def memory(run):
+        u = new_user("memory")
+        echo("sandbox", u, "hi", 1)
+        failed_turn(u, "memory", line("memory"), r"memory budget of %d MB exceeded" % MEMORY_MB)
+        echo("sandbox", u, "after", 2)
+        others_fine(run)
+
+    tap.case("a string doubling without end: memory budget, fallback, file:line, all else goes on", memory)
+
+    def memory_fill(run):
+        u = new_user("fill")
+        echo("sandbox", u, "hi", 1)
+        mark = srv.mark()
+        failed_turn(u, "memory-fill", r"\d+", r"memory budget of %d MB exceeded" % MEMORY_MB)
+        check.assertEqual(srv.find_log(r"fallback reply failed", mark), [])
+        echo("sandbox", u, "after", 2)
+        others_fine(run)
+
+    tap.case("memory filled to the brim in small pieces: still the tone's fallback, memory comes back", memory_fill)
+
+    def lua_error(run):
+        u = new_user("error")
+        failed_turn(u, "error", line("error"), r"deliberate failure")
+        echo("sandbox", u, "after", 1)
+
+    tap.case("a Lua error in a step: fallback reply and file:line in the log", lua_error)
+
+    def allow_list(run):
+        replies = srv.say("sandbox", new_user("probe"), "probe-sandbox")
+        check.assertEqual(
+            replies[0]["text"],
+            "forbidden present: [] allowed: [string,table,math,utf8,coroutine,os.time,os.clock,os.date,load text]",
+            "something outside the allow list is reachable from a bot script")
+
+    tap.case("the sandbox is an allow list: no io, os.execute (not even via require 'os'), debug, ...", allow_list)
+
+    def concurrent(run):
+        """Runaway turns of some shoppers while others chat at the same time."""
+        results, errors = {}, []
+
+        def chatter(i):
+            u = new_user("chat%d" % i)
+            try:
+                for n in range(1, 11):
+                    r = srv.post("sandbox" if i % 2 else "neighbour", u, "msg %d" % n)
+                    results.setdefault(u, []).append((r.status, r.json))
+            except Exception as e:  # reported below
+                errors.append(repr(e))
+
+        def looper(i):
+            u = new_user("looper%d" % i)
+            try:
+                for _ in range(4):
+                    r = srv.post("sandbox", u, "loop" if i % 2 else "memory")
+                    results.setdefault(u, []).append((r.status, r.json))
+            except Exception as e:
+                errors.append(repr(e))
+
+        threads = [threading.Thread(target=chatter, args=(i,)) for i in range(4)]
+        threads += [threading.Thread(target=looper, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        check.assertEqual(errors, [])
+        for u, got in results.items():
+            for n, (status, body) in enumerate(got, 1):
+                check.assertEqual(status, 200, (u, body))
+                if u.startswith("looper"):
+                    check.assertEqual(body["replies"], fallback)
+                else:
+                    check.assertEqual(body["replies"][-1]["text"], "%d: msg %d" % (n, n))
+        check.assertEqual(len(results), 6)
+
+    tap.case("runaway and memory-hungry turns while other shoppers chat concurrently", concurrent)
+
+    def neighbour_log(run):
+        check.assertEqual(srv.find_log(r"ERROR +\[(neighbour|barista)\]"), [], "only the sandbox bot failed")
+        check.assertTrue(srv.alive())
+        health = {b["name"]: b["error"] for b in srv.health()["bots"]}
+        check.assertEqual(health, {"sandbox": None, "neighbour": None, "barista": None},
+                          "a failed turn is not a broken script")
+
+    tap.case("afterwards: no errors logged for the other bots, health clean, server alive", neighbour_log, runs=1)
+
+
+if __name__ == "__main__":
+    run_suite("e2e: sandbox (budgets, fallback, isolation)", main)
