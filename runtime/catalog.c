@@ -259,13 +259,19 @@ static int has_word_prefix(const char *words, const char *w) {
 /* Scores the words (space separated, folded) of one message against t. A
  * title in a script without spaces also counts when the message shares a
  * run of at least two characters with it ("ラテ" names "カフェラテ"). */
-static int score_product(const search_terms *t, const char *message) {
+static int score_product(const search_terms *t, const char *message, int *named) {
     int score = 0;
+    *named = 0;
     for (size_t i = 0; i < t->ntitles; i++) {
-        if (pl_text_has_phrase(message, t->titles[i])) score += 10 + (int)strlen(t->titles[i]);
-        else {
+        if (pl_text_has_phrase(message, t->titles[i])) {
+            score += 10 + (int)strlen(t->titles[i]);
+            *named = 1;
+        } else {
             size_t shared = pl_text_common_cjk_run(message, t->titles[i]);
-            if (shared >= 2) score += 3 + (int)shared;
+            if (shared >= 2) {
+                score += 3 + (int)shared;
+                *named = 1;
+            }
         }
     }
     for (size_t i = 0; i < t->ntags; i++)
@@ -274,7 +280,10 @@ static int score_product(const search_terms *t, const char *message) {
     for (char *w = strtok_r(copy, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
         size_t wlen = strlen(w);
         if (wlen < 3) continue;
-        if (has_word_prefix(t->title_words, w)) score += 3;
+        if (has_word_prefix(t->title_words, w)) {
+            score += 3;
+            *named = 1;
+        }
         else if (pl_text_has_phrase(t->description, w)) score += 1;
     }
     free(copy);
@@ -296,10 +305,11 @@ size_t pl_catalog_search(const pl_catalog *c, const char *words, pl_catalog_hit 
     pl_catalog_hit *all = calloc(c->count ? c->count : 1, sizeof *all);
     size_t n = 0;
     for (size_t i = 0; i < c->count; i++) {
-        int score = score_product(&c->terms[i], message);
+        int named = 0;
+        int score = score_product(&c->terms[i], message, &named);
         if (score <= 0) continue;
         const json_t *p = json_array_get(c->products, i);
-        all[n++] = (pl_catalog_hit){json_string_value(json_object_get(p, "sku")), p, score};
+        all[n++] = (pl_catalog_hit){json_string_value(json_object_get(p, "sku")), p, score, named};
     }
     free(message);
     /* Insertion sort: stable, so equal scores keep catalog order; catalogs

@@ -16,6 +16,7 @@ typedef struct {
     const char *sku;
     const json_t *data; /* the validated product object, currency filled in */
     int score;
+    int named; /* the words name the product (its title), not only a tag or description */
 } pl_catalog_hit;
 
 /* Parses catalog text. `name` is the file name used in error messages

@@ -129,7 +129,8 @@ static int catalog_products(lua_State *L) {
     return 1;
 }
 
-/* catalog.search(words [, max]) -> list of {sku =, score =}, best first. */
+/* catalog.search(words [, max]) -> list of {sku =, score =, named =}, best
+ * first; named is true when the words name the product's title. */
 static int catalog_search(lua_State *L) {
     const pl_catalog *c = check_catalog(L);
     const char *words = luaL_checkstring(L, 1);
@@ -144,6 +145,8 @@ static int catalog_search(lua_State *L) {
         lua_setfield(L, -2, "sku");
         lua_pushinteger(L, hits[i].score);
         lua_setfield(L, -2, "score");
+        lua_pushboolean(L, hits[i].named);
+        lua_setfield(L, -2, "named");
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
     return 1;

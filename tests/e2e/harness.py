@@ -194,6 +194,17 @@ commands["coroutine-loop"] = function(c)
   c:say("info", { text = "coroutine.resume swallowed the abort: " .. tostring(err) }) -- MARK:coroutine-after
 end
 
+commands["wrap-loop"] = function(c)
+  local f = coroutine.wrap(function() while true do end end)
+  local ok, err = pcall(f)
+  c:say("info", { text = "coroutine.wrap + pcall swallowed the abort: " .. tostring(err) })
+end
+
+commands["xpcall-loop"] = function(c)
+  local ok, err = xpcall(function() while true do end end, function(e) return e end)
+  c:say("info", { text = "xpcall swallowed the abort: " .. tostring(err) })
+end
+
 commands["memory"] = function(c)
   local s = "x"
   while true do s = s .. s end -- MARK:memory
@@ -206,6 +217,10 @@ end
 
 commands["error"] = function(c)
   error("deliberate failure") -- MARK:error
+end
+
+commands["bad-profile"] = function(c)
+  c.profile.callback = print -- MARK:bad-profile
 end
 
 commands["spin"] = function(c, arg)

@@ -49,7 +49,8 @@ def main(tap):
     bystander_dir, _ = echo_bot("bystander")
     srv = tap.watch(Server([bot, bystander_dir], env={"PARLEY_ADMIN_TOKEN": TOKEN}, name="parley (reload)").start())
     originals = {rel: read_file(os.path.join(bot, rel)) for rel in
-                 ("scripts/tone.lua", "scripts/router.lua", "flows/drink.lua", "flows/main.lua", "catalog.json")}
+                 ("scripts/tone.lua", "scripts/router.lua", "scripts/rules.lua", "flows/drink.lua", "flows/main.lua",
+                  "catalog.json")}
     bystander_turns = {}
 
     def bystander_fine():
@@ -211,13 +212,22 @@ def main(tap):
     tap.case("a broken script (syntax, load-time error, bad step, bad intent): "
              "old version serves, health and log show file:line, fixing clears it", broken)
 
-    def tone_without_fallback(run):
+    def script_shape_errors(run):
+        failures = []
         no_fallback = replace_once(originals["scripts/tone.lua"], r"\n\s*fallback = \{.*?\n\s*\},", "",
                                    "the en fallback templates")
-        broken_case("scripts/tone.lua", no_fallback, r"\d+: .*fallback", run)
+        bad_limit = replace_once(read_file(os.path.join(bot, "scripts/rules.lua")), r"limit = \d+", "limit = 0",
+                                 "the rules' limit")
+        for rel, text, error_re in (("scripts/tone.lua", no_fallback, r"\d+: .*fallback"),
+                                    ("scripts/rules.lua", bad_limit, r"\d+: .*limit")):
+            try:
+                broken_case(rel, text, error_re, run)
+            except AssertionError as e:
+                failures.append("%s: %s" % (rel, e))
+        check.assertEqual(failures, [])
 
-    tap.case("a tone without its fallback template: refused, reported as file:line like every load error",
-             tone_without_fallback)
+    tap.case("shape errors of scripts/tone.lua (no fallback template) and scripts/rules.lua (limit = 0) "
+             "are reported as file:line like every load error", script_shape_errors)
 
     def new_and_deleted_file(run):
         path = os.path.join(bot, "flows", "extra.lua")

@@ -16,9 +16,17 @@ import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (ROOT, Server, check, echo_bot, echo_fallback, line_of, new_user,  # noqa: E402
-                     run_suite, texts)
+                     read_file, run_suite, texts, write_file)
 
 TOKEN = "sandbox-admin"
+STYLE_HOOK = """\
+  style = function(text, info)
+    if text:find("loop in style", 1, true) then
+      while true do end -- MARK:style-loop
+    end
+    return text
+  end,
+"""
 MEMORY_MB = 16
 INSTRUCTIONS = 1000000
 
@@ -26,7 +34,12 @@ INSTRUCTIONS = 1000000
 def main(tap):
     sandbox_dir, flow = echo_bot("sandbox", manifest={"limits": {"memory_mb": MEMORY_MB, "instructions": INSTRUCTIONS}})
     neighbour_dir, _ = echo_bot("neighbour")
-    srv = tap.watch(Server([sandbox_dir, neighbour_dir, ROOT], env={"PARLEY_ADMIN_TOKEN": TOKEN},
+    stylish_dir, _ = echo_bot("stylish")
+    tone_path = os.path.join(stylish_dir, "scripts", "tone.lua")
+    stylish_tone = read_file(tone_path).replace("  templates = {", STYLE_HOOK + "  templates = {", 1)
+    write_file(tone_path, stylish_tone)
+    style_line = line_of(stylish_tone, "MARK:style-loop")
+    srv = tap.watch(Server([sandbox_dir, neighbour_dir, stylish_dir, ROOT], env={"PARLEY_ADMIN_TOKEN": TOKEN},
                            name="parley (sandbox)").start())
     fallback = [{"text": echo_fallback("sandbox")}]
 
@@ -88,19 +101,23 @@ def main(tap):
 
     tap.case("a loop of pcall(runaway) is aborted too", pcall_forever)
 
-    def coroutine_loop(run):
-        u = new_user("coroutine")
-        echo("sandbox", u, "hi", 1)
-        mark = srv.mark()
-        replies = srv.say("sandbox", u, "coroutine-loop")
-        check.assertNotIn("swallowed", texts(replies),
-                          "coroutine.resume returned the abort as an error value and the turn went on")
-        check.assertEqual(replies, fallback)
-        check.assertTrue(srv.find_log(r"ERROR +\[sandbox\] rest/%s: turn failed: flows/main\.lua:\d+: instruction budget"
-                                      % re.escape(u), mark))
-        echo("sandbox", u, "after", 2)
+    def wrapped_loops(run):
+        failures = []
+        for cmd in ("coroutine-loop", "wrap-loop", "xpcall-loop"):
+            u = new_user(cmd)
+            echo("sandbox", u, "hi", 1)
+            mark = srv.mark()
+            replies = srv.say("sandbox", u, cmd)
+            if replies != fallback:
+                failures.append("%s: the turn went on and answered %r" % (cmd, texts(replies)))
+            elif not srv.find_log(r"ERROR +\[sandbox\] rest/%s: turn failed: flows/main\.lua:\d+: instruction budget"
+                                  % re.escape(u), mark):
+                failures.append("%s: no ERROR line with file:line" % cmd)
+            echo("sandbox", u, "after", 2)
+        check.assertEqual(failures, [], "a runaway loop escaped its abort")
 
-    tap.case("coroutine.resume around the runaway loop cannot swallow the abort either", coroutine_loop)
+    tap.case("coroutine.resume, coroutine.wrap + pcall, xpcall around the loop cannot swallow the abort",
+             wrapped_loops)
 
     def budget_per_turn(run):
         u = new_user("spin")
@@ -135,6 +152,27 @@ def main(tap):
         echo("sandbox", u, "after", 1)
 
     tap.case("a Lua error in a step: fallback reply and file:line in the log", lua_error)
+
+    def unstorable(run):
+        u = new_user("unstorable")
+        echo("sandbox", u, "hi", 1)
+        failed_turn(u, "bad-profile", line("bad-profile"), r".*profile 'callback'.*function")
+        echo("sandbox", u, "after", 2)
+
+    tap.case("storing a function in the session: fallback, and the error names the key and file:line", unstorable)
+
+    def style_loop(run):
+        u = new_user("style")
+        check.assertEqual(srv.say("stylish", u, "calm words"), [{"text": "1: calm words"}])
+        mark = srv.mark()
+        replies = srv.say("stylish", u, "please loop in style")
+        check.assertEqual(replies, [{"text": echo_fallback("stylish")}],
+                          "the fallback is sent without the (looping) style hook")
+        m = srv.wait_log(r"ERROR +\[stylish\] rest/%s: turn failed: (.*)$" % re.escape(u), mark)
+        check.assertRegex(m.group(1), r"^scripts/tone\.lua:%d: instruction budget" % style_line)
+        check.assertEqual(srv.say("stylish", u, "calm again"), [{"text": "2: calm again"}])
+
+    tap.case("a runaway loop in the tone's style hook: the fallback still goes out", style_loop)
 
     def allow_list(run):
         replies = srv.say("sandbox", new_user("probe"), "probe-sandbox")
@@ -186,10 +224,10 @@ def main(tap):
     tap.case("runaway and memory-hungry turns while other shoppers chat concurrently", concurrent)
 
     def neighbour_log(run):
-        check.assertEqual(srv.find_log(r"ERROR +\[(neighbour|barista)\]"), [], "only the sandbox bot failed")
+        check.assertEqual(srv.find_log(r"ERROR +\[(neighbour|barista)\]"), [], "only the bots made to fail failed")
         check.assertTrue(srv.alive())
         health = {b["name"]: b["error"] for b in srv.health()["bots"]}
-        check.assertEqual(health, {"sandbox": None, "neighbour": None, "barista": None},
+        check.assertEqual(health, {"sandbox": None, "neighbour": None, "stylish": None, "barista": None},
                           "a failed turn is not a broken script")
 
     tap.case("afterwards: no errors logged for the other bots, health clean, server alive", neighbour_log, runs=1)

@@ -65,9 +65,16 @@ function C:seed()
     self.session.turn, self.said)
 end
 
-function C:style_info(key)
+function C:style_info(key, kind)
   return { locale = self.session.locale, persona = self.bot.tone.persona, key = key,
-           channel = self.msg.channel.name }
+           channel = self.msg.channel.name, kind = kind or "text" }
+end
+
+-- Every outgoing text goes through the persona and the style hook: reply
+-- texts (kind "text"), choice titles ("choice") and card texts ("card").
+function C:styled(text, kind, key)
+  if text == nil then return nil end
+  return self.bot.tone:finish(text, self:style_info(key, kind))
 end
 
 local function new_reply(self, text)
@@ -101,7 +108,7 @@ function C:say(key, vars, opts)
   self.said = self.said + 1
   local text, err = self.bot.tone:render(key, vars, self.session.locale, self:seed())
   if not text then error(err, 2) end
-  local reply = new_reply(self, self.bot.tone:finish(text, self:style_info(key)))
+  local reply = new_reply(self, self:styled(text, "text", key))
   return attach(self, reply, opts, 3)
 end
 
@@ -109,7 +116,7 @@ end
 -- hook). Prefer c:say with a template: the tone decides the words.
 function C:say_text(text, opts)
   if type(text) ~= "string" then error("c:say_text(text): text must be a string", 2) end
-  local reply = new_reply(self, self.bot.tone:finish(text, self:style_info(nil)))
+  local reply = new_reply(self, self:styled(text, "text"))
   return attach(self, reply, opts, 3)
 end
 
@@ -130,7 +137,7 @@ function C:choices(list, reply)
     end
     local payload = item.payload == nil and item.title or item.payload
     if type(payload) ~= "string" then error(string.format("choice %d: payload must be a string", i), 2) end
-    reply.choices[#reply.choices + 1] = { title = item.title, payload = payload }
+    reply.choices[#reply.choices + 1] = { title = self:styled(item.title, "choice"), payload = payload }
   end
   return reply
 end
@@ -155,8 +162,8 @@ function C:cards(list, opts, reply)
     end
     reply.cards[#reply.cards + 1] = {
       sku = p.sku,
-      title = p.title,
-      subtitle = opts.subtitle and opts.subtitle(p) or reason or p.description,
+      title = self:styled(p.title, "card"),
+      subtitle = self:styled(opts.subtitle and opts.subtitle(p) or reason or p.description, "card"),
       image = p.image,
       price = price_of(p.price, p.currency),
       payload = opts.payload and opts.payload(p) or p.sku,
@@ -208,6 +215,7 @@ function C:set_locale(locale)
     error(string.format("c:set_locale: '%s' is not one of this bot's locales", tostring(locale)), 2)
   end
   self.session.locale = locale
+  self.session.locale_chosen = true
 end
 
 -- Transitions a step can return --------------------------------------------

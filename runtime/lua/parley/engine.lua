@@ -23,18 +23,7 @@ engine.bot = bot
 
 local function fail(where, msg) error(where .. ": " .. msg, 0) end
 
--- The line where `name` is first defined as a table field in source, for
--- pointing a shape error at the right place.
-local function line_of(source, name)
-  local n = 0
-  for line in (source .. "\n"):gmatch("(.-)\r?\n") do
-    n = n + 1
-    if line:match("^%s*" .. name .. "%s*=") or line:match("%[%s*[\"']" .. name .. "[\"']%s*%]%s*=") then
-      return n
-    end
-  end
-  return 1
-end
+local line_of = util.line_of
 
 -- configure(manifest): the bot's name, locales and start flow.
 function engine.configure(manifest)
@@ -107,10 +96,10 @@ end
 function engine.set_script(kind, chunk, where, source)
   local def = chunk()
   if kind == "tone" then
-    bot.tone = tone.new(def, where, bot.locales)
+    bot.tone = tone.new(def, where, bot.locales, source)
     for _, w in ipairs(bot.tone.warnings) do bot.warnings[#bot.warnings + 1] = w end
   elseif kind == "rules" then
-    bot.rules = rules.new(def, where)
+    bot.rules = rules.new(def, where, source)
   elseif kind == "router" then
     bot.intents = check_router(def, where, source)
   else
@@ -120,9 +109,9 @@ end
 
 -- finish() -> warnings: cross-checks once every file is in.
 function engine.finish()
-  if not bot.tone then fail("scripts/tone.lua", "is missing: every bot needs a tone with a 'fallback' template") end
+  if not bot.tone then fail("scripts/tone.lua:1", "is missing: every bot needs a tone with a 'fallback' template") end
   if not bot.flows[bot.start_flow] then
-    fail("flows/" .. bot.start_flow .. ".lua", "is missing: the manifest's start flow '" .. bot.start_flow .. "'")
+    fail("flows/" .. bot.start_flow .. ".lua:1", "is missing: the manifest's start flow '" .. bot.start_flow .. "'")
   end
   bot.rules = bot.rules or rules.none()
   bot.intents = bot.intents or {}
@@ -139,7 +128,10 @@ local function supported(tag)
   return lang and bot.locale_set[lang] and lang or nil
 end
 
-local function pick_locale(requested, current)
+-- A locale the shopper chose in the conversation (c:set_locale) outlasts
+-- the one their channel reports; otherwise the channel's wins.
+local function pick_locale(requested, current, chosen)
+  if chosen then return supported(current) or supported(requested) or bot.locales[1] end
   return supported(requested) or supported(current) or bot.locales[1]
 end
 
@@ -215,6 +207,9 @@ local function drive(c, outcome, source, is_action)
     elseif outcome.kind == "restart" then
       c.session.stack = json.array()
       push(c, bot.start_flow)
+      -- the start flow begins afresh: it does not see the message that
+      -- caused the restart ("cancel"), only that it restarted
+      c.msg = { user = c.msg.user, channel = c.msg.channel, locale = c.msg.locale, restarted = true }
     elseif outcome.kind == "resume" then
       if not top(c) then push(c, bot.start_flow) end
     end
@@ -297,7 +292,7 @@ end
 function engine.turn(session, msg)
   local s = session or new_session()
   s.turn = (s.turn or 0) + 1
-  s.locale = pick_locale(msg.locale, s.locale)
+  s.locale = pick_locale(msg.locale, s.locale, s.locale_chosen)
   s.updated_at = os.time()
   local c = conversation.new(bot, s, msg)
   resolve_choice(c, msg)

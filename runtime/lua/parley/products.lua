@@ -110,23 +110,26 @@ function View:by_tag(tag, opts)
   return self:all(o)
 end
 
--- Products named by the shopper's words, best match first; opts.tag
--- narrows to a tag, opts.all includes sold-out products, opts.limit.
+-- Products matching the shopper's words, best match first: by title (in
+-- any locale), tag, word beginning or description. opts.tag narrows to a
+-- tag, opts.named keeps only products whose title the words name,
+-- opts.all includes sold-out products, opts.limit caps the list.
 function View:search(words, opts)
   opts = opts or {}
   local out = {}
   if type(words) ~= "string" or words == "" then return out end
   for _, hit in ipairs(native.search(words, 100)) do
     local p = self:get(hit.sku)
-    if p and wanted(p, opts) then out[#out + 1] = p end
+    if p and wanted(p, opts) and (hit.named or not opts.named) then out[#out + 1] = p end
     if opts.limit and #out >= opts.limit then break end
   end
   return out
 end
 
--- The best product for the shopper's words, or nil.
+-- The product the shopper's words name (by its title, not merely a tag or
+-- a word of its description), or nil.
 function View:find(words, tag)
-  return self:search(words, { tag = tag, limit = 1 })[1]
+  return self:search(words, { tag = tag, named = true, limit = 1 })[1]
 end
 
 return products

@@ -3,20 +3,26 @@
 --   score(product, c) -> number [, reason]
 -- The engine sums every rule's score per product, ranks the products (score,
 -- then catalog order) and keeps the reason of the rule that gave most.
+local util = require "parley.util"
+
 local rules = {}
 rules.__index = rules
 
-local function fail(where, msg) error(where .. ": " .. msg, 0) end
+local function fail(where, source, name, msg)
+  error(string.format("%s:%d: %s", where, util.line_of(source, name), msg), 0)
+end
 
 -- Validates the table returned by scripts/rules.lua.
-function rules.new(def, where)
-  if type(def) ~= "table" then fail(where, "must return a table: { rules = { {name =, score = function(product, c)} } }") end
+function rules.new(def, where, source)
+  if type(def) ~= "table" then
+    fail(where, source, "return", "must return a table: { rules = { {name =, score = function(product, c)} } }")
+  end
   local list = def.rules or def
   local self = setmetatable({ list = {}, limit = def.limit or 3 }, rules)
-  if math.type(self.limit) ~= "integer" or self.limit < 1 then fail(where, "limit must be a positive integer") end
+  if math.type(self.limit) ~= "integer" or self.limit < 1 then fail(where, source, "limit", "limit must be a positive integer") end
   for i, rule in ipairs(list) do
     if type(rule) ~= "table" or type(rule.score) ~= "function" then
-      fail(where, string.format("rule %d must be a table {name = '...', score = function(product, c) ... end}", i))
+      fail(where, source, "rules", string.format("rule %d must be a table {name = '...', score = function(product, c) ... end}", i))
     end
     self.list[i] = { name = rule.name or ("rule " .. i), score = rule.score }
   end

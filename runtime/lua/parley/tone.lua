@@ -5,20 +5,24 @@
 -- Which variation is used is chosen by a hash of the session, the turn and
 -- the key, so a conversation replays to the same words.
 local text = require "parley.text"
+local util = require "parley.util"
 
 local tone = {}
 tone.__index = tone
 
-local function fail(where, msg) error(where .. ": " .. msg, 0) end
+-- Raises "file:line: msg", the line being where `name` is defined.
+local function fail(where, source, name, msg)
+  error(string.format("%s:%d: %s", where, util.line_of(source, name), msg), 0)
+end
 
-local function check_variations(where, locale, key, v)
+local function check_variations(where, source, locale, key, v)
   if type(v) == "string" then return { v } end
   if type(v) ~= "table" or #v == 0 then
-    fail(where, string.format("template '%s' (%s) must be a string or a list of strings", key, locale))
+    fail(where, source, key, string.format("template '%s' (%s) must be a string or a list of strings", key, locale))
   end
   for i, s in ipairs(v) do
     if type(s) ~= "string" then
-      fail(where, string.format("template '%s' (%s) variation %d is a %s, not a string", key, locale, i, type(s)))
+      fail(where, source, key, string.format("template '%s' (%s) variation %d is a %s, not a string", key, locale, i, type(s)))
     end
   end
   return v
@@ -26,13 +30,15 @@ end
 
 -- Validates the table returned by scripts/tone.lua. `where` is the file
 -- name for messages; `locales` the manifest's list (first is the default).
-function tone.new(def, where, locales)
-  if type(def) ~= "table" then fail(where, "must return a table with persona and templates") end
+function tone.new(def, where, locales, source)
+  if type(def) ~= "table" then fail(where, source, "return", "must return a table with persona and templates") end
   local templates = def.templates
-  if type(templates) ~= "table" then fail(where, "needs a templates table: templates = { en = { greet = ... } }") end
+  if type(templates) ~= "table" then
+    fail(where, source, "templates", "needs a templates table: templates = { en = { greet = ... } }")
+  end
   local default = locales[1]
   if type(templates[default]) ~= "table" then
-    fail(where, string.format("has no templates for the default locale '%s'", default))
+    fail(where, source, "templates", string.format("has no templates for the default locale '%s'", default))
   end
   local self = setmetatable({
     persona = def.persona or {},
@@ -41,16 +47,16 @@ function tone.new(def, where, locales)
     default_locale = default,
     warnings = {},
   }, tone)
-  if self.style ~= nil and type(self.style) ~= "function" then fail(where, "style must be a function(text, info)") end
-  if type(self.persona) ~= "table" then fail(where, "persona must be a table") end
+  if self.style ~= nil and type(self.style) ~= "function" then fail(where, source, "style", "style must be a function(text, info)") end
+  if type(self.persona) ~= "table" then fail(where, source, "persona", "persona must be a table") end
   for locale, keys in pairs(templates) do
-    if type(keys) ~= "table" then fail(where, string.format("templates.%s must be a table of templates", locale)) end
+    if type(keys) ~= "table" then fail(where, source, locale, string.format("templates.%s must be a table of templates", locale)) end
     local checked = {}
-    for key, v in pairs(keys) do checked[key] = check_variations(where, locale, key, v) end
+    for key, v in pairs(keys) do checked[key] = check_variations(where, source, locale, key, v) end
     self.templates[locale] = checked
   end
   if not self.templates[default].fallback then
-    fail(where, string.format("needs a 'fallback' template in '%s': what the shopper reads when something goes wrong", default))
+    fail(where, source, default, string.format("needs a 'fallback' template in '%s': what the shopper reads when something goes wrong", default))
   end
   for _, locale in ipairs(locales) do
     local missing = {}

@@ -57,6 +57,22 @@ function util.storable_proxy(t, what)
   })
 end
 
+-- The line where `name` is first defined as a table field in source (1 if
+-- nowhere), for pointing a shape error at the right place.
+function util.line_of(source, name)
+  if type(source) ~= "string" or type(name) ~= "string" then return 1 end
+  local n = 0
+  local plain = name:gsub("%p", "%%%0")
+  for line in (source .. "\n"):gmatch("(.-)\r?\n") do
+    n = n + 1
+    if line:match("^%s*" .. plain .. "%s*=") or line:match("[{,]%s*" .. plain .. "%s*=")
+      or line:match("%[%s*[\"']" .. plain .. "[\"']%s*%]%s*=") then
+      return n
+    end
+  end
+  return 1
+end
+
 -- Shallow copy.
 function util.copy(t)
   local c = {}
