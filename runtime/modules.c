@@ -29,9 +29,8 @@ static int log_at(lua_State *L, pl_log_level level) {
         lua_pushfstring(L, "[%s] ", pl_vm_bot_name(vm));
         luaL_addvalue(&b);
     }
-    luaL_where(L, 1);
+    luaL_where(L, 1); /* "file:line: " */
     luaL_addvalue(&b);
-    luaL_addchar(&b, ' ');
     for (int i = 1; i <= n; i++) {
         luaL_tolstring(L, i, NULL);
         luaL_addvalue(&b);

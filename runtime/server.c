@@ -80,21 +80,21 @@ static int split_path(struct evhttp_request *req, char **seg, int max) {
     return n;
 }
 
-static json_t *read_json_body(struct evhttp_request *req, const char **reason) {
+/* The body as a JSON object (new reference), or NULL with *reason (new). */
+static json_t *read_json_body(struct evhttp_request *req, char **reason) {
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
     const char *data = (const char *)evbuffer_pullup(in, -1);
     json_error_t jerr;
     json_t *body = len ? json_loadb(data, len, 0, &jerr) : NULL;
-    *reason = !len ? "the body is empty; send a JSON object"
-              : !body ? "the body is not valid JSON (or not UTF-8)"
-              : !json_is_object(body) ? "the body must be a JSON object"
-                                       : NULL;
-    if (*reason) {
-        json_decref(body);
-        return NULL;
-    }
-    return body;
+    if (!len) *reason = pl_strdup("the body is empty; send a JSON object");
+    else if (!body && strstr(jerr.text, "\\u0000"))
+        *reason = pl_strdup("strings may not contain NUL characters (\\u0000)");
+    else if (!body) *reason = pl_strdupf("the body is not valid JSON: %s (line %d)", jerr.text, jerr.line);
+    else if (!json_is_object(body)) *reason = pl_strdup("the body must be a JSON object");
+    else return body;
+    json_decref(body);
+    return NULL;
 }
 
 /* Optional string field: returns NULL with *ok when absent; sets *reason
@@ -170,13 +170,13 @@ static void handle_message(pl_server *s, struct evhttp_request *req, pl_bot *bot
         method_not_allowed(req, "POST");
         return;
     }
-    const char *reason = NULL;
-    json_t *body = read_json_body(req, &reason);
+    char *why = NULL;
+    json_t *body = read_json_body(req, &why);
     if (!body) {
-        send_error(req, 400, "%s", reason);
+        send_error(req, 400, "%s", why);
+        free(why);
         return;
     }
-    char *why = NULL;
     pl_message *msg = parse_message(bot, body, &why);
     json_decref(body);
     if (!msg) {

@@ -160,13 +160,13 @@ conversation_run() {
   stop_server "$1"
   after=$(sql "select count(*) from transcript where direction = 'in'")
   answered=$(sed -n 's/^ *\([0-9][0-9]*\) messages answered 200.*/\1/p' "$out")
-  stored=$((after - before))
-  echo "  stored: $stored inbound transcript lines for $answered answered messages (the rest were in flight when wrk stopped)"
-  [ "$stored" -ge "$answered" ] || problem "$1: $answered messages were answered 200 but only $stored are in the transcript"
+  lines=$((after - before))
+  echo "  stored: $lines inbound transcript lines for $answered messages answered 200 (the rest were in flight when wrk stopped)"
+  [ "$lines" -ge "$answered" ] || problem "$1: $answered messages were answered 200 but only $lines are in the transcript"
 }
 
 cpus=$(nproc)
-fs=$(stat -f -c %T "$tmp")
+fs=$(df -T "$tmp" | awk 'NR == 2 { print $2 }')
 echo "parley bench: wrk -t$THREADS -c$CONNECTIONS -d$DURATION on 127.0.0.1; $cpus CPUs; SQLite (WAL, synchronous=FULL, the default) on $fs in $tmp"
 
 # --- 1. parley, the whole conversation ----------------------------------------
@@ -195,7 +195,7 @@ server_pid=$!
 port=$(wait_port "$server_pid" "$logs/bare.log")
 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$tmp/post.lua" "http://127.0.0.1:$port/" \
   >"$logs/bare.wrk.txt" 2>&1 || true
-b_rate=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$logs/bare.wrk.txt")
+b_rate=$(sed -n 's/^Requests\/sec: *\([0-9]*\).*/\1/p' "$logs/bare.wrk.txt")
 b_rss=$(peak_rss_mb)
 b_rate=${b_rate:-0}
 grep -E 'Requests/sec|Non-2xx|Socket errors' "$logs/bare.wrk.txt" | sed 's/^/  /'

@@ -25,7 +25,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -223,6 +222,10 @@ commands["bad-profile"] = function(c)
   c.profile.callback = print -- MARK:bad-profile
 end
 
+commands["log"] = function(c, arg)
+  require("log").info(arg)
+end
+
 commands["spin"] = function(c, arg)
   local n = math.tointeger(tonumber(arg)) or 0
   local x = 0
@@ -369,7 +372,8 @@ class Server:
     given as None are removed from the environment.
     """
 
-    def __init__(self, bots=None, db=None, env=None, args=(), lifetime=SERVER_LIFETIME, name="parley"):
+    def __init__(self, bots=None, db=None, env=None, args=(), lifetime=SERVER_LIFETIME, name="parley",
+                 bots_first=False):
         ensure_binary()
         self.bots = list(bots) if bots else [ROOT]
         self.db = db or os.path.join(temp_dir("parley-db-"), "parley.db")
@@ -381,6 +385,7 @@ class Server:
             else:
                 self.env[k] = v
         self.args = list(args)
+        self.bots_first = bots_first
         self.lifetime = lifetime
         self.name = name
         self.proc = None
@@ -394,7 +399,12 @@ class Server:
     # lifecycle
 
     def start(self):
-        cmd = [PARLEY, "serve", *self.bots, "--listen", "127.0.0.1:0", "--db", self.db, *self.args]
+        # Options before the folders: test_bots checks the other order (the
+        # usage line's) on its own, so that a parsing bug fails one case
+        # there instead of every case everywhere.
+        cmd = [PARLEY, "serve", "--listen", "127.0.0.1:0", "--db", self.db, *self.args, *self.bots]
+        if self.bots_first:
+            cmd = [PARLEY, "serve", *self.bots, "--listen", "127.0.0.1:0", "--db", self.db, *self.args]
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             env=self.env, preexec_fn=_die_with_parent, cwd=os.path.dirname(self.db))

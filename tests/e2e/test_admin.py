@@ -159,6 +159,57 @@ def main(tap):
 
     tap.case("DELETE erases session and transcript; then GET -> 404 and the shopper starts over", erase)
 
+    def odd_user_ids(run):
+        from urllib.parse import quote
+        for base in ("shopper/with slash", "spaces & ampersand?", "ünïcode-ユーザー", "percent%41", "+33 6 12 34"):
+            u = "%s %s" % (base, new_user(""))
+            check.assertIn("Bea", texts(srv.say(BOT, u, "hi")))
+            p = path_of(quote(u, safe=""))
+            r = srv.request("GET", p, headers=auth)
+            check.assertEqual(r.status, 200, "GET %s: %r" % (p, r))
+            check.assertEqual(r.json["user"], u)
+            check.assertEqual(r.json["turn"], 1)
+            r = srv.request("DELETE", p, headers=auth)
+            check.assertEqual(r.status, 200, "DELETE %s: %r" % (p, r))
+            check.assertEqual(db_rows(srv.db, u), (0, 0))
+
+    tap.case("user ids with slashes, spaces, ?, % and non-ASCII: reachable URL-encoded by GET and DELETE",
+             odd_user_ids)
+
+    def erase_in_burst(run):
+        import threading
+        u = new_user("burst")
+        srv.say(BOT, u, "hi")
+        results = []
+        gate = threading.Barrier(11)
+
+        def send(i):
+            gate.wait(10)
+            if i == 5:
+                results.append(("DELETE", srv.request("DELETE", path_of(u), headers=auth).status))
+            else:
+                results.append(("POST", srv.post(BOT, u, "help").status))
+
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(11)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        check.assertEqual(sorted(results), [("DELETE", 200)] + [("POST", 200)] * 10)
+        # whatever the order, the session counts exactly the messages kept
+        # in the transcript: those that came after the erasure
+        s = srv.session(BOT, u, TOKEN)
+        con = sqlite3.connect("file:%s?mode=ro" % srv.db, uri=True, timeout=5)
+        try:
+            n_in = con.execute("SELECT count(*) FROM transcript WHERE bot = ? AND user = ? AND direction = 'in'",
+                               (BOT, u)).fetchone()[0]
+        finally:
+            con.close()
+        check.assertEqual(s["turn"] if s else 0, n_in)
+        check.assertLessEqual(n_in, 10)
+
+    tap.case("a DELETE racing a burst of messages: all answered, session and transcript agree", erase_in_burst)
+
     def methods(run):
         u = new_user("methods")
         srv.say(BOT, u, "hi")

@@ -162,6 +162,16 @@ def main(tap):
 
     tap.case("12 shoppers on two bots chatting at once each see only their own conversation", many_users)
 
+    def usage_order(run):
+        # parley serve [BOT_DIR ...] [--listen ADDR:PORT] [--db FILE] ...
+        with Server([alpha_dir, beta_dir], args=["--log-level", "info"], bots_first=True,
+                    name="parley (folders first)") as s:
+            check.assertEqual([b["name"] for b in s.health()["bots"]], ["alpha", "beta"])
+            check.assertEqual(s.say("beta", new_user("order"), "hi"), [{"text": "1: hi"}])
+
+    tap.case("the usage line's order works: bot folders first, then --listen, --db and the rest",
+             usage_order, runs=1)
+
     def duplicate_names(run):
         twin_dir, _ = echo_bot("alpha", folder="another-alpha")
         db = os.path.join(temp_dir(), "dup.db")
@@ -173,6 +183,18 @@ def main(tap):
         check.assertNotIn("listening on", out)
 
     tap.case("two bots with the same manifest name: parley refuses to start and says why", duplicate_names, runs=1)
+
+    def missing_folder(run):
+        db = os.path.join(temp_dir(), "missing.db")
+        nowhere = os.path.join(temp_dir(), "no-such-bot")
+        p = subprocess.run([PARLEY, "serve", "--listen", "127.0.0.1:0", "--db", db, alpha_dir, nowhere],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=10)
+        out = p.stdout.decode()
+        check.assertNotEqual(p.returncode, 0, out)
+        check.assertIn(nowhere, out)
+        check.assertNotIn("listening on", out)
+
+    tap.case("a bot folder that does not exist: parley refuses to start and names it", missing_folder, runs=1)
 
     def broken_at_start(run):
         broken_flow = "return {\n  start = function(c)\n    c:say('echo' \n  end,\n}\n"

@@ -35,7 +35,7 @@ def main(tap):
         def case(run):
             db = os.path.join(temp_dir(), "parley.db")
             a = tap.watch(start(db, "parley (before %s)" % how))
-            en, ja = new_user("en"), new_user("ja")
+            en, ja, num = new_user("en"), new_user("ja"), new_user("num")
             try:
                 # en: a large latte in the cart, the pairing offered
                 a.say(BOT, en, "hi")
@@ -45,7 +45,9 @@ def main(tap):
                 a.say(BOT, ja, "こんにちは", locale="ja")
                 replies = a.say(BOT, ja, payload="latte", locale="ja")
                 check.assertIn("カフェラテ", texts(replies))
-                before = {u: a.session(BOT, u, TOKEN) for u in (en, ja)}
+                # num: the drinks offered, nothing chosen yet
+                a.say(BOT, num, "hi")
+                before = {u: a.session(BOT, u, TOKEN) for u in (en, ja, num)}
                 check.assertEqual(before[en]["stack"][-1]["step"], "offer_pairing")
                 check.assertEqual(before[ja]["stack"][-1]["slots"], {"sku": "latte"})
                 check.assertEqual(before[ja]["locale"], "ja")
@@ -60,7 +62,7 @@ def main(tap):
 
             b = tap.watch(start(db, "parley (after %s)" % how))
             try:
-                for u in (en, ja):
+                for u in (en, ja, num):
                     check.assertEqual(without_clock(b.session(BOT, u, TOKEN)), without_clock(before[u]),
                                       "the session after the restart is the one before it")
                 # en goes on where it was: the pairing, then the summary
@@ -76,15 +78,19 @@ def main(tap):
                 replies = b.say(BOT, ja, "L", locale="ja")
                 check.assertIn("カフェラテ（L）", texts(replies))
                 check.assertIn("いいえ、結構です", [t for t, _ in choices(replies)])
+                # num types the number of a choice offered before the restart
+                replies = b.say(BOT, num, "2")
+                check.assertIn("Latte", texts(replies))
+                check.assertIn("large", [p for _, p in choices(replies)])
                 check.assertEqual([line for line in b.log_since(0) if " ERROR " in line], [])
             finally:
                 b.stop()
                 tap.unwatch(b)
         return case
 
-    tap.case("SIGTERM mid-conversation, restart on the same db: same step, slots, cart and locale",
+    tap.case("SIGTERM mid-conversation, restart on the same db: same step, slots, cart, locale, offered choices",
              restart_case("SIGTERM"))
-    tap.case("kill -9 mid-conversation, restart on the same db: same step, slots, cart and locale",
+    tap.case("kill -9 mid-conversation, restart on the same db: same step, slots, cart, locale, offered choices",
              restart_case("kill -9"))
 
     def under_load(how):

@@ -15,7 +15,7 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Server, check, choices, copy_default_bot, echo_bot, new_user, read_file,  # noqa: E402
+from harness import (Server, check, choices, copy_default_bot, echo_bot, make_bot, new_user, read_file,  # noqa: E402
                      run_suite, save_atomically, texts, wait_until, write_file)
 
 BOT = "barista"
@@ -23,6 +23,24 @@ TOKEN = "reload-admin"
 # The first (en) greet templates: a list closed by a line "},"; the
 # strings themselves hold {placeholders}.
 GREET_RE = r"greet = \{.*?\n\s*\},"
+
+
+# The "modular" fixture bot: its flow first stands alone, then requires a
+# module from lib/, a folder created while the server runs.
+MODULAR_V1 = """\
+return {
+  start = function(c) c:say("info", { text = "word=none" }); return "wait" end,
+  wait = { answer = function(c) return "start" end },
+}
+"""
+MODULAR_V2 = """\
+local words = require "lib.words"
+return {
+  start = function(c) c:say("info", { text = "word=" .. words.word }); return "wait" end,
+  wait = { answer = function(c) return "start" end },
+}
+"""
+MODULAR_TONE = 'return { templates = { en = { info = "{text}", fallback = "modular fallback" } } }\n'
 
 
 def replace_once(text, pattern, repl, what):
@@ -47,7 +65,9 @@ def insert_line_before(text, pattern, line):
 def main(tap):
     bot = copy_default_bot()
     bystander_dir, _ = echo_bot("bystander")
-    srv = tap.watch(Server([bot, bystander_dir], env={"PARLEY_ADMIN_TOKEN": TOKEN}, name="parley (reload)").start())
+    shifty_dir, shifty_flow = echo_bot("shifty")
+    modular_dir = make_bot("modular", {"flows/main.lua": MODULAR_V1, "scripts/tone.lua": MODULAR_TONE})
+    srv = tap.watch(Server([bot, bystander_dir, shifty_dir, modular_dir], env={"PARLEY_ADMIN_TOKEN": TOKEN}, name="parley (reload)").start())
     originals = {rel: read_file(os.path.join(bot, rel)) for rel in
                  ("scripts/tone.lua", "scripts/router.lua", "scripts/rules.lua", "flows/drink.lua", "flows/main.lua",
                   "catalog.json")}
@@ -153,6 +173,79 @@ def main(tap):
 
     tap.case("an open conversation continues at the step of the same name, running the new code", open_conversation)
 
+    def step_gone(run):
+        u = new_user("gone")
+        check.assertEqual(srv.say("shifty", u, "one"), [{"text": "1: one"}])  # now waiting at main.wait
+        flow_path = os.path.join(shifty_dir, "flows", "main.lua")
+        renamed = replace_once(shifty_flow, r'return "wait"', 'return "waiting"', "the return of start")
+        renamed = replace_once(renamed, r"\n  wait = \{", "\n  waiting = {", "the wait step")
+        mark = srv.mark()
+        try:
+            write_file(flow_path, renamed)
+            srv.wait_log(r"INFO +\[shifty\] reloaded in [\d.]+ ms after a change to flows/main\.lua", mark)
+            # its step is gone: the flow restarts at 'start', which echoes
+            check.assertEqual(srv.say("shifty", u, "two"), [{"text": "2: two"}])
+            srv.wait_log(r"WARN +\[shifty\] .*flow 'main' has no step 'wait' any more; it restarts at 'start'", mark)
+            check.assertEqual(srv.say("shifty", u, "three"), [{"text": "3: three"}])
+        finally:
+            mark = srv.mark()
+            write_file(flow_path, shifty_flow)
+            srv.wait_log(r"INFO +\[shifty\] reloaded", mark)
+        check.assertEqual(srv.say("shifty", u, "four"), [{"text": "4: four"}])
+        check.assertEqual(srv.find_log(r"ERROR +\[shifty\]"), [])
+
+    tap.case("a conversation whose step was renamed away restarts its flow at 'start' (WARN in the log)", step_gone)
+
+    def lib_module(run):
+        lib = os.path.join(modular_dir, "lib")
+        words = os.path.join(lib, "words.lua")
+        flow_path = os.path.join(modular_dir, "flows", "main.lua")
+        u = new_user("mod")
+
+        def word():
+            return texts(srv.say("modular", u, "hi"))
+
+        def reloaded(mark, rel):
+            return srv.wait_log(r"INFO +\[modular\] reloaded in [\d.]+ ms after a change to %s$" % re.escape(rel), mark)
+
+        check.assertEqual(word(), "word=none")
+        try:
+            mark = srv.mark()
+            os.mkdir(lib)
+            reloaded(mark, "lib")  # the new folder is watched from now on
+            mark = srv.mark()
+            write_file(words, 'return { word = "alpha%d" }\n' % run)
+            reloaded(mark, "lib/words.lua")
+            write_file(flow_path, MODULAR_V2)
+            check.assertEqual(word(), "word=alpha%d" % run)
+            write_file(words, 'return { word = "beta%d" }\n' % run)
+            check.assertEqual(word(), "word=beta%d" % run, "a save in lib/ is reloaded like any script")
+            mark = srv.mark()
+            write_file(words, 'return { word = \n')
+            srv.wait_log(r"ERROR +\[modular\] reload failed", mark)
+            error = srv.bot_health("modular")["error"] or ""
+            check.assertRegex(error, r"lib/words\.lua:\d+: ", "the error names the module's file:line")
+            check.assertEqual(word(), "word=beta%d" % run, "the old version serves")
+            mark = srv.mark()
+            write_file(words, 'return { word = "gamma%d" }\n' % run)
+            reloaded(mark, "lib/words.lua")
+            check.assertIsNone(srv.bot_health("modular")["error"])
+            check.assertEqual(word(), "word=gamma%d" % run)
+        finally:
+            mark = srv.mark()
+            write_file(flow_path, MODULAR_V1)
+            reloaded(mark, "flows/main.lua")
+            if os.path.exists(words):
+                mark = srv.mark()
+                os.remove(words)
+                reloaded(mark, "lib/words.lua")
+            if os.path.isdir(lib):
+                os.rmdir(lib)
+        check.assertEqual(word(), "word=none")
+
+    tap.case("lib/ created while serving: a module required from it reloads on save, its errors name it",
+             lib_module)
+
     # --- broken scripts ----------------------------------------------------------------
 
     def broken_variants():
@@ -187,6 +280,7 @@ def main(tap):
     def broken_case(rel, text, error_re, run):
         u = new_user("during")
         srv.say(BOT, u, "hi")
+        loaded_at = srv.bot_health(BOT)["loaded_at"]
         mark = srv.mark()
         try:
             save(rel, text)
@@ -196,6 +290,7 @@ def main(tap):
             error = srv.bot_health(BOT)["error"]
             check.assertIsNotNone(error, "health shows the error")
             check.assertRegex(error, "^%s:%s" % (re.escape(rel), error_re), "health names file:line")
+            check.assertEqual(srv.bot_health(BOT)["loaded_at"], loaded_at, "loaded_at is the serving version's")
             # the old version keeps serving, old and new conversations alike
             replies = srv.say(BOT, u, payload="espresso")
             check.assertIn("Espresso", texts(replies))
@@ -343,11 +438,11 @@ def main(tap):
         errors = [line for line in srv.log_since(0) if " ERROR " in line]
         check.assertTrue(errors, "the broken saves were logged")
         for line in errors:
-            check.assertRegex(line, r"ERROR +\[barista\] ", "only the edited bot reported errors")
+            check.assertRegex(line, r"ERROR +\[(barista|modular)\] ", "only the bots given broken scripts reported errors")
         check.assertEqual(srv.find_log(r"turn failed"), [], "no message failed because of a reload")
         check.assertTrue(srv.alive())
 
-    tap.case("the log: errors only from the edited bot, no turn ever failed", log_summary, runs=1)
+    tap.case("the log: errors only from the bots given broken scripts, no turn ever failed", log_summary, runs=1)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,10 @@ template), the log names file:line, and other sessions and other bots go
 on untouched. pcall (or a coroutine) cannot swallow the abort, and the
 sandbox is an allow list.
 
-Served here: the fixture bots "sandbox" (memory budget 16 MB) and
-"neighbour" (see harness.ECHO_FLOW) next to the default bot."""
+Served here: the echo fixture bots (harness.ECHO_FLOW) "sandbox" (memory
+budget 16 MB), "neighbour" and "stylish" (whose tone's style hook can loop),
+and a copy of the default bot whose drink.choose step loops on "spin
+forever"."""
 
 import os
 import re
@@ -15,8 +17,8 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ROOT, Server, check, echo_bot, echo_fallback, line_of, new_user,  # noqa: E402
-                     read_file, run_suite, texts, write_file)
+from harness import (Server, check, choices, copy_default_bot, echo_bot, echo_fallback, line_of,  # noqa: E402
+                     new_user, read_file, run_suite, texts, write_file)
 
 TOKEN = "sandbox-admin"
 STYLE_HOOK = """\
@@ -39,12 +41,32 @@ def main(tap):
     stylish_tone = read_file(tone_path).replace("  templates = {", STYLE_HOOK + "  templates = {", 1)
     write_file(tone_path, stylish_tone)
     style_line = line_of(stylish_tone, "MARK:style-loop")
-    srv = tap.watch(Server([sandbox_dir, neighbour_dir, stylish_dir, ROOT], env={"PARLEY_ADMIN_TOKEN": TOKEN},
+    barista_dir = copy_default_bot()
+    drink_path = os.path.join(barista_dir, "flows", "drink.lua")
+    drink = read_file(drink_path)
+    hook = '      if msg.text == "spin forever" then while true do end end -- MARK:barista-loop'
+    patched, n = re.subn(r"(\n  choose = \{.*?\n    answer = function\(c, msg\)\n)", lambda m: m.group(1) + hook + "\n",
+                         drink, count=1, flags=re.S)
+    if n != 1:
+        raise AssertionError("the default bot changed: no choose.answer in flows/drink.lua to patch")
+    write_file(drink_path, patched)
+    barista_loop_line = line_of(patched, "MARK:barista-loop")
+    fallbacks = [re.findall(r'"((?:[^"\\]|\\.)*)"', v) for v in
+                 re.findall(r'\n\s*fallback = (\{.*?\}|"(?:[^"\\]|\\.)*")', read_file(
+                     os.path.join(barista_dir, "scripts", "tone.lua")), flags=re.S)]
+    srv = tap.watch(Server([sandbox_dir, neighbour_dir, stylish_dir, barista_dir], env={"PARLEY_ADMIN_TOKEN": TOKEN},
                            name="parley (sandbox)").start())
     fallback = [{"text": echo_fallback("sandbox")}]
 
     def line(marker):
         return line_of(flow, "MARK:" + marker)
+
+    def log_barrier():
+        """Returns once every line parley logged so far has been read: the
+        fixture logs a fresh token, and the log is one ordered pipe."""
+        token = new_user("barrier")
+        srv.say("neighbour", token, "log " + token)
+        srv.wait_log(re.escape(token) + "$")
 
     def echo(bot, user, text, n):
         """Sends text; the bot must echo it as turn n."""
@@ -110,14 +132,37 @@ def main(tap):
             replies = srv.say("sandbox", u, cmd)
             if replies != fallback:
                 failures.append("%s: the turn went on and answered %r" % (cmd, texts(replies)))
-            elif not srv.find_log(r"ERROR +\[sandbox\] rest/%s: turn failed: flows/main\.lua:\d+: instruction budget"
-                                  % re.escape(u), mark):
-                failures.append("%s: no ERROR line with file:line" % cmd)
+            else:
+                try:  # the line may still be on its way through the pipe
+                    srv.wait_log(r"ERROR +\[sandbox\] rest/%s: turn failed: flows/main\.lua:\d+: instruction budget"
+                                 % re.escape(u), mark)
+                except AssertionError:
+                    failures.append("%s: no ERROR line with file:line" % cmd)
             echo("sandbox", u, "after", 2)
         check.assertEqual(failures, [], "a runaway loop escaped its abort")
 
     tap.case("coroutine.resume, coroutine.wrap + pcall, xpcall around the loop cannot swallow the abort",
              wrapped_loops)
+
+    def barista_fallback(run):
+        check.assertEqual(len(fallbacks), 2, "en and ja fallback templates in scripts/tone.lua: %r" % fallbacks)
+        for locale, words in (("en", fallbacks[0]), ("ja", fallbacks[1])):
+            u = new_user("bea-" + locale)
+            srv.say("barista", u, "hi", locale=locale)
+            before = srv.session("barista", u, TOKEN)
+            mark = srv.mark()
+            replies = srv.say("barista", u, "spin forever")
+            check.assertEqual(len(replies), 1, replies)
+            check.assertIn(replies[0].get("text"), words, "%s: the tone's %s fallback template" % (locale, locale))
+            m = srv.wait_log(r"ERROR +\[barista\] rest/%s: turn failed: (.*)$" % re.escape(u), mark)
+            check.assertRegex(m.group(1), r"^flows/drink\.lua:%d: instruction budget" % barista_loop_line)
+            check.assertEqual(srv.session("barista", u, TOKEN), before)
+            # the question is still open: a drink can be chosen
+            replies = srv.say("barista", u, payload="latte")
+            check.assertIn("large", [p for _, p in choices(replies)])
+
+    tap.case("the default bot's own fallback, in the shopper's locale (en, ja), after a runaway step",
+             barista_fallback)
 
     def budget_per_turn(run):
         u = new_user("spin")
@@ -140,6 +185,7 @@ def main(tap):
         echo("sandbox", u, "hi", 1)
         mark = srv.mark()
         failed_turn(u, "memory-fill", r"\d+", r"memory budget of %d MB exceeded" % MEMORY_MB)
+        log_barrier()
         check.assertEqual(srv.find_log(r"fallback reply failed", mark), [])
         echo("sandbox", u, "after", 2)
         others_fine(run)
@@ -224,7 +270,12 @@ def main(tap):
     tap.case("runaway and memory-hungry turns while other shoppers chat concurrently", concurrent)
 
     def neighbour_log(run):
-        check.assertEqual(srv.find_log(r"ERROR +\[(neighbour|barista)\]"), [], "only the bots made to fail failed")
+        log_barrier()
+        check.assertEqual(srv.find_log(r"ERROR +\[neighbour\]"), [], "the bot never made to fail logged no error")
+        for line in srv.log_since(0):
+            if " ERROR " in line:
+                check.assertRegex(line, r"ERROR +\[(sandbox|stylish|barista)\] rest/\S+: turn failed: ",
+                                  "every error is one failed turn")
         check.assertTrue(srv.alive())
         health = {b["name"]: b["error"] for b in srv.health()["bots"]}
         check.assertEqual(health, {"sandbox": None, "neighbour": None, "stylish": None, "barista": None},
