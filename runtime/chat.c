@@ -81,7 +81,8 @@ static void print_cards(const json_t *reply) {
 }
 
 
-static void deliver(int status, const pl_message *msg, const json_t *replies, void *ud) {
+static void deliver(int status, const pl_message *msg, const pl_turn_result *result, void *ud) {
+    const json_t *replies = result->replies;
     (void)msg;
     chat *ch = ud;
     ch->awaiting = 0;
@@ -128,9 +129,9 @@ static void show_session(chat *ch) {
     free(state);
 }
 
-static void erased(int status, const pl_message *msg, const json_t *replies, void *ud) {
+static void erased(int status, const pl_message *msg, const pl_turn_result *result, void *ud) {
     (void)msg;
-    (void)replies;
+    (void)result;
     chat *ch = ud;
     ch->awaiting = 0;
     json_array_clear(ch->choices);

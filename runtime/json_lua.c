@@ -72,29 +72,39 @@ void pl_json_push(lua_State *L, const json_t *value) {
     }
 }
 
-/* The path of the value being converted, for error messages. */
-typedef struct {
-    char buf[512];
-    size_t len;
-} key_path;
-
-static size_t path_push_key(key_path *p, lua_State *L, int key_idx) {
-    size_t old = p->len;
-    if (p->len >= sizeof p->buf - 1) return old;
-    int room = (int)(sizeof p->buf - p->len);
-    int n;
-    if (lua_type(L, key_idx) == LUA_TSTRING)
-        n = snprintf(p->buf + p->len, (size_t)room, ".%s", lua_tostring(L, key_idx));
-    else if (lua_isinteger(L, key_idx))
-        n = snprintf(p->buf + p->len, (size_t)room, "[%lld]", (long long)lua_tointeger(L, key_idx));
-    else
-        n = snprintf(p->buf + p->len, (size_t)room, ".<%s>", luaL_typename(L, key_idx));
-    p->len += (n < room) ? (size_t)n : (size_t)room - 1;
-    return old;
+/* Conversion errors name the key path ("session.stack[1].slots.f"). The
+ * path is only built on failure: each level that sees a failure below it
+ * puts its own key in front of the message, so success costs nothing. */
+static char *prefix_key(lua_State *L, int key_idx, const char *rest) {
+    if (lua_type(L, key_idx) == LUA_TSTRING) return pl_strdupf(".%s%s", lua_tostring(L, key_idx), rest);
+    return pl_strdupf("[%lld]%s", (long long)lua_tointeger(L, key_idx), rest);
 }
 
-static json_t *convert(lua_State *L, int idx, key_path *path, int depth, char **err);
+/* A failure found at this level: *err = "<path below>: reason". The path
+ * starts empty and grows as the failure travels up. */
+static json_t *fail_here(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static json_t *fail_here(char **err, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *reason = pl_vstrdupf(fmt, ap);
+    va_end(ap);
+    free(*err);
+    *err = pl_strdupf(": %s", reason);
+    free(reason);
+    return NULL;
+}
 
+/* Puts the key at key_idx in front of the path in *err. */
+static void add_key(lua_State *L, int key_idx, char **err) {
+    char *longer = prefix_key(L, key_idx, *err);
+    free(*err);
+    *err = longer;
+}
+
+static json_t *convert(lua_State *L, int idx, int depth, char **err);
+
+/* 1 for a list (marked, or keys 1..n), 0 for an object, -1 for a list with
+ * holes; *count is the list length. */
 static int is_array_table(lua_State *L, int idx, size_t *count) {
     if (lua_getmetatable(L, idx)) {
         push_array_mt(L);
@@ -122,19 +132,16 @@ static int is_array_table(lua_State *L, int idx, size_t *count) {
     return n > 0 && (lua_Integer)n == max ? 1 : (n > 0 ? -1 : 0);
 }
 
-static json_t *convert_array(lua_State *L, int idx, size_t n, key_path *path, int depth,
-                             char **err) {
+static json_t *convert_array(lua_State *L, int idx, size_t n, int depth, char **err) {
     json_t *arr = json_array();
     for (size_t i = 1; i <= n; i++) {
-        lua_pushinteger(L, (lua_Integer)i);
-        size_t mark = path_push_key(path, L, -1);
-        lua_pop(L, 1);
         lua_rawgeti(L, idx, (lua_Integer)i);
-        json_t *item = convert(L, -1, path, depth + 1, err);
+        json_t *item = convert(L, -1, depth + 1, err);
         lua_pop(L, 1);
-        path->len = mark;
-        path->buf[mark] = '\0';
         if (!item) {
+            lua_pushinteger(L, (lua_Integer)i);
+            add_key(L, -1, err);
+            lua_pop(L, 1);
             json_decref(arr);
             return NULL;
         }
@@ -143,86 +150,78 @@ static json_t *convert_array(lua_State *L, int idx, size_t n, key_path *path, in
     return arr;
 }
 
-static json_t *convert_object(lua_State *L, int idx, key_path *path, int depth, char **err) {
+static json_t *convert_object(lua_State *L, int idx, int depth, char **err) {
     json_t *obj = json_object();
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-        size_t mark = path_push_key(path, L, -2);
+        json_t *item = NULL;
         if (lua_type(L, -2) != LUA_TSTRING) {
-            pl_fail(err, "%s: a table with both list items and named keys cannot be stored",
-                    path->buf);
-            lua_pop(L, 2);
-            json_decref(obj);
-            return NULL;
+            fail_here(err, "a table with both list items and named keys cannot be stored");
+        } else {
+            item = convert(L, -1, depth + 1, err);
+            if (item) json_object_set_new(obj, lua_tostring(L, -2), item);
         }
-        json_t *item = convert(L, -1, path, depth + 1, err);
-        path->len = mark;
-        path->buf[mark] = '\0';
         if (!item) {
+            if (lua_type(L, -2) == LUA_TSTRING || lua_isinteger(L, -2)) add_key(L, -2, err);
             lua_pop(L, 2);
             json_decref(obj);
             return NULL;
         }
-        json_object_set_new(obj, lua_tostring(L, -2), item);
         lua_pop(L, 1);
     }
     return obj;
 }
 
-static json_t *convert_table(lua_State *L, int idx, key_path *path, int depth, char **err) {
-    if (depth > MAX_DEPTH) {
-        pl_fail(err, "%s: nested more than %d levels (a table that contains itself?)", path->buf,
-                MAX_DEPTH);
-        return NULL;
-    }
+static json_t *convert_table(lua_State *L, int idx, int depth, char **err) {
+    if (depth > MAX_DEPTH)
+        return fail_here(err, "nested more than %d levels (a table that contains itself?)", MAX_DEPTH);
     luaL_checkstack(L, 6, "table nested too deeply");
     size_t n = 0;
     int kind = is_array_table(L, idx, &n);
-    if (kind == 1) return convert_array(L, idx, n, path, depth, err);
-    if (kind == -1) {
-        pl_fail(err, "%s: a list with holes (or non-positive indexes) cannot be stored", path->buf);
-        return NULL;
-    }
-    return convert_object(L, idx, path, depth, err);
+    if (kind == 1) return convert_array(L, idx, n, depth, err);
+    if (kind == -1) return fail_here(err, "a list with holes (or non-positive indexes) cannot be stored");
+    return convert_object(L, idx, depth, err);
 }
 
-static json_t *convert(lua_State *L, int idx, key_path *path, int depth, char **err) {
+static json_t *convert(lua_State *L, int idx, int depth, char **err) {
     idx = lua_absindex(L, idx);
     switch (lua_type(L, idx)) {
     case LUA_TNIL: return json_null();
     case LUA_TBOOLEAN: return json_boolean(lua_toboolean(L, idx));
     case LUA_TNUMBER:
         if (lua_isinteger(L, idx)) return json_integer((json_int_t)lua_tointeger(L, idx));
-        if (!isfinite(lua_tonumber(L, idx))) {
-            pl_fail(err, "%s: NaN and infinity cannot be stored", path->buf);
-            return NULL;
-        }
+        if (!isfinite(lua_tonumber(L, idx))) return fail_here(err, "NaN and infinity cannot be stored");
         return json_real(lua_tonumber(L, idx));
     case LUA_TSTRING: {
         size_t len;
         const char *s = lua_tolstring(L, idx, &len);
-        if (!pl_text_is_utf8(s, len)) {
-            pl_fail(err, "%s: the string is not valid UTF-8", path->buf);
-            return NULL;
-        }
+        if (!pl_text_is_utf8(s, len)) return fail_here(err, "the string is not valid UTF-8");
         return json_stringn_nocheck(s, len);
     }
-    case LUA_TTABLE: return convert_table(L, idx, path, depth, err);
+    case LUA_TTABLE: return convert_table(L, idx, depth, err);
     case LUA_TLIGHTUSERDATA:
         if (pl_json_is_null(L, idx)) return json_null();
         /* fallthrough */
     default:
-        pl_fail(err, "%s: a %s cannot be stored (only strings, numbers, booleans and tables of them)",
-                path->buf, luaL_typename(L, idx));
-        return NULL;
+        return fail_here(err, "a %s cannot be stored (only strings, numbers, booleans and tables of them)",
+                         luaL_typename(L, idx));
     }
 }
 
 json_t *pl_json_from_lua(lua_State *L, int idx, const char *root, char **err) {
-    key_path path;
-    snprintf(path.buf, sizeof path.buf, "%s", root ? root : "value");
-    path.len = strlen(path.buf);
-    return convert(L, idx, &path, 0, err);
+    char *below = NULL;
+    json_t *value = convert(L, idx, 0, &below);
+    if (!value) {
+        char *message = pl_strdupf("%s%s", root ? root : "value", below ? below : ": cannot be stored");
+        free(below);
+        if (err) {
+            free(*err);
+            *err = message;
+        } else {
+            free(message);
+        }
+    }
+    return value;
 }
 
 /* json.encode(value [, {pretty = true}]) -> string; raises on values JSON

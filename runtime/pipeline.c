@@ -117,19 +117,6 @@ static void batch_add(pl_pipeline *pipe, item *it) {
     if (pipe->batch_head == it) event_active(pipe->commit_ev, EV_WRITE, 0);
 }
 
-static int write_reply_lines(pl_store *store, const pl_session_key *key, const json_t *replies,
-                             int64_t now, char **err) {
-    size_t i;
-    json_t *reply;
-    json_array_foreach(replies, i, reply) {
-        char *body = json_dumps(reply, JSON_COMPACT);
-        int rc = pl_store_transcript_add(store, key, "out", body, now, err);
-        free(body);
-        if (rc != PL_OK) return rc;
-    }
-    return PL_OK;
-}
-
 static int write_message(pl_store *store, item *it, int64_t now, char **err) {
     pl_session_key key = {it->msg->bot, it->msg->channel, it->msg->user};
     json_t *in = pl_message_to_json(it->msg);
@@ -139,12 +126,14 @@ static int write_message(pl_store *store, item *it, int64_t now, char **err) {
     free(body);
     if (rc == PL_OK && it->result.session_json)
         rc = pl_store_session_put(store, &key, it->result.session_json, now, err);
-    if (rc == PL_OK) rc = write_reply_lines(store, &key, it->result.replies, now, err);
+    /* one transcript line per turn for everything the bot said */
+    if (rc == PL_OK) rc = pl_store_transcript_add(store, &key, "out", it->result.replies_text, now, err);
     return rc;
 }
 
 static int write_erase(pl_store *store, item *it, char **err) {
     pl_session_key key = {it->msg->bot, it->msg->channel, it->msg->user};
+    pl_turn_forget(it->bot, it->msg->channel, it->msg->user);
     int found = 0;
     int rc = pl_store_session_erase(store, &key, &found, err);
     it->status = found ? 200 : 404;
@@ -174,7 +163,7 @@ static int write_batch(pl_store *store, item *batch, char **err) {
 /* Delivers a committed item, frees it and starts its session's next one. */
 static void complete(pl_pipeline *pipe, item *it, int committed) {
     int status = committed ? it->status : 503;
-    it->deliver(status, it->msg, it->result.replies, it->ud);
+    it->deliver(status, it->msg, &it->result, it->ud);
     mailbox *box = it->box;
     box->head = it->next_in_box;
     if (!box->head) box->tail = NULL;
@@ -194,7 +183,12 @@ static void on_commit(evutil_socket_t fd, short what, void *arg) {
     pipe->batch_head = pipe->batch_tail = NULL;
     char *err = NULL;
     int committed = write_batch(pipe->store, batch, &err) == PL_OK;
-    if (!committed) pl_error("commit failed, %s: answering 503 so senders retry", err);
+    if (!committed) {
+        pl_error("commit failed, %s: answering 503 so senders retry", err);
+        /* the cached sessions are ahead of the store now */
+        for (item *it = batch; it; it = it->next_in_batch)
+            pl_turn_forget(it->bot, it->msg->channel, it->msg->user);
+    }
     free(err);
     for (item *it = batch, *next; it; it = next) {
         next = it->next_in_batch;
@@ -207,8 +201,10 @@ static void on_commit(evutil_socket_t fd, short what, void *arg) {
 static void on_turn_done(pl_turn_result *result, void *ud) {
     item *it = ud;
     it->result = *result;
+    it->status = result->status;
     memset(result, 0, sizeof *result);
     if (!it->result.replies) it->result.replies = json_array();
+    if (!it->result.replies_text) it->result.replies_text = json_dumps(it->result.replies, JSON_COMPACT);
 }
 
 /* Handles the head of a mailbox: runs its turn (or prepares its erasure)
@@ -217,22 +213,12 @@ static void run_item(pl_pipeline *pipe, item *it) {
     it->status = 200;
     if (it->kind == ITEM_ERASE) {
         it->result.replies = json_array();
-        batch_add(pipe, it);
-        return;
-    }
-    pl_session_key key = {it->msg->bot, it->msg->channel, it->msg->user};
-    char *state = NULL, *err = NULL;
-    if (pl_store_session_get(pipe->store, &key, &state, &err) != PL_OK) {
-        pl_error("%s", err);
-        free(err);
-        it->result.replies = json_array();
-        it->status = 503;
+        it->result.replies_text = pl_strdup("[]");
         batch_add(pipe, it);
         return;
     }
     if (pipe->before_turn) pipe->before_turn(pipe->before_turn_ud);
-    pl_turn_run(it->bot, it->msg, state, on_turn_done, it);
-    free(state);
+    pl_turn_run(it->bot, it->msg, pipe->store, on_turn_done, it);
     batch_add(pipe, it);
 }
 

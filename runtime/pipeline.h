@@ -19,10 +19,12 @@
 typedef struct pl_pipeline pl_pipeline;
 
 /* Called once per posted item after its commit. status is 200 when the turn
- * and its commit succeeded (replies may still be the bot's fallback), 503
- * when the store could not commit (nothing was recorded; the channel should
- * let the sender retry). replies is borrowed. */
-typedef void (*pl_deliver_fn)(int status, const pl_message *msg, const json_t *replies, void *ud);
+ * and its commit succeeded (the replies may still be the bot's fallback),
+ * 503 when the store could not commit (nothing was recorded; the channel
+ * should let the sender retry). result is borrowed: its replies as JSON and
+ * as text. */
+typedef void (*pl_deliver_fn)(int status, const pl_message *msg, const pl_turn_result *result,
+                              void *ud);
 
 /* Called before each turn, e.g. to apply pending hot reloads first. */
 typedef void (*pl_before_turn_fn)(void *ud);

@@ -115,14 +115,26 @@ static void on_client_gone(struct evhttp_connection *conn, void *arg) {
     w->req = NULL;
 }
 
-static void deliver_rest(int status, const pl_message *msg, const json_t *replies, void *ud) {
+/* {"user": ..., "replies": ...} from the replies already dumped once. */
+static void send_replies(struct evhttp_request *req, const char *user, const char *replies_text) {
+    json_t *juser = json_string(user);
+    char *user_text = json_dumps(juser, JSON_ENCODE_ANY);
+    json_decref(juser);
+    struct evbuffer *out = evbuffer_new();
+    evbuffer_add_printf(out, "{\"user\":%s,\"replies\":%s}\n", user_text, replies_text);
+    free(user_text);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "application/json; charset=utf-8");
+    evhttp_send_reply(req, 200, NULL, out);
+    evbuffer_free(out);
+}
+
+static void deliver_rest(int status, const pl_message *msg, const pl_turn_result *result, void *ud) {
     waiting *w = ud;
     if (w->req) {
         evhttp_connection_set_closecb(evhttp_request_get_connection(w->req), NULL, NULL);
-        if (status == 200)
-            send_json(w->req, 200, json_pack("{s:s, s:O}", "user", msg->user, "replies", replies));
-        else
-            send_error(w->req, 503, "the message could not be stored; please retry");
+        if (status == 200) send_replies(w->req, msg->user, result->replies_text);
+        else send_error(w->req, 503, "the message could not be stored; please retry");
     }
     free(w);
 }
@@ -237,8 +249,8 @@ static int admin_allowed(struct evhttp_request *req) {
     return ok;
 }
 
-static void deliver_erase(int status, const pl_message *msg, const json_t *replies, void *ud) {
-    (void)replies;
+static void deliver_erase(int status, const pl_message *msg, const pl_turn_result *result, void *ud) {
+    (void)result;
     waiting *w = ud;
     if (w->req) {
         evhttp_connection_set_closecb(evhttp_request_get_connection(w->req), NULL, NULL);

@@ -51,11 +51,11 @@ static pl_app *app_of(lua_State *L) {
     return app;
 }
 
-static void on_deliver(int status, const pl_message *msg, const json_t *replies, void *ud) {
+static void on_deliver(int status, const pl_message *msg, const pl_turn_result *result, void *ud) {
     (void)msg;
     delivery *d = ud;
     d->status = status;
-    d->replies = json_incref((json_t *)replies);
+    d->replies = json_incref(result->replies);
 }
 
 static void set_optional(lua_State *L, int t, const char *key, char **dst) {
@@ -134,9 +134,9 @@ static int native_transcript(lua_State *L) {
     return 1;
 }
 
-static void on_erase(int status, const pl_message *msg, const json_t *replies, void *ud) {
+static void on_erase(int status, const pl_message *msg, const pl_turn_result *result, void *ud) {
     (void)msg;
-    (void)replies;
+    (void)result;
     *(int *)ud = status;
 }
 

@@ -41,7 +41,8 @@ int pl_store_session_put(pl_store *store, const pl_session_key *key, const char 
 int pl_store_session_erase(pl_store *store, const pl_session_key *key, int *found, char **err);
 int64_t pl_store_session_count(pl_store *store);
 
-/* direction is "in" (from the shopper) or "out" (to the shopper). */
+/* direction is "in" (what the shopper sent: one message object) or "out"
+ * (what the bot answered in that turn: a list of replies). */
 int pl_store_transcript_add(pl_store *store, const pl_session_key *key, const char *direction,
                             const char *body_json, int64_t now_ms, char **err);
 /* Sets *lines to a new JSON array of {"at", "direction", "body"}, oldest first,

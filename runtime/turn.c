@@ -20,9 +20,107 @@ typedef struct {
     int co_ref;
     pl_budget budget;
     const pl_message *msg;
+    char *session_json; /* the stored session, when it was read (not cached) */
+    char *locale;       /* the session's locale and turn before this turn, */
+    lua_Integer number; /* for the fallback reply */
     pl_turn_done_fn done;
     void *ud;
 } turn;
+
+/* --- the session cache: {young = {}, old = {}, size = n} in the registry -- */
+
+static const char cache_key = 's';
+
+static void push_cache(lua_State *L) {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &cache_key) == LUA_TTABLE) return;
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 3);
+    lua_newtable(L);
+    lua_setfield(L, -2, "young");
+    lua_newtable(L);
+    lua_setfield(L, -2, "old");
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &cache_key);
+}
+
+static void push_cache_key(lua_State *L, const pl_message *m) {
+    lua_pushfstring(L, "%s\x1f%s", m->channel, m->user);
+}
+
+/* Pushes the cached session table for m, or nothing; returns whether found.
+ * A hit in the old generation moves to the young one. */
+static int cache_get(lua_State *L, const pl_message *m) {
+    push_cache(L);
+    lua_getfield(L, -1, "young");
+    push_cache_key(L, m);
+    if (lua_rawget(L, -2) == LUA_TTABLE) {
+        lua_replace(L, -3);
+        lua_pop(L, 1);
+        return 1;
+    }
+    lua_pop(L, 2);
+    lua_getfield(L, -1, "old");
+    push_cache_key(L, m);
+    if (lua_rawget(L, -2) != LUA_TTABLE) {
+        lua_pop(L, 3);
+        return 0;
+    }
+    /* [cache, old, session]: promote to young, drop from old */
+    lua_getfield(L, -3, "young");
+    push_cache_key(L, m);
+    lua_pushvalue(L, -3);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+    push_cache_key(L, m);
+    lua_pushnil(L);
+    lua_rawset(L, -4);
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+    return 1;
+}
+
+/* Caches the table at idx as m's session; rotates generations when full. */
+static void cache_put(lua_State *L, const pl_message *m, int idx) {
+    idx = lua_absindex(L, idx);
+    push_cache(L);
+    lua_getfield(L, -1, "size");
+    lua_Integer size = lua_tointeger(L, -1) + 1;
+    lua_pop(L, 1);
+    if (size > PL_SESSION_CACHE) {
+        lua_getfield(L, -1, "young");
+        lua_setfield(L, -2, "old");
+        lua_newtable(L);
+        lua_setfield(L, -2, "young");
+        size = 1;
+    }
+    lua_pushinteger(L, size);
+    lua_setfield(L, -2, "size");
+    lua_getfield(L, -1, "young");
+    push_cache_key(L, m);
+    lua_pushvalue(L, idx);
+    lua_rawset(L, -3);
+    lua_pop(L, 2);
+}
+
+static void cache_drop(lua_State *L, const pl_message *m) {
+    push_cache(L);
+    static const char *const generations[] = {"young", "old"};
+    for (int i = 0; i < 2; i++) {
+        lua_getfield(L, -1, generations[i]);
+        push_cache_key(L, m);
+        lua_pushnil(L);
+        lua_rawset(L, -3);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
+void pl_turn_forget(pl_bot *bot, const char *channel, const char *user) {
+    pl_vm *vm = pl_bot_vm(bot);
+    if (!vm) return;
+    pl_message m = {.channel = (char *)channel, .user = (char *)user};
+    cache_drop(pl_vm_lua(vm), &m);
+}
 
 pl_message *pl_message_new(const char *bot, const char *channel, const char *user) {
     pl_message *m = calloc(1, sizeof *m);
@@ -59,6 +157,7 @@ json_t *pl_message_to_json(const pl_message *m) {
 void pl_turn_result_clear(pl_turn_result *r) {
     free(r->session_json);
     json_decref(r->replies);
+    free(r->replies_text);
     free(r->error);
     memset(r, 0, sizeof *r);
 }
@@ -110,11 +209,18 @@ static json_t *static_fallback(const pl_bot *bot, const pl_message *msg) {
     return json_pack("[{s:s}]", "text", pl_bot_static_fallback(bot, msg->locale));
 }
 
-/* The bot's fallback replies, worded by its tone when that works. */
-static json_t *fallback_replies(turn *t, const char *session_json) {
+/* The bot's fallback replies, worded by its tone when that works, in the
+ * session's locale. */
+static json_t *fallback_replies(turn *t) {
     lua_State *L = pl_vm_lua(t->vm);
     push_engine_fn(L, "fallback");
-    push_session(L, session_json);
+    lua_createtable(L, 0, 2);
+    if (t->locale) {
+        lua_pushstring(L, t->locale);
+        lua_setfield(L, -2, "locale");
+    }
+    lua_pushinteger(L, t->number);
+    lua_setfield(L, -2, "turn");
     push_message(L, t->msg);
     char *err = NULL;
     json_t *replies = NULL;
@@ -130,12 +236,13 @@ static json_t *fallback_replies(turn *t, const char *session_json) {
     return replies;
 }
 
-static void fail_turn(turn *t, pl_turn_result *r, const char *session_json, char *error,
-                      const char *traceback) {
+static void fail_turn(turn *t, pl_turn_result *r, char *error, const char *traceback) {
     pl_error("[%s] %s/%s: turn failed: %s%s%s", pl_bot_name(t->bot), t->msg->channel, t->msg->user,
              error, traceback ? "\n" : "", traceback ? traceback : "");
     r->error = error;
-    r->replies = fallback_replies(t, session_json);
+    r->replies = fallback_replies(t);
+    /* the turn may have changed the cached table before it failed */
+    cache_drop(pl_vm_lua(t->vm), t->msg);
 }
 
 /* Converts the engine's (session, replies) results on co into r. */
@@ -155,32 +262,67 @@ static int collect(turn *t, pl_turn_result *r, char **err) {
     return PL_OK;
 }
 
-static void finish(turn *t, int status, int nres, const char *session_json) {
-    pl_turn_result r = {0};
+static void finish(turn *t, int status, int nres) {
+    pl_turn_result r = {.status = 200};
     char *err = NULL, *traceback = NULL;
     if (status == LUA_OK) {
         lua_settop(t->co, nres >= 2 ? 2 : nres);
-        if (collect(t, &r, &err) != PL_OK) fail_turn(t, &r, session_json, err, NULL);
+        if (collect(t, &r, &err) == PL_OK) {
+            lua_State *L = pl_vm_lua(t->vm);
+            lua_pushvalue(t->co, 1);
+            lua_xmove(t->co, L, 1);
+            cache_put(L, t->msg, -1);
+            lua_pop(L, 1);
+        } else {
+            fail_turn(t, &r, err, NULL);
+        }
     } else if (status == LUA_YIELD) {
         err = pl_strdup("a step yielded without waiting for I/O (coroutine.yield outside a coroutine?)");
-        fail_turn(t, &r, session_json, err, NULL);
+        fail_turn(t, &r, err, NULL);
     } else {
         err = pl_vm_describe_error(t->vm, t->co, status, &traceback);
-        fail_turn(t, &r, session_json, err, traceback);
+        fail_turn(t, &r, err, traceback);
         free(traceback);
         lua_gc(pl_vm_lua(t->vm), LUA_GCCOLLECT);
     }
     luaL_unref(pl_vm_lua(t->vm), LUA_REGISTRYINDEX, t->co_ref);
     pl_vm_release(t->vm);
+    free(t->session_json);
+    free(t->locale);
     t->done(&r, t->ud);
     free(t);
 }
 
-void pl_turn_run(pl_bot *bot, const pl_message *msg, const char *session_json,
-                 pl_turn_done_fn done, void *ud) {
+/* Pushes the session onto co: the cached table, or the stored one (then
+ * kept in t->session_json for the fallback), or nil for a new shopper. */
+static int push_session_of(turn *t, pl_store *store, char **err) {
+    lua_State *L = pl_vm_lua(t->vm);
+    if (cache_get(L, t->msg)) {
+        lua_xmove(L, t->co, 1);
+        return PL_OK;
+    }
+    pl_session_key key = {t->msg->bot, t->msg->channel, t->msg->user};
+    if (pl_store_session_get(store, &key, &t->session_json, err) != PL_OK) return PL_ERR;
+    push_session(t->co, t->session_json);
+    return PL_OK;
+}
+
+/* Notes the locale and turn number of the session on co's top. */
+static void note_session(turn *t) {
+    if (!lua_istable(t->co, -1)) return;
+    if (lua_getfield(t->co, -1, "locale") == LUA_TSTRING) t->locale = pl_strdup(lua_tostring(t->co, -1));
+    lua_pop(t->co, 1);
+    lua_getfield(t->co, -1, "turn");
+    t->number = lua_tointeger(t->co, -1);
+    lua_pop(t->co, 1);
+}
+
+void pl_turn_run(pl_bot *bot, const pl_message *msg, pl_store *store, pl_turn_done_fn done,
+                 void *ud) {
     pl_vm *vm = pl_bot_vm(bot);
     if (!vm) {
-        pl_turn_result r = {.replies = static_fallback(bot, msg),
+        pl_turn_result r = {.status = 200,
+                            .replies = static_fallback(bot, msg),
                             .error = pl_strdupf("the bot's scripts have not loaded: %s",
                                                 pl_bot_error(bot) ? pl_bot_error(bot) : "?")};
         pl_error("[%s] %s/%s: %s", pl_bot_name(bot), msg->channel, msg->user, r.error);
@@ -196,9 +338,20 @@ void pl_turn_run(pl_bot *bot, const pl_message *msg, const char *session_json,
     t->co = lua_newthread(L);
     t->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     push_engine_fn(t->co, "turn");
-    push_session(t->co, session_json);
+    char *err = NULL;
+    if (push_session_of(t, store, &err) != PL_OK) {
+        pl_error("[%s] %s/%s: %s", pl_bot_name(bot), msg->channel, msg->user, err);
+        free(err);
+        luaL_unref(L, LUA_REGISTRYINDEX, t->co_ref);
+        pl_vm_release(vm);
+        free(t);
+        pl_turn_result r = {.status = 503, .replies = json_array()};
+        done(&r, ud);
+        return;
+    }
+    note_session(t);
     push_message(t->co, msg);
     int nres = 0;
     int status = pl_vm_resume(vm, t->co, 2, &nres, &t->budget);
-    finish(t, status, nres, session_json);
+    finish(t, status, nres);
 }

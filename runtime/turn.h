@@ -32,8 +32,10 @@ void pl_message_free(pl_message *msg);
 json_t *pl_message_to_json(const pl_message *msg);
 
 typedef struct {
+    int status;         /* 200, or 503 when the session could not be read */
     char *session_json; /* the new state; NULL when the turn failed */
     json_t *replies;    /* always an array */
+    char *replies_text; /* the replies as JSON text, dumped once for every use */
     char *error;        /* why the turn failed (file:line: message), else NULL */
 } pl_turn_result;
 
@@ -43,10 +45,23 @@ void pl_turn_result_clear(pl_turn_result *result);
  * passes to the callee. */
 typedef void (*pl_turn_done_fn)(pl_turn_result *result, void *ud);
 
-/* Runs msg (borrowed until done is called) on the bot's current state with
- * the stored session (NULL for a new one). done may be called before this
- * function returns. */
-void pl_turn_run(pl_bot *bot, const pl_message *msg, const char *session_json,
-                 pl_turn_done_fn done, void *ud);
+/* Runs msg (borrowed until done is called) on the bot's current state.
+ * The session comes from the state's session cache, or else from the
+ * store. done may be called before this function returns.
+ *
+ * The cache holds, per bot state, the sessions of recent turns as Lua
+ * tables, so a shopper's next message needs no read and no decoding. It is
+ * valid because every change to a session goes through a turn of this
+ * process; whoever changes or erases a session otherwise, or fails to
+ * commit a turn's result, must call pl_turn_forget. (Several processes
+ * sharing one database would need the cache off.) */
+void pl_turn_run(pl_bot *bot, const pl_message *msg, pl_store *store, pl_turn_done_fn done,
+                 void *ud);
+
+/* Drops the cached session of (channel, user) in the bot's current state. */
+void pl_turn_forget(pl_bot *bot, const char *channel, const char *user);
+
+/* Sessions kept per bot state: two generations of this many each. */
+#define PL_SESSION_CACHE 1024
 
 #endif

@@ -14,10 +14,13 @@
 #     conversation load runs again and its peak RSS is reported.
 #
 # wrk threads: 1 by default. The machine has 2 cores and parley answers on
-# one event-loop thread; one wrk thread leaves the other core to the server
-# (plus the kernel's loopback work), while 2 wrk threads would compete with
-# the server for its core and understate it. The bare evhttp baseline gets
-# exactly the same client. Latency is timed by conversation.lua itself.
+# one event-loop thread: one wrk thread leaves the other core to the server
+# (and the kernel's loopback work) instead of competing with it; at 64
+# connections one LuaJIT wrk thread is far from saturated (measured: -t2
+# gives the same parley figures within the run-to-run noise, about ±15%
+# here). The bare evhttp baseline gets exactly the same client. Latency is
+# timed by conversation.lua itself. The server's CPU time per message is
+# printed too: on a shared machine it varies less than messages/s.
 #
 # Needs: wrk, curl (health checks), sqlite3 (counting stored sessions and
 # transcript lines). Settings: BENCH_THREADS, BENCH_CONNECTIONS,
@@ -110,7 +113,19 @@ start_parley() {
 
 # peak_rss_mb: the running server's VmHWM in MB (one decimal).
 peak_rss_mb() {
-  awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$server_pid/status"
+  awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$server_pid/status" 2>/dev/null || echo "?"
+}
+
+# cpu_ticks: user + system CPU the running server has used, in clock ticks.
+cpu_ticks() {
+  awk '{ print $14 + $15 }' "/proc/$server_pid/stat" 2>/dev/null || echo 0
+}
+hz=$(getconf CLK_TCK)
+
+# cpu_report TICKS0 TICKS1 COUNT SECONDS: "<CPU µs per item> <% of one core>".
+cpu_report() {
+  awk -v a="$1" -v b="$2" -v n="$3" -v s="$4" -v hz="$hz" \
+    'BEGIN { c = (b - a) / hz; printf "%.0f %.0f%%", (n > 0 ? c * 1e6 / n : 0), (s > 0 ? 100 * c / s : 0) }'
 }
 
 # stop_server NAME: SIGTERM (parley finishes the messages in flight), then
@@ -145,8 +160,10 @@ sql() { sqlite3 "$db" "$1"; }
 conversation_run() {
   out="$logs/$1.wrk.txt"
   before=$(sql "select count(*) from transcript where direction = 'in'")
+  t0=$(cpu_ticks)
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$SCRIPT" \
     "http://127.0.0.1:$port$MESSAGES_PATH" -- "$2" >"$out" 2>&1 || true
+  t1=$(cpu_ticks)
   sed -n '/^-- timed by/,/^RESULT/p' "$out" | grep -v '^RESULT' | sed 's/^/  /'
   if ! grep -q '^RESULT' "$out"; then
     problem "$1: wrk gave no result (see $out)"
@@ -159,7 +176,10 @@ conversation_run() {
   rss=$(peak_rss_mb)
   stop_server "$1"
   after=$(sql "select count(*) from transcript where direction = 'in'")
-  answered=$(sed -n 's/^ *\([0-9][0-9]*\) messages answered 200.*/\1/p' "$out")
+  answered=$(sed -n 's/^ *\([0-9][0-9]*\) messages answered 200 in \([0-9.]*\) s.*/\1/p' "$out")
+  seconds=$(sed -n 's/^ *\([0-9][0-9]*\) messages answered 200 in \([0-9.]*\) s.*/\2/p' "$out")
+  cpu=$(cpu_report "$t0" "$t1" "$answered" "$seconds")
+  echo "  server CPU: ${cpu% *} µs per message; ${cpu#* } of one core"
   lines=$((after - before))
   echo "  stored: $lines inbound transcript lines for $answered messages answered 200 (the rest were in flight when wrk stopped)"
   [ "$lines" -ge "$answered" ] || problem "$1: $answered messages were answered 200 but only $lines are in the transcript"
@@ -181,6 +201,7 @@ p_max=$(value max_ms "$logs/parley.wrk.txt")
 p_non200=$(value non200 "$logs/parley.wrk.txt")
 p_done=$(value completed "$logs/parley.wrk.txt")
 p_rss=$rss
+p_cpu=$cpu
 
 # --- 2. bare evhttp, same client -----------------------------------------------
 echo
@@ -193,12 +214,19 @@ EOF
 build/bare_evhttp 0 >"$logs/bare.log" 2>&1 &
 server_pid=$!
 port=$(wait_port "$server_pid" "$logs/bare.log")
+t0=$(cpu_ticks)
 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$tmp/post.lua" "http://127.0.0.1:$port/" \
   >"$logs/bare.wrk.txt" 2>&1 || true
+t1=$(cpu_ticks)
 b_rate=$(sed -n 's/^Requests\/sec: *\([0-9]*\).*/\1/p' "$logs/bare.wrk.txt")
-b_rss=$(peak_rss_mb)
 b_rate=${b_rate:-0}
-grep -E 'Requests/sec|Non-2xx|Socket errors' "$logs/bare.wrk.txt" | sed 's/^/  /'
+b_count=$(sed -n 's/^ *\([0-9]*\) requests in \([0-9.]*\)s.*/\1/p' "$logs/bare.wrk.txt")
+b_seconds=$(sed -n 's/^ *\([0-9]*\) requests in \([0-9.]*\)s.*/\2/p' "$logs/bare.wrk.txt")
+b_cpu=$(cpu_report "$t0" "$t1" "${b_count:-0}" "${b_seconds:-0}")
+b_rss=$(peak_rss_mb)
+grep -E 'requests in|Requests/sec|Non-2xx|Socket errors' "$logs/bare.wrk.txt" | sed 's/^ */  /'
+echo "  server CPU: ${b_cpu% *} µs per request; ${b_cpu#* } of one core"
+grep -qE 'Non-2xx|Socket errors' "$logs/bare.wrk.txt" && problem "bare: wrk saw errors (see $logs/bare.wrk.txt)"
 stop_server bare
 
 # --- 3. 100,000 sessions stored -------------------------------------------------
@@ -238,20 +266,25 @@ echo "4. parley restarted on the database with $stored sessions: the conversatio
 start_parley parley-100k
 conversation_run parley-100k run2
 k_rate=$(value messages_per_s "$logs/parley-100k.wrk.txt")
+k_p50=$(value p50_ms "$logs/parley-100k.wrk.txt")
 k_p99=$(value p99_ms "$logs/parley-100k.wrk.txt")
+k_max=$(value max_ms "$logs/parley-100k.wrk.txt")
 k_rss=$rss
+k_cpu=$cpu
 k_after=$(sql "select count(*) from sessions")
 
 # --- the table ------------------------------------------------------------------
 ratio=$(awk -v p="$p_rate" -v b="$b_rate" 'BEGIN { if (b > 0) printf "%.1f%%", 100 * p / b; else print "n/a" }')
 echo
 echo "=== parley bench: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, loopback, $cpus CPUs ==="
-printf '%-34s %12s %8s %8s %8s %12s\n' "" "per second" "p50 ms" "p99 ms" "max ms" "peak RSS MB"
-printf '%-34s %12s %8s %8s %8s %12s\n' "parley, messages (conversations)" "$p_rate" "$p_p50" "$p_p99" "$p_max" "$p_rss"
-printf '%-34s %12s %8s %8s %8s %12s\n' "bare evhttp, requests" "$b_rate" "" "" "" "$b_rss"
-printf '%-34s %12s\n' "ratio parley / bare evhttp" "$ratio"
-printf '%-34s %12s %8s %8s %8s %12s\n' "parley with $stored sessions stored" "$k_rate" "" "$k_p99" "" "$k_rss"
-echo "parley: $p_done conversations completed, $p_non200 non-200 answers; with $stored sessions stored (then $k_after after the run): peak RSS $k_rss MB (seeding server: $s_rss MB), database $db_mb MB"
+row() { printf '%-36s %10s %8s %8s %8s %8s %6s %9s\n' "$@"; }
+row "" "per second" "p50 ms" "p99 ms" "max ms" "CPU us" "CPU" "RSS MB"
+row "parley, messages" "$p_rate" "$p_p50" "$p_p99" "$p_max" "${p_cpu% *}" "${p_cpu#* }" "$p_rss"
+row "bare evhttp, requests" "$b_rate" "" "" "" "${b_cpu% *}" "${b_cpu#* }" "$b_rss"
+printf '%-36s %10s\n' "ratio parley / bare evhttp" "$ratio"
+row "parley, $stored sessions stored" "$k_rate" "$k_p50" "$k_p99" "$k_max" "${k_cpu% *}" "${k_cpu#* }" "$k_rss"
+echo "(CPU us: server CPU time per message or request; CPU: the server's share of one core; RSS: peak, VmHWM)"
+echo "parley: $p_done whole conversations completed, $p_non200 non-200 answers; RSS with $stored sessions stored: $k_rss MB ($k_after sessions after that run; $s_rss MB while seeding); database $db_mb MB"
 echo "targets (not asserted): >= 15000 messages/s, p99 < 5 ms at 64 connections, < 60 MB RSS with 100,000 sessions stored"
 echo "logs: $logs/"
 if [ -s "$problems" ]; then

@@ -69,7 +69,8 @@ typedef struct {
 static int deliveries;
 static const char *fallback_text;
 
-static void on_deliver(int status, const pl_message *msg, const json_t *replies, void *ud) {
+static void on_deliver(int status, const pl_message *msg, const pl_turn_result *result, void *ud) {
+    const json_t *replies = result->replies;
     delivery *d = ud;
     d->calls++;
     d->status = status;

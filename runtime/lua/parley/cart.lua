@@ -8,9 +8,16 @@ local cart = {}
 cart.__index = cart
 
 -- Wraps the session's raw cart table; `view` is the locale's catalog view.
+-- `version` counts changes made through these methods in this turn, so
+-- derived answers (tags, recommendations) can be cached until it moves.
 function cart.new(raw, view)
   raw.lines = raw.lines or json.array()
-  return setmetatable({ raw = raw, view = view }, cart)
+  return setmetatable({ raw = raw, view = view, version = 0 }, cart)
+end
+
+local function changed(self)
+  self.version = self.version + 1
+  self.tags = nil
 end
 
 local function same_options(a, b)
@@ -48,6 +55,7 @@ function cart:add(product_or_sku, opts)
     error(string.format("cart:add: the cart is in %s but '%s' is priced in %s", self.raw.currency, p.sku, p.currency), 2)
   end
   self.raw.currency = p.currency
+  changed(self)
   for _, line in ipairs(self.raw.lines) do
     if line.sku == p.sku and same_options(line.options, options) then
       line.qty = line.qty + qty
@@ -71,6 +79,7 @@ function cart:remove(which)
   local i = line_index(self, which)
   if not i then return false end
   table.remove(self.raw.lines, i)
+  changed(self)
   return true
 end
 
@@ -80,12 +89,14 @@ function cart:set_qty(which, qty)
   local i = line_index(self, which)
   if not i then return false end
   if qty == 0 then table.remove(self.raw.lines, i) else self.raw.lines[i].qty = qty end
+  changed(self)
   return true
 end
 
 function cart:clear()
   self.raw.lines = json.array()
   self.raw.currency = nil
+  changed(self)
 end
 
 function cart:is_empty() return #self.raw.lines == 0 end
@@ -101,11 +112,16 @@ function cart:has(sku) return line_index(self, sku) ~= nil end
 
 -- Whether any product in the cart carries the tag.
 function cart:has_tag(tag)
-  for _, line in ipairs(self.raw.lines) do
-    local p = self.view:get(line.sku)
-    if p and p:has_tag(tag) then return true end
+  local tags = self.tags
+  if not tags then
+    tags = {}
+    for _, line in ipairs(self.raw.lines) do
+      local p = self.view:get(line.sku)
+      if p then for t in pairs(p.tagset) do tags[t] = true end end
+    end
+    self.tags = tags
   end
-  return false
+  return tags[tag] == true
 end
 
 -- The lines as the shopper should read them: title (in the session's

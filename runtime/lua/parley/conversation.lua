@@ -15,66 +15,48 @@ local C = {}
 conversation.transition = { __name = "transition" }
 local function transition(t) return setmetatable(t, conversation.transition) end
 
-local properties = {}
+local mt = { __index = C }
 
-function properties.slots(c)
-  local frame = c.session.stack[#c.session.stack]
-  if not frame then error("c.slots is only available inside a flow", 3) end
-  if c._slots_frame ~= frame then
-    c._slots_frame = frame
-    c._slots = util.storable_proxy(frame.slots, "slot")
-  end
-  return c._slots
-end
-
-function properties.profile(c)
-  c._profile = c._profile or util.storable_proxy(c.session.profile, "profile")
-  return c._profile
-end
-
-function properties.catalog(c) return c.bot.catalog:view(c.session.locale) end
-
-function properties.cart(c)
-  if not c._cart or c._cart.view ~= properties.catalog(c) then
-    c._cart = cart.new(c.session.cart, properties.catalog(c))
-  end
-  return c._cart
-end
-
-function properties.locale(c) return c.session.locale end
-function properties.user(c) return c.msg.user end
-function properties.channel(c) return c.msg.channel end
-function properties.persona(c) return c.bot.tone.persona end
-
+-- Builds the `c` of one turn. Its fields are plain values so that reading
+-- them costs nothing: slots (the current flow's, kept up to date by the
+-- engine through conversation.refresh), profile, cart, catalog (in the
+-- shopper's locale), locale, user, channel, persona, msg, result.
 function conversation.new(bot, session, msg)
-  local c = { bot = bot, session = session, msg = msg, out = json.array(), said = 0, result = nil }
-  return setmetatable(c, {
-    __index = function(self, key)
-      local method = C[key]
-      if method then return method end
-      local prop = properties[key]
-      if prop then return prop(self) end
-    end,
-  })
+  local view = bot.catalog:view(session.locale)
+  local c = setmetatable({
+    bot = bot, session = session, msg = msg, out = json.array(), said = 0,
+    locale = session.locale, user = msg.user, channel = msg.channel, persona = bot.tone.persona,
+    catalog = view,
+    cart = cart.new(session.cart, view),
+    profile = util.storable_proxy(session.profile, "profile"),
+    seed_base = bot.name .. "/" .. msg.channel.name .. "/" .. msg.user .. "/" .. session.turn .. "/",
+  }, mt)
+  conversation.refresh(c)
+  return c
 end
 
--- The seed that makes the choice of template variation deterministic for a
--- session, turn and position in the turn.
-function C:seed()
-  return string.format("%s/%s/%s/%d/%d", self.bot.name, self.msg.channel.name, self.msg.user,
-    self.session.turn, self.said)
+-- Points c.slots at the top frame of the dialog stack; the engine calls it
+-- whenever the stack may have changed.
+function conversation.refresh(c)
+  local frame = c.session.stack[#c.session.stack]
+  if frame == c.frame then return end
+  c.frame = frame
+  c.slots = frame and util.storable_proxy(frame.slots, "slot") or nil
 end
 
-function C:style_info(key, kind)
-  return { locale = self.session.locale, persona = self.bot.tone.persona, key = key,
-           channel = self.msg.channel.name, kind = kind or "text" }
+-- Renders key for this turn (the n-th text of the turn picks the variation).
+local function render(self, key, vars, level)
+  self.said = self.said + 1
+  local text, err = self.bot.tone:render(key, vars, self.locale, self.seed_base, self.said)
+  if not text then error(err, level + 1) end
+  return text
 end
 
 -- Every outgoing text goes through the persona and the style hook: reply
 -- texts (kind "text"), choice titles ("choice") and card texts ("card").
 function C:styled(text, kind, key)
   if text == nil then return nil end
-  return self.bot.tone:finish(text, self:style_info(key, kind))
+  return self.bot.tone:finish(text, self, kind or "text", key)
 end
 
 local function new_reply(self, text)
@@ -94,10 +76,7 @@ end
 -- c:t(key [, vars]) -> the template's text in the session's locale.
 function C:t(key, vars)
   if type(key) ~= "string" then error("c:t(key [, vars]): key must be a template name", 2) end
-  self.said = self.said + 1
-  local text, err = self.bot.tone:render(key, vars, self.session.locale, self:seed())
-  if not text then error(err, 2) end
-  return text
+  return render(self, key, vars, 2)
 end
 
 -- c:say(key [, vars [, {choices =, cards =}]]) sends the template `key`,
@@ -105,10 +84,7 @@ end
 function C:say(key, vars, opts)
   if type(key) ~= "string" then error("c:say(key [, vars [, opts]]): key must be a template name", 2) end
   if vars ~= nil and type(vars) ~= "table" then error("c:say: vars must be a table", 2) end
-  self.said = self.said + 1
-  local text, err = self.bot.tone:render(key, vars, self.session.locale, self:seed())
-  if not text then error(err, 2) end
-  local reply = new_reply(self, self:styled(text, "text", key))
+  local reply = new_reply(self, self:styled(render(self, key, vars, 2), "text", key))
   return attach(self, reply, opts, 3)
 end
 
@@ -187,25 +163,32 @@ function C:price(amount, currency)
   if math.type(amount) ~= "integer" or type(currency) ~= "string" then
     error("c:price(amount, currency): amount is an integer in minor units", 2)
   end
-  return money.format(amount, currency, self.session.locale)
+  return money.format(amount, currency, self.locale)
 end
 
 -- c:recommend{limit =, tag =, include_cart =} -> ranked {product, score,
 -- reason} from scripts/rules.lua; reasons that name a template are worded
 -- by the tone ({product} is the product's title).
+-- The same question within one turn, with the cart unchanged, gets the
+-- same (cached) answer: flows often rank once to decide and once to show.
 function C:recommend(opts)
   opts = opts or {}
-  local view = properties.catalog(self)
+  local memo_key = string.format("%s|%s|%s|%d", tostring(opts.tag), tostring(opts.limit),
+    tostring(opts.include_cart), self.cart.version)
+  self.recommended = self.recommended or {}
+  local ranked = self.recommended[memo_key]
+  if ranked then return ranked end
   local candidates = {}
-  for _, p in ipairs(view:all({ tag = opts.tag })) do
-    if opts.include_cart or not properties.cart(self):has(p.sku) then candidates[#candidates + 1] = p end
+  for _, p in ipairs(self.catalog:all({ tag = opts.tag })) do
+    if opts.include_cart or not self.cart:has(p.sku) then candidates[#candidates + 1] = p end
   end
-  local ranked = self.bot.rules:rank(candidates, self, opts)
+  ranked = self.bot.rules:rank(candidates, self, opts)
   for _, r in ipairs(ranked) do
-    if type(r.reason) == "string" and self.bot.tone:has(r.reason, self.session.locale) then
+    if type(r.reason) == "string" and self.bot.tone:has(r.reason, self.locale) then
       r.reason = self:t(r.reason, { product = r.product.title })
     end
   end
+  self.recommended[memo_key] = ranked
   return ranked
 end
 
@@ -216,6 +199,9 @@ function C:set_locale(locale)
   end
   self.session.locale = locale
   self.session.locale_chosen = true
+  self.locale = locale
+  self.catalog = self.bot.catalog:view(locale)
+  self.cart.view = self.catalog
 end
 
 -- Transitions a step can return --------------------------------------------

@@ -115,6 +115,19 @@ function engine.finish()
   end
   bot.rules = bot.rules or rules.none()
   bot.intents = bot.intents or {}
+  -- the phrases each locale listens for, intents in name order
+  bot.phrases = {}
+  for _, locale in ipairs(bot.locales) do
+    local list = {}
+    for _, intent in ipairs(bot.intents) do
+      for _, phrase in ipairs(intent.phrases) do
+        if phrase.locale == nil or phrase.locale == locale then
+          list[#list + 1] = { folded = phrase.folded, intent = intent }
+        end
+      end
+    end
+    bot.phrases[locale] = list
+  end
   return bot.warnings
 end
 
@@ -167,6 +180,7 @@ end
 -- Runs the step at the top of the stack: an action step runs at once and
 -- returns its outcome; a step with ask/answer asks and then waits.
 local function enter(c)
+  conversation.refresh(c)
   local step = step_of(top(c))
   if type(step) == "function" then return step(c, c.msg), step, true end
   if step.ask then step.ask(c, c.msg) end
@@ -222,14 +236,13 @@ local function drive(c, outcome, source, is_action)
 end
 
 -- A typed number or a typed choice title counts as tapping that choice.
-local function resolve_choice(c, msg)
+local function resolve_choice(c, msg, typed)
   local offered = c.session.offered
   c.session.offered = nil
-  if msg.payload ~= nil or type(msg.text) ~= "string" or not offered then return end
+  if msg.payload ~= nil or not typed or not offered then return end
   local n = math.tointeger(tonumber(msg.text:match("^%s*(%d+)%s*$")))
   local choice = n and offered[n]
   if not choice then
-    local typed = text.fold(msg.text)
     for _, o in ipairs(offered) do
       if text.fold(o.title) == typed then choice = o; break end
     end
@@ -240,7 +253,7 @@ local function resolve_choice(c, msg)
   end
 end
 
-local function match_intent(c, msg)
+local function match_intent(c, msg, typed)
   local frame = top(c)
   if frame then
     local step = step_of(frame)
@@ -253,14 +266,9 @@ local function match_intent(c, msg)
     end
     return nil
   end
-  if type(msg.text) ~= "string" then return nil end
-  local typed = text.fold(msg.text)
-  for _, intent in ipairs(bot.intents) do
-    for _, phrase in ipairs(intent.phrases) do
-      if (phrase.locale == nil or phrase.locale == c.session.locale) and text.has_phrase(typed, phrase.folded) then
-        return intent
-      end
-    end
+  if not typed then return nil end
+  for _, phrase in ipairs(bot.phrases[c.session.locale] or {}) do
+    if text.has_phrase(typed, phrase.folded) then return phrase.intent end
   end
 end
 
@@ -272,6 +280,7 @@ local function answer(c, msg)
   end
   local step = step_of(top(c))
   if type(step) == "function" then return drive(c, enter(c)) end
+  conversation.refresh(c)
   return drive(c, step.answer(c, msg), step.answer, false)
 end
 
@@ -295,10 +304,12 @@ function engine.turn(session, msg)
   s.locale = pick_locale(msg.locale, s.locale, s.locale_chosen)
   s.updated_at = os.time()
   local c = conversation.new(bot, s, msg)
-  resolve_choice(c, msg)
-  local intent = match_intent(c, msg)
+  local typed = type(msg.text) == "string" and text.fold(msg.text) or nil
+  resolve_choice(c, msg, typed)
+  local intent = match_intent(c, msg, typed)
   if intent then
     repair(c)
+    conversation.refresh(c)
     drive(c, intent.run(c, msg), intent.run, false)
   else
     answer(c, msg)
@@ -311,8 +322,8 @@ end
 -- sent when a turn failed. It must not fail itself: no style hook here.
 function engine.fallback(session, msg)
   local locale = pick_locale(msg and msg.locale, session and session.locale)
-  local seed = string.format("%s/%s/%s", bot.name, msg and msg.user or "", session and session.turn or 0)
-  local words = bot.tone:render("fallback", {}, locale, seed)
+  local seed = string.format("%s/%s/%s/", bot.name, msg and msg.user or "", session and session.turn or 0)
+  local words = bot.tone:render("fallback", {}, locale, seed, 0)
   return json.array({ { text = words or "Sorry, something went wrong. Please try again." } })
 end
 

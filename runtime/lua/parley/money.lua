@@ -18,10 +18,23 @@ local function group(digits, sep)
   return out
 end
 
+local memo, memo_size = {}, 0
+
 -- money.format(450, "EUR", "en") -> "€4.50"; (450, "JPY", "ja") -> "¥450";
--- (450, "EUR", "de") -> "4,50 €".
+-- (450, "EUR", "de") -> "4,50 €". Results are remembered (catalog prices
+-- repeat in every menu), up to a few thousand.
 function money.format(amount, currency, locale)
   assert(math.type(amount) == "integer", "money amounts are integers in minor units")
+  local key = currency .. (locale or "") .. amount
+  local hit = memo[key]
+  if hit then return hit end
+  local text = money.compose(amount, currency, locale)
+  if memo_size >= 4096 then memo, memo_size = {}, 0 end
+  memo[key], memo_size = text, memo_size + 1
+  return text
+end
+
+function money.compose(amount, currency, locale)
   local lang = (locale or "en"):match("^(%a+)") or "en"
   local d = money.decimals(currency)
   local negative = amount < 0

@@ -148,7 +148,9 @@ function Conversation:reset()
   return native.erase(self.user, self.channel)
 end
 
--- The transcript lines of this shopper: {direction =, body =, at =}.
+-- The transcript of this shopper, oldest first: {direction =, body =, at =}
+-- where an "in" body is the message and an "out" body the list of replies
+-- the bot answered with.
 function Conversation:transcript() return native.transcript(self.user, self.channel) end
 
 return testing

@@ -76,38 +76,50 @@ function tone:has(key, locale)
   return (self.templates[locale] or {})[key] ~= nil or self.templates[self.default_locale][key] ~= nil
 end
 
-local function lookup(vars, path)
-  local v = vars
-  for part in path:gmatch("[^.]+") do
-    if type(v) ~= "table" then return nil end
-    v = v[part]
+-- Interpolation state for the substitution function below; set right
+-- before each gsub (which cannot yield), so no closure is made per render.
+local current_vars, current_persona, missing
+
+local function substitute(name)
+  local v
+  if name:find(".", 1, true) then
+    v = name:sub(1, 8) == "persona." and current_persona or current_vars
+    if v == current_persona then name = name:sub(9) end
+    for part in name:gmatch("[^.]+") do
+      if type(v) ~= "table" then v = nil break end
+      v = v[part]
+    end
+  else
+    v = current_vars[name]
   end
-  return v
+  if v == nil then
+    missing = missing or name
+    return ""
+  end
+  return tostring(v)
 end
 
 -- Replaces {name} and {a.b} from vars; {persona.name} is always available.
 -- Returns the text, or nil and a message when a placeholder has no value.
 function tone:interpolate(template, vars, key, locale)
-  local scope = setmetatable({ persona = self.persona }, { __index = vars })
-  local missing
-  local out = template:gsub("{([%w_%.]+)}", function(name)
-    local v = lookup(scope, name)
-    if v == nil then missing = missing or name; return "" end
-    return tostring(v)
-  end)
+  if not template:find("{", 1, true) then return template end
+  current_vars, current_persona, missing = vars, self.persona, nil
+  local out = template:gsub("{([%w_%.]+)}", substitute)
+  current_vars, current_persona = nil, nil
   if missing then
     return nil, string.format("template '%s' (%s) needs {%s}, but it was not given", key, locale, missing)
   end
   return out
 end
 
--- Renders key in locale, choosing the variation by `seed` (a string).
--- Returns the text, or nil and a message.
-function tone:render(key, vars, locale, seed)
+-- Renders key in locale. Which variation is used depends only on
+-- seed_base .. n (session, turn and position in the turn), so a replayed
+-- conversation says the same words. Returns the text, or nil and a message.
+function tone:render(key, vars, locale, seed_base, n)
   local variations = (self.templates[locale] or {})[key] or self.templates[self.default_locale][key]
   if not variations then return nil, string.format("no template '%s' in scripts/tone.lua", key) end
   local pick = 1
-  if #variations > 1 then pick = text.hash(seed .. "\0" .. key) % #variations + 1 end
+  if #variations > 1 then pick = text.hash(seed_base .. n .. "\0" .. key) % #variations + 1 end
   return self:interpolate(variations[pick], vars or {}, key, locale)
 end
 
@@ -125,10 +137,12 @@ local function strip_emoji(s)
   return text
 end
 
--- Applies the persona and the style hook to an outgoing text.
-function tone:finish(s, info)
+-- Applies the persona and the style hook to an outgoing text of
+-- conversation c; the hook gets {locale, persona, key, channel, kind}.
+function tone:finish(s, c, kind, key)
   if self.persona.emoji == false then s = strip_emoji(s) end
   if self.style then
+    local info = { locale = c.locale, persona = self.persona, key = key, channel = c.channel.name, kind = kind }
     local styled = self.style(s, info)
     if type(styled) ~= "string" then error("the style hook in scripts/tone.lua must return a string", 0) end
     s = styled

@@ -36,24 +36,27 @@ function util.storable(v, depth)
   return false, "a " .. t .. " cannot be stored (only strings, numbers, booleans and tables of them)"
 end
 
+-- Proxies share their metamethods; each proxy's metatable holds its raw
+-- table (__index) and what it is called in messages (what).
+local function proxy_newindex(p, k, v)
+  local mt = getmetatable(p)
+  if type(k) ~= "string" and math.type(k) ~= "integer" then
+    error(mt.what .. " keys must be strings or list indexes", 2)
+  end
+  if v ~= nil then
+    local ok, why = util.storable(v)
+    if not ok then error(string.format("%s '%s': %s", mt.what, tostring(k), why), 2) end
+  end
+  mt.__index[k] = v
+end
+local function proxy_pairs(p) return next, getmetatable(p).__index, nil end
+local function proxy_len(p) return #getmetatable(p).__index end
+
 -- A proxy over raw table `t` whose assignments are checked with
 -- util.storable, so a flow storing a function fails at its own line.
 function util.storable_proxy(t, what)
   return setmetatable({}, {
-    __index = t,
-    __newindex = function(_, k, v)
-      if type(k) ~= "string" and math.type(k) ~= "integer" then
-        error(what .. " keys must be strings or list indexes", 2)
-      end
-      if v ~= nil then
-        local ok, why = util.storable(v)
-        if not ok then error(string.format("%s '%s': %s", what, tostring(k), why), 2) end
-      end
-      t[k] = v
-    end,
-    __pairs = function() return next, t, nil end,
-    __len = function() return #t end,
-    __raw = t,
+    __index = t, __newindex = proxy_newindex, __pairs = proxy_pairs, __len = proxy_len, what = what,
   })
 end
 

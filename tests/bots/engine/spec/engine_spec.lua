@@ -334,14 +334,15 @@ describe("the sandbox", function()
 end)
 
 describe("the store", function()
-  it("records the transcript: what the shopper said and every reply", function()
+  it("records the transcript: what the shopper said and what the bot answered", function()
     local chat = started()
     chat:send "12"
     local lines = chat:transcript()
     assert.equal("in", lines[#lines - 1].direction)
     assert.equal("12", lines[#lines - 1].body.text)
     assert.equal("out", lines[#lines].direction)
-    assert.equal("a number: 12", lines[#lines].body.text)
+    assert.equal("a number: 12", lines[#lines].body[1].text)
+    assert.equal(4, #lines) -- hello and its answer, 12 and its answer
   end)
 
   it("erases a session and its transcript", function()
