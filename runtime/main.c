@@ -150,6 +150,12 @@ static int run_server(pl_app_config *config, const char *addr, int port) {
                 pl_server_port(st.server), pl_bot_name(pl_app_bot(app, i)));
     pl_info("listening on %s:%d", addr, pl_server_port(st.server));
     event_base_dispatch(base);
+    uint64_t items = 0, transactions = 0;
+    pl_pipeline_stats(pl_app_pipeline(app), &items, &transactions);
+    if (transactions)
+        pl_info("committed %llu messages in %llu transactions (%.1f per transaction)",
+                (unsigned long long)items, (unsigned long long)transactions,
+                (double)items / (double)transactions);
     event_free(sigterm);
     event_free(sigint);
     if (st.drain_timer) event_free(st.drain_timer);

@@ -40,6 +40,7 @@ struct pl_pipeline {
     pl_before_turn_fn before_turn;
     void *before_turn_ud;
     size_t pending;
+    uint64_t committed_items, transactions;
 };
 
 static void run_item(pl_pipeline *pipe, item *it);
@@ -183,6 +184,8 @@ static void on_commit(evutil_socket_t fd, short what, void *arg) {
     pipe->batch_head = pipe->batch_tail = NULL;
     char *err = NULL;
     int committed = write_batch(pipe->store, batch, &err) == PL_OK;
+    pipe->transactions++;
+    for (item *it = batch; committed && it; it = it->next_in_batch) pipe->committed_items++;
     if (!committed) {
         pl_error("commit failed, %s: answering 503 so senders retry", err);
         /* the cached sessions are ahead of the store now */
@@ -257,6 +260,11 @@ void pl_pipeline_erase(pl_pipeline *pipe, pl_bot *bot, const char *channel, cons
 }
 
 size_t pl_pipeline_pending(const pl_pipeline *pipe) { return pipe->pending; }
+
+void pl_pipeline_stats(const pl_pipeline *pipe, uint64_t *items, uint64_t *transactions) {
+    *items = pipe->committed_items;
+    *transactions = pipe->transactions;
+}
 
 pl_pipeline *pl_pipeline_new(struct event_base *base, pl_store *store) {
     pl_pipeline *pipe = calloc(1, sizeof *pipe);

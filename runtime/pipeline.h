@@ -46,4 +46,8 @@ void pl_pipeline_erase(pl_pipeline *pipe, pl_bot *bot, const char *channel, cons
 /* Messages queued or in flight (for tests and graceful stop). */
 size_t pl_pipeline_pending(const pl_pipeline *pipe);
 
+/* Items committed and transactions used so far (items per transaction
+ * says how well commits are batched). */
+void pl_pipeline_stats(const pl_pipeline *pipe, uint64_t *items, uint64_t *transactions);
+
 #endif

@@ -81,6 +81,7 @@ return {
 
   -- Every outgoing text passes through here: Bea never shouts.
   style = function(text, info)
+    if not text:find("!!", 1, true) then return text end
     return (text:gsub("!!+", "!"))
   end,
 }
