@@ -14,6 +14,7 @@ struct pl_app {
     pl_bot **bots;
     size_t nbots;
     pl_pipeline *pipeline;
+    pl_outbox *outbox;
     pl_watch *watch;
     struct watch_target *targets; /* one per bot, for the watcher's callbacks */
     pl_reload_fn on_reload;
@@ -92,6 +93,42 @@ static int watch_bots(pl_app *app, char **err) {
     return PL_OK;
 }
 
+/* The outbox's view of the bots' channel settings. */
+static int lookup_channel(const char *bot_name, const char *channel, pl_channel_config *cfg, void *ud) {
+    pl_bot *bot = pl_app_find_bot(ud, bot_name);
+    const json_t *settings = bot ? pl_bot_channel_settings(bot, channel) : NULL;
+    if (!settings) return 0;
+    *cfg = (pl_channel_config){pl_bot_name(bot), channel, settings};
+    return 1;
+}
+
+/* Messages a platform delivered that were recorded but not handled before
+ * the last stop go to their mailboxes again; handled ones older than a
+ * week are forgotten. */
+static void recover_inbox(pl_app *app) {
+    char *err = NULL;
+    json_t *rows = NULL;
+    if (pl_store_inbox_prune(app->store, pl_now_ms() - 7LL * 24 * 3600 * 1000, &err) != PL_OK ||
+        pl_store_inbox_pending(app->store, &rows, &err) != PL_OK) {
+        pl_error("inbox: %s", err);
+        free(err);
+        return;
+    }
+    size_t i, resumed = 0;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+        pl_bot *bot = pl_app_find_bot(app, json_string_value(json_object_get(row, "bot")));
+        if (!bot) continue;
+        pl_message *msg = pl_message_from_event(pl_bot_name(bot), json_string_value(json_object_get(row, "channel")),
+                                                json_object_get(row, "message"),
+                                                json_integer_value(json_object_get(row, "id")));
+        pl_pipeline_post(app->pipeline, bot, msg, NULL, NULL);
+        resumed++;
+    }
+    if (resumed) pl_info("inbox: handling %zu message%s received before the last stop", resumed, resumed == 1 ? "" : "s");
+    json_decref(rows);
+}
+
 int pl_app_open(const pl_app_config *config, pl_app **out, char **err) {
     pl_app *app = calloc(1, sizeof *app);
     if (!app) abort();
@@ -108,8 +145,19 @@ int pl_app_open(const pl_app_config *config, pl_app **out, char **err) {
         return PL_ERR;
     }
     for (size_t i = 0; i < app->nbots; i++) load_bot(app, app->bots[i], NULL);
+    app->outbox = pl_outbox_new(app->base, app->store, lookup_channel, app, err);
+    if (!app->outbox) {
+        pl_app_close(app);
+        return PL_ERR;
+    }
     app->pipeline = pl_pipeline_new(app->base, app->store);
     pl_pipeline_set_before_turn(app->pipeline, before_turn, app);
+    pl_pipeline_set_outbox(app->pipeline, app->outbox);
+    if (pl_outbox_resume(app->outbox, err) != PL_OK) {
+        pl_app_close(app);
+        return PL_ERR;
+    }
+    recover_inbox(app);
     *out = app;
     return PL_OK;
 }
@@ -117,6 +165,7 @@ int pl_app_open(const pl_app_config *config, pl_app **out, char **err) {
 void pl_app_close(pl_app *app) {
     if (!app) return;
     pl_pipeline_free(app->pipeline);
+    pl_outbox_free(app->outbox);
     pl_watch_free(app->watch);
     free(app->targets);
     for (size_t i = 0; i < app->nbots; i++) pl_bot_free(app->bots[i]);
@@ -127,6 +176,7 @@ void pl_app_close(pl_app *app) {
 }
 
 struct event_base *pl_app_base(pl_app *app) { return app->base; }
+pl_outbox *pl_app_outbox(pl_app *app) { return app->outbox; }
 pl_store *pl_app_store(pl_app *app) { return app->store; }
 pl_pipeline *pl_app_pipeline(pl_app *app) { return app->pipeline; }
 size_t pl_app_bot_count(const pl_app *app) { return app->nbots; }

@@ -8,6 +8,7 @@
 #include <event2/event.h>
 
 #include "bot.h"
+#include "outbox.h"
 #include "pipeline.h"
 #include "store.h"
 #include "watch.h"
@@ -33,6 +34,7 @@ int pl_app_open(const pl_app_config *config, pl_app **out, char **err);
 void pl_app_close(pl_app *app);
 
 struct event_base *pl_app_base(pl_app *app);
+pl_outbox *pl_app_outbox(pl_app *app);
 pl_store *pl_app_store(pl_app *app);
 pl_pipeline *pl_app_pipeline(pl_app *app);
 size_t pl_app_bot_count(const pl_app *app);

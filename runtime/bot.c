@@ -129,6 +129,11 @@ const json_t *pl_bot_manifest(const pl_bot *bot) { return bot->manifest; }
 int64_t pl_bot_loaded_at(const pl_bot *bot) { return bot->loaded_at; }
 const char *pl_bot_error(const pl_bot *bot) { return bot->error; }
 
+const json_t *pl_bot_channel_settings(const pl_bot *bot, const char *channel) {
+    const json_t *settings = json_object_get(json_object_get(bot->manifest, "channels"), channel);
+    return json_is_object(settings) ? settings : NULL;
+}
+
 const char *pl_bot_static_fallback(const pl_bot *bot, const char *locale) {
     json_t *fb = json_object_get(bot->manifest, "fallback");
     if (json_is_string(fb)) return json_string_value(fb);

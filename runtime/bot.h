@@ -50,6 +50,10 @@ int64_t pl_bot_loaded_at(const pl_bot *bot);
 /* The last load error while the scripts are broken, else NULL. */
 const char *pl_bot_error(const pl_bot *bot);
 
+/* The manifest's settings for a channel (borrowed until the next reload),
+ * or NULL when the bot does not turn that channel on. */
+const json_t *pl_bot_channel_settings(const pl_bot *bot, const char *channel);
+
 /* The text sent when the scripts cannot run at all: the manifest's
  * "fallback" for the locale, else a built-in sentence. Borrowed. */
 const char *pl_bot_static_fallback(const pl_bot *bot, const char *locale);

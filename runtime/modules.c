@@ -10,6 +10,7 @@
 #include "common.h"
 #include "json_lua.h"
 #include "log.h"
+#include "money.h"
 #include "text.h"
 #include "vm.h"
 
@@ -84,6 +85,29 @@ static int text_hash(lua_State *L) {
 static int open_text(lua_State *L) {
     static const luaL_Reg fns[] = {
         {"fold", text_fold}, {"has_phrase", text_has_phrase}, {"hash", text_hash}, {NULL, NULL}};
+    luaL_newlib(L, fns);
+    return 1;
+}
+
+/* --- parley.money ---------------------------------------------------------- */
+
+/* money.format(amount, currency [, locale]) -> "€4.50" */
+static int money_format(lua_State *L) {
+    if (!lua_isinteger(L, 1)) return luaL_argerror(L, 1, "an integer amount in minor units");
+    const char *currency = luaL_checkstring(L, 2);
+    char *text = pl_money_format((long long)lua_tointeger(L, 1), currency, luaL_optstring(L, 3, "en"));
+    lua_pushstring(L, text);
+    free(text);
+    return 1;
+}
+
+static int money_decimals(lua_State *L) {
+    lua_pushinteger(L, pl_money_decimals(luaL_checkstring(L, 1)));
+    return 1;
+}
+
+static int open_money(lua_State *L) {
+    static const luaL_Reg fns[] = {{"format", money_format}, {"decimals", money_decimals}, {NULL, NULL}};
     luaL_newlib(L, fns);
     return 1;
 }
@@ -216,6 +240,7 @@ void pl_modules_register(lua_State *L) {
     static const luaL_Reg c_modules[] = {{"json", pl_json_open},
                                          {"log", open_log},
                                          {"parley.text", open_text},
+                                         {"parley.money", open_money},
                                          {"parley.catalog", open_catalog},
                                          {NULL, NULL}};
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);

@@ -9,7 +9,7 @@
 #include "common.h"
 #include "log.h"
 
-typedef enum { ITEM_MESSAGE, ITEM_ERASE } item_kind;
+typedef enum { ITEM_MESSAGE, ITEM_ERASE, ITEM_RECORD } item_kind;
 
 typedef struct item {
     struct item *next_in_box;   /* the session's queue */
@@ -22,6 +22,11 @@ typedef struct item {
     void *ud;
     pl_turn_result result;
     int status; /* 200, or 503 when its session could not be read */
+    /* ITEM_RECORD: the webhook's events, the inbox row of each (0 for a
+     * duplicate or a status), and whom to tell */
+    json_t *events;
+    int64_t *inbox_ids;
+    pl_recorded_fn recorded;
 } item;
 
 typedef struct mailbox {
@@ -39,6 +44,7 @@ struct pl_pipeline {
     struct event *commit_ev;
     pl_before_turn_fn before_turn;
     void *before_turn_ud;
+    pl_outbox *outbox;
     size_t pending;
     uint64_t committed_items, transactions;
 };
@@ -129,7 +135,50 @@ static int write_message(pl_store *store, item *it, int64_t now, char **err) {
         rc = pl_store_session_put(store, &key, it->result.session_json, now, err);
     /* one transcript line per turn for everything the bot said */
     if (rc == PL_OK) rc = pl_store_transcript_add(store, &key, "out", it->result.replies_text, now, err);
+    if (rc == PL_OK && it->msg->inbox_id) rc = pl_store_inbox_done(store, it->msg->inbox_id, now, err);
     return rc;
+}
+
+/* Replies for a platform that is not answered in the HTTP response go to
+ * the outbox, in the same transaction as the turn. */
+static int queue_outbound(pl_pipeline *pipe, item *it, char **err) {
+    if (!pipe->outbox || pl_channel_is_internal(it->msg->channel)) return PL_OK;
+    pl_outbound to = {it->msg->user, it->msg->channel_info, it->result.locale};
+    return pl_outbox_queue(pipe->outbox, it->msg->bot, it->msg->channel, &to, it->result.replies, err);
+}
+
+static int write_event(pl_pipeline *pipe, item *it, size_t i, const json_t *event, int64_t now,
+                       char **err) {
+    const char *kind = json_string_value(json_object_get(event, "kind"));
+    const char *user = json_string_value(json_object_get(event, "user"));
+    const char *channel = it->msg->channel;
+    if (!user) return PL_OK;
+    pl_session_key key = {it->msg->bot, channel, user};
+    char *body = json_dumps(event, JSON_COMPACT);
+    int rc = PL_OK;
+    if (kind && strcmp(kind, "status") == 0) {
+        rc = pl_store_transcript_add(pipe->store, &key, "status", body, now, err);
+    } else {
+        const char *platform_id = json_string_value(json_object_get(event, "id"));
+        char *fallback_id = platform_id ? NULL : pl_strdupf("%s-%lld-%zu", user, (long long)now, i);
+        rc = pl_store_inbox_add(pipe->store, it->msg->bot, channel, platform_id ? platform_id : fallback_id,
+                                user, body, now, &it->inbox_ids[i], err);
+        free(fallback_id);
+        json_t *ack = json_object_get(event, "ack");
+        if (rc == PL_OK && it->inbox_ids[i] && ack && pipe->outbox)
+            rc = pl_outbox_queue_call(pipe->outbox, it->msg->bot, channel, user, ack, err);
+    }
+    free(body);
+    return rc;
+}
+
+static int write_record(pl_pipeline *pipe, item *it, int64_t now, char **err) {
+    size_t i;
+    json_t *event;
+    json_array_foreach(it->events, i, event) {
+        if (write_event(pipe, it, i, event, now, err) != PL_OK) return PL_ERR;
+    }
+    return PL_OK;
 }
 
 static int write_erase(pl_store *store, item *it, char **err) {
@@ -141,15 +190,25 @@ static int write_erase(pl_store *store, item *it, char **err) {
     return rc;
 }
 
+static int write_item(pl_pipeline *pipe, item *it, int64_t now, char **err) {
+    switch (it->kind) {
+    case ITEM_MESSAGE:
+        if (write_message(pipe->store, it, now, err) != PL_OK) return PL_ERR;
+        return queue_outbound(pipe, it, err);
+    case ITEM_ERASE: return write_erase(pipe->store, it, err);
+    case ITEM_RECORD: return write_record(pipe, it, now, err);
+    }
+    return PL_ERR;
+}
+
 /* Writes a batch in one transaction; returns PL_OK or PL_ERR. */
-static int write_batch(pl_store *store, item *batch, char **err) {
+static int write_batch(pl_pipeline *pipe, item *batch, char **err) {
+    pl_store *store = pipe->store;
     if (pl_store_begin(store, err) != PL_OK) return PL_ERR;
     int64_t now = pl_now_ms();
     for (item *it = batch; it; it = it->next_in_batch) {
         if (it->status != 200) continue;
-        int rc = it->kind == ITEM_MESSAGE ? write_message(store, it, now, err)
-                                          : write_erase(store, it, err);
-        if (rc != PL_OK) {
+        if (write_item(pipe, it, now, err) != PL_OK) {
             pl_store_rollback(store);
             return PL_ERR;
         }
@@ -161,10 +220,38 @@ static int write_batch(pl_store *store, item *batch, char **err) {
     return PL_OK;
 }
 
+static void enqueue(pl_pipeline *pipe, item *it);
+static item *new_item(item_kind kind, pl_bot *bot, pl_message *msg, pl_deliver_fn deliver,
+                      void *ud);
+
+/* After its commit, a webhook's new messages go to their mailboxes. */
+static void complete_record(pl_pipeline *pipe, item *it, int committed) {
+    if (committed) {
+        size_t i;
+        json_t *event;
+        json_array_foreach(it->events, i, event) {
+            if (!it->inbox_ids[i]) continue;
+            pl_message *msg = pl_message_from_event(it->msg->bot, it->msg->channel, event, it->inbox_ids[i]);
+            enqueue(pipe, new_item(ITEM_MESSAGE, it->bot, msg, NULL, NULL));
+        }
+    }
+    pipe->pending--;
+    it->recorded(committed ? 200 : 503, it->ud);
+    json_decref(it->events);
+    free(it->inbox_ids);
+    pl_turn_result_clear(&it->result);
+    pl_message_free(it->msg);
+    free(it);
+}
+
 /* Delivers a committed item, frees it and starts its session's next one. */
 static void complete(pl_pipeline *pipe, item *it, int committed) {
+    if (it->kind == ITEM_RECORD) {
+        complete_record(pipe, it, committed);
+        return;
+    }
     int status = committed ? it->status : 503;
-    it->deliver(status, it->msg, &it->result, it->ud);
+    if (it->deliver) it->deliver(status, it->msg, &it->result, it->ud);
     mailbox *box = it->box;
     box->head = it->next_in_box;
     if (!box->head) box->tail = NULL;
@@ -183,14 +270,15 @@ static void on_commit(evutil_socket_t fd, short what, void *arg) {
     item *batch = pipe->batch_head;
     pipe->batch_head = pipe->batch_tail = NULL;
     char *err = NULL;
-    int committed = write_batch(pipe->store, batch, &err) == PL_OK;
+    int committed = write_batch(pipe, batch, &err) == PL_OK;
+    if (pipe->outbox) pl_outbox_committed(pipe->outbox, committed);
     pipe->transactions++;
     for (item *it = batch; committed && it; it = it->next_in_batch) pipe->committed_items++;
     if (!committed) {
         pl_error("commit failed, %s: answering 503 so senders retry", err);
         /* the cached sessions are ahead of the store now */
         for (item *it = batch; it; it = it->next_in_batch)
-            pl_turn_forget(it->bot, it->msg->channel, it->msg->user);
+            if (it->kind == ITEM_MESSAGE) pl_turn_forget(it->bot, it->msg->channel, it->msg->user);
     }
     free(err);
     for (item *it = batch, *next; it; it = next) {
@@ -261,6 +349,22 @@ void pl_pipeline_erase(pl_pipeline *pipe, pl_bot *bot, const char *channel, cons
 
 size_t pl_pipeline_pending(const pl_pipeline *pipe) { return pipe->pending; }
 
+void pl_pipeline_set_outbox(pl_pipeline *pipe, pl_outbox *outbox) { pipe->outbox = outbox; }
+
+void pl_pipeline_record(pl_pipeline *pipe, pl_bot *bot, const char *channel, json_t *events,
+                        pl_recorded_fn done, void *ud) {
+    item *it = new_item(ITEM_RECORD, bot, pl_message_new(pl_bot_name(bot), channel, "-"), NULL, ud);
+    it->events = events;
+    it->inbox_ids = calloc(json_array_size(events) + 1, sizeof *it->inbox_ids);
+    if (!it->inbox_ids) abort();
+    it->recorded = done;
+    it->status = 200;
+    it->result.replies = json_array();
+    it->result.replies_text = pl_strdup("[]");
+    pipe->pending++;
+    batch_add(pipe, it);
+}
+
 void pl_pipeline_stats(const pl_pipeline *pipe, uint64_t *items, uint64_t *transactions) {
     *items = pipe->committed_items;
     *transactions = pipe->transactions;
@@ -285,7 +389,17 @@ void pl_pipeline_set_before_turn(pl_pipeline *pipe, pl_before_turn_fn fn, void *
 
 void pl_pipeline_free(pl_pipeline *pipe) {
     if (!pipe) return;
-    /* Every item, batched or waiting, is in its session's mailbox. */
+    /* Every item is in its session's mailbox, except webhook records, which
+     * are only in the batch. */
+    for (item *it = pipe->batch_head, *next; it; it = next) {
+        next = it->next_in_batch;
+        if (it->kind != ITEM_RECORD) continue;
+        json_decref(it->events);
+        free(it->inbox_ids);
+        pl_turn_result_clear(&it->result);
+        pl_message_free(it->msg);
+        free(it);
+    }
     for (size_t i = 0; i < pipe->nbuckets; i++) {
         for (mailbox *b = pipe->buckets[i], *next; b; b = next) {
             next = b->next_in_bucket;

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "bot.h"
+#include "outbox.h"
 #include "store.h"
 #include "turn.h"
 
@@ -33,7 +34,8 @@ pl_pipeline *pl_pipeline_new(struct event_base *base, pl_store *store);
 void pl_pipeline_free(pl_pipeline *pipe);
 void pl_pipeline_set_before_turn(pl_pipeline *pipe, pl_before_turn_fn fn, void *ud);
 
-/* Queues msg (ownership passes) on its session's mailbox. */
+/* Queues msg (ownership passes) on its session's mailbox; deliver may be
+ * NULL (a platform message whose replies go out through the outbox). */
 void pl_pipeline_post(pl_pipeline *pipe, pl_bot *bot, pl_message *msg, pl_deliver_fn deliver,
                       void *ud);
 
@@ -42,6 +44,19 @@ void pl_pipeline_post(pl_pipeline *pipe, pl_bot *bot, pl_message *msg, pl_delive
  * status is 200 (erased), 404 (nothing stored) or 503. */
 void pl_pipeline_erase(pl_pipeline *pipe, pl_bot *bot, const char *channel, const char *user,
                        pl_deliver_fn deliver, void *ud);
+
+/* Replies to asynchronous channels go to this outbox at commit. */
+void pl_pipeline_set_outbox(pl_pipeline *pipe, pl_outbox *outbox);
+
+/* Records what a channel's webhook delivered (events as in channel.h,
+ * stolen) in the next commit: inbox rows for messages (a platform id seen
+ * before is ignored), transcript lines for delivery statuses, "ack" calls
+ * in the outbox. Only after that commit is done called (200, or 503 when
+ * nothing could be stored), and each new message is posted to its
+ * session's mailbox. */
+typedef void (*pl_recorded_fn)(int status, void *ud);
+void pl_pipeline_record(pl_pipeline *pipe, pl_bot *bot, const char *channel, json_t *events,
+                        pl_recorded_fn done, void *ud);
 
 /* Messages queued or in flight (for tests and graceful stop). */
 size_t pl_pipeline_pending(const pl_pipeline *pipe);

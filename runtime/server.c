@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "channel.h"
 #include "common.h"
 #include "log.h"
 
@@ -307,6 +308,162 @@ static void handle_session(pl_server *s, struct evhttp_request *req, pl_bot *bot
     pl_pipeline_erase(pl_app_pipeline(s->app), bot, channel, user, deliver_erase, w);
 }
 
+/* --- /v1/bots/{bot}/channels/{channel}: platform webhooks --------------------- */
+
+typedef struct {
+    struct evhttp_request *req;
+    pl_inbound inbound;
+    pl_channel_config cfg;
+    const pl_channel_adapter *adapter;
+    char *channel;
+    json_t *settings; /* a copy: a reload may replace the manifest meanwhile */
+} webhook_wait;
+
+static void send_text(struct evhttp_request *req, int status, const char *body, const char *type) {
+    struct evbuffer *out = evbuffer_new();
+    if (body) evbuffer_add(out, body, strlen(body));
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      type ? type : "text/plain; charset=utf-8");
+    evhttp_send_reply(req, status, NULL, out);
+    evbuffer_free(out);
+}
+
+static void webhook_wait_free(webhook_wait *w) {
+    pl_inbound_clear(&w->inbound);
+    json_decref(w->settings);
+    free(w->channel);
+    free(w);
+}
+
+static void on_webhook_gone(struct evhttp_connection *conn, void *arg) {
+    (void)conn;
+    ((webhook_wait *)arg)->req = NULL;
+}
+
+/* The platform is answered once its events are durably recorded. */
+static void on_recorded(int status, void *ud) {
+    webhook_wait *w = ud;
+    if (w->req) {
+        evhttp_connection_set_closecb(evhttp_request_get_connection(w->req), NULL, NULL);
+        if (status == 200) send_text(w->req, w->inbound.status, w->inbound.answer, w->inbound.answer_type);
+        else send_error(w->req, 503, "the message could not be stored; please retry");
+    }
+    webhook_wait_free(w);
+}
+
+/* A synchronous channel (voice) is answered with the rendered replies. */
+static void deliver_sync(int status, const pl_message *msg, const pl_turn_result *result, void *ud) {
+    webhook_wait *w = ud;
+    if (w->req) {
+        evhttp_connection_set_closecb(evhttp_request_get_connection(w->req), NULL, NULL);
+        char *body = NULL, *err = NULL;
+        const char *type = NULL;
+        pl_outbound to = {msg->user, msg->channel_info, result->locale};
+        if (status != 200) send_error(w->req, 503, "the message could not be stored; please retry");
+        else if (w->adapter->answer(&w->cfg, &to, result->replies, &body, &type, &err) != PL_OK) {
+            pl_error("[%s] %s/%s: cannot render the answer: %s", msg->bot, msg->channel, msg->user, err);
+            send_error(w->req, 500, "the answer could not be rendered");
+        } else {
+            send_text(w->req, 200, body, type);
+        }
+        free(body);
+        free(err);
+    }
+    webhook_wait_free(w);
+}
+
+static const char *webhook_header(const void *ctx, const char *name) {
+    return evhttp_find_header((struct evkeyvalq *)ctx, name);
+}
+
+/* The URL the platform called, as it signed it: the channel's public_url
+ * when set (parley behind a proxy), else rebuilt from the Host header. */
+static char *public_url(struct evhttp_request *req, const pl_channel_config *cfg) {
+    const char *configured = pl_channel_setting(cfg, "public_url");
+    if (configured) return pl_strdup(configured);
+    const char *host = evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
+    return pl_strdupf("http://%s%s", host ? host : "localhost", evhttp_request_get_uri(req));
+}
+
+static void start_sync(pl_server *s, pl_bot *bot, webhook_wait *w) {
+    json_t *event = NULL;
+    size_t i;
+    json_t *e;
+    json_array_foreach(w->inbound.events, i, e) {
+        const char *kind = json_string_value(json_object_get(e, "kind"));
+        if (kind && strcmp(kind, "message") == 0) event = e;
+    }
+    if (!event) {
+        send_text(w->req, w->inbound.status, w->inbound.answer, w->inbound.answer_type);
+        webhook_wait_free(w);
+        return;
+    }
+    evhttp_connection_set_closecb(evhttp_request_get_connection(w->req), on_webhook_gone, w);
+    pl_message *msg = pl_message_from_event(pl_bot_name(bot), w->channel, event, 0);
+    pl_pipeline_post(pl_app_pipeline(s->app), bot, msg, deliver_sync, w);
+}
+
+static void handle_channel(pl_server *s, struct evhttp_request *req, pl_bot *bot, const char *name) {
+    const pl_channel_adapter *adapter = pl_channel_find(name);
+    const json_t *settings = pl_bot_channel_settings(bot, name);
+    if (!adapter || !settings) {
+        send_error(req, 404, "the %s channel is not turned on for bot '%s'", name, pl_bot_name(bot));
+        return;
+    }
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_POST) {
+        method_not_allowed(req, "GET, POST");
+        return;
+    }
+    webhook_wait *w = calloc(1, sizeof *w);
+    if (!w) abort();
+    w->req = req;
+    w->adapter = adapter;
+    w->channel = pl_strdup(name);
+    w->settings = json_deep_copy(settings);
+    w->cfg = (pl_channel_config){pl_bot_name(bot), w->channel, w->settings};
+    w->inbound.status = 200;
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    char *body = pl_strndup(len ? (const char *)evbuffer_pullup(in, -1) : "", len);
+    char *url = public_url(req, &w->cfg);
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    pl_webhook hook = {
+        .method = cmd == EVHTTP_REQ_GET ? "GET" : "POST",
+        .url = url,
+        .query = uri ? evhttp_uri_get_query(uri) : NULL,
+        .body = body,
+        .body_len = len,
+        .header = webhook_header,
+        .header_ctx = evhttp_request_get_input_headers(req),
+        .now = pl_now_ms() / 1000,
+    };
+    char *err = NULL;
+    int rc = adapter->inbound(&w->cfg, &hook, &w->inbound, &err);
+    free(body);
+    free(url);
+    if (rc != PL_OK) {
+        int status = w->inbound.status >= 400 ? w->inbound.status : 400;
+        pl_warn("[%s] %s webhook refused (%d): %s", pl_bot_name(bot), name, status, err ? err : "?");
+        send_error(req, status, "%s", err ? err : "the request was refused");
+        free(err);
+        webhook_wait_free(w);
+        return;
+    }
+    if (!w->inbound.events) w->inbound.events = json_array();
+    if (adapter->synchronous) {
+        start_sync(s, bot, w);
+    } else if (json_array_size(w->inbound.events) == 0) {
+        send_text(req, w->inbound.status, w->inbound.answer, w->inbound.answer_type);
+        webhook_wait_free(w);
+    } else {
+        evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_webhook_gone, w);
+        json_t *events = w->inbound.events;
+        w->inbound.events = NULL;
+        pl_pipeline_record(pl_app_pipeline(s->app), bot, name, events, on_recorded, w);
+    }
+}
+
 /* --- routing ------------------------------------------------------------------ */
 
 static void route(pl_server *s, struct evhttp_request *req, char **seg, int n) {
@@ -322,6 +479,10 @@ static void route(pl_server *s, struct evhttp_request *req, char **seg, int n) {
         }
         if (n == 4 && strcmp(seg[3], "messages") == 0) {
             handle_message(s, req, bot);
+            return;
+        }
+        if (n == 5 && strcmp(seg[3], "channels") == 0) {
+            handle_channel(s, req, bot, seg[4]);
             return;
         }
         if (n == 6 && strcmp(seg[3], "sessions") == 0) {

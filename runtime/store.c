@@ -15,6 +15,10 @@ enum {
     ST_TRANSCRIPT_ADD,
     ST_TRANSCRIPT_DEL,
     ST_TRANSCRIPT_GET,
+    ST_INBOX_ADD,
+    ST_INBOX_DONE,
+    ST_OUTBOX_ADD,
+    ST_OUTBOX_UPDATE,
     ST_COUNT
 };
 
@@ -30,6 +34,13 @@ static const char *const statement_sql[ST_COUNT] = {
     [ST_TRANSCRIPT_GET] = "SELECT at, direction, body FROM (SELECT id, at, direction, body "
                           "FROM transcript WHERE bot = ?1 AND channel = ?2 AND user = ?3 "
                           "ORDER BY id DESC LIMIT ?4) ORDER BY id",
+    [ST_INBOX_ADD] = "INSERT OR IGNORE INTO inbox (bot, channel, platform_id, user, message, "
+                     "received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_INBOX_DONE] = "UPDATE inbox SET done_at = ?2 WHERE id = ?1",
+    [ST_OUTBOX_ADD] = "INSERT INTO outbox (bot, channel, user, call, next_at, created_at) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+    [ST_OUTBOX_UPDATE] = "UPDATE outbox SET state = ?2, attempts = ?3, next_at = ?4, "
+                         "last_error = ?5, sent_at = CASE WHEN ?2 = 'sent' THEN ?6 END WHERE id = ?1",
 };
 
 /* Numbered migrations: the index + 1 is the schema version. Append only. */
@@ -45,6 +56,22 @@ static const char *const migrations[] = {
     "CREATE TABLE products ("
     "  bot TEXT NOT NULL, sku TEXT NOT NULL, position INTEGER NOT NULL, data TEXT NOT NULL,"
     "  PRIMARY KEY (bot, sku)) WITHOUT ROWID;",
+    /* 2: messaging channels */
+    "CREATE TABLE inbox ("
+    "  id INTEGER PRIMARY KEY, bot TEXT NOT NULL, channel TEXT NOT NULL,"
+    "  platform_id TEXT NOT NULL, user TEXT NOT NULL, message TEXT NOT NULL,"
+    "  received_at INTEGER NOT NULL, done_at INTEGER,"
+    "  UNIQUE (bot, channel, platform_id));"
+    "CREATE INDEX inbox_pending ON inbox (id) WHERE done_at IS NULL;"
+    "CREATE TABLE outbox ("
+    "  id INTEGER PRIMARY KEY, bot TEXT NOT NULL, channel TEXT NOT NULL, user TEXT NOT NULL,"
+    "  call TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending',"
+    "  attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL, last_error TEXT,"
+    "  created_at INTEGER NOT NULL, sent_at INTEGER);"
+    "CREATE INDEX outbox_pending ON outbox (id) WHERE state = 'pending';"
+    "CREATE TABLE payload_map ("
+    "  bot TEXT NOT NULL, key TEXT NOT NULL, payload TEXT NOT NULL,"
+    "  PRIMARY KEY (bot, key)) WITHOUT ROWID;",
 };
 
 struct pl_store {
@@ -286,4 +313,171 @@ int64_t pl_store_catalog_count(pl_store *store, const char *bot) {
     }
     sqlite3_finalize(st);
     return n;
+}
+
+/* --- inbox ---------------------------------------------------------------- */
+
+int pl_store_inbox_add(pl_store *store, const char *bot, const char *channel,
+                       const char *platform_id, const char *user, const char *message_json,
+                       int64_t now_ms, int64_t *id, char **err) {
+    sqlite3_stmt *st = store->stmt[ST_INBOX_ADD];
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, bot, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, channel, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, platform_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, user, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, message_json, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, now_ms);
+    if (step_done(store, st, err, "record inbound message") != PL_OK) return PL_ERR;
+    *id = sqlite3_changes(store->db) > 0 ? sqlite3_last_insert_rowid(store->db) : 0;
+    return PL_OK;
+}
+
+int pl_store_inbox_done(pl_store *store, int64_t id, int64_t now_ms, char **err) {
+    sqlite3_stmt *st = store->stmt[ST_INBOX_DONE];
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, now_ms);
+    return step_done(store, st, err, "mark inbound message handled");
+}
+
+/* Runs a query and collects each row as an object with the given keys
+ * (columns in order; a key starting with '#' is an integer column, '@' a
+ * JSON column). */
+static int collect_rows(pl_store *store, const char *sql, const char *const *keys, int nkeys,
+                        json_t **rows, char **err) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_fail(store, err, "query");
+    json_t *out = json_array();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *row = json_object();
+        for (int i = 0; i < nkeys; i++) {
+            const char *key = keys[i];
+            json_t *v;
+            if (key[0] == '#') {
+                v = json_integer(sqlite3_column_int64(st, i));
+                key++;
+            } else if (key[0] == '@') {
+                v = json_loads((const char *)sqlite3_column_text(st, i), 0, NULL);
+                key++;
+            } else {
+                v = json_string((const char *)sqlite3_column_text(st, i));
+            }
+            json_object_set_new(row, key, v ? v : json_null());
+        }
+        json_array_append_new(out, row);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(out);
+        return db_fail(store, err, "query");
+    }
+    *rows = out;
+    return PL_OK;
+}
+
+int pl_store_inbox_pending(pl_store *store, json_t **rows, char **err) {
+    static const char *const keys[] = {"#id", "bot", "channel", "user", "@message"};
+    return collect_rows(store,
+                        "SELECT id, bot, channel, user, message FROM inbox "
+                        "WHERE done_at IS NULL ORDER BY id",
+                        keys, 5, rows, err);
+}
+
+int pl_store_inbox_prune(pl_store *store, int64_t before_ms, char **err) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store->db, "DELETE FROM inbox WHERE done_at IS NOT NULL AND done_at < ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(store, err, "prune inbox");
+    sqlite3_bind_int64(st, 1, before_ms);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? PL_OK : db_fail(store, err, "prune inbox");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* --- outbox --------------------------------------------------------------- */
+
+int pl_store_outbox_add(pl_store *store, const char *bot, const char *channel, const char *user,
+                        const char *call_json, int64_t now_ms, int64_t *id, char **err) {
+    sqlite3_stmt *st = store->stmt[ST_OUTBOX_ADD];
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, bot, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, channel, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, user, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, call_json, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, now_ms);
+    if (step_done(store, st, err, "queue outgoing message") != PL_OK) return PL_ERR;
+    *id = sqlite3_last_insert_rowid(store->db);
+    return PL_OK;
+}
+
+int pl_store_outbox_pending(pl_store *store, json_t **rows, char **err) {
+    static const char *const keys[] = {"#id", "bot", "channel", "user", "@call", "#attempts", "#next_at"};
+    return collect_rows(store,
+                        "SELECT id, bot, channel, user, call, attempts, next_at FROM outbox "
+                        "WHERE state = 'pending' ORDER BY id",
+                        keys, 7, rows, err);
+}
+
+int pl_store_outbox_update(pl_store *store, int64_t id, const char *state, int attempts,
+                           int64_t next_at_ms, const char *error, int64_t now_ms, char **err) {
+    sqlite3_stmt *st = store->stmt[ST_OUTBOX_UPDATE];
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, attempts);
+    sqlite3_bind_int64(st, 4, next_at_ms);
+    if (error) sqlite3_bind_text(st, 5, error, -1, SQLITE_TRANSIENT);
+    else sqlite3_bind_null(st, 5);
+    sqlite3_bind_int64(st, 6, now_ms);
+    return step_done(store, st, err, "update outgoing message");
+}
+
+int pl_store_outbox_count(pl_store *store, const char *bot, const char *state, int64_t *n,
+                          char **err) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store->db,
+                           "SELECT count(*) FROM outbox WHERE state = ?1 AND (?2 IS NULL OR bot = ?2)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(store, err, "count outbox");
+    sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
+    if (bot) sqlite3_bind_text(st, 2, bot, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    *n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? PL_OK : db_fail(store, err, "count outbox");
+}
+
+/* --- payload map ------------------------------------------------------------ */
+
+int pl_store_payload_put(pl_store *store, const char *bot, const char *key, const char *payload,
+                         char **err) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store->db,
+                           "INSERT OR REPLACE INTO payload_map (bot, key, payload) VALUES (?1, ?2, ?3)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(store, err, "map payload");
+    sqlite3_bind_text(st, 1, bot, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, payload, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? PL_OK : db_fail(store, err, "map payload");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int pl_store_payload_get(pl_store *store, const char *bot, const char *key, char **payload,
+                         char **err) {
+    sqlite3_stmt *st = NULL;
+    *payload = NULL;
+    if (sqlite3_prepare_v2(store->db, "SELECT payload FROM payload_map WHERE bot = ?1 AND key = ?2",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(store, err, "look up payload");
+    sqlite3_bind_text(st, 1, bot, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) *payload = pl_strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? PL_OK : db_fail(store, err, "look up payload");
 }

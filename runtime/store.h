@@ -56,4 +56,42 @@ int pl_store_catalog_replace(pl_store *store, const char *bot, const json_t *pro
                              char **err);
 int64_t pl_store_catalog_count(pl_store *store, const char *bot);
 
+/* --- inbox: inbound channel messages, recorded before they are acknowledged */
+
+/* Records a message a platform delivered. *id is its row, or 0 when the
+ * platform already delivered this platform_id (a retry: ignore it). */
+int pl_store_inbox_add(pl_store *store, const char *bot, const char *channel,
+                       const char *platform_id, const char *user, const char *message_json,
+                       int64_t now_ms, int64_t *id, char **err);
+/* Marks a message handled (in the transaction that commits its turn). */
+int pl_store_inbox_done(pl_store *store, int64_t id, int64_t now_ms, char **err);
+/* Messages recorded but not handled (after a crash), oldest first: a new
+ * array of {"id", "bot", "channel", "user", "message"}. */
+int pl_store_inbox_pending(pl_store *store, json_t **rows, char **err);
+/* Forgets handled messages older than the cut-off (their ids no longer
+ * de-duplicate). */
+int pl_store_inbox_prune(pl_store *store, int64_t before_ms, char **err);
+
+/* --- outbox: API calls to platforms, committed with the turn that made them */
+
+int pl_store_outbox_add(pl_store *store, const char *bot, const char *channel, const char *user,
+                        const char *call_json, int64_t now_ms, int64_t *id, char **err);
+/* Calls still to send, oldest first: a new array of {"id", "bot",
+ * "channel", "user", "call", "attempts", "next_at"}. */
+int pl_store_outbox_pending(pl_store *store, json_t **rows, char **err);
+/* state: "pending" (to retry at next_at), "sent" or "dead". */
+int pl_store_outbox_update(pl_store *store, int64_t id, const char *state, int attempts,
+                           int64_t next_at_ms, const char *error, int64_t now_ms, char **err);
+/* Counts of calls by state for a bot (or all bots when bot is NULL). */
+int pl_store_outbox_count(pl_store *store, const char *bot, const char *state, int64_t *n,
+                          char **err);
+
+/* --- payload map: long choice payloads behind short keys (Telegram) ------ */
+
+int pl_store_payload_put(pl_store *store, const char *bot, const char *key, const char *payload,
+                         char **err);
+/* *payload is new, or NULL when the key is unknown. */
+int pl_store_payload_get(pl_store *store, const char *bot, const char *key, char **payload,
+                         char **err);
+
 #endif

@@ -132,6 +132,26 @@ pl_message *pl_message_new(const char *bot, const char *channel, const char *use
     return m;
 }
 
+static char *string_or_null(const json_t *v) {
+    return json_is_string(v) ? pl_strdup(json_string_value(v)) : NULL;
+}
+
+pl_message *pl_message_from_event(const char *bot, const char *channel, const json_t *event,
+                                  int64_t inbox_id) {
+    pl_message *m = pl_message_new(bot, channel, json_string_value(json_object_get(event, "user")));
+    m->text = string_or_null(json_object_get(event, "text"));
+    m->payload = string_or_null(json_object_get(event, "payload"));
+    m->locale = string_or_null(json_object_get(event, "locale"));
+    json_t *info = json_object_get(event, "info");
+    if (json_is_object(info)) m->channel_info = json_deep_copy(info);
+    json_t *ev = json_object_get(event, "event");
+    if (ev) m->event = json_deep_copy(ev);
+    json_t *at = json_object_get(event, "received_at");
+    if (json_is_integer(at)) m->received_at = json_integer_value(at);
+    m->inbox_id = inbox_id;
+    return m;
+}
+
 void pl_message_free(pl_message *m) {
     if (!m) return;
     free(m->bot);
@@ -151,6 +171,7 @@ json_t *pl_message_to_json(const pl_message *m) {
     if (m->payload) json_object_set_new(j, "payload", json_string(m->payload));
     if (m->locale) json_object_set_new(j, "locale", json_string(m->locale));
     if (m->event) json_object_set(j, "event", m->event);
+    if (m->channel_info) json_object_set(j, "info", m->channel_info);
     return j;
 }
 
@@ -158,6 +179,7 @@ void pl_turn_result_clear(pl_turn_result *r) {
     free(r->session_json);
     json_decref(r->replies);
     free(r->replies_text);
+    free(r->locale);
     free(r->error);
     memset(r, 0, sizeof *r);
 }
@@ -241,6 +263,7 @@ static void fail_turn(turn *t, pl_turn_result *r, char *error, const char *trace
              error, traceback ? "\n" : "", traceback ? traceback : "");
     r->error = error;
     r->replies = fallback_replies(t);
+    r->locale = t->locale ? pl_strdup(t->locale) : NULL;
     /* the turn may have changed the cached table before it failed */
     cache_drop(pl_vm_lua(t->vm), t->msg);
 }
@@ -258,6 +281,8 @@ static int collect(turn *t, pl_turn_result *r, char **err) {
     }
     r->session_json = json_dumps(session, JSON_COMPACT);
     r->replies = replies;
+    const char *locale = json_string_value(json_object_get(session, "locale"));
+    r->locale = locale ? pl_strdup(locale) : NULL;
     json_decref(session);
     return PL_OK;
 }

@@ -24,6 +24,7 @@ typedef struct {
     json_t *channel_info; /* extra fields for msg.channel, or NULL (owned) */
     json_t *event;       /* a non-text event for the flow, or NULL (owned) */
     int64_t received_at;
+    int64_t inbox_id;    /* its inbox row when a platform delivered it, else 0 */
 } pl_message;
 
 pl_message *pl_message_new(const char *bot, const char *channel, const char *user);
@@ -31,11 +32,17 @@ void pl_message_free(pl_message *msg);
 /* The message as stored in the transcript (new reference). */
 json_t *pl_message_to_json(const pl_message *msg);
 
+/* A message from a channel event {"user", "text"?, "payload"?, "locale"?,
+ * "info"?, "id"?} (see channel.h); new. */
+pl_message *pl_message_from_event(const char *bot, const char *channel, const json_t *event,
+                                  int64_t inbox_id);
+
 typedef struct {
     int status;         /* 200, or 503 when the session could not be read */
     char *session_json; /* the new state; NULL when the turn failed */
     json_t *replies;    /* always an array */
     char *replies_text; /* the replies as JSON text, dumped once for every use */
+    char *locale;       /* the session's locale after the turn, or NULL */
     char *error;        /* why the turn failed (file:line: message), else NULL */
 } pl_turn_result;
 

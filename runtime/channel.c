@@ -1,0 +1,158 @@
+/* channel: the adapter registry, per-bot channel settings and the helpers
+ * adapters share (HMAC, constant-time compare, text fallbacks); see
+ * channel.h. Crypto is libcrypto's. */
+#define _GNU_SOURCE
+#include "channel.h"
+
+#include <ctype.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "money.h"
+
+extern const pl_channel_adapter pl_channel_whatsapp;
+extern const pl_channel_adapter pl_channel_messenger;
+extern const pl_channel_adapter pl_channel_telegram;
+extern const pl_channel_adapter pl_channel_twilio;
+extern const pl_channel_adapter pl_channel_alexa;
+
+static const pl_channel_adapter *const adapters[] = {
+    &pl_channel_whatsapp, &pl_channel_messenger, &pl_channel_telegram, &pl_channel_twilio,
+    &pl_channel_alexa,
+};
+
+const pl_channel_adapter *pl_channel_find(const char *name) {
+    for (size_t i = 0; i < sizeof adapters / sizeof *adapters; i++)
+        if (strcmp(adapters[i]->name, name) == 0 && adapters[i]->inbound) return adapters[i];
+    return NULL;
+}
+
+int pl_channel_is_internal(const char *name) {
+    return strcmp(name, "rest") == 0 || strcmp(name, "console") == 0;
+}
+
+void pl_inbound_clear(pl_inbound *in) {
+    free(in->answer);
+    free(in->answer_type);
+    json_decref(in->events);
+    memset(in, 0, sizeof *in);
+}
+
+const char *pl_channel_setting(const pl_channel_config *cfg, const char *key) {
+    const char *direct = json_string_value(json_object_get(cfg->settings, key));
+    if (direct) return direct;
+    char *env_key = pl_strdupf("%s_env", key);
+    const char *env_name = json_string_value(json_object_get(cfg->settings, env_key));
+    free(env_key);
+    const char *value = env_name ? getenv(env_name) : NULL;
+    return value && *value ? value : NULL;
+}
+
+const char *pl_channel_require(const pl_channel_config *cfg, const char *key, int *status,
+                               char **err) {
+    const char *value = pl_channel_setting(cfg, key);
+    if (value) return value;
+    char *env_key = pl_strdupf("%s_env", key);
+    const char *env_name = json_string_value(json_object_get(cfg->settings, env_key));
+    free(env_key);
+    if (status) *status = 503;
+    if (env_name)
+        pl_fail(err, "the %s channel of bot '%s' needs %s: set the environment variable %s",
+                cfg->channel, cfg->bot, key, env_name);
+    else
+        pl_fail(err, "the %s channel of bot '%s' needs %s (or %s_env) in bot.json", cfg->channel,
+                cfg->bot, key, key);
+    return NULL;
+}
+
+const char *pl_channel_api_base(const pl_channel_config *cfg, const char *fallback) {
+    const char *base = json_string_value(json_object_get(cfg->settings, "api_base"));
+    if (base) return base;
+    char name[64];
+    snprintf(name, sizeof name, "PARLEY_%s_API_BASE", cfg->channel);
+    for (char *p = name; *p; p++) *p = (char)toupper((unsigned char)*p);
+    base = getenv(name);
+    return base && *base ? base : fallback;
+}
+
+int pl_channel_signature_equal(const char *received, const char *expected) {
+    if (!received || !expected) return 0;
+    size_t n = strlen(expected);
+    return strlen(received) == n && CRYPTO_memcmp(received, expected, n) == 0;
+}
+
+static int hmac_raw(const char *algorithm, const char *key, const char *data, size_t len,
+                    unsigned char *out, unsigned int *out_len) {
+    const EVP_MD *md = strcmp(algorithm, "sha1") == 0 ? EVP_sha1() : EVP_sha256();
+    return HMAC(md, key, (int)strlen(key), (const unsigned char *)data, len, out, out_len) != NULL;
+}
+
+char *pl_channel_hmac_hex(const char *algorithm, const char *key, const char *data, size_t len) {
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    if (!hmac_raw(algorithm, key, data, len, mac, &n)) return NULL;
+    char *hex = malloc(n * 2 + 1);
+    if (!hex) abort();
+    for (unsigned int i = 0; i < n; i++) snprintf(hex + 2 * i, 3, "%02x", mac[i]);
+    return hex;
+}
+
+char *pl_channel_hmac_base64(const char *algorithm, const char *key, const char *data,
+                             size_t len) {
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    if (!hmac_raw(algorithm, key, data, len, mac, &n)) return NULL;
+    char *b64 = malloc(4 * ((n + 2) / 3) + 1);
+    if (!b64) abort();
+    EVP_EncodeBlock((unsigned char *)b64, mac, (int)n);
+    return b64;
+}
+
+json_t *pl_channel_call(const char *method, const char *path, json_t *json_body) {
+    json_t *call = json_pack("{s:s, s:s}", "method", method, "path", path);
+    if (json_body) {
+        char *text = json_dumps(json_body, JSON_COMPACT);
+        json_object_set_new(call, "body", json_string(text));
+        json_object_set_new(call, "content_type", json_string("application/json"));
+        free(text);
+        json_decref(json_body);
+    }
+    return call;
+}
+
+char *pl_channel_price(const json_t *price, const char *locale) {
+    return pl_money_format((long long)json_integer_value(json_object_get(price, "amount")),
+                           json_string_value(json_object_get(price, "currency")), locale);
+}
+
+/* Appends a line to a growing text. */
+static void add_line(char **text, const char *line) {
+    char *joined = *text && **text ? pl_strdupf("%s\n%s", *text, line) : pl_strdup(line);
+    free(*text);
+    *text = joined;
+}
+
+char *pl_channel_plain_text(const json_t *reply, int first, const char *locale) {
+    char *text = pl_strdup(json_string_value(json_object_get(reply, "text")));
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_object_get(reply, "cards"), i, item) {
+        char *price = pl_channel_price(json_object_get(item, "price"), locale);
+        const char *subtitle = json_string_value(json_object_get(item, "subtitle"));
+        char *line = pl_strdupf("• %s — %s%s%s", json_string_value(json_object_get(item, "title")),
+                                price, subtitle ? ". " : "", subtitle ? subtitle : "");
+        add_line(&text, line);
+        free(line);
+        free(price);
+    }
+    json_array_foreach(json_object_get(reply, "choices"), i, item) {
+        char *line = pl_strdupf("%d) %s", first + (int)i, json_string_value(json_object_get(item, "title")));
+        add_line(&text, line);
+        free(line);
+    }
+    return text;
+}

@@ -1,0 +1,142 @@
+/* channel: the interface every messaging-platform adapter implements, the
+ * registry of adapters, and each bot's channel settings.
+ *
+ * An adapter has two halves. Inbound: verify the platform's signature or
+ * secret, parse its webhook body, and normalise what it carries into
+ * events (a shopper's message, or a delivery status). Outbound: render a
+ * turn's channel-neutral replies (text, choices, cards, images, payment
+ * links) into the platform's API calls — degrading what the platform cannot
+ * show — or, for a synchronous channel (voice), into the webhook's answer.
+ *
+ * Adapters are plain C over plain data (no evhttp, no store), so a C test
+ * can drive them with fixed vectors. Secrets are never in the bot folder:
+ * the manifest names environment variables, read when a request needs them. */
+#ifndef PL_CHANNEL_H
+#define PL_CHANNEL_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+/* One bot's settings for one channel: the manifest's "channels" entry. */
+typedef struct {
+    const char *bot;       /* the bot's name */
+    const char *channel;   /* "whatsapp" ... */
+    const json_t *settings; /* the manifest object (borrowed) */
+} pl_channel_config;
+
+/* The value of a setting: settings.<key>, else the environment variable
+ * named by settings.<key>_env. NULL when neither is set. */
+const char *pl_channel_setting(const pl_channel_config *cfg, const char *key);
+
+/* A setting the channel cannot work without: its value, or NULL with
+ * out->status = 503 and *err naming what to set ("the whatsapp channel of
+ * bot 'barista' needs app_secret: set BARISTA_WA_SECRET"). */
+const char *pl_channel_require(const pl_channel_config *cfg, const char *key, int *status,
+                               char **err);
+
+/* The platform API's base URL: settings.api_base, else the environment's
+ * PARLEY_<CHANNEL>_API_BASE (upper case), else fallback. */
+const char *pl_channel_api_base(const pl_channel_config *cfg, const char *fallback);
+
+/* An inbound webhook request, as the adapter sees it. */
+typedef struct {
+    const char *method;    /* "GET", "POST" */
+    const char *url;       /* the public URL the platform called (Twilio signs it) */
+    const char *query;     /* the raw query string, or NULL */
+    const char *body;      /* NUL-terminated */
+    size_t body_len;
+    /* A request header by name (case-insensitive), or NULL. */
+    const char *(*header)(const void *ctx, const char *name);
+    const void *header_ctx;
+    long long now;         /* seconds since the epoch (for timestamp checks) */
+} pl_webhook;
+
+/* What an adapter made of a webhook. */
+typedef struct {
+    int status;       /* the HTTP status to answer (200 unless the adapter says) */
+    char *answer;     /* body to answer with (new string), or NULL for "" */
+    char *answer_type; /* its Content-Type (new string), or NULL for text/plain */
+    /* Events, each an object:
+     *   {"kind": "message", "id": platform message id (for de-duplication),
+     *    "user": "...", "text"?: "...", "payload"?: "...", "locale"?: "...",
+     *    "info"?: {...facts for msg.channel: display_name, phone ...}}
+     *   {"kind": "status", "id": id of the message sent, "user": "...",
+     *    "status": "sent" | "delivered" | "read" | "failed", "detail"?: ...}
+     * A message may also carry "ack": an API call to make at once (such as
+     * Telegram's answerCallbackQuery), in the outbox request form below. */
+    json_t *events;   /* new array (empty for a handshake) */
+} pl_inbound;
+
+void pl_inbound_clear(pl_inbound *in);
+
+/* The context an outbound rendering needs. */
+typedef struct {
+    const char *user;        /* the platform's id for the shopper */
+    const json_t *info;      /* the facts of the inbound message (msg.channel), or NULL */
+    const char *locale;      /* the session's locale, or NULL */
+} pl_outbound;
+
+/* Outgoing API calls are JSON objects, stored in the outbox as they are:
+ *   {"method": "POST", "path": "/messages" (appended to the API base),
+ *    "headers": {...}, "body": "..." (text, sent as is), "content_type": "..."}
+ * Credentials are not in them: the adapter's authorize adds them at send
+ * time, so the store holds no secrets. */
+
+typedef struct pl_channel_adapter {
+    const char *name;
+    /* The API base URL when nothing overrides it. */
+    const char *default_api_base;
+    /* 1 when the platform waits for the answer in the webhook's response
+     * (voice); 0 when replies go out through the outbox. */
+    int synchronous;
+    /* Verifies and parses a webhook. On PL_ERR, out->status is the 4xx to
+     * answer (401/403 for a bad signature or secret, 400 for a body that
+     * cannot be parsed) and *err says why; nothing is stored or run. */
+    int (*inbound)(const pl_channel_config *cfg, const pl_webhook *req, pl_inbound *out,
+                   char **err);
+    /* Renders one turn's replies (a JSON array, borrowed) into a new array of
+     * API calls, in sending order. Asynchronous channels only. */
+    int (*render)(const pl_channel_config *cfg, const pl_outbound *to, const json_t *replies,
+                  json_t **calls, char **err);
+    /* Synchronous channels: renders the replies into the webhook's answer
+     * (new body string and content type). */
+    int (*answer)(const pl_channel_config *cfg, const pl_outbound *to, const json_t *replies,
+                  char **body, const char **content_type, char **err);
+    /* Adds credentials to a stored call right before it is sent: may set
+     * headers, replace the URL (*url is new when set), or set basic auth
+     * (*user_pwd new "user:password"). NULL when no credentials are needed. */
+    int (*authorize)(const pl_channel_config *cfg, json_t *headers, char **url, char **user_pwd,
+                     char **err);
+} pl_channel_adapter;
+
+/* The adapter for a channel name, or NULL. */
+const pl_channel_adapter *pl_channel_find(const char *name);
+
+/* Channels with no adapter of their own: rest (the HTTP API) and console
+ * (parley chat) answer synchronously inside parley. */
+int pl_channel_is_internal(const char *name);
+
+/* Helpers shared by adapters ------------------------------------------------ */
+
+/* Constant-time comparison of a received hex or base64 signature with the
+ * expected one (libcrypto's CRYPTO_memcmp); 1 when equal. */
+int pl_channel_signature_equal(const char *received, const char *expected);
+
+/* HMAC of data with key: "sha256" or "sha1"; hex (lower case) or base64. */
+char *pl_channel_hmac_hex(const char *algorithm, const char *key, const char *data, size_t len);
+char *pl_channel_hmac_base64(const char *algorithm, const char *key, const char *data,
+                             size_t len);
+
+/* A new API call object {"method", "path", "body", "content_type"}; body is
+ * dumped from json (stolen) when given. */
+json_t *pl_channel_call(const char *method, const char *path, json_t *json_body);
+
+/* The texts of a reply flattened for platforms without buttons: the text,
+ * then the choices as "1) Title" lines, then cards as "Title — price"
+ * lines. `first` numbers the first choice (choices count across replies). */
+char *pl_channel_plain_text(const json_t *reply, int first, const char *locale);
+
+/* "€4.50" / "¥450" for a {amount, currency} price in a locale. */
+char *pl_channel_price(const json_t *price, const char *locale);
+
+#endif
