@@ -124,6 +124,19 @@ json_t *pl_channel_call(const char *method, const char *path, json_t *json_body)
     return call;
 }
 
+char *pl_channel_payload_key(const char *payload) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_Digest(payload, strlen(payload), digest, &n, EVP_sha256(), NULL);
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    char *key = malloc(14);
+    if (!key) abort();
+    key[0] = '~';
+    for (int i = 0; i < 12; i++) key[1 + i] = alphabet[digest[i] & 63];
+    key[13] = '\0';
+    return key;
+}
+
 char *pl_channel_price(const json_t *price, const char *locale) {
     return pl_money_format((long long)json_integer_value(json_object_get(price, "amount")),
                            json_string_value(json_object_get(price, "currency")), locale);

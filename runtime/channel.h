@@ -49,6 +49,10 @@ typedef struct {
     const char *(*header)(const void *ctx, const char *name);
     const void *header_ctx;
     long long now;         /* seconds since the epoch (for timestamp checks) */
+    /* The payload a short key stands for (see pl_outbound.short_payload):
+     * new string, or NULL when the key is unknown. */
+    char *(*long_payload)(const void *ctx, const char *key);
+    const void *payload_ctx;
 } pl_webhook;
 
 /* What an adapter made of a webhook. */
@@ -74,6 +78,11 @@ typedef struct {
     const char *user;        /* the platform's id for the shopper */
     const json_t *info;      /* the facts of the inbound message (msg.channel), or NULL */
     const char *locale;      /* the session's locale, or NULL */
+    /* For platforms that limit payload length: stores payload and returns a
+     * short key (new string, at most 16 bytes) that pl_webhook.long_payload
+     * turns back into it. NULL outside a commit. */
+    char *(*short_payload)(void *ctx, const char *payload);
+    void *payload_ctx;
 } pl_outbound;
 
 /* Outgoing API calls are JSON objects, stored in the outbox as they are:
@@ -135,6 +144,9 @@ json_t *pl_channel_call(const char *method, const char *path, json_t *json_body)
  * then the choices as "1) Title" lines, then cards as "Title — price"
  * lines. `first` numbers the first choice (choices count across replies). */
 char *pl_channel_plain_text(const json_t *reply, int first, const char *locale);
+
+/* The short key for a payload: "~" and 12 characters of a hash of it. */
+char *pl_channel_payload_key(const char *payload);
 
 /* "€4.50" / "¥450" for a {amount, currency} price in a locale. */
 char *pl_channel_price(const json_t *price, const char *locale);

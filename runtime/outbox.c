@@ -303,12 +303,34 @@ int pl_outbox_queue_call(pl_outbox *o, const char *bot, const char *channel, con
     return store_call(o, bot, channel, user, body, err);
 }
 
-int pl_outbox_queue(pl_outbox *o, const char *bot, const char *channel, const pl_outbound *to,
+typedef struct {
+    pl_outbox *outbox;
+    const char *bot;
+} payload_ctx;
+
+/* pl_outbound.short_payload: the key is stored in this commit's transaction. */
+static char *short_payload(void *arg, const char *payload) {
+    payload_ctx *ctx = arg;
+    char *key = pl_channel_payload_key(payload);
+    char *err = NULL;
+    if (pl_store_payload_put(ctx->outbox->store, ctx->bot, key, payload, &err) != PL_OK) {
+        pl_error("[%s] cannot store a choice payload: %s", ctx->bot, err);
+        free(err);
+    }
+    return key;
+}
+
+int pl_outbox_queue(pl_outbox *o, const char *bot, const char *channel, const pl_outbound *given,
                     const json_t *replies, char **err) {
     const pl_channel_adapter *adapter = pl_channel_find(channel);
     pl_channel_config cfg;
     if (!adapter || adapter->synchronous || !adapter->render || !o->lookup(bot, channel, &cfg, o->lookup_ud))
         return PL_OK;
+    payload_ctx ctx = {o, bot};
+    pl_outbound to_with_map = *given;
+    to_with_map.short_payload = short_payload;
+    to_with_map.payload_ctx = &ctx;
+    const pl_outbound *to = &to_with_map;
     json_t *calls = NULL;
     char *why = NULL;
     if (adapter->render(&cfg, to, replies, &calls, &why) != PL_OK) {

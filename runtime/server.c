@@ -376,6 +376,22 @@ static const char *webhook_header(const void *ctx, const char *name) {
     return evhttp_find_header((struct evkeyvalq *)ctx, name);
 }
 
+typedef struct {
+    pl_store *store;
+    const char *bot;
+} payload_lookup;
+
+/* pl_webhook.long_payload: a key the outbox stored for a long payload. */
+static char *long_payload(const void *arg, const char *key) {
+    const payload_lookup *p = arg;
+    char *payload = NULL, *err = NULL;
+    if (pl_store_payload_get(p->store, p->bot, key, &payload, &err) != PL_OK) {
+        pl_error("[%s] cannot look up a choice payload: %s", p->bot, err);
+        free(err);
+    }
+    return payload;
+}
+
 /* The URL the platform called, as it signed it: the channel's public_url
  * when set (parley behind a proxy), else rebuilt from the Host header. */
 static char *public_url(struct evhttp_request *req, const pl_channel_config *cfg) {
@@ -428,6 +444,7 @@ static void handle_channel(pl_server *s, struct evhttp_request *req, pl_bot *bot
     char *body = pl_strndup(len ? (const char *)evbuffer_pullup(in, -1) : "", len);
     char *url = public_url(req, &w->cfg);
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    payload_lookup lookup = {pl_app_store(s->app), pl_bot_name(bot)};
     pl_webhook hook = {
         .method = cmd == EVHTTP_REQ_GET ? "GET" : "POST",
         .url = url,
@@ -437,6 +454,8 @@ static void handle_channel(pl_server *s, struct evhttp_request *req, pl_bot *bot
         .header = webhook_header,
         .header_ctx = evhttp_request_get_input_headers(req),
         .now = pl_now_ms() / 1000,
+        .long_payload = long_payload,
+        .payload_ctx = &lookup,
     };
     char *err = NULL;
     int rc = adapter->inbound(&w->cfg, &hook, &w->inbound, &err);
