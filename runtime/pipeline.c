@@ -143,7 +143,7 @@ static int write_message(pl_store *store, item *it, int64_t now, char **err) {
  * the outbox, in the same transaction as the turn. */
 static int queue_outbound(pl_pipeline *pipe, item *it, char **err) {
     if (!pipe->outbox || pl_channel_is_internal(it->msg->channel)) return PL_OK;
-    pl_outbound to = {it->msg->user, it->msg->channel_info, it->result.locale};
+    pl_outbound to = {.user = it->msg->user, .info = it->msg->channel_info, .locale = it->result.locale};
     return pl_outbox_queue(pipe->outbox, it->msg->bot, it->msg->channel, &to, it->result.replies, err);
 }
 
