@@ -23,7 +23,7 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 RUNTIME_SRC := $(filter-out runtime/main.c,$(wildcard runtime/*.c))
 RUNTIME_OBJ := $(RUNTIME_SRC:runtime/%.c=build/obj/%.o) build/obj/embedded.o
 SAN_OBJ := $(RUNTIME_SRC:runtime/%.c=build/san/%.o) build/san/embedded.o
-LUA_MODULES := $(sort $(wildcard runtime/lua/parley/*.lua))
+LUA_MODULES := $(sort $(wildcard runtime/lua/*.lua runtime/lua/parley/*.lua))
 CTEST_SRC := $(wildcard tests/c/test_*.c)
 CTESTS := $(CTEST_SRC:tests/c/%.c=build/tests/%)
 SAN_CTESTS := $(CTEST_SRC:tests/c/%.c=build/tests/san_%)

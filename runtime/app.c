@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "commerce.h"
 #include "common.h"
+#include "http_lua.h"
+#include "jobs.h"
 #include "log.h"
 
 struct pl_app {
@@ -15,6 +18,9 @@ struct pl_app {
     size_t nbots;
     pl_pipeline *pipeline;
     pl_outbox *outbox;
+    pl_http_client *http;
+    pl_commerce *commerce;
+    pl_jobs *jobs;
     pl_watch *watch;
     struct watch_target *targets; /* one per bot, for the watcher's callbacks */
     pl_reload_fn on_reload;
@@ -129,6 +135,9 @@ static void recover_inbox(pl_app *app) {
     json_decref(rows);
 }
 
+static pl_bot *find_bot_for_jobs(const char *name, void *ud) { return pl_app_find_bot(ud, name); }
+static void jobs_changed(void *ud) { pl_jobs_kick(ud); }
+
 int pl_app_open(const pl_app_config *config, pl_app **out, char **err) {
     pl_app *app = calloc(1, sizeof *app);
     if (!app) abort();
@@ -145,14 +154,21 @@ int pl_app_open(const pl_app_config *config, pl_app **out, char **err) {
         return PL_ERR;
     }
     for (size_t i = 0; i < app->nbots; i++) load_bot(app, app->bots[i], NULL);
-    app->outbox = pl_outbox_new(app->base, app->store, lookup_channel, app, err);
-    if (!app->outbox) {
+    app->http = pl_http_client_new(app->base, err);
+    if (!app->http) {
         pl_app_close(app);
         return PL_ERR;
     }
+    pl_http_lua_use(app->http);
+    app->outbox = pl_outbox_new(app->base, app->store, app->http, lookup_channel, app);
     app->pipeline = pl_pipeline_new(app->base, app->store);
     pl_pipeline_set_before_turn(app->pipeline, before_turn, app);
     pl_pipeline_set_outbox(app->pipeline, app->outbox);
+    app->commerce = pl_commerce_new(app->store, app->pipeline, app->http,
+                                    config->public_url ? config->public_url : "http://localhost");
+    pl_commerce_lua_use(app->commerce);
+    app->jobs = pl_jobs_new(app->base, app->store, app->pipeline, find_bot_for_jobs, app);
+    pl_pipeline_on_jobs(app->pipeline, jobs_changed, app->jobs);
     if (pl_outbox_resume(app->outbox, err) != PL_OK) {
         pl_app_close(app);
         return PL_ERR;
@@ -164,8 +180,13 @@ int pl_app_open(const pl_app_config *config, pl_app **out, char **err) {
 
 void pl_app_close(pl_app *app) {
     if (!app) return;
+    pl_commerce_lua_use(NULL);
+    pl_commerce_free(app->commerce);
+    pl_jobs_free(app->jobs);
     pl_pipeline_free(app->pipeline);
     pl_outbox_free(app->outbox);
+    pl_http_lua_use(NULL);
+    pl_http_client_free(app->http);
     pl_watch_free(app->watch);
     free(app->targets);
     for (size_t i = 0; i < app->nbots; i++) pl_bot_free(app->bots[i]);
@@ -177,6 +198,7 @@ void pl_app_close(pl_app *app) {
 
 struct event_base *pl_app_base(pl_app *app) { return app->base; }
 pl_outbox *pl_app_outbox(pl_app *app) { return app->outbox; }
+pl_commerce *pl_app_commerce(pl_app *app) { return app->commerce; }
 pl_store *pl_app_store(pl_app *app) { return app->store; }
 pl_pipeline *pl_app_pipeline(pl_app *app) { return app->pipeline; }
 size_t pl_app_bot_count(const pl_app *app) { return app->nbots; }
@@ -197,3 +219,5 @@ void pl_app_drain(pl_app *app) {
     while (pl_pipeline_pending(app->pipeline) > 0)
         if (event_base_loop(app->base, EVLOOP_ONCE) < 0) break;
 }
+
+void pl_app_clock_moved(pl_app *app) { pl_jobs_kick(app->jobs); }

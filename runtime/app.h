@@ -25,6 +25,7 @@ typedef struct {
     char **bot_dirs;
     size_t nbots;
     int watch;            /* hot reload on */
+    const char *public_url; /* how the world reaches this server (payment links) */
 } pl_app_config;
 
 /* Opens everything. A bot whose scripts fail to load is still served (with
@@ -35,12 +36,16 @@ void pl_app_close(pl_app *app);
 
 struct event_base *pl_app_base(pl_app *app);
 pl_outbox *pl_app_outbox(pl_app *app);
+struct pl_commerce *pl_app_commerce(pl_app *app);
 pl_store *pl_app_store(pl_app *app);
 pl_pipeline *pl_app_pipeline(pl_app *app);
 size_t pl_app_bot_count(const pl_app *app);
 pl_bot *pl_app_bot(pl_app *app, size_t i);
 pl_bot *pl_app_find_bot(pl_app *app, const char *name);
 void pl_app_on_reload(pl_app *app, pl_reload_fn fn, void *ud);
+
+/* The test clock moved (pl_clock_advance): timers due now fire. */
+void pl_app_clock_moved(pl_app *app);
 
 /* Runs the loop until every posted message has been committed and delivered. */
 void pl_app_drain(pl_app *app);

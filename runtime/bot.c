@@ -14,7 +14,9 @@
 #include <sys/stat.h>
 
 #include "catalog.h"
+#include "commerce.h"
 #include "common.h"
+#include "http_lua.h"
 #include "json_lua.h"
 #include "log.h"
 #include "modules.h"
@@ -29,6 +31,7 @@ struct pl_bot {
     pl_vm *vm;
     int64_t loaded_at;
     char *error;
+    json_t *stock; /* units left per stock key (commerce.c keeps it current) */
 };
 
 void pl_errors_add(pl_errors *errors, const char *fmt, ...) {
@@ -108,6 +111,7 @@ int pl_bot_open(const char *dir, pl_bot **out, char **err) {
     bot->dir = real;
     bot->manifest = manifest;
     bot->name = pl_strdup(json_string_value(json_object_get(manifest, "name")));
+    bot->stock = json_object();
     *out = bot;
     return PL_OK;
 }
@@ -116,6 +120,7 @@ void pl_bot_free(pl_bot *bot) {
     if (!bot) return;
     pl_vm_release(bot->vm);
     json_decref(bot->manifest);
+    json_decref(bot->stock);
     free(bot->dir);
     free(bot->name);
     free(bot->error);
@@ -128,6 +133,8 @@ const char *pl_bot_dir(const pl_bot *bot) { return bot->dir; }
 const json_t *pl_bot_manifest(const pl_bot *bot) { return bot->manifest; }
 int64_t pl_bot_loaded_at(const pl_bot *bot) { return bot->loaded_at; }
 const char *pl_bot_error(const pl_bot *bot) { return bot->error; }
+
+json_t *pl_bot_stock(pl_bot *bot) { return bot->stock; }
 
 const json_t *pl_bot_channel_settings(const pl_bot *bot, const char *channel) {
     const json_t *settings = json_object_get(json_object_get(bot->manifest, "channels"), channel);
@@ -296,6 +303,7 @@ static pl_vm *build(const pl_bot *bot, const json_t *manifest, pl_errors *errors
         return NULL;
     }
     lua_State *L = pl_vm_lua(vm);
+    pl_vm_set_userdata(vm, (void *)bot);
     pl_modules_set_catalog(L, catalog ? catalog : pl_catalog_empty());
     lua_getglobal(L, "require");
     lua_pushliteral(L, "parley.engine");
@@ -303,6 +311,7 @@ static pl_vm *build(const pl_bot *bot, const json_t *manifest, pl_errors *errors
         pl_errors_add(errors, "runtime: %s", err);
         free(err);
     } else {
+        pl_http_lua_set_allow(L, json_object_get(json_object_get(manifest, "http"), "allow"));
         pl_json_push(L, manifest);
         if (call_engine(vm, "configure", 1, 0, errors) == PL_OK) {
             load_flows(vm, errors);
@@ -316,6 +325,20 @@ static pl_vm *build(const pl_bot *bot, const json_t *manifest, pl_errors *errors
         return NULL;
     }
     return vm;
+}
+
+/* Copies the new catalog into the store and brings its stock counts in
+ * (sold units stay sold unless the catalog's count changed); *stock gets
+ * the units left per key (new). Without a store the catalog's counts. */
+static int sync_catalog(const pl_bot *bot, pl_vm *vm, pl_store *store, json_t **stock, char **err) {
+    const json_t *products = pl_catalog_products(pl_modules_catalog(pl_vm_lua(vm)));
+    json_t *counts = pl_commerce_catalog_stock(products);
+    int rc = PL_OK;
+    if (!store) *stock = json_incref(counts);
+    else if ((rc = pl_store_catalog_replace(store, bot->name, products, err)) == PL_OK)
+        rc = pl_store_stock_sync(store, bot->name, counts, stock, err);
+    json_decref(counts);
+    return rc;
 }
 
 static char *join_errors(const pl_errors *errors) {
@@ -345,17 +368,18 @@ int pl_bot_reload(pl_bot *bot, pl_store *store, pl_errors *errors, pl_errors *wa
     } else {
         vm = build(bot, manifest, errors, warnings);
     }
-    if (vm && store) {
-        const pl_catalog *catalog = pl_modules_catalog(pl_vm_lua(vm));
-        if (pl_store_catalog_replace(store, bot->name, pl_catalog_products(catalog), &err) != PL_OK) {
-            pl_errors_add(errors, "%s", err);
-            free(err);
-            pl_vm_release(vm);
-            vm = NULL;
-        }
+    json_t *stock = NULL;
+    if (vm && sync_catalog(bot, vm, store, &stock, &err) != PL_OK) {
+        pl_errors_add(errors, "%s", err);
+        free(err);
+        pl_vm_release(vm);
+        vm = NULL;
     }
     int rc = PL_OK;
     if (vm) {
+        json_object_clear(bot->stock);
+        json_object_update(bot->stock, stock);
+        json_decref(stock);
         pl_vm_release(bot->vm);
         bot->vm = vm;
         json_decref(bot->manifest);

@@ -54,6 +54,11 @@ const char *pl_bot_error(const pl_bot *bot);
  * or NULL when the bot does not turn that channel on. */
 const json_t *pl_bot_channel_settings(const pl_bot *bot, const char *channel);
 
+/* The live stock of the bot's catalog: an object of key ("sku" or
+ * "sku/option=value") -> units left, kept by commerce.c (borrowed); keys
+ * not in it are unlimited. */
+json_t *pl_bot_stock(pl_bot *bot);
+
 /* The text sent when the scripts cannot run at all: the manifest's
  * "fallback" for the locale, else a built-in sentence. Borrowed. */
 const char *pl_bot_static_fallback(const pl_bot *bot, const char *locale);

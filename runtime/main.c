@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -75,6 +77,9 @@ static const char serve_usage[] =
     "  --sync full|normal  SQLite synchronous mode (default full: a commit survives\n"
     "                      power loss; normal survives a crash of parley only)\n"
     "  --no-watch          do not hot-reload bot folders\n"
+    "  --public-url URL    how shoppers and providers reach this server, for payment\n"
+    "                      links and provider callbacks (default: PARLEY_PUBLIC_URL,\n"
+    "                      else http://ADDR:PORT)\n"
     "  --log-level LEVEL   debug, info, warn or error (default info)\n"
     "  --help              this text\n";
 
@@ -107,6 +112,23 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
     event_add(st->drain_timer, &every);
 }
 
+/* A free port on addr, found by binding port 0 and letting it go. */
+static int pick_free_port(const char *addr) {
+    struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+    if (evutil_getaddrinfo(addr, "0", &hints, &ai) != 0 || !ai) return 0;
+    int port = 0;
+    evutil_socket_t fd = socket(ai->ai_family, SOCK_STREAM, 0);
+    struct sockaddr_storage ss;
+    ev_socklen_t len = sizeof ss;
+    if (fd >= 0 && bind(fd, ai->ai_addr, (ev_socklen_t)ai->ai_addrlen) == 0 &&
+        getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+        port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                              : ((struct sockaddr_in *)&ss)->sin_port);
+    if (fd >= 0) evutil_closesocket(fd);
+    evutil_freeaddrinfo(ai);
+    return port;
+}
+
 static int parse_listen(const char *spec, char **addr, int *port) {
     const char *colon = strrchr(spec, ':');
     if (!colon || colon == spec) return PL_ERR;
@@ -123,10 +145,22 @@ static int parse_listen(const char *spec, char **addr, int *port) {
     return PL_OK;
 }
 
+/* Binds first (port 0 picks one), then opens the app with the public URL
+ * that follows from the real port unless one was given. */
 static int run_server(pl_app_config *config, const char *addr, int port) {
     char *err = NULL;
     pl_app *app = NULL;
-    if (pl_app_open(config, &app, &err) != PL_OK) {
+    char *derived = NULL;
+    if (!config->public_url && getenv("PARLEY_PUBLIC_URL") && *getenv("PARLEY_PUBLIC_URL"))
+        config->public_url = getenv("PARLEY_PUBLIC_URL");
+    int fixed_port = port;
+    if (!config->public_url && port == 0) fixed_port = pick_free_port(addr);
+    if (!config->public_url) config->public_url = derived = pl_strdupf("http://%s:%d", addr, fixed_port);
+    port = fixed_port;
+    int opened = pl_app_open(config, &app, &err) == PL_OK;
+    free(derived);
+    config->public_url = NULL;
+    if (!opened) {
         fprintf(stderr, "parley serve: %s\n", err);
         free(err);
         return 1;
@@ -171,6 +205,7 @@ int pl_cmd_serve(int argc, char **argv) {
                                          {"sync", required_argument, 0, 's'},
                                          {"no-watch", no_argument, 0, 'n'},
                                          {"log-level", required_argument, 0, 'v'},
+                                         {"public-url", required_argument, 0, 'u'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     char *addr = pl_strdup("127.0.0.1");
@@ -192,6 +227,7 @@ int pl_cmd_serve(int argc, char **argv) {
             else rc = pl_cli_usage_error("serve", "--sync is full or normal");
             break;
         case 'n': watch = 0; break;
+        case 'u': config.public_url = optarg; break;
         case 'v':
             if (pl_log_parse_level(optarg) < 0) rc = pl_cli_usage_error("serve", "--log-level is debug, info, warn or error");
             else pl_log_set_level((pl_log_level)pl_log_parse_level(optarg));

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "commerce.h"
 #include "common.h"
+#include "http_lua.h"
 #include "json_lua.h"
 #include "log.h"
 #include "money.h"
@@ -241,6 +243,8 @@ void pl_modules_register(lua_State *L) {
                                          {"log", open_log},
                                          {"parley.text", open_text},
                                          {"parley.money", open_money},
+                                         {"parley.http", pl_http_lua_open},
+                                         {"parley.commerce", pl_commerce_lua_open},
                                          {"parley.catalog", open_catalog},
                                          {NULL, NULL}};
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);

@@ -407,10 +407,8 @@ int pl_outbox_resume(pl_outbox *o, char **err) {
 size_t pl_outbox_pending(const pl_outbox *o) { return o->pending; }
 pl_outbox_stats pl_outbox_get_stats(const pl_outbox *o) { return o->stats; }
 
-pl_outbox *pl_outbox_new(struct event_base *base, pl_store *store, pl_outbox_lookup_fn lookup,
-                         void *ud, char **err) {
-    pl_http_client *http = pl_http_client_new(base, err);
-    if (!http) return NULL;
+pl_outbox *pl_outbox_new(struct event_base *base, pl_store *store, pl_http_client *http,
+                         pl_outbox_lookup_fn lookup, void *ud) {
     pl_outbox *o = calloc(1, sizeof *o);
     if (!o) abort();
     o->base = base;
@@ -428,7 +426,6 @@ pl_outbox *pl_outbox_new(struct event_base *base, pl_store *store, pl_outbox_loo
 void pl_outbox_free(pl_outbox *o) {
     if (!o) return;
     if (o->updates) on_flush(-1, 0, o);
-    pl_http_client_free(o->http);
     for (queue *q = o->queues, *n; q; q = n) {
         n = q->next_queue;
         queue_free(q);

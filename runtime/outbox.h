@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "channel.h"
+#include "http_client.h"
 #include "store.h"
 
 typedef struct pl_outbox pl_outbox;
@@ -29,8 +30,8 @@ typedef struct pl_outbox pl_outbox;
 typedef int (*pl_outbox_lookup_fn)(const char *bot, const char *channel, pl_channel_config *cfg,
                                    void *ud);
 
-pl_outbox *pl_outbox_new(struct event_base *base, pl_store *store, pl_outbox_lookup_fn lookup,
-                         void *ud, char **err);
+pl_outbox *pl_outbox_new(struct event_base *base, pl_store *store, pl_http_client *http,
+                         pl_outbox_lookup_fn lookup, void *ud);
 void pl_outbox_free(pl_outbox *outbox);
 
 /* Inside a commit transaction: renders replies (borrowed) for the shopper

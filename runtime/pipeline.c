@@ -12,6 +12,7 @@
 typedef enum { ITEM_MESSAGE, ITEM_ERASE, ITEM_RECORD } item_kind;
 
 typedef struct item {
+    struct pl_pipeline *pipe;
     struct item *next_in_box;   /* the session's queue */
     struct item *next_in_batch; /* the commit batch */
     struct mailbox *box;
@@ -27,6 +28,8 @@ typedef struct item {
     json_t *events;
     int64_t *inbox_ids;
     pl_recorded_fn recorded;
+    pl_record_writer writer; /* makes the events inside the transaction */
+    void *writer_ud;
 } item;
 
 typedef struct mailbox {
@@ -45,6 +48,9 @@ struct pl_pipeline {
     pl_before_turn_fn before_turn;
     void *before_turn_ud;
     pl_outbox *outbox;
+    void (*jobs_changed)(void *ud);
+    void *jobs_ud;
+    int jobs_touched; /* in the open transaction */
     size_t pending;
     uint64_t committed_items, transactions;
 };
@@ -139,6 +145,34 @@ static int write_message(pl_store *store, item *it, int64_t now, char **err) {
     return rc;
 }
 
+/* The jobs a turn scheduled or cancelled, in its transaction. "after" is
+ * in seconds from now (the test clock's now). */
+static int write_jobs(pl_pipeline *pipe, item *it, int64_t now, char **err) {
+    size_t i;
+    json_t *job;
+    json_array_foreach(json_object_get(it->result.effects, "jobs"), i, job) {
+        const char *op = json_string_value(json_object_get(job, "op"));
+        const char *name = json_string_value(json_object_get(job, "name"));
+        if (!op || !name) continue;
+        int rc, found = 0;
+        if (strcmp(op, "cancel") == 0) {
+            rc = pl_store_job_cancel(pipe->store, it->msg->bot, it->msg->channel, it->msg->user, name, &found, err);
+        } else {
+            json_t *at = json_object_get(job, "at");
+            int64_t fire_at = json_is_number(at) ? (int64_t)(json_number_value(at) * 1000)
+                                                 : now + (int64_t)(json_number_value(json_object_get(job, "after")) * 1000);
+            char *data = json_dumps(json_object_get(job, "data") ? json_object_get(job, "data") : json_null(),
+                                    JSON_COMPACT | JSON_ENCODE_ANY);
+            rc = pl_store_job_put(pipe->store, it->msg->bot, it->msg->channel, it->msg->user, name, data, fire_at,
+                                  now, err);
+            free(data);
+        }
+        if (rc != PL_OK) return rc;
+        pipe->jobs_touched = 1;
+    }
+    return PL_OK;
+}
+
 /* Replies for a platform that is not answered in the HTTP response go to
  * the outbox, in the same transaction as the turn. */
 static int queue_outbound(pl_pipeline *pipe, item *it, char **err) {
@@ -147,11 +181,16 @@ static int queue_outbound(pl_pipeline *pipe, item *it, char **err) {
     return pl_outbox_queue(pipe->outbox, it->msg->bot, it->msg->channel, &to, it->result.replies, err);
 }
 
+static const char *event_channel(const item *it, const json_t *event) {
+    const char *channel = json_string_value(json_object_get(event, "channel"));
+    return channel ? channel : it->msg->channel;
+}
+
 static int write_event(pl_pipeline *pipe, item *it, size_t i, const json_t *event, int64_t now,
                        char **err) {
     const char *kind = json_string_value(json_object_get(event, "kind"));
     const char *user = json_string_value(json_object_get(event, "user"));
-    const char *channel = it->msg->channel;
+    const char *channel = event_channel(it, event);
     if (!user) return PL_OK;
     pl_session_key key = {it->msg->bot, channel, user};
     char *body = json_dumps(event, JSON_COMPACT);
@@ -173,6 +212,13 @@ static int write_event(pl_pipeline *pipe, item *it, size_t i, const json_t *even
 }
 
 static int write_record(pl_pipeline *pipe, item *it, int64_t now, char **err) {
+    if (it->writer) {
+        json_array_clear(it->events);
+        if (it->writer(pipe->store, it->writer_ud, it->events, err) != PL_OK) return PL_ERR;
+        free(it->inbox_ids);
+        it->inbox_ids = calloc(json_array_size(it->events) + 1, sizeof *it->inbox_ids);
+        if (!it->inbox_ids) abort();
+    }
     size_t i;
     json_t *event;
     json_array_foreach(it->events, i, event) {
@@ -194,6 +240,7 @@ static int write_item(pl_pipeline *pipe, item *it, int64_t now, char **err) {
     switch (it->kind) {
     case ITEM_MESSAGE:
         if (write_message(pipe->store, it, now, err) != PL_OK) return PL_ERR;
+        if (it->result.effects && write_jobs(pipe, it, now, err) != PL_OK) return PL_ERR;
         return queue_outbound(pipe, it, err);
     case ITEM_ERASE: return write_erase(pipe->store, it, err);
     case ITEM_RECORD: return write_record(pipe, it, now, err);
@@ -221,8 +268,8 @@ static int write_batch(pl_pipeline *pipe, item *batch, char **err) {
 }
 
 static void enqueue(pl_pipeline *pipe, item *it);
-static item *new_item(item_kind kind, pl_bot *bot, pl_message *msg, pl_deliver_fn deliver,
-                      void *ud);
+static item *new_item(pl_pipeline *pipe, item_kind kind, pl_bot *bot, pl_message *msg,
+                      pl_deliver_fn deliver, void *ud);
 
 /* After its commit, a webhook's new messages go to their mailboxes. */
 static void complete_record(pl_pipeline *pipe, item *it, int committed) {
@@ -231,12 +278,12 @@ static void complete_record(pl_pipeline *pipe, item *it, int committed) {
         json_t *event;
         json_array_foreach(it->events, i, event) {
             if (!it->inbox_ids[i]) continue;
-            pl_message *msg = pl_message_from_event(it->msg->bot, it->msg->channel, event, it->inbox_ids[i]);
-            enqueue(pipe, new_item(ITEM_MESSAGE, it->bot, msg, NULL, NULL));
+            pl_message *msg = pl_message_from_event(it->msg->bot, event_channel(it, event), event, it->inbox_ids[i]);
+            enqueue(pipe, new_item(pipe, ITEM_MESSAGE, it->bot, msg, NULL, NULL));
         }
     }
     pipe->pending--;
-    it->recorded(committed ? 200 : 503, it->ud);
+    if (it->recorded) it->recorded(committed ? 200 : 503, it->ud);
     json_decref(it->events);
     free(it->inbox_ids);
     pl_turn_result_clear(&it->result);
@@ -270,8 +317,10 @@ static void on_commit(evutil_socket_t fd, short what, void *arg) {
     item *batch = pipe->batch_head;
     pipe->batch_head = pipe->batch_tail = NULL;
     char *err = NULL;
+    pipe->jobs_touched = 0;
     int committed = write_batch(pipe, batch, &err) == PL_OK;
     if (pipe->outbox) pl_outbox_committed(pipe->outbox, committed);
+    if (committed && pipe->jobs_touched && pipe->jobs_changed) pipe->jobs_changed(pipe->jobs_ud);
     pipe->transactions++;
     for (item *it = batch; committed && it; it = it->next_in_batch) pipe->committed_items++;
     if (!committed) {
@@ -289,6 +338,8 @@ static void on_commit(evutil_socket_t fd, short what, void *arg) {
 
 /* --- dispatch -------------------------------------------------------------- */
 
+/* A turn may finish at once or after waiting for I/O; either way its item
+ * joins the commit batch then. */
 static void on_turn_done(pl_turn_result *result, void *ud) {
     item *it = ud;
     it->result = *result;
@@ -296,6 +347,7 @@ static void on_turn_done(pl_turn_result *result, void *ud) {
     memset(result, 0, sizeof *result);
     if (!it->result.replies) it->result.replies = json_array();
     if (!it->result.replies_text) it->result.replies_text = json_dumps(it->result.replies, JSON_COMPACT);
+    batch_add(it->pipe, it);
 }
 
 /* Handles the head of a mailbox: runs its turn (or prepares its erasure)
@@ -310,7 +362,6 @@ static void run_item(pl_pipeline *pipe, item *it) {
     }
     if (pipe->before_turn) pipe->before_turn(pipe->before_turn_ud);
     pl_turn_run(it->bot, it->msg, pipe->store, on_turn_done, it);
-    batch_add(pipe, it);
 }
 
 static void enqueue(pl_pipeline *pipe, item *it) {
@@ -324,10 +375,11 @@ static void enqueue(pl_pipeline *pipe, item *it) {
     if (idle) run_item(pipe, it);
 }
 
-static item *new_item(item_kind kind, pl_bot *bot, pl_message *msg, pl_deliver_fn deliver,
-                      void *ud) {
+static item *new_item(pl_pipeline *pipe, item_kind kind, pl_bot *bot, pl_message *msg,
+                      pl_deliver_fn deliver, void *ud) {
     item *it = calloc(1, sizeof *it);
     if (!it) abort();
+    it->pipe = pipe;
     it->kind = kind;
     it->bot = bot;
     it->msg = msg;
@@ -338,22 +390,35 @@ static item *new_item(item_kind kind, pl_bot *bot, pl_message *msg, pl_deliver_f
 
 void pl_pipeline_post(pl_pipeline *pipe, pl_bot *bot, pl_message *msg, pl_deliver_fn deliver,
                       void *ud) {
-    enqueue(pipe, new_item(ITEM_MESSAGE, bot, msg, deliver, ud));
+    enqueue(pipe, new_item(pipe, ITEM_MESSAGE, bot, msg, deliver, ud));
 }
 
 void pl_pipeline_erase(pl_pipeline *pipe, pl_bot *bot, const char *channel, const char *user,
                        pl_deliver_fn deliver, void *ud) {
     pl_message *msg = pl_message_new(pl_bot_name(bot), channel, user);
-    enqueue(pipe, new_item(ITEM_ERASE, bot, msg, deliver, ud));
+    enqueue(pipe, new_item(pipe, ITEM_ERASE, bot, msg, deliver, ud));
 }
 
 size_t pl_pipeline_pending(const pl_pipeline *pipe) { return pipe->pending; }
 
 void pl_pipeline_set_outbox(pl_pipeline *pipe, pl_outbox *outbox) { pipe->outbox = outbox; }
 
+void pl_pipeline_on_jobs(pl_pipeline *pipe, void (*changed)(void *ud), void *ud) {
+    pipe->jobs_changed = changed;
+    pipe->jobs_ud = ud;
+}
+
+void pl_pipeline_record_with(pl_pipeline *pipe, pl_bot *bot, pl_record_writer write,
+                             void *write_ud, pl_recorded_fn done, void *ud) {
+    pl_pipeline_record(pipe, bot, "-", json_array(), done, ud);
+    item *it = pipe->batch_tail;
+    it->writer = write;
+    it->writer_ud = write_ud;
+}
+
 void pl_pipeline_record(pl_pipeline *pipe, pl_bot *bot, const char *channel, json_t *events,
                         pl_recorded_fn done, void *ud) {
-    item *it = new_item(ITEM_RECORD, bot, pl_message_new(pl_bot_name(bot), channel, "-"), NULL, ud);
+    item *it = new_item(pipe, ITEM_RECORD, bot, pl_message_new(pl_bot_name(bot), channel, "-"), NULL, ud);
     it->events = events;
     it->inbox_ids = calloc(json_array_size(events) + 1, sizeof *it->inbox_ids);
     if (!it->inbox_ids) abort();

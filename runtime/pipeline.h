@@ -45,6 +45,9 @@ void pl_pipeline_post(pl_pipeline *pipe, pl_bot *bot, pl_message *msg, pl_delive
 void pl_pipeline_erase(pl_pipeline *pipe, pl_bot *bot, const char *channel, const char *user,
                        pl_deliver_fn deliver, void *ud);
 
+/* Called after every commit that scheduled or cancelled jobs. */
+void pl_pipeline_on_jobs(pl_pipeline *pipe, void (*changed)(void *ud), void *ud);
+
 /* Replies to asynchronous channels go to this outbox at commit. */
 void pl_pipeline_set_outbox(pl_pipeline *pipe, pl_outbox *outbox);
 
@@ -57,6 +60,16 @@ void pl_pipeline_set_outbox(pl_pipeline *pipe, pl_outbox *outbox);
 typedef void (*pl_recorded_fn)(int status, void *ud);
 void pl_pipeline_record(pl_pipeline *pipe, pl_bot *bot, const char *channel, json_t *events,
                         pl_recorded_fn done, void *ud);
+
+/* Like pl_pipeline_record for events that parley makes itself (payment
+ * confirmations, fired jobs, order updates): in the next commit write runs
+ * inside the transaction and appends message events to `events` — each
+ * may name its own "channel" — which are recorded in the inbox like a
+ * platform's (their "id" de-duplicates) and then posted. A writer returning
+ * PL_ERR rolls the whole commit back. */
+typedef int (*pl_record_writer)(pl_store *store, void *ud, json_t *events, char **err);
+void pl_pipeline_record_with(pl_pipeline *pipe, pl_bot *bot, pl_record_writer write,
+                             void *write_ud, pl_recorded_fn done, void *ud);
 
 /* Messages queued or in flight (for tests and graceful stop). */
 size_t pl_pipeline_pending(const pl_pipeline *pipe);

@@ -2,6 +2,7 @@
  * Owns the evhttp instance and the requests waiting for their commit. */
 #define _GNU_SOURCE
 #include "server.h"
+#include "server_internal.h"
 
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -16,13 +17,6 @@
 
 #define MAX_SEGMENTS 8
 
-struct pl_server {
-    pl_app *app;
-    struct evhttp *http;
-    struct evhttp_bound_socket *socket;
-    int port;
-};
-
 /* A request waiting for its turn's commit. req becomes NULL if the client
  * goes away first. */
 typedef struct {
@@ -32,7 +26,7 @@ typedef struct {
 
 /* --- responses -------------------------------------------------------------- */
 
-static void send_json(struct evhttp_request *req, int status, json_t *body /* stolen */) {
+void pl_reply_json(struct evhttp_request *req, int status, json_t *body /* stolen */) {
     struct evbuffer *out = evbuffer_new();
     char *text = json_dumps(body, JSON_COMPACT);
     evbuffer_add(out, text, strlen(text));
@@ -45,20 +39,18 @@ static void send_json(struct evhttp_request *req, int status, json_t *body /* st
     evbuffer_free(out);
 }
 
-static void send_error(struct evhttp_request *req, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void send_error(struct evhttp_request *req, int status, const char *fmt, ...) {
+void pl_reply_error(struct evhttp_request *req, int status, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     char *reason = pl_vstrdupf(fmt, ap);
     va_end(ap);
-    send_json(req, status, json_pack("{s:s}", "error", reason));
+    pl_reply_json(req, status, json_pack("{s:s}", "error", reason));
     free(reason);
 }
 
-static void method_not_allowed(struct evhttp_request *req, const char *allow) {
+void pl_reply_405(struct evhttp_request *req, const char *allow) {
     evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
-    send_error(req, 405, "method not allowed here (allowed: %s)", allow);
+    pl_reply_error(req, 405, "method not allowed here (allowed: %s)", allow);
 }
 
 /* --- request helpers --------------------------------------------------------- */
@@ -82,7 +74,7 @@ static int split_path(struct evhttp_request *req, char **seg, int max) {
 }
 
 /* The body as a JSON object (new reference), or NULL with *reason (new). */
-static json_t *read_json_body(struct evhttp_request *req, char **reason) {
+json_t *pl_read_json_body(struct evhttp_request *req, char **reason) {
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
     const char *data = (const char *)evbuffer_pullup(in, -1);
@@ -135,7 +127,7 @@ static void deliver_rest(int status, const pl_message *msg, const pl_turn_result
     if (w->req) {
         evhttp_connection_set_closecb(evhttp_request_get_connection(w->req), NULL, NULL);
         if (status == 200) send_replies(w->req, msg->user, result->replies_text);
-        else send_error(w->req, 503, "the message could not be stored; please retry");
+        else pl_reply_error(w->req, 503, "the message could not be stored; please retry");
     }
     free(w);
 }
@@ -180,20 +172,20 @@ static pl_message *parse_message(pl_bot *bot, json_t *body, char **reason) {
 
 static void handle_message(pl_server *s, struct evhttp_request *req, pl_bot *bot) {
     if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-        method_not_allowed(req, "POST");
+        pl_reply_405(req, "POST");
         return;
     }
     char *why = NULL;
-    json_t *body = read_json_body(req, &why);
+    json_t *body = pl_read_json_body(req, &why);
     if (!body) {
-        send_error(req, 400, "%s", why);
+        pl_reply_error(req, 400, "%s", why);
         free(why);
         return;
     }
     pl_message *msg = parse_message(bot, body, &why);
     json_decref(body);
     if (!msg) {
-        send_error(req, 400, "%s", why);
+        pl_reply_error(req, 400, "%s", why);
         free(why);
         return;
     }
@@ -209,7 +201,7 @@ static void handle_message(pl_server *s, struct evhttp_request *req, pl_bot *bot
 
 static void handle_health(pl_server *s, struct evhttp_request *req) {
     if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
-        method_not_allowed(req, "GET");
+        pl_reply_405(req, "GET");
         return;
     }
     json_t *bots = json_array();
@@ -226,16 +218,17 @@ static void handle_health(pl_server *s, struct evhttp_request *req) {
                                               "loaded_at", loaded, "error",
                                               error ? json_string(error) : json_null()));
     }
-    send_json(req, 200, json_pack("{s:o}", "bots", bots));
+    pl_reply_json(req, 200, json_pack("{s:o}", "bots", bots));
 }
 
 /* --- admin: /v1/bots/{bot}/sessions/{channel}/{user} --------------------------- */
 
 /* Checks the bearer token; answers and returns 0 when not allowed. */
-static int admin_allowed(struct evhttp_request *req) {
-    const char *token = getenv("PARLEY_ADMIN_TOKEN");
+int pl_bearer_allowed(struct evhttp_request *req, const char *env_name, const char *what) {
+    const char *token = env_name ? getenv(env_name) : NULL;
     if (!token || !*token) {
-        send_error(req, 403, "the admin API is disabled: set PARLEY_ADMIN_TOKEN to enable it");
+        pl_reply_error(req, 403, "the %s is disabled: set %s to enable it", what,
+                       env_name ? env_name : "a token variable (api_token_env in bot.json)");
         return 0;
     }
     const char *auth =
@@ -245,9 +238,13 @@ static int admin_allowed(struct evhttp_request *req) {
              CRYPTO_memcmp(auth + 7, token, tlen) == 0;
     if (!ok) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
-        send_error(req, 401, "a valid \"Authorization: Bearer <PARLEY_ADMIN_TOKEN>\" is required");
+        pl_reply_error(req, 401, "a valid \"Authorization: Bearer <%s>\" is required", env_name);
     }
     return ok;
+}
+
+static int admin_allowed(struct evhttp_request *req) {
+    return pl_bearer_allowed(req, "PARLEY_ADMIN_TOKEN", "admin API");
 }
 
 static void deliver_erase(int status, const pl_message *msg, const pl_turn_result *result, void *ud) {
@@ -256,12 +253,12 @@ static void deliver_erase(int status, const pl_message *msg, const pl_turn_resul
     if (w->req) {
         evhttp_connection_set_closecb(evhttp_request_get_connection(w->req), NULL, NULL);
         if (status == 200)
-            send_json(w->req, 200, json_pack("{s:s, s:s, s:s, s:b}", "bot", msg->bot, "channel",
+            pl_reply_json(w->req, 200, json_pack("{s:s, s:s, s:s, s:b}", "bot", msg->bot, "channel",
                                               msg->channel, "user", msg->user, "erased", 1));
         else if (status == 404)
-            send_error(w->req, 404, "no session for this bot, channel and user");
+            pl_reply_error(w->req, 404, "no session for this bot, channel and user");
         else
-            send_error(w->req, 503, "the session could not be erased; please retry");
+            pl_reply_error(w->req, 503, "the session could not be erased; please retry");
     }
     free(w);
 }
@@ -273,26 +270,26 @@ static void get_session(pl_server *s, struct evhttp_request *req, pl_bot *bot,
     if (pl_store_session_get(pl_app_store(s->app), &key, &state, &err) != PL_OK) {
         pl_error("%s", err);
         free(err);
-        send_error(req, 503, "the store is unavailable");
+        pl_reply_error(req, 503, "the store is unavailable");
         return;
     }
     json_t *session = state ? json_loads(state, 0, NULL) : NULL;
     free(state);
     if (!session) {
-        send_error(req, 404, "no session for this bot, channel and user");
+        pl_reply_error(req, 404, "no session for this bot, channel and user");
         return;
     }
     json_object_set_new(session, "bot", json_string(key.bot));
     json_object_set_new(session, "channel", json_string(channel));
     json_object_set_new(session, "user", json_string(user));
-    send_json(req, 200, session);
+    pl_reply_json(req, 200, session);
 }
 
 static void handle_session(pl_server *s, struct evhttp_request *req, pl_bot *bot,
                            const char *channel, const char *user) {
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_DELETE) {
-        method_not_allowed(req, "GET, DELETE");
+        pl_reply_405(req, "GET, DELETE");
         return;
     }
     if (!admin_allowed(req)) return;
@@ -319,7 +316,7 @@ typedef struct {
     json_t *settings; /* a copy: a reload may replace the manifest meanwhile */
 } webhook_wait;
 
-static void send_text(struct evhttp_request *req, int status, const char *body, const char *type) {
+void pl_reply_text(struct evhttp_request *req, int status, const char *body, const char *type) {
     struct evbuffer *out = evbuffer_new();
     if (body) evbuffer_add(out, body, strlen(body));
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
@@ -345,8 +342,8 @@ static void on_recorded(int status, void *ud) {
     webhook_wait *w = ud;
     if (w->req) {
         evhttp_connection_set_closecb(evhttp_request_get_connection(w->req), NULL, NULL);
-        if (status == 200) send_text(w->req, w->inbound.status, w->inbound.answer, w->inbound.answer_type);
-        else send_error(w->req, 503, "the message could not be stored; please retry");
+        if (status == 200) pl_reply_text(w->req, w->inbound.status, w->inbound.answer, w->inbound.answer_type);
+        else pl_reply_error(w->req, 503, "the message could not be stored; please retry");
     }
     webhook_wait_free(w);
 }
@@ -359,12 +356,12 @@ static void deliver_sync(int status, const pl_message *msg, const pl_turn_result
         char *body = NULL, *err = NULL;
         const char *type = NULL;
         pl_outbound to = {.user = msg->user, .info = msg->channel_info, .locale = result->locale};
-        if (status != 200) send_error(w->req, 503, "the message could not be stored; please retry");
+        if (status != 200) pl_reply_error(w->req, 503, "the message could not be stored; please retry");
         else if (w->adapter->answer(&w->cfg, &to, result->replies, &body, &type, &err) != PL_OK) {
             pl_error("[%s] %s/%s: cannot render the answer: %s", msg->bot, msg->channel, msg->user, err);
-            send_error(w->req, 500, "the answer could not be rendered");
+            pl_reply_error(w->req, 500, "the answer could not be rendered");
         } else {
-            send_text(w->req, 200, body, type);
+            pl_reply_text(w->req, 200, body, type);
         }
         free(body);
         free(err);
@@ -410,7 +407,7 @@ static void start_sync(pl_server *s, pl_bot *bot, webhook_wait *w) {
         if (kind && strcmp(kind, "message") == 0) event = e;
     }
     if (!event) {
-        send_text(w->req, w->inbound.status, w->inbound.answer, w->inbound.answer_type);
+        pl_reply_text(w->req, w->inbound.status, w->inbound.answer, w->inbound.answer_type);
         webhook_wait_free(w);
         return;
     }
@@ -423,12 +420,12 @@ static void handle_channel(pl_server *s, struct evhttp_request *req, pl_bot *bot
     const pl_channel_adapter *adapter = pl_channel_find(name);
     const json_t *settings = pl_bot_channel_settings(bot, name);
     if (!adapter || !settings) {
-        send_error(req, 404, "the %s channel is not turned on for bot '%s'", name, pl_bot_name(bot));
+        pl_reply_error(req, 404, "the %s channel is not turned on for bot '%s'", name, pl_bot_name(bot));
         return;
     }
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_POST) {
-        method_not_allowed(req, "GET, POST");
+        pl_reply_405(req, "GET, POST");
         return;
     }
     webhook_wait *w = calloc(1, sizeof *w);
@@ -464,7 +461,7 @@ static void handle_channel(pl_server *s, struct evhttp_request *req, pl_bot *bot
     if (rc != PL_OK) {
         int status = w->inbound.status >= 400 ? w->inbound.status : 400;
         pl_warn("[%s] %s webhook refused (%d): %s", pl_bot_name(bot), name, status, err ? err : "?");
-        send_error(req, status, "%s", err ? err : "the request was refused");
+        pl_reply_error(req, status, "%s", err ? err : "the request was refused");
         free(err);
         webhook_wait_free(w);
         return;
@@ -473,7 +470,7 @@ static void handle_channel(pl_server *s, struct evhttp_request *req, pl_bot *bot
     if (adapter->synchronous) {
         start_sync(s, bot, w);
     } else if (json_array_size(w->inbound.events) == 0) {
-        send_text(req, w->inbound.status, w->inbound.answer, w->inbound.answer_type);
+        pl_reply_text(req, w->inbound.status, w->inbound.answer, w->inbound.answer_type);
         webhook_wait_free(w);
     } else {
         evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_webhook_gone, w);
@@ -490,10 +487,14 @@ static void route(pl_server *s, struct evhttp_request *req, char **seg, int n) {
         handle_health(s, req);
         return;
     }
+    if (n == 3 && strcmp(seg[0], "v1") == 0 && strcmp(seg[1], "test") == 0 && strcmp(seg[2], "clock") == 0) {
+        pl_route_test_clock(s, req);
+        return;
+    }
     if (n >= 4 && strcmp(seg[0], "v1") == 0 && strcmp(seg[1], "bots") == 0) {
         pl_bot *bot = pl_app_find_bot(s->app, seg[2]);
         if (!bot) {
-            send_error(req, 404, "no bot named '%s' is served here", seg[2]);
+            pl_reply_error(req, 404, "no bot named '%s' is served here", seg[2]);
             return;
         }
         if (n == 4 && strcmp(seg[3], "messages") == 0) {
@@ -504,25 +505,33 @@ static void route(pl_server *s, struct evhttp_request *req, char **seg, int n) {
             handle_channel(s, req, bot, seg[4]);
             return;
         }
+        if (n >= 5 && strcmp(seg[3], "payments") == 0) {
+            pl_route_payments(s, req, bot, seg, n);
+            return;
+        }
+        if (strcmp(seg[3], "orders") == 0) {
+            pl_route_orders(s, req, bot, seg, n);
+            return;
+        }
         if (n == 6 && strcmp(seg[3], "sessions") == 0) {
             handle_session(s, req, bot, seg[4], seg[5]);
             return;
         }
     }
-    send_error(req, 404, "no such endpoint");
+    pl_reply_error(req, 404, "no such endpoint");
 }
 
 static void on_request(struct evhttp_request *req, void *arg) {
     pl_server *s = arg;
     if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) > PL_MAX_BODY) {
-        send_error(req, 413, "the body is larger than %d KiB", PL_MAX_BODY / 1024);
+        pl_reply_error(req, 413, "the body is larger than %d KiB", PL_MAX_BODY / 1024);
         return;
     }
     char *seg[MAX_SEGMENTS] = {0};
     int n = split_path(req, seg, MAX_SEGMENTS);
     int valid = n >= 0;
     for (int i = 0; i < n; i++) valid = valid && seg[i];
-    if (!valid) send_error(req, 400, "the request path is malformed");
+    if (!valid) pl_reply_error(req, 400, "the request path is malformed");
     else route(s, req, seg, n);
     for (int i = 0; i < n; i++) free(seg[i]);
 }

@@ -3,6 +3,7 @@
 #include "store.h"
 
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,6 +73,28 @@ static const char *const migrations[] = {
     "CREATE TABLE payload_map ("
     "  bot TEXT NOT NULL, key TEXT NOT NULL, payload TEXT NOT NULL,"
     "  PRIMARY KEY (bot, key)) WITHOUT ROWID;",
+    /* 3: commerce */
+    "CREATE TABLE orders ("
+    "  id INTEGER PRIMARY KEY, bot TEXT NOT NULL, channel TEXT NOT NULL, user TEXT NOT NULL,"
+    "  state TEXT NOT NULL, fulfilment TEXT, tracking_url TEXT,"
+    "  currency TEXT NOT NULL, subtotal INTEGER NOT NULL, discount INTEGER NOT NULL,"
+    "  total INTEGER NOT NULL, discount_code TEXT, lines TEXT NOT NULL,"
+    "  provider TEXT NOT NULL, provider_ref TEXT, payment_ref TEXT, payment_url TEXT,"
+    "  token TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+    "  paid_at INTEGER);"
+    "CREATE INDEX orders_by_user ON orders (bot, channel, user, id);"
+    "CREATE TABLE discount_uses ("
+    "  bot TEXT NOT NULL, code TEXT NOT NULL, user TEXT NOT NULL, order_id INTEGER NOT NULL,"
+    "  used_at INTEGER NOT NULL, PRIMARY KEY (bot, code, user)) WITHOUT ROWID;"
+    "CREATE TABLE jobs ("
+    "  id INTEGER PRIMARY KEY, bot TEXT NOT NULL, channel TEXT NOT NULL, user TEXT NOT NULL,"
+    "  name TEXT NOT NULL, data TEXT NOT NULL, fire_at INTEGER NOT NULL,"
+    "  state TEXT NOT NULL DEFAULT 'pending', created_at INTEGER NOT NULL, fired_at INTEGER);"
+    "CREATE UNIQUE INDEX jobs_one_pending ON jobs (bot, channel, user, name) WHERE state = 'pending';"
+    "CREATE INDEX jobs_due ON jobs (fire_at) WHERE state = 'pending';"
+    "CREATE TABLE stock ("
+    "  bot TEXT NOT NULL, key TEXT NOT NULL, remaining INTEGER NOT NULL,"
+    "  catalog_stock INTEGER NOT NULL, PRIMARY KEY (bot, key)) WITHOUT ROWID;",
 };
 
 struct pl_store {
@@ -480,4 +503,335 @@ int pl_store_payload_get(pl_store *store, const char *bot, const char *key, char
     if (rc == SQLITE_ROW) *payload = pl_strdup((const char *)sqlite3_column_text(st, 0));
     sqlite3_finalize(st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? PL_OK : db_fail(store, err, "look up payload");
+}
+
+/* --- helpers for one-off statements ------------------------------------------ */
+
+/* Prepares sql, binds each argument by type letter ('s' text, 'i' int64,
+ * 'n' text or NULL), steps once. Returns the SQLite result (SQLITE_ROW,
+ * SQLITE_DONE) with *out_st kept when a row is wanted, or -1 on error. */
+static int run_sql(pl_store *store, sqlite3_stmt **out_st, const char *sql, const char *types, ...) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v3(store->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) return -1;
+    va_list ap;
+    va_start(ap, types);
+    for (int i = 0; types[i]; i++) {
+        if (types[i] == 'i') sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+        else {
+            const char *v = va_arg(ap, const char *);
+            if (v) sqlite3_bind_text(st, i + 1, v, -1, SQLITE_TRANSIENT);
+            else sqlite3_bind_null(st, i + 1);
+        }
+    }
+    va_end(ap);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        sqlite3_finalize(st);
+        return -1;
+    }
+    if (out_st && rc == SQLITE_ROW) *out_st = st;
+    else sqlite3_finalize(st);
+    return rc;
+}
+
+/* --- orders ---------------------------------------------------------------------- */
+
+#define ORDER_COLUMNS                                                                        \
+    "id, bot, channel, user, state, fulfilment, tracking_url, currency, subtotal, discount, " \
+    "total, discount_code, lines, provider, provider_ref, payment_ref, payment_url, token, " \
+    "created_at, updated_at, paid_at"
+
+static json_t *order_of_row(sqlite3_stmt *st) {
+    static const char *const keys[] = {"#id", "bot", "channel", "user", "state", "fulfilment",
+                                       "tracking_url", "currency", "#subtotal", "#discount",
+                                       "#total", "discount_code", "@lines", "provider",
+                                       "provider_ref", "payment_ref", "payment_url", "token",
+                                       "#created_at", "#updated_at", "#paid_at"};
+    json_t *o = json_object();
+    for (int i = 0; i < (int)(sizeof keys / sizeof *keys); i++) {
+        const char *key = keys[i];
+        json_t *v;
+        if (sqlite3_column_type(st, i) == SQLITE_NULL) {
+            v = json_null();
+            key += (key[0] == '#' || key[0] == '@');
+        } else if (key[0] == '#') {
+            v = json_integer(sqlite3_column_int64(st, i));
+            key++;
+        } else if (key[0] == '@') {
+            v = json_loads((const char *)sqlite3_column_text(st, i), 0, NULL);
+            key++;
+        } else {
+            v = json_string((const char *)sqlite3_column_text(st, i));
+        }
+        json_object_set_new(o, key, v ? v : json_null());
+    }
+    return o;
+}
+
+int pl_store_order_create(pl_store *store, const json_t *o, int64_t now_ms, int64_t *id, char **err) {
+    char *lines = json_dumps(json_object_get(o, "lines"), JSON_COMPACT);
+#define S(k) json_string_value(json_object_get(o, k))
+#define I(k) (int64_t)json_integer_value(json_object_get(o, k))
+    int rc = run_sql(store, NULL,
+                     "INSERT INTO orders (bot, channel, user, state, currency, subtotal, discount, "
+                     "total, discount_code, lines, provider, token, created_at, updated_at) "
+                     "VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+                     "ssssiiinsssi", S("bot"), S("channel"), S("user"), S("currency"), I("subtotal"),
+                     I("discount"), I("total"), S("discount_code"), lines, S("provider"), S("token"),
+                     now_ms);
+#undef S
+#undef I
+    free(lines);
+    if (rc != SQLITE_DONE) return db_fail(store, err, "create order");
+    *id = sqlite3_last_insert_rowid(store->db);
+    return PL_OK;
+}
+
+int pl_store_order_get(pl_store *store, const char *bot, int64_t id, json_t **order, char **err) {
+    sqlite3_stmt *st = NULL;
+    *order = NULL;
+    int rc = run_sql(store, &st, "SELECT " ORDER_COLUMNS " FROM orders WHERE id = ?1 AND bot = ?2",
+                     "is", id, bot);
+    if (rc < 0) return db_fail(store, err, "read order");
+    if (rc == SQLITE_ROW) {
+        *order = order_of_row(st);
+        sqlite3_finalize(st);
+    }
+    return PL_OK;
+}
+
+int pl_store_orders_of(pl_store *store, const char *bot, const char *channel, const char *user,
+                       int limit, json_t **orders, char **err) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store->db,
+                           "SELECT " ORDER_COLUMNS " FROM orders WHERE bot = ?1 AND user = ?2 "
+                           "AND (?3 IS NULL OR channel = ?3) ORDER BY id DESC LIMIT ?4",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(store, err, "list orders");
+    sqlite3_bind_text(st, 1, bot, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, user, -1, SQLITE_STATIC);
+    if (channel) sqlite3_bind_text(st, 3, channel, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, limit);
+    json_t *list = json_array();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) json_array_append_new(list, order_of_row(st));
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(list);
+        return db_fail(store, err, "list orders");
+    }
+    *orders = list;
+    return PL_OK;
+}
+
+int pl_store_order_set_link(pl_store *store, int64_t id, const char *provider_ref,
+                            const char *payment_url, int64_t now_ms, char **err) {
+    int rc = run_sql(store, NULL,
+                     "UPDATE orders SET provider_ref = ?2, payment_url = ?3, updated_at = ?4 WHERE id = ?1",
+                     "inni", id, provider_ref, payment_url, now_ms);
+    return rc == SQLITE_DONE ? PL_OK : db_fail(store, err, "store payment link");
+}
+
+int pl_store_order_transition(pl_store *store, int64_t id, const char *from, const char *to,
+                              const char *payment_ref, int64_t now_ms, int *changed, char **err) {
+    int rc = run_sql(store, NULL,
+                     "UPDATE orders SET state = ?3, payment_ref = coalesce(?4, payment_ref), "
+                     "updated_at = ?5, paid_at = CASE WHEN ?3 = 'paid' THEN ?5 ELSE paid_at END "
+                     "WHERE id = ?1 AND state = ?2",
+                     "issni", id, from, to, payment_ref, now_ms);
+    if (rc != SQLITE_DONE) return db_fail(store, err, "update order");
+    *changed = sqlite3_changes(store->db) > 0;
+    return PL_OK;
+}
+
+int pl_store_order_fulfilment(pl_store *store, int64_t id, const char *status,
+                              const char *tracking_url, int64_t now_ms, char **err) {
+    int rc = run_sql(store, NULL,
+                     "UPDATE orders SET fulfilment = ?2, tracking_url = coalesce(?3, tracking_url), "
+                     "updated_at = ?4 WHERE id = ?1",
+                     "isni", id, status, tracking_url, now_ms);
+    return rc == SQLITE_DONE ? PL_OK : db_fail(store, err, "update order status");
+}
+
+int pl_store_order_by_ref(pl_store *store, const char *bot, const char *ref, int64_t *id, char **err) {
+    sqlite3_stmt *st = NULL;
+    *id = 0;
+    int rc = run_sql(store, &st,
+                     "SELECT id FROM orders WHERE bot = ?1 AND (provider_ref = ?2 OR payment_ref = ?2)",
+                     "ss", bot, ref);
+    if (rc < 0) return db_fail(store, err, "find order");
+    if (rc == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    return PL_OK;
+}
+
+/* --- discounts --------------------------------------------------------------------- */
+
+int pl_store_discount_used(pl_store *store, const char *bot, const char *code, const char *user,
+                           int *used, char **err) {
+    sqlite3_stmt *st = NULL;
+    int rc = run_sql(store, &st, "SELECT 1 FROM discount_uses WHERE bot = ?1 AND code = ?2 AND user = ?3",
+                     "sss", bot, code, user);
+    if (rc < 0) return db_fail(store, err, "check discount");
+    *used = rc == SQLITE_ROW;
+    if (st) sqlite3_finalize(st);
+    return PL_OK;
+}
+
+int pl_store_discount_use(pl_store *store, const char *bot, const char *code, const char *user,
+                          int64_t order_id, int64_t now_ms, int *fresh, char **err) {
+    int rc = run_sql(store, NULL,
+                     "INSERT OR IGNORE INTO discount_uses (bot, code, user, order_id, used_at) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5)",
+                     "sssii", bot, code, user, order_id, now_ms);
+    if (rc != SQLITE_DONE) return db_fail(store, err, "record discount");
+    *fresh = sqlite3_changes(store->db) > 0;
+    return PL_OK;
+}
+
+/* --- stock --------------------------------------------------------------------------- */
+
+int pl_store_stock_sync(pl_store *store, const char *bot, const json_t *catalog_stock,
+                        json_t **remaining, char **err) {
+    if (run_sql(store, NULL, "SAVEPOINT stock", "") != SQLITE_DONE) return db_fail(store, err, "sync stock");
+    const char *key;
+    json_t *v;
+    int ok = 1;
+    json_object_foreach((json_t *)catalog_stock, key, v) {
+        int64_t n = (int64_t)json_integer_value(v);
+        ok = ok && run_sql(store, NULL,
+                           "INSERT INTO stock (bot, key, remaining, catalog_stock) VALUES (?1, ?2, ?3, ?3) "
+                           "ON CONFLICT (bot, key) DO UPDATE SET remaining = excluded.remaining, "
+                           "catalog_stock = excluded.catalog_stock "
+                           "WHERE stock.catalog_stock <> excluded.catalog_stock",
+                           "ssi", bot, key, n) == SQLITE_DONE;
+    }
+    /* what remains, and the keys the catalog no longer has */
+    sqlite3_stmt *st = NULL;
+    json_t *out = json_object(), *gone = json_array();
+    if (ok && sqlite3_prepare_v2(store->db, "SELECT key, remaining FROM stock WHERE bot = ?1", -1, &st,
+                                 NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, bot, -1, SQLITE_STATIC);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const char *k = (const char *)sqlite3_column_text(st, 0);
+            if (json_object_get(catalog_stock, k))
+                json_object_set_new(out, k, json_integer(sqlite3_column_int64(st, 1)));
+            else
+                json_array_append_new(gone, json_string(k));
+        }
+        sqlite3_finalize(st);
+    }
+    size_t i;
+    json_t *k;
+    json_array_foreach(gone, i, k) {
+        ok = ok && run_sql(store, NULL, "DELETE FROM stock WHERE bot = ?1 AND key = ?2", "ss", bot,
+                           json_string_value(k)) == SQLITE_DONE;
+    }
+    json_decref(gone);
+    if (!ok) {
+        run_sql(store, NULL, "ROLLBACK TO stock", "");
+        run_sql(store, NULL, "RELEASE stock", "");
+        json_decref(out);
+        return db_fail(store, err, "sync stock");
+    }
+    run_sql(store, NULL, "RELEASE stock", "");
+    *remaining = out;
+    return PL_OK;
+}
+
+int pl_store_stock_take(pl_store *store, const char *bot, const char *key, int64_t qty,
+                        int64_t *left, int *tracked, char **err) {
+    sqlite3_stmt *st = NULL;
+    int rc = run_sql(store, &st,
+                     "UPDATE stock SET remaining = remaining - ?3 WHERE bot = ?1 AND key = ?2 RETURNING remaining",
+                     "ssi", bot, key, qty);
+    if (rc < 0) return db_fail(store, err, "take stock");
+    *tracked = rc == SQLITE_ROW;
+    *left = *tracked ? sqlite3_column_int64(st, 0) : 0;
+    if (st) {
+        sqlite3_step(st);
+        sqlite3_finalize(st);
+    }
+    return PL_OK;
+}
+
+/* --- jobs ----------------------------------------------------------------------------- */
+
+int pl_store_job_put(pl_store *store, const char *bot, const char *channel, const char *user,
+                     const char *name, const char *data_json, int64_t fire_at_ms, int64_t now_ms,
+                     char **err) {
+    int rc = run_sql(store, NULL,
+                     "INSERT INTO jobs (bot, channel, user, name, data, fire_at, created_at) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                     "ON CONFLICT (bot, channel, user, name) WHERE state = 'pending' "
+                     "DO UPDATE SET data = excluded.data, fire_at = excluded.fire_at",
+                     "sssssii", bot, channel, user, name, data_json, fire_at_ms, now_ms);
+    return rc == SQLITE_DONE ? PL_OK : db_fail(store, err, "schedule job");
+}
+
+int pl_store_job_cancel(pl_store *store, const char *bot, const char *channel, const char *user,
+                        const char *name, int *found, char **err) {
+    int rc = run_sql(store, NULL,
+                     "UPDATE jobs SET state = 'cancelled' WHERE bot = ?1 AND channel = ?2 AND user = ?3 "
+                     "AND name = ?4 AND state = 'pending'",
+                     "ssss", bot, channel, user, name);
+    if (rc != SQLITE_DONE) return db_fail(store, err, "cancel job");
+    *found = sqlite3_changes(store->db) > 0;
+    return PL_OK;
+}
+
+int pl_store_job_next(pl_store *store, int64_t *fire_at_ms, char **err) {
+    sqlite3_stmt *st = NULL;
+    int rc = run_sql(store, &st, "SELECT min(fire_at) FROM jobs WHERE state = 'pending'", "");
+    if (rc < 0) return db_fail(store, err, "next job");
+    *fire_at_ms = -1;
+    if (rc == SQLITE_ROW) {
+        if (sqlite3_column_type(st, 0) != SQLITE_NULL) *fire_at_ms = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    return PL_OK;
+}
+
+int pl_store_jobs_due(pl_store *store, int64_t now_ms, int limit, json_t **jobs, char **err) {
+    char *sql = pl_strdupf("SELECT id, bot, channel, user, name, data, fire_at FROM jobs "
+                           "WHERE state = 'pending' AND fire_at <= %lld ORDER BY fire_at, id LIMIT %d",
+                           (long long)now_ms, limit);
+    static const char *const keys[] = {"#id", "bot", "channel", "user", "name", "@data", "#fire_at"};
+    int rc = collect_rows(store, sql, keys, 7, jobs, err);
+    free(sql);
+    return rc;
+}
+
+int pl_store_job_fired(pl_store *store, int64_t id, int64_t now_ms, int *changed, char **err) {
+    int rc = run_sql(store, NULL,
+                     "UPDATE jobs SET state = 'fired', fired_at = ?2 WHERE id = ?1 AND state = 'pending'",
+                     "ii", id, now_ms);
+    if (rc != SQLITE_DONE) return db_fail(store, err, "fire job");
+    *changed = sqlite3_changes(store->db) > 0;
+    return PL_OK;
+}
+
+int pl_store_jobs_of(pl_store *store, const char *bot, const char *channel, const char *user,
+                     json_t **jobs, char **err) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store->db,
+                           "SELECT name, fire_at, data FROM jobs WHERE bot = ?1 AND channel = ?2 "
+                           "AND user = ?3 AND state = 'pending' ORDER BY fire_at",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(store, err, "list jobs");
+    sqlite3_bind_text(st, 1, bot, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, channel, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, user, -1, SQLITE_STATIC);
+    json_t *list = json_array();
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        json_t *data = json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL);
+        json_array_append_new(list, json_pack("{s:s, s:I, s:o}", "name", (const char *)sqlite3_column_text(st, 0),
+                                              (json_int_t)sqlite3_column_int64(st, 1), "data",
+                                              data ? data : json_null()));
+    }
+    sqlite3_finalize(st);
+    *jobs = list;
+    return PL_OK;
 }

@@ -86,6 +86,78 @@ int pl_store_outbox_update(pl_store *store, int64_t id, const char *state, int a
 int pl_store_outbox_count(pl_store *store, const char *bot, const char *state, int64_t *n,
                           char **err);
 
+/* --- orders ---------------------------------------------------------------- */
+
+/* Creates an order from a JSON object {"bot", "channel", "user", "currency",
+ * "subtotal", "discount", "total", "discount_code"?, "lines", "provider",
+ * "token"} in state "pending"; *id is its number. Committed at once: the
+ * payment provider needs the number before the turn ends. */
+int pl_store_order_create(pl_store *store, const json_t *order, int64_t now_ms, int64_t *id,
+                          char **err);
+/* The order as an object (new), or NULL when there is none of that bot. */
+int pl_store_order_get(pl_store *store, const char *bot, int64_t id, json_t **order, char **err);
+/* The shopper's orders, newest first, at most limit (channel NULL: any). */
+int pl_store_orders_of(pl_store *store, const char *bot, const char *channel, const char *user,
+                       int limit, json_t **orders, char **err);
+/* Sets provider_ref / payment_url after the provider made the link. */
+int pl_store_order_set_link(pl_store *store, int64_t id, const char *provider_ref,
+                            const char *payment_url, int64_t now_ms, char **err);
+/* Moves an order from state `from` to `to` (and stores payment_ref when
+ * given); *changed says whether it was in `from` (so a confirmation that
+ * arrives twice changes it once). Inside the caller's transaction. */
+int pl_store_order_transition(pl_store *store, int64_t id, const char *from, const char *to,
+                              const char *payment_ref, int64_t now_ms, int *changed, char **err);
+/* The merchant's fulfilment status ("shipped") and tracking URL. */
+int pl_store_order_fulfilment(pl_store *store, int64_t id, const char *status,
+                              const char *tracking_url, int64_t now_ms, char **err);
+/* The order a provider reference (session or payment id) belongs to, or 0. */
+int pl_store_order_by_ref(pl_store *store, const char *bot, const char *ref, int64_t *id,
+                          char **err);
+
+/* --- discounts: once-per-shopper codes ----------------------------------------- */
+
+int pl_store_discount_used(pl_store *store, const char *bot, const char *code, const char *user,
+                           int *used, char **err);
+/* Records a use (inside the paying transaction); *fresh is 0 when it was already used. */
+int pl_store_discount_use(pl_store *store, const char *bot, const char *code, const char *user,
+                          int64_t order_id, int64_t now_ms, int *fresh, char **err);
+
+/* --- stock ------------------------------------------------------------------- */
+
+/* Brings the stock of a bot's catalog into the store: for each key (a sku,
+ * or "sku/option=value") whose catalog stock changed since last time (or
+ * is new) the remaining stock becomes the catalog's; unchanged ones keep
+ * their remaining count (sold units stay sold across restarts). Keys
+ * missing from `catalog_stock` (object key -> integer) are removed. Then
+ * *remaining is a new object of every key's remaining stock. */
+int pl_store_stock_sync(pl_store *store, const char *bot, const json_t *catalog_stock,
+                        json_t **remaining, char **err);
+/* Takes qty from key's stock (inside the paying transaction); *left is what
+ * remains (negative when oversold). Keys without stock are unlimited. */
+int pl_store_stock_take(pl_store *store, const char *bot, const char *key, int64_t qty,
+                        int64_t *left, int *tracked, char **err);
+
+/* --- jobs: durable timers ------------------------------------------------------ */
+
+/* Schedules (or reschedules: one pending job per session and name) a job. */
+int pl_store_job_put(pl_store *store, const char *bot, const char *channel, const char *user,
+                     const char *name, const char *data_json, int64_t fire_at_ms, int64_t now_ms,
+                     char **err);
+/* Cancels the pending job of that name; *found says whether there was one. */
+int pl_store_job_cancel(pl_store *store, const char *bot, const char *channel, const char *user,
+                        const char *name, int *found, char **err);
+/* The time of the earliest pending job, or -1 when there is none. */
+int pl_store_job_next(pl_store *store, int64_t *fire_at_ms, char **err);
+/* Pending jobs due by now (a new array of {"id", "bot", "channel", "user",
+ * "name", "data", "fire_at"}), at most limit. */
+int pl_store_jobs_due(pl_store *store, int64_t now_ms, int limit, json_t **jobs, char **err);
+/* Marks a job fired (inside the transaction that records its event);
+ * *changed is 0 when it was no longer pending. */
+int pl_store_job_fired(pl_store *store, int64_t id, int64_t now_ms, int *changed, char **err);
+/* The session's pending jobs: a new array of {"name", "fire_at", "data"}. */
+int pl_store_jobs_of(pl_store *store, const char *bot, const char *channel, const char *user,
+                     json_t **jobs, char **err);
+
 /* --- payload map: long choice payloads behind short keys (Telegram) ------ */
 
 int pl_store_payload_put(pl_store *store, const char *bot, const char *key, const char *payload,

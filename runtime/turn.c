@@ -13,11 +13,12 @@
 /* The fallback itself runs under a small budget of its own. */
 #define FALLBACK_BUDGET 100000
 
-typedef struct {
+struct pl_turn {
     pl_bot *bot;
     pl_vm *vm;
     lua_State *co;
     int co_ref;
+    int waiting; /* yielded on I/O; pl_turn_wake resumes it */
     pl_budget budget;
     const pl_message *msg;
     char *session_json; /* the stored session, when it was read (not cached) */
@@ -25,7 +26,8 @@ typedef struct {
     lua_Integer number; /* for the fallback reply */
     pl_turn_done_fn done;
     void *ud;
-} turn;
+};
+typedef struct pl_turn turn;
 
 /* --- the session cache: {young = {}, old = {}, size = n} in the registry -- */
 
@@ -180,6 +182,7 @@ void pl_turn_result_clear(pl_turn_result *r) {
     json_decref(r->replies);
     free(r->replies_text);
     free(r->locale);
+    json_decref(r->effects);
     free(r->error);
     memset(r, 0, sizeof *r);
 }
@@ -279,6 +282,14 @@ static int collect(turn *t, pl_turn_result *r, char **err) {
         if (!*err) *err = pl_strdup("the engine returned no list of replies");
         return PL_ERR;
     }
+    if (lua_istable(t->co, 3)) {
+        r->effects = pl_json_from_lua(t->co, 3, "effects", err);
+        if (!r->effects) {
+            json_decref(session);
+            json_decref(replies);
+            return PL_ERR;
+        }
+    }
     r->session_json = json_dumps(session, JSON_COMPACT);
     r->replies = replies;
     const char *locale = json_string_value(json_object_get(session, "locale"));
@@ -291,7 +302,7 @@ static void finish(turn *t, int status, int nres) {
     pl_turn_result r = {.status = 200};
     char *err = NULL, *traceback = NULL;
     if (status == LUA_OK) {
-        lua_settop(t->co, nres >= 2 ? 2 : nres);
+        lua_settop(t->co, nres >= 3 ? 3 : nres);
         if (collect(t, &r, &err) == PL_OK) {
             lua_State *L = pl_vm_lua(t->vm);
             lua_pushvalue(t->co, 1);
@@ -301,6 +312,8 @@ static void finish(turn *t, int status, int nres) {
         } else {
             fail_turn(t, &r, err, NULL);
         }
+    } else if (status == LUA_YIELD && t->waiting) {
+        return; /* pl_turn_wake goes on */
     } else if (status == LUA_YIELD) {
         err = pl_strdup("a step yielded without waiting for I/O (coroutine.yield outside a coroutine?)");
         fail_turn(t, &r, err, NULL);
@@ -358,6 +371,7 @@ void pl_turn_run(pl_bot *bot, const pl_message *msg, pl_store *store, pl_turn_do
     if (!t) abort();
     *t = (turn){.bot = bot, .vm = vm, .msg = msg, .done = done, .ud = ud};
     t->budget.limit = pl_vm_instruction_limit(vm);
+    t->budget.owner = t;
     pl_vm_retain(vm);
     lua_State *L = pl_vm_lua(vm);
     t->co = lua_newthread(L);
@@ -380,3 +394,31 @@ void pl_turn_run(pl_bot *bot, const pl_message *msg, pl_store *store, pl_turn_do
     int status = pl_vm_resume(vm, t->co, 2, &nres, &t->budget);
     finish(t, status, nres);
 }
+
+pl_turn *pl_turn_current(lua_State *L) {
+    pl_vm *vm = pl_vm_from_lua(L);
+    pl_budget *b = vm ? pl_vm_current_budget(vm) : NULL;
+    return b ? b->owner : NULL;
+}
+
+int pl_turn_wait(lua_State *L, pl_turn *t) {
+    if (L != t->co)
+        return luaL_error(L, "cannot wait for I/O inside a coroutine of the script's own; "
+                             "call it from the step itself");
+    if (!lua_isyieldable(L))
+        return luaL_error(L, "cannot wait for I/O here (inside require, a metamethod, a sort "
+                             "comparator or a string.gsub callback); call it from the step itself");
+    t->waiting = 1;
+    return lua_yield(L, 0);
+}
+
+void pl_turn_wake(pl_turn *t, int (*push)(lua_State *co, void *ud), void *ud) {
+    t->waiting = 0;
+    int nargs = push(t->co, ud);
+    int nres = 0;
+    int status = pl_vm_resume(t->vm, t->co, nargs, &nres, &t->budget);
+    finish(t, status, nres);
+}
+
+const pl_message *pl_turn_message(const pl_turn *t) { return t->msg; }
+pl_bot *pl_turn_bot(const pl_turn *t) { return t->bot; }

@@ -43,6 +43,9 @@ typedef struct {
     json_t *replies;    /* always an array */
     char *replies_text; /* the replies as JSON text, dumped once for every use */
     char *locale;       /* the session's locale after the turn, or NULL */
+    json_t *effects;    /* what the turn asks of the store besides the session:
+                         * {"jobs": [{"op": "put", "name", "after" | "at", "data"}
+                         *           | {"op": "cancel", "name"}]}, or NULL */
     char *error;        /* why the turn failed (file:line: message), else NULL */
 } pl_turn_result;
 
@@ -64,6 +67,28 @@ typedef void (*pl_turn_done_fn)(pl_turn_result *result, void *ud);
  * sharing one database would need the cache off.) */
 void pl_turn_run(pl_bot *bot, const pl_message *msg, pl_store *store, pl_turn_done_fn done,
                  void *ud);
+
+/* --- waiting for I/O inside a turn ------------------------------------------
+ * A C function called by a step may start an asynchronous operation (an
+ * HTTP call) and wait for it without blocking other sessions:
+ *
+ *     pl_turn *t = pl_turn_current(L);      -- NULL outside a turn: raise
+ *     start the operation, with t in its callback's context
+ *     return pl_turn_wait(L, t);            -- yields the turn's coroutine
+ *
+ * and in the operation's callback: pl_turn_wake(t, push, ud), where push
+ * pushes the results onto the coroutine and returns how many; they become
+ * the C function's results. Waiting is only possible where Lua can yield
+ * (not inside require, a metamethod or a sort comparator): elsewhere
+ * pl_turn_wait raises a clear error. */
+typedef struct pl_turn pl_turn;
+
+pl_turn *pl_turn_current(lua_State *L);
+/* The message the turn handles, and its bot (borrowed). */
+const pl_message *pl_turn_message(const pl_turn *turn);
+pl_bot *pl_turn_bot(const pl_turn *turn);
+int pl_turn_wait(lua_State *L, pl_turn *turn);
+void pl_turn_wake(pl_turn *turn, int (*push)(lua_State *co, void *ud), void *ud);
 
 /* Drops the cached session of (channel, user) in the bot's current state. */
 void pl_turn_forget(pl_bot *bot, const char *channel, const char *user);

@@ -251,6 +251,7 @@ void pl_vm_release(pl_vm *vm) {
 }
 
 lua_State *pl_vm_lua(pl_vm *vm) { return vm->L; }
+pl_budget *pl_vm_current_budget(const pl_vm *vm) { return vm->current; }
 const char *pl_vm_bot_name(const pl_vm *vm) { return vm->bot_name; }
 const char *pl_vm_bot_dir(const pl_vm *vm) { return vm->bot_dir; }
 long pl_vm_instruction_limit(const pl_vm *vm) { return vm->instruction_limit; }

@@ -34,6 +34,7 @@ typedef struct {
     long limit;
     int exceeded;
     lua_State *root; /* the run's own coroutine (set by pl_vm_resume) */
+    void *owner;     /* who runs it (the turn), for C functions that start I/O */
 } pl_budget;
 
 /* Creates the sandboxed state with the runtime modules preloaded. */
@@ -63,6 +64,9 @@ int pl_vm_load_file(pl_vm *vm, lua_State *L, const char *relpath, char **err);
  * caught the abort inside a coroutine of its own: then the status is
  * LUA_ERRRUN with the message on co's top. */
 int pl_vm_resume(pl_vm *vm, lua_State *co, int nargs, int *nres, pl_budget *budget);
+
+/* The budget of the run executing now in vm (NULL between runs). */
+pl_budget *pl_vm_current_budget(const pl_vm *vm);
 
 /* Runs the function below nargs arguments on L's top in a fresh coroutine
  * under a budget; on success leaves nres results on L (nres fixed), on error

@@ -52,7 +52,9 @@ int main(int argc, char **argv) {
         if (dot) *dot = '\0';
         for (char *p = name; *p; p++)
             if (*p == '/') *p = '.';
-        fprintf(out, "    {\"%s\", \"@%s\", m%d, %zu},\n", name, rel, i, lengths[i]);
+        /* chunk names start with parley/ so errors can tell runtime code apart */
+        const char *prefix = strncmp(rel, "parley/", 7) == 0 ? "" : "parley/";
+        fprintf(out, "    {\"%s\", \"@%s%s\", m%d, %zu},\n", name, prefix, rel, i, lengths[i]);
         free(name);
     }
     fputs("    {NULL, NULL, NULL, 0}};\n", out);

@@ -1,8 +1,11 @@
 -- parley.cart: the shopper's cart, kept in the session as plain data
--- ({currency =, lines = {{sku, qty, options, unit_price}}}) and worked on
--- through these methods. Prices are integer minor units; one currency per cart.
+-- ({id =, currency =, code =, lines = {{sku, qty, options, unit_price}}})
+-- and worked on through these methods. Prices are integer minor units; one
+-- currency per cart. A discount code (bot.json "discounts") applies to the
+-- whole cart while its conditions hold.
 local json = require "json"
 local util = require "parley.util"
+local commerce = require "parley.commerce"
 
 local cart = {}
 cart.__index = cart
@@ -10,9 +13,9 @@ cart.__index = cart
 -- Wraps the session's raw cart table; `view` is the locale's catalog view.
 -- `version` counts changes made through these methods in this turn, so
 -- derived answers (tags, recommendations) can be cached until it moves.
-function cart.new(raw, view)
+function cart.new(raw, view, discounts)
   raw.lines = raw.lines or json.array()
-  return setmetatable({ raw = raw, view = view, version = 0 }, cart)
+  return setmetatable({ raw = raw, view = view, version = 0, discounts = discounts or {} }, cart)
 end
 
 local function changed(self)
@@ -55,6 +58,8 @@ function cart:add(product_or_sku, opts)
     error(string.format("cart:add: the cart is in %s but '%s' is priced in %s", self.raw.currency, p.sku, p.currency), 2)
   end
   self.raw.currency = p.currency
+  -- a cart gets an id with its first item: reminders are once per cart
+  self.raw.id = self.raw.id or string.format("%d-%d", os.time(), #self.raw.lines + self.version)
   changed(self)
   for _, line in ipairs(self.raw.lines) do
     if line.sku == p.sku and same_options(line.options, options) then
@@ -96,6 +101,9 @@ end
 function cart:clear()
   self.raw.lines = json.array()
   self.raw.currency = nil
+  self.raw.code = nil
+  self.raw.id = nil
+  self.raw.reminded = nil
   changed(self)
 end
 
@@ -145,11 +153,83 @@ function cart:lines()
   return out
 end
 
--- Total amount and currency (nil currency when empty).
-function cart:total()
+function cart:subtotal()
   local sum = 0
   for _, line in ipairs(self.raw.lines) do sum = sum + line.unit_price * line.qty end
   return sum, self.raw.currency
+end
+
+-- "2027-01-31" -> the last second of that day (UTC), or a number as it is.
+local function expiry_of(v)
+  if type(v) == "number" then return v end
+  local y, m, d = tostring(v):match("^(%d%d%d%d)-(%d%d)-(%d%d)$")
+  if not y then return nil end
+  y, m, d = tonumber(y), tonumber(m), tonumber(d)
+  -- days from the civil date (Howard Hinnant's algorithm)
+  if m <= 2 then y = y - 1 end
+  local era = y // 400
+  local yoe = y - era * 400
+  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
+  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  return (era * 146097 + doe - 719468) * 86400 + 86399
+end
+
+-- Why a code cannot apply to this cart now, or nil when it can.
+function cart:code_problem(code)
+  local rule = self.discounts[code]
+  if not rule then return "unknown" end
+  local expires = rule.expires and expiry_of(rule.expires)
+  if expires and os.time() > expires then return "expired" end
+  local subtotal, currency = self:subtotal()
+  if rule.min_total and subtotal < rule.min_total then return "minimum" end
+  if rule.amount and rule.currency and currency and rule.currency ~= currency then return "currency" end
+  return nil
+end
+
+-- Whether this shopper already used a once-per-shopper code.
+function cart:code_used(code)
+  local rule = self.discounts[code]
+  return rule and rule.once_per_shopper and commerce.discount_used(code) or false
+end
+
+-- cart:apply_code("WELCOME10") -> true, or nil and "unknown", "expired",
+-- "minimum" (basket below min_total), "currency" or "used".
+function cart:apply_code(code)
+  if type(code) ~= "string" then error("cart:apply_code(code) takes a string", 2) end
+  code = code:upper():gsub("%s", "")
+  local problem = self:code_problem(code)
+  if not problem and self:code_used(code) then problem = "used" end
+  if problem then return nil, problem end
+  self.raw.code = code
+  changed(self)
+  return true
+end
+
+function cart:remove_code()
+  self.raw.code = nil
+  changed(self)
+end
+
+-- {subtotal, discount, total, currency, code}: the code's discount counts
+-- only while its conditions hold (a basket that fell under the minimum
+-- loses it until it grows again).
+function cart:totals()
+  local subtotal, currency = self:subtotal()
+  local code = self.raw.code
+  local discount = 0
+  if code and not self:code_problem(code) then
+    local rule = self.discounts[code]
+    if rule.percent then discount = subtotal * rule.percent // 100 end
+    if rule.amount then discount = rule.amount end
+    if discount > subtotal then discount = subtotal end
+  end
+  return { subtotal = subtotal, discount = discount, total = subtotal - discount, currency = currency, code = code }
+end
+
+-- Total amount after any discount, and currency (nil currency when empty).
+function cart:total()
+  local t = self:totals()
+  return t.total, t.currency
 end
 
 return cart

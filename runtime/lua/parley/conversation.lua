@@ -4,6 +4,7 @@
 -- product cards, and builds the transitions a step returns.
 local json = require "json"
 local money = require "parley.money"
+local commerce = require "parley.commerce"
 local cart = require "parley.cart"
 local util = require "parley.util"
 
@@ -27,7 +28,8 @@ function conversation.new(bot, session, msg)
     bot = bot, session = session, msg = msg, out = json.array(), said = 0,
     locale = session.locale, user = msg.user, channel = msg.channel, persona = bot.tone.persona,
     catalog = view,
-    cart = cart.new(session.cart, view),
+    cart = cart.new(session.cart, view, bot.discounts),
+    effects = { jobs = json.array() },
     profile = util.storable_proxy(session.profile, "profile"),
     seed_base = bot.name .. "/" .. msg.channel.name .. "/" .. msg.user .. "/" .. session.turn .. "/",
   }, mt)
@@ -70,6 +72,8 @@ local function attach(self, reply, opts, level)
   if type(opts) ~= "table" then error("the options of c:say are a table {choices =, cards =}", level) end
   if opts.choices then self:choices(opts.choices, reply) end
   if opts.cards then self:cards(opts.cards, nil, reply) end
+  if opts.link then self:link(opts.link.title, opts.link.url, reply) end
+  if opts.image then self:image(opts.image, reply) end
   return reply
 end
 
@@ -148,6 +152,23 @@ function C:cards(list, opts, reply)
   return reply
 end
 
+-- c:link(title, url) adds a link to the last reply (a payment link: a
+-- button where the channel has one, else the URL in the text).
+function C:link(title, url, reply)
+  if type(title) ~= "string" or type(url) ~= "string" then error("c:link(title, url) takes two strings", 2) end
+  reply = reply or last_reply(self)
+  reply.link = { title = self:styled(title, "choice"), url = url }
+  return reply
+end
+
+-- c:image(url) adds an image to the last reply.
+function C:image(url, reply)
+  if type(url) ~= "string" then error("c:image(url) takes a URL string", 2) end
+  reply = reply or last_reply(self)
+  reply.image = url
+  return reply
+end
+
 -- Choices naming products with their price: {title = "Latte · €3.80", payload = sku}.
 function C:product_choices(products)
   local out = {}
@@ -202,6 +223,67 @@ function C:set_locale(locale)
   self.locale = locale
   self.catalog = self.bot.catalog:view(locale)
   self.cart.view = self.catalog
+end
+
+-- Orders and jobs -----------------------------------------------------------
+
+-- c:checkout() turns the cart into an order (pending, with its lines,
+-- subtotal, discount and total) and asks the bot's payment provider for a
+-- hosted payment link, waiting for it without blocking other shoppers.
+-- Returns the order (id, total, currency, payment_url ...) or nil and a
+-- reason: "empty_cart", "out_of_stock" (and the sku), "discount_used",
+-- "provider_unavailable". The provider's answer later comes back to the
+-- step the flow is waiting at, as msg.payment = {status =, order =}.
+function C:checkout()
+  if self.cart:is_empty() then return nil, "empty_cart" end
+  local t = self.cart:totals()
+  if t.code and self.cart:code_used(t.code) then return nil, "discount_used" end
+  local lines = json.array()
+  for i, line in ipairs(self.cart:lines()) do
+    lines[i] = { sku = line.sku, title = line.title, qty = line.qty, unit_price = line.unit_price,
+                 total = line.total, options = line.options, option_titles = line.option_titles }
+  end
+  local order, err, sku = commerce.create_order {
+    currency = t.currency, subtotal = t.subtotal, discount = t.discount, total = t.total,
+    discount_code = t.discount > 0 and t.code or nil, lines = lines,
+  }
+  if not order then return nil, err, sku end
+  local frame = self.session.stack[#self.session.stack]
+  self.session.pending_order = { id = order.id, flow = frame and frame.flow, depth = #self.session.stack,
+                                 cart = self.session.cart.id }
+  return order
+end
+
+-- The shopper's orders on this channel, newest first (c:orders(5)).
+function C:orders(limit)
+  return commerce.orders(limit or 10) or {}
+end
+
+-- One of the shopper's orders by number, or nil.
+function C:order(id)
+  if math.type(id) ~= "integer" then error("c:order(id): id is an order number", 2) end
+  return commerce.order(id)
+end
+
+-- c:schedule(name, {after = seconds} or {at = epoch seconds}, data) asks
+-- for an event `name` later: scripts/jobs.lua's function of that name runs
+-- for this session then. Scheduling a name again replaces it.
+function C:schedule(name, when, data)
+  if type(name) ~= "string" or type(when) ~= "table" then
+    error("c:schedule(name, {after = seconds} | {at = time}, data)", 2)
+  end
+  if when.after == nil and when.at == nil then error("c:schedule: give after = seconds or at = time", 2) end
+  if data ~= nil then
+    local ok, why = util.storable(data)
+    if not ok then error("c:schedule: data " .. why, 2) end
+  end
+  self.effects.jobs[#self.effects.jobs + 1] = { op = "put", name = name, after = when.after, at = when.at, data = data }
+end
+
+-- c:cancel(name) cancels the pending job of that name.
+function C:cancel(name)
+  if type(name) ~= "string" then error("c:cancel(name)", 2) end
+  self.effects.jobs[#self.effects.jobs + 1] = { op = "cancel", name = name }
 end
 
 -- Transitions a step can return --------------------------------------------

@@ -34,6 +34,14 @@ function engine.configure(manifest)
   for _, l in ipairs(bot.locales) do bot.locale_set[l] = true end
   bot.start_flow = manifest.start_flow or "main"
   bot.catalog = products.new(bot.locales[1])
+  bot.discounts = {}
+  for code, rule in pairs(manifest.discounts or {}) do
+    if type(rule) ~= "table" or (rule.percent == nil) == (rule.amount == nil) then
+      fail("bot.json:1", string.format("discount %s needs either percent or amount (minor units)", code))
+    end
+    bot.discounts[code:upper()] = rule
+  end
+  bot.abandoned = manifest.abandoned_cart
 end
 
 local step_fields = { ask = "function", answer = "function", intents = "boolean" }
@@ -102,6 +110,14 @@ function engine.set_script(kind, chunk, where, source)
     bot.rules = rules.new(def, where, source)
   elseif kind == "router" then
     bot.intents = check_router(def, where, source)
+  elseif kind == "hooks" or kind == "jobs" then
+    if type(def) ~= "table" then fail(where .. ":1", "must return a table of functions") end
+    for name, fn in pairs(def) do
+      if type(fn) ~= "function" then
+        fail(where .. ":" .. line_of(source, name), string.format("'%s' must be a function", tostring(name)))
+      end
+    end
+    bot.scripts[kind] = def
   else
     bot.scripts[kind] = def
   end
@@ -296,14 +312,129 @@ local function offered(c)
   return list
 end
 
--- turn(session or nil, msg) -> session, replies
--- msg = {user =, channel = {name =, ...}, text =, payload =, locale =}
+-- Events: what happens to a session without the shopper writing ----------
+
+-- Channels that cannot carry a message the shopper did not ask for: what
+-- an event says there waits in the session and comes with the next answer.
+local PULL_ONLY = { rest = true, console = true }
+
+-- Runs a hook from scripts/hooks.lua; a failing hook is logged (with its
+-- file:line) and does not stop the rest of the turn.
+local function run_hook(c, name, ...)
+  local fn = (bot.scripts.hooks or {})[name]
+  if not fn then return false end
+  local ok, err = pcall(fn, c, ...)
+  if not ok then log.error(string.format("scripts/hooks.lua %s failed: %s", name, tostring(err))) end
+  return true
+end
+
+-- Says a template when the tone has it (events have sensible defaults that
+-- a bot may leave out); returns whether it said something.
+local function say_if(c, key, vars)
+  if not bot.tone:has(key, c.locale) then return false end
+  c:say(key, vars)
+  return true
+end
+
+local function order_vars(c, order, extra)
+  local vars = { order = order.id, total = c:price(order.total, order.currency), status = order.state }
+  for k, v in pairs(extra or {}) do vars[k] = v end
+  return vars
+end
+
+-- A provider's confirmation: the hooks run, the paid cart is emptied, and
+-- the flow step waiting for this order gets msg.payment; a shopper who
+-- moved on is told anyway.
+local function on_payment(c, ev)
+  local s, order, status = c.session, ev.order, ev.status
+  run_hook(c, "on_" .. status, order)
+  local waiting = s.pending_order
+  if waiting and waiting.id == order.id then
+    s.pending_order = nil
+    if status == "paid" and s.cart.id == waiting.cart then c.cart:clear() end
+    local frame = top(c)
+    local step = frame and bot.flows[frame.flow] and step_of(frame)
+    if frame and frame.flow == waiting.flow and #s.stack == waiting.depth and type(step) == "table" then
+      c.msg.payment = { status = status, order = order }
+      conversation.refresh(c)
+      return drive(c, step.answer(c, c.msg), step.answer, false)
+    end
+  end
+  if #c.out == 0 then say_if(c, "order_" .. status, order_vars(c, order)) end
+end
+
+local function on_order_status(c, ev)
+  run_hook(c, "on_order_status", ev.order, ev.status, ev.tracking_url)
+  if #c.out > 0 then return end
+  local vars = order_vars(c, ev.order, { status = ev.status, tracking_url = ev.tracking_url or "" })
+  if not say_if(c, "order_" .. ev.status, vars) and not say_if(c, "order_status", vars) then
+    log.warn("no template order_" .. ev.status .. " or order_status to tell the shopper about order " .. ev.order.id)
+  end
+end
+
+-- The built-in abandoned-cart reminder: once per cart, only if the cart is
+-- still the one that was left.
+local function remind_cart(c, data)
+  local raw = c.session.cart
+  if c.cart:is_empty() or raw.id ~= (data and data.cart) or raw.reminded then return end
+  raw.reminded = true
+  c.session.reminder = nil
+  local code = (bot.abandoned or {}).discount_code
+  if code then c.cart:apply_code(code) end
+  c:say("abandoned_cart", { count = c.cart:count(), total = c:price(c.cart:total()), code = code or "" })
+end
+
+local function on_job(c, ev)
+  local handler = (bot.scripts.jobs or {})[ev.name]
+  if handler then return handler(c, ev.data) end
+  if ev.name == "abandoned_cart" then return remind_cart(c, ev.data) end
+  log.warn("no function '" .. tostring(ev.name) .. "' in scripts/jobs.lua for a job that fired")
+end
+
+local function handle_event(c, ev)
+  repair(c)
+  if ev.type == "payment" then on_payment(c, ev)
+  elseif ev.type == "order_status" then on_order_status(c, ev)
+  elseif ev.type == "job" then on_job(c, ev)
+  else log.warn("an event of unknown type " .. tostring(ev.type)) end
+end
+
+-- After each message: a cart left with items gets its reminder scheduled
+-- (again: the silence starts now), a cart emptied or checked out cancels it.
+local function schedule_reminder(c)
+  local rule, s = bot.abandoned, c.session
+  if not rule then return end
+  if not c.cart:is_empty() and not s.cart.reminded and not s.pending_order then
+    c:schedule("abandoned_cart", { after = (rule.after_minutes or 60) * 60 }, { cart = s.cart.id })
+    s.reminder = s.cart.id
+  elseif s.reminder then
+    c:cancel("abandoned_cart")
+    s.reminder = nil
+  end
+end
+
+-- turn(session or nil, msg) -> session, replies, effects
+-- msg = {user =, channel = {name =, ...}, text =, payload =, locale =, event =}
 function engine.turn(session, msg)
   local s = session or new_session()
   s.turn = (s.turn or 0) + 1
   s.locale = pick_locale(msg.locale, s.locale, s.locale_chosen)
   s.updated_at = os.time()
   local c = conversation.new(bot, s, msg)
+  if msg.event then
+    handle_event(c, msg.event)
+    if c.session.reminder and c.cart:is_empty() then c:cancel("abandoned_cart"); c.session.reminder = nil end
+    s.offered = offered(c) or s.offered
+    if PULL_ONLY[msg.channel.name] and #c.out > 0 then
+      s.unread = s.unread or json.array()
+      for _, reply in ipairs(c.out) do s.unread[#s.unread + 1] = reply end
+    end
+    return s, c.out, c.effects
+  end
+  if s.unread then
+    for i, reply in ipairs(s.unread) do table.insert(c.out, i, reply) end
+    s.unread = nil
+  end
   local typed = type(msg.text) == "string" and text.fold(msg.text) or nil
   resolve_choice(c, msg, typed)
   local intent = match_intent(c, msg, typed)
@@ -315,7 +446,8 @@ function engine.turn(session, msg)
     answer(c, msg)
   end
   s.offered = offered(c)
-  return s, c.out
+  schedule_reminder(c)
+  return s, c.out, c.effects
 end
 
 -- fallback(session or nil, msg) -> replies: the tone's 'fallback' template,

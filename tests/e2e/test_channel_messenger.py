@@ -1,0 +1,541 @@
+#!/usr/bin/env python3
+"""test_channel_messenger: the Messenger channel end to end.
+
+Starts `parley serve` on the default bot with the Messenger secrets in its
+environment and PARLEY_MESSENGER_API_BASE pointing at a fake Send API that
+this file runs on a free loopback port. The fake checks every request
+against the Send API's documented shape (path, access_token and
+appsecret_proof, recipient, messaging_type, text and quick-reply and
+generic-template limits), records it, and answers 200 — or 500 when a case
+tells it to. Webhooks are signed with X-Hub-Signature-256 the way Messenger
+signs them.
+
+Cases: the whole barista conversation over Messenger, the verification
+handshake, bad and missing signatures (nothing stored, nothing sent), a
+replayed delivery (one turn), the platform answering 500 then 200 (sent
+once, in order), the platform down past the retry limit (dead letters, the
+server goes on), and the channel without its secrets (503)."""
+
+import hashlib
+import hmac
+import http.server
+import json
+import os
+import sqlite3
+import sys
+import threading
+import time
+import urllib.parse
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import ROOT, Server, check, new_user, run_suite, wait_until  # noqa: E402
+
+BOT = "barista"
+HOOK = "/v1/bots/%s/channels/messenger" % BOT
+VERIFY = "verify-e2e token"
+SECRET = "e2e-app-secret"
+PAGE_TOKEN = "EAAGe2e/page+token"
+PAGE_ID = "1029384756"
+PROOF = hmac.new(SECRET.encode(), PAGE_TOKEN.encode(), hashlib.sha256).hexdigest()
+
+with open(os.path.join(ROOT, "catalog.json"), encoding="utf-8") as _f:
+    _catalog = json.load(_f)
+PRICES = {p["sku"]: p["price"] for p in (_catalog["products"] if isinstance(_catalog, dict) else _catalog)}
+
+
+# --- the fake Send API ----------------------------------------------------------------
+
+
+def units(s):
+    """Length in UTF-16 code units (what Messenger's character limits allow at most)."""
+    return len(s.encode("utf-16-le")) // 2
+
+
+def _text_ok(value, limit):
+    return isinstance(value, str) and 0 < units(value) <= limit
+
+
+def element_problems(el):
+    p = []
+    extra = set(el) - {"title", "subtitle", "image_url", "buttons", "default_action"}
+    if extra:
+        p.append("element has undocumented fields %s" % sorted(extra))
+    if not _text_ok(el.get("title"), 80):
+        p.append("element title missing or over 80: %r" % el.get("title"))
+    if "subtitle" in el and not _text_ok(el["subtitle"], 80):
+        p.append("element subtitle over 80 or empty: %r" % el["subtitle"])
+    if "image_url" in el and not str(el["image_url"]).startswith(("https://", "http://")):
+        p.append("image_url is not a URL: %r" % el["image_url"])
+    if len(set(el) - {"title"}) == 0:
+        p.append("an element needs one property besides its title")
+    buttons = el.get("buttons", [])
+    if "buttons" in el and not (isinstance(buttons, list) and 1 <= len(buttons) <= 3):
+        p.append("buttons must be 1..3")
+    for b in buttons if isinstance(buttons, list) else []:
+        if b.get("type") != "postback" or set(b) != {"type", "title", "payload"}:
+            p.append("button is not a postback button: %r" % b)
+        if not _text_ok(b.get("title"), 20):
+            p.append("button title missing or over 20: %r" % b.get("title"))
+        if not _text_ok(b.get("payload"), 1000):
+            p.append("button payload missing or over 1000")
+    return p
+
+
+def message_problems(msg):
+    p = []
+    if not isinstance(msg, dict):
+        return ["message is not an object"]
+    extra = set(msg) - {"text", "attachment", "quick_replies"}
+    if extra:
+        p.append("message has undocumented fields %s" % sorted(extra))
+    if ("text" in msg) == ("attachment" in msg):
+        p.append("a message has text or attachment, exactly one")
+    if "text" in msg and not _text_ok(msg["text"], 2000):
+        p.append("text empty or over 2000 characters (%d)" % units(str(msg["text"])))
+    if "quick_replies" in msg:
+        qr = msg["quick_replies"]
+        if not (isinstance(qr, list) and 1 <= len(qr) <= 13):
+            p.append("quick_replies must be 1..13")
+        for q in qr if isinstance(qr, list) else []:
+            if set(q) != {"content_type", "title", "payload"} or q.get("content_type") != "text":
+                p.append("quick reply is not a text quick reply: %r" % q)
+            if not _text_ok(q.get("title"), 20):
+                p.append("quick reply title missing or over 20: %r" % q.get("title"))
+            if not _text_ok(q.get("payload"), 1000):
+                p.append("quick reply payload missing or over 1000")
+    if "attachment" in msg:
+        att = msg["attachment"]
+        payload = att.get("payload", {}) if isinstance(att, dict) else {}
+        if not isinstance(att, dict) or att.get("type") != "template" or set(att) != {"type", "payload"}:
+            p.append("attachment is not a template: %r" % att)
+        if payload.get("template_type") != "generic":
+            p.append("template is not generic")
+        els = payload.get("elements")
+        if not (isinstance(els, list) and 1 <= len(els) <= 10):
+            p.append("elements must be 1..10")
+        for el in els if isinstance(els, list) else []:
+            p.extend(element_problems(el))
+    return p
+
+
+def request_problems(path, query, content_type, raw):
+    p = []
+    if path != "/me/messages":
+        p.append("POST to %s, not /me/messages" % path)
+    if query.get("access_token") != [PAGE_TOKEN]:
+        p.append("access_token is %r" % query.get("access_token"))
+    if query.get("appsecret_proof") != [PROOF]:
+        p.append("appsecret_proof is %r" % query.get("appsecret_proof"))
+    if not (content_type or "").startswith("application/json"):
+        p.append("Content-Type is %r" % content_type)
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except ValueError:
+        return p + ["the body is not JSON"], None
+    if set(body) != {"recipient", "messaging_type", "message"}:
+        p.append("body fields are %s" % sorted(body))
+    if not (isinstance(body.get("recipient"), dict) and set(body["recipient"]) == {"id"}
+            and isinstance(body["recipient"]["id"], str) and body["recipient"]["id"]):
+        p.append("recipient is %r" % body.get("recipient"))
+    if body.get("messaging_type") != "RESPONSE":
+        p.append("messaging_type is %r" % body.get("messaging_type"))
+    p.extend(message_problems(body.get("message")))
+    return p, body
+
+
+class FakeSendAPI:
+    """A Send API on 127.0.0.1: checks and records every request."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.requests = []  # {"user", "message", "status"} in arrival order
+        self.problems = []
+        self.fail_first = {}  # user -> how many requests to answer 500 first
+        self.always_fail = set()
+        self.count = 0
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _answer(self, status, obj):
+                data = json.dumps(obj).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self):
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                url = urllib.parse.urlsplit(self.path)
+                problems, body = request_problems(url.path, urllib.parse.parse_qs(url.query),
+                                                  self.headers.get("Content-Type"), raw)
+                status, answer = fake._decide(body, problems)
+                self._answer(status, answer)
+
+            def do_GET(self):
+                with fake.lock:
+                    fake.problems.append("unexpected GET %s" % self.path)
+                self._answer(405, {})
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def _decide(self, body, problems):
+        user = ((body or {}).get("recipient") or {}).get("id")
+        with self.lock:
+            self.count += 1
+            if problems:
+                self.problems.extend(problems)
+                status = 400
+            elif user in self.always_fail:
+                status = 500
+            elif self.fail_first.get(user, 0) > 0:
+                self.fail_first[user] -= 1
+                status = 500
+            else:
+                status = 200
+            self.requests.append({"user": user, "message": (body or {}).get("message"), "status": status})
+        if status == 200:
+            return 200, {"recipient_id": user, "message_id": "m_out_%d" % self.count}
+        if status == 400:
+            return 400, {"error": {"message": "(#100) Invalid parameter", "type": "OAuthException", "code": 100}}
+        return 500, {"error": {"message": "An unexpected error has occurred.", "type": "OAuthException",
+                               "code": 2, "is_transient": True}}
+
+    @property
+    def base(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def attempts(self, user):
+        with self.lock:
+            return [dict(r) for r in self.requests if r["user"] == user]
+
+    def delivered(self, user):
+        """The messages answered 200 for user, in order."""
+        return [r["message"] for r in self.attempts(user) if r["status"] == 200]
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+# --- webhooks -----------------------------------------------------------------------------
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def new_mid():
+    return "m_" + uuid.uuid4().hex
+
+
+def text_item(user, text, payload=None, mid=None):
+    message = {"mid": mid or new_mid(), "text": text}
+    if payload is not None:
+        message["quick_reply"] = {"payload": payload}
+    return {"sender": {"id": user}, "recipient": {"id": PAGE_ID}, "timestamp": now_ms(), "message": message}
+
+
+def postback_item(user, title, payload):
+    return {"sender": {"id": user}, "recipient": {"id": PAGE_ID}, "timestamp": now_ms(),
+            "postback": {"mid": new_mid(), "title": title, "payload": payload}}
+
+
+def page_body(*items):
+    """The webhook body as Messenger sends it (non-ASCII escaped as \\uXXXX)."""
+    return json.dumps({"object": "page", "entry": [{"id": PAGE_ID, "time": now_ms(), "messaging": list(items)}]}).encode()
+
+
+def signature(body, secret=SECRET):
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def deliver(server, body, sig=True):
+    """POSTs a webhook body; sig True signs it, a string is sent as the header, None sends none."""
+    headers = {}
+    if sig is True:
+        headers["X-Hub-Signature-256"] = signature(body)
+    elif sig is not None:
+        headers["X-Hub-Signature-256"] = sig
+    return server.request("POST", HOOK, body=body, headers=headers)
+
+
+def send(server, *items):
+    r = deliver(server, page_body(*items))
+    check.assertEqual(r.status, 200, r)
+    return r
+
+
+# --- looking at the store ------------------------------------------------------------------
+
+
+def query(server, sql, *args):
+    db = sqlite3.connect("file:%s?mode=ro" % server.db, uri=True, timeout=5)
+    try:
+        return db.execute(sql, args).fetchall()
+    finally:
+        db.close()
+
+
+def stored_for(server, user):
+    """Rows anything keeps about user: inbox, sessions, transcript, outbox."""
+    return {t: query(server, "SELECT count(*) FROM %s WHERE user = ?" % t, user)[0][0]
+            for t in ("inbox", "sessions", "transcript", "outbox")}
+
+
+def turns(server, user):
+    return query(server, "SELECT count(*) FROM transcript WHERE channel = 'messenger' AND user = ? "
+                         "AND direction = 'in'", user)[0][0]
+
+
+# --- waiting for what was sent ---------------------------------------------------------------
+
+
+def wait_sent(fake, user, since, pred, what):
+    """Waits until a message after index `since` of user's delivered ones
+    satisfies pred; returns the new messages up to and including it."""
+    def found():
+        new = fake.delivered(user)[since:]
+        for i, m in enumerate(new):
+            if pred(m):
+                return new[:i + 1]
+        return None
+    return wait_until(found, timeout=8, what=what)
+
+
+def quick(m):
+    return m.get("quick_replies") or []
+
+
+def payloads(m):
+    return [q["payload"] for q in quick(m)]
+
+
+def elements(m):
+    return ((m.get("attachment") or {}).get("payload") or {}).get("elements") or []
+
+
+def euros(cents):
+    return "€%d.%02d" % (cents // 100, cents % 100)
+
+
+# --- the cases ---------------------------------------------------------------------------------
+
+
+def main(tap):
+    fake = FakeSendAPI()
+    env = {
+        "BARISTA_MESSENGER_VERIFY_TOKEN": VERIFY,
+        "BARISTA_MESSENGER_APP_SECRET": SECRET,
+        "BARISTA_MESSENGER_PAGE_TOKEN": PAGE_TOKEN,
+        "PARLEY_MESSENGER_API_BASE": fake.base,
+        "PARLEY_OUTBOX_RETRY_MS": "50",
+        "PARLEY_OUTBOX_MAX_ATTEMPTS": "3",
+    }
+    server = tap.watch(Server(env=env, name="parley").start())
+
+    def no_problems():
+        with fake.lock:
+            problems, fake.problems[:] = list(fake.problems), []
+        check.assertEqual(problems, [], "requests that do not follow the Send API's documentation")
+
+    def conversation(run):
+        user = new_user("psid")
+        # greet -> the drinks as quick replies
+        send(server, text_item(user, "hi"))
+        sent = wait_sent(fake, user, 0, lambda m: "latte" in payloads(m), "the drinks as quick replies")
+        check.assertGreaterEqual(len(sent), 2, "a greeting, then the question")
+        check.assertIn("text", sent[0])
+        drinks = quick(sent[-1])
+        latte = [q for q in drinks if q["payload"] == "latte"][0]
+        check.assertTrue(latte["title"].startswith("Latte"), latte)
+        # tap the latte -> the sizes
+        n = len(fake.delivered(user))
+        send(server, text_item(user, latte["title"], payload="latte"))
+        sent = wait_sent(fake, user, n, lambda m: "large" in payloads(m), "the sizes as quick replies")
+        check.assertIn("Latte", sent[-1]["text"])
+        large = [q for q in quick(sent[-1]) if q["payload"] == "large"][0]
+        # tap large -> added, and a pairing: text first, then the carousel with quick replies
+        n = len(fake.delivered(user))
+        send(server, text_item(user, large["title"], payload="large"))
+        sent = wait_sent(fake, user, n, lambda m: elements(m), "the pairing carousel")
+        check.assertIn("would go nicely with that", sent[-2].get("text", ""), sent)
+        carousel = sent[-1]
+        check.assertTrue(quick(carousel), "the choices ride on the carousel, the last message")
+        check.assertIn("no", payloads(carousel))
+        first = elements(carousel)[0]
+        check.assertTrue(first["subtitle"].startswith("€"), first)
+        button = first["buttons"][0]
+        sku = button["payload"]
+        check.assertIn(sku, PRICES)
+        # tap the card's postback button -> added, anything else?
+        n = len(fake.delivered(user))
+        send(server, postback_item(user, button["title"], sku))
+        sent = wait_sent(fake, user, n, lambda m: "done" in payloads(m), "anything else?")
+        total = euros(470 + PRICES[sku])
+        check.assertIn("That's 2 item(s) so far, %s" % total, sent[-1]["text"])
+        # that's all -> the summary with the total
+        done = [q for q in quick(sent[-1]) if q["payload"] == "done"][0]
+        n = len(fake.delivered(user))
+        send(server, text_item(user, done["title"], payload="done"))
+        sent = wait_sent(fake, user, n, lambda m: "Total:" in m.get("text", ""), "the summary")
+        summary = sent[-1]["text"]
+        check.assertIn("1 × Latte (Large) — €4.70", summary)
+        check.assertIn("Total: %s" % total, summary)
+        check.assertEqual(turns(server, user), 5)
+        # what the flow saw of the channel (msg.channel) is in the transcript
+        row = query(server, "SELECT body FROM transcript WHERE user = ? AND direction = 'in' ORDER BY id LIMIT 1", user)
+        info = json.loads(row[0][0]).get("info")
+        check.assertEqual(info, {"platform": "messenger", "page_id": PAGE_ID})
+        # delivery and read receipts become status lines
+        send(server, {"sender": {"id": user}, "recipient": {"id": PAGE_ID},
+                      "delivery": {"mids": ["m_out_1", "m_out_2"], "watermark": now_ms()}},
+             {"sender": {"id": user}, "recipient": {"id": PAGE_ID}, "timestamp": now_ms(),
+              "read": {"watermark": now_ms()}})
+        statuses = query(server, "SELECT body FROM transcript WHERE user = ? AND direction = 'status' ORDER BY id", user)
+        check.assertEqual([json.loads(b)["status"] for (b,) in statuses], ["delivered", "delivered", "read"])
+        # an echo of the page's own message is not a turn
+        echo_mid = new_mid()
+        echo = {"sender": {"id": PAGE_ID}, "recipient": {"id": user}, "timestamp": now_ms(),
+                "message": {"is_echo": True, "app_id": 1517776481860111, "mid": echo_mid, "text": summary}}
+        send(server, echo)  # answered after recording, so the inbox already shows what was taken in
+        check.assertEqual(query(server, "SELECT count(*) FROM inbox WHERE platform_id = ?", echo_mid)[0][0], 0)
+        check.assertEqual(turns(server, user), 5)
+        no_problems()
+
+    def handshake(run):
+        q = urllib.parse.urlencode({"hub.mode": "subscribe", "hub.verify_token": VERIFY,
+                                    "hub.challenge": "1158201444%d" % run})
+        r = server.request("GET", HOOK + "?" + q)
+        check.assertEqual(r.status, 200, r)
+        check.assertEqual(r.body, b"1158201444%d" % run)
+        q = urllib.parse.urlencode({"hub.mode": "subscribe", "hub.verify_token": "guess", "hub.challenge": "77665544"})
+        r = server.request("GET", HOOK + "?" + q)
+        check.assertEqual(r.status, 403, r)
+        check.assertNotIn(b"77665544", r.body)
+        r = server.request("GET", HOOK)
+        check.assertEqual(r.status, 400, r)
+
+    def bad_signature(run):
+        user = new_user("intruder")
+        mark = server.mark()
+        body = page_body(text_item(user, "hi"))
+        r = deliver(server, body, sig=signature(body, "not-the-app-secret"))
+        check.assertEqual(r.status, 403, r)
+        r = deliver(server, body, sig=None)
+        check.assertEqual(r.status, 401, r)
+        r = deliver(server, body, sig=signature(page_body(text_item(user, "something else"))))
+        check.assertEqual(r.status, 403, r)
+        r = deliver(server, body, sig="sha256=")
+        check.assertEqual(r.status, 403, r)
+        refused = r"messenger webhook refused \((40[13])\)"
+        wait_until(lambda: len(server.find_log(refused, mark)) >= 4, what="4 refusals logged")
+        check.assertEqual([m.group(1) for m in server.find_log(refused, mark)], ["403", "401", "403", "403"])
+        check.assertEqual(stored_for(server, user), {"inbox": 0, "sessions": 0, "transcript": 0, "outbox": 0})
+        # a good message from someone else goes through; still nothing for the intruder
+        other = new_user("psid")
+        send(server, text_item(other, "hi"))
+        wait_sent(fake, other, 0, lambda m: "latte" in payloads(m), "the other shopper's answer")
+        check.assertEqual(fake.attempts(user), [])
+        check.assertEqual(stored_for(server, user), {"inbox": 0, "sessions": 0, "transcript": 0, "outbox": 0})
+        no_problems()
+
+    def replayed_delivery(run):
+        user = new_user("psid")
+        mid = new_mid()
+        body = page_body(text_item(user, "hi", mid=mid))
+        first = deliver(server, body)
+        again = deliver(server, body)  # Messenger retries with the same body and mid
+        check.assertEqual((first.status, again.status), (200, 200))
+        wait_sent(fake, user, 0, lambda m: "latte" in payloads(m), "the answer to hi")
+        check.assertEqual(deliver(server, body).status, 200)  # once more, after the turn
+        # a later message is a barrier: a second turn for the replay would come before it
+        n = len(fake.delivered(user))
+        send(server, text_item(user, "Latte", payload="latte"))
+        wait_sent(fake, user, n, lambda m: "large" in payloads(m), "the sizes")
+        check.assertEqual(turns(server, user), 2)
+        check.assertEqual(query(server, "SELECT count(*) FROM inbox WHERE platform_id = ?", mid)[0][0], 1)
+        asked = [m for m in fake.delivered(user) if "latte" in payloads(m)]
+        check.assertEqual(len(asked), 1, "the drinks were offered once")
+        no_problems()
+
+    def flaky_platform(run):
+        user = new_user("psid")
+        fake.fail_first[user] = 1
+        mark = server.mark()
+        send(server, text_item(user, "hi"))
+        wait_sent(fake, user, 0, lambda m: "latte" in payloads(m), "the answer after a 500")
+        attempts = fake.attempts(user)
+        check.assertEqual([a["status"] for a in attempts], [500] + [200] * (len(attempts) - 1))
+        check.assertEqual(attempts[0]["message"], attempts[1]["message"], "the failed message is sent again first")
+        delivered = fake.delivered(user)
+        check.assertEqual(len(delivered), len({json.dumps(m, sort_keys=True) for m in delivered}),
+                          "each message delivered once")
+        check.assertIn("text", delivered[0])
+        check.assertIn("latte", payloads(delivered[-1]))
+        server.wait_log(r"messenger/%s: sending message \d+ failed \(HTTP 500.*retry 1 in" % user, mark)
+        wait_until(lambda: query(server, "SELECT count(*) FROM outbox WHERE user = ? AND state <> 'sent'", user)[0][0] == 0,
+                   what="the outbox rows marked sent")
+        no_problems()
+
+    def platform_down(run):
+        user = new_user("psid")
+        fake.always_fail.add(user)
+        mark = server.mark()
+        send(server, text_item(user, "hi"))
+        calls = wait_until(lambda: query(server, "SELECT count(*) FROM outbox WHERE user = ?", user)[0][0],
+                           what="the replies in the outbox")
+        dead = r"messenger/%s: outgoing message \d+ is a dead letter after 3 attempts: HTTP 500" % user
+        wait_until(lambda: len(server.find_log(dead, mark)) == calls, timeout=8, what="%d dead letters" % calls)
+        check.assertEqual(len(fake.attempts(user)), 3 * calls)
+        check.assertEqual(fake.delivered(user), [])
+        wait_until(lambda: query(server, "SELECT count(*) FROM outbox WHERE user = ? AND state = 'dead'", user)[0][0] == calls,
+                   what="the outbox rows marked dead")
+        # the server is fine, and so is the shopper's queue once the platform is back
+        check.assertTrue(server.alive())
+        check.assertEqual(server.request("GET", "/v1/health").status, 200)
+        fake.always_fail.discard(user)
+        send(server, text_item(user, "Latte", payload="latte"))
+        wait_sent(fake, user, 0, lambda m: "large" in payloads(m), "the answer once the platform is back")
+        no_problems()
+
+    bare = {}
+
+    def without_secrets(run):
+        if "server" not in bare:
+            stripped = dict(env, BARISTA_MESSENGER_VERIFY_TOKEN=None, BARISTA_MESSENGER_APP_SECRET=None)
+            bare["server"] = tap.watch(Server(env=stripped, name="parley (no messenger secrets)").start())
+        s = bare["server"]
+        user = new_user("psid")
+        body = page_body(text_item(user, "hi"))
+        r = deliver(s, body)
+        check.assertEqual(r.status, 503, r)
+        check.assertIn(b"BARISTA_MESSENGER_APP_SECRET", r.body)
+        q = urllib.parse.urlencode({"hub.mode": "subscribe", "hub.verify_token": VERIFY, "hub.challenge": "1"})
+        r = s.request("GET", HOOK + "?" + q)
+        check.assertEqual(r.status, 503, r)
+        check.assertEqual(stored_for(s, user), {"inbox": 0, "sessions": 0, "transcript": 0, "outbox": 0})
+
+    try:
+        tap.case("the barista conversation over Messenger", conversation)
+        tap.case("verification handshake", handshake)
+        tap.case("bad or missing signature: 401/403, nothing stored, nothing sent", bad_signature)
+        tap.case("a replayed delivery is acknowledged and ignored", replayed_delivery)
+        tap.case("the platform answers 500 then 200: sent once, in order", flaky_platform)
+        tap.case("the platform down past the retry limit: dead letters, server fine", platform_down)
+        tap.case("without its secrets the channel answers 503", without_secrets)
+    finally:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    run_suite("channel: messenger", main)
