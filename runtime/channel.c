@@ -44,7 +44,7 @@ void pl_inbound_clear(pl_inbound *in) {
 
 const char *pl_channel_setting(const pl_channel_config *cfg, const char *key) {
     const char *direct = json_string_value(json_object_get(cfg->settings, key));
-    if (direct) return direct;
+    if (direct && *direct) return direct;
     char *env_key = pl_strdupf("%s_env", key);
     const char *env_name = json_string_value(json_object_get(cfg->settings, env_key));
     free(env_key);
@@ -81,8 +81,11 @@ const char *pl_channel_api_base(const pl_channel_config *cfg, const char *fallba
 
 int pl_channel_signature_equal(const char *received, const char *expected) {
     if (!received || !expected) return 0;
-    size_t n = strlen(expected);
-    return strlen(received) == n && CRYPTO_memcmp(received, expected, n) == 0;
+    unsigned char a[EVP_MAX_MD_SIZE], b[EVP_MAX_MD_SIZE];
+    unsigned int na = 0, nb = 0;
+    EVP_Digest(received, strlen(received), a, &na, EVP_sha256(), NULL);
+    EVP_Digest(expected, strlen(expected), b, &nb, EVP_sha256(), NULL);
+    return na == nb && CRYPTO_memcmp(a, b, na) == 0;
 }
 
 static int hmac_raw(const char *algorithm, const char *key, const char *data, size_t len,
@@ -154,16 +157,26 @@ char *pl_channel_plain_text(const json_t *reply, int first, const char *locale) 
     size_t i;
     json_t *item;
     json_array_foreach(json_object_get(reply, "cards"), i, item) {
-        char *price = pl_channel_price(json_object_get(item, "price"), locale);
+        json_t *price_json = json_object_get(item, "price");
+        char *price = json_is_object(price_json) ? pl_channel_price(price_json, locale) : NULL;
+        const char *title = json_string_value(json_object_get(item, "title"));
         const char *subtitle = json_string_value(json_object_get(item, "subtitle"));
-        char *line = pl_strdupf("• %s — %s%s%s", json_string_value(json_object_get(item, "title")),
-                                price, subtitle ? ". " : "", subtitle ? subtitle : "");
+        char *line = pl_strdupf("• %s%s%s%s%s", title ? title : "", price ? " — " : "", price ? price : "",
+                                subtitle ? ". " : "", subtitle ? subtitle : "");
         add_line(&text, line);
         free(line);
         free(price);
     }
     json_array_foreach(json_object_get(reply, "choices"), i, item) {
         char *line = pl_strdupf("%d) %s", first + (int)i, json_string_value(json_object_get(item, "title")));
+        add_line(&text, line);
+        free(line);
+    }
+    json_t *link = json_object_get(reply, "link");
+    if (json_is_string(json_object_get(link, "url"))) {
+        const char *title = json_string_value(json_object_get(link, "title"));
+        char *line = pl_strdupf("%s%s%s", title ? title : "", title ? ": " : "",
+                                json_string_value(json_object_get(link, "url")));
         add_line(&text, line);
         free(line);
     }

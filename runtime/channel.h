@@ -25,7 +25,8 @@ typedef struct {
 } pl_channel_config;
 
 /* The value of a setting: settings.<key>, else the environment variable
- * named by settings.<key>_env. NULL when neither is set. */
+ * named by settings.<key>_env. NULL when neither is set (empty counts as
+ * not set). */
 const char *pl_channel_setting(const pl_channel_config *cfg, const char *key);
 
 /* A setting the channel cannot work without: its value, or NULL with
@@ -112,10 +113,17 @@ typedef struct pl_channel_adapter {
     int (*answer)(const pl_channel_config *cfg, const pl_outbound *to, const json_t *replies,
                   char **body, const char **content_type, char **err);
     /* Adds credentials to a stored call right before it is sent: may set
-     * headers, replace the URL (*url is new when set), or set basic auth
-     * (*user_pwd new "user:password"). NULL when no credentials are needed. */
+     * headers, replace the URL (the adapter frees the old *url and sets a
+     * new one), or set basic auth (*user_pwd new "user:password"). NULL when
+     * no credentials are needed. A failure counts as a failed attempt. */
     int (*authorize)(const pl_channel_config *cfg, json_t *headers, char **url, char **user_pwd,
                      char **err);
+    /* Optional: reads a failed answer the way the platform means it. The
+     * outbox retries network errors, 429 and 5xx and gives up on other 4xx;
+     * this may say otherwise (*retry 1 for a transient error the platform
+     * reports with a 4xx) and give the delay it asks for (*delay_s >= 0,
+     * e.g. from a JSON body), or leave both as they are. */
+    void (*retry_hint)(long status, const char *body, int *retry, long *delay_s);
 } pl_channel_adapter;
 
 /* The adapter for a channel name, or NULL. */
@@ -127,8 +135,9 @@ int pl_channel_is_internal(const char *name);
 
 /* Helpers shared by adapters ------------------------------------------------ */
 
-/* Constant-time comparison of a received hex or base64 signature with the
- * expected one (libcrypto's CRYPTO_memcmp); 1 when equal. */
+/* Constant-time comparison of a received signature or secret with the
+ * expected one: both are hashed (SHA-256) and the digests compared with
+ * libcrypto's CRYPTO_memcmp, so not even the length leaks; 1 when equal. */
 int pl_channel_signature_equal(const char *received, const char *expected);
 
 /* HMAC of data with key: "sha256" or "sha1"; hex (lower case) or base64. */
@@ -141,8 +150,9 @@ char *pl_channel_hmac_base64(const char *algorithm, const char *key, const char 
 json_t *pl_channel_call(const char *method, const char *path, json_t *json_body);
 
 /* The texts of a reply flattened for platforms without buttons: the text,
- * then the choices as "1) Title" lines, then cards as "Title — price"
- * lines. `first` numbers the first choice (choices count across replies). */
+ * then cards as "• Title — price. subtitle" lines, then the choices as
+ * "1) Title" lines, then a link as "Title: URL". `first` numbers the first
+ * choice (choices count across a turn's replies). */
 char *pl_channel_plain_text(const json_t *reply, int first, const char *locale);
 
 /* The short key for a payload: "~" and 12 characters of a hash of it. */

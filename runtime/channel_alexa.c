@@ -867,17 +867,17 @@ static int append_ssml(text_buf *b, const char *text, size_t limit) {
 
 /* How a list of choices is read out, per language. */
 typedef struct {
-    const char *lang, *intro, *sep, *last_sep, *end, *comma;
+    const char *lang, *intro, *sep, *last_sep, *end, *comma, *link_sent;
 } phrasing;
 
 static const phrasing phrasings[] = {
-    {"en", "You can say: ", ", ", " or ", ".", ", "},
-    {"ja", "次のように言えます：", "、", "、または", "。", "、"},
-    {"de", "Du kannst sagen: ", ", ", " oder ", ".", ", "},
-    {"fr", "Vous pouvez dire : ", ", ", " ou ", ".", ", "},
-    {"es", "Puedes decir: ", ", ", " o ", ".", ", "},
-    {"it", "Puoi dire: ", ", ", " o ", ".", ", "},
-    {"pt", "Você pode dizer: ", ", ", " ou ", ".", ", "},
+    {"en", "You can say: ", ", ", " or ", ".", ", ", "The link is in your Alexa app."},
+    {"ja", "次のように言えます：", "、", "、または", "。", "、", "リンクはAlexaアプリに送りました。"},
+    {"de", "Du kannst sagen: ", ", ", " oder ", ".", ", ", "Den Link findest du in der Alexa-App."},
+    {"fr", "Vous pouvez dire : ", ", ", " ou ", ".", ", ", "Le lien est dans votre application Alexa."},
+    {"es", "Puedes decir: ", ", ", " o ", ".", ", ", "El enlace está en tu app de Alexa."},
+    {"it", "Puoi dire: ", ", ", " o ", ".", ", ", "Il link è nella tua app Alexa."},
+    {"pt", "Você pode dizer: ", ", ", " ou ", ".", ", ", "O link está no seu app Alexa."},
 };
 
 /* 1 when locale ("en", "en-US", "ja_JP") is in language lang. */
@@ -1034,10 +1034,17 @@ static json_t *speech(const char *ssml) {
     return s ? json_pack("{s:s, s:o}", "type", "SSML", "ssml", s) : NULL;
 }
 
+/* The URL of a reply's link (a payment link), borrowed, or NULL. */
+static const char *link_url(const json_t *reply) {
+    return string_at(reply, "link.url");
+}
+
 /* The turn as read out: each reply's text, then its product cards as
- * "title, price"; when the shopper said stop, only the first text (the
- * bot's acknowledgement: what a restarted flow says next is not for a
- * shopper who is leaving). New array of plain strings. */
+ * "title, price", then its link's title and where to find the link (the
+ * card in the Alexa app: a voice cannot open a URL); images are not said.
+ * When the shopper said stop, only the first text (the bot's
+ * acknowledgement: what a restarted flow says next is not for a shopper
+ * who is leaving). New array of plain strings. */
 static json_t *spoken_pieces(const json_t *replies, const char *locale, const phrasing *w, int stop) {
     json_t *pieces = json_array();
     size_t i, j;
@@ -1052,13 +1059,19 @@ static json_t *spoken_pieces(const json_t *replies, const char *locale, const ph
             json_array_append_new(pieces, json_string(said));
             free(said);
         }
+        if (link_url(reply)) {
+            char *title = speakable(string_at(reply, "link.title"));
+            if (*title) json_array_append_new(pieces, json_string(title));
+            json_array_append_new(pieces, json_string(w->link_sent));
+            free(title);
+        }
     }
     return pieces;
 }
 
 /* The Simple card for the Alexa app (new): the texts as written (emoji
- * kept) and the product cards as "• title — price" lines, within Alexa's
- * limit. */
+ * kept), the product cards as "• title — price" lines and links as
+ * "title: URL", within Alexa's limit. */
 static json_t *simple_card(const pl_channel_config *cfg, const json_t *replies, const char *locale) {
     const char *title = setting_or(cfg, "card_title", cfg->bot);
     text_buf b = {0};
@@ -1079,6 +1092,13 @@ static json_t *simple_card(const pl_channel_config *cfg, const json_t *replies, 
             tb_puts(&b, line);
             free(line);
             free(price);
+        }
+        if (link_url(reply)) {
+            const char *name = string_at(reply, "link.title");
+            char *line = pl_strdupf("%s%s%s", name ? name : "", name ? ": " : "", link_url(reply));
+            if (b.len) tb_puts(&b, "\n");
+            tb_puts(&b, line);
+            free(line);
         }
     }
     char *content = tb_take(&b);
@@ -1123,11 +1143,20 @@ static json_t *reprompt(const json_t *replies, const char *choices) {
     return out ? json_pack("{s:o}", "outputSpeech", out) : NULL;
 }
 
+/* 1 when a reply of the turn carries a link. */
+static int has_link(const json_t *replies) {
+    size_t i;
+    const json_t *reply;
+    json_array_foreach(replies, i, reply) if (link_url(reply)) return 1;
+    return 0;
+}
+
 /* Renders one turn into Alexa's response: outputSpeech (SSML: the texts,
- * the cards as "title, price", then the choices read out), a reprompt while
- * the session stays open (the choices again, else the last text), a Simple
- * card (settings.card: "end", the default, on the answer that closes the
- * session; "always"; "never"), and shouldEndSession. */
+ * the cards as "title, price", links by title, then the choices read out),
+ * a reprompt while the session stays open (the choices again, else the last
+ * text), a Simple card (settings.card: "end", the default, on the answer
+ * that closes the session or carries a link; "always"; "never"), and
+ * shouldEndSession. */
 static int alexa_answer(const pl_channel_config *cfg, const pl_outbound *to, const json_t *replies,
                         char **body, const char **content_type, char **err) {
     const char *intent = json_string_value(json_object_get(to->info, "intent"));
@@ -1150,7 +1179,7 @@ static int alexa_answer(const pl_channel_config *cfg, const pl_outbound *to, con
     json_t *response = json_pack("{s:o}", "outputSpeech", said);
     if (again) json_object_set_new(response, "reprompt", again);
     const char *card = setting_or(cfg, "card", "end");
-    if (strcmp(card, "always") == 0 || (ending && strcmp(card, "end") == 0))
+    if (strcmp(card, "always") == 0 || (strcmp(card, "end") == 0 && (ending || has_link(replies))))
         json_object_set_new(response, "card", simple_card(cfg, replies, to->locale));
     json_object_set_new(response, "shouldEndSession", json_boolean(ending));
     json_t *root = json_pack("{s:s, s:o}", "version", "1.0", "response", response);

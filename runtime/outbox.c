@@ -186,6 +186,8 @@ static void schedule_retry(queue *q, long delay_ms) {
     evtimer_add(q->retry_timer, &tv);
 }
 
+static void failed_attempt(queue *q, const char *why, int retry, long retry_after);
+
 static void on_response(const pl_http_response *res, void *arg) {
     queue *q = arg;
     pl_outbox *o = q->outbox;
@@ -201,23 +203,33 @@ static void on_response(const pl_http_response *res, void *arg) {
     char *why = res->status ? pl_strdupf("HTTP %ld: %.300s", res->status, res->body)
                             : pl_strdupf("%s", res->error ? res->error : "no answer");
     int retry = res->status == 0 || res->status == 429 || res->status >= 500;
+    long retry_after = res->retry_after;
+    const pl_channel_adapter *adapter = pl_channel_find(q->channel);
+    if (res->status && adapter && adapter->retry_hint) adapter->retry_hint(res->status, res->body, &retry, &retry_after);
+    failed_attempt(q, why, retry, retry_after);
+    free(why);
+}
+
+/* A failed attempt of the head call: retried after a backoff, or a dead
+ * letter when it may not be retried or has used its attempts. */
+static void failed_attempt(queue *q, const char *why, int retry, long retry_after) {
+    pl_outbox *o = q->outbox;
+    call *c = q->head;
     if (!retry || c->attempts >= o->max_attempts) {
         o->stats.dead++;
         pl_error("[%s] %s/%s: outgoing message %lld is a dead letter after %d attempt%s: %s",
                  q->bot, q->channel, q->user, (long long)c->id, c->attempts,
                  c->attempts == 1 ? "" : "s", why);
         record(o, c, "dead", why);
-        free(why);
         done_with_head(q);
         return;
     }
-    long delay = backoff_ms(o, c->attempts, res->retry_after);
+    long delay = backoff_ms(o, c->attempts, retry_after);
     c->next_at = pl_now_ms() + delay;
     o->stats.retried++;
     pl_warn("[%s] %s/%s: sending message %lld failed (%s); retry %d in %ld ms", q->bot, q->channel,
             q->user, (long long)c->id, why, c->attempts, delay);
     record(o, c, "pending", why);
-    free(why);
     schedule_retry(q, delay);
 }
 
@@ -260,11 +272,14 @@ static void send_next(queue *q) {
         .user_pwd = user_pwd,
     };
     if (rc == PL_OK) rc = pl_http_fetch(o->http, &req, on_response, q, &err);
-    if (rc == PL_OK) q->in_flight = 1;
-    else {
-        pl_error("[%s] %s/%s: cannot send message %lld: %s; retrying later", q->bot, q->channel,
-                 q->user, (long long)c->id, err);
-        schedule_retry(q, o->retry_max_ms);
+    if (rc == PL_OK) {
+        q->in_flight = 1;
+    } else {
+        /* no credentials (an unset variable) or no transfer: a failed attempt */
+        c->attempts++;
+        char *why = pl_strdupf("cannot send: %s", err ? err : "?");
+        failed_attempt(q, why, 1, -1);
+        free(why);
     }
     free(err);
     free(url);

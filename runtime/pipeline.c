@@ -196,7 +196,15 @@ static int write_event(pl_pipeline *pipe, item *it, size_t i, const json_t *even
     char *body = json_dumps(event, JSON_COMPACT);
     int rc = PL_OK;
     if (kind && strcmp(kind, "status") == 0) {
-        rc = pl_store_transcript_add(pipe->store, &key, "status", body, now, err);
+        /* a platform's retried status is recorded once */
+        const char *message_id = json_string_value(json_object_get(event, "id"));
+        const char *status = json_string_value(json_object_get(event, "status"));
+        char *status_key = pl_strdupf("status:%s:%s:%s", user, message_id ? message_id : "-", status ? status : "-");
+        int64_t seen = 0;
+        rc = pl_store_inbox_add(pipe->store, it->msg->bot, channel, status_key, user, body, now, &seen, err);
+        if (rc == PL_OK && seen) rc = pl_store_inbox_done(pipe->store, seen, now, err);
+        if (rc == PL_OK && seen) rc = pl_store_transcript_add(pipe->store, &key, "status", body, now, err);
+        free(status_key);
     } else {
         const char *platform_id = json_string_value(json_object_get(event, "id"));
         char *fallback_id = platform_id ? NULL : pl_strdupf("%s-%lld-%zu", user, (long long)now, i);

@@ -14,7 +14,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "channel.h"
 #include "check.h"
@@ -854,6 +853,28 @@ TEST(answer_to_stop) {
     json_decref(a.root);
 }
 
+TEST(answer_degrades_links_and_images) {
+    /* a payment link cannot be opened by voice: its title is said, the
+     * link goes to the Alexa app's card; an image is not said at all */
+    answer a = render("[{\"text\": \"Your total is €7.20.\", \"image\": \"https://img.example/latte.jpg\","
+                      " \"link\": {\"title\": \"Pay €7.20\", \"url\": \"https://pay.example/c/123?a=1&b=2\"}}]",
+                      "en", NULL, NULL);
+    CHECK_STR(a.ssml, "<speak>Your total is €7.20. Pay €7.20<break strength=\"medium\"/>"
+                      "The link is in your Alexa app.</speak>");
+    CHECK(a.ssml && !strstr(a.ssml, "https:"));
+    CHECK_STR(card_field(&a, "content"), "Your total is €7.20.\nPay €7.20: https://pay.example/c/123?a=1&b=2");
+    json_decref(a.root);
+
+    /* with choices the session stays open, and the card still carries the link */
+    a = render("[{\"text\": \"Ready to pay?\", \"link\": {\"title\": \"支払う\", \"url\": \"https://pay.example/x\"},"
+               " \"choices\": [{\"title\": \"キャンセル\", \"payload\": \"cancel\"}]}]",
+               "ja", NULL, NULL);
+    CHECK(!a.end);
+    CHECK(has(a.ssml, "支払う<break strength=\"medium\"/>リンクはAlexaアプリに送りました。 次のように言えます：キャンセル。"));
+    CHECK(has(card_field(&a, "content"), "支払う: https://pay.example/x"));
+    json_decref(a.root);
+}
+
 /* 1 when s is valid UTF-8 (jansson checks). */
 static int valid_utf8(const char *s) {
     json_t *j = json_string(s);
@@ -925,6 +946,7 @@ int main(void) {
     RUN(answer_reprompts_a_question);
     RUN(answer_ends_the_session);
     RUN(answer_to_stop);
+    RUN(answer_degrades_links_and_images);
     RUN(answer_stays_within_limits);
     if (strncmp(dir, "/tmp/parley-alexa-", 18) == 0 && strchr(dir, 'X') == NULL) sh("rm -rf %s", dir);
     return check_done();
