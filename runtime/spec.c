@@ -14,6 +14,7 @@
 
 #include "app.h"
 #include "cli.h"
+#include "commerce.h"
 #include "common.h"
 #include "json_lua.h"
 #include "log.h"
@@ -159,6 +160,107 @@ static int native_errors(lua_State *L) {
     return 1;
 }
 
+typedef struct {
+    int status;
+    char *problems;
+} applied_result;
+
+static void on_applied(int status, const char *problems, void *ud) {
+    applied_result *r = ud;
+    r->status = status;
+    r->problems = problems ? pl_strdup(problems) : NULL;
+}
+
+/* native.confirm(order_id, status [, amount, currency]) -> http-like status, problems
+ * A provider's confirmation through the real path (as the test provider's
+ * page or a webhook would send it); amount and currency default to the
+ * order's own. */
+static int native_confirm(lua_State *L) {
+    pl_app *app = app_of(L);
+    pl_bot *bot = pl_app_bot(app, 0);
+    lua_Integer id = luaL_checkinteger(L, 1);
+    const char *status = luaL_checkstring(L, 2);
+    json_t *order = NULL;
+    char *err = NULL;
+    if (pl_store_order_get(pl_app_store(app), pl_bot_name(bot), id, &order, &err) != PL_OK || !order) {
+        free(err);
+        return luaL_error(L, "no order %d", (int)id);
+    }
+    json_t *conf = json_pack("{s:I, s:s}", "order_id", (json_int_t)id, "status", status);
+    json_object_set_new(conf, "amount", lua_isinteger(L, 3) ? json_integer(lua_tointeger(L, 3))
+                                                           : json_incref(json_object_get(order, "total")));
+    json_object_set_new(conf, "currency", lua_isstring(L, 4) ? json_string(lua_tostring(L, 4))
+                                                             : json_incref(json_object_get(order, "currency")));
+    json_decref(order);
+    applied_result r = {0, NULL};
+    pl_commerce_confirm(pl_app_commerce(app), bot, json_pack("[o]", conf), on_applied, &r);
+    pl_app_drain(app);
+    lua_pushinteger(L, r.status);
+    if (r.problems) lua_pushstring(L, r.problems);
+    else lua_pushnil(L);
+    free(r.problems);
+    return 2;
+}
+
+/* native.update(order_id, status [, tracking_url]) -> status: the merchant's
+ * orders API, through the real path. */
+static int native_update(lua_State *L) {
+    pl_app *app = app_of(L);
+    applied_result r = {0, NULL};
+    pl_commerce_update(pl_app_commerce(app), pl_app_bot(app, 0), luaL_checkinteger(L, 1), luaL_checkstring(L, 2),
+                       luaL_optstring(L, 3, NULL), on_applied, &r);
+    pl_app_drain(app);
+    free(r.problems);
+    lua_pushinteger(L, r.status);
+    return 1;
+}
+
+/* native.order(id) -> the stored order, or nil */
+static int native_order(lua_State *L) {
+    pl_app *app = app_of(L);
+    json_t *order = NULL;
+    char *err = NULL;
+    if (pl_store_order_get(pl_app_store(app), pl_bot_name(pl_app_bot(app, 0)), luaL_checkinteger(L, 1), &order,
+                           &err) != PL_OK) {
+        free(err);
+        return 0;
+    }
+    if (!order) return 0;
+    pl_json_push(L, order);
+    json_decref(order);
+    return 1;
+}
+
+/* native.jobs(user [, channel]) -> the session's pending jobs */
+static int native_jobs(lua_State *L) {
+    pl_app *app = app_of(L);
+    json_t *jobs = NULL;
+    char *err = NULL;
+    if (pl_store_jobs_of(pl_app_store(app), pl_bot_name(pl_app_bot(app, 0)), luaL_optstring(L, 2, "rest"),
+                         luaL_checkstring(L, 1), &jobs, &err) != PL_OK) {
+        lua_pushstring(L, err);
+        free(err);
+        return lua_error(L);
+    }
+    pl_json_push(L, jobs);
+    json_decref(jobs);
+    return 1;
+}
+
+/* native.advance(seconds): moves parley's clock and lets what fell due run
+ * (jobs fire, their turns commit). */
+static int native_advance(lua_State *L) {
+    pl_app *app = app_of(L);
+    pl_clock_advance((int64_t)(luaL_checknumber(L, 1) * 1000));
+    for (int round = 0; round < 20; round++) {
+        pl_app_clock_moved(app);
+        event_base_loop(pl_app_base(app), EVLOOP_NONBLOCK);
+        if (pl_pipeline_pending(pl_app_pipeline(app)) == 0) break;
+        pl_app_drain(app);
+    }
+    return 0;
+}
+
 /* native.bot() -> name, load error or nil */
 static int native_bot(lua_State *L) {
     pl_bot *bot = pl_app_bot(app_of(L), 0);
@@ -173,6 +275,11 @@ static int open_native(lua_State *L) {
                                    {"session", native_session},
                                    {"transcript", native_transcript},
                                    {"erase", native_erase},
+                                   {"confirm", native_confirm},
+                                   {"update", native_update},
+                                   {"order", native_order},
+                                   {"jobs", native_jobs},
+                                   {"advance", native_advance},
                                    {"errors", native_errors},
                                    {"bot", native_bot},
                                    {NULL, NULL}};

@@ -37,6 +37,17 @@ function testing.bot() return native.bot() end
 -- "file:line: message"), oldest first.
 function testing.errors() return native.errors() end
 
+-- Moves parley's clock forward (seconds) and lets what fell due happen:
+-- jobs fire and their turns run. No spec ever sleeps.
+function testing.advance(seconds) native.advance(seconds) end
+
+-- The merchant's orders API: a fulfilment status for an order (the shopper
+-- is told). Returns the HTTP-like status (200, 404).
+function testing.update_order(id, status, tracking_url) return native.update(id, status, tracking_url) end
+
+-- A stored order by number.
+function testing.order(id) return native.order(id) end
+
 function Conversation:post(fields)
   fields.user, fields.channel, fields.locale, fields.info = self.user, self.channel, self.locale, self.info
   self.replies = native.send(fields)
@@ -141,6 +152,62 @@ function Conversation:cart()
   local s = self:session()
   return s and s.cart or { lines = {} }
 end
+
+-- Payments, as the provider would confirm them --------------------------------
+
+-- The shopper's latest order (from the session's pending order or the
+-- store), or nil.
+function Conversation:last_order()
+  local s = self:session()
+  local id = s and s.pending_order and s.pending_order.id or self.order_id
+  return id and native.order(id) or nil
+end
+
+-- Confirms the latest order (or order `id`) with a status ("paid",
+-- "failed", "expired", "refunded") through parley's real confirmation path;
+-- amount and currency default to the order's. Returns status, problems.
+-- Afterwards, chat:pushed() holds what the shopper was told.
+function Conversation:confirm(status, id, amount, currency)
+  local order = id and native.order(id) or self:last_order()
+  assert(order, "no order to confirm: did the flow call c:checkout()?")
+  self.order_id = order.id
+  local mark = #self:transcript()
+  local code, problems = native.confirm(order.id, status, amount, currency)
+  self.pushed_since = mark
+  return code, problems
+end
+
+function Conversation:pay(id) return self:confirm("paid", id) end
+function Conversation:decline(id) return self:confirm("failed", id) end
+
+-- Replies the bot sent on its own (after a payment, a job, an order
+-- update) since the last confirm or advance, as a flat list.
+function Conversation:pushed()
+  local lines = self:transcript()
+  local out = {}
+  for i = (self.pushed_since or 0) + 1, #lines do
+    local line = lines[i]
+    if line.direction == "out" then
+      for _, reply in ipairs(line.body) do out[#out + 1] = reply end
+    end
+  end
+  return out
+end
+
+-- The texts of chat:pushed() joined by newlines.
+function Conversation:pushed_text()
+  local texts = {}
+  for _, reply in ipairs(self:pushed()) do
+    if reply.text then texts[#texts + 1] = reply.text end
+  end
+  return table.concat(texts, "\n")
+end
+
+-- Marks now as the start of chat:pushed() (call before testing.advance).
+function Conversation:watch() self.pushed_since = #self:transcript() end
+
+-- The session's pending jobs: {name, fire_at, data}.
+function Conversation:jobs() return native.jobs(self.user, self.channel) end
 
 -- Erases the shopper's session and transcript: the next message starts over.
 function Conversation:reset()
