@@ -79,6 +79,7 @@ typedef struct {
     const char *user;        /* the platform's id for the shopper */
     const json_t *info;      /* the facts of the inbound message (msg.channel), or NULL */
     const char *locale;      /* the session's locale, or NULL */
+    int done;                /* the conversation is over (no flow is open) */
     /* For platforms that limit payload length: stores payload and returns a
      * short key (new string, at most 16 bytes) that pl_webhook.long_payload
      * turns back into it. NULL outside a commit. */

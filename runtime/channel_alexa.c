@@ -724,7 +724,10 @@ static int read_message(const pl_channel_config *cfg, const json_t *body, const 
     if (payload) json_object_set_new(event, "payload", json_string(payload));
     if (locale) json_object_set_new(event, "locale", json_string(locale));
     const char *intent_name = json_string_value(json_object_get(intent, "name"));
-    json_object_set_new(event, "info", channel_info(body, type, intent_name));
+    json_t *info = channel_info(body, type, intent_name);
+    /* the skill opened again: a shopper mid-conversation hears the question again */
+    if (strcmp(type, "LaunchRequest") == 0) json_object_set_new(info, "resume", json_true());
+    json_object_set_new(event, "info", info);
     json_array_append_new(out->events, event);
     free(text);
     return PL_OK;
@@ -1117,15 +1120,12 @@ static json_t *simple_card(const pl_channel_config *cfg, const json_t *replies, 
 
 /* Whether the answer closes the Alexa session. The shopper said stop or
  * cancel: yes. Otherwise, with settings.end_session "auto" (the default):
- * when the turn offers no choices and its last text asks no question (the
- * flow said its last word, like the order summary); "never": only on stop.
- * (channel.h gives answer() the replies, not whether the dialog stack is
- * empty; a question mark is the best evidence left.) */
-static int ends_session(const pl_channel_config *cfg, const json_t *replies, int stop, int has_choices) {
+ * when the flow is over (no flow open after the turn, as the order summary
+ * leaves it) and the turn offers no choices; "never": only on stop. */
+static int ends_session(const pl_channel_config *cfg, int done, int stop, int has_choices) {
     if (stop) return 1;
     if (strcmp(setting_or(cfg, "end_session", "auto"), "never") == 0 || has_choices) return 0;
-    const char *text = last_text(replies);
-    return !(text && (strchr(text, '?') || strstr(text, "\xEF\xBC\x9F"))); /* ? or ？ */
+    return done;
 }
 
 /* The reprompt, said when the shopper stays silent (new): the choices
@@ -1164,7 +1164,7 @@ static int alexa_answer(const pl_channel_config *cfg, const pl_outbound *to, con
                           strcmp(intent, "AMAZON.CancelIntent") == 0);
     const phrasing *w = phrasing_for(to->locale);
     char *choices = stop ? NULL : choices_sentence(replies, w);
-    int ending = ends_session(cfg, replies, stop, choices != NULL);
+    int ending = ends_session(cfg, to->done, stop, choices != NULL);
     json_t *pieces = spoken_pieces(replies, to->locale, w, stop);
     char *ssml = render_ssml(pieces, choices);
     json_t *said = speech(ssml);

@@ -568,6 +568,22 @@ static int messenger_authorize(const pl_channel_config *cfg, json_t *headers, ch
     return PL_OK;
 }
 
+/* The Graph API reports throttling and temporary failures with a 4xx too:
+ * error codes 1, 2, 4, 17, 32, 341, 613 or "is_transient": true
+ * (https://developers.facebook.com/docs/graph-api/guides/error-handling). */
+static void messenger_retry_hint(long status, const char *body, int *retry, long *delay_s) {
+    (void)status;
+    (void)delay_s;
+    json_t *j = json_loads(body ? body : "", 0, NULL);
+    json_t *error = json_object_get(j, "error");
+    json_int_t code = json_integer_value(json_object_get(error, "code"));
+    static const json_int_t transient[] = {1, 2, 4, 17, 32, 341, 613};
+    for (size_t i = 0; i < sizeof transient / sizeof *transient; i++)
+        if (code == transient[i]) *retry = 1;
+    if (json_is_true(json_object_get(error, "is_transient"))) *retry = 1;
+    json_decref(j);
+}
+
 const pl_channel_adapter pl_channel_messenger = {
     .name = "messenger",
     .default_api_base = MESSENGER_API_BASE,
@@ -575,4 +591,5 @@ const pl_channel_adapter pl_channel_messenger = {
     .inbound = messenger_inbound,
     .render = messenger_render,
     .authorize = messenger_authorize,
+    .retry_hint = messenger_retry_hint,
 };

@@ -549,6 +549,19 @@ static int tg_authorize(const pl_channel_config *cfg, json_t *headers, char **ur
     return PL_OK;
 }
 
+/* Telegram answers a flood with 429 and {"parameters": {"retry_after": N}}
+ * in the body (https://core.telegram.org/bots/api#responseparameters). */
+static void tg_retry_hint(long status, const char *body, int *retry, long *delay_s) {
+    (void)status;
+    json_t *j = json_loads(body ? body : "", 0, NULL);
+    json_t *after = json_object_get(json_object_get(j, "parameters"), "retry_after");
+    if (json_is_integer(after) && json_integer_value(after) >= 0) {
+        *retry = 1;
+        *delay_s = (long)json_integer_value(after);
+    }
+    json_decref(j);
+}
+
 const pl_channel_adapter pl_channel_telegram = {
     .name = "telegram",
     .default_api_base = TG_DEFAULT_API_BASE,
@@ -557,4 +570,5 @@ const pl_channel_adapter pl_channel_telegram = {
     .render = tg_render,
     .answer = NULL,
     .authorize = tg_authorize,
+    .retry_hint = tg_retry_hint,
 };

@@ -177,7 +177,8 @@ static int write_jobs(pl_pipeline *pipe, item *it, int64_t now, char **err) {
  * the outbox, in the same transaction as the turn. */
 static int queue_outbound(pl_pipeline *pipe, item *it, char **err) {
     if (!pipe->outbox || pl_channel_is_internal(it->msg->channel)) return PL_OK;
-    pl_outbound to = {.user = it->msg->user, .info = it->msg->channel_info, .locale = it->result.locale};
+    pl_outbound to = {.user = it->msg->user, .info = it->msg->channel_info, .locale = it->result.locale,
+                      .done = it->result.done};
     return pl_outbox_queue(pipe->outbox, it->msg->bot, it->msg->channel, &to, it->result.replies, err);
 }
 

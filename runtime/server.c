@@ -355,7 +355,8 @@ static void deliver_sync(int status, const pl_message *msg, const pl_turn_result
         evhttp_connection_set_closecb(evhttp_request_get_connection(w->req), NULL, NULL);
         char *body = NULL, *err = NULL;
         const char *type = NULL;
-        pl_outbound to = {.user = msg->user, .info = msg->channel_info, .locale = result->locale};
+        pl_outbound to = {.user = msg->user, .info = msg->channel_info, .locale = result->locale,
+                          .done = result->done};
         if (status != 200) pl_reply_error(w->req, 503, "the message could not be stored; please retry");
         else if (w->adapter->answer(&w->cfg, &to, result->replies, &body, &type, &err) != PL_OK) {
             pl_error("[%s] %s/%s: cannot render the answer: %s", msg->bot, msg->channel, msg->user, err);

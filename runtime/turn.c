@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "channel.h"
 #include "common.h"
 #include "json_lua.h"
 #include "log.h"
@@ -195,6 +196,11 @@ static void push_message(lua_State *L, const pl_message *m) {
     else lua_createtable(L, 0, 1);
     lua_pushstring(L, m->channel);
     lua_setfield(L, -2, "name");
+    /* whether parley can send this shopper something unasked (a payment
+     * result, a reminder): not on the HTTP API, the console, or voice */
+    const pl_channel_adapter *adapter = pl_channel_find(m->channel);
+    lua_pushboolean(L, adapter && !adapter->synchronous);
+    lua_setfield(L, -2, "push");
     lua_setfield(L, -2, "channel");
     if (m->text) {
         lua_pushstring(L, m->text);
@@ -294,6 +300,7 @@ static int collect(turn *t, pl_turn_result *r, char **err) {
     r->replies = replies;
     const char *locale = json_string_value(json_object_get(session, "locale"));
     r->locale = locale ? pl_strdup(locale) : NULL;
+    r->done = json_array_size(json_object_get(session, "stack")) == 0;
     json_decref(session);
     return PL_OK;
 }

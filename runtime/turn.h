@@ -43,6 +43,7 @@ typedef struct {
     json_t *replies;    /* always an array */
     char *replies_text; /* the replies as JSON text, dumped once for every use */
     char *locale;       /* the session's locale after the turn, or NULL */
+    int done;           /* no flow is open after the turn (the dialog stack is empty) */
     json_t *effects;    /* what the turn asks of the store besides the session:
                          * {"jobs": [{"op": "put", "name", "after" | "at", "data"}
                          *           | {"op": "cancel", "name"}]}, or NULL */

@@ -314,10 +314,6 @@ end
 
 -- Events: what happens to a session without the shopper writing ----------
 
--- Channels that cannot carry a message the shopper did not ask for: what
--- an event says there waits in the session and comes with the next answer.
-local PULL_ONLY = { rest = true, console = true }
-
 -- Runs a hook from scripts/hooks.lua; a failing hook is logged (with its
 -- file:line) and does not stop the rest of the turn.
 local function run_hook(c, name, ...)
@@ -425,7 +421,9 @@ function engine.turn(session, msg)
     handle_event(c, msg.event)
     if c.session.reminder and c.cart:is_empty() then c:cancel("abandoned_cart"); c.session.reminder = nil end
     s.offered = offered(c) or s.offered
-    if PULL_ONLY[msg.channel.name] and #c.out > 0 then
+    -- a channel that cannot carry a message the shopper did not ask for
+    -- (HTTP API, console, voice): it waits and comes with the next answer
+    if msg.channel.push == false and #c.out > 0 then
       s.unread = s.unread or json.array()
       for _, reply in ipairs(c.out) do s.unread[#s.unread + 1] = reply end
     end
@@ -438,7 +436,11 @@ function engine.turn(session, msg)
   local typed = type(msg.text) == "string" and text.fold(msg.text) or nil
   resolve_choice(c, msg, typed)
   local intent = match_intent(c, msg, typed)
-  if intent then
+  if msg.channel.resume and msg.text == nil and msg.payload == nil and top(c) then
+    -- the channel reopened (a voice skill launched again): ask again
+    repair(c)
+    drive(c, c:resume())
+  elseif intent then
     repair(c)
     conversation.refresh(c)
     drive(c, intent.run(c, msg), intent.run, false)
