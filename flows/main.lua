@@ -1,6 +1,6 @@
 -- flows/main.lua: the barista's conversation. Greet, pick a drink (the
 -- `drink` flow), offer a pastry that goes with it, ask whether that is
--- all, then sum up the order.
+-- all, sum up the order, and take the payment (a discount code on the way).
 return {
   start = function(c)
     if c.cart:is_empty() then
@@ -71,7 +71,72 @@ return {
         qty = line.qty, title = line.title, options = options, price = c:price(line.total, line.currency),
       })
     end
-    c:say("summary", { lines = table.concat(lines, "\n"), total = c:price(c.cart:total()) })
-    return c:done()
+    local t = c.cart:totals()
+    if t.discount > 0 then
+      lines[#lines + 1] = c:t("discount_line", { code = t.code, amount = c:price(t.discount, t.currency) })
+    end
+    c:say("summary", { lines = table.concat(lines, "\n"), total = c:price(t.total, t.currency) })
+    return "checkout"
   end,
+
+  checkout = {
+    ask = function(c)
+      c:say("how_to_pay", nil, {
+        choices = {
+          { title = c:t "pay_now", payload = "pay" },
+          { title = c:t "enter_code", payload = "code" },
+          { title = c:t "another_drink", payload = "another" },
+        },
+      })
+    end,
+    answer = function(c, msg)
+      if msg.payload == "pay" then return "pay" end
+      if msg.payload == "code" then return "discount_code" end
+      if msg.payload == "another" then return c:call("drink", nil, "pairing") end
+      c:say "didnt_catch"
+      return "checkout"
+    end,
+  },
+
+  discount_code = {
+    intents = false, -- a code could be any word
+    ask = function(c) c:say "which_code" end,
+    answer = function(c, msg)
+      local ok, why = c.cart:apply_code(msg.text or "")
+      if ok then
+        c:say("code_applied", { total = c:price(c.cart:total()) })
+      else
+        c:say("code_" .. why)
+      end
+      return "summary"
+    end,
+  },
+
+  pay = function(c)
+    local order, why = c:checkout()
+    if not order then
+      c:say(why == "discount_used" and "code_used" or "checkout_failed")
+      return "checkout"
+    end
+    c:say("pay_here", { order = order.id, total = c:price(order.total, order.currency) },
+      { link = { title = c:t("pay_button", { total = c:price(order.total, order.currency) }), url = order.payment_url } })
+    return "await_payment"
+  end,
+
+  -- The payment provider's answer arrives here as msg.payment.
+  await_payment = {
+    answer = function(c, msg)
+      local payment = msg.payment
+      if not payment then
+        c:say "still_waiting"
+        return nil
+      end
+      if payment.status == "paid" then
+        c:say("paid", { order = payment.order.id })
+        return c:done()
+      end
+      c:say "declined"
+      return "checkout"
+    end,
+  },
 }

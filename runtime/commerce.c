@@ -49,6 +49,9 @@ const pl_payment_provider *pl_commerce_provider(pl_commerce *c, pl_bot *bot, pl_
         settings = empty_settings;
     }
     const char *name = json_string_value(json_object_get(settings, "provider"));
+    pl_channel_config cfg = {pl_bot_name(bot), "payments", settings};
+    /* "auto": Stripe once its secret key is set, the test provider until then */
+    if (name && strcmp(name, "auto") == 0) name = pl_channel_setting(&cfg, "secret_key") ? "stripe" : "test";
     const pl_payment_provider *p = pl_payments_find(name ? name : "test");
     if (!p) {
         pl_fail(err, "bot.json: payments.provider '%s' is not a provider parley has (test, stripe)", name);
@@ -56,6 +59,17 @@ const pl_payment_provider *pl_commerce_provider(pl_commerce *c, pl_bot *bot, pl_
     }
     *ctx = (pl_payment_ctx){{pl_bot_name(bot), "payments", settings}, c->public_base, c->http};
     return p;
+}
+
+json_t *pl_commerce_tidy_order(json_t *order) {
+    const char *key;
+    json_t *value;
+    void *tmp;
+    json_object_foreach_safe(order, tmp, key, value) {
+        if (json_is_null(value)) json_object_del(order, key);
+    }
+    json_object_del(order, "token");
+    return order;
 }
 
 /* --- stock ----------------------------------------------------------------------- */
@@ -185,7 +199,8 @@ static int take_for_paid(apply_job *job, pl_store *store, const json_t *order, c
 
 /* The event that tells the shopper's session. */
 static json_t *order_event(const json_t *order, const char *type, const char *status, const char *key_suffix) {
-    json_t *event = json_pack("{s:s, s:s, s:O}", "type", type, "status", status, "order", order);
+    json_t *event = json_pack("{s:s, s:s, s:o}", "type", type, "status", status, "order",
+                              pl_commerce_tidy_order(json_deep_copy(order)));
     char *id = pl_strdupf("order:%lld:%s", (long long)json_integer_value(json_object_get(order, "id")), key_suffix);
     json_t *msg = json_pack("{s:s, s:s, s:O, s:O, s:o}", "kind", "message", "id", id, "user",
                             json_object_get(order, "user"), "channel", json_object_get(order, "channel"),

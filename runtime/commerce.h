@@ -48,6 +48,10 @@ void pl_commerce_update(pl_commerce *commerce, pl_bot *bot, int64_t order_id, co
 void pl_commerce_lua_use(pl_commerce *commerce);
 int pl_commerce_lua_open(lua_State *L);
 
+/* Removes the null members of an order object (flows see absent fields as
+ * nil, never as json.null); returns it. */
+json_t *pl_commerce_tidy_order(json_t *order);
+
 /* A bot's stock keys ("sku", "sku/option=value") with the catalog's counts:
  * a new object. */
 json_t *pl_commerce_catalog_stock(const json_t *products);

@@ -55,7 +55,7 @@ static int push_order(lua_State *L, void *ud) {
         lua_pushnil(L);
         lua_pushliteral(L, "provider_unavailable");
     } else {
-        pl_json_push(L, order);
+        pl_json_push(L, pl_commerce_tidy_order(order));
         n = 1;
     }
     json_decref(order);
@@ -178,6 +178,9 @@ static int lua_orders(lua_State *L) {
         free(err);
         return 2;
     }
+    size_t i;
+    json_t *o;
+    json_array_foreach(list, i, o) pl_commerce_tidy_order(o);
     pl_json_push(L, list);
     json_decref(list);
     return 1;
@@ -195,7 +198,7 @@ static int lua_order(lua_State *L) {
     }
     int mine = order && strcmp(json_string_value(json_object_get(order, "user")), msg->user) == 0 &&
                strcmp(json_string_value(json_object_get(order, "channel")), msg->channel) == 0;
-    if (mine) pl_json_push(L, order);
+    if (mine) pl_json_push(L, pl_commerce_tidy_order(order));
     json_decref(order);
     return mine;
 }

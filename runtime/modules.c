@@ -257,6 +257,9 @@ void pl_modules_register(lua_State *L) {
         lua_setfield(L, -2, m->name);
     }
     lua_pop(L, 1);
+}
+
+void pl_modules_print_to_log(lua_State *L) {
     lua_pushcfunction(L, log_info);
     lua_setglobal(L, "print");
 }

@@ -57,6 +57,7 @@ static json_t *public_order(json_t *order) {
     return order;
 }
 
+
 /* --- the test provider's page -------------------------------------------------------- */
 
 static json_t *order_with_token(struct evhttp_request *req, pl_store *store, pl_bot *bot, int64_t id,

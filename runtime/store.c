@@ -827,7 +827,7 @@ int pl_store_jobs_of(pl_store *store, const char *bot, const char *channel, cons
     json_t *list = json_array();
     while (sqlite3_step(st) == SQLITE_ROW) {
         json_t *data = json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL);
-        json_array_append_new(list, json_pack("{s:s, s:I, s:o}", "name", (const char *)sqlite3_column_text(st, 0),
+        json_array_append_new(list, json_pack("{s:s, s:I, s:o}", "name", (const char *)sqlite3_column_text(st, 0), "fire_at",
                                               (json_int_t)sqlite3_column_int64(st, 1), "data",
                                               data ? data : json_null()));
     }

@@ -231,6 +231,7 @@ static int panic(lua_State *L) {
 static int setup_state(lua_State *L) {
     open_allowed(L);
     pl_modules_register(L);
+    pl_modules_print_to_log(L);
     return 0;
 }
 

@@ -36,9 +36,28 @@ return {
     end,
   },
 
+  order_status = {
+    match = {
+      en = { "where is my order", "order status", "my orders", "track my order" },
+      ja = { "注文状況", "注文はどこ" },
+    },
+    run = function(c)
+      local order = c:orders(1)[1]
+      if not order then
+        c:say "no_orders"
+      else
+        c:say("your_order", {
+          order = order.id, total = c:price(order.total, order.currency),
+          status = c:t("state_" .. (order.fulfilment or order.state)),
+        })
+      end
+      return c:resume()
+    end,
+  },
+
   cart = {
     match = {
-      en = { "my cart", "my order", "what did i order", "show cart" },
+      en = { "my cart", "what's in my cart", "show cart", "basket" },
       ja = { "カート", "注文内容" },
     },
     run = function(c)

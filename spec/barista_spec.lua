@@ -31,7 +31,7 @@ describe("the barista", function()
     assert.truthy(chat:says "1 × Latte (Large) — €4.70")
     assert.truthy(chat:says "1 × Butter Croissant — €2.50")
     assert.truthy(chat:says "Total: €7.20")
-    assert.is_nil(chat:step()) -- the conversation is over; the cart stays
+    assert.equal("main.checkout", chat:step()) -- next: paying
     assert.equal(2, #chat:cart().lines)
   end)
 
@@ -134,5 +134,191 @@ describe("the barista", function()
     chat:tap "No thanks"
     chat:tap "That's all"
     assert.truthy(chat:says "Total: €8.10")
+  end)
+
+  describe("checkout", function()
+    -- a shopper with a large latte and a croissant in the cart, at the payment question
+    local function at_checkout(opts)
+      local chat = testing.conversation(opts)
+      chat:send "hi"
+      chat:send "a large latte"
+      chat:tap "Add Butter Croissant"
+      chat:tap "That's all"
+      return chat
+    end
+
+    it("takes the payment: a link to pay, then the thank-you; the cart is emptied", function()
+      local chat = at_checkout()
+      chat:tap "Pay now"
+      local reply = chat.replies[1]
+      assert.truthy(reply.link)
+      assert.equal("Pay €7.20", reply.link.title)
+      assert.matches("/v1/bots/barista/payments/test/%d+%?token=%x+$", reply.link.url)
+      assert.equal("main.await_payment", chat:step())
+      local order = chat:last_order()
+      assert.equal("pending", order.state)
+      assert.same({ 720, 0, 720, "EUR" }, { order.subtotal, order.discount, order.total, order.currency })
+      assert.equal(2, #order.lines)
+      assert.equal(200, (chat:pay()))
+      assert.equal("paid", chat:last_order().state)
+      assert.matches("Order #" .. order.id .. " is", chat:pushed_text())
+      assert.equal(0, #chat:cart().lines)
+      assert.is_nil(chat:step())
+    end)
+
+    it("waits politely when the shopper writes before paying", function()
+      local chat = at_checkout()
+      chat:tap "Pay now"
+      chat:send "hello?"
+      assert.truthy(chat:says "still waiting for your payment")
+      assert.equal("main.await_payment", chat:step())
+    end)
+
+    it("offers to try again when the payment is declined", function()
+      local chat = at_checkout()
+      chat:tap "Pay now"
+      chat:decline()
+      assert.truthy(chat:pushed_text():find("didn't go through", 1, true))
+      assert.equal("failed", chat:last_order().state)
+      assert.equal("main.checkout", chat:step())
+      assert.equal(2, #chat:cart().lines) -- nothing lost: pay again
+      chat:tap "Pay now"
+      chat:pay()
+      assert.equal("paid", chat:last_order().state)
+    end)
+
+    it("applies a duplicated confirmation once: paid once, one thank-you", function()
+      local chat = at_checkout()
+      chat:tap "Pay now"
+      chat:pay()
+      local thanks = chat:pushed_text()
+      assert.truthy(thanks:find("Payment received", 1, true) or thanks:find("All paid", 1, true))
+      assert.equal(200, (chat:pay()))
+      assert.equal("", chat:pushed_text())
+      local outs = 0
+      for _, line in ipairs(chat:transcript()) do
+        if line.direction == "out" then
+          for _, r in ipairs(line.body) do
+            if r.text and (r.text:find("Payment received", 1, true) or r.text:find("All paid", 1, true)) then outs = outs + 1 end
+          end
+        end
+      end
+      assert.equal(1, outs)
+    end)
+
+    it("rejects a confirmation whose amount differs, and the order stays unpaid", function()
+      local chat = at_checkout()
+      chat:tap "Pay now"
+      local status, problems = chat:confirm("paid", nil, 1, "EUR")
+      assert.equal(400, status)
+      assert.matches("does not match", problems)
+      assert.equal("pending", chat:last_order().state)
+      assert.equal("", chat:pushed_text())
+    end)
+
+    it("tells a shopper who moved on that the order is paid", function()
+      local chat = at_checkout()
+      chat:tap "Pay now"
+      chat:send "cancel"
+      chat:pay()
+      assert.truthy(chat:pushed_text():find("is paid", 1, true))
+      assert.equal("paid", chat:last_order().state)
+    end)
+
+    it("takes a discount code and shows it in the summary; once per shopper", function()
+      local chat = at_checkout()
+      chat:tap "I have a code"
+      chat:send "welcome10"
+      assert.truthy(chat:says "new total is €6.48")
+      assert.truthy(chat:says "Code WELCOME10: −€0.72")
+      chat:tap "Pay now"
+      assert.same({ 720, 72, 648 }, { chat:last_order().subtotal, chat:last_order().discount, chat:last_order().total })
+      chat:pay()
+      chat:send "hi"
+      chat:send "a large latte"
+      chat:tap "Add Butter Croissant"
+      chat:tap "That's all"
+      chat:tap "I have a code"
+      chat:send "WELCOME10"
+      assert.truthy(chat:says "already used that code")
+    end)
+
+    it("refuses unknown codes and codes for bigger orders", function()
+      local chat = testing.conversation()
+      chat:send "hi"
+      chat:send "single espresso"
+      chat:tap "No thanks"
+      chat:tap "That's all"
+      chat:tap "I have a code"
+      chat:send "FREECOFFEE"
+      assert.truthy(chat:says "don't know that code")
+      chat:tap "I have a code"
+      chat:send "WELCOME10"
+      assert.truthy(chat:says "bigger order")
+    end)
+
+    it("answers where the order is, from the store", function()
+      local chat = at_checkout()
+      chat:send "where is my order?"
+      assert.truthy(chat:says "haven't ordered anything yet")
+      chat:tap "Pay now"
+      chat:pay()
+      chat:send "where is my order?"
+      assert.truthy(chat:says "paid and being prepared")
+      local id = chat:last_order().id
+      assert.equal(200, testing.update_order(id, "shipped", "https://track.example/123"))
+      chat:send "where is my order?"
+      assert.truthy(chat:says "on its way")
+    end)
+
+    it("pays in Japanese, with a Japanese thank-you", function()
+      local chat = testing.conversation { locale = "ja" }
+      chat:send "こんにちは"
+      chat:send "カフェラテをLサイズで"
+      chat:tap "いいえ、結構です"
+      chat:tap "以上です"
+      chat:tap "支払う"
+      assert.equal("€4.70 を支払う", chat.replies[1].link.title)
+      chat:pay()
+      assert.truthy(chat:pushed_text():find("お支払いありがとうございます", 1, true))
+    end)
+  end)
+
+  describe("abandoned cart", function()
+    it("reminds once, an hour after the shopper went quiet, with the comeback code", function()
+      local chat = testing.conversation()
+      chat:send "hi"
+      chat:send "a small latte"
+      chat:tap "No thanks"
+      assert.equal("abandoned_cart", chat:jobs()[1].name)
+      chat:watch()
+      testing.advance(30 * 60)
+      assert.equal("", chat:pushed_text())
+      testing.advance(31 * 60)
+      assert.truthy(chat:pushed_text():find("You left 1 item(s) in your cart (€2.80 with code COMEBACK)", 1, true))
+      chat:watch()
+      testing.advance(3 * 3600)
+      assert.equal("", chat:pushed_text())
+      assert.equal(0, #chat:jobs())
+    end)
+
+    it("starts counting again when the shopper comes back, and stops once they pay", function()
+      local chat = testing.conversation()
+      chat:send "hi"
+      chat:send "a small latte"
+      chat:watch()
+      testing.advance(50 * 60)
+      chat:tap "No thanks" -- back after 50 minutes: the hour starts again
+      chat:watch()
+      testing.advance(50 * 60)
+      assert.equal("", chat:pushed_text())
+      chat:tap "That's all"
+      chat:tap "Pay now"
+      chat:pay()
+      chat:watch()
+      testing.advance(2 * 3600)
+      assert.equal("", chat:pushed_text())
+      assert.equal(0, #chat:jobs())
+    end)
   end)
 end)

@@ -226,10 +226,10 @@ def main(tap):
         speech = ssml(said)
         check.assertIn("1 × Latte (Large) — €4.70", speech)
         check.assertIn("Total: €4.70", speech)
-        check.assertTrue(said["shouldEndSession"], "the order is complete: the session closes")
-        check.assertNotIn("reprompt", said)
-        check.assertEqual(said["card"]["type"], "Simple")
-        check.assertIn("Total: €4.70", said["card"]["content"])
+        # next the bot asks about paying: the session stays open for the answer
+        check.assertIn("You can say: Pay now, I have a code or Another drink.", speech)
+        check.assertFalse(said["shouldEndSession"], "the flow waits for the answer about paying")
+        check.assertIn("Pay now", ssml(said["reprompt"]))
 
         session = server.session(BOT, user, TOKEN, channel="alexa")
         check.assertEqual([(l["sku"], l["options"]["size"]) for l in session["cart"]["lines"]], [("latte", "large")])

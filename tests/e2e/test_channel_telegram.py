@@ -450,12 +450,14 @@ def main(tap):
         check.assertEqual(more["body"]["text"], "That's 2 item(s) so far, €7.20. Anything else?")
 
         q = barista.tap(chat, button(more, "That's all"))
-        ack, summary = barista.take(chat, 2)
+        ack, summary, pay = barista.take(chat, 3)
         expect_ack(ack, q)
         check.assertIn("1 × Latte (Large) — €4.70", summary["body"]["text"])
         check.assertIn("Total: €7.20", summary["body"]["text"])
+        check.assertEqual(pay["body"]["text"], "Shall I take the payment?")
+        check.assertEqual([b["text"] for b in buttons(pay)], ["Pay now", "I have a code", "Another drink"])
         barista.quiet(chat)
-        wait_until(lambda: store.outbox_states("barista", chat) == ["sent"] * 14, what="all 14 calls marked sent")
+        wait_until(lambda: store.outbox_states("barista", chat) == ["sent"] * 15, what="all 15 calls marked sent")
         no_problems()
 
     def long_payloads(run):

@@ -5,6 +5,7 @@ locales, router intents, /v1/health, and every kind of bad input (400, 404,
 405, 413), after each of which the server must still answer normally."""
 
 import json
+import urllib.parse
 import os
 import re
 import socket
@@ -21,9 +22,12 @@ RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$
 
 
 def check_reply_shapes(replies):
-    """Replies carry text, choices and cards only, and only when not empty."""
+    """Replies carry text, choices, cards, an image or a (payment) link only,
+    and only when not empty."""
     for r in replies:
-        check.assertLessEqual(set(r), {"text", "choices", "cards"}, r)
+        check.assertLessEqual(set(r), {"text", "choices", "cards", "image", "link"}, r)
+        if "link" in r:
+            check.assertEqual(set(r["link"]), {"title", "url"}, r)
         if "text" in r:
             check.assertIsInstance(r["text"], str)
             check.assertNotEqual(r["text"], "", r)
@@ -131,14 +135,36 @@ def main(tap):
         check.assertIn("1 × Latte (Large) — €4.70", t)
         check.assertIn("1 × Butter Croissant — €2.50", t)
         check.assertIn("Total: €7.20", t)
-        check.assertEqual(choices(replies), [])
+        check.assertEqual(choices(replies), [("Pay now", "pay"), ("I have a code", "code"), ("Another drink", "another")])
 
-        # the conversation is over; the next message starts a new one and
-        # the cart is still there
+        # paying: a link to parley's own test payment page (the test provider)
+        replies = srv.say(BOT, u, payload="pay")
+        check_reply_shapes(replies)
+        links = [r["link"] for r in replies if "link" in r]
+        check.assertEqual(len(links), 1, replies)
+        check.assertEqual(links[0]["title"], "Pay €7.20")
+        url = urllib.parse.urlsplit(links[0]["url"])
+        check.assertEqual(url.netloc, "127.0.0.1:%d" % srv.port, "links point at this server")
+        page = srv.request("GET", url.path + "?" + url.query)
+        check.assertEqual(page.status, 200, page)
+        check.assertIn(b"\xe2\x82\xac7.20", page.body)  # €7.20
+        token = urllib.parse.parse_qs(url.query)["token"][0]
+        paid = srv.request("POST", url.path, body="token=%s&action=pay" % token,
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+        check.assertEqual(paid.status, 200, paid)
+        check.assertIn(b"Payment received", paid.body)
+        # a wrong token pays nothing
+        wrong = srv.request("POST", url.path, body="token=%s&action=pay" % ("0" * 32),
+                            headers={"Content-Type": "application/x-www-form-urlencoded"})
+        check.assertEqual(wrong.status, 404, wrong)
+
+        # the HTTP API cannot push: the thank-you waits in the session and
+        # comes with the next answer; the paid cart is gone
         replies = srv.say(BOT, u, "hi again")
-        check.assertIn("Welcome back! You have 2 item(s) in your cart", texts(replies))
+        check.assertRegex(texts(replies), r"Payment received|All paid")
+        check.assertNotIn("Welcome back", texts(replies))
 
-    tap.case("a whole order: greet, drink, size, pairing card, more, summary with total", whole_order)
+    tap.case("a whole order: greet, drink, size, pairing card, more, summary with total, paid", whole_order)
 
     def one_sentence(run):
         u = new_user("sentence")

@@ -174,6 +174,9 @@ function Conversation:confirm(status, id, amount, currency)
   local mark = #self:transcript()
   local code, problems = native.confirm(order.id, status, amount, currency)
   self.pushed_since = mark
+  -- the shopper has what the bot said on its own in front of them now
+  local pushed = self:pushed()
+  if #pushed > 0 then self.replies = pushed end
   return code, problems
 end
 
