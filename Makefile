@@ -21,8 +21,9 @@ ALL_LDFLAGS = -Wl,-E $(LDFLAGS)
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 RUNTIME_SRC := $(filter-out runtime/main.c,$(wildcard runtime/*.c))
-RUNTIME_OBJ := $(RUNTIME_SRC:runtime/%.c=build/obj/%.o) build/obj/embedded.o
-SAN_OBJ := $(RUNTIME_SRC:runtime/%.c=build/san/%.o) build/san/embedded.o
+RUNTIME_OBJ := $(RUNTIME_SRC:runtime/%.c=build/obj/%.o) build/obj/embedded.o build/obj/web_assets.o
+SAN_OBJ := $(RUNTIME_SRC:runtime/%.c=build/san/%.o) build/san/embedded.o build/san/web_assets.o
+WEB_ASSETS := $(sort $(wildcard runtime/web/*.js runtime/web/*.html runtime/web/*.css runtime/web/*.svg))
 LUA_MODULES := $(sort $(wildcard runtime/lua/*.lua runtime/lua/parley/*.lua))
 CTEST_SRC := $(wildcard tests/c/test_*.c)
 CTESTS := $(CTEST_SRC:tests/c/%.c=build/tests/%)
@@ -48,6 +49,15 @@ build/obj/embedded.o: build/embedded.c runtime/modules.h | build/obj
 
 build/embedded.c: build/embed $(LUA_MODULES)
 	build/embed $@ runtime/lua $(LUA_MODULES)
+
+build/web_assets.c: build/embed $(WEB_ASSETS)
+	build/embed --assets $@ runtime/web $(WEB_ASSETS)
+
+build/obj/web_assets.o: build/web_assets.c runtime/assets.h | build/obj
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+build/san/web_assets.o: build/web_assets.c | build/san
+	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -c -o $@ $<
 
 build/embed: tools/embed.c | build
 	$(CC) -std=c11 -O1 -Wall -Wextra -Werror -o $@ $<

@@ -136,6 +136,26 @@ const char *pl_bot_error(const pl_bot *bot) { return bot->error; }
 
 json_t *pl_bot_stock(pl_bot *bot) { return bot->stock; }
 
+json_t *pl_bot_ask_engine(pl_bot *bot, const char *fn, const json_t *arg) {
+    if (!bot->vm) return NULL;
+    lua_State *L = pl_vm_lua(bot->vm);
+    lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    lua_getfield(L, -1, "parley.engine");
+    lua_getfield(L, -1, fn);
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+    if (arg) pl_json_push(L, arg);
+    char *err = NULL;
+    json_t *result = NULL;
+    if (pl_vm_run(bot->vm, arg ? 1 : 0, 1, pl_vm_instruction_limit(bot->vm), &err) == PL_OK) {
+        result = pl_json_from_lua(L, -1, fn, &err);
+        lua_pop(L, 1);
+    }
+    if (!result) pl_warn("[%s] engine.%s: %s", bot->name, fn, err ? err : "?");
+    free(err);
+    return result;
+}
+
 const json_t *pl_bot_channel_settings(const pl_bot *bot, const char *channel) {
     const json_t *settings = json_object_get(json_object_get(bot->manifest, "channels"), channel);
     return json_is_object(settings) ? settings : NULL;

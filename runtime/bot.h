@@ -50,6 +50,12 @@ int64_t pl_bot_loaded_at(const pl_bot *bot);
 /* The last load error while the scripts are broken, else NULL. */
 const char *pl_bot_error(const pl_bot *bot);
 
+/* Calls parley.engine.<fn>(arg) in the bot's current state (arg may be
+ * NULL) and returns its result as JSON (new), or NULL when the scripts
+ * have not loaded or the call failed. For the agent console: "describe"
+ * (flows and steps) and "totals" (a stored cart's totals). */
+json_t *pl_bot_ask_engine(pl_bot *bot, const char *fn, const json_t *arg);
+
 /* The manifest's settings for a channel (borrowed until the next reload),
  * or NULL when the bot does not turn that channel on. */
 const json_t *pl_bot_channel_settings(const pl_bot *bot, const char *channel);

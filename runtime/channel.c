@@ -35,6 +35,11 @@ int pl_channel_is_internal(const char *name) {
     return strcmp(name, "rest") == 0 || strcmp(name, "console") == 0;
 }
 
+int pl_channel_can_push(const char *name) {
+    const pl_channel_adapter *a = pl_channel_find(name);
+    return (a && !a->synchronous) || strcmp(name, "webchat") == 0;
+}
+
 void pl_inbound_clear(pl_inbound *in) {
     free(in->answer);
     free(in->answer_type);

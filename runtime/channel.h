@@ -134,6 +134,10 @@ const pl_channel_adapter *pl_channel_find(const char *name);
  * (parley chat) answer synchronously inside parley. */
 int pl_channel_is_internal(const char *name);
 
+/* Whether parley can send this channel's shoppers something they did not
+ * ask for (through the outbox, or the web chat's event stream). */
+int pl_channel_can_push(const char *name);
+
 /* Helpers shared by adapters ------------------------------------------------ */
 
 /* Constant-time comparison of a received signature or secret with the

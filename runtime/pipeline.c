@@ -50,6 +50,8 @@ struct pl_pipeline {
     pl_outbox *outbox;
     void (*jobs_changed)(void *ud);
     void *jobs_ud;
+    pl_committed_fn committed;
+    void *committed_ud;
     int jobs_touched; /* in the open transaction */
     size_t pending;
     uint64_t committed_items, transactions;
@@ -173,6 +175,19 @@ static int write_jobs(pl_pipeline *pipe, item *it, int64_t now, char **err) {
     return PL_OK;
 }
 
+/* A turn's handoff change ({"state": "waiting" | "active" | "none", ...}). */
+static int write_handoff(pl_pipeline *pipe, item *it, int64_t now, char **err) {
+    const json_t *h = json_object_get(it->result.effects, "handoff");
+    const char *state = json_string_value(json_object_get(h, "state"));
+    pl_session_key key = {it->msg->bot, it->msg->channel, it->msg->user};
+    if (!state || strcmp(state, "none") == 0)
+        return pl_store_handoff_put(pipe->store, &key, NULL, NULL, NULL, 0, now, err);
+    json_t *since = json_object_get(h, "since");
+    return pl_store_handoff_put(pipe->store, &key, state, json_string_value(json_object_get(h, "reason")),
+                                json_string_value(json_object_get(h, "agent")),
+                                json_is_number(since) ? (int64_t)json_number_value(since) : now, now, err);
+}
+
 /* Replies for a platform that is not answered in the HTTP response go to
  * the outbox, in the same transaction as the turn. */
 static int queue_outbound(pl_pipeline *pipe, item *it, char **err) {
@@ -250,6 +265,8 @@ static int write_item(pl_pipeline *pipe, item *it, int64_t now, char **err) {
     case ITEM_MESSAGE:
         if (write_message(pipe->store, it, now, err) != PL_OK) return PL_ERR;
         if (it->result.effects && write_jobs(pipe, it, now, err) != PL_OK) return PL_ERR;
+        if (json_object_get(it->result.effects, "handoff") && write_handoff(pipe, it, now, err) != PL_OK)
+            return PL_ERR;
         return queue_outbound(pipe, it, err);
     case ITEM_ERASE: return write_erase(pipe->store, it, err);
     case ITEM_RECORD: return write_record(pipe, it, now, err);
@@ -330,6 +347,11 @@ static void on_commit(evutil_socket_t fd, short what, void *arg) {
     int committed = write_batch(pipe, batch, &err) == PL_OK;
     if (pipe->outbox) pl_outbox_committed(pipe->outbox, committed);
     if (committed && pipe->jobs_touched && pipe->jobs_changed) pipe->jobs_changed(pipe->jobs_ud);
+    for (item *it = batch; committed && pipe->committed && it; it = it->next_in_batch) {
+        if (it->kind != ITEM_MESSAGE || it->status != 200) continue;
+        pl_session_key key = {it->msg->bot, it->msg->channel, it->msg->user};
+        pipe->committed(&key, json_object_get(it->result.effects, "handoff") != NULL, pipe->committed_ud);
+    }
     pipe->transactions++;
     for (item *it = batch; committed && it; it = it->next_in_batch) pipe->committed_items++;
     if (!committed) {
@@ -411,6 +433,11 @@ void pl_pipeline_erase(pl_pipeline *pipe, pl_bot *bot, const char *channel, cons
 size_t pl_pipeline_pending(const pl_pipeline *pipe) { return pipe->pending; }
 
 void pl_pipeline_set_outbox(pl_pipeline *pipe, pl_outbox *outbox) { pipe->outbox = outbox; }
+
+void pl_pipeline_on_committed(pl_pipeline *pipe, pl_committed_fn fn, void *ud) {
+    pipe->committed = fn;
+    pipe->committed_ud = ud;
+}
 
 void pl_pipeline_on_jobs(pl_pipeline *pipe, void (*changed)(void *ud), void *ud) {
     pipe->jobs_changed = changed;

@@ -45,6 +45,12 @@ void pl_pipeline_post(pl_pipeline *pipe, pl_bot *bot, pl_message *msg, pl_delive
 void pl_pipeline_erase(pl_pipeline *pipe, pl_bot *bot, const char *channel, const char *user,
                        pl_deliver_fn deliver, void *ud);
 
+/* Called after each commit for every session that got transcript lines in
+ * it (handoff is 1 when its handoff state changed too): the web chat and
+ * agent streams send what is new. */
+typedef void (*pl_committed_fn)(const pl_session_key *key, int handoff, void *ud);
+void pl_pipeline_on_committed(pl_pipeline *pipe, pl_committed_fn fn, void *ud);
+
 /* Called after every commit that scheduled or cancelled jobs. */
 void pl_pipeline_on_jobs(pl_pipeline *pipe, void (*changed)(void *ud), void *ud);
 

@@ -3,6 +3,8 @@
 #define _GNU_SOURCE
 #include "server.h"
 #include "server_internal.h"
+#include "agent.h"
+#include "webchat.h"
 
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -488,6 +490,7 @@ static void route(pl_server *s, struct evhttp_request *req, char **seg, int n) {
         handle_health(s, req);
         return;
     }
+    if (pl_agents_route(s->agents, req, seg, n)) return;
     if (n == 3 && strcmp(seg[0], "v1") == 0 && strcmp(seg[1], "test") == 0 && strcmp(seg[2], "clock") == 0) {
         pl_route_test_clock(s, req);
         return;
@@ -506,6 +509,7 @@ static void route(pl_server *s, struct evhttp_request *req, char **seg, int n) {
             handle_channel(s, req, bot, seg[4]);
             return;
         }
+        if (pl_webchat_route(s->webchat, req, bot, seg, n)) return;
         if (n >= 5 && strcmp(seg[3], "payments") == 0) {
             pl_route_payments(s, req, bot, seg, n);
             return;
@@ -537,10 +541,20 @@ static void on_request(struct evhttp_request *req, void *arg) {
     for (int i = 0; i < n; i++) free(seg[i]);
 }
 
+/* A commit gave a session new transcript lines: the streams that show it. */
+static void on_committed(const pl_session_key *key, int handoff, void *ud) {
+    pl_server *s = ud;
+    pl_webchat_committed(s->webchat, key);
+    pl_agents_committed(s->agents, key, handoff);
+}
+
 pl_server *pl_server_new(pl_app *app) {
     pl_server *s = calloc(1, sizeof *s);
     if (!s) abort();
     s->app = app;
+    s->webchat = pl_webchat_new(app);
+    s->agents = pl_agents_new(app);
+    pl_pipeline_on_committed(pl_app_pipeline(app), on_committed, s);
     s->http = evhttp_new(pl_app_base(app));
     /* Bodies up to PL_MAX_BODY are handled; larger ones up to the hard cap
      * get a JSON 413 from on_request; beyond the cap evhttp refuses them
@@ -577,6 +591,9 @@ void pl_server_stop_accepting(pl_server *s) {
 
 void pl_server_free(pl_server *s) {
     if (!s) return;
+    pl_pipeline_on_committed(pl_app_pipeline(s->app), NULL, NULL);
+    pl_webchat_free(s->webchat);
+    pl_agents_free(s->agents);
     evhttp_free(s->http);
     free(s);
 }

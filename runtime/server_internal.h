@@ -15,6 +15,8 @@ struct pl_server {
     struct evhttp *http;
     struct evhttp_bound_socket *socket;
     int port;
+    struct pl_webchat *webchat;
+    struct pl_agents *agents;
 };
 
 /* Replies (each sends the whole answer). */

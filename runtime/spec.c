@@ -99,6 +99,29 @@ static int native_send(lua_State *L) {
     return 1;
 }
 
+/* native.event(user, channel, event) -> status: an event (an agent's action,
+ * a page visit) goes into the session the way agent.c and webchat.c put it. */
+static int native_event(lua_State *L) {
+    pl_app *app = app_of(L);
+    pl_bot *bot = pl_app_bot(app, 0);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    char *err = NULL;
+    json_t *event = pl_json_from_lua(L, 3, "event", &err);
+    if (!event) {
+        lua_pushstring(L, err);
+        free(err);
+        return lua_error(L);
+    }
+    pl_message *msg = pl_message_new(pl_bot_name(bot), luaL_checkstring(L, 2), luaL_checkstring(L, 1));
+    msg->event = event;
+    delivery d = {NULL, 0};
+    pl_pipeline_post(pl_app_pipeline(app), bot, msg, on_deliver, &d);
+    pl_app_drain(app);
+    json_decref(d.replies);
+    lua_pushinteger(L, d.status);
+    return 1;
+}
+
 /* native.session(user [, channel]) -> the stored session table, or nil */
 static int native_session(lua_State *L) {
     pl_app *app = app_of(L);
@@ -272,6 +295,7 @@ static int native_bot(lua_State *L) {
 
 static int open_native(lua_State *L) {
     static const luaL_Reg fns[] = {{"send", native_send},
+                                   {"event", native_event},
                                    {"session", native_session},
                                    {"transcript", native_transcript},
                                    {"erase", native_erase},

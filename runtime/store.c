@@ -95,6 +95,11 @@ static const char *const migrations[] = {
     "CREATE TABLE stock ("
     "  bot TEXT NOT NULL, key TEXT NOT NULL, remaining INTEGER NOT NULL,"
     "  catalog_stock INTEGER NOT NULL, PRIMARY KEY (bot, key)) WITHOUT ROWID;",
+    /* 4: human handoff */
+    "CREATE TABLE handoffs ("
+    "  bot TEXT NOT NULL, channel TEXT NOT NULL, user TEXT NOT NULL, state TEXT NOT NULL,"
+    "  reason TEXT, agent TEXT, since INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (bot, channel, user)) WITHOUT ROWID;",
 };
 
 struct pl_store {
@@ -239,6 +244,8 @@ int pl_store_session_put(pl_store *store, const pl_session_key *key, const char 
     return step_done(store, st, err, "save session");
 }
 
+static int run_sql(pl_store *store, sqlite3_stmt **out_st, const char *sql, const char *types, ...);
+
 int pl_store_session_erase(pl_store *store, const pl_session_key *key, int *found, char **err) {
     if (step_done(store, bind_key(store, ST_SESSION_DEL, key), err, "erase session") != PL_OK)
         return PL_ERR;
@@ -247,6 +254,17 @@ int pl_store_session_erase(pl_store *store, const pl_session_key *key, int *foun
         PL_OK)
         return PL_ERR;
     *found = *found || sqlite3_changes(store->db) > 0;
+    /* everything else that holds what the shopper said or will be told:
+     * inbound messages, calls not yet sent, pending jobs, the handoff */
+    static const char *const more[] = {
+        "DELETE FROM inbox WHERE bot = ?1 AND channel = ?2 AND user = ?3",
+        "DELETE FROM outbox WHERE bot = ?1 AND channel = ?2 AND user = ?3",
+        "DELETE FROM jobs WHERE bot = ?1 AND channel = ?2 AND user = ?3",
+        "DELETE FROM handoffs WHERE bot = ?1 AND channel = ?2 AND user = ?3",
+    };
+    for (size_t i = 0; i < sizeof more / sizeof *more; i++)
+        if (run_sql(store, NULL, more[i], "sss", key->bot, key->channel, key->user) != SQLITE_DONE)
+            return db_fail(store, err, "erase session data");
     return PL_OK;
 }
 
@@ -834,4 +852,77 @@ int pl_store_jobs_of(pl_store *store, const char *bot, const char *channel, cons
     sqlite3_finalize(st);
     *jobs = list;
     return PL_OK;
+}
+
+/* --- transcript by id ---------------------------------------------------------------- */
+
+int pl_store_transcript_since(pl_store *store, const pl_session_key *key, int64_t after_id,
+                              int limit, json_t **lines, char **err) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v3(store->db,
+                           "SELECT id, at, direction, body FROM transcript WHERE bot = ?1 AND channel = ?2 "
+                           "AND user = ?3 AND id > ?4 ORDER BY id LIMIT ?5",
+                           -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+        return db_fail(store, err, "read transcript");
+    sqlite3_bind_text(st, 1, key->bot, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key->channel, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, key->user, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, after_id);
+    sqlite3_bind_int(st, 5, limit);
+    json_t *out = json_array();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *body = json_loads((const char *)sqlite3_column_text(st, 3), 0, NULL);
+        json_array_append_new(out, json_pack("{s:I, s:I, s:s, s:o}", "id", (json_int_t)sqlite3_column_int64(st, 0),
+                                             "at", (json_int_t)sqlite3_column_int64(st, 1), "direction",
+                                             (const char *)sqlite3_column_text(st, 2), "body", body ? body : json_null()));
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(out);
+        return db_fail(store, err, "read transcript");
+    }
+    *lines = out;
+    return PL_OK;
+}
+
+int64_t pl_store_transcript_last_id(pl_store *store, const pl_session_key *key) {
+    sqlite3_stmt *st = NULL;
+    int rc = run_sql(store, &st, "SELECT max(id) FROM transcript WHERE bot = ?1 AND channel = ?2 AND user = ?3",
+                     "sss", key->bot, key->channel, key->user);
+    int64_t id = 0;
+    if (rc == SQLITE_ROW) {
+        id = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    return id;
+}
+
+/* --- handoffs --------------------------------------------------------------------------- */
+
+int pl_store_handoff_put(pl_store *store, const pl_session_key *key, const char *state,
+                         const char *reason, const char *agent, int64_t since_ms, int64_t now_ms,
+                         char **err) {
+    int rc;
+    if (!state)
+        rc = run_sql(store, NULL, "DELETE FROM handoffs WHERE bot = ?1 AND channel = ?2 AND user = ?3", "sss",
+                     key->bot, key->channel, key->user);
+    else
+        rc = run_sql(store, NULL,
+                     "INSERT INTO handoffs (bot, channel, user, state, reason, agent, since, updated_at) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (bot, channel, user) DO UPDATE SET "
+                     "state = excluded.state, reason = excluded.reason, agent = excluded.agent, "
+                     "updated_at = excluded.updated_at",
+                     "ssssnnii", key->bot, key->channel, key->user, state, reason, agent, since_ms, now_ms);
+    return rc == SQLITE_DONE ? PL_OK : db_fail(store, err, "record handoff");
+}
+
+int pl_store_handoffs(pl_store *store, json_t **list, char **err) {
+    static const char *const keys[] = {"bot", "channel", "user", "state", "reason", "agent", "#since", "#last_at"};
+    return collect_rows(store,
+                        "SELECT h.bot, h.channel, h.user, h.state, h.reason, h.agent, h.since, "
+                        "(SELECT max(at) FROM transcript t WHERE t.bot = h.bot AND t.channel = h.channel "
+                        " AND t.user = h.user) FROM handoffs h "
+                        "ORDER BY CASE h.state WHEN 'waiting' THEN 0 ELSE 1 END, h.since",
+                        keys, 8, list, err);
 }

@@ -49,6 +49,22 @@ int pl_store_transcript_add(pl_store *store, const pl_session_key *key, const ch
  * at most `limit` of the latest lines. */
 int pl_store_transcript_get(pl_store *store, const pl_session_key *key, int limit,
                             json_t **lines, char **err);
+/* The lines after line `after_id` (0: from the start), oldest first, at
+ * most limit: a new array of {"id", "at", "direction", "body"}. */
+int pl_store_transcript_since(pl_store *store, const pl_session_key *key, int64_t after_id,
+                              int limit, json_t **lines, char **err);
+/* The id of the session's last transcript line, or 0. */
+int64_t pl_store_transcript_last_id(pl_store *store, const pl_session_key *key);
+
+/* --- handoffs: conversations a person has or will take over ------------------ */
+
+/* state "waiting" or "active" (upsert), or NULL to remove the row. */
+int pl_store_handoff_put(pl_store *store, const pl_session_key *key, const char *state,
+                         const char *reason, const char *agent, int64_t since_ms, int64_t now_ms,
+                         char **err);
+/* Every handoff, waiting before active, oldest first: a new array of
+ * {"bot", "channel", "user", "state", "reason", "agent", "since", "last_at"}. */
+int pl_store_handoffs(pl_store *store, json_t **list, char **err);
 
 /* Replaces the bot's products with `products` (a JSON array of product
  * objects, borrowed) in one transaction of its own. */

@@ -198,8 +198,7 @@ static void push_message(lua_State *L, const pl_message *m) {
     lua_setfield(L, -2, "name");
     /* whether parley can send this shopper something unasked (a payment
      * result, a reminder): not on the HTTP API, the console, or voice */
-    const pl_channel_adapter *adapter = pl_channel_find(m->channel);
-    lua_pushboolean(L, adapter && !adapter->synchronous);
+    lua_pushboolean(L, pl_channel_can_push(m->channel));
     lua_setfield(L, -2, "push");
     lua_setfield(L, -2, "channel");
     if (m->text) {

@@ -55,6 +55,14 @@ return {
     end,
   },
 
+  human = {
+    match = {
+      en = { "talk to a person", "a human", "a person", "real person", "speak to someone", "agent", "staff" },
+      ja = { "人と話したい", "スタッフ", "担当者" },
+    },
+    run = function(c) return c:handoff("asked for a person") end,
+  },
+
   cart = {
     match = {
       en = { "my cart", "what's in my cart", "show cart", "basket" },

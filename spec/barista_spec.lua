@@ -321,4 +321,78 @@ describe("the barista", function()
       assert.equal(0, #chat:jobs())
     end)
   end)
+
+  describe("handing over to a person", function()
+    it("stops answering once the shopper asks for a person, and lists the reason", function()
+      local chat = testing.conversation { channel = "webchat" }
+      chat:send "hi"
+      chat:send "can I talk to a person?"
+      assert.truthy(chat:says "getting one of our team")
+      assert.same({ state = "waiting", reason = "asked for a person" },
+        { state = chat:handoff().state, reason = chat:handoff().reason })
+      chat:send "hello? anyone?"
+      assert.same({}, chat:texts()) -- the bot keeps quiet while a person is coming
+    end)
+
+    it("lets the first agent who claims have the conversation, and speaks their words as written", function()
+      local chat = testing.conversation { channel = "webchat" }
+      chat:send "hi"
+      chat:send "a human please"
+      local told = chat:agent("claim", { agent = "Mia" })
+      assert.equal("Mia from our team is here to help.", told[1].text)
+      assert.equal("active", chat:handoff().state)
+      assert.same({}, chat:agent("claim", { agent = "Leo" })) -- too late: Mia has it
+      assert.equal("Mia", chat:handoff().agent)
+      told = chat:agent("reply", { agent = "Mia", text = "Hi! {not a template} How can I help?" })
+      assert.same({ text = "Hi! {not a template} How can I help?", agent = { name = "Mia" } }, told[1])
+    end)
+
+    it("hands back to the step the agent picks, and the bot answers again", function()
+      testing.errors() -- forget what earlier specs logged
+      local chat = testing.conversation { channel = "webchat" }
+      chat:send "hi"
+      chat:send "talk to a person"
+      chat:agent("claim", { agent = "Mia" })
+      local told = chat:agent("handback", { agent = "Mia", flow = "drink", step = "choose" })
+      assert.equal(nil, chat:handoff())
+      assert.equal("drink.choose", chat:step())
+      assert.truthy(#told > 0) -- the step asks its question again
+      chat:send "latte"
+      assert.equal("drink.size", chat:step())
+      assert.same({}, testing.errors())
+    end)
+
+    it("closes: the conversation starts over on the next message", function()
+      local chat = testing.conversation { channel = "webchat" }
+      chat:send "hi"
+      chat:send "a latte"
+      chat:send "agent"
+      local told = chat:agent("close", { agent = "Mia" })
+      assert.truthy(told[1].text:find("Thanks for chatting", 1, true))
+      assert.equal(nil, chat:handoff())
+      chat:send "hello"
+      assert.truthy(chat:says "Bea")
+    end)
+
+    it("keeps what was said for a channel that cannot push, until the shopper writes", function()
+      local chat = testing.conversation() -- the REST API answers only when asked
+      chat:send "hi"
+      chat:send "a person"
+      chat:agent("claim", { agent = "Mia" })
+      chat:agent("reply", { agent = "Mia", text = "Hello from Mia" })
+      chat:send "hi Mia"
+      assert.same({ "Mia from our team is here to help.", "Hello from Mia" }, chat:texts())
+    end)
+  end)
+
+  describe("a page visit", function()
+    it("greets a shopper who has not started, once, and never interrupts a conversation", function()
+      local chat = testing.conversation { channel = "webchat" }
+      local told = chat:visit { url = "https://shop.example/checkout", title = "Checkout" }
+      assert.equal(1, #told)
+      assert.truthy(told[1].text:find("Bea", 1, true) or told[1].text:find("coffee", 1, true))
+      chat:send "hi"
+      assert.same({}, chat:visit { url = "https://shop.example/menu", title = "Menu" })
+    end)
+  end)
 end)

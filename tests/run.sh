@@ -50,6 +50,8 @@ for t in build/tests/san_test_*; do
   [ -x "$t" ] && run_suite "c+asan+ubsan: ${t#build/tests/san_}" "$t"
 done
 
+run_suite "lua: no globals in runtime modules" tests/lua_globals.sh
+
 for bot in . examples/* tests/bots/*; do
   [ -d "$bot/spec" ] && run_suite "busted: $bot" ./parley test "$bot" -o TAP
 done

@@ -6,7 +6,7 @@
 set -eu
 
 build="gcc make pkg-config liblua5.4-dev libevent-dev libjansson-dev libsqlite3-dev libutf8proc-dev libssl-dev libcurl4-openssl-dev"
-test="lua-busted python3"
+test="lua-busted lua5.4 python3"
 bench="wrk"
 
 want=""

@@ -309,4 +309,13 @@ function C:resume() return transition({ kind = "resume" }) end
 -- return c:restart() empties the dialog stack and starts the main flow.
 function C:restart() return transition({ kind = "restart" }) end
 
+-- return c:handoff("reason") hands the shopper to a person: the tone's
+-- "handoff" template tells them someone is coming, the bot stops answering,
+-- and the conversation waits in the agents' queue until an agent hands it
+-- back (at a flow and step of their choice) or closes it.
+function C:handoff(reason)
+  if reason ~= nil and type(reason) ~= "string" then error("c:handoff([reason]) takes a string", 2) end
+  return transition({ kind = "handoff", reason = reason or "" })
+end
+
 return conversation

@@ -17,6 +17,7 @@ local log = require "log"
 
 local engine = {}
 local MAX_HOPS = 50
+local start_handoff -- defined with the events, further down
 
 local bot = { flows = {}, scripts = {}, warnings = {} }
 engine.bot = bot
@@ -147,6 +148,25 @@ function engine.finish()
   return bot.warnings
 end
 
+-- describe() -> {start_flow =, flows = {name = {step, ...}}}: what an agent
+-- can hand a conversation back to.
+function engine.describe()
+  local flows = {}
+  for name, def in pairs(bot.flows) do
+    local steps = json.array()
+    for step in pairs(def) do steps[#steps + 1] = step end
+    table.sort(steps)
+    flows[name] = steps
+  end
+  return { start_flow = bot.start_flow, flows = flows }
+end
+
+-- totals(cart) -> {subtotal, discount, total, currency, code} of a stored cart.
+function engine.totals(raw)
+  local cart = require "parley.cart"
+  return cart.new(raw or {}, bot.catalog:view(bot.locales[1]), bot.discounts):totals()
+end
+
 -- The turn ---------------------------------------------------------------
 
 -- The bot's locale for a requested tag ("ja", "en-GB"), or nil.
@@ -242,6 +262,8 @@ local function drive(c, outcome, source, is_action)
       c.msg = { user = c.msg.user, channel = c.msg.channel, locale = c.msg.locale, restarted = true }
     elseif outcome.kind == "resume" then
       if not top(c) then push(c, bot.start_flow) end
+    elseif outcome.kind == "handoff" then
+      return start_handoff(c, outcome.reason)
     end
     local now = top(c)
     trail[#trail + 1] = now.flow .. "." .. now.step
@@ -315,13 +337,21 @@ end
 -- Events: what happens to a session without the shopper writing ----------
 
 -- Runs a hook from scripts/hooks.lua; a failing hook is logged (with its
--- file:line) and does not stop the rest of the turn.
-local function run_hook(c, name, ...)
+-- file:line) and does not stop the rest of the turn. Returns whether there
+-- is such a hook, and what it returned.
+local function run_hook_result(c, name, ...)
   local fn = (bot.scripts.hooks or {})[name]
   if not fn then return false end
-  local ok, err = pcall(fn, c, ...)
-  if not ok then log.error(string.format("scripts/hooks.lua %s failed: %s", name, tostring(err))) end
-  return true
+  local ok, result = pcall(fn, c, ...)
+  if not ok then
+    log.error(string.format("scripts/hooks.lua %s failed: %s", name, tostring(result)))
+    return true
+  end
+  return true, result
+end
+
+local function run_hook(c, name, ...)
+  return (run_hook_result(c, name, ...))
 end
 
 -- Says a template when the tone has it (events have sensible defaults that
@@ -330,6 +360,65 @@ local function say_if(c, key, vars)
   if not bot.tone:has(key, c.locale) then return false end
   c:say(key, vars)
   return true
+end
+
+-- Human handoff -------------------------------------------------------------
+
+-- The session waits for a person; the flow stays where it was (an agent
+-- may hand back there).
+function start_handoff(c, reason)
+  local s = c.session
+  s.handoff = { state = "waiting", reason = reason, since = os.time() * 1000 }
+  c.effects.handoff = s.handoff
+  if bot.tone:has("handoff", c.locale) then c:say "handoff" end
+end
+
+-- What an agent does reaches the session as an event, in order with the
+-- shopper's messages: claim, reply, handback (to a flow and step), close.
+local function on_agent(c, ev)
+  local s = c.session
+  local h = s.handoff
+  if not h then return end
+  if ev.action == "claim" then
+    if h.agent ~= nil and h.agent ~= ev.agent then return end -- the first claim wins
+    local first = h.agent == nil
+    h.agent, h.state = ev.agent, "active"
+    c.effects.handoff = h
+    if first and bot.tone:has("agent_joined", c.locale) then c:say("agent_joined", { agent = ev.agent }) end
+  elseif ev.action == "reply" then
+    -- a person's words go out as written: no template, no style hook
+    c.out[#c.out + 1] = { text = ev.text, agent = { name = ev.agent } }
+  elseif ev.action == "handback" then
+    s.handoff = nil
+    c.effects.handoff = { state = "none" }
+    if ev.flow and bot.flows[ev.flow] and bot.flows[ev.flow][ev.step or "start"] then
+      local frame = top(c)
+      if not (frame and frame.flow == ev.flow) then
+        s.stack = json.array()
+        push(c, ev.flow)
+      end
+      top(c).step = ev.step or "start"
+    elseif not top(c) then
+      push(c, bot.start_flow)
+    end
+    repair(c)
+    drive(c, c:resume())
+  elseif ev.action == "close" then
+    s.handoff = nil
+    s.stack = json.array()
+    c.effects.handoff = { state = "none" }
+    if bot.tone:has("closed", c.locale) then c:say "closed" end
+  end
+end
+
+-- A page event from the web chat widget: the bot may greet first. The
+-- bot's hooks.on_page(c, page) decides; without it, a shopper who has not
+-- started a conversation gets the tone's "proactive" template.
+local function on_page(c, ev)
+  if run_hook_result(c, "on_page", ev) then return end
+  if not top(c) and bot.tone:has("proactive", c.locale) then
+    c:say("proactive", { title = ev.title or "", url = ev.url or "" })
+  end
 end
 
 local function order_vars(c, order, extra)
@@ -392,6 +481,8 @@ local function handle_event(c, ev)
   if ev.type == "payment" then on_payment(c, ev)
   elseif ev.type == "order_status" then on_order_status(c, ev)
   elseif ev.type == "job" then on_job(c, ev)
+  elseif ev.type == "agent" then on_agent(c, ev)
+  elseif ev.type == "page" then on_page(c, ev)
   else log.warn("an event of unknown type " .. tostring(ev.type)) end
 end
 
@@ -432,6 +523,11 @@ function engine.turn(session, msg)
   if s.unread then
     for i, reply in ipairs(s.unread) do table.insert(c.out, i, reply) end
     s.unread = nil
+  end
+  if s.handoff then
+    -- a person has (or will have) this conversation: the bot keeps quiet
+    s.offered = nil
+    return s, c.out, c.effects
   end
   local typed = type(msg.text) == "string" and text.fold(msg.text) or nil
   resolve_choice(c, msg, typed)

@@ -209,6 +209,39 @@ end
 -- Marks now as the start of chat:pushed() (call before testing.advance).
 function Conversation:watch() self.pushed_since = #self:transcript() end
 
+-- Human handoff: what an agent does in the console, through the same
+-- session events as the agent API. action is "claim", "reply", "handback"
+-- or "close"; fields: agent (default "agent"), text (reply), flow and step
+-- (handback). Returns what the shopper was told, as chat:pushed().
+function Conversation:agent(action, fields)
+  fields = fields or {}
+  self:watch()
+  local status = native.event(self.user, self.channel, {
+    type = "agent", action = action, agent = fields.agent or "agent",
+    text = fields.text, flow = fields.flow, step = fields.step,
+  })
+  assert(status == 200, "the agent's " .. action .. " was not committed (status " .. tostring(status) .. ")")
+  return self:pushed()
+end
+
+-- The session's handoff ({state =, agent =, reason =}), or nil when the bot
+-- has the conversation.
+function Conversation:handoff()
+  local s = self:session()
+  return s and s.handoff or nil
+end
+
+-- The web chat widget's page event: the shopper is looking at a page
+-- ({url =, title =}); the bot may greet first. Returns chat:pushed().
+function Conversation:visit(page)
+  self:watch()
+  local ev = { type = "page" }
+  for k, v in pairs(page or {}) do ev[k] = v end
+  local status = native.event(self.user, self.channel, ev)
+  assert(status == 200, "the page event was not committed (status " .. tostring(status) .. ")")
+  return self:pushed()
+end
+
 -- The session's pending jobs: {name, fire_at, data}.
 function Conversation:jobs() return native.jobs(self.user, self.channel) end
 
