@@ -24,6 +24,7 @@ typedef struct agent_stream {
     struct agent_stream *next;
     struct pl_agents *agents;
     pl_sse *sse;
+    char *scope; /* the one bot this agent may see, or NULL: every bot */
 } agent_stream;
 
 struct pl_agents {
@@ -39,29 +40,63 @@ static char *conversation_key(const char *bot, const char *channel, const char *
 
 /* --- auth --------------------------------------------------------------------------------- */
 
-/* The agent token from the Authorization header, or ?access_token= (an
- * EventSource cannot set headers). Answers 403/401 and returns 0 when not allowed. */
-static int allowed(struct evhttp_request *req) {
-    const char *token = getenv("PARLEY_AGENT_TOKEN");
-    if (!token || !*token) {
-        pl_reply_error(req, 403, "the agent console is disabled: set PARLEY_AGENT_TOKEN to enable it");
-        return 0;
-    }
+/* The token given: the Authorization header, or ?access_token= (an
+ * EventSource cannot set headers). A new string, or NULL. */
+static char *given_token(struct evhttp_request *req) {
     const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
-    const char *given = auth && strncmp(auth, "Bearer ", 7) == 0 ? auth + 7 : NULL;
+    if (auth && strncmp(auth, "Bearer ", 7) == 0) return pl_strdup(auth + 7);
     struct evkeyvalq params;
     TAILQ_INIT(&params);
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
-    if (!given && query) evhttp_parse_query_str(query, &params);
-    if (!given) given = evhttp_find_header(&params, "access_token");
-    int ok = pl_channel_signature_equal(given, token);
+    if (query) evhttp_parse_query_str(query, &params);
+    const char *token = evhttp_find_header(&params, "access_token");
+    char *copy = token ? pl_strdup(token) : NULL;
     evhttp_clear_headers(&params);
+    return copy;
+}
+
+/* A bot's own agent token: the variable its bot.json "agent_token_env" names. */
+static const char *bot_agent_token(pl_bot *bot) {
+    const char *env = json_string_value(json_object_get(pl_bot_manifest(bot), "agent_token_env"));
+    const char *token = env ? getenv(env) : NULL;
+    return token && *token ? token : NULL;
+}
+
+/* Who may act: PARLEY_AGENT_TOKEN opens every bot's conversations (an
+ * agency's staff); a bot's own token only that bot's (a brand's staff).
+ * Sets *scope to NULL (every bot) or the bot's name and returns 1, or
+ * answers 403/401 and returns 0. */
+static int allowed(pl_agents *a, struct evhttp_request *req, const char **scope) {
+    const char *all = getenv("PARLEY_AGENT_TOKEN");
+    int enabled = all && *all;
+    for (size_t i = 0; i < pl_app_bot_count(a->app); i++) enabled = enabled || bot_agent_token(pl_app_bot(a->app, i));
+    if (!enabled) {
+        pl_reply_error(req, 403, "the agent console is disabled: set PARLEY_AGENT_TOKEN (every bot) or a bot's "
+                                 "agent_token_env to enable it");
+        return 0;
+    }
+    char *given = given_token(req);
+    int ok = all && *all && pl_channel_signature_equal(given, all);
+    *scope = NULL;
+    for (size_t i = 0; !ok && i < pl_app_bot_count(a->app); i++) {
+        pl_bot *bot = pl_app_bot(a->app, i);
+        const char *own = bot_agent_token(bot);
+        if (own && pl_channel_signature_equal(given, own)) {
+            ok = 1;
+            *scope = pl_bot_name(bot);
+        }
+    }
+    free(given);
     if (!ok) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
-        pl_reply_error(req, 401, "a valid agent token is required (Authorization: Bearer <PARLEY_AGENT_TOKEN>)");
+        pl_reply_error(req, 401, "a valid agent token is required (Authorization: Bearer <token>)");
     }
     return ok;
+}
+
+static int in_scope(const char *scope, const char *bot) {
+    return !scope || (bot && strcmp(scope, bot) == 0);
 }
 
 /* --- the queue and what the streams watch --------------------------------------------------- */
@@ -110,19 +145,38 @@ static json_t *the_queue(pl_agents *a) {
     return list;
 }
 
-static void broadcast(pl_agents *a, const char *event, const json_t *data) {
+/* The queue as one agent sees it: {"conversations": [...]} (new). */
+static json_t *queue_for(const json_t *list, const char *scope) {
+    json_t *mine = json_array();
+    size_t i;
+    json_t *c;
+    json_array_foreach(list, i, c) {
+        if (in_scope(scope, json_string_value(json_object_get(c, "bot")))) json_array_append(mine, c);
+    }
+    return json_pack("{s:o}", "conversations", mine);
+}
+
+static void send_queue(agent_stream *st, const json_t *list) {
+    json_t *data = queue_for(list, st->scope);
     char *text = json_dumps(data, JSON_COMPACT);
-    for (agent_stream *st = a->streams; st; st = st->next) pl_sse_event(st->sse, event, 0, text);
+    pl_sse_event(st->sse, "queue", 0, text);
     free(text);
+    json_decref(data);
 }
 
 static void broadcast_queue(pl_agents *a) {
     json_t *list = the_queue(a);
     if (!list) return;
     rewatch(a, list);
-    json_t *data = json_pack("{s:o}", "conversations", list);
-    broadcast(a, "queue", data);
-    json_decref(data);
+    for (agent_stream *st = a->streams; st; st = st->next) send_queue(st, list);
+    json_decref(list);
+}
+
+static void broadcast_line(pl_agents *a, const char *bot, const json_t *line) {
+    char *text = json_dumps(line, JSON_COMPACT);
+    for (agent_stream *st = a->streams; st; st = st->next)
+        if (in_scope(st->scope, bot)) pl_sse_event(st->sse, "line", 0, text);
+    free(text);
 }
 
 void pl_agents_committed(pl_agents *a, const pl_session_key *key, int handoff_changed) {
@@ -145,7 +199,7 @@ void pl_agents_committed(pl_agents *a, const pl_session_key *key, int handoff_ch
         json_object_set_new(line, "bot", json_string(key->bot));
         json_object_set_new(line, "channel", json_string(key->channel));
         json_object_set_new(line, "user", json_string(key->user));
-        broadcast(a, "line", line);
+        broadcast_line(a, key->bot, line);
     }
     json_decref(lines);
 }
@@ -158,24 +212,23 @@ static void on_stream_closed(pl_sse *sse, void *ud) {
     agent_stream **link = &st->agents->streams;
     while (*link && *link != st) link = &(*link)->next;
     if (*link) *link = st->next;
+    free(st->scope);
     free(st);
 }
 
-static void open_stream(pl_agents *a, struct evhttp_request *req) {
+static void open_stream(pl_agents *a, struct evhttp_request *req, const char *scope) {
     agent_stream *st = calloc(1, sizeof *st);
     if (!st) abort();
     st->agents = a;
+    st->scope = scope ? pl_strdup(scope) : NULL;
     st->sse = pl_sse_open(req, on_stream_closed, st);
     st->next = a->streams;
     a->streams = st;
     json_t *list = the_queue(a);
     if (!list) return;
     rewatch(a, list);
-    json_t *data = json_pack("{s:o}", "conversations", list);
-    char *text = json_dumps(data, JSON_COMPACT);
-    pl_sse_event(st->sse, "queue", 0, text);
-    free(text);
-    json_decref(data);
+    send_queue(st, list);
+    json_decref(list);
 }
 
 /* --- one conversation ------------------------------------------------------------------------- */
@@ -360,10 +413,11 @@ static void serve_console(struct evhttp_request *req) {
     evbuffer_free(out);
 }
 
-static void conversation_route(pl_agents *a, struct evhttp_request *req, char **seg, int n) {
+static void conversation_route(pl_agents *a, struct evhttp_request *req, char **seg, int n, const char *scope) {
     pl_bot *bot = pl_app_find_bot(a->app, seg[3]);
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-    if (!bot) pl_reply_error(req, 404, "no bot named '%s' is served here", seg[3]);
+    if (!in_scope(scope, seg[3])) pl_reply_error(req, 403, "this agent token is for bot '%s' only", scope);
+    else if (!bot) pl_reply_error(req, 404, "no bot named '%s' is served here", seg[3]);
     else if (n == 6 && cmd == EVHTTP_REQ_GET) show_conversation(a, req, bot, seg[4], seg[5]);
     else if (n == 6) pl_reply_405(req, "GET");
     else if (cmd != EVHTTP_REQ_POST) pl_reply_405(req, "POST");
@@ -379,18 +433,20 @@ int pl_agents_route(pl_agents *a, struct evhttp_request *req, char **seg, int n)
         return 1;
     }
     if (n < 3 || strcmp(seg[0], "v1") != 0 || strcmp(seg[1], "agent") != 0) return 0;
-    if (!allowed(req)) return 1;
+    const char *scope = NULL;
+    if (!allowed(a, req, &scope)) return 1;
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     if (n == 3 && strcmp(seg[2], "events") == 0) {
-        if (cmd == EVHTTP_REQ_GET) open_stream(a, req);
+        if (cmd == EVHTTP_REQ_GET) open_stream(a, req, scope);
         else pl_reply_405(req, "GET");
     } else if (n == 3 && strcmp(seg[2], "conversations") == 0) {
         json_t *list = cmd == EVHTTP_REQ_GET ? the_queue(a) : NULL;
         if (cmd != EVHTTP_REQ_GET) pl_reply_405(req, "GET");
         else if (!list) pl_reply_error(req, 503, "the store is unavailable");
-        else pl_reply_json(req, 200, json_pack("{s:o}", "conversations", list));
+        else pl_reply_json(req, 200, queue_for(list, scope));
+        json_decref(list);
     } else if ((n == 6 || n == 7) && strcmp(seg[2], "conversations") == 0) {
-        conversation_route(a, req, seg, n);
+        conversation_route(a, req, seg, n, scope);
     } else {
         pl_reply_error(req, 404, "no such endpoint");
     }
@@ -426,6 +482,7 @@ void pl_agents_free(pl_agents *a) {
     for (agent_stream *st = a->streams, *next; st; st = next) {
         next = st->next;
         pl_sse_end(st->sse);
+        free(st->scope);
         free(st);
     }
     pl_map_each(a->watched, free_value, NULL);

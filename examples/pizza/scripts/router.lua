@@ -55,6 +55,15 @@ return {
     end,
   },
 
+  -- Someone from the pizzeria takes over (the agent console, /agent).
+  human = {
+    match = {
+      en = { "talk to a person", "a human", "a real person", "speak to someone", "call the pizzeria" },
+      it = { "parlare con una persona", "un operatore", "una persona vera", "chiamare la pizzeria" },
+    },
+    run = function(c) return c:handoff("asked for a person") end,
+  },
+
   -- "italiano" / "english" in either language switches the conversation.
   language = {
     match = { "italiano", "in italian", "parla italiano", "english", "in english", "inglese" },

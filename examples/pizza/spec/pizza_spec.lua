@@ -473,4 +473,19 @@ Sarà pronta per il ritiro tra circa 20 minuti]])
       assert.truthy(web:text():find(emoji))
     end)
   end)
+
+  describe("a person from the pizzeria", function()
+    it("takes over when asked, in the shopper's language, and hands back to the order", function()
+      local chat = testing.conversation { channel = "webchat", locale = "it" }
+      chat:send "ciao"
+      chat:send "vorrei parlare con una persona"
+      assert.truthy(chat:says "Chiamo qualcuno della pizzeria")
+      assert.equal("waiting", chat:handoff().state)
+      assert.equal("Giulia di Luigi's è qui.", chat:agent("claim", { agent = "Giulia" })[1].text)
+      chat:agent("handback", { agent = "Giulia", flow = "main", step = "start" })
+      assert.equal(nil, chat:handoff())
+      chat:send "margherita"
+      assert.truthy(#chat:texts() > 0)
+    end)
+  end)
 end)
