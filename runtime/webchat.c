@@ -122,6 +122,14 @@ static int take_token(pl_webchat *wc, const char *key, int *wait_s) {
     return 1;
 }
 
+/* 429 with Retry-After. */
+static void too_many(struct evhttp_request *req, int wait_s, const char *what) {
+    char retry[16];
+    snprintf(retry, sizeof retry, "%d", wait_s);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", retry);
+    pl_reply_error(req, 429, "%s; wait %d s", what, wait_s);
+}
+
 /* --- streams ---------------------------------------------------------------------------- */
 
 /* Sends the lines after the stream's last one. */
@@ -175,6 +183,16 @@ static void open_stream(pl_webchat *wc, struct evhttp_request *req, pl_bot *bot,
     const char *user = evhttp_find_header(params, "user");
     if (!valid_user(user)) {
         pl_reply_error(req, 400, "give ?user=ID (8-128 letters, digits, - or _)");
+        return;
+    }
+    char *key = shopper_key(pl_bot_name(bot), user);
+    int open = 0, wait_s = 0;
+    for (stream *other = pl_map_get(wc->streams, key); other; other = other->next) open++;
+    int ok = open < PL_WEBCHAT_STREAMS_PER_SHOPPER && take_token(wc, key, &wait_s);
+    free(key);
+    if (!ok) {
+        if (wait_s) too_many(req, wait_s, "too many reconnections");
+        else too_many(req, 5, "too many chat windows open for this shopper");
         return;
     }
     stream *st = calloc(1, sizeof *st);
@@ -278,10 +296,7 @@ static void take_message(pl_webchat *wc, struct evhttp_request *req, pl_bot *bot
     int ok = take_token(wc, key, &wait_s);
     free(key);
     if (!ok) {
-        char retry[16];
-        snprintf(retry, sizeof retry, "%d", wait_s);
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", retry);
-        pl_reply_error(req, 429, "too many messages; wait %d s", wait_s);
+        too_many(req, wait_s, "too many messages");
         pl_message_free(msg);
         return;
     }
@@ -315,7 +330,7 @@ static json_t *or_null(json_t *v) { return v ? json_incref(v) : json_null(); }
 static void serve_config(struct evhttp_request *req, pl_bot *bot) {
     const json_t *m = pl_bot_manifest(bot);
     json_t *w = json_object_get(m, "webchat");
-    json_t *title = json_object_get(m, "title");
+    json_t *title = json_object_get(w, "title") ? json_object_get(w, "title") : json_object_get(m, "title");
     json_t *locales = json_object_get(m, "locales");
     json_t *config = json_pack("{s:s, s:O, s:o, s:O, s:O, s:{s:o, s:o}, s:o}", "bot", pl_bot_name(bot), "title",
                                title ? title : json_object_get(m, "name"), "avatar",

@@ -33,5 +33,7 @@ size_t pl_webchat_streams(const pl_webchat *webchat);
 /* Messages a shopper may send in a burst, and the seconds between more. */
 #define PL_WEBCHAT_BURST 10
 #define PL_WEBCHAT_REFILL_S 2.0
+/* Event streams one shopper may hold open at once (tabs, windows). */
+#define PL_WEBCHAT_STREAMS_PER_SHOPPER 8
 
 #endif

@@ -391,8 +391,17 @@ describe("the barista", function()
       local told = chat:visit { url = "https://shop.example/checkout", title = "Checkout" }
       assert.equal(1, #told)
       assert.truthy(told[1].text:find("Bea", 1, true) or told[1].text:find("coffee", 1, true))
+      assert.same({}, chat:visit { url = "https://shop.example/menu", title = "Menu" }) -- once
       chat:send "hi"
-      assert.same({}, chat:visit { url = "https://shop.example/menu", title = "Menu" })
+      testing.advance(25 * 3600)
+      assert.same({}, chat:visit { url = "https://shop.example/menu", title = "Menu" }) -- mid-conversation
+    end)
+
+    it("greets again the next day", function()
+      local chat = testing.conversation { channel = "webchat" }
+      assert.equal(1, #chat:visit { url = "https://shop.example/", title = "Home" })
+      testing.advance(25 * 3600)
+      assert.equal(1, #chat:visit { url = "https://shop.example/", title = "Home" })
     end)
   end)
 end)

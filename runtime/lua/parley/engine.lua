@@ -413,10 +413,15 @@ end
 
 -- A page event from the web chat widget: the bot may greet first. The
 -- bot's hooks.on_page(c, page) decides; without it, a shopper who has not
--- started a conversation gets the tone's "proactive" template.
+-- started a conversation gets the tone's "proactive" template, once a day.
+local GREET_AGAIN_AFTER = 24 * 3600
+
 local function on_page(c, ev)
   if run_hook_result(c, "on_page", ev) then return end
-  if not top(c) and bot.tone:has("proactive", c.locale) then
+  local s = c.session
+  if top(c) or (s.greeted_at and os.time() - s.greeted_at < GREET_AGAIN_AFTER) then return end
+  if bot.tone:has("proactive", c.locale) then
+    s.greeted_at = os.time()
     c:say("proactive", { title = ev.title or "", url = ev.url or "" })
   end
 end
