@@ -6,7 +6,9 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "catalog_csv.h"
 #include "common.h"
 #include "text.h"
 
@@ -58,58 +60,99 @@ static int valid_currency(const char *c) {
            isupper((unsigned char)c[2]);
 }
 
-static const char *check_options(const json_t *options) {
-    if (!options) return NULL;
-    if (!json_is_object(options)) return "options must be an object of lists";
-    const char *name;
-    json_t *choices;
-    json_object_foreach((json_t *)options, name, choices) {
-        if (!json_is_array(choices) || json_array_size(choices) == 0)
-            return "each option must be a non-empty list of {value, title, price}";
-        size_t i;
-        json_t *c;
-        json_array_foreach(choices, i, c) {
-            if (!json_is_string(json_object_get(c, "value")))
-                return "every option choice needs a string value";
-            if (!valid_localized(json_object_get(c, "title"), 0))
-                return "an option title must be a string or an object of strings by locale";
-            json_t *price = json_object_get(c, "price");
-            if (price && !json_is_integer(price))
-                return "an option price is an integer in minor units (cents)";
-        }
+/* What is wrong with a product: the reason, the field at fault (a key of
+ * the product) and, for "options", the option's name. */
+typedef struct {
+    const char *reason; /* NULL when the product is valid */
+    const char *field;
+    const char *option;
+} problem;
+
+static problem bad(const char *field, const char *reason) { return (problem){reason, field, NULL}; }
+
+static const char *check_choices(const json_t *choices) {
+    if (!json_is_array(choices) || json_array_size(choices) == 0)
+        return "each option must be a non-empty list of {value, title, price} "
+               "(or {\"choices\": [...], \"multiple\": true, \"max\": 3, \"required\": false})";
+    size_t i;
+    json_t *c;
+    json_array_foreach(choices, i, c) {
+        const char *value = json_string_value(json_object_get(c, "value"));
+        if (!value || !*value) return "every option choice needs a non-empty string value";
+        if (!valid_localized(json_object_get(c, "title"), 0))
+            return "an option title must be a string or an object of strings by locale";
+        json_t *price = json_object_get(c, "price");
+        if (price && !json_is_integer(price)) return "an option price is an integer in minor units (cents)";
+        json_t *stock = json_object_get(c, "stock");
+        if (stock && (!json_is_integer(stock) || json_integer_value(stock) < 0))
+            return "an option choice's stock must be a non-negative integer (leave it out for unlimited)";
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(value, json_string_value(json_object_get(json_array_get(choices, j), "value"))) == 0)
+                return "a value appears twice among the option's choices";
     }
     return NULL;
 }
 
-/* Returns NULL if product is valid (filling in currency), else the reason. */
-static const char *check_product(json_t *p, const char *default_currency) {
-    if (!json_is_object(p)) return "each product must be an object";
+/* {"choices": [...], "multiple": bool, "max": n, "required": bool} */
+static const char *check_option_object(const json_t *option) {
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)option, key, v) {
+        if (strcmp(key, "choices") != 0 && strcmp(key, "multiple") != 0 && strcmp(key, "max") != 0 &&
+            strcmp(key, "required") != 0)
+            return "an option object has choices, multiple, max and required, nothing else";
+    }
+    json_t *multiple = json_object_get(option, "multiple"), *required = json_object_get(option, "required");
+    json_t *max = json_object_get(option, "max");
+    if ((multiple && !json_is_boolean(multiple)) || (required && !json_is_boolean(required)))
+        return "an option's multiple and required are true or false";
+    if (max && (!json_is_integer(max) || json_integer_value(max) < 1))
+        return "an option's max is a positive integer (how many choices a shopper may take)";
+    if (max && !json_is_true(multiple)) return "max is for an option with \"multiple\": true";
+    return check_choices(json_object_get(option, "choices"));
+}
+
+static problem check_options(const json_t *options) {
+    if (!options) return bad(NULL, NULL);
+    if (!json_is_object(options)) return bad("options", "options must be an object of lists");
+    const char *name;
+    json_t *option;
+    json_object_foreach((json_t *)options, name, option) {
+        const char *reason = json_is_object(option) ? check_option_object(option) : check_choices(option);
+        if (reason) return (problem){reason, "options", name};
+    }
+    return bad(NULL, NULL);
+}
+
+/* Checks a product, filling in its currency from the catalog's. */
+static problem check_product(json_t *p, const char *default_currency) {
+    if (!json_is_object(p)) return bad(NULL, "each product must be an object");
     json_t *sku = json_object_get(p, "sku");
     if (!json_is_string(sku) || json_string_length(sku) == 0 || json_string_length(sku) > 64)
-        return "sku must be a non-empty string of at most 64 bytes";
+        return bad("sku", "sku must be a non-empty string of at most 64 bytes");
     if (!valid_localized(json_object_get(p, "title"), 1))
-        return "title must be a string or an object of strings by locale";
+        return bad("title", "title must be a string or an object of strings by locale");
     if (!valid_localized(json_object_get(p, "description"), 0))
-        return "description must be a string or an object of strings by locale";
+        return bad("description", "description must be a string or an object of strings by locale");
     json_t *price = json_object_get(p, "price");
     if (!json_is_integer(price) || json_integer_value(price) < 0)
-        return "price must be a non-negative integer in minor units (450 for 4.50)";
+        return bad("price", "price must be a non-negative integer in minor units (450 for 4.50)");
     json_t *currency = json_object_get(p, "currency");
     if (!currency && default_currency) json_object_set_new(p, "currency", json_string(default_currency));
     if (!valid_currency(json_string_value(json_object_get(p, "currency"))))
-        return "currency must be an ISO 4217 code such as EUR (on the product or the catalog)";
+        return bad("currency", "currency must be an ISO 4217 code such as EUR (on the product or the catalog)");
     json_t *tags = json_object_get(p, "tags");
     if (tags) {
         size_t i;
         json_t *t;
-        if (!json_is_array(tags)) return "tags must be a list of strings";
-        json_array_foreach(tags, i, t) if (!json_is_string(t)) return "tags must be a list of strings";
+        if (!json_is_array(tags)) return bad("tags", "tags must be a list of strings");
+        json_array_foreach(tags, i, t) if (!json_is_string(t)) return bad("tags", "tags must be a list of strings");
     }
     json_t *stock = json_object_get(p, "stock");
     if (stock && (!json_is_integer(stock) || json_integer_value(stock) < 0))
-        return "stock must be a non-negative integer (leave it out for unlimited)";
+        return bad("stock", "stock must be a non-negative integer (leave it out for unlimited)");
     json_t *image = json_object_get(p, "image");
-    if (image && !json_is_string(image)) return "image must be a URL string";
+    if (image && !json_is_string(image)) return bad("image", "image must be a URL string");
     return check_options(json_object_get(p, "options"));
 }
 
@@ -167,48 +210,62 @@ static void free_terms(search_terms *t) {
     free(t->description);
 }
 
-static int check_products(json_t *products, const char *default_currency, const char *text,
-                          const char *name, char **err) {
+/* Where the products came from, for messages: a JSON text (lines found by
+ * sku) or a CSV file's rows. */
+typedef struct {
+    const char *name;
+    const char *text;
+    const pl_csv_origin *csv;
+} source;
+
+static const char *sku_at(const json_t *products, size_t i) {
+    return json_string_value(json_object_get(json_array_get(products, i), "sku"));
+}
+
+/* The index of the first product before i with the same sku, or i. */
+static size_t first_with_sku(const json_t *products, size_t i, const char *sku) {
+    for (size_t j = 0; sku && j < i; j++) {
+        const char *other = sku_at(products, j);
+        if (other && strcmp(other, sku) == 0) return j;
+    }
+    return i;
+}
+
+static int product_fail(const source *src, const json_t *products, size_t i, problem pb, char **err) {
+    const char *sku = sku_at(products, i);
+    if (src->csv) {
+        char *place = pl_catalog_csv_where(src->csv, i, pb.field, pb.option);
+        if (pb.option) pl_fail(err, "%s: option '%s': %s", place, pb.option, pb.reason);
+        else pl_fail(err, "%s: %s", place, pb.reason);
+        free(place);
+        return PL_ERR;
+    }
+    size_t same_before = 0;
+    for (size_t j = 0; sku && j < i; j++) {
+        const char *other = sku_at(products, j);
+        same_before += other && strcmp(other, sku) == 0;
+    }
+    int line = sku ? line_of_sku(src->text, sku, same_before) : 1;
+    return pl_fail(err, "%s:%d: product %zu%s%s%s: %s%s%s%s", src->name, line, i + 1, sku ? " (" : "",
+                   sku ? sku : "", sku ? ")" : "", pb.option ? "option '" : "", pb.option ? pb.option : "",
+                   pb.option ? "': " : "", pb.reason);
+}
+
+static int check_products(json_t *products, const char *default_currency, const source *src, char **err) {
     size_t i;
     json_t *p;
     json_array_foreach(products, i, p) {
-        const char *sku = json_string_value(json_object_get(p, "sku"));
-        const char *reason = check_product(p, default_currency);
-        if (!reason) {
-            for (size_t j = 0; j < i && !reason; j++)
-                if (strcmp(sku, json_string_value(json_object_get(json_array_get(products, j),
-                                                                  "sku"))) == 0)
-                    reason = "this sku appears twice";
-        }
-        if (reason) {
-            size_t same_before = 0;
-            for (size_t j = 0; sku && j < i; j++) {
-                const char *other = json_string_value(json_object_get(json_array_get(products, j), "sku"));
-                same_before += other && strcmp(other, sku) == 0;
-            }
-            int line = sku ? line_of_sku(text, sku, same_before) : 1;
-            return pl_fail(err, "%s:%d: product %zu%s%s%s: %s", name, line, i + 1,
-                           sku ? " (" : "", sku ? sku : "", sku ? ")" : "", reason);
-        }
+        problem pb = check_product(p, default_currency);
+        const char *sku = sku_at(products, i);
+        if (!pb.reason && first_with_sku(products, i, sku) != i) pb = bad("sku", "this sku appears twice");
+        if (pb.reason) return product_fail(src, products, i, pb, err);
     }
     return PL_OK;
 }
 
-int pl_catalog_parse(const char *text, size_t len, const char *name, pl_catalog **out,
-                     char **err) {
-    json_error_t jerr;
-    json_t *root = json_loadb(text, len, 0, &jerr);
-    if (!root) return pl_fail(err, "%s:%d: %s", name, jerr.line, jerr.text);
-    json_t *products = json_is_array(root) ? root : json_object_get(root, "products");
-    if (!json_is_array(products)) {
-        json_decref(root);
-        return pl_fail(err, "%s:1: expected {\"products\": [...]} or a list of products", name);
-    }
-    json_incref(products);
-    int rc = check_products(products, json_string_value(json_object_get(root, "currency")), text,
-                            name, err);
-    json_decref(root);
-    if (rc != PL_OK) {
+/* Takes products (stolen) as a catalog, or frees them with *err. */
+static int adopt(json_t *products, const char *default_currency, const source *src, pl_catalog **out, char **err) {
+    if (check_products(products, default_currency, src, err) != PL_OK) {
         json_decref(products);
         return PL_ERR;
     }
@@ -220,6 +277,46 @@ int pl_catalog_parse(const char *text, size_t len, const char *name, pl_catalog 
     for (size_t i = 0; i < c->count; i++) build_terms(&c->terms[i], json_array_get(products, i));
     *out = c;
     return PL_OK;
+}
+
+static int parse_json(const char *text, size_t len, const char *name, pl_catalog **out, char **err) {
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len, 0, &jerr);
+    if (!root) return pl_fail(err, "%s:%d: %s", name, jerr.line, jerr.text);
+    json_t *products = json_is_array(root) ? root : json_object_get(root, "products");
+    if (!json_is_array(products)) {
+        json_decref(root);
+        return pl_fail(err, "%s:1: expected {\"products\": [...]} or a list of products", name);
+    }
+    json_incref(products);
+    /* the text is NUL-terminated for line_of_sku's strstr */
+    char *copy = pl_strndup(text, len);
+    source src = {name, copy, NULL};
+    int rc = adopt(products, json_string_value(json_object_get(root, "currency")), &src, out, err);
+    free(copy);
+    json_decref(root);
+    return rc;
+}
+
+static int parse_csv(const char *text, size_t len, const char *name, pl_catalog **out, char **err) {
+    pl_csv_origin *origin = NULL;
+    json_t *products = pl_catalog_csv_read(text, len, name, &origin, err);
+    if (!products) return PL_ERR;
+    source src = {name, NULL, origin};
+    int rc = adopt(products, NULL, &src, out, err);
+    pl_catalog_csv_origin_free(origin);
+    return rc;
+}
+
+static int is_csv_name(const char *name) {
+    size_t n = strlen(name);
+    return n >= 4 && strcasecmp(name + n - 4, ".csv") == 0;
+}
+
+int pl_catalog_parse(const char *text, size_t len, const char *name, pl_catalog **out,
+                     char **err) {
+    *out = NULL;
+    return is_csv_name(name) ? parse_csv(text, len, name, out, err) : parse_json(text, len, name, out, err);
 }
 
 int pl_catalog_load(const char *path, const char *name, pl_catalog **out, char **err) {

@@ -1,5 +1,13 @@
-/* catalog: a bot's products, parsed and validated from its catalog file, and
- * the search that finds them by tag or by the shopper's own words.
+/* catalog: a bot's products, parsed and validated from its catalog file
+ * (catalog.json, or a spreadsheet's catalog.csv), and the search that finds
+ * them by tag or by the shopper's own words.
+ *
+ * A product: {"sku", "title", "description"?, "price" (minor units),
+ * "currency" (ISO 4217), "tags"?, "stock"?, "image"?, "options"?}. A text
+ * (title, description, option title) is a string or an object by locale,
+ * where "*" stands for every locale without its own entry. An option is a
+ * list of choices {"value", "title"?, "price"?, "stock"?} (pick one) or
+ * {"choices": [...], "multiple": true, "max": 3, "required": false}.
  *
  * A catalog is immutable once loaded; a reload builds a new one beside the
  * old. Plain C: the Lua binding lives in modules.c and the copy in SQLite is
@@ -19,8 +27,10 @@ typedef struct {
     int named; /* the words name the product (its title), not only a tag or description */
 } pl_catalog_hit;
 
-/* Parses catalog text. `name` is the file name used in error messages
- * ("catalog.json:12: price must be ..."). */
+/* Parses catalog text: CSV when `name` ends in ".csv" (see catalog_csv.h),
+ * else JSON. Both give the same validated product objects. `name` is the
+ * file name used in error messages ("catalog.json:12: product 3 (latte):
+ * price must be ...", "catalog.csv:5: column C (price): price must be ..."). */
 int pl_catalog_parse(const char *text, size_t len, const char *name, pl_catalog **out,
                      char **err);
 int pl_catalog_load(const char *path, const char *name, pl_catalog **out, char **err);

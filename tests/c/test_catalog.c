@@ -365,6 +365,279 @@ TEST(search_ties_keep_catalog_order) {
     pl_catalog_free(c);
 }
 
+/* --- options as objects (multiple, max, required) and choice stock ------------- */
+
+TEST(parse_option_objects) {
+    pl_catalog *c = parse("{\"currency\": \"EUR\", \"products\": [\n"
+                          "{\"sku\": \"pizza\", \"title\": \"Pizza\", \"price\": 800, \"options\": {\n"
+                          "  \"size\": [{\"value\": \"regular\", \"price\": 0}, {\"value\": \"large\", \"price\": 300, \"stock\": 4}],\n"
+                          "  \"toppings\": {\"choices\": [{\"value\": \"olives\", \"price\": 50}, {\"value\": \"basil\", \"stock\": 0}],\n"
+                          "                \"multiple\": true, \"max\": 3, \"required\": false},\n"
+                          "  \"crust\": {\"choices\": [{\"value\": \"thin\"}], \"required\": true}}}]}");
+    CHECK(c != NULL);
+    pl_catalog_free(c);
+}
+
+TEST(error_option_objects) {
+#define OPT_PRODUCT(opts) \
+    "{\"currency\": \"EUR\", \"products\": [\n{\"sku\": \"a\", \"title\": \"A\", \"price\": 1, \"options\": " opts "}]}"
+    CHECK(error_is(OPT_PRODUCT("{\"t\": {\"choices\": [{\"value\": \"x\"}], \"max\": 2}}"), "cat.json:2:",
+                   "max is for an option with \"multiple\": true"));
+    CHECK(error_is(OPT_PRODUCT("{\"t\": {\"choices\": [{\"value\": \"x\"}], \"multiple\": true, \"max\": 0}}"),
+                   "cat.json:2:", "max is a positive integer"));
+    CHECK(error_is(OPT_PRODUCT("{\"t\": {\"choices\": [{\"value\": \"x\"}], \"multiple\": \"yes\"}}"), "cat.json:2:",
+                   "true or false"));
+    CHECK(error_is(OPT_PRODUCT("{\"t\": {\"choices\": [{\"value\": \"x\"}], \"mulitple\": true}}"), "cat.json:2:",
+                   "nothing else"));
+    CHECK(error_is(OPT_PRODUCT("{\"t\": {\"multiple\": true}}"), "cat.json:2:", "non-empty list"));
+    CHECK(error_is(OPT_PRODUCT("{\"t\": [{\"value\": \"x\"}, {\"value\": \"x\"}]}"), "cat.json:2:",
+                   "option 't': a value appears twice"));
+    CHECK(error_is(OPT_PRODUCT("{\"t\": [{\"value\": \"x\", \"stock\": -1}]}"), "cat.json:2:",
+                   "stock must be a non-negative integer"));
+    CHECK(error_is(OPT_PRODUCT("{\"t\": [{\"value\": \"\"}]}"), "cat.json:2:", "non-empty string value"));
+#undef OPT_PRODUCT
+}
+
+/* --- CSV ------------------------------------------------------------------------ */
+
+static pl_catalog *parse_as(const char *text, const char *name) {
+    pl_catalog *c = NULL;
+    char *err = NULL;
+    if (pl_catalog_parse(text, strlen(text), name, &c, &err) != 0) {
+        printf("#   %s failed: %s\n", name, err);
+        free(err);
+        return NULL;
+    }
+    return c;
+}
+
+/* The CSV and the JSON catalog give equal products; prints both if not. */
+static int same_products(const char *csv, const char *json) {
+    pl_catalog *a = parse_as(csv, "catalog.csv"), *b = parse_as(json, "catalog.json");
+    int same = a && b && json_equal((json_t *)pl_catalog_products(a), (json_t *)pl_catalog_products(b));
+    if (a && b && !same) {
+        char *x = json_dumps(pl_catalog_products(a), JSON_SORT_KEYS | JSON_COMPACT);
+        char *y = json_dumps(pl_catalog_products(b), JSON_SORT_KEYS | JSON_COMPACT);
+        printf("#   csv:  %s\n#   json: %s\n", x, y);
+        free(x);
+        free(y);
+    }
+    pl_catalog_free(a);
+    pl_catalog_free(b);
+    return same;
+}
+
+static int csv_error_is(const char *text, const char *prefix, const char *reason) {
+    pl_catalog *c = NULL;
+    char *err = NULL;
+    int failed = pl_catalog_parse(text, strlen(text), "catalog.csv", &c, &err) != 0;
+    int ok = failed && c == NULL && err && strncmp(err, prefix, strlen(prefix)) == 0 && strstr(err, reason);
+    if (!ok) printf("#   got \"%s\", want \"%s ... %s\"\n", err ? err : "(parsed)", prefix, reason);
+    pl_catalog_free(c);
+    free(err);
+    return ok;
+}
+
+TEST(csv_every_column) {
+    const char *csv = "sku,title,title:ja,description,description:ja,price,currency,tags,stock,image,option:size\n"
+                      "latte,Latte,カフェラテ,Espresso and milk.,エスプレッソとミルク,380,EUR,coffee | milk,12,"
+                      "https://x/latte.jpg,small | large +90\n"
+                      "tea,Green tea,,,,250,EUR,tea,,,\n";
+    const char *json =
+        "{\"products\": [\n"
+        "{\"sku\": \"latte\", \"title\": {\"*\": \"Latte\", \"ja\": \"カフェラテ\"},\n"
+        " \"description\": {\"*\": \"Espresso and milk.\", \"ja\": \"エスプレッソとミルク\"}, \"price\": 380,\n"
+        " \"currency\": \"EUR\", \"tags\": [\"coffee\", \"milk\"], \"stock\": 12, \"image\": \"https://x/latte.jpg\",\n"
+        " \"options\": {\"size\": [{\"value\": \"small\", \"price\": 0}, {\"value\": \"large\", \"price\": 90}]}},\n"
+        "{\"sku\": \"tea\", \"title\": \"Green tea\", \"price\": 250, \"currency\": \"EUR\", \"tags\": [\"tea\"]}]}";
+    CHECK(same_products(csv, json));
+    /* columns in any order, headers in any case, note columns ignored */
+    CHECK(same_products("# note,PRICE,Currency,Title,SKU,\n"
+                        "keep cold,100,USD,Milk,milk,\n",
+                        "[{\"sku\": \"milk\", \"title\": \"Milk\", \"price\": 100, \"currency\": \"USD\"}]"));
+}
+
+TEST(csv_quoting) {
+    /* RFC 4180: quoted separators, "" escapes, a line break inside a cell,
+     * CRLF line ends, a byte order mark, blank rows, short rows */
+    const char *csv = "\xEF\xBB\xBFsku,title,description,price,currency\r\n"
+                      "\r\n"
+                      "pie,\"Pie, apple\",\"The \"\"best\"\" pie,\r\nwarm\",420,EUR\r\n"
+                      ",,,,\r\n"
+                      "bun, Bun ,,150,EUR\r\n"
+                      "roll,Roll,,90,EUR";
+    const char *json = "[{\"sku\": \"pie\", \"title\": \"Pie, apple\", \"description\": \"The \\\"best\\\" pie,\\r\\nwarm\",\n"
+                       "  \"price\": 420, \"currency\": \"EUR\"},\n"
+                       " {\"sku\": \"bun\", \"title\": \"Bun\", \"price\": 150, \"currency\": \"EUR\"},\n"
+                       " {\"sku\": \"roll\", \"title\": \"Roll\", \"price\": 90, \"currency\": \"EUR\"}]";
+    CHECK(same_products(csv, json));
+    /* LF only; cells left off the end of a row are empty */
+    CHECK(same_products("sku,title,price,currency,stock\nbun,Bun,150,EUR\n",
+                        "[{\"sku\": \"bun\", \"title\": \"Bun\", \"price\": 150, \"currency\": \"EUR\"}]"));
+    /* a spreadsheet that saves with ';' (or tabs) */
+    CHECK(same_products("sku;title;price;currency;tags\nbun;\"Bun; sweet\";150;EUR;a|b\n",
+                        "[{\"sku\": \"bun\", \"title\": \"Bun; sweet\", \"price\": 150, \"currency\": \"EUR\","
+                        " \"tags\": [\"a\", \"b\"]}]"));
+    CHECK(same_products("sku\ttitle\tprice\tcurrency\nbun\tBun, sweet\t150\tEUR\n",
+                        "[{\"sku\": \"bun\", \"title\": \"Bun, sweet\", \"price\": 150, \"currency\": \"EUR\"}]"));
+    /* with tabs between cells, an empty cell before a quoted one stays empty */
+    CHECK(same_products("sku\tdescription\ttitle\tprice\tcurrency\nbun\t\t\"Bun\t\"\"B\"\"\"\t150\tEUR\n",
+                        "[{\"sku\": \"bun\", \"title\": \"Bun\\t\\\"B\\\"\", \"price\": 150, \"currency\": \"EUR\"}]"));
+    /* spaces around a quoted cell */
+    CHECK(same_products("sku,title,price,currency\nbun,  \"Bun, sweet\"  ,150,EUR\n",
+                        "[{\"sku\": \"bun\", \"title\": \"Bun, sweet\", \"price\": 150, \"currency\": \"EUR\"}]"));
+}
+
+TEST(csv_localized_titles) {
+    /* only language columns: an object without "*" */
+    CHECK(same_products("sku,title:en,title:ja,price,currency\n"
+                        "latte,Latte,カフェラテ,380,JPY\n"
+                        "mocha,Mocha,,400,JPY\n",
+                        "[{\"sku\": \"latte\", \"title\": {\"en\": \"Latte\", \"ja\": \"カフェラテ\"}, \"price\": 380,"
+                        "  \"currency\": \"JPY\"},"
+                        " {\"sku\": \"mocha\", \"title\": {\"en\": \"Mocha\"}, \"price\": 400, \"currency\": \"JPY\"}]"));
+    /* a plain title with a language beside it: "*" is every other locale */
+    CHECK(same_products("sku,title,title:fr,price,currency\n"
+                        "cafe,Coffee,Café,300,EUR\n"
+                        "tea,Tea,,200,EUR\n",
+                        "[{\"sku\": \"cafe\", \"title\": {\"*\": \"Coffee\", \"fr\": \"Café\"}, \"price\": 300,"
+                        "  \"currency\": \"EUR\"},"
+                        " {\"sku\": \"tea\", \"title\": \"Tea\", \"price\": 200, \"currency\": \"EUR\"}]"));
+}
+
+TEST(csv_options_notation) {
+    const char *csv =
+        "sku,title,price,currency,option:size,option:size:ja,option:toppings,options,options:ja\n"
+        "pizza,Pizza,800,EUR,regular = Regular | large = Large +300 stock 4,regular = 普通 | large = 大,"
+        "\"[multiple, max 3] olives = Olives +50 | basil +30 stock 0 | nduja = Spicy nduja +90\","
+        "crust: [required] classic | gluten_free = Gluten-free +250; cut: slices | whole -20,"
+        "crust: gluten_free = グルテンフリー\n";
+    const char *json =
+        "[{\"sku\": \"pizza\", \"title\": \"Pizza\", \"price\": 800, \"currency\": \"EUR\", \"options\": {\n"
+        "  \"size\": [{\"value\": \"regular\", \"title\": {\"*\": \"Regular\", \"ja\": \"普通\"}, \"price\": 0},\n"
+        "           {\"value\": \"large\", \"title\": {\"*\": \"Large\", \"ja\": \"大\"}, \"price\": 300, \"stock\": 4}],\n"
+        "  \"toppings\": {\"choices\": [{\"value\": \"olives\", \"title\": \"Olives\", \"price\": 50},\n"
+        "                             {\"value\": \"basil\", \"price\": 30, \"stock\": 0},\n"
+        "                             {\"value\": \"nduja\", \"title\": \"Spicy nduja\", \"price\": 90}],\n"
+        "               \"multiple\": true, \"max\": 3},\n"
+        "  \"crust\": {\"choices\": [{\"value\": \"classic\", \"price\": 0},\n"
+        "                          {\"value\": \"gluten_free\", \"title\": {\"*\": \"Gluten-free\", \"ja\": \"グルテンフリー\"},"
+        "                           \"price\": 250}], \"required\": true},\n"
+        "  \"cut\": [{\"value\": \"slices\", \"price\": 0}, {\"value\": \"whole\", \"price\": -20}]}}]";
+    CHECK(same_products(csv, json));
+    /* "multiple" alone; stock before the price; a product without options */
+    CHECK(same_products("sku,title,price,currency,option:extras\n"
+                        "bagel,Bagel,300,EUR,[multiple] cheese stock 2 +80 | ham\n"
+                        "water,Water,100,EUR,\n",
+                        "[{\"sku\": \"bagel\", \"title\": \"Bagel\", \"price\": 300, \"currency\": \"EUR\", \"options\":"
+                        "  {\"extras\": {\"choices\": [{\"value\": \"cheese\", \"price\": 80, \"stock\": 2},"
+                        "  {\"value\": \"ham\", \"price\": 0}], \"multiple\": true}}},"
+                        " {\"sku\": \"water\", \"title\": \"Water\", \"price\": 100, \"currency\": \"EUR\"}]"));
+}
+
+TEST(csv_errors_name_line_and_column) {
+    const char *head = "sku,title,price,currency,stock,option:size\n";
+    char text[1024];
+#define ROWS(rows) (snprintf(text, sizeof text, "%s%s", head, rows), text)
+    CHECK(csv_error_is(ROWS("a,A,1,EUR,,\nb,B,4.50,EUR,,\n"), "catalog.csv:3: column C (price):",
+                       "price must be a non-negative integer in minor units (450 for 4.50)"));
+    CHECK(csv_error_is(ROWS("a,A,,EUR,,\n"), "catalog.csv:2: column C (price):", "price must be"));
+    CHECK(csv_error_is(ROWS("a,A,-5,EUR,,\n"), "catalog.csv:2: column C (price):", "price must be"));
+    CHECK(csv_error_is(ROWS("a,A,1,eur,,\n"), "catalog.csv:2: column D (currency):", "ISO 4217"));
+    CHECK(csv_error_is(ROWS("a,A,1,EUR,lots,\n"), "catalog.csv:2: column E (stock):", "stock must be"));
+    CHECK(csv_error_is(ROWS(",A,1,EUR,,\n"), "catalog.csv:2: column A (sku):", "sku must be"));
+    CHECK(csv_error_is(ROWS("a,,1,EUR,,\n"), "catalog.csv:2: column B (title):", "title must be"));
+    CHECK(csv_error_is(ROWS("a,A,1,EUR,,\nb,B,1,EUR,,\na,A again,1,EUR,,\n"), "catalog.csv:4: column A (sku):",
+                       "appears twice"));
+    /* a quoted cell over two lines moves the lines of the rows after it */
+    CHECK(csv_error_is(ROWS("a,\"A\nstill A\",1,EUR,,\nb,B,x,EUR,,\n"), "catalog.csv:4: column C (price):",
+                       "price must be"));
+    CHECK(csv_error_is(ROWS("a,A,1,EUR,,\nb,\"B,1,EUR,,\n"), "catalog.csv:3: column B (title):", "never closed"));
+    CHECK(csv_error_is(ROWS("a,\"A\" and more,1,EUR,,\n"), "catalog.csv:2: column B (title):", "after a closing quote"));
+    CHECK(csv_error_is(ROWS("a,A,1,EUR,,small,extra\n"), "catalog.csv:2: column G:", "more cells than the header"));
+    CHECK(csv_error_is(ROWS("a,\xC3(,1,EUR,,\n"), "catalog.csv:2: column B (title):", "not UTF-8"));
+    /* the options notation */
+    CHECK(csv_error_is(ROWS("a,A,1,EUR,,small | large +0.90\n"), "catalog.csv:2: column F (option:size):",
+                       "whole minor units"));
+    CHECK(csv_error_is(ROWS("a,A,1,EUR,,small | large 90\n"), "catalog.csv:2: column F (option:size):",
+                       "has its sign"));
+    CHECK(csv_error_is(ROWS("a,A,1,EUR,,small | Extra large\n"), "catalog.csv:2: column F (option:size):",
+                       "write Extra = large"));
+    CHECK(csv_error_is(ROWS("a,A,1,EUR,,small || large\n"), "catalog.csv:2: column F (option:size):",
+                       "an empty choice"));
+    CHECK(csv_error_is(ROWS("a,A,1,EUR,,small | small +10\n"), "catalog.csv:2: column F (option:size):",
+                       "option 'size': a value appears twice"));
+    CHECK(csv_error_is(ROWS("a,A,1,EUR,,[several] small\n"), "catalog.csv:2: column F (option:size):",
+                       "'several' is not an option flag"));
+    CHECK(csv_error_is(ROWS("a,A,1,EUR,,[max 2 small\n"), "catalog.csv:2: column F (option:size):", "no ']'"));
+    CHECK(csv_error_is(ROWS("a,A,1,EUR,,small stock many\n"), "catalog.csv:2: column F (option:size):",
+                       "'stock' is followed by"));
+#undef ROWS
+    CHECK(csv_error_is("sku,title,price,currency,options\na,A,1,EUR,size small | large\n",
+                       "catalog.csv:2: column E (options):", "write name: choices"));
+    CHECK(csv_error_is("sku,title,price,currency,options,option:size\na,A,1,EUR,size: s,s | m\n",
+                       "catalog.csv:2: column F (option:size):", "given twice"));
+    CHECK(csv_error_is("sku,title,price,currency,option:size,option:size:ja\na,A,1,EUR,s | m,l = 大\n",
+                       "catalog.csv:2: column F (option:size:ja):", "'l' is not a choice of the option 'size'"));
+    CHECK(csv_error_is("sku,title,price,currency,option:size:ja\na,A,1,EUR,s = 小\n",
+                       "catalog.csv:2: column E (option:size:ja):", "no option 'size'"));
+    CHECK(csv_error_is("sku,title,price,currency,options:ja\na,A,1,EUR,size: s 小\n",
+                       "catalog.csv:2: column E (options:ja):", "no option 'size'"));
+    /* the header */
+    CHECK(csv_error_is("sku,title,prize,currency\n", "catalog.csv:1: column C (prize):",
+                       "'prize' is not a column parley knows"));
+    CHECK(csv_error_is("sku,title,currency\n", "catalog.csv:1:", "no price column"));
+    CHECK(csv_error_is("sku,price,currency\n", "catalog.csv:1:", "no title (or title:<locale>) column"));
+    CHECK(csv_error_is("sku,title,price,currency,title\n", "catalog.csv:1: column E (title):", "already column B"));
+    CHECK(csv_error_is("sku,title:,price,currency\n", "catalog.csv:1: column B (title:):", "title:ja"));
+    CHECK(csv_error_is("sku,title,price:eur,currency\n", "catalog.csv:1: column C (price:eur):", "no language"));
+    CHECK(csv_error_is("", "catalog.csv:1:", "empty"));
+    CHECK(csv_error_is("\n\n", "catalog.csv:1:", "empty"));
+    CHECK(csv_error_is("latte,Latte,380,EUR\n", "catalog.csv:1: column A (latte):", "must name the columns"));
+}
+
+TEST(csv_load_by_file_name) {
+    char path[] = "/tmp/parley-test-catalog-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0) return;
+    const char *text = "sku,title,price,currency\nlatte,Latte,380,EUR\n";
+    CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+    close(fd);
+    char *err = NULL;
+    pl_catalog *c = NULL;
+    CHECK(pl_catalog_load(path, "catalog.CSV", &c, &err) == 0);
+    CHECK(c != NULL && json_array_size(pl_catalog_products(c)) == 1);
+    pl_catalog_free(c);
+    c = NULL;
+    /* the same text named .json is read as JSON (and is none) */
+    CHECK(pl_catalog_load(path, "catalog.json", &c, &err) != 0);
+    CHECK(c == NULL && err && strncmp(err, "catalog.json:1:", 15) == 0);
+    free(err);
+    unlink(path);
+}
+
+TEST(csv_search_in_two_locales) {
+    pl_catalog *c = parse_as("sku,title,title:ja,description,price,currency,tags\n"
+                             "brulee,Crème brûlée,クレームブリュレ,Vanilla custard.,550,EUR,dessert\n"
+                             "cafe,Café crème,カフェクレーム,,320,EUR,coffee\n"
+                             "matcha,Matcha latte,抹茶ラテ,Ceremonial grade.,480,EUR,tea\n",
+                             "catalog.csv");
+    if (!c) return;
+    pl_catalog_hit hits[4];
+    size_t n = pl_catalog_search(c, "a CREME BRULEE please", hits, 4);
+    CHECK(n >= 1 && strcmp(hits[0].sku, "brulee") == 0 && hits[0].named);
+    n = pl_catalog_search(c, "café", hits, 4);
+    CHECK(n >= 1 && strcmp(hits[0].sku, "cafe") == 0);
+    n = pl_catalog_search(c, "抹茶ラテをください", hits, 4);
+    CHECK(n >= 1 && strcmp(hits[0].sku, "matcha") == 0);
+    n = pl_catalog_search(c, "ブリュレ", hits, 4);
+    CHECK(n == 1 && strcmp(hits[0].sku, "brulee") == 0);
+    n = pl_catalog_search(c, "custard", hits, 4);
+    CHECK(n == 1 && strcmp(hits[0].sku, "brulee") == 0 && !hits[0].named);
+    pl_catalog_free(c);
+}
+
 int main(void) {
     RUN(parse_valid);
     RUN(parse_list_form);
@@ -384,5 +657,14 @@ int main(void) {
     RUN(search_tags);
     RUN(search_no_match);
     RUN(search_ties_keep_catalog_order);
+    RUN(parse_option_objects);
+    RUN(error_option_objects);
+    RUN(csv_every_column);
+    RUN(csv_quoting);
+    RUN(csv_localized_titles);
+    RUN(csv_options_notation);
+    RUN(csv_errors_name_line_and_column);
+    RUN(csv_load_by_file_name);
+    RUN(csv_search_in_two_locales);
     return check_done();
 }

@@ -1,5 +1,6 @@
 -- parley.cart: the shopper's cart, kept in the session as plain data
--- ({id =, currency =, code =, lines = {{sku, qty, options, unit_price}}})
+-- ({id =, currency =, code =, lines = {{sku, qty, options, unit_price}}},
+-- where options = {size = "large", toppings = {"olives", "basil"}})
 -- and worked on through these methods. Prices are integer minor units; one
 -- currency per cart. A discount code (bot.json "discounts") applies to the
 -- whole cart while its conditions hold.
@@ -23,9 +24,19 @@ local function changed(self)
   self.tags = nil
 end
 
+-- Option values as a line keeps them: a string, or for a multiple option a
+-- list in the catalog's order, so that the order a shopper named them in
+-- does not make two lines of one thing.
+local function same_value(a, b)
+  if type(a) ~= "table" or type(b) ~= "table" then return a == b end
+  if #a ~= #b then return false end
+  for i = 1, #a do if a[i] ~= b[i] then return false end end
+  return true
+end
+
 local function same_options(a, b)
-  for k, v in pairs(a) do if b[k] ~= v then return false end end
-  for k, v in pairs(b) do if a[k] ~= v then return false end end
+  for k, v in pairs(a) do if not same_value(b[k], v) then return false end end
+  for k, v in pairs(b) do if not same_value(a[k], v) then return false end end
   return true
 end
 
@@ -36,27 +47,105 @@ local function product_of(self, product_or_sku)
   return p
 end
 
--- cart:add(product or sku [, {qty = 1, options = {size = "large"}}]) -> line
--- Option deltas are added to the unit price; an unknown option value or a
--- product in another currency than the cart is a mistake and raises.
+local function values_of(v)
+  if type(v) == "table" then return v end
+  return { v }
+end
+
+local function no_choice(p, name, value)
+  error(string.format("cart:add: product '%s' has no %s '%s'", p.sku, name, tostring(value)), 5)
+end
+
+-- The checked value(s) of option `name` for the line (nil: none chosen).
+local function chosen(p, name, value)
+  local option = (p.options or {})[name]
+  if not option then error(string.format("cart:add: product '%s' has no option '%s'", p.sku, tostring(name)), 4) end
+  if not option.multiple then
+    if type(value) == "table" then
+      error(string.format("cart:add: the %s of '%s' is one choice, not a list", name, p.sku), 4)
+    end
+    if not p:option(name, value) then no_choice(p, name, value) end
+    return value
+  end
+  local wanted, count = {}, 0
+  for _, v in ipairs(values_of(value)) do
+    if not p:option(name, v) then no_choice(p, name, v) end
+    if wanted[v] then error(string.format("cart:add: %s '%s' is chosen twice for '%s'", name, tostring(v), p.sku), 4) end
+    wanted[v] = true
+    count = count + 1
+  end
+  if option.max and count > option.max then
+    error(string.format("cart:add: '%s' takes at most %d %s, not %d", p.sku, option.max, name, count), 4)
+  end
+  local list = {}
+  for _, choice in ipairs(option) do
+    if wanted[choice.value] then list[#list + 1] = choice.value end
+  end
+  return #list > 0 and list or nil
+end
+
+-- The line's options and unit price for opts.options; raises for values
+-- the catalog does not have, too many, or a required option left out.
+local function priced_options(p, given)
+  local options, unit = {}, p.price
+  for name, value in pairs(given or {}) do
+    options[name] = chosen(p, name, value)
+    for _, v in ipairs(values_of(options[name])) do unit = unit + p:option(name, v).price end
+  end
+  for name, option in pairs(p.options or {}) do
+    if option.required and options[name] == nil then
+      error(string.format("cart:add: '%s' needs a %s", p.sku, name), 3)
+    end
+  end
+  return options, unit
+end
+
+-- Units of the product (or, with name and value, of that choice of it)
+-- already in the cart.
+local function in_cart(self, sku, name, value)
+  local n = 0
+  for _, line in ipairs(self.raw.lines) do
+    if line.sku == sku then
+      local has = name == nil
+      for _, v in ipairs(name and values_of((line.options or {})[name]) or {}) do has = has or v == value end
+      if has then n = n + line.qty end
+    end
+  end
+  return n
+end
+
+-- The product or choice with fewer units left than the cart would hold
+-- with qty more, or nil.
+local function short_of(self, p, options, qty)
+  local left = p.stock
+  if left ~= nil and in_cart(self, p.sku) + qty > left then return p end
+  for _, name in ipairs(util.sorted_keys(options)) do
+    for _, value in ipairs(values_of(options[name])) do
+      local choice = p:option(name, value)
+      left = choice and choice.stock
+      if left ~= nil and in_cart(self, p.sku, name, value) + qty > left then return choice end
+    end
+  end
+end
+
+-- cart:add(product or sku [, {qty = 1, options = {size = "large",
+-- toppings = {"olives", "basil"}}}]) -> line, or nil, "out_of_stock" and
+-- the product or option choice that has too few units left (what the cart
+-- already holds counts). Option deltas are added to the unit price. An
+-- unknown option value, a list for a single option, more values than a
+-- multiple option's max, a required option left out, or a product in
+-- another currency than the cart are mistakes and raise.
 function cart:add(product_or_sku, opts)
   opts = opts or {}
   local p = product_of(self, product_or_sku)
   local qty = opts.qty or 1
   if math.type(qty) ~= "integer" or qty < 1 then error("cart:add: qty must be a positive integer", 2) end
-  local unit = p.price
-  local options = {}
-  for name, value in pairs(opts.options or {}) do
-    local choice = p:option(name, value)
-    if not choice then
-      error(string.format("cart:add: product '%s' has no %s '%s'", p.sku, name, tostring(value)), 2)
-    end
-    unit = unit + choice.price
-    options[name] = value
-  end
+  local options, unit = priced_options(p, opts.options)
   if #self.raw.lines > 0 and self.raw.currency ~= p.currency then
     error(string.format("cart:add: the cart is in %s but '%s' is priced in %s", self.raw.currency, p.sku, p.currency), 2)
   end
+  local short = short_of(self, p, options, qty)
+  if short then return nil, "out_of_stock", short end
   self.raw.currency = p.currency
   -- a cart gets an id with its first item: reminders are once per cart
   self.raw.id = self.raw.id or string.format("%d-%d", os.time(), #self.raw.lines + self.version)
@@ -88,12 +177,18 @@ function cart:remove(which)
   return true
 end
 
--- Sets the quantity of a line (by index or sku); 0 removes it.
+-- Sets the quantity of a line (by index or sku); 0 removes it. Returns
+-- true, false when there is no such line, or nil, "out_of_stock" and the
+-- product or choice when more units are asked for than are left.
 function cart:set_qty(which, qty)
   if math.type(qty) ~= "integer" or qty < 0 then error("cart:set_qty: qty must be an integer >= 0", 2) end
   local i = line_index(self, which)
   if not i then return false end
-  if qty == 0 then table.remove(self.raw.lines, i) else self.raw.lines[i].qty = qty end
+  local line = self.raw.lines[i]
+  local p = self.view:get(line.sku)
+  local short = p and qty > line.qty and short_of(self, p, line.options or {}, qty - line.qty)
+  if short then return nil, "out_of_stock", short end
+  if qty == 0 then table.remove(self.raw.lines, i) else line.qty = qty end
   changed(self)
   return true
 end
@@ -140,8 +235,10 @@ function cart:lines()
     local p = self.view:get(line.sku)
     local option_titles = {}
     for _, name in ipairs(util.sorted_keys(line.options or {})) do
-      local choice = p and p:option(name, line.options[name])
-      option_titles[#option_titles + 1] = choice and choice.title or line.options[name]
+      for _, value in ipairs(values_of(line.options[name])) do
+        local choice = p and p:option(name, value)
+        option_titles[#option_titles + 1] = choice and choice.title or value
+      end
     end
     out[i] = {
       index = i, sku = line.sku, qty = line.qty, options = line.options,

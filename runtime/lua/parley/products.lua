@@ -1,13 +1,44 @@
 -- parley.products: the bot's catalog as flows see it. Products come from the
 -- C catalog (parley.catalog); each locale gets its own read-only view in
 -- which title, description and option titles are already in that language.
+-- p.stock / p.in_stock and choice.stock / choice.in_stock are live: they
+-- come from the bot's stock (what paid orders left) each time they are read.
 local native = require "parley.catalog"
+local commerce = require "parley.commerce"
 local util = require "parley.util"
 
 local products = {}
 
+-- Live stock: a product or choice with a count in the catalog file reads
+-- its units left from the bot's live stock (commerce.stock, which paid
+-- orders draw from) every time it is asked, so what sold out disappears
+-- without a reload. Without a count it is unlimited: stock is nil.
+local function live_stock(key, catalog_count)
+  if catalog_count == nil then return nil end
+  local left = commerce.stock(key)
+  if left == nil then return catalog_count end -- no live stock here (outside a bot)
+  return left
+end
+
 local Product = {}
-Product.__index = Product
+local tracked = setmetatable({}, { __mode = "k" }) -- product or choice -> {key, count}
+
+local function stock_field(t, k)
+  local track = tracked[t]
+  if k == "stock" then return track and live_stock(track.key, track.count) end
+  if k == "in_stock" then
+    local left = track and live_stock(track.key, track.count)
+    return left == nil or left > 0
+  end
+end
+
+Product.__index = function(p, k)
+  local v = Product[k]
+  if v ~= nil then return v end
+  return stock_field(p, k)
+end
+
+local Choice = { __index = stock_field }
 
 function Product:has_tag(tag) return self.tagset[tag] == true end
 
@@ -18,14 +49,34 @@ function Product:option(name, value)
   end
 end
 
+-- A localized text: the locale's own, its language's ("en" for "en-GB"),
+-- the one for every other locale ("*"), the bot's default, else the first.
 local function localize(v, locale, default)
   if type(v) ~= "table" then return v end
   local lang = locale:match("^(%a+)")
   if v[locale] then return v[locale] end
   if v[lang] then return v[lang] end
+  if v["*"] then return v["*"] end
   if v[default] then return v[default] end
   local keys = util.sorted_keys(v)
   return v[keys[1]]
+end
+
+-- An option as flows see it: the list of its choices, for ipairs, with
+-- the option's multiple, max and required as fields of the list.
+local function localize_option(raw, sku, name, locale, default)
+  local spec = raw.choices and raw or { choices = raw }
+  local list = { multiple = spec.multiple == true, max = spec.max, required = spec.required == true }
+  for i, choice in ipairs(spec.choices) do
+    local c = setmetatable({
+      value = choice.value,
+      title = localize(choice.title, locale, default) or choice.value,
+      price = choice.price or 0,
+    }, Choice)
+    if choice.stock ~= nil then tracked[c] = { key = sku .. "/" .. name .. "=" .. choice.value, count = choice.stock } end
+    list[i] = c
+  end
+  return list
 end
 
 local function localize_product(raw, position, locale, default)
@@ -36,25 +87,16 @@ local function localize_product(raw, position, locale, default)
     price = raw.price,
     currency = raw.currency,
     image = raw.image,
-    stock = raw.stock,
-    in_stock = raw.stock == nil or raw.stock > 0,
     tags = raw.tags or {},
     tagset = {},
     position = position,
   }, Product)
+  if raw.stock ~= nil then tracked[p] = { key = raw.sku, count = raw.stock } end
   for _, tag in ipairs(p.tags) do p.tagset[tag] = true end
   if raw.options then
     p.options = {}
-    for name, choices in pairs(raw.options) do
-      local list = {}
-      for i, choice in ipairs(choices) do
-        list[i] = {
-          value = choice.value,
-          title = localize(choice.title, locale, default) or choice.value,
-          price = choice.price or 0,
-        }
-      end
-      p.options[name] = list
+    for name, option in pairs(raw.options) do
+      p.options[name] = localize_option(option, raw.sku, name, locale, default)
     end
   end
   return p
@@ -127,9 +169,11 @@ function View:search(words, opts)
 end
 
 -- The product the shopper's words name (by its title, not merely a tag or
--- a word of its description), or nil.
-function View:find(words, tag)
-  return self:search(words, { tag = tag, named = true, limit = 1 })[1]
+-- a word of its description), or nil; in stock only unless opts.all (a
+-- flow that finds sold-out products too can say "sold out" rather than
+-- "what?").
+function View:find(words, tag, opts)
+  return self:search(words, { tag = tag, named = true, limit = 1, all = opts and opts.all })[1]
 end
 
 return products
