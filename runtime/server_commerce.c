@@ -192,11 +192,55 @@ static void provider_webhook(struct pl_server *s, struct evhttp_request *req, pl
     free(body);
 }
 
+/* --- Stripe's return pages ------------------------------------------------------------------ */
+
+/* GET /v1/bots/{bot}/payments/stripe/return?order=N&result=success|cancel:
+ * where Stripe's hosted page sends the shopper back when bot.json names no
+ * success_url / cancel_url. Words only: whether the order is paid is for
+ * Stripe's signed webhook to say, never for a redirect anyone can open. */
+static void stripe_return_page(struct evhttp_request *req) {
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+        pl_reply_405(req, "GET, HEAD");
+        return;
+    }
+    struct evkeyvalq params;
+    TAILQ_INIT(&params);
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
+    if (query) evhttp_parse_query_str(query, &params);
+    const char *result = evhttp_find_header(&params, "result");
+    const char *order = evhttp_find_header(&params, "order");
+    int64_t id = order ? parse_id(order) : 0;
+    int paid = result && strcmp(result, "success") == 0;
+    if (!result || (!paid && strcmp(result, "cancel") != 0)) {
+        pl_reply_error(req, 400, "result must be success or cancel");
+    } else {
+        char *number = id ? pl_strdupf("Order #%lld", (long long)id) : pl_strdup("Your order");
+        char *html = pl_strdupf(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            "<title>%s</title><style>body{font-family:system-ui,sans-serif;max-width:28rem;margin:2rem auto;"
+            "padding:0 1rem}.note{color:#666}</style></head><body><h1>%s</h1><p id=\"result\">%s</p>"
+            "<p class=\"note\">%s</p></body></html>\n",
+            paid ? "Thank you" : "Payment cancelled", number,
+            paid ? "Thank you — you can go back to the chat." : "Payment cancelled — you can go back to the chat.",
+            paid ? "The chat confirms your order as soon as the payment is through."
+                 : "Nothing was charged. The chat can send you a new payment link.");
+        pl_reply_text(req, 200, html, "text/html; charset=utf-8");
+        free(html);
+        free(number);
+    }
+    evhttp_clear_headers(&params);
+}
+
 void pl_route_payments(struct pl_server *s, struct evhttp_request *req, pl_bot *bot, char **seg, int n) {
     if (n == 6 && strcmp(seg[4], "test") == 0) {
         int64_t id = parse_id(seg[5]);
         if (!id) pl_reply_error(req, 404, "no such order");
         else test_page(s, req, bot, id);
+    } else if (n == 6 && strcmp(seg[4], "stripe") == 0 && strcmp(seg[5], "return") == 0) {
+        stripe_return_page(req);
     } else if (n == 5) {
         provider_webhook(s, req, bot, seg[4]);
     } else {
