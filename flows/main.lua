@@ -113,7 +113,15 @@ return {
   },
 
   pay = function(c)
-    local order, why = c:checkout()
+    local order, why, sku = c:checkout()
+    if why == "out_of_stock" then
+      -- sold out since it went into the cart: say which, and carry on without it
+      local product = c.catalog:get(sku)
+      c:say("sold_out", { title = product and product.title or sku })
+      while c.cart:remove(sku) do end
+      if c.cart:is_empty() then return c:call("drink", nil, "pairing") end
+      return "summary"
+    end
     if not order then
       c:say(why == "discount_used" and "code_used" or "checkout_failed")
       return "checkout"

@@ -130,6 +130,7 @@ typedef struct {
     json_t *problems;      /* strings */
     json_t *stock_left;    /* key -> units left, applied to the bot's live stock after the commit */
     int not_found;
+    int conflict; /* an update the order's state does not allow (409) */
     pl_applied_fn done;
     void *ud;
 } apply_job;
@@ -219,6 +220,13 @@ static int apply_one(apply_job *job, pl_store *store, const json_t *conf, json_t
     int failed = 0;
     json_t *order = confirmed_order(job, store, conf, err, &failed);
     if (failed) return PL_ERR;
+    if (!order && !json_object_get(conf, "order_id")) {
+        /* found by the provider's reference only: a sale parley did not make
+         * (the shop's own, on the same account) is acknowledged, not retried */
+        pl_info("[%s] payment: a '%s' confirmation for %s matches no order of this bot; ignored", pl_bot_name(job->bot),
+                status, json_string_value(json_object_get(conf, "ref")) ? json_string_value(json_object_get(conf, "ref")) : "-");
+        return PL_OK;
+    }
     if (!order) {
         problem(job, "a '%s' confirmation for an unknown order (%lld / %s) was rejected", status,
                 (long long)json_integer_value(json_object_get(conf, "order_id")),
@@ -238,6 +246,10 @@ static int apply_one(apply_job *job, pl_store *store, const json_t *conf, json_t
             pl_info("[%s] order %lld: '%s' confirmation ignored (the order is %s)", pl_bot_name(job->bot), id, status,
                     json_string_value(json_object_get(order, "state")));
         } else {
+            const char *was = json_string_value(json_object_get(order, "state"));
+            if (strcmp(to, "paid") == 0 && strcmp(was, "pending") != 0)
+                pl_warn("[%s] order %lld was paid after it had %s: if the shopper also paid a newer order for the same "
+                        "cart, refund one", pl_bot_name(job->bot), id, was);
             json_object_set_new(order, "state", json_string(to));
             if (strcmp(to, "paid") == 0) rc = take_for_paid(job, store, order, err);
             if (rc == PL_OK) json_array_append_new(events, order_event(order, "payment", to, to));
@@ -269,6 +281,7 @@ static void applied(int status, void *ud) {
     }
     char *problems = NULL;
     if (status == 200 && job->not_found) status = 404;
+    else if (status == 200 && job->conflict) status = 409;
     else if (status == 200 && json_array_size(job->problems) > 0) status = 400;
     if (json_array_size(job->problems) > 0) {
         size_t i;
@@ -290,7 +303,8 @@ static void applied(int status, void *ud) {
 static apply_job *new_job(pl_commerce *c, pl_bot *bot, json_t *what, pl_applied_fn done, void *ud) {
     apply_job *job = calloc(1, sizeof *job);
     if (!job) abort();
-    *job = (apply_job){c, bot, what, json_array(), json_object(), 0, done, ud};
+    *job = (apply_job){.commerce = c, .bot = bot, .confirmations = what, .problems = json_array(),
+                       .stock_left = json_object(), .done = done, .ud = ud};
     return job;
 }
 
@@ -301,6 +315,14 @@ void pl_commerce_confirm(pl_commerce *c, pl_bot *bot, json_t *confirmations, pl_
 
 /* --- merchant updates ------------------------------------------------------------- */
 
+/* Whether the order already has this status (and tracking URL): a
+ * merchant's retry is applied once; a corrected URL is news. */
+static int same_fulfilment(const json_t *order, const char *status, const char *tracking) {
+    const char *now = json_string_value(json_object_get(order, "fulfilment"));
+    const char *url = json_string_value(json_object_get(order, "tracking_url"));
+    return now && strcmp(now, status) == 0 && (!tracking || (url && strcmp(url, tracking) == 0));
+}
+
 static int write_update(pl_store *store, void *ud, json_t *events, char **err) {
     apply_job *job = ud;
     const json_t *u = job->confirmations;
@@ -308,17 +330,22 @@ static int write_update(pl_store *store, void *ud, json_t *events, char **err) {
     const char *status = json_string_value(json_object_get(u, "status"));
     const char *tracking = json_string_value(json_object_get(u, "tracking_url"));
     json_t *order = NULL;
-    job->not_found = 0;
+    job->not_found = job->conflict = 0;
+    json_array_clear(job->problems);
     if (pl_store_order_get(store, pl_bot_name(job->bot), id, &order, err) != PL_OK) return PL_ERR;
+    const char *state = json_string_value(json_object_get(order, "state"));
+    int rc = PL_OK;
     if (!order) {
         job->not_found = 1;
-        return PL_OK;
-    }
-    int rc = pl_store_order_fulfilment(store, id, status, tracking, pl_now_ms(), err);
-    if (rc == PL_OK) {
+    } else if (strcmp(state, "paid") != 0) {
+        job->conflict = 1;
+        json_array_append_new(job->problems, json_sprintf("order %lld is %s, not paid: there is nothing to fulfil",
+                                                          (long long)id, state));
+    } else if (!same_fulfilment(order, status, tracking) &&
+               (rc = pl_store_order_fulfilment(store, id, status, tracking, pl_now_ms(), err)) == PL_OK) {
         json_object_set_new(order, "fulfilment", json_string(status));
         if (tracking) json_object_set_new(order, "tracking_url", json_string(tracking));
-        char *suffix = pl_strdupf("status:%s", status);
+        char *suffix = pl_strdupf("status:%s:%lld", status, (long long)pl_now_ms());
         json_t *event = order_event(order, "order_status", status, suffix);
         if (tracking) json_object_set_new(json_object_get(event, "event"), "tracking_url", json_string(tracking));
         json_array_append_new(events, event);

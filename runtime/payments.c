@@ -45,7 +45,9 @@ const pl_payment_provider *pl_payments_find(const char *name) {
 int pl_payments_transition(const char *status, const char **from, const char **to) {
     static const struct {
         const char *status, *from, *to;
-    } table[] = {{"paid", "pending", "paid"},
+    } table[] = {/* money received is the truth: a shopper who retried on the
+                  * provider's page after a decline or past the expiry has paid */
+                 {"paid", "pending,failed,expired", "paid"},
                  {"failed", "pending", "failed"},
                  {"expired", "pending", "expired"},
                  {"refunded", "paid", "refunded"}};

@@ -52,8 +52,8 @@ const pl_payment_provider *pl_payments_find(const char *name);
  * POST of action=pay|decline the confirmation to apply. */
 char *pl_payments_test_page(const json_t *order, const char *bot, const char *message);
 
-/* The state changes a confirmation status makes: from which state to
- * which. Returns 0 for an unknown status. */
+/* The state changes a confirmation status makes: from which states (a
+ * comma-separated list) to which. Returns 0 for an unknown status. */
 int pl_payments_transition(const char *status, const char **from, const char **to);
 
 #endif

@@ -132,6 +132,15 @@ static void batch_add(pl_pipeline *pipe, item *it) {
     if (pipe->batch_head == it) event_active(pipe->commit_ev, EV_WRITE, 0);
 }
 
+/* The replies from index `from` on, as JSON text (new). */
+static char *dump_from(const json_t *replies, size_t from) {
+    json_t *rest = json_array();
+    for (size_t i = from; i < json_array_size(replies); i++) json_array_append(rest, json_array_get(replies, i));
+    char *text = json_dumps(rest, JSON_COMPACT);
+    json_decref(rest);
+    return text;
+}
+
 static int write_message(pl_store *store, item *it, int64_t now, char **err) {
     pl_session_key key = {it->msg->bot, it->msg->channel, it->msg->user};
     json_t *in = pl_message_to_json(it->msg);
@@ -141,8 +150,14 @@ static int write_message(pl_store *store, item *it, int64_t now, char **err) {
     free(body);
     if (rc == PL_OK && it->result.session_json)
         rc = pl_store_session_put(store, &key, it->result.session_json, now, err);
-    /* one transcript line per turn for everything the bot said */
-    if (rc == PL_OK) rc = pl_store_transcript_add(store, &key, "out", it->result.replies_text, now, err);
+    /* one transcript line per turn for everything the bot said, but for
+     * what an earlier event already recorded (it waited for this answer on
+     * a channel that cannot push) */
+    size_t recorded = (size_t)json_integer_value(json_object_get(it->result.effects, "recorded"));
+    char *fresh = recorded ? dump_from(it->result.replies, recorded) : NULL;
+    if (rc == PL_OK)
+        rc = pl_store_transcript_add(store, &key, "out", fresh ? fresh : it->result.replies_text, now, err);
+    free(fresh);
     if (rc == PL_OK && it->msg->inbox_id) rc = pl_store_inbox_done(store, it->msg->inbox_id, now, err);
     return rc;
 }

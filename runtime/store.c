@@ -655,7 +655,7 @@ int pl_store_order_transition(pl_store *store, int64_t id, const char *from, con
     int rc = run_sql(store, NULL,
                      "UPDATE orders SET state = ?3, payment_ref = coalesce(?4, payment_ref), "
                      "updated_at = ?5, paid_at = CASE WHEN ?3 = 'paid' THEN ?5 ELSE paid_at END "
-                     "WHERE id = ?1 AND state = ?2",
+                     "WHERE id = ?1 AND instr(',' || ?2 || ',', ',' || state || ',') > 0",
                      "issni", id, from, to, payment_ref, now_ms);
     if (rc != SQLITE_DONE) return db_fail(store, err, "update order");
     *changed = sqlite3_changes(store->db) > 0;

@@ -118,9 +118,10 @@ int pl_store_orders_of(pl_store *store, const char *bot, const char *channel, co
 /* Sets provider_ref / payment_url after the provider made the link. */
 int pl_store_order_set_link(pl_store *store, int64_t id, const char *provider_ref,
                             const char *payment_url, int64_t now_ms, char **err);
-/* Moves an order from state `from` to `to` (and stores payment_ref when
- * given); *changed says whether it was in `from` (so a confirmation that
- * arrives twice changes it once). Inside the caller's transaction. */
+/* Moves an order from one of the states in `from` ("pending" or
+ * "pending,failed") to `to` (and stores payment_ref when given); *changed
+ * says whether it was in one of them (so a confirmation that arrives twice
+ * changes it once). Inside the caller's transaction. */
 int pl_store_order_transition(pl_store *store, int64_t id, const char *from, const char *to,
                               const char *payment_ref, int64_t now_ms, int *changed, char **err);
 /* The merchant's fulfilment status ("shipped") and tracking URL. */

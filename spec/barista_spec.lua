@@ -187,6 +187,17 @@ describe("the barista", function()
       assert.equal("paid", chat:last_order().state)
     end)
 
+    it("takes the money when the shopper pays on the same page after a decline", function()
+      local chat = at_checkout()
+      chat:tap "Pay now"
+      local order = chat:last_order()
+      chat:decline()
+      assert.equal(200, (chat:pay(order.id))) -- a second card on the provider's page
+      assert.equal("paid", testing.order(order.id).state)
+      assert.truthy(chat:pushed_text():find("is paid", 1, true))
+      assert.equal(0, #chat:cart().lines)
+    end)
+
     it("applies a duplicated confirmation once: paid once, one thank-you", function()
       local chat = at_checkout()
       chat:tap "Pay now"
@@ -271,6 +282,21 @@ describe("the barista", function()
       assert.truthy(chat:says "on its way")
     end)
 
+    it("tells each fulfilment news once, a corrected tracking link too, and nothing for an unpaid order", function()
+      local chat = at_checkout()
+      chat:tap "Pay now"
+      local id = chat:last_order().id
+      assert.equal(409, testing.update_order(id, "shipped")) -- not paid: nothing to ship
+      chat:pay()
+      chat:watch()
+      assert.equal(200, testing.update_order(id, "shipped", "https://track.example/1"))
+      assert.equal(200, testing.update_order(id, "shipped", "https://track.example/1")) -- the merchant retried
+      assert.equal(1, #chat:pushed())
+      chat:watch()
+      assert.equal(200, testing.update_order(id, "shipped", "https://track.example/2"))
+      assert.truthy(chat:pushed_text():find("https://track.example/2", 1, true))
+    end)
+
     it("pays in Japanese, with a Japanese thank-you", function()
       local chat = testing.conversation { locale = "ja" }
       chat:send "こんにちは"
@@ -285,6 +311,73 @@ describe("the barista", function()
   end)
 
   describe("abandoned cart", function()
+    local function to_checkout(chat, ...)
+      chat:send "hi"
+      chat:send "a large latte"
+      chat:tap "Add Butter Croissant"
+      chat:tap "That's all"
+      for _, step in ipairs { ... } do chat:tap(step) end
+      return chat
+    end
+
+    it("reminds a shopper whose payment was declined and who went quiet", function()
+      local chat = to_checkout(testing.conversation(), "Pay now")
+      chat:decline()
+      chat:watch()
+      testing.advance(61 * 60)
+      assert.truthy(chat:pushed_text():find("You left 2 item(s) in your cart (€6.20 with code COMEBACK)", 1, true))
+    end)
+
+    it("sends the same payment link again when a checkout was left unpaid", function()
+      local chat = to_checkout(testing.conversation(), "Pay now")
+      local order = chat:last_order()
+      chat:watch()
+      testing.advance(61 * 60)
+      local told = chat:pushed()
+      assert.truthy(told[1].text:find("order #" .. order.id .. " (€7.20) is still waiting", 1, true))
+      assert.equal(order.payment_url, told[1].link.url)
+      chat:pay()
+      assert.equal("paid", chat:last_order().state)
+    end)
+
+    it("keeps the shopper's own code when it is worth more than the comeback code", function()
+      local chat = to_checkout(testing.conversation(), "Another drink")
+      chat:send "a large latte"
+      chat:tap "No thanks"
+      chat:tap "That's all"
+      chat:tap "I have a code"
+      chat:send "WELCOME10"
+      assert.truthy(chat:says "€10.71") -- 11.90 less 10%: more than the comeback euro
+      chat:watch()
+      testing.advance(61 * 60)
+      assert.truthy(chat:pushed_text():find("You left 3 item(s) in your cart (€10.71).", 1, true))
+      assert.equal("WELCOME10", chat:cart().code)
+    end)
+
+    it("does not offer a comeback code the shopper has already used", function()
+      local chat = to_checkout(testing.conversation(), "I have a code")
+      chat:send "COMEBACK"
+      chat:tap "Pay now"
+      chat:pay()
+      chat:send "hi"
+      chat:send "a small latte"
+      chat:tap "No thanks"
+      chat:watch()
+      testing.advance(61 * 60)
+      assert.truthy(chat:pushed_text():find("You left 1 item(s) in your cart (€3.80).", 1, true))
+    end)
+
+    it("never reminds while a person has the conversation", function()
+      local chat = testing.conversation { channel = "webchat" }
+      chat:send "hi"
+      chat:send "a small latte"
+      chat:send "talk to a person"
+      chat:watch()
+      testing.advance(2 * 3600)
+      assert.equal("", chat:pushed_text())
+      assert.equal(0, #chat:jobs())
+    end)
+
     it("reminds once, an hour after the shopper went quiet, with the comeback code", function()
       local chat = testing.conversation()
       chat:send "hi"
@@ -382,6 +475,15 @@ describe("the barista", function()
       chat:agent("reply", { agent = "Mia", text = "Hello from Mia" })
       chat:send "hi Mia"
       assert.same({ "Mia from our team is here to help.", "Hello from Mia" }, chat:texts())
+      local recorded = 0 -- in the transcript once, though the shopper got it with a later answer
+      for _, line in ipairs(chat:transcript()) do
+        if line.direction == "out" then
+          for _, reply in ipairs(line.body) do
+            if reply.text == "Hello from Mia" then recorded = recorded + 1 end
+          end
+        end
+      end
+      assert.equal(1, recorded)
     end)
   end)
 

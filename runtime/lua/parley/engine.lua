@@ -439,8 +439,14 @@ local function on_payment(c, ev)
   local s, order, status = c.session, ev.order, ev.status
   run_hook(c, "on_" .. status, order)
   local waiting = s.pending_order
+  if status == "paid" and s.unpaid_order and s.unpaid_order.id == order.id then
+    -- paid on the provider's page after all (a retry after a decline)
+    if s.cart.id == s.unpaid_order.cart then c.cart:clear() end
+    s.unpaid_order = nil
+  end
   if waiting and waiting.id == order.id then
     s.pending_order = nil
+    s.unpaid_order = status ~= "paid" and waiting or nil -- its page may still take the money
     if status == "paid" and s.cart.id == waiting.cart then c.cart:clear() end
     local frame = top(c)
     local step = frame and bot.flows[frame.flow] and step_of(frame)
@@ -462,16 +468,46 @@ local function on_order_status(c, ev)
   end
 end
 
+-- The reminder's discount code, when it makes the cart cheaper than the
+-- shopper's own code does and this shopper may still use it; otherwise the
+-- cart keeps the code it had and the reminder offers none.
+local function reminder_code(c, code)
+  if not code then return nil end
+  local before, previous = c.cart:totals().discount, c.session.cart.code
+  if not c.cart:apply_code(code) then return nil end
+  if c.cart:totals().discount > before then return code end
+  if previous then c.cart:apply_code(previous) else c.cart:remove_code() end
+  return nil
+end
+
+-- A checkout left unpaid: the same payment link again, no new code (the
+-- order's amount is fixed).
+local function remind_checkout(c, order)
+  local vars = { order = order.id, total = c:price(order.total, order.currency) }
+  if not bot.tone:has("abandoned_checkout", c.locale) then return end
+  c:say("abandoned_checkout", vars, {
+    link = { title = bot.tone:has("pay_button", c.locale) and c:t("pay_button", vars) or vars.total,
+             url = order.payment_url },
+  })
+end
+
 -- The built-in abandoned-cart reminder: once per cart, only if the cart is
--- still the one that was left.
+-- still the one that was left and no person has the conversation.
 local function remind_cart(c, data)
-  local raw = c.session.cart
-  if c.cart:is_empty() or raw.id ~= (data and data.cart) or raw.reminded then return end
+  local raw, s = c.session.cart, c.session
+  if c.cart:is_empty() or raw.id ~= (data and data.cart) or raw.reminded or s.handoff then return end
   raw.reminded = true
-  c.session.reminder = nil
-  local code = (bot.abandoned or {}).discount_code
-  if code then c.cart:apply_code(code) end
-  c:say("abandoned_cart", { count = c.cart:count(), total = c:price(c.cart:total()), code = code or "" })
+  s.reminder = nil
+  local pending = s.pending_order and c:order(s.pending_order.id)
+  if pending and pending.state == "pending" then return remind_checkout(c, pending) end
+  local offered = (bot.abandoned or {}).discount_code
+  local code = reminder_code(c, offered)
+  local vars = { count = c.cart:count(), total = c:price(c.cart:total()), code = code or "" }
+  if code or not offered then return c:say("abandoned_cart", vars) end
+  -- the code cannot be given (used, or worth less than the shopper's own)
+  if not say_if(c, "abandoned_cart_no_code", vars) then
+    log.warn("no template abandoned_cart_no_code: the reminder without a discount code was not sent")
+  end
 end
 
 local function on_job(c, ev)
@@ -496,7 +532,7 @@ end
 local function schedule_reminder(c)
   local rule, s = bot.abandoned, c.session
   if not rule then return end
-  if not c.cart:is_empty() and not s.cart.reminded and not s.pending_order then
+  if not c.cart:is_empty() and not s.cart.reminded and not s.handoff then
     c:schedule("abandoned_cart", { after = (rule.after_minutes or 60) * 60 }, { cart = s.cart.id })
     s.reminder = s.cart.id
   elseif s.reminder then
@@ -515,7 +551,7 @@ function engine.turn(session, msg)
   local c = conversation.new(bot, s, msg)
   if msg.event then
     handle_event(c, msg.event)
-    if c.session.reminder and c.cart:is_empty() then c:cancel("abandoned_cart"); c.session.reminder = nil end
+    schedule_reminder(c) -- a declined payment leaves the cart; a paid one empties it
     s.offered = offered(c) or s.offered
     -- a channel that cannot carry a message the shopper did not ask for
     -- (HTTP API, console, voice): it waits and comes with the next answer
@@ -527,6 +563,7 @@ function engine.turn(session, msg)
   end
   if s.unread then
     for i, reply in ipairs(s.unread) do table.insert(c.out, i, reply) end
+    c.effects.recorded = #s.unread -- the transcript has these already
     s.unread = nil
   end
   if s.handoff then
