@@ -82,7 +82,11 @@ build/libparley-san.a: $(SAN_OBJ)
 build/tests/san_test_%: tests/c/test_%.c tests/c/check.h build/libparley-san.a | build/tests
 	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -Itests/c $(ALL_LDFLAGS) -o $@ $< build/libparley-san.a $(PKG_LIBS)
 
-check-c: $(CTESTS) $(SAN_CTESTS)
+check-c: $(CTESTS) $(SAN_CTESTS) build/parley-san
+
+# parley itself under the sanitizers: the busted specs run through it too
+build/parley-san: runtime/main.c build/libparley-san.a | build
+	$(CC) $(ALL_CFLAGS) -O1 $(SAN) $(ALL_LDFLAGS) -o $@ runtime/main.c build/libparley-san.a $(PKG_LIBS)
 
 deps:
 	@tools/deps.sh build

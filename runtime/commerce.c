@@ -100,8 +100,7 @@ json_t *pl_commerce_catalog_stock(const json_t *products) {
     return stock;
 }
 
-/* The stock keys a cart line draws from. */
-static json_t *line_keys(const json_t *line) {
+json_t *pl_commerce_line_keys(const json_t *line) {
     const char *sku = json_string_value(json_object_get(line, "sku"));
     json_t *keys = json_pack("[s]", sku);
     const char *name;
@@ -172,7 +171,7 @@ static int take_for_paid(apply_job *job, pl_store *store, const json_t *order, c
     size_t i;
     json_t *line;
     json_array_foreach(json_object_get(order, "lines"), i, line) {
-        json_t *keys = line_keys(line);
+        json_t *keys = pl_commerce_line_keys(line);
         size_t k;
         json_t *key;
         json_array_foreach(keys, k, key) {

@@ -29,6 +29,10 @@ pl_store *pl_commerce_store(pl_commerce *commerce);
 const pl_payment_provider *pl_commerce_provider(pl_commerce *commerce, pl_bot *bot,
                                                 pl_payment_ctx *ctx, char **err);
 
+/* The stock keys an order line draws from: its sku, and "sku/option=value"
+ * for each chosen option value (new array). */
+json_t *pl_commerce_line_keys(const json_t *line);
+
 /* Called after the commit that applied confirmations or an update: status
  * 200 (all applied, duplicates included), 400 with the problems (rejected:
  * unknown order, amount mismatch ...) or 503 (nothing stored). */

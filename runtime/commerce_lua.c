@@ -83,17 +83,29 @@ static void on_link(const char *url, const char *ref, const char *why, void *ud)
     if (w->turn) pl_turn_wake(w->turn, push_order, w);
 }
 
-/* Checks the lines against the live stock; returns the first short sku. */
+/* Checks the lines against the live stock, adding up what all lines take
+ * from each product and option choice; returns the sku of the first line
+ * that draws on something short, or NULL. */
 static const char *short_in_stock(pl_bot *bot, const json_t *lines) {
-    json_t *stock = pl_bot_stock(bot);
-    size_t i;
-    json_t *line;
+    json_t *stock = pl_bot_stock(bot), *wanted = json_object();
+    const char *short_sku = NULL;
+    size_t i, k;
+    json_t *line, *key;
     json_array_foreach(lines, i, line) {
-        json_t *left = json_object_get(stock, json_string_value(json_object_get(line, "sku")));
-        if (left && json_integer_value(left) < json_integer_value(json_object_get(line, "qty")))
-            return json_string_value(json_object_get(line, "sku"));
+        json_t *keys = pl_commerce_line_keys(line);
+        json_array_foreach(keys, k, key) {
+            const char *name = json_string_value(key);
+            json_int_t total = json_integer_value(json_object_get(wanted, name)) +
+                               json_integer_value(json_object_get(line, "qty"));
+            json_object_set_new(wanted, name, json_integer(total));
+            json_t *left = json_object_get(stock, name);
+            if (!short_sku && left && json_integer_value(left) < total)
+                short_sku = json_string_value(json_object_get(line, "sku"));
+        }
+        json_decref(keys);
     }
-    return NULL;
+    json_decref(wanted);
+    return short_sku;
 }
 
 static const char *invalid_order(const json_t *o) {
@@ -129,10 +141,10 @@ static int lua_create_order(lua_State *L) {
     if (bad || short_sku || !provider) {
         if (!bad && !short_sku) pl_error("[%s] %s", pl_bot_name(bot), err);
         free(err);
-        json_decref(order);
         lua_pushnil(L);
         lua_pushstring(L, bad ? bad : short_sku ? "out_of_stock" : "provider_unavailable");
-        if (short_sku) lua_pushstring(L, short_sku);
+        if (short_sku) lua_pushstring(L, short_sku); /* before the order (which holds it) goes */
+        json_decref(order);
         return short_sku ? 3 : 2;
     }
     char *token = new_token();

@@ -195,12 +195,8 @@ static int write_handoff(pl_pipeline *pipe, item *it, int64_t now, char **err) {
     const json_t *h = json_object_get(it->result.effects, "handoff");
     const char *state = json_string_value(json_object_get(h, "state"));
     pl_session_key key = {it->msg->bot, it->msg->channel, it->msg->user};
-    if (!state || strcmp(state, "none") == 0)
-        return pl_store_handoff_put(pipe->store, &key, NULL, NULL, NULL, 0, now, err);
-    json_t *since = json_object_get(h, "since");
-    return pl_store_handoff_put(pipe->store, &key, state, json_string_value(json_object_get(h, "reason")),
-                                json_string_value(json_object_get(h, "agent")),
-                                json_is_number(since) ? (int64_t)json_number_value(since) : now, now, err);
+    int gone = !state || strcmp(state, "none") == 0;
+    return pl_store_handoff_put(pipe->store, &key, gone ? NULL : h, now, err);
 }
 
 /* Replies for a platform that is not answered in the HTTP response go to

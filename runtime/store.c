@@ -100,6 +100,8 @@ static const char *const migrations[] = {
     "  bot TEXT NOT NULL, channel TEXT NOT NULL, user TEXT NOT NULL, state TEXT NOT NULL,"
     "  reason TEXT, agent TEXT, since INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
     "  PRIMARY KEY (bot, channel, user)) WITHOUT ROWID;",
+    /* 5: the shopper's name in the agents' queue */
+    "ALTER TABLE handoffs ADD COLUMN display_name TEXT;",
 };
 
 struct pl_store {
@@ -900,29 +902,36 @@ int64_t pl_store_transcript_last_id(pl_store *store, const pl_session_key *key) 
 
 /* --- handoffs --------------------------------------------------------------------------- */
 
-int pl_store_handoff_put(pl_store *store, const pl_session_key *key, const char *state,
-                         const char *reason, const char *agent, int64_t since_ms, int64_t now_ms,
+static const char *field(const json_t *o, const char *name) {
+    return json_string_value(json_object_get(o, name));
+}
+
+int pl_store_handoff_put(pl_store *store, const pl_session_key *key, const json_t *handoff, int64_t now_ms,
                          char **err) {
     int rc;
-    if (!state)
+    json_t *since = json_object_get(handoff, "since");
+    if (!handoff)
         rc = run_sql(store, NULL, "DELETE FROM handoffs WHERE bot = ?1 AND channel = ?2 AND user = ?3", "sss",
                      key->bot, key->channel, key->user);
     else
         rc = run_sql(store, NULL,
-                     "INSERT INTO handoffs (bot, channel, user, state, reason, agent, since, updated_at) "
-                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (bot, channel, user) DO UPDATE SET "
+                     "INSERT INTO handoffs (bot, channel, user, state, reason, agent, since, updated_at, display_name) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (bot, channel, user) DO UPDATE SET "
                      "state = excluded.state, reason = excluded.reason, agent = excluded.agent, "
-                     "updated_at = excluded.updated_at",
-                     "ssssnnii", key->bot, key->channel, key->user, state, reason, agent, since_ms, now_ms);
+                     "updated_at = excluded.updated_at, display_name = coalesce(excluded.display_name, display_name)",
+                     "ssssnniin", key->bot, key->channel, key->user, field(handoff, "state"), field(handoff, "reason"),
+                     field(handoff, "agent"), json_is_number(since) ? (int64_t)json_number_value(since) : now_ms,
+                     now_ms, field(handoff, "display_name"));
     return rc == SQLITE_DONE ? PL_OK : db_fail(store, err, "record handoff");
 }
 
 int pl_store_handoffs(pl_store *store, json_t **list, char **err) {
-    static const char *const keys[] = {"bot", "channel", "user", "state", "reason", "agent", "#since", "#last_at"};
+    static const char *const keys[] = {"bot",   "channel", "user",     "state",
+                                       "reason", "agent",  "#since",  "#last_at", "display_name"};
     return collect_rows(store,
                         "SELECT h.bot, h.channel, h.user, h.state, h.reason, h.agent, h.since, "
                         "(SELECT max(at) FROM transcript t WHERE t.bot = h.bot AND t.channel = h.channel "
-                        " AND t.user = h.user) FROM handoffs h "
-                        "ORDER BY CASE h.state WHEN 'waiting' THEN 0 ELSE 1 END, h.since",
-                        keys, 8, list, err);
+                        " AND t.user = h.user), h.display_name FROM handoffs h "
+                        "ORDER BY CASE h.state WHEN 'waiting' THEN 0 ELSE 1 END, h.since, h.updated_at",
+                        keys, 9, list, err);
 }

@@ -58,12 +58,14 @@ int64_t pl_store_transcript_last_id(pl_store *store, const pl_session_key *key);
 
 /* --- handoffs: conversations a person has or will take over ------------------ */
 
-/* state "waiting" or "active" (upsert), or NULL to remove the row. */
-int pl_store_handoff_put(pl_store *store, const pl_session_key *key, const char *state,
-                         const char *reason, const char *agent, int64_t since_ms, int64_t now_ms,
+/* Records {"state": "waiting" | "active", "reason", "agent", "since" (ms;
+ * default now), "display_name"} (upsert), or removes the row when handoff
+ * is NULL. */
+int pl_store_handoff_put(pl_store *store, const pl_session_key *key, const json_t *handoff, int64_t now_ms,
                          char **err);
 /* Every handoff, waiting before active, oldest first: a new array of
- * {"bot", "channel", "user", "state", "reason", "agent", "since", "last_at"}. */
+ * {"bot", "channel", "user", "state", "reason", "agent", "since", "last_at",
+ * "display_name"}. */
 int pl_store_handoffs(pl_store *store, json_t **list, char **err);
 
 /* Replaces the bot's products with `products` (a JSON array of product

@@ -265,6 +265,7 @@ static pl_message *parse_message(pl_bot *bot, const json_t *body, const char **w
     else if (text && strlen(text) > 4096) *why = "\"text\" is longer than 4096 bytes";
     else if (payload && strlen(payload) > 1024) *why = "\"payload\" is longer than 1024 bytes";
     else if (locale && strlen(locale) > 35) *why = "\"locale\" is too long";
+    else if (ev && (text || payload)) *why = "send \"text\" or \"payload\", or an \"event\" alone";
     else if (ev && !(event = page_event(ev, why))) return NULL;
     else if (!text && !payload && !ev) *why = "send \"text\", \"payload\" or \"event\"";
     if (*why) return NULL;

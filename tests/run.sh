@@ -55,6 +55,11 @@ run_suite "lua: no globals in runtime modules" tests/lua_globals.sh
 for bot in . examples/* tests/bots/*; do
   [ -d "$bot/spec" ] && run_suite "busted: $bot" ./parley test "$bot" -o TAP
 done
+# the same specs through parley built with the sanitizers: the runtime's C
+# under every conversation the specs hold
+for bot in . examples/* tests/bots/*; do
+  [ -d "$bot/spec" ] && run_suite "busted+asan+ubsan: $bot" build/parley-san test "$bot" -o TAP
+done
 
 for t in tests/e2e/test_*.py; do
   [ -f "$t" ] && run_suite "e2e: ${t#tests/e2e/}" python3 "$t"

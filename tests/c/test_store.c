@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "common.h"
 #include "store.h"
 
 static const pl_session_key alice = {"barista", "rest", "alice"};
@@ -442,6 +443,37 @@ TEST(rollback_is_seen_by_file_reopen) {
     free(path);
 }
 
+/* The agents' queue: waiting before active, oldest first; the shopper's
+ * name is kept when a later change does not know it; NULL removes. */
+TEST(handoff_queue) {
+    pl_store *store = open_memory();
+    char *err = NULL;
+    json_t *bob_waits = json_pack("{s:s, s:s, s:I, s:s}", "state", "waiting", "reason", "asked", "since",
+                                  (json_int_t)2000, "display_name", "Bob B.");
+    json_t *alice_active = json_pack("{s:s, s:s, s:I}", "state", "active", "agent", "Mia", "since", (json_int_t)1000);
+    json_t *bob_claimed = json_pack("{s:s, s:s, s:I}", "state", "active", "agent", "Leo", "since", (json_int_t)2000);
+    CHECK(pl_store_handoff_put(store, &bob, bob_waits, 3000, &err) == PL_OK);
+    CHECK(pl_store_handoff_put(store, &alice, alice_active, 3000, &err) == PL_OK);
+    json_t *list = NULL;
+    CHECK(pl_store_handoffs(store, &list, &err) == PL_OK);
+    CHECK(json_array_size(list) == 2);
+    CHECK(strcmp(json_string_value(json_object_get(json_array_get(list, 0), "user")), "bob") == 0);
+    CHECK(strcmp(json_string_value(json_object_get(json_array_get(list, 0), "display_name")), "Bob B.") == 0);
+    CHECK(json_is_null(json_object_get(json_array_get(list, 1), "display_name")));
+    json_decref(list);
+    CHECK(pl_store_handoff_put(store, &bob, bob_claimed, 4000, &err) == PL_OK);
+    CHECK(pl_store_handoff_put(store, &alice, NULL, 4000, &err) == PL_OK);
+    CHECK(pl_store_handoffs(store, &list, &err) == PL_OK);
+    CHECK(json_array_size(list) == 1);
+    CHECK(strcmp(json_string_value(json_object_get(json_array_get(list, 0), "agent")), "Leo") == 0);
+    CHECK(strcmp(json_string_value(json_object_get(json_array_get(list, 0), "display_name")), "Bob B.") == 0);
+    json_decref(list);
+    json_decref(bob_waits);
+    json_decref(alice_active);
+    json_decref(bob_claimed);
+    pl_store_close(store);
+}
+
 int main(void) {
     RUN(open_memory);
     RUN(open_file_and_reopen);
@@ -455,5 +487,6 @@ int main(void) {
     RUN(catalog_replace_is_atomic);
     RUN(begin_commit_rollback);
     RUN(rollback_is_seen_by_file_reopen);
+    RUN(handoff_queue);
     return check_done();
 }

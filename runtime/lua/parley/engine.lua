@@ -368,7 +368,8 @@ end
 -- may hand back there).
 function start_handoff(c, reason)
   local s = c.session
-  s.handoff = { state = "waiting", reason = reason, since = os.time() * 1000 }
+  s.handoff = { state = "waiting", reason = reason, since = os.time() * 1000,
+                display_name = c.msg.channel.display_name }
   c.effects.handoff = s.handoff
   if bot.tone:has("handoff", c.locale) then c:say "handoff" end
 end

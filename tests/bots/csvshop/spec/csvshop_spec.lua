@@ -212,4 +212,17 @@ describe("stock", function()
     other:send "add pizza crust=thin toppings=olives"
     assert.equal("added pizza x1 @ 950", other:text())
   end)
+
+  it("checks at checkout what all lines together take from a choice that ran short meanwhile", function()
+    local chat = shop()
+    chat:send "add latte size=small milk=oat"
+    chat:send "add latte size=large milk=oat" -- two lines, both on the last 2 oat milks
+    assert.equal(2, #chat:cart().lines)
+    local other = shop()
+    other:send "add latte size=medium milk=oat"
+    other:send "pay"
+    assert.equal(200, (other:pay()))
+    chat:send "pay"
+    assert.equal("no order: out_of_stock latte", chat:text())
+  end)
 end)
