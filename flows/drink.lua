@@ -14,10 +14,17 @@ local function size_in(drink, words)
   end
 end
 
+-- A drink that ran out is named, not swapped for another.
+local function sold_out(c, drink)
+  c:say("ran_out", { product = drink.title })
+  return "choose"
+end
+
 return {
   start = function(c)
     local drink = c.catalog:get(c.slots.sku)
     if not drink then return "choose" end
+    if not drink.in_stock then return sold_out(c, drink) end
     c.slots.size = size_in(drink, c.slots.words)
     return c.slots.size and "add" or "size"
   end,
@@ -27,11 +34,12 @@ return {
       c:say("ask_drink", nil, { choices = c:product_choices(c.catalog:by_tag "drink") })
     end,
     answer = function(c, msg)
-      local drink = c.catalog:get(msg.payload) or c.catalog:find(msg.text, "drink")
+      local drink = c.catalog:get(msg.payload) or c.catalog:find(msg.text, "drink", { all = true })
       if not (drink and drink:has_tag "drink") then
         c:say "didnt_catch_drink"
         return "choose"
       end
+      if not drink.in_stock then return sold_out(c, drink) end
       c.slots.sku = drink.sku
       c.slots.size = size_in(drink, msg.text)
       return c.slots.size and "add" or "size"
@@ -62,7 +70,8 @@ return {
 
   add = function(c)
     local drink = c.catalog:get(c.slots.sku)
-    c.cart:add(drink, { options = { size = c.slots.size } })
+    -- the last one may have gone while the shopper chose the size
+    if not c.cart:add(drink, { options = { size = c.slots.size } }) then return sold_out(c, drink) end
     c:say("added", { size = drink:option("size", c.slots.size).title, drink = drink.title })
     return c:done(drink.sku)
   end,

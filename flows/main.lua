@@ -38,7 +38,10 @@ return {
         c:say "didnt_catch"
         return "offer_pairing"
       end
-      c.cart:add(food)
+      if not c.cart:add(food) then
+        c:say("ran_out", { product = food.title })
+        return "more"
+      end
       c:say("added_food", { product = food.title })
       return "more"
     end,
@@ -56,7 +59,7 @@ return {
     answer = function(c, msg)
       if msg.payload == "another" then return c:call("drink", nil, "pairing") end
       if msg.payload == "done" then return "summary" end
-      local drink = c.catalog:find(msg.text, "drink")
+      local drink = c.catalog:find(msg.text, "drink", { all = true }) -- the drink flow says when it ran out
       if drink then return c:call("drink", { sku = drink.sku, words = msg.text }, "pairing") end
       c:say "didnt_catch"
       return "more"

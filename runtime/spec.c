@@ -284,6 +284,29 @@ static int native_advance(lua_State *L) {
     return 0;
 }
 
+/* native.stock(key, n): what is left of a stocked product ("sku") or
+ * option choice ("sku/option=value") becomes n, in the store and live, as
+ * if other shoppers had bought the rest. */
+static int native_stock(lua_State *L) {
+    pl_app *app = app_of(L);
+    pl_bot *bot = pl_app_bot(app, 0);
+    const char *key = luaL_checkstring(L, 1);
+    lua_Integer n = luaL_checkinteger(L, 2);
+    json_t *live = json_object_get(pl_bot_stock(bot), key);
+    if (!live) return luaL_error(L, "testing.stock: '%s' has no stock in the catalog", key);
+    int64_t left = 0;
+    int tracked = 0;
+    char *err = NULL;
+    pl_store *store = pl_app_store(app);
+    if (pl_store_stock_take(store, pl_bot_name(bot), key, json_integer_value(live) - n, &left, &tracked, &err) != PL_OK) {
+        lua_pushstring(L, err);
+        free(err);
+        return lua_error(L);
+    }
+    json_object_set_new(pl_bot_stock(bot), key, json_integer(left));
+    return 0;
+}
+
 /* native.bot() -> name, load error or nil */
 static int native_bot(lua_State *L) {
     pl_bot *bot = pl_app_bot(app_of(L), 0);
@@ -296,6 +319,7 @@ static int native_bot(lua_State *L) {
 static int open_native(lua_State *L) {
     static const luaL_Reg fns[] = {{"send", native_send},
                                    {"event", native_event},
+                                   {"stock", native_stock},
                                    {"session", native_session},
                                    {"transcript", native_transcript},
                                    {"erase", native_erase},

@@ -310,6 +310,38 @@ describe("the barista", function()
     end)
   end)
 
+  describe("sold out", function()
+    after_each(function() testing.stock("latte", 500) end)
+
+    it("says a drink ran out rather than giving the shopper another one", function()
+      testing.stock("latte", 0)
+      local chat = testing.conversation()
+      chat:send "hi"
+      local offered = table.concat(chat:choices(), "|")
+      assert.truthy(offered:find("Matcha Latte", 1, true))
+      assert.falsy(offered:find("|Latte", 1, true) or offered:find("^Latte")) -- not offered
+      chat:send "a small latte"
+      assert.truthy(chat:says "run out of Latte")
+      assert.equal("drink.choose", chat:step())
+      assert.equal(0, #chat:cart().lines)
+    end)
+
+    it("takes a line out at checkout when its drink sold out meanwhile, and goes on with the rest", function()
+      local chat = testing.conversation()
+      chat:send "hi"
+      chat:send "a large latte"
+      chat:tap "Add Butter Croissant"
+      chat:tap "That's all"
+      testing.stock("latte", 0)
+      chat:tap "Pay now"
+      assert.truthy(chat:says "the Latte has just sold out")
+      assert.truthy(chat:says "Total: €2.50")
+      assert.equal(1, #chat:cart().lines)
+      chat:tap "Pay now"
+      assert.truthy(chat.replies[1].link)
+    end)
+  end)
+
   describe("abandoned cart", function()
     local function to_checkout(chat, ...)
       chat:send "hi"

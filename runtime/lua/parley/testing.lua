@@ -45,6 +45,10 @@ function testing.advance(seconds) native.advance(seconds) end
 -- is told). Returns the HTTP-like status (200, 404).
 function testing.update_order(id, status, tracking_url) return native.update(id, status, tracking_url) end
 
+-- Sets what is left of a stocked product ("latte") or option choice
+-- ("latte/milk=oat"), as if other shoppers had bought the rest.
+function testing.stock(key, n) native.stock(key, n) end
+
 -- A stored order by number.
 function testing.order(id) return native.order(id) end
 
