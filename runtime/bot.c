@@ -354,9 +354,16 @@ static int sync_catalog(const pl_bot *bot, pl_vm *vm, pl_store *store, json_t **
     const json_t *products = pl_catalog_products(pl_modules_catalog(pl_vm_lua(vm)));
     json_t *counts = pl_commerce_catalog_stock(products);
     int rc = PL_OK;
-    if (!store) *stock = json_incref(counts);
-    else if ((rc = pl_store_catalog_replace(store, bot->name, products, err)) == PL_OK)
-        rc = pl_store_stock_sync(store, bot->name, counts, stock, err);
+    if (!store) {
+        *stock = json_incref(counts);
+    } else if ((rc = pl_store_begin(store, err)) == PL_OK) {
+        /* products and stock together, or neither: the old scripts go on
+         * serving with the old catalog when this fails */
+        rc = pl_store_catalog_replace(store, bot->name, products, err);
+        if (rc == PL_OK) rc = pl_store_stock_sync(store, bot->name, counts, stock, err);
+        if (rc == PL_OK) rc = pl_store_commit(store, err);
+        if (rc != PL_OK) pl_store_rollback(store);
+    }
     json_decref(counts);
     return rc;
 }
