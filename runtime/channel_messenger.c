@@ -4,7 +4,8 @@
  * handshake, the X-Hub-Signature-256 check, parsing of the Page webhook's
  * messaging events into parley events, the rendering of a turn's replies
  * into Send API calls (text, quick replies, generic-template carousels,
- * degraded where Messenger has limits), and the page access token added at
+ * button templates with a URL button for a reply's link, degraded where
+ * Messenger has limits), and the page access token added at
  * send time. Uses channel.c's helpers (settings, HMAC, constant-time
  * compare, plain-text fallback, prices) and jansson; nothing else.
  *
@@ -38,6 +39,13 @@
  *   Postback button (type "postback", title at most 20 characters, payload
  *   at most 1000 characters):
  *     https://developers.facebook.com/docs/messenger-platform/send-messages/buttons/postback
+ *   Button template (attachment type "template", payload.template_type
+ *   "button", text of at most 640 characters above 1 to 3 buttons):
+ *     https://developers.facebook.com/docs/messenger-platform/send-messages/template/button
+ *   URL button (type "web_url", url, title at most 20 characters):
+ *     https://developers.facebook.com/docs/messenger-platform/send-messages/buttons/url
+ *   A message's quick_replies go with its text or its attachment:
+ *     https://developers.facebook.com/docs/messenger-platform/reference/buttons/quick-replies
  *   appsecret_proof (hex HMAC-SHA256 of the access token keyed by the app
  *   secret), sent along when the app secret is known:
  *     https://developers.facebook.com/docs/graph-api/securing-requests
@@ -65,6 +73,7 @@ enum {
     ELEMENTS_MAX = 10,
     ELEMENT_TEXT_MAX = 80,
     BUTTON_TITLE_MAX = 20,
+    BUTTON_TEMPLATE_TEXT_MAX = 640,
 };
 
 /* --- UTF-8 lengths and cuts ------------------------------------------------- */
@@ -103,6 +112,9 @@ static char *fit(const char *s, size_t max) {
 static const char *str(const json_t *obj, const char *key) {
     return json_string_value(json_object_get(obj, key));
 }
+
+/* True when s has something besides white space. */
+static int has_words(const char *s) { return s && s[strspn(s, " \t\r\n")]; }
 
 /* Decodes a query value in place: %XX is a byte, '+' a space. */
 static void percent_decode(char *s) {
@@ -499,30 +511,73 @@ static void add_carousels(const render_ctx *r, json_t *messages, const json_t *c
     free(lines);
 }
 
-/* The text of a reply whose choices cannot be quick replies: its text and
- * the choices numbered as the turn counts them (new). */
-static char *numbered_text(const render_ctx *r, const json_t *reply) {
-    json_t *text_and_choices = json_pack("{s:O?, s:O}", "text", json_object_get(reply, "text"),
-                                         "choices", json_object_get(reply, "choices"));
-    char *text = pl_channel_plain_text(text_and_choices, r->next_choice, r->to->locale);
-    json_decref(text_and_choices);
+/* The reply's link when it can be a URL button (its url is http or https),
+ * borrowed; else NULL. */
+static const json_t *button_link(const json_t *reply) {
+    const json_t *link = json_object_get(reply, "link");
+    const char *url = str(link, "url");
+    if (!url || (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)) return NULL;
+    return link;
+}
+
+/* The text of a reply (new): its text, its choices numbered as the turn
+ * counts them when numbered (they cannot be quick replies), and a link that
+ * cannot be a button as a "Title: URL" line. */
+static char *reply_text(const render_ctx *r, const json_t *reply, int numbered) {
+    json_t *view = json_pack("{s:O?}", "text", json_object_get(reply, "text"));
+    if (numbered) json_object_set(view, "choices", json_object_get(reply, "choices"));
+    json_t *link = json_object_get(reply, "link");
+    if (link && !button_link(reply)) json_object_set(view, "link", link);
+    char *text = pl_channel_plain_text(view, r->next_choice, r->to->locale);
+    json_decref(view);
     return text;
+}
+
+/* Appends a link (borrowed; its url checked by button_link) as a button
+ * template: a text above one URL button titled with the link's title (cut
+ * to 20 characters with "…"; "Open link" in the session's language when it
+ * has none). The text is `text` when it has words (the caller keeps it
+ * within 640 characters), else the link's title, else its URL: the
+ * template requires one. */
+static void add_link(const render_ctx *r, json_t *messages, const json_t *link, const char *text) {
+    const char *url = str(link, "url"), *title = str(link, "title");
+    const char *locale = r->to->locale;
+    char *label = has_words(title) ? fit(title, BUTTON_TITLE_MAX)
+                                   : pl_strdup(locale && strncmp(locale, "ja", 2) == 0 ? "リンクを開く" : "Open link");
+    char *above = fit(has_words(text) ? text : has_words(title) ? title : url, BUTTON_TEMPLATE_TEXT_MAX);
+    json_t *payload = json_pack("{s:s, s:s, s:[{s:s, s:s, s:s}]}", "template_type", "button", "text", above,
+                                "buttons", "type", "web_url", "url", url, "title", label);
+    json_array_append_new(messages, json_pack("{s:{s:s, s:o}}", "attachment", "type", "template",
+                                              "payload", payload));
+    free(above);
+    free(label);
 }
 
 /* One reply: its text (with numbered choices when they cannot be quick
  * replies), then its cards as carousels; the quick replies go on the last
- * message, the one Messenger shows them under. */
+ * message, the one Messenger shows them under. A link (a payment page) is
+ * a button template that carries the text when it fits one (640
+ * characters); a longer text goes first and the button follows under the
+ * link's title. */
 static void render_reply(render_ctx *r, const json_t *reply) {
     const json_t *choices = json_object_get(reply, "choices");
     const json_t *cards = json_object_get(reply, "cards");
+    const json_t *link = button_link(reply);
     const char *text = str(reply, "text");
     int has_text = text && *text;
-    json_t *quick = json_array_size(choices) > 0 && (has_text || json_array_size(cards) > 0)
+    json_t *quick = json_array_size(choices) > 0 && (has_text || json_array_size(cards) > 0 || link)
                         ? quick_replies(r, choices) : NULL;
-    char *body = quick || json_array_size(choices) == 0 ? pl_strdup(text) : numbered_text(r, reply);
+    char *body = reply_text(r, reply, !quick && json_array_size(choices) > 0);
     r->next_choice += (int)json_array_size(choices);
     json_t *messages = json_array();
-    add_text(messages, body);
+    int fits = 0;
+    if (link) prefix_bytes(body, BUTTON_TEMPLATE_TEXT_MAX, &fits);
+    if (link && fits) {
+        add_link(r, messages, link, body);
+    } else {
+        add_text(messages, body);
+        if (link) add_link(r, messages, link, NULL);
+    }
     free(body);
     add_carousels(r, messages, cards);
     if (quick) json_object_set_new(json_array_get(messages, json_array_size(messages) - 1), "quick_replies", quick);

@@ -3,7 +3,8 @@
  * Owns the Cloud API's webhook (the GET verification handshake, the
  * X-Hub-Signature-256 check, the "messages" field's messages and statuses)
  * and the rendering of replies into POST /{phone-number-id}/messages calls:
- * text, interactive reply buttons, interactive lists and images. Uses the
+ * text, interactive reply buttons, interactive lists, call-to-action URL
+ * buttons (a reply's link: a payment page) and images. Uses the
  * helpers of channel.c (settings, HMAC, constant-time compare, plain-text
  * fallback, prices), jansson for every JSON, and libevent's query-string
  * decoder for the handshake. No I/O of its own: outbox.c sends the calls.
@@ -38,6 +39,10 @@
  *       at most 72 (the list's body may be 4096; we keep 1024 for both kinds)
  *     https://developers.facebook.com/docs/whatsapp/cloud-api/messages/image-messages
  *       image.link, image.caption at most 1024
+ *     https://developers.facebook.com/docs/whatsapp/cloud-api/messages/interactive-cta-url-messages
+ *       interactive.type "cta_url", body.text (required) at most 1024,
+ *       action.name "cta_url", action.parameters.display_text at most 20
+ *       and action.parameters.url (opened in the shopper's browser)
  *
  * "Characters" are counted as UTF-16 code units, which is never fewer than
  * code points, so a text that fits here fits whichever the platform counts. */
@@ -64,6 +69,7 @@
 #define WA_ROW_TITLE_MAX 24
 #define WA_ROW_DESCRIPTION_MAX 72
 #define WA_ROW_ID_MAX 200
+#define WA_CTA_DISPLAY_MAX 20
 
 #define WA_SIGNATURE_HEADER "X-Hub-Signature-256"
 #define WA_SIGNATURE_PREFIX "sha256="
@@ -416,12 +422,27 @@ static void emit_card_images(render_ctx *r, const json_t *cards) {
     }
 }
 
-/* The reply's text with the lines of its cards that have no image, and
- * with its choices as numbered lines when numbered (new string). */
+/* True when s has something besides white space. */
+static int has_words(const char *s) { return s && s[strspn(s, " \t\r\n")]; }
+
+/* The reply's link when it can be a call-to-action URL button (its url is
+ * http or https), borrowed; else NULL. */
+static const json_t *button_link(const json_t *reply) {
+    const json_t *link = json_object_get(reply, "link");
+    const char *url = str_at(link, "url");
+    if (!url || (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)) return NULL;
+    return link;
+}
+
+/* The reply's text with the lines of its cards that have no image, with
+ * its choices as numbered lines when numbered, and with a link that cannot
+ * be a button (not http or https) as a "Title: URL" line (new string). */
 static char *body_text(const render_ctx *r, const json_t *reply, int numbered) {
     json_t *view = json_object();
     const char *text = str_at(reply, "text");
     if (text) json_object_set_new(view, "text", json_string(text));
+    json_t *link = json_object_get(reply, "link");
+    if (link && !button_link(reply)) json_object_set(view, "link", link);
     json_t *plain_cards = json_array();
     size_t i;
     json_t *card;
@@ -539,6 +560,30 @@ static char *prompt_text(const render_ctx *r) {
     return pl_strdup(locale && strncmp(locale, "ja", 2) == 0 ? "お選びください。" : "Please choose:");
 }
 
+/* The label of a link's button: its title, cut to 20 characters with "…",
+ * else "Open link" in the session's language (new string). */
+static char *link_label(const render_ctx *r, const char *title) {
+    if (has_words(title)) return shortened(title, WA_CTA_DISPLAY_MAX);
+    const char *locale = r->to->locale;
+    return pl_strdup(locale && strncmp(locale, "ja", 2) == 0 ? "リンクを開く" : "Open link");
+}
+
+/* A link (borrowed; its url checked by button_link) as a call-to-action URL
+ * button message. The body above the button is text when it has words (the
+ * caller keeps it within 1024 characters), else the link's title, else its
+ * URL: the platform requires one. */
+static void emit_link(render_ctx *r, const json_t *link, const char *text) {
+    const char *url = str_at(link, "url");
+    const char *title = str_at(link, "title");
+    char *label = link_label(r, title);
+    char *body = has_words(text) ? pl_strdup(text) : shortened(has_words(title) ? title : url, WA_BODY_MAX);
+    emit(r, "interactive",
+         json_pack("{s:s, s:{s:s}, s:{s:s, s:{s:s, s:s}}}", "type", "cta_url", "body", "text", body,
+                   "action", "name", "cta_url", "parameters", "display_text", label, "url", url));
+    free(body);
+    free(label);
+}
+
 /* Choices as buttons or a list: the images of the cards first, then the
  * interactive message whose body is the reply's text (a text message goes
  * first when that text is too long for an interactive body). */
@@ -562,9 +607,17 @@ static void emit_interactive(render_ctx *r, const json_t *reply, int as_buttons,
 
 /* One reply as one or more calls, degrading what WhatsApp cannot show:
  * more than 10 choices (or payloads that cannot be sent) become numbered
- * lines, cards without an image become text lines. */
+ * lines, cards without an image become text lines.
+ *
+ * A link (a payment page) is a call-to-action URL button, always the
+ * reply's last message. Its message carries the reply's text when it can:
+ * not when the choices already made an interactive message (a message has
+ * one kind of interactive action), nor when the text is too long for an
+ * interactive body; then the button comes after, under the link's title. */
 static void render_reply(render_ctx *r, const json_t *reply) {
     const json_t *choices = json_object_get(reply, "choices");
+    const json_t *link = button_link(reply);
+    const char *image = str_at(reply, "image");
     int as_buttons = fits_buttons(choices);
     char **ids = NULL;
     if (as_buttons) ids = choice_ids(r, choices, WA_BUTTON_ID_MAX);
@@ -573,14 +626,25 @@ static void render_reply(render_ctx *r, const json_t *reply) {
     if (ids) {
         emit_interactive(r, reply, as_buttons, ids);
         free_ids(ids, json_array_size(choices));
-    } else {
-        char *text = body_text(r, reply, json_array_size(choices) > 0);
-        emit_text(r, text);
-        free(text);
-        emit_card_images(r, json_object_get(reply, "cards"));
+        if (image) emit(r, "image", json_pack("{s:s}", "link", image));
+        if (link) emit_link(r, link, NULL);
+        return;
     }
-    const char *image = str_at(reply, "image");
-    if (image) emit(r, "image", json_pack("{s:s}", "link", image));
+    char *text = body_text(r, reply, json_array_size(choices) > 0);
+    if (!link) {
+        emit_text(r, text);
+        emit_card_images(r, json_object_get(reply, "cards"));
+        if (image) emit(r, "image", json_pack("{s:s}", "link", image));
+    } else {
+        if (text_units(text) > WA_BODY_MAX) {
+            emit_text(r, text);
+            text[0] = '\0';
+        }
+        emit_card_images(r, json_object_get(reply, "cards"));
+        if (image) emit(r, "image", json_pack("{s:s}", "link", image));
+        emit_link(r, link, text);
+    }
+    free(text);
 }
 
 static int wa_render(const pl_channel_config *cfg, const pl_outbound *to, const json_t *replies,

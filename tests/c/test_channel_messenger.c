@@ -9,6 +9,7 @@
 
 #include "channel.h"
 #include "check.h"
+#include "text.h"
 
 /* The adapter itself (channel.c reaches it the same way). */
 extern const pl_channel_adapter pl_channel_messenger;
@@ -743,6 +744,199 @@ TEST(render_long_text_is_split) {
     free(replies);
 }
 
+/* --- links (a payment page) ------------------------------------------------------------------------ */
+
+#define PAY_URL "http://127.0.0.1:8080/v1/bots/barista/payments/test/15?token=Zq3x"
+#define PAY_LINK "{\"title\":\"Pay €3.80\",\"url\":\"" PAY_URL "\"}"
+
+/* The payload of a message's button template, after checking the template
+ * keeps the documented shape and limits: text of 1 to 640 characters, one
+ * web_url button titled with 1 to 20 characters of valid UTF-8. */
+static json_t *button_template(json_t *m) {
+    json_t *att = json_object_get(m, "attachment");
+    json_t *payload = json_object_get(att, "payload");
+    CHECK_STR(field(att, "type"), "template");
+    CHECK_STR(field(payload, "template_type"), "button");
+    CHECK(json_object_get(m, "text") == NULL);
+    const char *text = field(payload, "text");
+    CHECK(text && *text && units(text) <= 640);
+    json_t *buttons = json_object_get(payload, "buttons");
+    CHECK(json_array_size(buttons) == 1);
+    json_t *b = json_array_get(buttons, 0);
+    CHECK_STR(field(b, "type"), "web_url");
+    CHECK(json_object_size(b) == 3 && field(b, "url"));
+    const char *title = field(b, "title");
+    CHECK(title && *title && units(title) <= 20 && pl_text_is_utf8(title, strlen(title)));
+    return payload;
+}
+
+static const char *url_button(const json_t *payload, const char *key) {
+    return field(json_array_get(json_object_get(payload, "buttons"), 0), key);
+}
+
+TEST(render_link_alone_is_a_button_template) {
+    json_t *calls = render("[{\"link\":" PAY_LINK "}]");
+    CHECK(json_array_size(calls) == 1);
+    json_t *m = message_of(calls, 0);
+    json_t *t = button_template(m);
+    CHECK_STR(field(t, "text"), "Pay €3.80"); /* a text is required: the title */
+    CHECK_STR(url_button(t, "title"), "Pay €3.80");
+    CHECK_STR(url_button(t, "url"), PAY_URL);
+    CHECK(json_object_get(m, "quick_replies") == NULL);
+    json_decref(m);
+    json_decref(calls);
+    /* no title: the URL above a button that says what it does, in the locale */
+    calls = render_with("[{\"link\":{\"url\":\"https://pay.example/o/15\"}}]", "ja", 1);
+    m = message_of(calls, 0);
+    t = button_template(m);
+    CHECK_STR(field(t, "text"), "https://pay.example/o/15");
+    CHECK_STR(url_button(t, "title"), "リンクを開く");
+    json_decref(m);
+    json_decref(calls);
+}
+
+TEST(render_link_with_text_is_one_button_template) {
+    json_t *calls = render("[{\"text\":\"Here's your order.\"},"
+                           "{\"text\":\"Order #15: €3.80. Tap below to pay securely ☕\",\"link\":" PAY_LINK "}]");
+    CHECK(json_array_size(calls) == 2);
+    json_t *first = message_of(calls, 0), *pay = message_of(calls, 1);
+    CHECK_STR(field(first, "text"), "Here's your order.");
+    json_t *t = button_template(pay);
+    CHECK_STR(field(t, "text"), "Order #15: €3.80. Tap below to pay securely ☕");
+    CHECK_STR(url_button(t, "title"), "Pay €3.80");
+    CHECK_STR(url_button(t, "url"), PAY_URL);
+    json_decref(first);
+    json_decref(pay);
+    json_decref(calls);
+}
+
+TEST(render_link_with_choices_keeps_the_quick_replies_last) {
+    /* the quick replies ride on the button template, the reply's last message */
+    json_t *calls = render("[{\"text\":\"Order #15: €3.80.\",\"choices\":[{\"title\":\"Cancel order\","
+                           "\"payload\":\"cancel\"}],\"link\":" PAY_LINK "}]");
+    CHECK(json_array_size(calls) == 1);
+    json_t *m = message_of(calls, 0);
+    json_t *t = button_template(m);
+    CHECK_STR(field(t, "text"), "Order #15: €3.80.");
+    json_t *qr = json_object_get(m, "quick_replies");
+    CHECK(json_array_size(qr) == 1);
+    CHECK_STR(field(json_array_get(qr, 0), "payload"), "cancel");
+    json_decref(m);
+    json_decref(calls);
+    /* without text the link's message still carries them as quick replies */
+    calls = render("[{\"choices\":[{\"title\":\"Yes\",\"payload\":\"y\"}],\"link\":" PAY_LINK "}]");
+    CHECK(json_array_size(calls) == 1);
+    m = message_of(calls, 0);
+    t = button_template(m);
+    CHECK_STR(field(t, "text"), "Pay €3.80");
+    CHECK(json_array_size(json_object_get(m, "quick_replies")) == 1);
+    json_decref(m);
+    json_decref(calls);
+    /* with cards: the text and its button first, the carousel last with the quick replies */
+    char replies[2048];
+    snprintf(replies, sizeof replies,
+             "[{\"text\":\"Pay, or add a pastry\",\"cards\":[%s],\"choices\":[{\"title\":\"No, thanks\","
+             "\"payload\":\"no\"}],\"link\":" PAY_LINK "}]",
+             CARD_CROISSANT);
+    calls = render(replies);
+    CHECK(json_array_size(calls) == 2);
+    json_t *pay = message_of(calls, 0), *carousel = message_of(calls, 1);
+    t = button_template(pay);
+    CHECK_STR(field(t, "text"), "Pay, or add a pastry");
+    CHECK(json_object_get(pay, "quick_replies") == NULL);
+    CHECK_STR(field(json_object_get(json_object_get(carousel, "attachment"), "payload"), "template_type"), "generic");
+    CHECK(json_array_size(json_object_get(carousel, "quick_replies")) == 1);
+    json_decref(pay);
+    json_decref(carousel);
+    json_decref(calls);
+    /* more than 13 choices: numbered lines in the button template's text */
+    char *fourteen = reply_with_choices("Pick", 14);
+    char *with_link = malloc(strlen(fourteen) + 256);
+    sprintf(with_link, "[%.*s,\"link\":" PAY_LINK "}]", (int)strlen(fourteen) - 1, fourteen);
+    calls = render(with_link);
+    CHECK(json_array_size(calls) == 1);
+    m = message_of(calls, 0);
+    t = button_template(m);
+    CHECK(field(t, "text") && strncmp(field(t, "text"), "Pick\n1) Choice 1\n", 17) == 0);
+    CHECK(field(t, "text") && strstr(field(t, "text"), "\n14) Choice 14"));
+    CHECK(json_object_get(m, "quick_replies") == NULL);
+    json_decref(m);
+    json_decref(calls);
+    free(with_link);
+    free(fourteen);
+}
+
+TEST(render_link_long_title_is_cut_on_a_character_boundary) {
+    /* 18 characters, then an emoji (2 units) that would straddle the cut */
+    json_t *calls = render("[{\"link\":{\"title\":\"Pay for order #15 \xF0\x9F\x98\x80 now\",\"url\":\"https://pay.example/o/15\"}}]");
+    json_t *m = message_of(calls, 0);
+    json_t *t = button_template(m);
+    CHECK_STR(url_button(t, "title"), "Pay for order #15 …");
+    CHECK_STR(field(t, "text"), "Pay for order #15 \xF0\x9F\x98\x80 now"); /* whole above the button */
+    json_decref(m);
+    json_decref(calls);
+    calls = render("[{\"link\":{\"title\":\"ご注文の合計金額をこちらのボタンから安全にお支払い\","
+                   "\"url\":\"https://pay.example/o/15\"}}]");
+    m = message_of(calls, 0);
+    t = button_template(m);
+    CHECK(units(url_button(t, "title")) == 20);
+    CHECK_STR(url_button(t, "title"), "ご注文の合計金額をこちらのボタンから安…");
+    json_decref(m);
+    json_decref(calls);
+}
+
+TEST(render_link_with_long_text_follows_it) {
+    /* 700 characters: too long for a button template, short for a text message */
+    char *text = malloc(701);
+    memset(text, 'w', 700);
+    text[700] = '\0';
+    char *replies = malloc(1024);
+    sprintf(replies, "[{\"text\":\"%s\",\"choices\":[{\"title\":\"OK\",\"payload\":\"ok\"}],\"link\":" PAY_LINK "}]", text);
+    json_t *calls = render(replies);
+    CHECK(json_array_size(calls) == 2);
+    json_t *first = message_of(calls, 0), *pay = message_of(calls, 1);
+    CHECK_STR(field(first, "text"), text);
+    CHECK(json_object_get(first, "quick_replies") == NULL);
+    json_t *t = button_template(pay);
+    CHECK_STR(field(t, "text"), "Pay €3.80");
+    CHECK_STR(url_button(t, "url"), PAY_URL);
+    CHECK(json_array_size(json_object_get(pay, "quick_replies")) == 1);
+    json_decref(first);
+    json_decref(pay);
+    json_decref(calls);
+    free(replies);
+    free(text);
+    /* past 2000: split text, then the button */
+    size_t n = 4500;
+    text = malloc(n + 1);
+    for (size_t i = 0; i < n; i++) text[i] = i % 10 == 9 && i + 1 < n ? ' ' : 'a';
+    text[n] = '\0';
+    replies = malloc(n + 256);
+    sprintf(replies, "[{\"text\":\"%s\",\"link\":" PAY_LINK "}]", text);
+    calls = render(replies);
+    CHECK(json_array_size(calls) == 4);
+    for (size_t i = 0; i < 3; i++) {
+        json_t *m = message_of(calls, i);
+        CHECK(field(m, "text") && units(field(m, "text")) <= 2000);
+        json_decref(m);
+    }
+    pay = message_of(calls, 3);
+    button_template(pay);
+    json_decref(pay);
+    json_decref(calls);
+    free(replies);
+    free(text);
+}
+
+TEST(render_link_that_is_not_a_web_address_stays_in_the_text) {
+    json_t *calls = render("[{\"text\":\"Questions?\",\"link\":{\"title\":\"Call us\",\"url\":\"tel:+31201234567\"}}]");
+    CHECK(json_array_size(calls) == 1);
+    json_t *m = message_of(calls, 0);
+    CHECK_STR(field(m, "text"), "Questions?\nCall us: tel:+31201234567");
+    json_decref(m);
+    json_decref(calls);
+}
+
 /* --- authorize ---------------------------------------------------------------------------------------- */
 
 TEST(authorize_adds_the_page_token) {
@@ -816,6 +1010,12 @@ int main(void) {
     RUN(render_text_cards_and_choices);
     RUN(render_long_payloads);
     RUN(render_long_text_is_split);
+    RUN(render_link_alone_is_a_button_template);
+    RUN(render_link_with_text_is_one_button_template);
+    RUN(render_link_with_choices_keeps_the_quick_replies_last);
+    RUN(render_link_long_title_is_cut_on_a_character_boundary);
+    RUN(render_link_with_long_text_follows_it);
+    RUN(render_link_that_is_not_a_web_address_stays_in_the_text);
     RUN(authorize_adds_the_page_token);
     RUN(rendered_calls_hold_no_secret);
     json_decref(settings);

@@ -12,6 +12,7 @@
 #include "channel.h"
 #include "check.h"
 #include "common.h"
+#include "text.h"
 
 static const pl_channel_adapter *wa;
 
@@ -161,6 +162,19 @@ static int valid_list(const json_t *action) {
     return rows >= 1 && rows <= 10;
 }
 
+/* A call-to-action URL button: action.name "cta_url", display_text of 1 to
+ * 20 characters (valid UTF-8: a title cut on a character boundary) and an
+ * http(s) url. */
+static int valid_cta(const json_t *action) {
+    const json_t *params = json_object_get(action, "parameters");
+    const char *name = json_string_value(json_object_get(action, "name"));
+    const char *label = json_string_value(json_object_get(params, "display_text"));
+    const char *url = json_string_value(json_object_get(params, "url"));
+    return name && strcmp(name, "cta_url") == 0 && within(params, "display_text", 20, 1) &&
+           pl_text_is_utf8(label, strlen(label)) && url &&
+           (strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0);
+}
+
 static int valid_message(const json_t *m) {
     const char *type = json_string_value(json_object_get(m, "type"));
     const char *product = json_string_value(json_object_get(m, "messaging_product"));
@@ -175,6 +189,7 @@ static int valid_message(const json_t *m) {
     if (!kind || !within(json_object_get(content, "body"), "text", 1024, 1)) return 0;
     if (strcmp(kind, "button") == 0) return valid_buttons(json_object_get(content, "action"));
     if (strcmp(kind, "list") == 0) return valid_list(json_object_get(content, "action"));
+    if (strcmp(kind, "cta_url") == 0) return valid_cta(json_object_get(content, "action"));
     return 0;
 }
 
@@ -252,6 +267,15 @@ static const json_t *list_rows(const json_t *m) {
 
 static const json_t *buttons_of(const json_t *m) {
     return json_object_get(json_object_get(interactive_of(m), "action"), "buttons");
+}
+
+static const char *interactive_kind(const json_t *m) {
+    return json_string_value(json_object_get(interactive_of(m), "type"));
+}
+
+static const char *cta_field(const json_t *m, const char *key) {
+    const json_t *params = json_object_get(json_object_get(interactive_of(m), "action"), "parameters");
+    return json_string_value(json_object_get(params, key));
 }
 
 static const char *button_field(const json_t *m, size_t i, const char *key) {
@@ -1014,6 +1038,194 @@ TEST(a_reply_image_is_an_image_message) {
     json_decref(calls);
 }
 
+/* --- links (a payment page) ---------------------------------------------------- */
+
+#define PAY_URL "http://127.0.0.1:8080/v1/bots/barista/payments/test/15?token=Zq3x"
+#define PAY_LINK "{\"title\":\"Pay €3.80\",\"url\":\"" PAY_URL "\"}"
+
+TEST(a_link_alone_is_a_call_to_action_button) {
+    json_t *calls = render("[{\"link\":" PAY_LINK "}]");
+    CHECK(json_array_size(calls) == 1);
+    CHECK(all_valid(calls));
+    json_t *m = message_at(calls, 0);
+    CHECK_STR(type_of(m), "interactive");
+    CHECK_STR(interactive_kind(m), "cta_url");
+    CHECK_STR(interactive_body(m), "Pay €3.80"); /* a body is required: the title */
+    CHECK_STR(cta_field(m, "display_text"), "Pay €3.80");
+    CHECK_STR(cta_field(m, "url"), PAY_URL);
+    json_decref(m);
+    json_decref(calls);
+    /* no title: the URL above a button that says what it does, in the locale */
+    calls = render_for("[{\"link\":{\"url\":\"https://pay.example/o/15\"}}]", "ja", 1);
+    CHECK(all_valid(calls));
+    m = message_at(calls, 0);
+    CHECK_STR(interactive_body(m), "https://pay.example/o/15");
+    CHECK_STR(cta_field(m, "display_text"), "リンクを開く");
+    json_decref(m);
+    json_decref(calls);
+    calls = render("[{\"link\":{\"title\":\"  \",\"url\":\"https://pay.example/o/15\"}}]");
+    CHECK(all_valid(calls));
+    m = message_at(calls, 0);
+    CHECK_STR(cta_field(m, "display_text"), "Open link");
+    json_decref(m);
+    json_decref(calls);
+}
+
+TEST(a_link_with_text_is_one_message_and_comes_last) {
+    json_t *calls = render("[{\"text\":\"Here's your order.\"},"
+                           "{\"text\":\"Order #15: €3.80. Tap below to pay securely ☕\",\"link\":" PAY_LINK "}]");
+    CHECK(json_array_size(calls) == 2);
+    CHECK(all_valid(calls));
+    json_t *first = message_at(calls, 0), *pay = message_at(calls, 1);
+    CHECK_STR(text_of(first), "Here's your order.");
+    CHECK_STR(interactive_kind(pay), "cta_url");
+    CHECK_STR(interactive_body(pay), "Order #15: €3.80. Tap below to pay securely ☕");
+    CHECK_STR(cta_field(pay, "display_text"), "Pay €3.80");
+    CHECK_STR(cta_field(pay, "url"), PAY_URL);
+    json_decref(first);
+    json_decref(pay);
+    json_decref(calls);
+    /* cards and the reply's image go before the button; a card without an
+     * image is a line of the button's text */
+    calls = render("[{\"text\":\"Your order:\",\"cards\":" PAIRING_CARDS ",\"image\":\"https://images.example/"
+                   "receipt.png\",\"link\":" PAY_LINK "}]");
+    CHECK(json_array_size(calls) == 3);
+    CHECK(all_valid(calls));
+    json_t *card = message_at(calls, 0), *image = message_at(calls, 1);
+    pay = message_at(calls, 2);
+    CHECK_STR(type_of(card), "image");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(image, "image"), "link")),
+              "https://images.example/receipt.png");
+    CHECK_STR(interactive_body(pay), "Your order:\n• Secret Cake — €3.00");
+    CHECK_STR(cta_field(pay, "url"), PAY_URL);
+    json_decref(card);
+    json_decref(image);
+    json_decref(pay);
+    json_decref(calls);
+}
+
+TEST(a_link_with_choices_follows_their_message) {
+    /* reply buttons keep the text; the link is its own button after them */
+    json_t *calls = render("[{\"text\":\"Order #15: €3.80.\",\"choices\":[{\"title\":\"Cancel order\","
+                           "\"payload\":\"cancel\"}],\"link\":" PAY_LINK "}]");
+    CHECK(json_array_size(calls) == 2);
+    CHECK(all_valid(calls));
+    json_t *ask = message_at(calls, 0), *pay = message_at(calls, 1);
+    CHECK_STR(interactive_kind(ask), "button");
+    CHECK_STR(interactive_body(ask), "Order #15: €3.80.");
+    CHECK_STR(button_field(ask, 0, "id"), "cancel");
+    CHECK_STR(interactive_kind(pay), "cta_url");
+    CHECK_STR(interactive_body(pay), "Pay €3.80");
+    CHECK_STR(cta_field(pay, "url"), PAY_URL);
+    json_decref(ask);
+    json_decref(pay);
+    json_decref(calls);
+    /* a list too */
+    char *choices = choices_json(5, "Row %d");
+    char *replies = pl_strdupf("[{\"text\":\"Pick\",\"choices\":%s,\"link\":" PAY_LINK "}]", choices);
+    calls = render(replies);
+    CHECK(json_array_size(calls) == 2);
+    CHECK(all_valid(calls));
+    ask = message_at(calls, 0), pay = message_at(calls, 1);
+    CHECK_STR(interactive_kind(ask), "list");
+    CHECK_STR(interactive_kind(pay), "cta_url");
+    json_decref(ask);
+    json_decref(pay);
+    json_decref(calls);
+    free(replies);
+    free(choices);
+    /* numbered choices are text: they ride above the link's button */
+    choices = choices_json(11, "Option %d");
+    replies = pl_strdupf("[{\"text\":\"Pick one:\",\"choices\":%s,\"link\":" PAY_LINK "}]", choices);
+    calls = render(replies);
+    CHECK(json_array_size(calls) == 1);
+    CHECK(all_valid(calls));
+    pay = message_at(calls, 0);
+    CHECK_STR(interactive_kind(pay), "cta_url");
+    CHECK(interactive_body(pay) && strncmp(interactive_body(pay), "Pick one:\n1) Option 1\n", 22) == 0);
+    CHECK(interactive_body(pay) && strstr(interactive_body(pay), "\n11) Option 11"));
+    json_decref(pay);
+    json_decref(calls);
+    free(replies);
+    free(choices);
+}
+
+TEST(a_long_link_title_is_cut_on_a_character_boundary) {
+    /* 18 characters, then an emoji (2 units) that would straddle the cut */
+    json_t *calls = render("[{\"text\":\"Pay here\",\"link\":{\"title\":\"Pay for order #15 \xF0\x9F\x98\x80 now\","
+                           "\"url\":\"https://pay.example/o/15\"}}]");
+    CHECK(all_valid(calls));
+    json_t *m = message_at(calls, 0);
+    const char *label = cta_field(m, "display_text");
+    CHECK_STR(label, "Pay for order #15 …");
+    json_decref(m);
+    json_decref(calls);
+    /* 25 Japanese characters: 19 and "…"; the whole title is the body */
+    calls = render("[{\"link\":{\"title\":\"ご注文の合計金額をこちらのボタンから安全にお支払い\","
+                   "\"url\":\"https://pay.example/o/15\"}}]");
+    CHECK(all_valid(calls));
+    m = message_at(calls, 0);
+    label = cta_field(m, "display_text");
+    CHECK(label && units(label) == 20 && pl_text_is_utf8(label, strlen(label)));
+    CHECK_STR(label, "ご注文の合計金額をこちらのボタンから安…");
+    CHECK_STR(interactive_body(m), "ご注文の合計金額をこちらのボタンから安全にお支払い");
+    json_decref(m);
+    json_decref(calls);
+}
+
+TEST(a_link_with_a_long_text_follows_it) {
+    /* 1200 characters: too long for a button message's body */
+    char *long_text = malloc(1201);
+    memset(long_text, 'z', 1200);
+    long_text[1200] = '\0';
+    char *replies = pl_strdupf("[{\"text\":\"%s\",\"link\":" PAY_LINK "}]", long_text);
+    json_t *calls = render(replies);
+    CHECK(json_array_size(calls) == 2);
+    CHECK(all_valid(calls));
+    json_t *text = message_at(calls, 0), *pay = message_at(calls, 1);
+    CHECK_STR(text_of(text), long_text);
+    CHECK_STR(interactive_kind(pay), "cta_url");
+    CHECK_STR(interactive_body(pay), "Pay €3.80");
+    CHECK_STR(cta_field(pay, "url"), PAY_URL);
+    json_decref(text);
+    json_decref(pay);
+    json_decref(calls);
+    free(replies);
+    free(long_text);
+    /* past 4096: split text messages, then the button */
+    long_text = malloc(5001);
+    for (int i = 0; i < 5000; i++) long_text[i] = (i % 50 == 49) ? '\n' : 'q';
+    long_text[5000] = '\0';
+    json_t *list = json_pack("[{s:s, s:{s:s, s:s}}]", "text", long_text, "link", "title", "Pay €3.80", "url", PAY_URL);
+    replies = json_dumps(list, 0);
+    calls = render(replies);
+    CHECK(json_array_size(calls) == 3);
+    CHECK(all_valid(calls));
+    json_t *a = message_at(calls, 0), *b = message_at(calls, 1);
+    pay = message_at(calls, 2);
+    CHECK_STR(type_of(a), "text");
+    CHECK_STR(type_of(b), "text");
+    CHECK_STR(interactive_kind(pay), "cta_url");
+    json_decref(a);
+    json_decref(b);
+    json_decref(pay);
+    json_decref(calls);
+    free(replies);
+    json_decref(list);
+    free(long_text);
+}
+
+TEST(a_link_that_is_not_a_web_address_stays_in_the_text) {
+    json_t *calls = render("[{\"text\":\"Questions?\",\"link\":{\"title\":\"Call us\",\"url\":\"tel:+31201234567\"}}]");
+    CHECK(json_array_size(calls) == 1);
+    CHECK(all_valid(calls));
+    json_t *m = message_at(calls, 0);
+    CHECK_STR(type_of(m), "text");
+    CHECK_STR(text_of(m), "Questions?\nCall us: tel:+31201234567");
+    json_decref(m);
+    json_decref(calls);
+}
+
 TEST(empty_replies_send_nothing) {
     json_t *calls = render("[{},{\"text\":\"\"}]");
     CHECK(calls && json_array_size(calls) == 0);
@@ -1113,6 +1325,12 @@ int main(void) {
     RUN(choices_without_text_get_a_prompt_in_the_locale);
     RUN(configured_list_label_and_prompt);
     RUN(a_reply_image_is_an_image_message);
+    RUN(a_link_alone_is_a_call_to_action_button);
+    RUN(a_link_with_text_is_one_message_and_comes_last);
+    RUN(a_link_with_choices_follows_their_message);
+    RUN(a_long_link_title_is_cut_on_a_character_boundary);
+    RUN(a_link_with_a_long_text_follows_it);
+    RUN(a_link_that_is_not_a_web_address_stays_in_the_text);
     RUN(empty_replies_send_nothing);
     RUN(render_without_a_phone_number_id_fails);
     RUN(authorize_adds_the_bearer_token);

@@ -5,13 +5,14 @@ Starts `parley serve` on the default bot with the Messenger secrets in its
 environment and PARLEY_MESSENGER_API_BASE pointing at a fake Send API that
 this file runs on a free loopback port. The fake checks every request
 against the Send API's documented shape (path, access_token and
-appsecret_proof, recipient, messaging_type, text and quick-reply and
-generic-template limits), records it, and answers 200 — or 500 when a case
-tells it to. Webhooks are signed with X-Hub-Signature-256 the way Messenger
+appsecret_proof, recipient, messaging_type, text and quick-reply,
+generic-template and button-template limits), records it, and answers 200 —
+or 500 when a case tells it to. Webhooks are signed with X-Hub-Signature-256 the way Messenger
 signs them.
 
-Cases: the whole barista conversation over Messenger, the verification
-handshake, bad and missing signatures (nothing stored, nothing sent), a
+Cases: the whole barista conversation over Messenger, checkout up to the
+payment link (a button template whose URL button opens the test provider's
+page), the verification handshake, bad and missing signatures (nothing stored, nothing sent), a
 replayed delivery (one turn), the platform answering 500 then 200 (sent
 once, in order), the platform down past the retry limit (dead letters, the
 server goes on), and the channel without its secrets (503)."""
@@ -21,6 +22,7 @@ import hmac
 import http.server
 import json
 import os
+import re
 import sqlite3
 import sys
 import threading
@@ -82,6 +84,43 @@ def element_problems(el):
     return p
 
 
+def url_button_problems(b):
+    """A URL button: type web_url, an http(s) url, a title of at most 20."""
+    p = []
+    extra = set(b) - {"type", "url", "title", "webview_height_ratio", "messenger_extensions", "fallback_url"}
+    if extra:
+        p.append("URL button has undocumented fields %s" % sorted(extra))
+    url = b.get("url")
+    if not (isinstance(url, str) and urllib.parse.urlsplit(url).scheme in ("http", "https")
+            and urllib.parse.urlsplit(url).netloc):
+        p.append("URL button url is not a web address: %r" % url)
+    if not _text_ok(b.get("title"), 20):
+        p.append("URL button title missing or over 20: %r" % b.get("title"))
+    return p
+
+
+def button_template_problems(payload):
+    """A button template: text of 1..640 characters above 1..3 buttons."""
+    p = []
+    extra = set(payload) - {"template_type", "text", "buttons"}
+    if extra:
+        p.append("button template has undocumented fields %s" % sorted(extra))
+    if not _text_ok(payload.get("text"), 640):
+        p.append("button template text empty or over 640 characters: %r" % payload.get("text"))
+    buttons = payload.get("buttons")
+    if not (isinstance(buttons, list) and 1 <= len(buttons) <= 3):
+        p.append("button template buttons must be 1..3")
+    for b in buttons if isinstance(buttons, list) else []:
+        if not isinstance(b, dict) or b.get("type") not in ("web_url", "postback"):
+            p.append("button is neither a URL nor a postback button: %r" % b)
+        elif b["type"] == "web_url":
+            p.extend(url_button_problems(b))
+        elif set(b) != {"type", "title", "payload"} or not _text_ok(b.get("title"), 20) \
+                or not _text_ok(b.get("payload"), 1000):
+            p.append("postback button breaks its limits: %r" % b)
+    return p
+
+
 def message_problems(msg):
     p = []
     if not isinstance(msg, dict):
@@ -109,13 +148,16 @@ def message_problems(msg):
         payload = att.get("payload", {}) if isinstance(att, dict) else {}
         if not isinstance(att, dict) or att.get("type") != "template" or set(att) != {"type", "payload"}:
             p.append("attachment is not a template: %r" % att)
-        if payload.get("template_type") != "generic":
-            p.append("template is not generic")
-        els = payload.get("elements")
-        if not (isinstance(els, list) and 1 <= len(els) <= 10):
-            p.append("elements must be 1..10")
-        for el in els if isinstance(els, list) else []:
-            p.extend(element_problems(el))
+        if payload.get("template_type") == "button":
+            p.extend(button_template_problems(payload))
+        elif payload.get("template_type") != "generic":
+            p.append("template is neither generic nor button: %r" % payload.get("template_type"))
+        else:
+            els = payload.get("elements")
+            if not (isinstance(els, list) and 1 <= len(els) <= 10):
+                p.append("elements must be 1..10")
+            for el in els if isinstance(els, list) else []:
+                p.extend(element_problems(el))
     return p
 
 
@@ -324,6 +366,17 @@ def elements(m):
     return ((m.get("attachment") or {}).get("payload") or {}).get("elements") or []
 
 
+def button_template(m):
+    """The payload of a button-template message, or None."""
+    payload = (m.get("attachment") or {}).get("payload") or {}
+    return payload if payload.get("template_type") == "button" else None
+
+
+def said(m):
+    """What a message says: its text, or its button template's text."""
+    return m.get("text") or (button_template(m) or {}).get("text") or ""
+
+
 def euros(cents):
     return "€%d.%02d" % (cents // 100, cents % 100)
 
@@ -340,6 +393,9 @@ def main(tap):
         "PARLEY_MESSENGER_API_BASE": fake.base,
         "PARLEY_OUTBOX_RETRY_MS": "50",
         "PARLEY_OUTBOX_MAX_ATTEMPTS": "3",
+        # checkout through the built-in test provider, whose page parley serves itself
+        "BARISTA_STRIPE_SECRET_KEY": None,
+        "PARLEY_PUBLIC_URL": None,
     }
     server = tap.watch(Server(env=env, name="parley").start())
 
@@ -410,6 +466,48 @@ def main(tap):
         send(server, echo)  # answered after recording, so the inbox already shows what was taken in
         check.assertEqual(query(server, "SELECT count(*) FROM inbox WHERE platform_id = ?", echo_mid)[0][0], 0)
         check.assertEqual(turns(server, user), 5)
+        no_problems()
+
+    def payment_link(run):
+        user = new_user("psid")
+        send(server, text_item(user, "hi"))
+        sent = wait_sent(fake, user, 0, lambda m: "latte" in payloads(m), "the drinks")
+        latte = [q for q in quick(sent[-1]) if q["payload"] == "latte"][0]
+        n = len(fake.delivered(user))
+        send(server, text_item(user, latte["title"], payload="latte"))
+        wait_sent(fake, user, n, lambda m: "large" in payloads(m), "the sizes")
+        n = len(fake.delivered(user))
+        send(server, text_item(user, "Large +€0.90", payload="large"))
+        sent = wait_sent(fake, user, n, lambda m: "done" in payloads(m) or "no" in payloads(m), "what next")
+        if "done" not in payloads(sent[-1]):  # a pastry offered first: no, thanks
+            n = len(fake.delivered(user))
+            send(server, text_item(user, "No thanks", payload="no"))
+            wait_sent(fake, user, n, lambda m: "done" in payloads(m), "anything else?")
+        n = len(fake.delivered(user))
+        send(server, text_item(user, "That's all", payload="done"))
+        sent = wait_sent(fake, user, n, lambda m: "pay" in payloads(m), "how to pay")
+        check.assertIn("Total: €4.70", "\n".join(said(m) for m in sent))
+        check.assertIsNone(button_template(sent[-1]), "no link before the shopper asks to pay")
+        n = len(fake.delivered(user))
+        send(server, text_item(user, "Pay now", payload="pay"))
+        sent = wait_sent(fake, user, n, lambda m: "Order #" in said(m), "the payment link")
+        pay = sent[-1]
+        template = button_template(pay)
+        check.assertIsNotNone(template, "the payment link is a button template: %r" % pay)
+        m = re.match(r"^Order #(\d+): €4\.70\. ", template["text"])
+        check.assertTrue(m, "the reply's text rides above the button: %r" % template["text"])
+        button = template["buttons"][0]
+        check.assertEqual((button["type"], button["title"]), ("web_url", "Pay €4.70"))
+        url = urllib.parse.urlsplit(button["url"])
+        check.assertEqual(url.path, "/v1/bots/barista/payments/test/%s" % m.group(1),
+                          "the test provider's payment page of this order: %s" % button["url"])
+        check.assertEqual((url.scheme, url.netloc), ("http", "127.0.0.1:%d" % server.port))
+        check.assertTrue(urllib.parse.parse_qs(url.query).get("token"), "the page's token is in the link")
+        check.assertNotIn(button["url"], template["text"], "the URL is the button's, not in the text")
+        check.assertEqual(pay, fake.delivered(user)[-1], "the link's message is the turn's last")
+        r = server.request("GET", url.path + "?" + url.query)
+        check.assertEqual(r.status, 200, r)
+        check.assertIn("4.70", r.body.decode("utf-8"))
         no_problems()
 
     def handshake(run):
@@ -527,6 +625,8 @@ def main(tap):
 
     try:
         tap.case("the barista conversation over Messenger", conversation)
+        tap.case("checkout over Messenger: \"Pay now\" sends the test provider's payment page as a URL button",
+                 payment_link)
         tap.case("verification handshake", handshake)
         tap.case("bad or missing signature: 401/403, nothing stored, nothing sent", bad_signature)
         tap.case("a replayed delivery is acknowledged and ignored", replayed_delivery)

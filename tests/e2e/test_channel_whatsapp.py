@@ -6,8 +6,9 @@ base points at a fake Graph API that this test runs on a free loopback port.
 The fake checks every request parley sends against the documented shape
 (POST /v19.0/{phone-number-id}/messages, Authorization: Bearer <token>,
 JSON with messaging_product, to, type and the fields and limits of text,
-interactive button / list and image messages) and records it; it can be
-told to fail a shopper's sends (500 once, or always 503).
+interactive button / list / call-to-action URL and image messages) and
+records it; it can be told to fail a shopper's sends (500 once, or always
+503).
 
 Webhooks are signed as Meta signs them (X-Hub-Signature-256: sha256= hex
 HMAC-SHA256 of the raw body with the app secret). What parley stored is read
@@ -24,6 +25,7 @@ import re
 import sqlite3
 import sys
 import threading
+import urllib.parse
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -107,6 +109,18 @@ def shape_errors(msg):
                 text_field(r, "title", 24)
                 text_field(r, "description", 72, required=False)
             need(len({r.get("id") for r in rows}) == len(rows), "unique row ids")
+        elif content.get("type") == "cta_url":
+            # a URL button: body required (checked above), one button of at
+            # most 20 characters that opens an http(s) URL
+            need(action.get("name") == "cta_url", "action.name %r" % action.get("name"))
+            params = action.get("parameters")
+            need(isinstance(params, dict) and set(params) == {"display_text", "url"},
+                 "action.parameters must be display_text and url: %r" % params)
+            params = params if isinstance(params, dict) else {}
+            text_field(params, "display_text", 20)
+            url = params.get("url")
+            need(isinstance(url, str) and urllib.parse.urlsplit(url).scheme in ("http", "https")
+                 and urllib.parse.urlsplit(url).netloc, "parameters.url is not a web address: %r" % url)
         else:
             errs.append("interactive type %r" % content.get("type"))
     else:
@@ -305,6 +319,12 @@ def options(m):
     return []
 
 
+def cta_of(m):
+    """The parameters {display_text, url} of a call-to-action URL button message, or None."""
+    i = interactive_of(m) or {}
+    return i["action"]["parameters"] if i.get("type") == "cta_url" else None
+
+
 def body_text(m):
     if m.get("type") == "text":
         return m["text"]["body"]
@@ -354,6 +374,9 @@ def main(tap):
         "PARLEY_WHATSAPP_API_BASE": fake.base,
         "PARLEY_OUTBOX_RETRY_MS": "50",
         "PARLEY_OUTBOX_MAX_ATTEMPTS": "3",
+        # checkout through the built-in test provider, whose page parley serves itself
+        "BARISTA_STRIPE_SECRET_KEY": None,
+        "PARLEY_PUBLIC_URL": None,
     }
     srv = tap.watch(Server(env=env, name="parley (whatsapp)").start())
 
@@ -439,6 +462,55 @@ def main(tap):
 
     tap.case("the whole order over WhatsApp: greet, drink list, size buttons, pairing, that's all, total",
              conversation)
+
+    # --- the payment link -----------------------------------------------------------
+
+    def payment_link(run):
+        u = new_phone()
+        say(srv, u, text_message(u, "hi"))
+        new, ask = wait_for_question(fake, u, 0)
+        seen = len(fake.messages(u))
+        say(srv, u, list_reply(u, "latte", dict(options(ask))["latte"]))
+        new, ask = wait_for_question(fake, u, seen)
+        seen = len(fake.messages(u))
+        say(srv, u, button_reply(u, "large", "Large +€0.90"))
+        new, ask = wait_for_question(fake, u, seen)
+        if "done" not in dict(options(ask)):  # a pastry offered first: no, thanks
+            offered = dict(options(ask))
+            seen = len(fake.messages(u))
+            say(srv, u, (button_reply if ask["interactive"]["type"] == "button" else list_reply)(u, "no", offered["no"]))
+            new, ask = wait_for_question(fake, u, seen)
+        seen = len(fake.messages(u))
+        say(srv, u, button_reply(u, "done", "That's all"))
+        new, ask = wait_for_question(fake, u, seen)
+        check.assertIn("Total: €4.70", "\n".join(body_text(m) for m in new))
+        check.assertIn(("pay", "Pay now"), options(ask))
+        check.assertIsNone(cta_of(ask), "the question is reply buttons, not a link yet")
+
+        seen = len(fake.messages(u))
+        say(srv, u, button_reply(u, "pay", "Pay now"))
+        new = wait_for_text(fake, u, seen, r"Order #\d+", timeout=10.0)
+        pay = next(m for m in new if re.search(r"Order #\d+", body_text(m)))
+        link = cta_of(pay)
+        check.assertIsNotNone(link, "the payment link is a call-to-action URL button: %r" % pay)
+        check.assertEqual(link["display_text"], "Pay €4.70")
+        url = urllib.parse.urlsplit(link["url"])
+        m = re.match(r"^/v1/bots/barista/payments/test/(\d+)$", url.path)
+        check.assertTrue(m, "the test provider's payment page: %s" % link["url"])
+        check.assertEqual((url.scheme, url.netloc), ("http", "127.0.0.1:%d" % srv.port))
+        check.assertTrue(urllib.parse.parse_qs(url.query).get("token"), "the page's token is in the link")
+        body = body_text(pay)
+        check.assertIn("Order #%s: €4.70" % m.group(1), body, "the reply's text rides above the button")
+        check.assertNotIn(link["url"], body, "the URL is the button's, not in the text")
+        check.assertEqual(pay, fake.messages(u)[-1], "the link's message is the turn's last")
+        # the button opens the page of this very order
+        r = srv.request("GET", url.path + "?" + url.query)
+        check.assertEqual(r.status, 200, r)
+        check.assertIn("4.70", r.body.decode("utf-8"))
+        no_violations(u)
+
+    tap.case("checkout over WhatsApp: \"Pay now\" sends the test provider's payment page as a URL button",
+             payment_link)
 
     # --- refused deliveries -------------------------------------------------------------
 
