@@ -40,8 +40,12 @@ typedef struct {
                        void *ud, char **err);
     /* Verifies and parses a webhook into confirmations (a new array of
      * {"order_id"? or "ref"?, "status": "paid" | "failed" | "expired" |
-     * "refunded", "amount"?, "currency"?, "payment_ref"?}). On PL_ERR
-     * *status is the 4xx to answer and nothing is applied. */
+     * "refunded", "amount"?, "currency"?, "payment_ref"?, "only_if_pending"?}).
+     * A "paid" also applies to a failed or expired order (the shopper paid
+     * on the provider's page after all) unless only_if_pending is true. A
+     * confirmation found by "ref" alone that matches no order is someone
+     * else's sale and is acknowledged. On PL_ERR *status is the 4xx to
+     * answer, nothing is applied, and done callbacks are not called. */
     int (*webhook)(const pl_payment_ctx *ctx, const pl_webhook *req, json_t **confirmations,
                    int *status, char **err);
 } pl_payment_provider;

@@ -134,12 +134,21 @@ static void test_page(struct pl_server *s, struct evhttp_request *req, pl_bot *b
         free(html);
     } else if (order && (!action || (strcmp(action, "pay") != 0 && strcmp(action, "decline") != 0))) {
         pl_reply_error(req, 400, "action must be pay or decline");
+    } else if (order && strcmp(json_string_value(json_object_get(order, "state")), "pending") != 0) {
+        /* the page closed once the order was decided, as a provider's does */
+        const char *paid = strcmp(json_string_value(json_object_get(order, "state")), "paid") == 0
+                               ? "This order is already paid."
+                               : "This order can no longer be paid.";
+        char *html = pl_payments_test_page(order, pl_bot_name(bot), paid);
+        pl_reply_text(req, 200, html, "text/html; charset=utf-8");
+        free(html);
     } else if (order) {
         waiting *w = wait_for(req, bot, store, id);
         w->action = pl_strdup(action);
-        json_t *conf = json_pack("[{s:I, s:s, s:O, s:O}]", "order_id", (json_int_t)id, "status",
+        json_t *conf = json_pack("[{s:I, s:s, s:O, s:O, s:b}]", "order_id", (json_int_t)id, "status",
                                  strcmp(action, "pay") == 0 ? "paid" : "failed", "amount",
-                                 json_object_get(order, "total"), "currency", json_object_get(order, "currency"));
+                                 json_object_get(order, "total"), "currency", json_object_get(order, "currency"),
+                                 "only_if_pending", 1);
         pl_commerce_confirm(pl_app_commerce(s->app), bot, conf, after_test_action, w);
     }
     json_decref(order);
