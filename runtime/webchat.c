@@ -21,7 +21,7 @@
 #include "sse.h"
 
 #define PING_SECONDS 25
-#define REPLAY_LIMIT 1000
+#define REPLAY_PAGE 500
 
 typedef struct stream {
     struct stream *next;
@@ -74,6 +74,7 @@ static int origin_allowed(pl_webchat *wc, pl_bot *bot, struct evhttp_request *re
     if (ok) {
         struct evkeyvalq *h = evhttp_request_get_output_headers(req);
         evhttp_add_header(h, "Access-Control-Allow-Origin", origin);
+        evhttp_add_header(h, "Access-Control-Expose-Headers", "Retry-After");
         evhttp_add_header(h, "Vary", "Origin");
     }
     return ok;
@@ -132,26 +133,30 @@ static void too_many(struct evhttp_request *req, int wait_s, const char *what) {
 
 /* --- streams ---------------------------------------------------------------------------- */
 
-/* Sends the lines after the stream's last one. */
+/* Sends the lines after the stream's last one, a page at a time. */
 static void stream_catch_up(stream *st) {
     pl_store *store = pl_app_store(st->wc->app);
     pl_session_key key = {st->bot, "webchat", st->user};
-    json_t *lines = NULL;
-    char *err = NULL;
-    if (pl_store_transcript_since(store, &key, st->last_id, REPLAY_LIMIT, &lines, &err) != PL_OK) {
-        pl_error("webchat: %s", err);
-        free(err);
-        return;
-    }
-    size_t i;
-    json_t *line;
-    json_array_foreach(lines, i, line) {
-        char *data = json_dumps(line, JSON_COMPACT);
-        st->last_id = json_integer_value(json_object_get(line, "id"));
-        pl_sse_event(st->sse, "line", st->last_id, data);
-        free(data);
-    }
-    json_decref(lines);
+    size_t got;
+    do {
+        json_t *lines = NULL;
+        char *err = NULL;
+        if (pl_store_transcript_since(store, &key, st->last_id, REPLAY_PAGE, &lines, &err) != PL_OK) {
+            pl_error("webchat: %s", err);
+            free(err);
+            return;
+        }
+        size_t i;
+        json_t *line;
+        json_array_foreach(lines, i, line) {
+            char *data = json_dumps(line, JSON_COMPACT);
+            st->last_id = json_integer_value(json_object_get(line, "id"));
+            pl_sse_event(st->sse, "line", st->last_id, data);
+            free(data);
+        }
+        got = json_array_size(lines);
+        json_decref(lines);
+    } while (got == REPLAY_PAGE);
 }
 
 static void stream_free(stream *st) {

@@ -15,6 +15,7 @@ Retry-After) and the cap on open streams; page events (a proactive greeting
 for a fresh shopper only); unknown bots; SIGTERM with streams open."""
 
 import json
+import sqlite3
 import os
 import re
 import sys
@@ -271,6 +272,26 @@ def main(tap):
 
     tap.case("replay: everything, ?after=N, Last-Event-ID (wins over ?after): only later lines, then live", replay)
 
+    def long_replay(run):
+        u = Shopper(srv)
+        u.connect()
+        u.turn(text="hi")
+        u.close()
+        con = sqlite3.connect(srv.db, timeout=10)
+        with con:
+            con.executemany("INSERT INTO transcript (bot, channel, user, at, direction, body) "
+                            "VALUES ('barista', 'webchat', ?, ?, 'out', ?)",
+                            [(u.user, 1, json.dumps([{"text": "line %d" % i}])) for i in range(1234)])
+        con.close()
+        s = u.open()
+        s.wait_count(1236, kind="line", timeout=15)
+        got = lines(s.snapshot())
+        check.assertEqual(len(got), 1236, "the whole conversation, however long")
+        check.assertEqual(got[-1]["body"], [{"text": "line 1233"}], "down to its last line")
+        s.close()
+
+    tap.case("a long conversation (1,236 lines) replays whole, to its last line", long_replay, runs=1)
+
     def live(run):
         u = Shopper(srv)
         tab1 = u.connect()
@@ -307,6 +328,8 @@ def main(tap):
             check.assertEqual(r.status, 200, r)
             check.assertEqual(r.headers.get("access-control-allow-origin"), origin, r.headers)
             check.assertIn("Origin", r.headers.get("vary", ""), r.headers)
+            check.assertIn("Retry-After", r.headers.get("access-control-expose-headers", ""),
+                           "the widget on the shop's page can read Retry-After: %r" % r.headers)
             s = u.connect()
             check.assertEqual(s.headers.get("access-control-allow-origin"), origin, s.headers)
             r = u.post({"text": "hi"})
