@@ -179,8 +179,7 @@ static void broadcast_line(pl_agents *a, const char *bot, const json_t *line) {
     free(text);
 }
 
-void pl_agents_committed(pl_agents *a, const pl_session_key *key, int handoff_changed) {
-    if (handoff_changed) broadcast_queue(a);
+static void stream_new_lines(pl_agents *a, const pl_session_key *key) {
     char *k = conversation_key(key->bot, key->channel, key->user);
     int64_t *last = pl_map_get(a->watched, k);
     free(k);
@@ -202,6 +201,13 @@ void pl_agents_committed(pl_agents *a, const pl_session_key *key, int handoff_ch
         broadcast_line(a, key->bot, line);
     }
     json_decref(lines);
+}
+
+/* The lines first: a hand back or close is still watched until the queue
+ * that no longer lists it goes out. */
+void pl_agents_committed(pl_agents *a, const pl_session_key *key, int handoff_changed) {
+    stream_new_lines(a, key);
+    if (handoff_changed) broadcast_queue(a);
 }
 
 /* --- the stream ---------------------------------------------------------------------------- */

@@ -369,6 +369,8 @@ def main(tap):
                                    start=start, what="the bot asking again")
         check.assertIn(reply_texts(out.json).strip(), ASK_DRINK)
         check.assertEqual([c["payload"] for r in out.json["body"] for c in r.get("choices", [])], DRINKS)
+        ag.wait_for(lambda e: e.event == "line" and e.json["user"] == u.user and e.json["direction"] == "out"
+                    and e.json["body"], what="the bot's question again, on the agents' stream too")
         ag.wait_for(lambda e: e.event == "queue" and not any(c["user"] == u.user for c in e.json["conversations"]),
                     what="a queue event without the conversation")
         check.assertIsNone(row(u.user), "handed back: out of the queue")
