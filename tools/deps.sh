@@ -7,7 +7,7 @@ set -eu
 
 build="gcc make pkg-config liblua5.4-dev libevent-dev libjansson-dev libsqlite3-dev libutf8proc-dev libssl-dev libcurl4-openssl-dev"
 test="lua-busted lua5.4 python3"
-bench="wrk"
+bench="wrk python3"
 
 want=""
 for purpose in "${@:-build}"; do

@@ -12,6 +12,16 @@
 #     sessions with first messages ({"user": <new>, "text": "hi"}, the seed
 #     mode of conversation.lua), the server is restarted on it, the
 #     conversation load runs again and its peak RSS is reported.
+#  5. tests/bench/webhooks.sh: WhatsApp Cloud API deliveries (signed) at a
+#     steady rate to parley, which answers through a fake Graph API
+#     (tests/bench/fake_graph.c); acknowledged webhooks/s, delay from
+#     delivery to parley's outgoing send p50/p99, and checks that nothing was
+#     lost, duplicated or sent twice for a replayed delivery.
+#  6. tests/bench/checkout.sh: 64 shoppers at a time each ordering and paying
+#     through the test provider (tests/bench/checkout.lua); orders paid/s,
+#     messages/s, and "every order paid exactly once" from the database.
+#  Steps 5 and 6 print their own tables, keep their outputs in build/bench/
+#  webhooks/ and build/bench/checkout/, and give the final table their lines.
 #
 # wrk threads: 1 by default. The machine has 2 cores and parley answers on
 # one event-loop thread: one wrk thread leaves the other core to the server
@@ -23,8 +33,11 @@
 # printed too: on a shared machine it varies less than messages/s.
 #
 # Needs: wrk, curl (health checks), sqlite3 (counting stored sessions and
-# transcript lines). Settings: BENCH_THREADS, BENCH_CONNECTIONS,
-# BENCH_DURATION (wrk syntax, e.g. 10s), BENCH_SESSIONS.
+# transcript lines), python3 (step 5's report), cc and pkg-config with the
+# build's libevent, jansson and libcrypto (step 5's fake Graph API and load
+# generator are built into build/ by webhooks.sh). Settings: BENCH_THREADS,
+# BENCH_CONNECTIONS, BENCH_DURATION (wrk syntax, e.g. 10s), BENCH_SESSIONS;
+# those of webhooks.sh and checkout.sh (BENCH_WEBHOOK_*, BENCH_CHECKOUT_*).
 # wrk outputs and server logs are kept in build/bench/; the databases live
 # in a temporary folder that is removed at the end.
 set -eu
@@ -38,7 +51,7 @@ SEED_LIMIT=100s # wrk's cap on the seeding run; it is normally stopped earlier
 SCRIPT=tests/bench/conversation.lua
 MESSAGES_PATH=/v1/bots/barista/messages
 
-for tool in wrk curl sqlite3; do
+for tool in wrk curl sqlite3 python3 pkg-config; do
   if ! command -v "$tool" >/dev/null 2>&1; then
     echo "bench: '$tool' is missing (apt-get install $tool)" >&2
     exit 1
@@ -70,30 +83,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-problem() {
-  echo "  PROBLEM: $*"
-  echo "$*" >>"$problems"
-}
+# problem, wait_port, wait_health, cpu_ticks, cpu_per, cpu_share,
+# peak_rss_mb, stop_pid: shared with webhooks.sh and checkout.sh
+. tests/bench/lib.sh
 
 # value KEY FILE: a field of conversation.lua's RESULT line.
 value() {
   sed -n "s/^RESULT\(.*\) $1=\([^ ]*\).*/\2/p" "$2" | tail -n 1
-}
-
-# waits for "listening on ADDR:PORT" in LOG from PID; prints the port.
-wait_port() {
-  pid=$1 log=$2 tries=0
-  while :; do
-    port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$log" | head -n 1)
-    [ -n "$port" ] && { echo "$port"; return 0; }
-    if ! kill -0 "$pid" 2>/dev/null || [ "$tries" -ge 200 ]; then
-      echo "bench: the server did not start; its log ($log):" >&2
-      sed 's/^/    /' "$log" >&2
-      return 1
-    fi
-    tries=$((tries + 1))
-    sleep 0.05
-  done
 }
 
 # start_parley NAME: serves the default bot on a free loopback port with $db;
@@ -103,53 +99,16 @@ start_parley() {
   ./parley serve --listen 127.0.0.1:0 --db "$db" --no-watch >"$logs/$1.log" 2>&1 &
   server_pid=$!
   port=$(wait_port "$server_pid" "$logs/$1.log")
-  tries=0
-  until curl -fsS -o /dev/null "http://127.0.0.1:$port/v1/health"; do
-    tries=$((tries + 1))
-    [ "$tries" -lt 100 ] || { echo "bench: /v1/health never answered" >&2; exit 1; }
-    sleep 0.05
-  done
+  wait_health "$port"
 }
-
-# peak_rss_mb: the running server's VmHWM in MB (one decimal).
-peak_rss_mb() {
-  awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$server_pid/status" 2>/dev/null || echo "?"
-}
-
-# cpu_ticks: user + system CPU the running server has used, in clock ticks.
-cpu_ticks() {
-  awk '{ print $14 + $15 }' "/proc/$server_pid/stat" 2>/dev/null || echo 0
-}
-hz=$(getconf CLK_TCK)
 
 # cpu_report TICKS0 TICKS1 COUNT SECONDS: "<CPU µs per item> <% of one core>".
-cpu_report() {
-  awk -v a="$1" -v b="$2" -v n="$3" -v s="$4" -v hz="$hz" \
-    'BEGIN { c = (b - a) / hz; printf "%.0f %.0f%%", (n > 0 ? c * 1e6 / n : 0), (s > 0 ? 100 * c / s : 0) }'
-}
+cpu_report() { echo "$(cpu_per "$1" "$2" "$3") $(cpu_share "$1" "$2" "$4")"; }
 
 # stop_server NAME: SIGTERM (parley finishes the messages in flight), then
 # waits; a server that died during the run or does not stop is a problem.
 stop_server() {
-  if ! kill -0 "$server_pid" 2>/dev/null; then
-    problem "$1: the server died during the run (see $logs/$1.log)"
-    tail -n 20 "$logs/$1.log" | sed 's/^/    /'
-  else
-    kill -TERM "$server_pid"
-    tries=0
-    while kill -0 "$server_pid" 2>/dev/null; do
-      tries=$((tries + 1))
-      if [ "$tries" -ge 200 ]; then
-        problem "$1: the server did not stop within 10 s of SIGTERM; killed"
-        kill -KILL "$server_pid" 2>/dev/null || true
-        break
-      fi
-      sleep 0.05
-    done
-  fi
-  status=0
-  wait "$server_pid" 2>/dev/null || status=$?
-  [ "$status" -eq 0 ] || problem "$1: the server exited with status $status (see $logs/$1.log)"
+  stop_pid "$1" "$server_pid" "$logs/$1.log"
   server_pid=""
 }
 
@@ -160,10 +119,10 @@ sql() { sqlite3 "$db" "$1"; }
 conversation_run() {
   out="$logs/$1.wrk.txt"
   before=$(sql "select count(*) from transcript where direction = 'in'")
-  t0=$(cpu_ticks)
+  t0=$(cpu_ticks "$server_pid")
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$SCRIPT" \
     "http://127.0.0.1:$port$MESSAGES_PATH" -- "$2" >"$out" 2>&1 || true
-  t1=$(cpu_ticks)
+  t1=$(cpu_ticks "$server_pid")
   sed -n '/^-- timed by/,/^RESULT/p' "$out" | grep -v '^RESULT' | sed 's/^/  /'
   if ! grep -q '^RESULT' "$out"; then
     problem "$1: wrk gave no result (see $out)"
@@ -173,7 +132,7 @@ conversation_run() {
   [ "$(value unexpected "$out")" = 0 ] || problem "$1: $(value unexpected "$out") replies did not say what the conversation expects"
   [ "$(value socket_errors "$out")" = 0 ] || problem "$1: $(value socket_errors "$out") socket errors (connections dropped?)"
   [ "$(value timeouts "$out")" = 0 ] || problem "$1: $(value timeouts "$out") requests took longer than wrk's 2 s timeout"
-  rss=$(peak_rss_mb)
+  rss=$(peak_rss_mb "$server_pid")
   stop_server "$1"
   after=$(sql "select count(*) from transcript where direction = 'in'")
   answered=$(sed -n 's/^ *\([0-9][0-9]*\) messages answered 200 in \([0-9.]*\) s.*/\1/p' "$out")
@@ -214,16 +173,16 @@ EOF
 build/bare_evhttp 0 >"$logs/bare.log" 2>&1 &
 server_pid=$!
 port=$(wait_port "$server_pid" "$logs/bare.log")
-t0=$(cpu_ticks)
+t0=$(cpu_ticks "$server_pid")
 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$tmp/post.lua" "http://127.0.0.1:$port/" \
   >"$logs/bare.wrk.txt" 2>&1 || true
-t1=$(cpu_ticks)
+t1=$(cpu_ticks "$server_pid")
 b_rate=$(sed -n 's/^Requests\/sec: *\([0-9]*\).*/\1/p' "$logs/bare.wrk.txt")
 b_rate=${b_rate:-0}
 b_count=$(sed -n 's/^ *\([0-9]*\) requests in \([0-9.]*\)s.*/\1/p' "$logs/bare.wrk.txt")
 b_seconds=$(sed -n 's/^ *\([0-9]*\) requests in \([0-9.]*\)s.*/\2/p' "$logs/bare.wrk.txt")
 b_cpu=$(cpu_report "$t0" "$t1" "${b_count:-0}" "${b_seconds:-0}")
-b_rss=$(peak_rss_mb)
+b_rss=$(peak_rss_mb "$server_pid")
 grep -E 'requests in|Requests/sec|Non-2xx|Socket errors' "$logs/bare.wrk.txt" | sed 's/^ */  /'
 echo "  server CPU: ${b_cpu% *} µs per request; ${b_cpu#* } of one core"
 grep -qE 'Non-2xx|Socket errors' "$logs/bare.wrk.txt" && problem "bare: wrk saw errors (see $logs/bare.wrk.txt)"
@@ -254,7 +213,7 @@ if [ "$need" -gt 0 ]; then
   sed -n '/^-- timed by/,/^RESULT/p' "$out" | grep -v '^RESULT' | sed 's/^/  /'
   [ "$(value non200 "$out")" = 0 ] || problem "seed: $(value non200 "$out") answers were not 200"
 fi
-s_rss=$(peak_rss_mb)
+s_rss=$(peak_rss_mb "$server_pid")
 stop_server seed
 stored=$(sql "select count(*) from sessions")
 db_mb=$(du -m "$db" | cut -f1)
@@ -273,6 +232,25 @@ k_rss=$rss
 k_cpu=$cpu
 k_after=$(sql "select count(*) from sessions")
 
+# --- 5. webhooks, 6. checkout: scripts of their own ----------------------------
+# Each writes its problems and its lines for the table into its folder.
+other_run() {
+  status=0
+  BENCH_LOGS="$logs" BENCH_THREADS="$THREADS" BENCH_CONNECTIONS="$CONNECTIONS" "tests/bench/$1.sh" || status=$?
+  if [ -s "$logs/$1/problems" ]; then
+    cat "$logs/$1/problems" >>"$problems"
+  elif [ "$status" -ne 0 ]; then
+    problem "$1: tests/bench/$1.sh failed (status $status)"
+  fi
+  [ -s "$logs/$1/summary" ] || echo "$1: no result (see the output above)" >"$logs/$1/summary"
+}
+echo
+echo "5. WhatsApp webhooks at a steady rate, answered through a fake Graph API"
+other_run webhooks
+echo
+echo "6. checkout: shoppers ordering and paying through the test provider"
+other_run checkout
+
 # --- the table ------------------------------------------------------------------
 ratio=$(awk -v p="$p_rate" -v b="$b_rate" 'BEGIN { if (b > 0) printf "%.1f%%", 100 * p / b; else print "n/a" }')
 echo
@@ -285,6 +263,7 @@ printf '%-36s %10s\n' "ratio parley / bare evhttp" "$ratio"
 row "parley, $stored sessions stored" "$k_rate" "$k_p50" "$k_p99" "$k_max" "${k_cpu% *}" "${k_cpu#* }" "$k_rss"
 echo "(CPU us: server CPU time per message or request; CPU: the server's share of one core; RSS: peak, VmHWM)"
 echo "parley: $p_done whole conversations completed, $p_non200 non-200 answers; RSS with $stored sessions stored: $k_rss MB ($k_after sessions after that run; $s_rss MB while seeding); database $db_mb MB"
+cat "$logs/webhooks/summary" "$logs/checkout/summary"
 echo "targets (not asserted): >= 15000 messages/s, p99 < 5 ms at 64 connections, < 60 MB RSS with 100,000 sessions stored"
 echo "logs: $logs/"
 if [ -s "$problems" ]; then
