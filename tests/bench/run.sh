@@ -250,6 +250,11 @@ other_run webhooks
 echo
 echo "6. checkout: shoppers ordering and paying through the test provider"
 other_run checkout
+echo
+echo "7. 5,000 idle web chat streams held open while messages flow"
+sse_status=0
+sh tests/bench/sse.sh | tee "$logs/sse.txt" || sse_status=$?
+[ "$sse_status" -eq 0 ] || problem "sse: tests/bench/sse.sh failed (status $sse_status)"
 
 # --- the table ------------------------------------------------------------------
 ratio=$(awk -v p="$p_rate" -v b="$b_rate" 'BEGIN { if (b > 0) printf "%.1f%%", 100 * p / b; else print "n/a" }')
@@ -264,6 +269,7 @@ row "parley, $stored sessions stored" "$k_rate" "$k_p50" "$k_p99" "$k_max" "${k_
 echo "(CPU us: server CPU time per message or request; CPU: the server's share of one core; RSS: peak, VmHWM)"
 echo "parley: $p_done whole conversations completed, $p_non200 non-200 answers; RSS with $stored sessions stored: $k_rss MB ($k_after sessions after that run; $s_rss MB while seeding); database $db_mb MB"
 cat "$logs/webhooks/summary" "$logs/checkout/summary"
+grep '^sse: ' "$logs/sse.txt" || echo "sse: no result (see the output above)"
 echo "targets (not asserted): >= 15000 messages/s, p99 < 5 ms at 64 connections, < 60 MB RSS with 100,000 sessions stored"
 echo "logs: $logs/"
 if [ -s "$problems" ]; then
