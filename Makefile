@@ -102,8 +102,17 @@ run:
 
 test:
 	@$(MAKE) --no-print-directory deps-test
-	@$(MAKE) --no-print-directory parley check-c
+	@$(MAKE) --no-print-directory parley check-c $(BROWSER_DEPS)
 	@tests/run.sh
+
+# The browser tests' npm packages (playwright-core without its browser download, axe-core),
+# exactly as tests/browser/package-lock.json pins them: installed again when the lock file
+# or package.json is newer than the last install (a fresh clone has none).
+BROWSER_DEPS := tests/browser/node_modules/.installed
+$(BROWSER_DEPS): tests/browser/package.json tests/browser/package-lock.json
+	cd tests/browser && npm ci --no-audit --no-fund || { \
+	  echo "npm ci in tests/browser failed: the browser tests need the npm registry once" >&2; exit 1; }
+	touch $@
 
 bench:
 	@$(MAKE) --no-print-directory deps-bench

@@ -284,6 +284,9 @@ static void show_conversation(pl_agents *a, struct evhttp_request *req, pl_bot *
     }
     json_t *cart = json_incref(json_object_get(session, "cart"));
     json_t *totals = pl_bot_ask_engine(bot, "totals", cart);
+    json_t *readable = json_object_get(totals, "lines");
+    if (cart && readable) json_object_set(cart, "lines", readable); /* titles, not option values */
+    json_object_del(totals, "lines");
     json_t *described = pl_bot_ask_engine(bot, "describe", NULL);
     json_t *handoff = handoff_of(a, key.bot, channel, user);
     json_t *out = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:O}", "bot", key.bot, "channel", channel,

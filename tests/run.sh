@@ -65,5 +65,18 @@ for t in tests/e2e/test_*.py; do
   [ -f "$t" ] && run_suite "e2e: ${t#tests/e2e/}" python3 "$t"
 done
 
+# The web chat widget and the agent console in a real browser (Debian's
+# Chromium driven by playwright-core, tests/browser/run.mjs). Without node,
+# Chromium or the npm packages the suite fails and says what is missing.
+browser_suite() {
+  if ! command -v node >/dev/null 2>&1; then
+    echo "1..1"
+    echo "not ok 1 - node is not installed: tools/deps.sh test installs it (Debian package nodejs)"
+    return 1
+  fi
+  node tests/browser/run.mjs
+}
+run_suite "browser: widget and agent console" browser_suite
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

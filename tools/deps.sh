@@ -6,7 +6,10 @@
 set -eu
 
 build="gcc make pkg-config liblua5.4-dev libevent-dev libjansson-dev libsqlite3-dev libutf8proc-dev libssl-dev libcurl4-openssl-dev"
-test="lua-busted lua5.4 python3"
+# chromium, nodejs, npm and the fonts: the browser tests (tests/browser/), which
+# draw Latin, Arabic, Hebrew, Japanese and emoji; their npm packages come from
+# tests/browser/package-lock.json (`make test` runs npm ci there).
+test="lua-busted lua5.4 python3 chromium nodejs npm fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji"
 bench="wrk python3"
 
 want=""
@@ -22,6 +25,12 @@ done
 missing=""
 for pkg in $want; do
   case " $missing " in *" $pkg "*) continue ;; esac
+  # node and npm may come from elsewhere (NodeSource's nodejs bundles npm and
+  # conflicts with Debian's): the command is what counts.
+  case "$pkg" in
+    nodejs) command -v node >/dev/null 2>&1 && continue ;;
+    npm) command -v npm >/dev/null 2>&1 && continue ;;
+  esac
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
 done
 [ -z "$missing" ] && exit 0

@@ -243,6 +243,8 @@ def main(tap):
         check.assertEqual(d["session"]["stack"][-1]["step"], "offer_pairing", "the flow stays where it was")
         cart_lines = d["cart"]["lines"]
         check.assertEqual(len(cart_lines), 1, d["cart"])
+        check.assertEqual((cart_lines[0]["title"], cart_lines[0]["option_titles"], cart_lines[0]["total"]),
+                          ("Latte", ["Large"], 470), "the cart as a person reads it")
         check.assertEqual((cart_lines[0]["sku"], cart_lines[0]["qty"], cart_lines[0]["options"]),
                           ("latte", 1, {"size": "large"}), cart_lines[0])
         check.assertEqual(d["cart"].get("currency"), "EUR")

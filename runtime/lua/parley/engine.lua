@@ -164,7 +164,12 @@ end
 -- totals(cart) -> {subtotal, discount, total, currency, code} of a stored cart.
 function engine.totals(raw)
   local cart = require "parley.cart"
-  return cart.new(raw or {}, bot.catalog:view(bot.locales[1]), bot.discounts):totals()
+  local c = cart.new(raw or {}, bot.catalog:view(bot.locales[1]), bot.discounts)
+  local t = c:totals()
+  -- the lines as a person reads them: titles, option titles, line totals
+  t.lines = json.array()
+  for i, line in ipairs(c:lines()) do t.lines[i] = line end
+  return t
 end
 
 -- The turn ---------------------------------------------------------------
