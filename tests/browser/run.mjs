@@ -188,7 +188,8 @@ function copyDefaultBot() {
 }
 
 async function startParley(botDir) {
-  const env = { ...process.env, PARLEY_AGENT_TOKEN: TOKEN };
+  // the test clock: pacing for the rate limit moves parley's clock instead of waiting
+  const env = { ...process.env, PARLEY_AGENT_TOKEN: TOKEN, PARLEY_TEST_CLOCK: '1' };
   for (const k of ['PARLEY_ADMIN_TOKEN', 'BARISTA_AGENT_TOKEN', 'PARLEY_PUBLIC_URL']) delete env[k];
   const args = ['-k', '5', String(SERVER_LIFETIME_S), PARLEY, 'serve', '--listen', '127.0.0.1:0',
     '--db', path.join(run.tmp, 'parley.db'), '--no-watch', botDir];
@@ -332,7 +333,8 @@ function botSays(w, text) {
 
 // parley lets one shopper send PL_WEBCHAT_BURST messages or stream openings at once, then
 // one per PL_WEBCHAT_REFILL_S seconds (runtime/webchat.h). A person never taps that fast; a
-// test may. So each page keeps the same bucket and waits when it is empty: no 429 mid-scenario.
+// test may. So each page keeps the same bucket and, when it is empty, moves parley's test clock
+// on by the refill time (never sleeping): no 429 mid-scenario.
 const webchatH = fs.readFileSync(path.join(ROOT, 'runtime', 'webchat.h'), 'utf8');
 const BURST = Number(/#define PL_WEBCHAT_BURST ([\d.]+)/.exec(webchatH)[1]);
 const REFILL_S = Number(/#define PL_WEBCHAT_REFILL_S ([\d.]+)/.exec(webchatH)[1]);
@@ -346,9 +348,9 @@ async function spend(page, n) {
   // one token in hand to spare: the server's clock and ours do not start at the same instant
   const short = n + 1 - b.tokens;
   if (short > 0) {
-    const ms = Math.ceil(short * REFILL_S * 1000);
-    say(`pacing: waiting ${(ms / 1000).toFixed(1)} s for parley's per-shopper rate limit`);
-    await sleep(ms);
+    const seconds = Math.ceil(short * REFILL_S);
+    const r = await fetch(run.base + '/v1/test/clock', { method: 'POST', body: JSON.stringify({ advance: seconds }) });
+    if (!r.ok) throw new Error(`POST /v1/test/clock answered ${r.status}`);
     b.tokens += short;
     b.at = Date.now();
   }

@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -577,6 +578,16 @@ class Server:
             if b["name"] == bot:
                 return b
         raise AssertionError("bot %r not in /v1/health" % bot)
+
+    def pending_sends(self, channel, user):
+        """Outbox rows still waiting to go to user on channel (read-only look
+        at the database; the server keeps running)."""
+        con = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True, timeout=5)
+        try:
+            return con.execute("SELECT count(*) FROM outbox WHERE channel = ? AND user = ? AND state = 'pending'",
+                               (channel, user)).fetchone()[0]
+        finally:
+            con.close()
 
     def session(self, bot, user, token, channel="rest"):
         """The admin view of a session (None when it does not exist)."""

@@ -243,16 +243,6 @@ class Stream:
                     raise AssertionError("no comment %r on %s: %r" % (text, self.path, self.comments))
                 self._cond.wait(left)
 
-    def quiet(self, seconds, start=None, predicate=None):
-        """Waits seconds and returns the events (from index start, or from now)
-        that arrived meanwhile and match predicate: for asserting that
-        nothing (of a kind) came."""
-        with self._cond:
-            begin = len(self.events) if start is None else start
-        time.sleep(seconds)
-        with self._cond:
-            return [e for e in self.events[begin:] if predicate is None or predicate(e)]
-
     def snapshot(self):
         with self._cond:
             return list(self.events)

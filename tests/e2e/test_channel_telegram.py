@@ -323,9 +323,11 @@ class TelegramClient:
         self.cursor[chat] = start + n
         return got[start:start + n]
 
-    def quiet(self, chat, settle=0.3):
-        """Nothing beyond what was taken arrives for chat within settle seconds."""
-        time.sleep(settle)
+    def quiet(self, chat):
+        """Nothing beyond what was taken is sent to chat: once parley's outbox
+        holds nothing pending for it, every call it made is in the fake."""
+        wait_until(lambda: self.srv.pending_sends("telegram", str(chat)) == 0,
+                   what="the outbox to have nothing pending for chat %d" % chat)
         extra = self.fake.delivered(chat)[self.cursor.get(chat, 0):]
         check.assertEqual(extra, [], "unexpected Bot API calls for chat %d" % chat)
 
