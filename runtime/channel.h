@@ -166,4 +166,15 @@ char *pl_channel_payload_key(const char *payload);
 /* "€4.50" / "¥450" for a {amount, currency} price in a locale. */
 char *pl_channel_price(const json_t *price, const char *locale);
 
+/* Text measured as the platforms count it, in UTF-16 code units (an emoji
+ * outside the BMP counts 2), for their length limits. */
+size_t pl_channel_text_units(const char *s);
+/* Bytes of the longest prefix of s holding at most max units; it ends on a
+ * character boundary. */
+size_t pl_channel_prefix_bytes(const char *s, size_t max);
+/* s cut to at most max units, ending in "…" when it had to be cut (new). */
+char *pl_channel_shortened(const char *s, size_t max);
+/* Whether s has something besides white space. */
+int pl_channel_has_words(const char *s);
+
 #endif

@@ -76,45 +76,12 @@ enum {
     BUTTON_TEMPLATE_TEXT_MAX = 640,
 };
 
-/* --- UTF-8 lengths and cuts ------------------------------------------------- */
-
-/* UTF-16 code units of the UTF-8 character starting with byte c (0 for a
- * continuation byte). */
-static size_t units_of(unsigned char c) {
-    if ((c & 0xC0) == 0x80) return 0;
-    return c >= 0xF0 ? 2 : 1;
-}
-
-/* Bytes of the longest prefix of s that holds at most max units and ends
- * on a character boundary; *whole is 1 when that prefix is all of s. */
-static size_t prefix_bytes(const char *s, size_t max, int *whole) {
-    size_t units = 0, i = 0;
-    for (; s[i]; i++) {
-        size_t u = units_of((unsigned char)s[i]);
-        if (u && units + u > max) break;
-        units += u;
-    }
-    *whole = s[i] == '\0';
-    return i;
-}
-
-/* s cut to at most max units, ending in "…" when it had to be cut (new). */
-static char *fit(const char *s, size_t max) {
-    int whole = 0;
-    size_t n = prefix_bytes(s, max, &whole);
-    if (whole) return pl_strdup(s);
-    n = prefix_bytes(s, max - 1, &whole);
-    return pl_strdupf("%.*s…", (int)n, s);
-}
-
 /* --- settings and small helpers ---------------------------------------------- */
 
 static const char *str(const json_t *obj, const char *key) {
     return json_string_value(json_object_get(obj, key));
 }
 
-/* True when s has something besides white space. */
-static int has_words(const char *s) { return s && s[strspn(s, " \t\r\n")]; }
 
 /* Decodes a query value in place: %XX is a byte, '+' a space. */
 static void percent_decode(char *s) {
@@ -404,7 +371,7 @@ static json_t *quick_replies(const render_ctx *r, const json_t *choices) {
             json_decref(list);
             return NULL;
         }
-        char *short_title = fit(title, QUICK_REPLY_TITLE_MAX);
+        char *short_title = pl_channel_shortened(title, QUICK_REPLY_TITLE_MAX);
         json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "content_type", "text", "title",
                                               short_title, "payload", fitted));
         free(short_title);
@@ -418,9 +385,8 @@ static json_t *quick_replies(const render_ctx *r, const json_t *choices) {
 static void add_text(json_t *messages, const char *text) {
     const char *p = text;
     while (*p) {
-        int whole = 0;
-        size_t n = prefix_bytes(p, TEXT_MAX, &whole), skip = 0;
-        if (!whole) {
+        size_t n = pl_channel_prefix_bytes(p, TEXT_MAX), skip = 0;
+        if (p[n]) {
             for (const char *breaks = "\n "; *breaks && !skip; breaks++) {
                 const char *at = memrchr(p, *breaks, n);
                 if (at && (size_t)(at - p) > n / 2) {
@@ -450,7 +416,7 @@ static char *card_subtitle(const render_ctx *r, const json_t *card) {
     char *amount = json_is_object(price) && str(price, "currency") ? pl_channel_price(price, r->to->locale) : NULL;
     char *joined = amount && subtitle ? pl_strdupf("%s · %s", amount, subtitle)
                                       : pl_strdup(amount ? amount : subtitle);
-    char *fitted = fit(joined, ELEMENT_TEXT_MAX);
+    char *fitted = pl_channel_shortened(joined, ELEMENT_TEXT_MAX);
     free(joined);
     free(amount);
     return fitted;
@@ -459,7 +425,7 @@ static char *card_subtitle(const render_ctx *r, const json_t *card) {
 /* One generic-template element for a card (new). */
 static json_t *card_element(const render_ctx *r, const json_t *card) {
     const char *title = str(card, "title");
-    char *short_title = fit(title && *title ? title : "…", ELEMENT_TEXT_MAX);
+    char *short_title = pl_channel_shortened(title && *title ? title : "…", ELEMENT_TEXT_MAX);
     json_t *el = json_pack("{s:s}", "title", short_title);
     free(short_title);
     char *subtitle = card_subtitle(r, card);
@@ -471,7 +437,7 @@ static json_t *card_element(const render_ctx *r, const json_t *card) {
     const char *payload = str(card, "payload");
     char *fitted = payload ? fitting_payload(r, payload) : NULL;
     if (fitted) {
-        char *label = fit(button_title(r), BUTTON_TITLE_MAX);
+        char *label = pl_channel_shortened(button_title(r), BUTTON_TITLE_MAX);
         json_object_set_new(el, "buttons", json_pack("[{s:s, s:s, s:s}]", "type", "postback", "title",
                                                      label, "payload", fitted));
         free(label);
@@ -542,9 +508,9 @@ static char *reply_text(const render_ctx *r, const json_t *reply, int numbered) 
 static void add_link(const render_ctx *r, json_t *messages, const json_t *link, const char *text) {
     const char *url = str(link, "url"), *title = str(link, "title");
     const char *locale = r->to->locale;
-    char *label = has_words(title) ? fit(title, BUTTON_TITLE_MAX)
+    char *label = pl_channel_has_words(title) ? pl_channel_shortened(title, BUTTON_TITLE_MAX)
                                    : pl_strdup(locale && strncmp(locale, "ja", 2) == 0 ? "リンクを開く" : "Open link");
-    char *above = fit(has_words(text) ? text : has_words(title) ? title : url, BUTTON_TEMPLATE_TEXT_MAX);
+    char *above = pl_channel_shortened(pl_channel_has_words(text) ? text : pl_channel_has_words(title) ? title : url, BUTTON_TEMPLATE_TEXT_MAX);
     json_t *payload = json_pack("{s:s, s:s, s:[{s:s, s:s, s:s}]}", "template_type", "button", "text", above,
                                 "buttons", "type", "web_url", "url", url, "title", label);
     json_array_append_new(messages, json_pack("{s:{s:s, s:o}}", "attachment", "type", "template",
@@ -570,9 +536,7 @@ static void render_reply(render_ctx *r, const json_t *reply) {
     char *body = reply_text(r, reply, !quick && json_array_size(choices) > 0);
     r->next_choice += (int)json_array_size(choices);
     json_t *messages = json_array();
-    int fits = 0;
-    if (link) prefix_bytes(body, BUTTON_TEMPLATE_TEXT_MAX, &fits);
-    if (link && fits) {
+    if (link && pl_channel_text_units(body) <= BUTTON_TEMPLATE_TEXT_MAX) {
         add_link(r, messages, link, body);
     } else {
         add_text(messages, body);

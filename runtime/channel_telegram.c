@@ -48,37 +48,6 @@
 
 /* --- text measured the way Telegram measures it ------------------------------ */
 
-/* UTF-16 code units of the UTF-8 character starting with byte c (0 for a
- * continuation byte): 2 for a 4-byte sequence (outside the BMP), else 1. */
-static size_t utf16_units(unsigned char c) {
-    if ((c & 0xC0) == 0x80) return 0;
-    return c >= 0xF0 ? 2 : 1;
-}
-
-static size_t text_units(const char *s) {
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) n += utf16_units(*p);
-    return n;
-}
-
-/* Bytes of the longest prefix of s holding at most max UTF-16 units; it
- * ends on a character boundary. */
-static size_t prefix_within(const char *s, size_t max) {
-    size_t units = 0, i = 0;
-    for (; s[i]; i++) {
-        size_t u = utf16_units((unsigned char)s[i]);
-        if (u && units + u > max) break;
-        units += u;
-    }
-    return i;
-}
-
-/* s cut to max units with "…" when longer (new string). */
-static char *truncated(const char *s, size_t max) {
-    if (text_units(s) <= max) return pl_strdup(s);
-    return pl_strdupf("%.*s…", (int)prefix_within(s, max - 1), s);
-}
-
 /* Where to end a chunk of s that must be at most cut bytes: the last blank
  * line, else line break, else space in its second half (so chunks are not
  * tiny), else cut itself. *skip is the separator's length. */
@@ -101,9 +70,9 @@ static size_t chunk_end(const char *s, size_t cut, size_t *skip) {
 static json_t *split_text(const char *text) {
     json_t *chunks = json_array();
     const char *p = text;
-    while (text_units(p) > TG_TEXT_MAX) {
+    while (pl_channel_text_units(p) > TG_TEXT_MAX) {
         size_t skip = 0;
-        size_t end = chunk_end(p, prefix_within(p, TG_TEXT_MAX), &skip);
+        size_t end = chunk_end(p, pl_channel_prefix_bytes(p, TG_TEXT_MAX), &skip);
         json_array_append_new(chunks, json_stringn(p, end));
         p += end + skip;
     }
@@ -334,7 +303,7 @@ static json_t *keyboard(const json_t *buttons) {
     size_t per_row = 2, i;
     json_t *b;
     json_array_foreach(buttons, i, b) {
-        if (text_units(field(b, "text")) > TG_SHORT_TITLE) per_row = 1;
+        if (pl_channel_text_units(field(b, "text")) > TG_SHORT_TITLE) per_row = 1;
     }
     json_t *rows = json_array(), *row = NULL;
     json_array_foreach(buttons, i, b) {
@@ -450,7 +419,7 @@ static char *card_caption(const json_t *card, const char *locale) {
     char *caption = pl_strdupf("%s%s%s%s%s", title, amount ? " — " : "", amount ? amount : "",
                                subtitle ? "\n" : "", subtitle ? subtitle : "");
     free(amount);
-    char *cut = truncated(caption, TG_CAPTION_MAX);
+    char *cut = pl_channel_shortened(caption, TG_CAPTION_MAX);
     free(caption);
     return cut;
 }

@@ -74,50 +74,6 @@
 #define WA_SIGNATURE_HEADER "X-Hub-Signature-256"
 #define WA_SIGNATURE_PREFIX "sha256="
 
-/* --- lengths in the platform's characters ------------------------------------ */
-
-/* Bytes of the UTF-8 sequence at s (1 for a stray byte; never past a NUL). */
-static size_t seq_bytes(const char *s) {
-    unsigned char c = (unsigned char)s[0];
-    size_t n = c < 0xC0 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-    for (size_t i = 1; i < n; i++)
-        if (!s[i]) return i;
-    return n;
-}
-
-/* UTF-16 code units of a sequence of n bytes. */
-static size_t seq_units(size_t n) { return n == 4 ? 2 : 1; }
-
-static size_t text_units(const char *s) {
-    size_t units = 0;
-    for (size_t i = 0, n; s[i]; i += n) {
-        n = seq_bytes(s + i);
-        units += seq_units(n);
-    }
-    return units;
-}
-
-/* Bytes of the longest prefix of s that is at most max units long. */
-static size_t prefix_bytes(const char *s, size_t max) {
-    size_t units = 0, i = 0;
-    while (s[i]) {
-        size_t n = seq_bytes(s + i);
-        if (units + seq_units(n) > max) break;
-        units += seq_units(n);
-        i += n;
-    }
-    return i;
-}
-
-/* A new copy of s cut to at most max units, ending in "…" when cut. */
-static char *shortened(const char *s, size_t max) {
-    if (text_units(s) <= max) return pl_strdup(s);
-    char *cut = pl_strndup(s, prefix_bytes(s, max - 1));
-    char *out = pl_strdupf("%s…", cut);
-    free(cut);
-    return out;
-}
-
 static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 /* --- inbound: the verification handshake --------------------------------------- */
@@ -383,8 +339,8 @@ static void emit_text_part(render_ctx *r, const char *text) {
  * where the text is longer than a text message may be. */
 static void emit_text(render_ctx *r, const char *text) {
     const char *rest = text;
-    while (text_units(rest) > WA_TEXT_MAX) {
-        size_t n = prefix_bytes(rest, WA_TEXT_MAX);
+    while (pl_channel_text_units(rest) > WA_TEXT_MAX) {
+        size_t n = pl_channel_prefix_bytes(rest, WA_TEXT_MAX);
         size_t cut = n;
         while (cut > n / 2 && rest[cut - 1] != '\n') cut--;
         if (cut <= n / 2) cut = n;
@@ -414,7 +370,7 @@ static void emit_card_images(render_ctx *r, const json_t *cards) {
         char *caption = pl_strdupf("%s%s%s%s%s%s%s", title ? "*" : "", title ? title : "",
                                    title ? "*" : "", amount ? (title ? " — " : "") : "",
                                    amount ? amount : "", subtitle ? "\n" : "", subtitle ? subtitle : "");
-        char *cut = shortened(caption, WA_CAPTION_MAX);
+        char *cut = pl_channel_shortened(caption, WA_CAPTION_MAX);
         emit(r, "image", json_pack("{s:s, s:s}", "link", image, "caption", cut));
         free(cut);
         free(caption);
@@ -423,7 +379,6 @@ static void emit_card_images(render_ctx *r, const json_t *cards) {
 }
 
 /* True when s has something besides white space. */
-static int has_words(const char *s) { return s && s[strspn(s, " \t\r\n")]; }
 
 /* The reply's link when it can be a call-to-action URL button (its url is
  * http or https), borrowed; else NULL. */
@@ -460,7 +415,7 @@ static char *body_text(const render_ctx *r, const json_t *reply, int numbered) {
  * it as it is, else a short key (see pl_outbound), else NULL. New string. */
 static char *choice_id(const render_ctx *r, const char *payload, size_t max) {
     size_t n = strlen(payload);
-    if (n > 0 && text_units(payload) <= max && !is_space(payload[0]) && !is_space(payload[n - 1]))
+    if (n > 0 && pl_channel_text_units(payload) <= max && !is_space(payload[0]) && !is_space(payload[n - 1]))
         return pl_strdup(payload);
     return r->to->short_payload ? r->to->short_payload(r->to->payload_ctx, payload) : NULL;
 }
@@ -495,7 +450,7 @@ static int fits_buttons(const json_t *choices) {
     if (n == 0 || n > WA_BUTTONS_MAX) return 0;
     for (size_t i = 0; i < n; i++) {
         const char *title = str_at(json_array_get(choices, i), "title");
-        if (!title || !*title || text_units(title) > WA_BUTTON_TITLE_MAX) return 0;
+        if (!title || !*title || pl_channel_text_units(title) > WA_BUTTON_TITLE_MAX) return 0;
         for (size_t k = 0; k < i; k++)
             if (strcmp(title, str_at(json_array_get(choices, k), "title")) == 0) return 0;
     }
@@ -509,7 +464,7 @@ static int fits_list(const json_t *choices) {
     if (n == 0 || n > WA_LIST_ROWS_MAX) return 0;
     for (size_t i = 0; i < n; i++) {
         const char *title = str_at(json_array_get(choices, i), "title");
-        if (!title || !*title || text_units(title) > WA_ROW_DESCRIPTION_MAX) return 0;
+        if (!title || !*title || pl_channel_text_units(title) > WA_ROW_DESCRIPTION_MAX) return 0;
     }
     return 1;
 }
@@ -527,7 +482,7 @@ static json_t *buttons_content(const json_t *choices, char **ids, const char *bo
 /* The label of the list's button (and its one section's title). */
 static char *list_label(const render_ctx *r) {
     const char *configured = pl_channel_setting(r->cfg, "list_button");
-    if (configured && *configured) return shortened(configured, WA_LIST_BUTTON_MAX);
+    if (configured && *configured) return pl_channel_shortened(configured, WA_LIST_BUTTON_MAX);
     const char *locale = r->to->locale;
     return pl_strdup(locale && strncmp(locale, "ja", 2) == 0 ? "選ぶ" : "Choose");
 }
@@ -536,14 +491,14 @@ static json_t *list_content(const render_ctx *r, const json_t *choices, char **i
     json_t *rows = json_array();
     for (size_t i = 0; i < json_array_size(choices); i++) {
         const char *title = str_at(json_array_get(choices, i), "title");
-        char *row_title = shortened(title, WA_ROW_TITLE_MAX);
+        char *row_title = pl_channel_shortened(title, WA_ROW_TITLE_MAX);
         json_t *row = json_pack("{s:s, s:s}", "id", ids[i], "title", row_title);
         if (strcmp(row_title, title) != 0) json_object_set_new(row, "description", json_string(title));
         json_array_append_new(rows, row);
         free(row_title);
     }
     char *label = list_label(r);
-    char *section = shortened(label, WA_SECTION_TITLE_MAX);
+    char *section = pl_channel_shortened(label, WA_SECTION_TITLE_MAX);
     json_t *content = json_pack("{s:s, s:{s:s}, s:{s:s, s:[{s:s, s:o}]}}", "type", "list", "body",
                                 "text", body, "action", "button", label, "sections", "title", section,
                                 "rows", rows);
@@ -555,7 +510,7 @@ static json_t *list_content(const render_ctx *r, const json_t *choices, char **i
 /* The body of an interactive message whose reply has no text that fits. */
 static char *prompt_text(const render_ctx *r) {
     const char *configured = pl_channel_setting(r->cfg, "prompt");
-    if (configured && *configured) return shortened(configured, WA_BODY_MAX);
+    if (configured && *configured) return pl_channel_shortened(configured, WA_BODY_MAX);
     const char *locale = r->to->locale;
     return pl_strdup(locale && strncmp(locale, "ja", 2) == 0 ? "お選びください。" : "Please choose:");
 }
@@ -563,7 +518,7 @@ static char *prompt_text(const render_ctx *r) {
 /* The label of a link's button: its title, cut to 20 characters with "…",
  * else "Open link" in the session's language (new string). */
 static char *link_label(const render_ctx *r, const char *title) {
-    if (has_words(title)) return shortened(title, WA_CTA_DISPLAY_MAX);
+    if (pl_channel_has_words(title)) return pl_channel_shortened(title, WA_CTA_DISPLAY_MAX);
     const char *locale = r->to->locale;
     return pl_strdup(locale && strncmp(locale, "ja", 2) == 0 ? "リンクを開く" : "Open link");
 }
@@ -576,7 +531,7 @@ static void emit_link(render_ctx *r, const json_t *link, const char *text) {
     const char *url = str_at(link, "url");
     const char *title = str_at(link, "title");
     char *label = link_label(r, title);
-    char *body = has_words(text) ? pl_strdup(text) : shortened(has_words(title) ? title : url, WA_BODY_MAX);
+    char *body = pl_channel_has_words(text) ? pl_strdup(text) : pl_channel_shortened(pl_channel_has_words(title) ? title : url, WA_BODY_MAX);
     emit(r, "interactive",
          json_pack("{s:s, s:{s:s}, s:{s:s, s:{s:s, s:s}}}", "type", "cta_url", "body", "text", body,
                    "action", "name", "cta_url", "parameters", "display_text", label, "url", url));
@@ -591,7 +546,7 @@ static void emit_interactive(render_ctx *r, const json_t *reply, int as_buttons,
     const json_t *choices = json_object_get(reply, "choices");
     char *text = body_text(r, reply, 0);
     char *body = NULL;
-    if (*text && text_units(text) <= WA_BODY_MAX) {
+    if (*text && pl_channel_text_units(text) <= WA_BODY_MAX) {
         body = text;
         text = NULL;
     } else {
@@ -636,7 +591,7 @@ static void render_reply(render_ctx *r, const json_t *reply) {
         emit_card_images(r, json_object_get(reply, "cards"));
         if (image) emit(r, "image", json_pack("{s:s}", "link", image));
     } else {
-        if (text_units(text) > WA_BODY_MAX) {
+        if (pl_channel_text_units(text) > WA_BODY_MAX) {
             emit_text(r, text);
             text[0] = '\0';
         }
