@@ -46,10 +46,7 @@ static char *given_token(struct evhttp_request *req) {
     const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
     if (auth && strncmp(auth, "Bearer ", 7) == 0) return pl_strdup(auth + 7);
     struct evkeyvalq params;
-    TAILQ_INIT(&params);
-    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-    const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
-    if (query) evhttp_parse_query_str(query, &params);
+    pl_request_query(req, &params);
     const char *token = evhttp_find_header(&params, "access_token");
     char *copy = token ? pl_strdup(token) : NULL;
     evhttp_clear_headers(&params);

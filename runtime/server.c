@@ -12,6 +12,7 @@
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "channel.h"
 #include "common.h"
@@ -224,6 +225,13 @@ static void handle_health(pl_server *s, struct evhttp_request *req) {
 }
 
 /* --- admin: /v1/bots/{bot}/sessions/{channel}/{user} --------------------------- */
+
+void pl_request_query(struct evhttp_request *req, struct evkeyvalq *params) {
+    TAILQ_INIT(params);
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
+    if (query) evhttp_parse_query_str(query, params);
+}
 
 /* Checks the bearer token; answers and returns 0 when not allowed. */
 int pl_bearer_allowed(struct evhttp_request *req, const char *env_name, const char *what) {

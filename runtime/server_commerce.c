@@ -113,9 +113,7 @@ static void test_page(struct pl_server *s, struct evhttp_request *req, pl_bot *b
     struct evkeyvalq params;
     TAILQ_INIT(&params);
     if (cmd == EVHTTP_REQ_GET) {
-        const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-        const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
-        if (query) evhttp_parse_query_str(query, &params);
+        pl_request_query(req, &params);
     } else if (cmd == EVHTTP_REQ_POST) {
         struct evbuffer *in = evhttp_request_get_input_buffer(req);
         size_t len = evbuffer_get_length(in);
@@ -214,10 +212,7 @@ static void stripe_return_page(struct evhttp_request *req) {
         return;
     }
     struct evkeyvalq params;
-    TAILQ_INIT(&params);
-    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-    const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
-    if (query) evhttp_parse_query_str(query, &params);
+    pl_request_query(req, &params);
     const char *result = evhttp_find_header(&params, "result");
     const char *order = evhttp_find_header(&params, "order");
     int64_t id = order ? parse_id(order) : 0;
@@ -266,10 +261,7 @@ static int api_allowed(struct evhttp_request *req, pl_bot *bot) {
 
 static void list_orders(struct pl_server *s, struct evhttp_request *req, pl_bot *bot) {
     struct evkeyvalq params;
-    TAILQ_INIT(&params);
-    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-    const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
-    if (query) evhttp_parse_query_str(query, &params);
+    pl_request_query(req, &params);
     const char *user = evhttp_find_header(&params, "user");
     json_t *list = NULL;
     char *err = NULL;

@@ -35,6 +35,10 @@ json_t *pl_read_json_body(struct evhttp_request *req, char **reason);
  * in the answer. */
 int pl_bearer_allowed(struct evhttp_request *req, const char *env_name, const char *what);
 
+/* Fills params (initialised here; the caller clears them) with the
+ * request URI's query parameters, decoded. */
+void pl_request_query(struct evhttp_request *req, struct evkeyvalq *params);
+
 /* Routes in server_commerce.c: /v1/bots/{bot}/payments/..., /orders... and
  * /v1/test/clock. seg are the decoded path segments. */
 void pl_route_payments(struct pl_server *s, struct evhttp_request *req, pl_bot *bot, char **seg, int n);

@@ -366,10 +366,7 @@ static void webchat_endpoint(pl_webchat *wc, struct evhttp_request *req, pl_bot 
         else pl_reply_405(req, "POST");
     } else if (strcmp(what, "events") == 0 && cmd == EVHTTP_REQ_GET) {
         struct evkeyvalq params;
-        TAILQ_INIT(&params);
-        const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-        const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
-        if (query) evhttp_parse_query_str(query, &params);
+        pl_request_query(req, &params);
         open_stream(wc, req, bot, &params);
         evhttp_clear_headers(&params);
     } else if (strcmp(what, "events") == 0) {
