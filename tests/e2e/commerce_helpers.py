@@ -17,12 +17,11 @@ Standard library only."""
 import json
 import os
 import re
-import sqlite3
 import sys
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import check, texts  # noqa: E402
+from harness import db_query, check, texts  # noqa: E402
 
 BOT = "barista"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -162,14 +161,6 @@ def advance(srv, seconds):
 
 
 # --- what parley stored -------------------------------------------------------------------
-
-
-def db_query(db, sql, *args):
-    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=5)
-    try:
-        return con.execute(sql, args).fetchall()
-    finally:
-        con.close()
 
 
 def transcript(db, user, channel="rest"):

@@ -83,6 +83,27 @@ def cards(replies):
     return [c for r in replies for c in r.get("cards", [])]
 
 
+def check_error(r, status, reason_re=None):
+    """r is status with a JSON {"error": "..."} body (whose text matches reason_re)."""
+    check.assertEqual(r.status, status, r)
+    check.assertTrue(r.headers.get("content-type", "").startswith("application/json"), (r, r.headers))
+    err = r.json
+    check.assertIsInstance(err, dict, "the body of a %d must be JSON: %r" % (status, r))
+    check.assertIsInstance(err.get("error"), str, r)
+    check.assertNotEqual(err["error"], "", r)
+    if reason_re:
+        check.assertRegex(err["error"], reason_re)
+
+
+def db_query(db, sql, *args):
+    """Rows of a read-only query on parley's database (the server keeps running)."""
+    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=5)
+    try:
+        return con.execute(sql, args).fetchall()
+    finally:
+        con.close()
+
+
 def wait_until(predicate, timeout=5.0, interval=0.01, what="condition"):
     """Polls predicate() until it returns something truthy; returns that."""
     deadline = time.monotonic() + timeout
@@ -580,14 +601,9 @@ class Server:
         raise AssertionError("bot %r not in /v1/health" % bot)
 
     def pending_sends(self, channel, user):
-        """Outbox rows still waiting to go to user on channel (read-only look
-        at the database; the server keeps running)."""
-        con = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True, timeout=5)
-        try:
-            return con.execute("SELECT count(*) FROM outbox WHERE channel = ? AND user = ? AND state = 'pending'",
-                               (channel, user)).fetchone()[0]
-        finally:
-            con.close()
+        """Outbox rows still waiting to go to user on channel."""
+        return db_query(self.db, "SELECT count(*) FROM outbox WHERE channel = ? AND user = ? AND state = 'pending'",
+                        channel, user)[0][0]
 
     def session(self, bot, user, token, channel="rest"):
         """The admin view of a session (None when it does not exist)."""

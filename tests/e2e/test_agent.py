@@ -23,7 +23,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Server, check, new_user, run_suite, texts  # noqa: E402
+from harness import check_error, Server, check, new_user, run_suite, texts  # noqa: E402
 from sse_client import Shopper, Stream, lines, reply_texts  # noqa: E402
 
 BOT = "barista"
@@ -44,27 +44,6 @@ def joined(agent):
 
 def ask_size(drink):
     return ("What size for your %s?" % drink, "Which size would you like your %s in?" % drink)
-
-
-_noted = set()
-
-
-def note(key, text):
-    """A TAP comment, once per file and key: a contract gap that does not fail a case."""
-    if key not in _noted:
-        _noted.add(key)
-        print("# NOTE: " + text)
-
-
-def check_error(r, status, reason_re=None):
-    check.assertEqual(r.status, status, r)
-    check.assertTrue(r.headers.get("content-type", "").startswith("application/json"), (r, r.headers))
-    err = r.json
-    check.assertIsInstance(err, dict, "the body of a %d must be JSON: %r" % (status, r))
-    check.assertIsInstance(err.get("error"), str, r)
-    check.assertNotEqual(err["error"], "", r)
-    if reason_re:
-        check.assertRegex(err["error"], reason_re)
 
 
 def is_line(e):

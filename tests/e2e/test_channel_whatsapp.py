@@ -22,14 +22,13 @@ import http.server
 import json
 import os
 import re
-import sqlite3
 import sys
 import threading
 import urllib.parse
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Server, check, run_suite, wait_until  # noqa: E402
+from harness import db_query, Server, check, run_suite, wait_until  # noqa: E402
 
 BOT = "barista"
 HOOK = "/v1/bots/%s/channels/whatsapp" % BOT
@@ -279,14 +278,6 @@ def say(srv, user, msg, name="Sheena Nelson"):
 
 
 # --- what parley stored ---------------------------------------------------------------
-
-
-def db_query(db, sql, *args):
-    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=5)
-    try:
-        return con.execute(sql, args).fetchall()
-    finally:
-        con.close()
 
 
 def stored_counts(db, user):

@@ -23,7 +23,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ROOT, Server, check, echo_bot, read_file, run_suite, wait_until  # noqa: E402
+from harness import check_error, ROOT, Server, check, echo_bot, read_file, run_suite, wait_until  # noqa: E402
 from sse_client import Shopper, lines, reply_texts, shopper_id  # noqa: E402
 
 BOT = "barista"
@@ -60,18 +60,6 @@ def note(text):
     if text not in _noted:
         _noted.add(text)
         print("# NOTE: " + text)
-
-
-def check_error(r, status, reason_re=None):
-    """r is status with a JSON {"error": "..."} body."""
-    check.assertEqual(r.status, status, r)
-    check.assertTrue(r.headers.get("content-type", "").startswith("application/json"), (r, r.headers))
-    err = r.json
-    check.assertIsInstance(err, dict, "the body of a %d must be JSON: %r" % (status, r))
-    check.assertIsInstance(err.get("error"), str, r)
-    check.assertNotEqual(err["error"], "", r)
-    if reason_re:
-        check.assertRegex(err["error"], reason_re)
 
 
 def no_cors(r):
