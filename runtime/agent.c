@@ -177,6 +177,7 @@ static void broadcast_line(pl_agents *a, const char *bot, const json_t *line) {
 }
 
 static void stream_new_lines(pl_agents *a, const pl_session_key *key) {
+    if (pl_map_count(a->watched) == 0) return; /* no queue: every message of every channel passes here */
     char *k = conversation_key(key->bot, key->channel, key->user);
     int64_t *last = pl_map_get(a->watched, k);
     free(k);
