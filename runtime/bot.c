@@ -21,14 +21,17 @@
 #include "log.h"
 #include "modules.h"
 
-/* Loading runs whole files; they get more room than a single turn. */
-#define LOAD_BUDGET_FACTOR 20
+/* Loading runs whole files; they get more room than a single turn
+ * (percent of a turn's budgets). */
+#define LOAD_BUDGET_PERCENT 2000
+#define ENGINE_BUDGET_PERCENT 100
 
 struct pl_bot {
     char *dir;
     char *name;
     json_t *manifest;
     pl_vm *vm;
+    pl_usage *usage;
     int64_t loaded_at;
     char *error;
     json_t *stock; /* units left per stock key (commerce.c keeps it current) */
@@ -112,6 +115,7 @@ int pl_bot_open(const char *dir, pl_bot **out, char **err) {
     bot->manifest = manifest;
     bot->name = pl_strdup(json_string_value(json_object_get(manifest, "name")));
     bot->stock = json_object();
+    bot->usage = pl_usage_new();
     *out = bot;
     return PL_OK;
 }
@@ -121,6 +125,7 @@ void pl_bot_free(pl_bot *bot) {
     pl_vm_release(bot->vm);
     json_decref(bot->manifest);
     json_decref(bot->stock);
+    pl_usage_free(bot->usage);
     free(bot->dir);
     free(bot->name);
     free(bot->error);
@@ -135,6 +140,17 @@ int64_t pl_bot_loaded_at(const pl_bot *bot) { return bot->loaded_at; }
 const char *pl_bot_error(const pl_bot *bot) { return bot->error; }
 
 json_t *pl_bot_stock(pl_bot *bot) { return bot->stock; }
+pl_usage *pl_bot_usage(const pl_bot *bot) { return bot->usage; }
+
+static pl_bot_caps caps = {PL_CAP_MEMORY_MB, PL_CAP_INSTRUCTIONS, PL_CAP_TIME_MS};
+
+void pl_bot_set_caps(const pl_bot_caps *c) {
+    if (c->memory_mb > 0) caps.memory_mb = c->memory_mb;
+    if (c->instructions > 0) caps.instructions = c->instructions;
+    if (c->time_ms > 0) caps.time_ms = c->time_ms;
+}
+
+void pl_bot_get_caps(pl_bot_caps *c) { *c = caps; }
 
 json_t *pl_bot_ask_engine(pl_bot *bot, const char *fn, const json_t *arg) {
     if (!bot->vm) return NULL;
@@ -147,7 +163,7 @@ json_t *pl_bot_ask_engine(pl_bot *bot, const char *fn, const json_t *arg) {
     if (arg) pl_json_push(L, arg);
     char *err = NULL;
     json_t *result = NULL;
-    if (pl_vm_run(bot->vm, arg ? 1 : 0, 1, pl_vm_instruction_limit(bot->vm), &err) == PL_OK) {
+    if (pl_vm_run(bot->vm, arg ? 1 : 0, 1, ENGINE_BUDGET_PERCENT, &err) == PL_OK) {
         result = pl_json_from_lua(L, -1, fn, &err);
         lua_pop(L, 1);
     }
@@ -170,9 +186,17 @@ const char *pl_bot_static_fallback(const pl_bot *bot, const char *locale) {
     return s ? s : "Sorry, something went wrong on our side. Please try again in a moment.";
 }
 
-static long manifest_limit(const json_t *manifest, const char *key, long fallback) {
+/* limits.<key> of the manifest, or the default; never above the host's
+ * cap (a warning says so when the bot asked for more). */
+static long manifest_limit(const json_t *manifest, const char *key, long fallback, long cap,
+                           pl_errors *warnings) {
     json_t *v = json_object_get(json_object_get(manifest, "limits"), key);
-    return json_is_integer(v) && json_integer_value(v) > 0 ? (long)json_integer_value(v) : fallback;
+    long asked = json_is_integer(v) && json_integer_value(v) > 0 ? (long)json_integer_value(v) : fallback;
+    if (asked <= cap) return asked;
+    if (warnings)
+        pl_errors_add(warnings, "bot.json: limits.%s of %ld is over this host's cap of %ld; the cap applies",
+                      key, asked, cap);
+    return cap;
 }
 
 /* The sorted *.lua file names in dir/sub (new list). */
@@ -216,7 +240,7 @@ static int call_engine(pl_vm *vm, const char *fn, int nargs, int nres, pl_errors
     lua_pop(L, 1);
     lua_insert(L, -(nargs + 1));
     char *err = NULL;
-    int rc = pl_vm_run(vm, nargs, nres, pl_vm_instruction_limit(vm) * LOAD_BUDGET_FACTOR, &err);
+    int rc = pl_vm_run(vm, nargs, nres, LOAD_BUDGET_PERCENT, &err);
     if (rc != PL_OK) {
         pl_errors_add(errors, "%s", err);
         free(err);
@@ -310,8 +334,12 @@ static pl_vm *build(const pl_bot *bot, const json_t *manifest, pl_errors *errors
     pl_vm_config config = {
         .bot_name = bot->name,
         .bot_dir = bot->dir,
-        .memory_limit = (size_t)manifest_limit(manifest, "memory_mb", PL_DEFAULT_MEMORY_MB) << 20,
-        .instruction_limit = manifest_limit(manifest, "instructions", PL_DEFAULT_INSTRUCTIONS),
+        .memory_limit = (size_t)manifest_limit(manifest, "memory_mb", PL_DEFAULT_MEMORY_MB, caps.memory_mb, warnings)
+                        << 20,
+        .instruction_limit =
+            manifest_limit(manifest, "instructions", PL_DEFAULT_INSTRUCTIONS, caps.instructions, warnings),
+        .time_limit_ms = manifest_limit(manifest, "time_ms", PL_DEFAULT_TIME_MS, caps.time_ms, warnings),
+        .usage = bot->usage,
     };
     pl_catalog *catalog = load_catalog(bot, manifest, errors);
     char *err = NULL;
@@ -327,7 +355,7 @@ static pl_vm *build(const pl_bot *bot, const json_t *manifest, pl_errors *errors
     pl_modules_set_catalog(L, catalog ? catalog : pl_catalog_empty());
     lua_getglobal(L, "require");
     lua_pushliteral(L, "parley.engine");
-    if (pl_vm_run(vm, 1, 0, config.instruction_limit * LOAD_BUDGET_FACTOR, &err) != PL_OK) {
+    if (pl_vm_run(vm, 1, 0, LOAD_BUDGET_PERCENT, &err) != PL_OK) {
         pl_errors_add(errors, "runtime: %s", err);
         free(err);
     } else {

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "store.h"
+#include "usage.h"
 #include "vm.h"
 
 typedef struct pl_bot pl_bot;
@@ -69,8 +70,28 @@ json_t *pl_bot_stock(pl_bot *bot);
  * "fallback" for the locale, else a built-in sentence. Borrowed. */
 const char *pl_bot_static_fallback(const pl_bot *bot, const char *locale);
 
-/* Default limits, overridable in the manifest's "limits". */
+/* The bot's CPU account: script time, budget aborts, its share (borrowed). */
+pl_usage *pl_bot_usage(const pl_bot *bot);
+
+/* Default budgets of a handler run, overridable in the manifest's
+ * "limits" up to the host's caps. */
 #define PL_DEFAULT_MEMORY_MB 64
 #define PL_DEFAULT_INSTRUCTIONS 1000000L
+#define PL_DEFAULT_TIME_MS 100L
+
+/* The host's caps, set by the operator (parley serve): a bot.json asking
+ * for more gets the cap, and a warning in parley check and the log. */
+typedef struct {
+    long memory_mb;
+    long instructions;
+    long time_ms;
+} pl_bot_caps;
+
+#define PL_CAP_MEMORY_MB 256
+#define PL_CAP_INSTRUCTIONS 20000000L
+#define PL_CAP_TIME_MS 1000L
+
+void pl_bot_set_caps(const pl_bot_caps *caps);
+void pl_bot_get_caps(pl_bot_caps *caps);
 
 #endif

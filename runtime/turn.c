@@ -11,8 +11,9 @@
 #include "json_lua.h"
 #include "log.h"
 
-/* The fallback itself runs under a small budget of its own. */
-#define FALLBACK_BUDGET 100000
+/* The fallback reply runs under a tenth of a turn's budgets. */
+#define FALLBACK_BUDGET_PERCENT 10
+
 
 struct pl_turn {
     pl_bot *bot;
@@ -254,7 +255,7 @@ static json_t *fallback_replies(turn *t) {
     push_message(L, t->msg);
     char *err = NULL;
     json_t *replies = NULL;
-    if (pl_vm_run(t->vm, 2, 1, FALLBACK_BUDGET, &err) == PL_OK) {
+    if (pl_vm_run(t->vm, 2, 1, FALLBACK_BUDGET_PERCENT, &err) == PL_OK) {
         replies = pl_json_from_lua(L, -1, "replies", &err);
         lua_pop(L, 1);
     }
@@ -266,14 +267,26 @@ static json_t *fallback_replies(turn *t) {
     return replies;
 }
 
+/* Lets go of the turn's coroutine (never closing it: that would run the
+ * script's __close after a failed run) and, after an error, of everything
+ * it built, so that the fallback has the memory back. */
+static void drop_run(turn *t, int collect_garbage) {
+    lua_State *L = pl_vm_lua(t->vm);
+    luaL_unref(L, LUA_REGISTRYINDEX, t->co_ref);
+    t->co_ref = LUA_NOREF;
+    t->co = NULL;
+    /* the turn may have changed the cached table before it failed */
+    cache_drop(L, t->msg);
+    if (collect_garbage) lua_gc(L, LUA_GCCOLLECT);
+}
+
 static void fail_turn(turn *t, pl_turn_result *r, char *error, const char *traceback) {
     pl_error("[%s] %s/%s: turn failed: %s%s%s", pl_bot_name(t->bot), t->msg->channel, t->msg->user,
              error, traceback ? "\n" : "", traceback ? traceback : "");
+    if (t->co) drop_run(t, 0);
     r->error = error;
     r->replies = fallback_replies(t);
     r->locale = t->locale ? pl_strdup(t->locale) : NULL;
-    /* the turn may have changed the cached table before it failed */
-    cache_drop(pl_vm_lua(t->vm), t->msg);
 }
 
 /* Converts the engine's (session, replies) results on co into r. */
@@ -325,9 +338,9 @@ static void finish(turn *t, int status, int nres) {
         fail_turn(t, &r, err, NULL);
     } else {
         err = pl_vm_describe_error(t->vm, t->co, status, &traceback);
+        drop_run(t, 1);
         fail_turn(t, &r, err, traceback);
         free(traceback);
-        lua_gc(pl_vm_lua(t->vm), LUA_GCCOLLECT);
     }
     luaL_unref(pl_vm_lua(t->vm), LUA_REGISTRYINDEX, t->co_ref);
     pl_vm_release(t->vm);

@@ -6,18 +6,29 @@
 #include "vm.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <lauxlib.h>
 #include <lualib.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common.h"
+#include "guard.h"
 #include "log.h"
 #include "modules.h"
+#include "usage.h"
 
 /* The hook runs every HOOK_STEP instructions; the budget is counted in
- * these steps, so a limit is exact to within one step. */
+ * these steps, so a limit is exact to within one step. Once a run is over
+ * budget the hook runs at every instruction of the threads that run. */
 #define HOOK_STEP 1000
+/* Allocations from this size on are charged as work (see budget_alloc),
+ * one unit per 1 << CHARGE_ALLOC_SHIFT bytes: filling fresh memory (a copy)
+ * runs several times faster per byte than the scans of vm.h's rate. */
+#define CHARGE_ALLOC_FROM 4096
+#define CHARGE_ALLOC_SHIFT 8
 
 struct pl_vm {
     lua_State *L;
@@ -26,15 +37,105 @@ struct pl_vm {
     size_t mem_limit;
     int mem_enforce;     /* set only while merchant code runs */
     pl_budget *current;  /* the run now executing, if any */
+    lua_State *running;  /* the thread executing script code now, if any */
+    size_t refused;      /* the size of the allocation refused last, else 0 */
     char *bot_name;
     char *bot_dir;
     long instruction_limit;
+    long time_limit_ms;
+    pl_usage *usage;
     void *userdata;
 };
 
 /* Every thread's extra space holds the vm (threads copy it from the main
  * thread when created), so hooks and C functions find their vm in O(1). */
 pl_vm *pl_vm_from_lua(lua_State *L) { return *(pl_vm **)lua_getextraspace(L); }
+
+static void budget_hook(lua_State *L, lua_Debug *ar);
+
+/* --- the deadline: a timer signal that makes the hook look at the clock --
+ * The hook checks the time every HOOK_STEP instructions, but a single
+ * instruction can take long (comparing or concatenating long strings), so
+ * each slice of a run also arms a POSIX timer for its deadline. Its signal
+ * handler only sets the hook of the thread running script code to fire at
+ * the next instruction (lua_sethook may be called from a signal handler,
+ * as lua.c does for ^C); the hook then finds the time is up. A timer left
+ * armed after a run ends does no harm: the hook checks the real budget. */
+static lua_State *volatile deadline_target;
+static timer_t deadline_timer;
+static int deadline_ready; /* 1 when the timer exists, -1 when it cannot */
+
+static void on_deadline_signal(int sig) {
+    (void)sig;
+    lua_State *L = deadline_target;
+    if (L) lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+}
+
+static void create_deadline_timer(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_deadline_signal;
+    sa.sa_flags = SA_RESTART; /* the loop's system calls carry on */
+    sigemptyset(&sa.sa_mask);
+    struct sigevent sev;
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_SIGNAL;
+    sev.sigev_signo = SIGRTMIN;
+    if (sigaction(SIGRTMIN, &sa, NULL) != 0 || timer_create(CLOCK_MONOTONIC, &sev, &deadline_timer) != 0) {
+        pl_warn("no deadline timer (%s): time budgets are checked every %d instructions only",
+                strerror(errno), HOOK_STEP);
+        deadline_ready = -1;
+        return;
+    }
+    deadline_ready = 1;
+}
+
+static long time_limit_ms(const pl_vm *vm, const pl_budget *b);
+
+static void arm_deadline(pl_vm *vm, const pl_budget *b) {
+    long ms = time_limit_ms(vm, b);
+    if (ms <= 0) return;
+    if (!deadline_ready) create_deadline_timer();
+    if (deadline_ready < 0) return;
+    int64_t left = (int64_t)ms * 1000 - b->time_used_us;
+    if (left < 1) left = 1;
+    struct itimerspec when = {.it_value = {(time_t)(left / 1000000), (long)(left % 1000000) * 1000}};
+    timer_settime(deadline_timer, 0, &when, NULL);
+}
+
+/* From now on the hook fires before every instruction of these threads. */
+static void arm_hooks(pl_vm *vm, pl_budget *b) {
+    if (b->root) lua_sethook(b->root, budget_hook, LUA_MASKCOUNT, 1);
+    if (vm->running && vm->running != b->root) lua_sethook(vm->running, budget_hook, LUA_MASKCOUNT, 1);
+}
+
+/* Marks the run over a budget (the first reason stays) and arms the hook. */
+static void mark_over(pl_vm *vm, pl_budget *b, pl_over why) {
+    if (b->over == PL_OVER_NONE) {
+        b->over = why;
+        pl_usage_abort(vm->usage, why);
+    }
+    arm_hooks(vm, b);
+}
+
+static long time_limit_ms(const pl_vm *vm, const pl_budget *b) {
+    return b->time_limit_ms > 0 ? b->time_limit_ms : vm->time_limit_ms;
+}
+
+/* Checks the instruction and time budgets; marks the run over when one ran out. */
+static int within_budget(pl_vm *vm, pl_budget *b) {
+    if (b->over != PL_OVER_NONE) return 0;
+    if (b->used > b->limit) {
+        mark_over(vm, b, PL_OVER_INSTRUCTIONS);
+        return 0;
+    }
+    long ms = time_limit_ms(vm, b);
+    if (ms > 0 && b->time_used_us + (pl_monotonic_us() - b->slice_start_us) > (int64_t)ms * 1000) {
+        mark_over(vm, b, PL_OVER_TIME);
+        return 0;
+    }
+    return 1;
+}
 
 static void *budget_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     pl_vm *vm = ud;
@@ -44,65 +145,141 @@ static void *budget_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         vm->mem_used -= old;
         return NULL;
     }
-    if (vm->mem_enforce && nsize > old && vm->mem_used + (nsize - old) > vm->mem_limit)
-        return NULL; /* Lua collects garbage and retries before raising */
+    if (vm->mem_enforce && nsize > old && vm->mem_used + (nsize - old) > vm->mem_limit) {
+        /* Lua collects garbage and asks again for the same size at once:
+         * refused twice in a row, the run is over its memory budget. */
+        if (vm->current && vm->refused == nsize) mark_over(vm, vm->current, PL_OVER_MEMORY);
+        vm->refused = nsize;
+        return NULL;
+    }
+    vm->refused = 0;
     void *p = realloc(ptr, nsize);
-    if (p) vm->mem_used = vm->mem_used - old + nsize;
+    if (!p) return NULL;
+    vm->mem_used = vm->mem_used - old + nsize;
+    /* Building a large value is work the instruction count does not see
+     * (one concatenation copies megabytes): it is charged by size. */
+    if (nsize - old >= CHARGE_ALLOC_FROM && nsize > old && vm->current && vm->mem_enforce) {
+        vm->current->used += (long)((nsize - old) >> CHARGE_ALLOC_SHIFT);
+        within_budget(vm, vm->current);
+    }
     return p;
+}
+
+int pl_vm_mem_reserve(pl_vm *vm, size_t bytes) {
+    if (vm->mem_enforce && vm->mem_used + bytes > vm->mem_limit) {
+        if (vm->current) mark_over(vm, vm->current, PL_OVER_MEMORY);
+        return 0;
+    }
+    vm->mem_used += bytes;
+    return 1;
+}
+
+void pl_vm_mem_release(pl_vm *vm, size_t bytes) { vm->mem_used -= bytes < vm->mem_used ? bytes : vm->mem_used; }
+
+static const char *over_what(pl_over why) {
+    switch (why) {
+    case PL_OVER_TIME: return "time";
+    case PL_OVER_MEMORY: return "memory";
+    default: return "instruction";
+    }
+}
+
+/* The run's abort message: "instruction budget of 1000000 exceeded ...". */
+static void push_over_message(lua_State *L, pl_vm *vm, const pl_budget *b) {
+    if (b->over == PL_OVER_TIME)
+        lua_pushfstring(L, "time budget of %d ms exceeded (a loop that never ends, or too much work?)",
+                        (int)time_limit_ms(vm, b));
+    else if (b->over == PL_OVER_MEMORY)
+        lua_pushfstring(L, "memory budget of %d MB exceeded", (int)(vm->mem_limit >> 20));
+    else
+        lua_pushfstring(L, "%s budget of %d exceeded (a loop that never ends?)", over_what(b->over), (int)b->limit);
+}
+
+/* Source of the runtime's own modules, which an error does not blame. */
+static int is_runtime_source(const char *source) {
+    return strncmp(source, "@parley/", 8) == 0 || source[0] == '=';
+}
+
+/* Writes "file:line" of the innermost frame of the bot's own code, from
+ * stack level `level` up, into where (empty when there is none). */
+static void script_position(lua_State *L, int level, char *where, size_t size) {
+    lua_Debug ar;
+    where[0] = '\0';
+    for (; lua_getstack(L, level, &ar); level++) {
+        if (!lua_getinfo(L, "Sl", &ar) || ar.currentline <= 0 || is_runtime_source(ar.source)) continue;
+        snprintf(where, size, "%s:%d", ar.short_src, ar.currentline);
+        return;
+    }
+}
+
+/* Pushes "file:line: <why the run was abandoned>" onto L. */
+static void push_abort_error(lua_State *L, pl_vm *vm, const pl_budget *b) {
+    if (b->where[0]) lua_pushfstring(L, "%s: ", b->where);
+    else lua_pushliteral(L, "");
+    push_over_message(L, vm, b);
+    lua_concat(L, 2);
+}
+
+/* Leaves the run without handing control back to the script: yields the
+ * run's own coroutine (pl_vm_resume then reports the abort and the caller
+ * drops the coroutine). Where Lua cannot yield (a script's own coroutine, a
+ * metamethod or callback called from C) it raises instead: no message
+ * handler of the script runs (guard.c), and the armed hook raises again at
+ * the first instruction of anything the script gets to run meanwhile.
+ * The position is taken here: after a yield out of a hook, Lua's idea of
+ * the current line is one instruction behind. */
+static int leave_run(lua_State *L, pl_vm *vm, pl_budget *b, int in_hook) {
+    if (!b->where[0] || L == b->root) script_position(L, in_hook ? 0 : 1, b->where, sizeof b->where);
+    if (L == b->root && lua_isyieldable(L)) return lua_yield(L, 0);
+    push_abort_error(L, vm, b);
+    return lua_error(L);
 }
 
 static void budget_hook(lua_State *L, lua_Debug *ar) {
     pl_vm *vm = pl_vm_from_lua(L);
     pl_budget *b = vm->current;
     if (!b) return;
-    if (ar->event == LUA_HOOKCOUNT) b->used += HOOK_STEP;
-    if (b->used <= b->limit && !b->exceeded) return;
-    b->exceeded = 1;
-    /* From now on fail at every line, so a pcall cannot swallow the abort;
-     * on the run's own thread too, in case L is a coroutine of the script. */
-    lua_sethook(L, budget_hook, LUA_MASKCOUNT | LUA_MASKLINE, 1);
-    if (b->root && b->root != L) lua_sethook(b->root, budget_hook, LUA_MASKCOUNT | LUA_MASKLINE, 1);
-    /* Not luaL_error: inside a hook its level 1 is the caller of the
-     * function that was running, not that function. */
-    lua_Debug here;
-    if (lua_getstack(L, 0, &here) && lua_getinfo(L, "Sl", &here) && here.currentline > 0)
-        lua_pushfstring(L, "%s:%d: instruction budget of %d exceeded (a loop that never ends?)",
-                        here.short_src, here.currentline, (int)b->limit);
-    else
-        lua_pushfstring(L, "instruction budget of %d exceeded (a loop that never ends?)",
-                        (int)b->limit);
-    lua_error(L);
+    int step = lua_gethookcount(L);
+    if (ar->event == LUA_HOOKCOUNT) b->used += step;
+    if (within_budget(vm, b)) {
+        /* a thread armed by an earlier run that was abandoned */
+        if (step != HOOK_STEP) lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
+        return;
+    }
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+    leave_run(L, vm, b, 1);
 }
+
+int pl_vm_charge(lua_State *L, long units) {
+    pl_vm *vm = pl_vm_from_lua(L);
+    pl_budget *b = vm ? vm->current : NULL;
+    if (!b) return 1;
+    if (units > 0) b->used += units;
+    return within_budget(vm, b);
+}
+
+int pl_vm_over(lua_State *L) {
+    pl_vm *vm = pl_vm_from_lua(L);
+    return vm && vm->current && vm->current->over != PL_OVER_NONE;
+}
+
+int pl_vm_abort_over(lua_State *L, pl_over why) {
+    pl_vm *vm = pl_vm_from_lua(L);
+    pl_budget *b = vm ? vm->current : NULL;
+    if (!b) return luaL_error(L, "%s budget exceeded outside a handler run", over_what(why));
+    mark_over(vm, b, why);
+    return leave_run(L, vm, b, 0);
+}
+
+int pl_vm_abort(lua_State *L) { return pl_vm_abort_over(L, PL_OVER_INSTRUCTIONS); }
+
+void pl_vm_set_running(pl_vm *vm, lua_State *L) {
+    vm->running = L;
+    deadline_target = vm->current ? L : NULL;
+}
+lua_State *pl_vm_running(const pl_vm *vm) { return vm->running; }
 
 /* --- the allow list ---------------------------------------------------- */
-
-/* load(chunk [, name [, mode [, env]]]) with mode forced to text. */
-static int safe_load(lua_State *L) {
-    int nargs = lua_gettop(L);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_pushvalue(L, 1);
-    if (nargs >= 2) lua_pushvalue(L, 2); else lua_pushnil(L);
-    lua_pushliteral(L, "t");
-    if (nargs >= 4) lua_pushvalue(L, 4);
-    lua_call(L, nargs >= 4 ? 4 : 3, 2);
-    return 2;
-}
-
-/* collectgarbage limited to options that cannot defeat the memory budget. */
-static int safe_collectgarbage(lua_State *L) {
-    const char *opt = luaL_optstring(L, 1, "collect");
-    if (strcmp(opt, "count") == 0) {
-        lua_pushnumber(L, (lua_Number)lua_gc(L, LUA_GCCOUNT, 0) +
-                              (lua_Number)lua_gc(L, LUA_GCCOUNTB, 0) / 1024.0);
-        return 1;
-    }
-    if (strcmp(opt, "collect") == 0 || strcmp(opt, "step") == 0) {
-        lua_gc(L, strcmp(opt, "collect") == 0 ? LUA_GCCOLLECT : LUA_GCSTEP, 0);
-        lua_pushinteger(L, 0);
-        return 1;
-    }
-    return luaL_error(L, "collectgarbage('%s') is not available to bot scripts", opt);
-}
 
 static void remove_global(lua_State *L, const char *name) {
     lua_pushnil(L);
@@ -211,15 +388,11 @@ static void open_allowed(lua_State *L) {
     restrict_os(L);
     remove_global(L, "dofile");
     remove_global(L, "loadfile");
-    lua_getglobal(L, "load");
-    lua_pushcclosure(L, safe_load, 1);
-    lua_setglobal(L, "load");
-    lua_pushcfunction(L, safe_collectgarbage);
-    lua_setglobal(L, "collectgarbage");
     lua_getglobal(L, "string");
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
     lua_pop(L, 1);
+    pl_guard_install(L);
 }
 
 static int panic(lua_State *L) {
@@ -241,6 +414,8 @@ pl_vm *pl_vm_new(const pl_vm_config *config, char **err) {
     vm->refs = 1;
     vm->mem_limit = config->memory_limit;
     vm->instruction_limit = config->instruction_limit;
+    vm->time_limit_ms = config->time_limit_ms;
+    vm->usage = config->usage;
     vm->bot_name = pl_strdup(config->bot_name);
     vm->bot_dir = pl_strdup(config->bot_dir);
     vm->L = lua_newstate(budget_alloc, vm);
@@ -272,7 +447,9 @@ pl_budget *pl_vm_current_budget(const pl_vm *vm) { return vm->current; }
 const char *pl_vm_bot_name(const pl_vm *vm) { return vm->bot_name; }
 const char *pl_vm_bot_dir(const pl_vm *vm) { return vm->bot_dir; }
 long pl_vm_instruction_limit(const pl_vm *vm) { return vm->instruction_limit; }
+long pl_vm_time_limit_ms(const pl_vm *vm) { return vm->time_limit_ms; }
 size_t pl_vm_memory_used(const pl_vm *vm) { return vm->mem_used; }
+size_t pl_vm_memory_limit(const pl_vm *vm) { return vm->mem_limit; }
 void pl_vm_set_userdata(pl_vm *vm, void *ud) { vm->userdata = ud; }
 void *pl_vm_userdata(const pl_vm *vm) { return vm->userdata; }
 
@@ -301,25 +478,32 @@ int pl_vm_load_file(pl_vm *vm, lua_State *L, const char *relpath, char **err) {
 
 int pl_vm_resume(pl_vm *vm, lua_State *co, int nargs, int *nres, pl_budget *budget) {
     pl_budget *outer = vm->current;
+    lua_State *outer_running = vm->running;
     int outer_enforce = vm->mem_enforce;
+    if (budget->time_used_us == 0) pl_usage_run(vm->usage);
     vm->current = budget;
     vm->mem_enforce = 1;
     budget->root = co;
+    budget->slice_start_us = pl_monotonic_us();
+    pl_vm_set_running(vm, co);
+    arm_deadline(vm, budget);
     int status = lua_resume(co, vm->L, nargs, nres);
+    pl_vm_set_running(vm, NULL);
+    int64_t slice = pl_monotonic_us() - budget->slice_start_us;
+    budget->time_used_us += slice > 0 ? slice : 1;
+    pl_usage_add(vm->usage, slice);
     vm->current = outer;
     vm->mem_enforce = outer_enforce;
-    if (budget->exceeded && status != LUA_ERRRUN && status != LUA_ERRMEM) {
-        lua_settop(co, 0);
-        lua_pushfstring(co, "instruction budget of %d exceeded (a loop that never ends?)",
-                        (int)budget->limit);
-        return LUA_ERRRUN;
-    }
-    return status;
-}
-
-/* Source of the runtime's own modules, which an error does not blame. */
-static int is_runtime_source(const char *source) {
-    return strncmp(source, "@parley/", 8) == 0 || source[0] == '=';
+    pl_vm_set_running(vm, outer_running);
+    if (status == LUA_ERRMEM) mark_over(vm, budget, PL_OVER_MEMORY);
+    if (budget->over == PL_OVER_NONE) return status;
+    /* Abandoned: whatever the script did with the abort, the run failed.
+     * A coroutine that yielded out of the hook keeps its stack, so the
+     * error names the line it was at. */
+    if (!budget->where[0]) script_position(co, 0, budget->where, sizeof budget->where);
+    lua_checkstack(co, 1);
+    push_abort_error(co, vm, budget);
+    return LUA_ERRRUN;
 }
 
 static int has_position(const char *msg) {
@@ -357,12 +541,13 @@ char *pl_vm_describe_error(pl_vm *vm, lua_State *co, int status, char **tracebac
     return described;
 }
 
-int pl_vm_run(pl_vm *vm, int nargs, int nres, long instruction_limit, char **err) {
+int pl_vm_run(pl_vm *vm, int nargs, int nres, long percent, char **err) {
     lua_State *L = vm->L;
     lua_State *co = lua_newthread(L);
     lua_insert(L, -(nargs + 2));           /* thread below function and args */
     lua_xmove(L, co, nargs + 1);
-    pl_budget budget = {.limit = instruction_limit};
+    pl_budget budget = {.limit = vm->instruction_limit * percent / 100,
+                        .time_limit_ms = vm->time_limit_ms * percent / 100 + 1};
     int got = 0;
     int status = pl_vm_resume(vm, co, nargs, &got, &budget);
     int rc = PL_OK;

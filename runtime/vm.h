@@ -5,10 +5,16 @@
  * os.time/clock/date, and the runtime's own modules through package.preload.
  * `require` also finds .lua files inside the bot's folder, nothing else.
  *
- * Budgets are enforced here in C: a counting allocator (memory per bot,
- * checked while merchant code runs) and a count hook (instructions per
- * handler run) that, once over budget, fires on every line so that pcall in
- * a script cannot swallow the abort.
+ * Budgets are enforced here in C, per handler run: instructions (a count
+ * hook), wall-clock time (checked by the same hook and by every charge),
+ * memory (a counting allocator per state; C code that allocates for the
+ * script reserves its bytes here too) and work done inside C functions
+ * (charged by those functions in instruction-equivalents, see
+ * pl_vm_charge). A run over any budget is abandoned without running more
+ * merchant code: the hook yields the run's coroutine out and the caller
+ * drops it, so no message handler, finalizer or __close of the script
+ * runs after the budget is gone (guard.c keeps pcall, xpcall and the
+ * coroutine functions from handing control back).
  *
  * A vm is reference counted: the bot holds one reference for its current
  * state, and every turn in flight holds one, so a reload can swap states
@@ -21,20 +27,42 @@
 
 typedef struct pl_vm pl_vm;
 
+/* Work done in C is charged in instruction-equivalents: this many bytes
+ * scanned (as 1 << shift) count as one instruction. */
+#define PL_BYTES_PER_UNIT_SHIFT 6
+
+typedef struct pl_usage pl_usage;
+
 typedef struct {
     const char *bot_name;  /* for log lines */
     const char *bot_dir;   /* require and load_file resolve inside it */
     size_t memory_limit;   /* bytes for the whole state */
     long instruction_limit; /* per handler run */
+    long time_limit_ms;     /* per handler run: time spent running, not waiting for I/O */
+    pl_usage *usage;        /* the bot's CPU account, shared by its states (borrowed), or NULL */
 } pl_vm_config;
 
-/* The instruction budget of one handler run (a turn, a load). */
+/* Why a run was abandoned. */
+typedef enum {
+    PL_OVER_NONE = 0,
+    PL_OVER_INSTRUCTIONS,
+    PL_OVER_TIME,
+    PL_OVER_MEMORY,
+} pl_over;
+
+/* The budgets of one handler run (a turn, a load). A run may be several
+ * slices (resumes) when it waits for I/O in between; only the slices count
+ * towards its time. */
 typedef struct {
-    long used;
+    long used;            /* instructions and charged C work */
     long limit;
-    int exceeded;
-    lua_State *root; /* the run's own coroutine (set by pl_vm_resume) */
-    void *owner;     /* who runs it (the turn), for C functions that start I/O */
+    long time_limit_ms;   /* 0: the state's */
+    int64_t time_used_us; /* in slices that ended */
+    int64_t slice_start_us;
+    pl_over over;         /* set once, when the first budget runs out */
+    char where[160];      /* "file:line" of the script where the run was left */
+    lua_State *root;      /* the run's own coroutine (set by pl_vm_resume) */
+    void *owner;          /* who runs it (the turn), for C functions that start I/O */
 } pl_budget;
 
 /* Creates the sandboxed state with the runtime modules preloaded. */
@@ -47,7 +75,9 @@ pl_vm *pl_vm_from_lua(lua_State *L);
 const char *pl_vm_bot_name(const pl_vm *vm);
 const char *pl_vm_bot_dir(const pl_vm *vm);
 long pl_vm_instruction_limit(const pl_vm *vm);
+long pl_vm_time_limit_ms(const pl_vm *vm);
 size_t pl_vm_memory_used(const pl_vm *vm);
+size_t pl_vm_memory_limit(const pl_vm *vm);
 
 /* Per-vm pointer slot for the owner (the bot loader keeps its catalog here). */
 void pl_vm_set_userdata(pl_vm *vm, void *ud);
@@ -60,19 +90,52 @@ int pl_vm_load_file(pl_vm *vm, lua_State *L, const char *relpath, char **err);
 
 /* Resumes coroutine co (nargs on its stack) with budget active and the
  * memory limit enforced. Returns the lua_resume status; *nres as lua_resume.
- * A run that went over its instruction budget is an error even if a script
- * caught the abort inside a coroutine of its own: then the status is
- * LUA_ERRRUN with the message on co's top. */
+ * A run that went over a budget returns LUA_ERRRUN (or LUA_ERRMEM) with the
+ * message on co's top, however the script tried to catch it; co must then
+ * be dropped, never resumed or closed (closing would run its __close). The
+ * slice's time is added to the budget and to the bot's usage. */
 int pl_vm_resume(pl_vm *vm, lua_State *co, int nargs, int *nres, pl_budget *budget);
 
 /* The budget of the run executing now in vm (NULL between runs). */
 pl_budget *pl_vm_current_budget(const pl_vm *vm);
 
+/* Charges `units` instruction-equivalents of work that a C function does
+ * for the script (pattern-matching steps, bytes copied or scanned) to the
+ * run executing in L's state, and checks the run's time. Returns 1 while
+ * the run is within its budgets, 0 once it is over one: the caller frees
+ * what it holds and returns pl_vm_abort(L) at once. Outside a run (the
+ * runtime setting a state up) it always returns 1. Charge as the work goes
+ * (every few thousand steps), or before it when its size is known. */
+int pl_vm_charge(lua_State *L, long units);
+
+/* Abandons the run of L's state from a C function that the script called:
+ * `return pl_vm_abort(L);`. Marks the run over its instruction budget if
+ * nothing else was exceeded yet. Never returns control to the script. */
+int pl_vm_abort(lua_State *L);
+/* The same, naming the budget that ran out when none was marked yet. */
+int pl_vm_abort_over(lua_State *L, pl_over why);
+
+/* Whether the run executing in L's state is over a budget. */
+int pl_vm_over(lua_State *L);
+
+/* C memory made for the script counts in the state's memory budget:
+ * pl_vm_mem_reserve before allocating (0 when the bytes would go over the
+ * budget of a running script: fail the allocation; the run is then over
+ * its memory budget), pl_vm_mem_release with the same count when freeing. */
+int pl_vm_mem_reserve(pl_vm *vm, size_t bytes);
+void pl_vm_mem_release(pl_vm *vm, size_t bytes);
+
+/* The thread running script code now (the run's coroutine or one of the
+ * script's own), kept by pl_vm_resume and guard.c's coroutine.resume. */
+void pl_vm_set_running(pl_vm *vm, lua_State *L);
+lua_State *pl_vm_running(const pl_vm *vm);
+
 /* Runs the function below nargs arguments on L's top in a fresh coroutine
- * under a budget; on success leaves nres results on L (nres fixed), on error
- * sets *err (see pl_vm_describe_error) and leaves nothing. A function that
- * tries to yield is an error here. */
-int pl_vm_run(pl_vm *vm, int nargs, int nres, long instruction_limit, char **err);
+ * under `percent` of the state's budgets (loading whole files gets more
+ * room than a turn, a fallback reply less); on success leaves nres results on L (nres fixed), on
+ * error sets *err (see pl_vm_describe_error) and leaves nothing. A function
+ * that tries to yield is an error here. */
+int pl_vm_run(pl_vm *vm, int nargs, int nres, long percent, char **err);
 
 /* For a coroutine that died with status: a new "file:line: message" naming
  * the innermost frame of the bot's own code (not the runtime's), and, when

@@ -232,8 +232,8 @@ commands["memory"] = function(c)
 end
 
 commands["memory-fill"] = function(c)
-  local t = {}
-  while true do t[#t + 1] = string.rep("y", 4000) .. #t end -- MARK:memory-fill
+  local t, piece = {}, string.rep("y", 4000)
+  while true do t[#t + 1] = piece .. #t end -- MARK:memory-fill
 end
 
 commands["error"] = function(c)

@@ -9,8 +9,8 @@ function actions.pcall_loop()
   for _ = 1, 10 do pcall(function() while true do end end) end
 end
 function actions.memory()
-  local t = {}
-  for i = 1, 64 do t[i] = ("x"):rep(1 << 20) .. i end
+  local t, mb = {}, ("x"):rep(1 << 16):rep(16)
+  for i = 1, 64 do t[i] = mb .. i end
 end
 function actions.store_function(c) c.slots.f = function() end end
 function actions.store_nested(c) c.slots.t = { ok = true }; c.slots.t.f = print end

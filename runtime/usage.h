@@ -1,0 +1,51 @@
+/* usage: what one bot's scripts cost the host — the time its handler runs
+ * held the event loop, how many runs were abandoned over which budget, and
+ * how often its messages were held back — and the share of the loop it may
+ * take (DESIGN.md section 4: a greedy bot slows only itself).
+ *
+ * The share is a token bucket of script time: it refills at `share` of real
+ * time up to `burst`, every run takes what it used, and while the bucket is
+ * empty the bot waits (pl_usage_wait_ms). The pipeline holds such a bot's
+ * messages back (refusing them on channels that wait for the answer), so
+ * another bot's shoppers never queue behind it. The clock is the monotonic
+ * one: moving parley's test clock changes nothing here. */
+#ifndef PL_USAGE_H
+#define PL_USAGE_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "vm.h"
+
+/* The host's policy, set by the operator (parley serve). */
+typedef struct {
+    double share;     /* fraction of one core's time a bot may keep using (0-1] */
+    int64_t burst_us; /* script time a bot may use at once before the share applies */
+} pl_usage_policy;
+
+#define PL_DEFAULT_SHARE 0.5
+#define PL_DEFAULT_BURST_MS 1000
+
+void pl_usage_set_policy(const pl_usage_policy *policy);
+void pl_usage_get_policy(pl_usage_policy *policy);
+
+pl_usage *pl_usage_new(void);
+void pl_usage_free(pl_usage *usage);
+
+/* A handler run starts. */
+void pl_usage_run(pl_usage *usage);
+/* A slice of a run took `us` microseconds of the loop. */
+void pl_usage_add(pl_usage *usage, int64_t us);
+/* A run was abandoned over a budget. */
+void pl_usage_abort(pl_usage *usage, pl_over why);
+/* A message was held back (refused: 1, or delayed: 0) because of the share. */
+void pl_usage_held(pl_usage *usage, int refused);
+
+/* Milliseconds until the bot may run again; 0 when it may run now. */
+int64_t pl_usage_wait_ms(pl_usage *usage);
+
+/* {"script_ms", "runs", "aborts": {"instructions", "time", "memory"},
+ *  "refused", "delayed", "throttled"} for /v1/health (new). */
+json_t *pl_usage_json(pl_usage *usage);
+
+#endif

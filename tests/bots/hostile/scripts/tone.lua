@@ -1,0 +1,9 @@
+return {
+  persona = { name = "Mallory", emoji = true },
+  templates = {
+    en = {
+      ready = "Ready.",
+      fallback = "Something broke.",
+    },
+  },
+}
