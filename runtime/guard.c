@@ -206,14 +206,10 @@ static int read_chunk(lua_State *L) {
     return 1;
 }
 
+/* load(chunk [, name [, mode [, env]]]): whatever the mode says, only text
+ * is compiled (a binary chunk fails to load). */
 static int guard_load(lua_State *L) {
     int env = !lua_isnone(L, 4) ? 4 : 0;
-    const char *mode = luaL_optstring(L, 3, "bt");
-    if (!strchr(mode, 't')) {
-        luaL_pushfail(L);
-        lua_pushliteral(L, "load: binary chunks are not available to bot scripts");
-        return 2;
-    }
     const char *chunkname;
     if (lua_type(L, 1) == LUA_TSTRING) {
         chunkname = luaL_optstring(L, 2, lua_tostring(L, 1));

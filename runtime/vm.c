@@ -483,6 +483,7 @@ int pl_vm_resume(pl_vm *vm, lua_State *co, int nargs, int *nres, pl_budget *budg
     if (budget->time_used_us == 0) pl_usage_run(vm->usage);
     vm->current = budget;
     vm->mem_enforce = 1;
+    vm->refused = 0;
     budget->root = co;
     budget->slice_start_us = pl_monotonic_us();
     pl_vm_set_running(vm, co);
@@ -546,8 +547,8 @@ int pl_vm_run(pl_vm *vm, int nargs, int nres, long percent, char **err) {
     lua_State *co = lua_newthread(L);
     lua_insert(L, -(nargs + 2));           /* thread below function and args */
     lua_xmove(L, co, nargs + 1);
-    pl_budget budget = {.limit = vm->instruction_limit * percent / 100,
-                        .time_limit_ms = vm->time_limit_ms * percent / 100 + 1};
+    pl_budget budget = {.limit = vm->instruction_limit * percent / 100};
+    if (vm->time_limit_ms > 0) budget.time_limit_ms = vm->time_limit_ms * percent / 100 + 1;
     int got = 0;
     int status = pl_vm_resume(vm, co, nargs, &got, &budget);
     int rc = PL_OK;
