@@ -20,6 +20,7 @@
 #include "common.h"
 #include "log.h"
 #include "server.h"
+#include "usage.h"
 
 static const char main_usage[] =
     "usage: parley <command> [options]\n"
@@ -81,6 +82,15 @@ static const char serve_usage[] =
     "                      links and provider callbacks (default: PARLEY_PUBLIC_URL,\n"
     "                      else http://ADDR:PORT)\n"
     "  --log-level LEVEL   debug, info, warn or error (default info)\n"
+    "\n"
+    "Caps on what any bot.json may ask for its scripts (per handler run):\n"
+    "  --max-memory-mb N     memory of a bot's Lua state (default 256)\n"
+    "  --max-instructions N  instructions, C work included (default 20000000)\n"
+    "  --max-time-ms N       time a run may hold the loop (default 1000)\n"
+    "  --bot-share PERCENT   of the loop's time one bot may keep using; past it, its\n"
+    "                        own messages wait (default 50)\n"
+    "  --bot-burst-ms N      script time a bot may use at once before its share\n"
+    "                        applies (default 1000)\n"
     "  --help              this text\n";
 
 typedef struct {
@@ -127,6 +137,13 @@ static int pick_free_port(const char *addr) {
     if (fd >= 0) evutil_closesocket(fd);
     evutil_freeaddrinfo(ai);
     return port;
+}
+
+/* A whole number above zero, the whole of text. */
+static int positive_number(const char *text, long *n) {
+    char *end = NULL;
+    *n = strtol(text, &end, 10);
+    return end != text && *end == '\0' && *n > 0;
 }
 
 static int parse_listen(const char *spec, char **addr, int *port) {
@@ -206,8 +223,17 @@ int pl_cmd_serve(int argc, char **argv) {
                                          {"no-watch", no_argument, 0, 'n'},
                                          {"log-level", required_argument, 0, 'v'},
                                          {"public-url", required_argument, 0, 'u'},
+                                         {"max-memory-mb", required_argument, 0, 'M'},
+                                         {"max-instructions", required_argument, 0, 'I'},
+                                         {"max-time-ms", required_argument, 0, 'T'},
+                                         {"bot-share", required_argument, 0, 'S'},
+                                         {"bot-burst-ms", required_argument, 0, 'B'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
+    pl_bot_caps caps = {0};
+    pl_usage_policy share;
+    pl_usage_get_policy(&share);
+    long n = 0;
     char *addr = pl_strdup("127.0.0.1");
     int port = 8080, watch = 1, c, rc = 0;
     pl_app_config config = {.db_path = "parley.db", .sync = PL_SYNC_FULL};
@@ -232,6 +258,24 @@ int pl_cmd_serve(int argc, char **argv) {
             if (pl_log_parse_level(optarg) < 0) rc = pl_cli_usage_error("serve", "--log-level is debug, info, warn or error");
             else pl_log_set_level((pl_log_level)pl_log_parse_level(optarg));
             break;
+        case 'M':
+        case 'I':
+        case 'T':
+        case 'S':
+        case 'B':
+            if (!positive_number(optarg, &n) || (c == 'S' && n > 100)) {
+                const char *names = "M--max-memory-mb I--max-instructions T--max-time-ms S--bot-share B--bot-burst-ms";
+                const char *name = strchr(names, c) + 1;
+                rc = pl_cli_usage_error("serve", "%.*s wants a whole number above 0%s", (int)strcspn(name, " "),
+                                        name, c == 'S' ? " and up to 100" : "");
+                break;
+            }
+            if (c == 'M') caps.memory_mb = n;
+            else if (c == 'I') caps.instructions = n;
+            else if (c == 'T') caps.time_ms = n;
+            else if (c == 'S') share.share = (double)n / 100.0;
+            else share.burst_us = (int64_t)n * 1000;
+            break;
         case 'h': fputs(serve_usage, stdout); free(addr); return 0;
         default: rc = pl_cli_usage_error("serve", "unknown option '%s'", argv[optind - 1]);
         }
@@ -253,6 +297,8 @@ int pl_cmd_serve(int argc, char **argv) {
         }
     }
     config.watch = watch;
+    pl_bot_set_caps(&caps);
+    pl_usage_set_policy(&share);
     if (rc == 0) rc = run_server(&config, addr, port);
     free(default_dir);
     free(addr);
