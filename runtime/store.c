@@ -376,6 +376,25 @@ int pl_store_inbox_add(pl_store *store, const char *bot, const char *channel,
     return PL_OK;
 }
 
+int pl_store_inbox_next_seq(pl_store *store, const char *bot, const char *channel, const char *prefix,
+                            int64_t *seq, char **err) {
+    sqlite3_stmt *st = NULL;
+    size_t n = strlen(prefix);
+    /* the ids after the prefix sort below the prefix with its last byte raised */
+    char *above = pl_strdup(prefix);
+    if (n) above[n - 1]++;
+    int rc = run_sql(store, &st,
+                     "SELECT max(platform_id) FROM inbox WHERE bot = ?1 AND channel = ?2 "
+                     "AND platform_id > ?3 AND platform_id < ?4",
+                     "ssss", bot, channel, prefix, above);
+    free(above);
+    if (rc < 0) return db_fail(store, err, "read event sequence");
+    const char *last = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+    *seq = (last ? strtoll(last + n, NULL, 10) : 0) + 1;
+    sqlite3_finalize(st);
+    return PL_OK;
+}
+
 int pl_store_inbox_done(pl_store *store, int64_t id, int64_t now_ms, char **err) {
     sqlite3_stmt *st = store->stmt[ST_INBOX_DONE];
     sqlite3_reset(st);

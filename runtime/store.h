@@ -83,6 +83,11 @@ int pl_store_inbox_add(pl_store *store, const char *bot, const char *channel,
                        int64_t now_ms, int64_t *id, char **err);
 /* Marks a message handled (in the transaction that commits its turn). */
 int pl_store_inbox_done(pl_store *store, int64_t id, int64_t now_ms, char **err);
+/* For events parley makes itself whose ids are "<prefix><sequence>": the
+ * next sequence number after the highest one recorded (1 when none is).
+ * Sequences are zero-padded by the caller so that they sort as text. */
+int pl_store_inbox_next_seq(pl_store *store, const char *bot, const char *channel, const char *prefix,
+                            int64_t *seq, char **err);
 /* Messages recorded but not handled (after a crash), oldest first: a new
  * array of {"id", "bot", "channel", "user", "message"}. */
 int pl_store_inbox_pending(pl_store *store, json_t **rows, char **err);
