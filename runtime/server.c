@@ -36,10 +36,22 @@ void pl_reply_json(struct evhttp_request *req, int status, json_t *body /* stole
     evbuffer_add(out, "\n", 1);
     free(text);
     json_decref(body);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                      "application/json; charset=utf-8");
+    struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
+    evhttp_add_header(headers, "Content-Type", "application/json; charset=utf-8");
+    /* every 503 says when to come back */
+    if (status == 503 && !evhttp_find_header(headers, "Retry-After")) evhttp_add_header(headers, "Retry-After", "1");
     evhttp_send_reply(req, status, NULL, out);
     evbuffer_free(out);
+}
+
+void pl_reply_unavailable(struct evhttp_request *req, const pl_turn_result *result) {
+    if (result && result->retry_after > 0) {
+        char seconds[24];
+        snprintf(seconds, sizeof seconds, "%d", result->retry_after);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", seconds);
+    }
+    if (result && result->error) pl_reply_error(req, 503, "%s; please retry later", result->error);
+    else pl_reply_error(req, 503, "the message could not be stored; please retry");
 }
 
 void pl_reply_error(struct evhttp_request *req, int status, const char *fmt, ...) {
@@ -130,7 +142,7 @@ static void deliver_rest(int status, const pl_message *msg, const pl_turn_result
     if (w->req) {
         evhttp_connection_set_closecb(evhttp_request_get_connection(w->req), NULL, NULL);
         if (status == 200) send_replies(w->req, msg->user, result->replies_text);
-        else pl_reply_error(w->req, 503, "the message could not be stored; please retry");
+        else pl_reply_unavailable(w->req, result);
     }
     free(w);
 }
@@ -217,9 +229,16 @@ static void handle_health(pl_server *s, struct evhttp_request *req) {
             loaded = json_string(stamp);
         }
         const char *error = pl_bot_error(bot);
-        json_array_append_new(bots, json_pack("{s:s, s:o, s:o}", "name", pl_bot_name(bot),
-                                              "loaded_at", loaded, "error",
-                                              error ? json_string(error) : json_null()));
+        json_t *entry = json_pack("{s:s, s:o, s:o, s:o}", "name", pl_bot_name(bot), "loaded_at", loaded, "error",
+                                  error ? json_string(error) : json_null(), "usage",
+                                  pl_usage_json(pl_bot_usage(bot)));
+        pl_vm *vm = pl_bot_vm(bot);
+        if (vm)
+            json_object_set_new(entry, "limits",
+                                json_pack("{s:I, s:I, s:I}", "memory_mb", (json_int_t)(pl_vm_memory_limit(vm) >> 20),
+                                          "instructions", (json_int_t)pl_vm_instruction_limit(vm), "time_ms",
+                                          (json_int_t)pl_vm_time_limit_ms(vm)));
+        json_array_append_new(bots, entry);
     }
     pl_reply_json(req, 200, json_pack("{s:o}", "bots", bots));
 }
@@ -367,7 +386,7 @@ static void deliver_sync(int status, const pl_message *msg, const pl_turn_result
         const char *type = NULL;
         pl_outbound to = {.user = msg->user, .info = msg->channel_info, .locale = result->locale,
                           .done = result->done};
-        if (status != 200) pl_reply_error(w->req, 503, "the message could not be stored; please retry");
+        if (status != 200) pl_reply_unavailable(w->req, result);
         else if (w->adapter->answer(&w->cfg, &to, result->replies, &body, &type, &err) != PL_OK) {
             pl_error("[%s] %s/%s: cannot render the answer: %s", msg->bot, msg->channel, msg->user, err);
             pl_reply_error(w->req, 500, "the answer could not be rendered");

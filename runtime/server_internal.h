@@ -25,6 +25,9 @@ void pl_reply_error(struct evhttp_request *req, int status, const char *fmt, ...
     __attribute__((format(printf, 3, 4)));
 void pl_reply_405(struct evhttp_request *req, const char *allow);
 void pl_reply_text(struct evhttp_request *req, int status, const char *body, const char *type);
+/* 503 for a message that was not handled: the result's reason (the bot is
+ * over its share) or that nothing could be stored, and Retry-After. */
+void pl_reply_unavailable(struct evhttp_request *req, const pl_turn_result *result);
 
 /* The body as a JSON object (new), or NULL with *reason (new). */
 json_t *pl_read_json_body(struct evhttp_request *req, char **reason);

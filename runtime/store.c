@@ -171,7 +171,7 @@ int pl_store_open(const char *path, pl_store_sync sync, pl_store **out, char **e
         pl_store_close(store);
         return PL_ERR;
     }
-    sqlite3_busy_timeout(store->db, 5000);
+    sqlite3_busy_timeout(store->db, 5000); /* opening may wait for another process */
     const char *pragmas = sync == PL_SYNC_FULL
                               ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                               : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;";
@@ -187,6 +187,10 @@ int pl_store_open(const char *path, pl_store_sync sync, pl_store **out, char **e
             return PL_ERR;
         }
     }
+    /* Serving: a lock held elsewhere (a backup, an admin's sqlite3 shell)
+     * must not stop the loop for seconds; a commit that cannot get the
+     * lock soon fails, and the pipeline retries or answers 503. */
+    sqlite3_busy_timeout(store->db, PL_STORE_BUSY_MS);
     *out = store;
     return PL_OK;
 }

@@ -25,6 +25,10 @@ typedef struct {
 typedef enum { PL_SYNC_NORMAL, PL_SYNC_FULL } pl_store_sync;
 
 /* Opens (creating if needed) the database at path; ":memory:" for tests. */
+/* How long a statement waits for a lock held by another connection once
+ * the store serves (the loop waits with it). */
+#define PL_STORE_BUSY_MS 20
+
 int pl_store_open(const char *path, pl_store_sync sync, pl_store **out, char **err);
 void pl_store_close(pl_store *store);
 
