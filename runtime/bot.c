@@ -20,6 +20,7 @@
 #include "json_lua.h"
 #include "log.h"
 #include "modules.h"
+#include "secrets.h"
 
 /* Loading runs whole files; they get more room than a single turn
  * (percent of a turn's budgets). */
@@ -93,6 +94,13 @@ static json_t *read_manifest(const char *dir, char **err) {
     if (reason) {
         json_decref(m);
         pl_fail(err, "bot.json:1: %s", reason);
+        return NULL;
+    }
+    char *outside = pl_secrets_check_manifest(name, m);
+    if (outside) {
+        json_decref(m);
+        pl_fail(err, "%s", outside);
+        free(outside);
         return NULL;
     }
     if (!locales) json_object_set_new(m, "locales", json_pack("[s]", "en"));

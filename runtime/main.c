@@ -1,6 +1,7 @@
 /* main: the parley command line — dispatch to serve, chat, test and check,
  * plus serve and check themselves (chat.c and spec.c hold the others). */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <event2/event.h>
 #include <getopt.h>
 #include <libgen.h>
@@ -19,6 +20,7 @@
 #include "cli.h"
 #include "common.h"
 #include "log.h"
+#include "secrets.h"
 #include "server.h"
 #include "usage.h"
 
@@ -91,6 +93,9 @@ static const char serve_usage[] =
     "                        own messages wait (default 50)\n"
     "  --bot-burst-ms N      script time a bot may use at once before its share\n"
     "                        applies (default 1000)\n"
+    "  --env-prefix BOT=PREFIX  the environment variables bot BOT may read (its\n"
+    "                        bot.json's *_env names) start with PREFIX; default: its\n"
+    "                        name in capitals and _ (barista: BARISTA_); never PARLEY_\n"
     "  --help              this text\n";
 
 typedef struct {
@@ -137,6 +142,18 @@ static int pick_free_port(const char *addr) {
     if (fd >= 0) evutil_closesocket(fd);
     evutil_freeaddrinfo(ai);
     return port;
+}
+
+/* --env-prefix BOT=PREFIX: the environment namespace of one bot. */
+static int set_env_prefix(const char *spec) {
+    const char *eq = strchr(spec, '=');
+    if (!eq || eq == spec || !eq[1] || strncmp(eq + 1, "PARLEY_", 7) == 0) return PL_ERR;
+    for (const char *p = eq + 1; *p; p++)
+        if (!isupper((unsigned char)*p) && !isdigit((unsigned char)*p) && *p != '_') return PL_ERR;
+    char *bot = pl_strndup(spec, (size_t)(eq - spec));
+    pl_secrets_set_prefix(bot, eq + 1);
+    free(bot);
+    return PL_OK;
 }
 
 /* A whole number above zero, the whole of text. */
@@ -228,6 +245,7 @@ int pl_cmd_serve(int argc, char **argv) {
                                          {"max-time-ms", required_argument, 0, 'T'},
                                          {"bot-share", required_argument, 0, 'S'},
                                          {"bot-burst-ms", required_argument, 0, 'B'},
+                                         {"env-prefix", required_argument, 0, 'E'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     pl_bot_caps caps = {0};
@@ -275,6 +293,11 @@ int pl_cmd_serve(int argc, char **argv) {
             else if (c == 'T') caps.time_ms = n;
             else if (c == 'S') share.share = (double)n / 100.0;
             else share.burst_us = (int64_t)n * 1000;
+            break;
+        case 'E':
+            if (set_env_prefix(optarg) != PL_OK)
+                rc = pl_cli_usage_error("serve", "--env-prefix wants BOT=PREFIX, such as shop=ACME_SHOP_ "
+                                                 "(capitals, digits and _, not PARLEY_)");
             break;
         case 'h': fputs(serve_usage, stdout); free(addr); return 0;
         default: rc = pl_cli_usage_error("serve", "unknown option '%s'", argv[optind - 1]);

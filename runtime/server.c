@@ -253,8 +253,7 @@ void pl_request_query(struct evhttp_request *req, struct evkeyvalq *params) {
 }
 
 /* Checks the bearer token; answers and returns 0 when not allowed. */
-int pl_bearer_allowed(struct evhttp_request *req, const char *env_name, const char *what) {
-    const char *token = env_name ? getenv(env_name) : NULL;
+int pl_bearer_allowed(struct evhttp_request *req, const char *token, const char *env_name, const char *what) {
     if (!token || !*token) {
         pl_reply_error(req, 403, "the %s is disabled: set %s to enable it", what,
                        env_name ? env_name : "a token variable (api_token_env in bot.json)");
@@ -273,7 +272,7 @@ int pl_bearer_allowed(struct evhttp_request *req, const char *env_name, const ch
 }
 
 static int admin_allowed(struct evhttp_request *req) {
-    return pl_bearer_allowed(req, "PARLEY_ADMIN_TOKEN", "admin API");
+    return pl_bearer_allowed(req, getenv("PARLEY_ADMIN_TOKEN"), "PARLEY_ADMIN_TOKEN", "admin API");
 }
 
 static void deliver_erase(int status, const pl_message *msg, const pl_turn_result *result, void *ud) {

@@ -252,10 +252,10 @@ TEST(skill_id_is_checked) {
     json_decref(two);
 
     /* no skill id configured: the server's fault, 503, and it says what to set */
-    json_t *unset = json_pack("{s:s}", "skill_id_env", "PARLEY_TEST_UNSET_ALEXA_SKILL");
+    json_t *unset = json_pack("{s:s}", "skill_id_env", "BARISTA_TEST_UNSET_ALEXA_SKILL");
     CHECK(run_inbound(unset, "POST", body, NULL, now, &in, &err) == PL_ERR);
     CHECK(in.status == 503);
-    CHECK(has(err, "PARLEY_TEST_UNSET_ALEXA_SKILL"));
+    CHECK(has(err, "BARISTA_TEST_UNSET_ALEXA_SKILL"));
     DROP(err);
     pl_inbound_clear(&in);
     json_decref(unset);
