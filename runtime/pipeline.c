@@ -412,7 +412,7 @@ static void on_commit(evutil_socket_t fd, short what, void *arg) {
     pipe->transactions++;
     for (item *it = batch; committed && it; it = it->next_in_batch) pipe->committed_items++;
     if (!committed) {
-        pl_error("commit failed, %s: answering 503 so senders retry", err);
+        pl_error("commit failed, %s: answering 503 (senders retry); received messages run again", err);
         /* the cached sessions are ahead of the store now */
         for (item *it = batch; it; it = it->next_in_batch)
             if (it->kind == ITEM_MESSAGE) pl_turn_forget(it->bot, it->msg->channel, it->msg->user);
