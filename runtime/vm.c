@@ -460,6 +460,16 @@ int pl_vm_load_file(pl_vm *vm, lua_State *L, const char *relpath, char **err) {
     int rc = pl_read_file(path, &text, &len, err);
     free(path);
     if (rc != PL_OK) return rc;
+    /* a bot's own file, but compiling it takes the loop: bounded and charged */
+    if (len > PL_MAX_SCRIPT_FILE) {
+        free(text);
+        return pl_fail(err, "%s:1: the file is %zu KB; a script file may have at most %d KB", relpath, len >> 10,
+                       PL_MAX_SCRIPT_FILE >> 10);
+    }
+    if (!pl_vm_charge(L, (long)(len >> 2))) {
+        free(text);
+        return pl_fail(err, "%s: over the run's budget while compiling", relpath);
+    }
     char *chunkname = pl_strdupf("@%s", relpath);
     int outer_enforce = vm->mem_enforce;
     vm->mem_enforce = 1;

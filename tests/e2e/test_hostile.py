@@ -45,6 +45,9 @@ ATTACKS = {
     "big_concat": "(instruction|time) budget",
     "big_compare": "time budget of 300 ms",
     "memory": "memory budget of 128 MB",
+    "log_flood": "instruction budget",
+    "phrase": "instruction budget",
+    "fold": "instruction budget",
 }
 
 
@@ -200,6 +203,18 @@ def main(tap):
 
     tap.case("another process holding the database: 503 with Retry-After at once, health answers, then all is well",
              held_lock)
+
+    def log_flood(run):
+        mark = srv.mark()
+        u = new_user("flood")
+        check.assertEqual(srv.say("hostile", u, "log_flood"), FALLBACK)
+        srv.wait_log(r"ERROR +\[hostile\] rest/%s: turn failed" % re.escape(u), mark)
+        lines = [l for l in srv.log_since(mark) if "INFO  [hostile] flows/main.lua" in l]
+        check.assertEqual(len(lines), 100, "a run logs at most 100 lines")
+        check.assertTrue(all(len(l) < 2200 and l.endswith("(98000 more bytes)") for l in lines), lines[0][-80:])
+        check.assertEqual(len(srv.find_log(r"WARN +\[hostile\] flows/main\.lua:\d+: more than 100 log lines", mark)), 1)
+
+    tap.case("a script cannot flood the log: 100 lines a run, each cut at 2,000 bytes", log_flood)
 
     def after_all(run):
         check.assertTrue(srv.alive())

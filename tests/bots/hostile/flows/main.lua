@@ -66,6 +66,19 @@ function attacks.memory()
   local t, s = {}, ("x"):rep(1 << 16):rep(16)
   for i = 1, 1 << 30 do t[i] = s .. i end
 end
+function attacks.log_flood()
+  local log, line = require "log", ("x"):rep(100000)
+  for _ = 1, 1000000 do log.info(line) end
+end
+function attacks.phrase()
+  local text = require "parley.text"
+  local hay, needle = ("a"):rep(1 << 16):rep(64), ("a"):rep(4096)
+  for _ = 1, 1000 do text.has_phrase(hay, needle .. "b") end
+end
+function attacks.fold()
+  local text, s = require "parley.text", ("É"):rep(1 << 15):rep(128)
+  for _ = 1, 1000 do text.fold(s) end
+end
 function attacks.json_memory()
   local json = require "json"
   for _ = 1, 4 do pcall(json.decode, "[" .. ("1,"):rep(5e6) .. "1]") end

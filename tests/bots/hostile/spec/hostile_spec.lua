@@ -19,6 +19,9 @@ local attacks = {
   big_concat = " budget",
   big_compare = "time budget",
   memory = "memory budget",
+  log_flood = "instruction budget",
+  phrase = "instruction budget",
+  fold = "instruction budget",
 }
 
 describe("a hostile brand", function()
