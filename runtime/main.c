@@ -92,7 +92,7 @@ static const char serve_usage[] =
     "  --bot-share PERCENT   of the loop's time one bot may keep using; past it, its\n"
     "                        own messages wait (default 50)\n"
     "  --bot-burst-ms N      script time a bot may use at once before its share\n"
-    "                        applies (default 1000)\n"
+    "                        applies (default 250)\n"
     "  --env-prefix BOT=PREFIX  the environment variables bot BOT may read (its\n"
     "                        bot.json's *_env names) start with PREFIX; default: its\n"
     "                        name in capitals and _ (barista: BARISTA_); never PARLEY_\n"

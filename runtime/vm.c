@@ -111,10 +111,7 @@ static void arm_hooks(pl_vm *vm, pl_budget *b) {
 
 /* Marks the run over a budget (the first reason stays) and arms the hook. */
 static void mark_over(pl_vm *vm, pl_budget *b, pl_over why) {
-    if (b->over == PL_OVER_NONE) {
-        b->over = why;
-        pl_usage_abort(vm->usage, why);
-    }
+    if (b->over == PL_OVER_NONE) b->over = why;
     arm_hooks(vm, b);
 }
 
@@ -508,6 +505,7 @@ int pl_vm_resume(pl_vm *vm, lua_State *co, int nargs, int *nres, pl_budget *budg
     pl_vm_set_running(vm, outer_running);
     if (status == LUA_ERRMEM) mark_over(vm, budget, PL_OVER_MEMORY);
     if (budget->over == PL_OVER_NONE) return status;
+    pl_usage_abort(vm->usage, budget->over, budget->time_used_us);
     /* Abandoned: whatever the script did with the abort, the run failed.
      * A coroutine that yielded out of the hook keeps its stack, so the
      * error names the line it was at. */

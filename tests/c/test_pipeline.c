@@ -321,6 +321,39 @@ TEST(acknowledged_message_survives_a_held_lock) {
     free(db);
 }
 
+static void on_recorded(int status, void *ud) { *(int *)ud = status; }
+
+/* A bot over its share: a message someone waits for is refused with 503
+ * and Retry-After; one a platform delivered (acknowledged) waits its turn. */
+TEST(over_share_refuses_waiting_and_delays_delivered) {
+    pl_app *app = open_app();
+    if (!app) return;
+    pl_bot *bot = pl_app_bot(app, 0);
+    pl_usage *usage = pl_bot_usage(bot);
+    pl_usage_add(usage, 2 * PL_DEFAULT_BURST_MS * 1000); /* far past its burst */
+    CHECK(pl_usage_wait_ms(usage) > 0);
+    delivery d = {0};
+    post(app, "greedy-1", "hi", &d);
+    pl_app_drain(app);
+    CHECK(d.calls == 1 && d.status == 503 && d.nreplies == 0);
+    int recorded = 0;
+    json_t *events = json_pack("[{s:s, s:s, s:s, s:s}]", "kind", "message", "id", "m-delayed", "user", "greedy-2",
+                               "text", "hi");
+    pl_pipeline_record(pl_app_pipeline(app), bot, "rest", events, on_recorded, &recorded);
+    pl_app_drain(app); /* returns once the delayed turn has run and committed */
+    CHECK(recorded == 200);
+    pl_session_key key = {"barista", "rest", "greedy-2"};
+    json_t *lines = NULL;
+    char *err = NULL;
+    CHECK(pl_store_transcript_get(pl_app_store(app), &key, 10, &lines, &err) == 0 && json_array_size(lines) == 2);
+    json_decref(lines);
+    json_t *u = pl_usage_json(usage);
+    CHECK(json_integer_value(json_object_get(u, "refused")) == 1);
+    CHECK(json_integer_value(json_object_get(u, "delayed")) >= 1);
+    json_decref(u);
+    pl_app_close(app);
+}
+
 int main(void) {
     pl_log_set_level(PL_LOG_WARN);
     pl_log_set_sink(count_errors, NULL, 0);
@@ -334,6 +367,7 @@ int main(void) {
     RUN(erase_behind_messages);
     RUN(pending_messages_freed_on_close);
     RUN(acknowledged_message_survives_a_held_lock);
+    RUN(over_share_refuses_waiting_and_delays_delivered);
     remove_bot();
     return check_done();
 }

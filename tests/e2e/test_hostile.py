@@ -62,7 +62,10 @@ def attack_line(name):
 
 def main(tap):
     innocent_dir, _ = echo_bot("innocent")
-    srv = tap.watch(Server([HOSTILE, innocent_dir], name="parley (hostile)").start())
+    # the attacks abort runs on purpose, many in a row: the share of the loop
+    # that would hold the hostile bot back is tested below, on its own
+    srv = tap.watch(Server([HOSTILE, innocent_dir], args=["--bot-share", "100", "--bot-burst-ms", "600000"],
+                           name="parley (hostile)").start())
 
     def innocent_answers(user, n, text="hello"):
         check.assertEqual(srv.say("innocent", user, text)[-1], {"text": "%d: %s" % (n, text)})
