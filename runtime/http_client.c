@@ -220,25 +220,30 @@ void pl_http_client_free(pl_http_client *c) {
 
 size_t pl_http_in_flight(const pl_http_client *c) { return c->in_flight; }
 
+/* Keeps the first refusal of t for its error: "127.0.0.1 is a loopback address". */
+static void note_refusal(transfer *t, const struct sockaddr_storage *ss, const char *why) {
+    if (t->refused[0]) return;
+    char text[INET6_ADDRSTRLEN] = "?";
+    if (ss->ss_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, text, sizeof text);
+    else if (ss->ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, text, sizeof text);
+    if (strncmp(why, "not ", 4) == 0) snprintf(t->refused, sizeof t->refused, "%s: %s", text, why);
+    else snprintf(t->refused, sizeof t->refused, "%s is a %s address", text, why);
+}
+
 /* CURLOPT_OPENSOCKETFUNCTION of a public_only transfer: libcurl has
  * resolved the name and asks for a socket to connect to this address;
  * refusing (CURL_SOCKET_BAD) makes it try the next one, and the transfer
  * fails with CURLE_COULDNT_CONNECT when none is left. Checking here, not
  * the name before, is what stops a public name that resolves to 127.0.0.1. */
 static curl_socket_t open_public_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a) {
-    transfer *t = arg;
     struct sockaddr_storage ss = {0};
     memcpy(&ss, &a->addr, a->addrlen < sizeof ss ? a->addrlen : sizeof ss);
     const char *why = purpose == CURLSOCKTYPE_IPCXN ? pl_http_address_refusal((struct sockaddr *)&ss)
                                                     : "not an outgoing connection";
     if (!why) return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
-    if (!t->refused[0]) {
-        char text[INET6_ADDRSTRLEN] = "?";
-        const void *ip = ss.ss_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
-                                                  : (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
-        if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) inet_ntop(ss.ss_family, ip, text, sizeof text);
-        snprintf(t->refused, sizeof t->refused, "%s is a %s address", text, why);
-    }
+    note_refusal(arg, &ss, why);
     return CURL_SOCKET_BAD;
 }
 
