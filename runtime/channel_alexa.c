@@ -562,12 +562,14 @@ static void free_fetch(fetch *f) {
     free(f);
 }
 
+static int too_many_waiting(int *status, char **err) {
+    *status = 503;
+    return pl_fail(err, "too many requests are waiting for certificate downloads (%d); try again", WAITERS);
+}
+
 /* The request waits for f: PL_AGAIN, or 503 when too many wait. */
 static int join(fetch *f, const pl_webhook *req, int *status, char **err) {
-    if (waiters_in_all >= WAITERS) {
-        *status = 503;
-        return pl_fail(err, "too many requests are waiting for certificate downloads (%d); try again", WAITERS);
-    }
+    if (waiters_in_all >= WAITERS) return too_many_waiting(status, err);
     waiter *grown = realloc(f->waiters, (f->nwaiters + 1) * sizeof *grown);
     if (!grown) abort();
     f->waiters = grown;
@@ -608,6 +610,7 @@ static int start_fetch(const char *url, const char *protocol, const char *host, 
     if (!req->http || !req->again) return pl_fail(err, "certificate chains cannot be downloaded here");
     if (fetches_in_flight >= FETCHES)
         return pl_fail(err, "too many certificate downloads in flight (%d); try again", FETCHES);
+    if (waiters_in_all >= WAITERS) return too_many_waiting(status, err); /* before anything starts */
     fetch *f = calloc(1, sizeof *f);
     if (!f) abort();
     f->url = pl_strdup(url);
