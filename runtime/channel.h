@@ -113,7 +113,7 @@ typedef struct pl_channel_adapter {
     /* Verifies and parses a webhook. On PL_ERR, out->status is the 4xx to
      * answer (401/403 for a bad signature or secret, 400 for a body that
      * cannot be parsed) and *err says why; nothing is stored or run.
-     * PL_AGAIN: the adapter started fetching what it needs through req->http
+     * PL_AGAIN: the adapter is fetching what it needs through req->http
      * and will call req->again(req->again_ctx) once, later, on the loop,
      * whether the fetch worked or not; out is untouched and nothing needs
      * freeing. The caller then calls inbound again with the same request
