@@ -207,6 +207,7 @@ void pl_app_close(pl_app *app) {
 
 struct event_base *pl_app_base(pl_app *app) { return app->base; }
 pl_outbox *pl_app_outbox(pl_app *app) { return app->outbox; }
+pl_http_client *pl_app_http(pl_app *app) { return app->http; }
 pl_commerce *pl_app_commerce(pl_app *app) { return app->commerce; }
 pl_store *pl_app_store(pl_app *app) { return app->store; }
 pl_pipeline *pl_app_pipeline(pl_app *app) { return app->pipeline; }

@@ -367,7 +367,7 @@ static pl_vm *build(const pl_bot *bot, const json_t *manifest, pl_errors *errors
         pl_errors_add(errors, "runtime: %s", err);
         free(err);
     } else {
-        pl_http_lua_set_allow(L, json_object_get(json_object_get(manifest, "http"), "allow"));
+        pl_http_lua_set_allow(L, json_object_get(manifest, "http"), errors);
         pl_json_push(L, manifest);
         if (call_engine(vm, "configure", 1, 0, errors) == PL_OK) {
             load_flows(vm, errors);

@@ -19,6 +19,7 @@
 #include "app.h"
 #include "cli.h"
 #include "common.h"
+#include "http_lua.h"
 #include "log.h"
 #include "secrets.h"
 #include "server.h"
@@ -84,6 +85,9 @@ static const char serve_usage[] =
     "                      links and provider callbacks (default: PARLEY_PUBLIC_URL,\n"
     "                      else http://ADDR:PORT)\n"
     "  --log-level LEVEL   debug, info, warn or error (default info)\n"
+    "  --allow-private-http  let bots' scripts call loopback and private addresses,\n"
+    "                      refused by default (for local fakes in tests; the\n"
+    "                      environment's PARLEY_ALLOW_PRIVATE_HTTP=1 does the same)\n"
     "\n"
     "Caps on what any bot.json may ask for its scripts (per handler run):\n"
     "  --max-memory-mb N     memory of a bot's Lua state (default 256)\n"
@@ -246,6 +250,7 @@ int pl_cmd_serve(int argc, char **argv) {
                                          {"bot-share", required_argument, 0, 'S'},
                                          {"bot-burst-ms", required_argument, 0, 'B'},
                                          {"env-prefix", required_argument, 0, 'E'},
+                                         {"allow-private-http", no_argument, 0, 'A'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     pl_bot_caps caps = {0};
@@ -271,6 +276,7 @@ int pl_cmd_serve(int argc, char **argv) {
             else rc = pl_cli_usage_error("serve", "--sync is full or normal");
             break;
         case 'n': watch = 0; break;
+        case 'A': pl_http_lua_allow_private(1); break;
         case 'u': config.public_url = optarg; break;
         case 'v':
             if (pl_log_parse_level(optarg) < 0) rc = pl_cli_usage_error("serve", "--log-level is debug, info, warn or error");

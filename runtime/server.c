@@ -445,6 +445,34 @@ static void start_sync(pl_server *s, pl_bot *bot, webhook_wait *w) {
     pl_pipeline_post(pl_app_pipeline(s->app), bot, msg, deliver_sync, w);
 }
 
+/* A webhook whose adapter fetches something first (Alexa's certificate
+ * chain): handle_channel runs again, from the start, when the fetch is
+ * over. req becomes NULL if the platform hangs up meanwhile. */
+typedef struct {
+    struct evhttp_request *req;
+    pl_server *server;
+    pl_bot *bot;
+    char *channel;
+} webhook_retry;
+
+static void on_retry_gone(struct evhttp_connection *conn, void *arg) {
+    (void)conn;
+    ((webhook_retry *)arg)->req = NULL;
+}
+
+static void handle_channel(pl_server *s, struct evhttp_request *req, pl_bot *bot, const char *name);
+
+/* pl_webhook.again: called once, on the loop. */
+static void retry_webhook(void *arg) {
+    webhook_retry *r = arg;
+    if (r->req) {
+        evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), NULL, NULL);
+        handle_channel(r->server, r->req, r->bot, r->channel);
+    }
+    free(r->channel);
+    free(r);
+}
+
 static void handle_channel(pl_server *s, struct evhttp_request *req, pl_bot *bot, const char *name) {
     const pl_channel_adapter *adapter = pl_channel_find(name);
     const json_t *settings = pl_bot_channel_settings(bot, name);
@@ -471,6 +499,9 @@ static void handle_channel(pl_server *s, struct evhttp_request *req, pl_bot *bot
     char *url = public_url(req, &w->cfg);
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     payload_lookup lookup = {pl_app_store(s->app), pl_bot_name(bot)};
+    webhook_retry *retry = calloc(1, sizeof *retry);
+    if (!retry) abort();
+    *retry = (webhook_retry){req, s, bot, NULL};
     pl_webhook hook = {
         .method = cmd == EVHTTP_REQ_GET ? "GET" : "POST",
         .url = url,
@@ -482,11 +513,22 @@ static void handle_channel(pl_server *s, struct evhttp_request *req, pl_bot *bot
         .now = pl_now_ms() / 1000,
         .long_payload = long_payload,
         .payload_ctx = &lookup,
+        .http = pl_app_http(s->app),
+        .again = retry_webhook,
+        .again_ctx = retry,
     };
     char *err = NULL;
     int rc = adapter->inbound(&w->cfg, &hook, &w->inbound, &err);
     free(body);
     free(url);
+    if (rc == PL_AGAIN) {
+        /* the adapter calls retry_webhook when its fetch is over */
+        retry->channel = pl_strdup(name);
+        evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_retry_gone, retry);
+        webhook_wait_free(w);
+        return;
+    }
+    free(retry);
     if (rc != PL_OK) {
         int status = w->inbound.status >= 400 ? w->inbound.status : 400;
         pl_warn("[%s] %s webhook refused (%d): %s", pl_bot_name(bot), name, status, err ? err : "?");
