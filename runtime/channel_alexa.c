@@ -443,9 +443,13 @@ static int check_chain(STACK_OF(X509) *chain, long long now, const char *ca_file
  * the server calls inbound again when the download is over, and that call
  * finds the result here. Downloads are bounded: FETCHES in flight at most,
  * WAITERS requests waiting for them, CHAIN_MAX_BYTES and
- * DOWNLOAD_TIMEOUT_MS each. A host whose download or chain failed is not
- * fetched from again for BAD_HOST_SECONDS, whatever the path, so junk URLs
- * cannot keep parley downloading; a chain already cached is still used.
+ * DOWNLOAD_TIMEOUT_MS each. A host that did not answer (down, or slow past
+ * the timeout) is not fetched from again for BAD_HOST_SECONDS, whatever
+ * the path, so junk URLs on a host that hangs cannot keep the download
+ * slots busy; a URL that answered with an error or an invalid chain is
+ * refused as long, by itself only — a request naming a junk path on
+ * Amazon's host must not refuse the host's real certificates to everyone.
+ * A chain already cached is still used.
  * Times are the requests' (pl_webhook.now: the test clock in tests). */
 
 /* Chains downloaded and found valid, by URL, oldest first: at most
@@ -458,9 +462,10 @@ static struct {
 } good[GOOD_CHAINS];
 static size_t good_count, good_bytes;
 
-/* Hosts whose download or chain failed: when, and why. */
+/* Hosts that did not answer, and URLs whose answer was no valid chain:
+ * when, and why. */
 static struct {
-    char *host;
+    char *host; /* a host, or a whole URL */
     long long at;
     char *why;
 } bad[BAD_HOSTS];
@@ -480,6 +485,7 @@ typedef struct fetch {
     char *pem;   /* what came (new), or NULL */
     size_t pem_len;
     char *error; /* why nothing usable came (new), or NULL */
+    int unanswered; /* the host did not answer at all */
     waiter *waiters;
     size_t nwaiters;
 } fetch;
@@ -521,12 +527,15 @@ static void remember_bad(const char *host, long long now, const char *why) {
     bad[i].at = now;
 }
 
-/* PL_ERR with *err when host failed less than BAD_HOST_SECONDS before now. */
-static int refuse_bad_host(const char *host, long long now, char **err) {
+/* PL_ERR with *err when the host or URL failed less than BAD_HOST_SECONDS
+ * before now. */
+static int refuse_bad(const char *host_or_url, long long now, char **err) {
     for (size_t i = 0; i < BAD_HOSTS; i++)
-        if (bad[i].host && strcmp(bad[i].host, host) == 0 && now >= bad[i].at && now - bad[i].at < BAD_HOST_SECONDS)
-            return pl_fail(err, "the certificate host %s failed less than %d s ago (%s): no certificate is "
-                           "downloaded from it until then", host, BAD_HOST_SECONDS, bad[i].why);
+        if (bad[i].host && strcmp(bad[i].host, host_or_url) == 0 && now >= bad[i].at &&
+            now - bad[i].at < BAD_HOST_SECONDS)
+            return pl_fail(err, "the certificate %s %s failed less than %d s ago (%s): it is not downloaded from "
+                           "until then", strchr(host_or_url, '/') ? "URL" : "host", host_or_url, BAD_HOST_SECONDS,
+                           bad[i].why);
     return PL_OK;
 }
 
@@ -595,6 +604,7 @@ static void on_chain_fetched(const pl_http_response *res, void *ud) {
         f->error = pl_strdupf("cannot download the certificate chain %s: HTTP %ld", f->url, res->status);
     } else {
         f->error = pl_strdupf("cannot download the certificate chain %s: %s", f->url, res->error ? res->error : "?");
+        f->unanswered = 1;
     }
     for (size_t i = 0; i < f->nwaiters; i++) {
         waiters_in_all--;
@@ -647,7 +657,7 @@ static int use_download(fetch *f, long long now, const char *ca_file, STACK_OF(X
         return PL_OK;
     }
     sk_X509_pop_free(parsed, X509_free);
-    if (*status == 401) remember_bad(f->host, now, *err);
+    if (*status == 401) remember_bad(f->unanswered ? f->host : f->url, now, *err);
     return PL_ERR;
 }
 
@@ -662,7 +672,8 @@ static int chain_for(const char *url, const char *protocol, const pl_webhook *re
     if (f && f->done) return use_download(f, req->now, ca_file, chain, status, err);
     if (f) return join(f, req, status, err);
     char *host = host_of(url);
-    int rc = refuse_bad_host(host, req->now, err);
+    int rc = refuse_bad(host, req->now, err);
+    if (rc == PL_OK) rc = refuse_bad(url, req->now, err);
     if (rc == PL_OK) rc = start_fetch(url, protocol, host, req, status, err);
     free(host);
     return rc;
