@@ -18,6 +18,7 @@
 #include "guard.h"
 #include "log.h"
 #include "modules.h"
+#include "pattern_lua.h"
 #include "usage.h"
 
 /* The hook runs every HOOK_STEP instructions; the budget is counted in
@@ -390,6 +391,7 @@ static void open_allowed(lua_State *L) {
     lua_setfield(L, -2, "dump");
     lua_pop(L, 1);
     pl_guard_install(L);
+    pl_pattern_install(L);
 }
 
 static int panic(lua_State *L) {

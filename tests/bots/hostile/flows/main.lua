@@ -38,6 +38,9 @@ local function big() return ("x"):rep(1 << 16):rep(320) end
 
 -- work inside C functions
 function attacks.pattern() return (("a"):rep(300)):find(".-.-.-.-b$") end
+function attacks.pattern_gsub() return (("a"):rep(300)):gsub(".-.-.-.-b$", "") end
+function attacks.pattern_gmatch() for _ in (("a"):rep(300)):gmatch(".-.-.-.-b$") do end end
+function attacks.plain_find_worst() return big():find(("x"):rep(1000) .. "y", 1, true) end
 function attacks.big_find()
   local s = big()
   for _ = 1, 150000 do s:find("y", 1, true) end
