@@ -46,6 +46,10 @@ ATTACKS = {
     "big_compare": "time budget of 300 ms",
     "memory": "memory budget of 128 MB",
     "log_flood": "instruction budget",
+    "pattern": "instruction budget",
+    "pattern_gsub": "instruction budget",
+    "pattern_gmatch": "instruction budget",
+    "plain_find_worst": "instruction budget",
     "phrase": "instruction budget",
     "fold": "instruction budget",
 }

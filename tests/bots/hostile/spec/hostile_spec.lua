@@ -20,6 +20,10 @@ local attacks = {
   big_compare = "time budget",
   memory = "memory budget",
   log_flood = "instruction budget",
+  pattern = "instruction budget",
+  pattern_gsub = "instruction budget",
+  pattern_gmatch = "instruction budget",
+  plain_find_worst = "instruction budget",
   phrase = "instruction budget",
   fold = "instruction budget",
 }
