@@ -126,6 +126,19 @@ def main(tap):
 
     tap.case("/v1/health counts each bot's budget aborts, and only the hostile bot has any", usage_counted)
 
+    def host_caps(run):
+        with Server([HOSTILE], args=["--max-time-ms", "200", "--max-memory-mb", "100"], name="parley (caps)") as capped:
+            capped.wait_log(r"WARN +\[hostile\] bot\.json: limits\.time_ms of 300 is over this host's cap of 200; "
+                            r"the cap applies")
+            capped.wait_log(r"WARN +\[hostile\] bot\.json: limits\.memory_mb of 128 is over this host's cap of 100")
+            check.assertEqual(capped.bot_health("hostile")["limits"],
+                              {"memory_mb": 100, "instructions": 1000000, "time_ms": 200})
+            u = new_user("capped")
+            check.assertEqual(capped.say("hostile", u, "big_compare"), FALLBACK)
+            capped.wait_log(r"ERROR +\[hostile\] rest/%s: turn failed: .*time budget of 200 ms" % re.escape(u))
+
+    tap.case("the operator's caps win over a bot.json that asks for more, with a warning", host_caps, runs=1)
+
     # --- fairness: a greedy bot is held back on its own messages ---------------
 
     greedy_dir, _ = echo_bot("greedy")
