@@ -4,19 +4,30 @@
  * JSON arrays become Lua sequences carrying the json.array metatable, so that
  * an empty array survives a round trip; JSON null becomes json.null. Lua
  * values that JSON cannot hold (functions, coroutines, userdata, NaN, mixed
- * or sparse keys, cycles) are refused with a message naming the key path. */
+ * or sparse keys, strings and keys that are not UTF-8, cycles) are refused
+ * with a message naming the key path.
+ *
+ * In a bot's state, json.encode and json.decode run under the run's
+ * budgets: what jansson allocates for them counts in the memory budget
+ * (json_alloc.h), and the text and the values they convert are charged. */
 #ifndef PL_JSON_LUA_H
 #define PL_JSON_LUA_H
 
 #include <jansson.h>
 #include <lua.h>
 
-/* Pushes the Lua form of `value` (borrowed). */
+/* Pushes the Lua form of `value` (borrowed), charging the run executing in
+ * L's state one unit per value (vm.h). Raises like any Lua call that
+ * allocates (out of memory; the run over a budget ends it): a caller that
+ * owns `value` must hold it where such an error cannot lose it, as
+ * json.decode does by pushing in a protected call. */
 void pl_json_push(lua_State *L, const json_t *value);
 
 /* Returns a new reference to the JSON form of the value at `idx`, or NULL
  * with *err set to a new "path: reason" message (path like
- * "slots.order.size"; `root` names the value itself). */
+ * "slots.order.size"; `root` names the value itself). Never raises, so C
+ * resources may be held across it; charges the run one unit per value and
+ * fails once the run is over a budget (the caller then ends the run). */
 json_t *pl_json_from_lua(lua_State *L, int idx, const char *root, char **err);
 
 /* Pushes json.null / tests for it. */

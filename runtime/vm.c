@@ -163,13 +163,16 @@ static void *budget_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     return p;
 }
 
-int pl_vm_mem_reserve(pl_vm *vm, size_t bytes) {
-    if (vm->mem_enforce && vm->mem_used + bytes > vm->mem_limit) {
-        if (vm->current) mark_over(vm, vm->current, PL_OVER_MEMORY);
-        return 0;
-    }
+int pl_vm_mem_try_reserve(pl_vm *vm, size_t bytes) {
+    if (vm->mem_enforce && vm->mem_used + bytes > vm->mem_limit) return 0;
     vm->mem_used += bytes;
     return 1;
+}
+
+int pl_vm_mem_reserve(pl_vm *vm, size_t bytes) {
+    if (pl_vm_mem_try_reserve(vm, bytes)) return 1;
+    if (vm->current) mark_over(vm, vm->current, PL_OVER_MEMORY);
+    return 0;
 }
 
 void pl_vm_mem_release(pl_vm *vm, size_t bytes) { vm->mem_used -= bytes < vm->mem_used ? bytes : vm->mem_used; }

@@ -40,6 +40,9 @@ static int check_count, check_failed, check_case_failed;
 
 static inline int check_done(void) {
     printf("1..%d\n", check_count);
+    /* LeakSanitizer reports at exit and leaves with _exit, which would
+     * drop what is still buffered when stdout is a file (tests/run.sh) */
+    fflush(stdout);
     return check_failed ? 1 : 0;
 }
 

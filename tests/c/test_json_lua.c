@@ -1,12 +1,31 @@
 /* test_json_lua: jansson <-> Lua conversion and the `json` module (json_lua.h),
- * on a plain Lua state. */
+ * on a plain Lua state, and the module in a bot's state under its budgets
+ * (vm.h): no error path leaks (the sanitizer build's LeakSanitizer checks it
+ * at exit, the plain build measures the heap), jansson's memory counts. */
+#define _GNU_SOURCE
 #include <lauxlib.h>
 #include <lualib.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
+#include "json_alloc.h"
 #include "json_lua.h"
+#include "vm.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+/* ASan's own allocator holds the heap (mallinfo2 sees none of it); this is
+ * its sanitizer/allocator_interface.h, which gcc does not install. */
+size_t __sanitizer_get_current_allocated_bytes(void);
+/* Bytes malloc'd by the process and not freed. */
+static size_t heap_in_use(void) { return __sanitizer_get_current_allocated_bytes(); }
+#else
+#include <malloc.h>
+static size_t heap_in_use(void) {
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd; /* small blocks + mmapped ones */
+}
+#endif
 
 static lua_State *new_state(void) {
     lua_State *L = luaL_newstate();
@@ -237,6 +256,8 @@ TEST(refuses_non_utf8) {
     lua_State *L = new_state();
     CHECK(refused(L, "return {name = 'caf\\xc3'}", "session", "session.name", "UTF-8"));
     CHECK(refused(L, "return {'ok', '\\xff'}", "replies", "replies[2]", "UTF-8"));
+    /* a key too (jansson used to drop such a member without a word) */
+    CHECK(refused(L, "return {a = {['caf\\xc3'] = 1}}", "session", "session.a.caf", "key is not valid UTF-8"));
     lua_close(L);
 }
 
@@ -316,6 +337,209 @@ TEST(json_module_decode_errors) {
     lua_close(L);
 }
 
+/* --- in a bot's state ------------------------------------------------------ */
+
+#define BOT_MEMORY (64u << 20)
+#define BOT_INSTRUCTIONS 100000000L
+
+static pl_vm *new_bot_vm(long instructions) {
+    pl_vm_config config = {
+        .bot_name = "jsonbot",
+        .bot_dir = "/nonexistent",
+        .memory_limit = BOT_MEMORY,
+        .instruction_limit = instructions,
+    };
+    char *err = NULL;
+    pl_vm *vm = pl_vm_new(&config, &err);
+    if (!vm) printf("#   pl_vm_new: %s\n", err);
+    free(err);
+    return vm;
+}
+
+/* Runs code (one result) as a bot's handler run; PL_OK with the result
+ * popped, or PL_ERR with *err set (new). */
+static int bot_run(pl_vm *vm, const char *code, char **err) {
+    lua_State *L = pl_vm_lua(vm);
+    if (luaL_loadbufferx(L, code, strlen(code), "@bot.lua", "t") != LUA_OK) {
+        *err = strdup(lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return -1;
+    }
+    int rc = pl_vm_run(vm, 0, 1, 100, err);
+    if (rc == 0) lua_pop(L, 1);
+    return rc;
+}
+
+/* Runs code that must fail with a message containing want. */
+static int bot_fails(pl_vm *vm, const char *code, const char *want) {
+    char *err = NULL;
+    int rc = bot_run(vm, code, &err);
+    int ok = rc != 0 && err && strstr(err, want);
+    if (!ok) printf("#   %.60s...\n#   -> rc %d, \"%s\", want \"%s\"\n", code, rc, err ? err : "", want);
+    free(err);
+    return ok;
+}
+
+/* Runs code that must succeed and return true. */
+static int bot_true(pl_vm *vm, const char *code) {
+    lua_State *L = pl_vm_lua(vm);
+    char *err = NULL;
+    int ok = 0;
+    if (luaL_loadbufferx(L, code, strlen(code), "@bot.lua", "t") == LUA_OK &&
+        pl_vm_run(vm, 0, 1, 100, &err) == 0) {
+        ok = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
+    if (!ok) printf("#   %.60s...\n#   -> %s\n", code, err ? err : "not true");
+    free(err);
+    return ok;
+}
+
+/* A run of code that decodes a list of n ones. */
+static const char *decode_ones(char *code, size_t size, const char *n, const char *how) {
+    snprintf(code, size,
+             "local json = require 'json'\n"
+             "local s = '[' .. ('1,'):rep(%s) .. '1]'\n"
+             "%s",
+             n, how);
+    return code;
+}
+
+/* A run of code that encodes a list of n copies of a 100 KB string. */
+static const char *encode_copies(char *code, size_t size, int n, const char *how) {
+    snprintf(code, size,
+             "local json = require 'json'\n"
+             "local s, t = ('x'):rep(100000), {}\n"
+             "for i = 1, %d do t[i] = s end\n"
+             "%s",
+             n, how);
+    return code;
+}
+
+/* Every way a json call in a bot's run can fail, once. */
+static void json_error_paths(pl_vm *vm) {
+    char code[1024];
+    /* decode too big: jansson's tree of 5e6 values does not fit (running
+     * out of memory is an abort that pcall cannot catch) */
+    CHECK(bot_fails(vm, decode_ones(code, sizeof code, "5e6", "return pcall(json.decode, s)"), "memory budget"));
+    /* the tree fits, the Lua values made from it do not: the push fails */
+    CHECK(bot_fails(vm, decode_ones(code, sizeof code, "1.25e6", "return pcall(json.decode, s)"), "memory budget"));
+    CHECK(bot_fails(vm, decode_ones(code, sizeof code, "1.5e6", "return pcall(json.decode, s)"), "memory budget"));
+    /* a string that does not fit: jansson's lexer, refused once, is
+     * refused every byte after at no cost (it ignores the failures) */
+    CHECK(bot_fails(vm,
+                    "local json = require 'json'\n"
+                    "local other = ('y'):rep(1e4):rep(2000)\n"
+                    "local s = '\"' .. ('x'):rep(1e4):rep(2000) .. '\"'\n"
+                    "return pcall(json.decode, s)",
+                    "memory budget"));
+    /* encode too big: 700 copies of 100 KB do not fit in jansson's tree,
+     * 300 fit but their text does not */
+    CHECK(bot_fails(vm, encode_copies(code, sizeof code, 700, "return pcall(json.encode, t)"), "memory budget"));
+    CHECK(bot_fails(vm, encode_copies(code, sizeof code, 300, "return pcall(json.encode, t)"), "memory budget"));
+    /* bad values, caught by the script: raise with the key path */
+    CHECK(bot_true(vm, "local json = require 'json'\n"
+                       "local ok, e = pcall(json.encode, {a = {1, 2, {f = print}}})\n"
+                       "local ok2 = pcall(json.encode, {n = 0/0, s = 'caf\\xc3', [{}] = 1})\n"
+                       "local ok3, e3 = pcall(json.encode, {['caf\\xc3'] = 1})\n"
+                       "return not ok and e:find('value.a[3].f', 1, true) ~= nil and not ok2\n"
+                       "  and not ok3 and e3:find('key is not valid UTF-8', 1, true) ~= nil"));
+    /* nested too deep, both ways; malformed text */
+    CHECK(bot_true(vm, "local json = require 'json'\n"
+                       "local t = {} for i = 1, 100 do t = {t} end\n"
+                       "local ok, e = pcall(json.encode, {deep = t})\n"
+                       "local v, e2 = json.decode(('['):rep(5000) .. (']'):rep(5000))\n"
+                       "local v3, e3 = json.decode('{\"a\": [1, 2,')\n"
+                       "return not ok and e:find('nested', 1, true) ~= nil and v == nil\n"
+                       "  and e2:find('^line') ~= nil and v3 == nil and e3:find('^line') ~= nil"));
+}
+
+/* The instruction budget ends loops of json calls wherever the charge runs
+ * out: while pushing a decoded list, before decoding a long text, while
+ * converting a list, before pushing a long text. n (a global) says how many
+ * calls got through. The texts of the last two loops are garbage that
+ * fills the memory budget: jansson's memory is only refused once Lua has
+ * collected it, so these end on the instruction budget, not on memory. */
+static void json_budget_paths(pl_vm *vm) {
+    static const char *const loops[] = {
+        "local s = '[' .. ('1,'):rep(1e5) .. '1]'\n"
+        "for i = 1, 1e5 do json.decode(s) n = n + 1 end",
+        "local s = '\"' .. ('x'):rep(1e4):rep(1000) .. '\"'\n"
+        "for i = 1, 1e5 do json.decode(s) n = n + 1 end",
+        "local t = json.decode('[' .. ('1,'):rep(1e5) .. '1]')\n"
+        "for i = 1, 1e5 do json.encode(t) n = n + 1 end",
+        "local s = ('x'):rep(1e4):rep(1000)\n"
+        "for i = 1, 1e5 do json.encode(s) n = n + 1 end",
+    };
+    for (size_t i = 0; i < sizeof loops / sizeof *loops; i++) {
+        char code[512];
+        snprintf(code, sizeof code, "local json = require 'json'\nn = 0\n%s\nreturn n", loops[i]);
+        CHECK(bot_fails(vm, code, "instruction budget"));
+        CHECK(bot_true(vm, "return n < 20"));
+    }
+}
+
+TEST(bot_error_paths_leak_nothing) {
+    pl_vm *vm = new_bot_vm(BOT_INSTRUCTIONS);
+    pl_vm *small = new_bot_vm(1000000L);
+    if (!vm || !small) return;
+    json_error_paths(vm); /* the first round makes what stays (interned strings, tables) */
+    json_budget_paths(small);
+    lua_gc(pl_vm_lua(vm), LUA_GCCOLLECT);
+    lua_gc(pl_vm_lua(small), LUA_GCCOLLECT);
+    size_t heap = heap_in_use();
+    size_t used = pl_vm_memory_used(vm);
+    for (int i = 0; i < 2; i++) {
+        json_error_paths(vm);
+        json_budget_paths(small);
+    }
+    lua_gc(pl_vm_lua(vm), LUA_GCCOLLECT);
+    lua_gc(pl_vm_lua(small), LUA_GCCOLLECT);
+    size_t grown = heap_in_use() > heap ? heap_in_use() - heap : 0;
+    printf("#   the heap grew by %zu bytes over 2 rounds\n", grown);
+    CHECK(grown < (1u << 20));
+    /* and every byte reserved for jansson was released */
+    CHECK(pl_vm_memory_used(vm) <= used + 4096);
+    pl_vm_release(vm);
+    pl_vm_release(small);
+}
+
+/* jansson's memory counts in the bot's budget: a list of 2e6 numbers is
+ * 32 MB as a Lua table, which fits in 64 MB, but several times that as
+ * jansson's tree, which does not. */
+TEST(bot_decode_counts_jansson_memory) {
+    pl_vm *vm = new_bot_vm(BOT_INSTRUCTIONS);
+    if (!vm) return;
+    char code[256];
+    CHECK(bot_true(vm, "local t = {} for i = 1, 2e6 do t[i] = 1 end return #t == 2e6"));
+    CHECK(bot_fails(vm, decode_ones(code, sizeof code, "2e6", "return #json.decode(s)"), "memory budget"));
+    CHECK(bot_true(vm, decode_ones(code, sizeof code, "1e5", "return #json.decode(s) == 1e5 + 1")));
+    pl_vm_release(vm);
+}
+
+/* What jansson allocates in a scope is reserved in the vm, and released
+ * when freed in a scope; outside one nothing counts. */
+TEST(scope_reserves_and_releases) {
+    pl_vm *vm = new_bot_vm(BOT_INSTRUCTIONS);
+    if (!vm) return;
+    size_t base = pl_vm_memory_used(vm);
+    pl_json_scope scope;
+    pl_json_scope_open(&scope, vm);
+    json_t *tree = json_loads("{\"items\": [1, 2, 3, \"four\", {\"five\": 5.0}]}", 0, NULL);
+    CHECK(pl_json_scope_close(&scope) == 0);
+    CHECK(tree != NULL);
+    size_t counted = pl_vm_memory_used(vm) - base;
+    CHECK(counted >= 8 * sizeof(json_t));
+    json_t *other = json_loads("[1, 2, 3]", 0, NULL); /* no scope: not counted */
+    CHECK(pl_vm_memory_used(vm) == base + counted);
+    json_decref(other);
+    pl_json_scope_open(&scope, vm);
+    json_decref(tree);
+    pl_json_scope_close(&scope);
+    CHECK(pl_vm_memory_used(vm) == base);
+    pl_vm_release(vm);
+}
+
 int main(void) {
     RUN(push_object_and_array);
     RUN(round_trips);
@@ -330,5 +554,8 @@ int main(void) {
     RUN(json_module_encode);
     RUN(json_module_decode);
     RUN(json_module_decode_errors);
+    RUN(bot_error_paths_leak_nothing);
+    RUN(bot_decode_counts_jansson_memory);
+    RUN(scope_reserves_and_releases);
     return check_done();
 }
