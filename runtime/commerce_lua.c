@@ -193,9 +193,7 @@ static int lua_orders(lua_State *L) {
     size_t i;
     json_t *o;
     json_array_foreach(list, i, o) pl_commerce_tidy_order(o);
-    pl_json_push(L, list);
-    json_decref(list);
-    return 1;
+    return pl_json_push_owned(L, list);
 }
 
 /* order(id) -> the order when it is this shopper's, else nil */
@@ -210,9 +208,9 @@ static int lua_order(lua_State *L) {
     }
     int mine = order && strcmp(json_string_value(json_object_get(order, "user")), msg->user) == 0 &&
                strcmp(json_string_value(json_object_get(order, "channel")), msg->channel) == 0;
-    if (mine) pl_json_push(L, pl_commerce_tidy_order(order));
+    if (mine) return pl_json_push_owned(L, pl_commerce_tidy_order(order));
     json_decref(order);
-    return mine;
+    return 0;
 }
 
 /* discount_used(code) -> whether this shopper has used the code */

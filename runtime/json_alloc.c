@@ -33,6 +33,9 @@ static int reserve(pl_json_scope *scope, size_t bytes) {
 static void *counting_malloc(size_t size) {
     pl_json_scope *scope = open_scope;
     if (!scope || !scope->vm) return malloc(size);
+    /* one parse can take longer than the run's time budget (a value per
+     * allocation): past the budget, jansson is failed like for memory */
+    if ((++scope->allocations & 1023) == 0 && !pl_vm_within_budget(scope->vm)) scope->refused = 1;
     if (!reserve(scope, size)) return NULL;
     void *block = malloc(size);
     if (block && reserve(scope, malloc_usable_size(block) - size)) return block;
@@ -57,6 +60,7 @@ void pl_json_scope_open(pl_json_scope *scope, pl_vm *vm) {
     call_once(&installed, install);
     scope->vm = vm;
     scope->refused = 0;
+    scope->allocations = 0;
     scope->outer = open_scope;
     open_scope = scope;
 }

@@ -26,6 +26,7 @@
 typedef struct pl_json_scope {
     pl_vm *vm;                   /* whose budget counts (borrowed); NULL: nothing counts */
     int refused;                 /* a reservation was refused: jansson ran out of budget */
+    unsigned allocations;        /* made in the scope, to look at the run's time now and then */
     struct pl_json_scope *outer; /* the scope open before this one on the thread */
 } pl_json_scope;
 

@@ -329,6 +329,14 @@ static int pass_error(lua_State *L, int status) {
     return lua_error(L);
 }
 
+int pl_json_push_owned(lua_State *L, json_t *value) {
+    luaL_checkstack(L, 2, "no room to push a JSON value");
+    int status = push_protected(L, push_tree, value);
+    json_decref(value);
+    if (status != LUA_OK) return pass_error(L, status);
+    return 1;
+}
+
 /* Frees a tree and a text (either may be NULL) that jansson made in a
  * scope of L's vm, in another, so that their bytes are released. */
 static void free_counted(lua_State *L, json_t *tree, char *text) {

@@ -23,6 +23,12 @@
  * json.decode does by pushing in a protected call. */
 void pl_json_push(lua_State *L, const json_t *value);
 
+/* Pushes the Lua form of `value` and releases the caller's reference to it
+ * (stolen) on every path: an error while pushing (out of memory, the run
+ * over a budget) goes on only once the value is released. Returns 1 (one
+ * value pushed), or does not return. */
+int pl_json_push_owned(lua_State *L, json_t *value);
+
 /* Returns a new reference to the JSON form of the value at `idx`, or NULL
  * with *err set to a new "path: reason" message (path like
  * "slots.order.size"; `root` names the value itself). Never raises, so C

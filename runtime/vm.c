@@ -259,6 +259,8 @@ int pl_vm_charge(lua_State *L, long units) {
     return within_budget(vm, b);
 }
 
+int pl_vm_within_budget(pl_vm *vm) { return !vm->current || within_budget(vm, vm->current); }
+
 int pl_vm_over(lua_State *L) {
     pl_vm *vm = pl_vm_from_lua(L);
     return vm && vm->current && vm->current->over != PL_OVER_NONE;

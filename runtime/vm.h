@@ -122,6 +122,11 @@ int pl_vm_abort_over(lua_State *L, pl_over why);
 /* Whether the run executing in L's state is over a budget. */
 int pl_vm_over(lua_State *L);
 
+/* For long C work that holds no Lua state (jansson parsing for the
+ * script): 1 while the run now executing in vm is within its budgets
+ * (checking the time), 0 once it is over one; 1 between runs. */
+int pl_vm_within_budget(pl_vm *vm);
+
 /* C memory made for the script counts in the state's memory budget:
  * pl_vm_mem_reserve before allocating (0 when the bytes would go over the
  * budget of a running script: fail the allocation; the run is then over

@@ -84,7 +84,13 @@ function attacks.fold()
 end
 function attacks.json_memory()
   local json = require "json"
-  for _ = 1, 4 do pcall(json.decode, "[" .. ("1,"):rep(5e6) .. "1]") end
+  local text = '["' .. big() .. '", "' .. big() .. '", "' .. big() .. '"]' -- 60 MB of strings
+  for _ = 1, 4 do pcall(json.decode, text) end
+end
+function attacks.json_values()
+  local json = require "json"
+  local text = "[" .. ("1,"):rep(1000):rep(5000) .. "1]" -- 5 million numbers
+  for _ = 1, 4 do pcall(json.decode, text) end
 end
 
 return {
