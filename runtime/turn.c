@@ -268,9 +268,9 @@ static json_t *fallback_replies(turn *t) {
 }
 
 /* Lets go of the turn's coroutine (never closing it: that would run the
- * script's __close after a failed run) and, after running out of memory,
- * of everything it built, so that the fallback has the memory back (the
- * bot pays for that collection; other garbage goes the usual way). */
+ * script's __close after a failed run) and, when asked, of everything it
+ * built, so that the fallback and the next turns have the memory back
+ * (the bot pays for that collection). */
 static void drop_run(turn *t, int collect_garbage) {
     lua_State *L = pl_vm_lua(t->vm);
     luaL_unref(L, LUA_REGISTRYINDEX, t->co_ref);
@@ -342,7 +342,11 @@ static void finish(turn *t, int status, int nres) {
         fail_turn(t, &r, err, NULL);
     } else {
         err = pl_vm_describe_error(t->vm, t->co, status, &traceback);
-        drop_run(t, t->budget.over == PL_OVER_MEMORY || status == LUA_ERRMEM);
+        /* a failed run may leave much garbage: collected at once when it
+         * fills half the budget (Lua collects before refusing an allocation
+         * of its own, but not before refusing a string buffer's) */
+        drop_run(t, t->budget.over == PL_OVER_MEMORY || status == LUA_ERRMEM ||
+                        pl_vm_memory_used(t->vm) > pl_vm_memory_limit(t->vm) / 2);
         fail_turn(t, &r, err, traceback);
         free(traceback);
     }
