@@ -18,6 +18,7 @@
 #include "app.h"
 #include "cli.h"
 #include "common.h"
+#include "conn.h"
 #include "log.h"
 #include "server.h"
 #include "usage.h"
@@ -91,6 +92,13 @@ static const char serve_usage[] =
     "                        own messages wait (default 50)\n"
     "  --bot-burst-ms N      script time a bot may use at once before its share\n"
     "                        applies (default 1000)\n"
+    "\n"
+    "Connections (docs/http-limits.md):\n"
+    "  --max-connections N   open at once; more wait in the kernel's queue (default\n"
+    "                        16384, or 3/4 of the descriptor limit when that is lower)\n"
+    "  --header-timeout S    seconds a client has to send a whole request (default 10)\n"
+    "  --idle-timeout S      seconds a kept-alive connection may rest between requests\n"
+    "                        (default 30)\n"
     "  --help              this text\n";
 
 typedef struct {
@@ -228,9 +236,13 @@ int pl_cmd_serve(int argc, char **argv) {
                                          {"max-time-ms", required_argument, 0, 'T'},
                                          {"bot-share", required_argument, 0, 'S'},
                                          {"bot-burst-ms", required_argument, 0, 'B'},
+                                         {"max-connections", required_argument, 0, 'C'},
+                                         {"header-timeout", required_argument, 0, 'H'},
+                                         {"idle-timeout", required_argument, 0, 'K'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     pl_bot_caps caps = {0};
+    pl_conn_limits conn_limits = {0};
     pl_usage_policy share;
     pl_usage_get_policy(&share);
     long n = 0;
@@ -276,6 +288,18 @@ int pl_cmd_serve(int argc, char **argv) {
             else if (c == 'S') share.share = (double)n / 100.0;
             else share.burst_us = (int64_t)n * 1000;
             break;
+        case 'C':
+        case 'H':
+        case 'K':
+            if (!positive_number(optarg, &n) || n > 1000000) {
+                const char *name = c == 'C' ? "--max-connections" : c == 'H' ? "--header-timeout" : "--idle-timeout";
+                rc = pl_cli_usage_error("serve", "%s wants a whole number from 1 to 1000000", name);
+                break;
+            }
+            if (c == 'C') conn_limits.max_connections = (int)n;
+            else if (c == 'H') conn_limits.header_timeout_s = (int)n;
+            else conn_limits.idle_timeout_s = (int)n;
+            break;
         case 'h': fputs(serve_usage, stdout); free(addr); return 0;
         default: rc = pl_cli_usage_error("serve", "unknown option '%s'", argv[optind - 1]);
         }
@@ -299,6 +323,7 @@ int pl_cmd_serve(int argc, char **argv) {
     config.watch = watch;
     pl_bot_set_caps(&caps);
     pl_usage_set_policy(&share);
+    pl_conn_set_limits(&conn_limits);
     if (rc == 0) rc = run_server(&config, addr, port);
     free(default_dir);
     free(addr);
