@@ -67,7 +67,8 @@ static int split_path(struct evhttp_request *req, char **seg, int max) {
     int n = 0;
     char *copy = pl_strdup(path), *save = NULL;
     for (char *s = strtok_r(copy, "/", &save); s; s = strtok_r(NULL, "/", &save)) {
-        if (n == max) {
+        if (n == max) { /* too many: nothing is returned, so nothing is kept */
+            while (n > 0) free(seg[--n]);
             n = -1;
             break;
         }
