@@ -59,6 +59,7 @@ struct pl_conn {
     int64_t since;    /* ms (monotonic): when READING or IDLE began */
     int64_t fires_at; /* ms: when the timer was last scheduled to fire */
     size_t received;  /* bytes of the request being read */
+    int throttled;    /* a read high watermark is set */
     pl_conn_gone_fn gone;
     void *gone_arg;
     pl_conn *prev, *next;
@@ -213,6 +214,16 @@ static void on_closed(struct evhttp_connection *evcon, void *arg) {
     release(c);
 }
 
+/* While an answer goes out evhttp keeps reading (to see the client leave)
+ * into a buffer it never empties: an event stream's client could fill
+ * memory. Past a whole request's worth of unread input, reading waits for
+ * the buffer to drain. The watermark is set only then: once set, libevent
+ * re-arms the read event on every change of the buffer. */
+static void throttle(pl_conn *c) {
+    c->throttled = 1;
+    bufferevent_setwatermark(c->bev, EV_READ, 0, c->pool->buffered_max);
+}
+
 /* Bytes arrived (or were consumed): the first byte after IDLE starts a request. */
 static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg) {
     (void)buf;
@@ -224,6 +235,7 @@ static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
         c->received = 0;
     }
     c->received += info->n_added;
+    if (!c->throttled && info->orig_size + info->n_added - info->n_deleted >= c->pool->buffered_max) throttle(c);
 }
 
 /* The connection evhttp built around c->bev, found once evhttp is done. */
@@ -240,10 +252,6 @@ static void attach(pl_conn *c) {
     remember(c);
     evhttp_connection_set_closecb(c->evcon, on_closed, c);
     c->watch = evbuffer_add_cb(bufferevent_get_input(c->bev), on_input, c);
-    /* while an answer goes out, evhttp keeps reading (to see the client
-     * leave) into a buffer it never empties: an event stream's client could
-     * fill memory. Past a whole request's worth, reading waits. */
-    bufferevent_setwatermark(c->bev, EV_READ, 0, c->pool->buffered_max);
     c->state = READING;
     c->since = now_ms();
     c->received = evbuffer_get_length(bufferevent_get_input(c->bev));
