@@ -9,6 +9,9 @@
  * connection is found by its descriptor, and its close callback — the one
  * slot evhttp gives a connection — is ours: it counts the close and calls
  * the "client gone" callback that handlers set through pl_conn_on_gone.
+ * The reference is kept until then: should code set that slot itself, the
+ * connection's timer still finds it freed (see lost()), so the count and
+ * the cap cannot drift.
  *
  * A connection is READING a request (from its first byte, or from the
  * accept, it has --header-timeout to be whole), BUSY (parley has the request:
@@ -39,6 +42,8 @@
 
 /* How long accepting pauses when accept() finds no free descriptor. */
 #define RETRY_MS 250
+/* How often a connection parley holds (no deadline) is looked at anyway. */
+#define AUDIT_MS (60 * 1000)
 /* libevent's own timeout restarts with every byte read, so it cannot end a
  * trickled request; ours do. It stays, longer than ours, for what they do
  * not watch: an answer the client does not read. */
@@ -91,6 +96,8 @@ void pl_conn_set_limits(const pl_conn_limits *l) { limits = *l; }
 
 /* --- the table by descriptor ------------------------------------------------------------- */
 
+static int lost(pl_conn *c);
+
 static void remember(pl_conn *c) {
     size_t fd = (size_t)c->fd;
     if (fd >= by_fd_size) {
@@ -102,7 +109,7 @@ static void remember(pl_conn *c) {
         by_fd = grown;
         by_fd_size = size;
     }
-    if (by_fd[fd]) pl_error("connection on descriptor %zu replaces one whose close was never seen", fd);
+    if (by_fd[fd] && !lost(by_fd[fd])) pl_error("connection on descriptor %zu replaces one still open", fd);
     by_fd[fd] = c;
 }
 
@@ -183,13 +190,16 @@ static void arm(pl_conn *c, int64_t ms) {
  * or the header timeout of a request that starts now. */
 static int64_t soonest(const pl_conns *p) { return p->idle_ms < p->header_ms ? p->idle_ms : p->header_ms; }
 
-static void release(pl_conn *c) {
+/* Forgets c and counts its close. evcon_alive: c->evcon may still be used
+ * (not when evhttp freed it behind our back). */
+static void release(pl_conn *c, int evcon_alive) {
     pl_conns *p = c->pool;
     if (c->evcon) {
-        evhttp_connection_set_closecb(c->evcon, NULL, NULL);
+        if (evcon_alive) evhttp_connection_set_closecb(c->evcon, NULL, NULL);
         evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->watch);
         if (by_fd[c->fd] == c) by_fd[c->fd] = NULL;
     }
+    bufferevent_decref(c->bev);
     event_free(c->timer);
     if (c->prev) c->prev->next = c->next;
     else p->all = c->next;
@@ -211,7 +221,20 @@ static void on_closed(struct evhttp_connection *evcon, void *arg) {
     c->gone = NULL;
     if (gone) gone(c->gone_arg);
     if (req && !evhttp_request_get_connection(req)) evhttp_request_free(req);
-    release(c);
+    release(c, 1);
+}
+
+/* Whether evhttp has freed c's connection without our close callback
+ * (bufferevent_free cleared the callbacks of the bufferevent we still
+ * hold): only when code set that callback itself. Counts the close then. */
+static int lost(pl_conn *c) {
+    void *evcon = NULL;
+    bufferevent_getcb(c->bev, NULL, NULL, NULL, &evcon);
+    if (evcon) return 0;
+    pl_warn("a connection was closed behind conn.c's back: code set evhttp's close callback itself "
+            "(pl_conn_on_gone is the way)");
+    release(c, 0);
+    return 1;
 }
 
 /* While an answer goes out evhttp keeps reading (to see the client leave)
@@ -242,9 +265,8 @@ static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
 static void attach(pl_conn *c) {
     void *evcon = NULL;
     bufferevent_getcb(c->bev, NULL, NULL, NULL, &evcon);
-    bufferevent_decref(c->bev);
     if (!evcon) { /* evhttp has freed it already (bufferevent_free clears the callbacks) */
-        release(c);
+        release(c, 0);
         return;
     }
     c->evcon = evcon;
@@ -266,7 +288,11 @@ static void on_timer(evutil_socket_t fd, short what, void *arg) {
         attach(c);
         return;
     }
-    if (c->state == BUSY) return; /* re-armed when the answer has gone out */
+    if (lost(c)) return;
+    if (c->state == BUSY) { /* no deadline; re-armed sooner when the answer has gone out */
+        arm(c, AUDIT_MS);
+        return;
+    }
     pl_conns *p = c->pool;
     int64_t left = c->since + (c->state == READING ? p->header_ms : p->idle_ms) - now_ms();
     if (left > 0) {
@@ -284,7 +310,7 @@ static struct bufferevent *new_bufferevent(struct event_base *base, void *arg) {
     struct bufferevent *bev = bufferevent_socket_new(base, -1, 0);
     pl_conn *c = calloc(1, sizeof *c);
     if (!bev || !c) abort();
-    bufferevent_incref(bev); /* evhttp may free it before attach looks */
+    bufferevent_incref(bev); /* until release: evhttp may free it before we look */
     *c = (pl_conn){.pool = p, .bev = bev, .fd = -1, .state = ATTACHING, .next = p->all};
     c->timer = evtimer_new(base, on_timer, c);
     if (p->all) p->all->prev = c;
@@ -412,10 +438,7 @@ void pl_conns_free(pl_conns *p) {
     if (!p) return;
     /* evhttp_free has closed every attached connection; only those accepted in
      * the loop's last pass can be left */
-    while (p->all) {
-        if (p->all->state == ATTACHING) bufferevent_decref(p->all->bev);
-        release(p->all);
-    }
+    while (p->all) release(p->all, 0);
     event_free(p->retry);
     pl_conns **link = &pools;
     while (*link != p) link = &(*link)->next_pool;

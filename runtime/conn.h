@@ -15,7 +15,8 @@
 /* What `parley serve` was told; 0 takes the default. */
 typedef struct {
     int max_connections;  /* open at once: 16384, or 3/4 of the descriptor limit when lower */
-    int header_timeout_s; /* to send a whole request (head and body), from its first byte */
+    int header_timeout_s; /* to send a whole request (head and body), from its first
+                             byte; a new connection's first one, from the accept */
     int idle_timeout_s;   /* between two requests on a kept-alive connection */
 } pl_conn_limits;
 

@@ -2,8 +2,9 @@
  * in process: libevent's own refusals come back as JSON (the replacement of
  * evhttp_send_error must hold in this binary and in its sanitizer build
  * too), a request that is never finished and an idle connection are closed
- * at their deadlines, a kept-alive connection serves several requests, and
- * the client's leaving reaches the callback a handler set. Each exchange
+ * at their deadlines, a kept-alive connection serves several requests, the
+ * client's leaving reaches the callback a handler set, and a close that
+ * conn.c was not told of still frees its place under the cap. Each exchange
  * runs the loop until the client socket sees the server's answer or close;
  * a watchdog bounds every wait. */
 #define _GNU_SOURCE
@@ -27,6 +28,7 @@ typedef struct {
     pl_conns *conns;
     int port;
     int hold;  /* requests are held (not answered), their client's leaving watched */
+    int rogue; /* handlers set evhttp's close callback themselves */
     int gone;  /* gone callbacks seen */
     int asked; /* requests seen */
 } server;
@@ -46,10 +48,16 @@ static void on_gone(void *arg) {
     event_base_loopbreak(s->base);
 }
 
+static void rogue_closecb(struct evhttp_connection *evcon, void *arg) {
+    (void)evcon;
+    (void)arg;
+}
+
 static void on_request(struct evhttp_request *req, void *arg) {
     server *s = arg;
     pl_conn_request_started(req);
     s->asked++;
+    if (s->rogue) evhttp_connection_set_closecb(evhttp_request_get_connection(req), rogue_closecb, NULL);
     if (s->hold) { /* a stream: its head goes out, the rest never */
         pl_conn_on_gone(req, on_gone, s);
         evhttp_send_reply_start(req, 200, "OK");
@@ -61,9 +69,9 @@ static void on_request(struct evhttp_request *req, void *arg) {
     evbuffer_free(out);
 }
 
-static void start(server *s, int header_s, int idle_s) {
+static void start_capped(server *s, int cap, int header_s, int idle_s) {
     memset(s, 0, sizeof *s);
-    pl_conn_limits limits = {.max_connections = 8, .header_timeout_s = header_s, .idle_timeout_s = idle_s};
+    pl_conn_limits limits = {.max_connections = cap, .header_timeout_s = header_s, .idle_timeout_s = idle_s};
     pl_conn_set_limits(&limits);
     s->base = event_base_new();
     s->http = evhttp_new(s->base);
@@ -76,6 +84,8 @@ static void start(server *s, int header_s, int idle_s) {
     getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&sin, &len);
     s->port = ntohs(sin.sin_port);
 }
+
+static void start(server *s, int header_s, int idle_s) { start_capped(s, 8, header_s, idle_s); }
 
 static void stop(server *s) {
     pl_conns_unwatch(s->conns);
@@ -236,11 +246,39 @@ TEST(client_leaving_reaches_the_handler) {
     stop(&s);
 }
 
+static int warnings;
+
+static void count_warnings(pl_log_level level, const char *line, void *ud) {
+    (void)ud;
+    if (level == PL_LOG_WARN && strstr(line, "close callback")) warnings++;
+}
+
+/* A handler that sets evhttp's close callback itself steals conn.c's: the
+ * connection's timer still notices the close, so the cap frees its place. */
+TEST(closed_behind_our_back_is_still_counted) {
+    server s;
+    client c;
+    start_capped(&s, 1, 1, 1);
+    s.rogue = 1;
+    pl_log_set_sink(count_warnings, NULL, 1);
+    const char req[] = "GET /a HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    exchange(&s, req, sizeof req - 1, &c); /* answered, closed: not counted by conn.c */
+    CHECK(strncmp(c.got, "HTTP/1.1 200 ", 13) == 0);
+    exchange(&s, req, sizeof req - 1, &c); /* waits for the place the first one held */
+    CHECK(!c.timedout);
+    CHECK(strncmp(c.got, "HTTP/1.1 200 ", 13) == 0);
+    CHECK(s.asked == 2);
+    CHECK(warnings == 1);
+    pl_log_set_sink(NULL, NULL, 0);
+    stop(&s);
+}
+
 int main(void) {
     pl_log_set_level(PL_LOG_WARN);
     RUN(refusals_are_json);
     RUN(kept_alive_then_closed_when_idle);
     RUN(unfinished_request_closed_at_deadline);
     RUN(client_leaving_reaches_the_handler);
+    RUN(closed_behind_our_back_is_still_counted);
     return check_done();
 }
