@@ -14,6 +14,7 @@
 #include "common.h"
 #include "conn.h"
 #include "log.h"
+#include "secrets.h"
 #include "map.h"
 #include "server_internal.h"
 #include "sse.h"
@@ -57,8 +58,7 @@ static char *given_token(struct evhttp_request *req) {
 /* A bot's own agent token: the variable its bot.json "agent_token_env" names. */
 static const char *bot_agent_token(pl_bot *bot) {
     const char *env = json_string_value(json_object_get(pl_bot_manifest(bot), "agent_token_env"));
-    const char *token = env ? getenv(env) : NULL;
-    return token && *token ? token : NULL;
+    return env ? pl_secrets_get(pl_bot_name(bot), env) : NULL;
 }
 
 /* Who may act: PARLEY_AGENT_TOKEN opens every bot's conversations (an

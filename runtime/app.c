@@ -10,6 +10,7 @@
 #include "http_lua.h"
 #include "jobs.h"
 #include "log.h"
+#include "secrets.h"
 
 struct pl_app {
     struct event_base *base;
@@ -77,6 +78,14 @@ static int open_bots(pl_app *app, const pl_app_config *config, char **err) {
         if (pl_app_find_bot(app, pl_bot_name(bot))) {
             pl_fail(err, "%s: another bot is already named '%s' (names must be unique)",
                     config->bot_dirs[i], pl_bot_name(bot));
+            pl_bot_free(bot);
+            return PL_ERR;
+        }
+        for (size_t j = 0; j < app->nbots; j++) {
+            char *overlap = pl_secrets_overlap(pl_bot_name(app->bots[j]), pl_bot_name(bot));
+            if (!overlap) continue;
+            pl_fail(err, "%s", overlap);
+            free(overlap);
             pl_bot_free(bot);
             return PL_ERR;
         }
@@ -198,6 +207,7 @@ void pl_app_close(pl_app *app) {
 
 struct event_base *pl_app_base(pl_app *app) { return app->base; }
 pl_outbox *pl_app_outbox(pl_app *app) { return app->outbox; }
+pl_http_client *pl_app_http(pl_app *app) { return app->http; }
 pl_commerce *pl_app_commerce(pl_app *app) { return app->commerce; }
 pl_store *pl_app_store(pl_app *app) { return app->store; }
 pl_pipeline *pl_app_pipeline(pl_app *app) { return app->pipeline; }

@@ -8,6 +8,7 @@
 #include <event2/event.h>
 
 #include "bot.h"
+#include "http_client.h"
 #include "outbox.h"
 #include "pipeline.h"
 #include "store.h"
@@ -36,6 +37,8 @@ void pl_app_close(pl_app *app);
 
 struct event_base *pl_app_base(pl_app *app);
 pl_outbox *pl_app_outbox(pl_app *app);
+/* The outbound HTTP client everything in the process shares (borrowed). */
+pl_http_client *pl_app_http(pl_app *app);
 struct pl_commerce *pl_app_commerce(pl_app *app);
 pl_store *pl_app_store(pl_app *app);
 pl_pipeline *pl_app_pipeline(pl_app *app);

@@ -20,6 +20,7 @@
 #include "json_lua.h"
 #include "log.h"
 #include "modules.h"
+#include "secrets.h"
 
 /* Loading runs whole files; they get more room than a single turn
  * (percent of a turn's budgets). */
@@ -93,6 +94,13 @@ static json_t *read_manifest(const char *dir, char **err) {
     if (reason) {
         json_decref(m);
         pl_fail(err, "bot.json:1: %s", reason);
+        return NULL;
+    }
+    char *outside = pl_secrets_check_manifest(name, m);
+    if (outside) {
+        json_decref(m);
+        pl_fail(err, "%s", outside);
+        free(outside);
         return NULL;
     }
     if (!locales) json_object_set_new(m, "locales", json_pack("[s]", "en"));
@@ -359,7 +367,7 @@ static pl_vm *build(const pl_bot *bot, const json_t *manifest, pl_errors *errors
         pl_errors_add(errors, "runtime: %s", err);
         free(err);
     } else {
-        pl_http_lua_set_allow(L, json_object_get(json_object_get(manifest, "http"), "allow"));
+        pl_http_lua_set_allow(L, json_object_get(manifest, "http"), errors);
         pl_json_push(L, manifest);
         if (call_engine(vm, "configure", 1, 0, errors) == PL_OK) {
             load_flows(vm, errors);

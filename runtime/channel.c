@@ -13,6 +13,7 @@
 
 #include "common.h"
 #include "money.h"
+#include "secrets.h"
 
 extern const pl_channel_adapter pl_channel_whatsapp;
 extern const pl_channel_adapter pl_channel_messenger;
@@ -53,8 +54,7 @@ const char *pl_channel_setting(const pl_channel_config *cfg, const char *key) {
     char *env_key = pl_strdupf("%s_env", key);
     const char *env_name = json_string_value(json_object_get(cfg->settings, env_key));
     free(env_key);
-    const char *value = env_name ? getenv(env_name) : NULL;
-    return value && *value ? value : NULL;
+    return env_name ? pl_secrets_get(cfg->bot, env_name) : NULL;
 }
 
 const char *pl_channel_require(const pl_channel_config *cfg, const char *key, int *status,
@@ -74,9 +74,11 @@ const char *pl_channel_require(const pl_channel_config *cfg, const char *key, in
     return NULL;
 }
 
+/* Only the operator points a platform elsewhere (tests do, at fakes): a
+ * bot.json that could would send its platform token, or the calls of
+ * another brand, wherever it liked. */
 const char *pl_channel_api_base(const pl_channel_config *cfg, const char *fallback) {
-    const char *base = json_string_value(json_object_get(cfg->settings, "api_base"));
-    if (base) return base;
+    const char *base;
     char name[64];
     snprintf(name, sizeof name, "PARLEY_%s_API_BASE", cfg->channel);
     for (char *p = name; *p; p++) *p = (char)toupper((unsigned char)*p);

@@ -17,6 +17,8 @@
 #include <jansson.h>
 #include <stddef.h>
 
+struct pl_http_client;
+
 /* One bot's settings for one channel: the manifest's "channels" entry. */
 typedef struct {
     const char *bot;       /* the bot's name */
@@ -54,6 +56,14 @@ typedef struct {
      * new string, or NULL when the key is unknown. */
     char *(*long_payload)(const void *ctx, const char *key);
     const void *payload_ctx;
+    /* For an adapter that must fetch something before it can judge a
+     * request (Alexa: the certificate chain that signed it): the client to
+     * fetch with (borrowed), and what to call when the fetch is over. NULL
+     * http or again: nothing can be fetched, and such a request is refused
+     * (503). See inbound's PL_AGAIN. */
+    struct pl_http_client *http;
+    void (*again)(void *ctx);
+    void *again_ctx;
 } pl_webhook;
 
 /* What an adapter made of a webhook. */
@@ -102,7 +112,15 @@ typedef struct pl_channel_adapter {
     int synchronous;
     /* Verifies and parses a webhook. On PL_ERR, out->status is the 4xx to
      * answer (401/403 for a bad signature or secret, 400 for a body that
-     * cannot be parsed) and *err says why; nothing is stored or run. */
+     * cannot be parsed) and *err says why; nothing is stored or run.
+     * PL_AGAIN: the adapter is fetching what it needs through req->http
+     * and will call req->again(req->again_ctx) once, later, on the loop,
+     * whether the fetch worked or not; out is untouched and nothing needs
+     * freeing. The caller then calls inbound again with the same request
+     * (its body and headers: the adapter keeps neither), best from inside
+     * again, while the adapter surely still holds what was fetched; that
+     * call answers as above (or, should the result be gone, PL_AGAIN once
+     * more). */
     int (*inbound)(const pl_channel_config *cfg, const pl_webhook *req, pl_inbound *out,
                    char **err);
     /* Renders one turn's replies (a JSON array, borrowed) into a new array of

@@ -9,8 +9,9 @@
  * body), the skill id and the 150-second timestamp window; turning
  * LaunchRequest / IntentRequest / SessionEndedRequest into message events;
  * rendering replies as SSML speech, a reprompt, a Simple card and
- * shouldEndSession. Uses jansson, libcrypto (X509, EVP), libcurl (a blocking
- * easy download, once per certificate URL: see chain_for) and channel.h's
+ * shouldEndSession. Uses jansson, libcrypto (X509, EVP), the shared
+ * asynchronous HTTP client for the chain's download (inbound answers
+ * PL_AGAIN meanwhile: see chain_for), libcurl's URL API, and channel.h's
  * helpers. Like every adapter it is plain C over plain data: no evhttp, no
  * store.
  *
@@ -37,8 +38,8 @@
  *  - the catch-all slot type AMAZON.SearchQuery:
  *    https://developer.amazon.com/en-US/docs/alexa/custom-skills/slot-type-reference.html#searchquery
  *
- * The certificate caches below are plain statics: adapters run on the event
- * loop's thread only. */
+ * The certificate caches and downloads below are plain statics: adapters
+ * run on the event loop's thread only. */
 #define _GNU_SOURCE
 #include "channel.h"
 
@@ -55,6 +56,7 @@
 #include <time.h>
 
 #include "common.h"
+#include "http_client.h"
 #include "money.h"
 
 #define TIMESTAMP_TOLERANCE 150 /* seconds either way (Amazon: 150) */
@@ -65,10 +67,12 @@
 #define SIGNING_DOMAIN "echo-api.amazon.com"
 #define CHAIN_MAX_BYTES (64 * 1024)
 #define DOWNLOAD_TIMEOUT_MS 3000L
-#define CONNECT_TIMEOUT_MS 2000L
-#define GOOD_CHAINS 8
-#define BAD_URLS 16
-#define BAD_URL_SECONDS 60
+#define GOOD_CHAINS 8                /* chains cached, by URL */
+#define GOOD_BYTES (256 * 1024)      /* PEM bytes cached in all */
+#define BAD_HOSTS 16                 /* hosts remembered as failed */
+#define BAD_HOST_SECONDS 60          /* for this long */
+#define FETCHES 4                    /* downloads in flight at most */
+#define WAITERS 64                   /* requests waiting for them at most */
 #define PAUSE "<break strength=\"medium\"/>" /* SSML for a line break */
 #define ANSWER_TYPE "application/json;charset=UTF-8"
 #define EMPTY_ANSWER "{\"version\":\"1.0\",\"response\":{}}"
@@ -346,49 +350,6 @@ static char *cert_download_url(const char *url, char *protocol, size_t size, cha
 
 /* --- the certificate chain -------------------------------------------------------------- */
 
-typedef struct {
-    text_buf data;
-    int too_big;
-} download;
-
-static size_t on_chain_data(char *ptr, size_t size, size_t n, void *ud) {
-    download *d = ud;
-    if (d->data.len + size * n > CHAIN_MAX_BYTES) {
-        d->too_big = 1;
-        return 0;
-    }
-    tb_add(&d->data, ptr, size * n);
-    return size * n;
-}
-
-/* Downloads url (blocking, a few seconds at most) into *pem (new). */
-static int download_chain(const char *url, const char *protocol, char **pem, char **err) {
-    CURL *e = curl_easy_init();
-    if (!e) return pl_fail(err, "cannot start a download");
-    download d = {{0}, 0};
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, protocol);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_chain_data);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, &d);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, DOWNLOAD_TIMEOUT_MS);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    CURLcode rc = curl_easy_perform(e);
-    long code = 0;
-    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
-    curl_easy_cleanup(e);
-    int http = strcmp(protocol, "file") != 0;
-    if (rc != CURLE_OK || (http && code != 200)) {
-        free(d.data.s);
-        if (rc != CURLE_OK)
-            return pl_fail(err, "cannot download the certificate chain %s: %s", url,
-                           d.too_big ? "it is larger than 64 KiB" : curl_easy_strerror(rc));
-        return pl_fail(err, "cannot download the certificate chain %s: HTTP %ld", url, code);
-    }
-    *pem = tb_take(&d.data);
-    return PL_OK;
-}
-
 /* The PEM certificates of pem in order (new stack), or NULL with *err. */
 static STACK_OF(X509) *parse_chain(const char *pem, char **err) {
     BIO *bio = BIO_new_mem_buf(pem, -1);
@@ -474,66 +435,248 @@ static int check_chain(STACK_OF(X509) *chain, long long now, const char *ca_file
     return PL_OK;
 }
 
-/* Chains downloaded and found valid, by URL; URLs that failed, by when. */
+/* --- the certificate caches and downloads ----------------------------------------------------
+ *
+ * The adapter answers on the loop, so the first request signed with a new
+ * certificate URL must not wait for its download there: chain_for starts
+ * it on the shared asynchronous client (req->http) and returns PL_AGAIN;
+ * the server calls inbound again when the download is over, and that call
+ * finds the result here. Downloads are bounded: FETCHES in flight at most,
+ * WAITERS requests waiting for them, CHAIN_MAX_BYTES and
+ * DOWNLOAD_TIMEOUT_MS each. A host that did not answer (down, or slow past
+ * the timeout) is not fetched from again for BAD_HOST_SECONDS, whatever
+ * the path, so junk URLs on a host that hangs cannot keep the download
+ * slots busy; a URL that answered with an error or an invalid chain is
+ * refused as long, by itself only — a request naming a junk path on
+ * Amazon's host must not refuse the host's real certificates to everyone.
+ * A chain already cached is still used.
+ * Times are the requests' (pl_webhook.now: the test clock in tests). */
+
+/* Chains downloaded and found valid, by URL, oldest first: at most
+ * GOOD_CHAINS, holding GOOD_BYTES of PEM between them. A cached chain is
+ * checked again at every use: it may expire. */
 static struct {
     char *url;
     STACK_OF(X509) *chain;
+    size_t bytes;
 } good[GOOD_CHAINS];
-static size_t good_next;
+static size_t good_count, good_bytes;
+
+/* Hosts that did not answer, and URLs whose answer was no valid chain:
+ * when, and why. */
 static struct {
-    char *url;
+    char *host; /* a host, or a whole URL */
     long long at;
-} bad[BAD_URLS];
+    char *why;
+} bad[BAD_HOSTS];
 static size_t bad_next;
 
-static void remember_good(const char *url, STACK_OF(X509) *chain /* stolen */) {
-    size_t i = good_next++ % GOOD_CHAINS;
-    free(good[i].url);
-    sk_X509_pop_free(good[i].chain, X509_free);
-    good[i].url = pl_strdup(url);
-    good[i].chain = chain;
+typedef struct {
+    void (*again)(void *ctx);
+    void *ctx;
+} waiter;
+
+/* A download, and the requests waiting for it. Once done, it stays until
+ * every waiter has been called (and has found the result in it). */
+typedef struct fetch {
+    struct fetch *next;
+    char *url, *host;
+    int done;
+    char *pem;   /* what came (new), or NULL */
+    size_t pem_len;
+    char *error; /* why nothing usable came (new), or NULL */
+    int unanswered; /* the host did not answer at all */
+    waiter *waiters;
+    size_t nwaiters;
+} fetch;
+static fetch *fetches;
+static size_t fetches_in_flight, waiters_in_all;
+
+static void forget_oldest_good(void) {
+    free(good[0].url);
+    sk_X509_pop_free(good[0].chain, X509_free);
+    good_bytes -= good[0].bytes;
+    memmove(good, good + 1, --good_count * sizeof *good);
 }
 
-static void remember_bad(const char *url, long long now) {
-    size_t i = bad_next++ % BAD_URLS;
-    free(bad[i].url);
-    bad[i].url = pl_strdup(url);
+static void remember_good(const char *url, STACK_OF(X509) *chain /* stolen */, size_t bytes) {
+    while (good_count > 0 && (good_count == GOOD_CHAINS || good_bytes + bytes > GOOD_BYTES)) forget_oldest_good();
+    good[good_count].url = pl_strdup(url);
+    good[good_count].chain = chain;
+    good[good_count].bytes = bytes;
+    good_bytes += bytes;
+    good_count++;
+}
+
+static STACK_OF(X509) *cached_chain(const char *url) {
+    for (size_t i = 0; i < good_count; i++)
+        if (strcmp(good[i].url, url) == 0) return good[i].chain;
+    return NULL;
+}
+
+static void remember_bad(const char *host, long long now, const char *why) {
+    size_t i = 0;
+    while (i < BAD_HOSTS && !(bad[i].host && strcmp(bad[i].host, host) == 0)) i++;
+    if (i == BAD_HOSTS) {
+        i = bad_next++ % BAD_HOSTS;
+        free(bad[i].host);
+        bad[i].host = pl_strdup(host);
+    }
+    free(bad[i].why);
+    bad[i].why = pl_strdup(why);
     bad[i].at = now;
 }
 
-/* The valid chain at url (borrowed), or NULL with *status and *err.
- *
- * inbound() must answer synchronously, so the first request signed with a
- * new certificate URL waits for its download: one blocking libcurl call
- * (DOWNLOAD_TIMEOUT_MS at most) that pauses the event loop once per
- * certificate, which Amazon changes rarely. Before it, the request has
- * passed every cheap check (URL rules, skill id, timestamp), and a URL that
- * failed is not fetched again for BAD_URL_SECONDS, so junk cannot keep the
- * loop busy. A cached chain is checked again at every use: it may expire. */
-static STACK_OF(X509) *chain_for(const char *url, const char *protocol, long long now,
-                                 const char *ca_file, int *status, char **err) {
-    *status = 401;
-    for (size_t i = 0; i < GOOD_CHAINS; i++)
-        if (good[i].url && strcmp(good[i].url, url) == 0)
-            return check_chain(good[i].chain, now, ca_file, status, err) == PL_OK ? good[i].chain : NULL;
-    for (size_t i = 0; i < BAD_URLS; i++)
-        if (bad[i].url && strcmp(bad[i].url, url) == 0 && now >= bad[i].at &&
-            now - bad[i].at < BAD_URL_SECONDS) {
-            pl_fail(err, "the certificate chain %s failed less than %d s ago", url, BAD_URL_SECONDS);
-            return NULL;
-        }
-    char *pem = NULL;
-    STACK_OF(X509) *chain = NULL;
-    if (download_chain(url, protocol, &pem, err) == PL_OK && (chain = parse_chain(pem, err)) &&
-        check_chain(chain, now, ca_file, status, err) == PL_OK) {
-        free(pem);
-        remember_good(url, chain);
-        return chain;
+/* PL_ERR with *err when the host or URL failed less than BAD_HOST_SECONDS
+ * before now. */
+static int refuse_bad(const char *host_or_url, long long now, char **err) {
+    for (size_t i = 0; i < BAD_HOSTS; i++)
+        if (bad[i].host && strcmp(bad[i].host, host_or_url) == 0 && now >= bad[i].at &&
+            now - bad[i].at < BAD_HOST_SECONDS)
+            return pl_fail(err, "the certificate %s %s failed less than %d s ago (%s): it is not downloaded from "
+                           "until then", strchr(host_or_url, '/') ? "URL" : "host", host_or_url, BAD_HOST_SECONDS,
+                           bad[i].why);
+    return PL_OK;
+}
+
+/* The host of a download URL, lower case (new); "" for a file:// URL. */
+static char *host_of(const char *url) {
+    CURLU *h = curl_url();
+    char *host = NULL;
+    if (!h) abort();
+    if (curl_url_set(h, CURLUPART_URL, url, 0) != CURLUE_OK || curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+        host = NULL;
+    char *out = pl_strdup(host ? host : "");
+    for (char *p = out; *p; p++) *p = (char)tolower((unsigned char)*p);
+    curl_free(host);
+    curl_url_cleanup(h);
+    return out;
+}
+
+static fetch *find_fetch(const char *url) {
+    fetch *f = fetches;
+    while (f && strcmp(f->url, url) != 0) f = f->next;
+    return f;
+}
+
+static void free_fetch(fetch *f) {
+    fetch **at = &fetches;
+    while (*at != f) at = &(*at)->next;
+    *at = f->next;
+    free(f->url);
+    free(f->host);
+    free(f->pem);
+    free(f->error);
+    free(f->waiters);
+    free(f);
+}
+
+static int too_many_waiting(int *status, char **err) {
+    *status = 503;
+    return pl_fail(err, "too many requests are waiting for certificate downloads (%d); try again", WAITERS);
+}
+
+/* The request waits for f: PL_AGAIN, or 503 when too many wait. */
+static int join(fetch *f, const pl_webhook *req, int *status, char **err) {
+    if (waiters_in_all >= WAITERS) return too_many_waiting(status, err);
+    waiter *grown = realloc(f->waiters, (f->nwaiters + 1) * sizeof *grown);
+    if (!grown) abort();
+    f->waiters = grown;
+    f->waiters[f->nwaiters++] = (waiter){req->again, req->again_ctx};
+    waiters_in_all++;
+    return PL_AGAIN;
+}
+
+/* pl_http_fetch's callback: keeps the result, lets every waiter look at it,
+ * then forgets the download (the caches hold what it taught). */
+static void on_chain_fetched(const pl_http_response *res, void *ud) {
+    fetch *f = ud;
+    int file = strncmp(f->url, "file:", 5) == 0;
+    f->done = 1;
+    fetches_in_flight--;
+    if (res->outcome == PL_HTTP_ANSWERED && (file || res->status == 200)) {
+        f->pem = pl_strndup(res->body, res->body_len);
+        f->pem_len = res->body_len;
+    } else if (res->outcome == PL_HTTP_TOO_LARGE) {
+        f->error = pl_strdupf("cannot download the certificate chain %s: it is larger than %d KiB", f->url,
+                              CHAIN_MAX_BYTES / 1024);
+    } else if (res->outcome == PL_HTTP_ANSWERED) {
+        f->error = pl_strdupf("cannot download the certificate chain %s: HTTP %ld", f->url, res->status);
+    } else {
+        f->error = pl_strdupf("cannot download the certificate chain %s: %s", f->url, res->error ? res->error : "?");
+        f->unanswered = 1;
     }
-    free(pem);
-    sk_X509_pop_free(chain, X509_free);
-    if (*status == 401) remember_bad(url, now);
-    return NULL;
+    for (size_t i = 0; i < f->nwaiters; i++) {
+        waiters_in_all--;
+        f->waiters[i].again(f->waiters[i].ctx);
+    }
+    free_fetch(f);
+}
+
+/* Starts downloading url (protocol for libcurl) from host; PL_AGAIN, or 503. */
+static int start_fetch(const char *url, const char *protocol, const char *host, const pl_webhook *req,
+                       int *status, char **err) {
+    *status = 503;
+    if (!req->http || !req->again) return pl_fail(err, "certificate chains cannot be downloaded here");
+    if (fetches_in_flight >= FETCHES)
+        return pl_fail(err, "too many certificate downloads in flight (%d); try again", FETCHES);
+    if (waiters_in_all >= WAITERS) return too_many_waiting(status, err); /* before anything starts */
+    fetch *f = calloc(1, sizeof *f);
+    if (!f) abort();
+    f->url = pl_strdup(url);
+    f->host = pl_strdup(host);
+    pl_http_request r = {.method = "GET", .url = url, .timeout_ms = DOWNLOAD_TIMEOUT_MS, .protocols = protocol,
+                         .max_response = CHAIN_MAX_BYTES};
+    char *why = NULL;
+    if (pl_http_fetch(req->http, &r, on_chain_fetched, f, &why) != PL_OK) {
+        free(f->url);
+        free(f->host);
+        free(f);
+        pl_fail(err, "cannot start downloading the certificate chain %s: %s", url, why);
+        free(why);
+        return PL_ERR;
+    }
+    f->next = fetches;
+    fetches = f;
+    fetches_in_flight++;
+    return join(f, req, status, err);
+}
+
+/* The chain a finished download brought, validated; a failure (not the
+ * server's own: 503) marks the host bad. */
+static int use_download(fetch *f, long long now, const char *ca_file, STACK_OF(X509) **chain, int *status,
+                        char **err) {
+    *status = 401;
+    STACK_OF(X509) *parsed = NULL;
+    int rc = f->error ? pl_fail(err, "%s", f->error) : PL_OK;
+    if (rc == PL_OK && !(parsed = parse_chain(f->pem, err))) rc = PL_ERR;
+    if (rc == PL_OK) rc = check_chain(parsed, now, ca_file, status, err);
+    if (rc == PL_OK) {
+        remember_good(f->url, parsed, f->pem_len);
+        *chain = parsed;
+        return PL_OK;
+    }
+    sk_X509_pop_free(parsed, X509_free);
+    if (*status == 401) remember_bad(f->unanswered ? f->host : f->url, now, *err);
+    return PL_ERR;
+}
+
+/* The valid chain at url (borrowed from the cache): PL_OK; PL_ERR with
+ * *status and *err; or PL_AGAIN when req waits for its download. */
+static int chain_for(const char *url, const char *protocol, const pl_webhook *req, const char *ca_file,
+                     STACK_OF(X509) **chain, int *status, char **err) {
+    *status = 401;
+    *chain = cached_chain(url);
+    if (*chain) return check_chain(*chain, req->now, ca_file, status, err);
+    fetch *f = find_fetch(url);
+    if (f && f->done) return use_download(f, req->now, ca_file, chain, status, err);
+    if (f) return join(f, req, status, err);
+    char *host = host_of(url);
+    int rc = refuse_bad(host, req->now, err);
+    if (rc == PL_OK) rc = refuse_bad(url, req->now, err);
+    if (rc == PL_OK) rc = start_fetch(url, protocol, host, req, status, err);
+    free(host);
+    return rc;
 }
 
 /* --- the signature ---------------------------------------------------------------------- */
@@ -610,10 +753,12 @@ static const char *ca_file_of(const pl_channel_config *cfg) {
     return file && *file ? file : NULL;
 }
 
+/* PL_OK, PL_ERR with *status, or PL_AGAIN (the chain is being downloaded). */
 static int check_signature(const pl_channel_config *cfg, const pl_webhook *req,
                            const signature_claim *claim, int *status, char **err) {
-    STACK_OF(X509) *chain = chain_for(claim->url, claim->protocol, req->now, ca_file_of(cfg), status, err);
-    if (!chain) return PL_ERR;
+    STACK_OF(X509) *chain = NULL;
+    int rc = chain_for(claim->url, claim->protocol, req, ca_file_of(cfg), &chain, status, err);
+    if (rc != PL_OK) return rc;
     if (!signature_holds(sk_X509_value(chain, 0), claim, req->body, req->body_len)) {
         *status = 401;
         return pl_fail(err, "the request's signature does not match its body");
@@ -766,7 +911,7 @@ static int alexa_inbound(const pl_channel_config *cfg, const pl_webhook *req, pl
     int verify = setting_flag(cfg, "verify_signature", 1);
     signature_claim claim = {NULL, "", NULL, NULL};
     json_t *body = NULL;
-    int rc = PL_ERR;
+    int rc = PL_ERR, status = 401;
     if (verify && read_claim(cfg, req, &claim, err) != PL_OK) {
         out->status = 401;
         goto done;
@@ -779,7 +924,9 @@ static int alexa_inbound(const pl_channel_config *cfg, const pl_webhook *req, pl
         out->status = 403;
     } else if (check_timestamp(body, req->now, err) != PL_OK) {
         out->status = 400;
-    } else if (!verify || check_signature(cfg, req, &claim, &out->status, err) == PL_OK) {
+    } else if (verify && (rc = check_signature(cfg, req, &claim, &status, err)) != PL_OK) {
+        if (rc == PL_ERR) out->status = status; /* PL_AGAIN leaves out as it was */
+    } else {
         out->status = 200;
         rc = read_request(cfg, body, out, err);
     }

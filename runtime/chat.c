@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "common.h"
 #include "log.h"
+#include "usage.h"
 
 static const char chat_usage[] =
     "usage: parley chat [BOT_DIR] [--user ID] [--locale LOCALE] [--db FILE]\n"
@@ -216,6 +217,8 @@ static int run_chat(const char *dir, const char *db, chat *ch) {
                             .watch = 1};
     pl_log_set_sink(log_sink, NULL, 1);
     char *err = NULL;
+    /* one bot and no neighbours to protect: its share of the loop is all of it */
+    pl_usage_set_policy(&(pl_usage_policy){1.0, INT64_MAX / 4});
     if (pl_app_open(&config, &ch->app, &err) != PL_OK) {
         fprintf(stderr, "parley chat: %s\n", err);
         free(err);

@@ -324,8 +324,20 @@ static int same_fulfilment(const json_t *order, const char *status, const char *
     return now && strcmp(now, status) == 0 && (!tracking || (url && strcmp(url, tracking) == 0));
 }
 
+/* Each applied update of an order is news of its own: its event id carries
+ * the order's next update number (not the time: two updates can come in
+ * the same millisecond, and the test clock stands still). */
+static int next_update_seq(pl_store *store, const json_t *order, int64_t *seq, char **err) {
+    char *prefix = pl_strdupf("order:%lld:update:", (long long)json_integer_value(json_object_get(order, "id")));
+    int rc = pl_store_inbox_next_seq(store, json_string_value(json_object_get(order, "bot")),
+                                     json_string_value(json_object_get(order, "channel")), prefix, seq, err);
+    free(prefix);
+    return rc;
+}
+
 static int write_update(pl_store *store, void *ud, json_t *events, char **err) {
     apply_job *job = ud;
+    int64_t seq = 0;
     const json_t *u = job->confirmations;
     int64_t id = json_integer_value(json_object_get(u, "order_id"));
     const char *status = json_string_value(json_object_get(u, "status"));
@@ -343,10 +355,11 @@ static int write_update(pl_store *store, void *ud, json_t *events, char **err) {
         json_array_append_new(job->problems, json_sprintf("order %lld is %s, not paid: there is nothing to fulfil",
                                                           (long long)id, state));
     } else if (!same_fulfilment(order, status, tracking) &&
-               (rc = pl_store_order_fulfilment(store, id, status, tracking, pl_now_ms(), err)) == PL_OK) {
+               (rc = pl_store_order_fulfilment(store, id, status, tracking, pl_now_ms(), err)) == PL_OK &&
+               (rc = next_update_seq(store, order, &seq, err)) == PL_OK) {
         json_object_set_new(order, "fulfilment", json_string(status));
         if (tracking) json_object_set_new(order, "tracking_url", json_string(tracking));
-        char *suffix = pl_strdupf("status:%s:%lld", status, (long long)pl_now_ms());
+        char *suffix = pl_strdupf("update:%010lld:%s", (long long)seq, status);
         json_t *event = order_event(order, "order_status", status, suffix);
         if (tracking) json_object_set_new(json_object_get(event, "event"), "tracking_url", json_string(tracking));
         json_array_append_new(events, event);

@@ -332,7 +332,8 @@ static long cost_sort(lua_State *L) {
     return n * log;
 }
 
-/* A scan over the string argument 1 (utf8.len, utf8.offset, tonumber). */
+/* A scan over the string argument 1 (utf8.len, utf8.offset, tonumber,
+ * os.date's format). */
 static long cost_scan(lua_State *L) {
     return lua_type(L, 1) == LUA_TSTRING ? (long)(lua_rawlen(L, 1) >> PL_BYTES_PER_UNIT_SHIFT) : 0;
 }
@@ -390,4 +391,5 @@ void pl_guard_install(lua_State *L) {
     charge(L, "utf8", "len", COST_SCAN);
     charge(L, "utf8", "offset", COST_SCAN);
     charge(L, NULL, "tonumber", COST_SCAN);
+    charge(L, "os", "date", COST_SCAN); /* a conversion per character of the format */
 }

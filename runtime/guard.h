@@ -12,7 +12,8 @@
  *   after the first few;
  * - loops in C whose length the script chooses (string.rep's count, the
  *   range of table.move, shifting by table.insert/remove whatever __len
- *   says, table.sort's comparisons, scans by utf8.len/offset and tonumber):
+ *   says, table.sort's comparisons, scans by utf8.len/offset, tonumber and
+ *   os.date's format):
  *   charged here before the work starts;
  * - pattern matching: pattern.c counts its steps;
  * - load: at most PL_MAX_LOAD_SOURCE bytes, charged by size;

@@ -1,14 +1,19 @@
 /* http_client: libcurl multi on libevent; see http_client.h.
  * Owns the multi handle, one libevent event per socket libcurl watches, the
- * timer libcurl asks for, and the transfers in flight. */
+ * timer libcurl asks for, and the transfers in flight. Which addresses an
+ * untrusted request may connect to is http_policy.c's to say. */
 #define _GNU_SOURCE
 #include "http_client.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "common.h"
+#include "http_policy.h"
 #include "log.h"
 
 struct pl_http_client {
@@ -27,6 +32,9 @@ typedef struct transfer {
     char *body_copy;
     char *response;
     size_t response_len;
+    size_t max_response; /* 0: no cap */
+    int too_large;
+    char refused[96]; /* the first address a public_only request was refused, and why */
     char error[CURL_ERROR_SIZE];
     pl_http_done_fn done;
     void *ud;
@@ -56,6 +64,10 @@ static int curl_ready;
 static size_t on_body(char *data, size_t size, size_t n, void *arg) {
     transfer *t = arg;
     size_t len = size * n;
+    if (t->max_response && t->response_len + len > t->max_response) {
+        t->too_large = 1;
+        return 0; /* libcurl stops the transfer */
+    }
     char *grown = realloc(t->response, t->response_len + len + 1);
     if (!grown) return 0;
     t->response = grown;
@@ -73,15 +85,32 @@ static long retry_after_of(CURL *easy) {
     return end != h->value && secs >= 0 ? secs : -1; /* an HTTP date is treated as absent */
 }
 
+/* How t ended, when libcurl says result, with what went wrong. */
+static pl_http_outcome outcome_of(transfer *t, CURLcode result, const char **error) {
+    *error = t->error[0] ? t->error : curl_easy_strerror(result);
+    if (t->too_large || result == CURLE_FILESIZE_EXCEEDED) {
+        *error = "the answer is larger than the cap";
+        return PL_HTTP_TOO_LARGE;
+    }
+    if (result == CURLE_OK) {
+        *error = NULL;
+        return PL_HTTP_ANSWERED;
+    }
+    if (t->refused[0] && result == CURLE_COULDNT_CONNECT) {
+        *error = t->refused;
+        return PL_HTTP_REFUSED;
+    }
+    return result == CURLE_OPERATION_TIMEDOUT ? PL_HTTP_TIMEOUT : PL_HTTP_UNREACHABLE;
+}
+
 static void finish_transfer(pl_http_client *c, CURLMsg *msg) {
     transfer *t = NULL;
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
     pl_http_response res = {.retry_after = -1};
-    if (msg->data.result == CURLE_OK) {
+    res.outcome = outcome_of(t, msg->data.result, &res.error);
+    if (res.outcome == PL_HTTP_ANSWERED) {
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &res.status);
         res.retry_after = retry_after_of(t->easy);
-    } else {
-        res.error = t->error[0] ? t->error : curl_easy_strerror(msg->data.result);
     }
     res.body = t->response ? t->response : "";
     res.body_len = t->response_len;
@@ -191,6 +220,53 @@ void pl_http_client_free(pl_http_client *c) {
 
 size_t pl_http_in_flight(const pl_http_client *c) { return c->in_flight; }
 
+/* Keeps the first refusal of t for its error: "127.0.0.1 is a loopback address". */
+static void note_refusal(transfer *t, const struct sockaddr_storage *ss, const char *why) {
+    if (t->refused[0]) return;
+    char text[INET6_ADDRSTRLEN] = "?";
+    if (ss->ss_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, text, sizeof text);
+    else if (ss->ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, text, sizeof text);
+    if (strncmp(why, "not ", 4) == 0) snprintf(t->refused, sizeof t->refused, "%s: %s", text, why);
+    else snprintf(t->refused, sizeof t->refused, "%s is a %s address", text, why);
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION of a public_only transfer: libcurl has
+ * resolved the name and asks for a socket to connect to this address;
+ * refusing (CURL_SOCKET_BAD) makes it try the next one, and the transfer
+ * fails with CURLE_COULDNT_CONNECT when none is left. Checking here, not
+ * the name before, is what stops a public name that resolves to 127.0.0.1. */
+static curl_socket_t open_public_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a) {
+    struct sockaddr_storage ss = {0};
+    memcpy(&ss, &a->addr, a->addrlen < sizeof ss ? a->addrlen : sizeof ss);
+    const char *why = purpose == CURLSOCKTYPE_IPCXN ? pl_http_address_refusal((struct sockaddr *)&ss)
+                                                    : "not an outgoing connection";
+    if (!why) return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    note_refusal(arg, &ss, why);
+    return CURL_SOCKET_BAD;
+}
+
+/* The limits of pl_http_request on the transfer. */
+static void set_limits(transfer *t, const pl_http_request *r) {
+    CURL *e = t->easy;
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, r->protocols ? r->protocols : "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L); /* libcurl's default, said out loud */
+    if (r->max_response) {
+        t->max_response = r->max_response;
+        curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_response);
+    }
+    if (!r->public_only) return;
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_public_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
+    /* a proxy from the environment would connect for us, unchecked */
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
+    /* a pooled connection may have been opened for the operator's own
+     * request to a local address; this one's is used by no one else */
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+}
+
 static struct curl_slist *header_list(const json_t *headers) {
     struct curl_slist *list = NULL;
     const char *name;
@@ -229,7 +305,7 @@ int pl_http_fetch(pl_http_client *c, const pl_http_request *r, pl_http_done_fn d
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, r->timeout_ms > 0 ? r->timeout_ms : 10000L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    set_limits(t, r);
     if (r->user_pwd) curl_easy_setopt(e, CURLOPT_USERPWD, r->user_pwd);
     if (r->body) {
         t->body_copy = pl_strndup(r->body, r->body_len);

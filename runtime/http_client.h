@@ -21,10 +21,28 @@ typedef struct {
     size_t body_len;
     const char *user_pwd;   /* "user:password" for HTTP basic auth, or NULL */
     long timeout_ms;        /* 0: 10 s */
+    const char *protocols;  /* libcurl's list of protocols the URL may use; NULL: "http,https" */
+    size_t max_response;    /* bytes of body at most (past it: PL_HTTP_TOO_LARGE); 0: no cap */
+    /* Set for a request someone untrusted asked for (a bot's script): it
+     * connects only to addresses http_policy.c calls public, checked on the
+     * address resolved for the connection, and never through a proxy or a
+     * connection opened for another request. Zero for the operator's own
+     * (platform APIs, payment providers: local fakes in tests). */
+    int public_only;
 } pl_http_request;
 
+/* How a request ended. Redirects are never followed: a 3xx is an answer. */
+typedef enum {
+    PL_HTTP_ANSWERED = 0, /* status holds the answer's (0 for a file:// URL) */
+    PL_HTTP_TIMEOUT,
+    PL_HTTP_UNREACHABLE,  /* no answer: name, connection, TLS or protocol failure */
+    PL_HTTP_REFUSED,      /* public_only: every address was one a script may not reach */
+    PL_HTTP_TOO_LARGE,    /* the body passed max_response: the transfer was stopped */
+} pl_http_outcome;
+
 typedef struct {
-    long status;        /* HTTP status, or 0 when there was no answer */
+    pl_http_outcome outcome;
+    long status;        /* HTTP status, or 0 when there was no (whole) answer */
     const char *body;   /* NUL-terminated (borrowed for the callback) */
     size_t body_len;
     const char *error;  /* what went wrong when status is 0, else NULL */

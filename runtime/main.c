@@ -1,6 +1,7 @@
 /* main: the parley command line — dispatch to serve, chat, test and check,
  * plus serve and check themselves (chat.c and spec.c hold the others). */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <event2/event.h>
 #include <getopt.h>
 #include <libgen.h>
@@ -19,7 +20,9 @@
 #include "cli.h"
 #include "common.h"
 #include "conn.h"
+#include "http_lua.h"
 #include "log.h"
+#include "secrets.h"
 #include "server.h"
 #include "usage.h"
 
@@ -83,6 +86,9 @@ static const char serve_usage[] =
     "                      links and provider callbacks (default: PARLEY_PUBLIC_URL,\n"
     "                      else http://ADDR:PORT)\n"
     "  --log-level LEVEL   debug, info, warn or error (default info)\n"
+    "  --allow-private-http  let bots' scripts call loopback and private addresses,\n"
+    "                      refused by default (for local fakes in tests; the\n"
+    "                      environment's PARLEY_ALLOW_PRIVATE_HTTP=1 does the same)\n"
     "\n"
     "Caps on what any bot.json may ask for its scripts (per handler run):\n"
     "  --max-memory-mb N     memory of a bot's Lua state (default 256)\n"
@@ -91,7 +97,10 @@ static const char serve_usage[] =
     "  --bot-share PERCENT   of the loop's time one bot may keep using; past it, its\n"
     "                        own messages wait (default 50)\n"
     "  --bot-burst-ms N      script time a bot may use at once before its share\n"
-    "                        applies (default 1000)\n"
+    "                        applies (default 250)\n"
+    "  --env-prefix BOT=PREFIX  the environment variables bot BOT may read (its\n"
+    "                        bot.json's *_env names) start with PREFIX; default: its\n"
+    "                        name in capitals and _ (barista: BARISTA_); never PARLEY_\n"
     "\n"
     "Connections (docs/http-limits.md):\n"
     "  --max-connections N   open at once; more wait in the kernel's queue (default\n"
@@ -145,6 +154,18 @@ static int pick_free_port(const char *addr) {
     if (fd >= 0) evutil_closesocket(fd);
     evutil_freeaddrinfo(ai);
     return port;
+}
+
+/* --env-prefix BOT=PREFIX: the environment namespace of one bot. */
+static int set_env_prefix(const char *spec) {
+    const char *eq = strchr(spec, '=');
+    if (!eq || eq == spec || !eq[1] || strncmp(eq + 1, "PARLEY_", 7) == 0) return PL_ERR;
+    for (const char *p = eq + 1; *p; p++)
+        if (!isupper((unsigned char)*p) && !isdigit((unsigned char)*p) && *p != '_') return PL_ERR;
+    char *bot = pl_strndup(spec, (size_t)(eq - spec));
+    pl_secrets_set_prefix(bot, eq + 1);
+    free(bot);
+    return PL_OK;
 }
 
 /* A whole number above zero, the whole of text. */
@@ -239,6 +260,8 @@ int pl_cmd_serve(int argc, char **argv) {
                                          {"max-connections", required_argument, 0, 'C'},
                                          {"header-timeout", required_argument, 0, 'H'},
                                          {"idle-timeout", required_argument, 0, 'K'},
+                                         {"env-prefix", required_argument, 0, 'E'},
+                                         {"allow-private-http", no_argument, 0, 'A'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     pl_bot_caps caps = {0};
@@ -265,6 +288,7 @@ int pl_cmd_serve(int argc, char **argv) {
             else rc = pl_cli_usage_error("serve", "--sync is full or normal");
             break;
         case 'n': watch = 0; break;
+        case 'A': pl_http_lua_allow_private(1); break;
         case 'u': config.public_url = optarg; break;
         case 'v':
             if (pl_log_parse_level(optarg) < 0) rc = pl_cli_usage_error("serve", "--log-level is debug, info, warn or error");
@@ -299,6 +323,11 @@ int pl_cmd_serve(int argc, char **argv) {
             if (c == 'C') conn_limits.max_connections = (int)n;
             else if (c == 'H') conn_limits.header_timeout_s = (int)n;
             else conn_limits.idle_timeout_s = (int)n;
+            break;
+        case 'E':
+            if (set_env_prefix(optarg) != PL_OK)
+                rc = pl_cli_usage_error("serve", "--env-prefix wants BOT=PREFIX, such as shop=ACME_SHOP_ "
+                                                 "(capitals, digits and _, not PARLEY_)");
             break;
         case 'h': fputs(serve_usage, stdout); free(addr); return 0;
         default: rc = pl_cli_usage_error("serve", "unknown option '%s'", argv[optind - 1]);

@@ -22,12 +22,33 @@ static const char internal_key = 'i';
 
 /* --- log ----------------------------------------------------------------- */
 
+/* A script may not flood the log: each run logs at most LOG_LINES_PER_RUN
+ * lines (one more says how many were dropped), each cut at LOG_LINE_MAX. */
+#define LOG_LINES_PER_RUN 100
+#define LOG_LINE_MAX 2000
+
+/* Whether this line of the running script may be logged; notes the first
+ * one dropped. */
+static int log_allowed(lua_State *L, pl_vm *vm) {
+    pl_budget *b = vm ? pl_vm_current_budget(vm) : NULL;
+    if (!b) return 1;
+    if (++b->log_lines <= LOG_LINES_PER_RUN) return 1;
+    if (b->log_lines == LOG_LINES_PER_RUN + 1) {
+        luaL_where(L, 2);
+        pl_warn("[%s] %smore than %d log lines in one run: the rest of this run's are dropped",
+                pl_vm_bot_name(vm), lua_tostring(L, -1), LOG_LINES_PER_RUN);
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
 /* Joins the arguments like print does, prefixed with the bot and position. */
 static int log_at(lua_State *L, pl_log_level level) {
     int n = lua_gettop(L);
+    pl_vm *vm = pl_vm_from_lua(L);
+    if (!log_allowed(L, vm)) return 0;
     luaL_Buffer b;
     luaL_buffinit(L, &b);
-    pl_vm *vm = pl_vm_from_lua(L);
     if (vm) {
         lua_pushfstring(L, "[%s] ", pl_vm_bot_name(vm));
         luaL_addvalue(&b);
@@ -40,7 +61,12 @@ static int log_at(lua_State *L, pl_log_level level) {
         if (i < n) luaL_addchar(&b, ' ');
     }
     luaL_pushresult(&b);
-    pl_log(level, "%s", lua_tostring(L, -1));
+    size_t len;
+    const char *line = lua_tolstring(L, -1, &len);
+    if (len > LOG_LINE_MAX)
+        pl_log(level, "%.*s... (%zu more bytes)", LOG_LINE_MAX, line, len - LOG_LINE_MAX);
+    else
+        pl_log(level, "%s", line);
     return 0;
 }
 
@@ -58,9 +84,13 @@ static int open_log(lua_State *L) {
 
 /* --- parley.text ------------------------------------------------------- */
 
+/* The text functions' work grows with their input: charged before it
+ * (folding decodes and normalises every character, a few instructions'
+ * worth each; a phrase is compared at every place it may start). */
 static int text_fold(lua_State *L) {
     size_t len;
     const char *s = luaL_checklstring(L, 1, &len);
+    if (!pl_vm_charge(L, (long)(len >> 2))) return pl_vm_abort(L);
     char *folded = pl_text_fold(s, len);
     if (!folded) {
         lua_pushnil(L);
@@ -73,13 +103,18 @@ static int text_fold(lua_State *L) {
 }
 
 static int text_has_phrase(lua_State *L) {
-    lua_pushboolean(L, pl_text_has_phrase(luaL_checkstring(L, 1), luaL_checkstring(L, 2)));
+    size_t hay_len, needle_len;
+    const char *hay = luaL_checklstring(L, 1, &hay_len);
+    const char *needle = luaL_checklstring(L, 2, &needle_len);
+    if (!pl_vm_charge(L, (long)((hay_len >> 4) + 1) * (long)(1 + (needle_len >> 6)))) return pl_vm_abort(L);
+    lua_pushboolean(L, pl_text_has_phrase(hay, needle));
     return 1;
 }
 
 static int text_hash(lua_State *L) {
     size_t len;
     const char *s = luaL_checklstring(L, 1, &len);
+    if (!pl_vm_charge(L, (long)(len >> PL_BYTES_PER_UNIT_SHIFT))) return pl_vm_abort(L);
     lua_pushinteger(L, (lua_Integer)(pl_text_hash(s, len) & 0x7fffffffffffffffULL));
     return 1;
 }
@@ -158,9 +193,13 @@ static int catalog_products(lua_State *L) {
  * first; named is true when the words name the product's title. */
 static int catalog_search(lua_State *L) {
     const pl_catalog *c = check_catalog(L);
-    const char *words = luaL_checkstring(L, 1);
+    size_t words_len;
+    const char *words = luaL_checklstring(L, 1, &words_len);
     lua_Integer max = luaL_optinteger(L, 2, 10);
     if (max < 1 || max > 100) return luaL_argerror(L, 2, "between 1 and 100");
+    /* every product is compared with the words */
+    long products = (long)json_array_size(pl_catalog_products(c));
+    if (!pl_vm_charge(L, products * (long)(1 + (words_len >> 4)))) return pl_vm_abort(L);
     pl_catalog_hit hits[100];
     size_t n = pl_catalog_search(c, words, hits, (size_t)max);
     lua_createtable(L, (int)n, 0);

@@ -76,11 +76,13 @@
 
 /* --- settings and amounts ------------------------------------------------------ */
 
+/* Stripe's address comes from the operator only (PARLEY_STRIPE_API_BASE,
+ * for tests): never from a bot.json, which could send the secret key to
+ * any host. */
 static const char *api_base(const pl_payment_ctx *ctx) {
+    (void)ctx;
     const char *env = getenv("PARLEY_STRIPE_API_BASE");
-    if (env && *env) return env;
-    const char *set = json_string_value(json_object_get(ctx->cfg.settings, "api_base"));
-    return set && *set ? set : DEFAULT_API_BASE;
+    return env && *env ? env : DEFAULT_API_BASE;
 }
 
 /* base + path without a doubled slash. New string. */

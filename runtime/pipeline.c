@@ -5,9 +5,11 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
 #include "common.h"
 #include "log.h"
+#include "usage.h"
 
 typedef enum { ITEM_MESSAGE, ITEM_ERASE, ITEM_RECORD } item_kind;
 
@@ -30,6 +32,8 @@ typedef struct item {
     pl_recorded_fn recorded;
     pl_record_writer writer; /* makes the events inside the transaction */
     void *writer_ud;
+    struct event *later;     /* runs the item again after a pause (a retry, the bot's share) */
+    int retries;             /* of an acknowledged message whose commit failed */
 } item;
 
 typedef struct mailbox {
@@ -58,6 +62,9 @@ struct pl_pipeline {
 };
 
 static void run_item(pl_pipeline *pipe, item *it);
+static void complete(pl_pipeline *pipe, item *it, int committed);
+static void retry_later(pl_pipeline *pipe, item *it);
+static void item_free(item *it);
 
 /* --- the mailbox table (chained hash, grows at load factor 1) ------------ */
 
@@ -308,6 +315,40 @@ static void enqueue(pl_pipeline *pipe, item *it);
 static item *new_item(pl_pipeline *pipe, item_kind kind, pl_bot *bot, pl_message *msg,
                       pl_deliver_fn deliver, void *ud);
 
+static void item_free(item *it) {
+    if (it->later) event_free(it->later);
+    pl_turn_result_clear(&it->result);
+    pl_message_free(it->msg);
+    free(it);
+}
+
+static void on_later(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    item *it = arg;
+    run_item(it->pipe, it);
+}
+
+/* Runs the head item of a mailbox again after ms milliseconds. */
+static void run_later(pl_pipeline *pipe, item *it, int64_t ms) {
+    if (!it->later) it->later = evtimer_new(pipe->base, on_later, it);
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(it->later, &tv);
+}
+
+#define RETRY_FIRST_MS 100
+#define RETRY_MAX_MS 5000
+
+static void retry_later(pl_pipeline *pipe, item *it) {
+    pl_turn_result_clear(&it->result);
+    int64_t ms = RETRY_FIRST_MS << (it->retries < 6 ? it->retries : 6);
+    if (ms > RETRY_MAX_MS) ms = RETRY_MAX_MS;
+    if (it->retries++ == 0)
+        pl_warn("[%s] %s/%s: a received message could not be committed; retrying until it is", it->msg->bot,
+                it->msg->channel, it->msg->user);
+    run_later(pipe, it, ms);
+}
+
 /* After its commit, a webhook's new messages go to their mailboxes. */
 static void complete_record(pl_pipeline *pipe, item *it, int committed) {
     if (committed) {
@@ -328,20 +369,25 @@ static void complete_record(pl_pipeline *pipe, item *it, int committed) {
     free(it);
 }
 
-/* Delivers a committed item, frees it and starts its session's next one. */
+/* Delivers a committed item, frees it and starts its session's next one.
+ * A message a platform was told is received (it has an inbox row) is never
+ * dropped: when it could not be committed, it runs again later, still at
+ * the head of its session's mailbox. */
 static void complete(pl_pipeline *pipe, item *it, int committed) {
     if (it->kind == ITEM_RECORD) {
         complete_record(pipe, it, committed);
         return;
     }
     int status = committed ? it->status : 503;
+    if (status == 503 && it->kind == ITEM_MESSAGE && it->msg->inbox_id) {
+        retry_later(pipe, it);
+        return;
+    }
     if (it->deliver) it->deliver(status, it->msg, &it->result, it->ud);
     mailbox *box = it->box;
     box->head = it->next_in_box;
     if (!box->head) box->tail = NULL;
-    pl_turn_result_clear(&it->result);
-    pl_message_free(it->msg);
-    free(it);
+    item_free(it);
     pipe->pending--;
     if (box->head) run_item(pipe, box->head);
     else mailbox_drop(pipe, box);
@@ -366,7 +412,7 @@ static void on_commit(evutil_socket_t fd, short what, void *arg) {
     pipe->transactions++;
     for (item *it = batch; committed && it; it = it->next_in_batch) pipe->committed_items++;
     if (!committed) {
-        pl_error("commit failed, %s: answering 503 so senders retry", err);
+        pl_error("commit failed, %s: answering 503 (senders retry); received messages run again", err);
         /* the cached sessions are ahead of the store now */
         for (item *it = batch; it; it = it->next_in_batch)
             if (it->kind == ITEM_MESSAGE) pl_turn_forget(it->bot, it->msg->channel, it->msg->user);
@@ -392,6 +438,29 @@ static void on_turn_done(pl_turn_result *result, void *ud) {
     batch_add(it->pipe, it);
 }
 
+/* A bot over its share of the loop (usage.h) waits: a message someone
+ * waits for an answer to is refused at once with 503 and when to retry
+ * (the sender retries), one a platform delivered and was acknowledged
+ * runs later. Either way no other bot's shoppers queue behind it. */
+static int over_share(pl_pipeline *pipe, item *it) {
+    pl_usage *usage = pl_bot_usage(it->bot);
+    int64_t wait = pl_usage_wait_ms(usage);
+    if (wait == 0) return 0;
+    if (it->deliver && !it->msg->inbox_id) {
+        pl_usage_held(usage, 1);
+        it->status = 503;
+        it->result.retry_after = (int)((wait + 999) / 1000);
+        it->result.replies = json_array();
+        it->result.replies_text = pl_strdup("[]");
+        it->result.error = pl_strdupf("bot '%s' is over its share of the server's time", it->msg->bot);
+        complete(pipe, it, 1);
+        return 1;
+    }
+    pl_usage_held(usage, 0);
+    run_later(pipe, it, wait);
+    return 1;
+}
+
 /* Handles the head of a mailbox: runs its turn (or prepares its erasure)
  * and adds it to the commit batch. */
 static void run_item(pl_pipeline *pipe, item *it) {
@@ -402,6 +471,7 @@ static void run_item(pl_pipeline *pipe, item *it) {
         batch_add(pipe, it);
         return;
     }
+    if (over_share(pipe, it)) return;
     if (pipe->before_turn) pipe->before_turn(pipe->before_turn_ud);
     pl_turn_run(it->bot, it->msg, pipe->store, on_turn_done, it);
 }
@@ -517,9 +587,7 @@ void pl_pipeline_free(pl_pipeline *pipe) {
             next = b->next_in_bucket;
             for (item *it = b->head, *n; it; it = n) {
                 n = it->next_in_box;
-                pl_turn_result_clear(&it->result);
-                pl_message_free(it->msg);
-                free(it);
+                item_free(it);
             }
             free(b->key);
             free(b);

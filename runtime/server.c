@@ -37,10 +37,22 @@ void pl_reply_json(struct evhttp_request *req, int status, json_t *body /* stole
     evbuffer_add(out, "\n", 1);
     free(text);
     json_decref(body);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                      "application/json; charset=utf-8");
+    struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
+    evhttp_add_header(headers, "Content-Type", "application/json; charset=utf-8");
+    /* every 503 says when to come back */
+    if (status == 503 && !evhttp_find_header(headers, "Retry-After")) evhttp_add_header(headers, "Retry-After", "1");
     evhttp_send_reply(req, status, NULL, out);
     evbuffer_free(out);
+}
+
+void pl_reply_unavailable(struct evhttp_request *req, const pl_turn_result *result) {
+    if (result && result->retry_after > 0) {
+        char seconds[24];
+        snprintf(seconds, sizeof seconds, "%d", result->retry_after);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", seconds);
+    }
+    if (result && result->error) pl_reply_error(req, 503, "%s; please retry later", result->error);
+    else pl_reply_error(req, 503, "the message could not be stored; please retry");
 }
 
 void pl_reply_error(struct evhttp_request *req, int status, const char *fmt, ...) {
@@ -131,7 +143,7 @@ static void deliver_rest(int status, const pl_message *msg, const pl_turn_result
     if (w->req) {
         pl_conn_forget(w->req);
         if (status == 200) send_replies(w->req, msg->user, result->replies_text);
-        else pl_reply_error(w->req, 503, "the message could not be stored; please retry");
+        else pl_reply_unavailable(w->req, result);
     }
     free(w);
 }
@@ -218,9 +230,16 @@ static void handle_health(pl_server *s, struct evhttp_request *req) {
             loaded = json_string(stamp);
         }
         const char *error = pl_bot_error(bot);
-        json_array_append_new(bots, json_pack("{s:s, s:o, s:o}", "name", pl_bot_name(bot),
-                                              "loaded_at", loaded, "error",
-                                              error ? json_string(error) : json_null()));
+        json_t *entry = json_pack("{s:s, s:o, s:o, s:o}", "name", pl_bot_name(bot), "loaded_at", loaded, "error",
+                                  error ? json_string(error) : json_null(), "usage",
+                                  pl_usage_json(pl_bot_usage(bot)));
+        pl_vm *vm = pl_bot_vm(bot);
+        if (vm)
+            json_object_set_new(entry, "limits",
+                                json_pack("{s:I, s:I, s:I}", "memory_mb", (json_int_t)(pl_vm_memory_limit(vm) >> 20),
+                                          "instructions", (json_int_t)pl_vm_instruction_limit(vm), "time_ms",
+                                          (json_int_t)pl_vm_time_limit_ms(vm)));
+        json_array_append_new(bots, entry);
     }
     pl_reply_json(req, 200, json_pack("{s:o}", "bots", bots));
 }
@@ -235,8 +254,7 @@ void pl_request_query(struct evhttp_request *req, struct evkeyvalq *params) {
 }
 
 /* Checks the bearer token; answers and returns 0 when not allowed. */
-int pl_bearer_allowed(struct evhttp_request *req, const char *env_name, const char *what) {
-    const char *token = env_name ? getenv(env_name) : NULL;
+int pl_bearer_allowed(struct evhttp_request *req, const char *token, const char *env_name, const char *what) {
     if (!token || !*token) {
         pl_reply_error(req, 403, "the %s is disabled: set %s to enable it", what,
                        env_name ? env_name : "a token variable (api_token_env in bot.json)");
@@ -255,7 +273,7 @@ int pl_bearer_allowed(struct evhttp_request *req, const char *env_name, const ch
 }
 
 static int admin_allowed(struct evhttp_request *req) {
-    return pl_bearer_allowed(req, "PARLEY_ADMIN_TOKEN", "admin API");
+    return pl_bearer_allowed(req, getenv("PARLEY_ADMIN_TOKEN"), "PARLEY_ADMIN_TOKEN", "admin API");
 }
 
 static void deliver_erase(int status, const pl_message *msg, const pl_turn_result *result, void *ud) {
@@ -367,7 +385,7 @@ static void deliver_sync(int status, const pl_message *msg, const pl_turn_result
         const char *type = NULL;
         pl_outbound to = {.user = msg->user, .info = msg->channel_info, .locale = result->locale,
                           .done = result->done};
-        if (status != 200) pl_reply_error(w->req, 503, "the message could not be stored; please retry");
+        if (status != 200) pl_reply_unavailable(w->req, result);
         else if (w->adapter->answer(&w->cfg, &to, result->replies, &body, &type, &err) != PL_OK) {
             pl_error("[%s] %s/%s: cannot render the answer: %s", msg->bot, msg->channel, msg->user, err);
             pl_reply_error(w->req, 500, "the answer could not be rendered");
@@ -427,6 +445,33 @@ static void start_sync(pl_server *s, pl_bot *bot, webhook_wait *w) {
     pl_pipeline_post(pl_app_pipeline(s->app), bot, msg, deliver_sync, w);
 }
 
+/* A webhook whose adapter fetches something first (Alexa's certificate
+ * chain): handle_channel runs again, from the start, when the fetch is
+ * over. req becomes NULL if the platform hangs up meanwhile. */
+typedef struct {
+    struct evhttp_request *req;
+    pl_server *server;
+    pl_bot *bot;
+    char *channel;
+} webhook_retry;
+
+static void on_retry_gone(void *arg) {
+    ((webhook_retry *)arg)->req = NULL;
+}
+
+static void handle_channel(pl_server *s, struct evhttp_request *req, pl_bot *bot, const char *name);
+
+/* pl_webhook.again: called once, on the loop. */
+static void retry_webhook(void *arg) {
+    webhook_retry *r = arg;
+    if (r->req) {
+        pl_conn_forget(r->req);
+        handle_channel(r->server, r->req, r->bot, r->channel);
+    }
+    free(r->channel);
+    free(r);
+}
+
 static void handle_channel(pl_server *s, struct evhttp_request *req, pl_bot *bot, const char *name) {
     const pl_channel_adapter *adapter = pl_channel_find(name);
     const json_t *settings = pl_bot_channel_settings(bot, name);
@@ -453,6 +498,9 @@ static void handle_channel(pl_server *s, struct evhttp_request *req, pl_bot *bot
     char *url = public_url(req, &w->cfg);
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     payload_lookup lookup = {pl_app_store(s->app), pl_bot_name(bot)};
+    webhook_retry *retry = calloc(1, sizeof *retry);
+    if (!retry) abort();
+    *retry = (webhook_retry){req, s, bot, NULL};
     pl_webhook hook = {
         .method = cmd == EVHTTP_REQ_GET ? "GET" : "POST",
         .url = url,
@@ -464,11 +512,22 @@ static void handle_channel(pl_server *s, struct evhttp_request *req, pl_bot *bot
         .now = pl_now_ms() / 1000,
         .long_payload = long_payload,
         .payload_ctx = &lookup,
+        .http = pl_app_http(s->app),
+        .again = retry_webhook,
+        .again_ctx = retry,
     };
     char *err = NULL;
     int rc = adapter->inbound(&w->cfg, &hook, &w->inbound, &err);
     free(body);
     free(url);
+    if (rc == PL_AGAIN) {
+        /* the adapter calls retry_webhook when its fetch is over */
+        retry->channel = pl_strdup(name);
+        pl_conn_on_gone(req, on_retry_gone, retry);
+        webhook_wait_free(w);
+        return;
+    }
+    free(retry);
     if (rc != PL_OK) {
         int status = w->inbound.status >= 400 ? w->inbound.status : 400;
         pl_warn("[%s] %s webhook refused (%d): %s", pl_bot_name(bot), name, status, err ? err : "?");

@@ -13,6 +13,7 @@
 #include "common.h"
 #include "conn.h"
 #include "log.h"
+#include "secrets.h"
 #include "server_internal.h"
 
 /* A request waiting for a commit; req becomes NULL if the client leaves. */
@@ -256,7 +257,7 @@ void pl_route_payments(struct pl_server *s, struct evhttp_request *req, pl_bot *
 
 static int api_allowed(struct evhttp_request *req, pl_bot *bot) {
     const char *env = json_string_value(json_object_get(pl_bot_manifest(bot), "api_token_env"));
-    return pl_bearer_allowed(req, env, "orders API of this bot");
+    return pl_bearer_allowed(req, env ? pl_secrets_get(pl_bot_name(bot), env) : NULL, env, "orders API of this bot");
 }
 
 static void list_orders(struct pl_server *s, struct evhttp_request *req, pl_bot *bot) {

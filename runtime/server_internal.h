@@ -26,15 +26,18 @@ void pl_reply_error(struct evhttp_request *req, int status, const char *fmt, ...
     __attribute__((format(printf, 3, 4)));
 void pl_reply_405(struct evhttp_request *req, const char *allow);
 void pl_reply_text(struct evhttp_request *req, int status, const char *body, const char *type);
+/* 503 for a message that was not handled: the result's reason (the bot is
+ * over its share) or that nothing could be stored, and Retry-After. */
+void pl_reply_unavailable(struct evhttp_request *req, const pl_turn_result *result);
 
 /* The body as a JSON object (new), or NULL with *reason (new). */
 json_t *pl_read_json_body(struct evhttp_request *req, char **reason);
 
-/* Checks "Authorization: Bearer <token>" against the environment variable
- * named env_name (constant time); answers 403 when the variable is unset
- * or 401 when the token is wrong, and returns 0 then. `what` names the API
- * in the answer. */
-int pl_bearer_allowed(struct evhttp_request *req, const char *env_name, const char *what);
+/* Checks "Authorization: Bearer <token>" against token, the value of the
+ * environment variable env_name (constant time); answers 403 when token is
+ * NULL or empty, or 401 when the given one is wrong, and returns 0 then.
+ * `what` names the API in the answer. */
+int pl_bearer_allowed(struct evhttp_request *req, const char *token, const char *env_name, const char *what);
 
 /* Fills params (initialised here; the caller clears them) with the
  * request URI's query parameters, decoded. */

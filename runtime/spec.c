@@ -18,6 +18,7 @@
 #include "common.h"
 #include "json_lua.h"
 #include "log.h"
+#include "usage.h"
 #include "modules.h"
 
 static const char test_usage[] =
@@ -427,6 +428,8 @@ int pl_cmd_test(int argc, char **argv) {
                                 .nbots = 1, .watch = 0};
         pl_app *app = NULL;
         char *err = NULL;
+        /* one bot and no neighbours to protect: its share of the loop is all of it */
+        pl_usage_set_policy(&(pl_usage_policy){1.0, INT64_MAX / 4});
         if (pl_app_open(&config, &app, &err) != PL_OK) {
             fprintf(stderr, "parley test: %s\n", err);
             free(err);

@@ -171,7 +171,7 @@ int pl_store_open(const char *path, pl_store_sync sync, pl_store **out, char **e
         pl_store_close(store);
         return PL_ERR;
     }
-    sqlite3_busy_timeout(store->db, 5000);
+    sqlite3_busy_timeout(store->db, 5000); /* opening may wait for another process */
     const char *pragmas = sync == PL_SYNC_FULL
                               ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                               : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;";
@@ -187,6 +187,10 @@ int pl_store_open(const char *path, pl_store_sync sync, pl_store **out, char **e
             return PL_ERR;
         }
     }
+    /* Serving: a lock held elsewhere (a backup, an admin's sqlite3 shell)
+     * must not stop the loop for seconds; a commit that cannot get the
+     * lock soon fails, and the pipeline retries or answers 503. */
+    sqlite3_busy_timeout(store->db, PL_STORE_BUSY_MS);
     *out = store;
     return PL_OK;
 }
@@ -373,6 +377,25 @@ int pl_store_inbox_add(pl_store *store, const char *bot, const char *channel,
     sqlite3_bind_int64(st, 6, now_ms);
     if (step_done(store, st, err, "record inbound message") != PL_OK) return PL_ERR;
     *id = sqlite3_changes(store->db) > 0 ? sqlite3_last_insert_rowid(store->db) : 0;
+    return PL_OK;
+}
+
+int pl_store_inbox_next_seq(pl_store *store, const char *bot, const char *channel, const char *prefix,
+                            int64_t *seq, char **err) {
+    sqlite3_stmt *st = NULL;
+    size_t n = strlen(prefix);
+    /* the ids after the prefix sort below the prefix with its last byte raised */
+    char *above = pl_strdup(prefix);
+    if (n) above[n - 1]++;
+    int rc = run_sql(store, &st,
+                     "SELECT max(platform_id) FROM inbox WHERE bot = ?1 AND channel = ?2 "
+                     "AND platform_id > ?3 AND platform_id < ?4",
+                     "ssss", bot, channel, prefix, above);
+    free(above);
+    if (rc < 0) return db_fail(store, err, "read event sequence");
+    const char *last = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+    *seq = (last ? strtoll(last + n, NULL, 10) : 0) + 1;
+    sqlite3_finalize(st);
     return PL_OK;
 }
 

@@ -25,6 +25,10 @@ typedef struct {
 typedef enum { PL_SYNC_NORMAL, PL_SYNC_FULL } pl_store_sync;
 
 /* Opens (creating if needed) the database at path; ":memory:" for tests. */
+/* How long a statement waits for a lock held by another connection once
+ * the store serves (the loop waits with it). */
+#define PL_STORE_BUSY_MS 20
+
 int pl_store_open(const char *path, pl_store_sync sync, pl_store **out, char **err);
 void pl_store_close(pl_store *store);
 
@@ -83,6 +87,11 @@ int pl_store_inbox_add(pl_store *store, const char *bot, const char *channel,
                        int64_t now_ms, int64_t *id, char **err);
 /* Marks a message handled (in the transaction that commits its turn). */
 int pl_store_inbox_done(pl_store *store, int64_t id, int64_t now_ms, char **err);
+/* For events parley makes itself whose ids are "<prefix><sequence>": the
+ * next sequence number after the highest one recorded (1 when none is).
+ * Sequences are zero-padded by the caller so that they sort as text. */
+int pl_store_inbox_next_seq(pl_store *store, const char *bot, const char *channel, const char *prefix,
+                            int64_t *seq, char **err);
 /* Messages recorded but not handled (after a crash), oldest first: a new
  * array of {"id", "bot", "channel", "user", "message"}. */
 int pl_store_inbox_pending(pl_store *store, json_t **rows, char **err);

@@ -268,8 +268,9 @@ static json_t *fallback_replies(turn *t) {
 }
 
 /* Lets go of the turn's coroutine (never closing it: that would run the
- * script's __close after a failed run) and, after an error, of everything
- * it built, so that the fallback has the memory back. */
+ * script's __close after a failed run) and, after running out of memory,
+ * of everything it built, so that the fallback has the memory back (the
+ * bot pays for that collection; other garbage goes the usual way). */
 static void drop_run(turn *t, int collect_garbage) {
     lua_State *L = pl_vm_lua(t->vm);
     luaL_unref(L, LUA_REGISTRYINDEX, t->co_ref);
@@ -277,7 +278,10 @@ static void drop_run(turn *t, int collect_garbage) {
     t->co = NULL;
     /* the turn may have changed the cached table before it failed */
     cache_drop(L, t->msg);
-    if (collect_garbage) lua_gc(L, LUA_GCCOLLECT);
+    if (!collect_garbage) return;
+    int64_t t0 = pl_monotonic_us();
+    lua_gc(L, LUA_GCCOLLECT);
+    pl_usage_add(pl_bot_usage(t->bot), pl_monotonic_us() - t0);
 }
 
 static void fail_turn(turn *t, pl_turn_result *r, char *error, const char *traceback) {
@@ -338,7 +342,7 @@ static void finish(turn *t, int status, int nres) {
         fail_turn(t, &r, err, NULL);
     } else {
         err = pl_vm_describe_error(t->vm, t->co, status, &traceback);
-        drop_run(t, 1);
+        drop_run(t, t->budget.over == PL_OVER_MEMORY || status == LUA_ERRMEM);
         fail_turn(t, &r, err, traceback);
         free(traceback);
     }

@@ -38,7 +38,8 @@ pl_message *pl_message_from_event(const char *bot, const char *channel, const js
                                   int64_t inbox_id);
 
 typedef struct {
-    int status;         /* 200, or 503 when the session could not be read */
+    int status;         /* 200; 503 when the session could not be read, or the bot
+                         * is over its share of the loop (error says which) */
     char *session_json; /* the new state; NULL when the turn failed */
     json_t *replies;    /* always an array */
     char *replies_text; /* the replies as JSON text, dumped once for every use */
@@ -48,6 +49,7 @@ typedef struct {
                          * {"jobs": [{"op": "put", "name", "after" | "at", "data"}
                          *           | {"op": "cancel", "name"}]}, or NULL */
     char *error;        /* why the turn failed (file:line: message), else NULL */
+    int retry_after;    /* with status 503: seconds after which to try again (0: soon) */
 } pl_turn_result;
 
 void pl_turn_result_clear(pl_turn_result *result);

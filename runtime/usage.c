@@ -54,8 +54,11 @@ void pl_usage_add(pl_usage *u, int64_t us) {
     u->tokens_us -= us;
 }
 
-void pl_usage_abort(pl_usage *u, pl_over why) {
-    if (u && why > PL_OVER_NONE && why <= PL_OVER_MEMORY) u->aborts[why]++;
+void pl_usage_abort(pl_usage *u, pl_over why, int64_t run_us) {
+    if (!u || why <= PL_OVER_NONE || why > PL_OVER_MEMORY) return;
+    u->aborts[why]++;
+    refill(u);
+    u->tokens_us -= run_us * PL_ABORT_PENALTY;
 }
 
 void pl_usage_held(pl_usage *u, int refused) {

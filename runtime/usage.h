@@ -24,7 +24,7 @@ typedef struct {
 } pl_usage_policy;
 
 #define PL_DEFAULT_SHARE 0.5
-#define PL_DEFAULT_BURST_MS 1000
+#define PL_DEFAULT_BURST_MS 250
 
 void pl_usage_set_policy(const pl_usage_policy *policy);
 void pl_usage_get_policy(pl_usage_policy *policy);
@@ -36,8 +36,12 @@ void pl_usage_free(pl_usage *usage);
 void pl_usage_run(pl_usage *usage);
 /* A slice of a run took `us` microseconds of the loop. */
 void pl_usage_add(pl_usage *usage, int64_t us);
-/* A run was abandoned over a budget. */
-void pl_usage_abort(pl_usage *usage, pl_over why);
+/* A run that took run_us was abandoned over a budget. Besides its time, it
+ * costs the bot PL_ABORT_PENALTY times that much of its share: a bot whose
+ * runs keep running out is held back long before it could take its whole
+ * share from the others, while a bot that is only busy is not. */
+void pl_usage_abort(pl_usage *usage, pl_over why, int64_t run_us);
+#define PL_ABORT_PENALTY 8
 /* A message was held back (refused: 1, or delayed: 0) because of the share. */
 void pl_usage_held(pl_usage *usage, int refused);
 

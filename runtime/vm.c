@@ -18,6 +18,7 @@
 #include "guard.h"
 #include "log.h"
 #include "modules.h"
+#include "pattern_lua.h"
 #include "usage.h"
 
 /* The hook runs every HOOK_STEP instructions; the budget is counted in
@@ -111,10 +112,7 @@ static void arm_hooks(pl_vm *vm, pl_budget *b) {
 
 /* Marks the run over a budget (the first reason stays) and arms the hook. */
 static void mark_over(pl_vm *vm, pl_budget *b, pl_over why) {
-    if (b->over == PL_OVER_NONE) {
-        b->over = why;
-        pl_usage_abort(vm->usage, why);
-    }
+    if (b->over == PL_OVER_NONE) b->over = why;
     arm_hooks(vm, b);
 }
 
@@ -393,6 +391,7 @@ static void open_allowed(lua_State *L) {
     lua_setfield(L, -2, "dump");
     lua_pop(L, 1);
     pl_guard_install(L);
+    pl_pattern_install(L);
 }
 
 static int panic(lua_State *L) {
@@ -460,6 +459,16 @@ int pl_vm_load_file(pl_vm *vm, lua_State *L, const char *relpath, char **err) {
     int rc = pl_read_file(path, &text, &len, err);
     free(path);
     if (rc != PL_OK) return rc;
+    /* a bot's own file, but compiling it takes the loop: bounded and charged */
+    if (len > PL_MAX_SCRIPT_FILE) {
+        free(text);
+        return pl_fail(err, "%s:1: the file is %zu KB; a script file may have at most %d KB", relpath, len >> 10,
+                       PL_MAX_SCRIPT_FILE >> 10);
+    }
+    if (!pl_vm_charge(L, (long)(len >> 2))) {
+        free(text);
+        return pl_fail(err, "%s: over the run's budget while compiling", relpath);
+    }
     char *chunkname = pl_strdupf("@%s", relpath);
     int outer_enforce = vm->mem_enforce;
     vm->mem_enforce = 1;
@@ -498,6 +507,7 @@ int pl_vm_resume(pl_vm *vm, lua_State *co, int nargs, int *nres, pl_budget *budg
     pl_vm_set_running(vm, outer_running);
     if (status == LUA_ERRMEM) mark_over(vm, budget, PL_OVER_MEMORY);
     if (budget->over == PL_OVER_NONE) return status;
+    pl_usage_abort(vm->usage, budget->over, budget->time_used_us);
     /* Abandoned: whatever the script did with the abort, the run failed.
      * A coroutine that yielded out of the hook keeps its stack, so the
      * error names the line it was at. */

@@ -61,6 +61,7 @@ typedef struct {
     int64_t slice_start_us;
     pl_over over;         /* set once, when the first budget runs out */
     char where[160];      /* "file:line" of the script where the run was left */
+    int log_lines;        /* lines the run's scripts logged (modules.c caps them) */
     lua_State *root;      /* the run's own coroutine (set by pl_vm_resume) */
     void *owner;          /* who runs it (the turn), for C functions that start I/O */
 } pl_budget;
@@ -82,6 +83,9 @@ size_t pl_vm_memory_limit(const pl_vm *vm);
 /* Per-vm pointer slot for the owner (the bot loader keeps its catalog here). */
 void pl_vm_set_userdata(pl_vm *vm, void *ud);
 void *pl_vm_userdata(const pl_vm *vm);
+
+/* The largest script file a bot may have. */
+#define PL_MAX_SCRIPT_FILE (1024 * 1024)
 
 /* Compiles a file of the bot (path relative to the bot folder) as a text
  * chunk named after that path and pushes it onto L (a thread of vm); on

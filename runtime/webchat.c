@@ -241,7 +241,7 @@ static void accepted(int status, const pl_message *msg, const pl_turn_result *re
     if (w->req) {
         pl_conn_forget(w->req);
         if (status == 200) pl_reply_json(w->req, 202, json_pack("{s:b}", "accepted", 1));
-        else pl_reply_error(w->req, 503, "the message could not be stored; please retry");
+        else pl_reply_unavailable(w->req, result);
     }
     free(w);
 }

@@ -6,8 +6,12 @@
 --                                  json = { id = 42 }, headers = { ["X-Key"] = "..." }, timeout = 5 }
 --   if not res then log.warn("fulfilment API: ", err) end
 --   -- res.status, res.body, res.json (when the body is JSON)
+--   -- err: "timeout", "unreachable", "refused" (a loopback or private
+--   -- address), "too-large" (an answer over 1 MB)
 --
--- Only URLs under a prefix listed in bot.json "http": {"allow": [...]} can be called.
+-- Only URLs under an entry of bot.json "http": {"allow": [...]} can be called
+-- (same scheme, host and port, the path on a segment boundary); redirects are
+-- not followed, and timeouts are capped at 10 s.
 local native = require "parley.http"
 local json = require "json"
 

@@ -20,6 +20,9 @@
 #  6. tests/bench/checkout.sh: 64 shoppers at a time each ordering and paying
 #     through the test provider (tests/bench/checkout.lua); orders paid/s,
 #     messages/s, and "every order paid exactly once" from the database.
+#  7. tests/bench/sse.sh: idle web chat streams while messages flow.
+#  8. tests/bench/attack.sh: the default bot measured with and without a
+#     hostile bot of the same server attacking from inside at a steady rate.
 #  Steps 5 and 6 print their own tables, keep their outputs in build/bench/
 #  webhooks/ and build/bench/checkout/, and give the final table their lines.
 #
@@ -255,6 +258,9 @@ echo "7. 5,000 idle web chat streams held open while messages flow"
 sse_status=0
 sh tests/bench/sse.sh | tee "$logs/sse.txt" || sse_status=$?
 [ "$sse_status" -eq 0 ] || problem "sse: tests/bench/sse.sh failed (status $sse_status)"
+echo
+echo "8. a hostile bot attacking from inside while the default bot is measured"
+other_run attack
 
 # --- the table ------------------------------------------------------------------
 ratio=$(awk -v p="$p_rate" -v b="$b_rate" 'BEGIN { if (b > 0) printf "%.1f%%", 100 * p / b; else print "n/a" }')
@@ -270,6 +276,7 @@ echo "(CPU us: server CPU time per message or request; CPU: the server's share o
 echo "parley: $p_done whole conversations completed, $p_non200 non-200 answers; RSS with $stored sessions stored: $k_rss MB ($k_after sessions after that run; $s_rss MB while seeding); database $db_mb MB"
 cat "$logs/webhooks/summary" "$logs/checkout/summary"
 grep '^sse: ' "$logs/sse.txt" || echo "sse: no result (see the output above)"
+cat "$logs/attack/summary"
 echo "targets (not asserted): >= 15000 messages/s, p99 < 5 ms at 64 connections, < 60 MB RSS with 100,000 sessions stored"
 echo "logs: $logs/"
 if [ -s "$problems" ]; then

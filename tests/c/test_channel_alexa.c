@@ -2,10 +2,15 @@
  * fixed vectors: skill id, timestamp window, certificate URL rules, the
  * certificate chain and the request signature (with a root CA, an
  * intermediate and a signing certificate made by the openssl command line
- * in a temporary folder, served through file:// URLs), each request type,
- * and the answer's SSML, choices, reprompt, card and end of session. */
+ * in a temporary folder, served through file:// URLs and downloaded by the
+ * real asynchronous client on a libevent loop), the bounds on downloads
+ * (in flight, waiting, a host that failed), each request type, and the
+ * answer's SSML, choices, reprompt, card and end of session. */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <event2/event.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <stdarg.h>
@@ -13,11 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "channel.h"
 #include "check.h"
 #include "common.h"
+#include "http_client.h"
 
 extern const pl_channel_adapter pl_channel_alexa;
 
@@ -30,6 +38,14 @@ static char dir[64] = "/tmp/parley-alexa-XXXXXX"; /* keys, certificates, chains 
 static long long now;                                /* the tests' clock */
 static int pki_ready;
 static int dir_made; /* mkdtemp made dir: remove it at the end */
+static struct event_base *base;      /* the loop certificate downloads run on */
+static pl_http_client *http;
+static int downloads; /* how many times inbound answered PL_AGAIN (started or joined a download) */
+static long long window; /* BAD_HOST_SECONDS windows used up, see fresh_window */
+
+/* A time past every failure remembered so far (a failed host is refused
+ * for 60 s), on the tests' clock. */
+static long long fresh_window(void) { return now + 61 * ++window; }
 
 /* --- fixtures --------------------------------------------------------------------- */
 
@@ -156,16 +172,47 @@ static const char *header_of(const void *ctx, const char *name) {
     return NULL;
 }
 
-static int run_inbound(const json_t *settings, const char *method, const char *body, const headers *h,
-                       long long at, pl_inbound *in, char **err) {
+/* One webhook call as the server makes it: inbound, and when it answers
+ * PL_AGAIN, inbound again from inside pl_webhook.again. */
+typedef struct {
+    pl_channel_config cfg;
+    pl_webhook req;
+    pl_inbound *in;
+    char **err;
+    int rc;
+} attempt;
+
+static void try_inbound(void *arg) {
+    attempt *a = arg;
+    a->rc = pl_channel_alexa.inbound(&a->cfg, &a->req, a->in, a->err);
+    if (a->rc == PL_AGAIN) downloads++;
+}
+
+static void start_attempt(attempt *a, const json_t *settings, const char *method, const char *body,
+                          const headers *h, long long at, pl_inbound *in, char **err) {
     static const headers none = {{NULL}, {NULL}};
-    pl_channel_config cfg = {"barista", "alexa", settings};
-    pl_webhook req = {.method = method, .url = "https://parley.example/v1/bots/barista/channels/alexa",
-                      .body = body, .body_len = strlen(body), .header = header_of,
-                      .header_ctx = h ? h : &none, .now = at};
+    *a = (attempt){.cfg = {"barista", "alexa", settings}, .in = in, .err = err};
+    a->req = (pl_webhook){.method = method, .url = "https://parley.example/v1/bots/barista/channels/alexa",
+                          .body = body, .body_len = strlen(body), .header = header_of,
+                          .header_ctx = h ? h : &none, .now = at, .http = http, .again = try_inbound,
+                          .again_ctx = a};
     memset(in, 0, sizeof *in);
     in->status = 200;
-    return pl_channel_alexa.inbound(&cfg, &req, in, err);
+    try_inbound(a);
+}
+
+/* Runs the loop until every attempt is answered. */
+static void finish_attempts(attempt *a, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        while (a[i].rc == PL_AGAIN) event_base_loop(base, EVLOOP_ONCE);
+}
+
+static int run_inbound(const json_t *settings, const char *method, const char *body, const headers *h,
+                       long long at, pl_inbound *in, char **err) {
+    attempt a;
+    start_attempt(&a, settings, method, body, h, at, in, err);
+    finish_attempts(&a, 1);
+    return a.rc;
 }
 
 /* inbound without signature checks; returns the HTTP status. */
@@ -199,6 +246,8 @@ static int post_signed(const json_t *settings, const char *body, const char *cha
 }
 
 static json_t *skill_settings(void) { return json_pack("{s:s}", "skill_id", SKILL); }
+
+static int has_quietly(const char *text, const char *part) { return text && strstr(text, part); }
 
 static const json_t *first_event(const pl_inbound *in) { return json_array_get(in->events, 0); }
 
@@ -252,10 +301,10 @@ TEST(skill_id_is_checked) {
     json_decref(two);
 
     /* no skill id configured: the server's fault, 503, and it says what to set */
-    json_t *unset = json_pack("{s:s}", "skill_id_env", "PARLEY_TEST_UNSET_ALEXA_SKILL");
+    json_t *unset = json_pack("{s:s}", "skill_id_env", "BARISTA_TEST_UNSET_ALEXA_SKILL");
     CHECK(run_inbound(unset, "POST", body, NULL, now, &in, &err) == PL_ERR);
     CHECK(in.status == 503);
-    CHECK(has(err, "PARLEY_TEST_UNSET_ALEXA_SKILL"));
+    CHECK(has(err, "BARISTA_TEST_UNSET_ALEXA_SKILL"));
     DROP(err);
     pl_inbound_clear(&in);
     json_decref(unset);
@@ -382,13 +431,16 @@ TEST(signature_is_verified) {
     json_t *settings = skill_settings();
     char *body = envelope("LaunchRequest", NULL, now);
     char *why = NULL;
+    int before = downloads;
     CHECK(post_signed(settings, body, "good.pem", "sign.key", "Signature-256", now, &why) == 200);
     free(why);
+    CHECK(downloads == before + 1);
 
     /* the chain is cached by URL: no second download */
     CHECK(sh("mv echo.api/good.pem echo.api/good.pem.away"));
     CHECK(post_signed(settings, body, "good.pem", "sign.key", "Signature-256", now, &why) == 200);
     free(why);
+    CHECK(downloads == before + 1);
     CHECK(sh("mv echo.api/good.pem.away echo.api/good.pem"));
 
     /* a body that is not the one signed */
@@ -457,22 +509,23 @@ TEST(chain_is_checked) {
         CHECK(!"no test certificates");
         return;
     }
+    /* each failure marks the host (here: local files) bad for a minute, so
+     * each case runs in a window of its own */
+    static const struct {
+        const char *chain, *key, *why;
+    } bad_chains[] = {
+        {"nosan.pem", "sign.key", "echo-api.amazon.com"},
+        {"rogue.pem", "rogue.key", "trusted root"},
+        {"leaf-only.pem", "sign.key", "trusted root"}, /* no intermediate */
+        {"junk.pem", "sign.key", "no PEM certificate"},
+        {"missing.pem", "sign.key", "cannot download"},
+    };
     char *why = NULL;
-    CHECK(signed_launch("nosan.pem", "sign.key", now, &why) == 401);
-    CHECK(has(why, "echo-api.amazon.com"));
-    free(why);
-    CHECK(signed_launch("rogue.pem", "rogue.key", now, &why) == 401);
-    CHECK(has(why, "trusted root"));
-    free(why);
-    CHECK(signed_launch("leaf-only.pem", "sign.key", now, &why) == 401); /* no intermediate */
-    CHECK(has(why, "trusted root"));
-    free(why);
-    CHECK(signed_launch("junk.pem", "sign.key", now, &why) == 401);
-    CHECK(has(why, "no PEM certificate"));
-    free(why);
-    CHECK(signed_launch("missing.pem", "sign.key", now, &why) == 401);
-    CHECK(has(why, "cannot download"));
-    free(why);
+    for (size_t i = 0; i < sizeof bad_chains / sizeof *bad_chains; i++) {
+        CHECK(signed_launch(bad_chains[i].chain, bad_chains[i].key, fresh_window(), &why) == 401);
+        CHECK(has(why, bad_chains[i].why));
+        free(why);
+    }
 
     /* the signing certificate's dates, checked again when it comes from the cache */
     CHECK(signed_launch("good.pem", "sign.key", now + 3 * DAY, &why) == 401);
@@ -483,32 +536,149 @@ TEST(chain_is_checked) {
     CHECK(has(why, "not valid yet"));
     free(why);
 
-    /* a URL that failed is not fetched again for a minute */
-    CHECK(signed_launch("late.pem", "sign.key", now, &why) == 401);
+    /* a host that failed is not fetched from again for a minute, whatever
+     * the path; a chain already cached is still used meanwhile */
+    long long at = fresh_window();
+    CHECK(signed_launch("late.pem", "sign.key", at, &why) == 401);
     free(why);
-    CHECK(sh("cp echo.api/good.pem echo.api/late.pem"));
-    CHECK(signed_launch("late.pem", "sign.key", now + 30, &why) == 401);
+    CHECK(sh("cp echo.api/good.pem echo.api/late.pem && cp echo.api/good.pem echo.api/other-path.pem"));
+    int before = downloads;
+    CHECK(signed_launch("late.pem", "sign.key", at + 30, &why) == 401);
     CHECK(has(why, "less than"));
     free(why);
-    CHECK(signed_launch("late.pem", "sign.key", now + 61, &why) == 200);
+    CHECK(signed_launch("other-path.pem", "sign.key", at + 59, &why) == 401);
+    CHECK(has(why, "less than"));
     free(why);
+    CHECK(downloads == before);
+    CHECK(signed_launch("good.pem", "sign.key", at + 30, &why) == 200);
+    free(why);
+    CHECK(signed_launch("late.pem", "sign.key", at + 61, &why) == 200);
+    free(why);
+    CHECK(downloads == before + 1);
 
     /* other trusted roots: the chain no longer leads to one */
     char *rogue_root = path_in("rogue.pem"), *root = path_in("ca.pem");
     CHECK(sh("cp echo.api/good.pem echo.api/other-root.pem"));
     setenv("PARLEY_ALEXA_CA_FILE", rogue_root, 1);
-    CHECK(signed_launch("other-root.pem", "sign.key", now, &why) == 401);
+    CHECK(signed_launch("other-root.pem", "sign.key", fresh_window(), &why) == 401);
     CHECK(has(why, "trusted root"));
     free(why);
     setenv("PARLEY_ALEXA_CA_FILE", "/nonexistent/roots.pem", 1);
-    CHECK(signed_launch("good.pem", "sign.key", now, &why) == 503);
+    CHECK(signed_launch("good.pem", "sign.key", fresh_window(), &why) == 503);
     CHECK(has(why, "/nonexistent/roots.pem"));
     free(why);
     setenv("PARLEY_ALEXA_CA_FILE", root, 1);
-    CHECK(signed_launch("good.pem", "sign.key", now, &why) == 200);
+    CHECK(signed_launch("good.pem", "sign.key", fresh_window(), &why) == 200);
     free(why);
     free(rogue_root);
     free(root);
+}
+
+/* A socket on 127.0.0.1 that listens: a certificate host that takes
+ * connections (see hold_connection) and never answers. Returns the fd. */
+static int silent_host(int *port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 128) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+#define HANGING 4  /* the adapter's cap on downloads in flight */
+#define WAITING 64 /* and on requests waiting for them */
+
+static int held[HANGING + 1], nheld;
+
+/* The silent host's accept: keeps the connection, never reads or writes. */
+static void hold_connection(evutil_socket_t fd, short what, void *arg) {
+    (void)what;
+    (void)arg;
+    int conn = accept(fd, NULL, NULL);
+    if (conn >= 0 && nheld < HANGING + 1) held[nheld++] = conn;
+    else if (conn >= 0) close(conn);
+}
+
+/* Requests naming certificates on a host that never answers wait without
+ * holding anything up; the caps bound them; once the host fails, it is
+ * refused for a minute whatever the path. */
+TEST(downloads_are_bounded) {
+    int port = 0, fd = silent_host(&port);
+    CHECK(fd >= 0);
+    if (fd < 0) return;
+    struct event *accepting = event_new(base, fd, EV_READ | EV_PERSIST, hold_connection, NULL);
+    event_add(accepting, NULL);
+    char *saved = pl_strdup(getenv("PARLEY_ALEXA_CERT_URL_PREFIX"));
+    char *prefix = pl_strdupf("http://127.0.0.1:%d/echo.api/", port);
+    setenv("PARLEY_ALEXA_CERT_URL_PREFIX", prefix, 1);
+    long long at = fresh_window();
+    char *body = envelope("LaunchRequest", NULL, at);
+    json_t *settings = skill_settings();
+    static attempt a[WAITING + 2];
+    static pl_inbound in[WAITING + 2];
+    static char *errs[WAITING + 2];
+    static headers h[WAITING + 2];
+    static char urls[WAITING + 2][96];
+    size_t n = 0;
+    /* HANGING downloads of distinct paths, then everyone else waits on the first one's */
+    for (; n < WAITING + 1; n++) {
+        snprintf(urls[n], sizeof urls[n], "%scert-%zu.pem", prefix, n < HANGING ? n : 0);
+        h[n] = (headers){{"SignatureCertChainUrl", "Signature-256"}, {urls[n], "c2lnbmF0dXJl"}};
+        start_attempt(&a[n], settings, "POST", body, &h[n], at, &in[n], &errs[n]);
+    }
+    for (size_t i = 0; i < WAITING; i++) CHECK(a[i].rc == PL_AGAIN);
+    while (nheld < HANGING) event_base_loop(base, EVLOOP_ONCE); /* every download is connected, and hangs */
+    CHECK(a[WAITING].rc == PL_ERR && in[WAITING].status == 503 && has(errs[WAITING], "waiting"));
+    /* one more distinct path: too many downloads in flight */
+    snprintf(urls[n], sizeof urls[n], "%scert-%d.pem", prefix, HANGING);
+    h[n] = (headers){{"SignatureCertChainUrl", "Signature-256"}, {urls[n], "c2lnbmF0dXJl"}};
+    start_attempt(&a[n], settings, "POST", body, &h[n], at, &in[n], &errs[n]);
+    CHECK(a[n].rc == PL_ERR && in[n].status == 503 && has(errs[n], "in flight"));
+    n++;
+
+    /* meanwhile an unsigned request (verify_signature off) is answered at once */
+    pl_inbound quick;
+    CHECK(post_unsigned(body, at, &quick) == 200);
+    pl_inbound_clear(&quick);
+
+    /* the host hangs up: every waiting request gets its answer */
+    event_free(accepting);
+    close(fd);
+    for (int i = 0; i < nheld; i++) close(held[i]);
+    finish_attempts(a, WAITING);
+    CHECK(nheld == HANGING);
+    for (size_t i = 0; i < WAITING; i++) {
+        CHECK(a[i].rc == PL_ERR && in[i].status == 401);
+        if (i < HANGING) CHECK(has(errs[i], "cannot download") && !has_quietly(errs[i], "Couldn't connect"));
+    }
+
+    /* and the host is refused for a minute, whatever the path */
+    int before = downloads;
+    char *why = NULL;
+    headers other = {{"SignatureCertChainUrl", "Signature-256"}, {NULL, "c2lnbmF0dXJl"}};
+    char *url = pl_strdupf("%sanother-path.pem", prefix);
+    other.value[0] = url;
+    pl_inbound refused;
+    CHECK(run_inbound(settings, "POST", body, &other, at + 59, &refused, &why) == PL_ERR);
+    CHECK(refused.status == 401 && has(why, "failed less than"));
+    CHECK(downloads == before);
+    free(why);
+    pl_inbound_clear(&refused);
+
+    for (size_t i = 0; i < n; i++) {
+        free(errs[i]);
+        pl_inbound_clear(&in[i]);
+    }
+    free(url);
+    json_decref(settings);
+    free(body);
+    setenv("PARLEY_ALEXA_CERT_URL_PREFIX", saved, 1);
+    free(saved);
+    free(prefix);
 }
 
 /* --- requests ----------------------------------------------------------------------------- */
@@ -937,6 +1107,8 @@ TEST(answer_stays_within_limits) {
 }
 
 int main(void) {
+    base = event_base_new();
+    http = pl_http_client_new(base, NULL);
     pki_ready = make_pki();
     /* after the certificates' Not Before (the time they were made) */
     now = (long long)time(NULL) + 2;
@@ -951,6 +1123,7 @@ int main(void) {
     RUN(cert_url_rules);
     RUN(signature_is_verified);
     RUN(chain_is_checked);
+    RUN(downloads_are_bounded);
     RUN(launch_request);
     RUN(intent_requests);
     RUN(session_ended_and_other_requests);
@@ -964,5 +1137,7 @@ int main(void) {
     RUN(answer_degrades_links_and_images);
     RUN(answer_stays_within_limits);
     if (dir_made) sh("rm -rf %s", dir);
+    pl_http_client_free(http);
+    event_base_free(base);
     return check_done();
 }

@@ -14,9 +14,9 @@
 /* The adapter itself (channel.c reaches it the same way). */
 extern const pl_channel_adapter pl_channel_messenger;
 
-#define VERIFY_ENV "PL_TEST_MESSENGER_VERIFY"
-#define SECRET_ENV "PL_TEST_MESSENGER_SECRET"
-#define TOKEN_ENV "PL_TEST_MESSENGER_TOKEN"
+#define VERIFY_ENV "BARISTA_TEST_MESSENGER_VERIFY"
+#define SECRET_ENV "BARISTA_TEST_MESSENGER_SECRET"
+#define TOKEN_ENV "BARISTA_TEST_MESSENGER_TOKEN"
 #define SECRET "app-secret-42"
 #define TOKEN "EAAB page token/+="
 

@@ -183,27 +183,27 @@ TEST(secret_missing_is_401) {
 }
 
 TEST(secret_setting_missing_is_503) {
-    unsetenv("TEST_TG_SECRET_UNSET");
-    json_t *settings = json_pack("{s:s}", "secret_token_env", "TEST_TG_SECRET_UNSET");
+    unsetenv("BARISTA_TEST_TG_SECRET_UNSET");
+    json_t *settings = json_pack("{s:s}", "secret_token_env", "BARISTA_TEST_TG_SECRET_UNSET");
     pl_inbound out;
     char *err = NULL;
     CHECK(inbound(settings, SECRET, MESSAGE_UPDATE, &out, &err) == PL_ERR);
     CHECK(out.status == 503);
-    CHECK(err && strstr(err, "TEST_TG_SECRET_UNSET"));
+    CHECK(err && strstr(err, "BARISTA_TEST_TG_SECRET_UNSET"));
     free(err);
     json_decref(settings);
 }
 
 TEST(secret_from_environment) {
-    setenv("TEST_TG_SECRET", SECRET, 1);
-    json_t *settings = json_pack("{s:s}", "secret_token_env", "TEST_TG_SECRET");
+    setenv("BARISTA_TEST_TG_SECRET", SECRET, 1);
+    json_t *settings = json_pack("{s:s}", "secret_token_env", "BARISTA_TEST_TG_SECRET");
     pl_inbound out;
     char *err = NULL;
     CHECK(inbound(settings, SECRET, MESSAGE_UPDATE, &out, &err) == PL_OK);
     pl_inbound_clear(&out);
     CHECK(inbound(settings, "other", MESSAGE_UPDATE, &out, &err) == PL_ERR && out.status == 403);
     free(err);
-    unsetenv("TEST_TG_SECRET");
+    unsetenv("BARISTA_TEST_TG_SECRET");
     json_decref(settings);
 }
 
@@ -781,16 +781,16 @@ TEST(authorize_token_in_url) {
 }
 
 TEST(authorize_token_from_environment) {
-    setenv("TEST_TG_TOKEN", TOKEN, 1);
-    json_t *settings = json_pack("{s:s}", "bot_token_env", "TEST_TG_TOKEN");
+    setenv("BARISTA_TEST_TG_TOKEN", TOKEN, 1);
+    json_t *settings = json_pack("{s:s}", "bot_token_env", "BARISTA_TEST_TG_TOKEN");
     char *url = NULL, *err = NULL;
     CHECK(authorize(settings, "/sendMessage", &url, &err) == PL_OK);
     CHECK_STR(url, "https://api.telegram.org/bot" TOKEN "/sendMessage");
     free(url);
-    unsetenv("TEST_TG_TOKEN");
+    unsetenv("BARISTA_TEST_TG_TOKEN");
     /* unset: refused, naming the variable, never a URL without a token */
     CHECK(authorize(settings, "/sendMessage", &url, &err) == PL_ERR);
-    CHECK(err && strstr(err, "TEST_TG_TOKEN"));
+    CHECK(err && strstr(err, "BARISTA_TEST_TG_TOKEN"));
     free(url);
     free(err);
     json_decref(settings);

@@ -265,18 +265,18 @@ TEST(bad_or_missing_signature_is_403) {
 }
 
 TEST(missing_auth_token_is_503) {
-    unsetenv("TEST_TWILIO_TOKEN_UNSET");
+    unsetenv("BARISTA_TEST_TWILIO_TOKEN_UNSET");
     pl_inbound in;
     char *err = NULL;
-    CHECK(inbound("{\"auth_token_env\": \"TEST_TWILIO_TOKEN_UNSET\"}", "POST", URL, NULL, VECTOR_BODY,
+    CHECK(inbound("{\"auth_token_env\": \"BARISTA_TEST_TWILIO_TOKEN_UNSET\"}", "POST", URL, NULL, VECTOR_BODY,
                   VECTOR_SIG, &in, &err) != 0);
     CHECK(in.status == 503);
-    CHECK(err && strstr(err, "TEST_TWILIO_TOKEN_UNSET"));
+    CHECK(err && strstr(err, "BARISTA_TEST_TWILIO_TOKEN_UNSET"));
     CHECK(in.events == NULL);
     pl_inbound_clear(&in);
     /* the token from the environment works */
-    setenv("TEST_TWILIO_TOKEN_SET", TOKEN, 1);
-    CHECK(inbound("{\"auth_token_env\": \"TEST_TWILIO_TOKEN_SET\"}", "POST", URL, NULL, VECTOR_BODY, VECTOR_SIG,
+    setenv("BARISTA_TEST_TWILIO_TOKEN_SET", TOKEN, 1);
+    CHECK(inbound("{\"auth_token_env\": \"BARISTA_TEST_TWILIO_TOKEN_SET\"}", "POST", URL, NULL, VECTOR_BODY, VECTOR_SIG,
                   &in, &err) == 0);
     pl_inbound_clear(&in);
     free(err);
@@ -586,11 +586,11 @@ TEST(render_degrades) {
 TEST(render_sender_settings) {
     char *err = NULL;
     /* no from and no messaging service: an error naming the variable */
-    unsetenv("TEST_TWILIO_FROM_UNSET");
-    json_t *calls = render("{\"account_sid\": \"" SID "\", \"from_env\": \"TEST_TWILIO_FROM_UNSET\"}", "[{\"text\": \"hi\"}]",
+    unsetenv("BARISTA_TEST_TWILIO_FROM_UNSET");
+    json_t *calls = render("{\"account_sid\": \"" SID "\", \"from_env\": \"BARISTA_TEST_TWILIO_FROM_UNSET\"}", "[{\"text\": \"hi\"}]",
                            &err);
     CHECK(calls == NULL);
-    CHECK(err && strstr(err, "TEST_TWILIO_FROM_UNSET"));
+    CHECK(err && strstr(err, "BARISTA_TEST_TWILIO_FROM_UNSET"));
     calls = render("{\"from\": \"+1\"}", "[{\"text\": \"hi\"}]", &err);
     CHECK(calls == NULL && err && strstr(err, "account_sid"));
     /* a messaging service instead of From; status callbacks to public_url */
@@ -636,10 +636,10 @@ TEST(authorize_basic_auth) {
     CHECK_STR(user_pwd, "SK1:s");
     free(user_pwd);
     user_pwd = NULL;
-    unsetenv("TEST_TWILIO_TOKEN_UNSET");
-    CHECK(authorize("{\"account_sid\": \"" SID "\", \"auth_token_env\": \"TEST_TWILIO_TOKEN_UNSET\"}", &user_pwd, &err) != 0);
+    unsetenv("BARISTA_TEST_TWILIO_TOKEN_UNSET");
+    CHECK(authorize("{\"account_sid\": \"" SID "\", \"auth_token_env\": \"BARISTA_TEST_TWILIO_TOKEN_UNSET\"}", &user_pwd, &err) != 0);
     CHECK(user_pwd == NULL);
-    CHECK(err && strstr(err, "TEST_TWILIO_TOKEN_UNSET"));
+    CHECK(err && strstr(err, "BARISTA_TEST_TWILIO_TOKEN_UNSET"));
     free(err);
 }
 

@@ -342,8 +342,8 @@ TEST(handshake_without_a_challenge_is_a_bad_request) {
 }
 
 TEST(handshake_without_a_configured_token_is_503) {
-    json_t *s = json_pack("{s:s}", "verify_token_env", "PARLEY_TEST_WA_UNSET_TOKEN");
-    unsetenv("PARLEY_TEST_WA_UNSET_TOKEN");
+    json_t *s = json_pack("{s:s}", "verify_token_env", "BARISTA_TEST_WA_UNSET_TOKEN");
+    unsetenv("BARISTA_TEST_WA_UNSET_TOKEN");
     pl_channel_config cfg = {"barista", "whatsapp", s};
     pl_webhook req = {.method = "GET", .query = "hub.mode=subscribe&hub.verify_token=x&hub.challenge=1",
                       .body = "", .header = find_header};
@@ -351,7 +351,7 @@ TEST(handshake_without_a_configured_token_is_503) {
     char *err = NULL;
     CHECK(wa->inbound(&cfg, &req, &in, &err) == PL_ERR);
     CHECK(in.status == 503);
-    CHECK(err && strstr(err, "PARLEY_TEST_WA_UNSET_TOKEN"));
+    CHECK(err && strstr(err, "BARISTA_TEST_WA_UNSET_TOKEN"));
     pl_inbound_clear(&in);
     free(err);
     json_decref(s);
@@ -425,8 +425,8 @@ TEST(signature_bad_or_missing_is_refused) {
 
 TEST(signature_without_an_app_secret_is_503) {
     json_t *s = json_pack("{s:s, s:s}", "phone_number_id", PHONE_ID, "app_secret_env",
-                          "PARLEY_TEST_WA_UNSET_SECRET");
-    unsetenv("PARLEY_TEST_WA_UNSET_SECRET");
+                          "BARISTA_TEST_WA_UNSET_SECRET");
+    unsetenv("BARISTA_TEST_WA_UNSET_SECRET");
     pl_channel_config cfg = {"barista", "whatsapp", s};
     char *body = delivery(PHONE_ID, SHEENA, TEXT_MESSAGE, "");
     char *sig = signature_of(body);
@@ -434,7 +434,7 @@ TEST(signature_without_an_app_secret_is_503) {
     char *err = NULL;
     CHECK(post_signed(&cfg, body, sig, &in, &err) == PL_ERR);
     CHECK(in.status == 503);
-    CHECK(err && strstr(err, "PARLEY_TEST_WA_UNSET_SECRET"));
+    CHECK(err && strstr(err, "BARISTA_TEST_WA_UNSET_SECRET"));
     pl_inbound_clear(&in);
     free(err);
     free(sig);
@@ -443,10 +443,10 @@ TEST(signature_without_an_app_secret_is_503) {
 }
 
 TEST(settings_come_from_the_environment) {
-    json_t *s = json_pack("{s:s, s:s}", "app_secret_env", "PARLEY_TEST_WA_SECRET", "access_token_env",
-                          "PARLEY_TEST_WA_TOKEN");
-    setenv("PARLEY_TEST_WA_SECRET", SECRET, 1);
-    setenv("PARLEY_TEST_WA_TOKEN", "from-env", 1);
+    json_t *s = json_pack("{s:s, s:s}", "app_secret_env", "BARISTA_TEST_WA_SECRET", "access_token_env",
+                          "BARISTA_TEST_WA_TOKEN");
+    setenv("BARISTA_TEST_WA_SECRET", SECRET, 1);
+    setenv("BARISTA_TEST_WA_TOKEN", "from-env", 1);
     pl_channel_config cfg = {"barista", "whatsapp", s};
     char *body = delivery(PHONE_ID, SHEENA, TEXT_MESSAGE, "");
     char *sig = signature_of(body);
@@ -459,8 +459,8 @@ TEST(settings_come_from_the_environment) {
     CHECK(wa->authorize(&cfg, headers, &url, &user_pwd, &err) == PL_OK);
     CHECK_STR(json_string_value(json_object_get(headers, "Authorization")), "Bearer from-env");
     json_decref(headers);
-    unsetenv("PARLEY_TEST_WA_SECRET");
-    unsetenv("PARLEY_TEST_WA_TOKEN");
+    unsetenv("BARISTA_TEST_WA_SECRET");
+    unsetenv("BARISTA_TEST_WA_TOKEN");
     pl_inbound_clear(&in);
     free(err);
     free(sig);
@@ -1233,15 +1233,15 @@ TEST(empty_replies_send_nothing) {
 }
 
 TEST(render_without_a_phone_number_id_fails) {
-    json_t *s = json_pack("{s:s}", "phone_number_id_env", "PARLEY_TEST_WA_UNSET_PHONE");
-    unsetenv("PARLEY_TEST_WA_UNSET_PHONE");
+    json_t *s = json_pack("{s:s}", "phone_number_id_env", "BARISTA_TEST_WA_UNSET_PHONE");
+    unsetenv("BARISTA_TEST_WA_UNSET_PHONE");
     pl_channel_config cfg = {"barista", "whatsapp", s};
     pl_outbound to = {.user = "1"};
     json_t *replies = json_pack("[{s:s}]", "text", "hi");
     json_t *calls = NULL;
     char *err = NULL;
     CHECK(wa->render(&cfg, &to, replies, &calls, &err) == PL_ERR);
-    CHECK(err && strstr(err, "PARLEY_TEST_WA_UNSET_PHONE"));
+    CHECK(err && strstr(err, "BARISTA_TEST_WA_UNSET_PHONE"));
     CHECK(calls == NULL);
     free(err);
     json_decref(replies);
@@ -1260,12 +1260,12 @@ TEST(authorize_adds_the_bearer_token) {
     CHECK(url == NULL && user_pwd == NULL);
     json_decref(headers);
 
-    json_t *s = json_pack("{s:s}", "access_token_env", "PARLEY_TEST_WA_UNSET_ACCESS");
-    unsetenv("PARLEY_TEST_WA_UNSET_ACCESS");
+    json_t *s = json_pack("{s:s}", "access_token_env", "BARISTA_TEST_WA_UNSET_ACCESS");
+    unsetenv("BARISTA_TEST_WA_UNSET_ACCESS");
     pl_channel_config missing = {"barista", "whatsapp", s};
     headers = json_object();
     CHECK(wa->authorize(&missing, headers, &url, &user_pwd, &err) == PL_ERR);
-    CHECK(err && strstr(err, "PARLEY_TEST_WA_UNSET_ACCESS"));
+    CHECK(err && strstr(err, "BARISTA_TEST_WA_UNSET_ACCESS"));
     CHECK(json_object_get(headers, "Authorization") == NULL);
     json_decref(headers);
     json_decref(s);

@@ -239,18 +239,18 @@ TEST(signature_missing_or_malformed) {
 }
 
 TEST(webhook_secret_not_set) {
-    unsetenv("TEST_STRIPE_WHSEC_UNSET");
+    unsetenv("BARISTA_TEST_STRIPE_WHSEC_UNSET");
     char *header = pl_strdupf("t=%lld,v1=%s", T0, VECTOR_SIG);
-    hook_result r = webhook("{\"webhook_secret_env\": \"TEST_STRIPE_WHSEC_UNSET\"}", VECTOR_BODY, header, T0);
+    hook_result r = webhook("{\"webhook_secret_env\": \"BARISTA_TEST_STRIPE_WHSEC_UNSET\"}", VECTOR_BODY, header, T0);
     CHECK(r.rc == PL_ERR);
     CHECK(r.status == 503);
-    CHECK(r.err && strstr(r.err, "TEST_STRIPE_WHSEC_UNSET"));
+    CHECK(r.err && strstr(r.err, "BARISTA_TEST_STRIPE_WHSEC_UNSET"));
     hook_clear(&r);
-    setenv("TEST_STRIPE_WHSEC", SECRET, 1);
-    r = webhook("{\"webhook_secret_env\": \"TEST_STRIPE_WHSEC\"}", VECTOR_BODY, header, T0);
+    setenv("BARISTA_TEST_STRIPE_WHSEC", SECRET, 1);
+    r = webhook("{\"webhook_secret_env\": \"BARISTA_TEST_STRIPE_WHSEC\"}", VECTOR_BODY, header, T0);
     CHECK(r.rc == PL_OK);
     hook_clear(&r);
-    unsetenv("TEST_STRIPE_WHSEC");
+    unsetenv("BARISTA_TEST_STRIPE_WHSEC");
     free(header);
 }
 
@@ -773,10 +773,10 @@ TEST(create_session_settings) {
     char *err = NULL;
     link_result r;
     /* no secret key: refused at once, done not called */
-    unsetenv("TEST_STRIPE_SK_UNSET");
-    CHECK(create(&f, http, "{\"secret_key_env\": \"TEST_STRIPE_SK_UNSET\"}", ORDER_PLAIN, &r, &err) == PL_ERR);
+    unsetenv("BARISTA_TEST_STRIPE_SK_UNSET");
+    CHECK(create(&f, http, "{\"secret_key_env\": \"BARISTA_TEST_STRIPE_SK_UNSET\"}", ORDER_PLAIN, &r, &err) == PL_ERR);
     CHECK(r.calls == 0);
-    CHECK(err && strstr(err, "TEST_STRIPE_SK_UNSET"));
+    CHECK(err && strstr(err, "BARISTA_TEST_STRIPE_SK_UNSET"));
     free(err);
     err = NULL;
     /* expires_after_minutes outside Stripe's 30 minutes to 24 hours */
@@ -784,22 +784,25 @@ TEST(create_session_settings) {
     CHECK(r.calls == 0 && err && strstr(err, "expires_after_minutes"));
     free(err);
     err = NULL;
-    /* api_base from the settings when the environment names none; the
-     * environment wins over the settings */
-    unsetenv("PARLEY_STRIPE_API_BASE");
-    char *settings = pl_strdupf("{\"secret_key_env\": \"TEST_STRIPE_SK\", \"api_base\": \"http://127.0.0.1:%d\"}", f.port);
-    setenv("TEST_STRIPE_SK", "sk_test_from_env", 1);
+    /* the address is the operator's (PARLEY_STRIPE_API_BASE): an api_base in
+     * the settings is ignored, so a bot.json cannot send the key elsewhere */
+    use_fake(&f);
+    char *settings = pl_strdupf("{\"secret_key_env\": \"BARISTA_TEST_STRIPE_SK\", \"api_base\": \"http://127.0.0.1:9\"}");
+    setenv("BARISTA_TEST_STRIPE_SK", "sk_test_from_env", 1);
     CHECK(create(&f, http, settings, ORDER_PLAIN, &r, &err) == PL_OK);
     CHECK(r.calls == 1 && r.url);
+    CHECK(json_array_size(f.requests) == 1);
     CHECK_STR(req_header(&f, 0, "authorization"), "Bearer sk_test_from_env");
     link_clear(&r);
     free(settings);
-    use_fake(&f);
-    CHECK(create(&f, http, "{\"secret_key\": \"sk\", \"api_base\": \"http://127.0.0.1:9\"}", ORDER_PLAIN, &r, &err) == PL_OK);
-    CHECK(r.calls == 1 && r.url);
-    CHECK(json_array_size(f.requests) == 2);
-    link_clear(&r);
-    unsetenv("TEST_STRIPE_SK");
+    /* a variable outside the bot's namespace is never read */
+    setenv("OTHER_BRAND_STRIPE_SK", "sk_live_other", 1);
+    CHECK(create(&f, http, "{\"secret_key_env\": \"OTHER_BRAND_STRIPE_SK\"}", ORDER_PLAIN, &r, &err) == PL_ERR);
+    CHECK(r.calls == 0 && json_array_size(f.requests) == 1);
+    free(err);
+    err = NULL;
+    unsetenv("OTHER_BRAND_STRIPE_SK");
+    unsetenv("BARISTA_TEST_STRIPE_SK");
     free(err);
     fake_stop(&f);
 }

@@ -7,8 +7,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "app.h"
 #include "check.h"
+#include "common.h"
 #include "log.h"
 
 static char bot_dir[64];
@@ -253,6 +256,104 @@ TEST(pending_messages_freed_on_close) {
     CHECK(d[0].calls == 0 && d[1].calls == 0 && d[2].calls == 0);
 }
 
+/* --- a lock held by another process ------------------------------------------ */
+
+typedef struct {
+    sqlite3 *other; /* a second connection, as another process would hold */
+    int recorded;
+    int locked;
+} lock_state;
+
+static int retries_logged;
+
+static void count_retries(pl_log_level level, const char *line, void *ud) {
+    (void)ud;
+    if (strstr(line, "could not be committed; retrying")) retries_logged++;
+    else count_errors(level, line, NULL);
+}
+
+/* The webhook is acknowledged: from now on another process holds the lock,
+ * so the turn of the message it carried cannot commit. */
+static void on_recorded_then_lock(int status, void *ud) {
+    lock_state *st = ud;
+    st->recorded = status;
+    st->locked = sqlite3_exec(st->other, "BEGIN EXCLUSIVE", NULL, NULL, NULL) == SQLITE_OK;
+}
+
+TEST(acknowledged_message_survives_a_held_lock) {
+    char dir[] = "/tmp/parley-test-lock-XXXXXX";
+    if (!mkdtemp(dir)) return;
+    char *db = pl_strdupf("%s/parley.db", dir);
+    char *dirs[] = {bot_dir};
+    pl_app_config config = {.db_path = db, .sync = PL_SYNC_NORMAL, .bot_dirs = dirs, .nbots = 1};
+    pl_app *app = NULL;
+    char *err = NULL;
+    CHECK(pl_app_open(&config, &app, &err) == 0);
+    lock_state st = {0};
+    CHECK(sqlite3_open(db, &st.other) == SQLITE_OK);
+    if (!app || !st.other) return;
+    pl_log_set_sink(count_retries, NULL, 0);
+    retries_logged = 0;
+    pl_bot *bot = pl_app_bot(app, 0);
+    json_t *events = json_pack("[{s:s, s:s, s:s, s:s}]", "kind", "message", "id", "wamid.1", "user", "locked-1",
+                               "text", "hi");
+    pl_pipeline_record(pl_app_pipeline(app), bot, "rest", events, on_recorded_then_lock, &st);
+    struct event_base *base = pl_app_base(app);
+    while (!retries_logged && event_base_loop(base, EVLOOP_ONCE) == 0) {}
+    CHECK(st.recorded == 200 && st.locked);
+    CHECK(pl_pipeline_pending(pl_app_pipeline(app)) == 1); /* kept, not dropped */
+    sqlite3_exec(st.other, "COMMIT", NULL, NULL, NULL);
+    pl_app_drain(app);
+    pl_session_key key = {"barista", "rest", "locked-1"};
+    json_t *lines = NULL;
+    CHECK(pl_store_transcript_get(pl_app_store(app), &key, 10, &lines, &err) == 0);
+    CHECK(json_array_size(lines) == 2); /* what the shopper said, what the bot answered */
+    json_decref(lines);
+    json_t *pending = NULL;
+    CHECK(pl_store_inbox_pending(pl_app_store(app), &pending, &err) == 0 && json_array_size(pending) == 0);
+    json_decref(pending);
+    pl_log_set_sink(count_errors, NULL, 0);
+    sqlite3_close(st.other);
+    pl_app_close(app);
+    char *cmd = pl_strdupf("rm -rf %s", dir);
+    if (system(cmd) != 0) printf("#   could not remove %s\n", dir);
+    free(cmd);
+    free(db);
+}
+
+static void on_recorded(int status, void *ud) { *(int *)ud = status; }
+
+/* A bot over its share: a message someone waits for is refused with 503
+ * and Retry-After; one a platform delivered (acknowledged) waits its turn. */
+TEST(over_share_refuses_waiting_and_delays_delivered) {
+    pl_app *app = open_app();
+    if (!app) return;
+    pl_bot *bot = pl_app_bot(app, 0);
+    pl_usage *usage = pl_bot_usage(bot);
+    pl_usage_add(usage, 2 * PL_DEFAULT_BURST_MS * 1000); /* far past its burst */
+    CHECK(pl_usage_wait_ms(usage) > 0);
+    delivery d = {0};
+    post(app, "greedy-1", "hi", &d);
+    pl_app_drain(app);
+    CHECK(d.calls == 1 && d.status == 503 && d.nreplies == 0);
+    int recorded = 0;
+    json_t *events = json_pack("[{s:s, s:s, s:s, s:s}]", "kind", "message", "id", "m-delayed", "user", "greedy-2",
+                               "text", "hi");
+    pl_pipeline_record(pl_app_pipeline(app), bot, "rest", events, on_recorded, &recorded);
+    pl_app_drain(app); /* returns once the delayed turn has run and committed */
+    CHECK(recorded == 200);
+    pl_session_key key = {"barista", "rest", "greedy-2"};
+    json_t *lines = NULL;
+    char *err = NULL;
+    CHECK(pl_store_transcript_get(pl_app_store(app), &key, 10, &lines, &err) == 0 && json_array_size(lines) == 2);
+    json_decref(lines);
+    json_t *u = pl_usage_json(usage);
+    CHECK(json_integer_value(json_object_get(u, "refused")) == 1);
+    CHECK(json_integer_value(json_object_get(u, "delayed")) >= 1);
+    json_decref(u);
+    pl_app_close(app);
+}
+
 int main(void) {
     pl_log_set_level(PL_LOG_WARN);
     pl_log_set_sink(count_errors, NULL, 0);
@@ -265,6 +366,8 @@ int main(void) {
     RUN(many_users_each_in_order);
     RUN(erase_behind_messages);
     RUN(pending_messages_freed_on_close);
+    RUN(acknowledged_message_survives_a_held_lock);
+    RUN(over_share_refuses_waiting_and_delays_delivered);
     remove_bot();
     return check_done();
 }

@@ -78,10 +78,15 @@ def main(tap):
         check.assertEqual(list(body), ["bots"], body)
         check.assertEqual(len(body["bots"]), 1, body)
         b = body["bots"][0]
-        check.assertEqual(set(b), {"name", "loaded_at", "error"}, b)
+        check.assertEqual(set(b), {"name", "loaded_at", "error", "usage", "limits"}, b)
         check.assertEqual(b["name"], BOT)
         check.assertRegex(b["loaded_at"], RFC3339)
         check.assertIsNone(b["error"])
+        check.assertEqual(b["limits"], {"memory_mb": 64, "instructions": 1000000, "time_ms": 100}, b)
+        check.assertEqual(set(b["usage"]), {"script_ms", "runs", "aborts", "refused", "delayed", "throttled"}, b)
+        check.assertEqual(b["usage"]["aborts"], {"instructions": 0, "time": 0, "memory": 0}, b)
+        check.assertGreater(b["usage"]["runs"], 0, "loading the scripts ran them")
+        check.assertIs(b["usage"]["throttled"], False, b)
         srv.wait_log(r"INFO +\[barista\] loaded in [\d.]+ ms")
         srv.wait_log(r"INFO +listening on 127\.0\.0\.1:%d$" % srv.port)
 

@@ -38,6 +38,9 @@ local function big() return ("x"):rep(1 << 16):rep(320) end
 
 -- work inside C functions
 function attacks.pattern() return (("a"):rep(300)):find(".-.-.-.-b$") end
+function attacks.pattern_gsub() return (("a"):rep(300)):gsub(".-.-.-.-b$", "") end
+function attacks.pattern_gmatch() for _ in (("a"):rep(300)):gmatch(".-.-.-.-b$") do end end
+function attacks.plain_find_worst() return big():find(("x"):rep(1000) .. "y", 1, true) end
 function attacks.big_find()
   local s = big()
   for _ = 1, 150000 do s:find("y", 1, true) end
@@ -65,6 +68,19 @@ function attacks.load_huge() assert(load("return " .. ("1 + "):rep(200000) .. "1
 function attacks.memory()
   local t, s = {}, ("x"):rep(1 << 16):rep(16)
   for i = 1, 1 << 30 do t[i] = s .. i end
+end
+function attacks.log_flood()
+  local log, line = require "log", ("x"):rep(100000)
+  for _ = 1, 1000000 do log.info(line) end
+end
+function attacks.phrase()
+  local text = require "parley.text"
+  local hay, needle = ("a"):rep(1 << 16):rep(64), ("a"):rep(4096)
+  for _ = 1, 1000 do text.has_phrase(hay, needle .. "b") end
+end
+function attacks.fold()
+  local text, s = require "parley.text", ("É"):rep(1 << 15):rep(128)
+  for _ = 1, 1000 do text.fold(s) end
 end
 function attacks.json_memory()
   local json = require "json"
