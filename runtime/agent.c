@@ -12,6 +12,7 @@
 #include "assets.h"
 #include "channel.h"
 #include "common.h"
+#include "conn.h"
 #include "log.h"
 #include "secrets.h"
 #include "map.h"
@@ -303,8 +304,7 @@ static void action_wait_free(action_wait *w) {
     free(w);
 }
 
-static void on_action_gone(struct evhttp_connection *conn, void *arg) {
-    (void)conn;
+static void on_action_gone(void *arg) {
     ((action_wait *)arg)->req = NULL;
 }
 
@@ -314,7 +314,7 @@ static void action_done(int status, const pl_message *msg, const pl_turn_result 
     (void)result;
     action_wait *w = ud;
     if (w->req) {
-        evhttp_connection_set_closecb(evhttp_request_get_connection(w->req), NULL, NULL);
+        pl_conn_forget(w->req);
         json_t *h = status == 200 ? handoff_of(w->agents, pl_bot_name(w->bot), w->channel, w->user) : NULL;
         const char *holder = json_string_value(json_object_get(h, "agent"));
         if (status != 200) pl_reply_error(w->req, 503, "the action could not be stored; please retry");
@@ -392,7 +392,7 @@ static void act(pl_agents *a, struct evhttp_request *req, pl_bot *bot, const cha
         action_wait *w = calloc(1, sizeof *w);
         if (!w) abort();
         *w = (action_wait){a, bot, pl_strdup(channel), pl_strdup(user), pl_strdup(agent), pl_strdup(action), req};
-        evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_action_gone, w);
+        pl_conn_on_gone(req, on_action_gone, w);
         pl_message *msg = pl_message_new(pl_bot_name(bot), channel, user);
         msg->event = ev;
         pl_pipeline_post(pl_app_pipeline(a->app), bot, msg, action_done, w);

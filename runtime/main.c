@@ -19,6 +19,7 @@
 #include "app.h"
 #include "cli.h"
 #include "common.h"
+#include "conn.h"
 #include "http_lua.h"
 #include "log.h"
 #include "secrets.h"
@@ -100,6 +101,13 @@ static const char serve_usage[] =
     "  --env-prefix BOT=PREFIX  the environment variables bot BOT may read (its\n"
     "                        bot.json's *_env names) start with PREFIX; default: its\n"
     "                        name in capitals and _ (barista: BARISTA_); never PARLEY_\n"
+    "\n"
+    "Connections (docs/http-limits.md):\n"
+    "  --max-connections N   open at once; more wait in the kernel's queue (default\n"
+    "                        16384, or 3/4 of the descriptor limit when that is lower)\n"
+    "  --header-timeout S    seconds a client has to send a whole request (default 10)\n"
+    "  --idle-timeout S      seconds a kept-alive connection may rest between requests\n"
+    "                        (default 30)\n"
     "  --help              this text\n";
 
 typedef struct {
@@ -249,11 +257,15 @@ int pl_cmd_serve(int argc, char **argv) {
                                          {"max-time-ms", required_argument, 0, 'T'},
                                          {"bot-share", required_argument, 0, 'S'},
                                          {"bot-burst-ms", required_argument, 0, 'B'},
+                                         {"max-connections", required_argument, 0, 'C'},
+                                         {"header-timeout", required_argument, 0, 'H'},
+                                         {"idle-timeout", required_argument, 0, 'K'},
                                          {"env-prefix", required_argument, 0, 'E'},
                                          {"allow-private-http", no_argument, 0, 'A'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     pl_bot_caps caps = {0};
+    pl_conn_limits conn_limits = {0};
     pl_usage_policy share;
     pl_usage_get_policy(&share);
     long n = 0;
@@ -300,6 +312,18 @@ int pl_cmd_serve(int argc, char **argv) {
             else if (c == 'S') share.share = (double)n / 100.0;
             else share.burst_us = (int64_t)n * 1000;
             break;
+        case 'C':
+        case 'H':
+        case 'K':
+            if (!positive_number(optarg, &n) || n > 1000000) {
+                const char *name = c == 'C' ? "--max-connections" : c == 'H' ? "--header-timeout" : "--idle-timeout";
+                rc = pl_cli_usage_error("serve", "%s wants a whole number from 1 to 1000000", name);
+                break;
+            }
+            if (c == 'C') conn_limits.max_connections = (int)n;
+            else if (c == 'H') conn_limits.header_timeout_s = (int)n;
+            else conn_limits.idle_timeout_s = (int)n;
+            break;
         case 'E':
             if (set_env_prefix(optarg) != PL_OK)
                 rc = pl_cli_usage_error("serve", "--env-prefix wants BOT=PREFIX, such as shop=ACME_SHOP_ "
@@ -328,6 +352,7 @@ int pl_cmd_serve(int argc, char **argv) {
     config.watch = watch;
     pl_bot_set_caps(&caps);
     pl_usage_set_policy(&share);
+    pl_conn_set_limits(&conn_limits);
     if (rc == 0) rc = run_server(&config, addr, port);
     free(default_dir);
     free(addr);

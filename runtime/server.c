@@ -4,6 +4,7 @@
 #include "server.h"
 #include "server_internal.h"
 #include "agent.h"
+#include "conn.h"
 #include "webchat.h"
 
 #include <event2/buffer.h>
@@ -78,7 +79,8 @@ static int split_path(struct evhttp_request *req, char **seg, int max) {
     int n = 0;
     char *copy = pl_strdup(path), *save = NULL;
     for (char *s = strtok_r(copy, "/", &save); s; s = strtok_r(NULL, "/", &save)) {
-        if (n == max) {
+        if (n == max) { /* too many: nothing is returned, so nothing is kept */
+            while (n > 0) free(seg[--n]);
             n = -1;
             break;
         }
@@ -117,8 +119,7 @@ static const char *optional_string(json_t *body, const char *key, size_t max, co
 
 /* --- POST /v1/bots/{bot}/messages -------------------------------------------- */
 
-static void on_client_gone(struct evhttp_connection *conn, void *arg) {
-    (void)conn;
+static void on_client_gone(void *arg) {
     waiting *w = arg;
     w->req = NULL;
 }
@@ -140,7 +141,7 @@ static void send_replies(struct evhttp_request *req, const char *user, const cha
 static void deliver_rest(int status, const pl_message *msg, const pl_turn_result *result, void *ud) {
     waiting *w = ud;
     if (w->req) {
-        evhttp_connection_set_closecb(evhttp_request_get_connection(w->req), NULL, NULL);
+        pl_conn_forget(w->req);
         if (status == 200) send_replies(w->req, msg->user, result->replies_text);
         else pl_reply_unavailable(w->req, result);
     }
@@ -208,7 +209,7 @@ static void handle_message(pl_server *s, struct evhttp_request *req, pl_bot *bot
     if (!w) abort();
     w->req = req;
     w->server = s;
-    evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_client_gone, w);
+    pl_conn_on_gone(req, on_client_gone, w);
     pl_pipeline_post(pl_app_pipeline(s->app), bot, msg, deliver_rest, w);
 }
 
@@ -279,7 +280,7 @@ static void deliver_erase(int status, const pl_message *msg, const pl_turn_resul
     (void)result;
     waiting *w = ud;
     if (w->req) {
-        evhttp_connection_set_closecb(evhttp_request_get_connection(w->req), NULL, NULL);
+        pl_conn_forget(w->req);
         if (status == 200)
             pl_reply_json(w->req, 200, json_pack("{s:s, s:s, s:s, s:b}", "bot", msg->bot, "channel",
                                               msg->channel, "user", msg->user, "erased", 1));
@@ -329,7 +330,7 @@ static void handle_session(pl_server *s, struct evhttp_request *req, pl_bot *bot
     if (!w) abort();
     w->req = req;
     w->server = s;
-    evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_client_gone, w);
+    pl_conn_on_gone(req, on_client_gone, w);
     pl_pipeline_erase(pl_app_pipeline(s->app), bot, channel, user, deliver_erase, w);
 }
 
@@ -360,8 +361,7 @@ static void webhook_wait_free(webhook_wait *w) {
     free(w);
 }
 
-static void on_webhook_gone(struct evhttp_connection *conn, void *arg) {
-    (void)conn;
+static void on_webhook_gone(void *arg) {
     ((webhook_wait *)arg)->req = NULL;
 }
 
@@ -369,7 +369,7 @@ static void on_webhook_gone(struct evhttp_connection *conn, void *arg) {
 static void on_recorded(int status, void *ud) {
     webhook_wait *w = ud;
     if (w->req) {
-        evhttp_connection_set_closecb(evhttp_request_get_connection(w->req), NULL, NULL);
+        pl_conn_forget(w->req);
         if (status == 200) pl_reply_text(w->req, w->inbound.status, w->inbound.answer, w->inbound.answer_type);
         else pl_reply_error(w->req, 503, "the message could not be stored; please retry");
     }
@@ -380,7 +380,7 @@ static void on_recorded(int status, void *ud) {
 static void deliver_sync(int status, const pl_message *msg, const pl_turn_result *result, void *ud) {
     webhook_wait *w = ud;
     if (w->req) {
-        evhttp_connection_set_closecb(evhttp_request_get_connection(w->req), NULL, NULL);
+        pl_conn_forget(w->req);
         char *body = NULL, *err = NULL;
         const char *type = NULL;
         pl_outbound to = {.user = msg->user, .info = msg->channel_info, .locale = result->locale,
@@ -440,7 +440,7 @@ static void start_sync(pl_server *s, pl_bot *bot, webhook_wait *w) {
         webhook_wait_free(w);
         return;
     }
-    evhttp_connection_set_closecb(evhttp_request_get_connection(w->req), on_webhook_gone, w);
+    pl_conn_on_gone(w->req, on_webhook_gone, w);
     pl_message *msg = pl_message_from_event(pl_bot_name(bot), w->channel, event, 0);
     pl_pipeline_post(pl_app_pipeline(s->app), bot, msg, deliver_sync, w);
 }
@@ -455,8 +455,7 @@ typedef struct {
     char *channel;
 } webhook_retry;
 
-static void on_retry_gone(struct evhttp_connection *conn, void *arg) {
-    (void)conn;
+static void on_retry_gone(void *arg) {
     ((webhook_retry *)arg)->req = NULL;
 }
 
@@ -466,7 +465,7 @@ static void handle_channel(pl_server *s, struct evhttp_request *req, pl_bot *bot
 static void retry_webhook(void *arg) {
     webhook_retry *r = arg;
     if (r->req) {
-        evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), NULL, NULL);
+        pl_conn_forget(r->req);
         handle_channel(r->server, r->req, r->bot, r->channel);
     }
     free(r->channel);
@@ -524,7 +523,7 @@ static void handle_channel(pl_server *s, struct evhttp_request *req, pl_bot *bot
     if (rc == PL_AGAIN) {
         /* the adapter calls retry_webhook when its fetch is over */
         retry->channel = pl_strdup(name);
-        evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_retry_gone, retry);
+        pl_conn_on_gone(req, on_retry_gone, retry);
         webhook_wait_free(w);
         return;
     }
@@ -544,7 +543,7 @@ static void handle_channel(pl_server *s, struct evhttp_request *req, pl_bot *bot
         pl_reply_text(req, w->inbound.status, w->inbound.answer, w->inbound.answer_type);
         webhook_wait_free(w);
     } else {
-        evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_webhook_gone, w);
+        pl_conn_on_gone(req, on_webhook_gone, w);
         json_t *events = w->inbound.events;
         w->inbound.events = NULL;
         pl_pipeline_record(pl_app_pipeline(s->app), bot, name, events, on_recorded, w);
@@ -596,6 +595,7 @@ static void route(pl_server *s, struct evhttp_request *req, char **seg, int n) {
 
 static void on_request(struct evhttp_request *req, void *arg) {
     pl_server *s = arg;
+    pl_conn_request_started(req);
     if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) > PL_MAX_BODY) {
         pl_reply_error(req, 413, "the body is larger than %d KiB", PL_MAX_BODY / 1024);
         return;
@@ -626,10 +626,8 @@ pl_server *pl_server_new(pl_app *app) {
     s->http = evhttp_new(pl_app_base(app));
     /* Bodies up to PL_MAX_BODY are handled; larger ones up to the hard cap
      * get a JSON 413 from on_request; beyond the cap evhttp refuses them
-     * itself (also 413) without buffering them. */
-    evhttp_set_max_body_size(s->http, PL_HARD_MAX_BODY);
-    evhttp_set_max_headers_size(s->http, 16 * 1024);
-    evhttp_set_timeout(s->http, 60);
+     * itself (also 413, in JSON through conn.c) without buffering them. */
+    s->conns = pl_conns_new(pl_app_base(app), s->http, PL_MAX_BODY, PL_HARD_MAX_BODY);
     evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
                                             EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
                                             EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
@@ -640,6 +638,7 @@ pl_server *pl_server_new(pl_app *app) {
 int pl_server_listen(pl_server *s, const char *addr, int port, char **err) {
     s->socket = evhttp_bind_socket_with_handle(s->http, addr, (ev_uint16_t)port);
     if (!s->socket) return pl_fail(err, "cannot listen on %s:%d (in use, or not an address here)", addr, port);
+    pl_conns_watch(s->conns, s->socket);
     struct sockaddr_storage ss;
     ev_socklen_t len = sizeof ss;
     evutil_socket_t fd = evhttp_bound_socket_get_fd(s->socket);
@@ -653,6 +652,7 @@ int pl_server_listen(pl_server *s, const char *addr, int port, char **err) {
 int pl_server_port(const pl_server *s) { return s->port; }
 
 void pl_server_stop_accepting(pl_server *s) {
+    pl_conns_unwatch(s->conns);
     if (s->socket) evhttp_del_accept_socket(s->http, s->socket);
     s->socket = NULL;
 }
@@ -662,6 +662,8 @@ void pl_server_free(pl_server *s) {
     pl_pipeline_on_committed(pl_app_pipeline(s->app), NULL, NULL);
     pl_webchat_free(s->webchat);
     pl_agents_free(s->agents);
+    pl_conns_unwatch(s->conns); /* evhttp_free frees the listener first */
     evhttp_free(s->http);
+    pl_conns_free(s->conns);
     free(s);
 }

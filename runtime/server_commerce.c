@@ -11,6 +11,7 @@
 
 #include "commerce.h"
 #include "common.h"
+#include "conn.h"
 #include "log.h"
 #include "secrets.h"
 #include "server_internal.h"
@@ -24,8 +25,7 @@ typedef struct {
     char *action; /* test page: "pay" or "decline" */
 } waiting;
 
-static void on_gone(struct evhttp_connection *conn, void *arg) {
-    (void)conn;
+static void on_gone(void *arg) {
     ((waiting *)arg)->req = NULL;
 }
 
@@ -33,14 +33,14 @@ static waiting *wait_for(struct evhttp_request *req, pl_bot *bot, pl_store *stor
     waiting *w = calloc(1, sizeof *w);
     if (!w) abort();
     *w = (waiting){req, bot, store, id, NULL};
-    evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_gone, w);
+    pl_conn_on_gone(req, on_gone, w);
     return w;
 }
 
 /* Releases w; returns the request to answer, or NULL when the client left. */
 static struct evhttp_request *done_waiting(waiting *w) {
     struct evhttp_request *req = w->req;
-    if (req) evhttp_connection_set_closecb(evhttp_request_get_connection(req), NULL, NULL);
+    if (req) pl_conn_forget(req);
     free(w->action);
     free(w);
     return req;

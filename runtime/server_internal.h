@@ -17,6 +17,7 @@ struct pl_server {
     int port;
     struct pl_webchat *webchat;
     struct pl_agents *agents;
+    struct pl_conns *conns;
 };
 
 /* Replies (each sends the whole answer). */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "common.h"
+#include "conn.h"
 
 struct pl_sse {
     struct evhttp_request *req;
@@ -12,8 +13,7 @@ struct pl_sse {
     void *ud;
 };
 
-static void on_close(struct evhttp_connection *conn, void *arg) {
-    (void)conn;
+static void on_close(void *arg) {
     pl_sse *s = arg;
     s->closed(s, s->ud);
     free(s);
@@ -27,7 +27,7 @@ pl_sse *pl_sse_open(struct evhttp_request *req, pl_sse_closed_fn closed, void *u
     evhttp_add_header(h, "Content-Type", "text/event-stream; charset=utf-8");
     evhttp_add_header(h, "Cache-Control", "no-cache");
     evhttp_add_header(h, "X-Accel-Buffering", "no"); /* a proxy must not hold events back */
-    evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_close, s);
+    pl_conn_on_gone(req, on_close, s);
     evhttp_send_reply_start(req, 200, "OK");
     /* the reconnection delay a browser should use */
     pl_sse_comment(s, "parley");
@@ -54,7 +54,7 @@ void pl_sse_comment(pl_sse *s, const char *text) {
 }
 
 void pl_sse_end(pl_sse *s) {
-    evhttp_connection_set_closecb(evhttp_request_get_connection(s->req), NULL, NULL);
+    pl_conn_forget(s->req);
     evhttp_send_reply_end(s->req);
     free(s);
 }

@@ -15,6 +15,7 @@
 #include "assets.h"
 #include "commerce.h"
 #include "common.h"
+#include "conn.h"
 #include "log.h"
 #include "map.h"
 #include "server_internal.h"
@@ -229,8 +230,7 @@ typedef struct {
     struct evhttp_request *req;
 } waiting;
 
-static void on_gone(struct evhttp_connection *conn, void *arg) {
-    (void)conn;
+static void on_gone(void *arg) {
     ((waiting *)arg)->req = NULL;
 }
 
@@ -239,7 +239,7 @@ static void accepted(int status, const pl_message *msg, const pl_turn_result *re
     (void)result;
     waiting *w = ud;
     if (w->req) {
-        evhttp_connection_set_closecb(evhttp_request_get_connection(w->req), NULL, NULL);
+        pl_conn_forget(w->req);
         if (status == 200) pl_reply_json(w->req, 202, json_pack("{s:b}", "accepted", 1));
         else pl_reply_unavailable(w->req, result);
     }
@@ -309,7 +309,7 @@ static void take_message(pl_webchat *wc, struct evhttp_request *req, pl_bot *bot
     waiting *w = calloc(1, sizeof *w);
     if (!w) abort();
     w->req = req;
-    evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_gone, w);
+    pl_conn_on_gone(req, on_gone, w);
     pl_pipeline_post(pl_app_pipeline(wc->app), bot, msg, accepted, w);
 }
 

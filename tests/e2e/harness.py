@@ -392,10 +392,12 @@ class Server:
     db: the database file (default: a new one in a temporary folder).
     env: extra environment (e.g. {"PARLEY_ADMIN_TOKEN": "..."}); variables
     given as None are removed from the environment.
+    preexec: a function run in the child before parley starts (e.g. to lower
+    its resource limits with resource.setrlimit).
     """
 
     def __init__(self, bots=None, db=None, env=None, args=(), lifetime=SERVER_LIFETIME, name="parley",
-                 bots_first=False):
+                 bots_first=False, preexec=None):
         ensure_binary()
         self.bots = list(bots) if bots else [ROOT]
         self.db = db or os.path.join(temp_dir("parley-db-"), "parley.db")
@@ -408,6 +410,7 @@ class Server:
                 self.env[k] = v
         self.args = list(args)
         self.bots_first = bots_first
+        self.preexec = preexec
         self.lifetime = lifetime
         self.name = name
         self.proc = None
@@ -427,9 +430,16 @@ class Server:
         cmd = [PARLEY, "serve", "--listen", "127.0.0.1:0", "--db", self.db, *self.args, *self.bots]
         if self.bots_first:
             cmd = [PARLEY, "serve", *self.bots, "--listen", "127.0.0.1:0", "--db", self.db, *self.args]
+        preexec = self.preexec
+
+        def in_child():
+            _die_with_parent()
+            if preexec:
+                preexec()
+
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            env=self.env, preexec_fn=_die_with_parent, cwd=os.path.dirname(self.db))
+            env=self.env, preexec_fn=in_child, cwd=os.path.dirname(self.db))
         with _live_lock:
             _live_servers.add(self)
         self._reader = threading.Thread(target=self._read_log, daemon=True)
