@@ -156,7 +156,7 @@ static void *budget_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     vm->mem_used = vm->mem_used - old + nsize;
     /* Building a large value is work the instruction count does not see
      * (one concatenation copies megabytes): it is charged by size. */
-    if (nsize - old >= CHARGE_ALLOC_FROM && nsize > old && vm->current && vm->mem_enforce) {
+    if (nsize > old && nsize - old >= CHARGE_ALLOC_FROM && vm->current && vm->mem_enforce) {
         vm->current->used += (long)((nsize - old) >> CHARGE_ALLOC_SHIFT);
         within_budget(vm, vm->current);
     }
