@@ -64,6 +64,12 @@ int64_t pl_monotonic_us(void) {
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+int64_t pl_cpu_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 void pl_format_time(int64_t ms, char *buf, size_t size) {
     time_t secs = (time_t)(ms / 1000);
     struct tm tm;

@@ -32,6 +32,8 @@ void pl_clock_advance(int64_t ms);
 
 /* Monotonic microseconds, for measuring durations. */
 int64_t pl_monotonic_us(void);
+/* Microseconds of CPU the calling thread has used (not while it waited). */
+int64_t pl_cpu_us(void);
 
 /* Formats a millisecond timestamp as RFC 3339 UTC into buf (>= 32 bytes). */
 void pl_format_time(int64_t ms, char *buf, size_t size);

@@ -279,9 +279,9 @@ static void drop_run(turn *t, int collect_garbage) {
     /* the turn may have changed the cached table before it failed */
     cache_drop(L, t->msg);
     if (!collect_garbage) return;
-    int64_t t0 = pl_monotonic_us();
+    int64_t t0 = pl_cpu_us();
     lua_gc(L, LUA_GCCOLLECT);
-    pl_usage_add(pl_bot_usage(t->bot), pl_monotonic_us() - t0);
+    pl_usage_add(pl_bot_usage(t->bot), pl_cpu_us() - t0);
 }
 
 static void fail_turn(turn *t, pl_turn_result *r, char *error, const char *traceback) {

@@ -1,5 +1,6 @@
 /* usage: per-bot script time, budget aborts and the token bucket that
- * keeps a bot within its share of the loop; see usage.h. */
+ * keeps a bot within its share of the loop; see usage.h. Owns the list of
+ * every bot's account, to tell whether others want the loop too. */
 #include "usage.h"
 
 #include <stdlib.h>
@@ -7,15 +8,18 @@
 #include "common.h"
 
 struct pl_usage {
+    struct pl_usage *next, *prev; /* every account of the process */
     int64_t script_us;
     uint64_t runs;
     uint64_t aborts[PL_OVER_MEMORY + 1];
     uint64_t refused, delayed;
-    int64_t tokens_us;   /* may go below zero: the debt a run left */
+    int64_t tokens_us;   /* may go below zero: the debt its runs left */
     int64_t refilled_at; /* monotonic µs of the last refill */
+    int64_t last_run_at; /* monotonic µs when a run of this bot last started */
 };
 
 static pl_usage_policy policy = {PL_DEFAULT_SHARE, PL_DEFAULT_BURST_MS * 1000LL};
+static pl_usage *accounts;
 
 void pl_usage_set_policy(const pl_usage_policy *p) {
     policy = *p;
@@ -30,10 +34,19 @@ pl_usage *pl_usage_new(void) {
     if (!u) abort();
     u->tokens_us = policy.burst_us;
     u->refilled_at = pl_monotonic_us();
+    u->next = accounts;
+    if (accounts) accounts->prev = u;
+    accounts = u;
     return u;
 }
 
-void pl_usage_free(pl_usage *u) { free(u); }
+void pl_usage_free(pl_usage *u) {
+    if (!u) return;
+    if (u->prev) u->prev->next = u->next;
+    else accounts = u->next;
+    if (u->next) u->next->prev = u->prev;
+    free(u);
+}
 
 static void refill(pl_usage *u) {
     int64_t now = pl_monotonic_us();
@@ -43,8 +56,18 @@ static void refill(pl_usage *u) {
     if (u->tokens_us > policy.burst_us) u->tokens_us = policy.burst_us;
 }
 
+/* Whether a bot other than u ran within the last PL_CONTENTION_MS. */
+static int others_want_the_loop(const pl_usage *u) {
+    int64_t since = pl_monotonic_us() - PL_CONTENTION_MS * 1000LL;
+    for (const pl_usage *o = accounts; o; o = o->next)
+        if (o != u && o->last_run_at > since) return 1;
+    return 0;
+}
+
 void pl_usage_run(pl_usage *u) {
-    if (u) u->runs++;
+    if (!u) return;
+    u->runs++;
+    u->last_run_at = pl_monotonic_us();
 }
 
 void pl_usage_add(pl_usage *u, int64_t us) {
@@ -71,6 +94,12 @@ int64_t pl_usage_wait_ms(pl_usage *u) {
     if (!u) return 0;
     refill(u);
     if (u->tokens_us >= 0) return 0;
+    /* alone, a bot may use the whole loop, and carries no debt into the
+     * moment another bot comes */
+    if (!others_want_the_loop(u)) {
+        u->tokens_us = 0;
+        return 0;
+    }
     return (int64_t)((double)-u->tokens_us / policy.share / 1000.0) + 1;
 }
 

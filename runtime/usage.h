@@ -3,12 +3,14 @@
  * how often its messages were held back — and the share of the loop it may
  * take (DESIGN.md section 4: a greedy bot slows only itself).
  *
- * The share is a token bucket of script time: it refills at `share` of real
- * time up to `burst`, every run takes what it used, and while the bucket is
- * empty the bot waits (pl_usage_wait_ms). The pipeline holds such a bot's
- * messages back (refusing them on channels that wait for the answer), so
- * another bot's shoppers never queue behind it. The clock is the monotonic
- * one: moving parley's test clock changes nothing here. */
+ * The share is a token bucket of script CPU time: it refills at `share` of
+ * real time up to `burst`, every run takes the CPU time it used, and while
+ * the bucket is empty the bot waits (pl_usage_wait_ms) — but only while
+ * another bot wants the loop too: alone, a bot may use all of it. The
+ * pipeline holds such a bot's messages back (refusing them on channels
+ * that wait for the answer), so another bot's shoppers never queue behind
+ * it. The clocks are the thread's CPU clock and the monotonic one: moving
+ * parley's test clock changes nothing here. */
 #ifndef PL_USAGE_H
 #define PL_USAGE_H
 
@@ -34,9 +36,12 @@ void pl_usage_free(pl_usage *usage);
 
 /* A handler run starts. */
 void pl_usage_run(pl_usage *usage);
-/* A slice of a run took `us` microseconds of the loop. */
+/* Another bot that ran within this many milliseconds wants the loop too. */
+#define PL_CONTENTION_MS 1000
+
+/* A slice of a run took `us` microseconds of CPU. */
 void pl_usage_add(pl_usage *usage, int64_t us);
-/* A run that took run_us was abandoned over a budget. Besides its time, it
+/* A run that took run_us (of the loop's time) was abandoned over a budget. Besides its time, it
  * costs the bot PL_ABORT_PENALTY times that much of its share: a bot whose
  * runs keep running out is held back long before it could take its whole
  * share from the others, while a bot that is only busy is not. */

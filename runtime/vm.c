@@ -500,13 +500,14 @@ int pl_vm_resume(pl_vm *vm, lua_State *co, int nargs, int *nres, pl_budget *budg
     vm->refused = 0;
     budget->root = co;
     budget->slice_start_us = pl_monotonic_us();
+    int64_t cpu_start = pl_cpu_us();
     pl_vm_set_running(vm, co);
     arm_deadline(vm, budget);
     int status = lua_resume(co, vm->L, nargs, nres);
     pl_vm_set_running(vm, NULL);
     int64_t slice = pl_monotonic_us() - budget->slice_start_us;
     budget->time_used_us += slice > 0 ? slice : 1;
-    pl_usage_add(vm->usage, slice);
+    pl_usage_add(vm->usage, pl_cpu_us() - cpu_start);
     vm->current = outer;
     vm->mem_enforce = outer_enforce;
     pl_vm_set_running(vm, outer_running);

@@ -331,6 +331,10 @@ TEST(over_share_refuses_waiting_and_delays_delivered) {
     pl_bot *bot = pl_app_bot(app, 0);
     pl_usage *usage = pl_bot_usage(bot);
     pl_usage_add(usage, 2 * PL_DEFAULT_BURST_MS * 1000); /* far past its burst */
+    CHECK(pl_usage_wait_ms(usage) == 0); /* alone, a bot may use the whole loop */
+    pl_usage_add(usage, 2 * PL_DEFAULT_BURST_MS * 1000);
+    pl_usage *neighbour = pl_usage_new(); /* another bot that wants the loop too */
+    pl_usage_run(neighbour);
     CHECK(pl_usage_wait_ms(usage) > 0);
     delivery d = {0};
     post(app, "greedy-1", "hi", &d);
@@ -351,6 +355,7 @@ TEST(over_share_refuses_waiting_and_delays_delivered) {
     CHECK(json_integer_value(json_object_get(u, "refused")) == 1);
     CHECK(json_integer_value(json_object_get(u, "delayed")) >= 1);
     json_decref(u);
+    pl_usage_free(neighbour);
     pl_app_close(app);
 }
 
