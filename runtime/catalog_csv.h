@@ -5,8 +5,8 @@
  * each product starts on and what each column is, so that every error can
  * name file:line and the column (by its spreadsheet letter and header).
  *
- * Used by catalog.c only; the notation is documented in README.md
- * ("The catalog") and at the top of catalog_csv.c. */
+ * Used by catalog.c only; the notation is documented in docs/catalog.md
+ * and at the top of catalog_csv.c. */
 #ifndef PL_CATALOG_CSV_H
 #define PL_CATALOG_CSV_H
 

@@ -37,8 +37,9 @@ const char *pl_channel_setting(const pl_channel_config *cfg, const char *key);
 const char *pl_channel_require(const pl_channel_config *cfg, const char *key, int *status,
                                char **err);
 
-/* The platform API's base URL: settings.api_base, else the environment's
- * PARLEY_<CHANNEL>_API_BASE (upper case), else fallback. */
+/* The platform API's base URL: the operator's PARLEY_<CHANNEL>_API_BASE
+ * (upper case; tests point it at fakes), else fallback. A bot.json cannot
+ * change it. */
 const char *pl_channel_api_base(const pl_channel_config *cfg, const char *fallback);
 
 /* An inbound webhook request, as the adapter sees it. */

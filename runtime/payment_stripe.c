@@ -47,8 +47,7 @@
  *
  * Settings (bot.json "payments", each also as <key>_env): secret_key
  * (required to make links), webhook_secret (required to take webhooks),
- * api_base (PARLEY_STRIPE_API_BASE wins, so tests can point any bot at a
- * fake Stripe), success_url, cancel_url (default: parley's own return pages),
+ * success_url, cancel_url (default: parley's own return pages),
  * api_version (sent as Stripe-Version), expires_after_minutes (30-1440;
  * default: Stripe's 24 hours). */
 #define _GNU_SOURCE
@@ -64,6 +63,7 @@
 #include "common.h"
 #include "log.h"
 
+/* The operator's PARLEY_STRIPE_API_BASE replaces it (tests use a fake). */
 #define DEFAULT_API_BASE "https://api.stripe.com"
 /* Seconds a signed timestamp may be off from our clock (Stripe's libraries' default). */
 #define TOLERANCE_S 300

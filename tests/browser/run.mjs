@@ -17,7 +17,7 @@
  * browser context answers from the console and hands back to the bot. Then a
  * right-to-left page, a phone, and axe-core on the open panel. Output is TAP;
  * each scenario leaves a screenshot in tests/out/browser/ (git-ignored), and with
- * PARLEY_SHOTS=docs the README's pictures in docs/ are refreshed too.
+ * PARLEY_SHOTS=docs the pictures in docs/ that the README and docs pages show are refreshed too.
  *
  * Everything started here is stopped here: at the end, on an exception, on
  * SIGINT/SIGTERM and by a watchdog (BROWSER_SUITE_TIMEOUT seconds). parley
