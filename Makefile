@@ -72,14 +72,14 @@ build/san/%.o: runtime/%.c | build/san
 build/san/embedded.o: build/embedded.c | build/san
 	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -c -o $@ $<
 
-build/tests/test_%: tests/c/test_%.c tests/c/check.h build/libparley.a | build/tests
+build/tests/test_%: tests/c/test_%.c tests/c/check.h tests/c/bot_vm.h build/libparley.a | build/tests
 	$(CC) $(ALL_CFLAGS) -Itests/c $(ALL_LDFLAGS) -o $@ $< build/libparley.a $(PKG_LIBS)
 
 build/libparley-san.a: $(SAN_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-build/tests/san_test_%: tests/c/test_%.c tests/c/check.h build/libparley-san.a | build/tests
+build/tests/san_test_%: tests/c/test_%.c tests/c/check.h tests/c/bot_vm.h build/libparley-san.a | build/tests
 	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -Itests/c $(ALL_LDFLAGS) -o $@ $< build/libparley-san.a $(PKG_LIBS)
 
 check-c: $(CTESTS) $(SAN_CTESTS) build/parley-san

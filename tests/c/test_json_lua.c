@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bot_vm.h"
 #include "check.h"
 #include "json_alloc.h"
 #include "json_lua.h"
@@ -343,29 +344,14 @@ TEST(json_module_decode_errors) {
 #define BOT_INSTRUCTIONS 100000000L
 
 static pl_vm *new_bot_vm(long instructions) {
-    pl_vm_config config = {
-        .bot_name = "jsonbot",
-        .bot_dir = "/nonexistent",
-        .memory_limit = BOT_MEMORY,
-        .instruction_limit = instructions,
-    };
-    char *err = NULL;
-    pl_vm *vm = pl_vm_new(&config, &err);
-    if (!vm) printf("#   pl_vm_new: %s\n", err);
-    free(err);
-    return vm;
+    return test_bot_vm("jsonbot", "/nonexistent", BOT_MEMORY, instructions, 0);
 }
 
 /* Runs code (one result) as a bot's handler run; PL_OK with the result
  * popped, or PL_ERR with *err set (new). */
 static int bot_run(pl_vm *vm, const char *code, char **err) {
     lua_State *L = pl_vm_lua(vm);
-    if (luaL_loadbufferx(L, code, strlen(code), "@bot.lua", "t") != LUA_OK) {
-        *err = strdup(lua_tostring(L, -1));
-        lua_pop(L, 1);
-        return -1;
-    }
-    int rc = pl_vm_run(vm, 0, 1, 100, err);
+    int rc = test_bot_run(vm, "@bot.lua", code, 100, err);
     if (rc == 0) lua_pop(L, 1);
     return rc;
 }

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bot_vm.h"
 #include "check.h"
 #include "pattern.h"
 #include "vm.h"
@@ -23,18 +24,7 @@
 #define SHOW_DIFFERENCES 8
 
 static pl_vm *new_vm(long instructions, long time_limit_ms) {
-    pl_vm_config config = {
-        .bot_name = "patternbot",
-        .bot_dir = "/nonexistent",
-        .memory_limit = 256u << 20,
-        .instruction_limit = instructions,
-        .time_limit_ms = time_limit_ms,
-    };
-    char *err = NULL;
-    pl_vm *vm = pl_vm_new(&config, &err);
-    if (!vm) printf("#   pl_vm_new: %s\n", err);
-    free(err);
-    return vm;
+    return test_bot_vm("patternbot", "/nonexistent", 256u << 20, instructions, time_limit_ms);
 }
 
 static lua_State *new_stock(void) {

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bot_vm.h"
 #include "check.h"
 #include "vm.h"
 
@@ -57,30 +58,12 @@ static void remove_bot_dir(void) {
     rmdir(bot_dir);
 }
 
-static pl_vm *new_vm(void) {
-    pl_vm_config config = {
-        .bot_name = "testbot",
-        .bot_dir = bot_dir,
-        .memory_limit = MEMORY_LIMIT,
-        .instruction_limit = INSTRUCTIONS,
-    };
-    char *err = NULL;
-    pl_vm *vm = pl_vm_new(&config, &err);
-    if (!vm) printf("#   pl_vm_new: %s\n", err);
-    free(err);
-    return vm;
-}
+static pl_vm *new_vm(void) { return test_bot_vm("testbot", bot_dir, MEMORY_LIMIT, INSTRUCTIONS, 0); }
 
 /* Compiles code (chunk name "@chunk.lua") and runs it under the budget;
  * returns PL_OK with one result on the stack, or PL_ERR with *err set. */
 static int run(pl_vm *vm, const char *code, long limit, char **err) {
-    lua_State *L = pl_vm_lua(vm);
-    if (luaL_loadbufferx(L, code, strlen(code), "@chunk.lua", "t") != LUA_OK) {
-        *err = strdup(lua_tostring(L, -1));
-        lua_pop(L, 1);
-        return -1;
-    }
-    return pl_vm_run(vm, 0, 1, limit * 100 / INSTRUCTIONS, err); /* percent of the state's budget */
+    return test_bot_run(vm, "@chunk.lua", code, limit * 100 / INSTRUCTIONS, err); /* percent of the budget */
 }
 
 /* Runs code that must succeed and return true. */
