@@ -1,12 +1,15 @@
 /* rest: a rest-channel message body read and validated; see rest.h.
- * The limits are the HTTP API's (server.h); JSON is jansson's. */
+ * The limits are the HTTP API's (server.h); JSON is jansson's, UTF-8
+ * repair text.c's. */
 #define _GNU_SOURCE
 #include "rest.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
 #include "server.h"
+#include "text.h"
 
 json_t *pl_rest_json_object(const char *data, size_t len, char **reason) {
     json_error_t jerr;
@@ -74,4 +77,11 @@ pl_message *pl_rest_parse_message(const char *bot, const char *data, size_t len,
     pl_message *msg = pl_rest_message(bot, body, reason);
     json_decref(body);
     return msg;
+}
+
+json_t *pl_rest_error(const char *reason) {
+    char *text = pl_text_valid_utf8(reason ? reason : "");
+    json_t *answer = json_pack("{s:s}", "error", text);
+    free(text);
+    return answer;
 }

@@ -23,4 +23,10 @@ pl_message *pl_rest_message(const char *bot, const json_t *body, char **reason);
 /* Both steps: body text to a new message, or NULL with *reason (new). */
 pl_message *pl_rest_parse_message(const char *bot, const char *data, size_t len, char **reason);
 
+/* The answer to a refused request: {"error": reason} (new). A reason may
+ * quote what the client sent (a path segment, a header), which can be any
+ * bytes, so it is made valid UTF-8 first: JSON cannot carry anything else,
+ * and jansson would make no answer at all. */
+json_t *pl_rest_error(const char *reason);
+
 #endif

@@ -48,7 +48,7 @@ void pl_reply_error(struct evhttp_request *req, int status, const char *fmt, ...
     va_start(ap, fmt);
     char *reason = pl_vstrdupf(fmt, ap);
     va_end(ap);
-    pl_reply_json(req, status, json_pack("{s:s}", "error", reason));
+    pl_reply_json(req, status, pl_rest_error(reason));
     free(reason);
 }
 

@@ -82,9 +82,23 @@ TEST(fields_of_the_wrong_kind_or_size) {
     free(text);
 }
 
+TEST(an_error_answer_is_json_whatever_the_reason_holds) {
+    static const char *const reasons[] = {"no bot named '\xff' here", "\xC3", "\xED\xA0\x80 (a surrogate)",
+                                          "caf\xC3\xA9 ☕", ""};
+    static const char *const said[] = {"no bot named '\xEF\xBF\xBD' here", "\xEF\xBF\xBD",
+                                       "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD (a surrogate)", "caf\xC3\xA9 ☕", ""};
+    for (size_t i = 0; i < sizeof reasons / sizeof *reasons; i++) {
+        json_t *answer = pl_rest_error(reasons[i]);
+        CHECK(answer != NULL);
+        CHECK_STR(json_string_value(json_object_get(answer, "error")), said[i]);
+        json_decref(answer);
+    }
+}
+
 int main(void) {
     RUN(a_good_body_is_a_message);
     RUN(bodies_that_are_not_a_json_object);
     RUN(fields_of_the_wrong_kind_or_size);
+    RUN(an_error_answer_is_json_whatever_the_reason_holds);
     return check_done();
 }

@@ -11,6 +11,7 @@
 
 #include "common.h"
 #include "log.h"
+#include "rest.h"
 #include "turn.h"
 
 void fuzz_fail(const char *file, int line, const char *what) {
@@ -167,6 +168,9 @@ void fuzz_inbound(const char *channel, const json_t *settings, const pl_webhook 
     } else {
         fuzz_expect(out.status >= 400 && out.status < 600, "a refused webhook is answered 4xx/5xx");
         fuzz_expect(err && *err, "a refused webhook says why (the log line's reason)");
+        json_t *answer = pl_rest_error(err);
+        fuzz_expect(answer != NULL, "the reason can be answered as JSON");
+        json_decref(answer);
     }
     if (getenv("FUZZ_VERBOSE")) {
         char *events = out.events ? json_dumps(out.events, JSON_COMPACT) : NULL;

@@ -16,6 +16,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fuzz_expect(msg->text || msg->payload, "a message has text or a payload");
         fuzz_expect(!msg->text || strlen(msg->text) <= 4096, "text is at most 4096 bytes");
     }
+    if (reason) {
+        json_t *answer = pl_rest_error(reason);
+        fuzz_expect(answer != NULL, "the reason can be answered as JSON");
+        json_decref(answer);
+    }
     pl_message_free(msg);
     free(reason);
     return 0;
