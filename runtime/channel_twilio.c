@@ -305,6 +305,11 @@ static json_t *message_event(const form *f, char **err) {
         pl_fail(err, "the message has no %s", sid ? "From" : "MessageSid");
         return NULL;
     }
+    const char *count = form_get(f, "NumMedia");
+    if (count && (!*count || strlen(count) > 9 || count[strspn(count, "0123456789")])) {
+        pl_fail(err, "NumMedia is '%.20s', not a number of media", count);
+        return NULL;
+    }
     const char *body = form_get(f, "Body");
     return json_pack("{s:s, s:s, s:s, s:s, s:o}", "kind", "message", "id", sid, "user", from,
                      "text", body ? body : "", "info", info_of(f, from));
