@@ -306,19 +306,21 @@ static void add_messaging(const pl_webhook *req, const json_t *item, json_t *eve
 
 /* What add_messaging and the functions it calls read of a Page webhook;
  * entries and events of other kinds (standby, changes, reactions) are
- * acknowledged unread. A fallback attachment's payload may be null. */
+ * acknowledged unread. A fallback attachment's payload may be null. The
+ * sender's id and message ids may not be empty: a session and the
+ * de-duplication of retries are keyed by them. */
 static const pl_shape_rule body_shape[] = {
     {"entry", PL_SHAPE_ARRAY | PL_SHAPE_REQUIRED},
     {"entry[]", PL_SHAPE_OBJECT},
     {"entry[].messaging", PL_SHAPE_ARRAY},
     {"entry[].messaging[]", PL_SHAPE_OBJECT},
     {"entry[].messaging[].sender", PL_SHAPE_OBJECT},
-    {"entry[].messaging[].sender.id", PL_SHAPE_STRING},
+    {"entry[].messaging[].sender.id", PL_SHAPE_STRING | PL_SHAPE_NONEMPTY},
     {"entry[].messaging[].recipient", PL_SHAPE_OBJECT},
     {"entry[].messaging[].recipient.id", PL_SHAPE_STRING},
     {"entry[].messaging[].timestamp", PL_SHAPE_INTEGER | PL_SHAPE_STRING},
     {"entry[].messaging[].message", PL_SHAPE_OBJECT},
-    {"entry[].messaging[].message.mid", PL_SHAPE_STRING},
+    {"entry[].messaging[].message.mid", PL_SHAPE_STRING | PL_SHAPE_NONEMPTY},
     {"entry[].messaging[].message.text", PL_SHAPE_STRING},
     {"entry[].messaging[].message.is_echo", PL_SHAPE_BOOLEAN},
     {"entry[].messaging[].message.quick_reply", PL_SHAPE_OBJECT},
@@ -329,7 +331,7 @@ static const pl_shape_rule body_shape[] = {
     {"entry[].messaging[].message.attachments[].payload", PL_SHAPE_OBJECT | PL_SHAPE_NULL},
     {"entry[].messaging[].message.attachments[].payload.url", PL_SHAPE_STRING},
     {"entry[].messaging[].postback", PL_SHAPE_OBJECT},
-    {"entry[].messaging[].postback.mid", PL_SHAPE_STRING},
+    {"entry[].messaging[].postback.mid", PL_SHAPE_STRING | PL_SHAPE_NONEMPTY},
     {"entry[].messaging[].postback.title", PL_SHAPE_STRING},
     {"entry[].messaging[].postback.payload", PL_SHAPE_STRING},
     {"entry[].messaging[].delivery", PL_SHAPE_OBJECT},

@@ -292,7 +292,9 @@ static const pl_shape_rule delivery_shape[] = {
     {"entry[].changes[].field", PL_SHAPE_STRING},
 };
 
-/* What read_value, message_event and status_event read of a change. */
+/* What read_value, message_event and status_event read of a change. The
+ * shopper's id and the message id may not be empty: a session and the
+ * de-duplication of retries are keyed by them. */
 static const pl_shape_rule value_shape[] = {
     {"value", PL_SHAPE_OBJECT | PL_SHAPE_REQUIRED},
     {"value.metadata", PL_SHAPE_OBJECT},
@@ -304,8 +306,8 @@ static const pl_shape_rule value_shape[] = {
     {"value.contacts[].profile.name", PL_SHAPE_STRING},
     {"value.messages", PL_SHAPE_ARRAY},
     {"value.messages[]", PL_SHAPE_OBJECT},
-    {"value.messages[].from", PL_SHAPE_STRING},
-    {"value.messages[].id", PL_SHAPE_STRING},
+    {"value.messages[].from", PL_SHAPE_STRING | PL_SHAPE_NONEMPTY},
+    {"value.messages[].id", PL_SHAPE_STRING | PL_SHAPE_NONEMPTY},
     {"value.messages[].type", PL_SHAPE_STRING},
     {"value.messages[].text", PL_SHAPE_OBJECT},
     {"value.messages[].text.body", PL_SHAPE_STRING},
@@ -324,7 +326,7 @@ static const pl_shape_rule value_shape[] = {
     {"value.statuses[]", PL_SHAPE_OBJECT},
     {"value.statuses[].id", PL_SHAPE_STRING},
     {"value.statuses[].status", PL_SHAPE_STRING},
-    {"value.statuses[].recipient_id", PL_SHAPE_STRING},
+    {"value.statuses[].recipient_id", PL_SHAPE_STRING | PL_SHAPE_NONEMPTY},
     {"value.statuses[].errors", PL_SHAPE_ARRAY},
 };
 

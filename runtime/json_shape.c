@@ -70,7 +70,9 @@ static void describe(unsigned types, char *out, size_t size) {
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         if (!(types & names[i].bit)) continue;
         size_t used = strlen(out);
-        snprintf(out + used, size - used, "%s%s", used ? " or " : "", names[i].name);
+        const char *name = names[i].bit == PL_SHAPE_STRING && types & PL_SHAPE_NONEMPTY ? "a non-empty string"
+                                                                                       : names[i].name;
+        snprintf(out + used, size - used, "%s%s", used ? " or " : "", name);
     }
 }
 
@@ -116,7 +118,10 @@ static int step(const json_t *v, const char *path, unsigned types, where_buf at,
 
 /* v is the value at the walked part; path what is left of the rule's. */
 static int walk(const json_t *v, const char *path, unsigned types, where_buf at, char **err) {
-    if (!*path) return type_bit(v) & types ? PL_OK : fail_at(&at, types, 0, err);
+    if (!*path) {
+        int empty = (types & PL_SHAPE_NONEMPTY) && json_is_string(v) && json_string_length(v) == 0;
+        return type_bit(v) & types && !empty ? PL_OK : fail_at(&at, types, 0, err);
+    }
     if (!json_is_object(v)) return PL_OK; /* its own rule says what it should be */
     return step(v, path, types, at, err);
 }

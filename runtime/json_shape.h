@@ -26,6 +26,7 @@ enum {
     PL_SHAPE_BOOLEAN = 1 << 5,
     PL_SHAPE_NULL = 1 << 6,
     PL_SHAPE_REQUIRED = 1 << 8,
+    PL_SHAPE_NONEMPTY = 1 << 9, /* a string must not be "" (an id a session is keyed by) */
 };
 
 typedef struct {

@@ -446,7 +446,9 @@ TEST(parse_refuses_bodies_of_the_wrong_shape) {
     } cases[] = {
         {"\"hi\"", "entry[0].messaging[0] must be an object"},
         {"{\"sender\":\"P\",\"message\":{\"text\":\"x\"}}", "messaging[0].sender must be an object"},
-        {"{\"sender\":{\"id\":42},\"message\":{\"text\":\"x\"}}", "messaging[0].sender.id must be a string"},
+        {"{\"sender\":{\"id\":42},\"message\":{\"text\":\"x\"}}", "messaging[0].sender.id must be a non-empty string"},
+        {"{\"sender\":{\"id\":\"\"},\"message\":{\"text\":\"x\"}}", "messaging[0].sender.id must be a non-empty string"},
+        {"{" FROM "\"message\":{\"mid\":\"\",\"text\":\"x\"}}", "message.mid must be a non-empty string"},
         {"{" FROM "\"timestamp\":1.5,\"message\":{\"text\":\"x\"}}", "timestamp must be a string or an integer"},
         {"{" FROM "\"message\":\"hello\"}", "messaging[0].message must be an object"},
         {"{" FROM "\"message\":{\"mid\":\"m\",\"text\":[\"x\"]}}", "message.text must be a string"},

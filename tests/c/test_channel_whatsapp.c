@@ -522,12 +522,18 @@ TEST(bodies_of_the_wrong_shape_are_400) {
     check_refused_shape(CHANGE("{\"messages\":" TEXT_MESSAGE "}"), "value.messages must be an array");
     check_refused_shape(CHANGE("{\"messages\":[" TEXT_MESSAGE ",\"hi\"]}"), "value.messages[1] must be an object");
     check_refused_shape(CHANGE("{\"messages\":[{\"from\":16505551234,\"id\":\"w\",\"type\":\"text\"}]}"),
-                        "value.messages[0].from must be a string");
+                        "value.messages[0].from must be a non-empty string");
     check_refused_shape(CHANGE("{\"messages\":[{\"from\":\"1\",\"id\":\"w\",\"type\":\"text\",\"text\":\"hi\"}]}"),
                         "value.messages[0].text must be an object");
     check_refused_shape(CHANGE("{\"messages\":[{\"from\":\"1\",\"id\":\"w\",\"type\":\"interactive\","
                                "\"interactive\":{\"type\":\"button_reply\",\"button_reply\":[\"yes\"]}}]}"),
                         "value.messages[0].interactive.button_reply must be an object");
+    check_refused_shape(CHANGE("{\"messages\":[{\"from\":\"\",\"id\":\"w\",\"type\":\"text\"}]}"),
+                        "value.messages[0].from must be a non-empty string");
+    check_refused_shape(CHANGE("{\"messages\":[{\"from\":\"1\",\"id\":\"\",\"type\":\"text\"}]}"),
+                        "value.messages[0].id must be a non-empty string");
+    check_refused_shape(CHANGE("{\"statuses\":[{\"id\":\"w\",\"status\":\"read\",\"recipient_id\":\"\"}]}"),
+                        "value.statuses[0].recipient_id must be a non-empty string");
     check_refused_shape(CHANGE("{\"statuses\":{\"id\":\"w\"}}"), "value.statuses must be an array");
     check_refused_shape(CHANGE("{\"statuses\":[{\"id\":\"w\",\"status\":\"failed\",\"recipient_id\":\"1\","
                                "\"errors\":{\"code\":1}}]}"),

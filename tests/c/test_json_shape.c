@@ -19,6 +19,7 @@ static const pl_shape_rule rules[] = {
     {"slots", PL_SHAPE_OBJECT},
     {"slots.*", PL_SHAPE_OBJECT},
     {"slots.*.value", PL_SHAPE_STRING | PL_SHAPE_NULL},
+    {"user", PL_SHAPE_STRING | PL_SHAPE_NONEMPTY},
 };
 
 /* The message text is refused with (new), or NULL when it passes. */
@@ -66,6 +67,9 @@ TEST(wrong_types_are_named_where_they_are) {
     CHECK(refused_with("{\"entry\": [], \"slots\": {\"a\": {}, \"b\": []}}", "slots.b must be an object"));
     CHECK(refused_with("{\"entry\": [], \"slots\": {\"a\": {\"value\": false}}}",
                        "slots.a.value must be a string or null"));
+    CHECK(refused_with("{\"entry\": [], \"user\": \"\"}", "user must be a non-empty string"));
+    CHECK(refused_with("{\"entry\": [], \"user\": 7}", "user must be a non-empty string"));
+    CHECK(passes("{\"entry\": [], \"user\": \"u\"}"));
 }
 
 TEST(required_fields_where_their_parent_is) {
