@@ -3,6 +3,7 @@
 #   make run      install missing packages, build, serve the default bot on 127.0.0.1:8080
 #   make test     install missing packages, build, run every test; ends with "N passed, N failed"
 #   make bench    wrk on loopback: messages/s, latency, RSS
+#   make fuzz     install clang's libFuzzer, run every fuzz target FUZZ_SECONDS (default 60) each
 #   make install  PREFIX=/usr/local DESTDIR=
 
 PREFIX ?= /usr/local
@@ -31,6 +32,7 @@ SAN_CTESTS := $(CTEST_SRC:tests/c/%.c=build/tests/san_%)
 
 .SECONDARY:
 .PHONY: all run test bench install deps deps-test deps-bench clean check-c
+.PHONY: fuzz fuzz-build fuzz-replay fuzz-merge deps-fuzz
 
 all: parley
 
@@ -88,12 +90,69 @@ check-c: $(CTESTS) $(SAN_CTESTS) build/parley-san
 build/parley-san: runtime/main.c build/libparley-san.a | build
 	$(CC) $(ALL_CFLAGS) -O1 $(SAN) $(ALL_LDFLAGS) -o $@ runtime/main.c build/libparley-san.a $(PKG_LIBS)
 
+# --- fuzzing -------------------------------------------------------------------
+# A fuzz target is tests/fuzz/fuzz_NAME.c with its seed corpus in
+# tests/fuzz/corpus/NAME/; adding both is all it takes (tests/fuzz/README.md:
+# the Lua pattern matcher and the JSON module are the next two). Each is
+# built twice: with clang's libFuzzer for `make fuzz`, which runs each
+# target FUZZ_SECONDS (one at a time) and saves what crashes under
+# build/fuzz/crashes/NAME/; and as a plain gcc ASan/UBSan driver
+# (tests/fuzz/replay.c) that `make test` feeds the saved corpora, so the
+# tests need no clang.
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_TARGETS ?= $(FUZZ_NAMES)
+FUZZ_SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+FUZZ_OBJ := $(RUNTIME_SRC:runtime/%.c=build/fuzz/obj/%.o) build/fuzz/obj/embedded.o build/fuzz/obj/web_assets.o
+FUZZ_HELPERS := tests/fuzz/fuzz.c tests/fuzz/fuzz.h
+
+build/fuzz build/fuzz/obj:
+	mkdir -p $@
+
+build/fuzz/obj/%.o: runtime/%.c | build/fuzz/obj
+	$(FUZZ_CC) $(ALL_CFLAGS) -O1 -fsanitize=fuzzer-no-link $(FUZZ_SAN) -MMD -MP -c -o $@ $<
+
+build/fuzz/obj/embedded.o: build/embedded.c | build/fuzz/obj
+	$(FUZZ_CC) $(ALL_CFLAGS) -O1 $(FUZZ_SAN) -c -o $@ $<
+
+build/fuzz/obj/web_assets.o: build/web_assets.c | build/fuzz/obj
+	$(FUZZ_CC) $(ALL_CFLAGS) -O1 $(FUZZ_SAN) -c -o $@ $<
+
+build/libparley-fuzz.a: $(FUZZ_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_HELPERS) build/libparley-fuzz.a | build/fuzz
+	$(FUZZ_CC) $(ALL_CFLAGS) -O1 -fsanitize=fuzzer $(FUZZ_SAN) -Itests/fuzz $(ALL_LDFLAGS) -o $@ \
+	  $< tests/fuzz/fuzz.c build/libparley-fuzz.a $(PKG_LIBS)
+
+build/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(FUZZ_HELPERS) build/libparley-san.a | build/fuzz
+	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -Itests/fuzz $(ALL_LDFLAGS) -o $@ \
+	  $< tests/fuzz/replay.c tests/fuzz/fuzz.c build/libparley-san.a $(PKG_LIBS)
+
+fuzz-build: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+fuzz-replay: $(FUZZ_NAMES:%=build/fuzz/replay_%)
+
+fuzz:
+	@$(MAKE) --no-print-directory deps-fuzz
+	@$(MAKE) --no-print-directory fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZ_TARGETS)
+
+# Adds to tests/fuzz/corpus/NAME/ the inputs of build/fuzz/corpus/NAME/
+# (what `make fuzz` found) that reach code the corpus does not yet reach.
+fuzz-merge:
+	@$(MAKE) --no-print-directory fuzz-build
+	@tests/fuzz/run.sh --merge $(FUZZ_TARGETS)
+
 deps:
 	@tools/deps.sh build
 deps-test:
 	@tools/deps.sh test
 deps-bench:
 	@tools/deps.sh bench
+deps-fuzz:
+	@tools/deps.sh fuzz
 
 run:
 	@$(MAKE) --no-print-directory deps
@@ -102,7 +161,7 @@ run:
 
 test:
 	@$(MAKE) --no-print-directory deps-test
-	@$(MAKE) --no-print-directory parley check-c $(BROWSER_DEPS)
+	@$(MAKE) --no-print-directory parley check-c fuzz-replay $(BROWSER_DEPS)
 	@tests/run.sh
 
 # The browser tests' npm packages (playwright-core without its browser download, axe-core),
@@ -131,4 +190,4 @@ install: parley
 clean:
 	rm -rf build parley
 
--include $(wildcard build/obj/*.d build/san/*.d)
+-include $(wildcard build/obj/*.d build/san/*.d build/fuzz/obj/*.d)

@@ -57,6 +57,7 @@
 
 #include "common.h"
 #include "http_client.h"
+#include "json_shape.h"
 #include "money.h"
 
 #define TIMESTAMP_TOLERANCE 150 /* seconds either way (Amazon: 150) */
@@ -878,16 +879,51 @@ static int read_message(const pl_channel_config *cfg, const json_t *body, const 
     return PL_OK;
 }
 
+/* What the checks above and read_message read of a request; the parts of
+ * other request types (SessionEndedRequest's error ...) are not looked at. */
+static const pl_shape_rule request_shape[] = {
+    {"version", PL_SHAPE_STRING},
+    {"session", PL_SHAPE_OBJECT},
+    {"session.new", PL_SHAPE_BOOLEAN},
+    {"session.sessionId", PL_SHAPE_STRING},
+    {"session.application", PL_SHAPE_OBJECT},
+    {"session.application.applicationId", PL_SHAPE_STRING},
+    {"session.user", PL_SHAPE_OBJECT},
+    {"session.user.userId", PL_SHAPE_STRING},
+    {"context", PL_SHAPE_OBJECT},
+    {"context.System", PL_SHAPE_OBJECT},
+    {"context.System.application", PL_SHAPE_OBJECT},
+    {"context.System.application.applicationId", PL_SHAPE_STRING},
+    {"context.System.user", PL_SHAPE_OBJECT},
+    {"context.System.user.userId", PL_SHAPE_STRING},
+    {"context.System.device", PL_SHAPE_OBJECT},
+    {"context.System.device.deviceId", PL_SHAPE_STRING},
+    {"request", PL_SHAPE_OBJECT | PL_SHAPE_REQUIRED},
+    {"request.type", PL_SHAPE_STRING | PL_SHAPE_REQUIRED},
+    {"request.requestId", PL_SHAPE_STRING},
+    {"request.timestamp", PL_SHAPE_STRING},
+    {"request.locale", PL_SHAPE_STRING},
+    {"request.intent", PL_SHAPE_OBJECT},
+    {"request.intent.name", PL_SHAPE_STRING},
+    {"request.intent.slots", PL_SHAPE_OBJECT},
+    {"request.intent.slots.*", PL_SHAPE_OBJECT},
+    {"request.intent.slots.*.value", PL_SHAPE_STRING},
+};
+
 /* LaunchRequest: a message without text (the flow greets); IntentRequest: a
  * message with the shopper's words; SessionEndedRequest (Alexa closed the
  * session: the shopper left, stayed silent, or an error) and any other
- * request type: acknowledged with an empty response and no turn. */
+ * request type: acknowledged with an empty response and no turn. A body of
+ * the wrong shape is refused (400, the place named). */
 static int read_request(const pl_channel_config *cfg, const json_t *body, pl_inbound *out, char **err) {
-    const char *type = string_at(body, "request.type");
-    if (!type) {
+    char *why = NULL;
+    if (pl_json_shape_check(body, NULL, request_shape, sizeof request_shape / sizeof *request_shape, &why) != PL_OK) {
         out->status = 400;
-        return pl_fail(err, "the request has no request.type");
+        pl_fail(err, "the request is not of the documented shape: %s", why);
+        free(why);
+        return PL_ERR;
     }
+    const char *type = string_at(body, "request.type");
     out->events = json_array();
     if (strcmp(type, "LaunchRequest") == 0 || strcmp(type, "IntentRequest") == 0)
         return read_message(cfg, body, type, out, err);

@@ -62,6 +62,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "json_shape.h"
 
 #define MESSENGER_API_BASE "https://graph.facebook.com/v19.0"
 
@@ -303,31 +304,71 @@ static void add_messaging(const pl_webhook *req, const json_t *item, json_t *eve
                                                    json_object_get(json_object_get(item, "read"), "watermark")));
 }
 
-/* The body: {"object": "page", "entry": [{"messaging": [...]}, ...]}. */
+/* What add_messaging and the functions it calls read of a Page webhook;
+ * entries and events of other kinds (standby, changes, reactions) are
+ * acknowledged unread. A fallback attachment's payload may be null. The
+ * sender's id and message ids may not be empty: a session and the
+ * de-duplication of retries are keyed by them. */
+static const pl_shape_rule body_shape[] = {
+    {"entry", PL_SHAPE_ARRAY | PL_SHAPE_REQUIRED},
+    {"entry[]", PL_SHAPE_OBJECT},
+    {"entry[].messaging", PL_SHAPE_ARRAY},
+    {"entry[].messaging[]", PL_SHAPE_OBJECT},
+    {"entry[].messaging[].sender", PL_SHAPE_OBJECT},
+    {"entry[].messaging[].sender.id", PL_SHAPE_STRING | PL_SHAPE_NONEMPTY},
+    {"entry[].messaging[].recipient", PL_SHAPE_OBJECT},
+    {"entry[].messaging[].recipient.id", PL_SHAPE_STRING},
+    {"entry[].messaging[].timestamp", PL_SHAPE_INTEGER | PL_SHAPE_STRING},
+    {"entry[].messaging[].message", PL_SHAPE_OBJECT},
+    {"entry[].messaging[].message.mid", PL_SHAPE_STRING | PL_SHAPE_NONEMPTY},
+    {"entry[].messaging[].message.text", PL_SHAPE_STRING},
+    {"entry[].messaging[].message.is_echo", PL_SHAPE_BOOLEAN},
+    {"entry[].messaging[].message.quick_reply", PL_SHAPE_OBJECT},
+    {"entry[].messaging[].message.quick_reply.payload", PL_SHAPE_STRING},
+    {"entry[].messaging[].message.attachments", PL_SHAPE_ARRAY},
+    {"entry[].messaging[].message.attachments[]", PL_SHAPE_OBJECT},
+    {"entry[].messaging[].message.attachments[].type", PL_SHAPE_STRING},
+    {"entry[].messaging[].message.attachments[].payload", PL_SHAPE_OBJECT | PL_SHAPE_NULL},
+    {"entry[].messaging[].message.attachments[].payload.url", PL_SHAPE_STRING},
+    {"entry[].messaging[].postback", PL_SHAPE_OBJECT},
+    {"entry[].messaging[].postback.mid", PL_SHAPE_STRING | PL_SHAPE_NONEMPTY},
+    {"entry[].messaging[].postback.title", PL_SHAPE_STRING},
+    {"entry[].messaging[].postback.payload", PL_SHAPE_STRING},
+    {"entry[].messaging[].delivery", PL_SHAPE_OBJECT},
+    {"entry[].messaging[].delivery.mids", PL_SHAPE_ARRAY},
+    {"entry[].messaging[].delivery.mids[]", PL_SHAPE_STRING},
+    {"entry[].messaging[].delivery.watermark", PL_SHAPE_NUMBER},
+    {"entry[].messaging[].read", PL_SHAPE_OBJECT},
+    {"entry[].messaging[].read.watermark", PL_SHAPE_NUMBER},
+};
+
+/* The body: {"object": "page", "entry": [{"messaging": [...]}, ...]}. One
+ * of another object, or of the wrong shape, is refused with 400 naming why. */
 static int parse_body(const pl_webhook *req, pl_inbound *out, char **err) {
     json_error_t jerr;
     json_t *root = json_loadb(req->body, req->body_len, 0, &jerr);
     int rc = PL_ERR;
     const char *object = str(root, "object");
-    const json_t *entries = json_object_get(root, "entry");
+    char *why = NULL;
     if (!root) {
         pl_fail(err, "the body is not JSON: %s (line %d)", jerr.text, jerr.line);
     } else if (!object || strcmp(object, "page") != 0) {
         pl_fail(err, "the body's object is '%.40s', not 'page' (subscribe the app to a Page)",
                 object ? object : "(none)");
-    } else if (!json_is_array(entries)) {
-        pl_fail(err, "the body has no entry array");
+    } else if (pl_json_shape_check(root, NULL, body_shape, sizeof body_shape / sizeof *body_shape, &why) != PL_OK) {
+        pl_fail(err, "the body is not a Page webhook of the documented shape: %s", why);
     } else {
         out->events = json_array();
         size_t i, j;
         json_t *entry, *item;
-        json_array_foreach(entries, i, entry) {
+        json_array_foreach(json_object_get(root, "entry"), i, entry) {
             json_array_foreach(json_object_get(entry, "messaging"), j, item) add_messaging(req, item, out->events);
         }
         out->status = 200;
         rc = PL_OK;
     }
     if (rc != PL_OK) out->status = 400;
+    free(why);
     json_decref(root);
     return rc;
 }

@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "json_shape.h"
 
 #define TG_DEFAULT_API_BASE "https://api.telegram.org"
 #define TG_SECRET_HEADER "X-Telegram-Bot-Api-Secret-Token"
@@ -233,6 +234,63 @@ static void parse_callback(const pl_webhook *req, const char *update_id, const j
     free(user);
 }
 
+/* What parse_message and parse_callback read of an Update; other kinds of
+ * update (edited_message, inline_query ...) are acknowledged unread. */
+static const pl_shape_rule update_shape[] = {
+    {"update_id", PL_SHAPE_INTEGER | PL_SHAPE_REQUIRED},
+    {"message", PL_SHAPE_OBJECT},
+    {"message.message_id", PL_SHAPE_INTEGER},
+    {"message.from", PL_SHAPE_OBJECT},
+    {"message.from.id", PL_SHAPE_INTEGER},
+    {"message.from.first_name", PL_SHAPE_STRING},
+    {"message.from.last_name", PL_SHAPE_STRING},
+    {"message.from.username", PL_SHAPE_STRING},
+    {"message.from.language_code", PL_SHAPE_STRING},
+    {"message.chat", PL_SHAPE_OBJECT | PL_SHAPE_REQUIRED},
+    {"message.chat.id", PL_SHAPE_INTEGER | PL_SHAPE_REQUIRED},
+    {"message.chat.type", PL_SHAPE_STRING},
+    {"message.chat.title", PL_SHAPE_STRING},
+    {"message.chat.first_name", PL_SHAPE_STRING},
+    {"message.chat.last_name", PL_SHAPE_STRING},
+    {"message.text", PL_SHAPE_STRING},
+    {"message.caption", PL_SHAPE_STRING},
+    {"message.contact", PL_SHAPE_OBJECT},
+    {"message.contact.phone_number", PL_SHAPE_STRING},
+    {"message.contact.user_id", PL_SHAPE_INTEGER},
+    {"callback_query", PL_SHAPE_OBJECT},
+    {"callback_query.id", PL_SHAPE_STRING | PL_SHAPE_REQUIRED},
+    {"callback_query.data", PL_SHAPE_STRING},
+    {"callback_query.from", PL_SHAPE_OBJECT | PL_SHAPE_REQUIRED},
+    {"callback_query.from.id", PL_SHAPE_INTEGER | PL_SHAPE_REQUIRED},
+    {"callback_query.from.first_name", PL_SHAPE_STRING},
+    {"callback_query.from.last_name", PL_SHAPE_STRING},
+    {"callback_query.from.username", PL_SHAPE_STRING},
+    {"callback_query.from.language_code", PL_SHAPE_STRING},
+    {"callback_query.message", PL_SHAPE_OBJECT},
+    {"callback_query.message.chat", PL_SHAPE_OBJECT | PL_SHAPE_REQUIRED},
+    {"callback_query.message.chat.id", PL_SHAPE_INTEGER | PL_SHAPE_REQUIRED},
+    {"callback_query.message.chat.type", PL_SHAPE_STRING},
+    {"callback_query.message.chat.title", PL_SHAPE_STRING},
+    {"callback_query.message.chat.first_name", PL_SHAPE_STRING},
+    {"callback_query.message.chat.last_name", PL_SHAPE_STRING},
+};
+
+/* The Update in the body (new), or NULL with *err: not JSON, not an
+ * object, or not of the documented shape (the place named). */
+static json_t *read_update(const pl_webhook *req, char **err) {
+    json_error_t jerr;
+    json_t *update = json_loadb(req->body ? req->body : "", req->body_len, 0, &jerr);
+    char *why = NULL;
+    if (!json_is_object(update))
+        pl_fail(err, "not a Telegram Update: %s", update ? "not a JSON object" : jerr.text);
+    else if (pl_json_shape_check(update, NULL, update_shape, sizeof update_shape / sizeof *update_shape, &why) != PL_OK)
+        pl_fail(err, "not a Telegram Update of the documented shape: %s", why);
+    else return update;
+    free(why);
+    json_decref(update);
+    return NULL;
+}
+
 static int tg_inbound(const pl_channel_config *cfg, const pl_webhook *req, pl_inbound *out,
                       char **err) {
     if (check_secret(cfg, req, out, err) != PL_OK) return PL_ERR;
@@ -240,26 +298,22 @@ static int tg_inbound(const pl_channel_config *cfg, const pl_webhook *req, pl_in
         out->status = 405;
         return pl_fail(err, "Telegram delivers updates with POST");
     }
-    json_error_t jerr;
-    json_t *update = json_loadb(req->body ? req->body : "", req->body_len, 0, &jerr);
-    char *update_id = id_text(json_object_get(update, "update_id"));
-    int rc = PL_OK;
-    if (!json_is_object(update) || !json_is_integer(json_object_get(update, "update_id"))) {
+    json_t *update = read_update(req, err);
+    if (!update) {
         out->status = 400;
-        rc = pl_fail(err, "not a Telegram Update: %s",
-                     update ? "no integer update_id" : jerr.text);
-    } else {
-        out->events = json_array();
-        const json_t *message = json_object_get(update, "message");
-        const json_t *query = json_object_get(update, "callback_query");
-        if (json_is_object(message)) parse_message(update_id, message, out->events);
-        else if (json_is_object(query)) parse_callback(req, update_id, query, out->events);
-        /* other kinds (edited_message, channel_post, inline_query,
-         * my_chat_member ...) are acknowledged without events */
+        return PL_ERR;
     }
+    char *update_id = id_text(json_object_get(update, "update_id"));
+    out->events = json_array();
+    const json_t *message = json_object_get(update, "message");
+    const json_t *query = json_object_get(update, "callback_query");
+    if (message) parse_message(update_id, message, out->events);
+    else if (query) parse_callback(req, update_id, query, out->events);
+    /* other kinds (edited_message, channel_post, inline_query,
+     * my_chat_member ...) are acknowledged without events */
     free(update_id);
     json_decref(update);
-    return rc;
+    return PL_OK;
 }
 
 /* --- outbound ------------------------------------------------------------------ */

@@ -42,6 +42,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "text.h"
 
 /* Twilio's limit for one message's Body, in characters. We count UTF-16
  * code units (an emoji counts two), which can only undercount what fits. */
@@ -111,6 +112,26 @@ static const char *form_get(const form *f, const char *name) {
 static const char *form_need(const form *f, const char *name) {
     const char *v = form_get(f, name);
     return v && *v ? v : NULL;
+}
+
+/* The first parameter whose name or value is not UTF-8 text, or NULL.
+ * Twilio sends UTF-8; other bytes cannot become the text of an event. */
+static const param *not_utf8(const form *f) {
+    for (size_t i = 0; i < f->n; i++)
+        if (!pl_text_is_utf8(f->items[i].name, strlen(f->items[i].name)) ||
+            !pl_text_is_utf8(f->items[i].value, strlen(f->items[i].value)))
+            return &f->items[i];
+    return NULL;
+}
+
+/* PL_OK when a form that was parsed (parsed: form_parse's result) can be
+ * read into events, else PL_ERR with *err. */
+static int form_readable(int parsed, const form *f, char **err) {
+    if (parsed != PL_OK) return pl_fail(err, "the body is not application/x-www-form-urlencoded");
+    const param *bad = not_utf8(f);
+    if (!bad) return PL_OK;
+    if (!pl_text_is_utf8(bad->name, strlen(bad->name))) return pl_fail(err, "a parameter's name is not UTF-8 text");
+    return pl_fail(err, "the parameter %s is not UTF-8 text", bad->name);
 }
 
 /* --- the signature ----------------------------------------------------------- */
@@ -284,6 +305,11 @@ static json_t *message_event(const form *f, char **err) {
         pl_fail(err, "the message has no %s", sid ? "From" : "MessageSid");
         return NULL;
     }
+    const char *count = form_get(f, "NumMedia");
+    if (count && (!*count || strlen(count) > 9 || count[strspn(count, "0123456789")])) {
+        pl_fail(err, "NumMedia is '%.20s', not a number of media", count);
+        return NULL;
+    }
     const char *body = form_get(f, "Body");
     return json_pack("{s:s, s:s, s:s, s:s, s:o}", "kind", "message", "id", sid, "user", from,
                      "text", body ? body : "", "info", info_of(f, from));
@@ -301,7 +327,8 @@ static json_t *event_of(const form *f, char **err) {
 /* --- inbound ------------------------------------------------------------------------ */
 
 /* Verifies and reads a webhook. The auth token is checked first (503 when
- * it is not configured), then the signature (403), then the form (400).
+ * it is not configured), then the signature (403), then the form (400: not
+ * a form, not UTF-8, or no message or status callback).
  * Twilio may be set to call with GET: the parameters are then in the
  * query string, which is part of the signed URL. */
 static int twilio_inbound(const pl_channel_config *cfg, const pl_webhook *req, pl_inbound *out,
@@ -313,9 +340,9 @@ static int twilio_inbound(const pl_channel_config *cfg, const pl_webhook *req, p
     int parsed = form_parse(is_get ? req->query : req->body, &fields);
     if (!is_get && req->body && strlen(req->body) != req->body_len) parsed = PL_ERR;
     int rc = check_signature(token, req, is_get || parsed != PL_OK ? &none : &fields, &out->status, err);
-    if (rc == PL_OK && parsed != PL_OK) {
+    if (rc == PL_OK && form_readable(parsed, &fields, err) != PL_OK) {
         out->status = 400;
-        rc = pl_fail(err, "the body is not application/x-www-form-urlencoded");
+        rc = PL_ERR;
     }
     json_t *event = rc == PL_OK ? event_of(&fields, err) : NULL;
     form_free(&fields);

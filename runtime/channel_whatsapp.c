@@ -56,6 +56,7 @@
 #include <sys/queue.h>
 
 #include "common.h"
+#include "json_shape.h"
 
 #define WA_TEXT_MAX 4096
 #define WA_BODY_MAX 1024
@@ -276,14 +277,107 @@ static void read_value(const pl_channel_config *cfg, const pl_webhook *req, cons
     }
 }
 
+/* --- inbound: the body's shape ------------------------------------------------- */
+
+#define COUNT(a) (sizeof(a) / sizeof *(a))
+
+/* What read_delivery walks of a whatsapp_business_account body; the values
+ * of "messages" changes are checked apart (value_shape): other fields'
+ * changes are acknowledged unread, whatever they hold. */
+static const pl_shape_rule delivery_shape[] = {
+    {"entry", PL_SHAPE_ARRAY | PL_SHAPE_REQUIRED},
+    {"entry[]", PL_SHAPE_OBJECT},
+    {"entry[].changes", PL_SHAPE_ARRAY},
+    {"entry[].changes[]", PL_SHAPE_OBJECT},
+    {"entry[].changes[].field", PL_SHAPE_STRING},
+};
+
+/* What read_value, message_event and status_event read of a change. The
+ * shopper's id and the message id may not be empty: a session and the
+ * de-duplication of retries are keyed by them. */
+static const pl_shape_rule value_shape[] = {
+    {"value", PL_SHAPE_OBJECT | PL_SHAPE_REQUIRED},
+    {"value.metadata", PL_SHAPE_OBJECT},
+    {"value.metadata.phone_number_id", PL_SHAPE_STRING},
+    {"value.contacts", PL_SHAPE_ARRAY},
+    {"value.contacts[]", PL_SHAPE_OBJECT},
+    {"value.contacts[].wa_id", PL_SHAPE_STRING},
+    {"value.contacts[].profile", PL_SHAPE_OBJECT},
+    {"value.contacts[].profile.name", PL_SHAPE_STRING},
+    {"value.messages", PL_SHAPE_ARRAY},
+    {"value.messages[]", PL_SHAPE_OBJECT},
+    {"value.messages[].from", PL_SHAPE_STRING | PL_SHAPE_NONEMPTY},
+    {"value.messages[].id", PL_SHAPE_STRING | PL_SHAPE_NONEMPTY},
+    {"value.messages[].type", PL_SHAPE_STRING},
+    {"value.messages[].text", PL_SHAPE_OBJECT},
+    {"value.messages[].text.body", PL_SHAPE_STRING},
+    {"value.messages[].button", PL_SHAPE_OBJECT},
+    {"value.messages[].button.payload", PL_SHAPE_STRING},
+    {"value.messages[].button.text", PL_SHAPE_STRING},
+    {"value.messages[].interactive", PL_SHAPE_OBJECT},
+    {"value.messages[].interactive.type", PL_SHAPE_STRING},
+    {"value.messages[].interactive.button_reply", PL_SHAPE_OBJECT},
+    {"value.messages[].interactive.button_reply.id", PL_SHAPE_STRING},
+    {"value.messages[].interactive.button_reply.title", PL_SHAPE_STRING},
+    {"value.messages[].interactive.list_reply", PL_SHAPE_OBJECT},
+    {"value.messages[].interactive.list_reply.id", PL_SHAPE_STRING},
+    {"value.messages[].interactive.list_reply.title", PL_SHAPE_STRING},
+    {"value.statuses", PL_SHAPE_ARRAY},
+    {"value.statuses[]", PL_SHAPE_OBJECT},
+    {"value.statuses[].id", PL_SHAPE_STRING},
+    {"value.statuses[].status", PL_SHAPE_STRING},
+    {"value.statuses[].recipient_id", PL_SHAPE_STRING | PL_SHAPE_NONEMPTY},
+    {"value.statuses[].errors", PL_SHAPE_ARRAY},
+};
+
+static const pl_shape_rule object_shape[] = {{"object", PL_SHAPE_STRING}};
+
+static int is_messages_change(const json_t *change) {
+    const char *field = str_at(change, "field");
+    return field && strcmp(field, "messages") == 0;
+}
+
+/* PL_OK when the body (an object) has the shape the reading below walks,
+ * else PL_ERR with *err naming the place. A body for another kind of
+ * object than a WhatsApp Business Account is not looked into. */
+static int check_shape(const json_t *root, char **err) {
+    if (pl_json_shape_check(root, NULL, object_shape, COUNT(object_shape), err) != PL_OK) return PL_ERR;
+    const char *object = str_at(root, "object");
+    if (!object || strcmp(object, "whatsapp_business_account") != 0) return PL_OK;
+    if (pl_json_shape_check(root, NULL, delivery_shape, COUNT(delivery_shape), err) != PL_OK) return PL_ERR;
+    size_t i, j;
+    const json_t *entry, *change;
+    json_array_foreach(json_object_get(root, "entry"), i, entry) {
+        json_array_foreach(json_object_get(entry, "changes"), j, change) {
+            if (!is_messages_change(change)) continue;
+            char where[64];
+            snprintf(where, sizeof where, "entry[%zu].changes[%zu]", i, j);
+            if (pl_json_shape_check(change, where, value_shape, COUNT(value_shape), err) != PL_OK) return PL_ERR;
+        }
+    }
+    return PL_OK;
+}
+
+/* --- inbound: the delivery ------------------------------------------------------ */
+
+/* Reads a signed POST. A body of the wrong shape is refused (400, the place
+ * named) rather than read as if it said nothing: a platform's change or a
+ * forgery shows in the log instead of a shopper going unanswered. */
 static int read_delivery(const pl_channel_config *cfg, const pl_webhook *req, pl_inbound *out,
                          char **err) {
     json_error_t jerr;
     json_t *root = json_loadb(req->body, req->body_len, 0, &jerr);
+    char *why = NULL;
+    out->status = 400;
     if (!json_is_object(root)) {
         json_decref(root);
-        out->status = 400;
         return pl_fail(err, "whatsapp: the body is not a JSON object (%s)", jerr.text);
+    }
+    if (check_shape(root, &why) != PL_OK) {
+        json_decref(root);
+        pl_fail(err, "whatsapp: the body is not a webhook of the documented shape: %s", why);
+        free(why);
+        return PL_ERR;
     }
     out->events = json_array();
     const char *object = str_at(root, "object");
@@ -292,9 +386,7 @@ static int read_delivery(const pl_channel_config *cfg, const pl_webhook *req, pl
     if (object && strcmp(object, "whatsapp_business_account") == 0) {
         json_array_foreach(json_object_get(root, "entry"), i, entry) {
             json_array_foreach(json_object_get(entry, "changes"), j, change) {
-                const char *field = str_at(change, "field");
-                if (field && strcmp(field, "messages") == 0)
-                    read_value(cfg, req, json_object_get(change, "value"), out->events);
+                if (is_messages_change(change)) read_value(cfg, req, json_object_get(change, "value"), out->events);
             }
         }
     }

@@ -18,6 +18,7 @@
 #include "channel.h"
 #include "common.h"
 #include "log.h"
+#include "rest.h"
 
 #define MAX_SEGMENTS 8
 
@@ -60,7 +61,7 @@ void pl_reply_error(struct evhttp_request *req, int status, const char *fmt, ...
     va_start(ap, fmt);
     char *reason = pl_vstrdupf(fmt, ap);
     va_end(ap);
-    pl_reply_json(req, status, json_pack("{s:s}", "error", reason));
+    pl_reply_json(req, status, pl_rest_error(reason));
     free(reason);
 }
 
@@ -95,26 +96,7 @@ json_t *pl_read_json_body(struct evhttp_request *req, char **reason) {
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
     const char *data = (const char *)evbuffer_pullup(in, -1);
-    json_error_t jerr;
-    json_t *body = len ? json_loadb(data, len, 0, &jerr) : NULL;
-    if (!len) *reason = pl_strdup("the body is empty; send a JSON object");
-    else if (!body && strstr(jerr.text, "\\u0000"))
-        *reason = pl_strdup("strings may not contain NUL characters (\\u0000)");
-    else if (!body) *reason = pl_strdupf("the body is not valid JSON: %s (line %d)", jerr.text, jerr.line);
-    else if (!json_is_object(body)) *reason = pl_strdup("the body must be a JSON object");
-    else return body;
-    json_decref(body);
-    return NULL;
-}
-
-/* Optional string field: returns NULL with *ok when absent; sets *reason
- * when present but not a string or longer than max. */
-static const char *optional_string(json_t *body, const char *key, size_t max, const char **reason) {
-    json_t *v = json_object_get(body, key);
-    if (!v || json_is_null(v)) return NULL;
-    if (!json_is_string(v)) *reason = "must be a string";
-    else if (json_string_length(v) > max) *reason = "is too long";
-    return json_is_string(v) ? json_string_value(v) : NULL;
+    return pl_rest_json_object(data, len, reason);
 }
 
 /* --- POST /v1/bots/{bot}/messages -------------------------------------------- */
@@ -148,44 +130,6 @@ static void deliver_rest(int status, const pl_message *msg, const pl_turn_result
     free(w);
 }
 
-/* Validates a message body; returns a new message or NULL with a reason. */
-static pl_message *parse_message(pl_bot *bot, json_t *body, char **reason) {
-    const char *bad = NULL;
-    json_t *user = json_object_get(body, "user");
-    if (!json_is_string(user) || json_string_length(user) == 0) {
-        *reason = pl_strdup("\"user\" must be a non-empty string");
-        return NULL;
-    }
-    if (json_string_length(user) > PL_MAX_ID) {
-        *reason = pl_strdupf("\"user\" is longer than %d bytes", PL_MAX_ID);
-        return NULL;
-    }
-    const char *text = optional_string(body, "text", PL_MAX_TEXT, &bad);
-    if (bad) {
-        *reason = pl_strdupf("\"text\" %s (at most %d bytes)", bad, PL_MAX_TEXT);
-        return NULL;
-    }
-    const char *payload = optional_string(body, "payload", 1024, &bad);
-    if (bad) {
-        *reason = pl_strdupf("\"payload\" %s (at most 1024 bytes)", bad);
-        return NULL;
-    }
-    const char *locale = optional_string(body, "locale", 35, &bad);
-    if (bad) {
-        *reason = pl_strdupf("\"locale\" %s (a language tag such as \"en\" or \"ja\")", bad);
-        return NULL;
-    }
-    if (!text && !payload) {
-        *reason = pl_strdup("send \"text\" or \"payload\"");
-        return NULL;
-    }
-    pl_message *msg = pl_message_new(pl_bot_name(bot), "rest", json_string_value(user));
-    msg->text = text ? pl_strdup(text) : NULL;
-    msg->payload = payload ? pl_strdup(payload) : NULL;
-    msg->locale = locale ? pl_strdup(locale) : NULL;
-    return msg;
-}
-
 static void handle_message(pl_server *s, struct evhttp_request *req, pl_bot *bot) {
     if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
         pl_reply_405(req, "POST");
@@ -198,7 +142,7 @@ static void handle_message(pl_server *s, struct evhttp_request *req, pl_bot *bot
         free(why);
         return;
     }
-    pl_message *msg = parse_message(bot, body, &why);
+    pl_message *msg = pl_rest_message(pl_bot_name(bot), body, &why);
     json_decref(body);
     if (!msg) {
         pl_reply_error(req, 400, "%s", why);

@@ -156,6 +156,29 @@ int pl_text_is_utf8(const char *s, size_t len) {
     return 1;
 }
 
+char *pl_text_valid_utf8(const char *s) {
+    size_t len = strlen(s), n = 0;
+    /* at worst every byte becomes the 3 bytes of U+FFFD */
+    char *out = malloc(3 * len + 1);
+    if (!out) abort();
+    for (size_t pos = 0; pos < len;) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t step =
+            utf8proc_iterate((const utf8proc_uint8_t *)s + pos, (utf8proc_ssize_t)(len - pos), &cp);
+        if (step > 0) {
+            memcpy(out + n, s + pos, (size_t)step);
+            n += (size_t)step;
+            pos += (size_t)step;
+        } else {
+            memcpy(out + n, "\xEF\xBF\xBD", 3);
+            n += 3;
+            pos++;
+        }
+    }
+    out[n] = '\0';
+    return out;
+}
+
 uint64_t pl_text_hash(const char *s, size_t len) {
     uint64_t h = 0xcbf29ce484222325ULL;
     for (size_t i = 0; i < len; i++) {

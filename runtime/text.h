@@ -26,6 +26,11 @@ size_t pl_text_common_cjk_run(const char *a, const char *b);
 /* True when s[0..len) is valid UTF-8. */
 int pl_text_is_utf8(const char *s, size_t len);
 
+/* A new copy of s (NUL-terminated) in which every byte that starts no
+ * valid UTF-8 character is replaced by U+FFFD: for text that quotes what a
+ * client sent and must go into JSON. */
+char *pl_text_valid_utf8(const char *s);
+
 /* 64-bit FNV-1a: stable across runs and machines, for deterministic choices. */
 uint64_t pl_text_hash(const char *s, size_t len);
 

@@ -52,6 +52,9 @@ done
 
 run_suite "lua: no globals in runtime modules" tests/lua_globals.sh
 
+# every fuzz target's saved corpus, replayed under the sanitizers (tests/fuzz/)
+run_suite "fuzz: corpora replayed" tests/fuzz/replay.sh
+
 for bot in . examples/* tests/bots/*; do
   [ -d "$bot/spec" ] && run_suite "busted: $bot" ./parley test "$bot" -o TAP
 done

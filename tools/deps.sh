@@ -1,5 +1,5 @@
 #!/bin/sh
-# deps.sh [build|test|bench]...: installs the Debian packages parley needs
+# deps.sh [build|test|bench|fuzz]...: installs the Debian packages parley needs
 # for the given purposes when they are missing. As root it runs apt-get; with
 # password-less sudo it uses sudo; otherwise it prints the exact command and
 # fails, so nothing is left half-done silently.
@@ -11,6 +11,10 @@ build="gcc make pkg-config liblua5.4-dev libevent-dev libjansson-dev libsqlite3-
 # tests/browser/package-lock.json (`make test` runs npm ci there).
 test="lua-busted lua5.4 python3 chromium nodejs npm fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji"
 bench="wrk python3"
+# clang and its runtime libraries: libclang_rt.fuzzer-x86_64.a (libFuzzer)
+# and the sanitizers' are in libclang-rt-<version>-dev, which this package
+# names for Debian's default clang.
+fuzz="clang libclang-rt-dev"
 
 want=""
 for purpose in "${@:-build}"; do
@@ -18,7 +22,8 @@ for purpose in "${@:-build}"; do
     build) want="$want $build" ;;
     test) want="$want $build $test" ;;
     bench) want="$want $build $bench" ;;
-    *) echo "deps.sh: unknown purpose '$purpose' (build, test or bench)" >&2; exit 2 ;;
+    fuzz) want="$want $build $fuzz" ;;
+    *) echo "deps.sh: unknown purpose '$purpose' (build, test, bench or fuzz)" >&2; exit 2 ;;
   esac
 done
 

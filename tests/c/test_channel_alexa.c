@@ -826,6 +826,59 @@ TEST(bad_requests) {
     json_decref(settings);
 }
 
+/* A request (made from a good one by replacing the value at a dotted path
+ * with `value`, JSON) refused with 400 naming the place. */
+static void check_refused_shape(const char *path, const char *value, const char *place) {
+    char *stamp = iso_time(now);
+    char *good = envelope_with("IntentRequest", "amzn1.ask.account.shopper",
+                               "{\"name\": \"CatchAllIntent\", \"slots\": {\"utterance\": {\"name\": \"utterance\", "
+                               "\"value\": \"a latte\"}}}",
+                               stamp, SKILL, SKILL);
+    json_t *root = json_loads(good, 0, NULL), *parent = root;
+    char key[64];
+    for (const char *p = path; parent;) {
+        size_t n = strcspn(p, ".");
+        snprintf(key, sizeof key, "%.*s", (int)n, p);
+        if (!p[n]) break;
+        parent = json_object_get(parent, key);
+        p += n + 1;
+    }
+    json_object_set_new(parent, key, json_loads(value, JSON_DECODE_ANY, NULL));
+    char *body = json_dumps(root, 0);
+    json_t *settings = json_pack("{s:s, s:b}", "skill_id", SKILL, "verify_signature", 0);
+    pl_inbound in;
+    char *err = NULL;
+    CHECK(run_inbound(settings, "POST", body, NULL, now, &in, &err) == PL_ERR);
+    CHECK(in.status == 400 && json_array_size(in.events) == 0);
+    if (!err || !strstr(err, place)) printf("#   %s = %s -> %s (expected %s)\n", path, value, err ? err : "(accepted)", place);
+    CHECK(err && strstr(err, place));
+    free(err);
+    pl_inbound_clear(&in);
+    json_decref(settings);
+    free(body);
+    json_decref(root);
+    free(good);
+    free(stamp);
+}
+
+/* Parts of the wrong type are refused, not read as absent: a session that
+ * is a string no longer makes the user come from elsewhere, an intent's
+ * slots that are an array no longer make an empty utterance. */
+TEST(requests_of_the_wrong_shape_are_400) {
+    check_refused_shape("request.intent.slots", "[\"a latte\"]", "request.intent.slots must be an object");
+    check_refused_shape("request.intent.slots.utterance", "\"a latte\"", "request.intent.slots.utterance must be an object");
+    check_refused_shape("request.intent.slots.utterance.value", "42", "slots.utterance.value must be a string");
+    check_refused_shape("request.intent.name", "null", "request.intent.name must be a string");
+    check_refused_shape("request.intent", "\"CatchAllIntent\"", "request.intent must be an object");
+    check_refused_shape("request.type", "[\"IntentRequest\"]", "request.type must be a string");
+    check_refused_shape("request.locale", "1", "request.locale must be a string");
+    check_refused_shape("session", "\"amzn1.echo-api.session.42\"", "session must be an object");
+    check_refused_shape("session.user", "[]", "session.user must be an object");
+    check_refused_shape("session.user.userId", "7", "session.user.userId must be a string");
+    check_refused_shape("session.new", "\"yes\"", "session.new must be true or false");
+    check_refused_shape("context.System.device", "\"echo\"", "context.System.device must be an object");
+}
+
 /* --- answers ------------------------------------------------------------------------------- */
 
 /* The SSML of an outputSpeech object, checking its type. */
@@ -1128,6 +1181,7 @@ int main(void) {
     RUN(intent_requests);
     RUN(session_ended_and_other_requests);
     RUN(bad_requests);
+    RUN(requests_of_the_wrong_shape_are_400);
     RUN(answer_speaks_in_order_and_escapes);
     RUN(answer_reads_choices);
     RUN(answer_reads_cards);

@@ -422,6 +422,74 @@ TEST(parse_refuses_other_bodies) {
     }
 }
 
+/* A signed body of the wrong shape: 400 naming the place, no events. */
+static void check_refused_shape(const char *body, const char *place) {
+    pl_inbound in;
+    char *err = NULL;
+    CHECK(post(body, NULL, &in, &err) != 0);
+    CHECK(in.status == 400 && in.events == NULL);
+    if (!err || !strstr(err, place)) printf("#   %s -> %s (expected %s)\n", body, err ? err : "(accepted)", place);
+    CHECK(err && strstr(err, place));
+    free(err);
+    pl_inbound_clear(&in);
+}
+
+#define FROM "\"sender\":{\"id\":\"P\"},\"recipient\":{\"id\":\"PAGE\"},"
+
+TEST(parse_refuses_bodies_of_the_wrong_shape) {
+    check_refused_shape("{\"object\":\"page\",\"entry\":{}}", "entry");
+    check_refused_shape("{\"object\":\"page\",\"entry\":[7]}", "entry[0] must be an object");
+    check_refused_shape("{\"object\":\"page\",\"entry\":[{\"messaging\":{\"sender\":{\"id\":\"1\"}}}]}",
+                        "entry[0].messaging must be an array");
+    static const struct {
+        const char *item, *place;
+    } cases[] = {
+        {"\"hi\"", "entry[0].messaging[0] must be an object"},
+        {"{\"sender\":\"P\",\"message\":{\"text\":\"x\"}}", "messaging[0].sender must be an object"},
+        {"{\"sender\":{\"id\":42},\"message\":{\"text\":\"x\"}}", "messaging[0].sender.id must be a non-empty string"},
+        {"{\"sender\":{\"id\":\"\"},\"message\":{\"text\":\"x\"}}", "messaging[0].sender.id must be a non-empty string"},
+        {"{" FROM "\"message\":{\"mid\":\"\",\"text\":\"x\"}}", "message.mid must be a non-empty string"},
+        {"{" FROM "\"timestamp\":1.5,\"message\":{\"text\":\"x\"}}", "timestamp must be a string or an integer"},
+        {"{" FROM "\"message\":\"hello\"}", "messaging[0].message must be an object"},
+        {"{" FROM "\"message\":{\"mid\":\"m\",\"text\":[\"x\"]}}", "message.text must be a string"},
+        {"{" FROM "\"message\":{\"mid\":\"m\",\"is_echo\":\"yes\"}}", "message.is_echo must be true or false"},
+        {"{" FROM "\"message\":{\"quick_reply\":\"latte\"}}", "message.quick_reply must be an object"},
+        {"{" FROM "\"message\":{\"attachments\":{\"type\":\"image\"}}}", "message.attachments must be an array"},
+        {"{" FROM "\"message\":{\"attachments\":[{\"type\":\"image\",\"payload\":{\"url\":5}}]}}",
+         "attachments[0].payload.url must be a string"},
+        {"{" FROM "\"postback\":[\"latte\"]}", "messaging[0].postback must be an object"},
+        {"{" FROM "\"postback\":{\"payload\":{\"sku\":\"latte\"}}}", "postback.payload must be a string"},
+        {"{" FROM "\"delivery\":{\"mids\":\"m_1\"}}", "delivery.mids must be an array"},
+        {"{" FROM "\"delivery\":{\"mids\":[\"m_1\",2]}}", "delivery.mids[1] must be a string"},
+        {"{" FROM "\"read\":{\"watermark\":\"1\"}}", "read.watermark must be a number"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *body = page_body(cases[i].item);
+        check_refused_shape(body, cases[i].place);
+        free(body);
+    }
+}
+
+TEST(parse_accepts_unknown_fields_and_kinds) {
+    /* fallback attachments carry a null payload; reactions, referrals and
+     * standby entries are not read; new fields are not looked at */
+    char *body = page_body("{" FROM "\"timestamp\":1,\"message\":{\"mid\":\"m\",\"new\":{},\"attachments\":["
+                           "{\"type\":\"fallback\",\"payload\":null,\"title\":\"t\"}]}},"
+                           "{" FROM "\"reaction\":{\"reaction\":\"love\",\"mid\":7}},"
+                           "{" FROM "\"referral\":\"x\"}");
+    pl_inbound in;
+    char *err = NULL;
+    CHECK(post(body, NULL, &in, &err) == 0);
+    CHECK(in.status == 200 && json_array_size(in.events) == 1);
+    pl_inbound_clear(&in);
+    free(body);
+    const char *standby = "{\"object\":\"page\",\"entry\":[{\"id\":\"1\",\"standby\":[{\"sender\":7}]}]}";
+    CHECK(post(standby, NULL, &in, &err) == 0);
+    CHECK(in.status == 200 && json_array_size(in.events) == 0);
+    pl_inbound_clear(&in);
+    free(err);
+}
+
 /* --- rendering ----------------------------------------------------------------------------------- */
 
 /* Renders replies (JSON text) for PSID9; the calls (new). */
@@ -1001,6 +1069,8 @@ int main(void) {
     RUN(parse_delivery_and_read);
     RUN(parse_several_entries);
     RUN(parse_refuses_other_bodies);
+    RUN(parse_refuses_bodies_of_the_wrong_shape);
+    RUN(parse_accepts_unknown_fields_and_kinds);
     RUN(render_text);
     RUN(render_quick_replies);
     RUN(render_more_than_13_choices_become_numbered_text);

@@ -425,6 +425,51 @@ TEST(bad_bodies_are_400) {
     json_decref(settings);
 }
 
+/* Updates whose message or callback_query (or what the adapter reads in
+ * them) are of the wrong type: 400 naming the place, no events. They used
+ * to be acknowledged and dropped without a word in the log. */
+TEST(updates_of_the_wrong_shape_are_400) {
+    json_t *settings = settings_with_secret();
+    static const struct {
+        const char *body, *place;
+    } cases[] = {
+        {"{\"update_id\": 1.5}", "update_id must be an integer"},
+        {"{\"update_id\": 1, \"message\": \"hello\"}", "message must be an object"},
+        {"{\"update_id\": 1, \"message\": {\"message_id\": 2, \"text\": \"hi\"}}", "message.chat is missing"},
+        {"{\"update_id\": 1, \"message\": {\"chat\": [4242], \"text\": \"hi\"}}", "message.chat must be an object"},
+        {"{\"update_id\": 1, \"message\": {\"chat\": {\"id\": \"4242\"}, \"text\": \"hi\"}}",
+         "message.chat.id must be an integer"},
+        {"{\"update_id\": 1, \"message\": {\"chat\": {\"id\": 1}, \"text\": {\"t\": \"hi\"}}}",
+         "message.text must be a string"},
+        {"{\"update_id\": 1, \"message\": {\"chat\": {\"id\": 1}, \"from\": 5, \"text\": \"hi\"}}",
+         "message.from must be an object"},
+        {"{\"update_id\": 1, \"message\": {\"chat\": {\"id\": 1}, \"from\": {\"id\": 1, \"language_code\": 7}}}",
+         "message.from.language_code must be a string"},
+        {"{\"update_id\": 1, \"message\": {\"chat\": {\"id\": 1}, \"contact\": \"+44\"}}",
+         "message.contact must be an object"},
+        {"{\"update_id\": 1, \"callback_query\": [\"large\"]}", "callback_query must be an object"},
+        {"{\"update_id\": 1, \"callback_query\": {\"from\": {\"id\": 1}, \"data\": \"x\"}}",
+         "callback_query.id is missing"},
+        {"{\"update_id\": 1, \"callback_query\": {\"id\": \"q\", \"data\": \"x\"}}", "callback_query.from is missing"},
+        {"{\"update_id\": 1, \"callback_query\": {\"id\": \"q\", \"from\": {\"id\": 1}, \"data\": 5}}",
+         "callback_query.data must be a string"},
+        {"{\"update_id\": 1, \"callback_query\": {\"id\": \"q\", \"from\": {\"id\": 1}, \"message\": {\"chat\": 1}}}",
+         "callback_query.message.chat must be an object"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        pl_inbound out;
+        char *err = NULL;
+        CHECK(inbound(settings, SECRET, cases[i].body, &out, &err) == PL_ERR);
+        CHECK(out.status == 400 && out.events == NULL);
+        if (!err || !strstr(err, cases[i].place))
+            printf("#   %s -> %s (expected %s)\n", cases[i].body, err ? err : "(accepted)", cases[i].place);
+        CHECK(err && strstr(err, cases[i].place));
+        free(err);
+        pl_inbound_clear(&out);
+    }
+    json_decref(settings);
+}
+
 /* --- rendering ----------------------------------------------------------------------- */
 
 TEST(render_text) {
@@ -848,6 +893,7 @@ int main(void) {
     RUN(parse_callback_mapped);
     RUN(unknown_kinds_acknowledged);
     RUN(bad_bodies_are_400);
+    RUN(updates_of_the_wrong_shape_are_400);
     RUN(render_text);
     RUN(render_choices_keyboard);
     RUN(render_long_payloads_mapped);

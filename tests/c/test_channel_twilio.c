@@ -348,6 +348,47 @@ TEST(message_without_sid_or_from_is_400) {
     free(err);
 }
 
+/* Signed forms whose bytes are not UTF-8 (a value, a name): 400 with a
+ * reason, no event. They once left the reason out, and the log said "?". */
+TEST(a_form_that_is_not_utf8_is_400) {
+    const char *bad_value[] = {"Body", "caf\xe9", "From", "+1555", "MessageSid", "SM9", NULL};
+    const char *bad_sid[] = {"Body", "hi", "From", "+1555", "MessageSid", "SM\xC3", NULL};
+    const char *bad_name[] = {"B\xffody", "hi", "From", "+1555", "MessageSid", "SM9", NULL};
+    const char *const *forms[] = {bad_value, bad_sid, bad_name};
+    for (size_t i = 0; i < sizeof forms / sizeof *forms; i++) {
+        pl_inbound in;
+        char *err = NULL;
+        CHECK(post_signed(SETTINGS, forms[i], &in, &err) != 0);
+        CHECK(in.status == 400 && in.events == NULL);
+        CHECK(err && strstr(err, "not UTF-8 text"));
+        if (i < 2) CHECK(err && strstr(err, i == 0 ? "Body" : "MessageSid"));
+        pl_inbound_clear(&in);
+        free(err);
+    }
+}
+
+/* NumMedia says how many MediaUrlN to read: one that is no number is a
+ * form of the wrong shape (400), not "no media". */
+TEST(num_media_that_is_no_number_is_400) {
+    static const char *const counts[] = {"two", "", "-1", "1.5", "12345678901"};
+    for (size_t i = 0; i < sizeof counts / sizeof *counts; i++) {
+        const char *pairs[] = {"From", "+1555", "MediaUrl0", "https://m/0", "MessageSid", "SM9", "NumMedia", counts[i], NULL};
+        pl_inbound in;
+        char *err = NULL;
+        CHECK(post_signed(SETTINGS, pairs, &in, &err) != 0);
+        CHECK(in.status == 400 && in.events == NULL);
+        CHECK(err && strstr(err, "NumMedia"));
+        pl_inbound_clear(&in);
+        free(err);
+    }
+    const char *zero[] = {"From", "+1555", "MessageSid", "SM9", "NumMedia", "0", NULL};
+    pl_inbound in;
+    char *err = NULL;
+    CHECK(post_signed(SETTINGS, zero, &in, &err) == 0 && json_array_size(in.events) == 1);
+    pl_inbound_clear(&in);
+    free(err);
+}
+
 TEST(get_webhook_reads_the_query) {
     /* Twilio set to GET: parameters in the query, which is in the signed URL */
     const char *query = "MessageSid=SM3&From=%2B15551234567&To=%2B15557654321&Body=2";
@@ -660,6 +701,8 @@ int main(void) {
     RUN(status_callbacks_mapped_or_skipped);
     RUN(message_with_media_and_no_body);
     RUN(message_without_sid_or_from_is_400);
+    RUN(a_form_that_is_not_utf8_is_400);
+    RUN(num_media_that_is_no_number_is_400);
     RUN(get_webhook_reads_the_query);
     RUN(render_one_message_with_choices_numbered_across_replies);
     RUN(render_form_encoding);

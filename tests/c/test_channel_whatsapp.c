@@ -483,6 +483,81 @@ TEST(a_body_that_is_not_json_is_400) {
     }
 }
 
+/* A signed body of the wrong shape: 400 naming the place, no events. */
+static void check_refused_shape(const char *body, const char *place) {
+    pl_inbound in;
+    pl_channel_config cfg = config();
+    char *sig = signature_of(body);
+    char *err = NULL;
+    CHECK(post_signed(&cfg, body, sig, &in, &err) == PL_ERR);
+    CHECK(in.status == 400 && in.events == NULL);
+    if (!err || !strstr(err, place)) printf("#   %s -> %s (expected %s)\n", body, err ? err : "(accepted)", place);
+    CHECK(err && strstr(err, place));
+    pl_inbound_clear(&in);
+    free(err);
+    free(sig);
+}
+
+#define WABA "{\"object\":\"whatsapp_business_account\","
+#define CHANGE(value) WABA "\"entry\":[{\"id\":\"1\",\"changes\":[{\"field\":\"messages\",\"value\":" value "}]}]}"
+
+TEST(bodies_of_the_wrong_shape_are_400) {
+    check_refused_shape("{\"object\":7,\"entry\":[]}", "object must be a string");
+    check_refused_shape(WABA "\"entry\":{\"id\":\"1\"}}", "entry must be an array");
+    check_refused_shape(WABA "\"entry\":null}", "entry must be an array");
+    check_refused_shape(WABA "\"id\":\"1\"}", "entry is missing");
+    check_refused_shape(WABA "\"entry\":[{\"changes\":[]}, \"x\"]}", "entry[1] must be an object");
+    check_refused_shape(WABA "\"entry\":[{\"changes\":{}}]}", "entry[0].changes must be an array");
+    check_refused_shape(WABA "\"entry\":[{\"changes\":[1]}]}", "entry[0].changes[0] must be an object");
+    check_refused_shape(WABA "\"entry\":[{\"changes\":[{\"field\":[\"messages\"]}]}]}",
+                        "entry[0].changes[0].field must be a string");
+    check_refused_shape(WABA "\"entry\":[{\"changes\":[{\"field\":\"messages\"}]}]}",
+                        "entry[0].changes[0].value is missing");
+    check_refused_shape(CHANGE("[]"), "entry[0].changes[0].value must be an object");
+    check_refused_shape(CHANGE("{\"metadata\":\"106540352242922\"}"), "value.metadata must be an object");
+    check_refused_shape(CHANGE("{\"metadata\":{\"phone_number_id\":106540352242922}}"),
+                        "value.metadata.phone_number_id must be a string");
+    check_refused_shape(CHANGE("{\"contacts\":" SHEENA "}"), "value.contacts must be an array");
+    check_refused_shape(CHANGE("{\"contacts\":[{\"profile\":\"Sheena\"}]}"), "value.contacts[0].profile must be");
+    check_refused_shape(CHANGE("{\"messages\":" TEXT_MESSAGE "}"), "value.messages must be an array");
+    check_refused_shape(CHANGE("{\"messages\":[" TEXT_MESSAGE ",\"hi\"]}"), "value.messages[1] must be an object");
+    check_refused_shape(CHANGE("{\"messages\":[{\"from\":16505551234,\"id\":\"w\",\"type\":\"text\"}]}"),
+                        "value.messages[0].from must be a non-empty string");
+    check_refused_shape(CHANGE("{\"messages\":[{\"from\":\"1\",\"id\":\"w\",\"type\":\"text\",\"text\":\"hi\"}]}"),
+                        "value.messages[0].text must be an object");
+    check_refused_shape(CHANGE("{\"messages\":[{\"from\":\"1\",\"id\":\"w\",\"type\":\"interactive\","
+                               "\"interactive\":{\"type\":\"button_reply\",\"button_reply\":[\"yes\"]}}]}"),
+                        "value.messages[0].interactive.button_reply must be an object");
+    check_refused_shape(CHANGE("{\"messages\":[{\"from\":\"\",\"id\":\"w\",\"type\":\"text\"}]}"),
+                        "value.messages[0].from must be a non-empty string");
+    check_refused_shape(CHANGE("{\"messages\":[{\"from\":\"1\",\"id\":\"\",\"type\":\"text\"}]}"),
+                        "value.messages[0].id must be a non-empty string");
+    check_refused_shape(CHANGE("{\"statuses\":[{\"id\":\"w\",\"status\":\"read\",\"recipient_id\":\"\"}]}"),
+                        "value.statuses[0].recipient_id must be a non-empty string");
+    check_refused_shape(CHANGE("{\"statuses\":{\"id\":\"w\"}}"), "value.statuses must be an array");
+    check_refused_shape(CHANGE("{\"statuses\":[{\"id\":\"w\",\"status\":\"failed\",\"recipient_id\":\"1\","
+                               "\"errors\":{\"code\":1}}]}"),
+                        "value.statuses[0].errors must be an array");
+}
+
+TEST(unknown_fields_and_kinds_of_the_right_shape_are_accepted) {
+    /* platforms add fields and kinds: those are not looked at */
+    const char *bodies[] = {
+        CHANGE("{\"messaging_product\":\"whatsapp\",\"new_thing\":[1,{\"x\":null}],\"messages\":[{\"from\":\"1\","
+               "\"id\":\"w\",\"type\":\"reaction\",\"reaction\":{\"emoji\":\"x\"},\"context\":7}]}"),
+        WABA "\"entry\":[{\"changes\":[{\"field\":\"history\",\"value\":{\"messages\":\"not read\"}}]}]}",
+        "{\"object\":\"page\",\"entry\":\"not read\"}",
+        "{\"entry\":[]}",
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++) {
+        pl_inbound in;
+        const json_t *events = post(bodies[i], &in);
+        CHECK(in.status == 200 && events);
+        CHECK(json_array_size(events) == (i == 0 ? 1u : 0u));
+        pl_inbound_clear(&in);
+    }
+}
+
 /* === inbound messages ============================================================= */
 
 TEST(text_message_with_contact_name) {
@@ -1297,6 +1372,8 @@ int main(void) {
     RUN(signature_without_an_app_secret_is_503);
     RUN(settings_come_from_the_environment);
     RUN(a_body_that_is_not_json_is_400);
+    RUN(bodies_of_the_wrong_shape_are_400);
+    RUN(unknown_fields_and_kinds_of_the_right_shape_are_accepted);
     RUN(text_message_with_contact_name);
     RUN(button_reply_arrives_as_its_payload);
     RUN(list_reply_arrives_as_its_payload);

@@ -525,6 +525,30 @@ def main(tap):
 
     tap.case("a missing or wrong X-Hub-Signature-256 -> 401/403, nothing stored, run or sent", bad_signature)
 
+    def wrong_shape(run):
+        u = new_phone()
+        mark = srv.mark()
+        good = envelope([text_message(u, "hi")], contacts=[contact(u)])
+        change = good["entry"][0]["changes"][0]
+        bodies = [
+            dict(good, entry=good["entry"][0]),                                   # entry not an array
+            dict(good, entry=[{"changes": [change, {"field": "messages", "value": []}]}]),
+            dict(good, entry=[{"changes": [dict(change, value=dict(change["value"], messages=change["value"]["messages"][0]))]}]),
+        ]
+        places = ["entry must be an array", "entry[0].changes[1].value must be an object",
+                  "entry[0].changes[0].value.messages must be an array"]
+        for body, place in zip(bodies, places):
+            r = deliver(srv, body)
+            check.assertEqual(r.status, 400, r)
+            check.assertIn(place, r.json["error"], r.json)
+        check.assertEqual(len(srv.find_log(r"whatsapp webhook refused \(400\): whatsapp: the body is not a webhook "
+                                           r"of the documented shape", mark)), len(bodies))
+        # the well-shaped message beside a malformed change was not taken either
+        check.assertEqual(stored_counts(srv.db, u), (0, 0, 0))
+        check.assertEqual(fake.attempts_of(u), 0)
+
+    tap.case("a signed delivery of the wrong shape -> 400 naming the place, logged, nothing stored", wrong_shape)
+
     # --- a replayed delivery --------------------------------------------------------------
 
     def replay(run):

@@ -485,6 +485,15 @@ def main(tap):
 
     tap.case("unknown paths -> 404 with a JSON reason", unknown_paths)
 
+    def not_utf8(run):
+        # a reason that quotes a decoded path segment holds its bytes as
+        # they came; once these bytes took the whole server down
+        for path in ("/v1/bots/%ff/messages", "/v1/bots/%C3/messages", "/v1/bots/barista/channels/%ED%A0%80"):
+            r = bad("GET", path, None, 404)
+            check.assertIn("\ufffd", r.json["error"], r.json)
+
+    tap.case("a path that is not UTF-8 -> a JSON 404 whose reason is UTF-8", not_utf8)
+
     def client_gone(run):
         body = json.dumps({"user": new_user("gone"), "text": "hi"}).encode()
         for _ in range(5):
