@@ -33,7 +33,14 @@ typedef struct {
 
 void pl_reply_json(struct evhttp_request *req, int status, json_t *body /* stolen */) {
     struct evbuffer *out = evbuffer_new();
-    char *text = json_dumps(body, JSON_COMPACT);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    if (!text) {
+        /* a body jansson could not make (text that is not UTF-8 in it): the
+         * answer is still JSON, and says the server is at fault */
+        pl_error("an answer (%d) could not be written as JSON", status);
+        status = 500;
+        text = pl_strdup("{\"error\":\"the answer could not be written\"}");
+    }
     evbuffer_add(out, text, strlen(text));
     evbuffer_add(out, "\n", 1);
     free(text);
