@@ -363,28 +363,28 @@ static void charge(lua_State *L, const char *table, const char *name, int cost) 
     lua_pop(L, 1);
 }
 
-/* Replaces table[name] (or the global name when table is NULL) by fn, which
- * gets the library's own function as upvalue 1. */
-static void replace(lua_State *L, const char *table, const char *name, lua_CFunction fn) {
+/* Replaces table[name] (or the global name when table is NULL) by fn;
+ * with keep_original, fn gets the library's own function as upvalue 1. */
+static void replace(lua_State *L, const char *table, const char *name, lua_CFunction fn, int keep_original) {
     if (table) lua_getglobal(L, table);
     else lua_pushglobaltable(L);
-    lua_getfield(L, -1, name);
-    lua_pushcclosure(L, fn, 1);
+    if (keep_original) lua_getfield(L, -1, name);
+    lua_pushcclosure(L, fn, keep_original);
     lua_setfield(L, -2, name);
     lua_pop(L, 1);
 }
 
 void pl_guard_install(lua_State *L) {
-    replace(L, NULL, "pcall", guard_pcall);
-    replace(L, NULL, "xpcall", guard_xpcall);
-    replace(L, NULL, "setmetatable", guard_setmetatable);
-    replace(L, NULL, "load", guard_load);
-    replace(L, NULL, "collectgarbage", guard_collectgarbage);
-    replace(L, "coroutine", "resume", guard_resume);
-    replace(L, "coroutine", "wrap", guard_wrap);
-    replace(L, "coroutine", "close", guard_close);
-    replace(L, "table", "insert", guard_tinsert);
-    replace(L, "table", "remove", guard_tremove);
+    replace(L, NULL, "pcall", guard_pcall, 0);
+    replace(L, NULL, "xpcall", guard_xpcall, 0);
+    replace(L, NULL, "setmetatable", guard_setmetatable, 1);
+    replace(L, NULL, "load", guard_load, 0);
+    replace(L, NULL, "collectgarbage", guard_collectgarbage, 0);
+    replace(L, "coroutine", "resume", guard_resume, 0);
+    replace(L, "coroutine", "wrap", guard_wrap, 0);
+    replace(L, "coroutine", "close", guard_close, 1);
+    replace(L, "table", "insert", guard_tinsert, 0);
+    replace(L, "table", "remove", guard_tremove, 0);
     charge(L, "string", "rep", COST_REP);
     charge(L, "table", "move", COST_MOVE);
     charge(L, "table", "sort", COST_SORT);

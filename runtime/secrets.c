@@ -50,7 +50,8 @@ const char *pl_secrets_prefix(const char *bot, char *buf, size_t size) {
     return buf;
 }
 
-int pl_secrets_allowed(const char *bot, const char *name) {
+/* Whether variable `name` is inside bot's namespace. */
+static int allowed(const char *bot, const char *name) {
     char prefix[128];
     pl_secrets_prefix(bot, prefix, sizeof prefix);
     size_t n = strlen(prefix);
@@ -59,7 +60,7 @@ int pl_secrets_allowed(const char *bot, const char *name) {
 }
 
 const char *pl_secrets_get(const char *bot, const char *name) {
-    if (!pl_secrets_allowed(bot, name)) return NULL;
+    if (!allowed(bot, name)) return NULL;
     const char *value = getenv(name);
     return value && *value ? value : NULL;
 }
@@ -84,7 +85,7 @@ static char *check_value(const char *bot, const json_t *value, const char *path)
         size_t len = strlen(key);
         char *found = NULL;
         if (len > 4 && strcmp(key + len - 4, "_env") == 0 && json_is_string(member) &&
-            !pl_secrets_allowed(bot, json_string_value(member))) {
+            !allowed(bot, json_string_value(member))) {
             char prefix[128];
             found = pl_strdupf("bot.json: %s: %s is outside this bot's environment namespace: a bot reads only "
                                "variables whose names start with %s (and never PARLEY_*)",

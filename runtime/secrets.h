@@ -19,9 +19,6 @@ void pl_secrets_reset(void);
 /* Writes bot's namespace into buf ("BARISTA_"); returns buf. */
 const char *pl_secrets_prefix(const char *bot, char *buf, size_t size);
 
-/* Whether variable `name` is inside bot's namespace. */
-int pl_secrets_allowed(const char *bot, const char *name);
-
 /* The value of variable `name` for bot: NULL when unset, empty, or outside
  * the namespace (borrowed from the environment). */
 const char *pl_secrets_get(const char *bot, const char *name);

@@ -169,12 +169,6 @@ int pl_vm_mem_try_reserve(pl_vm *vm, size_t bytes) {
     return 1;
 }
 
-int pl_vm_mem_reserve(pl_vm *vm, size_t bytes) {
-    if (pl_vm_mem_try_reserve(vm, bytes)) return 1;
-    if (vm->current) mark_over(vm, vm->current, PL_OVER_MEMORY);
-    return 0;
-}
-
 void pl_vm_mem_release(pl_vm *vm, size_t bytes) { vm->mem_used -= bytes < vm->mem_used ? bytes : vm->mem_used; }
 
 static const char *over_what(pl_over why) {

@@ -128,16 +128,14 @@ int pl_vm_over(lua_State *L);
 int pl_vm_within_budget(pl_vm *vm);
 
 /* C memory made for the script counts in the state's memory budget:
- * pl_vm_mem_reserve before allocating (0 when the bytes would go over the
- * budget of a running script: fail the allocation; the run is then over
- * its memory budget), pl_vm_mem_release with the same count when freeing. */
-int pl_vm_mem_reserve(pl_vm *vm, size_t bytes);
-void pl_vm_mem_release(pl_vm *vm, size_t bytes);
-/* The same, except that a refusal leaves the run as it is: for a caller
- * that can free what it holds, collect garbage (as Lua does before it
- * refuses one of its own allocations) and try once more, and that ends the
- * run itself (pl_vm_abort_over) when that fails too. */
+ * pl_vm_mem_try_reserve before allocating, pl_vm_mem_release with the same
+ * count when freeing. A refusal (0: the bytes would go over the budget of a
+ * running script) leaves the run as it is: the caller fails the allocation,
+ * frees what it holds, may collect garbage (as Lua does before it refuses
+ * one of its own allocations) and try once more, and ends the run itself
+ * (pl_vm_abort_over with PL_OVER_MEMORY) when that fails too. */
 int pl_vm_mem_try_reserve(pl_vm *vm, size_t bytes);
+void pl_vm_mem_release(pl_vm *vm, size_t bytes);
 
 /* The thread running script code now (the run's coroutine or one of the
  * script's own), kept by pl_vm_resume and guard.c's coroutine.resume. */
