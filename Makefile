@@ -16,9 +16,9 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS))
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 CFLAGS ?= -O2 -g
-ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Iruntime -Ibuild
+ALL_CFLAGS = -std=c11 -pthread $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Iruntime -Ibuild
 # -Wl,-E: busted's C modules (lfs, term, system) resolve the Lua API in the binary.
-ALL_LDFLAGS = -Wl,-E $(LDFLAGS)
+ALL_LDFLAGS = -Wl,-E -pthread $(LDFLAGS)
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 RUNTIME_SRC := $(filter-out runtime/main.c,$(wildcard runtime/*.c))

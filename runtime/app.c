@@ -171,6 +171,10 @@ int pl_app_open(const pl_app_config *config, pl_app **out, char **err) {
     pl_http_lua_use(app->http);
     app->outbox = pl_outbox_new(app->base, app->store, app->http, lookup_channel, app);
     app->pipeline = pl_pipeline_new(app->base, app->store);
+    if (pl_pipeline_sync_off_loop(app->pipeline, config->sync == PL_SYNC_FULL, err) != PL_OK) {
+        pl_app_close(app);
+        return PL_ERR;
+    }
     pl_pipeline_set_before_turn(app->pipeline, before_turn, app);
     pl_pipeline_set_outbox(app->pipeline, app->outbox);
     app->commerce = pl_commerce_new(app->store, app->pipeline, app->http,

@@ -9,6 +9,7 @@
 
 #include "common.h"
 #include "log.h"
+#include "syncer.h"
 #include "usage.h"
 
 typedef enum { ITEM_MESSAGE, ITEM_ERASE, ITEM_RECORD } item_kind;
@@ -49,6 +50,13 @@ struct pl_pipeline {
     size_t nbuckets, nboxes;
     item *batch_head, *batch_tail;
     struct event *commit_ev;
+    /* Off-loop durability (syncer.h): the batch written and waiting for its
+     * fdatasync; the next batch forms meanwhile and is written once this
+     * one is durable. wait_durable: replies wait for the sync (--sync full). */
+    pl_syncer *syncer;
+    int wait_durable;
+    item *syncing;
+    int syncing_jobs;
     pl_before_turn_fn before_turn;
     void *before_turn_ud;
     pl_outbox *outbox;
@@ -393,17 +401,11 @@ static void complete(pl_pipeline *pipe, item *it, int committed) {
     else mailbox_drop(pipe, box);
 }
 
-static void on_commit(evutil_socket_t fd, short what, void *arg) {
-    (void)fd;
-    (void)what;
-    pl_pipeline *pipe = arg;
-    item *batch = pipe->batch_head;
-    pipe->batch_head = pipe->batch_tail = NULL;
-    char *err = NULL;
-    pipe->jobs_touched = 0;
-    int committed = write_batch(pipe, batch, &err) == PL_OK;
+/* After a batch's commit (and, with a sync thread, its fdatasync): wakes
+ * the outbox and the jobs, tells the listeners, delivers the items. */
+static void finish_batch(pl_pipeline *pipe, item *batch, int committed, int jobs_touched, const char *err) {
     if (pipe->outbox) pl_outbox_committed(pipe->outbox, committed);
-    if (committed && pipe->jobs_touched && pipe->jobs_changed) pipe->jobs_changed(pipe->jobs_ud);
+    if (committed && jobs_touched && pipe->jobs_changed) pipe->jobs_changed(pipe->jobs_ud);
     for (item *it = batch; committed && pipe->committed && it; it = it->next_in_batch) {
         if (it->kind != ITEM_MESSAGE || it->status != 200) continue;
         pl_session_key key = {it->msg->bot, it->msg->channel, it->msg->user};
@@ -417,11 +419,47 @@ static void on_commit(evutil_socket_t fd, short what, void *arg) {
         for (item *it = batch; it; it = it->next_in_batch)
             if (it->kind == ITEM_MESSAGE) pl_turn_forget(it->bot, it->msg->channel, it->msg->user);
     }
-    free(err);
     for (item *it = batch, *next; it; it = next) {
         next = it->next_in_batch;
         complete(pipe, it, committed);
     }
+}
+
+/* Writes the batch formed so far in one transaction; then either finishes
+ * it, or hands its durability to the sync thread and finishes it in
+ * on_durable. */
+static void write_formed_batch(pl_pipeline *pipe) {
+    item *batch = pipe->batch_head;
+    if (!batch) return;
+    pipe->batch_head = pipe->batch_tail = NULL;
+    char *err = NULL;
+    pipe->jobs_touched = 0;
+    int committed = write_batch(pipe, batch, &err) == PL_OK;
+    if (committed && pipe->syncer && pipe->wait_durable) {
+        pipe->syncing = batch;
+        pipe->syncing_jobs = pipe->jobs_touched;
+        pl_syncer_request(pipe->syncer);
+        return;
+    }
+    finish_batch(pipe, batch, committed, pipe->jobs_touched, err);
+    free(err);
+}
+
+static void on_commit(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    pl_pipeline *pipe = arg;
+    if (pipe->syncing) return; /* the batch keeps forming: on_durable writes it */
+    write_formed_batch(pipe);
+}
+
+static void on_durable(void *ud) {
+    pl_pipeline *pipe = ud;
+    item *batch = pipe->syncing;
+    if (!batch) return;
+    pipe->syncing = NULL;
+    finish_batch(pipe, batch, 1, pipe->syncing_jobs, NULL);
+    write_formed_batch(pipe);
 }
 
 /* --- dispatch -------------------------------------------------------------- */
@@ -564,16 +602,26 @@ pl_pipeline *pl_pipeline_new(struct event_base *base, pl_store *store) {
     return pipe;
 }
 
+int pl_pipeline_sync_off_loop(pl_pipeline *pipe, int wait_durable, char **err) {
+    const char *path = pl_store_defer_sync(pipe->store);
+    if (!path) return PL_OK;
+    if (pl_syncer_start(pipe->base, pipe->store, path, on_durable, pipe, &pipe->syncer, err) != PL_OK) return PL_ERR;
+    pipe->wait_durable = wait_durable;
+    return PL_OK;
+}
+
+void pl_pipeline_sync_stats(const pl_pipeline *pipe, uint64_t *syncs, uint64_t *checkpoints) {
+    *syncs = *checkpoints = 0;
+    if (pipe->syncer) pl_syncer_stats(pipe->syncer, syncs, checkpoints);
+}
+
 void pl_pipeline_set_before_turn(pl_pipeline *pipe, pl_before_turn_fn fn, void *ud) {
     pipe->before_turn = fn;
     pipe->before_turn_ud = ud;
 }
 
-void pl_pipeline_free(pl_pipeline *pipe) {
-    if (!pipe) return;
-    /* Every item is in its session's mailbox, except webhook records, which
-     * are only in the batch. */
-    for (item *it = pipe->batch_head, *next; it; it = next) {
+static void free_records(item *batch) {
+    for (item *it = batch, *next; it; it = next) {
         next = it->next_in_batch;
         if (it->kind != ITEM_RECORD) continue;
         json_decref(it->events);
@@ -582,6 +630,16 @@ void pl_pipeline_free(pl_pipeline *pipe) {
         pl_message_free(it->msg);
         free(it);
     }
+}
+
+void pl_pipeline_free(pl_pipeline *pipe) {
+    if (!pipe) return;
+    /* what was written is synced before the store closes */
+    pl_syncer_stop(pipe->syncer);
+    /* Every item is in its session's mailbox, except webhook records, which
+     * are only in the batch. */
+    free_records(pipe->batch_head);
+    free_records(pipe->syncing);
     for (size_t i = 0; i < pipe->nbuckets; i++) {
         for (mailbox *b = pipe->buckets[i], *next; b; b = next) {
             next = b->next_in_bucket;

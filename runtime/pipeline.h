@@ -84,4 +84,14 @@ size_t pl_pipeline_pending(const pl_pipeline *pipe);
  * says how well commits are batched). */
 void pl_pipeline_stats(const pl_pipeline *pipe, uint64_t *items, uint64_t *transactions);
 
+/* Moves the store's syncs and checkpoints to a sync thread (syncer.h), so
+ * that the loop never waits on the disk. wait_durable (--sync full):
+ * replies and acknowledgements wait until their batch is fdatasync'ed; the
+ * next batch forms meanwhile. Without it (--sync normal) they go out after
+ * the write, and the thread syncs every PL_SYNCER_IDLE_MS. Nothing changes
+ * for a store without a file (":memory:"). */
+int pl_pipeline_sync_off_loop(pl_pipeline *pipe, int wait_durable, char **err);
+/* fdatasyncs and checkpoints the sync thread has done. */
+void pl_pipeline_sync_stats(const pl_pipeline *pipe, uint64_t *syncs, uint64_t *checkpoints);
+
 #endif

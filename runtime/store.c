@@ -4,6 +4,7 @@
 
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,6 +108,10 @@ static const char *const migrations[] = {
 struct pl_store {
     sqlite3 *db;
     sqlite3_stmt *stmt[ST_COUNT];
+    pl_store_sync sync;
+    int deferred; /* pl_store_defer_sync */
+    _Atomic uint64_t commits;
+    _Atomic uint64_t wal_frames;
 };
 
 static int db_fail(pl_store *store, char **err, const char *what) {
@@ -171,6 +176,7 @@ int pl_store_open(const char *path, pl_store_sync sync, pl_store **out, char **e
         pl_store_close(store);
         return PL_ERR;
     }
+    store->sync = sync;
     sqlite3_busy_timeout(store->db, 5000); /* opening may wait for another process */
     const char *pragmas = sync == PL_SYNC_FULL
                               ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
@@ -195,8 +201,33 @@ int pl_store_open(const char *path, pl_store_sync sync, pl_store **out, char **e
     return PL_OK;
 }
 
+/* The WAL hook replaces SQLite's automatic checkpoint: it only counts. */
+static int on_wal_commit(void *ud, sqlite3 *db, const char *name, int frames) {
+    (void)db;
+    (void)name;
+    pl_store *store = ud;
+    atomic_store(&store->wal_frames, (uint64_t)frames);
+    atomic_fetch_add(&store->commits, 1);
+    return SQLITE_OK;
+}
+
+const char *pl_store_defer_sync(pl_store *store) {
+    const char *path = sqlite3_db_filename(store->db, "main");
+    if (!path || !*path) return NULL;
+    if (exec_sql(store, "PRAGMA synchronous=OFF", NULL) != PL_OK) return NULL;
+    sqlite3_wal_hook(store->db, on_wal_commit, store);
+    store->deferred = 1;
+    return path;
+}
+
+uint64_t pl_store_commits(const pl_store *store) { return atomic_load(&((pl_store *)store)->commits); }
+uint64_t pl_store_wal_frames(const pl_store *store) { return atomic_load(&((pl_store *)store)->wal_frames); }
+
 void pl_store_close(pl_store *store) {
     if (!store) return;
+    /* the last connection's checkpoint on close syncs as it should */
+    if (store->deferred)
+        exec_sql(store, store->sync == PL_SYNC_FULL ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL);
     for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(store->stmt[i]);
     sqlite3_close(store->db);
     free(store);

@@ -3,7 +3,9 @@
  * The embedded backend is SQLite in WAL mode. Schema changes are numbered
  * migrations applied at open. Writes happen inside a transaction opened with
  * pl_store_begin and closed with pl_store_commit: the commit stage batches
- * all sessions finished in one loop turn into one transaction (one fsync).
+ * all sessions finished in one loop turn into one transaction. Serving, the
+ * store defers its syncs (pl_store_defer_sync) to the sync thread
+ * (syncer.h), so the loop never calls fsync or checkpoints.
  * Nothing here knows about Lua or the event loop, so a C test can drive it.
  *
  * Strings returned through `char **` are new and owned by the caller; `err`
@@ -31,6 +33,17 @@ typedef enum { PL_SYNC_NORMAL, PL_SYNC_FULL } pl_store_sync;
 
 int pl_store_open(const char *path, pl_store_sync sync, pl_store **out, char **err);
 void pl_store_close(pl_store *store);
+
+/* Hands syncing to the caller's sync thread: commits are written into the
+ * WAL without fsync and the WAL is never checkpointed by this connection
+ * (it is closed with synchronous=FULL again, so its last checkpoint syncs).
+ * Returns the database file's path (borrowed), or NULL when there is no
+ * file to sync (":memory:"), when nothing changes. */
+const char *pl_store_defer_sync(pl_store *store);
+/* Thread-safe counters for the sync thread: commits so far, and frames in
+ * the WAL after the last commit. */
+uint64_t pl_store_commits(const pl_store *store);
+uint64_t pl_store_wal_frames(const pl_store *store);
 
 int pl_store_begin(pl_store *store, char **err);
 int pl_store_commit(pl_store *store, char **err);

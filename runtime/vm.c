@@ -44,6 +44,7 @@ struct pl_vm {
     char *bot_dir;
     long instruction_limit;
     long time_limit_ms;
+    int watched; /* the watchdog sets the hook (else counted from the start) */
     pl_usage *usage;
     void *userdata;
 };
@@ -54,17 +55,21 @@ pl_vm *pl_vm_from_lua(lua_State *L) { return *(pl_vm **)lua_getextraspace(L); }
 
 static void budget_hook(lua_State *L, lua_Debug *ar);
 
-/* --- the deadline: a timer signal that makes the hook look at the clock --
- * The hook checks the time every HOOK_STEP instructions, but a single
- * instruction can take long (comparing or concatenating long strings), so
- * each slice of a run also arms a POSIX timer for its deadline. Its signal
- * handler only sets the hook of the thread running script code to fire at
- * the next instruction (lua_sethook may be called from a signal handler,
- * as lua.c does for ^C); the hook then finds the time is up. A timer left
- * armed after a run ends does no harm: the hook checks the real budget. */
-static lua_State *volatile deadline_target;
-static timer_t deadline_timer;
-static int deadline_ready; /* 1 when the timer exists, -1 when it cannot */
+/* --- the deadline: a timer signal that sets the hook --------------------
+ * A run starts without the count hook when its state is watched; a POSIX
+ * timer fires at the end of the watch window (or at the run's deadline,
+ * if that comes first). Its signal handler only sets the hook of the
+ * thread running script code to fire at the next instruction (lua_sethook
+ * may be called from a signal handler, as lua.c does for ^C); the hook
+ * then starts counting, or finds the time is up. The hook also checks the
+ * time every HOOK_STEP instructions, and the timer is armed again for the
+ * deadline, since one instruction can take long (comparing or
+ * concatenating long strings). A timer left armed after a run ends does no
+ * harm: the hook checks the real budget. Each thread that runs scripts has
+ * its own timer, whose signal goes to that thread. */
+static _Thread_local lua_State *volatile deadline_target;
+static _Thread_local timer_t deadline_timer;
+static _Thread_local int deadline_ready; /* 1 when the timer exists, -1 when it cannot */
 
 static void on_deadline_signal(int sig) {
     (void)sig;
@@ -80,11 +85,11 @@ static void create_deadline_timer(void) {
     sigemptyset(&sa.sa_mask);
     struct sigevent sev;
     memset(&sev, 0, sizeof sev);
-    sev.sigev_notify = SIGEV_SIGNAL;
+    sev.sigev_notify = SIGEV_THREAD_ID;
     sev.sigev_signo = SIGRTMIN;
+    sev._sigev_un._tid = gettid();
     if (sigaction(SIGRTMIN, &sa, NULL) != 0 || timer_create(CLOCK_MONOTONIC, &sev, &deadline_timer) != 0) {
-        pl_warn("no deadline timer (%s): time budgets are checked every %d instructions only",
-                strerror(errno), HOOK_STEP);
+        pl_warn("no deadline timer (%s): budgets are counted from every run's first instruction", strerror(errno));
         deadline_ready = -1;
         return;
     }
@@ -93,15 +98,36 @@ static void create_deadline_timer(void) {
 
 static long time_limit_ms(const pl_vm *vm, const pl_budget *b);
 
-static void arm_deadline(pl_vm *vm, const pl_budget *b) {
+/* Arms the timer for the end of the watch window, while the run is not
+ * counted yet, or for the run's deadline. Returns 0 when there is no timer. */
+static int arm_deadline(pl_vm *vm, const pl_budget *b) {
     long ms = time_limit_ms(vm, b);
-    if (ms <= 0) return;
+    int64_t left = ms > 0 ? (int64_t)ms * 1000 - b->time_used_us : -1;
+    if (!b->counting) {
+        int64_t window = PL_WATCH_WINDOW_US - b->time_used_us;
+        if (left < 0 || window < left) left = window;
+    }
+    if (left < 0) return 1;
     if (!deadline_ready) create_deadline_timer();
-    if (deadline_ready < 0) return;
-    int64_t left = (int64_t)ms * 1000 - b->time_used_us;
+    if (deadline_ready < 0) return 0;
     if (left < 1) left = 1;
     struct itimerspec when = {.it_value = {(time_t)(left / 1000000), (long)(left % 1000000) * 1000}};
     timer_settime(deadline_timer, 0, &when, NULL);
+    return 1;
+}
+
+/* The count hook goes on for the rest of the run: the watchdog fired (the
+ * window is charged at the nominal rate), or the state is not watched. */
+static void start_counting(pl_vm *vm, pl_budget *b, lua_State *L) {
+    if (b->counting) return;
+    b->counting = 1;
+    if (vm->watched) {
+        int64_t ran = b->time_used_us + (pl_monotonic_us() - b->slice_start_us);
+        b->used += (long)((ran < PL_WATCH_WINDOW_US ? ran : PL_WATCH_WINDOW_US) * PL_WATCH_INSTRUCTIONS_PER_US);
+    }
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
+    if (b->root && b->root != L) lua_sethook(b->root, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
+    arm_deadline(vm, b);
 }
 
 /* From now on the hook fires before every instruction of these threads. */
@@ -235,6 +261,10 @@ static void budget_hook(lua_State *L, lua_Debug *ar) {
     pl_budget *b = vm->current;
     if (!b) return;
     int step = lua_gethookcount(L);
+    if (!b->counting) {
+        start_counting(vm, b, L);
+        step = 0;
+    }
     if (ar->event == LUA_HOOKCOUNT) b->used += step;
     if (within_budget(vm, b)) {
         /* a thread armed by an earlier run that was abandoned */
@@ -273,6 +303,9 @@ int pl_vm_abort(lua_State *L) { return pl_vm_abort_over(L, PL_OVER_INSTRUCTIONS)
 void pl_vm_set_running(pl_vm *vm, lua_State *L) {
     vm->running = L;
     deadline_target = vm->current ? L : NULL;
+    /* a thread the script switches to is counted like the one it left */
+    if (L && vm->current && vm->current->counting && lua_gethook(L) != budget_hook)
+        lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
 }
 lua_State *pl_vm_running(const pl_vm *vm) { return vm->running; }
 
@@ -420,7 +453,9 @@ pl_vm *pl_vm_new(const pl_vm_config *config, char **err) {
     if (!vm->L) abort();
     *(pl_vm **)lua_getextraspace(vm->L) = vm;
     lua_atpanic(vm->L, panic);
-    lua_sethook(vm->L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
+    /* threads copy their hook from the main thread when created */
+    vm->watched = vm->instruction_limit >= PL_WATCH_FROM_LIMIT;
+    if (!vm->watched) lua_sethook(vm->L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
     lua_pushcfunction(vm->L, setup_state);
     if (lua_pcall(vm->L, 0, 0, 0) != LUA_OK) {
         pl_fail(err, "cannot set up the Lua state: %s", lua_tostring(vm->L, -1));
@@ -495,8 +530,10 @@ int pl_vm_resume(pl_vm *vm, lua_State *co, int nargs, int *nres, pl_budget *budg
     budget->root = co;
     budget->slice_start_us = pl_monotonic_us();
     int64_t cpu_start = pl_cpu_us();
+    if (!vm->watched) budget->counting = 1;
     pl_vm_set_running(vm, co);
-    arm_deadline(vm, budget);
+    /* without a timer, nothing would ever set the hook: count from here */
+    if (!arm_deadline(vm, budget) && !budget->counting) start_counting(vm, budget, co);
     int status = lua_resume(co, vm->L, nargs, nres);
     pl_vm_set_running(vm, NULL);
     int64_t slice = pl_monotonic_us() - budget->slice_start_us;

@@ -6,7 +6,8 @@
  * `require` also finds .lua files inside the bot's folder, nothing else.
  *
  * Budgets are enforced here in C, per handler run: instructions (a count
- * hook), wall-clock time (checked by the same hook and by every charge),
+ * hook, set by a watchdog once the run lasts: see PL_WATCH_WINDOW_US),
+ * wall-clock time (checked by the same hook and by every charge),
  * memory (a counting allocator per state; C code that allocates for the
  * script reserves its bytes here too) and work done inside C functions
  * (charged by those functions in instruction-equivalents, see
@@ -30,6 +31,17 @@ typedef struct pl_vm pl_vm;
 /* Work done in C is charged in instruction-equivalents: this many bytes
  * scanned (as 1 << shift) count as one instruction. */
 #define PL_BYTES_PER_UNIT_SHIFT 6
+
+/* The watchdog: a run executes without the count hook (which makes every
+ * Lua instruction about twice as costly) for its first PL_WATCH_WINDOW_US
+ * of running time; a timer then sets the hook, which counts from there on
+ * and charges the window at PL_WATCH_INSTRUCTIONS_PER_US (a fast machine's
+ * rate, so the estimate errs towards the limit). A state whose instruction
+ * limit is below PL_WATCH_FROM_LIMIT is counted from the first instruction
+ * (the window could hold more than such a limit). */
+#define PL_WATCH_WINDOW_US 1000
+#define PL_WATCH_INSTRUCTIONS_PER_US 150
+#define PL_WATCH_FROM_LIMIT 500000
 
 typedef struct pl_usage pl_usage;
 
@@ -60,6 +72,7 @@ typedef struct {
     int64_t time_used_us; /* in slices that ended */
     int64_t slice_start_us;
     pl_over over;         /* set once, when the first budget runs out */
+    int counting;         /* the count hook is on (the watchdog fired, or exact mode) */
     char where[160];      /* "file:line" of the script where the run was left */
     int log_lines;        /* lines the run's scripts logged (modules.c caps them) */
     lua_State *root;      /* the run's own coroutine (set by pl_vm_resume) */

@@ -1,0 +1,49 @@
+/* syncer: the thread that makes the SQLite store's commits durable, so
+ * that the event loop never waits on the disk.
+ *
+ * The loop's connection writes its transactions into the WAL without
+ * syncing (pl_store_defer_sync). The pipeline then asks the syncer for
+ * durability (pl_syncer_request): the thread calls fdatasync on the WAL,
+ * which makes every commit written before the call durable at once (group
+ * commit: the turns that finish meanwhile form the next batch), and tells
+ * the loop through an eventfd; the loop runs `durable` on its own thread.
+ * The thread also checkpoints the WAL into the database file, on a
+ * connection of its own with synchronous=FULL, once the WAL has grown;
+ * and it syncs commits made outside the pipeline (an outbox row marked
+ * sent) within PL_SYNCER_IDLE_MS even when nobody asks. */
+#ifndef PL_SYNCER_H
+#define PL_SYNCER_H
+
+#include <event2/event.h>
+#include <stdint.h>
+
+#include "store.h"
+
+/* Commits made outside the pipeline are durable within this many ms. */
+#define PL_SYNCER_IDLE_MS 100
+/* The WAL is checkpointed once it holds this many bytes. */
+#define PL_SYNCER_CHECKPOINT_BYTES (4 << 20)
+
+typedef struct pl_syncer pl_syncer;
+
+/* Called on the loop's thread when the request of pl_syncer_request is
+ * durable. */
+typedef void (*pl_durable_fn)(void *ud);
+
+/* Starts the thread for the store's database file at db_path (the store
+ * has deferred its syncs: pl_store_defer_sync). The thread reads only the
+ * store's commit and WAL counters (pl_store_commits, pl_store_wal_frames). */
+int pl_syncer_start(struct event_base *base, pl_store *store, const char *db_path, pl_durable_fn durable,
+                    void *ud, pl_syncer **out, char **err);
+
+/* Everything committed so far should become durable; `durable` runs on the
+ * loop once it is. At most one request is outstanding at a time. */
+void pl_syncer_request(pl_syncer *s);
+
+/* Figures for /v1/health and the bench: syncs done, checkpoints done. */
+void pl_syncer_stats(const pl_syncer *s, uint64_t *syncs, uint64_t *checkpoints);
+
+/* Syncs what is left, stops and joins the thread. */
+void pl_syncer_stop(pl_syncer *s);
+
+#endif
