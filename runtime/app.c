@@ -11,6 +11,7 @@
 #include "jobs.h"
 #include "log.h"
 #include "secrets.h"
+#include "workers.h"
 
 struct pl_app {
     struct event_base *base;
@@ -23,6 +24,7 @@ struct pl_app {
     pl_commerce *commerce;
     pl_jobs *jobs;
     pl_watch *watch;
+    pl_workers *workers; /* NULL: turns run on the loop */
     struct watch_target *targets; /* one per bot, for the watcher's callbacks */
     pl_reload_fn on_reload;
     void *on_reload_ud;
@@ -48,10 +50,37 @@ static void report_load(pl_bot *bot, int ok, const char *changed, const pl_error
              pl_bot_vm(bot) ? "the previous version keeps serving" : "shoppers get the fallback reply");
 }
 
+/* A worker's new state of a bot, set on that worker between two turns. */
+typedef struct {
+    pl_bot *bot;
+    pl_vm *vm;
+    json_t *manifest;
+} worker_state;
+
+static void set_worker_state(void *arg) {
+    worker_state *ws = arg;
+    pl_bot_set_worker_state(ws->bot, ws->vm, ws->manifest);
+    free(ws);
+}
+
+/* Every turn thread gets a state of its own, built like the one just
+ * loaded; turns already queued there run first. */
+static void spread_to_workers(pl_app *app, pl_bot *bot) {
+    for (size_t i = 0; i < pl_workers_count(app->workers); i++) {
+        pl_vm *vm = pl_bot_build_copy(bot);
+        if (!vm) continue; /* that worker keeps its state (logged) */
+        worker_state *ws = malloc(sizeof *ws);
+        if (!ws) abort();
+        *ws = (worker_state){bot, vm, json_deep_copy(pl_bot_manifest(bot))};
+        pl_workers_post(app->workers, i, set_worker_state, ws);
+    }
+}
+
 static int load_bot(pl_app *app, pl_bot *bot, const char *changed) {
     pl_errors errors = {0}, warnings = {0};
     int64_t t0 = pl_monotonic_us();
     int ok = pl_bot_reload(bot, app->store, &errors, &warnings) == PL_OK;
+    if (ok && app->workers) spread_to_workers(app, bot);
     report_load(bot, ok, changed, &errors, &warnings, (double)(pl_monotonic_us() - t0) / 1000.0);
     if (changed && app->on_reload) app->on_reload(bot, ok, changed, &errors, app->on_reload_ud);
     pl_errors_clear(&errors);
@@ -147,6 +176,13 @@ static void recover_inbox(pl_app *app) {
 static pl_bot *find_bot_for_jobs(const char *name, void *ud) { return pl_app_find_bot(ud, name); }
 static void jobs_changed(void *ud) { pl_jobs_kick(ud); }
 
+static int start_workers(pl_app *app, size_t n, char **err) {
+    if (pl_workers_start(app->base, n, &app->workers, err) != PL_OK) return PL_ERR;
+    for (size_t i = 0; i < app->nbots; i++) pl_bot_set_workers(app->bots[i], n);
+    pl_turn_use_workers(app->workers);
+    return PL_OK;
+}
+
 int pl_app_open(const pl_app_config *config, pl_app **out, char **err) {
     pl_app *app = calloc(1, sizeof *app);
     if (!app) abort();
@@ -158,6 +194,7 @@ int pl_app_open(const pl_app_config *config, pl_app **out, char **err) {
     int rc = pl_store_open(config->db_path, config->sync, &app->store, err);
     if (rc == PL_OK) rc = open_bots(app, config, err);
     if (rc == PL_OK && config->watch) rc = watch_bots(app, err);
+    if (rc == PL_OK && config->threads > 1) rc = start_workers(app, config->threads, err);
     if (rc != PL_OK) {
         pl_app_close(app);
         return PL_ERR;
@@ -193,6 +230,9 @@ int pl_app_open(const pl_app_config *config, pl_app **out, char **err) {
 
 void pl_app_close(pl_app *app) {
     if (!app) return;
+    /* the turn threads first: what they still post to the loop runs now */
+    pl_workers_stop(app->workers);
+    pl_turn_use_workers(NULL);
     pl_commerce_lua_use(NULL);
     pl_commerce_free(app->commerce);
     pl_jobs_free(app->jobs);

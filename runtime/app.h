@@ -27,7 +27,10 @@ typedef struct {
     size_t nbots;
     int watch;            /* hot reload on */
     const char *public_url; /* how the world reaches this server (payment links) */
+    size_t threads;       /* threads that run turns: 0 or 1, the loop; more, workers.h */
 } pl_app_config;
+
+#define PL_MAX_THREADS 256
 
 /* Opens everything. A bot whose scripts fail to load is still served (with
  * its fallback) and its error reported; a missing folder or a bad manifest

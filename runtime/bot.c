@@ -16,6 +16,7 @@
 #include "catalog.h"
 #include "commerce.h"
 #include "common.h"
+#include "workers.h"
 #include "http_lua.h"
 #include "json_lua.h"
 #include "log.h"
@@ -36,6 +37,13 @@ struct pl_bot {
     int64_t loaded_at;
     char *error;
     json_t *stock; /* units left per stock key (commerce.c keeps it current) */
+    /* with turn threads: each worker's own state and copy of the manifest,
+     * touched only by that worker (pl_bot_set_worker_state) */
+    size_t nworkers;
+    struct worker_state {
+        pl_vm *vm;
+        json_t *manifest;
+    } *workers;
 };
 
 void pl_errors_add(pl_errors *errors, const char *fmt, ...) {
@@ -130,6 +138,11 @@ int pl_bot_open(const char *dir, pl_bot **out, char **err) {
 
 void pl_bot_free(pl_bot *bot) {
     if (!bot) return;
+    for (size_t i = 0; i < bot->nworkers; i++) {
+        pl_vm_release(bot->workers[i].vm);
+        json_decref(bot->workers[i].manifest);
+    }
+    free(bot->workers);
     pl_vm_release(bot->vm);
     json_decref(bot->manifest);
     json_decref(bot->stock);
@@ -141,6 +154,34 @@ void pl_bot_free(pl_bot *bot) {
 }
 
 pl_vm *pl_bot_vm(const pl_bot *bot) { return bot->vm; }
+
+void pl_bot_set_workers(pl_bot *bot, size_t n) {
+    bot->workers = calloc(n, sizeof *bot->workers);
+    if (!bot->workers) abort();
+    bot->nworkers = n;
+}
+
+pl_vm *pl_bot_vm_here(const pl_bot *bot) {
+    int i = pl_worker_index();
+    if (i < 0) return bot->vm;
+    return (size_t)i < bot->nworkers ? bot->workers[i].vm : NULL;
+}
+
+void pl_bot_set_worker_state(pl_bot *bot, pl_vm *vm, json_t *manifest) {
+    int i = pl_worker_index();
+    if (i < 0 || (size_t)i >= bot->nworkers) abort();
+    pl_vm_release(bot->workers[i].vm);
+    json_decref(bot->workers[i].manifest);
+    bot->workers[i].vm = vm;
+    bot->workers[i].manifest = manifest;
+}
+
+/* The manifest this thread may read: a worker's own copy. */
+static const json_t *manifest_here(const pl_bot *bot) {
+    int i = pl_worker_index();
+    if (i < 0 || (size_t)i >= bot->nworkers || !bot->workers[i].manifest) return bot->manifest;
+    return bot->workers[i].manifest;
+}
 const char *pl_bot_name(const pl_bot *bot) { return bot->name; }
 const char *pl_bot_dir(const pl_bot *bot) { return bot->dir; }
 const json_t *pl_bot_manifest(const pl_bot *bot) { return bot->manifest; }
@@ -186,11 +227,12 @@ const json_t *pl_bot_channel_settings(const pl_bot *bot, const char *channel) {
 }
 
 const char *pl_bot_static_fallback(const pl_bot *bot, const char *locale) {
-    json_t *fb = json_object_get(bot->manifest, "fallback");
+    const json_t *manifest = manifest_here(bot);
+    json_t *fb = json_object_get(manifest, "fallback");
     if (json_is_string(fb)) return json_string_value(fb);
     const char *s = json_string_value(json_object_get(fb, locale ? locale : ""));
     if (!s) s = json_string_value(json_object_get(
-        fb, json_string_value(json_array_get(json_object_get(bot->manifest, "locales"), 0))));
+        fb, json_string_value(json_array_get(json_object_get(manifest, "locales"), 0))));
     return s ? s : "Sorry, something went wrong on our side. Please try again in a moment.";
 }
 
@@ -380,6 +422,15 @@ static pl_vm *build(const pl_bot *bot, const json_t *manifest, pl_errors *errors
         pl_vm_release(vm);
         return NULL;
     }
+    return vm;
+}
+
+pl_vm *pl_bot_build_copy(const pl_bot *bot) {
+    pl_errors errors = {0};
+    pl_vm *vm = build(bot, bot->manifest, &errors, NULL);
+    if (!vm) pl_error("[%s] a turn thread's copy of the scripts did not load: %s", bot->name,
+                      errors.count ? errors.items[0] : "?");
+    pl_errors_clear(&errors);
     return vm;
 }
 

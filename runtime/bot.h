@@ -43,6 +43,16 @@ int pl_bot_reload(pl_bot *bot, pl_store *store, pl_errors *errors, pl_errors *wa
  * when the scripts have never loaded. */
 pl_vm *pl_bot_vm(const pl_bot *bot);
 
+/* With turn threads (workers.h) every worker has a state of its own. */
+void pl_bot_set_workers(pl_bot *bot, size_t n);
+/* The state of the calling thread: the worker's, else pl_bot_vm's. */
+pl_vm *pl_bot_vm_here(const pl_bot *bot);
+/* A fresh state built like the current one (for a worker), or NULL (logged). */
+pl_vm *pl_bot_build_copy(const pl_bot *bot);
+/* On a worker: its new state and copy of the manifest (both taken over;
+ * the previous ones are released). */
+void pl_bot_set_worker_state(pl_bot *bot, pl_vm *vm, json_t *manifest);
+
 const char *pl_bot_name(const pl_bot *bot);
 const char *pl_bot_dir(const pl_bot *bot);
 const json_t *pl_bot_manifest(const pl_bot *bot);

@@ -122,7 +122,7 @@ static const char *invalid_order(const json_t *o) {
 
 /* create_order{currency, subtotal, discount, total, discount_code?, lines}
  *   -> order (with payment_url) | nil, reason[, sku] */
-static int lua_create_order(lua_State *L) {
+static int lua_create_order_on_loop(lua_State *L) {
     pl_turn *turn = need_turn(L, "c:checkout");
     luaL_checktype(L, 1, LUA_TTABLE);
     char *err = NULL;
@@ -178,7 +178,7 @@ static int lua_create_order(lua_State *L) {
 /* --- reading ------------------------------------------------------------------------ */
 
 /* orders([limit]) -> this shopper's orders on this channel, newest first */
-static int lua_orders(lua_State *L) {
+static int lua_orders_on_loop(lua_State *L) {
     pl_turn *turn = need_turn(L, "c:orders");
     const pl_message *msg = pl_turn_message(turn);
     json_t *list = NULL;
@@ -197,7 +197,7 @@ static int lua_orders(lua_State *L) {
 }
 
 /* order(id) -> the order when it is this shopper's, else nil */
-static int lua_order(lua_State *L) {
+static int lua_order_on_loop(lua_State *L) {
     pl_turn *turn = need_turn(L, "c:order");
     const pl_message *msg = pl_turn_message(turn);
     json_t *order = NULL;
@@ -214,7 +214,7 @@ static int lua_order(lua_State *L) {
 }
 
 /* discount_used(code) -> whether this shopper has used the code */
-static int lua_discount_used(lua_State *L) {
+static int lua_discount_used_on_loop(lua_State *L) {
     pl_turn *turn = need_turn(L, "cart:apply_code");
     const pl_message *msg = pl_turn_message(turn);
     int used = 0;
@@ -227,7 +227,7 @@ static int lua_discount_used(lua_State *L) {
 }
 
 /* stock(key) -> units left, or nil when the key is unlimited */
-static int lua_stock(lua_State *L) {
+static int lua_stock_on_loop(lua_State *L) {
     pl_vm *vm = pl_vm_from_lua(L);
     pl_bot *bot = vm ? pl_vm_userdata(vm) : NULL;
     json_t *left = bot ? json_object_get(pl_bot_stock(bot), luaL_checkstring(L, 1)) : NULL;
@@ -235,6 +235,14 @@ static int lua_stock(lua_State *L) {
     lua_pushinteger(L, (lua_Integer)json_integer_value(left));
     return 1;
 }
+
+/* The store, the commerce state and the stock are the loop's: on a turn
+ * thread these run there (turn.h, pl_turn_on_loop). */
+static int lua_create_order(lua_State *L) { return pl_turn_on_loop(L, lua_create_order_on_loop); }
+static int lua_orders(lua_State *L) { return pl_turn_on_loop(L, lua_orders_on_loop); }
+static int lua_order(lua_State *L) { return pl_turn_on_loop(L, lua_order_on_loop); }
+static int lua_discount_used(lua_State *L) { return pl_turn_on_loop(L, lua_discount_used_on_loop); }
+static int lua_stock(lua_State *L) { return pl_turn_on_loop(L, lua_stock_on_loop); }
 
 int pl_commerce_lua_open(lua_State *L) {
     static const luaL_Reg fns[] = {{"create_order", lua_create_order},

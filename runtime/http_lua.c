@@ -193,7 +193,7 @@ static int start(pl_turn *turn, const pl_url *target, const char *method, const 
 }
 
 /* request(method, url, headers, body, timeout_ms) -> {status, body} | nil, reason */
-static int http_request(lua_State *L) {
+static int http_request_on_loop(lua_State *L) {
     const char *method = luaL_checkstring(L, 1);
     const char *url = luaL_checkstring(L, 2);
     size_t body_len = 0;
@@ -225,6 +225,10 @@ static int http_request(lua_State *L) {
     }
     return pl_turn_wait(L, turn);
 }
+
+/* The outbound client is the loop's: on a turn thread the request starts
+ * there (turn.h, pl_turn_on_loop). */
+static int http_request(lua_State *L) { return pl_turn_on_loop(L, http_request_on_loop); }
 
 int pl_http_lua_open(lua_State *L) {
     static const luaL_Reg fns[] = {{"request", http_request}, {"allowed", http_allowed}, {NULL, NULL}};

@@ -1,6 +1,7 @@
 /* log: formats and writes log lines; see log.h. */
 #include "log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,6 +12,8 @@ static pl_log_level min_level = PL_LOG_INFO;
 static pl_log_sink sink_fn;
 static void *sink_ud;
 static int stderr_quiet;
+/* turn threads log too: one sink call at a time */
+static pthread_mutex_t sink_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const level_names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
 
@@ -42,5 +45,9 @@ void pl_log(pl_log_level level, const char *fmt, ...) {
         fprintf(stderr, "%s %-5s %s\n", stamp, level_names[level], message);
         fflush(stderr);
     }
-    if (sink_fn) sink_fn(level, message, sink_ud);
+    if (sink_fn) {
+        pthread_mutex_lock(&sink_lock);
+        sink_fn(level, message, sink_ud);
+        pthread_mutex_unlock(&sink_lock);
+    }
 }

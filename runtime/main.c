@@ -82,6 +82,10 @@ static const char serve_usage[] =
     "  --sync full|normal  SQLite synchronous mode (default full: a commit survives\n"
     "                      power loss; normal survives a crash of parley only)\n"
     "  --no-watch          do not hot-reload bot folders\n"
+    "  --threads N         threads that run turns (default 1: the event loop runs\n"
+    "                      them; N > 1: N turn threads beside the loop, a\n"
+    "                      shopper's turns always on the same one; default:\n"
+    "                      PARLEY_THREADS, else 1; docs/speed.md)\n"
     "  --public-url URL    how shoppers and providers reach this server, for payment\n"
     "                      links and provider callbacks (default: PARLEY_PUBLIC_URL,\n"
     "                      else http://ADDR:PORT)\n"
@@ -262,6 +266,7 @@ int pl_cmd_serve(int argc, char **argv) {
                                          {"idle-timeout", required_argument, 0, 'K'},
                                          {"env-prefix", required_argument, 0, 'E'},
                                          {"allow-private-http", no_argument, 0, 'A'},
+                                         {"threads", required_argument, 0, 'W'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     pl_bot_caps caps = {0};
@@ -272,6 +277,10 @@ int pl_cmd_serve(int argc, char **argv) {
     char *addr = pl_strdup("127.0.0.1");
     int port = 8080, watch = 1, c, rc = 0;
     pl_app_config config = {.db_path = "parley.db", .sync = PL_SYNC_FULL};
+    /* the environment's default, which --threads overrides (a test run
+     * passes every suite through turn threads this way) */
+    const char *threads_env = getenv("PARLEY_THREADS");
+    if (threads_env && positive_number(threads_env, &n) && n <= PL_MAX_THREADS) config.threads = (size_t)n;
     opterr = 0;
     while (rc == 0 && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -290,6 +299,11 @@ int pl_cmd_serve(int argc, char **argv) {
         case 'n': watch = 0; break;
         case 'A': pl_http_lua_allow_private(1); break;
         case 'u': config.public_url = optarg; break;
+        case 'W':
+            if (!positive_number(optarg, &n) || n > PL_MAX_THREADS)
+                rc = pl_cli_usage_error("serve", "--threads wants a whole number from 1 to %d", PL_MAX_THREADS);
+            else config.threads = (size_t)n;
+            break;
         case 'v':
             if (pl_log_parse_level(optarg) < 0) rc = pl_cli_usage_error("serve", "--log-level is debug, info, warn or error");
             else pl_log_set_level((pl_log_level)pl_log_parse_level(optarg));

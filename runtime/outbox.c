@@ -25,6 +25,7 @@ typedef struct queue {
     char *bot, *channel, *user;
     call *head, *tail;
     int in_flight;
+    int staged; /* calls queued in a commit not yet durable (pl_outbox_committed) */
     struct event *retry_timer;
     struct pl_outbox *outbox;
 } queue;
@@ -97,7 +98,7 @@ static void queue_free(queue *q) {
 
 /* Drops an empty, idle queue (queues live only while they have work). */
 static void queue_drop_if_idle(queue *q) {
-    if (q->head || q->in_flight) return;
+    if (q->head || q->in_flight || q->staged) return;
     pl_outbox *o = q->outbox;
     queue **link = &o->queues;
     while (*link != q) link = &(*link)->next_queue;
@@ -307,7 +308,9 @@ static int store_call(pl_outbox *o, const char *bot, const char *channel, const 
         o->queued_into = realloc(o->queued_into, sizeof *o->queued_into * o->capqueued);
         if (!o->queued_into) abort();
     }
-    o->queued_into[o->nqueued++] = queue_for(o, bot, channel, user);
+    queue *q = queue_for(o, bot, channel, user);
+    q->staged++;
+    o->queued_into[o->nqueued++] = q;
     c->next = o->queued;
     o->queued = c;
     return PL_OK;
@@ -371,6 +374,7 @@ void pl_outbox_committed(pl_outbox *o, int committed) {
     size_t n = o->nqueued;
     call *c = o->queued;
     for (size_t i = n; i-- > 0; c = c->next) order[i] = c;
+    for (size_t i = 0; i < n; i++) o->queued_into[i]->staged--;
     for (size_t i = 0; i < n; i++) {
         if (committed) append(o->queued_into[i], order[i]);
         else {

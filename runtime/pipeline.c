@@ -511,7 +511,7 @@ static void run_item(pl_pipeline *pipe, item *it) {
     }
     if (over_share(pipe, it)) return;
     if (pipe->before_turn) pipe->before_turn(pipe->before_turn_ud);
-    pl_turn_run(it->bot, it->msg, pipe->store, on_turn_done, it);
+    pl_turn_dispatch(it->bot, it->msg, pipe->store, on_turn_done, it);
 }
 
 static void enqueue(pl_pipeline *pipe, item *it) {

@@ -10,6 +10,7 @@
 #include "common.h"
 #include "json_lua.h"
 #include "log.h"
+#include "workers.h"
 
 /* The fallback reply runs under a tenth of a turn's budgets. */
 #define FALLBACK_BUDGET_PERCENT 10
@@ -21,6 +22,10 @@ struct pl_turn {
     lua_State *co;
     int co_ref;
     int waiting; /* yielded on I/O; pl_turn_wake resumes it */
+    int worker;  /* the worker it runs on (pl_worker_index), -1: the loop */
+    int remote;  /* pl_turn_on_loop is running a function on the loop */
+    int remote_yieldable; /* whether the coroutine could yield where it called it */
+    int yield_after;      /* pl_turn_wait was called on the loop: yield once back */
     pl_budget budget;
     const pl_message *msg;
     char *session_json; /* the stored session, when it was read (not cached) */
@@ -119,11 +124,33 @@ static void cache_drop(lua_State *L, const pl_message *m) {
     lua_pop(L, 1);
 }
 
-void pl_turn_forget(pl_bot *bot, const char *channel, const char *user) {
-    pl_vm *vm = pl_bot_vm(bot);
+static pl_workers *workers;
+
+void pl_turn_use_workers(pl_workers *w) { workers = w; }
+
+static void forget_here(pl_bot *bot, const char *channel, const char *user) {
+    pl_vm *vm = pl_bot_vm_here(bot);
     if (!vm) return;
     pl_message m = {.channel = (char *)channel, .user = (char *)user};
     cache_drop(pl_vm_lua(vm), &m);
+}
+
+static void forget_on_worker(void *arg) {
+    pl_message *m = arg;
+    forget_here((pl_bot *)m->text, m->channel, m->user);
+    m->text = NULL;
+    pl_message_free(m);
+}
+
+void pl_turn_forget(pl_bot *bot, const char *channel, const char *user) {
+    if (!workers || pl_worker_index() >= 0) {
+        forget_here(bot, channel, user);
+        return;
+    }
+    /* queued before the session's next turn, on the worker that runs it */
+    pl_message *m = pl_message_new(pl_bot_name(bot), channel, user);
+    m->text = (char *)bot;
+    pl_workers_post(workers, pl_workers_shard(workers, m->bot, channel, user), forget_on_worker, m);
 }
 
 pl_message *pl_message_new(const char *bot, const char *channel, const char *user) {
@@ -358,6 +385,20 @@ static void finish(turn *t, int status, int nres) {
     free(t);
 }
 
+/* The store is the loop's: a worker reads a session there. */
+typedef struct {
+    pl_store *store;
+    pl_session_key key;
+    char **json;
+    char *err;
+    int rc;
+} session_read;
+
+static void read_session(void *arg) {
+    session_read *r = arg;
+    r->rc = pl_store_session_get(r->store, &r->key, r->json, &r->err);
+}
+
 /* Pushes the session onto co: the cached table, or the stored one (then
  * kept in t->session_json for the fallback), or nil for a new shopper. */
 static int push_session_of(turn *t, pl_store *store, char **err) {
@@ -366,8 +407,12 @@ static int push_session_of(turn *t, pl_store *store, char **err) {
         lua_xmove(L, t->co, 1);
         return PL_OK;
     }
-    pl_session_key key = {t->msg->bot, t->msg->channel, t->msg->user};
-    if (pl_store_session_get(store, &key, &t->session_json, err) != PL_OK) return PL_ERR;
+    session_read read = {.store = store, .key = {t->msg->bot, t->msg->channel, t->msg->user}, .json = &t->session_json};
+    pl_workers_call_loop(read_session, &read);
+    if (read.rc != PL_OK) {
+        *err = read.err;
+        return PL_ERR;
+    }
     push_session(t->co, t->session_json);
     return PL_OK;
 }
@@ -384,7 +429,7 @@ static void note_session(turn *t) {
 
 void pl_turn_run(pl_bot *bot, const pl_message *msg, pl_store *store, pl_turn_done_fn done,
                  void *ud) {
-    pl_vm *vm = pl_bot_vm(bot);
+    pl_vm *vm = pl_bot_vm_here(bot);
     if (!vm) {
         pl_turn_result r = {.status = 200,
                             .replies = static_fallback(bot, msg),
@@ -396,7 +441,7 @@ void pl_turn_run(pl_bot *bot, const pl_message *msg, pl_store *store, pl_turn_do
     }
     turn *t = calloc(1, sizeof *t);
     if (!t) abort();
-    *t = (turn){.bot = bot, .vm = vm, .msg = msg, .done = done, .ud = ud};
+    *t = (turn){.bot = bot, .vm = vm, .msg = msg, .done = done, .ud = ud, .worker = pl_worker_index()};
     t->budget.limit = pl_vm_instruction_limit(vm);
     t->budget.owner = t;
     pl_vm_retain(vm);
@@ -432,19 +477,134 @@ int pl_turn_wait(lua_State *L, pl_turn *t) {
     if (L != t->co)
         return luaL_error(L, "cannot wait for I/O inside a coroutine of the script's own; "
                              "call it from the step itself");
-    if (!lua_isyieldable(L))
+    if (!(t->remote ? t->remote_yieldable : lua_isyieldable(L)))
         return luaL_error(L, "cannot wait for I/O here (inside require, a metamethod, a sort "
                              "comparator or a string.gsub callback); call it from the step itself");
     t->waiting = 1;
-    return lua_yield(L, 0);
+    if (!t->remote) return lua_yield(L, 0);
+    t->yield_after = 1; /* pl_turn_on_loop yields, back on the worker */
+    return 0;
+}
+
+/* pl_turn_wake on the worker: push runs on the loop (it may read what the
+ * loop owns), then the turn resumes here. */
+typedef struct {
+    pl_turn *turn;
+    int (*push)(lua_State *co, void *ud);
+    void *ud;
+    int nargs;
+} wake;
+
+static void push_on_loop(void *arg) {
+    wake *w = arg;
+    w->nargs = w->push(w->turn->co, w->ud);
+}
+
+static void resume_woken(pl_turn *t, int nargs) {
+    int nres = 0;
+    int status = pl_vm_resume(t->vm, t->co, nargs, &nres, &t->budget);
+    finish(t, status, nres);
+}
+
+static void wake_on_worker(void *arg) {
+    wake *w = arg;
+    pl_workers_call_loop(push_on_loop, w);
+    pl_turn *t = w->turn;
+    int nargs = w->nargs;
+    free(w);
+    resume_woken(t, nargs);
 }
 
 void pl_turn_wake(pl_turn *t, int (*push)(lua_State *co, void *ud), void *ud) {
     t->waiting = 0;
-    int nargs = push(t->co, ud);
-    int nres = 0;
-    int status = pl_vm_resume(t->vm, t->co, nargs, &nres, &t->budget);
-    finish(t, status, nres);
+    if (t->worker >= 0 && pl_worker_index() != t->worker) {
+        wake *w = malloc(sizeof *w);
+        if (!w) abort();
+        *w = (wake){.turn = t, .push = push, .ud = ud};
+        pl_workers_post(workers, (size_t)t->worker, wake_on_worker, w);
+        return;
+    }
+    resume_woken(t, push(t->co, ud));
+}
+
+/* --- pl_turn_on_loop ------------------------------------------------------------- */
+
+typedef struct {
+    lua_State *L;
+    lua_CFunction fn;
+    int status;
+    int nresults;
+} remote_call;
+
+/* On the loop: calls fn with the worker's arguments, in protected mode (an
+ * error must not jump across threads: it is raised again on the worker). */
+static void call_remote(void *arg) {
+    remote_call *c = arg;
+    int nargs = lua_gettop(c->L);
+    lua_pushcfunction(c->L, c->fn);
+    lua_insert(c->L, 1);
+    c->status = lua_pcall(c->L, nargs, LUA_MULTRET, 0);
+    c->nresults = lua_gettop(c->L);
+}
+
+int pl_turn_on_loop(lua_State *L, lua_CFunction fn) {
+    if (pl_worker_index() < 0) return fn(L);
+    pl_turn *t = pl_turn_current(L);
+    if (t) {
+        t->remote = 1;
+        t->remote_yieldable = lua_isyieldable(L);
+    }
+    remote_call c = {.L = L, .fn = fn};
+    pl_workers_call_loop(call_remote, &c);
+    if (t) t->remote = 0;
+    if (c.status != LUA_OK) return lua_error(L);
+    if (t && t->yield_after) {
+        t->yield_after = 0;
+        return lua_yield(L, 0);
+    }
+    return c.nresults;
+}
+
+/* --- pl_turn_dispatch ------------------------------------------------------------- */
+
+typedef struct {
+    pl_bot *bot;
+    const pl_message *msg;
+    pl_store *store;
+    pl_turn_done_fn done;
+    void *ud;
+    pl_turn_result result;
+} dispatched;
+
+static void done_on_loop(void *arg) {
+    dispatched *d = arg;
+    d->done(&d->result, d->ud);
+    pl_turn_result_clear(&d->result);
+    free(d);
+}
+
+static void done_on_worker(pl_turn_result *result, void *ud) {
+    dispatched *d = ud;
+    d->result = *result;
+    memset(result, 0, sizeof *result);
+    pl_workers_post_loop(workers, done_on_loop, d);
+}
+
+static void run_on_worker(void *arg) {
+    dispatched *d = arg;
+    pl_turn_run(d->bot, d->msg, d->store, done_on_worker, d);
+}
+
+void pl_turn_dispatch(pl_bot *bot, const pl_message *msg, pl_store *store, pl_turn_done_fn done,
+                      void *ud) {
+    if (!workers) {
+        pl_turn_run(bot, msg, store, done, ud);
+        return;
+    }
+    dispatched *d = calloc(1, sizeof *d);
+    if (!d) abort();
+    *d = (dispatched){.bot = bot, .msg = msg, .store = store, .done = done, .ud = ud};
+    pl_workers_post(workers, pl_workers_shard(workers, msg->bot, msg->channel, msg->user), run_on_worker, d);
 }
 
 const pl_message *pl_turn_message(const pl_turn *t) { return t->msg; }

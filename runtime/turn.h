@@ -71,6 +71,24 @@ typedef void (*pl_turn_done_fn)(pl_turn_result *result, void *ud);
 void pl_turn_run(pl_bot *bot, const pl_message *msg, pl_store *store, pl_turn_done_fn done,
                  void *ud);
 
+/* --- turn threads (workers.h) -------------------------------------------------
+ * With workers, pl_turn_dispatch runs the turn on the worker that owns the
+ * session, with that worker's state of the bot, and calls done on the loop;
+ * without, it is pl_turn_run. pl_turn_forget and pl_turn_wake, called on
+ * the loop, reach the owning worker too. The store and the loop's objects
+ * stay the loop's: a worker reads a session through pl_workers_call_loop,
+ * and the C functions of the modules that use them are wrapped in
+ * pl_turn_on_loop. */
+typedef struct pl_workers pl_workers;
+void pl_turn_use_workers(pl_workers *workers);
+void pl_turn_dispatch(pl_bot *bot, const pl_message *msg, pl_store *store, pl_turn_done_fn done,
+                      void *ud);
+/* Calls fn, a lua_CFunction, as if L called it, on the loop's thread (the
+ * calling worker waits; on the loop it is a plain call). fn may raise
+ * errors and may end with pl_turn_wait. For C functions that use the
+ * store, the outbound HTTP client or the commerce state. */
+int pl_turn_on_loop(lua_State *L, lua_CFunction fn);
+
 /* --- waiting for I/O inside a turn ------------------------------------------
  * A C function called by a step may start an asynchronous operation (an
  * HTTP call) and wait for it without blocking other sessions:
