@@ -93,11 +93,6 @@ static void on_change(const char *changed, void *ud) {
     load_bot(t->app, t->bot, changed);
 }
 
-static void before_turn(void *ud) {
-    pl_app *app = ud;
-    if (app->watch) pl_watch_poll(app->watch);
-}
-
 static int open_bots(pl_app *app, const pl_app_config *config, char **err) {
     app->bots = calloc(config->nbots ? config->nbots : 1, sizeof *app->bots);
     if (!app->bots) abort();
@@ -191,6 +186,8 @@ int pl_app_open(const pl_app_config *config, pl_app **out, char **err) {
         free(app);
         return pl_fail(err, "cannot create the event loop");
     }
+    /* two priorities: the reload watch (watch.h) before everything else */
+    event_base_priority_init(app->base, 2);
     int rc = pl_store_open(config->db_path, config->sync, &app->store, err);
     if (rc == PL_OK) rc = open_bots(app, config, err);
     if (rc == PL_OK && config->watch) rc = watch_bots(app, err);
@@ -212,7 +209,6 @@ int pl_app_open(const pl_app_config *config, pl_app **out, char **err) {
         pl_app_close(app);
         return PL_ERR;
     }
-    pl_pipeline_set_before_turn(app->pipeline, before_turn, app);
     pl_pipeline_set_outbox(app->pipeline, app->outbox);
     app->commerce = pl_commerce_new(app->store, app->pipeline, app->http,
                                     config->public_url ? config->public_url : "http://localhost");
@@ -228,9 +224,16 @@ int pl_app_open(const pl_app_config *config, pl_app **out, char **err) {
     return PL_OK;
 }
 
+static void turn_thread_done(void *arg) {
+    (void)arg;
+    pl_turn_thread_done();
+}
+
 void pl_app_close(pl_app *app) {
     if (!app) return;
     /* the turn threads first: what they still post to the loop runs now */
+    for (size_t i = 0; i < pl_workers_count(app->workers); i++)
+        pl_workers_post(app->workers, i, turn_thread_done, NULL);
     pl_workers_stop(app->workers);
     pl_turn_use_workers(NULL);
     pl_commerce_lua_use(NULL);

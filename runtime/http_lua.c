@@ -13,6 +13,7 @@
 #include "json_lua.h"
 #include "log.h"
 #include "turn.h"
+#include "workers.h"
 
 static pl_http_client *client;
 static int private_allowed = -1; /* -1: not said yet, the environment decides */
@@ -192,8 +193,26 @@ static int start(pl_turn *turn, const pl_url *target, const char *method, const 
     return PL_ERR;
 }
 
+/* start() on the loop, which owns the outbound client (a turn thread
+ * waits for it: workers.h). */
+typedef struct {
+    pl_turn *turn;
+    const pl_url *target;
+    const char *method;
+    const json_t *headers;
+    const char *body;
+    size_t body_len;
+    long timeout_ms;
+    int rc;
+} start_call;
+
+static void start_on_loop(void *arg) {
+    start_call *c = arg;
+    c->rc = start(c->turn, c->target, c->method, c->headers, c->body, c->body_len, c->timeout_ms);
+}
+
 /* request(method, url, headers, body, timeout_ms) -> {status, body} | nil, reason */
-static int http_request_on_loop(lua_State *L) {
+static int http_request(lua_State *L) {
     const char *method = luaL_checkstring(L, 1);
     const char *url = luaL_checkstring(L, 2);
     size_t body_len = 0;
@@ -215,7 +234,9 @@ static int http_request_on_loop(lua_State *L) {
         free(err);
         return lua_error(L);
     }
-    int rc = start(turn, &target, method, headers, body, body_len, (long)timeout);
+    start_call call = {turn, &target, method, headers, body, body_len, (long)timeout, PL_ERR};
+    pl_workers_call_loop(start_on_loop, &call);
+    int rc = call.rc;
     pl_url_clear(&target);
     json_decref(headers);
     if (rc != PL_OK) {
@@ -225,10 +246,6 @@ static int http_request_on_loop(lua_State *L) {
     }
     return pl_turn_wait(L, turn);
 }
-
-/* The outbound client is the loop's: on a turn thread the request starts
- * there (turn.h, pl_turn_on_loop). */
-static int http_request(lua_State *L) { return pl_turn_on_loop(L, http_request_on_loop); }
 
 int pl_http_lua_open(lua_State *L) {
     static const luaL_Reg fns[] = {{"request", http_request}, {"allowed", http_allowed}, {NULL, NULL}};

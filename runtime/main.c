@@ -118,14 +118,18 @@ typedef struct {
     pl_app *app;
     pl_server *server;
     struct event *drain_timer;
+    int idle_ticks; /* of the drain timer with nothing pending */
 } serve_state;
 
+/* Stops once nothing is pending at two ticks in a row: a reply handed to
+ * its connection in the loop turn that finished the last item is written
+ * in a later loop turn, before the second tick. */
 static void check_drained(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     serve_state *st = arg;
-    if (pl_pipeline_pending(pl_app_pipeline(st->app)) == 0)
-        event_base_loopexit(pl_app_base(st->app), NULL);
+    if (pl_pipeline_pending(pl_app_pipeline(st->app)) != 0) st->idle_ticks = 0;
+    else if (++st->idle_ticks >= 2) event_base_loopexit(pl_app_base(st->app), NULL);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg) {
@@ -215,7 +219,7 @@ static int run_server(pl_app_config *config, const char *addr, int port) {
         free(err);
         return 1;
     }
-    serve_state st = {app, pl_server_new(app), NULL};
+    serve_state st = {.app = app, .server = pl_server_new(app)};
     if (pl_server_listen(st.server, addr, port, &err) != PL_OK) {
         fprintf(stderr, "parley serve: %s\n", err);
         free(err);

@@ -57,8 +57,6 @@ struct pl_pipeline {
     int wait_durable;
     item *syncing;
     int syncing_jobs;
-    pl_before_turn_fn before_turn;
-    void *before_turn_ud;
     pl_outbox *outbox;
     void (*jobs_changed)(void *ud);
     void *jobs_ud;
@@ -510,7 +508,6 @@ static void run_item(pl_pipeline *pipe, item *it) {
         return;
     }
     if (over_share(pipe, it)) return;
-    if (pipe->before_turn) pipe->before_turn(pipe->before_turn_ud);
     pl_turn_dispatch(it->bot, it->msg, pipe->store, on_turn_done, it);
 }
 
@@ -613,11 +610,6 @@ int pl_pipeline_sync_off_loop(pl_pipeline *pipe, int wait_durable, char **err) {
 void pl_pipeline_sync_stats(const pl_pipeline *pipe, uint64_t *syncs, uint64_t *checkpoints) {
     *syncs = *checkpoints = 0;
     if (pipe->syncer) pl_syncer_stats(pipe->syncer, syncs, checkpoints);
-}
-
-void pl_pipeline_set_before_turn(pl_pipeline *pipe, pl_before_turn_fn fn, void *ud) {
-    pipe->before_turn = fn;
-    pipe->before_turn_ud = ud;
 }
 
 static void free_records(item *batch) {

@@ -27,12 +27,8 @@ typedef struct pl_pipeline pl_pipeline;
 typedef void (*pl_deliver_fn)(int status, const pl_message *msg, const pl_turn_result *result,
                               void *ud);
 
-/* Called before each turn, e.g. to apply pending hot reloads first. */
-typedef void (*pl_before_turn_fn)(void *ud);
-
 pl_pipeline *pl_pipeline_new(struct event_base *base, pl_store *store);
 void pl_pipeline_free(pl_pipeline *pipe);
-void pl_pipeline_set_before_turn(pl_pipeline *pipe, pl_before_turn_fn fn, void *ud);
 
 /* Queues msg (ownership passes) on its session's mailbox; deliver may be
  * NULL (a platform message whose replies go out through the outbox). */

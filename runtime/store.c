@@ -223,6 +223,30 @@ const char *pl_store_defer_sync(pl_store *store) {
 uint64_t pl_store_commits(const pl_store *store) { return atomic_load(&((pl_store *)store)->commits); }
 uint64_t pl_store_wal_frames(const pl_store *store) { return atomic_load(&((pl_store *)store)->wal_frames); }
 
+const char *pl_store_path(const pl_store *store) {
+    const char *path = sqlite3_db_filename(store->db, "main");
+    return path && *path ? path : NULL;
+}
+
+int pl_store_open_reader(const char *path, pl_store **out, char **err) {
+    pl_store *store = calloc(1, sizeof *store);
+    if (!store) abort();
+    if (sqlite3_open_v2(path, &store->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        pl_fail(err, "store: cannot open %s to read: %s", path, sqlite3_errmsg(store->db));
+        pl_store_close(store);
+        return PL_ERR;
+    }
+    sqlite3_busy_timeout(store->db, PL_STORE_BUSY_MS);
+    if (sqlite3_prepare_v3(store->db, statement_sql[ST_SESSION_GET], -1, SQLITE_PREPARE_PERSISTENT,
+                           &store->stmt[ST_SESSION_GET], NULL) != SQLITE_OK) {
+        db_fail(store, err, "prepare");
+        pl_store_close(store);
+        return PL_ERR;
+    }
+    *out = store;
+    return PL_OK;
+}
+
 void pl_store_close(pl_store *store) {
     if (!store) return;
     /* the last connection's checkpoint on close syncs as it should */

@@ -34,6 +34,12 @@ typedef enum { PL_SYNC_NORMAL, PL_SYNC_FULL } pl_store_sync;
 int pl_store_open(const char *path, pl_store_sync sync, pl_store **out, char **err);
 void pl_store_close(pl_store *store);
 
+/* The database file's path, or NULL for ":memory:". */
+const char *pl_store_path(const pl_store *store);
+/* A read-only connection to the same file for another thread (a turn
+ * thread reads sessions with it): only pl_store_session_get works on it. */
+int pl_store_open_reader(const char *path, pl_store **out, char **err);
+
 /* Hands syncing to the caller's sync thread: commits are written into the
  * WAL without fsync and the WAL is never checkpointed by this connection
  * (it is closed with synchronous=FULL again, so its last checkpoint syncs).

@@ -399,6 +399,33 @@ static void read_session(void *arg) {
     r->rc = pl_store_session_get(r->store, &r->key, r->json, &r->err);
 }
 
+/* A turn thread's own read-only connection (WAL readers do not wait for
+ * the loop's writes), opened at its first read; NULL where the database
+ * has no file, and the loop reads for it then. A turn sees every commit of
+ * the session's earlier turns: its mailbox released it after them. */
+static _Thread_local pl_store *reader;
+static _Thread_local int reader_tried;
+
+static pl_store *store_here(pl_store *store) {
+    if (pl_worker_index() < 0) return store;
+    if (!reader_tried) {
+        reader_tried = 1;
+        const char *path = pl_store_path(store);
+        char *err = NULL;
+        if (path && pl_store_open_reader(path, &reader, &err) != PL_OK) {
+            pl_warn("turn thread %d reads sessions through the loop: %s", pl_worker_index(), err);
+            free(err);
+        }
+    }
+    return reader;
+}
+
+void pl_turn_thread_done(void) {
+    pl_store_close(reader);
+    reader = NULL;
+    reader_tried = 0;
+}
+
 /* Pushes the session onto co: the cached table, or the stored one (then
  * kept in t->session_json for the fallback), or nil for a new shopper. */
 static int push_session_of(turn *t, pl_store *store, char **err) {
@@ -408,7 +435,13 @@ static int push_session_of(turn *t, pl_store *store, char **err) {
         return PL_OK;
     }
     session_read read = {.store = store, .key = {t->msg->bot, t->msg->channel, t->msg->user}, .json = &t->session_json};
-    pl_workers_call_loop(read_session, &read);
+    pl_store *own = store_here(store);
+    if (own) {
+        read.store = own;
+        read_session(&read);
+    } else {
+        pl_workers_call_loop(read_session, &read);
+    }
     if (read.rc != PL_OK) {
         *err = read.err;
         return PL_ERR;

@@ -88,6 +88,8 @@ void pl_turn_dispatch(pl_bot *bot, const pl_message *msg, pl_store *store, pl_tu
  * errors and may end with pl_turn_wait. For C functions that use the
  * store, the outbound HTTP client or the commerce state. */
 int pl_turn_on_loop(lua_State *L, lua_CFunction fn);
+/* A turn thread ends: what it kept for its turns (its store reader) goes. */
+void pl_turn_thread_done(void);
 
 /* --- waiting for I/O inside a turn ------------------------------------------
  * A C function called by a step may start an asynchronous operation (an

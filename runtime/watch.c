@@ -140,6 +140,8 @@ pl_watch *pl_watch_new(struct event_base *base, char **err) {
     if (!w) abort();
     w->fd = fd;
     w->ev = event_new(base, fd, EV_READ | EV_PERSIST, on_readable, w);
+    /* first among the events of a loop turn, when the base has priorities */
+    event_priority_set(w->ev, 0);
     event_add(w->ev, NULL);
     return w;
 }

@@ -3,8 +3,11 @@
  * Each bot folder is watched at its top (bot.json, the catalog) and through
  * flows/, scripts/ and lib/ with their subfolders. Changes to .lua, .json and
  * .csv files mark the bot dirty; the callback runs once per batch of events.
- * pl_watch_poll drains pending events at once, so the pipeline can apply a
- * reload right before the next turn instead of racing the event loop. */
+ * The inotify descriptor's readability drives it, at the event base's
+ * highest priority (pl_app gives the loop two): when a saved file and a
+ * message are ready in the same loop turn, the reload comes first, so the
+ * next message runs the new code without a read of the descriptor per turn.
+ * pl_watch_poll drains pending events at once. */
 #ifndef PL_WATCH_H
 #define PL_WATCH_H
 

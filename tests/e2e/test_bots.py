@@ -97,20 +97,26 @@ def main(tap):
 
     tap.case("the same user id on two bots has two separate sessions", sessions_apart)
 
+    # A bot's globals live in its Lua state; with turn threads (--threads,
+    # PARLEY_THREADS) each thread has a state of its own, and a shopper's
+    # turns always run on the same one: so each bot is probed through one
+    # shopper, the same in every run.
+    alpha_prober, beta_prober = new_user("alpha-prober"), new_user("beta-prober")
+
     def globals_apart(run):
         value = "secret%d" % run
-        replies = srv.say("alpha", new_user("setter"), "set-global " + value)
+        replies = srv.say("alpha", alpha_prober, "set-global " + value)
         check.assertEqual(replies[0]["text"], "set alpha:" + value)
         # alpha's state has it (so the probe works) ...
-        replies = srv.say("alpha", new_user("getter"), "get-global")
+        replies = srv.say("alpha", alpha_prober, "get-global")
         check.assertEqual(replies[0]["text"], "global=alpha:%s string.leaked=alpha:%s" % (value, value))
         # ... beta's does not (it only has what beta set itself in an earlier run)
-        replies = srv.say("beta", new_user("getter"), "get-global")
+        replies = srv.say("beta", beta_prober, "get-global")
         own = "nil" if run == 1 else "beta:other%d" % (run - 1)
         check.assertEqual(replies[0]["text"], "global=%s string.leaked=%s" % (own, own))
         # and beta setting its own does not change alpha's
-        srv.say("beta", new_user("setter"), "set-global other%d" % run)
-        replies = srv.say("alpha", new_user("getter"), "get-global")
+        srv.say("beta", beta_prober, "set-global other%d" % run)
+        replies = srv.say("alpha", alpha_prober, "get-global")
         check.assertEqual(replies[0]["text"], "global=alpha:%s string.leaked=alpha:%s" % (value, value))
         check.assertIn("Bea", texts(srv.say("barista", new_user("b"), "hi")), "the default bot is unaffected")
 
