@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <lauxlib.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,7 @@ struct pl_bot {
     int64_t loaded_at;
     char *error;
     json_t *stock; /* units left per stock key (commerce.c keeps it current) */
+    pthread_mutex_t stock_lock; /* the loop writes under it, turn threads read under it */
     /* with turn threads: each worker's own state and copy of the manifest,
      * touched only by that worker (pl_bot_set_worker_state) */
     size_t nworkers;
@@ -131,6 +133,7 @@ int pl_bot_open(const char *dir, pl_bot **out, char **err) {
     bot->manifest = manifest;
     bot->name = pl_strdup(json_string_value(json_object_get(manifest, "name")));
     bot->stock = json_object();
+    pthread_mutex_init(&bot->stock_lock, NULL);
     bot->usage = pl_usage_new();
     *out = bot;
     return PL_OK;
@@ -146,6 +149,7 @@ void pl_bot_free(pl_bot *bot) {
     pl_vm_release(bot->vm);
     json_decref(bot->manifest);
     json_decref(bot->stock);
+    pthread_mutex_destroy(&bot->stock_lock);
     pl_usage_free(bot->usage);
     free(bot->dir);
     free(bot->name);
@@ -189,6 +193,20 @@ int64_t pl_bot_loaded_at(const pl_bot *bot) { return bot->loaded_at; }
 const char *pl_bot_error(const pl_bot *bot) { return bot->error; }
 
 json_t *pl_bot_stock(pl_bot *bot) { return bot->stock; }
+
+int pl_bot_stock_left(pl_bot *bot, const char *key, int64_t *left) {
+    pthread_mutex_lock(&bot->stock_lock);
+    json_t *v = json_object_get(bot->stock, key);
+    if (v) *left = (int64_t)json_integer_value(v);
+    pthread_mutex_unlock(&bot->stock_lock);
+    return v != NULL;
+}
+
+void pl_bot_stock_set(pl_bot *bot, const char *key, json_t *left) {
+    pthread_mutex_lock(&bot->stock_lock);
+    json_object_set(bot->stock, key, left);
+    pthread_mutex_unlock(&bot->stock_lock);
+}
 pl_usage *pl_bot_usage(const pl_bot *bot) { return bot->usage; }
 
 static pl_bot_caps caps = {PL_CAP_MEMORY_MB, PL_CAP_INSTRUCTIONS, PL_CAP_TIME_MS};
@@ -491,8 +509,10 @@ int pl_bot_reload(pl_bot *bot, pl_store *store, pl_errors *errors, pl_errors *wa
     }
     int rc = PL_OK;
     if (vm) {
+        pthread_mutex_lock(&bot->stock_lock);
         json_object_clear(bot->stock);
         json_object_update(bot->stock, stock);
+        pthread_mutex_unlock(&bot->stock_lock);
         json_decref(stock);
         pl_vm_release(bot->vm);
         bot->vm = vm;

@@ -75,6 +75,11 @@ const json_t *pl_bot_channel_settings(const pl_bot *bot, const char *channel);
  * "sku/option=value") -> units left, kept by commerce.c (borrowed); keys
  * not in it are unlimited. */
 json_t *pl_bot_stock(pl_bot *bot);
+/* Thread-safe access for turn threads (reads) and the loop (writes): the
+ * units left of a stock key (returns 0 when the key is unlimited), and a
+ * new count. The loop may read pl_bot_stock directly. */
+int pl_bot_stock_left(pl_bot *bot, const char *key, int64_t *left);
+void pl_bot_stock_set(pl_bot *bot, const char *key, json_t *left);
 
 /* The text sent when the scripts cannot run at all: the manifest's
  * "fallback" for the locale, else a built-in sentence. Borrowed. */

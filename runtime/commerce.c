@@ -278,7 +278,7 @@ static void applied(int status, void *ud) {
     if (status == 200) {
         const char *key;
         json_t *left;
-        json_object_foreach(job->stock_left, key, left) json_object_set(pl_bot_stock(job->bot), key, left);
+        json_object_foreach(job->stock_left, key, left) pl_bot_stock_set(job->bot, key, left);
     }
     char *problems = NULL;
     if (status == 200 && job->not_found) status = 404;

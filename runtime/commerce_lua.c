@@ -227,22 +227,21 @@ static int lua_discount_used_on_loop(lua_State *L) {
 }
 
 /* stock(key) -> units left, or nil when the key is unlimited */
-static int lua_stock_on_loop(lua_State *L) {
+static int lua_stock(lua_State *L) {
     pl_vm *vm = pl_vm_from_lua(L);
     pl_bot *bot = vm ? pl_vm_userdata(vm) : NULL;
-    json_t *left = bot ? json_object_get(pl_bot_stock(bot), luaL_checkstring(L, 1)) : NULL;
-    if (!left) return 0;
-    lua_pushinteger(L, (lua_Integer)json_integer_value(left));
+    int64_t left = 0;
+    if (!bot || !pl_bot_stock_left(bot, luaL_checkstring(L, 1), &left)) return 0;
+    lua_pushinteger(L, (lua_Integer)left);
     return 1;
 }
 
-/* The store, the commerce state and the stock are the loop's: on a turn
- * thread these run there (turn.h, pl_turn_on_loop). */
+/* The store and the commerce state are the loop's: on a turn thread these
+ * run there (turn.h, pl_turn_on_loop). */
 static int lua_create_order(lua_State *L) { return pl_turn_on_loop(L, lua_create_order_on_loop); }
 static int lua_orders(lua_State *L) { return pl_turn_on_loop(L, lua_orders_on_loop); }
 static int lua_order(lua_State *L) { return pl_turn_on_loop(L, lua_order_on_loop); }
 static int lua_discount_used(lua_State *L) { return pl_turn_on_loop(L, lua_discount_used_on_loop); }
-static int lua_stock(lua_State *L) { return pl_turn_on_loop(L, lua_stock_on_loop); }
 
 int pl_commerce_lua_open(lua_State *L) {
     static const luaL_Reg fns[] = {{"create_order", lua_create_order},

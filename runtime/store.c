@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <threads.h>
 
 #include "common.h"
 
@@ -166,7 +167,14 @@ static int migrate(pl_store *store, char **err) {
     return PL_OK;
 }
 
+/* Before SQLite's first use: no global memory statistics, whose mutex
+ * every allocation of every connection would take (the loop writes while
+ * turn threads read). */
+static void configure_sqlite(void) { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }
+static once_flag configured = ONCE_FLAG_INIT;
+
 int pl_store_open(const char *path, pl_store_sync sync, pl_store **out, char **err) {
+    call_once(&configured, configure_sqlite);
     pl_store *store = calloc(1, sizeof *store);
     if (!store) abort();
     if (sqlite3_open_v2(path, &store->db,
