@@ -66,7 +66,11 @@ static void budget_hook(lua_State *L, lua_Debug *ar);
  * deadline, since one instruction can take long (comparing or
  * concatenating long strings). A timer left armed after a run ends does no
  * harm: the hook checks the real budget. Each thread that runs scripts has
- * its own timer, whose signal goes to that thread. */
+ * its own timer, whose signal goes to that thread.
+ *
+ * Time is the thread's CPU time (CLOCK_THREAD_CPUTIME_ID, for the timer
+ * too): a run is charged for the work it does, not for the moments a busy
+ * machine lets other processes run instead of it. */
 static _Thread_local lua_State *volatile deadline_target;
 static _Thread_local timer_t deadline_timer;
 static _Thread_local int deadline_ready; /* 1 when the timer exists, -1 when it cannot */
@@ -88,7 +92,7 @@ static void create_deadline_timer(void) {
     sev.sigev_notify = SIGEV_THREAD_ID;
     sev.sigev_signo = SIGRTMIN;
     sev._sigev_un._tid = gettid();
-    if (sigaction(SIGRTMIN, &sa, NULL) != 0 || timer_create(CLOCK_MONOTONIC, &sev, &deadline_timer) != 0) {
+    if (sigaction(SIGRTMIN, &sa, NULL) != 0 || timer_create(CLOCK_THREAD_CPUTIME_ID, &sev, &deadline_timer) != 0) {
         pl_warn("no deadline timer (%s): budgets are counted from every run's first instruction", strerror(errno));
         deadline_ready = -1;
         return;
@@ -122,7 +126,7 @@ static void start_counting(pl_vm *vm, pl_budget *b, lua_State *L) {
     if (b->counting) return;
     b->counting = 1;
     if (vm->watched) {
-        int64_t ran = b->time_used_us + (pl_monotonic_us() - b->slice_start_us);
+        int64_t ran = b->time_used_us + (pl_cpu_us() - b->slice_start_us);
         b->used += (long)((ran < PL_WATCH_WINDOW_US ? ran : PL_WATCH_WINDOW_US) * PL_WATCH_INSTRUCTIONS_PER_US);
     }
     lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
@@ -154,7 +158,7 @@ static int within_budget(pl_vm *vm, pl_budget *b) {
         return 0;
     }
     long ms = time_limit_ms(vm, b);
-    if (ms > 0 && b->time_used_us + (pl_monotonic_us() - b->slice_start_us) > (int64_t)ms * 1000) {
+    if (ms > 0 && b->time_used_us + (pl_cpu_us() - b->slice_start_us) > (int64_t)ms * 1000) {
         mark_over(vm, b, PL_OVER_TIME);
         return 0;
     }
@@ -528,17 +532,16 @@ int pl_vm_resume(pl_vm *vm, lua_State *co, int nargs, int *nres, pl_budget *budg
     vm->mem_enforce = 1;
     vm->refused = 0;
     budget->root = co;
-    budget->slice_start_us = pl_monotonic_us();
-    int64_t cpu_start = pl_cpu_us();
+    budget->slice_start_us = pl_cpu_us();
     if (!vm->watched) budget->counting = 1;
     pl_vm_set_running(vm, co);
     /* without a timer, nothing would ever set the hook: count from here */
     if (!arm_deadline(vm, budget) && !budget->counting) start_counting(vm, budget, co);
     int status = lua_resume(co, vm->L, nargs, nres);
     pl_vm_set_running(vm, NULL);
-    int64_t slice = pl_monotonic_us() - budget->slice_start_us;
+    int64_t slice = pl_cpu_us() - budget->slice_start_us;
     budget->time_used_us += slice > 0 ? slice : 1;
-    pl_usage_add(vm->usage, pl_cpu_us() - cpu_start);
+    pl_usage_add(vm->usage, slice);
     vm->current = outer;
     vm->mem_enforce = outer_enforce;
     pl_vm_set_running(vm, outer_running);

@@ -50,7 +50,7 @@ typedef struct {
     const char *bot_dir;   /* require and load_file resolve inside it */
     size_t memory_limit;   /* bytes for the whole state */
     long instruction_limit; /* per handler run */
-    long time_limit_ms;     /* per handler run: time spent running, not waiting for I/O */
+    long time_limit_ms;     /* per handler run: CPU time spent running, not waiting for I/O */
     pl_usage *usage;        /* the bot's CPU account, shared by its states (borrowed), or NULL */
 } pl_vm_config;
 
@@ -69,8 +69,8 @@ typedef struct {
     long used;            /* instructions and charged C work */
     long limit;
     long time_limit_ms;   /* 0: the state's */
-    int64_t time_used_us; /* in slices that ended */
-    int64_t slice_start_us;
+    int64_t time_used_us; /* CPU time in slices that ended */
+    int64_t slice_start_us; /* the thread's CPU clock when this slice began */
     pl_over over;         /* set once, when the first budget runs out */
     int counting;         /* the count hook is on (the watchdog fired, or exact mode) */
     char where[160];      /* "file:line" of the script where the run was left */
