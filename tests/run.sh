@@ -55,12 +55,12 @@ run_suite "lua: no globals in runtime modules" tests/lua_globals.sh
 # every fuzz target's saved corpus, replayed under the sanitizers (tests/fuzz/)
 run_suite "fuzz: corpora replayed" tests/fuzz/replay.sh
 
-for bot in . examples/* tests/bots/*; do
+for bot in . examples/* tests/bots/* tests/bench/*; do
   [ -d "$bot/spec" ] && run_suite "busted: $bot" ./parley test "$bot" -o TAP
 done
 # the same specs through parley built with the sanitizers: the runtime's C
 # under every conversation the specs hold
-for bot in . examples/* tests/bots/*; do
+for bot in . examples/* tests/bots/* tests/bench/*; do
   [ -d "$bot/spec" ] && run_suite "busted+asan+ubsan: $bot" build/parley-san test "$bot" -o TAP
 done
 

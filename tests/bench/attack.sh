@@ -7,7 +7,7 @@
 #     whose time budget is BENCH_ATTACK_TIME_MS (default 50), a fresh SQLite
 #     file, --no-watch, on 127.0.0.1 (port 0).
 #   A. wrk with tests/bench/conversation.lua against the default bot, as in
-#      run 1: p50/p99 without the attack.
+#      run 1b: p50/p99 without the attack.
 #   B. the same while tests/bench/attacker.py sends the hostile bot
 #      BENCH_ATTACK_RATE messages/s (default 20) naming attacks that each use
 #      a whole budget or more: a loop whose xpcall handler loops too, a

@@ -11,7 +11,7 @@
 --
 --   wrk -t1 -c64 -d10s -s checkout.lua http://HOST:PORT/v1/bots/barista/messages -- PREFIX
 --
--- Built like conversation.lua: a shopper's next request is only sent after
+-- Built like shoppers.lua: a shopper's next request is only sent after
 -- the answer to the previous one; each wrk thread keeps a ready queue that
 -- response() fills with the user echoed in the reply (for the payment page,
 -- the user whose order the page names), or a new shopper once one has paid.
