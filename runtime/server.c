@@ -118,8 +118,13 @@ static void send_replies(struct evhttp_request *req, const char *user, const cha
     json_t *juser = json_string(user);
     char *user_text = json_dumps(juser, JSON_ENCODE_ANY);
     json_decref(juser);
+    /* pieces, not a format: the replies can be long */
     struct evbuffer *out = evbuffer_new();
-    evbuffer_add_printf(out, "{\"user\":%s,\"replies\":%s}\n", user_text, replies_text);
+    evbuffer_add(out, "{\"user\":", 8);
+    evbuffer_add(out, user_text, strlen(user_text));
+    evbuffer_add(out, ",\"replies\":", 11);
+    evbuffer_add(out, replies_text, strlen(replies_text));
+    evbuffer_add(out, "}\n", 2);
     free(user_text);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                       "application/json; charset=utf-8");

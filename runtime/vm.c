@@ -31,8 +31,23 @@
 #define CHARGE_ALLOC_FROM 4096
 #define CHARGE_ALLOC_SHIFT 8
 
+/* Small blocks (Lua's strings, tables, closures of up to SMALL_MAX bytes)
+ * freed by the state are kept in per-size lists and handed out again: a
+ * turn allocates and frees thousands of them, and a list is a fraction of
+ * malloc's cost. At most SMALL_KEEP_BYTES are kept per state. */
+#define SMALL_STEP 16
+#define SMALL_MAX 256
+#define SMALL_CLASSES (SMALL_MAX / SMALL_STEP)
+#define SMALL_KEEP_BYTES (256 * 1024)
+
+typedef struct free_block {
+    struct free_block *next;
+} free_block;
+
 struct pl_vm {
     lua_State *L;
+    free_block *small[SMALL_CLASSES];
+    size_t small_kept; /* bytes in the lists */
     int refs;
     size_t mem_used;
     size_t mem_limit;
@@ -165,11 +180,59 @@ static int within_budget(pl_vm *vm, pl_budget *b) {
     return 1;
 }
 
+static size_t small_class(size_t size) { return (size - 1) / SMALL_STEP; }
+
+static void *block_alloc(pl_vm *vm, size_t size) {
+    if (size > SMALL_MAX) return malloc(size);
+    size_t c = small_class(size);
+    free_block *b = vm->small[c];
+    if (!b) return malloc((c + 1) * SMALL_STEP);
+    vm->small[c] = b->next;
+    vm->small_kept -= (c + 1) * SMALL_STEP;
+    return b;
+}
+
+static void block_free(pl_vm *vm, void *block, size_t size) {
+    if (size > SMALL_MAX || vm->small_kept >= SMALL_KEEP_BYTES) {
+        free(block);
+        return;
+    }
+    size_t c = small_class(size);
+    free_block *b = block;
+    b->next = vm->small[c];
+    vm->small[c] = b;
+    vm->small_kept += (c + 1) * SMALL_STEP;
+}
+
+/* realloc for Lua's blocks: the size a block was allocated with is always
+ * known (osize), so a small one goes back to the list of its size. */
+static void *block_realloc(pl_vm *vm, void *ptr, size_t osize, size_t nsize) {
+    if (!ptr) return block_alloc(vm, nsize);
+    if (osize > SMALL_MAX && nsize > SMALL_MAX) return realloc(ptr, nsize);
+    if (osize <= SMALL_MAX && nsize <= SMALL_MAX && small_class(osize) == small_class(nsize)) return ptr;
+    void *p = block_alloc(vm, nsize);
+    if (!p) return NULL;
+    memcpy(p, ptr, osize < nsize ? osize : nsize);
+    block_free(vm, ptr, osize);
+    return p;
+}
+
+static void free_small_blocks(pl_vm *vm) {
+    for (size_t c = 0; c < SMALL_CLASSES; c++) {
+        for (free_block *b = vm->small[c], *next; b; b = next) {
+            next = b->next;
+            free(b);
+        }
+        vm->small[c] = NULL;
+    }
+    vm->small_kept = 0;
+}
+
 static void *budget_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     pl_vm *vm = ud;
     size_t old = ptr ? osize : 0;
     if (nsize == 0) {
-        free(ptr);
+        if (ptr) block_free(vm, ptr, osize);
         vm->mem_used -= old;
         return NULL;
     }
@@ -181,7 +244,7 @@ static void *budget_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         return NULL;
     }
     vm->refused = 0;
-    void *p = realloc(ptr, nsize);
+    void *p = block_realloc(vm, ptr, old, nsize);
     if (!p) return NULL;
     vm->mem_used = vm->mem_used - old + nsize;
     /* Building a large value is work the instruction count does not see
@@ -474,6 +537,7 @@ void pl_vm_retain(pl_vm *vm) { vm->refs++; }
 void pl_vm_release(pl_vm *vm) {
     if (!vm || --vm->refs > 0) return;
     lua_close(vm->L);
+    free_small_blocks(vm);
     free(vm->bot_name);
     free(vm->bot_dir);
     free(vm);
