@@ -191,7 +191,7 @@ int pl_app_open(const pl_app_config *config, pl_app **out, char **err) {
     int rc = pl_store_open(config->db_path, config->sync, &app->store, err);
     if (rc == PL_OK) rc = open_bots(app, config, err);
     if (rc == PL_OK && config->watch) rc = watch_bots(app, err);
-    if (rc == PL_OK && config->threads > 1) rc = start_workers(app, config->threads, err);
+    if (rc == PL_OK && config->threads > 1) rc = start_workers(app, config->threads - 1, err);
     if (rc != PL_OK) {
         pl_app_close(app);
         return PL_ERR;

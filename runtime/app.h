@@ -27,7 +27,8 @@ typedef struct {
     size_t nbots;
     int watch;            /* hot reload on */
     const char *public_url; /* how the world reaches this server (payment links) */
-    size_t threads;       /* threads that run turns: 0 or 1, the loop; more, workers.h */
+    size_t threads;       /* threads at work: 0 or 1, the loop runs turns too; N > 1,
+                           * the loop and N - 1 turn threads (workers.h) */
 } pl_app_config;
 
 #define PL_MAX_THREADS 256
