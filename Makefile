@@ -24,6 +24,10 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 RUNTIME_SRC := $(filter-out runtime/main.c,$(wildcard runtime/*.c))
 RUNTIME_OBJ := $(RUNTIME_SRC:runtime/%.c=build/obj/%.o) build/obj/embedded.o build/obj/web_assets.o
 SAN_OBJ := $(RUNTIME_SRC:runtime/%.c=build/san/%.o) build/san/embedded.o build/san/web_assets.o
+# ThreadSanitizer, for the tests that run the turn threads and the sync thread
+TSAN := -fsanitize=thread
+TSAN_OBJ := $(RUNTIME_SRC:runtime/%.c=build/tsan/%.o) build/tsan/embedded.o build/tsan/web_assets.o
+TSAN_CTESTS := build/tests/tsan_test_pipeline
 WEB_ASSETS := $(sort $(wildcard runtime/web/*.js runtime/web/*.html runtime/web/*.css runtime/web/*.svg))
 LUA_MODULES := $(sort $(wildcard runtime/lua/*.lua runtime/lua/parley/*.lua))
 CTEST_SRC := $(wildcard tests/c/test_*.c)
@@ -64,7 +68,7 @@ build/san/web_assets.o: build/web_assets.c | build/san
 build/embed: tools/embed.c | build
 	$(CC) -std=c11 -O1 -Wall -Wextra -Werror -o $@ $<
 
-build build/obj build/san build/tests:
+build build/obj build/san build/tsan build/tests:
 	mkdir -p $@
 
 # --- tests -------------------------------------------------------------------
@@ -84,7 +88,23 @@ build/libparley-san.a: $(SAN_OBJ)
 build/tests/san_test_%: tests/c/test_%.c tests/c/check.h tests/c/bot_vm.h build/libparley-san.a | build/tests
 	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -Itests/c $(ALL_LDFLAGS) -o $@ $< build/libparley-san.a $(PKG_LIBS)
 
-check-c: $(CTESTS) $(SAN_CTESTS) build/parley-san
+build/tsan/%.o: runtime/%.c | build/tsan
+	$(CC) $(ALL_CFLAGS) -O1 $(TSAN) -MMD -MP -c -o $@ $<
+
+build/tsan/embedded.o: build/embedded.c | build/tsan
+	$(CC) $(ALL_CFLAGS) -O1 $(TSAN) -c -o $@ $<
+
+build/tsan/web_assets.o: build/web_assets.c | build/tsan
+	$(CC) $(ALL_CFLAGS) -O1 $(TSAN) -c -o $@ $<
+
+build/libparley-tsan.a: $(TSAN_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+build/tests/tsan_test_%: tests/c/test_%.c tests/c/check.h tests/c/bot_vm.h build/libparley-tsan.a | build/tests
+	$(CC) $(ALL_CFLAGS) -O1 $(TSAN) -Itests/c $(ALL_LDFLAGS) -o $@ $< build/libparley-tsan.a $(PKG_LIBS)
+
+check-c: $(CTESTS) $(SAN_CTESTS) $(TSAN_CTESTS) build/parley-san
 
 # parley itself under the sanitizers: the busted specs run through it too
 build/parley-san: runtime/main.c build/libparley-san.a | build
@@ -190,4 +210,4 @@ install: parley
 clean:
 	rm -rf build parley
 
--include $(wildcard build/obj/*.d build/san/*.d build/fuzz/obj/*.d)
+-include $(wildcard build/obj/*.d build/san/*.d build/tsan/*.d build/fuzz/obj/*.d)

@@ -50,6 +50,10 @@ for t in build/tests/san_test_*; do
   [ -x "$t" ] && run_suite "c+asan+ubsan: ${t#build/tests/san_}" "$t"
 done
 
+for t in build/tests/tsan_test_*; do
+  [ -x "$t" ] && run_suite "c+tsan: ${t#build/tests/tsan_}" "$t"
+done
+
 run_suite "lua: no globals in runtime modules" tests/lua_globals.sh
 
 # every fuzz target's saved corpus, replayed under the sanitizers (tests/fuzz/)

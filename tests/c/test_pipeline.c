@@ -44,9 +44,9 @@ static void remove_bot(void) {
     if (system(cmd) != 0) printf("#   could not remove %s\n", bot_dir);
 }
 
-static pl_app *open_app(void) {
+static pl_app *open_app_with(const char *db_path, pl_store_sync sync, size_t threads) {
     char *dirs[] = {bot_dir};
-    pl_app_config config = {.db_path = ":memory:", .sync = PL_SYNC_NORMAL, .bot_dirs = dirs, .nbots = 1};
+    pl_app_config config = {.db_path = db_path, .sync = sync, .bot_dirs = dirs, .nbots = 1, .threads = threads};
     pl_app *app = NULL;
     char *err = NULL;
     if (pl_app_open(&config, &app, &err) != 0) {
@@ -56,6 +56,8 @@ static pl_app *open_app(void) {
     }
     return app;
 }
+
+static pl_app *open_app(void) { return open_app_with(":memory:", PL_SYNC_NORMAL, 1); }
 
 /* What each deliver callback saw. */
 typedef struct {
@@ -211,6 +213,102 @@ TEST(many_users_each_in_order) {
     CHECK(pl_store_session_count(pl_app_store(app)) == USERS);
     CHECK(errors_logged == 0);
     pl_app_close(app);
+}
+
+/* USERS shoppers, ROUNDS messages each, posted round by round; every
+ * delivery 200, each shopper's in order, a session stored for each. */
+static void interleaved_users(pl_app *app) {
+    fallback_text = pl_bot_static_fallback(pl_app_bot(app, 0), "en");
+    deliveries = 0;
+    errors_logged = 0;
+    enum { USERS = 12, ROUNDS = 4 };
+    const char *texts[ROUNDS] = {"hello", "a latte please", "large", "no"};
+    char users[USERS][16];
+    delivery d[USERS][ROUNDS];
+    memset(d, 0, sizeof d);
+    for (int u = 0; u < USERS; u++) snprintf(users[u], sizeof users[u], "t%d", u);
+    for (int r = 0; r < ROUNDS; r++)
+        for (int u = 0; u < USERS; u++) post(app, users[u], texts[r], &d[u][r]);
+    pl_app_drain(app);
+    CHECK(pl_pipeline_pending(pl_app_pipeline(app)) == 0);
+    CHECK(deliveries == USERS * ROUNDS);
+    for (int u = 0; u < USERS; u++) {
+        for (int r = 0; r < ROUNDS; r++) {
+            CHECK(d[u][r].calls == 1 && d[u][r].status == 200);
+            CHECK_STR(d[u][r].user, users[u]);
+            CHECK_STR(d[u][r].text, texts[r]);
+            CHECK(d[u][r].nreplies > 0 && !d[u][r].fallback);
+            if (r > 0) CHECK(d[u][r].order > d[u][r - 1].order);
+        }
+        /* the latte reached the flow on whichever thread the shopper has */
+        CHECK(strstr(d[u][1].replies, "Latte") != NULL);
+        char *state = stored_session(app, users[u]);
+        CHECK(state != NULL);
+        free(state);
+    }
+    CHECK(errors_logged == 0);
+}
+
+/* A database file with --sync full: the loop hands every commit to the
+ * sync thread and delivers after its fdatasync. */
+TEST(sync_thread_makes_commits_durable_before_delivery) {
+    char dir[] = "/tmp/parley-test-sync-XXXXXX";
+    if (!mkdtemp(dir)) return;
+    char path[96];
+    snprintf(path, sizeof path, "%s/p.db", dir);
+    pl_app *app = open_app_with(path, PL_SYNC_FULL, 1);
+    CHECK(app != NULL);
+    if (app) {
+        interleaved_users(app);
+        uint64_t syncs = 0, checkpoints = 0, items = 0, transactions = 0;
+        pl_pipeline_sync_stats(pl_app_pipeline(app), &syncs, &checkpoints);
+        pl_pipeline_stats(pl_app_pipeline(app), &items, &transactions);
+        CHECK(syncs >= 1);
+        /* group commit: a sync per batch at most, never per message */
+        CHECK(syncs <= transactions + 1);
+        CHECK(items == 12 * 4);
+        pl_app_close(app);
+    }
+    /* closed: the database file holds it all, whoever opens it next */
+    pl_store *store = NULL;
+    char *err = NULL;
+    CHECK(pl_store_open(path, PL_SYNC_FULL, &store, &err) == 0);
+    if (store) CHECK(pl_store_session_count(store) == 12);
+    pl_store_close(store);
+    free(err);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0) printf("#   could not remove %s\n", dir);
+}
+
+/* The loop and two turn threads: shoppers are spread over the threads and
+ * each one's turns run in order on one of them, with its own state. */
+TEST(turn_threads_keep_each_shopper_in_order) {
+    char dir[] = "/tmp/parley-test-threads-XXXXXX";
+    if (!mkdtemp(dir)) return;
+    char path[96];
+    snprintf(path, sizeof path, "%s/p.db", dir);
+    pl_app *app = open_app_with(path, PL_SYNC_FULL, 3);
+    CHECK(app != NULL);
+    if (app) {
+        interleaved_users(app);
+        /* an erasure reaches the cache of the thread that owns the session */
+        delivery erase = {0}, again = {0};
+        pl_pipeline_erase(pl_app_pipeline(app), pl_app_bot(app, 0), "rest", "t3", on_deliver, &erase);
+        post(app, "t3", "hi", &again);
+        pl_app_drain(app);
+        CHECK(erase.calls == 1 && erase.status == 200);
+        CHECK(again.calls == 1 && again.status == 200 && !again.fallback);
+        char *state = stored_session(app, "t3");
+        json_t *j = state ? json_loads(state, 0, NULL) : NULL;
+        CHECK(json_integer_value(json_object_get(j, "turn")) == 1);
+        json_decref(j);
+        free(state);
+        pl_app_close(app);
+    }
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0) printf("#   could not remove %s\n", dir);
 }
 
 TEST(erase_behind_messages) {
@@ -373,6 +471,8 @@ int main(void) {
     RUN(pending_messages_freed_on_close);
     RUN(acknowledged_message_survives_a_held_lock);
     RUN(over_share_refuses_waiting_and_delays_delivered);
+    RUN(sync_thread_makes_commits_durable_before_delivery);
+    RUN(turn_threads_keep_each_shopper_in_order);
     remove_bot();
     return check_done();
 }
