@@ -1,6 +1,8 @@
 /* json_lua: jansson <-> Lua conversion and the `json` Lua module.
- * Every JSON text goes through jansson; this file only walks values. Uses
- * vm.h for budgets and json_alloc.h to count jansson's memory in them. */
+ * Reading JSON always goes through jansson; writing too, except for the
+ * turn's hot path, where a writer walks Lua values straight to the text
+ * jansson would write (pl_json_text_from_lua). Uses vm.h for budgets and
+ * json_alloc.h to count jansson's memory (and the writer's) in them. */
 #include "json_lua.h"
 
 #include <lauxlib.h>
@@ -151,7 +153,7 @@ static int has_array_mark(lua_State *L, int idx) {
 }
 
 /* 1 for a list (marked, or keys 1..n), 0 for an object, -1 for a list with
- * holes; *count is the list length. */
+ * holes; *count is the list length. (pl_json_list_length for others.) */
 static int is_array_table(lua_State *L, int idx, size_t *count) {
     if (has_array_mark(L, idx)) {
         *count = (size_t)lua_rawlen(L, idx);
@@ -172,6 +174,11 @@ static int is_array_table(lua_State *L, int idx, size_t *count) {
     }
     *count = n;
     return n > 0 && (lua_Integer)n == max ? 1 : (n > 0 ? -1 : 0);
+}
+
+size_t pl_json_list_length(lua_State *L, int idx) {
+    size_t n = 0;
+    return lua_istable(L, idx) && is_array_table(L, lua_absindex(L, idx), &n) == 1 ? n : 0;
 }
 
 static json_t *convert_array(walk *w, int idx, size_t n, int depth) {
@@ -285,6 +292,308 @@ json_t *pl_json_from_lua(lua_State *L, int idx, const char *root, char **err) {
         }
     }
     return value;
+}
+
+/* --- Lua values straight to JSON text ----------------------------------------
+ * The same walk as above, writing compact text where the walk above builds
+ * jansson's tree that json_dumps then writes: the turn's session and
+ * replies (turn.c) need only the text, and the tree would cost more than
+ * the text. Checks, charges, error messages and the text are those of
+ * json_dumps(pl_json_from_lua(...), JSON_COMPACT | JSON_ENCODE_ANY), which
+ * tests/c/test_json_lua.c compares on many values:
+ *  - members in lua_next's order (the tree's insertion order);
+ *  - strings escaped as jansson does (\" \\ \b \f \n \r \t, other control
+ *    characters as \u00XX in capitals, everything else as it is);
+ *  - reals as jansson writes them (jansson's own formatting, asked for each
+ *    real: parley's data has few, and a jansson built with another
+ *    formatter would otherwise write other digits);
+ *  - a key with a NUL byte inside, which jansson cuts at the NUL (and two
+ *    such keys may then collide), makes the writer start over on the tree
+ *    path, so that such keys, which no sane script makes, need no copy of
+ *    jansson's rules for them.
+ * The text is allocated like jansson's (pl_json_scope_malloc): counted in
+ * an open scope's budget, as the tree and its text would be. */
+
+typedef struct {
+    walk w;          /* the error path and the charge, as for the tree */
+    char *text;      /* pl_json_scope_malloc'd; NULL until the first byte */
+    size_t len, cap;
+    int nul_key;     /* a key held a NUL byte: the tree path decides */
+} writer;
+
+/* Makes room for n more bytes (and a final NUL). 0 when the allocation was
+ * refused: the walk fails with "out of memory", as jansson's would. */
+static int reserve_text(writer *wr, size_t n) {
+    if (wr->cap - wr->len > n) return 1;
+    size_t cap = wr->cap ? wr->cap : 256;
+    while (cap - wr->len <= n) {
+        if (cap > ((size_t)-1) / 2) return 0;
+        cap *= 2;
+    }
+    char *bigger = pl_json_scope_malloc(cap);
+    if (!bigger) return 0;
+    if (wr->len) memcpy(bigger, wr->text, wr->len);
+    pl_json_scope_free(wr->text);
+    wr->text = bigger;
+    wr->cap = cap;
+    return 1;
+}
+
+static int put(writer *wr, const char *s, size_t n) {
+    if (!reserve_text(wr, n)) return 0;
+    memcpy(wr->text + wr->len, s, n);
+    wr->len += n;
+    return 1;
+}
+
+static int put_char(writer *wr, char c) {
+    if (wr->cap - wr->len <= 1 && !reserve_text(wr, 1)) return 0;
+    wr->text[wr->len++] = c;
+    return 1;
+}
+
+/* The length of the UTF-8 sequence at s (at most n bytes), 0 when it is
+ * not a valid one: utf8proc's rules (text.c's pl_text_is_utf8), which are
+ * also jansson's (no overlong forms, no surrogates, nothing past
+ * U+10FFFF). Only called for a byte >= 0x80. */
+static size_t utf8_sequence(const unsigned char *s, size_t n) {
+    unsigned c = s[0];
+    if (c < 0xC2 || c > 0xF4) return 0;
+    if (c < 0xE0) return n >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (c < 0xF0) {
+        if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80) return 0;
+        if (c == 0xE0 && s[1] < 0xA0) return 0; /* overlong */
+        if (c == 0xED && s[1] > 0x9F) return 0; /* a surrogate */
+        return 3;
+    }
+    if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80) return 0;
+    if (c == 0xF0 && s[1] < 0x90) return 0; /* overlong */
+    if (c == 0xF4 && s[1] > 0x8F) return 0; /* past U+10FFFF */
+    return 4;
+}
+
+/* Writes s as a JSON string. 0 when s is not valid UTF-8 (*bad = 1,
+ * nothing to free) or when the text could not grow (*bad = 0). */
+static int put_string(writer *wr, const char *s, size_t len, int *bad) {
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    *bad = 0;
+    /* at worst every byte is a 6-byte escape; most strings need only the
+     * quotes, so reserve for that and grow on the first escape */
+    if (!reserve_text(wr, len + 2)) return 0;
+    wr->text[wr->len++] = '"';
+    while (p < end) {
+        const unsigned char *run = p;
+        while (p < end && *p >= 0x20 && *p != '"' && *p != '\\' && *p < 0x80) p++;
+        while (p < end && *p >= 0x80) {
+            size_t n = utf8_sequence(p, (size_t)(end - p));
+            if (!n) {
+                *bad = 1;
+                return 0;
+            }
+            p += n;
+            /* ASCII after it goes on in this run */
+            while (p < end && *p >= 0x20 && *p != '"' && *p != '\\' && *p < 0x80) p++;
+        }
+        if (p > run && !put(wr, (const char *)run, (size_t)(p - run))) return 0;
+        if (p == end) break;
+        char esc[6] = {'\\', 0};
+        size_t n = 2;
+        switch (*p) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default: /* another control character */
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[*p >> 4];
+            esc[5] = hex[*p & 15];
+            n = 6;
+        }
+        if (!put(wr, esc, n)) return 0;
+        p++;
+    }
+    return put_char(wr, '"');
+}
+
+static int put_integer(writer *wr, lua_Integer i) {
+    char digits[24], *d = digits + sizeof digits;
+    /* the magnitude as unsigned, so that the smallest integer has one */
+    unsigned long long u = i < 0 ? 0ULL - (unsigned long long)i : (unsigned long long)i;
+    do {
+        *--d = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (i < 0) *--d = '-';
+    return put(wr, d, (size_t)(digits + sizeof digits - d));
+}
+
+/* jansson's own text of a real (finite), so that it is exactly the tree's. */
+static int put_real(writer *wr, double v) {
+    char digits[128];
+    json_t *real = json_real(v);
+    size_t n = real ? json_dumpb(real, digits, sizeof digits, JSON_ENCODE_ANY) : 0;
+    json_decref(real);
+    return n > 0 && n <= sizeof digits && put(wr, digits, n);
+}
+
+static int write_value(writer *wr, int idx, int depth);
+
+/* The walk's failures, as int results: 0 with wr->w.err set. */
+static int no_room(writer *wr) {
+    out_of_memory(&wr->w);
+    return 0;
+}
+
+static int refuse(writer *wr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int refuse(writer *wr, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *reason = pl_vstrdupf(fmt, ap);
+    va_end(ap);
+    fail_here(&wr->w, "%s", reason);
+    free(reason);
+    return 0;
+}
+
+static int write_array(writer *wr, int idx, size_t n, int depth) {
+    lua_State *L = wr->w.L;
+    if (!put_char(wr, '[')) return no_room(wr);
+    for (size_t i = 1; i <= n; i++) {
+        if (i > 1 && !put_char(wr, ',')) {
+            no_room(wr);
+        } else {
+            lua_rawgeti(L, idx, (lua_Integer)i);
+            int ok = write_value(wr, -1, depth + 1);
+            lua_pop(L, 1);
+            if (ok) continue;
+        }
+        lua_pushinteger(L, (lua_Integer)i);
+        add_key(&wr->w, -1);
+        lua_pop(L, 1);
+        return 0;
+    }
+    return put_char(wr, ']') || no_room(wr);
+}
+
+/* Writes the member whose key and value are on L's top, after a comma
+ * unless it is the first. 0 on failure, with wr->w.err set. */
+static int write_member(writer *wr, int first, int depth) {
+    lua_State *L = wr->w.L;
+    if (lua_type(L, -2) != LUA_TSTRING) return refuse(wr, "a table with both list items and named keys cannot be stored");
+    size_t len;
+    const char *key = lua_tolstring(L, -2, &len);
+    if (memchr(key, '\0', len)) wr->nul_key = 1; /* written all the same; see above */
+    int bad = 0;
+    if ((!first && !put_char(wr, ',')) || !put_string(wr, key, len, &bad) || !put_char(wr, ':'))
+        return bad ? refuse(wr, "the key is not valid UTF-8") : no_room(wr);
+    return write_value(wr, -1, depth + 1);
+}
+
+static int write_object(writer *wr, int idx, int depth) {
+    lua_State *L = wr->w.L;
+    if (!put_char(wr, '{')) return no_room(wr);
+    int first = 1;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (!write_member(wr, first, depth)) {
+            if (lua_type(L, -2) == LUA_TSTRING || lua_isinteger(L, -2)) add_key(&wr->w, -2);
+            lua_pop(L, 2);
+            return 0;
+        }
+        first = 0;
+        lua_pop(L, 1);
+    }
+    return put_char(wr, '}') || no_room(wr);
+}
+
+static int write_table(writer *wr, int idx, int depth) {
+    if (depth > MAX_DEPTH) return refuse(wr, "nested more than %d levels (a table that contains itself?)", MAX_DEPTH);
+    if (!lua_checkstack(wr->w.L, 6)) return no_room(wr);
+    size_t n = 0;
+    int kind = is_array_table(wr->w.L, idx, &n);
+    if (kind == 1) return write_array(wr, idx, n, depth);
+    if (kind == -1) return refuse(wr, "a list with holes (or non-positive indexes) cannot be stored");
+    return write_object(wr, idx, depth);
+}
+
+/* One value, as convert() makes it; 1 when written, 0 with wr->w.err set. */
+static int write_value(writer *wr, int idx, int depth) {
+    lua_State *L = wr->w.L;
+    idx = lua_absindex(L, idx);
+    if (!charge_value(L, &wr->w.values)) return refuse(wr, "the run is over its budget");
+    int ok;
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL: ok = put(wr, "null", 4); break;
+    case LUA_TBOOLEAN: ok = lua_toboolean(L, idx) ? put(wr, "true", 4) : put(wr, "false", 5); break;
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, idx)) {
+            ok = put_integer(wr, lua_tointeger(L, idx));
+        } else {
+            if (!isfinite(lua_tonumber(L, idx))) return refuse(wr, "NaN and infinity cannot be stored");
+            ok = put_real(wr, lua_tonumber(L, idx));
+        }
+        break;
+    case LUA_TSTRING: {
+        size_t len;
+        const char *s = lua_tolstring(L, idx, &len);
+        int bad = 0;
+        ok = put_string(wr, s, len, &bad);
+        if (bad) return refuse(wr, "the string is not valid UTF-8");
+        break;
+    }
+    case LUA_TTABLE: return write_table(wr, idx, depth);
+    case LUA_TLIGHTUSERDATA:
+        if (pl_json_is_null(L, idx)) {
+            ok = put(wr, "null", 4);
+            break;
+        }
+        /* fallthrough */
+    default:
+        return refuse(wr, "a %s cannot be stored (only strings, numbers, booleans and tables of them)",
+                      luaL_typename(L, idx));
+    }
+    return ok || no_room(wr);
+}
+
+/* The tree path's text, for the values the writer leaves to it. */
+static char *text_by_tree(lua_State *L, int idx, const char *root, size_t *len, char **err) {
+    json_t *value = pl_json_from_lua(L, idx, root, err);
+    char *text = value ? json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(value);
+    if (value && !text && err) {
+        free(*err);
+        *err = pl_strdupf("%s: out of memory", root ? root : "value");
+    }
+    if (text && len) *len = strlen(text);
+    return text;
+}
+
+char *pl_json_text_from_lua(lua_State *L, int idx, const char *root, size_t *len, char **err) {
+    idx = lua_absindex(L, idx);
+    writer wr = {.w = {.L = L}};
+    int ok = write_value(&wr, idx, 0) && put_char(&wr, '\0');
+    if (ok && wr.nul_key) {
+        pl_json_scope_free(wr.text);
+        return text_by_tree(L, idx, root, len, err);
+    }
+    if (!ok) {
+        pl_json_scope_free(wr.text);
+        char *message = pl_strdupf("%s%s", root ? root : "value", wr.w.err ? wr.w.err : ": cannot be stored");
+        free(wr.w.err);
+        if (err) {
+            free(*err);
+            *err = message;
+        } else {
+            free(message);
+        }
+        return NULL;
+    }
+    if (len) *len = wr.len - 1;
+    return wr.text;
 }
 
 /* --- the json module ----------------------------------------------------------

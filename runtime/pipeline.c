@@ -161,7 +161,7 @@ static int write_message(pl_store *store, item *it, int64_t now, char **err) {
      * what an earlier event already recorded (it waited for this answer on
      * a channel that cannot push) */
     size_t recorded = (size_t)json_integer_value(json_object_get(it->result.effects, "recorded"));
-    char *fresh = recorded ? dump_from(it->result.replies, recorded) : NULL;
+    char *fresh = recorded ? dump_from(pl_turn_replies(&it->result), recorded) : NULL;
     if (rc == PL_OK)
         rc = pl_store_transcript_add(store, &key, "out", fresh ? fresh : it->result.replies_text, now, err);
     free(fresh);
@@ -212,7 +212,7 @@ static int queue_outbound(pl_pipeline *pipe, item *it, char **err) {
     if (!pipe->outbox || pl_channel_is_internal(it->msg->channel)) return PL_OK;
     pl_outbound to = {.user = it->msg->user, .info = it->msg->channel_info, .locale = it->result.locale,
                       .done = it->result.done};
-    return pl_outbox_queue(pipe->outbox, it->msg->bot, it->msg->channel, &to, it->result.replies, err);
+    return pl_outbox_queue(pipe->outbox, it->msg->bot, it->msg->channel, &to, pl_turn_replies(&it->result), err);
 }
 
 static const char *event_channel(const item *it, const json_t *event) {
@@ -433,8 +433,9 @@ static void on_turn_done(pl_turn_result *result, void *ud) {
     it->result = *result;
     it->status = result->status;
     memset(result, 0, sizeof *result);
-    if (!it->result.replies) it->result.replies = json_array();
-    if (!it->result.replies_text) it->result.replies_text = json_dumps(it->result.replies, JSON_COMPACT);
+    /* a turn gives the replies' text, a failed one may give only a tree */
+    if (!it->result.replies_text)
+        it->result.replies_text = it->result.replies ? json_dumps(it->result.replies, JSON_COMPACT) : pl_strdup("[]");
     batch_add(it->pipe, it);
 }
 

@@ -179,6 +179,17 @@ json_t *pl_message_to_json(const pl_message *m) {
     return j;
 }
 
+json_t *pl_turn_replies(const pl_turn_result *r) {
+    if (!r->replies) {
+        /* the text is the writer's (or jansson's): it reads back as the
+         * tree it stands for (reals are written with 17 digits) */
+        json_t *tree = r->replies_text ? json_loads(r->replies_text, JSON_ALLOW_NUL, NULL) : NULL;
+        ((pl_turn_result *)r)->replies = json_is_array(tree) ? tree : json_array();
+        if (tree && !json_is_array(tree)) json_decref(tree);
+    }
+    return r->replies;
+}
+
 void pl_turn_result_clear(pl_turn_result *r) {
     free(r->session_json);
     json_decref(r->replies);
@@ -293,31 +304,48 @@ static void fail_turn(turn *t, pl_turn_result *r, char *error, const char *trace
     r->locale = t->locale ? pl_strdup(t->locale) : NULL;
 }
 
-/* Converts the engine's (session, replies) results on co into r. */
+/* The session's locale and whether its dialog stack is empty, read from
+ * the session table at idx of co, which was written as a JSON object: raw
+ * reads (no script runs here) of what its object's members are. */
+static void read_session(lua_State *co, int idx, pl_turn_result *r) {
+    lua_pushliteral(co, "locale");
+    if (lua_rawget(co, idx) == LUA_TSTRING) r->locale = pl_strdup(lua_tostring(co, -1));
+    lua_pop(co, 1);
+    lua_pushliteral(co, "stack");
+    lua_rawget(co, idx);
+    r->done = pl_json_list_length(co, -1) == 0;
+    lua_pop(co, 1);
+}
+
+/* Converts the engine's (session, replies, effects) results on co into r:
+ * the session and the replies straight to JSON text (no tree: the replies'
+ * tree is made from the text by whoever needs one, pl_turn_replies), the
+ * effects to a tree, which the commit reads. */
 static int collect(turn *t, pl_turn_result *r, char **err) {
-    json_t *session = pl_json_from_lua(t->co, 1, "session", err);
+    char *session = pl_json_text_from_lua(t->co, 1, "session", NULL, err);
     if (!session) return PL_ERR;
-    json_t *replies = pl_json_from_lua(t->co, 2, "replies", err);
-    if (!replies || !json_is_array(replies)) {
-        json_decref(session);
-        json_decref(replies);
+    char *replies = pl_json_text_from_lua(t->co, 2, "replies", NULL, err);
+    if (!replies || replies[0] != '[') {
+        free(session);
+        free(replies);
         if (!*err) *err = pl_strdup("the engine returned no list of replies");
         return PL_ERR;
     }
     if (lua_istable(t->co, 3)) {
         r->effects = pl_json_from_lua(t->co, 3, "effects", err);
         if (!r->effects) {
-            json_decref(session);
-            json_decref(replies);
+            free(session);
+            free(replies);
             return PL_ERR;
         }
     }
-    r->session_json = json_dumps(session, JSON_COMPACT);
-    r->replies = replies;
-    const char *locale = json_string_value(json_object_get(session, "locale"));
-    r->locale = locale ? pl_strdup(locale) : NULL;
-    r->done = json_array_size(json_object_get(session, "stack")) == 0;
-    json_decref(session);
+    r->replies_text = replies;
+    r->done = 1;
+    if (session[0] == '{') read_session(t->co, 1, r);
+    /* a session that is no object or list is not stored (json_dumps
+     * without JSON_ENCODE_ANY wrote none) */
+    if (session[0] == '{' || session[0] == '[') r->session_json = session;
+    else free(session);
     return PL_OK;
 }
 

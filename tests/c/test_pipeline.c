@@ -73,7 +73,7 @@ static int deliveries;
 static const char *fallback_text;
 
 static void on_deliver(int status, const pl_message *msg, const pl_turn_result *result, void *ud) {
-    const json_t *replies = result->replies;
+    const json_t *replies = pl_turn_replies(result);
     delivery *d = ud;
     d->calls++;
     d->status = status;
