@@ -372,51 +372,66 @@ static size_t utf8_sequence(const unsigned char *s, size_t n) {
     return 4;
 }
 
+/* What each byte of a string needs: 0 nothing (ASCII written as it is),
+ * 1 an escape (a control character, '"', '\\'), 2 a check (the first
+ * byte of a UTF-8 sequence, or a byte that cannot be one). */
+static const unsigned char byte_class[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    ['"'] = 1, ['\\'] = 1,
+    [0x80] = 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+};
+
 /* Writes s as a JSON string. 0 when s is not valid UTF-8 (*bad = 1,
- * nothing to free) or when the text could not grow (*bad = 0). */
+ * nothing to free) or when the text could not grow (*bad = 0). Room for
+ * the bytes as they are and the quotes is made once; an escape makes room
+ * for what it adds. */
 static int put_string(writer *wr, const char *s, size_t len, int *bad) {
     static const char hex[] = "0123456789ABCDEF";
     const unsigned char *p = (const unsigned char *)s, *end = p + len;
     *bad = 0;
-    /* at worst every byte is a 6-byte escape; most strings need only the
-     * quotes, so reserve for that and grow on the first escape */
     if (!reserve_text(wr, len + 2)) return 0;
     wr->text[wr->len++] = '"';
-    while (p < end) {
+    for (;;) {
         const unsigned char *run = p;
-        while (p < end && *p >= 0x20 && *p != '"' && *p != '\\' && *p < 0x80) p++;
-        while (p < end && *p >= 0x80) {
+        for (;;) { /* the bytes written as they are, UTF-8 sequences checked */
+            while (p < end && byte_class[*p] == 0) p++;
+            if (p == end || byte_class[*p] == 1) break;
             size_t n = utf8_sequence(p, (size_t)(end - p));
             if (!n) {
                 *bad = 1;
                 return 0;
             }
             p += n;
-            /* ASCII after it goes on in this run */
-            while (p < end && *p >= 0x20 && *p != '"' && *p != '\\' && *p < 0x80) p++;
         }
-        if (p > run && !put(wr, (const char *)run, (size_t)(p - run))) return 0;
+        memcpy(wr->text + wr->len, run, (size_t)(p - run));
+        wr->len += (size_t)(p - run);
         if (p == end) break;
-        char esc[6] = {'\\', 0};
-        size_t n = 2;
+        /* an escape: up to 5 bytes more than the byte it stands for */
+        if (!reserve_text(wr, (size_t)(end - p) + 6)) return 0;
+        char *out = wr->text + wr->len;
+        out[0] = '\\';
         switch (*p) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
+        case '"': out[1] = '"'; break;
+        case '\\': out[1] = '\\'; break;
+        case '\b': out[1] = 'b'; break;
+        case '\f': out[1] = 'f'; break;
+        case '\n': out[1] = 'n'; break;
+        case '\r': out[1] = 'r'; break;
+        case '\t': out[1] = 't'; break;
         default: /* another control character */
-            memcpy(esc, "\\u00", 4);
-            esc[4] = hex[*p >> 4];
-            esc[5] = hex[*p & 15];
-            n = 6;
+            memcpy(out + 1, "u00", 3);
+            out[4] = hex[*p >> 4];
+            out[5] = hex[*p & 15];
+            wr->len += 4;
         }
-        if (!put(wr, esc, n)) return 0;
+        wr->len += 2;
         p++;
     }
-    return put_char(wr, '"');
+    wr->text[wr->len++] = '"';
+    return 1;
 }
 
 static int put_integer(writer *wr, lua_Integer i) {
