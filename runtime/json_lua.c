@@ -12,6 +12,7 @@
 
 #include "common.h"
 #include "json_alloc.h"
+#include "json_text.h"
 #include "text.h"
 #include "vm.h"
 
@@ -295,165 +296,25 @@ json_t *pl_json_from_lua(lua_State *L, int idx, const char *root, char **err) {
 }
 
 /* --- Lua values straight to JSON text ----------------------------------------
- * The same walk as above, writing compact text where the walk above builds
- * jansson's tree that json_dumps then writes: the turn's session and
- * replies (turn.c) need only the text, and the tree would cost more than
- * the text. Checks, charges, error messages and the text are those of
- * json_dumps(pl_json_from_lua(...), JSON_COMPACT | JSON_ENCODE_ANY), which
- * tests/c/test_json_lua.c compares on many values:
- *  - members in lua_next's order (the tree's insertion order);
- *  - strings escaped as jansson does (\" \\ \b \f \n \r \t, other control
- *    characters as \u00XX in capitals, everything else as it is);
- *  - reals as jansson writes them (jansson's own formatting, asked for each
- *    real: parley's data has few, and a jansson built with another
- *    formatter would otherwise write other digits);
- *  - a key with a NUL byte inside, which jansson cuts at the NUL (and two
- *    such keys may then collide), makes the writer start over on the tree
- *    path, so that such keys, which no sane script makes, need no copy of
- *    jansson's rules for them.
- * The text is allocated like jansson's (pl_json_scope_malloc): counted in
- * an open scope's budget, as the tree and its text would be. */
+ * The same walk as above, writing compact text (json_text.h) where the walk
+ * above builds jansson's tree that json_dumps then writes: the turn's
+ * session and replies (turn.c) need only the text, and the tree would cost
+ * more than the text. Checks, charges, error messages and the text are
+ * those of json_dumps(pl_json_from_lua(...), JSON_COMPACT |
+ * JSON_ENCODE_ANY), which tests/c/test_json_text.c compares on many values:
+ * members in lua_next's order (the tree's insertion order), and the text
+ * json_text.h writes as jansson does. A key with a NUL byte inside, which
+ * jansson cuts at the NUL (and two such keys may then collide), makes the
+ * writer start over on the tree path, so that such keys, which no sane
+ * script makes, need no copy of jansson's rules for them. The text is
+ * allocated like jansson's: counted in an open scope's budget, as the tree
+ * and its text would be. */
 
 typedef struct {
-    walk w;          /* the error path and the charge, as for the tree */
-    char *text;      /* pl_json_scope_malloc'd; NULL until the first byte */
-    size_t len, cap;
-    int nul_key;     /* a key held a NUL byte: the tree path decides */
+    walk w;           /* the error path and the charge, as for the tree */
+    pl_json_text out;
+    int nul_key;      /* a key held a NUL byte: the tree path decides */
 } writer;
-
-/* Makes room for n more bytes (and a final NUL). 0 when the allocation was
- * refused: the walk fails with "out of memory", as jansson's would. */
-static int reserve_text(writer *wr, size_t n) {
-    if (wr->cap - wr->len > n) return 1;
-    size_t cap = wr->cap ? wr->cap : 256;
-    while (cap - wr->len <= n) {
-        if (cap > ((size_t)-1) / 2) return 0;
-        cap *= 2;
-    }
-    char *bigger = pl_json_scope_malloc(cap);
-    if (!bigger) return 0;
-    if (wr->len) memcpy(bigger, wr->text, wr->len);
-    pl_json_scope_free(wr->text);
-    wr->text = bigger;
-    wr->cap = cap;
-    return 1;
-}
-
-static int put(writer *wr, const char *s, size_t n) {
-    if (!reserve_text(wr, n)) return 0;
-    memcpy(wr->text + wr->len, s, n);
-    wr->len += n;
-    return 1;
-}
-
-static int put_char(writer *wr, char c) {
-    if (wr->cap - wr->len <= 1 && !reserve_text(wr, 1)) return 0;
-    wr->text[wr->len++] = c;
-    return 1;
-}
-
-/* The length of the UTF-8 sequence at s (at most n bytes), 0 when it is
- * not a valid one: utf8proc's rules (text.c's pl_text_is_utf8), which are
- * also jansson's (no overlong forms, no surrogates, nothing past
- * U+10FFFF). Only called for a byte >= 0x80. */
-static size_t utf8_sequence(const unsigned char *s, size_t n) {
-    unsigned c = s[0];
-    if (c < 0xC2 || c > 0xF4) return 0;
-    if (c < 0xE0) return n >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (c < 0xF0) {
-        if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80) return 0;
-        if (c == 0xE0 && s[1] < 0xA0) return 0; /* overlong */
-        if (c == 0xED && s[1] > 0x9F) return 0; /* a surrogate */
-        return 3;
-    }
-    if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80) return 0;
-    if (c == 0xF0 && s[1] < 0x90) return 0; /* overlong */
-    if (c == 0xF4 && s[1] > 0x8F) return 0; /* past U+10FFFF */
-    return 4;
-}
-
-/* What each byte of a string needs: 0 nothing (ASCII written as it is),
- * 1 an escape (a control character, '"', '\\'), 2 a check (the first
- * byte of a UTF-8 sequence, or a byte that cannot be one). */
-static const unsigned char byte_class[256] = {
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    ['"'] = 1, ['\\'] = 1,
-    [0x80] = 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-};
-
-/* Writes s as a JSON string. 0 when s is not valid UTF-8 (*bad = 1,
- * nothing to free) or when the text could not grow (*bad = 0). Room for
- * the bytes as they are and the quotes is made once; an escape makes room
- * for what it adds. */
-static int put_string(writer *wr, const char *s, size_t len, int *bad) {
-    static const char hex[] = "0123456789ABCDEF";
-    const unsigned char *p = (const unsigned char *)s, *end = p + len;
-    *bad = 0;
-    if (!reserve_text(wr, len + 2)) return 0;
-    wr->text[wr->len++] = '"';
-    for (;;) {
-        const unsigned char *run = p;
-        for (;;) { /* the bytes written as they are, UTF-8 sequences checked */
-            while (p < end && byte_class[*p] == 0) p++;
-            if (p == end || byte_class[*p] == 1) break;
-            size_t n = utf8_sequence(p, (size_t)(end - p));
-            if (!n) {
-                *bad = 1;
-                return 0;
-            }
-            p += n;
-        }
-        memcpy(wr->text + wr->len, run, (size_t)(p - run));
-        wr->len += (size_t)(p - run);
-        if (p == end) break;
-        /* an escape: up to 5 bytes more than the byte it stands for */
-        if (!reserve_text(wr, (size_t)(end - p) + 6)) return 0;
-        char *out = wr->text + wr->len;
-        out[0] = '\\';
-        switch (*p) {
-        case '"': out[1] = '"'; break;
-        case '\\': out[1] = '\\'; break;
-        case '\b': out[1] = 'b'; break;
-        case '\f': out[1] = 'f'; break;
-        case '\n': out[1] = 'n'; break;
-        case '\r': out[1] = 'r'; break;
-        case '\t': out[1] = 't'; break;
-        default: /* another control character */
-            memcpy(out + 1, "u00", 3);
-            out[4] = hex[*p >> 4];
-            out[5] = hex[*p & 15];
-            wr->len += 4;
-        }
-        wr->len += 2;
-        p++;
-    }
-    wr->text[wr->len++] = '"';
-    return 1;
-}
-
-static int put_integer(writer *wr, lua_Integer i) {
-    char digits[24], *d = digits + sizeof digits;
-    /* the magnitude as unsigned, so that the smallest integer has one */
-    unsigned long long u = i < 0 ? 0ULL - (unsigned long long)i : (unsigned long long)i;
-    do {
-        *--d = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (i < 0) *--d = '-';
-    return put(wr, d, (size_t)(digits + sizeof digits - d));
-}
-
-/* jansson's own text of a real (finite), so that it is exactly the tree's. */
-static int put_real(writer *wr, double v) {
-    char digits[128];
-    json_t *real = json_real(v);
-    size_t n = real ? json_dumpb(real, digits, sizeof digits, JSON_ENCODE_ANY) : 0;
-    json_decref(real);
-    return n > 0 && n <= sizeof digits && put(wr, digits, n);
-}
 
 static int write_value(writer *wr, int idx, int depth);
 
@@ -476,9 +337,9 @@ static int refuse(writer *wr, const char *fmt, ...) {
 
 static int write_array(writer *wr, int idx, size_t n, int depth) {
     lua_State *L = wr->w.L;
-    if (!put_char(wr, '[')) return no_room(wr);
+    if (!pl_json_text_char(&wr->out, '[')) return no_room(wr);
     for (size_t i = 1; i <= n; i++) {
-        if (i > 1 && !put_char(wr, ',')) {
+        if (i > 1 && !pl_json_text_char(&wr->out, ',')) {
             no_room(wr);
         } else {
             lua_rawgeti(L, idx, (lua_Integer)i);
@@ -491,7 +352,7 @@ static int write_array(writer *wr, int idx, size_t n, int depth) {
         lua_pop(L, 1);
         return 0;
     }
-    return put_char(wr, ']') || no_room(wr);
+    return pl_json_text_char(&wr->out, ']') || no_room(wr);
 }
 
 /* Writes the member whose key and value are on L's top, after a comma
@@ -503,14 +364,14 @@ static int write_member(writer *wr, int first, int depth) {
     const char *key = lua_tolstring(L, -2, &len);
     if (memchr(key, '\0', len)) wr->nul_key = 1; /* written all the same; see above */
     int bad = 0;
-    if ((!first && !put_char(wr, ',')) || !put_string(wr, key, len, &bad) || !put_char(wr, ':'))
+    if ((!first && !pl_json_text_char(&wr->out, ',')) || !pl_json_text_string(&wr->out, key, len, &bad) || !pl_json_text_char(&wr->out, ':'))
         return bad ? refuse(wr, "the key is not valid UTF-8") : no_room(wr);
     return write_value(wr, -1, depth + 1);
 }
 
 static int write_object(writer *wr, int idx, int depth) {
     lua_State *L = wr->w.L;
-    if (!put_char(wr, '{')) return no_room(wr);
+    if (!pl_json_text_char(&wr->out, '{')) return no_room(wr);
     int first = 1;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
@@ -522,7 +383,7 @@ static int write_object(writer *wr, int idx, int depth) {
         first = 0;
         lua_pop(L, 1);
     }
-    return put_char(wr, '}') || no_room(wr);
+    return pl_json_text_char(&wr->out, '}') || no_room(wr);
 }
 
 static int write_table(writer *wr, int idx, int depth) {
@@ -542,28 +403,28 @@ static int write_value(writer *wr, int idx, int depth) {
     if (!charge_value(L, &wr->w.values)) return refuse(wr, "the run is over its budget");
     int ok;
     switch (lua_type(L, idx)) {
-    case LUA_TNIL: ok = put(wr, "null", 4); break;
-    case LUA_TBOOLEAN: ok = lua_toboolean(L, idx) ? put(wr, "true", 4) : put(wr, "false", 5); break;
+    case LUA_TNIL: ok = pl_json_text_put(&wr->out, "null", 4); break;
+    case LUA_TBOOLEAN: ok = lua_toboolean(L, idx) ? pl_json_text_put(&wr->out, "true", 4) : pl_json_text_put(&wr->out, "false", 5); break;
     case LUA_TNUMBER:
         if (lua_isinteger(L, idx)) {
-            ok = put_integer(wr, lua_tointeger(L, idx));
+            ok = pl_json_text_integer(&wr->out, lua_tointeger(L, idx));
         } else {
             if (!isfinite(lua_tonumber(L, idx))) return refuse(wr, "NaN and infinity cannot be stored");
-            ok = put_real(wr, lua_tonumber(L, idx));
+            ok = pl_json_text_real(&wr->out, lua_tonumber(L, idx));
         }
         break;
     case LUA_TSTRING: {
         size_t len;
         const char *s = lua_tolstring(L, idx, &len);
         int bad = 0;
-        ok = put_string(wr, s, len, &bad);
+        ok = pl_json_text_string(&wr->out, s, len, &bad);
         if (bad) return refuse(wr, "the string is not valid UTF-8");
         break;
     }
     case LUA_TTABLE: return write_table(wr, idx, depth);
     case LUA_TLIGHTUSERDATA:
         if (pl_json_is_null(L, idx)) {
-            ok = put(wr, "null", 4);
+            ok = pl_json_text_put(&wr->out, "null", 4);
             break;
         }
         /* fallthrough */
@@ -590,13 +451,14 @@ static char *text_by_tree(lua_State *L, int idx, const char *root, size_t *len, 
 char *pl_json_text_from_lua(lua_State *L, int idx, const char *root, size_t *len, char **err) {
     idx = lua_absindex(L, idx);
     writer wr = {.w = {.L = L}};
-    int ok = write_value(&wr, idx, 0) && put_char(&wr, '\0');
-    if (ok && wr.nul_key) {
-        pl_json_scope_free(wr.text);
+    char *text = NULL;
+    if (write_value(&wr, idx, 0) && !(text = pl_json_text_finish(&wr.out, len))) no_room(&wr);
+    if (text && wr.nul_key) {
+        pl_json_scope_free(text);
         return text_by_tree(L, idx, root, len, err);
     }
-    if (!ok) {
-        pl_json_scope_free(wr.text);
+    if (!text) {
+        pl_json_text_discard(&wr.out);
         char *message = pl_strdupf("%s%s", root ? root : "value", wr.w.err ? wr.w.err : ": cannot be stored");
         free(wr.w.err);
         if (err) {
@@ -605,10 +467,8 @@ char *pl_json_text_from_lua(lua_State *L, int idx, const char *root, size_t *len
         } else {
             free(message);
         }
-        return NULL;
     }
-    if (len) *len = wr.len - 1;
-    return wr.text;
+    return text;
 }
 
 /* --- the json module ----------------------------------------------------------

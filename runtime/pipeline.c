@@ -8,6 +8,7 @@
 #include <sys/time.h>
 
 #include "common.h"
+#include "json_text.h"
 #include "log.h"
 #include "usage.h"
 
@@ -148,11 +149,52 @@ static char *dump_from(const json_t *replies, size_t from) {
     return text;
 }
 
+/* Appends `"key":` and the tree's text after a comma unless first. */
+static int put_member_tree(pl_json_text *t, int first, const char *key, const json_t *value) {
+    char *dumped = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+    int ok = dumped && (first || pl_json_text_char(t, ',')) && pl_json_text_char(t, '"') &&
+             pl_json_text_put(t, key, strlen(key)) && pl_json_text_put(t, "\":", 2) &&
+             pl_json_text_put(t, dumped, strlen(dumped));
+    free(dumped);
+    return ok;
+}
+
+/* The message as its transcript line (new text), written without a tree:
+ * what json_dumps of {"text", "payload", "locale", "event", "info"} (those
+ * present) wrote, a string that is not UTF-8 left out as json_string left
+ * it out. NULL when it cannot be written (the commit then fails). */
+static char *message_text(const pl_message *m) {
+    pl_json_text t = {0};
+    int ok = pl_json_text_char(&t, '{'), first = 1;
+    const char *const keys[] = {"text", "payload", "locale"};
+    const char *const values[] = {m->text, m->payload, m->locale};
+    for (int i = 0; i < 3 && ok; i++) {
+        if (!values[i]) continue;
+        size_t mark = t.len;
+        int bad = 0;
+        ok = (first || pl_json_text_char(&t, ',')) && pl_json_text_char(&t, '"') &&
+             pl_json_text_put(&t, keys[i], strlen(keys[i])) && pl_json_text_put(&t, "\":", 2) &&
+             pl_json_text_string(&t, values[i], strlen(values[i]), &bad);
+        if (!ok && bad) { /* left out */
+            t.len = mark;
+            ok = 1;
+        } else {
+            first = 0;
+        }
+    }
+    if (ok && m->event) {
+        ok = put_member_tree(&t, first, "event", m->event);
+        first = 0;
+    }
+    if (ok && m->channel_info) ok = put_member_tree(&t, first, "info", m->channel_info);
+    if (ok && pl_json_text_char(&t, '}')) return pl_json_text_finish(&t, NULL);
+    pl_json_text_discard(&t);
+    return NULL;
+}
+
 static int write_message(pl_store *store, item *it, int64_t now, char **err) {
     pl_session_key key = {it->msg->bot, it->msg->channel, it->msg->user};
-    json_t *in = pl_message_to_json(it->msg);
-    char *body = json_dumps(in, JSON_COMPACT);
-    json_decref(in);
+    char *body = message_text(it->msg);
     int rc = pl_store_transcript_add(store, &key, "in", body, it->msg->received_at, err);
     free(body);
     if (rc == PL_OK && it->result.session_json)

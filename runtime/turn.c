@@ -169,16 +169,6 @@ void pl_message_free(pl_message *m) {
     free(m);
 }
 
-json_t *pl_message_to_json(const pl_message *m) {
-    json_t *j = json_object();
-    if (m->text) json_object_set_new(j, "text", json_string(m->text));
-    if (m->payload) json_object_set_new(j, "payload", json_string(m->payload));
-    if (m->locale) json_object_set_new(j, "locale", json_string(m->locale));
-    if (m->event) json_object_set(j, "event", m->event);
-    if (m->channel_info) json_object_set(j, "info", m->channel_info);
-    return j;
-}
-
 json_t *pl_turn_replies(const pl_turn_result *r) {
     if (!r->replies) {
         /* the text is the writer's (or jansson's): it reads back as the

@@ -29,8 +29,6 @@ typedef struct {
 
 pl_message *pl_message_new(const char *bot, const char *channel, const char *user);
 void pl_message_free(pl_message *msg);
-/* The message as stored in the transcript (new reference). */
-json_t *pl_message_to_json(const pl_message *msg);
 
 /* A message from a channel event {"user", "text"?, "payload"?, "locale"?,
  * "info"?, "id"?} (see channel.h); new. */

@@ -1,4 +1,4 @@
-/* test_json_text: pl_json_text_from_lua (json_lua.h), the writer of JSON
+/* test_json_text: pl_json_text_from_lua (json_lua.h, on json_text.h), the writer of JSON
  * text straight from Lua values, against the tree path it stands in for:
  * json_dumps(pl_json_from_lua(...), JSON_COMPACT | JSON_ENCODE_ANY) must
  * give the same text, or the same error message, for every value — chosen
