@@ -252,6 +252,10 @@ static int write_handoff(pl_pipeline *pipe, item *it, int64_t now, char **err) {
  * the outbox, in the same transaction as the turn. */
 static int queue_outbound(pl_pipeline *pipe, item *it, char **err) {
     if (!pipe->outbox || pl_channel_is_internal(it->msg->channel)) return PL_OK;
+    /* only a platform's adapter renders (pl_outbox_queue does nothing for
+     * web chat): elsewhere the replies' tree is not made for it */
+    const pl_channel_adapter *adapter = pl_channel_find(it->msg->channel);
+    if (!adapter || adapter->synchronous || !adapter->render) return PL_OK;
     pl_outbound to = {.user = it->msg->user, .info = it->msg->channel_info, .locale = it->result.locale,
                       .done = it->result.done};
     return pl_outbox_queue(pipe->outbox, it->msg->bot, it->msg->channel, &to, pl_turn_replies(&it->result), err);
