@@ -83,7 +83,7 @@ static void print_cards(const json_t *reply) {
 
 
 static void deliver(int status, const pl_message *msg, const pl_turn_result *result, void *ud) {
-    const json_t *replies = result->replies;
+    const json_t *replies = pl_turn_replies(result);
     (void)msg;
     chat *ch = ud;
     ch->awaiting = 0;

@@ -70,4 +70,6 @@ int pl_json_scope_close(pl_json_scope *scope) {
     return scope->refused;
 }
 
+void *pl_json_scope_malloc(size_t size) { return counting_malloc(size); }
+
 void pl_json_scope_free(void *block) { counting_free(block); }

@@ -38,6 +38,12 @@ void pl_json_scope_open(pl_json_scope *scope, pl_vm *vm);
 /* Closes the scope; returns 1 when a reservation was refused inside it. */
 int pl_json_scope_close(pl_json_scope *scope);
 
+/* Allocates as jansson does: counted when a scope is open, else plain
+ * malloc. For text the runtime writes in jansson's place (json_lua.c's
+ * writer), so that it is bounded by the same budget; free it as jansson's
+ * text. */
+void *pl_json_scope_malloc(size_t size);
+
 /* Frees a block that jansson handed to the caller (json_dumps's text) as
  * jansson frees its own: inside a scope, its bytes are released. */
 void pl_json_scope_free(void *block);

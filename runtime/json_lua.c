@@ -1,6 +1,8 @@
 /* json_lua: jansson <-> Lua conversion and the `json` Lua module.
- * Every JSON text goes through jansson; this file only walks values. Uses
- * vm.h for budgets and json_alloc.h to count jansson's memory in them. */
+ * Reading JSON always goes through jansson; writing too, except for the
+ * turn's hot path, where a writer walks Lua values straight to the text
+ * jansson would write (pl_json_text_from_lua). Uses vm.h for budgets and
+ * json_alloc.h to count jansson's memory (and the writer's) in them. */
 #include "json_lua.h"
 
 #include <lauxlib.h>
@@ -10,6 +12,7 @@
 
 #include "common.h"
 #include "json_alloc.h"
+#include "json_text.h"
 #include "text.h"
 #include "vm.h"
 
@@ -151,7 +154,7 @@ static int has_array_mark(lua_State *L, int idx) {
 }
 
 /* 1 for a list (marked, or keys 1..n), 0 for an object, -1 for a list with
- * holes; *count is the list length. */
+ * holes; *count is the list length. (pl_json_list_length for others.) */
 static int is_array_table(lua_State *L, int idx, size_t *count) {
     if (has_array_mark(L, idx)) {
         *count = (size_t)lua_rawlen(L, idx);
@@ -172,6 +175,11 @@ static int is_array_table(lua_State *L, int idx, size_t *count) {
     }
     *count = n;
     return n > 0 && (lua_Integer)n == max ? 1 : (n > 0 ? -1 : 0);
+}
+
+size_t pl_json_list_length(lua_State *L, int idx) {
+    size_t n = 0;
+    return lua_istable(L, idx) && is_array_table(L, lua_absindex(L, idx), &n) == 1 ? n : 0;
 }
 
 static json_t *convert_array(walk *w, int idx, size_t n, int depth) {
@@ -285,6 +293,182 @@ json_t *pl_json_from_lua(lua_State *L, int idx, const char *root, char **err) {
         }
     }
     return value;
+}
+
+/* --- Lua values straight to JSON text ----------------------------------------
+ * The same walk as above, writing compact text (json_text.h) where the walk
+ * above builds jansson's tree that json_dumps then writes: the turn's
+ * session and replies (turn.c) need only the text, and the tree would cost
+ * more than the text. Checks, charges, error messages and the text are
+ * those of json_dumps(pl_json_from_lua(...), JSON_COMPACT |
+ * JSON_ENCODE_ANY), which tests/c/test_json_text.c compares on many values:
+ * members in lua_next's order (the tree's insertion order), and the text
+ * json_text.h writes as jansson does. A key with a NUL byte inside, which
+ * jansson cuts at the NUL (and two such keys may then collide), makes the
+ * writer start over on the tree path, so that such keys, which no sane
+ * script makes, need no copy of jansson's rules for them. The text is
+ * allocated like jansson's: counted in an open scope's budget, as the tree
+ * and its text would be. */
+
+typedef struct {
+    walk w;           /* the error path and the charge, as for the tree */
+    pl_json_text out;
+    int nul_key;      /* a key held a NUL byte: the tree path decides */
+} writer;
+
+static int write_value(writer *wr, int idx, int depth);
+
+/* The walk's failures, as int results: 0 with wr->w.err set. */
+static int no_room(writer *wr) {
+    out_of_memory(&wr->w);
+    return 0;
+}
+
+static int refuse(writer *wr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int refuse(writer *wr, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *reason = pl_vstrdupf(fmt, ap);
+    va_end(ap);
+    fail_here(&wr->w, "%s", reason);
+    free(reason);
+    return 0;
+}
+
+static int write_array(writer *wr, int idx, size_t n, int depth) {
+    lua_State *L = wr->w.L;
+    if (!pl_json_text_char(&wr->out, '[')) return no_room(wr);
+    for (size_t i = 1; i <= n; i++) {
+        if (i > 1 && !pl_json_text_char(&wr->out, ',')) {
+            no_room(wr);
+        } else {
+            lua_rawgeti(L, idx, (lua_Integer)i);
+            int ok = write_value(wr, -1, depth + 1);
+            lua_pop(L, 1);
+            if (ok) continue;
+        }
+        lua_pushinteger(L, (lua_Integer)i);
+        add_key(&wr->w, -1);
+        lua_pop(L, 1);
+        return 0;
+    }
+    return pl_json_text_char(&wr->out, ']') || no_room(wr);
+}
+
+/* Writes the member whose key and value are on L's top, after a comma
+ * unless it is the first. 0 on failure, with wr->w.err set. */
+static int write_member(writer *wr, int first, int depth) {
+    lua_State *L = wr->w.L;
+    if (lua_type(L, -2) != LUA_TSTRING) return refuse(wr, "a table with both list items and named keys cannot be stored");
+    size_t len;
+    const char *key = lua_tolstring(L, -2, &len);
+    if (memchr(key, '\0', len)) wr->nul_key = 1; /* written all the same; see above */
+    int bad = 0;
+    if ((!first && !pl_json_text_char(&wr->out, ',')) || !pl_json_text_string(&wr->out, key, len, &bad) || !pl_json_text_char(&wr->out, ':'))
+        return bad ? refuse(wr, "the key is not valid UTF-8") : no_room(wr);
+    return write_value(wr, -1, depth + 1);
+}
+
+static int write_object(writer *wr, int idx, int depth) {
+    lua_State *L = wr->w.L;
+    if (!pl_json_text_char(&wr->out, '{')) return no_room(wr);
+    int first = 1;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (!write_member(wr, first, depth)) {
+            if (lua_type(L, -2) == LUA_TSTRING || lua_isinteger(L, -2)) add_key(&wr->w, -2);
+            lua_pop(L, 2);
+            return 0;
+        }
+        first = 0;
+        lua_pop(L, 1);
+    }
+    return pl_json_text_char(&wr->out, '}') || no_room(wr);
+}
+
+static int write_table(writer *wr, int idx, int depth) {
+    if (depth > MAX_DEPTH) return refuse(wr, "nested more than %d levels (a table that contains itself?)", MAX_DEPTH);
+    if (!lua_checkstack(wr->w.L, 6)) return no_room(wr);
+    size_t n = 0;
+    int kind = is_array_table(wr->w.L, idx, &n);
+    if (kind == 1) return write_array(wr, idx, n, depth);
+    if (kind == -1) return refuse(wr, "a list with holes (or non-positive indexes) cannot be stored");
+    return write_object(wr, idx, depth);
+}
+
+/* One value, as convert() makes it; 1 when written, 0 with wr->w.err set. */
+static int write_value(writer *wr, int idx, int depth) {
+    lua_State *L = wr->w.L;
+    idx = lua_absindex(L, idx);
+    if (!charge_value(L, &wr->w.values)) return refuse(wr, "the run is over its budget");
+    int ok;
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL: ok = pl_json_text_put(&wr->out, "null", 4); break;
+    case LUA_TBOOLEAN: ok = lua_toboolean(L, idx) ? pl_json_text_put(&wr->out, "true", 4) : pl_json_text_put(&wr->out, "false", 5); break;
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, idx)) {
+            ok = pl_json_text_integer(&wr->out, lua_tointeger(L, idx));
+        } else {
+            if (!isfinite(lua_tonumber(L, idx))) return refuse(wr, "NaN and infinity cannot be stored");
+            ok = pl_json_text_real(&wr->out, lua_tonumber(L, idx));
+        }
+        break;
+    case LUA_TSTRING: {
+        size_t len;
+        const char *s = lua_tolstring(L, idx, &len);
+        int bad = 0;
+        ok = pl_json_text_string(&wr->out, s, len, &bad);
+        if (bad) return refuse(wr, "the string is not valid UTF-8");
+        break;
+    }
+    case LUA_TTABLE: return write_table(wr, idx, depth);
+    case LUA_TLIGHTUSERDATA:
+        if (pl_json_is_null(L, idx)) {
+            ok = pl_json_text_put(&wr->out, "null", 4);
+            break;
+        }
+        /* fallthrough */
+    default:
+        return refuse(wr, "a %s cannot be stored (only strings, numbers, booleans and tables of them)",
+                      luaL_typename(L, idx));
+    }
+    return ok || no_room(wr);
+}
+
+/* The tree path's text, for the values the writer leaves to it. */
+static char *text_by_tree(lua_State *L, int idx, const char *root, size_t *len, char **err) {
+    json_t *value = pl_json_from_lua(L, idx, root, err);
+    char *text = value ? json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(value);
+    if (value && !text && err) {
+        free(*err);
+        *err = pl_strdupf("%s: out of memory", root ? root : "value");
+    }
+    if (text && len) *len = strlen(text);
+    return text;
+}
+
+char *pl_json_text_from_lua(lua_State *L, int idx, const char *root, size_t *len, char **err) {
+    idx = lua_absindex(L, idx);
+    writer wr = {.w = {.L = L}};
+    char *text = NULL;
+    if (write_value(&wr, idx, 0) && !(text = pl_json_text_finish(&wr.out, len))) no_room(&wr);
+    if (text && wr.nul_key) {
+        pl_json_scope_free(text);
+        return text_by_tree(L, idx, root, len, err);
+    }
+    if (!text) {
+        pl_json_text_discard(&wr.out);
+        char *message = pl_strdupf("%s%s", root ? root : "value", wr.w.err ? wr.w.err : ": cannot be stored");
+        free(wr.w.err);
+        if (err) {
+            free(*err);
+            *err = message;
+        } else {
+            free(message);
+        }
+    }
+    return text;
 }
 
 /* --- the json module ----------------------------------------------------------

@@ -36,6 +36,21 @@ int pl_json_push_owned(lua_State *L, json_t *value);
  * fails once the run is over a budget (the caller then ends the run). */
 json_t *pl_json_from_lua(lua_State *L, int idx, const char *root, char **err);
 
+/* The compact JSON text of the value at `idx` (new, NUL-terminated; *len,
+ * when len is not NULL, its length), written straight from the Lua values:
+ * exactly json_dumps(pl_json_from_lua(L, idx, root, err), JSON_COMPACT |
+ * JSON_ENCODE_ANY), with the same checks, charges and error messages, but
+ * no tree. NULL with *err set as pl_json_from_lua sets it. Never raises.
+ * The text is allocated as jansson's (json_alloc.h): inside a scope it
+ * counts in the scope's budget and is freed with pl_json_scope_free;
+ * elsewhere free() frees it. */
+char *pl_json_text_from_lua(lua_State *L, int idx, const char *root, size_t *len, char **err);
+
+/* The length of the JSON array that the value at idx is written as: 0
+ * when it is no table, an object, an empty list or a list with holes.
+ * Allocates nothing, never raises. */
+size_t pl_json_list_length(lua_State *L, int idx);
+
 /* Pushes json.null / tests for it. */
 void pl_json_push_null(lua_State *L);
 int pl_json_is_null(lua_State *L, int idx);

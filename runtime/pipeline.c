@@ -8,6 +8,7 @@
 #include <sys/time.h>
 
 #include "common.h"
+#include "json_text.h"
 #include "log.h"
 #include "syncer.h"
 #include "usage.h"
@@ -154,11 +155,52 @@ static char *dump_from(const json_t *replies, size_t from) {
     return text;
 }
 
+/* Appends `"key":` and the tree's text after a comma unless first. */
+static int put_member_tree(pl_json_text *t, int first, const char *key, const json_t *value) {
+    char *dumped = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+    int ok = dumped && (first || pl_json_text_char(t, ',')) && pl_json_text_char(t, '"') &&
+             pl_json_text_put(t, key, strlen(key)) && pl_json_text_put(t, "\":", 2) &&
+             pl_json_text_put(t, dumped, strlen(dumped));
+    free(dumped);
+    return ok;
+}
+
+/* The message as its transcript line (new text), written without a tree:
+ * what json_dumps of {"text", "payload", "locale", "event", "info"} (those
+ * present) wrote, a string that is not UTF-8 left out as json_string left
+ * it out. NULL when it cannot be written (the commit then fails). */
+static char *message_text(const pl_message *m) {
+    pl_json_text t = {0};
+    int ok = pl_json_text_char(&t, '{'), first = 1;
+    const char *const keys[] = {"text", "payload", "locale"};
+    const char *const values[] = {m->text, m->payload, m->locale};
+    for (int i = 0; i < 3 && ok; i++) {
+        if (!values[i]) continue;
+        size_t mark = t.len;
+        int bad = 0;
+        ok = (first || pl_json_text_char(&t, ',')) && pl_json_text_char(&t, '"') &&
+             pl_json_text_put(&t, keys[i], strlen(keys[i])) && pl_json_text_put(&t, "\":", 2) &&
+             pl_json_text_string(&t, values[i], strlen(values[i]), &bad);
+        if (!ok && bad) { /* left out */
+            t.len = mark;
+            ok = 1;
+        } else {
+            first = 0;
+        }
+    }
+    if (ok && m->event) {
+        ok = put_member_tree(&t, first, "event", m->event);
+        first = 0;
+    }
+    if (ok && m->channel_info) ok = put_member_tree(&t, first, "info", m->channel_info);
+    if (ok && pl_json_text_char(&t, '}')) return pl_json_text_finish(&t, NULL);
+    pl_json_text_discard(&t);
+    return NULL;
+}
+
 static int write_message(pl_store *store, item *it, int64_t now, char **err) {
     pl_session_key key = {it->msg->bot, it->msg->channel, it->msg->user};
-    json_t *in = pl_message_to_json(it->msg);
-    char *body = json_dumps(in, JSON_COMPACT);
-    json_decref(in);
+    char *body = message_text(it->msg);
     int rc = pl_store_transcript_add(store, &key, "in", body, it->msg->received_at, err);
     free(body);
     if (rc == PL_OK && it->result.session_json)
@@ -167,7 +209,7 @@ static int write_message(pl_store *store, item *it, int64_t now, char **err) {
      * what an earlier event already recorded (it waited for this answer on
      * a channel that cannot push) */
     size_t recorded = (size_t)json_integer_value(json_object_get(it->result.effects, "recorded"));
-    char *fresh = recorded ? dump_from(it->result.replies, recorded) : NULL;
+    char *fresh = recorded ? dump_from(pl_turn_replies(&it->result), recorded) : NULL;
     if (rc == PL_OK)
         rc = pl_store_transcript_add(store, &key, "out", fresh ? fresh : it->result.replies_text, now, err);
     free(fresh);
@@ -216,9 +258,13 @@ static int write_handoff(pl_pipeline *pipe, item *it, int64_t now, char **err) {
  * the outbox, in the same transaction as the turn. */
 static int queue_outbound(pl_pipeline *pipe, item *it, char **err) {
     if (!pipe->outbox || pl_channel_is_internal(it->msg->channel)) return PL_OK;
+    /* only a platform's adapter renders (pl_outbox_queue does nothing for
+     * web chat): elsewhere the replies' tree is not made for it */
+    const pl_channel_adapter *adapter = pl_channel_find(it->msg->channel);
+    if (!adapter || adapter->synchronous || !adapter->render) return PL_OK;
     pl_outbound to = {.user = it->msg->user, .info = it->msg->channel_info, .locale = it->result.locale,
                       .done = it->result.done};
-    return pl_outbox_queue(pipe->outbox, it->msg->bot, it->msg->channel, &to, it->result.replies, err);
+    return pl_outbox_queue(pipe->outbox, it->msg->bot, it->msg->channel, &to, pl_turn_replies(&it->result), err);
 }
 
 static const char *event_channel(const item *it, const json_t *event) {
@@ -469,8 +515,9 @@ static void on_turn_done(pl_turn_result *result, void *ud) {
     it->result = *result;
     it->status = result->status;
     memset(result, 0, sizeof *result);
-    if (!it->result.replies) it->result.replies = json_array();
-    if (!it->result.replies_text) it->result.replies_text = json_dumps(it->result.replies, JSON_COMPACT);
+    /* a turn gives the replies' text, a failed one may give only a tree */
+    if (!it->result.replies_text)
+        it->result.replies_text = it->result.replies ? json_dumps(it->result.replies, JSON_COMPACT) : pl_strdup("[]");
     batch_add(it->pipe, it);
 }
 

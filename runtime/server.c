@@ -342,7 +342,7 @@ static void deliver_sync(int status, const pl_message *msg, const pl_turn_result
         pl_outbound to = {.user = msg->user, .info = msg->channel_info, .locale = result->locale,
                           .done = result->done};
         if (status != 200) pl_reply_unavailable(w->req, result);
-        else if (w->adapter->answer(&w->cfg, &to, result->replies, &body, &type, &err) != PL_OK) {
+        else if (w->adapter->answer(&w->cfg, &to, pl_turn_replies(result), &body, &type, &err) != PL_OK) {
             pl_error("[%s] %s/%s: cannot render the answer: %s", msg->bot, msg->channel, msg->user, err);
             pl_reply_error(w->req, 500, "the answer could not be rendered");
         } else {

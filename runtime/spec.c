@@ -57,7 +57,7 @@ static void on_deliver(int status, const pl_message *msg, const pl_turn_result *
     (void)msg;
     delivery *d = ud;
     d->status = status;
-    d->replies = json_incref(result->replies);
+    d->replies = json_incref(pl_turn_replies(result));
 }
 
 static void set_optional(lua_State *L, int t, const char *key, char **dst) {

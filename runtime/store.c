@@ -106,9 +106,24 @@ static const char *const migrations[] = {
     "ALTER TABLE handoffs ADD COLUMN display_name TEXT;",
 };
 
+/* Statements of run_sql, prepared once per distinct SQL text and kept:
+ * preparing (parsing and planning) costs more than most of the statements
+ * parley runs. run_sql's callers pass string literals, so the text's
+ * address finds its statement; the text itself is compared too, so that
+ * a caller passing a string that later dies costs a preparation, never a
+ * wrong statement. More distinct texts than slots evict round-robin. */
+#define SQL_CACHE 48
+
+typedef struct {
+    const char *sql; /* borrowed: the caller's text, compared by address first */
+    sqlite3_stmt *st;
+} cached_sql;
+
 struct pl_store {
     sqlite3 *db;
     sqlite3_stmt *stmt[ST_COUNT];
+    cached_sql cache[SQL_CACHE];
+    int cached, evict_next;
     pl_store_sync sync;
     int deferred; /* pl_store_defer_sync */
     _Atomic uint64_t commits;
@@ -261,16 +276,26 @@ void pl_store_close(pl_store *store) {
     if (store->deferred)
         exec_sql(store, store->sync == PL_SYNC_FULL ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL);
     for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(store->stmt[i]);
+    for (int i = 0; i < store->cached; i++) sqlite3_finalize(store->cache[i].st);
     sqlite3_close(store->db);
     free(store);
 }
 
-int pl_store_begin(pl_store *store, char **err) { return exec_sql(store, "BEGIN", err); }
+static int run_sql(pl_store *store, sqlite3_stmt **out_st, const char *sql, const char *types, ...);
 
-int pl_store_commit(pl_store *store, char **err) { return exec_sql(store, "COMMIT", err); }
+/* One transaction per batch: its three statements are run_sql's, prepared
+ * once like the rest. */
+static int run_control(pl_store *store, const char *sql, char **err) {
+    if (run_sql(store, NULL, sql, "") == SQLITE_DONE) return PL_OK;
+    return pl_fail(err, "store: %s", sqlite3_errmsg(store->db));
+}
+
+int pl_store_begin(pl_store *store, char **err) { return run_control(store, "BEGIN", err); }
+
+int pl_store_commit(pl_store *store, char **err) { return run_control(store, "COMMIT", err); }
 
 void pl_store_rollback(pl_store *store) {
-    if (!sqlite3_get_autocommit(store->db)) exec_sql(store, "ROLLBACK", NULL);
+    if (!sqlite3_get_autocommit(store->db)) run_control(store, "ROLLBACK", NULL);
 }
 
 /* Resets st and binds the session key to ?1..?3. */
@@ -312,8 +337,6 @@ int pl_store_session_put(pl_store *store, const pl_session_key *key, const char 
     sqlite3_bind_int64(st, 5, now_ms);
     return step_done(store, st, err, "save session");
 }
-
-static int run_sql(pl_store *store, sqlite3_stmt **out_st, const char *sql, const char *types, ...);
 
 int pl_store_session_erase(pl_store *store, const pl_session_key *key, int *found, char **err) {
     if (step_done(store, bind_key(store, ST_SESSION_DEL, key), err, "erase session") != PL_OK)
@@ -458,7 +481,7 @@ int pl_store_inbox_next_seq(pl_store *store, const char *bot, const char *channe
     if (rc < 0) return db_fail(store, err, "read event sequence");
     const char *last = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
     *seq = (last ? strtoll(last + n, NULL, 10) : 0) + 1;
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return PL_OK;
 }
 
@@ -613,12 +636,40 @@ int pl_store_payload_get(pl_store *store, const char *bot, const char *key, char
 
 /* --- helpers for one-off statements ------------------------------------------ */
 
-/* Prepares sql, binds each argument by type letter ('s' text, 'i' int64,
- * 'n' text or NULL), steps once. Returns the SQLite result (SQLITE_ROW,
- * SQLITE_DONE) with *out_st kept when a row is wanted, or -1 on error. */
-static int run_sql(pl_store *store, sqlite3_stmt **out_st, const char *sql, const char *types, ...) {
+/* The kept statement for sql, prepared now if it is not kept yet, or NULL
+ * when it cannot be prepared. */
+static sqlite3_stmt *cached_statement(pl_store *store, const char *sql) {
+    cached_sql *slot = NULL;
+    for (int i = 0; i < store->cached; i++) {
+        if (store->cache[i].sql != sql) continue;
+        if (strcmp(sqlite3_sql(store->cache[i].st), sql) == 0) return store->cache[i].st;
+        slot = &store->cache[i]; /* the same address, another text */
+        break;
+    }
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v3(store->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) return -1;
+    if (sqlite3_prepare_v3(store->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    if (!slot && store->cached < SQL_CACHE) slot = &store->cache[store->cached++];
+    if (!slot) {
+        slot = &store->cache[store->evict_next];
+        store->evict_next = (store->evict_next + 1) % SQL_CACHE;
+    }
+    if (slot->st) sqlite3_finalize(slot->st);
+    *slot = (cached_sql){.sql = sql, .st = st};
+    return st;
+}
+
+/* Runs sql (a kept statement, see SQL_CACHE), binding each argument by type
+ * letter ('s' text, 'i' int64, 'n' text or NULL), one step. Returns the
+ * SQLite result (SQLITE_ROW, SQLITE_DONE), or -1 on error. When a row is
+ * wanted, *out_st is the statement on that row, borrowed: the caller reads
+ * the row and calls sqlite3_reset(*out_st) before running anything else
+ * (a statement not reset keeps its read transaction open). */
+static int run_sql(pl_store *store, sqlite3_stmt **out_st, const char *sql, const char *types, ...) {
+    sqlite3_stmt *st = cached_statement(store, sql);
+    if (!st) return -1;
     va_list ap;
     va_start(ap, types);
     for (int i = 0; types[i]; i++) {
@@ -632,11 +683,11 @@ static int run_sql(pl_store *store, sqlite3_stmt **out_st, const char *sql, cons
     va_end(ap);
     int rc = sqlite3_step(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        sqlite3_finalize(st);
+        sqlite3_reset(st);
         return -1;
     }
     if (out_st && rc == SQLITE_ROW) *out_st = st;
-    else sqlite3_finalize(st);
+    else sqlite3_reset(st);
     return rc;
 }
 
@@ -701,7 +752,7 @@ int pl_store_order_get(pl_store *store, const char *bot, int64_t id, json_t **or
     if (rc < 0) return db_fail(store, err, "read order");
     if (rc == SQLITE_ROW) {
         *order = order_of_row(st);
-        sqlite3_finalize(st);
+        sqlite3_reset(st);
     }
     return PL_OK;
 }
@@ -768,7 +819,7 @@ int pl_store_order_by_ref(pl_store *store, const char *bot, const char *ref, int
     if (rc < 0) return db_fail(store, err, "find order");
     if (rc == SQLITE_ROW) {
         *id = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
+        sqlite3_reset(st);
     }
     return PL_OK;
 }
@@ -782,7 +833,7 @@ int pl_store_discount_used(pl_store *store, const char *bot, const char *code, c
                      "sss", bot, code, user);
     if (rc < 0) return db_fail(store, err, "check discount");
     *used = rc == SQLITE_ROW;
-    if (st) sqlite3_finalize(st);
+    if (st) sqlite3_reset(st);
     return PL_OK;
 }
 
@@ -858,7 +909,7 @@ int pl_store_stock_take(pl_store *store, const char *bot, const char *key, int64
     *left = *tracked ? sqlite3_column_int64(st, 0) : 0;
     if (st) {
         sqlite3_step(st);
-        sqlite3_finalize(st);
+        sqlite3_reset(st);
     }
     return PL_OK;
 }
@@ -895,7 +946,7 @@ int pl_store_job_next(pl_store *store, int64_t *fire_at_ms, char **err) {
     *fire_at_ms = -1;
     if (rc == SQLITE_ROW) {
         if (sqlite3_column_type(st, 0) != SQLITE_NULL) *fire_at_ms = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
+        sqlite3_reset(st);
     }
     return PL_OK;
 }
@@ -946,12 +997,9 @@ int pl_store_jobs_of(pl_store *store, const char *bot, const char *channel, cons
 
 int pl_store_transcript_since(pl_store *store, const pl_session_key *key, int64_t after_id,
                               int limit, json_t **lines, char **err) {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v3(store->db,
-                           "SELECT id, at, direction, body FROM transcript WHERE bot = ?1 AND channel = ?2 "
-                           "AND user = ?3 AND id > ?4 ORDER BY id LIMIT ?5",
-                           -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
-        return db_fail(store, err, "read transcript");
+    sqlite3_stmt *st = cached_statement(store, "SELECT id, at, direction, body FROM transcript WHERE bot = ?1 "
+                                                "AND channel = ?2 AND user = ?3 AND id > ?4 ORDER BY id LIMIT ?5");
+    if (!st) return db_fail(store, err, "read transcript");
     sqlite3_bind_text(st, 1, key->bot, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, key->channel, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, key->user, -1, SQLITE_STATIC);
@@ -965,7 +1013,7 @@ int pl_store_transcript_since(pl_store *store, const pl_session_key *key, int64_
                                              "at", (json_int_t)sqlite3_column_int64(st, 1), "direction",
                                              (const char *)sqlite3_column_text(st, 2), "body", body ? body : json_null()));
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
         json_decref(out);
         return db_fail(store, err, "read transcript");
@@ -981,7 +1029,7 @@ int64_t pl_store_transcript_last_id(pl_store *store, const pl_session_key *key) 
     int64_t id = 0;
     if (rc == SQLITE_ROW) {
         id = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
+        sqlite3_reset(st);
     }
     return id;
 }

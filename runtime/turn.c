@@ -196,14 +196,15 @@ void pl_message_free(pl_message *m) {
     free(m);
 }
 
-json_t *pl_message_to_json(const pl_message *m) {
-    json_t *j = json_object();
-    if (m->text) json_object_set_new(j, "text", json_string(m->text));
-    if (m->payload) json_object_set_new(j, "payload", json_string(m->payload));
-    if (m->locale) json_object_set_new(j, "locale", json_string(m->locale));
-    if (m->event) json_object_set(j, "event", m->event);
-    if (m->channel_info) json_object_set(j, "info", m->channel_info);
-    return j;
+json_t *pl_turn_replies(const pl_turn_result *r) {
+    if (!r->replies) {
+        /* the text is the writer's (or jansson's): it reads back as the
+         * tree it stands for (reals are written with 17 digits) */
+        json_t *tree = r->replies_text ? json_loads(r->replies_text, JSON_ALLOW_NUL, NULL) : NULL;
+        ((pl_turn_result *)r)->replies = json_is_array(tree) ? tree : json_array();
+        if (tree && !json_is_array(tree)) json_decref(tree);
+    }
+    return r->replies;
 }
 
 void pl_turn_result_clear(pl_turn_result *r) {
@@ -320,31 +321,58 @@ static void fail_turn(turn *t, pl_turn_result *r, char *error, const char *trace
     r->locale = t->locale ? pl_strdup(t->locale) : NULL;
 }
 
-/* Converts the engine's (session, replies) results on co into r. */
+/* The session's locale and whether its dialog stack is empty, read from
+ * the session table at idx of co, which was written as a JSON object: raw
+ * reads (no script runs here) of what its object's members are. */
+static void read_session(lua_State *co, int idx, pl_turn_result *r) {
+    lua_pushliteral(co, "locale");
+    if (lua_rawget(co, idx) == LUA_TSTRING) r->locale = pl_strdup(lua_tostring(co, -1));
+    lua_pop(co, 1);
+    lua_pushliteral(co, "stack");
+    lua_rawget(co, idx);
+    r->done = pl_json_list_length(co, -1) == 0;
+    lua_pop(co, 1);
+}
+
+/* Converts the engine's (session, replies, effects) results on co into r:
+ * the session and the replies straight to JSON text, the effects to a
+ * tree, which the commit reads. The replies' tree is made here too for a
+ * platform's channel, whose adapter renders them (for the outbox, or as
+ * the answer of a synchronous channel): from the Lua values it costs a
+ * third of what reading the text back would. Elsewhere (the HTTP API, web
+ * chat) nothing needs it, or hardly ever: pl_turn_replies reads it then. */
 static int collect(turn *t, pl_turn_result *r, char **err) {
-    json_t *session = pl_json_from_lua(t->co, 1, "session", err);
+    char *session = pl_json_text_from_lua(t->co, 1, "session", NULL, err);
     if (!session) return PL_ERR;
-    json_t *replies = pl_json_from_lua(t->co, 2, "replies", err);
-    if (!replies || !json_is_array(replies)) {
-        json_decref(session);
-        json_decref(replies);
+    char *replies = pl_json_text_from_lua(t->co, 2, "replies", NULL, err);
+    if (!replies || replies[0] != '[') {
+        free(session);
+        free(replies);
         if (!*err) *err = pl_strdup("the engine returned no list of replies");
+        return PL_ERR;
+    }
+    if (pl_channel_find(t->msg->channel) && !(r->replies = pl_json_from_lua(t->co, 2, "replies", err))) {
+        free(session);
+        free(replies);
         return PL_ERR;
     }
     if (lua_istable(t->co, 3)) {
         r->effects = pl_json_from_lua(t->co, 3, "effects", err);
         if (!r->effects) {
-            json_decref(session);
-            json_decref(replies);
+            free(session);
+            free(replies);
+            json_decref(r->replies);
+            r->replies = NULL;
             return PL_ERR;
         }
     }
-    r->session_json = json_dumps(session, JSON_COMPACT);
-    r->replies = replies;
-    const char *locale = json_string_value(json_object_get(session, "locale"));
-    r->locale = locale ? pl_strdup(locale) : NULL;
-    r->done = json_array_size(json_object_get(session, "stack")) == 0;
-    json_decref(session);
+    r->replies_text = replies;
+    r->done = 1;
+    if (session[0] == '{') read_session(t->co, 1, r);
+    /* a session that is no object or list is not stored (json_dumps
+     * without JSON_ENCODE_ANY wrote none) */
+    if (session[0] == '{' || session[0] == '[') r->session_json = session;
+    else free(session);
     return PL_OK;
 }
 
@@ -394,7 +422,7 @@ typedef struct {
     int rc;
 } session_read;
 
-static void read_session(void *arg) {
+static void load_session(void *arg) {
     session_read *r = arg;
     r->rc = pl_store_session_get(r->store, &r->key, r->json, &r->err);
 }
@@ -438,9 +466,9 @@ static int push_session_of(turn *t, pl_store *store, char **err) {
     pl_store *own = store_here(store);
     if (own) {
         read.store = own;
-        read_session(&read);
+        load_session(&read);
     } else {
-        pl_workers_call_loop(read_session, &read);
+        pl_workers_call_loop(load_session, &read);
     }
     if (read.rc != PL_OK) {
         *err = read.err;

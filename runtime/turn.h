@@ -29,8 +29,6 @@ typedef struct {
 
 pl_message *pl_message_new(const char *bot, const char *channel, const char *user);
 void pl_message_free(pl_message *msg);
-/* The message as stored in the transcript (new reference). */
-json_t *pl_message_to_json(const pl_message *msg);
 
 /* A message from a channel event {"user", "text"?, "payload"?, "locale"?,
  * "info"?, "id"?} (see channel.h); new. */
@@ -41,8 +39,10 @@ typedef struct {
     int status;         /* 200; 503 when the session could not be read, or the bot
                          * is over its share of the loop (error says which) */
     char *session_json; /* the new state; NULL when the turn failed */
-    json_t *replies;    /* always an array */
-    char *replies_text; /* the replies as JSON text, dumped once for every use */
+    json_t *replies;    /* the replies as a tree (an array), or NULL: read them
+                         * with pl_turn_replies */
+    char *replies_text; /* the replies as JSON text, written once for every use;
+                         * set by the pipeline when a turn gave only the tree */
     char *locale;       /* the session's locale after the turn, or NULL */
     int done;           /* no flow is open after the turn (the dialog stack is empty) */
     json_t *effects;    /* what the turn asks of the store besides the session:
@@ -53,6 +53,13 @@ typedef struct {
 } pl_turn_result;
 
 void pl_turn_result_clear(pl_turn_result *result);
+
+/* The replies as a tree (borrowed from the result, an array): the turn
+ * gives their text, and the tree is made from it on first use and kept in
+ * the result, which is therefore not really read-only (no two threads may
+ * call this on one result at once). Most replies never need a tree: the
+ * HTTP API sends the text. */
+json_t *pl_turn_replies(const pl_turn_result *result);
 
 /* Called once per turn with the result; ownership of the result's fields
  * passes to the callee. */

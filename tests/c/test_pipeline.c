@@ -75,7 +75,7 @@ static int deliveries;
 static const char *fallback_text;
 
 static void on_deliver(int status, const pl_message *msg, const pl_turn_result *result, void *ud) {
-    const json_t *replies = result->replies;
+    const json_t *replies = pl_turn_replies(result);
     delivery *d = ud;
     d->calls++;
     d->status = status;
@@ -173,6 +173,66 @@ TEST(one_user_in_order) {
     }
     CHECK(in == N);
     CHECK(out >= N);
+    json_decref(lines);
+    free(err);
+    pl_app_close(app);
+}
+
+/* The transcript line of a message that came in is what json_dumps wrote
+ * of {"text", "payload", "locale", "event", "info"} (those present), a
+ * string that is not UTF-8 left out: the pipeline writes it without a tree. */
+TEST(transcript_lines_in_as_jansson_wrote_them) {
+    pl_app *app = open_app();
+    if (!app) return;
+    pl_bot *bot = pl_app_bot(app, 0);
+    fallback_text = pl_bot_static_fallback(bot, "en");
+    static const char *const texts[] = {"hi", "say \"hi\"\n\t\x01 \\ / \xe2\x82\xac \xe2\x98\x95", "caf\xc3", "a latte"};
+    enum { N = 4 };
+    delivery d[N];
+    memset(d, 0, sizeof d);
+    json_t *want[N];
+    for (int i = 0; i < N; i++) {
+        pl_message *msg = pl_message_new(pl_bot_name(bot), "rest", "transcribed");
+        want[i] = json_object();
+        if (texts[i]) {
+            msg->text = strdup(texts[i]);
+            json_t *text = json_string(texts[i]); /* NULL for the one that is not UTF-8 */
+            if (text) json_object_set_new(want[i], "text", text);
+        }
+        if (i == 3) {
+            msg->payload = strdup("latte");
+            json_object_set_new(want[i], "payload", json_string("latte"));
+            msg->locale = strdup("ja");
+            json_object_set_new(want[i], "locale", json_string("ja"));
+            msg->channel_info = json_pack("{s:s, s:[i, f, n]}", "name", "\"x\"", "list", 1, 2.5);
+            json_object_set(want[i], "info", msg->channel_info);
+        }
+        pl_pipeline_post(pl_app_pipeline(app), bot, msg, on_deliver, &d[i]);
+    }
+    pl_app_drain(app);
+    pl_session_key key = {"barista", "rest", "transcribed"};
+    json_t *lines = NULL;
+    char *err = NULL;
+    CHECK(pl_store_transcript_get(pl_app_store(app), &key, 1000, &lines, &err) == 0);
+    size_t in = 0, i;
+    json_t *line;
+    json_array_foreach(lines, i, line) {
+        const char *dir = json_string_value(json_object_get(line, "direction"));
+        if (!dir || strcmp(dir, "in") != 0 || in >= N) continue;
+        /* compact text of what was stored (read back in order) against
+         * the tree's */
+        char *got = json_dumps(json_object_get(line, "body"), JSON_COMPACT);
+        char *expected = json_dumps(want[in], JSON_COMPACT);
+        CHECK_STR(got, expected);
+        free(got);
+        free(expected);
+        in++;
+    }
+    CHECK(in == N);
+    for (int k = 0; k < N; k++) {
+        CHECK(d[k].status == 200 && !d[k].fallback);
+        json_decref(want[k]);
+    }
     json_decref(lines);
     free(err);
     pl_app_close(app);
@@ -466,6 +526,7 @@ int main(void) {
     }
     RUN(app_opens_default_bot);
     RUN(one_user_in_order);
+    RUN(transcript_lines_in_as_jansson_wrote_them);
     RUN(many_users_each_in_order);
     RUN(erase_behind_messages);
     RUN(pending_messages_freed_on_close);

@@ -1,0 +1,103 @@
+#!/bin/sh
+# tests/bench/cost.sh [PARLEY]: what one message costs the server, in
+# counts that do not move with the machine's load (unlike make bench's
+# messages/s): instructions per message (valgrind's callgrind) and system
+# calls per message (strace -c), on the default bot's whole conversation
+# over the HTTP API (tests/bench/cost_client.py).
+#
+# Each of the two runs starts `PARLEY serve` (default ./parley) on a fresh
+# SQLite file, warms it up with COST_WARMUP shoppers (the first turns load
+# and compile the scripts), then counts COST_SHOPPERS shoppers of 5 messages
+# each: callgrind's counters are zeroed before and dumped after the counted
+# shoppers (callgrind_control), strace is attached to the server only for
+# them. With COST_CONNECTIONS=1 (the default) one shopper talks at a time,
+# so every message is its own commit and the instruction count repeats
+# within a fraction of a percent from run to run; with more connections
+# the commits batch several messages (fewer syscalls per message) and the
+# counts vary with the batching. Outputs are kept in build/bench/cost/.
+#
+# Needs valgrind (callgrind_control, callgrind_annotate), strace, python3.
+set -eu
+cd "$(dirname "$0")/../.."
+
+PARLEY=${1:-./parley}
+SHOPPERS=${COST_SHOPPERS:-100}
+WARMUP=${COST_WARMUP:-20}
+CONNECTIONS=${COST_CONNECTIONS:-1}
+
+for tool in valgrind callgrind_control callgrind_annotate strace python3; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "cost: '$tool' is missing (apt-get install valgrind strace python3)" >&2; exit 1; }
+done
+[ -x "$PARLEY" ] || { echo "cost: $PARLEY is not built (run: make)" >&2; exit 1; }
+
+out=build/bench/cost
+rm -rf "$out"
+mkdir -p "$out"
+problems="$out/problems"
+: >"$problems"
+# remember, lib_cleanup, problem
+. tests/bench/lib.sh
+trap lib_cleanup EXIT
+trap 'exit 130' INT TERM
+
+messages=$((SHOPPERS * 5))
+
+# listening PID LOG: the port PID listens on, once its log says so; under
+# valgrind a start takes seconds (lib.sh's wait_port gives up after 10 s).
+listening() {
+  _tries=0
+  while :; do
+    _port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$2" 2>/dev/null | head -n 1)
+    [ -n "$_port" ] && { echo "$_port"; return 0; }
+    if ! kill -0 "$1" 2>/dev/null || [ "$_tries" -ge 1200 ]; then
+      echo "cost: the server did not start; its log ($2):" >&2
+      sed 's/^/    /' "$2" >&2
+      return 1
+    fi
+    _tries=$((_tries + 1))
+    sleep 0.05
+  done
+}
+client() { python3 tests/bench/cost_client.py "$@"; }
+
+# --- instructions ------------------------------------------------------------
+valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out" \
+  "$PARLEY" serve --listen 127.0.0.1:0 --db "$out/callgrind.db" --no-watch >"$out/callgrind.log" 2>&1 &
+vg=$!
+remember "$vg"
+port=$(listening "$vg" "$out/callgrind.log")
+client "$port" warm "$WARMUP" "$CONNECTIONS" >/dev/null || problem "warm-up answers were unexpected"
+callgrind_control -z "$vg" >/dev/null 2>&1
+client "$port" run "$SHOPPERS" "$CONNECTIONS" >"$out/callgrind.client" || problem "answers were unexpected (callgrind run)"
+callgrind_control -d "$vg" >/dev/null 2>&1
+kill -TERM "$vg"
+wait "$vg" || true
+# the dump made on request is the file with a part number
+dump=$(ls -t "$out"/callgrind.out.* | head -n 1)
+total=$(callgrind_annotate "$dump" 2>/dev/null | sed -n 's/^ *\([0-9,]*\) (100.0%) *PROGRAM TOTALS.*/\1/p' | tr -d ,)
+echo "instructions per message: $((total / messages)) ($(cat "$out/callgrind.client"), $CONNECTIONS at a time; $dump)"
+
+# --- system calls --------------------------------------------------------------
+"$PARLEY" serve --listen 127.0.0.1:0 --db "$out/strace.db" --no-watch >"$out/strace.log" 2>&1 &
+server=$!
+remember "$server"
+port=$(listening "$server" "$out/strace.log")
+client "$port" warm "$WARMUP" "$CONNECTIONS" >/dev/null || problem "warm-up answers were unexpected"
+strace -c -f -p "$server" -o "$out/strace.txt" 2>"$out/strace.err" &
+tracer=$!
+sleep 1 # strace attaches to every thread first
+client "$port" run "$SHOPPERS" "$CONNECTIONS" >"$out/strace.client" || problem "answers were unexpected (strace run)"
+kill -INT "$tracer"
+wait "$tracer" || true
+# strace -c's table: % time, seconds, usecs/call, calls, [errors,] syscall
+awk -v m="$messages" '
+  $NF == "total" { printf "system calls per message: %.1f\n", $4 / m }' "$out/strace.txt"
+awk -v m="$messages" '
+  NR > 2 && $1 !~ /^-/ && $NF != "total" && $4 ~ /^[0-9]+$/ { printf "  %-16s %6.2f\n", $NF, $4 / m }' \
+  "$out/strace.txt" | sort -k2 -rn | head -n 10
+
+if [ -s "$problems" ]; then
+  echo "cost: problems:" >&2
+  sed 's/^/  /' "$problems" >&2
+  exit 1
+fi
