@@ -567,8 +567,11 @@ static void resume_woken(pl_turn *t, int nargs) {
     finish(t, status, nres);
 }
 
+/* Runs once the turn has yielded: tasks run between turns, and the turn
+ * yields before its thread takes the next task. */
 static void wake_on_worker(void *arg) {
     wake *w = arg;
+    w->turn->waiting = 0;
     pl_workers_call_loop(push_on_loop, w);
     pl_turn *t = w->turn;
     int nargs = w->nargs;
@@ -577,7 +580,8 @@ static void wake_on_worker(void *arg) {
 }
 
 void pl_turn_wake(pl_turn *t, int (*push)(lua_State *co, void *ud), void *ud) {
-    t->waiting = 0;
+    /* the answer can come before the worker's turn has yielded: nothing of
+     * the turn is touched here then, its thread does it all */
     if (t->worker >= 0 && pl_worker_index() != t->worker) {
         wake *w = malloc(sizeof *w);
         if (!w) abort();
@@ -585,6 +589,7 @@ void pl_turn_wake(pl_turn *t, int (*push)(lua_State *co, void *ud), void *ud) {
         pl_workers_post(workers, (size_t)t->worker, wake_on_worker, w);
         return;
     }
+    t->waiting = 0;
     resume_woken(t, push(t->co, ud));
 }
 
