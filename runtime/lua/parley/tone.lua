@@ -10,6 +10,9 @@ local util = require "parley.util"
 local tone = {}
 tone.__index = tone
 
+local EMPTY = {} -- the vars of a template said without any (only read)
+local parse -- a template's pieces, defined with the interpolation below
+
 -- Raises "file:line: msg", the line being where `name` is defined.
 local function fail(where, source, name, msg)
   error(string.format("%s:%d: %s", where, util.line_of(source, name), msg), 0)
@@ -54,6 +57,9 @@ function tone.new(def, where, locales, source)
     local checked = {}
     for key, v in pairs(keys) do checked[key] = check_variations(where, source, locale, key, v) end
     self.templates[locale] = checked
+    for _, variations in pairs(checked) do
+      for _, template in ipairs(variations) do parse(template) end
+    end
   end
   if not self.templates[default].fallback then
     fail(where, source, default, string.format("needs a 'fallback' template in '%s': what the shopper reads when something goes wrong", default))
@@ -73,54 +79,119 @@ function tone.new(def, where, locales, source)
 end
 
 function tone:has(key, locale)
-  return (self.templates[locale] or {})[key] ~= nil or self.templates[self.default_locale][key] ~= nil
+  return (self.templates[locale] or EMPTY)[key] ~= nil or self.templates[self.default_locale][key] ~= nil
 end
 
--- Interpolation state for the substitution function below; set right
--- before each gsub (which cannot yield), so no closure is made per render.
-local current_vars, current_persona, missing
+-- A template is parsed once (every template of the tone at load, see
+-- tone.new): the text between its placeholders and, for each placeholder,
+-- where its value comes from. Rendering then only looks values up and
+-- joins the pieces, with no pattern matching per message. Keyed by the
+-- template's text, so a list of variations changed at run time still works.
+-- The placeholders are what gsub("{([%w_%.]+)}") finds, and each is looked
+-- up as before: {name} in vars, {a.b} along vars.a.b, {persona.x} in the
+-- persona (the name shown when it is missing is then "x").
+local parsed = {}
+local NONE = false -- a template without placeholders
 
-local function substitute(name)
-  local v
-  if name:find(".", 1, true) then
-    v = name:sub(1, 8) == "persona." and current_persona or current_vars
-    if v == current_persona then name = name:sub(9) end
-    for part in name:gmatch("[^.]+") do
-      if type(v) ~= "table" then v = nil break end
-      v = v[part]
+local function placeholder(name)
+  local ph = { name = name }
+  if not name:find(".", 1, true) then return ph end
+  ph.dotted = true
+  ph.stripped = name:sub(9) -- what the name is once "persona." is taken off
+  ph.persona = name:sub(1, 8) == "persona."
+  local parts, stripped_parts = {}, {}
+  for part in name:gmatch("[^.]+") do parts[#parts + 1] = part end
+  for part in ph.stripped:gmatch("[^.]+") do stripped_parts[#stripped_parts + 1] = part end
+  ph.parts, ph.stripped_parts = parts, stripped_parts
+  return ph
+end
+
+-- {lit0, ph1, lit1, ph2, lit2, ...}, or NONE.
+function parse(template)
+  local p = parsed[template]
+  if p ~= nil then return p end
+  p = NONE
+  if template:find("{", 1, true) then
+    local pieces, pos = {}, 1
+    while true do
+      local from, to, name = template:find("{([%w_%.]+)}", pos)
+      if not from then break end
+      pieces[#pieces + 1] = template:sub(pos, from - 1)
+      pieces[#pieces + 1] = placeholder(name)
+      pos = to + 1
     end
+    if #pieces > 0 then
+      pieces[#pieces + 1] = template:sub(pos)
+      p = pieces
+    end
+  end
+  parsed[template] = p
+  return p
+end
+
+-- The text of placeholder ph, or nil and the name to report as missing.
+local function value_of(ph, vars, persona)
+  local v
+  if not ph.dotted then
+    v = vars[ph.name]
+    if v == nil then return nil, ph.name end
+    return tostring(v)
+  end
+  local parts, name = ph.parts, ph.name
+  if ph.persona then
+    v, parts, name = persona, ph.stripped_parts, ph.stripped
   else
-    v = current_vars[name]
+    v = vars
+    -- (the vars may be the persona table itself: its names lose 8 bytes)
+    if v == persona then parts, name = ph.stripped_parts, ph.stripped end
   end
-  if v == nil then
-    missing = missing or name
-    return ""
+  for i = 1, #parts do
+    if type(v) ~= "table" then v = nil break end
+    v = v[parts[i]]
   end
+  if v == nil then return nil, name end
   return tostring(v)
 end
 
 -- Replaces {name} and {a.b} from vars; {persona.name} is always available.
 -- Returns the text, or nil and a message when a placeholder has no value.
 function tone:interpolate(template, vars, key, locale)
-  if not template:find("{", 1, true) then return template end
-  current_vars, current_persona, missing = vars, self.persona, nil
-  local out = template:gsub("{([%w_%.]+)}", substitute)
-  current_vars, current_persona = nil, nil
-  if missing then
-    return nil, string.format("template '%s' (%s) needs {%s}, but it was not given", key, locale, missing)
+  local pieces = parse(template)
+  if not pieces then return template end
+  local persona, n, missing = self.persona, #pieces, nil
+  local a, m1 = value_of(pieces[2], vars, persona)
+  if n == 3 then
+    if a then return pieces[1] .. a .. pieces[3] end
+    missing = m1
+  elseif n == 5 then
+    local b, m2 = value_of(pieces[4], vars, persona)
+    if a and b then return pieces[1] .. a .. pieces[3] .. b .. pieces[5] end
+    missing = m1 or m2
+  else
+    local out = { pieces[1], a or "" }
+    missing = m1
+    for i = 3, n, 2 do
+      out[i] = pieces[i]
+      if i < n then
+        local v, m = value_of(pieces[i + 1], vars, persona)
+        out[i + 1] = v or ""
+        missing = missing or m
+      end
+    end
+    if not missing then return table.concat(out) end
   end
-  return out
+  return nil, string.format("template '%s' (%s) needs {%s}, but it was not given", key, locale, missing)
 end
 
 -- Renders key in locale. Which variation is used depends only on
 -- seed_base .. n (session, turn and position in the turn), so a replayed
 -- conversation says the same words. Returns the text, or nil and a message.
 function tone:render(key, vars, locale, seed_base, n)
-  local variations = (self.templates[locale] or {})[key] or self.templates[self.default_locale][key]
+  local variations = (self.templates[locale] or EMPTY)[key] or self.templates[self.default_locale][key]
   if not variations then return nil, string.format("no template '%s' in scripts/tone.lua", key) end
   local pick = 1
   if #variations > 1 then pick = text.hash(seed_base .. n .. "\0" .. key) % #variations + 1 end
-  return self:interpolate(variations[pick], vars or {}, key, locale)
+  return self:interpolate(variations[pick], vars or EMPTY, key, locale)
 end
 
 -- Emoji and pictographs, removed when persona.emoji is false, together
