@@ -246,11 +246,31 @@ static int internal_caller(lua_State *L) {
     return 1;
 }
 
+/* internal.strip_emoji(s) -> s without emoji (parley.tone, for a persona
+ * with emoji = false) and how many were removed; s itself when none. The
+ * caller has checked that s is valid UTF-8. */
+static int internal_strip_emoji(lua_State *L) {
+    size_t len, removed;
+    const char *s = luaL_checklstring(L, 1, &len);
+    if (!pl_vm_charge(L, (long)(len >> PL_BYTES_PER_UNIT_SHIFT))) return pl_vm_abort(L);
+    pl_text_strip_emoji(s, len, NULL, &removed);
+    if (removed == 0) {
+        lua_pushvalue(L, 1);
+    } else {
+        luaL_Buffer b;
+        char *out = luaL_buffinitsize(L, &b, len);
+        luaL_pushresultsize(&b, pl_text_strip_emoji(s, len, out, &removed));
+    }
+    lua_pushinteger(L, (lua_Integer)removed);
+    return 2;
+}
+
 static void push_internal(lua_State *L) {
     if (lua_rawgetp(L, LUA_REGISTRYINDEX, &internal_key) == LUA_TTABLE) return;
     lua_pop(L, 1);
     static const luaL_Reg fns[] = {
-        {"where", internal_where}, {"caller", internal_caller}, {NULL, NULL}};
+        {"where", internal_where}, {"caller", internal_caller}, {"strip_emoji", internal_strip_emoji},
+        {NULL, NULL}};
     luaL_newlib(L, fns);
     lua_pushvalue(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &internal_key);

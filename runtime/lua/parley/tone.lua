@@ -4,6 +4,7 @@
 --
 -- Which variation is used is chosen by a hash of the session, the turn and
 -- the key, so a conversation replays to the same words.
+local _, internal = ...
 local text = require "parley.text"
 local util = require "parley.util"
 
@@ -195,8 +196,9 @@ function tone:render(key, vars, locale, seed_base, n)
 end
 
 -- Emoji and pictographs, removed when persona.emoji is false, together
--- with the space they leave behind.
-local function strip_emoji(s)
+-- with the space they leave behind. Text that is not valid UTF-8 takes the
+-- code point by code point way, which raises as it always did.
+local function strip_emoji_codes(s)
   local out, removed = {}, false
   for _, cp in utf8.codes(s) do
     local emoji = (cp >= 0x1F000 and cp <= 0x1FAFF) or (cp >= 0x2600 and cp <= 0x27BF)
@@ -205,6 +207,14 @@ local function strip_emoji(s)
   end
   if not removed then return s end
   local text = table.concat(out):gsub("  +", " "):gsub(" ([!?.,;:])", "%1"):gsub("^%s+", ""):gsub("%s+$", "")
+  return text
+end
+
+local function strip_emoji(s)
+  if not utf8.len(s) then return strip_emoji_codes(s) end
+  local stripped, removed = internal.strip_emoji(s)
+  if removed == 0 then return s end
+  local text = stripped:gsub("  +", " "):gsub(" ([!?.,;:])", "%1"):gsub("^%s+", ""):gsub("%s+$", "")
   return text
 end
 
