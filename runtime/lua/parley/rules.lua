@@ -32,31 +32,38 @@ end
 -- An empty rule set, for bots without scripts/rules.lua.
 function rules.none() return setmetatable({ list = {}, limit = 3 }, rules) end
 
+-- Best first: score, then catalog order.
+local function by_rank(a, b)
+  if a.score ~= b.score then return a.score > b.score end
+  return a.product.position < b.product.position
+end
+
 -- Ranks candidate products for conversation c. opts.limit caps the list.
 -- Returns { {product =, score =, reason =, rule =}, ... }, best first; only
 -- products some rule scored above zero.
 function rules:rank(candidates, c, opts)
-  opts = opts or {}
-  local ranked = {}
-  for _, p in ipairs(candidates) do
+  local ranked, list = {}, self.list
+  local i, p = 1, candidates[1]
+  while p ~= nil do -- (ipairs' walk)
     local total, best, reason, rule_name = 0, 0, nil, nil
-    for _, rule in ipairs(self.list) do
+    for r = 1, #list do
+      local rule = list[r]
       local score, why = rule.score(p, c)
-      if score ~= nil and type(score) ~= "number" then
+      if score == nil then
+        score = 0
+      elseif type(score) ~= "number" then
         error(string.format("rule '%s' returned a %s; a rule returns a number (and a reason)", rule.name, type(score)), 0)
       end
-      score = score or 0
       total = total + score
       if score > best then best, reason, rule_name = score, why, rule.name end
     end
     if total > 0 then ranked[#ranked + 1] = { product = p, score = total, reason = reason, rule = rule_name } end
+    i = i + 1
+    p = candidates[i]
   end
-  table.sort(ranked, function(a, b)
-    if a.score ~= b.score then return a.score > b.score end
-    return a.product.position < b.product.position
-  end)
-  local limit = opts.limit or self.limit
-  for i = #ranked, limit + 1, -1 do ranked[i] = nil end
+  table.sort(ranked, by_rank)
+  local limit = opts and opts.limit or self.limit
+  for k = #ranked, limit + 1, -1 do ranked[k] = nil end
   return ranked
 end
 
