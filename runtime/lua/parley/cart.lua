@@ -245,7 +245,14 @@ function cart:count()
   return n
 end
 
-function cart:has(sku) return line_index(self, sku) ~= nil end
+function cart:has(sku) -- line_index(self, sku) ~= nil
+  local lines = self.raw.lines
+  if lines[sku] ~= nil and math.type(sku) == "integer" then return true end
+  for i = 1, #lines do
+    if lines[i].sku == sku then return true end
+  end
+  return false
+end
 
 -- Whether any product in the cart carries the tag.
 function cart:has_tag(tag)

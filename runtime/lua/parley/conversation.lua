@@ -26,6 +26,9 @@ local mt = { __index = C }
 function conversation.new(bot, session, msg)
   local view = bot.catalog:view(session.locale)
   local c = setmetatable({
+    -- (frame, slots, recommended and result are set later: named here so
+    -- that the table is made big enough for them at once)
+    frame = nil, slots = nil, recommended = nil, result = nil,
     bot = bot, session = session, msg = msg, out = json.array(), said = 0,
     locale = session.locale, user = msg.user, channel = msg.channel, persona = bot.tone.persona,
     catalog = view,
@@ -115,10 +118,11 @@ function C:choices(list, reply)
   local i, item = 1, list[1]
   while item ~= nil do
     local title, payload
-    if type(item) == "string" then
+    local kind = type(item)
+    if kind == "string" then
       title, payload = item, item
     else
-      if type(item) ~= "table" or type(item.title) ~= "string" then
+      if kind ~= "table" or type(item.title) ~= "string" then
         error(string.format("choice %d needs a title string", i), 2)
       end
       title, payload = item.title, item.payload
@@ -194,8 +198,12 @@ end
 
 -- c:price(amount, currency) or c:price(product) -> "€3.80" in the shopper's locale.
 function C:price(amount, currency)
-  if math.type(amount) ~= "integer" and type(amount) == "table" then amount, currency = amount.price, amount.currency end
-  if math.type(amount) ~= "integer" or type(currency) ~= "string" then
+  local bad = false
+  if math.type(amount) ~= "integer" then
+    if type(amount) == "table" then amount, currency = amount.price, amount.currency end
+    bad = math.type(amount) ~= "integer"
+  end
+  if bad or type(currency) ~= "string" then
     error("c:price(amount, currency): amount is an integer in minor units", 2)
   end
   return money.format(amount, currency, self.locale)

@@ -185,8 +185,9 @@ end
 
 -- The bot's locale for a requested tag ("ja", "en-GB"), or nil.
 local function supported(tag)
+  if tag == nil then return nil end
+  if bot.locale_set[tag] then return tag end -- (the manifest's locales are strings)
   if type(tag) ~= "string" then return nil end
-  if bot.locale_set[tag] then return tag end
   local lang = tag:match("^(%a+)")
   return lang and bot.locale_set[lang] and lang or nil
 end
@@ -214,24 +215,27 @@ end
 
 -- Makes sure the frame still exists after a reload: the session keeps flow
 -- and step by name; a name the new scripts no longer have restarts there.
+-- Returns the top frame then (nil when the stack is empty).
 local function repair(c)
-  local frame = top(c)
+  local stack = c.session.stack
+  local frame = stack[#stack]
   while frame and not bot.flows[frame.flow] do
     log.warn(string.format("flow '%s' no longer exists; its conversation starts over", frame.flow))
-    table.remove(c.session.stack)
-    frame = top(c)
+    table.remove(stack)
+    frame = stack[#stack]
   end
   if frame and not step_of(frame) then
     log.warn(string.format("flow '%s' has no step '%s' any more; it restarts at 'start'", frame.flow, frame.step))
     frame.step = "start"
   end
+  return frame
 end
 
 -- Runs the step at the top of the stack: an action step runs at once and
 -- returns its outcome; a step with ask/answer asks and then waits.
 local function enter(c)
-  conversation.refresh(c)
-  local step = step_of(top(c))
+  conversation.refresh(c) -- c.frame is the top frame now
+  local step = step_of(c.frame)
   if type(step) == "function" then return step(c, c.msg), step, true end
   if step.ask then step.ask(c, c.msg) end
   return nil, step.ask, false
@@ -248,7 +252,8 @@ local TRAIL = 9
 local function drive(c, outcome, source, is_action)
   local trail
   for hop = 1, MAX_HOPS do
-    local frame = top(c)
+    local stack = c.session.stack
+    local frame = stack[#stack]
     if outcome == nil then
       if not is_action then return end
       outcome = c:done()
@@ -312,9 +317,10 @@ local function resolve_choice(c, msg, typed)
 end
 
 local function match_intent(c, msg, typed)
-  local frame = top(c)
+  local stack = c.session.stack
+  local frame = stack[#stack]
   if frame then
-    local step = step_of(frame)
+    local step = bot.flows[frame.flow][frame.step]
     if type(step) == "table" and step.intents == false then return nil end
   end
   if type(msg.payload) == "string" then return bot.intent_payloads[msg.payload] end
@@ -327,12 +333,12 @@ local function match_intent(c, msg, typed)
 end
 
 local function answer(c, msg)
-  repair(c)
-  if not top(c) then
+  local frame = repair(c)
+  if not frame then
     push(c, bot.start_flow)
     return drive(c, enter(c))
   end
-  local step = step_of(top(c))
+  local step = bot.flows[frame.flow][frame.step]
   if type(step) == "function" then return drive(c, enter(c)) end
   conversation.refresh(c)
   return drive(c, step.answer(c, msg), step.answer, false)

@@ -49,13 +49,13 @@ function rules:rank(candidates, c, opts)
     for r = 1, #list do
       local rule = list[r]
       local score, why = rule.score(p, c)
-      if score == nil then
-        score = 0
-      elseif type(score) ~= "number" then
-        error(string.format("rule '%s' returned a %s; a rule returns a number (and a reason)", rule.name, type(score)), 0)
+      if score ~= nil then -- (nil counts as 0, which changes neither total nor best)
+        if type(score) ~= "number" then
+          error(string.format("rule '%s' returned a %s; a rule returns a number (and a reason)", rule.name, type(score)), 0)
+        end
+        total = total + score
+        if score > best then best, reason, rule_name = score, why, rule.name end
       end
-      total = total + score
-      if score > best then best, reason, rule_name = score, why, rule.name end
     end
     if total > 0 then ranked[#ranked + 1] = { product = p, score = total, reason = reason, rule = rule_name } end
     i = i + 1

@@ -107,22 +107,30 @@ local function placeholder(name)
   return ph
 end
 
--- {lit0, ph1, lit1, ph2, lit2, ...}, or NONE.
+-- {lit0, ph1, lit1, ph2, lit2, ...}, or NONE. A placeholder is its name
+-- when it has no dot (then pieces.plain is true for all of them), else
+-- what placeholder() makes of it.
 function parse(template)
   local p = parsed[template]
   if p ~= nil then return p end
   p = NONE
   if template:find("{", 1, true) then
-    local pieces, pos = {}, 1
+    local pieces, pos, plain = {}, 1, true
     while true do
       local from, to, name = template:find("{([%w_%.]+)}", pos)
       if not from then break end
+      local ph = placeholder(name)
+      plain = plain and not ph.dotted
       pieces[#pieces + 1] = template:sub(pos, from - 1)
-      pieces[#pieces + 1] = placeholder(name)
+      pieces[#pieces + 1] = ph
       pos = to + 1
     end
     if #pieces > 0 then
       pieces[#pieces + 1] = template:sub(pos)
+      if plain then
+        for i = 2, #pieces, 2 do pieces[i] = pieces[i].name end
+        pieces.plain = true
+      end
       p = pieces
     end
   end
@@ -154,30 +162,44 @@ local function value_of(ph, vars, persona)
   return tostring(v)
 end
 
+-- The text of pieces[i] (a plain name, or a placeholder()), or nil and the
+-- name to report as missing.
+local function piece_value(pieces, i, vars, persona)
+  local ph = pieces[i]
+  if not pieces.plain then return value_of(ph, vars, persona) end
+  local v = vars[ph]
+  if v == nil then return nil, ph end
+  return tostring(v)
+end
+
 -- Replaces {name} and {a.b} from vars; {persona.name} is always available.
 -- Returns the text, or nil and a message when a placeholder has no value.
 function tone:interpolate(template, vars, key, locale)
-  local pieces = parse(template)
+  local pieces = parsed[template]
+  if pieces == nil then pieces = parse(template) end
   if not pieces then return template end
   local persona, n, missing = self.persona, #pieces, nil
-  local a, m1 = value_of(pieces[2], vars, persona)
-  if n == 3 then
+  if n <= 5 and pieces.plain then
+    -- one or two {name}s, the usual: looked up and joined right here
+    local a = vars[pieces[2]]
+    if a ~= nil then a = tostring(a) else missing = pieces[2] end
+    if n == 3 then
+      if a then return pieces[1] .. a .. pieces[3] end
+    else
+      local b = vars[pieces[4]]
+      if b ~= nil then b = tostring(b) else missing = missing or pieces[4] end
+      if a and b then return pieces[1] .. a .. pieces[3] .. b .. pieces[5] end
+    end
+  elseif n == 3 then
+    local a, m = value_of(pieces[2], vars, persona)
     if a then return pieces[1] .. a .. pieces[3] end
-    missing = m1
-  elseif n == 5 then
-    local b, m2 = value_of(pieces[4], vars, persona)
-    if a and b then return pieces[1] .. a .. pieces[3] .. b .. pieces[5] end
-    missing = m1 or m2
+    missing = m
   else
-    local out = { pieces[1], a or "" }
-    missing = m1
-    for i = 3, n, 2 do
-      out[i] = pieces[i]
-      if i < n then
-        local v, m = value_of(pieces[i + 1], vars, persona)
-        out[i + 1] = v or ""
-        missing = missing or m
-      end
+    local out = { pieces[1] }
+    for i = 2, n, 2 do
+      local v, m = piece_value(pieces, i, vars, persona)
+      out[i], out[i + 1] = v or "", pieces[i + 1]
+      missing = missing or m
     end
     if not missing then return table.concat(out) end
   end
