@@ -92,7 +92,8 @@ end
 function C:say(key, vars, opts)
   if type(key) ~= "string" then error("c:say(key [, vars [, opts]]): key must be a template name", 2) end
   if vars ~= nil and type(vars) ~= "table" then error("c:say: vars must be a table", 2) end
-  local reply = new_reply(self, self:styled(render(self, key, vars, 2), "text", key))
+  -- (render gives a string: styled without the nil check of C:styled)
+  local reply = new_reply(self, self.bot.tone:finish(render(self, key, vars, 2), self, "text", key))
   return attach(self, reply, opts, 3)
 end
 
@@ -130,7 +131,7 @@ function C:choices(list, reply)
       if type(payload) ~= "string" then error(string.format("choice %d: payload must be a string", i), 2) end
     end
     local choices = reply.choices
-    choices[#choices + 1] = { title = self:styled(title, "choice"), payload = payload }
+    choices[#choices + 1] = { title = self.bot.tone:finish(title, self, "choice"), payload = payload }
     i = i + 1
     item = list[i]
   end

@@ -162,16 +162,6 @@ local function value_of(ph, vars, persona)
   return tostring(v)
 end
 
--- The text of pieces[i] (a plain name, or a placeholder()), or nil and the
--- name to report as missing.
-local function piece_value(pieces, i, vars, persona)
-  local ph = pieces[i]
-  if not pieces.plain then return value_of(ph, vars, persona) end
-  local v = vars[ph]
-  if v == nil then return nil, ph end
-  return tostring(v)
-end
-
 -- Replaces {name} and {a.b} from vars; {persona.name} is always available.
 -- Returns the text, or nil and a message when a placeholder has no value.
 function tone:interpolate(template, vars, key, locale)
@@ -195,13 +185,20 @@ function tone:interpolate(template, vars, key, locale)
     if a then return pieces[1] .. a .. pieces[3] end
     missing = m
   else
-    local out = { pieces[1] }
+    -- (made with room for four placeholders, the most the tones use)
+    local out, plain = { pieces[1], "", "", "", "", "", "", "", "" }, pieces.plain
     for i = 2, n, 2 do
-      local v, m = piece_value(pieces, i, vars, persona)
+      local ph, v, m = pieces[i], nil, nil
+      if plain then
+        v = vars[ph]
+        if v ~= nil then v = tostring(v) else m = ph end
+      else
+        v, m = value_of(ph, vars, persona)
+      end
       out[i], out[i + 1] = v or "", pieces[i + 1]
       missing = missing or m
     end
-    if not missing then return table.concat(out) end
+    if not missing then return table.concat(out, "", 1, n) end
   end
   return nil, string.format("template '%s' (%s) needs {%s}, but it was not given", key, locale, missing)
 end
