@@ -23,7 +23,7 @@ end
 
 local function changed(self)
   self.version = self.version + 1
-  self.tags = nil
+  self.tags, self.skus = nil, nil
 end
 
 -- Option values as a line keeps them: a string, or for a multiple option a
@@ -245,13 +245,16 @@ function cart:count()
   return n
 end
 
+-- (the skus in the cart are kept, like the tags below, until it changes)
 function cart:has(sku) -- line_index(self, sku) ~= nil
-  local lines = self.raw.lines
-  if lines[sku] ~= nil and math.type(sku) == "integer" then return true end
-  for i = 1, #lines do
-    if lines[i].sku == sku then return true end
+  local skus, lines = self.skus, self.raw.lines
+  if not skus then
+    skus = {}
+    for i = 1, #lines do skus[lines[i].sku] = true end
+    self.skus = skus
   end
-  return false
+  if skus[sku] then return true end
+  return lines[sku] ~= nil and math.type(sku) == "integer"
 end
 
 -- Whether any product in the cart carries the tag.

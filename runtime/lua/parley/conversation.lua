@@ -222,7 +222,7 @@ function C:recommend(opts)
   self.recommended = self.recommended or {}
   local ranked = self.recommended[memo_key]
   if ranked then return ranked end
-  local candidates = self.catalog:all({ tag = opts.tag })
+  local candidates = self.catalog:by_tag(opts.tag) -- = all({tag = opts.tag}), without the table
   if not opts.include_cart then
     -- the products in the cart are left out (the list is a new one: filtered in place)
     local n, cart_ = 0, self.cart

@@ -171,7 +171,7 @@ end
 
 -- The products with the tag (every one without), in stock unless `all`: a
 -- new list.
-local function select(view, tag, all)
+local function pick(view, tag, all)
   local from = tag and tagged(view, tag) or view.list
   local out = {}
   for i = 1, #from do
@@ -183,13 +183,13 @@ end
 
 -- Every product (in stock unless opts.all), in catalog order.
 function View:all(opts)
-  if not opts then return select(self, nil, nil) end
-  return select(self, opts.tag, opts.all)
+  if not opts then return pick(self, nil, nil) end
+  return pick(self, opts.tag, opts.all)
 end
 
 -- Products carrying the tag (in stock unless opts.all), in catalog order.
 function View:by_tag(tag, opts)
-  return select(self, tag, opts and opts.all)
+  return pick(self, tag, opts and opts.all)
 end
 
 -- Products matching the shopper's words, best match first: by title (in

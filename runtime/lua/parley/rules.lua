@@ -18,19 +18,20 @@ function rules.new(def, where, source)
     fail(where, source, "return", "must return a table: { rules = { {name =, score = function(product, c)} } }")
   end
   local list = def.rules or def
-  local self = setmetatable({ list = {}, limit = def.limit or 3 }, rules)
+  local self = setmetatable({ list = {}, scores = {}, limit = def.limit or 3 }, rules)
   if math.type(self.limit) ~= "integer" or self.limit < 1 then fail(where, source, "limit", "limit must be a positive integer") end
   for i, rule in ipairs(list) do
     if type(rule) ~= "table" or type(rule.score) ~= "function" then
       fail(where, source, "rules", string.format("rule %d must be a table {name = '...', score = function(product, c) ... end}", i))
     end
     self.list[i] = { name = rule.name or ("rule " .. i), score = rule.score }
+    self.scores[i] = rule.score
   end
   return self
 end
 
 -- An empty rule set, for bots without scripts/rules.lua.
-function rules.none() return setmetatable({ list = {}, limit = 3 }, rules) end
+function rules.none() return setmetatable({ list = {}, scores = {}, limit = 3 }, rules) end
 
 -- Best first: score, then catalog order.
 local function by_rank(a, b)
@@ -42,19 +43,19 @@ end
 -- Returns { {product =, score =, reason =, rule =}, ... }, best first; only
 -- products some rule scored above zero.
 function rules:rank(candidates, c, opts)
-  local ranked, list = {}, self.list
+  local ranked, scores = {}, self.scores -- (scores[r] is self.list[r].score)
   local i, p = 1, candidates[1]
   while p ~= nil do -- (ipairs' walk)
     local total, best, reason, rule_name = 0, 0, nil, nil
-    for r = 1, #list do
-      local rule = list[r]
-      local score, why = rule.score(p, c)
+    for r = 1, #scores do
+      local score, why = scores[r](p, c)
       if score ~= nil then -- (nil counts as 0, which changes neither total nor best)
         if type(score) ~= "number" then
-          error(string.format("rule '%s' returned a %s; a rule returns a number (and a reason)", rule.name, type(score)), 0)
+          error(string.format("rule '%s' returned a %s; a rule returns a number (and a reason)", self.list[r].name,
+            type(score)), 0)
         end
         total = total + score
-        if score > best then best, reason, rule_name = score, why, rule.name end
+        if score > best then best, reason, rule_name = score, why, self.list[r].name end
       end
     end
     if total > 0 then ranked[#ranked + 1] = { product = p, score = total, reason = reason, rule = rule_name } end
