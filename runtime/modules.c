@@ -102,11 +102,15 @@ static int text_fold(lua_State *L) {
     return 1;
 }
 
+static long phrase_charge(size_t hay_len, size_t needle_len) {
+    return (long)((hay_len >> 4) + 1) * (long)(1 + (needle_len >> 6));
+}
+
 static int text_has_phrase(lua_State *L) {
     size_t hay_len, needle_len;
     const char *hay = luaL_checklstring(L, 1, &hay_len);
     const char *needle = luaL_checklstring(L, 2, &needle_len);
-    if (!pl_vm_charge(L, (long)((hay_len >> 4) + 1) * (long)(1 + (needle_len >> 6)))) return pl_vm_abort(L);
+    if (!pl_vm_charge(L, phrase_charge(hay_len, needle_len))) return pl_vm_abort(L);
     lua_pushboolean(L, pl_text_has_phrase(hay, needle));
     return 1;
 }
@@ -246,11 +250,55 @@ static int internal_caller(lua_State *L) {
     return 1;
 }
 
+/* internal.strip_emoji(s) -> s without emoji (parley.tone, for a persona
+ * with emoji = false) and how many were removed; s itself when none. The
+ * caller has checked that s is valid UTF-8. */
+static int internal_strip_emoji(lua_State *L) {
+    size_t len, removed;
+    const char *s = luaL_checklstring(L, 1, &len);
+    if (!pl_vm_charge(L, (long)(len >> PL_BYTES_PER_UNIT_SHIFT))) return pl_vm_abort(L);
+    pl_text_strip_emoji(s, len, NULL, &removed);
+    if (removed == 0) {
+        lua_pushvalue(L, 1);
+    } else {
+        luaL_Buffer b;
+        char *out = luaL_buffinitsize(L, &b, len);
+        luaL_pushresultsize(&b, pl_text_strip_emoji(s, len, out, &removed));
+    }
+    lua_pushinteger(L, (lua_Integer)removed);
+    return 2;
+}
+
+/* internal.first_phrase(folded_text, {folded_phrase, ...}) -> the index of
+ * the first phrase that text.has_phrase finds in the text, or nothing: the
+ * engine's intent matching in one call, charged as that many has_phrase. */
+static int internal_first_phrase(lua_State *L) {
+    size_t hay_len;
+    const char *hay = luaL_checklstring(L, 1, &hay_len);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, 2);
+    for (lua_Integer i = 1; i <= n; i++) {
+        size_t needle_len;
+        lua_rawgeti(L, 2, i);
+        const char *needle = lua_tolstring(L, -1, &needle_len);
+        if (!needle) return luaL_error(L, "phrase %d is not a string", (int)i);
+        if (!pl_vm_charge(L, phrase_charge(hay_len, needle_len))) return pl_vm_abort(L);
+        int hit = pl_text_has_phrase(hay, needle);
+        lua_pop(L, 1);
+        if (hit) {
+            lua_pushinteger(L, i);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void push_internal(lua_State *L) {
     if (lua_rawgetp(L, LUA_REGISTRYINDEX, &internal_key) == LUA_TTABLE) return;
     lua_pop(L, 1);
     static const luaL_Reg fns[] = {
-        {"where", internal_where}, {"caller", internal_caller}, {NULL, NULL}};
+        {"where", internal_where}, {"caller", internal_caller}, {"strip_emoji", internal_strip_emoji},
+        {"first_phrase", internal_first_phrase}, {NULL, NULL}};
     luaL_newlib(L, fns);
     lua_pushvalue(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &internal_key);

@@ -179,6 +179,39 @@ char *pl_text_valid_utf8(const char *s) {
     return out;
 }
 
+/* U+1F000-U+1FAFF (F0 9F 80 80 - F0 9F AB BF), U+2600-U+27BF (E2 98 80 -
+ * E2 9E BF), U+FE0F (EF B8 8F) and U+200D (E2 80 8D): their lead bytes
+ * never occur inside another character, so on valid UTF-8 matching bytes
+ * is matching code points. */
+static size_t emoji_at(const unsigned char *p, size_t left) {
+    if (left >= 4 && p[0] == 0xF0 && p[1] == 0x9F && p[2] >= 0x80 && p[2] <= 0xAB && p[3] >= 0x80 &&
+        p[3] <= 0xBF)
+        return 4;
+    if (left >= 3 && p[0] == 0xE2 &&
+        ((p[1] >= 0x98 && p[1] <= 0x9E && p[2] >= 0x80 && p[2] <= 0xBF) || (p[1] == 0x80 && p[2] == 0x8D)))
+        return 3;
+    if (left >= 3 && p[0] == 0xEF && p[1] == 0xB8 && p[2] == 0x8F) return 3;
+    return 0;
+}
+
+size_t pl_text_strip_emoji(const char *s, size_t len, char *out, size_t *removed) {
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = 0, pos = 0;
+    *removed = 0;
+    while (pos < len) {
+        size_t skip = p[pos] >= 0xE2 ? emoji_at(p + pos, len - pos) : 0;
+        if (skip) {
+            (*removed)++;
+            pos += skip;
+        } else if (out) {
+            out[n++] = s[pos++];
+        } else {
+            pos++;
+        }
+    }
+    return n;
+}
+
 uint64_t pl_text_hash(const char *s, size_t len) {
     uint64_t h = 0xcbf29ce484222325ULL;
     for (size_t i = 0; i < len; i++) {

@@ -31,6 +31,14 @@ int pl_text_is_utf8(const char *s, size_t len);
  * client sent and must go into JSON. */
 char *pl_text_valid_utf8(const char *s);
 
+/* Copies s[0..len) to out (room for len bytes) without the emoji and
+ * pictographs that a persona without emoji does not say: U+1F000-U+1FAFF,
+ * U+2600-U+27BF, and the variation selector U+FE0F and joiner U+200D that
+ * go with them. For valid UTF-8 only (bytes are matched, not decoded).
+ * Returns the length written; *removed gets how many were left out. With
+ * out NULL it only counts them. */
+size_t pl_text_strip_emoji(const char *s, size_t len, char *out, size_t *removed);
+
 /* 64-bit FNV-1a: stable across runs and machines, for deterministic choices. */
 uint64_t pl_text_hash(const char *s, size_t len);
 

@@ -11,6 +11,8 @@ local commerce = require "parley.commerce"
 local cart = {}
 cart.__index = cart
 
+local EMPTY = {} -- for absent options (only read)
+
 -- Wraps the session's raw cart table; `view` is the locale's catalog view.
 -- `version` counts changes made through these methods in this turn, so
 -- derived answers (tags, recommendations) can be cached until it moves.
@@ -21,7 +23,7 @@ end
 
 local function changed(self)
   self.version = self.version + 1
-  self.tags = nil
+  self.tags, self.skus = nil, nil
 end
 
 -- Option values as a line keeps them: a string, or for a multiple option a
@@ -52,13 +54,22 @@ local function values_of(v)
   return { v }
 end
 
+-- Whether value is one of the option values v (a value, a list, or nil).
+local function holds(v, value)
+  if type(v) ~= "table" then return v ~= nil and v == value end
+  for i = 1, #v do
+    if v[i] == value then return true end
+  end
+  return false
+end
+
 local function no_choice(p, name, value)
   error(string.format("cart:add: product '%s' has no %s '%s'", p.sku, name, tostring(value)), 5)
 end
 
 -- The checked value(s) of option `name` for the line (nil: none chosen).
 local function chosen(p, name, value)
-  local option = (p.options or {})[name]
+  local option = (p.options or EMPTY)[name]
   if not option then error(string.format("cart:add: product '%s' has no option '%s'", p.sku, tostring(name)), 4) end
   if not option.multiple then
     if type(value) == "table" then
@@ -88,11 +99,16 @@ end
 -- the catalog does not have, too many, or a required option left out.
 local function priced_options(p, given)
   local options, unit = {}, p.price
-  for name, value in pairs(given or {}) do
-    options[name] = chosen(p, name, value)
-    for _, v in ipairs(values_of(options[name])) do unit = unit + p:option(name, v).price end
+  for name, value in pairs(given or EMPTY) do
+    local v = chosen(p, name, value)
+    options[name] = v
+    if type(v) == "table" then
+      for i = 1, #v do unit = unit + p:option(name, v[i]).price end
+    elseif v ~= nil then
+      unit = unit + p:option(name, v).price
+    end
   end
-  for name, option in pairs(p.options or {}) do
+  for name, option in pairs(p.options or EMPTY) do
     if option.required and options[name] == nil then
       error(string.format("cart:add: '%s' needs a %s", p.sku, name), 3)
     end
@@ -103,15 +119,22 @@ end
 -- Units of the product (or, with name and value, of that choice of it)
 -- already in the cart.
 local function in_cart(self, sku, name, value)
-  local n = 0
-  for _, line in ipairs(self.raw.lines) do
-    if line.sku == sku then
-      local has = name == nil
-      for _, v in ipairs(name and values_of((line.options or {})[name]) or {}) do has = has or v == value end
-      if has then n = n + line.qty end
+  local n, lines = 0, self.raw.lines
+  for i = 1, #lines do
+    local line = lines[i]
+    if line.sku == sku and (name == nil or holds((line.options or EMPTY)[name], value)) then
+      n = n + line.qty
     end
   end
   return n
+end
+
+-- The choice of option name = value if it has fewer units left than the
+-- cart would hold with qty more.
+local function short_choice(self, p, name, value, qty)
+  local choice = p:option(name, value)
+  local left = choice and choice.stock
+  if left ~= nil and in_cart(self, p.sku, name, value) + qty > left then return choice end
 end
 
 -- The product or choice with fewer units left than the cart would hold
@@ -119,12 +142,19 @@ end
 local function short_of(self, p, options, qty)
   local left = p.stock
   if left ~= nil and in_cart(self, p.sku) + qty > left then return p end
-  for _, name in ipairs(util.sorted_keys(options)) do
-    for _, value in ipairs(values_of(options[name])) do
-      local choice = p:option(name, value)
-      left = choice and choice.stock
-      if left ~= nil and in_cart(self, p.sku, name, value) + qty > left then return choice end
+  local names = util.sorted_keys(options)
+  for k = 1, #names do
+    local name = names[k]
+    local v, short = options[name], nil
+    if type(v) ~= "table" then
+      if v ~= nil then short = short_choice(self, p, name, v, qty) end
+    else
+      for i = 1, #v do
+        short = short_choice(self, p, name, v[i], qty)
+        if short then break end
+      end
     end
+    if short then return short end
   end
 end
 
@@ -136,7 +166,7 @@ end
 -- multiple option's max, a required option left out, or a product in
 -- another currency than the cart are mistakes and raise.
 function cart:add(product_or_sku, opts)
-  opts = opts or {}
+  opts = opts or EMPTY
   local p = product_of(self, product_or_sku)
   local qty = opts.qty or 1
   if math.type(qty) ~= "integer" or qty < 1 then error("cart:add: qty must be a positive integer", 2) end
@@ -150,7 +180,9 @@ function cart:add(product_or_sku, opts)
   -- a cart gets an id with its first item: reminders are once per cart
   self.raw.id = self.raw.id or string.format("%d-%d", os.time(), #self.raw.lines + self.version)
   changed(self)
-  for _, line in ipairs(self.raw.lines) do
+  local lines = self.raw.lines
+  for i = 1, #lines do
+    local line = lines[i]
     if line.sku == p.sku and same_options(line.options, options) then
       line.qty = line.qty + qty
       return line
@@ -162,9 +194,11 @@ function cart:add(product_or_sku, opts)
 end
 
 local function line_index(self, which)
-  if math.type(which) == "integer" then return self.raw.lines[which] and which end
-  for i, line in ipairs(self.raw.lines) do
-    if line.sku == which then return i end
+  local lines = self.raw.lines
+  -- an index (a sku is a string, which no line is stored under)
+  if lines[which] ~= nil and math.type(which) == "integer" then return which end
+  for i = 1, #lines do
+    if lines[i].sku == which then return i end
   end
 end
 
@@ -206,20 +240,31 @@ function cart:is_empty() return #self.raw.lines == 0 end
 
 -- Number of items (sum of quantities).
 function cart:count()
-  local n = 0
-  for _, line in ipairs(self.raw.lines) do n = n + line.qty end
+  local n, lines = 0, self.raw.lines
+  for i = 1, #lines do n = n + lines[i].qty end
   return n
 end
 
-function cart:has(sku) return line_index(self, sku) ~= nil end
+-- (the skus in the cart are kept, like the tags below, until it changes)
+function cart:has(sku) -- line_index(self, sku) ~= nil
+  local skus, lines = self.skus, self.raw.lines
+  if not skus then
+    skus = {}
+    for i = 1, #lines do skus[lines[i].sku] = true end
+    self.skus = skus
+  end
+  if skus[sku] then return true end
+  return lines[sku] ~= nil and math.type(sku) == "integer"
+end
 
 -- Whether any product in the cart carries the tag.
 function cart:has_tag(tag)
   local tags = self.tags
   if not tags then
     tags = {}
-    for _, line in ipairs(self.raw.lines) do
-      local p = self.view:get(line.sku)
+    local lines = self.raw.lines
+    for i = 1, #lines do
+      local p = self.view:get(lines[i].sku)
       if p then for t in pairs(p.tagset) do tags[t] = true end end
     end
     self.tags = tags
@@ -229,15 +274,28 @@ end
 
 -- The lines as the shopper should read them: title (in the session's
 -- locale), option titles, qty, unit price and line total.
+local function option_title(p, name, value)
+  local choice = p and p:option(name, value)
+  return choice and choice.title or value
+end
+
 function cart:lines()
-  local out = {}
-  for i, line in ipairs(self.raw.lines) do
+  local out, lines = {}, self.raw.lines
+  for i = 1, #lines do
+    local line = lines[i]
     local p = self.view:get(line.sku)
     local option_titles = {}
-    for _, name in ipairs(util.sorted_keys(line.options or {})) do
-      for _, value in ipairs(values_of(line.options[name])) do
-        local choice = p and p:option(name, value)
-        option_titles[#option_titles + 1] = choice and choice.title or value
+    local options = line.options
+    if options then
+      local names = util.sorted_keys(options)
+      for k = 1, #names do
+        local name = names[k]
+        local v = options[name]
+        if type(v) ~= "table" then
+          if v ~= nil then option_titles[#option_titles + 1] = option_title(p, name, v) end
+        else
+          for j = 1, #v do option_titles[#option_titles + 1] = option_title(p, name, v[j]) end
+        end
       end
     end
     out[i] = {
@@ -251,8 +309,11 @@ function cart:lines()
 end
 
 function cart:subtotal()
-  local sum = 0
-  for _, line in ipairs(self.raw.lines) do sum = sum + line.unit_price * line.qty end
+  local sum, lines = 0, self.raw.lines
+  for i = 1, #lines do
+    local line = lines[i]
+    sum = sum + line.unit_price * line.qty
+  end
   return sum, self.raw.currency
 end
 

@@ -10,6 +10,7 @@ local util = require "parley.util"
 
 local conversation = {}
 local C = {}
+local EMPTY = {} -- absent options (only read)
 
 -- Transitions returned by steps carry this metatable, so the engine can
 -- tell them from a mistaken return value.
@@ -25,6 +26,9 @@ local mt = { __index = C }
 function conversation.new(bot, session, msg)
   local view = bot.catalog:view(session.locale)
   local c = setmetatable({
+    -- (frame, slots, recommended and result are set later: named here so
+    -- that the table is made big enough for them at once)
+    frame = nil, slots = nil, recommended = nil, result = nil,
     bot = bot, session = session, msg = msg, out = json.array(), said = 0,
     locale = session.locale, user = msg.user, channel = msg.channel, persona = bot.tone.persona,
     catalog = view,
@@ -88,7 +92,8 @@ end
 function C:say(key, vars, opts)
   if type(key) ~= "string" then error("c:say(key [, vars [, opts]]): key must be a template name", 2) end
   if vars ~= nil and type(vars) ~= "table" then error("c:say: vars must be a table", 2) end
-  local reply = new_reply(self, self:styled(render(self, key, vars, 2), "text", key))
+  -- (render gives a string: styled without the nil check of C:styled)
+  local reply = new_reply(self, self.bot.tone:finish(render(self, key, vars, 2), self, "text", key))
   return attach(self, reply, opts, 3)
 end
 
@@ -110,20 +115,27 @@ function C:choices(list, reply)
   if type(list) ~= "table" then error("c:choices expects a list of {title =, payload =}", 2) end
   reply = reply or last_reply(self)
   reply.choices = reply.choices or json.array()
-  for i, item in ipairs(list) do
-    if type(item) == "string" then item = { title = item, payload = item } end
-    if type(item) ~= "table" or type(item.title) ~= "string" then
-      error(string.format("choice %d needs a title string", i), 2)
+  -- (ipairs' walk: up to the first nil)
+  local i, item = 1, list[1]
+  while item ~= nil do
+    local title, payload
+    local kind = type(item)
+    if kind == "string" then
+      title, payload = item, item
+    else
+      if kind ~= "table" or type(item.title) ~= "string" then
+        error(string.format("choice %d needs a title string", i), 2)
+      end
+      title, payload = item.title, item.payload
+      if payload == nil then payload = title end
+      if type(payload) ~= "string" then error(string.format("choice %d: payload must be a string", i), 2) end
     end
-    local payload = item.payload == nil and item.title or item.payload
-    if type(payload) ~= "string" then error(string.format("choice %d: payload must be a string", i), 2) end
-    reply.choices[#reply.choices + 1] = { title = self:styled(item.title, "choice"), payload = payload }
+    local choices = reply.choices
+    choices[#choices + 1] = { title = self.bot.tone:finish(title, self, "choice"), payload = payload }
+    i = i + 1
+    item = list[i]
   end
   return reply
-end
-
-local function price_of(amount, currency)
-  return { amount = amount, currency = currency }
 end
 
 -- c:cards(products [, {payload = fn(p), subtitle = fn(p)}]) shows product
@@ -131,23 +143,27 @@ end
 -- recommendations ({product =, reason =}).
 function C:cards(list, opts, reply)
   if type(list) ~= "table" then error("c:cards expects a list of products", 2) end
-  opts = opts or {}
+  opts = opts or EMPTY
   reply = reply or last_reply(self)
   reply.cards = reply.cards or json.array()
-  for i, item in ipairs(list) do
+  local i, item = 1, list[1]
+  while item ~= nil do
     local p, reason = item, nil
     if item.product then p, reason = item.product, item.reason end
     if type(p) ~= "table" or type(p.sku) ~= "string" then
       error(string.format("card %d is not a product from the catalog", i), 2)
     end
-    reply.cards[#reply.cards + 1] = {
+    local cards = reply.cards
+    cards[#cards + 1] = {
       sku = p.sku,
       title = self:styled(p.title, "card"),
       subtitle = self:styled(opts.subtitle and opts.subtitle(p) or reason or p.description, "card"),
       image = p.image,
-      price = price_of(p.price, p.currency),
+      price = { amount = p.price, currency = p.currency },
       payload = opts.payload and opts.payload(p) or p.sku,
     }
+    i = i + 1
+    item = list[i]
   end
   return reply
 end
@@ -172,16 +188,23 @@ end
 -- Choices naming products with their price: {title = "Latte · €3.80", payload = sku}.
 function C:product_choices(products)
   local out = {}
-  for i, p in ipairs(products) do
+  local i, p = 1, products[1]
+  while p ~= nil do
     out[i] = { title = p.title .. " · " .. self:price(p.price, p.currency), payload = p.sku }
+    i = i + 1
+    p = products[i]
   end
   return out
 end
 
 -- c:price(amount, currency) or c:price(product) -> "€3.80" in the shopper's locale.
 function C:price(amount, currency)
-  if type(amount) == "table" then amount, currency = amount.price, amount.currency end
-  if math.type(amount) ~= "integer" or type(currency) ~= "string" then
+  local bad = false
+  if math.type(amount) ~= "integer" then
+    if type(amount) == "table" then amount, currency = amount.price, amount.currency end
+    bad = math.type(amount) ~= "integer"
+  end
+  if bad or type(currency) ~= "string" then
     error("c:price(amount, currency): amount is an integer in minor units", 2)
   end
   return money.format(amount, currency, self.locale)
@@ -194,18 +217,29 @@ end
 -- same (cached) answer: flows often rank once to decide and once to show.
 function C:recommend(opts)
   opts = opts or {}
-  local memo_key = string.format("%s|%s|%s|%d", tostring(opts.tag), tostring(opts.limit),
-    tostring(opts.include_cart), self.cart.version)
+  local memo_key = tostring(opts.tag) .. "|" .. tostring(opts.limit) .. "|" .. tostring(opts.include_cart) .. "|" ..
+    self.cart.version
   self.recommended = self.recommended or {}
   local ranked = self.recommended[memo_key]
   if ranked then return ranked end
-  local candidates = {}
-  for _, p in ipairs(self.catalog:all({ tag = opts.tag })) do
-    if opts.include_cart or not self.cart:has(p.sku) then candidates[#candidates + 1] = p end
+  local candidates = self.catalog:by_tag(opts.tag) -- = all({tag = opts.tag}), without the table
+  if not opts.include_cart then
+    -- the products in the cart are left out (the list is a new one: filtered in place)
+    local n, cart_ = 0, self.cart
+    for i = 1, #candidates do
+      local p = candidates[i]
+      candidates[i] = nil
+      if not cart_:has(p.sku) then
+        n = n + 1
+        candidates[n] = p
+      end
+    end
   end
   ranked = self.bot.rules:rank(candidates, self, opts)
-  for _, r in ipairs(ranked) do
-    if type(r.reason) == "string" and self.bot.tone:has(r.reason, self.locale) then
+  local tone_ = self.bot.tone
+  for i = 1, #ranked do
+    local r = ranked[i]
+    if type(r.reason) == "string" and tone_:has(r.reason, self.locale) then
       r.reason = self:t(r.reason, { product = r.product.title })
     end
   end

@@ -133,17 +133,26 @@ function engine.finish()
   bot.rules = bot.rules or rules.none()
   bot.intents = bot.intents or {}
   -- the phrases each locale listens for, intents in name order
-  bot.phrases = {}
+  -- (and, for matching, the folded phrases alone in a list beside them)
+  bot.phrases, bot.phrase_texts = {}, {}
   for _, locale in ipairs(bot.locales) do
-    local list = {}
+    local list, texts = {}, {}
     for _, intent in ipairs(bot.intents) do
       for _, phrase in ipairs(intent.phrases) do
         if phrase.locale == nil or phrase.locale == locale then
           list[#list + 1] = { folded = phrase.folded, intent = intent }
+          texts[#list] = phrase.folded or false -- (not UTF-8: matching raises)
         end
       end
     end
-    bot.phrases[locale] = list
+    bot.phrases[locale], bot.phrase_texts[locale] = list, texts
+  end
+  -- the intent a tapped "intent:<name>" payload names
+  bot.intent_payloads = {}
+  for _, intent in ipairs(bot.intents) do
+    if type(intent.name) == "string" and intent.name ~= "" then
+      bot.intent_payloads["intent:" .. intent.name] = intent
+    end
   end
   return bot.warnings
 end
@@ -176,8 +185,9 @@ end
 
 -- The bot's locale for a requested tag ("ja", "en-GB"), or nil.
 local function supported(tag)
+  if tag == nil then return nil end
+  if bot.locale_set[tag] then return tag end -- (the manifest's locales are strings)
   if type(tag) ~= "string" then return nil end
-  if bot.locale_set[tag] then return tag end
   local lang = tag:match("^(%a+)")
   return lang and bot.locale_set[lang] and lang or nil
 end
@@ -205,24 +215,27 @@ end
 
 -- Makes sure the frame still exists after a reload: the session keeps flow
 -- and step by name; a name the new scripts no longer have restarts there.
+-- Returns the top frame then (nil when the stack is empty).
 local function repair(c)
-  local frame = top(c)
+  local stack = c.session.stack
+  local frame = stack[#stack]
   while frame and not bot.flows[frame.flow] do
     log.warn(string.format("flow '%s' no longer exists; its conversation starts over", frame.flow))
-    table.remove(c.session.stack)
-    frame = top(c)
+    table.remove(stack)
+    frame = stack[#stack]
   end
   if frame and not step_of(frame) then
     log.warn(string.format("flow '%s' has no step '%s' any more; it restarts at 'start'", frame.flow, frame.step))
     frame.step = "start"
   end
+  return frame
 end
 
 -- Runs the step at the top of the stack: an action step runs at once and
 -- returns its outcome; a step with ask/answer asks and then waits.
 local function enter(c)
-  conversation.refresh(c)
-  local step = step_of(top(c))
+  conversation.refresh(c) -- c.frame is the top frame now
+  local step = step_of(c.frame)
   if type(step) == "function" then return step(c, c.msg), step, true end
   if step.ask then step.ask(c, c.msg) end
   return nil, step.ask, false
@@ -233,10 +246,14 @@ local function describe(fn)
 end
 
 -- Follows what steps return until the conversation waits for the shopper.
+-- The steps it went through are named only if it never waits: the error
+-- shows the last TRAIL of them, so only those are noted.
+local TRAIL = 9
 local function drive(c, outcome, source, is_action)
-  local trail = {}
-  for _ = 1, MAX_HOPS do
-    local frame = top(c)
+  local trail
+  for hop = 1, MAX_HOPS do
+    local stack = c.session.stack
+    local frame = stack[#stack]
     if outcome == nil then
       if not is_action then return end
       outcome = c:done()
@@ -270,12 +287,15 @@ local function drive(c, outcome, source, is_action)
     elseif outcome.kind == "handoff" then
       return start_handoff(c, outcome.reason)
     end
-    local now = top(c)
-    trail[#trail + 1] = now.flow .. "." .. now.step
+    if hop > MAX_HOPS - TRAIL then
+      local now = top(c)
+      trail = trail or {}
+      trail[#trail + 1] = now.flow .. "." .. now.step
+    end
     outcome, source, is_action = enter(c)
   end
   error("the flow moves from step to step without ever waiting for the shopper: " ..
-    table.concat(trail, " -> ", math.max(1, #trail - 8)), 0)
+    table.concat(trail, " -> "), 0)
 end
 
 -- A typed number or a typed choice title counts as tapping that choice.
@@ -297,31 +317,28 @@ local function resolve_choice(c, msg, typed)
 end
 
 local function match_intent(c, msg, typed)
-  local frame = top(c)
+  local stack = c.session.stack
+  local frame = stack[#stack]
   if frame then
-    local step = step_of(frame)
+    local step = bot.flows[frame.flow][frame.step]
     if type(step) == "table" and step.intents == false then return nil end
   end
-  if type(msg.payload) == "string" then
-    local name = msg.payload:match("^intent:(.+)$")
-    for _, intent in ipairs(bot.intents) do
-      if intent.name == name then return intent end
-    end
-    return nil
-  end
+  if type(msg.payload) == "string" then return bot.intent_payloads[msg.payload] end
   if not typed then return nil end
-  for _, phrase in ipairs(bot.phrases[c.session.locale] or {}) do
-    if text.has_phrase(typed, phrase.folded) then return phrase.intent end
-  end
+  local locale = c.session.locale
+  local texts = bot.phrase_texts[locale]
+  if not texts then return nil end
+  local i = internal.first_phrase(typed, texts) -- text.has_phrase over the list, in one call
+  return i and bot.phrases[locale][i].intent
 end
 
 local function answer(c, msg)
-  repair(c)
-  if not top(c) then
+  local frame = repair(c)
+  if not frame then
     push(c, bot.start_flow)
     return drive(c, enter(c))
   end
-  local step = step_of(top(c))
+  local step = bot.flows[frame.flow][frame.step]
   if type(step) == "function" then return drive(c, enter(c)) end
   conversation.refresh(c)
   return drive(c, step.answer(c, msg), step.answer, false)
@@ -329,12 +346,21 @@ end
 
 -- The choices offered in this turn, remembered for the next message.
 local function offered(c)
-  local list
-  for _, reply in ipairs(c.out) do
-    for _, choice in ipairs(reply.choices or {}) do
-      list = list or json.array()
-      list[#list + 1] = choice
+  local list, out = nil, c.out
+  local i, reply = 1, out[1]
+  while reply ~= nil do
+    local choices = reply.choices
+    if choices then
+      local j, choice = 1, choices[1]
+      while choice ~= nil do
+        list = list or json.array()
+        list[#list + 1] = choice
+        j = j + 1
+        choice = choices[j]
+      end
     end
+    i = i + 1
+    reply = out[i]
   end
   return list
 end
@@ -539,7 +565,11 @@ local function schedule_reminder(c)
   local rule, s = bot.abandoned, c.session
   if not rule then return end
   if not c.cart:is_empty() and not s.cart.reminded and not s.handoff then
-    c:schedule("abandoned_cart", { after = (rule.after_minutes or 60) * 60 }, { cart = s.cart.id })
+    -- c:schedule("abandoned_cart", {after = ...}, {cart = id}) without its
+    -- checks, which these values always pass
+    local jobs = c.effects.jobs
+    jobs[#jobs + 1] = { op = "put", name = "abandoned_cart", after = (rule.after_minutes or 60) * 60,
+                        data = { cart = s.cart.id } }
     s.reminder = s.cart.id
   elseif s.reminder then
     c:cancel("abandoned_cart")

@@ -21,7 +21,7 @@ local function live_stock(key, catalog_count)
 end
 
 local Product = {}
-local tracked = setmetatable({}, { __mode = "k" }) -- product or choice -> {key, count}
+local tracked = setmetatable({}, { __mode = "k" }) -- option choice -> {key, count}
 
 local function stock_field(t, k)
   local track = tracked[t]
@@ -32,21 +32,41 @@ local function stock_field(t, k)
   end
 end
 
-Product.__index = function(p, k)
-  local v = Product[k]
-  if v ~= nil then return v end
-  return stock_field(p, k)
-end
-
 local Choice = { __index = stock_field }
 
 function Product:has_tag(tag) return self.tagset[tag] == true end
 
 -- The choice of option `name` whose value is `value`, or nil.
 function Product:option(name, value)
-  for _, choice in ipairs((self.options or {})[name] or {}) do
-    if choice.value == value then return choice end
+  local options = self.options
+  local list = options and options[name]
+  if list then
+    for i = 1, #list do
+      local choice = list[i]
+      if choice.value == value then return choice end
+    end
   end
+end
+
+-- A product's metatable: its methods are found in a table (so p:has_tag
+-- calls no metamethod), whose own __index gives the live stock fields
+-- (those of live_stock above). A product without a count in the catalog is
+-- always in stock, so reading that needs no call either.
+local function product_metatable(key, count)
+  local fields = { has_tag = Product.has_tag, option = Product.option }
+  if count == nil then
+    fields.in_stock = true -- and stock is nil
+  else
+    setmetatable(fields, { __index = function(_, k)
+      if k == "stock" or k == "in_stock" then
+        local left = commerce.stock(key)
+        if left == nil then left = count end -- no live stock here (outside a bot)
+        if k == "stock" then return left end
+        return left > 0
+      end
+    end })
+  end
+  return { __index = fields }
 end
 
 -- A localized text: the locale's own, its language's ("en" for "en-GB"),
@@ -90,8 +110,7 @@ local function localize_product(raw, position, locale, default)
     tags = raw.tags or {},
     tagset = {},
     position = position,
-  }, Product)
-  if raw.stock ~= nil then tracked[p] = { key = raw.sku, count = raw.stock } end
+  }, product_metatable(raw.sku, raw.stock))
   for _, tag in ipairs(p.tags) do p.tagset[tag] = true end
   if raw.options then
     p.options = {}
@@ -118,14 +137,14 @@ function products:view(locale)
   if v then return v end
   local list = {}
   for i, raw in ipairs(self.raw) do list[i] = localize_product(raw, i, locale, self.default) end
-  v = setmetatable({ list = list, catalog = self, locale = locale }, View)
+  v = setmetatable({ list = list, catalog = self, locale = locale, index = self.index, tagged = {} }, View)
   self.views[locale] = v
   return v
 end
 
--- The product with this sku, or nil.
+-- The product with this sku, or nil (the index holds only string skus).
 function View:get(sku)
-  local i = type(sku) == "string" and self.catalog.index[sku]
+  local i = self.index[sku]
   return i and self.list[i] or nil
 end
 
@@ -135,21 +154,42 @@ local function wanted(p, opts)
   return true
 end
 
--- Every product (in stock unless opts.all), in catalog order.
-function View:all(opts)
-  opts = opts or {}
+-- The view's products with the tag, in catalog order, kept per tag (the
+-- catalog does not change in a loaded state).
+local function tagged(view, tag)
+  local list = view.tagged[tag]
+  if list then return list end
+  list = {}
+  local all = view.list
+  for i = 1, #all do
+    local p = all[i]
+    if p.tagset[tag] then list[#list + 1] = p end
+  end
+  if tag == tag then view.tagged[tag] = list end -- (NaN is no key)
+  return list
+end
+
+-- The products with the tag (every one without), in stock unless `all`: a
+-- new list.
+local function pick(view, tag, all)
+  local from = tag and tagged(view, tag) or view.list
   local out = {}
-  for _, p in ipairs(self.list) do
-    if wanted(p, opts) then out[#out + 1] = p end
+  for i = 1, #from do
+    local p = from[i]
+    if all or p.in_stock then out[#out + 1] = p end
   end
   return out
 end
 
+-- Every product (in stock unless opts.all), in catalog order.
+function View:all(opts)
+  if not opts then return pick(self, nil, nil) end
+  return pick(self, opts.tag, opts.all)
+end
+
 -- Products carrying the tag (in stock unless opts.all), in catalog order.
 function View:by_tag(tag, opts)
-  local o = util.copy(opts or {})
-  o.tag = tag
-  return self:all(o)
+  return pick(self, tag, opts and opts.all)
 end
 
 -- Products matching the shopper's words, best match first: by title (in

@@ -18,45 +18,53 @@ function rules.new(def, where, source)
     fail(where, source, "return", "must return a table: { rules = { {name =, score = function(product, c)} } }")
   end
   local list = def.rules or def
-  local self = setmetatable({ list = {}, limit = def.limit or 3 }, rules)
+  local self = setmetatable({ list = {}, scores = {}, limit = def.limit or 3 }, rules)
   if math.type(self.limit) ~= "integer" or self.limit < 1 then fail(where, source, "limit", "limit must be a positive integer") end
   for i, rule in ipairs(list) do
     if type(rule) ~= "table" or type(rule.score) ~= "function" then
       fail(where, source, "rules", string.format("rule %d must be a table {name = '...', score = function(product, c) ... end}", i))
     end
     self.list[i] = { name = rule.name or ("rule " .. i), score = rule.score }
+    self.scores[i] = rule.score
   end
   return self
 end
 
 -- An empty rule set, for bots without scripts/rules.lua.
-function rules.none() return setmetatable({ list = {}, limit = 3 }, rules) end
+function rules.none() return setmetatable({ list = {}, scores = {}, limit = 3 }, rules) end
+
+-- Best first: score, then catalog order.
+local function by_rank(a, b)
+  if a.score ~= b.score then return a.score > b.score end
+  return a.product.position < b.product.position
+end
 
 -- Ranks candidate products for conversation c. opts.limit caps the list.
 -- Returns { {product =, score =, reason =, rule =}, ... }, best first; only
 -- products some rule scored above zero.
 function rules:rank(candidates, c, opts)
-  opts = opts or {}
-  local ranked = {}
-  for _, p in ipairs(candidates) do
+  local ranked, scores = {}, self.scores -- (scores[r] is self.list[r].score)
+  local i, p = 1, candidates[1]
+  while p ~= nil do -- (ipairs' walk)
     local total, best, reason, rule_name = 0, 0, nil, nil
-    for _, rule in ipairs(self.list) do
-      local score, why = rule.score(p, c)
-      if score ~= nil and type(score) ~= "number" then
-        error(string.format("rule '%s' returned a %s; a rule returns a number (and a reason)", rule.name, type(score)), 0)
+    for r = 1, #scores do
+      local score, why = scores[r](p, c)
+      if score ~= nil then -- (nil counts as 0, which changes neither total nor best)
+        if type(score) ~= "number" then
+          error(string.format("rule '%s' returned a %s; a rule returns a number (and a reason)", self.list[r].name,
+            type(score)), 0)
+        end
+        total = total + score
+        if score > best then best, reason, rule_name = score, why, self.list[r].name end
       end
-      score = score or 0
-      total = total + score
-      if score > best then best, reason, rule_name = score, why, rule.name end
     end
     if total > 0 then ranked[#ranked + 1] = { product = p, score = total, reason = reason, rule = rule_name } end
+    i = i + 1
+    p = candidates[i]
   end
-  table.sort(ranked, function(a, b)
-    if a.score ~= b.score then return a.score > b.score end
-    return a.product.position < b.product.position
-  end)
-  local limit = opts.limit or self.limit
-  for i = #ranked, limit + 1, -1 do ranked[i] = nil end
+  table.sort(ranked, by_rank)
+  local limit = opts and opts.limit or self.limit
+  for k = #ranked, limit + 1, -1 do ranked[k] = nil end
   return ranked
 end
 

@@ -4,11 +4,15 @@
 --
 -- Which variation is used is chosen by a hash of the session, the turn and
 -- the key, so a conversation replays to the same words.
+local _, internal = ...
 local text = require "parley.text"
 local util = require "parley.util"
 
 local tone = {}
 tone.__index = tone
+
+local EMPTY = {} -- the vars of a template said without any (only read)
+local parse -- a template's pieces, defined with the interpolation below
 
 -- Raises "file:line: msg", the line being where `name` is defined.
 local function fail(where, source, name, msg)
@@ -54,6 +58,9 @@ function tone.new(def, where, locales, source)
     local checked = {}
     for key, v in pairs(keys) do checked[key] = check_variations(where, source, locale, key, v) end
     self.templates[locale] = checked
+    for _, variations in pairs(checked) do
+      for _, template in ipairs(variations) do parse(template) end
+    end
   end
   if not self.templates[default].fallback then
     fail(where, source, default, string.format("needs a 'fallback' template in '%s': what the shopper reads when something goes wrong", default))
@@ -73,59 +80,144 @@ function tone.new(def, where, locales, source)
 end
 
 function tone:has(key, locale)
-  return (self.templates[locale] or {})[key] ~= nil or self.templates[self.default_locale][key] ~= nil
+  return (self.templates[locale] or EMPTY)[key] ~= nil or self.templates[self.default_locale][key] ~= nil
 end
 
--- Interpolation state for the substitution function below; set right
--- before each gsub (which cannot yield), so no closure is made per render.
-local current_vars, current_persona, missing
+-- A template is parsed once (every template of the tone at load, see
+-- tone.new): the text between its placeholders and, for each placeholder,
+-- where its value comes from. Rendering then only looks values up and
+-- joins the pieces, with no pattern matching per message. Keyed by the
+-- template's text, so a list of variations changed at run time still works.
+-- The placeholders are what gsub("{([%w_%.]+)}") finds, and each is looked
+-- up as before: {name} in vars, {a.b} along vars.a.b, {persona.x} in the
+-- persona (the name shown when it is missing is then "x").
+local parsed = {}
+local NONE = false -- a template without placeholders
 
-local function substitute(name)
-  local v
-  if name:find(".", 1, true) then
-    v = name:sub(1, 8) == "persona." and current_persona or current_vars
-    if v == current_persona then name = name:sub(9) end
-    for part in name:gmatch("[^.]+") do
-      if type(v) ~= "table" then v = nil break end
-      v = v[part]
+local function placeholder(name)
+  local ph = { name = name }
+  if not name:find(".", 1, true) then return ph end
+  ph.dotted = true
+  ph.stripped = name:sub(9) -- what the name is once "persona." is taken off
+  ph.persona = name:sub(1, 8) == "persona."
+  local parts, stripped_parts = {}, {}
+  for part in name:gmatch("[^.]+") do parts[#parts + 1] = part end
+  for part in ph.stripped:gmatch("[^.]+") do stripped_parts[#stripped_parts + 1] = part end
+  ph.parts, ph.stripped_parts = parts, stripped_parts
+  return ph
+end
+
+-- {lit0, ph1, lit1, ph2, lit2, ...}, or NONE. A placeholder is its name
+-- when it has no dot (then pieces.plain is true for all of them), else
+-- what placeholder() makes of it.
+function parse(template)
+  local p = parsed[template]
+  if p ~= nil then return p end
+  p = NONE
+  if template:find("{", 1, true) then
+    local pieces, pos, plain = {}, 1, true
+    while true do
+      local from, to, name = template:find("{([%w_%.]+)}", pos)
+      if not from then break end
+      local ph = placeholder(name)
+      plain = plain and not ph.dotted
+      pieces[#pieces + 1] = template:sub(pos, from - 1)
+      pieces[#pieces + 1] = ph
+      pos = to + 1
     end
+    if #pieces > 0 then
+      pieces[#pieces + 1] = template:sub(pos)
+      if plain then
+        for i = 2, #pieces, 2 do pieces[i] = pieces[i].name end
+        pieces.plain = true
+      end
+      p = pieces
+    end
+  end
+  parsed[template] = p
+  return p
+end
+
+-- The text of placeholder ph, or nil and the name to report as missing.
+local function value_of(ph, vars, persona)
+  local v
+  if not ph.dotted then
+    v = vars[ph.name]
+    if v == nil then return nil, ph.name end
+    return tostring(v)
+  end
+  local parts, name = ph.parts, ph.name
+  if ph.persona then
+    v, parts, name = persona, ph.stripped_parts, ph.stripped
   else
-    v = current_vars[name]
+    v = vars
+    -- (the vars may be the persona table itself: its names lose 8 bytes)
+    if v == persona then parts, name = ph.stripped_parts, ph.stripped end
   end
-  if v == nil then
-    missing = missing or name
-    return ""
+  for i = 1, #parts do
+    if type(v) ~= "table" then v = nil break end
+    v = v[parts[i]]
   end
+  if v == nil then return nil, name end
   return tostring(v)
 end
 
 -- Replaces {name} and {a.b} from vars; {persona.name} is always available.
 -- Returns the text, or nil and a message when a placeholder has no value.
 function tone:interpolate(template, vars, key, locale)
-  if not template:find("{", 1, true) then return template end
-  current_vars, current_persona, missing = vars, self.persona, nil
-  local out = template:gsub("{([%w_%.]+)}", substitute)
-  current_vars, current_persona = nil, nil
-  if missing then
-    return nil, string.format("template '%s' (%s) needs {%s}, but it was not given", key, locale, missing)
+  local pieces = parsed[template]
+  if pieces == nil then pieces = parse(template) end
+  if not pieces then return template end
+  local persona, n, missing = self.persona, #pieces, nil
+  if n <= 5 and pieces.plain then
+    -- one or two {name}s, the usual: looked up and joined right here
+    local a = vars[pieces[2]]
+    if a ~= nil then a = tostring(a) else missing = pieces[2] end
+    if n == 3 then
+      if a then return pieces[1] .. a .. pieces[3] end
+    else
+      local b = vars[pieces[4]]
+      if b ~= nil then b = tostring(b) else missing = missing or pieces[4] end
+      if a and b then return pieces[1] .. a .. pieces[3] .. b .. pieces[5] end
+    end
+  elseif n == 3 then
+    local a, m = value_of(pieces[2], vars, persona)
+    if a then return pieces[1] .. a .. pieces[3] end
+    missing = m
+  else
+    -- (made with room for four placeholders, the most the tones use)
+    local out, plain = { pieces[1], "", "", "", "", "", "", "", "" }, pieces.plain
+    for i = 2, n, 2 do
+      local ph, v, m = pieces[i], nil, nil
+      if plain then
+        v = vars[ph]
+        if v ~= nil then v = tostring(v) else m = ph end
+      else
+        v, m = value_of(ph, vars, persona)
+      end
+      out[i], out[i + 1] = v or "", pieces[i + 1]
+      missing = missing or m
+    end
+    if not missing then return table.concat(out, "", 1, n) end
   end
-  return out
+  return nil, string.format("template '%s' (%s) needs {%s}, but it was not given", key, locale, missing)
 end
 
 -- Renders key in locale. Which variation is used depends only on
 -- seed_base .. n (session, turn and position in the turn), so a replayed
 -- conversation says the same words. Returns the text, or nil and a message.
 function tone:render(key, vars, locale, seed_base, n)
-  local variations = (self.templates[locale] or {})[key] or self.templates[self.default_locale][key]
+  local variations = (self.templates[locale] or EMPTY)[key] or self.templates[self.default_locale][key]
   if not variations then return nil, string.format("no template '%s' in scripts/tone.lua", key) end
   local pick = 1
   if #variations > 1 then pick = text.hash(seed_base .. n .. "\0" .. key) % #variations + 1 end
-  return self:interpolate(variations[pick], vars or {}, key, locale)
+  return self:interpolate(variations[pick], vars or EMPTY, key, locale)
 end
 
 -- Emoji and pictographs, removed when persona.emoji is false, together
--- with the space they leave behind.
-local function strip_emoji(s)
+-- with the space they leave behind. Text that is not valid UTF-8 takes the
+-- code point by code point way, which raises as it always did.
+local function strip_emoji_codes(s)
   local out, removed = {}, false
   for _, cp in utf8.codes(s) do
     local emoji = (cp >= 0x1F000 and cp <= 0x1FAFF) or (cp >= 0x2600 and cp <= 0x27BF)
@@ -134,6 +226,14 @@ local function strip_emoji(s)
   end
   if not removed then return s end
   local text = table.concat(out):gsub("  +", " "):gsub(" ([!?.,;:])", "%1"):gsub("^%s+", ""):gsub("%s+$", "")
+  return text
+end
+
+local function strip_emoji(s)
+  if not utf8.len(s) then return strip_emoji_codes(s) end
+  local stripped, removed = internal.strip_emoji(s)
+  if removed == 0 then return s end
+  local text = stripped:gsub("  +", " "):gsub(" ([!?.,;:])", "%1"):gsub("^%s+", ""):gsub("%s+$", "")
   return text
 end
 

@@ -3,11 +3,13 @@ local json = require "json"
 
 local util = {}
 
+local function by_text(a, b) return tostring(a) < tostring(b) end
+
 -- A sorted list of a table's keys (deterministic iteration).
 function util.sorted_keys(t)
   local keys = {}
   for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  if #keys > 1 then table.sort(keys, by_text) end
   return keys
 end
 
