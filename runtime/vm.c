@@ -173,7 +173,10 @@ static int within_budget(pl_vm *vm, pl_budget *b) {
         return 0;
     }
     long ms = time_limit_ms(vm, b);
-    if (ms > 0 && b->time_used_us + (pl_cpu_us() - b->slice_start_us) > (int64_t)ms * 1000) {
+    /* the slice's wall time bounds its CPU time and costs no system call:
+     * the thread's CPU clock is read only once the bound is past the limit */
+    if (ms > 0 && b->time_used_us + (pl_monotonic_us() - b->slice_start_wall_us) > (int64_t)ms * 1000 &&
+        b->time_used_us + (pl_cpu_us() - b->slice_start_us) > (int64_t)ms * 1000) {
         mark_over(vm, b, PL_OVER_TIME);
         return 0;
     }
@@ -597,6 +600,7 @@ int pl_vm_resume(pl_vm *vm, lua_State *co, int nargs, int *nres, pl_budget *budg
     vm->refused = 0;
     budget->root = co;
     budget->slice_start_us = pl_cpu_us();
+    budget->slice_start_wall_us = pl_monotonic_us();
     if (!vm->watched) budget->counting = 1;
     pl_vm_set_running(vm, co);
     /* without a timer, nothing would ever set the hook: count from here */

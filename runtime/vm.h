@@ -71,6 +71,7 @@ typedef struct {
     long time_limit_ms;   /* 0: the state's */
     int64_t time_used_us; /* CPU time in slices that ended */
     int64_t slice_start_us; /* the thread's CPU clock when this slice began */
+    int64_t slice_start_wall_us; /* and the monotonic clock */
     pl_over over;         /* set once, when the first budget runs out */
     int counting;         /* the count hook is on (the watchdog fired, or exact mode) */
     char where[160];      /* "file:line" of the script where the run was left */
