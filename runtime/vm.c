@@ -70,36 +70,40 @@ pl_vm *pl_vm_from_lua(lua_State *L) { return *(pl_vm **)lua_getextraspace(L); }
 
 static void budget_hook(lua_State *L, lua_Debug *ar);
 
-/* --- the deadline: a timer signal that sets the hook --------------------
- * A run starts without the count hook when its state is watched; a POSIX
- * timer fires at the end of the watch window (or at the run's deadline,
- * if that comes first). Its signal handler only sets the hook of the
- * thread running script code to fire at the next instruction (lua_sethook
- * may be called from a signal handler, as lua.c does for ^C); the hook
- * then starts counting, or finds the time is up. The hook also checks the
- * time every HOOK_STEP instructions, and the timer is armed again for the
- * deadline, since one instruction can take long (comparing or
- * concatenating long strings). A timer left armed after a run ends does no
- * harm: the hook checks the real budget. Each thread that runs scripts has
- * its own timer, whose signal goes to that thread.
- *
- * Time is the thread's CPU time (CLOCK_THREAD_CPUTIME_ID, for the timer
- * too): a run is charged for the work it does, not for the moments a busy
- * machine lets other processes run instead of it. */
+/* --- the watchdog: a tick of the thread's CPU time ------------------------
+ * Each thread that runs scripts has a periodic POSIX timer on its own CPU
+ * clock (CLOCK_THREAD_CPUTIME_ID), ticking every PL_WATCH_TICK_US of the
+ * CPU time it uses, its signal sent to that thread only. The ticks are the
+ * runs' clock: a run is charged for the CPU time it takes, not for the
+ * moments a busy machine runs something else, and reading them costs no
+ * system call. The signal handler counts the tick and, once the running
+ * run has seen two ticks (a whole tick of its own work: past the watch
+ * window), sets the hook of the thread running script code to fire at the
+ * next instruction (lua_sethook may be called from a signal handler, as
+ * lua.c does for ^C). The hook then starts counting instructions, or finds
+ * the time is up; while a run counts, every tick sets the hook again, so
+ * one slow instruction (comparing two long strings) cannot carry the run
+ * far past its deadline. A thread without the timer counts every run from
+ * its first instruction and times it by the wall clock. */
 static _Thread_local lua_State *volatile deadline_target;
-static _Thread_local timer_t deadline_timer;
-static _Thread_local int deadline_ready; /* 1 when the timer exists, -1 when it cannot */
+static _Thread_local volatile unsigned long watch_ticks;
+static _Thread_local volatile unsigned long target_since; /* watch_ticks when the slice began */
+static _Thread_local timer_t watch_timer;
+static _Thread_local int watch_ready; /* 1 when the timer ticks, -1 when it cannot */
 
-static void on_deadline_signal(int sig) {
+static void on_watch_tick(int sig) {
     (void)sig;
+    unsigned long now = ++watch_ticks;
     lua_State *L = deadline_target;
-    if (L) lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+    if (L && now - target_since >= 2) lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
 }
 
-static void create_deadline_timer(void) {
+/* Starts the calling thread's ticks once; returns whether they tick. */
+static int watch_thread(void) {
+    if (watch_ready) return watch_ready > 0;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_deadline_signal;
+    sa.sa_handler = on_watch_tick;
     sa.sa_flags = SA_RESTART; /* the loop's system calls carry on */
     sigemptyset(&sa.sa_mask);
     struct sigevent sev;
@@ -107,32 +111,23 @@ static void create_deadline_timer(void) {
     sev.sigev_notify = SIGEV_THREAD_ID;
     sev.sigev_signo = SIGRTMIN;
     sev._sigev_un._tid = gettid();
-    if (sigaction(SIGRTMIN, &sa, NULL) != 0 || timer_create(CLOCK_THREAD_CPUTIME_ID, &sev, &deadline_timer) != 0) {
-        pl_warn("no deadline timer (%s): budgets are counted from every run's first instruction", strerror(errno));
-        deadline_ready = -1;
-        return;
+    long us = PL_WATCH_TICK_US;
+    struct itimerspec every = {.it_value = {0, us * 1000}, .it_interval = {0, us * 1000}};
+    if (sigaction(SIGRTMIN, &sa, NULL) != 0 || timer_create(CLOCK_THREAD_CPUTIME_ID, &sev, &watch_timer) != 0 ||
+        timer_settime(watch_timer, 0, &every, NULL) != 0) {
+        pl_warn("no watchdog timer (%s): budgets are counted from every run's first instruction", strerror(errno));
+        watch_ready = -1;
+        return 0;
     }
-    deadline_ready = 1;
+    watch_ready = 1;
+    return 1;
 }
 
-static long time_limit_ms(const pl_vm *vm, const pl_budget *b);
-
-/* Arms the timer for the end of the watch window, while the run is not
- * counted yet, or for the run's deadline. Returns 0 when there is no timer. */
-static int arm_deadline(pl_vm *vm, const pl_budget *b) {
-    long ms = time_limit_ms(vm, b);
-    int64_t left = ms > 0 ? (int64_t)ms * 1000 - b->time_used_us : -1;
-    if (!b->counting) {
-        int64_t window = PL_WATCH_WINDOW_US - b->time_used_us;
-        if (left < 0 || window < left) left = window;
-    }
-    if (left < 0) return 1;
-    if (!deadline_ready) create_deadline_timer();
-    if (deadline_ready < 0) return 0;
-    if (left < 1) left = 1;
-    struct itimerspec when = {.it_value = {(time_t)(left / 1000000), (long)(left % 1000000) * 1000}};
-    timer_settime(deadline_timer, 0, &when, NULL);
-    return 1;
+/* The run's time so far in µs: its CPU time by the ticks (to within a
+ * tick), or its wall time where the thread has no ticks. */
+static int64_t run_time_us(const pl_budget *b) {
+    if (watch_ready > 0) return (int64_t)(b->ticks_used + (watch_ticks - b->slice_start_tick)) * PL_WATCH_TICK_US;
+    return b->time_used_us + (pl_monotonic_us() - b->slice_start_wall_us);
 }
 
 /* The count hook goes on for the rest of the run: the watchdog fired (the
@@ -141,12 +136,11 @@ static void start_counting(pl_vm *vm, pl_budget *b, lua_State *L) {
     if (b->counting) return;
     b->counting = 1;
     if (vm->watched) {
-        int64_t ran = b->time_used_us + (pl_cpu_us() - b->slice_start_us);
+        int64_t ran = b->time_used_us + (pl_monotonic_us() - b->slice_start_wall_us);
         b->used += (long)((ran < PL_WATCH_WINDOW_US ? ran : PL_WATCH_WINDOW_US) * PL_WATCH_INSTRUCTIONS_PER_US);
     }
     lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
     if (b->root && b->root != L) lua_sethook(b->root, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
-    arm_deadline(vm, b);
 }
 
 /* From now on the hook fires before every instruction of these threads. */
@@ -173,10 +167,7 @@ static int within_budget(pl_vm *vm, pl_budget *b) {
         return 0;
     }
     long ms = time_limit_ms(vm, b);
-    /* the slice's wall time bounds its CPU time and costs no system call:
-     * the thread's CPU clock is read only once the bound is past the limit */
-    if (ms > 0 && b->time_used_us + (pl_monotonic_us() - b->slice_start_wall_us) > (int64_t)ms * 1000 &&
-        b->time_used_us + (pl_cpu_us() - b->slice_start_us) > (int64_t)ms * 1000) {
+    if (ms > 0 && run_time_us(b) > (int64_t)ms * 1000) {
         mark_over(vm, b, PL_OVER_TIME);
         return 0;
     }
@@ -599,16 +590,19 @@ int pl_vm_resume(pl_vm *vm, lua_State *co, int nargs, int *nres, pl_budget *budg
     vm->mem_enforce = 1;
     vm->refused = 0;
     budget->root = co;
-    budget->slice_start_us = pl_cpu_us();
     budget->slice_start_wall_us = pl_monotonic_us();
     if (!vm->watched) budget->counting = 1;
+    /* without ticks, nothing would ever set the hook: count from here */
+    if (!watch_thread() && !budget->counting) start_counting(vm, budget, co);
+    budget->slice_start_tick = watch_ticks;
+    target_since = budget->slice_start_tick;
     pl_vm_set_running(vm, co);
-    /* without a timer, nothing would ever set the hook: count from here */
-    if (!arm_deadline(vm, budget) && !budget->counting) start_counting(vm, budget, co);
     int status = lua_resume(co, vm->L, nargs, nres);
     pl_vm_set_running(vm, NULL);
-    int64_t slice = pl_cpu_us() - budget->slice_start_us;
+    int64_t slice = pl_monotonic_us() - budget->slice_start_wall_us;
     budget->time_used_us += slice > 0 ? slice : 1;
+    budget->ticks_used += watch_ticks - budget->slice_start_tick;
+    /* the bot's account: the time the run held its thread */
     pl_usage_add(vm->usage, slice);
     vm->current = outer;
     vm->mem_enforce = outer_enforce;

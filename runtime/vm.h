@@ -40,6 +40,9 @@ typedef struct pl_vm pl_vm;
  * limit is below PL_WATCH_FROM_LIMIT is counted from the first instruction
  * (the window could hold more than such a limit). */
 #define PL_WATCH_WINDOW_US 1000
+/* The watchdog's tick, in µs of a thread's CPU time; runs' time budgets are
+ * counted in these ticks. */
+#define PL_WATCH_TICK_US 1000
 #define PL_WATCH_INSTRUCTIONS_PER_US 150
 #define PL_WATCH_FROM_LIMIT 500000
 
@@ -69,9 +72,10 @@ typedef struct {
     long used;            /* instructions and charged C work */
     long limit;
     long time_limit_ms;   /* 0: the state's */
-    int64_t time_used_us; /* CPU time in slices that ended */
-    int64_t slice_start_us; /* the thread's CPU clock when this slice began */
-    int64_t slice_start_wall_us; /* and the monotonic clock */
+    int64_t time_used_us; /* wall time of the slices that ended */
+    int64_t slice_start_wall_us; /* the monotonic clock when this slice began */
+    unsigned long ticks_used; /* CPU ticks (PL_WATCH_TICK_US each) of the slices that ended */
+    unsigned long slice_start_tick; /* the thread's tick count when this slice began */
     pl_over over;         /* set once, when the first budget runs out */
     int counting;         /* the count hook is on (the watchdog fired, or exact mode) */
     char where[160];      /* "file:line" of the script where the run was left */
