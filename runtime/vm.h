@@ -33,12 +33,14 @@ typedef struct pl_vm pl_vm;
 #define PL_BYTES_PER_UNIT_SHIFT 6
 
 /* The watchdog: a run executes without the count hook (which makes every
- * Lua instruction about twice as costly) for its first PL_WATCH_WINDOW_US
- * of running time; a timer then sets the hook, which counts from there on
- * and charges the window at PL_WATCH_INSTRUCTIONS_PER_US (a fast machine's
- * rate, so the estimate errs towards the limit). A state whose instruction
- * limit is below PL_WATCH_FROM_LIMIT is counted from the first instruction
- * (the window could hold more than such a limit). */
+ * Lua instruction about twice as costly) until its thread's CPU-time tick
+ * (PL_WATCH_TICK_US) has come twice during it, one to two ticks of its own
+ * work; the tick then sets the hook, which counts from there on and charges
+ * the time before at PL_WATCH_INSTRUCTIONS_PER_US for at most
+ * PL_WATCH_WINDOW_US (a fast machine's rate, so the estimate errs towards
+ * the limit). A state whose instruction limit is below PL_WATCH_FROM_LIMIT
+ * is counted from the first instruction (the window could hold more than
+ * such a limit). */
 #define PL_WATCH_WINDOW_US 1000
 /* The watchdog's tick, in µs of a thread's CPU time; runs' time budgets are
  * counted in these ticks. */
