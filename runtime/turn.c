@@ -387,6 +387,8 @@ static void finish(turn *t, int status, int nres) {
             lua_xmove(t->co, L, 1);
             cache_put(L, t->msg, -1);
             lua_pop(L, 1);
+            pl_vm_recycle_thread(t->vm, t->co, t->co_ref);
+            t->co_ref = LUA_NOREF;
         } else {
             fail_turn(t, &r, err, NULL);
         }
@@ -507,8 +509,7 @@ void pl_turn_run(pl_bot *bot, const pl_message *msg, pl_store *store, pl_turn_do
     t->budget.owner = t;
     pl_vm_retain(vm);
     lua_State *L = pl_vm_lua(vm);
-    t->co = lua_newthread(L);
-    t->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    t->co = pl_vm_new_thread(vm, &t->co_ref);
     push_engine_fn(t->co, "turn");
     char *err = NULL;
     if (push_session_of(t, store, &err) != PL_OK) {

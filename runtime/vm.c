@@ -44,8 +44,15 @@ typedef struct free_block {
     struct free_block *next;
 } free_block;
 
+/* Finished turn coroutines kept for the next turns (their stacks are
+ * already grown), at most this many per state. */
+#define THREAD_POOL 8
+
 struct pl_vm {
     lua_State *L;
+    lua_State *pool[THREAD_POOL];
+    int pool_ref[THREAD_POOL]; /* their registry references */
+    int pooled;
     free_block *small[SMALL_CLASSES];
     size_t small_kept; /* bytes in the lists */
     int refs;
@@ -524,6 +531,30 @@ pl_vm *pl_vm_new(const pl_vm_config *config, char **err) {
         return NULL;
     }
     return vm;
+}
+
+lua_State *pl_vm_new_thread(pl_vm *vm, int *ref) {
+    if (vm->pooled > 0) {
+        vm->pooled--;
+        *ref = vm->pool_ref[vm->pooled];
+        return vm->pool[vm->pooled];
+    }
+    lua_State *co = lua_newthread(vm->L);
+    *ref = luaL_ref(vm->L, LUA_REGISTRYINDEX);
+    return co;
+}
+
+void pl_vm_recycle_thread(pl_vm *vm, lua_State *co, int ref) {
+    if (vm->pooled == THREAD_POOL || lua_status(co) != LUA_OK) {
+        luaL_unref(vm->L, LUA_REGISTRYINDEX, ref);
+        return;
+    }
+    lua_settop(co, 0);
+    /* the hook a new thread would get from the main thread */
+    if (vm->watched) lua_sethook(co, NULL, 0, 0);
+    else lua_sethook(co, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
+    vm->pool[vm->pooled] = co;
+    vm->pool_ref[vm->pooled++] = ref;
 }
 
 void pl_vm_retain(pl_vm *vm) { vm->refs++; }

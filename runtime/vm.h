@@ -88,6 +88,13 @@ typedef struct {
 
 /* Creates the sandboxed state with the runtime modules preloaded. */
 pl_vm *pl_vm_new(const pl_vm_config *config, char **err);
+/* A coroutine for a turn, anchored in the registry (*ref): a finished one
+ * from the state's pool, else a new one. pl_vm_recycle_thread gives one
+ * back once its run returned normally (else it only lets it go: a failed
+ * run's coroutine is never resumed nor closed again). */
+lua_State *pl_vm_new_thread(pl_vm *vm, int *ref);
+void pl_vm_recycle_thread(pl_vm *vm, lua_State *co, int ref);
+
 void pl_vm_retain(pl_vm *vm);
 void pl_vm_release(pl_vm *vm);
 
