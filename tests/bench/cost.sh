@@ -3,7 +3,8 @@
 # counts that do not move with the machine's load (unlike make bench's
 # messages/s): instructions per message (valgrind's callgrind) and system
 # calls per message (strace -c), on the default bot's whole conversation
-# over the HTTP API (tests/bench/cost_client.py).
+# over the HTTP API (tests/bench/cost_client.py); COST_BOT=order counts the
+# bench's order bot (tests/bench/order) instead.
 #
 # Each of the two runs starts `PARLEY serve` (default ./parley) on a fresh
 # SQLite file, warms it up with COST_WARMUP shoppers (the first turns load
@@ -24,6 +25,12 @@ PARLEY=${1:-./parley}
 SHOPPERS=${COST_SHOPPERS:-100}
 WARMUP=${COST_WARMUP:-20}
 CONNECTIONS=${COST_CONNECTIONS:-1}
+BOT=${COST_BOT:-barista}
+case "$BOT" in
+  barista) BOT_DIR=. ;;
+  order) BOT_DIR=tests/bench/order ;;
+  *) echo "cost: COST_BOT is barista or order" >&2; exit 2 ;;
+esac
 
 for tool in valgrind callgrind_control callgrind_annotate strace python3; do
   command -v "$tool" >/dev/null 2>&1 || { echo "cost: '$tool' is missing (apt-get install valgrind strace python3)" >&2; exit 1; }
@@ -58,11 +65,11 @@ listening() {
     sleep 0.05
   done
 }
-client() { python3 tests/bench/cost_client.py "$@"; }
+client() { python3 tests/bench/cost_client.py "$@" "$BOT"; }
 
 # --- instructions ------------------------------------------------------------
 valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out" \
-  "$PARLEY" serve --listen 127.0.0.1:0 --db "$out/callgrind.db" --no-watch >"$out/callgrind.log" 2>&1 &
+  "$PARLEY" serve "$BOT_DIR" --listen 127.0.0.1:0 --db "$out/callgrind.db" --no-watch >"$out/callgrind.log" 2>&1 &
 vg=$!
 remember "$vg"
 port=$(listening "$vg" "$out/callgrind.log")
@@ -78,7 +85,7 @@ total=$(callgrind_annotate "$dump" 2>/dev/null | sed -n 's/^ *\([0-9,]*\) (100.0
 echo "instructions per message: $((total / messages)) ($(cat "$out/callgrind.client"), $CONNECTIONS at a time; $dump)"
 
 # --- system calls --------------------------------------------------------------
-"$PARLEY" serve --listen 127.0.0.1:0 --db "$out/strace.db" --no-watch >"$out/strace.log" 2>&1 &
+"$PARLEY" serve "$BOT_DIR" --listen 127.0.0.1:0 --db "$out/strace.db" --no-watch >"$out/strace.log" 2>&1 &
 server=$!
 remember "$server"
 port=$(listening "$server" "$out/strace.log")
