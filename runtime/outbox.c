@@ -367,33 +367,62 @@ int pl_outbox_queue(pl_outbox *o, const char *bot, const char *channel, const pl
     return rc;
 }
 
-void pl_outbox_committed(pl_outbox *o, int committed) {
+struct pl_outbox_staged {
+    call **calls;  /* oldest first */
+    queue **into;  /* the queue each goes to */
+    size_t n;
+};
+
+pl_outbox_staged *pl_outbox_take_staged(pl_outbox *o) {
+    if (o->nqueued == 0) return NULL;
+    pl_outbox_staged *s = calloc(1, sizeof *s);
+    if (!s) abort();
+    s->n = o->nqueued;
+    s->calls = calloc(s->n, sizeof *s->calls);
+    s->into = malloc(sizeof *s->into * s->n);
+    if (!s->calls || !s->into) abort();
     /* o->queued is newest first; queued_into is oldest first */
-    call **order = calloc(o->nqueued ? o->nqueued : 1, sizeof *order);
-    if (!order) abort();
-    size_t n = o->nqueued;
     call *c = o->queued;
-    for (size_t i = n; i-- > 0; c = c->next) order[i] = c;
-    for (size_t i = 0; i < n; i++) o->queued_into[i]->staged--;
-    for (size_t i = 0; i < n; i++) {
-        if (committed) append(o->queued_into[i], order[i]);
+    for (size_t i = s->n; i-- > 0; c = c->next) s->calls[i] = c;
+    memcpy(s->into, o->queued_into, sizeof *s->into * s->n);
+    o->queued = NULL;
+    o->nqueued = 0;
+    return s;
+}
+
+void pl_outbox_release(pl_outbox *o, pl_outbox_staged *s, int committed) {
+    if (!s) {
+        /* nothing of this commit to send; a rolled-back one may have left
+         * queues that are now idle */
+        if (!committed)
+            for (queue *q = o->queues, *next; q; q = next) {
+                next = q->next_queue;
+                queue_drop_if_idle(q);
+            }
+        return;
+    }
+    for (size_t i = 0; i < s->n; i++) s->into[i]->staged--;
+    for (size_t i = 0; i < s->n; i++) {
+        if (committed) append(s->into[i], s->calls[i]);
         else {
-            json_decref(order[i]->body);
-            free(order[i]);
+            json_decref(s->calls[i]->body);
+            free(s->calls[i]);
         }
     }
     if (committed) {
-        for (size_t i = 0; i < n; i++) send_next(o->queued_into[i]);
+        for (size_t i = 0; i < s->n; i++) send_next(s->into[i]);
     } else {
         for (queue *q = o->queues, *next; q; q = next) {
             next = q->next_queue;
             queue_drop_if_idle(q);
         }
     }
-    o->queued = NULL;
-    o->nqueued = 0;
-    free(order);
+    free(s->calls);
+    free(s->into);
+    free(s);
 }
+
+void pl_outbox_committed(pl_outbox *o, int committed) { pl_outbox_release(o, pl_outbox_take_staged(o), committed); }
 
 int pl_outbox_resume(pl_outbox *o, char **err) {
     json_t *rows = NULL;

@@ -46,6 +46,15 @@ int pl_outbox_queue_call(pl_outbox *outbox, const char *bot, const char *channel
  * committed 0 forgets it (it was rolled back). */
 void pl_outbox_committed(pl_outbox *outbox, int committed);
 
+/* The same in two halves, for a commit whose durability comes later (the
+ * sync thread): the calls queued in the transaction just committed are
+ * taken aside, and released (sent, in order) once it is durable, or
+ * dropped when it failed. Several commits may be waiting at once; they are
+ * released in the order they were taken. */
+typedef struct pl_outbox_staged pl_outbox_staged;
+pl_outbox_staged *pl_outbox_take_staged(pl_outbox *outbox);
+void pl_outbox_release(pl_outbox *outbox, pl_outbox_staged *staged, int committed);
+
 /* Loads every pending call from the store and starts sending (at start). */
 int pl_outbox_resume(pl_outbox *outbox, char **err);
 

@@ -38,6 +38,15 @@ typedef struct item {
     int retries;             /* of an acknowledged message whose commit failed */
 } item;
 
+/* A committed batch waiting for its fdatasync. */
+typedef struct flight {
+    struct flight *next;
+    item *batch;
+    uint64_t commit; /* the store's commit count just after it */
+    int jobs_touched;
+    pl_outbox_staged *staged; /* its outbox calls, sent once it is durable */
+} flight;
+
 typedef struct mailbox {
     struct mailbox *next_in_bucket;
     char *key; /* bot \x1f channel \x1f user */
@@ -51,13 +60,13 @@ struct pl_pipeline {
     size_t nbuckets, nboxes;
     item *batch_head, *batch_tail;
     struct event *commit_ev;
-    /* Off-loop durability (syncer.h): the batch written and waiting for its
-     * fdatasync; the next batch forms meanwhile and is written once this
-     * one is durable. wait_durable: replies wait for the sync (--sync full). */
+    /* Off-loop durability (syncer.h): the batches written and waiting for
+     * the fdatasync that covers them, oldest first; the loop goes on
+     * writing batches meanwhile. wait_durable: replies wait for the sync
+     * (--sync full). */
     pl_syncer *syncer;
     int wait_durable;
-    item *syncing;
-    int syncing_jobs;
+    struct flight *flights, *last_flight;
     pl_outbox *outbox;
     void (*jobs_changed)(void *ud);
     void *jobs_ud;
@@ -447,8 +456,9 @@ static void complete(pl_pipeline *pipe, item *it, int committed) {
 
 /* After a batch's commit (and, with a sync thread, its fdatasync): wakes
  * the outbox and the jobs, tells the listeners, delivers the items. */
-static void finish_batch(pl_pipeline *pipe, item *batch, int committed, int jobs_touched, const char *err) {
-    if (pipe->outbox) pl_outbox_committed(pipe->outbox, committed);
+static void finish_batch(pl_pipeline *pipe, item *batch, int committed, int jobs_touched,
+                         pl_outbox_staged *staged, const char *err) {
+    if (pipe->outbox) pl_outbox_release(pipe->outbox, staged, committed);
     if (committed && jobs_touched && pipe->jobs_changed) pipe->jobs_changed(pipe->jobs_ud);
     for (item *it = batch; committed && pipe->committed && it; it = it->next_in_batch) {
         if (it->kind != ITEM_MESSAGE || it->status != 200) continue;
@@ -471,7 +481,7 @@ static void finish_batch(pl_pipeline *pipe, item *batch, int committed, int jobs
 
 /* Writes the batch formed so far in one transaction; then either finishes
  * it, or hands its durability to the sync thread and finishes it in
- * on_durable. */
+ * on_durable, once the fdatasync covering it is done. */
 static void write_formed_batch(pl_pipeline *pipe) {
     item *batch = pipe->batch_head;
     if (!batch) return;
@@ -479,31 +489,39 @@ static void write_formed_batch(pl_pipeline *pipe) {
     char *err = NULL;
     pipe->jobs_touched = 0;
     int committed = write_batch(pipe, batch, &err) == PL_OK;
+    pl_outbox_staged *staged = pipe->outbox ? pl_outbox_take_staged(pipe->outbox) : NULL;
     if (committed && pipe->syncer && pipe->wait_durable) {
-        pipe->syncing = batch;
-        pipe->syncing_jobs = pipe->jobs_touched;
+        flight *f = calloc(1, sizeof *f);
+        if (!f) abort();
+        *f = (flight){.batch = batch, .commit = pl_store_commits(pipe->store), .jobs_touched = pipe->jobs_touched,
+                      .staged = staged};
+        if (pipe->last_flight) pipe->last_flight->next = f;
+        else pipe->flights = f;
+        pipe->last_flight = f;
         pl_syncer_request(pipe->syncer);
         return;
     }
-    finish_batch(pipe, batch, committed, pipe->jobs_touched, err);
+    finish_batch(pipe, batch, committed, pipe->jobs_touched, staged, err);
     free(err);
 }
 
 static void on_commit(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
-    pl_pipeline *pipe = arg;
-    if (pipe->syncing) return; /* the batch keeps forming: on_durable writes it */
-    write_formed_batch(pipe);
+    write_formed_batch(arg);
 }
 
+/* The batches the last fdatasync covers are delivered, oldest first. */
 static void on_durable(void *ud) {
     pl_pipeline *pipe = ud;
-    item *batch = pipe->syncing;
-    if (!batch) return;
-    pipe->syncing = NULL;
-    finish_batch(pipe, batch, 1, pipe->syncing_jobs, NULL);
-    write_formed_batch(pipe);
+    uint64_t synced = pl_syncer_synced(pipe->syncer);
+    while (pipe->flights && pipe->flights->commit <= synced) {
+        flight *f = pipe->flights;
+        pipe->flights = f->next;
+        if (!pipe->flights) pipe->last_flight = NULL;
+        finish_batch(pipe, f->batch, 1, f->jobs_touched, f->staged, NULL);
+        free(f);
+    }
 }
 
 /* --- dispatch -------------------------------------------------------------- */
@@ -678,7 +696,12 @@ void pl_pipeline_free(pl_pipeline *pipe) {
     /* Every item is in its session's mailbox, except webhook records, which
      * are only in the batch. */
     free_records(pipe->batch_head);
-    free_records(pipe->syncing);
+    for (flight *f = pipe->flights, *next; f; f = next) {
+        next = f->next;
+        free_records(f->batch);
+        if (pipe->outbox) pl_outbox_release(pipe->outbox, f->staged, 0);
+        free(f);
+    }
     for (size_t i = 0; i < pipe->nbuckets; i++) {
         for (mailbox *b = pipe->buckets[i], *next; b; b = next) {
             next = b->next_in_bucket;

@@ -40,6 +40,7 @@ struct pl_syncer {
     pl_durable_fn durable;
     void *ud;
     _Atomic uint64_t syncs, checkpoints;
+    _Atomic uint64_t synced; /* the store's commit count up to which all is durable */
 };
 
 /* fdatasync on the WAL: every commit written before this call is durable
@@ -101,6 +102,7 @@ static void *syncer_main(void *arg) {
         while (commits != s->synced_commits) {
             if (sync_wal(s) == 0) {
                 s->synced_commits = commits;
+                atomic_store(&s->synced, commits);
                 break;
             }
             pl_error("store: fdatasync of %s failed: %s; the replies of the commits since wait", s->wal_path,
@@ -179,6 +181,8 @@ void pl_syncer_request(pl_syncer *s) {
     pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->mu);
 }
+
+uint64_t pl_syncer_synced(const pl_syncer *s) { return atomic_load(&((pl_syncer *)s)->synced); }
 
 void pl_syncer_stats(const pl_syncer *s, uint64_t *syncs, uint64_t *checkpoints) {
     *syncs = atomic_load(&((pl_syncer *)s)->syncs);

@@ -5,8 +5,9 @@
  * syncing (pl_store_defer_sync). The pipeline then asks the syncer for
  * durability (pl_syncer_request): the thread calls fdatasync on the WAL,
  * which makes every commit written before the call durable at once (group
- * commit: the turns that finish meanwhile form the next batch), and tells
- * the loop through an eventfd; the loop runs `durable` on its own thread.
+ * commit: the batches the loop writes meanwhile are made durable together
+ * by the next call), and tells the loop through an eventfd; the loop runs
+ * `durable` on its own thread and releases what pl_syncer_synced covers.
  * The thread also checkpoints the WAL into the database file, on a
  * connection of its own with synchronous=FULL, once the WAL has grown;
  * and it syncs commits made outside the pipeline (an outbox row marked
@@ -37,8 +38,12 @@ int pl_syncer_start(struct event_base *base, pl_store *store, const char *db_pat
                     void *ud, pl_syncer **out, char **err);
 
 /* Everything committed so far should become durable; `durable` runs on the
- * loop once it is. At most one request is outstanding at a time. */
+ * loop once it is. Requests made while a sync runs are served together by
+ * the next one. */
 void pl_syncer_request(pl_syncer *s);
+/* The store's commit count (pl_store_commits) up to which every commit is
+ * durable. */
+uint64_t pl_syncer_synced(const pl_syncer *s);
 
 /* Figures for /v1/health and the bench: syncs done, checkpoints done. */
 void pl_syncer_stats(const pl_syncer *s, uint64_t *syncs, uint64_t *checkpoints);
