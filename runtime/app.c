@@ -63,15 +63,15 @@ static void set_worker_state(void *arg) {
     free(ws);
 }
 
-/* Every turn thread gets a state of its own, built like the one just
- * loaded; turns already queued there run first. */
-static void spread_to_workers(pl_app *app, pl_bot *bot) {
+/* After every load, each turn thread gets a copy of the manifest it may
+ * read (the loop replaces the bot's own), and after a load that worked, a
+ * state of its own built like the one just loaded; turns already queued
+ * there run first. A worker whose copy does not build keeps its state. */
+static void spread_to_workers(pl_app *app, pl_bot *bot, int loaded) {
     for (size_t i = 0; i < pl_workers_count(app->workers); i++) {
-        pl_vm *vm = pl_bot_build_copy(bot);
-        if (!vm) continue; /* that worker keeps its state (logged) */
         worker_state *ws = malloc(sizeof *ws);
         if (!ws) abort();
-        *ws = (worker_state){bot, vm, json_deep_copy(pl_bot_manifest(bot))};
+        *ws = (worker_state){bot, loaded ? pl_bot_build_copy(bot) : NULL, json_deep_copy(pl_bot_manifest(bot))};
         pl_workers_post(app->workers, i, set_worker_state, ws);
     }
 }
@@ -80,7 +80,7 @@ static int load_bot(pl_app *app, pl_bot *bot, const char *changed) {
     pl_errors errors = {0}, warnings = {0};
     int64_t t0 = pl_monotonic_us();
     int ok = pl_bot_reload(bot, app->store, &errors, &warnings) == PL_OK;
-    if (ok && app->workers) spread_to_workers(app, bot);
+    if (app->workers) spread_to_workers(app, bot, ok);
     report_load(bot, ok, changed, &errors, &warnings, (double)(pl_monotonic_us() - t0) / 1000.0);
     if (changed && app->on_reload) app->on_reload(bot, ok, changed, &errors, app->on_reload_ud);
     pl_errors_clear(&errors);

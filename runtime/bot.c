@@ -174,16 +174,19 @@ pl_vm *pl_bot_vm_here(const pl_bot *bot) {
 void pl_bot_set_worker_state(pl_bot *bot, pl_vm *vm, json_t *manifest) {
     int i = pl_worker_index();
     if (i < 0 || (size_t)i >= bot->nworkers) abort();
-    pl_vm_release(bot->workers[i].vm);
+    if (vm) {
+        pl_vm_release(bot->workers[i].vm);
+        bot->workers[i].vm = vm;
+    }
     json_decref(bot->workers[i].manifest);
-    bot->workers[i].vm = vm;
     bot->workers[i].manifest = manifest;
 }
 
-/* The manifest this thread may read: a worker's own copy. */
+/* The manifest this thread may read: a worker's own copy (it has one from
+ * the bot's first load on, before any turn reaches it). */
 static const json_t *manifest_here(const pl_bot *bot) {
     int i = pl_worker_index();
-    if (i < 0 || (size_t)i >= bot->nworkers || !bot->workers[i].manifest) return bot->manifest;
+    if (i < 0 || (size_t)i >= bot->nworkers) return bot->manifest;
     return bot->workers[i].manifest;
 }
 const char *pl_bot_name(const pl_bot *bot) { return bot->name; }

@@ -49,8 +49,8 @@ void pl_bot_set_workers(pl_bot *bot, size_t n);
 pl_vm *pl_bot_vm_here(const pl_bot *bot);
 /* A fresh state built like the current one (for a worker), or NULL (logged). */
 pl_vm *pl_bot_build_copy(const pl_bot *bot);
-/* On a worker: its new state and copy of the manifest (both taken over;
- * the previous ones are released). */
+/* On a worker: its new state (NULL: it keeps its state) and copy of the
+ * manifest (both taken over; the previous ones are released). */
 void pl_bot_set_worker_state(pl_bot *bot, pl_vm *vm, json_t *manifest);
 
 const char *pl_bot_name(const pl_bot *bot);

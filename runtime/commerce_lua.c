@@ -125,6 +125,8 @@ static const char *invalid_order(const json_t *o) {
 static int lua_create_order_on_loop(lua_State *L) {
     pl_turn *turn = need_turn(L, "c:checkout");
     luaL_checktype(L, 1, LUA_TTABLE);
+    /* the payment link's answer must find a turn that waits for it */
+    pl_turn_check_wait(L, turn);
     char *err = NULL;
     json_t *order = pl_json_from_lua(L, 1, "order", &err);
     if (!order) {

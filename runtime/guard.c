@@ -98,6 +98,8 @@ static int resume(lua_State *L, lua_State *co, int nargs) {
 static lua_State *check_coroutine(lua_State *L, int idx) {
     lua_State *co = lua_tothread(L, idx);
     luaL_argexpected(L, co, idx, "coroutine");
+    if (pl_vm_is_turn_thread(L, co))
+        luaL_argerror(L, idx, "a turn's own coroutine (from coroutine.running()) cannot be resumed or closed");
     return co;
 }
 

@@ -224,6 +224,9 @@ static int http_request(lua_State *L) {
     if (body_len > PL_HTTP_SCRIPT_MAX_BODY)
         return script_error(L, "http: %s: the body is larger than the host allows (1 MB)", url);
     if (timeout <= 0 || timeout > PL_HTTP_SCRIPT_MAX_TIMEOUT_MS) timeout = PL_HTTP_SCRIPT_MAX_TIMEOUT_MS;
+    /* the answer must find a turn that waits for it: no request where the
+     * turn cannot wait (a script's coroutine, a metamethod) */
+    pl_turn_check_wait(L, turn);
     pl_url target;
     check_url(L, url, &target); /* raises, before anything is allocated */
     char *err = NULL;
@@ -235,7 +238,7 @@ static int http_request(lua_State *L) {
         return lua_error(L);
     }
     start_call call = {turn, &target, method, headers, body, body_len, (long)timeout, PL_ERR};
-    pl_workers_call_loop(start_on_loop, &call);
+    pl_turn_call_loop(L, start_on_loop, &call);
     int rc = call.rc;
     pl_url_clear(&target);
     json_decref(headers);

@@ -26,6 +26,7 @@ typedef struct queue {
     call *head, *tail;
     int in_flight;
     int staged; /* calls queued in a commit not yet durable (pl_outbox_committed) */
+    int listed; /* a mark while pl_outbox_release goes through its queues */
     struct event *retry_timer;
     struct pl_outbox *outbox;
 } queue;
@@ -391,17 +392,8 @@ pl_outbox_staged *pl_outbox_take_staged(pl_outbox *o) {
 }
 
 void pl_outbox_release(pl_outbox *o, pl_outbox_staged *s, int committed) {
-    if (!s) {
-        /* nothing of this commit to send; a rolled-back one may have left
-         * queues that are now idle */
-        if (!committed)
-            for (queue *q = o->queues, *next; q; q = next) {
-                next = q->next_queue;
-                queue_drop_if_idle(q);
-            }
-        return;
-    }
-    for (size_t i = 0; i < s->n; i++) s->into[i]->staged--;
+    (void)o;
+    if (!s) return; /* nothing queued in that commit */
     for (size_t i = 0; i < s->n; i++) {
         if (committed) append(s->into[i], s->calls[i]);
         else {
@@ -409,13 +401,22 @@ void pl_outbox_release(pl_outbox *o, pl_outbox_staged *s, int committed) {
             free(s->calls[i]);
         }
     }
-    if (committed) {
+    /* a queue stays while any of its calls here is still to be sent: one
+     * listed twice must outlive the first send_next (which may empty it) */
+    if (committed)
         for (size_t i = 0; i < s->n; i++) send_next(s->into[i]);
-    } else {
-        for (queue *q = o->queues, *next; q; q = next) {
-            next = q->next_queue;
-            queue_drop_if_idle(q);
-        }
+    for (size_t i = 0; i < s->n; i++) s->into[i]->staged--;
+    /* each queue once (it may be listed several times, and is freed by
+     * the first drop) */
+    size_t unique = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->into[i]->listed) continue;
+        s->into[i]->listed = 1;
+        s->into[unique++] = s->into[i];
+    }
+    for (size_t i = 0; i < unique; i++) {
+        s->into[i]->listed = 0;
+        queue_drop_if_idle(s->into[i]);
     }
     free(s->calls);
     free(s->into);

@@ -67,6 +67,8 @@ struct pl_pipeline {
     pl_syncer *syncer;
     int wait_durable;
     struct flight *flights, *last_flight;
+    int holding;          /* the next write waits for the thread's checkpoint */
+    uint64_t held_at;     /* the store's commit count at the last hold */
     pl_outbox *outbox;
     void (*jobs_changed)(void *ud);
     void *jobs_ud;
@@ -484,7 +486,16 @@ static void finish_batch(pl_pipeline *pipe, item *batch, int committed, int jobs
  * on_durable, once the fdatasync covering it is done. */
 static void write_formed_batch(pl_pipeline *pipe) {
     item *batch = pipe->batch_head;
-    if (!batch) return;
+    if (!batch || pipe->holding) return;
+    if (pipe->syncer && pl_store_wal_frames(pipe->store) * PL_SYNCER_PAGE_BYTES >= PL_SYNCER_HOLD_BYTES &&
+        pl_store_commits(pipe->store) != pipe->held_at) {
+        /* once per commit at most: a checkpoint a reader keeps from
+         * finishing does not stop the writes */
+        pipe->holding = 1;
+        pipe->held_at = pl_store_commits(pipe->store);
+        pl_syncer_request(pipe->syncer);
+        return;
+    }
     pipe->batch_head = pipe->batch_tail = NULL;
     char *err = NULL;
     pipe->jobs_touched = 0;
@@ -521,6 +532,10 @@ static void on_durable(void *ud) {
         if (!pipe->flights) pipe->last_flight = NULL;
         finish_batch(pipe, f->batch, 1, f->jobs_touched, f->staged, NULL);
         free(f);
+    }
+    if (pipe->holding) {
+        pipe->holding = 0;
+        write_formed_batch(pipe);
     }
 }
 

@@ -237,7 +237,11 @@ static int on_wal_commit(void *ud, sqlite3 *db, const char *name, int frames) {
 const char *pl_store_defer_sync(pl_store *store) {
     const char *path = sqlite3_db_filename(store->db, "main");
     if (!path || !*path) return NULL;
-    if (exec_sql(store, "PRAGMA synchronous=OFF", NULL) != PL_OK) return NULL;
+    /* NORMAL, in WAL mode: no commit is synced here, but the WAL's header
+     * is, once, when the WAL is reused from its start after a checkpoint
+     * (about once per PL_SYNCER_HOLD_BYTES of commits): old frames left
+     * behind it must not replay over newer pages after a power loss */
+    if (exec_sql(store, "PRAGMA synchronous=NORMAL", NULL) != PL_OK) return NULL;
     sqlite3_wal_hook(store->db, on_wal_commit, store);
     store->deferred = 1;
     return path;

@@ -41,7 +41,8 @@ const char *pl_store_path(const pl_store *store);
 int pl_store_open_reader(const char *path, pl_store **out, char **err);
 
 /* Hands syncing to the caller's sync thread: commits are written into the
- * WAL without fsync and the WAL is never checkpointed by this connection
+ * WAL without fsync (but for the WAL's header, once after each reuse of the
+ * WAL from its start) and the WAL is never checkpointed by this connection
  * (it is closed with synchronous=FULL again, so its last checkpoint syncs).
  * Returns the database file's path (borrowed), or NULL when there is no
  * file to sync (":memory:"), when nothing changes. */

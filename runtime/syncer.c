@@ -18,10 +18,6 @@
 #include "common.h"
 #include "log.h"
 
-/* After a failed fdatasync the thread tries again this much later; the
- * replies it holds wait meanwhile (they are not durable yet). */
-#define RETRY_MS 50
-
 struct pl_syncer {
     pthread_t thread;
     pthread_mutex_t mu;
@@ -60,18 +56,13 @@ static int sync_wal(pl_syncer *s) {
  * syncs the WAL before and the database file after the copy). */
 static void maybe_checkpoint(pl_syncer *s) {
     uint64_t frames = pl_store_wal_frames(s->store);
-    if (frames * 4096 < PL_SYNCER_CHECKPOINT_BYTES || frames == s->checkpointed_frames) return;
+    if (frames * PL_SYNCER_PAGE_BYTES < PL_SYNCER_CHECKPOINT_BYTES || frames == s->checkpointed_frames) return;
     int log_frames = 0, done_frames = 0;
     int rc = sqlite3_wal_checkpoint_v2(s->checkpointer, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames,
                                        &done_frames);
     if (rc == SQLITE_OK) atomic_fetch_add(&s->checkpoints, 1);
     else if (rc != SQLITE_BUSY) pl_warn("store: checkpoint failed: %s", sqlite3_errmsg(s->checkpointer));
     s->checkpointed_frames = frames;
-}
-
-static void sleep_ms(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
 }
 
 /* Waits for a request, PL_SYNCER_IDLE_MS at most; returns whether one
@@ -99,15 +90,19 @@ static void *syncer_main(void *arg) {
         int asked = wait_for_request(s, &stop);
         /* read before the sync: the sync covers at least these commits */
         uint64_t commits = pl_store_commits(s->store);
-        while (commits != s->synced_commits) {
-            if (sync_wal(s) == 0) {
-                s->synced_commits = commits;
-                atomic_store(&s->synced, commits);
-                break;
+        if (commits != s->synced_commits) {
+            /* After a failed fdatasync the kernel may have dropped the pages
+             * and a retry would say they are on disk: nothing written since
+             * the last sync can be called durable, so parley stops (what
+             * it acknowledged is on disk; the rest runs again from the
+             * inbox at the next start). */
+            if (sync_wal(s) != 0) {
+                pl_error("store: fdatasync of %s failed: %s; stopping (nothing unsynced was acknowledged)",
+                         s->wal_path, strerror(errno));
+                abort();
             }
-            pl_error("store: fdatasync of %s failed: %s; the replies of the commits since wait", s->wal_path,
-                     strerror(errno));
-            sleep_ms(RETRY_MS);
+            s->synced_commits = commits;
+            atomic_store(&s->synced, commits);
         }
         maybe_checkpoint(s);
         if (asked) {

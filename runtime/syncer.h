@@ -24,6 +24,12 @@
 #define PL_SYNCER_IDLE_MS 100
 /* The WAL is checkpointed once it holds this many bytes. */
 #define PL_SYNCER_CHECKPOINT_BYTES (4 << 20)
+/* A checkpoint running while the loop writes can never finish, so the WAL
+ * would never start again from its beginning: once it holds this many
+ * bytes, the loop holds its next write for one pass of the thread (whose
+ * checkpoint then finishes; the batch keeps forming meanwhile). */
+#define PL_SYNCER_HOLD_BYTES (16 << 20)
+#define PL_SYNCER_PAGE_BYTES 4096
 
 typedef struct pl_syncer pl_syncer;
 

@@ -494,10 +494,12 @@ void pl_turn_run(pl_bot *bot, const pl_message *msg, pl_store *store, pl_turn_do
                  void *ud) {
     pl_vm *vm = pl_bot_vm_here(bot);
     if (!vm) {
+        /* a turn thread does not read the bot's error: the loop replaces it */
+        const char *why = pl_worker_index() < 0 ? pl_bot_error(bot) : NULL;
         pl_turn_result r = {.status = 200,
                             .replies = static_fallback(bot, msg),
                             .error = pl_strdupf("the bot's scripts have not loaded: %s",
-                                                pl_bot_error(bot) ? pl_bot_error(bot) : "?")};
+                                                why ? why : "see the log")};
         pl_error("[%s] %s/%s: %s", pl_bot_name(bot), msg->channel, msg->user, r.error);
         done(&r, ud);
         return;
@@ -535,13 +537,16 @@ pl_turn *pl_turn_current(lua_State *L) {
     return b ? b->owner : NULL;
 }
 
-int pl_turn_wait(lua_State *L, pl_turn *t) {
+void pl_turn_check_wait(lua_State *L, pl_turn *t) {
     if (L != t->co)
-        return luaL_error(L, "cannot wait for I/O inside a coroutine of the script's own; "
-                             "call it from the step itself");
+        luaL_error(L, "cannot wait for I/O inside a coroutine of the script's own; call it from the step itself");
     if (!(t->remote ? t->remote_yieldable : lua_isyieldable(L)))
-        return luaL_error(L, "cannot wait for I/O here (inside require, a metamethod, a sort "
-                             "comparator or a string.gsub callback); call it from the step itself");
+        luaL_error(L, "cannot wait for I/O here (inside require, a metamethod, a sort comparator or a "
+                      "string.gsub callback); call it from the step itself");
+}
+
+int pl_turn_wait(lua_State *L, pl_turn *t) {
+    pl_turn_check_wait(L, t);
     t->waiting = 1;
     if (!t->remote) return lua_yield(L, 0);
     t->yield_after = 1; /* pl_turn_on_loop yields, back on the worker */
@@ -614,6 +619,32 @@ static void call_remote(void *arg) {
     c->nresults = lua_gettop(c->L);
 }
 
+/* The loop's time for a task it runs for a worker's run. */
+typedef struct {
+    pl_task_fn fn;
+    void *arg;
+    int64_t us;
+} timed_call;
+
+static void run_timed(void *arg) {
+    timed_call *c = arg;
+    int64_t t0 = pl_monotonic_us();
+    c->fn(c->arg);
+    c->us = pl_monotonic_us() - t0;
+}
+
+void pl_turn_call_loop(lua_State *L, pl_task_fn fn, void *arg) {
+    if (pl_worker_index() < 0) {
+        fn(arg);
+        return;
+    }
+    timed_call c = {fn, arg, 0};
+    lua_State *watched = pl_vm_pause_watch();
+    pl_workers_call_loop(run_timed, &c);
+    pl_vm_resume_watch(watched);
+    pl_vm_charge_elsewhere(L, c.us);
+}
+
 int pl_turn_on_loop(lua_State *L, lua_CFunction fn) {
     if (pl_worker_index() < 0) return fn(L);
     pl_turn *t = pl_turn_current(L);
@@ -622,7 +653,7 @@ int pl_turn_on_loop(lua_State *L, lua_CFunction fn) {
         t->remote_yieldable = lua_isyieldable(L);
     }
     remote_call c = {.L = L, .fn = fn};
-    pl_workers_call_loop(call_remote, &c);
+    pl_turn_call_loop(L, call_remote, &c);
     if (t) t->remote = 0;
     if (c.status != LUA_OK) return lua_error(L);
     if (t && t->yield_after) {

@@ -95,6 +95,11 @@ void pl_turn_dispatch(pl_bot *bot, const pl_message *msg, pl_store *store, pl_tu
  * errors and may end with pl_turn_wait. For C functions that use the
  * store, the outbound HTTP client or the commerce state. */
 int pl_turn_on_loop(lua_State *L, lua_CFunction fn);
+/* On a turn thread, runs fn(arg) on the loop and waits (pl_workers_call_loop)
+ * for the run of L: the loop's time is charged to that run and its bot, and
+ * the watchdog leaves the coroutine alone meanwhile. On the loop, fn(arg). */
+typedef void (*pl_turn_task_fn)(void *arg);
+void pl_turn_call_loop(lua_State *L, pl_turn_task_fn fn, void *arg);
 /* A turn thread ends: what it kept for its turns (its store reader) goes. */
 void pl_turn_thread_done(void);
 
@@ -118,6 +123,10 @@ pl_turn *pl_turn_current(lua_State *L);
 const pl_message *pl_turn_message(const pl_turn *turn);
 pl_bot *pl_turn_bot(const pl_turn *turn);
 int pl_turn_wait(lua_State *L, pl_turn *turn);
+/* Raises the error pl_turn_wait would raise where the turn cannot wait:
+ * call it before starting the operation (whose answer must find a turn
+ * that waits for it). */
+void pl_turn_check_wait(lua_State *L, pl_turn *turn);
 void pl_turn_wake(pl_turn *turn, int (*push)(lua_State *co, void *ud), void *ud);
 
 /* Drops the cached session of (channel, user) in the bot's current state. */

@@ -77,52 +77,67 @@ pl_vm *pl_vm_from_lua(lua_State *L) { return *(pl_vm **)lua_getextraspace(L); }
 
 static void budget_hook(lua_State *L, lua_Debug *ar);
 
-/* --- the watchdog: a tick of the thread's CPU time ------------------------
- * Each thread that runs scripts has a periodic POSIX timer on its own CPU
- * clock (CLOCK_THREAD_CPUTIME_ID), ticking every PL_WATCH_TICK_US of the
- * CPU time it uses, its signal sent to that thread only. The ticks are the
- * runs' clock: a run is charged for the CPU time it takes, not for the
- * moments a busy machine runs something else, and reading them costs no
- * system call. The signal handler counts the tick and, once the running
- * run has seen two ticks (a whole tick of its own work: past the watch
- * window), sets the hook of the thread running script code to fire at the
- * next instruction (lua_sethook may be called from a signal handler, as
- * lua.c does for ^C). The hook then starts counting instructions, or finds
- * the time is up; while a run counts, every tick sets the hook again, so
- * one slow instruction (comparing two long strings) cannot carry the run
- * far past its deadline. A thread without the timer counts every run from
- * its first instruction and times it by the wall clock. */
+/* --- the watchdog ---------------------------------------------------------
+ * Each thread that runs scripts has two POSIX timers whose signal goes to
+ * that thread only (SIGEV_THREAD_ID), both handled by on_watch_signal:
+ * - the window: a one-shot timer on the monotonic clock, armed when a slice
+ *   of a run not yet counted starts, for what is left of the run's
+ *   PL_WATCH_WINDOW_US (precise: a high-resolution timer). It sets the hook
+ *   of the thread running script code to fire at the next instruction
+ *   (lua_sethook may be called from a signal handler, as lua.c does for ^C),
+ *   and the hook starts counting instructions;
+ * - the ticks: a periodic timer on the thread's CPU clock, a tick every
+ *   PL_WATCH_TICK_US of its CPU time (the kernel delivers them at its own
+ *   tick, so several may come at once: the overrun counts them). The ticks
+ *   are the runs' clock for time budgets: a run is charged for the CPU time
+ *   it takes, not for the moments a busy machine runs something else, and
+ *   reading them costs no system call. While a run counts, every tick sets
+ *   the hook again, so one slow instruction (comparing two long strings)
+ *   cannot carry the run far past its deadline.
+ * A thread without the timers counts every run from its first instruction
+ * and times it by the wall clock. */
 static _Thread_local lua_State *volatile deadline_target;
 static _Thread_local volatile unsigned long watch_ticks;
-static _Thread_local volatile unsigned long target_since; /* watch_ticks when the slice began */
-static _Thread_local timer_t watch_timer;
-static _Thread_local int watch_ready; /* 1 when the timer ticks, -1 when it cannot */
+static _Thread_local timer_t window_timer, tick_timer;
+static _Thread_local int watch_ready; /* 1 when both timers exist, -1 when they cannot */
 
-static void on_watch_tick(int sig) {
+enum { SIGNAL_WINDOW = 1, SIGNAL_TICK = 2 };
+
+static void on_watch_signal(int sig, siginfo_t *info, void *uc) {
     (void)sig;
-    unsigned long now = ++watch_ticks;
+    (void)uc;
+    if (info->si_value.sival_int == SIGNAL_TICK) {
+        int missed = timer_getoverrun(tick_timer);
+        watch_ticks += 1 + (missed > 0 ? (unsigned long)missed : 0);
+    }
     lua_State *L = deadline_target;
-    if (L && now - target_since >= 2) lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+    if (L) lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
 }
 
-/* Starts the calling thread's ticks once; returns whether they tick. */
-static int watch_thread(void) {
-    if (watch_ready) return watch_ready > 0;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_watch_tick;
-    sa.sa_flags = SA_RESTART; /* the loop's system calls carry on */
-    sigemptyset(&sa.sa_mask);
+static int new_watch_timer(clockid_t clock, int which, timer_t *timer) {
     struct sigevent sev;
     memset(&sev, 0, sizeof sev);
     sev.sigev_notify = SIGEV_THREAD_ID;
     sev.sigev_signo = SIGRTMIN;
     sev._sigev_un._tid = gettid();
-    long us = PL_WATCH_TICK_US;
-    struct itimerspec every = {.it_value = {0, us * 1000}, .it_interval = {0, us * 1000}};
-    if (sigaction(SIGRTMIN, &sa, NULL) != 0 || timer_create(CLOCK_THREAD_CPUTIME_ID, &sev, &watch_timer) != 0 ||
-        timer_settime(watch_timer, 0, &every, NULL) != 0) {
-        pl_warn("no watchdog timer (%s): budgets are counted from every run's first instruction", strerror(errno));
+    sev.sigev_value.sival_int = which;
+    return timer_create(clock, &sev, timer);
+}
+
+/* Makes the calling thread's timers once; returns whether they work. */
+static int watch_thread(void) {
+    if (watch_ready) return watch_ready > 0;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_watch_signal;
+    sa.sa_flags = SA_RESTART | SA_SIGINFO; /* the loop's system calls carry on */
+    sigemptyset(&sa.sa_mask);
+    long ns = PL_WATCH_TICK_US * 1000L;
+    struct itimerspec every = {.it_value = {0, ns}, .it_interval = {0, ns}};
+    if (sigaction(SIGRTMIN, &sa, NULL) != 0 || new_watch_timer(CLOCK_MONOTONIC, SIGNAL_WINDOW, &window_timer) != 0 ||
+        new_watch_timer(CLOCK_THREAD_CPUTIME_ID, SIGNAL_TICK, &tick_timer) != 0 ||
+        timer_settime(tick_timer, 0, &every, NULL) != 0) {
+        pl_warn("no watchdog timers (%s): budgets are counted from every run's first instruction", strerror(errno));
         watch_ready = -1;
         return 0;
     }
@@ -130,11 +145,24 @@ static int watch_thread(void) {
     return 1;
 }
 
-/* The run's time so far in µs: its CPU time by the ticks (to within a
- * tick), or its wall time where the thread has no ticks. */
+/* Arms the window for what is left of it (the run's wall time so far
+ * counts, over all its slices); returns 0 when nothing is left. */
+static int arm_window(const pl_budget *b) {
+    int64_t left = PL_WATCH_WINDOW_US - b->time_used_us;
+    if (left <= 0) return 0;
+    struct itimerspec when = {.it_value = {0, (long)left * 1000}};
+    timer_settime(window_timer, 0, &when, NULL);
+    return 1;
+}
+
+/* The run's time so far in µs: its CPU time by its thread's ticks (to
+ * within a tick), or its wall time where the thread has no ticks. The
+ * ticks are read through the run's own thread (a C function may charge
+ * the run from the loop, pl_turn_on_loop), plus the time the loop worked
+ * for the run meanwhile. */
 static int64_t run_time_us(const pl_budget *b) {
-    if (watch_ready > 0) return (int64_t)(b->ticks_used + (watch_ticks - b->slice_start_tick)) * PL_WATCH_TICK_US;
-    return b->time_used_us + (pl_monotonic_us() - b->slice_start_wall_us);
+    if (b->ticks) return (int64_t)(b->ticks_used + (*b->ticks - b->slice_start_tick)) * PL_WATCH_TICK_US + b->elsewhere_us;
+    return b->time_used_us + (pl_monotonic_us() - b->slice_start_wall_us) + b->elsewhere_us;
 }
 
 /* The count hook goes on for the rest of the run: the watchdog fired (the
@@ -143,6 +171,9 @@ static void start_counting(pl_vm *vm, pl_budget *b, lua_State *L) {
     if (b->counting) return;
     b->counting = 1;
     if (vm->watched) {
+        /* the window's timer is precise: past it, the hook fires at the
+         * next instruction, so more time means slower instructions (or a
+         * busy machine), not more of them */
         int64_t ran = b->time_used_us + (pl_monotonic_us() - b->slice_start_wall_us);
         b->used += (long)((ran < PL_WATCH_WINDOW_US ? ran : PL_WATCH_WINDOW_US) * PL_WATCH_INSTRUCTIONS_PER_US);
     }
@@ -212,7 +243,8 @@ static void *block_realloc(pl_vm *vm, void *ptr, size_t osize, size_t nsize) {
     if (osize > SMALL_MAX && nsize > SMALL_MAX) return realloc(ptr, nsize);
     if (osize <= SMALL_MAX && nsize <= SMALL_MAX && small_class(osize) == small_class(nsize)) return ptr;
     void *p = block_alloc(vm, nsize);
-    if (!p) return NULL;
+    /* Lua takes a shrink to never fail: the block stays as it is */
+    if (!p) return nsize <= osize ? ptr : NULL;
     memcpy(p, ptr, osize < nsize ? osize : nsize);
     block_free(vm, ptr, osize);
     return p;
@@ -367,6 +399,24 @@ int pl_vm_abort_over(lua_State *L, pl_over why) {
 }
 
 int pl_vm_abort(lua_State *L) { return pl_vm_abort_over(L, PL_OVER_INSTRUCTIONS); }
+
+lua_State *pl_vm_pause_watch(void) {
+    lua_State *target = deadline_target;
+    deadline_target = NULL;
+    return target;
+}
+
+void pl_vm_resume_watch(lua_State *target) { deadline_target = target; }
+
+void pl_vm_charge_elsewhere(lua_State *L, int64_t us) {
+    pl_vm *vm = pl_vm_from_lua(L);
+    pl_budget *b = vm ? vm->current : NULL;
+    if (!b || us <= 0) return;
+    b->elsewhere_us += us;
+    b->used += (long)(us * PL_WATCH_INSTRUCTIONS_PER_US);
+    pl_usage_add(vm->usage, us);
+    within_budget(vm, b);
+}
 
 void pl_vm_set_running(pl_vm *vm, lua_State *L) {
     vm->running = L;
@@ -533,15 +583,52 @@ pl_vm *pl_vm_new(const pl_vm_config *config, char **err) {
     return vm;
 }
 
+/* The registry's set (weak keys) of the turns' coroutines. */
+static const char turn_threads_key = 't';
+
+static void push_turn_threads(lua_State *L) {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &turn_threads_key) == LUA_TTABLE) return;
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 8);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &turn_threads_key);
+}
+
 lua_State *pl_vm_new_thread(pl_vm *vm, int *ref) {
     if (vm->pooled > 0) {
         vm->pooled--;
         *ref = vm->pool_ref[vm->pooled];
         return vm->pool[vm->pooled];
     }
-    lua_State *co = lua_newthread(vm->L);
-    *ref = luaL_ref(vm->L, LUA_REGISTRYINDEX);
+    lua_State *L = vm->L;
+    lua_State *co = lua_newthread(L);
+    push_turn_threads(L);
+    lua_pushvalue(L, -2);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+    *ref = luaL_ref(L, LUA_REGISTRYINDEX);
     return co;
+}
+
+int pl_vm_is_turn_thread(lua_State *L, lua_State *co) {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &turn_threads_key) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    if (!lua_checkstack(co, 1)) {
+        lua_pop(L, 1);
+        return 1; /* a full stack: not to be resumed anyway */
+    }
+    lua_pushthread(co);
+    lua_xmove(co, L, 1);
+    int is = lua_rawget(L, -2) != LUA_TNIL;
+    lua_pop(L, 2);
+    return is;
 }
 
 void pl_vm_recycle_thread(pl_vm *vm, lua_State *co, int ref) {
@@ -623,10 +710,15 @@ int pl_vm_resume(pl_vm *vm, lua_State *co, int nargs, int *nres, pl_budget *budg
     budget->root = co;
     budget->slice_start_wall_us = pl_monotonic_us();
     if (!vm->watched) budget->counting = 1;
-    /* without ticks, nothing would ever set the hook: count from here */
-    if (!watch_thread() && !budget->counting) start_counting(vm, budget, co);
+    int watched = watch_thread();
+    budget->ticks = watched ? &watch_ticks : NULL;
     budget->slice_start_tick = watch_ticks;
-    target_since = budget->slice_start_tick;
+    /* the window is the run's, not the slice's: a run that waits for I/O
+     * again and again is counted once its slices add up to it; a run with
+     * a small limit (a fallback's tenth) is counted from here, as is every
+     * run where no timer would ever set the hook */
+    if (!budget->counting && (!watched || budget->limit < PL_WATCH_FROM_LIMIT || !arm_window(budget)))
+        start_counting(vm, budget, co);
     pl_vm_set_running(vm, co);
     int status = lua_resume(co, vm->L, nargs, nres);
     pl_vm_set_running(vm, NULL);

@@ -33,14 +33,15 @@ typedef struct pl_vm pl_vm;
 #define PL_BYTES_PER_UNIT_SHIFT 6
 
 /* The watchdog: a run executes without the count hook (which makes every
- * Lua instruction about twice as costly) until its thread's CPU-time tick
- * (PL_WATCH_TICK_US) has come twice during it, one to two ticks of its own
- * work; the tick then sets the hook, which counts from there on and charges
- * the time before at PL_WATCH_INSTRUCTIONS_PER_US for at most
- * PL_WATCH_WINDOW_US (a fast machine's rate, so the estimate errs towards
- * the limit). A state whose instruction limit is below PL_WATCH_FROM_LIMIT
- * is counted from the first instruction (the window could hold more than
- * such a limit). */
+ * Lua instruction about twice as costly) for its first PL_WATCH_WINDOW_US of
+ * running time (all its slices together); a timer then sets the hook, which
+ * counts from there on and charges the time before at
+ * PL_WATCH_INSTRUCTIONS_PER_US (a fast machine's rate, so the estimate errs
+ * towards the limit). A state or a run (the fallback's tenth of a turn's
+ * budgets) whose instruction limit is below PL_WATCH_FROM_LIMIT is counted
+ * from the first instruction (the window could hold more than such a
+ * limit). Time budgets are counted in ticks of each thread's CPU time
+ * (PL_WATCH_TICK_US). */
 #define PL_WATCH_WINDOW_US 1000
 /* The watchdog's tick, in µs of a thread's CPU time; runs' time budgets are
  * counted in these ticks. */
@@ -78,6 +79,8 @@ typedef struct {
     int64_t slice_start_wall_us; /* the monotonic clock when this slice began */
     unsigned long ticks_used; /* CPU ticks (PL_WATCH_TICK_US each) of the slices that ended */
     unsigned long slice_start_tick; /* the thread's tick count when this slice began */
+    const volatile unsigned long *ticks; /* the run's thread's tick count, NULL without ticks */
+    int64_t elsewhere_us; /* time the loop worked for the run (pl_turn_on_loop) */
     pl_over over;         /* set once, when the first budget runs out */
     int counting;         /* the count hook is on (the watchdog fired, or exact mode) */
     char where[160];      /* "file:line" of the script where the run was left */
@@ -93,6 +96,9 @@ pl_vm *pl_vm_new(const pl_vm_config *config, char **err);
  * back once its run returned normally (else it only lets it go: a failed
  * run's coroutine is never resumed nor closed again). */
 lua_State *pl_vm_new_thread(pl_vm *vm, int *ref);
+/* Whether co is one of the turns' coroutines (guard.c keeps scripts from
+ * resuming or closing them: a pooled one serves another shopper's turn). */
+int pl_vm_is_turn_thread(lua_State *L, lua_State *co);
 void pl_vm_recycle_thread(pl_vm *vm, lua_State *co, int ref);
 
 void pl_vm_retain(pl_vm *vm);
@@ -167,6 +173,16 @@ void pl_vm_mem_release(pl_vm *vm, size_t bytes);
 /* The thread running script code now (the run's coroutine or one of the
  * script's own), kept by pl_vm_resume and guard.c's coroutine.resume. */
 void pl_vm_set_running(pl_vm *vm, lua_State *L);
+
+/* Around a wait of a turn thread for the loop (which runs a C function on
+ * the thread's coroutine meanwhile): the watchdog's signal must not touch
+ * the coroutine then. pause returns what resume gets back. */
+lua_State *pl_vm_pause_watch(void);
+void pl_vm_resume_watch(lua_State *target);
+/* The loop worked us µs for the run of L (pl_turn_on_loop): it counts
+ * towards the run's time, its instructions (at the watchdog's rate) and
+ * its bot's account. */
+void pl_vm_charge_elsewhere(lua_State *L, int64_t us);
 lua_State *pl_vm_running(const pl_vm *vm);
 
 /* Runs the function below nargs arguments on L's top in a fresh coroutine

@@ -90,6 +90,9 @@ static void on_queue(evutil_socket_t fd, short what, void *arg) {
     ssize_t got = read(fd, &n, sizeof n);
     (void)got;
     atomic_store(&q->signalled, 0);
+    /* the flag's store before the queue's loads: a producer that saw it
+     * set has linked its task where these loads see it */
+    atomic_thread_fence(memory_order_seq_cst);
     run_queued(q);
 }
 

@@ -93,6 +93,21 @@ function attacks.json_values()
   for _ = 1, 4 do pcall(json.decode, text) end
 end
 
+-- a turn's own coroutine, kept for a later turn (of this shopper or
+-- another) to resume or close: refused, since finished turns' coroutines
+-- serve later turns
+local kept
+function attacks.keep_turn() kept = coroutine.running() end
+local function refusal(ok, result, message)
+  if ok and result then return "done" end
+  return tostring(ok and message or result)
+end
+function attacks.resume_turn(c)
+  local resumed = refusal(pcall(coroutine.resume, kept))
+  local closed = refusal(pcall(coroutine.close, kept))
+  c:say("refused", { resumed = resumed, closed = closed })
+end
+
 return {
   start = function(c, msg)
     local attack = attacks[msg.text or ""]

@@ -3,6 +3,7 @@ return {
   templates = {
     en = {
       ready = "Ready.",
+      refused = "resume: {resumed} / close: {closed}",
       fallback = "Something broke.",
     },
   },

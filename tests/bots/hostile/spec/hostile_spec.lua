@@ -47,6 +47,18 @@ describe("a hostile brand", function()
     end)
   end
 
+  it("cannot resume or close a turn's coroutine kept from an earlier turn", function()
+    local chat = testing.conversation()
+    chat:send "keep_turn"
+    assert.equal("Ready.", chat:text())
+    chat:send "resume_turn"
+    local said = chat:texts()
+    assert.matches("resume: .*a turn's own coroutine", said[1])
+    assert.matches("close: .*a turn's own coroutine", said[1])
+    assert.equal("Ready.", said[2])
+    assert.same({}, testing.errors())
+  end)
+
   it("adds __gc to a metatable too late for it to run", function()
     local chat = testing.conversation()
     chat:send "gc_late"
