@@ -104,12 +104,13 @@ static void *syncer_main(void *arg) {
             s->synced_commits = commits;
             atomic_store(&s->synced, commits);
         }
-        maybe_checkpoint(s);
+        /* the replies first, then the copy into the database file */
         if (asked) {
             uint64_t one = 1;
             ssize_t n = write(s->efd, &one, sizeof one);
             (void)n; /* an eventfd write only fails when the counter is full */
         }
+        maybe_checkpoint(s);
         if (stop) return NULL;
     }
 }
