@@ -22,23 +22,41 @@ local mt = { __index = C }
 -- Builds the `c` of one turn. Its fields are plain values so that reading
 -- them costs nothing: slots (the current flow's, kept up to date by the
 -- engine through conversation.refresh), profile, cart, catalog (in the
--- shopper's locale), locale, user, channel, persona, msg, result.
+-- shopper's locale), locale, user, channel, persona, msg, result. What only
+-- some turns need is made when first needed: the effects (jobs, handoff:
+-- nil while there are none) and seed_base (see tone:render).
 function conversation.new(bot, session, msg)
-  local view = bot.catalog:view(session.locale)
+  local locale = session.locale
+  local catalog = bot.catalog
+  local view = catalog.views[locale] or catalog:view(locale)
   local c = setmetatable({
-    -- (frame, slots, recommended and result are set later: named here so
-    -- that the table is made big enough for them at once)
-    frame = nil, slots = nil, recommended = nil, result = nil,
-    bot = bot, session = session, msg = msg, out = json.array(), said = 0,
-    locale = session.locale, user = msg.user, channel = msg.channel, persona = bot.tone.persona,
+    -- (frame, slots, recommended, result, effects and seed_base are set
+    -- later: named here so that the table is made big enough for them)
+    frame = nil, slots = nil, recommended = nil, result = nil, effects = nil, seed_base = nil,
+    bot = bot, session = session, msg = msg, out = {}, said = 0,
+    locale = locale, user = msg.user, channel = msg.channel, persona = bot.tone.persona,
     catalog = view,
-    cart = cart.new(session.cart, view, bot.discounts),
-    effects = { jobs = json.array() },
+    cart = cart.of(session.cart, view, bot.discounts),
     profile = util.storable_proxy(session.profile, "profile"),
-    seed_base = bot.name .. "/" .. msg.channel.name .. "/" .. msg.user .. "/" .. session.turn .. "/",
   }, mt)
-  conversation.refresh(c)
+  local stack = session.stack
+  local frame = stack[#stack]
+  if frame then
+    c.frame = frame
+    c.slots = util.storable_proxy(frame.slots, "slot")
+  end
   return c
+end
+
+-- The turn's effects for the commit ({jobs = {...}, handoff =, recorded =}),
+-- made when the turn first has one.
+function conversation.effects(c)
+  local effects = c.effects
+  if not effects then
+    effects = { jobs = json.array() }
+    c.effects = effects
+  end
+  return effects
 end
 
 -- Points c.slots at the top frame of the dialog stack; the engine calls it
@@ -53,7 +71,7 @@ end
 -- Renders key for this turn (the n-th text of the turn picks the variation).
 local function render(self, key, vars, level)
   self.said = self.said + 1
-  local text, err = self.bot.tone:render(key, vars, self.locale, self.seed_base, self.said)
+  local text, err = self.bot.tone:render(key, vars, self.locale, self, self.said)
   if not text then error(err, level + 1) end
   return text
 end
@@ -311,13 +329,15 @@ function C:schedule(name, when, data)
     local ok, why = util.storable(data)
     if not ok then error("c:schedule: data " .. why, 2) end
   end
-  self.effects.jobs[#self.effects.jobs + 1] = { op = "put", name = name, after = when.after, at = when.at, data = data }
+  local jobs = conversation.effects(self).jobs
+  jobs[#jobs + 1] = { op = "put", name = name, after = when.after, at = when.at, data = data }
 end
 
 -- c:cancel(name) cancels the pending job of that name.
 function C:cancel(name)
   if type(name) ~= "string" then error("c:cancel(name)", 2) end
-  self.effects.jobs[#self.effects.jobs + 1] = { op = "cancel", name = name }
+  local jobs = conversation.effects(self).jobs
+  jobs[#jobs + 1] = { op = "cancel", name = name }
 end
 
 -- Transitions a step can return --------------------------------------------

@@ -203,14 +203,29 @@ function tone:interpolate(template, vars, key, locale)
   return nil, string.format("template '%s' (%s) needs {%s}, but it was not given", key, locale, missing)
 end
 
+-- The seed_base of conversation c: bot, channel, shopper and turn, made
+-- once per turn when a template with variations first needs it.
+local function seed_of(c)
+  local seed = c.seed_base
+  if not seed then
+    seed = c.bot.name .. "/" .. c.channel.name .. "/" .. c.user .. "/" .. c.session.turn .. "/"
+    c.seed_base = seed
+  end
+  return seed
+end
+
 -- Renders key in locale. Which variation is used depends only on
 -- seed_base .. n (session, turn and position in the turn), so a replayed
--- conversation says the same words. Returns the text, or nil and a message.
+-- conversation says the same words; seed_base is that text, or the
+-- conversation whose it is. Returns the text, or nil and a message.
 function tone:render(key, vars, locale, seed_base, n)
   local variations = (self.templates[locale] or EMPTY)[key] or self.templates[self.default_locale][key]
   if not variations then return nil, string.format("no template '%s' in scripts/tone.lua", key) end
   local pick = 1
-  if #variations > 1 then pick = text.hash(seed_base .. n .. "\0" .. key) % #variations + 1 end
+  if #variations > 1 then
+    if type(seed_base) == "table" then seed_base = seed_of(seed_base) end
+    pick = text.hash(seed_base .. n .. "\0" .. key) % #variations + 1
+  end
   return self:interpolate(variations[pick], vars or EMPTY, key, locale)
 end
 

@@ -56,10 +56,20 @@ local function proxy_len(p) return #getmetatable(p).__index end
 
 -- A proxy over raw table `t` whose assignments are checked with
 -- util.storable, so a flow storing a function fails at its own line.
+-- A raw table keeps its proxy while it lives (sessions stay in memory
+-- between turns, and so do their slots and profile): the turns after the
+-- first make none. A proxy holds no state of its own besides `what`.
+local proxies = { slot = setmetatable({}, { __mode = "k" }), profile = setmetatable({}, { __mode = "k" }) }
+
 function util.storable_proxy(t, what)
-  return setmetatable({}, {
+  local cache = proxies[what]
+  local p = cache and cache[t]
+  if p then return p end
+  p = setmetatable({}, {
     __index = t, __newindex = proxy_newindex, __pairs = proxy_pairs, __len = proxy_len, what = what,
   })
+  if cache and t ~= nil then cache[t] = p end
+  return p
 end
 
 -- The line where `name` is first defined as a table field in source (1 if
