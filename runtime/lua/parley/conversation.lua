@@ -70,8 +70,9 @@ end
 
 -- Renders key for this turn (the n-th text of the turn picks the variation).
 local function render(self, key, vars, level)
-  self.said = self.said + 1
-  local text, err = self.bot.tone:render(key, vars, self.locale, self, self.said)
+  local n = self.said + 1
+  self.said = n
+  local text, err = self.bot.tone:render(key, vars, self.locale, self, n)
   if not text then error(err, level + 1) end
   return text
 end
@@ -110,8 +111,12 @@ end
 function C:say(key, vars, opts)
   if type(key) ~= "string" then error("c:say(key [, vars [, opts]]): key must be a template name", 2) end
   if vars ~= nil and type(vars) ~= "table" then error("c:say: vars must be a table", 2) end
-  -- (render gives a string: styled without the nil check of C:styled)
-  local reply = new_reply(self, self.bot.tone:finish(render(self, key, vars, 2), self, "text", key))
+  -- (render, then finish: in one call)
+  local text, err = self.bot.tone:say(self, key, vars)
+  if not text then error(err, 2) end
+  local reply, out = { text = text }, self.out
+  out[#out + 1] = reply
+  if opts == nil then return reply end
   return attach(self, reply, opts, 3)
 end
 
@@ -132,7 +137,10 @@ end
 function C:choices(list, reply)
   if type(list) ~= "table" then error("c:choices expects a list of {title =, payload =}", 2) end
   reply = reply or last_reply(self)
-  reply.choices = reply.choices or json.array()
+  local choices = reply.choices or json.array()
+  reply.choices = choices
+  local tone_ = self.bot.tone
+  local n = #choices
   -- (ipairs' walk: up to the first nil)
   local i, item = 1, list[1]
   while item ~= nil do
@@ -148,8 +156,10 @@ function C:choices(list, reply)
       if payload == nil then payload = title end
       if type(payload) ~= "string" then error(string.format("choice %d: payload must be a string", i), 2) end
     end
-    local choices = reply.choices
-    choices[#choices + 1] = { title = self.bot.tone:finish(title, self, "choice"), payload = payload }
+    -- (tone:finish, when it has something to do)
+    if tone_.style or tone_.persona.emoji == false then title = tone_:finish(title, self, "choice") end
+    n = n + 1
+    choices[n] = { title = title, payload = payload }
     i = i + 1
     item = list[i]
   end
@@ -215,6 +225,11 @@ function C:product_choices(products)
   return out
 end
 
+-- Prices as money.format wrote them, by currency, locale and amount: it
+-- depends on nothing else, and a bot shows the same few prices again and
+-- again. Forgotten all at once when PRICES_KEPT are kept.
+local prices, prices_kept, PRICES_KEPT = {}, 0, 1000
+
 -- c:price(amount, currency) or c:price(product) -> "€3.80" in the shopper's locale.
 function C:price(amount, currency)
   local bad = false
@@ -222,10 +237,33 @@ function C:price(amount, currency)
     if type(amount) == "table" then amount, currency = amount.price, amount.currency end
     bad = math.type(amount) ~= "integer"
   end
+  local locale = self.locale
+  if not bad then
+    local by_locale = prices[currency] -- (only a string currency has any)
+    local by_amount = by_locale and by_locale[locale]
+    local text = by_amount and by_amount[amount]
+    if text then return text end
+  end
   if bad or type(currency) ~= "string" then
     error("c:price(amount, currency): amount is an integer in minor units", 2)
   end
-  return money.format(amount, currency, self.locale)
+  local text = money.format(amount, currency, locale)
+  if locale ~= nil then
+    if prices_kept >= PRICES_KEPT then prices, prices_kept = {}, 0 end
+    local by_locale = prices[currency]
+    if not by_locale then
+      by_locale = {}
+      prices[currency] = by_locale
+    end
+    local by_amount = by_locale[locale]
+    if not by_amount then
+      by_amount = {}
+      by_locale[locale] = by_amount
+    end
+    by_amount[amount] = text
+    prices_kept = prices_kept + 1
+  end
+  return text
 end
 
 -- c:recommend{limit =, tag =, include_cart =} -> ranked {product, score,

@@ -163,11 +163,9 @@ local function value_of(ph, vars, persona)
 end
 
 -- Replaces {name} and {a.b} from vars; {persona.name} is always available.
--- Returns the text, or nil and a message when a placeholder has no value.
-function tone:interpolate(template, vars, key, locale)
-  local pieces = parsed[template]
-  if pieces == nil then pieces = parse(template) end
-  if not pieces then return template end
+-- pieces: what parse() made of the template (not NONE). Returns the text,
+-- or nil and a message when a placeholder has no value.
+local function fill(self, pieces, vars, key, locale)
   local persona, n, missing = self.persona, #pieces, nil
   if n <= 5 and pieces.plain then
     -- one or two {name}s, the usual: looked up and joined right here
@@ -203,6 +201,15 @@ function tone:interpolate(template, vars, key, locale)
   return nil, string.format("template '%s' (%s) needs {%s}, but it was not given", key, locale, missing)
 end
 
+-- Replaces {name} and {a.b} from vars; {persona.name} is always available.
+-- Returns the text, or nil and a message when a placeholder has no value.
+function tone:interpolate(template, vars, key, locale)
+  local pieces = parsed[template]
+  if pieces == nil then pieces = parse(template) end
+  if not pieces then return template end
+  return fill(self, pieces, vars, key, locale)
+end
+
 -- The seed_base of conversation c: bot, channel, shopper and turn, made
 -- once per turn when a template with variations first needs it.
 local function seed_of(c)
@@ -214,19 +221,30 @@ local function seed_of(c)
   return seed
 end
 
+-- The text of template key in locale before the persona and style: what
+-- tone:render gives. (Written out again in tone:say, which saves a call.)
+local function words(self, key, vars, locale, seed_base, n)
+  local templates = self.templates
+  local variations = (templates[locale] or EMPTY)[key] or templates[self.default_locale][key]
+  if not variations then return nil, string.format("no template '%s' in scripts/tone.lua", key) end
+  local template = variations[1]
+  local count = #variations
+  if count > 1 then
+    if type(seed_base) == "table" then seed_base = seed_of(seed_base) end
+    template = variations[text.hash(seed_base .. n .. "\0" .. key) % count + 1]
+  end
+  local pieces = parsed[template]
+  if pieces == nil then pieces = parse(template) end
+  if not pieces then return template end
+  return fill(self, pieces, vars or EMPTY, key, locale)
+end
+
 -- Renders key in locale. Which variation is used depends only on
 -- seed_base .. n (session, turn and position in the turn), so a replayed
 -- conversation says the same words; seed_base is that text, or the
 -- conversation whose it is. Returns the text, or nil and a message.
 function tone:render(key, vars, locale, seed_base, n)
-  local variations = (self.templates[locale] or EMPTY)[key] or self.templates[self.default_locale][key]
-  if not variations then return nil, string.format("no template '%s' in scripts/tone.lua", key) end
-  local pick = 1
-  if #variations > 1 then
-    if type(seed_base) == "table" then seed_base = seed_of(seed_base) end
-    pick = text.hash(seed_base .. n .. "\0" .. key) % #variations + 1
-  end
-  return self:interpolate(variations[pick], vars or EMPTY, key, locale)
+  return words(self, key, vars, locale, seed_base, n)
 end
 
 -- Emoji and pictographs, removed when persona.emoji is false, together
@@ -245,23 +263,50 @@ local function strip_emoji_codes(s)
 end
 
 local function strip_emoji(s)
-  if not utf8.len(s) then return strip_emoji_codes(s) end
-  local stripped, removed = internal.strip_emoji(s)
+  local stripped, removed = internal.strip_emoji(s) -- (nothing: not UTF-8)
   if removed == 0 then return s end
+  if not stripped then return strip_emoji_codes(s) end
   local text = stripped:gsub("  +", " "):gsub(" ([!?.,;:])", "%1"):gsub("^%s+", ""):gsub("%s+$", "")
   return text
+end
+
+-- The style hook's turn at text s of conversation c.
+local function styled(self, s, c, kind, key)
+  local info = { locale = c.locale, persona = self.persona, key = key, channel = c.channel.name, kind = kind }
+  local styled_ = self.style(s, info)
+  if type(styled_) ~= "string" then error("the style hook in scripts/tone.lua must return a string", 0) end
+  return styled_
 end
 
 -- Applies the persona and the style hook to an outgoing text of
 -- conversation c; the hook gets {locale, persona, key, channel, kind}.
 function tone:finish(s, c, kind, key)
   if self.persona.emoji == false then s = strip_emoji(s) end
-  if self.style then
-    local info = { locale = c.locale, persona = self.persona, key = key, channel = c.channel.name, kind = kind }
-    local styled = self.style(s, info)
-    if type(styled) ~= "string" then error("the style hook in scripts/tone.lua must return a string", 0) end
-    s = styled
+  if self.style then s = styled(self, s, c, kind, key) end
+  return s
+end
+
+-- The text of a reply of conversation c that says template key: what
+-- c:t(key, vars) gives (the turn's next text: c.said counts them), then
+-- tone:finish(text, c, "text", key). Returns it, or nil and a message.
+function tone:say(c, key, vars)
+  local n = c.said + 1
+  c.said = n
+  local locale, templates = c.locale, self.templates
+  local variations = (templates[locale] or EMPTY)[key] or templates[self.default_locale][key]
+  if not variations then return nil, string.format("no template '%s' in scripts/tone.lua", key) end
+  local s = variations[1]
+  local count = #variations
+  if count > 1 then s = variations[text.hash(seed_of(c) .. n .. "\0" .. key) % count + 1] end
+  local pieces = parsed[s]
+  if pieces == nil then pieces = parse(s) end
+  if pieces then
+    local err
+    s, err = fill(self, pieces, vars or EMPTY, key, locale)
+    if not s then return nil, err end
   end
+  if self.persona.emoji == false then s = strip_emoji(s) end
+  if self.style then s = styled(self, s, c, "text", key) end
   return s
 end
 
