@@ -23,29 +23,30 @@ local mt = { __index = C }
 -- them costs nothing: slots (the current flow's, kept up to date by the
 -- engine through conversation.refresh), profile, cart, catalog (in the
 -- shopper's locale), locale, user, channel, persona, msg, result. What only
--- some turns need is made when first needed: the effects (jobs, handoff:
--- nil while there are none) and seed_base (see tone:render).
+-- some turns need is set when first needed: result, recommended, the
+-- effects (jobs, handoff: nil while there are none) and seed_base (see
+-- tone:render).
+local slot_proxies, profile_proxies = util.proxies.slot, util.proxies.profile
+
 function conversation.new(bot, session, msg)
   local locale = session.locale
   local catalog = bot.catalog
   local view = catalog.views[locale] or catalog:view(locale)
-  local c = setmetatable({
-    -- (frame, slots, recommended, result, effects and seed_base are set
-    -- later: named here so that the table is made big enough for them)
-    frame = nil, slots = nil, recommended = nil, result = nil, effects = nil, seed_base = nil,
-    bot = bot, session = session, msg = msg, out = {}, said = 0,
+  local stack = session.stack
+  local frame = stack[#stack]
+  local slots
+  if frame then
+    local raw = frame.slots
+    slots = slot_proxies[raw] or util.storable_proxy(raw, "slot")
+  end
+  local profile = session.profile
+  return setmetatable({
+    bot = bot, session = session, msg = msg, out = {}, said = 0, frame = frame, slots = slots,
     locale = locale, user = msg.user, channel = msg.channel, persona = bot.tone.persona,
     catalog = view,
     cart = cart.of(session.cart, view, bot.discounts),
-    profile = util.storable_proxy(session.profile, "profile"),
+    profile = profile_proxies[profile] or util.storable_proxy(profile, "profile"),
   }, mt)
-  local stack = session.stack
-  local frame = stack[#stack]
-  if frame then
-    c.frame = frame
-    c.slots = util.storable_proxy(frame.slots, "slot")
-  end
-  return c
 end
 
 -- The turn's effects for the commit ({jobs = {...}, handoff =, recorded =}),
@@ -65,7 +66,12 @@ function conversation.refresh(c)
   local frame = c.session.stack[#c.session.stack]
   if frame == c.frame then return end
   c.frame = frame
-  c.slots = frame and util.storable_proxy(frame.slots, "slot") or nil
+  if frame then
+    local raw = frame.slots
+    c.slots = slot_proxies[raw] or util.storable_proxy(raw, "slot")
+  else
+    c.slots = nil
+  end
 end
 
 -- Renders key for this turn (the n-th text of the turn picks the variation).

@@ -264,6 +264,7 @@ end
 local TRAIL = 9
 local function drive(c, outcome, source, is_action)
   local trail
+  local flows, kinds = bot.flows, bot.step_kinds
   for hop = 1, MAX_HOPS do
     local stack = c.session.stack
     local frame = stack[#stack]
@@ -271,12 +272,11 @@ local function drive(c, outcome, source, is_action)
       if not is_action then return end
       outcome = c:done()
     end
-    if type(outcome) == "string" then
-      if not bot.flows[frame.flow][outcome] then
-        error(string.format("%s: returned '%s', but flow '%s' has no step '%s'",
-          describe(source), outcome, frame.flow, outcome), 0)
-      end
+    if frame and flows[frame.flow][outcome] ~= nil then -- (a step's name: only strings name steps)
       frame.step = outcome
+    elseif type(outcome) == "string" then
+      error(string.format("%s: returned '%s', but flow '%s' has no step '%s'",
+        describe(source), outcome, frame.flow, outcome), 0)
     elseif getmetatable(outcome) ~= conversation.transition then
       error(string.format("%s: returned a %s; a step returns a step name, c:call(...), c:done() or nothing",
         describe(source), type(outcome)), 0)
@@ -305,7 +305,20 @@ local function drive(c, outcome, source, is_action)
       trail = trail or {}
       trail[#trail + 1] = now.flow .. "." .. now.step
     end
-    outcome, source, is_action = enter(c)
+    -- enter(c), written out: a step that asks is where the drive ends
+    -- (on the next hop, of which there is none after the last)
+    stack = c.session.stack
+    frame = stack[#stack]
+    if frame ~= c.frame then conversation.refresh(c) end
+    local step = flows[frame.flow][frame.step]
+    if (kinds[step] or type(step)) == "function" then
+      outcome, source, is_action = step(c, c.msg), step, true
+    else
+      local ask = step.ask
+      if ask then ask(c, c.msg) end
+      if hop < MAX_HOPS then return end
+      outcome, source, is_action = nil, ask, false
+    end
   end
   error("the flow moves from step to step without ever waiting for the shopper: " ..
     table.concat(trail, " -> "), 0)
@@ -327,16 +340,10 @@ local function resolve_choice(msg, offered, typed)
   end
 end
 
--- The router's intent the message names, or nil. typed is the text folded,
--- false when it is not folded yet (it is only when a phrase is compared).
+-- The router's intent the message names, or nil, for a bot that has a
+-- router and a step that lets it in. typed is the text folded, false when
+-- it is not folded yet (it is only when a phrase is compared).
 local function match_intent(s, msg, typed)
-  local stack = s.stack
-  local frame = stack[#stack]
-  if frame then
-    local step = bot.flows[frame.flow][frame.step]
-    if (bot.step_kinds[step] or type(step)) == "table" and step.intents == false then return nil end
-  end
-  if not bot.has_intents then return nil end
   local payload = msg.payload
   if payload ~= nil and type(payload) == "string" then return bot.intent_payloads[payload] end
   local locale = s.locale
@@ -348,15 +355,19 @@ local function match_intent(s, msg, typed)
   return i and bot.phrases[locale][i].intent
 end
 
-local function answer(c, msg)
-  local frame = repair(c)
-  if not frame then
-    push(c, bot.start_flow)
-    return drive(c, enter(c))
+-- The message goes to the step waiting for it (step: the top frame's, when
+-- it has one), or starts the conversation.
+local function answer(c, msg, step)
+  if step == nil then
+    local frame = repair(c)
+    if not frame then
+      push(c, bot.start_flow)
+      return drive(c, enter(c))
+    end
+    step = bot.flows[frame.flow][frame.step]
+    if frame ~= c.frame then conversation.refresh(c) end
   end
-  local step = bot.flows[frame.flow][frame.step]
   if (bot.step_kinds[step] or type(step)) == "function" then return drive(c, enter(c)) end
-  if frame ~= c.frame then conversation.refresh(c) end
   local answer_ = step.answer
   return drive(c, answer_(c, msg), answer_, false)
 end
@@ -648,8 +659,16 @@ function engine.turn(session, msg)
       if typed then resolve_choice(msg, before, typed) end
     end
   end
-  local intent = match_intent(s, msg, typed)
-  if msg.channel.resume and msg.text == nil and msg.payload == nil and top(c) then
+  -- the step waiting for this message, when its flow and step exist
+  -- (a flow that is gone fails here; one that is not repaired below)
+  local frame = c.frame -- (the top one)
+  local step
+  if frame then step = bot.flows[frame.flow][frame.step] end
+  local intent
+  if bot.has_intents and not ((bot.step_kinds[step] or type(step)) == "table" and step.intents == false) then
+    intent = match_intent(s, msg, typed)
+  end
+  if msg.channel.resume and msg.text == nil and msg.payload == nil and frame then
     -- the channel reopened (a voice skill launched again): ask again
     repair(c)
     drive(c, c:resume())
@@ -658,11 +677,13 @@ function engine.turn(session, msg)
     conversation.refresh(c)
     drive(c, intent.run(c, msg), intent.run, false)
   else
-    answer(c, msg)
+    answer(c, msg, step)
   end
   s.offered = offered(c)
   if bot.abandoned then schedule_reminder(c) end
-  return results(c)
+  local out = c.out -- (results(c), written out)
+  if out[1] == nil then out = NO_REPLIES end
+  return s, out, c.effects
 end
 
 -- fallback(session or nil, msg) -> replies: the tone's 'fallback' template,

@@ -262,12 +262,20 @@ local function strip_emoji_codes(s)
   return text
 end
 
-local function strip_emoji(s)
-  local stripped, removed = internal.strip_emoji(s) -- (nothing: not UTF-8)
-  if removed == 0 then return s end
+local strip = internal.strip_emoji -- (s, 0 when it has none; nothing: not UTF-8)
+
+-- What strip_emoji gives for s, of which strip(s) gave stripped and a
+-- count that is not 0.
+local function stripped_text(s, stripped)
   if not stripped then return strip_emoji_codes(s) end
   local text = stripped:gsub("  +", " "):gsub(" ([!?.,;:])", "%1"):gsub("^%s+", ""):gsub("%s+$", "")
   return text
+end
+
+local function strip_emoji(s)
+  local stripped, removed = strip(s)
+  if removed == 0 then return s end
+  return stripped_text(s, stripped)
 end
 
 -- The style hook's turn at text s of conversation c.
@@ -305,7 +313,10 @@ function tone:say(c, key, vars)
     s, err = fill(self, pieces, vars or EMPTY, key, locale)
     if not s then return nil, err end
   end
-  if self.persona.emoji == false then s = strip_emoji(s) end
+  if self.persona.emoji == false then -- (strip_emoji, written out)
+    local stripped, removed = strip(s)
+    if removed ~= 0 then s = stripped_text(s, stripped) end
+  end
   if self.style then s = styled(self, s, c, "text", key) end
   return s
 end
