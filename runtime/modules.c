@@ -252,18 +252,21 @@ static int internal_caller(lua_State *L) {
 
 /* internal.strip_emoji(s) -> s without emoji (parley.tone, for a persona
  * with emoji = false) and how many were removed; s itself when none; nil
- * when s is not valid UTF-8 (as utf8.len finds it, and uncharged like it:
- * the caller strips such text code point by code point, which raises). */
+ * when s is not valid UTF-8 (as utf8.len finds it: the caller strips such
+ * text code point by code point, which raises). It stands for the
+ * utf8.len call that used to come first: the same check, charged as that
+ * scan is (guard.c), and the same error for what is not text. */
 static int internal_strip_emoji(lua_State *L) {
     size_t len, removed;
-    /* (what is not text fails as utf8.len did, which the caller used to
-     * call first: a card's subtitle function may give anything) */
-    if (lua_type(L, 1) != LUA_TSTRING && lua_type(L, 1) != LUA_TNUMBER) {
+    int type = lua_type(L, 1);
+    if (type != LUA_TSTRING && type != LUA_TNUMBER) {
         const char *got = luaL_getmetafield(L, 1, "__name") == LUA_TSTRING ? lua_tostring(L, -1)
-                          : lua_type(L, 1) == LUA_TLIGHTUSERDATA     ? "light userdata"
-                                                                     : luaL_typename(L, 1);
+                          : type == LUA_TLIGHTUSERDATA                   ? "light userdata"
+                                                                        : luaL_typename(L, 1);
         return luaL_error(L, "bad argument #1 to 'len' (string expected, got %s)", got);
     }
+    if (type == LUA_TSTRING && !pl_vm_charge(L, (long)(lua_rawlen(L, 1) >> PL_BYTES_PER_UNIT_SHIFT)))
+        return pl_vm_abort(L);
     const char *s = lua_tolstring(L, 1, &len);
     if (!pl_text_is_utf8(s, len)) return 0;
     if (!pl_vm_charge(L, (long)(len >> PL_BYTES_PER_UNIT_SHIFT))) return pl_vm_abort(L);
