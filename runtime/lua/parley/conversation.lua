@@ -2,6 +2,7 @@
 -- It reads and writes the session (slots of the current flow, cart,
 -- profile, locale), says things through the tone, offers choices and
 -- product cards, and builds the transitions a step returns.
+local _, internal = ...
 local json = require "json"
 local money = require "parley.money"
 local commerce = require "parley.commerce"
@@ -140,35 +141,37 @@ end
 
 -- c:choices({ {title =, payload =} | "text", ... }) offers quick replies on
 -- the last reply. A shopper can tap one, type its title, or its number.
+local add_choices = internal.choices -- (the items' checks, in one call)
+
+local function bad_choice(i, why)
+  if why == "title" then return string.format("choice %d needs a title string", i) end
+  return string.format("choice %d: payload must be a string", i)
+end
+
 function C:choices(list, reply)
   if type(list) ~= "table" then error("c:choices expects a list of {title =, payload =}", 2) end
   reply = reply or last_reply(self)
   local choices = reply.choices or json.array()
   reply.choices = choices
+  local from = #choices
   local tone_ = self.bot.tone
-  local n = #choices
-  -- (ipairs' walk: up to the first nil)
-  local i, item = 1, list[1]
-  while item ~= nil do
-    local title, payload
-    local kind = type(item)
-    if kind == "string" then
-      title, payload = item, item
-    else
-      if kind ~= "table" or type(item.title) ~= "string" then
-        error(string.format("choice %d needs a title string", i), 2)
-      end
-      title, payload = item.title, item.payload
-      if payload == nil then payload = title end
-      if type(payload) ~= "string" then error(string.format("choice %d: payload must be a string", i), 2) end
+  if tone_.style then
+    -- a choice joins the list once the style hook has had its title (a
+    -- hook that fails leaves those before it), as it always did
+    local items = {}
+    local n, bad, why = add_choices(list, items, 0)
+    for k = 1, n do
+      local choice = items[k]
+      choice.title = tone_:finish(choice.title, self, "choice")
+      choices[from + k] = choice
     end
-    -- (tone:finish, when it has something to do)
-    if tone_.style or tone_.persona.emoji == false then title = tone_:finish(title, self, "choice") end
-    n = n + 1
-    choices[n] = { title = title, payload = payload }
-    i = i + 1
-    item = list[i]
+    if bad then error(bad_choice(bad, why), 2) end
+    return reply
   end
+  -- the items up to the first nil (or a bad one), appended as they are
+  local to, bad, why = add_choices(list, choices, from)
+  if to > from and tone_.persona.emoji == false then tone_:strip_titles(choices, from + 1, to) end
+  if bad then error(bad_choice(bad, why), 2) end
   return reply
 end
 

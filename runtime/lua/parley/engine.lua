@@ -372,26 +372,9 @@ local function answer(c, msg, step)
   return drive(c, answer_(c, msg), answer_, false)
 end
 
--- The choices offered in this turn, remembered for the next message.
-local function offered(c)
-  local list, out = nil, c.out
-  local i, reply = 1, out[1]
-  while reply ~= nil do
-    local choices = reply.choices
-    if choices then
-      local j, choice = 1, choices[1]
-      while choice ~= nil do
-        list = list or {} -- (never empty: a list in the session's JSON)
-        list[#list + 1] = choice
-        j = j + 1
-        choice = choices[j]
-      end
-    end
-    i = i + 1
-    reply = out[i]
-  end
-  return list
-end
+-- The choices offered in this turn, remembered for the next message:
+-- every reply's in one list, or nil.
+local function offered(c) return internal.offered(c.out) end
 
 -- Events: what happens to a session without the shopper writing ----------
 
@@ -679,7 +662,7 @@ function engine.turn(session, msg)
   else
     answer(c, msg, step)
   end
-  s.offered = offered(c)
+  s.offered = internal.offered(c.out) -- (offered(c))
   if bot.abandoned then schedule_reminder(c) end
   local out = c.out -- (results(c), written out)
   if out[1] == nil then out = NO_REPLIES end

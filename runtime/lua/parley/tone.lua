@@ -165,40 +165,30 @@ end
 -- Replaces {name} and {a.b} from vars; {persona.name} is always available.
 -- pieces: what parse() made of the template (not NONE). Returns the text,
 -- or nil and a message when a placeholder has no value.
+local NOT_GIVEN = "template '%s' (%s) needs {%s}, but it was not given"
+local fill_plain = internal.fill -- (plain names: the text, or nil and the missing name)
+
 local function fill(self, pieces, vars, key, locale)
   local persona, n, missing = self.persona, #pieces, nil
-  if n <= 5 and pieces.plain then
-    -- one or two {name}s, the usual: looked up and joined right here
-    local a = vars[pieces[2]]
-    if a ~= nil then a = tostring(a) else missing = pieces[2] end
-    if n == 3 then
-      if a then return pieces[1] .. a .. pieces[3] end
-    else
-      local b = vars[pieces[4]]
-      if b ~= nil then b = tostring(b) else missing = missing or pieces[4] end
-      if a and b then return pieces[1] .. a .. pieces[3] .. b .. pieces[5] end
-    end
+  if pieces.plain then
+    local s
+    s, missing = fill_plain(pieces, vars)
+    if s then return s end
   elseif n == 3 then
     local a, m = value_of(pieces[2], vars, persona)
     if a then return pieces[1] .. a .. pieces[3] end
     missing = m
   else
     -- (made with room for four placeholders, the most the tones use)
-    local out, plain = { pieces[1], "", "", "", "", "", "", "", "" }, pieces.plain
+    local out = { pieces[1], "", "", "", "", "", "", "", "" }
     for i = 2, n, 2 do
-      local ph, v, m = pieces[i], nil, nil
-      if plain then
-        v = vars[ph]
-        if v ~= nil then v = tostring(v) else m = ph end
-      else
-        v, m = value_of(ph, vars, persona)
-      end
+      local v, m = value_of(pieces[i], vars, persona)
       out[i], out[i + 1] = v or "", pieces[i + 1]
       missing = missing or m
     end
     if not missing then return table.concat(out, "", 1, n) end
   end
-  return nil, string.format("template '%s' (%s) needs {%s}, but it was not given", key, locale, missing)
+  return nil, string.format(NOT_GIVEN, key, locale, missing)
 end
 
 -- Replaces {name} and {a.b} from vars; {persona.name} is always available.
@@ -294,6 +284,28 @@ function tone:finish(s, c, kind, key)
   return s
 end
 
+-- tone:finish(title, c, "choice") for the titles of choices[from..to]
+-- when the tone has no style hook (and a persona without emoji): they are
+-- stripped of emoji. A title that is not UTF-8 raises, as it always did,
+-- and the choices from it on are not in the list then.
+function tone:strip_titles(choices, from, to)
+  for k = from, to do -- (strip_emoji, written out)
+    local choice = choices[k]
+    local title = choice.title
+    local stripped, removed = strip(title)
+    if removed ~= 0 then
+      if not stripped then
+        local rest = {}
+        for j = to, k, -1 do rest[j], choices[j] = choices[j], nil end
+        choice.title = stripped_text(title, stripped) -- (raises)
+        for j = k, to do choices[j] = rest[j] end
+      else
+        choice.title = stripped_text(title, stripped)
+      end
+    end
+  end
+end
+
 -- The text of a reply of conversation c that says template key: what
 -- c:t(key, vars) gives (the turn's next text: c.said counts them), then
 -- tone:finish(text, c, "text", key). Returns it, or nil and a message.
@@ -310,8 +322,13 @@ function tone:say(c, key, vars)
   if pieces == nil then pieces = parse(s) end
   if pieces then
     local err
-    s, err = fill(self, pieces, vars or EMPTY, key, locale)
-    if not s then return nil, err end
+    if pieces.plain then
+      s, err = fill_plain(pieces, vars or EMPTY)
+      if not s then return nil, string.format(NOT_GIVEN, key, locale, err) end
+    else
+      s, err = fill(self, pieces, vars or EMPTY, key, locale)
+      if not s then return nil, err end
+    end
   end
   if self.persona.emoji == false then -- (strip_emoji, written out)
     local stripped, removed = strip(s)
