@@ -265,11 +265,12 @@ static int internal_strip_emoji(lua_State *L) {
                                                                         : luaL_typename(L, 1);
         return luaL_error(L, "bad argument #1 to 'len' (string expected, got %s)", got);
     }
-    if (type == LUA_TSTRING && !pl_vm_charge(L, (long)(lua_rawlen(L, 1) >> PL_BYTES_PER_UNIT_SHIFT)))
-        return pl_vm_abort(L);
+    long scan = type == LUA_TSTRING ? (long)(lua_rawlen(L, 1) >> PL_BYTES_PER_UNIT_SHIFT) : 0;
     const char *s = lua_tolstring(L, 1, &len);
-    if (!pl_text_is_utf8(s, len)) return 0;
-    if (!pl_vm_charge(L, (long)(len >> PL_BYTES_PER_UNIT_SHIFT))) return pl_vm_abort(L);
+    int valid = pl_text_is_utf8(s, len);
+    /* (both charges in one: the scan's, and the stripping's when there is any) */
+    if (!pl_vm_charge(L, scan + (valid ? (long)(len >> PL_BYTES_PER_UNIT_SHIFT) : 0))) return pl_vm_abort(L);
+    if (!valid) return 0;
     pl_text_strip_emoji(s, len, NULL, &removed);
     if (removed == 0) {
         lua_pushvalue(L, 1);

@@ -42,7 +42,7 @@ function conversation.new(bot, session, msg)
   end
   local profile = session.profile
   return setmetatable({
-    bot = bot, session = session, msg = msg, out = {}, said = 0, frame = frame, slots = slots,
+    bot = bot, session = session, msg = msg, out = { nil, nil }, said = 0, frame = frame, slots = slots,
     locale = locale, user = msg.user, channel = msg.channel, persona = bot.tone.persona,
     catalog = view,
     cart = cart.of(session.cart, view, bot.discounts),
@@ -115,12 +115,21 @@ end
 
 -- c:say(key [, vars [, {choices =, cards =}]]) sends the template `key`,
 -- worded by the tone in the shopper's locale.
+local SAY_KEY = "c:say(key [, vars [, opts]]): key must be a template name"
+
 function C:say(key, vars, opts)
-  if type(key) ~= "string" then error("c:say(key [, vars [, opts]]): key must be a template name", 2) end
-  if vars ~= nil and type(vars) ~= "table" then error("c:say: vars must be a table", 2) end
+  -- (the key is checked first, as always, but only where it can be wrong:
+  -- tone:say finds no template for a key that is not a string)
+  if vars ~= nil and type(vars) ~= "table" then
+    if type(key) ~= "string" then error(SAY_KEY, 2) end
+    error("c:say: vars must be a table", 2)
+  end
   -- (render, then finish: in one call)
   local text, err = self.bot.tone:say(self, key, vars)
-  if not text then error(err, 2) end
+  if not text then
+    if type(key) ~= "string" then error(SAY_KEY, 2) end
+    error(err, 2)
+  end
   local reply, out = { text = text }, self.out
   out[#out + 1] = reply
   if opts == nil then return reply end
@@ -151,7 +160,7 @@ end
 function C:choices(list, reply)
   if type(list) ~= "table" then error("c:choices expects a list of {title =, payload =}", 2) end
   reply = reply or last_reply(self)
-  local choices = reply.choices or json.array()
+  local choices = reply.choices or json.array { nil, nil, nil, nil } -- (room for four)
   reply.choices = choices
   local from = #choices
   local tone_ = self.bot.tone

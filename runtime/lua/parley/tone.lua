@@ -56,7 +56,11 @@ function tone.new(def, where, locales, source)
   for locale, keys in pairs(templates) do
     if type(keys) ~= "table" then fail(where, source, locale, string.format("templates.%s must be a table of templates", locale)) end
     local checked = {}
-    for key, v in pairs(keys) do checked[key] = check_variations(where, source, locale, key, v) end
+    for key, v in pairs(keys) do
+      checked[key] = check_variations(where, source, locale, key, v)
+      -- (c:say's key is a string: tone:say finds no other, see there)
+      if type(key) ~= "string" then self.odd_keys = true end
+    end
     self.templates[locale] = checked
     for _, variations in pairs(checked) do
       for _, template in ipairs(variations) do parse(template) end
@@ -309,12 +313,20 @@ end
 -- The text of a reply of conversation c that says template key: what
 -- c:t(key, vars) gives (the turn's next text: c.said counts them), then
 -- tone:finish(text, c, "text", key). Returns it, or nil and a message.
+--
+-- A key that is not a string gives nil and no message (c:say raises for
+-- it), and is not counted as a text of the turn: it is looked up first
+-- (there is none among the keys of a tone without odd_keys), then checked.
 function tone:say(c, key, vars)
-  local n = c.said + 1
-  c.said = n
   local locale, templates = c.locale, self.templates
   local variations = (templates[locale] or EMPTY)[key] or templates[self.default_locale][key]
-  if not variations then return nil, string.format("no template '%s' in scripts/tone.lua", key) end
+  if variations == nil or (self.odd_keys and type(key) ~= "string") then
+    if type(key) ~= "string" then return nil end
+    c.said = c.said + 1
+    return nil, string.format("no template '%s' in scripts/tone.lua", key)
+  end
+  local n = c.said + 1
+  c.said = n
   local s = variations[1]
   local count = #variations
   if count > 1 then s = variations[text.hash(seed_of(c) .. n .. "\0" .. key) % count + 1] end
