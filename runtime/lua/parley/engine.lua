@@ -16,12 +16,15 @@ local products = require "parley.products"
 local log = require "log"
 
 local engine = {}
-local MAX_HOPS = 50
+local MAX_HOPS <const> = 50
 local start_handoff -- defined with the events, further down
 
 -- step_kinds: type() of every step of the flows, found without a call
 local bot = { flows = {}, scripts = {}, warnings = {}, step_kinds = {} }
 engine.bot = bot
+-- (the turn's own names for tables the bot keeps for good)
+local flows, step_kinds = bot.flows, bot.step_kinds
+local locale_set -- bot.locale_set, once configured
 
 local function fail(where, msg) error(where .. ": " .. msg, 0) end
 
@@ -34,6 +37,7 @@ function engine.configure(manifest)
   bot.locales = manifest.locales
   bot.locale_set = {}
   for _, l in ipairs(bot.locales) do bot.locale_set[l] = true end
+  locale_set = bot.locale_set
   bot.start_flow = manifest.start_flow or "main"
   bot.catalog = products.new(bot.locales[1])
   bot.discounts = {}
@@ -247,8 +251,8 @@ local function enter(c)
   local stack = c.session.stack
   local frame = stack[#stack]
   if frame ~= c.frame then conversation.refresh(c) end -- c.frame is the top frame now
-  local step = bot.flows[frame.flow][frame.step]
-  if (bot.step_kinds[step] or type(step)) == "function" then return step(c, c.msg), step, true end
+  local step = flows[frame.flow][frame.step]
+  if (step_kinds[step] or type(step)) == "function" then return step(c, c.msg), step, true end
   local ask = step.ask
   if ask then ask(c, c.msg) end
   return nil, ask, false
@@ -261,58 +265,63 @@ end
 -- Follows what steps return until the conversation waits for the shopper.
 -- The steps it went through are named only if it never waits: the error
 -- shows the last TRAIL of them, so only those are noted.
-local TRAIL = 9
+local TRAIL <const> = 9
 local function drive(c, outcome, source, is_action)
   local trail
-  local flows, kinds = bot.flows, bot.step_kinds
+  local stack = c.session.stack
+  local frame = stack[#stack]
   for hop = 1, MAX_HOPS do
-    local stack = c.session.stack
-    local frame = stack[#stack]
     if outcome == nil then
       if not is_action then return end
       outcome = c:done()
     end
-    if frame and flows[frame.flow][outcome] ~= nil then -- (a step's name: only strings name steps)
+    -- the step to enter next: a step's name (only strings name steps) is
+    -- looked up once, for the check and for entering it
+    local step = frame and flows[frame.flow][outcome]
+    if step ~= nil then
       frame.step = outcome
-    elseif type(outcome) == "string" then
-      error(string.format("%s: returned '%s', but flow '%s' has no step '%s'",
-        describe(source), outcome, frame.flow, outcome), 0)
-    elseif getmetatable(outcome) ~= conversation.transition then
-      error(string.format("%s: returned a %s; a step returns a step name, c:call(...), c:done() or nothing",
-        describe(source), type(outcome)), 0)
-    elseif outcome.kind == "call" then
-      frame.resume = outcome.resume
-      push(c, outcome.flow, outcome.args)
-    elseif outcome.kind == "done" then
-      table.remove(c.session.stack)
-      rawset(c, "result", outcome.value)
-      local parent = top(c)
-      if not parent then return end
-      if parent.resume then parent.step, parent.resume = parent.resume, nil end
-    elseif outcome.kind == "restart" then
-      c.session.stack = json.array()
-      push(c, bot.start_flow)
-      -- the start flow begins afresh: it does not see the message that
-      -- caused the restart ("cancel"), only that it restarted
-      c.msg = { user = c.msg.user, channel = c.msg.channel, locale = c.msg.locale, restarted = true }
-    elseif outcome.kind == "resume" then
-      if not top(c) then push(c, bot.start_flow) end
-    elseif outcome.kind == "handoff" then
-      return start_handoff(c, outcome.reason)
+    else
+      if type(outcome) == "string" then
+        error(string.format("%s: returned '%s', but flow '%s' has no step '%s'",
+          describe(source), outcome, frame.flow, outcome), 0)
+      elseif getmetatable(outcome) ~= conversation.transition then
+        error(string.format("%s: returned a %s; a step returns a step name, c:call(...), c:done() or nothing",
+          describe(source), type(outcome)), 0)
+      elseif outcome.kind == "call" then
+        frame.resume = outcome.resume
+        push(c, outcome.flow, outcome.args)
+      elseif outcome.kind == "done" then
+        table.remove(c.session.stack)
+        rawset(c, "result", outcome.value)
+        local parent = top(c)
+        if not parent then return end
+        if parent.resume then parent.step, parent.resume = parent.resume, nil end
+      elseif outcome.kind == "restart" then
+        c.session.stack = json.array()
+        push(c, bot.start_flow)
+        -- the start flow begins afresh: it does not see the message that
+        -- caused the restart ("cancel"), only that it restarted
+        c.msg = { user = c.msg.user, channel = c.msg.channel, locale = c.msg.locale, restarted = true }
+      elseif outcome.kind == "resume" then
+        if not top(c) then push(c, bot.start_flow) end
+      elseif outcome.kind == "handoff" then
+        return start_handoff(c, outcome.reason)
+      end
+      stack = c.session.stack
+      frame = stack[#stack]
+      step = flows[frame.flow][frame.step]
     end
     if hop > MAX_HOPS - TRAIL then
-      local now = top(c)
       trail = trail or {}
-      trail[#trail + 1] = now.flow .. "." .. now.step
+      trail[#trail + 1] = frame.flow .. "." .. frame.step
     end
     -- enter(c), written out: a step that asks is where the drive ends
     -- (on the next hop, of which there is none after the last)
-    stack = c.session.stack
-    frame = stack[#stack]
     if frame ~= c.frame then conversation.refresh(c) end
-    local step = flows[frame.flow][frame.step]
-    if (kinds[step] or type(step)) == "function" then
+    if (step_kinds[step] or type(step)) == "function" then
       outcome, source, is_action = step(c, c.msg), step, true
+      stack = c.session.stack -- (read again on each hop, as it always was)
+      frame = stack[#stack]
     else
       local ask = step.ask
       if ask then ask(c, c.msg) end
@@ -364,10 +373,10 @@ local function answer(c, msg, step)
       push(c, bot.start_flow)
       return drive(c, enter(c))
     end
-    step = bot.flows[frame.flow][frame.step]
+    step = flows[frame.flow][frame.step]
     if frame ~= c.frame then conversation.refresh(c) end
   end
-  if (bot.step_kinds[step] or type(step)) == "function" then return drive(c, enter(c)) end
+  if (step_kinds[step] or type(step)) == "function" then return drive(c, enter(c)) end
   local answer_ = step.answer
   return drive(c, answer_(c, msg), answer_, false)
 end
@@ -605,7 +614,7 @@ function engine.turn(session, msg)
   s.turn = (s.turn or 0) + 1
   local requested, current = msg.locale, s.locale
   -- (pick_locale's answer, when the locale stays what it was)
-  if not ((requested == nil or requested == current) and bot.locale_set[current]) then
+  if not ((requested == nil or requested == current) and locale_set[current]) then
     s.locale = pick_locale(requested, current, s.locale_chosen)
   end
   s.updated_at = os.time()
@@ -646,9 +655,9 @@ function engine.turn(session, msg)
   -- (a flow that is gone fails here; one that is not repaired below)
   local frame = c.frame -- (the top one)
   local step
-  if frame then step = bot.flows[frame.flow][frame.step] end
+  if frame then step = flows[frame.flow][frame.step] end
   local intent
-  if bot.has_intents and not ((bot.step_kinds[step] or type(step)) == "table" and step.intents == false) then
+  if bot.has_intents and not ((step_kinds[step] or type(step)) == "table" and step.intents == false) then
     intent = match_intent(s, msg, typed)
   end
   if msg.channel.resume and msg.text == nil and msg.payload == nil and frame then

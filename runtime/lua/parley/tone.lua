@@ -272,19 +272,17 @@ local function strip_emoji(s)
   return stripped_text(s, stripped)
 end
 
--- The style hook's turn at text s of conversation c.
-local function styled(self, s, c, kind, key)
-  local info = { locale = c.locale, persona = self.persona, key = key, channel = c.channel.name, kind = kind }
-  local styled_ = self.style(s, info)
-  if type(styled_) ~= "string" then error("the style hook in scripts/tone.lua must return a string", 0) end
-  return styled_
-end
-
 -- Applies the persona and the style hook to an outgoing text of
 -- conversation c; the hook gets {locale, persona, key, channel, kind}.
+local STYLE_NO_STRING = "the style hook in scripts/tone.lua must return a string"
+
 function tone:finish(s, c, kind, key)
   if self.persona.emoji == false then s = strip_emoji(s) end
-  if self.style then s = styled(self, s, c, kind, key) end
+  local style = self.style
+  if style then
+    s = style(s, { locale = c.locale, persona = self.persona, key = key, channel = c.channel.name, kind = kind })
+    if type(s) ~= "string" then error(STYLE_NO_STRING, 0) end
+  end
   return s
 end
 
@@ -346,7 +344,11 @@ function tone:say(c, key, vars)
     local stripped, removed = strip(s)
     if removed ~= 0 then s = stripped_text(s, stripped) end
   end
-  if self.style then s = styled(self, s, c, "text", key) end
+  local style = self.style -- (tone:finish, written out)
+  if style then
+    s = style(s, { locale = c.locale, persona = self.persona, key = key, channel = c.channel.name, kind = "text" })
+    if type(s) ~= "string" then error(STYLE_NO_STRING, 0) end
+  end
   return s
 end
 
