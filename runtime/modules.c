@@ -251,12 +251,26 @@ static int internal_caller(lua_State *L) {
 }
 
 /* internal.strip_emoji(s) -> s without emoji (parley.tone, for a persona
- * with emoji = false) and how many were removed; s itself when none. The
- * caller has checked that s is valid UTF-8. */
+ * with emoji = false) and how many were removed; s itself when none; nil
+ * when s is not valid UTF-8 (as utf8.len finds it: the caller strips such
+ * text code point by code point, which raises). It stands for the
+ * utf8.len call that used to come first: the same check, charged as that
+ * scan is (guard.c), and the same error for what is not text. */
 static int internal_strip_emoji(lua_State *L) {
     size_t len, removed;
-    const char *s = luaL_checklstring(L, 1, &len);
-    if (!pl_vm_charge(L, (long)(len >> PL_BYTES_PER_UNIT_SHIFT))) return pl_vm_abort(L);
+    int type = lua_type(L, 1);
+    if (type != LUA_TSTRING && type != LUA_TNUMBER) {
+        const char *got = luaL_getmetafield(L, 1, "__name") == LUA_TSTRING ? lua_tostring(L, -1)
+                          : type == LUA_TLIGHTUSERDATA                   ? "light userdata"
+                                                                        : luaL_typename(L, 1);
+        return luaL_error(L, "bad argument #1 to 'len' (string expected, got %s)", got);
+    }
+    long scan = type == LUA_TSTRING ? (long)(lua_rawlen(L, 1) >> PL_BYTES_PER_UNIT_SHIFT) : 0;
+    const char *s = lua_tolstring(L, 1, &len);
+    int valid = pl_text_is_utf8(s, len);
+    /* (both charges in one: the scan's, and the stripping's when there is any) */
+    if (!pl_vm_charge(L, scan + (valid ? (long)(len >> PL_BYTES_PER_UNIT_SHIFT) : 0))) return pl_vm_abort(L);
+    if (!valid) return 0;
     pl_text_strip_emoji(s, len, NULL, &removed);
     if (removed == 0) {
         lua_pushvalue(L, 1);
@@ -293,12 +307,129 @@ static int internal_first_phrase(lua_State *L) {
     return 0;
 }
 
+/* internal.choices(list, choices, n) -> the new length of choices, once
+ * list's items (up to the first nil, as ipairs walks) are appended to it
+ * from choices[n + 1] on as {title =, payload =}: a string item is both;
+ * a table's payload is its title when it has none. An item that is
+ * neither a string nor a table with a title string, or whose payload is
+ * no string, ends the walk: then also its index and "title" or "payload".
+ * Titles are taken as they are (c:choices finishes them). Items are read
+ * with their metamethods, as c:choices' own loop read them (the title
+ * twice), and charged a unit each, as table.move charges an element. */
+static int internal_choices(lua_State *L) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_Integer n = luaL_checkinteger(L, 3);
+    lua_settop(L, 3);
+    for (lua_Integer i = 1;; i++) {
+        int kind = lua_geti(L, 1, i); /* the item: 4 */
+        if (kind == LUA_TNIL) break;
+        if (!pl_vm_charge(L, 1)) return pl_vm_abort(L);
+        const char *bad = NULL;
+        if (kind == LUA_TSTRING) {
+            lua_pushvalue(L, 4); /* title: 5 */
+            lua_pushvalue(L, 4); /* payload: 6 */
+        } else if (kind != LUA_TTABLE || lua_getfield(L, 4, "title") != LUA_TSTRING) {
+            bad = "title";
+        } else {
+            lua_pop(L, 1);
+            lua_getfield(L, 4, "title");
+            if (lua_getfield(L, 4, "payload") == LUA_TNIL) {
+                lua_pop(L, 1);
+                lua_pushvalue(L, 5);
+            }
+            if (lua_type(L, 6) != LUA_TSTRING) bad = "payload";
+        }
+        if (bad) {
+            lua_pushinteger(L, n);
+            lua_pushinteger(L, i);
+            lua_pushstring(L, bad);
+            return 3;
+        }
+        lua_createtable(L, 0, 2);
+        lua_pushvalue(L, 5);
+        lua_setfield(L, -2, "title");
+        lua_pushvalue(L, 6);
+        lua_setfield(L, -2, "payload");
+        lua_seti(L, 2, ++n);
+        lua_settop(L, 3);
+    }
+    lua_pushinteger(L, n);
+    return 1;
+}
+
+/* internal.fill(pieces, vars) -> the text of a template from the pieces
+ * parley.tone parsed it into when its placeholders are plain names
+ * ({text, name, text, ..., name, text}): each name's value is vars[name]
+ * (read with its metamethods) as tostring writes it. Or nil and the first
+ * name without a value (every value is read and written all the same, as
+ * the tone's Lua did). Charged a unit a placeholder. */
+static int internal_fill(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    if (!lua_istable(L, 2) && luaL_getmetafield(L, 2, "__index") == LUA_TNIL) {
+        /* what indexing it in Lua said (luaL_error gives the caller's file:line) */
+        return luaL_error(L, "attempt to index a %s value (local 'vars')", luaL_typename(L, 2));
+    }
+    lua_settop(L, 2);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, 1), missing = 0;
+    if (!pl_vm_charge(L, (long)(n >> 1))) return pl_vm_abort(L);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, 1, i);
+        if (i % 2 == 0) {
+            lua_gettable(L, 2);
+            if (lua_isnil(L, -1)) {
+                if (!missing) missing = i;
+                lua_pop(L, 1);
+                continue;
+            }
+            luaL_tolstring(L, -1, NULL);
+            lua_remove(L, -2);
+        }
+        luaL_addvalue(&b);
+    }
+    if (missing) {
+        lua_pushnil(L);
+        lua_rawgeti(L, 1, missing);
+        return 2;
+    }
+    luaL_pushresult(&b);
+    return 1;
+}
+
+/* internal.offered(replies) -> the choices of every reply in one new list,
+ * in order, or nothing when none has any: the engine's note of what the
+ * shopper may type next turn. Lists are walked up to their first nil, as
+ * ipairs walks them, and read with their metamethods. */
+static int internal_offered(lua_State *L) {
+    lua_settop(L, 1);
+    int list = 0;
+    lua_Integer n = 0;
+    for (lua_Integer i = 1; lua_geti(L, 1, i) != LUA_TNIL; i++) { /* the reply: 2 (3 with the list) */
+        if (lua_getfield(L, -1, "choices") != LUA_TNIL && lua_toboolean(L, -1)) {
+            for (lua_Integer j = 1; lua_geti(L, -1, j) != LUA_TNIL; j++) {
+                if (!list) {
+                    lua_createtable(L, 4, 0);
+                    lua_insert(L, 2);
+                    list = 1;
+                }
+                lua_rawseti(L, 2, ++n);
+            }
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 2);
+    }
+    lua_pop(L, 1);
+    return list;
+}
+
 static void push_internal(lua_State *L) {
     if (lua_rawgetp(L, LUA_REGISTRYINDEX, &internal_key) == LUA_TTABLE) return;
     lua_pop(L, 1);
     static const luaL_Reg fns[] = {
         {"where", internal_where}, {"caller", internal_caller}, {"strip_emoji", internal_strip_emoji},
-        {"first_phrase", internal_first_phrase}, {NULL, NULL}};
+        {"first_phrase", internal_first_phrase}, {"choices", internal_choices}, {"fill", internal_fill},
+        {"offered", internal_offered}, {NULL, NULL}};
     luaL_newlib(L, fns);
     lua_pushvalue(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &internal_key);

@@ -148,6 +148,10 @@ int pl_text_is_utf8(const char *s, size_t len) {
     const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
     size_t pos = 0;
     while (pos < len) {
+        if (p[pos] < 0x80) { /* ASCII, most of what is checked: no decoding */
+            pos++;
+            continue;
+        }
         utf8proc_int32_t cp;
         utf8proc_ssize_t step = utf8proc_iterate(p + pos, (utf8proc_ssize_t)(len - pos), &cp);
         if (step <= 0) return 0;

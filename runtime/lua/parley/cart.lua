@@ -21,6 +21,24 @@ function cart.new(raw, view, discounts)
   return setmetatable({ raw = raw, view = view, version = 0, discounts = discounts or {} }, cart)
 end
 
+-- cart.of(raw, view, discounts): the cart of a turn. A session's raw cart
+-- keeps its cart while it lives (sessions stay in memory between turns),
+-- so a turn makes none; what a cart derives from its lines (tags, skus) is
+-- forgotten at each turn, and `version` only ever grows.
+local carts = setmetatable({}, { __mode = "k" })
+
+function cart.of(raw, view, discounts)
+  local self = carts[raw]
+  if not self or self.discounts ~= discounts then
+    self = cart.new(raw, view, discounts)
+    carts[raw] = self
+    return self
+  end
+  if raw.lines == nil then raw.lines = json.array() end
+  self.view, self.tags, self.skus = view, nil, nil
+  return self
+end
+
 local function changed(self)
   self.version = self.version + 1
   self.tags, self.skus = nil, nil

@@ -2,6 +2,7 @@
 -- It reads and writes the session (slots of the current flow, cart,
 -- profile, locale), says things through the tone, offers choices and
 -- product cards, and builds the transitions a step returns.
+local _, internal = ...
 local json = require "json"
 local money = require "parley.money"
 local commerce = require "parley.commerce"
@@ -22,23 +23,42 @@ local mt = { __index = C }
 -- Builds the `c` of one turn. Its fields are plain values so that reading
 -- them costs nothing: slots (the current flow's, kept up to date by the
 -- engine through conversation.refresh), profile, cart, catalog (in the
--- shopper's locale), locale, user, channel, persona, msg, result.
+-- shopper's locale), locale, user, channel, persona, msg, result. What only
+-- some turns need is set when first needed: result, recommended, the
+-- effects (jobs, handoff: nil while there are none) and seed_base (see
+-- tone:render).
+local slot_proxies, profile_proxies = util.proxies.slot, util.proxies.profile
+
 function conversation.new(bot, session, msg)
-  local view = bot.catalog:view(session.locale)
-  local c = setmetatable({
-    -- (frame, slots, recommended and result are set later: named here so
-    -- that the table is made big enough for them at once)
-    frame = nil, slots = nil, recommended = nil, result = nil,
-    bot = bot, session = session, msg = msg, out = json.array(), said = 0,
-    locale = session.locale, user = msg.user, channel = msg.channel, persona = bot.tone.persona,
+  local locale = session.locale
+  local catalog = bot.catalog
+  local view = catalog.views[locale] or catalog:view(locale)
+  local stack = session.stack
+  local frame = stack[#stack]
+  local slots
+  if frame then
+    local raw = frame.slots
+    slots = slot_proxies[raw] or util.storable_proxy(raw, "slot")
+  end
+  local profile = session.profile
+  return setmetatable({
+    bot = bot, session = session, msg = msg, out = { nil, nil }, said = 0, frame = frame, slots = slots,
+    locale = locale, user = msg.user, channel = msg.channel, persona = bot.tone.persona,
     catalog = view,
-    cart = cart.new(session.cart, view, bot.discounts),
-    effects = { jobs = json.array() },
-    profile = util.storable_proxy(session.profile, "profile"),
-    seed_base = bot.name .. "/" .. msg.channel.name .. "/" .. msg.user .. "/" .. session.turn .. "/",
+    cart = cart.of(session.cart, view, bot.discounts),
+    profile = profile_proxies[profile] or util.storable_proxy(profile, "profile"),
   }, mt)
-  conversation.refresh(c)
-  return c
+end
+
+-- The turn's effects for the commit ({jobs = {...}, handoff =, recorded =}),
+-- made when the turn first has one.
+function conversation.effects(c)
+  local effects = c.effects
+  if not effects then
+    effects = { jobs = json.array() }
+    c.effects = effects
+  end
+  return effects
 end
 
 -- Points c.slots at the top frame of the dialog stack; the engine calls it
@@ -47,13 +67,19 @@ function conversation.refresh(c)
   local frame = c.session.stack[#c.session.stack]
   if frame == c.frame then return end
   c.frame = frame
-  c.slots = frame and util.storable_proxy(frame.slots, "slot") or nil
+  if frame then
+    local raw = frame.slots
+    c.slots = slot_proxies[raw] or util.storable_proxy(raw, "slot")
+  else
+    c.slots = nil
+  end
 end
 
 -- Renders key for this turn (the n-th text of the turn picks the variation).
 local function render(self, key, vars, level)
-  self.said = self.said + 1
-  local text, err = self.bot.tone:render(key, vars, self.locale, self.seed_base, self.said)
+  local n = self.said + 1
+  self.said = n
+  local text, err = self.bot.tone:render(key, vars, self.locale, self, n)
   if not text then error(err, level + 1) end
   return text
 end
@@ -89,11 +115,24 @@ end
 
 -- c:say(key [, vars [, {choices =, cards =}]]) sends the template `key`,
 -- worded by the tone in the shopper's locale.
+local SAY_KEY = "c:say(key [, vars [, opts]]): key must be a template name"
+
 function C:say(key, vars, opts)
-  if type(key) ~= "string" then error("c:say(key [, vars [, opts]]): key must be a template name", 2) end
-  if vars ~= nil and type(vars) ~= "table" then error("c:say: vars must be a table", 2) end
-  -- (render gives a string: styled without the nil check of C:styled)
-  local reply = new_reply(self, self.bot.tone:finish(render(self, key, vars, 2), self, "text", key))
+  -- (the key is checked first, as always, but only where it can be wrong:
+  -- tone:say finds no template for a key that is not a string)
+  if vars ~= nil and type(vars) ~= "table" then
+    if type(key) ~= "string" then error(SAY_KEY, 2) end
+    error("c:say: vars must be a table", 2)
+  end
+  -- (render, then finish: in one call)
+  local text, err = self.bot.tone:say(self, key, vars)
+  if not text then
+    if type(key) ~= "string" then error(SAY_KEY, 2) end
+    error(err, 2)
+  end
+  local reply, out = { text = text }, self.out
+  out[#out + 1] = reply
+  if opts == nil then return reply end
   return attach(self, reply, opts, 3)
 end
 
@@ -111,30 +150,37 @@ end
 
 -- c:choices({ {title =, payload =} | "text", ... }) offers quick replies on
 -- the last reply. A shopper can tap one, type its title, or its number.
+local add_choices = internal.choices -- (the items' checks, in one call)
+
+local function bad_choice(i, why)
+  if why == "title" then return string.format("choice %d needs a title string", i) end
+  return string.format("choice %d: payload must be a string", i)
+end
+
 function C:choices(list, reply)
   if type(list) ~= "table" then error("c:choices expects a list of {title =, payload =}", 2) end
   reply = reply or last_reply(self)
-  reply.choices = reply.choices or json.array()
-  -- (ipairs' walk: up to the first nil)
-  local i, item = 1, list[1]
-  while item ~= nil do
-    local title, payload
-    local kind = type(item)
-    if kind == "string" then
-      title, payload = item, item
-    else
-      if kind ~= "table" or type(item.title) ~= "string" then
-        error(string.format("choice %d needs a title string", i), 2)
-      end
-      title, payload = item.title, item.payload
-      if payload == nil then payload = title end
-      if type(payload) ~= "string" then error(string.format("choice %d: payload must be a string", i), 2) end
+  local choices = reply.choices or json.array { nil, nil, nil, nil } -- (room for four)
+  reply.choices = choices
+  local from = #choices
+  local tone_ = self.bot.tone
+  if tone_.style then
+    -- a choice joins the list once the style hook has had its title (a
+    -- hook that fails leaves those before it), as it always did
+    local items = {}
+    local n, bad, why = add_choices(list, items, 0)
+    for k = 1, n do
+      local choice = items[k]
+      choice.title = tone_:finish(choice.title, self, "choice")
+      choices[from + k] = choice
     end
-    local choices = reply.choices
-    choices[#choices + 1] = { title = self.bot.tone:finish(title, self, "choice"), payload = payload }
-    i = i + 1
-    item = list[i]
+    if bad then error(bad_choice(bad, why), 2) end
+    return reply
   end
+  -- the items up to the first nil (or a bad one), appended as they are
+  local to, bad, why = add_choices(list, choices, from)
+  if to > from and tone_.persona.emoji == false then tone_:strip_titles(choices, from + 1, to) end
+  if bad then error(bad_choice(bad, why), 2) end
   return reply
 end
 
@@ -197,6 +243,11 @@ function C:product_choices(products)
   return out
 end
 
+-- Prices as money.format wrote them, by currency, locale and amount: it
+-- depends on nothing else, and a bot shows the same few prices again and
+-- again. Forgotten all at once when PRICES_KEPT are kept.
+local prices, prices_kept, PRICES_KEPT = {}, 0, 1000
+
 -- c:price(amount, currency) or c:price(product) -> "€3.80" in the shopper's locale.
 function C:price(amount, currency)
   local bad = false
@@ -204,10 +255,33 @@ function C:price(amount, currency)
     if type(amount) == "table" then amount, currency = amount.price, amount.currency end
     bad = math.type(amount) ~= "integer"
   end
+  local locale = self.locale
+  if not bad then
+    local by_locale = prices[currency] -- (only a string currency has any)
+    local by_amount = by_locale and by_locale[locale]
+    local text = by_amount and by_amount[amount]
+    if text then return text end
+  end
   if bad or type(currency) ~= "string" then
     error("c:price(amount, currency): amount is an integer in minor units", 2)
   end
-  return money.format(amount, currency, self.locale)
+  local text = money.format(amount, currency, locale)
+  if locale ~= nil then
+    if prices_kept >= PRICES_KEPT then prices, prices_kept = {}, 0 end
+    local by_locale = prices[currency]
+    if not by_locale then
+      by_locale = {}
+      prices[currency] = by_locale
+    end
+    local by_amount = by_locale[locale]
+    if not by_amount then
+      by_amount = {}
+      by_locale[locale] = by_amount
+    end
+    by_amount[amount] = text
+    prices_kept = prices_kept + 1
+  end
+  return text
 end
 
 -- c:recommend{limit =, tag =, include_cart =} -> ranked {product, score,
@@ -311,13 +385,15 @@ function C:schedule(name, when, data)
     local ok, why = util.storable(data)
     if not ok then error("c:schedule: data " .. why, 2) end
   end
-  self.effects.jobs[#self.effects.jobs + 1] = { op = "put", name = name, after = when.after, at = when.at, data = data }
+  local jobs = conversation.effects(self).jobs
+  jobs[#jobs + 1] = { op = "put", name = name, after = when.after, at = when.at, data = data }
 end
 
 -- c:cancel(name) cancels the pending job of that name.
 function C:cancel(name)
   if type(name) ~= "string" then error("c:cancel(name)", 2) end
-  self.effects.jobs[#self.effects.jobs + 1] = { op = "cancel", name = name }
+  local jobs = conversation.effects(self).jobs
+  jobs[#jobs + 1] = { op = "cancel", name = name }
 end
 
 -- Transitions a step can return --------------------------------------------

@@ -16,11 +16,15 @@ local products = require "parley.products"
 local log = require "log"
 
 local engine = {}
-local MAX_HOPS = 50
+local MAX_HOPS <const> = 50
 local start_handoff -- defined with the events, further down
 
-local bot = { flows = {}, scripts = {}, warnings = {} }
+-- step_kinds: type() of every step of the flows, found without a call
+local bot = { flows = {}, scripts = {}, warnings = {}, step_kinds = {} }
 engine.bot = bot
+-- (the turn's own names for tables the bot keeps for good)
+local flows, step_kinds = bot.flows, bot.step_kinds
+local locale_set -- bot.locale_set, once configured
 
 local function fail(where, msg) error(where .. ": " .. msg, 0) end
 
@@ -33,6 +37,7 @@ function engine.configure(manifest)
   bot.locales = manifest.locales
   bot.locale_set = {}
   for _, l in ipairs(bot.locales) do bot.locale_set[l] = true end
+  locale_set = bot.locale_set
   bot.start_flow = manifest.start_flow or "main"
   bot.catalog = products.new(bot.locales[1])
   bot.discounts = {}
@@ -50,7 +55,10 @@ local step_fields = { ask = "function", answer = "function", intents = "boolean"
 local function check_step(flow, name, step, where, source)
   local at = where .. ":" .. line_of(source, name)
   if type(name) ~= "string" then fail(at, "step names must be strings") end
-  if type(step) == "function" then return end
+  if type(step) == "function" then
+    bot.step_kinds[step] = "function"
+    return
+  end
   if type(step) ~= "table" then
     fail(at, string.format("step '%s' must be a function(c, msg) or a table {ask =, answer =}", name))
   end
@@ -62,6 +70,7 @@ local function check_step(flow, name, step, where, source)
     if type(value) ~= want then fail(at, string.format("step '%s': %s must be a %s", name, field, want)) end
   end
   if not step.answer then fail(at, string.format("step '%s' waits for the shopper, so it needs answer = function(c, msg)", name)) end
+  bot.step_kinds[step] = "table"
 end
 
 -- add_flow(name, chunk, where, source): runs the flow file and checks its shape.
@@ -147,6 +156,7 @@ function engine.finish()
     end
     bot.phrases[locale], bot.phrase_texts[locale] = list, texts
   end
+  bot.has_intents = bot.intents[1] ~= nil
   -- the intent a tapped "intent:<name>" payload names
   bot.intent_payloads = {}
   for _, intent in ipairs(bot.intents) do
@@ -219,6 +229,10 @@ end
 local function repair(c)
   local stack = c.session.stack
   local frame = stack[#stack]
+  if frame then
+    local flow = bot.flows[frame.flow]
+    if flow and flow[frame.step] ~= nil then return frame end -- (as it nearly always is)
+  end
   while frame and not bot.flows[frame.flow] do
     log.warn(string.format("flow '%s' no longer exists; its conversation starts over", frame.flow))
     table.remove(stack)
@@ -234,11 +248,14 @@ end
 -- Runs the step at the top of the stack: an action step runs at once and
 -- returns its outcome; a step with ask/answer asks and then waits.
 local function enter(c)
-  conversation.refresh(c) -- c.frame is the top frame now
-  local step = step_of(c.frame)
-  if type(step) == "function" then return step(c, c.msg), step, true end
-  if step.ask then step.ask(c, c.msg) end
-  return nil, step.ask, false
+  local stack = c.session.stack
+  local frame = stack[#stack]
+  if frame ~= c.frame then conversation.refresh(c) end -- c.frame is the top frame now
+  local step = flows[frame.flow][frame.step]
+  if (step_kinds[step] or type(step)) == "function" then return step(c, c.msg), step, true end
+  local ask = step.ask
+  if ask then ask(c, c.msg) end
+  return nil, ask, false
 end
 
 local function describe(fn)
@@ -248,61 +265,77 @@ end
 -- Follows what steps return until the conversation waits for the shopper.
 -- The steps it went through are named only if it never waits: the error
 -- shows the last TRAIL of them, so only those are noted.
-local TRAIL = 9
+local TRAIL <const> = 9
 local function drive(c, outcome, source, is_action)
   local trail
+  local stack = c.session.stack
+  local frame = stack[#stack]
   for hop = 1, MAX_HOPS do
-    local stack = c.session.stack
-    local frame = stack[#stack]
     if outcome == nil then
       if not is_action then return end
       outcome = c:done()
     end
-    if type(outcome) == "string" then
-      if not bot.flows[frame.flow][outcome] then
+    -- the step to enter next: a step's name (only strings name steps) is
+    -- looked up once, for the check and for entering it
+    local step = frame and flows[frame.flow][outcome]
+    if step ~= nil then
+      frame.step = outcome
+    else
+      if type(outcome) == "string" then
         error(string.format("%s: returned '%s', but flow '%s' has no step '%s'",
           describe(source), outcome, frame.flow, outcome), 0)
+      elseif getmetatable(outcome) ~= conversation.transition then
+        error(string.format("%s: returned a %s; a step returns a step name, c:call(...), c:done() or nothing",
+          describe(source), type(outcome)), 0)
+      elseif outcome.kind == "call" then
+        frame.resume = outcome.resume
+        push(c, outcome.flow, outcome.args)
+      elseif outcome.kind == "done" then
+        table.remove(c.session.stack)
+        rawset(c, "result", outcome.value)
+        local parent = top(c)
+        if not parent then return end
+        if parent.resume then parent.step, parent.resume = parent.resume, nil end
+      elseif outcome.kind == "restart" then
+        c.session.stack = json.array()
+        push(c, bot.start_flow)
+        -- the start flow begins afresh: it does not see the message that
+        -- caused the restart ("cancel"), only that it restarted
+        c.msg = { user = c.msg.user, channel = c.msg.channel, locale = c.msg.locale, restarted = true }
+      elseif outcome.kind == "resume" then
+        if not top(c) then push(c, bot.start_flow) end
+      elseif outcome.kind == "handoff" then
+        return start_handoff(c, outcome.reason)
       end
-      frame.step = outcome
-    elseif getmetatable(outcome) ~= conversation.transition then
-      error(string.format("%s: returned a %s; a step returns a step name, c:call(...), c:done() or nothing",
-        describe(source), type(outcome)), 0)
-    elseif outcome.kind == "call" then
-      frame.resume = outcome.resume
-      push(c, outcome.flow, outcome.args)
-    elseif outcome.kind == "done" then
-      table.remove(c.session.stack)
-      rawset(c, "result", outcome.value)
-      local parent = top(c)
-      if not parent then return end
-      if parent.resume then parent.step, parent.resume = parent.resume, nil end
-    elseif outcome.kind == "restart" then
-      c.session.stack = json.array()
-      push(c, bot.start_flow)
-      -- the start flow begins afresh: it does not see the message that
-      -- caused the restart ("cancel"), only that it restarted
-      c.msg = { user = c.msg.user, channel = c.msg.channel, locale = c.msg.locale, restarted = true }
-    elseif outcome.kind == "resume" then
-      if not top(c) then push(c, bot.start_flow) end
-    elseif outcome.kind == "handoff" then
-      return start_handoff(c, outcome.reason)
+      stack = c.session.stack
+      frame = stack[#stack]
+      step = flows[frame.flow][frame.step]
     end
     if hop > MAX_HOPS - TRAIL then
-      local now = top(c)
       trail = trail or {}
-      trail[#trail + 1] = now.flow .. "." .. now.step
+      trail[#trail + 1] = frame.flow .. "." .. frame.step
     end
-    outcome, source, is_action = enter(c)
+    -- enter(c), written out: a step that asks is where the drive ends
+    -- (on the next hop, of which there is none after the last)
+    if frame ~= c.frame then conversation.refresh(c) end
+    if (step_kinds[step] or type(step)) == "function" then
+      outcome, source, is_action = step(c, c.msg), step, true
+      stack = c.session.stack -- (read again on each hop, as it always was)
+      frame = stack[#stack]
+    else
+      local ask = step.ask
+      if ask then ask(c, c.msg) end
+      if hop < MAX_HOPS then return end
+      outcome, source, is_action = nil, ask, false
+    end
   end
   error("the flow moves from step to step without ever waiting for the shopper: " ..
     table.concat(trail, " -> "), 0)
 end
 
--- A typed number or a typed choice title counts as tapping that choice.
-local function resolve_choice(c, msg, typed)
-  local offered = c.session.offered
-  c.session.offered = nil
-  if msg.payload ~= nil or not typed or not offered then return end
+-- A typed number or a typed choice title (typed: the text folded) counts
+-- as tapping that choice of the last turn's.
+local function resolve_choice(msg, offered, typed)
   local n = math.tointeger(tonumber(msg.text:match("^%s*(%d+)%s*$")))
   local choice = n and offered[n]
   if not choice then
@@ -316,54 +349,41 @@ local function resolve_choice(c, msg, typed)
   end
 end
 
-local function match_intent(c, msg, typed)
-  local stack = c.session.stack
-  local frame = stack[#stack]
-  if frame then
-    local step = bot.flows[frame.flow][frame.step]
-    if type(step) == "table" and step.intents == false then return nil end
-  end
-  if type(msg.payload) == "string" then return bot.intent_payloads[msg.payload] end
-  if not typed then return nil end
-  local locale = c.session.locale
+-- The router's intent the message names, or nil, for a bot that has a
+-- router and a step that lets it in. typed is the text folded, false when
+-- it is not folded yet (it is only when a phrase is compared).
+local function match_intent(s, msg, typed)
+  local payload = msg.payload
+  if payload ~= nil and type(payload) == "string" then return bot.intent_payloads[payload] end
+  local locale = s.locale
   local texts = bot.phrase_texts[locale]
-  if not texts then return nil end
+  if not texts or texts[1] == nil then return nil end
+  if typed == false then typed = type(msg.text) == "string" and text.fold(msg.text) or nil end
+  if not typed then return nil end
   local i = internal.first_phrase(typed, texts) -- text.has_phrase over the list, in one call
   return i and bot.phrases[locale][i].intent
 end
 
-local function answer(c, msg)
-  local frame = repair(c)
-  if not frame then
-    push(c, bot.start_flow)
-    return drive(c, enter(c))
+-- The message goes to the step waiting for it (step: the top frame's, when
+-- it has one), or starts the conversation.
+local function answer(c, msg, step)
+  if step == nil then
+    local frame = repair(c)
+    if not frame then
+      push(c, bot.start_flow)
+      return drive(c, enter(c))
+    end
+    step = flows[frame.flow][frame.step]
+    if frame ~= c.frame then conversation.refresh(c) end
   end
-  local step = bot.flows[frame.flow][frame.step]
-  if type(step) == "function" then return drive(c, enter(c)) end
-  conversation.refresh(c)
-  return drive(c, step.answer(c, msg), step.answer, false)
+  if (step_kinds[step] or type(step)) == "function" then return drive(c, enter(c)) end
+  local answer_ = step.answer
+  return drive(c, answer_(c, msg), answer_, false)
 end
 
--- The choices offered in this turn, remembered for the next message.
-local function offered(c)
-  local list, out = nil, c.out
-  local i, reply = 1, out[1]
-  while reply ~= nil do
-    local choices = reply.choices
-    if choices then
-      local j, choice = 1, choices[1]
-      while choice ~= nil do
-        list = list or json.array()
-        list[#list + 1] = choice
-        j = j + 1
-        choice = choices[j]
-      end
-    end
-    i = i + 1
-    reply = out[i]
-  end
-  return list
-end
+-- The choices offered in this turn, remembered for the next message:
+-- every reply's in one list, or nil.
+local function offered(c) return internal.offered(c.out) end
 
 -- Events: what happens to a session without the shopper writing ----------
 
@@ -401,7 +421,7 @@ function start_handoff(c, reason)
   local s = c.session
   s.handoff = { state = "waiting", reason = reason, since = os.time() * 1000,
                 display_name = c.msg.channel.display_name }
-  c.effects.handoff = s.handoff
+  conversation.effects(c).handoff = s.handoff
   if bot.tone:has("handoff", c.locale) then c:say "handoff" end
 end
 
@@ -415,14 +435,14 @@ local function on_agent(c, ev)
     if h.agent ~= nil and h.agent ~= ev.agent then return end -- the first claim wins
     local first = h.agent == nil
     h.agent, h.state = ev.agent, "active"
-    c.effects.handoff = h
+    conversation.effects(c).handoff = h
     if first and bot.tone:has("agent_joined", c.locale) then c:say("agent_joined", { agent = ev.agent }) end
   elseif ev.action == "reply" then
     -- a person's words go out as written: no template, no style hook
     c.out[#c.out + 1] = { text = ev.text, agent = { name = ev.agent } }
   elseif ev.action == "handback" then
     s.handoff = nil
-    c.effects.handoff = { state = "none" }
+    conversation.effects(c).handoff = { state = "none" }
     if ev.flow and bot.flows[ev.flow] and bot.flows[ev.flow][ev.step or "start"] then
       local frame = top(c)
       if not (frame and frame.flow == ev.flow) then
@@ -438,7 +458,7 @@ local function on_agent(c, ev)
   elseif ev.action == "close" then
     s.handoff = nil
     s.stack = json.array()
-    c.effects.handoff = { state = "none" }
+    conversation.effects(c).handoff = { state = "none" }
     if bot.tone:has("closed", c.locale) then c:say "closed" end
   end
 end
@@ -567,7 +587,7 @@ local function schedule_reminder(c)
   if not c.cart:is_empty() and not s.cart.reminded and not s.handoff then
     -- c:schedule("abandoned_cart", {after = ...}, {cart = id}) without its
     -- checks, which these values always pass
-    local jobs = c.effects.jobs
+    local jobs = conversation.effects(c).jobs
     jobs[#jobs + 1] = { op = "put", name = "abandoned_cart", after = (rule.after_minutes or 60) * 60,
                         data = { cart = s.cart.id } }
     s.reminder = s.cart.id
@@ -577,12 +597,26 @@ local function schedule_reminder(c)
   end
 end
 
+-- What a turn returns: the session, the replies (a list even when empty)
+-- and the effects (nil when there are none).
+local NO_REPLIES = json.array()
+
+local function results(c)
+  local out = c.out
+  if out[1] == nil then out = NO_REPLIES end
+  return c.session, out, c.effects
+end
+
 -- turn(session or nil, msg) -> session, replies, effects
 -- msg = {user =, channel = {name =, ...}, text =, payload =, locale =, event =}
 function engine.turn(session, msg)
   local s = session or new_session()
   s.turn = (s.turn or 0) + 1
-  s.locale = pick_locale(msg.locale, s.locale, s.locale_chosen)
+  local requested, current = msg.locale, s.locale
+  -- (pick_locale's answer, when the locale stays what it was)
+  if not ((requested == nil or requested == current) and locale_set[current]) then
+    s.locale = pick_locale(requested, current, s.locale_chosen)
+  end
   s.updated_at = os.time()
   local c = conversation.new(bot, s, msg)
   if msg.event then
@@ -595,22 +629,38 @@ function engine.turn(session, msg)
       s.unread = s.unread or json.array()
       for _, reply in ipairs(c.out) do s.unread[#s.unread + 1] = reply end
     end
-    return s, c.out, c.effects
+    return results(c)
   end
   if s.unread then
     for i, reply in ipairs(s.unread) do table.insert(c.out, i, reply) end
-    c.effects.recorded = #s.unread -- the transcript has these already
+    conversation.effects(c).recorded = #s.unread -- the transcript has these already
     s.unread = nil
   end
   if s.handoff then
     -- a person has (or will have) this conversation: the bot keeps quiet
     s.offered = nil
-    return s, c.out, c.effects
+    return results(c)
   end
-  local typed = type(msg.text) == "string" and text.fold(msg.text) or nil
-  resolve_choice(c, msg, typed)
-  local intent = match_intent(c, msg, typed)
-  if msg.channel.resume and msg.text == nil and msg.payload == nil and top(c) then
+  -- the text folded, when something compares it (false: not folded yet)
+  local typed = false
+  local before = s.offered
+  if before ~= nil then
+    s.offered = nil
+    if msg.payload == nil and type(msg.text) == "string" then
+      typed = text.fold(msg.text)
+      if typed then resolve_choice(msg, before, typed) end
+    end
+  end
+  -- the step waiting for this message, when its flow and step exist
+  -- (a flow that is gone fails here; one that is not repaired below)
+  local frame = c.frame -- (the top one)
+  local step
+  if frame then step = flows[frame.flow][frame.step] end
+  local intent
+  if bot.has_intents and not ((step_kinds[step] or type(step)) == "table" and step.intents == false) then
+    intent = match_intent(s, msg, typed)
+  end
+  if msg.channel.resume and msg.text == nil and msg.payload == nil and frame then
     -- the channel reopened (a voice skill launched again): ask again
     repair(c)
     drive(c, c:resume())
@@ -619,11 +669,13 @@ function engine.turn(session, msg)
     conversation.refresh(c)
     drive(c, intent.run(c, msg), intent.run, false)
   else
-    answer(c, msg)
+    answer(c, msg, step)
   end
-  s.offered = offered(c)
-  schedule_reminder(c)
-  return s, c.out, c.effects
+  s.offered = internal.offered(c.out) -- (offered(c))
+  if bot.abandoned then schedule_reminder(c) end
+  local out = c.out -- (results(c), written out)
+  if out[1] == nil then out = NO_REPLIES end
+  return s, out, c.effects
 end
 
 -- fallback(session or nil, msg) -> replies: the tone's 'fallback' template,

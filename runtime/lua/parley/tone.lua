@@ -56,7 +56,11 @@ function tone.new(def, where, locales, source)
   for locale, keys in pairs(templates) do
     if type(keys) ~= "table" then fail(where, source, locale, string.format("templates.%s must be a table of templates", locale)) end
     local checked = {}
-    for key, v in pairs(keys) do checked[key] = check_variations(where, source, locale, key, v) end
+    for key, v in pairs(keys) do
+      checked[key] = check_variations(where, source, locale, key, v)
+      -- (c:say's key is a string: tone:say finds no other, see there)
+      if type(key) ~= "string" then self.odd_keys = true end
+    end
     self.templates[locale] = checked
     for _, variations in pairs(checked) do
       for _, template in ipairs(variations) do parse(template) end
@@ -163,55 +167,78 @@ local function value_of(ph, vars, persona)
 end
 
 -- Replaces {name} and {a.b} from vars; {persona.name} is always available.
--- Returns the text, or nil and a message when a placeholder has no value.
-function tone:interpolate(template, vars, key, locale)
-  local pieces = parsed[template]
-  if pieces == nil then pieces = parse(template) end
-  if not pieces then return template end
+-- pieces: what parse() made of the template (not NONE). Returns the text,
+-- or nil and a message when a placeholder has no value.
+local NOT_GIVEN = "template '%s' (%s) needs {%s}, but it was not given"
+local fill_plain = internal.fill -- (plain names: the text, or nil and the missing name)
+
+local function fill(self, pieces, vars, key, locale)
   local persona, n, missing = self.persona, #pieces, nil
-  if n <= 5 and pieces.plain then
-    -- one or two {name}s, the usual: looked up and joined right here
-    local a = vars[pieces[2]]
-    if a ~= nil then a = tostring(a) else missing = pieces[2] end
-    if n == 3 then
-      if a then return pieces[1] .. a .. pieces[3] end
-    else
-      local b = vars[pieces[4]]
-      if b ~= nil then b = tostring(b) else missing = missing or pieces[4] end
-      if a and b then return pieces[1] .. a .. pieces[3] .. b .. pieces[5] end
-    end
+  if pieces.plain then
+    local s
+    s, missing = fill_plain(pieces, vars)
+    if s then return s end
   elseif n == 3 then
     local a, m = value_of(pieces[2], vars, persona)
     if a then return pieces[1] .. a .. pieces[3] end
     missing = m
   else
     -- (made with room for four placeholders, the most the tones use)
-    local out, plain = { pieces[1], "", "", "", "", "", "", "", "" }, pieces.plain
+    local out = { pieces[1], "", "", "", "", "", "", "", "" }
     for i = 2, n, 2 do
-      local ph, v, m = pieces[i], nil, nil
-      if plain then
-        v = vars[ph]
-        if v ~= nil then v = tostring(v) else m = ph end
-      else
-        v, m = value_of(ph, vars, persona)
-      end
+      local v, m = value_of(pieces[i], vars, persona)
       out[i], out[i + 1] = v or "", pieces[i + 1]
       missing = missing or m
     end
     if not missing then return table.concat(out, "", 1, n) end
   end
-  return nil, string.format("template '%s' (%s) needs {%s}, but it was not given", key, locale, missing)
+  return nil, string.format(NOT_GIVEN, key, locale, missing)
+end
+
+-- Replaces {name} and {a.b} from vars; {persona.name} is always available.
+-- Returns the text, or nil and a message when a placeholder has no value.
+function tone:interpolate(template, vars, key, locale)
+  local pieces = parsed[template]
+  if pieces == nil then pieces = parse(template) end
+  if not pieces then return template end
+  return fill(self, pieces, vars, key, locale)
+end
+
+-- The seed_base of conversation c: bot, channel, shopper and turn, made
+-- once per turn when a template with variations first needs it.
+local function seed_of(c)
+  local seed = c.seed_base
+  if not seed then
+    seed = c.bot.name .. "/" .. c.channel.name .. "/" .. c.user .. "/" .. c.session.turn .. "/"
+    c.seed_base = seed
+  end
+  return seed
+end
+
+-- The text of template key in locale before the persona and style: what
+-- tone:render gives. (Written out again in tone:say, which saves a call.)
+local function words(self, key, vars, locale, seed_base, n)
+  local templates = self.templates
+  local variations = (templates[locale] or EMPTY)[key] or templates[self.default_locale][key]
+  if not variations then return nil, string.format("no template '%s' in scripts/tone.lua", key) end
+  local template = variations[1]
+  local count = #variations
+  if count > 1 then
+    if type(seed_base) == "table" then seed_base = seed_of(seed_base) end
+    template = variations[text.hash(seed_base .. n .. "\0" .. key) % count + 1]
+  end
+  local pieces = parsed[template]
+  if pieces == nil then pieces = parse(template) end
+  if not pieces then return template end
+  return fill(self, pieces, vars or EMPTY, key, locale)
 end
 
 -- Renders key in locale. Which variation is used depends only on
 -- seed_base .. n (session, turn and position in the turn), so a replayed
--- conversation says the same words. Returns the text, or nil and a message.
+-- conversation says the same words; seed_base is that text, or the
+-- conversation whose it is. Returns the text, or nil and a message.
 function tone:render(key, vars, locale, seed_base, n)
-  local variations = (self.templates[locale] or EMPTY)[key] or self.templates[self.default_locale][key]
-  if not variations then return nil, string.format("no template '%s' in scripts/tone.lua", key) end
-  local pick = 1
-  if #variations > 1 then pick = text.hash(seed_base .. n .. "\0" .. key) % #variations + 1 end
-  return self:interpolate(variations[pick], vars or EMPTY, key, locale)
+  return words(self, key, vars, locale, seed_base, n)
 end
 
 -- Emoji and pictographs, removed when persona.emoji is false, together
@@ -229,23 +256,98 @@ local function strip_emoji_codes(s)
   return text
 end
 
-local function strip_emoji(s)
-  if not utf8.len(s) then return strip_emoji_codes(s) end
-  local stripped, removed = internal.strip_emoji(s)
-  if removed == 0 then return s end
+local strip = internal.strip_emoji -- (s, 0 when it has none; nothing: not UTF-8)
+
+-- What strip_emoji gives for s, of which strip(s) gave stripped and a
+-- count that is not 0.
+local function stripped_text(s, stripped)
+  if not stripped then return strip_emoji_codes(s) end
   local text = stripped:gsub("  +", " "):gsub(" ([!?.,;:])", "%1"):gsub("^%s+", ""):gsub("%s+$", "")
   return text
 end
 
+local function strip_emoji(s)
+  local stripped, removed = strip(s)
+  if removed == 0 then return s end
+  return stripped_text(s, stripped)
+end
+
 -- Applies the persona and the style hook to an outgoing text of
 -- conversation c; the hook gets {locale, persona, key, channel, kind}.
+local STYLE_NO_STRING = "the style hook in scripts/tone.lua must return a string"
+
 function tone:finish(s, c, kind, key)
   if self.persona.emoji == false then s = strip_emoji(s) end
-  if self.style then
-    local info = { locale = c.locale, persona = self.persona, key = key, channel = c.channel.name, kind = kind }
-    local styled = self.style(s, info)
-    if type(styled) ~= "string" then error("the style hook in scripts/tone.lua must return a string", 0) end
-    s = styled
+  local style = self.style
+  if style then
+    s = style(s, { locale = c.locale, persona = self.persona, key = key, channel = c.channel.name, kind = kind })
+    if type(s) ~= "string" then error(STYLE_NO_STRING, 0) end
+  end
+  return s
+end
+
+-- tone:finish(title, c, "choice") for the titles of choices[from..to]
+-- when the tone has no style hook (and a persona without emoji): they are
+-- stripped of emoji. A title that is not UTF-8 raises, as it always did,
+-- and the choices from it on are not in the list then.
+function tone:strip_titles(choices, from, to)
+  for k = from, to do -- (strip_emoji, written out)
+    local choice = choices[k]
+    local title = choice.title
+    local stripped, removed = strip(title)
+    if removed ~= 0 then
+      if not stripped then
+        local rest = {}
+        for j = to, k, -1 do rest[j], choices[j] = choices[j], nil end
+        choice.title = stripped_text(title, stripped) -- (raises)
+        for j = k, to do choices[j] = rest[j] end
+      else
+        choice.title = stripped_text(title, stripped)
+      end
+    end
+  end
+end
+
+-- The text of a reply of conversation c that says template key: what
+-- c:t(key, vars) gives (the turn's next text: c.said counts them), then
+-- tone:finish(text, c, "text", key). Returns it, or nil and a message.
+--
+-- A key that is not a string gives nil and no message (c:say raises for
+-- it), and is not counted as a text of the turn: it is looked up first
+-- (there is none among the keys of a tone without odd_keys), then checked.
+function tone:say(c, key, vars)
+  local locale, templates = c.locale, self.templates
+  local variations = (templates[locale] or EMPTY)[key] or templates[self.default_locale][key]
+  if variations == nil or (self.odd_keys and type(key) ~= "string") then
+    if type(key) ~= "string" then return nil end
+    c.said = c.said + 1
+    return nil, string.format("no template '%s' in scripts/tone.lua", key)
+  end
+  local n = c.said + 1
+  c.said = n
+  local s = variations[1]
+  local count = #variations
+  if count > 1 then s = variations[text.hash(seed_of(c) .. n .. "\0" .. key) % count + 1] end
+  local pieces = parsed[s]
+  if pieces == nil then pieces = parse(s) end
+  if pieces then
+    local err
+    if pieces.plain then
+      s, err = fill_plain(pieces, vars or EMPTY)
+      if not s then return nil, string.format(NOT_GIVEN, key, locale, err) end
+    else
+      s, err = fill(self, pieces, vars or EMPTY, key, locale)
+      if not s then return nil, err end
+    end
+  end
+  if self.persona.emoji == false then -- (strip_emoji, written out)
+    local stripped, removed = strip(s)
+    if removed ~= 0 then s = stripped_text(s, stripped) end
+  end
+  local style = self.style -- (tone:finish, written out)
+  if style then
+    s = style(s, { locale = c.locale, persona = self.persona, key = key, channel = c.channel.name, kind = "text" })
+    if type(s) ~= "string" then error(STYLE_NO_STRING, 0) end
   end
   return s
 end

@@ -38,28 +38,42 @@ function util.storable(v, depth)
   return false, "a " .. t .. " cannot be stored (only strings, numbers, booleans and tables of them)"
 end
 
--- Proxies share their metamethods; each proxy's metatable holds its raw
--- table (__index) and what it is called in messages (what).
-local function proxy_newindex(p, k, v)
-  local mt = getmetatable(p)
-  if type(k) ~= "string" and math.type(k) ~= "integer" then
-    error(mt.what .. " keys must be strings or list indexes", 2)
-  end
-  if v ~= nil then
-    local ok, why = util.storable(v)
-    if not ok then error(string.format("%s '%s': %s", mt.what, tostring(k), why), 2) end
-  end
-  mt.__index[k] = v
-end
+-- A proxy's metatable holds its raw table (__index) and what it is called
+-- in messages (what); its __newindex knows both as upvalues.
 local function proxy_pairs(p) return next, getmetatable(p).__index, nil end
 local function proxy_len(p) return #getmetatable(p).__index end
 
 -- A proxy over raw table `t` whose assignments are checked with
 -- util.storable, so a flow storing a function fails at its own line.
+-- A raw table keeps its proxy while it lives (sessions stay in memory
+-- between turns, and so do their slots and profile): the turns after the
+-- first make none. util.proxies[what] holds them, for looking one up
+-- without a call.
+local proxies = { slot = setmetatable({}, { __mode = "k" }), profile = setmetatable({}, { __mode = "k" }) }
+util.proxies = proxies
+
 function util.storable_proxy(t, what)
-  return setmetatable({}, {
-    __index = t, __newindex = proxy_newindex, __pairs = proxy_pairs, __len = proxy_len, what = what,
+  local cache = proxies[what]
+  local p = cache and cache[t]
+  if p then return p end
+  local function newindex(_, k, v)
+    if type(k) ~= "string" and math.type(k) ~= "integer" then
+      error(what .. " keys must be strings or list indexes", 2)
+    end
+    if v ~= nil then
+      local kind = type(v)
+      if kind ~= "string" and kind ~= "boolean" then -- (which util.storable passes at once)
+        local ok, why = util.storable(v)
+        if not ok then error(string.format("%s '%s': %s", what, tostring(k), why), 2) end
+      end
+    end
+    t[k] = v
+  end
+  p = setmetatable({}, {
+    __index = t, __newindex = newindex, __pairs = proxy_pairs, __len = proxy_len, what = what,
   })
+  if cache and t ~= nil then cache[t] = p end
+  return p
 end
 
 -- The line where `name` is first defined as a table field in source (1 if
