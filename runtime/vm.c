@@ -80,12 +80,17 @@ static void budget_hook(lua_State *L, lua_Debug *ar);
 /* --- the watchdog ---------------------------------------------------------
  * Each thread that runs scripts has two POSIX timers whose signal goes to
  * that thread only (SIGEV_THREAD_ID), both handled by on_watch_signal:
- * - the window: a one-shot timer on the monotonic clock, armed when a slice
- *   of a run not yet counted starts, for what is left of the run's
- *   PL_WATCH_WINDOW_US (precise: a high-resolution timer). It sets the hook
- *   of the thread running script code to fire at the next instruction
- *   (lua_sethook may be called from a signal handler, as lua.c does for ^C),
- *   and the hook starts counting instructions;
+ * - the window: a periodic timer on the monotonic clock, every
+ *   PL_WATCH_WINDOW_US (a high-resolution timer: precise). At the first of
+ *   its ticks during a run (at most a window into it; the run's earlier
+ *   slices count too), the handler sets the hook of the thread running
+ *   script code to fire at the next instruction (lua_sethook may be called
+ *   from a signal handler, as lua.c does for ^C), and the hook starts
+ *   counting instructions. It runs while runs come: a thread's first run
+ *   starts it, and the handler stops it (timer_settime is safe in a signal
+ *   handler) after WINDOW_IDLE_TICKS without one. Arming a timer for every
+ *   run cost a fifth of a message (reprogramming the clock's interrupt
+ *   leaves the virtual machine);
  * - the ticks: a periodic timer on the thread's CPU clock, a tick every
  *   PL_WATCH_TICK_US of its CPU time (the kernel delivers them at its own
  *   tick, so several may come at once: the overrun counts them). The ticks
@@ -96,22 +101,42 @@ static void budget_hook(lua_State *L, lua_Debug *ar);
  *   cannot carry the run far past its deadline.
  * A thread without the timers counts every run from its first instruction
  * and times it by the wall clock. */
+#define WINDOW_IDLE_TICKS 100
+
 static _Thread_local lua_State *volatile deadline_target;
-static _Thread_local volatile unsigned long watch_ticks;
+static _Thread_local volatile unsigned long watch_ticks;  /* CPU ticks */
+static _Thread_local volatile unsigned long window_ticks; /* monotonic ticks */
+static _Thread_local volatile unsigned long target_since; /* window_ticks a slice's window began at */
+static _Thread_local volatile unsigned long window_idle;  /* window ticks without a run */
+static _Thread_local volatile int window_running;
 static _Thread_local timer_t window_timer, tick_timer;
 static _Thread_local int watch_ready; /* 1 when both timers exist, -1 when they cannot */
 
 enum { SIGNAL_WINDOW = 1, SIGNAL_TICK = 2 };
 
+static unsigned long ticks_and_overrun(timer_t timer) {
+    int missed = timer_getoverrun(timer);
+    return 1 + (missed > 0 ? (unsigned long)missed : 0);
+}
+
 static void on_watch_signal(int sig, siginfo_t *info, void *uc) {
     (void)sig;
     (void)uc;
-    if (info->si_value.sival_int == SIGNAL_TICK) {
-        int missed = timer_getoverrun(tick_timer);
-        watch_ticks += 1 + (missed > 0 ? (unsigned long)missed : 0);
-    }
     lua_State *L = deadline_target;
-    if (L) lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+    if (info->si_value.sival_int == SIGNAL_TICK) {
+        watch_ticks += ticks_and_overrun(tick_timer);
+        if (L) lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+        return;
+    }
+    window_ticks += ticks_and_overrun(window_timer);
+    if (L) {
+        window_idle = 0;
+        if (window_ticks != target_since) lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+    } else if (++window_idle >= WINDOW_IDLE_TICKS) {
+        struct itimerspec stop = {{0, 0}, {0, 0}};
+        timer_settime(window_timer, 0, &stop, NULL);
+        window_running = 0;
+    }
 }
 
 static int new_watch_timer(clockid_t clock, int which, timer_t *timer) {
@@ -145,13 +170,18 @@ static int watch_thread(void) {
     return 1;
 }
 
-/* Arms the window for what is left of it (the run's wall time so far
- * counts, over all its slices); returns 0 when nothing is left. */
-static int arm_window(const pl_budget *b) {
-    int64_t left = PL_WATCH_WINDOW_US - b->time_used_us;
-    if (left <= 0) return 0;
-    struct itimerspec when = {.it_value = {0, (long)left * 1000}};
-    timer_settime(window_timer, 0, &when, NULL);
+/* Starts the slice's window: the next tick ends it. Returns 0 when the
+ * run's earlier slices took a window already. */
+static int start_window(const pl_budget *b) {
+    if (b->time_used_us >= PL_WATCH_WINDOW_US) return 0;
+    if (!window_running) {
+        long ns = PL_WATCH_WINDOW_US * 1000L;
+        struct itimerspec every = {.it_value = {0, ns}, .it_interval = {0, ns}};
+        timer_settime(window_timer, 0, &every, NULL);
+        window_running = 1;
+    }
+    window_idle = 0;
+    target_since = window_ticks;
     return 1;
 }
 
@@ -171,9 +201,9 @@ static void start_counting(pl_vm *vm, pl_budget *b, lua_State *L) {
     if (b->counting) return;
     b->counting = 1;
     if (vm->watched) {
-        /* the window's timer is precise: past it, the hook fires at the
-         * next instruction, so more time means slower instructions (or a
-         * busy machine), not more of them */
+        /* the window's timer is precise: a window past, the hook fires at
+         * the next instruction, so more time means slower instructions (or
+         * a busy machine), not more of them */
         int64_t ran = b->time_used_us + (pl_monotonic_us() - b->slice_start_wall_us);
         b->used += (long)((ran < PL_WATCH_WINDOW_US ? ran : PL_WATCH_WINDOW_US) * PL_WATCH_INSTRUCTIONS_PER_US);
     }
@@ -717,7 +747,7 @@ int pl_vm_resume(pl_vm *vm, lua_State *co, int nargs, int *nres, pl_budget *budg
      * again and again is counted once its slices add up to it; a run with
      * a small limit (a fallback's tenth) is counted from here, as is every
      * run where no timer would ever set the hook */
-    if (!budget->counting && (!watched || budget->limit < PL_WATCH_FROM_LIMIT || !arm_window(budget)))
+    if (!budget->counting && (!watched || budget->limit < PL_WATCH_FROM_LIMIT || !start_window(budget)))
         start_counting(vm, budget, co);
     pl_vm_set_running(vm, co);
     int status = lua_resume(co, vm->L, nargs, nres);

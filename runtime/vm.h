@@ -33,16 +33,16 @@ typedef struct pl_vm pl_vm;
 #define PL_BYTES_PER_UNIT_SHIFT 6
 
 /* The watchdog: a run executes without the count hook (which makes every
- * Lua instruction about twice as costly) for its first PL_WATCH_WINDOW_US of
- * running time (all its slices together); a timer then sets the hook, which
- * counts from there on and charges the time before at
- * PL_WATCH_INSTRUCTIONS_PER_US (a fast machine's rate, so the estimate errs
- * towards the limit). A state or a run (the fallback's tenth of a turn's
+ * Lua instruction about twice as costly) for at most its first
+ * PL_WATCH_WINDOW_US of running time (all its slices together); a timer
+ * then sets the hook, which counts from there on and charges the time
+ * before at PL_WATCH_INSTRUCTIONS_PER_US (a fast machine's rate, so the
+ * estimate errs towards the limit). A state or a run (the fallback's tenth of a turn's
  * budgets) whose instruction limit is below PL_WATCH_FROM_LIMIT is counted
  * from the first instruction (the window could hold more than such a
  * limit). Time budgets are counted in ticks of each thread's CPU time
  * (PL_WATCH_TICK_US). */
-#define PL_WATCH_WINDOW_US 1000
+#define PL_WATCH_WINDOW_US 2000
 /* The watchdog's tick, in µs of a thread's CPU time; runs' time budgets are
  * counted in these ticks. */
 #define PL_WATCH_TICK_US 1000
