@@ -78,57 +78,41 @@ pl_vm *pl_vm_from_lua(lua_State *L) { return *(pl_vm **)lua_getextraspace(L); }
 static void budget_hook(lua_State *L, lua_Debug *ar);
 
 /* --- the watchdog ---------------------------------------------------------
- * Each thread that runs scripts has two POSIX timers whose signal goes to
- * that thread only (SIGEV_THREAD_ID), both handled by on_watch_signal:
- * - the window: a periodic timer on the monotonic clock, every
- *   PL_WATCH_WINDOW_US (a high-resolution timer: precise). At the first of
- *   its ticks during a run (at most a window into it; the run's earlier
- *   slices count too), the handler sets the hook of the thread running
- *   script code to fire at the next instruction (lua_sethook may be called
- *   from a signal handler, as lua.c does for ^C), and the hook starts
- *   counting instructions. It runs while runs come: a thread's first run
- *   starts it, and the handler stops it (timer_settime is safe in a signal
- *   handler) after WINDOW_IDLE_TICKS without one. Arming a timer for every
- *   run cost a fifth of a message (reprogramming the clock's interrupt
- *   leaves the virtual machine);
- * - the ticks: a periodic timer on the thread's CPU clock, a tick every
- *   PL_WATCH_TICK_US of its CPU time (the kernel delivers them at its own
- *   tick, so several may come at once: the overrun counts them). The ticks
- *   are the runs' clock for time budgets: a run is charged for the CPU time
- *   it takes, not for the moments a busy machine runs something else, and
- *   reading them costs no system call. While a run counts, every tick sets
- *   the hook again, so one slow instruction (comparing two long strings)
- *   cannot carry the run far past its deadline.
- * A thread without the timers counts every run from its first instruction
- * and times it by the wall clock. */
+ * Each thread that runs scripts has a periodic POSIX timer on the
+ * monotonic clock, every PL_WATCH_WINDOW_US (a high-resolution timer:
+ * precise), whose signal goes to that thread only (SIGEV_THREAD_ID). At
+ * each tick during a run (the first comes at most a window into it), the
+ * handler sets the hook of the thread running script code to fire at the
+ * next instruction (lua_sethook may be called from a signal handler, as
+ * lua.c does for ^C): the hook starts counting instructions, or checks the
+ * budgets again, so one slow instruction (comparing two long strings)
+ * cannot carry a run far past its deadline. The timer runs while runs
+ * come: a thread's first run starts it, and the handler stops it
+ * (timer_settime is safe in a signal handler) after WINDOW_IDLE_TICKS
+ * without one. Arming a timer for every run cost a fifth of a message
+ * (reprogramming the clock's interrupt leaves the virtual machine).
+ *
+ * A run's time is its wall time, cheap to read, which bounds its CPU
+ * time; only once that bound passes the limit is the thread's CPU clock
+ * read (a system call), so that a busy machine running something else
+ * meanwhile costs a run nothing. (A periodic timer on the thread's CPU
+ * clock was tried as the clock: the kernel delivers it at its own tick and
+ * at times reports a hundred overruns at once.) A thread without the timer
+ * counts every run from its first instruction. */
 #define WINDOW_IDLE_TICKS 100
 
 static _Thread_local lua_State *volatile deadline_target;
-static _Thread_local volatile unsigned long watch_ticks;  /* CPU ticks */
-static _Thread_local volatile unsigned long window_ticks; /* monotonic ticks */
+static _Thread_local volatile unsigned long window_ticks;
 static _Thread_local volatile unsigned long target_since; /* window_ticks a slice's window began at */
-static _Thread_local volatile unsigned long window_idle;  /* window ticks without a run */
+static _Thread_local volatile unsigned long window_idle;  /* ticks without a run */
 static _Thread_local volatile int window_running;
-static _Thread_local timer_t window_timer, tick_timer;
-static _Thread_local int watch_ready; /* 1 when both timers exist, -1 when they cannot */
+static _Thread_local timer_t window_timer;
+static _Thread_local int watch_ready; /* 1 when the timer exists, -1 when it cannot */
 
-enum { SIGNAL_WINDOW = 1, SIGNAL_TICK = 2 };
-
-static unsigned long ticks_and_overrun(timer_t timer) {
-    int missed = timer_getoverrun(timer);
-    return 1 + (missed > 0 ? (unsigned long)missed : 0);
-}
-
-static void on_watch_signal(int sig, siginfo_t *info, void *uc) {
+static void on_watch_signal(int sig) {
     (void)sig;
-    (void)uc;
+    window_ticks++;
     lua_State *L = deadline_target;
-    if (info->si_value.sival_int == SIGNAL_TICK) {
-        watch_ticks += ticks_and_overrun(tick_timer);
-        if (L) lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
-        return;
-    }
-    window_ticks += ticks_and_overrun(window_timer);
     if (L) {
         window_idle = 0;
         if (window_ticks != target_since) lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
@@ -139,30 +123,21 @@ static void on_watch_signal(int sig, siginfo_t *info, void *uc) {
     }
 }
 
-static int new_watch_timer(clockid_t clock, int which, timer_t *timer) {
+/* Makes the calling thread's timer once; returns whether it works. */
+static int watch_thread(void) {
+    if (watch_ready) return watch_ready > 0;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_watch_signal;
+    sa.sa_flags = SA_RESTART; /* the loop's system calls carry on */
+    sigemptyset(&sa.sa_mask);
     struct sigevent sev;
     memset(&sev, 0, sizeof sev);
     sev.sigev_notify = SIGEV_THREAD_ID;
     sev.sigev_signo = SIGRTMIN;
     sev._sigev_un._tid = gettid();
-    sev.sigev_value.sival_int = which;
-    return timer_create(clock, &sev, timer);
-}
-
-/* Makes the calling thread's timers once; returns whether they work. */
-static int watch_thread(void) {
-    if (watch_ready) return watch_ready > 0;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = on_watch_signal;
-    sa.sa_flags = SA_RESTART | SA_SIGINFO; /* the loop's system calls carry on */
-    sigemptyset(&sa.sa_mask);
-    long ns = PL_WATCH_TICK_US * 1000L;
-    struct itimerspec every = {.it_value = {0, ns}, .it_interval = {0, ns}};
-    if (sigaction(SIGRTMIN, &sa, NULL) != 0 || new_watch_timer(CLOCK_MONOTONIC, SIGNAL_WINDOW, &window_timer) != 0 ||
-        new_watch_timer(CLOCK_THREAD_CPUTIME_ID, SIGNAL_TICK, &tick_timer) != 0 ||
-        timer_settime(tick_timer, 0, &every, NULL) != 0) {
-        pl_warn("no watchdog timers (%s): budgets are counted from every run's first instruction", strerror(errno));
+    if (sigaction(SIGRTMIN, &sa, NULL) != 0 || timer_create(CLOCK_MONOTONIC, &sev, &window_timer) != 0) {
+        pl_warn("no watchdog timer (%s): budgets are counted from every run's first instruction", strerror(errno));
         watch_ready = -1;
         return 0;
     }
@@ -185,14 +160,15 @@ static int start_window(const pl_budget *b) {
     return 1;
 }
 
-/* The run's time so far in µs: its CPU time by its thread's ticks (to
- * within a tick), or its wall time where the thread has no ticks. The
- * ticks are read through the run's own thread (a C function may charge
- * the run from the loop, pl_turn_on_loop), plus the time the loop worked
- * for the run meanwhile. */
-static int64_t run_time_us(const pl_budget *b) {
-    if (b->ticks) return (int64_t)(b->ticks_used + (*b->ticks - b->slice_start_tick)) * PL_WATCH_TICK_US + b->elsewhere_us;
-    return b->time_used_us + (pl_monotonic_us() - b->slice_start_wall_us) + b->elsewhere_us;
+/* Whether the run is past its time limit (µs): by its wall time, and then
+ * by its thread's CPU clock; on another thread than the run's (a C
+ * function the loop runs for a turn thread, pl_turn_on_loop) only what the
+ * loop worked for it counts, the run's thread checks the rest. */
+static int past_time(const pl_budget *b, int64_t limit_us) {
+    if (b->thread_mark != &window_ticks) return b->elsewhere_us > limit_us;
+    int64_t wall = b->time_used_us + (pl_monotonic_us() - b->slice_start_wall_us) + b->elsewhere_us;
+    if (wall <= limit_us) return 0;
+    return b->time_used_us + (pl_cpu_us() - b->slice_start_cpu_us) + b->elsewhere_us > limit_us;
 }
 
 /* The count hook goes on for the rest of the run: the watchdog fired (the
@@ -235,7 +211,7 @@ static int within_budget(pl_vm *vm, pl_budget *b) {
         return 0;
     }
     long ms = time_limit_ms(vm, b);
-    if (ms > 0 && run_time_us(b) > (int64_t)ms * 1000) {
+    if (ms > 0 && past_time(b, (int64_t)ms * 1000)) {
         mark_over(vm, b, PL_OVER_TIME);
         return 0;
     }
@@ -741,8 +717,8 @@ int pl_vm_resume(pl_vm *vm, lua_State *co, int nargs, int *nres, pl_budget *budg
     budget->slice_start_wall_us = pl_monotonic_us();
     if (!vm->watched) budget->counting = 1;
     int watched = watch_thread();
-    budget->ticks = watched ? &watch_ticks : NULL;
-    budget->slice_start_tick = watch_ticks;
+    budget->thread_mark = &window_ticks;
+    budget->slice_start_cpu_us = pl_cpu_us();
     /* the window is the run's, not the slice's: a run that waits for I/O
      * again and again is counted once its slices add up to it; a run with
      * a small limit (a fallback's tenth) is counted from here, as is every
@@ -754,7 +730,6 @@ int pl_vm_resume(pl_vm *vm, lua_State *co, int nargs, int *nres, pl_budget *budg
     pl_vm_set_running(vm, NULL);
     int64_t slice = pl_monotonic_us() - budget->slice_start_wall_us;
     budget->time_used_us += slice > 0 ? slice : 1;
-    budget->ticks_used += watch_ticks - budget->slice_start_tick;
     /* the bot's account: the time the run held its thread */
     pl_usage_add(vm->usage, slice);
     vm->current = outer;

@@ -40,12 +40,8 @@ typedef struct pl_vm pl_vm;
  * estimate errs towards the limit). A state or a run (the fallback's tenth of a turn's
  * budgets) whose instruction limit is below PL_WATCH_FROM_LIMIT is counted
  * from the first instruction (the window could hold more than such a
- * limit). Time budgets are counted in ticks of each thread's CPU time
- * (PL_WATCH_TICK_US). */
+ * limit). Time budgets count the thread's CPU time. */
 #define PL_WATCH_WINDOW_US 2000
-/* The watchdog's tick, in µs of a thread's CPU time; runs' time budgets are
- * counted in these ticks. */
-#define PL_WATCH_TICK_US 1000
 #define PL_WATCH_INSTRUCTIONS_PER_US 150
 #define PL_WATCH_FROM_LIMIT 500000
 
@@ -77,9 +73,8 @@ typedef struct {
     long time_limit_ms;   /* 0: the state's */
     int64_t time_used_us; /* wall time of the slices that ended */
     int64_t slice_start_wall_us; /* the monotonic clock when this slice began */
-    unsigned long ticks_used; /* CPU ticks (PL_WATCH_TICK_US each) of the slices that ended */
-    unsigned long slice_start_tick; /* the thread's tick count when this slice began */
-    const volatile unsigned long *ticks; /* the run's thread's tick count, NULL without ticks */
+    int64_t slice_start_cpu_us; /* the thread's CPU clock when this slice began */
+    const volatile void *thread_mark; /* tells the run's thread (a thread-local's address) */
     int64_t elsewhere_us; /* time the loop worked for the run (pl_turn_on_loop) */
     pl_over over;         /* set once, when the first budget runs out */
     int counting;         /* the count hook is on (the watchdog fired, or exact mode) */
