@@ -93,7 +93,8 @@ done
 strace_ok=""
 if [ "$FSYNC" = 1 ] && command -v strace >/dev/null 2>&1; then strace_ok=1; fi
 
-# The turn threads this build can be asked for (--threads is new).
+# The threads this build can be asked for (--threads N: the loop and N - 1
+# turn threads; --threads is new).
 if ./parley serve --help 2>&1 | grep -q -- --threads; then
   server_threads="1 2"
   threads_note=""
@@ -273,7 +274,7 @@ check_result() {
 # busy is measured again with -t2. Sets rss, cpu and row_out.
 parley_row() {
   _id=$1 _label=$2 _db=$3 _script=$4 _path=$5 _conns=$6 _dur=$7 _threads=$8 _bot=${9:-}
-  set -- # the server's options: the bot folder, the turn threads (when it has them)
+  set -- # the server's options: the bot folder, its threads (when it has them)
   [ -z "$_bot" ] || set -- "$_bot"
   [ -n "$threads_note" ] || set -- "$@" --threads "$_threads"
   start_parley "$_id" "$_db" "$@"
@@ -355,7 +356,7 @@ bare_row() {
 cpus=$(nproc)
 fs=$(df -T "$tmp" | awk 'NR == 2 { print $2 }')
 echo "parley bench: wrk -t$THREADS on 127.0.0.1, -c$CONNECTIONS rows -d$DURATION, -c1 rows -d$C1_DURATION; $cpus CPUs; SQLite (WAL, synchronous=FULL, the default) on $fs in $tmp"
-echo "$(load_note); server turn threads: $server_threads"
+echo "$(load_note); server threads (--threads): $server_threads"
 
 # --- 1. parley: whole conversations, the order bot and the default bot --------
 # run_bot TAG NAME SCRIPT PATH [BOT_DIR]: the rows of one bot, 64
@@ -483,7 +484,7 @@ done
 [ -z "$threads_note" ] || echo "$threads_note"
 echo "(per second: messages, or requests for bare evhttp; p50/p99/max: parley's timed per message by the wrk script,"
 echo " bare evhttp's from wrk --latency; CPU us: server CPU time per message or request; CPU: the server's share of"
-echo " one core, above 100% when 2 turn threads use both cores; RSS: peak, VmHWM; wrk: its threads and its share of"
+echo " one core, above 100% when the loop and a turn thread use both cores; RSS: peak, VmHWM; wrk: its threads and its share of"
 echo " one core; fsyncs: fdatasync/fsync calls per message at 1 connection, counted by strace in an extra run)"
 echo "order bot: $o_done whole conversations completed, $o_non200 non-200 answers (c$CONNECTIONS, 1 thread); default bot: $p_done, $p_non200;"
 echo "RSS with $stored sessions stored: $k_rss MB ($k_after sessions after that run; $s_rss MB while seeding); database $db_mb MB"
