@@ -86,6 +86,32 @@ return {
 """
 
 
+# flows/main.lua of a bot that waits for I/O again and again, with some
+# work between the answers: every slice of its run is short, but the run
+# as a whole must meet its budgets all the same.
+LOOP_FLOW = """\
+local http = require "http"
+return {
+  start = function(c, msg)
+    local calls = 0
+    while true do
+      http.request { url = "%(url)s" }
+      calls = calls + 1
+      local x = 0
+      for i = 1, 20000 do x = x + i end
+    end
+  end,
+}
+"""
+
+LOOP_TONE = """\
+return {
+  persona = { name = "Looper" },
+  templates = { en = { fallback = "looper fallback" } },
+}
+"""
+
+
 def lua_table(probes):
     """A Lua table constructor for {name: url | {field: value}}."""
     def value(v):
@@ -255,7 +281,10 @@ def main(tap):
         "exactly-the-cap": loop + "/cap",
         "redirect": loop + "/redirect",
     }, allow=[loop, "http://localhost:%d/api" % port])
-    private = tap.watch(Server([fetcher_dir], args=["--allow-private-http"], env={"PARLEY_ALLOW_PRIVATE_HTTP": None},
+    looper_dir = make_bot("looper", {"flows/main.lua": LOOP_FLOW % {"url": loop + "/ok"},
+                                     "scripts/tone.lua": LOOP_TONE}, manifest={"http": {"allow": [loop]}})
+    private = tap.watch(Server([fetcher_dir, looper_dir], args=["--allow-private-http"],
+                               env={"PARLEY_ALLOW_PRIVATE_HTTP": None},
                                name="parley (private allowed)").start())
     by_env = tap.watch(Server([fetcher_dir], env={"PARLEY_ALLOW_PRIVATE_HTTP": "1"},
                               name="parley (PARLEY_ALLOW_PRIVATE_HTTP=1)").start())
@@ -310,6 +339,16 @@ def main(tap):
         check.assertEqual(probe(private, "fetcher", "redirect"), "status 302, 0 bytes")
         check.assertEqual(api.paths[before:], ["/api/ok", "/api/ok", "/api/big", "/api/big-stream", "/api/cap",
                                                "/api/redirect"], "the redirect is not followed")
+
+    def io_loop(run):
+        before = len(api.paths)
+        user = new_user("looper")
+        check.assertEqual(texts(private.say("looper", user, "go")), "looper fallback")
+        calls = len(api.paths) - before
+        check.assertTrue(0 < calls < 200, "the run stopped after %d requests" % calls)
+        line = wait_until(lambda: [l for l in private.log_text().splitlines()
+                                   if user in l and "turn failed" in l], what="the failed turn in the log")[0]
+        check.assertRegex(line, r"flows/main\.lua:\d+: (instruction|time) budget of \d+ (ms )?exceeded")
 
     def allowed_by_env(run):
         check.assertEqual(probe(by_env, "fetcher", "ok"), "status 200, 4 bytes")
@@ -366,6 +405,7 @@ def main(tap):
         tap.case("with --allow-private-http: the fake answers; over 1 MB is too-large; redirects are not followed",
                  private_allowed)
         tap.case("PARLEY_ALLOW_PRIVATE_HTTP=1 is the same switch", allowed_by_env)
+        tap.case("a run that waits for I/O again and again meets its budgets over all its slices", io_loop)
         tap.case("Alexa: certificate downloads that hang stop no one, are capped, and a failed host is refused "
                  "whatever the path", certificate_downloads)
     finally:
