@@ -421,7 +421,9 @@ void pl_vm_charge_elsewhere(lua_State *L, int64_t us) {
     b->elsewhere_us += us;
     b->used += (long)(us * PL_WATCH_INSTRUCTIONS_PER_US);
     pl_usage_add(vm->usage, us);
-    within_budget(vm, b);
+    /* not checked here: the caller may be about to wait for I/O it just
+     * started (the answer must find the turn); the run's next check (the
+     * hook, a charge) ends it if it is over */
 }
 
 void pl_vm_set_running(pl_vm *vm, lua_State *L) {

@@ -176,7 +176,7 @@ lua_State *pl_vm_pause_watch(void);
 void pl_vm_resume_watch(lua_State *target);
 /* The loop worked us µs for the run of L (pl_turn_on_loop): it counts
  * towards the run's time, its instructions (at the watchdog's rate) and
- * its bot's account. */
+ * its bot's account, checked at the run's next hook or charge. */
 void pl_vm_charge_elsewhere(lua_State *L, int64_t us);
 lua_State *pl_vm_running(const pl_vm *vm);
 
