@@ -25,7 +25,7 @@ typedef struct queue {
     char *bot, *channel, *user;
     call *head, *tail;
     int in_flight;
-    int staged; /* calls queued in a commit not yet durable (pl_outbox_committed) */
+    int staged; /* calls queued in a commit not yet durable (pl_outbox_release) */
     int listed; /* a mark while pl_outbox_release goes through its queues */
     struct event *retry_timer;
     struct pl_outbox *outbox;
@@ -391,8 +391,7 @@ pl_outbox_staged *pl_outbox_take_staged(pl_outbox *o) {
     return s;
 }
 
-void pl_outbox_release(pl_outbox *o, pl_outbox_staged *s, int committed) {
-    (void)o;
+void pl_outbox_release(pl_outbox_staged *s, int committed) {
     if (!s) return; /* nothing queued in that commit */
     for (size_t i = 0; i < s->n; i++) {
         if (committed) append(s->into[i], s->calls[i]);
@@ -422,8 +421,6 @@ void pl_outbox_release(pl_outbox *o, pl_outbox_staged *s, int committed) {
     free(s->into);
     free(s);
 }
-
-void pl_outbox_committed(pl_outbox *o, int committed) { pl_outbox_release(o, pl_outbox_take_staged(o), committed); }
 
 int pl_outbox_resume(pl_outbox *o, char **err) {
     json_t *rows = NULL;

@@ -42,18 +42,14 @@ int pl_outbox_queue(pl_outbox *outbox, const char *bot, const char *channel,
 /* Stores one prepared call (an adapter's "ack"), inside a transaction. */
 int pl_outbox_queue_call(pl_outbox *outbox, const char *bot, const char *channel,
                          const char *user, const json_t *call, char **err);
-/* After the transaction: committed 1 starts sending what was queued,
- * committed 0 forgets it (it was rolled back). */
-void pl_outbox_committed(pl_outbox *outbox, int committed);
-
-/* The same in two halves, for a commit whose durability comes later (the
- * sync thread): the calls queued in the transaction just committed are
- * taken aside, and released (sent, in order) once it is durable, or
- * dropped when it failed. Several commits may be waiting at once; they are
- * released in the order they were taken. */
+/* After the transaction: the calls queued in it are taken aside, and
+ * released once it is durable (committed 1: sent, in order), or dropped
+ * when it was rolled back (committed 0). Several commits may be waiting at
+ * once (the sync thread); they are released in the order they were taken.
+ * take returns NULL when nothing was queued. */
 typedef struct pl_outbox_staged pl_outbox_staged;
 pl_outbox_staged *pl_outbox_take_staged(pl_outbox *outbox);
-void pl_outbox_release(pl_outbox *outbox, pl_outbox_staged *staged, int committed);
+void pl_outbox_release(pl_outbox_staged *staged, int committed);
 
 /* Loads every pending call from the store and starts sending (at start). */
 int pl_outbox_resume(pl_outbox *outbox, char **err);

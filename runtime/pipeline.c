@@ -460,7 +460,7 @@ static void complete(pl_pipeline *pipe, item *it, int committed) {
  * the outbox and the jobs, tells the listeners, delivers the items. */
 static void finish_batch(pl_pipeline *pipe, item *batch, int committed, int jobs_touched,
                          pl_outbox_staged *staged, const char *err) {
-    if (pipe->outbox) pl_outbox_release(pipe->outbox, staged, committed);
+    pl_outbox_release(staged, committed);
     if (committed && jobs_touched && pipe->jobs_changed) pipe->jobs_changed(pipe->jobs_ud);
     for (item *it = batch; committed && pipe->committed && it; it = it->next_in_batch) {
         if (it->kind != ITEM_MESSAGE || it->status != 200) continue;
@@ -714,7 +714,7 @@ void pl_pipeline_free(pl_pipeline *pipe) {
     for (flight *f = pipe->flights, *next; f; f = next) {
         next = f->next;
         free_records(f->batch);
-        if (pipe->outbox) pl_outbox_release(pipe->outbox, f->staged, 0);
+        pl_outbox_release(f->staged, 0);
         free(f);
     }
     for (size_t i = 0; i < pipe->nbuckets; i++) {

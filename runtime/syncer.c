@@ -26,7 +26,6 @@ struct pl_syncer {
     int stopping;  /* under mu */
     int efd;       /* the thread writes, the loop reads */
     struct event *ev;
-    char *db_path;
     char *wal_path;
     int wal_fd;
     sqlite3 *checkpointer; /* used by the thread only */
@@ -128,7 +127,6 @@ int pl_syncer_start(struct event_base *base, pl_store *store, const char *db_pat
     pl_syncer *s = calloc(1, sizeof *s);
     if (!s) abort();
     s->store = store;
-    s->db_path = pl_strdup(db_path);
     s->wal_path = pl_strdupf("%s-wal", db_path);
     s->wal_fd = -1;
     s->durable = durable;
@@ -165,7 +163,6 @@ fail:
     if (s->ev) event_free(s->ev);
     if (s->efd >= 0) close(s->efd);
     sqlite3_close(s->checkpointer);
-    free(s->db_path);
     free(s->wal_path);
     free(s);
     return PL_ERR;
@@ -196,7 +193,6 @@ void pl_syncer_stop(pl_syncer *s) {
     close(s->efd);
     if (s->wal_fd >= 0) close(s->wal_fd);
     sqlite3_close(s->checkpointer);
-    free(s->db_path);
     free(s->wal_path);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->wake);

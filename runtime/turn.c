@@ -135,11 +135,17 @@ static void forget_here(pl_bot *bot, const char *channel, const char *user) {
     cache_drop(pl_vm_lua(vm), &m);
 }
 
+typedef struct {
+    pl_bot *bot;
+    char *channel, *user;
+} forgotten;
+
 static void forget_on_worker(void *arg) {
-    pl_message *m = arg;
-    forget_here((pl_bot *)m->text, m->channel, m->user);
-    m->text = NULL;
-    pl_message_free(m);
+    forgotten *f = arg;
+    forget_here(f->bot, f->channel, f->user);
+    free(f->channel);
+    free(f->user);
+    free(f);
 }
 
 void pl_turn_forget(pl_bot *bot, const char *channel, const char *user) {
@@ -148,9 +154,10 @@ void pl_turn_forget(pl_bot *bot, const char *channel, const char *user) {
         return;
     }
     /* queued before the session's next turn, on the worker that runs it */
-    pl_message *m = pl_message_new(pl_bot_name(bot), channel, user);
-    m->text = (char *)bot;
-    pl_workers_post(workers, pl_workers_shard(workers, m->bot, channel, user), forget_on_worker, m);
+    forgotten *f = malloc(sizeof *f);
+    if (!f) abort();
+    *f = (forgotten){bot, pl_strdup(channel), pl_strdup(user)};
+    pl_workers_post(workers, pl_workers_shard(workers, pl_bot_name(bot), channel, user), forget_on_worker, f);
 }
 
 pl_message *pl_message_new(const char *bot, const char *channel, const char *user) {

@@ -4,6 +4,7 @@
 #include "workers.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -11,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -28,7 +28,7 @@ typedef struct task {
 typedef struct {
     _Atomic(task *) head; /* producers push here */
     task *tail;           /* the consumer pops here */
-    task stub;
+    task anchor; /* the node the queue keeps when empty */
     int efd;
     _Atomic int signalled;
     struct event *ev;
@@ -54,7 +54,7 @@ static void queue_push(queue *q, task *t) {
 static task *queue_pop(queue *q) {
     task *tail = q->tail;
     task *next = atomic_load_explicit(&tail->next, memory_order_acquire);
-    if (tail == &q->stub) {
+    if (tail == &q->anchor) {
         if (!next) return NULL;
         q->tail = next;
         tail = next;
@@ -65,7 +65,7 @@ static task *queue_pop(queue *q) {
         return tail;
     }
     if (tail != atomic_load_explicit(&q->head, memory_order_acquire)) return NULL;
-    queue_link(q, &q->stub);
+    queue_link(q, &q->anchor);
     next = atomic_load_explicit(&tail->next, memory_order_acquire);
     if (!next) return NULL;
     q->tail = next;
@@ -98,8 +98,8 @@ static void on_queue(evutil_socket_t fd, short what, void *arg) {
 
 static int queue_init(queue *q, struct event_base *base, char **err) {
     memset(q, 0, sizeof *q);
-    atomic_store(&q->head, &q->stub);
-    q->tail = &q->stub;
+    atomic_store(&q->head, &q->anchor);
+    q->tail = &q->anchor;
     q->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (q->efd < 0) return pl_fail(err, "threads: eventfd: %s", strerror(errno));
     q->ev = event_new(base, q->efd, EV_READ | EV_PERSIST, on_queue, q);
@@ -137,16 +137,21 @@ struct pl_workers {
     queue loop_inbox;
     worker *workers;
     size_t n;
+    size_t exited; /* workers whose last task reached the loop (pl_workers_stop) */
 };
 
 static _Thread_local worker *this_worker;
 
 int pl_worker_index(void) { return this_worker ? (int)this_worker->index : -1; }
 
+static void note_exit(void *arg) { ((pl_workers *)arg)->exited++; }
+
 static void *worker_main(void *arg) {
     worker *wk = arg;
     this_worker = wk;
     event_base_dispatch(wk->base);
+    /* the last word to the loop, which waits for it in pl_workers_stop */
+    post(&wk->pool->loop_inbox, note_exit, wk->pool);
     return NULL;
 }
 
@@ -201,16 +206,17 @@ void pl_workers_stop(pl_workers *w) {
     for (size_t i = 0; i < w->n; i++)
         if (w->workers[i].started) post(&w->workers[i].inbox, stop_here, w->workers[i].base);
     /* a worker may be waiting for the loop (pl_workers_call_loop): the
-     * loop's tasks keep running until every worker has stopped */
-    for (size_t i = 0; i < w->n; i++) {
-        worker *wk = &w->workers[i];
-        if (!wk->started) continue;
-        while (pthread_tryjoin_np(wk->thread, NULL) == EBUSY) {
-            run_queued(&w->loop_inbox);
-            struct timespec pause = {0, 500000};
-            nanosleep(&pause, NULL);
-        }
+     * loop's tasks keep running, each batch as its eventfd wakes it, until
+     * every worker has said it exits */
+    size_t started = 0;
+    for (size_t i = 0; i < w->n; i++) started += w->workers[i].started != 0;
+    while (w->exited < started) {
+        struct pollfd ready = {.fd = w->loop_inbox.efd, .events = POLLIN};
+        if (poll(&ready, 1, -1) < 0 && errno != EINTR) break;
+        on_queue(w->loop_inbox.efd, EV_READ, &w->loop_inbox);
     }
+    for (size_t i = 0; i < w->n; i++)
+        if (w->workers[i].started) pthread_join(w->workers[i].thread, NULL);
     run_queued(&w->loop_inbox);
     for (size_t i = 0; i < w->n; i++) {
         worker *wk = &w->workers[i];

@@ -25,17 +25,9 @@
 -- the ids of the orders it saw paid, one "PAID <id>" line each, before the
 -- summary, so checkout.sh can compare them with the store.
 
-local ffi = require "ffi"
-ffi.cdef [[
-  typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
-  int clock_gettime(int clock_id, bench_timespec *tp);
-]]
-local CLOCK_MONOTONIC = 1 -- Linux
-local ts = ffi.new "bench_timespec"
-local function now_ms()
-  ffi.C.clock_gettime(CLOCK_MONOTONIC, ts)
-  return tonumber(ts.tv_sec) * 1e3 + tonumber(ts.tv_nsec) / 1e6
-end
+local here = debug.getinfo(1, "S").source:match "^@(.*/)" or ""
+local lib = assert(loadfile(here .. "wrk_lib.lua"))()
+local now_ms = lib.now_ms
 
 -- The chat: the field and value each message sends, and a piece of each
 -- reply that shows the bot understood (the tone varies its sentences).
@@ -73,23 +65,7 @@ local step_of = {}    -- user -> index of the request in flight / next (PAY: the
 local sent_at = {}    -- user -> now_ms() when its request was handed to wrk
 local order_of = {}   -- user -> {id, token} once the link came
 local user_of = {}    -- order id (string) -> user
-local queue, qhead, qtail = {}, 1, 0
-
-local function push(user)
-  qtail = qtail + 1
-  queue[qtail] = user
-end
-
-local function pop()
-  if qhead > qtail then
-    qhead, qtail = 1, 0
-    return nil
-  end
-  local user = queue[qhead]
-  queue[qhead] = nil
-  qhead = qhead + 1
-  return user
-end
+local push, pop = lib.queue() -- shoppers ready for their next request
 
 local function new_user()
   started = started + 1
@@ -215,11 +191,7 @@ function response(status, headers, body)
   push(user)
 end
 
-local function percentile(sorted, p)
-  if #sorted == 0 then return 0 end
-  local i = math.ceil(p / 100 * #sorted)
-  return sorted[math.max(1, math.min(#sorted, i))]
-end
+local percentile = lib.percentile
 
 function done(summary, latency, requests)
   local msg_all, pay_all = {}, {}

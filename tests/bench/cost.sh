@@ -49,22 +49,6 @@ trap 'exit 130' INT TERM
 
 messages=$((SHOPPERS * 5))
 
-# listening PID LOG: the port PID listens on, once its log says so; under
-# valgrind a start takes seconds (lib.sh's wait_port gives up after 10 s).
-listening() {
-  _tries=0
-  while :; do
-    _port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$2" 2>/dev/null | head -n 1)
-    [ -n "$_port" ] && { echo "$_port"; return 0; }
-    if ! kill -0 "$1" 2>/dev/null || [ "$_tries" -ge 1200 ]; then
-      echo "cost: the server did not start; its log ($2):" >&2
-      sed 's/^/    /' "$2" >&2
-      return 1
-    fi
-    _tries=$((_tries + 1))
-    sleep 0.05
-  done
-}
 client() { python3 tests/bench/cost_client.py "$@" "$BOT"; }
 
 # --- instructions ------------------------------------------------------------
@@ -72,7 +56,7 @@ valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out" \
   "$PARLEY" serve "$BOT_DIR" --listen 127.0.0.1:0 --db "$out/callgrind.db" --no-watch >"$out/callgrind.log" 2>&1 &
 vg=$!
 remember "$vg"
-port=$(listening "$vg" "$out/callgrind.log")
+port=$(wait_port "$vg" "$out/callgrind.log" 1200) # valgrind starts slowly
 client "$port" warm "$WARMUP" "$CONNECTIONS" >/dev/null || problem "warm-up answers were unexpected"
 callgrind_control -z "$vg" >/dev/null 2>&1
 client "$port" run "$SHOPPERS" "$CONNECTIONS" >"$out/callgrind.client" || problem "answers were unexpected (callgrind run)"
@@ -88,11 +72,11 @@ echo "instructions per message: $((total / messages)) ($(cat "$out/callgrind.cli
 "$PARLEY" serve "$BOT_DIR" --listen 127.0.0.1:0 --db "$out/strace.db" --no-watch >"$out/strace.log" 2>&1 &
 server=$!
 remember "$server"
-port=$(listening "$server" "$out/strace.log")
+port=$(wait_port "$server" "$out/strace.log")
 client "$port" warm "$WARMUP" "$CONNECTIONS" >/dev/null || problem "warm-up answers were unexpected"
 strace -c -f -p "$server" -o "$out/strace.txt" 2>"$out/strace.err" &
 tracer=$!
-sleep 1 # strace attaches to every thread first
+strace_attached "$tracer" "$out/strace.err" || problem "strace could not attach (see $out/strace.err)"
 client "$port" run "$SHOPPERS" "$CONNECTIONS" >"$out/strace.client" || problem "answers were unexpected (strace run)"
 kill -INT "$tracer"
 wait "$tracer" || true

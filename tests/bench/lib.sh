@@ -29,18 +29,30 @@ lib_cleanup() {
   lib_pids=""
 }
 
-# wait_port PID LOG: waits for "listening on 127.0.0.1:PORT" in LOG from
-# PID; prints the port.
+# wait_port PID LOG [TRIES]: waits for "listening on 127.0.0.1:PORT" in LOG
+# from PID, TRIES times 50 ms at most (200: 10 s; under valgrind a start
+# takes longer); prints the port.
 wait_port() {
-  _pid=$1 _log=$2 _tries=0
+  _pid=$1 _log=$2 _max=${3:-200} _tries=0
   while :; do
     _port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$_log" 2>/dev/null | head -n 1)
     [ -n "$_port" ] && { echo "$_port"; return 0; }
-    if ! kill -0 "$_pid" 2>/dev/null || [ "$_tries" -ge 200 ]; then
+    if ! kill -0 "$_pid" 2>/dev/null || [ "$_tries" -ge "$_max" ]; then
       echo "bench: $_log: the server did not start; its log:" >&2
       sed 's/^/    /' "$_log" >&2
       return 1
     fi
+    _tries=$((_tries + 1))
+    sleep 0.05
+  done
+}
+
+# strace_attached STRACE_PID ERR: waits until strace (its stderr in ERR)
+# says it attached; returns 1 when it could not (it exited, or 5 s passed).
+strace_attached() {
+  _tries=0
+  until grep -q 'attached' "$2" 2>/dev/null; do
+    if ! kill -0 "$1" 2>/dev/null || [ "$_tries" -ge 100 ]; then return 1; fi
     _tries=$((_tries + 1))
     sleep 0.05
   done

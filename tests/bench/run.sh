@@ -212,18 +212,13 @@ fsync_probe() {
   _st="$logs/$1.strace.txt" _err="$logs/$1.strace.log" _out="$logs/$1.fsync.wrk.txt"
   strace -f -c -e trace=fdatasync,fsync -o "$_st" -p "$server_pid" 2>"$_err" &
   strace_pid=$!
-  _tries=0
-  until grep -q 'attached' "$_err" 2>/dev/null; do
-    if ! kill -0 "$strace_pid" 2>/dev/null || [ "$_tries" -ge 100 ]; then
-      kill -TERM "$strace_pid" 2>/dev/null || true
-      wait "$strace_pid" 2>/dev/null || true
-      strace_pid=""
-      echo "  fsyncs per message: strace could not attach (see $_err); skipped"
-      return 0
-    fi
-    _tries=$((_tries + 1))
-    sleep 0.05
-  done
+  if ! strace_attached "$strace_pid" "$_err"; then
+    kill -TERM "$strace_pid" 2>/dev/null || true
+    wait "$strace_pid" 2>/dev/null || true
+    strace_pid=""
+    echo "  fsyncs per message: strace could not attach (see $_err); skipped"
+    return 0
+  fi
   wrk -t1 -c1 -d"$FSYNC_DURATION" -s "$2" "http://127.0.0.1:$port$3" -- "$4" >"$_out" 2>&1 || true
   kill -INT "$strace_pid" 2>/dev/null || true
   wait "$strace_pid" 2>/dev/null || true

@@ -41,17 +41,9 @@ local STEPS, SCRIPT = ...
 assert(type(STEPS) == "table" and #STEPS > 0, "shoppers.lua: run it with the conversation's STEPS")
 SCRIPT = SCRIPT or "shoppers.lua"
 
-local ffi = require "ffi"
-ffi.cdef [[
-  typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
-  int clock_gettime(int clock_id, bench_timespec *tp);
-]]
-local CLOCK_MONOTONIC = 1 -- Linux
-local ts = ffi.new "bench_timespec"
-local function now_ms()
-  ffi.C.clock_gettime(CLOCK_MONOTONIC, ts)
-  return tonumber(ts.tv_sec) * 1e3 + tonumber(ts.tv_nsec) / 1e6
-end
+local here = debug.getinfo(1, "S").source:match "^@(.*/)" or ""
+local lib = assert(loadfile(here .. "wrk_lib.lua"))()
+local now_ms = lib.now_ms
 
 -- --- main state: one entry per thread, ids set before each thread's init ----
 
@@ -77,24 +69,8 @@ local prefix = "bench"
 local request_head, health_request
 local step_of = {}    -- user -> index in STEPS of the message in flight / next
 local sent_at = {}    -- user -> now_ms() when its message was handed to wrk
-local queue, qhead, qtail = {}, 1, 0
+local push, pop = lib.queue() -- shoppers ready for their next request
 local stopping = false
-
-local function push(user)
-  qtail = qtail + 1
-  queue[qtail] = user
-end
-
-local function pop()
-  if qhead > qtail then
-    qhead, qtail = 1, 0
-    return nil
-  end
-  local user = queue[qhead]
-  queue[qhead] = nil
-  qhead = qhead + 1
-  return user
-end
 
 local function new_user()
   started = started + 1
@@ -192,11 +168,7 @@ end
 
 -- --- main state, at the end ---------------------------------------------------
 
-local function percentile(sorted, p)
-  if #sorted == 0 then return 0 end
-  local i = math.ceil(p / 100 * #sorted)
-  return sorted[math.max(1, math.min(#sorted, i))]
-end
+local percentile = lib.percentile
 
 function done(summary, latency, requests)
   local all = {}

@@ -37,11 +37,14 @@ static int copy_bot(void) {
     return system(cmd) == 0;
 }
 
-static void remove_bot(void) {
-    if (!bot_dir[0]) return;
+static void remove_tree(const char *dir) {
     char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", bot_dir);
-    if (system(cmd) != 0) printf("#   could not remove %s\n", bot_dir);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0) printf("#   could not remove %s\n", dir);
+}
+
+static void remove_bot(void) {
+    if (bot_dir[0]) remove_tree(bot_dir);
 }
 
 static pl_app *open_app_with(const char *db_path, pl_store_sync sync, size_t threads) {
@@ -336,9 +339,7 @@ TEST(sync_thread_makes_commits_durable_before_delivery) {
     if (store) CHECK(pl_store_session_count(store) == 12);
     pl_store_close(store);
     free(err);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) printf("#   could not remove %s\n", dir);
+    remove_tree(dir);
 }
 
 /* The loop and two turn threads: shoppers are spread over the threads and
@@ -366,9 +367,7 @@ TEST(turn_threads_keep_each_shopper_in_order) {
         free(state);
         pl_app_close(app);
     }
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) printf("#   could not remove %s\n", dir);
+    remove_tree(dir);
 }
 
 TEST(erase_behind_messages) {
@@ -473,9 +472,7 @@ TEST(acknowledged_message_survives_a_held_lock) {
     pl_log_set_sink(count_errors, NULL, 0);
     sqlite3_close(st.other);
     pl_app_close(app);
-    char *cmd = pl_strdupf("rm -rf %s", dir);
-    if (system(cmd) != 0) printf("#   could not remove %s\n", dir);
-    free(cmd);
+    remove_tree(dir);
     free(db);
 }
 
