@@ -21,7 +21,7 @@ ALL_CFLAGS = -std=c11 -pthread $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Iruntime -Ibuild
 ALL_LDFLAGS = -Wl,-E -pthread $(LDFLAGS)
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-RUNTIME_SRC := $(filter-out runtime/main.c,$(wildcard runtime/*.c))
+RUNTIME_SRC := $(filter-out runtime/cli/main.c,$(wildcard runtime/*/*.c))
 RUNTIME_OBJ := $(RUNTIME_SRC:runtime/%.c=build/obj/%.o) build/obj/embedded.o build/obj/web_assets.o
 SAN_OBJ := $(RUNTIME_SRC:runtime/%.c=build/san/%.o) build/san/embedded.o build/san/web_assets.o
 # ThreadSanitizer, for the tests that run the turn threads and the sync thread
@@ -40,17 +40,18 @@ SAN_CTESTS := $(CTEST_SRC:tests/c/%.c=build/tests/san_%)
 
 all: parley
 
-parley: build/obj/main.o build/libparley.a
-	$(CC) $(ALL_LDFLAGS) -o $@ build/obj/main.o build/libparley.a $(PKG_LIBS)
+parley: build/obj/cli/main.o build/libparley.a
+	$(CC) $(ALL_LDFLAGS) -o $@ build/obj/cli/main.o build/libparley.a $(PKG_LIBS)
 
 build/libparley.a: $(RUNTIME_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
 build/obj/%.o: runtime/%.c | build/obj
+	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
-build/obj/embedded.o: build/embedded.c runtime/modules.h | build/obj
+build/obj/embedded.o: build/embedded.c runtime/core/modules.h | build/obj
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 build/embedded.c: build/embed $(LUA_MODULES)
@@ -59,7 +60,7 @@ build/embedded.c: build/embed $(LUA_MODULES)
 build/web_assets.c: build/embed $(WEB_ASSETS)
 	build/embed --assets $@ runtime/web $(WEB_ASSETS)
 
-build/obj/web_assets.o: build/web_assets.c runtime/assets.h | build/obj
+build/obj/web_assets.o: build/web_assets.c runtime/http/assets.h | build/obj
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 build/san/web_assets.o: build/web_assets.c | build/san
@@ -73,6 +74,7 @@ build build/obj build/san build/tsan build/tests:
 
 # --- tests -------------------------------------------------------------------
 build/san/%.o: runtime/%.c | build/san
+	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -MMD -MP -c -o $@ $<
 
 build/san/embedded.o: build/embedded.c | build/san
@@ -89,6 +91,7 @@ build/tests/san_test_%: tests/c/test_%.c tests/c/check.h tests/c/bot_vm.h build/
 	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -Itests/c $(ALL_LDFLAGS) -o $@ $< build/libparley-san.a $(PKG_LIBS)
 
 build/tsan/%.o: runtime/%.c | build/tsan
+	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -O1 $(TSAN) -MMD -MP -c -o $@ $<
 
 build/tsan/embedded.o: build/embedded.c | build/tsan
@@ -107,8 +110,8 @@ build/tests/tsan_test_%: tests/c/test_%.c tests/c/check.h tests/c/bot_vm.h build
 check-c: $(CTESTS) $(SAN_CTESTS) $(TSAN_CTESTS) build/parley-san
 
 # parley itself under the sanitizers: the busted specs run through it too
-build/parley-san: runtime/main.c build/libparley-san.a | build
-	$(CC) $(ALL_CFLAGS) -O1 $(SAN) $(ALL_LDFLAGS) -o $@ runtime/main.c build/libparley-san.a $(PKG_LIBS)
+build/parley-san: runtime/cli/main.c build/libparley-san.a | build
+	$(CC) $(ALL_CFLAGS) -O1 $(SAN) $(ALL_LDFLAGS) -o $@ runtime/cli/main.c build/libparley-san.a $(PKG_LIBS)
 
 # --- fuzzing -------------------------------------------------------------------
 # A fuzz target is tests/fuzz/fuzz_NAME.c with its seed corpus in
@@ -131,6 +134,7 @@ build/fuzz build/fuzz/obj:
 	mkdir -p $@
 
 build/fuzz/obj/%.o: runtime/%.c | build/fuzz/obj
+	@mkdir -p $(@D)
 	$(FUZZ_CC) $(ALL_CFLAGS) -O1 -fsanitize=fuzzer-no-link $(FUZZ_SAN) -MMD -MP -c -o $@ $<
 
 build/fuzz/obj/embedded.o: build/embedded.c | build/fuzz/obj
@@ -210,4 +214,4 @@ install: parley
 clean:
 	rm -rf build parley
 
--include $(wildcard build/obj/*.d build/san/*.d build/tsan/*.d build/fuzz/obj/*.d)
+-include $(wildcard build/obj/*/*.d build/san/*/*.d build/tsan/*/*.d build/fuzz/obj/*/*.d)

@@ -332,7 +332,7 @@ function botSays(w, text) {
 }
 
 // parley lets one shopper send PL_WEBCHAT_BURST messages or stream openings at once, then
-// one per PL_WEBCHAT_REFILL_S seconds (runtime/webchat.h). A person never taps that fast; a
+// one per PL_WEBCHAT_REFILL_S seconds (runtime/http/webchat.h). A person never taps that fast; a
 // test may. So each page keeps the same bucket and, when it is empty, moves parley's test clock
 // on by the refill time (never sleeping): no 429 mid-scenario.
 const webchatH = fs.readFileSync(path.join(ROOT, 'runtime', 'webchat.h'), 'utf8');

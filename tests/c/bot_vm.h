@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vm.h"
+#include "sandbox/vm.h"
 
 /* A new state (NULL, with the reason printed as a TAP comment, on failure). */
 static inline pl_vm *test_bot_vm(const char *name, const char *dir, size_t memory, long instructions,

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "catalog.h"
+#include "catalog/catalog.h"
 #include "check.h"
 
 static pl_catalog *parse(const char *text) {

@@ -22,10 +22,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "channel.h"
+#include "base/common.h"
+#include "channels/channel.h"
 #include "check.h"
-#include "common.h"
-#include "http_client.h"
+#include "event/http_client.h"
 
 extern const pl_channel_adapter pl_channel_alexa;
 

@@ -7,9 +7,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "channel.h"
+#include "base/text.h"
+#include "channels/channel.h"
 #include "check.h"
-#include "text.h"
 
 /* The adapter itself (channel.c reaches it the same way). */
 extern const pl_channel_adapter pl_channel_messenger;

@@ -8,9 +8,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "channel.h"
+#include "base/common.h"
+#include "channels/channel.h"
 #include "check.h"
-#include "common.h"
 
 #define SECRET "s3cret-Token_42"
 #define TOKEN "123456:AAEhBP0av-28_Xyz"

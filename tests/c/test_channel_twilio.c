@@ -11,7 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "channel.h"
+#include "channels/channel.h"
 #include "check.h"
 
 /* defined in channel_twilio.c; channel.h only exposes pl_channel_find */

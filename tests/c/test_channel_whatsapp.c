@@ -9,10 +9,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "channel.h"
+#include "base/common.h"
+#include "base/text.h"
+#include "channels/channel.h"
 #include "check.h"
-#include "common.h"
-#include "text.h"
 
 static const pl_channel_adapter *wa;
 

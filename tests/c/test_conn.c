@@ -18,9 +18,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/log.h"
 #include "check.h"
-#include "conn.h"
-#include "log.h"
+#include "http/conn.h"
 
 typedef struct {
     struct event_base *base;

@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/common.h"
 #include "check.h"
-#include "common.h"
-#include "http_policy.h"
+#include "event/http_policy.h"
 
 /* 1 when rule allows url, 0 when not, -1 when url itself is refused. */
 static int verdict(const char *rule_text, const char *url) {

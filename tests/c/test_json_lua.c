@@ -10,9 +10,9 @@
 
 #include "bot_vm.h"
 #include "check.h"
-#include "json_alloc.h"
-#include "json_lua.h"
-#include "vm.h"
+#include "sandbox/json_alloc.h"
+#include "sandbox/json_lua.h"
+#include "sandbox/vm.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 /* ASan's own allocator holds the heap (mallinfo2 sees none of it); this is

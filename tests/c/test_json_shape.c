@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/common.h"
+#include "base/json_shape.h"
 #include "check.h"
-#include "common.h"
-#include "json_shape.h"
 
 static const pl_shape_rule rules[] = {
     {"entry", PL_SHAPE_ARRAY | PL_SHAPE_REQUIRED},

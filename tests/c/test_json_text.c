@@ -13,13 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/common.h"
+#include "base/text.h"
 #include "bot_vm.h"
 #include "check.h"
-#include "common.h"
-#include "json_alloc.h"
-#include "json_lua.h"
-#include "text.h"
-#include "vm.h"
+#include "sandbox/json_alloc.h"
+#include "sandbox/json_lua.h"
+#include "sandbox/vm.h"
 
 static lua_State *new_state(void) {
     lua_State *L = luaL_newstate();

@@ -14,10 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/pattern.h"
 #include "bot_vm.h"
 #include "check.h"
-#include "pattern.h"
-#include "vm.h"
+#include "sandbox/vm.h"
 
 #define INSTRUCTIONS 1000000L
 #define CORPUS_SIZE 40000

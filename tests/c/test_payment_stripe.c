@@ -20,10 +20,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/common.h"
+#include "base/log.h"
 #include "check.h"
-#include "common.h"
-#include "log.h"
-#include "payments.h"
+#include "commerce/payments.h"
 
 #define SECRET "whsec_parley_test_0123456789abcdef"
 

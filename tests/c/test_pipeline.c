@@ -9,10 +9,10 @@
 
 #include <sqlite3.h>
 
-#include "app.h"
+#include "app/app.h"
+#include "base/common.h"
+#include "base/log.h"
 #include "check.h"
-#include "common.h"
-#include "log.h"
 
 static char bot_dir[64];
 static int errors_logged;

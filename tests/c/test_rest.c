@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/common.h"
 #include "check.h"
-#include "common.h"
-#include "rest.h"
+#include "http/rest.h"
 
 /* The reason text is refused with (new), or NULL when it makes a message. */
 static char *refusal(const char *text) {

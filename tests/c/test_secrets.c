@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/common.h"
+#include "base/secrets.h"
 #include "check.h"
-#include "common.h"
-#include "secrets.h"
 
 TEST(namespace_from_the_name) {
     char buf[64];

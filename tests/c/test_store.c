@@ -6,9 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/common.h"
 #include "check.h"
-#include "common.h"
-#include "store.h"
+#include "store/store.h"
 
 static const pl_session_key alice = {"barista", "rest", "alice"};
 static const pl_session_key bob = {"barista", "rest", "bob"};

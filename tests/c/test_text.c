@@ -2,8 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/text.h"
 #include "check.h"
-#include "text.h"
 
 /* Folds a NUL-terminated string and compares it with want (NULL: expect failure). */
 static int fold_is(const char *s, const char *want) {

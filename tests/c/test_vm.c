@@ -9,7 +9,7 @@
 
 #include "bot_vm.h"
 #include "check.h"
-#include "vm.h"
+#include "sandbox/vm.h"
 
 #define MEMORY_LIMIT (16u << 20)
 #define INSTRUCTIONS 200000L

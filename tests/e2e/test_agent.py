@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """test_agent: human handoff and the agent API end to end
-(build/webchat-contract.md, runtime/agent.c). parley serves the default bot
+(build/webchat-contract.md, runtime/http/agent.c). parley serves the default bot
 (the barista) with PARLEY_AGENT_TOKEN set; shoppers talk through the web
 chat channel (their answers come down /webchat/events) or the REST channel
 (their answers come with their next POST); agents use /v1/agent/... and

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """test_webchat: the web chat channel end to end (build/webchat-contract.md,
-runtime/webchat.c, runtime/sse.c). parley serves the default bot (the
+runtime/http/webchat.c, runtime/http/sse.c). parley serves the default bot (the
 barista, whose bot.json allows the widget on http://localhost:8000) and
 three fixture bots: "shop" (every webchat setting, one origin), "anyone"
 (origins ["*"], the avatar at the top of its manifest) and "plain" (no
@@ -42,9 +42,9 @@ def ask_size(drink):
 
 
 def header_constant(name):
-    """A number #defined in runtime/webchat.h (the rate limit's settings)."""
-    m = re.search(r"#define %s ([\d.]+)" % name, read_file(os.path.join(ROOT, "runtime", "webchat.h")))
-    check.assertIsNotNone(m, "%s is not defined in runtime/webchat.h" % name)
+    """A number #defined in runtime/http/webchat.h (the rate limit's settings)."""
+    m = re.search(r"#define %s ([\d.]+)" % name, read_file(os.path.join(ROOT, "runtime", "http", "webchat.h")))
+    check.assertIsNotNone(m, "%s is not defined in runtime/http/webchat.h" % name)
     return float(m.group(1))
 
 

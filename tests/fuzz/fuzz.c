@@ -9,10 +9,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "common.h"
-#include "log.h"
-#include "rest.h"
-#include "turn.h"
+#include "base/common.h"
+#include "base/log.h"
+#include "core/turn.h"
+#include "http/rest.h"
 
 void fuzz_fail(const char *file, int line, const char *what) {
     fprintf(stderr, "%s:%d: broken promise: %s\n", file, line, what);

@@ -26,8 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "channel.h"
-#include "common.h"
+#include "base/common.h"
+#include "channels/channel.h"
 
 /* Each target defines this; one that needs setup also defines
  * int LLVMFuzzerInitialize(int *argc, char ***argv), which both drivers call

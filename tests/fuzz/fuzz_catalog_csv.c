@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "catalog.h"
+#include "base/text.h"
+#include "catalog/catalog.h"
 #include "fuzz.h"
-#include "text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     pl_catalog *catalog = NULL;

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "vm.h"
+#include "sandbox/vm.h"
 
 /* The canonical text is the pretty one: its keys are sorted, while the
  * compact text keeps the order the Lua table happens to give. */

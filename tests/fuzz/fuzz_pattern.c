@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "vm.h"
+#include "sandbox/vm.h"
 
 /* Runs the four functions on (s, p, r) and returns one string that says
  * everything they gave back or raised. */

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "rest.h"
+#include "http/rest.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *reason = NULL;

@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common.h"
+#include "base/common.h"
+#include "commerce/payments.h"
 #include "fuzz.h"
-#include "payments.h"
 
 #define SECRET "whsec_fuzz"
 #define NOW 1767225600LL

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <sys/queue.h>
 
-#include "common.h"
+#include "base/common.h"
 #include "fuzz.h"
 
 #define TOKEN "fuzz-auth-token"

@@ -1,0 +1,280 @@
+/* app: opens the store, the bots, the pipeline and the watcher and ties hot
+ * reload together; see app.h. */
+#include "app.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/common.h"
+#include "base/log.h"
+#include "base/secrets.h"
+#include "commerce/commerce.h"
+#include "core/http_lua.h"
+#include "event/workers.h"
+#include "jobs.h"
+
+struct pl_app {
+    struct event_base *base;
+    pl_store *store;
+    pl_bot **bots;
+    size_t nbots;
+    pl_pipeline *pipeline;
+    pl_outbox *outbox;
+    pl_http_client *http;
+    pl_commerce *commerce;
+    pl_jobs *jobs;
+    pl_watch *watch;
+    pl_workers *workers; /* NULL: turns run on the loop */
+    struct watch_target *targets; /* one per bot, for the watcher's callbacks */
+    pl_reload_fn on_reload;
+    void *on_reload_ud;
+};
+
+typedef struct watch_target {
+    pl_app *app;
+    pl_bot *bot;
+} watch_target;
+
+static void report_load(pl_bot *bot, int ok, const char *changed, const pl_errors *errors,
+                        const pl_errors *warnings, double ms) {
+    for (size_t i = 0; warnings && i < warnings->count; i++)
+        pl_warn("[%s] %s", pl_bot_name(bot), warnings->items[i]);
+    if (ok) {
+        pl_info("[%s] %s in %.1f ms%s%s", pl_bot_name(bot), changed ? "reloaded" : "loaded", ms,
+                changed ? " after a change to " : "", changed ? changed : "");
+        return;
+    }
+    for (size_t i = 0; i < errors->count; i++)
+        pl_error("[%s] %s", pl_bot_name(bot), errors->items[i]);
+    pl_error("[%s] %s; %s", pl_bot_name(bot), changed ? "reload failed" : "scripts failed to load",
+             pl_bot_vm(bot) ? "the previous version keeps serving" : "shoppers get the fallback reply");
+}
+
+/* A worker's new state of a bot, set on that worker between two turns. */
+typedef struct {
+    pl_bot *bot;
+    pl_vm *vm;
+    json_t *manifest;
+} worker_state;
+
+static void set_worker_state(void *arg) {
+    worker_state *ws = arg;
+    pl_bot_set_worker_state(ws->bot, ws->vm, ws->manifest);
+    free(ws);
+}
+
+/* After every load, each turn thread gets a copy of the manifest it may
+ * read (the loop replaces the bot's own), and after a load that worked, a
+ * state of its own built like the one just loaded; turns already queued
+ * there run first. A worker whose copy does not build keeps its state. */
+static void spread_to_workers(pl_app *app, pl_bot *bot, int loaded) {
+    for (size_t i = 0; i < pl_workers_count(app->workers); i++) {
+        worker_state *ws = malloc(sizeof *ws);
+        if (!ws) abort();
+        *ws = (worker_state){bot, loaded ? pl_bot_build_copy(bot) : NULL, json_deep_copy(pl_bot_manifest(bot))};
+        pl_workers_post(app->workers, i, set_worker_state, ws);
+    }
+}
+
+static int load_bot(pl_app *app, pl_bot *bot, const char *changed) {
+    pl_errors errors = {0}, warnings = {0};
+    int64_t t0 = pl_monotonic_us();
+    int ok = pl_bot_reload(bot, app->store, &errors, &warnings) == PL_OK;
+    if (app->workers) spread_to_workers(app, bot, ok);
+    report_load(bot, ok, changed, &errors, &warnings, (double)(pl_monotonic_us() - t0) / 1000.0);
+    if (changed && app->on_reload) app->on_reload(bot, ok, changed, &errors, app->on_reload_ud);
+    pl_errors_clear(&errors);
+    pl_errors_clear(&warnings);
+    return ok;
+}
+
+static void on_change(const char *changed, void *ud) {
+    watch_target *t = ud;
+    load_bot(t->app, t->bot, changed);
+}
+
+static int open_bots(pl_app *app, const pl_app_config *config, char **err) {
+    app->bots = calloc(config->nbots ? config->nbots : 1, sizeof *app->bots);
+    if (!app->bots) abort();
+    for (size_t i = 0; i < config->nbots; i++) {
+        pl_bot *bot = NULL;
+        if (pl_bot_open(config->bot_dirs[i], &bot, err) != PL_OK) return PL_ERR;
+        if (pl_app_find_bot(app, pl_bot_name(bot))) {
+            pl_fail(err, "%s: another bot is already named '%s' (names must be unique)",
+                    config->bot_dirs[i], pl_bot_name(bot));
+            pl_bot_free(bot);
+            return PL_ERR;
+        }
+        for (size_t j = 0; j < app->nbots; j++) {
+            char *overlap = pl_secrets_overlap(pl_bot_name(app->bots[j]), pl_bot_name(bot));
+            if (!overlap) continue;
+            pl_fail(err, "%s", overlap);
+            free(overlap);
+            pl_bot_free(bot);
+            return PL_ERR;
+        }
+        app->bots[app->nbots++] = bot;
+    }
+    return PL_OK;
+}
+
+static int watch_bots(pl_app *app, char **err) {
+    app->watch = pl_watch_new(app->base, err);
+    if (!app->watch) return PL_ERR;
+    app->targets = calloc(app->nbots ? app->nbots : 1, sizeof *app->targets);
+    if (!app->targets) abort();
+    for (size_t i = 0; i < app->nbots; i++) {
+        app->targets[i] = (watch_target){app, app->bots[i]};
+        if (pl_watch_add(app->watch, pl_bot_dir(app->bots[i]), on_change, &app->targets[i], err) !=
+            PL_OK)
+            return PL_ERR;
+    }
+    return PL_OK;
+}
+
+/* The outbox's view of the bots' channel settings. */
+static int lookup_channel(const char *bot_name, const char *channel, pl_channel_config *cfg, void *ud) {
+    pl_bot *bot = pl_app_find_bot(ud, bot_name);
+    const json_t *settings = bot ? pl_bot_channel_settings(bot, channel) : NULL;
+    if (!settings) return 0;
+    *cfg = (pl_channel_config){pl_bot_name(bot), channel, settings};
+    return 1;
+}
+
+/* Messages a platform delivered that were recorded but not handled before
+ * the last stop go to their mailboxes again; handled ones older than a
+ * week are forgotten. */
+static void recover_inbox(pl_app *app) {
+    char *err = NULL;
+    json_t *rows = NULL;
+    if (pl_store_inbox_prune(app->store, pl_now_ms() - 7LL * 24 * 3600 * 1000, &err) != PL_OK ||
+        pl_store_inbox_pending(app->store, &rows, &err) != PL_OK) {
+        pl_error("inbox: %s", err);
+        free(err);
+        return;
+    }
+    size_t i, resumed = 0;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+        pl_bot *bot = pl_app_find_bot(app, json_string_value(json_object_get(row, "bot")));
+        if (!bot) continue;
+        pl_message *msg = pl_message_from_event(pl_bot_name(bot), json_string_value(json_object_get(row, "channel")),
+                                                json_object_get(row, "message"),
+                                                json_integer_value(json_object_get(row, "id")));
+        pl_pipeline_post(app->pipeline, bot, msg, NULL, NULL);
+        resumed++;
+    }
+    if (resumed) pl_info("inbox: handling %zu message%s received before the last stop", resumed, resumed == 1 ? "" : "s");
+    json_decref(rows);
+}
+
+static pl_bot *find_bot_for_jobs(const char *name, void *ud) { return pl_app_find_bot(ud, name); }
+static void jobs_changed(void *ud) { pl_jobs_kick(ud); }
+
+static int start_workers(pl_app *app, size_t n, char **err) {
+    if (pl_workers_start(app->base, n, &app->workers, err) != PL_OK) return PL_ERR;
+    for (size_t i = 0; i < app->nbots; i++) pl_bot_set_workers(app->bots[i], n);
+    pl_turn_use_workers(app->workers);
+    return PL_OK;
+}
+
+int pl_app_open(const pl_app_config *config, pl_app **out, char **err) {
+    pl_app *app = calloc(1, sizeof *app);
+    if (!app) abort();
+    app->base = event_base_new();
+    if (!app->base) {
+        free(app);
+        return pl_fail(err, "cannot create the event loop");
+    }
+    /* two priorities: the reload watch (watch.h) before everything else */
+    event_base_priority_init(app->base, 2);
+    int rc = pl_store_open(config->db_path, config->sync, &app->store, err);
+    if (rc == PL_OK) rc = open_bots(app, config, err);
+    if (rc == PL_OK && config->watch) rc = watch_bots(app, err);
+    if (rc == PL_OK && config->threads > 1) rc = start_workers(app, config->threads - 1, err);
+    if (rc != PL_OK) {
+        pl_app_close(app);
+        return PL_ERR;
+    }
+    for (size_t i = 0; i < app->nbots; i++) load_bot(app, app->bots[i], NULL);
+    app->http = pl_http_client_new(app->base, err);
+    if (!app->http) {
+        pl_app_close(app);
+        return PL_ERR;
+    }
+    pl_http_lua_use(app->http);
+    app->outbox = pl_outbox_new(app->base, app->store, app->http, lookup_channel, app);
+    app->pipeline = pl_pipeline_new(app->base, app->store);
+    if (pl_pipeline_sync_off_loop(app->pipeline, config->sync == PL_SYNC_FULL, err) != PL_OK) {
+        pl_app_close(app);
+        return PL_ERR;
+    }
+    pl_pipeline_set_outbox(app->pipeline, app->outbox);
+    app->commerce = pl_commerce_new(app->store, app->pipeline, app->http,
+                                    config->public_url ? config->public_url : "http://localhost");
+    pl_commerce_lua_use(app->commerce);
+    app->jobs = pl_jobs_new(app->base, app->store, app->pipeline, find_bot_for_jobs, app);
+    pl_pipeline_on_jobs(app->pipeline, jobs_changed, app->jobs);
+    if (pl_outbox_resume(app->outbox, err) != PL_OK) {
+        pl_app_close(app);
+        return PL_ERR;
+    }
+    recover_inbox(app);
+    *out = app;
+    return PL_OK;
+}
+
+static void turn_thread_done(void *arg) {
+    (void)arg;
+    pl_turn_thread_done();
+}
+
+void pl_app_close(pl_app *app) {
+    if (!app) return;
+    /* the turn threads first: what they still post to the loop runs now */
+    for (size_t i = 0; i < pl_workers_count(app->workers); i++)
+        pl_workers_post(app->workers, i, turn_thread_done, NULL);
+    pl_workers_stop(app->workers);
+    pl_turn_use_workers(NULL);
+    pl_commerce_lua_use(NULL);
+    pl_commerce_free(app->commerce);
+    pl_jobs_free(app->jobs);
+    pl_pipeline_free(app->pipeline);
+    pl_outbox_free(app->outbox);
+    pl_http_lua_use(NULL);
+    pl_http_client_free(app->http);
+    pl_watch_free(app->watch);
+    free(app->targets);
+    for (size_t i = 0; i < app->nbots; i++) pl_bot_free(app->bots[i]);
+    free(app->bots);
+    pl_store_close(app->store);
+    event_base_free(app->base);
+    free(app);
+}
+
+struct event_base *pl_app_base(pl_app *app) { return app->base; }
+pl_outbox *pl_app_outbox(pl_app *app) { return app->outbox; }
+pl_http_client *pl_app_http(pl_app *app) { return app->http; }
+pl_commerce *pl_app_commerce(pl_app *app) { return app->commerce; }
+pl_store *pl_app_store(pl_app *app) { return app->store; }
+pl_pipeline *pl_app_pipeline(pl_app *app) { return app->pipeline; }
+size_t pl_app_bot_count(const pl_app *app) { return app->nbots; }
+pl_bot *pl_app_bot(pl_app *app, size_t i) { return i < app->nbots ? app->bots[i] : NULL; }
+
+pl_bot *pl_app_find_bot(pl_app *app, const char *name) {
+    for (size_t i = 0; i < app->nbots; i++)
+        if (strcmp(pl_bot_name(app->bots[i]), name) == 0) return app->bots[i];
+    return NULL;
+}
+
+void pl_app_on_reload(pl_app *app, pl_reload_fn fn, void *ud) {
+    app->on_reload = fn;
+    app->on_reload_ud = ud;
+}
+
+void pl_app_drain(pl_app *app) {
+    while (pl_pipeline_pending(app->pipeline) > 0)
+        if (event_base_loop(app->base, EVLOOP_ONCE) < 0) break;
+}
+
+void pl_app_clock_moved(pl_app *app) { pl_jobs_kick(app->jobs); }

@@ -1,0 +1,140 @@
+/* jobs: the scheduler of durable timers; see jobs.h. */
+#include "jobs.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/common.h"
+#include "base/log.h"
+
+/* Even with nothing due, look again this often (a job scheduled by another
+ * process, a clock that jumped). */
+#define RECHECK_MS 60000
+#define BATCH 200
+
+struct pl_jobs {
+    struct event_base *base;
+    pl_store *store;
+    pl_pipeline *pipe;
+    pl_jobs_bot_fn find_bot;
+    void *ud;
+    struct event *timer;
+    int firing; /* batches recorded but not yet committed */
+    int stalled; /* due jobs of bots not served here: do not spin on them */
+};
+
+typedef struct {
+    pl_jobs *jobs;
+    json_t *due; /* this bot's due jobs */
+} firing;
+
+static void on_timer(evutil_socket_t fd, short what, void *arg);
+
+void pl_jobs_kick(pl_jobs *j) {
+    if (j->firing) return; /* the commit in flight kicks again */
+    int64_t next = -1;
+    char *err = NULL;
+    if (pl_store_job_next(j->store, &next, &err) != PL_OK) {
+        pl_error("jobs: %s", err);
+        free(err);
+    }
+    int64_t delay = next < 0 ? RECHECK_MS : next - pl_now_ms();
+    if (delay < 0) delay = 0;
+    if (j->stalled && delay < 5000) delay = 5000;
+    if (delay > RECHECK_MS) delay = RECHECK_MS;
+    struct timeval tv = {(time_t)(delay / 1000), (suseconds_t)((delay % 1000) * 1000)};
+    evtimer_add(j->timer, &tv);
+}
+
+/* Inside the commit: each due job still pending becomes an event. */
+static int write_fired(pl_store *store, void *ud, json_t *events, char **err) {
+    firing *f = ud;
+    size_t i;
+    json_t *job;
+    json_array_foreach(f->due, i, job) {
+        int changed = 0;
+        if (pl_store_job_fired(store, json_integer_value(json_object_get(job, "id")), pl_now_ms(), &changed,
+                               err) != PL_OK)
+            return PL_ERR;
+        if (!changed) continue;
+        json_t *event = json_pack("{s:s, s:O, s:O, s:O, s:O}", "type", "job", "name", json_object_get(job, "name"),
+                                  "data", json_object_get(job, "data"), "id", json_object_get(job, "id"),
+                                  "due_at", json_object_get(job, "fire_at"));
+        char *id = pl_strdupf("job:%lld", (long long)json_integer_value(json_object_get(job, "id")));
+        json_array_append_new(events, json_pack("{s:s, s:s, s:O, s:O, s:o}", "kind", "message", "id", id, "user",
+                                                json_object_get(job, "user"), "channel",
+                                                json_object_get(job, "channel"), "event", event));
+        free(id);
+    }
+    return PL_OK;
+}
+
+static void fired(int status, void *ud) {
+    firing *f = ud;
+    pl_jobs *j = f->jobs;
+    if (status != 200) pl_error("jobs: %zu due job(s) could not be fired; retrying", json_array_size(f->due));
+    json_decref(f->due);
+    free(f);
+    if (--j->firing == 0) pl_jobs_kick(j);
+}
+
+/* Groups the due jobs by bot: one record (one commit item) per bot. */
+static void fire_due(pl_jobs *j, json_t *due) {
+    json_t *by_bot = json_object();
+    j->stalled = 0;
+    size_t i;
+    json_t *job;
+    json_array_foreach(due, i, job) {
+        const char *bot = json_string_value(json_object_get(job, "bot"));
+        json_t *list = json_object_get(by_bot, bot);
+        if (!list) json_object_set_new(by_bot, bot, list = json_array());
+        json_array_append(list, job);
+    }
+    const char *bot_name;
+    json_t *list;
+    json_object_foreach(by_bot, bot_name, list) {
+        pl_bot *bot = j->find_bot(bot_name, j->ud);
+        if (!bot) {
+            j->stalled = 1; /* not served here: its jobs wait */
+            continue;
+        }
+        firing *f = calloc(1, sizeof *f);
+        if (!f) abort();
+        *f = (firing){j, json_incref(list)};
+        j->firing++;
+        pl_pipeline_record_with(j->pipe, bot, write_fired, f, fired, f);
+    }
+    json_decref(by_bot);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    pl_jobs *j = arg;
+    json_t *due = NULL;
+    char *err = NULL;
+    if (pl_store_jobs_due(j->store, pl_now_ms(), BATCH, &due, &err) != PL_OK) {
+        pl_error("jobs: %s", err);
+        free(err);
+    } else if (json_array_size(due) > 0) {
+        fire_due(j, due);
+    }
+    json_decref(due);
+    pl_jobs_kick(j);
+}
+
+pl_jobs *pl_jobs_new(struct event_base *base, pl_store *store, pl_pipeline *pipe,
+                     pl_jobs_bot_fn find_bot, void *ud) {
+    pl_jobs *j = calloc(1, sizeof *j);
+    if (!j) abort();
+    *j = (pl_jobs){.base = base, .store = store, .pipe = pipe, .find_bot = find_bot, .ud = ud};
+    j->timer = evtimer_new(base, on_timer, j);
+    pl_jobs_kick(j);
+    return j;
+}
+
+void pl_jobs_free(pl_jobs *j) {
+    if (!j) return;
+    event_free(j->timer);
+    free(j);
+}

@@ -1,0 +1,223 @@
+/* channel: the adapter registry, per-bot channel settings and the helpers
+ * adapters share (HMAC, constant-time compare, text fallbacks); see
+ * channel.h. Crypto is libcrypto's. */
+#define _GNU_SOURCE
+#include "channel.h"
+
+#include <ctype.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/common.h"
+#include "base/money.h"
+#include "base/secrets.h"
+
+extern const pl_channel_adapter pl_channel_whatsapp;
+extern const pl_channel_adapter pl_channel_messenger;
+extern const pl_channel_adapter pl_channel_telegram;
+extern const pl_channel_adapter pl_channel_twilio;
+extern const pl_channel_adapter pl_channel_alexa;
+
+static const pl_channel_adapter *const adapters[] = {
+    &pl_channel_whatsapp, &pl_channel_messenger, &pl_channel_telegram, &pl_channel_twilio,
+    &pl_channel_alexa,
+};
+
+const pl_channel_adapter *pl_channel_find(const char *name) {
+    for (size_t i = 0; i < sizeof adapters / sizeof *adapters; i++)
+        if (strcmp(adapters[i]->name, name) == 0 && adapters[i]->inbound) return adapters[i];
+    return NULL;
+}
+
+int pl_channel_is_internal(const char *name) {
+    return strcmp(name, "rest") == 0 || strcmp(name, "console") == 0;
+}
+
+int pl_channel_can_push(const char *name) {
+    const pl_channel_adapter *a = pl_channel_find(name);
+    return (a && !a->synchronous) || strcmp(name, "webchat") == 0;
+}
+
+void pl_inbound_clear(pl_inbound *in) {
+    free(in->answer);
+    free(in->answer_type);
+    json_decref(in->events);
+    memset(in, 0, sizeof *in);
+}
+
+const char *pl_channel_setting(const pl_channel_config *cfg, const char *key) {
+    const char *direct = json_string_value(json_object_get(cfg->settings, key));
+    if (direct && *direct) return direct;
+    char *env_key = pl_strdupf("%s_env", key);
+    const char *env_name = json_string_value(json_object_get(cfg->settings, env_key));
+    free(env_key);
+    return env_name ? pl_secrets_get(cfg->bot, env_name) : NULL;
+}
+
+const char *pl_channel_require(const pl_channel_config *cfg, const char *key, int *status,
+                               char **err) {
+    const char *value = pl_channel_setting(cfg, key);
+    if (value) return value;
+    char *env_key = pl_strdupf("%s_env", key);
+    const char *env_name = json_string_value(json_object_get(cfg->settings, env_key));
+    free(env_key);
+    if (status) *status = 503;
+    if (env_name)
+        pl_fail(err, "the %s channel of bot '%s' needs %s: set the environment variable %s",
+                cfg->channel, cfg->bot, key, env_name);
+    else
+        pl_fail(err, "the %s channel of bot '%s' needs %s (or %s_env) in bot.json", cfg->channel,
+                cfg->bot, key, key);
+    return NULL;
+}
+
+/* Only the operator points a platform elsewhere (tests do, at fakes): a
+ * bot.json that could would send its platform token, or the calls of
+ * another brand, wherever it liked. */
+const char *pl_channel_api_base(const pl_channel_config *cfg, const char *fallback) {
+    const char *base;
+    char name[64];
+    snprintf(name, sizeof name, "PARLEY_%s_API_BASE", cfg->channel);
+    for (char *p = name; *p; p++) *p = (char)toupper((unsigned char)*p);
+    base = getenv(name);
+    return base && *base ? base : fallback;
+}
+
+int pl_channel_signature_equal(const char *received, const char *expected) {
+    if (!received || !expected) return 0;
+    unsigned char a[EVP_MAX_MD_SIZE], b[EVP_MAX_MD_SIZE];
+    unsigned int na = 0, nb = 0;
+    EVP_Digest(received, strlen(received), a, &na, EVP_sha256(), NULL);
+    EVP_Digest(expected, strlen(expected), b, &nb, EVP_sha256(), NULL);
+    return na == nb && CRYPTO_memcmp(a, b, na) == 0;
+}
+
+static int hmac_raw(const char *algorithm, const char *key, const char *data, size_t len,
+                    unsigned char *out, unsigned int *out_len) {
+    const EVP_MD *md = strcmp(algorithm, "sha1") == 0 ? EVP_sha1() : EVP_sha256();
+    return HMAC(md, key, (int)strlen(key), (const unsigned char *)data, len, out, out_len) != NULL;
+}
+
+char *pl_channel_hmac_hex(const char *algorithm, const char *key, const char *data, size_t len) {
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    if (!hmac_raw(algorithm, key, data, len, mac, &n)) return NULL;
+    char *hex = malloc(n * 2 + 1);
+    if (!hex) abort();
+    for (unsigned int i = 0; i < n; i++) snprintf(hex + 2 * i, 3, "%02x", mac[i]);
+    return hex;
+}
+
+char *pl_channel_hmac_base64(const char *algorithm, const char *key, const char *data,
+                             size_t len) {
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    if (!hmac_raw(algorithm, key, data, len, mac, &n)) return NULL;
+    char *b64 = malloc(4 * ((n + 2) / 3) + 1);
+    if (!b64) abort();
+    EVP_EncodeBlock((unsigned char *)b64, mac, (int)n);
+    return b64;
+}
+
+json_t *pl_channel_call(const char *method, const char *path, json_t *json_body) {
+    json_t *call = json_pack("{s:s, s:s}", "method", method, "path", path);
+    if (json_body) {
+        char *text = json_dumps(json_body, JSON_COMPACT);
+        json_object_set_new(call, "body", json_string(text));
+        json_object_set_new(call, "content_type", json_string("application/json"));
+        free(text);
+        json_decref(json_body);
+    }
+    return call;
+}
+
+char *pl_channel_payload_key(const char *payload) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_Digest(payload, strlen(payload), digest, &n, EVP_sha256(), NULL);
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    char *key = malloc(14);
+    if (!key) abort();
+    key[0] = '~';
+    for (int i = 0; i < 12; i++) key[1 + i] = alphabet[digest[i] & 63];
+    key[13] = '\0';
+    return key;
+}
+
+char *pl_channel_price(const json_t *price, const char *locale) {
+    return pl_money_format((long long)json_integer_value(json_object_get(price, "amount")),
+                           json_string_value(json_object_get(price, "currency")), locale);
+}
+
+/* Appends a line to a growing text. */
+static void add_line(char **text, const char *line) {
+    char *joined = *text && **text ? pl_strdupf("%s\n%s", *text, line) : pl_strdup(line);
+    free(*text);
+    *text = joined;
+}
+
+char *pl_channel_plain_text(const json_t *reply, int first, const char *locale) {
+    char *text = pl_strdup(json_string_value(json_object_get(reply, "text")));
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_object_get(reply, "cards"), i, item) {
+        json_t *price_json = json_object_get(item, "price");
+        char *price = json_is_object(price_json) ? pl_channel_price(price_json, locale) : NULL;
+        const char *title = json_string_value(json_object_get(item, "title"));
+        const char *subtitle = json_string_value(json_object_get(item, "subtitle"));
+        char *line = pl_strdupf("• %s%s%s%s%s", title ? title : "", price ? " — " : "", price ? price : "",
+                                subtitle ? ". " : "", subtitle ? subtitle : "");
+        add_line(&text, line);
+        free(line);
+        free(price);
+    }
+    json_array_foreach(json_object_get(reply, "choices"), i, item) {
+        char *line = pl_strdupf("%d) %s", first + (int)i, json_string_value(json_object_get(item, "title")));
+        add_line(&text, line);
+        free(line);
+    }
+    json_t *link = json_object_get(reply, "link");
+    if (json_is_string(json_object_get(link, "url"))) {
+        const char *title = json_string_value(json_object_get(link, "title"));
+        char *line = pl_strdupf("%s%s%s", title ? title : "", title ? ": " : "",
+                                json_string_value(json_object_get(link, "url")));
+        add_line(&text, line);
+        free(line);
+    }
+    return text;
+}
+
+/* --- lengths as the platforms count them ----------------------------------------- */
+
+/* UTF-16 code units of the UTF-8 character starting with byte c: 0 for a
+ * continuation byte, 2 for a 4-byte sequence, else 1. */
+static size_t utf16_units(unsigned char c) {
+    if ((c & 0xC0) == 0x80) return 0;
+    return c >= 0xF0 ? 2 : 1;
+}
+
+size_t pl_channel_text_units(const char *s) {
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) n += utf16_units(*p);
+    return n;
+}
+
+size_t pl_channel_prefix_bytes(const char *s, size_t max) {
+    size_t units = 0, i = 0;
+    for (; s[i]; i++) {
+        size_t u = utf16_units((unsigned char)s[i]);
+        if (u && units + u > max) break;
+        units += u;
+    }
+    return i;
+}
+
+char *pl_channel_shortened(const char *s, size_t max) {
+    if (pl_channel_text_units(s) <= max) return pl_strdup(s);
+    return pl_strdupf("%.*s…", (int)pl_channel_prefix_bytes(s, max - 1), s);
+}
+
+int pl_channel_has_words(const char *s) { return s && s[strspn(s, " \t\r\n")]; }

@@ -1,0 +1,655 @@
+/* channel_messenger: the Facebook Messenger Platform adapter (channel.h).
+ *
+ * Owns the Messenger half of parley: the webhook's GET verification
+ * handshake, the X-Hub-Signature-256 check, parsing of the Page webhook's
+ * messaging events into parley events, the rendering of a turn's replies
+ * into Send API calls (text, quick replies, generic-template carousels,
+ * button templates with a URL button for a reply's link, degraded where
+ * Messenger has limits), and the page access token added at
+ * send time. Uses channel.c's helpers (settings, HMAC, constant-time
+ * compare, plain-text fallback, prices) and jansson; nothing else.
+ *
+ * Every platform field used is the one Meta documents:
+ *   Webhook setup, verification request (hub.mode, hub.verify_token,
+ *   hub.challenge) and payload signature (X-Hub-Signature-256: "sha256=" and
+ *   the lower-case hex HMAC-SHA256 of the raw body keyed by the app secret):
+ *     https://developers.facebook.com/docs/messenger-platform/webhooks
+ *     https://developers.facebook.com/docs/graph-api/webhooks/getting-started
+ *   Webhook body ({"object": "page", "entry": [{"id", "time", "messaging":
+ *   [...]}]}) and its events:
+ *     https://developers.facebook.com/docs/messenger-platform/reference/webhook-events
+ *     .../webhook-events/messages          (sender.id, recipient.id, timestamp,
+ *                                           message.mid, .text, .quick_reply.payload,
+ *                                           .attachments[].type/.payload.url)
+ *     .../webhook-events/message-echoes    (message.is_echo)
+ *     .../webhook-events/messaging_postbacks (postback.mid, .title, .payload)
+ *     .../webhook-events/message-deliveries (delivery.mids, .watermark)
+ *     .../webhook-events/message-reads     (read.watermark)
+ *   Send API (POST /me/messages?access_token=PAGE_ACCESS_TOKEN with
+ *   recipient.id, messaging_type "RESPONSE", message.text of at most 2000
+ *   characters or message.attachment):
+ *     https://developers.facebook.com/docs/messenger-platform/reference/send-api
+ *   Quick replies (at most 13; content_type "text", title at most 20
+ *   characters, payload at most 1000 characters):
+ *     https://developers.facebook.com/docs/messenger-platform/send-messages/quick-replies
+ *   Generic template (attachment type "template", payload.template_type
+ *   "generic", at most 10 elements; title and subtitle at most 80
+ *   characters, image_url, at most 3 buttons):
+ *     https://developers.facebook.com/docs/messenger-platform/reference/template/generic
+ *   Postback button (type "postback", title at most 20 characters, payload
+ *   at most 1000 characters):
+ *     https://developers.facebook.com/docs/messenger-platform/send-messages/buttons/postback
+ *   Button template (attachment type "template", payload.template_type
+ *   "button", text of at most 640 characters above 1 to 3 buttons):
+ *     https://developers.facebook.com/docs/messenger-platform/send-messages/template/button
+ *   URL button (type "web_url", url, title at most 20 characters):
+ *     https://developers.facebook.com/docs/messenger-platform/send-messages/buttons/url
+ *   A message's quick_replies go with its text or its attachment:
+ *     https://developers.facebook.com/docs/messenger-platform/reference/buttons/quick-replies
+ *   appsecret_proof (hex HMAC-SHA256 of the access token keyed by the app
+ *   secret), sent along when the app secret is known:
+ *     https://developers.facebook.com/docs/graph-api/securing-requests
+ *
+ * Character limits are counted in UTF-16 code units (a character outside
+ * the Basic Multilingual Plane counts twice), which is never fewer than the
+ * characters Messenger counts; payload limits are counted in bytes, for the
+ * same reason. */
+#define _GNU_SOURCE
+#include "channel.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/common.h"
+#include "base/json_shape.h"
+
+#define MESSENGER_API_BASE "https://graph.facebook.com/v19.0"
+
+enum {
+    TEXT_MAX = 2000,
+    QUICK_REPLIES_MAX = 13,
+    QUICK_REPLY_TITLE_MAX = 20,
+    PAYLOAD_MAX = 1000,
+    ELEMENTS_MAX = 10,
+    ELEMENT_TEXT_MAX = 80,
+    BUTTON_TITLE_MAX = 20,
+    BUTTON_TEMPLATE_TEXT_MAX = 640,
+};
+
+/* --- settings and small helpers ---------------------------------------------- */
+
+static const char *str(const json_t *obj, const char *key) {
+    return json_string_value(json_object_get(obj, key));
+}
+
+
+/* Decodes a query value in place: %XX is a byte, '+' a space. */
+static void percent_decode(char *s) {
+    char *o = s;
+    for (; *s; s++) {
+        if (*s == '+') *o++ = ' ';
+        else if (*s == '%' && isxdigit((unsigned char)s[1]) && isxdigit((unsigned char)s[2])) {
+            char hex[3] = {s[1], s[2], 0};
+            *o++ = (char)strtol(hex, NULL, 16);
+            s += 2;
+        } else *o++ = *s;
+    }
+    *o = '\0';
+}
+
+/* A parameter of a raw query string, decoded: new string, or NULL when
+ * absent. */
+static char *query_param(const char *query, const char *name) {
+    size_t name_len = strlen(name);
+    for (const char *p = query; p && *p;) {
+        const char *end = p + strcspn(p, "&");
+        if ((size_t)(end - p) > name_len && strncmp(p, name, name_len) == 0 && p[name_len] == '=') {
+            char *value = pl_strndup(p + name_len + 1, (size_t)(end - p) - name_len - 1);
+            percent_decode(value);
+            return value;
+        }
+        p = *end ? end + 1 : end;
+    }
+    return NULL;
+}
+
+/* s percent-encoded for a query string (new). */
+static char *url_encode(const char *s) {
+    char *out = malloc(strlen(s) * 3 + 1), *o = out;
+    if (!out) abort();
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') *o++ = (char)c;
+        else o += sprintf(o, "%%%02X", c);
+    }
+    *o = '\0';
+    return out;
+}
+
+/* --- inbound: handshake and signature ----------------------------------------- */
+
+/* GET: Messenger's verification request. Answers hub.challenge when
+ * hub.mode is "subscribe" and hub.verify_token is the configured one. */
+static int handshake(const pl_channel_config *cfg, const pl_webhook *req, pl_inbound *out,
+                     char **err) {
+    const char *expected = pl_channel_require(cfg, "verify_token", &out->status, err);
+    if (!expected) return PL_ERR;
+    char *mode = query_param(req->query, "hub.mode");
+    char *token = query_param(req->query, "hub.verify_token");
+    char *challenge = query_param(req->query, "hub.challenge");
+    int rc = PL_ERR;
+    if (!mode || !token || !challenge) {
+        out->status = 400;
+        pl_fail(err, "a Messenger verification request needs hub.mode, hub.verify_token and hub.challenge");
+    } else if (strcmp(mode, "subscribe") != 0) {
+        out->status = 400;
+        pl_fail(err, "hub.mode is '%.40s', not 'subscribe'", mode);
+    } else if (!pl_channel_signature_equal(token, expected)) {
+        out->status = 403;
+        pl_fail(err, "hub.verify_token is not the verify_token of this bot's messenger channel");
+    } else {
+        out->status = 200;
+        out->answer = challenge;
+        challenge = NULL;
+        out->events = json_array();
+        rc = PL_OK;
+    }
+    free(mode);
+    free(token);
+    free(challenge);
+    return rc;
+}
+
+/* POST: X-Hub-Signature-256 must be "sha256=" and the HMAC-SHA256 of the
+ * raw body keyed by the app secret, compared in constant time. */
+static int verify_signature(const pl_channel_config *cfg, const pl_webhook *req, pl_inbound *out,
+                            char **err) {
+    const char *secret = pl_channel_require(cfg, "app_secret", &out->status, err);
+    if (!secret) return PL_ERR;
+    const char *header = req->header ? req->header(req->header_ctx, "X-Hub-Signature-256") : NULL;
+    if (!header || strncmp(header, "sha256=", 7) != 0) {
+        out->status = 401;
+        return pl_fail(err, "no X-Hub-Signature-256: sha256=... header");
+    }
+    char *received = pl_strdup(header + 7);
+    for (char *p = received; *p; p++) *p = (char)tolower((unsigned char)*p);
+    char *expected = pl_channel_hmac_hex("sha256", secret, req->body, req->body_len);
+    int equal = pl_channel_signature_equal(received, expected);
+    free(received);
+    free(expected);
+    if (equal) return PL_OK;
+    out->status = 403;
+    return pl_fail(err, "X-Hub-Signature-256 does not match the body signed with the app secret");
+}
+
+/* --- inbound: events ---------------------------------------------------------- */
+
+/* A payload as the flow set it: a short key (see render) is looked up. */
+static json_t *long_payload(const pl_webhook *req, const char *payload) {
+    if (payload[0] == '~' && req->long_payload) {
+        char *original = req->long_payload(req->payload_ctx, payload);
+        if (original) {
+            json_t *j = json_string(original);
+            free(original);
+            return j;
+        }
+    }
+    return json_string(payload);
+}
+
+/* The event's timestamp as text (a number in messages, a string in the
+ * postback reference), or NULL. */
+static char *timestamp_of(const json_t *item) {
+    const json_t *t = json_object_get(item, "timestamp");
+    if (json_is_integer(t)) return pl_strdupf("%lld", (long long)json_integer_value(t));
+    if (json_is_string(t)) return pl_strdup(json_string_value(t));
+    return NULL;
+}
+
+/* A new message event for sender: its id is the message id, else
+ * sender:timestamp (de-duplication); info carries the page it came to. */
+static json_t *message_event(const json_t *item, const char *sender, const char *mid) {
+    json_t *ev = json_pack("{s:s, s:s}", "kind", "message", "user", sender);
+    char *ts = mid ? NULL : timestamp_of(item);
+    if (mid) json_object_set_new(ev, "id", json_string(mid));
+    else if (ts) json_object_set_new(ev, "id", json_sprintf("%s:%s", sender, ts));
+    free(ts);
+    json_t *info = json_pack("{s:s}", "platform", "messenger");
+    const char *page = str(json_object_get(item, "recipient"), "id");
+    if (page) json_object_set_new(info, "page_id", json_string(page));
+    json_object_set_new(ev, "info", info);
+    return ev;
+}
+
+/* attachments[] as [{type, url?}] for msg.channel.attachments. */
+static json_t *attachment_list(const json_t *attachments) {
+    json_t *list = json_array();
+    size_t i;
+    json_t *a;
+    json_array_foreach(attachments, i, a) {
+        json_t *one = json_object();
+        if (str(a, "type")) json_object_set_new(one, "type", json_string(str(a, "type")));
+        const char *url = str(json_object_get(a, "payload"), "url");
+        if (url) json_object_set_new(one, "url", json_string(url));
+        json_array_append_new(list, one);
+    }
+    return list;
+}
+
+static void add_message(const pl_webhook *req, const json_t *item, const char *sender,
+                        json_t *events) {
+    const json_t *message = json_object_get(item, "message");
+    if (json_is_true(json_object_get(message, "is_echo"))) return; /* our own reply */
+    json_t *ev = message_event(item, sender, str(message, "mid"));
+    const char *text = str(message, "text");
+    if (text && *text) json_object_set_new(ev, "text", json_string(text));
+    const char *payload = str(json_object_get(message, "quick_reply"), "payload");
+    if (payload) json_object_set_new(ev, "payload", long_payload(req, payload));
+    const json_t *attachments = json_object_get(message, "attachments");
+    if (json_array_size(attachments) > 0)
+        json_object_set_new(json_object_get(ev, "info"), "attachments", attachment_list(attachments));
+    json_array_append_new(events, ev);
+}
+
+/* A tapped postback button: its payload, and its title as what was said. */
+static void add_postback(const pl_webhook *req, const json_t *item, const char *sender,
+                         json_t *events) {
+    const json_t *postback = json_object_get(item, "postback");
+    json_t *ev = message_event(item, sender, str(postback, "mid"));
+    const char *title = str(postback, "title");
+    if (title && *title) json_object_set_new(ev, "text", json_string(title));
+    const char *payload = str(postback, "payload");
+    if (payload) json_object_set_new(ev, "payload", long_payload(req, payload));
+    json_array_append_new(events, ev);
+}
+
+static json_t *status_event(const char *sender, const char *status, const char *mid,
+                            const json_t *watermark) {
+    json_t *ev = json_pack("{s:s, s:s, s:s}", "kind", "status", "user", sender, "status", status);
+    if (mid) json_object_set_new(ev, "id", json_string(mid));
+    if (watermark) json_object_set_new(ev, "detail", json_pack("{s:O}", "watermark", watermark));
+    return ev;
+}
+
+/* delivery: one status per delivered mid; mids may be absent, and then
+ * only the watermark says what was delivered. */
+static void add_delivery(const json_t *item, const char *sender, json_t *events) {
+    const json_t *delivery = json_object_get(item, "delivery");
+    const json_t *watermark = json_object_get(delivery, "watermark");
+    const json_t *mids = json_object_get(delivery, "mids");
+    size_t i;
+    json_t *mid;
+    json_array_foreach(mids, i, mid) {
+        if (json_is_string(mid))
+            json_array_append_new(events, status_event(sender, "delivered", json_string_value(mid), watermark));
+    }
+    if (json_array_size(mids) == 0)
+        json_array_append_new(events, status_event(sender, "delivered", NULL, watermark));
+}
+
+/* One entry.messaging[] item; events Messenger has that parley does not
+ * use (reactions, referrals, opt-ins, standby) are left out. */
+static void add_messaging(const pl_webhook *req, const json_t *item, json_t *events) {
+    const char *sender = str(json_object_get(item, "sender"), "id");
+    if (!sender) return; /* user_ref senders (plugins) cannot be answered by id */
+    if (json_is_object(json_object_get(item, "message")))
+        add_message(req, item, sender, events);
+    else if (json_is_object(json_object_get(item, "postback")))
+        add_postback(req, item, sender, events);
+    else if (json_is_object(json_object_get(item, "delivery")))
+        add_delivery(item, sender, events);
+    else if (json_is_object(json_object_get(item, "read")))
+        json_array_append_new(events, status_event(sender, "read", NULL,
+                                                   json_object_get(json_object_get(item, "read"), "watermark")));
+}
+
+/* What add_messaging and the functions it calls read of a Page webhook;
+ * entries and events of other kinds (standby, changes, reactions) are
+ * acknowledged unread. A fallback attachment's payload may be null. The
+ * sender's id and message ids may not be empty: a session and the
+ * de-duplication of retries are keyed by them. */
+static const pl_shape_rule body_shape[] = {
+    {"entry", PL_SHAPE_ARRAY | PL_SHAPE_REQUIRED},
+    {"entry[]", PL_SHAPE_OBJECT},
+    {"entry[].messaging", PL_SHAPE_ARRAY},
+    {"entry[].messaging[]", PL_SHAPE_OBJECT},
+    {"entry[].messaging[].sender", PL_SHAPE_OBJECT},
+    {"entry[].messaging[].sender.id", PL_SHAPE_STRING | PL_SHAPE_NONEMPTY},
+    {"entry[].messaging[].recipient", PL_SHAPE_OBJECT},
+    {"entry[].messaging[].recipient.id", PL_SHAPE_STRING},
+    {"entry[].messaging[].timestamp", PL_SHAPE_INTEGER | PL_SHAPE_STRING},
+    {"entry[].messaging[].message", PL_SHAPE_OBJECT},
+    {"entry[].messaging[].message.mid", PL_SHAPE_STRING | PL_SHAPE_NONEMPTY},
+    {"entry[].messaging[].message.text", PL_SHAPE_STRING},
+    {"entry[].messaging[].message.is_echo", PL_SHAPE_BOOLEAN},
+    {"entry[].messaging[].message.quick_reply", PL_SHAPE_OBJECT},
+    {"entry[].messaging[].message.quick_reply.payload", PL_SHAPE_STRING},
+    {"entry[].messaging[].message.attachments", PL_SHAPE_ARRAY},
+    {"entry[].messaging[].message.attachments[]", PL_SHAPE_OBJECT},
+    {"entry[].messaging[].message.attachments[].type", PL_SHAPE_STRING},
+    {"entry[].messaging[].message.attachments[].payload", PL_SHAPE_OBJECT | PL_SHAPE_NULL},
+    {"entry[].messaging[].message.attachments[].payload.url", PL_SHAPE_STRING},
+    {"entry[].messaging[].postback", PL_SHAPE_OBJECT},
+    {"entry[].messaging[].postback.mid", PL_SHAPE_STRING | PL_SHAPE_NONEMPTY},
+    {"entry[].messaging[].postback.title", PL_SHAPE_STRING},
+    {"entry[].messaging[].postback.payload", PL_SHAPE_STRING},
+    {"entry[].messaging[].delivery", PL_SHAPE_OBJECT},
+    {"entry[].messaging[].delivery.mids", PL_SHAPE_ARRAY},
+    {"entry[].messaging[].delivery.mids[]", PL_SHAPE_STRING},
+    {"entry[].messaging[].delivery.watermark", PL_SHAPE_NUMBER},
+    {"entry[].messaging[].read", PL_SHAPE_OBJECT},
+    {"entry[].messaging[].read.watermark", PL_SHAPE_NUMBER},
+};
+
+/* The body: {"object": "page", "entry": [{"messaging": [...]}, ...]}. One
+ * of another object, or of the wrong shape, is refused with 400 naming why. */
+static int parse_body(const pl_webhook *req, pl_inbound *out, char **err) {
+    json_error_t jerr;
+    json_t *root = json_loadb(req->body, req->body_len, 0, &jerr);
+    int rc = PL_ERR;
+    const char *object = str(root, "object");
+    char *why = NULL;
+    if (!root) {
+        pl_fail(err, "the body is not JSON: %s (line %d)", jerr.text, jerr.line);
+    } else if (!object || strcmp(object, "page") != 0) {
+        pl_fail(err, "the body's object is '%.40s', not 'page' (subscribe the app to a Page)",
+                object ? object : "(none)");
+    } else if (pl_json_shape_check(root, NULL, body_shape, sizeof body_shape / sizeof *body_shape, &why) != PL_OK) {
+        pl_fail(err, "the body is not a Page webhook of the documented shape: %s", why);
+    } else {
+        out->events = json_array();
+        size_t i, j;
+        json_t *entry, *item;
+        json_array_foreach(json_object_get(root, "entry"), i, entry) {
+            json_array_foreach(json_object_get(entry, "messaging"), j, item) add_messaging(req, item, out->events);
+        }
+        out->status = 200;
+        rc = PL_OK;
+    }
+    if (rc != PL_OK) out->status = 400;
+    free(why);
+    json_decref(root);
+    return rc;
+}
+
+static int messenger_inbound(const pl_channel_config *cfg, const pl_webhook *req, pl_inbound *out,
+                             char **err) {
+    if (strcmp(req->method, "GET") == 0) return handshake(cfg, req, out, err);
+    if (verify_signature(cfg, req, out, err) != PL_OK) return PL_ERR;
+    return parse_body(req, out, err);
+}
+
+/* --- outbound ---------------------------------------------------------------- */
+
+typedef struct {
+    const pl_channel_config *cfg;
+    const pl_outbound *to;
+    json_t *calls;   /* the API calls so far, in sending order */
+    int next_choice; /* the number of the turn's next choice: typed numbers
+                      * count across all replies (the engine's offered list) */
+} render_ctx;
+
+/* A payload Messenger takes (1 to 1000 bytes), a short key standing for it,
+ * or NULL when it fits neither (no key can be stored outside a commit). */
+static char *fitting_payload(const render_ctx *r, const char *payload) {
+    size_t n = strlen(payload);
+    if (n > 0 && n <= PAYLOAD_MAX) return pl_strdup(payload);
+    return r->to->short_payload ? r->to->short_payload(r->to->payload_ctx, payload) : NULL;
+}
+
+/* The choices as quick_replies (new), or NULL when they cannot all be:
+ * more than 13, an empty title, or a payload that fits nowhere. */
+static json_t *quick_replies(const render_ctx *r, const json_t *choices) {
+    if (json_array_size(choices) > QUICK_REPLIES_MAX) return NULL;
+    json_t *list = json_array();
+    size_t i;
+    json_t *choice;
+    json_array_foreach(choices, i, choice) {
+        const char *title = str(choice, "title"), *payload = str(choice, "payload");
+        char *fitted = title && *title ? fitting_payload(r, payload ? payload : title) : NULL;
+        if (!fitted) {
+            json_decref(list);
+            return NULL;
+        }
+        char *short_title = pl_channel_shortened(title, QUICK_REPLY_TITLE_MAX);
+        json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "content_type", "text", "title",
+                                              short_title, "payload", fitted));
+        free(short_title);
+        free(fitted);
+    }
+    return list;
+}
+
+/* Appends text as messages of at most 2000 characters, broken after a line
+ * or a word where one is near the end of a piece. */
+static void add_text(json_t *messages, const char *text) {
+    const char *p = text;
+    while (*p) {
+        size_t n = pl_channel_prefix_bytes(p, TEXT_MAX), skip = 0;
+        if (p[n]) {
+            for (const char *breaks = "\n "; *breaks && !skip; breaks++) {
+                const char *at = memrchr(p, *breaks, n);
+                if (at && (size_t)(at - p) > n / 2) {
+                    n = (size_t)(at - p);
+                    skip = 1;
+                }
+            }
+        }
+        json_array_append_new(messages, json_pack("{s:s%}", "text", p, n));
+        p += n + skip;
+    }
+}
+
+/* The postback button's title: the channel's card_button setting, else
+ * "Choose" in the session's language. */
+static const char *button_title(const render_ctx *r) {
+    const char *configured = pl_channel_setting(r->cfg, "card_button");
+    if (configured) return configured;
+    const char *locale = r->to->locale;
+    return locale && strncmp(locale, "ja", 2) == 0 ? "これにする" : "Choose";
+}
+
+/* "€2.50 · description" for a card's subtitle (new). */
+static char *card_subtitle(const render_ctx *r, const json_t *card) {
+    const json_t *price = json_object_get(card, "price");
+    const char *subtitle = str(card, "subtitle");
+    char *amount = json_is_object(price) && str(price, "currency") ? pl_channel_price(price, r->to->locale) : NULL;
+    char *joined = amount && subtitle ? pl_strdupf("%s · %s", amount, subtitle)
+                                      : pl_strdup(amount ? amount : subtitle);
+    char *fitted = pl_channel_shortened(joined, ELEMENT_TEXT_MAX);
+    free(joined);
+    free(amount);
+    return fitted;
+}
+
+/* One generic-template element for a card (new). */
+static json_t *card_element(const render_ctx *r, const json_t *card) {
+    const char *title = str(card, "title");
+    char *short_title = pl_channel_shortened(title && *title ? title : "…", ELEMENT_TEXT_MAX);
+    json_t *el = json_pack("{s:s}", "title", short_title);
+    free(short_title);
+    char *subtitle = card_subtitle(r, card);
+    if (*subtitle) json_object_set_new(el, "subtitle", json_string(subtitle));
+    free(subtitle);
+    const char *image = str(card, "image");
+    if (image && (strncmp(image, "https://", 8) == 0 || strncmp(image, "http://", 7) == 0))
+        json_object_set_new(el, "image_url", json_string(image));
+    const char *payload = str(card, "payload");
+    char *fitted = payload ? fitting_payload(r, payload) : NULL;
+    if (fitted) {
+        char *label = pl_channel_shortened(button_title(r), BUTTON_TITLE_MAX);
+        json_object_set_new(el, "buttons", json_pack("[{s:s, s:s, s:s}]", "type", "postback", "title",
+                                                     label, "payload", fitted));
+        free(label);
+    }
+    free(fitted);
+    return el;
+}
+
+/* Appends the cards as carousels of at most 10 elements. An element needs
+ * something besides its title; a card with nothing more (no price, image,
+ * description or payload) is a line of text after the carousels instead. */
+static void add_carousels(const render_ctx *r, json_t *messages, const json_t *cards) {
+    json_t *elements = json_array();
+    char *lines = NULL;
+    size_t i;
+    json_t *card;
+    json_array_foreach(cards, i, card) {
+        json_t *el = card_element(r, card);
+        if (json_object_size(el) > 1) {
+            json_array_append_new(elements, el);
+        } else {
+            char *joined = pl_strdupf("%s%s• %s", lines ? lines : "", lines ? "\n" : "", str(el, "title"));
+            free(lines);
+            lines = joined;
+            json_decref(el);
+        }
+        size_t n = json_array_size(elements);
+        if (n == ELEMENTS_MAX || (n > 0 && i + 1 == json_array_size(cards))) {
+            json_t *payload = json_pack("{s:s, s:o}", "template_type", "generic", "elements", elements);
+            json_array_append_new(messages, json_pack("{s:{s:s, s:o}}", "attachment", "type", "template",
+                                                      "payload", payload));
+            elements = json_array();
+        }
+    }
+    json_decref(elements);
+    if (lines) add_text(messages, lines);
+    free(lines);
+}
+
+/* The reply's link when it can be a URL button (its url is http or https),
+ * borrowed; else NULL. */
+static const json_t *button_link(const json_t *reply) {
+    const json_t *link = json_object_get(reply, "link");
+    const char *url = str(link, "url");
+    if (!url || (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)) return NULL;
+    return link;
+}
+
+/* The text of a reply (new): its text, its choices numbered as the turn
+ * counts them when numbered (they cannot be quick replies), and a link that
+ * cannot be a button as a "Title: URL" line. */
+static char *reply_text(const render_ctx *r, const json_t *reply, int numbered) {
+    json_t *view = json_pack("{s:O?}", "text", json_object_get(reply, "text"));
+    if (numbered) json_object_set(view, "choices", json_object_get(reply, "choices"));
+    json_t *link = json_object_get(reply, "link");
+    if (link && !button_link(reply)) json_object_set(view, "link", link);
+    char *text = pl_channel_plain_text(view, r->next_choice, r->to->locale);
+    json_decref(view);
+    return text;
+}
+
+/* Appends a link (borrowed; its url checked by button_link) as a button
+ * template: a text above one URL button titled with the link's title (cut
+ * to 20 characters with "…"; "Open link" in the session's language when it
+ * has none). The text is `text` when it has words (the caller keeps it
+ * within 640 characters), else the link's title, else its URL: the
+ * template requires one. */
+static void add_link(const render_ctx *r, json_t *messages, const json_t *link, const char *text) {
+    const char *url = str(link, "url"), *title = str(link, "title");
+    const char *locale = r->to->locale;
+    char *label = pl_channel_has_words(title) ? pl_channel_shortened(title, BUTTON_TITLE_MAX)
+                                   : pl_strdup(locale && strncmp(locale, "ja", 2) == 0 ? "リンクを開く" : "Open link");
+    char *above = pl_channel_shortened(pl_channel_has_words(text) ? text : pl_channel_has_words(title) ? title : url, BUTTON_TEMPLATE_TEXT_MAX);
+    json_t *payload = json_pack("{s:s, s:s, s:[{s:s, s:s, s:s}]}", "template_type", "button", "text", above,
+                                "buttons", "type", "web_url", "url", url, "title", label);
+    json_array_append_new(messages, json_pack("{s:{s:s, s:o}}", "attachment", "type", "template",
+                                              "payload", payload));
+    free(above);
+    free(label);
+}
+
+/* One reply: its text (with numbered choices when they cannot be quick
+ * replies), then its cards as carousels; the quick replies go on the last
+ * message, the one Messenger shows them under. A link (a payment page) is
+ * a button template that carries the text when it fits one (640
+ * characters); a longer text goes first and the button follows under the
+ * link's title. */
+static void render_reply(render_ctx *r, const json_t *reply) {
+    const json_t *choices = json_object_get(reply, "choices");
+    const json_t *cards = json_object_get(reply, "cards");
+    const json_t *link = button_link(reply);
+    const char *text = str(reply, "text");
+    int has_text = text && *text;
+    json_t *quick = json_array_size(choices) > 0 && (has_text || json_array_size(cards) > 0 || link)
+                        ? quick_replies(r, choices) : NULL;
+    char *body = reply_text(r, reply, !quick && json_array_size(choices) > 0);
+    r->next_choice += (int)json_array_size(choices);
+    json_t *messages = json_array();
+    if (link && pl_channel_text_units(body) <= BUTTON_TEMPLATE_TEXT_MAX) {
+        add_link(r, messages, link, body);
+    } else {
+        add_text(messages, body);
+        if (link) add_link(r, messages, link, NULL);
+    }
+    free(body);
+    add_carousels(r, messages, cards);
+    if (quick) json_object_set_new(json_array_get(messages, json_array_size(messages) - 1), "quick_replies", quick);
+    size_t i;
+    json_t *message;
+    json_array_foreach(messages, i, message) {
+        json_t *call_body = json_pack("{s:{s:s}, s:s, s:O}", "recipient", "id", r->to->user,
+                                      "messaging_type", "RESPONSE", "message", message);
+        json_array_append_new(r->calls, pl_channel_call("POST", "/me/messages", call_body));
+    }
+    json_decref(messages);
+}
+
+static int messenger_render(const pl_channel_config *cfg, const pl_outbound *to,
+                            const json_t *replies, json_t **calls, char **err) {
+    if (!to->user) return pl_fail(err, "no Messenger recipient (PSID) to send to");
+    render_ctx r = {cfg, to, json_array(), 1};
+    size_t i;
+    json_t *reply;
+    json_array_foreach(replies, i, reply) render_reply(&r, reply);
+    *calls = r.calls;
+    return PL_OK;
+}
+
+/* The page access token goes in the access_token query parameter (as the
+ * Send API reference writes it), with appsecret_proof when the app secret
+ * is known; neither is ever stored in the outbox. */
+static int messenger_authorize(const pl_channel_config *cfg, json_t *headers, char **url,
+                               char **user_pwd, char **err) {
+    (void)headers;
+    (void)user_pwd;
+    const char *token = pl_channel_require(cfg, "page_access_token", NULL, err);
+    if (!token) return PL_ERR;
+    const char *secret = pl_channel_setting(cfg, "app_secret");
+    char *encoded = url_encode(token);
+    char *proof = secret ? pl_channel_hmac_hex("sha256", secret, token, strlen(token)) : NULL;
+    char *with = pl_strdupf("%s%caccess_token=%s%s%s", *url, strchr(*url, '?') ? '&' : '?', encoded,
+                            proof ? "&appsecret_proof=" : "", proof ? proof : "");
+    free(encoded);
+    free(proof);
+    free(*url);
+    *url = with;
+    return PL_OK;
+}
+
+/* The Graph API reports throttling and temporary failures with a 4xx too:
+ * error codes 1, 2, 4, 17, 32, 341, 613 or "is_transient": true
+ * (https://developers.facebook.com/docs/graph-api/guides/error-handling). */
+static void messenger_retry_hint(long status, const char *body, int *retry, long *delay_s) {
+    (void)status;
+    (void)delay_s;
+    json_t *j = json_loads(body ? body : "", 0, NULL);
+    json_t *error = json_object_get(j, "error");
+    json_int_t code = json_integer_value(json_object_get(error, "code"));
+    static const json_int_t transient[] = {1, 2, 4, 17, 32, 341, 613};
+    for (size_t i = 0; i < sizeof transient / sizeof *transient; i++)
+        if (code == transient[i]) *retry = 1;
+    if (json_is_true(json_object_get(error, "is_transient"))) *retry = 1;
+    json_decref(j);
+}
+
+const pl_channel_adapter pl_channel_messenger = {
+    .name = "messenger",
+    .default_api_base = MESSENGER_API_BASE,
+    .synchronous = 0,
+    .inbound = messenger_inbound,
+    .render = messenger_render,
+    .authorize = messenger_authorize,
+    .retry_hint = messenger_retry_hint,
+};

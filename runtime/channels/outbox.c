@@ -1,0 +1,487 @@
+/* outbox: rendering at commit, the per-session send queues, retries and
+ * dead letters; see outbox.h. Sending goes through http_client.c; state
+ * changes are written back in one transaction per loop turn. */
+#define _GNU_SOURCE
+#include "outbox.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/common.h"
+#include "base/log.h"
+#include "event/http_client.h"
+
+typedef struct call {
+    struct call *next;
+    int64_t id;
+    json_t *body; /* the stored call object */
+    int attempts;
+    int64_t next_at;
+} call;
+
+/* The calls of one session (bot, channel, user), sent one at a time. */
+typedef struct queue {
+    struct queue *next_queue;
+    char *bot, *channel, *user;
+    call *head, *tail;
+    int in_flight;
+    int staged; /* calls queued in a commit not yet durable (pl_outbox_release) */
+    int listed; /* a mark while pl_outbox_release goes through its queues */
+    struct event *retry_timer;
+    struct pl_outbox *outbox;
+} queue;
+
+typedef struct update {
+    struct update *next;
+    int64_t id;
+    char state[8];
+    int attempts;
+    int64_t next_at;
+    char *error;
+} update;
+
+struct pl_outbox {
+    struct event_base *base;
+    pl_store *store;
+    pl_http_client *http;
+    pl_outbox_lookup_fn lookup;
+    void *lookup_ud;
+    queue *queues;
+    call *queued;         /* stored in the open transaction, not yet committed */
+    queue **queued_into;  /* the queue each of those goes to (parallel list) */
+    size_t nqueued, capqueued;
+    update *updates;      /* state changes to write back */
+    struct event *flush_ev;
+    size_t pending;
+    pl_outbox_stats stats;
+    long retry_ms, retry_max_ms;
+    int max_attempts;
+};
+
+static long env_long(const char *name, long fallback) {
+    const char *v = getenv(name);
+    char *end = NULL;
+    long n = v ? strtol(v, &end, 10) : 0;
+    return v && end != v && n > 0 ? n : fallback;
+}
+
+/* --- queues ----------------------------------------------------------------- */
+
+static void send_next(queue *q);
+
+static queue *queue_for(pl_outbox *o, const char *bot, const char *channel, const char *user) {
+    for (queue *q = o->queues; q; q = q->next_queue)
+        if (strcmp(q->user, user) == 0 && strcmp(q->channel, channel) == 0 && strcmp(q->bot, bot) == 0)
+            return q;
+    queue *q = calloc(1, sizeof *q);
+    if (!q) abort();
+    q->bot = pl_strdup(bot);
+    q->channel = pl_strdup(channel);
+    q->user = pl_strdup(user);
+    q->outbox = o;
+    q->next_queue = o->queues;
+    o->queues = q;
+    return q;
+}
+
+static void queue_free(queue *q) {
+    for (call *c = q->head, *n; c; c = n) {
+        n = c->next;
+        json_decref(c->body);
+        free(c);
+    }
+    if (q->retry_timer) event_free(q->retry_timer);
+    free(q->bot);
+    free(q->channel);
+    free(q->user);
+    free(q);
+}
+
+/* Drops an empty, idle queue (queues live only while they have work). */
+static void queue_drop_if_idle(queue *q) {
+    if (q->head || q->in_flight || q->staged) return;
+    pl_outbox *o = q->outbox;
+    queue **link = &o->queues;
+    while (*link != q) link = &(*link)->next_queue;
+    *link = q->next_queue;
+    queue_free(q);
+}
+
+static void append(queue *q, call *c) {
+    c->next = NULL;
+    if (q->tail) q->tail->next = c;
+    else q->head = c;
+    q->tail = c;
+    q->outbox->pending++;
+}
+
+/* --- write-back of state changes ------------------------------------------- */
+
+static void on_flush(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    pl_outbox *o = arg;
+    update *list = o->updates;
+    o->updates = NULL;
+    char *err = NULL;
+    int ok = pl_store_begin(o->store, &err) == PL_OK;
+    int64_t now = pl_now_ms();
+    for (update *u = list; ok && u; u = u->next)
+        ok = pl_store_outbox_update(o->store, u->id, u->state, u->attempts, u->next_at, u->error,
+                                    now, &err) == PL_OK;
+    if (ok) ok = pl_store_commit(o->store, &err) == PL_OK;
+    if (!ok) {
+        pl_store_rollback(o->store);
+        pl_error("outbox: could not record delivery states (%s); they may be sent again after a restart",
+                 err);
+    }
+    free(err);
+    for (update *u = list, *n; u; u = n) {
+        n = u->next;
+        free(u->error);
+        free(u);
+    }
+}
+
+static void record(pl_outbox *o, const call *c, const char *state, const char *error) {
+    update *u = calloc(1, sizeof *u);
+    if (!u) abort();
+    u->id = c->id;
+    snprintf(u->state, sizeof u->state, "%s", state);
+    u->attempts = c->attempts;
+    u->next_at = c->next_at;
+    u->error = error ? pl_strdup(error) : NULL;
+    u->next = o->updates;
+    o->updates = u;
+    if (!u->next) event_active(o->flush_ev, EV_WRITE, 0);
+}
+
+/* --- sending ---------------------------------------------------------------- */
+
+static void on_retry_timer(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    send_next(arg);
+}
+
+/* Pops the head call (sent or dead) and goes on with the next one. */
+static void done_with_head(queue *q) {
+    call *c = q->head;
+    q->head = c->next;
+    if (!q->head) q->tail = NULL;
+    q->outbox->pending--;
+    json_decref(c->body);
+    free(c);
+    send_next(q);
+}
+
+static long backoff_ms(const pl_outbox *o, int attempts, long retry_after) {
+    long ms = o->retry_ms;
+    for (int i = 1; i < attempts && ms < o->retry_max_ms; i++) ms *= 2;
+    if (retry_after >= 0 && retry_after * 1000 > ms) ms = retry_after * 1000;
+    return ms > o->retry_max_ms ? o->retry_max_ms : ms;
+}
+
+static void schedule_retry(queue *q, long delay_ms) {
+    if (!q->retry_timer) q->retry_timer = evtimer_new(q->outbox->base, on_retry_timer, q);
+    struct timeval tv = {delay_ms / 1000, (delay_ms % 1000) * 1000};
+    evtimer_add(q->retry_timer, &tv);
+}
+
+static void failed_attempt(queue *q, const char *why, int retry, long retry_after);
+
+static void on_response(const pl_http_response *res, void *arg) {
+    queue *q = arg;
+    pl_outbox *o = q->outbox;
+    call *c = q->head;
+    q->in_flight = 0;
+    c->attempts++;
+    if (res->status >= 200 && res->status < 300) {
+        o->stats.sent++;
+        record(o, c, "sent", NULL);
+        done_with_head(q);
+        return;
+    }
+    char *why = res->status ? pl_strdupf("HTTP %ld: %.300s", res->status, res->body)
+                            : pl_strdupf("%s", res->error ? res->error : "no answer");
+    int retry = res->status == 0 || res->status == 429 || res->status >= 500;
+    long retry_after = res->retry_after;
+    const pl_channel_adapter *adapter = pl_channel_find(q->channel);
+    if (res->status && adapter && adapter->retry_hint) adapter->retry_hint(res->status, res->body, &retry, &retry_after);
+    failed_attempt(q, why, retry, retry_after);
+    free(why);
+}
+
+/* A failed attempt of the head call: retried after a backoff, or a dead
+ * letter when it may not be retried or has used its attempts. */
+static void failed_attempt(queue *q, const char *why, int retry, long retry_after) {
+    pl_outbox *o = q->outbox;
+    call *c = q->head;
+    if (!retry || c->attempts >= o->max_attempts) {
+        o->stats.dead++;
+        pl_error("[%s] %s/%s: outgoing message %lld is a dead letter after %d attempt%s: %s",
+                 q->bot, q->channel, q->user, (long long)c->id, c->attempts,
+                 c->attempts == 1 ? "" : "s", why);
+        record(o, c, "dead", why);
+        done_with_head(q);
+        return;
+    }
+    long delay = backoff_ms(o, c->attempts, retry_after);
+    c->next_at = pl_now_ms() + delay;
+    o->stats.retried++;
+    pl_warn("[%s] %s/%s: sending message %lld failed (%s); retry %d in %ld ms", q->bot, q->channel,
+            q->user, (long long)c->id, why, c->attempts, delay);
+    record(o, c, "pending", why);
+    schedule_retry(q, delay);
+}
+
+/* Builds the request for the head call and starts it. */
+static void send_next(queue *q) {
+    pl_outbox *o = q->outbox;
+    call *c = q->head;
+    if (!c) {
+        queue_drop_if_idle(q);
+        return;
+    }
+    if (q->in_flight) return;
+    int64_t wait = c->next_at - pl_now_ms();
+    if (wait > 0) {
+        schedule_retry(q, (long)wait);
+        return;
+    }
+    pl_channel_config cfg;
+    const pl_channel_adapter *adapter = pl_channel_find(q->channel);
+    if (!adapter || !o->lookup(q->bot, q->channel, &cfg, o->lookup_ud)) {
+        pl_warn("[%s] %s is not served now; message %lld waits", q->bot, q->channel, (long long)c->id);
+        schedule_retry(q, o->retry_max_ms);
+        return;
+    }
+    json_t *headers = json_deep_copy(json_object_get(c->body, "headers"));
+    if (!headers) headers = json_object();
+    const char *content_type = json_string_value(json_object_get(c->body, "content_type"));
+    if (content_type) json_object_set_new(headers, "Content-Type", json_string(content_type));
+    char *url = pl_strdupf("%s%s", pl_channel_api_base(&cfg, adapter->default_api_base),
+                           json_string_value(json_object_get(c->body, "path")));
+    char *user_pwd = NULL, *err = NULL;
+    int rc = adapter->authorize ? adapter->authorize(&cfg, headers, &url, &user_pwd, &err) : PL_OK;
+    const char *body = json_string_value(json_object_get(c->body, "body"));
+    pl_http_request req = {
+        .method = json_string_value(json_object_get(c->body, "method")),
+        .url = url,
+        .headers = headers,
+        .body = body,
+        .body_len = body ? strlen(body) : 0,
+        .user_pwd = user_pwd,
+    };
+    if (rc == PL_OK) rc = pl_http_fetch(o->http, &req, on_response, q, &err);
+    if (rc == PL_OK) {
+        q->in_flight = 1;
+    } else {
+        /* no credentials (an unset variable) or no transfer: a failed attempt */
+        c->attempts++;
+        char *why = pl_strdupf("cannot send: %s", err ? err : "?");
+        failed_attempt(q, why, 1, -1);
+        free(why);
+    }
+    free(err);
+    free(url);
+    free(user_pwd);
+    json_decref(headers);
+}
+
+/* --- queueing at commit ------------------------------------------------------- */
+
+static int store_call(pl_outbox *o, const char *bot, const char *channel, const char *user,
+                      const json_t *body, char **err) {
+    char *text = json_dumps(body, JSON_COMPACT);
+    int64_t id = 0;
+    int64_t now = pl_now_ms();
+    int rc = pl_store_outbox_add(o->store, bot, channel, user, text, now, &id, err);
+    free(text);
+    if (rc != PL_OK) return rc;
+    call *c = calloc(1, sizeof *c);
+    if (!c) abort();
+    c->id = id;
+    c->body = json_deep_copy(body);
+    c->next_at = now;
+    if (o->nqueued == o->capqueued) {
+        o->capqueued = o->capqueued ? o->capqueued * 2 : 16;
+        o->queued_into = realloc(o->queued_into, sizeof *o->queued_into * o->capqueued);
+        if (!o->queued_into) abort();
+    }
+    queue *q = queue_for(o, bot, channel, user);
+    q->staged++;
+    o->queued_into[o->nqueued++] = q;
+    c->next = o->queued;
+    o->queued = c;
+    return PL_OK;
+}
+
+int pl_outbox_queue_call(pl_outbox *o, const char *bot, const char *channel, const char *user,
+                         const json_t *body, char **err) {
+    return store_call(o, bot, channel, user, body, err);
+}
+
+typedef struct {
+    pl_outbox *outbox;
+    const char *bot;
+} payload_ctx;
+
+/* pl_outbound.short_payload: the key is stored in this commit's transaction. */
+static char *short_payload(void *arg, const char *payload) {
+    payload_ctx *ctx = arg;
+    char *key = pl_channel_payload_key(payload);
+    char *err = NULL;
+    if (pl_store_payload_put(ctx->outbox->store, ctx->bot, key, payload, &err) != PL_OK) {
+        pl_error("[%s] cannot store a choice payload: %s", ctx->bot, err);
+        free(err);
+    }
+    return key;
+}
+
+int pl_outbox_queue(pl_outbox *o, const char *bot, const char *channel, const pl_outbound *given,
+                    const json_t *replies, char **err) {
+    const pl_channel_adapter *adapter = pl_channel_find(channel);
+    pl_channel_config cfg;
+    if (!adapter || adapter->synchronous || !adapter->render || !o->lookup(bot, channel, &cfg, o->lookup_ud))
+        return PL_OK;
+    payload_ctx ctx = {o, bot};
+    pl_outbound to_with_map = *given;
+    to_with_map.short_payload = short_payload;
+    to_with_map.payload_ctx = &ctx;
+    const pl_outbound *to = &to_with_map;
+    json_t *calls = NULL;
+    char *why = NULL;
+    if (adapter->render(&cfg, to, replies, &calls, &why) != PL_OK) {
+        pl_error("[%s] %s/%s: the replies could not be rendered for %s: %s", bot, channel, to->user,
+                 channel, why ? why : "?");
+        free(why);
+        return PL_OK;
+    }
+    size_t i;
+    json_t *body;
+    int rc = PL_OK;
+    json_array_foreach(calls, i, body) {
+        if ((rc = store_call(o, bot, channel, to->user, body, err)) != PL_OK) break;
+    }
+    json_decref(calls);
+    return rc;
+}
+
+struct pl_outbox_staged {
+    call **calls;  /* oldest first */
+    queue **into;  /* the queue each goes to */
+    size_t n;
+};
+
+pl_outbox_staged *pl_outbox_take_staged(pl_outbox *o) {
+    if (o->nqueued == 0) return NULL;
+    pl_outbox_staged *s = calloc(1, sizeof *s);
+    if (!s) abort();
+    s->n = o->nqueued;
+    s->calls = calloc(s->n, sizeof *s->calls);
+    s->into = malloc(sizeof *s->into * s->n);
+    if (!s->calls || !s->into) abort();
+    /* o->queued is newest first; queued_into is oldest first */
+    call *c = o->queued;
+    for (size_t i = s->n; i-- > 0; c = c->next) s->calls[i] = c;
+    memcpy(s->into, o->queued_into, sizeof *s->into * s->n);
+    o->queued = NULL;
+    o->nqueued = 0;
+    return s;
+}
+
+void pl_outbox_release(pl_outbox_staged *s, int committed) {
+    if (!s) return; /* nothing queued in that commit */
+    for (size_t i = 0; i < s->n; i++) {
+        if (committed) append(s->into[i], s->calls[i]);
+        else {
+            json_decref(s->calls[i]->body);
+            free(s->calls[i]);
+        }
+    }
+    /* a queue stays while any of its calls here is still to be sent: one
+     * listed twice must outlive the first send_next (which may empty it) */
+    if (committed)
+        for (size_t i = 0; i < s->n; i++) send_next(s->into[i]);
+    for (size_t i = 0; i < s->n; i++) s->into[i]->staged--;
+    /* each queue once (it may be listed several times, and is freed by
+     * the first drop) */
+    size_t unique = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->into[i]->listed) continue;
+        s->into[i]->listed = 1;
+        s->into[unique++] = s->into[i];
+    }
+    for (size_t i = 0; i < unique; i++) {
+        s->into[i]->listed = 0;
+        queue_drop_if_idle(s->into[i]);
+    }
+    free(s->calls);
+    free(s->into);
+    free(s);
+}
+
+int pl_outbox_resume(pl_outbox *o, char **err) {
+    json_t *rows = NULL;
+    if (pl_store_outbox_pending(o->store, &rows, err) != PL_OK) return PL_ERR;
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+        queue *q = queue_for(o, json_string_value(json_object_get(row, "bot")),
+                             json_string_value(json_object_get(row, "channel")),
+                             json_string_value(json_object_get(row, "user")));
+        call *c = calloc(1, sizeof *c);
+        if (!c) abort();
+        c->id = json_integer_value(json_object_get(row, "id"));
+        c->body = json_incref(json_object_get(row, "call"));
+        c->attempts = (int)json_integer_value(json_object_get(row, "attempts"));
+        c->next_at = json_integer_value(json_object_get(row, "next_at"));
+        append(q, c);
+    }
+    if (json_array_size(rows) > 0)
+        pl_info("outbox: resuming %zu outgoing message%s", json_array_size(rows),
+                json_array_size(rows) == 1 ? "" : "s");
+    json_decref(rows);
+    for (queue *q = o->queues, *next; q; q = next) {
+        next = q->next_queue;
+        send_next(q);
+    }
+    return PL_OK;
+}
+
+size_t pl_outbox_pending(const pl_outbox *o) { return o->pending; }
+pl_outbox_stats pl_outbox_get_stats(const pl_outbox *o) { return o->stats; }
+
+pl_outbox *pl_outbox_new(struct event_base *base, pl_store *store, pl_http_client *http,
+                         pl_outbox_lookup_fn lookup, void *ud) {
+    pl_outbox *o = calloc(1, sizeof *o);
+    if (!o) abort();
+    o->base = base;
+    o->store = store;
+    o->http = http;
+    o->lookup = lookup;
+    o->lookup_ud = ud;
+    o->flush_ev = event_new(base, -1, 0, on_flush, o);
+    o->retry_ms = env_long("PARLEY_OUTBOX_RETRY_MS", 1000);
+    o->retry_max_ms = env_long("PARLEY_OUTBOX_RETRY_MAX_MS", 300000);
+    o->max_attempts = (int)env_long("PARLEY_OUTBOX_MAX_ATTEMPTS", 8);
+    return o;
+}
+
+void pl_outbox_free(pl_outbox *o) {
+    if (!o) return;
+    if (o->updates) on_flush(-1, 0, o);
+    for (queue *q = o->queues, *n; q; q = n) {
+        n = q->next_queue;
+        queue_free(q);
+    }
+    for (call *c = o->queued, *n; c; c = n) {
+        n = c->next;
+        json_decref(c->body);
+        free(c);
+    }
+    free(o->queued_into);
+    event_free(o->flush_ev);
+    free(o);
+}

@@ -1,0 +1,282 @@
+/* chat: `parley chat` — a conversation with a bot in the terminal, through
+ * the same pipeline as the server (channel "console"). Choices are numbered
+ * and a number taps one; saving a script reloads it, and the console says
+ * so or shows the error (file:line) while the old version keeps answering. */
+#define _GNU_SOURCE
+#include <event2/event.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "app/app.h"
+#include "base/common.h"
+#include "base/log.h"
+#include "cli.h"
+#include "sandbox/usage.h"
+
+static const char chat_usage[] =
+    "usage: parley chat [BOT_DIR] [--user ID] [--locale LOCALE] [--db FILE]\n"
+    "\n"
+    "Talk to a bot in the terminal. Type a message and press enter; type the number\n"
+    "of a choice to tap it. Saving any script of the bot reloads it.\n"
+    "\n"
+    "  --user ID        the shopper id (default: console)\n"
+    "  --locale LOCALE  the shopper's locale, such as en or ja\n"
+    "  --db FILE        keep sessions in this SQLite file (default: in memory)\n"
+    "\n"
+    "In the chat: /locale LOCALE switches language, /session shows the session,\n"
+    "/reset starts over, /quit (or end of input) leaves.\n";
+
+typedef struct {
+    pl_app *app;
+    pl_bot *bot;
+    char *user;
+    char *locale;
+    json_t *choices; /* payloads of the last numbered choices */
+    char line[8192];
+    size_t used;
+    int eof;
+    int awaiting; /* a message is in the pipeline; the next line waits */
+    struct event *stdin_ev;
+} chat;
+
+static void pump(chat *ch);
+
+static void prompt(void) {
+    fputs("you> ", stdout);
+    fflush(stdout);
+}
+
+static void print_choices(chat *ch, const json_t *reply) {
+    size_t i;
+    json_t *choice;
+    json_array_foreach(json_object_get(reply, "choices"), i, choice) {
+        json_array_append(ch->choices, json_object_get(choice, "payload"));
+        printf("      %zu) %s\n", json_array_size(ch->choices),
+               json_string_value(json_object_get(choice, "title")));
+    }
+}
+
+/* "2.50 EUR"; currencies without minor units (JPY, KRW) print whole. */
+static void print_price(const json_t *price) {
+    long long amount = (long long)json_integer_value(json_object_get(price, "amount"));
+    const char *currency = json_string_value(json_object_get(price, "currency"));
+    int whole = currency && (strcmp(currency, "JPY") == 0 || strcmp(currency, "KRW") == 0);
+    if (whole) printf("%lld %s", amount, currency);
+    else printf("%lld.%02lld %s", amount / 100, llabs(amount % 100), currency ? currency : "");
+}
+
+static void print_cards(const json_t *reply) {
+    size_t i;
+    json_t *card;
+    json_array_foreach(json_object_get(reply, "cards"), i, card) {
+        printf("      [%s] %s — ", json_string_value(json_object_get(card, "sku")),
+               json_string_value(json_object_get(card, "title")));
+        print_price(json_object_get(card, "price"));
+        const char *subtitle = json_string_value(json_object_get(card, "subtitle"));
+        printf("%s%s\n", subtitle ? " — " : "", subtitle ? subtitle : "");
+    }
+}
+
+
+static void deliver(int status, const pl_message *msg, const pl_turn_result *result, void *ud) {
+    const json_t *replies = pl_turn_replies(result);
+    (void)msg;
+    chat *ch = ud;
+    ch->awaiting = 0;
+    if (status != 200) printf("! the message could not be stored (status %d)\n", status);
+    json_array_clear(ch->choices);
+    size_t i;
+    json_t *reply;
+    json_array_foreach(replies, i, reply) {
+        const char *text = json_string_value(json_object_get(reply, "text"));
+        if (text) printf("%s: %s\n", pl_bot_name(ch->bot), text);
+        print_choices(ch, reply);
+        print_cards(reply);
+    }
+    prompt();
+    pump(ch);
+}
+
+static void send_line(chat *ch, const char *line) {
+    pl_message *msg = pl_message_new(pl_bot_name(ch->bot), "console", ch->user);
+    char *end = NULL;
+    long n = strtol(line, &end, 10);
+    if (end != line && *end == '\0' && n >= 1 && (size_t)n <= json_array_size(ch->choices))
+        msg->payload = pl_strdup(json_string_value(json_array_get(ch->choices, (size_t)n - 1)));
+    else
+        msg->text = pl_strdup(line);
+    if (ch->locale) msg->locale = pl_strdup(ch->locale);
+    ch->awaiting = 1;
+    pl_pipeline_post(pl_app_pipeline(ch->app), ch->bot, msg, deliver, ch);
+}
+
+static void show_session(chat *ch) {
+    pl_session_key key = {pl_bot_name(ch->bot), "console", ch->user};
+    char *state = NULL, *err = NULL;
+    if (pl_store_session_get(pl_app_store(ch->app), &key, &state, &err) != PL_OK) {
+        printf("! %s\n", err);
+        free(err);
+        return;
+    }
+    json_t *j = state ? json_loads(state, 0, NULL) : NULL;
+    char *pretty = j ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+    printf("%s\n", pretty ? pretty : "(no session yet)");
+    free(pretty);
+    json_decref(j);
+    free(state);
+}
+
+static void erased(int status, const pl_message *msg, const pl_turn_result *result, void *ud) {
+    (void)msg;
+    (void)result;
+    chat *ch = ud;
+    ch->awaiting = 0;
+    json_array_clear(ch->choices);
+    printf(status == 200 ? "(session erased: the next message starts over)\n" : "(no session to erase)\n");
+    prompt();
+    pump(ch);
+}
+
+/* Handles one typed line; returns 0 to quit. */
+static int handle_line(chat *ch, char *line) {
+    line[strcspn(line, "\r")] = '\0';
+    if (!*line) return 1;
+    if (strcmp(line, "/quit") == 0 || strcmp(line, "/exit") == 0) return 0;
+    if (strcmp(line, "/session") == 0) show_session(ch);
+    else if (strcmp(line, "/reset") == 0) {
+        ch->awaiting = 1;
+        pl_pipeline_erase(pl_app_pipeline(ch->app), ch->bot, "console", ch->user, erased, ch);
+    } else if (strncmp(line, "/locale ", 8) == 0) {
+        free(ch->locale);
+        ch->locale = pl_strdup(line + 8);
+        printf("(locale %s from the next message)\n", ch->locale);
+    } else
+        send_line(ch, line);
+    return 1;
+}
+
+/* Handles typed lines one at a time: a line waits until the answer to the
+ * previous one has been delivered. */
+static void pump(chat *ch) {
+    char *nl;
+    while (!ch->awaiting && (nl = memchr(ch->line, '\n', ch->used))) {
+        *nl = '\0';
+        char *line = pl_strdup(ch->line);
+        size_t rest = ch->used - (size_t)(nl + 1 - ch->line);
+        memmove(ch->line, nl + 1, rest);
+        ch->used = rest;
+        int go_on = handle_line(ch, line);
+        free(line);
+        if (!go_on) {
+            event_base_loopexit(pl_app_base(ch->app), NULL);
+            return;
+        }
+        if (!ch->awaiting) prompt();
+    }
+    if (!ch->awaiting && ch->eof) event_base_loopexit(pl_app_base(ch->app), NULL);
+}
+
+static void on_stdin(evutil_socket_t fd, short what, void *arg) {
+    (void)what;
+    chat *ch = arg;
+    if (ch->used == sizeof ch->line - 1) ch->used = 0; /* an over-long line is dropped */
+    ssize_t n = read(fd, ch->line + ch->used, sizeof ch->line - 1 - ch->used);
+    if (n <= 0) {
+        ch->eof = 1;
+        event_del(ch->stdin_ev);
+    } else {
+        ch->used += (size_t)n;
+    }
+    pump(ch);
+}
+
+static void on_reload(pl_bot *bot, int ok, const char *changed, const pl_errors *errors, void *ud) {
+    (void)ud;
+    if (ok) printf("\n(reloaded %s: %s changed)\n", pl_bot_name(bot), changed);
+    else {
+        printf("\n(%s did not reload, the previous version keeps answering)\n", changed);
+        for (size_t i = 0; i < errors->count; i++) printf("! %s\n", errors->items[i]);
+    }
+    prompt();
+}
+
+/* Errors and warnings of turns show up in the conversation; the rest of the
+ * log stays out of the way. */
+static void log_sink(pl_log_level level, const char *line, void *ud) {
+    (void)ud;
+    if (level >= PL_LOG_WARN) printf("! %.*s\n", (int)strcspn(line, "\n"), line);
+}
+
+static int run_chat(const char *dir, const char *db, chat *ch) {
+    char *dirs[] = {(char *)dir};
+    pl_app_config config = {.db_path = db, .sync = PL_SYNC_NORMAL, .bot_dirs = dirs, .nbots = 1,
+                            .watch = 1};
+    pl_log_set_sink(log_sink, NULL, 1);
+    char *err = NULL;
+    /* one bot and no neighbours to protect: its share of the loop is all of it */
+    pl_usage_set_policy(&(pl_usage_policy){1.0, INT64_MAX / 4});
+    if (pl_app_open(&config, &ch->app, &err) != PL_OK) {
+        fprintf(stderr, "parley chat: %s\n", err);
+        free(err);
+        return 1;
+    }
+    ch->bot = pl_app_bot(ch->app, 0);
+    ch->choices = json_array();
+    pl_app_on_reload(ch->app, on_reload, ch);
+    printf("parley chat with '%s'. Type a message; a number taps a choice; /quit leaves.\n",
+           pl_bot_name(ch->bot));
+    if (pl_bot_error(ch->bot)) printf("! the scripts did not load: %s\n", pl_bot_error(ch->bot));
+    prompt();
+    ch->stdin_ev = event_new(pl_app_base(ch->app), 0, EV_READ | EV_PERSIST, on_stdin, ch);
+    event_add(ch->stdin_ev, NULL);
+    event_base_dispatch(pl_app_base(ch->app));
+    if (ch->eof) putchar('\n');
+    event_free(ch->stdin_ev);
+    json_decref(ch->choices);
+    pl_app_close(ch->app);
+    return 0;
+}
+
+int pl_cmd_chat(int argc, char **argv) {
+    static const struct option opts[] = {{"user", required_argument, 0, 'u'},
+                                         {"locale", required_argument, 0, 'l'},
+                                         {"db", required_argument, 0, 'd'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    chat ch = {0};
+    const char *db = ":memory:";
+    const char *user = "console";
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'u': user = optarg; break;
+        case 'l': ch.locale = pl_strdup(optarg); break;
+        case 'd': db = optarg; break;
+        case 'h': fputs(chat_usage, stdout); free(ch.locale); return 0;
+        default: free(ch.locale); return pl_cli_usage_error("chat", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (argc - optind > 1) {
+        free(ch.locale);
+        return pl_cli_usage_error("chat", "one BOT_DIR at a time");
+    }
+    char *default_dir = optind < argc ? NULL : pl_cli_default_bot();
+    const char *dir = optind < argc ? argv[optind] : default_dir;
+    struct stat st;
+    int rc;
+    if (!dir || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        rc = pl_cli_usage_error("chat", "%s: no such folder", dir ? dir : "(no bot.json here)");
+    else {
+        ch.user = pl_strdup(user);
+        rc = run_chat(dir, db, &ch);
+    }
+    free(ch.user);
+    free(ch.locale);
+    free(default_dir);
+    return rc;
+}

@@ -1,0 +1,257 @@
+/* commerce_lua: the thin Lua binding of commerce.c, `parley.commerce`,
+ * used by runtime/lua/parley/conversation.lua (c:checkout, c:orders ...).
+ * create_order waits for the provider's link inside the turn. */
+#define _GNU_SOURCE
+#include <lauxlib.h>
+#include <openssl/rand.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/common.h"
+#include "base/log.h"
+#include "commerce.h"
+#include "core/turn.h"
+#include "sandbox/json_lua.h"
+#include "sandbox/vm.h"
+
+static pl_commerce *commerce;
+
+void pl_commerce_lua_use(pl_commerce *c) { commerce = c; }
+
+static pl_turn *need_turn(lua_State *L, const char *what) {
+    pl_turn *t = pl_turn_current(L);
+    if (!t) luaL_error(L, "%s can only be used while handling a message", what);
+    if (!commerce) luaL_error(L, "%s: commerce is not available in this process", what);
+    return t;
+}
+
+static char *new_token(void) {
+    unsigned char raw[16];
+    if (RAND_bytes(raw, sizeof raw) != 1) abort();
+    char *hex = malloc(33);
+    if (!hex) abort();
+    for (int i = 0; i < 16; i++) snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+    return hex;
+}
+
+/* --- create_order ------------------------------------------------------------------ */
+
+typedef struct {
+    pl_turn *turn;   /* NULL until the turn waits */
+    pl_store *store;
+    pl_bot *bot;
+    int64_t id;
+    int done;        /* the link came (or failed) */
+    char *error;
+} link_wait;
+
+/* Pushes the stored order (with its payment link) or nil, "provider_unavailable". */
+static int push_order(lua_State *L, void *ud) {
+    link_wait *w = ud;
+    json_t *order = NULL;
+    char *err = NULL;
+    int n = 2;
+    if (w->error || pl_store_order_get(w->store, pl_bot_name(w->bot), w->id, &order, &err) != PL_OK || !order) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "provider_unavailable");
+    } else {
+        pl_json_push(L, pl_commerce_tidy_order(order));
+        n = 1;
+    }
+    json_decref(order);
+    free(err);
+    free(w->error);
+    free(w);
+    return n;
+}
+
+static void on_link(const char *url, const char *ref, const char *why, void *ud) {
+    link_wait *w = ud;
+    char *err = NULL;
+    int64_t now = pl_now_ms();
+    int changed = 0;
+    if (url && pl_store_order_set_link(w->store, w->id, ref, url, now, &err) != PL_OK) why = err;
+    if (!url || why) {
+        pl_error("[%s] order %lld: no payment link: %s", pl_bot_name(w->bot), (long long)w->id, why ? why : "?");
+        w->error = pl_strdup(why ? why : "no link");
+        char *ignored = NULL;
+        pl_store_order_transition(w->store, w->id, "pending", "failed", NULL, now, &changed, &ignored);
+        free(ignored);
+    }
+    free(err);
+    w->done = 1;
+    if (w->turn) pl_turn_wake(w->turn, push_order, w);
+}
+
+/* Checks the lines against the live stock, adding up what all lines take
+ * from each product and option choice; returns the sku of the first line
+ * that draws on something short, or NULL. */
+static const char *short_in_stock(pl_bot *bot, const json_t *lines) {
+    json_t *stock = pl_bot_stock(bot), *wanted = json_object();
+    const char *short_sku = NULL;
+    size_t i, k;
+    json_t *line, *key;
+    json_array_foreach(lines, i, line) {
+        json_t *keys = pl_commerce_line_keys(line);
+        json_array_foreach(keys, k, key) {
+            const char *name = json_string_value(key);
+            json_int_t total = json_integer_value(json_object_get(wanted, name)) +
+                               json_integer_value(json_object_get(line, "qty"));
+            json_object_set_new(wanted, name, json_integer(total));
+            json_t *left = json_object_get(stock, name);
+            if (!short_sku && left && json_integer_value(left) < total)
+                short_sku = json_string_value(json_object_get(line, "sku"));
+        }
+        json_decref(keys);
+    }
+    json_decref(wanted);
+    return short_sku;
+}
+
+static const char *invalid_order(const json_t *o) {
+    json_t *lines = json_object_get(o, "lines");
+    if (!json_is_array(lines) || json_array_size(lines) == 0) return "empty_cart";
+    if (!json_is_string(json_object_get(o, "currency"))) return "no_currency";
+    json_int_t subtotal = json_integer_value(json_object_get(o, "subtotal"));
+    json_int_t discount = json_integer_value(json_object_get(o, "discount"));
+    json_int_t total = json_integer_value(json_object_get(o, "total"));
+    if (!json_is_integer(json_object_get(o, "total")) || total < 0 || subtotal - discount != total)
+        return "bad_total";
+    return NULL;
+}
+
+/* create_order{currency, subtotal, discount, total, discount_code?, lines}
+ *   -> order (with payment_url) | nil, reason[, sku] */
+static int lua_create_order_on_loop(lua_State *L) {
+    pl_turn *turn = need_turn(L, "c:checkout");
+    luaL_checktype(L, 1, LUA_TTABLE);
+    /* the payment link's answer must find a turn that waits for it */
+    pl_turn_check_wait(L, turn);
+    char *err = NULL;
+    json_t *order = pl_json_from_lua(L, 1, "order", &err);
+    if (!order) {
+        lua_pushstring(L, err);
+        free(err);
+        return lua_error(L);
+    }
+    pl_bot *bot = pl_turn_bot(turn);
+    const pl_message *msg = pl_turn_message(turn);
+    const char *bad = invalid_order(order);
+    const char *short_sku = bad ? NULL : short_in_stock(bot, json_object_get(order, "lines"));
+    pl_payment_ctx pctx;
+    const pl_payment_provider *provider = bad || short_sku ? NULL : pl_commerce_provider(commerce, bot, &pctx, &err);
+    if (bad || short_sku || !provider) {
+        if (!bad && !short_sku) pl_error("[%s] %s", pl_bot_name(bot), err);
+        free(err);
+        lua_pushnil(L);
+        lua_pushstring(L, bad ? bad : short_sku ? "out_of_stock" : "provider_unavailable");
+        if (short_sku) lua_pushstring(L, short_sku); /* before the order (which holds it) goes */
+        json_decref(order);
+        return short_sku ? 3 : 2;
+    }
+    char *token = new_token();
+    json_object_set_new(order, "bot", json_string(pl_bot_name(bot)));
+    json_object_set_new(order, "channel", json_string(msg->channel));
+    json_object_set_new(order, "user", json_string(msg->user));
+    json_object_set_new(order, "provider", json_string(provider->name));
+    json_object_set_new(order, "token", json_string(token));
+    free(token);
+    pl_store *store = pl_commerce_store(commerce);
+    link_wait *w = calloc(1, sizeof *w);
+    if (!w) abort();
+    *w = (link_wait){.store = store, .bot = bot};
+    int rc = pl_store_order_create(store, order, pl_now_ms(), &w->id, &err);
+    if (rc == PL_OK) {
+        json_object_set_new(order, "id", json_integer(w->id));
+        rc = provider->create_link(&pctx, order, on_link, w, &err);
+        if (rc != PL_OK) on_link(NULL, NULL, err, w);
+    } else {
+        pl_error("[%s] %s", pl_bot_name(bot), err);
+        w->error = pl_strdup(err);
+        w->done = 1;
+    }
+    free(err);
+    json_decref(order);
+    if (w->done) return push_order(L, w);
+    w->turn = turn;
+    return pl_turn_wait(L, turn);
+}
+
+/* --- reading ------------------------------------------------------------------------ */
+
+/* orders([limit]) -> this shopper's orders on this channel, newest first */
+static int lua_orders_on_loop(lua_State *L) {
+    pl_turn *turn = need_turn(L, "c:orders");
+    const pl_message *msg = pl_turn_message(turn);
+    json_t *list = NULL;
+    char *err = NULL;
+    if (pl_store_orders_of(pl_commerce_store(commerce), msg->bot, msg->channel, msg->user,
+                           (int)luaL_optinteger(L, 1, 10), &list, &err) != PL_OK) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "store_unavailable");
+        free(err);
+        return 2;
+    }
+    size_t i;
+    json_t *o;
+    json_array_foreach(list, i, o) pl_commerce_tidy_order(o);
+    return pl_json_push_owned(L, list);
+}
+
+/* order(id) -> the order when it is this shopper's, else nil */
+static int lua_order_on_loop(lua_State *L) {
+    pl_turn *turn = need_turn(L, "c:order");
+    const pl_message *msg = pl_turn_message(turn);
+    json_t *order = NULL;
+    char *err = NULL;
+    if (pl_store_order_get(pl_commerce_store(commerce), msg->bot, luaL_checkinteger(L, 1), &order, &err) != PL_OK) {
+        free(err);
+        return 0;
+    }
+    int mine = order && strcmp(json_string_value(json_object_get(order, "user")), msg->user) == 0 &&
+               strcmp(json_string_value(json_object_get(order, "channel")), msg->channel) == 0;
+    if (mine) return pl_json_push_owned(L, pl_commerce_tidy_order(order));
+    json_decref(order);
+    return 0;
+}
+
+/* discount_used(code) -> whether this shopper has used the code */
+static int lua_discount_used_on_loop(lua_State *L) {
+    pl_turn *turn = need_turn(L, "cart:apply_code");
+    const pl_message *msg = pl_turn_message(turn);
+    int used = 0;
+    char *err = NULL;
+    if (pl_store_discount_used(pl_commerce_store(commerce), msg->bot, luaL_checkstring(L, 1), msg->user, &used,
+                               &err) != PL_OK)
+        free(err);
+    lua_pushboolean(L, used);
+    return 1;
+}
+
+/* stock(key) -> units left, or nil when the key is unlimited */
+static int lua_stock(lua_State *L) {
+    pl_vm *vm = pl_vm_from_lua(L);
+    pl_bot *bot = vm ? pl_vm_userdata(vm) : NULL;
+    int64_t left = 0;
+    if (!bot || !pl_bot_stock_left(bot, luaL_checkstring(L, 1), &left)) return 0;
+    lua_pushinteger(L, (lua_Integer)left);
+    return 1;
+}
+
+/* The store and the commerce state are the loop's: on a turn thread these
+ * run there (turn.h, pl_turn_on_loop). */
+static int lua_create_order(lua_State *L) { return pl_turn_on_loop(L, lua_create_order_on_loop); }
+static int lua_orders(lua_State *L) { return pl_turn_on_loop(L, lua_orders_on_loop); }
+static int lua_order(lua_State *L) { return pl_turn_on_loop(L, lua_order_on_loop); }
+static int lua_discount_used(lua_State *L) { return pl_turn_on_loop(L, lua_discount_used_on_loop); }
+
+int pl_commerce_lua_open(lua_State *L) {
+    static const luaL_Reg fns[] = {{"create_order", lua_create_order},
+                                   {"orders", lua_orders},
+                                   {"order", lua_order},
+                                   {"discount_used", lua_discount_used},
+                                   {"stock", lua_stock},
+                                   {NULL, NULL}};
+    luaL_newlib(L, fns);
+    return 1;
+}

@@ -1,0 +1,734 @@
+/* pipeline: per-session mailboxes, turn dispatch, batched commit and
+ * delivery; see pipeline.h. Uses turn.c for the Lua side and store.h for
+ * the one transaction per loop turn. */
+#include "pipeline.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "base/common.h"
+#include "base/log.h"
+#include "sandbox/json_text.h"
+#include "sandbox/usage.h"
+#include "store/syncer.h"
+
+typedef enum { ITEM_MESSAGE, ITEM_ERASE, ITEM_RECORD } item_kind;
+
+typedef struct item {
+    struct pl_pipeline *pipe;
+    struct item *next_in_box;   /* the session's queue */
+    struct item *next_in_batch; /* the commit batch */
+    struct mailbox *box;
+    item_kind kind;
+    pl_bot *bot;
+    pl_message *msg;
+    pl_deliver_fn deliver;
+    void *ud;
+    pl_turn_result result;
+    int status; /* 200, or 503 when its session could not be read */
+    /* ITEM_RECORD: the webhook's events, the inbox row of each (0 for a
+     * duplicate or a status), and whom to tell */
+    json_t *events;
+    int64_t *inbox_ids;
+    pl_recorded_fn recorded;
+    pl_record_writer writer; /* makes the events inside the transaction */
+    void *writer_ud;
+    struct event *later;     /* runs the item again after a pause (a retry, the bot's share) */
+    int retries;             /* of an acknowledged message whose commit failed */
+} item;
+
+/* A committed batch waiting for its fdatasync. */
+typedef struct flight {
+    struct flight *next;
+    item *batch;
+    uint64_t commit; /* the store's commit count just after it */
+    int jobs_touched;
+    pl_outbox_staged *staged; /* its outbox calls, sent once it is durable */
+} flight;
+
+typedef struct mailbox {
+    struct mailbox *next_in_bucket;
+    char *key; /* bot \x1f channel \x1f user */
+    item *head, *tail;
+} mailbox;
+
+struct pl_pipeline {
+    struct event_base *base;
+    pl_store *store;
+    mailbox **buckets;
+    size_t nbuckets, nboxes;
+    item *batch_head, *batch_tail;
+    struct event *commit_ev;
+    /* Off-loop durability (syncer.h): the batches written and waiting for
+     * the fdatasync that covers them, oldest first; the loop goes on
+     * writing batches meanwhile. wait_durable: replies wait for the sync
+     * (--sync full). */
+    pl_syncer *syncer;
+    int wait_durable;
+    struct flight *flights, *last_flight;
+    int holding;          /* the next write waits for the thread's checkpoint */
+    uint64_t held_at;     /* the store's commit count at the last hold */
+    pl_outbox *outbox;
+    void (*jobs_changed)(void *ud);
+    void *jobs_ud;
+    pl_committed_fn committed;
+    void *committed_ud;
+    int jobs_touched; /* in the open transaction */
+    size_t pending;
+    uint64_t committed_items, transactions;
+};
+
+static void run_item(pl_pipeline *pipe, item *it);
+static void complete(pl_pipeline *pipe, item *it, int committed);
+static void retry_later(pl_pipeline *pipe, item *it);
+static void item_free(item *it);
+
+/* --- the mailbox table (chained hash, grows at load factor 1) ------------ */
+
+static char *session_key(const char *bot, const char *channel, const char *user) {
+    return pl_strdupf("%s\x1f%s\x1f%s", bot, channel, user);
+}
+
+static size_t bucket_of(const pl_pipeline *pipe, const char *key) {
+    uint64_t h = 1469598103934665603ULL;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return (size_t)(h % pipe->nbuckets);
+}
+
+static void grow(pl_pipeline *pipe) {
+    size_t old_n = pipe->nbuckets;
+    mailbox **old = pipe->buckets;
+    pipe->nbuckets = old_n * 2;
+    pipe->buckets = calloc(pipe->nbuckets, sizeof *pipe->buckets);
+    if (!pipe->buckets) abort();
+    for (size_t i = 0; i < old_n; i++) {
+        for (mailbox *b = old[i], *next; b; b = next) {
+            next = b->next_in_bucket;
+            size_t at = bucket_of(pipe, b->key);
+            b->next_in_bucket = pipe->buckets[at];
+            pipe->buckets[at] = b;
+        }
+    }
+    free(old);
+}
+
+/* Finds or creates the mailbox; takes ownership of key. */
+static mailbox *mailbox_get(pl_pipeline *pipe, char *key) {
+    size_t at = bucket_of(pipe, key);
+    for (mailbox *b = pipe->buckets[at]; b; b = b->next_in_bucket) {
+        if (strcmp(b->key, key) == 0) {
+            free(key);
+            return b;
+        }
+    }
+    if (pipe->nboxes + 1 > pipe->nbuckets) {
+        grow(pipe);
+        at = bucket_of(pipe, key);
+    }
+    mailbox *b = calloc(1, sizeof *b);
+    if (!b) abort();
+    b->key = key;
+    b->next_in_bucket = pipe->buckets[at];
+    pipe->buckets[at] = b;
+    pipe->nboxes++;
+    return b;
+}
+
+static void mailbox_drop(pl_pipeline *pipe, mailbox *box) {
+    mailbox **link = &pipe->buckets[bucket_of(pipe, box->key)];
+    while (*link != box) link = &(*link)->next_in_bucket;
+    *link = box->next_in_bucket;
+    pipe->nboxes--;
+    free(box->key);
+    free(box);
+}
+
+/* --- commit ---------------------------------------------------------------- */
+
+static void batch_add(pl_pipeline *pipe, item *it) {
+    it->next_in_batch = NULL;
+    if (pipe->batch_tail) pipe->batch_tail->next_in_batch = it;
+    else pipe->batch_head = it;
+    pipe->batch_tail = it;
+    /* An activated event runs after the events already active in this loop
+     * turn, so every turn finished in this loop turn joins one transaction. */
+    if (pipe->batch_head == it) event_active(pipe->commit_ev, EV_WRITE, 0);
+}
+
+/* The replies from index `from` on, as JSON text (new). */
+static char *dump_from(const json_t *replies, size_t from) {
+    json_t *rest = json_array();
+    for (size_t i = from; i < json_array_size(replies); i++) json_array_append(rest, json_array_get(replies, i));
+    char *text = json_dumps(rest, JSON_COMPACT);
+    json_decref(rest);
+    return text;
+}
+
+/* Appends `"key":` and the tree's text after a comma unless first. */
+static int put_member_tree(pl_json_text *t, int first, const char *key, const json_t *value) {
+    char *dumped = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+    int ok = dumped && (first || pl_json_text_char(t, ',')) && pl_json_text_char(t, '"') &&
+             pl_json_text_put(t, key, strlen(key)) && pl_json_text_put(t, "\":", 2) &&
+             pl_json_text_put(t, dumped, strlen(dumped));
+    free(dumped);
+    return ok;
+}
+
+/* The message as its transcript line (new text), written without a tree:
+ * what json_dumps of {"text", "payload", "locale", "event", "info"} (those
+ * present) wrote, a string that is not UTF-8 left out as json_string left
+ * it out. NULL when it cannot be written (the commit then fails). */
+static char *message_text(const pl_message *m) {
+    pl_json_text t = {0};
+    int ok = pl_json_text_char(&t, '{'), first = 1;
+    const char *const keys[] = {"text", "payload", "locale"};
+    const char *const values[] = {m->text, m->payload, m->locale};
+    for (int i = 0; i < 3 && ok; i++) {
+        if (!values[i]) continue;
+        size_t mark = t.len;
+        int bad = 0;
+        ok = (first || pl_json_text_char(&t, ',')) && pl_json_text_char(&t, '"') &&
+             pl_json_text_put(&t, keys[i], strlen(keys[i])) && pl_json_text_put(&t, "\":", 2) &&
+             pl_json_text_string(&t, values[i], strlen(values[i]), &bad);
+        if (!ok && bad) { /* left out */
+            t.len = mark;
+            ok = 1;
+        } else {
+            first = 0;
+        }
+    }
+    if (ok && m->event) {
+        ok = put_member_tree(&t, first, "event", m->event);
+        first = 0;
+    }
+    if (ok && m->channel_info) ok = put_member_tree(&t, first, "info", m->channel_info);
+    if (ok && pl_json_text_char(&t, '}')) return pl_json_text_finish(&t, NULL);
+    pl_json_text_discard(&t);
+    return NULL;
+}
+
+static int write_message(pl_store *store, item *it, int64_t now, char **err) {
+    pl_session_key key = {it->msg->bot, it->msg->channel, it->msg->user};
+    char *body = message_text(it->msg);
+    int rc = pl_store_transcript_add(store, &key, "in", body, it->msg->received_at, err);
+    free(body);
+    if (rc == PL_OK && it->result.session_json)
+        rc = pl_store_session_put(store, &key, it->result.session_json, now, err);
+    /* one transcript line per turn for everything the bot said, but for
+     * what an earlier event already recorded (it waited for this answer on
+     * a channel that cannot push) */
+    size_t recorded = (size_t)json_integer_value(json_object_get(it->result.effects, "recorded"));
+    char *fresh = recorded ? dump_from(pl_turn_replies(&it->result), recorded) : NULL;
+    if (rc == PL_OK)
+        rc = pl_store_transcript_add(store, &key, "out", fresh ? fresh : it->result.replies_text, now, err);
+    free(fresh);
+    if (rc == PL_OK && it->msg->inbox_id) rc = pl_store_inbox_done(store, it->msg->inbox_id, now, err);
+    return rc;
+}
+
+/* The jobs a turn scheduled or cancelled, in its transaction. "after" is
+ * in seconds from now (the test clock's now). */
+static int write_jobs(pl_pipeline *pipe, item *it, int64_t now, char **err) {
+    size_t i;
+    json_t *job;
+    json_array_foreach(json_object_get(it->result.effects, "jobs"), i, job) {
+        const char *op = json_string_value(json_object_get(job, "op"));
+        const char *name = json_string_value(json_object_get(job, "name"));
+        if (!op || !name) continue;
+        int rc, found = 0;
+        if (strcmp(op, "cancel") == 0) {
+            rc = pl_store_job_cancel(pipe->store, it->msg->bot, it->msg->channel, it->msg->user, name, &found, err);
+        } else {
+            json_t *at = json_object_get(job, "at");
+            int64_t fire_at = json_is_number(at) ? (int64_t)(json_number_value(at) * 1000)
+                                                 : now + (int64_t)(json_number_value(json_object_get(job, "after")) * 1000);
+            char *data = json_dumps(json_object_get(job, "data") ? json_object_get(job, "data") : json_null(),
+                                    JSON_COMPACT | JSON_ENCODE_ANY);
+            rc = pl_store_job_put(pipe->store, it->msg->bot, it->msg->channel, it->msg->user, name, data, fire_at,
+                                  now, err);
+            free(data);
+        }
+        if (rc != PL_OK) return rc;
+        pipe->jobs_touched = 1;
+    }
+    return PL_OK;
+}
+
+/* A turn's handoff change ({"state": "waiting" | "active" | "none", ...}). */
+static int write_handoff(pl_pipeline *pipe, item *it, int64_t now, char **err) {
+    const json_t *h = json_object_get(it->result.effects, "handoff");
+    const char *state = json_string_value(json_object_get(h, "state"));
+    pl_session_key key = {it->msg->bot, it->msg->channel, it->msg->user};
+    int gone = !state || strcmp(state, "none") == 0;
+    return pl_store_handoff_put(pipe->store, &key, gone ? NULL : h, now, err);
+}
+
+/* Replies for a platform that is not answered in the HTTP response go to
+ * the outbox, in the same transaction as the turn. */
+static int queue_outbound(pl_pipeline *pipe, item *it, char **err) {
+    if (!pipe->outbox || pl_channel_is_internal(it->msg->channel)) return PL_OK;
+    /* only a platform's adapter renders (pl_outbox_queue does nothing for
+     * web chat): elsewhere the replies' tree is not made for it */
+    const pl_channel_adapter *adapter = pl_channel_find(it->msg->channel);
+    if (!adapter || adapter->synchronous || !adapter->render) return PL_OK;
+    pl_outbound to = {.user = it->msg->user, .info = it->msg->channel_info, .locale = it->result.locale,
+                      .done = it->result.done};
+    return pl_outbox_queue(pipe->outbox, it->msg->bot, it->msg->channel, &to, pl_turn_replies(&it->result), err);
+}
+
+static const char *event_channel(const item *it, const json_t *event) {
+    const char *channel = json_string_value(json_object_get(event, "channel"));
+    return channel ? channel : it->msg->channel;
+}
+
+static int write_event(pl_pipeline *pipe, item *it, size_t i, const json_t *event, int64_t now,
+                       char **err) {
+    const char *kind = json_string_value(json_object_get(event, "kind"));
+    const char *user = json_string_value(json_object_get(event, "user"));
+    const char *channel = event_channel(it, event);
+    if (!user) return PL_OK;
+    pl_session_key key = {it->msg->bot, channel, user};
+    char *body = json_dumps(event, JSON_COMPACT);
+    int rc = PL_OK;
+    if (kind && strcmp(kind, "status") == 0) {
+        /* a platform's retried status is recorded once */
+        const char *message_id = json_string_value(json_object_get(event, "id"));
+        const char *status = json_string_value(json_object_get(event, "status"));
+        char *status_key = pl_strdupf("status:%s:%s:%s", user, message_id ? message_id : "-", status ? status : "-");
+        int64_t seen = 0;
+        rc = pl_store_inbox_add(pipe->store, it->msg->bot, channel, status_key, user, body, now, &seen, err);
+        if (rc == PL_OK && seen) rc = pl_store_inbox_done(pipe->store, seen, now, err);
+        if (rc == PL_OK && seen) rc = pl_store_transcript_add(pipe->store, &key, "status", body, now, err);
+        free(status_key);
+    } else {
+        const char *platform_id = json_string_value(json_object_get(event, "id"));
+        char *fallback_id = platform_id ? NULL : pl_strdupf("%s-%lld-%zu", user, (long long)now, i);
+        rc = pl_store_inbox_add(pipe->store, it->msg->bot, channel, platform_id ? platform_id : fallback_id,
+                                user, body, now, &it->inbox_ids[i], err);
+        free(fallback_id);
+        json_t *ack = json_object_get(event, "ack");
+        if (rc == PL_OK && it->inbox_ids[i] && ack && pipe->outbox)
+            rc = pl_outbox_queue_call(pipe->outbox, it->msg->bot, channel, user, ack, err);
+    }
+    free(body);
+    return rc;
+}
+
+static int write_record(pl_pipeline *pipe, item *it, int64_t now, char **err) {
+    if (it->writer) {
+        json_array_clear(it->events);
+        if (it->writer(pipe->store, it->writer_ud, it->events, err) != PL_OK) return PL_ERR;
+        free(it->inbox_ids);
+        it->inbox_ids = calloc(json_array_size(it->events) + 1, sizeof *it->inbox_ids);
+        if (!it->inbox_ids) abort();
+    }
+    size_t i;
+    json_t *event;
+    json_array_foreach(it->events, i, event) {
+        if (write_event(pipe, it, i, event, now, err) != PL_OK) return PL_ERR;
+    }
+    return PL_OK;
+}
+
+static int write_erase(pl_store *store, item *it, char **err) {
+    pl_session_key key = {it->msg->bot, it->msg->channel, it->msg->user};
+    pl_turn_forget(it->bot, it->msg->channel, it->msg->user);
+    int found = 0;
+    int rc = pl_store_session_erase(store, &key, &found, err);
+    it->status = found ? 200 : 404;
+    return rc;
+}
+
+static int write_item(pl_pipeline *pipe, item *it, int64_t now, char **err) {
+    switch (it->kind) {
+    case ITEM_MESSAGE:
+        if (write_message(pipe->store, it, now, err) != PL_OK) return PL_ERR;
+        if (it->result.effects && write_jobs(pipe, it, now, err) != PL_OK) return PL_ERR;
+        if (json_object_get(it->result.effects, "handoff") && write_handoff(pipe, it, now, err) != PL_OK)
+            return PL_ERR;
+        return queue_outbound(pipe, it, err);
+    case ITEM_ERASE: return write_erase(pipe->store, it, err);
+    case ITEM_RECORD: return write_record(pipe, it, now, err);
+    }
+    return PL_ERR;
+}
+
+/* Writes a batch in one transaction; returns PL_OK or PL_ERR. */
+static int write_batch(pl_pipeline *pipe, item *batch, char **err) {
+    pl_store *store = pipe->store;
+    if (pl_store_begin(store, err) != PL_OK) return PL_ERR;
+    int64_t now = pl_now_ms();
+    for (item *it = batch; it; it = it->next_in_batch) {
+        if (it->status != 200) continue;
+        if (write_item(pipe, it, now, err) != PL_OK) {
+            pl_store_rollback(store);
+            return PL_ERR;
+        }
+    }
+    if (pl_store_commit(store, err) != PL_OK) {
+        pl_store_rollback(store);
+        return PL_ERR;
+    }
+    return PL_OK;
+}
+
+static void enqueue(pl_pipeline *pipe, item *it);
+static item *new_item(pl_pipeline *pipe, item_kind kind, pl_bot *bot, pl_message *msg,
+                      pl_deliver_fn deliver, void *ud);
+
+static void item_free(item *it) {
+    if (it->later) event_free(it->later);
+    pl_turn_result_clear(&it->result);
+    pl_message_free(it->msg);
+    free(it);
+}
+
+static void on_later(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    item *it = arg;
+    run_item(it->pipe, it);
+}
+
+/* Runs the head item of a mailbox again after ms milliseconds. */
+static void run_later(pl_pipeline *pipe, item *it, int64_t ms) {
+    if (!it->later) it->later = evtimer_new(pipe->base, on_later, it);
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(it->later, &tv);
+}
+
+#define RETRY_FIRST_MS 100
+#define RETRY_MAX_MS 5000
+
+static void retry_later(pl_pipeline *pipe, item *it) {
+    pl_turn_result_clear(&it->result);
+    int64_t ms = RETRY_FIRST_MS << (it->retries < 6 ? it->retries : 6);
+    if (ms > RETRY_MAX_MS) ms = RETRY_MAX_MS;
+    if (it->retries++ == 0)
+        pl_warn("[%s] %s/%s: a received message could not be committed; retrying until it is", it->msg->bot,
+                it->msg->channel, it->msg->user);
+    run_later(pipe, it, ms);
+}
+
+/* After its commit, a webhook's new messages go to their mailboxes. */
+static void complete_record(pl_pipeline *pipe, item *it, int committed) {
+    if (committed) {
+        size_t i;
+        json_t *event;
+        json_array_foreach(it->events, i, event) {
+            if (!it->inbox_ids[i]) continue;
+            pl_message *msg = pl_message_from_event(it->msg->bot, event_channel(it, event), event, it->inbox_ids[i]);
+            enqueue(pipe, new_item(pipe, ITEM_MESSAGE, it->bot, msg, NULL, NULL));
+        }
+    }
+    pipe->pending--;
+    if (it->recorded) it->recorded(committed ? 200 : 503, it->ud);
+    json_decref(it->events);
+    free(it->inbox_ids);
+    pl_turn_result_clear(&it->result);
+    pl_message_free(it->msg);
+    free(it);
+}
+
+/* Delivers a committed item, frees it and starts its session's next one.
+ * A message a platform was told is received (it has an inbox row) is never
+ * dropped: when it could not be committed, it runs again later, still at
+ * the head of its session's mailbox. */
+static void complete(pl_pipeline *pipe, item *it, int committed) {
+    if (it->kind == ITEM_RECORD) {
+        complete_record(pipe, it, committed);
+        return;
+    }
+    int status = committed ? it->status : 503;
+    if (status == 503 && it->kind == ITEM_MESSAGE && it->msg->inbox_id) {
+        retry_later(pipe, it);
+        return;
+    }
+    if (it->deliver) it->deliver(status, it->msg, &it->result, it->ud);
+    mailbox *box = it->box;
+    box->head = it->next_in_box;
+    if (!box->head) box->tail = NULL;
+    item_free(it);
+    pipe->pending--;
+    if (box->head) run_item(pipe, box->head);
+    else mailbox_drop(pipe, box);
+}
+
+/* After a batch's commit (and, with a sync thread, its fdatasync): wakes
+ * the outbox and the jobs, tells the listeners, delivers the items. */
+static void finish_batch(pl_pipeline *pipe, item *batch, int committed, int jobs_touched,
+                         pl_outbox_staged *staged, const char *err) {
+    pl_outbox_release(staged, committed);
+    if (committed && jobs_touched && pipe->jobs_changed) pipe->jobs_changed(pipe->jobs_ud);
+    for (item *it = batch; committed && pipe->committed && it; it = it->next_in_batch) {
+        if (it->kind != ITEM_MESSAGE || it->status != 200) continue;
+        pl_session_key key = {it->msg->bot, it->msg->channel, it->msg->user};
+        pipe->committed(&key, json_object_get(it->result.effects, "handoff") != NULL, pipe->committed_ud);
+    }
+    pipe->transactions++;
+    for (item *it = batch; committed && it; it = it->next_in_batch) pipe->committed_items++;
+    if (!committed) {
+        pl_error("commit failed, %s: answering 503 (senders retry); received messages run again", err);
+        /* the cached sessions are ahead of the store now */
+        for (item *it = batch; it; it = it->next_in_batch)
+            if (it->kind == ITEM_MESSAGE) pl_turn_forget(it->bot, it->msg->channel, it->msg->user);
+    }
+    for (item *it = batch, *next; it; it = next) {
+        next = it->next_in_batch;
+        complete(pipe, it, committed);
+    }
+}
+
+/* Writes the batch formed so far in one transaction; then either finishes
+ * it, or hands its durability to the sync thread and finishes it in
+ * on_durable, once the fdatasync covering it is done. */
+static void write_formed_batch(pl_pipeline *pipe) {
+    item *batch = pipe->batch_head;
+    if (!batch || pipe->holding) return;
+    if (pipe->syncer && pl_store_wal_frames(pipe->store) * PL_SYNCER_PAGE_BYTES >= PL_SYNCER_HOLD_BYTES &&
+        pl_store_commits(pipe->store) != pipe->held_at) {
+        /* once per commit at most: a checkpoint a reader keeps from
+         * finishing does not stop the writes */
+        pipe->holding = 1;
+        pipe->held_at = pl_store_commits(pipe->store);
+        pl_syncer_request(pipe->syncer);
+        return;
+    }
+    pipe->batch_head = pipe->batch_tail = NULL;
+    char *err = NULL;
+    pipe->jobs_touched = 0;
+    int committed = write_batch(pipe, batch, &err) == PL_OK;
+    pl_outbox_staged *staged = pipe->outbox ? pl_outbox_take_staged(pipe->outbox) : NULL;
+    if (committed && pipe->syncer && pipe->wait_durable) {
+        flight *f = calloc(1, sizeof *f);
+        if (!f) abort();
+        *f = (flight){.batch = batch, .commit = pl_store_commits(pipe->store), .jobs_touched = pipe->jobs_touched,
+                      .staged = staged};
+        if (pipe->last_flight) pipe->last_flight->next = f;
+        else pipe->flights = f;
+        pipe->last_flight = f;
+        pl_syncer_request(pipe->syncer);
+        return;
+    }
+    finish_batch(pipe, batch, committed, pipe->jobs_touched, staged, err);
+    free(err);
+}
+
+static void on_commit(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    write_formed_batch(arg);
+}
+
+/* The batches the last fdatasync covers are delivered, oldest first. */
+static void on_durable(void *ud) {
+    pl_pipeline *pipe = ud;
+    uint64_t synced = pl_syncer_synced(pipe->syncer);
+    while (pipe->flights && pipe->flights->commit <= synced) {
+        flight *f = pipe->flights;
+        pipe->flights = f->next;
+        if (!pipe->flights) pipe->last_flight = NULL;
+        finish_batch(pipe, f->batch, 1, f->jobs_touched, f->staged, NULL);
+        free(f);
+    }
+    if (pipe->holding) {
+        pipe->holding = 0;
+        write_formed_batch(pipe);
+    }
+}
+
+/* --- dispatch -------------------------------------------------------------- */
+
+/* A turn may finish at once or after waiting for I/O; either way its item
+ * joins the commit batch then. */
+static void on_turn_done(pl_turn_result *result, void *ud) {
+    item *it = ud;
+    it->result = *result;
+    it->status = result->status;
+    memset(result, 0, sizeof *result);
+    /* a turn gives the replies' text, a failed one may give only a tree */
+    if (!it->result.replies_text)
+        it->result.replies_text = it->result.replies ? json_dumps(it->result.replies, JSON_COMPACT) : pl_strdup("[]");
+    batch_add(it->pipe, it);
+}
+
+/* A bot over its share of the loop (usage.h) waits: a message someone
+ * waits for an answer to is refused at once with 503 and when to retry
+ * (the sender retries), one a platform delivered and was acknowledged
+ * runs later. Either way no other bot's shoppers queue behind it. */
+static int over_share(pl_pipeline *pipe, item *it) {
+    pl_usage *usage = pl_bot_usage(it->bot);
+    int64_t wait = pl_usage_wait_ms(usage);
+    if (wait == 0) return 0;
+    if (it->deliver && !it->msg->inbox_id) {
+        pl_usage_held(usage, 1);
+        it->status = 503;
+        it->result.retry_after = (int)((wait + 999) / 1000);
+        it->result.replies = json_array();
+        it->result.replies_text = pl_strdup("[]");
+        it->result.error = pl_strdupf("bot '%s' is over its share of the server's time", it->msg->bot);
+        complete(pipe, it, 1);
+        return 1;
+    }
+    pl_usage_held(usage, 0);
+    run_later(pipe, it, wait);
+    return 1;
+}
+
+/* Handles the head of a mailbox: runs its turn (or prepares its erasure)
+ * and adds it to the commit batch. */
+static void run_item(pl_pipeline *pipe, item *it) {
+    it->status = 200;
+    if (it->kind == ITEM_ERASE) {
+        it->result.replies = json_array();
+        it->result.replies_text = pl_strdup("[]");
+        batch_add(pipe, it);
+        return;
+    }
+    if (over_share(pipe, it)) return;
+    pl_turn_dispatch(it->bot, it->msg, pipe->store, on_turn_done, it);
+}
+
+static void enqueue(pl_pipeline *pipe, item *it) {
+    it->box = mailbox_get(pipe, session_key(it->msg->bot, it->msg->channel, it->msg->user));
+    it->next_in_box = NULL;
+    int idle = it->box->head == NULL;
+    if (it->box->tail) it->box->tail->next_in_box = it;
+    else it->box->head = it;
+    it->box->tail = it;
+    pipe->pending++;
+    if (idle) run_item(pipe, it);
+}
+
+static item *new_item(pl_pipeline *pipe, item_kind kind, pl_bot *bot, pl_message *msg,
+                      pl_deliver_fn deliver, void *ud) {
+    item *it = calloc(1, sizeof *it);
+    if (!it) abort();
+    it->pipe = pipe;
+    it->kind = kind;
+    it->bot = bot;
+    it->msg = msg;
+    it->deliver = deliver;
+    it->ud = ud;
+    return it;
+}
+
+void pl_pipeline_post(pl_pipeline *pipe, pl_bot *bot, pl_message *msg, pl_deliver_fn deliver,
+                      void *ud) {
+    enqueue(pipe, new_item(pipe, ITEM_MESSAGE, bot, msg, deliver, ud));
+}
+
+void pl_pipeline_erase(pl_pipeline *pipe, pl_bot *bot, const char *channel, const char *user,
+                       pl_deliver_fn deliver, void *ud) {
+    pl_message *msg = pl_message_new(pl_bot_name(bot), channel, user);
+    enqueue(pipe, new_item(pipe, ITEM_ERASE, bot, msg, deliver, ud));
+}
+
+size_t pl_pipeline_pending(const pl_pipeline *pipe) { return pipe->pending; }
+
+void pl_pipeline_set_outbox(pl_pipeline *pipe, pl_outbox *outbox) { pipe->outbox = outbox; }
+
+void pl_pipeline_on_committed(pl_pipeline *pipe, pl_committed_fn fn, void *ud) {
+    pipe->committed = fn;
+    pipe->committed_ud = ud;
+}
+
+void pl_pipeline_on_jobs(pl_pipeline *pipe, void (*changed)(void *ud), void *ud) {
+    pipe->jobs_changed = changed;
+    pipe->jobs_ud = ud;
+}
+
+void pl_pipeline_record_with(pl_pipeline *pipe, pl_bot *bot, pl_record_writer write,
+                             void *write_ud, pl_recorded_fn done, void *ud) {
+    pl_pipeline_record(pipe, bot, "-", json_array(), done, ud);
+    item *it = pipe->batch_tail;
+    it->writer = write;
+    it->writer_ud = write_ud;
+}
+
+void pl_pipeline_record(pl_pipeline *pipe, pl_bot *bot, const char *channel, json_t *events,
+                        pl_recorded_fn done, void *ud) {
+    item *it = new_item(pipe, ITEM_RECORD, bot, pl_message_new(pl_bot_name(bot), channel, "-"), NULL, ud);
+    it->events = events;
+    it->inbox_ids = calloc(json_array_size(events) + 1, sizeof *it->inbox_ids);
+    if (!it->inbox_ids) abort();
+    it->recorded = done;
+    it->status = 200;
+    it->result.replies = json_array();
+    it->result.replies_text = pl_strdup("[]");
+    pipe->pending++;
+    batch_add(pipe, it);
+}
+
+void pl_pipeline_stats(const pl_pipeline *pipe, uint64_t *items, uint64_t *transactions) {
+    *items = pipe->committed_items;
+    *transactions = pipe->transactions;
+}
+
+pl_pipeline *pl_pipeline_new(struct event_base *base, pl_store *store) {
+    pl_pipeline *pipe = calloc(1, sizeof *pipe);
+    if (!pipe) abort();
+    pipe->base = base;
+    pipe->store = store;
+    pipe->nbuckets = 1024;
+    pipe->buckets = calloc(pipe->nbuckets, sizeof *pipe->buckets);
+    if (!pipe->buckets) abort();
+    pipe->commit_ev = event_new(base, -1, 0, on_commit, pipe);
+    return pipe;
+}
+
+int pl_pipeline_sync_off_loop(pl_pipeline *pipe, int wait_durable, char **err) {
+    const char *path = pl_store_defer_sync(pipe->store);
+    if (!path) return PL_OK;
+    if (pl_syncer_start(pipe->base, pipe->store, path, on_durable, pipe, &pipe->syncer, err) != PL_OK) return PL_ERR;
+    pipe->wait_durable = wait_durable;
+    return PL_OK;
+}
+
+void pl_pipeline_sync_stats(const pl_pipeline *pipe, uint64_t *syncs, uint64_t *checkpoints) {
+    *syncs = *checkpoints = 0;
+    if (pipe->syncer) pl_syncer_stats(pipe->syncer, syncs, checkpoints);
+}
+
+static void free_records(item *batch) {
+    for (item *it = batch, *next; it; it = next) {
+        next = it->next_in_batch;
+        if (it->kind != ITEM_RECORD) continue;
+        json_decref(it->events);
+        free(it->inbox_ids);
+        pl_turn_result_clear(&it->result);
+        pl_message_free(it->msg);
+        free(it);
+    }
+}
+
+void pl_pipeline_free(pl_pipeline *pipe) {
+    if (!pipe) return;
+    /* what was written is synced before the store closes */
+    pl_syncer_stop(pipe->syncer);
+    /* Every item is in its session's mailbox, except webhook records, which
+     * are only in the batch. */
+    free_records(pipe->batch_head);
+    for (flight *f = pipe->flights, *next; f; f = next) {
+        next = f->next;
+        free_records(f->batch);
+        pl_outbox_release(f->staged, 0);
+        free(f);
+    }
+    for (size_t i = 0; i < pipe->nbuckets; i++) {
+        for (mailbox *b = pipe->buckets[i], *next; b; b = next) {
+            next = b->next_in_bucket;
+            for (item *it = b->head, *n; it; it = n) {
+                n = it->next_in_box;
+                item_free(it);
+            }
+            free(b->key);
+            free(b);
+        }
+    }
+    free(pipe->buckets);
+    event_free(pipe->commit_ev);
+    free(pipe);
+}

@@ -1,0 +1,173 @@
+/* watch: the inotify watcher behind hot reload; see watch.h. */
+#define _GNU_SOURCE
+#include "watch.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/common.h"
+#include "base/log.h"
+
+#define WATCH_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE)
+
+typedef struct {
+    char *root;   /* the bot folder */
+    pl_watch_fn fn;
+    void *ud;
+    char *changed; /* first change seen in this batch, relative to root */
+} folder;
+
+typedef struct {
+    int wd;
+    size_t folder;
+    char *rel; /* "" for the root, else "flows", "flows/sub" ... */
+} dir_watch;
+
+struct pl_watch {
+    int fd;
+    struct event *ev;
+    folder *folders;
+    size_t nfolders;
+    dir_watch *dirs;
+    size_t ndirs;
+};
+
+static const char *const watched_subdirs[] = {"flows", "scripts", "lib"};
+
+static int interesting(const char *name) {
+    const char *dot = strrchr(name, '.');
+    return name[0] != '.' && dot &&
+           (strcmp(dot, ".lua") == 0 || strcmp(dot, ".json") == 0 || strcmp(dot, ".csv") == 0);
+}
+
+static void add_dir(pl_watch *w, size_t f, const char *rel);
+
+/* Watches dir and, when recursive, every subfolder in it. */
+static void add_tree(pl_watch *w, size_t f, const char *rel) {
+    add_dir(w, f, rel);
+    char *path = pl_strdupf("%s/%s", w->folders[f].root, rel);
+    DIR *d = opendir(path);
+    free(path);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' || e->d_type != DT_DIR) continue;
+        char *sub = pl_strdupf("%s/%s", rel, e->d_name);
+        add_tree(w, f, sub);
+        free(sub);
+    }
+    closedir(d);
+}
+
+static void add_dir(pl_watch *w, size_t f, const char *rel) {
+    char *path = *rel ? pl_strdupf("%s/%s", w->folders[f].root, rel) : pl_strdup(w->folders[f].root);
+    int wd = inotify_add_watch(w->fd, path, WATCH_MASK);
+    free(path);
+    if (wd < 0) return; /* the folder does not exist (yet) */
+    for (size_t i = 0; i < w->ndirs; i++)
+        if (w->dirs[i].wd == wd) return;
+    w->dirs = realloc(w->dirs, sizeof *w->dirs * (w->ndirs + 1));
+    w->dirs[w->ndirs++] = (dir_watch){wd, f, pl_strdup(rel)};
+}
+
+static dir_watch *find_dir(pl_watch *w, int wd) {
+    for (size_t i = 0; i < w->ndirs; i++)
+        if (w->dirs[i].wd == wd) return &w->dirs[i];
+    return NULL;
+}
+
+static int is_watched_subdir(const char *rel, const char *name) {
+    if (*rel) return 1; /* below flows/, scripts/ or lib/: every folder */
+    for (size_t i = 0; i < sizeof watched_subdirs / sizeof *watched_subdirs; i++)
+        if (strcmp(name, watched_subdirs[i]) == 0) return 1;
+    return 0;
+}
+
+static void handle_event(pl_watch *w, const struct inotify_event *ev) {
+    dir_watch *d = find_dir(w, ev->wd);
+    if (!d || ev->len == 0) return;
+    size_t f = d->folder;
+    char *rel = *d->rel ? pl_strdupf("%s/%s", d->rel, ev->name) : pl_strdup(ev->name);
+    if ((ev->mask & IN_ISDIR) && (ev->mask & (IN_CREATE | IN_MOVED_TO))) {
+        if (is_watched_subdir(d->rel, ev->name)) add_tree(w, f, rel);
+        if (!w->folders[f].changed) w->folders[f].changed = pl_strdup(rel);
+    } else if (!(ev->mask & IN_CREATE) && interesting(ev->name) && !w->folders[f].changed) {
+        /* a created file is complete only at IN_CLOSE_WRITE */
+        w->folders[f].changed = pl_strdup(rel);
+    }
+    free(rel);
+}
+
+void pl_watch_poll(pl_watch *w) {
+    char buf[16 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
+    for (;;) {
+        ssize_t n = read(w->fd, buf, sizeof buf);
+        if (n <= 0) break;
+        for (char *p = buf; p < buf + n;) {
+            const struct inotify_event *ev = (const struct inotify_event *)p;
+            handle_event(w, ev);
+            p += sizeof *ev + ev->len;
+        }
+    }
+    for (size_t i = 0; i < w->nfolders; i++) {
+        char *changed = w->folders[i].changed;
+        if (!changed) continue;
+        w->folders[i].changed = NULL;
+        w->folders[i].fn(changed, w->folders[i].ud);
+        free(changed);
+    }
+}
+
+static void on_readable(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    pl_watch_poll(arg);
+}
+
+pl_watch *pl_watch_new(struct event_base *base, char **err) {
+    int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0) {
+        pl_fail(err, "inotify: %s", strerror(errno));
+        return NULL;
+    }
+    pl_watch *w = calloc(1, sizeof *w);
+    if (!w) abort();
+    w->fd = fd;
+    w->ev = event_new(base, fd, EV_READ | EV_PERSIST, on_readable, w);
+    /* first among the events of a loop turn, when the base has priorities */
+    event_priority_set(w->ev, 0);
+    event_add(w->ev, NULL);
+    return w;
+}
+
+int pl_watch_add(pl_watch *w, const char *dir, pl_watch_fn fn, void *ud, char **err) {
+    w->folders = realloc(w->folders, sizeof *w->folders * (w->nfolders + 1));
+    size_t f = w->nfolders++;
+    w->folders[f] = (folder){pl_strdup(dir), fn, ud, NULL};
+    size_t before = w->ndirs;
+    add_dir(w, f, "");
+    if (w->ndirs == before) return pl_fail(err, "%s: cannot watch: %s", dir, strerror(errno));
+    for (size_t i = 0; i < sizeof watched_subdirs / sizeof *watched_subdirs; i++)
+        add_tree(w, f, watched_subdirs[i]);
+    return PL_OK;
+}
+
+void pl_watch_free(pl_watch *w) {
+    if (!w) return;
+    event_free(w->ev);
+    close(w->fd);
+    for (size_t i = 0; i < w->nfolders; i++) {
+        free(w->folders[i].root);
+        free(w->folders[i].changed);
+    }
+    for (size_t i = 0; i < w->ndirs; i++) free(w->dirs[i].rel);
+    free(w->folders);
+    free(w->dirs);
+    free(w);
+}

@@ -1,0 +1,498 @@
+/* agent: the console, the agent JSON API and the agents' live stream; see
+ * agent.h. */
+#define _GNU_SOURCE
+#include "agent.h"
+
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include "assets.h"
+#include "base/common.h"
+#include "base/log.h"
+#include "base/map.h"
+#include "base/secrets.h"
+#include "channels/channel.h"
+#include "conn.h"
+#include "server_internal.h"
+#include "sse.h"
+
+#define PING_SECONDS 25
+#define MAX_REPLY 4096
+
+typedef struct agent_stream {
+    struct agent_stream *next;
+    struct pl_agents *agents;
+    pl_sse *sse;
+    char *scope; /* the one bot this agent may see, or NULL: every bot */
+} agent_stream;
+
+struct pl_agents {
+    pl_app *app;
+    agent_stream *streams;
+    pl_map *watched; /* "bot\x1fchannel\x1fuser" of the queue -> last line sent (int64_t *) */
+    struct event *tick;
+};
+
+static char *conversation_key(const char *bot, const char *channel, const char *user) {
+    return pl_strdupf("%s\x1f%s\x1f%s", bot, channel, user);
+}
+
+/* --- auth --------------------------------------------------------------------------------- */
+
+/* The token given: the Authorization header, or ?access_token= (an
+ * EventSource cannot set headers). A new string, or NULL. */
+static char *given_token(struct evhttp_request *req) {
+    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    if (auth && strncmp(auth, "Bearer ", 7) == 0) return pl_strdup(auth + 7);
+    struct evkeyvalq params;
+    pl_request_query(req, &params);
+    const char *token = evhttp_find_header(&params, "access_token");
+    char *copy = token ? pl_strdup(token) : NULL;
+    evhttp_clear_headers(&params);
+    return copy;
+}
+
+/* A bot's own agent token: the variable its bot.json "agent_token_env" names. */
+static const char *bot_agent_token(pl_bot *bot) {
+    const char *env = json_string_value(json_object_get(pl_bot_manifest(bot), "agent_token_env"));
+    return env ? pl_secrets_get(pl_bot_name(bot), env) : NULL;
+}
+
+/* Who may act: PARLEY_AGENT_TOKEN opens every bot's conversations (an
+ * agency's staff); a bot's own token only that bot's (a brand's staff).
+ * Sets *scope to NULL (every bot) or the bot's name and returns 1, or
+ * answers 403/401 and returns 0. */
+static int allowed(pl_agents *a, struct evhttp_request *req, const char **scope) {
+    const char *all = getenv("PARLEY_AGENT_TOKEN");
+    int enabled = all && *all;
+    for (size_t i = 0; i < pl_app_bot_count(a->app); i++) enabled = enabled || bot_agent_token(pl_app_bot(a->app, i));
+    if (!enabled) {
+        pl_reply_error(req, 403, "the agent console is disabled: set PARLEY_AGENT_TOKEN (every bot) or a bot's "
+                                 "agent_token_env to enable it");
+        return 0;
+    }
+    char *given = given_token(req);
+    int ok = all && *all && pl_channel_signature_equal(given, all);
+    *scope = NULL;
+    for (size_t i = 0; !ok && i < pl_app_bot_count(a->app); i++) {
+        pl_bot *bot = pl_app_bot(a->app, i);
+        const char *own = bot_agent_token(bot);
+        if (own && pl_channel_signature_equal(given, own)) {
+            ok = 1;
+            *scope = pl_bot_name(bot);
+        }
+    }
+    free(given);
+    if (!ok) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+        pl_reply_error(req, 401, "a valid agent token is required (Authorization: Bearer <token>)");
+    }
+    return ok;
+}
+
+static int in_scope(const char *scope, const char *bot) {
+    return !scope || (bot && strcmp(scope, bot) == 0);
+}
+
+/* --- the queue and what the streams watch --------------------------------------------------- */
+
+static void free_value(const char *key, void *value, void *ud) {
+    (void)key;
+    (void)ud;
+    free(value);
+}
+
+/* Watches the queue's conversations: one entering the queue starts at its
+ * last line (an agent reads what came before with GET), one leaving it is
+ * dropped. */
+static void rewatch(pl_agents *a, const json_t *list) {
+    pl_map *now = pl_map_new();
+    size_t i;
+    json_t *c;
+    json_array_foreach(list, i, c) {
+        const char *bot = json_string_value(json_object_get(c, "bot"));
+        const char *channel = json_string_value(json_object_get(c, "channel"));
+        const char *user = json_string_value(json_object_get(c, "user"));
+        char *key = conversation_key(bot, channel, user);
+        int64_t *last = pl_map_put(a->watched, key, NULL);
+        if (!last) {
+            last = malloc(sizeof *last);
+            if (!last) abort();
+            pl_session_key k = {bot, channel, user};
+            *last = pl_store_transcript_last_id(pl_app_store(a->app), &k);
+        }
+        pl_map_put(now, key, last);
+        free(key);
+    }
+    pl_map_each(a->watched, free_value, NULL);
+    pl_map_free(a->watched);
+    a->watched = now;
+}
+
+static json_t *the_queue(pl_agents *a) {
+    json_t *list = NULL;
+    char *err = NULL;
+    if (pl_store_handoffs(pl_app_store(a->app), &list, &err) != PL_OK) {
+        pl_error("agents: %s", err);
+        free(err);
+        return NULL;
+    }
+    return list;
+}
+
+/* The queue as one agent sees it: {"conversations": [...]} (new). */
+static json_t *queue_for(const json_t *list, const char *scope) {
+    json_t *mine = json_array();
+    size_t i;
+    json_t *c;
+    json_array_foreach(list, i, c) {
+        if (in_scope(scope, json_string_value(json_object_get(c, "bot")))) json_array_append(mine, c);
+    }
+    return json_pack("{s:o}", "conversations", mine);
+}
+
+static void send_queue(agent_stream *st, const json_t *list) {
+    json_t *data = queue_for(list, st->scope);
+    char *text = json_dumps(data, JSON_COMPACT);
+    pl_sse_event(st->sse, "queue", 0, text);
+    free(text);
+    json_decref(data);
+}
+
+static void broadcast_queue(pl_agents *a) {
+    json_t *list = the_queue(a);
+    if (!list) return;
+    rewatch(a, list);
+    for (agent_stream *st = a->streams; st; st = st->next) send_queue(st, list);
+    json_decref(list);
+}
+
+static void broadcast_line(pl_agents *a, const char *bot, const json_t *line) {
+    char *text = json_dumps(line, JSON_COMPACT);
+    for (agent_stream *st = a->streams; st; st = st->next)
+        if (in_scope(st->scope, bot)) pl_sse_event(st->sse, "line", 0, text);
+    free(text);
+}
+
+static void stream_new_lines(pl_agents *a, const pl_session_key *key) {
+    if (pl_map_count(a->watched) == 0) return; /* no queue: every message of every channel passes here */
+    char *k = conversation_key(key->bot, key->channel, key->user);
+    int64_t *last = pl_map_get(a->watched, k);
+    free(k);
+    if (!last) return;
+    json_t *lines = NULL;
+    char *err = NULL;
+    if (pl_store_transcript_since(pl_app_store(a->app), key, *last, 200, &lines, &err) != PL_OK) {
+        pl_error("agents: %s", err);
+        free(err);
+        return;
+    }
+    size_t i;
+    json_t *line;
+    json_array_foreach(lines, i, line) {
+        *last = json_integer_value(json_object_get(line, "id"));
+        json_object_set_new(line, "bot", json_string(key->bot));
+        json_object_set_new(line, "channel", json_string(key->channel));
+        json_object_set_new(line, "user", json_string(key->user));
+        broadcast_line(a, key->bot, line);
+    }
+    json_decref(lines);
+}
+
+/* The lines first: a hand back or close is still watched until the queue
+ * that no longer lists it goes out. */
+void pl_agents_committed(pl_agents *a, const pl_session_key *key, int handoff_changed) {
+    stream_new_lines(a, key);
+    if (handoff_changed) broadcast_queue(a);
+}
+
+/* --- the stream ---------------------------------------------------------------------------- */
+
+static void on_stream_closed(pl_sse *sse, void *ud) {
+    (void)sse;
+    agent_stream *st = ud;
+    agent_stream **link = &st->agents->streams;
+    while (*link && *link != st) link = &(*link)->next;
+    if (*link) *link = st->next;
+    free(st->scope);
+    free(st);
+}
+
+static void open_stream(pl_agents *a, struct evhttp_request *req, const char *scope) {
+    agent_stream *st = calloc(1, sizeof *st);
+    if (!st) abort();
+    st->agents = a;
+    st->scope = scope ? pl_strdup(scope) : NULL;
+    st->sse = pl_sse_open(req, on_stream_closed, st);
+    st->next = a->streams;
+    a->streams = st;
+    json_t *list = the_queue(a);
+    if (!list) return;
+    rewatch(a, list);
+    send_queue(st, list);
+    json_decref(list);
+}
+
+/* --- one conversation ------------------------------------------------------------------------- */
+
+typedef struct {
+    pl_agents *agents;
+    pl_bot *bot;
+    char *channel, *user, *agent, *action;
+    struct evhttp_request *req;
+} action_wait;
+
+/* The conversation's row in the queue (new), or NULL. */
+static json_t *handoff_of(pl_agents *a, const char *bot, const char *channel, const char *user) {
+    json_t *list = the_queue(a), *found = NULL;
+    size_t i;
+    json_t *c;
+    json_array_foreach(list, i, c) {
+        if (strcmp(json_string_value(json_object_get(c, "bot")), bot) == 0 &&
+            strcmp(json_string_value(json_object_get(c, "channel")), channel) == 0 &&
+            strcmp(json_string_value(json_object_get(c, "user")), user) == 0)
+            found = json_incref(c);
+    }
+    json_decref(list);
+    return found;
+}
+
+static void show_conversation(pl_agents *a, struct evhttp_request *req, pl_bot *bot, const char *channel,
+                              const char *user) {
+    pl_store *store = pl_app_store(a->app);
+    pl_session_key key = {pl_bot_name(bot), channel, user};
+    char *state = NULL, *err = NULL;
+    json_t *transcript = NULL;
+    if (pl_store_session_get(store, &key, &state, &err) != PL_OK ||
+        pl_store_transcript_since(store, &key, 0, 5000, &transcript, &err) != PL_OK) {
+        pl_error("agents: %s", err);
+        free(err);
+        free(state);
+        pl_reply_error(req, 503, "the store is unavailable");
+        return;
+    }
+    json_t *session = state ? json_loads(state, 0, NULL) : NULL;
+    free(state);
+    if (!session) {
+        json_decref(transcript);
+        pl_reply_error(req, 404, "no conversation with %s on %s", user, channel);
+        return;
+    }
+    json_t *cart = json_incref(json_object_get(session, "cart"));
+    json_t *totals = pl_bot_ask_engine(bot, "totals", cart);
+    json_t *readable = json_object_get(totals, "lines");
+    if (cart && readable) json_object_set(cart, "lines", readable); /* titles, not option values */
+    json_object_del(totals, "lines");
+    json_t *described = pl_bot_ask_engine(bot, "describe", NULL);
+    json_t *handoff = handoff_of(a, key.bot, channel, user);
+    json_t *out = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:O}", "bot", key.bot, "channel", channel,
+                            "user", user, "handoff", handoff ? handoff : json_null(), "session", session, "cart",
+                            cart ? cart : json_object(), "totals", totals ? totals : json_null(), "transcript",
+                            transcript, "flows", described ? json_object_get(described, "flows") : json_object());
+    json_decref(described);
+    pl_reply_json(req, 200, out);
+}
+
+static void action_wait_free(action_wait *w) {
+    free(w->channel);
+    free(w->user);
+    free(w->agent);
+    free(w->action);
+    free(w);
+}
+
+static void on_action_gone(void *arg) {
+    ((action_wait *)arg)->req = NULL;
+}
+
+/* After the action's commit: a claim says who has the conversation now. */
+static void action_done(int status, const pl_message *msg, const pl_turn_result *result, void *ud) {
+    (void)msg;
+    (void)result;
+    action_wait *w = ud;
+    if (w->req) {
+        pl_conn_forget(w->req);
+        json_t *h = status == 200 ? handoff_of(w->agents, pl_bot_name(w->bot), w->channel, w->user) : NULL;
+        const char *holder = json_string_value(json_object_get(h, "agent"));
+        if (status != 200) pl_reply_error(w->req, 503, "the action could not be stored; please retry");
+        else if (strcmp(w->action, "claim") == 0 && (!holder || strcmp(holder, w->agent) != 0))
+            pl_reply_error(w->req, 409, "claimed by %s", holder ? holder : "nobody (no longer waiting)");
+        else pl_reply_json(w->req, 200, json_pack("{s:b, s:O}", "ok", 1, "handoff", h ? h : json_null()));
+        json_decref(h);
+    }
+    action_wait_free(w);
+}
+
+/* Checks what an action needs before it goes into the session: the
+ * conversation is in the queue, and (but for claim) not someone else's. */
+static int action_allowed(struct evhttp_request *req, const json_t *h, const char *action, const char *agent) {
+    const char *holder = json_string_value(json_object_get(h, "agent"));
+    if (!h) {
+        pl_reply_error(req, 404, "this conversation is not waiting for a person");
+        return 0;
+    }
+    if (holder && strcmp(holder, agent) != 0) {
+        pl_reply_error(req, 409, "claimed by %s", holder);
+        return 0;
+    }
+    if (!holder && strcmp(action, "reply") == 0) {
+        pl_reply_error(req, 409, "claim the conversation before replying");
+        return 0;
+    }
+    return 1;
+}
+
+/* The event an action puts into the session, or NULL with a 400 answered. */
+static json_t *action_event(struct evhttp_request *req, pl_bot *bot, const char *action, const json_t *body,
+                            const char *agent) {
+    json_t *ev = json_pack("{s:s, s:s, s:s}", "type", "agent", "action", action, "agent", agent);
+    if (strcmp(action, "reply") == 0) {
+        const char *text = json_string_value(json_object_get(body, "text"));
+        if (!text || !*text || strlen(text) > MAX_REPLY) {
+            pl_reply_error(req, 400, "\"text\" must be 1-%d bytes", MAX_REPLY);
+            json_decref(ev);
+            return NULL;
+        }
+        json_object_set_new(ev, "text", json_string(text));
+    } else if (strcmp(action, "handback") == 0 && json_object_get(body, "flow")) {
+        const char *flow = json_string_value(json_object_get(body, "flow"));
+        const char *step = json_string_value(json_object_get(body, "step"));
+        json_t *described = pl_bot_ask_engine(bot, "describe", NULL);
+        json_t *steps = json_object_get(json_object_get(described, "flows"), flow ? flow : "");
+        int found = 0;
+        size_t i;
+        json_t *s;
+        json_array_foreach(steps, i, s) found = found || strcmp(json_string_value(s), step ? step : "start") == 0;
+        json_decref(described);
+        if (!found) {
+            pl_reply_error(req, 400, "bot '%s' has no step '%s' in flow '%s'", pl_bot_name(bot), step ? step : "start",
+                           flow ? flow : "?");
+            json_decref(ev);
+            return NULL;
+        }
+        json_object_set_new(ev, "flow", json_string(flow));
+        json_object_set_new(ev, "step", json_string(step ? step : "start"));
+    }
+    return ev;
+}
+
+static void act(pl_agents *a, struct evhttp_request *req, pl_bot *bot, const char *channel, const char *user,
+                const char *action) {
+    char *why = NULL;
+    json_t *body = pl_read_json_body(req, &why);
+    const char *agent = body ? json_string_value(json_object_get(body, "agent")) : NULL;
+    json_t *h = NULL, *ev = NULL;
+    if (!body) pl_reply_error(req, 400, "%s", why);
+    else if (!agent || !*agent || strlen(agent) > 64) pl_reply_error(req, 400, "\"agent\" must name you (1-64 bytes)");
+    else if (action_allowed(req, h = handoff_of(a, pl_bot_name(bot), channel, user), action, agent) &&
+             (ev = action_event(req, bot, action, body, agent))) {
+        action_wait *w = calloc(1, sizeof *w);
+        if (!w) abort();
+        *w = (action_wait){a, bot, pl_strdup(channel), pl_strdup(user), pl_strdup(agent), pl_strdup(action), req};
+        pl_conn_on_gone(req, on_action_gone, w);
+        pl_message *msg = pl_message_new(pl_bot_name(bot), channel, user);
+        msg->event = ev;
+        pl_pipeline_post(pl_app_pipeline(a->app), bot, msg, action_done, w);
+    }
+    json_decref(h);
+    json_decref(body);
+    free(why);
+}
+
+/* --- routing -------------------------------------------------------------------------------------- */
+
+static void serve_console(struct evhttp_request *req) {
+    const pl_asset *page = pl_asset_find("agent.html");
+    if (!page) {
+        pl_reply_error(req, 404, "this parley was built without the agent console");
+        return;
+    }
+    struct evbuffer *out = evbuffer_new();
+    evbuffer_add_reference(out, page->data, page->length, NULL, NULL);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type", "text/html; charset=utf-8");
+    evhttp_add_header(h, "Cache-Control", "no-cache");
+    evhttp_add_header(h, "X-Frame-Options", "DENY");
+    evhttp_send_reply(req, 200, "OK", out);
+    evbuffer_free(out);
+}
+
+static void conversation_route(pl_agents *a, struct evhttp_request *req, char **seg, int n, const char *scope) {
+    pl_bot *bot = pl_app_find_bot(a->app, seg[3]);
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    if (!in_scope(scope, seg[3])) pl_reply_error(req, 403, "this agent token is for bot '%s' only", scope);
+    else if (!bot) pl_reply_error(req, 404, "no bot named '%s' is served here", seg[3]);
+    else if (n == 6 && cmd == EVHTTP_REQ_GET) show_conversation(a, req, bot, seg[4], seg[5]);
+    else if (n == 6) pl_reply_405(req, "GET");
+    else if (cmd != EVHTTP_REQ_POST) pl_reply_405(req, "POST");
+    else if (strcmp(seg[6], "claim") == 0 || strcmp(seg[6], "reply") == 0 || strcmp(seg[6], "handback") == 0 ||
+             strcmp(seg[6], "close") == 0)
+        act(a, req, bot, seg[4], seg[5], seg[6]);
+    else pl_reply_error(req, 404, "no such action (claim, reply, handback, close)");
+}
+
+int pl_agents_route(pl_agents *a, struct evhttp_request *req, char **seg, int n) {
+    if (n == 1 && strcmp(seg[0], "agent") == 0) {
+        serve_console(req);
+        return 1;
+    }
+    if (n < 3 || strcmp(seg[0], "v1") != 0 || strcmp(seg[1], "agent") != 0) return 0;
+    const char *scope = NULL;
+    if (!allowed(a, req, &scope)) return 1;
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    if (n == 3 && strcmp(seg[2], "events") == 0) {
+        if (cmd == EVHTTP_REQ_GET) open_stream(a, req, scope);
+        else pl_reply_405(req, "GET");
+    } else if (n == 3 && strcmp(seg[2], "conversations") == 0) {
+        json_t *list = cmd == EVHTTP_REQ_GET ? the_queue(a) : NULL;
+        if (cmd != EVHTTP_REQ_GET) pl_reply_405(req, "GET");
+        else if (!list) pl_reply_error(req, 503, "the store is unavailable");
+        else pl_reply_json(req, 200, queue_for(list, scope));
+        json_decref(list);
+    } else if ((n == 6 || n == 7) && strcmp(seg[2], "conversations") == 0) {
+        conversation_route(a, req, seg, n, scope);
+    } else {
+        pl_reply_error(req, 404, "no such endpoint");
+    }
+    return 1;
+}
+
+/* --- life ----------------------------------------------------------------------------------------------- */
+
+static void on_tick(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    pl_agents *a = arg;
+    for (agent_stream *st = a->streams; st; st = st->next) pl_sse_comment(st->sse, "ping");
+}
+
+pl_agents *pl_agents_new(pl_app *app) {
+    pl_agents *a = calloc(1, sizeof *a);
+    if (!a) abort();
+    a->app = app;
+    a->watched = pl_map_new();
+    a->tick = event_new(pl_app_base(app), -1, EV_PERSIST, on_tick, a);
+    struct timeval every = {PING_SECONDS, 0};
+    event_add(a->tick, &every);
+    json_t *list = the_queue(a);
+    if (list) rewatch(a, list);
+    json_decref(list);
+    return a;
+}
+
+void pl_agents_free(pl_agents *a) {
+    if (!a) return;
+    event_free(a->tick);
+    for (agent_stream *st = a->streams, *next; st; st = next) {
+        next = st->next;
+        pl_sse_end(st->sse);
+        free(st->scope);
+        free(st);
+    }
+    pl_map_each(a->watched, free_value, NULL);
+    pl_map_free(a->watched);
+    free(a);
+}

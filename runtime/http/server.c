@@ -1,0 +1,625 @@
+/* server: routes and handlers of the HTTP API; see server.h.
+ * Owns the evhttp instance and the requests waiting for their commit. */
+#define _GNU_SOURCE
+#include "server.h"
+#include "agent.h"
+#include "conn.h"
+#include "server_internal.h"
+#include "webchat.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include "base/common.h"
+#include "base/log.h"
+#include "channels/channel.h"
+#include "rest.h"
+
+#define MAX_SEGMENTS 8
+
+/* A request waiting for its turn's commit. req becomes NULL if the client
+ * goes away first. */
+typedef struct {
+    struct evhttp_request *req;
+    pl_server *server;
+} waiting;
+
+/* --- responses -------------------------------------------------------------- */
+
+void pl_reply_json(struct evhttp_request *req, int status, json_t *body /* stolen */) {
+    struct evbuffer *out = evbuffer_new();
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    if (!text) {
+        /* a body jansson could not make (text that is not UTF-8 in it): the
+         * answer is still JSON, and says the server is at fault */
+        pl_error("an answer (%d) could not be written as JSON", status);
+        status = 500;
+        text = pl_strdup("{\"error\":\"the answer could not be written\"}");
+    }
+    evbuffer_add(out, text, strlen(text));
+    evbuffer_add(out, "\n", 1);
+    free(text);
+    json_decref(body);
+    struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
+    evhttp_add_header(headers, "Content-Type", "application/json; charset=utf-8");
+    /* every 503 says when to come back */
+    if (status == 503 && !evhttp_find_header(headers, "Retry-After")) evhttp_add_header(headers, "Retry-After", "1");
+    evhttp_send_reply(req, status, NULL, out);
+    evbuffer_free(out);
+}
+
+void pl_reply_unavailable(struct evhttp_request *req, const pl_turn_result *result) {
+    if (result && result->retry_after > 0) {
+        char seconds[24];
+        snprintf(seconds, sizeof seconds, "%d", result->retry_after);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", seconds);
+    }
+    if (result && result->error) pl_reply_error(req, 503, "%s; please retry later", result->error);
+    else pl_reply_error(req, 503, "the message could not be stored; please retry");
+}
+
+void pl_reply_error(struct evhttp_request *req, int status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *reason = pl_vstrdupf(fmt, ap);
+    va_end(ap);
+    pl_reply_json(req, status, pl_rest_error(reason));
+    free(reason);
+}
+
+void pl_reply_405(struct evhttp_request *req, const char *allow) {
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+    pl_reply_error(req, 405, "method not allowed here (allowed: %s)", allow);
+}
+
+/* --- request helpers --------------------------------------------------------- */
+
+/* Splits the decoded path into segments; returns their count or -1. */
+static int split_path(struct evhttp_request *req, char **seg, int max) {
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    if (!path) return -1;
+    int n = 0;
+    char *copy = pl_strdup(path), *save = NULL;
+    for (char *s = strtok_r(copy, "/", &save); s; s = strtok_r(NULL, "/", &save)) {
+        if (n == max) { /* too many: nothing is returned, so nothing is kept */
+            while (n > 0) free(seg[--n]);
+            n = -1;
+            break;
+        }
+        seg[n++] = evhttp_uridecode(s, 0, NULL);
+    }
+    free(copy);
+    return n;
+}
+
+/* The body as a JSON object (new reference), or NULL with *reason (new). */
+json_t *pl_read_json_body(struct evhttp_request *req, char **reason) {
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    const char *data = (const char *)evbuffer_pullup(in, -1);
+    return pl_rest_json_object(data, len, reason);
+}
+
+/* --- POST /v1/bots/{bot}/messages -------------------------------------------- */
+
+static void on_client_gone(void *arg) {
+    waiting *w = arg;
+    w->req = NULL;
+}
+
+/* {"user": ..., "replies": ...} from the replies already dumped once. */
+static void send_replies(struct evhttp_request *req, const char *user, const char *replies_text) {
+    json_t *juser = json_string(user);
+    char *user_text = json_dumps(juser, JSON_ENCODE_ANY);
+    json_decref(juser);
+    /* pieces, not a format: the replies can be long */
+    struct evbuffer *out = evbuffer_new();
+    evbuffer_add(out, "{\"user\":", 8);
+    evbuffer_add(out, user_text, strlen(user_text));
+    evbuffer_add(out, ",\"replies\":", 11);
+    evbuffer_add(out, replies_text, strlen(replies_text));
+    evbuffer_add(out, "}\n", 2);
+    free(user_text);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "application/json; charset=utf-8");
+    evhttp_send_reply(req, 200, NULL, out);
+    evbuffer_free(out);
+}
+
+static void deliver_rest(int status, const pl_message *msg, const pl_turn_result *result, void *ud) {
+    waiting *w = ud;
+    if (w->req) {
+        pl_conn_forget(w->req);
+        if (status == 200) send_replies(w->req, msg->user, result->replies_text);
+        else pl_reply_unavailable(w->req, result);
+    }
+    free(w);
+}
+
+static void handle_message(pl_server *s, struct evhttp_request *req, pl_bot *bot) {
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+        pl_reply_405(req, "POST");
+        return;
+    }
+    char *why = NULL;
+    json_t *body = pl_read_json_body(req, &why);
+    if (!body) {
+        pl_reply_error(req, 400, "%s", why);
+        free(why);
+        return;
+    }
+    pl_message *msg = pl_rest_message(pl_bot_name(bot), body, &why);
+    json_decref(body);
+    if (!msg) {
+        pl_reply_error(req, 400, "%s", why);
+        free(why);
+        return;
+    }
+    waiting *w = calloc(1, sizeof *w);
+    if (!w) abort();
+    w->req = req;
+    w->server = s;
+    pl_conn_on_gone(req, on_client_gone, w);
+    pl_pipeline_post(pl_app_pipeline(s->app), bot, msg, deliver_rest, w);
+}
+
+/* --- GET /v1/health ---------------------------------------------------------- */
+
+static void handle_health(pl_server *s, struct evhttp_request *req) {
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+        pl_reply_405(req, "GET");
+        return;
+    }
+    json_t *bots = json_array();
+    for (size_t i = 0; i < pl_app_bot_count(s->app); i++) {
+        pl_bot *bot = pl_app_bot(s->app, i);
+        char stamp[40];
+        json_t *loaded = json_null();
+        if (pl_bot_loaded_at(bot)) {
+            pl_format_time(pl_bot_loaded_at(bot), stamp, sizeof stamp);
+            loaded = json_string(stamp);
+        }
+        const char *error = pl_bot_error(bot);
+        json_t *entry = json_pack("{s:s, s:o, s:o, s:o}", "name", pl_bot_name(bot), "loaded_at", loaded, "error",
+                                  error ? json_string(error) : json_null(), "usage",
+                                  pl_usage_json(pl_bot_usage(bot)));
+        pl_vm *vm = pl_bot_vm(bot);
+        if (vm)
+            json_object_set_new(entry, "limits",
+                                json_pack("{s:I, s:I, s:I}", "memory_mb", (json_int_t)(pl_vm_memory_limit(vm) >> 20),
+                                          "instructions", (json_int_t)pl_vm_instruction_limit(vm), "time_ms",
+                                          (json_int_t)pl_vm_time_limit_ms(vm)));
+        json_array_append_new(bots, entry);
+    }
+    pl_reply_json(req, 200, json_pack("{s:o}", "bots", bots));
+}
+
+/* --- admin: /v1/bots/{bot}/sessions/{channel}/{user} --------------------------- */
+
+void pl_request_query(struct evhttp_request *req, struct evkeyvalq *params) {
+    TAILQ_INIT(params);
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
+    if (query) evhttp_parse_query_str(query, params);
+}
+
+/* Checks the bearer token; answers and returns 0 when not allowed. */
+int pl_bearer_allowed(struct evhttp_request *req, const char *token, const char *env_name, const char *what) {
+    if (!token || !*token) {
+        pl_reply_error(req, 403, "the %s is disabled: set %s to enable it", what,
+                       env_name ? env_name : "a token variable (api_token_env in bot.json)");
+        return 0;
+    }
+    const char *auth =
+        evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    size_t tlen = strlen(token);
+    int ok = auth && strncmp(auth, "Bearer ", 7) == 0 && strlen(auth + 7) == tlen &&
+             CRYPTO_memcmp(auth + 7, token, tlen) == 0;
+    if (!ok) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+        pl_reply_error(req, 401, "a valid \"Authorization: Bearer <%s>\" is required", env_name);
+    }
+    return ok;
+}
+
+static int admin_allowed(struct evhttp_request *req) {
+    return pl_bearer_allowed(req, getenv("PARLEY_ADMIN_TOKEN"), "PARLEY_ADMIN_TOKEN", "admin API");
+}
+
+static void deliver_erase(int status, const pl_message *msg, const pl_turn_result *result, void *ud) {
+    (void)result;
+    waiting *w = ud;
+    if (w->req) {
+        pl_conn_forget(w->req);
+        if (status == 200)
+            pl_reply_json(w->req, 200, json_pack("{s:s, s:s, s:s, s:b}", "bot", msg->bot, "channel",
+                                              msg->channel, "user", msg->user, "erased", 1));
+        else if (status == 404)
+            pl_reply_error(w->req, 404, "no session for this bot, channel and user");
+        else
+            pl_reply_error(w->req, 503, "the session could not be erased; please retry");
+    }
+    free(w);
+}
+
+static void get_session(pl_server *s, struct evhttp_request *req, pl_bot *bot,
+                        const char *channel, const char *user) {
+    pl_session_key key = {pl_bot_name(bot), channel, user};
+    char *state = NULL, *err = NULL;
+    if (pl_store_session_get(pl_app_store(s->app), &key, &state, &err) != PL_OK) {
+        pl_error("%s", err);
+        free(err);
+        pl_reply_error(req, 503, "the store is unavailable");
+        return;
+    }
+    json_t *session = state ? json_loads(state, 0, NULL) : NULL;
+    free(state);
+    if (!session) {
+        pl_reply_error(req, 404, "no session for this bot, channel and user");
+        return;
+    }
+    json_object_set_new(session, "bot", json_string(key.bot));
+    json_object_set_new(session, "channel", json_string(channel));
+    json_object_set_new(session, "user", json_string(user));
+    pl_reply_json(req, 200, session);
+}
+
+static void handle_session(pl_server *s, struct evhttp_request *req, pl_bot *bot,
+                           const char *channel, const char *user) {
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_DELETE) {
+        pl_reply_405(req, "GET, DELETE");
+        return;
+    }
+    if (!admin_allowed(req)) return;
+    if (cmd == EVHTTP_REQ_GET) {
+        get_session(s, req, bot, channel, user);
+        return;
+    }
+    waiting *w = calloc(1, sizeof *w);
+    if (!w) abort();
+    w->req = req;
+    w->server = s;
+    pl_conn_on_gone(req, on_client_gone, w);
+    pl_pipeline_erase(pl_app_pipeline(s->app), bot, channel, user, deliver_erase, w);
+}
+
+/* --- /v1/bots/{bot}/channels/{channel}: platform webhooks --------------------- */
+
+typedef struct {
+    struct evhttp_request *req;
+    pl_inbound inbound;
+    pl_channel_config cfg;
+    const pl_channel_adapter *adapter;
+    char *channel;
+    json_t *settings; /* a copy: a reload may replace the manifest meanwhile */
+} webhook_wait;
+
+void pl_reply_text(struct evhttp_request *req, int status, const char *body, const char *type) {
+    struct evbuffer *out = evbuffer_new();
+    if (body) evbuffer_add(out, body, strlen(body));
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      type ? type : "text/plain; charset=utf-8");
+    evhttp_send_reply(req, status, NULL, out);
+    evbuffer_free(out);
+}
+
+static void webhook_wait_free(webhook_wait *w) {
+    pl_inbound_clear(&w->inbound);
+    json_decref(w->settings);
+    free(w->channel);
+    free(w);
+}
+
+static void on_webhook_gone(void *arg) {
+    ((webhook_wait *)arg)->req = NULL;
+}
+
+/* The platform is answered once its events are durably recorded. */
+static void on_recorded(int status, void *ud) {
+    webhook_wait *w = ud;
+    if (w->req) {
+        pl_conn_forget(w->req);
+        if (status == 200) pl_reply_text(w->req, w->inbound.status, w->inbound.answer, w->inbound.answer_type);
+        else pl_reply_error(w->req, 503, "the message could not be stored; please retry");
+    }
+    webhook_wait_free(w);
+}
+
+/* A synchronous channel (voice) is answered with the rendered replies. */
+static void deliver_sync(int status, const pl_message *msg, const pl_turn_result *result, void *ud) {
+    webhook_wait *w = ud;
+    if (w->req) {
+        pl_conn_forget(w->req);
+        char *body = NULL, *err = NULL;
+        const char *type = NULL;
+        pl_outbound to = {.user = msg->user, .info = msg->channel_info, .locale = result->locale,
+                          .done = result->done};
+        if (status != 200) pl_reply_unavailable(w->req, result);
+        else if (w->adapter->answer(&w->cfg, &to, pl_turn_replies(result), &body, &type, &err) != PL_OK) {
+            pl_error("[%s] %s/%s: cannot render the answer: %s", msg->bot, msg->channel, msg->user, err);
+            pl_reply_error(w->req, 500, "the answer could not be rendered");
+        } else {
+            pl_reply_text(w->req, 200, body, type);
+        }
+        free(body);
+        free(err);
+    }
+    webhook_wait_free(w);
+}
+
+static const char *webhook_header(const void *ctx, const char *name) {
+    return evhttp_find_header((struct evkeyvalq *)ctx, name);
+}
+
+typedef struct {
+    pl_store *store;
+    const char *bot;
+} payload_lookup;
+
+/* pl_webhook.long_payload: a key the outbox stored for a long payload. */
+static char *long_payload(const void *arg, const char *key) {
+    const payload_lookup *p = arg;
+    char *payload = NULL, *err = NULL;
+    if (pl_store_payload_get(p->store, p->bot, key, &payload, &err) != PL_OK) {
+        pl_error("[%s] cannot look up a choice payload: %s", p->bot, err);
+        free(err);
+    }
+    return payload;
+}
+
+/* The URL the platform called, as it signed it: the channel's public_url
+ * when set (parley behind a proxy), else rebuilt from the Host header. */
+static char *public_url(struct evhttp_request *req, const pl_channel_config *cfg) {
+    const char *configured = pl_channel_setting(cfg, "public_url");
+    if (configured) return pl_strdup(configured);
+    const char *host = evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
+    return pl_strdupf("http://%s%s", host ? host : "localhost", evhttp_request_get_uri(req));
+}
+
+static void start_sync(pl_server *s, pl_bot *bot, webhook_wait *w) {
+    json_t *event = NULL;
+    size_t i;
+    json_t *e;
+    json_array_foreach(w->inbound.events, i, e) {
+        const char *kind = json_string_value(json_object_get(e, "kind"));
+        if (kind && strcmp(kind, "message") == 0) event = e;
+    }
+    if (!event) {
+        pl_reply_text(w->req, w->inbound.status, w->inbound.answer, w->inbound.answer_type);
+        webhook_wait_free(w);
+        return;
+    }
+    pl_conn_on_gone(w->req, on_webhook_gone, w);
+    pl_message *msg = pl_message_from_event(pl_bot_name(bot), w->channel, event, 0);
+    pl_pipeline_post(pl_app_pipeline(s->app), bot, msg, deliver_sync, w);
+}
+
+/* A webhook whose adapter fetches something first (Alexa's certificate
+ * chain): handle_channel runs again, from the start, when the fetch is
+ * over. req becomes NULL if the platform hangs up meanwhile. */
+typedef struct {
+    struct evhttp_request *req;
+    pl_server *server;
+    pl_bot *bot;
+    char *channel;
+} webhook_retry;
+
+static void on_retry_gone(void *arg) {
+    ((webhook_retry *)arg)->req = NULL;
+}
+
+static void handle_channel(pl_server *s, struct evhttp_request *req, pl_bot *bot, const char *name);
+
+/* pl_webhook.again: called once, on the loop. */
+static void retry_webhook(void *arg) {
+    webhook_retry *r = arg;
+    if (r->req) {
+        pl_conn_forget(r->req);
+        handle_channel(r->server, r->req, r->bot, r->channel);
+    }
+    free(r->channel);
+    free(r);
+}
+
+static void handle_channel(pl_server *s, struct evhttp_request *req, pl_bot *bot, const char *name) {
+    const pl_channel_adapter *adapter = pl_channel_find(name);
+    const json_t *settings = pl_bot_channel_settings(bot, name);
+    if (!adapter || !settings) {
+        pl_reply_error(req, 404, "the %s channel is not turned on for bot '%s'", name, pl_bot_name(bot));
+        return;
+    }
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_POST) {
+        pl_reply_405(req, "GET, POST");
+        return;
+    }
+    webhook_wait *w = calloc(1, sizeof *w);
+    if (!w) abort();
+    w->req = req;
+    w->adapter = adapter;
+    w->channel = pl_strdup(name);
+    w->settings = json_deep_copy(settings);
+    w->cfg = (pl_channel_config){pl_bot_name(bot), w->channel, w->settings};
+    w->inbound.status = 200;
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    char *body = pl_strndup(len ? (const char *)evbuffer_pullup(in, -1) : "", len);
+    char *url = public_url(req, &w->cfg);
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    payload_lookup lookup = {pl_app_store(s->app), pl_bot_name(bot)};
+    webhook_retry *retry = calloc(1, sizeof *retry);
+    if (!retry) abort();
+    *retry = (webhook_retry){req, s, bot, NULL};
+    pl_webhook hook = {
+        .method = cmd == EVHTTP_REQ_GET ? "GET" : "POST",
+        .url = url,
+        .query = uri ? evhttp_uri_get_query(uri) : NULL,
+        .body = body,
+        .body_len = len,
+        .header = webhook_header,
+        .header_ctx = evhttp_request_get_input_headers(req),
+        .now = pl_now_ms() / 1000,
+        .long_payload = long_payload,
+        .payload_ctx = &lookup,
+        .http = pl_app_http(s->app),
+        .again = retry_webhook,
+        .again_ctx = retry,
+    };
+    char *err = NULL;
+    int rc = adapter->inbound(&w->cfg, &hook, &w->inbound, &err);
+    free(body);
+    free(url);
+    if (rc == PL_AGAIN) {
+        /* the adapter calls retry_webhook when its fetch is over */
+        retry->channel = pl_strdup(name);
+        pl_conn_on_gone(req, on_retry_gone, retry);
+        webhook_wait_free(w);
+        return;
+    }
+    free(retry);
+    if (rc != PL_OK) {
+        int status = w->inbound.status >= 400 ? w->inbound.status : 400;
+        pl_warn("[%s] %s webhook refused (%d): %s", pl_bot_name(bot), name, status, err ? err : "?");
+        pl_reply_error(req, status, "%s", err ? err : "the request was refused");
+        free(err);
+        webhook_wait_free(w);
+        return;
+    }
+    if (!w->inbound.events) w->inbound.events = json_array();
+    if (adapter->synchronous) {
+        start_sync(s, bot, w);
+    } else if (json_array_size(w->inbound.events) == 0) {
+        pl_reply_text(req, w->inbound.status, w->inbound.answer, w->inbound.answer_type);
+        webhook_wait_free(w);
+    } else {
+        pl_conn_on_gone(req, on_webhook_gone, w);
+        json_t *events = w->inbound.events;
+        w->inbound.events = NULL;
+        pl_pipeline_record(pl_app_pipeline(s->app), bot, name, events, on_recorded, w);
+    }
+}
+
+/* --- routing ------------------------------------------------------------------ */
+
+static void route(pl_server *s, struct evhttp_request *req, char **seg, int n) {
+    if (n == 2 && strcmp(seg[0], "v1") == 0 && strcmp(seg[1], "health") == 0) {
+        handle_health(s, req);
+        return;
+    }
+    if (pl_agents_route(s->agents, req, seg, n)) return;
+    if (n == 3 && strcmp(seg[0], "v1") == 0 && strcmp(seg[1], "test") == 0 && strcmp(seg[2], "clock") == 0) {
+        pl_route_test_clock(s, req);
+        return;
+    }
+    if (n >= 4 && strcmp(seg[0], "v1") == 0 && strcmp(seg[1], "bots") == 0) {
+        pl_bot *bot = pl_app_find_bot(s->app, seg[2]);
+        if (!bot) {
+            pl_reply_error(req, 404, "no bot named '%s' is served here", seg[2]);
+            return;
+        }
+        if (n == 4 && strcmp(seg[3], "messages") == 0) {
+            handle_message(s, req, bot);
+            return;
+        }
+        if (n == 5 && strcmp(seg[3], "channels") == 0) {
+            handle_channel(s, req, bot, seg[4]);
+            return;
+        }
+        if (pl_webchat_route(s->webchat, req, bot, seg, n)) return;
+        if (n >= 5 && strcmp(seg[3], "payments") == 0) {
+            pl_route_payments(s, req, bot, seg, n);
+            return;
+        }
+        if (strcmp(seg[3], "orders") == 0) {
+            pl_route_orders(s, req, bot, seg, n);
+            return;
+        }
+        if (n == 6 && strcmp(seg[3], "sessions") == 0) {
+            handle_session(s, req, bot, seg[4], seg[5]);
+            return;
+        }
+    }
+    pl_reply_error(req, 404, "no such endpoint");
+}
+
+static void on_request(struct evhttp_request *req, void *arg) {
+    pl_server *s = arg;
+    pl_conn_request_started(req);
+    if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) > PL_MAX_BODY) {
+        pl_reply_error(req, 413, "the body is larger than %d KiB", PL_MAX_BODY / 1024);
+        return;
+    }
+    char *seg[MAX_SEGMENTS] = {0};
+    int n = split_path(req, seg, MAX_SEGMENTS);
+    int valid = n >= 0;
+    for (int i = 0; i < n; i++) valid = valid && seg[i];
+    if (!valid) pl_reply_error(req, 400, "the request path is malformed");
+    else route(s, req, seg, n);
+    for (int i = 0; i < n; i++) free(seg[i]);
+}
+
+/* A commit gave a session new transcript lines: the streams that show it. */
+static void on_committed(const pl_session_key *key, int handoff, void *ud) {
+    pl_server *s = ud;
+    pl_webchat_committed(s->webchat, key);
+    pl_agents_committed(s->agents, key, handoff);
+}
+
+pl_server *pl_server_new(pl_app *app) {
+    pl_server *s = calloc(1, sizeof *s);
+    if (!s) abort();
+    s->app = app;
+    s->webchat = pl_webchat_new(app);
+    s->agents = pl_agents_new(app);
+    pl_pipeline_on_committed(pl_app_pipeline(app), on_committed, s);
+    s->http = evhttp_new(pl_app_base(app));
+    /* Bodies up to PL_MAX_BODY are handled; larger ones up to the hard cap
+     * get a JSON 413 from on_request; beyond the cap evhttp refuses them
+     * itself (also 413, in JSON through conn.c) without buffering them. */
+    s->conns = pl_conns_new(pl_app_base(app), s->http, PL_MAX_BODY, PL_HARD_MAX_BODY);
+    evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
+                                            EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+    evhttp_set_gencb(s->http, on_request, s);
+    return s;
+}
+
+int pl_server_listen(pl_server *s, const char *addr, int port, char **err) {
+    s->socket = evhttp_bind_socket_with_handle(s->http, addr, (ev_uint16_t)port);
+    if (!s->socket) return pl_fail(err, "cannot listen on %s:%d (in use, or not an address here)", addr, port);
+    pl_conns_watch(s->conns, s->socket);
+    struct sockaddr_storage ss;
+    ev_socklen_t len = sizeof ss;
+    evutil_socket_t fd = evhttp_bound_socket_get_fd(s->socket);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET) s->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        else if (ss.ss_family == AF_INET6) s->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    return PL_OK;
+}
+
+int pl_server_port(const pl_server *s) { return s->port; }
+
+void pl_server_stop_accepting(pl_server *s) {
+    pl_conns_unwatch(s->conns);
+    if (s->socket) evhttp_del_accept_socket(s->http, s->socket);
+    s->socket = NULL;
+}
+
+void pl_server_free(pl_server *s) {
+    if (!s) return;
+    pl_pipeline_on_committed(pl_app_pipeline(s->app), NULL, NULL);
+    pl_webchat_free(s->webchat);
+    pl_agents_free(s->agents);
+    pl_conns_unwatch(s->conns); /* evhttp_free frees the listener first */
+    evhttp_free(s->http);
+    pl_conns_free(s->conns);
+    free(s);
+}

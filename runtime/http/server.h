@@ -1,0 +1,26 @@
+/* server: parley's HTTP API on libevent's evhttp — the `rest` channel
+ * (POST /v1/bots/{bot}/messages), /v1/health and the admin session API.
+ * Request bodies are parsed by jansson; every bad input gets a 4xx with a
+ * JSON reason, and a message is answered only after its commit. */
+#ifndef PL_SERVER_H
+#define PL_SERVER_H
+
+#include "app/app.h"
+
+typedef struct pl_server pl_server;
+
+pl_server *pl_server_new(pl_app *app);
+/* Binds addr:port (port 0 picks a free one; see pl_server_port). */
+int pl_server_listen(pl_server *server, const char *addr, int port, char **err);
+int pl_server_port(const pl_server *server);
+/* Stops accepting connections (answers in flight still go out). */
+void pl_server_stop_accepting(pl_server *server);
+void pl_server_free(pl_server *server);
+
+/* Limits of the HTTP API. */
+#define PL_MAX_BODY (64 * 1024)
+#define PL_HARD_MAX_BODY (256 * 1024)
+#define PL_MAX_TEXT 4096
+#define PL_MAX_ID 256
+
+#endif

@@ -1,0 +1,52 @@
+/* server_internal: what the files of the HTTP API share — the server
+ * struct, the reply helpers and the route handlers that live outside
+ * server.c. Not a public interface. */
+#ifndef PL_SERVER_INTERNAL_H
+#define PL_SERVER_INTERNAL_H
+
+#include <event2/http.h>
+#include <jansson.h>
+
+#include "app/app.h"
+#include "core/bot.h"
+
+struct pl_server {
+    pl_app *app;
+    struct evhttp *http;
+    struct evhttp_bound_socket *socket;
+    int port;
+    struct pl_webchat *webchat;
+    struct pl_agents *agents;
+    struct pl_conns *conns;
+};
+
+/* Replies (each sends the whole answer). */
+void pl_reply_json(struct evhttp_request *req, int status, json_t *body /* stolen */);
+void pl_reply_error(struct evhttp_request *req, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void pl_reply_405(struct evhttp_request *req, const char *allow);
+void pl_reply_text(struct evhttp_request *req, int status, const char *body, const char *type);
+/* 503 for a message that was not handled: the result's reason (the bot is
+ * over its share) or that nothing could be stored, and Retry-After. */
+void pl_reply_unavailable(struct evhttp_request *req, const pl_turn_result *result);
+
+/* The body as a JSON object (new), or NULL with *reason (new). */
+json_t *pl_read_json_body(struct evhttp_request *req, char **reason);
+
+/* Checks "Authorization: Bearer <token>" against token, the value of the
+ * environment variable env_name (constant time); answers 403 when token is
+ * NULL or empty, or 401 when the given one is wrong, and returns 0 then.
+ * `what` names the API in the answer. */
+int pl_bearer_allowed(struct evhttp_request *req, const char *token, const char *env_name, const char *what);
+
+/* Fills params (initialised here; the caller clears them) with the
+ * request URI's query parameters, decoded. */
+void pl_request_query(struct evhttp_request *req, struct evkeyvalq *params);
+
+/* Routes in server_commerce.c: /v1/bots/{bot}/payments/..., /orders... and
+ * /v1/test/clock. seg are the decoded path segments. */
+void pl_route_payments(struct pl_server *s, struct evhttp_request *req, pl_bot *bot, char **seg, int n);
+void pl_route_orders(struct pl_server *s, struct evhttp_request *req, pl_bot *bot, char **seg, int n);
+void pl_route_test_clock(struct pl_server *s, struct evhttp_request *req);
+
+#endif

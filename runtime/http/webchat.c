@@ -1,0 +1,454 @@
+/* webchat: the widget's HTTP endpoints and the shoppers' event streams;
+ * see webchat.h. The transcript is the stream's source of truth: a stream
+ * sends the lines after the last one it sent, so reconnecting, reloading
+ * and pushing all work the same way. */
+#define _GNU_SOURCE
+#include "webchat.h"
+
+#include <ctype.h>
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include "assets.h"
+#include "base/common.h"
+#include "base/log.h"
+#include "base/map.h"
+#include "commerce/commerce.h"
+#include "conn.h"
+#include "server_internal.h"
+#include "sse.h"
+
+#define PING_SECONDS 25
+#define REPLAY_PAGE 500
+
+typedef struct stream {
+    struct stream *next;
+    struct pl_webchat *wc;
+    pl_sse *sse;
+    char *key; /* bot \x1f user */
+    char *bot, *user;
+    int64_t last_id;
+} stream;
+
+typedef struct {
+    double tokens;
+    int64_t at_ms;
+} bucket;
+
+struct pl_webchat {
+    pl_app *app;
+    pl_map *streams; /* key -> stream list */
+    pl_map *buckets; /* key -> rate bucket */
+    struct event *tick;
+    size_t open;
+};
+
+static char *shopper_key(const char *bot, const char *user) { return pl_strdupf("%s\x1f%s", bot, user); }
+
+/* --- origins (CORS) --------------------------------------------------------------- */
+
+/* scheme://host[:port] of a URL, into buf. */
+static void origin_of(const char *url, char *buf, size_t size) {
+    const char *host = strstr(url, "://");
+    const char *end = host ? strchr(host + 3, '/') : NULL;
+    size_t len = end ? (size_t)(end - url) : strlen(url);
+    snprintf(buf, size, "%.*s", (int)len, url);
+}
+
+/* Whether the request's Origin may use this bot's widget API; adds the CORS
+ * headers when it may. No Origin (not a browser, or same-origin GET) is fine. */
+static int origin_allowed(pl_webchat *wc, pl_bot *bot, struct evhttp_request *req) {
+    const char *origin = evhttp_find_header(evhttp_request_get_input_headers(req), "Origin");
+    if (!origin) return 1;
+    char own[256];
+    origin_of(pl_commerce_public_base(pl_app_commerce(wc->app)), own, sizeof own);
+    int ok = strcmp(origin, own) == 0;
+    size_t i;
+    json_t *allowed;
+    json_array_foreach(json_object_get(json_object_get(pl_bot_manifest(bot), "webchat"), "origins"), i, allowed) {
+        const char *a = json_string_value(allowed);
+        if (a && (strcmp(a, "*") == 0 || strcmp(a, origin) == 0)) ok = 1;
+    }
+    if (ok) {
+        struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+        evhttp_add_header(h, "Access-Control-Allow-Origin", origin);
+        evhttp_add_header(h, "Access-Control-Expose-Headers", "Retry-After");
+        evhttp_add_header(h, "Vary", "Origin");
+    }
+    return ok;
+}
+
+static void preflight(struct evhttp_request *req) {
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Access-Control-Allow-Methods", "GET, POST");
+    evhttp_add_header(h, "Access-Control-Allow-Headers", "Content-Type, Last-Event-ID");
+    evhttp_add_header(h, "Access-Control-Max-Age", "600");
+    evhttp_send_reply(req, 204, "No Content", NULL);
+}
+
+/* --- the shopper's id and the rate limit -------------------------------------------- */
+
+/* The widget makes ids of 32 random hex characters; anything of 8-128
+ * letters, digits, - and _ is taken. */
+static int valid_user(const char *user) {
+    size_t n = user ? strlen(user) : 0;
+    if (n < 8 || n > 128) return 0;
+    for (const char *p = user; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_') return 0;
+    return 1;
+}
+
+/* A token bucket per shopper: PL_WEBCHAT_BURST at once, then one every
+ * PL_WEBCHAT_REFILL_S seconds. Returns 0 (and the seconds to wait) when
+ * the shopper must slow down. */
+static int take_token(pl_webchat *wc, const char *key, int *wait_s) {
+    bucket *b = pl_map_get(wc->buckets, key);
+    int64_t now = pl_now_ms();
+    if (!b) {
+        b = calloc(1, sizeof *b);
+        if (!b) abort();
+        *b = (bucket){PL_WEBCHAT_BURST, now};
+        pl_map_put(wc->buckets, key, b);
+    }
+    b->tokens += (double)(now - b->at_ms) / 1000.0 / PL_WEBCHAT_REFILL_S;
+    if (b->tokens > PL_WEBCHAT_BURST) b->tokens = PL_WEBCHAT_BURST;
+    b->at_ms = now;
+    if (b->tokens < 1.0) {
+        *wait_s = (int)((1.0 - b->tokens) * PL_WEBCHAT_REFILL_S) + 1;
+        return 0;
+    }
+    b->tokens -= 1.0;
+    return 1;
+}
+
+/* 429 with Retry-After. */
+static void too_many(struct evhttp_request *req, int wait_s, const char *what) {
+    char retry[16];
+    snprintf(retry, sizeof retry, "%d", wait_s);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", retry);
+    pl_reply_error(req, 429, "%s; wait %d s", what, wait_s);
+}
+
+/* --- streams ---------------------------------------------------------------------------- */
+
+/* Sends the lines after the stream's last one, a page at a time. */
+static void stream_catch_up(stream *st) {
+    pl_store *store = pl_app_store(st->wc->app);
+    pl_session_key key = {st->bot, "webchat", st->user};
+    size_t got;
+    do {
+        json_t *lines = NULL;
+        char *err = NULL;
+        if (pl_store_transcript_since(store, &key, st->last_id, REPLAY_PAGE, &lines, &err) != PL_OK) {
+            pl_error("webchat: %s", err);
+            free(err);
+            return;
+        }
+        size_t i;
+        json_t *line;
+        json_array_foreach(lines, i, line) {
+            char *data = json_dumps(line, JSON_COMPACT);
+            st->last_id = json_integer_value(json_object_get(line, "id"));
+            pl_sse_event(st->sse, "line", st->last_id, data);
+            free(data);
+        }
+        got = json_array_size(lines);
+        json_decref(lines);
+    } while (got == REPLAY_PAGE);
+}
+
+static void stream_free(stream *st) {
+    free(st->key);
+    free(st->bot);
+    free(st->user);
+    free(st);
+}
+
+static void on_stream_closed(pl_sse *sse, void *ud) {
+    (void)sse;
+    stream *st = ud;
+    pl_webchat *wc = st->wc;
+    stream *head = pl_map_get(wc->streams, st->key), **link = &head;
+    while (*link && *link != st) link = &(*link)->next;
+    if (*link) *link = st->next;
+    pl_map_put(wc->streams, st->key, head);
+    wc->open--;
+    stream_free(st);
+}
+
+static int64_t resume_point(struct evhttp_request *req, struct evkeyvalq *params) {
+    const char *from = evhttp_find_header(evhttp_request_get_input_headers(req), "Last-Event-ID");
+    if (!from) from = evhttp_find_header(params, "after");
+    return from ? strtoll(from, NULL, 10) : 0;
+}
+
+static void open_stream(pl_webchat *wc, struct evhttp_request *req, pl_bot *bot, struct evkeyvalq *params) {
+    const char *user = evhttp_find_header(params, "user");
+    if (!valid_user(user)) {
+        pl_reply_error(req, 400, "give ?user=ID (8-128 letters, digits, - or _)");
+        return;
+    }
+    char *key = shopper_key(pl_bot_name(bot), user);
+    int open = 0, wait_s = 0;
+    for (stream *other = pl_map_get(wc->streams, key); other; other = other->next) open++;
+    int ok = open < PL_WEBCHAT_STREAMS_PER_SHOPPER && take_token(wc, key, &wait_s);
+    free(key);
+    if (!ok) {
+        if (wait_s) too_many(req, wait_s, "too many reconnections");
+        else too_many(req, 5, "too many chat windows open for this shopper");
+        return;
+    }
+    stream *st = calloc(1, sizeof *st);
+    if (!st) abort();
+    st->wc = wc;
+    st->bot = pl_strdup(pl_bot_name(bot));
+    st->user = pl_strdup(user);
+    st->key = shopper_key(st->bot, user);
+    st->last_id = resume_point(req, params);
+    st->sse = pl_sse_open(req, on_stream_closed, st);
+    st->next = pl_map_get(wc->streams, st->key);
+    pl_map_put(wc->streams, st->key, st);
+    wc->open++;
+    stream_catch_up(st);
+}
+
+void pl_webchat_committed(pl_webchat *wc, const pl_session_key *key) {
+    if (strcmp(key->channel, "webchat") != 0) return;
+    char *k = shopper_key(key->bot, key->user);
+    for (stream *st = pl_map_get(wc->streams, k); st; st = st->next) stream_catch_up(st);
+    free(k);
+}
+
+size_t pl_webchat_streams(const pl_webchat *wc) { return wc->open; }
+
+/* --- messages ------------------------------------------------------------------------------ */
+
+typedef struct {
+    struct evhttp_request *req;
+} waiting;
+
+static void on_gone(void *arg) {
+    ((waiting *)arg)->req = NULL;
+}
+
+static void accepted(int status, const pl_message *msg, const pl_turn_result *result, void *ud) {
+    (void)msg;
+    (void)result;
+    waiting *w = ud;
+    if (w->req) {
+        pl_conn_forget(w->req);
+        if (status == 200) pl_reply_json(w->req, 202, json_pack("{s:b}", "accepted", 1));
+        else pl_reply_unavailable(w->req, result);
+    }
+    free(w);
+}
+
+/* A page event {type: "page", url, title, trigger}: only these, bounded. */
+static json_t *page_event(const json_t *ev, const char **why) {
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    const char *url = json_string_value(json_object_get(ev, "url"));
+    const char *title = json_string_value(json_object_get(ev, "title"));
+    const char *trigger = json_string_value(json_object_get(ev, "trigger"));
+    if (!type || strcmp(type, "page") != 0) *why = "\"event\" must be {\"type\": \"page\", \"url\", \"title\", \"trigger\"}";
+    else if (!url || strlen(url) > 2048 || (title && strlen(title) > 300)) *why = "the page's url or title is missing or too long";
+    if (*why) return NULL;
+    return json_pack("{s:s, s:s, s:s, s:s}", "type", "page", "url", url, "title", title ? title : "", "trigger",
+                     trigger && strlen(trigger) < 20 ? trigger : "page");
+}
+
+static pl_message *parse_message(pl_bot *bot, const json_t *body, const char **why) {
+    const char *user = json_string_value(json_object_get(body, "user"));
+    const char *text = json_string_value(json_object_get(body, "text"));
+    const char *payload = json_string_value(json_object_get(body, "payload"));
+    const char *locale = json_string_value(json_object_get(body, "locale"));
+    json_t *ev = json_object_get(body, "event");
+    json_t *event = NULL;
+    if (!valid_user(user)) *why = "\"user\" must be 8-128 letters, digits, - or _";
+    else if (text && strlen(text) > 4096) *why = "\"text\" is longer than 4096 bytes";
+    else if (payload && strlen(payload) > 1024) *why = "\"payload\" is longer than 1024 bytes";
+    else if (locale && strlen(locale) > 35) *why = "\"locale\" is too long";
+    else if (ev && (text || payload)) *why = "send \"text\" or \"payload\", or an \"event\" alone";
+    else if (ev && !(event = page_event(ev, why))) return NULL;
+    else if (!text && !payload && !ev) *why = "send \"text\", \"payload\" or \"event\"";
+    if (*why) return NULL;
+    pl_message *msg = pl_message_new(pl_bot_name(bot), "webchat", user);
+    msg->text = text ? pl_strdup(text) : NULL;
+    msg->payload = payload ? pl_strdup(payload) : NULL;
+    msg->locale = locale ? pl_strdup(locale) : NULL;
+    msg->event = event;
+    return msg;
+}
+
+static void take_message(pl_webchat *wc, struct evhttp_request *req, pl_bot *bot) {
+    char *reason = NULL;
+    json_t *body = pl_read_json_body(req, &reason);
+    if (!body) {
+        pl_reply_error(req, 400, "%s", reason);
+        free(reason);
+        return;
+    }
+    const char *why = NULL;
+    pl_message *msg = parse_message(bot, body, &why);
+    json_decref(body);
+    if (!msg) {
+        pl_reply_error(req, 400, "%s", why);
+        return;
+    }
+    char *key = shopper_key(pl_bot_name(bot), msg->user);
+    int wait_s = 0;
+    int ok = take_token(wc, key, &wait_s);
+    free(key);
+    if (!ok) {
+        too_many(req, wait_s, "too many messages");
+        pl_message_free(msg);
+        return;
+    }
+    waiting *w = calloc(1, sizeof *w);
+    if (!w) abort();
+    w->req = req;
+    pl_conn_on_gone(req, on_gone, w);
+    pl_pipeline_post(pl_app_pipeline(wc->app), bot, msg, accepted, w);
+}
+
+/* --- the widget and its configuration ------------------------------------------------------------ */
+
+static void serve_widget(struct evhttp_request *req) {
+    const pl_asset *a = pl_asset_find("widget.js");
+    if (!a) {
+        pl_reply_error(req, 404, "this parley was built without the widget");
+        return;
+    }
+    struct evbuffer *out = evbuffer_new();
+    evbuffer_add_reference(out, a->data, a->length, NULL, NULL);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type", "application/javascript; charset=utf-8");
+    evhttp_add_header(h, "Cache-Control", "public, max-age=300");
+    evhttp_add_header(h, "Access-Control-Allow-Origin", "*");
+    evhttp_send_reply(req, 200, "OK", out);
+    evbuffer_free(out);
+}
+
+static json_t *or_null(json_t *v) { return v ? json_incref(v) : json_null(); }
+
+static void serve_config(struct evhttp_request *req, pl_bot *bot) {
+    const json_t *m = pl_bot_manifest(bot);
+    json_t *w = json_object_get(m, "webchat");
+    json_t *title = json_object_get(w, "title") ? json_object_get(w, "title") : json_object_get(m, "title");
+    json_t *locales = json_object_get(m, "locales");
+    json_t *config = json_pack("{s:s, s:O, s:o, s:O, s:O, s:{s:o, s:o}, s:o}", "bot", pl_bot_name(bot), "title",
+                               title ? title : json_object_get(m, "name"), "avatar",
+                               or_null(json_object_get(w, "avatar") ? json_object_get(w, "avatar") : json_object_get(m, "avatar")),
+                               "locales", locales, "default_locale", json_array_get(locales, 0), "greet",
+                               "after_seconds", or_null(json_object_get(w, "greet_after_seconds")), "pages",
+                               json_object_get(w, "greet_pages") ? json_incref(json_object_get(w, "greet_pages")) : json_array(),
+                               "accent", or_null(json_object_get(w, "accent")));
+    pl_reply_json(req, 200, config);
+}
+
+/* --- routing ----------------------------------------------------------------------------------------------- */
+
+static void webchat_endpoint(pl_webchat *wc, struct evhttp_request *req, pl_bot *bot, const char *what) {
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    if (!origin_allowed(wc, bot, req)) {
+        pl_reply_error(req, 403, "this page's origin may not use bot '%s' (webchat.origins in bot.json)", pl_bot_name(bot));
+        return;
+    }
+    if (cmd == EVHTTP_REQ_OPTIONS) {
+        preflight(req);
+    } else if (strcmp(what, "config") == 0) {
+        if (cmd == EVHTTP_REQ_GET) serve_config(req, bot);
+        else pl_reply_405(req, "GET");
+    } else if (strcmp(what, "messages") == 0) {
+        if (cmd == EVHTTP_REQ_POST) take_message(wc, req, bot);
+        else pl_reply_405(req, "POST");
+    } else if (strcmp(what, "events") == 0 && cmd == EVHTTP_REQ_GET) {
+        struct evkeyvalq params;
+        pl_request_query(req, &params);
+        open_stream(wc, req, bot, &params);
+        evhttp_clear_headers(&params);
+    } else if (strcmp(what, "events") == 0) {
+        pl_reply_405(req, "GET");
+    } else {
+        pl_reply_error(req, 404, "no such endpoint");
+    }
+}
+
+int pl_webchat_route(pl_webchat *wc, struct evhttp_request *req, pl_bot *bot, char **seg, int n) {
+    if (n == 4 && strcmp(seg[3], "widget.js") == 0) {
+        if (evhttp_request_get_command(req) == EVHTTP_REQ_GET) serve_widget(req);
+        else pl_reply_405(req, "GET");
+        return 1;
+    }
+    if (n == 5 && strcmp(seg[3], "webchat") == 0) {
+        webchat_endpoint(wc, req, bot, seg[4]);
+        return 1;
+    }
+    return 0;
+}
+
+/* --- housekeeping --------------------------------------------------------------------------------------------- */
+
+static void ping_list(const char *key, void *value, void *ud) {
+    (void)key;
+    (void)ud;
+    for (stream *st = value; st; st = st->next) pl_sse_comment(st->sse, "ping");
+}
+
+/* A bucket that has filled up again is forgotten. */
+static void forget_full(const char *key, void *value, void *ud) {
+    pl_webchat *wc = ud;
+    bucket *b = value;
+    if ((double)(pl_now_ms() - b->at_ms) / 1000.0 / PL_WEBCHAT_REFILL_S + b->tokens >= PL_WEBCHAT_BURST) {
+        pl_map_put(wc->buckets, key, NULL);
+        free(b);
+    }
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    pl_webchat *wc = arg;
+    pl_map_each(wc->streams, ping_list, wc);
+    pl_map_each(wc->buckets, forget_full, wc);
+}
+
+pl_webchat *pl_webchat_new(pl_app *app) {
+    pl_webchat *wc = calloc(1, sizeof *wc);
+    if (!wc) abort();
+    wc->app = app;
+    wc->streams = pl_map_new();
+    wc->buckets = pl_map_new();
+    wc->tick = event_new(pl_app_base(app), -1, EV_PERSIST, on_tick, wc);
+    struct timeval every = {PING_SECONDS, 0};
+    event_add(wc->tick, &every);
+    return wc;
+}
+
+static void end_list(const char *key, void *value, void *ud) {
+    (void)key;
+    (void)ud;
+    for (stream *st = value, *next; st; st = next) {
+        next = st->next;
+        pl_sse_end(st->sse);
+        stream_free(st);
+    }
+}
+
+static void free_bucket(const char *key, void *value, void *ud) {
+    (void)key;
+    (void)ud;
+    free(value);
+}
+
+void pl_webchat_free(pl_webchat *wc) {
+    if (!wc) return;
+    event_free(wc->tick);
+    pl_map_each(wc->streams, end_list, wc);
+    pl_map_each(wc->buckets, free_bucket, wc);
+    pl_map_free(wc->streams);
+    pl_map_free(wc->buckets);
+    free(wc);
+}
