@@ -56,6 +56,10 @@ done
 
 run_suite "lua: no globals in runtime modules" tests/lua_globals.sh
 
+# the house rules of runtime/: each folder includes only lower floors, and
+# no files include each other in a circle (runtime/README.md)
+run_suite "layers: runtime/ folders and their floors" tests/layers.sh
+
 # every fuzz target's saved corpus, replayed under the sanitizers (tests/fuzz/)
 run_suite "fuzz: corpora replayed" tests/fuzz/replay.sh
 

@@ -10,6 +10,7 @@
 #include "base/secrets.h"
 #include "commerce/commerce.h"
 #include "core/http_lua.h"
+#include "core/modules.h"
 #include "event/workers.h"
 #include "jobs.h"
 
@@ -178,7 +179,22 @@ static int start_workers(pl_app *app, size_t n, char **err) {
     return PL_OK;
 }
 
+/* A bot state's allow list of outbound HTTP, from its manifest. */
+static void setup_bot_state(lua_State *L, const json_t *manifest, pl_errors *errors) {
+    pl_http_lua_set_allow(L, json_object_get(manifest, "http"), errors);
+}
+
+/* What the files above the bots give the bots' states: the modules that
+ * run I/O from a turn (HTTP, commerce) and the HTTP allow list; bot.c and
+ * modules.c call them through these, never by name. */
+static void wire_layers(void) {
+    pl_modules_add("parley.http", pl_http_lua_open);
+    pl_modules_add("parley.commerce", pl_commerce_lua_open);
+    pl_bot_set_state_setup(setup_bot_state);
+}
+
 int pl_app_open(const pl_app_config *config, pl_app **out, char **err) {
+    wire_layers();
     pl_app *app = calloc(1, sizeof *app);
     if (!app) abort();
     app->base = event_base_new();

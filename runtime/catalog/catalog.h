@@ -41,6 +41,10 @@ void pl_catalog_free(pl_catalog *catalog);
 /* The products as a JSON array (borrowed), in file order. */
 const json_t *pl_catalog_products(const pl_catalog *catalog);
 
+/* The stock keys of products ("sku", "sku/option=value") with the counts
+ * the catalog gives them: a new object. Commerce keeps the units left. */
+json_t *pl_catalog_stock(const json_t *products);
+
 /* Ranks products by how well the shopper's words name them (title phrases,
  * tags, word prefixes, description words; case- and accent-insensitive).
  * Fills at most max hits, best first; returns how many. */

@@ -1,6 +1,7 @@
-/* channel: the adapter registry, per-bot channel settings and the helpers
- * adapters share (HMAC, constant-time compare, text fallbacks); see
- * channel.h. Crypto is libcrypto's. */
+/* channel: per-bot channel settings and the helpers adapters share (HMAC,
+ * constant-time compare, text fallbacks, lengths as platforms count them);
+ * see channel.h. Which adapters exist is registry.c's. Crypto is
+ * libcrypto's. */
 #define _GNU_SOURCE
 #include "channel.h"
 
@@ -14,32 +15,6 @@
 #include "base/common.h"
 #include "base/money.h"
 #include "base/secrets.h"
-
-extern const pl_channel_adapter pl_channel_whatsapp;
-extern const pl_channel_adapter pl_channel_messenger;
-extern const pl_channel_adapter pl_channel_telegram;
-extern const pl_channel_adapter pl_channel_twilio;
-extern const pl_channel_adapter pl_channel_alexa;
-
-static const pl_channel_adapter *const adapters[] = {
-    &pl_channel_whatsapp, &pl_channel_messenger, &pl_channel_telegram, &pl_channel_twilio,
-    &pl_channel_alexa,
-};
-
-const pl_channel_adapter *pl_channel_find(const char *name) {
-    for (size_t i = 0; i < sizeof adapters / sizeof *adapters; i++)
-        if (strcmp(adapters[i]->name, name) == 0 && adapters[i]->inbound) return adapters[i];
-    return NULL;
-}
-
-int pl_channel_is_internal(const char *name) {
-    return strcmp(name, "rest") == 0 || strcmp(name, "console") == 0;
-}
-
-int pl_channel_can_push(const char *name) {
-    const pl_channel_adapter *a = pl_channel_find(name);
-    return (a && !a->synchronous) || strcmp(name, "webchat") == 0;
-}
 
 void pl_inbound_clear(pl_inbound *in) {
     free(in->answer);

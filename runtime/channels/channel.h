@@ -146,7 +146,7 @@ typedef struct pl_channel_adapter {
     void (*retry_hint)(long status, const char *body, int *retry, long *delay_s);
 } pl_channel_adapter;
 
-/* The adapter for a channel name, or NULL. */
+/* The adapter for a channel name, or NULL (registry.c's table). */
 const pl_channel_adapter *pl_channel_find(const char *name);
 
 /* Channels with no adapter of their own: rest (the HTTP API) and console

@@ -4,11 +4,8 @@
 #include <ctype.h>
 #include <event2/event.h>
 #include <getopt.h>
-#include <libgen.h>
-#include <limits.h>
 #include <malloc.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,38 +34,6 @@ static const char main_usage[] =
     "  check [BOT_DIR]       load every script of a bot and report each error\n"
     "\n"
     "`parley <command> --help` describes each command.\n";
-
-int pl_cli_usage_error(const char *cmd, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "parley %s: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n(see: parley %s --help)\n", cmd);
-    va_end(ap);
-    return PL_EXIT_USAGE;
-}
-
-static int has_manifest(const char *dir) {
-    char *path = pl_strdupf("%s/bot.json", dir);
-    struct stat st;
-    int ok = stat(path, &st) == 0;
-    free(path);
-    return ok;
-}
-
-char *pl_cli_default_bot(void) {
-    if (has_manifest(".")) return pl_strdup(".");
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) return NULL;
-    exe[n] = '\0';
-    char *dir = dirname(exe);
-    if (has_manifest(dir)) return pl_strdup(dir);
-    char *installed = pl_strdupf("%s/../share/parley/bot", dir);
-    if (has_manifest(installed)) return installed;
-    free(installed);
-    return NULL;
-}
 
 /* --- serve --------------------------------------------------------------------- */
 

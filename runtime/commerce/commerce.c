@@ -74,32 +74,6 @@ json_t *pl_commerce_tidy_order(json_t *order) {
 
 /* --- stock ----------------------------------------------------------------------- */
 
-json_t *pl_commerce_catalog_stock(const json_t *products) {
-    json_t *stock = json_object();
-    size_t i;
-    json_t *p;
-    json_array_foreach(products, i, p) {
-        const char *sku = json_string_value(json_object_get(p, "sku"));
-        json_t *n = json_object_get(p, "stock");
-        if (json_is_integer(n)) json_object_set(stock, sku, n);
-        const char *name;
-        json_t *option;
-        json_object_foreach(json_object_get(p, "options"), name, option) {
-            json_t *choices = json_is_array(option) ? option : json_object_get(option, "choices");
-            size_t j;
-            json_t *choice;
-            json_array_foreach(choices, j, choice) {
-                json_t *cn = json_object_get(choice, "stock");
-                if (!json_is_integer(cn)) continue;
-                char *key = pl_strdupf("%s/%s=%s", sku, name, json_string_value(json_object_get(choice, "value")));
-                json_object_set(stock, key, cn);
-                free(key);
-            }
-        }
-    }
-    return stock;
-}
-
 json_t *pl_commerce_line_keys(const json_t *line) {
     const char *sku = json_string_value(json_object_get(line, "sku"));
     json_t *keys = json_pack("[s]", sku);

@@ -56,8 +56,4 @@ int pl_commerce_lua_open(lua_State *L);
  * nil, never as json.null); returns it. */
 json_t *pl_commerce_tidy_order(json_t *order);
 
-/* A bot's stock keys ("sku", "sku/option=value") with the catalog's counts:
- * a new object. */
-json_t *pl_commerce_catalog_stock(const json_t *products);
-
 #endif

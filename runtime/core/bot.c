@@ -18,9 +18,7 @@
 #include "base/log.h"
 #include "base/secrets.h"
 #include "catalog/catalog.h"
-#include "commerce/commerce.h"
 #include "event/workers.h"
-#include "http_lua.h"
 #include "modules.h"
 #include "sandbox/json_lua.h"
 
@@ -399,6 +397,10 @@ static void finish_engine(pl_vm *vm, pl_errors *errors, pl_errors *warnings) {
     lua_pop(L, 1);
 }
 
+static pl_bot_state_setup state_setup;
+
+void pl_bot_set_state_setup(pl_bot_state_setup setup) { state_setup = setup; }
+
 /* Builds a complete state for the bot, or returns NULL with errors. */
 static pl_vm *build(const pl_bot *bot, const json_t *manifest, pl_errors *errors,
                     pl_errors *warnings) {
@@ -411,6 +413,7 @@ static pl_vm *build(const pl_bot *bot, const json_t *manifest, pl_errors *errors
             manifest_limit(manifest, "instructions", PL_DEFAULT_INSTRUCTIONS, caps.instructions, warnings),
         .time_limit_ms = manifest_limit(manifest, "time_ms", PL_DEFAULT_TIME_MS, caps.time_ms, warnings),
         .usage = bot->usage,
+        .open_modules = pl_modules_open,
     };
     pl_catalog *catalog = load_catalog(bot, manifest, errors);
     char *err = NULL;
@@ -430,7 +433,7 @@ static pl_vm *build(const pl_bot *bot, const json_t *manifest, pl_errors *errors
         pl_errors_add(errors, "runtime: %s", err);
         free(err);
     } else {
-        pl_http_lua_set_allow(L, json_object_get(manifest, "http"), errors);
+        if (state_setup) state_setup(L, manifest, errors);
         pl_json_push(L, manifest);
         if (call_engine(vm, "configure", 1, 0, errors) == PL_OK) {
             load_flows(vm, errors);
@@ -460,7 +463,7 @@ pl_vm *pl_bot_build_copy(const pl_bot *bot) {
  * the units left per key (new). Without a store the catalog's counts. */
 static int sync_catalog(const pl_bot *bot, pl_vm *vm, pl_store *store, json_t **stock, char **err) {
     const json_t *products = pl_catalog_products(pl_modules_catalog(pl_vm_lua(vm)));
-    json_t *counts = pl_commerce_catalog_stock(products);
+    json_t *counts = pl_catalog_stock(products);
     int rc = PL_OK;
     if (!store) {
         *stock = json_incref(counts);

@@ -11,8 +11,6 @@
 #include "base/log.h"
 #include "base/money.h"
 #include "base/text.h"
-#include "commerce/commerce.h"
-#include "http_lua.h"
 #include "sandbox/json_lua.h"
 #include "sandbox/vm.h"
 
@@ -456,20 +454,38 @@ static int embedded_loader(lua_State *L) {
     return 1;
 }
 
-void pl_modules_register(lua_State *L) {
-    static const luaL_Reg c_modules[] = {{"json", pl_json_open},
-                                         {"log", open_log},
-                                         {"parley.text", open_text},
-                                         {"parley.money", open_money},
-                                         {"parley.http", pl_http_lua_open},
-                                         {"parley.commerce", pl_commerce_lua_open},
-                                         {"parley.catalog", open_catalog},
-                                         {NULL, NULL}};
-    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-    for (const luaL_Reg *m = c_modules; m->func; m++) {
-        lua_pushcfunction(L, m->func);
-        lua_setfield(L, -2, m->name);
+/* --- the registry ------------------------------------------------------------ */
+
+/* The C modules of the layers above, added at start (pl_modules_add). */
+#define ADDED_MAX 8
+static luaL_Reg added[ADDED_MAX];
+static size_t nadded;
+
+void pl_modules_add(const char *name, lua_CFunction open) {
+    for (size_t i = 0; i < nadded; i++) {
+        if (strcmp(added[i].name, name) == 0) {
+            added[i].func = open;
+            return;
+        }
     }
+    if (nadded == ADDED_MAX) abort(); /* a build with more layers than slots: make ADDED_MAX larger */
+    added[nadded++] = (luaL_Reg){name, open};
+}
+
+static void preload(lua_State *L, const luaL_Reg *modules, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        lua_pushcfunction(L, modules[i].func);
+        lua_setfield(L, -2, modules[i].name);
+    }
+}
+
+void pl_modules_register(lua_State *L) {
+    static const luaL_Reg c_modules[] = {{"json", pl_json_open},     {"log", open_log},
+                                         {"parley.text", open_text}, {"parley.money", open_money},
+                                         {"parley.catalog", open_catalog}};
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+    preload(L, c_modules, sizeof c_modules / sizeof c_modules[0]);
+    preload(L, added, nadded);
     for (const pl_embedded_module *m = pl_embedded_modules; m->name; m++) {
         lua_pushcfunction(L, embedded_loader);
         lua_setfield(L, -2, m->name);
@@ -477,7 +493,9 @@ void pl_modules_register(lua_State *L) {
     lua_pop(L, 1);
 }
 
-void pl_modules_print_to_log(lua_State *L) {
+int pl_modules_open(lua_State *L) {
+    pl_modules_register(L);
     lua_pushcfunction(L, log_info);
     lua_setglobal(L, "print");
+    return 0;
 }

@@ -1,7 +1,9 @@
 /* modules: the one place where the runtime's own modules are registered,
  * all through package.preload (like Lua's linit.c): the C modules `json`,
- * `log`, `parley.text`, `parley.catalog`, and the Lua modules under
- * runtime/lua/ that the build embeds into the binary.
+ * `log`, `parley.text`, `parley.money`, `parley.catalog`, those the files
+ * above this one add at start (`parley.http`, `parley.commerce`:
+ * pl_modules_add), and the Lua modules under runtime/lua/ that the build
+ * embeds into the binary.
  *
  * An embedded Lua module is called with (name, internal): `internal` is a
  * table of privileged helpers that bot scripts never see. */
@@ -26,8 +28,15 @@ extern const pl_embedded_module pl_embedded_modules[];
 /* Adds every runtime module to package.preload. */
 void pl_modules_register(lua_State *L);
 
-/* Makes print write to the log (bot scripts' print). */
-void pl_modules_print_to_log(lua_State *L);
+/* A bot state's modules (pl_vm_config.open_modules, called protected):
+ * every runtime module in package.preload, and print writing to the log. */
+int pl_modules_open(lua_State *L);
+
+/* Adds a C module of a file above this one ("parley.http", "parley.commerce":
+ * they run turns, which run in states made with these modules) to those
+ * every state gets; called at start, before any state is made (pl_app_open
+ * wires them). A name given again takes the new opener. */
+void pl_modules_add(const char *name, lua_CFunction open);
 
 /* Gives the state its catalog (ownership passes to the state; freed when the
  * state closes or another catalog replaces it). */

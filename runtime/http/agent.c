@@ -16,7 +16,7 @@
 #include "base/secrets.h"
 #include "channels/channel.h"
 #include "conn.h"
-#include "server_internal.h"
+#include "reply.h"
 #include "sse.h"
 
 #define PING_SECONDS 25

@@ -1,5 +1,5 @@
 /* rest: a rest-channel message body read and validated; see rest.h.
- * The limits are the HTTP API's (server.h); JSON is jansson's, UTF-8
+ * The limits are the HTTP API's (rest.h); JSON is jansson's, UTF-8
  * repair text.c's. */
 #define _GNU_SOURCE
 #include "rest.h"
@@ -9,7 +9,6 @@
 
 #include "base/common.h"
 #include "base/text.h"
-#include "server.h"
 
 json_t *pl_rest_json_object(const char *data, size_t len, char **reason) {
     json_error_t jerr;

@@ -2,7 +2,8 @@
  * its text: a JSON object, then a validated message, or the reason to
  * answer 400 with. Plain C over bytes (no evhttp, no bot), so server.c, a C
  * test and a fuzz target call the same code. The 413 for a body over
- * PL_MAX_BODY is server.c's, decided before any of this runs. */
+ * PL_MAX_BODY is server.c's, decided before any of this runs. The limits
+ * of the whole HTTP API are here, at the bottom of its files. */
 #ifndef PL_REST_H
 #define PL_REST_H
 
@@ -10,6 +11,12 @@
 #include <stddef.h>
 
 #include "core/turn.h"
+
+/* Limits of the HTTP API. */
+#define PL_MAX_BODY (64 * 1024)
+#define PL_HARD_MAX_BODY (256 * 1024)
+#define PL_MAX_TEXT 4096
+#define PL_MAX_ID 256
 
 /* data[0..len) as a JSON object (new reference), or NULL with *reason (new
  * string) saying why it is not one: empty, not JSON, a \u0000 in a string,

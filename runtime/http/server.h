@@ -17,10 +17,4 @@ int pl_server_port(const pl_server *server);
 void pl_server_stop_accepting(pl_server *server);
 void pl_server_free(pl_server *server);
 
-/* Limits of the HTTP API. */
-#define PL_MAX_BODY (64 * 1024)
-#define PL_HARD_MAX_BODY (256 * 1024)
-#define PL_MAX_TEXT 4096
-#define PL_MAX_ID 256
-
 #endif

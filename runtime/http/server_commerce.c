@@ -1,20 +1,23 @@
 /* server_commerce: the HTTP routes of commerce — the test provider's
  * payment page, providers' webhooks, the orders API for the merchant's
- * systems (behind the bot's API token) and the test-only clock. */
+ * systems (behind the bot's API token) and the test-only clock; see
+ * server_commerce.h. */
 #define _GNU_SOURCE
+#include "server_commerce.h"
+
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <sys/queue.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "base/common.h"
 #include "base/log.h"
 #include "base/secrets.h"
 #include "commerce/commerce.h"
 #include "conn.h"
-#include "server_internal.h"
+#include "reply.h"
 
 /* A request waiting for a commit; req becomes NULL if the client leaves. */
 typedef struct {
@@ -108,8 +111,8 @@ static void after_test_action(int status, const char *problems, void *ud) {
     json_decref(order);
 }
 
-static void test_page(struct pl_server *s, struct evhttp_request *req, pl_bot *bot, int64_t id) {
-    pl_store *store = pl_app_store(s->app);
+static void test_page(pl_app *app, struct evhttp_request *req, pl_bot *bot, int64_t id) {
+    pl_store *store = pl_app_store(app);
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     struct evkeyvalq params;
     TAILQ_INIT(&params);
@@ -148,7 +151,7 @@ static void test_page(struct pl_server *s, struct evhttp_request *req, pl_bot *b
                                  strcmp(action, "pay") == 0 ? "paid" : "failed", "amount",
                                  json_object_get(order, "total"), "currency", json_object_get(order, "currency"),
                                  "only_if_pending", 1);
-        pl_commerce_confirm(pl_app_commerce(s->app), bot, conf, after_test_action, w);
+        pl_commerce_confirm(pl_app_commerce(app), bot, conf, after_test_action, w);
     }
     json_decref(order);
     evhttp_clear_headers(&params);
@@ -168,10 +171,10 @@ static const char *header_of(const void *ctx, const char *name) {
     return evhttp_find_header((struct evkeyvalq *)ctx, name);
 }
 
-static void provider_webhook(struct pl_server *s, struct evhttp_request *req, pl_bot *bot, const char *name) {
+static void provider_webhook(pl_app *app, struct evhttp_request *req, pl_bot *bot, const char *name) {
     pl_payment_ctx ctx;
     char *err = NULL;
-    const pl_payment_provider *p = pl_commerce_provider(pl_app_commerce(s->app), bot, &ctx, &err);
+    const pl_payment_provider *p = pl_commerce_provider(pl_app_commerce(app), bot, &ctx, &err);
     if (!p || strcmp(p->name, name) != 0 || !p->webhook) {
         free(err);
         pl_reply_error(req, 404, "bot '%s' does not take payments through %s", pl_bot_name(bot), name);
@@ -193,8 +196,8 @@ static void provider_webhook(struct pl_server *s, struct evhttp_request *req, pl
         pl_warn("[%s] %s webhook refused (%d): %s", pl_bot_name(bot), name, status, err ? err : "?");
         pl_reply_error(req, status >= 400 ? status : 400, "%s", err ? err : "refused");
     } else {
-        waiting *w = wait_for(req, bot, pl_app_store(s->app), 0);
-        pl_commerce_confirm(pl_app_commerce(s->app), bot, confirmations, after_webhook, w);
+        waiting *w = wait_for(req, bot, pl_app_store(app), 0);
+        pl_commerce_confirm(pl_app_commerce(app), bot, confirmations, after_webhook, w);
     }
     free(err);
     free(body);
@@ -239,15 +242,15 @@ static void stripe_return_page(struct evhttp_request *req) {
     evhttp_clear_headers(&params);
 }
 
-void pl_route_payments(struct pl_server *s, struct evhttp_request *req, pl_bot *bot, char **seg, int n) {
+void pl_route_payments(pl_app *app, struct evhttp_request *req, pl_bot *bot, char **seg, int n) {
     if (n == 6 && strcmp(seg[4], "test") == 0) {
         int64_t id = parse_id(seg[5]);
         if (!id) pl_reply_error(req, 404, "no such order");
-        else test_page(s, req, bot, id);
+        else test_page(app, req, bot, id);
     } else if (n == 6 && strcmp(seg[4], "stripe") == 0 && strcmp(seg[5], "return") == 0) {
         stripe_return_page(req);
     } else if (n == 5) {
-        provider_webhook(s, req, bot, seg[4]);
+        provider_webhook(app, req, bot, seg[4]);
     } else {
         pl_reply_error(req, 404, "no such endpoint");
     }
@@ -260,14 +263,14 @@ static int api_allowed(struct evhttp_request *req, pl_bot *bot) {
     return pl_bearer_allowed(req, env ? pl_secrets_get(pl_bot_name(bot), env) : NULL, env, "orders API of this bot");
 }
 
-static void list_orders(struct pl_server *s, struct evhttp_request *req, pl_bot *bot) {
+static void list_orders(pl_app *app, struct evhttp_request *req, pl_bot *bot) {
     struct evkeyvalq params;
     pl_request_query(req, &params);
     const char *user = evhttp_find_header(&params, "user");
     json_t *list = NULL;
     char *err = NULL;
     if (!user) pl_reply_error(req, 400, "give the shopper: ?user=ID (and &channel=NAME)");
-    else if (pl_store_orders_of(pl_app_store(s->app), pl_bot_name(bot), evhttp_find_header(&params, "channel"), user,
+    else if (pl_store_orders_of(pl_app_store(app), pl_bot_name(bot), evhttp_find_header(&params, "channel"), user,
                                 100, &list, &err) != PL_OK) {
         pl_error("%s", err);
         pl_reply_error(req, 503, "the store is unavailable");
@@ -281,10 +284,10 @@ static void list_orders(struct pl_server *s, struct evhttp_request *req, pl_bot 
     evhttp_clear_headers(&params);
 }
 
-static void get_order(struct pl_server *s, struct evhttp_request *req, pl_bot *bot, int64_t id) {
+static void get_order(pl_app *app, struct evhttp_request *req, pl_bot *bot, int64_t id) {
     json_t *order = NULL;
     char *err = NULL;
-    if (pl_store_order_get(pl_app_store(s->app), pl_bot_name(bot), id, &order, &err) != PL_OK) {
+    if (pl_store_order_get(pl_app_store(app), pl_bot_name(bot), id, &order, &err) != PL_OK) {
         pl_error("%s", err);
         free(err);
         pl_reply_error(req, 503, "the store is unavailable");
@@ -311,7 +314,7 @@ static void after_update(int status, const char *problems, void *ud) {
     free(err);
 }
 
-static void update_order(struct pl_server *s, struct evhttp_request *req, pl_bot *bot, int64_t id) {
+static void update_order(pl_app *app, struct evhttp_request *req, pl_bot *bot, int64_t id) {
     if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
         pl_reply_405(req, "POST");
         return;
@@ -326,25 +329,25 @@ static void update_order(struct pl_server *s, struct evhttp_request *req, pl_bot
     else if (tracking && !json_is_string(tracking))
         pl_reply_error(req, 400, "\"tracking_url\" must be a string");
     else {
-        waiting *w = wait_for(req, bot, pl_app_store(s->app), id);
-        pl_commerce_update(pl_app_commerce(s->app), bot, id, status, json_string_value(tracking), after_update, w);
+        waiting *w = wait_for(req, bot, pl_app_store(app), id);
+        pl_commerce_update(pl_app_commerce(app), bot, id, status, json_string_value(tracking), after_update, w);
     }
     free(why);
     json_decref(body);
 }
 
-void pl_route_orders(struct pl_server *s, struct evhttp_request *req, pl_bot *bot, char **seg, int n) {
+void pl_route_orders(pl_app *app, struct evhttp_request *req, pl_bot *bot, char **seg, int n) {
     if (!api_allowed(req, bot)) return;
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     int64_t id = n >= 5 ? parse_id(seg[4]) : 0;
     if (n == 4) {
-        if (cmd == EVHTTP_REQ_GET) list_orders(s, req, bot);
+        if (cmd == EVHTTP_REQ_GET) list_orders(app, req, bot);
         else pl_reply_405(req, "GET");
     } else if (n == 5 && id) {
-        if (cmd == EVHTTP_REQ_GET) get_order(s, req, bot, id);
+        if (cmd == EVHTTP_REQ_GET) get_order(app, req, bot, id);
         else pl_reply_405(req, "GET");
     } else if (n == 6 && id && strcmp(seg[5], "status") == 0) {
-        update_order(s, req, bot, id);
+        update_order(app, req, bot, id);
     } else {
         pl_reply_error(req, 404, "no such endpoint");
     }
@@ -352,7 +355,7 @@ void pl_route_orders(struct pl_server *s, struct evhttp_request *req, pl_bot *bo
 
 /* --- the test-only clock ---------------------------------------------------------------------- */
 
-void pl_route_test_clock(struct pl_server *s, struct evhttp_request *req) {
+void pl_route_test_clock(pl_app *app, struct evhttp_request *req) {
     const char *enabled = getenv("PARLEY_TEST_CLOCK");
     if (!enabled || strcmp(enabled, "1") != 0) {
         pl_reply_error(req, 404, "no such endpoint");
@@ -369,7 +372,7 @@ void pl_route_test_clock(struct pl_server *s, struct evhttp_request *req) {
         pl_reply_error(req, 400, "send {\"advance\": seconds}");
     } else {
         pl_clock_advance((int64_t)(json_number_value(advance) * 1000));
-        pl_app_clock_moved(s->app);
+        pl_app_clock_moved(app);
         char stamp[40];
         pl_format_time(pl_now_ms(), stamp, sizeof stamp);
         pl_reply_json(req, 200, json_pack("{s:s}", "now", stamp));

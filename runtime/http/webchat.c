@@ -18,7 +18,7 @@
 #include "base/map.h"
 #include "commerce/commerce.h"
 #include "conn.h"
-#include "server_internal.h"
+#include "reply.h"
 #include "sse.h"
 
 #define PING_SECONDS 25

@@ -7,7 +7,7 @@
 #include <lauxlib.h>
 #include <string.h>
 
-#include "vm.h"
+#include "run.h"
 
 /* Units charged for a loop in C over n items, before it runs. Saturates
  * instead of overflowing, so a count of 1e18 is simply over any budget. */

@@ -21,7 +21,7 @@
 #ifndef PL_JSON_ALLOC_H
 #define PL_JSON_ALLOC_H
 
-#include "vm.h"
+#include "run.h"
 
 typedef struct pl_json_scope {
     pl_vm *vm;                   /* whose budget counts (borrowed); NULL: nothing counts */

@@ -14,7 +14,7 @@
 #include "base/text.h"
 #include "json_alloc.h"
 #include "json_text.h"
-#include "vm.h"
+#include "run.h"
 
 #define MAX_DEPTH 64
 

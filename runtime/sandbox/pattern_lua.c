@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "base/pattern.h"
-#include "vm.h"
+#include "run.h"
 
 /* Budget units per matcher step. On the pathological '.-.-.-.-b$' against
  * a run of 'a' (27 million steps for 60 of them), a step takes ~2.1 ns in

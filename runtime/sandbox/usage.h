@@ -17,7 +17,16 @@
 #include <jansson.h>
 #include <stdint.h>
 
-#include "vm.h"
+
+typedef struct pl_usage pl_usage;
+
+/* Why a run was abandoned. */
+typedef enum {
+    PL_OVER_NONE = 0,
+    PL_OVER_INSTRUCTIONS,
+    PL_OVER_TIME,
+    PL_OVER_MEMORY,
+} pl_over;
 
 /* The host's policy, set by the operator (parley serve). */
 typedef struct {

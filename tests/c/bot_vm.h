@@ -1,5 +1,6 @@
-/* bot_vm.h: a bot's sandboxed Lua state for the C tests, and a chunk run in
- * it as a handler run under its budgets (vm.h). Header-only, like check.h. */
+/* bot_vm.h: a bot's sandboxed Lua state for the C tests (with the runtime's
+ * modules, as a bot's own), and a chunk run in it as a handler run under its
+ * budgets (vm.h). Header-only, like check.h. */
 #ifndef PL_TEST_BOT_VM_H
 #define PL_TEST_BOT_VM_H
 
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/modules.h"
 #include "sandbox/vm.h"
 
 /* A new state (NULL, with the reason printed as a TAP comment, on failure). */
@@ -19,6 +21,7 @@ static inline pl_vm *test_bot_vm(const char *name, const char *dir, size_t memor
         .memory_limit = memory,
         .instruction_limit = instructions,
         .time_limit_ms = time_ms,
+        .open_modules = pl_modules_open,
     };
     char *err = NULL;
     pl_vm *vm = pl_vm_new(&config, &err);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/modules.h"
 #include "fuzz.h"
 #include "sandbox/vm.h"
 
@@ -41,7 +42,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argv;
     fuzz_quiet_log();
     pl_vm_config config = {.bot_name = "fuzz", .bot_dir = "/nonexistent", .memory_limit = 8u << 20,
-                           .instruction_limit = 5000000, .time_limit_ms = 0};
+                           .instruction_limit = 5000000, .time_limit_ms = 0,
+                           .open_modules = pl_modules_open};
     char *err = NULL;
     vm = pl_vm_new(&config, &err);
     fuzz_expect(vm != NULL, "a bot state can be made");

@@ -1,24 +1,14 @@
-/* server_internal: what the files of the HTTP API share — the server
- * struct, the reply helpers and the route handlers that live outside
- * server.c. Not a public interface. */
-#ifndef PL_SERVER_INTERNAL_H
-#define PL_SERVER_INTERNAL_H
+/* reply: the HTTP API's answers (JSON, errors with a reason, 405 with
+ * Allow, 503 with Retry-After, text) and the reading of its requests (a
+ * JSON body, the query, a bearer token): what every file of routes uses,
+ * below them all, so routes never call back into server.c. */
+#ifndef PL_REPLY_H
+#define PL_REPLY_H
 
 #include <event2/http.h>
 #include <jansson.h>
 
-#include "app/app.h"
-#include "core/bot.h"
-
-struct pl_server {
-    pl_app *app;
-    struct evhttp *http;
-    struct evhttp_bound_socket *socket;
-    int port;
-    struct pl_webchat *webchat;
-    struct pl_agents *agents;
-    struct pl_conns *conns;
-};
+#include "core/turn.h"
 
 /* Replies (each sends the whole answer). */
 void pl_reply_json(struct evhttp_request *req, int status, json_t *body /* stolen */);
@@ -42,11 +32,5 @@ int pl_bearer_allowed(struct evhttp_request *req, const char *token, const char 
 /* Fills params (initialised here; the caller clears them) with the
  * request URI's query parameters, decoded. */
 void pl_request_query(struct evhttp_request *req, struct evkeyvalq *params);
-
-/* Routes in server_commerce.c: /v1/bots/{bot}/payments/..., /orders... and
- * /v1/test/clock. seg are the decoded path segments. */
-void pl_route_payments(struct pl_server *s, struct evhttp_request *req, pl_bot *bot, char **seg, int n);
-void pl_route_orders(struct pl_server *s, struct evhttp_request *req, pl_bot *bot, char **seg, int n);
-void pl_route_test_clock(struct pl_server *s, struct evhttp_request *req);
 
 #endif

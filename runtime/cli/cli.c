@@ -1,0 +1,46 @@
+/* cli: what the subcommands share — the default bot folder and the usage
+ * errors; see cli.h. */
+#define _GNU_SOURCE
+#include "cli.h"
+
+#include <libgen.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/common.h"
+
+int pl_cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "parley %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n(see: parley %s --help)\n", cmd);
+    va_end(ap);
+    return PL_EXIT_USAGE;
+}
+
+static int has_manifest(const char *dir) {
+    char *path = pl_strdupf("%s/bot.json", dir);
+    struct stat st;
+    int ok = stat(path, &st) == 0;
+    free(path);
+    return ok;
+}
+
+char *pl_cli_default_bot(void) {
+    if (has_manifest(".")) return pl_strdup(".");
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return NULL;
+    exe[n] = '\0';
+    char *dir = dirname(exe);
+    if (has_manifest(dir)) return pl_strdup(dir);
+    char *installed = pl_strdupf("%s/../share/parley/bot", dir);
+    if (has_manifest(installed)) return installed;
+    free(installed);
+    return NULL;
+}
