@@ -335,7 +335,7 @@ function botSays(w, text) {
 // one per PL_WEBCHAT_REFILL_S seconds (runtime/http/webchat.h). A person never taps that fast; a
 // test may. So each page keeps the same bucket and, when it is empty, moves parley's test clock
 // on by the refill time (never sleeping): no 429 mid-scenario.
-const webchatH = fs.readFileSync(path.join(ROOT, 'runtime', 'webchat.h'), 'utf8');
+const webchatH = fs.readFileSync(path.join(ROOT, 'runtime', 'http', 'webchat.h'), 'utf8');
 const BURST = Number(/#define PL_WEBCHAT_BURST ([\d.]+)/.exec(webchatH)[1]);
 const REFILL_S = Number(/#define PL_WEBCHAT_REFILL_S ([\d.]+)/.exec(webchatH)[1]);
 const buckets = new WeakMap();
