@@ -1,4 +1,5 @@
-/* app: opens the store, the bots, the pipeline and the watcher and ties hot
+/* app: opens the store, the bots, the pipeline and the watcher, hands the
+ * files below it what they call up through (wire_layers), and ties hot
  * reload together; see app.h. */
 #include "app.h"
 
