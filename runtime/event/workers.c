@@ -179,7 +179,7 @@ int pl_workers_start(struct event_base *loop, size_t n, pl_workers **out, char *
         if (queue_init(&wk->inbox, wk->base, err) != PL_OK) goto fail;
     }
     /* the workers take no process signals but the deadline timer's, which
-     * each thread's own timer sends to that thread only (vm.c) */
+     * each thread's own timer sends to that thread only (sandbox/run.c) */
     sigset_t all, old;
     sigfillset(&all);
     sigdelset(&all, SIGRTMIN);

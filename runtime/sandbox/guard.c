@@ -1,7 +1,7 @@
 /* guard: guarded base-library functions of the sandbox; see guard.h.
  * Each checks, when control would go back to the script after a protected
  * call or a coroutine, whether the run is over a budget, and leaves it then
- * (pl_vm_abort). Charges are in instruction-equivalents (vm.h). */
+ * (pl_vm_abort). Charges are in instruction-equivalents (run.h). */
 #include "guard.h"
 
 #include <lauxlib.h>

@@ -8,7 +8,7 @@
  * What each C function of the sandbox may cost, and how it is bounded:
  * - Lua instructions: the count hook; time: the hook and a deadline timer.
  * - building a value (strings, tables, results of C functions): charged by
- *   the allocator by size (vm.c), so 150,000 copies of a 20 MB string stop
+ *   the allocator by size (run.c), so 150,000 copies of a 20 MB string stop
  *   after the first few;
  * - loops in C whose length the script chooses (string.rep's count, the
  *   range of table.move, shifting by table.insert/remove whatever __len

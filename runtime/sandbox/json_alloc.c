@@ -1,5 +1,5 @@
 /* json_alloc: jansson's counting allocator; see json_alloc.h.
- * Owns the thread's open scope. Uses vm.h's reservations and glibc's
+ * Owns the thread's open scope. Uses run.h's reservations and glibc's
  * malloc_usable_size. */
 #define _GNU_SOURCE
 #include "json_alloc.h"

@@ -1,7 +1,7 @@
 /* json_lua: jansson <-> Lua conversion and the `json` Lua module.
  * Reading JSON always goes through jansson; writing too, except for the
  * turn's hot path, where a writer walks Lua values straight to the text
- * jansson would write (pl_json_text_from_lua). Uses vm.h for budgets and
+ * jansson would write (pl_json_text_from_lua). Uses run.h for budgets and
  * json_alloc.h to count jansson's memory (and the writer's) in them. */
 #include "json_lua.h"
 

@@ -17,7 +17,7 @@
 #include <lua.h>
 
 /* Pushes the Lua form of `value` (borrowed), charging the run executing in
- * L's state one unit per value (vm.h). Raises like any Lua call that
+ * L's state one unit per value (run.h). Raises like any Lua call that
  * allocates (out of memory; the run over a budget ends it): a caller that
  * owns `value` must hold it where such an error cannot lose it, as
  * json.decode does by pushing in a protected call. */
