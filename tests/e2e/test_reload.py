@@ -42,6 +42,25 @@ return {
 """
 MODULAR_TONE = 'return { templates = { en = { info = "{text}", fallback = "modular fallback" } } }\n'
 
+# The "twoflows" fixture bot: "side" calls its second flow, which then
+# answers every message until that flow's file is deleted.
+TWOFLOWS_MAIN = """\
+return {
+  start = function(c)
+    if c.msg.text == "side" then return c:call("side") end
+    c:say("info", { text = "main: " .. tostring(c.msg.text) })
+    return "wait"
+  end,
+  wait = { answer = function(c) return "start" end },
+}
+"""
+TWOFLOWS_SIDE = """\
+return {
+  start = function(c) c:say("info", { text = "side: started" }); return "wait" end,
+  wait = { answer = function(c) c:say("info", { text = "side: " .. tostring(c.msg.text) }); return "wait" end },
+}
+"""
+
 
 def replace_once(text, pattern, repl, what):
     """re.sub of the first match; fails clearly when the bot's files no
@@ -67,7 +86,10 @@ def main(tap):
     bystander_dir, _ = echo_bot("bystander")
     shifty_dir, shifty_flow = echo_bot("shifty")
     modular_dir = make_bot("modular", {"flows/main.lua": MODULAR_V1, "scripts/tone.lua": MODULAR_TONE})
-    srv = tap.watch(Server([bot, bystander_dir, shifty_dir, modular_dir], env={"PARLEY_ADMIN_TOKEN": TOKEN}, name="parley (reload)").start())
+    twoflows_dir = make_bot("twoflows", {"flows/main.lua": TWOFLOWS_MAIN, "flows/side.lua": TWOFLOWS_SIDE,
+                                         "scripts/tone.lua": MODULAR_TONE})
+    srv = tap.watch(Server([bot, bystander_dir, shifty_dir, modular_dir, twoflows_dir], env={"PARLEY_ADMIN_TOKEN": TOKEN},
+                           name="parley (reload)").start())
     originals = {rel: read_file(os.path.join(bot, rel)) for rel in
                  ("scripts/tone.lua", "scripts/router.lua", "scripts/rules.lua", "flows/drink.lua", "flows/main.lua",
                   "catalog.json")}
@@ -195,6 +217,28 @@ def main(tap):
         check.assertEqual(srv.find_log(r"ERROR +\[shifty\]"), [])
 
     tap.case("a conversation whose step was renamed away restarts its flow at 'start' (WARN in the log)", step_gone)
+
+    def flow_gone(run):
+        u = new_user("flowgone")
+        side = os.path.join(twoflows_dir, "flows", "side.lua")
+        check.assertEqual(texts(srv.say("twoflows", u, "side")), "side: started")
+        check.assertEqual(texts(srv.say("twoflows", u, "more")), "side: more")  # waiting in side.wait
+        mark = srv.mark()
+        try:
+            os.remove(side)
+            srv.wait_log(r"INFO +\[twoflows\] reloaded in [\d.]+ ms after a change to flows/side\.lua", mark)
+            # its flow is gone: the conversation starts over in main
+            check.assertEqual(texts(srv.say("twoflows", u, "after")), "main: after")
+            srv.wait_log(r"WARN +\[twoflows\] .*flow 'side' no longer exists; its conversation starts over", mark)
+            check.assertEqual(texts(srv.say("twoflows", u, "again")), "main: again")
+        finally:
+            mark = srv.mark()
+            write_file(side, TWOFLOWS_SIDE)
+            srv.wait_log(r"INFO +\[twoflows\] reloaded", mark)
+        check.assertEqual(texts(srv.say("twoflows", u, "side")), "side: started")
+        check.assertEqual(srv.find_log(r"ERROR +\[twoflows\]"), [])
+
+    tap.case("a conversation whose flow was deleted starts over in the bot's first flow (WARN in the log)", flow_gone)
 
     def lib_module(run):
         lib = os.path.join(modular_dir, "lib")

@@ -651,11 +651,14 @@ function engine.turn(session, msg)
       if typed then resolve_choice(msg, before, typed) end
     end
   end
-  -- the step waiting for this message, when its flow and step exist
-  -- (a flow that is gone fails here; one that is not repaired below)
+  -- the step waiting for this message, when its flow and step exist (a
+  -- flow or step a reload took away leaves it nil: answer() repairs)
   local frame = c.frame -- (the top one)
   local step
-  if frame then step = flows[frame.flow][frame.step] end
+  if frame then
+    local flow = flows[frame.flow]
+    step = flow and flow[frame.step]
+  end
   local intent
   if bot.has_intents and not ((step_kinds[step] or type(step)) == "table" and step.intents == false) then
     intent = match_intent(s, msg, typed)
