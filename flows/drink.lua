@@ -3,10 +3,12 @@
 -- already named the drink ("a large latte, please").
 local text = require "parley.text"
 
--- The size named in the shopper's words ("large", "L", "ラージ"), if any.
+-- The size named in the shopper's words ("large", "L", "ラージ"), if any
+-- (none in words that are not UTF-8: a platform may pass any bytes on).
 local function size_in(drink, words)
   if type(words) ~= "string" then return nil end
   local typed = text.fold(words)
+  if not typed then return nil end
   for _, size in ipairs(drink.options.size) do
     if text.has_phrase(typed, text.fold(size.title)) or text.has_phrase(typed, size.value) then
       return size.value

@@ -43,6 +43,15 @@ describe("the barista", function()
     assert.equal("main.offer_pairing", chat:step())
   end)
 
+  it("takes a tapped drink whose message also carries bytes that are not UTF-8", function()
+    local chat = testing.conversation()
+    chat:send "hi"
+    chat:post({ payload = "latte", text = "large \255" })
+    assert.equal("drink.size", chat:step()) -- no size read from such words: it asks
+    chat:tap "Large"
+    assert.truthy(chat:says "Large Latte")
+  end)
+
   it("taps a choice by its number", function()
     local chat = testing.conversation()
     chat:send "hi"
