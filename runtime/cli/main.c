@@ -4,7 +4,6 @@
 #include <ctype.h>
 #include <event2/event.h>
 #include <getopt.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -393,18 +392,8 @@ int pl_cmd_check(int argc, char **argv) {
 
 /* --- dispatch --------------------------------------------------------------------- */
 
-/* malloc keeps what is freed at the top of the heap (up to 64 MB) and grows
- * it 16 MB at a time, instead of giving memory back and asking for it
- * again at every swing of a busy loop: 5% of a message's time on this
- * machine (docs/speed.md). Untouched, the extra is no resident memory. */
-static void tune_malloc(void) {
-    mallopt(M_TRIM_THRESHOLD, 64 << 20);
-    mallopt(M_TOP_PAD, 16 << 20);
-}
-
 int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
-    tune_malloc();
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         fputs(main_usage, argc < 2 ? stderr : stdout);
