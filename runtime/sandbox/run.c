@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <lauxlib.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -52,11 +53,18 @@ static void budget_hook(lua_State *L, lua_Debug *ar);
  * A run's time is its wall time, cheap to read, which bounds its CPU
  * time; only once that bound passes the limit is the thread's CPU clock
  * read (a system call), so that a busy machine running something else
- * meanwhile costs a run nothing. (A periodic timer on the thread's CPU
- * clock was tried as the clock: the kernel delivers it at its own tick and
- * at times reports a hundred overruns at once.) A thread without the timer
- * counts every run from its first instruction. */
+ * meanwhile costs a run nothing. Where a slice started on that clock is
+ * taken from the last tick (each reads the thread's CPU clock and the
+ * monotonic one): at most the wall time since that tick more, which errs
+ * in the script's favour by the time the thread was off its CPU between
+ * the tick and the slice, never more than TICK_FRESH_US; without a fresh
+ * tick (the timer stopped) the slice reads the clock itself. (A periodic
+ * timer on the thread's CPU clock was tried as the clock: the kernel
+ * delivers it at its own tick and at times reports a hundred overruns at
+ * once.) A thread without the timer counts every run from its first
+ * instruction. */
 #define WINDOW_IDLE_TICKS 100
+#define TICK_FRESH_US (2 * PL_WATCH_WINDOW_US)
 
 static _Thread_local lua_State *volatile deadline_target;
 static _Thread_local volatile unsigned long window_ticks;
@@ -65,9 +73,19 @@ static _Thread_local volatile unsigned long window_idle;  /* ticks without a run
 static _Thread_local volatile int window_running;
 static _Thread_local timer_t window_timer;
 static _Thread_local int watch_ready; /* 1 when the timer exists, -1 when it cannot */
+/* The clocks at the last tick; tick_seq changes around their writing, so
+ * a reader the handler interrupted sees that its pair may be torn. */
+static _Thread_local volatile int64_t tick_wall_us, tick_cpu_us;
+static _Thread_local volatile unsigned long tick_seq;
 
 static void on_watch_signal(int sig) {
     (void)sig;
+    tick_seq++;
+    atomic_signal_fence(memory_order_seq_cst);
+    tick_wall_us = pl_monotonic_us();
+    tick_cpu_us = pl_cpu_us();
+    atomic_signal_fence(memory_order_seq_cst);
+    tick_seq++;
     window_ticks++;
     lua_State *L = deadline_target;
     if (L) {
@@ -115,6 +133,21 @@ static int start_window(const pl_budget *b) {
     window_idle = 0;
     target_since = window_ticks;
     return 1;
+}
+
+/* The thread's CPU clock when the slice began at wall (the monotonic
+ * clock, just read): from the last tick when it is fresh (see above),
+ * else read now. */
+static int64_t slice_start_cpu(int64_t wall) {
+    if (window_running) {
+        unsigned long seq = tick_seq;
+        atomic_signal_fence(memory_order_seq_cst);
+        int64_t at = tick_wall_us, cpu = tick_cpu_us;
+        atomic_signal_fence(memory_order_seq_cst);
+        int64_t since = wall - at;
+        if (seq != 0 && seq == tick_seq && since <= TICK_FRESH_US) return cpu + (since > 0 ? since : 0);
+    }
+    return pl_cpu_us();
 }
 
 /* Whether the run is past its time limit (µs): by its wall time, and then
@@ -473,7 +506,7 @@ int pl_vm_resume(pl_vm *vm, lua_State *co, int nargs, int *nres, pl_budget *budg
     if (!vm->watched) budget->counting = 1;
     int watched = watch_thread();
     budget->thread_mark = &window_ticks;
-    budget->slice_start_cpu_us = pl_cpu_us();
+    budget->slice_start_cpu_us = slice_start_cpu(budget->slice_start_wall_us);
     /* the window is the run's, not the slice's: a run that waits for I/O
      * again and again is counted once its slices add up to it; a run with
      * a small limit (a fallback's tenth) is counted from here, as is every
