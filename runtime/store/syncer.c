@@ -171,8 +171,10 @@ fail:
 void pl_syncer_request(pl_syncer *s) {
     pthread_mutex_lock(&s->mu);
     s->requested = 1;
-    pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->mu);
+    /* after the unlock: woken while the loop still held the mutex, the
+     * thread would only wait for it (two more system calls per sync) */
+    pthread_cond_signal(&s->wake);
 }
 
 uint64_t pl_syncer_synced(const pl_syncer *s) { return atomic_load(&((pl_syncer *)s)->synced); }
