@@ -35,6 +35,10 @@ for folder in folders:
                     edges.setdefault(room, set()).add(os.path.splitext(target)[0])
                 continue
             other = target.split("/")[0]
+            if other in (".", ".."):
+                problems.append("%s:%d: includes %s: a header of runtime/ is named from runtime/ (\"store/store.h\")"
+                                % (path, lineno, target))
+                continue
             if other not in floors:
                 continue  # not a folder of runtime/ (build/, a library)
             if folder in floors and floors[other] >= floors[folder] and other != folder:
