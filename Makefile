@@ -16,7 +16,9 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS))
 # jemalloc is parley's malloc (make bench: 8-15 % more messages/s than
 # glibc's, whose free lists the loop's many short-lived buffers keep
 # consolidating: docs/speed.md). The sanitizer builds keep their own.
-ALLOC_LIBS = $(shell pkg-config --libs jemalloc)
+# Without libjemalloc-dev the link fails ("cannot find -ljemalloc"), never
+# falls back to glibc's malloc unnoticed.
+ALLOC_LIBS = $(shell pkg-config --libs jemalloc 2>/dev/null || echo -ljemalloc)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 CFLAGS ?= -O2 -g

@@ -1,8 +1,11 @@
 #!/bin/sh
 # tests/layers.sh: the house rules of runtime/ (runtime/README.md), checked
-# from the code's own #include lines. One TAP test per folder:
+# from the code's own #include lines. No C file stands in runtime/ itself
+# (the build only compiles runtime/*/*.c); then one TAP test per folder:
 #   - a file includes headers of its own folder (by name) and of folders on
 #     lower floors (by path, "store/store.h"), never of a folder above it;
+#   - a header of runtime/ is named in quotes from runtime/: never with
+#     "../" in it, never in angle brackets (both would slip past the rule);
 #   - no two files of the folder include each other in a circle (a file and
 #     its header count as one: a.c or a.h including b.h is a -> b).
 # The floors are read from the table of runtime/README.md, so the rule and
@@ -14,11 +17,18 @@ import glob, os, re, sys
 readme = open("runtime/README.md", encoding="utf-8").read()
 floors = {m.group(2): int(m.group(1))
           for m in re.finditer(r"^\| *(\d+) *\| *`([a-z_]+)/`", readme, re.M)}
-include = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
+include = re.compile(r'^\s*#\s*include\s+(["<])([^">]+)[">]', re.M)
 
 folders = sorted(d for d in os.listdir("runtime")
                  if glob.glob("runtime/%s/*.[ch]" % d))
-n = 0
+n = 1
+loose = sorted(glob.glob("runtime/*.[ch]"))
+if loose:  # the build (runtime/*/*.c) would leave them out unseen
+    print("not ok 1 - every C file of runtime/ is in a folder")
+    for path in loose:
+        print("# %s: move it into the folder of its floor" % path)
+else:
+    print("ok 1 - every C file of runtime/ is in a folder")
 for folder in folders:
     n += 1
     problems = []
@@ -28,17 +38,22 @@ for folder in folders:
     for path in sorted(glob.glob("runtime/%s/*.[ch]" % folder)):
         room = os.path.splitext(os.path.basename(path))[0]
         text = open(path, encoding="utf-8").read()
-        for lineno, target in ((text.count("\n", 0, m.start()) + 1, m.group(1))
-                               for m in include.finditer(text)):
+        for lineno, quote, target in ((text.count("\n", 0, m.start()) + 1, m.group(1), m.group(2))
+                                      for m in include.finditer(text)):
+            if quote == "<":
+                if target.split("/")[0] in floors:
+                    problems.append("%s:%d: includes <%s>: a header of runtime/ is included with quotes"
+                                    % (path, lineno, target))
+                continue  # a library's header
+            if ".." in target.split("/") or target.startswith("./"):
+                problems.append("%s:%d: includes %s: a header of runtime/ is named from runtime/ (\"store/store.h\")"
+                                % (path, lineno, target))
+                continue
             if "/" not in target:
                 if os.path.exists("runtime/%s/%s" % (folder, target)):
                     edges.setdefault(room, set()).add(os.path.splitext(target)[0])
                 continue
             other = target.split("/")[0]
-            if other in (".", ".."):
-                problems.append("%s:%d: includes %s: a header of runtime/ is named from runtime/ (\"store/store.h\")"
-                                % (path, lineno, target))
-                continue
             if other not in floors:
                 continue  # not a folder of runtime/ (build/, a library)
             if folder in floors and floors[other] >= floors[folder] and other != folder:

@@ -1,5 +1,5 @@
 /* app: opens the store, the bots, the pipeline and the watcher, hands the
- * files below it what they call up through (wire_layers), and ties hot
+ * files below it what they call up through (pl_app_wire_layers), and ties hot
  * reload together; see app.h. */
 #include "app.h"
 
@@ -185,17 +185,14 @@ static void setup_bot_state(lua_State *L, const json_t *manifest, pl_errors *err
     pl_http_lua_set_allow(L, json_object_get(manifest, "http"), errors);
 }
 
-/* What the files above the bots give the bots' states: the modules that
- * run I/O from a turn (HTTP, commerce) and the HTTP allow list; bot.c and
- * modules.c call them through these, never by name. */
-static void wire_layers(void) {
+void pl_app_wire_layers(void) {
     pl_modules_add("parley.http", pl_http_lua_open);
     pl_modules_add("parley.commerce", pl_commerce_lua_open);
     pl_bot_set_state_setup(setup_bot_state);
 }
 
 int pl_app_open(const pl_app_config *config, pl_app **out, char **err) {
-    wire_layers();
+    pl_app_wire_layers();
     pl_app *app = calloc(1, sizeof *app);
     if (!app) abort();
     app->base = event_base_new();

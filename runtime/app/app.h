@@ -33,6 +33,13 @@ typedef struct {
 
 #define PL_MAX_THREADS 256
 
+/* Hands the files below the app what they call up through: the modules
+ * that run I/O from a turn (parley.http, parley.commerce) and the HTTP
+ * allow list of a bot's states (bot.c and modules.c never name them).
+ * pl_app_open does it; whatever loads bots without an app (parley check)
+ * calls it first. */
+void pl_app_wire_layers(void);
+
 /* Opens everything. A bot whose scripts fail to load is still served (with
  * its fallback) and its error reported; a missing folder or a bad manifest
  * fails the whole start with *err. */

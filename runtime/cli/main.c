@@ -369,6 +369,7 @@ int pl_cmd_check(int argc, char **argv) {
         return pl_cli_usage_error("check", "%s: no such folder", dir ? dir : "(no bot.json here)");
     }
     pl_log_set_level(PL_LOG_WARN);
+    pl_app_wire_layers();
     char *err = NULL;
     pl_bot *bot = NULL;
     if (pl_bot_open(dir, &bot, &err) != PL_OK) {

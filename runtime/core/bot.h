@@ -94,16 +94,16 @@ pl_usage *pl_bot_usage(const pl_bot *bot);
 #define PL_DEFAULT_INSTRUCTIONS 1000000L
 #define PL_DEFAULT_TIME_MS 100L
 
-/* The host's caps, set by the operator (parley serve): a bot.json asking
- * for more gets the cap, and a warning in parley check and the log. */
 /* What the layers above core/bot.c give every new state of every bot from
  * its manifest, once the runtime's modules are open and before the bot's
  * scripts load (the allow list of its outbound HTTP, http_lua.c); what is
  * wrong in the manifest goes to errors and fails the load. Set once at
- * start (pl_app_open), before any bot loads. */
+ * start, before any bot loads (pl_app_wire_layers). */
 typedef void (*pl_bot_state_setup)(lua_State *L, const json_t *manifest, pl_errors *errors);
 void pl_bot_set_state_setup(pl_bot_state_setup setup);
 
+/* The host's caps, set by the operator (parley serve): a bot.json asking
+ * for more gets the cap, and a warning in parley check and the log. */
 typedef struct {
     long memory_mb;
     long instructions;

@@ -34,8 +34,8 @@ int pl_modules_open(lua_State *L);
 
 /* Adds a C module of a file above this one ("parley.http", "parley.commerce":
  * they run turns, which run in states made with these modules) to those
- * every state gets; called at start, before any state is made (pl_app_open
- * wires them). A name given again takes the new opener. */
+ * every state gets; called at start, before any state is made
+ * (pl_app_wire_layers). A name given again takes the new opener. */
 void pl_modules_add(const char *name, lua_CFunction open);
 
 /* Gives the state its catalog (ownership passes to the state; freed when the

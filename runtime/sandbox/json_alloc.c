@@ -1,6 +1,7 @@
 /* json_alloc: jansson's counting allocator; see json_alloc.h.
- * Owns the thread's open scope. Uses run.h's reservations and glibc's
- * malloc_usable_size. */
+ * Owns the thread's open scope. Uses run.h's reservations and the
+ * allocator's malloc_usable_size (jemalloc's in ./parley, which rounds a
+ * block up to its size class: a script's JSON is charged that much). */
 #define _GNU_SOURCE
 #include "json_alloc.h"
 

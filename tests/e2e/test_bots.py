@@ -202,6 +202,24 @@ def main(tap):
 
     tap.case("a bot folder that does not exist: parley refuses to start and names it", missing_folder, runs=1)
 
+    def check_command(run):
+        """parley check loads a bot as serve does: every module its
+        scripts need, and the manifest's HTTP allow list checked."""
+        examples = sorted(os.path.join(ROOT, "examples", d) for d in os.listdir(os.path.join(ROOT, "examples")))
+        for bot_dir in [ROOT] + examples:
+            p = subprocess.run([PARLEY, "check", bot_dir], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=20)
+            out = p.stdout.decode()
+            check.assertEqual(p.returncode, 0, out)
+            check.assertRegex(out, r": every script loads\n$", bot_dir)
+        bad_dir, _ = echo_bot("badhttp", manifest={"http": {"allow": ["not a url"]}})
+        p = subprocess.run([PARLEY, "check", bad_dir], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=20)
+        out = p.stdout.decode()
+        check.assertEqual(p.returncode, 1, out)
+        check.assertIn('bot.json: http.allow[0]: not a URL', out)
+        check.assertIn("badhttp: 1 error", out)
+
+    tap.case("parley check: the default bot and every example load; a bad http.allow is named", check_command, runs=1)
+
     def broken_at_start(run):
         broken_flow = "return {\n  start = function(c)\n    c:say('echo' \n  end,\n}\n"
         broken = make_bot("broken", {

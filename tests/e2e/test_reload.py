@@ -42,22 +42,36 @@ return {
 """
 MODULAR_TONE = 'return { templates = { en = { info = "{text}", fallback = "modular fallback" } } }\n'
 
-# The "twoflows" fixture bot: "side" calls its second flow, which then
-# answers every message until that flow's file is deleted.
+# The "twoflows" fixture bot: "side" calls its flow side, which then
+# answers every message until that flow's file is deleted; "deep" calls mid,
+# which calls side, and "finish" there returns to mid (or, when mid.lua is
+# gone, to what is left of the stack).
 TWOFLOWS_MAIN = """\
 return {
   start = function(c)
     if c.msg.text == "side" then return c:call("side") end
+    if c.msg.text == "deep" then return c:call("mid", nil, "back") end
     c:say("info", { text = "main: " .. tostring(c.msg.text) })
     return "wait"
   end,
+  back = function(c) c:say("info", { text = "main: back" }); return "wait" end,
   wait = { answer = function(c) return "start" end },
+}
+"""
+TWOFLOWS_MID = """\
+return {
+  start = function(c) return c:call("side", nil, "after") end,
+  after = function(c) c:say("info", { text = "mid: after" }); return c:done() end,
 }
 """
 TWOFLOWS_SIDE = """\
 return {
   start = function(c) c:say("info", { text = "side: started" }); return "wait" end,
-  wait = { answer = function(c) c:say("info", { text = "side: " .. tostring(c.msg.text) }); return "wait" end },
+  wait = { answer = function(c)
+    if c.msg.text == "finish" then return c:done() end
+    c:say("info", { text = "side: " .. tostring(c.msg.text) })
+    return "wait"
+  end },
 }
 """
 
@@ -86,8 +100,8 @@ def main(tap):
     bystander_dir, _ = echo_bot("bystander")
     shifty_dir, shifty_flow = echo_bot("shifty")
     modular_dir = make_bot("modular", {"flows/main.lua": MODULAR_V1, "scripts/tone.lua": MODULAR_TONE})
-    twoflows_dir = make_bot("twoflows", {"flows/main.lua": TWOFLOWS_MAIN, "flows/side.lua": TWOFLOWS_SIDE,
-                                         "scripts/tone.lua": MODULAR_TONE})
+    twoflows_dir = make_bot("twoflows", {"flows/main.lua": TWOFLOWS_MAIN, "flows/mid.lua": TWOFLOWS_MID,
+                                         "flows/side.lua": TWOFLOWS_SIDE, "scripts/tone.lua": MODULAR_TONE})
     srv = tap.watch(Server([bot, bystander_dir, shifty_dir, modular_dir, twoflows_dir], env={"PARLEY_ADMIN_TOKEN": TOKEN},
                            name="parley (reload)").start())
     originals = {rel: read_file(os.path.join(bot, rel)) for rel in
@@ -239,6 +253,29 @@ def main(tap):
         check.assertEqual(srv.find_log(r"ERROR +\[twoflows\]"), [])
 
     tap.case("a conversation whose flow was deleted starts over in the bot's first flow (WARN in the log)", flow_gone)
+
+    def caller_gone(run):
+        u = new_user("callergone")
+        mid = os.path.join(twoflows_dir, "flows", "mid.lua")
+        check.assertEqual(texts(srv.say("twoflows", u, "deep")), "side: started")  # main -> mid -> side
+        mark = srv.mark()
+        try:
+            os.remove(mid)
+            srv.wait_log(r"INFO +\[twoflows\] reloaded in [\d.]+ ms after a change to flows/mid\.lua", mark)
+            check.assertEqual(texts(srv.say("twoflows", u, "more")), "side: more", "side itself is still there")
+            # side is done: the flow that called it is gone, so main goes on
+            check.assertEqual(texts(srv.say("twoflows", u, "finish")), "main: finish")
+            srv.wait_log(r"WARN +\[twoflows\] .*flow 'mid' no longer exists; its conversation starts over", mark)
+        finally:
+            mark = srv.mark()
+            write_file(mid, TWOFLOWS_MID)
+            srv.wait_log(r"INFO +\[twoflows\] reloaded", mark)
+        check.assertEqual(texts(srv.say("twoflows", u, "deep")), "side: started")
+        check.assertEqual(texts(srv.say("twoflows", u, "finish")), "mid: after\nmain: back")
+        check.assertEqual(srv.find_log(r"ERROR +\[twoflows\]"), [])
+
+    tap.case("a flow finished whose caller was deleted returns to what is left of the stack (WARN in the log)",
+             caller_gone)
 
     def lib_module(run):
         lib = os.path.join(modular_dir, "lib")

@@ -3,7 +3,7 @@
 --
 -- The C loader (bot.c) builds a fresh state per load: it calls configure,
 -- then add_flow / set_script for each file, then finish. The turn runs in a
--- coroutine under the instruction budget (vm.c), and returns plain tables
+-- coroutine under the instruction budget (run.c), and returns plain tables
 -- that C stores as JSON.
 local _, internal = ...
 local json = require "json"
@@ -307,8 +307,13 @@ local function drive(c, outcome, source, is_action)
       elseif outcome.kind == "handoff" then
         return start_handoff(c, outcome.reason)
       end
+      -- the frame a finished flow returns to may be one a reload took away
+      frame = repair(c)
+      if not frame then
+        push(c, bot.start_flow)
+        frame = top(c)
+      end
       stack = c.session.stack
-      frame = stack[#stack]
       step = flows[frame.flow][frame.step]
     end
     if hop > MAX_HOPS - TRAIL then
