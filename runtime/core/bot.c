@@ -341,28 +341,17 @@ static void load_script(pl_vm *vm, const char *fn, const char *name, const char 
     call_engine(vm, fn, 4, 0, errors);
 }
 
-static void load_flows(pl_vm *vm, pl_errors *errors) {
+/* Gives the engine (fn: add_flow, set_script) every .lua file of folder,
+ * each named after its file. */
+static void load_folder(pl_vm *vm, const char *folder, const char *fn, pl_errors *errors) {
     size_t n;
-    char **files = list_lua(pl_vm_bot_dir(vm), "flows", &n);
+    char **files = list_lua(pl_vm_bot_dir(vm), folder, &n);
     for (size_t i = 0; i < n; i++) {
-        char *rel = pl_strdupf("flows/%s", files[i]);
+        char *rel = pl_strdupf("%s/%s", folder, files[i]);
         char *name = pl_strndup(files[i], strlen(files[i]) - 4);
-        load_script(vm, "add_flow", name, rel, errors);
+        load_script(vm, fn, name, rel, errors);
         free(rel);
         free(name);
-    }
-    free_list(files, n);
-}
-
-static void load_scripts(pl_vm *vm, pl_errors *errors) {
-    size_t n;
-    char **files = list_lua(pl_vm_bot_dir(vm), "scripts", &n);
-    for (size_t i = 0; i < n; i++) {
-        char *rel = pl_strdupf("scripts/%s", files[i]);
-        char *kind = pl_strndup(files[i], strlen(files[i]) - 4);
-        load_script(vm, "set_script", kind, rel, errors);
-        free(rel);
-        free(kind);
     }
     free_list(files, n);
 }
@@ -436,8 +425,8 @@ static pl_vm *build(const pl_bot *bot, const json_t *manifest, pl_errors *errors
         if (state_setup) state_setup(L, manifest, errors);
         pl_json_push(L, manifest);
         if (call_engine(vm, "configure", 1, 0, errors) == PL_OK) {
-            load_flows(vm, errors);
-            load_scripts(vm, errors);
+            load_folder(vm, "flows", "add_flow", errors);
+            load_folder(vm, "scripts", "set_script", errors);
             if (errors->count == 0) finish_engine(vm, errors, warnings);
         }
     }

@@ -20,6 +20,7 @@
 #include "base/log.h"
 #include "channels/channel.h"
 #include "rest.h"
+#include "sandbox/json_text.h"
 
 struct pl_server {
     pl_app *app;
@@ -68,19 +69,33 @@ static void on_client_gone(void *arg) {
     w->req = NULL;
 }
 
+/* The request waits for its commit; a client that leaves first is noted. */
+static waiting *wait_for_commit(pl_server *s, struct evhttp_request *req) {
+    waiting *w = calloc(1, sizeof *w);
+    if (!w) abort();
+    w->req = req;
+    w->server = s;
+    pl_conn_on_gone(req, on_client_gone, w);
+    return w;
+}
+
 /* {"user": ..., "replies": ...} from the replies already dumped once. */
 static void send_replies(struct evhttp_request *req, const char *user, const char *replies_text) {
-    json_t *juser = json_string(user);
-    char *user_text = json_dumps(juser, JSON_ENCODE_ANY);
-    json_decref(juser);
+    pl_json_text user_text = {0};
+    int bad = 0;
+    if (!pl_json_text_string(&user_text, user, strlen(user), &bad)) {
+        pl_json_text_discard(&user_text);
+        pl_reply_error(req, 500, "the answer could not be written");
+        return;
+    }
     /* pieces, not a format: the replies can be long */
     struct evbuffer *out = evbuffer_new();
     evbuffer_add(out, "{\"user\":", 8);
-    evbuffer_add(out, user_text, strlen(user_text));
+    evbuffer_add(out, user_text.text, user_text.len);
     evbuffer_add(out, ",\"replies\":", 11);
     evbuffer_add(out, replies_text, strlen(replies_text));
     evbuffer_add(out, "}\n", 2);
-    free(user_text);
+    pl_json_text_discard(&user_text);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                       "application/json; charset=utf-8");
     evhttp_send_reply(req, 200, NULL, out);
@@ -116,11 +131,7 @@ static void handle_message(pl_server *s, struct evhttp_request *req, pl_bot *bot
         free(why);
         return;
     }
-    waiting *w = calloc(1, sizeof *w);
-    if (!w) abort();
-    w->req = req;
-    w->server = s;
-    pl_conn_on_gone(req, on_client_gone, w);
+    waiting *w = wait_for_commit(s, req);
     pl_pipeline_post(pl_app_pipeline(s->app), bot, msg, deliver_rest, w);
 }
 
@@ -211,11 +222,7 @@ static void handle_session(pl_server *s, struct evhttp_request *req, pl_bot *bot
         get_session(s, req, bot, channel, user);
         return;
     }
-    waiting *w = calloc(1, sizeof *w);
-    if (!w) abort();
-    w->req = req;
-    w->server = s;
-    pl_conn_on_gone(req, on_client_gone, w);
+    waiting *w = wait_for_commit(s, req);
     pl_pipeline_erase(pl_app_pipeline(s->app), bot, channel, user, deliver_erase, w);
 }
 

@@ -69,16 +69,13 @@ local push, pop = lib.queue() -- shoppers ready for their next request
 
 local function new_user()
   started = started + 1
-  local user = prefix .. "-" .. tostring(thread_id or "m") .. "-" .. started
+  local user = lib.user_id(prefix, thread_id, started)
   step_of[user] = 1
   return user
 end
 
 local function prepare()
-  local host = wrk.host
-  if host:find(":", 1, true) then host = "[" .. host .. "]" end
-  if wrk.port then host = host .. ":" .. wrk.port end
-  host_header = host
+  host_header = lib.host()
   messages_path = wrk.path
 end
 

@@ -74,15 +74,13 @@ local stopping = false
 
 local function new_user()
   started = started + 1
-  local user = prefix .. "-" .. tostring(thread_id or "m") .. "-" .. started
+  local user = lib.user_id(prefix, thread_id, started)
   step_of[user] = 1
   return user
 end
 
 local function prepare()
-  local host = wrk.host
-  if host:find(":", 1, true) then host = "[" .. host .. "]" end
-  if wrk.port then host = host .. ":" .. wrk.port end
+  local host = lib.host()
   request_head = "POST " .. wrk.path .. " HTTP/1.1\r\nHost: " .. host ..
                  "\r\nContent-Type: application/json\r\nContent-Length: "
   health_request = "GET /v1/health HTTP/1.1\r\nHost: " .. host .. "\r\n\r\n"

@@ -40,6 +40,20 @@ function lib.queue()
   return push, pop
 end
 
+-- The Host header's value for wrk's target: host[:port], an IPv6 address
+-- in brackets. Call it once wrk.host is set (in init or later).
+function lib.host()
+  local host = wrk.host
+  if host:find(":", 1, true) then host = "[" .. host .. "]" end
+  if wrk.port then host = host .. ":" .. wrk.port end
+  return host
+end
+
+-- A new shopper's user id: PREFIX-THREAD-N (N counts the thread's shoppers).
+function lib.user_id(prefix, thread_id, n)
+  return prefix .. "-" .. tostring(thread_id or "m") .. "-" .. n
+end
+
 -- The p-th percentile of a sorted list (0 when empty).
 function lib.percentile(sorted, p)
   if #sorted == 0 then return 0 end

@@ -5,11 +5,13 @@
 #define PL_TEST_BOT_VM_H
 
 #include <lauxlib.h>
+#include <lualib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/modules.h"
+#include "sandbox/json_lua.h"
 #include "sandbox/vm.h"
 
 /* A new state (NULL, with the reason printed as a TAP comment, on failure). */
@@ -28,6 +30,17 @@ static inline pl_vm *test_bot_vm(const char *name, const char *dir, size_t memor
     if (!vm) printf("#   pl_vm_new: %s\n", err);
     free(err);
     return vm;
+}
+
+/* A plain Lua state (all standard libraries, no sandbox) with the `json`
+ * module as the global json: for testing the module itself. */
+static inline lua_State *test_json_state(void) {
+    lua_State *L = luaL_newstate();
+    *(void **)lua_getextraspace(L) = NULL;
+    luaL_openlibs(L);
+    luaL_requiref(L, "json", pl_json_open, 1);
+    lua_pop(L, 1);
+    return L;
 }
 
 /* Compiles code as chunkname ("@chunk.lua") and runs it under `percent` of

@@ -28,15 +28,6 @@ static size_t heap_in_use(void) {
 }
 #endif
 
-static lua_State *new_state(void) {
-    lua_State *L = luaL_newstate();
-    *(void **)lua_getextraspace(L) = NULL;
-    luaL_openlibs(L);
-    luaL_requiref(L, "json", pl_json_open, 1);
-    lua_pop(L, 1);
-    return L;
-}
-
 /* Runs code that returns one value and leaves it on the stack; 0 on error. */
 static int eval(lua_State *L, const char *code) {
     if (luaL_loadstring(L, code) != LUA_OK || lua_pcall(L, 0, 1, 0) != LUA_OK) {
@@ -127,7 +118,7 @@ static int refused(lua_State *L, const char *code, const char *root, const char 
     } while (0)
 
 TEST(push_object_and_array) {
-    lua_State *L = new_state();
+    lua_State *L = test_json_state();
     json_t *j = json_loads("{\"name\":\"latte\",\"price\":380,\"tags\":[\"hot\",\"milk\"],"
                            "\"ok\":true,\"no\":false,\"ratio\":0.5}",
                            0, NULL);
@@ -144,7 +135,7 @@ TEST(push_object_and_array) {
 }
 
 TEST(round_trips) {
-    lua_State *L = new_state();
+    lua_State *L = test_json_state();
     ROUND_TRIP("{\"a\":1,\"b\":[1,2,3],\"c\":{\"d\":\"x\"}}");
     ROUND_TRIP("[[],{},[[]]]");
     ROUND_TRIP("[]");
@@ -161,7 +152,7 @@ TEST(round_trips) {
 }
 
 TEST(integers_and_reals) {
-    lua_State *L = new_state();
+    lua_State *L = test_json_state();
     json_t *j = json_loads("[3, 3.0, 3.25]", 0, NULL);
     pl_json_push(L, j);
     json_decref(j);
@@ -176,7 +167,7 @@ TEST(integers_and_reals) {
 }
 
 TEST(empty_arrays_stay_arrays) {
-    lua_State *L = new_state();
+    lua_State *L = test_json_state();
     FROM_LUA("return {}", "{}");
     FROM_LUA("return json.array()", "[]");
     FROM_LUA("return json.array({})", "[]");
@@ -197,7 +188,7 @@ TEST(empty_arrays_stay_arrays) {
 }
 
 TEST(null_sentinel) {
-    lua_State *L = new_state();
+    lua_State *L = test_json_state();
     json_t *j = json_loads("{\"a\":null,\"b\":[1,null,3]}", 0, NULL);
     pl_json_push(L, j);
     json_decref(j);
@@ -223,7 +214,7 @@ TEST(null_sentinel) {
 }
 
 TEST(refuses_functions_with_path) {
-    lua_State *L = new_state();
+    lua_State *L = test_json_state();
     CHECK(refused(L, "return {a = {b = function() end}}", "session", "session.a.b", "function"));
     CHECK(refused(L, "return {list = {1, 2, print}}", "session", "session.list[3]", "function"));
     CHECK(refused(L, "return {order = {items = {{sku = 'x', f = coroutine.create(print)}}}}",
@@ -235,7 +226,7 @@ TEST(refuses_functions_with_path) {
 }
 
 TEST(refuses_sparse_and_mixed) {
-    lua_State *L = new_state();
+    lua_State *L = test_json_state();
     CHECK(refused(L, "return {a = {1, nil, 3}}", "session", "session.a", "holes"));
     CHECK(refused(L, "local t = {} t[2] = 'x' return {t = t}", "session", "session.t", "holes"));
     CHECK(refused(L, "return {[0] = 'zero'}", "session", "session", NULL));
@@ -246,7 +237,7 @@ TEST(refuses_sparse_and_mixed) {
 }
 
 TEST(refuses_nan_and_infinity) {
-    lua_State *L = new_state();
+    lua_State *L = test_json_state();
     CHECK(refused(L, "return {price = 0/0}", "session", "session.price", "NaN"));
     CHECK(refused(L, "return {n = {1, math.huge}}", "session", "session.n[2]", "infinity"));
     CHECK(refused(L, "return -math.huge", "total", "total", "infinity"));
@@ -254,7 +245,7 @@ TEST(refuses_nan_and_infinity) {
 }
 
 TEST(refuses_non_utf8) {
-    lua_State *L = new_state();
+    lua_State *L = test_json_state();
     CHECK(refused(L, "return {name = 'caf\\xc3'}", "session", "session.name", "UTF-8"));
     CHECK(refused(L, "return {'ok', '\\xff'}", "replies", "replies[2]", "UTF-8"));
     /* a key too (jansson used to drop such a member without a word) */
@@ -263,7 +254,7 @@ TEST(refuses_non_utf8) {
 }
 
 TEST(refuses_cycles_without_crashing) {
-    lua_State *L = new_state();
+    lua_State *L = test_json_state();
     CHECK(refused(L, "local t = {} t.self = t return t", "session", "session.self", "nested"));
     CHECK(refused(L, "local t = json.array() t[1] = t return t", "session", "session[1]", "nested"));
     CHECK(refused(L, "local a, b = {}, {} a.b = b b.a = a return {root = a}", "session",
@@ -280,7 +271,7 @@ TEST(refuses_cycles_without_crashing) {
 }
 
 TEST(json_module_encode) {
-    lua_State *L = new_state();
+    lua_State *L = test_json_state();
     CHECK(eval(L, "return json.encode({a = 1})"));
     CHECK_STR(lua_tostring(L, -1), "{\"a\":1}");
     lua_pop(L, 1);
@@ -304,7 +295,7 @@ TEST(json_module_encode) {
 }
 
 TEST(json_module_decode) {
-    lua_State *L = new_state();
+    lua_State *L = test_json_state();
     CHECK(eval(L, "return json.decode('{\"a\":[1,2,{\"b\":null}],\"s\":\"ラテ\"}')"));
     CHECK(lua_true(L, "return v.a[3].b == json.null and #v.a == 2 + 1 and v.s == 'ラテ'"));
     lua_pop(L, 1);
@@ -320,7 +311,7 @@ TEST(json_module_decode) {
 }
 
 TEST(json_module_decode_errors) {
-    lua_State *L = new_state();
+    lua_State *L = test_json_state();
     CHECK(eval(L, "local v, e = json.decode('{\"a\":}') return v == nil and e"));
     const char *e = lua_tostring(L, -1);
     CHECK(e && strncmp(e, "line 1: ", 8) == 0 && strlen(e) > 8);

@@ -21,15 +21,6 @@
 #include "sandbox/json_lua.h"
 #include "sandbox/vm.h"
 
-static lua_State *new_state(void) {
-    lua_State *L = luaL_newstate();
-    *(void **)lua_getextraspace(L) = NULL;
-    luaL_openlibs(L);
-    luaL_requiref(L, "json", pl_json_open, 1);
-    lua_pop(L, 1);
-    return L;
-}
-
 static int mismatches;
 
 /* Both paths on the value at L's top; 1 when they agree (text and length,
@@ -81,7 +72,7 @@ static char *text_of(lua_State *L, const char *expr, char **err) {
 }
 
 TEST(chosen_values) {
-    lua_State *L = new_state();
+    lua_State *L = test_json_state();
     static const char *const values[] = {
         /* scalars */
         "nil", "true", "false", "json.null", "0", "-1", "42", "math.maxinteger", "math.mininteger",
@@ -160,7 +151,7 @@ static void check_sequence(lua_State *L, const unsigned char *s, size_t len) {
 }
 
 TEST(every_short_byte_sequence) {
-    lua_State *L = new_state();
+    lua_State *L = test_json_state();
     unsigned char s[4];
     for (int a = 0; a < 256; a++) {
         s[0] = (unsigned char)a;
@@ -280,7 +271,7 @@ static void push_random(lua_State *L, int depth, int broken) {
 }
 
 TEST(random_values) {
-    lua_State *L = new_state();
+    lua_State *L = test_json_state();
     int agreed = 0, texts = 0;
     for (int i = 0; i < 20000; i++) {
         lua_createtable(L, 0, 4); /* a root object, like a session */
@@ -302,7 +293,7 @@ TEST(random_values) {
 }
 
 TEST(error_messages_name_the_key) {
-    lua_State *L = new_state();
+    lua_State *L = test_json_state();
     char *err = NULL;
     char *text = text_of(L, "{stack = {{flow = 'main', slots = {cb = print}}}}", &err);
     CHECK(text == NULL);
