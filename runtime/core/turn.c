@@ -60,31 +60,34 @@ static void push_cache_key(lua_State *L, const pl_message *m) {
  * A hit in the old generation moves to the young one. */
 static int cache_get(lua_State *L, const pl_message *m) {
     push_cache(L);
-    lua_getfield(L, -1, "young");
+    int cache = lua_gettop(L);
     push_cache_key(L, m);
-    if (lua_rawget(L, -2) == LUA_TTABLE) {
-        lua_replace(L, -3);
-        lua_pop(L, 1);
+    int key = cache + 1;
+    lua_getfield(L, cache, "young");
+    lua_pushvalue(L, key);
+    if (lua_rawget(L, -2) == LUA_TTABLE) { /* [cache, key, young, session] */
+        lua_replace(L, cache);
+        lua_settop(L, cache);
         return 1;
     }
     lua_pop(L, 2);
-    lua_getfield(L, -1, "old");
-    push_cache_key(L, m);
+    lua_getfield(L, cache, "old");
+    lua_pushvalue(L, key);
     if (lua_rawget(L, -2) != LUA_TTABLE) {
-        lua_pop(L, 3);
+        lua_settop(L, cache - 1);
         return 0;
     }
-    /* [cache, old, session]: promote to young, drop from old */
-    lua_getfield(L, -3, "young");
-    push_cache_key(L, m);
+    /* [cache, key, old, session]: promote to young, drop from old */
+    lua_getfield(L, cache, "young");
+    lua_pushvalue(L, key);
     lua_pushvalue(L, -3);
     lua_rawset(L, -3);
     lua_pop(L, 1);
-    push_cache_key(L, m);
+    lua_pushvalue(L, key);
     lua_pushnil(L);
     lua_rawset(L, -4);
-    lua_replace(L, -3);
-    lua_pop(L, 1);
+    lua_replace(L, cache);
+    lua_settop(L, cache);
     return 1;
 }
 
@@ -113,15 +116,16 @@ static void cache_put(lua_State *L, const pl_message *m, int idx) {
 
 static void cache_drop(lua_State *L, const pl_message *m) {
     push_cache(L);
+    push_cache_key(L, m);
     static const char *const generations[] = {"young", "old"};
     for (int i = 0; i < 2; i++) {
-        lua_getfield(L, -1, generations[i]);
-        push_cache_key(L, m);
+        lua_getfield(L, -2, generations[i]);
+        lua_pushvalue(L, -2);
         lua_pushnil(L);
         lua_rawset(L, -3);
         lua_pop(L, 1);
     }
-    lua_pop(L, 1);
+    lua_pop(L, 2);
 }
 
 static pl_workers *workers;
