@@ -89,17 +89,9 @@ local function post(path, content_type, body)
          "\r\nContent-Length: " .. #body .. "\r\n\r\n" .. body
 end
 
--- wrk (4.1) calls request() once on the first thread's state before the
--- run only to check it, and never sends it: answer that call with a health
--- check so that no shopper is lost to it.
-local checked = false
-
 function request()
   if not host_header then prepare() end
-  if not checked then
-    checked = true
-    if thread_id == 1 then return "GET /v1/health HTTP/1.1\r\nHost: " .. host_header .. "\r\n\r\n" end
-  end
+  if lib.is_check_call(thread_id) then return "GET /v1/health HTTP/1.1\r\nHost: " .. host_header .. "\r\n\r\n" end
   local user = pop() or new_user()
   local step = step_of[user]
   sent_at[user] = now_ms()

@@ -99,17 +99,9 @@ function init(args)
   prepare()
 end
 
--- wrk (4.1) calls request() once on the first thread's state before the
--- run, only to check that it is valid HTTP, and never sends it: answer that
--- call with a health check so that no shopper is lost to it.
-local checked = false
-
 function request()
   if not request_head then prepare() end
-  if not checked then
-    checked = true
-    if thread_id == 1 then return health_request end
-  end
+  if lib.is_check_call(thread_id) then return health_request end
   local user
   if seed_quota > 0 then
     if started >= seed_quota then return health_request end

@@ -54,6 +54,17 @@ function lib.user_id(prefix, thread_id, n)
   return prefix .. "-" .. tostring(thread_id or "m") .. "-" .. n
 end
 
+-- wrk (4.1) calls request() once on the first thread's state before the
+-- run, only to check that it is valid HTTP, and never sends it: true for
+-- that call (the first on thread 1), which a script answers with a health
+-- check so that no shopper is lost to it.
+local checked = false
+function lib.is_check_call(thread_id)
+  if checked then return false end
+  checked = true
+  return thread_id == 1
+end
+
 -- The p-th percentile of a sorted list (0 when empty).
 function lib.percentile(sorted, p)
   if #sorted == 0 then return 0 end
