@@ -43,6 +43,7 @@ typedef struct flight {
     struct flight *next;
     item *batch;
     uint64_t commit; /* the store's commit count just after it */
+    size_t items;
     int jobs_touched;
     pl_outbox_staged *staged; /* its outbox calls, sent once it is durable */
 } flight;
@@ -59,6 +60,7 @@ struct pl_pipeline {
     mailbox **buckets;
     size_t nbuckets, nboxes;
     item *batch_head, *batch_tail;
+    size_t batch_items; /* in the batch forming */
     struct event *commit_ev;
     /* Off-loop durability (syncer.h): the batches written and waiting for
      * the fdatasync that covers them, oldest first; the loop goes on
@@ -152,9 +154,13 @@ static void batch_add(pl_pipeline *pipe, item *it) {
     if (pipe->batch_tail) pipe->batch_tail->next_in_batch = it;
     else pipe->batch_head = it;
     pipe->batch_tail = it;
+    pipe->batch_items++;
     /* An activated event runs after the events already active in this loop
-     * turn, so every turn finished in this loop turn joins one transaction. */
-    if (pipe->batch_head == it) event_active(pipe->commit_ev, EV_WRITE, 0);
+     * turn, so every turn finished in this loop turn joins one transaction;
+     * a batch write_formed_batch let wait is looked at again once it has
+     * grown as big as the one syncing. */
+    if (pipe->batch_head == it || (pipe->last_flight && pipe->batch_items == pipe->last_flight->items))
+        event_active(pipe->commit_ev, EV_WRITE, 0);
 }
 
 /* The replies from index `from` on, as JSON text (new). */
@@ -483,10 +489,20 @@ static void finish_batch(pl_pipeline *pipe, item *batch, int committed, int jobs
 
 /* Writes the batch formed so far in one transaction; then either finishes
  * it, or hands its durability to the sync thread and finishes it in
- * on_durable, once the fdatasync covering it is done. */
+ * on_durable, once the fdatasync covering it is done. While a written
+ * batch waits for its fdatasync (--sync full), the next one goes on
+ * forming until the sync is done (on_durable writes it) or it is as big as
+ * the batch syncing. With turn threads a pass of the loop brings only the
+ * turns finished since the last, and writing each pass's few at once made
+ * transactions of four messages where a loop running the turns itself made
+ * twenty: a transaction writes every page it touches whole, so that was
+ * twice the pages, locks and syncs a message. A batch as big as the one
+ * syncing is written at once, so that a loop too busy to hear of the sync
+ * soon does not keep the sync thread waiting. */
 static void write_formed_batch(pl_pipeline *pipe) {
     item *batch = pipe->batch_head;
     if (!batch || pipe->holding) return;
+    if (pipe->wait_durable && pipe->last_flight && pipe->batch_items < pipe->last_flight->items) return;
     if (pipe->syncer && pl_store_wal_frames(pipe->store) * PL_SYNCER_PAGE_BYTES >= PL_SYNCER_HOLD_BYTES &&
         pl_store_commits(pipe->store) != pipe->held_at) {
         /* once per commit at most: a checkpoint a reader keeps from
@@ -496,7 +512,9 @@ static void write_formed_batch(pl_pipeline *pipe) {
         pl_syncer_request(pipe->syncer);
         return;
     }
+    size_t items = pipe->batch_items;
     pipe->batch_head = pipe->batch_tail = NULL;
+    pipe->batch_items = 0;
     char *err = NULL;
     pipe->jobs_touched = 0;
     int committed = write_batch(pipe, batch, &err) == PL_OK;
@@ -504,8 +522,8 @@ static void write_formed_batch(pl_pipeline *pipe) {
     if (committed && pipe->syncer && pipe->wait_durable) {
         flight *f = calloc(1, sizeof *f);
         if (!f) abort();
-        *f = (flight){.batch = batch, .commit = pl_store_commits(pipe->store), .jobs_touched = pipe->jobs_touched,
-                      .staged = staged};
+        *f = (flight){.batch = batch, .commit = pl_store_commits(pipe->store), .items = items,
+                      .jobs_touched = pipe->jobs_touched, .staged = staged};
         if (pipe->last_flight) pipe->last_flight->next = f;
         else pipe->flights = f;
         pipe->last_flight = f;
@@ -533,10 +551,8 @@ static void on_durable(void *ud) {
         finish_batch(pipe, f->batch, 1, f->jobs_touched, f->staged, NULL);
         free(f);
     }
-    if (pipe->holding) {
-        pipe->holding = 0;
-        write_formed_batch(pipe);
-    }
+    pipe->holding = 0;
+    write_formed_batch(pipe);
 }
 
 /* --- dispatch -------------------------------------------------------------- */
