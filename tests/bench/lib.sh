@@ -87,7 +87,7 @@ cpu_share() {
 # cpu_per TICKS0 TICKS1 COUNT: CPU µs per item.
 cpu_per() {
   awk -v a="$1" -v b="$2" -v n="$3" -v hz="$hz" \
-    'BEGIN { printf "%.0f", (n > 0 ? (b - a) / hz * 1e6 / n : 0) }'
+    'BEGIN { printf "%.1f", (n > 0 ? (b - a) / hz * 1e6 / n : 0) }'
 }
 
 # load_note: the machine's 1-minute load average, to read the figures by
