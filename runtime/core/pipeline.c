@@ -1,6 +1,6 @@
 /* pipeline: per-session mailboxes, turn dispatch, batched commit and
  * delivery; see pipeline.h. Uses turn.c for the Lua side and store.h for
- * the one transaction per loop turn. */
+ * the one transaction per batch. */
 #include "pipeline.h"
 
 #include <stdlib.h>

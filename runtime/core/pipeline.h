@@ -4,8 +4,10 @@
  * Messages of one session (bot, channel, user) are handled one at a time in
  * arrival order: each session has a mailbox, and its next message starts
  * only after the previous one is committed. Finished turns are committed in
- * batches: every session finished in one loop turn goes into one
- * transaction (one fsync), and only then are the replies delivered. */
+ * batches: the turns finished in one loop turn go into one transaction, or,
+ * while an earlier batch waits for its fdatasync, the turns finished until
+ * it is durable (or until they are as many); one fdatasync covers every
+ * transaction written before it, and only then are the replies delivered. */
 #ifndef PL_PIPELINE_H
 #define PL_PIPELINE_H
 
