@@ -63,9 +63,9 @@ struct pl_pipeline {
     size_t batch_items; /* in the batch forming */
     struct event *commit_ev;
     /* Off-loop durability (syncer.h): the batches written and waiting for
-     * the fdatasync that covers them, oldest first; the loop goes on
-     * writing batches meanwhile. wait_durable: replies wait for the sync
-     * (--sync full). */
+     * the fdatasync that covers them, oldest first; meanwhile the next
+     * batch forms (write_formed_batch says when it is written).
+     * wait_durable: replies wait for the sync (--sync full). */
     pl_syncer *syncer;
     int wait_durable;
     struct flight *flights, *last_flight;
