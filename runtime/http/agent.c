@@ -416,7 +416,7 @@ static void serve_console(struct evhttp_request *req) {
     evhttp_add_header(h, "Content-Type", "text/html; charset=utf-8");
     evhttp_add_header(h, "Cache-Control", "no-cache");
     evhttp_add_header(h, "X-Frame-Options", "DENY");
-    evhttp_send_reply(req, 200, "OK", out);
+    pl_reply_send(req, 200, "OK", out);
     evbuffer_free(out);
 }
 

@@ -10,6 +10,11 @@
 
 #include "core/turn.h"
 
+/* Sends the answer as evhttp_send_reply does, with the Date header made
+ * once a second and Content-Length from the body (evhttp would format both
+ * for every answer). Every whole answer of the HTTP API goes through it. */
+void pl_reply_send(struct evhttp_request *req, int status, const char *phrase, struct evbuffer *body);
+
 /* Replies (each sends the whole answer). */
 void pl_reply_json(struct evhttp_request *req, int status, json_t *body /* stolen */);
 void pl_reply_error(struct evhttp_request *req, int status, const char *fmt, ...)

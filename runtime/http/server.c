@@ -98,7 +98,7 @@ static void send_replies(struct evhttp_request *req, const char *user, const cha
     pl_json_text_discard(&user_text);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                       "application/json; charset=utf-8");
-    evhttp_send_reply(req, 200, NULL, out);
+    pl_reply_send(req, 200, NULL, out);
     evbuffer_free(out);
 }
 

@@ -86,7 +86,7 @@ static void preflight(struct evhttp_request *req) {
     evhttp_add_header(h, "Access-Control-Allow-Methods", "GET, POST");
     evhttp_add_header(h, "Access-Control-Allow-Headers", "Content-Type, Last-Event-ID");
     evhttp_add_header(h, "Access-Control-Max-Age", "600");
-    evhttp_send_reply(req, 204, "No Content", NULL);
+    pl_reply_send(req, 204, "No Content", NULL);
 }
 
 /* --- the shopper's id and the rate limit -------------------------------------------- */
@@ -327,7 +327,7 @@ static void serve_widget(struct evhttp_request *req) {
     evhttp_add_header(h, "Content-Type", "application/javascript; charset=utf-8");
     evhttp_add_header(h, "Cache-Control", "public, max-age=300");
     evhttp_add_header(h, "Access-Control-Allow-Origin", "*");
-    evhttp_send_reply(req, 200, "OK", out);
+    pl_reply_send(req, 200, "OK", out);
     evbuffer_free(out);
 }
 

@@ -4,6 +4,8 @@ barista at the repository root): messages, replies with choices and cards,
 locales, router intents, /v1/health, and every kind of bad input (400, 404,
 405, 413), after each of which the server must still answer normally."""
 
+import datetime
+import email.utils
 import json
 import urllib.parse
 import os
@@ -91,6 +93,32 @@ def main(tap):
         srv.wait_log(r"INFO +listening on 127\.0\.0\.1:%d$" % srv.port)
 
     tap.case("GET /v1/health lists the bot by its manifest name, loaded, without error", health)
+
+    def date_and_length(run):
+        # parley writes Date (made once a second) and Content-Length itself
+        for r in (srv.request("GET", "/v1/health"), srv.post(BOT, new_user("headers"), "hello"),
+                  srv.request("GET", "/v1/no-such-thing"), srv.request("DELETE", "/v1/health")):
+            check.assertEqual(int(r.headers["content-length"]), len(r.body), r.headers)
+            date = r.headers["date"]
+            check.assertRegex(date, r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct"
+                                    r"|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT$")
+            sent = email.utils.parsedate_to_datetime(date)
+            now = datetime.datetime.now(datetime.timezone.utc)
+            check.assertLess(abs((now - sent).total_seconds()), 5, "Date %s is now (%s)" % (date, now))
+        # once each (evhttp adds its own only where they are missing)
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as conn:
+            conn.sendall(b"GET /v1/health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            raw = b""
+            while True:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                raw += chunk
+        head = raw.split(b"\r\n\r\n", 1)[0].decode("latin-1").lower().split("\r\n")
+        check.assertEqual(len([h for h in head if h.startswith("date:")]), 1, head)
+        check.assertEqual(len([h for h in head if h.startswith("content-length:")]), 1, head)
+
+    tap.case("answers carry one Date (IMF-fixdate, now) and a Content-Length that is the body's", date_and_length)
 
     # --- conversations -----------------------------------------------------------
 
