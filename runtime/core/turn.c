@@ -52,8 +52,19 @@ static void push_cache(lua_State *L) {
     lua_rawsetp(L, LUA_REGISTRYINDEX, &cache_key);
 }
 
+/* "channel\x1fuser", joined here when it fits (lua_pushfstring parses its
+ * format, and the key is made twice a turn). */
 static void push_cache_key(lua_State *L, const pl_message *m) {
-    lua_pushfstring(L, "%s\x1f%s", m->channel, m->user);
+    char key[256];
+    size_t channel = strlen(m->channel), user = strlen(m->user);
+    if (channel + 1 + user > sizeof key) {
+        lua_pushfstring(L, "%s\x1f%s", m->channel, m->user);
+        return;
+    }
+    memcpy(key, m->channel, channel);
+    key[channel] = '\x1f';
+    memcpy(key + channel + 1, m->user, user);
+    lua_pushlstring(L, key, channel + 1 + user);
 }
 
 /* Pushes the cached session table for m, or nothing; returns whether found.
