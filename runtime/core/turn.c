@@ -244,7 +244,7 @@ static void push_message(lua_State *L, const pl_message *m) {
     lua_pushstring(L, m->user);
     lua_setfield(L, -2, "user");
     if (m->channel_info) pl_json_push(L, m->channel_info);
-    else lua_createtable(L, 0, 1);
+    else lua_createtable(L, 0, 2); /* name and push */
     lua_pushstring(L, m->channel);
     lua_setfield(L, -2, "name");
     /* whether parley can send this shopper something unasked (a payment
