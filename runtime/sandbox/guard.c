@@ -168,15 +168,24 @@ static int guard_close(lua_State *L) {
  * collection, with hooks off, outside every budget. So a metatable with
  * __gc is refused (a field added afterwards is never called). */
 static int guard_setmetatable(lua_State *L) {
-    lua_CFunction lua_setmetatable_fn = lua_tocfunction(L, lua_upvalueindex(1));
-    if (lua_type(L, 2) == LUA_TTABLE) {
-        lua_pushliteral(L, "__gc");
+    int mt = lua_type(L, 2);
+    if (mt == LUA_TTABLE) {
+        lua_pushvalue(L, lua_upvalueindex(2)); /* "__gc" */
         int has_gc = lua_rawget(L, 2) != LUA_TNIL;
         lua_pop(L, 1);
         if (has_gc)
             return luaL_error(L, "setmetatable: __gc is not available to bot scripts "
                                  "(a finalizer would run outside the script's budgets)");
     }
+    /* a table without a metatable yet (a new object, nearly always) has
+     * none protected: what Lua's setmetatable does then, without its
+     * lookup of __metatable */
+    if (lua_type(L, 1) == LUA_TTABLE && (mt == LUA_TTABLE || mt == LUA_TNIL) && !lua_getmetatable(L, 1)) {
+        lua_settop(L, 2);
+        lua_setmetatable(L, 1);
+        return 1;
+    }
+    lua_CFunction lua_setmetatable_fn = lua_tocfunction(L, lua_upvalueindex(1));
     return lua_setmetatable_fn(L);
 }
 
@@ -198,6 +207,16 @@ static void install_type(lua_State *L) {
     for (int t = 0; t < LUA_NUMTYPES; t++) lua_pushstring(L, lua_typename(L, t));
     lua_pushcclosure(L, fast_type, LUA_NUMTYPES);
     lua_setfield(L, -2, "type");
+    lua_pop(L, 1);
+}
+
+/* setmetatable's upvalues: Lua's own, and the name "__gc" */
+static void install_setmetatable(lua_State *L) {
+    lua_pushglobaltable(L);
+    lua_getfield(L, -1, "setmetatable");
+    lua_pushliteral(L, "__gc");
+    lua_pushcclosure(L, guard_setmetatable, 2);
+    lua_setfield(L, -2, "setmetatable");
     lua_pop(L, 1);
 }
 
@@ -400,7 +419,7 @@ static void replace(lua_State *L, const char *table, const char *name, lua_CFunc
 void pl_guard_install(lua_State *L) {
     replace(L, NULL, "pcall", guard_pcall, 0);
     replace(L, NULL, "xpcall", guard_xpcall, 0);
-    replace(L, NULL, "setmetatable", guard_setmetatable, 1);
+    install_setmetatable(L);
     replace(L, NULL, "load", guard_load, 0);
     replace(L, NULL, "collectgarbage", guard_collectgarbage, 0);
     install_type(L);
