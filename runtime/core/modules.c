@@ -355,12 +355,34 @@ static int internal_choices(lua_State *L) {
     return 1;
 }
 
+/* Whether tostring gives the value on top of L as it is, with no call: a
+ * string or a number whose metatable (strings share one, which a script
+ * can reach) has no __tostring. *strings caches the answer for strings
+ * (-1: not looked up yet). */
+static int own_text(lua_State *L, int *strings) {
+    int type = lua_type(L, -1);
+    if (type != LUA_TSTRING && type != LUA_TNUMBER) return 0;
+    if (type == LUA_TSTRING && *strings >= 0) return *strings;
+    int own = 1;
+    if (lua_getmetatable(L, -1)) {
+        lua_pushliteral(L, "__tostring");
+        own = lua_rawget(L, -2) == LUA_TNIL;
+        lua_pop(L, 2);
+    }
+    if (type == LUA_TSTRING) *strings = own;
+    return own;
+}
+
+/* Pieces kept on the stack before they are joined (within LUA_MINSTACK). */
+#define FILL_JOIN 12
+
 /* internal.fill(pieces, vars) -> the text of a template from the pieces
  * parley.tone parsed it into when its placeholders are plain names
  * ({text, name, text, ..., name, text}): each name's value is vars[name]
  * (read with its metamethods) as tostring writes it. Or nil and the first
  * name without a value (every value is read and written all the same, as
- * the tone's Lua did). Charged a unit a placeholder. */
+ * the tone's Lua did). Charged a unit a placeholder. The pieces are joined
+ * on the stack by lua_concat, which writes a number as tostring does. */
 static int internal_fill(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     if (!lua_istable(L, 2) && luaL_getmetafield(L, 2, "__index") == LUA_TNIL) {
@@ -370,8 +392,7 @@ static int internal_fill(lua_State *L) {
     lua_settop(L, 2);
     lua_Integer n = (lua_Integer)lua_rawlen(L, 1), missing = 0;
     if (!pl_vm_charge(L, (long)(n >> 1))) return pl_vm_abort(L);
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
+    int strings = -1, pieces = 0;
     for (lua_Integer i = 1; i <= n; i++) {
         lua_rawgeti(L, 1, i);
         if (i % 2 == 0) {
@@ -381,17 +402,22 @@ static int internal_fill(lua_State *L) {
                 lua_pop(L, 1);
                 continue;
             }
-            luaL_tolstring(L, -1, NULL);
-            lua_remove(L, -2);
+            if (!own_text(L, &strings)) {
+                luaL_tolstring(L, -1, NULL);
+                lua_remove(L, -2);
+            }
         }
-        luaL_addvalue(&b);
+        if (++pieces == FILL_JOIN) {
+            lua_concat(L, pieces);
+            pieces = 1;
+        }
     }
     if (missing) {
         lua_pushnil(L);
         lua_rawgeti(L, 1, missing);
         return 2;
     }
-    luaL_pushresult(&b);
+    lua_concat(L, pieces);
     return 1;
 }
 
