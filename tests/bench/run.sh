@@ -302,6 +302,10 @@ parley_row() {
   fi
   rss=$(peak_rss_mb "$server_pid")
   stop_server "$_id"
+  # how well commits were batched, as the server counted them at its stop
+  # (its whole run, the warm-up too)
+  _batched=$(grep -o 'committed [0-9]* messages in [0-9]* transactions ([0-9.]* per transaction)' "$logs/$_id.log" | tail -n 1)
+  [ -z "$_batched" ] || echo "  $_batched"
   after=$(sql "$_db" "select count(*) from transcript where direction = 'in'")
   lines=$((after - before))
   echo "  stored: $lines inbound transcript lines for $row_answered messages answered 200 (the rest were in flight when wrk stopped)"
