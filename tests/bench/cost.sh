@@ -12,8 +12,10 @@
 # each: callgrind's counters are zeroed before and dumped after the counted
 # shoppers (callgrind_control), strace is attached to the server only for
 # them. With COST_CONNECTIONS=1 (the default) one shopper talks at a time,
-# so every message is its own commit and the instruction count repeats
-# within a fraction of a percent from run to run; with more connections
+# so every message is its own commit; callgrind counts each thread apart,
+# and the loop thread's count repeats within a fraction of a percent from
+# run to run (the sync thread's moves with the checkpoints that fall into
+# the counted window, so the total can move by half); with more connections
 # the commits batch several messages (fewer syscalls per message) and the
 # counts vary with the batching. Outputs are kept in build/bench/cost/.
 #
@@ -52,7 +54,7 @@ messages=$((SHOPPERS * 5))
 client() { python3 tests/bench/cost_client.py "$@" "$BOT"; }
 
 # --- instructions ------------------------------------------------------------
-valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out" \
+valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$out/callgrind.out" \
   "$PARLEY" serve "$BOT_DIR" --listen 127.0.0.1:0 --db "$out/callgrind.db" --no-watch >"$out/callgrind.log" 2>&1 &
 vg=$!
 remember "$vg"
@@ -63,10 +65,19 @@ client "$port" run "$SHOPPERS" "$CONNECTIONS" >"$out/callgrind.client" || proble
 callgrind_control -d "$vg" >/dev/null 2>&1
 kill -TERM "$vg"
 wait "$vg" || true
-# the dump made on request is the file with a part number
-dump=$(ls -t "$out"/callgrind.out.* | head -n 1)
-total=$(callgrind_annotate "$dump" 2>/dev/null | sed -n 's/^ *\([0-9,]*\) (100.0%) *PROGRAM TOTALS.*/\1/p' | tr -d ,)
-echo "instructions per message: $((total / messages)) ($(cat "$out/callgrind.client"), $CONNECTIONS at a time; $dump)"
+# the dump made on request: part 1, one file per thread (-01 the loop,
+# then the sync thread and any other)
+program_total() { callgrind_annotate "$1" 2>/dev/null | sed -n 's/^ *\([0-9,]*\) (100.0%) *PROGRAM TOTALS.*/\1/p' | tr -d ,; }
+total=0
+for part in "$out"/callgrind.out.1-*; do
+  n=$(program_total "$part")
+  total=$((total + ${n:-0}))
+done
+loop=$(program_total "$out/callgrind.out.1-01")
+echo "instructions per message: $((total / messages)) ($(cat "$out/callgrind.client"), $CONNECTIONS at a time; $out/callgrind.out.1-*)"
+# the loop's share repeats from run to run; the sync thread's moves with
+# how many of its checkpoints fall into the counted window
+echo "  on the loop's thread: $((${loop:-0} / messages)) ($out/callgrind.out.1-01); on the others: $(((total - ${loop:-0}) / messages))"
 
 # --- system calls --------------------------------------------------------------
 "$PARLEY" serve "$BOT_DIR" --listen 127.0.0.1:0 --db "$out/strace.db" --no-watch >"$out/strace.log" 2>&1 &
