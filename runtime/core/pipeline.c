@@ -217,19 +217,18 @@ static char *message_text(const pl_message *m) {
 
 static int write_message(pl_store *store, item *it, int64_t now, char **err) {
     pl_session_key key = {it->msg->bot, it->msg->channel, it->msg->user};
-    char *body = message_text(it->msg);
-    int rc = pl_store_transcript_add(store, &key, "in", body, it->msg->received_at, err);
-    free(body);
-    if (rc == PL_OK && it->result.session_json)
-        rc = pl_store_session_put(store, &key, it->result.session_json, now, err);
-    /* one transcript line per turn for everything the bot said, but for
+    /* the message's line and one line for everything the bot said, but for
      * what an earlier event already recorded (it waited for this answer on
-     * a channel that cannot push) */
+     * a channel that cannot push): one row */
     size_t recorded = (size_t)json_integer_value(json_object_get(it->result.effects, "recorded"));
     char *fresh = recorded ? dump_from(pl_turn_replies(&it->result), recorded) : NULL;
-    if (rc == PL_OK)
-        rc = pl_store_transcript_add(store, &key, "out", fresh ? fresh : it->result.replies_text, now, err);
+    char *body = message_text(it->msg);
+    int rc = pl_store_transcript_add_turn(store, &key, body, it->msg->received_at,
+                                          fresh ? fresh : it->result.replies_text, now, err);
+    free(body);
     free(fresh);
+    if (rc == PL_OK && it->result.session_json)
+        rc = pl_store_session_put(store, &key, it->result.session_json, now, err);
     if (rc == PL_OK && it->msg->inbox_id) rc = pl_store_inbox_done(store, it->msg->inbox_id, now, err);
     return rc;
 }

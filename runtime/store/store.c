@@ -18,6 +18,7 @@ enum {
     ST_TRANSCRIPT_ADD,
     ST_TRANSCRIPT_DEL,
     ST_TRANSCRIPT_GET,
+    ST_TRANSCRIPT_ADD_TURN,
     ST_INBOX_ADD,
     ST_INBOX_DONE,
     ST_OUTBOX_ADD,
@@ -31,9 +32,11 @@ static const char *const statement_sql[ST_COUNT] = {
                        "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (bot, channel, user) "
                        "DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
     [ST_SESSION_DEL] = "DELETE FROM sessions WHERE bot = ?1 AND channel = ?2 AND user = ?3",
-    [ST_TRANSCRIPT_ADD] = "INSERT INTO transcript (bot, channel, user, at, direction, body) "
-                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [ST_TRANSCRIPT_DEL] = "DELETE FROM transcript WHERE bot = ?1 AND channel = ?2 AND user = ?3",
+    [ST_TRANSCRIPT_ADD] = "INSERT INTO transcript_rows (id, bot, channel, user, at, direction, body) "
+                          "VALUES ((SELECT coalesce(max(id), 0) + 2 FROM transcript_rows), ?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_TRANSCRIPT_ADD_TURN] = "INSERT INTO transcript_rows (id, bot, channel, user, at, direction, body, reply_at, reply) "
+                               "VALUES ((SELECT coalesce(max(id), 0) + 2 FROM transcript_rows), ?1, ?2, ?3, ?4, 'in', ?5, ?6, ?7)",
+    [ST_TRANSCRIPT_DEL] = "DELETE FROM transcript_rows WHERE bot = ?1 AND channel = ?2 AND user = ?3",
     [ST_TRANSCRIPT_GET] = "SELECT at, direction, body FROM (SELECT id, at, direction, body "
                           "FROM transcript WHERE bot = ?1 AND channel = ?2 AND user = ?3 "
                           "ORDER BY id DESC LIMIT ?4) ORDER BY id",
@@ -104,6 +107,23 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (bot, channel, user)) WITHOUT ROWID;",
     /* 5: the shopper's name in the agents' queue */
     "ALTER TABLE handoffs ADD COLUMN display_name TEXT;",
+    /* 6: a turn's message and answer in one row (one insert, one index
+     * entry); `transcript` becomes the view of lines every reader reads.
+     * A row's id is its first line's; its answer is the line id + 1, which
+     * no row takes (a row's id is the last one's + 2). */
+    "ALTER TABLE transcript RENAME TO transcript_rows;"
+    "ALTER TABLE transcript_rows ADD COLUMN reply_at INTEGER;"
+    "ALTER TABLE transcript_rows ADD COLUMN reply TEXT;"
+    "CREATE VIEW transcript AS"
+    "  SELECT id, bot, channel, user, at, direction, body FROM transcript_rows"
+    "  UNION ALL"
+    "  SELECT id + 1, bot, channel, user, reply_at, 'out', reply FROM transcript_rows WHERE reply IS NOT NULL;"
+    /* a line written into the view (a tool's, a test's) is a row of its own */
+    "CREATE TRIGGER transcript_insert INSTEAD OF INSERT ON transcript BEGIN"
+    "  INSERT INTO transcript_rows (id, bot, channel, user, at, direction, body)"
+    "  VALUES ((SELECT coalesce(max(id), 0) + 2 FROM transcript_rows), NEW.bot, NEW.channel, NEW.user, NEW.at,"
+    "          NEW.direction, NEW.body);"
+    "END;",
 };
 
 /* Statements of run_sql, prepared once per distinct SQL text and kept:
@@ -382,6 +402,16 @@ int pl_store_transcript_add(pl_store *store, const pl_session_key *key, const ch
     sqlite3_bind_text(st, 5, direction, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 6, body_json, -1, SQLITE_STATIC);
     return step_done(store, st, err, "add transcript line");
+}
+
+int pl_store_transcript_add_turn(pl_store *store, const pl_session_key *key, const char *in_json,
+                                 int64_t in_at_ms, const char *out_json, int64_t out_at_ms, char **err) {
+    sqlite3_stmt *st = bind_key(store, ST_TRANSCRIPT_ADD_TURN, key);
+    sqlite3_bind_int64(st, 4, in_at_ms);
+    sqlite3_bind_text(st, 5, in_json, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, out_at_ms);
+    sqlite3_bind_text(st, 7, out_json, -1, SQLITE_STATIC);
+    return step_done(store, st, err, "add transcript lines");
 }
 
 int pl_store_transcript_get(pl_store *store, const pl_session_key *key, int limit,

@@ -69,6 +69,10 @@ int64_t pl_store_session_count(pl_store *store);
  * (what the bot answered in that turn: a list of replies). */
 int pl_store_transcript_add(pl_store *store, const pl_session_key *key, const char *direction,
                             const char *body_json, int64_t now_ms, char **err);
+/* A turn's two lines in one row: the message ("in", at in_at_ms) and the
+ * answer ("out", at out_at_ms, the next id). */
+int pl_store_transcript_add_turn(pl_store *store, const pl_session_key *key, const char *in_json,
+                                 int64_t in_at_ms, const char *out_json, int64_t out_at_ms, char **err);
 /* Sets *lines to a new JSON array of {"at", "direction", "body"}, oldest first,
  * at most `limit` of the latest lines. */
 int pl_store_transcript_get(pl_store *store, const pl_session_key *key, int limit,

@@ -287,6 +287,135 @@ TEST(transcript_order_and_limit) {
     pl_store_close(store);
 }
 
+/* The lines after after_id, as pl_store_transcript_since gives them. */
+static json_t *lines_since(pl_store *store, const pl_session_key *key, int64_t after_id) {
+    json_t *lines = NULL;
+    char *err = NULL;
+    if (pl_store_transcript_since(store, key, after_id, 100, &lines, &err) != 0) printf("#   since: %s\n", err);
+    free(err);
+    return lines;
+}
+
+static int line_is(const json_t *line, json_int_t id, const char *direction, const char *text, json_int_t at) {
+    int ok = json_integer_value(json_object_get(line, "id")) == id &&
+             strcmp(json_string_value(json_object_get(line, "direction")), direction) == 0 &&
+             strcmp(json_string_value(json_object_get(json_object_get(line, "body"), "text")), text) == 0 &&
+             json_integer_value(json_object_get(line, "at")) == at;
+    if (!ok) {
+        char *dump = json_dumps(line, JSON_COMPACT);
+        printf("#   line %s is not %lld %s %s at %lld\n", dump, (long long)id, direction, text, (long long)at);
+        free(dump);
+    }
+    return ok;
+}
+
+/* A turn's message and answer are one row and two lines: the answer's id
+ * is the message's + 1, and the next line's is past both. */
+TEST(turn_is_two_lines) {
+    pl_store *store = open_memory();
+    if (!store) return;
+    char *err = NULL;
+    CHECK(pl_store_transcript_add_turn(store, &alice, "{\"text\":\"hi\"}", 100, "[{\"text\":\"hello\"}]", 105,
+                                       &err) == 0);
+    CHECK(add_line(store, &alice, "status", "{\"text\":\"read\"}", 106));
+    CHECK(pl_store_transcript_add_turn(store, &alice, "{\"text\":\"latte\"}", 107, "[{\"text\":\"size?\"}]", 108,
+                                       &err) == 0);
+    json_t *lines = lines_since(store, &alice, 0);
+    CHECK(json_array_size(lines) == 5);
+    if (json_array_size(lines) == 5) {
+        json_int_t first = json_integer_value(json_object_get(json_array_get(lines, 0), "id"));
+        CHECK(line_is(json_array_get(lines, 0), first, "in", "hi", 100));
+        /* an answer's body is its list of replies */
+        json_t *out = json_array_get(lines, 1);
+        CHECK(json_integer_value(json_object_get(out, "id")) == first + 1);
+        CHECK_STR(json_string_value(json_object_get(out, "direction")), "out");
+        CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(out, "body"), 0), "text")), "hello");
+        CHECK(json_integer_value(json_object_get(out, "at")) == 105);
+        CHECK(line_is(json_array_get(lines, 2), first + 2, "status", "read", 106));
+        CHECK(line_is(json_array_get(lines, 3), first + 4, "in", "latte", 107));
+        /* resuming after the first answer gives the rest */
+        json_t *rest = lines_since(store, &alice, first + 1);
+        CHECK(json_array_size(rest) == 3);
+        json_decref(rest);
+        CHECK(pl_store_transcript_last_id(store, &alice) == first + 5);
+    }
+    json_decref(lines);
+    /* the latest lines, oldest first, count an answer as a line */
+    lines = transcript(store, &alice, 2);
+    CHECK(json_array_size(lines) == 2);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(lines, 0), "direction")), "in");
+    json_decref(lines);
+    int found = 0;
+    CHECK(pl_store_session_erase(store, &alice, &found, &err) == 0 && found == 1);
+    lines = lines_since(store, &alice, 0);
+    CHECK(lines != NULL && json_array_size(lines) == 0);
+    json_decref(lines);
+    free(err);
+    pl_store_close(store);
+}
+
+/* A database written before turns were one row: its lines keep their ids
+ * after the migration, and new ones come after them. */
+TEST(old_transcript_kept_by_the_migration) {
+    char *path = temp_db();
+    pl_store *store = NULL;
+    char *err = NULL;
+    CHECK(pl_store_open(path, PL_SYNC_NORMAL, &store, &err) == 0);
+    pl_store_close(store);
+    /* back to the layout of schema 5: one table of lines */
+    sqlite3 *db = NULL;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db,
+                       "DROP VIEW transcript;"
+                       "ALTER TABLE transcript_rows DROP COLUMN reply;"
+                       "ALTER TABLE transcript_rows DROP COLUMN reply_at;"
+                       "ALTER TABLE transcript_rows RENAME TO transcript;"
+                       "DELETE FROM schema_migrations WHERE version = 6;"
+                       "INSERT INTO transcript (id, bot, channel, user, at, direction, body) VALUES"
+                       " (7, 'barista', 'rest', 'alice', 10, 'in', '{\"text\":\"hi\"}'),"
+                       " (8, 'barista', 'rest', 'alice', 11, 'out', '[{\"text\":\"hello\"}]'),"
+                       " (9, 'barista', 'rest', 'alice', 12, 'in', '{\"text\":\"latte\"}');",
+                       NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    store = NULL;
+    CHECK(pl_store_open(path, PL_SYNC_NORMAL, &store, &err) == 0);
+    if (store) {
+        CHECK(pl_store_transcript_add_turn(store, &alice, "{\"text\":\"done\"}", 13, "[{\"text\":\"bye\"}]", 14,
+                                           &err) == 0);
+        json_t *lines = lines_since(store, &alice, 8);
+        CHECK(json_array_size(lines) == 3);
+        if (json_array_size(lines) == 3) {
+            CHECK(line_is(json_array_get(lines, 0), 9, "in", "latte", 12));
+            CHECK(line_is(json_array_get(lines, 1), 11, "in", "done", 13));
+            CHECK(json_integer_value(json_object_get(json_array_get(lines, 2), "id")) == 12);
+        }
+        json_decref(lines);
+        lines = lines_since(store, &alice, 0);
+        CHECK(json_array_size(lines) == 5);
+        CHECK(lines && line_is(json_array_get(lines, 0), 7, "in", "hi", 10));
+        json_decref(lines);
+        pl_store_close(store);
+        /* a line a tool writes into the view comes after the others */
+        CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+        CHECK(sqlite3_exec(db,
+                           "INSERT INTO transcript (bot, channel, user, at, direction, body) VALUES"
+                           " ('barista', 'rest', 'alice', 15, 'status', '{\"text\":\"read\"}')",
+                           NULL, NULL, NULL) == SQLITE_OK);
+        sqlite3_close(db);
+        store = NULL;
+        CHECK(pl_store_open(path, PL_SYNC_NORMAL, &store, &err) == 0);
+        lines = store ? lines_since(store, &alice, 12) : NULL;
+        CHECK(json_array_size(lines) == 1);
+        CHECK(lines && line_is(json_array_get(lines, 0), 13, "status", "read", 15));
+        json_decref(lines);
+        pl_store_close(store);
+    }
+    CHECK(query_int(path, "SELECT max(version) FROM schema_migrations") == 6);
+    free(err);
+    remove_db(path);
+    free(path);
+}
+
 TEST(erase_removes_transcript) {
     pl_store *store = open_memory();
     if (!store) return;
@@ -482,6 +611,8 @@ int main(void) {
     RUN(session_put_get_erase);
     RUN(session_state_is_kept_byte_for_byte);
     RUN(transcript_order_and_limit);
+    RUN(turn_is_two_lines);
+    RUN(old_transcript_kept_by_the_migration);
     RUN(erase_removes_transcript);
     RUN(catalog_replace);
     RUN(catalog_replace_is_atomic);
