@@ -12,7 +12,8 @@
 
 /* Sends the answer as evhttp_send_reply does, with the Date header made
  * once a second and Content-Length from the body (evhttp would format both
- * for every answer). Every whole answer of the HTTP API goes through it. */
+ * for every answer). Every whole answer of the routes goes through it;
+ * libevent's own refusals (conn.c) and event streams keep evhttp's. */
 void pl_reply_send(struct evhttp_request *req, int status, const char *phrase, struct evbuffer *body);
 
 /* Replies (each sends the whole answer). */

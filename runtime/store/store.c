@@ -26,6 +26,10 @@ enum {
     ST_COUNT
 };
 
+/* A new transcript row's id: past the last row's answer line, which is the
+ * row's id + 1 (migration 6). */
+#define NEXT_TRANSCRIPT_ID "(SELECT coalesce(max(id), 0) + 2 FROM transcript_rows)"
+
 static const char *const statement_sql[ST_COUNT] = {
     [ST_SESSION_GET] = "SELECT state FROM sessions WHERE bot = ?1 AND channel = ?2 AND user = ?3",
     [ST_SESSION_PUT] = "INSERT INTO sessions (bot, channel, user, state, updated_at) "
@@ -33,9 +37,9 @@ static const char *const statement_sql[ST_COUNT] = {
                        "DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
     [ST_SESSION_DEL] = "DELETE FROM sessions WHERE bot = ?1 AND channel = ?2 AND user = ?3",
     [ST_TRANSCRIPT_ADD] = "INSERT INTO transcript_rows (id, bot, channel, user, at, direction, body) "
-                          "VALUES ((SELECT coalesce(max(id), 0) + 2 FROM transcript_rows), ?1, ?2, ?3, ?4, ?5, ?6)",
+                          "VALUES (" NEXT_TRANSCRIPT_ID ", ?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_TRANSCRIPT_ADD_TURN] = "INSERT INTO transcript_rows (id, bot, channel, user, at, direction, body, reply_at, reply) "
-                               "VALUES ((SELECT coalesce(max(id), 0) + 2 FROM transcript_rows), ?1, ?2, ?3, ?4, 'in', ?5, ?6, ?7)",
+                               "VALUES (" NEXT_TRANSCRIPT_ID ", ?1, ?2, ?3, ?4, 'in', ?5, ?6, ?7)",
     [ST_TRANSCRIPT_DEL] = "DELETE FROM transcript_rows WHERE bot = ?1 AND channel = ?2 AND user = ?3",
     [ST_TRANSCRIPT_GET] = "SELECT at, direction, body FROM (SELECT id, at, direction, body "
                           "FROM transcript WHERE bot = ?1 AND channel = ?2 AND user = ?3 "
