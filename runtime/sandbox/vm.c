@@ -166,6 +166,12 @@ pl_vm *pl_vm_new(const pl_vm_config *config, char **err) {
     if (!vm->L) abort();
     *(pl_vm **)lua_getextraspace(vm->L) = vm;
     lua_atpanic(vm->L, panic);
+    /* Generational collection: most of what a turn makes (the conversation,
+     * its replies, the rendered texts) is garbage by the turn's end, and a
+     * minor collection frees it without walking the bot's long-lived
+     * tables (its flows, tone, catalog) each cycle. Measured on the default
+     * bot: 2.5% fewer instructions a message, 5-10% more messages/s. */
+    lua_gc(vm->L, LUA_GCGEN, 0, 0);
     /* threads copy their hook from the main thread when created */
     vm->watched = vm->instruction_limit >= PL_WATCH_FROM_LIMIT;
     if (!vm->watched) pl_vm_count_from_start(vm);
