@@ -54,6 +54,11 @@ static const char serve_usage[] =
     "  --public-url URL    how shoppers and providers reach this server, for payment\n"
     "                      links and provider callbacks (default: PARLEY_PUBLIC_URL,\n"
     "                      else http://ADDR:PORT)\n"
+    "  --node NAME         this node's name in /v1/health (default: PARLEY_NODE, else\n"
+    "                      the host name)\n"
+    "  --drain-grace S     on SIGTERM, /v1/health/ready answers 503 at once and the\n"
+    "                      node serves S seconds more (load balancers take it out)\n"
+    "                      before it stops accepting and finishes (default 0)\n"
     "  --log-level LEVEL   debug, info, warn or error (default info)\n"
     "  --allow-private-http  let bots' scripts call loopback and private addresses,\n"
     "                      refused by default (for local fakes in tests; the\n"
@@ -82,6 +87,8 @@ static const char serve_usage[] =
 typedef struct {
     pl_app *app;
     pl_server *server;
+    long drain_grace_s; /* --drain-grace: serving on, not ready, after a signal */
+    struct event *grace_timer;
     struct event *drain_timer;
     int idle_ticks; /* of the drain timer with nothing pending */
 } serve_state;
@@ -97,19 +104,44 @@ static void check_drained(evutil_socket_t fd, short what, void *arg) {
     else if (++st->idle_ticks >= 2) event_base_loopexit(pl_app_base(st->app), NULL);
 }
 
-static void on_signal(evutil_socket_t sig, short what, void *arg) {
-    (void)what;
-    serve_state *st = arg;
-    if (st->drain_timer) {
-        pl_warn("second signal: stopping now");
-        event_base_loopbreak(pl_app_base(st->app));
-        return;
-    }
-    pl_info("signal %d: finishing the messages in flight, then stopping", (int)sig);
+/* Stops accepting and stops once the messages in flight are answered. */
+static void begin_drain(serve_state *st) {
     pl_server_stop_accepting(st->server);
     st->drain_timer = event_new(pl_app_base(st->app), -1, EV_PERSIST, check_drained, st);
     struct timeval every = {0, 10000};
     event_add(st->drain_timer, &every);
+}
+
+static void on_grace_over(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    pl_info("drain grace over: finishing the messages in flight, then stopping");
+    begin_drain(arg);
+}
+
+/* SIGTERM or SIGINT: the node says it is not ready at once; with
+ * --drain-grace it serves on for that long (a load balancer's health
+ * checks take it out meanwhile), then drains. A second signal stops now. */
+static void on_signal(evutil_socket_t sig, short what, void *arg) {
+    (void)what;
+    serve_state *st = arg;
+    if (st->drain_timer || st->grace_timer) {
+        pl_warn("second signal: stopping now");
+        event_base_loopbreak(pl_app_base(st->app));
+        return;
+    }
+    pl_server_drain(st->server);
+    if (st->drain_grace_s > 0) {
+        pl_info("signal %d: /v1/health/ready now answers 503; serving %ld s more, then finishing the messages in "
+                "flight and stopping",
+                (int)sig, st->drain_grace_s);
+        st->grace_timer = evtimer_new(pl_app_base(st->app), on_grace_over, st);
+        struct timeval grace = {st->drain_grace_s, 0};
+        evtimer_add(st->grace_timer, &grace);
+        return;
+    }
+    pl_info("signal %d: finishing the messages in flight, then stopping", (int)sig);
+    begin_drain(st);
 }
 
 /* A free port on addr, found by binding port 0 and letting it go. */
@@ -166,7 +198,7 @@ static int parse_listen(const char *spec, char **addr, int *port) {
 
 /* Binds first (port 0 picks one), then opens the app with the public URL
  * that follows from the real port unless one was given. */
-static int run_server(pl_app_config *config, const char *addr, int port) {
+static int run_server(pl_app_config *config, const char *addr, int port, const char *node, long drain_grace_s) {
     char *err = NULL;
     pl_app *app = NULL;
     char *derived = NULL;
@@ -184,7 +216,7 @@ static int run_server(pl_app_config *config, const char *addr, int port) {
         free(err);
         return 1;
     }
-    serve_state st = {.app = app, .server = pl_server_new(app)};
+    serve_state st = {.app = app, .server = pl_server_new(app, node), .drain_grace_s = drain_grace_s};
     if (pl_server_listen(st.server, addr, port, &err) != PL_OK) {
         fprintf(stderr, "parley serve: %s\n", err);
         free(err);
@@ -212,6 +244,7 @@ static int run_server(pl_app_config *config, const char *addr, int port) {
     event_free(sigterm);
     event_free(sigint);
     if (st.drain_timer) event_free(st.drain_timer);
+    if (st.grace_timer) event_free(st.grace_timer);
     pl_server_free(st.server);
     pl_app_close(app);
     pl_info("stopped");
@@ -236,6 +269,8 @@ int pl_cmd_serve(int argc, char **argv) {
                                          {"env-prefix", required_argument, 0, 'E'},
                                          {"allow-private-http", no_argument, 0, 'A'},
                                          {"threads", required_argument, 0, 'W'},
+                                         {"node", required_argument, 0, 'N'},
+                                         {"drain-grace", required_argument, 0, 'G'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     pl_bot_caps caps = {0};
@@ -245,6 +280,8 @@ int pl_cmd_serve(int argc, char **argv) {
     long n = 0;
     char *addr = pl_strdup("127.0.0.1");
     int port = 8080, watch = 1, c, rc = 0;
+    const char *node = getenv("PARLEY_NODE") && *getenv("PARLEY_NODE") ? getenv("PARLEY_NODE") : NULL;
+    long drain_grace_s = 0;
     pl_app_config config = {.db_path = "parley.db", .sync = PL_SYNC_FULL};
     /* the environment's default, which --threads overrides (a test run
      * passes every suite through turn threads this way) */
@@ -268,6 +305,16 @@ int pl_cmd_serve(int argc, char **argv) {
         case 'n': watch = 0; break;
         case 'A': pl_http_lua_allow_private(1); break;
         case 'u': config.public_url = optarg; break;
+        case 'N':
+            if (!*optarg || strlen(optarg) > 200) rc = pl_cli_usage_error("serve", "--node wants a name of 1 to 200 bytes");
+            else node = optarg;
+            break;
+        case 'G':
+            if (strcmp(optarg, "0") == 0) drain_grace_s = 0;
+            else if (!positive_number(optarg, &n) || n > 3600)
+                rc = pl_cli_usage_error("serve", "--drain-grace wants seconds from 0 to 3600");
+            else drain_grace_s = n;
+            break;
         case 'W':
             if (!positive_number(optarg, &n) || n > PL_MAX_THREADS)
                 rc = pl_cli_usage_error("serve", "--threads wants a whole number from 1 to %d", PL_MAX_THREADS);
@@ -336,7 +383,7 @@ int pl_cmd_serve(int argc, char **argv) {
     pl_bot_set_caps(&caps);
     pl_usage_set_policy(&share);
     pl_conn_set_limits(&conn_limits);
-    if (rc == 0) rc = run_server(&config, addr, port);
+    if (rc == 0) rc = run_server(&config, addr, port, node, drain_grace_s);
     free(default_dir);
     free(addr);
     return rc;

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <lauxlib.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -34,6 +35,8 @@ struct pl_bot {
     pl_vm *vm;
     pl_usage *usage;
     int64_t loaded_at;
+    char version[PL_BOT_VERSION_LEN + 1]; /* of the files last loaded; "" before */
+    int loads;                            /* successful loads so far */
     char *error;
     json_t *stock; /* units left per stock key (commerce.c keeps it current) */
     pthread_mutex_t stock_lock; /* the loop writes under it, turn threads read under it */
@@ -191,6 +194,8 @@ const char *pl_bot_name(const pl_bot *bot) { return bot->name; }
 const char *pl_bot_dir(const pl_bot *bot) { return bot->dir; }
 const json_t *pl_bot_manifest(const pl_bot *bot) { return bot->manifest; }
 int64_t pl_bot_loaded_at(const pl_bot *bot) { return bot->loaded_at; }
+const char *pl_bot_version(const pl_bot *bot) { return bot->version[0] ? bot->version : NULL; }
+int pl_bot_loads(const pl_bot *bot) { return bot->loads; }
 const char *pl_bot_error(const pl_bot *bot) { return bot->error; }
 
 json_t *pl_bot_stock(pl_bot *bot) { return bot->stock; }
@@ -296,6 +301,76 @@ static char **list_lua(const char *dir, const char *sub, size_t *n) {
 static void free_list(char **names, size_t n) {
     for (size_t i = 0; i < n; i++) free(names[i]);
     free(names);
+}
+
+/* A file that can change what the bot does: what the folder watch
+ * reloads for (watch.c). */
+static int bot_file(const char *name) {
+    const char *dot = strrchr(name, '.');
+    return name[0] != '.' && dot && (strcmp(dot, ".lua") == 0 || strcmp(dot, ".json") == 0 || strcmp(dot, ".csv") == 0);
+}
+
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Adds relpath and its bytes (when the file can be read) to the digest. */
+static void digest_file(EVP_MD_CTX *md, const char *path, const char *relpath) {
+    char *text = NULL, *err = NULL;
+    size_t len = 0;
+    if (pl_read_file(path, &text, &len, &err) == PL_OK) {
+        EVP_DigestUpdate(md, relpath, strlen(relpath) + 1);
+        EVP_DigestUpdate(md, &len, sizeof len);
+        EVP_DigestUpdate(md, text, len);
+    }
+    free(text);
+    free(err);
+}
+
+/* Digests the bot's files in dir/rel, by name, and at the top the folders
+ * the watch covers (flows, scripts, lib), below them every folder. */
+static void digest_tree(EVP_MD_CTX *md, const char *dir, const char *rel, int depth) {
+    char *path = *rel ? pl_strdupf("%s/%s", dir, rel) : pl_strdup(dir);
+    DIR *d = depth < 16 ? opendir(path) : NULL;
+    char **names = NULL;
+    size_t n = 0;
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        names = realloc(names, sizeof *names * (n + 1));
+        if (!names) abort();
+        names[n++] = pl_strdup(e->d_name);
+    }
+    if (d) closedir(d);
+    if (n) qsort(names, n, sizeof *names, by_name);
+    for (size_t i = 0; i < n; i++) {
+        char *sub = *rel ? pl_strdupf("%s/%s", rel, names[i]) : pl_strdup(names[i]);
+        char *full = pl_strdupf("%s/%s", path, names[i]);
+        struct stat st;
+        int top_folder = strcmp(names[i], "flows") == 0 || strcmp(names[i], "scripts") == 0 ||
+                         strcmp(names[i], "lib") == 0;
+        if (stat(full, &st) == 0 && S_ISDIR(st.st_mode)) {
+            if (*rel || top_folder) digest_tree(md, dir, sub, depth + 1);
+        } else if (bot_file(names[i])) {
+            digest_file(md, full, sub);
+        }
+        free(full);
+        free(sub);
+    }
+    free_list(names, n);
+    free(path);
+}
+
+/* The bot's version: the first hex digits of a SHA-256 over its files
+ * (names and contents), so that nodes serving the same files say the
+ * same version. */
+static void bot_version(const char *dir, char out[PL_BOT_VERSION_LEN + 1]) {
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (!md) abort();
+    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    digest_tree(md, dir, "", 0);
+    unsigned char sum[EVP_MAX_MD_SIZE];
+    unsigned int sum_len = 0;
+    EVP_DigestFinal_ex(md, sum, &sum_len);
+    EVP_MD_CTX_free(md);
+    for (size_t i = 0; i < PL_BOT_VERSION_LEN / 2; i++) snprintf(out + 2 * i, 3, "%02x", sum[i]);
 }
 
 /* Calls engine.<fn>(args...) where the args are already pushed; errors go
@@ -514,6 +589,8 @@ int pl_bot_reload(pl_bot *bot, pl_store *store, pl_errors *errors, pl_errors *wa
         json_decref(bot->manifest);
         bot->manifest = manifest;
         bot->loaded_at = pl_now_ms();
+        bot_version(bot->dir, bot->version);
+        bot->loads++;
         free(bot->error);
         bot->error = NULL;
     } else {

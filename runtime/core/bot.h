@@ -58,6 +58,15 @@ const char *pl_bot_dir(const pl_bot *bot);
 const json_t *pl_bot_manifest(const pl_bot *bot);
 /* Milliseconds since the epoch of the last successful load; 0 if none. */
 int64_t pl_bot_loaded_at(const pl_bot *bot);
+/* The version of the files last loaded: PL_BOT_VERSION_LEN hex digits of a
+ * SHA-256 over the names and contents of the files a change of which
+ * reloads the bot (its folder's .json, .csv and .lua files, and those in
+ * flows/, scripts/ and lib/), so the same files give the same version on
+ * every node; NULL before any load. And how many loads (the first and each
+ * hot reload) succeeded. */
+#define PL_BOT_VERSION_LEN 16
+const char *pl_bot_version(const pl_bot *bot);
+int pl_bot_loads(const pl_bot *bot);
 /* The last load error while the scripts are broken, else NULL. */
 const char *pl_bot_error(const pl_bot *bot);
 

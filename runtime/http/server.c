@@ -4,6 +4,7 @@
 #include "server.h"
 #include "agent.h"
 #include "conn.h"
+#include "health.h"
 #include "reply.h"
 #include "server_commerce.h"
 #include "webchat.h"
@@ -30,6 +31,7 @@ struct pl_server {
     struct pl_webchat *webchat;
     struct pl_agents *agents;
     struct pl_conns *conns;
+    pl_health *health;
 };
 
 #define MAX_SEGMENTS 8
@@ -133,37 +135,6 @@ static void handle_message(pl_server *s, struct evhttp_request *req, pl_bot *bot
     }
     waiting *w = wait_for_commit(s, req);
     pl_pipeline_post(pl_app_pipeline(s->app), bot, msg, deliver_rest, w);
-}
-
-/* --- GET /v1/health ---------------------------------------------------------- */
-
-static void handle_health(pl_server *s, struct evhttp_request *req) {
-    if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
-        pl_reply_405(req, "GET");
-        return;
-    }
-    json_t *bots = json_array();
-    for (size_t i = 0; i < pl_app_bot_count(s->app); i++) {
-        pl_bot *bot = pl_app_bot(s->app, i);
-        char stamp[40];
-        json_t *loaded = json_null();
-        if (pl_bot_loaded_at(bot)) {
-            pl_format_time(pl_bot_loaded_at(bot), stamp, sizeof stamp);
-            loaded = json_string(stamp);
-        }
-        const char *error = pl_bot_error(bot);
-        json_t *entry = json_pack("{s:s, s:o, s:o, s:o}", "name", pl_bot_name(bot), "loaded_at", loaded, "error",
-                                  error ? json_string(error) : json_null(), "usage",
-                                  pl_usage_json(pl_bot_usage(bot)));
-        pl_vm *vm = pl_bot_vm(bot);
-        if (vm)
-            json_object_set_new(entry, "limits",
-                                json_pack("{s:I, s:I, s:I}", "memory_mb", (json_int_t)(pl_vm_memory_limit(vm) >> 20),
-                                          "instructions", (json_int_t)pl_vm_instruction_limit(vm), "time_ms",
-                                          (json_int_t)pl_vm_time_limit_ms(vm)));
-        json_array_append_new(bots, entry);
-    }
-    pl_reply_json(req, 200, json_pack("{s:o}", "bots", bots));
 }
 
 /* --- admin: /v1/bots/{bot}/sessions/{channel}/{user} --------------------------- */
@@ -436,10 +407,7 @@ static void handle_channel(pl_server *s, struct evhttp_request *req, pl_bot *bot
 /* --- routing ------------------------------------------------------------------ */
 
 static void route(pl_server *s, struct evhttp_request *req, char **seg, int n) {
-    if (n == 2 && strcmp(seg[0], "v1") == 0 && strcmp(seg[1], "health") == 0) {
-        handle_health(s, req);
-        return;
-    }
+    if (pl_health_route(s->health, req, seg, n)) return;
     if (pl_agents_route(s->agents, req, seg, n)) return;
     if (n == 3 && strcmp(seg[0], "v1") == 0 && strcmp(seg[1], "test") == 0 && strcmp(seg[2], "clock") == 0) {
         pl_route_test_clock(s->app, req);
@@ -499,10 +467,11 @@ static void on_committed(const pl_session_key *key, int handoff, void *ud) {
     pl_agents_committed(s->agents, key, handoff);
 }
 
-pl_server *pl_server_new(pl_app *app) {
+pl_server *pl_server_new(pl_app *app, const char *node_name) {
     pl_server *s = calloc(1, sizeof *s);
     if (!s) abort();
     s->app = app;
+    s->health = pl_health_new(app, node_name);
     s->webchat = pl_webchat_new(app);
     s->agents = pl_agents_new(app);
     pl_pipeline_on_committed(pl_app_pipeline(app), on_committed, s);
@@ -534,7 +503,10 @@ int pl_server_listen(pl_server *s, const char *addr, int port, char **err) {
 
 int pl_server_port(const pl_server *s) { return s->port; }
 
+void pl_server_drain(pl_server *s) { pl_health_set_draining(s->health); }
+
 void pl_server_stop_accepting(pl_server *s) {
+    pl_health_set_draining(s->health);
     pl_conns_unwatch(s->conns);
     if (s->socket) evhttp_del_accept_socket(s->http, s->socket);
     s->socket = NULL;
@@ -548,5 +520,6 @@ void pl_server_free(pl_server *s) {
     pl_conns_unwatch(s->conns); /* evhttp_free frees the listener first */
     evhttp_free(s->http);
     pl_conns_free(s->conns);
+    pl_health_free(s->health);
     free(s);
 }

@@ -977,6 +977,14 @@ int pl_store_job_cancel(pl_store *store, const char *bot, const char *channel, c
     return PL_OK;
 }
 
+int pl_store_ping(pl_store *store, char **err) {
+    sqlite3_stmt *st = NULL;
+    int rc = run_sql(store, &st, "SELECT 1", "");
+    if (rc < 0) return db_fail(store, err, "ping");
+    if (rc == SQLITE_ROW) sqlite3_reset(st);
+    return PL_OK;
+}
+
 int pl_store_job_next(pl_store *store, int64_t *fire_at_ms, char **err) {
     sqlite3_stmt *st = NULL;
     int rc = run_sql(store, &st, "SELECT min(fire_at) FROM jobs WHERE state = 'pending'", "");

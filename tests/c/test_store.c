@@ -67,6 +67,21 @@ TEST(open_memory) {
     pl_store_close(store);
 }
 
+TEST(ping_answers_in_and_out_of_a_transaction) {
+    pl_store *store = open_memory();
+    if (!store) return;
+    char *err = NULL;
+    CHECK(pl_store_ping(store, &err) == 0);
+    CHECK(pl_store_begin(store, &err) == 0);
+    CHECK(pl_store_ping(store, &err) == 0);
+    CHECK(put(store, &alice, "{\"v\":1}"));
+    CHECK(pl_store_commit(store, &err) == 0);
+    CHECK(pl_store_ping(store, &err) == 0);
+    CHECK(err == NULL);
+    free(err);
+    pl_store_close(store);
+}
+
 TEST(open_file_and_reopen) {
     char *path = temp_db();
     pl_store *store = NULL;
@@ -605,6 +620,7 @@ TEST(handoff_queue) {
 
 int main(void) {
     RUN(open_memory);
+    RUN(ping_answers_in_and_out_of_a_transaction);
     RUN(open_file_and_reopen);
     RUN(migrations_recorded_once);
     RUN(open_fails_cleanly);
