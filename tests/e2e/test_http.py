@@ -77,10 +77,14 @@ def main(tap):
         check.assertEqual(r.status, 200, r)
         check.assertTrue(r.headers["content-type"].startswith("application/json"), r.headers)
         body = r.json
-        check.assertEqual(list(body), ["bots"], body)
+        check.assertEqual(list(body), ["status", "node", "bots"], body)
+        check.assertEqual(body["status"], "serving")
+        check.assertEqual(set(body["node"]), {"name", "pid", "started_at"}, body)
         check.assertEqual(len(body["bots"]), 1, body)
         b = body["bots"][0]
-        check.assertEqual(set(b), {"name", "loaded_at", "error", "usage", "limits"}, b)
+        check.assertEqual(set(b), {"name", "version", "loaded_at", "loads", "error", "usage", "limits"}, b)
+        check.assertRegex(b["version"], r"^[0-9a-f]{16}$")
+        check.assertEqual(b["loads"], 1)
         check.assertEqual(b["name"], BOT)
         check.assertRegex(b["loaded_at"], RFC3339)
         check.assertIsNone(b["error"])
