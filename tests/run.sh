@@ -43,6 +43,28 @@ run_suite() {
   fi
 }
 
+# A private PostgreSQL server for the run (tests/pg/cluster.sh: a Unix
+# socket in its own folder, no TCP port), stopped when the run ends; the
+# suites that talk to PostgreSQL find it through PARLEY_TEST_PG.
+pg_dir=$(mktemp -d /tmp/parley-pg.XXXXXX)
+trap 'tests/pg/cluster.sh stop "$pg_dir"' EXIT
+trap 'exit 130' INT TERM
+pg_server() {
+  echo "1..1"
+  if info=$(tests/pg/cluster.sh start "$pg_dir" 2>"$logs/pg-start.err"); then
+    echo "$info" >"$logs/pg-conninfo"
+    echo "ok 1 - a private PostgreSQL server answers at $info"
+  else
+    echo "not ok 1 - no private PostgreSQL server: $(head -c 600 "$logs/pg-start.err")"
+    return 1
+  fi
+}
+run_suite "pg: a private server for the run" pg_server
+if [ -s "$logs/pg-conninfo" ]; then
+  PARLEY_TEST_PG=$(cat "$logs/pg-conninfo")
+  export PARLEY_TEST_PG
+fi
+
 for t in build/tests/test_*; do
   [ -x "$t" ] && run_suite "c: ${t#build/tests/}" "$t"
 done

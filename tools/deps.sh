@@ -5,11 +5,11 @@
 # fails, so nothing is left half-done silently.
 set -eu
 
-build="gcc make pkg-config liblua5.4-dev libevent-dev libjansson-dev libsqlite3-dev libutf8proc-dev libssl-dev libcurl4-openssl-dev libjemalloc-dev"
+build="gcc make pkg-config liblua5.4-dev libevent-dev libjansson-dev libsqlite3-dev libpq-dev libutf8proc-dev libssl-dev libcurl4-openssl-dev libjemalloc-dev"
 # chromium, nodejs, npm and the fonts: the browser tests (tests/browser/), which
 # draw Latin, Arabic, Hebrew, Japanese and emoji; their npm packages come from
 # tests/browser/package-lock.json (`make test` runs npm ci there).
-test="lua-busted lua5.4 python3 chromium nodejs npm fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji"
+test="lua-busted lua5.4 python3 postgresql chromium nodejs npm fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji"
 bench="wrk python3"
 # clang and its runtime libraries: libclang_rt.fuzzer-x86_64.a (libFuzzer)
 # and the sanitizers' are in libclang-rt-<version>-dev, which this package
