@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "base/common.h"
+#include "base/log.h"
 
 typedef struct item {
     struct item *next;
@@ -156,6 +157,15 @@ static void on_writable(evutil_socket_t fd, short what, void *arg) {
     if (pg->up) flush_out(pg);
 }
 
+/* The server's notices ("relation already exists, skipping") go to the
+ * log at debug level instead of libpq's stderr. */
+static void on_notice(void *arg, const char *message) {
+    (void)arg;
+    char *text = message_of(message);
+    pl_debug("postgresql: %s", text);
+    free(text);
+}
+
 /* --- connecting -------------------------------------------------------------- */
 
 static void on_connect_ready(evutil_socket_t fd, short what, void *arg);
@@ -216,6 +226,7 @@ pl_pg *pl_pg_connect(struct event_base *base, const char *conninfo, pl_pg_state_
     pg->fd = -1;
     pg->on_state = on_state;
     pg->ud = ud;
+    PQsetNoticeProcessor(conn, on_notice, pg);
     /* libpq's first step is as if PQconnectPoll had asked to write; a bad
      * connection string fails at once, said from the loop all the same */
     if (PQstatus(conn) == CONNECTION_BAD || PQsocket(conn) < 0) wait_to_connect(pg, -1, EV_TIMEOUT);
@@ -251,8 +262,16 @@ static void push(pl_pg *pg, int is_sync, pl_pg_result_fn done, void *ud) {
     if (!is_sync) pg->in_flight++;
 }
 
+/* libpq refused to queue what it was given while up: the connection is
+ * unusable; what was queued before gets the error (go_down). */
+static int refused(pl_pg *pg) {
+    go_down(pg, PQerrorMessage(pg->conn));
+    return -1;
+}
+
 int pl_pg_prepare(pl_pg *pg, const char *name, const char *sql, pl_pg_result_fn done, void *ud) {
-    if (!pg->up || !PQsendPrepare(pg->conn, name, sql, 0, NULL)) return -1;
+    if (!pg->up) return -1;
+    if (!PQsendPrepare(pg->conn, name, sql, 0, NULL)) return refused(pg);
     push(pg, 0, done, ud);
     return 0;
 }
@@ -262,13 +281,14 @@ int pl_pg_exec(pl_pg *pg, const char *name, const char *sql, int nparams, const 
     if (!pg->up) return -1;
     int sent = name ? PQsendQueryPrepared(pg->conn, name, nparams, params, NULL, NULL, 0)
                     : PQsendQueryParams(pg->conn, sql, nparams, NULL, params, NULL, NULL, 0);
-    if (!sent) return -1;
+    if (!sent) return refused(pg);
     push(pg, 0, done, ud);
     return 0;
 }
 
 int pl_pg_sync(pl_pg *pg, pl_pg_result_fn done, void *ud) {
-    if (!pg->up || !PQpipelineSync(pg->conn)) return -1;
+    if (!pg->up) return -1;
+    if (!PQpipelineSync(pg->conn)) return refused(pg);
     push(pg, 1, done, ud);
     flush_out(pg);
     return 0;

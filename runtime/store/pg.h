@@ -44,8 +44,10 @@ size_t pl_pg_in_flight(const pl_pg *pg);
 int pl_pg_prepare(pl_pg *pg, const char *name, const char *sql, pl_pg_result_fn done, void *ud);
 /* Runs prepared statement name with nparams text parameters (NULL: SQL
  * NULL); sql instead of name (name NULL) runs sql unprepared, with the
- * same parameters. 0 when sent; -1 when the connection is not up (done is
- * not called then). */
+ * same parameters. 0 when queued (done is called once, later, or from this
+ * call when the connection breaks while sending); -1 when the connection
+ * is down: done is not called, and everything queued before has had its
+ * callback. The same holds for pl_pg_prepare and pl_pg_sync. */
 int pl_pg_exec(pl_pg *pg, const char *name, const char *sql, int nparams, const char *const *params,
                pl_pg_result_fn done, void *ud);
 /* Ends the batch and sends what is buffered; done (may be NULL) is called

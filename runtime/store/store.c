@@ -53,7 +53,9 @@ static const char *const statement_sql[ST_COUNT] = {
                          "last_error = ?5, sent_at = CASE WHEN ?2 = 'sent' THEN ?6 END WHERE id = ?1",
 };
 
-/* Numbered migrations: the index + 1 is the schema version. Append only. */
+/* Numbered migrations: the index + 1 is the schema version. Append only;
+ * pg_schema.c has each in PostgreSQL's dialect, under the same number, and
+ * a new one goes into both. */
 static const char *const migrations[] = {
     "CREATE TABLE sessions ("
     "  bot TEXT NOT NULL, channel TEXT NOT NULL, user TEXT NOT NULL,"

@@ -10,69 +10,8 @@
 #include <string.h>
 
 #include "check.h"
+#include "pg_loop.h"
 #include "store/pg.h"
-
-typedef struct {
-    struct event_base *base;
-    int up, down, settled;
-    char *error;
-} conn_state;
-
-static void on_state(pl_pg *pg, const char *error, void *ud) {
-    (void)pg;
-    conn_state *s = ud;
-    s->settled = 1;
-    if (error) {
-        s->down++;
-        free(s->error);
-        s->error = strdup(error);
-    } else {
-        s->up++;
-    }
-}
-
-static void on_deadline(evutil_socket_t fd, short what, void *arg) {
-    (void)fd;
-    (void)what;
-    *(int *)arg = 1;
-}
-
-/* Runs the loop until *flag is set, or 20 s (a failure). 1 when set. */
-static int run_until(struct event_base *base, const int *flag) {
-    int late = 0;
-    struct event *deadline = evtimer_new(base, on_deadline, &late);
-    struct timeval limit = {20, 0};
-    evtimer_add(deadline, &limit);
-    while (!*flag && !late) event_base_loop(base, EVLOOP_ONCE);
-    event_free(deadline);
-    if (late) printf("#   waited 20 s in vain\n");
-    return *flag != 0;
-}
-
-static const char *server(void) {
-    const char *info = getenv("PARLEY_TEST_PG");
-    if (!info || !*info) printf("#   PARLEY_TEST_PG is not set: tests/run.sh starts a private server (tests/pg/cluster.sh)\n");
-    return info && *info ? info : NULL;
-}
-
-/* A connection that is up, or NULL (the case has failed then). */
-static pl_pg *connect_up(struct event_base *base, conn_state *s) {
-    const char *info = server();
-    if (!info) return NULL;
-    s->base = base;
-    char *err = NULL;
-    pl_pg *pg = pl_pg_connect(base, info, on_state, s, &err);
-    CHECK(pg != NULL);
-    free(err);
-    if (!pg) return NULL;
-    run_until(base, &s->settled);
-    if (!s->up) {
-        printf("#   not connected: %s\n", s->error ? s->error : "(no error)");
-        pl_pg_free(pg);
-        return NULL;
-    }
-    return pg;
-}
 
 /* --- collecting results ---------------------------------------------------- */
 

@@ -1,0 +1,219 @@
+/* pg_schema: the store's numbered migrations in PostgreSQL's dialect and
+ * the step that applies them; see pg_schema.h. Owns the PostgreSQL text of
+ * each migration (store.c owns SQLite's, with the same numbers).
+ *
+ * The dialect's differences: `user` is a reserved word, quoted; ids are
+ * bigserial; times and amounts are bigint; the transcript's view takes
+ * lines written into it through a PL/pgSQL trigger function; and a row's
+ * id comes from a sequence stepping by 2 (its answer is the line id + 1),
+ * where SQLite takes the highest id + 2, which concurrent nodes could
+ * both take. */
+#include "pg_schema.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/common.h"
+
+/* One statement each (pipeline mode sends no multi-statement strings);
+ * a migration ends with NULL. Append only, like store.c's. */
+static const char *const m1[] = {
+    "CREATE TABLE sessions (bot text NOT NULL, channel text NOT NULL, \"user\" text NOT NULL,"
+    " state text NOT NULL, updated_at bigint NOT NULL, PRIMARY KEY (bot, channel, \"user\"))",
+    "CREATE TABLE transcript (id bigserial PRIMARY KEY, bot text NOT NULL, channel text NOT NULL,"
+    " \"user\" text NOT NULL, at bigint NOT NULL, direction text NOT NULL, body text NOT NULL)",
+    "CREATE INDEX transcript_by_session ON transcript (bot, channel, \"user\", id)",
+    "CREATE TABLE products (bot text NOT NULL, sku text NOT NULL, position integer NOT NULL, data text NOT NULL,"
+    " PRIMARY KEY (bot, sku))",
+    NULL};
+
+/* 2: messaging channels */
+static const char *const m2[] = {
+    "CREATE TABLE inbox (id bigserial PRIMARY KEY, bot text NOT NULL, channel text NOT NULL,"
+    " platform_id text NOT NULL, \"user\" text NOT NULL, message text NOT NULL,"
+    " received_at bigint NOT NULL, done_at bigint, UNIQUE (bot, channel, platform_id))",
+    "CREATE INDEX inbox_pending ON inbox (id) WHERE done_at IS NULL",
+    "CREATE TABLE outbox (id bigserial PRIMARY KEY, bot text NOT NULL, channel text NOT NULL,"
+    " \"user\" text NOT NULL, call text NOT NULL, state text NOT NULL DEFAULT 'pending',"
+    " attempts integer NOT NULL DEFAULT 0, next_at bigint NOT NULL, last_error text,"
+    " created_at bigint NOT NULL, sent_at bigint)",
+    "CREATE INDEX outbox_pending ON outbox (id) WHERE state = 'pending'",
+    "CREATE TABLE payload_map (bot text NOT NULL, key text NOT NULL, payload text NOT NULL, PRIMARY KEY (bot, key))",
+    NULL};
+
+/* 3: commerce */
+static const char *const m3[] = {
+    "CREATE TABLE orders (id bigserial PRIMARY KEY, bot text NOT NULL, channel text NOT NULL,"
+    " \"user\" text NOT NULL, state text NOT NULL, fulfilment text, tracking_url text,"
+    " currency text NOT NULL, subtotal bigint NOT NULL, discount bigint NOT NULL,"
+    " total bigint NOT NULL, discount_code text, lines text NOT NULL,"
+    " provider text NOT NULL, provider_ref text, payment_ref text, payment_url text,"
+    " token text NOT NULL, created_at bigint NOT NULL, updated_at bigint NOT NULL, paid_at bigint)",
+    "CREATE INDEX orders_by_user ON orders (bot, channel, \"user\", id)",
+    "CREATE TABLE discount_uses (bot text NOT NULL, code text NOT NULL, \"user\" text NOT NULL,"
+    " order_id bigint NOT NULL, used_at bigint NOT NULL, PRIMARY KEY (bot, code, \"user\"))",
+    "CREATE TABLE jobs (id bigserial PRIMARY KEY, bot text NOT NULL, channel text NOT NULL,"
+    " \"user\" text NOT NULL, name text NOT NULL, data text NOT NULL, fire_at bigint NOT NULL,"
+    " state text NOT NULL DEFAULT 'pending', created_at bigint NOT NULL, fired_at bigint)",
+    "CREATE UNIQUE INDEX jobs_one_pending ON jobs (bot, channel, \"user\", name) WHERE state = 'pending'",
+    "CREATE INDEX jobs_due ON jobs (fire_at) WHERE state = 'pending'",
+    "CREATE TABLE stock (bot text NOT NULL, key text NOT NULL, remaining bigint NOT NULL,"
+    " catalog_stock bigint NOT NULL, PRIMARY KEY (bot, key))",
+    NULL};
+
+/* 4: human handoff */
+static const char *const m4[] = {
+    "CREATE TABLE handoffs (bot text NOT NULL, channel text NOT NULL, \"user\" text NOT NULL,"
+    " state text NOT NULL, reason text, agent text, since bigint NOT NULL, updated_at bigint NOT NULL,"
+    " PRIMARY KEY (bot, channel, \"user\"))",
+    NULL};
+
+/* 5: the shopper's name in the agents' queue */
+static const char *const m5[] = {"ALTER TABLE handoffs ADD COLUMN display_name text", NULL};
+
+/* 6: a turn's message and answer in one row; `transcript` is the view of
+ * lines every reader reads. A row takes two ids (the sequence steps by 2):
+ * its message's and, + 1, its answer's. */
+static const char *const m6[] = {
+    "ALTER TABLE transcript RENAME TO transcript_rows",
+    "ALTER TABLE transcript_rows ADD COLUMN reply_at bigint",
+    "ALTER TABLE transcript_rows ADD COLUMN reply text",
+    "ALTER SEQUENCE transcript_id_seq INCREMENT BY 2",
+    "CREATE VIEW transcript AS"
+    " SELECT id, bot, channel, \"user\", at, direction, body FROM transcript_rows"
+    " UNION ALL"
+    " SELECT id + 1, bot, channel, \"user\", reply_at, 'out', reply FROM transcript_rows WHERE reply IS NOT NULL",
+    /* a line written into the view (a tool's, a test's) is a row of its own */
+    "CREATE FUNCTION transcript_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+    " INSERT INTO transcript_rows (bot, channel, \"user\", at, direction, body)"
+    " VALUES (NEW.bot, NEW.channel, NEW.\"user\", NEW.at, NEW.direction, NEW.body);"
+    " RETURN NEW; END $$",
+    "CREATE TRIGGER transcript_insert INSTEAD OF INSERT ON transcript FOR EACH ROW EXECUTE FUNCTION transcript_insert()",
+    NULL};
+
+static const char *const *const migrations[] = {m1, m2, m3, m4, m5, m6};
+#define MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+/* The advisory lock nodes take turns with ("parley" in ASCII). */
+#define MIGRATION_LOCK "112097114108101121"
+
+int pl_pg_schema_latest(void) { return MIGRATIONS; }
+
+typedef struct migration_run migration_run;
+
+/* A statement's place: which migration it belongs to (0: the check). */
+typedef struct {
+    migration_run *run;
+    int version;
+} statement_of;
+
+struct migration_run {
+    pl_pg *pg;
+    long long now_ms;
+    pl_pg_migrated_fn done;
+    void *ud;
+    int current;        /* the version the database said it has */
+    int failed_version; /* of the first statement that failed */
+    char *error;
+    statement_of of[MIGRATIONS + 1];
+    char version_text[MIGRATIONS + 1][16];
+    char now_text[24];
+};
+
+static void finish(migration_run *run, int version, const char *error) {
+    run->done(version, error, run->ud);
+    free(run->error);
+    free(run);
+}
+
+static void on_statement(const PGresult *res, const char *error, void *ud) {
+    statement_of *of = ud;
+    migration_run *run = of->run;
+    if (error && !run->error) {
+        run->error = pl_strdup(error);
+        run->failed_version = of->version;
+    } else if (!error && of->version == 0 && res && PQntuples(res) == 1 && PQnfields(res) == 1) {
+        run->current = atoi(PQgetvalue(res, 0, 0));
+    }
+}
+
+/* After a failure: the transaction is aborted; ROLLBACK ends it. */
+static void on_rolled_back(const PGresult *res, const char *error, void *ud) {
+    (void)res;
+    (void)error;
+    migration_run *run = ud;
+    char *why = run->failed_version > 0   ? pl_strdupf("migration %d failed: %s", run->failed_version, run->error)
+                : run->current > MIGRATIONS ? pl_strdup(run->error)
+                                            : pl_strdupf("reading the schema's version failed: %s", run->error);
+    finish(run, -1, why);
+    free(why);
+}
+
+static void fail(migration_run *run, const char *error) {
+    if (!run->error) run->error = pl_strdup(error ? error : "the batch failed");
+    if (pl_pg_exec(run->pg, NULL, "ROLLBACK", 0, NULL, NULL, NULL) != 0 || pl_pg_sync(run->pg, on_rolled_back, run) != 0)
+        on_rolled_back(NULL, NULL, run);
+}
+
+static void on_applied(const PGresult *res, const char *error, void *ud) {
+    (void)res;
+    migration_run *run = ud;
+    if (error || run->error) fail(run, error);
+    else finish(run, MIGRATIONS, NULL);
+}
+
+static int exec_for(migration_run *run, int version, const char *sql, int n, const char *const *params) {
+    return pl_pg_exec(run->pg, NULL, sql, n, params, on_statement, &run->of[version]);
+}
+
+/* The lock is held and the version known: the missing migrations, each
+ * recorded, then COMMIT, in one batch. */
+static void on_checked(const PGresult *res, const char *error, void *ud) {
+    (void)res;
+    migration_run *run = ud;
+    if (error || run->error) {
+        fail(run, error);
+        return;
+    }
+    if (run->current > MIGRATIONS) {
+        run->failed_version = 0;
+        run->error = pl_strdupf("the database's schema is at version %d, newer than this parley's %d: "
+                                "run the newer parley, or a database of this one's",
+                                run->current, MIGRATIONS);
+        fail(run, NULL);
+        return;
+    }
+    int rc = 0;
+    for (int v = run->current + 1; v <= MIGRATIONS && rc == 0; v++) {
+        for (const char *const *sql = migrations[v - 1]; *sql && rc == 0; sql++) rc = exec_for(run, v, *sql, 0, NULL);
+        snprintf(run->version_text[v], sizeof run->version_text[v], "%d", v);
+        const char *params[] = {run->version_text[v], run->now_text};
+        if (rc == 0)
+            rc = exec_for(run, v, "INSERT INTO schema_migrations (version, applied_at) VALUES ($1::integer, $2::bigint)",
+                          2, params);
+    }
+    if (rc == 0) rc = exec_for(run, 0, "COMMIT", 0, NULL);
+    if (rc == 0) rc = pl_pg_sync(run->pg, on_applied, run);
+    if (rc != 0) finish(run, -1, "the database connection is down");
+}
+
+void pl_pg_migrate(pl_pg *pg, long long now_ms, pl_pg_migrated_fn done, void *ud) {
+    migration_run *run = calloc(1, sizeof *run);
+    if (!run) abort();
+    run->pg = pg;
+    run->now_ms = now_ms;
+    run->done = done;
+    run->ud = ud;
+    for (int v = 0; v <= MIGRATIONS; v++) run->of[v] = (statement_of){run, v};
+    snprintf(run->now_text, sizeof run->now_text, "%lld", now_ms);
+    int rc = exec_for(run, 0, "BEGIN", 0, NULL);
+    if (rc == 0) rc = exec_for(run, 0, "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK ")", 0, NULL);
+    if (rc == 0)
+        rc = exec_for(run, 0,
+                      "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at bigint NOT NULL)",
+                      0, NULL);
+    if (rc == 0) rc = exec_for(run, 0, "SELECT coalesce(max(version), 0)::text FROM schema_migrations", 0, NULL);
+    if (rc == 0) rc = pl_pg_sync(pg, on_checked, run);
+    if (rc != 0) finish(run, -1, "the database connection is down");
+}

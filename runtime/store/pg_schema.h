@@ -1,0 +1,24 @@
+/* pg_schema: the store's schema on PostgreSQL — the same numbered
+ * migrations as on SQLite (store.c), written in PostgreSQL's dialect, and
+ * the step that applies them through a pl_pg connection when a node starts.
+ * Nodes that start at once take turns: the check and the migrations run in
+ * one transaction under a transaction-level advisory lock, so each
+ * migration is applied once, whole or not at all. */
+#ifndef PL_PG_SCHEMA_H
+#define PL_PG_SCHEMA_H
+
+#include "pg.h"
+
+/* How many migrations there are: the schema version they lead to. */
+int pl_pg_schema_latest(void);
+
+/* The schema is at version (error NULL), or could not be brought there
+ * (version -1 and error: which migration failed and the server's reason). */
+typedef void (*pl_pg_migrated_fn)(int version, const char *error, void *ud);
+
+/* Applies the migrations the database lacks, on pg (up, and with nothing
+ * else in flight); done is called once, from the loop. now_ms is recorded
+ * as each migration's time. */
+void pl_pg_migrate(pl_pg *pg, long long now_ms, pl_pg_migrated_fn done, void *ud);
+
+#endif
