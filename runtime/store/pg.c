@@ -31,6 +31,8 @@ struct pl_pg {
     int up;
     pl_pg_state_fn on_state;
     void *ud;
+    pl_pg_notify_fn on_notify;
+    void *notify_ud;
     item *head, *tail;
     size_t in_flight;
     char *error; /* why the connection is down, once it is */
@@ -139,8 +141,11 @@ static void read_results(pl_pg *pg) {
     }
     while (pg->up && take_result(pg)) {
     }
-    /* a notice or notification with nothing in flight is read and dropped */
-    for (PGnotify *n; pg->up && (n = PQnotifies(pg->conn));) PQfreemem(n);
+    /* notifications of the channels this connection LISTENs to */
+    for (PGnotify *n; pg->up && (n = PQnotifies(pg->conn));) {
+        if (pg->on_notify) pg->on_notify(n->relname, n->extra, pg->notify_ud);
+        PQfreemem(n);
+    }
 }
 
 static void on_readable(evutil_socket_t fd, short what, void *arg) {
@@ -243,6 +248,11 @@ void pl_pg_free(pl_pg *pg) {
     PQfinish(pg->conn);
     free(pg->error);
     free(pg);
+}
+
+void pl_pg_on_notify(pl_pg *pg, pl_pg_notify_fn fn, void *ud) {
+    pg->on_notify = fn;
+    pg->notify_ud = ud;
 }
 
 int pl_pg_is_up(const pl_pg *pg) { return pg->up; }

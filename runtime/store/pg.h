@@ -36,6 +36,12 @@ pl_pg *pl_pg_connect(struct event_base *base, const char *conninfo, pl_pg_state_
 /* Closes the connection; statements still in flight get no callback. */
 void pl_pg_free(pl_pg *pg);
 
+/* A notification (NOTIFY channel, payload) on a channel this connection
+ * LISTENs to (send "LISTEN channel" through pl_pg_exec first): how a node
+ * hears of what another node committed. fn may be NULL (they are dropped). */
+typedef void (*pl_pg_notify_fn)(const char *channel, const char *payload, void *ud);
+void pl_pg_on_notify(pl_pg *pg, pl_pg_notify_fn fn, void *ud);
+
 int pl_pg_is_up(const pl_pg *pg);
 /* Statements sent and not yet answered. */
 size_t pl_pg_in_flight(const pl_pg *pg);

@@ -3,8 +3,8 @@
  * connection string in PARLEY_TEST_PG): connecting on the loop, statements
  * sent in a pipeline and answered in order, a batch that is one implicit
  * transaction, a failing statement that stops only the rest of its batch,
- * parameters as text and NULL, a server that is not there, and a connection
- * the server drops. Without PARLEY_TEST_PG each case fails and says why. */
+ * parameters as text and NULL, a server that is not there, a connection
+ * the server drops, and notifications (LISTEN/NOTIFY) heard. Without PARLEY_TEST_PG each case fails and says why. */
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,6 +235,66 @@ out:
     event_base_free(base);
 }
 
+typedef struct {
+    int count, want, enough;
+    char channel[4][32];
+    char payload[4][64];
+} heard;
+
+static void on_notify(const char *channel, const char *payload, void *ud) {
+    heard *h = ud;
+    if (h->count < 4) {
+        snprintf(h->channel[h->count], sizeof h->channel[0], "%s", channel);
+        snprintf(h->payload[h->count], sizeof h->payload[0], "%s", payload);
+    }
+    h->count++;
+    h->enough = h->count >= h->want;
+}
+
+TEST(a_listener_hears_what_another_connection_committed) {
+    struct event_base *base = event_base_new();
+    conn_state ls = {0}, ts = {0};
+    pl_pg *listener = connect_up(base, &ls);
+    pl_pg *talker = listener ? connect_up(base, &ts) : NULL;
+    CHECK(listener && talker);
+    if (!listener || !talker) goto out;
+    heard h = {.want = 2};
+    pl_pg_on_notify(listener, on_notify, &h);
+    static results r;
+    results_free(&r);
+    exec_tagged(listener, &r, 0, "LISTEN parley_lines", 0, NULL);
+    CHECK(pl_pg_sync(listener, on_synced, &r) == 0);
+    CHECK(run_until(base, &r.synced));
+    /* two in one transaction arrive at its commit, in order; one on a
+     * channel nobody listens to is not heard */
+    static results t;
+    results_free(&t);
+    const char *first[] = {"{\"bot\":\"b\",\"id\":41}"};
+    exec_tagged(talker, &t, 1, "SELECT pg_notify('parley_lines', $1)", 1, first);
+    exec_tagged(talker, &t, 2, "NOTIFY parley_elsewhere, 'no'", 0, NULL);
+    exec_tagged(talker, &t, 3, "NOTIFY parley_lines, 'second'", 0, NULL);
+    CHECK(pl_pg_sync(talker, on_synced, &t) == 0);
+    CHECK(run_until(base, &t.synced));
+    CHECK(run_until(base, &h.enough));
+    /* a round trip more on the listener: anything else sent would be read by now */
+    r.synced = 0;
+    exec_tagged(listener, &r, 1, "SELECT 1", 0, NULL);
+    CHECK(pl_pg_sync(listener, on_synced, &r) == 0);
+    CHECK(run_until(base, &r.synced));
+    CHECK(h.count == 2);
+    CHECK_STR(h.channel[0], "parley_lines");
+    CHECK_STR(h.payload[0], "{\"bot\":\"b\",\"id\":41}");
+    CHECK_STR(h.payload[1], "second");
+    results_free(&r);
+    results_free(&t);
+out:
+    pl_pg_free(listener);
+    pl_pg_free(talker);
+    free(ls.error);
+    free(ts.error);
+    event_base_free(base);
+}
+
 int main(void) {
     RUN(connects_on_the_loop);
     RUN(a_pipeline_is_answered_in_order);
@@ -242,5 +302,6 @@ int main(void) {
     RUN(parameters_are_text_or_null);
     RUN(a_server_that_is_not_there);
     RUN(a_dropped_connection_fails_what_was_in_flight);
+    RUN(a_listener_hears_what_another_connection_committed);
     return check_done();
 }
