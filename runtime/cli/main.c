@@ -56,9 +56,9 @@ static const char serve_usage[] =
     "                      else http://ADDR:PORT)\n"
     "  --node NAME         this node's name in /v1/health (default: PARLEY_NODE, else\n"
     "                      the host name)\n"
-    "  --drain-grace S     on SIGTERM, /v1/health/ready answers 503 at once and the\n"
-    "                      node serves S seconds more (load balancers take it out)\n"
-    "                      before it stops accepting and finishes (default 0)\n"
+    "  --drain-grace S     on SIGTERM or SIGINT, /v1/health/ready answers 503 at once\n"
+    "                      and the node serves S seconds more (load balancers take\n"
+    "                      it out) before it stops accepting and finishes (default 0)\n"
     "  --log-level LEVEL   debug, info, warn or error (default info)\n"
     "  --allow-private-http  let bots' scripts call loopback and private addresses,\n"
     "                      refused by default (for local fakes in tests; the\n"
@@ -280,7 +280,8 @@ int pl_cmd_serve(int argc, char **argv) {
     long n = 0;
     char *addr = pl_strdup("127.0.0.1");
     int port = 8080, watch = 1, c, rc = 0;
-    const char *node = getenv("PARLEY_NODE") && *getenv("PARLEY_NODE") ? getenv("PARLEY_NODE") : NULL;
+    const char *node = getenv("PARLEY_NODE"); /* set but empty: not set */
+    if (node && !*node) node = NULL;
     long drain_grace_s = 0;
     pl_app_config config = {.db_path = "parley.db", .sync = PL_SYNC_FULL};
     /* the environment's default, which --threads overrides (a test run
@@ -305,10 +306,7 @@ int pl_cmd_serve(int argc, char **argv) {
         case 'n': watch = 0; break;
         case 'A': pl_http_lua_allow_private(1); break;
         case 'u': config.public_url = optarg; break;
-        case 'N':
-            if (!*optarg || strlen(optarg) > 200) rc = pl_cli_usage_error("serve", "--node wants a name of 1 to 200 bytes");
-            else node = optarg;
-            break;
+        case 'N': node = optarg; break;
         case 'G':
             if (strcmp(optarg, "0") == 0) drain_grace_s = 0;
             else if (!positive_number(optarg, &n) || n > 3600)
@@ -363,6 +361,8 @@ int pl_cmd_serve(int argc, char **argv) {
         default: rc = pl_cli_usage_error("serve", "unknown option '%s'", argv[optind - 1]);
         }
     }
+    if (rc == 0 && node && (!*node || strlen(node) > 200))
+        rc = pl_cli_usage_error("serve", "--node (or PARLEY_NODE) wants a name of 1 to 200 bytes");
     char *default_dir = NULL;
     if (rc == 0) {
         config.bot_dirs = argv + optind;

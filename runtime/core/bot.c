@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -19,6 +20,7 @@
 #include "base/log.h"
 #include "base/secrets.h"
 #include "catalog/catalog.h"
+#include "event/watch.h"
 #include "event/workers.h"
 #include "modules.h"
 #include "sandbox/json_lua.h"
@@ -303,13 +305,6 @@ static void free_list(char **names, size_t n) {
     free(names);
 }
 
-/* A file that can change what the bot does: what the folder watch
- * reloads for (watch.c). */
-static int bot_file(const char *name) {
-    const char *dot = strrchr(name, '.');
-    return name[0] != '.' && dot && (strcmp(dot, ".lua") == 0 || strcmp(dot, ".json") == 0 || strcmp(dot, ".csv") == 0);
-}
-
 static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* Adds relpath and its bytes (when the file can be read) to the digest. */
@@ -317,16 +312,18 @@ static void digest_file(EVP_MD_CTX *md, const char *path, const char *relpath) {
     char *text = NULL, *err = NULL;
     size_t len = 0;
     if (pl_read_file(path, &text, &len, &err) == PL_OK) {
+        unsigned char size[8]; /* little-endian, so that every machine digests the same bytes */
+        for (int i = 0; i < 8; i++) size[i] = (unsigned char)((uint64_t)len >> (8 * i));
         EVP_DigestUpdate(md, relpath, strlen(relpath) + 1);
-        EVP_DigestUpdate(md, &len, sizeof len);
+        EVP_DigestUpdate(md, size, sizeof size);
         EVP_DigestUpdate(md, text, len);
     }
     free(text);
     free(err);
 }
 
-/* Digests the bot's files in dir/rel, by name, and at the top the folders
- * the watch covers (flows, scripts, lib), below them every folder. */
+/* Digests the bot's files in dir/rel, by name: those a change of which
+ * reloads the bot (watch.h), so the version and the reloads agree. */
 static void digest_tree(EVP_MD_CTX *md, const char *dir, const char *rel, int depth) {
     char *path = *rel ? pl_strdupf("%s/%s", dir, rel) : pl_strdup(dir);
     DIR *d = depth < 16 ? opendir(path) : NULL;
@@ -344,11 +341,9 @@ static void digest_tree(EVP_MD_CTX *md, const char *dir, const char *rel, int de
         char *sub = *rel ? pl_strdupf("%s/%s", rel, names[i]) : pl_strdup(names[i]);
         char *full = pl_strdupf("%s/%s", path, names[i]);
         struct stat st;
-        int top_folder = strcmp(names[i], "flows") == 0 || strcmp(names[i], "scripts") == 0 ||
-                         strcmp(names[i], "lib") == 0;
         if (stat(full, &st) == 0 && S_ISDIR(st.st_mode)) {
-            if (*rel || top_folder) digest_tree(md, dir, sub, depth + 1);
-        } else if (bot_file(names[i])) {
+            if (*rel || pl_watch_is_bot_folder(names[i])) digest_tree(md, dir, sub, depth + 1);
+        } else if (pl_watch_is_bot_file(names[i])) {
             digest_file(md, full, sub);
         }
         free(full);

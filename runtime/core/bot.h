@@ -62,8 +62,9 @@ int64_t pl_bot_loaded_at(const pl_bot *bot);
  * SHA-256 over the names and contents of the files a change of which
  * reloads the bot (its folder's .json, .csv and .lua files, and those in
  * flows/, scripts/ and lib/), so the same files give the same version on
- * every node; NULL before any load. And how many loads (the first and each
- * hot reload) succeeded. */
+ * every node; NULL before any load. The files are digested right after a
+ * load succeeds (a save in between shows at the reload it causes). And how
+ * many loads (the first and each hot reload) succeeded. */
 #define PL_BOT_VERSION_LEN 16
 const char *pl_bot_version(const pl_bot *bot);
 int pl_bot_loads(const pl_bot *bot);

@@ -40,10 +40,16 @@ struct pl_watch {
 
 static const char *const watched_subdirs[] = {"flows", "scripts", "lib"};
 
-static int interesting(const char *name) {
+int pl_watch_is_bot_file(const char *name) {
     const char *dot = strrchr(name, '.');
     return name[0] != '.' && dot &&
            (strcmp(dot, ".lua") == 0 || strcmp(dot, ".json") == 0 || strcmp(dot, ".csv") == 0);
+}
+
+int pl_watch_is_bot_folder(const char *name) {
+    for (size_t i = 0; i < sizeof watched_subdirs / sizeof *watched_subdirs; i++)
+        if (strcmp(name, watched_subdirs[i]) == 0) return 1;
+    return 0;
 }
 
 static void add_dir(pl_watch *w, size_t f, const char *rel);
@@ -83,10 +89,7 @@ static dir_watch *find_dir(pl_watch *w, int wd) {
 }
 
 static int is_watched_subdir(const char *rel, const char *name) {
-    if (*rel) return 1; /* below flows/, scripts/ or lib/: every folder */
-    for (size_t i = 0; i < sizeof watched_subdirs / sizeof *watched_subdirs; i++)
-        if (strcmp(name, watched_subdirs[i]) == 0) return 1;
-    return 0;
+    return *rel || pl_watch_is_bot_folder(name); /* below flows/, scripts/ or lib/: every folder */
 }
 
 static void handle_event(pl_watch *w, const struct inotify_event *ev) {
@@ -97,7 +100,7 @@ static void handle_event(pl_watch *w, const struct inotify_event *ev) {
     if ((ev->mask & IN_ISDIR) && (ev->mask & (IN_CREATE | IN_MOVED_TO))) {
         if (is_watched_subdir(d->rel, ev->name)) add_tree(w, f, rel);
         if (!w->folders[f].changed) w->folders[f].changed = pl_strdup(rel);
-    } else if (!(ev->mask & IN_CREATE) && interesting(ev->name) && !w->folders[f].changed) {
+    } else if (!(ev->mask & IN_CREATE) && pl_watch_is_bot_file(ev->name) && !w->folders[f].changed) {
         /* a created file is complete only at IN_CLOSE_WRITE */
         w->folders[f].changed = pl_strdup(rel);
     }

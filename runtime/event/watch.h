@@ -18,6 +18,12 @@ typedef struct pl_watch pl_watch;
 /* changed is one of the changed files, relative to the folder. */
 typedef void (*pl_watch_fn)(const char *changed, void *ud);
 
+/* What a change reloads a bot for: a file of its folder, or of the folders
+ * named here at its top (flows, scripts, lib) and every folder below them,
+ * whose name ends in .lua, .json or .csv and does not start with a dot. */
+int pl_watch_is_bot_file(const char *name);
+int pl_watch_is_bot_folder(const char *name);
+
 pl_watch *pl_watch_new(struct event_base *base, char **err);
 void pl_watch_free(pl_watch *watch);
 int pl_watch_add(pl_watch *watch, const char *dir, pl_watch_fn fn, void *ud, char **err);

@@ -19,6 +19,7 @@ struct pl_health {
     char *node;
     int64_t started_at;
     int draining;
+    int database_failing; /* the last probe's database read failed */
 };
 
 pl_health *pl_health_new(pl_app *app, const char *node_name) {
@@ -81,11 +82,15 @@ static void reply_ready(pl_health *h, struct evhttp_request *req) {
     }
     char *err = NULL;
     if (pl_store_ping(pl_app_store(h->app), &err) != PL_OK) {
-        pl_warn("readiness: %s", err);
+        /* said once when it starts failing, not at every probe */
+        if (!h->database_failing) pl_warn("not ready: %s", err);
+        h->database_failing = 1;
         free(err);
         pl_reply_json(req, 503, json_pack("{s:b, s:s}", "ready", 0, "reason", "the database does not answer"));
         return;
     }
+    if (h->database_failing) pl_info("ready again: the database answers");
+    h->database_failing = 0;
     pl_reply_json(req, 200, json_pack("{s:b}", "ready", 1));
 }
 

@@ -1,11 +1,15 @@
 /* pg: one PostgreSQL connection on the event loop; see pg.h. Owns the
- * libpq connection, its socket's events and the queue of statements and
- * sync points whose results have not come back yet.
+ * libpq connection, its socket's events, the connect deadline and the
+ * queue of statements and sync points whose results have not come back.
  *
  * libpq: "Asynchronous Command Processing" (PQconnectStart/PQconnectPoll,
  * PQsetnonblocking, PQflush, PQconsumeInput, PQisBusy) and "Pipeline Mode"
  * (PQenterPipelineMode, PQpipelineSync, PGRES_PIPELINE_SYNC and
- * PGRES_PIPELINE_ABORTED) in the PostgreSQL manual's chapter on libpq. */
+ * PGRES_PIPELINE_ABORTED) in the PostgreSQL manual's chapter on libpq.
+ *
+ * Callbacks may free the connection: every entry from the loop or from the
+ * caller counts itself in `depth`, pl_pg_free inside one only marks the
+ * connection freed, and the outermost entry frees it on its way out. */
 #include "pg.h"
 
 #include <stdlib.h>
@@ -13,6 +17,10 @@
 
 #include "base/common.h"
 #include "base/log.h"
+
+/* Seconds to connect when the connection string sets no connect_timeout
+ * (PQconnectPoll never times out by itself). */
+#define CONNECT_TIMEOUT_S 10
 
 typedef struct item {
     struct item *next;
@@ -27,8 +35,12 @@ struct pl_pg {
     PGconn *conn;
     evutil_socket_t fd;
     struct event *read_ev, *write_ev;
-    struct event *connect_ev; /* while connecting: the one wait libpq asked for */
+    struct event *connect_ev;    /* while connecting: the one wait libpq asked for */
+    struct event *connect_timer; /* while connecting: the deadline */
+    long connect_timeout_s;
     int up;
+    int depth; /* entries running now (see the top) */
+    int freed; /* pl_pg_free was called during one */
     pl_pg_state_fn on_state;
     void *ud;
     pl_pg_notify_fn on_notify;
@@ -41,11 +53,22 @@ struct pl_pg {
 static void on_readable(evutil_socket_t fd, short what, void *arg);
 static void on_writable(evutil_socket_t fd, short what, void *arg);
 
+static void enter(pl_pg *pg) { pg->depth++; }
+
+static void destroy(pl_pg *pg);
+
+/* Ends an entry; 1 when the connection was freed during it (and is gone). */
+static int leave(pl_pg *pg) {
+    if (--pg->depth > 0 || !pg->freed) return 0;
+    destroy(pg);
+    return 1;
+}
+
 /* The message without libpq's trailing newline (new). */
 static char *message_of(const char *text) {
     size_t len = text ? strlen(text) : 0;
     while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' ')) len--;
-    return len ? pl_strndup(text, len) : pl_strdup("the database connection failed");
+    return len ? pl_strndup(text, len) : pl_strdup("the database gave no reason");
 }
 
 /* (Re)creates the socket's events when libpq's socket changed (it may while
@@ -72,41 +95,44 @@ static item *pop(pl_pg *pg) {
     return it;
 }
 
-/* The connection is down: every item waiting gets why, then on_state. */
+static void stop_connecting(pl_pg *pg) {
+    if (pg->connect_ev) event_free(pg->connect_ev);
+    if (pg->connect_timer) event_free(pg->connect_timer);
+    pg->connect_ev = pg->connect_timer = NULL;
+}
+
+/* The connection is down: every item waiting gets why, then on_state
+ * (none once a callback freed the connection). */
 static void go_down(pl_pg *pg, const char *why) {
     free(pg->error);
     pg->error = message_of(why);
     pg->up = 0;
+    stop_connecting(pg);
     if (pg->read_ev) event_del(pg->read_ev);
     if (pg->write_ev) event_del(pg->write_ev);
-    while (pg->head) {
+    while (pg->head && !pg->freed) {
         item *it = pop(pg);
         if (it->done && !it->answered) it->done(NULL, pg->error, it->ud);
         free(it);
     }
-    if (pg->on_state) pg->on_state(pg, pg->error, pg->ud);
-}
-
-/* Sends what libpq has buffered; waits for the socket when it could not
- * send it all. */
-static void flush_out(pl_pg *pg) {
-    int rc = PQflush(pg->conn);
-    if (rc < 0) go_down(pg, PQerrorMessage(pg->conn));
-    else if (rc > 0) event_add(pg->write_ev, NULL);
-    else event_del(pg->write_ev);
+    if (!pg->freed && pg->on_state) pg->on_state(pg, pg->error, pg->ud);
 }
 
 /* One result (or libpq's NULL that ends a statement's results) for the
  * oldest item. Returns 0 when nothing more can be read now. */
 static int take_result(pl_pg *pg) {
-    if (!pg->head || PQisBusy(pg->conn)) return 0;
+    if (!pg->head || pg->freed || PQisBusy(pg->conn)) return 0;
     PGresult *r = PQgetResult(pg->conn);
     item *it = pg->head;
     if (it->is_sync) {
-        if (!r) return 0; /* nothing yet */
+        if (!r) return 0; /* its PGRES_PIPELINE_SYNC has not come yet */
         ExecStatusType st = PQresultStatus(r);
         PQclear(r);
-        if (st != PGRES_PIPELINE_SYNC) return 1; /* not ours: skipped */
+        if (st == PGRES_FATAL_ERROR) return 0; /* the connection's end: connection_failed says it */
+        if (st != PGRES_PIPELINE_SYNC) { /* the queue and libpq are out of step */
+            go_down(pg, "the database's answers no longer match what was sent");
+            return 0;
+        }
         it = pop(pg);
         if (it->done) it->done(NULL, NULL, it->ud);
         free(it);
@@ -125,6 +151,7 @@ static int take_result(pl_pg *pg) {
             if (it->done) it->done(r, NULL, it->ud);
         } else if (it->done) {
             char *why = st == PGRES_PIPELINE_ABORTED ? pl_strdup("not run: an earlier statement of its batch failed")
+                      : st == PGRES_EMPTY_QUERY      ? pl_strdup("the statement is empty")
                                                      : message_of(PQresultErrorMessage(r));
             it->done(NULL, why, it->ud);
             free(why);
@@ -134,32 +161,60 @@ static int take_result(pl_pg *pg) {
     return 1;
 }
 
-static void read_results(pl_pg *pg) {
-    if (!PQconsumeInput(pg->conn)) {
-        go_down(pg, PQerrorMessage(pg->conn));
-        return;
+/* Hands over what libpq has read and parsed: results, then notifications. */
+static void deliver_read(pl_pg *pg) {
+    while (take_result(pg)) {
     }
-    while (pg->up && take_result(pg)) {
-    }
-    /* notifications of the channels this connection LISTENs to */
-    for (PGnotify *n; pg->up && (n = PQnotifies(pg->conn));) {
+    for (PGnotify *n; pg->up && !pg->freed && (n = PQnotifies(pg->conn));) {
         if (pg->on_notify) pg->on_notify(n->relname, n->extra, pg->notify_ud);
         PQfreemem(n);
     }
+}
+
+/* The socket failed: what libpq had read already is still delivered
+ * (a COMMIT whose answer came in is a COMMIT done), then the rest fails. */
+static void connection_failed(pl_pg *pg) {
+    char *why = message_of(PQerrorMessage(pg->conn));
+    size_t bound = pg->in_flight * 4 + 16; /* libpq ends each statement's results */
+    for (size_t i = 0; i < bound && take_result(pg); i++) {
+    }
+    if (!pg->freed && pg->up) go_down(pg, why);
+    free(why);
+}
+
+/* Sends what libpq has buffered; waits for the socket when it could not
+ * send it all. A partial send may have read answers into libpq's buffer,
+ * which the socket's readiness would not tell: a read pass is scheduled. */
+static void flush_out(pl_pg *pg) {
+    int rc = PQflush(pg->conn);
+    if (rc < 0) {
+        connection_failed(pg);
+        return;
+    }
+    if (rc > 0) event_add(pg->write_ev, NULL);
+    else event_del(pg->write_ev);
+    if (pg->head) event_active(pg->read_ev, EV_READ, 1);
 }
 
 static void on_readable(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     pl_pg *pg = arg;
-    if (pg->up) read_results(pg);
+    if (!pg->up) return;
+    enter(pg);
+    if (!PQconsumeInput(pg->conn)) connection_failed(pg);
+    else deliver_read(pg);
+    leave(pg);
 }
 
 static void on_writable(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     pl_pg *pg = arg;
-    if (pg->up) flush_out(pg);
+    if (!pg->up) return;
+    enter(pg);
+    flush_out(pg);
+    leave(pg);
 }
 
 /* The server's notices ("relation already exists, skipping") go to the
@@ -200,8 +255,7 @@ static void poll_connect(pl_pg *pg) {
             go_down(pg, PQerrorMessage(pg->conn));
             return;
         }
-        event_free(pg->connect_ev);
-        pg->connect_ev = NULL;
+        stop_connecting(pg);
         watch_socket(pg);
         pg->up = 1;
         event_add(pg->read_ev, NULL);
@@ -215,7 +269,31 @@ static void poll_connect(pl_pg *pg) {
 static void on_connect_ready(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
-    poll_connect(arg);
+    pl_pg *pg = arg;
+    enter(pg);
+    poll_connect(pg);
+    leave(pg);
+}
+
+static void on_connect_timeout(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    pl_pg *pg = arg;
+    enter(pg);
+    char *why = pl_strdupf("no answer from the database within %ld s of connecting", pg->connect_timeout_s);
+    go_down(pg, why);
+    free(why);
+    leave(pg);
+}
+
+/* The connection string's connect_timeout, else CONNECT_TIMEOUT_S. */
+static long connect_timeout_s(PGconn *conn) {
+    long seconds = CONNECT_TIMEOUT_S;
+    PQconninfoOption *options = PQconninfo(conn);
+    for (PQconninfoOption *o = options; o && o->keyword; o++)
+        if (strcmp(o->keyword, "connect_timeout") == 0 && o->val && atol(o->val) > 0) seconds = atol(o->val);
+    PQconninfoFree(options);
+    return seconds;
 }
 
 pl_pg *pl_pg_connect(struct event_base *base, const char *conninfo, pl_pg_state_fn on_state, void *ud, char **err) {
@@ -234,20 +312,33 @@ pl_pg *pl_pg_connect(struct event_base *base, const char *conninfo, pl_pg_state_
     PQsetNoticeProcessor(conn, on_notice, pg);
     /* libpq's first step is as if PQconnectPoll had asked to write; a bad
      * connection string fails at once, said from the loop all the same */
-    if (PQstatus(conn) == CONNECTION_BAD || PQsocket(conn) < 0) wait_to_connect(pg, -1, EV_TIMEOUT);
-    else wait_to_connect(pg, PQsocket(conn), EV_WRITE);
+    if (PQstatus(conn) == CONNECTION_BAD || PQsocket(conn) < 0) {
+        wait_to_connect(pg, -1, EV_TIMEOUT);
+        return pg;
+    }
+    wait_to_connect(pg, PQsocket(conn), EV_WRITE);
+    pg->connect_timer = evtimer_new(base, on_connect_timeout, pg);
+    if (!pg->connect_timer) abort();
+    pg->connect_timeout_s = connect_timeout_s(conn);
+    struct timeval deadline = {pg->connect_timeout_s, 0};
+    evtimer_add(pg->connect_timer, &deadline);
     return pg;
 }
 
-void pl_pg_free(pl_pg *pg) {
-    if (!pg) return;
+static void destroy(pl_pg *pg) {
     if (pg->read_ev) event_free(pg->read_ev);
     if (pg->write_ev) event_free(pg->write_ev);
-    if (pg->connect_ev) event_free(pg->connect_ev);
+    stop_connecting(pg);
     while (pg->head) free(pop(pg));
     PQfinish(pg->conn);
     free(pg->error);
     free(pg);
+}
+
+void pl_pg_free(pl_pg *pg) {
+    if (!pg) return;
+    if (pg->depth > 0) pg->freed = 1; /* the outermost entry frees it */
+    else destroy(pg);
 }
 
 void pl_pg_on_notify(pl_pg *pg, pl_pg_notify_fn fn, void *ud) {
@@ -255,8 +346,9 @@ void pl_pg_on_notify(pl_pg *pg, pl_pg_notify_fn fn, void *ud) {
     pg->notify_ud = ud;
 }
 
-int pl_pg_is_up(const pl_pg *pg) { return pg->up; }
+int pl_pg_is_up(const pl_pg *pg) { return pg->up && !pg->freed; }
 size_t pl_pg_in_flight(const pl_pg *pg) { return pg->in_flight; }
+struct event_base *pl_pg_base(const pl_pg *pg) { return pg->base; }
 
 /* --- sending ------------------------------------------------------------------ */
 
@@ -272,34 +364,41 @@ static void push(pl_pg *pg, int is_sync, pl_pg_result_fn done, void *ud) {
     if (!is_sync) pg->in_flight++;
 }
 
-/* libpq refused to queue what it was given while up: the connection is
- * unusable; what was queued before gets the error (go_down). */
-static int refused(pl_pg *pg) {
-    go_down(pg, PQerrorMessage(pg->conn));
-    return -1;
+/* After libpq took (sent = 1) or refused (0) a statement or sync point:
+ * queues it. A refusal because the connection broke is found by a read
+ * pass from the loop, which fails what was queued (never from inside the
+ * caller's call); one for the caller's own mistake leaves the connection
+ * as it was. libpq also sends on its own once its buffer is full, and may
+ * read answers while it does, which the socket's readiness would not tell:
+ * a read pass is scheduled either way. Returns what the public call does. */
+static int queued(pl_pg *pg, int sent, int is_sync, pl_pg_result_fn done, void *ud) {
+    event_active(pg->read_ev, EV_READ, 1);
+    if (!sent) {
+        if (PQstatus(pg->conn) != CONNECTION_BAD)
+            pl_warn("postgresql: a statement was refused: %s", PQerrorMessage(pg->conn));
+        return -1;
+    }
+    push(pg, is_sync, done, ud);
+    return 0;
 }
 
 int pl_pg_prepare(pl_pg *pg, const char *name, const char *sql, pl_pg_result_fn done, void *ud) {
-    if (!pg->up) return -1;
-    if (!PQsendPrepare(pg->conn, name, sql, 0, NULL)) return refused(pg);
-    push(pg, 0, done, ud);
-    return 0;
+    if (!pl_pg_is_up(pg) || !name || !sql) return -1;
+    return queued(pg, PQsendPrepare(pg->conn, name, sql, 0, NULL), 0, done, ud);
 }
 
 int pl_pg_exec(pl_pg *pg, const char *name, const char *sql, int nparams, const char *const *params,
                pl_pg_result_fn done, void *ud) {
-    if (!pg->up) return -1;
+    if (!pl_pg_is_up(pg) || (!name && !sql) || nparams < 0 || nparams > 65535 || (nparams > 0 && !params)) return -1;
     int sent = name ? PQsendQueryPrepared(pg->conn, name, nparams, params, NULL, NULL, 0)
                     : PQsendQueryParams(pg->conn, sql, nparams, NULL, params, NULL, NULL, 0);
-    if (!sent) return refused(pg);
-    push(pg, 0, done, ud);
-    return 0;
+    return queued(pg, sent, 0, done, ud);
 }
 
 int pl_pg_sync(pl_pg *pg, pl_pg_result_fn done, void *ud) {
-    if (!pg->up) return -1;
-    if (!PQpipelineSync(pg->conn)) return refused(pg);
-    push(pg, 1, done, ud);
-    flush_out(pg);
+    if (!pl_pg_is_up(pg)) return -1;
+    if (queued(pg, PQpipelineSync(pg->conn), 1, done, ud) != 0) return -1;
+    /* a send that fails is found by the read pass queued() scheduled */
+    if (PQflush(pg->conn) > 0) event_add(pg->write_ev, NULL);
     return 0;
 }

@@ -25,12 +25,20 @@ typedef struct pl_pg pl_pg;
  * server's message, or why it never ran). */
 typedef void (*pl_pg_result_fn)(const PGresult *result, const char *error, void *ud);
 /* The connection is up (error NULL) or down (error says why: it failed to
- * connect or was lost; statements in flight got that error already). */
+ * connect, in time or at all, or was lost; statements in flight got that
+ * error already). */
 typedef void (*pl_pg_state_fn)(pl_pg *pg, const char *error, void *ud);
 
+/* Every callback (results, on_state, notifications) is called from the
+ * loop, never from inside a call of this interface, and may call any of
+ * it, pl_pg_free included. */
+
 /* Starts connecting to conninfo (a libpq connection string or URI) on base;
- * on_state is called once the connection is up or has failed. NULL only
- * when libpq cannot even start (out of memory: err says so). */
+ * on_state is called once the connection is up or has failed (within the
+ * string's connect_timeout, else 10 s). Host names are looked up by libpq
+ * before it returns, blocking: give hostaddr (or a socket folder) where
+ * the loop must not wait. NULL only when libpq cannot even start (out of
+ * memory: err says so). */
 pl_pg *pl_pg_connect(struct event_base *base, const char *conninfo, pl_pg_state_fn on_state, void *ud,
                      char **err);
 /* Closes the connection; statements still in flight get no callback. */
@@ -45,15 +53,17 @@ void pl_pg_on_notify(pl_pg *pg, pl_pg_notify_fn fn, void *ud);
 int pl_pg_is_up(const pl_pg *pg);
 /* Statements sent and not yet answered. */
 size_t pl_pg_in_flight(const pl_pg *pg);
+struct event_base *pl_pg_base(const pl_pg *pg);
 
 /* Prepares sql as statement name (parameters $1..$n, their types inferred). */
 int pl_pg_prepare(pl_pg *pg, const char *name, const char *sql, pl_pg_result_fn done, void *ud);
 /* Runs prepared statement name with nparams text parameters (NULL: SQL
  * NULL); sql instead of name (name NULL) runs sql unprepared, with the
- * same parameters. 0 when queued (done is called once, later, or from this
- * call when the connection breaks while sending); -1 when the connection
- * is down: done is not called, and everything queued before has had its
- * callback. The same holds for pl_pg_prepare and pl_pg_sync. */
+ * same parameters. 0 when queued: done is called once, later. -1 when it
+ * was not: the connection is down (or broke just now: what was queued
+ * fails from the loop), or the call was wrong (no SQL, too many
+ * parameters: logged, the connection stays as it was). The same holds for
+ * pl_pg_prepare and pl_pg_sync. */
 int pl_pg_exec(pl_pg *pg, const char *name, const char *sql, int nparams, const char *const *params,
                pl_pg_result_fn done, void *ud);
 /* Ends the batch and sends what is buffered; done (may be NULL) is called

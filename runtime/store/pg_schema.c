@@ -95,46 +95,90 @@ static const char *const m6[] = {
 static const char *const *const migrations[] = {m1, m2, m3, m4, m5, m6};
 #define MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
-/* The advisory lock nodes take turns with ("parley" in ASCII). */
+/* The advisory lock nodes take turns with ("parley" in ASCII), and how long
+ * one waits for it. */
 #define MIGRATION_LOCK "112097114108101121"
+#define MIGRATION_LOCK_WAIT "60s"
 
 int pl_pg_schema_latest(void) { return MIGRATIONS; }
 
 typedef struct migration_run migration_run;
 
-/* A statement's place: which migration it belongs to (0: the check). */
+/* What a statement of the run is for, which names it when it fails. */
+typedef enum { ROLE_SETUP, ROLE_VERSION, ROLE_MIGRATION, ROLE_COMMIT } statement_role;
+
 typedef struct {
     migration_run *run;
-    int version;
+    statement_role role;
+    int version; /* ROLE_MIGRATION's */
 } statement_of;
 
 struct migration_run {
     pl_pg *pg;
-    long long now_ms;
     pl_pg_migrated_fn done;
     void *ud;
-    int current;        /* the version the database said it has */
-    int failed_version; /* of the first statement that failed */
-    char *error;
-    statement_of of[MIGRATIONS + 1];
+    int pending;  /* callbacks still to come */
+    int finished; /* the outcome is known: delivered once pending is 0 */
+    int version;  /* the outcome */
+    char *outcome_error;
+    int current;  /* the version the database said it has */
+    char *error;  /* the first failure, and the statement it came from */
+    statement_of failed;
+    statement_of setup, read_version, commit, of[MIGRATIONS + 1];
     char version_text[MIGRATIONS + 1][16];
     char now_text[24];
 };
 
-static void finish(migration_run *run, int version, const char *error) {
-    run->done(version, error, run->ud);
+static void deliver(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    migration_run *run = arg;
+    run->done(run->version, run->outcome_error, run->ud);
+    free(run->outcome_error);
     free(run->error);
     free(run);
+}
+
+/* Delivers the outcome from the loop once no callback of the run is left
+ * to come (a statement queued before the connection broke still gets its
+ * failure, and must find the run). */
+static void settle(migration_run *run) {
+    if (!run->finished || run->pending > 0) return;
+    run->pending = -1; /* delivered: never again */
+    struct timeval now = {0, 0};
+    if (event_base_once(pl_pg_base(run->pg), -1, EV_TIMEOUT, deliver, run, &now) != 0) deliver(-1, 0, run);
+}
+
+static void finish(migration_run *run, int version, const char *error) {
+    if (run->finished) return;
+    run->finished = 1;
+    run->version = version;
+    run->outcome_error = error ? pl_strdup(error) : NULL;
+}
+
+static void note_failure(migration_run *run, const statement_of *of, const char *error) {
+    if (run->error) return;
+    run->error = pl_strdup(error);
+    run->failed = *of;
 }
 
 static void on_statement(const PGresult *res, const char *error, void *ud) {
     statement_of *of = ud;
     migration_run *run = of->run;
-    if (error && !run->error) {
-        run->error = pl_strdup(error);
-        run->failed_version = of->version;
-    } else if (!error && of->version == 0 && res && PQntuples(res) == 1 && PQnfields(res) == 1) {
-        run->current = atoi(PQgetvalue(res, 0, 0));
+    run->pending--;
+    if (error) note_failure(run, of, error);
+    else if (of->role == ROLE_VERSION && res && PQntuples(res) == 1) run->current = atoi(PQgetvalue(res, 0, 0));
+    settle(run);
+}
+
+/* The failure, said for the operator. */
+static char *failure_text(const migration_run *run) {
+    if (run->current > MIGRATIONS) return pl_strdup(run->error);
+    switch (run->failed.role) {
+    case ROLE_MIGRATION: return pl_strdupf("migration %d failed: %s", run->failed.version, run->error);
+    case ROLE_VERSION: return pl_strdupf("reading the schema's version failed: %s", run->error);
+    case ROLE_COMMIT: return pl_strdupf("committing the migrations failed: %s", run->error);
+    default: return pl_strdupf("waiting to migrate (another node may be migrating) failed: %s", run->error);
     }
 }
 
@@ -143,28 +187,53 @@ static void on_rolled_back(const PGresult *res, const char *error, void *ud) {
     (void)res;
     (void)error;
     migration_run *run = ud;
-    char *why = run->failed_version > 0   ? pl_strdupf("migration %d failed: %s", run->failed_version, run->error)
-                : run->current > MIGRATIONS ? pl_strdup(run->error)
-                                            : pl_strdupf("reading the schema's version failed: %s", run->error);
+    run->pending--;
+    char *why = failure_text(run);
     finish(run, -1, why);
     free(why);
+    settle(run);
 }
 
-static void fail(migration_run *run, const char *error) {
-    if (!run->error) run->error = pl_strdup(error ? error : "the batch failed");
-    if (pl_pg_exec(run->pg, NULL, "ROLLBACK", 0, NULL, NULL, NULL) != 0 || pl_pg_sync(run->pg, on_rolled_back, run) != 0)
-        on_rolled_back(NULL, NULL, run);
+static int exec_as(migration_run *run, statement_of *of, const char *sql, int n, const char *const *params) {
+    int rc = pl_pg_exec(run->pg, NULL, sql, n, params, on_statement, of);
+    if (rc == 0) run->pending++;
+    return rc;
+}
+
+static int sync_then(migration_run *run, pl_pg_result_fn then) {
+    int rc = pl_pg_sync(run->pg, then, run);
+    if (rc == 0) run->pending++;
+    return rc;
+}
+
+/* A statement could not be sent: the connection is down (what was queued
+ * fails from the loop, and settles the run). */
+static void down(migration_run *run) {
+    if (!run->error) run->error = pl_strdup("the database connection is down");
+    finish(run, -1, "the database connection is down");
+    settle(run);
+}
+
+static void fail(migration_run *run) {
+    if (pl_pg_exec(run->pg, NULL, "ROLLBACK", 0, NULL, NULL, NULL) != 0 || sync_then(run, on_rolled_back) != 0) {
+        char *why = failure_text(run);
+        finish(run, -1, why);
+        free(why);
+        settle(run);
+    }
 }
 
 static void on_applied(const PGresult *res, const char *error, void *ud) {
     (void)res;
     migration_run *run = ud;
-    if (error || run->error) fail(run, error);
-    else finish(run, MIGRATIONS, NULL);
-}
-
-static int exec_for(migration_run *run, int version, const char *sql, int n, const char *const *params) {
-    return pl_pg_exec(run->pg, NULL, sql, n, params, on_statement, &run->of[version]);
+    run->pending--;
+    if (error) note_failure(run, &run->commit, error);
+    if (run->error) {
+        fail(run);
+        return;
+    }
+    finish(run, MIGRATIONS, NULL);
+    settle(run);
 }
 
 /* The lock is held and the version known: the missing migrations, each
@@ -172,48 +241,53 @@ static int exec_for(migration_run *run, int version, const char *sql, int n, con
 static void on_checked(const PGresult *res, const char *error, void *ud) {
     (void)res;
     migration_run *run = ud;
-    if (error || run->error) {
-        fail(run, error);
-        return;
-    }
-    if (run->current > MIGRATIONS) {
-        run->failed_version = 0;
+    run->pending--;
+    if (error) note_failure(run, &run->setup, error);
+    if (!run->error && run->current > MIGRATIONS)
         run->error = pl_strdupf("the database's schema is at version %d, newer than this parley's %d: "
                                 "run the newer parley, or a database of this one's",
                                 run->current, MIGRATIONS);
-        fail(run, NULL);
+    if (run->error) {
+        fail(run);
         return;
     }
     int rc = 0;
     for (int v = run->current + 1; v <= MIGRATIONS && rc == 0; v++) {
-        for (const char *const *sql = migrations[v - 1]; *sql && rc == 0; sql++) rc = exec_for(run, v, *sql, 0, NULL);
+        for (const char *const *sql = migrations[v - 1]; *sql && rc == 0; sql++)
+            rc = exec_as(run, &run->of[v], *sql, 0, NULL);
         snprintf(run->version_text[v], sizeof run->version_text[v], "%d", v);
         const char *params[] = {run->version_text[v], run->now_text};
         if (rc == 0)
-            rc = exec_for(run, v, "INSERT INTO schema_migrations (version, applied_at) VALUES ($1::integer, $2::bigint)",
-                          2, params);
+            rc = exec_as(run, &run->of[v],
+                         "INSERT INTO schema_migrations (version, applied_at) VALUES ($1::integer, $2::bigint)", 2,
+                         params);
     }
-    if (rc == 0) rc = exec_for(run, 0, "COMMIT", 0, NULL);
-    if (rc == 0) rc = pl_pg_sync(run->pg, on_applied, run);
-    if (rc != 0) finish(run, -1, "the database connection is down");
+    if (rc == 0) rc = exec_as(run, &run->commit, "COMMIT", 0, NULL);
+    if (rc == 0) rc = sync_then(run, on_applied);
+    if (rc != 0) down(run);
 }
 
 void pl_pg_migrate(pl_pg *pg, long long now_ms, pl_pg_migrated_fn done, void *ud) {
     migration_run *run = calloc(1, sizeof *run);
     if (!run) abort();
     run->pg = pg;
-    run->now_ms = now_ms;
     run->done = done;
     run->ud = ud;
-    for (int v = 0; v <= MIGRATIONS; v++) run->of[v] = (statement_of){run, v};
+    run->setup = (statement_of){run, ROLE_SETUP, 0};
+    run->read_version = (statement_of){run, ROLE_VERSION, 0};
+    run->commit = (statement_of){run, ROLE_COMMIT, 0};
+    for (int v = 0; v <= MIGRATIONS; v++) run->of[v] = (statement_of){run, ROLE_MIGRATION, v};
     snprintf(run->now_text, sizeof run->now_text, "%lld", now_ms);
-    int rc = exec_for(run, 0, "BEGIN", 0, NULL);
-    if (rc == 0) rc = exec_for(run, 0, "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK ")", 0, NULL);
+    int rc = exec_as(run, &run->setup, "BEGIN", 0, NULL);
+    /* a node stuck halfway through migrating makes the others fail, not wait for ever */
+    if (rc == 0) rc = exec_as(run, &run->setup, "SET LOCAL lock_timeout = '" MIGRATION_LOCK_WAIT "'", 0, NULL);
+    if (rc == 0) rc = exec_as(run, &run->setup, "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK ")", 0, NULL);
     if (rc == 0)
-        rc = exec_for(run, 0,
-                      "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at bigint NOT NULL)",
-                      0, NULL);
-    if (rc == 0) rc = exec_for(run, 0, "SELECT coalesce(max(version), 0)::text FROM schema_migrations", 0, NULL);
-    if (rc == 0) rc = pl_pg_sync(pg, on_checked, run);
-    if (rc != 0) finish(run, -1, "the database connection is down");
+        rc = exec_as(run, &run->setup,
+                     "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at bigint NOT NULL)",
+                     0, NULL);
+    if (rc == 0)
+        rc = exec_as(run, &run->read_version, "SELECT coalesce(max(version), 0)::text FROM schema_migrations", 0, NULL);
+    if (rc == 0) rc = sync_then(run, on_checked);
+    if (rc != 0) down(run);
 }

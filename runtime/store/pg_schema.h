@@ -17,8 +17,9 @@ int pl_pg_schema_latest(void);
 typedef void (*pl_pg_migrated_fn)(int version, const char *error, void *ud);
 
 /* Applies the migrations the database lacks, on pg (up, and with nothing
- * else in flight); done is called once, from the loop. now_ms is recorded
- * as each migration's time. */
+ * else in flight); done is called once, from the loop, never from inside
+ * this call. now_ms is recorded as each migration's time. A node waits up
+ * to a minute for another that is migrating the same database. */
 void pl_pg_migrate(pl_pg *pg, long long now_ms, pl_pg_migrated_fn done, void *ud);
 
 #endif

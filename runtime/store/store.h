@@ -52,8 +52,8 @@ const char *pl_store_defer_sync(pl_store *store);
 uint64_t pl_store_commits(const pl_store *store);
 uint64_t pl_store_wal_frames(const pl_store *store);
 
-/* Asks the database for nothing (SELECT 1): PL_OK when it answers, for
- * the readiness probe (/v1/health/ready). */
+/* Reads a small table of the database: PL_OK when it answers, for the
+ * readiness probe (/v1/health/ready). */
 int pl_store_ping(pl_store *store, char **err);
 
 int pl_store_begin(pl_store *store, char **err);

@@ -5,8 +5,11 @@
  * transaction, a failing statement that stops only the rest of its batch,
  * parameters as text and NULL, a server that is not there, a connection
  * the server drops, and notifications (LISTEN/NOTIFY) heard. Without PARLEY_TEST_PG each case fails and says why. */
+#include <arpa/inet.h>
 #include <event2/event.h>
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 
 #include "check.h"
@@ -295,6 +298,187 @@ out:
     event_base_free(base);
 }
 
+/* --- what a caller may do ----------------------------------------------------- */
+
+typedef struct {
+    pl_pg **pg;
+    int calls;
+} freer;
+
+static void free_in_result(const PGresult *res, const char *error, void *ud) {
+    (void)res;
+    (void)error;
+    freer *f = ud;
+    f->calls++;
+    pl_pg_free(*f->pg);
+    *f->pg = NULL;
+}
+
+TEST(a_callback_may_free_the_connection) {
+    struct event_base *base = event_base_new();
+    conn_state s = {0};
+    pl_pg *pg = connect_up(base, &s);
+    CHECK(pg != NULL);
+    if (pg) {
+        /* freed by the first statement's callback: the second gets none */
+        freer f = {&pg, 0};
+        static results r;
+        results_free(&r);
+        CHECK(pl_pg_exec(pg, NULL, "SELECT 1", 0, NULL, free_in_result, &f) == 0);
+        CHECK(exec_tagged(pg, &r, 0, "SELECT 2", 0, NULL) == 0);
+        CHECK(pl_pg_sync(pg, on_synced, &r) == 0);
+        CHECK(run_until(base, &f.calls));
+        CHECK(pg == NULL);
+        CHECK(f.calls == 1);
+        CHECK(r.count == 0);
+        results_free(&r);
+    }
+    free(s.error);
+    event_base_free(base);
+}
+
+static void free_when_down(pl_pg *pg, const char *error, void *ud) {
+    on_state(pg, error, ud);
+    if (error) pl_pg_free(pg);
+}
+
+TEST(on_state_may_free_the_connection) {
+    const char *info = server();
+    struct event_base *base = event_base_new();
+    conn_state s = {.base = base}, killer_s = {0};
+    char *err = NULL;
+    pl_pg *pg = info ? pl_pg_connect(base, info, free_when_down, &s, &err) : NULL;
+    CHECK(pg != NULL);
+    if (pg) CHECK(run_until(base, &s.settled) && s.up == 1);
+    pl_pg *killer = pg ? connect_up(base, &killer_s) : NULL;
+    if (pg && killer) {
+        static results r, k;
+        results_free(&r);
+        results_free(&k);
+        exec_tagged(pg, &r, 0, "SELECT pg_backend_pid()::text", 0, NULL);
+        pl_pg_sync(pg, on_synced, &r);
+        CHECK(run_until(base, &r.synced));
+        const char *param[] = {r.value[0]};
+        /* in flight when the server ends the connection: its failure, then
+         * on_state, which frees the connection */
+        exec_tagged(pg, &r, 1, "SELECT pg_sleep(30)", 0, NULL);
+        pl_pg_sync(pg, NULL, NULL);
+        slots[10] = (slot){&k, 10};
+        pl_pg_exec(killer, NULL, "SELECT pg_terminate_backend($1::integer)::text", 1, param, on_result, &slots[10]);
+        pl_pg_sync(killer, on_synced, &k);
+        CHECK(run_until(base, &s.down));
+        CHECK(r.count == 2 && r.error[1] != NULL);
+        CHECK(run_until(base, &k.synced));
+        results_free(&r);
+        results_free(&k);
+    }
+    pl_pg_free(killer);
+    free(s.error);
+    free(killer_s.error);
+    free(err);
+    event_base_free(base);
+}
+
+TEST(a_wrong_call_is_refused_and_the_connection_kept) {
+    struct event_base *base = event_base_new();
+    conn_state s = {0};
+    pl_pg *pg = connect_up(base, &s);
+    CHECK(pg != NULL);
+    if (pg) {
+        static results r;
+        results_free(&r);
+        CHECK(exec_tagged(pg, &r, 0, "SELECT 'before'", 0, NULL) == 0);
+        CHECK(pl_pg_exec(pg, NULL, NULL, 0, NULL, on_result, NULL) == -1);
+        CHECK(pl_pg_exec(pg, NULL, "SELECT $1", 70000, NULL, on_result, NULL) == -1);
+        CHECK(pl_pg_prepare(pg, NULL, "SELECT 1", on_result, NULL) == -1);
+        CHECK(exec_tagged(pg, &r, 1, "SELECT 'after'", 0, NULL) == 0);
+        CHECK(pl_pg_sync(pg, on_synced, &r) == 0);
+        CHECK(run_until(base, &r.synced));
+        CHECK(r.count == 2);
+        CHECK_STR(r.value[0], "before");
+        CHECK_STR(r.value[1], "after");
+        CHECK(pl_pg_is_up(pg) && s.down == 0);
+        results_free(&r);
+    }
+    pl_pg_free(pg);
+    free(s.error);
+    event_base_free(base);
+}
+
+/* A batch's answer is read while the next batch, too big to send at once,
+ * waits on a lock: libpq reads answers while it sends, and those must not
+ * wait for the socket to say it is readable again. */
+TEST(an_answer_does_not_wait_behind_the_next_batch) {
+    struct event_base *base = event_base_new();
+    conn_state s = {0}, hs = {0};
+    pl_pg *pg = connect_up(base, &s);
+    pl_pg *holder = pg ? connect_up(base, &hs) : NULL;
+    CHECK(pg && holder);
+    if (pg && holder) {
+        static results h, r;
+        results_free(&h);
+        results_free(&r);
+        exec_tagged(holder, &h, 0, "SELECT pg_advisory_lock(4242)::text", 0, NULL);
+        pl_pg_sync(holder, on_synced, &h);
+        CHECK(run_until(base, &h.synced));
+        /* batch 1, then at once batch 2 with 8 MB that blocks on the lock */
+        results first = {0};
+        slots[20] = (slot){&first, 20};
+        pl_pg_exec(pg, NULL, "SELECT 'first'", 0, NULL, on_result, &slots[20]);
+        pl_pg_sync(pg, on_synced, &first);
+        size_t big = 8u << 20;
+        char *blob = malloc(big + 1);
+        memset(blob, 'x', big);
+        blob[big] = '\0';
+        const char *param[] = {blob};
+        exec_tagged(pg, &r, 0, "SELECT (pg_advisory_lock(4242)::text || length($1))", 1, param);
+        pl_pg_sync(pg, on_synced, &r);
+        free(blob);
+        CHECK(run_until(base, &first.synced));
+        CHECK_STR(first.value[0], "first");
+        CHECK(r.count == 0); /* still waiting for the lock */
+        h.synced = 0;
+        exec_tagged(holder, &h, 1, "SELECT pg_advisory_unlock(4242)::text", 0, NULL);
+        pl_pg_sync(holder, on_synced, &h);
+        CHECK(run_until(base, &r.synced));
+        CHECK_STR(r.value[0], "8388608");
+        results_free(&first);
+        results_free(&h);
+        results_free(&r);
+    }
+    pl_pg_free(pg);
+    pl_pg_free(holder);
+    free(s.error);
+    free(hs.error);
+    event_base_free(base);
+}
+
+/* A server that takes the connection and never answers: the deadline of
+ * the connection string's connect_timeout (libpq's own polling has none). */
+TEST(a_silent_server_times_out) {
+    evutil_socket_t fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof addr;
+    CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0 && listen(fd, 4) == 0 &&
+          getsockname(fd, (struct sockaddr *)&addr, &len) == 0);
+    char info[200];
+    snprintf(info, sizeof info, "hostaddr=127.0.0.1 port=%d user=parley dbname=postgres connect_timeout=1",
+             ntohs(addr.sin_port));
+    struct event_base *base = event_base_new();
+    conn_state s = {.base = base};
+    char *err = NULL;
+    pl_pg *pg = pl_pg_connect(base, info, on_state, &s, &err);
+    CHECK(pg != NULL);
+    CHECK(run_until(base, &s.down));
+    CHECK(s.up == 0);
+    CHECK(s.error && strstr(s.error, "within 1 s of connecting"));
+    pl_pg_free(pg);
+    free(s.error);
+    free(err);
+    event_base_free(base);
+    evutil_closesocket(fd);
+}
+
 int main(void) {
     RUN(connects_on_the_loop);
     RUN(a_pipeline_is_answered_in_order);
@@ -303,5 +487,10 @@ int main(void) {
     RUN(a_server_that_is_not_there);
     RUN(a_dropped_connection_fails_what_was_in_flight);
     RUN(a_listener_hears_what_another_connection_committed);
+    RUN(a_callback_may_free_the_connection);
+    RUN(on_state_may_free_the_connection);
+    RUN(a_wrong_call_is_refused_and_the_connection_kept);
+    RUN(an_answer_does_not_wait_behind_the_next_batch);
+    RUN(a_silent_server_times_out);
     return check_done();
 }

@@ -4,7 +4,8 @@
  * applies none; three nodes starting at once take turns and the schema is
  * made once; the transcript's view gives a turn's row as two lines (id and
  * id + 1) and takes a line written into it; a database newer than this
- * parley is refused. */
+ * parley is refused; a failing migration is rolled back whole; the outcome
+ * always comes from the loop. */
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,7 +72,6 @@ static char *query(struct event_base *base, pl_pg *pg, const char *sql) {
 static int migrate(struct event_base *base, pl_pg *pg, long long now, migrated *m) {
     pl_pg_migrate(pg, now, on_migrated, m);
     run_until(base, &m->finished);
-    if (m->error) printf("#   %s\n", m->error);
     return m->version;
 }
 
@@ -208,10 +208,61 @@ TEST(a_newer_database_is_refused) {
     free(info);
 }
 
+TEST(a_failing_migration_leaves_nothing_behind) {
+    char *info = fresh_database("parley_schema_clash");
+    CHECK(info != NULL);
+    struct event_base *base = event_base_new();
+    conn_state s = {0};
+    pl_pg *pg = connect_to(base, &s, info);
+    CHECK(pg != NULL);
+    if (pg) {
+        /* a table of migration 1's name that someone made by hand */
+        free(query(base, pg, "CREATE TABLE products (sku text)"));
+        migrated m = {0};
+        CHECK(migrate(base, pg, 1, &m) == -1);
+        CHECK(m.error && strstr(m.error, "migration 1 failed: ") && strstr(m.error, "\"products\" already exists"));
+        /* rolled back whole (not even the versions' table is left), and the
+         * connection still serves */
+        char *text = query(base, pg,
+                           "SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables"
+                           " WHERE table_schema = 'public'");
+        CHECK_STR(text, "products");
+        free(text);
+        CHECK(pl_pg_is_up(pg));
+        free(m.error);
+    }
+    pl_pg_free(pg);
+    free(s.error);
+    event_base_free(base);
+    free(info);
+}
+
+TEST(migrating_over_a_connection_that_is_down_answers_from_the_loop) {
+    struct event_base *base = event_base_new();
+    conn_state s = {.base = base};
+    char *err = NULL;
+    pl_pg *pg = pl_pg_connect(base, "host=/nonexistent-parley-dir port=5432 user=parley dbname=postgres", on_state,
+                              &s, &err);
+    CHECK(pg != NULL && run_until(base, &s.down));
+    migrated m = {0};
+    pl_pg_migrate(pg, 1, on_migrated, &m);
+    CHECK(m.finished == 0); /* not from inside the call */
+    CHECK(run_until(base, &m.finished));
+    CHECK(m.version == -1);
+    CHECK(m.error && strstr(m.error, "connection is down"));
+    free(m.error);
+    pl_pg_free(pg);
+    free(s.error);
+    free(err);
+    event_base_free(base);
+}
+
 int main(void) {
     RUN(a_new_database_gets_every_migration_once);
     RUN(nodes_starting_at_once_take_turns);
     RUN(a_turn_row_is_two_lines_of_the_view);
     RUN(a_newer_database_is_refused);
+    RUN(a_failing_migration_leaves_nothing_behind);
+    RUN(migrating_over_a_connection_that_is_down_answers_from_the_loop);
     return check_done();
 }

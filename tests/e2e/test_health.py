@@ -93,12 +93,13 @@ def main(tap):
              "the original files give the original version", reload_versions)
 
     def drain_grace(run):
-        c = tap.watch(Server(args=["--node", "node-c", "--drain-grace", "4"], name="node-c").start())
+        # the grace is what the case's steps must fit in; they take milliseconds
+        c = tap.watch(Server(args=["--node", "node-c", "--drain-grace", "15"], name="node-c").start())
         user = new_user("drain")
         check.assertEqual(c.post(BOT, user, "hi").status, 200)
         mark = c.mark()
         c.proc.send_signal(signal.SIGTERM)
-        c.wait_log(r"INFO +signal 15: /v1/health/ready now answers 503; serving 4 s more", mark)
+        c.wait_log(r"INFO +signal 15: /v1/health/ready now answers 503; serving 15 s more", mark)
         r = c.request("GET", "/v1/health/ready")
         check.assertEqual((r.status, r.json["ready"]), (503, False))
         check.assertIn("draining", r.json["reason"])
@@ -121,7 +122,7 @@ def main(tap):
         from harness import PARLEY
         for args, reason in ((["--drain-grace", "-1"], "--drain-grace wants seconds"),
                              (["--drain-grace", "soon"], "--drain-grace wants seconds"),
-                             (["--node", ""], "--node wants a name")):
+                             (["--node", ""], "--node (or PARLEY_NODE) wants a name")):
             p = subprocess.run([PARLEY, "serve", "--listen", "127.0.0.1:0", *args], capture_output=True, text=True,
                                timeout=20)
             check.assertEqual(p.returncode, 2, p.stderr)
