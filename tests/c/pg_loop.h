@@ -118,4 +118,35 @@ static inline char *fresh_database(const char *name) {
     return out;
 }
 
+
+/* One case's loop and connection: to the run's server, or to a fresh
+ * database of that name. t->pg is NULL when it could not connect (the
+ * case has failed then). pg_case_close frees all of it. */
+typedef struct {
+    struct event_base *base;
+    conn_state s;
+    pl_pg *pg;
+    char *info;
+} pg_case;
+
+static inline void pg_case_open(pg_case *t, const char *database) {
+    memset(t, 0, sizeof *t);
+    t->base = event_base_new();
+    if (database) {
+        t->info = fresh_database(database);
+        CHECK(t->info != NULL);
+        t->pg = connect_to(t->base, &t->s, t->info);
+    } else {
+        t->pg = connect_up(t->base, &t->s);
+    }
+    CHECK(t->pg != NULL);
+}
+
+static inline void pg_case_close(pg_case *t) {
+    pl_pg_free(t->pg);
+    free(t->s.error);
+    free(t->info);
+    event_base_free(t->base);
+}
+
 #endif

@@ -61,28 +61,31 @@ static int exec_tagged(pl_pg *pg, results *r, int tag, const char *sql, int n, c
     return pl_pg_exec(pg, NULL, sql, n, params, on_result, &slots[tag]);
 }
 
+/* Ends the batch on pg and runs the loop until it is answered: 1 then. */
+static int batch_answered(struct event_base *base, pl_pg *pg, results *r) {
+    r->synced = 0;
+    return pl_pg_sync(pg, on_synced, r) == 0 && run_until(base, &r->synced);
+}
+
 /* --- cases ------------------------------------------------------------------- */
 
 TEST(connects_on_the_loop) {
-    struct event_base *base = event_base_new();
-    conn_state s = {0};
-    pl_pg *pg = connect_up(base, &s);
-    CHECK(pg != NULL);
+    pg_case t;
+    pg_case_open(&t, NULL);
+    pl_pg *pg = t.pg;
     if (pg) {
         CHECK(pl_pg_is_up(pg));
-        CHECK(s.up == 1 && s.down == 0);
+        CHECK(t.s.up == 1 && t.s.down == 0);
         CHECK(pl_pg_in_flight(pg) == 0);
     }
-    pl_pg_free(pg);
-    free(s.error);
-    event_base_free(base);
+    pg_case_close(&t);
 }
 
 TEST(a_pipeline_is_answered_in_order) {
-    struct event_base *base = event_base_new();
-    conn_state s = {0};
-    pl_pg *pg = connect_up(base, &s);
-    CHECK(pg != NULL);
+    pg_case t;
+    pg_case_open(&t, NULL);
+    struct event_base *base = t.base;
+    pl_pg *pg = t.pg;
     if (!pg) goto out;
     static results r;
     results_free(&r);
@@ -111,16 +114,14 @@ TEST(a_pipeline_is_answered_in_order) {
     CHECK(pl_pg_in_flight(pg) == 0);
     results_free(&r);
 out:
-    pl_pg_free(pg);
-    free(s.error);
-    event_base_free(base);
+    pg_case_close(&t);
 }
 
 TEST(a_failing_statement_stops_only_the_rest_of_its_batch) {
-    struct event_base *base = event_base_new();
-    conn_state s = {0};
-    pl_pg *pg = connect_up(base, &s);
-    CHECK(pg != NULL);
+    pg_case t;
+    pg_case_open(&t, NULL);
+    struct event_base *base = t.base;
+    pl_pg *pg = t.pg;
     if (!pg) goto out;
     static results r;
     results_free(&r);
@@ -133,8 +134,7 @@ TEST(a_failing_statement_stops_only_the_rest_of_its_batch) {
     pl_pg_sync(pg, NULL, NULL);
     /* the next batch runs, and sees the insert rolled back with its batch */
     exec_tagged(pg, &r, 4, "SELECT count(*) FROM u", 0, NULL);
-    CHECK(pl_pg_sync(pg, on_synced, &r) == 0);
-    CHECK(run_until(base, &r.synced));
+    CHECK(batch_answered(base, pg, &r));
     CHECK(r.count == 5);
     CHECK(r.error[0] == NULL && r.error[1] == NULL);
     CHECK(r.error[2] && strstr(r.error[2], "division by zero"));
@@ -144,30 +144,25 @@ TEST(a_failing_statement_stops_only_the_rest_of_its_batch) {
     CHECK(pl_pg_is_up(pg));
     results_free(&r);
 out:
-    pl_pg_free(pg);
-    free(s.error);
-    event_base_free(base);
+    pg_case_close(&t);
 }
 
 TEST(parameters_are_text_or_null) {
-    struct event_base *base = event_base_new();
-    conn_state s = {0};
-    pl_pg *pg = connect_up(base, &s);
-    CHECK(pg != NULL);
+    pg_case t;
+    pg_case_open(&t, NULL);
+    struct event_base *base = t.base;
+    pl_pg *pg = t.pg;
     if (!pg) goto out;
     static results r;
     results_free(&r);
     const char *params[] = {NULL, "h\xc3\xa9llo 'quoted'; DROP TABLE x; --"};
     exec_tagged(pg, &r, 0, "SELECT ($1::text IS NULL)::text || ' ' || $2::text", 2, params);
-    CHECK(pl_pg_sync(pg, on_synced, &r) == 0);
-    CHECK(run_until(base, &r.synced));
+    CHECK(batch_answered(base, pg, &r));
     CHECK(r.count == 1);
     CHECK_STR(r.value[0], "true h\xc3\xa9llo 'quoted'; DROP TABLE x; --");
     results_free(&r);
 out:
-    pl_pg_free(pg);
-    free(s.error);
-    event_base_free(base);
+    pg_case_close(&t);
 }
 
 TEST(a_server_that_is_not_there) {
@@ -208,8 +203,7 @@ TEST(a_dropped_connection_fails_what_was_in_flight) {
     results_free(&r);
     results_free(&k);
     exec_tagged(pg, &r, 0, "SELECT pg_backend_pid()::text", 0, NULL);
-    pl_pg_sync(pg, on_synced, &r);
-    CHECK(run_until(base, &r.synced));
+    CHECK(batch_answered(base, pg, &r));
     char *pid = r.value[0] ? strdup(r.value[0]) : strdup("0");
     r.synced = 0;
     exec_tagged(pg, &r, 1, "SELECT pg_sleep(30)", 0, NULL);
@@ -266,8 +260,7 @@ TEST(a_listener_hears_what_another_connection_committed) {
     static results r;
     results_free(&r);
     exec_tagged(listener, &r, 0, "LISTEN parley_lines", 0, NULL);
-    CHECK(pl_pg_sync(listener, on_synced, &r) == 0);
-    CHECK(run_until(base, &r.synced));
+    CHECK(batch_answered(base, listener, &r));
     /* two in one transaction arrive at its commit, in order; one on a
      * channel nobody listens to is not heard */
     static results t;
@@ -276,14 +269,12 @@ TEST(a_listener_hears_what_another_connection_committed) {
     exec_tagged(talker, &t, 1, "SELECT pg_notify('parley_lines', $1)", 1, first);
     exec_tagged(talker, &t, 2, "NOTIFY parley_elsewhere, 'no'", 0, NULL);
     exec_tagged(talker, &t, 3, "NOTIFY parley_lines, 'second'", 0, NULL);
-    CHECK(pl_pg_sync(talker, on_synced, &t) == 0);
-    CHECK(run_until(base, &t.synced));
+    CHECK(batch_answered(base, talker, &t));
     CHECK(run_until(base, &h.enough));
     /* a round trip more on the listener: anything else sent would be read by now */
     r.synced = 0;
     exec_tagged(listener, &r, 1, "SELECT 1", 0, NULL);
-    CHECK(pl_pg_sync(listener, on_synced, &r) == 0);
-    CHECK(run_until(base, &r.synced));
+    CHECK(batch_answered(base, listener, &r));
     CHECK(h.count == 2);
     CHECK_STR(h.channel[0], "parley_lines");
     CHECK_STR(h.payload[0], "{\"bot\":\"b\",\"id\":41}");
@@ -380,10 +371,10 @@ TEST(on_state_may_free_the_connection) {
 }
 
 TEST(a_wrong_call_is_refused_and_the_connection_kept) {
-    struct event_base *base = event_base_new();
-    conn_state s = {0};
-    pl_pg *pg = connect_up(base, &s);
-    CHECK(pg != NULL);
+    pg_case t;
+    pg_case_open(&t, NULL);
+    struct event_base *base = t.base;
+    pl_pg *pg = t.pg;
     if (pg) {
         static results r;
         results_free(&r);
@@ -397,12 +388,10 @@ TEST(a_wrong_call_is_refused_and_the_connection_kept) {
         CHECK(r.count == 2);
         CHECK_STR(r.value[0], "before");
         CHECK_STR(r.value[1], "after");
-        CHECK(pl_pg_is_up(pg) && s.down == 0);
+        CHECK(pl_pg_is_up(pg) && t.s.down == 0);
         results_free(&r);
     }
-    pl_pg_free(pg);
-    free(s.error);
-    event_base_free(base);
+    pg_case_close(&t);
 }
 
 /* A batch's answer is read while the next batch, too big to send at once,

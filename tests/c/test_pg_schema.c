@@ -76,12 +76,10 @@ static int migrate(struct event_base *base, pl_pg *pg, long long now, migrated *
 }
 
 TEST(a_new_database_gets_every_migration_once) {
-    char *info = fresh_database("parley_schema_new");
-    CHECK(info != NULL);
-    struct event_base *base = event_base_new();
-    conn_state s = {0};
-    pl_pg *pg = connect_to(base, &s, info);
-    CHECK(pg != NULL);
+    pg_case t;
+    pg_case_open(&t, "parley_schema_new");
+    struct event_base *base = t.base;
+    pl_pg *pg = t.pg;
     if (pg) {
         migrated m = {0};
         CHECK(migrate(base, pg, 1000, &m) == pl_pg_schema_latest());
@@ -104,10 +102,7 @@ TEST(a_new_database_gets_every_migration_once) {
         free(m.error);
         free(again.error);
     }
-    pl_pg_free(pg);
-    free(s.error);
-    event_base_free(base);
-    free(info);
+    pg_case_close(&t);
 }
 
 TEST(nodes_starting_at_once_take_turns) {
@@ -141,12 +136,10 @@ TEST(nodes_starting_at_once_take_turns) {
 }
 
 TEST(a_turn_row_is_two_lines_of_the_view) {
-    char *info = fresh_database("parley_schema_view");
-    CHECK(info != NULL);
-    struct event_base *base = event_base_new();
-    conn_state s = {0};
-    pl_pg *pg = connect_to(base, &s, info);
-    CHECK(pg != NULL);
+    pg_case t;
+    pg_case_open(&t, "parley_schema_view");
+    struct event_base *base = t.base;
+    pl_pg *pg = t.pg;
     if (pg) {
         migrated m = {0};
         CHECK(migrate(base, pg, 1, &m) == 6);
@@ -175,19 +168,14 @@ TEST(a_turn_row_is_two_lines_of_the_view) {
         free(c);
         free(m.error);
     }
-    pl_pg_free(pg);
-    free(s.error);
-    event_base_free(base);
-    free(info);
+    pg_case_close(&t);
 }
 
 TEST(a_newer_database_is_refused) {
-    char *info = fresh_database("parley_schema_newer");
-    CHECK(info != NULL);
-    struct event_base *base = event_base_new();
-    conn_state s = {0};
-    pl_pg *pg = connect_to(base, &s, info);
-    CHECK(pg != NULL);
+    pg_case t;
+    pg_case_open(&t, "parley_schema_newer");
+    struct event_base *base = t.base;
+    pl_pg *pg = t.pg;
     if (pg) {
         migrated m = {0};
         CHECK(migrate(base, pg, 1, &m) == 6);
@@ -202,19 +190,14 @@ TEST(a_newer_database_is_refused) {
         free(m.error);
         free(newer.error);
     }
-    pl_pg_free(pg);
-    free(s.error);
-    event_base_free(base);
-    free(info);
+    pg_case_close(&t);
 }
 
 TEST(a_failing_migration_leaves_nothing_behind) {
-    char *info = fresh_database("parley_schema_clash");
-    CHECK(info != NULL);
-    struct event_base *base = event_base_new();
-    conn_state s = {0};
-    pl_pg *pg = connect_to(base, &s, info);
-    CHECK(pg != NULL);
+    pg_case t;
+    pg_case_open(&t, "parley_schema_clash");
+    struct event_base *base = t.base;
+    pl_pg *pg = t.pg;
     if (pg) {
         /* a table of migration 1's name that someone made by hand */
         free(query(base, pg, "CREATE TABLE products (sku text)"));
@@ -231,10 +214,7 @@ TEST(a_failing_migration_leaves_nothing_behind) {
         CHECK(pl_pg_is_up(pg));
         free(m.error);
     }
-    pl_pg_free(pg);
-    free(s.error);
-    event_base_free(base);
-    free(info);
+    pg_case_close(&t);
 }
 
 TEST(migrating_over_a_connection_that_is_down_answers_from_the_loop) {
