@@ -32,6 +32,7 @@ typedef struct item {
 
 struct pl_pg {
     struct event_base *base;
+    char *conninfo;
     PGconn *conn;
     evutil_socket_t fd;
     struct event *read_ev, *write_ev;
@@ -296,33 +297,55 @@ static long connect_timeout_s(PGconn *conn) {
     return seconds;
 }
 
-pl_pg *pl_pg_connect(struct event_base *base, const char *conninfo, pl_pg_state_fn on_state, void *ud, char **err) {
-    PGconn *conn = PQconnectStart(conninfo);
-    if (!conn) {
-        pl_fail(err, "cannot start connecting to the database: out of memory");
-        return NULL;
-    }
-    pl_pg *pg = calloc(1, sizeof *pg);
-    if (!pg) abort();
-    pg->base = base;
+/* Starts a connection to pg->conninfo: 0, or -1 when libpq cannot even
+ * start (out of memory). */
+static int start_connecting(pl_pg *pg) {
+    PGconn *conn = PQconnectStart(pg->conninfo);
+    if (!conn) return -1;
     pg->conn = conn;
-    pg->fd = -1;
-    pg->on_state = on_state;
-    pg->ud = ud;
     PQsetNoticeProcessor(conn, on_notice, pg);
     /* libpq's first step is as if PQconnectPoll had asked to write; a bad
      * connection string fails at once, said from the loop all the same */
     if (PQstatus(conn) == CONNECTION_BAD || PQsocket(conn) < 0) {
         wait_to_connect(pg, -1, EV_TIMEOUT);
-        return pg;
+        return 0;
     }
     wait_to_connect(pg, PQsocket(conn), EV_WRITE);
-    pg->connect_timer = evtimer_new(base, on_connect_timeout, pg);
+    pg->connect_timer = evtimer_new(pg->base, on_connect_timeout, pg);
     if (!pg->connect_timer) abort();
     pg->connect_timeout_s = connect_timeout_s(conn);
     struct timeval deadline = {pg->connect_timeout_s, 0};
     evtimer_add(pg->connect_timer, &deadline);
+    return 0;
+}
+
+pl_pg *pl_pg_connect(struct event_base *base, const char *conninfo, pl_pg_state_fn on_state, void *ud, char **err) {
+    pl_pg *pg = calloc(1, sizeof *pg);
+    if (!pg) abort();
+    pg->base = base;
+    pg->fd = -1;
+    pg->on_state = on_state;
+    pg->ud = ud;
+    pg->conninfo = pl_strdup(conninfo);
+    if (start_connecting(pg) != 0) {
+        pl_fail(err, "cannot start connecting to the database: out of memory");
+        free(pg->conninfo);
+        free(pg);
+        return NULL;
+    }
     return pg;
+}
+
+int pl_pg_reconnect(pl_pg *pg) {
+    if (pg->up || pg->freed || pg->connect_ev || pg->connect_timer) return -1;
+    if (pg->read_ev) event_free(pg->read_ev);
+    if (pg->write_ev) event_free(pg->write_ev);
+    pg->read_ev = pg->write_ev = NULL;
+    pg->fd = -1;
+    PQfinish(pg->conn);
+    pg->conn = NULL;
+    if (start_connecting(pg) != 0) return -1;
+    return 0;
 }
 
 static void destroy(pl_pg *pg) {
@@ -330,7 +353,8 @@ static void destroy(pl_pg *pg) {
     if (pg->write_ev) event_free(pg->write_ev);
     stop_connecting(pg);
     while (pg->head) free(pop(pg));
-    PQfinish(pg->conn);
+    if (pg->conn) PQfinish(pg->conn);
+    free(pg->conninfo);
     free(pg->error);
     free(pg);
 }

@@ -43,6 +43,10 @@ pl_pg *pl_pg_connect(struct event_base *base, const char *conninfo, pl_pg_state_
                      char **err);
 /* Closes the connection; statements still in flight get no callback. */
 void pl_pg_free(pl_pg *pg);
+/* Connects again to the same database once the connection is down (after
+ * on_state said so): on_state says how it went, as the first time. What
+ * was prepared on the old connection is gone. -1 while up or connecting. */
+int pl_pg_reconnect(pl_pg *pg);
 
 /* A notification (NOTIFY channel, payload) on a channel this connection
  * LISTENs to (send "LISTEN channel" through pl_pg_exec first): how a node

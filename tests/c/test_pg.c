@@ -4,7 +4,9 @@
  * sent in a pipeline and answered in order, a batch that is one implicit
  * transaction, a failing statement that stops only the rest of its batch,
  * parameters as text and NULL, a server that is not there, a connection
- * the server drops, and notifications (LISTEN/NOTIFY) heard. Without PARLEY_TEST_PG each case fails and says why. */
+ * the server drops (and connecting again), notifications (LISTEN/NOTIFY)
+ * heard, callbacks that free the connection, a wrong call refused, an answer
+ * not held behind the next batch, and a server that never answers. Without PARLEY_TEST_PG each case fails and says why. */
 #include <arpa/inet.h>
 #include <event2/event.h>
 #include <netinet/in.h>
@@ -221,6 +223,17 @@ TEST(a_dropped_connection_fails_what_was_in_flight) {
     CHECK(pl_pg_in_flight(pg) == 0);
     CHECK(run_until(base, &k.synced));
     CHECK_STR(k.value[0], "true");
+    /* connecting again: up once more, and it serves */
+    CHECK(pl_pg_reconnect(killer) == -1); /* (up: nothing to do) */
+    int ups = s.up;
+    s.settled = 0;
+    CHECK(pl_pg_reconnect(pg) == 0);
+    CHECK(run_until(base, &s.settled));
+    CHECK(s.up == ups + 1 && pl_pg_is_up(pg));
+    results_free(&r);
+    exec_tagged(pg, &r, 0, "SELECT 'again'", 0, NULL);
+    CHECK(batch_answered(base, pg, &r));
+    CHECK_STR(r.value[0], "again");
     free(pid);
     results_free(&r);
     results_free(&k);
