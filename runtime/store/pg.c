@@ -128,12 +128,17 @@ static int take_result(pl_pg *pg) {
     if (it->is_sync) {
         if (!r) return 0; /* its PGRES_PIPELINE_SYNC has not come yet */
         ExecStatusType st = PQresultStatus(r);
-        PQclear(r);
-        if (st == PGRES_FATAL_ERROR) return 0; /* the connection's end: connection_failed says it */
-        if (st != PGRES_PIPELINE_SYNC) { /* the queue and libpq are out of step */
-            go_down(pg, "the database's answers no longer match what was sent");
+        if (st != PGRES_PIPELINE_SYNC) {
+            /* the connection's end (connection_failed says so), or the
+             * queue and libpq out of step: either way it is over */
+            char *why = st == PGRES_FATAL_ERROR ? message_of(PQresultErrorMessage(r))
+                                                : pl_strdup("the database's answers no longer match what was sent");
+            PQclear(r);
+            if (PQstatus(pg->conn) != CONNECTION_BAD) go_down(pg, why);
+            free(why);
             return 0;
         }
+        PQclear(r);
         it = pop(pg);
         if (it->done) it->done(NULL, NULL, it->ud);
         free(it);
