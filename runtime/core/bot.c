@@ -275,28 +275,41 @@ static long manifest_limit(const json_t *manifest, const char *key, long fallbac
     return cap;
 }
 
-/* The sorted *.lua file names in dir/sub (new list). */
-static char **list_lua(const char *dir, const char *sub, size_t *n) {
-    char *path = pl_strdupf("%s/%s", dir, sub);
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* The sorted names in folder path that keep(name) accepts, hidden ones
+ * never (new list; NULL and *n 0 when there is no such folder). */
+static char **list_names(const char *path, int (*keep)(const char *name), size_t *n) {
     DIR *d = opendir(path);
-    free(path);
     char **names = NULL;
     *n = 0;
     if (!d) return NULL;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        size_t len = strlen(e->d_name);
-        if (e->d_name[0] == '.' || len < 5 || strcmp(e->d_name + len - 4, ".lua") != 0) continue;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.' || !keep(e->d_name)) continue;
         names = realloc(names, sizeof *names * (*n + 1));
+        if (!names) abort();
         names[(*n)++] = pl_strdup(e->d_name);
     }
     closedir(d);
-    for (size_t i = 1; i < *n; i++)
-        for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
-            char *t = names[j];
-            names[j] = names[j - 1];
-            names[j - 1] = t;
-        }
+    if (*n) qsort(names, *n, sizeof *names, by_name);
+    return names;
+}
+
+static int is_lua_name(const char *name) {
+    size_t len = strlen(name);
+    return len >= 5 && strcmp(name + len - 4, ".lua") == 0;
+}
+
+static int any_name(const char *name) {
+    (void)name;
+    return 1;
+}
+
+/* The sorted *.lua file names in dir/sub (new list). */
+static char **list_lua(const char *dir, const char *sub, size_t *n) {
+    char *path = pl_strdupf("%s/%s", dir, sub);
+    char **names = list_names(path, is_lua_name, n);
+    free(path);
     return names;
 }
 
@@ -304,8 +317,6 @@ static void free_list(char **names, size_t n) {
     for (size_t i = 0; i < n; i++) free(names[i]);
     free(names);
 }
-
-static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* Adds relpath and its bytes (when the file can be read) to the digest. */
 static void digest_file(EVP_MD_CTX *md, const char *path, const char *relpath) {
@@ -326,17 +337,8 @@ static void digest_file(EVP_MD_CTX *md, const char *path, const char *relpath) {
  * reloads the bot (watch.h), so the version and the reloads agree. */
 static void digest_tree(EVP_MD_CTX *md, const char *dir, const char *rel, int depth) {
     char *path = *rel ? pl_strdupf("%s/%s", dir, rel) : pl_strdup(dir);
-    DIR *d = depth < 16 ? opendir(path) : NULL;
-    char **names = NULL;
     size_t n = 0;
-    for (struct dirent *e; d && (e = readdir(d));) {
-        if (e->d_name[0] == '.') continue;
-        names = realloc(names, sizeof *names * (n + 1));
-        if (!names) abort();
-        names[n++] = pl_strdup(e->d_name);
-    }
-    if (d) closedir(d);
-    if (n) qsort(names, n, sizeof *names, by_name);
+    char **names = depth < 16 ? list_names(path, any_name, &n) : NULL;
     for (size_t i = 0; i < n; i++) {
         char *sub = *rel ? pl_strdupf("%s/%s", rel, names[i]) : pl_strdup(names[i]);
         char *full = pl_strdupf("%s/%s", path, names[i]);

@@ -194,6 +194,24 @@ TEST(a_server_that_is_not_there) {
     event_base_free(base);
 }
 
+/* Leaves statement 1 of r on pg waiting for a lock killer holds, then has
+ * killer end pg's connection (its answer in k): the server ends it while a
+ * statement is in flight, and nothing here waits on a clock. */
+static void end_while_in_flight(struct event_base *base, pl_pg *pg, pl_pg *killer, results *r, results *k) {
+    static results held;
+    results_free(&held);
+    exec_tagged(killer, &held, 11, "SELECT pg_advisory_lock(4343)::text", 0, NULL);
+    CHECK(batch_answered(base, killer, &held));
+    exec_tagged(pg, r, 0, "SELECT pg_backend_pid()::text", 0, NULL);
+    CHECK(batch_answered(base, pg, r));
+    exec_tagged(pg, r, 1, "SELECT pg_advisory_lock(4343)::text", 0, NULL); /* waits: killer holds it */
+    pl_pg_sync(pg, NULL, NULL);
+    const char *param[] = {r->value[0] ? r->value[0] : "0"};
+    exec_tagged(killer, k, 10, "SELECT pg_terminate_backend($1::integer)::text", 1, param);
+    pl_pg_sync(killer, on_synced, k);
+    results_free(&held);
+}
+
 TEST(a_dropped_connection_fails_what_was_in_flight) {
     struct event_base *base = event_base_new();
     conn_state s = {0}, killer_s = {0};
@@ -204,21 +222,12 @@ TEST(a_dropped_connection_fails_what_was_in_flight) {
     static results r, k;
     results_free(&r);
     results_free(&k);
-    exec_tagged(pg, &r, 0, "SELECT pg_backend_pid()::text", 0, NULL);
-    CHECK(batch_answered(base, pg, &r));
-    char *pid = r.value[0] ? strdup(r.value[0]) : strdup("0");
-    r.synced = 0;
-    exec_tagged(pg, &r, 1, "SELECT pg_sleep(30)", 0, NULL);
-    pl_pg_sync(pg, NULL, NULL);
-    const char *param[] = {pid};
-    slots[10] = (slot){&k, 10};
-    pl_pg_exec(killer, NULL, "SELECT pg_terminate_backend($1::integer)::text", 1, param, on_result, &slots[10]);
-    pl_pg_sync(killer, on_synced, &k);
+    end_while_in_flight(base, pg, killer, &r, &k);
     CHECK(run_until(base, &s.down));
     CHECK(s.down == 1);
     CHECK(s.error != NULL);
     CHECK(r.count == 2);
-    CHECK(r.error[1] != NULL); /* the sleep, in flight, got the error */
+    CHECK(r.error[1] != NULL); /* the statement in flight got the error */
     CHECK(!pl_pg_is_up(pg));
     CHECK(pl_pg_in_flight(pg) == 0);
     CHECK(run_until(base, &k.synced));
@@ -234,7 +243,6 @@ TEST(a_dropped_connection_fails_what_was_in_flight) {
     exec_tagged(pg, &r, 0, "SELECT 'again'", 0, NULL);
     CHECK(batch_answered(base, pg, &r));
     CHECK_STR(r.value[0], "again");
-    free(pid);
     results_free(&r);
     results_free(&k);
 out:
@@ -359,17 +367,9 @@ TEST(on_state_may_free_the_connection) {
         static results r, k;
         results_free(&r);
         results_free(&k);
-        exec_tagged(pg, &r, 0, "SELECT pg_backend_pid()::text", 0, NULL);
-        pl_pg_sync(pg, on_synced, &r);
-        CHECK(run_until(base, &r.synced));
-        const char *param[] = {r.value[0]};
         /* in flight when the server ends the connection: its failure, then
          * on_state, which frees the connection */
-        exec_tagged(pg, &r, 1, "SELECT pg_sleep(30)", 0, NULL);
-        pl_pg_sync(pg, NULL, NULL);
-        slots[10] = (slot){&k, 10};
-        pl_pg_exec(killer, NULL, "SELECT pg_terminate_backend($1::integer)::text", 1, param, on_result, &slots[10]);
-        pl_pg_sync(killer, on_synced, &k);
+        end_while_in_flight(base, pg, killer, &r, &k);
         CHECK(run_until(base, &s.down));
         CHECK(r.count == 2 && r.error[1] != NULL);
         CHECK(run_until(base, &k.synced));
