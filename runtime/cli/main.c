@@ -37,13 +37,15 @@ static const char main_usage[] =
 /* --- serve --------------------------------------------------------------------- */
 
 static const char serve_usage[] =
-    "usage: parley serve [BOT_DIR ...] [--listen ADDR:PORT] [--db FILE] [options]\n"
+    "usage: parley serve [BOT_DIR ...] [--listen ADDR:PORT] [--db FILE|URL] [options]\n"
     "\n"
     "Serves every bot given, each in its own sandboxed Lua state, addressed by the\n"
     "name in its bot.json. With no BOT_DIR, serves the default bot.\n"
     "\n"
     "  --listen ADDR:PORT  where to listen (default 127.0.0.1:8080; port 0 picks one)\n"
-    "  --db FILE           the SQLite database (default parley.db)\n"
+    "  --db FILE|URL       the SQLite database file, or the postgres:// URL of a\n"
+    "                      PostgreSQL database (docs/deployment.md); default:\n"
+    "                      PARLEY_DATABASE_URL, else parley.db\n"
     "  --sync full|normal  SQLite synchronous mode (default full: a commit survives\n"
     "                      power loss; normal survives a crash of parley only)\n"
     "  --no-watch          do not hot-reload bot folders\n"
@@ -284,6 +286,8 @@ int pl_cmd_serve(int argc, char **argv) {
     if (node && !*node) node = NULL;
     long drain_grace_s = 0;
     pl_app_config config = {.db_path = "parley.db", .sync = PL_SYNC_FULL};
+    const char *database_url = getenv("PARLEY_DATABASE_URL"); /* set but empty: not set */
+    if (database_url && *database_url) config.db_path = database_url;
     /* the environment's default, which --threads overrides (a test run
      * passes every suite through turn threads this way) */
     const char *threads_env = getenv("PARLEY_THREADS");

@@ -1,1120 +1,225 @@
-/* store: the SQLite backend of the storage interface (store.h).
- * Owns the connection, the migrations and the prepared statements. */
+/* store: the storage interface's front (store.h): opens the backend that
+ * the database's location names — a postgres:// or postgresql:// URL is
+ * PostgreSQL (store_pg.c), anything else a SQLite file (store_sqlite.c) —
+ * and passes each call to it (store_backend.h). */
 #include "store.h"
 
-#include <sqlite3.h>
-#include <stdarg.h>
-#include <stdatomic.h>
-#include <stdlib.h>
 #include <string.h>
-#include <threads.h>
 
-#include "base/common.h"
+#include "store_backend.h"
 
-enum {
-    ST_SESSION_GET,
-    ST_SESSION_PUT,
-    ST_SESSION_DEL,
-    ST_TRANSCRIPT_ADD,
-    ST_TRANSCRIPT_DEL,
-    ST_TRANSCRIPT_GET,
-    ST_TRANSCRIPT_ADD_TURN,
-    ST_INBOX_ADD,
-    ST_INBOX_DONE,
-    ST_OUTBOX_ADD,
-    ST_OUTBOX_UPDATE,
-    ST_COUNT
-};
-
-/* A new transcript row's id: past the last row's answer line, which is the
- * row's id + 1 (migration 6). */
-#define NEXT_TRANSCRIPT_ID "(SELECT coalesce(max(id), 0) + 2 FROM transcript_rows)"
-
-static const char *const statement_sql[ST_COUNT] = {
-    [ST_SESSION_GET] = "SELECT state FROM sessions WHERE bot = ?1 AND channel = ?2 AND user = ?3",
-    [ST_SESSION_PUT] = "INSERT INTO sessions (bot, channel, user, state, updated_at) "
-                       "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (bot, channel, user) "
-                       "DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-    [ST_SESSION_DEL] = "DELETE FROM sessions WHERE bot = ?1 AND channel = ?2 AND user = ?3",
-    [ST_TRANSCRIPT_ADD] = "INSERT INTO transcript_rows (id, bot, channel, user, at, direction, body) "
-                          "VALUES (" NEXT_TRANSCRIPT_ID ", ?1, ?2, ?3, ?4, ?5, ?6)",
-    [ST_TRANSCRIPT_ADD_TURN] = "INSERT INTO transcript_rows (id, bot, channel, user, at, direction, body, reply_at, reply) "
-                               "VALUES (" NEXT_TRANSCRIPT_ID ", ?1, ?2, ?3, ?4, 'in', ?5, ?6, ?7)",
-    [ST_TRANSCRIPT_DEL] = "DELETE FROM transcript_rows WHERE bot = ?1 AND channel = ?2 AND user = ?3",
-    [ST_TRANSCRIPT_GET] = "SELECT at, direction, body FROM (SELECT id, at, direction, body "
-                          "FROM transcript WHERE bot = ?1 AND channel = ?2 AND user = ?3 "
-                          "ORDER BY id DESC LIMIT ?4) ORDER BY id",
-    [ST_INBOX_ADD] = "INSERT OR IGNORE INTO inbox (bot, channel, platform_id, user, message, "
-                     "received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [ST_INBOX_DONE] = "UPDATE inbox SET done_at = ?2 WHERE id = ?1",
-    [ST_OUTBOX_ADD] = "INSERT INTO outbox (bot, channel, user, call, next_at, created_at) "
-                      "VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-    [ST_OUTBOX_UPDATE] = "UPDATE outbox SET state = ?2, attempts = ?3, next_at = ?4, "
-                         "last_error = ?5, sent_at = CASE WHEN ?2 = 'sent' THEN ?6 END WHERE id = ?1",
-};
-
-/* Numbered migrations: the index + 1 is the schema version. Append only;
- * pg_schema.c has each in PostgreSQL's dialect, under the same number, and
- * a new one goes into both. */
-static const char *const migrations[] = {
-    "CREATE TABLE sessions ("
-    "  bot TEXT NOT NULL, channel TEXT NOT NULL, user TEXT NOT NULL,"
-    "  state TEXT NOT NULL, updated_at INTEGER NOT NULL,"
-    "  PRIMARY KEY (bot, channel, user)) WITHOUT ROWID;"
-    "CREATE TABLE transcript ("
-    "  id INTEGER PRIMARY KEY, bot TEXT NOT NULL, channel TEXT NOT NULL, user TEXT NOT NULL,"
-    "  at INTEGER NOT NULL, direction TEXT NOT NULL, body TEXT NOT NULL);"
-    "CREATE INDEX transcript_by_session ON transcript (bot, channel, user, id);"
-    "CREATE TABLE products ("
-    "  bot TEXT NOT NULL, sku TEXT NOT NULL, position INTEGER NOT NULL, data TEXT NOT NULL,"
-    "  PRIMARY KEY (bot, sku)) WITHOUT ROWID;",
-    /* 2: messaging channels */
-    "CREATE TABLE inbox ("
-    "  id INTEGER PRIMARY KEY, bot TEXT NOT NULL, channel TEXT NOT NULL,"
-    "  platform_id TEXT NOT NULL, user TEXT NOT NULL, message TEXT NOT NULL,"
-    "  received_at INTEGER NOT NULL, done_at INTEGER,"
-    "  UNIQUE (bot, channel, platform_id));"
-    "CREATE INDEX inbox_pending ON inbox (id) WHERE done_at IS NULL;"
-    "CREATE TABLE outbox ("
-    "  id INTEGER PRIMARY KEY, bot TEXT NOT NULL, channel TEXT NOT NULL, user TEXT NOT NULL,"
-    "  call TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending',"
-    "  attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL, last_error TEXT,"
-    "  created_at INTEGER NOT NULL, sent_at INTEGER);"
-    "CREATE INDEX outbox_pending ON outbox (id) WHERE state = 'pending';"
-    "CREATE TABLE payload_map ("
-    "  bot TEXT NOT NULL, key TEXT NOT NULL, payload TEXT NOT NULL,"
-    "  PRIMARY KEY (bot, key)) WITHOUT ROWID;",
-    /* 3: commerce */
-    "CREATE TABLE orders ("
-    "  id INTEGER PRIMARY KEY, bot TEXT NOT NULL, channel TEXT NOT NULL, user TEXT NOT NULL,"
-    "  state TEXT NOT NULL, fulfilment TEXT, tracking_url TEXT,"
-    "  currency TEXT NOT NULL, subtotal INTEGER NOT NULL, discount INTEGER NOT NULL,"
-    "  total INTEGER NOT NULL, discount_code TEXT, lines TEXT NOT NULL,"
-    "  provider TEXT NOT NULL, provider_ref TEXT, payment_ref TEXT, payment_url TEXT,"
-    "  token TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
-    "  paid_at INTEGER);"
-    "CREATE INDEX orders_by_user ON orders (bot, channel, user, id);"
-    "CREATE TABLE discount_uses ("
-    "  bot TEXT NOT NULL, code TEXT NOT NULL, user TEXT NOT NULL, order_id INTEGER NOT NULL,"
-    "  used_at INTEGER NOT NULL, PRIMARY KEY (bot, code, user)) WITHOUT ROWID;"
-    "CREATE TABLE jobs ("
-    "  id INTEGER PRIMARY KEY, bot TEXT NOT NULL, channel TEXT NOT NULL, user TEXT NOT NULL,"
-    "  name TEXT NOT NULL, data TEXT NOT NULL, fire_at INTEGER NOT NULL,"
-    "  state TEXT NOT NULL DEFAULT 'pending', created_at INTEGER NOT NULL, fired_at INTEGER);"
-    "CREATE UNIQUE INDEX jobs_one_pending ON jobs (bot, channel, user, name) WHERE state = 'pending';"
-    "CREATE INDEX jobs_due ON jobs (fire_at) WHERE state = 'pending';"
-    "CREATE TABLE stock ("
-    "  bot TEXT NOT NULL, key TEXT NOT NULL, remaining INTEGER NOT NULL,"
-    "  catalog_stock INTEGER NOT NULL, PRIMARY KEY (bot, key)) WITHOUT ROWID;",
-    /* 4: human handoff */
-    "CREATE TABLE handoffs ("
-    "  bot TEXT NOT NULL, channel TEXT NOT NULL, user TEXT NOT NULL, state TEXT NOT NULL,"
-    "  reason TEXT, agent TEXT, since INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
-    "  PRIMARY KEY (bot, channel, user)) WITHOUT ROWID;",
-    /* 5: the shopper's name in the agents' queue */
-    "ALTER TABLE handoffs ADD COLUMN display_name TEXT;",
-    /* 6: a turn's message and answer in one row (one insert, one index
-     * entry); `transcript` becomes the view of lines every reader reads.
-     * A row's id is its first line's; its answer is the line id + 1, which
-     * no row takes (a row's id is the last one's + 2). */
-    "ALTER TABLE transcript RENAME TO transcript_rows;"
-    "ALTER TABLE transcript_rows ADD COLUMN reply_at INTEGER;"
-    "ALTER TABLE transcript_rows ADD COLUMN reply TEXT;"
-    "CREATE VIEW transcript AS"
-    "  SELECT id, bot, channel, user, at, direction, body FROM transcript_rows"
-    "  UNION ALL"
-    "  SELECT id + 1, bot, channel, user, reply_at, 'out', reply FROM transcript_rows WHERE reply IS NOT NULL;"
-    /* a line written into the view (a tool's, a test's) is a row of its own */
-    "CREATE TRIGGER transcript_insert INSTEAD OF INSERT ON transcript BEGIN"
-    "  INSERT INTO transcript_rows (id, bot, channel, user, at, direction, body)"
-    "  VALUES ((SELECT coalesce(max(id), 0) + 2 FROM transcript_rows), NEW.bot, NEW.channel, NEW.user, NEW.at,"
-    "          NEW.direction, NEW.body);"
-    "END;",
-};
-
-/* Statements of run_sql, prepared once per distinct SQL text and kept:
- * preparing (parsing and planning) costs more than most of the statements
- * parley runs. run_sql's callers pass string literals, so the text's
- * address finds its statement; the text itself is compared too, so that
- * a caller passing a string that later dies costs a preparation, never a
- * wrong statement. More distinct texts than slots evict round-robin. */
-#define SQL_CACHE 48
-
-typedef struct {
-    const char *sql; /* borrowed: the caller's text, compared by address first */
-    sqlite3_stmt *st;
-} cached_sql;
-
-struct pl_store {
-    sqlite3 *db;
-    sqlite3_stmt *stmt[ST_COUNT];
-    cached_sql cache[SQL_CACHE];
-    int cached, evict_next;
-    pl_store_sync sync;
-    int deferred; /* pl_store_defer_sync */
-    _Atomic uint64_t commits;
-    _Atomic uint64_t wal_frames;
-};
-
-static int db_fail(pl_store *store, char **err, const char *what) {
-    return pl_fail(err, "store: %s: %s", what, sqlite3_errmsg(store->db));
+int pl_store_is_postgres(const char *where) {
+    return where && (strncmp(where, "postgres://", 11) == 0 || strncmp(where, "postgresql://", 13) == 0);
 }
-
-static int exec_sql(pl_store *store, const char *sql, char **err) {
-    char *msg = NULL;
-    if (sqlite3_exec(store->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        pl_fail(err, "store: %s", msg ? msg : sqlite3_errmsg(store->db));
-        sqlite3_free(msg);
-        return PL_ERR;
-    }
-    return PL_OK;
-}
-
-static int schema_version(pl_store *store) {
-    sqlite3_stmt *st = NULL;
-    int version = 0;
-    if (sqlite3_prepare_v2(store->db, "SELECT max(version) FROM schema_migrations", -1, &st,
-                           NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        version = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    return version;
-}
-
-static int migrate(pl_store *store, char **err) {
-    if (exec_sql(store,
-                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                 "  version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
-                 err) != PL_OK)
-        return PL_ERR;
-    int have = schema_version(store);
-    int want = (int)(sizeof migrations / sizeof migrations[0]);
-    for (int v = have + 1; v <= want; v++) {
-        char *record = pl_strdupf("INSERT INTO schema_migrations VALUES (%d, %lld)", v,
-                                  (long long)pl_now_ms());
-        int rc = exec_sql(store, "BEGIN", err);
-        if (rc == PL_OK) rc = exec_sql(store, migrations[v - 1], err);
-        if (rc == PL_OK) rc = exec_sql(store, record, err);
-        if (rc == PL_OK) rc = exec_sql(store, "COMMIT", err);
-        free(record);
-        if (rc != PL_OK) {
-            exec_sql(store, "ROLLBACK", NULL);
-            char *inner = *err;
-            *err = pl_strdupf("migration %d failed: %s", v, inner);
-            free(inner);
-            return PL_ERR;
-        }
-    }
-    return PL_OK;
-}
-
-/* Before SQLite's first use: no global memory statistics, whose mutex
- * every allocation of every connection would take (the loop writes while
- * turn threads read). */
-static void configure_sqlite(void) { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }
-static once_flag configured = ONCE_FLAG_INIT;
 
 int pl_store_open(const char *path, pl_store_sync sync, pl_store **out, char **err) {
-    call_once(&configured, configure_sqlite);
-    pl_store *store = calloc(1, sizeof *store);
-    if (!store) abort();
-    if (sqlite3_open_v2(path, &store->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        NULL) != SQLITE_OK) {
-        pl_fail(err, "store: cannot open %s: %s", path, sqlite3_errmsg(store->db));
-        pl_store_close(store);
-        return PL_ERR;
-    }
-    store->sync = sync;
-    sqlite3_busy_timeout(store->db, 5000); /* opening may wait for another process */
-    const char *pragmas = sync == PL_SYNC_FULL
-                              ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                              : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;";
-    if (exec_sql(store, pragmas, err) != PL_OK || migrate(store, err) != PL_OK) {
-        pl_store_close(store);
-        return PL_ERR;
-    }
-    for (int i = 0; i < ST_COUNT; i++) {
-        if (sqlite3_prepare_v3(store->db, statement_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-                               &store->stmt[i], NULL) != SQLITE_OK) {
-            db_fail(store, err, "prepare");
-            pl_store_close(store);
-            return PL_ERR;
-        }
-    }
-    /* Serving: a lock held elsewhere (a backup, an admin's sqlite3 shell)
-     * must not stop the loop for seconds; a commit that cannot get the
-     * lock soon fails, and the pipeline retries or answers 503. */
-    sqlite3_busy_timeout(store->db, PL_STORE_BUSY_MS);
-    *out = store;
-    return PL_OK;
-}
-
-/* The WAL hook replaces SQLite's automatic checkpoint: it only counts. */
-static int on_wal_commit(void *ud, sqlite3 *db, const char *name, int frames) {
-    (void)db;
-    (void)name;
-    pl_store *store = ud;
-    atomic_store(&store->wal_frames, (uint64_t)frames);
-    atomic_fetch_add(&store->commits, 1);
-    return SQLITE_OK;
-}
-
-const char *pl_store_defer_sync(pl_store *store) {
-    const char *path = sqlite3_db_filename(store->db, "main");
-    if (!path || !*path) return NULL;
-    /* NORMAL, in WAL mode: no commit is synced here, but the WAL's header
-     * is, once, when the WAL is reused from its start after a checkpoint
-     * (about once per PL_SYNCER_HOLD_BYTES of commits): old frames left
-     * behind it must not replay over newer pages after a power loss */
-    if (exec_sql(store, "PRAGMA synchronous=NORMAL", NULL) != PL_OK) return NULL;
-    sqlite3_wal_hook(store->db, on_wal_commit, store);
-    store->deferred = 1;
-    return path;
-}
-
-uint64_t pl_store_commits(const pl_store *store) { return atomic_load(&((pl_store *)store)->commits); }
-uint64_t pl_store_wal_frames(const pl_store *store) { return atomic_load(&((pl_store *)store)->wal_frames); }
-
-const char *pl_store_path(const pl_store *store) {
-    const char *path = sqlite3_db_filename(store->db, "main");
-    return path && *path ? path : NULL;
+    if (pl_store_is_postgres(path)) return pl_store_pg_open(path, out, err);
+    return pl_store_sqlite_open(path, sync, out, err);
 }
 
 int pl_store_open_reader(const char *path, pl_store **out, char **err) {
-    pl_store *store = calloc(1, sizeof *store);
-    if (!store) abort();
-    if (sqlite3_open_v2(path, &store->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-        pl_fail(err, "store: cannot open %s to read: %s", path, sqlite3_errmsg(store->db));
-        pl_store_close(store);
-        return PL_ERR;
-    }
-    sqlite3_busy_timeout(store->db, PL_STORE_BUSY_MS);
-    if (sqlite3_prepare_v3(store->db, statement_sql[ST_SESSION_GET], -1, SQLITE_PREPARE_PERSISTENT,
-                           &store->stmt[ST_SESSION_GET], NULL) != SQLITE_OK) {
-        db_fail(store, err, "prepare");
-        pl_store_close(store);
-        return PL_ERR;
-    }
-    *out = store;
-    return PL_OK;
+    if (pl_store_is_postgres(path)) return pl_store_pg_open_reader(path, out, err);
+    return pl_store_sqlite_open_reader(path, out, err);
 }
+
+const char *pl_store_backend_name(const pl_store *store) { return store->backend->name; }
 
 void pl_store_close(pl_store *store) {
-    if (!store) return;
-    /* the last connection's checkpoint on close syncs as it should */
-    if (store->deferred)
-        exec_sql(store, store->sync == PL_SYNC_FULL ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL);
-    for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(store->stmt[i]);
-    for (int i = 0; i < store->cached; i++) sqlite3_finalize(store->cache[i].st);
-    sqlite3_close(store->db);
-    free(store);
+    if (store) store->backend->close(store);
 }
 
-static int run_sql(pl_store *store, sqlite3_stmt **out_st, const char *sql, const char *types, ...);
-
-/* One transaction per batch: its three statements are run_sql's, prepared
- * once like the rest. */
-static int run_control(pl_store *store, const char *sql, char **err) {
-    if (run_sql(store, NULL, sql, "") == SQLITE_DONE) return PL_OK;
-    return pl_fail(err, "store: %s", sqlite3_errmsg(store->db));
+const char *pl_store_path(const pl_store *store) {
+    return store->backend->path(store);
 }
 
-int pl_store_begin(pl_store *store, char **err) { return run_control(store, "BEGIN", err); }
-
-int pl_store_commit(pl_store *store, char **err) { return run_control(store, "COMMIT", err); }
-
-void pl_store_rollback(pl_store *store) {
-    if (!sqlite3_get_autocommit(store->db)) run_control(store, "ROLLBACK", NULL);
+const char *pl_store_defer_sync(pl_store *store) {
+    return store->backend->defer_sync(store);
 }
 
-/* Resets st and binds the session key to ?1..?3. */
-static sqlite3_stmt *bind_key(pl_store *store, int which, const pl_session_key *key) {
-    sqlite3_stmt *st = store->stmt[which];
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    sqlite3_bind_text(st, 1, key->bot, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, key->channel, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, key->user, -1, SQLITE_STATIC);
-    return st;
+uint64_t pl_store_commits(const pl_store *store) {
+    return store->backend->commits(store);
 }
 
-/* Steps a statement that returns no rows. */
-static int step_done(pl_store *store, sqlite3_stmt *st, char **err, const char *what) {
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? PL_OK : db_fail(store, err, what);
-}
-
-int pl_store_session_get(pl_store *store, const pl_session_key *key, char **state_json,
-                         char **err) {
-    sqlite3_stmt *st = bind_key(store, ST_SESSION_GET, key);
-    int rc = sqlite3_step(st);
-    *state_json = NULL;
-    if (rc == SQLITE_ROW) {
-        *state_json = pl_strndup((const char *)sqlite3_column_text(st, 0),
-                                 (size_t)sqlite3_column_bytes(st, 0));
-        rc = SQLITE_DONE;
-    }
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? PL_OK : db_fail(store, err, "load session");
-}
-
-int pl_store_session_put(pl_store *store, const pl_session_key *key, const char *state_json,
-                         int64_t now_ms, char **err) {
-    sqlite3_stmt *st = bind_key(store, ST_SESSION_PUT, key);
-    sqlite3_bind_text(st, 4, state_json, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, now_ms);
-    return step_done(store, st, err, "save session");
-}
-
-int pl_store_session_erase(pl_store *store, const pl_session_key *key, int *found, char **err) {
-    if (step_done(store, bind_key(store, ST_SESSION_DEL, key), err, "erase session") != PL_OK)
-        return PL_ERR;
-    *found = sqlite3_changes(store->db) > 0;
-    if (step_done(store, bind_key(store, ST_TRANSCRIPT_DEL, key), err, "erase transcript") !=
-        PL_OK)
-        return PL_ERR;
-    *found = *found || sqlite3_changes(store->db) > 0;
-    /* everything else that holds what the shopper said or will be told:
-     * inbound messages, calls not yet sent, pending jobs, the handoff */
-    static const char *const more[] = {
-        "DELETE FROM inbox WHERE bot = ?1 AND channel = ?2 AND user = ?3",
-        "DELETE FROM outbox WHERE bot = ?1 AND channel = ?2 AND user = ?3",
-        "DELETE FROM jobs WHERE bot = ?1 AND channel = ?2 AND user = ?3",
-        "DELETE FROM handoffs WHERE bot = ?1 AND channel = ?2 AND user = ?3",
-    };
-    for (size_t i = 0; i < sizeof more / sizeof *more; i++)
-        if (run_sql(store, NULL, more[i], "sss", key->bot, key->channel, key->user) != SQLITE_DONE)
-            return db_fail(store, err, "erase session data");
-    return PL_OK;
-}
-
-int64_t pl_store_session_count(pl_store *store) {
-    sqlite3_stmt *st = NULL;
-    int64_t n = -1;
-    if (sqlite3_prepare_v2(store->db, "SELECT count(*) FROM sessions", -1, &st, NULL) ==
-            SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return n;
-}
-
-int pl_store_transcript_add(pl_store *store, const pl_session_key *key, const char *direction,
-                            const char *body_json, int64_t now_ms, char **err) {
-    sqlite3_stmt *st = bind_key(store, ST_TRANSCRIPT_ADD, key);
-    sqlite3_bind_int64(st, 4, now_ms);
-    sqlite3_bind_text(st, 5, direction, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, body_json, -1, SQLITE_STATIC);
-    return step_done(store, st, err, "add transcript line");
-}
-
-int pl_store_transcript_add_turn(pl_store *store, const pl_session_key *key, const char *in_json,
-                                 int64_t in_at_ms, const char *out_json, int64_t out_at_ms, char **err) {
-    sqlite3_stmt *st = bind_key(store, ST_TRANSCRIPT_ADD_TURN, key);
-    sqlite3_bind_int64(st, 4, in_at_ms);
-    sqlite3_bind_text(st, 5, in_json, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, out_at_ms);
-    sqlite3_bind_text(st, 7, out_json, -1, SQLITE_STATIC);
-    return step_done(store, st, err, "add transcript lines");
-}
-
-int pl_store_transcript_get(pl_store *store, const pl_session_key *key, int limit,
-                            json_t **lines, char **err) {
-    sqlite3_stmt *st = bind_key(store, ST_TRANSCRIPT_GET, key);
-    sqlite3_bind_int(st, 4, limit);
-    json_t *out = json_array();
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *body = json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL);
-        json_array_append_new(out, json_pack("{s:I, s:s, s:o}", "at",
-                                             (json_int_t)sqlite3_column_int64(st, 0), "direction",
-                                             (const char *)sqlite3_column_text(st, 1), "body",
-                                             body ? body : json_null()));
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        json_decref(out);
-        return db_fail(store, err, "read transcript");
-    }
-    *lines = out;
-    return PL_OK;
-}
-
-int pl_store_catalog_replace(pl_store *store, const char *bot, const json_t *products,
-                             char **err) {
-    sqlite3_stmt *del = NULL, *ins = NULL;
-    int rc = exec_sql(store, "SAVEPOINT catalog", err);
-    if (rc != PL_OK) return rc;
-    if (sqlite3_prepare_v2(store->db, "DELETE FROM products WHERE bot = ?1", -1, &del, NULL) !=
-            SQLITE_OK ||
-        sqlite3_prepare_v2(store->db,
-                           "INSERT INTO products (bot, sku, position, data) VALUES (?1, ?2, ?3, ?4)",
-                           -1, &ins, NULL) != SQLITE_OK) {
-        rc = db_fail(store, err, "replace catalog");
-        goto done;
-    }
-    sqlite3_bind_text(del, 1, bot, -1, SQLITE_STATIC);
-    if ((rc = step_done(store, del, err, "clear catalog")) != PL_OK) goto done;
-    size_t i;
-    json_t *product;
-    json_array_foreach(products, i, product) {
-        char *data = json_dumps(product, JSON_COMPACT);
-        sqlite3_bind_text(ins, 1, bot, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, 2, json_string_value(json_object_get(product, "sku")), -1,
-                          SQLITE_STATIC);
-        sqlite3_bind_int64(ins, 3, (sqlite3_int64)i);
-        sqlite3_bind_text(ins, 4, data, -1, free);
-        if ((rc = step_done(store, ins, err, "insert product")) != PL_OK) goto done;
-    }
-done:
-    sqlite3_finalize(del);
-    sqlite3_finalize(ins);
-    if (rc == PL_OK) return exec_sql(store, "RELEASE catalog", err);
-    exec_sql(store, "ROLLBACK TO catalog; RELEASE catalog", NULL);
-    return rc;
-}
-
-int64_t pl_store_catalog_count(pl_store *store, const char *bot) {
-    sqlite3_stmt *st = NULL;
-    int64_t n = -1;
-    if (sqlite3_prepare_v2(store->db, "SELECT count(*) FROM products WHERE bot = ?1", -1, &st,
-                           NULL) == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, bot, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
-    }
-    sqlite3_finalize(st);
-    return n;
-}
-
-/* --- inbox ---------------------------------------------------------------- */
-
-int pl_store_inbox_add(pl_store *store, const char *bot, const char *channel,
-                       const char *platform_id, const char *user, const char *message_json,
-                       int64_t now_ms, int64_t *id, char **err) {
-    sqlite3_stmt *st = store->stmt[ST_INBOX_ADD];
-    sqlite3_reset(st);
-    sqlite3_bind_text(st, 1, bot, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, channel, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, platform_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, user, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, message_json, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, now_ms);
-    if (step_done(store, st, err, "record inbound message") != PL_OK) return PL_ERR;
-    *id = sqlite3_changes(store->db) > 0 ? sqlite3_last_insert_rowid(store->db) : 0;
-    return PL_OK;
-}
-
-int pl_store_inbox_next_seq(pl_store *store, const char *bot, const char *channel, const char *prefix,
-                            int64_t *seq, char **err) {
-    sqlite3_stmt *st = NULL;
-    size_t n = strlen(prefix);
-    /* the ids after the prefix sort below the prefix with its last byte raised */
-    char *above = pl_strdup(prefix);
-    if (n) above[n - 1]++;
-    int rc = run_sql(store, &st,
-                     "SELECT max(platform_id) FROM inbox WHERE bot = ?1 AND channel = ?2 "
-                     "AND platform_id > ?3 AND platform_id < ?4",
-                     "ssss", bot, channel, prefix, above);
-    free(above);
-    if (rc < 0) return db_fail(store, err, "read event sequence");
-    const char *last = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
-    *seq = (last ? strtoll(last + n, NULL, 10) : 0) + 1;
-    sqlite3_reset(st);
-    return PL_OK;
-}
-
-int pl_store_inbox_done(pl_store *store, int64_t id, int64_t now_ms, char **err) {
-    sqlite3_stmt *st = store->stmt[ST_INBOX_DONE];
-    sqlite3_reset(st);
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, now_ms);
-    return step_done(store, st, err, "mark inbound message handled");
-}
-
-/* Runs a query and collects each row as an object with the given keys
- * (columns in order; a key starting with '#' is an integer column, '@' a
- * JSON column). */
-static int collect_rows(pl_store *store, const char *sql, const char *const *keys, int nkeys,
-                        json_t **rows, char **err) {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return db_fail(store, err, "query");
-    json_t *out = json_array();
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *row = json_object();
-        for (int i = 0; i < nkeys; i++) {
-            const char *key = keys[i];
-            json_t *v;
-            if (key[0] == '#') {
-                v = json_integer(sqlite3_column_int64(st, i));
-                key++;
-            } else if (key[0] == '@') {
-                v = json_loads((const char *)sqlite3_column_text(st, i), 0, NULL);
-                key++;
-            } else {
-                v = json_string((const char *)sqlite3_column_text(st, i));
-            }
-            json_object_set_new(row, key, v ? v : json_null());
-        }
-        json_array_append_new(out, row);
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        json_decref(out);
-        return db_fail(store, err, "query");
-    }
-    *rows = out;
-    return PL_OK;
-}
-
-int pl_store_inbox_pending(pl_store *store, json_t **rows, char **err) {
-    static const char *const keys[] = {"#id", "bot", "channel", "user", "@message"};
-    return collect_rows(store,
-                        "SELECT id, bot, channel, user, message FROM inbox "
-                        "WHERE done_at IS NULL ORDER BY id",
-                        keys, 5, rows, err);
-}
-
-int pl_store_inbox_prune(pl_store *store, int64_t before_ms, char **err) {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(store->db, "DELETE FROM inbox WHERE done_at IS NOT NULL AND done_at < ?1",
-                           -1, &st, NULL) != SQLITE_OK)
-        return db_fail(store, err, "prune inbox");
-    sqlite3_bind_int64(st, 1, before_ms);
-    int rc = sqlite3_step(st) == SQLITE_DONE ? PL_OK : db_fail(store, err, "prune inbox");
-    sqlite3_finalize(st);
-    return rc;
-}
-
-/* --- outbox --------------------------------------------------------------- */
-
-int pl_store_outbox_add(pl_store *store, const char *bot, const char *channel, const char *user,
-                        const char *call_json, int64_t now_ms, int64_t *id, char **err) {
-    sqlite3_stmt *st = store->stmt[ST_OUTBOX_ADD];
-    sqlite3_reset(st);
-    sqlite3_bind_text(st, 1, bot, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, channel, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, user, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, call_json, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, now_ms);
-    if (step_done(store, st, err, "queue outgoing message") != PL_OK) return PL_ERR;
-    *id = sqlite3_last_insert_rowid(store->db);
-    return PL_OK;
-}
-
-int pl_store_outbox_pending(pl_store *store, json_t **rows, char **err) {
-    static const char *const keys[] = {"#id", "bot", "channel", "user", "@call", "#attempts", "#next_at"};
-    return collect_rows(store,
-                        "SELECT id, bot, channel, user, call, attempts, next_at FROM outbox "
-                        "WHERE state = 'pending' ORDER BY id",
-                        keys, 7, rows, err);
-}
-
-int pl_store_outbox_update(pl_store *store, int64_t id, const char *state, int attempts,
-                           int64_t next_at_ms, const char *error, int64_t now_ms, char **err) {
-    sqlite3_stmt *st = store->stmt[ST_OUTBOX_UPDATE];
-    sqlite3_reset(st);
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 3, attempts);
-    sqlite3_bind_int64(st, 4, next_at_ms);
-    if (error) sqlite3_bind_text(st, 5, error, -1, SQLITE_TRANSIENT);
-    else sqlite3_bind_null(st, 5);
-    sqlite3_bind_int64(st, 6, now_ms);
-    return step_done(store, st, err, "update outgoing message");
-}
-
-int pl_store_outbox_count(pl_store *store, const char *bot, const char *state, int64_t *n,
-                          char **err) {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(store->db,
-                           "SELECT count(*) FROM outbox WHERE state = ?1 AND (?2 IS NULL OR bot = ?2)",
-                           -1, &st, NULL) != SQLITE_OK)
-        return db_fail(store, err, "count outbox");
-    sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
-    if (bot) sqlite3_bind_text(st, 2, bot, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    *n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? PL_OK : db_fail(store, err, "count outbox");
-}
-
-/* --- payload map ------------------------------------------------------------ */
-
-int pl_store_payload_put(pl_store *store, const char *bot, const char *key, const char *payload,
-                         char **err) {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(store->db,
-                           "INSERT OR REPLACE INTO payload_map (bot, key, payload) VALUES (?1, ?2, ?3)",
-                           -1, &st, NULL) != SQLITE_OK)
-        return db_fail(store, err, "map payload");
-    sqlite3_bind_text(st, 1, bot, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, payload, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st) == SQLITE_DONE ? PL_OK : db_fail(store, err, "map payload");
-    sqlite3_finalize(st);
-    return rc;
-}
-
-int pl_store_payload_get(pl_store *store, const char *bot, const char *key, char **payload,
-                         char **err) {
-    sqlite3_stmt *st = NULL;
-    *payload = NULL;
-    if (sqlite3_prepare_v2(store->db, "SELECT payload FROM payload_map WHERE bot = ?1 AND key = ?2",
-                           -1, &st, NULL) != SQLITE_OK)
-        return db_fail(store, err, "look up payload");
-    sqlite3_bind_text(st, 1, bot, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) *payload = pl_strdup((const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? PL_OK : db_fail(store, err, "look up payload");
-}
-
-/* --- helpers for one-off statements ------------------------------------------ */
-
-/* The kept statement for sql, prepared now if it is not kept yet, or NULL
- * when it cannot be prepared. */
-static sqlite3_stmt *cached_statement(pl_store *store, const char *sql) {
-    cached_sql *slot = NULL;
-    for (int i = 0; i < store->cached; i++) {
-        if (store->cache[i].sql != sql) continue;
-        if (strcmp(sqlite3_sql(store->cache[i].st), sql) == 0) return store->cache[i].st;
-        slot = &store->cache[i]; /* the same address, another text */
-        break;
-    }
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v3(store->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
-        sqlite3_finalize(st);
-        return NULL;
-    }
-    if (!slot && store->cached < SQL_CACHE) slot = &store->cache[store->cached++];
-    if (!slot) {
-        slot = &store->cache[store->evict_next];
-        store->evict_next = (store->evict_next + 1) % SQL_CACHE;
-    }
-    if (slot->st) sqlite3_finalize(slot->st);
-    *slot = (cached_sql){.sql = sql, .st = st};
-    return st;
-}
-
-/* Runs sql (a kept statement, see SQL_CACHE), binding each argument by type
- * letter ('s' text, 'i' int64, 'n' text or NULL), one step. Returns the
- * SQLite result (SQLITE_ROW, SQLITE_DONE), or -1 on error. When a row is
- * wanted, *out_st is the statement on that row, borrowed: the caller reads
- * the row and calls sqlite3_reset(*out_st) before running anything else
- * (a statement not reset keeps its read transaction open). */
-static int run_sql(pl_store *store, sqlite3_stmt **out_st, const char *sql, const char *types, ...) {
-    sqlite3_stmt *st = cached_statement(store, sql);
-    if (!st) return -1;
-    va_list ap;
-    va_start(ap, types);
-    for (int i = 0; types[i]; i++) {
-        if (types[i] == 'i') sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
-        else {
-            const char *v = va_arg(ap, const char *);
-            if (v) sqlite3_bind_text(st, i + 1, v, -1, SQLITE_TRANSIENT);
-            else sqlite3_bind_null(st, i + 1);
-        }
-    }
-    va_end(ap);
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        sqlite3_reset(st);
-        return -1;
-    }
-    if (out_st && rc == SQLITE_ROW) *out_st = st;
-    else sqlite3_reset(st);
-    return rc;
-}
-
-/* --- orders ---------------------------------------------------------------------- */
-
-#define ORDER_COLUMNS                                                                        \
-    "id, bot, channel, user, state, fulfilment, tracking_url, currency, subtotal, discount, " \
-    "total, discount_code, lines, provider, provider_ref, payment_ref, payment_url, token, " \
-    "created_at, updated_at, paid_at"
-
-static json_t *order_of_row(sqlite3_stmt *st) {
-    static const char *const keys[] = {"#id", "bot", "channel", "user", "state", "fulfilment",
-                                       "tracking_url", "currency", "#subtotal", "#discount",
-                                       "#total", "discount_code", "@lines", "provider",
-                                       "provider_ref", "payment_ref", "payment_url", "token",
-                                       "#created_at", "#updated_at", "#paid_at"};
-    json_t *o = json_object();
-    for (int i = 0; i < (int)(sizeof keys / sizeof *keys); i++) {
-        const char *key = keys[i];
-        json_t *v;
-        if (sqlite3_column_type(st, i) == SQLITE_NULL) {
-            v = json_null();
-            key += (key[0] == '#' || key[0] == '@');
-        } else if (key[0] == '#') {
-            v = json_integer(sqlite3_column_int64(st, i));
-            key++;
-        } else if (key[0] == '@') {
-            v = json_loads((const char *)sqlite3_column_text(st, i), 0, NULL);
-            key++;
-        } else {
-            v = json_string((const char *)sqlite3_column_text(st, i));
-        }
-        json_object_set_new(o, key, v ? v : json_null());
-    }
-    return o;
-}
-
-int pl_store_order_create(pl_store *store, const json_t *o, int64_t now_ms, int64_t *id, char **err) {
-    char *lines = json_dumps(json_object_get(o, "lines"), JSON_COMPACT);
-#define S(k) json_string_value(json_object_get(o, k))
-#define I(k) (int64_t)json_integer_value(json_object_get(o, k))
-    int rc = run_sql(store, NULL,
-                     "INSERT INTO orders (bot, channel, user, state, currency, subtotal, discount, "
-                     "total, discount_code, lines, provider, token, created_at, updated_at) "
-                     "VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
-                     "ssssiiinsssi", S("bot"), S("channel"), S("user"), S("currency"), I("subtotal"),
-                     I("discount"), I("total"), S("discount_code"), lines, S("provider"), S("token"),
-                     now_ms);
-#undef S
-#undef I
-    free(lines);
-    if (rc != SQLITE_DONE) return db_fail(store, err, "create order");
-    *id = sqlite3_last_insert_rowid(store->db);
-    return PL_OK;
-}
-
-int pl_store_order_get(pl_store *store, const char *bot, int64_t id, json_t **order, char **err) {
-    sqlite3_stmt *st = NULL;
-    *order = NULL;
-    int rc = run_sql(store, &st, "SELECT " ORDER_COLUMNS " FROM orders WHERE id = ?1 AND bot = ?2",
-                     "is", id, bot);
-    if (rc < 0) return db_fail(store, err, "read order");
-    if (rc == SQLITE_ROW) {
-        *order = order_of_row(st);
-        sqlite3_reset(st);
-    }
-    return PL_OK;
-}
-
-int pl_store_orders_of(pl_store *store, const char *bot, const char *channel, const char *user,
-                       int limit, json_t **orders, char **err) {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(store->db,
-                           "SELECT " ORDER_COLUMNS " FROM orders WHERE bot = ?1 AND user = ?2 "
-                           "AND (?3 IS NULL OR channel = ?3) ORDER BY id DESC LIMIT ?4",
-                           -1, &st, NULL) != SQLITE_OK)
-        return db_fail(store, err, "list orders");
-    sqlite3_bind_text(st, 1, bot, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, user, -1, SQLITE_STATIC);
-    if (channel) sqlite3_bind_text(st, 3, channel, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 4, limit);
-    json_t *list = json_array();
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) json_array_append_new(list, order_of_row(st));
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        json_decref(list);
-        return db_fail(store, err, "list orders");
-    }
-    *orders = list;
-    return PL_OK;
-}
-
-int pl_store_order_set_link(pl_store *store, int64_t id, const char *provider_ref,
-                            const char *payment_url, int64_t now_ms, char **err) {
-    int rc = run_sql(store, NULL,
-                     "UPDATE orders SET provider_ref = ?2, payment_url = ?3, updated_at = ?4 WHERE id = ?1",
-                     "inni", id, provider_ref, payment_url, now_ms);
-    return rc == SQLITE_DONE ? PL_OK : db_fail(store, err, "store payment link");
-}
-
-int pl_store_order_transition(pl_store *store, int64_t id, const char *from, const char *to,
-                              const char *payment_ref, int64_t now_ms, int *changed, char **err) {
-    int rc = run_sql(store, NULL,
-                     "UPDATE orders SET state = ?3, payment_ref = coalesce(?4, payment_ref), "
-                     "updated_at = ?5, paid_at = CASE WHEN ?3 = 'paid' THEN ?5 ELSE paid_at END "
-                     "WHERE id = ?1 AND instr(',' || ?2 || ',', ',' || state || ',') > 0",
-                     "issni", id, from, to, payment_ref, now_ms);
-    if (rc != SQLITE_DONE) return db_fail(store, err, "update order");
-    *changed = sqlite3_changes(store->db) > 0;
-    return PL_OK;
-}
-
-int pl_store_order_fulfilment(pl_store *store, int64_t id, const char *status,
-                              const char *tracking_url, int64_t now_ms, char **err) {
-    int rc = run_sql(store, NULL,
-                     "UPDATE orders SET fulfilment = ?2, tracking_url = coalesce(?3, tracking_url), "
-                     "updated_at = ?4 WHERE id = ?1",
-                     "isni", id, status, tracking_url, now_ms);
-    return rc == SQLITE_DONE ? PL_OK : db_fail(store, err, "update order status");
-}
-
-int pl_store_order_by_ref(pl_store *store, const char *bot, const char *ref, int64_t *id, char **err) {
-    sqlite3_stmt *st = NULL;
-    *id = 0;
-    int rc = run_sql(store, &st,
-                     "SELECT id FROM orders WHERE bot = ?1 AND (provider_ref = ?2 OR payment_ref = ?2)",
-                     "ss", bot, ref);
-    if (rc < 0) return db_fail(store, err, "find order");
-    if (rc == SQLITE_ROW) {
-        *id = sqlite3_column_int64(st, 0);
-        sqlite3_reset(st);
-    }
-    return PL_OK;
-}
-
-/* --- discounts --------------------------------------------------------------------- */
-
-int pl_store_discount_used(pl_store *store, const char *bot, const char *code, const char *user,
-                           int *used, char **err) {
-    sqlite3_stmt *st = NULL;
-    int rc = run_sql(store, &st, "SELECT 1 FROM discount_uses WHERE bot = ?1 AND code = ?2 AND user = ?3",
-                     "sss", bot, code, user);
-    if (rc < 0) return db_fail(store, err, "check discount");
-    *used = rc == SQLITE_ROW;
-    if (st) sqlite3_reset(st);
-    return PL_OK;
-}
-
-int pl_store_discount_use(pl_store *store, const char *bot, const char *code, const char *user,
-                          int64_t order_id, int64_t now_ms, int *fresh, char **err) {
-    int rc = run_sql(store, NULL,
-                     "INSERT OR IGNORE INTO discount_uses (bot, code, user, order_id, used_at) "
-                     "VALUES (?1, ?2, ?3, ?4, ?5)",
-                     "sssii", bot, code, user, order_id, now_ms);
-    if (rc != SQLITE_DONE) return db_fail(store, err, "record discount");
-    *fresh = sqlite3_changes(store->db) > 0;
-    return PL_OK;
-}
-
-/* --- stock --------------------------------------------------------------------------- */
-
-int pl_store_stock_sync(pl_store *store, const char *bot, const json_t *catalog_stock,
-                        json_t **remaining, char **err) {
-    if (run_sql(store, NULL, "SAVEPOINT stock", "") != SQLITE_DONE) return db_fail(store, err, "sync stock");
-    const char *key;
-    json_t *v;
-    int ok = 1;
-    json_object_foreach((json_t *)catalog_stock, key, v) {
-        int64_t n = (int64_t)json_integer_value(v);
-        ok = ok && run_sql(store, NULL,
-                           "INSERT INTO stock (bot, key, remaining, catalog_stock) VALUES (?1, ?2, ?3, ?3) "
-                           "ON CONFLICT (bot, key) DO UPDATE SET remaining = excluded.remaining, "
-                           "catalog_stock = excluded.catalog_stock "
-                           "WHERE stock.catalog_stock <> excluded.catalog_stock",
-                           "ssi", bot, key, n) == SQLITE_DONE;
-    }
-    /* what remains, and the keys the catalog no longer has */
-    sqlite3_stmt *st = NULL;
-    json_t *out = json_object(), *gone = json_array();
-    if (ok && sqlite3_prepare_v2(store->db, "SELECT key, remaining FROM stock WHERE bot = ?1", -1, &st,
-                                 NULL) == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, bot, -1, SQLITE_STATIC);
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            const char *k = (const char *)sqlite3_column_text(st, 0);
-            if (json_object_get(catalog_stock, k))
-                json_object_set_new(out, k, json_integer(sqlite3_column_int64(st, 1)));
-            else
-                json_array_append_new(gone, json_string(k));
-        }
-        sqlite3_finalize(st);
-    }
-    size_t i;
-    json_t *k;
-    json_array_foreach(gone, i, k) {
-        ok = ok && run_sql(store, NULL, "DELETE FROM stock WHERE bot = ?1 AND key = ?2", "ss", bot,
-                           json_string_value(k)) == SQLITE_DONE;
-    }
-    json_decref(gone);
-    if (!ok) {
-        run_sql(store, NULL, "ROLLBACK TO stock", "");
-        run_sql(store, NULL, "RELEASE stock", "");
-        json_decref(out);
-        return db_fail(store, err, "sync stock");
-    }
-    run_sql(store, NULL, "RELEASE stock", "");
-    *remaining = out;
-    return PL_OK;
-}
-
-int pl_store_stock_take(pl_store *store, const char *bot, const char *key, int64_t qty,
-                        int64_t *left, int *tracked, char **err) {
-    sqlite3_stmt *st = NULL;
-    int rc = run_sql(store, &st,
-                     "UPDATE stock SET remaining = remaining - ?3 WHERE bot = ?1 AND key = ?2 RETURNING remaining",
-                     "ssi", bot, key, qty);
-    if (rc < 0) return db_fail(store, err, "take stock");
-    *tracked = rc == SQLITE_ROW;
-    *left = *tracked ? sqlite3_column_int64(st, 0) : 0;
-    if (st) {
-        sqlite3_step(st);
-        sqlite3_reset(st);
-    }
-    return PL_OK;
-}
-
-/* --- jobs ----------------------------------------------------------------------------- */
-
-int pl_store_job_put(pl_store *store, const char *bot, const char *channel, const char *user,
-                     const char *name, const char *data_json, int64_t fire_at_ms, int64_t now_ms,
-                     char **err) {
-    int rc = run_sql(store, NULL,
-                     "INSERT INTO jobs (bot, channel, user, name, data, fire_at, created_at) "
-                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
-                     "ON CONFLICT (bot, channel, user, name) WHERE state = 'pending' "
-                     "DO UPDATE SET data = excluded.data, fire_at = excluded.fire_at",
-                     "sssssii", bot, channel, user, name, data_json, fire_at_ms, now_ms);
-    return rc == SQLITE_DONE ? PL_OK : db_fail(store, err, "schedule job");
-}
-
-int pl_store_job_cancel(pl_store *store, const char *bot, const char *channel, const char *user,
-                        const char *name, int *found, char **err) {
-    int rc = run_sql(store, NULL,
-                     "UPDATE jobs SET state = 'cancelled' WHERE bot = ?1 AND channel = ?2 AND user = ?3 "
-                     "AND name = ?4 AND state = 'pending'",
-                     "ssss", bot, channel, user, name);
-    if (rc != SQLITE_DONE) return db_fail(store, err, "cancel job");
-    *found = sqlite3_changes(store->db) > 0;
-    return PL_OK;
+uint64_t pl_store_wal_frames(const pl_store *store) {
+    return store->backend->wal_frames(store);
 }
 
 int pl_store_ping(pl_store *store, char **err) {
-    sqlite3_stmt *st = NULL;
-    /* a read of a table: SQLite runs "SELECT 1" without touching the file */
-    int rc = run_sql(store, &st, "SELECT count(*) FROM schema_migrations", "");
-    if (rc < 0) return db_fail(store, err, "ping");
-    if (rc == SQLITE_ROW) sqlite3_reset(st);
-    return PL_OK;
+    return store->backend->ping(store, err);
 }
 
-int pl_store_job_next(pl_store *store, int64_t *fire_at_ms, char **err) {
-    sqlite3_stmt *st = NULL;
-    int rc = run_sql(store, &st, "SELECT min(fire_at) FROM jobs WHERE state = 'pending'", "");
-    if (rc < 0) return db_fail(store, err, "next job");
-    *fire_at_ms = -1;
-    if (rc == SQLITE_ROW) {
-        if (sqlite3_column_type(st, 0) != SQLITE_NULL) *fire_at_ms = sqlite3_column_int64(st, 0);
-        sqlite3_reset(st);
-    }
-    return PL_OK;
+int pl_store_begin(pl_store *store, char **err) {
+    return store->backend->begin(store, err);
 }
 
-int pl_store_jobs_due(pl_store *store, int64_t now_ms, int limit, json_t **jobs, char **err) {
-    char *sql = pl_strdupf("SELECT id, bot, channel, user, name, data, fire_at FROM jobs "
-                           "WHERE state = 'pending' AND fire_at <= %lld ORDER BY fire_at, id LIMIT %d",
-                           (long long)now_ms, limit);
-    static const char *const keys[] = {"#id", "bot", "channel", "user", "name", "@data", "#fire_at"};
-    int rc = collect_rows(store, sql, keys, 7, jobs, err);
-    free(sql);
-    return rc;
+int pl_store_commit(pl_store *store, char **err) {
+    return store->backend->commit(store, err);
 }
 
-int pl_store_job_fired(pl_store *store, int64_t id, int64_t now_ms, int *changed, char **err) {
-    int rc = run_sql(store, NULL,
-                     "UPDATE jobs SET state = 'fired', fired_at = ?2 WHERE id = ?1 AND state = 'pending'",
-                     "ii", id, now_ms);
-    if (rc != SQLITE_DONE) return db_fail(store, err, "fire job");
-    *changed = sqlite3_changes(store->db) > 0;
-    return PL_OK;
+void pl_store_rollback(pl_store *store) {
+    store->backend->rollback(store);
 }
 
-int pl_store_jobs_of(pl_store *store, const char *bot, const char *channel, const char *user,
-                     json_t **jobs, char **err) {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(store->db,
-                           "SELECT name, fire_at, data FROM jobs WHERE bot = ?1 AND channel = ?2 "
-                           "AND user = ?3 AND state = 'pending' ORDER BY fire_at",
-                           -1, &st, NULL) != SQLITE_OK)
-        return db_fail(store, err, "list jobs");
-    sqlite3_bind_text(st, 1, bot, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, channel, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, user, -1, SQLITE_STATIC);
-    json_t *list = json_array();
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        json_t *data = json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL);
-        json_array_append_new(list, json_pack("{s:s, s:I, s:o}", "name", (const char *)sqlite3_column_text(st, 0), "fire_at",
-                                              (json_int_t)sqlite3_column_int64(st, 1), "data",
-                                              data ? data : json_null()));
-    }
-    sqlite3_finalize(st);
-    *jobs = list;
-    return PL_OK;
+int pl_store_session_get(pl_store *store, const pl_session_key *key, char **state_json, char **err) {
+    return store->backend->session_get(store, key, state_json, err);
 }
 
-/* --- transcript by id ---------------------------------------------------------------- */
+int pl_store_session_put(pl_store *store, const pl_session_key *key, const char *state_json, int64_t now_ms, char **err) {
+    return store->backend->session_put(store, key, state_json, now_ms, err);
+}
 
-int pl_store_transcript_since(pl_store *store, const pl_session_key *key, int64_t after_id,
-                              int limit, json_t **lines, char **err) {
-    sqlite3_stmt *st = cached_statement(store, "SELECT id, at, direction, body FROM transcript WHERE bot = ?1 "
-                                                "AND channel = ?2 AND user = ?3 AND id > ?4 ORDER BY id LIMIT ?5");
-    if (!st) return db_fail(store, err, "read transcript");
-    sqlite3_bind_text(st, 1, key->bot, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, key->channel, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, key->user, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, after_id);
-    sqlite3_bind_int(st, 5, limit);
-    json_t *out = json_array();
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *body = json_loads((const char *)sqlite3_column_text(st, 3), 0, NULL);
-        json_array_append_new(out, json_pack("{s:I, s:I, s:s, s:o}", "id", (json_int_t)sqlite3_column_int64(st, 0),
-                                             "at", (json_int_t)sqlite3_column_int64(st, 1), "direction",
-                                             (const char *)sqlite3_column_text(st, 2), "body", body ? body : json_null()));
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        json_decref(out);
-        return db_fail(store, err, "read transcript");
-    }
-    *lines = out;
-    return PL_OK;
+int pl_store_session_erase(pl_store *store, const pl_session_key *key, int *found, char **err) {
+    return store->backend->session_erase(store, key, found, err);
+}
+
+int64_t pl_store_session_count(pl_store *store) {
+    return store->backend->session_count(store);
+}
+
+int pl_store_transcript_add(pl_store *store, const pl_session_key *key, const char *direction, const char *body_json, int64_t now_ms, char **err) {
+    return store->backend->transcript_add(store, key, direction, body_json, now_ms, err);
+}
+
+int pl_store_transcript_add_turn(pl_store *store, const pl_session_key *key, const char *in_json, int64_t in_at_ms, const char *out_json, int64_t out_at_ms, char **err) {
+    return store->backend->transcript_add_turn(store, key, in_json, in_at_ms, out_json, out_at_ms, err);
+}
+
+int pl_store_transcript_get(pl_store *store, const pl_session_key *key, int limit, json_t **lines, char **err) {
+    return store->backend->transcript_get(store, key, limit, lines, err);
+}
+
+int pl_store_transcript_since(pl_store *store, const pl_session_key *key, int64_t after_id, int limit, json_t **lines, char **err) {
+    return store->backend->transcript_since(store, key, after_id, limit, lines, err);
 }
 
 int64_t pl_store_transcript_last_id(pl_store *store, const pl_session_key *key) {
-    sqlite3_stmt *st = NULL;
-    int rc = run_sql(store, &st, "SELECT max(id) FROM transcript WHERE bot = ?1 AND channel = ?2 AND user = ?3",
-                     "sss", key->bot, key->channel, key->user);
-    int64_t id = 0;
-    if (rc == SQLITE_ROW) {
-        id = sqlite3_column_int64(st, 0);
-        sqlite3_reset(st);
-    }
-    return id;
+    return store->backend->transcript_last_id(store, key);
 }
 
-/* --- handoffs --------------------------------------------------------------------------- */
-
-static const char *field(const json_t *o, const char *name) {
-    return json_string_value(json_object_get(o, name));
-}
-
-int pl_store_handoff_put(pl_store *store, const pl_session_key *key, const json_t *handoff, int64_t now_ms,
-                         char **err) {
-    int rc;
-    json_t *since = json_object_get(handoff, "since");
-    if (!handoff)
-        rc = run_sql(store, NULL, "DELETE FROM handoffs WHERE bot = ?1 AND channel = ?2 AND user = ?3", "sss",
-                     key->bot, key->channel, key->user);
-    else
-        rc = run_sql(store, NULL,
-                     "INSERT INTO handoffs (bot, channel, user, state, reason, agent, since, updated_at, display_name) "
-                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (bot, channel, user) DO UPDATE SET "
-                     "state = excluded.state, reason = excluded.reason, agent = excluded.agent, "
-                     "updated_at = excluded.updated_at, display_name = coalesce(excluded.display_name, display_name)",
-                     "ssssnniin", key->bot, key->channel, key->user, field(handoff, "state"), field(handoff, "reason"),
-                     field(handoff, "agent"), json_is_number(since) ? (int64_t)json_number_value(since) : now_ms,
-                     now_ms, field(handoff, "display_name"));
-    return rc == SQLITE_DONE ? PL_OK : db_fail(store, err, "record handoff");
+int pl_store_handoff_put(pl_store *store, const pl_session_key *key, const json_t *handoff, int64_t now_ms, char **err) {
+    return store->backend->handoff_put(store, key, handoff, now_ms, err);
 }
 
 int pl_store_handoffs(pl_store *store, json_t **list, char **err) {
-    static const char *const keys[] = {"bot",   "channel", "user",     "state",
-                                       "reason", "agent",  "#since",  "#last_at", "display_name"};
-    return collect_rows(store,
-                        "SELECT h.bot, h.channel, h.user, h.state, h.reason, h.agent, h.since, "
-                        "(SELECT max(at) FROM transcript t WHERE t.bot = h.bot AND t.channel = h.channel "
-                        " AND t.user = h.user), h.display_name FROM handoffs h "
-                        "ORDER BY CASE h.state WHEN 'waiting' THEN 0 ELSE 1 END, h.since, h.updated_at",
-                        keys, 9, list, err);
+    return store->backend->handoffs(store, list, err);
+}
+
+int pl_store_catalog_replace(pl_store *store, const char *bot, const json_t *products, char **err) {
+    return store->backend->catalog_replace(store, bot, products, err);
+}
+
+int64_t pl_store_catalog_count(pl_store *store, const char *bot) {
+    return store->backend->catalog_count(store, bot);
+}
+
+int pl_store_inbox_add(pl_store *store, const char *bot, const char *channel, const char *platform_id, const char *user, const char *message_json, int64_t now_ms, int64_t *id, char **err) {
+    return store->backend->inbox_add(store, bot, channel, platform_id, user, message_json, now_ms, id, err);
+}
+
+int pl_store_inbox_done(pl_store *store, int64_t id, int64_t now_ms, char **err) {
+    return store->backend->inbox_done(store, id, now_ms, err);
+}
+
+int pl_store_inbox_next_seq(pl_store *store, const char *bot, const char *channel, const char *prefix, int64_t *seq, char **err) {
+    return store->backend->inbox_next_seq(store, bot, channel, prefix, seq, err);
+}
+
+int pl_store_inbox_pending(pl_store *store, json_t **rows, char **err) {
+    return store->backend->inbox_pending(store, rows, err);
+}
+
+int pl_store_inbox_prune(pl_store *store, int64_t before_ms, char **err) {
+    return store->backend->inbox_prune(store, before_ms, err);
+}
+
+int pl_store_outbox_add(pl_store *store, const char *bot, const char *channel, const char *user, const char *call_json, int64_t now_ms, int64_t *id, char **err) {
+    return store->backend->outbox_add(store, bot, channel, user, call_json, now_ms, id, err);
+}
+
+int pl_store_outbox_pending(pl_store *store, json_t **rows, char **err) {
+    return store->backend->outbox_pending(store, rows, err);
+}
+
+int pl_store_outbox_update(pl_store *store, int64_t id, const char *state, int attempts, int64_t next_at_ms, const char *error, int64_t now_ms, char **err) {
+    return store->backend->outbox_update(store, id, state, attempts, next_at_ms, error, now_ms, err);
+}
+
+int pl_store_outbox_count(pl_store *store, const char *bot, const char *state, int64_t *n, char **err) {
+    return store->backend->outbox_count(store, bot, state, n, err);
+}
+
+int pl_store_order_create(pl_store *store, const json_t *order, int64_t now_ms, int64_t *id, char **err) {
+    return store->backend->order_create(store, order, now_ms, id, err);
+}
+
+int pl_store_order_get(pl_store *store, const char *bot, int64_t id, json_t **order, char **err) {
+    return store->backend->order_get(store, bot, id, order, err);
+}
+
+int pl_store_orders_of(pl_store *store, const char *bot, const char *channel, const char *user, int limit, json_t **orders, char **err) {
+    return store->backend->orders_of(store, bot, channel, user, limit, orders, err);
+}
+
+int pl_store_order_set_link(pl_store *store, int64_t id, const char *provider_ref, const char *payment_url, int64_t now_ms, char **err) {
+    return store->backend->order_set_link(store, id, provider_ref, payment_url, now_ms, err);
+}
+
+int pl_store_order_transition(pl_store *store, int64_t id, const char *from, const char *to, const char *payment_ref, int64_t now_ms, int *changed, char **err) {
+    return store->backend->order_transition(store, id, from, to, payment_ref, now_ms, changed, err);
+}
+
+int pl_store_order_fulfilment(pl_store *store, int64_t id, const char *status, const char *tracking_url, int64_t now_ms, char **err) {
+    return store->backend->order_fulfilment(store, id, status, tracking_url, now_ms, err);
+}
+
+int pl_store_order_by_ref(pl_store *store, const char *bot, const char *ref, int64_t *id, char **err) {
+    return store->backend->order_by_ref(store, bot, ref, id, err);
+}
+
+int pl_store_discount_used(pl_store *store, const char *bot, const char *code, const char *user, int *used, char **err) {
+    return store->backend->discount_used(store, bot, code, user, used, err);
+}
+
+int pl_store_discount_use(pl_store *store, const char *bot, const char *code, const char *user, int64_t order_id, int64_t now_ms, int *fresh, char **err) {
+    return store->backend->discount_use(store, bot, code, user, order_id, now_ms, fresh, err);
+}
+
+int pl_store_stock_sync(pl_store *store, const char *bot, const json_t *catalog_stock, json_t **remaining, char **err) {
+    return store->backend->stock_sync(store, bot, catalog_stock, remaining, err);
+}
+
+int pl_store_stock_take(pl_store *store, const char *bot, const char *key, int64_t qty, int64_t *left, int *tracked, char **err) {
+    return store->backend->stock_take(store, bot, key, qty, left, tracked, err);
+}
+
+int pl_store_job_put(pl_store *store, const char *bot, const char *channel, const char *user, const char *name, const char *data_json, int64_t fire_at_ms, int64_t now_ms, char **err) {
+    return store->backend->job_put(store, bot, channel, user, name, data_json, fire_at_ms, now_ms, err);
+}
+
+int pl_store_job_cancel(pl_store *store, const char *bot, const char *channel, const char *user, const char *name, int *found, char **err) {
+    return store->backend->job_cancel(store, bot, channel, user, name, found, err);
+}
+
+int pl_store_job_next(pl_store *store, int64_t *fire_at_ms, char **err) {
+    return store->backend->job_next(store, fire_at_ms, err);
+}
+
+int pl_store_jobs_due(pl_store *store, int64_t now_ms, int limit, json_t **jobs, char **err) {
+    return store->backend->jobs_due(store, now_ms, limit, jobs, err);
+}
+
+int pl_store_job_fired(pl_store *store, int64_t id, int64_t now_ms, int *changed, char **err) {
+    return store->backend->job_fired(store, id, now_ms, changed, err);
+}
+
+int pl_store_jobs_of(pl_store *store, const char *bot, const char *channel, const char *user, json_t **jobs, char **err) {
+    return store->backend->jobs_of(store, bot, channel, user, jobs, err);
+}
+
+int pl_store_payload_put(pl_store *store, const char *bot, const char *key, const char *payload, char **err) {
+    return store->backend->payload_put(store, bot, key, payload, err);
+}
+
+int pl_store_payload_get(pl_store *store, const char *bot, const char *key, char **payload, char **err) {
+    return store->backend->payload_get(store, bot, key, payload, err);
 }

@@ -1,7 +1,9 @@
 /* store: every byte parley keeps goes through this interface.
  *
- * The embedded backend is SQLite in WAL mode. Schema changes are numbered
- * migrations applied at open. Writes happen inside a transaction opened with
+ * The embedded backend is SQLite in WAL mode (store_sqlite.c); several
+ * nodes share a PostgreSQL database (store_pg.c). store.c picks one from
+ * where the database is and passes each call to it (store_backend.h).
+ * Schema changes are numbered migrations applied at open. Writes happen inside a transaction opened with
  * pl_store_begin and closed with pl_store_commit: the commit stage batches
  * all sessions finished in one loop turn into one transaction. Serving, the
  * store defers its syncs (pl_store_defer_sync) to the sync thread
@@ -26,17 +28,25 @@ typedef struct {
 
 typedef enum { PL_SYNC_NORMAL, PL_SYNC_FULL } pl_store_sync;
 
-/* Opens (creating if needed) the database at path; ":memory:" for tests. */
 /* How long a statement waits for a lock held by another connection once
  * the store serves (the loop waits with it). */
 #define PL_STORE_BUSY_MS 20
 
+/* Opens (creating if needed) the database at path, or the PostgreSQL
+ * database a postgres:// (postgresql://) URL names, applying the
+ * migrations; ":memory:" for tests. sync is SQLite's (PostgreSQL's
+ * commits are as durable as its server is set to make them). */
 int pl_store_open(const char *path, pl_store_sync sync, pl_store **out, char **err);
+/* 1 when where names a PostgreSQL database (a postgres:// URL). */
+int pl_store_is_postgres(const char *where);
+/* "sqlite" or "postgresql". */
+const char *pl_store_backend_name(const pl_store *store);
 void pl_store_close(pl_store *store);
 
-/* The database file's path, or NULL for ":memory:". */
+/* Where the database is: the SQLite file's path (NULL for ":memory:") or
+ * the PostgreSQL URL it was opened with. */
 const char *pl_store_path(const pl_store *store);
-/* A read-only connection to the same file for another thread (a turn
+/* A read-only connection to the same database for another thread (a turn
  * thread reads sessions with it): only pl_store_session_get works on it. */
 int pl_store_open_reader(const char *path, pl_store **out, char **err);
 

@@ -29,13 +29,16 @@ static int check_count, check_failed, check_case_failed;
         }                                                                            \
     } while (0)
 
-#define RUN(name)                                                                    \
+#define RUN(name) RUN_AS(#name, name)
+
+/* Runs case name under another label (a case run once per backend). */
+#define RUN_AS(label, name)                                                          \
     do {                                                                             \
         check_case_failed = 0;                                                       \
         test_##name();                                                               \
         check_count++;                                                               \
         if (check_case_failed) check_failed++;                                       \
-        printf("%s %d - %s\n", check_case_failed ? "not ok" : "ok", check_count, #name); \
+        printf("%s %d - %s\n", check_case_failed ? "not ok" : "ok", check_count, label); \
     } while (0)
 
 static inline int check_done(void) {

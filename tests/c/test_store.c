@@ -1,6 +1,11 @@
-/* test_store: the SQLite store (store.h): open and migrations, sessions,
- * transcripts, catalog copies and transactions. */
+/* test_store: the storage interface (store.h) — sessions, transcripts,
+ * catalog copies, transactions, and every other call — once on SQLite and
+ * once on PostgreSQL (the run's private server, a fresh database a case),
+ * so both backends keep one contract; then what only SQLite has (its file,
+ * its migrations of an old file) and what only several connections to one
+ * PostgreSQL database show (de-duplication by constraints). */
 #define _GNU_SOURCE
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +13,7 @@
 
 #include "base/common.h"
 #include "check.h"
+#include "pg_loop.h"
 #include "store/store.h"
 
 static const pl_session_key alice = {"barista", "rest", "alice"};
@@ -15,12 +21,43 @@ static const pl_session_key bob = {"barista", "rest", "bob"};
 static const pl_session_key alice_console = {"barista", "console", "alice"};
 static const pl_session_key alice_other_bot = {"tea", "rest", "alice"};
 
+/* The backend the contract cases run on: 0 SQLite (":memory:"), 1
+ * PostgreSQL. */
+static int on_postgres;
+
+/* A postgres:// URL of a fresh database on the run's server (new), or
+ * NULL (the case fails then). */
+static char *fresh_database_url(void) {
+    static int made;
+    char name[64];
+    snprintf(name, sizeof name, "parley_test_store_%d", ++made);
+    char *info = fresh_database(name);
+    if (!info) return NULL;
+    PQconninfoOption *opts = PQconninfoParse(info, NULL);
+    const char *host = "", *port = "5432", *user = "parley";
+    for (PQconninfoOption *o = opts; o && o->keyword; o++) {
+        if (!o->val) continue;
+        if (strcmp(o->keyword, "host") == 0) host = o->val;
+        else if (strcmp(o->keyword, "port") == 0) port = o->val;
+        else if (strcmp(o->keyword, "user") == 0) user = o->val;
+    }
+    char *url = pl_strdupf("postgresql:///%s?host=%s&port=%s&user=%s", name, host, port, user);
+    PQconninfoFree(opts);
+    free(info);
+    return url;
+}
+
+/* An empty store on the backend of the run: SQLite in memory, or a fresh
+ * PostgreSQL database. */
 static pl_store *open_memory(void) {
     pl_store *store = NULL;
-    char *err = NULL;
-    int rc = pl_store_open(":memory:", PL_SYNC_NORMAL, &store, &err);
+    char *err = NULL, *url = on_postgres ? fresh_database_url() : NULL;
+    if (on_postgres && !url) return NULL;
+    int rc = pl_store_open(url ? url : ":memory:", PL_SYNC_NORMAL, &store, &err);
     if (rc != 0) printf("#   open failed: %s\n", err);
+    CHECK(rc == 0);
     free(err);
+    free(url);
     return rc == 0 ? store : NULL;
 }
 
@@ -618,22 +655,409 @@ TEST(handoff_queue) {
     pl_store_close(store);
 }
 
+/* --- every other call of the interface ------------------------------------- */
+
+static const char *str(const json_t *o, const char *key) { return json_string_value(json_object_get(o, key)); }
+static json_int_t num(const json_t *o, const char *key) { return json_integer_value(json_object_get(o, key)); }
+
+/* Lines by id, as the web chat and agent streams replay them. */
+TEST(transcript_by_id) {
+    pl_store *store = open_memory();
+    if (!store) return;
+    char *err = NULL;
+    CHECK(pl_store_transcript_last_id(store, &alice) == 0);
+    CHECK(pl_store_transcript_add_turn(store, &alice, "{\"text\":\"hi\"}", 10, "[{\"text\":\"hello\"}]", 11, &err) == 0);
+    CHECK(pl_store_transcript_add(store, &bob, "in", "{\"text\":\"bob\"}", 12, &err) == 0);
+    CHECK(pl_store_transcript_add(store, &alice, "status", "{\"status\":\"read\"}", 13, &err) == 0);
+    json_t *all = NULL, *after = NULL;
+    CHECK(pl_store_transcript_since(store, &alice, 0, 10, &all, &err) == 0);
+    CHECK(json_array_size(all) == 3);
+    int64_t first = num(json_array_get(all, 0), "id");
+    CHECK(num(json_array_get(all, 1), "id") == first + 1); /* the answer is the line after */
+    CHECK(strcmp(str(json_array_get(all, 1), "direction"), "out") == 0);
+    CHECK(num(json_array_get(all, 1), "at") == 11);
+    CHECK(strcmp(str(json_array_get(json_object_get(json_array_get(all, 1), "body"), 0), "text"), "hello") == 0);
+    CHECK(strcmp(str(json_array_get(all, 2), "direction"), "status") == 0);
+    CHECK(pl_store_transcript_last_id(store, &alice) == num(json_array_get(all, 2), "id"));
+    CHECK(pl_store_transcript_since(store, &alice, first + 1, 10, &after, &err) == 0);
+    CHECK(json_array_size(after) == 1);
+    json_decref(after);
+    CHECK(pl_store_transcript_since(store, &alice, 0, 2, &after, &err) == 0);
+    CHECK(json_array_size(after) == 2);
+    CHECK(err == NULL);
+    json_decref(after);
+    json_decref(all);
+    free(err);
+    pl_store_close(store);
+}
+
+/* A platform's retried delivery is recorded once; what is not handled is
+ * replayed after a crash, oldest first; handled rows are pruned. */
+TEST(inbox_deduplicates_and_replays) {
+    pl_store *store = open_memory();
+    if (!store) return;
+    char *err = NULL;
+    int64_t a = -1, again = -1, b = -1, other = -1, seq = 0;
+    CHECK(pl_store_inbox_add(store, "barista", "whatsapp", "wamid.1", "alice", "{\"text\":\"hi\"}", 100, &a, &err) == 0);
+    CHECK(pl_store_inbox_add(store, "barista", "whatsapp", "wamid.1", "alice", "{\"text\":\"hi\"}", 101, &again, &err) == 0);
+    CHECK(pl_store_inbox_add(store, "barista", "whatsapp", "wamid.2", "alice", "{\"text\":\"2\"}", 102, &b, &err) == 0);
+    CHECK(pl_store_inbox_add(store, "barista", "telegram", "wamid.1", "alice", "{}", 103, &other, &err) == 0);
+    CHECK(a > 0 && b > a && other > b);
+    CHECK(again == 0);
+    CHECK(pl_store_inbox_done(store, a, 200, &err) == 0);
+    json_t *rows = NULL;
+    CHECK(pl_store_inbox_pending(store, &rows, &err) == 0);
+    CHECK(json_array_size(rows) == 2);
+    CHECK(num(json_array_get(rows, 0), "id") == b);
+    CHECK(strcmp(str(json_object_get(json_array_get(rows, 0), "message"), "text"), "2") == 0);
+    CHECK(strcmp(str(json_array_get(rows, 0), "user"), "alice") == 0);
+    json_decref(rows);
+    /* parley's own event ids: the next of a zero-padded sequence */
+    CHECK(pl_store_inbox_next_seq(store, "barista", "payment", "pay:", &seq, &err) == 0);
+    CHECK(seq == 1);
+    CHECK(pl_store_inbox_add(store, "barista", "payment", "pay:000000009", "-", "{}", 104, &a, &err) == 0);
+    CHECK(pl_store_inbox_add(store, "barista", "payment", "pay:000000010", "-", "{}", 105, &a, &err) == 0);
+    CHECK(pl_store_inbox_add(store, "barista", "payment", "paz:000000099", "-", "{}", 105, &a, &err) == 0);
+    CHECK(pl_store_inbox_next_seq(store, "barista", "payment", "pay:", &seq, &err) == 0);
+    CHECK(seq == 11);
+    /* pruning forgets handled rows before the cut only */
+    CHECK(pl_store_inbox_prune(store, 150, &err) == 0);
+    CHECK(pl_store_inbox_add(store, "barista", "whatsapp", "wamid.1", "alice", "{}", 300, &again, &err) == 0);
+    CHECK(again == 0);
+    CHECK(pl_store_inbox_prune(store, 250, &err) == 0);
+    CHECK(pl_store_inbox_add(store, "barista", "whatsapp", "wamid.1", "alice", "{}", 300, &again, &err) == 0);
+    CHECK(again > 0);
+    CHECK(err == NULL);
+    free(err);
+    pl_store_close(store);
+}
+
+TEST(outbox_rows) {
+    pl_store *store = open_memory();
+    if (!store) return;
+    char *err = NULL;
+    int64_t first = 0, second = 0, n = -1;
+    CHECK(pl_store_outbox_add(store, "barista", "whatsapp", "alice", "{\"to\":\"alice\"}", 100, &first, &err) == 0);
+    CHECK(pl_store_outbox_add(store, "tea", "telegram", "bob", "{\"to\":\"bob\"}", 101, &second, &err) == 0);
+    CHECK(first > 0 && second > first);
+    json_t *rows = NULL;
+    CHECK(pl_store_outbox_pending(store, &rows, &err) == 0);
+    CHECK(json_array_size(rows) == 2);
+    CHECK(num(json_array_get(rows, 0), "id") == first);
+    CHECK(num(json_array_get(rows, 0), "next_at") == 100);
+    CHECK(num(json_array_get(rows, 0), "attempts") == 0);
+    CHECK(strcmp(str(json_object_get(json_array_get(rows, 0), "call"), "to"), "alice") == 0);
+    json_decref(rows);
+    CHECK(pl_store_outbox_update(store, first, "pending", 1, 5000, "HTTP 500", 200, &err) == 0);
+    CHECK(pl_store_outbox_update(store, second, "sent", 1, 0, NULL, 200, &err) == 0);
+    CHECK(pl_store_outbox_pending(store, &rows, &err) == 0);
+    CHECK(json_array_size(rows) == 1);
+    CHECK(num(json_array_get(rows, 0), "attempts") == 1);
+    CHECK(num(json_array_get(rows, 0), "next_at") == 5000);
+    json_decref(rows);
+    CHECK(pl_store_outbox_count(store, NULL, "sent", &n, &err) == 0);
+    CHECK(n == 1);
+    CHECK(pl_store_outbox_count(store, "barista", "sent", &n, &err) == 0);
+    CHECK(n == 0);
+    CHECK(pl_store_outbox_update(store, first, "dead", 5, 0, "gave up", 300, &err) == 0);
+    CHECK(pl_store_outbox_count(store, "barista", "dead", &n, &err) == 0);
+    CHECK(n == 1);
+    CHECK(err == NULL);
+    free(err);
+    pl_store_close(store);
+}
+
+static json_t *an_order(const char *user, const char *code) {
+    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s?, s:[{s:s, s:I}], s:s, s:s}", "bot", "barista", "channel",
+                     "rest", "user", user, "currency", "EUR", "subtotal", (json_int_t)760, "discount", (json_int_t)76,
+                     "total", (json_int_t)684, "discount_code", code, "lines", "sku", "latte", "qty", (json_int_t)2,
+                     "provider", "test", "token", "tok");
+}
+
+/* An order is paid once, whatever the provider retries. */
+TEST(orders_and_their_states) {
+    pl_store *store = open_memory();
+    if (!store) return;
+    char *err = NULL;
+    int64_t id = 0, id2 = 0, found = -1;
+    json_t *o = an_order("alice", "WELCOME"), *o2 = an_order("alice", NULL), *got = NULL;
+    CHECK(pl_store_order_create(store, o, 1000, &id, &err) == 0);
+    CHECK(pl_store_order_create(store, o2, 1001, &id2, &err) == 0);
+    CHECK(id > 0 && id2 > id);
+    CHECK(pl_store_order_get(store, "barista", id, &got, &err) == 0);
+    CHECK(got != NULL);
+    CHECK(strcmp(str(got, "state"), "pending") == 0);
+    CHECK(num(got, "total") == 684);
+    CHECK(strcmp(str(got, "discount_code"), "WELCOME") == 0);
+    CHECK(num(json_array_get(json_object_get(got, "lines"), 0), "qty") == 2);
+    CHECK(json_is_null(json_object_get(got, "paid_at")));
+    json_decref(got);
+    got = (json_t *)1;
+    CHECK(pl_store_order_get(store, "tea", id, &got, &err) == 0); /* another bot's number */
+    CHECK(got == NULL);
+    CHECK(pl_store_order_set_link(store, id, "cs_1", "https://pay.example/cs_1", 1100, &err) == 0);
+    CHECK(pl_store_order_by_ref(store, "barista", "cs_1", &found, &err) == 0);
+    CHECK(found == id);
+    CHECK(pl_store_order_by_ref(store, "barista", "nope", &found, &err) == 0);
+    CHECK(found == 0);
+    int changed = -1;
+    CHECK(pl_store_order_transition(store, id, "pending,failed", "paid", "pi_1", 1200, &changed, &err) == 0);
+    CHECK(changed == 1);
+    CHECK(pl_store_order_transition(store, id, "pending,failed", "paid", "pi_1", 1300, &changed, &err) == 0);
+    CHECK(changed == 0);
+    CHECK(pl_store_order_by_ref(store, "barista", "pi_1", &found, &err) == 0);
+    CHECK(found == id);
+    CHECK(pl_store_order_fulfilment(store, id, "shipped", "https://track.example/1", 1400, &err) == 0);
+    CHECK(pl_store_order_get(store, "barista", id, &got, &err) == 0);
+    CHECK(strcmp(str(got, "state"), "paid") == 0);
+    CHECK(num(got, "paid_at") == 1200);
+    CHECK(strcmp(str(got, "payment_ref"), "pi_1") == 0);
+    CHECK(strcmp(str(got, "fulfilment"), "shipped") == 0);
+    CHECK(strcmp(str(got, "tracking_url"), "https://track.example/1") == 0);
+    json_decref(got);
+    json_t *list = NULL;
+    CHECK(pl_store_orders_of(store, "barista", NULL, "alice", 10, &list, &err) == 0);
+    CHECK(json_array_size(list) == 2);
+    CHECK(num(json_array_get(list, 0), "id") == id2); /* newest first */
+    json_decref(list);
+    CHECK(pl_store_orders_of(store, "barista", "whatsapp", "alice", 10, &list, &err) == 0);
+    CHECK(json_array_size(list) == 0);
+    json_decref(list);
+    CHECK(pl_store_orders_of(store, "barista", "rest", "alice", 1, &list, &err) == 0);
+    CHECK(json_array_size(list) == 1);
+    json_decref(list);
+    CHECK(err == NULL);
+    json_decref(o);
+    json_decref(o2);
+    free(err);
+    pl_store_close(store);
+}
+
+TEST(discount_once_per_shopper) {
+    pl_store *store = open_memory();
+    if (!store) return;
+    char *err = NULL;
+    int used = -1, fresh = -1;
+    CHECK(pl_store_discount_used(store, "barista", "WELCOME", "alice", &used, &err) == 0);
+    CHECK(used == 0);
+    CHECK(pl_store_discount_use(store, "barista", "WELCOME", "alice", 1, 100, &fresh, &err) == 0);
+    CHECK(fresh == 1);
+    CHECK(pl_store_discount_use(store, "barista", "WELCOME", "alice", 2, 200, &fresh, &err) == 0);
+    CHECK(fresh == 0);
+    CHECK(pl_store_discount_used(store, "barista", "WELCOME", "alice", &used, &err) == 0);
+    CHECK(used == 1);
+    CHECK(pl_store_discount_used(store, "barista", "WELCOME", "bob", &used, &err) == 0);
+    CHECK(used == 0);
+    CHECK(err == NULL);
+    free(err);
+    pl_store_close(store);
+}
+
+/* Sold units stay sold across a reload whose catalog stock is unchanged. */
+TEST(stock_sync_and_take) {
+    pl_store *store = open_memory();
+    if (!store) return;
+    char *err = NULL;
+    json_t *catalog = json_pack("{s:I, s:I}", "croissant", (json_int_t)5, "latte/size=large", (json_int_t)2);
+    json_t *left = NULL;
+    CHECK(pl_store_stock_sync(store, "barista", catalog, &left, &err) == 0);
+    CHECK(num(left, "croissant") == 5);
+    json_decref(left);
+    int64_t remaining = -1;
+    int tracked = -1;
+    CHECK(pl_store_stock_take(store, "barista", "croissant", 2, &remaining, &tracked, &err) == 0);
+    CHECK(tracked == 1 && remaining == 3);
+    CHECK(pl_store_stock_take(store, "barista", "latte/size=large", 3, &remaining, &tracked, &err) == 0);
+    CHECK(tracked == 1 && remaining == -1); /* oversold */
+    CHECK(pl_store_stock_take(store, "barista", "espresso", 1, &remaining, &tracked, &err) == 0);
+    CHECK(tracked == 0);
+    CHECK(pl_store_stock_sync(store, "barista", catalog, &left, &err) == 0);
+    CHECK(num(left, "croissant") == 3);
+    json_decref(left);
+    /* a changed catalog count resets; a key gone from the catalog goes */
+    json_t *restocked = json_pack("{s:I}", "croissant", (json_int_t)12);
+    CHECK(pl_store_stock_sync(store, "barista", restocked, &left, &err) == 0);
+    CHECK(num(left, "croissant") == 12);
+    CHECK(json_object_size(left) == 1);
+    json_decref(left);
+    CHECK(pl_store_stock_take(store, "barista", "latte/size=large", 1, &remaining, &tracked, &err) == 0);
+    CHECK(tracked == 0);
+    CHECK(err == NULL);
+    json_decref(catalog);
+    json_decref(restocked);
+    free(err);
+    pl_store_close(store);
+}
+
+TEST(jobs_schedule_cancel_fire) {
+    pl_store *store = open_memory();
+    if (!store) return;
+    char *err = NULL;
+    int64_t next = 0;
+    CHECK(pl_store_job_next(store, &next, &err) == 0);
+    CHECK(next == -1);
+    CHECK(pl_store_job_put(store, "barista", "rest", "alice", "reminder", "{\"n\":1}", 5000, 100, &err) == 0);
+    /* one pending job per session and name: this reschedules it */
+    CHECK(pl_store_job_put(store, "barista", "rest", "alice", "reminder", "{\"n\":2}", 3000, 200, &err) == 0);
+    CHECK(pl_store_job_put(store, "barista", "rest", "bob", "reminder", "null", 4000, 200, &err) == 0);
+    CHECK(pl_store_job_put(store, "barista", "rest", "alice", "survey", "{}", 9000, 200, &err) == 0);
+    CHECK(pl_store_job_next(store, &next, &err) == 0);
+    CHECK(next == 3000);
+    json_t *of = NULL, *due = NULL;
+    CHECK(pl_store_jobs_of(store, "barista", "rest", "alice", &of, &err) == 0);
+    CHECK(json_array_size(of) == 2);
+    CHECK(strcmp(str(json_array_get(of, 0), "name"), "reminder") == 0);
+    CHECK(num(json_object_get(json_array_get(of, 0), "data"), "n") == 2);
+    json_decref(of);
+    int found = -1, changed = -1;
+    CHECK(pl_store_job_cancel(store, "barista", "rest", "bob", "reminder", &found, &err) == 0);
+    CHECK(found == 1);
+    CHECK(pl_store_job_cancel(store, "barista", "rest", "bob", "reminder", &found, &err) == 0);
+    CHECK(found == 0);
+    CHECK(pl_store_jobs_due(store, 5000, 10, &due, &err) == 0);
+    CHECK(json_array_size(due) == 1);
+    int64_t id = num(json_array_get(due, 0), "id");
+    CHECK(strcmp(str(json_array_get(due, 0), "user"), "alice") == 0);
+    CHECK(num(json_array_get(due, 0), "fire_at") == 3000);
+    json_decref(due);
+    CHECK(pl_store_job_fired(store, id, 5000, &changed, &err) == 0);
+    CHECK(changed == 1);
+    CHECK(pl_store_job_fired(store, id, 5001, &changed, &err) == 0);
+    CHECK(changed == 0);
+    CHECK(pl_store_job_next(store, &next, &err) == 0);
+    CHECK(next == 9000);
+    /* a fired job does not stop the same name being scheduled again */
+    CHECK(pl_store_job_put(store, "barista", "rest", "alice", "reminder", "{}", 7000, 300, &err) == 0);
+    CHECK(pl_store_job_next(store, &next, &err) == 0);
+    CHECK(next == 7000);
+    CHECK(err == NULL);
+    free(err);
+    pl_store_close(store);
+}
+
+TEST(payload_map) {
+    pl_store *store = open_memory();
+    if (!store) return;
+    char *err = NULL, *payload = (char *)"unset";
+    CHECK(pl_store_payload_get(store, "barista", "k1", &payload, &err) == 0);
+    CHECK(payload == NULL);
+    CHECK(pl_store_payload_put(store, "barista", "k1", "a long payload", &err) == 0);
+    CHECK(pl_store_payload_put(store, "barista", "k1", "replaced", &err) == 0);
+    CHECK(pl_store_payload_get(store, "barista", "k1", &payload, &err) == 0);
+    CHECK_STR(payload, "replaced");
+    free(payload);
+    CHECK(pl_store_payload_get(store, "tea", "k1", &payload, &err) == 0);
+    CHECK(payload == NULL);
+    CHECK(err == NULL);
+    free(err);
+    pl_store_close(store);
+}
+
+/* --- what only several connections to one PostgreSQL database show ----------- */
+
+/* Two nodes' connections: a delivery, a discount and a payment confirmation
+ * that reach both count once, by the database's constraints. */
+TEST(postgres_connections_deduplicate) {
+    char *url = fresh_database_url();
+    CHECK(url != NULL);
+    if (!url) return;
+    pl_store *one = NULL, *two = NULL;
+    char *err = NULL;
+    CHECK(pl_store_open(url, PL_SYNC_NORMAL, &one, &err) == 0);
+    CHECK(pl_store_open(url, PL_SYNC_NORMAL, &two, &err) == 0); /* migrated already: nothing to do */
+    if (one && two) {
+        CHECK(strcmp(pl_store_backend_name(one), "postgresql") == 0);
+        int64_t a = -1, b = -1, id = 0;
+        CHECK(pl_store_inbox_add(one, "barista", "whatsapp", "wamid.9", "alice", "{}", 1, &a, &err) == 0);
+        CHECK(pl_store_inbox_add(two, "barista", "whatsapp", "wamid.9", "alice", "{}", 2, &b, &err) == 0);
+        CHECK(a > 0 && b == 0);
+        json_t *o = an_order("alice", NULL);
+        CHECK(pl_store_order_create(one, o, 10, &id, &err) == 0);
+        json_decref(o);
+        int first = -1, second = -1;
+        CHECK(pl_store_begin(one, &err) == 0);
+        CHECK(pl_store_order_transition(one, id, "pending", "paid", "pi_9", 20, &first, &err) == 0);
+        CHECK(pl_store_commit(one, &err) == 0);
+        CHECK(pl_store_begin(two, &err) == 0);
+        CHECK(pl_store_order_transition(two, id, "pending", "paid", "pi_9", 21, &second, &err) == 0);
+        CHECK(pl_store_commit(two, &err) == 0);
+        CHECK(first == 1 && second == 0);
+        /* what one connection commits, the other reads */
+        CHECK(put(one, &alice, "{\"from\":\"one\"}"));
+        char *state = get(two, &alice);
+        CHECK_STR(state, "{\"from\":\"one\"}");
+        free(state);
+        CHECK(pl_store_commit(two, &err) != 0); /* no transaction open */
+        free(err);
+        err = NULL;
+    }
+    pl_store_close(one);
+    pl_store_close(two);
+    free(err);
+    free(url);
+}
+
+/* A database that cannot be opened says which, and never shows the
+ * password given in its URL. */
+TEST(postgres_open_fails_cleanly) {
+    const char *info = server();
+    CHECK(info != NULL);
+    if (!info) return;
+    const char *host = strstr(info, "host=");
+    char *dir = host ? pl_strndup(host + 5, strcspn(host + 5, " ")) : pl_strdup("/nonexistent");
+    char *urls[2] = {
+        pl_strdupf("postgresql://parley:sekrit@/parley_no_such_database?host=%s&port=5432&connect_timeout=5", dir),
+        pl_strdupf("postgres:///parley_no_such_database?host=%s&port=5432&user=parley&password=sekrit", dir),
+    };
+    for (int i = 0; i < 2; i++) {
+        pl_store *store = NULL;
+        char *err = NULL;
+        CHECK(pl_store_open(urls[i], PL_SYNC_NORMAL, &store, &err) != 0);
+        CHECK(store == NULL);
+        CHECK(err != NULL && strstr(err, "parley_no_such_database") != NULL);
+        CHECK(err != NULL && strstr(err, "sekrit") == NULL);
+        if (err) printf("#   said: %s\n", err);
+        free(err);
+        free(urls[i]);
+    }
+    free(dir);
+}
+
+/* The cases every backend must pass. */
+#define CONTRACT(X)                              \
+    X(open_memory)                               \
+    X(ping_answers_in_and_out_of_a_transaction)  \
+    X(session_put_get_erase)                     \
+    X(session_state_is_kept_byte_for_byte)       \
+    X(transcript_order_and_limit)                \
+    X(turn_is_two_lines)                         \
+    X(erase_removes_transcript)                  \
+    X(catalog_replace)                           \
+    X(catalog_replace_is_atomic)                 \
+    X(begin_commit_rollback)                     \
+    X(handoff_queue)                             \
+    X(transcript_by_id)                          \
+    X(inbox_deduplicates_and_replays)            \
+    X(outbox_rows)                               \
+    X(orders_and_their_states)                   \
+    X(discount_once_per_shopper)                 \
+    X(stock_sync_and_take)                       \
+    X(jobs_schedule_cancel_fire)                 \
+    X(payload_map)
+
+#define ON_SQLITE(name) RUN_AS("sqlite: " #name, name);
+#define ON_POSTGRES(name) RUN_AS("postgresql: " #name, name);
+
 int main(void) {
-    RUN(open_memory);
-    RUN(ping_answers_in_and_out_of_a_transaction);
+    CONTRACT(ON_SQLITE)
     RUN(open_file_and_reopen);
     RUN(migrations_recorded_once);
     RUN(open_fails_cleanly);
-    RUN(session_put_get_erase);
-    RUN(session_state_is_kept_byte_for_byte);
-    RUN(transcript_order_and_limit);
-    RUN(turn_is_two_lines);
     RUN(old_transcript_kept_by_the_migration);
-    RUN(erase_removes_transcript);
-    RUN(catalog_replace);
-    RUN(catalog_replace_is_atomic);
-    RUN(begin_commit_rollback);
     RUN(rollback_is_seen_by_file_reopen);
-    RUN(handoff_queue);
+    on_postgres = 1;
+    CONTRACT(ON_POSTGRES)
+    RUN(postgres_connections_deduplicate);
+    RUN(postgres_open_fails_cleanly);
     return check_done();
 }

@@ -1,0 +1,78 @@
+/* store_backend: what a backend of the storage interface (store.h)
+ * provides. store.c picks the backend from where the database is (a file
+ * path, or a postgres:// URL) and passes every call of store.h through
+ * this table; nothing outside runtime/store/ sees it.
+ *
+ * A backend's own handle begins with struct pl_store, so that a pl_store *
+ * is the backend's handle. Each entry means what the pl_store_* function
+ * of the same name says in store.h. */
+#ifndef PL_STORE_BACKEND_H
+#define PL_STORE_BACKEND_H
+
+#include "store.h"
+
+typedef struct pl_store_backend {
+    const char *name; /* "sqlite", "postgresql" */
+    void (*close)(pl_store *store);
+    const char *(*path)(const pl_store *store);
+    const char *(*defer_sync)(pl_store *store);
+    uint64_t (*commits)(const pl_store *store);
+    uint64_t (*wal_frames)(const pl_store *store);
+    int (*ping)(pl_store *store, char **err);
+    int (*begin)(pl_store *store, char **err);
+    int (*commit)(pl_store *store, char **err);
+    void (*rollback)(pl_store *store);
+    int (*session_get)(pl_store *store, const pl_session_key *key, char **state_json, char **err);
+    int (*session_put)(pl_store *store, const pl_session_key *key, const char *state_json, int64_t now_ms, char **err);
+    int (*session_erase)(pl_store *store, const pl_session_key *key, int *found, char **err);
+    int64_t (*session_count)(pl_store *store);
+    int (*transcript_add)(pl_store *store, const pl_session_key *key, const char *direction, const char *body_json, int64_t now_ms, char **err);
+    int (*transcript_add_turn)(pl_store *store, const pl_session_key *key, const char *in_json, int64_t in_at_ms, const char *out_json, int64_t out_at_ms, char **err);
+    int (*transcript_get)(pl_store *store, const pl_session_key *key, int limit, json_t **lines, char **err);
+    int (*transcript_since)(pl_store *store, const pl_session_key *key, int64_t after_id, int limit, json_t **lines, char **err);
+    int64_t (*transcript_last_id)(pl_store *store, const pl_session_key *key);
+    int (*handoff_put)(pl_store *store, const pl_session_key *key, const json_t *handoff, int64_t now_ms, char **err);
+    int (*handoffs)(pl_store *store, json_t **list, char **err);
+    int (*catalog_replace)(pl_store *store, const char *bot, const json_t *products, char **err);
+    int64_t (*catalog_count)(pl_store *store, const char *bot);
+    int (*inbox_add)(pl_store *store, const char *bot, const char *channel, const char *platform_id, const char *user, const char *message_json, int64_t now_ms, int64_t *id, char **err);
+    int (*inbox_done)(pl_store *store, int64_t id, int64_t now_ms, char **err);
+    int (*inbox_next_seq)(pl_store *store, const char *bot, const char *channel, const char *prefix, int64_t *seq, char **err);
+    int (*inbox_pending)(pl_store *store, json_t **rows, char **err);
+    int (*inbox_prune)(pl_store *store, int64_t before_ms, char **err);
+    int (*outbox_add)(pl_store *store, const char *bot, const char *channel, const char *user, const char *call_json, int64_t now_ms, int64_t *id, char **err);
+    int (*outbox_pending)(pl_store *store, json_t **rows, char **err);
+    int (*outbox_update)(pl_store *store, int64_t id, const char *state, int attempts, int64_t next_at_ms, const char *error, int64_t now_ms, char **err);
+    int (*outbox_count)(pl_store *store, const char *bot, const char *state, int64_t *n, char **err);
+    int (*order_create)(pl_store *store, const json_t *order, int64_t now_ms, int64_t *id, char **err);
+    int (*order_get)(pl_store *store, const char *bot, int64_t id, json_t **order, char **err);
+    int (*orders_of)(pl_store *store, const char *bot, const char *channel, const char *user, int limit, json_t **orders, char **err);
+    int (*order_set_link)(pl_store *store, int64_t id, const char *provider_ref, const char *payment_url, int64_t now_ms, char **err);
+    int (*order_transition)(pl_store *store, int64_t id, const char *from, const char *to, const char *payment_ref, int64_t now_ms, int *changed, char **err);
+    int (*order_fulfilment)(pl_store *store, int64_t id, const char *status, const char *tracking_url, int64_t now_ms, char **err);
+    int (*order_by_ref)(pl_store *store, const char *bot, const char *ref, int64_t *id, char **err);
+    int (*discount_used)(pl_store *store, const char *bot, const char *code, const char *user, int *used, char **err);
+    int (*discount_use)(pl_store *store, const char *bot, const char *code, const char *user, int64_t order_id, int64_t now_ms, int *fresh, char **err);
+    int (*stock_sync)(pl_store *store, const char *bot, const json_t *catalog_stock, json_t **remaining, char **err);
+    int (*stock_take)(pl_store *store, const char *bot, const char *key, int64_t qty, int64_t *left, int *tracked, char **err);
+    int (*job_put)(pl_store *store, const char *bot, const char *channel, const char *user, const char *name, const char *data_json, int64_t fire_at_ms, int64_t now_ms, char **err);
+    int (*job_cancel)(pl_store *store, const char *bot, const char *channel, const char *user, const char *name, int *found, char **err);
+    int (*job_next)(pl_store *store, int64_t *fire_at_ms, char **err);
+    int (*jobs_due)(pl_store *store, int64_t now_ms, int limit, json_t **jobs, char **err);
+    int (*job_fired)(pl_store *store, int64_t id, int64_t now_ms, int *changed, char **err);
+    int (*jobs_of)(pl_store *store, const char *bot, const char *channel, const char *user, json_t **jobs, char **err);
+    int (*payload_put)(pl_store *store, const char *bot, const char *key, const char *payload, char **err);
+    int (*payload_get)(pl_store *store, const char *bot, const char *key, char **payload, char **err);
+} pl_store_backend;
+
+struct pl_store {
+    const pl_store_backend *backend;
+};
+
+/* The backends' constructors (store.c calls them). */
+int pl_store_sqlite_open(const char *path, pl_store_sync sync, pl_store **out, char **err);
+int pl_store_sqlite_open_reader(const char *path, pl_store **out, char **err);
+int pl_store_pg_open(const char *url, pl_store **out, char **err);
+int pl_store_pg_open_reader(const char *url, pl_store **out, char **err);
+
+#endif

@@ -1,0 +1,896 @@
+/* store_pg: the PostgreSQL backend of the storage interface (store.h,
+ * store_backend.h), selected by a postgres:// URL. Owns its connection,
+ * its prepared statements and the SQL of every store call in PostgreSQL's
+ * dialect; the schema and its migrations are pg_schema.c's, applied when
+ * the store opens (on a pl_pg connection of their own, under the advisory
+ * lock that lets nodes starting at once take turns).
+ *
+ * Each call is one statement on a blocking libpq connection: its caller
+ * waits for the round trip, as it waits for SQLite's page cache. The
+ * pipeline's commits and the turn threads' session reads are what a
+ * PostgreSQL node does most; docs/deployment.md says what runs where.
+ *
+ * Statements are prepared once per distinct SQL text and kept (callers
+ * pass string literals, found by address and checked by text, as the SQLite
+ * backend keeps its own). A connection the server ended is opened again
+ * before the next statement outside a transaction; inside one, the
+ * statement fails, and so does the transaction, which the pipeline runs
+ * again. */
+#include "store_backend.h"
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/common.h"
+#include "pg.h"
+#include "pg_schema.h"
+
+#define SQL_CACHE 64
+#define MAX_PARAMS 16
+
+typedef struct {
+    const char *sql; /* the caller's text, compared by address first */
+    char *text;      /* a copy, to tell another text at the same address */
+    char name[16];
+} prepared_sql;
+
+typedef struct pg_store {
+    pl_store base; /* first: the interface's handle (store_backend.h) */
+    PGconn *conn;
+    char *url;   /* as given, password and all: readers connect with it */
+    prepared_sql cache[SQL_CACHE];
+    int cached, evict_next;
+    unsigned next_name;
+    char *last_error; /* of the last statement that failed */
+} pg_store;
+
+static const pl_store_backend pg_backend;
+
+/* --- statements -------------------------------------------------------------- */
+
+static void set_error(pg_store *store, const char *message) {
+    free(store->last_error);
+    store->last_error = pl_strdup(message && *message ? message : "no answer from the server");
+    size_t n = strlen(store->last_error);
+    while (n && (store->last_error[n - 1] == '\n' || store->last_error[n - 1] == ' ')) store->last_error[--n] = 0;
+}
+
+static int pg_fail(pg_store *store, char **err, const char *what) {
+    return pl_fail(err, "store: %s: %s", what, store->last_error ? store->last_error : "failed");
+}
+
+static void forget_prepared(pg_store *store) {
+    for (int i = 0; i < store->cached; i++) free(store->cache[i].text);
+    store->cached = store->evict_next = 0;
+}
+
+/* Outside a transaction, a connection the server ended is opened again. */
+static int connection_ready(pg_store *store) {
+    if (PQstatus(store->conn) == CONNECTION_OK) return 1;
+    if (PQtransactionStatus(store->conn) != PQTRANS_UNKNOWN && PQtransactionStatus(store->conn) != PQTRANS_IDLE)
+        return 0;
+    PQreset(store->conn);
+    forget_prepared(store);
+    if (PQstatus(store->conn) == CONNECTION_OK) return 1;
+    set_error(store, PQerrorMessage(store->conn));
+    return 0;
+}
+
+/* The name sql is prepared under, preparing it now when it is not kept;
+ * NULL (and last_error) when it cannot be. */
+static const char *prepared_name(pg_store *store, const char *sql) {
+    prepared_sql *slot = NULL;
+    for (int i = 0; i < store->cached; i++) {
+        if (store->cache[i].sql != sql) continue;
+        if (strcmp(store->cache[i].text, sql) == 0) return store->cache[i].name;
+        slot = &store->cache[i];
+        break;
+    }
+    if (!slot && store->cached < SQL_CACHE) slot = &store->cache[store->cached++];
+    else if (!slot) {
+        slot = &store->cache[store->evict_next];
+        store->evict_next = (store->evict_next + 1) % SQL_CACHE;
+    }
+    if (slot->text) {
+        char deallocate[40];
+        snprintf(deallocate, sizeof deallocate, "DEALLOCATE %s", slot->name);
+        PQclear(PQexec(store->conn, deallocate));
+        free(slot->text);
+    }
+    *slot = (prepared_sql){.sql = sql, .text = pl_strdup(sql)};
+    snprintf(slot->name, sizeof slot->name, "p%u", ++store->next_name);
+    PGresult *res = PQprepare(store->conn, slot->name, sql, 0, NULL);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok) {
+        set_error(store, PQresultErrorMessage(res));
+        free(slot->text);
+        *slot = store->cache[--store->cached];
+        memset(&store->cache[store->cached], 0, sizeof store->cache[store->cached]);
+    }
+    PQclear(res);
+    return ok ? slot->name : NULL;
+}
+
+/* Runs sql (prepared once and kept), with one parameter per type letter:
+ * 's' text, 'n' text or NULL, 'i' int64_t. *out is its result (the caller
+ * PQclears it), or NULL and PL_ERR with last_error set. */
+static int run_args(pg_store *store, PGresult **out, const char *sql, const char *types, va_list ap) {
+    const char *values[MAX_PARAMS];
+    char numbers[MAX_PARAMS][24];
+    int n = (int)strlen(types);
+    if (n > MAX_PARAMS) abort();
+    for (int i = 0; i < n; i++) {
+        if (types[i] == 'i') {
+            snprintf(numbers[i], sizeof numbers[i], "%lld", (long long)va_arg(ap, int64_t));
+            values[i] = numbers[i];
+        } else {
+            values[i] = va_arg(ap, const char *);
+        }
+    }
+    *out = NULL;
+    if (!connection_ready(store)) return PL_ERR;
+    const char *name = prepared_name(store, sql);
+    if (!name) return PL_ERR;
+    PGresult *res = PQexecPrepared(store->conn, name, n, values, NULL, NULL, 0);
+    ExecStatusType status = PQresultStatus(res);
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+        *out = res;
+        return PL_OK;
+    }
+    set_error(store, res ? PQresultErrorMessage(res) : PQerrorMessage(store->conn));
+    PQclear(res);
+    return PL_ERR;
+}
+
+/* Runs a statement whose rows do not matter; *changed (may be NULL) is
+ * whether it changed any row. */
+static int run_done(pg_store *store, char **err, const char *what, int *changed, const char *sql,
+                    const char *types, ...) {
+    va_list ap;
+    va_start(ap, types);
+    PGresult *res;
+    int rc = run_args(store, &res, sql, types, ap);
+    va_end(ap);
+    if (rc != PL_OK) return pg_fail(store, err, what);
+    if (changed) *changed = atoll(PQcmdTuples(res)) > 0;
+    PQclear(res);
+    return PL_OK;
+}
+
+/* Runs a statement of one integer column: *value is its first row's (fallback
+ * when there is no row or it is NULL). */
+static int run_integer(pg_store *store, char **err, const char *what, int64_t *value, int64_t fallback,
+                       const char *sql, const char *types, ...) {
+    va_list ap;
+    va_start(ap, types);
+    PGresult *res;
+    int rc = run_args(store, &res, sql, types, ap);
+    va_end(ap);
+    if (rc != PL_OK) return pg_fail(store, err, what);
+    *value = PQntuples(res) > 0 && !PQgetisnull(res, 0, 0) ? atoll(PQgetvalue(res, 0, 0)) : fallback;
+    PQclear(res);
+    return PL_OK;
+}
+
+/* Runs a statement of one text column: *text is its first row's (new), or
+ * NULL. */
+static int run_text(pg_store *store, char **err, const char *what, char **text, const char *sql,
+                    const char *types, ...) {
+    va_list ap;
+    va_start(ap, types);
+    PGresult *res;
+    int rc = run_args(store, &res, sql, types, ap);
+    va_end(ap);
+    *text = NULL;
+    if (rc != PL_OK) return pg_fail(store, err, what);
+    if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
+        *text = pl_strndup(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+    PQclear(res);
+    return PL_OK;
+}
+
+/* A row as an object with the given keys (columns in order; a key starting
+ * with '#' is an integer column, '@' a JSON column; NULL is null). */
+static json_t *object_of_row(const PGresult *res, int row, const char *const *keys, int nkeys) {
+    json_t *o = json_object();
+    for (int i = 0; i < nkeys; i++) {
+        const char *key = keys[i];
+        int kind = key[0] == '#' || key[0] == '@' ? *key++ : 0;
+        json_t *v;
+        if (PQgetisnull(res, row, i)) v = json_null();
+        else if (kind == '#') v = json_integer(atoll(PQgetvalue(res, row, i)));
+        else if (kind == '@') v = json_loads(PQgetvalue(res, row, i), 0, NULL);
+        else v = json_stringn(PQgetvalue(res, row, i), (size_t)PQgetlength(res, row, i));
+        json_object_set_new(o, key, v ? v : json_null());
+    }
+    return o;
+}
+
+/* Runs a query and collects its rows (object_of_row) in a new array. */
+static int run_rows(pg_store *store, char **err, const char *what, const char *const *keys, int nkeys,
+                    json_t **rows, const char *sql, const char *types, ...) {
+    va_list ap;
+    va_start(ap, types);
+    PGresult *res;
+    int rc = run_args(store, &res, sql, types, ap);
+    va_end(ap);
+    if (rc != PL_OK) return pg_fail(store, err, what);
+    json_t *out = json_array();
+    for (int r = 0; r < PQntuples(res); r++) json_array_append_new(out, object_of_row(res, r, keys, nkeys));
+    PQclear(res);
+    *rows = out;
+    return PL_OK;
+}
+
+static int in_transaction(pg_store *store) { return PQtransactionStatus(store->conn) != PQTRANS_IDLE; }
+
+/* Opens a transaction of its own for a call that must be whole (catalog,
+ * stock), or a savepoint inside the caller's; closed by end_own. */
+static int begin_own(pg_store *store, int *nested, char **err) {
+    *nested = in_transaction(store);
+    return run_done(store, err, "begin", NULL, *nested ? "SAVEPOINT own" : "BEGIN", "");
+}
+
+static int end_own(pg_store *store, int nested, int rc, char **err) {
+    if (rc == PL_OK) return run_done(store, err, "commit", NULL, nested ? "RELEASE own" : "COMMIT", "");
+    PQclear(PQexec(store->conn, nested ? "ROLLBACK TO own; RELEASE own" : "ROLLBACK"));
+    return rc;
+}
+
+/* --- opening ----------------------------------------------------------------- */
+
+/* The URL for messages (new): a password in it, before the host or as a
+ * password= parameter, is shown as "***". */
+static char *shown_url(const char *url) {
+    char *out = pl_strdup(url);
+    char *authority = strstr(out, "://");
+    if (authority) {
+        authority += 3;
+        char *at = strchr(authority, '@'), *slash = strchr(authority, '/');
+        char *colon = strchr(authority, ':');
+        if (at && (!slash || at < slash) && colon && colon < at) {
+            char *masked = pl_strdupf("%.*s:***%s", (int)(colon - out), out, at);
+            free(out);
+            out = masked;
+        }
+    }
+    char *password = strstr(out, "password=");
+    if (password) {
+        size_t end = strcspn(password, "&");
+        char *masked = pl_strdupf("%.*spassword=***%s", (int)(password - out), out, password + end);
+        free(out);
+        out = masked;
+    }
+    return out;
+}
+
+typedef struct {
+    struct event_base *base;
+    pl_pg *pg;
+    int version;
+    char *error;
+} migration;
+
+static void on_migrated(int version, const char *error, void *ud) {
+    migration *m = ud;
+    m->version = version;
+    if (error) m->error = pl_strdup(error);
+    event_base_loopbreak(m->base);
+}
+
+static void on_migration_connection(pl_pg *pg, const char *error, void *ud) {
+    migration *m = ud;
+    if (error) {
+        if (!m->error) m->error = pl_strdupf("cannot connect: %s", error);
+        event_base_loopbreak(m->base);
+        return;
+    }
+    pl_pg_migrate(pg, (long long)pl_now_ms(), on_migrated, m);
+}
+
+/* Brings the database's schema to pg_schema.c's latest, on a connection of
+ * its own driven by a private loop (the server's loop does not run yet). */
+static int migrate(const char *url, char **err) {
+    migration m = {.version = -1};
+    m.base = event_base_new();
+    if (!m.base) return pl_fail(err, "store: no event loop to migrate with");
+    m.pg = pl_pg_connect(m.base, url, on_migration_connection, &m, err);
+    if (m.pg) {
+        event_base_dispatch(m.base);
+        pl_pg_free(m.pg);
+    } else {
+        m.error = err && *err ? pl_strdup(*err) : pl_strdup("cannot connect");
+        if (err) {
+            free(*err);
+            *err = NULL;
+        }
+    }
+    event_base_free(m.base);
+    if (m.version == pl_pg_schema_latest()) return PL_OK;
+    char *shown = shown_url(url);
+    pl_fail(err, "store: %s: %s", shown, m.error ? m.error : "the migrations did not finish");
+    free(shown);
+    free(m.error);
+    return PL_ERR;
+}
+
+static int connect_store(const char *url, pl_store **out, char **err) {
+    pg_store *store = calloc(1, sizeof *store);
+    if (!store) abort();
+    store->base.backend = &pg_backend;
+    store->url = pl_strdup(url);
+    store->conn = PQconnectdb(url);
+    if (PQstatus(store->conn) != CONNECTION_OK) {
+        set_error(store, PQerrorMessage(store->conn));
+        pg_fail(store, err, "cannot connect");
+        pg_backend.close(&store->base);
+        return PL_ERR;
+    }
+    /* notices (a savepoint released twice, say) are not for the log */
+    PQsetNoticeProcessor(store->conn, NULL, NULL);
+    *out = &store->base;
+    return PL_OK;
+}
+
+int pl_store_pg_open(const char *url, pl_store **out, char **err) {
+    if (migrate(url, err) != PL_OK) return PL_ERR;
+    return connect_store(url, out, err);
+}
+
+int pl_store_pg_open_reader(const char *url, pl_store **out, char **err) { return connect_store(url, out, err); }
+
+static void pg_close(pl_store *handle) {
+    pg_store *store = (pg_store *)handle;
+    forget_prepared(store);
+    PQfinish(store->conn);
+    free(store->url);
+    free(store->last_error);
+    free(store);
+}
+
+static const char *pg_path(const pl_store *handle) { return ((const pg_store *)handle)->url; }
+
+/* The server makes its own commits durable: there is nothing to sync here. */
+static const char *pg_defer_sync(pl_store *handle) {
+    (void)handle;
+    return NULL;
+}
+
+static uint64_t pg_commits(const pl_store *handle) {
+    (void)handle;
+    return 0;
+}
+
+static uint64_t pg_wal_frames(const pl_store *handle) {
+    (void)handle;
+    return 0;
+}
+
+static int pg_ping(pl_store *handle, char **err) {
+    int64_t n;
+    return run_integer((pg_store *)handle, err, "ping", &n, 0, "SELECT count(*) FROM schema_migrations", "");
+}
+
+static int pg_begin(pl_store *handle, char **err) {
+    return run_done((pg_store *)handle, err, "begin", NULL, "BEGIN", "");
+}
+
+static int pg_commit(pl_store *handle, char **err) {
+    pg_store *store = (pg_store *)handle;
+    /* COMMIT of a transaction that failed answers ROLLBACK, without error */
+    PGTransactionStatusType before = PQtransactionStatus(store->conn);
+    if (before == PQTRANS_IDLE) return pl_fail(err, "store: commit: no transaction is open");
+    if (run_done(store, err, "commit", NULL, "COMMIT", "") != PL_OK) return PL_ERR;
+    if (before == PQTRANS_INERROR) return pl_fail(err, "store: commit: the transaction had failed");
+    return PL_OK;
+}
+
+static void pg_rollback(pl_store *handle) {
+    pg_store *store = (pg_store *)handle;
+    if (PQstatus(store->conn) == CONNECTION_OK && in_transaction(store)) PQclear(PQexec(store->conn, "ROLLBACK"));
+}
+
+/* --- sessions and transcripts ------------------------------------------------- */
+
+#define KEY_WHERE "bot = $1 AND channel = $2 AND \"user\" = $3"
+
+static int pg_session_get(pl_store *handle, const pl_session_key *key, char **state_json, char **err) {
+    return run_text((pg_store *)handle, err, "load session", state_json,
+                    "SELECT state FROM sessions WHERE " KEY_WHERE, "sss", key->bot, key->channel, key->user);
+}
+
+static int pg_session_put(pl_store *handle, const pl_session_key *key, const char *state_json, int64_t now_ms,
+                          char **err) {
+    return run_done((pg_store *)handle, err, "save session", NULL,
+                    "INSERT INTO sessions (bot, channel, \"user\", state, updated_at) VALUES ($1, $2, $3, $4, $5) "
+                    "ON CONFLICT (bot, channel, \"user\") DO UPDATE SET state = excluded.state, "
+                    "updated_at = excluded.updated_at",
+                    "ssssi", key->bot, key->channel, key->user, state_json, now_ms);
+}
+
+static int pg_session_erase(pl_store *handle, const pl_session_key *key, int *found, char **err) {
+    pg_store *store = (pg_store *)handle;
+    /* the session, its transcript, and everything else that holds what the
+     * shopper said or will be told: inbound messages, calls not yet sent,
+     * pending jobs, the handoff */
+    static const char *const deletes[] = {
+        "DELETE FROM sessions WHERE " KEY_WHERE,  "DELETE FROM transcript_rows WHERE " KEY_WHERE,
+        "DELETE FROM inbox WHERE " KEY_WHERE,     "DELETE FROM outbox WHERE " KEY_WHERE,
+        "DELETE FROM jobs WHERE " KEY_WHERE,      "DELETE FROM handoffs WHERE " KEY_WHERE,
+    };
+    *found = 0;
+    for (size_t i = 0; i < sizeof deletes / sizeof *deletes; i++) {
+        int changed = 0;
+        if (run_done(store, err, "erase session", &changed, deletes[i], "sss", key->bot, key->channel, key->user) !=
+            PL_OK)
+            return PL_ERR;
+        if (i < 2) *found = *found || changed;
+    }
+    return PL_OK;
+}
+
+static int64_t pg_session_count(pl_store *handle) {
+    int64_t n = -1;
+    run_integer((pg_store *)handle, NULL, "count sessions", &n, -1, "SELECT count(*) FROM sessions", "");
+    return n;
+}
+
+static int pg_transcript_add(pl_store *handle, const pl_session_key *key, const char *direction,
+                             const char *body_json, int64_t now_ms, char **err) {
+    return run_done((pg_store *)handle, err, "add transcript line", NULL,
+                    "INSERT INTO transcript_rows (bot, channel, \"user\", at, direction, body) "
+                    "VALUES ($1, $2, $3, $4, $5, $6)",
+                    "sssiss", key->bot, key->channel, key->user, now_ms, direction, body_json);
+}
+
+static int pg_transcript_add_turn(pl_store *handle, const pl_session_key *key, const char *in_json,
+                                  int64_t in_at_ms, const char *out_json, int64_t out_at_ms, char **err) {
+    return run_done((pg_store *)handle, err, "add transcript lines", NULL,
+                    "INSERT INTO transcript_rows (bot, channel, \"user\", at, direction, body, reply_at, reply) "
+                    "VALUES ($1, $2, $3, $4, 'in', $5, $6, $7)",
+                    "sssisis", key->bot, key->channel, key->user, in_at_ms, in_json, out_at_ms, out_json);
+}
+
+static int pg_transcript_get(pl_store *handle, const pl_session_key *key, int limit, json_t **lines,
+                             char **err) {
+    static const char *const keys[] = {"#at", "direction", "@body"};
+    return run_rows((pg_store *)handle, err, "read transcript", keys, 3, lines,
+                    "SELECT at, direction, body FROM (SELECT id, at, direction, body FROM transcript "
+                    "WHERE " KEY_WHERE " ORDER BY id DESC LIMIT $4) latest ORDER BY id",
+                    "sssi", key->bot, key->channel, key->user, (int64_t)limit);
+}
+
+static int pg_transcript_since(pl_store *handle, const pl_session_key *key, int64_t after_id, int limit,
+                               json_t **lines, char **err) {
+    static const char *const keys[] = {"#id", "#at", "direction", "@body"};
+    return run_rows((pg_store *)handle, err, "read transcript", keys, 4, lines,
+                    "SELECT id, at, direction, body FROM transcript WHERE " KEY_WHERE
+                    " AND id > $4 ORDER BY id LIMIT $5",
+                    "sssii", key->bot, key->channel, key->user, after_id, (int64_t)limit);
+}
+
+static int64_t pg_transcript_last_id(pl_store *handle, const pl_session_key *key) {
+    int64_t id = 0;
+    run_integer((pg_store *)handle, NULL, "last transcript line", &id, 0,
+                "SELECT max(id) FROM transcript WHERE " KEY_WHERE, "sss", key->bot, key->channel, key->user);
+    return id;
+}
+
+/* --- handoffs ------------------------------------------------------------------ */
+
+static const char *field(const json_t *o, const char *name) { return json_string_value(json_object_get(o, name)); }
+
+static int pg_handoff_put(pl_store *handle, const pl_session_key *key, const json_t *handoff, int64_t now_ms,
+                          char **err) {
+    pg_store *store = (pg_store *)handle;
+    if (!handoff)
+        return run_done(store, err, "record handoff", NULL, "DELETE FROM handoffs WHERE " KEY_WHERE, "sss", key->bot,
+                        key->channel, key->user);
+    json_t *since = json_object_get(handoff, "since");
+    return run_done(store, err, "record handoff", NULL,
+                    "INSERT INTO handoffs (bot, channel, \"user\", state, reason, agent, since, updated_at, "
+                    "display_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+                    "ON CONFLICT (bot, channel, \"user\") DO UPDATE SET state = excluded.state, "
+                    "reason = excluded.reason, agent = excluded.agent, updated_at = excluded.updated_at, "
+                    "display_name = coalesce(excluded.display_name, handoffs.display_name)",
+                    "ssssnniin", key->bot, key->channel, key->user, field(handoff, "state"),
+                    field(handoff, "reason"), field(handoff, "agent"),
+                    json_is_number(since) ? (int64_t)json_number_value(since) : now_ms, now_ms,
+                    field(handoff, "display_name"));
+}
+
+static int pg_handoffs(pl_store *handle, json_t **list, char **err) {
+    static const char *const keys[] = {"bot",    "channel", "user",     "state",       "reason",
+                                       "agent", "#since",  "#last_at", "display_name"};
+    return run_rows((pg_store *)handle, err, "list handoffs", keys, 9, list,
+                    "SELECT h.bot, h.channel, h.\"user\", h.state, h.reason, h.agent, h.since, "
+                    "(SELECT max(at) FROM transcript t WHERE t.bot = h.bot AND t.channel = h.channel "
+                    "AND t.\"user\" = h.\"user\"), h.display_name FROM handoffs h "
+                    "ORDER BY CASE h.state WHEN 'waiting' THEN 0 ELSE 1 END, h.since, h.updated_at",
+                    "");
+}
+
+/* --- catalog --------------------------------------------------------------------- */
+
+static int pg_catalog_replace(pl_store *handle, const char *bot, const json_t *products, char **err) {
+    pg_store *store = (pg_store *)handle;
+    int nested;
+    if (begin_own(store, &nested, err) != PL_OK) return PL_ERR;
+    int rc = run_done(store, err, "clear catalog", NULL, "DELETE FROM products WHERE bot = $1", "s", bot);
+    /* one statement for the whole catalog: the json type keeps each
+     * product's text as it was written */
+    char *all = rc == PL_OK ? json_dumps(products, JSON_COMPACT) : NULL;
+    if (rc == PL_OK)
+        rc = run_done(store, err, "insert products", NULL,
+                      "INSERT INTO products (bot, sku, position, data) "
+                      "SELECT $1, p ->> 'sku', n - 1, p::text FROM json_array_elements($2::json) "
+                      "WITH ORDINALITY AS x(p, n)",
+                      "ss", bot, all ? all : "[]");
+    free(all);
+    return end_own(store, nested, rc, err);
+}
+
+static int64_t pg_catalog_count(pl_store *handle, const char *bot) {
+    int64_t n = -1;
+    run_integer((pg_store *)handle, NULL, "count products", &n, -1, "SELECT count(*) FROM products WHERE bot = $1",
+                "s", bot);
+    return n;
+}
+
+/* --- inbox ----------------------------------------------------------------------- */
+
+static int pg_inbox_add(pl_store *handle, const char *bot, const char *channel, const char *platform_id,
+                        const char *user, const char *message_json, int64_t now_ms, int64_t *id, char **err) {
+    /* the platform's id, unique per bot and channel, de-duplicates: a
+     * delivery another node recorded first returns no row */
+    return run_integer((pg_store *)handle, err, "record inbound message", id, 0,
+                       "INSERT INTO inbox (bot, channel, platform_id, \"user\", message, received_at) "
+                       "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (bot, channel, platform_id) DO NOTHING "
+                       "RETURNING id",
+                       "sssssi", bot, channel, platform_id, user, message_json, now_ms);
+}
+
+static int pg_inbox_done(pl_store *handle, int64_t id, int64_t now_ms, char **err) {
+    return run_done((pg_store *)handle, err, "mark inbound message handled", NULL,
+                    "UPDATE inbox SET done_at = $2 WHERE id = $1", "ii", id, now_ms);
+}
+
+static int pg_inbox_next_seq(pl_store *handle, const char *bot, const char *channel, const char *prefix,
+                             int64_t *seq, char **err) {
+    pg_store *store = (pg_store *)handle;
+    size_t n = strlen(prefix);
+    /* the ids after the prefix sort below the prefix with its last byte
+     * raised, byte by byte whatever the database's collation */
+    char *above = pl_strdup(prefix);
+    if (n) above[n - 1]++;
+    char *last = NULL;
+    int rc = run_text(store, err, "read event sequence", &last,
+                      "SELECT max(platform_id COLLATE \"C\") FROM inbox WHERE bot = $1 AND channel = $2 "
+                      "AND platform_id COLLATE \"C\" > $3 AND platform_id COLLATE \"C\" < $4",
+                      "ssss", bot, channel, prefix, above);
+    free(above);
+    if (rc != PL_OK) return PL_ERR;
+    *seq = (last ? strtoll(last + n, NULL, 10) : 0) + 1;
+    free(last);
+    return PL_OK;
+}
+
+static int pg_inbox_pending(pl_store *handle, json_t **rows, char **err) {
+    static const char *const keys[] = {"#id", "bot", "channel", "user", "@message"};
+    return run_rows((pg_store *)handle, err, "list inbound messages", keys, 5, rows,
+                    "SELECT id, bot, channel, \"user\", message FROM inbox WHERE done_at IS NULL ORDER BY id", "");
+}
+
+static int pg_inbox_prune(pl_store *handle, int64_t before_ms, char **err) {
+    return run_done((pg_store *)handle, err, "prune inbox", NULL,
+                    "DELETE FROM inbox WHERE done_at IS NOT NULL AND done_at < $1", "i", before_ms);
+}
+
+/* --- outbox ------------------------------------------------------------------------ */
+
+static int pg_outbox_add(pl_store *handle, const char *bot, const char *channel, const char *user,
+                         const char *call_json, int64_t now_ms, int64_t *id, char **err) {
+    return run_integer((pg_store *)handle, err, "queue outgoing message", id, 0,
+                       "INSERT INTO outbox (bot, channel, \"user\", call, next_at, created_at) "
+                       "VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
+                       "ssssi", bot, channel, user, call_json, now_ms);
+}
+
+static int pg_outbox_pending(pl_store *handle, json_t **rows, char **err) {
+    static const char *const keys[] = {"#id", "bot", "channel", "user", "@call", "#attempts", "#next_at"};
+    return run_rows((pg_store *)handle, err, "list outgoing messages", keys, 7, rows,
+                    "SELECT id, bot, channel, \"user\", call, attempts, next_at FROM outbox "
+                    "WHERE state = 'pending' ORDER BY id",
+                    "");
+}
+
+static int pg_outbox_update(pl_store *handle, int64_t id, const char *state, int attempts, int64_t next_at_ms,
+                            const char *error, int64_t now_ms, char **err) {
+    return run_done((pg_store *)handle, err, "update outgoing message", NULL,
+                    "UPDATE outbox SET state = $2::text, attempts = $3, next_at = $4, last_error = $5, "
+                    "sent_at = CASE WHEN $2::text = 'sent' THEN $6::bigint END WHERE id = $1",
+                    "isiini", id, state, (int64_t)attempts, next_at_ms, error, now_ms);
+}
+
+static int pg_outbox_count(pl_store *handle, const char *bot, const char *state, int64_t *n, char **err) {
+    return run_integer((pg_store *)handle, err, "count outbox", n, 0,
+                       "SELECT count(*) FROM outbox WHERE state = $1 AND ($2::text IS NULL OR bot = $2)", "sn",
+                       state, bot);
+}
+
+/* --- orders ------------------------------------------------------------------------- */
+
+#define ORDER_COLUMNS                                                                          \
+    "id, bot, channel, \"user\", state, fulfilment, tracking_url, currency, subtotal, discount, " \
+    "total, discount_code, lines, provider, provider_ref, payment_ref, payment_url, token, "   \
+    "created_at, updated_at, paid_at"
+
+static const char *const order_keys[] = {"#id",          "bot",         "channel",     "user",        "state",
+                                         "fulfilment",   "tracking_url", "currency",   "#subtotal",   "#discount",
+                                         "#total",       "discount_code", "@lines",    "provider",    "provider_ref",
+                                         "payment_ref",  "payment_url", "token",       "#created_at", "#updated_at",
+                                         "#paid_at"};
+#define ORDER_KEYS ((int)(sizeof order_keys / sizeof *order_keys))
+
+static int pg_order_create(pl_store *handle, const json_t *o, int64_t now_ms, int64_t *id, char **err) {
+    char *lines = json_dumps(json_object_get(o, "lines"), JSON_COMPACT);
+#define S(k) json_string_value(json_object_get(o, k))
+#define I(k) (int64_t)json_integer_value(json_object_get(o, k))
+    int rc = run_integer((pg_store *)handle, err, "create order", id, 0,
+                         "INSERT INTO orders (bot, channel, \"user\", state, currency, subtotal, discount, total, "
+                         "discount_code, lines, provider, token, created_at, updated_at) "
+                         "VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING id",
+                         "ssssiiinsssi", S("bot"), S("channel"), S("user"), S("currency"), I("subtotal"),
+                         I("discount"), I("total"), S("discount_code"), lines, S("provider"), S("token"), now_ms);
+#undef S
+#undef I
+    free(lines);
+    return rc;
+}
+
+static int pg_order_get(pl_store *handle, const char *bot, int64_t id, json_t **order, char **err) {
+    json_t *rows = NULL;
+    *order = NULL;
+    if (run_rows((pg_store *)handle, err, "read order", order_keys, ORDER_KEYS, &rows,
+                 "SELECT " ORDER_COLUMNS " FROM orders WHERE id = $1 AND bot = $2", "is", id, bot) != PL_OK)
+        return PL_ERR;
+    if (json_array_size(rows)) *order = json_incref(json_array_get(rows, 0));
+    json_decref(rows);
+    return PL_OK;
+}
+
+static int pg_orders_of(pl_store *handle, const char *bot, const char *channel, const char *user, int limit,
+                        json_t **orders, char **err) {
+    return run_rows((pg_store *)handle, err, "list orders", order_keys, ORDER_KEYS, orders,
+                    "SELECT " ORDER_COLUMNS " FROM orders WHERE bot = $1 AND \"user\" = $2 "
+                    "AND ($3::text IS NULL OR channel = $3) ORDER BY id DESC LIMIT $4",
+                    "ssni", bot, user, channel, (int64_t)limit);
+}
+
+static int pg_order_set_link(pl_store *handle, int64_t id, const char *provider_ref, const char *payment_url,
+                             int64_t now_ms, char **err) {
+    return run_done((pg_store *)handle, err, "store payment link", NULL,
+                    "UPDATE orders SET provider_ref = $2, payment_url = $3, updated_at = $4 WHERE id = $1", "inni",
+                    id, provider_ref, payment_url, now_ms);
+}
+
+static int pg_order_transition(pl_store *handle, int64_t id, const char *from, const char *to,
+                               const char *payment_ref, int64_t now_ms, int *changed, char **err) {
+    /* the state in `from` is the condition: of two nodes confirming one
+     * payment at once, the second finds the row changed and changes nothing */
+    return run_done((pg_store *)handle, err, "update order", changed,
+                    "UPDATE orders SET state = $3::text, payment_ref = coalesce($4, payment_ref), updated_at = $5, "
+                    "paid_at = CASE WHEN $3::text = 'paid' THEN $5::bigint ELSE paid_at END "
+                    "WHERE id = $1 AND state = ANY (string_to_array($2, ','))",
+                    "issni", id, from, to, payment_ref, now_ms);
+}
+
+static int pg_order_fulfilment(pl_store *handle, int64_t id, const char *status, const char *tracking_url,
+                               int64_t now_ms, char **err) {
+    return run_done((pg_store *)handle, err, "update order status", NULL,
+                    "UPDATE orders SET fulfilment = $2, tracking_url = coalesce($3, tracking_url), updated_at = $4 "
+                    "WHERE id = $1",
+                    "isni", id, status, tracking_url, now_ms);
+}
+
+static int pg_order_by_ref(pl_store *handle, const char *bot, const char *ref, int64_t *id, char **err) {
+    return run_integer((pg_store *)handle, err, "find order", id, 0,
+                       "SELECT id FROM orders WHERE bot = $1 AND (provider_ref = $2 OR payment_ref = $2) "
+                       "ORDER BY id LIMIT 1",
+                       "ss", bot, ref);
+}
+
+/* --- discounts ----------------------------------------------------------------------- */
+
+static int pg_discount_used(pl_store *handle, const char *bot, const char *code, const char *user, int *used,
+                            char **err) {
+    int64_t n = 0;
+    int rc = run_integer((pg_store *)handle, err, "check discount", &n, 0,
+                         "SELECT count(*) FROM discount_uses WHERE bot = $1 AND code = $2 AND \"user\" = $3", "sss",
+                         bot, code, user);
+    *used = n > 0;
+    return rc;
+}
+
+static int pg_discount_use(pl_store *handle, const char *bot, const char *code, const char *user,
+                           int64_t order_id, int64_t now_ms, int *fresh, char **err) {
+    return run_done((pg_store *)handle, err, "record discount", fresh,
+                    "INSERT INTO discount_uses (bot, code, \"user\", order_id, used_at) VALUES ($1, $2, $3, $4, $5) "
+                    "ON CONFLICT DO NOTHING",
+                    "sssii", bot, code, user, order_id, now_ms);
+}
+
+/* --- stock ----------------------------------------------------------------------------- */
+
+static int pg_stock_sync(pl_store *handle, const char *bot, const json_t *catalog_stock, json_t **remaining,
+                         char **err) {
+    pg_store *store = (pg_store *)handle;
+    int nested;
+    if (begin_own(store, &nested, err) != PL_OK) return PL_ERR;
+    const char *key;
+    json_t *v;
+    int rc = PL_OK;
+    json_object_foreach((json_t *)catalog_stock, key, v) {
+        if (rc != PL_OK) break;
+        rc = run_done(store, err, "sync stock", NULL,
+                      "INSERT INTO stock (bot, key, remaining, catalog_stock) VALUES ($1, $2, $3, $3) "
+                      "ON CONFLICT (bot, key) DO UPDATE SET remaining = excluded.remaining, "
+                      "catalog_stock = excluded.catalog_stock WHERE stock.catalog_stock <> excluded.catalog_stock",
+                      "ssi", bot, key, (int64_t)json_integer_value(v));
+    }
+    /* what remains, and the keys the catalog no longer has */
+    static const char *const keys[] = {"key", "#remaining"};
+    json_t *rows = NULL, *out = json_object();
+    if (rc == PL_OK)
+        rc = run_rows(store, err, "sync stock", keys, 2, &rows, "SELECT key, remaining FROM stock WHERE bot = $1",
+                      "s", bot);
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+        const char *k = json_string_value(json_object_get(row, "key"));
+        if (json_object_get(catalog_stock, k)) json_object_set(out, k, json_object_get(row, "remaining"));
+        else if (rc == PL_OK)
+            rc = run_done(store, err, "sync stock", NULL, "DELETE FROM stock WHERE bot = $1 AND key = $2", "ss", bot,
+                          k);
+    }
+    json_decref(rows);
+    rc = end_own(store, nested, rc, err);
+    if (rc != PL_OK) {
+        json_decref(out);
+        return PL_ERR;
+    }
+    *remaining = out;
+    return PL_OK;
+}
+
+static int pg_stock_take(pl_store *handle, const char *bot, const char *key, int64_t qty, int64_t *left,
+                         int *tracked, char **err) {
+    static const char *const keys[] = {"#remaining"};
+    json_t *rows = NULL;
+    if (run_rows((pg_store *)handle, err, "take stock", keys, 1, &rows,
+                 "UPDATE stock SET remaining = remaining - $3 WHERE bot = $1 AND key = $2 RETURNING remaining", "ssi",
+                 bot, key, qty) != PL_OK)
+        return PL_ERR;
+    *tracked = json_array_size(rows) > 0;
+    *left = *tracked ? (int64_t)json_integer_value(json_object_get(json_array_get(rows, 0), "remaining")) : 0;
+    json_decref(rows);
+    return PL_OK;
+}
+
+/* --- jobs --------------------------------------------------------------------------------- */
+
+static int pg_job_put(pl_store *handle, const char *bot, const char *channel, const char *user, const char *name,
+                      const char *data_json, int64_t fire_at_ms, int64_t now_ms, char **err) {
+    return run_done((pg_store *)handle, err, "schedule job", NULL,
+                    "INSERT INTO jobs (bot, channel, \"user\", name, data, fire_at, created_at) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7) "
+                    "ON CONFLICT (bot, channel, \"user\", name) WHERE state = 'pending' "
+                    "DO UPDATE SET data = excluded.data, fire_at = excluded.fire_at",
+                    "sssssii", bot, channel, user, name, data_json, fire_at_ms, now_ms);
+}
+
+static int pg_job_cancel(pl_store *handle, const char *bot, const char *channel, const char *user,
+                         const char *name, int *found, char **err) {
+    return run_done((pg_store *)handle, err, "cancel job", found,
+                    "UPDATE jobs SET state = 'cancelled' WHERE " KEY_WHERE " AND name = $4 AND state = 'pending'",
+                    "ssss", bot, channel, user, name);
+}
+
+static int pg_job_next(pl_store *handle, int64_t *fire_at_ms, char **err) {
+    return run_integer((pg_store *)handle, err, "next job", fire_at_ms, -1,
+                       "SELECT min(fire_at) FROM jobs WHERE state = 'pending'", "");
+}
+
+static int pg_jobs_due(pl_store *handle, int64_t now_ms, int limit, json_t **jobs, char **err) {
+    static const char *const keys[] = {"#id", "bot", "channel", "user", "name", "@data", "#fire_at"};
+    return run_rows((pg_store *)handle, err, "list due jobs", keys, 7, jobs,
+                    "SELECT id, bot, channel, \"user\", name, data, fire_at FROM jobs "
+                    "WHERE state = 'pending' AND fire_at <= $1 ORDER BY fire_at, id LIMIT $2",
+                    "ii", now_ms, (int64_t)limit);
+}
+
+static int pg_job_fired(pl_store *handle, int64_t id, int64_t now_ms, int *changed, char **err) {
+    return run_done((pg_store *)handle, err, "fire job", changed,
+                    "UPDATE jobs SET state = 'fired', fired_at = $2 WHERE id = $1 AND state = 'pending'", "ii", id,
+                    now_ms);
+}
+
+static int pg_jobs_of(pl_store *handle, const char *bot, const char *channel, const char *user, json_t **jobs,
+                      char **err) {
+    static const char *const keys[] = {"name", "#fire_at", "@data"};
+    return run_rows((pg_store *)handle, err, "list jobs", keys, 3, jobs,
+                    "SELECT name, fire_at, data FROM jobs WHERE " KEY_WHERE " AND state = 'pending' ORDER BY fire_at",
+                    "sss", bot, channel, user);
+}
+
+/* --- payload map --------------------------------------------------------------------------- */
+
+static int pg_payload_put(pl_store *handle, const char *bot, const char *key, const char *payload, char **err) {
+    return run_done((pg_store *)handle, err, "map payload", NULL,
+                    "INSERT INTO payload_map (bot, key, payload) VALUES ($1, $2, $3) "
+                    "ON CONFLICT (bot, key) DO UPDATE SET payload = excluded.payload",
+                    "sss", bot, key, payload);
+}
+
+static int pg_payload_get(pl_store *handle, const char *bot, const char *key, char **payload, char **err) {
+    return run_text((pg_store *)handle, err, "look up payload", payload,
+                    "SELECT payload FROM payload_map WHERE bot = $1 AND key = $2", "ss", bot, key);
+}
+
+static const pl_store_backend pg_backend = {
+    .name = "postgresql",
+    .close = pg_close,
+    .path = pg_path,
+    .defer_sync = pg_defer_sync,
+    .commits = pg_commits,
+    .wal_frames = pg_wal_frames,
+    .ping = pg_ping,
+    .begin = pg_begin,
+    .commit = pg_commit,
+    .rollback = pg_rollback,
+    .session_get = pg_session_get,
+    .session_put = pg_session_put,
+    .session_erase = pg_session_erase,
+    .session_count = pg_session_count,
+    .transcript_add = pg_transcript_add,
+    .transcript_add_turn = pg_transcript_add_turn,
+    .transcript_get = pg_transcript_get,
+    .transcript_since = pg_transcript_since,
+    .transcript_last_id = pg_transcript_last_id,
+    .handoff_put = pg_handoff_put,
+    .handoffs = pg_handoffs,
+    .catalog_replace = pg_catalog_replace,
+    .catalog_count = pg_catalog_count,
+    .inbox_add = pg_inbox_add,
+    .inbox_done = pg_inbox_done,
+    .inbox_next_seq = pg_inbox_next_seq,
+    .inbox_pending = pg_inbox_pending,
+    .inbox_prune = pg_inbox_prune,
+    .outbox_add = pg_outbox_add,
+    .outbox_pending = pg_outbox_pending,
+    .outbox_update = pg_outbox_update,
+    .outbox_count = pg_outbox_count,
+    .order_create = pg_order_create,
+    .order_get = pg_order_get,
+    .orders_of = pg_orders_of,
+    .order_set_link = pg_order_set_link,
+    .order_transition = pg_order_transition,
+    .order_fulfilment = pg_order_fulfilment,
+    .order_by_ref = pg_order_by_ref,
+    .discount_used = pg_discount_used,
+    .discount_use = pg_discount_use,
+    .stock_sync = pg_stock_sync,
+    .stock_take = pg_stock_take,
+    .job_put = pg_job_put,
+    .job_cancel = pg_job_cancel,
+    .job_next = pg_job_next,
+    .jobs_due = pg_jobs_due,
+    .job_fired = pg_job_fired,
+    .jobs_of = pg_jobs_of,
+    .payload_put = pg_payload_put,
+    .payload_get = pg_payload_get,
+};
