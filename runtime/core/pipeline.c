@@ -70,6 +70,10 @@ struct pl_pipeline {
     int wait_durable;
     struct flight *flights, *last_flight;
     int holding;          /* the next write waits for the thread's checkpoint */
+    /* A batch whose commit the store sent without waiting (PostgreSQL),
+     * until its outcome comes on the store's socket (answer_ev). */
+    struct flight *awaited;
+    struct event *answer_ev;
     uint64_t held_at;     /* the store's commit count at the last hold */
     pl_outbox *outbox;
     void (*jobs_changed)(void *ud);
@@ -360,10 +364,13 @@ static int write_item(pl_pipeline *pipe, item *it, int64_t now, char **err) {
     return PL_ERR;
 }
 
-/* Writes a batch in one transaction; returns PL_OK or PL_ERR. */
-static int write_batch(pl_pipeline *pipe, item *batch, char **err) {
+/* Writes a batch in one transaction; returns PL_OK or PL_ERR. *later is
+ * 1 when the store sent its commit without waiting for the outcome
+ * (PostgreSQL: on_store_answer reads it). */
+static int write_batch(pl_pipeline *pipe, item *batch, int *later, char **err) {
     pl_store *store = pipe->store;
-    if (pl_store_begin(store, err) != PL_OK) return PL_ERR;
+    *later = 0;
+    if (pl_store_begin_batch(store, err) != PL_OK) return PL_ERR;
     int64_t now = pl_now_ms();
     for (item *it = batch; it; it = it->next_in_batch) {
         if (it->status != 200) continue;
@@ -372,11 +379,7 @@ static int write_batch(pl_pipeline *pipe, item *batch, char **err) {
             return PL_ERR;
         }
     }
-    if (pl_store_commit(store, err) != PL_OK) {
-        pl_store_rollback(store);
-        return PL_ERR;
-    }
-    return PL_OK;
+    return pl_store_commit_batch(store, later, err);
 }
 
 static void enqueue(pl_pipeline *pipe, item *it);
@@ -486,6 +489,48 @@ static void finish_batch(pl_pipeline *pipe, item *batch, int committed, int jobs
     }
 }
 
+static void write_formed_batch(pl_pipeline *pipe);
+
+/* The outcome of the batch whose commit the store sent (PostgreSQL) has
+ * come, or part of it: once it is settled the batch is finished, and the
+ * batch that formed meanwhile is written. */
+static void on_store_answer(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    pl_pipeline *pipe = arg;
+    flight *f = pipe->awaited;
+    if (!f) return;
+    int committed = 0;
+    char *err = NULL;
+    if (!pl_store_batch_poll(pipe->store, 0, &committed, &err)) {
+        event_add(pipe->answer_ev, NULL);
+        return;
+    }
+    pipe->awaited = NULL;
+    finish_batch(pipe, f->batch, committed, f->jobs_touched, f->staged, err);
+    free(err);
+    free(f);
+    write_formed_batch(pipe);
+}
+
+/* A batch the store committed without waiting waits for its outcome on the
+ * store's socket; the next batch forms meanwhile (group commit), and is
+ * written once this one is settled. */
+static void await_store(pl_pipeline *pipe, item *batch, size_t items, pl_outbox_staged *staged) {
+    flight *f = calloc(1, sizeof *f);
+    if (!f) abort();
+    *f = (flight){.batch = batch, .items = items, .jobs_touched = pipe->jobs_touched, .staged = staged};
+    pipe->awaited = f;
+    int fd = pl_store_batch_fd(pipe->store);
+    if (!pipe->answer_ev || event_get_fd(pipe->answer_ev) != fd) { /* connected again since */
+        if (pipe->answer_ev) event_free(pipe->answer_ev);
+        pipe->answer_ev = event_new(pipe->base, fd, EV_READ, on_store_answer, pipe);
+    }
+    /* the answer may be in libpq's buffer already (read while sending):
+     * one look now, then the socket says when more has come */
+    event_active(pipe->answer_ev, EV_READ, 0);
+}
+
 /* Writes the batch formed so far in one transaction; then either finishes
  * it, or hands its durability to the sync thread and finishes it in
  * on_durable, once the fdatasync covering it is done. While a written
@@ -500,7 +545,7 @@ static void finish_batch(pl_pipeline *pipe, item *batch, int committed, int jobs
  * soon does not keep the sync thread waiting. */
 static void write_formed_batch(pl_pipeline *pipe) {
     item *batch = pipe->batch_head;
-    if (!batch || pipe->holding) return;
+    if (!batch || pipe->holding || pipe->awaited) return;
     if (pipe->wait_durable && pipe->last_flight && pipe->batch_items < pipe->last_flight->items) return;
     if (pipe->syncer && pl_store_wal_frames(pipe->store) * PL_SYNCER_PAGE_BYTES >= PL_SYNCER_HOLD_BYTES &&
         pl_store_commits(pipe->store) != pipe->held_at) {
@@ -516,8 +561,13 @@ static void write_formed_batch(pl_pipeline *pipe) {
     pipe->batch_items = 0;
     char *err = NULL;
     pipe->jobs_touched = 0;
-    int committed = write_batch(pipe, batch, &err) == PL_OK;
+    int later = 0;
+    int committed = write_batch(pipe, batch, &later, &err) == PL_OK;
     pl_outbox_staged *staged = pipe->outbox ? pl_outbox_take_staged(pipe->outbox) : NULL;
+    if (committed && later) {
+        await_store(pipe, batch, items, staged);
+        return;
+    }
     if (committed && pipe->syncer && pipe->wait_durable) {
         flight *f = calloc(1, sizeof *f);
         if (!f) abort();
@@ -721,8 +771,19 @@ static void free_records(item *batch) {
 
 void pl_pipeline_free(pl_pipeline *pipe) {
     if (!pipe) return;
-    /* what was written is synced before the store closes */
+    /* what was written is synced before the store closes, and the outcome
+     * of a commit sent is awaited */
     pl_syncer_stop(pipe->syncer);
+    if (pipe->awaited) {
+        int committed = 0;
+        char *err = NULL;
+        pl_store_batch_poll(pipe->store, 1, &committed, &err);
+        free(err);
+        free_records(pipe->awaited->batch);
+        pl_outbox_release(pipe->awaited->staged, 0);
+        free(pipe->awaited);
+    }
+    if (pipe->answer_ev) event_free(pipe->answer_ev);
     /* Every item is in its session's mailbox, except webhook records, which
      * are only in the batch. */
     free_records(pipe->batch_head);

@@ -60,6 +60,22 @@ void pl_store_rollback(pl_store *store) {
     store->backend->rollback(store);
 }
 
+int pl_store_begin_batch(pl_store *store, char **err) {
+    return store->backend->begin_batch(store, err);
+}
+
+int pl_store_commit_batch(pl_store *store, int *later, char **err) {
+    return store->backend->commit_batch(store, later, err);
+}
+
+int pl_store_batch_fd(const pl_store *store) {
+    return store->backend->batch_fd(store);
+}
+
+int pl_store_batch_poll(pl_store *store, int wait, int *committed, char **err) {
+    return store->backend->batch_poll(store, wait, committed, err);
+}
+
 int pl_store_session_get(pl_store *store, const pl_session_key *key, char **state_json, char **err) {
     return store->backend->session_get(store, key, state_json, err);
 }

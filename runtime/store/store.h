@@ -68,7 +68,26 @@ int pl_store_ping(pl_store *store, char **err);
 
 int pl_store_begin(pl_store *store, char **err);
 int pl_store_commit(pl_store *store, char **err);
+/* Ends the open transaction or batch without keeping what it wrote. */
 void pl_store_rollback(pl_store *store);
+
+/* The pipeline's batches: a transaction like begin/commit's, whose commit
+ * need not be waited for. On SQLite pl_store_commit_batch commits (*later
+ * is 0: its outcome is its return). On PostgreSQL it sends the COMMIT and
+ * returns (*later is 1); pl_store_batch_poll then reads its outcome once
+ * pl_store_batch_fd is readable, so the caller's loop never waits for the
+ * server to make the batch durable. Its statements run on a connection of
+ * their own; other calls meanwhile run on the main one and see the batch
+ * once it has committed. One batch at a time: the next begins once the
+ * last is settled. */
+int pl_store_begin_batch(pl_store *store, char **err);
+int pl_store_commit_batch(pl_store *store, int *later, char **err);
+/* The socket to watch for a batch's outcome, or -1. */
+int pl_store_batch_fd(const pl_store *store);
+/* Reads what has arrived of the outcome of the batch in flight, without
+ * waiting (wait 1: until it has come). 1 when it is settled: *committed
+ * says whether it committed, and err why not; 0 while it is not. */
+int pl_store_batch_poll(pl_store *store, int wait, int *committed, char **err);
 
 /* *state_json is set to the stored session (new string) or NULL if none. */
 int pl_store_session_get(pl_store *store, const pl_session_key *key, char **state_json,

@@ -22,6 +22,10 @@ typedef struct pl_store_backend {
     int (*begin)(pl_store *store, char **err);
     int (*commit)(pl_store *store, char **err);
     void (*rollback)(pl_store *store);
+    int (*begin_batch)(pl_store *store, char **err);
+    int (*commit_batch)(pl_store *store, int *later, char **err);
+    int (*batch_fd)(const pl_store *store);
+    int (*batch_poll)(pl_store *store, int wait, int *committed, char **err);
     int (*session_get)(pl_store *store, const pl_session_key *key, char **state_json, char **err);
     int (*session_put)(pl_store *store, const pl_session_key *key, const char *state_json, int64_t now_ms, char **err);
     int (*session_erase)(pl_store *store, const pl_session_key *key, int *found, char **err);

@@ -38,91 +38,285 @@ typedef struct {
     char name[16];
 } prepared_sql;
 
-typedef struct pg_store {
-    pl_store base; /* first: the interface's handle (store_backend.h) */
+/* A connection and the statements prepared on it. */
+typedef struct {
     PGconn *conn;
-    char *url;   /* as given, password and all: readers connect with it */
     prepared_sql cache[SQL_CACHE];
     int cached, evict_next;
     unsigned next_name;
-    char *last_error; /* of the last statement that failed */
+} pg_conn;
+
+/* What the writer waits to read, in the order it sent it. */
+typedef enum { ANSWER_IGNORED, ANSWER_WANTED, ANSWER_COMMIT, ANSWER_SYNC } answer_kind;
+
+typedef struct pg_store {
+    pl_store base; /* first: the interface's handle (store_backend.h) */
+    char *url;     /* as given, password and all: readers connect with it */
+    pg_conn main;  /* every call outside the pipeline's batches, one at a time */
+    /* The pipeline's batches (pl_store_begin_batch): a second connection in
+     * libpq's pipeline mode. A statement whose answer the caller does not
+     * read is sent without waiting for it; its failure fails the batch's
+     * COMMIT. The COMMIT is sent and its answer read from the loop
+     * (pl_store_batch_poll), so the loop never waits for the server to make
+     * a batch durable. Absent on a reader. */
+    pg_conn writer;
+    int reader;            /* pl_store_open_reader's: sessions only */
+    int in_batch;          /* calls go to the writer */
+    int flight;            /* a batch's COMMIT is sent and not yet answered */
+    int settled, committed; /* the flight's outcome, once known */
+    char *batch_error;     /* the first failure in the batch */
+    answer_kind *answers;  /* to read, oldest at answers_head */
+    size_t answers_head, answers_len, answers_cap;
+    int answer_taken;      /* the oldest answer's result is read, its end not yet */
+    char *last_error;      /* of the last statement that failed */
 } pg_store;
 
 static const pl_store_backend pg_backend;
 
 /* --- statements -------------------------------------------------------------- */
 
+/* The server's message on one line (its DETAIL and HINT lines joined). */
+static char *trimmed(const char *message) {
+    char *out = pl_strdup(message && *message ? message : "no answer from the server");
+    size_t n = strlen(out);
+    while (n && (out[n - 1] == '\n' || out[n - 1] == ' ')) out[--n] = 0;
+    for (char *p = out; *p; p++)
+        if (*p == '\n') *p = ' ';
+    return out;
+}
+
 static void set_error(pg_store *store, const char *message) {
     free(store->last_error);
-    store->last_error = pl_strdup(message && *message ? message : "no answer from the server");
-    size_t n = strlen(store->last_error);
-    while (n && (store->last_error[n - 1] == '\n' || store->last_error[n - 1] == ' ')) store->last_error[--n] = 0;
+    store->last_error = trimmed(message);
 }
 
 static int pg_fail(pg_store *store, char **err, const char *what) {
     return pl_fail(err, "store: %s: %s", what, store->last_error ? store->last_error : "failed");
 }
 
-static void forget_prepared(pg_store *store) {
-    for (int i = 0; i < store->cached; i++) free(store->cache[i].text);
-    store->cached = store->evict_next = 0;
+static void forget_prepared(pg_conn *c) {
+    for (int i = 0; i < c->cached; i++) free(c->cache[i].text);
+    memset(c->cache, 0, sizeof c->cache);
+    c->cached = c->evict_next = 0;
 }
 
 /* Outside a transaction, a connection the server ended is opened again. */
 static int connection_ready(pg_store *store) {
-    if (PQstatus(store->conn) == CONNECTION_OK) return 1;
-    if (PQtransactionStatus(store->conn) != PQTRANS_UNKNOWN && PQtransactionStatus(store->conn) != PQTRANS_IDLE)
-        return 0;
-    PQreset(store->conn);
-    forget_prepared(store);
-    if (PQstatus(store->conn) == CONNECTION_OK) return 1;
-    set_error(store, PQerrorMessage(store->conn));
+    PGconn *conn = store->main.conn;
+    if (PQstatus(conn) == CONNECTION_OK) return 1;
+    if (PQtransactionStatus(conn) != PQTRANS_UNKNOWN && PQtransactionStatus(conn) != PQTRANS_IDLE) return 0;
+    PQreset(conn);
+    forget_prepared(&store->main);
+    if (PQstatus(conn) == CONNECTION_OK) return 1;
+    set_error(store, PQerrorMessage(conn));
     return 0;
 }
 
-/* The name sql is prepared under, preparing it now when it is not kept;
- * NULL (and last_error) when it cannot be. */
-static const char *prepared_name(pg_store *store, const char *sql) {
+static void expect_answer(pg_store *store, answer_kind kind) {
+    if (store->answers_head + store->answers_len == store->answers_cap) {
+        if (store->answers_head > 0) {
+            memmove(store->answers, store->answers + store->answers_head, store->answers_len * sizeof *store->answers);
+            store->answers_head = 0;
+        } else {
+            store->answers_cap = store->answers_cap ? store->answers_cap * 2 : 64;
+            store->answers = realloc(store->answers, store->answers_cap * sizeof *store->answers);
+            if (!store->answers) abort();
+        }
+    }
+    store->answers[store->answers_head + store->answers_len++] = kind;
+}
+
+/* The slot for sql in c's cache: found (*fresh 0), or taken for it now
+ * (*fresh 1, the statement to prepare), evicting the oldest past
+ * SQL_CACHE (its name returned in *evicted, "" when none). */
+static prepared_sql *cache_slot(pg_conn *c, const char *sql, int *fresh, char *evicted) {
     prepared_sql *slot = NULL;
-    for (int i = 0; i < store->cached; i++) {
-        if (store->cache[i].sql != sql) continue;
-        if (strcmp(store->cache[i].text, sql) == 0) return store->cache[i].name;
-        slot = &store->cache[i];
+    *fresh = 0;
+    evicted[0] = 0;
+    for (int i = 0; i < c->cached; i++) {
+        if (c->cache[i].sql != sql) continue;
+        if (strcmp(c->cache[i].text, sql) == 0) return &c->cache[i];
+        slot = &c->cache[i];
         break;
     }
-    if (!slot && store->cached < SQL_CACHE) slot = &store->cache[store->cached++];
+    if (!slot && c->cached < SQL_CACHE) slot = &c->cache[c->cached++];
     else if (!slot) {
-        slot = &store->cache[store->evict_next];
-        store->evict_next = (store->evict_next + 1) % SQL_CACHE;
+        slot = &c->cache[c->evict_next];
+        c->evict_next = (c->evict_next + 1) % SQL_CACHE;
     }
     if (slot->text) {
-        char deallocate[40];
-        snprintf(deallocate, sizeof deallocate, "DEALLOCATE %s", slot->name);
-        PQclear(PQexec(store->conn, deallocate));
+        memcpy(evicted, slot->name, sizeof slot->name);
         free(slot->text);
     }
     *slot = (prepared_sql){.sql = sql, .text = pl_strdup(sql)};
-    snprintf(slot->name, sizeof slot->name, "p%u", ++store->next_name);
-    PGresult *res = PQprepare(store->conn, slot->name, sql, 0, NULL);
+    snprintf(slot->name, sizeof slot->name, "p%u", ++c->next_name);
+    *fresh = 1;
+    return slot;
+}
+
+static void drop_slot(pg_conn *c, prepared_sql *slot) {
+    free(slot->text);
+    *slot = c->cache[--c->cached];
+    memset(&c->cache[c->cached], 0, sizeof c->cache[c->cached]);
+}
+
+/* The name sql is prepared under on the main connection, preparing it now
+ * when it is not kept; NULL (and last_error) when it cannot be. */
+static const char *prepared_name(pg_store *store, const char *sql) {
+    pg_conn *c = &store->main;
+    int fresh;
+    char evicted[16];
+    prepared_sql *slot = cache_slot(c, sql, &fresh, evicted);
+    if (!fresh) return slot->name;
+    if (evicted[0]) {
+        char deallocate[40];
+        snprintf(deallocate, sizeof deallocate, "DEALLOCATE %s", evicted);
+        PQclear(PQexec(c->conn, deallocate));
+    }
+    PGresult *res = PQprepare(c->conn, slot->name, sql, 0, NULL);
     int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    if (!ok) {
-        set_error(store, PQresultErrorMessage(res));
-        free(slot->text);
-        *slot = store->cache[--store->cached];
-        memset(&store->cache[store->cached], 0, sizeof store->cache[store->cached]);
+    if (!ok) set_error(store, PQresultErrorMessage(res));
+    PQclear(res);
+    if (ok) return slot->name;
+    drop_slot(c, slot);
+    return NULL;
+}
+
+/* The writer's statement name for sql, its preparation sent ahead of it
+ * (a failure fails the batch, and the next batch prepares anew). */
+static const char *writer_prepared_name(pg_store *store, const char *sql) {
+    pg_conn *c = &store->writer;
+    int fresh;
+    char evicted[16];
+    prepared_sql *slot = cache_slot(c, sql, &fresh, evicted);
+    if (!fresh) return slot->name;
+    if (evicted[0]) {
+        char deallocate[40];
+        snprintf(deallocate, sizeof deallocate, "DEALLOCATE %s", evicted);
+        if (PQsendQueryParams(c->conn, deallocate, 0, NULL, NULL, NULL, NULL, 0)) expect_answer(store, ANSWER_IGNORED);
+    }
+    if (!PQsendPrepare(c->conn, slot->name, sql, 0, NULL)) {
+        set_error(store, PQerrorMessage(c->conn));
+        drop_slot(c, slot);
+        return NULL;
+    }
+    expect_answer(store, ANSWER_IGNORED);
+    return slot->name;
+}
+
+static void note_batch_error(pg_store *store, const char *message) {
+    if (!store->batch_error) store->batch_error = trimmed(message);
+}
+
+/* The writer's connection failed: the batch has failed, and nothing more
+ * will be read from it; the next batch connects again. */
+static void writer_broken(pg_store *store) {
+    note_batch_error(store, PQerrorMessage(store->writer.conn));
+    store->answers_head = store->answers_len = 0;
+    store->answer_taken = 0;
+    if (store->flight) {
+        store->flight = 0;
+        store->settled = 1;
+        store->committed = 0;
+    }
+}
+
+/* Reads one step of the writer's oldest awaited answer (a result, or
+ * libpq's NULL that ends it). wait: blocks until it has come; else returns
+ * 0 when it has not. An ANSWER_WANTED result goes to *wanted (the caller
+ * clears it). Returns 1 when a step was read. */
+static int take_answer(pg_store *store, int wait, PGresult **wanted) {
+    PGconn *conn = store->writer.conn;
+    if (!store->answers_len) return 0;
+    if (PQstatus(conn) != CONNECTION_OK) {
+        writer_broken(store);
+        return 0;
+    }
+    if (!wait && PQisBusy(conn)) return 0;
+    PGresult *r = PQgetResult(conn);
+    answer_kind kind = store->answers[store->answers_head];
+    if (kind == ANSWER_SYNC || !r || store->answer_taken) {
+        if (kind == ANSWER_SYNC && PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            writer_broken(store);
+            return 0;
+        }
+        PQclear(r);
+        if (kind != ANSWER_SYNC && r) return 1; /* a second result of one statement: not ours to keep */
+        store->answers_head++;
+        store->answers_len--;
+        store->answer_taken = 0;
+        if (!store->answers_len) store->answers_head = 0;
+        if (kind == ANSWER_SYNC && store->flight && !store->answers_len) {
+            store->flight = 0;
+            store->settled = 1;
+        }
+        return 1;
+    }
+    store->answer_taken = 1;
+    ExecStatusType status = PQresultStatus(r);
+    int ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+    if (status == PGRES_FATAL_ERROR) note_batch_error(store, PQresultErrorMessage(r));
+    if (kind == ANSWER_COMMIT) store->committed = ok && strcmp(PQcmdStatus(r), "COMMIT") == 0;
+    if (kind == ANSWER_WANTED && wanted) {
+        *wanted = r;
+        return 1;
+    }
+    PQclear(r);
+    return 1;
+}
+
+/* Sends what the writer buffered and reads its answers up to and
+ * including the wanted one (a result, or NULL when it failed). */
+static PGresult *writer_wait(pg_store *store) {
+    PGconn *conn = store->writer.conn;
+    if (!PQsendFlushRequest(conn) || PQflush(conn) != 0) {
+        writer_broken(store);
+        return NULL;
+    }
+    PGresult *wanted = NULL;
+    /* every answer before it (it was sent last), then its result and its end */
+    while (!wanted && store->answers_len)
+        if (!take_answer(store, 1, &wanted)) break;
+    while (wanted && store->answer_taken) take_answer(store, 1, NULL);
+    return wanted;
+}
+
+/* Sends a statement of the batch on the writer. The answer of one the
+ * caller does not read (want 0) is read later; one it reads is waited for. */
+static int writer_run(pg_store *store, PGresult **out, const char *sql, int n, const char *const *values, int want) {
+    if (store->batch_error) {
+        set_error(store, store->batch_error);
+        return PL_ERR;
+    }
+    const char *name = writer_prepared_name(store, sql);
+    if (!name || !PQsendQueryPrepared(store->writer.conn, name, n, values, NULL, NULL, 0)) {
+        note_batch_error(store, PQerrorMessage(store->writer.conn));
+        set_error(store, store->batch_error);
+        return PL_ERR;
+    }
+    expect_answer(store, want ? ANSWER_WANTED : ANSWER_IGNORED);
+    if (!want) return PL_OK;
+    PGresult *res = writer_wait(store);
+    ExecStatusType status = PQresultStatus(res);
+    if (res && (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)) {
+        *out = res;
+        return PL_OK;
     }
     PQclear(res);
-    return ok ? slot->name : NULL;
+    set_error(store, store->batch_error ? store->batch_error : "not run: an earlier statement of its batch failed");
+    return PL_ERR;
 }
 
 /* Runs sql (prepared once and kept), with one parameter per type letter:
  * 's' text, 'n' text or NULL, 'i' int64_t. *out is its result (the caller
- * PQclears it), or NULL and PL_ERR with last_error set. */
-static int run_args(pg_store *store, PGresult **out, const char *sql, const char *types, va_list ap) {
+ * PQclears it), or NULL and PL_ERR with last_error set. In a batch, a
+ * statement whose result is not wanted is only sent (*out stays NULL). */
+static int run_args(pg_store *store, PGresult **out, int want, const char *sql, const char *types, va_list ap) {
     const char *values[MAX_PARAMS];
     char numbers[MAX_PARAMS][24];
     int n = (int)strlen(types);
-    if (n > MAX_PARAMS) abort();
+    if (n > MAX_PARAMS) abort(); /* a caller's mistake, never the data's */
     for (int i = 0; i < n; i++) {
         if (types[i] == 'i') {
             snprintf(numbers[i], sizeof numbers[i], "%lld", (long long)va_arg(ap, int64_t));
@@ -132,16 +326,17 @@ static int run_args(pg_store *store, PGresult **out, const char *sql, const char
         }
     }
     *out = NULL;
+    if (store->in_batch) return writer_run(store, out, sql, n, values, want);
     if (!connection_ready(store)) return PL_ERR;
     const char *name = prepared_name(store, sql);
     if (!name) return PL_ERR;
-    PGresult *res = PQexecPrepared(store->conn, name, n, values, NULL, NULL, 0);
+    PGresult *res = PQexecPrepared(store->main.conn, name, n, values, NULL, NULL, 0);
     ExecStatusType status = PQresultStatus(res);
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
         *out = res;
         return PL_OK;
     }
-    set_error(store, res ? PQresultErrorMessage(res) : PQerrorMessage(store->conn));
+    set_error(store, res ? PQresultErrorMessage(res) : PQerrorMessage(store->main.conn));
     PQclear(res);
     return PL_ERR;
 }
@@ -153,7 +348,7 @@ static int run_done(pg_store *store, char **err, const char *what, int *changed,
     va_list ap;
     va_start(ap, types);
     PGresult *res;
-    int rc = run_args(store, &res, sql, types, ap);
+    int rc = run_args(store, &res, changed != NULL, sql, types, ap);
     va_end(ap);
     if (rc != PL_OK) return pg_fail(store, err, what);
     if (changed) *changed = atoll(PQcmdTuples(res)) > 0;
@@ -168,7 +363,7 @@ static int run_integer(pg_store *store, char **err, const char *what, int64_t *v
     va_list ap;
     va_start(ap, types);
     PGresult *res;
-    int rc = run_args(store, &res, sql, types, ap);
+    int rc = run_args(store, &res, 1, sql, types, ap);
     va_end(ap);
     if (rc != PL_OK) return pg_fail(store, err, what);
     *value = PQntuples(res) > 0 && !PQgetisnull(res, 0, 0) ? atoll(PQgetvalue(res, 0, 0)) : fallback;
@@ -183,7 +378,7 @@ static int run_text(pg_store *store, char **err, const char *what, char **text, 
     va_list ap;
     va_start(ap, types);
     PGresult *res;
-    int rc = run_args(store, &res, sql, types, ap);
+    int rc = run_args(store, &res, 1, sql, types, ap);
     va_end(ap);
     *text = NULL;
     if (rc != PL_OK) return pg_fail(store, err, what);
@@ -216,7 +411,7 @@ static int run_rows(pg_store *store, char **err, const char *what, const char *c
     va_list ap;
     va_start(ap, types);
     PGresult *res;
-    int rc = run_args(store, &res, sql, types, ap);
+    int rc = run_args(store, &res, 1, sql, types, ap);
     va_end(ap);
     if (rc != PL_OK) return pg_fail(store, err, what);
     json_t *out = json_array();
@@ -226,18 +421,22 @@ static int run_rows(pg_store *store, char **err, const char *what, const char *c
     return PL_OK;
 }
 
-static int in_transaction(pg_store *store) { return PQtransactionStatus(store->conn) != PQTRANS_IDLE; }
-
 /* Opens a transaction of its own for a call that must be whole (catalog,
- * stock), or a savepoint inside the caller's; closed by end_own. */
+ * stock), or a savepoint inside the caller's, closed by end_own; inside a
+ * batch the batch is that transaction (a failure fails it whole). */
 static int begin_own(pg_store *store, int *nested, char **err) {
-    *nested = in_transaction(store);
+    if (store->in_batch) {
+        *nested = 2;
+        return PL_OK;
+    }
+    *nested = PQtransactionStatus(store->main.conn) != PQTRANS_IDLE;
     return run_done(store, err, "begin", NULL, *nested ? "SAVEPOINT own" : "BEGIN", "");
 }
 
 static int end_own(pg_store *store, int nested, int rc, char **err) {
+    if (nested == 2) return rc;
     if (rc == PL_OK) return run_done(store, err, "commit", NULL, nested ? "RELEASE own" : "COMMIT", "");
-    PQclear(PQexec(store->conn, nested ? "ROLLBACK TO own; RELEASE own" : "ROLLBACK"));
+    PQclear(PQexec(store->main.conn, nested ? "ROLLBACK TO own; RELEASE own" : "ROLLBACK"));
     return rc;
 }
 
@@ -318,35 +517,63 @@ static int migrate(const char *url, char **err) {
     return PL_ERR;
 }
 
-static int connect_store(const char *url, pl_store **out, char **err) {
+static int connect_one(pg_store *store, pg_conn *c, char **err) {
+    c->conn = PQconnectdb(store->url);
+    if (PQstatus(c->conn) != CONNECTION_OK) {
+        set_error(store, PQerrorMessage(c->conn));
+        return pg_fail(store, err, "cannot connect");
+    }
+    /* notices (a savepoint released twice, say) are not for the log */
+    PQsetNoticeProcessor(c->conn, NULL, NULL);
+    return PL_OK;
+}
+
+/* The writer, connected (again, after a failure) and in pipeline mode. */
+static int writer_ready(pg_store *store, char **err) {
+    pg_conn *w = &store->writer;
+    if (w->conn && PQstatus(w->conn) == CONNECTION_OK && PQpipelineStatus(w->conn) == PQ_PIPELINE_ON) return PL_OK;
+    if (w->conn) PQfinish(w->conn);
+    w->conn = NULL;
+    forget_prepared(w);
+    if (connect_one(store, w, err) != PL_OK) return PL_ERR;
+    if (!PQenterPipelineMode(w->conn)) {
+        set_error(store, PQerrorMessage(w->conn));
+        return pg_fail(store, err, "pipeline mode");
+    }
+    return PL_OK;
+}
+
+static int connect_store(const char *url, int writer, pl_store **out, char **err) {
     pg_store *store = calloc(1, sizeof *store);
     if (!store) abort();
     store->base.backend = &pg_backend;
     store->url = pl_strdup(url);
-    store->conn = PQconnectdb(url);
-    if (PQstatus(store->conn) != CONNECTION_OK) {
-        set_error(store, PQerrorMessage(store->conn));
-        pg_fail(store, err, "cannot connect");
+    store->reader = !writer;
+    if (connect_one(store, &store->main, err) != PL_OK || (writer && writer_ready(store, err) != PL_OK)) {
         pg_backend.close(&store->base);
         return PL_ERR;
     }
-    /* notices (a savepoint released twice, say) are not for the log */
-    PQsetNoticeProcessor(store->conn, NULL, NULL);
     *out = &store->base;
     return PL_OK;
 }
 
 int pl_store_pg_open(const char *url, pl_store **out, char **err) {
     if (migrate(url, err) != PL_OK) return PL_ERR;
-    return connect_store(url, out, err);
+    return connect_store(url, 1, out, err);
 }
 
-int pl_store_pg_open_reader(const char *url, pl_store **out, char **err) { return connect_store(url, out, err); }
+int pl_store_pg_open_reader(const char *url, pl_store **out, char **err) { return connect_store(url, 0, out, err); }
 
 static void pg_close(pl_store *handle) {
     pg_store *store = (pg_store *)handle;
-    forget_prepared(store);
-    PQfinish(store->conn);
+    /* a batch whose COMMIT is sent ends as the server decides: it is not
+     * awaited here (the pipeline awaits it before it frees the store) */
+    forget_prepared(&store->main);
+    forget_prepared(&store->writer);
+    PQfinish(store->main.conn);
+    if (store->writer.conn) PQfinish(store->writer.conn);
+    free(store->answers);
+    free(store->batch_error);
     free(store->url);
     free(store->last_error);
     free(store);
@@ -371,27 +598,131 @@ static uint64_t pg_wal_frames(const pl_store *handle) {
 }
 
 static int pg_ping(pl_store *handle, char **err) {
+    pg_store *store = (pg_store *)handle;
     int64_t n;
-    return run_integer((pg_store *)handle, err, "ping", &n, 0, "SELECT count(*) FROM schema_migrations", "");
+    int in_batch = store->in_batch; /* the probe reads on the main connection */
+    store->in_batch = 0;
+    int rc = run_integer(store, err, "ping", &n, 0, "SELECT count(*) FROM schema_migrations", "");
+    store->in_batch = in_batch;
+    return rc;
 }
 
 static int pg_begin(pl_store *handle, char **err) {
-    return run_done((pg_store *)handle, err, "begin", NULL, "BEGIN", "");
+    pg_store *store = (pg_store *)handle;
+    if (store->in_batch) return pl_fail(err, "store: begin: a batch is open");
+    return run_done(store, err, "begin", NULL, "BEGIN", "");
 }
 
 static int pg_commit(pl_store *handle, char **err) {
     pg_store *store = (pg_store *)handle;
+    if (store->in_batch) return pl_fail(err, "store: commit: a batch is open (pl_store_commit_batch ends it)");
     /* COMMIT of a transaction that failed answers ROLLBACK, without error */
-    PGTransactionStatusType before = PQtransactionStatus(store->conn);
+    PGTransactionStatusType before = PQtransactionStatus(store->main.conn);
     if (before == PQTRANS_IDLE) return pl_fail(err, "store: commit: no transaction is open");
     if (run_done(store, err, "commit", NULL, "COMMIT", "") != PL_OK) return PL_ERR;
     if (before == PQTRANS_INERROR) return pl_fail(err, "store: commit: the transaction had failed");
     return PL_OK;
 }
 
+/* Reads the writer's answers until none is awaited (or it broke). */
+static void writer_drain(pg_store *store) {
+    while (store->answers_len && take_answer(store, 1, NULL)) {
+    }
+}
+
+/* After a failed batch what it prepared may not exist (a preparation the
+ * server skipped): the writer forgets them all, and the next batch
+ * prepares anew. */
+static void writer_forget_prepared(pg_store *store) {
+    forget_prepared(&store->writer);
+    PGconn *w = store->writer.conn;
+    if (PQstatus(w) != CONNECTION_OK) return;
+    if (PQsendQueryParams(w, "DEALLOCATE ALL", 0, NULL, NULL, NULL, NULL, 0)) expect_answer(store, ANSWER_IGNORED);
+    if (PQpipelineSync(w)) expect_answer(store, ANSWER_SYNC);
+    if (PQflush(w) == 0) writer_drain(store);
+    free(store->batch_error);
+    store->batch_error = NULL;
+}
+
 static void pg_rollback(pl_store *handle) {
     pg_store *store = (pg_store *)handle;
-    if (PQstatus(store->conn) == CONNECTION_OK && in_transaction(store)) PQclear(PQexec(store->conn, "ROLLBACK"));
+    if (store->in_batch) {
+        /* after a failure the server skips to the next sync point; the
+         * transaction, aborted or not, then ends with ROLLBACK */
+        PGconn *w = store->writer.conn;
+        store->in_batch = 0;
+        if (PQpipelineSync(w)) expect_answer(store, ANSWER_SYNC);
+        if (PQsendQueryParams(w, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0)) expect_answer(store, ANSWER_IGNORED);
+        if (PQpipelineSync(w)) expect_answer(store, ANSWER_SYNC);
+        if (PQflush(w) != 0) writer_broken(store);
+        writer_drain(store);
+        writer_forget_prepared(store);
+        free(store->batch_error);
+        store->batch_error = NULL;
+        return;
+    }
+    PGconn *conn = store->main.conn;
+    if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE) PQclear(PQexec(conn, "ROLLBACK"));
+}
+
+/* --- the pipeline's batches ----------------------------------------------------- */
+
+static int pg_begin_batch(pl_store *handle, char **err) {
+    pg_store *store = (pg_store *)handle;
+    if (store->in_batch || store->flight) return pl_fail(err, "store: begin: the last batch is not settled");
+    if (store->reader) return pl_fail(err, "store: a reader has no batches");
+    if (writer_ready(store, err) != PL_OK) return PL_ERR;
+    free(store->batch_error);
+    store->batch_error = NULL;
+    store->settled = store->committed = 0;
+    store->in_batch = 1;
+    return run_done(store, err, "begin", NULL, "BEGIN", "");
+}
+
+static int pg_commit_batch(pl_store *handle, int *later, char **err) {
+    pg_store *store = (pg_store *)handle;
+    *later = 0;
+    if (!store->in_batch) return pl_fail(err, "store: commit: no batch is open");
+    PGconn *w = store->writer.conn;
+    if (store->batch_error || !PQsendQueryParams(w, "COMMIT", 0, NULL, NULL, NULL, NULL, 0)) {
+        char *why = pl_strdup(store->batch_error ? store->batch_error : PQerrorMessage(w));
+        pg_rollback(handle);
+        pl_fail(err, "store: commit: %s", why);
+        free(why);
+        return PL_ERR;
+    }
+    expect_answer(store, ANSWER_COMMIT);
+    store->in_batch = 0;
+    store->flight = 1;
+    if (!PQpipelineSync(w) || PQflush(w) != 0) {
+        writer_broken(store);
+        return pl_fail(err, "store: commit: %s", store->batch_error);
+    }
+    expect_answer(store, ANSWER_SYNC);
+    *later = 1;
+    return PL_OK;
+}
+
+static int pg_batch_fd(const pl_store *handle) {
+    const pg_store *store = (const pg_store *)handle;
+    return store->writer.conn ? PQsocket(store->writer.conn) : -1;
+}
+
+static int pg_batch_poll(pl_store *handle, int wait, int *committed, char **err) {
+    pg_store *store = (pg_store *)handle;
+    if (store->flight) {
+        if (!wait && !PQconsumeInput(store->writer.conn)) writer_broken(store);
+        while (store->flight && take_answer(store, wait, NULL)) {
+        }
+    }
+    if (!store->settled) return 0;
+    store->settled = 0;
+    *committed = store->committed && !store->batch_error;
+    if (!*committed) {
+        pl_fail(err, "store: commit: %s", store->batch_error ? store->batch_error : "the server rolled the batch back");
+        writer_forget_prepared(store);
+    }
+    return 1;
 }
 
 /* --- sessions and transcripts ------------------------------------------------- */
@@ -852,6 +1183,10 @@ static const pl_store_backend pg_backend = {
     .begin = pg_begin,
     .commit = pg_commit,
     .rollback = pg_rollback,
+    .begin_batch = pg_begin_batch,
+    .commit_batch = pg_commit_batch,
+    .batch_fd = pg_batch_fd,
+    .batch_poll = pg_batch_poll,
     .session_get = pg_session_get,
     .session_put = pg_session_put,
     .session_erase = pg_session_erase,

@@ -350,6 +350,27 @@ static void sqlite_rollback(pl_store *handle) {
     if (!sqlite3_get_autocommit(store->db)) run_control(store, "ROLLBACK", NULL);
 }
 
+/* A batch is a transaction whose commit returns its outcome at once. */
+static int sqlite_begin_batch(pl_store *handle, char **err) { return sqlite_begin(handle, err); }
+
+static int sqlite_commit_batch(pl_store *handle, int *later, char **err) {
+    *later = 0;
+    return sqlite_commit(handle, err);
+}
+
+static int sqlite_batch_fd(const pl_store *handle) {
+    (void)handle;
+    return -1;
+}
+
+static int sqlite_batch_poll(pl_store *handle, int wait, int *committed, char **err) {
+    (void)handle;
+    (void)wait;
+    (void)committed;
+    (void)err;
+    return 0;
+}
+
 /* Resets st and binds the session key to ?1..?3. */
 static sqlite3_stmt *bind_key(sqlite_store *store, int which, const pl_session_key *key) {
     sqlite3_stmt *st = store->stmt[which];
@@ -1194,6 +1215,10 @@ static const pl_store_backend sqlite_backend = {
     .begin = sqlite_begin,
     .commit = sqlite_commit,
     .rollback = sqlite_rollback,
+    .begin_batch = sqlite_begin_batch,
+    .commit_batch = sqlite_commit_batch,
+    .batch_fd = sqlite_batch_fd,
+    .batch_poll = sqlite_batch_poll,
     .session_get = sqlite_session_get,
     .session_put = sqlite_session_put,
     .session_erase = sqlite_session_erase,

@@ -953,6 +953,98 @@ TEST(payload_map) {
     pl_store_close(store);
 }
 
+/* --- the pipeline's batches ------------------------------------------------- */
+
+/* The outcome of a batch: at once (SQLite), or read when it comes (wait). */
+static int batch_outcome(pl_store *store, int later, int commit_rc, char **err) {
+    if (commit_rc != PL_OK || !later) return commit_rc == PL_OK;
+    int committed = -1;
+    /* without waiting it may or may not have come; then it is waited for */
+    if (!pl_store_batch_poll(store, 0, &committed, err)) CHECK(pl_store_batch_poll(store, 1, &committed, err) == 1);
+    return committed == 1;
+}
+
+/* A batch writes as a transaction; on PostgreSQL its commit is only sent,
+ * and the main connection reads it once it is settled. */
+TEST(batch_commits_and_is_read_after) {
+    pl_store *store = open_memory();
+    if (!store) return;
+    char *err = NULL;
+    int later = -1;
+    CHECK(pl_store_begin_batch(store, &err) == 0);
+    CHECK(put(store, &alice, "{\"batch\":1}"));
+    CHECK(pl_store_transcript_add_turn(store, &alice, "{\"text\":\"hi\"}", 1, "[]", 2, &err) == 0);
+    int64_t id = 0;
+    /* a statement whose answer the caller reads, amid the others */
+    CHECK(pl_store_inbox_add(store, "barista", "whatsapp", "w1", "alice", "{}", 3, &id, &err) == 0);
+    CHECK(id > 0);
+    CHECK(pl_store_inbox_done(store, id, 4, &err) == 0);
+    int rc = pl_store_commit_batch(store, &later, &err);
+    CHECK(later == (on_postgres ? 1 : 0));
+    CHECK(pl_store_batch_fd(store) == (on_postgres ? pl_store_batch_fd(store) : -1));
+    CHECK(batch_outcome(store, later, rc, &err));
+    char *state = get(store, &alice);
+    CHECK_STR(state, "{\"batch\":1}");
+    free(state);
+    json_t *rows = NULL;
+    CHECK(pl_store_inbox_pending(store, &rows, &err) == 0);
+    CHECK(json_array_size(rows) == 0);
+    json_decref(rows);
+    /* and the next batch after it */
+    CHECK(pl_store_begin_batch(store, &err) == 0);
+    CHECK(put(store, &bob, "{\"batch\":2}"));
+    rc = pl_store_commit_batch(store, &later, &err);
+    CHECK(batch_outcome(store, later, rc, &err));
+    state = get(store, &bob);
+    CHECK_STR(state, "{\"batch\":2}");
+    free(state);
+    CHECK(err == NULL);
+    free(err);
+    pl_store_close(store);
+}
+
+/* A statement that fails fails its whole batch — at once, or when the
+ * outcome is read — and the next batch is unharmed. */
+TEST(batch_failure_keeps_nothing) {
+    pl_store *store = open_memory();
+    if (!store) return;
+    char *err = NULL;
+    int later = -1;
+    CHECK(pl_store_begin_batch(store, &err) == 0);
+    CHECK(put(store, &alice, "{\"lost\":true}"));
+    /* a line without a body breaks a NOT NULL constraint */
+    int rc = pl_store_transcript_add(store, &alice, "in", NULL, 1, &err);
+    if (rc == PL_OK) rc = pl_store_commit_batch(store, &later, &err);
+    else pl_store_rollback(store);
+    CHECK(!batch_outcome(store, later, rc, &err));
+    CHECK(err != NULL);
+    if (err) printf("#   said: %s\n", err);
+    free(err);
+    err = NULL;
+    char *state = get(store, &alice);
+    CHECK(state == NULL);
+    free(state);
+    /* a wanted answer after a failure in the same batch fails too */
+    CHECK(pl_store_begin_batch(store, &err) == 0);
+    rc = pl_store_transcript_add(store, &alice, "in", NULL, 1, &err);
+    int64_t id = 0;
+    if (rc == PL_OK) CHECK(pl_store_inbox_add(store, "barista", "whatsapp", "w2", "alice", "{}", 3, &id, &err) != 0);
+    pl_store_rollback(store);
+    free(err);
+    err = NULL;
+    /* the next batch commits */
+    CHECK(pl_store_begin_batch(store, &err) == 0);
+    CHECK(put(store, &bob, "{\"kept\":true}"));
+    rc = pl_store_commit_batch(store, &later, &err);
+    CHECK(batch_outcome(store, later, rc, &err));
+    state = get(store, &bob);
+    CHECK_STR(state, "{\"kept\":true}");
+    free(state);
+    CHECK(err == NULL);
+    free(err);
+    pl_store_close(store);
+}
+
 /* --- what only several connections to one PostgreSQL database show ----------- */
 
 /* Two nodes' connections: a delivery, a discount and a payment confirmation
@@ -1043,7 +1135,9 @@ TEST(postgres_open_fails_cleanly) {
     X(discount_once_per_shopper)                 \
     X(stock_sync_and_take)                       \
     X(jobs_schedule_cancel_fire)                 \
-    X(payload_map)
+    X(payload_map)                               \
+    X(batch_commits_and_is_read_after)           \
+    X(batch_failure_keeps_nothing)
 
 #define ON_SQLITE(name) RUN_AS("sqlite: " #name, name);
 #define ON_POSTGRES(name) RUN_AS("postgresql: " #name, name);
