@@ -52,6 +52,11 @@ typedef struct mailbox {
     struct mailbox *next_in_bucket;
     char *key; /* bot \x1f channel \x1f user */
     item *head, *tail;
+    /* Several nodes (pl_store_session_take): whether this node holds the
+     * session, and its count of committed turns (-1: unchecked) */
+    int taken;
+    int64_t turn;
+    int take_tries; /* while another node holds it */
 } mailbox;
 
 struct pl_pipeline {
@@ -89,6 +94,7 @@ static void run_item(pl_pipeline *pipe, item *it);
 static void complete(pl_pipeline *pipe, item *it, int committed);
 static void retry_later(pl_pipeline *pipe, item *it);
 static void item_free(item *it);
+static void release_session(pl_pipeline *pipe, struct mailbox *box, const item *it);
 
 /* --- the mailbox table (chained hash, grows at load factor 1) ------------ */
 
@@ -232,7 +238,7 @@ static int write_message(pl_store *store, item *it, int64_t now, char **err) {
     free(body);
     free(fresh);
     if (rc == PL_OK && it->result.session_json)
-        rc = pl_store_session_put(store, &key, it->result.session_json, now, err);
+        rc = pl_store_session_put(store, &key, it->result.session_json, it->box->turn, now, err);
     if (rc == PL_OK && it->msg->inbox_id) rc = pl_store_inbox_done(store, it->msg->inbox_id, now, err);
     return rc;
 }
@@ -458,6 +464,7 @@ static void complete(pl_pipeline *pipe, item *it, int committed) {
     mailbox *box = it->box;
     box->head = it->next_in_box;
     if (!box->head) box->tail = NULL;
+    if (!box->head) release_session(pipe, box, it);
     item_free(it);
     pipe->pending--;
     if (box->head) run_item(pipe, box->head);
@@ -479,9 +486,18 @@ static void finish_batch(pl_pipeline *pipe, item *batch, int committed, int jobs
     for (item *it = batch; committed && it; it = it->next_in_batch) pipe->committed_items++;
     if (!committed) {
         pl_error("commit failed, %s: answering 503 (senders retry); received messages run again", err);
-        /* the cached sessions are ahead of the store now */
-        for (item *it = batch; it; it = it->next_in_batch)
+        /* the cached sessions are ahead of the store now, and the turn
+         * counts may be behind another node's: taken again when they run */
+        for (item *it = batch; it; it = it->next_in_batch) {
+            if (it->kind == ITEM_RECORD) continue;
             if (it->kind == ITEM_MESSAGE) pl_turn_forget(it->bot, it->msg->channel, it->msg->user);
+            release_session(pipe, it->box, it);
+        }
+    }
+    for (item *it = batch; committed && it; it = it->next_in_batch) {
+        if (it->kind == ITEM_RECORD || it->status != 200 || it->box->turn < 0) continue;
+        if (it->kind == ITEM_ERASE) it->box->turn = 0;
+        else if (it->result.session_json) it->box->turn++;
     }
     for (item *it = batch, *next; it; it = next) {
         next = it->next_in_batch;
@@ -642,10 +658,70 @@ static int over_share(pl_pipeline *pipe, item *it) {
     return 1;
 }
 
+/* Lets other nodes have the session (its mailbox is empty, or its turn
+ * count is to be read again). */
+static void release_session(pl_pipeline *pipe, mailbox *box, const item *it) {
+    if (!box->taken) return;
+    pl_session_key key = {it->msg->bot, it->msg->channel, it->msg->user};
+    pl_store_session_release(pipe->store, &key);
+    box->taken = 0;
+}
+
+#define TAKE_FIRST_MS 2
+#define TAKE_MAX_MS 100
+/* How long a shopper waiting for an answer waits for a session another
+ * node holds before the answer is 503 (the sender retries). */
+#define TAKE_PATIENCE_MS 30000
+
+/* The head item's session is this node's to run (pl_store_session_take):
+ * 1 when taken. Otherwise the item runs again shortly (another node has
+ * the session, or the store did not answer); a shopper waiting for an
+ * answer gets 503 once that has lasted TAKE_PATIENCE_MS. An inbound message
+ * another node already handled is dropped here. */
+static int take_session(pl_pipeline *pipe, item *it) {
+    mailbox *box = it->box;
+    if (box->taken) return 1;
+    pl_session_key key = {it->msg->bot, it->msg->channel, it->msg->user};
+    int held = 0, handled = 0;
+    char *err = NULL;
+    if (pl_store_session_take(pipe->store, &key, it->msg->inbox_id, &held, &box->turn, &handled, &err) != PL_OK) {
+        if (box->take_tries == 0) pl_warn("[%s] %s/%s: %s; trying again", key.bot, key.channel, key.user, err);
+        free(err);
+    } else if (held) {
+        box->taken = 1;
+        box->take_tries = 0;
+        /* another node may have run turns since this one kept a copy */
+        if (box->turn >= 0) pl_turn_forget(it->bot, key.channel, key.user);
+        if (!handled) return 1;
+        pl_info("[%s] %s/%s: message %lld was handled on another node", key.bot, key.channel, key.user,
+                (long long)it->msg->inbox_id);
+        it->result.replies = json_array();
+        it->result.replies_text = pl_strdup("[]");
+        complete(pipe, it, 1);
+        return 0;
+    }
+    int64_t ms = TAKE_FIRST_MS << (box->take_tries < 6 ? box->take_tries : 6);
+    if (ms > TAKE_MAX_MS) ms = TAKE_MAX_MS;
+    box->take_tries++;
+    if (it->deliver && !it->msg->inbox_id && box->take_tries * TAKE_MAX_MS > TAKE_PATIENCE_MS) {
+        box->take_tries = 0;
+        it->status = 503;
+        it->result.retry_after = 1;
+        it->result.replies = json_array();
+        it->result.replies_text = pl_strdup("[]");
+        it->result.error = pl_strdupf("the conversation is busy on another node");
+        complete(pipe, it, 1);
+        return 0;
+    }
+    run_later(pipe, it, ms);
+    return 0;
+}
+
 /* Handles the head of a mailbox: runs its turn (or prepares its erasure)
  * and adds it to the commit batch. */
 static void run_item(pl_pipeline *pipe, item *it) {
     it->status = 200;
+    if (!take_session(pipe, it)) return;
     if (it->kind == ITEM_ERASE) {
         it->result.replies = json_array();
         it->result.replies_text = pl_strdup("[]");

@@ -92,7 +92,40 @@ static const char *const m6[] = {
     "CREATE TRIGGER transcript_insert INSTEAD OF INSERT ON transcript FOR EACH ROW EXECUTE FUNCTION transcript_insert()",
     NULL};
 
-static const char *const *const migrations[] = {m1, m2, m3, m4, m5, m6};
+/* 7: several nodes. A session's turn count (seq), which a commit checks
+ * and advances, so a node that lost its hold of a session (its connection
+ * dropped) cannot overwrite a turn another node committed meanwhile; and
+ * who holds an outgoing call (owner, until lease_until), so that another
+ * node takes over the calls of one that died. */
+static const char *const m7[] = {
+    "ALTER TABLE sessions ADD COLUMN seq bigint NOT NULL DEFAULT 0",
+    "ALTER TABLE outbox ADD COLUMN owner text",
+    "ALTER TABLE outbox ADD COLUMN lease_until bigint NOT NULL DEFAULT 0",
+    "CREATE FUNCTION parley_session_put(b text, c text, u text, st text, at bigint, turn bigint)"
+    " RETURNS void LANGUAGE plpgsql AS $$ BEGIN"
+    " UPDATE sessions SET state = st, updated_at = at, seq = seq + 1"
+    "  WHERE bot = b AND channel = c AND \"user\" = u AND seq = turn;"
+    " IF FOUND THEN RETURN; END IF;"
+    " IF turn = 0 THEN"
+    "  INSERT INTO sessions (bot, channel, \"user\", state, updated_at, seq) VALUES (b, c, u, st, at, 1)"
+    "  ON CONFLICT DO NOTHING;"
+    "  IF FOUND THEN RETURN; END IF;"
+    " END IF;"
+    " RAISE EXCEPTION 'session %/%/% changed on another node since its turn % was read', b, c, u, turn"
+    "  USING ERRCODE = 'serialization_failure';"
+    " END $$",
+    /* a node takes a session (a session-level advisory lock on its key's
+     * hash) before it reads it, in this order: then the turn count it
+     * reads is the latest; and whether an inbound message was handled */
+    "CREATE FUNCTION parley_session_take(b text, c text, u text, inbox_id bigint,"
+    " OUT held boolean, OUT turn bigint, OUT handled boolean) LANGUAGE plpgsql AS $$ BEGIN"
+    " held := pg_try_advisory_lock(hashtextextended(b || chr(31) || c || chr(31) || u, 0));"
+    " turn := coalesce((SELECT seq FROM sessions WHERE bot = b AND channel = c AND \"user\" = u), 0);"
+    " handled := coalesce((SELECT done_at IS NOT NULL FROM inbox WHERE id = inbox_id), false);"
+    " END $$",
+    NULL};
+
+static const char *const *const migrations[] = {m1, m2, m3, m4, m5, m6, m7};
 #define MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
 /* The advisory lock nodes take turns with ("parley" in ASCII), and how long

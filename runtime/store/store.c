@@ -80,8 +80,18 @@ int pl_store_session_get(pl_store *store, const pl_session_key *key, char **stat
     return store->backend->session_get(store, key, state_json, err);
 }
 
-int pl_store_session_put(pl_store *store, const pl_session_key *key, const char *state_json, int64_t now_ms, char **err) {
-    return store->backend->session_put(store, key, state_json, now_ms, err);
+int pl_store_session_put(pl_store *store, const pl_session_key *key, const char *state_json, int64_t turn,
+                         int64_t now_ms, char **err) {
+    return store->backend->session_put(store, key, state_json, turn, now_ms, err);
+}
+
+int pl_store_session_take(pl_store *store, const pl_session_key *key, int64_t inbox_id, int *held, int64_t *turn,
+                          int *handled, char **err) {
+    return store->backend->session_take(store, key, inbox_id, held, turn, handled, err);
+}
+
+void pl_store_session_release(pl_store *store, const pl_session_key *key) {
+    store->backend->session_release(store, key);
 }
 
 int pl_store_session_erase(pl_store *store, const pl_session_key *key, int *found, char **err) {

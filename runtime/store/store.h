@@ -92,8 +92,22 @@ int pl_store_batch_poll(pl_store *store, int wait, int *committed, char **err);
 /* *state_json is set to the stored session (new string) or NULL if none. */
 int pl_store_session_get(pl_store *store, const pl_session_key *key, char **state_json,
                          char **err);
-int pl_store_session_put(pl_store *store, const pl_session_key *key, const char *state_json,
+/* turn: the session's count of committed turns as pl_store_session_take
+ * read it (-1: not checked). The put fails — and with it the transaction —
+ * when another node committed a turn of the session since. */
+int pl_store_session_put(pl_store *store, const pl_session_key *key, const char *state_json, int64_t turn,
                          int64_t now_ms, char **err);
+/* Several nodes on one database: a node takes a session before its turns
+ * run, and releases it once its mailbox is empty. *held is 0 while another
+ * node has it (try again soon). *turn is the session's count of committed
+ * turns, for pl_store_session_put to check; -1 when there is nothing to
+ * check (SQLite: one node). A node that may share sessions (*turn >= 0)
+ * cannot trust a copy of the session it kept: another node may have
+ * changed it. *handled is 1 when inbox row inbox_id (0: none) is marked
+ * handled already: another node ran that message's turn. */
+int pl_store_session_take(pl_store *store, const pl_session_key *key, int64_t inbox_id, int *held, int64_t *turn,
+                          int *handled, char **err);
+void pl_store_session_release(pl_store *store, const pl_session_key *key);
 /* Erases the session and its transcript; *found says whether it existed. */
 int pl_store_session_erase(pl_store *store, const pl_session_key *key, int *found, char **err);
 int64_t pl_store_session_count(pl_store *store);

@@ -27,7 +27,9 @@ typedef struct pl_store_backend {
     int (*batch_fd)(const pl_store *store);
     int (*batch_poll)(pl_store *store, int wait, int *committed, char **err);
     int (*session_get)(pl_store *store, const pl_session_key *key, char **state_json, char **err);
-    int (*session_put)(pl_store *store, const pl_session_key *key, const char *state_json, int64_t now_ms, char **err);
+    int (*session_put)(pl_store *store, const pl_session_key *key, const char *state_json, int64_t turn, int64_t now_ms, char **err);
+    int (*session_take)(pl_store *store, const pl_session_key *key, int64_t inbox_id, int *held, int64_t *turn, int *handled, char **err);
+    void (*session_release)(pl_store *store, const pl_session_key *key);
     int (*session_erase)(pl_store *store, const pl_session_key *key, int *found, char **err);
     int64_t (*session_count)(pl_store *store);
     int (*transcript_add)(pl_store *store, const pl_session_key *key, const char *direction, const char *body_json, int64_t now_ms, char **err);

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "base/common.h"
+#include "base/log.h"
 #include "pg.h"
 #include "pg_schema.h"
 
@@ -734,13 +735,45 @@ static int pg_session_get(pl_store *handle, const pl_session_key *key, char **st
                     "SELECT state FROM sessions WHERE " KEY_WHERE, "sss", key->bot, key->channel, key->user);
 }
 
-static int pg_session_put(pl_store *handle, const pl_session_key *key, const char *state_json, int64_t now_ms,
-                          char **err) {
+static int pg_session_put(pl_store *handle, const pl_session_key *key, const char *state_json, int64_t turn,
+                          int64_t now_ms, char **err) {
+    if (turn >= 0) /* fails the transaction when another node committed a turn since */
+        return run_done((pg_store *)handle, err, "save session", NULL, "SELECT parley_session_put($1, $2, $3, $4, $5, $6)",
+                        "ssssii", key->bot, key->channel, key->user, state_json, now_ms, turn);
     return run_done((pg_store *)handle, err, "save session", NULL,
-                    "INSERT INTO sessions (bot, channel, \"user\", state, updated_at) VALUES ($1, $2, $3, $4, $5) "
+                    "INSERT INTO sessions (bot, channel, \"user\", state, updated_at, seq) VALUES ($1, $2, $3, $4, $5, 1) "
                     "ON CONFLICT (bot, channel, \"user\") DO UPDATE SET state = excluded.state, "
-                    "updated_at = excluded.updated_at",
+                    "updated_at = excluded.updated_at, seq = sessions.seq + 1",
                     "ssssi", key->bot, key->channel, key->user, state_json, now_ms);
+}
+
+static int pg_session_take(pl_store *handle, const pl_session_key *key, int64_t inbox_id, int *held, int64_t *turn,
+                           int *handled, char **err) {
+    pg_store *store = (pg_store *)handle;
+    static const char *const keys[] = {"held", "#turn", "handled"};
+    json_t *rows = NULL;
+    *held = *handled = 0;
+    *turn = 0;
+    if (run_rows(store, err, "take session", keys, 3, &rows, "SELECT held, turn, handled FROM parley_session_take($1, $2, $3, $4)",
+                 "sssi", key->bot, key->channel, key->user, inbox_id) != PL_OK)
+        return PL_ERR;
+    json_t *row = json_array_get(rows, 0);
+    *held = json_is_string(json_object_get(row, "held")) && strcmp(json_string_value(json_object_get(row, "held")), "t") == 0;
+    *handled = json_is_string(json_object_get(row, "handled")) && strcmp(json_string_value(json_object_get(row, "handled")), "t") == 0;
+    *turn = (int64_t)json_integer_value(json_object_get(row, "turn"));
+    json_decref(rows);
+    return PL_OK;
+}
+
+/* A lock the connection lost with itself needs no release. */
+static void pg_session_release(pl_store *handle, const pl_session_key *key) {
+    pg_store *store = (pg_store *)handle;
+    char *err = NULL;
+    if (run_done(store, &err, "release session", NULL,
+                 "SELECT pg_advisory_unlock(hashtextextended($1 || chr(31) || $2 || chr(31) || $3, 0))", "sss", key->bot,
+                 key->channel, key->user) != PL_OK)
+        pl_debug("%s", err);
+    free(err);
 }
 
 static int pg_session_erase(pl_store *handle, const pl_session_key *key, int *found, char **err) {
@@ -851,7 +884,9 @@ static int pg_catalog_replace(pl_store *handle, const char *bot, const json_t *p
     pg_store *store = (pg_store *)handle;
     int nested;
     if (begin_own(store, &nested, err) != PL_OK) return PL_ERR;
-    int rc = run_done(store, err, "clear catalog", NULL, "DELETE FROM products WHERE bot = $1", "s", bot);
+    /* nodes loading the same bot at once take turns */
+    int rc = run_done(store, err, "lock catalog", NULL, "SELECT pg_advisory_xact_lock(hashtextextended('catalog' || chr(31) || $1, 0))", "s", bot);
+    if (rc == PL_OK) rc = run_done(store, err, "clear catalog", NULL, "DELETE FROM products WHERE bot = $1", "s", bot);
     /* one statement for the whole catalog: the json type keeps each
      * product's text as it was written */
     char *all = rc == PL_OK ? json_dumps(products, JSON_COMPACT) : NULL;
@@ -1064,7 +1099,8 @@ static int pg_stock_sync(pl_store *handle, const char *bot, const json_t *catalo
     if (begin_own(store, &nested, err) != PL_OK) return PL_ERR;
     const char *key;
     json_t *v;
-    int rc = PL_OK;
+    /* nodes loading the same bot at once take turns */
+    int rc = run_done(store, err, "lock stock", NULL, "SELECT pg_advisory_xact_lock(hashtextextended('stock' || chr(31) || $1, 0))", "s", bot);
     json_object_foreach((json_t *)catalog_stock, key, v) {
         if (rc != PL_OK) break;
         rc = run_done(store, err, "sync stock", NULL,
@@ -1189,6 +1225,8 @@ static const pl_store_backend pg_backend = {
     .batch_poll = pg_batch_poll,
     .session_get = pg_session_get,
     .session_put = pg_session_put,
+    .session_take = pg_session_take,
+    .session_release = pg_session_release,
     .session_erase = pg_session_erase,
     .session_count = pg_session_count,
     .transcript_add = pg_transcript_add,

@@ -131,6 +131,11 @@ static const char *const migrations[] = {
     "  VALUES ((SELECT coalesce(max(id), 0) + 2 FROM transcript_rows), NEW.bot, NEW.channel, NEW.user, NEW.at,"
     "          NEW.direction, NEW.body);"
     "END;",
+    /* 7: several nodes (PostgreSQL's; one node on SQLite keeps them as
+     * they are): a session's turn count, and who holds an outgoing call */
+    "ALTER TABLE sessions ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outbox ADD COLUMN owner TEXT;"
+    "ALTER TABLE outbox ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;",
 };
 
 /* Statements of run_sql, prepared once per distinct SQL text and kept:
@@ -404,13 +409,32 @@ static int sqlite_session_get(pl_store *handle, const pl_session_key *key, char 
     return rc == SQLITE_DONE ? PL_OK : db_fail(store, err, "load session");
 }
 
-static int sqlite_session_put(pl_store *handle, const pl_session_key *key, const char *state_json,
-                         int64_t now_ms, char **err) {
+static int sqlite_session_put(pl_store *handle, const pl_session_key *key, const char *state_json, int64_t turn,
+                              int64_t now_ms, char **err) {
+    (void)turn; /* one node: nothing else commits its sessions' turns */
     sqlite_store *store = (sqlite_store *)handle;
     sqlite3_stmt *st = bind_key(store, ST_SESSION_PUT, key);
     sqlite3_bind_text(st, 4, state_json, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 5, now_ms);
     return step_done(store, st, err, "save session");
+}
+
+/* One node: its pipeline alone runs the sessions' turns. */
+static int sqlite_session_take(pl_store *handle, const pl_session_key *key, int64_t inbox_id, int *held,
+                               int64_t *turn, int *handled, char **err) {
+    (void)handle;
+    (void)key;
+    (void)inbox_id;
+    (void)err;
+    *held = 1;
+    *turn = -1;
+    *handled = 0;
+    return PL_OK;
+}
+
+static void sqlite_session_release(pl_store *handle, const pl_session_key *key) {
+    (void)handle;
+    (void)key;
 }
 
 static int sqlite_session_erase(pl_store *handle, const pl_session_key *key, int *found, char **err) {
@@ -1221,6 +1245,8 @@ static const pl_store_backend sqlite_backend = {
     .batch_poll = sqlite_batch_poll,
     .session_get = sqlite_session_get,
     .session_put = sqlite_session_put,
+    .session_take = sqlite_session_take,
+    .session_release = sqlite_session_release,
     .session_erase = sqlite_session_erase,
     .session_count = sqlite_session_count,
     .transcript_add = sqlite_transcript_add,

@@ -89,7 +89,7 @@ static char *get(pl_store *store, const pl_session_key *key) {
 
 static int put(pl_store *store, const pl_session_key *key, const char *state) {
     char *err = NULL;
-    int rc = pl_store_session_put(store, key, state, 1000, &err);
+    int rc = pl_store_session_put(store, key, state, -1, 1000, &err);
     if (rc != 0) printf("#   put failed: %s\n", err);
     free(err);
     return rc == 0;
@@ -414,7 +414,7 @@ TEST(old_transcript_kept_by_the_migration) {
     char *err = NULL;
     CHECK(pl_store_open(path, PL_SYNC_NORMAL, &store, &err) == 0);
     pl_store_close(store);
-    /* back to the layout of schema 5: one table of lines */
+    /* back to the layout of schema 5: one table of lines (and none of 7's columns) */
     sqlite3 *db = NULL;
     CHECK(sqlite3_open(path, &db) == SQLITE_OK);
     CHECK(sqlite3_exec(db,
@@ -422,7 +422,10 @@ TEST(old_transcript_kept_by_the_migration) {
                        "ALTER TABLE transcript_rows DROP COLUMN reply;"
                        "ALTER TABLE transcript_rows DROP COLUMN reply_at;"
                        "ALTER TABLE transcript_rows RENAME TO transcript;"
-                       "DELETE FROM schema_migrations WHERE version = 6;"
+                       "ALTER TABLE sessions DROP COLUMN seq;"
+                       "ALTER TABLE outbox DROP COLUMN owner;"
+                       "ALTER TABLE outbox DROP COLUMN lease_until;"
+                       "DELETE FROM schema_migrations WHERE version >= 6;"
                        "INSERT INTO transcript (id, bot, channel, user, at, direction, body) VALUES"
                        " (7, 'barista', 'rest', 'alice', 10, 'in', '{\"text\":\"hi\"}'),"
                        " (8, 'barista', 'rest', 'alice', 11, 'out', '[{\"text\":\"hello\"}]'),"
@@ -462,7 +465,7 @@ TEST(old_transcript_kept_by_the_migration) {
         json_decref(lines);
         pl_store_close(store);
     }
-    CHECK(query_int(path, "SELECT max(version) FROM schema_migrations") == 6);
+    CHECK(query_int(path, "SELECT max(version) FROM schema_migrations") == 7);
     free(err);
     remove_db(path);
     free(path);
