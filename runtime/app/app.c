@@ -1,10 +1,12 @@
 /* app: opens the store, the bots, the pipeline and the watcher, hands the
  * files below it what they call up through (pl_app_wire_layers), and ties hot
  * reload together; see app.h. */
+#define _GNU_SOURCE
 #include "app.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/common.h"
 #include "base/log.h"
@@ -18,6 +20,8 @@
 struct pl_app {
     struct event_base *base;
     pl_store *store;
+    int64_t lease_ms;        /* several nodes: share_store */
+    struct event *lease_ev;
     pl_bot **bots;
     size_t nbots;
     pl_pipeline *pipeline;
@@ -144,13 +148,15 @@ static int lookup_channel(const char *bot_name, const char *channel, pl_channel_
 }
 
 /* Messages a platform delivered that were recorded but not handled before
- * the last stop go to their mailboxes again; handled ones older than a
- * week are forgotten. */
-static void recover_inbox(pl_app *app) {
+ * the last stop go to their mailboxes again (those received before
+ * received_before: with several nodes, a node that died left them); handled
+ * ones older than a week are forgotten. A message another node handles
+ * meanwhile is skipped when its session is taken (pipeline.c). */
+static void recover_inbox(pl_app *app, int64_t received_before) {
     char *err = NULL;
     json_t *rows = NULL;
     if (pl_store_inbox_prune(app->store, pl_now_ms() - 7LL * 24 * 3600 * 1000, &err) != PL_OK ||
-        pl_store_inbox_pending(app->store, &rows, &err) != PL_OK) {
+        pl_store_inbox_pending(app->store, received_before, &rows, &err) != PL_OK) {
         pl_error("inbox: %s", err);
         free(err);
         return;
@@ -166,8 +172,41 @@ static void recover_inbox(pl_app *app) {
         pl_pipeline_post(app->pipeline, bot, msg, NULL, NULL);
         resumed++;
     }
-    if (resumed) pl_info("inbox: handling %zu message%s received before the last stop", resumed, resumed == 1 ? "" : "s");
+    if (resumed)
+        pl_info("inbox: handling %zu message%s received %s", resumed, resumed == 1 ? "" : "s",
+                received_before == INT64_MAX ? "before the last stop" : "by a node that stopped");
     json_decref(rows);
+}
+
+static void on_lease(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    pl_app *app = arg;
+    recover_inbox(app, pl_now_ms() - app->lease_ms);
+}
+
+static int64_t lease_ms(void) {
+    const char *env = getenv("PARLEY_LEASE_MS");
+    long long ms = env ? atoll(env) : 0;
+    return ms > 0 ? ms : PL_LEASE_MS;
+}
+
+/* Several nodes on one database: this process's name for what it holds
+ * (node, pid and start, so a restarted node is another holder), and the
+ * timers that keep its holds and take over a dead node's work. */
+static void share_store(pl_app *app, const char *node) {
+    if (!pl_store_is_shared(app->store)) return;
+    char host[256] = "parley";
+    if (!node && gethostname(host, sizeof host - 1) == 0) host[sizeof host - 1] = 0;
+    app->lease_ms = lease_ms();
+    char *owner = pl_strdupf("%s:%ld:%lld", node ? node : host, (long)getpid(), (long long)pl_now_ms());
+    pl_store_set_owner(app->store, owner, app->lease_ms);
+    free(owner);
+    pl_outbox_share(app->outbox, app->lease_ms);
+    pl_jobs_share(app->jobs, app->lease_ms);
+    app->lease_ev = event_new(app->base, -1, EV_PERSIST, on_lease, app);
+    struct timeval tv = {(time_t)(app->lease_ms / 1000), (suseconds_t)(app->lease_ms % 1000) * 1000};
+    event_add(app->lease_ev, &tv);
 }
 
 static pl_bot *find_bot_for_jobs(const char *name, void *ud) { return pl_app_find_bot(ud, name); }
@@ -245,11 +284,12 @@ int pl_app_open(const pl_app_config *config, pl_app **out, char **err) {
     pl_commerce_lua_use(app->commerce);
     app->jobs = pl_jobs_new(app->base, app->store, app->pipeline, find_bot_for_jobs, app);
     pl_pipeline_on_jobs(app->pipeline, jobs_changed, app->jobs);
+    share_store(app, config->node);
     if (pl_outbox_resume(app->outbox, err) != PL_OK) {
         pl_app_close(app);
         return PL_ERR;
     }
-    recover_inbox(app);
+    recover_inbox(app, INT64_MAX);
     *out = app;
     return PL_OK;
 }
@@ -268,6 +308,7 @@ void pl_app_close(pl_app *app) {
     pl_turn_use_workers(NULL);
     pl_commerce_lua_use(NULL);
     pl_commerce_free(app->commerce);
+    if (app->lease_ev) event_free(app->lease_ev);
     pl_jobs_free(app->jobs);
     pl_pipeline_free(app->pipeline);
     pl_outbox_free(app->outbox);

@@ -29,7 +29,14 @@ typedef struct {
     const char *public_url; /* how the world reaches this server (payment links) */
     size_t threads;       /* threads at work: 0 or 1, the loop runs turns too; N > 1,
                            * the loop and N - 1 turn threads (workers.h) */
+    const char *node;     /* this node's name (several nodes on one database) */
 } pl_app_config;
+
+/* Several nodes on one database: how long a node's hold of its work lasts
+ * unless renewed — its outgoing calls, and the messages it recorded — so
+ * that another node takes over that long after it died. PARLEY_LEASE_MS
+ * changes it (tests). */
+#define PL_LEASE_MS 30000
 
 #define PL_MAX_THREADS 256
 

@@ -21,6 +21,7 @@ struct pl_jobs {
     struct event *timer;
     int firing; /* batches recorded but not yet committed */
     int stalled; /* due jobs of bots not served here: do not spin on them */
+    int64_t recheck_ms; /* pl_jobs_share's: other nodes schedule jobs too */
 };
 
 typedef struct {
@@ -38,10 +39,11 @@ void pl_jobs_kick(pl_jobs *j) {
         pl_error("jobs: %s", err);
         free(err);
     }
-    int64_t delay = next < 0 ? RECHECK_MS : next - pl_now_ms();
+    int64_t recheck = j->recheck_ms ? j->recheck_ms : RECHECK_MS;
+    int64_t delay = next < 0 ? recheck : next - pl_now_ms();
     if (delay < 0) delay = 0;
     if (j->stalled && delay < 5000) delay = 5000;
-    if (delay > RECHECK_MS) delay = RECHECK_MS;
+    if (delay > recheck) delay = recheck;
     struct timeval tv = {(time_t)(delay / 1000), (suseconds_t)((delay % 1000) * 1000)};
     evtimer_add(j->timer, &tv);
 }
@@ -131,6 +133,11 @@ pl_jobs *pl_jobs_new(struct event_base *base, pl_store *store, pl_pipeline *pipe
     j->timer = evtimer_new(base, on_timer, j);
     pl_jobs_kick(j);
     return j;
+}
+
+void pl_jobs_share(pl_jobs *j, int64_t lease_ms) {
+    j->recheck_ms = lease_ms;
+    pl_jobs_kick(j);
 }
 
 void pl_jobs_free(pl_jobs *j) {

@@ -28,5 +28,8 @@ void pl_jobs_free(pl_jobs *jobs);
 
 /* Looks for the earliest pending job again and sets the timer. */
 void pl_jobs_kick(pl_jobs *jobs);
+/* Several nodes on one database: jobs other nodes scheduled (a node that
+ * died left its own) are looked for at least every lease_ms. */
+void pl_jobs_share(pl_jobs *jobs, int64_t lease_ms);
 
 #endif

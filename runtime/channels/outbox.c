@@ -56,6 +56,7 @@ struct pl_outbox {
     pl_outbox_stats stats;
     long retry_ms, retry_max_ms;
     int max_attempts;
+    struct event *lease_ev; /* pl_outbox_share's */
 };
 
 static long env_long(const char *name, long fallback) {
@@ -422,9 +423,12 @@ void pl_outbox_release(pl_outbox_staged *s, int committed) {
     free(s);
 }
 
-int pl_outbox_resume(pl_outbox *o, char **err) {
+/* Queues the stored calls this node is to send (pl_store_outbox_pending:
+ * all of them, or with several nodes those no live node holds) and starts
+ * sending; how many, or -1. */
+static long take_pending(pl_outbox *o, char **err) {
     json_t *rows = NULL;
-    if (pl_store_outbox_pending(o->store, &rows, err) != PL_OK) return PL_ERR;
+    if (pl_store_outbox_pending(o->store, &rows, err) != PL_OK) return -1;
     size_t i;
     json_t *row;
     json_array_foreach(rows, i, row) {
@@ -439,15 +443,44 @@ int pl_outbox_resume(pl_outbox *o, char **err) {
         c->next_at = json_integer_value(json_object_get(row, "next_at"));
         append(q, c);
     }
-    if (json_array_size(rows) > 0)
-        pl_info("outbox: resuming %zu outgoing message%s", json_array_size(rows),
-                json_array_size(rows) == 1 ? "" : "s");
+    long taken = (long)json_array_size(rows);
     json_decref(rows);
     for (queue *q = o->queues, *next; q; q = next) {
         next = q->next_queue;
         send_next(q);
     }
+    return taken;
+}
+
+int pl_outbox_resume(pl_outbox *o, char **err) {
+    long taken = take_pending(o, err);
+    if (taken < 0) return PL_ERR;
+    if (taken > 0) pl_info("outbox: resuming %ld outgoing message%s", taken, taken == 1 ? "" : "s");
     return PL_OK;
+}
+
+/* Several nodes: every third of a lease, this node renews its hold of the
+ * calls it has, and takes over those of a node that stopped renewing. */
+static void on_lease(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    pl_outbox *o = arg;
+    char *err = NULL;
+    long taken = 0;
+    if (pl_store_outbox_renew(o->store, 0, &err) != PL_OK || (taken = take_pending(o, &err)) < 0) {
+        pl_warn("outbox: %s", err);
+        free(err);
+    } else if (taken > 0) {
+        pl_info("outbox: took over %ld outgoing message%s of a node that stopped", taken, taken == 1 ? "" : "s");
+    }
+}
+
+void pl_outbox_share(pl_outbox *o, int64_t lease_ms) {
+    if (o->lease_ev) event_free(o->lease_ev);
+    o->lease_ev = event_new(o->base, -1, EV_PERSIST, on_lease, o);
+    int64_t every = lease_ms / 3 > 0 ? lease_ms / 3 : 1;
+    struct timeval tv = {(time_t)(every / 1000), (suseconds_t)(every % 1000) * 1000};
+    event_add(o->lease_ev, &tv);
 }
 
 size_t pl_outbox_pending(const pl_outbox *o) { return o->pending; }
@@ -472,6 +505,13 @@ pl_outbox *pl_outbox_new(struct event_base *base, pl_store *store, pl_http_clien
 void pl_outbox_free(pl_outbox *o) {
     if (!o) return;
     if (o->updates) on_flush(-1, 0, o);
+    if (o->lease_ev) {
+        /* what this node did not send, another takes over at once */
+        char *err = NULL;
+        if (pl_store_outbox_renew(o->store, 1, &err) != PL_OK) pl_warn("outbox: %s", err);
+        free(err);
+        event_free(o->lease_ev);
+    }
     for (queue *q = o->queues, *n; q; q = n) {
         n = q->next_queue;
         queue_free(q);

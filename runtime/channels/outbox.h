@@ -53,6 +53,10 @@ void pl_outbox_release(pl_outbox_staged *staged, int committed);
 
 /* Loads every pending call from the store and starts sending (at start). */
 int pl_outbox_resume(pl_outbox *outbox, char **err);
+/* Several nodes on one database (pl_store_set_owner): every third of
+ * lease_ms this node renews its hold of its calls and takes over those of
+ * a node that stopped renewing (it died); pl_outbox_free lets its calls go. */
+void pl_outbox_share(pl_outbox *o, int64_t lease_ms);
 
 /* Calls queued or in flight in memory. */
 size_t pl_outbox_pending(const pl_outbox *outbox);

@@ -210,6 +210,7 @@ static int run_server(pl_app_config *config, const char *addr, int port, const c
     if (!config->public_url && port == 0) fixed_port = pick_free_port(addr);
     if (!config->public_url) config->public_url = derived = pl_strdupf("http://%s:%d", addr, fixed_port);
     port = fixed_port;
+    config->node = node;
     int opened = pl_app_open(config, &app, &err) == PL_OK;
     free(derived);
     config->public_url = NULL;

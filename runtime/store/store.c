@@ -24,6 +24,16 @@ int pl_store_open_reader(const char *path, pl_store **out, char **err) {
 
 const char *pl_store_backend_name(const pl_store *store) { return store->backend->name; }
 
+int pl_store_is_shared(const pl_store *store) { return store->backend->shared; }
+
+void pl_store_set_owner(pl_store *store, const char *owner, int64_t lease_ms) {
+    store->backend->set_owner(store, owner, lease_ms);
+}
+
+int pl_store_outbox_renew(pl_store *store, int release, char **err) {
+    return store->backend->outbox_renew(store, release, err);
+}
+
 void pl_store_close(pl_store *store) {
     if (store) store->backend->close(store);
 }
@@ -150,8 +160,8 @@ int pl_store_inbox_next_seq(pl_store *store, const char *bot, const char *channe
     return store->backend->inbox_next_seq(store, bot, channel, prefix, seq, err);
 }
 
-int pl_store_inbox_pending(pl_store *store, json_t **rows, char **err) {
-    return store->backend->inbox_pending(store, rows, err);
+int pl_store_inbox_pending(pl_store *store, int64_t received_before, json_t **rows, char **err) {
+    return store->backend->inbox_pending(store, received_before, rows, err);
 }
 
 int pl_store_inbox_prune(pl_store *store, int64_t before_ms, char **err) {

@@ -37,6 +37,12 @@ typedef enum { PL_SYNC_NORMAL, PL_SYNC_FULL } pl_store_sync;
  * migrations; ":memory:" for tests. sync is SQLite's (PostgreSQL's
  * commits are as durable as its server is set to make them). */
 int pl_store_open(const char *path, pl_store_sync sync, pl_store **out, char **err);
+/* Several nodes on one database: the name this node holds outgoing calls
+ * under (unique to the process) and for how long a hold lasts unless
+ * renewed (pl_store_outbox_renew). Without it a store acts as the only
+ * node. 1 when the backend serves several nodes (PostgreSQL). */
+void pl_store_set_owner(pl_store *store, const char *owner, int64_t lease_ms);
+int pl_store_is_shared(const pl_store *store);
 /* 1 when where names a PostgreSQL database (a postgres:// URL). */
 int pl_store_is_postgres(const char *where);
 /* "sqlite" or "postgresql". */
@@ -163,9 +169,10 @@ int pl_store_inbox_done(pl_store *store, int64_t id, int64_t now_ms, char **err)
  * Sequences are zero-padded by the caller so that they sort as text. */
 int pl_store_inbox_next_seq(pl_store *store, const char *bot, const char *channel, const char *prefix,
                             int64_t *seq, char **err);
-/* Messages recorded but not handled (after a crash), oldest first: a new
- * array of {"id", "bot", "channel", "user", "message"}. */
-int pl_store_inbox_pending(pl_store *store, json_t **rows, char **err);
+/* Messages recorded but not handled (after a crash), received before
+ * received_before (INT64_MAX: all), oldest first: a new array of {"id",
+ * "bot", "channel", "user", "message"}. */
+int pl_store_inbox_pending(pl_store *store, int64_t received_before, json_t **rows, char **err);
 /* Forgets handled messages older than the cut-off (their ids no longer
  * de-duplicate). */
 int pl_store_inbox_prune(pl_store *store, int64_t before_ms, char **err);
@@ -175,8 +182,14 @@ int pl_store_inbox_prune(pl_store *store, int64_t before_ms, char **err);
 int pl_store_outbox_add(pl_store *store, const char *bot, const char *channel, const char *user,
                         const char *call_json, int64_t now_ms, int64_t *id, char **err);
 /* Calls still to send, oldest first: a new array of {"id", "bot",
- * "channel", "user", "call", "attempts", "next_at"}. */
+ * "channel", "user", "call", "attempts", "next_at"}. With several nodes
+ * (pl_store_set_owner): the calls no node holds, or whose holder let its
+ * lease lapse (it died), which this node now holds — a call another node
+ * holds is its to send. */
 int pl_store_outbox_pending(pl_store *store, json_t **rows, char **err);
+/* This node keeps holding the calls it holds for lease_ms more (release:
+ * lets them go at once, for a node that stops). */
+int pl_store_outbox_renew(pl_store *store, int release, char **err);
 /* state: "pending" (to retry at next_at), "sent" or "dead". */
 int pl_store_outbox_update(pl_store *store, int64_t id, const char *state, int attempts,
                            int64_t next_at_ms, const char *error, int64_t now_ms, char **err);

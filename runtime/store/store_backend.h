@@ -13,6 +13,9 @@
 
 typedef struct pl_store_backend {
     const char *name; /* "sqlite", "postgresql" */
+    int shared;       /* several nodes may share the database */
+    void (*set_owner)(pl_store *store, const char *owner, int64_t lease_ms);
+    int (*outbox_renew)(pl_store *store, int release, char **err);
     void (*close)(pl_store *store);
     const char *(*path)(const pl_store *store);
     const char *(*defer_sync)(pl_store *store);
@@ -44,7 +47,7 @@ typedef struct pl_store_backend {
     int (*inbox_add)(pl_store *store, const char *bot, const char *channel, const char *platform_id, const char *user, const char *message_json, int64_t now_ms, int64_t *id, char **err);
     int (*inbox_done)(pl_store *store, int64_t id, int64_t now_ms, char **err);
     int (*inbox_next_seq)(pl_store *store, const char *bot, const char *channel, const char *prefix, int64_t *seq, char **err);
-    int (*inbox_pending)(pl_store *store, json_t **rows, char **err);
+    int (*inbox_pending)(pl_store *store, int64_t received_before, json_t **rows, char **err);
     int (*inbox_prune)(pl_store *store, int64_t before_ms, char **err);
     int (*outbox_add)(pl_store *store, const char *bot, const char *channel, const char *user, const char *call_json, int64_t now_ms, int64_t *id, char **err);
     int (*outbox_pending)(pl_store *store, json_t **rows, char **err);

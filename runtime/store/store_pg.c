@@ -70,6 +70,8 @@ typedef struct pg_store {
     size_t answers_head, answers_len, answers_cap;
     int answer_taken;      /* the oldest answer's result is read, its end not yet */
     char *last_error;      /* of the last statement that failed */
+    char *owner;           /* pl_store_set_owner's: NULL, the only node */
+    int64_t lease_ms;
 } pg_store;
 
 static const pl_store_backend pg_backend;
@@ -577,6 +579,7 @@ static void pg_close(pl_store *handle) {
     free(store->batch_error);
     free(store->url);
     free(store->last_error);
+    free(store->owner);
     free(store);
 }
 
@@ -945,10 +948,12 @@ static int pg_inbox_next_seq(pl_store *handle, const char *bot, const char *chan
     return PL_OK;
 }
 
-static int pg_inbox_pending(pl_store *handle, json_t **rows, char **err) {
+static int pg_inbox_pending(pl_store *handle, int64_t received_before, json_t **rows, char **err) {
     static const char *const keys[] = {"#id", "bot", "channel", "user", "@message"};
     return run_rows((pg_store *)handle, err, "list inbound messages", keys, 5, rows,
-                    "SELECT id, bot, channel, \"user\", message FROM inbox WHERE done_at IS NULL ORDER BY id", "");
+                    "SELECT id, bot, channel, \"user\", message FROM inbox WHERE done_at IS NULL AND received_at < $1 "
+                    "ORDER BY id",
+                    "i", received_before);
 }
 
 static int pg_inbox_prune(pl_store *handle, int64_t before_ms, char **err) {
@@ -958,20 +963,45 @@ static int pg_inbox_prune(pl_store *handle, int64_t before_ms, char **err) {
 
 /* --- outbox ------------------------------------------------------------------------ */
 
-static int pg_outbox_add(pl_store *handle, const char *bot, const char *channel, const char *user,
-                         const char *call_json, int64_t now_ms, int64_t *id, char **err) {
-    return run_integer((pg_store *)handle, err, "queue outgoing message", id, 0,
-                       "INSERT INTO outbox (bot, channel, \"user\", call, next_at, created_at) "
-                       "VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
-                       "ssssi", bot, channel, user, call_json, now_ms);
+static void pg_set_owner(pl_store *handle, const char *owner, int64_t lease_ms) {
+    pg_store *store = (pg_store *)handle;
+    free(store->owner);
+    store->owner = owner ? pl_strdup(owner) : NULL;
+    store->lease_ms = lease_ms;
 }
 
+/* Until when a call this node holds from now is its own (0: no lease). */
+static int64_t lease_until(const pg_store *store) { return store->owner ? pl_now_ms() + store->lease_ms : 0; }
+
+static int pg_outbox_add(pl_store *handle, const char *bot, const char *channel, const char *user,
+                         const char *call_json, int64_t now_ms, int64_t *id, char **err) {
+    pg_store *store = (pg_store *)handle;
+    return run_integer(store, err, "queue outgoing message", id, 0,
+                       "INSERT INTO outbox (bot, channel, \"user\", call, next_at, created_at, owner, lease_until) "
+                       "VALUES ($1, $2, $3, $4, $5, $5, $6, $7) RETURNING id",
+                       "ssssini", bot, channel, user, call_json, now_ms, store->owner, lease_until(store));
+}
+
+/* Takes the calls no live node holds: nobody's, or whose lease lapsed
+ * (row locks keep two nodes claiming at once from taking the same). */
 static int pg_outbox_pending(pl_store *handle, json_t **rows, char **err) {
+    pg_store *store = (pg_store *)handle;
     static const char *const keys[] = {"#id", "bot", "channel", "user", "@call", "#attempts", "#next_at"};
-    return run_rows((pg_store *)handle, err, "list outgoing messages", keys, 7, rows,
-                    "SELECT id, bot, channel, \"user\", call, attempts, next_at FROM outbox "
-                    "WHERE state = 'pending' ORDER BY id",
-                    "");
+    return run_rows(store, err, "claim outgoing messages", keys, 7, rows,
+                    "WITH claimed AS (UPDATE outbox SET owner = $1, lease_until = $2 WHERE id IN ("
+                    " SELECT id FROM outbox WHERE state = 'pending' AND (owner IS NULL OR owner <> $1)"
+                    " AND lease_until < $3 ORDER BY id FOR UPDATE SKIP LOCKED)"
+                    " RETURNING id, bot, channel, \"user\", call, attempts, next_at)"
+                    " SELECT * FROM claimed ORDER BY id",
+                    "nii", store->owner, lease_until(store), pl_now_ms());
+}
+
+static int pg_outbox_renew(pl_store *handle, int release, char **err) {
+    pg_store *store = (pg_store *)handle;
+    if (!store->owner) return PL_OK;
+    return run_done(store, err, "renew outgoing messages", NULL,
+                    "UPDATE outbox SET lease_until = $2 WHERE owner = $1 AND state = 'pending'", "si", store->owner,
+                    release ? (int64_t)0 : lease_until(store));
 }
 
 static int pg_outbox_update(pl_store *handle, int64_t id, const char *state, int attempts, int64_t next_at_ms,
@@ -1210,6 +1240,9 @@ static int pg_payload_get(pl_store *handle, const char *bot, const char *key, ch
 
 static const pl_store_backend pg_backend = {
     .name = "postgresql",
+    .shared = 1,
+    .set_owner = pg_set_owner,
+    .outbox_renew = pg_outbox_renew,
     .close = pg_close,
     .path = pg_path,
     .defer_sync = pg_defer_sync,

@@ -649,13 +649,15 @@ static int collect_rows(sqlite_store *store, const char *sql, const char *const 
     return PL_OK;
 }
 
-static int sqlite_inbox_pending(pl_store *handle, json_t **rows, char **err) {
+static int sqlite_inbox_pending(pl_store *handle, int64_t received_before, json_t **rows, char **err) {
     sqlite_store *store = (sqlite_store *)handle;
     static const char *const keys[] = {"#id", "bot", "channel", "user", "@message"};
-    return collect_rows(store,
-                        "SELECT id, bot, channel, user, message FROM inbox "
-                        "WHERE done_at IS NULL ORDER BY id",
-                        keys, 5, rows, err);
+    char *sql = pl_strdupf("SELECT id, bot, channel, user, message FROM inbox "
+                           "WHERE done_at IS NULL AND received_at < %lld ORDER BY id",
+                           (long long)received_before);
+    int rc = collect_rows(store, sql, keys, 5, rows, err);
+    free(sql);
+    return rc;
 }
 
 static int sqlite_inbox_prune(pl_store *handle, int64_t before_ms, char **err) {
@@ -709,6 +711,20 @@ static int sqlite_outbox_update(pl_store *handle, int64_t id, const char *state,
     else sqlite3_bind_null(st, 5);
     sqlite3_bind_int64(st, 6, now_ms);
     return step_done(store, st, err, "update outgoing message");
+}
+
+/* One node: it holds every call. */
+static void sqlite_set_owner(pl_store *handle, const char *owner, int64_t lease_ms) {
+    (void)handle;
+    (void)owner;
+    (void)lease_ms;
+}
+
+static int sqlite_outbox_renew(pl_store *handle, int release, char **err) {
+    (void)handle;
+    (void)release;
+    (void)err;
+    return PL_OK;
 }
 
 static int sqlite_outbox_count(pl_store *handle, const char *bot, const char *state, int64_t *n,
@@ -1230,6 +1246,9 @@ static int sqlite_handoffs(pl_store *handle, json_t **list, char **err) {
 
 static const pl_store_backend sqlite_backend = {
     .name = "sqlite",
+    .shared = 0,
+    .set_owner = sqlite_set_owner,
+    .outbox_renew = sqlite_outbox_renew,
     .close = sqlite_close,
     .path = sqlite_path,
     .defer_sync = sqlite_defer_sync,

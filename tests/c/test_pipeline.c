@@ -467,7 +467,7 @@ TEST(acknowledged_message_survives_a_held_lock) {
     CHECK(json_array_size(lines) == 2); /* what the shopper said, what the bot answered */
     json_decref(lines);
     json_t *pending = NULL;
-    CHECK(pl_store_inbox_pending(pl_app_store(app), &pending, &err) == 0 && json_array_size(pending) == 0);
+    CHECK(pl_store_inbox_pending(pl_app_store(app), INT64_MAX, &pending, &err) == 0 && json_array_size(pending) == 0);
     json_decref(pending);
     pl_log_set_sink(count_errors, NULL, 0);
     sqlite3_close(st.other);

@@ -709,7 +709,7 @@ TEST(inbox_deduplicates_and_replays) {
     CHECK(again == 0);
     CHECK(pl_store_inbox_done(store, a, 200, &err) == 0);
     json_t *rows = NULL;
-    CHECK(pl_store_inbox_pending(store, &rows, &err) == 0);
+    CHECK(pl_store_inbox_pending(store, INT64_MAX, &rows, &err) == 0);
     CHECK(json_array_size(rows) == 2);
     CHECK(num(json_array_get(rows, 0), "id") == b);
     CHECK(strcmp(str(json_object_get(json_array_get(rows, 0), "message"), "text"), "2") == 0);
@@ -990,7 +990,7 @@ TEST(batch_commits_and_is_read_after) {
     CHECK_STR(state, "{\"batch\":1}");
     free(state);
     json_t *rows = NULL;
-    CHECK(pl_store_inbox_pending(store, &rows, &err) == 0);
+    CHECK(pl_store_inbox_pending(store, INT64_MAX, &rows, &err) == 0);
     CHECK(json_array_size(rows) == 0);
     json_decref(rows);
     /* and the next batch after it */
