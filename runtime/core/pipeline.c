@@ -85,6 +85,7 @@ struct pl_pipeline {
     void *jobs_ud;
     pl_committed_fn committed;
     void *committed_ud;
+    int listening; /* to other nodes' commits (pl_store_listen) */
     int jobs_touched; /* in the open transaction */
     size_t pending;
     uint64_t committed_items, transactions;
@@ -240,6 +241,9 @@ static int write_message(pl_store *store, item *it, int64_t now, char **err) {
     if (rc == PL_OK && it->result.session_json)
         rc = pl_store_session_put(store, &key, it->result.session_json, it->box->turn, now, err);
     if (rc == PL_OK && it->msg->inbox_id) rc = pl_store_inbox_done(store, it->msg->inbox_id, now, err);
+    /* other nodes' streams of this session hear of it once committed */
+    if (rc == PL_OK)
+        rc = pl_store_announce(store, &key, json_object_get(it->result.effects, "handoff") != NULL, err);
     return rc;
 }
 
@@ -771,9 +775,20 @@ size_t pl_pipeline_pending(const pl_pipeline *pipe) { return pipe->pending; }
 
 void pl_pipeline_set_outbox(pl_pipeline *pipe, pl_outbox *outbox) { pipe->outbox = outbox; }
 
+/* Another node committed lines of a session: the same listeners hear of it. */
+static void on_heard(const pl_session_key *key, int handoff, void *ud) {
+    pl_pipeline *pipe = ud;
+    if (pipe->committed) pipe->committed(key, handoff, pipe->committed_ud);
+}
+
 void pl_pipeline_on_committed(pl_pipeline *pipe, pl_committed_fn fn, void *ud) {
     pipe->committed = fn;
     pipe->committed_ud = ud;
+    if (!fn || pipe->listening || !pl_store_is_shared(pipe->store)) return;
+    char *err = NULL;
+    if (pl_store_listen(pipe->store, pipe->base, on_heard, pipe, &err) == PL_OK) pipe->listening = 1;
+    else pl_warn("streams will not hear of other nodes' commits: %s", err);
+    free(err);
 }
 
 void pl_pipeline_on_jobs(pl_pipeline *pipe, void (*changed)(void *ud), void *ud) {

@@ -45,7 +45,8 @@ void pl_pipeline_erase(pl_pipeline *pipe, pl_bot *bot, const char *channel, cons
 
 /* Called after each commit for every session that got transcript lines in
  * it (handoff is 1 when its handoff state changed too): the web chat and
- * agent streams send what is new. */
+ * agent streams send what is new. With several nodes on one database, also
+ * for the commits of the other nodes (pl_store_listen). */
 typedef void (*pl_committed_fn)(const pl_session_key *key, int handoff, void *ud);
 void pl_pipeline_on_committed(pl_pipeline *pipe, pl_committed_fn fn, void *ud);
 

@@ -34,6 +34,14 @@ int pl_store_outbox_renew(pl_store *store, int release, char **err) {
     return store->backend->outbox_renew(store, release, err);
 }
 
+int pl_store_announce(pl_store *store, const pl_session_key *key, int handoff, char **err) {
+    return store->backend->announce(store, key, handoff, err);
+}
+
+int pl_store_listen(pl_store *store, struct event_base *base, pl_store_heard_fn heard, void *ud, char **err) {
+    return store->backend->listen(store, base, heard, ud, err);
+}
+
 void pl_store_close(pl_store *store) {
     if (store) store->backend->close(store);
 }

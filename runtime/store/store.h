@@ -8,7 +8,8 @@
  * all sessions finished in one loop turn into one transaction. Serving, the
  * store defers its syncs (pl_store_defer_sync) to the sync thread
  * (syncer.h), so the loop never calls fsync or checkpoints.
- * Nothing here knows about Lua or the event loop, so a C test can drive it.
+ * Nothing here knows about Lua, and only pl_store_listen about the event
+ * loop, so a C test can drive it.
  *
  * Strings returned through `char **` are new and owned by the caller; `err`
  * messages too. */
@@ -17,6 +18,8 @@
 
 #include <jansson.h>
 #include <stdint.h>
+
+struct event_base;
 
 typedef struct pl_store pl_store;
 
@@ -114,6 +117,15 @@ int pl_store_session_put(pl_store *store, const pl_session_key *key, const char 
 int pl_store_session_take(pl_store *store, const pl_session_key *key, int64_t inbox_id, int *held, int64_t *turn,
                           int *handled, char **err);
 void pl_store_session_release(pl_store *store, const pl_session_key *key);
+/* Several nodes: in the open batch, tells the other nodes (once it has
+ * committed) that the session got new transcript lines (handoff: and its
+ * handoff changed), so that their streams send them. SQLite: nothing. */
+int pl_store_announce(pl_store *store, const pl_session_key *key, int handoff, char **err);
+/* Calls heard for every announcement another node's commit made, from
+ * base's loop (PostgreSQL: LISTEN on a connection of its own, connected
+ * again when it drops). SQLite: never. */
+typedef void (*pl_store_heard_fn)(const pl_session_key *key, int handoff, void *ud);
+int pl_store_listen(pl_store *store, struct event_base *base, pl_store_heard_fn heard, void *ud, char **err);
 /* Erases the session and its transcript; *found says whether it existed. */
 int pl_store_session_erase(pl_store *store, const pl_session_key *key, int *found, char **err);
 int64_t pl_store_session_count(pl_store *store);

@@ -16,6 +16,8 @@ typedef struct pl_store_backend {
     int shared;       /* several nodes may share the database */
     void (*set_owner)(pl_store *store, const char *owner, int64_t lease_ms);
     int (*outbox_renew)(pl_store *store, int release, char **err);
+    int (*announce)(pl_store *store, const pl_session_key *key, int handoff, char **err);
+    int (*listen)(pl_store *store, struct event_base *base, pl_store_heard_fn heard, void *ud, char **err);
     void (*close)(pl_store *store);
     const char *(*path)(const pl_store *store);
     const char *(*defer_sync)(pl_store *store);

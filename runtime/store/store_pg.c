@@ -72,6 +72,7 @@ typedef struct pg_store {
     char *last_error;      /* of the last statement that failed */
     char *owner;           /* pl_store_set_owner's: NULL, the only node */
     int64_t lease_ms;
+    struct listener *listener; /* pl_store_listen's */
 } pg_store;
 
 static const pl_store_backend pg_backend;
@@ -567,8 +568,11 @@ int pl_store_pg_open(const char *url, pl_store **out, char **err) {
 
 int pl_store_pg_open_reader(const char *url, pl_store **out, char **err) { return connect_store(url, 0, out, err); }
 
+static void listener_free(struct listener *l);
+
 static void pg_close(pl_store *handle) {
     pg_store *store = (pg_store *)handle;
+    listener_free(store->listener);
     /* a batch whose COMMIT is sent ends as the server decides: it is not
      * awaited here (the pipeline awaits it before it frees the store) */
     forget_prepared(&store->main);
@@ -1238,11 +1242,112 @@ static int pg_payload_get(pl_store *handle, const char *bot, const char *key, ch
                     "SELECT payload FROM payload_map WHERE bot = $1 AND key = $2", "ss", bot, key);
 }
 
+/* --- what other nodes committed: LISTEN / NOTIFY ------------------------------ */
+
+#define CHANNEL "parley_lines"
+
+/* A payload: owner \x1f bot \x1f channel \x1f user \x1f handoff (0/1). */
+static int pg_announce(pl_store *handle, const pl_session_key *key, int handoff, char **err) {
+    pg_store *store = (pg_store *)handle;
+    if (!store->owner) return PL_OK; /* the only node */
+    char *payload = pl_strdupf("%s\x1f%s\x1f%s\x1f%s\x1f%d", store->owner, key->bot, key->channel, key->user,
+                               handoff ? 1 : 0);
+    int rc = run_done(store, err, "announce", NULL, "SELECT pg_notify('" CHANNEL "', $1)", "s", payload);
+    free(payload);
+    return rc;
+}
+
+typedef struct listener {
+    pg_store *store;
+    pl_pg *pg;
+    pl_store_heard_fn heard;
+    void *ud;
+    struct event *again; /* connects again a second after the connection dropped */
+    int warned;
+} listener;
+
+static void heard_notify(const char *channel, const char *payload, void *ud) {
+    listener *l = ud;
+    (void)channel;
+    char *copy = pl_strdup(payload ? payload : "");
+    char *field[5] = {0};
+    int n = 0;
+    for (char *p = copy, *next; n < 5 && p; p = next) {
+        next = strchr(p, '\x1f');
+        if (next) *next++ = 0;
+        field[n++] = p;
+    }
+    /* a commit of this node's own was heard of from the pipeline already */
+    if (n == 5 && !(l->store->owner && strcmp(field[0], l->store->owner) == 0)) {
+        pl_session_key key = {field[1], field[2], field[3]};
+        l->heard(&key, strcmp(field[4], "1") == 0, l->ud);
+    }
+    free(copy);
+}
+
+static void on_listen_result(const PGresult *res, const char *error, void *ud) {
+    (void)res;
+    listener *l = ud;
+    if (error) {
+        pl_warn("store: LISTEN %s: %s", CHANNEL, error);
+        return;
+    }
+    if (l->warned) pl_info("store: hearing other nodes' commits again");
+    l->warned = 0;
+}
+
+static void on_listener_state(pl_pg *pg, const char *error, void *ud) {
+    listener *l = ud;
+    if (!error) {
+        pl_pg_exec(pg, NULL, "LISTEN " CHANNEL, 0, NULL, on_listen_result, l);
+        pl_pg_sync(pg, NULL, NULL);
+        return;
+    }
+    if (!l->warned) pl_warn("store: not hearing other nodes' commits (%s); connecting again", error);
+    l->warned = 1;
+    struct timeval second = {1, 0};
+    evtimer_add(l->again, &second);
+}
+
+static void on_listen_again(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    listener *l = arg;
+    pl_pg_reconnect(l->pg);
+}
+
+static void listener_free(listener *l) {
+    if (!l) return;
+    pl_pg_free(l->pg);
+    event_free(l->again);
+    free(l);
+}
+
+static int pg_listen(pl_store *handle, struct event_base *base, pl_store_heard_fn heard, void *ud, char **err) {
+    pg_store *store = (pg_store *)handle;
+    listener_free(store->listener);
+    listener *l = calloc(1, sizeof *l);
+    if (!l) abort();
+    *l = (listener){.store = store, .heard = heard, .ud = ud};
+    l->again = evtimer_new(base, on_listen_again, l);
+    l->pg = pl_pg_connect(base, store->url, on_listener_state, l, err);
+    if (!l->pg) {
+        event_free(l->again);
+        free(l);
+        return PL_ERR;
+    }
+    pl_pg_on_notify(l->pg, heard_notify, l);
+    store->listener = l;
+    return PL_OK;
+}
+
 static const pl_store_backend pg_backend = {
     .name = "postgresql",
     .shared = 1,
     .set_owner = pg_set_owner,
     .outbox_renew = pg_outbox_renew,
+    .announce = pg_announce,
+    .listen = pg_listen,
     .close = pg_close,
     .path = pg_path,
     .defer_sync = pg_defer_sync,

@@ -727,6 +727,24 @@ static int sqlite_outbox_renew(pl_store *handle, int release, char **err) {
     return PL_OK;
 }
 
+/* One node: its own commits are all there is to hear of. */
+static int sqlite_announce(pl_store *handle, const pl_session_key *key, int handoff, char **err) {
+    (void)handle;
+    (void)key;
+    (void)handoff;
+    (void)err;
+    return PL_OK;
+}
+
+static int sqlite_listen(pl_store *handle, struct event_base *base, pl_store_heard_fn heard, void *ud, char **err) {
+    (void)handle;
+    (void)base;
+    (void)heard;
+    (void)ud;
+    (void)err;
+    return PL_OK;
+}
+
 static int sqlite_outbox_count(pl_store *handle, const char *bot, const char *state, int64_t *n,
                           char **err) {
     sqlite_store *store = (sqlite_store *)handle;
@@ -1249,6 +1267,8 @@ static const pl_store_backend sqlite_backend = {
     .shared = 0,
     .set_owner = sqlite_set_owner,
     .outbox_renew = sqlite_outbox_renew,
+    .announce = sqlite_announce,
+    .listen = sqlite_listen,
     .close = sqlite_close,
     .path = sqlite_path,
     .defer_sync = sqlite_defer_sync,
