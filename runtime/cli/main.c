@@ -244,6 +244,10 @@ static int run_server(pl_app_config *config, const char *addr, int port, const c
         pl_info("committed %llu messages in %llu transactions (%.1f per transaction)",
                 (unsigned long long)items, (unsigned long long)transactions,
                 (double)items / (double)transactions);
+    uint64_t trips = pl_store_round_trips(pl_app_store(app));
+    if (trips && items)
+        pl_info("%llu round trips to the database (%.1f per message committed)", (unsigned long long)trips,
+                (double)trips / (double)items);
     event_free(sigterm);
     event_free(sigint);
     if (st.drain_timer) event_free(st.drain_timer);

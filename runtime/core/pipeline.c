@@ -55,6 +55,7 @@ typedef struct mailbox {
     /* Several nodes (pl_store_session_take): whether this node holds the
      * session, and its count of committed turns (-1: unchecked) */
     int taken;
+    int taking; /* a take is in flight */
     int64_t turn;
     int take_tries; /* while another node holds it */
 } mailbox;
@@ -95,7 +96,7 @@ static void run_item(pl_pipeline *pipe, item *it);
 static void complete(pl_pipeline *pipe, item *it, int committed);
 static void retry_later(pl_pipeline *pipe, item *it);
 static void item_free(item *it);
-static void release_session(pl_pipeline *pipe, struct mailbox *box, const item *it);
+static void release_session(pl_pipeline *pipe, struct mailbox *box, item *it);
 
 /* --- the mailbox table (chained hash, grows at load factor 1) ------------ */
 
@@ -664,7 +665,8 @@ static int over_share(pl_pipeline *pipe, item *it) {
 
 /* Lets other nodes have the session (its mailbox is empty, or its turn
  * count is to be read again). */
-static void release_session(pl_pipeline *pipe, mailbox *box, const item *it) {
+static void release_session(pl_pipeline *pipe, mailbox *box, item *it) {
+    it->msg->session_known = 0; /* taken again, read again */
     if (!box->taken) return;
     pl_session_key key = {it->msg->bot, it->msg->channel, it->msg->user};
     pl_store_session_release(pipe->store, &key);
@@ -677,33 +679,57 @@ static void release_session(pl_pipeline *pipe, mailbox *box, const item *it) {
  * node holds before the answer is 503 (the sender retries). */
 #define TAKE_PATIENCE_MS 30000
 
+static void on_taken(int rc, int held, int64_t turn, int handled, const char *state, const char *err, void *ud);
+
 /* The head item's session is this node's to run (pl_store_session_take):
- * 1 when taken. Otherwise the item runs again shortly (another node has
- * the session, or the store did not answer); a shopper waiting for an
- * answer gets 503 once that has lasted TAKE_PATIENCE_MS. An inbound message
- * another node already handled is dropped here. */
+ * 1 when taken. Otherwise the item runs again once the store has answered
+ * (on_taken). One node (SQLite) takes every session at once. */
 static int take_session(pl_pipeline *pipe, item *it) {
     mailbox *box = it->box;
     if (box->taken) return 1;
+    if (!pl_store_is_shared(pipe->store)) {
+        box->taken = 1;
+        box->turn = -1;
+        return 1;
+    }
+    if (box->taking) return 0;
+    box->taking = 1;
     pl_session_key key = {it->msg->bot, it->msg->channel, it->msg->user};
-    int held = 0, handled = 0;
-    char *err = NULL;
-    if (pl_store_session_take(pipe->store, &key, it->msg->inbox_id, &held, &box->turn, &handled, &err) != PL_OK) {
-        if (box->take_tries == 0) pl_warn("[%s] %s/%s: %s; trying again", key.bot, key.channel, key.user, err);
-        free(err);
-    } else if (held) {
+    pl_store_session_take(pipe->store, &key, it->msg->inbox_id, on_taken, it);
+    return 0;
+}
+
+/* The store's answer for the head item's session. Another node has it, or
+ * the store did not answer: the item runs again shortly, and a shopper
+ * waiting for an answer gets 503 once that has lasted TAKE_PATIENCE_MS. An
+ * inbound message another node already handled is dropped here. */
+static void on_taken(int rc, int held, int64_t turn, int handled, const char *state, const char *err, void *ud) {
+    item *it = ud;
+    pl_pipeline *pipe = it->pipe;
+    mailbox *box = it->box;
+    box->taking = 0;
+    if (rc == PL_OK && held) {
         box->taken = 1;
         box->take_tries = 0;
+        box->turn = turn;
         /* another node may have run turns since this one kept a copy */
-        if (box->turn >= 0) pl_turn_forget(it->bot, key.channel, key.user);
-        if (!handled) return 1;
-        pl_info("[%s] %s/%s: message %lld was handled on another node", key.bot, key.channel, key.user,
-                (long long)it->msg->inbox_id);
-        it->result.replies = json_array();
-        it->result.replies_text = pl_strdup("[]");
-        complete(pipe, it, 1);
-        return 0;
+        pl_turn_forget(it->bot, it->msg->channel, it->msg->user);
+        if (handled) {
+            pl_info("[%s] %s/%s: message %lld was handled on another node", it->msg->bot, it->msg->channel,
+                    it->msg->user, (long long)it->msg->inbox_id);
+            it->result.replies = json_array();
+            it->result.replies_text = pl_strdup("[]");
+            complete(pipe, it, 1);
+            return;
+        }
+        free(it->msg->stored_session);
+        it->msg->stored_session = state ? pl_strdup(state) : NULL;
+        it->msg->session_known = 1;
+        run_item(pipe, it);
+        return;
     }
+    if (rc != PL_OK && box->take_tries == 0)
+        pl_warn("[%s] %s/%s: %s; trying again", it->msg->bot, it->msg->channel, it->msg->user, err);
     int64_t ms = TAKE_FIRST_MS << (box->take_tries < 6 ? box->take_tries : 6);
     if (ms > TAKE_MAX_MS) ms = TAKE_MAX_MS;
     box->take_tries++;
@@ -715,10 +741,9 @@ static int take_session(pl_pipeline *pipe, item *it) {
         it->result.replies_text = pl_strdup("[]");
         it->result.error = pl_strdupf("the conversation is busy on another node");
         complete(pipe, it, 1);
-        return 0;
+        return;
     }
     run_later(pipe, it, ms);
-    return 0;
 }
 
 /* Handles the head of a mailbox: runs its turn (or prepares its erasure)
@@ -832,6 +857,11 @@ pl_pipeline *pl_pipeline_new(struct event_base *base, pl_store *store) {
     pipe->buckets = calloc(pipe->nbuckets, sizeof *pipe->buckets);
     if (!pipe->buckets) abort();
     pipe->commit_ev = event_new(base, -1, 0, on_commit, pipe);
+    char *err = NULL;
+    if (pl_store_is_shared(store) && pl_store_use_loop(store, base, &err) != PL_OK) {
+        pl_warn("store: %s", err);
+        free(err);
+    }
     return pipe;
 }
 
@@ -875,6 +905,8 @@ void pl_pipeline_free(pl_pipeline *pipe) {
         free(pipe->awaited);
     }
     if (pipe->answer_ev) event_free(pipe->answer_ev);
+    /* takes in flight answer no more: their items are freed below */
+    pl_store_use_loop(pipe->store, NULL, NULL);
     /* Every item is in its session's mailbox, except webhook records, which
      * are only in the batch. */
     free_records(pipe->batch_head);

@@ -215,6 +215,7 @@ void pl_message_free(pl_message *m) {
     free(m->locale);
     json_decref(m->channel_info);
     json_decref(m->event);
+    free(m->stored_session);
     free(m);
 }
 
@@ -482,6 +483,12 @@ void pl_turn_thread_done(void) {
  * kept in t->session_json for the fallback), or nil for a new shopper. */
 static int push_session_of(turn *t, pl_store *store, char **err) {
     lua_State *L = pl_vm_lua(t->vm);
+    if (t->msg->session_known) { /* read as the session was taken */
+        cache_drop(L, t->msg);
+        t->session_json = t->msg->stored_session ? pl_strdup(t->msg->stored_session) : NULL;
+        push_session(t->co, t->session_json);
+        return PL_OK;
+    }
     if (cache_get(L, t->msg)) {
         lua_xmove(L, t->co, 1);
         return PL_OK;

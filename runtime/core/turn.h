@@ -25,6 +25,11 @@ typedef struct {
     json_t *event;       /* a non-text event for the flow, or NULL (owned) */
     int64_t received_at;
     int64_t inbox_id;    /* its inbox row when a platform delivered it, else 0 */
+    /* Several nodes: the session as the pipeline read it when it took it
+     * (stored_session NULL: none stored); the turn starts from it, read
+     * after any other node's turn, instead of a kept or read copy. */
+    int session_known;
+    char *stored_session;
 } pl_message;
 
 pl_message *pl_message_new(const char *bot, const char *channel, const char *user);

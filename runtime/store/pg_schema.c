@@ -115,12 +115,15 @@ static const char *const m7[] = {
     "  USING ERRCODE = 'serialization_failure';"
     " END $$",
     /* a node takes a session (a session-level advisory lock on its key's
-     * hash) before it reads it, in this order: then the turn count it
-     * reads is the latest; and whether an inbound message was handled */
+     * hash) before it reads it, in this order: then the session and turn
+     * count it reads are the latest; and whether an inbound message was
+     * handled */
     "CREATE FUNCTION parley_session_take(b text, c text, u text, inbox_id bigint,"
-    " OUT held boolean, OUT turn bigint, OUT handled boolean) LANGUAGE plpgsql AS $$ BEGIN"
+    " OUT held boolean, OUT turn bigint, OUT handled boolean, OUT state text) LANGUAGE plpgsql AS $$ BEGIN"
     " held := pg_try_advisory_lock(hashtextextended(b || chr(31) || c || chr(31) || u, 0));"
-    " turn := coalesce((SELECT seq FROM sessions WHERE bot = b AND channel = c AND \"user\" = u), 0);"
+    " IF NOT held THEN RETURN; END IF;"
+    " SELECT s.seq, s.state INTO turn, state FROM sessions s WHERE s.bot = b AND s.channel = c AND s.\"user\" = u;"
+    " turn := coalesce(turn, 0);"
     " handled := coalesce((SELECT done_at IS NOT NULL FROM inbox WHERE id = inbox_id), false);"
     " END $$",
     NULL};

@@ -26,6 +26,8 @@ const char *pl_store_backend_name(const pl_store *store) { return store->backend
 
 int pl_store_is_shared(const pl_store *store) { return store->backend->shared; }
 
+uint64_t pl_store_round_trips(const pl_store *store) { return store->backend->round_trips(store); }
+
 void pl_store_set_owner(pl_store *store, const char *owner, int64_t lease_ms) {
     store->backend->set_owner(store, owner, lease_ms);
 }
@@ -103,9 +105,13 @@ int pl_store_session_put(pl_store *store, const pl_session_key *key, const char 
     return store->backend->session_put(store, key, state_json, turn, now_ms, err);
 }
 
-int pl_store_session_take(pl_store *store, const pl_session_key *key, int64_t inbox_id, int *held, int64_t *turn,
-                          int *handled, char **err) {
-    return store->backend->session_take(store, key, inbox_id, held, turn, handled, err);
+void pl_store_session_take(pl_store *store, const pl_session_key *key, int64_t inbox_id, pl_store_taken_fn done,
+                           void *ud) {
+    store->backend->session_take(store, key, inbox_id, done, ud);
+}
+
+int pl_store_use_loop(pl_store *store, struct event_base *base, char **err) {
+    return store->backend->use_loop(store, base, err);
 }
 
 void pl_store_session_release(pl_store *store, const pl_session_key *key) {

@@ -46,6 +46,9 @@ int pl_store_open(const char *path, pl_store_sync sync, pl_store **out, char **e
  * node. 1 when the backend serves several nodes (PostgreSQL). */
 void pl_store_set_owner(pl_store *store, const char *owner, int64_t lease_ms);
 int pl_store_is_shared(const pl_store *store);
+/* Round trips to the database server so far, by every connection of the
+ * process (0 for SQLite, which runs in the process). */
+uint64_t pl_store_round_trips(const pl_store *store);
 /* 1 when where names a PostgreSQL database (a postgres:// URL). */
 int pl_store_is_postgres(const char *where);
 /* "sqlite" or "postgresql". */
@@ -107,16 +110,25 @@ int pl_store_session_get(pl_store *store, const pl_session_key *key, char **stat
 int pl_store_session_put(pl_store *store, const pl_session_key *key, const char *state_json, int64_t turn,
                          int64_t now_ms, char **err);
 /* Several nodes on one database: a node takes a session before its turns
- * run, and releases it once its mailbox is empty. *held is 0 while another
- * node has it (try again soon). *turn is the session's count of committed
- * turns, for pl_store_session_put to check; -1 when there is nothing to
- * check (SQLite: one node). A node that may share sessions (*turn >= 0)
- * cannot trust a copy of the session it kept: another node may have
- * changed it. *handled is 1 when inbox row inbox_id (0: none) is marked
- * handled already: another node ran that message's turn. */
-int pl_store_session_take(pl_store *store, const pl_session_key *key, int64_t inbox_id, int *held, int64_t *turn,
-                          int *handled, char **err);
+ * run, and releases it once its mailbox is empty. done is called from the
+ * loop of pl_store_use_loop (SQLite: before this returns) with rc PL_OK and
+ * held 0 while another node has the session (try again soon), or held 1
+ * and: turn, the session's count of committed turns for
+ * pl_store_session_put to check (-1: nothing to check, SQLite's one node);
+ * handled 1 when inbox row inbox_id (0: none) is marked handled already
+ * (another node ran that message's turn); state, the stored session (NULL:
+ * none; borrowed for the call), the latest, as the taker holds it now. A
+ * node that may share sessions (turn >= 0) cannot trust a copy of a session
+ * it kept. rc PL_ERR: the store did not answer (err). */
+typedef void (*pl_store_taken_fn)(int rc, int held, int64_t turn, int handled, const char *state,
+                                  const char *err, void *ud);
+void pl_store_session_take(pl_store *store, const pl_session_key *key, int64_t inbox_id, pl_store_taken_fn done,
+                           void *ud);
 void pl_store_session_release(pl_store *store, const pl_session_key *key);
+/* The loop the store's asynchronous work runs on (PostgreSQL: taking and
+ * releasing sessions on a connection of its own); NULL detaches it (takes
+ * in flight then never call back). */
+int pl_store_use_loop(pl_store *store, struct event_base *base, char **err);
 /* Several nodes: in the open batch, tells the other nodes (once it has
  * committed) that the session got new transcript lines (handoff: and its
  * handoff changed), so that their streams send them. SQLite: nothing. */

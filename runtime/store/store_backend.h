@@ -16,6 +16,7 @@ typedef struct pl_store_backend {
     int shared;       /* several nodes may share the database */
     void (*set_owner)(pl_store *store, const char *owner, int64_t lease_ms);
     int (*outbox_renew)(pl_store *store, int release, char **err);
+    uint64_t (*round_trips)(const pl_store *store);
     int (*announce)(pl_store *store, const pl_session_key *key, int handoff, char **err);
     int (*listen)(pl_store *store, struct event_base *base, pl_store_heard_fn heard, void *ud, char **err);
     void (*close)(pl_store *store);
@@ -33,7 +34,8 @@ typedef struct pl_store_backend {
     int (*batch_poll)(pl_store *store, int wait, int *committed, char **err);
     int (*session_get)(pl_store *store, const pl_session_key *key, char **state_json, char **err);
     int (*session_put)(pl_store *store, const pl_session_key *key, const char *state_json, int64_t turn, int64_t now_ms, char **err);
-    int (*session_take)(pl_store *store, const pl_session_key *key, int64_t inbox_id, int *held, int64_t *turn, int *handled, char **err);
+    void (*session_take)(pl_store *store, const pl_session_key *key, int64_t inbox_id, pl_store_taken_fn done, void *ud);
+    int (*use_loop)(pl_store *store, struct event_base *base, char **err);
     void (*session_release)(pl_store *store, const pl_session_key *key);
     int (*session_erase)(pl_store *store, const pl_session_key *key, int *found, char **err);
     int64_t (*session_count)(pl_store *store);

@@ -21,6 +21,7 @@
 #include <event2/event.h>
 #include <libpq-fe.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,9 +74,14 @@ typedef struct pg_store {
     char *owner;           /* pl_store_set_owner's: NULL, the only node */
     int64_t lease_ms;
     struct listener *listener; /* pl_store_listen's */
+    struct locker *locker;     /* pl_store_use_loop's */
 } pg_store;
 
 static const pl_store_backend pg_backend;
+
+/* Round trips to the server, every connection of the process counted:
+ * a statement waited for, a batch's wanted answer, a batch's outcome. */
+static _Atomic uint64_t round_trips;
 
 /* --- statements -------------------------------------------------------------- */
 
@@ -178,6 +184,7 @@ static const char *prepared_name(pg_store *store, const char *sql) {
         PQclear(PQexec(c->conn, deallocate));
     }
     PGresult *res = PQprepare(c->conn, slot->name, sql, 0, NULL);
+    atomic_fetch_add(&round_trips, 1);
     int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     if (!ok) set_error(store, PQresultErrorMessage(res));
     PQclear(res);
@@ -278,6 +285,7 @@ static PGresult *writer_wait(pg_store *store) {
         writer_broken(store);
         return NULL;
     }
+    atomic_fetch_add(&round_trips, 1);
     PGresult *wanted = NULL;
     /* every answer before it (it was sent last), then its result and its end */
     while (!wanted && store->answers_len)
@@ -335,6 +343,7 @@ static int run_args(pg_store *store, PGresult **out, int want, const char *sql, 
     const char *name = prepared_name(store, sql);
     if (!name) return PL_ERR;
     PGresult *res = PQexecPrepared(store->main.conn, name, n, values, NULL, NULL, 0);
+    atomic_fetch_add(&round_trips, 1);
     ExecStatusType status = PQresultStatus(res);
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
         *out = res;
@@ -569,10 +578,12 @@ int pl_store_pg_open(const char *url, pl_store **out, char **err) {
 int pl_store_pg_open_reader(const char *url, pl_store **out, char **err) { return connect_store(url, 0, out, err); }
 
 static void listener_free(struct listener *l);
+static void locker_free(struct locker *l);
 
 static void pg_close(pl_store *handle) {
     pg_store *store = (pg_store *)handle;
     listener_free(store->listener);
+    locker_free(store->locker);
     /* a batch whose COMMIT is sent ends as the server decides: it is not
      * awaited here (the pipeline awaits it before it frees the store) */
     forget_prepared(&store->main);
@@ -603,6 +614,11 @@ static uint64_t pg_commits(const pl_store *handle) {
 static uint64_t pg_wal_frames(const pl_store *handle) {
     (void)handle;
     return 0;
+}
+
+static uint64_t pg_round_trips(const pl_store *handle) {
+    (void)handle;
+    return atomic_load(&round_trips);
 }
 
 static int pg_ping(pl_store *handle, char **err) {
@@ -707,6 +723,7 @@ static int pg_commit_batch(pl_store *handle, int *later, char **err) {
         return pl_fail(err, "store: commit: %s", store->batch_error);
     }
     expect_answer(store, ANSWER_SYNC);
+    atomic_fetch_add(&round_trips, 1);
     *later = 1;
     return PL_OK;
 }
@@ -754,33 +771,149 @@ static int pg_session_put(pl_store *handle, const pl_session_key *key, const cha
                     "ssssi", key->bot, key->channel, key->user, state_json, now_ms);
 }
 
-static int pg_session_take(pl_store *handle, const pl_session_key *key, int64_t inbox_id, int *held, int64_t *turn,
-                           int *handled, char **err) {
+/* --- taking sessions: a connection of the loop's ------------------------------------
+ *
+ * A node holds a session while its turns run: a session-level advisory lock
+ * on this connection (parley_session_take, which also reads the session),
+ * released once the node's mailbox of it is empty. The connection is in
+ * pipeline mode on the loop: takes and releases of many sessions go out
+ * together and the loop never waits for them. When it drops, every lock
+ * it held is gone: the turn counts the commits check keep a node that ran
+ * on from overwriting another's turn. */
+
+typedef struct locker {
+    pg_store *store;
+    struct event_base *base;
+    pl_pg *pg;
+    struct event *again; /* connects again a second after the connection dropped */
+    int warned;
+} locker;
+
+typedef struct {
+    pl_store_taken_fn done;
+    void *ud;
+} take_request;
+
+#define TAKE_SQL "SELECT held, turn, handled, state FROM parley_session_take($1, $2, $3, $4)"
+#define RELEASE_SQL "SELECT pg_advisory_unlock(hashtextextended($1 || chr(31) || $2 || chr(31) || $3, 0))"
+
+static void on_locker_state(pl_pg *pg, const char *error, void *ud) {
+    locker *l = ud;
+    if (!error) {
+        if (l->warned) pl_info("store: taking sessions again");
+        l->warned = 0;
+        pl_pg_prepare(pg, "take", TAKE_SQL, NULL, NULL);
+        pl_pg_prepare(pg, "release", RELEASE_SQL, NULL, NULL);
+        pl_pg_sync(pg, NULL, NULL);
+        return;
+    }
+    if (!l->warned) pl_warn("store: cannot take sessions (%s); connecting again", error);
+    l->warned = 1;
+    struct timeval second = {1, 0};
+    evtimer_add(l->again, &second);
+}
+
+static void on_locker_again(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    pl_pg_reconnect(((locker *)arg)->pg);
+}
+
+static void locker_free(locker *l) {
+    if (!l) return;
+    pl_pg_free(l->pg);
+    event_free(l->again);
+    free(l);
+}
+
+static int pg_use_loop(pl_store *handle, struct event_base *base, char **err) {
     pg_store *store = (pg_store *)handle;
-    static const char *const keys[] = {"held", "#turn", "handled"};
-    json_t *rows = NULL;
-    *held = *handled = 0;
-    *turn = 0;
-    if (run_rows(store, err, "take session", keys, 3, &rows, "SELECT held, turn, handled FROM parley_session_take($1, $2, $3, $4)",
-                 "sssi", key->bot, key->channel, key->user, inbox_id) != PL_OK)
+    locker_free(store->locker);
+    store->locker = NULL;
+    listener_free(store->listener);
+    store->listener = NULL;
+    if (!base) return PL_OK;
+    locker *l = calloc(1, sizeof *l);
+    if (!l) abort();
+    *l = (locker){.store = store, .base = base};
+    l->again = evtimer_new(base, on_locker_again, l);
+    l->pg = pl_pg_connect(base, store->url, on_locker_state, l, err);
+    if (!l->pg) {
+        event_free(l->again);
+        free(l);
         return PL_ERR;
-    json_t *row = json_array_get(rows, 0);
-    *held = json_is_string(json_object_get(row, "held")) && strcmp(json_string_value(json_object_get(row, "held")), "t") == 0;
-    *handled = json_is_string(json_object_get(row, "handled")) && strcmp(json_string_value(json_object_get(row, "handled")), "t") == 0;
-    *turn = (int64_t)json_integer_value(json_object_get(row, "turn"));
-    json_decref(rows);
+    }
+    store->locker = l;
     return PL_OK;
 }
 
-/* A lock the connection lost with itself needs no release. */
+static int is_true(const PGresult *res, int column) {
+    return !PQgetisnull(res, 0, column) && PQgetvalue(res, 0, column)[0] == 't';
+}
+
+static void on_taken(const PGresult *res, const char *error, void *ud) {
+    take_request *r = ud;
+    if (error || PQntuples(res) != 1) {
+        r->done(PL_ERR, 0, 0, 0, NULL, error ? error : "take session: no answer", r->ud);
+    } else {
+        int held = is_true(res, 0);
+        int64_t turn = PQgetisnull(res, 0, 1) ? 0 : atoll(PQgetvalue(res, 0, 1));
+        const char *state = PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3);
+        r->done(PL_OK, held, turn, is_true(res, 2), state, NULL, r->ud);
+    }
+    free(r);
+}
+
+typedef struct {
+    take_request *request;
+    char *why;
+} take_failure;
+
+static void fail_take_later(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    take_failure *f = arg;
+    f->request->done(PL_ERR, 0, 0, 0, NULL, f->why, f->request->ud);
+    free(f->why);
+    free(f->request);
+    free(f);
+}
+
+static void pg_session_take(pl_store *handle, const pl_session_key *key, int64_t inbox_id, pl_store_taken_fn done,
+                            void *ud) {
+    pg_store *store = (pg_store *)handle;
+    locker *l = store->locker;
+    take_request *r = calloc(1, sizeof *r);
+    if (!r) abort();
+    *r = (take_request){done, ud};
+    char id[24];
+    snprintf(id, sizeof id, "%lld", (long long)inbox_id);
+    const char *params[] = {key->bot, key->channel, key->user, id};
+    if (l && pl_pg_exec(l->pg, "take", NULL, 4, params, on_taken, r) == 0) {
+        pl_pg_sync(l->pg, NULL, NULL);
+        atomic_fetch_add(&round_trips, 1);
+        return;
+    }
+    /* not connected (yet, or again): said from the loop, as an answer is */
+    take_failure *f = calloc(1, sizeof *f);
+    if (!f) abort();
+    *f = (take_failure){r, pl_strdup(l ? "the connection that takes sessions is down" : "no loop to take sessions on")};
+    if (!l || event_base_once(l->base, -1, EV_TIMEOUT, fail_take_later, f, NULL) != 0) {
+        /* without a loop there is nothing to wait for */
+        fail_take_later(-1, 0, f);
+    }
+}
+
+/* The lock goes with the connection that took it; one that dropped took
+ * its locks with it. */
 static void pg_session_release(pl_store *handle, const pl_session_key *key) {
     pg_store *store = (pg_store *)handle;
-    char *err = NULL;
-    if (run_done(store, &err, "release session", NULL,
-                 "SELECT pg_advisory_unlock(hashtextextended($1 || chr(31) || $2 || chr(31) || $3, 0))", "sss", key->bot,
-                 key->channel, key->user) != PL_OK)
-        pl_debug("%s", err);
-    free(err);
+    if (!store->locker) return;
+    const char *params[] = {key->bot, key->channel, key->user};
+    if (pl_pg_exec(store->locker->pg, "release", NULL, 3, params, NULL, NULL) == 0) {
+        pl_pg_sync(store->locker->pg, NULL, NULL);
+        atomic_fetch_add(&round_trips, 1); /* not waited for, but a trip all the same */
+    }
 }
 
 static int pg_session_erase(pl_store *handle, const pl_session_key *key, int *found, char **err) {
@@ -1346,6 +1479,7 @@ static const pl_store_backend pg_backend = {
     .shared = 1,
     .set_owner = pg_set_owner,
     .outbox_renew = pg_outbox_renew,
+    .round_trips = pg_round_trips,
     .announce = pg_announce,
     .listen = pg_listen,
     .close = pg_close,
@@ -1364,6 +1498,7 @@ static const pl_store_backend pg_backend = {
     .session_get = pg_session_get,
     .session_put = pg_session_put,
     .session_take = pg_session_take,
+    .use_loop = pg_use_loop,
     .session_release = pg_session_release,
     .session_erase = pg_session_erase,
     .session_count = pg_session_count,

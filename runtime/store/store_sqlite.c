@@ -420,15 +420,18 @@ static int sqlite_session_put(pl_store *handle, const pl_session_key *key, const
 }
 
 /* One node: its pipeline alone runs the sessions' turns. */
-static int sqlite_session_take(pl_store *handle, const pl_session_key *key, int64_t inbox_id, int *held,
-                               int64_t *turn, int *handled, char **err) {
+static void sqlite_session_take(pl_store *handle, const pl_session_key *key, int64_t inbox_id,
+                                pl_store_taken_fn done, void *ud) {
     (void)handle;
     (void)key;
     (void)inbox_id;
+    done(PL_OK, 1, -1, 0, NULL, NULL, ud);
+}
+
+static int sqlite_use_loop(pl_store *handle, struct event_base *base, char **err) {
+    (void)handle;
+    (void)base;
     (void)err;
-    *held = 1;
-    *turn = -1;
-    *handled = 0;
     return PL_OK;
 }
 
@@ -743,6 +746,11 @@ static int sqlite_listen(pl_store *handle, struct event_base *base, pl_store_hea
     (void)ud;
     (void)err;
     return PL_OK;
+}
+
+static uint64_t sqlite_round_trips(const pl_store *handle) {
+    (void)handle;
+    return 0; /* in the process: no network */
 }
 
 static int sqlite_outbox_count(pl_store *handle, const char *bot, const char *state, int64_t *n,
@@ -1267,6 +1275,7 @@ static const pl_store_backend sqlite_backend = {
     .shared = 0,
     .set_owner = sqlite_set_owner,
     .outbox_renew = sqlite_outbox_renew,
+    .round_trips = sqlite_round_trips,
     .announce = sqlite_announce,
     .listen = sqlite_listen,
     .close = sqlite_close,
@@ -1285,6 +1294,7 @@ static const pl_store_backend sqlite_backend = {
     .session_get = sqlite_session_get,
     .session_put = sqlite_session_put,
     .session_take = sqlite_session_take,
+    .use_loop = sqlite_use_loop,
     .session_release = sqlite_session_release,
     .session_erase = sqlite_session_erase,
     .session_count = sqlite_session_count,
