@@ -105,6 +105,28 @@ for t in persistence http bots commerce hostile hostile_http reload webchat chan
   run_suite "e2e, 2 turn threads: test_$t.py" env PARLEY_THREADS=3 python3 "tests/e2e/test_$t.py"
 done
 
+# Every e2e suite again with the store on PostgreSQL: PARLEY_TEST_DB=postgresql
+# gives each server a database of its own on the run's private server
+# (tests/e2e/harness.py); the few cases about SQLite itself are skips there.
+if [ -n "${PARLEY_TEST_PG:-}" ]; then
+  for t in tests/e2e/test_*.py; do
+    [ -f "$t" ] && run_suite "e2e on postgresql: ${t#tests/e2e/}" env PARLEY_TEST_DB=postgresql python3 "$t"
+  done
+  # and the suites of the message path with two turn threads, whose store
+  # calls made on the loop for a turn wait on the network here
+  for t in persistence http catalog_csv commerce webchat channel_whatsapp agent; do
+    run_suite "e2e on postgresql, 2 turn threads: test_$t.py" \
+      env PARLEY_THREADS=3 PARLEY_TEST_DB=postgresql python3 "tests/e2e/test_$t.py"
+  done
+else
+  no_pg_for_e2e() {
+    echo "1..1"
+    echo "not ok 1 - no PostgreSQL server for the e2e suites: PARLEY_TEST_PG is not set (see \"pg: a private server for the run\")"
+    return 1
+  }
+  run_suite "e2e on postgresql: no server" no_pg_for_e2e
+fi
+
 # The web chat widget and the agent console in a real browser (Debian's
 # Chromium driven by playwright-core, tests/browser/run.mjs). Without node,
 # Chromium or the npm packages the suite fails and says what is missing.

@@ -40,6 +40,10 @@
 #  7. tests/bench/sse.sh: idle web chat streams while messages flow.
 #  8. tests/bench/attack.sh: the default bot measured with and without a
 #     hostile bot of the same server attacking from inside at a steady rate.
+#  9. tests/bench/nodes.sh: the order bot on one node on SQLite, on one node
+#     on PostgreSQL, and on 1, 2 and 3 nodes of one PostgreSQL database
+#     behind HAProxy (round robin, no affinity); messages/s, p99, round trips
+#     to the database per message (a private PostgreSQL server, fsync off).
 #  Steps 5 and 6 print their own tables, keep their outputs in build/bench/
 #  webhooks/ and build/bench/checkout/, and give the final table their lines.
 #
@@ -476,6 +480,9 @@ sh tests/bench/sse.sh | tee "$logs/sse.txt" || sse_status=$?
 echo
 echo "8. a hostile bot attacking from inside while the default bot is measured"
 other_run attack
+echo
+echo "9. several nodes: the order bot on SQLite, on PostgreSQL, and on 1, 2 and 3 nodes behind HAProxy"
+other_run nodes
 
 # --- the table ------------------------------------------------------------------
 echo
@@ -497,6 +504,7 @@ echo "RSS with $stored sessions stored: $k_rss MB ($k_after sessions after that 
 cat "$logs/webhooks/summary" "$logs/checkout/summary"
 grep '^sse: ' "$logs/sse.txt" || echo "sse: no result (see the output above)"
 cat "$logs/attack/summary"
+cat "$logs/nodes/summary"
 
 # --- the goals of issue 9: computed and printed, never asserted -----------------
 # calc EXPR A B: A op B with awk, "" when a figure is missing.

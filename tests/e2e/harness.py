@@ -14,11 +14,18 @@ watchdog timer, and (should Python itself be killed) by PR_SET_PDEATHSIG.
 Bot folders that a test edits are temporary COPIES (copy_default_bot); the
 repository's own bot files are never written.
 
+The store: SQLite by default (a new file per server); with
+PARLEY_TEST_DB=postgresql, a new database per server on the PostgreSQL
+server PARLEY_TEST_PG names (tests/run.sh starts one), created and read
+through psql. new_db, db_query, db_execute and db_contents work on either;
+Tap.sqlite_only marks the few cases about SQLite itself, skipped there.
+
 Standard library only.
 """
 
 import atexit
 import ctypes
+import glob
 import http.client
 import json
 import os
@@ -33,6 +40,7 @@ import threading
 import time
 import traceback
 import unittest
+import urllib.parse
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -95,13 +103,253 @@ def check_error(r, status, reason_re=None):
         check.assertRegex(err["error"], reason_re)
 
 
+# --- the database: SQLite (a file) or PostgreSQL (a database of the test server) -
+
+# PARLEY_TEST_DB=postgresql: every Server gets a fresh database of its own on
+# the PostgreSQL server that PARLEY_TEST_PG names (a libpq conninfo such as
+# "host=/tmp/parley-pg.XXXX port=5432 user=parley dbname=postgres", from
+# tests/pg/cluster.sh), and srv.db is its postgresql:// URL. Otherwise (the
+# default, "sqlite") srv.db is a new SQLite file. The functions below take
+# either: a URL is PostgreSQL's, anything else SQLite's file.
+DB_MODE = os.environ.get("PARLEY_TEST_DB", "sqlite") or "sqlite"
+if DB_MODE not in ("sqlite", "postgresql"):
+    raise SystemExit("PARLEY_TEST_DB=%r: it is sqlite (the default) or postgresql" % DB_MODE)
+POSTGRESQL = DB_MODE == "postgresql"
+SQLITE_ONLY = "sqlite only"  # the reason of the skips of PostgreSQL mode (Tap.sqlite_only)
+
+_pg_databases = []  # the databases this process created, dropped when it ends
+
+
+def is_pg(db):
+    """db is a PostgreSQL URL (not a SQLite file)."""
+    return db.startswith(("postgres://", "postgresql://"))
+
+
+def _pg_conninfo():
+    """PARLEY_TEST_PG parsed: {keyword: value} (libpq's key=value form,
+    values quoted with '...' when they hold spaces)."""
+    text = os.environ.get("PARLEY_TEST_PG", "").strip()
+    if not text:
+        raise RuntimeError("PARLEY_TEST_DB=postgresql, but PARLEY_TEST_PG names no PostgreSQL server "
+                           "(tests/pg/cluster.sh start DIR prints one)")
+    out = {}
+    for m in re.finditer(r"(\w+)\s*=\s*('(?:[^'\\]|\\.)*'|\S*)", text):
+        v = m.group(2)
+        if v.startswith("'"):
+            v = re.sub(r"\\(.)", r"\1", v[1:-1])
+        out[m.group(1)] = v
+    return out
+
+
+def _pg_url(dbname):
+    """The postgresql:// URL of dbname on PARLEY_TEST_PG's server (host is
+    the socket folder, given as a parameter)."""
+    info = _pg_conninfo()
+    params = [(k, info[k]) for k in ("host", "port", "user", "password", "sslmode") if info.get(k)]
+    q = "&".join("%s=%s" % (k, urllib.parse.quote(v, safe="/")) for k, v in params)
+    return "postgresql:///%s%s" % (urllib.parse.quote(dbname, safe=""), "?" + q if q else "")
+
+
+_psql_found = []
+
+
+def _psql_bin():
+    """The newest Debian psql (/usr/lib/postgresql/NN/bin/psql), else PATH's."""
+    if not _psql_found:
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/psql"),
+                       key=lambda p: [int(x) if x.isdigit() else x for x in re.split(r"(\d+)", p)])
+        found = found[-1:] or [shutil.which("psql")]
+        if not found[0]:
+            raise RuntimeError("no psql here (/usr/lib/postgresql/*/bin/psql): tools/deps.sh test installs it")
+        _psql_found.append(found[0])
+    return _psql_found[0]
+
+
+def _psql(target, script, timeout=30):
+    """Runs script (SQL, statements one after another) with psql on target
+    (a URL or a conninfo string); returns its output (unaligned, tuples
+    only). Raises on any SQL error."""
+    env = dict(os.environ, PGCLIENTENCODING="UTF8", PGCONNECT_TIMEOUT="10")
+    for k in ("PGDATABASE", "PGHOST", "PGPORT", "PGUSER", "PGSERVICE", "PGOPTIONS"):
+        env.pop(k, None)
+    # (the literals of pg_sql take backslashes as they are)
+    script = "SET standard_conforming_strings = on;\n" + script
+    p = subprocess.run([_psql_bin(), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", target, "-f", "-"],
+                       input=script.encode("utf-8"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       env=env, timeout=timeout)
+    if p.returncode != 0:
+        raise RuntimeError("psql on %s failed (%d): %s\nSQL: %s" % (
+            target, p.returncode, p.stderr.decode("utf-8", "replace").strip(), script[:2000]))
+    return p.stdout.decode("utf-8")
+
+
+def _pg_admin_target():
+    return " ".join("%s='%s'" % (k, v.replace("\\", "\\\\").replace("'", "\\'"))
+                    for k, v in _pg_conninfo().items())
+
+
+def _pg_create(name):
+    """A new, empty database on PARLEY_TEST_PG's server; returns its URL."""
+    dbname = "e2e_%s_%d_%s" % (re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")[:20] or "db",
+                               os.getpid(), uuid.uuid4().hex[:8])
+    _psql(_pg_admin_target(), 'CREATE DATABASE "%s";\n' % dbname)
+    _pg_databases.append(dbname)
+    return _pg_url(dbname)
+
+
+def _pg_drop_all():
+    """Drops the databases this process created (their servers have stopped;
+    E2E_KEEP_DB=1 keeps them, to look at after a failure)."""
+    if not _pg_databases or os.environ.get("E2E_KEEP_DB"):
+        return
+    names, _pg_databases[:] = list(_pg_databases), []
+    try:
+        _psql(_pg_admin_target(), "".join('DROP DATABASE IF EXISTS "%s" WITH (FORCE);\n' % n for n in names))
+    except Exception as e:  # the run goes on: the cluster is thrown away with it
+        sys.stdout.write("# could not drop the test databases: %s\n" % str(e).splitlines()[0])
+
+
+def new_db(name="parley"):
+    """A fresh database for a server (or several in turn, across restarts):
+    a new SQLite file in a temporary folder, or in PostgreSQL mode the URL
+    of a new database."""
+    if POSTGRESQL:
+        return _pg_create(name)
+    return os.path.join(temp_dir("parley-db-"), "%s.db" % name)
+
+
+def _sql_literal(v):
+    """v as an SQL literal of PostgreSQL (a quoted string takes the type its
+    place needs, as SQLite's parameters do)."""
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, (bytes, bytearray)):
+        return "'\\x%s'::bytea" % bytes(v).hex()
+    if isinstance(v, (int, float)):
+        v = repr(v)
+    if not isinstance(v, str):
+        raise TypeError("no SQL literal for %r" % (v,))
+    if "\0" in v:
+        raise ValueError("PostgreSQL text cannot hold a NUL character: %r" % v)
+    return "'%s'" % v.replace("'", "''")
+
+
+# Outside quoted strings and identifiers: a ? parameter, or the bare column
+# name user (a reserved word of PostgreSQL, quoted by parley's schema).
+_SQL_TOKEN = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|\?|(?<![\w$])user(?![\w$])""", re.I)
+
+
+def pg_sql(sql, args=()):
+    """SQLite-style sql (? parameters, a bare user column) in PostgreSQL's
+    dialect, with args substituted as quoted literals."""
+    args = list(args)
+    used = [0]
+
+    def sub(m):
+        t = m.group(0)
+        if t == "?":
+            if used[0] >= len(args):
+                raise ValueError("more ? than arguments in %r" % sql)
+            used[0] += 1
+            return _sql_literal(args[used[0] - 1])
+        if t.lower() == "user":
+            return '"user"'
+        return t
+    out = _SQL_TOKEN.sub(sub, sql)
+    if used[0] != len(args):
+        raise ValueError("%d arguments for %d ? in %r" % (len(args), used[0], sql))
+    return out
+
+
+class _Pairs(list):
+    """A JSON object read with its keys in order (duplicates kept)."""
+
+
+def _from_json(v):
+    if isinstance(v, _Pairs):
+        return {k: _from_json(x) for k, x in v}
+    if isinstance(v, list):
+        return [_from_json(x) for x in v]
+    return v
+
+
+def _pg_rows(db, sql, args):
+    body = pg_sql(sql, args).strip().rstrip(";")
+    script = ("SET default_transaction_read_only = on;\n"
+              "SELECT coalesce(json_agg(row_to_json(q)), '[]') FROM (\n%s\n) q;\n" % body)
+    rows = json.loads(_psql(db, script), object_pairs_hook=_Pairs)
+    return [tuple(_from_json(v) for _, v in row) for row in rows]
+
+
 def db_query(db, sql, *args):
-    """Rows of a read-only query on parley's database (the server keeps running)."""
+    """Rows of a read-only query on parley's database (the server keeps
+    running): a list of tuples in column order, as sqlite3 gives them.
+    sql is SQLite's: ? parameters, the column user unquoted."""
+    if is_pg(db):
+        return _pg_rows(db, sql, args)
     con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=5)
     try:
         return con.execute(sql, args).fetchall()
     finally:
         con.close()
+
+
+def db_execute(db, sql, *args):
+    """Runs one writing statement on parley's database and commits it."""
+    db_executemany(db, sql, [args])
+
+
+def db_executemany(db, sql, rows):
+    """Runs sql once for each tuple of arguments in rows, all in one
+    transaction."""
+    if is_pg(db):
+        _psql(db, "BEGIN;\n%sCOMMIT;\n" % "".join(pg_sql(sql, r).rstrip().rstrip(";") + ";\n" for r in rows))
+        return
+    con = sqlite3.connect(db, timeout=10)
+    try:
+        with con:
+            con.executemany(sql, rows)
+    finally:
+        con.close()
+
+
+def db_contents(db):
+    """Everything the database holds as bytes, to look for what must never be
+    stored: SQLite's file and its -wal; PostgreSQL's tables as text (every
+    row of every table in the public schema)."""
+    if is_pg(db):
+        tables = _psql(db, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1;\n").split()
+        if not tables:
+            return b""
+        return _psql(db, "".join('SELECT row_to_json(t) FROM "%s" t;\n' % t for t in tables)).encode("utf-8")
+    out = b""
+    for suffix in ("", "-wal"):
+        if os.path.exists(db + suffix):
+            with open(db + suffix, "rb") as f:
+                out += f.read()
+    return out
+
+
+class hold_sqlite_lock:
+    """with hold_sqlite_lock(db): another process's connection holds SQLite's
+    write lock on the file (BEGIN EXCLUSIVE) for the block."""
+
+    def __init__(self, db):
+        self.db = db
+
+    def __enter__(self):
+        self.con = sqlite3.connect(self.db, timeout=5, isolation_level=None)
+        self.con.execute("BEGIN EXCLUSIVE")
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            self.con.execute("COMMIT")
+        finally:
+            self.con.close()
+        return False
 
 
 def wait_until(predicate, timeout=5.0, interval=0.01, what="condition"):
@@ -389,7 +637,8 @@ class Server:
     """One `parley serve` process.
 
     bots: bot folders (default: the repository root, the default bot).
-    db: the database file (default: a new one in a temporary folder).
+    db: the database, a SQLite file or a postgresql:// URL (default: new_db(),
+    a new one of the mode's kind).
     env: extra environment (e.g. {"PARLEY_ADMIN_TOKEN": "..."}); variables
     given as None are removed from the environment.
     preexec: a function run in the child before parley starts (e.g. to lower
@@ -400,7 +649,9 @@ class Server:
                  bots_first=False, preexec=None):
         ensure_binary()
         self.bots = list(bots) if bots else [ROOT]
-        self.db = db or os.path.join(temp_dir("parley-db-"), "parley.db")
+        self.db = db or new_db()
+        # parley runs in the SQLite file's folder, or a folder of its own
+        self.cwd = temp_dir("parley-cwd-") if is_pg(self.db) else os.path.dirname(self.db)
         self.env = dict(os.environ)
         self.env.pop("PARLEY_ADMIN_TOKEN", None)
         for k, v in (env or {}).items():
@@ -439,7 +690,7 @@ class Server:
 
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            env=self.env, preexec_fn=in_child, cwd=os.path.dirname(self.db))
+            env=self.env, preexec_fn=in_child, cwd=self.cwd)
         with _live_lock:
             _live_servers.add(self)
         self._reader = threading.Thread(target=self._read_log, daemon=True)
@@ -487,7 +738,23 @@ class Server:
         if self._reader:
             self._reader.join(timeout=2)
         with _live_lock:
+            was_live = self in _live_servers
             _live_servers.discard(self)
+        if was_live and os.environ.get("E2E_LOG_DIR"):
+            self._keep_log(os.environ["E2E_LOG_DIR"])
+
+    def _keep_log(self, folder):
+        """E2E_LOG_DIR=folder: every server's whole log is kept there when it
+        stops (passing cases too), to read or grep after a run."""
+        try:
+            os.makedirs(folder, exist_ok=True)
+            suite = os.path.splitext(os.path.basename(sys.argv[0]))[0] or "e2e"
+            name = re.sub(r"[^\w.-]+", "_", self.name).strip("_")
+            with open(os.path.join(folder, "%s.%d.%s.log" % (suite, self.proc.pid, name)), "w", encoding="utf-8") as f:
+                f.write("# %s --db %s\n" % (self.name, self.db))
+                f.write(self.log_text() + "\n")
+        except OSError as e:
+            sys.stdout.write("# could not keep the log of %s: %s\n" % (self.name, e))
 
     def stop(self, timeout=STOP_TIMEOUT):
         """SIGTERM, then SIGKILL after timeout; returns the exit status."""
@@ -637,6 +904,7 @@ def stop_all_servers():
 
 def _cleanup():
     stop_all_servers()
+    _pg_drop_all()
     for d in _temp_dirs:
         shutil.rmtree(d, ignore_errors=True)
 
@@ -665,6 +933,7 @@ class Tap:
         self.title = title
         self.n = 0
         self.failed = 0
+        self.skipped = 0
         self.watched = []
         self.t0 = time.monotonic()
         print("# %s" % title)
@@ -716,16 +985,32 @@ class Tap:
                     print("# (%s took %.1f s)" % (label, took))
             sys.stdout.flush()
 
-    def skip(self, name, why):
-        self.n += 1
-        print("ok %d - %s # SKIP %s" % (self.n, name, why))
+    def skip(self, name, why, runs=1):
+        """Reports the case as skipped (TAP: ok N - name # SKIP why), once
+        per run it would have had."""
+        for run in range(1, runs + 1):
+            self.n += 1
+            self.skipped += 1
+            label = name if runs == 1 else "%s (run %d)" % (name, run)
+            print("ok %d - %s # SKIP %s" % (self.n, label, why))
+        sys.stdout.flush()
+
+    def sqlite_only(self, name, fn, runs=2):
+        """A case about SQLite itself (its files, its locks): run with SQLite,
+        a skip in PostgreSQL mode. The caller says in a comment why the case
+        has no PostgreSQL counterpart."""
+        if POSTGRESQL:
+            self.skip(name, SQLITE_ONLY, runs)
+        else:
+            self.case(name, fn, runs)
 
     def done(self):
         """Prints the plan and exits: status 1 when any case failed."""
         self._timer.cancel()
         print("1..%d" % self.n)
-        print("# %s: %d passed, %d failed, %.1f s" % (
-            self.title, self.n - self.failed, self.failed, time.monotonic() - self.t0))
+        print("# %s: %d passed, %d failed%s, %.1f s" % (
+            self.title, self.n - self.failed - self.skipped, self.failed,
+            ", %d skipped" % self.skipped if self.skipped else "", time.monotonic() - self.t0))
         sys.stdout.flush()
         stop_all_servers()
         sys.exit(1 if self.failed else 0)
@@ -733,8 +1018,12 @@ class Tap:
 
 def run_suite(title, body):
     """Runs body(tap) and ends the file: servers stop even if body raises."""
+    if POSTGRESQL:
+        title += " (on PostgreSQL)"
     tap = Tap(title)
     try:
+        if POSTGRESQL:
+            _pg_conninfo()  # fails the suite at once, saying why, without PARLEY_TEST_PG
         body(tap)
     except Exception as e:
         tap.n += 1

@@ -5,11 +5,10 @@ flow/step/slots, cart, locale); DELETE erases the session and its
 transcript. 403 with a reason while the token is unset, 401 on a wrong one."""
 
 import os
-import sqlite3
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import LOG_LINE, Server, check, new_user, run_suite, texts  # noqa: E402
+from harness import LOG_LINE, Server, check, db_query, new_user, run_suite, texts  # noqa: E402
 
 BOT = "barista"
 TOKEN = "e2e-admin-token-5f1c9a"
@@ -22,15 +21,9 @@ def path_of(user, bot=BOT, channel="rest"):
 def db_rows(db, user, bot=BOT):
     """(sessions, transcript lines) stored for user, read straight from the
     database (read-only; the server keeps running)."""
-    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=5)
-    try:
-        s = con.execute("SELECT count(*) FROM sessions WHERE bot = ? AND channel = 'rest' AND user = ?",
-                        (bot, user)).fetchone()[0]
-        t = con.execute("SELECT count(*) FROM transcript WHERE bot = ? AND channel = 'rest' AND user = ?",
-                        (bot, user)).fetchone()[0]
-        return s, t
-    finally:
-        con.close()
+    s = db_query(db, "SELECT count(*) FROM sessions WHERE bot = ? AND channel = 'rest' AND user = ?", bot, user)[0][0]
+    t = db_query(db, "SELECT count(*) FROM transcript WHERE bot = ? AND channel = 'rest' AND user = ?", bot, user)[0][0]
+    return s, t
 
 
 def main(tap):
@@ -199,12 +192,8 @@ def main(tap):
         # whatever the order, the session counts exactly the messages kept
         # in the transcript: those that came after the erasure
         s = srv.session(BOT, u, TOKEN)
-        con = sqlite3.connect("file:%s?mode=ro" % srv.db, uri=True, timeout=5)
-        try:
-            n_in = con.execute("SELECT count(*) FROM transcript WHERE bot = ? AND user = ? AND direction = 'in'",
-                               (BOT, u)).fetchone()[0]
-        finally:
-            con.close()
+        n_in = db_query(srv.db, "SELECT count(*) FROM transcript WHERE bot = ? AND user = ? AND direction = 'in'",
+                        BOT, u)[0][0]
         check.assertEqual(s["turn"] if s else 0, n_in)
         check.assertLessEqual(n_in, 10)
 

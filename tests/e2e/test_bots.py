@@ -11,14 +11,13 @@ and "beta" (harness.ECHO_FLOW), kept in folders with other names."""
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (PARLEY, ROOT, Server, check, echo_bot, make_bot, new_user, run_suite,  # noqa: E402
-                     temp_dir, texts)
+from harness import (PARLEY, ROOT, Server, check, db_query, echo_bot, make_bot, new_db, new_user,  # noqa: E402
+                     run_suite, temp_dir, texts)
 
 TOKEN = "bots-admin"
 
@@ -48,13 +47,9 @@ def concurrently(n, fn):
 
 def transcript(db, bot, user):
     """[(direction, body)] of a session in the order stored."""
-    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=5)
-    try:
-        return [(d, json.loads(b)) for d, b in con.execute(
-            "SELECT direction, body FROM transcript WHERE bot = ? AND channel = 'rest' AND user = ? ORDER BY id",
-            (bot, user))]
-    finally:
-        con.close()
+    return [(d, json.loads(b)) for d, b in db_query(
+        db, "SELECT direction, body FROM transcript WHERE bot = ? AND channel = 'rest' AND user = ? ORDER BY id",
+        bot, user)]
 
 
 def main(tap):
@@ -180,7 +175,7 @@ def main(tap):
 
     def duplicate_names(run):
         twin_dir, _ = echo_bot("alpha", folder="another-alpha")
-        db = os.path.join(temp_dir(), "dup.db")
+        db = new_db("dup")
         p = subprocess.run([PARLEY, "serve", alpha_dir, twin_dir, "--listen", "127.0.0.1:0", "--db", db],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=10)
         out = p.stdout.decode()
@@ -191,7 +186,7 @@ def main(tap):
     tap.case("two bots with the same manifest name: parley refuses to start and says why", duplicate_names, runs=1)
 
     def missing_folder(run):
-        db = os.path.join(temp_dir(), "missing.db")
+        db = new_db("missing")
         nowhere = os.path.join(temp_dir(), "no-such-bot")
         p = subprocess.run([PARLEY, "serve", "--listen", "127.0.0.1:0", "--db", db, alpha_dir, nowhere],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=10)

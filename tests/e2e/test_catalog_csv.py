@@ -13,13 +13,12 @@ column, and fixing it clears the error."""
 import os
 import re
 import shutil
-import sqlite3
 import sys
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ROOT, Server, check, new_user, read_file, run_suite, save_atomically, temp_dir,  # noqa: E402
-                     texts, wait_until)
+from harness import (ROOT, Server, check, db_query, new_db, new_user, read_file, run_suite,  # noqa: E402
+                     save_atomically, temp_dir, texts, wait_until)
 
 BOT = "csvshop"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -32,16 +31,8 @@ def copy_fixture():
     return folder
 
 
-def query(db, sql, *args):
-    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=5)
-    try:
-        return con.execute(sql, args).fetchall()
-    finally:
-        con.close()
-
-
 def stock_left(db, key):
-    rows = query(db, "SELECT remaining FROM stock WHERE bot = ? AND key = ?", BOT, key)
+    rows = db_query(db, "SELECT remaining FROM stock WHERE bot = ? AND key = ?", BOT, key)
     return rows[0][0] if rows else None
 
 
@@ -66,7 +57,7 @@ def edit_catalog(folder, old, new):
 
 def body(tap):
     folder = copy_fixture()
-    db = os.path.join(temp_dir(), "parley.db")
+    db = new_db()
     st = {"s": tap.watch(Server(bots=[folder], db=db, name="parley (csv)").start())}
 
     def serves(run):
@@ -74,7 +65,7 @@ def body(tap):
         user = new_user("browse")
         text(s, user, "hi")
         check.assertIn("all: latte,cafe,brulee,pizza,muffin,scone", text(s, user, "all"))
-        rows = query(db, "SELECT sku FROM products WHERE bot = ? ORDER BY position", BOT)
+        rows = db_query(db, "SELECT sku FROM products WHERE bot = ? ORDER BY position", BOT)
         check.assertEqual([r[0] for r in rows], ["latte", "cafe", "brulee", "pizza", "muffin", "scone", "gone"])
         check.assertEqual(stock_left(db, "scone"), 1)
         check.assertEqual(stock_left(db, "pizza/toppings=ham"), 1)
@@ -145,7 +136,7 @@ def body(tap):
         fixed = new_user("fixed")
         text(s, fixed, "hi")
         check.assertIn("added muffin x1 @ 260", text(s, fixed, "add muffin"))
-        rows = query(db, "SELECT data FROM products WHERE bot = ? AND sku = 'muffin'", BOT)
+        rows = db_query(db, "SELECT data FROM products WHERE bot = ? AND sku = 'muffin'", BOT)
         check.assertIn('"Fresh muffin"', rows[0][0], "the store holds the new catalog")
 
     tap.case("a broken catalog.csv keeps the old one serving and names line and column; fixing it clears",

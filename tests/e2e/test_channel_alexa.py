@@ -23,14 +23,13 @@ import functools
 import http.server
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import threading
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Server, check, new_user, run_suite, temp_dir  # noqa: E402
+from harness import Server, check, db_query, new_user, run_suite, temp_dir  # noqa: E402
 
 BOT = "barista"
 SKILL = "amzn1.ask.skill.e2e-" + uuid.uuid4().hex[:8]
@@ -176,12 +175,8 @@ def ssml(response):
 
 def rows_for(db, user):
     """Rows of any table that mention this Alexa user (sessions, transcript, inbox, outbox)."""
-    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
-    try:
-        return sum(con.execute("SELECT count(*) FROM %s WHERE channel = 'alexa' AND user = ?" % t, (user,)).fetchone()[0]
-                   for t in ("sessions", "transcript", "inbox", "outbox"))
-    finally:
-        con.close()
+    return sum(db_query(db, "SELECT count(*) FROM %s WHERE channel = 'alexa' AND user = ?" % t, user)[0][0]
+               for t in ("sessions", "transcript", "inbox", "outbox"))
 
 
 def alexa_user():

@@ -23,7 +23,6 @@ import http.server
 import json
 import os
 import re
-import sqlite3
 import sys
 import threading
 import time
@@ -31,7 +30,7 @@ import urllib.parse
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ROOT, Server, check, new_user, run_suite, wait_until  # noqa: E402
+from harness import ROOT, Server, check, db_query, new_user, run_suite, wait_until  # noqa: E402
 
 BOT = "barista"
 HOOK = "/v1/bots/%s/channels/messenger" % BOT
@@ -320,22 +319,14 @@ def send(server, *items):
 # --- looking at the store ------------------------------------------------------------------
 
 
-def query(server, sql, *args):
-    db = sqlite3.connect("file:%s?mode=ro" % server.db, uri=True, timeout=5)
-    try:
-        return db.execute(sql, args).fetchall()
-    finally:
-        db.close()
-
-
 def stored_for(server, user):
     """Rows anything keeps about user: inbox, sessions, transcript, outbox."""
-    return {t: query(server, "SELECT count(*) FROM %s WHERE user = ?" % t, user)[0][0]
+    return {t: db_query(server.db, "SELECT count(*) FROM %s WHERE user = ?" % t, user)[0][0]
             for t in ("inbox", "sessions", "transcript", "outbox")}
 
 
 def turns(server, user):
-    return query(server, "SELECT count(*) FROM transcript WHERE channel = 'messenger' AND user = ? "
+    return db_query(server.db, "SELECT count(*) FROM transcript WHERE channel = 'messenger' AND user = ? "
                          "AND direction = 'in'", user)[0][0]
 
 
@@ -449,7 +440,7 @@ def main(tap):
         check.assertIn("Total: %s" % total, summary)
         check.assertEqual(turns(server, user), 5)
         # what the flow saw of the channel (msg.channel) is in the transcript
-        row = query(server, "SELECT body FROM transcript WHERE user = ? AND direction = 'in' ORDER BY id LIMIT 1", user)
+        row = db_query(server.db, "SELECT body FROM transcript WHERE user = ? AND direction = 'in' ORDER BY id LIMIT 1", user)
         info = json.loads(row[0][0]).get("info")
         check.assertEqual(info, {"platform": "messenger", "page_id": PAGE_ID})
         # delivery and read receipts become status lines
@@ -457,14 +448,14 @@ def main(tap):
                       "delivery": {"mids": ["m_out_1", "m_out_2"], "watermark": now_ms()}},
              {"sender": {"id": user}, "recipient": {"id": PAGE_ID}, "timestamp": now_ms(),
               "read": {"watermark": now_ms()}})
-        statuses = query(server, "SELECT body FROM transcript WHERE user = ? AND direction = 'status' ORDER BY id", user)
+        statuses = db_query(server.db, "SELECT body FROM transcript WHERE user = ? AND direction = 'status' ORDER BY id", user)
         check.assertEqual([json.loads(b)["status"] for (b,) in statuses], ["delivered", "delivered", "read"])
         # an echo of the page's own message is not a turn
         echo_mid = new_mid()
         echo = {"sender": {"id": PAGE_ID}, "recipient": {"id": user}, "timestamp": now_ms(),
                 "message": {"is_echo": True, "app_id": 1517776481860111, "mid": echo_mid, "text": summary}}
         send(server, echo)  # answered after recording, so the inbox already shows what was taken in
-        check.assertEqual(query(server, "SELECT count(*) FROM inbox WHERE platform_id = ?", echo_mid)[0][0], 0)
+        check.assertEqual(db_query(server.db, "SELECT count(*) FROM inbox WHERE platform_id = ?", echo_mid)[0][0], 0)
         check.assertEqual(turns(server, user), 5)
         no_problems()
 
@@ -563,7 +554,7 @@ def main(tap):
         send(server, text_item(user, "Latte", payload="latte"))
         wait_sent(fake, user, n, lambda m: "large" in payloads(m), "the sizes")
         check.assertEqual(turns(server, user), 2)
-        check.assertEqual(query(server, "SELECT count(*) FROM inbox WHERE platform_id = ?", mid)[0][0], 1)
+        check.assertEqual(db_query(server.db, "SELECT count(*) FROM inbox WHERE platform_id = ?", mid)[0][0], 1)
         asked = [m for m in fake.delivered(user) if "latte" in payloads(m)]
         check.assertEqual(len(asked), 1, "the drinks were offered once")
         no_problems()
@@ -583,7 +574,7 @@ def main(tap):
         check.assertIn("text", delivered[0])
         check.assertIn("latte", payloads(delivered[-1]))
         server.wait_log(r"messenger/%s: sending message \d+ failed \(HTTP 500.*retry 1 in" % user, mark)
-        wait_until(lambda: query(server, "SELECT count(*) FROM outbox WHERE user = ? AND state <> 'sent'", user)[0][0] == 0,
+        wait_until(lambda: db_query(server.db, "SELECT count(*) FROM outbox WHERE user = ? AND state <> 'sent'", user)[0][0] == 0,
                    what="the outbox rows marked sent")
         no_problems()
 
@@ -592,13 +583,13 @@ def main(tap):
         fake.always_fail.add(user)
         mark = server.mark()
         send(server, text_item(user, "hi"))
-        calls = wait_until(lambda: query(server, "SELECT count(*) FROM outbox WHERE user = ?", user)[0][0],
+        calls = wait_until(lambda: db_query(server.db, "SELECT count(*) FROM outbox WHERE user = ?", user)[0][0],
                            what="the replies in the outbox")
         dead = r"messenger/%s: outgoing message \d+ is a dead letter after 3 attempts: HTTP 500" % user
         wait_until(lambda: len(server.find_log(dead, mark)) == calls, timeout=8, what="%d dead letters" % calls)
         check.assertEqual(len(fake.attempts(user)), 3 * calls)
         check.assertEqual(fake.delivered(user), [])
-        wait_until(lambda: query(server, "SELECT count(*) FROM outbox WHERE user = ? AND state = 'dead'", user)[0][0] == calls,
+        wait_until(lambda: db_query(server.db, "SELECT count(*) FROM outbox WHERE user = ? AND state = 'dead'", user)[0][0] == calls,
                    what="the outbox rows marked dead")
         # the server is fine, and so is the shopper's queue once the platform is back
         check.assertTrue(server.alive())

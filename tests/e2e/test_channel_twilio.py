@@ -19,14 +19,13 @@ import http.server
 import json
 import os
 import re
-import sqlite3
 import sys
 import threading
 import urllib.parse
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ROOT, Server, check, make_bot, run_suite, wait_until  # noqa: E402
+from harness import ROOT, Server, check, db_query, make_bot, run_suite, wait_until  # noqa: E402
 
 SID = "AC" + uuid.uuid4().hex
 TOKEN = "tw-" + uuid.uuid4().hex
@@ -172,14 +171,6 @@ def say(server, bot, phone, text, sid=None, **extra):
 def numbered(body):
     """{n: title} of the "n) title" lines of an SMS body."""
     return {int(m.group(1)): m.group(2) for m in re.finditer(r"^(\d+)\) (.*)$", body, re.M)}
-
-
-def query(db, sql, *args):
-    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=5)
-    try:
-        return con.execute(sql, args).fetchall()
-    finally:
-        con.close()
 
 
 def money(text):
@@ -337,10 +328,10 @@ def main(tap):
 
     def stored_for(phone, sid):
         return {
-            "inbox": query(db, "SELECT count(*) FROM inbox WHERE platform_id = ? OR user = ?", sid, phone)[0][0],
-            "sessions": query(db, "SELECT count(*) FROM sessions WHERE user = ?", phone)[0][0],
-            "transcript": query(db, "SELECT count(*) FROM transcript WHERE user = ?", phone)[0][0],
-            "outbox": query(db, "SELECT count(*) FROM outbox WHERE user = ?", phone)[0][0],
+            "inbox": db_query(db, "SELECT count(*) FROM inbox WHERE platform_id = ? OR user = ?", sid, phone)[0][0],
+            "sessions": db_query(db, "SELECT count(*) FROM sessions WHERE user = ?", phone)[0][0],
+            "transcript": db_query(db, "SELECT count(*) FROM transcript WHERE user = ?", phone)[0][0],
+            "outbox": db_query(db, "SELECT count(*) FROM outbox WHERE user = ?", phone)[0][0],
         }
 
     def bad_signature(run):
@@ -380,8 +371,8 @@ def main(tap):
         fake.wait_delivered(phone, 1)
         say(server, "smsfix", phone, "twice")  # a new MessageSid after the replays
         check.assertEqual(fake.wait_delivered(phone, 2), ["echo: once", "echo: twice"])
-        check.assertEqual(query(db, "SELECT count(*) FROM inbox WHERE platform_id = ?", sid)[0][0], 1)
-        check.assertEqual(query(db, "SELECT count(*) FROM transcript WHERE user = ? AND direction = 'in'", phone)[0][0], 2)
+        check.assertEqual(db_query(db, "SELECT count(*) FROM inbox WHERE platform_id = ?", sid)[0][0], 1)
+        check.assertEqual(db_query(db, "SELECT count(*) FROM transcript WHERE user = ? AND direction = 'in'", phone)[0][0], 2)
         check.assertEqual(len(fake.attempts(phone)), 2)
         no_problems()
 
@@ -411,7 +402,7 @@ def main(tap):
         check.assertEqual([(r["status"], r["body"]) for r in fake.attempts(phone)],
                           [(500, "echo: first"), (201, "echo: first"), (201, "echo: second")])
         server.wait_log(r"smsfix\] twilio/%s: sending message \d+ failed \(HTTP 500" % re.escape(phone), mark)
-        wait_until(lambda: query(db, "SELECT count(*) FROM outbox WHERE user = ? AND state = 'sent'", phone)[0][0] == 2,
+        wait_until(lambda: db_query(db, "SELECT count(*) FROM outbox WHERE user = ? AND state = 'sent'", phone)[0][0] == 2,
                    what="both outbox rows marked sent")
         no_problems()
 
@@ -425,7 +416,7 @@ def main(tap):
         server.wait_log(r"smsfix\] twilio/%s: outgoing message \d+ is a dead letter after 3 attempts: HTTP 503"
                             % re.escape(phone), mark)
         check.assertEqual([r["status"] for r in fake.attempts(phone)], [503, 503, 503])
-        wait_until(lambda: query(db, "SELECT count(*) FROM outbox WHERE user = ? AND state = 'dead'", phone)[0][0] == 1,
+        wait_until(lambda: db_query(db, "SELECT count(*) FROM outbox WHERE user = ? AND state = 'dead'", phone)[0][0] == 1,
                    what="the outbox row marked dead")
         check.assertEqual(server.request("GET", "/v1/health").status, 200)
         check.assertTrue(server.alive())
@@ -446,7 +437,7 @@ def main(tap):
                       "SmsSid": sid, "MessageStatus": status, "SmsStatus": status}
             r = post(server, "smsfix", params)
             check.assertEqual(r.status, 200, r)
-        rows = wait_until(lambda: (lambda rows: rows if len(rows) >= 2 else None)(query(
+        rows = wait_until(lambda: (lambda rows: rows if len(rows) >= 2 else None)(db_query(
             db, "SELECT body FROM transcript WHERE user = ? AND direction = 'status' ORDER BY id", phone)),
             what="status lines in the transcript")
         check.assertEqual([json.loads(b)["status"] for (b,) in rows], ["sent", "delivered"])

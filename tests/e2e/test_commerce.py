@@ -26,8 +26,8 @@ import threading
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ROOT, Server, StartError, check, choices, copy_default_bot, new_user,  # noqa: E402
-                     run_suite, save_atomically, temp_dir, texts, wait_until)
+from harness import (ROOT, Server, StartError, check, choices, copy_default_bot, new_db, new_user,  # noqa: E402
+                     run_suite, save_atomically, texts, wait_until)
 from commerce_helpers import (BOT, DECLINED, REMINDER, THANKS, Api, PayLink, advance, count,  # noqa: E402
                               db_query, event_turns, html, jobs, leave_cart, link_of, reminders, stock_left,
                               tap_pay, to_checkout)
@@ -538,7 +538,7 @@ def main(tap):
                 tap.unwatch(s)
 
     def crash_before_confirmation(run):
-        db = os.path.join(temp_dir(), "parley.db")
+        db = new_db()
         a = start(db, "parley (before kill -9)")
         b = None
         try:
@@ -566,6 +566,8 @@ def main(tap):
             again = api_b.order(link.order_id)
             check.assertEqual((again["state"], again["paid_at"]), ("paid", paid["paid_at"]))
             check.assertEqual(len(b.find_log(r"\[barista\] order %d is paid$" % link.order_id, mark)), 1)
+            # the merchant's hook runs after the payment's turn: waited for, then counted
+            b.wait_log(r"order %d paid: 720 EUR" % link.order_id, mark)
             check.assertEqual(len(b.find_log(r"order %d paid: 720 EUR" % link.order_id, mark)), 1, "on_paid ran once")
             # (the page closed once the order was paid: the later submits never reach a confirmation)
             turns = event_turns(db, u, kind="payment")
@@ -583,7 +585,7 @@ def main(tap):
              "once; the shopper is told once; the confirmation again changes nothing", crash_before_confirmation)
 
     def concurrent_confirmations(run):
-        db = os.path.join(temp_dir(), "parley.db")
+        db = new_db()
         s = start(db, "parley (confirmations at once)")
         try:
             u = new_user("rush")
@@ -615,7 +617,7 @@ def main(tap):
     tap.case("(4) twelve Pay / Decline submits at once: one applies, the shopper is told once", concurrent_confirmations)
 
     def crash_after_confirmation(run):
-        db = os.path.join(temp_dir(), "parley.db")
+        db = new_db()
         a = start(db, "parley (paid, then kill -9)")
         b = None
         try:
@@ -676,7 +678,7 @@ def main(tap):
             tap.unwatch(s)
 
         def case(run):
-            db = os.path.join(temp_dir(), "parley.db")
+            db = new_db()
             servers = [start(db, "parley (clock, 1)", CLOCK_ENV)]
             try:
                 s = servers[-1]
@@ -737,7 +739,7 @@ def main(tap):
 
     def clock_server():
         if "s" not in clock:
-            clock["s"] = start(os.path.join(temp_dir(), "parley.db"), "parley (clock)", CLOCK_ENV)
+            clock["s"] = start(new_db(), "parley (clock)", CLOCK_ENV)
         return clock["s"]
 
     def comes_back(run):
@@ -906,7 +908,7 @@ def main(tap):
                     p["stock"] = n
             save_atomically(catalog_path, json.dumps(catalog, ensure_ascii=False, indent=1))
         set_latte_stock(2)
-        db = os.path.join(temp_dir(), "parley.db")
+        db = new_db()
         st = {"s": tap.watch(Server(bots=[folder], db=db, env=BASE_ENV, name="parley (stock)").start())}
         shoppers = {}
 

@@ -11,11 +11,10 @@ import urllib.parse
 import os
 import re
 import socket
-import sqlite3
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (LOG_LINE, Server, check, choices, cards, new_user, run_suite, texts)  # noqa: E402
+from harness import (LOG_LINE, Server, check, choices, cards, db_query, new_user, run_suite, texts)  # noqa: E402
 
 BOT = "barista"
 MESSAGES = "/v1/bots/barista/messages"
@@ -306,15 +305,11 @@ def main(tap):
         for i, text in enumerate(["hi", "latte", "medium"], 1):
             srv.say(BOT, u, text)
             # the answer came: the turn must already be in the database
-            db = sqlite3.connect("file:%s?mode=ro" % srv.db, uri=True, timeout=5)
-            try:
-                row = db.execute("SELECT state FROM sessions WHERE bot = ? AND channel = 'rest' AND user = ?",
-                                 (BOT, u)).fetchone()
-                n_in = db.execute("SELECT count(*) FROM transcript WHERE bot = ? AND user = ? AND direction = 'in'",
-                                  (BOT, u)).fetchone()[0]
-            finally:
-                db.close()
-            check.assertIsNotNone(row, "no session stored when the answer came")
+            rows = db_query(srv.db, "SELECT state FROM sessions WHERE bot = ? AND channel = 'rest' AND user = ?", BOT, u)
+            n_in = db_query(srv.db, "SELECT count(*) FROM transcript WHERE bot = ? AND user = ? AND direction = 'in'",
+                            BOT, u)[0][0]
+            check.assertTrue(rows, "no session stored when the answer came")
+            row = rows[0]
             check.assertEqual(json.loads(row[0])["turn"], i)
             check.assertEqual(n_in, i)
 

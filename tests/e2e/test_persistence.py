@@ -11,7 +11,7 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Server, check, choices, new_user, run_suite, temp_dir, texts,  # noqa: E402
+from harness import (Server, check, choices, new_db, new_user, run_suite, texts,  # noqa: E402
                      wait_until)
 
 BOT = "barista"
@@ -33,7 +33,7 @@ def main(tap):
 
     def restart_case(how):
         def case(run):
-            db = os.path.join(temp_dir(), "parley.db")
+            db = new_db()
             a = tap.watch(start(db, "parley (before %s)" % how))
             en, ja, num = new_user("en"), new_user("ja"), new_user("num")
             try:
@@ -97,7 +97,7 @@ def main(tap):
         """Shoppers send messages without pause; the server is stopped
         while they do. Returns {user: (acked, failures)}, the db."""
         def case(run):
-            db = os.path.join(temp_dir(), "parley.db")
+            db = new_db()
             srv = tap.watch(start(db, "parley (load, %s)" % how))
             users = [new_user("load%d" % i) for i in range(6)]
             acked = {u: 0 for u in users}

@@ -15,7 +15,6 @@ Retry-After) and the cap on open streams; page events (a proactive greeting
 for a fresh shopper only); unknown bots; SIGTERM with streams open."""
 
 import json
-import sqlite3
 import os
 import re
 import sys
@@ -23,7 +22,8 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import check_error, ROOT, Server, check, echo_bot, read_file, run_suite, wait_until  # noqa: E402
+from harness import (check_error, ROOT, Server, check, db_executemany, echo_bot, read_file, run_suite,  # noqa: E402
+                     wait_until)
 from sse_client import Shopper, lines, reply_texts, shopper_id  # noqa: E402
 
 BOT = "barista"
@@ -266,12 +266,9 @@ def main(tap):
         u.connect()
         u.turn(text="hi")
         u.close()
-        con = sqlite3.connect(srv.db, timeout=10)
-        with con:
-            con.executemany("INSERT INTO transcript (bot, channel, user, at, direction, body) "
-                            "VALUES ('barista', 'webchat', ?, ?, 'out', ?)",
-                            [(u.user, 1, json.dumps([{"text": "line %d" % i}])) for i in range(1234)])
-        con.close()
+        db_executemany(srv.db, "INSERT INTO transcript (bot, channel, user, at, direction, body) "
+                               "VALUES ('barista', 'webchat', ?, ?, 'out', ?)",
+                       [(u.user, 1, json.dumps([{"text": "line %d" % i}])) for i in range(1234)])
         s = u.open()
         s.wait_count(1236, kind="line", timeout=15)
         got = lines(s.snapshot())
