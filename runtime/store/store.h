@@ -16,20 +16,7 @@
 #ifndef PL_STORE_H
 #define PL_STORE_H
 
-#include <jansson.h>
-#include <stdint.h>
-
-struct event_base;
-
-typedef struct pl_store pl_store;
-
-typedef struct {
-    const char *bot;
-    const char *channel;
-    const char *user;
-} pl_session_key;
-
-typedef enum { PL_SYNC_NORMAL, PL_SYNC_FULL } pl_store_sync;
+#include "store_types.h"
 
 /* How long a statement waits for a lock held by another connection once
  * the store serves (the loop waits with it). */
@@ -119,9 +106,8 @@ int pl_store_session_put(pl_store *store, const pl_session_key *key, const char 
  * (another node ran that message's turn); state, the stored session (NULL:
  * none; borrowed for the call), the latest, as the taker holds it now. A
  * node that may share sessions (turn >= 0) cannot trust a copy of a session
- * it kept. rc PL_ERR: the store did not answer (err). */
-typedef void (*pl_store_taken_fn)(int rc, int held, int64_t turn, int handled, const char *state,
-                                  const char *err, void *ud);
+ * it kept. rc PL_ERR: the store did not answer (err). (pl_store_taken_fn:
+ * store_types.h.) */
 void pl_store_session_take(pl_store *store, const pl_session_key *key, int64_t inbox_id, pl_store_taken_fn done,
                            void *ud);
 void pl_store_session_release(pl_store *store, const pl_session_key *key);
@@ -135,8 +121,7 @@ int pl_store_use_loop(pl_store *store, struct event_base *base, char **err);
 int pl_store_announce(pl_store *store, const pl_session_key *key, int handoff, char **err);
 /* Calls heard for every announcement another node's commit made, from
  * base's loop (PostgreSQL: LISTEN on a connection of its own, connected
- * again when it drops). SQLite: never. */
-typedef void (*pl_store_heard_fn)(const pl_session_key *key, int handoff, void *ud);
+ * again when it drops). SQLite: never. (pl_store_heard_fn: store_types.h.) */
 int pl_store_listen(pl_store *store, struct event_base *base, pl_store_heard_fn heard, void *ud, char **err);
 /* Erases the session and its transcript; *found says whether it existed. */
 int pl_store_session_erase(pl_store *store, const pl_session_key *key, int *found, char **err);

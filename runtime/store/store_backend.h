@@ -9,7 +9,7 @@
 #ifndef PL_STORE_BACKEND_H
 #define PL_STORE_BACKEND_H
 
-#include "store.h"
+#include "store_types.h"
 
 typedef struct pl_store_backend {
     const char *name; /* "sqlite", "postgresql" */

@@ -16,6 +16,7 @@
  * before the next statement outside a transaction; inside one, the
  * statement fails, and so does the transaction, which the pipeline runs
  * again. */
+#include "store.h"
 #include "store_backend.h"
 
 #include <event2/event.h>
@@ -771,6 +772,55 @@ static int pg_session_put(pl_store *handle, const pl_session_key *key, const cha
                     "ssssi", key->bot, key->channel, key->user, state_json, now_ms);
 }
 
+/* --- connections of the loop's --------------------------------------------------- */
+
+/* A pl_pg connection on the loop for one job of the node's (taking
+ * sessions, hearing other nodes' commits): it connects again a second after
+ * it dropped, and `up` prepares it each time it is up. */
+typedef struct {
+    pl_pg *pg;
+    struct event *again;
+    int warned;
+    const char *doing; /* for the log: "taking sessions" */
+    void (*up)(pl_pg *pg, void *ud);
+    void *ud;
+} loop_conn;
+
+static void on_loop_conn_state(pl_pg *pg, const char *error, void *ud) {
+    loop_conn *c = ud;
+    if (!error) {
+        if (c->warned) pl_info("store: %s again", c->doing);
+        c->warned = 0;
+        c->up(pg, c->ud);
+        return;
+    }
+    if (!c->warned) pl_warn("store: not %s (%s); connecting again", c->doing, error);
+    c->warned = 1;
+    struct timeval second = {1, 0};
+    evtimer_add(c->again, &second);
+}
+
+static void on_loop_conn_again(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    pl_pg_reconnect(((loop_conn *)arg)->pg);
+}
+
+static int loop_conn_open(loop_conn *c, struct event_base *base, const char *url, const char *doing,
+                          void (*up)(pl_pg *pg, void *ud), void *ud, char **err) {
+    *c = (loop_conn){.doing = doing, .up = up, .ud = ud};
+    c->again = evtimer_new(base, on_loop_conn_again, c);
+    c->pg = pl_pg_connect(base, url, on_loop_conn_state, c, err);
+    if (c->pg) return PL_OK;
+    event_free(c->again);
+    return PL_ERR;
+}
+
+static void loop_conn_close(loop_conn *c) {
+    pl_pg_free(c->pg);
+    event_free(c->again);
+}
+
 /* --- taking sessions: a connection of the loop's ------------------------------------
  *
  * A node holds a session while its turns run: a session-level advisory lock
@@ -784,9 +834,7 @@ static int pg_session_put(pl_store *handle, const pl_session_key *key, const cha
 typedef struct locker {
     pg_store *store;
     struct event_base *base;
-    pl_pg *pg;
-    struct event *again; /* connects again a second after the connection dropped */
-    int warned;
+    loop_conn conn;
 } locker;
 
 typedef struct {
@@ -797,32 +845,16 @@ typedef struct {
 #define TAKE_SQL "SELECT held, turn, handled, state FROM parley_session_take($1, $2, $3, $4)"
 #define RELEASE_SQL "SELECT pg_advisory_unlock(hashtextextended($1 || chr(31) || $2 || chr(31) || $3, 0))"
 
-static void on_locker_state(pl_pg *pg, const char *error, void *ud) {
-    locker *l = ud;
-    if (!error) {
-        if (l->warned) pl_info("store: taking sessions again");
-        l->warned = 0;
-        pl_pg_prepare(pg, "take", TAKE_SQL, NULL, NULL);
-        pl_pg_prepare(pg, "release", RELEASE_SQL, NULL, NULL);
-        pl_pg_sync(pg, NULL, NULL);
-        return;
-    }
-    if (!l->warned) pl_warn("store: cannot take sessions (%s); connecting again", error);
-    l->warned = 1;
-    struct timeval second = {1, 0};
-    evtimer_add(l->again, &second);
-}
-
-static void on_locker_again(evutil_socket_t fd, short what, void *arg) {
-    (void)fd;
-    (void)what;
-    pl_pg_reconnect(((locker *)arg)->pg);
+static void locker_up(pl_pg *pg, void *ud) {
+    (void)ud;
+    pl_pg_prepare(pg, "take", TAKE_SQL, NULL, NULL);
+    pl_pg_prepare(pg, "release", RELEASE_SQL, NULL, NULL);
+    pl_pg_sync(pg, NULL, NULL);
 }
 
 static void locker_free(locker *l) {
     if (!l) return;
-    pl_pg_free(l->pg);
-    event_free(l->again);
+    loop_conn_close(&l->conn);
     free(l);
 }
 
@@ -836,10 +868,7 @@ static int pg_use_loop(pl_store *handle, struct event_base *base, char **err) {
     locker *l = calloc(1, sizeof *l);
     if (!l) abort();
     *l = (locker){.store = store, .base = base};
-    l->again = evtimer_new(base, on_locker_again, l);
-    l->pg = pl_pg_connect(base, store->url, on_locker_state, l, err);
-    if (!l->pg) {
-        event_free(l->again);
+    if (loop_conn_open(&l->conn, base, store->url, "taking sessions", locker_up, l, err) != PL_OK) {
         free(l);
         return PL_ERR;
     }
@@ -889,8 +918,8 @@ static void pg_session_take(pl_store *handle, const pl_session_key *key, int64_t
     char id[24];
     snprintf(id, sizeof id, "%lld", (long long)inbox_id);
     const char *params[] = {key->bot, key->channel, key->user, id};
-    if (l && pl_pg_exec(l->pg, "take", NULL, 4, params, on_taken, r) == 0) {
-        pl_pg_sync(l->pg, NULL, NULL);
+    if (l && pl_pg_exec(l->conn.pg, "take", NULL, 4, params, on_taken, r) == 0) {
+        pl_pg_sync(l->conn.pg, NULL, NULL);
         atomic_fetch_add(&round_trips, 1);
         return;
     }
@@ -910,8 +939,8 @@ static void pg_session_release(pl_store *handle, const pl_session_key *key) {
     pg_store *store = (pg_store *)handle;
     if (!store->locker) return;
     const char *params[] = {key->bot, key->channel, key->user};
-    if (pl_pg_exec(store->locker->pg, "release", NULL, 3, params, NULL, NULL) == 0) {
-        pl_pg_sync(store->locker->pg, NULL, NULL);
+    if (pl_pg_exec(store->locker->conn.pg, "release", NULL, 3, params, NULL, NULL) == 0) {
+        pl_pg_sync(store->locker->conn.pg, NULL, NULL);
         atomic_fetch_add(&round_trips, 1); /* not waited for, but a trip all the same */
     }
 }
@@ -1392,11 +1421,9 @@ static int pg_announce(pl_store *handle, const pl_session_key *key, int handoff,
 
 typedef struct listener {
     pg_store *store;
-    pl_pg *pg;
     pl_store_heard_fn heard;
     void *ud;
-    struct event *again; /* connects again a second after the connection dropped */
-    int warned;
+    loop_conn conn;
 } listener;
 
 static void heard_notify(const char *channel, const char *payload, void *ud) {
@@ -1420,56 +1447,33 @@ static void heard_notify(const char *channel, const char *payload, void *ud) {
 
 static void on_listen_result(const PGresult *res, const char *error, void *ud) {
     (void)res;
-    listener *l = ud;
-    if (error) {
-        pl_warn("store: LISTEN %s: %s", CHANNEL, error);
-        return;
-    }
-    if (l->warned) pl_info("store: hearing other nodes' commits again");
-    l->warned = 0;
+    (void)ud;
+    if (error) pl_warn("store: LISTEN %s: %s", CHANNEL, error);
 }
 
-static void on_listener_state(pl_pg *pg, const char *error, void *ud) {
-    listener *l = ud;
-    if (!error) {
-        pl_pg_exec(pg, NULL, "LISTEN " CHANNEL, 0, NULL, on_listen_result, l);
-        pl_pg_sync(pg, NULL, NULL);
-        return;
-    }
-    if (!l->warned) pl_warn("store: not hearing other nodes' commits (%s); connecting again", error);
-    l->warned = 1;
-    struct timeval second = {1, 0};
-    evtimer_add(l->again, &second);
-}
-
-static void on_listen_again(evutil_socket_t fd, short what, void *arg) {
-    (void)fd;
-    (void)what;
-    listener *l = arg;
-    pl_pg_reconnect(l->pg);
+static void listener_up(pl_pg *pg, void *ud) {
+    pl_pg_exec(pg, NULL, "LISTEN " CHANNEL, 0, NULL, on_listen_result, ud);
+    pl_pg_sync(pg, NULL, NULL);
 }
 
 static void listener_free(listener *l) {
     if (!l) return;
-    pl_pg_free(l->pg);
-    event_free(l->again);
+    loop_conn_close(&l->conn);
     free(l);
 }
 
 static int pg_listen(pl_store *handle, struct event_base *base, pl_store_heard_fn heard, void *ud, char **err) {
     pg_store *store = (pg_store *)handle;
     listener_free(store->listener);
+    store->listener = NULL;
     listener *l = calloc(1, sizeof *l);
     if (!l) abort();
     *l = (listener){.store = store, .heard = heard, .ud = ud};
-    l->again = evtimer_new(base, on_listen_again, l);
-    l->pg = pl_pg_connect(base, store->url, on_listener_state, l, err);
-    if (!l->pg) {
-        event_free(l->again);
+    if (loop_conn_open(&l->conn, base, store->url, "hearing other nodes' commits", listener_up, l, err) != PL_OK) {
         free(l);
         return PL_ERR;
     }
-    pl_pg_on_notify(l->pg, heard_notify, l);
+    pl_pg_on_notify(l->conn.pg, heard_notify, l);
     store->listener = l;
     return PL_OK;
 }

@@ -1,6 +1,7 @@
 /* store_sqlite: the SQLite backend of the storage interface (store.h,
  * store_backend.h).
  * Owns the connection, the migrations and the prepared statements. */
+#include "store.h"
 #include "store_backend.h"
 
 #include <sqlite3.h>

@@ -1,0 +1,27 @@
+/* store_types: the types of the storage interface, which store.h (the
+ * calls) and store_backend.h (a backend's table of them) both use. */
+#ifndef PL_STORE_TYPES_H
+#define PL_STORE_TYPES_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+struct event_base;
+
+typedef struct pl_store pl_store;
+
+typedef struct {
+    const char *bot;
+    const char *channel;
+    const char *user;
+} pl_session_key;
+
+typedef enum { PL_SYNC_NORMAL, PL_SYNC_FULL } pl_store_sync;
+
+/* pl_store_session_take's answer (store.h). */
+typedef void (*pl_store_taken_fn)(int rc, int held, int64_t turn, int handled, const char *state,
+                                  const char *err, void *ud);
+/* pl_store_listen's: another node committed lines of a session (store.h). */
+typedef void (*pl_store_heard_fn)(const pl_session_key *key, int handoff, void *ud);
+
+#endif
