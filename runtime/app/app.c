@@ -169,6 +169,7 @@ static void recover_inbox(pl_app *app, int64_t received_before) {
         pl_message *msg = pl_message_from_event(pl_bot_name(bot), json_string_value(json_object_get(row, "channel")),
                                                 json_object_get(row, "message"),
                                                 json_integer_value(json_object_get(row, "id")));
+        msg->recovered = 1;
         pl_pipeline_post(app->pipeline, bot, msg, NULL, NULL);
         resumed++;
     }

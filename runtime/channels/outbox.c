@@ -57,6 +57,8 @@ struct pl_outbox {
     long retry_ms, retry_max_ms;
     int max_attempts;
     struct event *lease_ev; /* pl_outbox_share's */
+    int64_t lease_ms;       /* 0: the only node */
+    int64_t lease_ok_ms;    /* monotonic ms of the last renew the database took */
 };
 
 static long env_long(const char *name, long fallback) {
@@ -245,6 +247,12 @@ static void send_next(queue *q) {
         return;
     }
     if (q->in_flight) return;
+    if (o->lease_ms && pl_monotonic_us() / 1000 - o->lease_ok_ms > o->lease_ms) {
+        /* several nodes: this node's hold of its calls has lapsed (the
+         * database did not hear it renew), so another may be sending them */
+        schedule_retry(q, 1000);
+        return;
+    }
     int64_t wait = c->next_at - pl_now_ms();
     if (wait > 0) {
         schedule_retry(q, (long)wait);
@@ -423,6 +431,13 @@ void pl_outbox_release(pl_outbox_staged *s, int committed) {
     free(s);
 }
 
+static int holds_call(const pl_outbox *o, int64_t id) {
+    for (const queue *q = o->queues; q; q = q->next_queue)
+        for (const call *c = q->head; c; c = c->next)
+            if (c->id == id) return 1;
+    return 0;
+}
+
 /* Queues the stored calls this node is to send (pl_store_outbox_pending:
  * all of them, or with several nodes those no live node holds) and starts
  * sending; how many, or -1. */
@@ -431,7 +446,13 @@ static long take_pending(pl_outbox *o, char **err) {
     if (pl_store_outbox_pending(o->store, &rows, err) != PL_OK) return -1;
     size_t i;
     json_t *row;
+    long taken = 0;
     json_array_foreach(rows, i, row) {
+        /* a call of this node's that it still has (several nodes: the store
+         * gives back this node's own calls too once they are a lease old,
+         * for those a commit of unknown outcome left behind) */
+        if (holds_call(o, json_integer_value(json_object_get(row, "id")))) continue;
+        taken++;
         queue *q = queue_for(o, json_string_value(json_object_get(row, "bot")),
                              json_string_value(json_object_get(row, "channel")),
                              json_string_value(json_object_get(row, "user")));
@@ -443,7 +464,6 @@ static long take_pending(pl_outbox *o, char **err) {
         c->next_at = json_integer_value(json_object_get(row, "next_at"));
         append(q, c);
     }
-    long taken = (long)json_array_size(rows);
     json_decref(rows);
     for (queue *q = o->queues, *next; q; q = next) {
         next = q->next_queue;
@@ -467,7 +487,9 @@ static void on_lease(evutil_socket_t fd, short what, void *arg) {
     pl_outbox *o = arg;
     char *err = NULL;
     long taken = 0;
-    if (pl_store_outbox_renew(o->store, 0, &err) != PL_OK || (taken = take_pending(o, &err)) < 0) {
+    int renewed = pl_store_outbox_renew(o->store, 0, &err) == PL_OK;
+    if (renewed) o->lease_ok_ms = pl_monotonic_us() / 1000;
+    if (!renewed || (taken = take_pending(o, &err)) < 0) {
         pl_warn("outbox: %s", err);
         free(err);
     } else if (taken > 0) {
@@ -476,6 +498,8 @@ static void on_lease(evutil_socket_t fd, short what, void *arg) {
 }
 
 void pl_outbox_share(pl_outbox *o, int64_t lease_ms) {
+    o->lease_ms = lease_ms;
+    o->lease_ok_ms = pl_monotonic_us() / 1000;
     if (o->lease_ev) event_free(o->lease_ev);
     o->lease_ev = event_new(o->base, -1, EV_PERSIST, on_lease, o);
     int64_t every = lease_ms / 3 > 0 ? lease_ms / 3 : 1;

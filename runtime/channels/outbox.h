@@ -55,7 +55,9 @@ void pl_outbox_release(pl_outbox_staged *staged, int committed);
 int pl_outbox_resume(pl_outbox *outbox, char **err);
 /* Several nodes on one database (pl_store_set_owner): every third of
  * lease_ms this node renews its hold of its calls and takes over those of
- * a node that stopped renewing (it died); pl_outbox_free lets its calls go. */
+ * a node that stopped renewing (it died); while its own renewals fail for
+ * longer than a lease it sends nothing (another node may have taken its
+ * calls); pl_outbox_free lets its calls go. */
 void pl_outbox_share(pl_outbox *o, int64_t lease_ms);
 
 /* Calls queued or in flight in memory. */

@@ -56,6 +56,7 @@ typedef struct mailbox {
      * session, and its count of committed turns (-1: unchecked) */
     int taken;
     int taking; /* a take is in flight */
+    uint64_t epoch; /* pl_store_session_epoch when taken */
     int64_t turn;
     int take_tries; /* while another node holds it */
 } mailbox;
@@ -686,6 +687,12 @@ static void on_taken(int rc, int held, int64_t turn, int handled, const char *st
  * (on_taken). One node (SQLite) takes every session at once. */
 static int take_session(pl_pipeline *pipe, item *it) {
     mailbox *box = it->box;
+    /* a take of an earlier connection of the store's (it dropped: the
+     * database let go of the session) holds nothing */
+    if (box->taken && box->epoch != pl_store_session_epoch(pipe->store)) box->taken = 0;
+    /* a recovered message may be a second copy of one handled meanwhile:
+     * the session is taken afresh, and the take says whether it was */
+    if (box->taken && it->msg->recovered && pl_store_is_shared(pipe->store)) release_session(pipe, box, it);
     if (box->taken) return 1;
     if (!pl_store_is_shared(pipe->store)) {
         box->taken = 1;
@@ -710,8 +717,10 @@ static void on_taken(int rc, int held, int64_t turn, int handled, const char *st
     box->taking = 0;
     if (rc == PL_OK && held) {
         box->taken = 1;
+        box->epoch = pl_store_session_epoch(pipe->store);
         box->take_tries = 0;
         box->turn = turn;
+        it->msg->recovered = 0;
         /* another node may have run turns since this one kept a copy */
         pl_turn_forget(it->bot, it->msg->channel, it->msg->user);
         if (handled) {

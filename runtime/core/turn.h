@@ -30,6 +30,10 @@ typedef struct {
      * after any other node's turn, instead of a kept or read copy. */
     int session_known;
     char *stored_session;
+    /* Several nodes: an inbound message recovered from the inbox (another
+     * copy of it may be queued, here or on another node): its turn runs
+     * only once it has taken its session afresh and found it unhandled. */
+    int recovered;
 } pl_message;
 
 pl_message *pl_message_new(const char *bot, const char *channel, const char *user);

@@ -122,9 +122,15 @@ static const char *const m7[] = {
     " OUT held boolean, OUT turn bigint, OUT handled boolean, OUT state text) LANGUAGE plpgsql AS $$ BEGIN"
     " held := pg_try_advisory_lock(hashtextextended(b || chr(31) || c || chr(31) || u, 0));"
     " IF NOT held THEN RETURN; END IF;"
-    " SELECT s.seq, s.state INTO turn, state FROM sessions s WHERE s.bot = b AND s.channel = c AND s.\"user\" = u;"
-    " turn := coalesce(turn, 0);"
-    " handled := coalesce((SELECT done_at IS NOT NULL FROM inbox WHERE id = inbox_id), false);"
+    " BEGIN"
+    "  SELECT s.seq, s.state INTO turn, state FROM sessions s WHERE s.bot = b AND s.channel = c AND s.\"user\" = u;"
+    "  turn := coalesce(turn, 0);"
+    "  handled := coalesce((SELECT done_at IS NOT NULL FROM inbox WHERE id = inbox_id), false);"
+    /* a read that failed gives the lock back: the caller takes it again */
+    " EXCEPTION WHEN OTHERS THEN"
+    "  PERFORM pg_advisory_unlock(hashtextextended(b || chr(31) || c || chr(31) || u, 0));"
+    "  RAISE;"
+    " END;"
     " END $$",
     NULL};
 

@@ -114,6 +114,8 @@ int pl_store_use_loop(pl_store *store, struct event_base *base, char **err) {
     return store->backend->use_loop(store, base, err);
 }
 
+uint64_t pl_store_session_epoch(const pl_store *store) { return store->backend->session_epoch(store); }
+
 void pl_store_session_release(pl_store *store, const pl_session_key *key) {
     store->backend->session_release(store, key);
 }

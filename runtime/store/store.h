@@ -111,6 +111,10 @@ int pl_store_session_put(pl_store *store, const pl_session_key *key, const char 
 void pl_store_session_take(pl_store *store, const pl_session_key *key, int64_t inbox_id, pl_store_taken_fn done,
                            void *ud);
 void pl_store_session_release(pl_store *store, const pl_session_key *key);
+/* Changes whenever the sessions a node held were let go of without a
+ * release (PostgreSQL: the connection that took them dropped and connected
+ * again): a session taken at another epoch is not held. */
+uint64_t pl_store_session_epoch(const pl_store *store);
 /* The loop the store's asynchronous work runs on (PostgreSQL: taking and
  * releasing sessions on a connection of its own); NULL detaches it (takes
  * in flight then never call back). */

@@ -64,6 +64,8 @@ typedef struct pg_store {
      * a batch durable. Absent on a reader. */
     pg_conn writer;
     int reader;            /* pl_store_open_reader's: sessions only */
+    int main_open;         /* the main connection is inside BEGIN ... COMMIT */
+    int writer_bad;        /* writer_broken: connect it again before the next batch */
     int in_batch;          /* calls go to the writer */
     int flight;            /* a batch's COMMIT is sent and not yet answered */
     int settled, committed; /* the flight's outcome, once known */
@@ -111,11 +113,17 @@ static void forget_prepared(pg_conn *c) {
     c->cached = c->evict_next = 0;
 }
 
-/* Outside a transaction, a connection the server ended is opened again. */
+/* Outside a transaction, a connection the server ended is opened again;
+ * inside one (main_open: a dropped connection no longer says), its
+ * statements fail until the caller rolls back, so that none of them
+ * commits on its own. */
 static int connection_ready(pg_store *store) {
     PGconn *conn = store->main.conn;
     if (PQstatus(conn) == CONNECTION_OK) return 1;
-    if (PQtransactionStatus(conn) != PQTRANS_UNKNOWN && PQtransactionStatus(conn) != PQTRANS_IDLE) return 0;
+    if (store->main_open) {
+        set_error(store, "the connection dropped inside a transaction");
+        return 0;
+    }
     PQreset(conn);
     forget_prepared(&store->main);
     if (PQstatus(conn) == CONNECTION_OK) return 1;
@@ -224,6 +232,8 @@ static void note_batch_error(pg_store *store, const char *message) {
  * will be read from it; the next batch connects again. */
 static void writer_broken(pg_store *store) {
     note_batch_error(store, PQerrorMessage(store->writer.conn));
+    /* out of step with what it was sent, or gone: never used again */
+    store->writer_bad = 1;
     store->answers_head = store->answers_len = 0;
     store->answer_taken = 0;
     if (store->flight) {
@@ -443,14 +453,18 @@ static int begin_own(pg_store *store, int *nested, char **err) {
         *nested = 2;
         return PL_OK;
     }
-    *nested = PQtransactionStatus(store->main.conn) != PQTRANS_IDLE;
-    return run_done(store, err, "begin", NULL, *nested ? "SAVEPOINT own" : "BEGIN", "");
+    *nested = store->main_open;
+    if (run_done(store, err, "begin", NULL, *nested ? "SAVEPOINT own" : "BEGIN", "") != PL_OK) return PL_ERR;
+    store->main_open = 1;
+    return PL_OK;
 }
 
 static int end_own(pg_store *store, int nested, int rc, char **err) {
     if (nested == 2) return rc;
-    if (rc == PL_OK) return run_done(store, err, "commit", NULL, nested ? "RELEASE own" : "COMMIT", "");
-    PQclear(PQexec(store->main.conn, nested ? "ROLLBACK TO own; RELEASE own" : "ROLLBACK"));
+    if (rc == PL_OK) rc = run_done(store, err, "commit", NULL, nested ? "RELEASE own" : "COMMIT", "");
+    if (rc != PL_OK && PQstatus(store->main.conn) == CONNECTION_OK)
+        PQclear(PQexec(store->main.conn, nested ? "ROLLBACK TO own; RELEASE own" : "ROLLBACK"));
+    if (!nested) store->main_open = 0;
     return rc;
 }
 
@@ -545,7 +559,10 @@ static int connect_one(pg_store *store, pg_conn *c, char **err) {
 /* The writer, connected (again, after a failure) and in pipeline mode. */
 static int writer_ready(pg_store *store, char **err) {
     pg_conn *w = &store->writer;
-    if (w->conn && PQstatus(w->conn) == CONNECTION_OK && PQpipelineStatus(w->conn) == PQ_PIPELINE_ON) return PL_OK;
+    if (w->conn && !store->writer_bad && PQstatus(w->conn) == CONNECTION_OK &&
+        PQpipelineStatus(w->conn) == PQ_PIPELINE_ON)
+        return PL_OK;
+    store->writer_bad = 0;
     if (w->conn) PQfinish(w->conn);
     w->conn = NULL;
     forget_prepared(w);
@@ -635,16 +652,19 @@ static int pg_ping(pl_store *handle, char **err) {
 static int pg_begin(pl_store *handle, char **err) {
     pg_store *store = (pg_store *)handle;
     if (store->in_batch) return pl_fail(err, "store: begin: a batch is open");
-    return run_done(store, err, "begin", NULL, "BEGIN", "");
+    if (run_done(store, err, "begin", NULL, "BEGIN", "") != PL_OK) return PL_ERR;
+    store->main_open = 1;
+    return PL_OK;
 }
 
 static int pg_commit(pl_store *handle, char **err) {
     pg_store *store = (pg_store *)handle;
     if (store->in_batch) return pl_fail(err, "store: commit: a batch is open (pl_store_commit_batch ends it)");
     /* COMMIT of a transaction that failed answers ROLLBACK, without error */
+    if (!store->main_open) return pl_fail(err, "store: commit: no transaction is open");
     PGTransactionStatusType before = PQtransactionStatus(store->main.conn);
-    if (before == PQTRANS_IDLE) return pl_fail(err, "store: commit: no transaction is open");
-    if (run_done(store, err, "commit", NULL, "COMMIT", "") != PL_OK) return PL_ERR;
+    if (run_done(store, err, "commit", NULL, "COMMIT", "") != PL_OK) return PL_ERR; /* the caller rolls back */
+    store->main_open = 0;
     if (before == PQTRANS_INERROR) return pl_fail(err, "store: commit: the transaction had failed");
     return PL_OK;
 }
@@ -661,7 +681,7 @@ static void writer_drain(pg_store *store) {
 static void writer_forget_prepared(pg_store *store) {
     forget_prepared(&store->writer);
     PGconn *w = store->writer.conn;
-    if (PQstatus(w) != CONNECTION_OK) return;
+    if (store->writer_bad || PQstatus(w) != CONNECTION_OK) return; /* connected anew before the next batch */
     if (PQsendQueryParams(w, "DEALLOCATE ALL", 0, NULL, NULL, NULL, NULL, 0)) expect_answer(store, ANSWER_IGNORED);
     if (PQpipelineSync(w)) expect_answer(store, ANSWER_SYNC);
     if (PQflush(w) == 0) writer_drain(store);
@@ -676,6 +696,11 @@ static void pg_rollback(pl_store *handle) {
          * transaction, aborted or not, then ends with ROLLBACK */
         PGconn *w = store->writer.conn;
         store->in_batch = 0;
+        if (store->writer_bad) { /* nothing of the batch will commit: it is connected anew */
+            free(store->batch_error);
+            store->batch_error = NULL;
+            return;
+        }
         if (PQpipelineSync(w)) expect_answer(store, ANSWER_SYNC);
         if (PQsendQueryParams(w, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0)) expect_answer(store, ANSWER_IGNORED);
         if (PQpipelineSync(w)) expect_answer(store, ANSWER_SYNC);
@@ -688,6 +713,7 @@ static void pg_rollback(pl_store *handle) {
     }
     PGconn *conn = store->main.conn;
     if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE) PQclear(PQexec(conn, "ROLLBACK"));
+    store->main_open = 0;
 }
 
 /* --- the pipeline's batches ----------------------------------------------------- */
@@ -835,18 +861,29 @@ typedef struct locker {
     pg_store *store;
     struct event_base *base;
     loop_conn conn;
+    uint64_t epoch;            /* times the connection came up */
+    struct take_request *takes; /* sent, not answered */
 } locker;
 
-typedef struct {
+typedef struct take_request {
+    struct take_request *next, **link; /* in locker.takes */
     pl_store_taken_fn done;
     void *ud;
 } take_request;
+
+static void take_unlink(take_request *r) {
+    if (!r->link) return;
+    *r->link = r->next;
+    if (r->next) r->next->link = r->link;
+    r->link = NULL;
+}
 
 #define TAKE_SQL "SELECT held, turn, handled, state FROM parley_session_take($1, $2, $3, $4)"
 #define RELEASE_SQL "SELECT pg_advisory_unlock(hashtextextended($1 || chr(31) || $2 || chr(31) || $3, 0))"
 
 static void locker_up(pl_pg *pg, void *ud) {
-    (void)ud;
+    locker *l = ud;
+    l->epoch++; /* the locks of a connection before this one are gone */
     pl_pg_prepare(pg, "take", TAKE_SQL, NULL, NULL);
     pl_pg_prepare(pg, "release", RELEASE_SQL, NULL, NULL);
     pl_pg_sync(pg, NULL, NULL);
@@ -854,8 +891,18 @@ static void locker_up(pl_pg *pg, void *ud) {
 
 static void locker_free(locker *l) {
     if (!l) return;
-    loop_conn_close(&l->conn);
+    loop_conn_close(&l->conn); /* takes in flight get no answer: freed here */
+    while (l->takes) {
+        take_request *r = l->takes;
+        take_unlink(r);
+        free(r);
+    }
     free(l);
+}
+
+static uint64_t pg_session_epoch(const pl_store *handle) {
+    const pg_store *store = (const pg_store *)handle;
+    return store->locker ? store->locker->epoch : 0;
 }
 
 static int pg_use_loop(pl_store *handle, struct event_base *base, char **err) {
@@ -882,6 +929,7 @@ static int is_true(const PGresult *res, int column) {
 
 static void on_taken(const PGresult *res, const char *error, void *ud) {
     take_request *r = ud;
+    take_unlink(r);
     if (error || PQntuples(res) != 1) {
         r->done(PL_ERR, 0, 0, 0, NULL, error ? error : "take session: no answer", r->ud);
     } else {
@@ -914,12 +962,16 @@ static void pg_session_take(pl_store *handle, const pl_session_key *key, int64_t
     locker *l = store->locker;
     take_request *r = calloc(1, sizeof *r);
     if (!r) abort();
-    *r = (take_request){done, ud};
+    *r = (take_request){.done = done, .ud = ud};
     char id[24];
     snprintf(id, sizeof id, "%lld", (long long)inbox_id);
     const char *params[] = {key->bot, key->channel, key->user, id};
     if (l && pl_pg_exec(l->conn.pg, "take", NULL, 4, params, on_taken, r) == 0) {
         pl_pg_sync(l->conn.pg, NULL, NULL);
+        r->next = l->takes;
+        if (r->next) r->next->link = &r->next;
+        r->link = &l->takes;
+        l->takes = r;
         atomic_fetch_add(&round_trips, 1);
         return;
     }
@@ -1136,38 +1188,45 @@ static void pg_set_owner(pl_store *handle, const char *owner, int64_t lease_ms) 
     store->lease_ms = lease_ms;
 }
 
-/* Until when a call this node holds from now is its own (0: no lease). */
-static int64_t lease_until(const pg_store *store) { return store->owner ? pl_now_ms() + store->lease_ms : 0; }
+/* The database's clock in ms: every node's leases are measured by it, so
+ * the nodes' own clocks (or a test clock) do not shift them. */
+#define DB_NOW_MS "(extract(epoch from clock_timestamp()) * 1000)::bigint"
 
 static int pg_outbox_add(pl_store *handle, const char *bot, const char *channel, const char *user,
                          const char *call_json, int64_t now_ms, int64_t *id, char **err) {
     pg_store *store = (pg_store *)handle;
     return run_integer(store, err, "queue outgoing message", id, 0,
                        "INSERT INTO outbox (bot, channel, \"user\", call, next_at, created_at, owner, lease_until) "
-                       "VALUES ($1, $2, $3, $4, $5, $5, $6, $7) RETURNING id",
-                       "ssssini", bot, channel, user, call_json, now_ms, store->owner, lease_until(store));
+                       "VALUES ($1, $2, $3, $4, $5, $5, $6, CASE WHEN $6::text IS NULL THEN 0 ELSE " DB_NOW_MS
+                       " + $7::bigint END) RETURNING id",
+                       "ssssini", bot, channel, user, call_json, now_ms, store->owner, store->lease_ms);
 }
 
 /* Takes the calls no live node holds: nobody's, or whose lease lapsed
- * (row locks keep two nodes claiming at once from taking the same). */
+ * (row locks keep two nodes claiming at once from taking the same); and
+ * gives back this node's own once they are a lease old, for the caller to
+ * keep those it does not have (a commit whose outcome was lost). */
 static int pg_outbox_pending(pl_store *handle, json_t **rows, char **err) {
     pg_store *store = (pg_store *)handle;
     static const char *const keys[] = {"#id", "bot", "channel", "user", "@call", "#attempts", "#next_at"};
     return run_rows(store, err, "claim outgoing messages", keys, 7, rows,
-                    "WITH claimed AS (UPDATE outbox SET owner = $1, lease_until = $2 WHERE id IN ("
-                    " SELECT id FROM outbox WHERE state = 'pending' AND (owner IS NULL OR owner <> $1)"
-                    " AND lease_until < $3 ORDER BY id FOR UPDATE SKIP LOCKED)"
+                    "WITH claimed AS (UPDATE outbox SET owner = $1,"
+                    " lease_until = CASE WHEN $1::text IS NULL THEN 0 ELSE " DB_NOW_MS " + $2::bigint END"
+                    " WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND ($1::text IS NULL"
+                    " OR owner IS NULL OR lease_until < " DB_NOW_MS
+                    " OR (owner = $1 AND created_at < $3::bigint - $2::bigint)) ORDER BY id FOR UPDATE SKIP LOCKED)"
                     " RETURNING id, bot, channel, \"user\", call, attempts, next_at)"
                     " SELECT * FROM claimed ORDER BY id",
-                    "nii", store->owner, lease_until(store), pl_now_ms());
+                    "nii", store->owner, store->lease_ms, pl_now_ms());
 }
 
 static int pg_outbox_renew(pl_store *handle, int release, char **err) {
     pg_store *store = (pg_store *)handle;
     if (!store->owner) return PL_OK;
     return run_done(store, err, "renew outgoing messages", NULL,
-                    "UPDATE outbox SET lease_until = $2 WHERE owner = $1 AND state = 'pending'", "si", store->owner,
-                    release ? (int64_t)0 : lease_until(store));
+                    "UPDATE outbox SET lease_until = CASE WHEN $2::boolean THEN 0 ELSE " DB_NOW_MS " + $3::bigint END "
+                    "WHERE owner = $1 AND state = 'pending'",
+                    "ssi", store->owner, release ? "true" : "false", store->lease_ms);
 }
 
 static int pg_outbox_update(pl_store *handle, int64_t id, const char *state, int attempts, int64_t next_at_ms,
@@ -1504,6 +1563,7 @@ static const pl_store_backend pg_backend = {
     .session_take = pg_session_take,
     .use_loop = pg_use_loop,
     .session_release = pg_session_release,
+    .session_epoch = pg_session_epoch,
     .session_erase = pg_session_erase,
     .session_count = pg_session_count,
     .transcript_add = pg_transcript_add,

@@ -436,6 +436,11 @@ static int sqlite_use_loop(pl_store *handle, struct event_base *base, char **err
     return PL_OK;
 }
 
+static uint64_t sqlite_session_epoch(const pl_store *handle) {
+    (void)handle;
+    return 0;
+}
+
 static void sqlite_session_release(pl_store *handle, const pl_session_key *key) {
     (void)handle;
     (void)key;
@@ -1297,6 +1302,7 @@ static const pl_store_backend sqlite_backend = {
     .session_take = sqlite_session_take,
     .use_loop = sqlite_use_loop,
     .session_release = sqlite_session_release,
+    .session_epoch = sqlite_session_epoch,
     .session_erase = sqlite_session_erase,
     .session_count = sqlite_session_count,
     .transcript_add = sqlite_transcript_add,

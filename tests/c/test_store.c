@@ -660,7 +660,10 @@ TEST(handoff_queue) {
 
 /* --- every other call of the interface ------------------------------------- */
 
-static const char *str(const json_t *o, const char *key) { return json_string_value(json_object_get(o, key)); }
+static const char *str(const json_t *o, const char *key) {
+    const char *v = json_string_value(json_object_get(o, key));
+    return v ? v : "(none)";
+}
 static json_int_t num(const json_t *o, const char *key) { return json_integer_value(json_object_get(o, key)); }
 
 /* Lines by id, as the web chat and agent streams replay them. */
@@ -1094,6 +1097,51 @@ TEST(postgres_connections_deduplicate) {
 
 /* A database that cannot be opened says which, and never shows the
  * password given in its URL. */
+/* Outgoing calls of several nodes: a call is its node's while its lease
+ * lasts; one let go of, or whose lease lapsed, goes to the node that claims
+ * it; a node gets back its own calls once they are a lease old (a commit
+ * whose outcome it lost left them behind), and none it holds fresh. */
+TEST(postgres_outbox_leases) {
+    char *url = fresh_database_url();
+    CHECK(url != NULL);
+    if (!url) return;
+    pl_store *a = NULL, *b = NULL;
+    char *err = NULL;
+    CHECK(pl_store_open(url, PL_SYNC_NORMAL, &a, &err) == 0);
+    CHECK(pl_store_open(url, PL_SYNC_NORMAL, &b, &err) == 0);
+    if (a && b) {
+        pl_store_set_owner(a, "node-a:1:1", 60000);
+        pl_store_set_owner(b, "node-b:2:2", 60000);
+        int64_t id = 0, old = 0;
+        int64_t now = pl_now_ms();
+        CHECK(pl_store_outbox_add(a, "barista", "whatsapp", "alice", "{}", now, &id, &err) == 0);
+        json_t *rows = NULL;
+        CHECK(pl_store_outbox_pending(b, &rows, &err) == 0);
+        CHECK(json_array_size(rows) == 0); /* a holds it */
+        json_decref(rows);
+        CHECK(pl_store_outbox_pending(a, &rows, &err) == 0);
+        CHECK(json_array_size(rows) == 0); /* fresh: a has it in memory */
+        json_decref(rows);
+        CHECK(pl_store_outbox_renew(a, 1, &err) == 0); /* a stops */
+        CHECK(pl_store_outbox_pending(b, &rows, &err) == 0);
+        CHECK(json_array_size(rows) == 1 && num(json_array_get(rows, 0), "id") == id);
+        json_decref(rows);
+        CHECK(pl_store_outbox_pending(a, &rows, &err) == 0);
+        CHECK(json_array_size(rows) == 0); /* b's now */
+        json_decref(rows);
+        CHECK(pl_store_outbox_add(b, "barista", "whatsapp", "bob", "{}", now - 120000, &old, &err) == 0);
+        CHECK(pl_store_outbox_pending(b, &rows, &err) == 0);
+        /* its own a lease old only: the one it just claimed is fresh */
+        CHECK(json_array_size(rows) == 1 && num(json_array_get(rows, 0), "id") == old);
+        json_decref(rows);
+        CHECK(err == NULL);
+    }
+    pl_store_close(a);
+    pl_store_close(b);
+    free(err);
+    free(url);
+}
+
 TEST(postgres_open_fails_cleanly) {
     const char *info = server();
     CHECK(info != NULL);
@@ -1155,6 +1203,7 @@ int main(void) {
     on_postgres = 1;
     CONTRACT(ON_POSTGRES)
     RUN(postgres_connections_deduplicate);
+    RUN(postgres_outbox_leases);
     RUN(postgres_open_fails_cleanly);
     return check_done();
 }
