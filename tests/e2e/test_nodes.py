@@ -13,6 +13,8 @@ the database as well as from the answers:
 - messages of one shopper sent to three nodes at once: each answered once,
   each answer right after its message in the transcript;
 - a payment confirmation submitted to two nodes at once pays once;
+- a job (an abandoned-cart reminder) a killed node scheduled fires on the
+  node that is left, once;
 - kill -9 of a node under webhook load: every delivery acknowledged 200 is
   handled, and the calls the dead node had not sent (the fake Graph API was
   refusing them) go out from another node once its lease lapsed;
@@ -36,7 +38,8 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_channel_whatsapp as wa  # noqa: E402
-from commerce_helpers import PayLink, event_turns, link_of, tap_pay, to_checkout  # noqa: E402
+from commerce_helpers import (PayLink, advance, event_turns, leave_cart, link_of, reminders,  # noqa: E402
+                              tap_pay, to_checkout)
 from harness import (POSTGRESQL, ROOT, Server, check, db_query, echo_bot, new_db, new_user,  # noqa: E402
                      run_suite, wait_until)
 from sse_client import Shopper  # noqa: E402
@@ -123,7 +126,7 @@ def main(tap):
     if not POSTGRESQL:
         why = "several nodes share a PostgreSQL database (PARLEY_TEST_DB=postgresql)"
         for name in ("alternating nodes", "one shopper at three nodes at once", "a payment confirmed on two nodes",
-                     "kill -9 under load", "rolling restart under load", "streams across nodes"):
+                     "a job taken over", "kill -9 under load", "rolling restart under load", "streams across nodes"):
             tap.skip(name, why)
         return
 
@@ -219,6 +222,31 @@ def main(tap):
     tap.case("a payment confirmed on two nodes at once (six submits): paid once, one payment turn",
              double_confirmation)
     shop.stop()
+
+    # --- jobs -----------------------------------------------------------------------------
+
+    def job_taken_over(run):
+        clock = {"BARISTA_STRIPE_SECRET_KEY": None, "BARISTA_STRIPE_WEBHOOK_SECRET": None, "PARLEY_TEST_CLOCK": "1"}
+        pair = Nodes(tap, 2, env=clock, name="jobs")
+        try:
+            u = new_user("quiet")
+            leave_cart(pair[0], u)  # node 0 schedules the abandoned-cart reminder, in an hour
+            check.assertEqual(db_query(pair.db, "SELECT name, state FROM jobs WHERE user = ?", u),
+                              [("abandoned_cart", "pending")])
+            check.assertEqual(pair[0].kill(), -9)
+            pair.tap.unwatch(pair[0])
+            advance(pair[1], 61 * 60)  # node 1's clock: the job is due there
+            said = wait_until(lambda: reminders(pair.db, u), timeout=10, interval=0.05,
+                              what="the reminder, fired by the node that is left")
+            check.assertEqual(len(said), 1, said)
+            check.assertEqual(db_query(pair.db, "SELECT state FROM jobs WHERE user = ?", u), [("fired",)])
+            check.assertEqual(len(event_turns(pair.db, u, kind="job")), 1, "fired once")
+        finally:
+            for s in pair.servers[1:]:
+                s.stop()
+                tap.unwatch(s)
+
+    tap.case("a job a killed node scheduled fires on another node, once", job_taken_over, runs=1)
 
     # --- kill -9 under load ------------------------------------------------------------------
 
