@@ -71,6 +71,9 @@ static long env_long(const char *name, long fallback) {
 /* --- queues ----------------------------------------------------------------- */
 
 static void send_next(queue *q);
+static void schedule_retry(queue *q, long delay_ms);
+/* How soon a call waiting for another node's earlier one looks again. */
+#define EARLIER_RETRY_MS 20
 
 static queue *queue_for(pl_outbox *o, const char *bot, const char *channel, const char *user) {
     for (queue *q = o->queues; q; q = q->next_queue)
@@ -239,6 +242,21 @@ static void failed_attempt(queue *q, const char *why, int retry, long retry_afte
 }
 
 /* Builds the request for the head call and starts it. */
+/* Several nodes: a call of an earlier turn of the same shopper, queued by
+ * another node and not yet sent, goes first; this queue looks again soon
+ * (1 when it waits). */
+static int earlier_elsewhere(queue *q, const call *c) {
+    int waiting = 0;
+    char *err = NULL;
+    if (pl_store_outbox_earlier(q->outbox->store, q->bot, q->channel, q->user, c->id, &waiting, &err) != PL_OK) {
+        pl_warn("outbox: %s", err);
+        free(err);
+        waiting = 1;
+    }
+    if (waiting) schedule_retry(q, EARLIER_RETRY_MS);
+    return waiting;
+}
+
 static void send_next(queue *q) {
     pl_outbox *o = q->outbox;
     call *c = q->head;
@@ -258,6 +276,7 @@ static void send_next(queue *q) {
         schedule_retry(q, (long)wait);
         return;
     }
+    if (o->lease_ms && earlier_elsewhere(q, c)) return;
     pl_channel_config cfg;
     const pl_channel_adapter *adapter = pl_channel_find(q->channel);
     if (!adapter || !o->lookup(q->bot, q->channel, &cfg, o->lookup_ud)) {

@@ -196,6 +196,11 @@ int pl_store_outbox_update(pl_store *store, int64_t id, const char *state, int a
     return store->backend->outbox_update(store, id, state, attempts, next_at_ms, error, now_ms, err);
 }
 
+int pl_store_outbox_earlier(pl_store *store, const char *bot, const char *channel, const char *user, int64_t id,
+                            int *waiting, char **err) {
+    return store->backend->outbox_earlier(store, bot, channel, user, id, waiting, err);
+}
+
 int pl_store_outbox_count(pl_store *store, const char *bot, const char *state, int64_t *n, char **err) {
     return store->backend->outbox_count(store, bot, state, n, err);
 }

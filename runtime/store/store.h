@@ -207,6 +207,12 @@ int pl_store_outbox_renew(pl_store *store, int release, char **err);
 int pl_store_outbox_update(pl_store *store, int64_t id, const char *state, int attempts,
                            int64_t next_at_ms, const char *error, int64_t now_ms, char **err);
 /* Counts of calls by state for a bot (or all bots when bot is NULL). */
+/* Several nodes: *waiting is 1 while another node holds a call to the same
+ * shopper (bot, channel, user) queued before call id and not yet sent:
+ * the shopper gets the calls of consecutive turns in order, whichever nodes
+ * ran them. SQLite (one node): always 0. */
+int pl_store_outbox_earlier(pl_store *store, const char *bot, const char *channel, const char *user, int64_t id,
+                            int *waiting, char **err);
 int pl_store_outbox_count(pl_store *store, const char *bot, const char *state, int64_t *n,
                           char **err);
 

@@ -58,6 +58,8 @@ typedef struct pl_store_backend {
     int (*outbox_pending)(pl_store *store, json_t **rows, char **err);
     int (*outbox_update)(pl_store *store, int64_t id, const char *state, int attempts, int64_t next_at_ms, const char *error, int64_t now_ms, char **err);
     int (*outbox_count)(pl_store *store, const char *bot, const char *state, int64_t *n, char **err);
+    int (*outbox_earlier)(pl_store *store, const char *bot, const char *channel, const char *user, int64_t id,
+                          int *waiting, char **err);
     int (*order_create)(pl_store *store, const json_t *order, int64_t now_ms, int64_t *id, char **err);
     int (*order_get)(pl_store *store, const char *bot, int64_t id, json_t **order, char **err);
     int (*orders_of)(pl_store *store, const char *bot, const char *channel, const char *user, int limit, json_t **orders, char **err);

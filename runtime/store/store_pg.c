@@ -1237,6 +1237,20 @@ static int pg_outbox_update(pl_store *handle, int64_t id, const char *state, int
                     "isiini", id, state, (int64_t)attempts, next_at_ms, error, now_ms);
 }
 
+static int pg_outbox_earlier(pl_store *handle, const char *bot, const char *channel, const char *user, int64_t id,
+                             int *waiting, char **err) {
+    pg_store *store = (pg_store *)handle;
+    int64_t n = 0;
+    *waiting = 0;
+    if (!store->owner) return PL_OK; /* the only node */
+    int rc = run_integer(store, err, "order outgoing messages", &n, 0,
+                         "SELECT count(*) FROM (SELECT 1 FROM outbox WHERE state = 'pending' AND id < $4 AND bot = $1 "
+                         "AND channel = $2 AND \"user\" = $3 AND owner IS DISTINCT FROM $5 LIMIT 1) earlier",
+                         "sssis", bot, channel, user, id, store->owner);
+    *waiting = n > 0;
+    return rc;
+}
+
 static int pg_outbox_count(pl_store *handle, const char *bot, const char *state, int64_t *n, char **err) {
     return run_integer((pg_store *)handle, err, "count outbox", n, 0,
                        "SELECT count(*) FROM outbox WHERE state = $1 AND ($2::text IS NULL OR bot = $2)", "sn",
@@ -1584,6 +1598,7 @@ static const pl_store_backend pg_backend = {
     .outbox_pending = pg_outbox_pending,
     .outbox_update = pg_outbox_update,
     .outbox_count = pg_outbox_count,
+    .outbox_earlier = pg_outbox_earlier,
     .order_create = pg_order_create,
     .order_get = pg_order_get,
     .orders_of = pg_orders_of,

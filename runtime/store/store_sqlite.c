@@ -759,6 +759,19 @@ static uint64_t sqlite_round_trips(const pl_store *handle) {
     return 0; /* in the process: no network */
 }
 
+/* One node: its own queue keeps a shopper's calls in order. */
+static int sqlite_outbox_earlier(pl_store *handle, const char *bot, const char *channel, const char *user,
+                                 int64_t id, int *waiting, char **err) {
+    (void)handle;
+    (void)bot;
+    (void)channel;
+    (void)user;
+    (void)id;
+    (void)err;
+    *waiting = 0;
+    return PL_OK;
+}
+
 static int sqlite_outbox_count(pl_store *handle, const char *bot, const char *state, int64_t *n,
                           char **err) {
     sqlite_store *store = (sqlite_store *)handle;
@@ -1323,6 +1336,7 @@ static const pl_store_backend sqlite_backend = {
     .outbox_pending = sqlite_outbox_pending,
     .outbox_update = sqlite_outbox_update,
     .outbox_count = sqlite_outbox_count,
+    .outbox_earlier = sqlite_outbox_earlier,
     .order_create = sqlite_order_create,
     .order_get = sqlite_order_get,
     .orders_of = sqlite_orders_of,

@@ -1142,6 +1142,41 @@ TEST(postgres_outbox_leases) {
     free(url);
 }
 
+/* A shopper's calls from consecutive turns on two nodes go out in turn
+ * order: the later node's waits while the earlier node's is unsent. */
+TEST(postgres_outbox_turn_order) {
+    char *url = fresh_database_url();
+    CHECK(url != NULL);
+    if (!url) return;
+    pl_store *a = NULL, *b = NULL;
+    char *err = NULL;
+    CHECK(pl_store_open(url, PL_SYNC_NORMAL, &a, &err) == 0);
+    CHECK(pl_store_open(url, PL_SYNC_NORMAL, &b, &err) == 0);
+    if (a && b) {
+        pl_store_set_owner(a, "node-a:1:1", 60000);
+        pl_store_set_owner(b, "node-b:2:2", 60000);
+        int64_t first = 0, second = 0, other = 0, now = pl_now_ms();
+        int waiting = -1;
+        CHECK(pl_store_outbox_add(a, "barista", "whatsapp", "alice", "{}", now, &first, &err) == 0);
+        CHECK(pl_store_outbox_add(b, "barista", "whatsapp", "alice", "{}", now, &second, &err) == 0);
+        CHECK(pl_store_outbox_add(b, "barista", "whatsapp", "bob", "{}", now, &other, &err) == 0);
+        CHECK(pl_store_outbox_earlier(b, "barista", "whatsapp", "alice", second, &waiting, &err) == 0);
+        CHECK(waiting == 1);
+        CHECK(pl_store_outbox_earlier(a, "barista", "whatsapp", "alice", first, &waiting, &err) == 0);
+        CHECK(waiting == 0);
+        CHECK(pl_store_outbox_earlier(b, "barista", "whatsapp", "bob", other, &waiting, &err) == 0);
+        CHECK(waiting == 0); /* another shopper's calls do not wait */
+        CHECK(pl_store_outbox_update(a, first, "sent", 1, 0, NULL, now, &err) == 0);
+        CHECK(pl_store_outbox_earlier(b, "barista", "whatsapp", "alice", second, &waiting, &err) == 0);
+        CHECK(waiting == 0);
+        CHECK(err == NULL);
+    }
+    pl_store_close(a);
+    pl_store_close(b);
+    free(err);
+    free(url);
+}
+
 TEST(postgres_open_fails_cleanly) {
     const char *info = server();
     CHECK(info != NULL);
@@ -1204,6 +1239,7 @@ int main(void) {
     CONTRACT(ON_POSTGRES)
     RUN(postgres_connections_deduplicate);
     RUN(postgres_outbox_leases);
+    RUN(postgres_outbox_turn_order);
     RUN(postgres_open_fails_cleanly);
     return check_done();
 }

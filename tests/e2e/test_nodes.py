@@ -15,6 +15,8 @@ the database as well as from the answers:
 - a payment confirmation submitted to two nodes at once pays once;
 - a job (an abandoned-cart reminder) a killed node scheduled fires on the
   node that is left, once;
+- the replies of consecutive turns run on two nodes reach the shopper in
+  turn order, though the first node's sends are retried;
 - kill -9 of a node under webhook load: every delivery acknowledged 200 is
   handled, and the calls the dead node had not sent (the fake Graph API was
   refusing them) go out from another node once its lease lapsed;
@@ -126,7 +128,8 @@ def main(tap):
     if not POSTGRESQL:
         why = "several nodes share a PostgreSQL database (PARLEY_TEST_DB=postgresql)"
         for name in ("alternating nodes", "one shopper at three nodes at once", "a payment confirmed on two nodes",
-                     "a job taken over", "kill -9 under load", "rolling restart under load", "streams across nodes"):
+                     "a job taken over", "replies in turn order", "kill -9 under load", "rolling restart under load",
+                     "streams across nodes"):
             tap.skip(name, why)
         return
 
@@ -261,6 +264,36 @@ def main(tap):
         "PARLEY_OUTBOX_RETRY_MAX_MS": "200",
         "PARLEY_OUTBOX_MAX_ATTEMPTS": "1000",
     }
+
+    def replies_in_turn_order(run):
+        pair = Nodes(tap, 2, env=wa_env, name="order of sends")
+        try:
+            phone = wa.new_phone()
+            with fake.lock:
+                fake.fail_first[phone] = [500, 500, 500]  # node 0's answers wait for retries
+            r = wa.deliver(pair[0], wa.envelope([wa.text_message(phone, "hi")], contacts=[wa.contact(phone)]))
+            check.assertEqual(r.status, 200, r)
+            wait_until(lambda: fake.attempts_of(phone) > 0, what="node 0 trying to send the greeting")
+            r = wa.deliver(pair[1], wa.envelope([wa.list_reply(phone, "latte", "Latte · €3.80")],
+                                                contacts=[wa.contact(phone)]))
+            check.assertEqual(r.status, 200, r)
+
+            # the greeting, the drink list, then the size question
+            sent = wait_until(lambda: len(fake.messages(phone)) >= 3 and fake.messages(phone), timeout=10,
+                              interval=0.02, what="both turns' answers sent")
+            # (the tone words the size question several ways: "What size for your Latte?", "Which size ...")
+            def kind(m):
+                said = json.dumps(m, ensure_ascii=False).lower()
+                return "size" if "size" in said and "latte" in said else "greeting"
+            kinds = [kind(m) for m in sent]
+            check.assertIn("size", kinds, sent)
+            check.assertEqual(kinds, sorted(kinds, key=lambda k: k == "size"),
+                              "the first turn's answers (node 0, retried) before the second's (node 1)")
+        finally:
+            pair.stop()
+
+    tap.case("replies of consecutive turns on two nodes reach the shopper in turn order, though the first "
+             "node's sends are retried", replies_in_turn_order)
 
     def kill_under_load(run):
         wan = Nodes(tap, 3, env=wa_env, name="whatsapp")
