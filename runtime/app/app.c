@@ -20,6 +20,7 @@
 struct pl_app {
     struct event_base *base;
     pl_store *store;
+    char *node;              /* its name: config.node, else the host name */
     int64_t lease_ms;        /* several nodes: share_store */
     struct event *lease_ev;
     pl_bot **bots;
@@ -195,12 +196,10 @@ static int64_t lease_ms(void) {
 /* Several nodes on one database: this process's name for what it holds
  * (node, pid and start, so a restarted node is another holder), and the
  * timers that keep its holds and take over a dead node's work. */
-static void share_store(pl_app *app, const char *node) {
+static void share_store(pl_app *app) {
     if (!pl_store_is_shared(app->store)) return;
-    char host[256] = "parley";
-    if (!node && gethostname(host, sizeof host - 1) == 0) host[sizeof host - 1] = 0;
     app->lease_ms = lease_ms();
-    char *owner = pl_strdupf("%s:%ld:%lld", node ? node : host, (long)getpid(), (long long)pl_now_ms());
+    char *owner = pl_strdupf("%s:%ld:%lld", app->node, (long)getpid(), (long long)pl_now_ms());
     pl_store_set_owner(app->store, owner, app->lease_ms);
     free(owner);
     pl_outbox_share(app->outbox, app->lease_ms);
@@ -247,6 +246,13 @@ static struct event_base *new_loop(void) {
     return base;
 }
 
+/* The node's name: the one given, else the host name (new). */
+static char *node_name(const char *given) {
+    char host[256] = "";
+    if (!given && gethostname(host, sizeof host - 1) != 0) strcpy(host, "parley");
+    return pl_strdup(given ? given : host);
+}
+
 int pl_app_open(const pl_app_config *config, pl_app **out, char **err) {
     pl_app_wire_layers();
     pl_app *app = calloc(1, sizeof *app);
@@ -256,6 +262,7 @@ int pl_app_open(const pl_app_config *config, pl_app **out, char **err) {
         free(app);
         return pl_fail(err, "cannot create the event loop");
     }
+    app->node = node_name(config->node);
     /* two priorities: the reload watch (watch.h) before everything else */
     event_base_priority_init(app->base, 2);
     int rc = pl_store_open(config->db_path, config->sync, &app->store, err);
@@ -285,7 +292,7 @@ int pl_app_open(const pl_app_config *config, pl_app **out, char **err) {
     pl_commerce_lua_use(app->commerce);
     app->jobs = pl_jobs_new(app->base, app->store, app->pipeline, find_bot_for_jobs, app);
     pl_pipeline_on_jobs(app->pipeline, jobs_changed, app->jobs);
-    share_store(app, config->node);
+    share_store(app);
     if (pl_outbox_resume(app->outbox, err) != PL_OK) {
         pl_app_close(app);
         return PL_ERR;
@@ -321,6 +328,7 @@ void pl_app_close(pl_app *app) {
     free(app->bots);
     pl_store_close(app->store);
     event_base_free(app->base);
+    free(app->node);
     free(app);
 }
 
@@ -329,6 +337,7 @@ pl_outbox *pl_app_outbox(pl_app *app) { return app->outbox; }
 pl_http_client *pl_app_http(pl_app *app) { return app->http; }
 pl_commerce *pl_app_commerce(pl_app *app) { return app->commerce; }
 pl_store *pl_app_store(pl_app *app) { return app->store; }
+const char *pl_app_node(const pl_app *app) { return app->node; }
 pl_pipeline *pl_app_pipeline(pl_app *app) { return app->pipeline; }
 size_t pl_app_bot_count(const pl_app *app) { return app->nbots; }
 pl_bot *pl_app_bot(pl_app *app, size_t i) { return i < app->nbots ? app->bots[i] : NULL; }

@@ -29,7 +29,8 @@ typedef struct {
     const char *public_url; /* how the world reaches this server (payment links) */
     size_t threads;       /* threads at work: 0 or 1, the loop runs turns too; N > 1,
                            * the loop and N - 1 turn threads (workers.h) */
-    const char *node;     /* this node's name (several nodes on one database) */
+    const char *node;     /* this node's name (/v1/health, what it holds on a shared
+                           * database); NULL: the host name */
 } pl_app_config;
 
 /* Several nodes on one database: how long a node's hold of its work lasts
@@ -59,6 +60,8 @@ pl_outbox *pl_app_outbox(pl_app *app);
 pl_http_client *pl_app_http(pl_app *app);
 struct pl_commerce *pl_app_commerce(pl_app *app);
 pl_store *pl_app_store(pl_app *app);
+/* This node's name (pl_app_config.node, else the host name). */
+const char *pl_app_node(const pl_app *app);
 pl_pipeline *pl_app_pipeline(pl_app *app);
 size_t pl_app_bot_count(const pl_app *app);
 pl_bot *pl_app_bot(pl_app *app, size_t i);

@@ -219,7 +219,7 @@ static int run_server(pl_app_config *config, const char *addr, int port, const c
         free(err);
         return 1;
     }
-    serve_state st = {.app = app, .server = pl_server_new(app, node), .drain_grace_s = drain_grace_s};
+    serve_state st = {.app = app, .server = pl_server_new(app, pl_app_node(app)), .drain_grace_s = drain_grace_s};
     if (pl_server_listen(st.server, addr, port, &err) != PL_OK) {
         fprintf(stderr, "parley serve: %s\n", err);
         free(err);

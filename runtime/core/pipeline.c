@@ -422,10 +422,30 @@ static void run_later(pl_pipeline *pipe, item *it, int64_t ms) {
 #define RETRY_FIRST_MS 100
 #define RETRY_MAX_MS 5000
 
+/* first, doubled for each try up to the sixth, at most max. */
+static int64_t backoff_ms(int64_t first, int tries, int64_t max) {
+    int64_t ms = first << (tries < 6 ? tries : 6);
+    return ms < max ? ms : max;
+}
+
+/* The result of an item that runs no turn: no replies. */
+static void no_replies(item *it) {
+    it->result.replies = json_array();
+    it->result.replies_text = pl_strdup("[]");
+}
+
+/* Answers a shopper waiting for one 503: retry after retry_after s. */
+static void refuse(pl_pipeline *pipe, item *it, int retry_after, char *error) {
+    it->status = 503;
+    it->result.retry_after = retry_after;
+    no_replies(it);
+    it->result.error = error;
+    complete(pipe, it, 1);
+}
+
 static void retry_later(pl_pipeline *pipe, item *it) {
     pl_turn_result_clear(&it->result);
-    int64_t ms = RETRY_FIRST_MS << (it->retries < 6 ? it->retries : 6);
-    if (ms > RETRY_MAX_MS) ms = RETRY_MAX_MS;
+    int64_t ms = backoff_ms(RETRY_FIRST_MS, it->retries, RETRY_MAX_MS);
     if (it->retries++ == 0)
         pl_warn("[%s] %s/%s: a received message could not be committed; retrying until it is", it->msg->bot,
                 it->msg->channel, it->msg->user);
@@ -651,12 +671,8 @@ static int over_share(pl_pipeline *pipe, item *it) {
     if (wait == 0) return 0;
     if (it->deliver && !it->msg->inbox_id) {
         pl_usage_held(usage, 1);
-        it->status = 503;
-        it->result.retry_after = (int)((wait + 999) / 1000);
-        it->result.replies = json_array();
-        it->result.replies_text = pl_strdup("[]");
-        it->result.error = pl_strdupf("bot '%s' is over its share of the server's time", it->msg->bot);
-        complete(pipe, it, 1);
+        refuse(pipe, it, (int)((wait + 999) / 1000),
+               pl_strdupf("bot '%s' is over its share of the server's time", it->msg->bot));
         return 1;
     }
     pl_usage_held(usage, 0);
@@ -687,18 +703,18 @@ static void on_taken(int rc, int held, int64_t turn, int handled, const char *st
  * (on_taken). One node (SQLite) takes every session at once. */
 static int take_session(pl_pipeline *pipe, item *it) {
     mailbox *box = it->box;
-    /* a take of an earlier connection of the store's (it dropped: the
-     * database let go of the session) holds nothing */
-    if (box->taken && box->epoch != pl_store_session_epoch(pipe->store)) box->taken = 0;
-    /* a recovered message may be a second copy of one handled meanwhile:
-     * the session is taken afresh, and the take says whether it was */
-    if (box->taken && it->msg->recovered && pl_store_is_shared(pipe->store)) release_session(pipe, box, it);
-    if (box->taken) return 1;
     if (!pl_store_is_shared(pipe->store)) {
         box->taken = 1;
         box->turn = -1;
         return 1;
     }
+    /* a take of an earlier connection of the store's (it dropped: the
+     * database let go of the session) holds nothing */
+    if (box->taken && box->epoch != pl_store_session_epoch(pipe->store)) box->taken = 0;
+    /* a recovered message may be a second copy of one handled meanwhile:
+     * the session is taken afresh, and the take says whether it was */
+    if (box->taken && it->msg->recovered) release_session(pipe, box, it);
+    if (box->taken) return 1;
     if (box->taking) return 0;
     box->taking = 1;
     pl_session_key key = {it->msg->bot, it->msg->channel, it->msg->user};
@@ -721,16 +737,17 @@ static void on_taken(int rc, int held, int64_t turn, int handled, const char *st
         box->take_tries = 0;
         box->turn = turn;
         it->msg->recovered = 0;
-        /* another node may have run turns since this one kept a copy */
-        pl_turn_forget(it->bot, it->msg->channel, it->msg->user);
         if (handled) {
             pl_info("[%s] %s/%s: message %lld was handled on another node", it->msg->bot, it->msg->channel,
                     it->msg->user, (long long)it->msg->inbox_id);
-            it->result.replies = json_array();
-            it->result.replies_text = pl_strdup("[]");
+            /* no turn reads the session now: the next one must not find a
+             * copy kept before another node's turns */
+            pl_turn_forget(it->bot, it->msg->channel, it->msg->user);
+            no_replies(it);
             complete(pipe, it, 1);
             return;
         }
+        /* the turn starts from the session as taken, never a kept copy */
         free(it->msg->stored_session);
         it->msg->stored_session = state ? pl_strdup(state) : NULL;
         it->msg->session_known = 1;
@@ -739,17 +756,10 @@ static void on_taken(int rc, int held, int64_t turn, int handled, const char *st
     }
     if (rc != PL_OK && box->take_tries == 0)
         pl_warn("[%s] %s/%s: %s; trying again", it->msg->bot, it->msg->channel, it->msg->user, err);
-    int64_t ms = TAKE_FIRST_MS << (box->take_tries < 6 ? box->take_tries : 6);
-    if (ms > TAKE_MAX_MS) ms = TAKE_MAX_MS;
-    box->take_tries++;
+    int64_t ms = backoff_ms(TAKE_FIRST_MS, box->take_tries++, TAKE_MAX_MS);
     if (it->deliver && !it->msg->inbox_id && box->take_tries * TAKE_MAX_MS > TAKE_PATIENCE_MS) {
         box->take_tries = 0;
-        it->status = 503;
-        it->result.retry_after = 1;
-        it->result.replies = json_array();
-        it->result.replies_text = pl_strdup("[]");
-        it->result.error = pl_strdupf("the conversation is busy on another node");
-        complete(pipe, it, 1);
+        refuse(pipe, it, 1, pl_strdup("the conversation is busy on another node"));
         return;
     }
     run_later(pipe, it, ms);
@@ -761,8 +771,7 @@ static void run_item(pl_pipeline *pipe, item *it) {
     it->status = 200;
     if (!take_session(pipe, it)) return;
     if (it->kind == ITEM_ERASE) {
-        it->result.replies = json_array();
-        it->result.replies_text = pl_strdup("[]");
+        no_replies(it);
         batch_add(pipe, it);
         return;
     }
@@ -846,8 +855,7 @@ void pl_pipeline_record(pl_pipeline *pipe, pl_bot *bot, const char *channel, jso
     if (!it->inbox_ids) abort();
     it->recorded = done;
     it->status = 200;
-    it->result.replies = json_array();
-    it->result.replies_text = pl_strdup("[]");
+    no_replies(it);
     pipe->pending++;
     batch_add(pipe, it);
 }

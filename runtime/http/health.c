@@ -26,9 +26,7 @@ pl_health *pl_health_new(pl_app *app, const char *node_name) {
     pl_health *h = calloc(1, sizeof *h);
     if (!h) abort();
     h->app = app;
-    char host[256] = "";
-    if (!node_name && gethostname(host, sizeof host - 1) != 0) strcpy(host, "parley");
-    h->node = pl_strdup(node_name ? node_name : host);
+    h->node = pl_strdup(node_name ? node_name : "parley");
     h->started_at = pl_now_ms();
     return h;
 }

@@ -12,7 +12,7 @@
 
 typedef struct pl_health pl_health;
 
-/* The node is named node_name, or this machine's host name when NULL. */
+/* The node is named node_name (pl_app_node: the host name unless given). */
 pl_health *pl_health_new(pl_app *app, const char *node_name);
 void pl_health_free(pl_health *health);
 

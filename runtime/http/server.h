@@ -10,7 +10,7 @@
 
 typedef struct pl_server pl_server;
 
-/* node_name: what /v1/health calls this node (NULL: the host name). */
+/* node_name: what /v1/health calls this node (pl_app_node). */
 pl_server *pl_server_new(pl_app *app, const char *node_name);
 /* Binds addr:port (port 0 picks a free one; see pl_server_port). */
 int pl_server_listen(pl_server *server, const char *addr, int port, char **err);

@@ -147,11 +147,12 @@ static void expect_answer(pg_store *store, answer_kind kind) {
 
 /* The slot for sql in c's cache: found (*fresh 0), or taken for it now
  * (*fresh 1, the statement to prepare), evicting the oldest past
- * SQL_CACHE (its name returned in *evicted, "" when none). */
-static prepared_sql *cache_slot(pg_conn *c, const char *sql, int *fresh, char *evicted) {
+ * SQL_CACHE (deallocate is then the statement that drops it, else ""). */
+#define DEALLOCATE_SIZE 40
+static prepared_sql *cache_slot(pg_conn *c, const char *sql, int *fresh, char deallocate[DEALLOCATE_SIZE]) {
     prepared_sql *slot = NULL;
     *fresh = 0;
-    evicted[0] = 0;
+    deallocate[0] = 0;
     for (int i = 0; i < c->cached; i++) {
         if (c->cache[i].sql != sql) continue;
         if (strcmp(c->cache[i].text, sql) == 0) return &c->cache[i];
@@ -164,7 +165,7 @@ static prepared_sql *cache_slot(pg_conn *c, const char *sql, int *fresh, char *e
         c->evict_next = (c->evict_next + 1) % SQL_CACHE;
     }
     if (slot->text) {
-        memcpy(evicted, slot->name, sizeof slot->name);
+        snprintf(deallocate, DEALLOCATE_SIZE, "DEALLOCATE %s", slot->name);
         free(slot->text);
     }
     *slot = (prepared_sql){.sql = sql, .text = pl_strdup(sql)};
@@ -184,14 +185,10 @@ static void drop_slot(pg_conn *c, prepared_sql *slot) {
 static const char *prepared_name(pg_store *store, const char *sql) {
     pg_conn *c = &store->main;
     int fresh;
-    char evicted[16];
-    prepared_sql *slot = cache_slot(c, sql, &fresh, evicted);
+    char deallocate[DEALLOCATE_SIZE];
+    prepared_sql *slot = cache_slot(c, sql, &fresh, deallocate);
     if (!fresh) return slot->name;
-    if (evicted[0]) {
-        char deallocate[40];
-        snprintf(deallocate, sizeof deallocate, "DEALLOCATE %s", evicted);
-        PQclear(PQexec(c->conn, deallocate));
-    }
+    if (deallocate[0]) PQclear(PQexec(c->conn, deallocate));
     PGresult *res = PQprepare(c->conn, slot->name, sql, 0, NULL);
     atomic_fetch_add(&round_trips, 1);
     int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
@@ -207,14 +204,11 @@ static const char *prepared_name(pg_store *store, const char *sql) {
 static const char *writer_prepared_name(pg_store *store, const char *sql) {
     pg_conn *c = &store->writer;
     int fresh;
-    char evicted[16];
-    prepared_sql *slot = cache_slot(c, sql, &fresh, evicted);
+    char deallocate[DEALLOCATE_SIZE];
+    prepared_sql *slot = cache_slot(c, sql, &fresh, deallocate);
     if (!fresh) return slot->name;
-    if (evicted[0]) {
-        char deallocate[40];
-        snprintf(deallocate, sizeof deallocate, "DEALLOCATE %s", evicted);
-        if (PQsendQueryParams(c->conn, deallocate, 0, NULL, NULL, NULL, NULL, 0)) expect_answer(store, ANSWER_IGNORED);
-    }
+    if (deallocate[0] && PQsendQueryParams(c->conn, deallocate, 0, NULL, NULL, NULL, NULL, 0))
+        expect_answer(store, ANSWER_IGNORED);
     if (!PQsendPrepare(c->conn, slot->name, sql, 0, NULL)) {
         set_error(store, PQerrorMessage(c->conn));
         drop_slot(c, slot);
@@ -640,13 +634,8 @@ static uint64_t pg_round_trips(const pl_store *handle) {
 }
 
 static int pg_ping(pl_store *handle, char **err) {
-    pg_store *store = (pg_store *)handle;
     int64_t n;
-    int in_batch = store->in_batch; /* the probe reads on the main connection */
-    store->in_batch = 0;
-    int rc = run_integer(store, err, "ping", &n, 0, "SELECT count(*) FROM schema_migrations", "");
-    store->in_batch = in_batch;
-    return rc;
+    return run_integer((pg_store *)handle, err, "ping", &n, 0, "SELECT count(*) FROM schema_migrations", "");
 }
 
 static int pg_begin(pl_store *handle, char **err) {

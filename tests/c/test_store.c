@@ -1053,17 +1053,44 @@ TEST(batch_failure_keeps_nothing) {
 
 /* --- what only several connections to one PostgreSQL database show ----------- */
 
+/* Two nodes' stores on one fresh database (the second open finds it
+ * migrated: nothing to do); owned: each holds outgoing calls under a name
+ * of its own. 1 when both opened. */
+typedef struct {
+    char *url;
+    pl_store *a, *b;
+} two_nodes;
+
+static int two_nodes_open(two_nodes *t, int owned) {
+    memset(t, 0, sizeof *t);
+    t->url = fresh_database_url();
+    CHECK(t->url != NULL);
+    if (!t->url) return 0;
+    char *err = NULL;
+    CHECK(pl_store_open(t->url, PL_SYNC_NORMAL, &t->a, &err) == 0);
+    CHECK(pl_store_open(t->url, PL_SYNC_NORMAL, &t->b, &err) == 0);
+    free(err);
+    if (!t->a || !t->b) return 0;
+    if (owned) {
+        pl_store_set_owner(t->a, "node-a:1:1", 60000);
+        pl_store_set_owner(t->b, "node-b:2:2", 60000);
+    }
+    return 1;
+}
+
+static void two_nodes_close(two_nodes *t) {
+    pl_store_close(t->a);
+    pl_store_close(t->b);
+    free(t->url);
+}
+
 /* Two nodes' connections: a delivery, a discount and a payment confirmation
  * that reach both count once, by the database's constraints. */
 TEST(postgres_connections_deduplicate) {
-    char *url = fresh_database_url();
-    CHECK(url != NULL);
-    if (!url) return;
-    pl_store *one = NULL, *two = NULL;
+    two_nodes t;
     char *err = NULL;
-    CHECK(pl_store_open(url, PL_SYNC_NORMAL, &one, &err) == 0);
-    CHECK(pl_store_open(url, PL_SYNC_NORMAL, &two, &err) == 0); /* migrated already: nothing to do */
-    if (one && two) {
+    if (two_nodes_open(&t, 0)) {
+        pl_store *one = t.a, *two = t.b;
         CHECK(strcmp(pl_store_backend_name(one), "postgresql") == 0);
         int64_t a = -1, b = -1, id = 0;
         CHECK(pl_store_inbox_add(one, "barista", "whatsapp", "wamid.9", "alice", "{}", 1, &a, &err) == 0);
@@ -1089,29 +1116,19 @@ TEST(postgres_connections_deduplicate) {
         free(err);
         err = NULL;
     }
-    pl_store_close(one);
-    pl_store_close(two);
+    two_nodes_close(&t);
     free(err);
-    free(url);
 }
 
-/* A database that cannot be opened says which, and never shows the
- * password given in its URL. */
 /* Outgoing calls of several nodes: a call is its node's while its lease
  * lasts; one let go of, or whose lease lapsed, goes to the node that claims
  * it; a node gets back its own calls once they are a lease old (a commit
  * whose outcome it lost left them behind), and none it holds fresh. */
 TEST(postgres_outbox_leases) {
-    char *url = fresh_database_url();
-    CHECK(url != NULL);
-    if (!url) return;
-    pl_store *a = NULL, *b = NULL;
+    two_nodes t;
     char *err = NULL;
-    CHECK(pl_store_open(url, PL_SYNC_NORMAL, &a, &err) == 0);
-    CHECK(pl_store_open(url, PL_SYNC_NORMAL, &b, &err) == 0);
-    if (a && b) {
-        pl_store_set_owner(a, "node-a:1:1", 60000);
-        pl_store_set_owner(b, "node-b:2:2", 60000);
+    if (two_nodes_open(&t, 1)) {
+        pl_store *a = t.a, *b = t.b;
         int64_t id = 0, old = 0;
         int64_t now = pl_now_ms();
         CHECK(pl_store_outbox_add(a, "barista", "whatsapp", "alice", "{}", now, &id, &err) == 0);
@@ -1136,25 +1153,17 @@ TEST(postgres_outbox_leases) {
         json_decref(rows);
         CHECK(err == NULL);
     }
-    pl_store_close(a);
-    pl_store_close(b);
+    two_nodes_close(&t);
     free(err);
-    free(url);
 }
 
 /* A shopper's calls from consecutive turns on two nodes go out in turn
  * order: the later node's waits while the earlier node's is unsent. */
 TEST(postgres_outbox_turn_order) {
-    char *url = fresh_database_url();
-    CHECK(url != NULL);
-    if (!url) return;
-    pl_store *a = NULL, *b = NULL;
+    two_nodes t;
     char *err = NULL;
-    CHECK(pl_store_open(url, PL_SYNC_NORMAL, &a, &err) == 0);
-    CHECK(pl_store_open(url, PL_SYNC_NORMAL, &b, &err) == 0);
-    if (a && b) {
-        pl_store_set_owner(a, "node-a:1:1", 60000);
-        pl_store_set_owner(b, "node-b:2:2", 60000);
+    if (two_nodes_open(&t, 1)) {
+        pl_store *a = t.a, *b = t.b;
         int64_t first = 0, second = 0, other = 0, now = pl_now_ms();
         int waiting = -1;
         CHECK(pl_store_outbox_add(a, "barista", "whatsapp", "alice", "{}", now, &first, &err) == 0);
@@ -1171,12 +1180,12 @@ TEST(postgres_outbox_turn_order) {
         CHECK(waiting == 0);
         CHECK(err == NULL);
     }
-    pl_store_close(a);
-    pl_store_close(b);
+    two_nodes_close(&t);
     free(err);
-    free(url);
 }
 
+/* A database that cannot be opened says which, and never shows the
+ * password given in its URL. */
 TEST(postgres_open_fails_cleanly) {
     const char *info = server();
     CHECK(info != NULL);

@@ -224,6 +224,20 @@ class FakeGraph:
             return [v for v in self.violations if user is None or v[0] == user]
 
 
+def env_for(fake, **more):
+    """The environment of a server whose barista bot speaks WhatsApp to the
+    fake Graph API, with more variables (PARLEY_OUTBOX_RETRY_MS=...)."""
+    env = {
+        "BARISTA_WHATSAPP_PHONE_NUMBER_ID": PHONE_ID,
+        "BARISTA_WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
+        "BARISTA_WHATSAPP_APP_SECRET": APP_SECRET,
+        "BARISTA_WHATSAPP_ACCESS_TOKEN": ACCESS_TOKEN,
+        "PARLEY_WHATSAPP_API_BASE": fake.base,
+    }
+    env.update(more)
+    return env
+
+
 # --- what a shopper sends ------------------------------------------------------------
 
 
@@ -357,18 +371,9 @@ def euros(cents):
 
 def main(tap):
     fake = FakeGraph()
-    env = {
-        "BARISTA_WHATSAPP_PHONE_NUMBER_ID": PHONE_ID,
-        "BARISTA_WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
-        "BARISTA_WHATSAPP_APP_SECRET": APP_SECRET,
-        "BARISTA_WHATSAPP_ACCESS_TOKEN": ACCESS_TOKEN,
-        "PARLEY_WHATSAPP_API_BASE": fake.base,
-        "PARLEY_OUTBOX_RETRY_MS": "50",
-        "PARLEY_OUTBOX_MAX_ATTEMPTS": "3",
-        # checkout through the built-in test provider, whose page parley serves itself
-        "BARISTA_STRIPE_SECRET_KEY": None,
-        "PARLEY_PUBLIC_URL": None,
-    }
+    env = env_for(fake, PARLEY_OUTBOX_RETRY_MS="50", PARLEY_OUTBOX_MAX_ATTEMPTS="3",
+                  # checkout through the built-in test provider, whose page parley serves itself
+                  BARISTA_STRIPE_SECRET_KEY=None, PARLEY_PUBLIC_URL=None)
     srv = tap.watch(Server(env=env, name="parley (whatsapp)").start())
 
     def no_violations(user=None):

@@ -48,15 +48,7 @@ BASE_ENV = {
 
 
 def wa_env(fake):
-    return {
-        "BARISTA_WHATSAPP_PHONE_NUMBER_ID": wa.PHONE_ID,
-        "BARISTA_WHATSAPP_VERIFY_TOKEN": wa.VERIFY_TOKEN,
-        "BARISTA_WHATSAPP_APP_SECRET": wa.APP_SECRET,
-        "BARISTA_WHATSAPP_ACCESS_TOKEN": wa.ACCESS_TOKEN,
-        "PARLEY_WHATSAPP_API_BASE": fake.base,
-        "PARLEY_OUTBOX_RETRY_MS": "50",
-        "PARLEY_OUTBOX_MAX_ATTEMPTS": "3",
-    }
+    return wa.env_for(fake, PARLEY_OUTBOX_RETRY_MS="50", PARLEY_OUTBOX_MAX_ATTEMPTS="3")
 
 
 def env_with(*parts):

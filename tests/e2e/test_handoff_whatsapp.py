@@ -16,15 +16,7 @@ TOKEN = "handoff-wa-6b21"
 
 def main(tap):
     fake = wa.FakeGraph()
-    env = {
-        "BARISTA_WHATSAPP_PHONE_NUMBER_ID": wa.PHONE_ID,
-        "BARISTA_WHATSAPP_VERIFY_TOKEN": wa.VERIFY_TOKEN,
-        "BARISTA_WHATSAPP_APP_SECRET": wa.APP_SECRET,
-        "BARISTA_WHATSAPP_ACCESS_TOKEN": wa.ACCESS_TOKEN,
-        "PARLEY_WHATSAPP_API_BASE": fake.base,
-        "PARLEY_AGENT_TOKEN": TOKEN,
-        "BARISTA_AGENT_TOKEN": None,
-    }
+    env = wa.env_for(fake, PARLEY_AGENT_TOKEN=TOKEN, BARISTA_AGENT_TOKEN=None)
     srv = tap.watch(Server(bots=[ROOT], env=env, name="parley (whatsapp handoff)").start())
     auth = {"Authorization": "Bearer " + TOKEN}
 

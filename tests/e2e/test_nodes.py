@@ -254,16 +254,8 @@ def main(tap):
     # --- kill -9 under load ------------------------------------------------------------------
 
     fake = wa.FakeGraph()
-    wa_env = {
-        "BARISTA_WHATSAPP_PHONE_NUMBER_ID": wa.PHONE_ID,
-        "BARISTA_WHATSAPP_VERIFY_TOKEN": wa.VERIFY_TOKEN,
-        "BARISTA_WHATSAPP_APP_SECRET": wa.APP_SECRET,
-        "BARISTA_WHATSAPP_ACCESS_TOKEN": wa.ACCESS_TOKEN,
-        "PARLEY_WHATSAPP_API_BASE": fake.base,
-        "PARLEY_OUTBOX_RETRY_MS": "50",
-        "PARLEY_OUTBOX_RETRY_MAX_MS": "200",
-        "PARLEY_OUTBOX_MAX_ATTEMPTS": "1000",
-    }
+    wa_env = wa.env_for(fake, PARLEY_OUTBOX_RETRY_MS="50", PARLEY_OUTBOX_RETRY_MAX_MS="200",
+                        PARLEY_OUTBOX_MAX_ATTEMPTS="1000")
 
     def replies_in_turn_order(run):
         pair = Nodes(tap, 2, env=wa_env, name="order of sends")
