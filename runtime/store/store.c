@@ -6,7 +6,9 @@
 
 #include <string.h>
 
+#include "base/common.h"
 #include "store_backend.h"
+#include "store_thread.h"
 
 int pl_store_is_postgres(const char *where) {
     return where && (strncmp(where, "postgres://", 11) == 0 || strncmp(where, "postgresql://", 13) == 0);
@@ -30,6 +32,38 @@ uint64_t pl_store_round_trips(const pl_store *store) { return store->backend->ro
 
 void pl_store_set_owner(pl_store *store, const char *owner, int64_t lease_ms) {
     store->backend->set_owner(store, owner, lease_ms);
+    free(store->owner);
+    store->owner = owner ? pl_strdup(owner) : NULL;
+    store->lease_ms = lease_ms;
+    if (store->thread) pl_store_thread_set_owner(store->thread, owner, lease_ms);
+}
+
+void pl_store_offload(pl_store *store, pl_store_work_fn work, pl_store_done_fn done, void *ud) {
+    if (store->thread) {
+        pl_store_thread_post(store->thread, work, done, ud);
+        return;
+    }
+    work(store, ud);
+    if (done) done(ud);
+}
+
+size_t pl_store_offloaded(const pl_store *store) {
+    return store->thread ? pl_store_thread_waiting(store->thread) : 0;
+}
+
+void pl_store_drain(pl_store *store) {
+    pl_store_thread *o = store->thread;
+    store->thread = NULL; /* what the dones hand over from now on runs at once */
+    pl_store_thread_stop(o);
+}
+
+/* A store shared by several nodes hands the calls the loop must not wait
+ * for to a thread of its own (store_thread.h). */
+static int start_thread(pl_store *store, struct event_base *base, char **err) {
+    if (!store->backend->shared || store->thread) return PL_OK;
+    if (pl_store_thread_start(store->backend->path(store), base, &store->thread, err) != PL_OK) return PL_ERR;
+    if (store->owner) pl_store_thread_set_owner(store->thread, store->owner, store->lease_ms);
+    return PL_OK;
 }
 
 int pl_store_outbox_renew(pl_store *store, int release, char **err) {
@@ -45,7 +79,10 @@ int pl_store_listen(pl_store *store, struct event_base *base, pl_store_heard_fn 
 }
 
 void pl_store_close(pl_store *store) {
-    if (store) store->backend->close(store);
+    if (!store) return;
+    pl_store_drain(store);
+    free(store->owner);
+    store->backend->close(store);
 }
 
 const char *pl_store_path(const pl_store *store) {
@@ -111,7 +148,10 @@ void pl_store_session_take(pl_store *store, const pl_session_key *key, int64_t i
 }
 
 int pl_store_use_loop(pl_store *store, struct event_base *base, char **err) {
-    return store->backend->use_loop(store, base, err);
+    if (!base) pl_store_drain(store);
+    int rc = store->backend->use_loop(store, base, err);
+    if (rc == PL_OK && base) rc = start_thread(store, base, err);
+    return rc;
 }
 
 uint64_t pl_store_session_epoch(const pl_store *store) { return store->backend->session_epoch(store); }

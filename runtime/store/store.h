@@ -45,8 +45,10 @@ void pl_store_close(pl_store *store);
 /* Where the database is: the SQLite file's path (NULL for ":memory:") or
  * the PostgreSQL URL it was opened with. */
 const char *pl_store_path(const pl_store *store);
-/* A read-only connection to the same database for another thread (a turn
- * thread reads sessions with it): only pl_store_session_get works on it. */
+/* A second connection to the same database for another thread: SQLite's
+ * is read-only (a turn thread reads sessions with it: only
+ * pl_store_session_get works on it); PostgreSQL's serves every call but
+ * batches (pl_store_offload's thread uses one). */
 int pl_store_open_reader(const char *path, pl_store **out, char **err);
 
 /* Hands syncing to the caller's sync thread: commits are written into the
@@ -116,9 +118,29 @@ void pl_store_session_release(pl_store *store, const pl_session_key *key);
  * again): a session taken at another epoch is not held. */
 uint64_t pl_store_session_epoch(const pl_store *store);
 /* The loop the store's asynchronous work runs on (PostgreSQL: taking and
- * releasing sessions on a connection of its own); NULL detaches it (takes
- * in flight then never call back). */
+ * releasing sessions on a connection of its own, and pl_store_offload's
+ * thread); NULL detaches it (takes in flight then never call back; handed
+ * over calls are drained as by pl_store_drain). */
 int pl_store_use_loop(pl_store *store, struct event_base *base, char **err);
+
+/* --- calls the loop does not wait for ------------------------------------- */
+
+/* Runs work(store', ud), a sequence of the calls below whose answer the
+ * caller needs, without the loop waiting for it, then done(ud) (may be
+ * NULL) on the loop. For a store on a database server with a loop
+ * (pl_store_use_loop) store' is the connection of a thread of its own
+ * (store_thread.h), which runs handed-over work one at a time, in order,
+ * and sees everything committed before the work was handed over; the dones
+ * follow in the same order. Otherwise (SQLite, no loop) work runs at once
+ * on store, and done before this returns. work must touch nothing but
+ * store' and ud; what it learns goes into ud for done. */
+void pl_store_offload(pl_store *store, pl_store_work_fn work, pl_store_done_fn done, void *ud);
+/* Work handed over and not yet done. */
+size_t pl_store_offloaded(const pl_store *store);
+/* Waits until every handed-over work has run, runs the dones on the
+ * caller's thread, and stops the thread: work handed over later runs at
+ * once. The app drains before it frees what the dones touch. */
+void pl_store_drain(pl_store *store);
 /* Several nodes: in the open batch, tells the other nodes (once it has
  * committed) that the session got new transcript lines (handoff: and its
  * handoff changed), so that their streams send them. SQLite: nothing. */

@@ -83,6 +83,9 @@ typedef struct pl_store_backend {
 
 struct pl_store {
     const pl_store_backend *backend;
+    struct pl_store_thread *thread; /* store.c's: pl_store_offload's thread, while it runs */
+    char *owner;                      /* store.c's copy of pl_store_set_owner's, for that thread */
+    int64_t lease_ms;
 };
 
 /* The backends' constructors (store.c calls them). */

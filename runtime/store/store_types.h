@@ -23,5 +23,9 @@ typedef void (*pl_store_taken_fn)(int rc, int held, int64_t turn, int handled, c
                                   const char *err, void *ud);
 /* pl_store_listen's: another node committed lines of a session (store.h). */
 typedef void (*pl_store_heard_fn)(const pl_session_key *key, int handoff, void *ud);
+/* pl_store_offload's: the work, given the store to run it on (another
+ * thread's connection, or the caller's own), and what follows on the loop. */
+typedef void (*pl_store_work_fn)(pl_store *store, void *ud);
+typedef void (*pl_store_done_fn)(void *ud);
 
 #endif

@@ -5,7 +5,9 @@
  * its migrations of an old file) and what only several connections to one
  * PostgreSQL database show (de-duplication by constraints). */
 #define _GNU_SOURCE
+#include <event2/event.h>
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1009,6 +1011,86 @@ TEST(batch_commits_and_is_read_after) {
     pl_store_close(store);
 }
 
+/* --- pl_store_offload: calls the loop does not wait for ------------------- */
+
+typedef struct {
+    int n;               /* the order it was handed over in */
+    pthread_t ran_on;    /* the thread work ran on */
+    pl_store *ran_with;  /* and its store */
+    char *state;         /* what it read */
+    int *done_order;     /* the dones' log */
+    int *ndone;
+    struct event_base *base;
+    int breaks;          /* the last done ends the loop */
+} handed;
+
+static void handed_work(pl_store *store, void *ud) {
+    handed *h = ud;
+    h->ran_on = pthread_self();
+    h->ran_with = store;
+    char *err = NULL;
+    pl_session_key key = {"barista", "rest", h->n % 2 ? "alice" : "bob"};
+    if (pl_store_session_get(store, &key, &h->state, &err) != PL_OK) free(err);
+}
+
+static void handed_done(void *ud) {
+    handed *h = ud;
+    h->done_order[(*h->ndone)++] = h->n;
+    if (h->breaks) event_base_loopbreak(h->base);
+}
+
+/* Work handed over sees what was committed before, runs in order, and its
+ * done follows in order: on PostgreSQL with a loop on a thread of its own
+ * (the loop goes on meanwhile), on SQLite at once on the caller's store. */
+TEST(offloaded_calls_run_in_order) {
+    pl_store *store = open_memory();
+    if (!store) return;
+    char *err = NULL;
+    CHECK(put(store, &alice, "{\"who\":\"alice\"}"));
+    struct event_base *base = event_base_new();
+    CHECK(pl_store_use_loop(store, base, &err) == PL_OK);
+    enum { N = 6 };
+    handed h[N];
+    int order[N], ndone = 0;
+    for (int i = 0; i < N; i++) {
+        h[i] = (handed){.n = i, .done_order = order, .ndone = &ndone, .base = base, .breaks = i == N - 1};
+        pl_store_offload(store, handed_work, handed_done, &h[i]);
+        if (on_postgres) CHECK(ndone == 0 || ndone <= i); /* the loop has not run yet */
+    }
+    if (on_postgres) {
+        CHECK(pl_store_offloaded(store) == N - (size_t)ndone);
+        event_base_dispatch(base);
+    }
+    CHECK(ndone == N);
+    for (int i = 0; i < N; i++) {
+        CHECK(order[i] == i);
+        CHECK(pthread_equal(h[i].ran_on, pthread_self()) == !on_postgres);
+        CHECK((h[i].ran_with == store) == !on_postgres);
+        if (i % 2) CHECK_STR(h[i].state, "{\"who\":\"alice\"}");
+        else CHECK(h[i].state == NULL);
+        free(h[i].state);
+    }
+    CHECK(pl_store_offloaded(store) == 0);
+    /* drained: work handed over and not yet done is done before it returns */
+    handed last = {.n = 1, .done_order = order, .ndone = &ndone, .base = base};
+    ndone = 0;
+    pl_store_offload(store, handed_work, handed_done, &last);
+    pl_store_drain(store);
+    CHECK(ndone == 1);
+    CHECK_STR(last.state, "{\"who\":\"alice\"}");
+    free(last.state);
+    /* and after it, work runs at once on the caller's store */
+    last = (handed){.n = 3, .done_order = order, .ndone = &ndone, .base = base};
+    pl_store_offload(store, handed_work, handed_done, &last);
+    CHECK(ndone == 2);
+    CHECK(last.ran_with == store);
+    free(last.state);
+    CHECK(pl_store_use_loop(store, NULL, &err) == PL_OK);
+    free(err);
+    pl_store_close(store);
+    event_base_free(base);
+}
+
 /* A statement that fails fails its whole batch — at once, or when the
  * outcome is read — and the next batch is unharmed. */
 TEST(batch_failure_keeps_nothing) {
@@ -1232,7 +1314,8 @@ TEST(postgres_open_fails_cleanly) {
     X(jobs_schedule_cancel_fire)                 \
     X(payload_map)                               \
     X(batch_commits_and_is_read_after)           \
-    X(batch_failure_keeps_nothing)
+    X(batch_failure_keeps_nothing)               \
+    X(offloaded_calls_run_in_order)
 
 #define ON_SQLITE(name) RUN_AS("sqlite: " #name, name);
 #define ON_POSTGRES(name) RUN_AS("postgresql: " #name, name);
