@@ -152,19 +152,28 @@ static int lookup_channel(const char *bot_name, const char *channel, pl_channel_
  * the last stop go to their mailboxes again (those received before
  * received_before: with several nodes, a node that died left them); handled
  * ones older than a week are forgotten. A message another node handles
- * meanwhile is skipped when its session is taken (pipeline.c). */
-static void recover_inbox(pl_app *app, int64_t received_before) {
-    char *err = NULL;
-    json_t *rows = NULL;
-    if (pl_store_inbox_prune(app->store, pl_now_ms() - 7LL * 24 * 3600 * 1000, &err) != PL_OK ||
-        pl_store_inbox_pending(app->store, received_before, &rows, &err) != PL_OK) {
-        pl_error("inbox: %s", err);
-        free(err);
-        return;
-    }
+ * meanwhile is skipped when its session is taken (pipeline.c). The store's
+ * thread reads them (pl_store_offload). */
+typedef struct {
+    pl_app *app;
+    int64_t received_before;
+    json_t *rows;
+    char *err;
+} inbox_look;
+
+static void read_inbox(pl_store *store, void *ud) {
+    inbox_look *l = ud;
+    if (pl_store_inbox_prune(store, pl_now_ms() - 7LL * 24 * 3600 * 1000, &l->err) == PL_OK)
+        pl_store_inbox_pending(store, l->received_before, &l->rows, &l->err);
+}
+
+static void inbox_read(void *ud) {
+    inbox_look *l = ud;
+    pl_app *app = l->app;
+    if (l->err) pl_error("inbox: %s", l->err);
     size_t i, resumed = 0;
     json_t *row;
-    json_array_foreach(rows, i, row) {
+    json_array_foreach(l->rows, i, row) {
         pl_bot *bot = pl_app_find_bot(app, json_string_value(json_object_get(row, "bot")));
         if (!bot) continue;
         pl_message *msg = pl_message_from_event(pl_bot_name(bot), json_string_value(json_object_get(row, "channel")),
@@ -176,8 +185,17 @@ static void recover_inbox(pl_app *app, int64_t received_before) {
     }
     if (resumed)
         pl_info("inbox: handling %zu message%s received %s", resumed, resumed == 1 ? "" : "s",
-                received_before == INT64_MAX ? "before the last stop" : "by a node that stopped");
-    json_decref(rows);
+                l->received_before == INT64_MAX ? "before the last stop" : "by a node that stopped");
+    json_decref(l->rows);
+    free(l->err);
+    free(l);
+}
+
+static void recover_inbox(pl_app *app, int64_t received_before) {
+    inbox_look *l = calloc(1, sizeof *l);
+    if (!l) abort();
+    *l = (inbox_look){.app = app, .received_before = received_before};
+    pl_store_offload(app->store, read_inbox, inbox_read, l);
 }
 
 static void on_lease(evutil_socket_t fd, short what, void *arg) {
@@ -314,6 +332,9 @@ void pl_app_close(pl_app *app) {
         pl_workers_post(app->workers, i, turn_thread_done, NULL);
     pl_workers_stop(app->workers);
     pl_turn_use_workers(NULL);
+    /* the store's thread next: the dones of what it still has run now,
+     * while what they touch is there */
+    if (app->store) pl_store_drain(app->store);
     pl_commerce_lua_use(NULL);
     pl_commerce_free(app->commerce);
     if (app->lease_ev) event_free(app->lease_ev);

@@ -22,6 +22,8 @@ struct pl_jobs {
     int firing; /* batches recorded but not yet committed */
     int stalled; /* due jobs of bots not served here: do not spin on them */
     int64_t recheck_ms; /* pl_jobs_share's: other nodes schedule jobs too */
+    int looking;    /* the store's thread reads the jobs for us */
+    int look_again; /* and was kicked meanwhile */
 };
 
 typedef struct {
@@ -31,14 +33,28 @@ typedef struct {
 
 static void on_timer(evutil_socket_t fd, short what, void *arg);
 
-void pl_jobs_kick(pl_jobs *j) {
-    if (j->firing) return; /* the commit in flight kicks again */
-    int64_t next = -1;
-    char *err = NULL;
-    if (pl_store_job_next(j->store, &next, &err) != PL_OK) {
-        pl_error("jobs: %s", err);
-        free(err);
-    }
+/* The store's answers, read on its thread (pl_store_offload) and acted on
+ * on the loop: the due jobs (when the timer fired), then when the next one
+ * is due. One look at a time; a kick meanwhile looks again after it. */
+typedef struct {
+    pl_jobs *jobs;
+    int due_too;
+    json_t *due;
+    int64_t next;
+    char *err;
+} look;
+
+static void fire_due(pl_jobs *j, json_t *due);
+
+static void read_jobs(pl_store *store, void *ud) {
+    look *l = ud;
+    l->next = -1;
+    if (l->due_too && pl_store_jobs_due(store, pl_now_ms(), BATCH, &l->due, &l->err) != PL_OK) return;
+    if (pl_store_job_next(store, &l->next, &l->err) != PL_OK) l->next = -1;
+}
+
+/* Sets the timer for the next due job (next: its time, -1 none). */
+static void set_timer(pl_jobs *j, int64_t next) {
     int64_t recheck = j->recheck_ms ? j->recheck_ms : RECHECK_MS;
     int64_t delay = next < 0 ? recheck : next - pl_now_ms();
     if (delay < 0) delay = 0;
@@ -46,6 +62,40 @@ void pl_jobs_kick(pl_jobs *j) {
     if (delay > recheck) delay = recheck;
     struct timeval tv = {(time_t)(delay / 1000), (suseconds_t)((delay % 1000) * 1000)};
     evtimer_add(j->timer, &tv);
+}
+
+static void jobs_read(void *ud) {
+    look *l = ud;
+    pl_jobs *j = l->jobs;
+    j->looking = 0;
+    if (l->err) {
+        pl_error("jobs: %s", l->err);
+        free(l->err);
+    }
+    if (json_array_size(l->due) > 0) fire_due(j, l->due);
+    json_decref(l->due);
+    int again = j->look_again;
+    j->look_again = 0;
+    if (j->firing || again) pl_jobs_kick(j); /* a commit in flight kicks again */
+    else set_timer(j, l->next);
+    free(l);
+}
+
+static void look_for_jobs(pl_jobs *j, int due_too) {
+    if (j->looking) {
+        j->look_again = 1;
+        return;
+    }
+    look *l = calloc(1, sizeof *l);
+    if (!l) abort();
+    *l = (look){.jobs = j, .due_too = due_too};
+    j->looking = 1;
+    pl_store_offload(j->store, read_jobs, jobs_read, l);
+}
+
+void pl_jobs_kick(pl_jobs *j) {
+    if (j->firing) return; /* the commit in flight kicks again */
+    look_for_jobs(j, 0);
 }
 
 /* Inside the commit: each due job still pending becomes an event. */
@@ -112,17 +162,7 @@ static void fire_due(pl_jobs *j, json_t *due) {
 static void on_timer(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
-    pl_jobs *j = arg;
-    json_t *due = NULL;
-    char *err = NULL;
-    if (pl_store_jobs_due(j->store, pl_now_ms(), BATCH, &due, &err) != PL_OK) {
-        pl_error("jobs: %s", err);
-        free(err);
-    } else if (json_array_size(due) > 0) {
-        fire_due(j, due);
-    }
-    json_decref(due);
-    pl_jobs_kick(j);
+    look_for_jobs(arg, 1);
 }
 
 pl_jobs *pl_jobs_new(struct event_base *base, pl_store *store, pl_pipeline *pipe,

@@ -17,6 +17,7 @@ typedef struct call {
     json_t *body; /* the stored call object */
     int attempts;
     int64_t next_at;
+    int cleared; /* several nodes: no other node's earlier call waits (earlier_elsewhere) */
 } call;
 
 /* The calls of one session (bot, channel, user), sent one at a time. */
@@ -40,6 +41,12 @@ typedef struct update {
     char *error;
 } update;
 
+/* A write-back of state changes, handed to the store's thread. */
+typedef struct {
+    update *list;
+    char *err;
+} state_write;
+
 struct pl_outbox {
     struct event_base *base;
     pl_store *store;
@@ -59,6 +66,7 @@ struct pl_outbox {
     struct event *lease_ev; /* pl_outbox_share's */
     int64_t lease_ms;       /* 0: the only node */
     int64_t lease_ok_ms;    /* monotonic ms of the last renew the database took */
+    int renewing;           /* a renewal is with the store's thread */
 };
 
 static long env_long(const char *name, long fallback) {
@@ -123,30 +131,41 @@ static void append(queue *q, call *c) {
 
 /* --- write-back of state changes ------------------------------------------- */
 
-static void on_flush(evutil_socket_t fd, short what, void *arg) {
-    (void)fd;
-    (void)what;
-    pl_outbox *o = arg;
-    update *list = o->updates;
-    o->updates = NULL;
-    char *err = NULL;
-    int ok = pl_store_begin(o->store, &err) == PL_OK;
+/* On the store's thread (pl_store_offload): the changes in one transaction. */
+static void write_states(pl_store *store, void *ud) {
+    state_write *w = ud;
+    int ok = pl_store_begin(store, &w->err) == PL_OK;
     int64_t now = pl_now_ms();
-    for (update *u = list; ok && u; u = u->next)
-        ok = pl_store_outbox_update(o->store, u->id, u->state, u->attempts, u->next_at, u->error,
-                                    now, &err) == PL_OK;
-    if (ok) ok = pl_store_commit(o->store, &err) == PL_OK;
-    if (!ok) {
-        pl_store_rollback(o->store);
-        pl_error("outbox: could not record delivery states (%s); they may be sent again after a restart",
-                 err);
-    }
-    free(err);
-    for (update *u = list, *n; u; u = n) {
+    for (update *u = w->list; ok && u; u = u->next)
+        ok = pl_store_outbox_update(store, u->id, u->state, u->attempts, u->next_at, u->error, now, &w->err) ==
+             PL_OK;
+    if (ok) ok = pl_store_commit(store, &w->err) == PL_OK;
+    if (!ok) pl_store_rollback(store);
+}
+
+static void states_written(void *ud) {
+    state_write *w = ud;
+    if (w->err)
+        pl_error("outbox: could not record delivery states (%s); they may be sent again after a restart", w->err);
+    free(w->err);
+    for (update *u = w->list, *n; u; u = n) {
         n = u->next;
         free(u->error);
         free(u);
     }
+    free(w);
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    pl_outbox *o = arg;
+    if (!o->updates) return;
+    state_write *w = calloc(1, sizeof *w);
+    if (!w) abort();
+    w->list = o->updates;
+    o->updates = NULL;
+    pl_store_offload(o->store, write_states, states_written, w);
 }
 
 static void record(pl_outbox *o, const call *c, const char *state, const char *error) {
@@ -241,22 +260,49 @@ static void failed_attempt(queue *q, const char *why, int retry, long retry_afte
     schedule_retry(q, delay);
 }
 
-/* Builds the request for the head call and starts it. */
 /* Several nodes: a call of an earlier turn of the same shopper, queued by
- * another node and not yet sent, goes first; this queue looks again soon
- * (1 when it waits). */
-static int earlier_elsewhere(queue *q, const call *c) {
-    int waiting = 0;
-    char *err = NULL;
-    if (pl_store_outbox_earlier(q->outbox->store, q->bot, q->channel, q->user, c->id, &waiting, &err) != PL_OK) {
-        pl_warn("outbox: %s", err);
-        free(err);
-        waiting = 1;
-    }
-    if (waiting) schedule_retry(q, EARLIER_RETRY_MS);
-    return waiting;
+ * another node and not yet sent, goes first. The head call is asked about
+ * once (the store's thread answers; the queue counts as in flight
+ * meanwhile): while such a call waits, this queue looks again soon; once
+ * none does, none can come (the later turn ran after the earlier one
+ * committed its calls), and the head is sent and retried without asking. */
+typedef struct {
+    queue *q;
+    int64_t id;
+    int waiting;
+    char *err;
+} order_check;
+
+static void check_order(pl_store *store, void *ud) {
+    order_check *k = ud;
+    queue *q = k->q;
+    if (pl_store_outbox_earlier(store, q->bot, q->channel, q->user, k->id, &k->waiting, &k->err) != PL_OK)
+        k->waiting = 1;
 }
 
+static void order_checked(void *ud) {
+    order_check *k = ud;
+    queue *q = k->q;
+    q->in_flight = 0;
+    if (k->err) pl_warn("outbox: %s", k->err);
+    if (!k->waiting) q->head->cleared = 1;
+    free(k->err);
+    free(k);
+    if (q->head->cleared) send_next(q);
+    else schedule_retry(q, EARLIER_RETRY_MS);
+}
+
+static int earlier_elsewhere(queue *q, call *c) {
+    if (c->cleared) return 0;
+    order_check *k = calloc(1, sizeof *k);
+    if (!k) abort();
+    *k = (order_check){.q = q, .id = c->id};
+    q->in_flight = 1;
+    pl_store_offload(q->outbox->store, check_order, order_checked, k);
+    return 1;
+}
+
+/* Builds the request for the head call and starts it. */
 static void send_next(queue *q) {
     pl_outbox *o = q->outbox;
     call *c = q->head;
@@ -457,12 +503,10 @@ static int holds_call(const pl_outbox *o, int64_t id) {
     return 0;
 }
 
-/* Queues the stored calls this node is to send (pl_store_outbox_pending:
- * all of them, or with several nodes those no live node holds) and starts
- * sending; how many, or -1. */
-static long take_pending(pl_outbox *o, char **err) {
-    json_t *rows = NULL;
-    if (pl_store_outbox_pending(o->store, &rows, err) != PL_OK) return -1;
+/* Queues the stored calls this node is to send (rows of
+ * pl_store_outbox_pending: all of them, or with several nodes those no live
+ * node holds) and starts sending; how many it took. */
+static long take_rows(pl_outbox *o, json_t *rows) {
     size_t i;
     json_t *row;
     long taken = 0;
@@ -483,7 +527,6 @@ static long take_pending(pl_outbox *o, char **err) {
         c->next_at = json_integer_value(json_object_get(row, "next_at"));
         append(q, c);
     }
-    json_decref(rows);
     for (queue *q = o->queues, *next; q; q = next) {
         next = q->next_queue;
         send_next(q);
@@ -492,28 +535,54 @@ static long take_pending(pl_outbox *o, char **err) {
 }
 
 int pl_outbox_resume(pl_outbox *o, char **err) {
-    long taken = take_pending(o, err);
-    if (taken < 0) return PL_ERR;
+    json_t *rows = NULL;
+    if (pl_store_outbox_pending(o->store, &rows, err) != PL_OK) return PL_ERR;
+    long taken = take_rows(o, rows);
+    json_decref(rows);
     if (taken > 0) pl_info("outbox: resuming %ld outgoing message%s", taken, taken == 1 ? "" : "s");
     return PL_OK;
 }
 
 /* Several nodes: every third of a lease, this node renews its hold of the
- * calls it has, and takes over those of a node that stopped renewing. */
+ * calls it has, and takes over those of a node that stopped renewing (on
+ * the store's thread, one renewal at a time). */
+typedef struct {
+    pl_outbox *outbox;
+    int renewed;
+    json_t *rows;
+    char *err;
+} lease_renewal;
+
+static void renew_lease(pl_store *store, void *ud) {
+    lease_renewal *r = ud;
+    r->renewed = pl_store_outbox_renew(store, 0, &r->err) == PL_OK;
+    if (r->renewed && pl_store_outbox_pending(store, &r->rows, &r->err) != PL_OK) r->rows = NULL;
+}
+
+static void lease_renewed(void *ud) {
+    lease_renewal *r = ud;
+    pl_outbox *o = r->outbox;
+    o->renewing = 0;
+    if (r->renewed) o->lease_ok_ms = pl_monotonic_us() / 1000;
+    long taken = r->rows ? take_rows(o, r->rows) : 0;
+    if (r->err) pl_warn("outbox: %s", r->err);
+    else if (taken > 0)
+        pl_info("outbox: took over %ld outgoing message%s of a node that stopped", taken, taken == 1 ? "" : "s");
+    json_decref(r->rows);
+    free(r->err);
+    free(r);
+}
+
 static void on_lease(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     pl_outbox *o = arg;
-    char *err = NULL;
-    long taken = 0;
-    int renewed = pl_store_outbox_renew(o->store, 0, &err) == PL_OK;
-    if (renewed) o->lease_ok_ms = pl_monotonic_us() / 1000;
-    if (!renewed || (taken = take_pending(o, &err)) < 0) {
-        pl_warn("outbox: %s", err);
-        free(err);
-    } else if (taken > 0) {
-        pl_info("outbox: took over %ld outgoing message%s of a node that stopped", taken, taken == 1 ? "" : "s");
-    }
+    if (o->renewing) return;
+    lease_renewal *r = calloc(1, sizeof *r);
+    if (!r) abort();
+    r->outbox = o;
+    o->renewing = 1;
+    pl_store_offload(o->store, renew_lease, lease_renewed, r);
 }
 
 void pl_outbox_share(pl_outbox *o, int64_t lease_ms) {

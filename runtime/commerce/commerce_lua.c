@@ -1,6 +1,8 @@
 /* commerce_lua: the thin Lua binding of commerce.c, `parley.commerce`,
  * used by runtime/lua/parley/conversation.lua (c:checkout, c:orders ...).
- * create_order waits for the provider's link inside the turn. */
+ * create_order waits for the provider's link inside the turn; every store
+ * call goes through pl_store_offload, and the turn waits for it where the
+ * store answers later (a database server). */
 #define _GNU_SOURCE
 #include <lauxlib.h>
 #include <openssl/rand.h>
@@ -36,51 +38,101 @@ static char *new_token(void) {
 
 /* --- create_order ------------------------------------------------------------------ */
 
+/* An order on its way: its row is created and its payment link recorded
+ * on the store's thread (pl_store_offload), the link made by the provider
+ * in between; the turn waits for it all where the store answers later. */
 typedef struct {
-    pl_turn *turn;   /* NULL until the turn waits */
+    pl_turn *turn;  /* NULL until the turn waits */
     pl_store *store;
     pl_bot *bot;
+    json_t *order;  /* to create; once the link is recorded, the stored order */
     int64_t id;
-    int done;        /* the link came (or failed) */
+    int done;       /* the link came (or failed) and is recorded */
     char *error;
+    char *url, *ref; /* the link the provider made */
 } link_wait;
 
 /* Pushes the stored order (with its payment link) or nil, "provider_unavailable". */
 static int push_order(lua_State *L, void *ud) {
     link_wait *w = ud;
-    json_t *order = NULL;
-    char *err = NULL;
     int n = 2;
-    if (w->error || pl_store_order_get(w->store, pl_bot_name(w->bot), w->id, &order, &err) != PL_OK || !order) {
+    if (w->error || !w->order) {
         lua_pushnil(L);
         lua_pushliteral(L, "provider_unavailable");
     } else {
-        pl_json_push(L, pl_commerce_tidy_order(order));
+        pl_json_push(L, pl_commerce_tidy_order(w->order));
         n = 1;
     }
-    json_decref(order);
-    free(err);
+    json_decref(w->order);
     free(w->error);
+    free(w->url);
+    free(w->ref);
     free(w);
     return n;
 }
 
-static void on_link(const char *url, const char *ref, const char *why, void *ud) {
+static void order_settled(link_wait *w) {
+    w->done = 1;
+    if (w->turn) pl_turn_wake(w->turn, push_order, w);
+}
+
+/* On the store's thread: the link on the order, or the order failed; then
+ * the stored order. */
+static void record_link(pl_store *store, void *ud) {
     link_wait *w = ud;
     char *err = NULL;
     int64_t now = pl_now_ms();
-    int changed = 0;
-    if (url && pl_store_order_set_link(w->store, w->id, ref, url, now, &err) != PL_OK) why = err;
-    if (!url || why) {
-        pl_error("[%s] order %lld: no payment link: %s", pl_bot_name(w->bot), (long long)w->id, why ? why : "?");
-        w->error = pl_strdup(why ? why : "no link");
-        char *ignored = NULL;
-        pl_store_order_transition(w->store, w->id, "pending", "failed", NULL, now, &changed, &ignored);
-        free(ignored);
+    if (w->url && pl_store_order_set_link(store, w->id, w->ref, w->url, now, &err) != PL_OK) {
+        free(w->error);
+        w->error = err;
     }
+    json_decref(w->order);
+    w->order = NULL;
+    if (w->error) {
+        int changed = 0;
+        char *ignored = NULL;
+        pl_store_order_transition(store, w->id, "pending", "failed", NULL, now, &changed, &ignored);
+        free(ignored);
+    } else if (pl_store_order_get(store, pl_bot_name(w->bot), w->id, &w->order, &err) != PL_OK) {
+        free(err);
+    }
+}
+
+static void link_recorded(void *ud) {
+    link_wait *w = ud;
+    if (w->error) pl_error("[%s] order %lld: no payment link: %s", pl_bot_name(w->bot), (long long)w->id, w->error);
+    order_settled(w);
+}
+
+static void on_link(const char *url, const char *ref, const char *why, void *ud) {
+    link_wait *w = ud;
+    w->url = url ? pl_strdup(url) : NULL;
+    w->ref = ref ? pl_strdup(ref) : NULL;
+    if (!url || why) w->error = pl_strdup(why ? why : "no link");
+    pl_store_offload(w->store, record_link, link_recorded, w);
+}
+
+/* On the store's thread: the order's row. */
+static void create_row(pl_store *store, void *ud) {
+    link_wait *w = ud;
+    if (pl_store_order_create(store, w->order, pl_now_ms(), &w->id, &w->error) != PL_OK && !w->error)
+        w->error = pl_strdup("store: cannot create the order");
+}
+
+/* The row is there: the provider makes the link. */
+static void row_created(void *ud) {
+    link_wait *w = ud;
+    if (w->error) {
+        pl_error("[%s] %s", pl_bot_name(w->bot), w->error);
+        order_settled(w);
+        return;
+    }
+    json_object_set_new(w->order, "id", json_integer(w->id));
+    char *err = NULL;
+    pl_payment_ctx pctx;
+    const pl_payment_provider *provider = pl_commerce_provider(commerce, w->bot, &pctx, &err);
+    if (!provider || provider->create_link(&pctx, w->order, on_link, w, &err) != PL_OK) on_link(NULL, NULL, err, w);
     free(err);
-    w->done = 1;
-    if (w->turn) pl_turn_wake(w->turn, push_order, w);
 }
 
 /* Checks the lines against the live stock, adding up what all lines take
@@ -159,19 +211,8 @@ static int lua_create_order_on_loop(lua_State *L) {
     pl_store *store = pl_commerce_store(commerce);
     link_wait *w = calloc(1, sizeof *w);
     if (!w) abort();
-    *w = (link_wait){.store = store, .bot = bot};
-    int rc = pl_store_order_create(store, order, pl_now_ms(), &w->id, &err);
-    if (rc == PL_OK) {
-        json_object_set_new(order, "id", json_integer(w->id));
-        rc = provider->create_link(&pctx, order, on_link, w, &err);
-        if (rc != PL_OK) on_link(NULL, NULL, err, w);
-    } else {
-        pl_error("[%s] %s", pl_bot_name(bot), err);
-        w->error = pl_strdup(err);
-        w->done = 1;
-    }
-    free(err);
-    json_decref(order);
+    *w = (link_wait){.store = store, .bot = bot, .order = order};
+    pl_store_offload(store, create_row, row_created, w);
     if (w->done) return push_order(L, w);
     w->turn = turn;
     return pl_turn_wait(L, turn);
@@ -179,53 +220,133 @@ static int lua_create_order_on_loop(lua_State *L) {
 
 /* --- reading ------------------------------------------------------------------------ */
 
-/* orders([limit]) -> this shopper's orders on this channel, newest first */
-static int lua_orders_on_loop(lua_State *L) {
-    pl_turn *turn = need_turn(L, "c:orders");
+/* A read for the running turn, on the store's thread (pl_store_offload):
+ * the turn waits for it where the store answers later, and wakes with what
+ * push pushes. The shopper's key is copied: the message may go first. */
+typedef struct store_read {
+    pl_turn *turn; /* set once the turn waits */
+    int done;
+    char *bot, *channel, *user, *code;
+    int64_t id;
+    int limit;
+    json_t *found; /* orders' list, order's order */
+    int used;      /* discount_used's */
+    int failed;
+    int (*push)(lua_State *L, struct store_read *r);
+} store_read;
+
+static int push_read(lua_State *L, void *ud) {
+    store_read *r = ud;
+    int n = r->push(L, r);
+    json_decref(r->found);
+    free(r->bot);
+    free(r->channel);
+    free(r->user);
+    free(r->code);
+    free(r);
+    return n;
+}
+
+static void read_done(void *ud) {
+    store_read *r = ud;
+    r->done = 1;
+    if (r->turn) pl_turn_wake(r->turn, push_read, r);
+}
+
+/* Hands work to the store and returns its results, or waits for them. */
+static int read_for_turn(lua_State *L, pl_turn *turn, store_read *r, pl_store_work_fn work) {
+    pl_store *store = pl_commerce_store(commerce);
+    if (pl_store_offload_later(store)) pl_turn_check_wait(L, turn);
     const pl_message *msg = pl_turn_message(turn);
-    json_t *list = NULL;
+    r->bot = pl_strdup(msg->bot);
+    r->channel = pl_strdup(msg->channel);
+    r->user = pl_strdup(msg->user);
+    pl_store_offload(store, work, read_done, r);
+    if (r->done) return push_read(L, r);
+    r->turn = turn;
+    return pl_turn_wait(L, turn);
+}
+
+static store_read *new_read(int (*push)(lua_State *L, store_read *r)) {
+    store_read *r = calloc(1, sizeof *r);
+    if (!r) abort();
+    r->push = push;
+    return r;
+}
+
+/* orders([limit]) -> this shopper's orders on this channel, newest first */
+static void read_orders(pl_store *store, void *ud) {
+    store_read *r = ud;
     char *err = NULL;
-    if (pl_store_orders_of(pl_commerce_store(commerce), msg->bot, msg->channel, msg->user,
-                           (int)luaL_optinteger(L, 1, 10), &list, &err) != PL_OK) {
+    r->failed = pl_store_orders_of(store, r->bot, r->channel, r->user, r->limit, &r->found, &err) != PL_OK;
+    free(err);
+}
+
+static int push_orders(lua_State *L, store_read *r) {
+    if (r->failed) {
         lua_pushnil(L);
         lua_pushliteral(L, "store_unavailable");
-        free(err);
         return 2;
     }
     size_t i;
     json_t *o;
-    json_array_foreach(list, i, o) pl_commerce_tidy_order(o);
-    return pl_json_push_owned(L, list);
+    json_array_foreach(r->found, i, o) pl_commerce_tidy_order(o);
+    pl_json_push(L, r->found);
+    return 1;
+}
+
+static int lua_orders_on_loop(lua_State *L) {
+    pl_turn *turn = need_turn(L, "c:orders");
+    int limit = (int)luaL_optinteger(L, 1, 10);
+    store_read *r = new_read(push_orders);
+    r->limit = limit;
+    return read_for_turn(L, turn, r, read_orders);
 }
 
 /* order(id) -> the order when it is this shopper's, else nil */
+static void read_order(pl_store *store, void *ud) {
+    store_read *r = ud;
+    char *err = NULL;
+    if (pl_store_order_get(store, r->bot, r->id, &r->found, &err) != PL_OK) r->found = NULL;
+    free(err);
+}
+
+static int push_order_if_mine(lua_State *L, store_read *r) {
+    json_t *order = r->found;
+    int mine = order && strcmp(json_string_value(json_object_get(order, "user")), r->user) == 0 &&
+               strcmp(json_string_value(json_object_get(order, "channel")), r->channel) == 0;
+    if (!mine) return 0;
+    pl_json_push(L, pl_commerce_tidy_order(order));
+    return 1;
+}
+
 static int lua_order_on_loop(lua_State *L) {
     pl_turn *turn = need_turn(L, "c:order");
-    const pl_message *msg = pl_turn_message(turn);
-    json_t *order = NULL;
-    char *err = NULL;
-    if (pl_store_order_get(pl_commerce_store(commerce), msg->bot, luaL_checkinteger(L, 1), &order, &err) != PL_OK) {
-        free(err);
-        return 0;
-    }
-    int mine = order && strcmp(json_string_value(json_object_get(order, "user")), msg->user) == 0 &&
-               strcmp(json_string_value(json_object_get(order, "channel")), msg->channel) == 0;
-    if (mine) return pl_json_push_owned(L, pl_commerce_tidy_order(order));
-    json_decref(order);
-    return 0;
+    lua_Integer id = luaL_checkinteger(L, 1);
+    store_read *r = new_read(push_order_if_mine);
+    r->id = id;
+    return read_for_turn(L, turn, r, read_order);
 }
 
 /* discount_used(code) -> whether this shopper has used the code */
+static void read_discount_use(pl_store *store, void *ud) {
+    store_read *r = ud;
+    char *err = NULL;
+    if (pl_store_discount_used(store, r->bot, r->code, r->user, &r->used, &err) != PL_OK) r->used = 0;
+    free(err);
+}
+
+static int push_used(lua_State *L, store_read *r) {
+    lua_pushboolean(L, r->used);
+    return 1;
+}
+
 static int lua_discount_used_on_loop(lua_State *L) {
     pl_turn *turn = need_turn(L, "cart:apply_code");
-    const pl_message *msg = pl_turn_message(turn);
-    int used = 0;
-    char *err = NULL;
-    if (pl_store_discount_used(pl_commerce_store(commerce), msg->bot, luaL_checkstring(L, 1), msg->user, &used,
-                               &err) != PL_OK)
-        free(err);
-    lua_pushboolean(L, used);
-    return 1;
+    const char *code = luaL_checkstring(L, 1);
+    store_read *r = new_read(push_used);
+    r->code = pl_strdup(code);
+    return read_for_turn(L, turn, r, read_discount_use);
 }
 
 /* stock(key) -> units left, or nil when the key is unlimited */

@@ -47,6 +47,8 @@ void pl_store_offload(pl_store *store, pl_store_work_fn work, pl_store_done_fn d
     if (done) done(ud);
 }
 
+int pl_store_offload_later(const pl_store *store) { return store->thread != NULL; }
+
 size_t pl_store_offloaded(const pl_store *store) {
     return store->thread ? pl_store_thread_waiting(store->thread) : 0;
 }

@@ -135,6 +135,9 @@ int pl_store_use_loop(pl_store *store, struct event_base *base, char **err);
  * on store, and done before this returns. work must touch nothing but
  * store' and ud; what it learns goes into ud for done. */
 void pl_store_offload(pl_store *store, pl_store_work_fn work, pl_store_done_fn done, void *ud);
+/* 1 when pl_store_offload hands work to the thread (its done comes later,
+ * from the loop), 0 when it runs work at once. */
+int pl_store_offload_later(const pl_store *store);
 /* Work handed over and not yet done. */
 size_t pl_store_offloaded(const pl_store *store);
 /* Waits until every handed-over work has run, runs the dones on the
