@@ -95,14 +95,16 @@ typedef struct {
     int idle_ticks; /* of the drain timer with nothing pending */
 } serve_state;
 
-/* Stops once nothing is pending at two ticks in a row: a reply handed to
+/* Stops once nothing is pending (messages, work with the store's thread)
+ * at two ticks in a row: a reply handed to
  * its connection in the loop turn that finished the last item is written
  * in a later loop turn, before the second tick. */
 static void check_drained(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     serve_state *st = arg;
-    if (pl_pipeline_pending(pl_app_pipeline(st->app)) != 0) st->idle_ticks = 0;
+    if (pl_pipeline_pending(pl_app_pipeline(st->app)) != 0 || pl_store_offloaded(pl_app_store(st->app)) != 0)
+        st->idle_ticks = 0;
     else if (++st->idle_ticks >= 2) event_base_loopexit(pl_app_base(st->app), NULL);
 }
 
@@ -252,6 +254,9 @@ static int run_server(pl_app_config *config, const char *addr, int port, const c
     event_free(sigint);
     if (st.drain_timer) event_free(st.drain_timer);
     if (st.grace_timer) event_free(st.grace_timer);
+    /* what the store's thread still has finishes while the routes that
+     * wait for it are there */
+    pl_store_drain(pl_app_store(app));
     pl_server_free(st.server);
     pl_app_close(app);
     pl_info("stopped");

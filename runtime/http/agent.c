@@ -18,6 +18,7 @@
 #include "conn.h"
 #include "reply.h"
 #include "sse.h"
+#include "store_reply.h"
 
 #define PING_SECONDS 25
 #define MAX_REPLY 4096
@@ -27,6 +28,7 @@ typedef struct agent_stream {
     struct pl_agents *agents;
     pl_sse *sse;
     char *scope; /* the one bot this agent may see, or NULL: every bot */
+    int fresh;   /* opened since the queue was last read: it has not had it */
 } agent_stream;
 
 struct pl_agents {
@@ -99,17 +101,124 @@ static int in_scope(const char *scope, const char *bot) {
 
 /* --- the queue and what the streams watch --------------------------------------------------- */
 
+/* Every read of the store here goes off the loop (pl_store_offload): the
+ * work reads into one of these, the loop acts on it. */
+typedef struct {
+    pl_agents *agents;
+    /* what to read */
+    char *bot, *channel, *user; /* one conversation (show, act, an action's outcome) */
+    int64_t after_id;           /* its lines after this one */
+    int lines_too, session_too; /* read them too */
+    /* what was read */
+    json_t *queue;   /* every handoff, with "last_id" */
+    json_t *lines;   /* the conversation's lines */
+    char *state;     /* its session */
+    char *err;
+    /* what follows */
+    const char *scope;          /* the agent's (a bot's name, which outlives this) */
+    json_t *body;               /* act's request body */
+    char *action, *agent;       /* act's, and an action's outcome */
+    int to_all;                 /* a queue read goes to every stream, not only the new ones */
+} agents_read;
+
+static agents_read *new_read(pl_agents *a) {
+    agents_read *r = calloc(1, sizeof *r);
+    if (!r) abort();
+    r->agents = a;
+    return r;
+}
+
+static void read_free(agents_read *r) {
+    free(r->bot);
+    free(r->channel);
+    free(r->user);
+    json_decref(r->queue);
+    json_decref(r->lines);
+    free(r->state);
+    free(r->err);
+    json_decref(r->body);
+    free(r->action);
+    free(r->agent);
+    free(r);
+}
+
+static void set_conversation(agents_read *r, const char *bot, const char *channel, const char *user) {
+    r->bot = pl_strdup(bot);
+    r->channel = pl_strdup(channel);
+    r->user = pl_strdup(user);
+}
+
+/* On the store's thread: the queue, each conversation with the id of its
+ * last line; then the one conversation asked for. */
+static void read_queue(pl_store *store, void *ud) {
+    agents_read *r = ud;
+    if (pl_store_handoffs(store, &r->queue, &r->err) != PL_OK) return;
+    size_t i;
+    json_t *c;
+    json_array_foreach(r->queue, i, c) {
+        pl_session_key k = {json_string_value(json_object_get(c, "bot")),
+                            json_string_value(json_object_get(c, "channel")),
+                            json_string_value(json_object_get(c, "user"))};
+        json_object_set_new(c, "last_id", json_integer(pl_store_transcript_last_id(store, &k)));
+    }
+    if (!r->bot) return;
+    pl_session_key key = {r->bot, r->channel, r->user};
+    if (r->session_too && pl_store_session_get(store, &key, &r->state, &r->err) != PL_OK) return;
+    if (r->lines_too) pl_store_transcript_since(store, &key, r->after_id, r->session_too ? 5000 : 200, &r->lines, &r->err);
+}
+
+/* On the store's thread: one conversation's lines after after_id. */
+static void read_lines(pl_store *store, void *ud) {
+    agents_read *r = ud;
+    pl_session_key key = {r->bot, r->channel, r->user};
+    pl_store_transcript_since(store, &key, r->after_id, 200, &r->lines, &r->err);
+}
+
 static void free_value(const char *key, void *value, void *ud) {
     (void)key;
     (void)ud;
     free(value);
 }
 
+/* The queue as it goes out: without the read's "last_id". */
+static json_t *queue_for(const json_t *list, const char *scope) {
+    json_t *mine = json_array();
+    size_t i;
+    json_t *c;
+    json_array_foreach(list, i, c) {
+        if (!in_scope(scope, json_string_value(json_object_get(c, "bot")))) continue;
+        json_t *copy = json_copy(c);
+        json_object_del(copy, "last_id");
+        json_array_append_new(mine, copy);
+    }
+    return json_pack("{s:o}", "conversations", mine);
+}
+
+/* The conversation's row in the queue (new), or NULL. */
+static json_t *handoff_in(const json_t *list, const char *bot, const char *channel, const char *user) {
+    size_t i;
+    json_t *c;
+    json_array_foreach(list, i, c) {
+        if (strcmp(json_string_value(json_object_get(c, "bot")), bot) == 0 &&
+            strcmp(json_string_value(json_object_get(c, "channel")), channel) == 0 &&
+            strcmp(json_string_value(json_object_get(c, "user")), user) == 0) {
+            json_t *copy = json_copy(c);
+            json_object_del(copy, "last_id");
+            return copy;
+        }
+    }
+    return NULL;
+}
+
+static void stream_new_lines(pl_agents *a, const pl_session_key *key);
+
 /* Watches the queue's conversations: one entering the queue starts at its
- * last line (an agent reads what came before with GET), one leaving it is
+ * last line as read with the queue (an agent reads what came before with
+ * GET) and looks at once for lines committed since; one leaving it is
  * dropped. */
 static void rewatch(pl_agents *a, const json_t *list) {
     pl_map *now = pl_map_new();
+    json_t *entered = json_array();
     size_t i;
     json_t *c;
     json_array_foreach(list, i, c) {
@@ -121,8 +230,8 @@ static void rewatch(pl_agents *a, const json_t *list) {
         if (!last) {
             last = malloc(sizeof *last);
             if (!last) abort();
-            pl_session_key k = {bot, channel, user};
-            *last = pl_store_transcript_last_id(pl_app_store(a->app), &k);
+            *last = json_integer_value(json_object_get(c, "last_id"));
+            json_array_append(entered, c);
         }
         pl_map_put(now, key, last);
         free(key);
@@ -130,28 +239,13 @@ static void rewatch(pl_agents *a, const json_t *list) {
     pl_map_each(a->watched, free_value, NULL);
     pl_map_free(a->watched);
     a->watched = now;
-}
-
-static json_t *the_queue(pl_agents *a) {
-    json_t *list = NULL;
-    char *err = NULL;
-    if (pl_store_handoffs(pl_app_store(a->app), &list, &err) != PL_OK) {
-        pl_error("agents: %s", err);
-        free(err);
-        return NULL;
+    json_array_foreach(entered, i, c) {
+        pl_session_key k = {json_string_value(json_object_get(c, "bot")),
+                            json_string_value(json_object_get(c, "channel")),
+                            json_string_value(json_object_get(c, "user"))};
+        stream_new_lines(a, &k);
     }
-    return list;
-}
-
-/* The queue as one agent sees it: {"conversations": [...]} (new). */
-static json_t *queue_for(const json_t *list, const char *scope) {
-    json_t *mine = json_array();
-    size_t i;
-    json_t *c;
-    json_array_foreach(list, i, c) {
-        if (in_scope(scope, json_string_value(json_object_get(c, "bot")))) json_array_append(mine, c);
-    }
-    return json_pack("{s:o}", "conversations", mine);
+    json_decref(entered);
 }
 
 static void send_queue(agent_stream *st, const json_t *list) {
@@ -162,12 +256,28 @@ static void send_queue(agent_stream *st, const json_t *list) {
     json_decref(data);
 }
 
-static void broadcast_queue(pl_agents *a) {
-    json_t *list = the_queue(a);
-    if (!list) return;
-    rewatch(a, list);
-    for (agent_stream *st = a->streams; st; st = st->next) send_queue(st, list);
-    json_decref(list);
+/* The queue read: watched again, and sent to every stream (only: to the
+ * streams that opened since the last). */
+static void queue_read(void *ud) {
+    agents_read *r = ud;
+    pl_agents *a = r->agents;
+    if (r->err) {
+        pl_error("agents: %s", r->err);
+    } else {
+        rewatch(a, r->queue);
+        for (agent_stream *st = a->streams; st; st = st->next) {
+            if (r->to_all || st->fresh) send_queue(st, r->queue);
+            st->fresh = 0;
+        }
+    }
+    read_free(r);
+}
+
+/* Reads the queue and sends it to every stream (all 1) or to the new ones. */
+static void send_queue_read(pl_agents *a, int all) {
+    agents_read *r = new_read(a);
+    r->to_all = all;
+    pl_store_offload(pl_app_store(a->app), read_queue, queue_read, r);
 }
 
 static void broadcast_line(pl_agents *a, const char *bot, const json_t *line) {
@@ -177,36 +287,46 @@ static void broadcast_line(pl_agents *a, const char *bot, const json_t *line) {
     free(text);
 }
 
+/* The lines read: those after the last one sent (reads may overlap) go out,
+ * while the conversation is still watched. */
+static void lines_read(void *ud) {
+    agents_read *r = ud;
+    pl_agents *a = r->agents;
+    char *k = conversation_key(r->bot, r->channel, r->user);
+    int64_t *last = pl_map_get(a->watched, k);
+    free(k);
+    if (r->err) pl_error("agents: %s", r->err);
+    size_t i;
+    json_t *line;
+    json_array_foreach(last ? r->lines : NULL, i, line) {
+        int64_t id = json_integer_value(json_object_get(line, "id"));
+        if (id <= *last) continue;
+        *last = id;
+        json_object_set_new(line, "bot", json_string(r->bot));
+        json_object_set_new(line, "channel", json_string(r->channel));
+        json_object_set_new(line, "user", json_string(r->user));
+        broadcast_line(a, r->bot, line);
+    }
+    read_free(r);
+}
+
 static void stream_new_lines(pl_agents *a, const pl_session_key *key) {
     if (pl_map_count(a->watched) == 0) return; /* no queue: every message of every channel passes here */
     char *k = conversation_key(key->bot, key->channel, key->user);
     int64_t *last = pl_map_get(a->watched, k);
     free(k);
     if (!last) return;
-    json_t *lines = NULL;
-    char *err = NULL;
-    if (pl_store_transcript_since(pl_app_store(a->app), key, *last, 200, &lines, &err) != PL_OK) {
-        pl_error("agents: %s", err);
-        free(err);
-        return;
-    }
-    size_t i;
-    json_t *line;
-    json_array_foreach(lines, i, line) {
-        *last = json_integer_value(json_object_get(line, "id"));
-        json_object_set_new(line, "bot", json_string(key->bot));
-        json_object_set_new(line, "channel", json_string(key->channel));
-        json_object_set_new(line, "user", json_string(key->user));
-        broadcast_line(a, key->bot, line);
-    }
-    json_decref(lines);
+    agents_read *r = new_read(a);
+    set_conversation(r, key->bot, key->channel, key->user);
+    r->after_id = *last;
+    pl_store_offload(pl_app_store(a->app), read_lines, lines_read, r);
 }
 
 /* The lines first: a hand back or close is still watched until the queue
  * that no longer lists it goes out. */
 void pl_agents_committed(pl_agents *a, const pl_session_key *key, int handoff_changed) {
     stream_new_lines(a, key);
-    if (handoff_changed) broadcast_queue(a);
+    if (handoff_changed) send_queue_read(a, 1);
 }
 
 /* --- the stream ---------------------------------------------------------------------------- */
@@ -227,13 +347,18 @@ static void open_stream(pl_agents *a, struct evhttp_request *req, const char *sc
     st->agents = a;
     st->scope = scope ? pl_strdup(scope) : NULL;
     st->sse = pl_sse_open(req, on_stream_closed, st);
+    st->fresh = 1;
     st->next = a->streams;
     a->streams = st;
-    json_t *list = the_queue(a);
-    if (!list) return;
-    rewatch(a, list);
-    send_queue(st, list);
-    json_decref(list);
+    send_queue_read(a, 0);
+}
+
+static void answer_queue(struct evhttp_request *req, void *ud) {
+    agents_read *r = ud;
+    if (req && r->err) pl_reply_error(req, 503, "the store is unavailable");
+    else if (req) pl_reply_json(req, 200, queue_for(r->queue, r->scope));
+    if (r->err) pl_error("agents: %s", r->err);
+    read_free(r);
 }
 
 /* --- one conversation ------------------------------------------------------------------------- */
@@ -245,55 +370,44 @@ typedef struct {
     struct evhttp_request *req;
 } action_wait;
 
-/* The conversation's row in the queue (new), or NULL. */
-static json_t *handoff_of(pl_agents *a, const char *bot, const char *channel, const char *user) {
-    json_t *list = the_queue(a), *found = NULL;
-    size_t i;
-    json_t *c;
-    json_array_foreach(list, i, c) {
-        if (strcmp(json_string_value(json_object_get(c, "bot")), bot) == 0 &&
-            strcmp(json_string_value(json_object_get(c, "channel")), channel) == 0 &&
-            strcmp(json_string_value(json_object_get(c, "user")), user) == 0)
-            found = json_incref(c);
+static void answer_conversation(struct evhttp_request *req, void *ud) {
+    agents_read *r = ud;
+    pl_bot *bot = pl_app_find_bot(r->agents->app, r->bot);
+    json_t *session = r->state ? json_loads(r->state, 0, NULL) : NULL;
+    if (!req) {
+        json_decref(session);
+    } else if (r->err) {
+        pl_error("agents: %s", r->err);
+        pl_reply_error(req, 503, "the store is unavailable");
+        json_decref(session);
+    } else if (!session || !bot) {
+        pl_reply_error(req, 404, "no conversation with %s on %s", r->user, r->channel);
+        json_decref(session);
+    } else {
+        json_t *cart = json_incref(json_object_get(session, "cart"));
+        json_t *totals = pl_bot_ask_engine(bot, "totals", cart);
+        json_t *readable = json_object_get(totals, "lines");
+        if (cart && readable) json_object_set(cart, "lines", readable); /* titles, not option values */
+        json_object_del(totals, "lines");
+        json_t *described = pl_bot_ask_engine(bot, "describe", NULL);
+        json_t *handoff = handoff_in(r->queue, r->bot, r->channel, r->user);
+        json_t *out = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:O, s:O}", "bot", r->bot, "channel", r->channel,
+                                "user", r->user, "handoff", handoff ? handoff : json_null(), "session", session,
+                                "cart", cart ? cart : json_object(), "totals", totals ? totals : json_null(),
+                                "transcript", r->lines, "flows",
+                                described ? json_object_get(described, "flows") : json_object());
+        json_decref(described);
+        pl_reply_json(req, 200, out);
     }
-    json_decref(list);
-    return found;
+    read_free(r);
 }
 
 static void show_conversation(pl_agents *a, struct evhttp_request *req, pl_bot *bot, const char *channel,
                               const char *user) {
-    pl_store *store = pl_app_store(a->app);
-    pl_session_key key = {pl_bot_name(bot), channel, user};
-    char *state = NULL, *err = NULL;
-    json_t *transcript = NULL;
-    if (pl_store_session_get(store, &key, &state, &err) != PL_OK ||
-        pl_store_transcript_since(store, &key, 0, 5000, &transcript, &err) != PL_OK) {
-        pl_error("agents: %s", err);
-        free(err);
-        free(state);
-        pl_reply_error(req, 503, "the store is unavailable");
-        return;
-    }
-    json_t *session = state ? json_loads(state, 0, NULL) : NULL;
-    free(state);
-    if (!session) {
-        json_decref(transcript);
-        pl_reply_error(req, 404, "no conversation with %s on %s", user, channel);
-        return;
-    }
-    json_t *cart = json_incref(json_object_get(session, "cart"));
-    json_t *totals = pl_bot_ask_engine(bot, "totals", cart);
-    json_t *readable = json_object_get(totals, "lines");
-    if (cart && readable) json_object_set(cart, "lines", readable); /* titles, not option values */
-    json_object_del(totals, "lines");
-    json_t *described = pl_bot_ask_engine(bot, "describe", NULL);
-    json_t *handoff = handoff_of(a, key.bot, channel, user);
-    json_t *out = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:O}", "bot", key.bot, "channel", channel,
-                            "user", user, "handoff", handoff ? handoff : json_null(), "session", session, "cart",
-                            cart ? cart : json_object(), "totals", totals ? totals : json_null(), "transcript",
-                            transcript, "flows", described ? json_object_get(described, "flows") : json_object());
-    json_decref(described);
-    pl_reply_json(req, 200, out);
+    agents_read *r = new_read(a);
+    set_conversation(r, pl_bot_name(bot), channel, user);
+    r->session_too = r->lines_too = 1;
+    pl_reply_after_store(req, pl_app_store(a->app), read_queue, answer_conversation, r);
 }
 
 static void action_wait_free(action_wait *w) {
@@ -308,20 +422,40 @@ static void on_action_gone(void *arg) {
     ((action_wait *)arg)->req = NULL;
 }
 
-/* After the action's commit: a claim says who has the conversation now. */
+/* After the action's commit, the queue read again: a claim says who has
+ * the conversation now. */
+static void answer_action(struct evhttp_request *req, void *ud) {
+    agents_read *r = ud;
+    json_t *h = r->err ? NULL : handoff_in(r->queue, r->bot, r->channel, r->user);
+    const char *holder = json_string_value(json_object_get(h, "agent"));
+    if (!req) {
+    } else if (r->err) {
+        pl_error("agents: %s", r->err);
+        pl_reply_error(req, 503, "the store is unavailable");
+    } else if (strcmp(r->action, "claim") == 0 && (!holder || strcmp(holder, r->agent) != 0)) {
+        pl_reply_error(req, 409, "claimed by %s", holder ? holder : "nobody (no longer waiting)");
+    } else {
+        pl_reply_json(req, 200, json_pack("{s:b, s:O}", "ok", 1, "handoff", h ? h : json_null()));
+    }
+    json_decref(h);
+    read_free(r);
+}
+
 static void action_done(int status, const pl_message *msg, const pl_turn_result *result, void *ud) {
     (void)msg;
     (void)result;
     action_wait *w = ud;
     if (w->req) {
         pl_conn_forget(w->req);
-        json_t *h = status == 200 ? handoff_of(w->agents, pl_bot_name(w->bot), w->channel, w->user) : NULL;
-        const char *holder = json_string_value(json_object_get(h, "agent"));
-        if (status != 200) pl_reply_error(w->req, 503, "the action could not be stored; please retry");
-        else if (strcmp(w->action, "claim") == 0 && (!holder || strcmp(holder, w->agent) != 0))
-            pl_reply_error(w->req, 409, "claimed by %s", holder ? holder : "nobody (no longer waiting)");
-        else pl_reply_json(w->req, 200, json_pack("{s:b, s:O}", "ok", 1, "handoff", h ? h : json_null()));
-        json_decref(h);
+        if (status != 200) {
+            pl_reply_error(w->req, 503, "the action could not be stored; please retry");
+        } else {
+            agents_read *r = new_read(w->agents);
+            set_conversation(r, pl_bot_name(w->bot), w->channel, w->user);
+            r->action = pl_strdup(w->action);
+            r->agent = pl_strdup(w->agent);
+            pl_reply_after_store(w->req, pl_app_store(w->agents->app), read_queue, answer_action, r);
+        }
     }
     action_wait_free(w);
 }
@@ -379,25 +513,46 @@ static json_t *action_event(struct evhttp_request *req, pl_bot *bot, const char 
     return ev;
 }
 
+/* The action, once the queue is read: checked, then put into the session. */
+static void answer_act(struct evhttp_request *req, void *ud) {
+    agents_read *r = ud;
+    pl_agents *a = r->agents;
+    pl_bot *bot = pl_app_find_bot(a->app, r->bot);
+    json_t *h = r->err ? NULL : handoff_in(r->queue, r->bot, r->channel, r->user), *ev = NULL;
+    if (!req) {
+    } else if (r->err || !bot) {
+        if (r->err) pl_error("agents: %s", r->err);
+        pl_reply_error(req, 503, "the store is unavailable");
+    } else if (action_allowed(req, h, r->action, r->agent) && (ev = action_event(req, bot, r->action, r->body, r->agent))) {
+        action_wait *w = calloc(1, sizeof *w);
+        if (!w) abort();
+        *w = (action_wait){a, bot, pl_strdup(r->channel), pl_strdup(r->user), pl_strdup(r->agent), pl_strdup(r->action), req};
+        pl_conn_on_gone(req, on_action_gone, w);
+        pl_message *msg = pl_message_new(pl_bot_name(bot), r->channel, r->user);
+        msg->event = ev;
+        pl_pipeline_post(pl_app_pipeline(a->app), bot, msg, action_done, w);
+    }
+    json_decref(h);
+    read_free(r);
+}
+
 static void act(pl_agents *a, struct evhttp_request *req, pl_bot *bot, const char *channel, const char *user,
                 const char *action) {
     char *why = NULL;
     json_t *body = pl_read_json_body(req, &why);
     const char *agent = body ? json_string_value(json_object_get(body, "agent")) : NULL;
-    json_t *h = NULL, *ev = NULL;
-    if (!body) pl_reply_error(req, 400, "%s", why);
-    else if (!agent || !*agent || strlen(agent) > 64) pl_reply_error(req, 400, "\"agent\" must name you (1-64 bytes)");
-    else if (action_allowed(req, h = handoff_of(a, pl_bot_name(bot), channel, user), action, agent) &&
-             (ev = action_event(req, bot, action, body, agent))) {
-        action_wait *w = calloc(1, sizeof *w);
-        if (!w) abort();
-        *w = (action_wait){a, bot, pl_strdup(channel), pl_strdup(user), pl_strdup(agent), pl_strdup(action), req};
-        pl_conn_on_gone(req, on_action_gone, w);
-        pl_message *msg = pl_message_new(pl_bot_name(bot), channel, user);
-        msg->event = ev;
-        pl_pipeline_post(pl_app_pipeline(a->app), bot, msg, action_done, w);
+    if (!body) {
+        pl_reply_error(req, 400, "%s", why);
+    } else if (!agent || !*agent || strlen(agent) > 64) {
+        pl_reply_error(req, 400, "\"agent\" must name you (1-64 bytes)");
+    } else {
+        agents_read *r = new_read(a);
+        set_conversation(r, pl_bot_name(bot), channel, user);
+        r->action = pl_strdup(action);
+        r->agent = pl_strdup(agent);
+        r->body = json_incref(body);
+        pl_reply_after_store(req, pl_app_store(a->app), read_queue, answer_act, r);
     }
-    json_decref(h);
     json_decref(body);
     free(why);
 }
@@ -447,11 +602,13 @@ int pl_agents_route(pl_agents *a, struct evhttp_request *req, char **seg, int n)
         if (cmd == EVHTTP_REQ_GET) open_stream(a, req, scope);
         else pl_reply_405(req, "GET");
     } else if (n == 3 && strcmp(seg[2], "conversations") == 0) {
-        json_t *list = cmd == EVHTTP_REQ_GET ? the_queue(a) : NULL;
-        if (cmd != EVHTTP_REQ_GET) pl_reply_405(req, "GET");
-        else if (!list) pl_reply_error(req, 503, "the store is unavailable");
-        else pl_reply_json(req, 200, queue_for(list, scope));
-        json_decref(list);
+        if (cmd != EVHTTP_REQ_GET) {
+            pl_reply_405(req, "GET");
+        } else {
+            agents_read *r = new_read(a);
+            r->scope = scope;
+            pl_reply_after_store(req, pl_app_store(a->app), read_queue, answer_queue, r);
+        }
     } else if ((n == 6 || n == 7) && strcmp(seg[2], "conversations") == 0) {
         conversation_route(a, req, seg, n, scope);
     } else {
@@ -477,9 +634,7 @@ pl_agents *pl_agents_new(pl_app *app) {
     a->tick = event_new(pl_app_base(app), -1, EV_PERSIST, on_tick, a);
     struct timeval every = {PING_SECONDS, 0};
     event_add(a->tick, &every);
-    json_t *list = the_queue(a);
-    if (list) rewatch(a, list);
-    json_decref(list);
+    send_queue_read(a, 0);
     return a;
 }
 

@@ -6,6 +6,7 @@
 #include "conn.h"
 #include "health.h"
 #include "reply.h"
+#include "store_reply.h"
 #include "server_commerce.h"
 #include "webchat.h"
 
@@ -159,26 +160,53 @@ static void deliver_erase(int status, const pl_message *msg, const pl_turn_resul
     free(w);
 }
 
+typedef struct {
+    char *bot, *channel, *user;
+    char *state;
+    int failed;
+} session_read;
+
+static void read_session(pl_store *store, void *ud) {
+    session_read *r = ud;
+    pl_session_key key = {r->bot, r->channel, r->user};
+    char *err = NULL;
+    if (pl_store_session_get(store, &key, &r->state, &err) != PL_OK) {
+        pl_error("%s", err);
+        r->failed = 1;
+    }
+    free(err);
+}
+
+static void answer_session(struct evhttp_request *req, void *ud) {
+    session_read *r = ud;
+    json_t *session = r->state ? json_loads(r->state, 0, NULL) : NULL;
+    if (!req) {
+        json_decref(session);
+    } else if (r->failed) {
+        pl_reply_error(req, 503, "the store is unavailable");
+    } else if (!session) {
+        pl_reply_error(req, 404, "no session for this bot, channel and user");
+    } else {
+        json_object_set_new(session, "bot", json_string(r->bot));
+        json_object_set_new(session, "channel", json_string(r->channel));
+        json_object_set_new(session, "user", json_string(r->user));
+        pl_reply_json(req, 200, session);
+    }
+    free(r->bot);
+    free(r->channel);
+    free(r->user);
+    free(r->state);
+    free(r);
+}
+
 static void get_session(pl_server *s, struct evhttp_request *req, pl_bot *bot,
                         const char *channel, const char *user) {
-    pl_session_key key = {pl_bot_name(bot), channel, user};
-    char *state = NULL, *err = NULL;
-    if (pl_store_session_get(pl_app_store(s->app), &key, &state, &err) != PL_OK) {
-        pl_error("%s", err);
-        free(err);
-        pl_reply_error(req, 503, "the store is unavailable");
-        return;
-    }
-    json_t *session = state ? json_loads(state, 0, NULL) : NULL;
-    free(state);
-    if (!session) {
-        pl_reply_error(req, 404, "no session for this bot, channel and user");
-        return;
-    }
-    json_object_set_new(session, "bot", json_string(key.bot));
-    json_object_set_new(session, "channel", json_string(channel));
-    json_object_set_new(session, "user", json_string(user));
-    pl_reply_json(req, 200, session);
+    session_read *r = calloc(1, sizeof *r);
+    if (!r) abort();
+    r->bot = pl_strdup(pl_bot_name(bot));
+    r->channel = pl_strdup(channel);
+    r->user = pl_strdup(user);
+    pl_reply_after_store(req, pl_app_store(s->app), read_session, answer_session, r);
 }
 
 static void handle_session(pl_server *s, struct evhttp_request *req, pl_bot *bot,

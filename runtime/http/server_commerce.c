@@ -18,6 +18,7 @@
 #include "commerce/commerce.h"
 #include "conn.h"
 #include "reply.h"
+#include "store_reply.h"
 
 /* A request waiting for a commit; req becomes NULL if the client leaves. */
 typedef struct {
@@ -61,58 +62,131 @@ static json_t *public_order(json_t *order) {
     return order;
 }
 
+/* A read of one order (or a shopper's orders) for a request, off the loop
+ * (store_reply.h), and what the answer needs besides. */
+typedef struct {
+    pl_app *app;
+    pl_bot *bot;
+    int64_t id;
+    char *user, *channel;  /* list_orders' */
+    char *token, *action;  /* the test page's */
+    int post;              /* the test page's: a POST */
+    const char *message;   /* after a test action: the page's message (static) */
+    char *problems;        /* after a test action: what the confirmation said */
+    json_t *found;         /* the order, or the list */
+    int failed;            /* the store did not answer */
+} order_read;
+
+static order_read *new_order_read(pl_app *app, pl_bot *bot, int64_t id) {
+    order_read *r = calloc(1, sizeof *r);
+    if (!r) abort();
+    *r = (order_read){.app = app, .bot = bot, .id = id};
+    return r;
+}
+
+static void order_read_free(order_read *r) {
+    json_decref(r->found);
+    free(r->user);
+    free(r->channel);
+    free(r->token);
+    free(r->action);
+    free(r->problems);
+    free(r);
+}
+
+static void read_order(pl_store *store, void *ud) {
+    order_read *r = ud;
+    char *err = NULL;
+    if (pl_store_order_get(store, pl_bot_name(r->bot), r->id, &r->found, &err) != PL_OK) {
+        pl_error("%s", err);
+        r->failed = 1;
+    }
+    free(err);
+}
+
 
 /* --- the test provider's page -------------------------------------------------------- */
 
-static json_t *order_with_token(struct evhttp_request *req, pl_store *store, pl_bot *bot, int64_t id,
-                                const char *token) {
-    json_t *order = NULL;
-    char *err = NULL;
-    if (pl_store_order_get(store, pl_bot_name(bot), id, &order, &err) != PL_OK) {
-        pl_error("%s", err);
-        free(err);
+/* The order the test page's link names, or NULL once answered (503, 404). */
+static json_t *order_with_token(struct evhttp_request *req, order_read *r) {
+    if (r->failed) {
         pl_reply_error(req, 503, "the store is unavailable");
         return NULL;
     }
+    json_t *order = r->found;
     const char *expected = order ? json_string_value(json_object_get(order, "token")) : NULL;
-    if (!order || !token || !pl_channel_signature_equal(token, expected) ||
+    if (!order || !r->token || !pl_channel_signature_equal(r->token, expected) ||
         strcmp(json_string_value(json_object_get(order, "provider")), "test") != 0) {
-        json_decref(order);
         pl_reply_error(req, 404, "no such payment (a wrong or expired link)");
         return NULL;
     }
     return order;
 }
 
+static void answer_test_action(struct evhttp_request *req, void *ud) {
+    order_read *r = ud;
+    if (req && (r->failed || !r->found)) {
+        pl_reply_error(req, 503, "the payment could not be recorded; please retry");
+    } else if (req) {
+        const char *state = json_string_value(json_object_get(r->found, "state"));
+        int paid = strcmp(r->action, "pay") == 0;
+        const char *message = r->problems ? r->problems
+                              : strcmp(state, "paid") == 0
+                                  ? (paid ? "Payment received. You can go back to the chat." : "This order is already paid.")
+                              : strcmp(state, "failed") == 0 ? "Payment declined. You can go back to the chat."
+                                                             : "This order can no longer be paid.";
+        char *html = pl_payments_test_page(r->found, pl_bot_name(r->bot), message);
+        pl_reply_text(req, 200, html, "text/html; charset=utf-8");
+        free(html);
+    }
+    order_read_free(r);
+}
+
 static void after_test_action(int status, const char *problems, void *ud) {
     waiting *w = ud;
-    int paid = strcmp(w->action, "pay") == 0;
+    order_read *r = new_order_read(NULL, w->bot, w->order_id);
+    r->action = pl_strdup(w->action);
+    r->problems = problems ? pl_strdup(problems) : NULL;
     pl_store *store = w->store;
-    pl_bot *bot = w->bot;
-    int64_t id = w->order_id;
     struct evhttp_request *req = done_waiting(w);
-    if (!req) return;
-    json_t *order = NULL;
-    char *err = NULL;
-    if (status == 503 || pl_store_order_get(store, pl_bot_name(bot), id, &order, &err) != PL_OK || !order) {
-        free(err);
-        pl_reply_error(req, 503, "the payment could not be recorded; please retry");
-        return;
+    if (!req) order_read_free(r);
+    else if (status == 503) answer_test_action(req, r);
+    else pl_reply_after_store(req, store, read_order, answer_test_action, r);
+}
+
+/* The test page once its order is read: the page (GET), or the shopper's
+ * pay or decline applied (POST). */
+static void answer_test_page(struct evhttp_request *req, void *ud) {
+    order_read *r = ud;
+    json_t *order = req ? order_with_token(req, r) : NULL;
+    const char *action = r->action;
+    if (order && !r->post) {
+        char *html = pl_payments_test_page(order, pl_bot_name(r->bot), NULL);
+        pl_reply_text(req, 200, html, "text/html; charset=utf-8");
+        free(html);
+    } else if (order && (!action || (strcmp(action, "pay") != 0 && strcmp(action, "decline") != 0))) {
+        pl_reply_error(req, 400, "action must be pay or decline");
+    } else if (order && strcmp(json_string_value(json_object_get(order, "state")), "pending") != 0) {
+        /* the page closed once the order was decided, as a provider's does */
+        const char *paid = strcmp(json_string_value(json_object_get(order, "state")), "paid") == 0
+                               ? "This order is already paid."
+                               : "This order can no longer be paid.";
+        char *html = pl_payments_test_page(order, pl_bot_name(r->bot), paid);
+        pl_reply_text(req, 200, html, "text/html; charset=utf-8");
+        free(html);
+    } else if (order) {
+        waiting *w = wait_for(req, r->bot, pl_app_store(r->app), r->id);
+        w->action = pl_strdup(action);
+        json_t *conf = json_pack("[{s:I, s:s, s:O, s:O, s:b}]", "order_id", (json_int_t)r->id, "status",
+                                 strcmp(action, "pay") == 0 ? "paid" : "failed", "amount",
+                                 json_object_get(order, "total"), "currency", json_object_get(order, "currency"),
+                                 "only_if_pending", 1);
+        pl_commerce_confirm(pl_app_commerce(r->app), r->bot, conf, after_test_action, w);
     }
-    const char *state = json_string_value(json_object_get(order, "state"));
-    const char *message = problems ? problems
-                          : strcmp(state, "paid") == 0 ? (paid ? "Payment received. You can go back to the chat."
-                                                              : "This order is already paid.")
-                          : strcmp(state, "failed") == 0 ? "Payment declined. You can go back to the chat."
-                                                         : "This order can no longer be paid.";
-    char *html = pl_payments_test_page(order, pl_bot_name(bot), message);
-    pl_reply_text(req, 200, html, "text/html; charset=utf-8");
-    free(html);
-    json_decref(order);
+    order_read_free(r);
 }
 
 static void test_page(pl_app *app, struct evhttp_request *req, pl_bot *bot, int64_t id) {
-    pl_store *store = pl_app_store(app);
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     struct evkeyvalq params;
     TAILQ_INIT(&params);
@@ -128,33 +202,13 @@ static void test_page(pl_app *app, struct evhttp_request *req, pl_bot *bot, int6
         pl_reply_405(req, "GET, POST");
         return;
     }
-    json_t *order = order_with_token(req, store, bot, id, evhttp_find_header(&params, "token"));
-    const char *action = evhttp_find_header(&params, "action");
-    if (order && cmd == EVHTTP_REQ_GET) {
-        char *html = pl_payments_test_page(order, pl_bot_name(bot), NULL);
-        pl_reply_text(req, 200, html, "text/html; charset=utf-8");
-        free(html);
-    } else if (order && (!action || (strcmp(action, "pay") != 0 && strcmp(action, "decline") != 0))) {
-        pl_reply_error(req, 400, "action must be pay or decline");
-    } else if (order && strcmp(json_string_value(json_object_get(order, "state")), "pending") != 0) {
-        /* the page closed once the order was decided, as a provider's does */
-        const char *paid = strcmp(json_string_value(json_object_get(order, "state")), "paid") == 0
-                               ? "This order is already paid."
-                               : "This order can no longer be paid.";
-        char *html = pl_payments_test_page(order, pl_bot_name(bot), paid);
-        pl_reply_text(req, 200, html, "text/html; charset=utf-8");
-        free(html);
-    } else if (order) {
-        waiting *w = wait_for(req, bot, store, id);
-        w->action = pl_strdup(action);
-        json_t *conf = json_pack("[{s:I, s:s, s:O, s:O, s:b}]", "order_id", (json_int_t)id, "status",
-                                 strcmp(action, "pay") == 0 ? "paid" : "failed", "amount",
-                                 json_object_get(order, "total"), "currency", json_object_get(order, "currency"),
-                                 "only_if_pending", 1);
-        pl_commerce_confirm(pl_app_commerce(app), bot, conf, after_test_action, w);
-    }
-    json_decref(order);
+    order_read *r = new_order_read(app, bot, id);
+    const char *token = evhttp_find_header(&params, "token"), *action = evhttp_find_header(&params, "action");
+    r->token = token ? pl_strdup(token) : NULL;
+    r->action = action ? pl_strdup(action) : NULL;
+    r->post = cmd == EVHTTP_REQ_POST;
     evhttp_clear_headers(&params);
+    pl_reply_after_store(req, pl_app_store(app), read_order, answer_test_page, r);
 }
 
 /* --- providers' webhooks ------------------------------------------------------------------ */
@@ -263,39 +317,61 @@ static int api_allowed(struct evhttp_request *req, pl_bot *bot) {
     return pl_bearer_allowed(req, env ? pl_secrets_get(pl_bot_name(bot), env) : NULL, env, "orders API of this bot");
 }
 
+static void read_orders(pl_store *store, void *ud) {
+    order_read *r = ud;
+    char *err = NULL;
+    if (pl_store_orders_of(store, pl_bot_name(r->bot), r->channel, r->user, 100, &r->found, &err) != PL_OK) {
+        pl_error("%s", err);
+        r->failed = 1;
+    }
+    free(err);
+}
+
+static void answer_orders(struct evhttp_request *req, void *ud) {
+    order_read *r = ud;
+    if (req && r->failed) {
+        pl_reply_error(req, 503, "the store is unavailable");
+    } else if (req) {
+        size_t i;
+        json_t *o;
+        json_array_foreach(r->found, i, o) public_order(o);
+        pl_reply_json(req, 200, json_pack("{s:O}", "orders", r->found));
+    }
+    order_read_free(r);
+}
+
 static void list_orders(pl_app *app, struct evhttp_request *req, pl_bot *bot) {
     struct evkeyvalq params;
     pl_request_query(req, &params);
-    const char *user = evhttp_find_header(&params, "user");
-    json_t *list = NULL;
-    char *err = NULL;
-    if (!user) pl_reply_error(req, 400, "give the shopper: ?user=ID (and &channel=NAME)");
-    else if (pl_store_orders_of(pl_app_store(app), pl_bot_name(bot), evhttp_find_header(&params, "channel"), user,
-                                100, &list, &err) != PL_OK) {
-        pl_error("%s", err);
-        pl_reply_error(req, 503, "the store is unavailable");
+    const char *user = evhttp_find_header(&params, "user"), *channel = evhttp_find_header(&params, "channel");
+    if (!user) {
+        pl_reply_error(req, 400, "give the shopper: ?user=ID (and &channel=NAME)");
     } else {
-        size_t i;
-        json_t *o;
-        json_array_foreach(list, i, o) public_order(o);
-        pl_reply_json(req, 200, json_pack("{s:o}", "orders", list));
+        order_read *r = new_order_read(app, bot, 0);
+        r->user = pl_strdup(user);
+        r->channel = channel ? pl_strdup(channel) : NULL;
+        pl_reply_after_store(req, pl_app_store(app), read_orders, answer_orders, r);
     }
-    free(err);
     evhttp_clear_headers(&params);
 }
 
-static void get_order(pl_app *app, struct evhttp_request *req, pl_bot *bot, int64_t id) {
-    json_t *order = NULL;
-    char *err = NULL;
-    if (pl_store_order_get(pl_app_store(app), pl_bot_name(bot), id, &order, &err) != PL_OK) {
-        pl_error("%s", err);
-        free(err);
+/* The order as it is now (after an update: status 200, else the update's
+ * answer). */
+static void answer_order(struct evhttp_request *req, void *ud) {
+    order_read *r = ud;
+    if (!req) {
+    } else if (r->failed) {
         pl_reply_error(req, 503, "the store is unavailable");
-    } else if (!order) {
-        pl_reply_error(req, 404, "no order %lld for bot '%s'", (long long)id, pl_bot_name(bot));
+    } else if (!r->found) {
+        pl_reply_error(req, 404, "no order %lld for bot '%s'", (long long)r->id, pl_bot_name(r->bot));
     } else {
-        pl_reply_json(req, 200, public_order(order));
+        pl_reply_json(req, 200, public_order(json_incref(r->found)));
     }
+    order_read_free(r);
+}
+
+static void get_order(pl_app *app, struct evhttp_request *req, pl_bot *bot, int64_t id) {
+    pl_reply_after_store(req, pl_app_store(app), read_order, answer_order, new_order_read(app, bot, id));
 }
 
 static void after_update(int status, const char *problems, void *ud) {
@@ -305,13 +381,10 @@ static void after_update(int status, const char *problems, void *ud) {
     pl_bot *bot = w->bot;
     struct evhttp_request *req = done_waiting(w);
     if (!req) return;
-    json_t *order = NULL;
-    char *err = NULL;
     if (status == 404) pl_reply_error(req, 404, "no order %lld for bot '%s'", (long long)id, pl_bot_name(bot));
-    else if (status != 200 || pl_store_order_get(store, pl_bot_name(bot), id, &order, &err) != PL_OK || !order)
-        pl_reply_error(req, status == 200 ? 503 : status, "%s", problems ? problems : "the update could not be stored");
-    else pl_reply_json(req, 200, public_order(order));
-    free(err);
+    else if (status != 200)
+        pl_reply_error(req, status, "%s", problems ? problems : "the update could not be stored");
+    else pl_reply_after_store(req, store, read_order, answer_order, new_order_read(NULL, bot, id));
 }
 
 static void update_order(pl_app *app, struct evhttp_request *req, pl_bot *bot, int64_t id) {

@@ -31,7 +31,18 @@ typedef struct stream {
     char *key; /* bot \x1f user */
     char *bot, *user;
     int64_t last_id;
+    int reading; /* a page of lines is being read (pl_store_offload) */
+    int again;   /* and more lines were committed meanwhile */
+    int closed;  /* the client left while it was read: freed once it is */
 } stream;
+
+/* A page of a stream's lines, read off the loop. */
+typedef struct {
+    stream *st;
+    int64_t after_id;
+    json_t *lines;
+    char *err;
+} page_read;
 
 typedef struct {
     double tokens;
@@ -134,37 +145,57 @@ static void too_many(struct evhttp_request *req, int wait_s, const char *what) {
 
 /* --- streams ---------------------------------------------------------------------------- */
 
-/* Sends the lines after the stream's last one, a page at a time. */
-static void stream_catch_up(stream *st) {
-    pl_store *store = pl_app_store(st->wc->app);
-    pl_session_key key = {st->bot, "webchat", st->user};
-    size_t got;
-    do {
-        json_t *lines = NULL;
-        char *err = NULL;
-        if (pl_store_transcript_since(store, &key, st->last_id, REPLAY_PAGE, &lines, &err) != PL_OK) {
-            pl_error("webchat: %s", err);
-            free(err);
-            return;
-        }
-        size_t i;
-        json_t *line;
-        json_array_foreach(lines, i, line) {
-            char *data = json_dumps(line, JSON_COMPACT);
-            st->last_id = json_integer_value(json_object_get(line, "id"));
-            pl_sse_event(st->sse, "line", st->last_id, data);
-            free(data);
-        }
-        got = json_array_size(lines);
-        json_decref(lines);
-    } while (got == REPLAY_PAGE);
-}
-
 static void stream_free(stream *st) {
     free(st->key);
     free(st->bot);
     free(st->user);
     free(st);
+}
+
+static void stream_catch_up(stream *st);
+
+static void read_page(pl_store *store, void *ud) {
+    page_read *p = ud;
+    pl_session_key key = {p->st->bot, "webchat", p->st->user};
+    pl_store_transcript_since(store, &key, p->after_id, REPLAY_PAGE, &p->lines, &p->err);
+}
+
+static void page_read_done(void *ud) {
+    page_read *p = ud;
+    stream *st = p->st;
+    st->reading = 0;
+    size_t got = json_array_size(p->lines);
+    if (p->err) pl_error("webchat: %s", p->err);
+    else if (!st->closed) {
+        size_t i;
+        json_t *line;
+        json_array_foreach(p->lines, i, line) {
+            char *data = json_dumps(line, JSON_COMPACT);
+            st->last_id = json_integer_value(json_object_get(line, "id"));
+            pl_sse_event(st->sse, "line", st->last_id, data);
+            free(data);
+        }
+    }
+    json_decref(p->lines);
+    free(p->err);
+    free(p);
+    if (st->closed) stream_free(st);
+    else if (got == REPLAY_PAGE || st->again) stream_catch_up(st);
+}
+
+/* Sends the lines after the stream's last one, a page at a time, read off
+ * the loop; lines committed while a page is read are read after it. */
+static void stream_catch_up(stream *st) {
+    if (st->reading) {
+        st->again = 1;
+        return;
+    }
+    st->reading = 1;
+    st->again = 0;
+    page_read *p = calloc(1, sizeof *p);
+    if (!p) abort();
+    *p = (page_read){.st = st, .after_id = st->last_id};
+    pl_store_offload(pl_app_store(st->wc->app), read_page, page_read_done, p);
 }
 
 static void on_stream_closed(pl_sse *sse, void *ud) {
@@ -176,7 +207,8 @@ static void on_stream_closed(pl_sse *sse, void *ud) {
     if (*link) *link = st->next;
     pl_map_put(wc->streams, st->key, head);
     wc->open--;
-    stream_free(st);
+    if (st->reading) st->closed = 1; /* freed once its page is read */
+    else stream_free(st);
 }
 
 static int64_t resume_point(struct evhttp_request *req, struct evkeyvalq *params) {
