@@ -365,17 +365,20 @@ static void send_next(queue *q) {
 
 /* --- queueing at commit ------------------------------------------------------- */
 
+/* The call's row goes into the open batch; its id is known once the batch
+ * is settled (pl_store_outbox_add), before the call is released. */
 static int store_call(pl_outbox *o, const char *bot, const char *channel, const char *user,
                       const json_t *body, char **err) {
     char *text = json_dumps(body, JSON_COMPACT);
-    int64_t id = 0;
     int64_t now = pl_now_ms();
-    int rc = pl_store_outbox_add(o->store, bot, channel, user, text, now, &id, err);
-    free(text);
-    if (rc != PL_OK) return rc;
     call *c = calloc(1, sizeof *c);
     if (!c) abort();
-    c->id = id;
+    int rc = pl_store_outbox_add(o->store, bot, channel, user, text, now, &c->id, err);
+    free(text);
+    if (rc != PL_OK) {
+        free(c);
+        return rc;
+    }
     c->body = json_deep_copy(body);
     c->next_at = now;
     if (o->nqueued == o->capqueued) {

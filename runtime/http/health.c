@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "health.h"
 #include "reply.h"
+#include "store_reply.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -72,24 +73,45 @@ static void reply_health(pl_health *h, struct evhttp_request *req) {
 }
 
 /* Ready: not draining, and the database answers (a node that cannot
- * record a message must not be sent one). */
+ * record a message must not be sent one). The ping goes through the
+ * store's thread: a database that hangs holds the probe, not the loop, and
+ * a thread that lags behind shows as a slow probe. */
+typedef struct {
+    pl_health *health;
+    char *err;
+} ping;
+
+static void ping_database(pl_store *store, void *ud) {
+    ping *p = ud;
+    pl_store_ping(store, &p->err);
+}
+
+static void answer_ready(struct evhttp_request *req, void *ud) {
+    ping *p = ud;
+    pl_health *h = p->health;
+    if (p->err) {
+        /* said once when it starts failing, not at every probe */
+        if (!h->database_failing) pl_warn("not ready: %s", p->err);
+        h->database_failing = 1;
+        if (req) pl_reply_json(req, 503, json_pack("{s:b, s:s}", "ready", 0, "reason", "the database does not answer"));
+    } else {
+        if (h->database_failing) pl_info("ready again: the database answers");
+        h->database_failing = 0;
+        if (req) pl_reply_json(req, 200, json_pack("{s:b}", "ready", 1));
+    }
+    free(p->err);
+    free(p);
+}
+
 static void reply_ready(pl_health *h, struct evhttp_request *req) {
     if (h->draining) {
         pl_reply_json(req, 503, json_pack("{s:b, s:s}", "ready", 0, "reason", "draining: the node is stopping"));
         return;
     }
-    char *err = NULL;
-    if (pl_store_ping(pl_app_store(h->app), &err) != PL_OK) {
-        /* said once when it starts failing, not at every probe */
-        if (!h->database_failing) pl_warn("not ready: %s", err);
-        h->database_failing = 1;
-        free(err);
-        pl_reply_json(req, 503, json_pack("{s:b, s:s}", "ready", 0, "reason", "the database does not answer"));
-        return;
-    }
-    if (h->database_failing) pl_info("ready again: the database answers");
-    h->database_failing = 0;
-    pl_reply_json(req, 200, json_pack("{s:b}", "ready", 1));
+    ping *p = calloc(1, sizeof *p);
+    if (!p) abort();
+    p->health = h;
+    pl_reply_after_store(req, pl_app_store(h->app), ping_database, answer_ready, p);
 }
 
 int pl_health_route(pl_health *h, struct evhttp_request *req, char **seg, int n) {

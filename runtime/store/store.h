@@ -217,6 +217,9 @@ int pl_store_inbox_prune(pl_store *store, int64_t before_ms, char **err);
 
 /* --- outbox: API calls to platforms, committed with the turn that made them */
 
+/* *id is the call's row. In a batch on PostgreSQL it is filled in when the
+ * batch's outcome is read (the loop does not wait for it): *id must stay
+ * valid until the batch is settled, and means nothing before. */
 int pl_store_outbox_add(pl_store *store, const char *bot, const char *channel, const char *user,
                         const char *call_json, int64_t now_ms, int64_t *id, char **err);
 /* Calls still to send, oldest first: a new array of {"id", "bot",

@@ -50,7 +50,13 @@ typedef struct {
 } pg_conn;
 
 /* What the writer waits to read, in the order it sent it. */
-typedef enum { ANSWER_IGNORED, ANSWER_WANTED, ANSWER_COMMIT, ANSWER_SYNC } answer_kind;
+typedef enum { ANSWER_IGNORED, ANSWER_WANTED, ANSWER_LATER, ANSWER_COMMIT, ANSWER_SYNC } answer_kind;
+/* An answer the writer awaits; ANSWER_LATER's first column goes into
+ * *later when it is read (run_integer_later). */
+typedef struct {
+    answer_kind kind;
+    int64_t *later;
+} awaited;
 
 typedef struct pg_store {
     pl_store base; /* first: the interface's handle (store_backend.h) */
@@ -70,7 +76,7 @@ typedef struct pg_store {
     int flight;            /* a batch's COMMIT is sent and not yet answered */
     int settled, committed; /* the flight's outcome, once known */
     char *batch_error;     /* the first failure in the batch */
-    answer_kind *answers;  /* to read, oldest at answers_head */
+    awaited *answers;      /* to read, oldest at answers_head */
     size_t answers_head, answers_len, answers_cap;
     int answer_taken;      /* the oldest answer's result is read, its end not yet */
     char *last_error;      /* of the last statement that failed */
@@ -131,7 +137,7 @@ static int connection_ready(pg_store *store) {
     return 0;
 }
 
-static void expect_answer(pg_store *store, answer_kind kind) {
+static void expect_answer_into(pg_store *store, answer_kind kind, int64_t *later) {
     if (store->answers_head + store->answers_len == store->answers_cap) {
         if (store->answers_head > 0) {
             memmove(store->answers, store->answers + store->answers_head, store->answers_len * sizeof *store->answers);
@@ -142,8 +148,10 @@ static void expect_answer(pg_store *store, answer_kind kind) {
             if (!store->answers) abort();
         }
     }
-    store->answers[store->answers_head + store->answers_len++] = kind;
+    store->answers[store->answers_head + store->answers_len++] = (awaited){kind, later};
 }
+
+static void expect_answer(pg_store *store, answer_kind kind) { expect_answer_into(store, kind, NULL); }
 
 /* The slot for sql in c's cache: found (*fresh 0), or taken for it now
  * (*fresh 1, the statement to prepare), evicting the oldest past
@@ -250,7 +258,7 @@ static int take_answer(pg_store *store, int wait, PGresult **wanted) {
     }
     if (!wait && PQisBusy(conn)) return 0;
     PGresult *r = PQgetResult(conn);
-    answer_kind kind = store->answers[store->answers_head];
+    answer_kind kind = store->answers[store->answers_head].kind;
     if (kind == ANSWER_SYNC || !r || store->answer_taken) {
         if (kind == ANSWER_SYNC && PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
             PQclear(r);
@@ -274,6 +282,8 @@ static int take_answer(pg_store *store, int wait, PGresult **wanted) {
     int ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
     if (status == PGRES_FATAL_ERROR) note_batch_error(store, PQresultErrorMessage(r));
     if (kind == ANSWER_COMMIT) store->committed = ok && strcmp(PQcmdStatus(r), "COMMIT") == 0;
+    if (kind == ANSWER_LATER && ok && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+        *store->answers[store->answers_head].later = atoll(PQgetvalue(r, 0, 0));
     if (kind == ANSWER_WANTED && wanted) {
         *wanted = r;
         return 1;
@@ -300,8 +310,11 @@ static PGresult *writer_wait(pg_store *store) {
 }
 
 /* Sends a statement of the batch on the writer. The answer of one the
- * caller does not read (want 0) is read later; one it reads is waited for. */
-static int writer_run(pg_store *store, PGresult **out, const char *sql, int n, const char *const *values, int want) {
+ * caller does not read (ANSWER_IGNORED) is read later, as is one whose
+ * first column goes into *later (ANSWER_LATER); one it reads
+ * (ANSWER_WANTED) is waited for. */
+static int writer_run(pg_store *store, PGresult **out, const char *sql, int n, const char *const *values,
+                      answer_kind want, int64_t *later) {
     if (store->batch_error) {
         set_error(store, store->batch_error);
         return PL_ERR;
@@ -312,8 +325,8 @@ static int writer_run(pg_store *store, PGresult **out, const char *sql, int n, c
         set_error(store, store->batch_error);
         return PL_ERR;
     }
-    expect_answer(store, want ? ANSWER_WANTED : ANSWER_IGNORED);
-    if (!want) return PL_OK;
+    expect_answer_into(store, want, later);
+    if (want != ANSWER_WANTED) return PL_OK;
     PGresult *res = writer_wait(store);
     ExecStatusType status = PQresultStatus(res);
     if (res && (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)) {
@@ -329,7 +342,8 @@ static int writer_run(pg_store *store, PGresult **out, const char *sql, int n, c
  * 's' text, 'n' text or NULL, 'i' int64_t. *out is its result (the caller
  * PQclears it), or NULL and PL_ERR with last_error set. In a batch, a
  * statement whose result is not wanted is only sent (*out stays NULL). */
-static int run_args(pg_store *store, PGresult **out, int want, const char *sql, const char *types, va_list ap) {
+static int run_args(pg_store *store, PGresult **out, answer_kind want, int64_t *later, const char *sql,
+                    const char *types, va_list ap) {
     const char *values[MAX_PARAMS];
     char numbers[MAX_PARAMS][24];
     int n = (int)strlen(types);
@@ -343,7 +357,7 @@ static int run_args(pg_store *store, PGresult **out, int want, const char *sql, 
         }
     }
     *out = NULL;
-    if (store->in_batch) return writer_run(store, out, sql, n, values, want);
+    if (store->in_batch) return writer_run(store, out, sql, n, values, want, later);
     if (!connection_ready(store)) return PL_ERR;
     const char *name = prepared_name(store, sql);
     if (!name) return PL_ERR;
@@ -366,7 +380,7 @@ static int run_done(pg_store *store, char **err, const char *what, int *changed,
     va_list ap;
     va_start(ap, types);
     PGresult *res;
-    int rc = run_args(store, &res, changed != NULL, sql, types, ap);
+    int rc = run_args(store, &res, changed ? ANSWER_WANTED : ANSWER_IGNORED, NULL, sql, types, ap);
     va_end(ap);
     if (rc != PL_OK) return pg_fail(store, err, what);
     if (changed) *changed = atoll(PQcmdTuples(res)) > 0;
@@ -381,10 +395,27 @@ static int run_integer(pg_store *store, char **err, const char *what, int64_t *v
     va_list ap;
     va_start(ap, types);
     PGresult *res;
-    int rc = run_args(store, &res, 1, sql, types, ap);
+    int rc = run_args(store, &res, ANSWER_WANTED, NULL, sql, types, ap);
     va_end(ap);
     if (rc != PL_OK) return pg_fail(store, err, what);
     *value = PQntuples(res) > 0 && !PQgetisnull(res, 0, 0) ? atoll(PQgetvalue(res, 0, 0)) : fallback;
+    PQclear(res);
+    return PL_OK;
+}
+
+/* As run_integer, but in a batch the statement is only sent, and *value
+ * (which must stay valid until the batch is settled) is filled in when its
+ * answer is read: with the COMMIT's outcome, so the loop does not wait. */
+static int run_integer_later(pg_store *store, char **err, const char *what, int64_t *value, const char *sql,
+                             const char *types, ...) {
+    va_list ap;
+    va_start(ap, types);
+    PGresult *res;
+    int rc = run_args(store, &res, ANSWER_LATER, value, sql, types, ap);
+    va_end(ap);
+    if (rc != PL_OK) return pg_fail(store, err, what);
+    if (!res) return PL_OK; /* sent in the batch */
+    *value = PQntuples(res) > 0 && !PQgetisnull(res, 0, 0) ? atoll(PQgetvalue(res, 0, 0)) : 0;
     PQclear(res);
     return PL_OK;
 }
@@ -396,7 +427,7 @@ static int run_text(pg_store *store, char **err, const char *what, char **text, 
     va_list ap;
     va_start(ap, types);
     PGresult *res;
-    int rc = run_args(store, &res, 1, sql, types, ap);
+    int rc = run_args(store, &res, ANSWER_WANTED, NULL, sql, types, ap);
     va_end(ap);
     *text = NULL;
     if (rc != PL_OK) return pg_fail(store, err, what);
@@ -429,7 +460,7 @@ static int run_rows(pg_store *store, char **err, const char *what, const char *c
     va_list ap;
     va_start(ap, types);
     PGresult *res;
-    int rc = run_args(store, &res, 1, sql, types, ap);
+    int rc = run_args(store, &res, ANSWER_WANTED, NULL, sql, types, ap);
     va_end(ap);
     if (rc != PL_OK) return pg_fail(store, err, what);
     json_t *out = json_array();
@@ -1184,7 +1215,8 @@ static void pg_set_owner(pl_store *handle, const char *owner, int64_t lease_ms) 
 static int pg_outbox_add(pl_store *handle, const char *bot, const char *channel, const char *user,
                          const char *call_json, int64_t now_ms, int64_t *id, char **err) {
     pg_store *store = (pg_store *)handle;
-    return run_integer(store, err, "queue outgoing message", id, 0,
+    *id = 0;
+    return run_integer_later(store, err, "queue outgoing message", id,
                        "INSERT INTO outbox (bot, channel, \"user\", call, next_at, created_at, owner, lease_until) "
                        "VALUES ($1, $2, $3, $4, $5, $5, $6, CASE WHEN $6::text IS NULL THEN 0 ELSE " DB_NOW_MS
                        " + $7::bigint END) RETURNING id",

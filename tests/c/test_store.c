@@ -987,10 +987,22 @@ TEST(batch_commits_and_is_read_after) {
     CHECK(pl_store_inbox_add(store, "barista", "whatsapp", "w1", "alice", "{}", 3, &id, &err) == 0);
     CHECK(id > 0);
     CHECK(pl_store_inbox_done(store, id, 4, &err) == 0);
+    /* an outgoing call's id is known once the batch is settled (PostgreSQL:
+     * read with the COMMIT's outcome, not waited for) */
+    int64_t call_id = 0;
+    uint64_t trips = pl_store_round_trips(store);
+    CHECK(pl_store_outbox_add(store, "barista", "whatsapp", "alice", "{\"to\":\"alice\"}", 5, &call_id, &err) == 0);
+    CHECK(pl_store_round_trips(store) == trips);
     int rc = pl_store_commit_batch(store, &later, &err);
     CHECK(later == (on_postgres ? 1 : 0));
     CHECK(pl_store_batch_fd(store) == (on_postgres ? pl_store_batch_fd(store) : -1));
     CHECK(batch_outcome(store, later, rc, &err));
+    CHECK(call_id > 0);
+    json_t *calls = NULL;
+    CHECK(pl_store_outbox_pending(store, &calls, &err) == 0);
+    CHECK(json_array_size(calls) == 1);
+    CHECK(json_integer_value(json_object_get(json_array_get(calls, 0), "id")) == call_id);
+    json_decref(calls);
     char *state = get(store, &alice);
     CHECK_STR(state, "{\"batch\":1}");
     free(state);
