@@ -33,7 +33,7 @@ SAN_OBJ := $(RUNTIME_SRC:runtime/%.c=build/san/%.o) build/san/embedded.o build/s
 # ThreadSanitizer, for the tests that run the turn threads and the sync thread
 TSAN := -fsanitize=thread
 TSAN_OBJ := $(RUNTIME_SRC:runtime/%.c=build/tsan/%.o) build/tsan/embedded.o build/tsan/web_assets.o
-TSAN_CTESTS := build/tests/tsan_test_pipeline
+TSAN_CTESTS := build/tests/tsan_test_pipeline build/tests/tsan_test_store
 WEB_ASSETS := $(sort $(wildcard runtime/web/*.js runtime/web/*.html runtime/web/*.css runtime/web/*.svg))
 LUA_MODULES := $(sort $(wildcard runtime/lua/*.lua runtime/lua/parley/*.lua))
 CTEST_SRC := $(wildcard tests/c/test_*.c)

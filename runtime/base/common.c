@@ -5,11 +5,13 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static int64_t clock_offset_ms;
+/* the test clock's: read by every thread (the store's, the turn threads) */
+static _Atomic int64_t clock_offset_ms;
 
 char *pl_vstrdupf(const char *fmt, va_list ap) {
     char *s = NULL;
@@ -53,10 +55,10 @@ int pl_fail(char **err, const char *fmt, ...) {
 int64_t pl_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + clock_offset_ms;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + atomic_load_explicit(&clock_offset_ms, memory_order_relaxed);
 }
 
-void pl_clock_advance(int64_t ms) { clock_offset_ms += ms; }
+void pl_clock_advance(int64_t ms) { atomic_fetch_add(&clock_offset_ms, ms); }
 
 int64_t pl_monotonic_us(void) {
     struct timespec ts;
