@@ -63,7 +63,9 @@ void pl_store_drain(pl_store *store) {
  * for to a thread of its own (store_thread.h). */
 static int start_thread(pl_store *store, struct event_base *base, char **err) {
     if (!store->backend->shared || store->thread) return PL_OK;
-    if (pl_store_thread_start(store->backend->path(store), base, &store->thread, err) != PL_OK) return PL_ERR;
+    pl_store *own = NULL;
+    if (pl_store_open_reader(store->backend->path(store), &own, err) != PL_OK) return PL_ERR;
+    if (pl_store_thread_start(own, base, &store->thread, err) != PL_OK) return PL_ERR;
     if (store->owner) pl_store_thread_set_owner(store->thread, store->owner, store->lease_ms);
     return PL_OK;
 }

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "base/common.h"
-#include "store.h"
+#include "store_backend.h"
 
 typedef struct job {
     struct job *next;
@@ -57,7 +57,7 @@ static job *list_take_all(job_list *l) {
 
 static void run_job(pl_store_thread *o, job *j) {
     if (j->work) j->work(o->store, j->ud);
-    else pl_store_set_owner(o->store, j->owner, j->lease_ms);
+    else o->store->backend->set_owner(o->store, j->owner, j->lease_ms);
 }
 
 static void *thread_main(void *arg) {
@@ -130,25 +130,22 @@ size_t pl_store_thread_waiting(const pl_store_thread *o) { return atomic_load(&o
 static void thread_free(pl_store_thread *o) {
     if (o->ev) event_free(o->ev);
     if (o->efd >= 0) close(o->efd);
-    pl_store_close(o->store);
+    if (o->store) o->store->backend->close(o->store);
     pthread_cond_destroy(&o->wake);
     pthread_mutex_destroy(&o->mu);
     free(o);
 }
 
-int pl_store_thread_start(const char *url, struct event_base *base, pl_store_thread **out, char **err) {
+int pl_store_thread_start(pl_store *store, struct event_base *base, pl_store_thread **out, char **err) {
     pl_store_thread *o = calloc(1, sizeof *o);
     if (!o) abort();
     pthread_mutex_init(&o->mu, NULL);
     pthread_cond_init(&o->wake, NULL);
+    o->store = store;
     o->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (o->efd < 0) {
         thread_free(o);
         return pl_fail(err, "store: eventfd: %s", strerror(errno));
-    }
-    if (pl_store_open_reader(url, &o->store, err) != PL_OK) {
-        thread_free(o);
-        return PL_ERR;
     }
     o->ev = event_new(base, o->efd, EV_READ | EV_PERSIST, on_done, o);
     event_add(o->ev, NULL);

@@ -26,10 +26,10 @@
 
 typedef struct pl_store_thread pl_store_thread;
 
-/* Opens the thread's connection to the database at url (a store that
- * serves everything but batches) and starts the thread; `done`s run on
- * base's loop. */
-int pl_store_thread_start(const char *url, struct event_base *base, pl_store_thread **out, char **err);
+/* Starts the thread with its own connection, store (a second connection to
+ * the database, pl_store_open_reader's: everything but batches), which it
+ * owns from now on, closed or not; `done`s run on base's loop. */
+int pl_store_thread_start(pl_store *store, struct event_base *base, pl_store_thread **out, char **err);
 /* Passes the owner of pl_store_set_owner to the thread's connection (in
  * order with the calls handed over before). */
 void pl_store_thread_set_owner(pl_store_thread *o, const char *owner, int64_t lease_ms);
