@@ -388,19 +388,28 @@ static int run_done(pg_store *store, char **err, const char *what, int *changed,
     return PL_OK;
 }
 
+/* run_integer's and run_integer_later's: want ANSWER_LATER leaves a
+ * batch's answer to be read with its COMMIT's outcome. */
+static int run_integer_v(pg_store *store, char **err, const char *what, int64_t *value, int64_t fallback,
+                         answer_kind want, const char *sql, const char *types, va_list ap) {
+    PGresult *res;
+    int rc = run_args(store, &res, want, want == ANSWER_LATER ? value : NULL, sql, types, ap);
+    if (rc != PL_OK) return pg_fail(store, err, what);
+    if (!res) return PL_OK; /* sent in the batch: *value comes later */
+    *value = PQntuples(res) > 0 && !PQgetisnull(res, 0, 0) ? atoll(PQgetvalue(res, 0, 0)) : fallback;
+    PQclear(res);
+    return PL_OK;
+}
+
 /* Runs a statement of one integer column: *value is its first row's (fallback
  * when there is no row or it is NULL). */
 static int run_integer(pg_store *store, char **err, const char *what, int64_t *value, int64_t fallback,
                        const char *sql, const char *types, ...) {
     va_list ap;
     va_start(ap, types);
-    PGresult *res;
-    int rc = run_args(store, &res, ANSWER_WANTED, NULL, sql, types, ap);
+    int rc = run_integer_v(store, err, what, value, fallback, ANSWER_WANTED, sql, types, ap);
     va_end(ap);
-    if (rc != PL_OK) return pg_fail(store, err, what);
-    *value = PQntuples(res) > 0 && !PQgetisnull(res, 0, 0) ? atoll(PQgetvalue(res, 0, 0)) : fallback;
-    PQclear(res);
-    return PL_OK;
+    return rc;
 }
 
 /* As run_integer, but in a batch the statement is only sent, and *value
@@ -410,14 +419,9 @@ static int run_integer_later(pg_store *store, char **err, const char *what, int6
                              const char *types, ...) {
     va_list ap;
     va_start(ap, types);
-    PGresult *res;
-    int rc = run_args(store, &res, ANSWER_LATER, value, sql, types, ap);
+    int rc = run_integer_v(store, err, what, value, 0, ANSWER_LATER, sql, types, ap);
     va_end(ap);
-    if (rc != PL_OK) return pg_fail(store, err, what);
-    if (!res) return PL_OK; /* sent in the batch */
-    *value = PQntuples(res) > 0 && !PQgetisnull(res, 0, 0) ? atoll(PQgetvalue(res, 0, 0)) : 0;
-    PQclear(res);
-    return PL_OK;
+    return rc;
 }
 
 /* Runs a statement of one text column: *text is its first row's (new), or
