@@ -375,7 +375,7 @@ void pl_app_on_reload(pl_app *app, pl_reload_fn fn, void *ud) {
 }
 
 void pl_app_drain(pl_app *app) {
-    while (pl_pipeline_pending(app->pipeline) > 0)
+    while (pl_pipeline_pending(app->pipeline) > 0 || pl_store_offloaded(app->store) > 0)
         if (event_base_loop(app->base, EVLOOP_ONCE) < 0) break;
 }
 

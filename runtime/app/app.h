@@ -71,7 +71,8 @@ void pl_app_on_reload(pl_app *app, pl_reload_fn fn, void *ud);
 /* The test clock moved (pl_clock_advance): timers due now fire. */
 void pl_app_clock_moved(pl_app *app);
 
-/* Runs the loop until every posted message has been committed and delivered. */
+/* Runs the loop until every posted message has been committed and delivered,
+ * and what the store's thread was handed is done. */
 void pl_app_drain(pl_app *app);
 
 #endif

@@ -887,12 +887,14 @@ typedef struct locker {
     loop_conn conn;
     uint64_t epoch;            /* times the connection came up */
     struct take_request *takes; /* sent, not answered */
+    struct take_request *parked, **parked_end; /* asked before it first came up, oldest first */
 } locker;
 
 typedef struct take_request {
-    struct take_request *next, **link; /* in locker.takes */
+    struct take_request *next, **link; /* in locker.takes (parked: next only) */
     pl_store_taken_fn done;
     void *ud;
+    char *params[4]; /* a parked take's */
 } take_request;
 
 static void take_unlink(take_request *r) {
@@ -905,12 +907,32 @@ static void take_unlink(take_request *r) {
 #define TAKE_SQL "SELECT held, turn, handled, state FROM parley_session_take($1, $2, $3, $4)"
 #define RELEASE_SQL "SELECT pg_advisory_unlock(hashtextextended($1 || chr(31) || $2 || chr(31) || $3, 0))"
 
+static void send_take(locker *l, take_request *r, const char *const *params);
+
+static void free_parked(take_request *r) {
+    for (int i = 0; i < 4; i++) free(r->params[i]);
+}
+
 static void locker_up(pl_pg *pg, void *ud) {
     locker *l = ud;
     l->epoch++; /* the locks of a connection before this one are gone */
     pl_pg_prepare(pg, "take", TAKE_SQL, NULL, NULL);
     pl_pg_prepare(pg, "release", RELEASE_SQL, NULL, NULL);
     pl_pg_sync(pg, NULL, NULL);
+    /* the takes of the first messages, which came while it connected */
+    take_request *parked = l->parked;
+    l->parked = NULL;
+    l->parked_end = &l->parked;
+    while (parked) {
+        take_request *r = parked;
+        parked = r->next;
+        r->next = NULL;
+        char *params[4];
+        memcpy(params, r->params, sizeof params);
+        memset(r->params, 0, sizeof r->params);
+        send_take(l, r, (const char *const *)params);
+        for (int i = 0; i < 4; i++) free(params[i]);
+    }
 }
 
 static void locker_free(locker *l) {
@@ -919,6 +941,12 @@ static void locker_free(locker *l) {
     while (l->takes) {
         take_request *r = l->takes;
         take_unlink(r);
+        free(r);
+    }
+    while (l->parked) {
+        take_request *r = l->parked;
+        l->parked = r->next;
+        free_parked(r);
         free(r);
     }
     free(l);
@@ -939,6 +967,7 @@ static int pg_use_loop(pl_store *handle, struct event_base *base, char **err) {
     locker *l = calloc(1, sizeof *l);
     if (!l) abort();
     *l = (locker){.store = store, .base = base};
+    l->parked_end = &l->parked;
     if (loop_conn_open(&l->conn, base, store->url, "taking sessions", locker_up, l, err) != PL_OK) {
         free(l);
         return PL_ERR;
@@ -980,6 +1009,28 @@ static void fail_take_later(evutil_socket_t fd, short what, void *arg) {
     free(f);
 }
 
+/* Sends the take on the locker's connection, or fails it from the loop
+ * (the connection is down: the caller tries again). */
+static void send_take(locker *l, take_request *r, const char *const *params) {
+    if (l && pl_pg_exec(l->conn.pg, "take", NULL, 4, params, on_taken, r) == 0) {
+        pl_pg_sync(l->conn.pg, NULL, NULL);
+        r->next = l->takes;
+        if (r->next) r->next->link = &r->next;
+        r->link = &l->takes;
+        l->takes = r;
+        atomic_fetch_add(&round_trips, 1);
+        return;
+    }
+    /* not connected (again): said from the loop, as an answer is */
+    take_failure *f = calloc(1, sizeof *f);
+    if (!f) abort();
+    *f = (take_failure){r, pl_strdup(l ? "the connection that takes sessions is down" : "no loop to take sessions on")};
+    if (!l || event_base_once(l->base, -1, EV_TIMEOUT, fail_take_later, f, NULL) != 0) {
+        /* without a loop there is nothing to wait for */
+        fail_take_later(-1, 0, f);
+    }
+}
+
 static void pg_session_take(pl_store *handle, const pl_session_key *key, int64_t inbox_id, pl_store_taken_fn done,
                             void *ud) {
     pg_store *store = (pg_store *)handle;
@@ -990,23 +1041,15 @@ static void pg_session_take(pl_store *handle, const pl_session_key *key, int64_t
     char id[24];
     snprintf(id, sizeof id, "%lld", (long long)inbox_id);
     const char *params[] = {key->bot, key->channel, key->user, id};
-    if (l && pl_pg_exec(l->conn.pg, "take", NULL, 4, params, on_taken, r) == 0) {
-        pl_pg_sync(l->conn.pg, NULL, NULL);
-        r->next = l->takes;
-        if (r->next) r->next->link = &r->next;
-        r->link = &l->takes;
-        l->takes = r;
-        atomic_fetch_add(&round_trips, 1);
+    if (l && l->epoch == 0) {
+        /* the node has just started and its connection is still coming up:
+         * the take goes out once it is */
+        for (int i = 0; i < 4; i++) r->params[i] = pl_strdup(params[i]);
+        *l->parked_end = r;
+        l->parked_end = &r->next;
         return;
     }
-    /* not connected (yet, or again): said from the loop, as an answer is */
-    take_failure *f = calloc(1, sizeof *f);
-    if (!f) abort();
-    *f = (take_failure){r, pl_strdup(l ? "the connection that takes sessions is down" : "no loop to take sessions on")};
-    if (!l || event_base_once(l->base, -1, EV_TIMEOUT, fail_take_later, f, NULL) != 0) {
-        /* without a loop there is nothing to wait for */
-        fail_take_later(-1, 0, f);
-    }
+    send_take(l, r, params);
 }
 
 /* The lock goes with the connection that took it; one that dropped took

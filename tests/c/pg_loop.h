@@ -5,6 +5,8 @@
 #define PL_TEST_PG_LOOP_H
 
 #include <event2/event.h>
+#include <libpq-fe.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,6 +120,27 @@ static inline char *fresh_database(const char *name) {
     return out;
 }
 
+
+/* As fresh_database, as the postgres:// URL pl_store_open takes (new), or
+ * NULL. */
+static inline char *fresh_database_url_named(const char *name) {
+    char *info = fresh_database(name);
+    if (!info) return NULL;
+    PQconninfoOption *opts = PQconninfoParse(info, NULL);
+    const char *host = "", *port = "5432", *user = "parley";
+    for (PQconninfoOption *o = opts; o && o->keyword; o++) {
+        if (!o->val) continue;
+        if (strcmp(o->keyword, "host") == 0) host = o->val;
+        else if (strcmp(o->keyword, "port") == 0) port = o->val;
+        else if (strcmp(o->keyword, "user") == 0) user = o->val;
+    }
+    size_t len = strlen(name) + strlen(host) + strlen(port) + strlen(user) + 64;
+    char *url = malloc(len);
+    if (url) snprintf(url, len, "postgresql:///%s?host=%s&port=%s&user=%s", name, host, port, user);
+    PQconninfoFree(opts);
+    free(info);
+    return url;
+}
 
 /* One case's loop and connection: to the run's server, or to a fresh
  * database of that name. t->pg is NULL when it could not connect (the

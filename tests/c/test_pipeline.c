@@ -1,6 +1,9 @@
 /* test_pipeline: messages through the whole path (pipeline.h, app.h) on the
- * default barista bot, copied to a temporary folder, with an in-memory store.
- * Run from the repository root (as `make test` does). */
+ * default barista bot, copied to a temporary folder: once with an in-memory
+ * SQLite store, once on a fresh PostgreSQL database a case (the run's
+ * private server, PARLEY_TEST_PG), but for what only SQLite has (its sync
+ * thread, a file lock another process holds). Run from the repository root
+ * (as `make test` does). */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +16,7 @@
 #include "base/common.h"
 #include "base/log.h"
 #include "check.h"
+#include "pg_loop.h"
 
 static char bot_dir[64];
 static int errors_logged;
@@ -60,7 +64,23 @@ static pl_app *open_app_with(const char *db_path, pl_store_sync sync, size_t thr
     return app;
 }
 
-static pl_app *open_app(void) { return open_app_with(":memory:", PL_SYNC_NORMAL, 1); }
+/* The backend the shared cases run on: 0 SQLite in memory, 1 PostgreSQL. */
+static int on_postgres;
+
+/* An app on an empty store of the run's backend, with threads at work. */
+static pl_app *open_app_threads(size_t threads) {
+    if (!on_postgres) return open_app_with(":memory:", PL_SYNC_NORMAL, threads);
+    static int made;
+    char name[64];
+    snprintf(name, sizeof name, "parley_test_pipeline_%d", ++made);
+    char *url = fresh_database_url_named(name);
+    CHECK(url != NULL);
+    pl_app *app = url ? open_app_with(url, PL_SYNC_NORMAL, threads) : NULL;
+    free(url);
+    return app;
+}
+
+static pl_app *open_app(void) { return open_app_threads(1); }
 
 /* What each deliver callback saw. */
 typedef struct {
@@ -349,7 +369,8 @@ TEST(turn_threads_keep_each_shopper_in_order) {
     if (!mkdtemp(dir)) return;
     char path[96];
     snprintf(path, sizeof path, "%s/p.db", dir);
-    pl_app *app = open_app_with(path, PL_SYNC_FULL, 3);
+    /* SQLite: a file, which the turn threads read with connections of their own */
+    pl_app *app = on_postgres ? open_app_threads(3) : open_app_with(path, PL_SYNC_FULL, 3);
     CHECK(app != NULL);
     if (app) {
         interleaved_users(app);
@@ -514,6 +535,20 @@ TEST(over_share_refuses_waiting_and_delays_delivered) {
     pl_app_close(app);
 }
 
+/* The cases both backends run. */
+#define SHARED(X)                                  \
+    X(app_opens_default_bot)                       \
+    X(one_user_in_order)                           \
+    X(transcript_lines_in_as_jansson_wrote_them)   \
+    X(many_users_each_in_order)                    \
+    X(erase_behind_messages)                       \
+    X(pending_messages_freed_on_close)             \
+    X(over_share_refuses_waiting_and_delays_delivered) \
+    X(turn_threads_keep_each_shopper_in_order)
+
+#define ON_SQLITE(name) RUN_AS("sqlite: " #name, name);
+#define ON_POSTGRES(name) RUN_AS("postgresql: " #name, name);
+
 int main(void) {
     pl_log_set_level(PL_LOG_WARN);
     pl_log_set_sink(count_errors, NULL, 0);
@@ -521,16 +556,11 @@ int main(void) {
         printf("not ok 1 - could not copy the default bot\n1..1\n");
         return 1;
     }
-    RUN(app_opens_default_bot);
-    RUN(one_user_in_order);
-    RUN(transcript_lines_in_as_jansson_wrote_them);
-    RUN(many_users_each_in_order);
-    RUN(erase_behind_messages);
-    RUN(pending_messages_freed_on_close);
+    SHARED(ON_SQLITE)
     RUN(acknowledged_message_survives_a_held_lock);
-    RUN(over_share_refuses_waiting_and_delays_delivered);
     RUN(sync_thread_makes_commits_durable_before_delivery);
-    RUN(turn_threads_keep_each_shopper_in_order);
+    on_postgres = 1;
+    SHARED(ON_POSTGRES)
     remove_bot();
     return check_done();
 }

@@ -33,20 +33,7 @@ static char *fresh_database_url(void) {
     static int made;
     char name[64];
     snprintf(name, sizeof name, "parley_test_store_%d", ++made);
-    char *info = fresh_database(name);
-    if (!info) return NULL;
-    PQconninfoOption *opts = PQconninfoParse(info, NULL);
-    const char *host = "", *port = "5432", *user = "parley";
-    for (PQconninfoOption *o = opts; o && o->keyword; o++) {
-        if (!o->val) continue;
-        if (strcmp(o->keyword, "host") == 0) host = o->val;
-        else if (strcmp(o->keyword, "port") == 0) port = o->val;
-        else if (strcmp(o->keyword, "user") == 0) user = o->val;
-    }
-    char *url = pl_strdupf("postgresql:///%s?host=%s&port=%s&user=%s", name, host, port, user);
-    PQconninfoFree(opts);
-    free(info);
-    return url;
+    return fresh_database_url_named(name);
 }
 
 /* An empty store on the backend of the run: SQLite in memory, or a fresh
