@@ -310,7 +310,6 @@ static int write_event(pl_pipeline *pipe, item *it, size_t i, const json_t *even
     const char *user = json_string_value(json_object_get(event, "user"));
     const char *channel = event_channel(it, event);
     if (!user) return PL_OK;
-    pl_session_key key = {it->msg->bot, channel, user};
     char *body = json_dumps(event, JSON_COMPACT);
     int rc = PL_OK;
     if (kind && strcmp(kind, "status") == 0) {
@@ -318,20 +317,23 @@ static int write_event(pl_pipeline *pipe, item *it, size_t i, const json_t *even
         const char *message_id = json_string_value(json_object_get(event, "id"));
         const char *status = json_string_value(json_object_get(event, "status"));
         char *status_key = pl_strdupf("status:%s:%s:%s", user, message_id ? message_id : "-", status ? status : "-");
-        int64_t seen = 0;
-        rc = pl_store_inbox_add(pipe->store, it->msg->bot, channel, status_key, user, body, now, &seen, err);
-        if (rc == PL_OK && seen) rc = pl_store_inbox_done(pipe->store, seen, now, err);
-        if (rc == PL_OK && seen) rc = pl_store_transcript_add(pipe->store, &key, "status", body, now, err);
+        rc = pl_store_status_record(pipe->store, it->msg->bot, channel, status_key, user, body, now, err);
         free(status_key);
     } else {
         const char *platform_id = json_string_value(json_object_get(event, "id"));
         char *fallback_id = platform_id ? NULL : pl_strdupf("%s-%lld-%zu", user, (long long)now, i);
-        rc = pl_store_inbox_add(pipe->store, it->msg->bot, channel, platform_id ? platform_id : fallback_id,
-                                user, body, now, &it->inbox_ids[i], err);
-        free(fallback_id);
         json_t *ack = json_object_get(event, "ack");
-        if (rc == PL_OK && it->inbox_ids[i] && ack && pipe->outbox)
-            rc = pl_outbox_queue_call(pipe->outbox, it->msg->bot, channel, user, ack, err);
+        /* the row's id is wanted after the commit (the message's mailbox), but
+         * at once where a new event is acknowledged to the platform in it */
+        if (ack && pipe->outbox) {
+            rc = pl_store_inbox_add(pipe->store, it->msg->bot, channel, platform_id ? platform_id : fallback_id, user,
+                                    body, now, &it->inbox_ids[i], err);
+            if (rc == PL_OK && it->inbox_ids[i]) rc = pl_outbox_queue_call(pipe->outbox, it->msg->bot, channel, user, ack, err);
+        } else {
+            rc = pl_store_inbox_record(pipe->store, it->msg->bot, channel, platform_id ? platform_id : fallback_id, user,
+                                       body, now, &it->inbox_ids[i], err);
+        }
+        free(fallback_id);
     }
     free(body);
     return rc;

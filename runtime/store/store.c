@@ -216,6 +216,25 @@ int pl_store_inbox_done(pl_store *store, int64_t id, int64_t now_ms, char **err)
     return store->backend->inbox_done(store, id, now_ms, err);
 }
 
+int pl_store_inbox_record(pl_store *store, const char *bot, const char *channel, const char *platform_id,
+                          const char *user, const char *message_json, int64_t now_ms, int64_t *id, char **err) {
+    if (store->backend->inbox_record)
+        return store->backend->inbox_record(store, bot, channel, platform_id, user, message_json, now_ms, id, err);
+    return store->backend->inbox_add(store, bot, channel, platform_id, user, message_json, now_ms, id, err);
+}
+
+int pl_store_status_record(pl_store *store, const char *bot, const char *channel, const char *platform_id,
+                           const char *user, const char *event_json, int64_t now_ms, char **err) {
+    if (store->backend->status_record)
+        return store->backend->status_record(store, bot, channel, platform_id, user, event_json, now_ms, err);
+    pl_session_key key = {bot, channel, user};
+    int64_t seen = 0;
+    int rc = pl_store_inbox_add(store, bot, channel, platform_id, user, event_json, now_ms, &seen, err);
+    if (rc == PL_OK && seen) rc = pl_store_inbox_done(store, seen, now_ms, err);
+    if (rc == PL_OK && seen) rc = pl_store_transcript_add(store, &key, "status", event_json, now_ms, err);
+    return rc;
+}
+
 int pl_store_inbox_next_seq(pl_store *store, const char *bot, const char *channel, const char *prefix, int64_t *seq, char **err) {
     return store->backend->inbox_next_seq(store, bot, channel, prefix, seq, err);
 }

@@ -202,6 +202,17 @@ int pl_store_inbox_add(pl_store *store, const char *bot, const char *channel,
                        int64_t now_ms, int64_t *id, char **err);
 /* Marks a message handled (in the transaction that commits its turn). */
 int pl_store_inbox_done(pl_store *store, int64_t id, int64_t now_ms, char **err);
+/* As pl_store_inbox_add, for a caller that needs *id only once the batch it
+ * is in is settled: on PostgreSQL it is read with the COMMIT's outcome
+ * (the loop does not wait), so *id must stay valid until then. */
+int pl_store_inbox_record(pl_store *store, const char *bot, const char *channel, const char *platform_id,
+                          const char *user, const char *message_json, int64_t now_ms, int64_t *id, char **err);
+/* A platform's status event (delivered, read ...), recorded once: its inbox
+ * row (platform_id, handled at once) and the session's "status" transcript
+ * line; nothing when platform_id was recorded before (a retry). Nothing to
+ * wait for in a batch. */
+int pl_store_status_record(pl_store *store, const char *bot, const char *channel, const char *platform_id,
+                           const char *user, const char *event_json, int64_t now_ms, char **err);
 /* For events parley makes itself whose ids are "<prefix><sequence>": the
  * next sequence number after the highest one recorded (1 when none is).
  * Sequences are zero-padded by the caller so that they sort as text. */

@@ -1197,15 +1197,35 @@ static int64_t pg_catalog_count(pl_store *handle, const char *bot) {
 
 /* --- inbox ----------------------------------------------------------------------- */
 
+/* the platform's id, unique per bot and channel, de-duplicates: a delivery
+ * another node recorded first returns no row */
+#define INBOX_ADD_SQL                                                                                            \
+    "INSERT INTO inbox (bot, channel, platform_id, \"user\", message, received_at) "                            \
+    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (bot, channel, platform_id) DO NOTHING RETURNING id"
+
 static int pg_inbox_add(pl_store *handle, const char *bot, const char *channel, const char *platform_id,
                         const char *user, const char *message_json, int64_t now_ms, int64_t *id, char **err) {
-    /* the platform's id, unique per bot and channel, de-duplicates: a
-     * delivery another node recorded first returns no row */
-    return run_integer((pg_store *)handle, err, "record inbound message", id, 0,
-                       "INSERT INTO inbox (bot, channel, platform_id, \"user\", message, received_at) "
-                       "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (bot, channel, platform_id) DO NOTHING "
-                       "RETURNING id",
-                       "sssssi", bot, channel, platform_id, user, message_json, now_ms);
+    return run_integer((pg_store *)handle, err, "record inbound message", id, 0, INBOX_ADD_SQL, "sssssi", bot, channel,
+                       platform_id, user, message_json, now_ms);
+}
+
+static int pg_inbox_record(pl_store *handle, const char *bot, const char *channel, const char *platform_id,
+                           const char *user, const char *message_json, int64_t now_ms, int64_t *id, char **err) {
+    *id = 0; /* a retry another node recorded first returns no row */
+    return run_integer_later((pg_store *)handle, err, "record inbound message", id, INBOX_ADD_SQL, "sssssi", bot,
+                             channel, platform_id, user, message_json, now_ms);
+}
+
+/* One statement, nothing to read: the transcript line only when the inbox
+ * row is new. */
+static int pg_status_record(pl_store *handle, const char *bot, const char *channel, const char *platform_id,
+                            const char *user, const char *event_json, int64_t now_ms, char **err) {
+    return run_done((pg_store *)handle, err, "record a status", NULL,
+                    "WITH fresh AS (INSERT INTO inbox (bot, channel, platform_id, \"user\", message, received_at, "
+                    "done_at) VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (bot, channel, platform_id) DO NOTHING "
+                    "RETURNING id) INSERT INTO transcript_rows (bot, channel, \"user\", at, direction, body) "
+                    "SELECT $1, $2, $4, $6, 'status', $5 FROM fresh",
+                    "sssssi", bot, channel, platform_id, user, event_json, now_ms);
 }
 
 static int pg_inbox_done(pl_store *handle, int64_t id, int64_t now_ms, char **err) {
@@ -1659,6 +1679,8 @@ static const pl_store_backend pg_backend = {
     .catalog_count = pg_catalog_count,
     .inbox_add = pg_inbox_add,
     .inbox_done = pg_inbox_done,
+    .inbox_record = pg_inbox_record,
+    .status_record = pg_status_record,
     .inbox_next_seq = pg_inbox_next_seq,
     .inbox_pending = pg_inbox_pending,
     .inbox_prune = pg_inbox_prune,

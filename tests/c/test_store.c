@@ -1090,6 +1090,52 @@ TEST(offloaded_calls_run_in_order) {
     event_base_free(base);
 }
 
+/* What a webhook's batch records without waiting: a message's inbox row,
+ * whose id comes with the outcome (0 for a delivery recorded before), and a
+ * status, recorded once with its transcript line. */
+TEST(webhook_records_in_a_batch) {
+    pl_store *store = open_memory();
+    if (!store) return;
+    char *err = NULL;
+    int later = -1;
+    int64_t first = -1, again = -1, status_line_id = 0;
+    CHECK(pl_store_begin_batch(store, &err) == 0);
+    uint64_t trips = pl_store_round_trips(store);
+    CHECK(pl_store_inbox_record(store, "barista", "whatsapp", "wamid.1", "alice", "{\"text\":\"hi\"}", 1, &first,
+                                &err) == 0);
+    CHECK(pl_store_status_record(store, "barista", "whatsapp", "status:alice:m1:read", "alice", "{\"status\":\"read\"}",
+                                 2, &err) == 0);
+    CHECK(pl_store_round_trips(store) == trips); /* nothing waited for */
+    int rc = pl_store_commit_batch(store, &later, &err);
+    CHECK(batch_outcome(store, later, rc, &err));
+    CHECK(first > 0);
+    /* the same deliveries again */
+    CHECK(pl_store_begin_batch(store, &err) == 0);
+    CHECK(pl_store_inbox_record(store, "barista", "whatsapp", "wamid.1", "alice", "{\"text\":\"hi\"}", 3, &again,
+                                &err) == 0);
+    CHECK(pl_store_status_record(store, "barista", "whatsapp", "status:alice:m1:read", "alice", "{\"status\":\"read\"}",
+                                 4, &err) == 0);
+    rc = pl_store_commit_batch(store, &later, &err);
+    CHECK(batch_outcome(store, later, rc, &err));
+    CHECK(again == 0);
+    /* one status line; the message waits to be handled, the status does not */
+    pl_session_key key = {"barista", "whatsapp", "alice"};
+    json_t *lines = NULL, *pending = NULL;
+    CHECK(pl_store_transcript_since(store, &key, 0, 10, &lines, &err) == 0);
+    CHECK(json_array_size(lines) == 1);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(lines, 0), "direction")), "status");
+    status_line_id = json_integer_value(json_object_get(json_array_get(lines, 0), "id"));
+    CHECK(status_line_id > 0);
+    CHECK(pl_store_inbox_pending(store, INT64_MAX, &pending, &err) == 0);
+    CHECK(json_array_size(pending) == 1);
+    CHECK(json_integer_value(json_object_get(json_array_get(pending, 0), "id")) == first);
+    json_decref(lines);
+    json_decref(pending);
+    CHECK(err == NULL);
+    free(err);
+    pl_store_close(store);
+}
+
 /* A statement that fails fails its whole batch — at once, or when the
  * outcome is read — and the next batch is unharmed. */
 TEST(batch_failure_keeps_nothing) {
@@ -1314,7 +1360,8 @@ TEST(postgres_open_fails_cleanly) {
     X(payload_map)                               \
     X(batch_commits_and_is_read_after)           \
     X(batch_failure_keeps_nothing)               \
-    X(offloaded_calls_run_in_order)
+    X(offloaded_calls_run_in_order)              \
+    X(webhook_records_in_a_batch)
 
 #define ON_SQLITE(name) RUN_AS("sqlite: " #name, name);
 #define ON_POSTGRES(name) RUN_AS("postgresql: " #name, name);
