@@ -258,9 +258,9 @@ static int write_jobs(pl_pipeline *pipe, item *it, int64_t now, char **err) {
         const char *op = json_string_value(json_object_get(job, "op"));
         const char *name = json_string_value(json_object_get(job, "name"));
         if (!op || !name) continue;
-        int rc, found = 0;
+        int rc;
         if (strcmp(op, "cancel") == 0) {
-            rc = pl_store_job_cancel(pipe->store, it->msg->bot, it->msg->channel, it->msg->user, name, &found, err);
+            rc = pl_store_job_cancel(pipe->store, it->msg->bot, it->msg->channel, it->msg->user, name, NULL, err);
         } else {
             json_t *at = json_object_get(job, "at");
             int64_t fire_at = json_is_number(at) ? (int64_t)(json_number_value(at) * 1000)

@@ -313,7 +313,8 @@ int pl_store_stock_take(pl_store *store, const char *bot, const char *key, int64
 int pl_store_job_put(pl_store *store, const char *bot, const char *channel, const char *user,
                      const char *name, const char *data_json, int64_t fire_at_ms, int64_t now_ms,
                      char **err);
-/* Cancels the pending job of that name; *found says whether there was one. */
+/* Cancels the pending job of that name; *found says whether there was one
+ * (found NULL: nobody asks, and a batch on PostgreSQL does not wait). */
 int pl_store_job_cancel(pl_store *store, const char *bot, const char *channel, const char *user,
                         const char *name, int *found, char **err);
 /* The time of the earliest pending job, or -1 when there is none. */

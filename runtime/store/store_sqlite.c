@@ -1136,7 +1136,7 @@ static int sqlite_job_cancel(pl_store *handle, const char *bot, const char *chan
                      "AND name = ?4 AND state = 'pending'",
                      "ssss", bot, channel, user, name);
     if (rc != SQLITE_DONE) return db_fail(store, err, "cancel job");
-    *found = sqlite3_changes(store->db) > 0;
+    if (found) *found = sqlite3_changes(store->db) > 0;
     return PL_OK;
 }
 

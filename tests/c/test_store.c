@@ -909,6 +909,7 @@ TEST(jobs_schedule_cancel_fire) {
     CHECK(found == 1);
     CHECK(pl_store_job_cancel(store, "barista", "rest", "bob", "reminder", &found, &err) == 0);
     CHECK(found == 0);
+    CHECK(pl_store_job_cancel(store, "barista", "rest", "bob", "reminder", NULL, &err) == 0); /* nobody asks */
     CHECK(pl_store_jobs_due(store, 5000, 10, &due, &err) == 0);
     CHECK(json_array_size(due) == 1);
     int64_t id = num(json_array_get(due, 0), "id");
