@@ -304,7 +304,10 @@ static const char *event_channel(const item *it, const json_t *event) {
     return channel ? channel : it->msg->channel;
 }
 
-static int write_event(pl_pipeline *pipe, item *it, size_t i, const json_t *event, int64_t now,
+/* One event of a record into store's open transaction; an "ack" the
+ * platform is answered with goes into the outbox (NULL: none is, off the
+ * loop). */
+static int write_event(pl_store *store, pl_outbox *outbox, item *it, size_t i, const json_t *event, int64_t now,
                        char **err) {
     const char *kind = json_string_value(json_object_get(event, "kind"));
     const char *user = json_string_value(json_object_get(event, "user"));
@@ -317,7 +320,7 @@ static int write_event(pl_pipeline *pipe, item *it, size_t i, const json_t *even
         const char *message_id = json_string_value(json_object_get(event, "id"));
         const char *status = json_string_value(json_object_get(event, "status"));
         char *status_key = pl_strdupf("status:%s:%s:%s", user, message_id ? message_id : "-", status ? status : "-");
-        rc = pl_store_status_record(pipe->store, it->msg->bot, channel, status_key, user, body, now, err);
+        rc = pl_store_status_record(store, it->msg->bot, channel, status_key, user, body, now, err);
         free(status_key);
     } else {
         const char *platform_id = json_string_value(json_object_get(event, "id"));
@@ -325,12 +328,12 @@ static int write_event(pl_pipeline *pipe, item *it, size_t i, const json_t *even
         json_t *ack = json_object_get(event, "ack");
         /* the row's id is wanted after the commit (the message's mailbox), but
          * at once where a new event is acknowledged to the platform in it */
-        if (ack && pipe->outbox) {
-            rc = pl_store_inbox_add(pipe->store, it->msg->bot, channel, platform_id ? platform_id : fallback_id, user,
-                                    body, now, &it->inbox_ids[i], err);
-            if (rc == PL_OK && it->inbox_ids[i]) rc = pl_outbox_queue_call(pipe->outbox, it->msg->bot, channel, user, ack, err);
+        if (ack && outbox) {
+            rc = pl_store_inbox_add(store, it->msg->bot, channel, platform_id ? platform_id : fallback_id, user, body,
+                                    now, &it->inbox_ids[i], err);
+            if (rc == PL_OK && it->inbox_ids[i]) rc = pl_outbox_queue_call(outbox, it->msg->bot, channel, user, ack, err);
         } else {
-            rc = pl_store_inbox_record(pipe->store, it->msg->bot, channel, platform_id ? platform_id : fallback_id, user,
+            rc = pl_store_inbox_record(store, it->msg->bot, channel, platform_id ? platform_id : fallback_id, user,
                                        body, now, &it->inbox_ids[i], err);
         }
         free(fallback_id);
@@ -339,10 +342,10 @@ static int write_event(pl_pipeline *pipe, item *it, size_t i, const json_t *even
     return rc;
 }
 
-static int write_record(pl_pipeline *pipe, item *it, int64_t now, char **err) {
+static int write_record(pl_store *store, pl_outbox *outbox, item *it, int64_t now, char **err) {
     if (it->writer) {
         json_array_clear(it->events);
-        if (it->writer(pipe->store, it->writer_ud, it->events, err) != PL_OK) return PL_ERR;
+        if (it->writer(store, it->writer_ud, it->events, err) != PL_OK) return PL_ERR;
         free(it->inbox_ids);
         it->inbox_ids = calloc(json_array_size(it->events) + 1, sizeof *it->inbox_ids);
         if (!it->inbox_ids) abort();
@@ -350,7 +353,7 @@ static int write_record(pl_pipeline *pipe, item *it, int64_t now, char **err) {
     size_t i;
     json_t *event;
     json_array_foreach(it->events, i, event) {
-        if (write_event(pipe, it, i, event, now, err) != PL_OK) return PL_ERR;
+        if (write_event(store, outbox, it, i, event, now, err) != PL_OK) return PL_ERR;
     }
     return PL_OK;
 }
@@ -373,7 +376,7 @@ static int write_item(pl_pipeline *pipe, item *it, int64_t now, char **err) {
             return PL_ERR;
         return queue_outbound(pipe, it, err);
     case ITEM_ERASE: return write_erase(pipe->store, it, err);
-    case ITEM_RECORD: return write_record(pipe, it, now, err);
+    case ITEM_RECORD: return write_record(pipe->store, pipe->outbox, it, now, err);
     }
     return PL_ERR;
 }
@@ -841,16 +844,9 @@ void pl_pipeline_on_jobs(pl_pipeline *pipe, void (*changed)(void *ud), void *ud)
     pipe->jobs_ud = ud;
 }
 
-void pl_pipeline_record_with(pl_pipeline *pipe, pl_bot *bot, pl_record_writer write,
-                             void *write_ud, pl_recorded_fn done, void *ud) {
-    pl_pipeline_record(pipe, bot, "-", json_array(), done, ud);
-    item *it = pipe->batch_tail;
-    it->writer = write;
-    it->writer_ud = write_ud;
-}
-
-void pl_pipeline_record(pl_pipeline *pipe, pl_bot *bot, const char *channel, json_t *events,
-                        pl_recorded_fn done, void *ud) {
+/* A pending record item of events (stolen). */
+static item *new_record(pl_pipeline *pipe, pl_bot *bot, const char *channel, json_t *events, pl_recorded_fn done,
+                        void *ud) {
     item *it = new_item(pipe, ITEM_RECORD, bot, pl_message_new(pl_bot_name(bot), channel, "-"), NULL, ud);
     it->events = events;
     it->inbox_ids = calloc(json_array_size(events) + 1, sizeof *it->inbox_ids);
@@ -859,7 +855,63 @@ void pl_pipeline_record(pl_pipeline *pipe, pl_bot *bot, const char *channel, jso
     it->status = 200;
     no_replies(it);
     pipe->pending++;
-    batch_add(pipe, it);
+    return it;
+}
+
+/* A record whose writer reads what it writes (a payment confirmation, a
+ * merchant's update, a job fired), on a database server: its own
+ * transaction on the store's thread, whose reads do not hold the loop (in a
+ * batch they would); the events' messages then go to their mailboxes as a
+ * batch's would. Nothing in it answers a platform (no outbox off the loop). */
+typedef struct {
+    pl_pipeline *pipe;
+    item *it;
+    int committed;
+    char *err;
+} record_alone;
+
+static void write_record_alone(pl_store *store, void *ud) {
+    record_alone *r = ud;
+    r->committed = pl_store_begin(store, &r->err) == PL_OK &&
+                   write_record(store, NULL, r->it, pl_now_ms(), &r->err) == PL_OK &&
+                   pl_store_commit(store, &r->err) == PL_OK;
+    if (!r->committed) pl_store_rollback(store);
+}
+
+static void record_written(void *ud) {
+    record_alone *r = ud;
+    if (r->committed) {
+        r->pipe->transactions++;
+        r->pipe->committed_items++;
+    } else {
+        pl_error("[%s] commit failed, %s: answering 503 (senders retry)", r->it->msg->bot, r->err ? r->err : "?");
+    }
+    complete_record(r->pipe, r->it, r->committed);
+    free(r->err);
+    free(r);
+}
+
+void pl_pipeline_record_with(pl_pipeline *pipe, pl_bot *bot, pl_record_writer write,
+                             void *write_ud, pl_recorded_fn done, void *ud) {
+    if (pl_store_offload_later(pipe->store)) {
+        item *it = new_record(pipe, bot, "-", json_array(), done, ud);
+        it->writer = write;
+        it->writer_ud = write_ud;
+        record_alone *r = calloc(1, sizeof *r);
+        if (!r) abort();
+        *r = (record_alone){.pipe = pipe, .it = it};
+        pl_store_offload(pipe->store, write_record_alone, record_written, r);
+        return;
+    }
+    pl_pipeline_record(pipe, bot, "-", json_array(), done, ud);
+    item *it = pipe->batch_tail;
+    it->writer = write;
+    it->writer_ud = write_ud;
+}
+
+void pl_pipeline_record(pl_pipeline *pipe, pl_bot *bot, const char *channel, json_t *events,
+                        pl_recorded_fn done, void *ud) {
+    batch_add(pipe, new_record(pipe, bot, channel, events, done, ud));
 }
 
 void pl_pipeline_stats(const pl_pipeline *pipe, uint64_t *items, uint64_t *transactions) {

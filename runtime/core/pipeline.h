@@ -71,7 +71,10 @@ void pl_pipeline_record(pl_pipeline *pipe, pl_bot *bot, const char *channel, jso
  * inside the transaction and appends message events to `events` — each
  * may name its own "channel" — which are recorded in the inbox like a
  * platform's (their "id" de-duplicates) and then posted. A writer returning
- * PL_ERR rolls the whole commit back. */
+ * PL_ERR rolls the whole commit back. On a database server (PostgreSQL),
+ * whose reads the loop must not wait for, the write is a transaction of
+ * its own on the store's thread (pl_store_offload) instead: write then
+ * touches nothing but the store it is given and ud. */
 typedef int (*pl_record_writer)(pl_store *store, void *ud, json_t *events, char **err);
 void pl_pipeline_record_with(pl_pipeline *pipe, pl_bot *bot, pl_record_writer write,
                              void *write_ud, pl_recorded_fn done, void *ud);

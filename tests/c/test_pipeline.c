@@ -5,6 +5,7 @@
  * thread, a file lock another process holds). Run from the repository root
  * (as `make test` does). */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -434,6 +435,56 @@ TEST(pending_messages_freed_on_close) {
     CHECK(d[0].calls == 0 && d[1].calls == 0 && d[2].calls == 0);
 }
 
+/* A record whose writer reads what it writes (as a payment confirmation
+ * does): it sees what was committed, its events' messages run as turns
+ * after its commit, and on a database server it runs off the loop. */
+typedef struct {
+    pthread_t ran_on;
+    int saw_session;
+    int recorded;
+} record_probe;
+
+static int probe_writer(pl_store *store, void *ud, json_t *events, char **err) {
+    record_probe *p = ud;
+    p->ran_on = pthread_self();
+    pl_session_key key = {"barista", "rest", "rita"};
+    char *state = NULL;
+    if (pl_store_session_get(store, &key, &state, err) != PL_OK) return PL_ERR;
+    p->saw_session = state != NULL;
+    free(state);
+    json_array_append_new(events, json_pack("{s:s, s:s, s:s, s:s, s:s}", "kind", "message", "id", "probe-1", "user",
+                                            "rita", "channel", "rest", "text", "a latte please"));
+    return PL_OK;
+}
+
+static void probe_recorded(int status, void *ud) { ((record_probe *)ud)->recorded = status; }
+
+TEST(record_with_a_writer_that_reads) {
+    pl_app *app = open_app();
+    if (!app) return;
+    fallback_text = pl_bot_static_fallback(pl_app_bot(app, 0), "en");
+    errors_logged = 0;
+    delivery hi = {0};
+    post(app, "rita", "hi", &hi);
+    pl_app_drain(app);
+    record_probe p = {0};
+    pl_pipeline_record_with(pl_app_pipeline(app), pl_app_bot(app, 0), probe_writer, &p, probe_recorded, &p);
+    pl_app_drain(app);
+    CHECK(p.recorded == 200);
+    CHECK(p.saw_session);
+    CHECK(pthread_equal(p.ran_on, pthread_self()) == !on_postgres);
+    /* the event's message ran a turn after the record */
+    pl_session_key key = {"barista", "rest", "rita"};
+    json_t *lines = NULL;
+    char *err = NULL;
+    CHECK(pl_store_transcript_get(pl_app_store(app), &key, 10, &lines, &err) == 0);
+    CHECK(json_array_size(lines) == 4); /* hi and its answer, the latte and its answer */
+    json_decref(lines);
+    free(err);
+    CHECK(errors_logged == 0);
+    pl_app_close(app);
+}
+
 /* --- a lock held by another process ------------------------------------------ */
 
 typedef struct {
@@ -544,7 +595,8 @@ TEST(over_share_refuses_waiting_and_delays_delivered) {
     X(erase_behind_messages)                       \
     X(pending_messages_freed_on_close)             \
     X(over_share_refuses_waiting_and_delays_delivered) \
-    X(turn_threads_keep_each_shopper_in_order)
+    X(turn_threads_keep_each_shopper_in_order)     \
+    X(record_with_a_writer_that_reads)
 
 #define ON_SQLITE(name) RUN_AS("sqlite: " #name, name);
 #define ON_POSTGRES(name) RUN_AS("postgresql: " #name, name);
