@@ -31,6 +31,7 @@ typedef struct item {
      * duplicate or a status), and whom to tell */
     json_t *events;
     int64_t *inbox_ids;
+    int64_t erased; /* ITEM_ERASE: 1 when there was something to erase (known once settled) */
     pl_recorded_fn recorded;
     pl_record_writer writer; /* makes the events inside the transaction */
     void *writer_ud;
@@ -358,13 +359,14 @@ static int write_record(pl_store *store, pl_outbox *outbox, item *it, int64_t no
     return PL_OK;
 }
 
+/* Whether there was anything to erase is known once the batch is settled
+ * (PostgreSQL reads it with the COMMIT's outcome): 404 then, in
+ * finish_batch. */
 static int write_erase(pl_store *store, item *it, char **err) {
     pl_session_key key = {it->msg->bot, it->msg->channel, it->msg->user};
     pl_turn_forget(it->bot, it->msg->channel, it->msg->user);
-    int found = 0;
-    int rc = pl_store_session_erase(store, &key, &found, err);
-    it->status = found ? 200 : 404;
-    return rc;
+    it->erased = 0;
+    return pl_store_session_erase(store, &key, &it->erased, err);
 }
 
 static int write_item(pl_pipeline *pipe, item *it, int64_t now, char **err) {
@@ -506,6 +508,8 @@ static void complete(pl_pipeline *pipe, item *it, int committed) {
  * the outbox and the jobs, tells the listeners, delivers the items. */
 static void finish_batch(pl_pipeline *pipe, item *batch, int committed, int jobs_touched,
                          pl_outbox_staged *staged, const char *err) {
+    for (item *it = batch; committed && it; it = it->next_in_batch)
+        if (it->kind == ITEM_ERASE && it->status == 200 && !it->erased) it->status = 404;
     pl_outbox_release(staged, committed);
     if (committed && jobs_touched && pipe->jobs_changed) pipe->jobs_changed(pipe->jobs_ud);
     for (item *it = batch; committed && pipe->committed && it; it = it->next_in_batch) {

@@ -164,7 +164,7 @@ void pl_store_session_release(pl_store *store, const pl_session_key *key) {
     store->backend->session_release(store, key);
 }
 
-int pl_store_session_erase(pl_store *store, const pl_session_key *key, int *found, char **err) {
+int pl_store_session_erase(pl_store *store, const pl_session_key *key, int64_t *found, char **err) {
     return store->backend->session_erase(store, key, found, err);
 }
 

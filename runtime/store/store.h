@@ -152,8 +152,11 @@ int pl_store_announce(pl_store *store, const pl_session_key *key, int handoff, c
  * base's loop (PostgreSQL: LISTEN on a connection of its own, connected
  * again when it drops). SQLite: never. (pl_store_heard_fn: store_types.h.) */
 int pl_store_listen(pl_store *store, struct event_base *base, pl_store_heard_fn heard, void *ud, char **err);
-/* Erases the session and its transcript; *found says whether it existed. */
-int pl_store_session_erase(pl_store *store, const pl_session_key *key, int *found, char **err);
+/* Erases the session and its transcript, and everything else kept of the
+ * shopper; *found is 1 when there was a session or a transcript line, else
+ * 0. In a batch on PostgreSQL it is filled in when the batch's outcome is
+ * read (the loop does not wait): *found must stay valid until then. */
+int pl_store_session_erase(pl_store *store, const pl_session_key *key, int64_t *found, char **err);
 int64_t pl_store_session_count(pl_store *store);
 
 /* direction is "in" (what the shopper sent: one message object) or "out"

@@ -38,7 +38,7 @@ typedef struct pl_store_backend {
     int (*use_loop)(pl_store *store, struct event_base *base, char **err);
     void (*session_release)(pl_store *store, const pl_session_key *key);
     uint64_t (*session_epoch)(const pl_store *store);
-    int (*session_erase)(pl_store *store, const pl_session_key *key, int *found, char **err);
+    int (*session_erase)(pl_store *store, const pl_session_key *key, int64_t *found, char **err);
     int64_t (*session_count)(pl_store *store);
     int (*transcript_add)(pl_store *store, const pl_session_key *key, const char *direction, const char *body_json, int64_t now_ms, char **err);
     int (*transcript_add_turn)(pl_store *store, const pl_session_key *key, const char *in_json, int64_t in_at_ms, const char *out_json, int64_t out_at_ms, char **err);

@@ -446,7 +446,7 @@ static void sqlite_session_release(pl_store *handle, const pl_session_key *key) 
     (void)key;
 }
 
-static int sqlite_session_erase(pl_store *handle, const pl_session_key *key, int *found, char **err) {
+static int sqlite_session_erase(pl_store *handle, const pl_session_key *key, int64_t *found, char **err) {
     sqlite_store *store = (sqlite_store *)handle;
     if (step_done(store, bind_key(store, ST_SESSION_DEL, key), err, "erase session") != PL_OK)
         return PL_ERR;

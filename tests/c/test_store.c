@@ -237,7 +237,7 @@ TEST(session_put_get_erase) {
     CHECK(put(store, &alice_console, "{\"c\":1}"));
     CHECK(pl_store_session_count(store) == 2);
 
-    int found = -1;
+    int64_t found = -1;
     char *err = NULL;
     CHECK(pl_store_session_erase(store, &alice, &found, &err) == 0);
     CHECK(found == 1);
@@ -386,7 +386,7 @@ TEST(turn_is_two_lines) {
     CHECK(json_array_size(lines) == 2);
     CHECK_STR(json_string_value(json_object_get(json_array_get(lines, 0), "direction")), "in");
     json_decref(lines);
-    int found = 0;
+    int64_t found = 0;
     CHECK(pl_store_session_erase(store, &alice, &found, &err) == 0 && found == 1);
     lines = lines_since(store, &alice, 0);
     CHECK(lines != NULL && json_array_size(lines) == 0);
@@ -466,7 +466,7 @@ TEST(erase_removes_transcript) {
     CHECK(put(store, &alice, "{}"));
     CHECK(add_line(store, &alice, "in", "{\"text\":\"hi\"}", 1));
     CHECK(add_line(store, &bob, "in", "{\"text\":\"hi\"}", 1));
-    int found = 0;
+    int64_t found = 0;
     char *err = NULL;
     CHECK(pl_store_session_erase(store, &alice, &found, &err) == 0);
     CHECK(found == 1);
@@ -1137,6 +1137,31 @@ TEST(webhook_records_in_a_batch) {
     pl_store_close(store);
 }
 
+/* An erasure in a batch: whether there was anything comes with the
+ * outcome, without a round trip of its own. */
+TEST(erase_in_a_batch) {
+    pl_store *store = open_memory();
+    if (!store) return;
+    char *err = NULL;
+    CHECK(put(store, &alice, "{\"n\":1}"));
+    int later = -1;
+    int64_t found_alice = -1, found_bob = -1;
+    CHECK(pl_store_begin_batch(store, &err) == 0);
+    uint64_t trips = pl_store_round_trips(store);
+    CHECK(pl_store_session_erase(store, &alice, &found_alice, &err) == 0);
+    CHECK(pl_store_session_erase(store, &bob, &found_bob, &err) == 0);
+    CHECK(pl_store_round_trips(store) == trips);
+    int rc = pl_store_commit_batch(store, &later, &err);
+    CHECK(batch_outcome(store, later, rc, &err));
+    CHECK(found_alice == 1);
+    CHECK(found_bob == 0);
+    char *state = get(store, &alice);
+    CHECK(state == NULL);
+    free(state);
+    free(err);
+    pl_store_close(store);
+}
+
 /* A statement that fails fails its whole batch — at once, or when the
  * outcome is read — and the next batch is unharmed. */
 TEST(batch_failure_keeps_nothing) {
@@ -1362,7 +1387,8 @@ TEST(postgres_open_fails_cleanly) {
     X(batch_commits_and_is_read_after)           \
     X(batch_failure_keeps_nothing)               \
     X(offloaded_calls_run_in_order)              \
-    X(webhook_records_in_a_batch)
+    X(webhook_records_in_a_batch)                \
+    X(erase_in_a_batch)
 
 #define ON_SQLITE(name) RUN_AS("sqlite: " #name, name);
 #define ON_POSTGRES(name) RUN_AS("postgresql: " #name, name);
