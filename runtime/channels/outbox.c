@@ -365,22 +365,12 @@ static void send_next(queue *q) {
 
 /* --- queueing at commit ------------------------------------------------------- */
 
-/* The call's row goes into the open batch; its id is known once the batch
- * is settled (pl_store_outbox_add), before the call is released. */
-static int store_call(pl_outbox *o, const char *bot, const char *channel, const char *user,
-                      const json_t *body, char **err) {
-    char *text = json_dumps(body, JSON_COMPACT);
-    int64_t now = pl_now_ms();
+int64_t *pl_outbox_stage_call(pl_outbox *o, const char *bot, const char *channel, const char *user,
+                              const json_t *body) {
     call *c = calloc(1, sizeof *c);
     if (!c) abort();
-    int rc = pl_store_outbox_add(o->store, bot, channel, user, text, now, &c->id, err);
-    free(text);
-    if (rc != PL_OK) {
-        free(c);
-        return rc;
-    }
     c->body = json_deep_copy(body);
-    c->next_at = now;
+    c->next_at = pl_now_ms();
     if (o->nqueued == o->capqueued) {
         o->capqueued = o->capqueued ? o->capqueued * 2 : 16;
         o->queued_into = realloc(o->queued_into, sizeof *o->queued_into * o->capqueued);
@@ -391,12 +381,18 @@ static int store_call(pl_outbox *o, const char *bot, const char *channel, const 
     o->queued_into[o->nqueued++] = q;
     c->next = o->queued;
     o->queued = c;
-    return PL_OK;
+    return &c->id;
 }
 
-int pl_outbox_queue_call(pl_outbox *o, const char *bot, const char *channel, const char *user,
-                         const json_t *body, char **err) {
-    return store_call(o, bot, channel, user, body, err);
+/* The call's row goes into the open batch; its id is known once the batch
+ * is settled (pl_store_outbox_add), before the call is released. */
+static int store_call(pl_outbox *o, const char *bot, const char *channel, const char *user,
+                      const json_t *body, char **err) {
+    char *text = json_dumps(body, JSON_COMPACT);
+    int64_t *id = pl_outbox_stage_call(o, bot, channel, user, body);
+    int rc = pl_store_outbox_add(o->store, bot, channel, user, text, pl_now_ms(), id, err);
+    free(text);
+    return rc; /* a failure fails the batch, which drops what it staged */
 }
 
 typedef struct {
@@ -471,7 +467,9 @@ pl_outbox_staged *pl_outbox_take_staged(pl_outbox *o) {
 void pl_outbox_release(pl_outbox_staged *s, int committed) {
     if (!s) return; /* nothing queued in that commit */
     for (size_t i = 0; i < s->n; i++) {
-        if (committed) append(s->into[i], s->calls[i]);
+        /* a call staged for a row the commit did not make (an ack of a
+         * redelivery) is dropped like one of a rollback */
+        if (committed && s->calls[i]->id) append(s->into[i], s->calls[i]);
         else {
             json_decref(s->calls[i]->body);
             free(s->calls[i]);

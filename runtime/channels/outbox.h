@@ -39,9 +39,11 @@ void pl_outbox_free(pl_outbox *outbox);
  * cannot render logs the error and stores nothing. */
 int pl_outbox_queue(pl_outbox *outbox, const char *bot, const char *channel,
                     const pl_outbound *to, const json_t *replies, char **err);
-/* Stores one prepared call (an adapter's "ack"), inside a transaction. */
-int pl_outbox_queue_call(pl_outbox *outbox, const char *bot, const char *channel,
-                         const char *user, const json_t *call, char **err);
+/* Stages one prepared call whose row the caller inserts in the same
+ * transaction: returns where that row's id goes (the store fills it, by the
+ * time the transaction is settled; left 0, the call is dropped then). */
+int64_t *pl_outbox_stage_call(pl_outbox *outbox, const char *bot, const char *channel, const char *user,
+                              const json_t *call);
 /* After the transaction: the calls queued in it are taken aside, and
  * released once it is durable (committed 1: sent, in order), or dropped
  * when it was rolled back (committed 0). Several commits may be waiting at

@@ -326,16 +326,19 @@ static int write_event(pl_store *store, pl_outbox *outbox, item *it, size_t i, c
     } else {
         const char *platform_id = json_string_value(json_object_get(event, "id"));
         char *fallback_id = platform_id ? NULL : pl_strdupf("%s-%lld-%zu", user, (long long)now, i);
+        const char *id = platform_id ? platform_id : fallback_id;
         json_t *ack = json_object_get(event, "ack");
-        /* the row's id is wanted after the commit (the message's mailbox), but
-         * at once where a new event is acknowledged to the platform in it */
+        /* the row's id is wanted after the commit (the message's mailbox); a
+         * new event's acknowledgement to the platform goes into the outbox
+         * in the same statement, and is dropped for a redelivery */
         if (ack && outbox) {
-            rc = pl_store_inbox_add(store, it->msg->bot, channel, platform_id ? platform_id : fallback_id, user, body,
-                                    now, &it->inbox_ids[i], err);
-            if (rc == PL_OK && it->inbox_ids[i]) rc = pl_outbox_queue_call(outbox, it->msg->bot, channel, user, ack, err);
+            char *call = json_dumps(ack, JSON_COMPACT);
+            int64_t *call_id = pl_outbox_stage_call(outbox, it->msg->bot, channel, user, ack);
+            rc = pl_store_inbox_record_answered(store, it->msg->bot, channel, id, user, body, now, call,
+                                                &it->inbox_ids[i], call_id, err);
+            free(call);
         } else {
-            rc = pl_store_inbox_record(store, it->msg->bot, channel, platform_id ? platform_id : fallback_id, user,
-                                       body, now, &it->inbox_ids[i], err);
+            rc = pl_store_inbox_record(store, it->msg->bot, channel, id, user, body, now, &it->inbox_ids[i], err);
         }
         free(fallback_id);
     }

@@ -223,6 +223,18 @@ int pl_store_inbox_record(pl_store *store, const char *bot, const char *channel,
     return store->backend->inbox_add(store, bot, channel, platform_id, user, message_json, now_ms, id, err);
 }
 
+int pl_store_inbox_record_answered(pl_store *store, const char *bot, const char *channel, const char *platform_id,
+                                   const char *user, const char *message_json, int64_t now_ms, const char *call_json,
+                                   int64_t *id, int64_t *call_id, char **err) {
+    if (store->backend->inbox_record_answered)
+        return store->backend->inbox_record_answered(store, bot, channel, platform_id, user, message_json, now_ms,
+                                                     call_json, id, call_id, err);
+    *call_id = 0;
+    int rc = store->backend->inbox_add(store, bot, channel, platform_id, user, message_json, now_ms, id, err);
+    if (rc == PL_OK && *id) rc = store->backend->outbox_add(store, bot, channel, user, call_json, now_ms, call_id, err);
+    return rc;
+}
+
 int pl_store_status_record(pl_store *store, const char *bot, const char *channel, const char *platform_id,
                            const char *user, const char *event_json, int64_t now_ms, char **err) {
     if (store->backend->status_record)

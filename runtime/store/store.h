@@ -210,6 +210,13 @@ int pl_store_inbox_done(pl_store *store, int64_t id, int64_t now_ms, char **err)
  * (the loop does not wait), so *id must stay valid until then. */
 int pl_store_inbox_record(pl_store *store, const char *bot, const char *channel, const char *platform_id,
                           const char *user, const char *message_json, int64_t now_ms, int64_t *id, char **err);
+/* As pl_store_inbox_record, and when the message is new, queues call_json
+ * (the platform's acknowledgement of it: an outgoing call) in the outbox
+ * in the same statement: *call_id is its row, 0 when the message was
+ * recorded before. Both come with the batch's outcome on PostgreSQL. */
+int pl_store_inbox_record_answered(pl_store *store, const char *bot, const char *channel, const char *platform_id,
+                                   const char *user, const char *message_json, int64_t now_ms, const char *call_json,
+                                   int64_t *id, int64_t *call_id, char **err);
 /* A platform's status event (delivered, read ...), recorded once: its inbox
  * row (platform_id, handled at once) and the session's "status" transcript
  * line; nothing when platform_id was recorded before (a retry). Nothing to

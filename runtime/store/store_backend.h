@@ -54,6 +54,7 @@ typedef struct pl_store_backend {
     /* Optional (NULL: store.c uses inbox_add, and inbox_add, inbox_done
      * and transcript_add): a backend's own way to record without waiting. */
     int (*inbox_record)(pl_store *store, const char *bot, const char *channel, const char *platform_id, const char *user, const char *message_json, int64_t now_ms, int64_t *id, char **err);
+    int (*inbox_record_answered)(pl_store *store, const char *bot, const char *channel, const char *platform_id, const char *user, const char *message_json, int64_t now_ms, const char *call_json, int64_t *id, int64_t *call_id, char **err);
     int (*status_record)(pl_store *store, const char *bot, const char *channel, const char *platform_id, const char *user, const char *event_json, int64_t now_ms, char **err);
     int (*inbox_next_seq)(pl_store *store, const char *bot, const char *channel, const char *prefix, int64_t *seq, char **err);
     int (*inbox_pending)(pl_store *store, int64_t received_before, json_t **rows, char **err);

@@ -51,11 +51,11 @@ typedef struct {
 
 /* What the writer waits to read, in the order it sent it. */
 typedef enum { ANSWER_IGNORED, ANSWER_WANTED, ANSWER_LATER, ANSWER_COMMIT, ANSWER_SYNC } answer_kind;
-/* An answer the writer awaits; ANSWER_LATER's first column goes into
- * *later when it is read (run_integer_later). */
+/* An answer the writer awaits; ANSWER_LATER's columns go into *later[0]
+ * and *later[1] (those not NULL) when it is read (run_integer_later). */
 typedef struct {
     answer_kind kind;
-    int64_t *later;
+    int64_t *later[2];
 } awaited;
 
 typedef struct pg_store {
@@ -137,7 +137,7 @@ static int connection_ready(pg_store *store) {
     return 0;
 }
 
-static void expect_answer_into(pg_store *store, answer_kind kind, int64_t *later) {
+static void expect_answer_into(pg_store *store, answer_kind kind, int64_t *const *later) {
     if (store->answers_head + store->answers_len == store->answers_cap) {
         if (store->answers_head > 0) {
             memmove(store->answers, store->answers + store->answers_head, store->answers_len * sizeof *store->answers);
@@ -148,10 +148,19 @@ static void expect_answer_into(pg_store *store, answer_kind kind, int64_t *later
             if (!store->answers) abort();
         }
     }
-    store->answers[store->answers_head + store->answers_len++] = (awaited){kind, later};
+    awaited *a = &store->answers[store->answers_head + store->answers_len++];
+    *a = (awaited){.kind = kind};
+    if (later) memcpy(a->later, later, sizeof a->later);
 }
 
 static void expect_answer(pg_store *store, answer_kind kind) { expect_answer_into(store, kind, NULL); }
+
+/* The first row's columns into *later[0] and *later[1] (those not NULL). */
+static void fill_later(const PGresult *r, int64_t *const *later) {
+    for (int i = 0; i < 2; i++)
+        if (later[i] && PQntuples(r) > 0 && PQnfields(r) > i && !PQgetisnull(r, 0, i))
+            *later[i] = atoll(PQgetvalue(r, 0, i));
+}
 
 /* The slot for sql in c's cache: found (*fresh 0), or taken for it now
  * (*fresh 1, the statement to prepare), evicting the oldest past
@@ -282,8 +291,7 @@ static int take_answer(pg_store *store, int wait, PGresult **wanted) {
     int ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
     if (status == PGRES_FATAL_ERROR) note_batch_error(store, PQresultErrorMessage(r));
     if (kind == ANSWER_COMMIT) store->committed = ok && strcmp(PQcmdStatus(r), "COMMIT") == 0;
-    if (kind == ANSWER_LATER && ok && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
-        *store->answers[store->answers_head].later = atoll(PQgetvalue(r, 0, 0));
+    if (kind == ANSWER_LATER && ok) fill_later(r, store->answers[store->answers_head].later);
     if (kind == ANSWER_WANTED && wanted) {
         *wanted = r;
         return 1;
@@ -314,7 +322,7 @@ static PGresult *writer_wait(pg_store *store) {
  * first column goes into *later (ANSWER_LATER); one it reads
  * (ANSWER_WANTED) is waited for. */
 static int writer_run(pg_store *store, PGresult **out, const char *sql, int n, const char *const *values,
-                      answer_kind want, int64_t *later) {
+                      answer_kind want, int64_t *const *later) {
     if (store->batch_error) {
         set_error(store, store->batch_error);
         return PL_ERR;
@@ -342,7 +350,7 @@ static int writer_run(pg_store *store, PGresult **out, const char *sql, int n, c
  * 's' text, 'n' text or NULL, 'i' int64_t. *out is its result (the caller
  * PQclears it), or NULL and PL_ERR with last_error set. In a batch, a
  * statement whose result is not wanted is only sent (*out stays NULL). */
-static int run_args(pg_store *store, PGresult **out, answer_kind want, int64_t *later, const char *sql,
+static int run_args(pg_store *store, PGresult **out, answer_kind want, int64_t *const *later, const char *sql,
                     const char *types, va_list ap) {
     const char *values[MAX_PARAMS];
     char numbers[MAX_PARAMS][24];
@@ -389,14 +397,17 @@ static int run_done(pg_store *store, char **err, const char *what, int *changed,
 }
 
 /* run_integer's and run_integer_later's: want ANSWER_LATER leaves a
- * batch's answer to be read with its COMMIT's outcome. */
-static int run_integer_v(pg_store *store, char **err, const char *what, int64_t *value, int64_t fallback,
-                         answer_kind want, const char *sql, const char *types, va_list ap) {
+ * batch's answer to be read with its COMMIT's outcome, into *value and
+ * *second (NULL: none). */
+static int run_integer_v(pg_store *store, char **err, const char *what, int64_t *value, int64_t *second,
+                         int64_t fallback, answer_kind want, const char *sql, const char *types, va_list ap) {
     PGresult *res;
-    int rc = run_args(store, &res, want, want == ANSWER_LATER ? value : NULL, sql, types, ap);
+    int64_t *const later[2] = {value, second};
+    int rc = run_args(store, &res, want, want == ANSWER_LATER ? later : NULL, sql, types, ap);
     if (rc != PL_OK) return pg_fail(store, err, what);
-    if (!res) return PL_OK; /* sent in the batch: *value comes later */
-    *value = PQntuples(res) > 0 && !PQgetisnull(res, 0, 0) ? atoll(PQgetvalue(res, 0, 0)) : fallback;
+    if (!res) return PL_OK; /* sent in the batch: the values come later */
+    *value = fallback;
+    fill_later(res, later);
     PQclear(res);
     return PL_OK;
 }
@@ -407,7 +418,7 @@ static int run_integer(pg_store *store, char **err, const char *what, int64_t *v
                        const char *sql, const char *types, ...) {
     va_list ap;
     va_start(ap, types);
-    int rc = run_integer_v(store, err, what, value, fallback, ANSWER_WANTED, sql, types, ap);
+    int rc = run_integer_v(store, err, what, value, NULL, fallback, ANSWER_WANTED, sql, types, ap);
     va_end(ap);
     return rc;
 }
@@ -419,7 +430,17 @@ static int run_integer_later(pg_store *store, char **err, const char *what, int6
                              const char *types, ...) {
     va_list ap;
     va_start(ap, types);
-    int rc = run_integer_v(store, err, what, value, 0, ANSWER_LATER, sql, types, ap);
+    int rc = run_integer_v(store, err, what, value, NULL, 0, ANSWER_LATER, sql, types, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* As run_integer_later, with a second column into *second. */
+static int run_integers_later(pg_store *store, char **err, const char *what, int64_t *value, int64_t *second,
+                              const char *sql, const char *types, ...) {
+    va_list ap;
+    va_start(ap, types);
+    int rc = run_integer_v(store, err, what, value, second, 0, ANSWER_LATER, sql, types, ap);
     va_end(ap);
     return rc;
 }
@@ -803,6 +824,9 @@ static int pg_batch_poll(pl_store *handle, int wait, int *committed, char **err)
 
 /* --- sessions and transcripts ------------------------------------------------- */
 
+/* The database's clock in ms: every node's leases are measured by it, so
+ * the nodes' own clocks (or a test clock) do not shift them. */
+#define DB_NOW_MS "(extract(epoch from clock_timestamp()) * 1000)::bigint"
 #define KEY_WHERE "bot = $1 AND channel = $2 AND \"user\" = $3"
 
 static int pg_session_get(pl_store *handle, const pl_session_key *key, char **state_json, char **err) {
@@ -1211,6 +1235,25 @@ static int pg_inbox_record(pl_store *handle, const char *bot, const char *channe
                              channel, platform_id, user, message_json, now_ms);
 }
 
+/* One statement: the call's row only when the inbox row is new; both ids
+ * come with the batch's outcome. */
+static int pg_inbox_record_answered(pl_store *handle, const char *bot, const char *channel, const char *platform_id,
+                                    const char *user, const char *message_json, int64_t now_ms, const char *call_json,
+                                    int64_t *id, int64_t *call_id, char **err) {
+    pg_store *store = (pg_store *)handle;
+    *id = *call_id = 0;
+    return run_integers_later(store, err, "record inbound message", id, call_id,
+                              "WITH fresh AS (INSERT INTO inbox (bot, channel, platform_id, \"user\", message, received_at) "
+                              "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (bot, channel, platform_id) DO NOTHING "
+                              "RETURNING id), "
+                              "answer AS (INSERT INTO outbox (bot, channel, \"user\", call, next_at, created_at, owner, "
+                              "lease_until) SELECT $1, $2, $4, $7, $6, $6, $8, CASE WHEN $8::text IS NULL THEN 0 ELSE "
+                              DB_NOW_MS " + $9::bigint END FROM fresh RETURNING id) "
+                              "SELECT (SELECT id FROM fresh), (SELECT id FROM answer)",
+                              "sssssisni", bot, channel, platform_id, user, message_json, now_ms, call_json,
+                              store->owner, store->lease_ms);
+}
+
 /* One statement, nothing to read: the transcript line only when the inbox
  * row is new. */
 static int pg_status_record(pl_store *handle, const char *bot, const char *channel, const char *platform_id,
@@ -1270,9 +1313,6 @@ static void pg_set_owner(pl_store *handle, const char *owner, int64_t lease_ms) 
     store->lease_ms = lease_ms;
 }
 
-/* The database's clock in ms: every node's leases are measured by it, so
- * the nodes' own clocks (or a test clock) do not shift them. */
-#define DB_NOW_MS "(extract(epoch from clock_timestamp()) * 1000)::bigint"
 
 static int pg_outbox_add(pl_store *handle, const char *bot, const char *channel, const char *user,
                          const char *call_json, int64_t now_ms, int64_t *id, char **err) {
@@ -1675,6 +1715,7 @@ static const pl_store_backend pg_backend = {
     .inbox_add = pg_inbox_add,
     .inbox_done = pg_inbox_done,
     .inbox_record = pg_inbox_record,
+    .inbox_record_answered = pg_inbox_record_answered,
     .status_record = pg_status_record,
     .inbox_next_seq = pg_inbox_next_seq,
     .inbox_pending = pg_inbox_pending,

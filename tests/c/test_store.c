@@ -1106,6 +1106,10 @@ TEST(webhook_records_in_a_batch) {
                                 &err) == 0);
     CHECK(pl_store_status_record(store, "barista", "whatsapp", "status:alice:m1:read", "alice", "{\"status\":\"read\"}",
                                  2, &err) == 0);
+    /* a tap the platform is answered for, in the same statement */
+    int64_t tap = -1, answer = -1, tap_again = -1, answer_again = -1;
+    CHECK(pl_store_inbox_record_answered(store, "barista", "telegram", "cb.1", "bob", "{\"payload\":\"latte\"}", 2,
+                                         "{\"path\":\"/answerCallbackQuery\"}", &tap, &answer, &err) == 0);
     CHECK(pl_store_round_trips(store) == trips); /* nothing waited for */
     int rc = pl_store_commit_batch(store, &later, &err);
     CHECK(batch_outcome(store, later, rc, &err));
@@ -1116,9 +1120,18 @@ TEST(webhook_records_in_a_batch) {
                                 &err) == 0);
     CHECK(pl_store_status_record(store, "barista", "whatsapp", "status:alice:m1:read", "alice", "{\"status\":\"read\"}",
                                  4, &err) == 0);
+    CHECK(pl_store_inbox_record_answered(store, "barista", "telegram", "cb.1", "bob", "{\"payload\":\"latte\"}", 4,
+                                         "{\"path\":\"/answerCallbackQuery\"}", &tap_again, &answer_again, &err) == 0);
     rc = pl_store_commit_batch(store, &later, &err);
     CHECK(batch_outcome(store, later, rc, &err));
     CHECK(again == 0);
+    CHECK(tap > 0 && answer > 0);
+    CHECK(tap_again == 0 && answer_again == 0); /* a redelivery is not answered twice */
+    json_t *calls = NULL;
+    CHECK(pl_store_outbox_pending(store, &calls, &err) == 0);
+    CHECK(json_array_size(calls) == 1);
+    CHECK(json_integer_value(json_object_get(json_array_get(calls, 0), "id")) == answer);
+    json_decref(calls);
     /* one status line; the message waits to be handled, the status does not */
     pl_session_key key = {"barista", "whatsapp", "alice"};
     json_t *lines = NULL, *pending = NULL;
@@ -1128,7 +1141,7 @@ TEST(webhook_records_in_a_batch) {
     status_line_id = json_integer_value(json_object_get(json_array_get(lines, 0), "id"));
     CHECK(status_line_id > 0);
     CHECK(pl_store_inbox_pending(store, INT64_MAX, &pending, &err) == 0);
-    CHECK(json_array_size(pending) == 1);
+    CHECK(json_array_size(pending) == 2); /* the message and the tap */
     CHECK(json_integer_value(json_object_get(json_array_get(pending, 0), "id")) == first);
     json_decref(lines);
     json_decref(pending);
