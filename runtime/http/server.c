@@ -20,6 +20,7 @@
 
 #include "base/common.h"
 #include "base/log.h"
+#include "base/map.h"
 #include "channels/channel.h"
 #include "rest.h"
 #include "sandbox/json_text.h"
@@ -33,6 +34,7 @@ struct pl_server {
     struct pl_agents *agents;
     struct pl_conns *conns;
     pl_health *health;
+    pl_map *payloads; /* "bot\x1fkey" -> a long choice payload read from the store (the map never changes a key's) */
 };
 
 #define MAX_SEGMENTS 8
@@ -284,19 +286,62 @@ static const char *webhook_header(const void *ctx, const char *name) {
     return evhttp_find_header((struct evkeyvalq *)ctx, name);
 }
 
+/* Long choice payloads the outbox stored under a key (pl_webhook.long_payload).
+ * Where the store answers later (a database server), a webhook that names
+ * keys not yet read is parsed, the keys are read off the loop, and the
+ * webhook is parsed again with them (retry_webhook); what was read stays in
+ * a cache, since a key always names the same payload. */
 typedef struct {
+    pl_server *server;
     pl_store *store;
     const char *bot;
+    const json_t *asked; /* keys read for this request already (a re-run's) */
+    json_t *missing;     /* keys to read before a re-run */
 } payload_lookup;
 
-/* pl_webhook.long_payload: a key the outbox stored for a long payload. */
+#define PAYLOAD_CACHE_MAX 4096
+
+static void free_cached(const char *key, void *value, void *ud) {
+    (void)key;
+    (void)ud;
+    free(value);
+}
+
+static void remember_payload(pl_server *s, const char *bot, const char *key, const char *payload) {
+    if (pl_map_count(s->payloads) >= PAYLOAD_CACHE_MAX) {
+        pl_map_each(s->payloads, free_cached, NULL);
+        pl_map_free(s->payloads);
+        s->payloads = pl_map_new();
+    }
+    char *k = pl_strdupf("%s\x1f%s", bot, key);
+    free(pl_map_put(s->payloads, k, pl_strdup(payload)));
+    free(k);
+}
+
+static int was_asked(const json_t *asked, const char *key) {
+    size_t i;
+    json_t *k;
+    json_array_foreach(asked, i, k) if (strcmp(json_string_value(k), key) == 0) return 1;
+    return 0;
+}
+
 static char *long_payload(const void *arg, const char *key) {
     const payload_lookup *p = arg;
+    char *k = pl_strdupf("%s\x1f%s", p->bot, key);
+    const char *cached = pl_map_get(p->server->payloads, k);
+    free(k);
+    if (cached) return pl_strdup(cached);
+    if (pl_store_offload_later(p->store)) {
+        /* an unknown key arrives as it is, once it was looked for */
+        if (!was_asked(p->asked, key)) json_array_append_new(p->missing, json_string(key));
+        return NULL;
+    }
     char *payload = NULL, *err = NULL;
     if (pl_store_payload_get(p->store, p->bot, key, &payload, &err) != PL_OK) {
         pl_error("[%s] cannot look up a choice payload: %s", p->bot, err);
         free(err);
     }
+    if (payload) remember_payload(p->server, p->bot, key, payload);
     return payload;
 }
 
@@ -335,26 +380,56 @@ typedef struct {
     pl_server *server;
     pl_bot *bot;
     char *channel;
+    json_t *asked;   /* long payload keys read for it */
+    json_t *found;   /* key -> payload, as read off the loop */
 } webhook_retry;
 
 static void on_retry_gone(void *arg) {
     ((webhook_retry *)arg)->req = NULL;
 }
 
-static void handle_channel(pl_server *s, struct evhttp_request *req, pl_bot *bot, const char *name);
+static void handle_channel(pl_server *s, struct evhttp_request *req, pl_bot *bot, const char *name,
+                           const json_t *asked);
 
 /* pl_webhook.again: called once, on the loop. */
 static void retry_webhook(void *arg) {
     webhook_retry *r = arg;
     if (r->req) {
         pl_conn_forget(r->req);
-        handle_channel(r->server, r->req, r->bot, r->channel);
+        handle_channel(r->server, r->req, r->bot, r->channel, r->asked);
     }
+    json_decref(r->asked);
+    json_decref(r->found);
     free(r->channel);
     free(r);
 }
 
-static void handle_channel(pl_server *s, struct evhttp_request *req, pl_bot *bot, const char *name) {
+static void read_payloads(pl_store *store, void *ud) {
+    webhook_retry *r = ud;
+    size_t i;
+    json_t *key;
+    json_array_foreach(r->asked, i, key) {
+        char *payload = NULL, *err = NULL;
+        if (pl_store_payload_get(store, pl_bot_name(r->bot), json_string_value(key), &payload, &err) != PL_OK) {
+            pl_error("[%s] cannot look up a choice payload: %s", pl_bot_name(r->bot), err);
+            free(err);
+        }
+        if (payload) json_object_set_new(r->found, json_string_value(key), json_string(payload));
+        free(payload);
+    }
+}
+
+static void payloads_read(void *ud) {
+    webhook_retry *r = ud;
+    const char *key;
+    json_t *payload;
+    json_object_foreach(r->found, key, payload)
+        remember_payload(r->server, pl_bot_name(r->bot), key, json_string_value(payload));
+    retry_webhook(r);
+}
+
+static void handle_channel(pl_server *s, struct evhttp_request *req, pl_bot *bot, const char *name,
+                           const json_t *asked) {
     const pl_channel_adapter *adapter = pl_channel_find(name);
     const json_t *settings = pl_bot_channel_settings(bot, name);
     if (!adapter || !settings) {
@@ -379,10 +454,10 @@ static void handle_channel(pl_server *s, struct evhttp_request *req, pl_bot *bot
     char *body = pl_strndup(len ? (const char *)evbuffer_pullup(in, -1) : "", len);
     char *url = public_url(req, &w->cfg);
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-    payload_lookup lookup = {pl_app_store(s->app), pl_bot_name(bot)};
+    payload_lookup lookup = {s, pl_app_store(s->app), pl_bot_name(bot), asked, json_array()};
     webhook_retry *retry = calloc(1, sizeof *retry);
     if (!retry) abort();
-    *retry = (webhook_retry){req, s, bot, NULL};
+    *retry = (webhook_retry){req, s, bot, NULL, NULL, NULL};
     pl_webhook hook = {
         .method = cmd == EVHTTP_REQ_GET ? "GET" : "POST",
         .url = url,
@@ -407,8 +482,20 @@ static void handle_channel(pl_server *s, struct evhttp_request *req, pl_bot *bot
         retry->channel = pl_strdup(name);
         pl_conn_on_gone(req, on_retry_gone, retry);
         webhook_wait_free(w);
+        json_decref(lookup.missing);
         return;
     }
+    if (rc == PL_OK && json_array_size(lookup.missing) > 0) {
+        /* parsed again once the long payloads it names are read */
+        retry->channel = pl_strdup(name);
+        retry->asked = lookup.missing;
+        retry->found = json_object();
+        pl_conn_on_gone(req, on_retry_gone, retry);
+        webhook_wait_free(w);
+        pl_store_offload(pl_app_store(s->app), read_payloads, payloads_read, retry);
+        return;
+    }
+    json_decref(lookup.missing);
     free(retry);
     if (rc != PL_OK) {
         int status = w->inbound.status >= 400 ? w->inbound.status : 400;
@@ -452,7 +539,7 @@ static void route(pl_server *s, struct evhttp_request *req, char **seg, int n) {
             return;
         }
         if (n == 5 && strcmp(seg[3], "channels") == 0) {
-            handle_channel(s, req, bot, seg[4]);
+            handle_channel(s, req, bot, seg[4], NULL);
             return;
         }
         if (pl_webchat_route(s->webchat, req, bot, seg, n)) return;
@@ -502,6 +589,7 @@ pl_server *pl_server_new(pl_app *app, const char *node_name) {
     s->health = pl_health_new(app, node_name);
     s->webchat = pl_webchat_new(app);
     s->agents = pl_agents_new(app);
+    s->payloads = pl_map_new();
     pl_pipeline_on_committed(pl_app_pipeline(app), on_committed, s);
     s->http = evhttp_new(pl_app_base(app));
     /* Bodies up to PL_MAX_BODY are handled; larger ones up to the hard cap
@@ -545,6 +633,8 @@ void pl_server_free(pl_server *s) {
     pl_pipeline_on_committed(pl_app_pipeline(s->app), NULL, NULL);
     pl_webchat_free(s->webchat);
     pl_agents_free(s->agents);
+    pl_map_each(s->payloads, free_cached, NULL);
+    pl_map_free(s->payloads);
     pl_conns_unwatch(s->conns); /* evhttp_free frees the listener first */
     evhttp_free(s->http);
     pl_conns_free(s->conns);
