@@ -1572,10 +1572,14 @@ static int pg_jobs_due(pl_store *handle, int64_t now_ms, int limit, json_t **job
                     "ii", now_ms, (int64_t)limit);
 }
 
+/* A job another node is firing right now (its row locked by that node's
+ * transaction) is skipped, not waited for: that node fires it, or, if it
+ * dies first, its rollback leaves the job pending for the next look. */
 static int pg_job_fired(pl_store *handle, int64_t id, int64_t now_ms, int *changed, char **err) {
     return run_done((pg_store *)handle, err, "fire job", changed,
-                    "UPDATE jobs SET state = 'fired', fired_at = $2 WHERE id = $1 AND state = 'pending'", "ii", id,
-                    now_ms);
+                    "UPDATE jobs SET state = 'fired', fired_at = $2 WHERE id = (SELECT id FROM jobs WHERE id = $1 "
+                    "AND state = 'pending' FOR UPDATE SKIP LOCKED)",
+                    "ii", id, now_ms);
 }
 
 static int pg_jobs_of(pl_store *handle, const char *bot, const char *channel, const char *user, json_t **jobs,

@@ -1325,6 +1325,39 @@ TEST(postgres_outbox_leases) {
 
 /* A shopper's calls from consecutive turns on two nodes go out in turn
  * order: the later node's waits while the earlier node's is unsent. */
+/* Two nodes fire the same due job at once: the second skips the row the
+ * first holds (FOR UPDATE SKIP LOCKED) instead of waiting for its commit;
+ * and once the first rolls back (it died), the job is there to fire. */
+TEST(postgres_job_fired_once_without_waiting) {
+    two_nodes t;
+    char *err = NULL;
+    if (two_nodes_open(&t, 0)) {
+        /* node b gives up on a lock after 2 s, so a wait fails the case
+         * rather than hanging it */
+        pl_store_close(t.b);
+        char *impatient = pl_strdupf("%s&options=-c%%20lock_timeout%%3D2000", t.url);
+        t.b = NULL;
+        CHECK(pl_store_open(impatient, PL_SYNC_NORMAL, &t.b, &err) == 0);
+        free(impatient);
+        json_t *due = NULL;
+        CHECK(pl_store_job_put(t.a, "barista", "rest", "alice", "reminder", "{}", 1000, 1, &err) == 0);
+        CHECK(pl_store_jobs_due(t.a, 2000, 10, &due, &err) == 0 && json_array_size(due) == 1);
+        int64_t id = json_integer_value(json_object_get(json_array_get(due, 0), "id"));
+        json_decref(due);
+        int first = -1, second = -1, third = -1;
+        CHECK(pl_store_begin(t.a, &err) == 0);
+        CHECK(pl_store_job_fired(t.a, id, 2000, &first, &err) == 0 && first == 1);
+        CHECK(t.b && pl_store_begin(t.b, &err) == 0);
+        CHECK(t.b && pl_store_job_fired(t.b, id, 2000, &second, &err) == 0 && second == 0);
+        if (t.b) pl_store_rollback(t.b);
+        pl_store_rollback(t.a); /* node a died before its commit */
+        CHECK(t.b && pl_store_job_fired(t.b, id, 2000, &third, &err) == 0 && third == 1);
+    }
+    if (err) printf("#   said: %s\n", err);
+    free(err);
+    two_nodes_close(&t);
+}
+
 TEST(postgres_outbox_turn_order) {
     two_nodes t;
     char *err = NULL;
@@ -1418,6 +1451,7 @@ int main(void) {
     RUN(postgres_connections_deduplicate);
     RUN(postgres_outbox_leases);
     RUN(postgres_outbox_turn_order);
+    RUN(postgres_job_fired_once_without_waiting);
     RUN(postgres_open_fails_cleanly);
     return check_done();
 }
