@@ -4,6 +4,7 @@
 #include "common.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -107,4 +108,13 @@ int pl_read_file(const char *path, char **out, size_t *len, char **err) {
     *out = buf;
     if (len) *len = size;
     return PL_OK;
+}
+
+int pl_thread_start_quiet(pthread_t *thread, void *(*main)(void *), void *arg) {
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int rc = pthread_create(thread, NULL, main, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
 }

@@ -6,6 +6,7 @@
 #ifndef PL_COMMON_H
 #define PL_COMMON_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -40,5 +41,10 @@ void pl_format_time(int64_t ms, char *buf, size_t size);
 
 /* Reads a whole file into a new NUL-terminated buffer. */
 int pl_read_file(const char *path, char **out, size_t *len, char **err);
+
+/* Starts a helper thread (the sync thread, the store's thread) that takes
+ * no signals: the loop's and the budget timer's stay on the threads that
+ * handle them. pthread_create's result. */
+int pl_thread_start_quiet(pthread_t *thread, void *(*main)(void *), void *arg);
 
 #endif

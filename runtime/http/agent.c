@@ -108,9 +108,10 @@ typedef struct {
     /* what to read */
     char *bot, *channel, *user; /* one conversation (show, act, an action's outcome) */
     int64_t after_id;           /* its lines after this one */
-    int lines_too, session_too; /* read them too */
+    int whole;                  /* its session and transcript too (show) */
+    int watching;               /* the queue is to be watched: each conversation's last line id too */
     /* what was read */
-    json_t *queue;   /* every handoff, with "last_id" */
+    json_t *queue;   /* every handoff (with "last_id" when watching) */
     json_t *lines;   /* the conversation's lines */
     char *state;     /* its session */
     char *err;
@@ -148,23 +149,23 @@ static void set_conversation(agents_read *r, const char *bot, const char *channe
     r->user = pl_strdup(user);
 }
 
-/* On the store's thread: the queue, each conversation with the id of its
- * last line; then the one conversation asked for. */
+/* On the store's thread: the queue (to watch: each conversation with the
+ * id of its last line); then the one conversation asked for. */
 static void read_queue(pl_store *store, void *ud) {
     agents_read *r = ud;
     if (pl_store_handoffs(store, &r->queue, &r->err) != PL_OK) return;
     size_t i;
     json_t *c;
-    json_array_foreach(r->queue, i, c) {
+    json_array_foreach(r->watching ? r->queue : NULL, i, c) {
         pl_session_key k = {json_string_value(json_object_get(c, "bot")),
                             json_string_value(json_object_get(c, "channel")),
                             json_string_value(json_object_get(c, "user"))};
         json_object_set_new(c, "last_id", json_integer(pl_store_transcript_last_id(store, &k)));
     }
-    if (!r->bot) return;
+    if (!r->whole) return;
     pl_session_key key = {r->bot, r->channel, r->user};
-    if (r->session_too && pl_store_session_get(store, &key, &r->state, &r->err) != PL_OK) return;
-    if (r->lines_too) pl_store_transcript_since(store, &key, r->after_id, r->session_too ? 5000 : 200, &r->lines, &r->err);
+    if (pl_store_session_get(store, &key, &r->state, &r->err) == PL_OK)
+        pl_store_transcript_since(store, &key, 0, 5000, &r->lines, &r->err);
 }
 
 /* On the store's thread: one conversation's lines after after_id. */
@@ -277,6 +278,7 @@ static void queue_read(void *ud) {
 static void send_queue_read(pl_agents *a, int all) {
     agents_read *r = new_read(a);
     r->to_all = all;
+    r->watching = 1;
     pl_store_offload(pl_app_store(a->app), read_queue, queue_read, r);
 }
 
@@ -406,7 +408,7 @@ static void show_conversation(pl_agents *a, struct evhttp_request *req, pl_bot *
                               const char *user) {
     agents_read *r = new_read(a);
     set_conversation(r, pl_bot_name(bot), channel, user);
-    r->session_too = r->lines_too = 1;
+    r->whole = 1;
     pl_reply_after_store(req, pl_app_store(a->app), read_queue, answer_conversation, r);
 }
 

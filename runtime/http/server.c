@@ -318,6 +318,16 @@ static void remember_payload(pl_server *s, const char *bot, const char *key, con
     free(k);
 }
 
+/* The payload stored under key (new), or NULL (logged when the store fails). */
+static char *stored_payload(pl_store *store, const char *bot, const char *key) {
+    char *payload = NULL, *err = NULL;
+    if (pl_store_payload_get(store, bot, key, &payload, &err) != PL_OK) {
+        pl_error("[%s] cannot look up a choice payload: %s", bot, err);
+        free(err);
+    }
+    return payload;
+}
+
 static int was_asked(const json_t *asked, const char *key) {
     size_t i;
     json_t *k;
@@ -336,11 +346,7 @@ static char *long_payload(const void *arg, const char *key) {
         if (!was_asked(p->asked, key)) json_array_append_new(p->missing, json_string(key));
         return NULL;
     }
-    char *payload = NULL, *err = NULL;
-    if (pl_store_payload_get(p->store, p->bot, key, &payload, &err) != PL_OK) {
-        pl_error("[%s] cannot look up a choice payload: %s", p->bot, err);
-        free(err);
-    }
+    char *payload = stored_payload(p->store, p->bot, key);
     if (payload) remember_payload(p->server, p->bot, key, payload);
     return payload;
 }
@@ -409,11 +415,7 @@ static void read_payloads(pl_store *store, void *ud) {
     size_t i;
     json_t *key;
     json_array_foreach(r->asked, i, key) {
-        char *payload = NULL, *err = NULL;
-        if (pl_store_payload_get(store, pl_bot_name(r->bot), json_string_value(key), &payload, &err) != PL_OK) {
-            pl_error("[%s] cannot look up a choice payload: %s", pl_bot_name(r->bot), err);
-            free(err);
-        }
+        char *payload = stored_payload(store, pl_bot_name(r->bot), json_string_value(key));
         if (payload) json_object_set_new(r->found, json_string_value(key), json_string(payload));
         free(payload);
     }

@@ -220,7 +220,7 @@ int pl_store_inbox_record(pl_store *store, const char *bot, const char *channel,
                           const char *user, const char *message_json, int64_t now_ms, int64_t *id, char **err) {
     if (store->backend->inbox_record)
         return store->backend->inbox_record(store, bot, channel, platform_id, user, message_json, now_ms, id, err);
-    return store->backend->inbox_add(store, bot, channel, platform_id, user, message_json, now_ms, id, err);
+    return pl_store_inbox_add(store, bot, channel, platform_id, user, message_json, now_ms, id, err);
 }
 
 int pl_store_inbox_record_answered(pl_store *store, const char *bot, const char *channel, const char *platform_id,
@@ -230,8 +230,8 @@ int pl_store_inbox_record_answered(pl_store *store, const char *bot, const char 
         return store->backend->inbox_record_answered(store, bot, channel, platform_id, user, message_json, now_ms,
                                                      call_json, id, call_id, err);
     *call_id = 0;
-    int rc = store->backend->inbox_add(store, bot, channel, platform_id, user, message_json, now_ms, id, err);
-    if (rc == PL_OK && *id) rc = store->backend->outbox_add(store, bot, channel, user, call_json, now_ms, call_id, err);
+    int rc = pl_store_inbox_add(store, bot, channel, platform_id, user, message_json, now_ms, id, err);
+    if (rc == PL_OK && *id) rc = pl_store_outbox_add(store, bot, channel, user, call_json, now_ms, call_id, err);
     return rc;
 }
 

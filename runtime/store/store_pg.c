@@ -423,21 +423,12 @@ static int run_integer(pg_store *store, char **err, const char *what, int64_t *v
     return rc;
 }
 
-/* As run_integer, but in a batch the statement is only sent, and *value
- * (which must stay valid until the batch is settled) is filled in when its
+/* As run_integer (fallback 0), with a second column into *second (NULL:
+ * none); but in a batch the statement is only sent, and *value and *second
+ * (which must stay valid until the batch is settled) are filled in when its
  * answer is read: with the COMMIT's outcome, so the loop does not wait. */
-static int run_integer_later(pg_store *store, char **err, const char *what, int64_t *value, const char *sql,
-                             const char *types, ...) {
-    va_list ap;
-    va_start(ap, types);
-    int rc = run_integer_v(store, err, what, value, NULL, 0, ANSWER_LATER, sql, types, ap);
-    va_end(ap);
-    return rc;
-}
-
-/* As run_integer_later, with a second column into *second. */
-static int run_integers_later(pg_store *store, char **err, const char *what, int64_t *value, int64_t *second,
-                              const char *sql, const char *types, ...) {
+static int run_integer_later(pg_store *store, char **err, const char *what, int64_t *value, int64_t *second,
+                             const char *sql, const char *types, ...) {
     va_list ap;
     va_start(ap, types);
     int rc = run_integer_v(store, err, what, value, second, 0, ANSWER_LATER, sql, types, ap);
@@ -827,6 +818,9 @@ static int pg_batch_poll(pl_store *handle, int wait, int *committed, char **err)
 /* The database's clock in ms: every node's leases are measured by it, so
  * the nodes' own clocks (or a test clock) do not shift them. */
 #define DB_NOW_MS "(extract(epoch from clock_timestamp()) * 1000)::bigint"
+/* An outgoing call's hold: a lease from now for an owner, none (0) for the
+ * only node (owner NULL); the arguments name the statement's parameters. */
+#define LEASE_UNTIL(owner, lease_ms) "CASE WHEN " owner "::text IS NULL THEN 0 ELSE " DB_NOW_MS " + " lease_ms "::bigint END"
 #define KEY_WHERE "bot = $1 AND channel = $2 AND \"user\" = $3"
 
 static int pg_session_get(pl_store *handle, const pl_session_key *key, char **state_json, char **err) {
@@ -1093,7 +1087,7 @@ static int pg_session_erase(pl_store *handle, const pl_session_key *key, int64_t
      * shopper said or will be told: inbound messages, calls not yet sent,
      * pending jobs, the handoff; in one statement (a WITH's deletes all run) */
     *found = 0;
-    return run_integer_later((pg_store *)handle, err, "erase session", found,
+    return run_integer_later((pg_store *)handle, err, "erase session", found, NULL,
                              "WITH s AS (DELETE FROM sessions WHERE " KEY_WHERE " RETURNING 1),"
                              " t AS (DELETE FROM transcript_rows WHERE " KEY_WHERE " RETURNING 1),"
                              " i AS (DELETE FROM inbox WHERE " KEY_WHERE "),"
@@ -1231,7 +1225,7 @@ static int pg_inbox_add(pl_store *handle, const char *bot, const char *channel, 
 static int pg_inbox_record(pl_store *handle, const char *bot, const char *channel, const char *platform_id,
                            const char *user, const char *message_json, int64_t now_ms, int64_t *id, char **err) {
     *id = 0; /* a retry another node recorded first returns no row */
-    return run_integer_later((pg_store *)handle, err, "record inbound message", id, INBOX_ADD_SQL, "sssssi", bot,
+    return run_integer_later((pg_store *)handle, err, "record inbound message", id, NULL, INBOX_ADD_SQL, "sssssi", bot,
                              channel, platform_id, user, message_json, now_ms);
 }
 
@@ -1242,13 +1236,11 @@ static int pg_inbox_record_answered(pl_store *handle, const char *bot, const cha
                                     int64_t *id, int64_t *call_id, char **err) {
     pg_store *store = (pg_store *)handle;
     *id = *call_id = 0;
-    return run_integers_later(store, err, "record inbound message", id, call_id,
-                              "WITH fresh AS (INSERT INTO inbox (bot, channel, platform_id, \"user\", message, received_at) "
-                              "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (bot, channel, platform_id) DO NOTHING "
-                              "RETURNING id), "
+    return run_integer_later(store, err, "record inbound message", id, call_id,
+                              "WITH fresh AS (" INBOX_ADD_SQL "), "
                               "answer AS (INSERT INTO outbox (bot, channel, \"user\", call, next_at, created_at, owner, "
-                              "lease_until) SELECT $1, $2, $4, $7, $6, $6, $8, CASE WHEN $8::text IS NULL THEN 0 ELSE "
-                              DB_NOW_MS " + $9::bigint END FROM fresh RETURNING id) "
+                              "lease_until) SELECT $1, $2, $4, $7, $6, $6, $8, " LEASE_UNTIL("$8", "$9")
+                              " FROM fresh RETURNING id) "
                               "SELECT (SELECT id FROM fresh), (SELECT id FROM answer)",
                               "sssssisni", bot, channel, platform_id, user, message_json, now_ms, call_json,
                               store->owner, store->lease_ms);
@@ -1318,10 +1310,9 @@ static int pg_outbox_add(pl_store *handle, const char *bot, const char *channel,
                          const char *call_json, int64_t now_ms, int64_t *id, char **err) {
     pg_store *store = (pg_store *)handle;
     *id = 0;
-    return run_integer_later(store, err, "queue outgoing message", id,
+    return run_integer_later(store, err, "queue outgoing message", id, NULL,
                        "INSERT INTO outbox (bot, channel, \"user\", call, next_at, created_at, owner, lease_until) "
-                       "VALUES ($1, $2, $3, $4, $5, $5, $6, CASE WHEN $6::text IS NULL THEN 0 ELSE " DB_NOW_MS
-                       " + $7::bigint END) RETURNING id",
+                       "VALUES ($1, $2, $3, $4, $5, $5, $6, " LEASE_UNTIL("$6", "$7") ") RETURNING id",
                        "ssssini", bot, channel, user, call_json, now_ms, store->owner, store->lease_ms);
 }
 
@@ -1334,7 +1325,7 @@ static int pg_outbox_pending(pl_store *handle, json_t **rows, char **err) {
     static const char *const keys[] = {"#id", "bot", "channel", "user", "@call", "#attempts", "#next_at"};
     return run_rows(store, err, "claim outgoing messages", keys, 7, rows,
                     "WITH claimed AS (UPDATE outbox SET owner = $1,"
-                    " lease_until = CASE WHEN $1::text IS NULL THEN 0 ELSE " DB_NOW_MS " + $2::bigint END"
+                    " lease_until = " LEASE_UNTIL("$1", "$2")
                     " WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND ($1::text IS NULL"
                     " OR owner IS NULL OR lease_until < " DB_NOW_MS
                     " OR (owner = $1 AND created_at < $3::bigint - $2::bigint)) ORDER BY id FOR UPDATE SKIP LOCKED)"

@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -149,12 +148,7 @@ int pl_store_thread_start(pl_store *store, struct event_base *base, pl_store_thr
     }
     o->ev = event_new(base, o->efd, EV_READ | EV_PERSIST, on_done, o);
     event_add(o->ev, NULL);
-    /* signals go to the loop's thread, never to this one */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    int rc = pthread_create(&o->thread, NULL, thread_main, o);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = pl_thread_start_quiet(&o->thread, thread_main, o);
     if (rc != 0) {
         thread_free(o);
         return pl_fail(err, "store: cannot start the store thread: %s", strerror(rc));

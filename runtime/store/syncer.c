@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -146,13 +145,7 @@ int pl_syncer_start(struct event_base *base, pl_store *store, const char *db_pat
     sqlite3_busy_timeout(s->checkpointer, 0);
     s->ev = event_new(base, s->efd, EV_READ | EV_PERSIST, on_durable, s);
     event_add(s->ev, NULL);
-    /* the thread takes no signals: the loop's (and the budget timer's) stay
-     * on the threads that handle them */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    int rc = pthread_create(&s->thread, NULL, syncer_main, s);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = pl_thread_start_quiet(&s->thread, syncer_main, s);
     if (rc != 0) {
         pl_fail(err, "store: cannot start the sync thread: %s", strerror(rc));
         goto fail;
