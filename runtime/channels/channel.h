@@ -144,6 +144,13 @@ typedef struct pl_channel_adapter {
      * reports with a 4xx) and give the delay it asks for (*delay_s >= 0,
      * e.g. from a JSON body), or leave both as they are. */
     void (*retry_hint)(long status, const char *body, int *retry, long *delay_s);
+    /* Optional, for platforms that report a failure inside a 2xx answer
+     * (Slack's {"ok": false}, WeChat's non-zero errcode): 1 when the answer
+     * means the call failed, with *why (new) saying what the platform said
+     * and *retry / *delay_s set as retry_hint sets them (the outbox starts
+     * from no retry and no delay); 0 when the call was taken. */
+    int (*refused)(const pl_channel_config *cfg, long status, const char *body, int *retry,
+                   long *delay_s, char **why);
 } pl_channel_adapter;
 
 /* The adapter for a channel name, or NULL (registry.c's table). */

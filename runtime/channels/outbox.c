@@ -215,12 +215,31 @@ static void schedule_retry(queue *q, long delay_ms) {
 
 static void failed_attempt(queue *q, const char *why, int retry, long retry_after);
 
+/* A 2xx answer that says the call failed (pl_channel_adapter.refused):
+ * counted as a failed attempt; 1 when it was one. */
+static int refused_in_answer(queue *q, const pl_http_response *res) {
+    const pl_channel_adapter *adapter = pl_channel_find(q->channel);
+    pl_channel_config cfg;
+    if (!adapter || !adapter->refused || !q->outbox->lookup(q->bot, q->channel, &cfg, q->outbox->lookup_ud))
+        return 0;
+    int retry = 0;
+    long retry_after = -1;
+    char *said = NULL;
+    if (!adapter->refused(&cfg, res->status, res->body, &retry, &retry_after, &said)) return 0;
+    char *why = pl_strdupf("HTTP %ld, refused: %.300s", res->status, said ? said : res->body);
+    failed_attempt(q, why, retry, retry_after);
+    free(why);
+    free(said);
+    return 1;
+}
+
 static void on_response(const pl_http_response *res, void *arg) {
     queue *q = arg;
     pl_outbox *o = q->outbox;
     call *c = q->head;
     q->in_flight = 0;
     c->attempts++;
+    if (res->status >= 200 && res->status < 300 && refused_in_answer(q, res)) return;
     if (res->status >= 200 && res->status < 300) {
         o->stats.sent++;
         record(o, c, "sent", NULL);
