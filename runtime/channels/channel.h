@@ -96,6 +96,15 @@ typedef struct {
      * turns back into it. NULL outside a commit. */
     char *(*short_payload)(void *ctx, const char *payload);
     void *payload_ctx;
+    /* When the shopper last wrote (seconds, parley's clock; 0: not known),
+     * and whether the turn carries a person's words (an agent's reply):
+     * for platforms with a messaging window (pl_channel_adapter.window_s). */
+    long long heard_at;
+    int by_agent;
+    /* Set by the outbox: the window is past, and the replies go only
+     * because they are a person's (the adapter tags them as the platform
+     * asks). */
+    int outside_window;
 } pl_outbound;
 
 /* Outgoing API calls are JSON objects, stored in the outbox as they are:
@@ -151,6 +160,13 @@ typedef struct pl_channel_adapter {
      * from no retry and no delay); 0 when the call was taken. */
     int (*refused)(const pl_channel_config *cfg, long status, const char *body, int *retry,
                    long *delay_s, char **why);
+    /* The platform's messaging window, in seconds (0: none): past window_s
+     * since the shopper last wrote, the outbox does not queue a turn's
+     * replies (a reminder) but logs and counts them; a person's words
+     * (pl_outbound.by_agent) still go until agent_window_s, with
+     * pl_outbound.outside_window set. */
+    long window_s;
+    long agent_window_s;
 } pl_channel_adapter;
 
 /* The adapter for a channel name, or NULL (registry.c's table). */

@@ -1,13 +1,16 @@
-/* channel_messenger: the Facebook Messenger Platform adapter (channel.h).
- *
- * Owns the Messenger half of parley: the webhook's GET verification
- * handshake, the X-Hub-Signature-256 check, parsing of the Page webhook's
- * messaging events into parley events, the rendering of a turn's replies
- * into Send API calls (text, quick replies, generic-template carousels,
- * button templates with a URL button for a reply's link, degraded where
- * Messenger has limits), and the page access token added at
- * send time. Uses channel.c's helpers (settings, HMAC, constant-time
- * compare, plain-text fallback, prices) and jansson; nothing else.
+/* channel_meta: what Messenger and Instagram Direct share (channel_meta.h).
+ * Both are Meta's Graph API: the same webhook handshake and signature, the
+ * same messaging events, the same Send API. This file owns them: the GET
+ * verification handshake, the X-Hub-Signature-256 check, parsing of the
+ * webhook's messaging events into parley events, the rendering of a turn's
+ * replies into Send API calls (text, quick replies, generic-template
+ * carousels, images, button templates with a URL button for a reply's
+ * link, degraded where the platform has limits; the HUMAN_AGENT tag for a
+ * person's words past the 24-hour window), and the access token added at
+ * send time. What differs (the webhook's object, the text limit, the
+ * token's setting) is the platform's pl_meta_platform; channel_messenger.c
+ * and channel_instagram.c are the two adapters. Uses channel.c's helpers
+ * and jansson; nothing else.
  *
  * Every platform field used is the one Meta documents:
  *   Webhook setup, verification request (hub.mode, hub.verify_token,
@@ -55,7 +58,7 @@
  * characters Messenger counts; payload limits are counted in bytes, for the
  * same reason. */
 #define _GNU_SOURCE
-#include "channel.h"
+#include "channel_meta.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -64,10 +67,7 @@
 #include "base/common.h"
 #include "base/json_shape.h"
 
-#define MESSENGER_API_BASE "https://graph.facebook.com/v19.0"
-
 enum {
-    TEXT_MAX = 2000,
     QUICK_REPLIES_MAX = 13,
     QUICK_REPLY_TITLE_MAX = 20,
     PAYLOAD_MAX = 1000,
@@ -131,8 +131,8 @@ static char *url_encode(const char *s) {
 
 /* GET: Messenger's verification request. Answers hub.challenge when
  * hub.mode is "subscribe" and hub.verify_token is the configured one. */
-static int handshake(const pl_channel_config *cfg, const pl_webhook *req, pl_inbound *out,
-                     char **err) {
+static int handshake(const pl_meta_platform *p, const pl_channel_config *cfg, const pl_webhook *req,
+                     pl_inbound *out, char **err) {
     const char *expected = pl_channel_require(cfg, "verify_token", &out->status, err);
     if (!expected) return PL_ERR;
     char *mode = query_param(req->query, "hub.mode");
@@ -141,13 +141,13 @@ static int handshake(const pl_channel_config *cfg, const pl_webhook *req, pl_inb
     int rc = PL_ERR;
     if (!mode || !token || !challenge) {
         out->status = 400;
-        pl_fail(err, "a Messenger verification request needs hub.mode, hub.verify_token and hub.challenge");
+        pl_fail(err, "a %s verification request needs hub.mode, hub.verify_token and hub.challenge", p->title);
     } else if (strcmp(mode, "subscribe") != 0) {
         out->status = 400;
         pl_fail(err, "hub.mode is '%.40s', not 'subscribe'", mode);
     } else if (!pl_channel_signature_equal(token, expected)) {
         out->status = 403;
-        pl_fail(err, "hub.verify_token is not the verify_token of this bot's messenger channel");
+        pl_fail(err, "hub.verify_token is not the verify_token of this bot's %s channel", cfg->channel);
     } else {
         out->status = 200;
         out->answer = challenge;
@@ -185,6 +185,13 @@ static int verify_signature(const pl_channel_config *cfg, const pl_webhook *req,
 
 /* --- inbound: events ---------------------------------------------------------- */
 
+/* What one webhook's events are parsed with. */
+typedef struct {
+    const pl_meta_platform *p;
+    const pl_webhook *req;
+    json_t *events;
+} inbound_ctx;
+
 /* A payload as the flow set it: a short key (see render) is looked up. */
 static json_t *long_payload(const pl_webhook *req, const char *payload) {
     if (payload[0] == '~' && req->long_payload) {
@@ -208,16 +215,17 @@ static char *timestamp_of(const json_t *item) {
 }
 
 /* A new message event for sender: its id is the message id, else
- * sender:timestamp (de-duplication); info carries the page it came to. */
-static json_t *message_event(const json_t *item, const char *sender, const char *mid) {
+ * sender:timestamp (de-duplication); info carries the platform and the
+ * page or account it came to. */
+static json_t *message_event(const inbound_ctx *x, const json_t *item, const char *sender, const char *mid) {
     json_t *ev = json_pack("{s:s, s:s}", "kind", "message", "user", sender);
     char *ts = mid ? NULL : timestamp_of(item);
     if (mid) json_object_set_new(ev, "id", json_string(mid));
     else if (ts) json_object_set_new(ev, "id", json_sprintf("%s:%s", sender, ts));
     free(ts);
-    json_t *info = json_pack("{s:s}", "platform", "messenger");
+    json_t *info = json_pack("{s:s}", "platform", x->p->name);
     const char *page = str(json_object_get(item, "recipient"), "id");
-    if (page) json_object_set_new(info, "page_id", json_string(page));
+    if (page) json_object_set_new(info, strcmp(x->p->object, "page") == 0 ? "page_id" : "account_id", json_string(page));
     json_object_set_new(ev, "info", info);
     return ev;
 }
@@ -237,31 +245,50 @@ static json_t *attachment_list(const json_t *attachments) {
     return list;
 }
 
-static void add_message(const pl_webhook *req, const json_t *item, const char *sender,
-                        json_t *events) {
+/* The story a message is about, for msg.channel.story (new), or NULL:
+ * a reply to the account's story (message.reply_to.story: {url, id}) or a
+ * mention of the account in the shopper's story (an attachment of type
+ * story_mention, its payload.url the story's). */
+static json_t *story_of(const json_t *message) {
+    const json_t *story = json_object_get(json_object_get(message, "reply_to"), "story");
+    if (json_is_object(story))
+        return json_pack("{s:s, s:s?, s:s?}", "kind", "reply", "url", str(story, "url"), "id", str(story, "id"));
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(message, "attachments"), i, a) {
+        const char *type = str(a, "type");
+        if (type && strcmp(type, "story_mention") == 0)
+            return json_pack("{s:s, s:s?}", "kind", "mention", "url", str(json_object_get(a, "payload"), "url"));
+    }
+    return NULL;
+}
+
+static void add_message(const inbound_ctx *x, const json_t *item, const char *sender) {
     const json_t *message = json_object_get(item, "message");
-    if (json_is_true(json_object_get(message, "is_echo"))) return; /* our own reply */
-    json_t *ev = message_event(item, sender, str(message, "mid"));
+    if (json_is_true(json_object_get(message, "is_echo"))) return;    /* our own reply */
+    if (json_is_true(json_object_get(message, "is_deleted"))) return; /* taken back: nothing to answer */
+    json_t *ev = message_event(x, item, sender, str(message, "mid"));
+    json_t *info = json_object_get(ev, "info");
     const char *text = str(message, "text");
     if (text && *text) json_object_set_new(ev, "text", json_string(text));
     const char *payload = str(json_object_get(message, "quick_reply"), "payload");
-    if (payload) json_object_set_new(ev, "payload", long_payload(req, payload));
+    if (payload) json_object_set_new(ev, "payload", long_payload(x->req, payload));
     const json_t *attachments = json_object_get(message, "attachments");
-    if (json_array_size(attachments) > 0)
-        json_object_set_new(json_object_get(ev, "info"), "attachments", attachment_list(attachments));
-    json_array_append_new(events, ev);
+    if (json_array_size(attachments) > 0) json_object_set_new(info, "attachments", attachment_list(attachments));
+    json_t *story = story_of(message);
+    if (story) json_object_set_new(info, "story", story);
+    json_array_append_new(x->events, ev);
 }
 
 /* A tapped postback button: its payload, and its title as what was said. */
-static void add_postback(const pl_webhook *req, const json_t *item, const char *sender,
-                         json_t *events) {
+static void add_postback(const inbound_ctx *x, const json_t *item, const char *sender) {
     const json_t *postback = json_object_get(item, "postback");
-    json_t *ev = message_event(item, sender, str(postback, "mid"));
+    json_t *ev = message_event(x, item, sender, str(postback, "mid"));
     const char *title = str(postback, "title");
     if (title && *title) json_object_set_new(ev, "text", json_string(title));
     const char *payload = str(postback, "payload");
-    if (payload) json_object_set_new(ev, "payload", long_payload(req, payload));
-    json_array_append_new(events, ev);
+    if (payload) json_object_set_new(ev, "payload", long_payload(x->req, payload));
+    json_array_append_new(x->events, ev);
 }
 
 static json_t *status_event(const char *sender, const char *status, const char *mid,
@@ -288,23 +315,24 @@ static void add_delivery(const json_t *item, const char *sender, json_t *events)
         json_array_append_new(events, status_event(sender, "delivered", NULL, watermark));
 }
 
-/* One entry.messaging[] item; events Messenger has that parley does not
- * use (reactions, referrals, opt-ins, standby) are left out. */
-static void add_messaging(const pl_webhook *req, const json_t *item, json_t *events) {
+/* One entry.messaging[] item. A read is Messenger's watermark or
+ * Instagram's mid. Events parley does not use (reactions, referrals,
+ * opt-ins, standby) are left out without a turn. */
+static void add_messaging(const inbound_ctx *x, const json_t *item) {
     const char *sender = str(json_object_get(item, "sender"), "id");
     if (!sender) return; /* user_ref senders (plugins) cannot be answered by id */
+    const json_t *read = json_object_get(item, "read");
     if (json_is_object(json_object_get(item, "message")))
-        add_message(req, item, sender, events);
+        add_message(x, item, sender);
     else if (json_is_object(json_object_get(item, "postback")))
-        add_postback(req, item, sender, events);
+        add_postback(x, item, sender);
     else if (json_is_object(json_object_get(item, "delivery")))
-        add_delivery(item, sender, events);
-    else if (json_is_object(json_object_get(item, "read")))
-        json_array_append_new(events, status_event(sender, "read", NULL,
-                                                   json_object_get(json_object_get(item, "read"), "watermark")));
+        add_delivery(item, sender, x->events);
+    else if (json_is_object(read))
+        json_array_append_new(x->events, status_event(sender, "read", str(read, "mid"), json_object_get(read, "watermark")));
 }
 
-/* What add_messaging and the functions it calls read of a Page webhook;
+/* What add_messaging and the functions it calls read of a webhook;
  * entries and events of other kinds (standby, changes, reactions) are
  * acknowledged unread. A fallback attachment's payload may be null. The
  * sender's id and message ids may not be empty: a session and the
@@ -323,8 +351,13 @@ static const pl_shape_rule body_shape[] = {
     {"entry[].messaging[].message.mid", PL_SHAPE_STRING | PL_SHAPE_NONEMPTY},
     {"entry[].messaging[].message.text", PL_SHAPE_STRING},
     {"entry[].messaging[].message.is_echo", PL_SHAPE_BOOLEAN},
+    {"entry[].messaging[].message.is_deleted", PL_SHAPE_BOOLEAN},
     {"entry[].messaging[].message.quick_reply", PL_SHAPE_OBJECT},
     {"entry[].messaging[].message.quick_reply.payload", PL_SHAPE_STRING},
+    {"entry[].messaging[].message.reply_to", PL_SHAPE_OBJECT},
+    {"entry[].messaging[].message.reply_to.story", PL_SHAPE_OBJECT},
+    {"entry[].messaging[].message.reply_to.story.url", PL_SHAPE_STRING},
+    {"entry[].messaging[].message.reply_to.story.id", PL_SHAPE_STRING},
     {"entry[].messaging[].message.attachments", PL_SHAPE_ARRAY},
     {"entry[].messaging[].message.attachments[]", PL_SHAPE_OBJECT},
     {"entry[].messaging[].message.attachments[].type", PL_SHAPE_STRING},
@@ -340,11 +373,13 @@ static const pl_shape_rule body_shape[] = {
     {"entry[].messaging[].delivery.watermark", PL_SHAPE_NUMBER},
     {"entry[].messaging[].read", PL_SHAPE_OBJECT},
     {"entry[].messaging[].read.watermark", PL_SHAPE_NUMBER},
+    {"entry[].messaging[].read.mid", PL_SHAPE_STRING | PL_SHAPE_NONEMPTY},
 };
 
-/* The body: {"object": "page", "entry": [{"messaging": [...]}, ...]}. One
- * of another object, or of the wrong shape, is refused with 400 naming why. */
-static int parse_body(const pl_webhook *req, pl_inbound *out, char **err) {
+/* The body: {"object": p->object, "entry": [{"messaging": [...]}, ...]}.
+ * One of another object, or of the wrong shape, is refused with 400 naming
+ * why. */
+static int parse_body(const pl_meta_platform *p, const pl_webhook *req, pl_inbound *out, char **err) {
     json_error_t jerr;
     json_t *root = json_loadb(req->body, req->body_len, 0, &jerr);
     int rc = PL_ERR;
@@ -352,18 +387,19 @@ static int parse_body(const pl_webhook *req, pl_inbound *out, char **err) {
     char *why = NULL;
     if (!root) {
         pl_fail(err, "the body is not JSON: %s (line %d)", jerr.text, jerr.line);
-    } else if (!object || strcmp(object, "page") != 0) {
-        pl_fail(err, "the body's object is '%.40s', not 'page' (subscribe the app to a Page)",
-                object ? object : "(none)");
+    } else if (!object || strcmp(object, p->object) != 0) {
+        pl_fail(err, "the body's object is '%.40s', not '%s' (%s)", object ? object : "(none)", p->object,
+                p->object_hint);
     } else if (pl_json_shape_check(root, NULL, body_shape, sizeof body_shape / sizeof *body_shape, &why) != PL_OK) {
-        pl_fail(err, "the body is not a Page webhook of the documented shape: %s", why);
+        pl_fail(err, "the body is not a %s webhook of the documented shape: %s", p->title, why);
     } else {
-        out->events = json_array();
+        inbound_ctx x = {p, req, json_array()};
         size_t i, j;
         json_t *entry, *item;
         json_array_foreach(json_object_get(root, "entry"), i, entry) {
-            json_array_foreach(json_object_get(entry, "messaging"), j, item) add_messaging(req, item, out->events);
+            json_array_foreach(json_object_get(entry, "messaging"), j, item) add_messaging(&x, item);
         }
+        out->events = x.events;
         out->status = 200;
         rc = PL_OK;
     }
@@ -373,16 +409,17 @@ static int parse_body(const pl_webhook *req, pl_inbound *out, char **err) {
     return rc;
 }
 
-static int messenger_inbound(const pl_channel_config *cfg, const pl_webhook *req, pl_inbound *out,
-                             char **err) {
-    if (strcmp(req->method, "GET") == 0) return handshake(cfg, req, out, err);
+int pl_meta_inbound(const pl_meta_platform *p, const pl_channel_config *cfg, const pl_webhook *req,
+                    pl_inbound *out, char **err) {
+    if (strcmp(req->method, "GET") == 0) return handshake(p, cfg, req, out, err);
     if (verify_signature(cfg, req, out, err) != PL_OK) return PL_ERR;
-    return parse_body(req, out, err);
+    return parse_body(p, req, out, err);
 }
 
 /* --- outbound ---------------------------------------------------------------- */
 
 typedef struct {
+    const pl_meta_platform *p;
     const pl_channel_config *cfg;
     const pl_outbound *to;
     json_t *calls;   /* the API calls so far, in sending order */
@@ -390,7 +427,7 @@ typedef struct {
                       * count across all replies (the engine's offered list) */
 } render_ctx;
 
-/* A payload Messenger takes (1 to 1000 bytes), a short key standing for it,
+/* A payload the platform takes (1 to 1000 bytes), a short key standing for it,
  * or NULL when it fits neither (no key can be stored outside a commit). */
 static char *fitting_payload(const render_ctx *r, const char *payload) {
     size_t n = strlen(payload);
@@ -421,12 +458,25 @@ static json_t *quick_replies(const render_ctx *r, const json_t *choices) {
     return list;
 }
 
-/* Appends text as messages of at most 2000 characters, broken after a line
- * or a word where one is near the end of a piece. */
-static void add_text(json_t *messages, const char *text) {
+/* Bytes of the longest prefix of s that fits the platform's text limit
+ * (counted in UTF-8 bytes or UTF-16 units); it ends on a character
+ * boundary. */
+static size_t text_prefix(const pl_meta_platform *p, const char *s) {
+    if (!p->text_in_bytes) return pl_channel_prefix_bytes(s, p->text_max);
+    size_t n = strnlen(s, p->text_max + 1);
+    if (n <= p->text_max) return n;
+    n = p->text_max;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--; /* s[n] starts the next character */
+    return n;
+}
+
+/* Appends text as messages within the platform's limit (2000 characters
+ * on Messenger, 1000 bytes on Instagram), broken after a line or a word
+ * where one is near the end of a piece. */
+static void add_text(const render_ctx *r, json_t *messages, const char *text) {
     const char *p = text;
     while (*p) {
-        size_t n = pl_channel_prefix_bytes(p, TEXT_MAX), skip = 0;
+        size_t n = text_prefix(r->p, p), skip = 0;
         if (p[n]) {
             for (const char *breaks = "\n "; *breaks && !skip; breaks++) {
                 const char *at = memrchr(p, *breaks, n);
@@ -514,7 +564,7 @@ static void add_carousels(const render_ctx *r, json_t *messages, const json_t *c
         }
     }
     json_decref(elements);
-    if (lines) add_text(messages, lines);
+    if (lines) add_text(r, messages, lines);
     free(lines);
 }
 
@@ -560,12 +610,32 @@ static void add_link(const render_ctx *r, json_t *messages, const json_t *link, 
     free(label);
 }
 
+/* Appends an image reply (an http or https URL) as an image attachment. */
+static void add_image(json_t *messages, const char *image) {
+    if (!image || (strncmp(image, "https://", 8) != 0 && strncmp(image, "http://", 7) != 0)) return;
+    json_array_append_new(messages, json_pack("{s:{s:s, s:{s:s, s:b}}}", "attachment", "type", "image",
+                                              "payload", "url", image, "is_reusable", 1));
+}
+
+/* A message's call: a reply (RESPONSE) within the messaging window; past
+ * it (the outbox let it through: a person's words), tagged HUMAN_AGENT. */
+static json_t *send_call(const render_ctx *r, const json_t *message) {
+    json_t *body = json_pack("{s:{s:s}, s:O}", "recipient", "id", r->to->user, "message", message);
+    if (r->to->outside_window) {
+        json_object_set_new(body, "messaging_type", json_string("MESSAGE_TAG"));
+        json_object_set_new(body, "tag", json_string("HUMAN_AGENT"));
+    } else {
+        json_object_set_new(body, "messaging_type", json_string("RESPONSE"));
+    }
+    return pl_channel_call("POST", "/me/messages", body);
+}
+
 /* One reply: its text (with numbered choices when they cannot be quick
- * replies), then its cards as carousels; the quick replies go on the last
- * message, the one Messenger shows them under. A link (a payment page) is
- * a button template that carries the text when it fits one (640
- * characters); a longer text goes first and the button follows under the
- * link's title. */
+ * replies), its image, then its cards as carousels; the quick replies go
+ * on the last message, the one the platform shows them under. A link (a
+ * payment page) is a button template that carries the text when it fits
+ * one (640 characters); a longer text goes first and the button follows
+ * under the link's title. */
 static void render_reply(render_ctx *r, const json_t *reply) {
     const json_t *choices = json_object_get(reply, "choices");
     const json_t *cards = json_object_get(reply, "cards");
@@ -580,26 +650,23 @@ static void render_reply(render_ctx *r, const json_t *reply) {
     if (link && pl_channel_text_units(body) <= BUTTON_TEMPLATE_TEXT_MAX) {
         add_link(r, messages, link, body);
     } else {
-        add_text(messages, body);
+        add_text(r, messages, body);
         if (link) add_link(r, messages, link, NULL);
     }
     free(body);
+    add_image(messages, str(reply, "image"));
     add_carousels(r, messages, cards);
     if (quick) json_object_set_new(json_array_get(messages, json_array_size(messages) - 1), "quick_replies", quick);
     size_t i;
     json_t *message;
-    json_array_foreach(messages, i, message) {
-        json_t *call_body = json_pack("{s:{s:s}, s:s, s:O}", "recipient", "id", r->to->user,
-                                      "messaging_type", "RESPONSE", "message", message);
-        json_array_append_new(r->calls, pl_channel_call("POST", "/me/messages", call_body));
-    }
+    json_array_foreach(messages, i, message) json_array_append_new(r->calls, send_call(r, message));
     json_decref(messages);
 }
 
-static int messenger_render(const pl_channel_config *cfg, const pl_outbound *to,
-                            const json_t *replies, json_t **calls, char **err) {
-    if (!to->user) return pl_fail(err, "no Messenger recipient (PSID) to send to");
-    render_ctx r = {cfg, to, json_array(), 1};
+int pl_meta_render(const pl_meta_platform *p, const pl_channel_config *cfg, const pl_outbound *to,
+                   const json_t *replies, json_t **calls, char **err) {
+    if (!to->user) return pl_fail(err, "no %s recipient to send to", p->title);
+    render_ctx r = {p, cfg, to, json_array(), 1};
     size_t i;
     json_t *reply;
     json_array_foreach(replies, i, reply) render_reply(&r, reply);
@@ -607,14 +674,13 @@ static int messenger_render(const pl_channel_config *cfg, const pl_outbound *to,
     return PL_OK;
 }
 
-/* The page access token goes in the access_token query parameter (as the
- * Send API reference writes it), with appsecret_proof when the app secret
- * is known; neither is ever stored in the outbox. */
-static int messenger_authorize(const pl_channel_config *cfg, json_t *headers, char **url,
-                               char **user_pwd, char **err) {
+/* The access token goes in the access_token query parameter (as the Send
+ * API reference writes it), with appsecret_proof when the app secret is
+ * known; neither is ever stored in the outbox. */
+int pl_meta_authorize(const pl_meta_platform *p, const pl_channel_config *cfg, json_t *headers, char **url,
+                      char **err) {
     (void)headers;
-    (void)user_pwd;
-    const char *token = pl_channel_require(cfg, "page_access_token", NULL, err);
+    const char *token = pl_channel_require(cfg, p->token_setting, NULL, err);
     if (!token) return PL_ERR;
     const char *secret = pl_channel_setting(cfg, "app_secret");
     char *encoded = url_encode(token);
@@ -631,7 +697,7 @@ static int messenger_authorize(const pl_channel_config *cfg, json_t *headers, ch
 /* The Graph API reports throttling and temporary failures with a 4xx too:
  * error codes 1, 2, 4, 17, 32, 341, 613 or "is_transient": true
  * (https://developers.facebook.com/docs/graph-api/guides/error-handling). */
-static void messenger_retry_hint(long status, const char *body, int *retry, long *delay_s) {
+void pl_meta_retry_hint(long status, const char *body, int *retry, long *delay_s) {
     (void)status;
     (void)delay_s;
     json_t *j = json_loads(body ? body : "", 0, NULL);
@@ -643,13 +709,3 @@ static void messenger_retry_hint(long status, const char *body, int *retry, long
     if (json_is_true(json_object_get(error, "is_transient"))) *retry = 1;
     json_decref(j);
 }
-
-const pl_channel_adapter pl_channel_messenger = {
-    .name = "messenger",
-    .default_api_base = MESSENGER_API_BASE,
-    .synchronous = 0,
-    .inbound = messenger_inbound,
-    .render = messenger_render,
-    .authorize = messenger_authorize,
-    .retry_hint = messenger_retry_hint,
-};

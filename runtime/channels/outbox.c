@@ -431,6 +431,25 @@ static char *short_payload(void *arg, const char *payload) {
     return key;
 }
 
+/* The platform's messaging window (pl_channel_adapter.window_s): 1 when
+ * the turn's replies may not go (logged and counted); a person's words
+ * past the window but within agent_window_s go marked outside_window. */
+static int past_window(pl_outbox *o, const char *bot, const char *channel, const pl_channel_adapter *adapter,
+                       pl_outbound *to) {
+    if (!adapter->window_s || to->heard_at <= 0) return 0;
+    long long quiet = pl_now_ms() / 1000 - to->heard_at;
+    if (quiet <= adapter->window_s) return 0;
+    if (to->by_agent && quiet <= adapter->agent_window_s) {
+        to->outside_window = 1;
+        return 0;
+    }
+    o->stats.outside_window++;
+    pl_warn("[%s] %s/%s: not sent: the shopper last wrote %lld h ago, past %s's %ld-hour messaging window%s",
+            bot, channel, to->user, quiet / 3600, channel, adapter->window_s / 3600,
+            to->by_agent ? " (and past the window for a person's replies)" : "");
+    return 1;
+}
+
 int pl_outbox_queue(pl_outbox *o, const char *bot, const char *channel, const pl_outbound *given,
                     const json_t *replies, char **err) {
     const pl_channel_adapter *adapter = pl_channel_find(channel);
@@ -439,6 +458,7 @@ int pl_outbox_queue(pl_outbox *o, const char *bot, const char *channel, const pl
         return PL_OK;
     payload_ctx ctx = {o, bot};
     pl_outbound to_with_map = *given;
+    if (past_window(o, bot, channel, adapter, &to_with_map)) return PL_OK;
     to_with_map.short_payload = short_payload;
     to_with_map.payload_ctx = &ctx;
     const pl_outbound *to = &to_with_map;

@@ -67,6 +67,7 @@ size_t pl_outbox_pending(const pl_outbox *outbox);
 
 typedef struct {
     unsigned long sent, retried, dead;
+    unsigned long outside_window; /* turns not sent: past the platform's messaging window */
 } pl_outbox_stats;
 pl_outbox_stats pl_outbox_get_stats(const pl_outbox *outbox);
 

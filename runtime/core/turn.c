@@ -345,7 +345,8 @@ static void fail_turn(turn *t, pl_turn_result *r, char *error, const char *trace
     r->locale = t->locale ? pl_strdup(t->locale) : NULL;
 }
 
-/* The session's locale and whether its dialog stack is empty, read from
+/* The session's locale, whether its dialog stack is empty and when the
+ * shopper last wrote, read from
  * the session table at idx of co, which was written as a JSON object: raw
  * reads (no script runs here) of what its object's members are. */
 static void read_session(lua_State *co, int idx, pl_turn_result *r) {
@@ -355,6 +356,9 @@ static void read_session(lua_State *co, int idx, pl_turn_result *r) {
     lua_pushliteral(co, "stack");
     lua_rawget(co, idx);
     r->done = pl_json_list_length(co, -1) == 0;
+    lua_pop(co, 1);
+    lua_pushliteral(co, "heard_at");
+    if (lua_rawget(co, idx) == LUA_TNUMBER) r->heard_at = (long long)lua_tonumber(co, -1);
     lua_pop(co, 1);
 }
 

@@ -54,6 +54,8 @@ typedef struct {
                          * set by the pipeline when a turn gave only the tree */
     char *locale;       /* the session's locale after the turn, or NULL */
     int done;           /* no flow is open after the turn (the dialog stack is empty) */
+    long long heard_at; /* when the shopper last wrote (the session's heard_at,
+                         * seconds on parley's clock), or 0 */
     json_t *effects;    /* what the turn asks of the store besides the session:
                          * {"jobs": [{"op": "put", "name", "after" | "at", "data"}
                          *           | {"op": "cancel", "name"}]}, or NULL */

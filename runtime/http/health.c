@@ -12,6 +12,7 @@
 
 #include "base/common.h"
 #include "base/log.h"
+#include "channels/outbox.h"
 #include "core/bot.h"
 #include "store/store.h"
 
@@ -63,11 +64,23 @@ static json_t *bot_entry(pl_bot *bot) {
     return entry;
 }
 
+/* This node's sending since it started: calls sent, attempts retried,
+ * dead letters, turns not sent past a platform's messaging window, and
+ * calls waiting now. */
+static json_t *outbox_entry(pl_outbox *outbox) {
+    pl_outbox_stats st = pl_outbox_get_stats(outbox);
+    return json_pack("{s:I, s:I, s:I, s:I, s:I}", "sent", (json_int_t)st.sent, "retried", (json_int_t)st.retried,
+                     "dead", (json_int_t)st.dead, "outside_window", (json_int_t)st.outside_window, "pending",
+                     (json_int_t)pl_outbox_pending(outbox));
+}
+
 static void reply_health(pl_health *h, struct evhttp_request *req) {
     json_t *bots = json_array();
     for (size_t i = 0; i < pl_app_bot_count(h->app); i++) json_array_append_new(bots, bot_entry(pl_app_bot(h->app, i)));
     json_t *node = json_pack("{s:s, s:I, s:o}", "name", h->node, "pid", (json_int_t)getpid(), "started_at",
                              time_or_null(h->started_at));
+    pl_outbox *outbox = pl_app_outbox(h->app);
+    if (outbox) json_object_set_new(node, "outbox", outbox_entry(outbox));
     pl_reply_json(req, 200, json_pack("{s:s, s:o, s:o}", "status", h->draining ? "draining" : "serving", "node",
                                       node, "bots", bots));
 }

@@ -636,6 +636,7 @@ function engine.turn(session, msg)
     end
     return results(c)
   end
+  s.heard_at = s.updated_at -- the shopper wrote: a platform's messaging window opens again
   if s.unread then
     for i, reply in ipairs(s.unread) do table.insert(c.out, i, reply) end
     conversation.effects(c).recorded = #s.unread -- the transcript has these already
