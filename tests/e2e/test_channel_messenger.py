@@ -120,7 +120,19 @@ def button_template_problems(payload):
     return p
 
 
-def message_problems(msg):
+def image_problems(att):
+    """An image attachment: {"type": "image", "payload": {"url", "is_reusable"?}}."""
+    payload = att.get("payload")
+    if set(att) != {"type", "payload"} or not isinstance(payload, dict) or set(payload) - {"url", "is_reusable"}:
+        return ["image attachment of undocumented shape: %r" % att]
+    if not str(payload.get("url", "")).startswith(("http://", "https://")):
+        return ["image attachment without a web address: %r" % att]
+    return []
+
+
+def message_problems(msg, text_ok=lambda t: _text_ok(t, 2000)):
+    """A Send API message; text_ok judges a text's length (Messenger: 2000
+    characters; Instagram passes its own 1000-byte limit)."""
     p = []
     if not isinstance(msg, dict):
         return ["message is not an object"]
@@ -129,8 +141,8 @@ def message_problems(msg):
         p.append("message has undocumented fields %s" % sorted(extra))
     if ("text" in msg) == ("attachment" in msg):
         p.append("a message has text or attachment, exactly one")
-    if "text" in msg and not _text_ok(msg["text"], 2000):
-        p.append("text empty or over 2000 characters (%d)" % units(str(msg["text"])))
+    if "text" in msg and not text_ok(msg["text"]):
+        p.append("text empty or over the platform's limit (%d characters)" % units(str(msg["text"])))
     if "quick_replies" in msg:
         qr = msg["quick_replies"]
         if not (isinstance(qr, list) and 1 <= len(qr) <= 13):
@@ -145,6 +157,8 @@ def message_problems(msg):
     if "attachment" in msg:
         att = msg["attachment"]
         payload = att.get("payload", {}) if isinstance(att, dict) else {}
+        if isinstance(att, dict) and att.get("type") == "image":
+            return p + image_problems(att)
         if not isinstance(att, dict) or att.get("type") != "template" or set(att) != {"type", "payload"}:
             p.append("attachment is not a template: %r" % att)
         if payload.get("template_type") == "button":
@@ -160,13 +174,17 @@ def message_problems(msg):
     return p
 
 
-def request_problems(path, query, content_type, raw):
+def request_problems(path, query, content_type, raw, token=PAGE_TOKEN, proof=PROOF,
+                     text_ok=lambda t: _text_ok(t, 2000)):
+    """A Send API call: the token and its proof in the query, a JSON body
+    of a recipient, a messaging_type (RESPONSE, or MESSAGE_TAG with the
+    HUMAN_AGENT tag) and a message."""
     p = []
     if path != "/me/messages":
         p.append("POST to %s, not /me/messages" % path)
-    if query.get("access_token") != [PAGE_TOKEN]:
+    if query.get("access_token") != [token]:
         p.append("access_token is %r" % query.get("access_token"))
-    if query.get("appsecret_proof") != [PROOF]:
+    if query.get("appsecret_proof") != [proof]:
         p.append("appsecret_proof is %r" % query.get("appsecret_proof"))
     if not (content_type or "").startswith("application/json"):
         p.append("Content-Type is %r" % content_type)
@@ -174,25 +192,31 @@ def request_problems(path, query, content_type, raw):
         body = json.loads(raw.decode("utf-8"))
     except ValueError:
         return p + ["the body is not JSON"], None
-    if set(body) != {"recipient", "messaging_type", "message"}:
+    tagged = body.get("messaging_type") == "MESSAGE_TAG"
+    if set(body) != {"recipient", "messaging_type", "message"} | ({"tag"} if tagged else set()):
         p.append("body fields are %s" % sorted(body))
+    if tagged and body.get("tag") != "HUMAN_AGENT":
+        p.append("tag is %r" % body.get("tag"))
     if not (isinstance(body.get("recipient"), dict) and set(body["recipient"]) == {"id"}
             and isinstance(body["recipient"]["id"], str) and body["recipient"]["id"]):
         p.append("recipient is %r" % body.get("recipient"))
-    if body.get("messaging_type") != "RESPONSE":
+    if body.get("messaging_type") not in ("RESPONSE", "MESSAGE_TAG"):
         p.append("messaging_type is %r" % body.get("messaging_type"))
-    p.extend(message_problems(body.get("message")))
+    p.extend(message_problems(body.get("message"), text_ok))
     return p, body
 
 
 class FakeSendAPI:
-    """A Send API on 127.0.0.1: checks and records every request."""
+    """A Send API on 127.0.0.1: checks and records every request. check
+    judges a request (path, query, content type, raw body) -> (problems,
+    body); Messenger's request_problems unless given."""
 
-    def __init__(self):
+    def __init__(self, check_request=request_problems):
         self.lock = threading.Lock()
-        self.requests = []  # {"user", "message", "status"} in arrival order
+        self.requests = []  # {"user", "message", "status", "tag"} in arrival order
         self.problems = []
         self.fail_first = {}  # user -> how many requests to answer 500 first
+        self.busy_first = {}  # user -> how many requests to answer 429 (Retry-After: 1) first
         self.always_fail = set()
         self.count = 0
         fake = self
@@ -206,6 +230,8 @@ class FakeSendAPI:
             def _answer(self, status, obj):
                 data = json.dumps(obj).encode()
                 self.send_response(status)
+                if status == 429:
+                    self.send_header("Retry-After", "1")
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -214,8 +240,8 @@ class FakeSendAPI:
             def do_POST(self):
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 url = urllib.parse.urlsplit(self.path)
-                problems, body = request_problems(url.path, urllib.parse.parse_qs(url.query),
-                                                  self.headers.get("Content-Type"), raw)
+                problems, body = check_request(url.path, urllib.parse.parse_qs(url.query),
+                                               self.headers.get("Content-Type"), raw)
                 status, answer = fake._decide(body, problems)
                 self._answer(status, answer)
 
@@ -241,13 +267,20 @@ class FakeSendAPI:
             elif self.fail_first.get(user, 0) > 0:
                 self.fail_first[user] -= 1
                 status = 500
+            elif self.busy_first.get(user, 0) > 0:
+                self.busy_first[user] -= 1
+                status = 429
             else:
                 status = 200
-            self.requests.append({"user": user, "message": (body or {}).get("message"), "status": status})
+            self.requests.append({"user": user, "message": (body or {}).get("message"), "status": status,
+                                  "tag": (body or {}).get("tag"), "at": time.monotonic()})
         if status == 200:
             return 200, {"recipient_id": user, "message_id": "m_out_%d" % self.count}
         if status == 400:
             return 400, {"error": {"message": "(#100) Invalid parameter", "type": "OAuthException", "code": 100}}
+        if status == 429:
+            return 429, {"error": {"message": "(#613) Calls to this api have exceeded the rate limit.",
+                                   "type": "OAuthException", "code": 613}}
         return 500, {"error": {"message": "An unexpected error has occurred.", "type": "OAuthException",
                                "code": 2, "is_transient": True}}
 
