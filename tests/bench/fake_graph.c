@@ -1,6 +1,7 @@
-/* fake_graph: the WhatsApp Cloud API (Graph API) that parley sends to in the
- * webhook run of `make bench` (tests/bench/webhooks.sh). One libevent evhttp
- * loop, so that the platform is never the bottleneck being measured.
+/* fake_graph: the Graph API that parley sends to in the webhook run of
+ * `make bench` (tests/bench/webhooks.sh): WhatsApp's Cloud API, or with
+ * PLATFORM "instagram" the Send API of Instagram messaging. One libevent
+ * evhttp loop, so that the platform is never the bottleneck being measured.
  *
  *   POST /{phone-number-id}/messages  with "Authorization: Bearer <token>"
  *       and a JSON body with "to" and "type": answered 200
@@ -9,10 +10,14 @@
  *       time (CLOCK_REALTIME, µs). A wrong path is answered 404, a wrong
  *       token 401 and a body without "to" 400, as the real API would; those
  *       are counted as "bad" and not recorded.
+ *   instagram: POST /me/messages?access_token=<token>&appsecret_proof=...
+ *       with {"recipient": {"id"}, "messaging_type", "message"}: answered
+ *       200 {"recipient_id", "message_id"} and recorded with the type
+ *       "text", "quick_replies" (a text with quick replies) or "attachment".
  *   GET /stats  {"received": <recorded sends>, "bad": <refused requests>},
  *       so the bench can wait until parley has sent what it should.
  *
- * usage: fake_graph PORT RECORD_FILE PHONE_NUMBER_ID ACCESS_TOKEN
+ * usage: fake_graph PORT RECORD_FILE PHONE_NUMBER_ID ACCESS_TOKEN [PLATFORM]
  *   listens on 127.0.0.1:PORT (0 picks a free port) and prints
  *   "listening on 127.0.0.1:N" once bound; on SIGTERM or SIGINT it writes
  *   RECORD_FILE, one line per recorded send, in arrival order:
@@ -45,6 +50,8 @@ static size_t nrecords, caprecords;
 static size_t nbad;
 static char expected_path[256];
 static char expected_auth[512];
+static char expected_token_param[512]; /* instagram: "access_token=<token>" */
+static int instagram;
 
 static int64_t realtime_us(void) {
     struct timespec ts;
@@ -71,10 +78,28 @@ static void refuse(struct evhttp_request *req, int status, const char *why) {
     reply(req, status, body);
 }
 
+/* Whether the request carries the token: WhatsApp's bearer header, or
+ * Instagram's access_token as the first query parameter. */
+static int authorized(struct evhttp_request *req) {
+    if (instagram) {
+        const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+        size_t n = strlen(expected_token_param);
+        return query && strncmp(query, expected_token_param, n) == 0 && (query[n] == '&' || !query[n]);
+    }
+    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    return auth && strcmp(auth, expected_auth) == 0;
+}
+
+/* Instagram's recipient.id and what the message is. */
+static const char *instagram_type(const json_t *msg) {
+    const json_t *message = json_object_get(msg, "message");
+    if (json_object_get(message, "attachment")) return "attachment";
+    return json_object_get(message, "quick_replies") ? "quick_replies" : "text";
+}
+
 static void on_messages(struct evhttp_request *req) {
     int64_t at = realtime_us();
-    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
-    if (!auth || strcmp(auth, expected_auth) != 0) {
+    if (!authorized(req)) {
         refuse(req, 401, "wrong or missing access token");
         return;
     }
@@ -82,8 +107,9 @@ static void on_messages(struct evhttp_request *req) {
     size_t len = evbuffer_get_length(in);
     json_error_t jerr;
     json_t *msg = json_loadb(len ? (const char *)evbuffer_pullup(in, -1) : "", len, 0, &jerr);
-    const char *to = json_string_value(json_object_get(msg, "to"));
-    const char *type = json_string_value(json_object_get(msg, "type"));
+    const char *to = instagram ? json_string_value(json_object_get(json_object_get(msg, "recipient"), "id"))
+                               : json_string_value(json_object_get(msg, "to"));
+    const char *type = instagram ? instagram_type(msg) : json_string_value(json_object_get(msg, "type"));
     if (!to || !*to || strlen(to) >= sizeof records->to) {
         json_decref(msg);
         refuse(req, 400, "the body has no recipient (to)");
@@ -99,10 +125,13 @@ static void on_messages(struct evhttp_request *req) {
     snprintf(r->type, sizeof r->type, "%s", type && *type ? type : "-");
     r->at_us = at;
     char body[256];
-    snprintf(body, sizeof body,
-             "{\"messaging_product\":\"whatsapp\",\"contacts\":[{\"input\":\"%s\",\"wa_id\":\"%s\"}],"
-             "\"messages\":[{\"id\":\"wamid.FAKE%zu\"}]}",
-             r->to, r->to, nrecords);
+    if (instagram)
+        snprintf(body, sizeof body, "{\"recipient_id\":\"%s\",\"message_id\":\"m_FAKE%zu\"}", r->to, nrecords);
+    else
+        snprintf(body, sizeof body,
+                 "{\"messaging_product\":\"whatsapp\",\"contacts\":[{\"input\":\"%s\",\"wa_id\":\"%s\"}],"
+                 "\"messages\":[{\"id\":\"wamid.FAKE%zu\"}]}",
+                 r->to, r->to, nrecords);
     json_decref(msg);
     reply(req, 200, body);
 }
@@ -129,10 +158,11 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 5) {
-        fprintf(stderr, "usage: %s PORT RECORD_FILE PHONE_NUMBER_ID ACCESS_TOKEN\n", argv[0]);
+    if (argc != 5 && argc != 6) {
+        fprintf(stderr, "usage: %s PORT RECORD_FILE PHONE_NUMBER_ID ACCESS_TOKEN [whatsapp|instagram]\n", argv[0]);
         return 2;
     }
+    instagram = argc == 6 && strcmp(argv[5], "instagram") == 0;
     char *end = NULL;
     long port = strtol(argv[1], &end, 10);
     if (!*argv[1] || *end || port < 0 || port > 65535) {
@@ -140,7 +170,8 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *record_file = argv[2];
-    snprintf(expected_path, sizeof expected_path, "/%s/messages", argv[3]);
+    snprintf(expected_path, sizeof expected_path, instagram ? "/me/messages" : "/%s/messages", argv[3]);
+    snprintf(expected_token_param, sizeof expected_token_param, "access_token=%s", argv[4]);
     snprintf(expected_auth, sizeof expected_auth, "Bearer %s", argv[4]);
 
     struct event_base *base = event_base_new();

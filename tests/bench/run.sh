@@ -30,7 +30,8 @@
 #  4. the default bot's conversation load runs again on it (1 thread);
 #     its peak RSS is the goal's "with 100,000 sessions stored".
 #  5. tests/bench/webhooks.sh: WhatsApp Cloud API deliveries (signed) at a
-#     steady rate to parley, which answers through a fake Graph API
+#     steady rate to parley, then Instagram messaging webhooks the same way,
+#     which parley answers through a fake Graph API
 #     (tests/bench/fake_graph.c); acknowledged webhooks/s, delay from
 #     delivery to parley's outgoing send p50/p99, and checks that nothing was
 #     lost, duplicated or sent twice for a replayed delivery.
@@ -467,7 +468,7 @@ other_run() {
   [ -s "$logs/$1/summary" ] || echo "$1: no result (see the output above)" >"$logs/$1/summary"
 }
 echo
-echo "5. WhatsApp webhooks at a steady rate, answered through a fake Graph API"
+echo "5. WhatsApp and Instagram webhooks at a steady rate, answered through a fake Graph API"
 other_run webhooks
 echo
 echo "6. checkout: shoppers ordering and paying through the test provider"

@@ -1,5 +1,9 @@
 /* wa_load: the load of the webhook run of `make bench` (tests/bench/webhooks.sh).
  * Sends WhatsApp Cloud API webhook deliveries to parley at a steady rate
+ * (or, with --platform instagram, Instagram messaging webhooks: object
+ * "instagram", entry[].messaging[] {sender.id = the shopper's id below,
+ * recipient.id = PHONE_ID as the account, message {mid, text "hi"}}, sent
+ * to the instagram channel)
  * (open loop: a delivery goes out at its scheduled time whether or not the
  * earlier ones have been acknowledged, as a platform would send them), and
  * records per delivery when it was due, sent and acknowledged, and the HTTP
@@ -25,7 +29,7 @@
  *
  * usage: wa_load --port PORT --secret SECRET --phone-id ID --rate PER_S --count N
  *                --phase K --timestamp TS --out FILE [--connections C] [--host ADDR]
- *                [--path PATH]
+ *                [--path PATH] [--platform whatsapp|instagram]
  * FILE gets one line per delivery:
  *   <wa_id> <message id> <due µs> <sent µs> <acknowledged µs> <status>
  * (CLOCK_REALTIME µs, comparable with fake_graph's arrival times; status 0:
@@ -68,7 +72,8 @@ static struct {
     int port, phase, max_conns;
     double rate;
     size_t count;
-} opt = {.host = "127.0.0.1", .path = "/v1/bots/barista/channels/whatsapp", .max_conns = 256};
+    int instagram;
+} opt = {.host = "127.0.0.1", .path = NULL, .max_conns = 256};
 
 static struct event_base *base;
 static delivery *ds;
@@ -91,7 +96,13 @@ static void make_delivery(delivery *d, size_t seq) {
     snprintf(d->wa_id, sizeof d->wa_id, "4%02d%07zu", opt.phase, seq);
     snprintf(d->msg_id, sizeof d->msg_id, "wamid.BENCH%02d%07zu", opt.phase, seq);
     char body[2048];
-    int n = snprintf(body, sizeof body,
+    int n = opt.instagram
+                ? snprintf(body, sizeof body,
+                           "{\"object\":\"instagram\",\"entry\":[{\"id\":\"%s\",\"time\":%s000,\"messaging\":["
+                           "{\"sender\":{\"id\":\"%s\"},\"recipient\":{\"id\":\"%s\"},\"timestamp\":%s000,"
+                           "\"message\":{\"mid\":\"%s\",\"text\":\"hi\"}}]}]}",
+                           opt.phone_id, opt.timestamp, d->wa_id, opt.phone_id, opt.timestamp, d->msg_id)
+                : snprintf(body, sizeof body,
                      "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":\"102290129340398\","
                      "\"changes\":[{\"value\":{\"messaging_product\":\"whatsapp\",\"metadata\":"
                      "{\"display_phone_number\":\"15550783881\",\"phone_number_id\":\"%s\"},"
@@ -240,6 +251,7 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--timestamp") == 0) opt.timestamp = arg_value(argc, argv, &i);
         else if (strcmp(a, "--out") == 0) opt.out = arg_value(argc, argv, &i);
         else if (strcmp(a, "--connections") == 0) opt.max_conns = atoi(arg_value(argc, argv, &i));
+        else if (strcmp(a, "--platform") == 0) opt.instagram = strcmp(arg_value(argc, argv, &i), "instagram") == 0;
         else {
             fprintf(stderr, "wa_load: unknown argument '%s' (see the comment at the top of wa_load.c)\n", a);
             return 2;
@@ -253,6 +265,8 @@ int main(int argc, char **argv) {
         return 2;
     }
 
+    if (!opt.path)
+        opt.path = opt.instagram ? "/v1/bots/barista/channels/instagram" : "/v1/bots/barista/channels/whatsapp";
     ds = calloc(opt.count, sizeof *ds);
     conns = calloc((size_t)opt.max_conns, sizeof *conns);
     if (!ds || !conns) abort();

@@ -3,7 +3,7 @@
 (tests/bench/webhooks.sh), from what wa_load and fake_graph recorded.
 
   webhook_report.py --graph GRAPH --phases PHASES [--replay REPLAY]
-                    [--sends N] [--summary FILE]
+                    [--sends N] [--summary FILE] [--platform whatsapp|instagram]
 
 GRAPH: fake_graph's record, one line per send parley made to the Graph API:
   <to> <type> <arrival µs>
@@ -13,7 +13,9 @@ PHASES: one line per phase, written by webhooks.sh:
 wa_load output files and REPLAY: one line per delivery:
   <wa_id> <message id> <due µs> <sent µs> <acknowledged µs> <status>
 (all times CLOCK_REALTIME µs, on one machine). N: the sends one "hi" makes
-(the default bot's greeting and its drink list: 2).
+(the default bot's greeting and its drink list: 2). PLATFORM names what
+the deliveries were and what the drink list is sent as (WhatsApp: an
+"interactive" message; Instagram: a text with "quick_replies").
 
 Per phase: webhooks acknowledged 200 per second, acknowledgement latency
 (from when the delivery was due, so a load generator that fell behind does
@@ -58,7 +60,10 @@ def main():
     ap.add_argument("--replay")
     ap.add_argument("--sends", type=int, default=2)
     ap.add_argument("--summary")
+    ap.add_argument("--platform", default="whatsapp", choices=("whatsapp", "instagram"))
     args = ap.parse_args()
+    title = {"whatsapp": "WhatsApp", "instagram": "Instagram"}[args.platform]
+    listed = {"whatsapp": "interactive", "instagram": "quick_replies"}[args.platform]
 
     sends = defaultdict(list)  # wa_id -> [(arrival µs, type)] in arrival order
     with open(args.graph, encoding="ascii") as f:
@@ -79,7 +84,7 @@ def main():
               "1st max", "all sent p99", "drain s", "parley us/wh", "parley CPU", "fake CPU")
     widths = (9, 8, 8, 7, 7, 8, 12, 12, 8, 12, 7, 12, 10, 8)
     fmt = "  ".join("%%%ds" % w for w in widths)
-    print("=== webhooks: WhatsApp deliveries at a steady rate -> parley -> fake Graph API ===")
+    print("=== webhooks: %s deliveries at a steady rate -> parley -> fake Graph API ===" % title)
     print("(ms unless noted; ack: delivery due -> parley's 200; 1st send / all sent: delivery due -> parley's")
     print(" first / last Graph API call for that shopper; drain: last delivery due -> last send)")
     print(fmt % header)
@@ -119,7 +124,7 @@ def main():
     dup = [w for w in shoppers if len(sends.get(w, [])) > args.sends]
     none = [w for w in shoppers if not sends.get(w)]
     misordered = [w for w in shoppers if len(sends.get(w, [])) == args.sends
-                  and [t for _, t in sends[w]] != ["text"] + ["interactive"] * (args.sends - 1)]
+                  and [t for _, t in sends[w]] != ["text"] + [listed] * (args.sends - 1)]
     strangers = [w for w in sends if w not in shoppers]
     total_sends = sum(len(v) for v in sends.values())
     print()
