@@ -55,7 +55,7 @@
  *
  * Character limits are counted in UTF-16 code units (a character outside
  * the Basic Multilingual Plane counts twice), which is never fewer than the
- * characters Messenger counts; payload limits are counted in bytes, for the
+ * characters Meta counts; payload limits are counted in bytes, for the
  * same reason. */
 #define _GNU_SOURCE
 #include "channel_meta.h"
@@ -129,7 +129,7 @@ static char *url_encode(const char *s) {
 
 /* --- inbound: handshake and signature ----------------------------------------- */
 
-/* GET: Messenger's verification request. Answers hub.challenge when
+/* GET: Meta's verification request. Answers hub.challenge when
  * hub.mode is "subscribe" and hub.verify_token is the configured one. */
 static int handshake(const pl_meta_platform *p, const pl_channel_config *cfg, const pl_webhook *req,
                      pl_inbound *out, char **err) {
