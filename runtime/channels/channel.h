@@ -203,4 +203,29 @@ char *pl_channel_shortened(const char *s, size_t max);
 /* Whether s has something besides white space. */
 int pl_channel_has_words(const char *s);
 
+/* A form body (application/x-www-form-urlencoded, or multipart/form-data
+ * read into the same shape): its fields in the order they came, names and
+ * values decoded, each owned by the form. */
+typedef struct {
+    char *name;
+    char *value;
+} pl_channel_field;
+
+typedef struct {
+    pl_channel_field *items;
+    size_t n, cap;
+} pl_channel_form;
+
+/* Decodes an application/x-www-form-urlencoded text into f (which must be
+ * empty) with libevent's decoder ('+' is a space, %XX a byte, in names
+ * too). PL_ERR when the text is not a form; f is then empty. */
+int pl_channel_form_parse(const char *text, pl_channel_form *f);
+/* Appends a field (name and value copied). */
+void pl_channel_form_add(pl_channel_form *f, const char *name, const char *value);
+/* The first value of a field (borrowed), or NULL. */
+const char *pl_channel_form_get(const pl_channel_form *f, const char *name);
+/* The first field whose name or value is not UTF-8 text, or NULL. */
+const pl_channel_field *pl_channel_form_not_utf8(const pl_channel_form *f);
+void pl_channel_form_free(pl_channel_form *f);
+
 #endif
