@@ -101,6 +101,9 @@ typedef struct {
 /* Outgoing API calls are JSON objects, stored in the outbox as they are:
  *   {"method": "POST", "path": "/messages" (appended to the API base),
  *    "headers": {...}, "body": "..." (text, sent as is), "content_type": "..."}
+ * A mail sent by SMTP names its envelope instead of a method:
+ *   {"path": "", "mail_from": "shop@example.com", "mail_rcpt": ["..."],
+ *    "body": the whole message (RFC 5322, CRLF line ends)}
  * Credentials are not in them: the adapter's authorize adds them at send
  * time, so the store holds no secrets. */
 
@@ -151,6 +154,13 @@ typedef struct pl_channel_adapter {
      * from no retry and no delay); 0 when the call was taken. */
     int (*refused)(const pl_channel_config *cfg, long status, const char *body, int *retry,
                    long *delay_s, char **why);
+    /* 1 when calls go to a server that the bot's own settings name (email:
+     * the SMTP relay of its bot.json, which authorize puts in the URL)
+     * rather than to the platform's API: a manifest is not the operator's,
+     * so unless the operator set PARLEY_<CHANNEL>_API_BASE such calls
+     * connect only to public addresses (pl_http_request.public_only) and
+     * an SMTP one only over TLS. */
+    int host_from_settings;
 } pl_channel_adapter;
 
 /* The adapter for a channel name, or NULL (registry.c's table). */

@@ -358,13 +358,20 @@ static void send_next(queue *q) {
     char *user_pwd = NULL, *err = NULL;
     int rc = adapter->authorize ? adapter->authorize(&cfg, headers, &url, &user_pwd, &err) : PL_OK;
     const char *body = json_string_value(json_object_get(c->body, "body"));
+    const char *mail_from = json_string_value(json_object_get(c->body, "mail_from"));
+    /* a server the bot's manifest named, not the operator */
+    int bots_host = adapter->host_from_settings && !pl_channel_api_base(&cfg, NULL);
     pl_http_request req = {
-        .method = json_string_value(json_object_get(c->body, "method")),
+        .method = mail_from ? "MAIL" : json_string_value(json_object_get(c->body, "method")),
         .url = url,
         .headers = headers,
         .body = body,
         .body_len = body ? strlen(body) : 0,
         .user_pwd = user_pwd,
+        .public_only = bots_host,
+        .mail_from = mail_from,
+        .mail_rcpt = json_object_get(c->body, "mail_rcpt"),
+        .mail_require_tls = bots_host,
     };
     if (rc == PL_OK) rc = pl_http_fetch(o->http, &req, on_response, q, &err);
     if (rc == PL_OK) {
