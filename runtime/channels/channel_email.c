@@ -223,6 +223,11 @@ static int read_multipart(const char *content_type, const pl_webhook *req, pl_ch
                           json_t *files, char **err) {
     if (strpbrk(content_type, "\r\n")) return pl_fail(err, "the Content-Type header spans lines");
     pthread_once(&gmime_once, gmime_start);
+    GMimeContentType *type = g_mime_content_type_parse(NULL, content_type);
+    const char *boundary = type ? g_mime_content_type_get_parameter(type, "boundary") : NULL;
+    int bounded = boundary && *boundary;
+    if (type) g_object_unref(type);
+    if (!bounded) return pl_fail(err, "multipart/form-data without a boundary");
     char *head = pl_strdupf("Content-Type: %s\r\n\r\n", content_type);
     GMimeStream *all = g_mime_stream_cat_new();
     GMimeStream *a = g_mime_stream_mem_new_with_buffer(head, strlen(head));
@@ -237,7 +242,7 @@ static int read_multipart(const char *content_type, const pl_webhook *req, pl_ch
     g_object_unref(parser);
     free(head);
     int rc = PL_OK;
-    if (!top || !GMIME_IS_MULTIPART(top) || !g_mime_multipart_get_boundary(GMIME_MULTIPART(top))) {
+    if (!top || !GMIME_IS_MULTIPART(top)) {
         rc = pl_fail(err, "the body is not multipart/form-data with a boundary");
     }
     int count = rc == PL_OK ? g_mime_multipart_get_count(GMIME_MULTIPART(top)) : 0;

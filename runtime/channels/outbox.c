@@ -246,7 +246,8 @@ static void on_response(const pl_http_response *res, void *arg) {
         done_with_head(q);
         return;
     }
-    char *why = res->status ? pl_strdupf("HTTP %ld: %.300s", res->status, res->body)
+    const char *protocol = json_object_get(c->body, "mail_from") ? "SMTP" : "HTTP";
+    char *why = res->status ? pl_strdupf("%s %ld: %.300s", protocol, res->status, res->body)
                             : pl_strdupf("%s", res->error ? res->error : "no answer");
     int retry = res->status == 0 || res->status == 429 || res->status >= 500;
     long retry_after = res->retry_after;
