@@ -286,14 +286,16 @@ static int read_form(const pl_webhook *req, pl_channel_form *form, json_t *files
     return pl_fail(err, "the Content-Type is '%.60s', not a form", type);
 }
 
-/* SHA-256 of the form's fields, names and values, in order: what a
- * token came with (the same mail again gives the same, whatever its
- * multipart boundary). */
+/* SHA-256 of the form's fields but the signature's, names and values, in
+ * order: what a token came with (the same mail again gives the same,
+ * whatever its multipart boundary). */
 static void form_digest(const pl_channel_form *form, const json_t *files, unsigned char digest[32]) {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     if (!ctx) abort();
     EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
     for (size_t i = 0; i < form->n; i++) {
+        const char *name = form->items[i].name;
+        if (strcmp(name, "timestamp") == 0 || strcmp(name, "token") == 0 || strcmp(name, "signature") == 0) continue;
         EVP_DigestUpdate(ctx, form->items[i].name, strlen(form->items[i].name) + 1);
         EVP_DigestUpdate(ctx, form->items[i].value, strlen(form->items[i].value) + 1);
     }
@@ -430,7 +432,7 @@ static char *shopper_address(const char *sender) {
     if (n == 0 || n > ADDRESS_MAX) return NULL;
     char *address = pl_strndup(sender, n);
     const char *at = strrchr(address, '@');
-    int ok = at && at != address && at[1] && !strchr(at + 1, '@');
+    int ok = at && at != address && at[1] && strchr(address, '@') == at;
     for (char *p = address; ok && *p; p++) {
         unsigned char c = (unsigned char)*p;
         if (c <= ' ' || c == 0x7f || c == '<' || c == '>' || c == ',' || c == '"' || c == '\\') ok = 0;
