@@ -57,6 +57,7 @@ class SmtpSink:
         self.mails = []
         self.problems = []
         self.plan = {}
+        self.connections = 0
         self.login = "\0%s\0%s" % (user, password)
         sink = self
 
@@ -66,6 +67,8 @@ class SmtpSink:
                 self.wfile.flush()
 
             def handle(self):
+                with sink.lock:
+                    sink.connections += 1
                 self.reply("220 sink.parley.test ESMTP")
                 authed, sender, rcpt = False, None, []
                 while True:
@@ -614,6 +617,27 @@ def main(tap):
 
     tap.unwatch(server)
     check.assertEqual(server.stop(), 0)
+
+    def bots_relay_is_public_only(run):
+        # no PARLEY_EMAIL_API_BASE: the relay is the bot's smtp_url, which
+        # names the sink on loopback; parley must not connect to it
+        env2 = dict(env, PARLEY_EMAIL_API_BASE=None, PARLEY_OUTBOX_MAX_ATTEMPTS="1",
+                    MAILFIX_SMTP_URL="smtp://127.0.0.1:%d" % sink.port)
+        other = tap.watch(Server(bots=[fixture], env=env2, name="parley (bot's relay)").start())
+        with sink.lock:
+            before = sink.connections
+        shopper = new_address()
+        mark = other.mark()
+        send(other, "mailfix", mail(shopper, "hi"))
+        other.wait_log(r"mailfix\] email/%s: outgoing message \d+ is a dead letter after 1 attempt: "
+                       r"127\.0\.0\.1 is a loopback address" % re.escape(shopper.lower()), mark)
+        with sink.lock:
+            check.assertEqual(sink.connections, before, "no connection reached the loopback relay")
+        tap.unwatch(other)
+        check.assertEqual(other.stop(), 0)
+
+    tap.case("a bot's own smtp_url is reached only at public addresses (no SSRF to loopback)",
+             bots_relay_is_public_only, runs=1)
     sink.stop()
 
 
