@@ -1,11 +1,13 @@
 /* channel: per-bot channel settings and the helpers adapters share (HMAC,
- * constant-time compare, text fallbacks, lengths as platforms count them);
- * see channel.h. Which adapters exist is registry.c's. Crypto is
- * libcrypto's. */
+ * constant-time compare, text fallbacks, lengths as platforms count them,
+ * form bodies); see channel.h. Which adapters exist is registry.c's. Crypto
+ * is libcrypto's, form decoding libevent's. */
 #define _GNU_SOURCE
 #include "channel.h"
 
 #include <ctype.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -15,6 +17,7 @@
 #include "base/common.h"
 #include "base/money.h"
 #include "base/secrets.h"
+#include "base/text.h"
 
 void pl_inbound_clear(pl_inbound *in) {
     free(in->answer);
@@ -196,3 +199,57 @@ char *pl_channel_shortened(const char *s, size_t max) {
 }
 
 int pl_channel_has_words(const char *s) { return s && s[strspn(s, " \t\r\n")]; }
+
+/* --- form bodies -------------------------------------------------------------------- */
+
+void pl_channel_form_add(pl_channel_form *f, const char *name, const char *value) {
+    if (f->n == f->cap) {
+        f->cap = f->cap ? f->cap * 2 : 16;
+        f->items = realloc(f->items, f->cap * sizeof *f->items);
+        if (!f->items) abort();
+    }
+    f->items[f->n].name = pl_strdup(name);
+    f->items[f->n].value = pl_strdup(value);
+    f->n++;
+}
+
+void pl_channel_form_free(pl_channel_form *f) {
+    for (size_t i = 0; i < f->n; i++) {
+        free(f->items[i].name);
+        free(f->items[i].value);
+    }
+    free(f->items);
+    memset(f, 0, sizeof *f);
+}
+
+/* evhttp_parse_query_str decodes the values; the names, which it leaves as
+ * they are, go through evhttp_uridecode. */
+int pl_channel_form_parse(const char *text, pl_channel_form *f) {
+    struct evkeyvalq pairs = {NULL, &pairs.tqh_first};
+    if (evhttp_parse_query_str(text ? text : "", &pairs) != 0) {
+        evhttp_clear_headers(&pairs);
+        return PL_ERR;
+    }
+    for (struct evkeyval *kv = pairs.tqh_first; kv; kv = kv->next.tqe_next) {
+        char *name = evhttp_uridecode(kv->key, 1, NULL);
+        if (!name) abort();
+        pl_channel_form_add(f, name, kv->value);
+        free(name);
+    }
+    evhttp_clear_headers(&pairs);
+    return PL_OK;
+}
+
+const char *pl_channel_form_get(const pl_channel_form *f, const char *name) {
+    for (size_t i = 0; i < f->n; i++)
+        if (strcmp(f->items[i].name, name) == 0) return f->items[i].value;
+    return NULL;
+}
+
+const pl_channel_field *pl_channel_form_not_utf8(const pl_channel_form *f) {
+    for (size_t i = 0; i < f->n; i++)
+        if (!pl_text_is_utf8(f->items[i].name, strlen(f->items[i].name)) ||
+            !pl_text_is_utf8(f->items[i].value, strlen(f->items[i].value)))
+            return &f->items[i];
+    return NULL;
+}

@@ -110,6 +110,9 @@ typedef struct {
 /* Outgoing API calls are JSON objects, stored in the outbox as they are:
  *   {"method": "POST", "path": "/messages" (appended to the API base),
  *    "headers": {...}, "body": "..." (text, sent as is), "content_type": "..."}
+ * A mail sent by SMTP names its envelope instead of a method:
+ *   {"path": "", "mail_from": "shop@example.com", "mail_rcpt": ["..."],
+ *    "body": the whole message (RFC 5322, CRLF line ends)}
  * Credentials are not in them: the adapter's authorize adds them at send
  * time, so the store holds no secrets. */
 
@@ -167,6 +170,13 @@ typedef struct pl_channel_adapter {
      * pl_outbound.outside_window set. */
     long window_s;
     long agent_window_s;
+    /* 1 when calls go to a server that the bot's own settings name (email:
+     * the SMTP relay of its bot.json, which authorize puts in the URL)
+     * rather than to the platform's API: a manifest is not the operator's,
+     * so unless the operator set PARLEY_<CHANNEL>_API_BASE such calls
+     * connect only to public addresses (pl_http_request.public_only) and
+     * an SMTP one only over TLS. */
+    int host_from_settings;
 } pl_channel_adapter;
 
 /* The adapter for a channel name, or NULL (registry.c's table). */
@@ -218,5 +228,30 @@ size_t pl_channel_prefix_bytes(const char *s, size_t max);
 char *pl_channel_shortened(const char *s, size_t max);
 /* Whether s has something besides white space. */
 int pl_channel_has_words(const char *s);
+
+/* A form body (application/x-www-form-urlencoded, or multipart/form-data
+ * read into the same shape): its fields in the order they came, names and
+ * values decoded, each owned by the form. */
+typedef struct {
+    char *name;
+    char *value;
+} pl_channel_field;
+
+typedef struct {
+    pl_channel_field *items;
+    size_t n, cap;
+} pl_channel_form;
+
+/* Decodes an application/x-www-form-urlencoded text into f (which must be
+ * empty) with libevent's decoder ('+' is a space, %XX a byte, in names
+ * too). PL_ERR when the text is not a form; f is then empty. */
+int pl_channel_form_parse(const char *text, pl_channel_form *f);
+/* Appends a field (name and value copied). */
+void pl_channel_form_add(pl_channel_form *f, const char *name, const char *value);
+/* The first value of a field (borrowed), or NULL. */
+const char *pl_channel_form_get(const pl_channel_form *f, const char *name);
+/* The first field whose name or value is not UTF-8 text, or NULL. */
+const pl_channel_field *pl_channel_form_not_utf8(const pl_channel_form *f);
+void pl_channel_form_free(pl_channel_form *f);
 
 #endif

@@ -3,7 +3,7 @@
  * webhooks (incoming messages and status callbacks), the rendering of a
  * turn's replies into calls to the Messages API, and the basic auth those
  * calls carry. It uses channel.c's helpers (settings, HMAC, constant-time
- * compare, prices), libevent's form decoding and URI encoding, and jansson.
+ * compare, prices, form decoding), libevent's URI encoding, and jansson.
  *
  * Every Twilio field used here is named in Twilio's published documentation:
  *   Webhook signatures (HMAC-SHA1 with the auth token, base64, over the full
@@ -37,7 +37,6 @@
 #include "channel.h"
 
 #include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,81 +53,19 @@
  * API (from the outbox, after the commit), not in this response. */
 static const char TWIML_EMPTY[] = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response></Response>\n";
 
-/* --- form parameters --------------------------------------------------------- */
-
-typedef struct {
-    char *name;
-    char *value;
-} param;
-
-typedef struct {
-    param *items;
-    size_t n;
-} form;
-
-static void form_free(form *f) {
-    for (size_t i = 0; i < f->n; i++) {
-        free(f->items[i].name);
-        free(f->items[i].value);
-    }
-    free(f->items);
-    memset(f, 0, sizeof *f);
-}
-
-/* Decodes an application/x-www-form-urlencoded text into f (which must be
- * empty) with libevent: evhttp_parse_query_str decodes the values ('+' is a
- * space), and the names, which it leaves as they are, go through
- * evhttp_uridecode. PL_ERR when the text is not a form. */
-static int form_parse(const char *text, form *f) {
-    struct evkeyvalq pairs = {NULL, &pairs.tqh_first};
-    if (evhttp_parse_query_str(text ? text : "", &pairs) != 0) {
-        evhttp_clear_headers(&pairs);
-        return PL_ERR;
-    }
-    size_t n = 0;
-    for (struct evkeyval *kv = pairs.tqh_first; kv; kv = kv->next.tqe_next) n++;
-    f->items = calloc(n ? n : 1, sizeof *f->items);
-    if (!f->items) abort();
-    for (struct evkeyval *kv = pairs.tqh_first; kv; kv = kv->next.tqe_next) {
-        char *name = evhttp_uridecode(kv->key, 1, NULL);
-        if (!name) abort();
-        f->items[f->n].name = pl_strdup(name);
-        f->items[f->n].value = pl_strdup(kv->value);
-        f->n++;
-        free(name);
-    }
-    evhttp_clear_headers(&pairs);
-    return PL_OK;
-}
-
-/* The first value of a parameter (borrowed), or NULL. */
-static const char *form_get(const form *f, const char *name) {
-    for (size_t i = 0; i < f->n; i++)
-        if (strcmp(f->items[i].name, name) == 0) return f->items[i].value;
-    return NULL;
-}
+/* --- form parameters (channel.c's pl_channel_form) ----------------------------- */
 
 /* A value that must be there and not be empty, or NULL. */
-static const char *form_need(const form *f, const char *name) {
-    const char *v = form_get(f, name);
+static const char *form_need(const pl_channel_form *f, const char *name) {
+    const char *v = pl_channel_form_get(f, name);
     return v && *v ? v : NULL;
 }
 
-/* The first parameter whose name or value is not UTF-8 text, or NULL.
- * Twilio sends UTF-8; other bytes cannot become the text of an event. */
-static const param *not_utf8(const form *f) {
-    for (size_t i = 0; i < f->n; i++)
-        if (!pl_text_is_utf8(f->items[i].name, strlen(f->items[i].name)) ||
-            !pl_text_is_utf8(f->items[i].value, strlen(f->items[i].value)))
-            return &f->items[i];
-    return NULL;
-}
-
-/* PL_OK when a form that was parsed (parsed: form_parse's result) can be
- * read into events, else PL_ERR with *err. */
-static int form_readable(int parsed, const form *f, char **err) {
+/* PL_OK when a form that was parsed (parsed: pl_channel_form_parse's
+ * result) can be read into events, else PL_ERR with *err. */
+static int form_readable(int parsed, const pl_channel_form *f, char **err) {
     if (parsed != PL_OK) return pl_fail(err, "the body is not application/x-www-form-urlencoded");
-    const param *bad = not_utf8(f);
+    const pl_channel_field *bad = pl_channel_form_not_utf8(f);
     if (!bad) return PL_OK;
     if (!pl_text_is_utf8(bad->name, strlen(bad->name))) return pl_fail(err, "a parameter's name is not UTF-8 text");
     return pl_fail(err, "the parameter %s is not UTF-8 text", bad->name);
@@ -140,15 +77,15 @@ static int form_readable(int parsed, const form *f, char **err) {
  * names (which its messaging webhooks do not send) are ordered by value so
  * the result does not depend on arrival order. */
 static int param_order(const void *a, const void *b) {
-    const param *x = *(const param *const *)a, *y = *(const param *const *)b;
+    const pl_channel_field *x = *(const pl_channel_field *const *)a, *y = *(const pl_channel_field *const *)b;
     int c = strcmp(x->name, y->name);
     return c ? c : strcmp(x->value, y->value);
 }
 
 /* The signed text: the URL, then each parameter's name and value with no
  * separators, sorted by name. New string. */
-static char *signed_text(const char *url, const form *f) {
-    const param **sorted = calloc(f->n ? f->n : 1, sizeof *sorted);
+static char *signed_text(const char *url, const pl_channel_form *f) {
+    const pl_channel_field **sorted = calloc(f->n ? f->n : 1, sizeof *sorted);
     if (!sorted) abort();
     size_t len = strlen(url);
     for (size_t i = 0; i < f->n; i++) {
@@ -192,7 +129,7 @@ static char *url_port_variant(const char *url) {
 }
 
 /* 1 when received is the base64 HMAC-SHA1 of url + params under token. */
-static int signature_matches(const char *token, const char *url, const form *params,
+static int signature_matches(const char *token, const char *url, const pl_channel_form *params,
                              const char *received) {
     char *text = signed_text(url, params);
     char *expected = pl_channel_hmac_base64("sha1", token, text, strlen(text));
@@ -211,7 +148,7 @@ static char *signed_url(const pl_webhook *req) {
 }
 
 /* PL_OK when the request carries Twilio's signature over url and params. */
-static int check_signature(const char *token, const pl_webhook *req, const form *params,
+static int check_signature(const char *token, const pl_webhook *req, const pl_channel_form *params,
                            int *status, char **err) {
     const char *received = req->header ? req->header(req->header_ctx, "X-Twilio-Signature") : NULL;
     if (!received || !*received) {
@@ -249,7 +186,7 @@ static const char *status_of(const char *twilio) {
 /* A status callback as a status event (new), json null when there is
  * nothing to record, or NULL with *err. The shopper is To: the callback is
  * about a message we sent. */
-static json_t *status_event(const form *f, const char *twilio_status, char **err) {
+static json_t *status_event(const pl_channel_form *f, const char *twilio_status, char **err) {
     const char *sid = form_need(f, "MessageSid"), *to = form_need(f, "To");
     if (!sid || !to) {
         pl_fail(err, "the status callback has no %s", sid ? "To" : "MessageSid");
@@ -267,9 +204,9 @@ static json_t *status_event(const form *f, const char *twilio_status, char **err
 }
 
 /* The attached media of an incoming MMS: [{"url", "type"}]. New array. */
-static json_t *media_of(const form *f) {
+static json_t *media_of(const pl_channel_form *f) {
     json_t *list = json_array();
-    long n = strtol(form_get(f, "NumMedia") ? form_get(f, "NumMedia") : "0", NULL, 10);
+    long n = strtol(pl_channel_form_get(f, "NumMedia") ? pl_channel_form_get(f, "NumMedia") : "0", NULL, 10);
     for (int i = 0; i < n && i < MEDIA_LIMIT; i++) {
         char name[40];
         snprintf(name, sizeof name, "MediaUrl%d", i);
@@ -283,7 +220,7 @@ static json_t *media_of(const form *f) {
 
 /* Facts for msg.channel: platform, phone (From), display_name (WhatsApp's
  * ProfileName, when Twilio has one), to (our number), country, media. */
-static json_t *info_of(const form *f, const char *from) {
+static json_t *info_of(const pl_channel_form *f, const char *from) {
     json_t *info = json_pack("{s:s, s:s}", "platform", "sms", "phone", from);
     const char *name = form_need(f, "ProfileName");
     if (name) json_object_set_new(info, "display_name", json_string(name));
@@ -299,25 +236,25 @@ static json_t *info_of(const form *f, const char *from) {
 
 /* An incoming message as a message event (new), or NULL with *err. The
  * MessageSid is the de-duplication id: Twilio retries with the same one. */
-static json_t *message_event(const form *f, char **err) {
+static json_t *message_event(const pl_channel_form *f, char **err) {
     const char *sid = form_need(f, "MessageSid"), *from = form_need(f, "From");
     if (!sid || !from) {
         pl_fail(err, "the message has no %s", sid ? "From" : "MessageSid");
         return NULL;
     }
-    const char *count = form_get(f, "NumMedia");
+    const char *count = pl_channel_form_get(f, "NumMedia");
     if (count && (!*count || strlen(count) > 9 || count[strspn(count, "0123456789")])) {
         pl_fail(err, "NumMedia is '%.20s', not a number of media", count);
         return NULL;
     }
-    const char *body = form_get(f, "Body");
+    const char *body = pl_channel_form_get(f, "Body");
     return json_pack("{s:s, s:s, s:s, s:s, s:o}", "kind", "message", "id", sid, "user", from,
                      "text", body ? body : "", "info", info_of(f, from));
 }
 
 /* The event a webhook carries: new object, json null for none, or NULL
  * with *err when the form is not a Twilio message. */
-static json_t *event_of(const form *f, char **err) {
+static json_t *event_of(const pl_channel_form *f, char **err) {
     const char *status = form_need(f, "MessageStatus");
     if (status && strcmp(status, "received") != 0 && strcmp(status, "receiving") != 0)
         return status_event(f, status, err);
@@ -336,8 +273,8 @@ static int twilio_inbound(const pl_channel_config *cfg, const pl_webhook *req, p
     const char *token = pl_channel_require(cfg, "auth_token", &out->status, err);
     if (!token) return PL_ERR;
     int is_get = req->method && strcmp(req->method, "GET") == 0;
-    form fields = {0}, none = {0};
-    int parsed = form_parse(is_get ? req->query : req->body, &fields);
+    pl_channel_form fields = {0}, none = {0};
+    int parsed = pl_channel_form_parse(is_get ? req->query : req->body, &fields);
     if (!is_get && req->body && strlen(req->body) != req->body_len) parsed = PL_ERR;
     int rc = check_signature(token, req, is_get || parsed != PL_OK ? &none : &fields, &out->status, err);
     if (rc == PL_OK && form_readable(parsed, &fields, err) != PL_OK) {
@@ -345,7 +282,7 @@ static int twilio_inbound(const pl_channel_config *cfg, const pl_webhook *req, p
         rc = PL_ERR;
     }
     json_t *event = rc == PL_OK ? event_of(&fields, err) : NULL;
-    form_free(&fields);
+    pl_channel_form_free(&fields);
     if (rc != PL_OK) return PL_ERR;
     if (!event) {
         out->status = 400;

@@ -246,7 +246,8 @@ static void on_response(const pl_http_response *res, void *arg) {
         done_with_head(q);
         return;
     }
-    char *why = res->status ? pl_strdupf("HTTP %ld: %.300s", res->status, res->body)
+    const char *protocol = json_object_get(c->body, "mail_from") ? "SMTP" : "HTTP";
+    char *why = res->status ? pl_strdupf("%s %ld: %.300s", protocol, res->status, res->body)
                             : pl_strdupf("%s", res->error ? res->error : "no answer");
     int retry = res->status == 0 || res->status == 429 || res->status >= 500;
     long retry_after = res->retry_after;
@@ -358,13 +359,20 @@ static void send_next(queue *q) {
     char *user_pwd = NULL, *err = NULL;
     int rc = adapter->authorize ? adapter->authorize(&cfg, headers, &url, &user_pwd, &err) : PL_OK;
     const char *body = json_string_value(json_object_get(c->body, "body"));
+    const char *mail_from = json_string_value(json_object_get(c->body, "mail_from"));
+    /* a server the bot's manifest named, not the operator */
+    int bots_host = adapter->host_from_settings && !pl_channel_api_base(&cfg, NULL);
     pl_http_request req = {
-        .method = json_string_value(json_object_get(c->body, "method")),
+        .method = mail_from ? "MAIL" : json_string_value(json_object_get(c->body, "method")),
         .url = url,
         .headers = headers,
         .body = body,
         .body_len = body ? strlen(body) : 0,
         .user_pwd = user_pwd,
+        .public_only = bots_host,
+        .mail_from = mail_from,
+        .mail_rcpt = json_object_get(c->body, "mail_rcpt"),
+        .mail_require_tls = bots_host,
     };
     if (rc == PL_OK) rc = pl_http_fetch(o->http, &req, on_response, q, &err);
     if (rc == PL_OK) {

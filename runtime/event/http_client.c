@@ -30,6 +30,9 @@ typedef struct transfer {
     CURL *easy;
     struct curl_slist *headers;
     char *body_copy;
+    size_t body_len, body_sent; /* SMTP: the message, and how much of it libcurl has read */
+    struct curl_slist *rcpt;    /* SMTP: the envelope's recipients */
+    int smtp;
     char *response;
     size_t response_len;
     size_t max_response; /* 0: no cap */
@@ -49,6 +52,7 @@ static void unlink_transfer(pl_http_client *c, transfer *t) {
 static void free_transfer(transfer *t) {
     curl_easy_cleanup(t->easy);
     curl_slist_free_all(t->headers);
+    curl_slist_free_all(t->rcpt);
     free(t->body_copy);
     free(t->response);
     free(t);
@@ -103,17 +107,35 @@ static pl_http_outcome outcome_of(transfer *t, CURLcode result, const char **err
     return result == CURLE_OPERATION_TIMEDOUT ? PL_HTTP_TIMEOUT : PL_HTTP_UNREACHABLE;
 }
 
+/* An SMTP transfer that failed on a reply of the server (a 4xx or 5xx
+ * code, which libcurl keeps as the response code): an answer, whose code
+ * says whether to try again, with libcurl's account of it as the body. */
+static int smtp_refusal(transfer *t, CURLcode result, pl_http_response *res) {
+    long code = 0;
+    if (!t->smtp || result == CURLE_OK || t->refused[0]) return 0;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &code);
+    if (code < 400 || code > 599) return 0;
+    res->outcome = PL_HTTP_ANSWERED;
+    res->status = code;
+    res->error = NULL;
+    res->body = t->error[0] ? t->error : curl_easy_strerror(result);
+    res->body_len = strlen(res->body);
+    return 1;
+}
+
 static void finish_transfer(pl_http_client *c, CURLMsg *msg) {
     transfer *t = NULL;
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
     pl_http_response res = {.retry_after = -1};
     res.outcome = outcome_of(t, msg->data.result, &res.error);
-    if (res.outcome == PL_HTTP_ANSWERED) {
-        curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &res.status);
-        res.retry_after = retry_after_of(t->easy);
-    }
     res.body = t->response ? t->response : "";
     res.body_len = t->response_len;
+    if (res.outcome == PL_HTTP_ANSWERED) {
+        curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &res.status);
+        if (!t->smtp) res.retry_after = retry_after_of(t->easy);
+    } else {
+        smtp_refusal(t, msg->data.result, &res);
+    }
     curl_multi_remove_handle(c->multi, t->easy);
     unlink_transfer(c, t);
     c->in_flight--;
@@ -250,7 +272,8 @@ static curl_socket_t open_public_socket(void *arg, curlsocktype purpose, struct 
 /* The limits of pl_http_request on the transfer. */
 static void set_limits(transfer *t, const pl_http_request *r) {
     CURL *e = t->easy;
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, r->protocols ? r->protocols : "http,https");
+    const char *fallback = r->mail_from ? "smtp,smtps" : "http,https";
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, r->protocols ? r->protocols : fallback);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L); /* libcurl's default, said out loud */
     if (r->max_response) {
         t->max_response = r->max_response;
@@ -281,6 +304,44 @@ static struct curl_slist *header_list(const json_t *headers) {
     return curl_slist_append(list, "Expect:");
 }
 
+/* CURLOPT_READFUNCTION of an SMTP transfer: the message, in pieces. */
+static size_t read_message(char *buffer, size_t size, size_t n, void *arg) {
+    transfer *t = arg;
+    size_t room = size * n, left = t->body_len - t->body_sent;
+    size_t len = left < room ? left : room;
+    memcpy(buffer, t->body_copy + t->body_sent, len);
+    t->body_sent += len;
+    return len;
+}
+
+/* An SMTP transfer: the envelope, and the message uploaded after DATA
+ * (libcurl escapes a line that starts with a dot). */
+static int set_mail(transfer *t, const pl_http_request *r, char **err) {
+    CURL *e = t->easy;
+    size_t i;
+    json_t *to;
+    json_array_foreach(r->mail_rcpt, i, to) {
+        if (!json_is_string(to)) continue;
+        char *line = pl_strdupf("<%s>", json_string_value(to));
+        t->rcpt = curl_slist_append(t->rcpt, line);
+        free(line);
+    }
+    if (!t->rcpt) return pl_fail(err, "a mail with no recipient");
+    char *from = pl_strdupf("<%s>", r->mail_from);
+    curl_easy_setopt(e, CURLOPT_MAIL_FROM, from); /* libcurl copies it */
+    free(from);
+    curl_easy_setopt(e, CURLOPT_MAIL_RCPT, t->rcpt);
+    curl_easy_setopt(e, CURLOPT_USE_SSL, (long)(r->mail_require_tls ? CURLUSESSL_ALL : CURLUSESSL_TRY));
+    t->smtp = 1;
+    t->body_copy = pl_strndup(r->body ? r->body : "", r->body ? r->body_len : 0);
+    t->body_len = r->body ? r->body_len : 0;
+    curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, read_message);
+    curl_easy_setopt(e, CURLOPT_READDATA, t);
+    curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)t->body_len);
+    return PL_OK;
+}
+
 int pl_http_fetch(pl_http_client *c, const pl_http_request *r, pl_http_done_fn done, void *ud,
                   char **err) {
     transfer *t = calloc(1, sizeof *t);
@@ -296,7 +357,8 @@ int pl_http_fetch(pl_http_client *c, const pl_http_request *r, pl_http_done_fn d
     t->headers = header_list(r->headers);
     CURL *e = t->easy;
     curl_easy_setopt(e, CURLOPT_URL, r->url);
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+    /* for SMTP a custom request would replace the mail by another command */
+    if (!r->mail_from) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
@@ -307,7 +369,12 @@ int pl_http_fetch(pl_http_client *c, const pl_http_request *r, pl_http_done_fn d
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
     set_limits(t, r);
     if (r->user_pwd) curl_easy_setopt(e, CURLOPT_USERPWD, r->user_pwd);
-    if (r->body) {
+    if (r->mail_from) {
+        if (set_mail(t, r, err) != PL_OK) {
+            free_transfer(t);
+            return PL_ERR;
+        }
+    } else if (r->body) {
         t->body_copy = pl_strndup(r->body, r->body_len);
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body_copy);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)r->body_len);
@@ -315,10 +382,7 @@ int pl_http_fetch(pl_http_client *c, const pl_http_request *r, pl_http_done_fn d
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     }
     if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
-        curl_easy_cleanup(e);
-        curl_slist_free_all(t->headers);
-        free(t->body_copy);
-        free(t);
+        free_transfer(t);
         return pl_fail(err, "libcurl: cannot start the transfer");
     }
     c->in_flight++;

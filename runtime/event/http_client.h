@@ -1,7 +1,8 @@
 /* http_client: outbound HTTP(S) on the event loop — libcurl's multi
  * interface driven by libevent (socket and timer callbacks), so a request
- * never blocks the loop. Used by the outbox (platform APIs) and by anything
- * else that calls out (payment providers, certificate fetches).
+ * never blocks the loop. Used by the outbox (platform APIs, and mail sent
+ * by SMTP the same way) and by anything else that calls out (payment
+ * providers, certificate fetches).
  *
  * Requests and responses are plain data; the done callback runs later on
  * the loop, never from inside pl_http_fetch. */
@@ -29,6 +30,17 @@ typedef struct {
      * connection opened for another request. Zero for the operator's own
      * (platform APIs, payment providers: local fakes in tests). */
     int public_only;
+    /* SMTP, for an smtp:// or smtps:// URL (protocols NULL then means
+     * "smtp,smtps"): the envelope's sender and its recipients (an array of
+     * address strings, borrowed). body is then the whole message (RFC 5322
+     * text, CRLF line ends), sent after DATA; method is not used; user_pwd
+     * is the AUTH login. NULL mail_from: an HTTP request. */
+    const char *mail_from;
+    const json_t *mail_rcpt;
+    /* SMTP on smtp://: 1 requires STARTTLS (the transfer fails when the
+     * server does not offer it), 0 uses it when offered. smtps:// is TLS
+     * from the first byte either way. */
+    int mail_require_tls;
 } pl_http_request;
 
 /* How a request ended. Redirects are never followed: a 3xx is an answer. */
@@ -40,6 +52,10 @@ typedef enum {
     PL_HTTP_TOO_LARGE,    /* the body passed max_response: the transfer was stopped */
 } pl_http_outcome;
 
+/* For SMTP, status is the server's last reply code: 250 when the mail was
+ * taken; when the server refused it (a 4xx or 5xx reply to AUTH, MAIL,
+ * RCPT or DATA) the outcome is still PL_HTTP_ANSWERED, with that code and
+ * libcurl's account of it as the body. */
 typedef struct {
     pl_http_outcome outcome;
     long status;        /* HTTP status, or 0 when there was no (whole) answer */
