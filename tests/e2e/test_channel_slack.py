@@ -22,8 +22,9 @@ the thanks reach the shopper), url_verification, wrong signatures and stale
 timestamps, malformed bodies, a redelivery (X-Slack-Retry-Num: one turn),
 messages from bots, the app and edits (no turn), 500 then 200 and 429 with
 Retry-After (sent once, in order), {"ok": false} answers (retried or a
-dead letter), a handoff whose agent's reply reaches the shopper, and the
-channel without its secrets (503). Standard library only."""
+dead letter), a handoff whose agent's reply reaches the shopper, the
+abandoned-cart reminder (a proactive message, on a server with the test
+clock), and the channel without its secrets (503). Standard library only."""
 
 import hashlib
 import hmac
@@ -39,7 +40,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import ROOT, Server, check, db_query, run_suite, wait_until  # noqa: E402
-from commerce_helpers import PayLink, THANKS  # noqa: E402
+from commerce_helpers import REMINDER, THANKS, PayLink, advance  # noqa: E402
 
 BOT = "barista"
 HOOK = "/v1/bots/%s/channels/slack" % BOT
@@ -339,7 +340,9 @@ def post(server, body, headers):
 
 
 def send(server, body, content_type="application/json", extra=None):
-    headers = signed_headers(body, content_type=content_type)
+    """POSTs body signed now (parley's now: a server whose test clock was
+    moved on is that much ahead)."""
+    headers = signed_headers(body, ts=int(time.time()) + getattr(server, "clock_offset", 0), content_type=content_type)
     headers.update(extra or {})
     r = post(server, body, headers)
     check.assertEqual(r.status, 200, r)
@@ -656,6 +659,33 @@ def main(tap_):
         said_since(n, r"(?i)drink|mood", "the bot back")
         no_problems()
 
+    clocked = {}
+
+    def reminder(run):
+        # a proactive message: the abandoned-cart job fires an hour later and
+        # its reminder reaches the shopper's DM with no message of theirs
+        if "server" not in clocked:
+            clocked["server"] = tap_.watch(Server(env=dict(env, PARLEY_TEST_CLOCK="1"),
+                                                  name="parley (slack, test clock)").start())
+            clocked["server"].clock_offset = 0
+        s = clocked["server"]
+        user, dm = new_shopper()
+        text(s, user, dm, "hi")
+        wait_sent(fake, user, 0, lambda m: "latte" in values(m), "the drinks")
+        n = len(fake.delivered(user))
+        text(s, user, dm, "a small latte")
+        sent = wait_sent(fake, user, n, lambda m: "no" in values(m), "a pastry offered")
+        n = len(fake.delivered(user))
+        tap(s, user, dm, button(sent[-1], "no"))
+        wait_sent(fake, user, n, lambda m: "That's 1 item(s) so far" in said(m), "anything else?")
+        n = len(fake.delivered(user))
+        advance(s, 61 * 60)
+        s.clock_offset += 61 * 60
+        sent = wait_sent(fake, user, n, lambda m: REMINDER in said(m), "the reminder")
+        check.assertEqual(len(sent), 1, "the reminder, and nothing else")
+        check.assertIn(sent[-1]["channel"], (dm, user))
+        no_problems()
+
     bare = {}
 
     def without_secrets(run):
@@ -682,6 +712,7 @@ def main(tap_):
                   rate_limited)
         tap_.case("ok: false answers: internal_error retried, channel_not_found a dead letter", refused)
         tap_.case("handoff: the agent's claim and reply reach the shopper over Slack", handoff)
+        tap_.case("a proactive message: the abandoned-cart reminder reaches the DM an hour later", reminder)
         tap_.case("without its secrets the channel answers 503", without_secrets)
     finally:
         fake.stop()
