@@ -119,13 +119,17 @@ static int verify_signature(const pl_channel_config *cfg, const pl_webhook *req,
     const char *ts_text = header(req, "X-Slack-Request-Timestamp");
     const char *signature = header(req, "X-Slack-Signature");
     long long ts = 0;
-    out->status = 401;
+    const char *missing = NULL;
     if (!signature || strncmp(signature, "v0=", 3) != 0)
-        return pl_fail(err, "no X-Slack-Signature: v0=... header");
-    if (timestamp_of(ts_text, &ts) != PL_OK)
-        return pl_fail(err, "no X-Slack-Request-Timestamp header of seconds since the epoch");
-    if (ts < req->now - SIGNATURE_WINDOW_S || ts > req->now + SIGNATURE_WINDOW_S)
-        return pl_fail(err, "X-Slack-Request-Timestamp is more than 5 minutes from now (a replay?)");
+        missing = "no X-Slack-Signature: v0=... header";
+    else if (timestamp_of(ts_text, &ts) != PL_OK)
+        missing = "no X-Slack-Request-Timestamp header of seconds since the epoch";
+    else if (ts < req->now - SIGNATURE_WINDOW_S || ts > req->now + SIGNATURE_WINDOW_S)
+        missing = "X-Slack-Request-Timestamp is more than 5 minutes from now (a replay?)";
+    if (missing) {
+        out->status = 401;
+        return pl_fail(err, "%s", missing);
+    }
     size_t prefix = strlen("v0::") + strlen(ts_text);
     char *base = malloc(prefix + req->body_len + 1);
     if (!base) abort();
