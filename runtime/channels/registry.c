@@ -12,6 +12,7 @@ extern const pl_channel_adapter pl_channel_twilio;
 extern const pl_channel_adapter pl_channel_alexa;
 extern const pl_channel_adapter pl_channel_instagram;
 extern const pl_channel_adapter pl_channel_email;
+extern const pl_channel_adapter pl_channel_slack;
 
 static const pl_channel_adapter *const adapters[] = {
     &pl_channel_whatsapp,
@@ -21,6 +22,7 @@ static const pl_channel_adapter *const adapters[] = {
     &pl_channel_alexa,
     &pl_channel_instagram,
     &pl_channel_email,
+    &pl_channel_slack,
 };
 
 const pl_channel_adapter *pl_channel_find(const char *name) {
