@@ -737,7 +737,8 @@ static void render_reply(render_ctx *r, const json_t *reply) {
     free(text);
     json_array_foreach(articles, i, card) add_card(r, card);
     const json_t *choices = json_object_get(reply, "choices");
-    json_t *view = json_pack("{s:O}", "choices", json_is_array(choices) ? choices : json_array());
+    json_t *view = json_object();
+    if (json_is_array(choices)) json_object_set(view, "choices", (json_t *)choices);
     char *tail = pl_channel_plain_text(view, r->next_choice, r->to->locale);
     r->next_choice += (int)json_array_size(choices);
     const json_t *link = json_object_get(reply, "link");
