@@ -96,8 +96,8 @@ enum {
     AES_KEY_CHARS = 43,
     TOKEN_MARGIN_S = 300,       /* a token is renewed this long before WeChat says it ends */
     TOKEN_FAILED_HOLD_MS = 1000, /* a failed fetch is not repeated sooner than this */
-    TOKEN_REFUSED_AGAIN_MS = 60000, /* a token fetched after a refusal and refused within
-                                     * this is not fetched again (refreshed once) */
+    TOKEN_REFUSED_AGAIN_MS = 60000, /* a refused token that a fetch gave back again is
+                                     * not fetched again for this long */
 };
 
 static const char *str(const json_t *obj, const char *key) {
@@ -802,8 +802,8 @@ typedef struct token_entry {
     char *token;           /* NULL: none at hand */
     int64_t use_until_ms;  /* monotonic */
     int64_t fetched_ms;
-    int refused;           /* the token in hand replaced one WeChat refused */
-    int refetch_after_refusal;
+    char *refused;         /* the token WeChat last refused, until the next fetch */
+    int same_again;        /* that fetch gave the refused token back */
     int fetching;
     waiter *waiters;
     char *error;           /* the last fetch's failure */
@@ -830,6 +830,7 @@ void pl_wechat_forget_tokens(void) {
             free(w);
         }
         entry_drop_token(e);
+        free(e->refused);
         free(e->bot);
         free(e->app_id);
         free(e->error);
@@ -870,8 +871,9 @@ static void on_token(const pl_http_response *res, void *ud) {
         json_int_t margin = expires > 2 * TOKEN_MARGIN_S ? TOKEN_MARGIN_S : expires / 2;
         e->fetched_ms = mono_ms();
         e->use_until_ms = e->fetched_ms + (int64_t)(expires - margin) * 1000;
-        e->refused = e->refetch_after_refusal;
-        e->refetch_after_refusal = 0;
+        e->same_again = e->refused && strcmp(e->refused, token) == 0;
+        free(e->refused);
+        e->refused = NULL;
     } else {
         e->failed_ms = mono_ms();
         if (json_is_integer(json_object_get(j, "errcode")))
@@ -953,9 +955,10 @@ static int wechat_authorize(const pl_channel_config *cfg, json_t *headers, char 
 }
 
 /* pl_channel_adapter.refused: WeChat answers 200 with a non-zero errcode.
- * A token it no longer takes is dropped and the call retried with a new
- * one; a token refused again right after such a refresh is not fetched
- * again (the retries go on with backoff). */
+ * A token it no longer takes is dropped and fetched again once; when that
+ * fetch gave the same token back (WeChat's stable token still holds it),
+ * it is not fetched again for a while, and the retries go on with
+ * backoff. */
 static int wechat_refused(const pl_channel_config *cfg, long status, const char *body, int *retry,
                           long *delay_s, char **why) {
     (void)status;
@@ -972,13 +975,14 @@ static int wechat_refused(const pl_channel_config *cfg, long status, const char 
         const char *app_id = pl_channel_setting(cfg, "app_id");
         token_entry *e = app_id ? entry_for(cfg->bot, app_id, 0) : NULL;
         *retry = 1;
-        if (e && e->refused && mono_ms() - e->fetched_ms < TOKEN_REFUSED_AGAIN_MS) {
-            what = "the access token was refused again right after a refresh";
+        if (e && e->token && e->same_again && mono_ms() - e->fetched_ms < TOKEN_REFUSED_AGAIN_MS) {
+            what = "the access token was refused again, and a new fetch gives the same one";
         } else {
             what = "the access token is no longer valid: fetching a new one";
-            if (e) {
+            if (e && e->token) {
+                free(e->refused);
+                e->refused = pl_strdup(e->token);
                 entry_drop_token(e);
-                e->refetch_after_refusal = 1;
             }
             *delay_s = 0;
         }

@@ -894,12 +894,19 @@ TEST(access_token_fetched_cached_and_refreshed_once) {
     url = authorized_url(&cfg);
     CHECK(url && strstr(url, "access_token=TOKEN2"));
     free(url);
-    /* refused again at once: not fetched a third time, retried with backoff */
+    /* refused again: fetched again, but WeChat gives the same token back */
+    CHECK(refused(&cfg, "{\"errcode\":40001,\"errmsg\":\"invalid credential\"}", &retry, &delay, &why) == 1);
+    CHECK(retry == 1 && delay == 0);
+    free(why);
+    CHECK(prepare_now(&f, http, &cfg, &err) == PL_OK);
+    CHECK(f.requests == 4);
+    /* ... so a third refusal does not fetch once more: retried with backoff */
     CHECK(refused(&cfg, "{\"errcode\":40001,\"errmsg\":\"invalid credential\"}", &retry, &delay, &why) == 1);
     CHECK(retry == 1 && delay == -1);
+    CHECK(why && strstr(why, "same"));
     free(why);
     CHECK(pl_channel_wechat.prepare(&cfg, http, on_ready, NULL, &err) == PL_OK);
-    CHECK(f.requests == 3);
+    CHECK(f.requests == 4);
 
     /* the window, the count, busy, success */
     CHECK(refused(&cfg, "{\"errcode\":45015,\"errmsg\":\"response out of time limit\"}", &retry, &delay, &why) == 1);
@@ -928,7 +935,7 @@ TEST(access_token_fetched_cached_and_refreshed_once) {
     CHECK(err && strstr(err, "40013"));
     free(err), err = NULL;
     CHECK(pl_channel_wechat.prepare(&cfg, http, on_ready, NULL, &err) == PL_ERR);
-    CHECK(f.requests == 4);
+    CHECK(f.requests == 5);
     free(err), err = NULL;
 
     /* without the app secret: refused before any fetch, naming the variable */
