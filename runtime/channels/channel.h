@@ -177,6 +177,14 @@ typedef struct pl_channel_adapter {
      * connect only to public addresses (pl_http_request.public_only) and
      * an SMTP one only over TLS. */
     int host_from_settings;
+    /* Optional, for platforms whose calls need a credential that is fetched
+     * first (WeChat's access token): run before authorize. PL_OK when it is
+     * at hand; PL_AGAIN after starting a fetch through http (borrowed), and
+     * ready(ud) then runs once, later, on the loop, whether the fetch worked
+     * or not (the caller asks again from there); PL_ERR with *err when it
+     * cannot be had now (counted as a failed attempt, retried). */
+    int (*prepare)(const pl_channel_config *cfg, struct pl_http_client *http, void (*ready)(void *ud),
+                   void *ud, char **err);
 } pl_channel_adapter;
 
 /* The adapter for a channel name, or NULL (registry.c's table). */

@@ -322,6 +322,13 @@ static int earlier_elsewhere(queue *q, call *c) {
     return 1;
 }
 
+/* pl_channel_adapter.prepare's ready: the queue asks again. */
+static void on_prepared(void *arg) {
+    queue *q = arg;
+    q->in_flight = 0;
+    send_next(q);
+}
+
 /* Builds the request for the head call and starts it. */
 static void send_next(queue *q) {
     pl_outbox *o = q->outbox;
@@ -349,6 +356,21 @@ static void send_next(queue *q) {
         pl_warn("[%s] %s is not served now; message %lld waits", q->bot, q->channel, (long long)c->id);
         schedule_retry(q, o->retry_max_ms);
         return;
+    }
+    if (adapter->prepare) {
+        /* a credential fetched first (WeChat's access token): the queue
+         * waits for it as for a call in flight */
+        char *why = NULL;
+        int ready = adapter->prepare(&cfg, o->http, on_prepared, q, &why);
+        if (ready == PL_AGAIN) q->in_flight = 1;
+        if (ready == PL_ERR) {
+            c->attempts++;
+            char *failed = pl_strdupf("cannot send: %s", why ? why : "?");
+            failed_attempt(q, failed, 1, -1);
+            free(failed);
+        }
+        free(why);
+        if (ready != PL_OK) return;
     }
     json_t *headers = json_deep_copy(json_object_get(c->body, "headers"));
     if (!headers) headers = json_object();

@@ -13,6 +13,7 @@ extern const pl_channel_adapter pl_channel_alexa;
 extern const pl_channel_adapter pl_channel_instagram;
 extern const pl_channel_adapter pl_channel_email;
 extern const pl_channel_adapter pl_channel_slack;
+extern const pl_channel_adapter pl_channel_wechat;
 
 static const pl_channel_adapter *const adapters[] = {
     &pl_channel_whatsapp,
@@ -23,6 +24,7 @@ static const pl_channel_adapter *const adapters[] = {
     &pl_channel_instagram,
     &pl_channel_email,
     &pl_channel_slack,
+    &pl_channel_wechat,
 };
 
 const pl_channel_adapter *pl_channel_find(const char *name) {

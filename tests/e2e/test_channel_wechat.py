@@ -1,0 +1,641 @@
+#!/usr/bin/env python3
+"""test_channel_wechat: the WeChat Official Accounts channel end to end.
+
+Starts `parley serve` on the default bot with the WeChat secrets in its
+environment and PARLEY_WECHAT_API_BASE pointing at a fake WeChat API that
+this file runs on a free loopback port. The fake serves the stable access
+token (POST /cgi-bin/stable_token: the JSON body checked) and the
+customer-service message API (POST /cgi-bin/message/custom/send: the
+access_token checked against the one in force, the body against the
+documented text and news shapes, text at most 2048 bytes, one article per
+news message, at most 5 messages per message the shopper sent), records
+what it took, and answers as WeChat does: HTTP 200 with {"errcode": 0} — or
+a case's 500, 429 with Retry-After, 42001 (token expired) or 45015 (the
+48-hour window). Pushes are signed here as WeChat signs them (SHA-1 of the
+sorted token, timestamp and nonce), and in safe mode encrypted with
+AES-256-CBC by the `cryptography` package and signed with msg_signature,
+(or the openssl command), so the adapter's cipher is checked against
+another implementation.
+
+Cases: the whole barista order answered with numbers, up to the payment
+link (an <a href> to the test provider's page) and paying there (the
+confirmation reaches the shopper); the verification handshake; a safe-mode
+conversation; bad signatures, stale pushes and malformed or hostile XML
+(4xx, nothing stored); a redelivery (one turn); 500-then-200 and
+429-with-Retry-After (sent once, in order); an expired token (fetched
+again, the message sent once); the 48-hour window (a dead letter naming
+it); a handoff with the agent's reply reaching the shopper."""
+
+import base64
+import hashlib
+import http.server
+import json
+import os
+import re
+import struct
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import ROOT, Server, check, db_query, new_user, run_suite, wait_until  # noqa: E402
+from commerce_helpers import PayLink, event_turns  # noqa: E402
+
+try:
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+except ImportError:  # without the cryptography package: the openssl command
+    Cipher = None
+
+BOT = "barista"
+HOOK = "/v1/bots/%s/channels/wechat" % BOT
+TOKEN = "e2e-wechat-token"
+APP_ID = "wxe2e0123456789ab"
+SECRET = "e2e-wechat-app-secret"
+AES_KEY = "Qk1uYXJpc3RhU2FmZU1vZGVLZXkwMTIzNDU2Nzg5QUJ"  # 43 letters and digits
+ACCOUNT = "gh_e2e0barista"
+TEXT_MAX = 2048
+QUOTA = 5
+
+
+# --- signing and encrypting as WeChat does ------------------------------------------------
+
+
+def sha1_sorted(*parts):
+    return hashlib.sha1("".join(sorted(parts)).encode()).hexdigest()
+
+
+def aes_key():
+    key = base64.b64decode(AES_KEY + "=")
+    assert len(key) == 32
+    return key
+
+
+def encrypt(xml, app_id=APP_ID):
+    msg = xml.encode()
+    plain = os.urandom(16) + struct.pack(">I", len(msg)) + msg + app_id.encode()
+    pad = 32 - len(plain) % 32
+    plain += bytes([pad]) * pad
+    key = aes_key()
+    if Cipher is not None:
+        e = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()
+        return base64.b64encode(e.update(plain) + e.finalize()).decode()
+    out = subprocess.run(["openssl", "enc", "-aes-256-cbc", "-nopad", "-K", key.hex(), "-iv", key[:16].hex()],
+                         input=plain, stdout=subprocess.PIPE, check=True).stdout
+    return base64.b64encode(out).decode()
+
+
+def signed_query(timestamp=None, nonce=None, token=TOKEN, **extra):
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    nonce = nonce or str(uuid.uuid4().int % 10**10)
+    q = {"signature": sha1_sorted(token, ts, nonce), "timestamp": ts, "nonce": nonce}
+    q.update(extra)
+    return q
+
+
+# --- the fake WeChat API -----------------------------------------------------------------
+
+
+def text_problems(msg):
+    p = []
+    if set(msg) != {"touser", "msgtype", "text"}:
+        p.append("a text message has fields %s" % sorted(msg))
+    content = (msg.get("text") or {}).get("content") if isinstance(msg.get("text"), dict) else None
+    if not isinstance(content, str) or not content.strip():
+        p.append("text.content missing or empty: %r" % msg.get("text"))
+    elif len(content.encode()) > TEXT_MAX:
+        p.append("text.content over %d bytes (%d)" % (TEXT_MAX, len(content.encode())))
+    elif set(msg["text"]) != {"content"}:
+        p.append("text has fields %s" % sorted(msg["text"]))
+    return p
+
+
+def web_url(u):
+    parts = urllib.parse.urlsplit(u) if isinstance(u, str) else None
+    return bool(parts and parts.scheme in ("http", "https") and parts.netloc)
+
+
+def news_problems(msg):
+    p = []
+    if set(msg) != {"touser", "msgtype", "news"}:
+        p.append("a news message has fields %s" % sorted(msg))
+    articles = (msg.get("news") or {}).get("articles") if isinstance(msg.get("news"), dict) else None
+    if not (isinstance(articles, list) and len(articles) == 1):
+        return p + ["a customer-service news message holds exactly one article: %r" % msg.get("news")]
+    a = articles[0]
+    if set(a) - {"title", "description", "url", "picurl"}:
+        p.append("article has undocumented fields %s" % sorted(a))
+    if not (isinstance(a.get("title"), str) and a["title"].strip()):
+        p.append("article title missing: %r" % a)
+    for k in ("url", "picurl"):
+        if k in a and not web_url(a[k]):
+            p.append("article %s is not a web address: %r" % (k, a[k]))
+    return p
+
+
+class FakeWeChat:
+    """The stable_token and customer-service endpoints on 127.0.0.1."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.sends = []          # every attempt: {"user", "msg", "status", "errcode", "at"}
+        self.problems = []
+        self.token_fetches = 0
+        self.token = None        # the token in force
+        self.plan = {}           # user -> list of answers to give in turn: 500, 429, 42001, 45015
+        self.allowance = {}      # user -> messages the shopper's last message still allows
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def answer(self, status, obj, headers=()):
+                data = json.dumps(obj).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in headers:
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self):
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                url = urllib.parse.urlsplit(self.path)
+                if url.path == "/cgi-bin/stable_token":
+                    self.answer(200, fake.stable_token(raw))
+                elif url.path == "/cgi-bin/message/custom/send":
+                    status, obj, headers = fake.custom_send(urllib.parse.parse_qs(url.query),
+                                                            self.headers.get("Content-Type"), raw)
+                    self.answer(status, obj, headers)
+                else:
+                    fake.problem("POST to %s" % url.path)
+                    self.answer(404, {"errcode": 404, "errmsg": "no such API"})
+
+            def do_GET(self):
+                fake.problem("unexpected GET %s (the token is fetched with POST /cgi-bin/stable_token)" % self.path)
+                self.answer(405, {})
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    @property
+    def base(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def problem(self, what):
+        with self.lock:
+            self.problems.append(what)
+
+    def stable_token(self, raw):
+        try:
+            body = json.loads(raw.decode())
+        except ValueError:
+            self.problem("the stable_token body is not JSON")
+            return {"errcode": 47001, "errmsg": "data format error"}
+        if set(body) - {"force_refresh"} != {"grant_type", "appid", "secret"}:
+            self.problem("stable_token fields %s" % sorted(body))
+        if (body.get("grant_type"), body.get("appid"), body.get("secret")) != ("client_credential", APP_ID, SECRET):
+            self.problem("stable_token asked with %r" % body)
+            return {"errcode": 40013, "errmsg": "invalid appid"}
+        with self.lock:
+            self.token_fetches += 1
+            if not self.token:
+                self.token = "ACCESS_%d_%s" % (self.token_fetches, uuid.uuid4().hex)
+            return {"access_token": self.token, "expires_in": 7200}
+
+    def allow(self, user, n=QUOTA):
+        """The shopper wrote: n customer-service messages are allowed."""
+        with self.lock:
+            self.allowance[user] = n
+
+    def custom_send(self, query, content_type, raw):
+        problems = []
+        if not (content_type or "").startswith("application/json"):
+            problems.append("Content-Type is %r" % content_type)
+        try:
+            msg = json.loads(raw.decode())
+        except ValueError:
+            msg = {}
+            problems.append("the body is not JSON")
+        user = msg.get("touser")
+        if not (isinstance(user, str) and user):
+            problems.append("touser is %r" % user)
+        kind = msg.get("msgtype")
+        if kind == "text":
+            problems += text_problems(msg)
+        elif kind == "news":
+            problems += news_problems(msg)
+        else:
+            problems.append("msgtype %r" % kind)
+        with self.lock:
+            token = (query.get("access_token") or [None])[0]
+            plan = self.plan.get(user) or []
+            step = plan.pop(0) if plan else None
+            if step == 42001:       # WeChat ends the token early: the one in force changes
+                self.token = None
+            record = {"user": user, "msg": msg, "at": time.monotonic()}
+            self.sends.append(record)
+            if problems:
+                self.problems.extend(problems)
+                record.update(status=200, errcode=40003)
+                return 200, {"errcode": 40003, "errmsg": "invalid parameter"}, ()
+            if step in (500, 429):
+                record.update(status=step, errcode=None)
+                return step, {"errcode": -1, "errmsg": "system error"}, (("Retry-After", "1"),) if step == 429 else ()
+            if token is None or token != self.token or step == 42001:
+                record.update(status=200, errcode=42001 if step == 42001 else 40001)
+                return 200, {"errcode": record["errcode"], "errmsg": "access_token expired"}, ()
+            if step == 45015:
+                record.update(status=200, errcode=45015)
+                return 200, {"errcode": 45015, "errmsg": "response out of time limit or subscription is canceled"}, ()
+            left = self.allowance.get(user, 0)
+            if left <= 0:
+                self.problems.append("more customer-service messages to %s than its last message allows" % user)
+                record.update(status=200, errcode=45047)
+                return 200, {"errcode": 45047, "errmsg": "out of response count limit"}, ()
+            self.allowance[user] = left - 1
+            record.update(status=200, errcode=0)
+            return 200, {"errcode": 0, "errmsg": "ok"}, ()
+
+    def attempts(self, user):
+        with self.lock:
+            return [dict(r) for r in self.sends if r["user"] == user]
+
+    def delivered(self, user):
+        return [r["msg"] for r in self.attempts(user) if r["status"] == 200 and r["errcode"] == 0]
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+# --- pushes ------------------------------------------------------------------------------------
+
+
+def cdata(s):
+    return "<![CDATA[%s]]>" % s.replace("]]>", "]]]]><![CDATA[>")
+
+
+def text_xml(user, text, msg_id=None, created=None):
+    return ("<xml><ToUserName>%s</ToUserName><FromUserName>%s</FromUserName><CreateTime>%d</CreateTime>"
+            "<MsgType>%s</MsgType><Content>%s</Content><MsgId>%s</MsgId></xml>"
+            % (cdata(ACCOUNT), cdata(user), created or int(time.time()), cdata("text"), cdata(text),
+               msg_id or str(uuid.uuid4().int % 10**19)))
+
+
+def event_xml(user, event, key=None, created=None):
+    return ("<xml><ToUserName>%s</ToUserName><FromUserName>%s</FromUserName><CreateTime>%d</CreateTime>"
+            "<MsgType>%s</MsgType><Event>%s</Event>%s</xml>"
+            % (cdata(ACCOUNT), cdata(user), created or int(time.time()), cdata("event"), cdata(event),
+               "<EventKey>%s</EventKey>" % cdata(key) if key is not None else ""))
+
+
+def push(server, xml, query=None):
+    q = query if query is not None else signed_query(openid="o")
+    return server.request("POST", HOOK + "?" + urllib.parse.urlencode(q), body=xml.encode(),
+                          headers={"Content-Type": "text/xml"})
+
+
+def safe_push(server, xml, app_id=APP_ID, tamper=False):
+    enc = encrypt(xml, app_id)
+    q = signed_query(encrypt_type="aes")
+    q["msg_signature"] = sha1_sorted(TOKEN, q["timestamp"], q["nonce"], enc)
+    if tamper:
+        q["msg_signature"] = sha1_sorted(TOKEN, q["timestamp"], q["nonce"], enc + "x")
+    body = "<xml><ToUserName>%s</ToUserName><Encrypt>%s</Encrypt></xml>" % (cdata(ACCOUNT), cdata(enc))
+    return push(server, body, q)
+
+
+PUSHED = {}  # user -> messages pushed for them (each a turn)
+
+
+def say(server, fake, user, text, allow=QUOTA):
+    fake.allow(user, allow)
+    PUSHED[user] = PUSHED.get(user, 0) + 1
+    r = push(server, text_xml(user, text))
+    check.assertEqual((r.status, r.body), (200, b"success"), r)
+    return r
+
+
+# --- what was sent ------------------------------------------------------------------------------
+
+
+def said(m):
+    if m.get("msgtype") == "text":
+        return m["text"]["content"]
+    a = m["news"]["articles"][0]
+    return "[news] %s | %s" % (a["title"], a.get("description", ""))
+
+
+def wait_sent(fake, user, since, pred, what):
+    """Waits until a message after index since of user's delivered ones
+    satisfies pred; returns the new ones up to and including it."""
+    def found():
+        new = fake.delivered(user)[since:]
+        for i, m in enumerate(new):
+            if pred(m):
+                return new[:i + 1]
+        return None
+    return wait_until(found, timeout=8, what=what)
+
+
+def numbered(text):
+    return {int(m.group(1)): m.group(2) for m in re.finditer(r"^(\d+)\) (.*)$", text, re.M)}
+
+
+def choice_number(msgs, title_re):
+    """The number of the offered choice whose title matches."""
+    for m in reversed(msgs):
+        if m.get("msgtype") == "text":
+            for n, title in numbered(m["text"]["content"]).items():
+                if re.search(title_re, title):
+                    return n
+    raise AssertionError("no choice like %r in %r" % (title_re, [said(m) for m in msgs]))
+
+
+def stored_for(server, user):
+    return {t: db_query(server.db, "SELECT count(*) FROM %s WHERE user = ?" % t, user)[0][0]
+            for t in ("inbox", "sessions", "transcript", "outbox")}
+
+
+def turns(server, user):
+    return db_query(server.db, "SELECT count(*) FROM transcript WHERE channel = 'wechat' AND user = ? "
+                               "AND direction = 'in'", user)[0][0]
+
+
+def env_for(fake, **extra):
+    env = {
+        "BARISTA_WECHAT_TOKEN": TOKEN,
+        "BARISTA_WECHAT_APP_ID": APP_ID,
+        "BARISTA_WECHAT_APP_SECRET": SECRET,
+        "BARISTA_WECHAT_AES_KEY": None,
+        "PARLEY_WECHAT_API_BASE": fake.base,
+        "PARLEY_OUTBOX_RETRY_MS": "50",
+        "PARLEY_OUTBOX_MAX_ATTEMPTS": "3",
+        "BARISTA_STRIPE_SECRET_KEY": None,
+        "PARLEY_PUBLIC_URL": None,
+    }
+    env.update(extra)
+    return env
+
+
+# --- the cases ----------------------------------------------------------------------------------
+
+
+def main(tap):
+    fake = FakeWeChat()
+    env = env_for(fake)
+    server = tap.watch(Server(env=env, name="parley").start())
+
+    def no_problems():
+        with fake.lock:
+            problems, fake.problems[:] = list(fake.problems), []
+        check.assertEqual(problems, [], "requests that do not follow WeChat's documentation")
+
+    def order(user):
+        """hi -> latte -> large -> no pastry -> that's all; returns the messages so far."""
+        say(server, fake, user, "hi")
+        sent = wait_sent(fake, user, 0, lambda m: "Latte" in said(m) and numbered(said(m)), "the drinks")
+        n = choice_number(sent, r"^Latte")
+        seen = len(fake.delivered(user))
+        say(server, fake, user, str(n))
+        sent = wait_sent(fake, user, seen, lambda m: re.search(r"(?m)^\d+\) Large", said(m)), "the sizes")
+        n = choice_number(sent, r"^Large")
+        seen = len(fake.delivered(user))
+        say(server, fake, user, str(n))
+        sent = wait_sent(fake, user, seen, lambda m: re.search(r"(?m)^\d+\) (No thanks|That's all)", said(m)),
+                         "a pastry offer or what next")
+        if any(re.search(r"(?m)^\d+\) No thanks", said(m)) for m in sent):
+            check.assertTrue(any(m["msgtype"] == "news" for m in sent), "the pairing's cards as news: %r" % sent)
+            seen = len(fake.delivered(user))
+            say(server, fake, user, str(choice_number(sent, r"^No thanks")))
+            sent = wait_sent(fake, user, seen, lambda m: re.search(r"(?m)^\d+\) That's all", said(m)), "anything else?")
+        seen = len(fake.delivered(user))
+        say(server, fake, user, str(choice_number(sent, r"^That's all")))
+        return wait_sent(fake, user, seen, lambda m: "Total: €4.70" in said(m), "the summary")
+
+    def conversation(run):
+        user = new_user("oWx")
+        fetches = fake.token_fetches
+        sent = order(user)
+        check.assertIn("Latte (Large)", "\n".join(said(m) for m in sent))
+        n = choice_number(sent, r"(?i)pay")
+        seen = len(fake.delivered(user))
+        say(server, fake, user, str(n))
+        sent = wait_sent(fake, user, seen, lambda m: "<a href=" in said(m), "the payment link")
+        text = said(sent[-1])
+        m = re.search(r'Order #(\d+): €4\.70\..*<a href="([^"]+)">Pay €4\.70</a>', text, re.S)
+        check.assertTrue(m, "the payment link as an anchor: %r" % text)
+        link = PayLink(m.group(2))
+        check.assertEqual(link.order_id, int(m.group(1)))
+        check.assertEqual(link.netloc, "127.0.0.1:%d" % server.port)
+        seen = len(fake.delivered(user))
+        fake.allow(user)
+        link.pay(server)
+        sent = wait_sent(fake, user, seen, lambda m: re.search(r"(?i)paid|thank", said(m)), "the payment's confirmation")
+        # what the flow saw of the channel (msg.channel)
+        row = db_query(server.db, "SELECT body FROM transcript WHERE user = ? AND direction = 'in' ORDER BY id LIMIT 1", user)
+        info = json.loads(row[0][0]).get("info")
+        check.assertEqual(info, {"platform": "wechat", "openid": user, "account": ACCOUNT, "type": "text"})
+        check.assertLessEqual(fake.token_fetches - fetches, 1, "the access token is cached")
+        check.assertEqual([e["type"] for e, _ in event_turns(server.db, user, "wechat")], ["payment"],
+                          "the payment ran one event turn, whose replies went out over WeChat")
+        check.assertEqual(turns(server, user), PUSHED[user] + 1)
+        no_problems()
+
+    def subscribe_and_ignored_events(run):
+        user = new_user("oWx")
+        fake.allow(user, 3)
+        r = push(server, event_xml(user, "subscribe", "qrscene_42"))
+        check.assertEqual((r.status, r.body), (200, b"success"))
+        wait_sent(fake, user, 0, lambda m: m["msgtype"] == "text", "a greeting to a new follower")
+        check.assertLessEqual(len(fake.attempts(user)), 3, "at most 3 messages after a subscription")
+        for event in ("unsubscribe", "VIEW", "LOCATION"):
+            r = push(server, event_xml(user, event, "x"))
+            check.assertEqual((r.status, r.body), (200, b"success"))
+        check.assertEqual(turns(server, user), 1)
+        info = json.loads(db_query(server.db, "SELECT body FROM transcript WHERE user = ? AND direction = 'in'", user)[0][0])["info"]
+        check.assertEqual((info["event"], info["event_key"]), ("subscribe", "qrscene_42"))
+        no_problems()
+
+    def handshake(run):
+        q = signed_query(echostr="4375120948345356%d" % run)
+        r = server.request("GET", HOOK + "?" + urllib.parse.urlencode(q))
+        check.assertEqual((r.status, r.body), (200, b"4375120948345356%d" % run))
+        check.assertTrue(r.headers.get("content-type", "").startswith("text/plain"), r.headers)
+        q["signature"] = sha1_sorted("guess", q["timestamp"], q["nonce"])
+        r = server.request("GET", HOOK + "?" + urllib.parse.urlencode(q))
+        check.assertEqual(r.status, 403, r)
+        check.assertNotIn(q["echostr"].encode(), r.body)
+        r = server.request("GET", HOOK + "?echostr=1")
+        check.assertEqual(r.status, 401, r)
+
+    def refused_pushes(run):
+        user = new_user("oIntruder")
+        mark = server.mark()
+        xml = text_xml(user, "hi")
+        cases = [
+            (signed_query(token="not-the-token"), xml, 403),
+            ({k: v for k, v in signed_query().items() if k != "signature"}, xml, 401),
+            (signed_query(timestamp=int(time.time()) - 3600), xml, 403),
+            (signed_query(), "<xml><FromUserName>", 400),
+            (signed_query(), "{\"ToUserName\": \"%s\"}" % ACCOUNT, 400),
+            (signed_query(), xml.replace("<MsgType>", "<MsgType>").replace("<CreateTime>", "<CreateTime>x"), 400),
+            (signed_query(), "<!DOCTYPE xml [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>" + xml.replace(cdata("hi"), "&x;"), 400),
+            (signed_query(), "<!DOCTYPE xml [<!ENTITY a \"lol\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;\">]>"
+             + xml.replace(cdata("hi"), "&b;"), 400),
+        ]
+        for q, body, status in cases:
+            r = push(server, body, q)
+            check.assertEqual(r.status, status, (q, body[:80], r))
+        refused = r"wechat webhook refused \((4\d\d)\)"
+        wait_until(lambda: len(server.find_log(refused, mark)) >= len(cases), what="the refusals logged")
+        check.assertEqual(stored_for(server, user), {"inbox": 0, "sessions": 0, "transcript": 0, "outbox": 0})
+        check.assertEqual(fake.attempts(user), [])
+        no_problems()
+
+    def redelivery(run):
+        user = new_user("oWx")
+        xml = text_xml(user, "hi", msg_id=str(uuid.uuid4().int % 10**19))
+        fake.allow(user)
+        first, again = push(server, xml), push(server, xml)  # WeChat retries after 5 s with the same MsgId
+        check.assertEqual((first.status, again.status), (200, 200))
+        wait_sent(fake, user, 0, lambda m: numbered(said(m)), "the answer to hi")
+        check.assertEqual(push(server, xml).status, 200)  # once more, after the turn
+        seen = len(fake.delivered(user))
+        say(server, fake, user, "1")  # a later message is a barrier
+        wait_sent(fake, user, seen, lambda m: numbered(said(m)), "the next answer")
+        check.assertEqual(turns(server, user), 2)
+        no_problems()
+
+    def flaky_platform(run):
+        user = new_user("oWx")
+        fake.plan[user] = [500]
+        mark = server.mark()
+        say(server, fake, user, "hi")
+        wait_sent(fake, user, 0, lambda m: numbered(said(m)), "the answer after a 500")
+        attempts = fake.attempts(user)
+        check.assertEqual([a["status"] for a in attempts], [500] + [200] * (len(attempts) - 1))
+        check.assertEqual(attempts[0]["msg"], attempts[1]["msg"], "the failed message is sent again first")
+        delivered = fake.delivered(user)
+        check.assertEqual(len(delivered), len({json.dumps(m, sort_keys=True) for m in delivered}), "each sent once")
+        server.wait_log(r"wechat/%s: sending message \d+ failed \(HTTP 500.*retry 1 in" % user, mark)
+        no_problems()
+
+    def rate_limited(run):
+        user = new_user("oWx")
+        fake.plan[user] = [429]
+        say(server, fake, user, "hi")
+        wait_sent(fake, user, 0, lambda m: numbered(said(m)), "the answer after a 429")
+        attempts = fake.attempts(user)
+        check.assertEqual([a["status"] for a in attempts][:2], [429, 200])
+        check.assertGreaterEqual(attempts[1]["at"] - attempts[0]["at"], 0.9, "Retry-After: 1 honoured")
+        check.assertEqual(attempts[0]["msg"], attempts[1]["msg"])
+        no_problems()
+
+    def token_expired(run):
+        user = new_user("oWx")
+        fetches = fake.token_fetches
+        fake.plan[user] = [42001]
+        mark = server.mark()
+        say(server, fake, user, "hi")
+        wait_sent(fake, user, 0, lambda m: numbered(said(m)), "the answer with a new token")
+        attempts = fake.attempts(user)
+        check.assertEqual([a["errcode"] for a in attempts][:2], [42001, 0])
+        check.assertEqual(attempts[0]["msg"], attempts[1]["msg"])
+        check.assertEqual(fake.token_fetches, fetches + 1, "fetched again once")
+        server.wait_log(r"wechat/%s: sending message \d+ failed \(HTTP 200, refused: the access token is no longer valid" % user, mark)
+        no_problems()
+
+    def window_closed(run):
+        user = new_user("oWx")
+        fake.plan[user] = [45015] * 10
+        mark = server.mark()
+        say(server, fake, user, "hi")
+        dead = r"wechat/%s: outgoing message \d+ is a dead letter after 1 attempt: .*48-hour" % user
+        server.wait_log(dead, mark, timeout=8)
+        wait_until(lambda: db_query(server.db, "SELECT count(*) FROM outbox WHERE user = ? AND state = 'dead'", user)[0][0] >= 1,
+                   what="the outbox row marked dead")
+        fake.plan[user] = []
+        no_problems()
+
+    def safe_mode(run):
+        if "server" not in safe:
+            safe["server"] = tap.watch(Server(env=env_for(fake, BARISTA_WECHAT_AES_KEY=AES_KEY),
+                                              name="parley (wechat safe mode)").start())
+        s = safe["server"]
+        user = new_user("oSafe")
+        fake.allow(user)
+        r = safe_push(s, text_xml(user, "hi"))
+        check.assertEqual((r.status, r.body), (200, b"success"), r)
+        sent = wait_sent(fake, user, 0, lambda m: "Latte" in said(m), "the answer to an encrypted hi")
+        seen = len(fake.delivered(user))
+        fake.allow(user)
+        r = safe_push(s, text_xml(user, str(choice_number(sent, r"^Latte"))))
+        check.assertEqual(r.status, 200, r)
+        wait_sent(fake, user, seen, lambda m: re.search(r"(?m)^\d+\) Large", said(m)), "the sizes")
+        # refused: plaintext, a wrong msg_signature, another app's message
+        other = new_user("oSafe")
+        check.assertEqual(push(s, text_xml(other, "hi")).status, 403)
+        check.assertEqual(safe_push(s, text_xml(other, "hi"), tamper=True).status, 403)
+        check.assertEqual(safe_push(s, text_xml(other, "hi"), app_id="wxsomeoneelse").status, 403)
+        check.assertEqual(stored_for(s, other), {"inbox": 0, "sessions": 0, "transcript": 0, "outbox": 0})
+        no_problems()
+
+    safe = {}
+
+    def handoff(run):
+        if "server" not in agents:
+            agents["server"] = tap.watch(Server(env=env_for(fake, PARLEY_AGENT_TOKEN="wechat-agent", BARISTA_AGENT_TOKEN=None),
+                                                name="parley (wechat handoff)").start())
+        s = agents["server"]
+        auth = {"Authorization": "Bearer wechat-agent"}
+        user = new_user("oWx")
+        say(s, fake, user, "hi")
+        wait_sent(fake, user, 0, lambda m: numbered(said(m)), "the greeting")
+        seen = len(fake.delivered(user))
+        say(s, fake, user, "can I talk to a person?")
+        wait_sent(fake, user, seen, lambda m: "getting one of our team" in said(m), "the handoff")
+
+        def act(action, body):
+            r = s.request("POST", "/v1/agent/conversations/barista/wechat/%s/%s" % (user, action), body, headers=auth)
+            check.assertEqual(r.status, 200, r)
+
+        seen = len(fake.delivered(user))
+        act("claim", {"agent": "Mia"})
+        wait_sent(fake, user, seen, lambda m: said(m) == "Mia from our team is here to help.", "the claim")
+        seen = len(fake.delivered(user))
+        act("reply", {"agent": "Mia", "text": "Hi! Your oat latte is on the counter."})
+        wait_sent(fake, user, seen, lambda m: said(m) == "Hi! Your oat latte is on the counter.", "the agent's reply")
+        act("handback", {"agent": "Mia", "flow": "drink", "step": "choose"})
+        no_problems()
+
+    agents = {}
+
+    try:
+        tap.case("the barista order over WeChat answered with numbers, paid through the test provider's page",
+                 conversation)
+        tap.case("a subscription greets; other events are acknowledged without a turn", subscribe_and_ignored_events)
+        tap.case("server verification answers echostr", handshake)
+        tap.case("bad signatures, stale pushes, malformed and hostile XML: 4xx, nothing stored", refused_pushes)
+        tap.case("a redelivered push (same MsgId) is one turn", redelivery)
+        tap.case("WeChat answers 500 then 200: sent once, in order", flaky_platform)
+        tap.case("WeChat answers 429 with Retry-After: honoured, sent once", rate_limited)
+        tap.case("an expired access token (42001): fetched again, the message sent once", token_expired)
+        tap.case("outside the 48-hour window (45015): a dead letter naming it", window_closed)
+        tap.case("safe mode: encrypted pushes with msg_signature; plaintext and forgeries refused", safe_mode)
+        tap.case("handoff: the agent's claim and reply reach the shopper through the customer-service API", handoff)
+    finally:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    run_suite("channel: wechat", main)
