@@ -78,7 +78,8 @@ def main(tap):
         body = r.json
         check.assertEqual(list(body), ["status", "node", "bots"], body)
         check.assertEqual(body["status"], "serving")
-        check.assertEqual(set(body["node"]), {"name", "pid", "started_at"}, body)
+        check.assertEqual(set(body["node"]), {"name", "pid", "started_at", "outbox"}, body)
+        check.assertEqual(set(body["node"]["outbox"]), {"sent", "retried", "dead", "outside_window", "pending"}, body)
         check.assertEqual(len(body["bots"]), 1, body)
         b = body["bots"][0]
         check.assertEqual(set(b), {"name", "version", "loaded_at", "loads", "error", "usage", "limits"}, b)
