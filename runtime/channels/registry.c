@@ -10,10 +10,11 @@ extern const pl_channel_adapter pl_channel_messenger;
 extern const pl_channel_adapter pl_channel_telegram;
 extern const pl_channel_adapter pl_channel_twilio;
 extern const pl_channel_adapter pl_channel_alexa;
+extern const pl_channel_adapter pl_channel_x;
 
 static const pl_channel_adapter *const adapters[] = {
     &pl_channel_whatsapp, &pl_channel_messenger, &pl_channel_telegram, &pl_channel_twilio,
-    &pl_channel_alexa,
+    &pl_channel_alexa, &pl_channel_x,
 };
 
 const pl_channel_adapter *pl_channel_find(const char *name) {
