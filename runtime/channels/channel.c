@@ -1,7 +1,8 @@
 /* channel: per-bot channel settings and the helpers adapters share (HMAC,
  * constant-time compare, text fallbacks, lengths as platforms count them,
- * form bodies); see channel.h. Which adapters exist is registry.c's. Crypto
- * is libcrypto's, form decoding libevent's. */
+ * form bodies, percent-encoding and query strings); see channel.h. Which
+ * adapters exist is registry.c's. Crypto is libcrypto's, form decoding
+ * libevent's. */
 #define _GNU_SOURCE
 #include "channel.h"
 
@@ -11,6 +12,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -251,5 +253,46 @@ const pl_channel_field *pl_channel_form_not_utf8(const pl_channel_form *f) {
         if (!pl_text_is_utf8(f->items[i].name, strlen(f->items[i].name)) ||
             !pl_text_is_utf8(f->items[i].value, strlen(f->items[i].value)))
             return &f->items[i];
+    return NULL;
+}
+
+/* --- URLs and query strings ---------------------------------------------------- */
+
+char *pl_channel_percent_encode(const char *s) {
+    char *out = malloc(strlen(s) * 3 + 1), *o = out;
+    if (!out) abort();
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') *o++ = (char)c;
+        else o += sprintf(o, "%%%02X", c);
+    }
+    *o = '\0';
+    return out;
+}
+
+void pl_channel_percent_decode(char *s) {
+    char *o = s;
+    for (; *s; s++) {
+        if (*s == '+') *o++ = ' ';
+        else if (*s == '%' && isxdigit((unsigned char)s[1]) && isxdigit((unsigned char)s[2])) {
+            char hex[3] = {s[1], s[2], 0};
+            *o++ = (char)strtol(hex, NULL, 16);
+            s += 2;
+        } else *o++ = *s;
+    }
+    *o = '\0';
+}
+
+char *pl_channel_query_param(const char *query, const char *name) {
+    size_t name_len = strlen(name);
+    for (const char *p = query; p && *p;) {
+        const char *end = p + strcspn(p, "&");
+        if ((size_t)(end - p) > name_len && strncmp(p, name, name_len) == 0 && p[name_len] == '=') {
+            char *value = pl_strndup(p + name_len + 1, (size_t)(end - p) - name_len - 1);
+            pl_channel_percent_decode(value);
+            return value;
+        }
+        p = *end ? end + 1 : end;
+    }
     return NULL;
 }

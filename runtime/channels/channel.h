@@ -262,4 +262,16 @@ const char *pl_channel_form_get(const pl_channel_form *f, const char *name);
 const pl_channel_field *pl_channel_form_not_utf8(const pl_channel_form *f);
 void pl_channel_form_free(pl_channel_form *f);
 
+/* URLs and query strings ------------------------------------------------------ */
+
+/* s percent-encoded as RFC 3986 says (every byte but ALPHA, DIGIT, "-",
+ * ".", "_" and "~" as %XX, hex in upper case): a query value, or an OAuth
+ * 1.0a signature's parts (new). */
+char *pl_channel_percent_encode(const char *s);
+/* Decodes a query value in place: %XX is a byte, '+' a space. */
+void pl_channel_percent_decode(char *s);
+/* A parameter of a raw query string (NULL: none), decoded: new string, or
+ * NULL when absent. */
+char *pl_channel_query_param(const char *query, const char *name);
+
 #endif

@@ -83,50 +83,6 @@ static const char *str(const json_t *obj, const char *key) {
     return json_string_value(json_object_get(obj, key));
 }
 
-
-/* Decodes a query value in place: %XX is a byte, '+' a space. */
-static void percent_decode(char *s) {
-    char *o = s;
-    for (; *s; s++) {
-        if (*s == '+') *o++ = ' ';
-        else if (*s == '%' && isxdigit((unsigned char)s[1]) && isxdigit((unsigned char)s[2])) {
-            char hex[3] = {s[1], s[2], 0};
-            *o++ = (char)strtol(hex, NULL, 16);
-            s += 2;
-        } else *o++ = *s;
-    }
-    *o = '\0';
-}
-
-/* A parameter of a raw query string, decoded: new string, or NULL when
- * absent. */
-static char *query_param(const char *query, const char *name) {
-    size_t name_len = strlen(name);
-    for (const char *p = query; p && *p;) {
-        const char *end = p + strcspn(p, "&");
-        if ((size_t)(end - p) > name_len && strncmp(p, name, name_len) == 0 && p[name_len] == '=') {
-            char *value = pl_strndup(p + name_len + 1, (size_t)(end - p) - name_len - 1);
-            percent_decode(value);
-            return value;
-        }
-        p = *end ? end + 1 : end;
-    }
-    return NULL;
-}
-
-/* s percent-encoded for a query string (new). */
-static char *url_encode(const char *s) {
-    char *out = malloc(strlen(s) * 3 + 1), *o = out;
-    if (!out) abort();
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') *o++ = (char)c;
-        else o += sprintf(o, "%%%02X", c);
-    }
-    *o = '\0';
-    return out;
-}
-
 /* --- inbound: handshake and signature ----------------------------------------- */
 
 /* GET: Meta's verification request. Answers hub.challenge when
@@ -135,9 +91,9 @@ static int handshake(const pl_meta_platform *p, const pl_channel_config *cfg, co
                      pl_inbound *out, char **err) {
     const char *expected = pl_channel_require(cfg, "verify_token", &out->status, err);
     if (!expected) return PL_ERR;
-    char *mode = query_param(req->query, "hub.mode");
-    char *token = query_param(req->query, "hub.verify_token");
-    char *challenge = query_param(req->query, "hub.challenge");
+    char *mode = pl_channel_query_param(req->query, "hub.mode");
+    char *token = pl_channel_query_param(req->query, "hub.verify_token");
+    char *challenge = pl_channel_query_param(req->query, "hub.challenge");
     int rc = PL_ERR;
     if (!mode || !token || !challenge) {
         out->status = 400;
@@ -683,7 +639,7 @@ int pl_meta_authorize(const pl_meta_platform *p, const pl_channel_config *cfg, j
     const char *token = pl_channel_require(cfg, p->token_setting, NULL, err);
     if (!token) return PL_ERR;
     const char *secret = pl_channel_setting(cfg, "app_secret");
-    char *encoded = url_encode(token);
+    char *encoded = pl_channel_percent_encode(token);
     char *proof = secret ? pl_channel_hmac_hex("sha256", secret, token, strlen(token)) : NULL;
     char *with = pl_strdupf("%s%caccess_token=%s%s%s", *url, strchr(*url, '?') ? '&' : '?', encoded,
                             proof ? "&appsecret_proof=" : "", proof ? proof : "");

@@ -14,6 +14,7 @@ extern const pl_channel_adapter pl_channel_instagram;
 extern const pl_channel_adapter pl_channel_email;
 extern const pl_channel_adapter pl_channel_slack;
 extern const pl_channel_adapter pl_channel_wechat;
+extern const pl_channel_adapter pl_channel_x;
 
 static const pl_channel_adapter *const adapters[] = {
     &pl_channel_whatsapp,
@@ -25,6 +26,7 @@ static const pl_channel_adapter *const adapters[] = {
     &pl_channel_email,
     &pl_channel_slack,
     &pl_channel_wechat,
+    &pl_channel_x,
 };
 
 const pl_channel_adapter *pl_channel_find(const char *name) {

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "base/common.h"
 #include "base/log.h"
@@ -81,12 +82,23 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg) {
     return len;
 }
 
-static long retry_after_of(CURL *easy) {
+/* Seconds the answer asks to wait: its Retry-After; else, on a 429, X's
+ * x-rate-limit-reset (the epoch second its rate-limit window reopens,
+ * https://docs.x.com/fundamentals/rate-limits), which X sends instead. */
+static long retry_after_of(CURL *easy, long status) {
     struct curl_header *h = NULL;
-    if (curl_easy_header(easy, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK) return -1;
     char *end = NULL;
-    long secs = strtol(h->value, &end, 10);
-    return end != h->value && secs >= 0 ? secs : -1; /* an HTTP date is treated as absent */
+    if (curl_easy_header(easy, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK) {
+        long secs = strtol(h->value, &end, 10);
+        return end != h->value && secs >= 0 ? secs : -1; /* an HTTP date is treated as absent */
+    }
+    if (status != 429 ||
+        curl_easy_header(easy, "x-rate-limit-reset", 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
+        return -1;
+    long long reset = strtoll(h->value, &end, 10);
+    if (end == h->value || reset <= 0) return -1;
+    long long wait = reset - (long long)time(NULL);
+    return wait < 0 ? 0 : wait > 86400 ? 86400 : (long)wait;
 }
 
 /* How t ended, when libcurl says result, with what went wrong. */
@@ -132,7 +144,7 @@ static void finish_transfer(pl_http_client *c, CURLMsg *msg) {
     res.body_len = t->response_len;
     if (res.outcome == PL_HTTP_ANSWERED) {
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &res.status);
-        if (!t->smtp) res.retry_after = retry_after_of(t->easy);
+        if (!t->smtp) res.retry_after = retry_after_of(t->easy, res.status);
     } else {
         smtp_refusal(t, msg->data.result, &res);
     }

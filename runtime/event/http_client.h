@@ -62,7 +62,8 @@ typedef struct {
     const char *body;   /* NUL-terminated (borrowed for the callback) */
     size_t body_len;
     const char *error;  /* what went wrong when status is 0, else NULL */
-    long retry_after;   /* seconds from a Retry-After header, or -1 */
+    long retry_after;   /* seconds from a Retry-After header (on a 429 without one, from
+                         * x-rate-limit-reset, X's epoch second of the reset), or -1 */
 } pl_http_response;
 
 typedef void (*pl_http_done_fn)(const pl_http_response *response, void *ud);
