@@ -86,14 +86,14 @@ build/san/%.o: runtime/%.c | build/san
 build/san/embedded.o: build/embedded.c | build/san
 	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -c -o $@ $<
 
-build/tests/test_%: tests/c/test_%.c tests/c/check.h tests/c/bot_vm.h tests/c/pg_loop.h build/libparley.a | build/tests
+build/tests/test_%: tests/c/test_%.c tests/c/check.h tests/c/bot_vm.h tests/c/pg_loop.h tests/c/webhook_fixture.h build/libparley.a | build/tests
 	$(CC) $(ALL_CFLAGS) -Itests/c $(ALL_LDFLAGS) -o $@ $< build/libparley.a $(PKG_LIBS) $(ALLOC_LIBS)
 
 build/libparley-san.a: $(SAN_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-build/tests/san_test_%: tests/c/test_%.c tests/c/check.h tests/c/bot_vm.h tests/c/pg_loop.h build/libparley-san.a | build/tests
+build/tests/san_test_%: tests/c/test_%.c tests/c/check.h tests/c/bot_vm.h tests/c/pg_loop.h tests/c/webhook_fixture.h build/libparley-san.a | build/tests
 	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -Itests/c $(ALL_LDFLAGS) -o $@ $< build/libparley-san.a $(PKG_LIBS)
 
 build/tsan/%.o: runtime/%.c | build/tsan
@@ -110,7 +110,7 @@ build/libparley-tsan.a: $(TSAN_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-build/tests/tsan_test_%: tests/c/test_%.c tests/c/check.h tests/c/bot_vm.h tests/c/pg_loop.h build/libparley-tsan.a | build/tests
+build/tests/tsan_test_%: tests/c/test_%.c tests/c/check.h tests/c/bot_vm.h tests/c/pg_loop.h tests/c/webhook_fixture.h build/libparley-tsan.a | build/tests
 	$(CC) $(ALL_CFLAGS) -O1 $(TSAN) -Itests/c $(ALL_LDFLAGS) -o $@ $< build/libparley-tsan.a $(PKG_LIBS)
 
 check-c: $(CTESTS) $(SAN_CTESTS) $(TSAN_CTESTS) build/parley-san

@@ -202,6 +202,22 @@ char *pl_channel_shortened(const char *s, size_t max) {
 
 int pl_channel_has_words(const char *s) { return s && s[strspn(s, " \t\r\n")]; }
 
+int pl_channel_is_web_url(const char *url) {
+    return url && (strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0);
+}
+
+json_t *pl_channel_long_payload(const pl_webhook *req, const char *payload) {
+    if (payload[0] == '~' && req->long_payload) {
+        char *original = req->long_payload(req->payload_ctx, payload);
+        if (original) {
+            json_t *j = json_string(original);
+            free(original);
+            return j;
+        }
+    }
+    return json_string(payload);
+}
+
 /* --- form bodies -------------------------------------------------------------------- */
 
 void pl_channel_form_add(pl_channel_form *f, const char *name, const char *value) {

@@ -236,6 +236,12 @@ size_t pl_channel_prefix_bytes(const char *s, size_t max);
 char *pl_channel_shortened(const char *s, size_t max);
 /* Whether s has something besides white space. */
 int pl_channel_has_words(const char *s);
+/* Whether url is a web address a platform can open (http:// or https://). */
+int pl_channel_is_web_url(const char *url);
+/* A payload as the flow set it (new JSON string): a short key of
+ * pl_outbound.short_payload is looked up; anything else, or a key the
+ * store no longer knows, is as it came. */
+json_t *pl_channel_long_payload(const pl_webhook *req, const char *payload);
 
 /* A form body (application/x-www-form-urlencoded, or multipart/form-data
  * read into the same shape): its fields in the order they came, names and

@@ -101,10 +101,6 @@ static long setting_long(const pl_channel_config *cfg, const char *key, long fal
     return s && end != s && *end == '\0' && n > 0 ? n : fallback;
 }
 
-static int is_http_url(const char *url) {
-    return url && (strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0);
-}
-
 /* s with &, <, >, " and ' as HTML entities (new). */
 static char *html_escape(const char *s) {
     GString *out = g_string_new(NULL);
@@ -594,7 +590,7 @@ static const char *url_of(const json_t *v) {
 static char *reply_text(const json_t *reply, int first, const char *locale) {
     char *text = pl_channel_plain_text(reply, first, locale);
     const char *image = url_of(json_object_get(reply, "image"));
-    if (is_http_url(image)) {
+    if (pl_channel_is_web_url(image)) {
         char *with = *text ? pl_strdupf("%s\n%s", text, image) : pl_strdup(image);
         free(text);
         text = with;
@@ -633,7 +629,7 @@ static void add_html_cards(GString *html, const json_t *cards, const char *local
         char *money = json_is_object(price) && json_is_string(json_object_get(price, "currency"))
                           ? pl_channel_price(price, locale) : NULL;
         g_string_append(html, "<tr><td style=\"padding:6px 12px 6px 0;vertical-align:top\">");
-        if (is_http_url(image)) add_html_image(html, image, title, 96);
+        if (pl_channel_is_web_url(image)) add_html_image(html, image, title, 96);
         g_string_append(html, "</td><td style=\"padding:6px 0;vertical-align:top\"><strong>");
         add_html_text(html, title ? title : "");
         g_string_append(html, "</strong>");
@@ -663,7 +659,7 @@ static void add_html_reply(GString *html, const json_t *reply, int first, const 
         g_string_append(html, "</p>\n");
     }
     const char *image = url_of(json_object_get(reply, "image"));
-    if (is_http_url(image)) {
+    if (pl_channel_is_web_url(image)) {
         g_string_append(html, "<p style=\"margin:0 0 12px\">");
         add_html_image(html, image, "", 480);
         g_string_append(html, "</p>\n");
@@ -684,7 +680,7 @@ static void add_html_reply(GString *html, const json_t *reply, int first, const 
     }
     const json_t *link = json_object_get(reply, "link");
     const char *url = url_of(link), *title = json_string_value(json_object_get(link, "title"));
-    if (is_http_url(url)) {
+    if (pl_channel_is_web_url(url)) {
         char *href = html_escape(url);
         g_string_append_printf(html, "<p style=\"margin:16px 0\"><a href=\"%s\" style=\"display:inline-block;"
                                      "padding:10px 20px;background:#1f6f43;color:#ffffff;text-decoration:none;"

@@ -148,19 +148,6 @@ typedef struct {
     json_t *events;
 } inbound_ctx;
 
-/* A payload as the flow set it: a short key (see render) is looked up. */
-static json_t *long_payload(const pl_webhook *req, const char *payload) {
-    if (payload[0] == '~' && req->long_payload) {
-        char *original = req->long_payload(req->payload_ctx, payload);
-        if (original) {
-            json_t *j = json_string(original);
-            free(original);
-            return j;
-        }
-    }
-    return json_string(payload);
-}
-
 /* The event's timestamp as text (a number in messages, a string in the
  * postback reference), or NULL. */
 static char *timestamp_of(const json_t *item) {
@@ -228,7 +215,7 @@ static void add_message(const inbound_ctx *x, const json_t *item, const char *se
     const char *text = str(message, "text");
     if (text && *text) json_object_set_new(ev, "text", json_string(text));
     const char *payload = str(json_object_get(message, "quick_reply"), "payload");
-    if (payload) json_object_set_new(ev, "payload", long_payload(x->req, payload));
+    if (payload) json_object_set_new(ev, "payload", pl_channel_long_payload(x->req, payload));
     const json_t *attachments = json_object_get(message, "attachments");
     if (json_array_size(attachments) > 0) json_object_set_new(info, "attachments", attachment_list(attachments));
     json_t *story = story_of(message);
@@ -243,7 +230,7 @@ static void add_postback(const inbound_ctx *x, const json_t *item, const char *s
     const char *title = str(postback, "title");
     if (title && *title) json_object_set_new(ev, "text", json_string(title));
     const char *payload = str(postback, "payload");
-    if (payload) json_object_set_new(ev, "payload", long_payload(x->req, payload));
+    if (payload) json_object_set_new(ev, "payload", pl_channel_long_payload(x->req, payload));
     json_array_append_new(x->events, ev);
 }
 
@@ -479,7 +466,7 @@ static json_t *card_element(const render_ctx *r, const json_t *card) {
     if (*subtitle) json_object_set_new(el, "subtitle", json_string(subtitle));
     free(subtitle);
     const char *image = str(card, "image");
-    if (image && (strncmp(image, "https://", 8) == 0 || strncmp(image, "http://", 7) == 0))
+    if (pl_channel_is_web_url(image))
         json_object_set_new(el, "image_url", json_string(image));
     const char *payload = str(card, "payload");
     char *fitted = payload ? fitting_payload(r, payload) : NULL;
@@ -529,7 +516,7 @@ static void add_carousels(const render_ctx *r, json_t *messages, const json_t *c
 static const json_t *button_link(const json_t *reply) {
     const json_t *link = json_object_get(reply, "link");
     const char *url = str(link, "url");
-    if (!url || (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)) return NULL;
+    if (!pl_channel_is_web_url(url)) return NULL;
     return link;
 }
 
@@ -568,7 +555,7 @@ static void add_link(const render_ctx *r, json_t *messages, const json_t *link, 
 
 /* Appends an image reply (an http or https URL) as an image attachment. */
 static void add_image(json_t *messages, const char *image) {
-    if (!image || (strncmp(image, "https://", 8) != 0 && strncmp(image, "http://", 7) != 0)) return;
+    if (!pl_channel_is_web_url(image)) return;
     json_array_append_new(messages, json_pack("{s:{s:s, s:{s:s, s:b}}}", "attachment", "type", "image",
                                               "payload", "url", image, "is_reusable", 1));
 }

@@ -151,19 +151,6 @@ static int verify_signature(const pl_channel_config *cfg, const pl_webhook *req,
 
 /* --- inbound: events ------------------------------------------------------------ */
 
-/* A payload as the flow set it: a short key (see render) is looked up. */
-static json_t *long_payload(const pl_webhook *req, const char *payload) {
-    if (payload[0] == '~' && req->long_payload) {
-        char *original = req->long_payload(req->payload_ctx, payload);
-        if (original) {
-            json_t *j = json_string(original);
-            free(original);
-            return j;
-        }
-    }
-    return json_string(payload);
-}
-
 /* Slack's text with &amp; &lt; &gt; turned back into & < > (new). Other
  * markup (<@U123> mentions, <url|label> links) is left as Slack sent it. */
 static char *unescaped(const char *s) {
@@ -346,7 +333,7 @@ static void add_action(const pl_webhook *req, const json_t *payload, const json_
     if (!team) team = str(user, "team_id");
     if (!channel) channel = str(json_object_get(payload, "container"), "channel_id");
     json_t *ev = json_pack("{s:s, s:o, s:s, s:o, s:o}", "kind", "message", "id", json_sprintf("%s:%s", ts, user_id),
-                           "user", user_id, "payload", long_payload(req, value), "info",
+                           "user", user_id, "payload", pl_channel_long_payload(req, value), "info",
                            facts(team, channel, user_id));
     const char *text = str(json_object_get(action, "text"), "text");
     if (text && *text) json_object_set_new(ev, "text", json_string(text));
@@ -601,10 +588,7 @@ static const char *card_button_label(const render_ctx *r) {
     return locale && strncmp(locale, "ja", 2) == 0 ? "これにする" : "Choose";
 }
 
-static int is_web_url(const char *url, size_t max) {
-    return url && (strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0) &&
-           strlen(url) <= max;
-}
+static int is_web_url(const char *url, size_t max) { return pl_channel_is_web_url(url) && strlen(url) <= max; }
 
 /* An image element or block's fields: image_url and alt_text. */
 static json_t *image_object(const char *type, const char *url, const char *alt) {

@@ -104,10 +104,6 @@ static const char *str(const json_t *obj, const char *key) {
     return json_string_value(json_object_get(obj, key));
 }
 
-static int is_http_url(const char *url) {
-    return url && (strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0);
-}
-
 /* --- signatures -------------------------------------------------------------------- */
 
 static int compare_strings(const void *a, const void *b) {
@@ -680,7 +676,7 @@ static void add_card(render_ctx *r, const json_t *card) {
     const char *subtitle = str(card, "subtitle"), *image = str(card, "image");
     char *description = amount && subtitle ? pl_strdupf("%s · %s", amount, subtitle)
                                            : pl_strdup(amount ? amount : subtitle);
-    const char *url = is_http_url(str(card, "url")) ? str(card, "url") : image;
+    const char *url = pl_channel_is_web_url(str(card, "url")) ? str(card, "url") : image;
     add_article(r, str(card, "title"), description, url, image);
     free(description);
     free(amount);
@@ -689,7 +685,7 @@ static void add_card(render_ctx *r, const json_t *card) {
 /* A link as WeChat's text messages allow: <a href="url">title</a>; a URL
  * that cannot sit in the attribute is shown as "title: url". New string. */
 static char *link_line(const char *title, const char *url) {
-    int fits = is_http_url(url) && !strpbrk(url, "\"<> \t\r\n");
+    int fits = pl_channel_is_web_url(url) && !strpbrk(url, "\"<> \t\r\n");
     const char *label = pl_channel_has_words(title) ? title : url;
     if (!fits) return pl_strdupf("%s%s%s", pl_channel_has_words(title) ? title : "", pl_channel_has_words(title) ? ": " : "", url);
     char *clean = pl_strdup(label);
@@ -707,7 +703,7 @@ static void add_image(render_ctx *r, const json_t *image, char **tail) {
     const char *title = str(image, "title");
     const char *l = lang(r);
     if (!pl_channel_has_words(title)) title = strncmp(l, "zh", 2) == 0 ? "图片" : strncmp(l, "ja", 2) == 0 ? "写真" : "Picture";
-    if (r->news && is_http_url(url)) {
+    if (r->news && pl_channel_is_web_url(url)) {
         add_article(r, title, NULL, url, url);
         return;
     }
@@ -729,7 +725,7 @@ static void render_reply(render_ctx *r, const json_t *reply) {
     json_t *card;
     json_array_foreach(cards, i, card) {
         if (!json_is_object(card)) continue;
-        json_array_append(r->news && is_http_url(str(card, "image")) ? articles : lines, card);
+        json_array_append(r->news && pl_channel_is_web_url(str(card, "image")) ? articles : lines, card);
     }
     json_t *head = json_pack("{s:O?, s:O}", "text", json_object_get(reply, "text"), "cards", lines);
     char *text = pl_channel_plain_text(head, r->next_choice, r->to->locale);

@@ -477,7 +477,7 @@ static void emit_card_images(render_ctx *r, const json_t *cards) {
 static const json_t *button_link(const json_t *reply) {
     const json_t *link = json_object_get(reply, "link");
     const char *url = str_at(link, "url");
-    if (!url || (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)) return NULL;
+    if (!pl_channel_is_web_url(url)) return NULL;
     return link;
 }
 

@@ -92,10 +92,6 @@ static const char *str(const json_t *obj, const char *key) {
     return json_string_value(json_object_get(obj, key));
 }
 
-static int is_web_url(const char *url) {
-    return url && (strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0);
-}
-
 /* --- OAuth 1.0a --------------------------------------------------------------------- */
 
 typedef struct {
@@ -280,19 +276,6 @@ static int verify_signature(const pl_channel_config *cfg, const pl_webhook *req,
 
 /* --- inbound: events --------------------------------------------------------------------- */
 
-/* A payload as the flow set it: a short key (see render) is looked up. */
-static json_t *long_payload(const pl_webhook *req, const char *payload) {
-    if (payload[0] == '~' && req->long_payload) {
-        char *original = req->long_payload(req->payload_ctx, payload);
-        if (original) {
-            json_t *j = json_string(original);
-            free(original);
-            return j;
-        }
-    }
-    return json_string(payload);
-}
-
 /* msg.channel's facts: the platform, the account written to, and the
  * sender's names from the body's users map. */
 static json_t *info_of(const json_t *root, const char *sender) {
@@ -313,7 +296,7 @@ static void add_message(const pl_webhook *req, const json_t *root, const json_t 
     const char *text = str(data, "text");
     if (text && *text) json_object_set_new(ev, "text", json_string(text));
     const char *metadata = str(json_object_get(data, "quick_reply_response"), "metadata");
-    if (metadata && *metadata) json_object_set_new(ev, "payload", long_payload(req, metadata));
+    if (metadata && *metadata) json_object_set_new(ev, "payload", pl_channel_long_payload(req, metadata));
     json_t *info = info_of(root, sender);
     const json_t *attachment = json_object_get(data, "attachment");
     if (json_is_object(attachment)) {
@@ -501,7 +484,7 @@ static void add_card_options(const render_ctx *r, json_t *options, const json_t 
 static json_t *link_button(const render_ctx *r, const json_t *reply) {
     const json_t *link = json_object_get(reply, "link");
     const char *url = str(link, "url"), *title = str(link, "title");
-    if (!is_web_url(url)) return NULL;
+    if (!pl_channel_is_web_url(url)) return NULL;
     const char *locale = r->to->locale;
     char *label = pl_channel_has_words(title) ? pl_channel_shortened(title, CTA_LABEL_MAX)
                                               : pl_strdup(locale && strncmp(locale, "ja", 2) == 0 ? "リンクを開く" : "Open link");
@@ -514,7 +497,7 @@ static json_t *link_button(const render_ctx *r, const json_t *reply) {
 static const char *image_of(const json_t *reply) {
     const json_t *image = json_object_get(reply, "image");
     const char *url = json_is_string(image) ? json_string_value(image) : str(image, "url");
-    return is_web_url(url) ? url : NULL;
+    return pl_channel_is_web_url(url) ? url : NULL;
 }
 
 /* The text of a reply (new): its text, its cards as "• Title — price.

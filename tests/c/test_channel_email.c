@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "channels/channel.h"
 #include "check.h"
+#include "webhook_fixture.h"
 
 extern const pl_channel_adapter pl_channel_email;
 
@@ -42,15 +43,6 @@ static void keep_line(pl_log_level level, const char *line, void *ud) {
 
 static pl_channel_config config(void) { return (pl_channel_config){"barista", "email", settings}; }
 
-typedef struct {
-    const char *name, *value;
-} header;
-
-static const char *find_header(const void *ctx, const char *name) {
-    for (const header *h = ctx; h && h->name; h++)
-        if (strcasecmp(h->name, name) == 0) return h->value;
-    return NULL;
-}
 
 /* --- posts ------------------------------------------------------------------------- */
 
@@ -127,8 +119,6 @@ static int post_mail(const char *sender, const char *text, const char *extra_hea
     free(data);
     return rc;
 }
-
-static const char *field(const json_t *obj, const char *key) { return json_string_value(json_object_get(obj, key)); }
 
 /* --- the signature ------------------------------------------------------------------- */
 

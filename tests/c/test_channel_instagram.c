@@ -12,6 +12,7 @@
 
 #include "channels/channel.h"
 #include "check.h"
+#include "webhook_fixture.h"
 
 extern const pl_channel_adapter pl_channel_instagram;
 
@@ -25,17 +26,6 @@ static json_t *settings;
 
 static pl_channel_config config(void) { return (pl_channel_config){"barista", "instagram", settings}; }
 
-typedef struct {
-    const char *name, *value;
-} header;
-
-static const char *find_header(const void *ctx, const char *name) {
-    for (const header *h = ctx; h && h->name; h++)
-        if (strcasecmp(h->name, name) == 0) return h->value;
-    return NULL;
-}
-
-static const char *field(const json_t *obj, const char *key) { return json_string_value(json_object_get(obj, key)); }
 
 /* POSTs body signed with secret (NULL: no signature header). */
 static int post(const char *body, const char *secret, pl_inbound *in, char **err) {

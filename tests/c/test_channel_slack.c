@@ -11,6 +11,7 @@
 
 #include "channels/channel.h"
 #include "check.h"
+#include "webhook_fixture.h"
 
 extern const pl_channel_adapter pl_channel_slack;
 
@@ -29,48 +30,8 @@ static void set_env(void) {
     setenv(TOKEN_ENV, TOKEN, 1);
 }
 
-static const char *field(const json_t *obj, const char *key) {
-    return json_string_value(json_object_get(obj, key));
-}
-
 /* --- webhook requests ---------------------------------------------------------------- */
 
-typedef struct {
-    const char *name, *value;
-} header;
-
-static const char *find_header(const void *ctx, const char *name) {
-    for (const header *h = ctx; h && h->name; h++)
-        if (strcasecmp(h->name, name) == 0) return h->value;
-    return NULL;
-}
-
-/* The payload map the outbox keeps: short_payload stores, long_payload finds. */
-static char map_keys[8][16];
-static char *map_payloads[8];
-static int map_size;
-
-static char *fake_short_payload(void *ctx, const char *payload) {
-    (void)ctx;
-    char *key = pl_channel_payload_key(payload);
-    if (map_size < 8) {
-        snprintf(map_keys[map_size], sizeof map_keys[0], "%s", key);
-        map_payloads[map_size++] = strdup(payload);
-    }
-    return key;
-}
-
-static char *fake_long_payload(const void *ctx, const char *key) {
-    (void)ctx;
-    for (int i = 0; i < map_size; i++)
-        if (strcmp(map_keys[i], key) == 0) return strdup(map_payloads[i]);
-    return NULL;
-}
-
-static void map_clear(void) {
-    for (int i = 0; i < map_size; i++) free(map_payloads[i]);
-    map_size = 0;
-}
 
 /* "v0=" and the hex HMAC-SHA256 of "v0:ts:body" keyed by secret (new). */
 static char *sign(const char *secret, const char *ts, const char *body) {

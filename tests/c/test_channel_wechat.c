@@ -21,6 +21,7 @@
 #include "channels/channel.h"
 #include "channels/channel_wechat.h"
 #include "check.h"
+#include "webhook_fixture.h"
 #include "event/http_client.h"
 
 extern const pl_channel_adapter pl_channel_wechat;
@@ -52,12 +53,6 @@ extern const pl_channel_adapter pl_channel_wechat;
 static json_t *settings, *safe_settings;
 
 static pl_channel_config config(void) { return (pl_channel_config){"barista", "wechat", settings}; }
-
-static const char *find_header(const void *ctx, const char *name) {
-    (void)ctx;
-    (void)name;
-    return NULL;
-}
 
 /* A request with a raw query, a body and a clock. */
 static int request(const json_t *s, const char *method, const char *query, const char *body, long long now,
@@ -122,8 +117,6 @@ static int refused_status(const char *body, char **why) {
     pl_inbound_clear(&in);
     return status;
 }
-
-static const char *field(const json_t *obj, const char *key) { return json_string_value(json_object_get(obj, key)); }
 
 /* --- handshake and signature ------------------------------------------------------------ */
 

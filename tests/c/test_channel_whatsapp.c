@@ -13,6 +13,7 @@
 #include "base/text.h"
 #include "channels/channel.h"
 #include "check.h"
+#include "webhook_fixture.h"
 
 static const pl_channel_adapter *wa;
 
@@ -30,15 +31,6 @@ static pl_channel_config config(void) {
 
 /* --- requests ------------------------------------------------------------------ */
 
-typedef struct {
-    const char *name, *value;
-} header;
-
-static const char *find_header(const void *ctx, const char *name) {
-    for (const header *h = ctx; h && h->name; h++)
-        if (strcasecmp(h->name, name) == 0) return h->value;
-    return NULL;
-}
 
 static char *long_payload(const void *ctx, const char *key) {
     (void)ctx;
