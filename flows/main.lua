@@ -3,6 +3,9 @@
 -- all, sum up the order, and take the payment (a discount code on the way).
 return {
   start = function(c)
+    -- on Instagram, a shopper who mentioned the shop in their story
+    local story = c.channel.story
+    if story and story.kind == "mention" then c:say "story_mention" end
     if c.cart:is_empty() then
       c:say "greet"
     else

@@ -13,6 +13,17 @@ describe("the barista", function()
     assert.equal("drink.choose", chat:step())
   end)
 
+  it("thanks an Instagram shopper who mentioned the shop in their story, then greets", function()
+    local chat = testing.conversation {
+      channel = "instagram",
+      info = { platform = "instagram", story = { kind = "mention", url = "https://cdn.example/s.mp4" } },
+    }
+    chat:post {}
+    assert.truthy(chat:says "Thanks for sharing us in your story")
+    assert.truthy(chat:says "Bea")
+    assert.equal("drink.choose", chat:step())
+  end)
+
   it("takes a whole order: drink, size, pairing, summary and total", function()
     local chat = testing.conversation()
     chat:send "hello"
