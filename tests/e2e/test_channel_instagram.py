@@ -19,16 +19,17 @@ on parley's test clock (a reminder within it goes, one past it is not sent
 but logged and counted, an agent's reply past it goes tagged HUMAN_AGENT
 until 7 days)."""
 
+import functools
 import hashlib
 import hmac
 import json
 import os
 import sys
-import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Server, check, db_query, new_user, run_suite, wait_until  # noqa: E402
+from channel_helpers import post_signed, stored_for, turns as channel_turns, wait_sent as fake_sent  # noqa: E402
 import test_channel_messenger as meta  # noqa: E402  (the fake Send API and its checks)
 from commerce_helpers import PayLink, advance, reminders  # noqa: E402
 
@@ -69,12 +70,7 @@ def body_of(*items, obj="instagram"):
 
 
 def deliver(server, body, sig=True):
-    headers = {}
-    if sig is True:
-        headers["X-Hub-Signature-256"] = meta.signature(body, SECRET)
-    elif sig is not None:
-        headers["X-Hub-Signature-256"] = sig
-    return server.request("POST", HOOK, body=body, headers=headers)
+    return post_signed(server, HOOK, body, "X-Hub-Signature-256", lambda b: meta.signature(b, SECRET), sig)
 
 
 def send(server, *items):
@@ -82,9 +78,7 @@ def send(server, *items):
     check.assertEqual(r.status, 200, r)
 
 
-def turns(server, user):
-    return db_query(server.db, "SELECT count(*) FROM transcript WHERE channel = 'instagram' AND user = ? "
-                    "AND direction = 'in'", user)[0][0]
+turns = functools.partial(channel_turns, channel="instagram")
 
 
 def infos(server, user):
@@ -92,11 +86,6 @@ def infos(server, user):
     rows = db_query(server.db, "SELECT body FROM transcript WHERE channel = 'instagram' AND user = ? "
                     "AND direction = 'in' ORDER BY id", user)
     return [json.loads(b).get("info") for (b,) in rows]
-
-
-def stored_for(server, user):
-    return {t: db_query(server.db, "SELECT count(*) FROM %s WHERE user = ?" % t, user)[0][0]
-            for t in ("inbox", "sessions", "transcript", "outbox")}
 
 
 def env_for(fake, **more):
@@ -123,12 +112,10 @@ def main(tap):
     quick, payloads, elements, said = meta.quick, meta.payloads, meta.elements, meta.said
 
     def no_problems():
-        with fake.lock:
-            problems, fake.problems[:] = list(fake.problems), []
-        check.assertEqual(problems, [], "requests that do not follow the Send API's documentation")
+        check.assertEqual(fake.take_problems(), [], "requests that do not follow the Send API's documentation")
 
     def wait_sent(user, since, pred, what):
-        return meta.wait_sent(fake, user, since, pred, what)
+        return fake_sent(fake, user, since, pred, what)
 
     def tap_choice(user, payload, title, pred, what):
         n = len(fake.delivered(user))

@@ -17,20 +17,21 @@ replayed delivery (one turn), the platform answering 500 then 200 (sent
 once, in order), the platform down past the retry limit (dead letters, the
 server goes on), and the channel without its secrets (503)."""
 
+import functools
 import hashlib
 import hmac
-import http.server
 import json
 import os
 import re
 import sys
-import threading
 import time
 import urllib.parse
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ROOT, Server, check, db_query, new_user, run_suite, wait_until  # noqa: E402
+from harness import Server, check, db_query, new_user, run_suite, wait_until  # noqa: E402
+from channel_helpers import (PRICES, FakePlatform, Later, euros, post_signed, stored_for,  # noqa: E402
+                             turns as channel_turns, units, wait_sent)
 
 BOT = "barista"
 HOOK = "/v1/bots/%s/channels/messenger" % BOT
@@ -40,17 +41,9 @@ PAGE_TOKEN = "EAAGe2e/page+token"
 PAGE_ID = "1029384756"
 PROOF = hmac.new(SECRET.encode(), PAGE_TOKEN.encode(), hashlib.sha256).hexdigest()
 
-with open(os.path.join(ROOT, "catalog.json"), encoding="utf-8") as _f:
-    _catalog = json.load(_f)
-PRICES = {p["sku"]: p["price"] for p in (_catalog["products"] if isinstance(_catalog, dict) else _catalog)}
 
 
 # --- the fake Send API ----------------------------------------------------------------
-
-
-def units(s):
-    """Length in UTF-16 code units (what Messenger's character limits allow at most)."""
-    return len(s.encode("utf-16-le")) // 2
 
 
 def _text_ok(value, limit):
@@ -206,54 +199,22 @@ def request_problems(path, query, content_type, raw, token=PAGE_TOKEN, proof=PRO
     return p, body
 
 
-class FakeSendAPI:
+class FakeSendAPI(FakePlatform):
     """A Send API on 127.0.0.1: checks and records every request. check
     judges a request (path, query, content type, raw body) -> (problems,
-    body); Messenger's request_problems unless given."""
+    body); Messenger's request_problems unless given. Records are {"user",
+    "message", "status", "tag", "at"}."""
 
     def __init__(self, check_request=request_problems):
-        self.lock = threading.Lock()
-        self.requests = []  # {"user", "message", "status", "tag"} in arrival order
-        self.problems = []
-        self.fail_first = {}  # user -> how many requests to answer 500 first
-        self.busy_first = {}  # user -> how many requests to answer 429 (Retry-After: 1) first
-        self.always_fail = set()
-        self.count = 0
-        fake = self
+        super().__init__()
+        self.check_request = check_request
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _answer(self, status, obj):
-                data = json.dumps(obj).encode()
-                self.send_response(status)
-                if status == 429:
-                    self.send_header("Retry-After", "1")
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_POST(self):
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                url = urllib.parse.urlsplit(self.path)
-                problems, body = check_request(url.path, urllib.parse.parse_qs(url.query),
-                                               self.headers.get("Content-Type"), raw)
-                status, answer = fake._decide(body, problems)
-                self._answer(status, answer)
-
-            def do_GET(self):
-                with fake.lock:
-                    fake.problems.append("unexpected GET %s" % self.path)
-                self._answer(405, {})
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+    def on_post(self, h, raw):
+        url = urllib.parse.urlsplit(h.path)
+        problems, body = self.check_request(url.path, urllib.parse.parse_qs(url.query),
+                                            h.headers.get("Content-Type"), raw)
+        status, answer = self._decide(body, problems)
+        self.answer(h, status, answer, [("Retry-After", "1")] if status == 429 else ())
 
     def _decide(self, body, problems):
         user = ((body or {}).get("recipient") or {}).get("id")
@@ -262,16 +223,8 @@ class FakeSendAPI:
             if problems:
                 self.problems.extend(problems)
                 status = 400
-            elif user in self.always_fail:
-                status = 500
-            elif self.fail_first.get(user, 0) > 0:
-                self.fail_first[user] -= 1
-                status = 500
-            elif self.busy_first.get(user, 0) > 0:
-                self.busy_first[user] -= 1
-                status = 429
             else:
-                status = 200
+                status = self.failure(user) or 200
             self.requests.append({"user": user, "message": (body or {}).get("message"), "status": status,
                                   "tag": (body or {}).get("tag"), "at": time.monotonic()})
         if status == 200:
@@ -283,22 +236,6 @@ class FakeSendAPI:
                                    "type": "OAuthException", "code": 613}}
         return 500, {"error": {"message": "An unexpected error has occurred.", "type": "OAuthException",
                                "code": 2, "is_transient": True}}
-
-    @property
-    def base(self):
-        return "http://127.0.0.1:%d" % self.port
-
-    def attempts(self, user):
-        with self.lock:
-            return [dict(r) for r in self.requests if r["user"] == user]
-
-    def delivered(self, user):
-        """The messages answered 200 for user, in order."""
-        return [r["message"] for r in self.attempts(user) if r["status"] == 200]
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 # --- webhooks -----------------------------------------------------------------------------
@@ -335,12 +272,7 @@ def signature(body, secret=SECRET):
 
 def deliver(server, body, sig=True):
     """POSTs a webhook body; sig True signs it, a string is sent as the header, None sends none."""
-    headers = {}
-    if sig is True:
-        headers["X-Hub-Signature-256"] = signature(body)
-    elif sig is not None:
-        headers["X-Hub-Signature-256"] = sig
-    return server.request("POST", HOOK, body=body, headers=headers)
+    return post_signed(server, HOOK, body, "X-Hub-Signature-256", signature, sig)
 
 
 def send(server, *items):
@@ -349,33 +281,9 @@ def send(server, *items):
     return r
 
 
-# --- looking at the store ------------------------------------------------------------------
+# --- looking at the store and at what was sent -------------------------------------------------
 
-
-def stored_for(server, user):
-    """Rows anything keeps about user: inbox, sessions, transcript, outbox."""
-    return {t: db_query(server.db, "SELECT count(*) FROM %s WHERE user = ?" % t, user)[0][0]
-            for t in ("inbox", "sessions", "transcript", "outbox")}
-
-
-def turns(server, user):
-    return db_query(server.db, "SELECT count(*) FROM transcript WHERE channel = 'messenger' AND user = ? "
-                         "AND direction = 'in'", user)[0][0]
-
-
-# --- waiting for what was sent ---------------------------------------------------------------
-
-
-def wait_sent(fake, user, since, pred, what):
-    """Waits until a message after index `since` of user's delivered ones
-    satisfies pred; returns the new messages up to and including it."""
-    def found():
-        new = fake.delivered(user)[since:]
-        for i, m in enumerate(new):
-            if pred(m):
-                return new[:i + 1]
-        return None
-    return wait_until(found, timeout=8, what=what)
+turns = functools.partial(channel_turns, channel="messenger")
 
 
 def quick(m):
@@ -401,10 +309,6 @@ def said(m):
     return m.get("text") or (button_template(m) or {}).get("text") or ""
 
 
-def euros(cents):
-    return "€%d.%02d" % (cents // 100, cents % 100)
-
-
 # --- the cases ---------------------------------------------------------------------------------
 
 
@@ -424,9 +328,7 @@ def main(tap):
     server = tap.watch(Server(env=env, name="parley").start())
 
     def no_problems():
-        with fake.lock:
-            problems, fake.problems[:] = list(fake.problems), []
-        check.assertEqual(problems, [], "requests that do not follow the Send API's documentation")
+        check.assertEqual(fake.take_problems(), [], "requests that do not follow the Send API's documentation")
 
     def conversation(run):
         user = new_user("psid")
@@ -613,7 +515,7 @@ def main(tap):
 
     def platform_down(run):
         user = new_user("psid")
-        fake.always_fail.add(user)
+        fake.down.add(user)
         mark = server.mark()
         send(server, text_item(user, "hi"))
         calls = wait_until(lambda: db_query(server.db, "SELECT count(*) FROM outbox WHERE user = ?", user)[0][0],
@@ -627,18 +529,16 @@ def main(tap):
         # the server is fine, and so is the shopper's queue once the platform is back
         check.assertTrue(server.alive())
         check.assertEqual(server.request("GET", "/v1/health").status, 200)
-        fake.always_fail.discard(user)
+        fake.down.discard(user)
         send(server, text_item(user, "Latte", payload="latte"))
         wait_sent(fake, user, 0, lambda m: "large" in payloads(m), "the answer once the platform is back")
         no_problems()
 
-    bare = {}
+    bare = Later(tap, dict(env, BARISTA_MESSENGER_VERIFY_TOKEN=None, BARISTA_MESSENGER_APP_SECRET=None),
+                 "parley (no messenger secrets)")
 
     def without_secrets(run):
-        if "server" not in bare:
-            stripped = dict(env, BARISTA_MESSENGER_VERIFY_TOKEN=None, BARISTA_MESSENGER_APP_SECRET=None)
-            bare["server"] = tap.watch(Server(env=stripped, name="parley (no messenger secrets)").start())
-        s = bare["server"]
+        s = bare()
         user = new_user("psid")
         body = page_body(text_item(user, "hi"))
         r = deliver(s, body)
