@@ -21,21 +21,22 @@ turn); 500 then 200, 429 with Retry-After and 429 with x-rate-limit-reset
 reply reaches the shopper."""
 
 import base64
+import functools
 import hashlib
 import hmac
-import http.server
 import json
 import os
 import re
 import sys
-import threading
 import time
 import urllib.parse
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ROOT, Server, check, db_query, run_suite, wait_until  # noqa: E402
+from harness import Server, check, db_query, run_suite, wait_until  # noqa: E402
 from commerce_helpers import PayLink  # noqa: E402
+from channel_helpers import (PRICES, FakePlatform, euros, post_signed, stored_for,  # noqa: E402
+                             turns as channel_turns, units, wait_sent)
 
 BOT = "barista"
 HOOK = "/v1/bots/%s/channels/x" % BOT
@@ -47,19 +48,9 @@ ACCESS_TOKEN = ACCOUNT + "-" + uuid.uuid4().hex[:20]
 TOKEN_SECRET = "ts+" + uuid.uuid4().hex
 AGENT_TOKEN = "x-agent-" + uuid.uuid4().hex[:8]
 
-with open(os.path.join(ROOT, "catalog.json"), encoding="utf-8") as _f:
-    _catalog = json.load(_f)
-PRICES = {p["sku"]: p["price"] for p in (_catalog["products"] if isinstance(_catalog, dict) else _catalog)}
-
-
 def new_user():
     """An X user id (digits) no earlier run has used."""
     return "7%011d" % (uuid.uuid4().int % 10 ** 11)
-
-
-def units(s):
-    """Length in UTF-16 code units (never fewer than the characters X counts)."""
-    return len(s.encode("utf-16-le")) // 2
 
 
 def enc(s):
@@ -177,53 +168,25 @@ def request_problems(path, query, content_type, raw):
     return p, body
 
 
-class FakeX:
-    """The X API on 127.0.0.1: checks and records every request."""
+class FakeX(FakePlatform):
+    """The X API on 127.0.0.1: checks and records every request. Records
+    are {"user", "data", "status", "at"}; besides fail_first, limit_first
+    maps a user to ("retry-after" | "reset", seconds): one 429 first."""
+
+    message_key = "data"
 
     def __init__(self):
-        self.lock = threading.Lock()
-        self.requests = []  # {"user", "data", "status", "at"} in arrival order
-        self.problems = []
+        super().__init__()
         self.nonces = set()
-        self.fail_first = {}  # user -> how many requests to answer 500 first
-        self.limit_first = {}  # user -> ("retry-after" | "reset", seconds): one 429 first
-        self.count = 0
-        fake = self
+        self.limit_first = {}
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _answer(self, status, obj, headers=()):
-                data = json.dumps(obj).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in headers:
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_POST(self):
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                url = urllib.parse.urlsplit(self.path)
-                problems, body = request_problems(url.path, url.query, self.headers.get("Content-Type"), raw)
-                with fake.lock:
-                    problems += oauth_problems("http://127.0.0.1:%d%s" % (fake.port, url.path),
-                                               self.headers.get("Authorization"), fake.nonces)
-                self._answer(*fake._decide(body, problems))
-
-            def do_GET(self):
-                with fake.lock:
-                    fake.problems.append("unexpected GET %s" % self.path)
-                self._answer(405, {})
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+    def on_post(self, h, raw):
+        url = urllib.parse.urlsplit(h.path)
+        problems, body = request_problems(url.path, url.query, h.headers.get("Content-Type"), raw)
+        with self.lock:
+            problems += oauth_problems("http://127.0.0.1:%d%s" % (self.port, url.path),
+                                       h.headers.get("Authorization"), self.nonces)
+        self.answer(h, *self._decide(body, problems))
 
     def _decide(self, body, problems):
         mc = ((body or {}).get("event") or {}).get("message_create") or {}
@@ -242,11 +205,8 @@ class FakeX:
                     headers.append(("Retry-After", str(seconds)))
                 headers.append(("x-rate-limit-reset", str(int(time.time()) + seconds)))
                 headers.append(("x-rate-limit-remaining", "0"))
-            elif self.fail_first.get(user, 0) > 0:
-                self.fail_first[user] -= 1
-                status = 500
             else:
-                status = 200
+                status = self.failure(user) or 200
             self.requests.append({"user": user, "data": mc.get("message_data"), "status": status,
                                   "at": time.monotonic()})
             n = self.count
@@ -258,27 +218,6 @@ class FakeX:
         if status == 400:
             return 400, {"errors": [{"code": 214, "message": "event.message_create is invalid."}]}
         return 500, {"errors": [{"code": 131, "message": "Internal error"}]}
-
-    @property
-    def base(self):
-        return "http://127.0.0.1:%d" % self.port
-
-    def attempts(self, user):
-        with self.lock:
-            return [dict(r) for r in self.requests if r["user"] == user]
-
-    def delivered(self, user):
-        """The message_data answered 200 for user, in order."""
-        return [r["data"] for r in self.attempts(user) if r["status"] == 200]
-
-    def take_problems(self):
-        with self.lock:
-            problems, self.problems[:] = list(self.problems), []
-        return problems
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 # --- webhooks -------------------------------------------------------------------------------
@@ -313,12 +252,7 @@ def signature(body, secret=CONSUMER_SECRET):
 
 def deliver(server, body, sig=True):
     """POSTs a webhook body; sig True signs it, a string is sent as the header, None sends none."""
-    headers = {}
-    if sig is True:
-        headers["x-twitter-webhooks-signature"] = signature(body)
-    elif sig is not None:
-        headers["x-twitter-webhooks-signature"] = sig
-    return server.request("POST", HOOK, body=body, headers=headers)
+    return post_signed(server, HOOK, body, "x-twitter-webhooks-signature", signature, sig)
 
 
 def send(server, user, text, metadata=None, eid=None):
@@ -330,15 +264,7 @@ def send(server, user, text, metadata=None, eid=None):
 # --- looking at the store and at what was sent -------------------------------------------------
 
 
-def stored_for(server, user):
-    """Rows anything keeps about user: inbox, sessions, transcript, outbox."""
-    return {t: db_query(server.db, "SELECT count(*) FROM %s WHERE user = ?" % t, user)[0][0]
-            for t in ("inbox", "sessions", "transcript", "outbox")}
-
-
-def turns(server, user):
-    return db_query(server.db, "SELECT count(*) FROM transcript WHERE channel = 'x' AND user = ? "
-                               "AND direction = 'in'", user)[0][0]
+turns = functools.partial(channel_turns, channel="x")
 
 
 def options(m):
@@ -356,22 +282,6 @@ def option(m, meta):
 def cta(m):
     ctas = (m or {}).get("ctas") or []
     return ctas[0] if ctas else None
-
-
-def wait_sent(fake, user, since, pred, what, timeout=8):
-    """Waits until a message after index `since` of user's delivered ones
-    satisfies pred; returns the new messages up to and including it."""
-    def found():
-        new = fake.delivered(user)[since:]
-        for i, m in enumerate(new):
-            if pred(m):
-                return new[:i + 1]
-        return None
-    return wait_until(found, timeout=timeout, what=what)
-
-
-def euros(cents):
-    return "€%d.%02d" % (cents // 100, cents % 100)
 
 
 def order_up_to_pay(server, fake, user):
