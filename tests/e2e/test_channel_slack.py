@@ -26,21 +26,22 @@ dead letter), a handoff whose agent's reply reaches the shopper, the
 abandoned-cart reminder (a proactive message, on a server with the test
 clock), and the channel without its secrets (503). Standard library only."""
 
+import functools
 import hashlib
 import hmac
-import http.server
 import json
 import os
 import re
 import sys
-import threading
 import time
 import urllib.parse
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ROOT, Server, check, db_query, run_suite, wait_until  # noqa: E402
+from harness import Server, check, db_query, run_suite, wait_until  # noqa: E402
 from commerce_helpers import REMINDER, THANKS, PayLink, advance  # noqa: E402
+from channel_helpers import (PRICES, FakePlatform, Later, euros, stored_for, turns as channel_turns,  # noqa: E402
+                             units, wait_sent)
 
 BOT = "barista"
 HOOK = "/v1/bots/%s/channels/slack" % BOT
@@ -50,15 +51,6 @@ TEAM = "T0SHOP1"
 APP = "A0PARLEY"
 BOT_USER = "U0BARISTA"
 AGENT_TOKEN = "handoff-slack-" + uuid.uuid4().hex[:8]
-
-with open(os.path.join(ROOT, "catalog.json"), encoding="utf-8") as _f:
-    PRICES = {p["sku"]: p["price"] for p in json.load(_f)["products"]}
-
-
-def units(s):
-    """Length in UTF-16 code units (never fewer than the characters Slack counts)."""
-    return len(s.encode("utf-16-le")) // 2
-
 
 def new_shopper():
     """(user id, DM channel id) no earlier run has used."""
@@ -174,55 +166,25 @@ def request_problems(path, headers, raw):
     return p, body
 
 
-class FakeSlack:
-    """Slack's Web API on 127.0.0.1: checks and records every call."""
+class FakeSlack(FakePlatform):
+    """Slack's Web API on 127.0.0.1: checks and records every call. Records
+    are {"user", "channel", "message", "status", "ok", "at"}; fail_first
+    lists a user's answers to give first: "500", "429", or an error name
+    for ok: false."""
 
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.requests = []  # {"user", "channel", "message", "status", "at"} in arrival order
-        self.problems = []
-        self.plans = {}  # user -> answers to give first: "500", "429", or an error name for ok: false
-        self.count = 0
-        fake = self
+    content_type = "application/json; charset=utf-8"
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                problems, body = request_problems(urllib.parse.urlsplit(self.path).path, self.headers, raw)
-                status, headers, answer = fake._decide(body, problems)
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self):
-                with fake.lock:
-                    fake.problems.append("unexpected GET %s" % self.path)
-                self.send_response(405)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+    def on_post(self, h, raw):
+        problems, body = request_problems(urllib.parse.urlsplit(h.path).path, h.headers, raw)
+        status, headers, answer = self._decide(body, problems)
+        self.answer(h, status, answer, headers.items())
 
     def _decide(self, body, problems):
         channel = (body or {}).get("channel") or ""
         user = "U" + channel[1:] if channel[:1] in ("D", "U") else channel
         with self.lock:
             self.count += 1
-            plan = self.plans.get(user) or []
-            step = plan.pop(0) if plan else None
+            step = self.failure(user)
             if problems:
                 self.problems.extend(problems)
                 status, headers, answer = 200, {}, {"ok": False, "error": "invalid_blocks"}
@@ -238,21 +200,9 @@ class FakeSlack:
                                   "ok": answer["ok"], "at": time.monotonic()})
         return status, headers, answer
 
-    @property
-    def base(self):
-        return "http://127.0.0.1:%d" % self.port
-
-    def attempts(self, user):
-        with self.lock:
-            return [dict(r) for r in self.requests if r["user"] == user]
-
-    def delivered(self, user):
-        """The messages Slack took for user (DM or user id), in order."""
-        return [r["message"] for r in self.attempts(user) if r["ok"]]
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def took(self, r):
+        """Slack took it: ok: true."""
+        return r["ok"]
 
 
 # --- what a message shows ---------------------------------------------------------------
@@ -292,10 +242,6 @@ def url_button(m):
 
 def card_sections(m):
     return [b for b in m["blocks"] if b["type"] == "section" and (b.get("accessory") or {}).get("type") == "image"]
-
-
-def euros(cents):
-    return "€%d.%02d" % (cents // 100, cents % 100)
 
 
 # --- requests as Slack sends them -------------------------------------------------------------
@@ -357,29 +303,7 @@ def tap(server, user, dm, b):
     return send(server, tap_form(user, dm, b), "application/x-www-form-urlencoded")
 
 
-# --- looking at the store ------------------------------------------------------------------
-
-
-def stored_for(server, user):
-    return {t: db_query(server.db, "SELECT count(*) FROM %s WHERE user = ?" % t, user)[0][0]
-            for t in ("inbox", "sessions", "transcript", "outbox")}
-
-
-def turns(server, user):
-    return db_query(server.db, "SELECT count(*) FROM transcript WHERE channel = 'slack' AND user = ? "
-                               "AND direction = 'in'", user)[0][0]
-
-
-def wait_sent(fake, user, since, pred, what, timeout=8):
-    """Waits until a message after index `since` of user's delivered ones
-    satisfies pred; returns the new messages up to and including it."""
-    def found():
-        new = fake.delivered(user)[since:]
-        for i, m in enumerate(new):
-            if pred(m):
-                return new[:i + 1]
-        return None
-    return wait_until(found, timeout=timeout, what=what)
+turns = functools.partial(channel_turns, channel="slack")
 
 
 # --- the cases ---------------------------------------------------------------------------------
@@ -402,9 +326,7 @@ def main(tap_):
     server = tap_.watch(Server(env=env, name="parley").start())
 
     def no_problems():
-        with fake.lock:
-            problems, fake.problems[:] = list(fake.problems), []
-        check.assertEqual(problems, [], "calls that do not follow Slack's documentation")
+        check.assertEqual(fake.take_problems(), [], "calls that do not follow Slack's documentation")
 
     def whole_order(run):
         user, dm = new_shopper()
@@ -578,7 +500,7 @@ def main(tap_):
 
     def flaky(run):
         user, dm = new_shopper()
-        fake.plans[user] = ["500"]
+        fake.fail_first[user] = ["500"]
         mark = server.mark()
         text(server, user, dm, "hi")
         wait_sent(fake, user, 0, lambda m: "latte" in values(m), "the answer after a 500")
@@ -592,7 +514,7 @@ def main(tap_):
 
     def rate_limited(run):
         user, dm = new_shopper()
-        fake.plans[user] = ["429"]
+        fake.fail_first[user] = ["429"]
         mark = server.mark()
         text(server, user, dm, "hi")
         wait_sent(fake, user, 0, lambda m: "latte" in values(m), "the answer after a 429")
@@ -607,14 +529,14 @@ def main(tap_):
     def refused(run):
         # ok: false of a passing kind is retried; one that would fail again is a dead letter
         user, dm = new_shopper()
-        fake.plans[user] = ["internal_error"]
+        fake.fail_first[user] = ["internal_error"]
         mark = server.mark()
         text(server, user, dm, "hi")
         wait_sent(fake, user, 0, lambda m: "latte" in values(m), "the answer after ok: false")
         check.assertEqual([a["ok"] for a in fake.attempts(user)][:2], [False, True])
         server.wait_log(r"slack/%s: sending message \d+ failed \(HTTP 200, refused: internal_error\); retry 1" % user, mark)
         other, other_dm = new_shopper()
-        fake.plans[other] = ["channel_not_found"]
+        fake.fail_first[other] = ["channel_not_found"]
         text(server, other, other_dm, "hi")
         server.wait_log(r"slack/%s: outgoing message \d+ is a dead letter after 1 attempt: HTTP 200, refused: "
                         r"channel_not_found" % other, mark)
@@ -659,16 +581,12 @@ def main(tap_):
         said_since(n, r"(?i)drink|mood", "the bot back")
         no_problems()
 
-    clocked = {}
+    clocked = Later(tap_, dict(env, PARLEY_TEST_CLOCK="1"), "parley (slack, test clock)", clock_offset=0)
 
     def reminder(run):
         # a proactive message: the abandoned-cart job fires an hour later and
         # its reminder reaches the shopper's DM with no message of theirs
-        if "server" not in clocked:
-            clocked["server"] = tap_.watch(Server(env=dict(env, PARLEY_TEST_CLOCK="1"),
-                                                  name="parley (slack, test clock)").start())
-            clocked["server"].clock_offset = 0
-        s = clocked["server"]
+        s = clocked()
         user, dm = new_shopper()
         text(s, user, dm, "hi")
         wait_sent(fake, user, 0, lambda m: "latte" in values(m), "the drinks")
@@ -686,13 +604,11 @@ def main(tap_):
         check.assertIn(sent[-1]["channel"], (dm, user))
         no_problems()
 
-    bare = {}
+    bare = Later(tap_, dict(env, BARISTA_SLACK_SIGNING_SECRET=None, BARISTA_SLACK_BOT_TOKEN=None),
+                 "parley (no slack secrets)")
 
     def without_secrets(run):
-        if "server" not in bare:
-            stripped = dict(env, BARISTA_SLACK_SIGNING_SECRET=None, BARISTA_SLACK_BOT_TOKEN=None)
-            bare["server"] = tap_.watch(Server(env=stripped, name="parley (no slack secrets)").start())
-        s = bare["server"]
+        s = bare()
         user, dm = new_shopper()
         body = callback(dm_event(user, dm, "hi"))
         r = post(s, body, signed_headers(body))
