@@ -27,22 +27,23 @@ again, the message sent once); the 48-hour window (a dead letter naming
 it); a handoff with the agent's reply reaching the shopper."""
 
 import base64
+import functools
 import hashlib
-import http.server
 import json
 import os
 import re
 import struct
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ROOT, Server, check, db_query, new_user, run_suite, wait_until  # noqa: E402
+from harness import Server, check, db_query, new_user, run_suite, wait_until  # noqa: E402
 from commerce_helpers import PayLink, event_turns  # noqa: E402
+from channel_helpers import (FakePlatform, Later, numbered, stored_for, turns as channel_turns,  # noqa: E402
+                             wait_sent)
 
 try:
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -135,64 +136,36 @@ def news_problems(msg):
     return p
 
 
-class FakeWeChat:
-    """The stable_token and customer-service endpoints on 127.0.0.1."""
+class FakeWeChat(FakePlatform):
+    """The stable_token and customer-service endpoints on 127.0.0.1. Records
+    are every attempt: {"user", "msg", "status", "errcode", "at"};
+    fail_first lists a user's answers to give in turn: 500, 429, 42001,
+    45015."""
+
+    message_key = "msg"
 
     def __init__(self):
-        self.lock = threading.Lock()
-        self.sends = []          # every attempt: {"user", "msg", "status", "errcode", "at"}
-        self.problems = []
+        super().__init__()
         self.token_fetches = 0
         self.token = None        # the token in force
-        self.plan = {}           # user -> list of answers to give in turn: 500, 429, 42001, 45015
         self.allowance = {}      # user -> messages the shopper's last message still allows
-        fake = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+    def on_post(self, h, raw):
+        url = urllib.parse.urlsplit(h.path)
+        if url.path == "/cgi-bin/stable_token":
+            self.answer(h, 200, self.stable_token(raw))
+        elif url.path == "/cgi-bin/message/custom/send":
+            self.answer(h, *self.custom_send(urllib.parse.parse_qs(url.query), h.headers.get("Content-Type"), raw))
+        else:
+            self.problem("POST to %s" % url.path)
+            self.answer(h, 404, {"errcode": 404, "errmsg": "no such API"})
 
-            def log_message(self, *args):
-                pass
+    def on_get(self, h):
+        self.problem("unexpected GET %s (the token is fetched with POST /cgi-bin/stable_token)" % h.path)
+        self.answer(h, 405, {})
 
-            def answer(self, status, obj, headers=()):
-                data = json.dumps(obj).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in headers:
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_POST(self):
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                url = urllib.parse.urlsplit(self.path)
-                if url.path == "/cgi-bin/stable_token":
-                    self.answer(200, fake.stable_token(raw))
-                elif url.path == "/cgi-bin/message/custom/send":
-                    status, obj, headers = fake.custom_send(urllib.parse.parse_qs(url.query),
-                                                            self.headers.get("Content-Type"), raw)
-                    self.answer(status, obj, headers)
-                else:
-                    fake.problem("POST to %s" % url.path)
-                    self.answer(404, {"errcode": 404, "errmsg": "no such API"})
-
-            def do_GET(self):
-                fake.problem("unexpected GET %s (the token is fetched with POST /cgi-bin/stable_token)" % self.path)
-                self.answer(405, {})
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    @property
-    def base(self):
-        return "http://127.0.0.1:%d" % self.port
-
-    def problem(self, what):
-        with self.lock:
-            self.problems.append(what)
+    def took(self, r):
+        return r["status"] == 200 and r["errcode"] == 0
 
     def stable_token(self, raw):
         try:
@@ -237,12 +210,11 @@ class FakeWeChat:
             problems.append("msgtype %r" % kind)
         with self.lock:
             token = (query.get("access_token") or [None])[0]
-            plan = self.plan.get(user) or []
-            step = plan.pop(0) if plan else None
+            step = self.failure(user)
             if step == 42001:       # WeChat ends the token early: the one in force changes
                 self.token = None
             record = {"user": user, "msg": msg, "at": time.monotonic()}
-            self.sends.append(record)
+            self.requests.append(record)
             if problems:
                 self.problems.extend(problems)
                 record.update(status=200, errcode=40003)
@@ -264,17 +236,6 @@ class FakeWeChat:
             self.allowance[user] = left - 1
             record.update(status=200, errcode=0)
             return 200, {"errcode": 0, "errmsg": "ok"}, ()
-
-    def attempts(self, user):
-        with self.lock:
-            return [dict(r) for r in self.sends if r["user"] == user]
-
-    def delivered(self, user):
-        return [r["msg"] for r in self.attempts(user) if r["status"] == 200 and r["errcode"] == 0]
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 # --- pushes ------------------------------------------------------------------------------------
@@ -335,22 +296,6 @@ def said(m):
     return "[news] %s | %s" % (a["title"], a.get("description", ""))
 
 
-def wait_sent(fake, user, since, pred, what):
-    """Waits until a message after index since of user's delivered ones
-    satisfies pred; returns the new ones up to and including it."""
-    def found():
-        new = fake.delivered(user)[since:]
-        for i, m in enumerate(new):
-            if pred(m):
-                return new[:i + 1]
-        return None
-    return wait_until(found, timeout=8, what=what)
-
-
-def numbered(text):
-    return {int(m.group(1)): m.group(2) for m in re.finditer(r"^(\d+)\) (.*)$", text, re.M)}
-
-
 def choice_number(msgs, title_re):
     """The number of the offered choice whose title matches."""
     for m in reversed(msgs):
@@ -361,14 +306,7 @@ def choice_number(msgs, title_re):
     raise AssertionError("no choice like %r in %r" % (title_re, [said(m) for m in msgs]))
 
 
-def stored_for(server, user):
-    return {t: db_query(server.db, "SELECT count(*) FROM %s WHERE user = ?" % t, user)[0][0]
-            for t in ("inbox", "sessions", "transcript", "outbox")}
-
-
-def turns(server, user):
-    return db_query(server.db, "SELECT count(*) FROM transcript WHERE channel = 'wechat' AND user = ? "
-                               "AND direction = 'in'", user)[0][0]
+turns = functools.partial(channel_turns, channel="wechat")
 
 
 def env_for(fake, **extra):
@@ -396,9 +334,7 @@ def main(tap):
     server = tap.watch(Server(env=env, name="parley").start())
 
     def no_problems():
-        with fake.lock:
-            problems, fake.problems[:] = list(fake.problems), []
-        check.assertEqual(problems, [], "requests that do not follow WeChat's documentation")
+        check.assertEqual(fake.take_problems(), [], "requests that do not follow WeChat's documentation")
 
     def order(user):
         """hi -> latte -> large -> no pastry -> that's all; returns the messages so far."""
@@ -518,7 +454,7 @@ def main(tap):
 
     def flaky_platform(run):
         user = new_user("oWx")
-        fake.plan[user] = [500]
+        fake.fail_first[user] = [500]
         mark = server.mark()
         say(server, fake, user, "hi")
         wait_sent(fake, user, 0, lambda m: numbered(said(m)), "the answer after a 500")
@@ -532,7 +468,7 @@ def main(tap):
 
     def rate_limited(run):
         user = new_user("oWx")
-        fake.plan[user] = [429]
+        fake.fail_first[user] = [429]
         say(server, fake, user, "hi")
         wait_sent(fake, user, 0, lambda m: numbered(said(m)), "the answer after a 429")
         attempts = fake.attempts(user)
@@ -544,7 +480,7 @@ def main(tap):
     def token_expired(run):
         user = new_user("oWx")
         fetches = fake.token_fetches
-        fake.plan[user] = [42001]
+        fake.fail_first[user] = [42001]
         mark = server.mark()
         say(server, fake, user, "hi")
         wait_sent(fake, user, 0, lambda m: numbered(said(m)), "the answer with a new token")
@@ -557,21 +493,20 @@ def main(tap):
 
     def window_closed(run):
         user = new_user("oWx")
-        fake.plan[user] = [45015] * 10
+        fake.fail_first[user] = [45015] * 10
         mark = server.mark()
         say(server, fake, user, "hi")
         dead = r"wechat/%s: outgoing message \d+ is a dead letter after 1 attempt: .*48-hour" % user
         server.wait_log(dead, mark, timeout=8)
         wait_until(lambda: db_query(server.db, "SELECT count(*) FROM outbox WHERE user = ? AND state = 'dead'", user)[0][0] >= 1,
                    what="the outbox row marked dead")
-        fake.plan[user] = []
+        fake.fail_first[user] = []
         no_problems()
 
+    safe = Later(tap, env_for(fake, BARISTA_WECHAT_AES_KEY=AES_KEY), "parley (wechat safe mode)")
+
     def safe_mode(run):
-        if "server" not in safe:
-            safe["server"] = tap.watch(Server(env=env_for(fake, BARISTA_WECHAT_AES_KEY=AES_KEY),
-                                              name="parley (wechat safe mode)").start())
-        s = safe["server"]
+        s = safe()
         user = new_user("oSafe")
         fake.allow(user)
         r = safe_push(s, text_xml(user, "hi"))
@@ -590,13 +525,11 @@ def main(tap):
         check.assertEqual(stored_for(s, other), {"inbox": 0, "sessions": 0, "transcript": 0, "outbox": 0})
         no_problems()
 
-    safe = {}
+    agents = Later(tap, env_for(fake, PARLEY_AGENT_TOKEN="wechat-agent", BARISTA_AGENT_TOKEN=None),
+                   "parley (wechat handoff)")
 
     def handoff(run):
-        if "server" not in agents:
-            agents["server"] = tap.watch(Server(env=env_for(fake, PARLEY_AGENT_TOKEN="wechat-agent", BARISTA_AGENT_TOKEN=None),
-                                                name="parley (wechat handoff)").start())
-        s = agents["server"]
+        s = agents()
         auth = {"Authorization": "Bearer wechat-agent"}
         user = new_user("oWx")
         say(s, fake, user, "hi")
@@ -617,8 +550,6 @@ def main(tap):
         wait_sent(fake, user, seen, lambda m: said(m) == "Hi! Your oat latte is on the counter.", "the agent's reply")
         act("handback", {"agent": "Mia", "flow": "drink", "step": "choose"})
         no_problems()
-
-    agents = {}
 
     try:
         tap.case("the barista order over WeChat answered with numbers, paid through the test provider's page",
