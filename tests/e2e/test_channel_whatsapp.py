@@ -18,17 +18,16 @@ Standard library only."""
 
 import hashlib
 import hmac
-import http.server
 import json
 import os
 import re
 import sys
-import threading
 import urllib.parse
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import db_query, Server, check, run_suite, wait_until  # noqa: E402
+from channel_helpers import PRICES, FakePlatform, euros, post_signed, units, wait_sent  # noqa: E402
 
 BOT = "barista"
 HOOK = "/v1/bots/%s/channels/whatsapp" % BOT
@@ -38,18 +37,9 @@ APP_SECRET = "secret-" + uuid.uuid4().hex
 ACCESS_TOKEN = "EAA" + uuid.uuid4().hex
 VERSION = "/v19.0"
 
-with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "catalog.json"), encoding="utf-8") as f:
-    PRICES = {p["sku"]: p["price"] for p in json.load(f)["products"]}
-
-
 def new_phone():
     """A WhatsApp id (digits) no earlier run has used."""
     return "3161%08d" % (uuid.uuid4().int % 10 ** 8)
-
-
-def units(s):
-    """Characters as UTF-16 code units (never fewer than code points)."""
-    return len(s.encode("utf-16-le")) // 2
 
 
 # --- the fake Graph API -----------------------------------------------------------
@@ -127,53 +117,25 @@ def shape_errors(msg):
     return errs
 
 
-class FakeGraph:
-    """A Graph API that accepts and records /messages calls."""
+class FakeGraph(FakePlatform):
+    """A Graph API that accepts and records /messages calls. Records are
+    {"user", "message", "status"}; fail_first[user] lists the statuses to
+    answer before any 200, and every send to a user in down is answered
+    503. A call that breaks the documented shape is a violation: (user,
+    what, request)."""
+
+    protocol_version = "HTTP/1.0"
+    down_answer = 503
 
     def __init__(self):
-        self.lock = threading.Lock()
-        self.sent = {}          # user -> [message] accepted (2xx), in order
-        self.attempts = {}      # user -> number of requests
-        self.violations = []    # (user, what, request)
-        self.fail_first = {}    # user -> [status, ...] answered before any 200
-        self.down = set()       # users whose every send is answered 503
+        super().__init__(VERSION)
+        self.violations = []
         self.n = 0
-        fake = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
+    def on_get(self, h):
+        self.answer(h, 405, {"error": {"message": "POST only"}})
 
-            def do_POST(self):
-                fake.handle(self)
-
-            def do_GET(self):
-                fake.answer(self, 405, {"error": {"message": "POST only"}})
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def base(self):
-        return "http://127.0.0.1:%d%s" % (self.port, VERSION)
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    def answer(self, h, status, body):
-        data = json.dumps(body).encode()
-        h.send_response(status)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Length", str(len(data)))
-        h.end_headers()
-        h.wfile.write(data)
-
-    def handle(self, h):
-        raw = h.rfile.read(int(h.headers.get("Content-Length") or 0))
+    def on_post(self, h, raw):
         problems = []
         if h.path != "%s/%s/messages" % (VERSION, PHONE_ID):
             problems.append("path %s" % h.path)
@@ -189,20 +151,16 @@ class FakeGraph:
         problems += shape_errors(msg)
         user = msg.get("to", "?")
         with self.lock:
-            self.attempts[user] = self.attempts.get(user, 0) + 1
             if problems:
                 self.violations.append((user, problems, msg))
                 status = 400
-            elif user in self.down:
-                status = 503
-            elif self.fail_first.get(user):
-                status = self.fail_first[user].pop(0)
             else:
-                status = 200
+                status = self.failure(user) or 200
+            if status == 200:
                 self.n += 1
                 wamid = "wamid.FAKE%06d" % self.n
                 msg["_wamid"] = wamid
-                self.sent.setdefault(user, []).append(msg)
+            self.requests.append({"user": user, "message": msg, "status": status})
         if status == 200:
             self.answer(h, 200, {"messaging_product": "whatsapp", "contacts": [{"input": user, "wa_id": user}],
                                  "messages": [{"id": wamid}]})
@@ -212,12 +170,11 @@ class FakeGraph:
             self.answer(h, status, {"error": {"message": "Service temporarily unavailable", "code": 2}})
 
     def messages(self, user):
-        with self.lock:
-            return list(self.sent.get(user, []))
+        """The messages accepted for user, in order (each with its _wamid)."""
+        return self.delivered(user)
 
     def attempts_of(self, user):
-        with self.lock:
-            return self.attempts.get(user, 0)
+        return len(self.attempts(user))
 
     def violations_of(self, user=None):
         with self.lock:
@@ -278,12 +235,8 @@ def sign(raw, secret=APP_SECRET):
 def deliver(srv, body, signature="good"):
     """POSTs a webhook body; signature "good", None (no header) or a value."""
     raw = json.dumps(body).encode() if not isinstance(body, bytes) else body
-    headers = {"Content-Type": "application/json"}
-    if signature == "good":
-        headers["X-Hub-Signature-256"] = sign(raw)
-    elif signature is not None:
-        headers["X-Hub-Signature-256"] = signature
-    return srv.request("POST", HOOK, raw, headers=headers)
+    return post_signed(srv, HOOK, raw, "X-Hub-Signature-256", sign, True if signature == "good" else signature,
+                       headers={"Content-Type": "application/json"})
 
 
 def say(srv, user, msg, name="Sheena Nelson"):
@@ -343,13 +296,7 @@ def body_text(m):
 def wait_for_question(fake, user, since, timeout=5.0):
     """Waits until parley has sent user an interactive message after index
     since; returns (all new messages up to it, that message)."""
-    def ready():
-        new = fake.messages(user)[since:]
-        for n, m in enumerate(new):
-            if interactive_of(m):
-                return new[:n + 1]
-        return None
-    new = wait_until(ready, timeout=timeout, what="an interactive message to %s" % user)
+    new = wait_sent(fake, user, since, interactive_of, "an interactive message to %s" % user, timeout=timeout)
     return new, new[-1]
 
 
@@ -360,10 +307,6 @@ def wait_for_text(fake, user, since, pattern, timeout=5.0):
         new = fake.messages(user)[since:]
         return new if any(rx.search(body_text(m)) for m in new) else None
     return wait_until(found, timeout=timeout, what="a message to %s matching %r" % (user, pattern))
-
-
-def euros(cents):
-    return "€%d.%02d" % (cents // 100, cents % 100)
 
 
 # --- the cases ---------------------------------------------------------------------------
