@@ -86,6 +86,7 @@ enum {
     METADATA_MAX = 1000,
     CTA_LABEL_MAX = 36,
     NONCE_BYTES = 16,
+    CRC_TOKEN_MAX = 255,
 };
 
 static const char *str(const json_t *obj, const char *key) {
@@ -229,16 +230,28 @@ char *pl_x_oauth_header(const char *method, const char *url, const char *form,
 
 /* --- inbound: the CRC and the signature ------------------------------------------------ */
 
+/* Whether token is shaped like the crc_tokens X sends (a UUID, or base64
+ * text): at most CRC_TOKEN_MAX of [A-Za-z0-9._~+/=-]. The check's answer is
+ * the HMAC that also signs a POST's body, keyed alike: answered for any
+ * text, the check would sign a forged body for whoever asked. No body can
+ * pass this (a JSON body starts with "{"). */
+static int crc_token_shaped(const char *token) {
+    size_t n = strlen(token);
+    return n > 0 && n <= CRC_TOKEN_MAX &&
+           strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~+/=-") == n;
+}
+
 /* GET: the Challenge-Response Check. Answers {"response_token": "sha256="
  * + base64 HMAC-SHA256 of crc_token keyed by the consumer secret}. */
 static int crc(const pl_channel_config *cfg, const pl_webhook *req, pl_inbound *out, char **err) {
     const char *secret = pl_channel_require(cfg, "consumer_secret", &out->status, err);
     if (!secret) return PL_ERR;
     char *token = pl_channel_query_param(req->query, "crc_token");
-    if (!token || !*token) {
+    if (!token || !crc_token_shaped(token)) {
         free(token);
         out->status = 400;
-        return pl_fail(err, "an X Challenge-Response Check needs a crc_token");
+        return pl_fail(err, "an X Challenge-Response Check needs a crc_token of at most %d letters, digits "
+                            "and ._~+/=- (what X sends)", CRC_TOKEN_MAX);
     }
     char *mac = pl_channel_hmac_base64("sha256", secret, token, strlen(token));
     char *response = pl_strdupf("sha256=%s", mac);
@@ -347,13 +360,29 @@ static int is_own(const char *sender, const char *for_user, const char *account)
     return strcmp(sender, for_user) == 0 || (account && strcmp(sender, account) == 0);
 }
 
+/* The account this bot answers as: the user_id setting, else the user id
+ * an access token of X's user context starts with ("<user id>-..."), in
+ * buf; NULL when neither says. */
+static const char *own_account(const pl_channel_config *cfg, char *buf, size_t size) {
+    const char *account = pl_channel_setting(cfg, "user_id");
+    if (account) return account;
+    const char *token = pl_channel_setting(cfg, "access_token");
+    size_t digits = token ? strspn(token, "0123456789") : 0;
+    if (digits == 0 || digits >= size || token[digits] != '-') return NULL;
+    memcpy(buf, token, digits);
+    buf[digits] = '\0';
+    return buf;
+}
+
 /* The events of a verified body of the documented shape. A body for
- * another subscribed account than the configured user_id is acknowledged
- * and ignored: this bot's credentials would answer from the wrong account. */
+ * another subscribed account than this bot's (several brands may share one
+ * X app, and so its consumer secret) is acknowledged and ignored: this
+ * bot's credentials would answer from the wrong account. */
 static void add_events(const pl_channel_config *cfg, const pl_webhook *req, const json_t *root,
                        json_t *events) {
     const char *for_user = str(root, "for_user_id");
-    const char *account = pl_channel_setting(cfg, "user_id");
+    char buf[32];
+    const char *account = own_account(cfg, buf, sizeof buf);
     if (!for_user || (account && strcmp(for_user, account) != 0)) return;
     size_t i;
     json_t *item;

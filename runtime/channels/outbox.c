@@ -200,11 +200,16 @@ static void done_with_head(queue *q) {
     send_next(q);
 }
 
+/* The wait before another attempt: the backoff, doubling up to
+ * retry_max_ms; or longer when the platform says how long (Retry-After,
+ * X's x-rate-limit-reset: at most a day, http_client.c), which is waited in
+ * full, so that a platform's rate-limit window does not use up a call's
+ * attempts. */
 static long backoff_ms(const pl_outbox *o, int attempts, long retry_after) {
     long ms = o->retry_ms;
     for (int i = 1; i < attempts && ms < o->retry_max_ms; i++) ms *= 2;
-    if (retry_after >= 0 && retry_after * 1000 > ms) ms = retry_after * 1000;
-    return ms > o->retry_max_ms ? o->retry_max_ms : ms;
+    if (ms > o->retry_max_ms) ms = o->retry_max_ms;
+    return retry_after >= 0 && retry_after * 1000 > ms ? retry_after * 1000 : ms;
 }
 
 static void schedule_retry(queue *q, long delay_ms) {
@@ -216,12 +221,17 @@ static void schedule_retry(queue *q, long delay_ms) {
 static void failed_attempt(queue *q, const char *why, int retry, long retry_after);
 
 /* A 2xx answer that says the call failed (pl_channel_adapter.refused):
- * counted as a failed attempt; 1 when it was one. */
+ * counted as a failed attempt; 1 when it was one. When the bot stopped
+ * serving the channel while the call was out, the answer cannot be judged:
+ * that is a failed attempt too (retried), never "sent". */
 static int refused_in_answer(queue *q, const pl_http_response *res) {
     const pl_channel_adapter *adapter = pl_channel_find(q->channel);
     pl_channel_config cfg;
-    if (!adapter || !adapter->refused || !q->outbox->lookup(q->bot, q->channel, &cfg, q->outbox->lookup_ud))
-        return 0;
+    if (!adapter || !adapter->refused) return 0;
+    if (!q->outbox->lookup(q->bot, q->channel, &cfg, q->outbox->lookup_ud)) {
+        failed_attempt(q, "the answer could not be judged: the bot no longer serves this channel", 1, -1);
+        return 1;
+    }
     int retry = 0;
     long retry_after = -1;
     char *said = NULL;

@@ -90,7 +90,8 @@ static long retry_after_of(CURL *easy, long status) {
     char *end = NULL;
     if (curl_easy_header(easy, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK) {
         long secs = strtol(h->value, &end, 10);
-        return end != h->value && secs >= 0 ? secs : -1; /* an HTTP date is treated as absent */
+        if (end == h->value || secs < 0) return -1; /* an HTTP date is treated as absent */
+        return secs > 86400 ? 86400 : secs;           /* a day at most: the outbox counts in ms */
     }
     if (status != 429 ||
         curl_easy_header(easy, "x-rate-limit-reset", 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
