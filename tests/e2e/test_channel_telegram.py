@@ -16,7 +16,6 @@ secret (401/403, nothing stored, nothing sent); a replayed update (200, one
 turn); the platform answering 500 then 200 (delivered once, in order); the
 platform down past the retry limit (dead letter logged, server fine)."""
 
-import http.server
 import itertools
 import json
 import os
@@ -28,6 +27,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import ROOT, Server, check, db_contents, db_query, make_bot, run_suite, wait_until  # noqa: E402
+from channel_helpers import FakePlatform, units  # noqa: E402
 
 BARISTA_TOKEN = "110201543:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 BARISTA_SECRET = "barista-hook-secret_" + "%08x" % random.getrandbits(32)
@@ -86,10 +86,6 @@ def added_drink(size, drink):
     return ("One %s %s, coming up!" % (size, drink), "Great choice: a %s %s ✨" % (size, drink))
 
 
-def utf16_len(s):
-    return len(s.encode("utf-16-le")) // 2
-
-
 # --- the fake Bot API ------------------------------------------------------------
 
 METHOD_FIELDS = {
@@ -132,13 +128,13 @@ def request_problems(method, body):
         out.append("chat_id is not an integer: %r" % (body.get("chat_id"),))
     if method == "sendMessage":
         text = body.get("text")
-        if not isinstance(text, str) or not 1 <= utf16_len(text) <= 4096:
+        if not isinstance(text, str) or not 1 <= units(text) <= 4096:
             out.append("text is not 1-4096 characters: %r" % (text,))
     if method == "sendPhoto":
         if not isinstance(body.get("photo"), str) or not body["photo"].startswith("https://"):
             out.append("photo is not an HTTP URL: %r" % (body.get("photo"),))
         caption = body.get("caption", "")
-        if not isinstance(caption, str) or utf16_len(caption) > 1024:
+        if not isinstance(caption, str) or units(caption) > 1024:
             out.append("caption is not 0-1024 characters: %r" % (caption,))
     if method == "answerCallbackQuery" and not isinstance(body.get("callback_query_id"), str):
         out.append("callback_query_id is not a string")
@@ -147,55 +143,33 @@ def request_problems(method, body):
     return out
 
 
-class FakeTelegram:
-    """A Bot API on 127.0.0.1 that records every request. Per chat, plan[chat]
-    lists what the next attempts get ("500", "drop": the connection closes
-    without an answer); chats in down always get "drop"."""
+class FakeTelegram(FakePlatform):
+    """A Bot API on 127.0.0.1 that records every request ({"bot", "method",
+    "body", "chat", "outcome"}). Per chat, fail_first[chat] lists what the
+    next attempts get ("500", "drop": the connection closes without an
+    answer); chats in down always get "drop"."""
+
+    protocol_version = "HTTP/1.0"
+    user_key = "chat"
+    message_key = None
+    down_answer = "drop"
 
     def __init__(self):
-        self.lock = threading.Lock()
-        self.requests = []  # dicts: bot, method, body, chat, outcome
-        self.problems = []
-        self.plan = {}
-        self.down = set()
+        super().__init__()
         self.message_ids = itertools.count(1000)
-        fake = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
+    def on_get(self, h):
+        self.problem("GET %s: the Bot API is called with POST here" % h.path)
+        self.answer(h, 405, {"ok": False, "error_code": 405, "description": "POST only"})
 
-            def do_GET(self):
-                fake.problem("GET %s: the Bot API is called with POST here" % self.path)
-                self.answer(405, {"ok": False, "error_code": 405, "description": "POST only"})
+    def took(self, r):
+        return r["outcome"] == "200"
 
-            def do_POST(self):
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                fake.handle(self, raw)
-
-            def answer(self, status, obj):
-                data = json.dumps(obj).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def problem(self, text):
-        with self.lock:
-            self.problems.append(text)
-
-    def handle(self, h, raw):
+    def on_post(self, h, raw):
         m = re.fullmatch(r"/bot([^/]+)/([A-Za-z]+)", h.path)
         if not m or m.group(1) not in TOKENS:
             self.problem("%s: not /bot<a known token>/<method>" % h.path)
-            h.answer(404, {"ok": False, "error_code": 404, "description": "Not Found"})
+            self.answer(h, 404, {"ok": False, "error_code": 404, "description": "Not Found"})
             return
         bot, method = TOKENS[m.group(1)], m.group(2)
         if (h.headers.get("Content-Type") or "").split(";")[0].strip() != "application/json":
@@ -210,20 +184,19 @@ class FakeTelegram:
         if method == "answerCallbackQuery" and isinstance(body, dict):
             chat = self.chat_of_query(body.get("callback_query_id"))
         with self.lock:
-            steps = self.plan.get(chat)
-            outcome = "drop" if chat in self.down else (steps.pop(0) if steps else "200")
+            outcome = self.failure(chat) or "200"
             self.requests.append({"bot": bot, "method": method, "body": body, "chat": chat, "outcome": outcome})
         if outcome == "drop":
             h.close_connection = True
             return
         if outcome == "500":
-            h.answer(500, {"ok": False, "error_code": 500, "description": "Internal Server Error"})
+            self.answer(h, 500, {"ok": False, "error_code": 500, "description": "Internal Server Error"})
             return
         result = True
         if method != "answerCallbackQuery":
             result = {"message_id": next(self.message_ids), "date": int(time.time()),
                       "chat": {"id": chat, "type": "private"}}
-        h.answer(200, {"ok": True, "result": result})
+        self.answer(h, 200, {"ok": True, "result": result})
 
     # Tap ids are "<chat>-<n>" (made by TelegramClient.tap), so an answer
     # can be told apart per chat.
@@ -233,17 +206,6 @@ class FakeTelegram:
             return int(str(query_id).rsplit("-", 1)[0])
         except ValueError:
             return None
-
-    def attempts(self, chat):
-        with self.lock:
-            return [r for r in self.requests if r["chat"] == chat]
-
-    def delivered(self, chat):
-        return [r for r in self.attempts(chat) if r["outcome"] == "200"]
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 # --- the Telegram side of parley ---------------------------------------------------
@@ -395,9 +357,7 @@ def main(tap):
 
     def no_problems():
         """No request so far broke the Bot API's rules (each is reported once)."""
-        with fake.lock:
-            problems, fake.problems = fake.problems, []
-        check.assertEqual(problems, [], "requests that break the Bot API's rules")
+        check.assertEqual(fake.take_problems(), [], "requests that break the Bot API's rules")
 
     def expect_ack(request, query_id):
         check.assertEqual(request["method"], "answerCallbackQuery")
@@ -549,7 +509,7 @@ def main(tap):
 
     def platform_500_then_200(run):
         chat = new_chat()
-        fake.plan[chat] = ["500"]
+        fake.fail_first[chat] = ["500"]
         mark = srv.mark()
         barista.say(chat, "hi")
         greet, ask = barista.take(chat, 2)
@@ -560,7 +520,7 @@ def main(tap):
         check.assertEqual(attempts[0]["body"], attempts[1]["body"])
         srv.wait_log(r"telegram/%d: sending message \d+ failed \(HTTP 500" % chat, mark)
         # a tap after the retry goes on normally, in order
-        fake.plan[chat] = ["500", "500"]
+        fake.fail_first[chat] = ["500", "500"]
         q = barista.tap(chat, button(ask, "Latte · €3.80"))
         ack, size = barista.take(chat, 2)
         expect_ack(ack, q)
@@ -596,8 +556,7 @@ def main(tap):
     def case(name, fn, runs=2):
         """A case whose Bot API rule checks start afresh."""
         def run_case(run):
-            with fake.lock:
-                fake.problems = []
+            fake.take_problems()
             fn(run)
         tap.case(name, run_case, runs=runs)
 
