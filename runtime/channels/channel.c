@@ -202,6 +202,19 @@ char *pl_channel_shortened(const char *s, size_t max) {
 
 int pl_channel_has_words(const char *s) { return s && s[strspn(s, " \t\r\n")]; }
 
+size_t pl_channel_piece_end(const char *s, size_t n, size_t *skip) {
+    *skip = 0;
+    if (!s[n]) return n;
+    for (const char *breaks = "\n "; *breaks; breaks++) {
+        const char *at = memrchr(s, *breaks, n);
+        if (at && (size_t)(at - s) > n / 2) {
+            *skip = 1;
+            return (size_t)(at - s);
+        }
+    }
+    return n ? n : 1;
+}
+
 int pl_channel_is_web_url(const char *url) {
     return url && (strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0);
 }

@@ -236,6 +236,12 @@ size_t pl_channel_prefix_bytes(const char *s, size_t max);
 char *pl_channel_shortened(const char *s, size_t max);
 /* Whether s has something besides white space. */
 int pl_channel_has_words(const char *s);
+/* Where the next piece of s ends when a message holds at most its first n
+ * bytes (measured as the platform counts, ending on a character boundary):
+ * n when s ends there; else after the last line break, else the last
+ * space, in the piece's second half, with *skip 1 (the separator is left
+ * out); else n (at least 1, so that a split always moves on). */
+size_t pl_channel_piece_end(const char *s, size_t n, size_t *skip);
 /* Whether url is a web address a platform can open (http:// or https://). */
 int pl_channel_is_web_url(const char *url);
 /* A payload as the flow set it (new JSON string): a short key of

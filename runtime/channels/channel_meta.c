@@ -419,16 +419,7 @@ static size_t text_prefix(const pl_meta_platform *p, const char *s) {
 static void add_text(const render_ctx *r, json_t *messages, const char *text) {
     const char *p = text;
     while (*p) {
-        size_t n = text_prefix(r->p, p), skip = 0;
-        if (p[n]) {
-            for (const char *breaks = "\n "; *breaks && !skip; breaks++) {
-                const char *at = memrchr(p, *breaks, n);
-                if (at && (size_t)(at - p) > n / 2) {
-                    n = (size_t)(at - p);
-                    skip = 1;
-                }
-            }
-        }
+        size_t skip, n = pl_channel_piece_end(p, text_prefix(r->p, p), &skip);
         json_array_append_new(messages, json_pack("{s:s%}", "text", p, n));
         p += n + skip;
     }

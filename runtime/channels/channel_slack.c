@@ -446,17 +446,7 @@ static char *mrkdwn(const char *s, size_t max) {
  * line or a word in its second half where there is one; *skip is the
  * separator's length. */
 static size_t piece_end(const char *s, size_t max, size_t *skip) {
-    size_t n = escaped_prefix_bytes(s, max);
-    *skip = 0;
-    if (!s[n]) return n;
-    for (const char *breaks = "\n "; *breaks; breaks++) {
-        const char *at = memrchr(s, *breaks, n);
-        if (at && (size_t)(at - s) > n / 2) {
-            *skip = 1;
-            return (size_t)(at - s);
-        }
-    }
-    return n ? n : 1;
+    return pl_channel_piece_end(s, escaped_prefix_bytes(s, max), skip);
 }
 
 typedef struct {

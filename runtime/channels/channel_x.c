@@ -557,14 +557,7 @@ static json_t *pieces(const char *text) {
     json_t *out = json_array();
     const char *p = text;
     while (pl_channel_text_units(p) > TEXT_MAX) {
-        size_t n = pl_channel_prefix_bytes(p, TEXT_MAX), skip = 0;
-        for (const char *breaks = "\n "; *breaks && !skip; breaks++) {
-            const char *at = memrchr(p, *breaks, n);
-            if (at && (size_t)(at - p) > n / 2) {
-                n = (size_t)(at - p);
-                skip = 1;
-            }
-        }
+        size_t skip, n = pl_channel_piece_end(p, pl_channel_prefix_bytes(p, TEXT_MAX), &skip);
         json_array_append_new(out, json_stringn(p, n));
         p += n + skip;
     }
