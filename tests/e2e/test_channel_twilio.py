@@ -15,17 +15,16 @@ channel on; and "smsnotoken", whose auth token variable is not set."""
 import base64
 import hashlib
 import hmac
-import http.server
 import json
 import os
 import re
 import sys
-import threading
 import urllib.parse
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import ROOT, Server, check, db_query, make_bot, run_suite, wait_until  # noqa: E402
+from channel_helpers import FIXTURE_TONE, FakePlatform, numbered  # noqa: E402
 
 SID = "AC" + uuid.uuid4().hex
 TOKEN = "tw-" + uuid.uuid4().hex
@@ -37,40 +36,21 @@ ALLOWED_FIELDS = {"To", "From", "MessagingServiceSid", "Body", "MediaUrl", "Stat
 # --- the fake Twilio API --------------------------------------------------------------
 
 
-class FakeTwilio:
-    """Records every request to the Messages API and checks it. plan maps a
-    recipient to the statuses to answer in turn (then 201)."""
+class FakeTwilio(FakePlatform):
+    """Records every request to the Messages API and checks it: {"to",
+    "body", "status", "fields"}. fail_next(to, statuses) plans what a
+    recipient's next requests get (then 201)."""
 
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.requests = []   # every attempt: {"to", "body", "status", "fields"}
-        self.problems = []   # what a request got wrong
-        self.plan = {}
-        fake = self
+    protocol_version = "HTTP/1.0"
+    user_key = "to"
+    message_key = "body"
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
+    def on_post(self, h, raw):
+        status, answer = self.handle(h.path, h.headers, raw.decode("utf-8"))
+        self.answer(h, status, answer)
 
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length).decode("utf-8")
-                status, answer = fake.handle(self.path, self.headers, raw)
-                body = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def problem(self, what):
-        with self.lock:
-            self.problems.append(what)
+    def took(self, r):
+        return r["status"] == 201
 
     def handle(self, path, headers, raw):
         want_path = "/2010-04-01/Accounts/%s/Messages.json" % SID
@@ -99,31 +79,11 @@ class FakeTwilio:
         if body is None or not (0 < len(body) <= 1600):
             self.problem("Body of %s characters" % (None if body is None else len(body)))
         with self.lock:
-            queue = self.plan.get(to) or []
-            status = queue.pop(0) if queue else 201
+            status = self.failure(to) or 201
             self.requests.append({"to": to, "body": body, "status": status, "fields": fields})
         if status != 201:
             return status, {"code": 20500, "message": "fake failure"}
         return 201, {"sid": "SM" + uuid.uuid4().hex, "status": "queued", "to": to, "body": body}
-
-    def fail_next(self, to, *statuses):
-        with self.lock:
-            self.plan[to] = list(statuses)
-
-    def attempts(self, to):
-        with self.lock:
-            return [r for r in self.requests if r["to"] == to]
-
-    def delivered(self, to):
-        return [r["body"] for r in self.attempts(to) if r["status"] == 201]
-
-    def wait_delivered(self, to, n, timeout=5.0):
-        return wait_until(lambda: (lambda d: d if len(d) >= n else None)(self.delivered(to)),
-                          timeout=timeout, what="%d message(s) to %s (got %r)" % (n, to, self.delivered(to)))
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 # --- signing and posting webhooks ---------------------------------------------------------
@@ -166,11 +126,6 @@ def say(server, bot, phone, text, sid=None, **extra):
     check.assertTrue(r.headers.get("content-type", "").startswith("text/xml"), r.headers)
     check.assertIn(b"<Response></Response>", r.body)
     return r
-
-
-def numbered(body):
-    """{n: title} of the "n) title" lines of an SMS body."""
-    return {int(m.group(1)): m.group(2) for m in re.finditer(r"^(\d+)\) (.*)$", body, re.M)}
 
 
 def money(text):
@@ -219,11 +174,6 @@ return {
   wait = { answer = function(c) return "start" end },
 }
 """ % LONG
-
-FIXTURE_TONE = """\
-return { persona = { name = "Fix" }, templates = { en = { fallback = "fixture fallback" } } }
-"""
-
 
 def twilio_settings(prefix):
     return {"account_sid_env": prefix + "_ACCOUNT_SID", "auth_token_env": prefix + "_AUTH_TOKEN",
