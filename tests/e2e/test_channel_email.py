@@ -33,6 +33,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import ROOT, Server, check, db_query, make_bot, run_suite, wait_until  # noqa: E402
+from channel_helpers import FIXTURE_TONE, Recorder  # noqa: E402
 
 KEY = "key-" + uuid.uuid4().hex
 FROM = "Bea's Coffee <orders@mg.parley.test>"
@@ -46,17 +47,16 @@ AGENT_TOKEN = "agent-" + uuid.uuid4().hex
 # --- the SMTP sink ---------------------------------------------------------------------
 
 
-class SmtpSink:
+class SmtpSink(Recorder):
     """A minimal SMTP server (RFC 5321) on loopback. Records each mail that
-    reached the end of DATA: {"from", "rcpt", "raw", "msg", "code"}; plan
-    maps a recipient to the reply codes to give its next mails after DATA
-    (then 250)."""
+    reached the end of DATA: {"from", "rcpt", "raw", "msg", "code"};
+    fail_next(to, codes) plans the reply codes to give a recipient's next
+    mails after DATA (then 250)."""
+
+    message_key = None
 
     def __init__(self, user=SMTP_USER, password=SMTP_PASSWORD):
-        self.lock = threading.Lock()
-        self.mails = []
-        self.problems = []
-        self.plan = {}
+        super().__init__()
         self.connections = 0
         self.login = "\0%s\0%s" % (user, password)
         sink = self
@@ -142,34 +142,21 @@ class SmtpSink:
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def problem(self, what):
-        with self.lock:
-            self.problems.append(what)
-
     def take(self, sender, rcpt, raw):
         for what in mail_problems(sender, rcpt, raw):
             self.problem(what)
         msg = email.message_from_bytes(raw, policy=email.policy.default)
         with self.lock:
-            plan = self.plan.get(rcpt[0]) or []
-            code = plan.pop(0) if plan else 250
-            self.mails.append({"from": sender, "rcpt": rcpt, "raw": raw, "msg": msg, "code": code})
+            code = self.failure(rcpt[0]) or 250
+            self.requests.append({"from": sender, "rcpt": rcpt, "raw": raw, "msg": msg, "code": code})
         return code
-
-    def fail_next(self, to, *codes):
-        with self.lock:
-            self.plan[to] = list(codes)
 
     def attempts(self, to):
         with self.lock:
-            return [m for m in self.mails if to in m["rcpt"]]
+            return [m for m in self.requests if to in m["rcpt"]]
 
-    def delivered(self, to):
-        return [m for m in self.attempts(to) if m["code"] == 250]
-
-    def wait_delivered(self, to, n, timeout=5.0):
-        return wait_until(lambda: (lambda d: d if len(d) >= n else None)(self.delivered(to)), timeout=timeout,
-                          what="%d mail(s) to %s (got %d)" % (n, to, len(self.delivered(to))))
+    def took(self, m):
+        return m["code"] == 250
 
     def stop(self):
         self.server.shutdown()
@@ -306,11 +293,6 @@ return {
 }
 """
 
-FIXTURE_TONE = """\
-return { persona = { name = "Fix" }, templates = { en = { fallback = "fixture fallback" } } }
-"""
-
-
 def email_settings(prefix, **extra):
     s = {"signing_key_env": prefix + "_MAILGUN_SIGNING_KEY", "from_env": prefix + "_EMAIL_FROM",
          "smtp_url_env": prefix + "_SMTP_URL", "smtp_user_env": prefix + "_SMTP_USER",
@@ -343,9 +325,7 @@ def main(tap):
     db = server.db
 
     def no_problems():
-        with sink.lock:
-            problems, sink.problems[:] = list(sink.problems), []
-        check.assertEqual(problems, [], "mails that break RFC 5322 / MIME or the envelope")
+        check.assertEqual(sink.take_problems(), [], "mails that break RFC 5322 / MIME or the envelope")
 
     def stored_for(address):
         user = address.lower()
