@@ -50,12 +50,8 @@ static json_t *events_of(const char *messaging) {
                  messaging) < 0)
         abort();
     pl_inbound in;
-    int rc = post(body, SECRET, &in, &err);
-    if (rc != 0) printf("#   inbound failed: %s\n", err);
-    json_t *events = rc == 0 ? json_incref(in.events) : NULL;
-    pl_inbound_clear(&in);
+    json_t *events = events_taken(post(body, SECRET, &in, &err), &in, err);
     free(body);
-    free(err);
     return events;
 }
 

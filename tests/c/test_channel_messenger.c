@@ -36,38 +36,19 @@ static void set_env(void) {
 /* --- webhook requests ------------------------------------------------------------ */
 
 
+#define HOOK_URL "https://bot.example/v1/bots/barista/channels/messenger"
+
 static int get(const char *query, pl_inbound *in, char **err) {
     pl_channel_config cfg = config();
-    pl_webhook req = {.method = "GET", .url = "https://bot.example/v1/bots/barista/channels/messenger",
-                      .query = query, .body = "", .body_len = 0, .header = find_header};
-    memset(in, 0, sizeof *in);
-    in->status = 200;
-    return pl_channel_messenger.inbound(&cfg, &req, in, err);
+    return webhook_get(&pl_channel_messenger, &cfg, HOOK_URL, query, in, err);
 }
 
 /* POSTs body with the X-Hub-Signature-256 header given (NULL: signed
  * correctly with the test secret; "": no header). */
 static int post(const char *body, const char *signature, pl_inbound *in, char **err) {
-    char *good = NULL;
-    if (!signature) {
-        char *hex = pl_channel_hmac_hex("sha256", SECRET, body, strlen(body));
-        good = malloc(strlen(hex) + 8);
-        sprintf(good, "sha256=%s", hex);
-        free(hex);
-        signature = good;
-    }
-    header headers[] = {{"Content-Type", "application/json"},
-                        {*signature ? "X-Hub-Signature-256" : "X-Other", signature},
-                        {NULL, NULL}};
     pl_channel_config cfg = config();
-    pl_webhook req = {.method = "POST", .url = "https://bot.example/v1/bots/barista/channels/messenger",
-                      .body = body, .body_len = strlen(body), .header = find_header,
-                      .header_ctx = headers, .long_payload = fake_long_payload};
-    memset(in, 0, sizeof *in);
-    in->status = 200;
-    int rc = pl_channel_messenger.inbound(&cfg, &req, in, err);
-    free(good);
-    return rc;
+    return webhook_post_signed(&pl_channel_messenger, &cfg, HOOK_URL, body, "X-Hub-Signature-256", signature,
+                               SECRET, 0, in, err);
 }
 
 /* A webhook body with one entry holding the given messaging items (JSON). */
@@ -82,12 +63,8 @@ static char *page_body(const char *messaging) {
 static json_t *events_of(const char *messaging) {
     char *body = page_body(messaging), *err = NULL;
     pl_inbound in;
-    int rc = post(body, NULL, &in, &err);
-    if (rc != 0) printf("#   inbound failed: %s\n", err);
-    json_t *events = rc == 0 ? json_incref(in.events) : NULL;
-    pl_inbound_clear(&in);
+    json_t *events = events_taken(post(body, NULL, &in, &err), &in, err);
     free(body);
-    free(err);
     return events;
 }
 
@@ -535,17 +512,6 @@ TEST(render_quick_replies) {
     CHECK_STR(field(json_array_get(qr, 3), "title"), "12345678901234567890");
     json_decref(m);
     json_decref(calls);
-}
-
-/* Replies JSON with one reply of n choices titled "Choice i" (payload "p<i>"). */
-static char *reply_with_choices(const char *text, int n) {
-    size_t cap = 64 + (size_t)n * 64;
-    char *s = malloc(cap);
-    size_t len = (size_t)sprintf(s, "{\"text\":\"%s\",\"choices\":[", text);
-    for (int i = 1; i <= n; i++)
-        len += (size_t)sprintf(s + len, "%s{\"title\":\"Choice %d\",\"payload\":\"p%d\"}", i > 1 ? "," : "", i, i);
-    sprintf(s + len, "]}");
-    return s;
 }
 
 TEST(render_more_than_13_choices_become_numbered_text) {

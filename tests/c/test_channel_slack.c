@@ -51,9 +51,7 @@ static int deliver(const char *body, const header *headers, long long now, pl_in
     pl_webhook req = {.method = "POST", .url = "https://bot.example/v1/bots/barista/channels/slack",
                       .body = body, .body_len = strlen(body), .header = find_header,
                       .header_ctx = headers, .now = now, .long_payload = fake_long_payload};
-    memset(in, 0, sizeof *in);
-    in->status = 200;
-    return pl_channel_slack.inbound(&cfg, &req, in, err);
+    return webhook_inbound(&pl_channel_slack, &cfg, &req, in, err);
 }
 
 /* POSTs body signed correctly now (a JSON body, or a form when form). */
@@ -133,12 +131,8 @@ static char *block_actions(const char *action) {
 static json_t *tap_events(const char *action) {
     char *body = block_actions(action), *err = NULL;
     pl_inbound in;
-    int rc = post_as(body, 1, NULL, &in, &err);
-    if (rc != 0) printf("#   inbound failed: %s\n", err);
-    json_t *events = rc == 0 ? json_incref(in.events) : NULL;
-    pl_inbound_clear(&in);
+    json_t *events = events_taken(post_as(body, 1, NULL, &in, &err), &in, err);
     free(body);
-    free(err);
     return events;
 }
 
@@ -657,17 +651,6 @@ TEST(render_choices_as_buttons) {
     CHECK(text && strncmp(text, "Which drink?\n1) Latte · €3.80\n2) An extra", 42) == 0 && strstr(text, "\n3) Mocha"));
     json_decref(body);
     json_decref(calls);
-}
-
-/* Replies JSON with one reply of n choices titled "Choice i" (payload "p<i>"). */
-static char *reply_with_choices(const char *text, int n) {
-    size_t cap = 64 + (size_t)n * 64;
-    char *s = malloc(cap);
-    size_t len = (size_t)sprintf(s, "{\"text\":\"%s\",\"choices\":[", text);
-    for (int i = 1; i <= n; i++)
-        len += (size_t)sprintf(s + len, "%s{\"title\":\"Choice %d\",\"payload\":\"p%d\"}", i > 1 ? "," : "", i, i);
-    sprintf(s + len, "]}");
-    return s;
 }
 
 TEST(render_more_than_25_choices_take_two_actions_blocks) {

@@ -61,9 +61,7 @@ static int request(const json_t *s, const char *method, const char *query, const
     pl_webhook req = {.method = method, .url = "https://bot.example/v1/bots/barista/channels/wechat",
                       .query = query, .body = body, .body_len = strlen(body), .header = find_header,
                       .now = now};
-    memset(in, 0, sizeof *in);
-    in->status = 200;
-    return pl_channel_wechat.inbound(&cfg, &req, in, err);
+    return webhook_inbound(&pl_channel_wechat, &cfg, &req, in, err);
 }
 
 /* A push signed with the test token (DOC_TOKEN) at NOW. */

@@ -37,12 +37,7 @@ static char *long_payload(const void *ctx, const char *key) {
     return strcmp(key, "~ABCDEFGHIJKL") == 0 ? pl_strdup("a payload far too long for a button id") : NULL;
 }
 
-static char *signature_of(const char *body) {
-    char *hex = pl_channel_hmac_hex("sha256", SECRET, body, strlen(body));
-    char *sig = pl_strdupf("sha256=%s", hex);
-    free(hex);
-    return sig;
-}
+static char *signature_of(const char *body) { return hub_signature(SECRET, body, 0); }
 
 /* POSTs body with the given signature header value (NULL: none). */
 static int post_signed(const pl_channel_config *cfg, const char *body, const char *signature,
@@ -52,9 +47,7 @@ static int post_signed(const pl_channel_config *cfg, const char *body, const cha
                       .body_len = strlen(body), .header = find_header,
                       .header_ctx = signature ? headers : NULL, .now = 1749416383,
                       .long_payload = long_payload};
-    memset(out, 0, sizeof *out);
-    out->status = 200;
-    return wa->inbound(cfg, &req, out, err);
+    return webhook_inbound(wa, cfg, &req, out, err);
 }
 
 /* POSTs body correctly signed; returns the events (borrowed from out). */
@@ -71,11 +64,7 @@ static const json_t *post(const char *body, pl_inbound *out) {
 
 static int get(const char *query, pl_inbound *out, char **err) {
     pl_channel_config cfg = config();
-    pl_webhook req = {.method = "GET", .url = "https://example.test/hook", .query = query, .body = "",
-                      .header = find_header};
-    memset(out, 0, sizeof *out);
-    out->status = 200;
-    return wa->inbound(&cfg, &req, out, err);
+    return webhook_get(wa, &cfg, "https://example.test/hook", query, out, err);
 }
 
 /* A webhook body with one change whose value holds contacts, messages and

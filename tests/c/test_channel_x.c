@@ -108,38 +108,19 @@ TEST(oauth_refuses_what_is_not_a_web_url) {
 /* --- webhook requests ------------------------------------------------------------------- */
 
 
+#define HOOK_URL "https://bot.example/v1/bots/barista/channels/x"
+
 static int get(const char *query, pl_inbound *in, char **err) {
     pl_channel_config cfg = config();
-    pl_webhook req = {.method = "GET", .url = "https://bot.example/v1/bots/barista/channels/x",
-                      .query = query, .body = "", .body_len = 0, .header = find_header};
-    memset(in, 0, sizeof *in);
-    in->status = 200;
-    return pl_channel_x.inbound(&cfg, &req, in, err);
+    return webhook_get(&pl_channel_x, &cfg, HOOK_URL, query, in, err);
 }
 
 /* POSTs body with the x-twitter-webhooks-signature given (NULL: signed
  * correctly with the test secret; "": no header). */
 static int post(const char *body, const char *signature, pl_inbound *in, char **err) {
-    char *good = NULL;
-    if (!signature) {
-        char *b64 = pl_channel_hmac_base64("sha256", SECRET, body, strlen(body));
-        good = malloc(strlen(b64) + 8);
-        sprintf(good, "sha256=%s", b64);
-        free(b64);
-        signature = good;
-    }
-    header headers[] = {{"Content-Type", "application/json"},
-                        {*signature ? "X-Twitter-Webhooks-Signature" : "X-Other", signature},
-                        {NULL, NULL}};
     pl_channel_config cfg = config();
-    pl_webhook req = {.method = "POST", .url = "https://bot.example/v1/bots/barista/channels/x",
-                      .body = body, .body_len = strlen(body), .header = find_header,
-                      .header_ctx = headers, .long_payload = fake_long_payload};
-    memset(in, 0, sizeof *in);
-    in->status = 200;
-    int rc = pl_channel_x.inbound(&cfg, &req, in, err);
-    free(good);
-    return rc;
+    return webhook_post_signed(&pl_channel_x, &cfg, HOOK_URL, body, "X-Twitter-Webhooks-Signature", signature,
+                               SECRET, 1, in, err);
 }
 
 /* A DM event from sender (JSON text; data is the message_data's inside). */
@@ -164,12 +145,8 @@ static char *activity(const char *events) {
 static json_t *events_of(char *body) {
     char *err = NULL;
     pl_inbound in;
-    int rc = post(body, NULL, &in, &err);
-    if (rc != 0) printf("#   inbound failed: %s\n", err);
-    json_t *events = rc == 0 ? json_incref(in.events) : NULL;
-    pl_inbound_clear(&in);
+    json_t *events = events_taken(post(body, NULL, &in, &err), &in, err);
     free(body);
-    free(err);
     return events;
 }
 
