@@ -127,7 +127,7 @@ class Recorder:
     def wait_delivered(self, user, n, timeout=5.0):
         """Waits until at least n were delivered to user; returns them all."""
         return wait_until(lambda: (lambda d: d if len(d) >= n else None)(self.delivered(user)), timeout=timeout,
-                          what="%d delivered to %s (got %r)" % (n, user, self.delivered(user)))
+                          what="%d delivered to %s (got %d)" % (n, user, len(self.delivered(user))))
 
 
 class FakePlatform(Recorder):
