@@ -196,6 +196,27 @@ TEST(crc_refuses) {
     CHECK(in.status == 400);
     free(err), err = NULL;
     pl_inbound_clear(&in);
+    /* the check's HMAC signs a POST's body too: a token that is not shaped
+     * like X's (a whole body, too long, spaces) is refused, never signed */
+    static const char *const forged[] = {
+        "crc_token=%7B%22for_user_id%22%3A%223805104374%22%2C%22direct_message_events%22%3A%5B%5D%7D",
+        "crc_token=a+b",
+        "crc_token=line%0Abreak",
+    };
+    for (size_t i = 0; i < sizeof forged / sizeof *forged; i++) {
+        CHECK(get(forged[i], &in, &err) != 0);
+        CHECK(in.status == 400 && in.answer == NULL);
+        free(err), err = NULL;
+        pl_inbound_clear(&in);
+    }
+    char longest[300] = "crc_token=";
+    memset(longest + 10, 'A', 255);
+    CHECK(get(longest, &in, &err) == 0 && in.status == 200);
+    pl_inbound_clear(&in);
+    strcat(longest, "A"); /* 256 */
+    CHECK(get(longest, &in, &err) != 0 && in.status == 400);
+    free(err), err = NULL;
+    pl_inbound_clear(&in);
     unsetenv(SECRET_ENV);
     CHECK(get("crc_token=abc", &in, &err) != 0);
     CHECK(in.status == 503);
@@ -348,6 +369,12 @@ TEST(parse_own_messages_are_ignored) {
     CHECK(json_array_size(events) == 1);
     json_decref(events);
     free(both);
+    /* without user_id the account is the one the access token starts with:
+     * another brand's deliveries (one X app, one consumer secret) are not
+     * answered from this account */
+    events = events_of(pl_strdupf("{\"for_user_id\":\"9999\",\"direct_message_events\":[%s]}", theirs));
+    CHECK(events && json_array_size(events) == 0);
+    json_decref(events);
     /* a DM from the configured account to an account subscribed to the same
      * webhook, and one to that other account, are both not ours to answer */
     set_env();

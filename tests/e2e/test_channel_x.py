@@ -338,6 +338,14 @@ def main(tap):
         check.assertEqual(r.json, {"response_token": "sha256=" + mac})
         r = server.request("GET", HOOK)
         check.assertEqual(r.status, 400, r)
+        # the check's HMAC is the one that signs deliveries: asked to sign a
+        # whole body, it refuses, so no forged delivery can be had from it
+        user = new_user()
+        body = activity(user, [dm_event(user, "hi")])
+        r = server.request("GET", HOOK + "?" + urllib.parse.urlencode({"crc_token": body.decode()}))
+        check.assertEqual(r.status, 400, r)
+        check.assertNotIn(b"response_token", r.body)
+        check.assertEqual(stored_for(server, user), {"inbox": 0, "sessions": 0, "transcript": 0, "outbox": 0})
 
     def conversation(run):
         user = new_user()
