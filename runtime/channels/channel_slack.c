@@ -63,8 +63,6 @@
 #include "channel.h"
 
 #include <ctype.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -344,15 +342,17 @@ static void add_action(const pl_webhook *req, const json_t *payload, const json_
  * button) is taken; other interactions (shortcuts, modals) are not parley's
  * and are acknowledged unread. */
 static int parse_interaction(const pl_webhook *req, pl_inbound *out, char **err) {
-    struct evkeyvalq form = {NULL, &form.tqh_first};
+    pl_channel_form form = {0};
     json_t *payload = NULL;
     char *why = NULL;
     int rc = PL_ERR;
     out->status = 400;
-    const char *text = evhttp_parse_query_str(req->body, &form) == 0 ? evhttp_find_header(&form, "payload") : NULL;
+    const char *text = pl_channel_form_parse(req->body, &form) == PL_OK ? pl_channel_form_get(&form, "payload") : NULL;
     json_error_t jerr;
     if (!text) {
         pl_fail(err, "the form has no payload parameter (an interactivity request carries one)");
+    } else if (pl_channel_form_not_utf8(&form)) {
+        pl_fail(err, "the form is not UTF-8 text");
     } else if (!(payload = json_loads(text, 0, &jerr)) || !str(payload, "type")) {
         pl_fail(err, "the payload is not a JSON object with a type%s%s", payload ? "" : ": ",
                 payload ? "" : jerr.text);
@@ -374,7 +374,7 @@ static int parse_interaction(const pl_webhook *req, pl_inbound *out, char **err)
     }
     free(why);
     json_decref(payload);
-    evhttp_clear_headers(&form);
+    pl_channel_form_free(&form);
     return rc;
 }
 

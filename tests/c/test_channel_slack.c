@@ -477,8 +477,13 @@ TEST(malformed_interactions_are_400) {
         "{\"type\":\"block_actions\",\"user\":{\"id\":\"U7\"},\"actions\":[{\"type\":\"button\",\"value\":7}]}",
         "{\"type\":\"block_actions\",\"user\":{\"id\":\"U7\"},\"channel\":\"D7\",\"actions\":[]}",
     };
-    for (size_t i = 0; i < sizeof payloads / sizeof *payloads + 2; i++) {
-        char *body = i == 0 ? strdup("text=hello") : i == 1 ? strdup("payload=%7B%22type") : form_of(payloads[i - 2]);
+    /* besides the payloads: a form without payload, a cut payload, a name
+     * in another case (form names are exact), bytes that are not UTF-8 */
+    const char *forms[] = {"text=hello", "payload=%7B%22type", "PAYLOAD=%7B%22type%22%3A%22block_actions%22%7D",
+                           "payload=%7B%22type%22%3A%22block_actions%22%7D&x=%FF"};
+    size_t nforms = sizeof forms / sizeof *forms;
+    for (size_t i = 0; i < sizeof payloads / sizeof *payloads + nforms; i++) {
+        char *body = i < nforms ? strdup(forms[i]) : form_of(payloads[i - nforms]);
         pl_inbound in;
         char *err = NULL;
         int rc = post_as(body, 1, NULL, &in, &err);
