@@ -1,8 +1,8 @@
 /* channel: per-bot channel settings and the helpers adapters share (HMAC,
- * constant-time compare, text fallbacks, lengths as platforms count them,
- * form bodies, percent-encoding and query strings); see channel.h. Which
- * adapters exist is registry.c's. Crypto is libcrypto's, form decoding
- * libevent's. */
+ * digests in hex, constant-time compare, text fallbacks, lengths as
+ * platforms count them, form bodies, percent-encoding and query strings);
+ * see channel.h. Which adapters exist is registry.c's. Crypto is
+ * libcrypto's, form decoding libevent's. */
 #define _GNU_SOURCE
 #include "channel.h"
 
@@ -100,6 +100,22 @@ char *pl_channel_hmac_base64(const char *algorithm, const char *key, const char 
     if (!b64) abort();
     EVP_EncodeBlock((unsigned char *)b64, mac, (int)n);
     return b64;
+}
+
+char *pl_channel_digest_hex(const char *algorithm, const char *const *parts, size_t n, int ends) {
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx) abort();
+    EVP_DigestInit_ex(ctx, strcmp(algorithm, "sha1") == 0 ? EVP_sha1() : EVP_sha256(), NULL);
+    for (size_t i = 0; i < n; i++)
+        if (parts[i]) EVP_DigestUpdate(ctx, parts[i], strlen(parts[i]) + (ends ? 1 : 0));
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(ctx, digest, &len);
+    EVP_MD_CTX_free(ctx);
+    char *hex = malloc(len * 2 + 1);
+    if (!hex) abort();
+    for (unsigned int i = 0; i < len; i++) snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+    return hex;
 }
 
 json_t *pl_channel_call(const char *method, const char *path, json_t *json_body) {

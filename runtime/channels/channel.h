@@ -210,6 +210,12 @@ char *pl_channel_hmac_hex(const char *algorithm, const char *key, const char *da
 char *pl_channel_hmac_base64(const char *algorithm, const char *key, const char *data,
                              size_t len);
 
+/* The digest ("sha1" or "sha256") of parts, in order, as lower-case hex
+ * (new). With ends, each part is followed by a NUL byte, so that ("ab",
+ * "c") and ("a", "bc") differ; without, the parts are simply joined. A NULL
+ * part is left out (not even its NUL). */
+char *pl_channel_digest_hex(const char *algorithm, const char *const *parts, size_t n, int ends);
+
 /* A new API call object {"method", "path", "body", "content_type"}; body is
  * dumped from json (stolen) when given. */
 json_t *pl_channel_call(const char *method, const char *path, json_t *json_body);

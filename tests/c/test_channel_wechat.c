@@ -141,6 +141,22 @@ TEST(signature_documented_examples) {
     free(s);
 }
 
+/* channel.c's digest helper, which the signature is made with */
+TEST(digest_hex_joins_or_ends_parts) {
+    const char *abc[] = {"a", "b", "c"};
+    char *s = pl_channel_digest_hex("sha1", abc, 3, 0);
+    CHECK_STR(s, "a9993e364706816aba3e25717850c26c9cd0d89d"); /* SHA-1 of "abc" */
+    free(s);
+    const char *ended[] = {"a", NULL, "b"};
+    s = pl_channel_digest_hex("sha256", ended, 3, 1);
+    CHECK_STR(s, "8fb20ef63ced4145fc2e983ffe597d1dcff39154c3bf21f0fa9dde6a0c50fdc9"); /* "a\0b\0" */
+    free(s);
+    const char *moved[] = {"ab", "c"};
+    s = pl_channel_digest_hex("sha256", moved, 2, 1);
+    CHECK_STR(s, "629c2f14f654f026086f2aefe1855533d0897f49df86a19073be17b237361b09"); /* "ab\0c\0" */
+    free(s);
+}
+
 TEST(handshake_answers_echostr_of_the_documented_request) {
     pl_inbound in;
     char *err = NULL;
@@ -965,6 +981,7 @@ int main(void) {
     setenv(AES_ENV, SAMPLE_KEY, 1);
     RUN(adapter_is_registered);
     RUN(signature_documented_examples);
+    RUN(digest_hex_joins_or_ends_parts);
     RUN(handshake_answers_echostr_of_the_documented_request);
     RUN(handshake_refusals);
     RUN(push_signature_refusals);
