@@ -9,8 +9,8 @@
  * calls need: fetched through the outbox's HTTP client before a call
  * (prepare), cached per bot and app id until it expires, dropped when
  * WeChat says it no longer holds (refused). Uses channel.c's helpers,
- * jansson, libxml2, libcrypto (SHA-1, AES-256-CBC, base64) and libevent's
- * query parsing; sending, retries and dead letters are the outbox's.
+ * jansson, libxml2 and libcrypto (AES-256-CBC, base64); sending, retries
+ * and dead letters are the outbox's.
  *
  * Every platform field used is the one WeChat documents:
  *   Server verification (GET signature, timestamp, nonce, echostr; signature
@@ -67,8 +67,6 @@
 #include "channel_wechat.h"
 
 #include <ctype.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <openssl/crypto.h>
@@ -78,7 +76,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/queue.h>
 
 #include "base/common.h"
 #include "event/http_client.h"
@@ -112,24 +109,10 @@ static int compare_strings(const void *a, const void *b) {
 
 char *pl_wechat_signature(const char *const *parts, size_t n) {
     const char *sorted[8];
-    size_t total = 0;
     if (n > sizeof sorted / sizeof *sorted) return NULL;
-    for (size_t i = 0; i < n; i++) {
-        sorted[i] = parts[i] ? parts[i] : "";
-        total += strlen(sorted[i]);
-    }
+    for (size_t i = 0; i < n; i++) sorted[i] = parts[i] ? parts[i] : "";
     qsort(sorted, n, sizeof *sorted, compare_strings);
-    char *joined = malloc(total + 1), *p = joined;
-    if (!joined) abort();
-    for (size_t i = 0; i < n; i++) p = stpcpy(p, sorted[i]);
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_Digest(joined, total, digest, &len, EVP_sha1(), NULL);
-    free(joined);
-    char *hex = malloc(len * 2 + 1);
-    if (!hex) abort();
-    for (unsigned int i = 0; i < len; i++) snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-    return hex;
+    return pl_channel_digest_hex("sha1", sorted, n, 0);
 }
 
 /* 1 when received (any case) is the signature of parts, compared in constant time. */
@@ -412,12 +395,12 @@ static int check_message(const push *p, char **err) {
 typedef struct {
     const pl_channel_config *cfg;
     const pl_webhook *req;
-    struct evkeyvalq query;
+    pl_channel_form query;
     const char *token;
 } inbound_ctx;
 
 static const char *param(inbound_ctx *in, const char *name) {
-    return evhttp_find_header(&in->query, name);
+    return pl_channel_form_get(&in->query, name);
 }
 
 /* signature, timestamp and nonce: 401 when absent, 403 when they do not
@@ -584,15 +567,14 @@ static int receive(inbound_ctx *in, pl_inbound *out, char **err) {
 static int wechat_inbound(const pl_channel_config *cfg, const pl_webhook *req, pl_inbound *out,
                           char **err) {
     inbound_ctx in = {.cfg = cfg, .req = req};
-    TAILQ_INIT(&in.query);
     int rc = PL_ERR;
-    if (evhttp_parse_query_str(req->query ? req->query : "", &in.query) != 0) {
+    if (pl_channel_form_parse(req->query, &in.query) != PL_OK) {
         out->status = 400;
         pl_fail(err, "the query string cannot be parsed");
     } else if ((in.token = pl_channel_require(cfg, "token", &out->status, err))) {
         rc = strcmp(req->method, "GET") == 0 ? handshake(&in, out, err) : receive(&in, out, err);
     }
-    evhttp_clear_headers(&in.query);
+    pl_channel_form_free(&in.query);
     return rc;
 }
 
@@ -941,8 +923,7 @@ static int wechat_authorize(const pl_channel_config *cfg, json_t *headers, char 
     if (!app_id) return PL_ERR;
     token_entry *e = entry_for(cfg->bot, app_id, 0);
     if (!e || !e->token) return pl_fail(err, "no WeChat access token at hand");
-    char *encoded = evhttp_uriencode(e->token, -1, 0);
-    if (!encoded) abort();
+    char *encoded = pl_channel_percent_encode(e->token);
     char *with = pl_strdupf("%s%caccess_token=%s", *url, strchr(*url, '?') ? '&' : '?', encoded);
     free(encoded);
     free(*url);
