@@ -224,3 +224,23 @@ uint64_t pl_text_hash(const char *s, size_t len) {
     }
     return h;
 }
+
+char *pl_text_html_escape(const char *s) {
+    size_t n = 0;
+    for (const char *p = s ? s : ""; *p; p++) n += strchr("&<>\"'", *p) ? 6 : 1;
+    char *out = malloc(n + 1), *o = out;
+    if (!out) abort();
+    for (const char *p = s ? s : ""; *p; p++) {
+        const char *rep = *p == '&' ? "&amp;" : *p == '<' ? "&lt;" : *p == '>' ? "&gt;"
+                        : *p == '"' ? "&quot;" : *p == '\'' ? "&#39;" : NULL;
+        if (!rep) {
+            *o++ = *p;
+            continue;
+        }
+        size_t len = strlen(rep);
+        memcpy(o, rep, len);
+        o += len;
+    }
+    *o = '\0';
+    return out;
+}

@@ -39,6 +39,11 @@ char *pl_text_valid_utf8(const char *s);
  * out NULL it only counts them. */
 size_t pl_text_strip_emoji(const char *s, size_t len, char *out, size_t *removed);
 
+/* A new copy of s with &, <, >, " and ' as HTML entities (&amp; &lt; &gt;
+ * &quot; &#39;), safe inside element text and quoted attribute values. A
+ * NULL s is the empty string. */
+char *pl_text_html_escape(const char *s);
+
 /* 64-bit FNV-1a: stable across runs and machines, for deterministic choices. */
 uint64_t pl_text_hash(const char *s, size_t len);
 

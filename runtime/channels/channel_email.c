@@ -67,6 +67,7 @@
 
 #include "base/common.h"
 #include "base/log.h"
+#include "base/text.h"
 
 enum {
     TOKEN_MAX = 128,          /* Mailgun's tokens are 50 characters */
@@ -99,24 +100,6 @@ static long setting_long(const pl_channel_config *cfg, const char *key, long fal
     char *end = NULL;
     long n = s ? strtol(s, &end, 10) : 0;
     return s && end != s && *end == '\0' && n > 0 ? n : fallback;
-}
-
-/* s with &, <, >, " and ' as HTML entities (new). */
-static char *html_escape(const char *s) {
-    GString *out = g_string_new(NULL);
-    for (; s && *s; s++) {
-        switch (*s) {
-        case '&': g_string_append(out, "&amp;"); break;
-        case '<': g_string_append(out, "&lt;"); break;
-        case '>': g_string_append(out, "&gt;"); break;
-        case '"': g_string_append(out, "&quot;"); break;
-        case '\'': g_string_append(out, "&#39;"); break;
-        default: g_string_append_c(out, *s);
-        }
-    }
-    char *copy = pl_strdup(out->str);
-    g_string_free(out, TRUE);
-    return copy;
 }
 
 /* --- remembered tokens and the loop guard --------------------------------------- */
@@ -600,7 +583,7 @@ static char *reply_text(const json_t *reply, int first, const char *locale) {
 
 /* Text as HTML: escaped, line breaks kept. */
 static void add_html_text(GString *html, const char *text) {
-    char *escaped = html_escape(text);
+    char *escaped = pl_text_html_escape(text);
     for (const char *p = escaped; *p; p++) {
         if (*p == '\n') g_string_append(html, "<br>\n");
         else g_string_append_c(html, *p);
@@ -609,7 +592,7 @@ static void add_html_text(GString *html, const char *text) {
 }
 
 static void add_html_image(GString *html, const char *url, const char *alt, int width) {
-    char *src = html_escape(url), *text = html_escape(alt ? alt : "");
+    char *src = pl_text_html_escape(url), *text = pl_text_html_escape(alt ? alt : "");
     g_string_append_printf(html, "<img src=\"%s\" alt=\"%s\" width=\"%d\" style=\"max-width:100%%;height:auto;"
                                  "border-radius:6px\">", src, text, width);
     free(src);
@@ -681,7 +664,7 @@ static void add_html_reply(GString *html, const json_t *reply, int first, const 
     const json_t *link = json_object_get(reply, "link");
     const char *url = url_of(link), *title = json_string_value(json_object_get(link, "title"));
     if (pl_channel_is_web_url(url)) {
-        char *href = html_escape(url);
+        char *href = pl_text_html_escape(url);
         g_string_append_printf(html, "<p style=\"margin:16px 0\"><a href=\"%s\" style=\"display:inline-block;"
                                      "padding:10px 20px;background:#1f6f43;color:#ffffff;text-decoration:none;"
                                      "border-radius:6px;font-weight:bold\">", href);

@@ -9,6 +9,7 @@
 
 #include "base/common.h"
 #include "base/money.h"
+#include "base/text.h"
 
 extern const pl_payment_provider pl_payment_stripe;
 
@@ -61,21 +62,6 @@ int pl_payments_transition(const char *status, const char **from, const char **t
     return 0;
 }
 
-/* Escapes text for HTML (new string). */
-static char *html_escape(const char *s) {
-    size_t n = 0;
-    for (const char *p = s ? s : ""; *p; p++) n += (*p == '&' || *p == '<' || *p == '>' || *p == '"') ? 6 : 1;
-    char *out = malloc(n + 1), *o = out;
-    if (!out) abort();
-    for (const char *p = s ? s : ""; *p; p++) {
-        const char *rep = *p == '&' ? "&amp;" : *p == '<' ? "&lt;" : *p == '>' ? "&gt;" : *p == '"' ? "&quot;" : NULL;
-        if (rep) o = stpcpy(o, rep);
-        else *o++ = *p;
-    }
-    *o = '\0';
-    return out;
-}
-
 static void append(char **html, const char *part) {
     char *joined = pl_strdupf("%s%s", *html, part);
     free(*html);
@@ -87,7 +73,7 @@ static void append_lines(char **html, const json_t *order) {
     size_t i;
     json_t *line;
     json_array_foreach(json_object_get(order, "lines"), i, line) {
-        char *title = html_escape(json_string_value(json_object_get(line, "title")));
+        char *title = pl_text_html_escape(json_string_value(json_object_get(line, "title")));
         char *price = pl_money_format((long long)json_integer_value(json_object_get(line, "total")), currency, "en");
         char *row = pl_strdupf("<tr><td>%lld × %s</td><td>%s</td></tr>",
                                (long long)json_integer_value(json_object_get(line, "qty")), title, price);
@@ -99,7 +85,7 @@ static void append_lines(char **html, const json_t *order) {
     long long discount = (long long)json_integer_value(json_object_get(order, "discount"));
     if (discount > 0) {
         char *price = pl_money_format(-discount, currency, "en");
-        char *code = html_escape(json_string_value(json_object_get(order, "discount_code")));
+        char *code = pl_text_html_escape(json_string_value(json_object_get(order, "discount_code")));
         char *row = pl_strdupf("<tr><td>Discount %s</td><td>%s</td></tr>", code, price);
         append(html, row);
         free(row);
@@ -129,13 +115,13 @@ char *pl_payments_test_page(const json_t *order, const char *bot, const char *me
     append(&html, tail);
     free(tail);
     if (message) {
-        char *m = html_escape(message);
+        char *m = pl_text_html_escape(message);
         char *p = pl_strdupf("<p id=\"result\"><strong>%s</strong></p>", m);
         append(&html, p);
         free(p);
         free(m);
     } else if (state && strcmp(state, "pending") == 0) {
-        char *token = html_escape(json_string_value(json_object_get(order, "token")));
+        char *token = pl_text_html_escape(json_string_value(json_object_get(order, "token")));
         char *form = pl_strdupf("<form method=\"post\"><input type=\"hidden\" name=\"token\" value=\"%s\">"
                                 "<button name=\"action\" value=\"pay\" id=\"pay\">Pay %s</button>"
                                 "<button name=\"action\" value=\"decline\" id=\"decline\">Decline</button></form>",

@@ -133,6 +133,18 @@ TEST(hash_fnv1a_vectors) {
     CHECK(pl_text_hash("foobar", 6) != pl_text_hash("foobaz", 6));
 }
 
+TEST(html_escape) {
+    char *e = pl_text_html_escape("<a href=\"x\">Tom & Jerry's</a>");
+    CHECK_STR(e, "&lt;a href=&quot;x&quot;&gt;Tom &amp; Jerry&#39;s&lt;/a&gt;");
+    free(e);
+    e = pl_text_html_escape(NULL);
+    CHECK_STR(e, "");
+    free(e);
+    e = pl_text_html_escape("café ☕");
+    CHECK_STR(e, "café ☕");
+    free(e);
+}
+
 int main(void) {
     RUN(fold_case_and_accents);
     RUN(fold_fullwidth);
@@ -145,5 +157,6 @@ int main(void) {
     RUN(phrase_with_folded_input);
     RUN(is_utf8);
     RUN(hash_fnv1a_vectors);
+    RUN(html_escape);
     return check_done();
 }
