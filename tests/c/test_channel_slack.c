@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/common.h"
 #include "channels/channel.h"
 #include "check.h"
 #include "webhook_fixture.h"
@@ -477,10 +478,14 @@ TEST(malformed_interactions_are_400) {
         "{\"type\":\"block_actions\",\"user\":{\"id\":\"U7\"},\"actions\":[{\"type\":\"button\",\"value\":7}]}",
         "{\"type\":\"block_actions\",\"user\":{\"id\":\"U7\"},\"channel\":\"D7\",\"actions\":[]}",
     };
-    /* besides the payloads: a form without payload, a cut payload, a name
-     * in another case (form names are exact), bytes that are not UTF-8 */
-    const char *forms[] = {"text=hello", "payload=%7B%22type", "PAYLOAD=%7B%22type%22%3A%22block_actions%22%7D",
-                           "payload=%7B%22type%22%3A%22block_actions%22%7D&x=%FF"};
+    /* besides the payloads: a form without payload, a cut payload, and a
+     * good tap's form with its name in another case (form names are exact)
+     * or with bytes that are not UTF-8 */
+    char *tap = block_actions("{\"type\":\"button\",\"action_id\":\"c1\",\"value\":\"latte\","
+                              "\"action_ts\":\"1767225600.1\",\"text\":{\"type\":\"plain_text\",\"text\":\"Latte\"}}");
+    char *upper = pl_strdupf("PAYLOAD%s", tap + strlen("payload"));
+    char *latin1 = pl_strdupf("%s&note=caf%%E9", tap);
+    const char *forms[] = {"text=hello", "payload=%7B%22type", upper, latin1};
     size_t nforms = sizeof forms / sizeof *forms;
     for (size_t i = 0; i < sizeof payloads / sizeof *payloads + nforms; i++) {
         char *body = i < nforms ? strdup(forms[i]) : form_of(payloads[i - nforms]);
@@ -494,6 +499,9 @@ TEST(malformed_interactions_are_400) {
         free(body);
         pl_inbound_clear(&in);
     }
+    free(tap);
+    free(upper);
+    free(latin1);
 }
 
 /* --- rendering ------------------------------------------------------------------------------------- */
