@@ -75,6 +75,8 @@ TEST(adapter_is_registered) {
     CHECK_STR(pl_channel_messenger.default_api_base, "https://graph.facebook.com/v19.0");
     CHECK(pl_channel_messenger.synchronous == 0);
     CHECK(pl_channel_messenger.render && pl_channel_messenger.authorize);
+    /* Meta's messaging window: 24 hours, 7 days for a person's words */
+    CHECK(pl_channel_messenger.window_s == 24 * 3600 && pl_channel_messenger.agent_window_s == 7 * 24 * 3600);
 }
 
 TEST(handshake_answers_the_challenge) {
