@@ -53,7 +53,9 @@
  * required to send unless the operator's PARLEY_EMAIL_API_BASE names the
  * relay), smtp_user and smtp_password (AUTH), subject (of a mail that does
  * not answer one of the shopper's), signature_max_age (seconds, default
- * 900), loop_limit and loop_window (default 20 messages in 600 seconds). */
+ * 900), loop_limit and loop_window (default 20 messages in 600 seconds),
+ * sender_check ("mailgun", the default: Mailgun's SPF, DKIM and spam
+ * verdicts must vouch for the sender; "off": trust it). */
 #define _GNU_SOURCE
 #include "channel.h"
 
@@ -366,6 +368,21 @@ static json_t *read_headers(const char *text, char **err) {
     return list;
 }
 
+/* The value of the FIRST header of that name, or NULL: for the headers
+ * Mailgun adds on receipt (X-Mailgun-*), which come before the message's
+ * own, so that copies a sender wrote into their mail come after them and
+ * are not read. */
+static const char *first_header_value(const json_t *headers, const char *name) {
+    size_t i;
+    json_t *pair;
+    json_array_foreach(headers, i, pair) {
+        if (i >= HEADERS_MAX) break;
+        const char *n = json_string_value(json_array_get(pair, 0));
+        if (n && strcasecmp(n, name) == 0) return json_string_value(json_array_get(pair, 1));
+    }
+    return NULL;
+}
+
 /* The first word of a header value, lower-cased, in buf. */
 static const char *first_word(const char *value, char *buf, size_t size) {
     const char *p = value + strspn(value, " \t\r\n");
@@ -401,6 +418,37 @@ static const char *not_for_an_answer(const char *sender, const json_t *headers) 
     if ((v = header_value(headers, "Return-Path")) && strcmp(v + strspn(v, " \t"), "<>") == 0)
         return "a null Return-Path (a bounce)";
     return NULL;
+}
+
+/* Why a mail's sender cannot be believed, or NULL. The sender (SMTP MAIL
+ * FROM) is the shopper, and nothing in the post proves it: Mailgun's own
+ * verdicts must, added to the headers when the domain's spam filter is set
+ * to "Mark spam with MIME headers" (Receiving → spam filter): X-Mailgun-Spf
+ * (Pass, Neutral, Fail or SoftFail: the sending host may send for the
+ * sender's domain), X-Mailgun-Dkim-Check-Result (Pass or Fail: a DKIM
+ * signature of the mail verified) and X-Mailgun-Sflag (Yes: classified as
+ * spam). Answered: not spam, and SPF or DKIM passed. The sender_check
+ * setting "off" trusts the sender (a relay that adds no such headers).
+ * why is filled into buf. */
+static const char *sender_not_believed(const pl_channel_config *cfg, const json_t *headers, char *buf, size_t size) {
+    const char *check = pl_channel_setting(cfg, "sender_check");
+    if (check && strcmp(check, "off") == 0) return NULL;
+    char spf[16], dkim[16], flag[16];
+    const char *v;
+    first_word((v = first_header_value(headers, "X-Mailgun-Spf")) ? v : "", spf, sizeof spf);
+    first_word((v = first_header_value(headers, "X-Mailgun-Dkim-Check-Result")) ? v : "", dkim, sizeof dkim);
+    first_word((v = first_header_value(headers, "X-Mailgun-Sflag")) ? v : "", flag, sizeof flag);
+    if (strcmp(flag, "yes") == 0) {
+        snprintf(buf, size, "Mailgun flagged it as spam (X-Mailgun-Sflag: Yes)");
+        return buf;
+    }
+    if (strcmp(spf, "pass") == 0 || strcmp(dkim, "pass") == 0) return NULL;
+    snprintf(buf, size,
+             "neither SPF nor DKIM passed at Mailgun (X-Mailgun-Spf: %s, X-Mailgun-Dkim-Check-Result: %s): the sender "
+             "may be forged%s", *spf ? spf : "none", *dkim ? dkim : "none",
+             *spf || *dkim ? "" : " (set the domain's spam filter to mark spam with MIME headers, or sender_check "
+                                  "\"off\" for a relay that adds none)");
+    return buf;
 }
 
 /* The sender as the shopper's id: lower-cased, without angle brackets
@@ -508,9 +556,12 @@ static int read_message(const pl_channel_config *cfg, const pl_webhook *req, con
     out->status = 200;
     int rc = PL_OK;
     char *address = NULL;
+    char doubt[320];
     const char *why = not_for_an_answer(sender, headers);
     if (why) {
         pl_info("[%s] email: not answering a mail from '%.80s': %s", cfg->bot, sender, why);
+    } else if ((why = sender_not_believed(cfg, headers, doubt, sizeof doubt))) {
+        pl_warn("[%s] email: not answering a mail from '%.80s': %s", cfg->bot, sender, why);
     } else if (!(address = shopper_address(sender))) {
         json_decref(out->events);
         out->events = NULL;

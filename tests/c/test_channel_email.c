@@ -32,6 +32,11 @@ extern const pl_channel_adapter pl_channel_email;
 
 static json_t *settings;
 
+/* The verdicts Mailgun adds to the headers of a mail whose sender checks
+ * out (first, before the mail's own headers). */
+#define MAILGUN_PASS "[\"X-Mailgun-Sflag\", \"No\"], [\"X-Mailgun-Spf\", \"Pass\"], " \
+                     "[\"X-Mailgun-Dkim-Check-Result\", \"Pass\"]"
+
 /* The log's last line (the adapter says what it did not answer, and why). */
 static char last_log[512];
 
@@ -64,8 +69,8 @@ static char *encode(const char *const *pairs) {
 /* The message-headers of a mail from address with extra headers (a JSON
  * text of [name, value] pairs). New string. */
 static char *headers_json(const char *address, const char *message_id, const char *extra) {
-    return pl_strdupf("[[\"From\", \"Ada <%s>\"], [\"Subject\", \"Coffee\"], [\"Message-Id\", \"%s\"]%s%s]", address,
-                      message_id, extra ? ", " : "", extra ? extra : "");
+    return pl_strdupf("[" MAILGUN_PASS ", [\"From\", \"Ada <%s>\"], [\"Subject\", \"Coffee\"], [\"Message-Id\", \"%s\"]%s%s]",
+                      address, message_id, extra ? ", " : "", extra ? extra : "");
 }
 
 static int inbound(const char *content_type, const char *body, size_t len, long long now, pl_inbound *in,
@@ -131,7 +136,7 @@ TEST(adapter_is_registered) {
 TEST(documented_signature_vector) {
     const char *pairs[] = {"timestamp", DOC_TIMESTAMP, "token", DOC_TOKEN, "signature", DOC_SIGNATURE,
                            "sender", "ada@example.org", "stripped-text", "hi",
-                           "message-headers", "[[\"Message-Id\", \"<doc@example.org>\"]]", NULL};
+                           "message-headers", "[" MAILGUN_PASS ", [\"Message-Id\", \"<doc@example.org>\"]]", NULL};
     char *body = encode(pairs), *err = NULL;
     pl_inbound in;
     CHECK(inbound("application/x-www-form-urlencoded", body, strlen(body), NOW, &in, &err) == PL_OK);
@@ -144,7 +149,7 @@ TEST(documented_signature_vector) {
     for (char *p = upper; *p; p++) *p = (char)toupper((unsigned char)*p);
     const char *again[] = {"timestamp", DOC_TIMESTAMP, "token", DOC_TOKEN, "signature", upper,
                            "sender", "ada@example.org", "stripped-text", "hi",
-                           "message-headers", "[[\"Message-Id\", \"<doc@example.org>\"]]", NULL};
+                           "message-headers", "[" MAILGUN_PASS ", [\"Message-Id\", \"<doc@example.org>\"]]", NULL};
     char *body2 = encode(again);
     err = NULL;
     CHECK(inbound("application/x-www-form-urlencoded", body2, strlen(body2), NOW, &in, &err) == PL_OK);
@@ -269,7 +274,7 @@ TEST(no_message_id_gives_a_stable_id) {
     pl_inbound a, b;
     char *err = NULL;
     const char *pairs[] = {"timestamp", DOC_TIMESTAMP, "sender", "c@example.org", "stripped-text", "hi",
-                           "message-headers", "[[\"Subject\", \"x\"]]", NULL};
+                           "message-headers", "[" MAILGUN_PASS ", [\"Subject\", \"x\"]]", NULL};
     for (int round = 0; round < 2; round++) {
         char token[64];
         snprintf(token, sizeof token, "nomsgid%043d", ++token_counter);
@@ -304,7 +309,7 @@ TEST(multipart_form_data) {
         "--B0UND\r\nContent-Disposition: form-data; name=\"sender\"\r\n\r\nzoe@example.org\r\n"
         "--B0UND\r\nContent-Disposition: form-data; name=\"stripped-text\"\r\n\r\nSee the photo,\r\ncaf\xc3\xa9\r\n"
         "--B0UND\r\nContent-Disposition: form-data; name=\"message-headers\"\r\n\r\n"
-        "[[\"Message-Id\", \"<multi@example.org>\"]]\r\n"
+        "[" MAILGUN_PASS ", [\"Message-Id\", \"<multi@example.org>\"]]\r\n"
         "--B0UND\r\nContent-Disposition: form-data; name=\"attachment-1\"; filename=\"photo.jpg\"\r\n"
         "Content-Type: image/jpeg\r\n\r\n",
         ts, token, sig);
@@ -375,6 +380,46 @@ TEST(never_answered) {
     CHECK(answered("MAILER-DAEMON@mx.example.org", NULL, NULL) == 0);
     CHECK(answered("postmaster@example.org", NULL, NULL) == 0);
     CHECK(answered("postmasters@example.org", NULL, NULL) == 1);
+}
+
+/* Whether a mail with exactly these message-headers (a JSON list's
+ * inside) is answered. */
+static size_t answered_with(const char *sender, const char *headers) {
+    char *list = pl_strdupf("[%s%s[\"Message-Id\", \"<v%d@example.org>\"]]", headers, *headers ? ", " : "",
+                            token_counter + 1);
+    const char *fields[] = {"message-headers", list, NULL};
+    size_t n = answered(sender, NULL, fields);
+    free(list);
+    return n;
+}
+
+TEST(sender_check) {
+    /* Mailgun's verdicts: SPF or DKIM must pass, and no spam flag */
+    CHECK(answered_with("s@example.org", MAILGUN_PASS) == 1);
+    CHECK(answered_with("s@example.org", "[\"X-Mailgun-Spf\", \"Pass\"], [\"X-Mailgun-Dkim-Check-Result\", \"Fail\"]") == 1);
+    CHECK(answered_with("s@example.org", "[\"X-Mailgun-Spf\", \"SoftFail\"], [\"X-Mailgun-Dkim-Check-Result\", \"pass\"]") == 1);
+    CHECK(answered_with("s@example.org", "[\"X-Mailgun-Spf\", \"Fail\"], [\"X-Mailgun-Dkim-Check-Result\", \"Fail\"]") == 0);
+    CHECK(strstr(last_log, "[barista] email: not answering a mail from 's@example.org': neither SPF nor DKIM passed "
+                           "at Mailgun (X-Mailgun-Spf: fail, X-Mailgun-Dkim-Check-Result: fail)"));
+    CHECK(answered_with("s@example.org", "[\"X-Mailgun-Spf\", \"Neutral\"]") == 0);
+    CHECK(answered_with("s@example.org", "[\"X-Mailgun-Spf\", \"SoftFail\"]") == 0);
+    /* no verdicts at all: not believed, and the log says how to get them */
+    CHECK(answered_with("s@example.org", "") == 0);
+    CHECK(strstr(last_log, "X-Mailgun-Spf: none, X-Mailgun-Dkim-Check-Result: none") && strstr(last_log, "sender_check"));
+    CHECK(answered_with("s@example.org", "[\"X-Mailgun-Sflag\", \"Yes\"], [\"X-Mailgun-Spf\", \"Pass\"]") == 0);
+    CHECK(strstr(last_log, "flagged it as spam"));
+    /* Mailgun's copy is the first: a sender's own, later in the mail, is not read */
+    CHECK(answered_with("s@example.org", "[\"X-Mailgun-Spf\", \"Fail\"], [\"X-Mailgun-Dkim-Check-Result\", \"Fail\"], "
+                                         "[\"From\", \"x <s@example.org>\"], [\"X-Mailgun-Spf\", \"Pass\"], "
+                                         "[\"X-Mailgun-Dkim-Check-Result\", \"Pass\"]") == 0);
+    CHECK(answered_with("s@example.org", MAILGUN_PASS ", [\"X-Mailgun-Sflag\", \"Yes\"]") == 1);
+    CHECK(answered_with("s@example.org", "[\"X-Mailgun-Sflag\", \"Yes\"], " MAILGUN_PASS) == 0);
+    /* a relay that adds no verdicts: sender_check "off" trusts the sender */
+    json_object_set_new(settings, "sender_check", json_string("off"));
+    CHECK(answered_with("s@example.org", "") == 1);
+    CHECK(answered_with("s@example.org", "[\"X-Mailgun-Spf\", \"Fail\"]") == 1);
+    json_object_del(settings, "sender_check");
+    CHECK(answered_with("s@example.org", "") == 0);
 }
 
 TEST(loop_guard) {
@@ -699,6 +744,7 @@ int main(void) {
     RUN(no_message_id_gives_a_stable_id);
     RUN(multipart_form_data);
     RUN(never_answered);
+    RUN(sender_check);
     RUN(loop_guard);
     RUN(malformed_posts);
     RUN(render_one_mail_per_turn);

@@ -231,10 +231,17 @@ def signed(fields, key=KEY, timestamp=None, token=None):
     return dict(fields, timestamp=ts, token=token, signature=sig)
 
 
-def mail(address, text, subject="Coffee", message_id=None, headers=(), name="Ada Shopper", quoted=True):
+# What Mailgun adds to the headers of a mail whose sender checks out (the
+# domain's spam filter set to mark spam with MIME headers), before the mail's own.
+PASSING = (("X-Mailgun-Sflag", "No"), ("X-Mailgun-Sscore", "0.1"), ("X-Mailgun-Spf", "Pass"),
+           ("X-Mailgun-Dkim-Check-Result", "Pass"))
+
+
+def mail(address, text, subject="Coffee", message_id=None, headers=(), name="Ada Shopper", quoted=True,
+         verdicts=PASSING):
     """The fields of a route's parsed-message post."""
     message_id = message_id or new_message_id()
-    hdrs = [["Received", "by mx.example.org"], ["From", "%s <%s>" % (name, address)],
+    hdrs = [*[list(h) for h in verdicts], ["Received", "by mx.example.org"], ["From", "%s <%s>" % (name, address)],
             ["To", "orders@mg.parley.test"], ["Subject", subject], ["Message-Id", message_id],
             ["Mime-Version", "1.0"], *[list(h) for h in headers]]
     body = text + ("\n\nOn Monday, Bea's Coffee wrote:\n> an earlier mail\n" if quoted else "")
@@ -521,6 +528,35 @@ def main(tap):
 
     tap.case("auto-replies, bulk mail, lists, bounces and mailer daemons are acknowledged and never answered",
              not_answered)
+
+    def forged(run):
+        victim = new_address()
+        mark = server.mark()
+        doubtful = [
+            ("SPF and DKIM fail", (("X-Mailgun-Spf", "Fail"), ("X-Mailgun-Dkim-Check-Result", "Fail")), ()),
+            ("SPF soft fail, no DKIM", (("X-Mailgun-Spf", "SoftFail"),), ()),
+            ("spam", (("X-Mailgun-Sflag", "Yes"), ("X-Mailgun-Spf", "Pass")), ()),
+            ("no verdicts", (), ()),
+            # the stranger writes passing verdicts into the mail: Mailgun's come first and are the ones read
+            ("forged verdicts", (("X-Mailgun-Spf", "Fail"), ("X-Mailgun-Dkim-Check-Result", "Fail")), PASSING),
+        ]
+        for what, verdicts, own in doubtful:
+            r = send(server, "mailfix", mail(victim, "send my order to mallory@example.net", verdicts=verdicts,
+                                              headers=own))
+            check.assertEqual(r.status, 200, "%s: %r" % (what, r))
+        # the victim's own mail, vouched for by Mailgun, is answered
+        send(server, "mailfix", mail(victim, "it is me"))
+        check.assertEqual([plain(x) for x in sink.wait_delivered(victim.lower(), 1)], ["echo: it is me\n"])
+        barrier()
+        check.assertEqual(stored_for(victim), {"inbox": 1, "sessions": 1, "outbox": 1})
+        lines = server.find_log(r"mailfix\] email: not answering a mail from '%s': " % re.escape(victim), mark)
+        check.assertEqual(len(lines), len(doubtful), lines)
+        check.assertEqual(len([x for x in lines if "neither SPF nor DKIM passed" in x.string]), 4, lines)
+        check.assertEqual(len([x for x in lines if "flagged it as spam" in x.string]), 1, lines)
+        no_problems()
+
+    tap.case("a sender Mailgun does not vouch for (SPF and DKIM fail, spam, no verdicts, verdicts forged into the "
+             "mail) is acknowledged and never answered", forged)
 
     def loop_guard(run):
         shopper = new_address()
