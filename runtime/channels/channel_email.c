@@ -6,7 +6,8 @@
  * the reading of the routes' parsed-message posts (form-encoded, or
  * multipart/form-data when the mail has attachments) into message events,
  * the refusal to answer mail no person wrote (auto-replies, bounces, mailing
- * lists) and a loop guard per address, the rendering of a turn's replies
+ * lists) or whose sender Mailgun does not vouch for, and a loop guard per
+ * address (both tables per bot and per process), the rendering of a turn's replies
  * into one mail (a plain-text and an HTML part, threaded under the
  * shopper's), and the SMTP relay and login added at send time. Uses
  * channel.c's helpers (settings, HMAC, constant-time compare, form bodies,
@@ -69,6 +70,7 @@
 
 #include "base/common.h"
 #include "base/log.h"
+#include "base/map.h"
 #include "base/text.h"
 
 enum {
@@ -80,8 +82,8 @@ enum {
     HEADERS_MAX = 500,        /* message-headers pairs read */
     FORM_PARTS_MAX = 256,     /* multipart/form-data parts read */
     REFERENCES_MAX = 12,      /* ids in our References header */
-    TOKENS_KEPT = 8192,       /* tokens remembered against replays */
-    ADDRESSES_KEPT = 4096,    /* addresses the loop guard counts */
+    TOKENS_KEPT = 8192,       /* tokens remembered against replays, per bot */
+    ADDRESSES_KEPT = 4096,    /* addresses the loop guard counts, per bot */
     MAX_AGE_DEFAULT = 900,
     LOOP_LIMIT_DEFAULT = 20,
     LOOP_WINDOW_DEFAULT = 600,
@@ -106,55 +108,97 @@ static long setting_long(const pl_channel_config *cfg, const char *key, long fal
 
 /* --- remembered tokens and the loop guard --------------------------------------- */
 
-/* Both tables are per process and bounded: past their size the oldest
- * entry makes room. Only requests whose signature is good reach them, so
- * a stranger cannot fill them. */
+/* Both tables are per bot, per process, and bounded per bot: past its size
+ * a bot's entries make room among themselves (the expired first, else the
+ * oldest), so no brand can push out another's — a brand's posts, signed
+ * with its own key and judged by its own settings, reach only its own
+ * tables. Only requests whose signature is good reach them, so a stranger
+ * cannot fill them. */
 
 typedef struct {
-    char token[TOKEN_MAX + 1];
+    long long at;             /* first: see make_room */
     unsigned char digest[32]; /* of the form the token came with */
-    long long at;
 } seen_token;
 
 typedef struct {
-    char *key; /* bot "\n" address */
-    long long start;
+    long long at; /* first: the window's start */
     long count;
 } loop_count;
 
-static pthread_mutex_t guard_lock = PTHREAD_MUTEX_INITIALIZER;
-static seen_token *tokens;
-static size_t ntokens;
-static loop_count *loops;
-static size_t nloops;
+typedef struct {
+    pl_map *tokens; /* token -> seen_token (owned) */
+    pl_map *loops;  /* address -> loop_count (owned) */
+} bot_guard;
 
-/* What a token's use is: 0 the first (now remembered), 1 again with the
- * same form (Mailgun's redelivery: de-duplicated downstream by the
+static pthread_mutex_t guard_lock = PTHREAD_MUTEX_INITIALIZER;
+static pl_map *guards; /* bot name -> bot_guard (owned; one per bot mailed, for the process's life) */
+
+/* The tables of bot, made on first use. Under guard_lock. */
+static bot_guard *guard_of(const char *bot) {
+    if (!guards) guards = pl_map_new();
+    bot_guard *g = pl_map_get(guards, bot);
+    if (!g) {
+        g = calloc(1, sizeof *g);
+        if (!g) abort();
+        g->tokens = pl_map_new();
+        g->loops = pl_map_new();
+        pl_map_put(guards, bot, g);
+    }
+    return g;
+}
+
+typedef struct {
+    pl_map *map;
+    long long before, now;
+    size_t dropped;
+    char *oldest; /* a copy of the oldest key kept */
+    long long oldest_at;
+} room;
+
+static void drop_stale(const char *key, void *value, void *ud) {
+    room *r = ud;
+    long long at = *(const long long *)value; /* both entry types start with their time */
+    if (at < r->before || at > r->now) {
+        free(pl_map_put(r->map, key, NULL)); /* removing the entry given is allowed */
+        r->dropped++;
+    } else if (!r->oldest || at < r->oldest_at) {
+        free(r->oldest);
+        r->oldest = pl_strdup(key);
+        r->oldest_at = at;
+    }
+}
+
+/* Room for one more in a full table of one bot: its entries older than
+ * before (or from a clock that went back) go; when none is, the oldest. */
+static void make_room(pl_map *map, long long before, long long now) {
+    room r = {map, before, now, 0, NULL, 0};
+    pl_map_each(map, drop_stale, &r);
+    if (!r.dropped && r.oldest) free(pl_map_put(map, r.oldest, NULL));
+    free(r.oldest);
+}
+
+/* What a token's use is at bot: 0 the first (now remembered), 1 again with
+ * the same form (Mailgun's redelivery: de-duplicated downstream by the
  * Message-Id), -1 again with another form (a replay of a captured
  * signature over a body of someone else's: the signature does not cover
- * the body). */
-static int token_use(const char *token, const unsigned char digest[32], long long now, long max_age) {
+ * the body). A token is remembered for twice the bot's window: one older
+ * can never be accepted again. */
+static int token_use(const char *bot, const char *token, const unsigned char digest[32], long long now, long max_age) {
     int use = 0;
-    size_t slot = SIZE_MAX;
     pthread_mutex_lock(&guard_lock);
-    for (size_t i = 0; i < ntokens && use == 0; i++) {
-        if (strcmp(tokens[i].token, token) == 0) use = memcmp(tokens[i].digest, digest, 32) == 0 ? 1 : -1;
-        /* one past twice the window can never be accepted again */
-        else if (slot == SIZE_MAX && (now - tokens[i].at > 2 * max_age || tokens[i].at > now)) slot = i;
-    }
-    if (use == 0) {
-        if (slot == SIZE_MAX && ntokens < TOKENS_KEPT) {
-            if (!tokens) tokens = calloc(TOKENS_KEPT, sizeof *tokens);
-            if (!tokens) abort();
-            slot = ntokens++;
-        } else if (slot == SIZE_MAX) {
-            slot = 0;
-            for (size_t i = 1; i < ntokens; i++)
-                if (tokens[i].at < tokens[slot].at) slot = i;
+    bot_guard *g = guard_of(bot);
+    seen_token *seen = pl_map_get(g->tokens, token);
+    if (seen && now - seen->at <= 2 * max_age && seen->at <= now) {
+        use = memcmp(seen->digest, digest, 32) == 0 ? 1 : -1;
+    } else {
+        if (!seen && pl_map_count(g->tokens) >= TOKENS_KEPT) make_room(g->tokens, now - 2 * max_age, now);
+        if (!seen) {
+            seen = malloc(sizeof *seen);
+            if (!seen) abort();
+            pl_map_put(g->tokens, token, seen);
         }
-        snprintf(tokens[slot].token, sizeof tokens[slot].token, "%s", token);
-        memcpy(tokens[slot].digest, digest, 32);
-        tokens[slot].at = now;
+        memcpy(seen->digest, digest, 32);
+        seen->at = now;
     }
     pthread_mutex_unlock(&guard_lock);
     return use;
@@ -163,34 +207,22 @@ static int token_use(const char *token, const unsigned char digest[32], long lon
 /* Counts a message from address to bot; 1 when it is more than limit in
  * the window that the address's first counted message opened. */
 static int over_loop_limit(const char *bot, const char *address, long long now, long limit, long window) {
-    char *key = pl_strdupf("%s\n%s", bot, address);
-    loop_count *e = NULL;
     pthread_mutex_lock(&guard_lock);
-    size_t oldest = 0;
-    for (size_t i = 0; i < nloops && !e; i++) {
-        if (strcmp(loops[i].key, key) == 0) e = &loops[i];
-        else if (loops[i].start < loops[oldest].start) oldest = i;
-    }
+    bot_guard *g = guard_of(bot);
+    loop_count *e = pl_map_get(g->loops, address);
     if (!e) {
-        if (nloops < ADDRESSES_KEPT) {
-            if (!loops) loops = calloc(ADDRESSES_KEPT, sizeof *loops);
-            if (!loops) abort();
-            e = &loops[nloops++];
-        } else {
-            e = &loops[oldest];
-            free(e->key);
-        }
-        e->key = key;
-        key = NULL;
-        e->start = now;
+        if (pl_map_count(g->loops) >= ADDRESSES_KEPT) make_room(g->loops, now - window, now);
+        e = malloc(sizeof *e);
+        if (!e) abort();
+        pl_map_put(g->loops, address, e);
+        e->at = now;
         e->count = 0;
-    } else if (now - e->start >= window || now < e->start) {
-        e->start = now;
+    } else if (now - e->at >= window || now < e->at) {
+        e->at = now;
         e->count = 0;
     }
     int over = ++e->count > limit;
     pthread_mutex_unlock(&guard_lock);
-    free(key);
     return over;
 }
 
@@ -323,7 +355,7 @@ static int check_signature(const pl_channel_config *cfg, const char *key, const 
                             "a replay, or a clock that is off", age, max_age);
     unsigned char digest[32];
     form_digest(form, files, digest);
-    int use = token_use(token, digest, req->now, max_age);
+    int use = token_use(cfg->bot, token, digest, req->now, max_age);
     if (use < 0) return pl_fail(err, "the token was already used for another message: a replay");
     *fresh = use == 0;
     return PL_OK;
