@@ -179,12 +179,23 @@ typedef struct pl_channel_adapter {
     int host_from_settings;
     /* Optional, for platforms whose calls need a credential that is fetched
      * first (WeChat's access token): run before authorize. PL_OK when it is
-     * at hand; PL_AGAIN after starting a fetch through http (borrowed), and
-     * ready(ud) then runs once, later, on the loop, whether the fetch worked
-     * or not (the caller asks again from there); PL_ERR with *err when it
-     * cannot be had now (counted as a failed attempt, retried). */
+     * at hand, with *credential a number naming it (it changes whenever the
+     * credential does); PL_AGAIN after starting a fetch through http
+     * (borrowed), and ready(ud) then runs once, later, on the loop, whether
+     * the fetch worked or not (the caller asks again from there), unless
+     * forget(ud) came first; PL_ERR with *err when it cannot be had now
+     * (counted as a failed attempt, retried). */
     int (*prepare)(const pl_channel_config *cfg, struct pl_http_client *http, void (*ready)(void *ud),
-                   void *ud, char **err);
+                   void *ud, long *credential, char **err);
+    /* With prepare: ready must not run for ud (the queue that asked is
+     * being freed, and the HTTP client may go next): the adapter drops
+     * whatever it holds of ud, and a fetch no one waits for any more. */
+    void (*forget)(void *ud);
+    /* Optional, with prepare, instead of refused: the same, also told which
+     * credential the call went with (prepare's *credential), so that a
+     * refusal of a credential since replaced does not drop the new one. */
+    int (*refused_with)(const pl_channel_config *cfg, long credential, long status, const char *body,
+                        int *retry, long *delay_s, char **why);
 } pl_channel_adapter;
 
 /* The adapter for a channel name, or NULL (registry.c's table). */

@@ -93,6 +93,8 @@ enum {
     AES_KEY_CHARS = 43,
     TOKEN_MARGIN_S = 300,       /* a token is renewed this long before WeChat says it ends */
     TOKEN_FAILED_HOLD_MS = 1000, /* a failed fetch is not repeated sooner than this */
+    TOKEN_FETCH_TIMEOUT_MS = 10000, /* the stable_token request's timeout */
+    TOKEN_FETCH_LOST_MS = 5000, /* a fetch this much older than that never came back */
     TOKEN_REFUSED_AGAIN_MS = 60000, /* a refused token that a fetch gave back again is
                                      * not fetched again for this long */
 };
@@ -767,28 +769,43 @@ static int wechat_render(const pl_channel_config *cfg, const pl_outbound *to, co
 /* --- the access token ---------------------------------------------------------------------- */
 
 /* The token of one bot's app, shared by its queues; brands never share
- * one (the key is the bot and the app id). All of it runs on the loop. */
+ * one (the key is the bot and the app id). A fetch in flight is on one
+ * HTTP client and holds the queues waiting for it; a queue that goes
+ * (forget) leaves its fetch, and a fetch that no one waits for any more is
+ * abandoned: its answer, should it still come, is dropped. All of it runs
+ * on the loop. */
 typedef struct waiter {
     struct waiter *next;
     void (*ready)(void *ud);
     void *ud;
 } waiter;
 
+struct token_entry;
+
+typedef struct fetch {
+    struct fetch *next;
+    struct token_entry *entry;  /* NULL once abandoned */
+    struct pl_http_client *http;
+    int64_t started_ms;         /* monotonic */
+    waiter *waiters;
+} fetch;
+
 typedef struct token_entry {
     struct token_entry *next;
     char *bot, *app_id;
     char *token;           /* NULL: none at hand */
+    long generation;       /* counts the tokens fetched: which one a call went with */
     int64_t use_until_ms;  /* monotonic */
     int64_t fetched_ms;
     char *refused;         /* the token WeChat last refused, until the next fetch */
     int same_again;        /* that fetch gave the refused token back */
-    int fetching;
-    waiter *waiters;
+    fetch *fetches;        /* in flight, at most one per HTTP client */
     char *error;           /* the last fetch's failure */
     int64_t failed_ms;
 } token_entry;
 
 static token_entry *tokens;
+static fetch *abandoned;  /* freed by their answer, or at exit (their client was freed first) */
 static int tokens_freed_at_exit;
 
 static int64_t mono_ms(void) { return pl_monotonic_us() / 1000; }
@@ -799,13 +816,31 @@ static void entry_drop_token(token_entry *e) {
     e->token = NULL;
 }
 
+static void free_waiters(waiter *w) {
+    for (waiter *n; w; w = n) {
+        n = w->next;
+        free(w);
+    }
+}
+
+/* f, taken out of its entry's list, no longer has waiters: it waits for
+ * its answer (or the exit) among the abandoned. */
+static void abandon(fetch *f) {
+    free_waiters(f->waiters);
+    f->waiters = NULL;
+    f->entry = NULL;
+    f->next = abandoned;
+    abandoned = f;
+}
+
 void pl_wechat_forget_tokens(void) {
     while (tokens) {
         token_entry *e = tokens;
         tokens = e->next;
-        for (waiter *w = e->waiters, *n; w; w = n) {
-            n = w->next;
-            free(w);
+        while (e->fetches) {
+            fetch *f = e->fetches;
+            e->fetches = f->next;
+            abandon(f);
         }
         entry_drop_token(e);
         free(e->refused);
@@ -816,13 +851,23 @@ void pl_wechat_forget_tokens(void) {
     }
 }
 
+/* At exit no loop runs: no answer can come for the abandoned fetches. */
+static void free_tokens_at_exit(void) {
+    pl_wechat_forget_tokens();
+    while (abandoned) {
+        fetch *f = abandoned;
+        abandoned = f->next;
+        free(f);
+    }
+}
+
 static token_entry *entry_for(const char *bot, const char *app_id, int create) {
     for (token_entry *e = tokens; e; e = e->next)
         if (strcmp(e->bot, bot) == 0 && strcmp(e->app_id, app_id) == 0) return e;
     if (!create) return NULL;
     if (!tokens_freed_at_exit) {
         tokens_freed_at_exit = 1;
-        atexit(pl_wechat_forget_tokens);
+        atexit(free_tokens_at_exit);
     }
     token_entry *e = calloc(1, sizeof *e);
     if (!e) abort();
@@ -833,38 +878,52 @@ static token_entry *entry_for(const char *bot, const char *app_id, int create) {
     return e;
 }
 
-/* The stable_token answer: a token held until TOKEN_MARGIN_S (or half its
- * life, when shorter) before it ends; then everyone waiting is told. */
-static void on_token(const pl_http_response *res, void *ud) {
-    token_entry *e = ud;
-    e->fetching = 0;
+/* The stable_token answer into e: a token held until TOKEN_MARGIN_S (or
+ * half its life, when shorter) before it ends, or what went wrong. */
+static void take_answer(token_entry *e, const pl_http_response *res) {
     json_t *j = res->status == 200 ? json_loadb(res->body, res->body_len, 0, NULL) : NULL;
     const char *token = str(j, "access_token");
-    json_int_t expires = json_integer_value(json_object_get(j, "expires_in"));
+    json_t *expires = json_object_get(j, "expires_in");
+    json_t *code = json_object_get(j, "errcode");
     free(e->error);
     e->error = NULL;
-    if (token && *token && expires > 0) {
+    if (token && *token && json_is_integer(expires) && json_integer_value(expires) > 0) {
+        json_int_t life = json_integer_value(expires);
         entry_drop_token(e);
         e->token = pl_strdup(token);
-        json_int_t margin = expires > 2 * TOKEN_MARGIN_S ? TOKEN_MARGIN_S : expires / 2;
+        e->generation++;
+        json_int_t margin = life > 2 * TOKEN_MARGIN_S ? TOKEN_MARGIN_S : life / 2;
         e->fetched_ms = mono_ms();
-        e->use_until_ms = e->fetched_ms + (int64_t)(expires - margin) * 1000;
+        e->use_until_ms = e->fetched_ms + (int64_t)(life - margin) * 1000;
         e->same_again = e->refused && strcmp(e->refused, token) == 0;
         free(e->refused);
         e->refused = NULL;
-    } else {
-        e->failed_ms = mono_ms();
-        if (json_is_integer(json_object_get(j, "errcode")))
-            e->error = pl_strdupf("errcode %lld: %.200s", (long long)json_integer_value(json_object_get(j, "errcode")),
-                                  str(j, "errmsg") ? str(j, "errmsg") : "");
-        else if (res->status)
-            e->error = pl_strdupf("HTTP %ld: %.200s", res->status, res->body);
-        else
-            e->error = pl_strdup(res->error ? res->error : "no answer");
+        json_decref(j);
+        return;
     }
+    e->failed_ms = mono_ms();
+    if (json_is_integer(code))
+        e->error = pl_strdupf("errcode %lld: %.200s", (long long)json_integer_value(code),
+                              str(j, "errmsg") ? str(j, "errmsg") : "");
+    else if (res->status)
+        e->error = pl_strdupf("HTTP %ld: %.200s", res->status, res->body);
+    else
+        e->error = pl_strdup(res->error ? res->error : "no answer");
     json_decref(j);
-    waiter *list = e->waiters;
-    e->waiters = NULL;
+}
+
+/* A fetch's answer: taken into its entry (unless abandoned), then everyone
+ * waiting is told. */
+static void on_token(const pl_http_response *res, void *ud) {
+    fetch *f = ud;
+    token_entry *e = f->entry;
+    fetch **link = e ? &e->fetches : &abandoned;
+    while (*link != f) link = &(*link)->next;
+    *link = f->next;
+    waiter *list = f->waiters;
+    free(f);
+    if (!e) return;
+    take_answer(e, res);
     for (waiter *w = list, *n; w; w = n) {
         n = w->next;
         w->ready(w->ud);
@@ -872,46 +931,101 @@ static void on_token(const pl_http_response *res, void *ud) {
     }
 }
 
-static int fetch_token(const pl_channel_config *cfg, token_entry *e, struct pl_http_client *http,
-                       const char *secret, char **err) {
+/* Starts a fetch of e's token on http (new, in e's list), or NULL with *err. */
+static fetch *fetch_token(const pl_channel_config *cfg, token_entry *e, struct pl_http_client *http,
+                          const char *secret, char **err) {
     char *url = pl_strdupf("%s/cgi-bin/stable_token", pl_channel_api_base(cfg, WECHAT_API_BASE));
     json_t *body_json = json_pack("{s:s, s:s, s:s}", "grant_type", "client_credential", "appid", e->app_id,
                                   "secret", secret);
     char *body = json_dumps(body_json, JSON_COMPACT);
     json_t *headers = json_pack("{s:s}", "Content-Type", "application/json");
     pl_http_request req = {.method = "POST", .url = url, .headers = headers, .body = body,
-                           .body_len = strlen(body), .max_response = 64 * 1024};
-    int rc = pl_http_fetch(http, &req, on_token, e, err);
-    if (rc == PL_OK) e->fetching = 1;
+                           .body_len = strlen(body), .max_response = 64 * 1024,
+                           .timeout_ms = TOKEN_FETCH_TIMEOUT_MS};
+    fetch *f = calloc(1, sizeof *f);
+    if (!f) abort();
+    *f = (fetch){.next = e->fetches, .entry = e, .http = http, .started_ms = mono_ms()};
+    if (pl_http_fetch(http, &req, on_token, f, err) == PL_OK) {
+        e->fetches = f;
+    } else {
+        free(f);
+        f = NULL;
+    }
     OPENSSL_cleanse(body, strlen(body));
     free(body);
     json_decref(body_json);
     json_decref(headers);
     free(url);
-    return rc;
+    return f;
 }
 
-/* pl_channel_adapter.prepare: the token at hand (PL_OK), or fetched now
- * (PL_AGAIN; ready runs once the answer is in, whatever it says). A fetch
- * that just failed is not repeated at once: the call fails (PL_ERR) and
- * the outbox retries it later. */
+/* pl_channel_adapter.prepare: the token at hand (PL_OK, *credential its
+ * generation), or fetched now (PL_AGAIN; ready runs once the answer is
+ * in, whatever it says). Queues of one HTTP client share its fetch; one
+ * older than the request's timeout never came back (its client was freed
+ * without the outbox forgetting its queues), so it is abandoned and its
+ * waiters join a new one. A fetch that just failed is not repeated at
+ * once: the call fails (PL_ERR) and the outbox retries it later. */
 static int wechat_prepare(const pl_channel_config *cfg, struct pl_http_client *http, void (*ready)(void *ud),
-                          void *ud, char **err) {
+                          void *ud, long *credential, char **err) {
     const char *app_id = pl_channel_require(cfg, "app_id", NULL, err);
     const char *secret = app_id ? pl_channel_require(cfg, "app_secret", NULL, err) : NULL;
     if (!secret) return PL_ERR;
     token_entry *e = entry_for(cfg->bot, app_id, 1);
     int64_t now = mono_ms();
-    if (e->token && now < e->use_until_ms) return PL_OK;
-    if (!e->fetching && e->error && now - e->failed_ms < TOKEN_FAILED_HOLD_MS)
+    if (e->token && now < e->use_until_ms) {
+        *credential = e->generation;
+        return PL_OK;
+    }
+    fetch **link = &e->fetches;
+    while (*link && (*link)->http != http) link = &(*link)->next;
+    fetch *f = *link;
+    int lost = f && now - f->started_ms > TOKEN_FETCH_TIMEOUT_MS + TOKEN_FETCH_LOST_MS;
+    if (!f && e->error && now - e->failed_ms < TOKEN_FAILED_HOLD_MS)
         return pl_fail(err, "no WeChat access token: %s", e->error);
     if (!http) return pl_fail(err, "no HTTP client to fetch a WeChat access token with");
-    if (!e->fetching && fetch_token(cfg, e, http, secret, err) != PL_OK) return PL_ERR;
+    if (!f || lost) {
+        fetch *fresh = fetch_token(cfg, e, http, secret, err);
+        if (!fresh) return PL_ERR;
+        if (lost) {
+            for (link = &fresh->next; *link != f; link = &(*link)->next) {}
+            *link = f->next;
+            fresh->waiters = f->waiters;
+            f->waiters = NULL;
+            abandon(f);
+        }
+        f = fresh;
+    }
     waiter *w = calloc(1, sizeof *w);
     if (!w) abort();
-    *w = (waiter){e->waiters, ready, ud};
-    e->waiters = w;
+    *w = (waiter){f->waiters, ready, ud};
+    f->waiters = w;
     return PL_AGAIN;
+}
+
+/* pl_channel_adapter.forget: ud's queue is going; a fetch left without
+ * waiters is abandoned. */
+static void wechat_forget(void *ud) {
+    for (token_entry *e = tokens; e; e = e->next) {
+        for (fetch **link = &e->fetches; *link;) {
+            fetch *f = *link;
+            for (waiter **wl = &f->waiters; *wl;) {
+                waiter *w = *wl;
+                if (w->ud == ud) {
+                    *wl = w->next;
+                    free(w);
+                } else {
+                    wl = &w->next;
+                }
+            }
+            if (f->waiters) {
+                link = &f->next;
+            } else {
+                *link = f->next;
+                abandon(f);
+            }
+        }
+    }
 }
 
 /* The token goes in the access_token query parameter, never in the outbox. */
@@ -931,13 +1045,14 @@ static int wechat_authorize(const pl_channel_config *cfg, json_t *headers, char 
     return PL_OK;
 }
 
-/* pl_channel_adapter.refused: WeChat answers 200 with a non-zero errcode.
- * A token it no longer takes is dropped and fetched again once; when that
- * fetch gave the same token back (WeChat's stable token still holds it),
- * it is not fetched again for a while, and the retries go on with
- * backoff. */
-static int wechat_refused(const pl_channel_config *cfg, long status, const char *body, int *retry,
-                          long *delay_s, char **why) {
+/* pl_channel_adapter.refused_with: WeChat answers 200 with a non-zero
+ * errcode. A token it no longer takes is dropped and fetched again once —
+ * unless the call went with an older token than the one at hand, which is
+ * kept and the call sent again with it; when that fetch gave the same token
+ * back (WeChat's stable token still holds it), it is not fetched again for
+ * a while, and the retries go on with backoff. */
+static int wechat_refused(const pl_channel_config *cfg, long credential, long status, const char *body,
+                          int *retry, long *delay_s, char **why) {
     (void)status;
     json_t *j = json_loads(body ? body : "", 0, NULL);
     json_t *code_json = json_object_get(j, "errcode");
@@ -952,7 +1067,10 @@ static int wechat_refused(const pl_channel_config *cfg, long status, const char 
         const char *app_id = pl_channel_setting(cfg, "app_id");
         token_entry *e = app_id ? entry_for(cfg->bot, app_id, 0) : NULL;
         *retry = 1;
-        if (e && e->token && e->same_again && mono_ms() - e->fetched_ms < TOKEN_REFUSED_AGAIN_MS) {
+        if (e && e->token && credential != e->generation) {
+            what = "the message went with an access token replaced since: sending it with the new one";
+            *delay_s = 0;
+        } else if (e && e->token && e->same_again && mono_ms() - e->fetched_ms < TOKEN_REFUSED_AGAIN_MS) {
             what = "the access token was refused again, and a new fetch gives the same one";
         } else {
             what = "the access token is no longer valid: fetching a new one";
@@ -985,6 +1103,7 @@ const pl_channel_adapter pl_channel_wechat = {
     .inbound = wechat_inbound,
     .render = wechat_render,
     .authorize = wechat_authorize,
-    .refused = wechat_refused,
     .prepare = wechat_prepare,
+    .forget = wechat_forget,
+    .refused_with = wechat_refused,
 };

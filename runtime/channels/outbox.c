@@ -18,6 +18,7 @@ typedef struct call {
     int attempts;
     int64_t next_at;
     int cleared; /* several nodes: no other node's earlier call waits (earlier_elsewhere) */
+    long credential; /* what the adapter's prepare named for the last attempt */
 } call;
 
 /* The calls of one session (bot, channel, user), sent one at a time. */
@@ -26,6 +27,7 @@ typedef struct queue {
     char *bot, *channel, *user;
     call *head, *tail;
     int in_flight;
+    int preparing; /* in_flight: waiting for the adapter's prepare to call back */
     int staged; /* calls queued in a commit not yet durable (pl_outbox_release) */
     int listed; /* a mark while pl_outbox_release goes through its queues */
     struct event *retry_timer;
@@ -227,7 +229,7 @@ static void failed_attempt(queue *q, const char *why, int retry, long retry_afte
 static int refused_in_answer(queue *q, const pl_http_response *res) {
     const pl_channel_adapter *adapter = pl_channel_find(q->channel);
     pl_channel_config cfg;
-    if (!adapter || !adapter->refused) return 0;
+    if (!adapter || !(adapter->refused || adapter->refused_with)) return 0;
     if (!q->outbox->lookup(q->bot, q->channel, &cfg, q->outbox->lookup_ud)) {
         failed_attempt(q, "the answer could not be judged: the bot no longer serves this channel", 1, -1);
         return 1;
@@ -235,7 +237,10 @@ static int refused_in_answer(queue *q, const pl_http_response *res) {
     int retry = 0;
     long retry_after = -1;
     char *said = NULL;
-    if (!adapter->refused(&cfg, res->status, res->body, &retry, &retry_after, &said)) return 0;
+    int failed = adapter->refused_with
+                     ? adapter->refused_with(&cfg, q->head->credential, res->status, res->body, &retry, &retry_after, &said)
+                     : adapter->refused(&cfg, res->status, res->body, &retry, &retry_after, &said);
+    if (!failed) return 0;
     char *why = pl_strdupf("HTTP %ld, refused: %.300s", res->status, said ? said : res->body);
     failed_attempt(q, why, retry, retry_after);
     free(why);
@@ -336,6 +341,7 @@ static int earlier_elsewhere(queue *q, call *c) {
 static void on_prepared(void *arg) {
     queue *q = arg;
     q->in_flight = 0;
+    q->preparing = 0;
     send_next(q);
 }
 
@@ -371,8 +377,8 @@ static void send_next(queue *q) {
         /* a credential fetched first (WeChat's access token): the queue
          * waits for it as for a call in flight */
         char *why = NULL;
-        int ready = adapter->prepare(&cfg, o->http, on_prepared, q, &why);
-        if (ready == PL_AGAIN) q->in_flight = 1;
+        int ready = adapter->prepare(&cfg, o->http, on_prepared, q, &c->credential, &why);
+        if (ready == PL_AGAIN) q->in_flight = q->preparing = 1;
         if (ready == PL_ERR) {
             c->attempts++;
             char *failed = pl_strdupf("cannot send: %s", why ? why : "?");
@@ -706,6 +712,9 @@ void pl_outbox_free(pl_outbox *o) {
     }
     for (queue *q = o->queues, *n; q; q = n) {
         n = q->next_queue;
+        /* a prepare's ready must not run into the freed queue */
+        const pl_channel_adapter *adapter = q->preparing ? pl_channel_find(q->channel) : NULL;
+        if (adapter && adapter->forget) adapter->forget(q);
         queue_free(q);
     }
     for (call *c = o->queued, *n; c; c = n) {

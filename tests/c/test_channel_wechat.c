@@ -20,6 +20,7 @@
 #include "base/log.h"
 #include "channels/channel.h"
 #include "channels/channel_wechat.h"
+#include "channels/outbox.h"
 #include "check.h"
 #include "webhook_fixture.h"
 #include "event/http_client.h"
@@ -122,8 +123,8 @@ TEST(adapter_is_registered) {
     CHECK(pl_channel_find("wechat") == &pl_channel_wechat);
     CHECK_STR(pl_channel_wechat.default_api_base, "https://api.weixin.qq.com");
     CHECK(!pl_channel_wechat.synchronous);
-    CHECK(pl_channel_wechat.render && pl_channel_wechat.authorize && pl_channel_wechat.refused &&
-          pl_channel_wechat.prepare);
+    CHECK(pl_channel_wechat.render && pl_channel_wechat.authorize && pl_channel_wechat.refused_with &&
+          pl_channel_wechat.prepare && pl_channel_wechat.forget);
 }
 
 TEST(signature_documented_examples) {
@@ -783,10 +784,26 @@ typedef struct {
     char last_path[128];
     json_t *last_body;
     const char *answer;
+    int hold;                     /* stable_token requests get no answer ... */
+    int held;                     /* ... and are counted here */
+    int sends;                    /* customer-service messages taken */
+    int timed_out;
 } fake_token;
 
 static void on_fake(struct evhttp_request *req, void *arg) {
     fake_token *f = arg;
+    if (strncmp(evhttp_request_get_uri(req), "/cgi-bin/message/custom/send", 28) == 0) {
+        f->sends++;
+        struct evbuffer *out = evbuffer_new();
+        evbuffer_add_printf(out, "{\"errcode\":0,\"errmsg\":\"ok\"}");
+        evhttp_send_reply(req, 200, "OK", out);
+        evbuffer_free(out);
+        return;
+    }
+    if (f->hold) {
+        f->held++; /* never answered: evhttp frees it with its connection */
+        return;
+    }
     f->requests++;
     snprintf(f->last_path, sizeof f->last_path, "%s", evhttp_request_get_uri(req));
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -799,20 +816,66 @@ static void on_fake(struct evhttp_request *req, void *arg) {
     evbuffer_free(out);
 }
 
+/* The fake on a free loopback port, PARLEY_WECHAT_API_BASE pointing at it. */
+static void fake_start(fake_token *f) {
+    f->base = event_base_new();
+    f->http = evhttp_new(f->base);
+    struct evhttp_bound_socket *sock = evhttp_bind_socket_with_handle(f->http, "127.0.0.1", 0);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    getsockname(evhttp_bound_socket_get_fd(sock), (struct sockaddr *)&ss, &sl);
+    f->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    evhttp_set_gencb(f->http, on_fake, f);
+    char base[64];
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", f->port);
+    setenv("PARLEY_WECHAT_API_BASE", base, 1);
+}
+
+static void fake_stop(fake_token *f) {
+    evhttp_free(f->http);
+    json_decref(f->last_body);
+    event_base_free(f->base);
+    unsetenv("PARLEY_WECHAT_API_BASE");
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    ((fake_token *)arg)->timed_out = 1;
+}
+
+/* Runs the loop until *flag is at least n, or 5 s have passed (a guard:
+ * the case fails then). */
+static void run_until(fake_token *f, const int *flag, int n) {
+    struct event *deadline = evtimer_new(f->base, on_deadline, f);
+    struct timeval five = {5, 0};
+    evtimer_add(deadline, &five);
+    f->timed_out = 0;
+    while (*flag < n && !f->timed_out) event_base_loop(f->base, EVLOOP_ONCE);
+    event_free(deadline);
+}
+
 static int readies;
 static void on_ready(void *ud) {
     (void)ud;
     readies++;
 }
 
+/* The credential the last prepare named: the token a call would go with. */
+static long credential;
+
+static int prepare(const pl_channel_config *cfg, pl_http_client *http, char **err) {
+    return pl_channel_wechat.prepare(cfg, http, on_ready, NULL, &credential, err);
+}
+
 /* prepare until it stops saying PL_AGAIN (the loop runs the fetch). */
 static int prepare_now(fake_token *f, pl_http_client *http, const pl_channel_config *cfg, char **err) {
     int before = readies;
-    int rc = pl_channel_wechat.prepare(cfg, http, on_ready, NULL, err);
+    int rc = prepare(cfg, http, err);
     if (rc != PL_AGAIN) return rc;
     for (int i = 0; i < 2000 && readies == before; i++) event_base_loop(f->base, EVLOOP_ONCE);
     CHECK(readies == before + 1);
-    return pl_channel_wechat.prepare(cfg, http, on_ready, NULL, err);
+    return prepare(cfg, http, err);
 }
 
 static char *authorized_url(const pl_channel_config *cfg) {
@@ -827,27 +890,18 @@ static char *authorized_url(const pl_channel_config *cfg) {
     return url;
 }
 
+/* The answer to a call that went with the token the last prepare named. */
 static int refused(const pl_channel_config *cfg, const char *body, int *retry, long *delay, char **why) {
     *retry = 0;
     *delay = -1;
     *why = NULL;
-    return pl_channel_wechat.refused(cfg, 200, body, retry, delay, why);
+    return pl_channel_wechat.refused_with(cfg, credential, 200, body, retry, delay, why);
 }
 
 TEST(access_token_fetched_cached_and_refreshed_once) {
     pl_wechat_forget_tokens();
     fake_token f = {0};
-    f.base = event_base_new();
-    f.http = evhttp_new(f.base);
-    struct evhttp_bound_socket *sock = evhttp_bind_socket_with_handle(f.http, "127.0.0.1", 0);
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    getsockname(evhttp_bound_socket_get_fd(sock), (struct sockaddr *)&ss, &sl);
-    f.port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    evhttp_set_gencb(f.http, on_fake, &f);
-    char base[64];
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", f.port);
-    setenv("PARLEY_WECHAT_API_BASE", base, 1);
+    fake_start(&f);
     pl_http_client *http = pl_http_client_new(f.base, NULL);
     pl_channel_config cfg = config();
     char *err = NULL;
@@ -865,7 +919,7 @@ TEST(access_token_fetched_cached_and_refreshed_once) {
     CHECK_STR(url, "https://api.weixin.qq.com/cgi-bin/message/custom/send?access_token=TOKEN%2F1%2B");
     free(url);
     /* cached: no second fetch */
-    CHECK(pl_channel_wechat.prepare(&cfg, http, on_ready, NULL, &err) == PL_OK);
+    CHECK(prepare(&cfg, http, &err) == PL_OK);
     CHECK(f.requests == 1);
 
     /* another brand with the same app id has its own token */
@@ -912,7 +966,7 @@ TEST(access_token_fetched_cached_and_refreshed_once) {
     CHECK(retry == 1 && delay == -1);
     CHECK(why && strstr(why, "same"));
     free(why);
-    CHECK(pl_channel_wechat.prepare(&cfg, http, on_ready, NULL, &err) == PL_OK);
+    CHECK(prepare(&cfg, http, &err) == PL_OK);
     CHECK(f.requests == 4);
 
     /* the window, the count, busy, success */
@@ -941,24 +995,153 @@ TEST(access_token_fetched_cached_and_refreshed_once) {
     CHECK(prepare_now(&f, http, &cfg, &err) == PL_ERR);
     CHECK(err && strstr(err, "40013"));
     free(err), err = NULL;
-    CHECK(pl_channel_wechat.prepare(&cfg, http, on_ready, NULL, &err) == PL_ERR);
+    CHECK(prepare(&cfg, http, &err) == PL_ERR);
     CHECK(f.requests == 5);
     free(err), err = NULL;
 
     /* without the app secret: refused before any fetch, naming the variable */
     pl_wechat_forget_tokens();
     unsetenv(SECRET_ENV);
-    CHECK(pl_channel_wechat.prepare(&cfg, http, on_ready, NULL, &err) == PL_ERR);
+    CHECK(prepare(&cfg, http, &err) == PL_ERR);
     CHECK(err && strstr(err, SECRET_ENV));
     free(err), err = NULL;
     setenv(SECRET_ENV, "app-secret", 1);
 
     pl_wechat_forget_tokens();
     pl_http_client_free(http);
-    evhttp_free(f.http);
-    json_decref(f.last_body);
-    event_base_free(f.base);
-    unsetenv("PARLEY_WECHAT_API_BASE");
+    fake_stop(&f);
+}
+
+/* A 40001 for a call that went with a token replaced since (its answer
+ * came after another call's refusal had the token fetched again) keeps
+ * the new token: the call is sent again with it at once. */
+TEST(refusal_of_an_older_token_keeps_the_new_one) {
+    pl_wechat_forget_tokens();
+    fake_token f = {0};
+    fake_start(&f);
+    pl_http_client *http = pl_http_client_new(f.base, NULL);
+    pl_channel_config cfg = config();
+    char *err = NULL, *why = NULL;
+    int retry;
+    long delay;
+    f.answer = "{\"access_token\":\"OLD\",\"expires_in\":7200}";
+    CHECK(prepare_now(&f, http, &cfg, &err) == PL_OK);
+    long old = credential; /* two calls go out with OLD */
+    /* the first is refused: OLD is dropped, NEW fetched */
+    CHECK(refused(&cfg, "{\"errcode\":40001,\"errmsg\":\"invalid credential\"}", &retry, &delay, &why) == 1);
+    CHECK(retry == 1 && delay == 0);
+    free(why);
+    f.answer = "{\"access_token\":\"NEW\",\"expires_in\":7200}";
+    CHECK(prepare_now(&f, http, &cfg, &err) == PL_OK);
+    CHECK(credential != old);
+    CHECK(f.requests == 2);
+    /* the second one's refusal comes now: NEW stays */
+    retry = 0, delay = -1, why = NULL;
+    CHECK(pl_channel_wechat.refused_with(&cfg, old, 200, "{\"errcode\":40001,\"errmsg\":\"invalid credential\"}",
+                                         &retry, &delay, &why) == 1);
+    CHECK(retry == 1 && delay == 0);
+    CHECK(why && strstr(why, "40001") && strstr(why, "replaced"));
+    free(why);
+    char *url = authorized_url(&cfg);
+    CHECK(url && strstr(url, "access_token=NEW"));
+    free(url);
+    CHECK(prepare(&cfg, http, &err) == PL_OK);
+    CHECK(f.requests == 2);
+    /* a refusal of NEW itself drops it */
+    CHECK(refused(&cfg, "{\"errcode\":42001,\"errmsg\":\"access_token expired\"}", &retry, &delay, &why) == 1);
+    free(why);
+    CHECK(authorized_url(&cfg) == NULL);
+    pl_wechat_forget_tokens();
+    pl_http_client_free(http);
+    fake_stop(&f);
+}
+
+static int lookup_wechat(const char *bot, const char *channel, pl_channel_config *cfg, void *ud) {
+    (void)ud;
+    if (strcmp(bot, "barista") != 0 || strcmp(channel, "wechat") != 0) return 0;
+    *cfg = config();
+    return 1;
+}
+
+/* A message to send, stored as a commit stores it. */
+static void store_call(pl_store *store, const char *content) {
+    json_t *call = pl_channel_call("POST", "/cgi-bin/message/custom/send",
+                                   json_pack("{s:s, s:s, s:{s:s}}", "touser", "oUser", "msgtype", "text", "text",
+                                             "content", content));
+    char *text = json_dumps(call, JSON_COMPACT), *err = NULL;
+    int64_t id = 0;
+    CHECK(pl_store_begin(store, &err) == PL_OK);
+    CHECK(pl_store_outbox_add(store, "barista", "wechat", "oUser", text, pl_now_ms(), &id, &err) == PL_OK);
+    CHECK(pl_store_commit(store, &err) == PL_OK);
+    free(err);
+    free(text);
+    json_decref(call);
+}
+
+/* An outbox on http that takes the stored calls and waits for the token
+ * (the fake holds its fetch). */
+static pl_outbox *outbox_waiting(fake_token *f, pl_store *store, pl_http_client *http) {
+    int held = f->held;
+    char *err = NULL;
+    f->hold = 1;
+    pl_outbox *o = pl_outbox_new(f->base, store, http, lookup_wechat, NULL);
+    CHECK(pl_outbox_resume(o, &err) == PL_OK);
+    run_until(f, &f->held, held + 1);
+    CHECK(f->held == held + 1);
+    f->hold = 0;
+    free(err);
+    return o;
+}
+
+/* An outbox on http sends the stored call: the token fetched, the message
+ * taken. */
+static void outbox_sends(fake_token *f, pl_store *store, pl_http_client *http) {
+    int sends = f->sends, requests = f->requests;
+    char *err = NULL;
+    pl_outbox *o = pl_outbox_new(f->base, store, http, lookup_wechat, NULL);
+    CHECK(pl_outbox_resume(o, &err) == PL_OK);
+    run_until(f, &f->sends, sends + 1);
+    CHECK(!f->timed_out);
+    CHECK(f->sends == sends + 1 && f->requests == requests + 1);
+    /* and its answer is taken: nothing left to send */
+    for (int i = 0; i < 1000 && pl_outbox_pending(o) > 0; i++) event_base_loop(f->base, EVLOOP_ONCE);
+    CHECK(pl_outbox_pending(o) == 0);
+    pl_outbox_free(o);
+    free(err);
+}
+
+/* An app closes — its outbox, then its HTTP client, which drops the
+ * transfers in flight without calling back — while a queue waits for the
+ * token's fetch; another app in the same process then sends. */
+TEST(outbox_freed_with_a_token_fetch_in_flight) {
+    pl_wechat_forget_tokens();
+    fake_token f = {0};
+    fake_start(&f);
+    f.answer = "{\"access_token\":\"AFTER\",\"expires_in\":7200}";
+    pl_store *store = NULL;
+    char *err = NULL;
+    CHECK(pl_store_open(":memory:", PL_SYNC_NORMAL, &store, &err) == 0);
+    /* the outbox goes, its client stays (as a new client may come at the
+     * old one's address): the next outbox on it does not wait for the
+     * fetch no one waits for any more */
+    store_call(store, "first");
+    pl_http_client *http = pl_http_client_new(f.base, NULL);
+    pl_outbox_free(outbox_waiting(&f, store, http));
+    outbox_sends(&f, store, http);
+    pl_http_client_free(http);
+    /* both go */
+    pl_wechat_forget_tokens();
+    store_call(store, "second");
+    http = pl_http_client_new(f.base, NULL);
+    pl_outbox_free(outbox_waiting(&f, store, http));
+    pl_http_client_free(http);
+    http = pl_http_client_new(f.base, NULL);
+    outbox_sends(&f, store, http);
+    pl_http_client_free(http);
+    pl_store_close(store);
+    free(err);
+    pl_wechat_forget_tokens();
+    fake_stop(&f);
 }
 
 TEST(rendered_calls_hold_no_secret) {
@@ -1004,6 +1187,8 @@ int main(void) {
     RUN(render_image_as_news_or_link);
     RUN(render_without_a_recipient_fails);
     RUN(access_token_fetched_cached_and_refreshed_once);
+    RUN(refusal_of_an_older_token_keeps_the_new_one);
+    RUN(outbox_freed_with_a_token_fetch_in_flight);
     RUN(rendered_calls_hold_no_secret);
     json_decref(settings);
     json_decref(safe_settings);
