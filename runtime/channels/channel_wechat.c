@@ -800,7 +800,7 @@ typedef struct token_entry {
     char *refused;         /* the token WeChat last refused, until the next fetch */
     int same_again;        /* that fetch gave the refused token back */
     fetch *fetches;        /* in flight, at most one per HTTP client */
-    char *error;           /* the last fetch's failure */
+    char *error;           /* the last fetch's failure (never the endpoint's body) */
     int64_t failed_ms;
 } token_entry;
 
@@ -879,7 +879,9 @@ static token_entry *entry_for(const char *bot, const char *app_id, int create) {
 }
 
 /* The stable_token answer into e: a token held until TOKEN_MARGIN_S (or
- * half its life, when shorter) before it ends, or what went wrong. */
+ * half its life, when shorter) before it ends, or what went wrong — named,
+ * never quoted: an answer without a usable expires_in may still hold the
+ * token, which must not reach a log or the outbox's error column. */
 static void take_answer(token_entry *e, const pl_http_response *res) {
     json_t *j = res->status == 200 ? json_loadb(res->body, res->body_len, 0, NULL) : NULL;
     const char *token = str(j, "access_token");
@@ -902,11 +904,17 @@ static void take_answer(token_entry *e, const pl_http_response *res) {
         return;
     }
     e->failed_ms = mono_ms();
-    if (json_is_integer(code))
+    if (!token && json_is_integer(code) && json_integer_value(code) != 0)
         e->error = pl_strdupf("errcode %lld: %.200s", (long long)json_integer_value(code),
                               str(j, "errmsg") ? str(j, "errmsg") : "");
+    else if (token && *token)
+        e->error = pl_strdup("the stable_token answer has an access_token but no positive whole expires_in");
+    else if (j)
+        e->error = pl_strdup("the stable_token answer has no access_token");
+    else if (res->status == 200)
+        e->error = pl_strdup("the stable_token answer is not JSON");
     else if (res->status)
-        e->error = pl_strdupf("HTTP %ld: %.200s", res->status, res->body);
+        e->error = pl_strdupf("the stable_token endpoint answered HTTP %ld", res->status);
     else
         e->error = pl_strdup(res->error ? res->error : "no answer");
     json_decref(j);

@@ -1012,6 +1012,41 @@ TEST(access_token_fetched_cached_and_refreshed_once) {
     fake_stop(&f);
 }
 
+/* A 200 without a usable expires_in may hold the token: the error names
+ * what is wrong and quotes nothing of the answer. */
+TEST(token_answer_never_echoed_in_errors) {
+    pl_wechat_forget_tokens();
+    fake_token f = {0};
+    fake_start(&f);
+    pl_http_client *http = pl_http_client_new(f.base, NULL);
+    pl_channel_config cfg = config();
+    static const char *const answers[] = {
+        "{\"access_token\":\"LEAKY-TOKEN\",\"expires_in\":\"7200\"}",
+        "{\"access_token\":\"LEAKY-TOKEN\"}",
+        "{\"access_token\":\"LEAKY-TOKEN\",\"expires_in\":7200.5}",
+        "{\"access_token\":\"LEAKY-TOKEN\",\"expires_in\":0,\"errcode\":0}",
+        "not json LEAKY-TOKEN",
+        "{\"token\":\"LEAKY-TOKEN\"}",
+    };
+    for (size_t i = 0; i < sizeof answers / sizeof *answers; i++) {
+        pl_wechat_forget_tokens();
+        f.answer = answers[i];
+        char *err = NULL;
+        CHECK(prepare_now(&f, http, &cfg, &err) == PL_ERR);
+        if (err && strstr(err, "LEAKY")) printf("#   answer %zu: %s\n", i, err);
+        CHECK(err && !strstr(err, "LEAKY") && strstr(err, "stable_token"));
+        free(err), err = NULL;
+        /* nor the error the next attempts get, within the hold */
+        CHECK(prepare(&cfg, http, &err) == PL_ERR);
+        CHECK(err && !strstr(err, "LEAKY"));
+        free(err);
+        CHECK(authorized_url(&cfg) == NULL);
+    }
+    pl_wechat_forget_tokens();
+    pl_http_client_free(http);
+    fake_stop(&f);
+}
+
 /* A 40001 for a call that went with a token replaced since (its answer
  * came after another call's refusal had the token fetched again) keeps
  * the new token: the call is sent again with it at once. */
@@ -1187,6 +1222,7 @@ int main(void) {
     RUN(render_image_as_news_or_link);
     RUN(render_without_a_recipient_fails);
     RUN(access_token_fetched_cached_and_refreshed_once);
+    RUN(token_answer_never_echoed_in_errors);
     RUN(refusal_of_an_older_token_keeps_the_new_one);
     RUN(outbox_freed_with_a_token_fetch_in_flight);
     RUN(rendered_calls_hold_no_secret);
