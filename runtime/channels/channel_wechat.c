@@ -88,6 +88,7 @@ enum {
     TEXT_MAX_BYTES = 2048,      /* text.content of a customer-service message */
     QUOTA_MESSAGE = 5,          /* messages a shopper's message allows */
     QUOTA_EVENT = 3,            /* ... a menu click or subscription allows */
+    WINDOW_S = 48 * 3600,       /* customer-service messages go this long after the shopper's last */
     ARTICLE_TITLE_MAX = 64,     /* parley's caps for a news article: WeChat shows */
     ARTICLE_DESCRIPTION_MAX = 120, /* about two lines of each and documents none */
     AES_KEY_CHARS = 43,
@@ -1114,4 +1115,8 @@ const pl_channel_adapter pl_channel_wechat = {
     .prepare = wechat_prepare,
     .forget = wechat_forget,
     .refused_with = wechat_refused,
+    /* past 48 hours the outbox does not queue a turn (WeChat would refuse it
+     * with 45015); a person's replies get no longer window */
+    .window_s = WINDOW_S,
+    .agent_window_s = WINDOW_S,
 };

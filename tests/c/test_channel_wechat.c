@@ -125,6 +125,9 @@ TEST(adapter_is_registered) {
     CHECK(!pl_channel_wechat.synchronous);
     CHECK(pl_channel_wechat.render && pl_channel_wechat.authorize && pl_channel_wechat.refused_with &&
           pl_channel_wechat.prepare && pl_channel_wechat.forget);
+    /* the customer-service window, for a person's replies too */
+    CHECK(pl_channel_wechat.window_s == 48 * 3600);
+    CHECK(pl_channel_wechat.agent_window_s == 48 * 3600);
 }
 
 TEST(signature_documented_examples) {

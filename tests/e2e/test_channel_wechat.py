@@ -23,7 +23,9 @@ confirmation reaches the shopper); the verification handshake; a safe-mode
 conversation; bad signatures, stale pushes and malformed or hostile XML
 (4xx, nothing stored); a redelivery (one turn); 500-then-200 and
 429-with-Retry-After (sent once, in order); an expired token (fetched
-again, the message sent once); the 48-hour window (a dead letter naming
+again, the message sent once); WeChat's 45015 (a dead letter naming it);
+the 48-hour window on parley's test clock (a reminder within it goes, one
+past it is not sent but logged and counted, nor an agent's reply past
 it); a handoff with the agent's reply reaching the shopper."""
 
 import base64
@@ -41,7 +43,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Server, check, db_query, new_user, run_suite, wait_until  # noqa: E402
-from commerce_helpers import PayLink, event_turns  # noqa: E402
+from commerce_helpers import PayLink, advance, event_turns  # noqa: E402
 from channel_helpers import (FakePlatform, Later, numbered, stored_for, turns as channel_turns,  # noqa: E402
                              wait_sent)
 
@@ -503,6 +505,76 @@ def main(tap):
         fake.fail_first[user] = []
         no_problems()
 
+    def messaging_window(run):
+        s = tap.watch(Server(env=env_for(fake, PARLEY_TEST_CLOCK="1", PARLEY_AGENT_TOKEN="wechat-agent",
+                                         BARISTA_AGENT_TOKEN=None), name="parley (wechat test clock)").start())
+        moved = [0]  # how far parley's clock is ahead: pushes are signed at its time
+
+        def move(seconds):
+            advance(s, seconds)
+            moved[0] += seconds
+
+        def outside():
+            r = s.request("GET", "/v1/health")
+            check.assertEqual(r.status, 200, r)
+            return r.json["node"]["outbox"]["outside_window"]
+
+        def tell(user, text, pred, what):
+            fake.allow(user)
+            seen = len(fake.delivered(user))
+            r = push(s, text_xml(user, text), signed_query(timestamp=int(time.time()) + moved[0], openid="o"))
+            check.assertEqual((r.status, r.body), (200, b"success"), r)
+            return wait_sent(fake, user, seen, pred, what)
+
+        def leave_cart(user):
+            sent = tell(user, "hi", lambda m: "Latte" in said(m) and numbered(said(m)), "the drinks")
+            sent = tell(user, str(choice_number(sent, r"^Latte")), lambda m: re.search(r"(?m)^\d+\) Large", said(m)),
+                        "the sizes")
+            tell(user, str(choice_number(sent, r"^Large")),
+                 lambda m: re.search(r"(?m)^\d+\) (No thanks|That's all)", said(m)), "a pastry offer or what next")
+
+        def reminder_turns(user):
+            return [r for _, replies in event_turns(s.db, user, "wechat", "job") for r in replies
+                    if "in your cart" in (r.get("text") or "")]
+
+        check.assertEqual(outside(), 0)
+        # a reminder within the 48 hours goes out
+        early = new_user("oWx")
+        leave_cart(early)
+        n = len(fake.delivered(early))
+        fake.allow(early)
+        move(61 * 60)
+        wait_sent(fake, early, n, lambda m: "You left 1 item(s) in your cart" in said(m), "the reminder")
+        # one that comes past them is not sent: logged and counted
+        late = new_user("oWx")
+        leave_cart(late)
+        n = len(fake.attempts(late))
+        fake.allow(late)
+        mark = s.mark()
+        move(49 * 3600)
+        s.wait_log(r"wechat/%s: not sent: the shopper last wrote 49 h ago, past wechat's 48-hour messaging window"
+                   % late, mark)
+        check.assertEqual(len(reminder_turns(late)), 1, "the reminder's turn ran")
+        check.assertEqual(outside(), 1)
+        check.assertEqual(len(fake.attempts(late)), n, "and nothing was sent to WeChat")
+        # a person's words get no longer window
+        user = new_user("oWx")
+        tell(user, "can I talk to a person?", lambda m: "getting one of our team" in said(m), "the handoff")
+        auth = {"Authorization": "Bearer wechat-agent"}
+        r = s.request("POST", "/v1/agent/conversations/barista/wechat/%s/claim" % user, {"agent": "Mia"}, headers=auth)
+        check.assertEqual(r.status, 200, r)
+        wait_sent(fake, user, 0, lambda m: said(m) == "Mia from our team is here to help.", "the claim")
+        n = len(fake.attempts(user))
+        move(49 * 3600)
+        mark = s.mark()
+        r = s.request("POST", "/v1/agent/conversations/barista/wechat/%s/reply" % user,
+                      {"agent": "Mia", "text": "Still there?"}, headers=auth)
+        check.assertEqual(r.status, 200, r)
+        s.wait_log(r"wechat/%s: not sent: .*past the window for a person's replies" % user, mark)
+        check.assertEqual(outside(), 2)
+        check.assertEqual(len(fake.attempts(user)), n)
+        no_problems()
+
     safe = Later(tap, env_for(fake, BARISTA_WECHAT_AES_KEY=AES_KEY), "parley (wechat safe mode)")
 
     def safe_mode(run):
@@ -562,6 +634,8 @@ def main(tap):
         tap.case("WeChat answers 429 with Retry-After: honoured, sent once", rate_limited)
         tap.case("an expired access token (42001): fetched again, the message sent once", token_expired)
         tap.case("outside the 48-hour window (45015): a dead letter naming it", window_closed)
+        tap.case("the 48-hour window on parley's clock: a late reminder is not sent (logged, counted), nor an "
+                 "agent's late reply", messaging_window)
         tap.case("safe mode: encrypted pushes with msg_signature; plaintext and forgeries refused", safe_mode)
         tap.case("handoff: the agent's claim and reply reach the shopper through the customer-service API", handoff)
     finally:
