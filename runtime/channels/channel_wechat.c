@@ -85,6 +85,8 @@
 enum {
     BODY_MAX = 64 * 1024,       /* a push is a few hundred bytes; more is not WeChat */
     CLOCK_SKEW_S = 300,         /* a signed push older or newer than this is refused */
+    NONCE_MAX = 64,             /* WeChat's nonces are ten digits or so */
+    SEEN_PER_BOT = 4096,        /* plaintext pushes remembered per bot against replays */
     TEXT_MAX_BYTES = 2048,      /* text.content of a customer-service message */
     QUOTA_MESSAGE = 5,          /* messages a shopper's message allows */
     QUOTA_EVENT = 3,            /* ... a menu click or subscription allows */
@@ -526,6 +528,118 @@ static json_t *events_of(const push *p) {
     return events;
 }
 
+/* --- plaintext pushes seen: replays ------------------------------------------------- */
+
+/* A plaintext push's signature covers the token, timestamp and nonce, not
+ * the body: whoever saw one signed query (a proxy's access log) could post
+ * any body with it while the timestamp is fresh. So each bot remembers the
+ * timestamp and nonce of the plaintext pushes it took, with a digest of
+ * the body, until the timestamp is too old to pass check_timestamp: the
+ * same query again with the same body is WeChat's redelivery (the MsgId
+ * de-duplicates it), with another body a replay. The memory is per bot and
+ * bounded per bot (past SEEN_PER_BOT the push with the oldest timestamp
+ * makes room), so one brand's pushes never push out another's; and it is
+ * this process's: with several nodes, a replay that reaches another node
+ * than the original is not caught there (safe mode's msg_signature covers
+ * the body and needs none of this). */
+typedef struct {
+    long long at;            /* the push's timestamp */
+    char nonce[NONCE_MAX + 1];
+    char *digest;            /* hex SHA-256 of the body */
+} seen_push;
+
+typedef struct seen_bot {
+    struct seen_bot *next;
+    char *bot;
+    seen_push *items;
+    size_t n, cap;
+} seen_bot;
+
+static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
+static seen_bot *seen;
+static int seen_freed_at_exit;
+
+void pl_wechat_forget_pushes(void) {
+    pthread_mutex_lock(&seen_lock);
+    while (seen) {
+        seen_bot *b = seen;
+        seen = b->next;
+        for (size_t i = 0; i < b->n; i++) free(b->items[i].digest);
+        free(b->items);
+        free(b->bot);
+        free(b);
+    }
+    pthread_mutex_unlock(&seen_lock);
+}
+
+/* What this use of (at, nonce) is for bot: 0 the first (now remembered),
+ * 1 again with the same body, -1 again with another body. */
+static int seen_use(const char *bot, long long at, const char *nonce, const char *digest, long long now) {
+    pthread_mutex_lock(&seen_lock);
+    seen_bot *b = seen;
+    while (b && strcmp(b->bot, bot) != 0) b = b->next;
+    if (!b) {
+        if (!seen_freed_at_exit) {
+            seen_freed_at_exit = 1;
+            atexit(pl_wechat_forget_pushes);
+        }
+        b = calloc(1, sizeof *b);
+        if (!b) abort();
+        b->bot = pl_strdup(bot);
+        b->next = seen;
+        seen = b;
+    }
+    int use = 0;
+    size_t slot = SIZE_MAX;
+    for (size_t i = 0; i < b->n && use == 0; i++) {
+        seen_push *p = &b->items[i];
+        if (p->at == at && strcmp(p->nonce, nonce) == 0) use = strcmp(p->digest, digest) == 0 ? 1 : -1;
+        else if (slot == SIZE_MAX && p->at < now - CLOCK_SKEW_S) slot = i; /* can no longer pass */
+    }
+    if (use == 0) {
+        if (slot == SIZE_MAX && b->n < SEEN_PER_BOT) {
+            if (b->n == b->cap) {
+                b->cap = b->cap ? b->cap * 2 : 64;
+                b->items = realloc(b->items, b->cap * sizeof *b->items);
+                if (!b->items) abort();
+            }
+            slot = b->n++;
+            b->items[slot].digest = NULL;
+        } else if (slot == SIZE_MAX) {
+            slot = 0;
+            for (size_t i = 1; i < b->n; i++)
+                if (b->items[i].at < b->items[slot].at) slot = i;
+        }
+        seen_push *p = &b->items[slot];
+        p->at = at;
+        snprintf(p->nonce, sizeof p->nonce, "%s", nonce);
+        free(p->digest);
+        p->digest = pl_strdup(digest);
+    }
+    pthread_mutex_unlock(&seen_lock);
+    return use;
+}
+
+/* A plaintext push whose query came before with another body: 403. */
+static int check_replay(inbound_ctx *in, pl_inbound *out, char **err) {
+    const char *nonce = param(in, "nonce");
+    if (strlen(nonce) > NONCE_MAX) {
+        out->status = 400;
+        return pl_fail(err, "the nonce is longer than %d characters", NONCE_MAX);
+    }
+    if (strlen(in->req->body) != in->req->body_len) {
+        out->status = 400;
+        return pl_fail(err, "the body holds a NUL byte");
+    }
+    const char *parts[] = {in->req->body};
+    char *digest = pl_channel_digest_hex("sha256", parts, 1, 0);
+    int use = seen_use(in->cfg->bot, strtoll(param(in, "timestamp"), NULL, 10), nonce, digest, in->req->now);
+    free(digest);
+    if (use >= 0) return PL_OK;
+    out->status = 403;
+    return pl_fail(err, "the signature's timestamp and nonce came before with another body: a replay");
+}
+
 /* POST: a signed push; in safe mode (the bot has an EncodingAESKey, or the
  * push says encrypt_type=aes) encrypted and signed with msg_signature too.
  * A bot with a key refuses plaintext pushes: their signature covers no
@@ -556,6 +670,8 @@ static int receive(inbound_ctx *in, pl_inbound *out, char **err) {
     } else if (check_message(&p, &why) != PL_OK) {
         out->status = 400;
         pl_fail(err, "%s", why);
+    } else if (!safe && check_replay(in, out, err) != PL_OK) {
+        /* out->status and *err say why */
     } else {
         out->status = 200;
         out->answer = pl_strdup("success");

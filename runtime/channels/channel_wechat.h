@@ -29,7 +29,11 @@ char *pl_wechat_encrypt(const char *encoding_aes_key, const char *app_id, const 
 int pl_wechat_decrypt(const char *encoding_aes_key, const char *encrypted, char **xml, size_t *len,
                       char **app_id, char **err);
 
-/* Forgets every cached access token (tests: a fresh start). */
+/* Forgets every cached access token (tests: a fresh start; a fetch still
+ * in flight is abandoned). */
 void pl_wechat_forget_tokens(void);
+/* Forgets the plaintext pushes remembered against replays (tests and the
+ * fuzz target: a fresh start). */
+void pl_wechat_forget_pushes(void);
 
 #endif

@@ -65,14 +65,23 @@ static int request(const json_t *s, const char *method, const char *query, const
     return webhook_inbound(&pl_channel_wechat, &cfg, &req, in, err);
 }
 
-/* A push signed with the test token (DOC_TOKEN) at NOW. */
-static int post(const char *body, pl_inbound *in, char **err) {
-    const char *parts[] = {DOC_TOKEN, "1714037059", "486452656"};
+/* A query signed with the test token (DOC_TOKEN) at NOW with a nonce (new). */
+static char *signed_query(const char *nonce) {
+    const char *parts[] = {DOC_TOKEN, "1714037059", nonce};
     char *sig = pl_wechat_signature(parts, 3);
-    char *query = pl_strdupf("signature=%s&timestamp=1714037059&nonce=486452656&openid=oUser", sig);
+    char *query = pl_strdupf("signature=%s&timestamp=1714037059&nonce=%s&openid=oUser", sig, nonce);
+    free(sig);
+    return query;
+}
+
+/* A push signed with the test token at NOW, with a nonce of its own. */
+static int post(const char *body, pl_inbound *in, char **err) {
+    static int pushes;
+    char nonce[24];
+    snprintf(nonce, sizeof nonce, "%d", 100000 + ++pushes);
+    char *query = signed_query(nonce);
     int rc = request(settings, "POST", query, body, NOW, in, err);
     free(query);
-    free(sig);
     return rc;
 }
 
@@ -248,6 +257,65 @@ TEST(push_signature_refusals) {
     pl_inbound_clear(&in);
     free(err);
     free(body);
+}
+
+/* One signed query seen (a proxy's log) is not a licence to post any body
+ * with it: the same body again is WeChat's redelivery, another one 403. */
+TEST(plaintext_replay_with_another_body_is_refused) {
+    pl_wechat_forget_pushes();
+    char *query = signed_query("777000111");
+    char *body = text_push("oUser", "hi", "900001"), *forged = text_push("oVictim", "refund me", "900002");
+    pl_inbound in;
+    char *err = NULL;
+    CHECK(request(settings, "POST", query, body, NOW, &in, &err) == PL_OK);
+    pl_inbound_clear(&in);
+    /* WeChat's retry: the same query and body */
+    CHECK(request(settings, "POST", query, body, NOW + 5, &in, &err) == PL_OK);
+    CHECK(json_array_size(in.events) == 1);
+    pl_inbound_clear(&in);
+    /* the query with another body, from another openid */
+    CHECK(request(settings, "POST", query, forged, NOW + 60, &in, &err) == PL_ERR);
+    CHECK(in.status == 403);
+    CHECK(in.events == NULL);
+    CHECK(err && strstr(err, "replay"));
+    pl_inbound_clear(&in);
+    free(err), err = NULL;
+    /* another bot remembers its own: the same query (its token is the same
+     * here) is new there */
+    json_t *espresso_settings = json_pack("{s:s}", "token", DOC_TOKEN);
+    pl_channel_config espresso = {"espresso", "wechat", espresso_settings};
+    pl_webhook req = {.method = "POST", .url = "https://bot.example/v1/bots/espresso/channels/wechat",
+                      .query = query, .body = forged, .body_len = strlen(forged), .header = find_header,
+                      .now = NOW};
+    if (webhook_inbound(&pl_channel_wechat, &espresso, &req, &in, &err) != PL_OK) printf("#   %s\n", err);
+    CHECK(in.status == 200 && json_array_size(in.events) == 1);
+    pl_inbound_clear(&in);
+    /* a brand's flood of pushes does not push out another's memory */
+    int taken = 0;
+    for (int i = 0; i < 5000; i++) {
+        char nonce[24];
+        snprintf(nonce, sizeof nonce, "%d", 500000 + i);
+        char *q = signed_query(nonce);
+        req.query = q;
+        taken += webhook_inbound(&pl_channel_wechat, &espresso, &req, &in, &err) == PL_OK;
+        pl_inbound_clear(&in);
+        free(q);
+    }
+    CHECK(taken == 5000);
+    json_decref(espresso_settings);
+    CHECK(request(settings, "POST", query, forged, NOW + 60, &in, &err) == PL_ERR);
+    CHECK(in.status == 403);
+    pl_inbound_clear(&in);
+    free(err), err = NULL;
+    /* once the timestamp is stale the push is refused for that anyway */
+    CHECK(request(settings, "POST", query, body, NOW + 301, &in, &err) == PL_ERR);
+    CHECK(err && strstr(err, "timestamp"));
+    pl_inbound_clear(&in);
+    free(err);
+    free(body);
+    free(forged);
+    free(query);
+    pl_wechat_forget_pushes();
 }
 
 /* --- parsing ------------------------------------------------------------------------------- */
@@ -1206,6 +1274,7 @@ int main(void) {
     RUN(handshake_answers_echostr_of_the_documented_request);
     RUN(handshake_refusals);
     RUN(push_signature_refusals);
+    RUN(plaintext_replay_with_another_body_is_refused);
     RUN(text_message);
     RUN(subscribe_and_click_events);
     RUN(other_events_are_acknowledged_without_a_turn);

@@ -21,7 +21,8 @@ Cases: the whole barista order answered with numbers, up to the payment
 link (an <a href> to the test provider's page) and paying there (the
 confirmation reaches the shopper); the verification handshake; a safe-mode
 conversation; bad signatures, stale pushes and malformed or hostile XML
-(4xx, nothing stored); a redelivery (one turn); 500-then-200 and
+(4xx, nothing stored); a signed query replayed with another body (403,
+nothing stored); a redelivery (one turn); 500-then-200 and
 429-with-Retry-After (sent once, in order); an expired token (fetched
 again, the message sent once); WeChat's 45015 (a dead letter naming it);
 the 48-hour window on parley's test clock (a reminder within it goes, one
@@ -440,6 +441,22 @@ def main(tap):
         check.assertEqual(fake.attempts(user), [])
         no_problems()
 
+    def replayed_query(run):
+        user, intruder = new_user("oWx"), new_user("oIntruder")
+        q = signed_query(openid="o")
+        xml = text_xml(user, "hi")
+        fake.allow(user)
+        check.assertEqual(push(server, xml, q).status, 200)
+        wait_sent(fake, user, 0, lambda m: numbered(said(m)), "the answer to hi")
+        mark = server.mark()
+        r = push(server, text_xml(intruder, "refund my order"), q)  # the query from a proxy's log, another body
+        check.assertEqual(r.status, 403, r)
+        server.wait_log(r"wechat webhook refused \(403\).*a replay", mark)
+        check.assertEqual(push(server, xml, q).status, 200)  # WeChat's own retry of the push
+        check.assertEqual(stored_for(server, intruder), {"inbox": 0, "sessions": 0, "transcript": 0, "outbox": 0})
+        check.assertEqual(turns(server, user), 1)
+        no_problems()
+
     def redelivery(run):
         user = new_user("oWx")
         xml = text_xml(user, "hi", msg_id=str(uuid.uuid4().int % 10**19))
@@ -629,6 +646,8 @@ def main(tap):
         tap.case("a subscription greets; other events are acknowledged without a turn", subscribe_and_ignored_events)
         tap.case("server verification answers echostr", handshake)
         tap.case("bad signatures, stale pushes, malformed and hostile XML: 4xx, nothing stored", refused_pushes)
+        tap.case("a signed query replayed with another body: 403, nothing stored; WeChat's retry goes",
+                 replayed_query)
         tap.case("a redelivered push (same MsgId) is one turn", redelivery)
         tap.case("WeChat answers 500 then 200: sent once, in order", flaky_platform)
         tap.case("WeChat answers 429 with Retry-After: honoured, sent once", rate_limited)
