@@ -3,12 +3,13 @@
  * Owns the WeChat half of parley: the server-verification handshake, the
  * signature on every push (and msg_signature in safe mode), decrypting
  * safe-mode messages (and the encrypting that is its mirror), parsing the
- * pushed XML with libxml2 into parley events, rendering a turn's replies
+ * pushed XML with libxml2 into parley events, remembering the plaintext
+ * pushes it took against replays of their query, rendering a turn's replies
  * into customer-service messages (text with numbered choices and payment
  * links, news articles for cards and pictures), and the access token those
  * calls need: fetched through the outbox's HTTP client before a call
  * (prepare), cached per bot and app id until it expires, dropped when
- * WeChat says it no longer holds (refused). Uses channel.c's helpers,
+ * WeChat says it no longer holds (refused_with). Uses channel.c's helpers,
  * jansson, libxml2 and libcrypto (AES-256-CBC, base64); sending, retries
  * and dead letters are the outbox's.
  *
