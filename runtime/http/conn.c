@@ -65,6 +65,10 @@ struct pl_conn {
     int64_t fires_at; /* ms: when the timer was last scheduled to fire */
     size_t received;  /* bytes of the request being read */
     int throttled;    /* a read high watermark is set */
+    int decided;      /* the body limit of the request being read is set */
+    size_t granted;   /* a large body limit held from the pool's budget, or 0 */
+    int crowded;      /* it asked for one when the budget was spent */
+    char *route;      /* then, the path it was asked for (evhttp forgets it in a refusal) */
     pl_conn_gone_fn gone;
     void *gone_arg;
     pl_conn *prev, *next;
@@ -74,7 +78,11 @@ struct pl_conns {
     struct evconnlistener *listener; /* NULL once unwatched */
     struct event *retry;             /* accepting again after a failed accept() */
     size_t open, cap, max_body;
+    size_t hard_max_body; /* a request's body, unless its route allows more */
     size_t buffered_max; /* a connection's unread input: a whole request, no more */
+    pl_conn_body_limit_fn body_limit; /* the larger limit of a route, or 0 */
+    void *body_limit_arg;
+    size_t large_open; /* requests holding a large limit now */
     int64_t header_ms, idle_ms;
     int listening; /* the listener is enabled */
     int starved;   /* paused after a failed accept(), until retry */
@@ -194,6 +202,8 @@ static int64_t soonest(const pl_conns *p) { return p->idle_ms < p->header_ms ? p
  * (not when evhttp freed it behind our back). */
 static void release(pl_conn *c, int evcon_alive) {
     pl_conns *p = c->pool;
+    if (c->granted) p->large_open--;
+    free(c->route);
     if (c->evcon) {
         if (evcon_alive) evhttp_connection_set_closecb(c->evcon, NULL, NULL);
         evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->watch);
@@ -242,9 +252,92 @@ static int lost(pl_conn *c) {
  * memory. Past a whole request's worth of unread input, reading waits for
  * the buffer to drain. The watermark is set only then: once set, libevent
  * re-arms the read event on every change of the buffer. */
+static size_t buffered_max(const pl_conn *c) {
+    /* evhttp 2.1 leaves a body with a Content-Length in this buffer until
+     * the whole of it is in (evhttp_read_body): a large one needs the room */
+    return c->granted ? PL_CONN_MAX_HEAD + c->granted + 64 * 1024 : c->pool->buffered_max;
+}
+
 static void throttle(pl_conn *c) {
     c->throttled = 1;
-    bufferevent_setwatermark(c->bev, EV_READ, 0, c->pool->buffered_max);
+    bufferevent_setwatermark(c->bev, EV_READ, 0, buffered_max(c));
+}
+
+/* --- a route's larger body limit ------------------------------------------------------------
+ *
+ * evhttp holds one body limit per connection, read when a request's head is
+ * in; libevent 2.1 calls nobody between the head and the body of a request
+ * it serves (evhttp_set_newreqcb, through which one could set a request's
+ * header callback, is 2.2's). So the limit is set before evhttp reads the
+ * head: the bytes of a request reach the connection's input buffer, and
+ * our callback on it (on_input), before evhttp's read callback parses them.
+ * Once the request line is whole, its method and target are read the way
+ * evhttp 2.1 reads them (evhttp_parse_request_line: the method up to the
+ * first space, the target up to the last one, trailing spaces dropped, the
+ * target parsed by evhttp_uri_parse_with_flags with
+ * EVHTTP_URI_NONCONFORMANT), and the server's body_limit callback says
+ * whether the route takes a larger body. Only a POST can. A request whose
+ * target we cannot read gets the ordinary limit: reading it differently from
+ * evhttp can only refuse a large post, never let another route buffer more.
+ * At most PL_CONN_LARGE_AT_ONCE requests hold a large limit at a time: past
+ * that one gets the ordinary limit, and its refusal is a 503 to retry. */
+
+static void set_limit(pl_conn *c, size_t limit) {
+    evhttp_connection_set_max_body_size(c->evcon, (ev_ssize_t)limit);
+}
+
+/* The request now being read is done with its limit. */
+static void undecide(pl_conn *c) {
+    if (c->granted) {
+        c->pool->large_open--;
+        c->granted = 0;
+        set_limit(c, c->pool->hard_max_body);
+        if (c->throttled) throttle(c);
+    }
+    c->decided = 0;
+    c->crowded = 0;
+    free(c->route);
+    c->route = NULL;
+}
+
+static void decide(pl_conn *c) {
+    pl_conns *p = c->pool;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    size_t eol = 0;
+    struct evbuffer_ptr at = evbuffer_search_eol(in, NULL, &eol, EVBUFFER_EOL_CRLF);
+    if (at.pos < 0 && evbuffer_get_length(in) < PL_CONN_MAX_HEAD) return; /* the line is not whole yet */
+    c->decided = 1;
+    if (at.pos < 0 || (size_t)at.pos >= PL_CONN_MAX_HEAD || !p->body_limit) return;
+    char line[PL_CONN_MAX_HEAD];
+    evbuffer_copyout(in, line, (size_t)at.pos);
+    size_t len = (size_t)at.pos;
+    while (len > 0 && line[len - 1] == ' ') len--;
+    line[len] = '\0';
+    char *target = strchr(line, ' ');
+    if (!target || (size_t)(target - line) != 4 || strncmp(line, "POST", 4) != 0) return;
+    target++;
+    char *version = strrchr(target, ' ');
+    if (!version || version == target) return;
+    *version = '\0';
+    struct evhttp_uri *uri = evhttp_uri_parse_with_flags(target, EVHTTP_URI_NONCONFORMANT);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    size_t limit = path ? p->body_limit(path, p->body_limit_arg) : 0;
+    if (limit > p->hard_max_body) c->route = pl_strdup(path);
+    if (uri) evhttp_uri_free(uri);
+    if (limit <= p->hard_max_body) return;
+    if (p->large_open >= PL_CONN_LARGE_AT_ONCE) {
+        c->crowded = 1;
+        return;
+    }
+    p->large_open++;
+    c->granted = limit;
+    set_limit(c, limit);
+    if (c->throttled) throttle(c);
+}
+
+void pl_conns_set_body_limit(pl_conns *p, pl_conn_body_limit_fn fn, void *arg) {
+    p->body_limit = fn;
+    p->body_limit_arg = arg;
 }
 
 /* Bytes arrived (or were consumed): the first byte after IDLE starts a request. */
@@ -258,7 +351,8 @@ static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
         c->received = 0;
     }
     c->received += info->n_added;
-    if (!c->throttled && info->orig_size + info->n_added - info->n_deleted >= c->pool->buffered_max) throttle(c);
+    if (c->state == READING && !c->decided) decide(c);
+    if (!c->throttled && info->orig_size + info->n_added - info->n_deleted >= buffered_max(c)) throttle(c);
 }
 
 /* The connection evhttp built around c->bev, found once evhttp is done. */
@@ -294,7 +388,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg) {
         return;
     }
     pl_conns *p = c->pool;
-    int64_t left = c->since + (c->state == READING ? p->header_ms : p->idle_ms) - now_ms();
+    int64_t reading_ms = p->header_ms + (c->granted ? PL_CONN_LARGE_BODY_TIMEOUT * 1000LL : 0);
+    int64_t left = c->since + (c->state == READING ? reading_ms : p->idle_ms) - now_ms();
     if (left > 0) {
         arm(c, c->state == IDLE && left > p->header_ms ? p->header_ms : left);
         return;
@@ -333,6 +428,8 @@ static void on_answered(struct evhttp_request *req, void *arg) {
     c->state = buffered ? READING : IDLE;
     c->since = now;
     c->received = buffered;
+    undecide(c);
+    if (buffered) decide(c); /* a pipelined request: evhttp reads its head after this */
     int64_t next = soonest(c->pool);
     if (!evtimer_pending(c->timer, NULL) || c->fires_at > now + next) arm(c, next);
 }
@@ -404,6 +501,7 @@ pl_conns *pl_conns_new(struct event_base *base, struct evhttp *http, size_t max_
     int idle_s = limits.idle_timeout_s > 0 ? limits.idle_timeout_s : PL_CONN_DEFAULT_IDLE_TIMEOUT;
     p->cap = connection_cap(descriptors);
     p->max_body = max_body;
+    p->hard_max_body = hard_max_body;
     p->buffered_max = PL_CONN_MAX_HEAD + hard_max_body + 64 * 1024; /* + chunk sizes, trailers */
     p->header_ms = header_s * 1000LL;
     p->idle_ms = idle_s * 1000LL;
@@ -483,13 +581,15 @@ static void check_error_pages(void) {
 
 /* What the client is told, for the statuses libevent refuses with (new). */
 static char *refusal(struct evhttp_request *req, int status, const pl_conn *c) {
-    size_t body_kib = c ? c->pool->max_body / 1024 : 0;
+    size_t body_kib = c ? (c->granted ? c->granted : c->pool->max_body) / 1024 : 0;
     const char *te = evhttp_find_header(evhttp_request_get_input_headers(req), "Transfer-Encoding");
     switch (status) {
     case 400: return pl_strdup("the request is malformed: its request line, a header or its Content-Length cannot be read");
     case 413:
         return pl_strdupf("the body is larger than %zu KiB%s", body_kib,
                           te ? " (or its chunked encoding is broken)" : "");
+    case 503: return pl_strdupf("too many large posts are being received at once (at most %d); please retry",
+                                PL_CONN_LARGE_AT_ONCE);
     case 417: return pl_strdup("only \"Expect: 100-continue\" is understood");
     case 431: return pl_strdupf("the request line and headers are larger than %d KiB", PL_CONN_MAX_HEAD / 1024);
     case 501: return pl_strdup("this HTTP method is not supported");
@@ -507,6 +607,17 @@ void evhttp_send_error(struct evhttp_request *req, int status, const char *reaso
     if (status == 400 && c && c->received > PL_CONN_MAX_HEAD) {
         status = 431;
         phrase = "Request Header Fields Too Large";
+    }
+    if (status == 413 && c && c->route) {
+        const char *length = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Length");
+        pl_warn("a post to %.200s was refused: %s (Content-Length %.20s)", c->route,
+                c->crowded ? "too many large posts at once, 503 to retry" : "over the route's body limit",
+                length ? length : "none");
+    }
+    if (status == 413 && c && c->crowded) {
+        status = 503;
+        phrase = "Service Unavailable";
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "30");
     }
     char *text = refusal(req, status, c);
     json_t *body = json_pack("{s:s}", "error", text);

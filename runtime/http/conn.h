@@ -26,6 +26,12 @@ typedef struct {
 /* The request line and headers together (beyond it: 431). */
 #define PL_CONN_MAX_HEAD (16 * 1024)
 
+/* A route that takes larger bodies: at most this many requests hold such a
+ * limit at once (past that: 503, retry), and each has this many seconds more
+ * than the header timeout to be whole. */
+#define PL_CONN_LARGE_AT_ONCE 4
+#define PL_CONN_LARGE_BODY_TIMEOUT 120
+
 /* Sets the limits the next pl_conns_new applies (before the server starts). */
 void pl_conn_set_limits(const pl_conn_limits *limits);
 
@@ -38,6 +44,14 @@ typedef struct pl_conns pl_conns;
  * max_body is the size the API documents, named in that refusal. Unwatch
  * before freeing http; free the pool after http. */
 pl_conns *pl_conns_new(struct event_base *base, struct evhttp *http, size_t max_body, size_t hard_max_body);
+/* The body limit of POSTs to path (the request target's path, before
+ * percent-decoding), when it is larger than the pool's hard_max_body; else
+ * 0. Called as the request line comes in, before the head is read. */
+typedef size_t (*pl_conn_body_limit_fn)(const char *path, void *arg);
+/* Lets routes take bodies larger than hard_max_body: fn decides which, from
+ * the request line alone, before evhttp reads the body; at most
+ * PL_CONN_LARGE_AT_ONCE such requests are read at a time. */
+void pl_conns_set_body_limit(pl_conns *conns, pl_conn_body_limit_fn fn, void *arg);
 /* Pauses and resumes bound's listener: at the cap, and when accept() fails. */
 void pl_conns_watch(pl_conns *conns, struct evhttp_bound_socket *bound);
 /* Forgets the listener before it is freed; nothing is accepted any more. */

@@ -35,6 +35,7 @@ struct pl_server {
     struct pl_conns *conns;
     pl_health *health;
     pl_map *payloads; /* "bot\x1fkey" -> a long choice payload read from the store (the map never changes a key's) */
+    size_t email_max_body; /* the email webhook's body limit (mail with attachments) */
 };
 
 #define MAX_SEGMENTS 8
@@ -48,10 +49,8 @@ typedef struct {
 
 /* --- request helpers --------------------------------------------------------- */
 
-/* Splits the decoded path into segments; returns their count or -1. */
-static int split_path(struct evhttp_request *req, char **seg, int max) {
-    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+/* Splits a path into decoded segments; returns their count or -1. */
+static int split_path_text(const char *path, char **seg, int max) {
     if (!path) return -1;
     int n = 0;
     char *copy = pl_strdup(path), *save = NULL;
@@ -66,6 +65,34 @@ static int split_path(struct evhttp_request *req, char **seg, int max) {
     free(copy);
     return n;
 }
+
+static int split_path(struct evhttp_request *req, char **seg, int max) {
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    return split_path_text(uri ? evhttp_uri_get_path(uri) : NULL, seg, max);
+}
+
+/* The body limit of a POST to path: the email webhook of a bot that has
+ * the channel on takes mail with attachments (up to email_max_body);
+ * every other route PL_MAX_BODY. conn.c asks as the request line comes in
+ * (pl_conn_body_limit_fn: 0 for "the ordinary one"), on_request once the
+ * body is in. Only the email channel: Mailgun posts the whole mail, its
+ * attachments included, and a shopper's words must not be lost with them. */
+static size_t route_body_limit(pl_server *s, const char *path) {
+    char *seg[MAX_SEGMENTS] = {0};
+    int n = split_path_text(path, seg, MAX_SEGMENTS);
+    size_t limit = 0;
+    int ok = n == 5;
+    for (int i = 0; ok && i < n; i++) ok = seg[i] != NULL;
+    if (ok && strcmp(seg[0], "v1") == 0 && strcmp(seg[1], "bots") == 0 && strcmp(seg[3], "channels") == 0 &&
+        strcmp(seg[4], "email") == 0) {
+        pl_bot *bot = pl_app_find_bot(s->app, seg[2]);
+        if (bot && pl_bot_channel_settings(bot, "email")) limit = s->email_max_body;
+    }
+    for (int i = 0; i < n; i++) free(seg[i]);
+    return limit;
+}
+
+static size_t body_limit(const char *path, void *arg) { return route_body_limit(arg, path); }
 
 /* --- POST /v1/bots/{bot}/messages -------------------------------------------- */
 
@@ -564,9 +591,17 @@ static void route(pl_server *s, struct evhttp_request *req, char **seg, int n) {
 static void on_request(struct evhttp_request *req, void *arg) {
     pl_server *s = arg;
     pl_conn_request_started(req);
-    if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) > PL_MAX_BODY) {
-        pl_reply_error(req, 413, "the body is larger than %d KiB", PL_MAX_BODY / 1024);
-        return;
+    size_t len = evbuffer_get_length(evhttp_request_get_input_buffer(req));
+    if (len > PL_MAX_BODY) {
+        const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+        size_t limit = evhttp_request_get_command(req) == EVHTTP_REQ_POST && uri
+                           ? route_body_limit(s, evhttp_uri_get_path(uri)) : 0;
+        if (len > (limit ? limit : PL_MAX_BODY)) {
+            if (limit) pl_warn("a post of %zu bytes to %s was refused: larger than %zu", len,
+                               evhttp_request_get_uri(req), limit);
+            pl_reply_error(req, 413, "the body is larger than %zu KiB", (limit ? limit : PL_MAX_BODY) / 1024);
+            return;
+        }
     }
     char *seg[MAX_SEGMENTS] = {0};
     int n = split_path(req, seg, MAX_SEGMENTS);
@@ -584,6 +619,21 @@ static void on_committed(const pl_session_key *key, int handoff, void *ud) {
     pl_agents_committed(s->agents, key, handoff);
 }
 
+/* PARLEY_EMAIL_MAX_BODY: bytes, at least PL_HARD_MAX_BODY; by default
+ * PL_EMAIL_MAX_BODY (Mailgun takes mail up to 25 MB, and a post of it in
+ * base64-free multipart is about as large). */
+static size_t email_max_body(void) {
+    const char *v = getenv("PARLEY_EMAIL_MAX_BODY");
+    char *end = NULL;
+    unsigned long long n = v && *v ? strtoull(v, &end, 10) : 0;
+    if (v && *v && (end == v || *end || n < PL_HARD_MAX_BODY || n > (1ULL << 30))) {
+        pl_warn("PARLEY_EMAIL_MAX_BODY='%.40s' is not a number of bytes from %d to 1 GiB: %d MiB is used", v,
+                PL_HARD_MAX_BODY, PL_EMAIL_MAX_BODY >> 20);
+        n = 0;
+    }
+    return n ? (size_t)n : PL_EMAIL_MAX_BODY;
+}
+
 pl_server *pl_server_new(pl_app *app, const char *node_name) {
     pl_server *s = calloc(1, sizeof *s);
     if (!s) abort();
@@ -598,6 +648,8 @@ pl_server *pl_server_new(pl_app *app, const char *node_name) {
      * get a JSON 413 from on_request; beyond the cap evhttp refuses them
      * itself (also 413, in JSON through conn.c) without buffering them. */
     s->conns = pl_conns_new(pl_app_base(app), s->http, PL_MAX_BODY, PL_HARD_MAX_BODY);
+    s->email_max_body = email_max_body();
+    pl_conns_set_body_limit(s->conns, body_limit, s);
     evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
                                             EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
                                             EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);

@@ -24,6 +24,7 @@ import hmac
 import json
 import os
 import re
+import socket
 import socketserver
 import sys
 import threading
@@ -269,6 +270,24 @@ def post_multipart(server, bot, fields, files):
                           headers={"Content-Type": "multipart/form-data; boundary=%s" % boundary})
 
 
+def head_only(server, path, length, method="POST"):
+    """(status, body) of a request head announcing a body of length bytes, none sent."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(("%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                      "Content-Length: %d\r\n\r\n" % (method, path, length)).encode())
+        data = b""
+        while True:  # the answer comes at once; the close may wait for the body (lingering)
+            head, sep, body = data.partition(b"\r\n\r\n")
+            length = re.search(rb"(?im)^content-length: *(\d+)", head) if sep else None
+            if length and len(body) >= int(length.group(1)):
+                break
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return int(head.split(b" ", 2)[1]), body.decode("utf-8", "replace")
+
+
 def send(server, bot, fields):
     r = post_form(server, bot, signed(fields))
     check.assertEqual(r.status, 200, r)
@@ -322,7 +341,7 @@ def main(tap):
     fixture = make_bot("mailfix", {"flows/main.lua": FIXTURE_FLOW, "scripts/tone.lua": FIXTURE_TONE},
                        manifest={"fallback": "fixture fallback",
                                  "channels": {"email": email_settings("MAILFIX", loop_limit=3, subject="Fixture")}})
-    env = {"PARLEY_EMAIL_API_BASE": "smtp://127.0.0.1:%d" % sink.port, "PARLEY_OUTBOX_RETRY_MS": "50",
+    env = {"PARLEY_EMAIL_API_BASE": "smtp://127.0.0.1:%d" % sink.port, "PARLEY_EMAIL_MAX_BODY": str(4 << 20), "PARLEY_OUTBOX_RETRY_MS": "50",
            "PARLEY_OUTBOX_MAX_ATTEMPTS": "3", "PARLEY_AGENT_TOKEN": AGENT_TOKEN, "BARISTA_AGENT_TOKEN": None,
            "BARISTA_STRIPE_SECRET_KEY": None, "PARLEY_PUBLIC_URL": None}
     env.update(email_env("BARISTA"))
@@ -440,6 +459,36 @@ def main(tap):
 
     tap.case("choices numbered across a turn's replies, \"3\" taps the third; msg.channel facts; "
              "multipart/form-data with attachments (names only)", choices_and_facts)
+
+    def large_attachment(run):
+        shopper = new_address()
+        to = shopper.lower()
+        photo = os.urandom(3 * 1024 * 1024)  # a phone photo: far past the API's 64 KiB (and the 256 KiB hard cap)
+        r = post_multipart(server, "mailfix", signed(mail(shopper, "whoami")), [("IMG_0042.jpg", photo)])
+        check.assertEqual(r.status, 200, r)
+        check.assertIn("files=IMG_0042.jpg\n", plain(sink.wait_delivered(to, 1)[0]))
+        # over the email route's own limit (PARLEY_EMAIL_MAX_BODY, 4 MiB here): refused as soon as the head is
+        # in, and said in the log
+        mark = server.mark()
+        status, text = head_only(server, PATH % "mailfix", 5 << 20)
+        check.assertEqual(status, 413, text)
+        check.assertIn("4096 KiB", text)
+        server.wait_log(r"a post to /v1/bots/mailfix/channels/email was refused: over the route's body limit "
+                        r"\(Content-Length 5242880\)", mark)
+        # no other route takes more than before: the photo's size anywhere else is refused by the hard cap
+        for path in ("/v1/bots/mailfix/messages", "/v1/bots/mailfix/channels/twilio", "/v1/bots/nobody/channels/email",
+                     "/v1/bots/mailfix/channels/email/x", "/v1/bots/mailfix/channels/emails"):
+            status, text = head_only(server, path, len(photo))
+            check.assertEqual(status, 413, "%s: %s" % (path, text))
+            check.assertIn("64 KiB", text, path)
+        status, text = head_only(server, PATH % "mailfix", len(photo), method="PUT")
+        check.assertEqual(status, 413, text)
+        barrier()
+        check.assertEqual(stored_for(shopper)["inbox"], 1)
+        no_problems()
+
+    tap.case("a mail with a 3 MB photo is taken (the email route's limit, PARLEY_EMAIL_MAX_BODY); past it 413 "
+             "and logged; every other route keeps the 256 KiB hard cap", large_attachment)
 
     def redelivery(run):
         shopper = new_address()
