@@ -275,16 +275,20 @@ def head_only(server, path, length, method="POST"):
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(("%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=b\r\n"
                       "Content-Length: %d\r\n\r\n" % (method, path, length)).encode())
-        data = b""
-        while True:  # the answer comes at once; the close may wait for the body (lingering)
-            head, sep, body = data.partition(b"\r\n\r\n")
-            length = re.search(rb"(?im)^content-length: *(\d+)", head) if sep else None
-            if length and len(body) >= int(length.group(1)):
-                break
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        return answer_of(sock)
+
+
+def answer_of(sock, data=b""):
+    """(status, body) of the next answer on sock (the close may come later: lingering)."""
+    while True:
+        head, sep, body = data.partition(b"\r\n\r\n")
+        length = re.search(rb"(?im)^content-length: *(\d+)", head) if sep else None
+        if length and len(body) >= int(length.group(1)):
+            break
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
     return int(head.split(b" ", 2)[1]), body.decode("utf-8", "replace")
 
 
@@ -483,6 +487,23 @@ def main(tap):
             check.assertIn("64 KiB", text, path)
         status, text = head_only(server, PATH % "mailfix", len(photo), method="PUT")
         check.assertEqual(status, 413, text)
+        # at most 4 large posts are read at once: a fifth is told to retry (503) before its body is read
+        held = []
+        try:
+            for _ in range(4):
+                sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+                held.append(sock)
+                sock.sendall(("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\n"
+                              "Content-Length: %d\r\n\r\n" % (PATH % "mailfix", len(photo))).encode())
+                check.assertIn(b" 100 ", sock.recv(100), "the head was read and the large body is awaited")
+            status, text = head_only(server, PATH % "mailfix", len(photo))
+            check.assertEqual(status, 503, text)
+            check.assertIn("retry", text)
+        finally:
+            for sock in held:  # each sends its body and is answered: the room is free again before the next case
+                sock.sendall(b"x" * len(photo))
+                check.assertEqual(answer_of(sock)[0], 400)
+                sock.close()
         barrier()
         check.assertEqual(stored_for(shopper)["inbox"], 1)
         no_problems()
