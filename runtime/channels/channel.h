@@ -160,8 +160,10 @@ typedef struct pl_channel_adapter {
      * (Slack's {"ok": false}, WeChat's non-zero errcode): 1 when the answer
      * means the call failed, with *why (new) saying what the platform said
      * and *retry / *delay_s set as retry_hint sets them (the outbox starts
-     * from no retry and no delay); 0 when the call was taken. */
-    int (*refused)(const pl_channel_config *cfg, long status, const char *body, int *retry,
+     * from no retry and no delay); 0 when the call was taken. credential
+     * is what prepare named for the call (0 without prepare), so that a
+     * refusal of a credential since replaced does not drop the new one. */
+    int (*refused)(const pl_channel_config *cfg, long credential, long status, const char *body, int *retry,
                    long *delay_s, char **why);
     /* The platform's messaging window, in seconds (0: none): past window_s
      * since the shopper last wrote, the outbox does not queue a turn's
@@ -191,11 +193,6 @@ typedef struct pl_channel_adapter {
      * being freed, and the HTTP client may go next): the adapter drops
      * whatever it holds of ud, and a fetch no one waits for any more. */
     void (*forget)(void *ud);
-    /* Optional, with prepare, instead of refused: the same, also told which
-     * credential the call went with (prepare's *credential), so that a
-     * refusal of a credential since replaced does not drop the new one. */
-    int (*refused_with)(const pl_channel_config *cfg, long credential, long status, const char *body,
-                        int *retry, long *delay_s, char **why);
 } pl_channel_adapter;
 
 /* The adapter for a channel name, or NULL (registry.c's table). */

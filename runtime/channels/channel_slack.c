@@ -723,9 +723,10 @@ static int slack_authorize(const pl_channel_config *cfg, json_t *headers, char *
  * not take a call. Errors of Slack's side or of the moment are retried;
  * the rest (invalid_auth, channel_not_found, invalid_blocks ...) would
  * fail again and are dead letters at once. */
-static int slack_refused(const pl_channel_config *cfg, long status, const char *body, int *retry,
-                         long *delay_s, char **why) {
+static int slack_refused(const pl_channel_config *cfg, long credential, long status, const char *body,
+                         int *retry, long *delay_s, char **why) {
     (void)cfg;
+    (void)credential;
     (void)status;
     (void)delay_s;
     static const char *const transient[] = {"ratelimited", "rate_limited", "internal_error", "fatal_error",

@@ -9,7 +9,7 @@
  * links, news articles for cards and pictures), and the access token those
  * calls need: fetched through the outbox's HTTP client before a call
  * (prepare), cached per bot and app id until it expires, dropped when
- * WeChat says it no longer holds (refused_with). Uses channel.c's helpers,
+ * WeChat says it no longer holds (refused). Uses channel.c's helpers,
  * jansson, libxml2 and libcrypto (AES-256-CBC, base64); sending, retries
  * and dead letters are the outbox's.
  *
@@ -1171,7 +1171,7 @@ static int wechat_authorize(const pl_channel_config *cfg, json_t *headers, char 
     return PL_OK;
 }
 
-/* pl_channel_adapter.refused_with: WeChat answers 200 with a non-zero
+/* pl_channel_adapter.refused: WeChat answers 200 with a non-zero
  * errcode. A token it no longer takes is dropped and fetched again once —
  * unless the call went with an older token than the one at hand, which is
  * kept and the call sent again with it; when that fetch gave the same token
@@ -1231,7 +1231,7 @@ const pl_channel_adapter pl_channel_wechat = {
     .authorize = wechat_authorize,
     .prepare = wechat_prepare,
     .forget = wechat_forget,
-    .refused_with = wechat_refused,
+    .refused = wechat_refused,
     /* past 48 hours the outbox does not queue a turn (WeChat would refuse it
      * with 45015); a person's replies get no longer window */
     .window_s = WINDOW_S,

@@ -229,7 +229,7 @@ static void failed_attempt(queue *q, const char *why, int retry, long retry_afte
 static int refused_in_answer(queue *q, const pl_http_response *res) {
     const pl_channel_adapter *adapter = pl_channel_find(q->channel);
     pl_channel_config cfg;
-    if (!adapter || !(adapter->refused || adapter->refused_with)) return 0;
+    if (!adapter || !adapter->refused) return 0;
     if (!q->outbox->lookup(q->bot, q->channel, &cfg, q->outbox->lookup_ud)) {
         failed_attempt(q, "the answer could not be judged: the bot no longer serves this channel", 1, -1);
         return 1;
@@ -237,9 +237,7 @@ static int refused_in_answer(queue *q, const pl_http_response *res) {
     int retry = 0;
     long retry_after = -1;
     char *said = NULL;
-    int failed = adapter->refused_with
-                     ? adapter->refused_with(&cfg, q->head->credential, res->status, res->body, &retry, &retry_after, &said)
-                     : adapter->refused(&cfg, res->status, res->body, &retry, &retry_after, &said);
+    int failed = adapter->refused(&cfg, q->head->credential, res->status, res->body, &retry, &retry_after, &said);
     if (!failed) return 0;
     char *why = pl_strdupf("HTTP %ld, refused: %.300s", res->status, said ? said : res->body);
     failed_attempt(q, why, retry, retry_after);

@@ -902,7 +902,7 @@ TEST(refused_reads_ok_false) {
         int retry = 0;
         long delay = -1;
         char *why = NULL;
-        int refused = pl_channel_slack.refused(&cfg, 200, cases[i].body, &retry, &delay, &why);
+        int refused = pl_channel_slack.refused(&cfg, 0, 200, cases[i].body, &retry, &delay, &why);
         CHECK(refused == cases[i].refused);
         CHECK(retry == cases[i].retry);
         CHECK(delay == -1);

@@ -132,7 +132,7 @@ TEST(adapter_is_registered) {
     CHECK(pl_channel_find("wechat") == &pl_channel_wechat);
     CHECK_STR(pl_channel_wechat.default_api_base, "https://api.weixin.qq.com");
     CHECK(!pl_channel_wechat.synchronous);
-    CHECK(pl_channel_wechat.render && pl_channel_wechat.authorize && pl_channel_wechat.refused_with &&
+    CHECK(pl_channel_wechat.render && pl_channel_wechat.authorize && pl_channel_wechat.refused &&
           pl_channel_wechat.prepare && pl_channel_wechat.forget);
     /* the customer-service window, for a person's replies too */
     CHECK(pl_channel_wechat.window_s == 48 * 3600);
@@ -966,7 +966,7 @@ static int refused(const pl_channel_config *cfg, const char *body, int *retry, l
     *retry = 0;
     *delay = -1;
     *why = NULL;
-    return pl_channel_wechat.refused_with(cfg, credential, 200, body, retry, delay, why);
+    return pl_channel_wechat.refused(cfg, credential, 200, body, retry, delay, why);
 }
 
 TEST(access_token_fetched_cached_and_refreshed_once) {
@@ -1143,7 +1143,7 @@ TEST(refusal_of_an_older_token_keeps_the_new_one) {
     CHECK(f.requests == 2);
     /* the second one's refusal comes now: NEW stays */
     retry = 0, delay = -1, why = NULL;
-    CHECK(pl_channel_wechat.refused_with(&cfg, old, 200, "{\"errcode\":40001,\"errmsg\":\"invalid credential\"}",
+    CHECK(pl_channel_wechat.refused(&cfg, old, 200, "{\"errcode\":40001,\"errmsg\":\"invalid credential\"}",
                                          &retry, &delay, &why) == 1);
     CHECK(retry == 1 && delay == 0);
     CHECK(why && strstr(why, "40001") && strstr(why, "replaced"));
