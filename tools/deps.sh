@@ -6,10 +6,12 @@
 set -eu
 
 build="gcc make pkg-config liblua5.4-dev libevent-dev libjansson-dev libsqlite3-dev libpq-dev libutf8proc-dev libssl-dev libcurl4-openssl-dev libjemalloc-dev libgmime-3.0-dev libxml2-dev"
+# openssl: the WeChat suite encrypts as WeChat does with its command when
+# Python has no cryptography package.
 # chromium, nodejs, npm and the fonts: the browser tests (tests/browser/), which
 # draw Latin, Arabic, Hebrew, Japanese and emoji; their npm packages come from
 # tests/browser/package-lock.json (`make test` runs npm ci there).
-test="lua-busted lua5.4 python3 postgresql chromium nodejs npm fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji"
+test="lua-busted lua5.4 python3 openssl postgresql chromium nodejs npm fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji"
 bench="wrk python3 postgresql haproxy"
 # clang and its runtime libraries: libclang_rt.fuzzer-x86_64.a (libFuzzer)
 # and the sanitizers' are in libclang-rt-<version>-dev, which this package
