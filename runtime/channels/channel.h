@@ -88,7 +88,12 @@ void pl_inbound_clear(pl_inbound *in);
 /* The context an outbound rendering needs. */
 typedef struct {
     const char *user;        /* the platform's id for the shopper */
-    const json_t *info;      /* the facts of the inbound message (msg.channel), or NULL */
+    /* The facts of the inbound message (msg.channel); for a turn no message
+     * of the shopper's ran (unasked: a payment's result, a reminder, an
+     * agent's words), those of their last message, kept in the session;
+     * NULL when there are none. */
+    const json_t *info;
+    int unasked;
     const char *locale;      /* the session's locale, or NULL */
     int done;                /* the conversation is over (no flow is open) */
     /* For platforms that limit payload length: stores payload and returns a

@@ -885,7 +885,7 @@ static char *compose(const mail_ctx *m, const char *text, const char *html) {
     set_thread(m, msg);
     /* RFC 3834: ours is an automatic answer, which auto-responders leave
      * be; Exchange's out-of-office answers are asked not to come */
-    g_mime_object_set_header(GMIME_OBJECT(msg), "Auto-Submitted", m->to->info ? "auto-replied" : "auto-generated", NULL);
+    g_mime_object_set_header(GMIME_OBJECT(msg), "Auto-Submitted", m->to->unasked ? "auto-generated" : "auto-replied", NULL);
     g_mime_object_set_header(GMIME_OBJECT(msg), "X-Auto-Response-Suppress", "All", NULL);
     GMimeMultipart *alternative = g_mime_multipart_new_with_subtype("alternative");
     GMimeObject *plain = text_part("plain", text), *rich = text_part("html", html);

@@ -296,9 +296,10 @@ static int queue_outbound(pl_pipeline *pipe, item *it, char **err) {
     const pl_channel_adapter *adapter = pl_channel_find(it->msg->channel);
     if (!adapter || adapter->synchronous || !adapter->render) return PL_OK;
     const char *cause = json_string_value(json_object_get(it->msg->event, "type"));
-    pl_outbound to = {.user = it->msg->user, .info = it->msg->channel_info, .locale = it->result.locale,
-                      .done = it->result.done, .heard_at = it->result.heard_at,
-                      .by_agent = cause && strcmp(cause, "agent") == 0};
+    pl_outbound to = {.user = it->msg->user, .locale = it->result.locale, .done = it->result.done,
+                      .heard_at = it->result.heard_at, .by_agent = cause && strcmp(cause, "agent") == 0,
+                      .unasked = it->msg->event != NULL};
+    to.info = it->msg->channel_info ? it->msg->channel_info : it->result.heard_facts;
     return pl_outbox_queue(pipe->outbox, it->msg->bot, it->msg->channel, &to, pl_turn_replies(&it->result), err);
 }
 

@@ -237,6 +237,7 @@ void pl_turn_result_clear(pl_turn_result *r) {
     free(r->replies_text);
     free(r->locale);
     json_decref(r->effects);
+    json_decref(r->heard_facts);
     free(r->error);
     memset(r, 0, sizeof *r);
 }
@@ -362,6 +363,19 @@ static void read_session(lua_State *co, int idx, pl_turn_result *r) {
     lua_pop(co, 1);
 }
 
+/* For an event's turn on a platform's channel: the facts of the shopper's
+ * last message, from the session table at idx (see pl_turn_result). */
+static void read_heard_facts(lua_State *co, int idx, const pl_message *msg, pl_turn_result *r) {
+    if (msg->channel_info || !msg->event || !pl_channel_find(msg->channel)) return;
+    lua_pushliteral(co, "heard_facts");
+    if (lua_rawget(co, idx) == LUA_TTABLE) {
+        char *err = NULL;
+        r->heard_facts = pl_json_from_lua(co, lua_gettop(co), "heard_facts", &err);
+        free(err); /* facts that cannot be JSON are left out: the adapter does without */
+    }
+    lua_pop(co, 1);
+}
+
 /* Converts the engine's (session, replies, effects) results on co into r:
  * the session and the replies straight to JSON text, the effects to a
  * tree, which the commit reads. The replies' tree is made here too for a
@@ -396,7 +410,10 @@ static int collect(turn *t, pl_turn_result *r, char **err) {
     }
     r->replies_text = replies;
     r->done = 1;
-    if (session[0] == '{') read_session(t->co, 1, r);
+    if (session[0] == '{') {
+        read_session(t->co, 1, r);
+        read_heard_facts(t->co, 1, t->msg, r);
+    }
     /* a session that is no object or list is not stored (json_dumps
      * without JSON_ENCODE_ANY wrote none) */
     if (session[0] == '{' || session[0] == '[') r->session_json = session;

@@ -56,6 +56,9 @@ typedef struct {
     int done;           /* no flow is open after the turn (the dialog stack is empty) */
     long long heard_at; /* when the shopper last wrote (the session's heard_at,
                          * seconds on parley's clock), or 0 */
+    json_t *heard_facts; /* a turn no message of the shopper's ran (an event) on a
+                          * platform's channel: the facts of their last message,
+                          * kept in the session (heard_facts), for the adapter; else NULL */
     json_t *effects;    /* what the turn asks of the store besides the session:
                          * {"jobs": [{"op": "put", "name", "after" | "at", "data"}
                          *           | {"op": "cancel", "name"}]}, or NULL */

@@ -391,8 +391,10 @@ def main(tap):
         check.assertIn("<strong>1)</strong>", html(m))
         said = 1
 
+        parent = first_id
+
         def answer(text, subject="Re: Re: Coffee ☕ order"):
-            nonlocal said, m
+            nonlocal said, m, parent
             parent = new_message_id()
             send(server, "barista", mail(shopper, text, subject=subject, message_id=parent,
                                          headers=[["References", "%s %s" % (first_id, m["msg"]["Message-ID"])]]))
@@ -436,6 +438,8 @@ def main(tap):
         paid = sink.wait_delivered(to, said + 1, timeout=10.0)[said]
         check.assertRegex(plain(paid), r"Payment received, thank you!|All paid!")
         check.assertEqual(paid["msg"]["References"].split()[0], root, "a mail that answers nothing joins the thread")
+        check.assertEqual(paid["msg"]["Subject"], "Re: Coffee ☕ order", "under the thread's subject")
+        check.assertEqual(paid["msg"]["In-Reply-To"], parent, "after the shopper's last mail")
         check.assertEqual(paid["msg"]["Auto-Submitted"], "auto-generated")
         check.assertEqual(len(sink.attempts(to)), said + 1, "one mail per turn, each sent once")
         no_problems()

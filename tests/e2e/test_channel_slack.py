@@ -568,7 +568,7 @@ def main(tap_):
         n = len(fake.delivered(user))
         act("reply", {"agent": "Mia", "text": "Hi! Your oat latte & croissant are on the counter <3"})
         sent = said_since(n, r"^Hi! Your oat latte & croissant are on the counter <3$", "the agent's reply")
-        check.assertIn(sent[-1]["channel"], (dm, user))
+        check.assertEqual(sent[-1]["channel"], dm, "an agent's words go to the DM the shopper last wrote in")
         check.assertEqual(sent[-1]["text"], "Hi! Your oat latte &amp; croissant are on the counter &lt;3")
         # while Mia has it the bot keeps quiet
         n = len(fake.delivered(user))
@@ -601,7 +601,7 @@ def main(tap_):
         s.clock_offset += 61 * 60
         sent = wait_sent(fake, user, n, lambda m: REMINDER in said(m), "the reminder")
         check.assertEqual(len(sent), 1, "the reminder, and nothing else")
-        check.assertIn(sent[-1]["channel"], (dm, user))
+        check.assertEqual(sent[-1]["channel"], dm, "the reminder goes to the DM the shopper last wrote in")
         no_problems()
 
     bare = Later(tap_, dict(env, BARISTA_SLACK_SIGNING_SECRET=None, BARISTA_SLACK_BOT_TOKEN=None),

@@ -602,6 +602,21 @@ local function schedule_reminder(c)
   end
 end
 
+-- What the platform said of the shopper's last message (msg.channel without
+-- the name and push parley adds), kept so that what the bot says unasked (a
+-- payment's result, a reminder, an agent's words) goes where the shopper
+-- last wrote: the Slack DM, the email thread. nil when there is nothing.
+local function channel_facts(channel)
+  local facts
+  for k, v in pairs(channel) do
+    if k ~= "name" and k ~= "push" then
+      facts = facts or {}
+      facts[k] = v
+    end
+  end
+  return facts
+end
+
 -- What a turn returns: the session, the replies (a list even when empty)
 -- and the effects (nil when there are none).
 local NO_REPLIES = json.array()
@@ -637,6 +652,7 @@ function engine.turn(session, msg)
     return results(c)
   end
   s.heard_at = s.updated_at -- the shopper wrote: a platform's messaging window opens again
+  s.heard_facts = channel_facts(msg.channel)
   if s.unread then
     for i, reply in ipairs(s.unread) do table.insert(c.out, i, reply) end
     conversation.effects(c).recorded = #s.unread -- the transcript has these already
