@@ -558,10 +558,13 @@ TEST(malformed_posts) {
 
 /* Renders replies (JSON text) for user with info (JSON text or NULL); the
  * calls (new). */
-static json_t *render(const char *user, const char *info_text, const char *replies_text, char **err) {
+/* Renders replies for user; info_text the facts (NULL: none), unasked
+ * whether no mail of the shopper's ran the turn. */
+static json_t *render_as(const char *user, const char *info_text, int unasked, const char *replies_text,
+                         char **err) {
     json_t *replies = json_loads(replies_text, 0, NULL);
     json_t *info = info_text ? json_loads(info_text, 0, NULL) : NULL;
-    pl_outbound to = {.user = user, .info = info, .locale = "en"};
+    pl_outbound to = {.user = user, .info = info, .locale = "en", .unasked = unasked};
     json_t *calls = NULL;
     pl_channel_config cfg = config();
     *err = NULL;
@@ -569,6 +572,11 @@ static json_t *render(const char *user, const char *info_text, const char *repli
     json_decref(replies);
     json_decref(info);
     return rc == PL_OK ? calls : NULL;
+}
+
+/* An answer to the mail info_text says (NULL: a mail no mail asked for). */
+static json_t *render(const char *user, const char *info_text, const char *replies_text, char **err) {
+    return render_as(user, info_text, info_text == NULL, replies_text, err);
 }
 
 /* A mail parsed back (a new reference). */
@@ -692,6 +700,16 @@ TEST(render_subject_and_thread_without_info) {
     calls = render("bob@example.org", NULL, "[{\"text\": \"x\"}]", &err);
     msg = parse_mail(field(json_array_get(calls, 0), "body"));
     CHECK(strcmp(hdr(msg, "References"), first_root) != 0);
+    g_object_unref(msg);
+    json_decref(calls);
+    /* unasked, with what the shopper's last mail said (kept in the session):
+     * in its thread, under its subject, still marked auto-generated */
+    calls = render_as("ada@example.org", "{\"subject\": \"Re: Coffee\", \"message_id\": \"<m2@mail.example>\"}", 1,
+                      "[{\"text\": \"Payment received, thank you!\"}]", &err);
+    msg = parse_mail(field(json_array_get(calls, 0), "body"));
+    CHECK_STR(g_mime_message_get_subject(msg), "Re: Coffee");
+    CHECK_STR(hdr(msg, "In-Reply-To"), "<m2@mail.example>");
+    CHECK_STR(hdr(msg, "Auto-Submitted"), "auto-generated");
     g_object_unref(msg);
     json_decref(calls);
     free(first_root);
