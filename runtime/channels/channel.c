@@ -81,14 +81,19 @@ static int hmac_raw(const char *algorithm, const char *key, const char *data, si
     return HMAC(md, key, (int)strlen(key), (const unsigned char *)data, len, out, out_len) != NULL;
 }
 
+char *pl_channel_hex(const unsigned char *bytes, size_t n) {
+    char *hex = malloc(n * 2 + 1);
+    if (!hex) abort();
+    for (size_t i = 0; i < n; i++) snprintf(hex + 2 * i, 3, "%02x", bytes[i]);
+    hex[2 * n] = '\0';
+    return hex;
+}
+
 char *pl_channel_hmac_hex(const char *algorithm, const char *key, const char *data, size_t len) {
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     if (!hmac_raw(algorithm, key, data, len, mac, &n)) return NULL;
-    char *hex = malloc(n * 2 + 1);
-    if (!hex) abort();
-    for (unsigned int i = 0; i < n; i++) snprintf(hex + 2 * i, 3, "%02x", mac[i]);
-    return hex;
+    return pl_channel_hex(mac, n);
 }
 
 char *pl_channel_hmac_base64(const char *algorithm, const char *key, const char *data,
@@ -112,10 +117,7 @@ char *pl_channel_digest_hex(const char *algorithm, const char *const *parts, siz
     unsigned int len = 0;
     EVP_DigestFinal_ex(ctx, digest, &len);
     EVP_MD_CTX_free(ctx);
-    char *hex = malloc(len * 2 + 1);
-    if (!hex) abort();
-    for (unsigned int i = 0; i < len; i++) snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-    return hex;
+    return pl_channel_hex(digest, len);
 }
 
 json_t *pl_channel_call(const char *method, const char *path, json_t *json_body) {

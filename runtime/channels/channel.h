@@ -218,6 +218,9 @@ int pl_channel_can_push(const char *name);
  * libcrypto's CRYPTO_memcmp, so not even the length leaks; 1 when equal. */
 int pl_channel_signature_equal(const char *received, const char *expected);
 
+/* bytes in lower-case hex (new). */
+char *pl_channel_hex(const unsigned char *bytes, size_t n);
+
 /* HMAC of data with key: "sha256" or "sha1"; hex (lower case) or base64. */
 char *pl_channel_hmac_hex(const char *algorithm, const char *key, const char *data, size_t len);
 char *pl_channel_hmac_base64(const char *algorithm, const char *key, const char *data,

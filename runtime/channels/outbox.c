@@ -252,8 +252,8 @@ static void on_response(const pl_http_response *res, void *arg) {
     call *c = q->head;
     q->in_flight = 0;
     c->attempts++;
-    if (res->status >= 200 && res->status < 300 && refused_in_answer(q, res)) return;
     if (res->status >= 200 && res->status < 300) {
+        if (refused_in_answer(q, res)) return;
         o->stats.sent++;
         record(o, c, "sent", NULL);
         done_with_head(q);
@@ -335,6 +335,15 @@ static int earlier_elsewhere(queue *q, call *c) {
     return 1;
 }
 
+/* The head call could not be started (no credential: an unset variable, a
+ * token that cannot be had; no transfer): a failed attempt, retried. */
+static void cannot_send(queue *q, const char *why) {
+    q->head->attempts++;
+    char *failed = pl_strdupf("cannot send: %s", why ? why : "?");
+    failed_attempt(q, failed, 1, -1);
+    free(failed);
+}
+
 /* pl_channel_adapter.prepare's ready: the queue asks again. */
 static void on_prepared(void *arg) {
     queue *q = arg;
@@ -377,12 +386,7 @@ static void send_next(queue *q) {
         char *why = NULL;
         int ready = adapter->prepare(&cfg, o->http, on_prepared, q, &c->credential, &why);
         if (ready == PL_AGAIN) q->in_flight = q->preparing = 1;
-        if (ready == PL_ERR) {
-            c->attempts++;
-            char *failed = pl_strdupf("cannot send: %s", why ? why : "?");
-            failed_attempt(q, failed, 1, -1);
-            free(failed);
-        }
+        if (ready == PL_ERR) cannot_send(q, why);
         free(why);
         if (ready != PL_OK) return;
     }
@@ -411,15 +415,8 @@ static void send_next(queue *q) {
         .mail_require_tls = bots_host,
     };
     if (rc == PL_OK) rc = pl_http_fetch(o->http, &req, on_response, q, &err);
-    if (rc == PL_OK) {
-        q->in_flight = 1;
-    } else {
-        /* no credentials (an unset variable) or no transfer: a failed attempt */
-        c->attempts++;
-        char *why = pl_strdupf("cannot send: %s", err ? err : "?");
-        failed_attempt(q, why, 1, -1);
-        free(why);
-    }
+    if (rc == PL_OK) q->in_flight = 1;
+    else cannot_send(q, err);
     free(err);
     free(url);
     free(user_pwd);

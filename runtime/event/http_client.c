@@ -82,6 +82,10 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg) {
     return len;
 }
 
+/* A wait an answer asks for, in seconds: a day at most (the outbox counts
+ * in ms). */
+static long wait_of(long long secs) { return secs < 0 ? 0 : secs > 86400 ? 86400 : (long)secs; }
+
 /* Seconds the answer asks to wait: its Retry-After; else, on a 429, X's
  * x-rate-limit-reset (the epoch second its rate-limit window reopens,
  * https://docs.x.com/fundamentals/rate-limits), which X sends instead. */
@@ -89,17 +93,15 @@ static long retry_after_of(CURL *easy, long status) {
     struct curl_header *h = NULL;
     char *end = NULL;
     if (curl_easy_header(easy, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK) {
-        long secs = strtol(h->value, &end, 10);
-        if (end == h->value || secs < 0) return -1; /* an HTTP date is treated as absent */
-        return secs > 86400 ? 86400 : secs;           /* a day at most: the outbox counts in ms */
+        long long secs = strtoll(h->value, &end, 10);
+        return end == h->value || secs < 0 ? -1 : wait_of(secs); /* an HTTP date is treated as absent */
     }
     if (status != 429 ||
         curl_easy_header(easy, "x-rate-limit-reset", 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
         return -1;
     long long reset = strtoll(h->value, &end, 10);
     if (end == h->value || reset <= 0) return -1;
-    long long wait = reset - (long long)time(NULL);
-    return wait < 0 ? 0 : wait > 86400 ? 86400 : (long)wait;
+    return wait_of(reset - (long long)time(NULL));
 }
 
 /* How t ended, when libcurl says result, with what went wrong. */

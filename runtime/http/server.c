@@ -78,6 +78,8 @@ static int split_path(struct evhttp_request *req, char **seg, int max) {
  * body is in. Only the email channel: Mailgun posts the whole mail, its
  * attachments included, and a shopper's words must not be lost with them. */
 static size_t route_body_limit(pl_server *s, const char *path) {
+    /* every POST asks: the others (a message to the HTTP API) go no further */
+    if (!path || strncmp(path, "/v1/bots/", 9) != 0 || !strstr(path, "/channels/")) return 0;
     char *seg[MAX_SEGMENTS] = {0};
     int n = split_path_text(path, seg, MAX_SEGMENTS);
     size_t limit = 0;
