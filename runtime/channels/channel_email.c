@@ -10,10 +10,10 @@
  * address (both tables per bot and per process), the rendering of a turn's replies
  * into one mail (a plain-text and an HTML part, threaded under the
  * shopper's), and the SMTP relay and login added at send time. Uses
- * channel.c's helpers (settings, HMAC, constant-time compare, form bodies,
- * plain-text fallback, prices), GMime for everything MIME (multipart/form-data,
- * address lists, RFC 2047 headers, quoted-printable, the message itself),
- * libcrypto and jansson. Sending is http_client.c's SMTP through libcurl.
+ * channel.c's helpers (settings, HMAC, digests, constant-time compare, form
+ * bodies, plain-text fallback, prices), GMime for everything MIME
+ * (multipart/form-data, address lists, RFC 2047 headers, quoted-printable,
+ * the message itself) and jansson. Sending is http_client.c's SMTP through libcurl.
  *
  * What Mailgun documents and this file follows:
  *   Routes and the forward() action (an HTTP POST of the parsed message,
@@ -62,7 +62,6 @@
 
 #include <ctype.h>
 #include <gmime/gmime.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,8 +115,8 @@ static long setting_long(const pl_channel_config *cfg, const char *key, long fal
  * cannot fill them. */
 
 typedef struct {
-    long long at;             /* first: see make_room */
-    unsigned char digest[32]; /* of the form the token came with */
+    long long at;    /* first: see make_room */
+    char digest[65]; /* hex SHA-256 of the form the token came with */
 } seen_token;
 
 typedef struct {
@@ -183,13 +182,13 @@ static void make_room(pl_map *map, long long before, long long now) {
  * signature over a body of someone else's: the signature does not cover
  * the body). A token is remembered for twice the bot's window: one older
  * can never be accepted again. */
-static int token_use(const char *bot, const char *token, const unsigned char digest[32], long long now, long max_age) {
+static int token_use(const char *bot, const char *token, const char *digest, long long now, long max_age) {
     int use = 0;
     pthread_mutex_lock(&guard_lock);
     bot_guard *g = guard_of(bot);
     seen_token *seen = pl_map_get(g->tokens, token);
     if (seen && now - seen->at <= 2 * max_age && seen->at <= now) {
-        use = memcmp(seen->digest, digest, 32) == 0 ? 1 : -1;
+        use = strcmp(seen->digest, digest) == 0 ? 1 : -1;
     } else {
         if (!seen && pl_map_count(g->tokens) >= TOKENS_KEPT) make_room(g->tokens, now - 2 * max_age, now);
         if (!seen) {
@@ -197,7 +196,7 @@ static int token_use(const char *bot, const char *token, const unsigned char dig
             if (!seen) abort();
             pl_map_put(g->tokens, token, seen);
         }
-        memcpy(seen->digest, digest, 32);
+        snprintf(seen->digest, sizeof seen->digest, "%s", digest);
         seen->at = now;
     }
     pthread_mutex_unlock(&guard_lock);
@@ -299,25 +298,25 @@ static int read_form(const pl_webhook *req, pl_channel_form *form, json_t *files
     return pl_fail(err, "the Content-Type is '%.60s', not a form", type);
 }
 
-/* SHA-256 of the form's fields but the signature's, names and values, in
- * order: what a token came with (the same mail again gives the same,
- * whatever its multipart boundary). */
-static void form_digest(const pl_channel_form *form, const json_t *files, unsigned char digest[32]) {
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (!ctx) abort();
-    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+/* Hex SHA-256 of the form's fields but the signature's, names and values,
+ * in order, and the attachments' names: what a token came with (the same
+ * mail again gives the same, whatever its multipart boundary). New string. */
+static char *form_digest(const pl_channel_form *form, const json_t *files) {
+    const char **parts = malloc((2 * form->n + json_array_size(files) + 1) * sizeof *parts);
+    if (!parts) abort();
+    size_t n = 0;
     for (size_t i = 0; i < form->n; i++) {
         const char *name = form->items[i].name;
         if (strcmp(name, "timestamp") == 0 || strcmp(name, "token") == 0 || strcmp(name, "signature") == 0) continue;
-        EVP_DigestUpdate(ctx, form->items[i].name, strlen(form->items[i].name) + 1);
-        EVP_DigestUpdate(ctx, form->items[i].value, strlen(form->items[i].value) + 1);
+        parts[n++] = name;
+        parts[n++] = form->items[i].value;
     }
     size_t i;
     json_t *file;
-    json_array_foreach(files, i, file) EVP_DigestUpdate(ctx, json_string_value(file), strlen(json_string_value(file)) + 1);
-    unsigned int n = 0;
-    EVP_DigestFinal_ex(ctx, digest, &n);
-    EVP_MD_CTX_free(ctx);
+    json_array_foreach(files, i, file) parts[n++] = json_string_value(file);
+    char *hex = pl_channel_digest_hex("sha256", parts, n, 1);
+    free(parts);
+    return hex;
 }
 
 /* --- inbound: the signature ---------------------------------------------------- */
@@ -353,9 +352,9 @@ static int check_signature(const pl_channel_config *cfg, const char *key, const 
     if (age > max_age || age < -max_age)
         return pl_fail(err, "the signature's timestamp is %lld s from now, more than signature_max_age (%ld s): "
                             "a replay, or a clock that is off", age, max_age);
-    unsigned char digest[32];
-    form_digest(form, files, digest);
+    char *digest = form_digest(form, files);
     int use = token_use(cfg->bot, token, digest, req->now, max_age);
+    free(digest);
     if (use < 0) return pl_fail(err, "the token was already used for another message: a replay");
     *fresh = use == 0;
     return PL_OK;
@@ -525,18 +524,10 @@ static json_t *event_id(const char *message_id, const char *sender, const pl_cha
     if (message_id && *message_id && strlen(message_id) <= ID_MAX) return json_string(message_id);
     const char *parts[] = {message_id ? message_id : "", sender, pl_channel_form_get(form, "subject"),
                            pl_channel_form_get(form, "body-plain"), pl_channel_form_get(form, "timestamp")};
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (!ctx) abort();
-    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++)
-        if (parts[i]) EVP_DigestUpdate(ctx, parts[i], strlen(parts[i]) + 1);
-    unsigned char d[32];
-    unsigned int n = 0;
-    EVP_DigestFinal_ex(ctx, d, &n);
-    EVP_MD_CTX_free(ctx);
-    char hex[65];
-    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
-    return json_sprintf("sha256:%s", hex);
+    char *hex = pl_channel_digest_hex("sha256", parts, sizeof parts / sizeof *parts, 1); /* NULL parts left out */
+    json_t *id = json_sprintf("sha256:%s", hex);
+    free(hex);
+    return id;
 }
 
 /* The shopper's words: stripped-text (no quoted history, no signature),
