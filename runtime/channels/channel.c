@@ -1,6 +1,7 @@
 /* channel: per-bot channel settings and the helpers adapters share (HMAC,
  * digests in hex, constant-time compare, text fallbacks, lengths as
- * platforms count them, form bodies, percent-encoding and query strings);
+ * platforms count them, buttons' payloads and labels, form bodies,
+ * percent-encoding and query strings);
  * see channel.h. Which adapters exist is registry.c's. Crypto is
  * libcrypto's, form decoding libevent's. */
 #define _GNU_SOURCE
@@ -247,6 +248,25 @@ json_t *pl_channel_long_payload(const pl_webhook *req, const char *payload) {
         }
     }
     return json_string(payload);
+}
+
+char *pl_channel_fitting_payload(const pl_outbound *to, const char *payload, size_t max) {
+    size_t n = strlen(payload);
+    if (n > 0 && n <= max) return pl_strdup(payload);
+    return to->short_payload ? to->short_payload(to->payload_ctx, payload) : NULL;
+}
+
+static int is_japanese(const char *locale) { return locale && strncmp(locale, "ja", 2) == 0; }
+
+char *pl_channel_link_label(const char *title, size_t max, const char *locale) {
+    if (pl_channel_has_words(title)) return pl_channel_shortened(title, max);
+    return pl_strdup(is_japanese(locale) ? "リンクを開く" : "Open link");
+}
+
+const char *pl_channel_card_button(const pl_channel_config *cfg, const char *locale) {
+    const char *configured = pl_channel_setting(cfg, "card_button");
+    if (configured) return configured;
+    return is_japanese(locale) ? "これにする" : "Choose";
 }
 
 /* --- form bodies -------------------------------------------------------------------- */

@@ -270,6 +270,17 @@ int pl_channel_is_web_url(const char *url);
  * pl_outbound.short_payload is looked up; anything else, or a key the
  * store no longer knows, is as it came. */
 json_t *pl_channel_long_payload(const pl_webhook *req, const char *payload);
+/* A payload as a button or option carries it (new): the payload itself when
+ * the platform takes it (1 to max bytes), else a short key standing for it
+ * (pl_outbound.short_payload); NULL when it fits neither (no key can be
+ * stored outside a commit). */
+char *pl_channel_fitting_payload(const pl_outbound *to, const char *payload, size_t max);
+/* The label of a link's button: its title cut to max units, else "Open
+ * link" in the session's language (new). */
+char *pl_channel_link_label(const char *title, size_t max, const char *locale);
+/* The label of a card's button: the channel's card_button setting, else
+ * "Choose" in the session's language (borrowed). */
+const char *pl_channel_card_button(const pl_channel_config *cfg, const char *locale);
 
 /* A form body (application/x-www-form-urlencoded, or multipart/form-data
  * read into the same shape): its fields in the order they came, names and

@@ -363,20 +363,12 @@ int pl_meta_inbound(const pl_meta_platform *p, const pl_channel_config *cfg, con
 
 typedef struct {
     const pl_meta_platform *p;
-    const pl_channel_config *cfg;
     const pl_outbound *to;
-    json_t *calls;   /* the API calls so far, in sending order */
-    int next_choice; /* the number of the turn's next choice: typed numbers
-                      * count across all replies (the engine's offered list) */
+    const char *card_button; /* the title of a card's postback button */
+    json_t *calls;           /* the API calls so far, in sending order */
+    int next_choice;         /* the number of the turn's next choice: typed numbers
+                              * count across all replies (the engine's offered list) */
 } render_ctx;
-
-/* A payload the platform takes (1 to 1000 bytes), a short key standing for it,
- * or NULL when it fits neither (no key can be stored outside a commit). */
-static char *fitting_payload(const render_ctx *r, const char *payload) {
-    size_t n = strlen(payload);
-    if (n > 0 && n <= PAYLOAD_MAX) return pl_strdup(payload);
-    return r->to->short_payload ? r->to->short_payload(r->to->payload_ctx, payload) : NULL;
-}
 
 /* The choices as quick_replies (new), or NULL when they cannot all be:
  * more than 13, an empty title, or a payload that fits nowhere. */
@@ -387,7 +379,7 @@ static json_t *quick_replies(const render_ctx *r, const json_t *choices) {
     json_t *choice;
     json_array_foreach(choices, i, choice) {
         const char *title = str(choice, "title"), *payload = str(choice, "payload");
-        char *fitted = title && *title ? fitting_payload(r, payload ? payload : title) : NULL;
+        char *fitted = title && *title ? pl_channel_fitting_payload(r->to, payload ? payload : title, PAYLOAD_MAX) : NULL;
         if (!fitted) {
             json_decref(list);
             return NULL;
@@ -425,15 +417,6 @@ static void add_text(const render_ctx *r, json_t *messages, const char *text) {
     }
 }
 
-/* The postback button's title: the channel's card_button setting, else
- * "Choose" in the session's language. */
-static const char *button_title(const render_ctx *r) {
-    const char *configured = pl_channel_setting(r->cfg, "card_button");
-    if (configured) return configured;
-    const char *locale = r->to->locale;
-    return locale && strncmp(locale, "ja", 2) == 0 ? "これにする" : "Choose";
-}
-
 /* "€2.50 · description" for a card's subtitle (new). */
 static char *card_subtitle(const render_ctx *r, const json_t *card) {
     const json_t *price = json_object_get(card, "price");
@@ -460,9 +443,9 @@ static json_t *card_element(const render_ctx *r, const json_t *card) {
     if (pl_channel_is_web_url(image))
         json_object_set_new(el, "image_url", json_string(image));
     const char *payload = str(card, "payload");
-    char *fitted = payload ? fitting_payload(r, payload) : NULL;
+    char *fitted = payload ? pl_channel_fitting_payload(r->to, payload, PAYLOAD_MAX) : NULL;
     if (fitted) {
-        char *label = pl_channel_shortened(button_title(r), BUTTON_TITLE_MAX);
+        char *label = pl_channel_shortened(r->card_button, BUTTON_TITLE_MAX);
         json_object_set_new(el, "buttons", json_pack("[{s:s, s:s, s:s}]", "type", "postback", "title",
                                                      label, "payload", fitted));
         free(label);
@@ -532,9 +515,7 @@ static char *reply_text(const render_ctx *r, const json_t *reply, int numbered) 
  * template requires one. */
 static void add_link(const render_ctx *r, json_t *messages, const json_t *link, const char *text) {
     const char *url = str(link, "url"), *title = str(link, "title");
-    const char *locale = r->to->locale;
-    char *label = pl_channel_has_words(title) ? pl_channel_shortened(title, BUTTON_TITLE_MAX)
-                                   : pl_strdup(locale && strncmp(locale, "ja", 2) == 0 ? "リンクを開く" : "Open link");
+    char *label = pl_channel_link_label(title, BUTTON_TITLE_MAX, r->to->locale);
     char *above = pl_channel_shortened(pl_channel_has_words(text) ? text : pl_channel_has_words(title) ? title : url, BUTTON_TEMPLATE_TEXT_MAX);
     json_t *payload = json_pack("{s:s, s:s, s:[{s:s, s:s, s:s}]}", "template_type", "button", "text", above,
                                 "buttons", "type", "web_url", "url", url, "title", label);
@@ -600,7 +581,7 @@ static void render_reply(render_ctx *r, const json_t *reply) {
 int pl_meta_render(const pl_meta_platform *p, const pl_channel_config *cfg, const pl_outbound *to,
                    const json_t *replies, json_t **calls, char **err) {
     if (!to->user) return pl_fail(err, "no %s recipient to send to", p->title);
-    render_ctx r = {p, cfg, to, json_array(), 1};
+    render_ctx r = {p, to, pl_channel_card_button(cfg, to->locale), json_array(), 1};
     size_t i;
     json_t *reply;
     json_array_foreach(replies, i, reply) render_reply(&r, reply);

@@ -450,13 +450,13 @@ static size_t piece_end(const char *s, size_t max, size_t *skip) {
 }
 
 typedef struct {
-    const pl_channel_config *cfg;
     const pl_outbound *to;
-    const char *channel;  /* where the calls go: the DM, else the user */
-    json_t *calls;        /* the API calls so far, in sending order */
-    json_t *blocks;       /* the blocks of the message being built */
-    char *fallback;       /* its notification text (plain) */
-    int next_choice;      /* the turn's number of the next choice */
+    const char *channel;     /* where the calls go: the DM, else the user */
+    const char *card_button; /* the label of a card's button */
+    json_t *calls;           /* the API calls so far, in sending order */
+    json_t *blocks;          /* the blocks of the message being built */
+    char *fallback;          /* its notification text (plain) */
+    int next_choice;         /* the turn's number of the next choice */
 } render_ctx;
 
 /* Sends the message being built, if it has anything, and starts another:
@@ -511,14 +511,6 @@ static void add_sections(render_ctx *r, const char *text) {
     }
 }
 
-/* A value Slack takes (1 to 2000 bytes), a short key standing for it, or
- * NULL when it fits neither (no key can be stored outside a commit). */
-static char *fitting_value(const render_ctx *r, const char *payload) {
-    size_t n = strlen(payload);
-    if (n > 0 && n <= BUTTON_VALUE_MAX) return pl_strdup(payload);
-    return r->to->short_payload ? r->to->short_payload(r->to->payload_ctx, payload) : NULL;
-}
-
 /* A button (new) with text cut to 75 characters, the value and action_id. */
 static json_t *value_button(const char *title, const char *value, const char *action_id) {
     char *label = pl_channel_shortened(pl_channel_has_words(title) ? title : value, BUTTON_TEXT_MAX);
@@ -536,7 +528,7 @@ static json_t *choice_buttons(const render_ctx *r, const json_t *choices) {
     json_t *choice;
     json_array_foreach(choices, i, choice) {
         const char *title = str(choice, "title"), *payload = str(choice, "payload");
-        char *value = fitting_value(r, payload ? payload : title ? title : "");
+        char *value = pl_channel_fitting_payload(r->to, payload ? payload : title ? title : "", BUTTON_VALUE_MAX);
         if (!value) {
             json_decref(buttons);
             return NULL;
@@ -569,15 +561,6 @@ static void add_actions(render_ctx *r, const json_t *buttons, int first) {
     }
 }
 
-/* The button's label under a card: the channel's card_button setting,
- * else "Choose" in the session's language. */
-static const char *card_button_label(const render_ctx *r) {
-    const char *configured = pl_channel_setting(r->cfg, "card_button");
-    if (configured) return configured;
-    const char *locale = r->to->locale;
-    return locale && strncmp(locale, "ja", 2) == 0 ? "これにする" : "Choose";
-}
-
 static int is_web_url(const char *url, size_t max) { return pl_channel_is_web_url(url) && strlen(url) <= max; }
 
 /* An image element or block's fields: image_url and alt_text. */
@@ -604,9 +587,9 @@ static void add_card(render_ctx *r, const json_t *card, int index) {
     char *text = pl_strdupf("*%s*%s%s", bold, *rest ? "\n" : "", rest);
     char *plain = pl_strdupf("• %s%s%s", title ? title : "", *detail ? " — " : "", detail);
     json_t *section = json_pack("{s:s, s:o}", "type", "section", "text", mrkdwn_text(text));
-    char *value = payload ? fitting_value(r, payload) : NULL;
+    char *value = payload ? pl_channel_fitting_payload(r->to, payload, BUTTON_VALUE_MAX) : NULL;
     char *id = pl_strdupf("card-%d", index);
-    json_t *button = value ? value_button(card_button_label(r), value, id) : NULL;
+    json_t *button = value ? value_button(r->card_button, value, id) : NULL;
     if (is_web_url(image, IMAGE_URL_MAX)) {
         json_object_set_new(section, "accessory", image_object("image", image, title));
         add_block(r, section, plain);
@@ -651,10 +634,7 @@ static void add_link(render_ctx *r, const json_t *link) {
         free(line);
         return;
     }
-    const char *locale = r->to->locale;
-    char *label = pl_channel_shortened(pl_channel_has_words(title) ? title
-                                       : locale && strncmp(locale, "ja", 2) == 0 ? "リンクを開く" : "Open link",
-                                       BUTTON_TEXT_MAX);
+    char *label = pl_channel_link_label(title, BUTTON_TEXT_MAX, r->to->locale);
     json_t *button = json_pack("{s:s, s:o, s:s, s:s, s:s}", "type", "button", "text", plain_text(label), "url", url,
                                "action_id", "link", "style", "primary");
     add_block(r, json_pack("{s:s, s:[o]}", "type", "actions", "elements", button), line);
@@ -695,8 +675,8 @@ static int slack_render(const pl_channel_config *cfg, const pl_outbound *to, con
                         json_t **calls, char **err) {
     if (!to->user || !*to->user) return pl_fail(err, "no Slack user to send to");
     const char *channel = str(to->info, "channel_id");
-    render_ctx r = {cfg, to, channel && *channel ? channel : to->user, json_array(), json_array(),
-                    pl_strdup(""), 1};
+    render_ctx r = {to, channel && *channel ? channel : to->user, pl_channel_card_button(cfg, to->locale),
+                    json_array(), json_array(), pl_strdup(""), 1};
     size_t i;
     json_t *reply;
     json_array_foreach(replies, i, reply) {

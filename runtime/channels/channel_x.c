@@ -443,20 +443,12 @@ typedef struct {
                       * count across all replies: the engine's offered list) */
 } render_ctx;
 
-/* Metadata X takes (1 to 1,000 bytes), a short key standing for it, or
- * NULL when it fits neither (no key can be stored outside a commit). */
-static char *fitting_metadata(const render_ctx *r, const char *payload) {
-    size_t n = strlen(payload);
-    if (n > 0 && n <= METADATA_MAX) return pl_strdup(payload);
-    return r->to->short_payload ? r->to->short_payload(r->to->payload_ctx, payload) : NULL;
-}
-
 /* An option for a title and its payload (new), or NULL when X would
  * refuse it: an empty label, a label with a URL, metadata that fits
  * nowhere. Labels are cut to 36 characters. */
 static json_t *option(const render_ctx *r, const char *title, const char *payload) {
     if (!pl_channel_has_words(title) || strstr(title, "://") || strstr(title, "www.")) return NULL;
-    char *metadata = fitting_metadata(r, payload ? payload : title);
+    char *metadata = pl_channel_fitting_payload(r->to, payload ? payload : title, METADATA_MAX);
     if (!metadata) return NULL;
     char *label = pl_channel_shortened(title, LABEL_MAX);
     json_t *o = json_pack("{s:s, s:s}", "label", label, "metadata", metadata);
@@ -514,9 +506,7 @@ static json_t *link_button(const render_ctx *r, const json_t *reply) {
     const json_t *link = json_object_get(reply, "link");
     const char *url = str(link, "url"), *title = str(link, "title");
     if (!pl_channel_is_web_url(url)) return NULL;
-    const char *locale = r->to->locale;
-    char *label = pl_channel_has_words(title) ? pl_channel_shortened(title, CTA_LABEL_MAX)
-                                              : pl_strdup(locale && strncmp(locale, "ja", 2) == 0 ? "リンクを開く" : "Open link");
+    char *label = pl_channel_link_label(title, CTA_LABEL_MAX, r->to->locale);
     json_t *cta = json_pack("{s:s, s:s, s:s}", "type", "web_url", "label", label, "url", url);
     free(label);
     return cta;
