@@ -362,16 +362,25 @@ static int check_signature(const pl_channel_config *cfg, const char *key, const 
 
 /* --- inbound: the message ------------------------------------------------------------ */
 
-/* The value of a header of the message (the last of that name: Mailgun
- * keeps the order, and what a relay added comes first), or NULL. */
-static const char *header_value(const json_t *headers, const char *name) {
+/* Which header of a name header_value reads. */
+enum { LAST_OF_NAME, FIRST_OF_NAME };
+
+/* The value of a header of the message, or NULL. Of several of that name,
+ * the last (LAST_OF_NAME: Mailgun keeps the order, and what a relay added
+ * comes first), or the first (FIRST_OF_NAME: for the headers Mailgun adds
+ * on receipt, X-Mailgun-*, which come before the message's own, so that
+ * copies a sender wrote into their mail come after them and are not read). */
+static const char *header_value(const json_t *headers, const char *name, int which) {
     const char *found = NULL;
     size_t i;
     json_t *pair;
     json_array_foreach(headers, i, pair) {
         if (i >= HEADERS_MAX) break;
         const char *n = json_string_value(json_array_get(pair, 0));
-        if (n && strcasecmp(n, name) == 0) found = json_string_value(json_array_get(pair, 1));
+        if (n && strcasecmp(n, name) == 0) {
+            found = json_string_value(json_array_get(pair, 1));
+            if (which == FIRST_OF_NAME) break;
+        }
     }
     return found;
 }
@@ -399,24 +408,9 @@ static json_t *read_headers(const char *text, char **err) {
     return list;
 }
 
-/* The value of the FIRST header of that name, or NULL: for the headers
- * Mailgun adds on receipt (X-Mailgun-*), which come before the message's
- * own, so that copies a sender wrote into their mail come after them and
- * are not read. */
-static const char *first_header_value(const json_t *headers, const char *name) {
-    size_t i;
-    json_t *pair;
-    json_array_foreach(headers, i, pair) {
-        if (i >= HEADERS_MAX) break;
-        const char *n = json_string_value(json_array_get(pair, 0));
-        if (n && strcasecmp(n, name) == 0) return json_string_value(json_array_get(pair, 1));
-    }
-    return NULL;
-}
-
-/* The first word of a header value, lower-cased, in buf. */
+/* The first word of a header value (NULL: none), lower-cased, in buf. */
 static const char *first_word(const char *value, char *buf, size_t size) {
-    const char *p = value + strspn(value, " \t\r\n");
+    const char *p = value ? value + strspn(value, " \t\r\n") : "";
     size_t n = strcspn(p, " \t\r\n;,");
     if (n >= size) n = size - 1;
     for (size_t i = 0; i < n; i++) buf[i] = (char)tolower((unsigned char)p[i]);
@@ -435,18 +429,18 @@ static const char *not_for_an_answer(const char *sender, const json_t *headers) 
     if ((local == 13 && strncasecmp(sender, "mailer-daemon", 13) == 0) ||
         (local == 10 && strncasecmp(sender, "postmaster", 10) == 0))
         return "a mail system's sender (a bounce or report)";
-    if ((v = header_value(headers, "Auto-Submitted")) && strcmp(first_word(v, word, sizeof word), "no") != 0)
+    if ((v = header_value(headers, "Auto-Submitted", LAST_OF_NAME)) && strcmp(first_word(v, word, sizeof word), "no") != 0)
         return "Auto-Submitted";
-    if ((v = header_value(headers, "Precedence"))) {
+    if ((v = header_value(headers, "Precedence", LAST_OF_NAME))) {
         first_word(v, word, sizeof word);
         if (strcmp(word, "bulk") == 0 || strcmp(word, "junk") == 0 || strcmp(word, "list") == 0)
             return "Precedence: bulk, junk or list";
     }
-    if (header_value(headers, "List-Id")) return "List-Id (a mailing list)";
-    if (header_value(headers, "List-Unsubscribe")) return "List-Unsubscribe (a mailing)";
-    if (header_value(headers, "X-Autoreply") || header_value(headers, "X-Autorespond"))
+    if (header_value(headers, "List-Id", LAST_OF_NAME)) return "List-Id (a mailing list)";
+    if (header_value(headers, "List-Unsubscribe", LAST_OF_NAME)) return "List-Unsubscribe (a mailing)";
+    if (header_value(headers, "X-Autoreply", LAST_OF_NAME) || header_value(headers, "X-Autorespond", LAST_OF_NAME))
         return "X-Autoreply (an auto-responder)";
-    if ((v = header_value(headers, "Return-Path")) && strcmp(v + strspn(v, " \t"), "<>") == 0)
+    if ((v = header_value(headers, "Return-Path", LAST_OF_NAME)) && strcmp(v + strspn(v, " \t"), "<>") == 0)
         return "a null Return-Path (a bounce)";
     return NULL;
 }
@@ -465,10 +459,9 @@ static const char *sender_not_believed(const pl_channel_config *cfg, const json_
     const char *check = pl_channel_setting(cfg, "sender_check");
     if (check && strcmp(check, "off") == 0) return NULL;
     char spf[16], dkim[16], flag[16];
-    const char *v;
-    first_word((v = first_header_value(headers, "X-Mailgun-Spf")) ? v : "", spf, sizeof spf);
-    first_word((v = first_header_value(headers, "X-Mailgun-Dkim-Check-Result")) ? v : "", dkim, sizeof dkim);
-    first_word((v = first_header_value(headers, "X-Mailgun-Sflag")) ? v : "", flag, sizeof flag);
+    first_word(header_value(headers, "X-Mailgun-Spf", FIRST_OF_NAME), spf, sizeof spf);
+    first_word(header_value(headers, "X-Mailgun-Dkim-Check-Result", FIRST_OF_NAME), dkim, sizeof dkim);
+    first_word(header_value(headers, "X-Mailgun-Sflag", FIRST_OF_NAME), flag, sizeof flag);
     if (strcmp(flag, "yes") == 0) {
         snprintf(buf, size, "Mailgun flagged it as spam (X-Mailgun-Sflag: Yes)");
         return buf;
@@ -552,10 +545,10 @@ static json_t *info_of(const pl_channel_form *form, const json_t *headers, const
     if (name) json_object_set_new(info, "display_name", json_string(name));
     free(name);
     const char *subject = pl_channel_form_get(form, "subject");
-    if (!subject) subject = header_value(headers, "Subject");
+    if (!subject) subject = header_value(headers, "Subject", LAST_OF_NAME);
     if (subject) json_object_set_new(info, "subject", json_string(subject));
     if (message_id && *message_id) json_object_set_new(info, "message_id", json_string(message_id));
-    const char *refs = header_value(headers, "References");
+    const char *refs = header_value(headers, "References", LAST_OF_NAME);
     if (refs && g_utf8_validate(refs, -1, NULL)) json_object_set_new(info, "references", json_string(refs));
     const char *to = pl_channel_form_get(form, "recipient");
     if (to && *to) json_object_set_new(info, "to", json_string(to));
@@ -595,7 +588,7 @@ static int read_message(const pl_channel_config *cfg, const pl_webhook *req, con
                 setting_long(cfg, "loop_limit", LOOP_LIMIT_DEFAULT), address,
                 setting_long(cfg, "loop_window", LOOP_WINDOW_DEFAULT));
     } else {
-        const char *message_id = header_value(headers, "Message-Id");
+        const char *message_id = header_value(headers, "Message-Id", LAST_OF_NAME);
         if (!message_id) message_id = pl_channel_form_get(form, "Message-Id");
         char *text = message_text(form);
         json_t *ev = json_pack("{s:s, s:o, s:s, s:s, s:o}", "kind", "message", "id",
