@@ -169,13 +169,13 @@ static char *base_url(const char *url) {
     return out;
 }
 
-char *pl_x_oauth_header(const char *method, const char *url, const char *form,
-                        const pl_x_credentials *creds, const char *nonce, long long timestamp,
-                        char **signature) {
+/* The signature base string (new): METHOD & the encoded base URL & the
+ * encoded, sorted parameters (the oauth_* set, the URL's query, the form
+ * body); NULL when url is not http(s)://host... */
+static char *base_string(const char *method, const char *url, const char *form, const pl_x_credentials *creds,
+                         const char *nonce, const char *stamp) {
     char *base = base_url(url);
     if (!base) return NULL;
-    char stamp[24];
-    snprintf(stamp, sizeof stamp, "%lld", timestamp);
     oauth_params ps = {0};
     param_add(&ps, "oauth_consumer_key", creds->consumer_key);
     param_add(&ps, "oauth_nonce", nonce);
@@ -198,33 +198,53 @@ char *pl_x_oauth_header(const char *method, const char *url, const char *form,
 
     char *enc_base = pl_channel_percent_encode(base), *enc_params = pl_channel_percent_encode(joined);
     char *text = pl_strdupf("%s&%s&%s", method, enc_base, enc_params);
-    char *enc_cs = pl_channel_percent_encode(creds->consumer_secret);
-    char *enc_ts = pl_channel_percent_encode(creds->token_secret);
-    char *key = pl_strdupf("%s&%s", enc_cs, enc_ts);
-    char *sig = pl_channel_hmac_base64("sha1", key, text, strlen(text));
-    char *enc_sig = pl_channel_percent_encode(sig);
-    char *enc_key = pl_channel_percent_encode(creds->consumer_key);
-    char *enc_nonce = pl_channel_percent_encode(nonce);
-    char *enc_token = pl_channel_percent_encode(creds->token);
-    char *header = pl_strdupf("OAuth oauth_consumer_key=\"%s\", oauth_nonce=\"%s\", oauth_signature=\"%s\", "
-                              "oauth_signature_method=\"HMAC-SHA1\", oauth_timestamp=\"%s\", "
-                              "oauth_token=\"%s\", oauth_version=\"1.0\"",
-                              enc_key, enc_nonce, enc_sig, stamp, enc_token);
-    if (signature) *signature = pl_strdup(sig);
-    free(enc_token);
-    free(enc_nonce);
-    free(enc_key);
-    free(enc_sig);
-    free(sig);
-    free(key);
-    free(enc_ts);
-    free(enc_cs);
-    free(text);
     free(enc_params);
     free(enc_base);
     free(joined);
     params_free(&ps);
     free(base);
+    return text;
+}
+
+/* The signature of a base string (new): base64 HMAC-SHA1 keyed by the
+ * encoded consumer secret & the encoded token secret. */
+static char *signature_of(const pl_x_credentials *creds, const char *text) {
+    char *enc_cs = pl_channel_percent_encode(creds->consumer_secret);
+    char *enc_ts = pl_channel_percent_encode(creds->token_secret);
+    char *key = pl_strdupf("%s&%s", enc_cs, enc_ts);
+    char *sig = pl_channel_hmac_base64("sha1", key, text, strlen(text));
+    free(key);
+    free(enc_ts);
+    free(enc_cs);
+    return sig;
+}
+
+char *pl_x_oauth_header(const char *method, const char *url, const char *form,
+                        const pl_x_credentials *creds, const char *nonce, long long timestamp,
+                        char **signature) {
+    char stamp[24];
+    snprintf(stamp, sizeof stamp, "%lld", timestamp);
+    char *text = base_string(method, url, form, creds, nonce, stamp);
+    if (!text) return NULL;
+    char *sig = signature_of(creds, text);
+    char *enc_key = pl_channel_percent_encode(creds->consumer_key);
+    char *enc_nonce = pl_channel_percent_encode(nonce);
+    char *enc_sig = pl_channel_percent_encode(sig);
+    char *enc_token = pl_channel_percent_encode(creds->token);
+    char *header = pl_strdupf("OAuth oauth_consumer_key=\"%s\", oauth_nonce=\"%s\", oauth_signature=\"%s\", "
+                              "oauth_signature_method=\"HMAC-SHA1\", oauth_timestamp=\"%s\", "
+                              "oauth_token=\"%s\", oauth_version=\"1.0\"",
+                              enc_key, enc_nonce, enc_sig, stamp, enc_token);
+    if (signature) {
+        *signature = sig;
+        sig = NULL;
+    }
+    free(enc_token);
+    free(enc_sig);
+    free(enc_nonce);
+    free(enc_key);
+    free(sig);
+    free(text);
     return header;
 }
 
@@ -580,10 +600,9 @@ static void render_reply(render_ctx *r, const json_t *reply) {
     char *text = reply_text(r, reply, numbered, cta != NULL);
     r->next_choice += (int)json_array_size(choices);
     if (!pl_channel_has_words(text) && cta) {
+        const char *title = str(json_object_get(reply, "link"), "title");
         free(text);
-        text = pl_strdup(pl_channel_has_words(str(json_object_get(reply, "link"), "title"))
-                             ? str(json_object_get(reply, "link"), "title")
-                             : str(cta, "url"));
+        text = pl_strdup(pl_channel_has_words(title) ? title : str(cta, "url"));
     }
     json_t *parts = pl_channel_has_words(text) ? pieces(text) : json_array();
     size_t n = json_array_size(parts), i;
@@ -632,9 +651,9 @@ static int x_authorize(const pl_channel_config *cfg, json_t *headers, char **url
         return PL_ERR;
     unsigned char raw[NONCE_BYTES];
     if (RAND_bytes(raw, sizeof raw) != 1) return pl_fail(err, "no random bytes for the OAuth nonce");
-    char nonce[2 * NONCE_BYTES + 1];
-    for (int i = 0; i < NONCE_BYTES; i++) snprintf(nonce + 2 * i, 3, "%02x", raw[i]);
+    char *nonce = pl_channel_hex(raw, sizeof raw);
     char *header = pl_x_oauth_header(X_METHOD, *url, NULL, &creds, nonce, (long long)time(NULL), NULL);
+    free(nonce);
     if (!header) return pl_fail(err, "the call's URL %.200s is not http(s): it cannot be signed", *url);
     json_object_set_new(headers, "Authorization", json_string(header));
     free(header);
