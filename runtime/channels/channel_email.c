@@ -176,6 +176,19 @@ static void make_room(pl_map *map, long long before, long long now) {
     free(r.oldest);
 }
 
+/* The entry of key in one of a bot's tables, else a new one (size bytes,
+ * zeroed), made room for when the table is full: entries older than before
+ * go first. Under guard_lock. */
+static void *entry_of(pl_map *map, const char *key, size_t size, size_t kept, long long before, long long now) {
+    void *e = pl_map_get(map, key);
+    if (e) return e;
+    if (pl_map_count(map) >= kept) make_room(map, before, now);
+    e = calloc(1, size);
+    if (!e) abort();
+    pl_map_put(map, key, e);
+    return e;
+}
+
 /* What a token's use is at bot: 0 the first (now remembered), 1 again with
  * the same form (Mailgun's redelivery: de-duplicated downstream by the
  * Message-Id), -1 again with another form (a replay of a captured
@@ -185,17 +198,10 @@ static void make_room(pl_map *map, long long before, long long now) {
 static int token_use(const char *bot, const char *token, const char *digest, long long now, long max_age) {
     int use = 0;
     pthread_mutex_lock(&guard_lock);
-    bot_guard *g = guard_of(bot);
-    seen_token *seen = pl_map_get(g->tokens, token);
-    if (seen && now - seen->at <= 2 * max_age && seen->at <= now) {
+    seen_token *seen = entry_of(guard_of(bot)->tokens, token, sizeof *seen, TOKENS_KEPT, now - 2 * max_age, now);
+    if (*seen->digest && now - seen->at <= 2 * max_age && seen->at <= now) { /* a new entry has no digest yet */
         use = strcmp(seen->digest, digest) == 0 ? 1 : -1;
     } else {
-        if (!seen && pl_map_count(g->tokens) >= TOKENS_KEPT) make_room(g->tokens, now - 2 * max_age, now);
-        if (!seen) {
-            seen = malloc(sizeof *seen);
-            if (!seen) abort();
-            pl_map_put(g->tokens, token, seen);
-        }
         snprintf(seen->digest, sizeof seen->digest, "%s", digest);
         seen->at = now;
     }
@@ -207,16 +213,8 @@ static int token_use(const char *bot, const char *token, const char *digest, lon
  * the window that the address's first counted message opened. */
 static int over_loop_limit(const char *bot, const char *address, long long now, long limit, long window) {
     pthread_mutex_lock(&guard_lock);
-    bot_guard *g = guard_of(bot);
-    loop_count *e = pl_map_get(g->loops, address);
-    if (!e) {
-        if (pl_map_count(g->loops) >= ADDRESSES_KEPT) make_room(g->loops, now - window, now);
-        e = malloc(sizeof *e);
-        if (!e) abort();
-        pl_map_put(g->loops, address, e);
-        e->at = now;
-        e->count = 0;
-    } else if (now - e->at >= window || now < e->at) {
+    loop_count *e = entry_of(guard_of(bot)->loops, address, sizeof *e, ADDRESSES_KEPT, now - window, now);
+    if (e->count == 0 || now - e->at >= window || now < e->at) { /* new, or its window is past */
         e->at = now;
         e->count = 0;
     }
