@@ -571,6 +571,8 @@ static int read_message(const pl_channel_config *cfg, const pl_webhook *req, con
     int rc = PL_OK;
     char *address = NULL;
     char doubt[320];
+    long limit = setting_long(cfg, "loop_limit", LOOP_LIMIT_DEFAULT);
+    long window = setting_long(cfg, "loop_window", LOOP_WINDOW_DEFAULT);
     const char *why = not_for_an_answer(sender, headers);
     if (why) {
         pl_info("[%s] email: not answering a mail from '%.80s': %s", cfg->bot, sender, why);
@@ -580,11 +582,9 @@ static int read_message(const pl_channel_config *cfg, const pl_webhook *req, con
         json_decref(out->events);
         out->events = NULL;
         rc = pl_fail(err, "the sender '%.80s' is not an email address", sender);
-    } else if (fresh && over_loop_limit(cfg->bot, address, req->now, setting_long(cfg, "loop_limit", LOOP_LIMIT_DEFAULT),
-                                        setting_long(cfg, "loop_window", LOOP_WINDOW_DEFAULT))) {
-        pl_warn("[%s] email: more than %ld mails from %s in %ld s: ignored (a mail loop?)", cfg->bot,
-                setting_long(cfg, "loop_limit", LOOP_LIMIT_DEFAULT), address,
-                setting_long(cfg, "loop_window", LOOP_WINDOW_DEFAULT));
+    } else if (fresh && over_loop_limit(cfg->bot, address, req->now, limit, window)) {
+        pl_warn("[%s] email: more than %ld mails from %s in %ld s: ignored (a mail loop?)", cfg->bot, limit, address,
+                window);
     } else {
         const char *message_id = header_value(headers, "Message-Id", LAST_OF_NAME);
         if (!message_id) message_id = pl_channel_form_get(form, "Message-Id");
@@ -768,8 +768,9 @@ static char *subject_of(const mail_ctx *m) {
         theirs += strlen(prefixes[k]);
     }
     char *subject;
+    const char *setting;
     if (pl_channel_has_words(theirs)) subject = pl_strdupf("Re: %s", theirs);
-    else if (pl_channel_setting(m->cfg, "subject")) subject = pl_strdup(pl_channel_setting(m->cfg, "subject"));
+    else if ((setting = pl_channel_setting(m->cfg, "subject"))) subject = pl_strdup(setting);
     else {
         const char *name = internet_address_get_name(INTERNET_ADDRESS(m->from));
         subject = pl_strdup(name && *name ? name : m->cfg->bot);
