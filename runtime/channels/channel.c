@@ -191,23 +191,21 @@ char *pl_channel_plain_text(const json_t *reply, int first, const char *locale) 
 
 /* --- lengths as the platforms count them ----------------------------------------- */
 
-/* UTF-16 code units of the UTF-8 character starting with byte c: 0 for a
- * continuation byte, 2 for a 4-byte sequence, else 1. */
-static size_t utf16_units(unsigned char c) {
+size_t pl_channel_char_units(unsigned char c) {
     if ((c & 0xC0) == 0x80) return 0;
     return c >= 0xF0 ? 2 : 1;
 }
 
 size_t pl_channel_text_units(const char *s) {
     size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) n += utf16_units(*p);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) n += pl_channel_char_units(*p);
     return n;
 }
 
 size_t pl_channel_prefix_bytes(const char *s, size_t max) {
     size_t units = 0, i = 0;
     for (; s[i]; i++) {
-        size_t u = utf16_units((unsigned char)s[i]);
+        size_t u = pl_channel_char_units((unsigned char)s[i]);
         if (u && units + u > max) break;
         units += u;
     }

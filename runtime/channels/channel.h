@@ -251,6 +251,9 @@ char *pl_channel_price(const json_t *price, const char *locale);
 /* Text measured as the platforms count it, in UTF-16 code units (an emoji
  * outside the BMP counts 2), for their length limits. */
 size_t pl_channel_text_units(const char *s);
+/* The units of the character a UTF-8 byte starts: 0 for a continuation
+ * byte, 2 for a 4-byte sequence, else 1. */
+size_t pl_channel_char_units(unsigned char lead);
 /* Bytes of the longest prefix of s holding at most max units; it ends on a
  * character boundary. */
 size_t pl_channel_prefix_bytes(const char *s, size_t max);

@@ -397,12 +397,9 @@ static int slack_inbound(const pl_channel_config *cfg, const pl_webhook *req, pl
 
 /* --- outbound ---------------------------------------------------------------- */
 
-/* The UTF-16 units of c once escaped for mrkdwn. */
-static size_t escaped_units(const unsigned char *p) {
-    if (*p == '&') return 5;
-    if (*p == '<' || *p == '>') return 4;
-    if ((*p & 0xC0) == 0x80) return 0;
-    return *p >= 0xF0 ? 2 : 1;
+/* The UTF-16 units of the character byte c starts once escaped for mrkdwn. */
+static size_t escaped_units(unsigned char c) {
+    return c == '&' ? 5 : c == '<' || c == '>' ? 4 : pl_channel_char_units(c);
 }
 
 /* Bytes of the longest prefix of s whose escaped form has at most max units
@@ -410,7 +407,7 @@ static size_t escaped_units(const unsigned char *p) {
 static size_t escaped_prefix_bytes(const char *s, size_t max) {
     size_t units = 0, i = 0;
     for (; s[i]; i++) {
-        size_t u = escaped_units((const unsigned char *)s + i);
+        size_t u = escaped_units((unsigned char)s[i]);
         if (u && units + u > max) break;
         units += u;
     }
