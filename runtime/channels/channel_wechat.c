@@ -403,6 +403,8 @@ typedef struct {
     const pl_webhook *req;
     pl_channel_form query;
     const char *token;
+    const char *timestamp, *nonce; /* of the query (borrowed), once verify_signature passed */
+    long long at;                  /* the timestamp, once check_timestamp passed */
 } inbound_ctx;
 
 static const char *param(inbound_ctx *in, const char *name) {
@@ -412,12 +414,14 @@ static const char *param(inbound_ctx *in, const char *name) {
 /* signature, timestamp and nonce: 401 when absent, 403 when they do not
  * match the token. */
 static int verify_signature(inbound_ctx *in, pl_inbound *out, char **err) {
-    const char *sig = param(in, "signature"), *ts = param(in, "timestamp"), *nonce = param(in, "nonce");
-    if (!sig || !ts || !nonce) {
+    const char *sig = param(in, "signature");
+    in->timestamp = param(in, "timestamp");
+    in->nonce = param(in, "nonce");
+    if (!sig || !in->timestamp || !in->nonce) {
         out->status = 401;
         return pl_fail(err, "no signature, timestamp and nonce in the query");
     }
-    const char *parts[] = {in->token, ts, nonce};
+    const char *parts[] = {in->token, in->timestamp, in->nonce};
     if (signature_matches(sig, parts, 3)) return PL_OK;
     out->status = 403;
     return pl_fail(err, "signature does not match the token, timestamp and nonce");
@@ -439,16 +443,16 @@ static int handshake(inbound_ctx *in, pl_inbound *out, char **err) {
 
 /* The plaintext signature covers no body, so a push must be fresh. */
 static int check_timestamp(inbound_ctx *in, pl_inbound *out, char **err) {
-    const char *ts = param(in, "timestamp");
-    if (!all_digits(ts)) {
+    if (!all_digits(in->timestamp)) {
         out->status = 400;
         return pl_fail(err, "timestamp is not a number");
     }
-    long long at = strtoll(ts, NULL, 10), skew = at - in->req->now;
+    in->at = strtoll(in->timestamp, NULL, 10);
+    long long skew = in->at - in->req->now;
     if (skew <= CLOCK_SKEW_S && skew >= -CLOCK_SKEW_S) return PL_OK;
     out->status = 403;
     return pl_fail(err, "timestamp %lld is more than %d s from this server's clock (replayed or delayed)",
-                   at, CLOCK_SKEW_S);
+                   in->at, CLOCK_SKEW_S);
 }
 
 /* Safe mode: msg_signature over the outer push's Encrypt, then the message
@@ -464,7 +468,7 @@ static int decrypt_push(inbound_ctx *in, const char *aes_key, push *p, pl_inboun
         out->status = 400;
         return pl_fail(err, "a safe-mode push without <Encrypt>");
     }
-    const char *parts[] = {in->token, param(in, "timestamp"), param(in, "nonce"), encrypted};
+    const char *parts[] = {in->token, in->timestamp, in->nonce, encrypted};
     if (!signature_matches(msg_sig, parts, 4)) {
         out->status = 403;
         return pl_fail(err, "msg_signature does not match the token, timestamp, nonce and Encrypt");
@@ -623,8 +627,7 @@ static int seen_use(const char *bot, long long at, const char *nonce, const char
 
 /* A plaintext push whose query came before with another body: 403. */
 static int check_replay(inbound_ctx *in, pl_inbound *out, char **err) {
-    const char *nonce = param(in, "nonce");
-    if (strlen(nonce) > NONCE_MAX) {
+    if (strlen(in->nonce) > NONCE_MAX) {
         out->status = 400;
         return pl_fail(err, "the nonce is longer than %d characters", NONCE_MAX);
     }
@@ -634,7 +637,7 @@ static int check_replay(inbound_ctx *in, pl_inbound *out, char **err) {
     }
     const char *parts[] = {in->req->body};
     char *digest = pl_channel_digest_hex("sha256", parts, 1, 0);
-    int use = seen_use(in->cfg->bot, strtoll(param(in, "timestamp"), NULL, 10), nonce, digest, in->req->now);
+    int use = seen_use(in->cfg->bot, in->at, in->nonce, digest, in->req->now);
     free(digest);
     if (use >= 0) return PL_OK;
     out->status = 403;
