@@ -180,3 +180,13 @@ void fuzz_inbound(const char *channel, const json_t *settings, const pl_webhook 
     free(err);
     pl_inbound_clear(&out);
 }
+
+void fuzz_channel(const char *channel, const json_t *settings, void (*sign)(fuzz_request *r, const char *secret),
+                  const char *secret, const uint8_t *data, size_t size) {
+    fuzz_request r;
+    fuzz_request_read(&r, data, size);
+    if (r.sign && sign) sign(&r, secret);
+    pl_webhook req = fuzz_webhook(&r, FUZZ_NOW);
+    fuzz_inbound(channel, settings, &req);
+    fuzz_request_free(&r);
+}

@@ -72,6 +72,13 @@ pl_webhook fuzz_webhook(const fuzz_request *r, long long now);
  * stderr: a way to see what a seed reaches. */
 void fuzz_inbound(const char *channel, const json_t *settings, const pl_webhook *req);
 
+/* A channel target's whole run: reads data as a request, has sign (NULL:
+ * none) sign it with secret when it is marked "signed", and checks the
+ * channel's inbound on it (fuzz_inbound) at FUZZ_NOW. */
+#define FUZZ_NOW 1767225600LL
+void fuzz_channel(const char *channel, const json_t *settings, void (*sign)(fuzz_request *r, const char *secret),
+                  const char *secret, const uint8_t *data, size_t size);
+
 /* Aborts with a message when cond is false: a broken promise is a finding. */
 #define fuzz_expect(cond, what) ((cond) ? (void)0 : fuzz_fail(__FILE__, __LINE__, what))
 void fuzz_fail(const char *file, int line, const char *what) __attribute__((noreturn));

@@ -18,11 +18,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    fuzz_request r;
-    fuzz_request_read(&r, data, size);
-    if (r.sign) fuzz_sign_meta(&r, SECRET);
-    pl_webhook req = fuzz_webhook(&r, 1767225600);
-    fuzz_inbound("instagram", settings, &req);
-    fuzz_request_free(&r);
+    fuzz_channel("instagram", settings, fuzz_sign_meta, SECRET, data, size);
     return 0;
 }

@@ -17,11 +17,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    fuzz_request r;
-    fuzz_request_read(&r, data, size);
-    if (r.sign) fuzz_sign_meta(&r, SECRET);
-    pl_webhook req = fuzz_webhook(&r, 1767225600);
-    fuzz_inbound("messenger", settings, &req);
-    fuzz_request_free(&r);
+    fuzz_channel("messenger", settings, fuzz_sign_meta, SECRET, data, size);
     return 0;
 }
