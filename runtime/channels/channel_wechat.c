@@ -550,7 +550,7 @@ static json_t *events_of(const push *p) {
 typedef struct {
     long long at;            /* the push's timestamp */
     char nonce[NONCE_MAX + 1];
-    char *digest;            /* hex SHA-256 of the body */
+    char digest[65];         /* hex SHA-256 of the body */
 } seen_push;
 
 typedef struct seen_bot {
@@ -569,7 +569,6 @@ void pl_wechat_forget_pushes(void) {
     while (seen) {
         seen_bot *b = seen;
         seen = b->next;
-        for (size_t i = 0; i < b->n; i++) free(b->items[i].digest);
         free(b->items);
         free(b->bot);
         free(b);
@@ -609,7 +608,6 @@ static int seen_use(const char *bot, long long at, const char *nonce, const char
                 if (!b->items) abort();
             }
             slot = b->n++;
-            b->items[slot].digest = NULL;
         } else if (slot == SIZE_MAX) {
             slot = 0;
             for (size_t i = 1; i < b->n; i++)
@@ -618,8 +616,7 @@ static int seen_use(const char *bot, long long at, const char *nonce, const char
         seen_push *p = &b->items[slot];
         p->at = at;
         snprintf(p->nonce, sizeof p->nonce, "%s", nonce);
-        free(p->digest);
-        p->digest = pl_strdup(digest);
+        snprintf(p->digest, sizeof p->digest, "%s", digest);
     }
     pthread_mutex_unlock(&seen_lock);
     return use;
