@@ -798,6 +798,14 @@ static char *link_line(const char *title, const char *url) {
     return line;
 }
 
+/* Appends line to *text (a new string, replaced), after a line break when
+ * *text is not empty. */
+static void add_line(char **text, const char *line) {
+    char *joined = **text ? pl_strdupf("%s\n%s", *text, line) : pl_strdup(line);
+    free(*text);
+    *text = joined;
+}
+
 /* A reply's picture: "image" as a URL or {"url", "title"?}. */
 static void add_image(render_ctx *r, const json_t *image, char **tail) {
     const char *url = json_is_string(image) ? json_string_value(image) : str(image, "url");
@@ -810,9 +818,7 @@ static void add_image(render_ctx *r, const json_t *image, char **tail) {
         return;
     }
     char *line = link_line(title, url);
-    char *joined = *tail && **tail ? pl_strdupf("%s\n%s", *tail, line) : pl_strdup(line);
-    free(*tail);
-    *tail = joined;
+    add_line(tail, line);
     free(line);
 }
 
@@ -842,9 +848,7 @@ static void render_reply(render_ctx *r, const json_t *reply) {
     const json_t *link = json_object_get(reply, "link");
     if (str(link, "url")) {
         char *line = link_line(str(link, "title"), str(link, "url"));
-        char *joined = *tail ? pl_strdupf("%s\n%s", tail, line) : pl_strdup(line);
-        free(tail);
-        tail = joined;
+        add_line(&tail, line);
         free(line);
     }
     add_image(r, json_object_get(reply, "image"), &tail);
