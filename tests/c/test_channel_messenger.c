@@ -466,14 +466,7 @@ static json_t *message_of(const json_t *calls, size_t i) {
 }
 
 /* UTF-16 code units of a UTF-8 string. */
-static size_t units(const char *s) {
-    size_t n = 0;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c & 0xC0) != 0x80) n += c >= 0xF0 ? 2 : 1;
-    }
-    return n;
-}
+static size_t units(const char *s) { return pl_channel_text_units(s); }
 
 TEST(render_text) {
     json_t *calls = render("[{\"text\":\"Hi, I'm Bea.\"},{\"text\":\"Which drink?\"}]");

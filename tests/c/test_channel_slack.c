@@ -99,19 +99,10 @@ static json_t *events_of(const char *event) {
 
 /* A form body: payload=<percent-encoded JSON> (new). */
 static char *form_of(const char *json) {
-    char *out = malloc(strlen(json) * 3 + 16), *o = out;
-    o += sprintf(o, "payload=");
-    for (const unsigned char *p = (const unsigned char *)json; *p; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
-            *p == '_' || *p == '.')
-            *o++ = (char)*p;
-        else if (*p == ' ')
-            *o++ = '+';
-        else
-            o += sprintf(o, "%%%02X", *p);
-    }
-    *o = '\0';
-    return out;
+    char *encoded = pl_channel_percent_encode(json);
+    char *form = pl_strdupf("payload=%s", encoded);
+    free(encoded);
+    return form;
 }
 
 /* A block_actions payload from U7 in DM D7 with one action (JSON). */
@@ -526,15 +517,8 @@ static json_t *render_with(const char *replies_json, const json_t *info, int wit
 
 static json_t *render(const char *replies_json) { return render_with(replies_json, dm_info, 1); }
 
-/* UTF-16 code units of a UTF-8 string. */
-static size_t units(const char *s) {
-    size_t n = 0;
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c & 0xC0) != 0x80) n += c >= 0xF0 ? 2 : 1;
-    }
-    return n;
-}
+/* UTF-16 code units of a UTF-8 string; 0 for none. */
+static size_t units(const char *s) { return s ? pl_channel_text_units(s) : 0; }
 
 /* The body of call i, checking the call's documented shape and limits (new). */
 static json_t *message_of(const json_t *calls, size_t i) {

@@ -500,9 +500,8 @@ static json_t *data_of(const json_t *calls, size_t i) {
     return json_object_get(call, "_data");
 }
 
-static size_t units(const char *s) {
-    return pl_channel_text_units(s);
-}
+/* UTF-16 code units of a UTF-8 string. */
+static size_t units(const char *s) { return pl_channel_text_units(s); }
 
 TEST(render_text) {
     json_t *calls = render("[{\"text\":\"Hi! I'm Bea.\"},{\"text\":\"What can I get you?\"}]");
