@@ -26,20 +26,13 @@ static json_t *settings;
 
 static pl_channel_config config(void) { return (pl_channel_config){"barista", "instagram", settings}; }
 
+#define HOOK_URL "https://bot.example/v1/bots/barista/channels/instagram"
 
 /* POSTs body signed with secret (NULL: no signature header). */
 static int post(const char *body, const char *secret, pl_inbound *in, char **err) {
-    char *hex = secret ? pl_channel_hmac_hex("sha256", secret, body, strlen(body)) : NULL;
-    char signature[128];
-    snprintf(signature, sizeof signature, "sha256=%s", hex ? hex : "");
-    header headers[] = {{secret ? "X-Hub-Signature-256" : "X-Other", signature}, {NULL, NULL}};
     pl_channel_config cfg = config();
-    pl_webhook req = {.method = "POST", .body = body, .body_len = strlen(body), .header = find_header,
-                      .header_ctx = headers};
-    memset(in, 0, sizeof *in);
-    int rc = pl_channel_instagram.inbound(&cfg, &req, in, err);
-    free(hex);
-    return rc;
+    return webhook_post_signed(&pl_channel_instagram, &cfg, HOOK_URL, body, "X-Hub-Signature-256",
+                               secret ? NULL : "", secret, 0, in, err);
 }
 
 /* The events of an "instagram" body holding the messaging items (new), or
@@ -69,15 +62,14 @@ TEST(adapter_is_registered_with_a_window) {
 
 TEST(handshake_is_messengers) {
     pl_channel_config cfg = config();
-    pl_webhook req = {.method = "GET", .query = "hub.mode=subscribe&hub.verify_token=ig%20verify&hub.challenge=42",
-                      .body = "", .header = find_header};
-    pl_inbound in = {0};
+    pl_inbound in;
     char *err = NULL;
-    CHECK(pl_channel_instagram.inbound(&cfg, &req, &in, &err) == 0);
+    CHECK(webhook_get(&pl_channel_instagram, &cfg, HOOK_URL,
+                      "hub.mode=subscribe&hub.verify_token=ig%20verify&hub.challenge=42", &in, &err) == 0);
     CHECK_STR(in.answer, "42");
     pl_inbound_clear(&in);
-    req.query = "hub.mode=subscribe&hub.verify_token=nope&hub.challenge=42";
-    CHECK(pl_channel_instagram.inbound(&cfg, &req, &in, &err) != 0);
+    CHECK(webhook_get(&pl_channel_instagram, &cfg, HOOK_URL, "hub.mode=subscribe&hub.verify_token=nope&hub.challenge=42",
+                      &in, &err) != 0);
     CHECK(in.status == 403);
     CHECK(err && strstr(err, "instagram channel"));
     free(err);
