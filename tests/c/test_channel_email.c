@@ -109,6 +109,28 @@ static int inbound(const char *content_type, const char *body, size_t len, long 
     return pl_channel_email.inbound(&cfg, &req, in, err);
 }
 
+/* Mailgun's signature of ts and token with KEY (new). */
+static char *signature_of(const char *ts, const char *token) {
+    char *data = pl_strdupf("%s%s", ts, token);
+    char *sig = pl_channel_hmac_hex("sha256", KEY, data, strlen(data));
+    free(data);
+    return sig;
+}
+
+/* A form post received at now of ts, token and signature (NULL: signed
+ * right) over a mail from sender saying text, with these message-headers. */
+static int post_short(const char *ts, const char *token, const char *signature, const char *sender, const char *text,
+                      const char *headers, long long now, pl_inbound *in, char **err) {
+    char *good = signature ? NULL : signature_of(ts, token);
+    const char *pairs[] = {"timestamp", ts, "token", token, "signature", signature ? signature : good,
+                           "sender", sender, "stripped-text", text, "message-headers", headers, NULL};
+    char *body = encode(pairs);
+    int rc = inbound("application/x-www-form-urlencoded", body, strlen(body), now, in, err);
+    free(body);
+    free(good);
+    return rc;
+}
+
 /* A signed form post of a mail: sender, stripped-text, message-headers
  * (extra appended), a fresh token; fields may add or override pairs. */
 static int post_mail(const char *sender, const char *text, const char *extra_headers, const char *const *fields,
@@ -116,8 +138,7 @@ static int post_mail(const char *sender, const char *text, const char *extra_hea
     char token[64], ts[32];
     snprintf(token, sizeof token, "tok%047d", ++token_counter);
     snprintf(ts, sizeof ts, "%lld", NOW + later);
-    char *data = pl_strdupf("%s%s", ts, token);
-    char *sig = pl_channel_hmac_hex("sha256", KEY, data, strlen(data));
+    char *sig = signature_of(ts, token);
     char *message_id = pl_strdupf("<m%d@mail.example.org>", token_counter);
     char *hjson = headers_json(sender, message_id, extra_headers);
     const char *pairs[64] = {"timestamp", ts, "token", token, "signature", sig, "sender", sender,
@@ -144,7 +165,6 @@ static int post_mail(const char *sender, const char *text, const char *extra_hea
     free(hjson);
     free(message_id);
     free(sig);
-    free(data);
     return rc;
 }
 
@@ -168,12 +188,10 @@ TEST(adapter_is_registered) {
 }
 
 TEST(documented_signature_vector) {
-    const char *pairs[] = {"timestamp", DOC_TIMESTAMP, "token", DOC_TOKEN, "signature", DOC_SIGNATURE,
-                           "sender", "ada@example.org", "stripped-text", "hi",
-                           "message-headers", "[" MAILGUN_PASS ", [\"Message-Id\", \"<doc@example.org>\"]]", NULL};
-    char *body = encode(pairs), *err = NULL;
+    const char *headers = "[" MAILGUN_PASS ", [\"Message-Id\", \"<doc@example.org>\"]]";
+    char *err = NULL;
     pl_inbound in;
-    CHECK(inbound("application/x-www-form-urlencoded", body, strlen(body), NOW, &in, &err) == PL_OK);
+    CHECK(post_short(DOC_TIMESTAMP, DOC_TOKEN, DOC_SIGNATURE, "ada@example.org", "hi", headers, NOW, &in, &err) == PL_OK);
     CHECK(in.status == 200 && json_array_size(in.events) == 1);
     CHECK_STR(field(json_array_get(in.events, 0), "id"), "<doc@example.org>");
     pl_inbound_clear(&in);
@@ -181,37 +199,35 @@ TEST(documented_signature_vector) {
     /* the same signature in upper case is the same hex */
     char *upper = pl_strdup(DOC_SIGNATURE);
     for (char *p = upper; *p; p++) *p = (char)toupper((unsigned char)*p);
-    const char *again[] = {"timestamp", DOC_TIMESTAMP, "token", DOC_TOKEN, "signature", upper,
-                           "sender", "ada@example.org", "stripped-text", "hi",
-                           "message-headers", "[" MAILGUN_PASS ", [\"Message-Id\", \"<doc@example.org>\"]]", NULL};
-    char *body2 = encode(again);
     err = NULL;
-    CHECK(inbound("application/x-www-form-urlencoded", body2, strlen(body2), NOW, &in, &err) == PL_OK);
+    CHECK(post_short(DOC_TIMESTAMP, DOC_TOKEN, upper, "ada@example.org", "hi", headers, NOW, &in, &err) == PL_OK);
     pl_inbound_clear(&in);
     free(err);
-    free(body2);
     free(upper);
-    free(body);
 }
 
 /* The status of a post with ts, token and sig (NULL: signed right). */
 static int status_of(const char *ts, const char *token, const char *sig, long long now) {
-    char *data = pl_strdupf("%s%s", ts, token);
-    char *good = pl_channel_hmac_hex("sha256", KEY, data, strlen(data));
-    if (!sig) sig = good;
-    const char *pairs[] = {"timestamp", ts, "token", token, "signature", sig, "sender", "ada@example.org",
-                           "stripped-text", "hi", "message-headers", "[]", NULL};
-    char *body = encode(pairs), *err = NULL;
+    char *err = NULL;
     pl_inbound in;
-    int rc = inbound("application/x-www-form-urlencoded", body, strlen(body), now, &in, &err);
+    int rc = post_short(ts, token, sig, "ada@example.org", "hi", "[]", now, &in, &err);
     int status = in.status;
     CHECK(rc == PL_OK ? status == 200 : err != NULL);
     pl_inbound_clear(&in);
     free(err);
-    free(body);
-    free(good);
-    free(data);
     return status;
+}
+
+/* The documented token, captured and posted again with mallory's mail
+ * (these message-headers): a replay. */
+static void documented_token_replayed(const char *headers) {
+    char *err = NULL;
+    pl_inbound in;
+    CHECK(post_short(DOC_TIMESTAMP, DOC_TOKEN, DOC_SIGNATURE, "mallory@example.org", "refund me", headers, NOW, &in,
+                     &err) == PL_ERR);
+    CHECK(in.status == 403 && err && strstr(err, "replay"));
+    pl_inbound_clear(&in);
+    free(err);
 }
 
 TEST(bad_signatures) {
@@ -241,16 +257,7 @@ TEST(bad_signatures) {
 
 TEST(token_used_once) {
     /* the documented token came with one form above: another form is a replay */
-    const char *pairs[] = {"timestamp", DOC_TIMESTAMP, "token", DOC_TOKEN, "signature", DOC_SIGNATURE,
-                           "sender", "mallory@example.org", "stripped-text", "refund me",
-                           "message-headers", "[]", NULL};
-    char *body = encode(pairs), *err = NULL;
-    pl_inbound in;
-    CHECK(inbound("application/x-www-form-urlencoded", body, strlen(body), NOW, &in, &err) == PL_ERR);
-    CHECK(in.status == 403 && err && strstr(err, "replay"));
-    pl_inbound_clear(&in);
-    free(err);
-    free(body);
+    documented_token_replayed("[]");
 }
 
 /* A hostile brand on the same host (its posts signed with a key of its
@@ -264,16 +271,7 @@ TEST(tokens_kept_per_bot) {
     /* barista's documented token, captured and posted to the hostile brand:
      * a first use there, never a use that frees barista's */
     as_barista();
-    const char *pairs[] = {"timestamp", DOC_TIMESTAMP, "token", DOC_TOKEN, "signature", DOC_SIGNATURE,
-                           "sender", "mallory@example.org", "stripped-text", "refund me",
-                           "message-headers", "[" MAILGUN_PASS "]", NULL};
-    char *body = encode(pairs), *err = NULL;
-    pl_inbound in;
-    CHECK(inbound("application/x-www-form-urlencoded", body, strlen(body), NOW, &in, &err) == PL_ERR);
-    CHECK(in.status == 403 && err && strstr(err, "replay"));
-    pl_inbound_clear(&in);
-    free(err);
-    free(body);
+    documented_token_replayed("[" MAILGUN_PASS "]");
 }
 
 /* --- posts read ------------------------------------------------------------------------ */
@@ -330,20 +328,11 @@ TEST(text_falls_back_to_body_plain) {
 TEST(no_message_id_gives_a_stable_id) {
     pl_inbound a, b;
     char *err = NULL;
-    const char *pairs[] = {"timestamp", DOC_TIMESTAMP, "sender", "c@example.org", "stripped-text", "hi",
-                           "message-headers", "[" MAILGUN_PASS ", [\"Subject\", \"x\"]]", NULL};
     for (int round = 0; round < 2; round++) {
         char token[64];
         snprintf(token, sizeof token, "nomsgid%043d", ++token_counter);
-        char *data = pl_strdupf("%s%s", DOC_TIMESTAMP, token);
-        char *sig = pl_channel_hmac_hex("sha256", KEY, data, strlen(data));
-        const char *all[] = {pairs[0], pairs[1], pairs[2], pairs[3], pairs[4], pairs[5], pairs[6], pairs[7],
-                             "token", token, "signature", sig, NULL};
-        char *body = encode(all);
-        CHECK(inbound("application/x-www-form-urlencoded", body, strlen(body), NOW, round ? &b : &a, &err) == PL_OK);
-        free(body);
-        free(sig);
-        free(data);
+        CHECK(post_short(DOC_TIMESTAMP, token, NULL, "c@example.org", "hi", "[" MAILGUN_PASS ", [\"Subject\", \"x\"]]",
+                         NOW, round ? &b : &a, &err) == PL_OK);
     }
     const char *id = field(json_array_get(a.events, 0), "id");
     CHECK(id && strncmp(id, "sha256:", 7) == 0);
@@ -357,8 +346,7 @@ TEST(multipart_form_data) {
     char token[64], ts[32];
     snprintf(token, sizeof token, "multi%045d", ++token_counter);
     snprintf(ts, sizeof ts, "%lld", NOW);
-    char *data = pl_strdupf("%s%s", ts, token);
-    char *sig = pl_channel_hmac_hex("sha256", KEY, data, strlen(data));
+    char *sig = signature_of(ts, token);
     char *head = pl_strdupf(
         "--B0UND\r\nContent-Disposition: form-data; name=\"timestamp\"\r\n\r\n%s\r\n"
         "--B0UND\r\nContent-Disposition: form-data; name=\"token\"\r\n\r\n%s\r\n"
@@ -404,7 +392,6 @@ TEST(multipart_form_data) {
     free(body);
     free(head);
     free(sig);
-    free(data);
 }
 
 /* The events of a signed mail with extra headers / fields: NULL when refused. */
