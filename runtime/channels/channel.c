@@ -76,6 +76,15 @@ int pl_channel_signature_equal(const char *received, const char *expected) {
     return na == nb && CRYPTO_memcmp(a, b, na) == 0;
 }
 
+int pl_channel_hex_signature_equal(const char *received, const char *expected) {
+    if (!received) return 0;
+    char *lower = pl_strdup(received);
+    for (char *p = lower; *p; p++) *p = (char)tolower((unsigned char)*p);
+    int equal = pl_channel_signature_equal(lower, expected);
+    free(lower);
+    return equal;
+}
+
 static int hmac_raw(const char *algorithm, const char *key, const char *data, size_t len,
                     unsigned char *out, unsigned int *out_len) {
     const EVP_MD *md = strcmp(algorithm, "sha1") == 0 ? EVP_sha1() : EVP_sha256();

@@ -217,6 +217,9 @@ int pl_channel_can_push(const char *name);
  * expected one: both are hashed (SHA-256) and the digests compared with
  * libcrypto's CRYPTO_memcmp, so not even the length leaks; 1 when equal. */
 int pl_channel_signature_equal(const char *received, const char *expected);
+/* The same for a hex signature, received in either case (NULL: none),
+ * against the expected one in lower case. */
+int pl_channel_hex_signature_equal(const char *received, const char *expected);
 
 /* bytes in lower-case hex (new). */
 char *pl_channel_hex(const unsigned char *bytes, size_t n);

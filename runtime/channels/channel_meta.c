@@ -60,7 +60,6 @@
 #define _GNU_SOURCE
 #include "channel_meta.h"
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -128,11 +127,8 @@ static int verify_signature(const pl_channel_config *cfg, const pl_webhook *req,
         out->status = 401;
         return pl_fail(err, "no X-Hub-Signature-256: sha256=... header");
     }
-    char *received = pl_strdup(header + 7);
-    for (char *p = received; *p; p++) *p = (char)tolower((unsigned char)*p);
     char *expected = pl_channel_hmac_hex("sha256", secret, req->body, req->body_len);
-    int equal = pl_channel_signature_equal(received, expected);
-    free(received);
+    int equal = pl_channel_hex_signature_equal(header + 7, expected);
     free(expected);
     if (equal) return PL_OK;
     out->status = 403;

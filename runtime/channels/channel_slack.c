@@ -62,7 +62,6 @@
 #define _GNU_SOURCE
 #include "channel.h"
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -135,10 +134,7 @@ static int verify_signature(const pl_channel_config *cfg, const pl_webhook *req,
     if (req->body_len) memcpy(base + prefix, req->body, req->body_len);
     char *hex = pl_channel_hmac_hex("sha256", secret, base, prefix + req->body_len);
     char *expected = pl_strdupf("v0=%s", hex ? hex : "");
-    char *received = pl_strdup(signature);
-    for (char *p = received; *p; p++) *p = (char)tolower((unsigned char)*p);
-    int equal = hex && pl_channel_signature_equal(received, expected);
-    free(received);
+    int equal = hex && pl_channel_hex_signature_equal(signature, expected);
     free(expected);
     free(hex);
     free(base);
