@@ -101,6 +101,9 @@ static char *event_push(const char *event, const char *key) {
                       event, key ? "<EventKey><![CDATA[" : "", key ? key : "", key ? "]]></EventKey>" : "");
 }
 
+/* The start of a short push of oA's to gh_1, written out by a case. */
+#define PUSH_HEAD "<xml><ToUserName>gh_1</ToUserName><FromUserName>oA</FromUserName><CreateTime>1</CreateTime>"
+
 /* The events of a correctly signed push (new), or NULL. */
 static json_t *events_of(const char *body) {
     pl_inbound in;
@@ -111,6 +114,14 @@ static json_t *events_of(const char *body) {
     if (rc == PL_OK && (!in.answer || strcmp(in.answer, "success") != 0)) printf("#   answer %s\n", in.answer);
     pl_inbound_clear(&in);
     free(err);
+    return events;
+}
+
+/* The events of a signed push of event (with key, or none), or NULL. */
+static json_t *events_of_event(const char *event, const char *key) {
+    char *body = event_push(event, key);
+    json_t *events = events_of(body);
+    free(body);
     return events;
 }
 
@@ -339,15 +350,13 @@ TEST(text_message) {
     json_decref(events);
     free(body);
     /* plain text (not CDATA) with entities of XML itself */
-    events = events_of("<xml><ToUserName>gh_1</ToUserName><FromUserName>oA</FromUserName><CreateTime>1</CreateTime>"
-                       "<MsgType>text</MsgType><Content>tea &amp; cake &lt;3 &#x4E2D;</Content><MsgId>42</MsgId></xml>");
+    events = events_of(PUSH_HEAD "<MsgType>text</MsgType><Content>tea &amp; cake &lt;3 &#x4E2D;</Content><MsgId>42</MsgId></xml>");
     CHECK_STR(field(json_array_get(events, 0), "text"), "tea & cake <3 中");
     json_decref(events);
 }
 
 TEST(subscribe_and_click_events) {
-    char *body = event_push("subscribe", NULL);
-    json_t *events = events_of(body);
+    json_t *events = events_of_event("subscribe", NULL);
     CHECK(json_array_size(events) == 1);
     json_t *ev = json_array_get(events, 0);
     CHECK_STR(field(ev, "id"), "o9AgO5Kd5ggOC-bXrbNODIiE3bGY:1714037059:subscribe");
@@ -355,44 +364,35 @@ TEST(subscribe_and_click_events) {
     CHECK_STR(field(json_object_get(ev, "info"), "event"), "subscribe");
     CHECK_STR(field(json_object_get(ev, "info"), "type"), "event");
     json_decref(events);
-    free(body);
-    body = event_push("subscribe", "qrscene_123123");
-    events = events_of(body);
+    events = events_of_event("subscribe", "qrscene_123123");
     CHECK_STR(field(json_object_get(json_array_get(events, 0), "info"), "event_key"), "qrscene_123123");
     json_decref(events);
-    free(body);
-    body = event_push("CLICK", "menu");
-    events = events_of(body);
+    events = events_of_event("CLICK", "menu");
     ev = json_array_get(events, 0);
     CHECK_STR(field(ev, "payload"), "menu");
     CHECK_STR(field(ev, "id"), "o9AgO5Kd5ggOC-bXrbNODIiE3bGY:1714037059:CLICK");
     CHECK_STR(field(json_object_get(ev, "info"), "event"), "CLICK");
     json_decref(events);
-    free(body);
 }
 
 TEST(other_events_are_acknowledged_without_a_turn) {
     const char *ignored[] = {"unsubscribe", "VIEW", "LOCATION", "SCAN", "TEMPLATESENDJOBFINISH"};
     for (size_t i = 0; i < sizeof ignored / sizeof *ignored; i++) {
-        char *body = event_push(ignored[i], "x");
-        json_t *events = events_of(body);
+        json_t *events = events_of_event(ignored[i], "x");
         CHECK(events && json_array_size(events) == 0);
         json_decref(events);
-        free(body);
     }
 }
 
 TEST(other_message_types_are_turns_with_their_facts) {
-    json_t *events = events_of("<xml><ToUserName>gh_1</ToUserName><FromUserName>oA</FromUserName><CreateTime>1</CreateTime>"
-                               "<MsgType>image</MsgType><PicUrl>https://mmbiz.example/p.jpg</PicUrl><MediaId>m</MediaId>"
-                               "<MsgId>7</MsgId></xml>");
+    json_t *events = events_of(PUSH_HEAD "<MsgType>image</MsgType><PicUrl>https://mmbiz.example/p.jpg</PicUrl>"
+                                         "<MediaId>m</MediaId><MsgId>7</MsgId></xml>");
     json_t *ev = json_array_get(events, 0);
     CHECK(json_object_get(ev, "text") == NULL);
     CHECK_STR(field(json_object_get(ev, "info"), "type"), "image");
     CHECK_STR(field(json_object_get(ev, "info"), "pic_url"), "https://mmbiz.example/p.jpg");
     json_decref(events);
-    events = events_of("<xml><ToUserName>gh_1</ToUserName><FromUserName>oA</FromUserName><CreateTime>1</CreateTime>"
-                       "<MsgType>voice</MsgType><Recognition>一杯拿铁</Recognition><MsgId>8</MsgId></xml>");
+    events = events_of(PUSH_HEAD "<MsgType>voice</MsgType><Recognition>一杯拿铁</Recognition><MsgId>8</MsgId></xml>");
     CHECK_STR(field(json_array_get(events, 0), "text"), "一杯拿铁");
     json_decref(events);
 }
@@ -887,8 +887,10 @@ static void on_fake(struct evhttp_request *req, void *arg) {
     evbuffer_free(out);
 }
 
-/* The fake on a free loopback port, PARLEY_WECHAT_API_BASE pointing at it. */
+/* The fake on a free loopback port, PARLEY_WECHAT_API_BASE pointing at it;
+ * no token cached. */
 static void fake_start(fake_token *f) {
+    pl_wechat_forget_tokens();
     f->base = event_base_new();
     f->http = evhttp_new(f->base);
     struct evhttp_bound_socket *sock = evhttp_bind_socket_with_handle(f->http, "127.0.0.1", 0);
@@ -903,6 +905,7 @@ static void fake_start(fake_token *f) {
 }
 
 static void fake_stop(fake_token *f) {
+    pl_wechat_forget_tokens();
     evhttp_free(f->http);
     json_decref(f->last_body);
     event_base_free(f->base);
@@ -970,7 +973,6 @@ static int refused(const pl_channel_config *cfg, const char *body, int *retry, l
 }
 
 TEST(access_token_fetched_cached_and_refreshed_once) {
-    pl_wechat_forget_tokens();
     fake_token f = {0};
     fake_start(&f);
     pl_http_client *http = pl_http_client_new(f.base, NULL);
@@ -1078,7 +1080,6 @@ TEST(access_token_fetched_cached_and_refreshed_once) {
     free(err), err = NULL;
     setenv(SECRET_ENV, "app-secret", 1);
 
-    pl_wechat_forget_tokens();
     pl_http_client_free(http);
     fake_stop(&f);
 }
@@ -1086,7 +1087,6 @@ TEST(access_token_fetched_cached_and_refreshed_once) {
 /* A 200 without a usable expires_in may hold the token: the error names
  * what is wrong and quotes nothing of the answer. */
 TEST(token_answer_never_echoed_in_errors) {
-    pl_wechat_forget_tokens();
     fake_token f = {0};
     fake_start(&f);
     pl_http_client *http = pl_http_client_new(f.base, NULL);
@@ -1113,7 +1113,6 @@ TEST(token_answer_never_echoed_in_errors) {
         free(err);
         CHECK(authorized_url(&cfg) == NULL);
     }
-    pl_wechat_forget_tokens();
     pl_http_client_free(http);
     fake_stop(&f);
 }
@@ -1122,7 +1121,6 @@ TEST(token_answer_never_echoed_in_errors) {
  * came after another call's refusal had the token fetched again) keeps
  * the new token: the call is sent again with it at once. */
 TEST(refusal_of_an_older_token_keeps_the_new_one) {
-    pl_wechat_forget_tokens();
     fake_token f = {0};
     fake_start(&f);
     pl_http_client *http = pl_http_client_new(f.base, NULL);
@@ -1157,7 +1155,6 @@ TEST(refusal_of_an_older_token_keeps_the_new_one) {
     CHECK(refused(&cfg, "{\"errcode\":42001,\"errmsg\":\"access_token expired\"}", &retry, &delay, &why) == 1);
     free(why);
     CHECK(authorized_url(&cfg) == NULL);
-    pl_wechat_forget_tokens();
     pl_http_client_free(http);
     fake_stop(&f);
 }
@@ -1220,7 +1217,6 @@ static void outbox_sends(fake_token *f, pl_store *store, pl_http_client *http) {
  * transfers in flight without calling back — while a queue waits for the
  * token's fetch; another app in the same process then sends. */
 TEST(outbox_freed_with_a_token_fetch_in_flight) {
-    pl_wechat_forget_tokens();
     fake_token f = {0};
     fake_start(&f);
     f.answer = "{\"access_token\":\"AFTER\",\"expires_in\":7200}";
@@ -1246,7 +1242,6 @@ TEST(outbox_freed_with_a_token_fetch_in_flight) {
     pl_http_client_free(http);
     pl_store_close(store);
     free(err);
-    pl_wechat_forget_tokens();
     fake_stop(&f);
 }
 
