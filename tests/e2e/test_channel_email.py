@@ -221,6 +221,12 @@ def new_address():
     return "Shopper.%s@Example.org" % uuid.uuid4().hex[:10]
 
 
+def new_shopper():
+    """A new address, and the shopper's id parley makes of it (lower case)."""
+    address = new_address()
+    return address, address.lower()
+
+
 def new_message_id():
     return "<%s@mail.example.org>" % uuid.uuid4().hex
 
@@ -365,6 +371,12 @@ def main(tap):
             "outbox": db_query(db, "SELECT count(*) FROM outbox WHERE user = ?", user)[0][0],
         }
 
+    def taken(cases, bot="mailfix"):
+        """Posts each (what, fields) signed: each is taken (200)."""
+        for what, fields in cases:
+            r = send(server, bot, fields)
+            check.assertEqual(r.status, 200, "%s: %r" % (what, r))
+
     def barrier(bot="mailfix"):
         """A mail from another shopper, answered: what came before it was handled."""
         other = new_address()
@@ -372,8 +384,7 @@ def main(tap):
         sink.wait_delivered(other.lower(), 1)
 
     def conversation(run):
-        shopper = new_address()
-        to = shopper.lower()
+        shopper, to = new_shopper()
         first_id = new_message_id()
         send(server, "barista", mail(shopper, "hi", subject="Coffee ☕ order", message_id=first_id))
         m = sink.wait_delivered(to, 1)[0]
@@ -448,8 +459,7 @@ def main(tap):
              conversation)
 
     def choices_and_facts(run):
-        shopper = new_address()
-        to = shopper.lower()
+        shopper, to = new_shopper()
         send(server, "mailfix", mail(shopper, "multi"))
         m = sink.wait_delivered(to, 1)[0]
         check.assertEqual(plain(m), "First question?\n1) Red\n2) Blue\n\nOr a size?\n3) Small\n4) Large\n")
@@ -469,8 +479,7 @@ def main(tap):
              "multipart/form-data with attachments (names only)", choices_and_facts)
 
     def large_attachment(run):
-        shopper = new_address()
-        to = shopper.lower()
+        shopper, to = new_shopper()
         photo = os.urandom(3 * 1024 * 1024)  # a phone photo: far past the API's 64 KiB (and the 256 KiB hard cap)
         r = post_multipart(server, "mailfix", signed(mail(shopper, "whoami")), [("IMG_0042.jpg", photo)])
         check.assertEqual(r.status, 200, r)
@@ -516,8 +525,7 @@ def main(tap):
              "and logged; every other route keeps the 256 KiB hard cap", large_attachment)
 
     def redelivery(run):
-        shopper = new_address()
-        to = shopper.lower()
+        shopper, to = new_shopper()
         fields = signed(mail(shopper, "once"))
         for _ in range(3):  # Mailgun's retry of one post
             check.assertEqual(post_form(server, "mailfix", fields).status, 200)
@@ -587,9 +595,7 @@ def main(tap):
             ("bounce", dict(mail(new_address(), "Delivery failed"), sender="")),
             ("daemon", mail("MAILER-DAEMON@mx.example.org", "Undeliverable")),
         ]
-        for what, fields in quiet:
-            r = send(server, "mailfix", fields)
-            check.assertEqual(r.status, 200, "%s: %r" % (what, r))
+        taken(quiet)
         # Auto-Submitted: no is a person's mail
         person = new_address()
         send(server, "mailfix", mail(person, "a person", headers=[["Auto-Submitted", "no"]]))
@@ -614,10 +620,8 @@ def main(tap):
             # the stranger writes passing verdicts into the mail: Mailgun's come first and are the ones read
             ("forged verdicts", (("X-Mailgun-Spf", "Fail"), ("X-Mailgun-Dkim-Check-Result", "Fail")), PASSING),
         ]
-        for what, verdicts, own in doubtful:
-            r = send(server, "mailfix", mail(victim, "send my order to mallory@example.net", verdicts=verdicts,
-                                              headers=own))
-            check.assertEqual(r.status, 200, "%s: %r" % (what, r))
+        taken([(what, mail(victim, "send my order to mallory@example.net", verdicts=verdicts, headers=own))
+               for what, verdicts, own in doubtful])
         # the victim's own mail, vouched for by Mailgun, is answered
         send(server, "mailfix", mail(victim, "it is me"))
         check.assertEqual([plain(x) for x in sink.wait_delivered(victim.lower(), 1)], ["echo: it is me\n"])
@@ -633,8 +637,7 @@ def main(tap):
              "mail) is acknowledged and never answered", forged)
 
     def loop_guard(run):
-        shopper = new_address()
-        to = shopper.lower()
+        shopper, to = new_shopper()
         mark = server.mark()
         for i in range(5):
             send(server, "mailfix", mail(shopper, "loop %d" % i))
@@ -648,8 +651,7 @@ def main(tap):
              loop_guard)
 
     def transient_then_sent(run):
-        shopper = new_address()
-        to = shopper.lower()
+        shopper, to = new_shopper()
         sink.fail_next(to, 451, 421)
         mark = server.mark()
         send(server, "mailfix", mail(shopper, "first"))
@@ -666,8 +668,7 @@ def main(tap):
     tap.case("the relay answers 451 then 421 (transient), then 250: sent once, in order", transient_then_sent)
 
     def permanent(run):
-        shopper = new_address()
-        to = shopper.lower()
+        shopper, to = new_shopper()
         sink.fail_next(to, 550)
         mark = server.mark()
         send(server, "mailfix", mail(shopper, "lost"))
@@ -682,8 +683,7 @@ def main(tap):
     tap.case("the relay answers 550 (permanent): a dead letter at once, the next mail goes out", permanent)
 
     def handoff(run):
-        shopper = new_address()
-        to = shopper.lower()
+        shopper, to = new_shopper()
         auth = {"Authorization": "Bearer " + AGENT_TOKEN}
         send(server, "barista", mail(shopper, "hi"))
         sink.wait_delivered(to, 1)
