@@ -276,7 +276,8 @@ def main(tap):
         advance(s, 25 * 3600)
         s.wait_log(r"instagram/%s: not sent: the shopper last wrote 25 h ago, past instagram's 24-hour messaging window"
                    % late, mark)
-        check.assertEqual(len(reminders(s.db, late, "instagram")), 1, "the reminder's turn ran")
+        # the line is logged as the turn's replies are rendered, before its commit
+        wait_until(lambda: len(reminders(s.db, late, "instagram")) == 1, what="the reminder's turn committed")
         check.assertEqual(outside(), 1)
         check.assertEqual(len(fake.delivered(late)), n, "and nothing was sent")
         # a person's words past the window go tagged HUMAN_AGENT, for 7 days
