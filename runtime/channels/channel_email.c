@@ -338,10 +338,7 @@ static int check_signature(const pl_channel_config *cfg, const char *key, const 
         return pl_fail(err, "the timestamp is not a number of seconds");
     char *data = pl_strdupf("%s%s", ts, token);
     char *expected = pl_channel_hmac_hex("sha256", key, data, strlen(data));
-    char *received = pl_strdup(signature);
-    for (char *p = received; *p; p++) *p = (char)tolower((unsigned char)*p);
-    int equal = pl_channel_signature_equal(received, expected);
-    free(received);
+    int equal = pl_channel_hex_signature_equal(signature, expected);
     free(expected);
     free(data);
     if (!equal) return pl_fail(err, "the signature does not match the timestamp and token signed with the signing key");

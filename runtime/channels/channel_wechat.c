@@ -124,10 +124,7 @@ char *pl_wechat_signature(const char *const *parts, size_t n) {
 /* 1 when received (any case) is the signature of parts, compared in constant time. */
 static int signature_matches(const char *received, const char *const *parts, size_t n) {
     char *expected = pl_wechat_signature(parts, n);
-    char *lower = pl_strdup(received);
-    for (char *p = lower; *p; p++) *p = (char)tolower((unsigned char)*p);
-    int equal = pl_channel_signature_equal(lower, expected);
-    free(lower);
+    int equal = pl_channel_hex_signature_equal(received, expected);
     free(expected);
     return equal;
 }
