@@ -184,6 +184,12 @@ typedef struct pl_channel_adapter {
      * connect only to public addresses (pl_http_request.public_only) and
      * an SMTP one only over TLS. */
     int host_from_settings;
+    /* 1 when the platform posts the files a shopper sends inside its
+     * webhook (email: Mailgun posts each mail with its attachments): the
+     * server takes this channel's webhook up to PARLEY_EMAIL_MAX_BODY
+     * (32 MiB) where every other route stops at 64 KiB, so that a shopper's
+     * words are not lost with their photo. */
+    int takes_files;
     /* Optional, for platforms whose calls need a credential that is fetched
      * first (WeChat's access token): run before authorize. PL_OK when it is
      * at hand, with *credential a number naming it (it changes whenever the

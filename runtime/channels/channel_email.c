@@ -989,4 +989,5 @@ const pl_channel_adapter pl_channel_email = {
     .authorize = email_authorize,
     .retry_hint = email_retry_hint,
     .host_from_settings = 1,
+    .takes_files = 1,
 };

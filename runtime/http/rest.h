@@ -15,8 +15,9 @@
 /* Limits of the HTTP API. */
 #define PL_MAX_BODY (64 * 1024)
 #define PL_HARD_MAX_BODY (256 * 1024)
-/* The email webhook's, for mail with attachments (PARLEY_EMAIL_MAX_BODY). */
-#define PL_EMAIL_MAX_BODY (32 * 1024 * 1024)
+/* A webhook that takes files (pl_channel_adapter.takes_files: the email
+ * channel's mail with attachments): PARLEY_EMAIL_MAX_BODY, by default this. */
+#define PL_FILES_MAX_BODY (32 * 1024 * 1024)
 #define PL_MAX_TEXT 4096
 #define PL_MAX_ID 256
 

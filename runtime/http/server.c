@@ -35,7 +35,7 @@ struct pl_server {
     struct pl_conns *conns;
     pl_health *health;
     pl_map *payloads; /* "bot\x1fkey" -> a long choice payload read from the store (the map never changes a key's) */
-    size_t email_max_body; /* the email webhook's body limit (mail with attachments) */
+    size_t files_max_body; /* the body limit of a webhook that takes files (mail with attachments) */
 };
 
 #define MAX_SEGMENTS 8
@@ -71,12 +71,12 @@ static int split_path(struct evhttp_request *req, char **seg, int max) {
     return split_path_text(uri ? evhttp_uri_get_path(uri) : NULL, seg, max);
 }
 
-/* The body limit of a POST to path: the email webhook of a bot that has
- * the channel on takes mail with attachments (up to email_max_body);
- * every other route PL_MAX_BODY. conn.c asks as the request line comes in
- * (pl_conn_body_limit_fn: 0 for "the ordinary one"), on_request once the
- * body is in. Only the email channel: Mailgun posts the whole mail, its
- * attachments included, and a shopper's words must not be lost with them. */
+/* The body limit of a POST to path: the webhook of a channel whose
+ * platform posts the files shoppers send (pl_channel_adapter.takes_files:
+ * email), of a bot that has the channel on, takes them (up to
+ * files_max_body); every other route PL_MAX_BODY. conn.c asks as the
+ * request line comes in (pl_conn_body_limit_fn: 0 for "the ordinary one"),
+ * on_request once the body is in. */
 static size_t route_body_limit(pl_server *s, const char *path) {
     /* every POST asks: the others (a message to the HTTP API) go no further */
     if (!path || strncmp(path, "/v1/bots/", 9) != 0 || !strstr(path, "/channels/")) return 0;
@@ -85,10 +85,11 @@ static size_t route_body_limit(pl_server *s, const char *path) {
     size_t limit = 0;
     int ok = n == 5;
     for (int i = 0; ok && i < n; i++) ok = seg[i] != NULL;
-    if (ok && strcmp(seg[0], "v1") == 0 && strcmp(seg[1], "bots") == 0 && strcmp(seg[3], "channels") == 0 &&
-        strcmp(seg[4], "email") == 0) {
+    const pl_channel_adapter *adapter = ok ? pl_channel_find(seg[4]) : NULL;
+    if (adapter && adapter->takes_files && strcmp(seg[0], "v1") == 0 && strcmp(seg[1], "bots") == 0 &&
+        strcmp(seg[3], "channels") == 0) {
         pl_bot *bot = pl_app_find_bot(s->app, seg[2]);
-        if (bot && pl_bot_channel_settings(bot, "email")) limit = s->email_max_body;
+        if (bot && pl_bot_channel_settings(bot, seg[4])) limit = s->files_max_body;
     }
     for (int i = 0; i < n; i++) free(seg[i]);
     return limit;
@@ -622,18 +623,18 @@ static void on_committed(const pl_session_key *key, int handoff, void *ud) {
 }
 
 /* PARLEY_EMAIL_MAX_BODY: bytes, at least PL_HARD_MAX_BODY; by default
- * PL_EMAIL_MAX_BODY (Mailgun takes mail up to 25 MB, and a post of it in
+ * PL_FILES_MAX_BODY (Mailgun takes mail up to 25 MB, and a post of it in
  * base64-free multipart is about as large). */
-static size_t email_max_body(void) {
+static size_t files_max_body(void) {
     const char *v = getenv("PARLEY_EMAIL_MAX_BODY");
     char *end = NULL;
     unsigned long long n = v && *v ? strtoull(v, &end, 10) : 0;
     if (v && *v && (end == v || *end || n < PL_HARD_MAX_BODY || n > (1ULL << 30))) {
         pl_warn("PARLEY_EMAIL_MAX_BODY='%.40s' is not a number of bytes from %d to 1 GiB: %d MiB is used", v,
-                PL_HARD_MAX_BODY, PL_EMAIL_MAX_BODY >> 20);
+                PL_HARD_MAX_BODY, PL_FILES_MAX_BODY >> 20);
         n = 0;
     }
-    return n ? (size_t)n : PL_EMAIL_MAX_BODY;
+    return n ? (size_t)n : PL_FILES_MAX_BODY;
 }
 
 pl_server *pl_server_new(pl_app *app, const char *node_name) {
@@ -650,7 +651,7 @@ pl_server *pl_server_new(pl_app *app, const char *node_name) {
      * get a JSON 413 from on_request; beyond the cap evhttp refuses them
      * itself (also 413, in JSON through conn.c) without buffering them. */
     s->conns = pl_conns_new(pl_app_base(app), s->http, PL_MAX_BODY, PL_HARD_MAX_BODY);
-    s->email_max_body = email_max_body();
+    s->files_max_body = files_max_body();
     pl_conns_set_body_limit(s->conns, body_limit, s);
     evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
                                             EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
