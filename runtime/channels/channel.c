@@ -221,6 +221,14 @@ size_t pl_channel_prefix_bytes(const char *s, size_t max) {
     return i;
 }
 
+size_t pl_channel_prefix_utf8(const char *s, size_t max) {
+    size_t n = strnlen(s, max + 1);
+    if (n <= max) return n;
+    n = max;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--; /* s[n] starts the next character */
+    return n;
+}
+
 char *pl_channel_shortened(const char *s, size_t max) {
     if (pl_channel_text_units(s) <= max) return pl_strdup(s);
     return pl_strdupf("%.*s…", (int)pl_channel_prefix_bytes(s, max - 1), s);

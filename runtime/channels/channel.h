@@ -266,6 +266,9 @@ size_t pl_channel_char_units(unsigned char lead);
 /* Bytes of the longest prefix of s holding at most max units; it ends on a
  * character boundary. */
 size_t pl_channel_prefix_bytes(const char *s, size_t max);
+/* The same for a limit in bytes of UTF-8 (Instagram, WeChat): at most max
+ * bytes, ending on a character boundary. */
+size_t pl_channel_prefix_utf8(const char *s, size_t max);
 /* s cut to at most max units, ending in "…" when it had to be cut (new). */
 char *pl_channel_shortened(const char *s, size_t max);
 /* Whether s has something besides white space. */

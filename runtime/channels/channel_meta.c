@@ -393,12 +393,7 @@ static json_t *quick_replies(const render_ctx *r, const json_t *choices) {
  * (counted in UTF-8 bytes or UTF-16 units); it ends on a character
  * boundary. */
 static size_t text_prefix(const pl_meta_platform *p, const char *s) {
-    if (!p->text_in_bytes) return pl_channel_prefix_bytes(s, p->text_max);
-    size_t n = strnlen(s, p->text_max + 1);
-    if (n <= p->text_max) return n;
-    n = p->text_max;
-    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--; /* s[n] starts the next character */
-    return n;
+    return p->text_in_bytes ? pl_channel_prefix_utf8(s, p->text_max) : pl_channel_prefix_bytes(s, p->text_max);
 }
 
 /* Appends text as messages within the platform's limit (2000 characters

@@ -717,8 +717,7 @@ static void add_call(render_ctx *r, const char *msgtype, json_t *content) {
  * else on the last character boundary that fits; *skip is the
  * separator's length. */
 static size_t text_cut(const char *s, size_t *skip) {
-    size_t fit = TEXT_MAX_BYTES;
-    while (fit > 0 && ((unsigned char)s[fit] & 0xC0) == 0x80) fit--;
+    size_t fit = pl_channel_prefix_utf8(s, TEXT_MAX_BYTES);
     static const char *const separators[] = {"\n\n", "\n", " "};
     for (size_t k = 0; k < 3; k++) {
         size_t n = strlen(separators[k]);
