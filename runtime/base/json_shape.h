@@ -17,6 +17,12 @@
 #include <jansson.h>
 #include <stddef.h>
 
+/* The string at obj.key, or NULL (obj may be NULL or no object): how
+ * adapters read the fields a shape check let through. */
+static inline const char *pl_json_str(const json_t *obj, const char *key) {
+    return json_string_value(json_object_get(obj, key));
+}
+
 enum {
     PL_SHAPE_OBJECT = 1 << 0,
     PL_SHAPE_ARRAY = 1 << 1,

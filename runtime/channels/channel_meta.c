@@ -78,10 +78,6 @@ enum {
 
 /* --- settings and small helpers ---------------------------------------------- */
 
-static const char *str(const json_t *obj, const char *key) {
-    return json_string_value(json_object_get(obj, key));
-}
-
 /* --- inbound: handshake and signature ----------------------------------------- */
 
 /* GET: Meta's verification request. Answers hub.challenge when
@@ -163,7 +159,7 @@ static json_t *message_event(const inbound_ctx *x, const json_t *item, const cha
     else if (ts) json_object_set_new(ev, "id", json_sprintf("%s:%s", sender, ts));
     free(ts);
     json_t *info = json_pack("{s:s}", "platform", x->p->name);
-    const char *page = str(json_object_get(item, "recipient"), "id");
+    const char *page = pl_json_str(json_object_get(item, "recipient"), "id");
     if (page) json_object_set_new(info, strcmp(x->p->object, "page") == 0 ? "page_id" : "account_id", json_string(page));
     json_object_set_new(ev, "info", info);
     return ev;
@@ -176,8 +172,8 @@ static json_t *attachment_list(const json_t *attachments) {
     json_t *a;
     json_array_foreach(attachments, i, a) {
         json_t *one = json_object();
-        if (str(a, "type")) json_object_set_new(one, "type", json_string(str(a, "type")));
-        const char *url = str(json_object_get(a, "payload"), "url");
+        if (pl_json_str(a, "type")) json_object_set_new(one, "type", json_string(pl_json_str(a, "type")));
+        const char *url = pl_json_str(json_object_get(a, "payload"), "url");
         if (url) json_object_set_new(one, "url", json_string(url));
         json_array_append_new(list, one);
     }
@@ -191,13 +187,13 @@ static json_t *attachment_list(const json_t *attachments) {
 static json_t *story_of(const json_t *message) {
     const json_t *story = json_object_get(json_object_get(message, "reply_to"), "story");
     if (json_is_object(story))
-        return json_pack("{s:s, s:s?, s:s?}", "kind", "reply", "url", str(story, "url"), "id", str(story, "id"));
+        return json_pack("{s:s, s:s?, s:s?}", "kind", "reply", "url", pl_json_str(story, "url"), "id", pl_json_str(story, "id"));
     size_t i;
     json_t *a;
     json_array_foreach(json_object_get(message, "attachments"), i, a) {
-        const char *type = str(a, "type");
+        const char *type = pl_json_str(a, "type");
         if (type && strcmp(type, "story_mention") == 0)
-            return json_pack("{s:s, s:s?}", "kind", "mention", "url", str(json_object_get(a, "payload"), "url"));
+            return json_pack("{s:s, s:s?}", "kind", "mention", "url", pl_json_str(json_object_get(a, "payload"), "url"));
     }
     return NULL;
 }
@@ -206,11 +202,11 @@ static void add_message(const inbound_ctx *x, const json_t *item, const char *se
     const json_t *message = json_object_get(item, "message");
     if (json_is_true(json_object_get(message, "is_echo"))) return;    /* our own reply */
     if (json_is_true(json_object_get(message, "is_deleted"))) return; /* taken back: nothing to answer */
-    json_t *ev = message_event(x, item, sender, str(message, "mid"));
+    json_t *ev = message_event(x, item, sender, pl_json_str(message, "mid"));
     json_t *info = json_object_get(ev, "info");
-    const char *text = str(message, "text");
+    const char *text = pl_json_str(message, "text");
     if (text && *text) json_object_set_new(ev, "text", json_string(text));
-    const char *payload = str(json_object_get(message, "quick_reply"), "payload");
+    const char *payload = pl_json_str(json_object_get(message, "quick_reply"), "payload");
     if (payload) json_object_set_new(ev, "payload", pl_channel_long_payload(x->req, payload));
     const json_t *attachments = json_object_get(message, "attachments");
     if (json_array_size(attachments) > 0) json_object_set_new(info, "attachments", attachment_list(attachments));
@@ -222,10 +218,10 @@ static void add_message(const inbound_ctx *x, const json_t *item, const char *se
 /* A tapped postback button: its payload, and its title as what was said. */
 static void add_postback(const inbound_ctx *x, const json_t *item, const char *sender) {
     const json_t *postback = json_object_get(item, "postback");
-    json_t *ev = message_event(x, item, sender, str(postback, "mid"));
-    const char *title = str(postback, "title");
+    json_t *ev = message_event(x, item, sender, pl_json_str(postback, "mid"));
+    const char *title = pl_json_str(postback, "title");
     if (title && *title) json_object_set_new(ev, "text", json_string(title));
-    const char *payload = str(postback, "payload");
+    const char *payload = pl_json_str(postback, "payload");
     if (payload) json_object_set_new(ev, "payload", pl_channel_long_payload(x->req, payload));
     json_array_append_new(x->events, ev);
 }
@@ -258,7 +254,7 @@ static void add_delivery(const json_t *item, const char *sender, json_t *events)
  * Instagram's mid. Events parley does not use (reactions, referrals,
  * opt-ins, standby) are left out without a turn. */
 static void add_messaging(const inbound_ctx *x, const json_t *item) {
-    const char *sender = str(json_object_get(item, "sender"), "id");
+    const char *sender = pl_json_str(json_object_get(item, "sender"), "id");
     if (!sender) return; /* user_ref senders (plugins) cannot be answered by id */
     const json_t *read = json_object_get(item, "read");
     if (json_is_object(json_object_get(item, "message")))
@@ -268,7 +264,7 @@ static void add_messaging(const inbound_ctx *x, const json_t *item) {
     else if (json_is_object(json_object_get(item, "delivery")))
         add_delivery(item, sender, x->events);
     else if (json_is_object(read))
-        json_array_append_new(x->events, status_event(sender, "read", str(read, "mid"), json_object_get(read, "watermark")));
+        json_array_append_new(x->events, status_event(sender, "read", pl_json_str(read, "mid"), json_object_get(read, "watermark")));
 }
 
 /* What add_messaging and the functions it calls read of a webhook;
@@ -322,7 +318,7 @@ static int parse_body(const pl_meta_platform *p, const pl_webhook *req, pl_inbou
     json_error_t jerr;
     json_t *root = json_loadb(req->body, req->body_len, 0, &jerr);
     int rc = PL_ERR;
-    const char *object = str(root, "object");
+    const char *object = pl_json_str(root, "object");
     char *why = NULL;
     if (!root) {
         pl_fail(err, "the body is not JSON: %s (line %d)", jerr.text, jerr.line);
@@ -374,7 +370,7 @@ static json_t *quick_replies(const render_ctx *r, const json_t *choices) {
     size_t i;
     json_t *choice;
     json_array_foreach(choices, i, choice) {
-        const char *title = str(choice, "title"), *payload = str(choice, "payload");
+        const char *title = pl_json_str(choice, "title"), *payload = pl_json_str(choice, "payload");
         char *fitted = title && *title ? pl_channel_fitting_payload(r->to, payload ? payload : title, PAYLOAD_MAX) : NULL;
         if (!fitted) {
             json_decref(list);
@@ -411,8 +407,8 @@ static void add_text(const render_ctx *r, json_t *messages, const char *text) {
 /* "€2.50 · description" for a card's subtitle (new). */
 static char *card_subtitle(const render_ctx *r, const json_t *card) {
     const json_t *price = json_object_get(card, "price");
-    const char *subtitle = str(card, "subtitle");
-    char *amount = json_is_object(price) && str(price, "currency") ? pl_channel_price(price, r->to->locale) : NULL;
+    const char *subtitle = pl_json_str(card, "subtitle");
+    char *amount = json_is_object(price) && pl_json_str(price, "currency") ? pl_channel_price(price, r->to->locale) : NULL;
     char *joined = amount && subtitle ? pl_strdupf("%s · %s", amount, subtitle)
                                       : pl_strdup(amount ? amount : subtitle);
     char *fitted = pl_channel_shortened(joined, ELEMENT_TEXT_MAX);
@@ -423,17 +419,17 @@ static char *card_subtitle(const render_ctx *r, const json_t *card) {
 
 /* One generic-template element for a card (new). */
 static json_t *card_element(const render_ctx *r, const json_t *card) {
-    const char *title = str(card, "title");
+    const char *title = pl_json_str(card, "title");
     char *short_title = pl_channel_shortened(title && *title ? title : "…", ELEMENT_TEXT_MAX);
     json_t *el = json_pack("{s:s}", "title", short_title);
     free(short_title);
     char *subtitle = card_subtitle(r, card);
     if (*subtitle) json_object_set_new(el, "subtitle", json_string(subtitle));
     free(subtitle);
-    const char *image = str(card, "image");
+    const char *image = pl_json_str(card, "image");
     if (pl_channel_is_web_url(image))
         json_object_set_new(el, "image_url", json_string(image));
-    const char *payload = str(card, "payload");
+    const char *payload = pl_json_str(card, "payload");
     char *fitted = payload ? pl_channel_fitting_payload(r->to, payload, PAYLOAD_MAX) : NULL;
     if (fitted) {
         char *label = pl_channel_shortened(r->card_button, BUTTON_TITLE_MAX);
@@ -458,7 +454,7 @@ static void add_carousels(const render_ctx *r, json_t *messages, const json_t *c
         if (json_object_size(el) > 1) {
             json_array_append_new(elements, el);
         } else {
-            char *joined = pl_strdupf("%s%s• %s", lines ? lines : "", lines ? "\n" : "", str(el, "title"));
+            char *joined = pl_strdupf("%s%s• %s", lines ? lines : "", lines ? "\n" : "", pl_json_str(el, "title"));
             free(lines);
             lines = joined;
             json_decref(el);
@@ -480,7 +476,7 @@ static void add_carousels(const render_ctx *r, json_t *messages, const json_t *c
  * borrowed; else NULL. */
 static const json_t *button_link(const json_t *reply) {
     const json_t *link = json_object_get(reply, "link");
-    const char *url = str(link, "url");
+    const char *url = pl_json_str(link, "url");
     if (!pl_channel_is_web_url(url)) return NULL;
     return link;
 }
@@ -505,7 +501,7 @@ static char *reply_text(const render_ctx *r, const json_t *reply, int numbered) 
  * within 640 characters), else the link's title, else its URL: the
  * template requires one. */
 static void add_link(const render_ctx *r, json_t *messages, const json_t *link, const char *text) {
-    const char *url = str(link, "url"), *title = str(link, "title");
+    const char *url = pl_json_str(link, "url"), *title = pl_json_str(link, "title");
     char *label = pl_channel_link_label(title, BUTTON_TITLE_MAX, r->to->locale);
     char *above = pl_channel_shortened(pl_channel_has_words(text) ? text : pl_channel_has_words(title) ? title : url, BUTTON_TEMPLATE_TEXT_MAX);
     json_t *payload = json_pack("{s:s, s:s, s:[{s:s, s:s, s:s}]}", "template_type", "button", "text", above,
@@ -546,7 +542,7 @@ static void render_reply(render_ctx *r, const json_t *reply) {
     const json_t *choices = json_object_get(reply, "choices");
     const json_t *cards = json_object_get(reply, "cards");
     const json_t *link = button_link(reply);
-    const char *text = str(reply, "text");
+    const char *text = pl_json_str(reply, "text");
     int has_text = text && *text;
     json_t *quick = json_array_size(choices) > 0 && (has_text || json_array_size(cards) > 0 || link)
                         ? quick_replies(r, choices) : NULL;
@@ -560,7 +556,7 @@ static void render_reply(render_ctx *r, const json_t *reply) {
         if (link) add_link(r, messages, link, NULL);
     }
     free(body);
-    add_image(messages, str(reply, "image"));
+    add_image(messages, pl_json_str(reply, "image"));
     add_carousels(r, messages, cards);
     if (quick) json_object_set_new(json_array_get(messages, json_array_size(messages) - 1), "quick_replies", quick);
     size_t i;

@@ -87,10 +87,6 @@ enum {
     CARD_DETAIL_MAX = 2000,      /* and its price and description */
 };
 
-static const char *str(const json_t *obj, const char *key) {
-    return json_string_value(json_object_get(obj, key));
-}
-
 static const char *header(const pl_webhook *req, const char *name) {
     return req->header ? req->header(req->header_ctx, name) : NULL;
 }
@@ -179,13 +175,13 @@ static json_t *facts(const char *team, const char *channel, const char *user) {
 /* Whether a message event was written by the app itself: its bot user
  * (an authorization with is_bot) or its app id. */
 static int from_this_app(const json_t *root, const json_t *event) {
-    const char *user = str(event, "user");
-    const char *app = str(event, "app_id"), *own_app = str(root, "api_app_id");
+    const char *user = pl_json_str(event, "user");
+    const char *app = pl_json_str(event, "app_id"), *own_app = pl_json_str(root, "api_app_id");
     if (app && own_app && strcmp(app, own_app) == 0) return 1;
     size_t i;
     json_t *a;
     json_array_foreach(json_object_get(root, "authorizations"), i, a) {
-        const char *bot_user = str(a, "user_id");
+        const char *bot_user = pl_json_str(a, "user_id");
         if (json_is_true(json_object_get(a, "is_bot")) && bot_user && user && strcmp(bot_user, user) == 0)
             return 1;
     }
@@ -216,15 +212,15 @@ static int add_message(const json_t *root, const json_t *event, json_t *events, 
         free(why);
         return PL_ERR;
     }
-    const char *channel_type = str(event, "channel_type"), *user = str(event, "user");
-    const char *text = str(event, "text");
+    const char *channel_type = pl_json_str(event, "channel_type"), *user = pl_json_str(event, "user");
+    const char *text = pl_json_str(event, "text");
     if (!channel_type || strcmp(channel_type, "im") != 0) return PL_OK;
     if (json_object_get(event, "subtype") || json_object_get(event, "bot_id") || !user) return PL_OK;
     if (from_this_app(root, event) || !text || !pl_channel_has_words(text)) return PL_OK;
-    const char *team = str(root, "team_id") ? str(root, "team_id") : str(event, "team");
+    const char *team = pl_json_str(root, "team_id") ? pl_json_str(root, "team_id") : pl_json_str(event, "team");
     char *said = unescaped(text);
-    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:o}", "kind", "message", "id", str(root, "event_id"),
-                           "user", user, "text", said, "info", facts(team, str(event, "channel"), user));
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:o}", "kind", "message", "id", pl_json_str(root, "event_id"),
+                           "user", user, "text", said, "info", facts(team, pl_json_str(event, "channel"), user));
     free(said);
     json_array_append_new(events, ev);
     return PL_OK;
@@ -250,7 +246,7 @@ static const pl_shape_rule callback_shape[] = {
 static int parse_events(const pl_webhook *req, pl_inbound *out, char **err) {
     json_error_t jerr;
     json_t *root = json_loadb(req->body, req->body_len, 0, &jerr);
-    const char *type = str(root, "type");
+    const char *type = pl_json_str(root, "type");
     char *why = NULL;
     int rc = PL_ERR;
     out->status = 400;
@@ -259,7 +255,7 @@ static int parse_events(const pl_webhook *req, pl_inbound *out, char **err) {
     } else if (!type) {
         pl_fail(err, "the body has no type (an Events API body is an object with a type)");
     } else if (strcmp(type, "url_verification") == 0) {
-        const char *challenge = str(root, "challenge");
+        const char *challenge = pl_json_str(root, "challenge");
         if (!challenge || !*challenge) {
             pl_fail(err, "a url_verification body needs a challenge (a string)");
         } else {
@@ -275,7 +271,7 @@ static int parse_events(const pl_webhook *req, pl_inbound *out, char **err) {
     } else {
         json_t *event = json_object_get(root, "event");
         out->events = json_array();
-        rc = strcmp(str(event, "type"), "message") == 0 ? add_message(root, event, out->events, err)
+        rc = strcmp(pl_json_str(event, "type"), "message") == 0 ? add_message(root, event, out->events, err)
                                                         : PL_OK;
     }
     if (rc == PL_OK) {
@@ -318,18 +314,18 @@ static const pl_shape_rule actions_shape[] = {
  * tap: that one, and elements that are not buttons, need no turn. */
 static void add_action(const pl_webhook *req, const json_t *payload, const json_t *action,
                        json_t *events) {
-    const char *value = str(action, "value"), *type = str(action, "type"), *ts = str(action, "action_ts");
-    if (!type || strcmp(type, "button") != 0 || !value || !*value || str(action, "url") || !ts) return;
+    const char *value = pl_json_str(action, "value"), *type = pl_json_str(action, "type"), *ts = pl_json_str(action, "action_ts");
+    if (!type || strcmp(type, "button") != 0 || !value || !*value || pl_json_str(action, "url") || !ts) return;
     const json_t *user = json_object_get(payload, "user");
-    const char *user_id = str(user, "id");
-    const char *team = str(json_object_get(payload, "team"), "id");
-    const char *channel = str(json_object_get(payload, "channel"), "id");
-    if (!team) team = str(user, "team_id");
-    if (!channel) channel = str(json_object_get(payload, "container"), "channel_id");
+    const char *user_id = pl_json_str(user, "id");
+    const char *team = pl_json_str(json_object_get(payload, "team"), "id");
+    const char *channel = pl_json_str(json_object_get(payload, "channel"), "id");
+    if (!team) team = pl_json_str(user, "team_id");
+    if (!channel) channel = pl_json_str(json_object_get(payload, "container"), "channel_id");
     json_t *ev = json_pack("{s:s, s:o, s:s, s:o, s:o}", "kind", "message", "id", json_sprintf("%s:%s", ts, user_id),
                            "user", user_id, "payload", pl_channel_long_payload(req, value), "info",
                            facts(team, channel, user_id));
-    const char *text = str(json_object_get(action, "text"), "text");
+    const char *text = pl_json_str(json_object_get(action, "text"), "text");
     if (text && *text) json_object_set_new(ev, "text", json_string(text));
     json_array_append_new(events, ev);
 }
@@ -349,10 +345,10 @@ static int parse_interaction(const pl_webhook *req, pl_inbound *out, char **err)
         pl_fail(err, "the form has no payload parameter (an interactivity request carries one)");
     } else if (pl_channel_form_not_utf8(&form)) {
         pl_fail(err, "the form is not UTF-8 text");
-    } else if (!(payload = json_loads(text, 0, &jerr)) || !str(payload, "type")) {
+    } else if (!(payload = json_loads(text, 0, &jerr)) || !pl_json_str(payload, "type")) {
         pl_fail(err, "the payload is not a JSON object with a type%s%s", payload ? "" : ": ",
                 payload ? "" : jerr.text);
-    } else if (strcmp(str(payload, "type"), "block_actions") != 0) {
+    } else if (strcmp(pl_json_str(payload, "type"), "block_actions") != 0) {
         rc = PL_OK;
     } else if (pl_json_shape_check(payload, "payload", actions_shape, sizeof actions_shape / sizeof *actions_shape,
                                    &why) != PL_OK) {
@@ -520,7 +516,7 @@ static json_t *choice_buttons(const render_ctx *r, const json_t *choices) {
     size_t i;
     json_t *choice;
     json_array_foreach(choices, i, choice) {
-        const char *title = str(choice, "title"), *payload = str(choice, "payload");
+        const char *title = pl_json_str(choice, "title"), *payload = pl_json_str(choice, "payload");
         char *value = pl_channel_fitting_payload(r->to, payload ? payload : title ? title : "", BUTTON_VALUE_MAX);
         if (!value) {
             json_decref(buttons);
@@ -545,7 +541,7 @@ static void add_actions(render_ctx *r, const json_t *buttons, int first) {
             json_t *b = json_array_get(buttons, i);
             json_array_append(elements, b);
             char *joined = pl_strdupf("%s%s%d) %s", lines, *lines ? "\n" : "", first + (int)i,
-                                      str(json_object_get(b, "text"), "text"));
+                                      pl_json_str(json_object_get(b, "text"), "text"));
             free(lines);
             lines = joined;
         }
@@ -569,10 +565,10 @@ static json_t *image_object(const char *type, const char *url, const char *alt) 
  * section's accessory when it has no picture, else in an actions block
  * right under it (a section has one accessory). */
 static void add_card(render_ctx *r, const json_t *card, int index) {
-    const char *title = str(card, "title"), *subtitle = str(card, "subtitle"), *image = str(card, "image");
-    const char *payload = str(card, "payload");
+    const char *title = pl_json_str(card, "title"), *subtitle = pl_json_str(card, "subtitle"), *image = pl_json_str(card, "image");
+    const char *payload = pl_json_str(card, "payload");
     const json_t *price = json_object_get(card, "price");
-    char *amount = json_is_object(price) && str(price, "currency") ? pl_channel_price(price, r->to->locale) : NULL;
+    char *amount = json_is_object(price) && pl_json_str(price, "currency") ? pl_channel_price(price, r->to->locale) : NULL;
     char *detail = amount && subtitle ? pl_strdupf("%s · %s", amount, subtitle)
                                       : pl_strdup(amount ? amount : subtitle ? subtitle : "");
     char *bold = mrkdwn(pl_channel_has_words(title) ? title : "…", CARD_TITLE_MAX);
@@ -605,13 +601,13 @@ static void add_card(render_ctx *r, const json_t *card, int index) {
  * block; one that is not a web address of at most 3000 is a line of text. */
 static void add_image(render_ctx *r, const json_t *reply) {
     const json_t *image = json_object_get(reply, "image");
-    const char *url = json_is_string(image) ? json_string_value(image) : str(image, "url");
+    const char *url = json_is_string(image) ? json_string_value(image) : pl_json_str(image, "url");
     if (!url) return;
     if (!is_web_url(url, IMAGE_URL_MAX)) {
         add_sections(r, url);
         return;
     }
-    const char *alt = str(image, "alt");
+    const char *alt = pl_json_str(image, "alt");
     add_block(r, image_object("image", url, alt), alt && *alt ? alt : url);
 }
 
@@ -619,7 +615,7 @@ static void add_image(render_ctx *r, const json_t *reply) {
  * ("Open link" in the session's language when it has none); a link that is
  * not a web address Slack takes is a "Title: URL" line instead. */
 static void add_link(render_ctx *r, const json_t *link) {
-    const char *url = str(link, "url"), *title = str(link, "title");
+    const char *url = pl_json_str(link, "url"), *title = pl_json_str(link, "title");
     if (!url) return;
     char *line = pl_strdupf("%s%s%s", pl_channel_has_words(title) ? title : "", pl_channel_has_words(title) ? ": " : "", url);
     if (!is_web_url(url, BUTTON_URL_MAX)) {
@@ -667,7 +663,7 @@ static void render_reply(render_ctx *r, const json_t *reply) {
 static int slack_render(const pl_channel_config *cfg, const pl_outbound *to, const json_t *replies,
                         json_t **calls, char **err) {
     if (!to->user || !*to->user) return pl_fail(err, "no Slack user to send to");
-    const char *channel = str(to->info, "channel_id");
+    const char *channel = pl_json_str(to->info, "channel_id");
     render_ctx r = {to, channel && *channel ? channel : to->user, pl_channel_card_button(cfg, to->locale),
                     json_array(), json_array(), pl_strdup(""), 1};
     size_t i;
@@ -707,7 +703,7 @@ static int slack_refused(const pl_channel_config *cfg, long credential, long sta
     json_t *j = json_loads(body ? body : "", 0, NULL);
     int refused = json_is_false(json_object_get(j, "ok"));
     if (refused) {
-        const char *error = str(j, "error");
+        const char *error = pl_json_str(j, "error");
         *why = pl_strdup(error ? error : "ok: false");
         for (size_t i = 0; error && i < sizeof transient / sizeof *transient; i++)
             if (strcmp(error, transient[i]) == 0) *retry = 1;

@@ -79,6 +79,7 @@
 #include <string.h>
 
 #include "base/common.h"
+#include "base/json_shape.h"
 #include "event/http_client.h"
 
 #define WECHAT_API_BASE "https://api.weixin.qq.com"
@@ -102,10 +103,6 @@ enum {
     TOKEN_REFUSED_AGAIN_MS = 60000, /* a refused token that a fetch gave back again is
                                      * not fetched again for this long */
 };
-
-static const char *str(const json_t *obj, const char *key) {
-    return json_string_value(json_object_get(obj, key));
-}
 
 /* --- signatures -------------------------------------------------------------------- */
 
@@ -770,12 +767,12 @@ static void add_article(render_ctx *r, const char *title, const char *descriptio
  * its own url (else the picture) to open. */
 static void add_card(render_ctx *r, const json_t *card) {
     const json_t *price = json_object_get(card, "price");
-    char *amount = json_is_object(price) && str(price, "currency") ? pl_channel_price(price, r->to->locale) : NULL;
-    const char *subtitle = str(card, "subtitle"), *image = str(card, "image");
+    char *amount = json_is_object(price) && pl_json_str(price, "currency") ? pl_channel_price(price, r->to->locale) : NULL;
+    const char *subtitle = pl_json_str(card, "subtitle"), *image = pl_json_str(card, "image");
     char *description = amount && subtitle ? pl_strdupf("%s · %s", amount, subtitle)
                                            : pl_strdup(amount ? amount : subtitle);
-    const char *url = pl_channel_is_web_url(str(card, "url")) ? str(card, "url") : image;
-    add_article(r, str(card, "title"), description, url, image);
+    const char *url = pl_channel_is_web_url(pl_json_str(card, "url")) ? pl_json_str(card, "url") : image;
+    add_article(r, pl_json_str(card, "title"), description, url, image);
     free(description);
     free(amount);
 }
@@ -804,9 +801,9 @@ static void add_line(char **text, const char *line) {
 
 /* A reply's picture: "image" as a URL or {"url", "title"?}. */
 static void add_image(render_ctx *r, const json_t *image, char **tail) {
-    const char *url = json_is_string(image) ? json_string_value(image) : str(image, "url");
+    const char *url = json_is_string(image) ? json_string_value(image) : pl_json_str(image, "url");
     if (!url || !*url) return;
-    const char *title = str(image, "title");
+    const char *title = pl_json_str(image, "title");
     const char *l = lang(r);
     if (!pl_channel_has_words(title)) title = strncmp(l, "zh", 2) == 0 ? "图片" : strncmp(l, "ja", 2) == 0 ? "写真" : "Picture";
     if (r->news && pl_channel_is_web_url(url)) {
@@ -829,7 +826,7 @@ static void render_reply(render_ctx *r, const json_t *reply) {
     json_t *card;
     json_array_foreach(cards, i, card) {
         if (!json_is_object(card)) continue;
-        json_array_append(r->news && pl_channel_is_web_url(str(card, "image")) ? articles : lines, card);
+        json_array_append(r->news && pl_channel_is_web_url(pl_json_str(card, "image")) ? articles : lines, card);
     }
     json_t *head = json_pack("{s:O?, s:O}", "text", json_object_get(reply, "text"), "cards", lines);
     char *text = pl_channel_plain_text(head, r->next_choice, r->to->locale);
@@ -842,8 +839,8 @@ static void render_reply(render_ctx *r, const json_t *reply) {
     char *tail = pl_channel_plain_text(view, r->next_choice, r->to->locale);
     r->next_choice += (int)json_array_size(choices);
     const json_t *link = json_object_get(reply, "link");
-    if (str(link, "url")) {
-        char *line = link_line(str(link, "title"), str(link, "url"));
+    if (pl_json_str(link, "url")) {
+        char *line = link_line(pl_json_str(link, "title"), pl_json_str(link, "url"));
         add_line(&tail, line);
         free(line);
     }
@@ -875,7 +872,7 @@ static int wechat_render(const pl_channel_config *cfg, const pl_outbound *to, co
                          json_t **calls, char **err) {
     (void)cfg;
     if (!to->user || !*to->user) return pl_fail(err, "no WeChat recipient (openid) to send to");
-    size_t quota = str(to->info, "event") ? QUOTA_EVENT : QUOTA_MESSAGE;
+    size_t quota = pl_json_str(to->info, "event") ? QUOTA_EVENT : QUOTA_MESSAGE;
     *calls = render_turn(to, replies, 1);
     if (json_array_size(*calls) > quota) {
         json_decref(*calls);
@@ -1002,7 +999,7 @@ static token_entry *entry_for(const char *bot, const char *app_id, int create) {
  * token, which must not reach a log or the outbox's error column. */
 static void take_answer(token_entry *e, const pl_http_response *res) {
     json_t *j = res->status == 200 ? json_loadb(res->body, res->body_len, 0, NULL) : NULL;
-    const char *token = str(j, "access_token");
+    const char *token = pl_json_str(j, "access_token");
     json_t *expires = json_object_get(j, "expires_in");
     json_t *code = json_object_get(j, "errcode");
     free(e->error);
@@ -1024,7 +1021,7 @@ static void take_answer(token_entry *e, const pl_http_response *res) {
     e->failed_ms = mono_ms();
     if (!token && json_is_integer(code) && json_integer_value(code) != 0)
         e->error = pl_strdupf("errcode %lld: %.200s", (long long)json_integer_value(code),
-                              str(j, "errmsg") ? str(j, "errmsg") : "");
+                              pl_json_str(j, "errmsg") ? pl_json_str(j, "errmsg") : "");
     else if (token && *token)
         e->error = pl_strdup("the stable_token answer has an access_token but no positive whole expires_in");
     else if (j)
@@ -1183,7 +1180,7 @@ static int wechat_refused(const pl_channel_config *cfg, long credential, long st
     json_t *j = json_loads(body ? body : "", 0, NULL);
     json_t *code_json = json_object_get(j, "errcode");
     long long code = json_integer_value(code_json);
-    const char *msg = str(j, "errmsg");
+    const char *msg = pl_json_str(j, "errmsg");
     if (!json_is_integer(code_json) || code == 0) {
         json_decref(j);
         return 0;

@@ -89,10 +89,6 @@ enum {
     CRC_TOKEN_MAX = 255,
 };
 
-static const char *str(const json_t *obj, const char *key) {
-    return json_string_value(json_object_get(obj, key));
-}
-
 /* --- OAuth 1.0a --------------------------------------------------------------------- */
 
 typedef struct {
@@ -312,10 +308,10 @@ static int verify_signature(const pl_channel_config *cfg, const pl_webhook *req,
 /* msg.channel's facts: the platform, the account written to, and the
  * sender's names from the body's users map. */
 static json_t *info_of(const json_t *root, const char *sender) {
-    json_t *info = json_pack("{s:s, s:s}", "platform", "x", "for_user_id", str(root, "for_user_id"));
+    json_t *info = json_pack("{s:s, s:s}", "platform", "x", "for_user_id", pl_json_str(root, "for_user_id"));
     const json_t *user = json_object_get(json_object_get(root, "users"), sender);
-    if (str(user, "screen_name")) json_object_set_new(info, "screen_name", json_string(str(user, "screen_name")));
-    if (str(user, "name")) json_object_set_new(info, "display_name", json_string(str(user, "name")));
+    if (pl_json_str(user, "screen_name")) json_object_set_new(info, "screen_name", json_string(pl_json_str(user, "screen_name")));
+    if (pl_json_str(user, "name")) json_object_set_new(info, "display_name", json_string(pl_json_str(user, "name")));
     return info;
 }
 
@@ -323,21 +319,21 @@ static json_t *info_of(const json_t *root, const char *sender) {
  * keyed by the DM event's id (de-duplication). */
 static void add_message(const pl_webhook *req, const json_t *root, const json_t *dm, json_t *events) {
     const json_t *create = json_object_get(dm, "message_create");
-    const char *sender = str(create, "sender_id");
+    const char *sender = pl_json_str(create, "sender_id");
     const json_t *data = json_object_get(create, "message_data");
-    json_t *ev = json_pack("{s:s, s:s, s:s}", "kind", "message", "id", str(dm, "id"), "user", sender);
-    const char *text = str(data, "text");
+    json_t *ev = json_pack("{s:s, s:s, s:s}", "kind", "message", "id", pl_json_str(dm, "id"), "user", sender);
+    const char *text = pl_json_str(data, "text");
     if (text && *text) json_object_set_new(ev, "text", json_string(text));
-    const char *metadata = str(json_object_get(data, "quick_reply_response"), "metadata");
+    const char *metadata = pl_json_str(json_object_get(data, "quick_reply_response"), "metadata");
     if (metadata && *metadata) json_object_set_new(ev, "payload", pl_channel_long_payload(req, metadata));
     json_t *info = info_of(root, sender);
     const json_t *attachment = json_object_get(data, "attachment");
     if (json_is_object(attachment)) {
         const json_t *media = json_object_get(attachment, "media");
         json_t *one = json_object();
-        const char *type = str(media, "type") ? str(media, "type") : str(attachment, "type");
+        const char *type = pl_json_str(media, "type") ? pl_json_str(media, "type") : pl_json_str(attachment, "type");
         if (type) json_object_set_new(one, "type", json_string(type));
-        if (str(media, "media_url_https")) json_object_set_new(one, "url", json_string(str(media, "media_url_https")));
+        if (pl_json_str(media, "media_url_https")) json_object_set_new(one, "url", json_string(pl_json_str(media, "media_url_https")));
         json_object_set_new(info, "attachments", json_pack("[o]", one));
     }
     json_object_set_new(ev, "info", info);
@@ -400,24 +396,24 @@ static const char *own_account(const pl_channel_config *cfg, char *buf, size_t s
  * bot's credentials would answer from the wrong account. */
 static void add_events(const pl_channel_config *cfg, const pl_webhook *req, const json_t *root,
                        json_t *events) {
-    const char *for_user = str(root, "for_user_id");
+    const char *for_user = pl_json_str(root, "for_user_id");
     char buf[32];
     const char *account = own_account(cfg, buf, sizeof buf);
     if (!for_user || (account && strcmp(for_user, account) != 0)) return;
     size_t i;
     json_t *item;
     json_array_foreach(json_object_get(root, "direct_message_events"), i, item) {
-        const char *sender = str(json_object_get(item, "message_create"), "sender_id");
-        if (strcmp(str(item, "type"), "message_create") != 0 || !sender) continue;
+        const char *sender = pl_json_str(json_object_get(item, "message_create"), "sender_id");
+        if (strcmp(pl_json_str(item, "type"), "message_create") != 0 || !sender) continue;
         if (!is_own(sender, for_user, account)) add_message(req, root, item, events);
     }
     /* a shopper read the account's messages up to last_read_event_id (the
      * account's own read receipts are not a status) */
     json_array_foreach(json_object_get(root, "direct_message_mark_read_events"), i, item) {
-        const char *sender = str(item, "sender_id");
+        const char *sender = pl_json_str(item, "sender_id");
         if (is_own(sender, for_user, account)) continue;
         json_array_append_new(events, json_pack("{s:s, s:s, s:s, s:s}", "kind", "status", "id",
-                                                str(item, "last_read_event_id"), "user", sender,
+                                                pl_json_str(item, "last_read_event_id"), "user", sender,
                                                 "status", "read"));
     }
 }
@@ -433,7 +429,7 @@ static int parse_body(const pl_channel_config *cfg, const pl_webhook *req, pl_in
         pl_fail(err, "the body is not an Account Activity object");
     } else if (pl_json_shape_check(root, NULL, body_shape, sizeof body_shape / sizeof *body_shape, &why) != PL_OK) {
         pl_fail(err, "the body is not an Account Activity webhook of the documented shape: %s", why);
-    } else if (!str(root, "for_user_id") && (json_object_get(root, "direct_message_events") ||
+    } else if (!pl_json_str(root, "for_user_id") && (json_object_get(root, "direct_message_events") ||
                                              json_object_get(root, "direct_message_mark_read_events"))) {
         pl_fail(err, "for_user_id is missing (a string): direct messages need the account they came to");
     } else {
@@ -485,7 +481,7 @@ static json_t *choice_options(const render_ctx *r, const json_t *choices) {
     size_t i;
     json_t *choice;
     json_array_foreach(choices, i, choice) {
-        json_t *o = option(r, str(choice, "title"), str(choice, "payload"));
+        json_t *o = option(r, pl_json_str(choice, "title"), pl_json_str(choice, "payload"));
         if (!o) {
             json_decref(options);
             return NULL;
@@ -499,7 +495,7 @@ static int has_metadata(const json_t *options, const char *metadata) {
     size_t i;
     json_t *o;
     json_array_foreach(options, i, o) {
-        if (strcmp(str(o, "metadata"), metadata) == 0) return 1;
+        if (strcmp(pl_json_str(o, "metadata"), metadata) == 0) return 1;
     }
     return 0;
 }
@@ -512,9 +508,9 @@ static void add_card_options(const render_ctx *r, json_t *options, const json_t 
     json_t *card;
     json_array_foreach(cards, i, card) {
         if (json_array_size(options) >= OPTIONS_MAX) return;
-        if (!str(card, "payload")) continue;
-        json_t *o = option(r, str(card, "title"), str(card, "payload"));
-        if (o && !has_metadata(options, str(o, "metadata"))) json_array_append(options, o);
+        if (!pl_json_str(card, "payload")) continue;
+        json_t *o = option(r, pl_json_str(card, "title"), pl_json_str(card, "payload"));
+        if (o && !has_metadata(options, pl_json_str(o, "metadata"))) json_array_append(options, o);
         json_decref(o);
     }
 }
@@ -524,7 +520,7 @@ static void add_card_options(const render_ctx *r, json_t *options, const json_t 
  * link" in the session's language. */
 static json_t *link_button(const render_ctx *r, const json_t *reply) {
     const json_t *link = json_object_get(reply, "link");
-    const char *url = str(link, "url"), *title = str(link, "title");
+    const char *url = pl_json_str(link, "url"), *title = pl_json_str(link, "title");
     if (!pl_channel_is_web_url(url)) return NULL;
     char *label = pl_channel_link_label(title, CTA_LABEL_MAX, r->to->locale);
     json_t *cta = json_pack("{s:s, s:s, s:s}", "type", "web_url", "label", label, "url", url);
@@ -535,7 +531,7 @@ static json_t *link_button(const render_ctx *r, const json_t *reply) {
 /* The reply's own picture ("image": a URL, or {"url": ...}), or NULL. */
 static const char *image_of(const json_t *reply) {
     const json_t *image = json_object_get(reply, "image");
-    const char *url = json_is_string(image) ? json_string_value(image) : str(image, "url");
+    const char *url = json_is_string(image) ? json_string_value(image) : pl_json_str(image, "url");
     return pl_channel_is_web_url(url) ? url : NULL;
 }
 
@@ -591,7 +587,7 @@ static json_t *dm_call(const render_ctx *r, json_t *message_data) {
 static void render_reply(render_ctx *r, const json_t *reply) {
     const json_t *choices = json_object_get(reply, "choices");
     const json_t *cards = json_object_get(reply, "cards");
-    int worded = pl_channel_has_words(str(reply, "text")) || json_array_size(cards) > 0;
+    int worded = pl_channel_has_words(pl_json_str(reply, "text")) || json_array_size(cards) > 0;
     json_t *options = worded ? choice_options(r, choices) : NULL;
     int numbered = !options && json_array_size(choices) > 0;
     if (!options) options = json_array();
@@ -600,9 +596,9 @@ static void render_reply(render_ctx *r, const json_t *reply) {
     char *text = reply_text(r, reply, numbered, cta != NULL);
     r->next_choice += (int)json_array_size(choices);
     if (!pl_channel_has_words(text) && cta) {
-        const char *title = str(json_object_get(reply, "link"), "title");
+        const char *title = pl_json_str(json_object_get(reply, "link"), "title");
         free(text);
-        text = pl_strdup(pl_channel_has_words(title) ? title : str(cta, "url"));
+        text = pl_strdup(pl_channel_has_words(title) ? title : pl_json_str(cta, "url"));
     }
     json_t *parts = pl_channel_has_words(text) ? pieces(text) : json_array();
     size_t n = json_array_size(parts), i;
