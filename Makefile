@@ -9,7 +9,7 @@
 PREFIX ?= /usr/local
 DESTDIR ?=
 CC ?= cc
-PKGS := lua5.4 libevent jansson sqlite3 libpq libutf8proc libcrypto libcurl gmime-3.0 libxml-2.0
+PKGS := lua5.4 libevent jansson sqlite3 libpq libutf8proc libcrypto libcurl gmime-3.0 libxml-2.0 icu-i18n icu-uc
 # Evaluated when used, so `make run` can install packages before pkg-config runs.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS))

@@ -252,6 +252,10 @@ const json_t *pl_bot_channel_settings(const pl_bot *bot, const char *channel) {
     return json_is_object(settings) ? settings : NULL;
 }
 
+int pl_bot_analytics_on(const pl_bot *bot) {
+    return !json_is_false(json_object_get(json_object_get(manifest_here(bot), "analytics"), "enabled"));
+}
+
 const char *pl_bot_static_fallback(const pl_bot *bot, const char *locale) {
     const json_t *manifest = manifest_here(bot);
     json_t *fb = json_object_get(manifest, "fallback");

@@ -94,6 +94,9 @@ void pl_bot_stock_set(pl_bot *bot, const char *key, json_t *left);
 /* The text sent when the scripts cannot run at all: the manifest's
  * "fallback" for the locale, else a built-in sentence. Borrowed. */
 const char *pl_bot_static_fallback(const pl_bot *bot, const char *locale);
+/* Whether the bot records analytics events (its manifest's analytics.enabled,
+ * on unless false). */
+int pl_bot_analytics_on(const pl_bot *bot);
 
 /* The bot's CPU account: script time, budget aborts, its share (borrowed). */
 pl_usage *pl_bot_usage(const pl_bot *bot);

@@ -244,6 +244,12 @@ static int write_message(pl_store *store, item *it, int64_t now, char **err) {
     if (rc == PL_OK && it->result.session_json)
         rc = pl_store_session_put(store, &key, it->result.session_json, it->box->turn, now, err);
     if (rc == PL_OK && it->msg->inbox_id) rc = pl_store_inbox_done(store, it->msg->inbox_id, now, err);
+    if (rc == PL_OK && it->result.events.list) {
+        const pl_turn_events *e = &it->result.events;
+        pl_store_events row = {.conv = e->conv, .locale = it->result.locale, .step = e->step, .names = e->names,
+                               .list = e->list};
+        rc = pl_store_events_add(store, &key, &row, now, err);
+    }
     /* other nodes' streams of this session hear of it once committed */
     if (rc == PL_OK)
         rc = pl_store_announce(store, &key, json_object_get(it->result.effects, "handoff") != NULL, err);

@@ -238,6 +238,9 @@ void pl_turn_result_clear(pl_turn_result *r) {
     free(r->locale);
     json_decref(r->effects);
     json_decref(r->heard_facts);
+    free(r->events.step);
+    free(r->events.names);
+    free(r->events.list);
     free(r->error);
     memset(r, 0, sizeof *r);
 }
@@ -337,10 +340,34 @@ static void drop_run(turn *t, int collect_garbage) {
     pl_usage_add(pl_bot_usage(t->bot), pl_cpu_us() - t0);
 }
 
+/* A failed turn's event: "budget_abort" with the budget it ran out of, or
+ * "script_error" with where (the file:line the error starts with; never its
+ * message, which may hold what the shopper wrote). */
+static void failure_event(turn *t, pl_turn_result *r, const char *error) {
+    static const char *const budgets[] = {[PL_OVER_INSTRUCTIONS] = "instructions", [PL_OVER_TIME] = "time",
+                                          [PL_OVER_MEMORY] = "memory"};
+    json_t *event;
+    if (t->budget.over > PL_OVER_NONE && t->budget.over <= PL_OVER_MEMORY) {
+        event = json_pack("{s:s, s:{s:s}}", "name", "budget_abort", "props", "budget", budgets[t->budget.over]);
+    } else {
+        size_t n = strcspn(error, ":");
+        size_t line = error[n] == ':' ? strspn(error + n + 1, "0123456789") : 0;
+        char *where = line ? pl_strndup(error, n + 1 + line) : NULL;
+        event = where ? json_pack("{s:s, s:{s:s}}", "name", "script_error", "props", "where", where)
+                      : json_pack("{s:s}", "name", "script_error");
+        free(where);
+    }
+    json_t *list = json_pack("[o]", event);
+    r->events.list = json_dumps(list, JSON_COMPACT);
+    json_decref(list);
+    r->events.names = pl_strdupf(" %s ", t->budget.over ? "budget_abort" : "script_error");
+}
+
 static void fail_turn(turn *t, pl_turn_result *r, char *error, const char *traceback) {
     pl_error("[%s] %s/%s: turn failed: %s%s%s", pl_bot_name(t->bot), t->msg->channel, t->msg->user,
              error, traceback ? "\n" : "", traceback ? traceback : "");
     if (t->co) drop_run(t, 0);
+    if (pl_bot_analytics_on(t->bot)) failure_event(t, r, error);
     r->error = error;
     r->replies = fallback_replies(t);
     r->locale = t->locale ? pl_strdup(t->locale) : NULL;
@@ -376,6 +403,45 @@ static void read_heard_facts(lua_State *co, int idx, const pl_message *msg, pl_t
     lua_pop(co, 1);
 }
 
+/* The turn's analytics, the table at idx of co ({conv =, step =, list =},
+ * see parley.analytics), into r->events. */
+static int read_events(lua_State *co, int idx, pl_turn_result *r, char **err) {
+    lua_getfield(co, idx, "conv");
+    r->events.conv = lua_isinteger(co, -1) ? (int64_t)lua_tointeger(co, -1) : 0;
+    lua_pop(co, 1);
+    if (lua_getfield(co, idx, "step") == LUA_TSTRING) r->events.step = pl_strdup(lua_tostring(co, -1));
+    lua_pop(co, 1);
+    if (lua_getfield(co, idx, "list") != LUA_TTABLE) {
+        lua_pop(co, 1);
+        return PL_OK;
+    }
+    int list = lua_gettop(co);
+    size_t used = 1, room = 64;
+    char *names = malloc(room);
+    if (!names) abort();
+    names[0] = ' ';
+    for (lua_Integer i = 1; lua_rawgeti(co, list, i) == LUA_TTABLE; i++) {
+        size_t len = 0;
+        const char *name = lua_getfield(co, -1, "name") == LUA_TSTRING ? lua_tolstring(co, -1, &len) : NULL;
+        if (name && used + len + 2 > room) {
+            while (used + len + 2 > room) room *= 2;
+            if (!(names = realloc(names, room))) abort();
+        }
+        if (name) {
+            memcpy(names + used, name, len);
+            used += len;
+            names[used++] = ' ';
+        }
+        lua_pop(co, 2);
+    }
+    lua_pop(co, 1);
+    names[used] = '\0';
+    r->events.names = names;
+    r->events.list = pl_json_text_from_lua(co, list, "events", NULL, err);
+    lua_pop(co, 1);
+    return r->events.list ? PL_OK : PL_ERR;
+}
+
 /* Converts the engine's (session, replies, effects) results on co into r:
  * the session and the replies straight to JSON text, the effects to a
  * tree, which the commit reads. The replies' tree is made here too for a
@@ -408,6 +474,15 @@ static int collect(turn *t, pl_turn_result *r, char **err) {
             return PL_ERR;
         }
     }
+    if (lua_istable(t->co, 4) && read_events(t->co, 4, r, err) != PL_OK) {
+        free(session);
+        free(replies);
+        json_decref(r->replies);
+        r->replies = NULL;
+        json_decref(r->effects);
+        r->effects = NULL;
+        return PL_ERR;
+    }
     r->replies_text = replies;
     r->done = 1;
     if (session[0] == '{') {
@@ -425,7 +500,7 @@ static void finish(turn *t, int status, int nres) {
     pl_turn_result r = {.status = 200};
     char *err = NULL, *traceback = NULL;
     if (status == LUA_OK) {
-        lua_settop(t->co, nres >= 3 ? 3 : nres);
+        lua_settop(t->co, nres >= 4 ? 4 : nres);
         if (collect(t, &r, &err) == PL_OK) {
             lua_State *L = pl_vm_lua(t->vm);
             lua_pushvalue(t->co, 1);

@@ -44,6 +44,15 @@ void pl_message_free(pl_message *msg);
 pl_message *pl_message_from_event(const char *bot, const char *channel, const json_t *event,
                                   int64_t inbox_id);
 
+/* A turn's analytics events (docs/analytics.md), one row of the store's
+ * events: list NULL when the turn recorded none. */
+typedef struct {
+    int64_t conv;    /* the shopper's conversation number (0: not known) */
+    char *step;      /* "flow.step" where the conversation waits after the turn, or NULL */
+    char *names;     /* every event's name, each between spaces: " message reply " */
+    char *list;      /* the events as a JSON array of {"name", "props"?} */
+} pl_turn_events;
+
 typedef struct {
     int status;         /* 200; 503 when the session could not be read, or the bot
                          * is over its share of the loop (error says which) */
@@ -62,6 +71,8 @@ typedef struct {
     json_t *effects;    /* what the turn asks of the store besides the session:
                          * {"jobs": [{"op": "put", "name", "after" | "at", "data"}
                          *           | {"op": "cancel", "name"}]}, or NULL */
+    pl_turn_events events; /* what the turn records for the shop's figures
+                            * (analytics): written with the turn */
     char *error;        /* why the turn failed (file:line: message), else NULL */
     int retry_after;    /* with status 503: seconds after which to try again (0: soon) */
 } pl_turn_result;

@@ -134,7 +134,17 @@ static const char *const m7[] = {
     " END $$",
     NULL};
 
-static const char *const *const migrations[] = {m1, m2, m3, m4, m5, m6, m7};
+/* 8: analytics events, a turn's in one row; names lists them between
+ * spaces, so a reader can skip a row */
+static const char *const m8[] = {
+    "CREATE TABLE events (id bigserial PRIMARY KEY, bot text NOT NULL, channel text NOT NULL,"
+    " \"user\" text NOT NULL, conv bigint NOT NULL, at bigint NOT NULL, locale text, step text,"
+    " names text NOT NULL, list text NOT NULL)",
+    "CREATE INDEX events_by_time ON events (bot, at, id)",
+    "CREATE INDEX events_by_shopper ON events (bot, channel, \"user\")",
+    NULL};
+
+static const char *const *const migrations[] = {m1, m2, m3, m4, m5, m6, m7, m8};
 #define MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
 /* The advisory lock nodes take turns with ("parley" in ASCII), and how long

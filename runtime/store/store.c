@@ -47,6 +47,15 @@ void pl_store_offload(pl_store *store, pl_store_work_fn work, pl_store_done_fn d
     if (done) done(ud);
 }
 
+void pl_store_offload_read(pl_store *store, pl_store_work_fn work, pl_store_done_fn done, void *ud) {
+    if (store->reads) {
+        pl_store_thread_post(store->reads, work, done, ud);
+        return;
+    }
+    work(store, ud);
+    if (done) done(ud);
+}
+
 int pl_store_offload_later(const pl_store *store) { return store->thread != NULL; }
 
 size_t pl_store_offloaded(const pl_store *store) {
@@ -54,8 +63,9 @@ size_t pl_store_offloaded(const pl_store *store) {
 }
 
 void pl_store_drain(pl_store *store) {
-    pl_store_thread *o = store->thread;
-    store->thread = NULL; /* what the dones hand over from now on runs at once */
+    pl_store_thread *o = store->thread, *reads = store->reads;
+    store->thread = store->reads = NULL; /* what the dones hand over from now on runs at once */
+    pl_store_thread_stop(reads);
     pl_store_thread_stop(o);
 }
 
@@ -151,10 +161,21 @@ void pl_store_session_take(pl_store *store, const pl_session_key *key, int64_t i
     store->backend->session_take(store, key, inbox_id, done, ud);
 }
 
+/* Long reads (pl_store_offload_read) get a read connection and a thread
+ * of their own, for a database in a file or on a server. */
+static int start_reads(pl_store *store, struct event_base *base, char **err) {
+    const char *path = store->backend->path(store);
+    if (store->reads || !path) return PL_OK;
+    pl_store *own = NULL;
+    if (pl_store_open_reader(path, &own, err) != PL_OK) return PL_ERR;
+    return pl_store_thread_start(own, base, &store->reads, err);
+}
+
 int pl_store_use_loop(pl_store *store, struct event_base *base, char **err) {
     if (!base) pl_store_drain(store);
     int rc = store->backend->use_loop(store, base, err);
     if (rc == PL_OK && base) rc = start_thread(store, base, err);
+    if (rc == PL_OK && base) rc = start_reads(store, base, err);
     return rc;
 }
 
@@ -174,6 +195,19 @@ int64_t pl_store_session_count(pl_store *store) {
 
 int pl_store_transcript_add(pl_store *store, const pl_session_key *key, const char *direction, const char *body_json, int64_t now_ms, char **err) {
     return store->backend->transcript_add(store, key, direction, body_json, now_ms, err);
+}
+
+int pl_store_events_add(pl_store *store, const pl_session_key *key, const pl_store_events *events, int64_t at_ms,
+                        char **err) {
+    return store->backend->events_add(store, key, events, at_ms, err);
+}
+
+int pl_store_events_read(pl_store *store, const pl_store_events_query *q, json_t **rows, char **err) {
+    return store->backend->events_read(store, q, rows, err);
+}
+
+int pl_store_events_purge(pl_store *store, const char *bot, int64_t before_ms, int64_t *removed, char **err) {
+    return store->backend->events_purge(store, bot, before_ms, removed, err);
 }
 
 int pl_store_transcript_add_turn(pl_store *store, const pl_session_key *key, const char *in_json, int64_t in_at_ms, const char *out_json, int64_t out_at_ms, char **err) {

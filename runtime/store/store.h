@@ -135,6 +135,12 @@ int pl_store_use_loop(pl_store *store, struct event_base *base, char **err);
  * on store, and done before this returns. work must touch nothing but
  * store' and ud; what it learns goes into ud for done. */
 void pl_store_offload(pl_store *store, pl_store_work_fn work, pl_store_done_fn done, void *ud);
+/* As pl_store_offload, for long reads (the analytics figures, exports): on
+ * a connection that only reads, on a thread of its own, so that neither the
+ * loop nor the other handed-over calls wait for them. work may call only
+ * the reading calls (pl_store_events_read ...). Without a loop, or for
+ * ":memory:", work runs at once on store. */
+void pl_store_offload_read(pl_store *store, pl_store_work_fn work, pl_store_done_fn done, void *ud);
 /* 1 when pl_store_offload hands work to the thread (its done comes later,
  * from the loop), 0 when it runs work at once. */
 int pl_store_offload_later(const pl_store *store);
@@ -177,6 +183,19 @@ int pl_store_transcript_since(pl_store *store, const pl_session_key *key, int64_
                               int limit, json_t **lines, char **err);
 /* The id of the session's last transcript line, or 0. */
 int64_t pl_store_transcript_last_id(pl_store *store, const pl_session_key *key);
+
+/* --- analytics events: what turns recorded for the shop's figures --------- */
+
+/* Adds a turn's events (one row), in the turn's transaction. */
+int pl_store_events_add(pl_store *store, const pl_session_key *key, const pl_store_events *events, int64_t at_ms,
+                        char **err);
+/* The rows q asks for, in (at, id) order: a new array of {"id", "at",
+ * "channel", "user", "conv", "locale", "step", "names", "list"} where list
+ * is the events' JSON text (a string: a reader parses the rows it needs). */
+int pl_store_events_read(pl_store *store, const pl_store_events_query *q, json_t **rows, char **err);
+/* Forgets a bot's events (bot NULL: every bot's) older than before_ms;
+ * *removed counts them. */
+int pl_store_events_purge(pl_store *store, const char *bot, int64_t before_ms, int64_t *removed, char **err);
 
 /* --- handoffs: conversations a person has or will take over ------------------ */
 

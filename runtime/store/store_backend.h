@@ -45,6 +45,9 @@ typedef struct pl_store_backend {
     int (*transcript_get)(pl_store *store, const pl_session_key *key, int limit, json_t **lines, char **err);
     int (*transcript_since)(pl_store *store, const pl_session_key *key, int64_t after_id, int limit, json_t **lines, char **err);
     int64_t (*transcript_last_id)(pl_store *store, const pl_session_key *key);
+    int (*events_add)(pl_store *store, const pl_session_key *key, const pl_store_events *events, int64_t at_ms, char **err);
+    int (*events_read)(pl_store *store, const pl_store_events_query *q, json_t **rows, char **err);
+    int (*events_purge)(pl_store *store, const char *bot, int64_t before_ms, int64_t *removed, char **err);
     int (*handoff_put)(pl_store *store, const pl_session_key *key, const json_t *handoff, int64_t now_ms, char **err);
     int (*handoffs)(pl_store *store, json_t **list, char **err);
     int (*catalog_replace)(pl_store *store, const char *bot, const json_t *products, char **err);
@@ -89,6 +92,7 @@ typedef struct pl_store_backend {
 struct pl_store {
     const pl_store_backend *backend;
     struct pl_store_thread *thread; /* store.c's: pl_store_offload's thread, while it runs */
+    struct pl_store_thread *reads;  /* store.c's: pl_store_offload_read's, while it runs */
     char *owner;                      /* store.c's copy of pl_store_set_owner's, for that thread */
     int64_t lease_ms;
 };

@@ -1093,7 +1093,8 @@ static int pg_session_erase(pl_store *handle, const pl_session_key *key, int64_t
                              " i AS (DELETE FROM inbox WHERE " KEY_WHERE "),"
                              " o AS (DELETE FROM outbox WHERE " KEY_WHERE "),"
                              " j AS (DELETE FROM jobs WHERE " KEY_WHERE "),"
-                             " h AS (DELETE FROM handoffs WHERE " KEY_WHERE ")"
+                             " h AS (DELETE FROM handoffs WHERE " KEY_WHERE "),"
+                             " e AS (DELETE FROM events WHERE " KEY_WHERE ")"
                              " SELECT (EXISTS (SELECT 1 FROM s) OR EXISTS (SELECT 1 FROM t))::int",
                              "sss", key->bot, key->channel, key->user);
 }
@@ -1118,6 +1119,33 @@ static int pg_transcript_add_turn(pl_store *handle, const pl_session_key *key, c
                     "INSERT INTO transcript_rows (bot, channel, \"user\", at, direction, body, reply_at, reply) "
                     "VALUES ($1, $2, $3, $4, 'in', $5, $6, $7)",
                     "sssisis", key->bot, key->channel, key->user, in_at_ms, in_json, out_at_ms, out_json);
+}
+
+static int pg_events_add(pl_store *handle, const pl_session_key *key, const pl_store_events *events, int64_t at_ms,
+                         char **err) {
+    return run_done((pg_store *)handle, err, "add events", NULL,
+                    "INSERT INTO events (bot, channel, \"user\", conv, at, locale, step, names, list)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    "sssiinnss", key->bot, key->channel, key->user, events->conv, at_ms, events->locale, events->step,
+                    events->names, events->list);
+}
+
+static int pg_events_read(pl_store *handle, const pl_store_events_query *q, json_t **rows, char **err) {
+    static const char *const keys[] = {"#id", "#at", "channel", "user", "#conv", "locale", "step", "names", "list"};
+    return run_rows((pg_store *)handle, err, "read events", keys, 9, rows,
+                    "SELECT id, at, channel, \"user\", conv, locale, step, names, list FROM events"
+                    " WHERE bot = $1 AND at >= $2 AND at < $3 AND (at, id) > ($4, $5)"
+                    " AND ($6::text IS NULL OR channel = $6) AND ($7::text IS NULL OR locale = $7)"
+                    " ORDER BY at, id LIMIT $8",
+                    "siiiinni", q->bot, q->from_ms, q->to_ms, q->after_at, q->after_id, q->channel, q->locale,
+                    (int64_t)q->limit);
+}
+
+static int pg_events_purge(pl_store *handle, const char *bot, int64_t before_ms, int64_t *removed, char **err) {
+    return run_integer((pg_store *)handle, err, "purge events", removed, 0,
+                       "WITH d AS (DELETE FROM events WHERE ($1::text IS NULL OR bot = $1) AND at < $2 RETURNING 1)"
+                       " SELECT count(*) FROM d",
+                       "ni", bot, before_ms);
 }
 
 static int pg_transcript_get(pl_store *handle, const pl_session_key *key, int limit, json_t **lines,
@@ -1700,6 +1728,9 @@ static const pl_store_backend pg_backend = {
     .session_count = pg_session_count,
     .transcript_add = pg_transcript_add,
     .transcript_add_turn = pg_transcript_add_turn,
+    .events_add = pg_events_add,
+    .events_read = pg_events_read,
+    .events_purge = pg_events_purge,
     .transcript_get = pg_transcript_get,
     .transcript_since = pg_transcript_since,
     .transcript_last_id = pg_transcript_last_id,

@@ -137,6 +137,14 @@ static const char *const migrations[] = {
     "ALTER TABLE sessions ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE outbox ADD COLUMN owner TEXT;"
     "ALTER TABLE outbox ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;",
+    /* 8: analytics events, a turn's in one row (one insert per turn);
+     * names lists them between spaces, so a reader can skip a row */
+    "CREATE TABLE events ("
+    "  id INTEGER PRIMARY KEY, bot TEXT NOT NULL, channel TEXT NOT NULL, user TEXT NOT NULL,"
+    "  conv INTEGER NOT NULL, at INTEGER NOT NULL, locale TEXT, step TEXT,"
+    "  names TEXT NOT NULL, list TEXT NOT NULL);"
+    "CREATE INDEX events_by_time ON events (bot, at);"
+    "CREATE INDEX events_by_shopper ON events (bot, channel, user);",
 };
 
 /* Statements of run_sql, prepared once per distinct SQL text and kept:
@@ -462,6 +470,7 @@ static int sqlite_session_erase(pl_store *handle, const pl_session_key *key, int
         "DELETE FROM outbox WHERE bot = ?1 AND channel = ?2 AND user = ?3",
         "DELETE FROM jobs WHERE bot = ?1 AND channel = ?2 AND user = ?3",
         "DELETE FROM handoffs WHERE bot = ?1 AND channel = ?2 AND user = ?3",
+        "DELETE FROM events WHERE bot = ?1 AND channel = ?2 AND user = ?3",
     };
     for (size_t i = 0; i < sizeof more / sizeof *more; i++)
         if (run_sql(store, NULL, more[i], "sss", key->bot, key->channel, key->user) != SQLITE_DONE)
@@ -500,6 +509,64 @@ static int sqlite_transcript_add_turn(pl_store *handle, const pl_session_key *ke
     sqlite3_bind_int64(st, 6, out_at_ms);
     sqlite3_bind_text(st, 7, out_json, -1, SQLITE_STATIC);
     return step_done(store, st, err, "add transcript lines");
+}
+
+static int sqlite_events_add(pl_store *handle, const pl_session_key *key, const pl_store_events *events,
+                             int64_t at_ms, char **err) {
+    sqlite_store *store = (sqlite_store *)handle;
+    if (run_sql(store, NULL,
+                "INSERT INTO events (bot, channel, user, conv, at, locale, step, names, list)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "sssiinnss", key->bot, key->channel, key->user, events->conv, at_ms, events->locale, events->step,
+                events->names, events->list) != SQLITE_DONE)
+        return db_fail(store, err, "add events");
+    return PL_OK;
+}
+
+static const char *column_text(sqlite3_stmt *st, int i) {
+    const char *v = (const char *)sqlite3_column_text(st, i);
+    return v ? v : "";
+}
+
+static int sqlite_events_read(pl_store *handle, const pl_store_events_query *q, json_t **rows, char **err) {
+    sqlite_store *store = (sqlite_store *)handle;
+    sqlite3_stmt *st = NULL;
+    json_t *out = json_array();
+    int rc = run_sql(store, &st,
+                     "SELECT id, at, channel, user, conv, locale, step, names, list FROM events"
+                     " WHERE bot = ?1 AND at >= ?2 AND at < ?3 AND (at > ?4 OR (at = ?4 AND id > ?5))"
+                     " AND (?6 IS NULL OR channel = ?6) AND (?7 IS NULL OR locale = ?7)"
+                     " ORDER BY at, id LIMIT ?8",
+                     "siiiinni", q->bot, q->from_ms, q->to_ms, q->after_at, q->after_id, q->channel, q->locale,
+                     (int64_t)q->limit);
+    while (rc == SQLITE_ROW) {
+        json_t *row = json_pack("{s:I, s:I, s:s, s:s, s:I, s:o, s:o, s:s, s:s}", "id",
+                                (json_int_t)sqlite3_column_int64(st, 0), "at", (json_int_t)sqlite3_column_int64(st, 1),
+                                "channel", column_text(st, 2), "user", column_text(st, 3), "conv",
+                                (json_int_t)sqlite3_column_int64(st, 4), "locale",
+                                sqlite3_column_type(st, 5) == SQLITE_NULL ? json_null() : json_string(column_text(st, 5)),
+                                "step",
+                                sqlite3_column_type(st, 6) == SQLITE_NULL ? json_null() : json_string(column_text(st, 6)),
+                                "names", column_text(st, 7), "list", column_text(st, 8));
+        if (row) json_array_append_new(out, row);
+        rc = sqlite3_step(st);
+    }
+    if (st) sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(out);
+        return db_fail(store, err, "read events");
+    }
+    *rows = out;
+    return PL_OK;
+}
+
+static int sqlite_events_purge(pl_store *handle, const char *bot, int64_t before_ms, int64_t *removed, char **err) {
+    sqlite_store *store = (sqlite_store *)handle;
+    if (run_sql(store, NULL, "DELETE FROM events WHERE (?1 IS NULL OR bot = ?1) AND at < ?2", "ni", bot,
+                before_ms) != SQLITE_DONE)
+        return db_fail(store, err, "purge events");
+    *removed = sqlite3_changes(store->db);
+    return PL_OK;
 }
 
 static int sqlite_transcript_get(pl_store *handle, const pl_session_key *key, int limit,
@@ -1320,6 +1387,9 @@ static const pl_store_backend sqlite_backend = {
     .session_count = sqlite_session_count,
     .transcript_add = sqlite_transcript_add,
     .transcript_add_turn = sqlite_transcript_add_turn,
+    .events_add = sqlite_events_add,
+    .events_read = sqlite_events_read,
+    .events_purge = sqlite_events_purge,
     .transcript_get = sqlite_transcript_get,
     .transcript_since = sqlite_transcript_since,
     .transcript_last_id = sqlite_transcript_last_id,

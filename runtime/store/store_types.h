@@ -18,6 +18,26 @@ typedef struct {
 
 typedef enum { PL_SYNC_NORMAL, PL_SYNC_FULL } pl_store_sync;
 
+/* A turn's analytics events: one row of the events table (store.h). */
+typedef struct {
+    int64_t conv;       /* the shopper's conversation number */
+    const char *locale; /* the session's locale, or NULL */
+    const char *step;   /* "flow.step" where the conversation waits, or NULL */
+    const char *names;  /* the events' names, each between spaces: " message reply " */
+    const char *list;   /* the events: a JSON array of {"name", "props"?} */
+} pl_store_events;
+
+/* Which events pl_store_events_read reads: a bot's, from_ms <= at < to_ms,
+ * of one channel and locale when given (NULL: any), after the row
+ * (after_at, after_id) in (at, id) order, at most limit rows. */
+typedef struct {
+    const char *bot;
+    int64_t from_ms, to_ms;
+    const char *channel, *locale;
+    int64_t after_at, after_id;
+    int limit;
+} pl_store_events_query;
+
 /* pl_store_session_take's answer (store.h). */
 typedef void (*pl_store_taken_fn)(int rc, int held, int64_t turn, int handled, const char *state,
                                   const char *err, void *ud);

@@ -7,6 +7,7 @@
 local json = require "json"
 local util = require "parley.util"
 local commerce = require "parley.commerce"
+local analytics = require "parley.analytics"
 
 local cart = {}
 cart.__index = cart
@@ -42,6 +43,18 @@ end
 local function changed(self)
   self.version = self.version + 1
   self.tags, self.skus = nil, nil
+end
+
+-- An event for the shop's figures, when a turn's conversation owns the cart
+-- (self.owner, set per turn by parley.conversation).
+local function track(self, name, props)
+  local c = self.owner
+  if c then analytics.record(c, name, props) end
+end
+
+local function track_add(self, sku, qty)
+  local c = self.owner
+  if c then analytics.record(c, "cart_add", { sku = sku, qty = qty, recommended = analytics.was_recommended(c, sku) or nil }) end
 end
 
 -- Option values as a line keeps them: a string, or for a multiple option a
@@ -203,11 +216,13 @@ function cart:add(product_or_sku, opts)
     local line = lines[i]
     if line.sku == p.sku and same_options(line.options, options) then
       line.qty = line.qty + qty
+      track_add(self, p.sku, qty)
       return line
     end
   end
   local line = { sku = p.sku, qty = qty, options = options, unit_price = unit, title = p.title }
   table.insert(self.raw.lines, line)
+  track_add(self, p.sku, qty)
   return line
 end
 
@@ -224,8 +239,9 @@ end
 function cart:remove(which)
   local i = line_index(self, which)
   if not i then return false end
-  table.remove(self.raw.lines, i)
+  local line = table.remove(self.raw.lines, i)
   changed(self)
+  track(self, "cart_remove", { sku = line.sku, qty = line.qty })
   return true
 end
 
@@ -240,8 +256,11 @@ function cart:set_qty(which, qty)
   local p = self.view:get(line.sku)
   local short = p and qty > line.qty and short_of(self, p, line.options or {}, qty - line.qty)
   if short then return nil, "out_of_stock", short end
+  local was = line.qty
   if qty == 0 then table.remove(self.raw.lines, i) else line.qty = qty end
   changed(self)
+  if qty > was then track_add(self, line.sku, qty - was)
+  elseif qty < was then track(self, "cart_remove", { sku = line.sku, qty = was - qty }) end
   return true
 end
 
@@ -376,6 +395,7 @@ function cart:apply_code(code)
   local problem = self:code_problem(code)
   if not problem and self:code_used(code) then problem = "used" end
   if problem then return nil, problem end
+  if self.raw.code ~= code then track(self, "code_applied", { code = code }) end
   self.raw.code = code
   changed(self)
   return true

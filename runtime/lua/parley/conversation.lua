@@ -8,6 +8,7 @@ local money = require "parley.money"
 local commerce = require "parley.commerce"
 local cart = require "parley.cart"
 local util = require "parley.util"
+local analytics = require "parley.analytics"
 
 local conversation = {}
 local C = {}
@@ -41,13 +42,16 @@ function conversation.new(bot, session, msg)
     slots = slot_proxies[raw] or util.storable_proxy(raw, "slot")
   end
   local profile = session.profile
-  return setmetatable({
+  local the_cart = cart.of(session.cart, view, bot.discounts)
+  local c = setmetatable({
     bot = bot, session = session, msg = msg, out = { nil, nil }, said = 0, frame = frame, slots = slots,
     locale = locale, user = msg.user, channel = msg.channel, persona = bot.tone.persona,
     catalog = view,
-    cart = cart.of(session.cart, view, bot.discounts),
+    cart = the_cart,
     profile = profile_proxies[profile] or util.storable_proxy(profile, "profile"),
   }, mt)
+  the_cart.owner = bot.analytics_on and c or nil
+  return c
 end
 
 -- The turn's effects for the commit ({jobs = {...}, handoff =, recorded =}),
@@ -132,6 +136,7 @@ function C:say(key, vars, opts)
   end
   local reply, out = { text = text }, self.out
   out[#out + 1] = reply
+  if self.bot.not_understood_keys[key] then analytics.said(self, key) end
   if opts == nil then return reply end
   return attach(self, reply, opts, 3)
 end
@@ -193,9 +198,10 @@ function C:cards(list, opts, reply)
   reply = reply or last_reply(self)
   reply.cards = reply.cards or json.array()
   local i, item = 1, list[1]
+  local skus, recommended = json.array(), false
   while item ~= nil do
     local p, reason = item, nil
-    if item.product then p, reason = item.product, item.reason end
+    if item.product then p, reason, recommended = item.product, item.reason, true end
     if type(p) ~= "table" or type(p.sku) ~= "string" then
       error(string.format("card %d is not a product from the catalog", i), 2)
     end
@@ -208,9 +214,11 @@ function C:cards(list, opts, reply)
       price = { amount = p.price, currency = p.currency },
       payload = opts.payload and opts.payload(p) or p.sku,
     }
+    skus[i] = p.sku
     i = i + 1
     item = list[i]
   end
+  analytics.shown(self, skus, recommended)
   return reply
 end
 
@@ -233,13 +241,17 @@ end
 
 -- Choices naming products with their price: {title = "Latte · €3.80", payload = sku}.
 function C:product_choices(products)
-  local out = {}
+  local out, skus = {}, json.array()
   local i, p = 1, products[1]
+  local recommended = p ~= nil and p.product ~= nil
   while p ~= nil do
+    if p.product then p = p.product end -- a recommendation {product, reason}
     out[i] = { title = p.title .. " · " .. self:price(p.price, p.currency), payload = p.sku }
+    skus[i] = p.sku
     i = i + 1
     p = products[i]
   end
+  analytics.shown(self, skus, recommended)
   return out
 end
 
@@ -333,6 +345,12 @@ function C:set_locale(locale)
   self.cart.view = self.catalog
 end
 
+-- c:track(name [, props]) records an event of the bot's own for its
+-- analytics, committed with the turn (docs/analytics.md).
+function C:track(name, props)
+  analytics.track(self, name, props)
+end
+
 -- Orders and jobs -----------------------------------------------------------
 
 -- c:checkout() turns the cart into an order (pending, with its lines,
@@ -356,6 +374,7 @@ function C:checkout()
     discount_code = t.discount > 0 and t.code or nil, lines = lines,
   }
   if not order then return nil, err, sku end
+  analytics.record(self, "checkout_started", { order = order.id, total = order.total, currency = order.currency })
   local frame = self.session.stack[#self.session.stack]
   self.session.pending_order = { id = order.id, flow = frame and frame.flow, depth = #self.session.stack,
                                  cart = self.session.cart.id }

@@ -10,6 +10,7 @@ local json = require "json"
 local text = require "parley.text"
 local util = require "parley.util"
 local conversation = require "parley.conversation"
+local analytics = require "parley.analytics"
 local tone = require "parley.tone"
 local rules = require "parley.rules"
 local products = require "parley.products"
@@ -48,6 +49,7 @@ function engine.configure(manifest)
     bot.discounts[code:upper()] = rule
   end
   bot.abandoned = manifest.abandoned_cart
+  analytics.configure(bot, manifest)
 end
 
 local step_fields = { ask = "function", answer = "function", intents = "boolean" }
@@ -427,6 +429,7 @@ function start_handoff(c, reason)
   s.handoff = { state = "waiting", reason = reason, since = os.time() * 1000,
                 display_name = c.msg.channel.display_name }
   conversation.effects(c).handoff = s.handoff
+  analytics.record(c, "handoff_requested", { reason = reason })
   if bot.tone:has("handoff", c.locale) then c:say "handoff" end
 end
 
@@ -441,11 +444,16 @@ local function on_agent(c, ev)
     local first = h.agent == nil
     h.agent, h.state = ev.agent, "active"
     conversation.effects(c).handoff = h
+    if first then
+      h.claimed_at = os.time() * 1000
+      analytics.record(c, "handoff_claimed", { wait_s = (h.claimed_at - (h.since or h.claimed_at)) // 1000 })
+    end
     if first and bot.tone:has("agent_joined", c.locale) then c:say("agent_joined", { agent = ev.agent }) end
   elseif ev.action == "reply" then
     -- a person's words go out as written: no template, no style hook
     c.out[#c.out + 1] = { text = ev.text, agent = { name = ev.agent } }
   elseif ev.action == "handback" then
+    analytics.record(c, "handoff_closed", { how = "handback", duration_s = (os.time() * 1000 - (h.since or 0)) // 1000 })
     s.handoff = nil
     conversation.effects(c).handoff = { state = "none" }
     if ev.flow and bot.flows[ev.flow] and bot.flows[ev.flow][ev.step or "start"] then
@@ -461,6 +469,7 @@ local function on_agent(c, ev)
     repair(c)
     drive(c, c:resume())
   elseif ev.action == "close" then
+    analytics.record(c, "handoff_closed", { how = "close", duration_s = (os.time() * 1000 - (h.since or 0)) // 1000 })
     s.handoff = nil
     s.stack = json.array()
     conversation.effects(c).handoff = { state = "none" }
@@ -492,8 +501,23 @@ end
 -- A provider's confirmation: the hooks run, the paid cart is emptied, and
 -- the flow step waiting for this order gets msg.payment; a shopper who
 -- moved on is told anyway.
+-- The payment's events: paid, failed or refunded, and a cart recovered when
+-- the paid order's cart had its abandoned-cart reminder.
+local function record_payment(c, order, status)
+  local props = { order = order.id, total = order.total, currency = order.currency }
+  analytics.record(c, "payment_" .. status, props)
+  if status ~= "paid" then return end
+  local s = c.session
+  local was = (s.pending_order and s.pending_order.id == order.id and s.pending_order)
+    or (s.unpaid_order and s.unpaid_order.id == order.id and s.unpaid_order)
+  if was and (s.reminded_cart == was.cart or (s.cart.reminded and s.cart.id == was.cart)) then
+    analytics.record(c, "cart_recovered", props)
+  end
+end
+
 local function on_payment(c, ev)
   local s, order, status = c.session, ev.order, ev.status
+  record_payment(c, order, status)
   run_hook(c, "on_" .. status, order)
   local waiting = s.pending_order
   if status == "paid" and s.unpaid_order and s.unpaid_order.id == order.id then
@@ -517,6 +541,7 @@ local function on_payment(c, ev)
 end
 
 local function on_order_status(c, ev)
+  analytics.record(c, "order_status", { order = ev.order.id, status = ev.status })
   run_hook(c, "on_order_status", ev.order, ev.status, ev.tracking_url)
   if #c.out > 0 then return end
   local vars = order_vars(c, ev.order, { status = ev.status, tracking_url = ev.tracking_url or "" })
@@ -542,6 +567,7 @@ end
 local function remind_checkout(c, order)
   local vars = { order = order.id, total = c:price(order.total, order.currency) }
   if not bot.tone:has("abandoned_checkout", c.locale) then return end
+  analytics.record(c, "reminder_sent", { kind = "checkout", order = order.id })
   c:say("abandoned_checkout", vars, {
     link = { title = bot.tone:has("pay_button", c.locale) and c:t("pay_button", vars) or vars.total,
              url = order.payment_url },
@@ -554,15 +580,24 @@ local function remind_cart(c, data)
   local raw, s = c.session.cart, c.session
   if c.cart:is_empty() or raw.id ~= (data and data.cart) or raw.reminded or s.handoff then return end
   raw.reminded = true
+  s.reminded_cart = raw.id
   s.reminder = nil
   local pending = s.pending_order and c:order(s.pending_order.id)
   if pending and pending.state == "pending" then return remind_checkout(c, pending) end
   local offered = (bot.abandoned or {}).discount_code
+  local owner = c.cart.owner
+  c.cart.owner = nil -- (trying the code is not the shopper applying one)
   local code = reminder_code(c, offered)
+  c.cart.owner = owner
   local vars = { count = c.cart:count(), total = c:price(c.cart:total()), code = code or "" }
-  if code or not offered then return c:say("abandoned_cart", vars) end
+  if code or not offered then
+    analytics.record(c, "reminder_sent", { kind = "cart", code = code })
+    return c:say("abandoned_cart", vars)
+  end
   -- the code cannot be given (used, or worth less than the shopper's own)
-  if not say_if(c, "abandoned_cart_no_code", vars) then
+  if say_if(c, "abandoned_cart_no_code", vars) then
+    analytics.record(c, "reminder_sent", { kind = "cart" })
+  else
     log.warn("no template abandoned_cart_no_code: the reminder without a discount code was not sent")
   end
 end
@@ -621,10 +656,10 @@ end
 -- and the effects (nil when there are none).
 local NO_REPLIES = json.array()
 
-local function results(c)
+local function results(c, step_before)
   local out = c.out
   if out[1] == nil then out = NO_REPLIES end
-  return c.session, out, c.effects
+  return c.session, out, c.effects, analytics.results(c, step_before)
 end
 
 -- turn(session or nil, msg) -> session, replies, effects
@@ -639,6 +674,7 @@ function engine.turn(session, msg)
   end
   s.updated_at = os.time()
   local c = conversation.new(bot, s, msg)
+  local step_before = bot.analytics_on and analytics.where(s)
   if msg.event then
     handle_event(c, msg.event)
     schedule_reminder(c) -- a declined payment leaves the cart; a paid one empties it
@@ -649,8 +685,9 @@ function engine.turn(session, msg)
       s.unread = s.unread or json.array()
       for _, reply in ipairs(c.out) do s.unread[#s.unread + 1] = reply end
     end
-    return results(c)
+    return results(c, step_before)
   end
+  if bot.analytics_on then analytics.heard(c, s, s.updated_at) end
   s.heard_at = s.updated_at -- the shopper wrote: a platform's messaging window opens again
   s.heard_facts = channel_facts(msg.channel)
   if s.unread then
@@ -661,7 +698,7 @@ function engine.turn(session, msg)
   if s.handoff then
     -- a person has (or will have) this conversation: the bot keeps quiet
     s.offered = nil
-    return results(c)
+    return results(c, step_before)
   end
   -- the text folded, when something compares it (false: not folded yet)
   local typed = false
@@ -680,6 +717,9 @@ function engine.turn(session, msg)
   if frame then
     local flow = flows[frame.flow]
     step = flow and flow[frame.step]
+  end
+  if bot.analytics_on and type(msg.payload) == "string" and c.catalog:get(msg.payload) then
+    analytics.record(c, "product_chosen", { sku = msg.payload, recommended = analytics.was_recommended(c, msg.payload) or nil })
   end
   local intent
   if bot.has_intents and not ((step_kinds[step] or type(step)) == "table" and step.intents == false) then
@@ -700,7 +740,7 @@ function engine.turn(session, msg)
   if bot.abandoned then schedule_reminder(c) end
   local out = c.out -- (results(c), written out)
   if out[1] == nil then out = NO_REPLIES end
-  return s, out, c.effects
+  return s, out, c.effects, bot.analytics_on and analytics.results(c, step_before) or nil
 end
 
 -- fallback(session or nil, msg) -> replies: the tone's 'fallback' template,

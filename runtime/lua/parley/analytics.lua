@@ -1,0 +1,162 @@
+-- parley.analytics: the events a turn records for the shop's figures
+-- (docs/analytics.md). A turn collects its events in c.events; the engine
+-- returns them with the session, and the C commit writes them in the same
+-- transaction as the turn, so an event is never lost or counted twice.
+--
+-- An event is {name =, props = {...} or nil}. The built-in names are the
+-- ones below; c:track(name, props) adds the bot's own.
+local json = require "json"
+local text = require "parley.text"
+
+local analytics = {}
+
+-- The limits of what a script may record per turn.
+analytics.MAX_EVENTS = 32
+analytics.MAX_PROPS_BYTES = 2048
+analytics.MAX_NAME = 64
+local MAX_TEXT <const> = 200 -- of a not-understood message, folded
+
+-- Template keys that mean "the bot did not understand", unless the manifest's
+-- analytics.not_understood names others.
+local NOT_UNDERSTOOD = { "fallback", "not_understood", "didnt_understand", "didnt_catch" }
+
+-- configure(bot, manifest): reads the manifest's "analytics" object.
+function analytics.configure(bot, manifest)
+  local conf = manifest.analytics
+  if conf ~= nil and type(conf) ~= "table" then
+    error("bot.json:1: \"analytics\" is an object {enabled =, quiet_minutes =, not_understood = [...]}", 0)
+  end
+  conf = conf or {}
+  bot.analytics_on = conf.enabled ~= false
+  local quiet = conf.quiet_minutes or 30
+  if math.type(quiet) ~= "integer" or quiet < 1 then
+    error("bot.json:1: analytics.quiet_minutes is a whole number of minutes, at least 1", 0)
+  end
+  bot.quiet_s = quiet * 60
+  bot.not_understood_keys = {}
+  for _, key in ipairs(conf.not_understood or NOT_UNDERSTOOD) do
+    if type(key) ~= "string" then error("bot.json:1: analytics.not_understood lists template keys", 0) end
+    bot.not_understood_keys[key] = true
+  end
+end
+
+-- Records an event of this turn (nothing when the bot has analytics off).
+function analytics.record(c, name, props)
+  if not c.bot.analytics_on then return end
+  local list = c.events
+  if not list then
+    list = {}
+    c.events = list
+  end
+  local n = #list
+  if n >= analytics.MAX_EVENTS then return end
+  list[n + 1] = { name = name, props = props }
+end
+
+-- The shopper's words as a merchant reads them in "not understood": folded,
+-- cut to MAX_TEXT bytes at a character boundary.
+local function folded_words(msg)
+  local words = type(msg.text) == "string" and text.fold(msg.text) or nil
+  if not words or words == "" then return nil end
+  if #words > MAX_TEXT then
+    local cut = MAX_TEXT
+    while cut > 0 and (words:byte(cut + 1) or 0) & 0xC0 == 0x80 do cut = cut - 1 end
+    words = words:sub(1, cut)
+  end
+  return words
+end
+
+-- c:say(key) of a key that means "not understood": once per turn.
+function analytics.said(c, key)
+  if not c.bot.not_understood_keys[key] or c.not_understood then return end
+  c.not_understood = true
+  analytics.record(c, "not_understood", { key = key, text = folded_words(c.msg) })
+end
+
+-- c:track(name [, props]): the bot's own event. The name is a word of
+-- letters, digits and _ (the built-in names are the bot's too); props a
+-- table of JSON values, at most MAX_PROPS_BYTES when written.
+function analytics.track(c, name, props)
+  if type(name) ~= "string" or not name:match("^[%a_][%w_]*$") or #name > analytics.MAX_NAME then
+    error("c:track(name [, props]): name is a word of letters, digits and _ (at most 64)", 3)
+  end
+  if props ~= nil then
+    if type(props) ~= "table" then error("c:track: props must be a table of JSON values", 3) end
+    local ok, written = pcall(json.encode, props)
+    if not ok then error("c:track: props must be JSON values: " .. tostring(written), 3) end
+    if #written > analytics.MAX_PROPS_BYTES then
+      error(string.format("c:track: props are %d bytes written as JSON; at most %d", #written,
+        analytics.MAX_PROPS_BYTES), 3)
+    end
+    props = json.decode(written) -- a copy: later changes to the table do not reach the event
+  end
+  if name == "not_understood" then
+    props = props or {}
+    if props.text == nil then props.text = folded_words(c.msg) end
+    c.not_understood = true
+  end
+  analytics.record(c, name, props)
+end
+
+-- Skus of products shown, for the recommendations they came from.
+function analytics.shown(c, skus, recommended)
+  if skus[1] == nil then return end
+  analytics.record(c, "product_shown", { skus = skus, recommended = recommended or nil })
+  if recommended then
+    local s = c.session
+    local kept = s.recommended_skus or json.array()
+    for _, sku in ipairs(skus) do
+      local seen = false
+      for _, k in ipairs(kept) do seen = seen or k == sku end
+      if not seen then table.insert(kept, sku) end
+    end
+    while #kept > 20 do table.remove(kept, 1) end
+    s.recommended_skus = kept
+  end
+end
+
+-- Whether sku was among the products recommended to this shopper lately.
+function analytics.was_recommended(c, sku)
+  for _, k in ipairs(c.session.recommended_skus or {}) do
+    if k == sku then return true end
+  end
+  return false
+end
+
+-- A shopper's message: a new conversation when they had none, or their
+-- last one went quiet (bot.quiet_s without a word). Returns whether it began.
+function analytics.heard(c, s, now)
+  if not c.bot.analytics_on then return false end
+  local began = s.conv == nil or s.heard_at == nil or now - s.heard_at >= c.bot.quiet_s
+  if began then
+    s.conv = (s.conv or 0) + 1
+    s.recommended_skus = nil
+    analytics.record(c, "conversation_started")
+  end
+  analytics.record(c, "message")
+  return began
+end
+
+-- Where the conversation waits, as "flow.step", or nil.
+local function where(s)
+  local frame = s.stack[#s.stack]
+  return frame and (frame.flow .. "." .. frame.step) or nil
+end
+
+-- What the turn returns for the commit: {conv =, step =, list = {...}}, or
+-- nil when nothing was recorded. A step the conversation waits at that it
+-- did not wait at before is an event of its own.
+function analytics.results(c, before)
+  if not c.bot.analytics_on then return nil end
+  local s = c.session
+  local step = where(s)
+  if step and step ~= before then analytics.record(c, "step", { step = step }) end
+  if c.out[1] ~= nil then analytics.record(c, "reply", { count = #c.out }) end
+  local list = c.events
+  if not list then return nil end
+  return { conv = s.conv or 0, step = step, list = list }
+end
+
+analytics.where = where
+
+return analytics
