@@ -18,4 +18,9 @@ typedef void (*pl_store_answer_fn)(struct evhttp_request *req, void *ud);
 void pl_reply_after_store(struct evhttp_request *req, pl_store *store, pl_store_work_fn read,
                           pl_store_answer_fn answer, void *ud);
 
+/* The same for a long read (analytics, exports): on the store's read
+ * thread (pl_store_offload_read). */
+void pl_reply_after_long_read(struct evhttp_request *req, pl_store *store, pl_store_work_fn read,
+                              pl_store_answer_fn answer, void *ud);
+
 #endif

@@ -58,6 +58,8 @@ void pl_store_offload_read(pl_store *store, pl_store_work_fn work, pl_store_done
 
 int pl_store_offload_later(const pl_store *store) { return store->thread != NULL; }
 
+int pl_store_offload_read_later(const pl_store *store) { return store->reads != NULL; }
+
 size_t pl_store_offloaded(const pl_store *store) {
     return store->thread ? pl_store_thread_waiting(store->thread) : 0;
 }
