@@ -65,7 +65,7 @@ typedef struct {
     int messages;   /* the shopper's */
     unsigned flags; /* SHOWN ... */
     int last_step;  /* where it waited last (a step id), or -1 */
-    int64_t last_at;
+    int64_t last_heard; /* when the shopper last wrote */
     int *steps;     /* the steps it waited at, each once */
     size_t nsteps, room;
     char *channel;
@@ -191,6 +191,7 @@ static void count_event(tally *t, conversation *c, day_tally *day, const char *n
                         json_t **list) {
     if (strcmp(name, "message") == 0) {
         c->messages++;
+        c->last_heard = json_integer_value(json_object_get(row, "at"));
         t->messages++;
         if (day) day->messages++;
     } else if (strcmp(name, "conversation_started") == 0) {
@@ -267,7 +268,6 @@ static void count_row(tally *t, const json_t *row) {
     size_t d = pl_calendar_day_index(&t->days, at);
     day_tally *day = d < t->days.n ? &t->per_day[d] : NULL;
     conversation *c = conversation_of(t, row, d);
-    c->last_at = at;
     const char *step = json_string_value(json_object_get(row, "step"));
     if (step) reach_step(c, step_id(t, step));
     const char *names = json_string_value(json_object_get(row, "names"));
@@ -318,7 +318,7 @@ static void sum_conversation(const char *key, void *value, void *ud) {
         t->per_day[c->day].engaged += c->messages >= 2;
     }
     for (size_t i = 0; i < c->nsteps; i++) s->reached[c->steps[i]]++;
-    int quiet = c->last_at < t->q->now_ms - t->q->quiet_ms;
+    int quiet = c->last_heard < t->q->now_ms - t->q->quiet_ms;
     if (quiet && !(c->flags & PAID) && c->last_step >= 0) s->dropped[c->last_step]++;
 }
 

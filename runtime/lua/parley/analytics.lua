@@ -144,10 +144,13 @@ function analytics.was_recommended(c, sku)
 end
 
 -- A shopper's message: a new conversation when they had none, or their
--- last one went quiet (bot.quiet_s without a word). Returns whether it began.
+-- last one went quiet (bot.quiet_s without a word from either side: a
+-- shopper who answers a reminder goes on with the conversation it was
+-- about). Returns whether it began.
 function analytics.heard(c, s, now)
   if not c.bot.analytics_on then return false end
-  local began = s.conv == nil or s.heard_at == nil or now - s.heard_at >= c.bot.quiet_s
+  local last = math.max(s.heard_at or 0, s.spoke_at or 0)
+  local began = s.conv == nil or last == 0 or now - last >= c.bot.quiet_s
   if began then
     s.conv = (s.conv or 0) + 1
     s.recommended_skus = nil
@@ -169,6 +172,8 @@ end
 function analytics.results(c, before)
   if not c.bot.analytics_on then return nil end
   local s = c.session
+  -- the bot spoke on its own (a reminder, a payment's news, an agent)
+  if c.msg.event and c.out[1] ~= nil then s.spoke_at = s.updated_at end
   local step = where(s)
   if step and step ~= before then analytics.record(c, "step", { step = step }) end
   if c.out[1] ~= nil then analytics.record(c, "reply", { count = #c.out }) end
