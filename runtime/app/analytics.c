@@ -47,6 +47,13 @@ static void money_add(money_sums *sums, const char *currency, int64_t amount) {
     m->count = 1;
 }
 
+static int by_currency(const void *a, const void *b) {
+    return strcmp(((const money_sum *)a)->currency, ((const money_sum *)b)->currency);
+}
+
+/* Sums are listed by currency code, whatever came first. */
+static void money_sort(money_sums *sums) { qsort(sums->list, sums->n, sizeof *sums->list, by_currency); }
+
 static json_t *money_json(const money_sums *sums) {
     json_t *list = json_array();
     for (size_t i = 0; i < sums->n; i++)
@@ -115,6 +122,12 @@ static json_t *median_json(samples *s) {
     if (s->n == 0) return json_null();
     qsort(s->list, s->n, sizeof *s->list, by_value);
     return json_integer(s->n % 2 ? s->list[s->n / 2] : (s->list[s->n / 2 - 1] + s->list[s->n / 2]) / 2);
+}
+
+static void free_value(const char *key, void *value, void *ud) {
+    (void)key;
+    (void)ud;
+    free(value);
 }
 
 static int64_t *counter(pl_map *map, const char *key) {
@@ -435,6 +448,10 @@ static json_t *figures_json(tally *t) {
     if (!s.dropped || !s.reached) abort();
     void *args[2] = {t, &s};
     pl_map_each(t->conversations, sum_conversation, args);
+    money_sort(&t->revenue);
+    money_sort(&t->refunds);
+    money_sort(&t->recovered_revenue);
+    for (size_t i = 0; i < t->days.n; i++) money_sort(&t->per_day[i].revenue);
     json_t *top = counts_json(t->texts, "text", PL_ANALYTICS_TOP_TEXTS);
     json_t *out = json_pack(
         "{s:s, s:s, s:s, s:s, s:{s:o, s:o}, s:o, s:o, s:{s:I, s:I, s:o}, s:o,"
@@ -460,6 +477,7 @@ static json_t *figures_json(tally *t) {
         json_object_set(row, "conversations", json_object_get(row, "count"));
         json_object_del(row, "count");
     }
+    pl_map_each(s.channels, free_value, NULL);
     pl_map_free(s.channels);
     free(s.dropped);
     free(s.reached);
@@ -475,12 +493,6 @@ static void free_conversation(const char *key, void *value, void *ud) {
     free(c->steps);
     free(c->channel);
     free(c);
-}
-
-static void free_value(const char *key, void *value, void *ud) {
-    (void)key;
-    (void)ud;
-    free(value);
 }
 
 static void tally_free(tally *t) {
