@@ -46,7 +46,7 @@ const PARLEY = process.env.PARLEY_BIN || path.join(ROOT, 'parley');
 const CHROMIUM = process.env.PARLEY_CHROMIUM || '/usr/bin/chromium';
 const OUT = path.join(ROOT, 'tests', 'out', 'browser'); // emptied at the start of each run
 const DOCS = process.env.PARLEY_SHOTS === 'docs' ? path.join(ROOT, 'docs') : null;
-const SUITE_TIMEOUT_S = Number(process.env.BROWSER_SUITE_TIMEOUT || 90); // the suite takes ~12 s
+const SUITE_TIMEOUT_S = Number(process.env.BROWSER_SUITE_TIMEOUT || 90); // the suite takes ~15 s
 const SERVER_LIFETIME_S = SUITE_TIMEOUT_S + 30; // `timeout` ends parley even if node is gone
 const WAIT_MS = 10000; // the longest wait for one thing on a page (a reply, a button)
 
