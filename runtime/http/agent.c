@@ -3,7 +3,6 @@
 #define _GNU_SOURCE
 #include "agent.h"
 
-#include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
 #include <stdlib.h>
 #include <string.h>
@@ -510,22 +509,6 @@ static void act(pl_agents *a, struct evhttp_request *req, pl_bot *bot, const cha
 
 /* --- routing -------------------------------------------------------------------------------------- */
 
-static void serve_console(struct evhttp_request *req) {
-    const pl_asset *page = pl_asset_find("agent.html");
-    if (!page) {
-        pl_reply_error(req, 404, "this parley was built without the agent console");
-        return;
-    }
-    struct evbuffer *out = evbuffer_new();
-    evbuffer_add_reference(out, page->data, page->length, NULL, NULL);
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    evhttp_add_header(h, "Content-Type", "text/html; charset=utf-8");
-    evhttp_add_header(h, "Cache-Control", "no-cache");
-    evhttp_add_header(h, "X-Frame-Options", "DENY");
-    pl_reply_send(req, 200, "OK", out);
-    evbuffer_free(out);
-}
-
 static void conversation_route(pl_agents *a, struct evhttp_request *req, char **seg, int n, const char *scope) {
     pl_bot *bot = pl_app_find_bot(a->app, seg[3]);
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
@@ -542,7 +525,7 @@ static void conversation_route(pl_agents *a, struct evhttp_request *req, char **
 
 int pl_agents_route(pl_agents *a, struct evhttp_request *req, char **seg, int n) {
     if (n == 1 && strcmp(seg[0], "agent") == 0) {
-        serve_console(req);
+        pl_asset_reply_page(req, "agent.html", "the agent console");
         return 1;
     }
     if (n < 3 || strcmp(seg[0], "v1") != 0 || strcmp(seg[1], "agent") != 0) return 0;

@@ -1,5 +1,6 @@
 /* analytics_api: the shop's figures over HTTP (docs/analytics.md):
  *
+ *   GET /analytics                              the dashboard (runtime/web/analytics.html)
  *   GET /v1/analytics/bots                      the bots a token opens
  *   GET /v1/bots/{bot}/analytics                the figures (app/analytics.h)
  *   GET /v1/bots/{bot}/analytics/events         the events, CSV or NDJSON, paged
@@ -18,6 +19,7 @@
 
 #include "access.h"
 #include "app/analytics.h"
+#include "assets.h"
 #include "base/calendar.h"
 #include "base/common.h"
 #include "reply.h"
@@ -312,6 +314,10 @@ static void events(pl_app *app, struct evhttp_request *req, pl_bot *bot) {
 /* --- routing ------------------------------------------------------------------------------------ */
 
 int pl_analytics_route(pl_app *app, struct evhttp_request *req, char **seg, int n) {
+    if (n == 1 && strcmp(seg[0], "analytics") == 0) { /* the page asks for its token itself */
+        pl_asset_reply_page(req, "analytics.html", "the analytics dashboard");
+        return 1;
+    }
     int listing = n == 3 && strcmp(seg[0], "v1") == 0 && strcmp(seg[1], "analytics") == 0 &&
                   strcmp(seg[2], "bots") == 0;
     int of_bot = (n == 4 || n == 5) && strcmp(seg[0], "v1") == 0 && strcmp(seg[1], "bots") == 0 &&

@@ -8,7 +8,7 @@
 
 #include "app/app.h"
 
-/* /v1/analytics/bots and /v1/bots/{bot}/analytics[/events]: returns 0 when
+/* /analytics, /v1/analytics/bots and /v1/bots/{bot}/analytics[/events]: returns 0 when
  * the path is not one of them. */
 int pl_analytics_route(pl_app *app, struct evhttp_request *req, char **seg, int n);
 
