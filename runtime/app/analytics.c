@@ -484,6 +484,34 @@ static json_t *figures_json(tally *t) {
     return out;
 }
 
+/* --- a row's events, for those who read them one by one ------------------------------ */
+
+json_t *pl_analytics_row_events(const char *names, const char *list, const char *step) {
+    json_t *with_props = list ? json_loads(list, 0, NULL) : NULL;
+    json_t *out = json_array();
+    size_t next = 0;
+    for (const char *p = names ? names : ""; *p;) {
+        p += strspn(p, " ");
+        size_t len = strcspn(p, " ");
+        if (len == 0) break;
+        json_t *candidate = json_array_get(with_props, next);
+        const char *name = json_string_value(json_object_get(candidate, "name"));
+        json_t *event;
+        if (name && strlen(name) == len && strncmp(name, p, len) == 0) {
+            event = json_deep_copy(candidate);
+            next++;
+        } else {
+            event = json_pack("{s:s%}", "name", p, len);
+            if (len == 4 && strncmp(p, "step", 4) == 0 && step)
+                json_object_set_new(event, "props", json_pack("{s:s}", "step", step));
+        }
+        json_array_append_new(out, event);
+        p += len;
+    }
+    json_decref(with_props);
+    return out;
+}
+
 /* --- the pass ------------------------------------------------------------------------------- */
 
 static void free_conversation(const char *key, void *value, void *ud) {

@@ -36,6 +36,12 @@ typedef struct {
     int64_t now_ms;
 } pl_analytics_query;
 
+/* A row's events in order, each {"name", "props"?} (a new array): names
+ * (" message step reply ") lists them all, list (JSON) those that carry
+ * props, in the same order; a "step" event's props are {"step": step},
+ * the row's. */
+json_t *pl_analytics_row_events(const char *names, const char *list, const char *step);
+
 /* The figures (a new object, see docs/analytics.md), or PL_ERR with a reason
  * for the caller (a bad date or range: *bad_request is 1) or from the store. */
 int pl_analytics_figures(pl_store *store, const pl_analytics_query *q, json_t **figures, int *bad_request,

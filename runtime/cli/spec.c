@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "app/analytics.h"
 #include "app/app.h"
 #include "base/common.h"
 #include "base/log.h"
@@ -178,7 +179,9 @@ static int native_events(lua_State *L) {
     json_t *row, *event;
     json_array_foreach(rows, i, row) {
         if (strcmp(json_string_value(json_object_get(row, "user")), user) != 0) continue;
-        json_t *list = json_loads(json_string_value(json_object_get(row, "list")), 0, NULL);
+        json_t *list = pl_analytics_row_events(json_string_value(json_object_get(row, "names")),
+                                               json_string_value(json_object_get(row, "list")),
+                                               json_string_value(json_object_get(row, "step")));
         json_array_foreach(list, j, event) {
             json_object_set(event, "step", json_object_get(row, "step"));
             json_object_set(event, "conv", json_object_get(row, "conv"));

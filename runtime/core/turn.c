@@ -403,41 +403,42 @@ static void read_heard_facts(lua_State *co, int idx, const pl_message *msg, pl_t
     lua_pop(co, 1);
 }
 
-/* The turn's analytics, the table at idx of co ({conv =, step =, list =},
- * see parley.analytics), into r->events. */
+/* The turn's analytics, the table at idx of co ({conv =, flow =, step =,
+ * marks =, names =, list =}, see parley.analytics), into r->events: the
+ * row's names are the marked events and the named ones, in turn order. */
 static int read_events(lua_State *co, int idx, pl_turn_result *r, char **err) {
+    enum { STARTED = 1, MESSAGE = 2, STEP = 4, REPLY = 8 };
     lua_getfield(co, idx, "conv");
     r->events.conv = lua_isinteger(co, -1) ? (int64_t)lua_tointeger(co, -1) : 0;
-    lua_pop(co, 1);
-    if (lua_getfield(co, idx, "step") == LUA_TSTRING) r->events.step = pl_strdup(lua_tostring(co, -1));
-    lua_pop(co, 1);
-    if (lua_getfield(co, idx, "list") != LUA_TTABLE) {
-        lua_pop(co, 1);
-        return PL_OK;
+    lua_getfield(co, idx, "marks");
+    lua_Integer marks = lua_isinteger(co, -1) ? lua_tointeger(co, -1) : 0;
+    lua_getfield(co, idx, "flow");
+    lua_getfield(co, idx, "step");
+    if (lua_type(co, -2) == LUA_TSTRING && lua_type(co, -1) == LUA_TSTRING)
+        r->events.step = pl_strdupf("%s.%s", lua_tostring(co, -2), lua_tostring(co, -1));
+    lua_pop(co, 4);
+    luaL_Buffer names; /* (nothing else is pushed while it is in use) */
+    luaL_buffinit(co, &names);
+    luaL_addchar(&names, ' ');
+    if (marks & STARTED) luaL_addstring(&names, "conversation_started ");
+    if (marks & MESSAGE) luaL_addstring(&names, "message ");
+    lua_getfield(co, idx, "names");
+    lua_insert(co, -2); /* below the buffer's box (luaL_buffinit pushed it) */
+    int named = lua_type(co, -2) == LUA_TTABLE ? lua_absindex(co, -2) : 0;
+    for (lua_Integer i = 1; named && lua_rawgeti(co, named, i) == LUA_TSTRING; i++) {
+        luaL_addvalue(&names);
+        luaL_addchar(&names, ' ');
     }
-    int list = lua_gettop(co);
-    size_t used = 1, room = 64;
-    char *names = malloc(room);
-    if (!names) abort();
-    names[0] = ' ';
-    for (lua_Integer i = 1; lua_rawgeti(co, list, i) == LUA_TTABLE; i++) {
-        size_t len = 0;
-        const char *name = lua_getfield(co, -1, "name") == LUA_TSTRING ? lua_tolstring(co, -1, &len) : NULL;
-        if (name && used + len + 2 > room) {
-            while (used + len + 2 > room) room *= 2;
-            if (!(names = realloc(names, room))) abort();
-        }
-        if (name) {
-            memcpy(names + used, name, len);
-            used += len;
-            names[used++] = ' ';
-        }
-        lua_pop(co, 2);
-    }
-    lua_pop(co, 1);
-    names[used] = '\0';
-    r->events.names = names;
-    r->events.list = pl_json_text_from_lua(co, list, "events", NULL, err);
+    if (named) lua_pop(co, 1); /* the nil that ended the list */
+    if (marks & STEP) luaL_addstring(&names, "step ");
+    if (marks & REPLY) luaL_addstring(&names, "reply ");
+    luaL_pushresult(&names);
+    r->events.names = pl_strdup(lua_tostring(co, -1));
+    lua_pop(co, 2); /* the names, and the list of names */
+    if (lua_getfield(co, idx, "list") == LUA_TTABLE)
+        r->events.list = pl_json_text_from_lua(co, lua_gettop(co), "events", NULL, err);
+    else
+        r->events.list = pl_strdup("[]");
     lua_pop(co, 1);
     return r->events.list ? PL_OK : PL_ERR;
 }

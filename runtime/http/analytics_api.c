@@ -233,7 +233,9 @@ static void answer_events(struct evhttp_request *req, void *ud) {
         size_t i, n = json_array_size(e->rows);
         json_t *row;
         json_array_foreach(e->rows, i, row) {
-            json_t *list = json_loads(json_string_value(json_object_get(row, "list")), 0, NULL);
+            json_t *list = pl_analytics_row_events(json_string_value(json_object_get(row, "names")),
+                                                   json_string_value(json_object_get(row, "list")),
+                                                   json_string_value(json_object_get(row, "step")));
             size_t j;
             json_t *event;
             json_array_foreach(list, j, event) write_event(e, out, row, event);

@@ -3,8 +3,13 @@
 -- returns them with the session, and the C commit writes them in the same
 -- transaction as the turn, so an event is never lost or counted twice.
 --
--- An event is {name =, props = {...} or nil}. The built-in names are the
--- ones below; c:track(name, props) adds the bot's own.
+-- A turn's events are kept cheaply, as every turn has some. The four that
+-- most turns have are marks (bits): conversation_started and message come
+-- first in a turn, step and reply last. The others are named in order
+-- (c.event_names), and those that carry props are also {name =, props =}
+-- (c.events). C writes the row's names from both (turn.c). The built-in
+-- names are the ones below; c:track(name, props) adds the bot's own.
+local STARTED <const>, MESSAGE <const>, STEP <const>, REPLY <const> = 1, 2, 4, 8
 local json = require "json"
 local text = require "parley.text"
 
@@ -63,14 +68,22 @@ end
 -- Records an event of this turn (nothing when the bot has analytics off).
 function analytics.record(c, name, props)
   if not c.bot.analytics_on then return end
+  local names = c.event_names
+  if not names then
+    names = { name }
+    c.event_names = names
+  else
+    local n = #names
+    if n >= analytics.MAX_EVENTS then return end
+    names[n + 1] = name
+  end
+  if props == nil then return end
   local list = c.events
   if not list then
-    list = {}
-    c.events = list
+    c.events = { { name = name, props = props } }
+  else
+    list[#list + 1] = { name = name, props = props }
   end
-  local n = #list
-  if n >= analytics.MAX_EVENTS then return end
-  list[n + 1] = { name = name, props = props }
 end
 
 -- The shopper's words as a merchant reads them in "not understood": folded,
@@ -154,34 +167,33 @@ function analytics.heard(c, s, now)
   if began then
     s.conv = (s.conv or 0) + 1
     s.recommended_skus = nil
-    analytics.record(c, "conversation_started")
+    c.marks = STARTED | MESSAGE
+  else
+    c.marks = MESSAGE
   end
-  analytics.record(c, "message")
   return began
 end
 
--- Where the conversation waits, as "flow.step", or nil.
-local function where(s)
-  local frame = s.stack[#s.stack]
-  return frame and (frame.flow .. "." .. frame.step) or nil
-end
-
--- What the turn returns for the commit: {conv =, step =, list = {...}}, or
--- nil when nothing was recorded. A step the conversation waits at that it
--- did not wait at before is an event of its own.
-function analytics.results(c, before)
-  if not c.bot.analytics_on then return nil end
+-- What the turn returns for the commit: {conv =, flow =, step =, marks =,
+-- names = {...} or nil, list = {...} or nil}, or nil when nothing was
+-- recorded. A step the conversation waits at that it did not wait at
+-- before (frame and step: the top frame and its step when the turn began)
+-- is an event of its own ("step"; the row says which: C writes flow.step).
+function analytics.results(c, frame, step)
   local s = c.session
-  -- the bot spoke on its own (a reminder, a payment's news, an agent)
-  if c.msg.event and c.out[1] ~= nil then s.spoke_at = s.updated_at end
-  local step = where(s)
-  if step and step ~= before then analytics.record(c, "step", { step = step }) end
-  if c.out[1] ~= nil then analytics.record(c, "reply", { count = #c.out }) end
-  local list = c.events
-  if not list then return nil end
-  return { conv = s.conv or 0, step = step, list = list }
+  local marks = c.marks or 0
+  if c.out[1] ~= nil then
+    marks = marks | REPLY
+    -- the bot spoke on its own (a reminder, a payment's news, an agent)
+    if c.msg.event then s.spoke_at = s.updated_at end
+  end
+  local stack = s.stack
+  local top = stack[#stack]
+  if top and (top ~= frame or top.step ~= step) then marks = marks | STEP end
+  local names = c.event_names
+  if marks == 0 and not names then return nil end
+  return { conv = s.conv or 0, flow = top and top.flow, step = top and top.step, marks = marks,
+           names = names, list = c.events }
 end
-
-analytics.where = where
 
 return analytics

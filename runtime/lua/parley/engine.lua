@@ -656,10 +656,10 @@ end
 -- and the effects (nil when there are none).
 local NO_REPLIES = json.array()
 
-local function results(c, step_before)
+local function results(c, frame, step)
   local out = c.out
   if out[1] == nil then out = NO_REPLIES end
-  return c.session, out, c.effects, analytics.results(c, step_before)
+  return c.session, out, c.effects, bot.analytics_on and analytics.results(c, frame, step) or nil
 end
 
 -- turn(session or nil, msg) -> session, replies, effects
@@ -674,7 +674,9 @@ function engine.turn(session, msg)
   end
   s.updated_at = os.time()
   local c = conversation.new(bot, s, msg)
-  local step_before = bot.analytics_on and analytics.where(s)
+  -- where the conversation waited when the turn began (analytics: a step event when it moves)
+  local frame_before = c.frame
+  local step_before = frame_before and frame_before.step
   if msg.event then
     handle_event(c, msg.event)
     schedule_reminder(c) -- a declined payment leaves the cart; a paid one empties it
@@ -685,7 +687,7 @@ function engine.turn(session, msg)
       s.unread = s.unread or json.array()
       for _, reply in ipairs(c.out) do s.unread[#s.unread + 1] = reply end
     end
-    return results(c, step_before)
+    return results(c, frame_before, step_before)
   end
   if bot.analytics_on then analytics.heard(c, s, s.updated_at) end
   s.heard_at = s.updated_at -- the shopper wrote: a platform's messaging window opens again
@@ -698,7 +700,7 @@ function engine.turn(session, msg)
   if s.handoff then
     -- a person has (or will have) this conversation: the bot keeps quiet
     s.offered = nil
-    return results(c, step_before)
+    return results(c, frame_before, step_before)
   end
   -- the text folded, when something compares it (false: not folded yet)
   local typed = false
@@ -740,7 +742,7 @@ function engine.turn(session, msg)
   if bot.abandoned then schedule_reminder(c) end
   local out = c.out -- (results(c), written out)
   if out[1] == nil then out = NO_REPLIES end
-  return s, out, c.effects, bot.analytics_on and analytics.results(c, step_before) or nil
+  return s, out, c.effects, bot.analytics_on and analytics.results(c, frame_before, step_before) or nil
 end
 
 -- fallback(session or nil, msg) -> replies: the tone's 'fallback' template,
