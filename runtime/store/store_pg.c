@@ -1586,8 +1586,8 @@ static int export_all(pg_store *store, const pl_session_key *key, int limit, jso
     free(state);
     *found = session != NULL;
     json_object_set_new(out, "session", session ? session : json_null());
+    /* the counts of what the limit left out, last */
     json_t *omitted = json_object();
-    json_object_set_new(out, "omitted", omitted);
     for (size_t i = 0; i < sizeof export_lists / sizeof *export_lists; i++) {
         const export_list *l = &export_lists[i];
         json_t *rows = NULL;
@@ -1595,12 +1595,16 @@ static int export_all(pg_store *store, const pl_session_key *key, int limit, jso
                                      key->channel, key->user, (int64_t)limit)
                           : run_rows(store, err, "export", l->keys, l->nkeys, &rows, l->sql, "sss", key->bot,
                                      key->channel, key->user);
-        if (rc != PL_OK) return PL_ERR;
+        if (rc != PL_OK) {
+            json_decref(omitted);
+            return PL_ERR;
+        }
         *found = *found || json_array_size(rows) > 0;
         int64_t all = 0;
         if (l->count && json_array_size(rows) >= (size_t)limit &&
             run_integer(store, err, "export", &all, 0, l->count, "sss", key->bot, key->channel, key->user) != PL_OK) {
             json_decref(rows);
+            json_decref(omitted);
             return PL_ERR;
         }
         if (l->count) json_object_set_new(omitted, l->name, json_integer(all > limit ? all - limit : 0));
@@ -1611,6 +1615,7 @@ static int export_all(pg_store *store, const pl_session_key *key, int limit, jso
             json_object_set_new(out, l->name, rows);
         }
     }
+    json_object_set_new(out, "omitted", omitted);
     return PL_OK;
 }
 

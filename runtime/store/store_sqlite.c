@@ -1485,14 +1485,15 @@ static int export_all(sqlite_store *store, const pl_session_key *key, int limit,
     if (st) sqlite3_reset(st);
     *found = session != NULL;
     json_object_set_new(out, "session", session ? session : json_null());
+    /* the counts of what the limit left out, last */
     json_t *omitted = json_object();
-    json_object_set_new(out, "omitted", omitted);
     for (size_t i = 0; i < sizeof export_lists / sizeof *export_lists; i++) {
         const export_list *l = &export_lists[i];
         json_t *rows = json_array();
         if (append_rows(store, rows, l->keys, l->nkeys, err, l->sql, "sssi", key->bot, key->channel, key->user,
                         (int64_t)limit) != PL_OK) {
             json_decref(rows);
+            json_decref(omitted);
             return PL_ERR;
         }
         *found = *found || json_array_size(rows) > 0;
@@ -1513,6 +1514,7 @@ static int export_all(sqlite_store *store, const pl_session_key *key, int limit,
             json_object_set_new(out, l->name, rows);
         }
     }
+    json_object_set_new(out, "omitted", omitted);
     return PL_OK;
 }
 
