@@ -30,12 +30,23 @@ static void read_done(void *arg) {
     free(w);
 }
 
-void pl_reply_after_store(struct evhttp_request *req, pl_store *store, pl_store_work_fn read,
-                          pl_store_answer_fn answer, void *ud) {
+static store_wait *new_wait(struct evhttp_request *req, pl_store_work_fn read, pl_store_answer_fn answer, void *ud,
+                           int later) {
     store_wait *w = malloc(sizeof *w);
     if (!w) abort();
-    *w = (store_wait){.req = req, .read = read, .answer = answer, .ud = ud};
-    w->watching = pl_store_offload_later(store);
-    if (w->watching) pl_conn_on_gone(req, client_gone, w);
+    *w = (store_wait){.req = req, .read = read, .answer = answer, .ud = ud, .watching = later};
+    if (later) pl_conn_on_gone(req, client_gone, w);
+    return w;
+}
+
+void pl_reply_after_store(struct evhttp_request *req, pl_store *store, pl_store_work_fn read,
+                          pl_store_answer_fn answer, void *ud) {
+    store_wait *w = new_wait(req, read, answer, ud, pl_store_offload_later(store));
     pl_store_offload(store, run_read, read_done, w);
+}
+
+void pl_reply_after_long_read(struct evhttp_request *req, pl_store *store, pl_store_work_fn read,
+                              pl_store_answer_fn answer, void *ud) {
+    store_wait *w = new_wait(req, read, answer, ud, pl_store_offload_read_later(store));
+    pl_store_offload_read(store, run_read, read_done, w);
 }
