@@ -1,13 +1,12 @@
 /* shoppers: a shopper's export; see shoppers.h. The document is the
  * store's (pl_store_shopper_export) with who and when in front and the
- * orders shown as the orders API shows them (commerce.h). */
+ * orders shown as the orders API shows them. */
 #include "shoppers.h"
 
 #include <stdlib.h>
 
 #include "base/common.h"
 #include "base/log.h"
-#include "commerce/commerce.h"
 #include "reply.h"
 #include "store_reply.h"
 
@@ -37,9 +36,12 @@ static void answer_export(struct evhttp_request *req, void *ud) {
     } else if (!r->doc) {
         pl_reply_error(req, 404, "nothing is stored for this bot, channel and user");
     } else {
+        /* an order's token opens its payment page: it is parley's and the
+         * provider's, not data about the shopper (the orders API leaves it
+         * out too) */
         size_t i;
         json_t *order;
-        json_array_foreach(json_object_get(r->doc, "orders"), i, order) pl_commerce_tidy_order(order);
+        json_array_foreach(json_object_get(r->doc, "orders"), i, order) json_object_del(order, "token");
         json_t *answer = json_pack("{s:s, s:s, s:s, s:I}", "bot", r->bot, "channel", r->channel, "user", r->user,
                                    "exported_at", (json_int_t)pl_now_ms());
         json_object_update(answer, r->doc);
