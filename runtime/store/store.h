@@ -46,9 +46,10 @@ void pl_store_close(pl_store *store);
  * the PostgreSQL URL it was opened with. */
 const char *pl_store_path(const pl_store *store);
 /* A second connection to the same database for another thread: SQLite's
- * is read-only (a turn thread reads sessions with it: only
- * pl_store_session_get works on it); PostgreSQL's serves every call but
- * batches (pl_store_offload's thread uses one). */
+ * is read-only (a turn thread reads sessions with it, pl_store_offload_read's
+ * thread exports and figures): pl_store_session_get, pl_store_events_read,
+ * pl_store_shopper_export and pl_store_pseudonym work on it; PostgreSQL's
+ * serves every call but batches (pl_store_offload's thread uses one). */
 int pl_store_open_reader(const char *path, pl_store **out, char **err);
 
 /* Hands syncing to the caller's sync thread: commits are written into the
