@@ -19,6 +19,7 @@ return {
       ja = { "ヘルプ", "助けて", "使い方", "？" },
     },
     run = function(c)
+      c:track("help_asked") -- the shop's figures count how often shoppers need help
       c:say "help"
       return c:resume()
     end,

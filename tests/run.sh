@@ -101,7 +101,7 @@ done
 # The suites that cover the message path, again with turns on two turn
 # threads (parley serve --threads 3: the loop and two turn threads, through
 # the environment's default).
-for t in persistence http bots commerce hostile hostile_http reload webchat channel_whatsapp agent; do
+for t in persistence http bots commerce hostile hostile_http reload webchat channel_whatsapp agent analytics; do
   run_suite "e2e, 2 turn threads: test_$t.py" env PARLEY_THREADS=3 python3 "tests/e2e/test_$t.py"
 done
 

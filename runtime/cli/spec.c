@@ -159,6 +159,40 @@ static int native_transcript(lua_State *L) {
     return 1;
 }
 
+/* native.events(user [, channel]) -> the shopper's analytics events, oldest
+ * first: {name, props, step, conv, at} */
+static int native_events(lua_State *L) {
+    pl_app *app = app_of(L);
+    const char *user = luaL_checkstring(L, 1), *channel = luaL_optstring(L, 2, "rest");
+    pl_store_events_query q = {.bot = pl_bot_name(pl_app_bot(app, 0)), .from_ms = INT64_MIN, .to_ms = INT64_MAX,
+                               .channel = channel, .after_at = INT64_MIN, .limit = 100000};
+    json_t *rows = NULL;
+    char *err = NULL;
+    if (pl_store_events_read(pl_app_store(app), &q, &rows, &err) != PL_OK) {
+        lua_pushstring(L, err);
+        free(err);
+        return lua_error(L);
+    }
+    json_t *out = json_array();
+    size_t i, j;
+    json_t *row, *event;
+    json_array_foreach(rows, i, row) {
+        if (strcmp(json_string_value(json_object_get(row, "user")), user) != 0) continue;
+        json_t *list = json_loads(json_string_value(json_object_get(row, "list")), 0, NULL);
+        json_array_foreach(list, j, event) {
+            json_object_set(event, "step", json_object_get(row, "step"));
+            json_object_set(event, "conv", json_object_get(row, "conv"));
+            json_object_set(event, "at", json_object_get(row, "at"));
+            json_array_append(out, event);
+        }
+        json_decref(list);
+    }
+    json_decref(rows);
+    pl_json_push(L, out);
+    json_decref(out);
+    return 1;
+}
+
 static void on_erase(int status, const pl_message *msg, const pl_turn_result *result, void *ud) {
     (void)msg;
     (void)result;
@@ -323,6 +357,7 @@ static int open_native(lua_State *L) {
                                    {"stock", native_stock},
                                    {"session", native_session},
                                    {"transcript", native_transcript},
+                                   {"events", native_events},
                                    {"erase", native_erase},
                                    {"confirm", native_confirm},
                                    {"update", native_update},

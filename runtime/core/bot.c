@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/calendar.h"
 #include "base/common.h"
 #include "base/log.h"
 #include "base/secrets.h"
@@ -99,6 +100,10 @@ static json_t *read_manifest(const char *dir, char **err) {
         reason = "\"name\" must be 1-64 characters of a-z, 0-9, - and _ (it is the bot's address)";
     else if (locales && (!json_is_array(locales) || json_array_size(locales) == 0))
         reason = "\"locales\" must be a non-empty list such as [\"en\", \"ja\"]";
+    else if (json_object_get(m, "time_zone") &&
+             !pl_calendar_zone_known(json_string_value(json_object_get(m, "time_zone"))))
+        reason = "\"time_zone\" must name a time zone such as \"Europe/Madrid\" or \"UTC\" (days of the "
+                 "analytics are counted in it)";
     if (!reason && locales) {
         size_t i;
         json_t *l;

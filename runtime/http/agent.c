@@ -3,17 +3,16 @@
 #define _GNU_SOURCE
 #include "agent.h"
 
-#include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
 
+#include "access.h"
 #include "assets.h"
 #include "base/common.h"
 #include "base/log.h"
 #include "base/map.h"
-#include "base/secrets.h"
 #include "channels/channel.h"
 #include "conn.h"
 #include "reply.h"
@@ -44,60 +43,9 @@ static char *conversation_key(const char *bot, const char *channel, const char *
 
 /* --- auth --------------------------------------------------------------------------------- */
 
-/* The token given: the Authorization header, or ?access_token= (an
- * EventSource cannot set headers). A new string, or NULL. */
-static char *given_token(struct evhttp_request *req) {
-    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
-    if (auth && strncmp(auth, "Bearer ", 7) == 0) return pl_strdup(auth + 7);
-    struct evkeyvalq params;
-    pl_request_query(req, &params);
-    const char *token = evhttp_find_header(&params, "access_token");
-    char *copy = token ? pl_strdup(token) : NULL;
-    evhttp_clear_headers(&params);
-    return copy;
-}
+static const pl_access agent_access = {"PARLEY_AGENT_TOKEN", "agent_token_env", "the agent console"};
 
-/* A bot's own agent token: the variable its bot.json "agent_token_env" names. */
-static const char *bot_agent_token(pl_bot *bot) {
-    const char *env = json_string_value(json_object_get(pl_bot_manifest(bot), "agent_token_env"));
-    return env ? pl_secrets_get(pl_bot_name(bot), env) : NULL;
-}
-
-/* Who may act: PARLEY_AGENT_TOKEN opens every bot's conversations (an
- * agency's staff); a bot's own token only that bot's (a brand's staff).
- * Sets *scope to NULL (every bot) or the bot's name and returns 1, or
- * answers 403/401 and returns 0. */
-static int allowed(pl_agents *a, struct evhttp_request *req, const char **scope) {
-    const char *all = getenv("PARLEY_AGENT_TOKEN");
-    int enabled = all && *all;
-    for (size_t i = 0; i < pl_app_bot_count(a->app); i++) enabled = enabled || bot_agent_token(pl_app_bot(a->app, i));
-    if (!enabled) {
-        pl_reply_error(req, 403, "the agent console is disabled: set PARLEY_AGENT_TOKEN (every bot) or a bot's "
-                                 "agent_token_env to enable it");
-        return 0;
-    }
-    char *given = given_token(req);
-    int ok = all && *all && pl_channel_signature_equal(given, all);
-    *scope = NULL;
-    for (size_t i = 0; !ok && i < pl_app_bot_count(a->app); i++) {
-        pl_bot *bot = pl_app_bot(a->app, i);
-        const char *own = bot_agent_token(bot);
-        if (own && pl_channel_signature_equal(given, own)) {
-            ok = 1;
-            *scope = pl_bot_name(bot);
-        }
-    }
-    free(given);
-    if (!ok) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
-        pl_reply_error(req, 401, "a valid agent token is required (Authorization: Bearer <token>)");
-    }
-    return ok;
-}
-
-static int in_scope(const char *scope, const char *bot) {
-    return !scope || (bot && strcmp(scope, bot) == 0);
-}
+static int in_scope(const char *scope, const char *bot) { return pl_access_in_scope(scope, bot); }
 
 /* --- the queue and what the streams watch --------------------------------------------------- */
 
@@ -561,22 +509,6 @@ static void act(pl_agents *a, struct evhttp_request *req, pl_bot *bot, const cha
 
 /* --- routing -------------------------------------------------------------------------------------- */
 
-static void serve_console(struct evhttp_request *req) {
-    const pl_asset *page = pl_asset_find("agent.html");
-    if (!page) {
-        pl_reply_error(req, 404, "this parley was built without the agent console");
-        return;
-    }
-    struct evbuffer *out = evbuffer_new();
-    evbuffer_add_reference(out, page->data, page->length, NULL, NULL);
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    evhttp_add_header(h, "Content-Type", "text/html; charset=utf-8");
-    evhttp_add_header(h, "Cache-Control", "no-cache");
-    evhttp_add_header(h, "X-Frame-Options", "DENY");
-    pl_reply_send(req, 200, "OK", out);
-    evbuffer_free(out);
-}
-
 static void conversation_route(pl_agents *a, struct evhttp_request *req, char **seg, int n, const char *scope) {
     pl_bot *bot = pl_app_find_bot(a->app, seg[3]);
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
@@ -593,12 +525,12 @@ static void conversation_route(pl_agents *a, struct evhttp_request *req, char **
 
 int pl_agents_route(pl_agents *a, struct evhttp_request *req, char **seg, int n) {
     if (n == 1 && strcmp(seg[0], "agent") == 0) {
-        serve_console(req);
+        pl_asset_reply_page(req, "agent.html", "the agent console");
         return 1;
     }
     if (n < 3 || strcmp(seg[0], "v1") != 0 || strcmp(seg[1], "agent") != 0) return 0;
     const char *scope = NULL;
-    if (!allowed(a, req, &scope)) return 1;
+    if (!pl_access_allowed(a->app, &agent_access, req, &scope)) return 1;
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     if (n == 3 && strcmp(seg[2], "events") == 0) {
         if (cmd == EVHTTP_REQ_GET) open_stream(a, req, scope);

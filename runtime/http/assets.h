@@ -1,9 +1,12 @@
 /* assets: the web pages and scripts parley serves (the chat widget, the
- * agent console), embedded in the binary at build time from runtime/web/. */
+ * agent console, the analytics dashboard), embedded in the binary at build
+ * time from runtime/web/. */
 #ifndef PL_ASSETS_H
 #define PL_ASSETS_H
 
 #include <stddef.h>
+
+struct evhttp_request;
 
 typedef struct {
     const char *name; /* "widget.js" */
@@ -16,5 +19,9 @@ extern const pl_asset pl_assets[];
 
 /* The asset of that name, or NULL. */
 const pl_asset *pl_asset_find(const char *name);
+
+/* Answers with the HTML page of that name (not cached without asking, never
+ * in a frame), or 404 naming `what` when the build has no such page. */
+void pl_asset_reply_page(struct evhttp_request *req, const char *name, const char *what);
 
 #endif

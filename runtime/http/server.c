@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "server.h"
 #include "agent.h"
+#include "analytics_api.h"
 #include "conn.h"
 #include "health.h"
 #include "reply.h"
@@ -566,6 +567,7 @@ static void handle_channel(pl_server *s, struct evhttp_request *req, pl_bot *bot
 static void route(pl_server *s, struct evhttp_request *req, char **seg, int n) {
     if (pl_health_route(s->health, req, seg, n)) return;
     if (pl_agents_route(s->agents, req, seg, n)) return;
+    if (pl_analytics_route(s->app, req, seg, n)) return;
     if (n == 3 && strcmp(seg[0], "v1") == 0 && strcmp(seg[1], "test") == 0 && strcmp(seg[2], "clock") == 0) {
         pl_route_test_clock(s->app, req);
         return;

@@ -30,8 +30,8 @@ static void read_done(void *arg) {
     free(w);
 }
 
-static store_wait *new_wait(struct evhttp_request *req, pl_store_work_fn read, pl_store_answer_fn answer, void *ud,
-                           int later) {
+static store_wait *new_wait(struct evhttp_request *req, int later, pl_store_work_fn read, pl_store_answer_fn answer,
+                            void *ud) {
     store_wait *w = malloc(sizeof *w);
     if (!w) abort();
     *w = (store_wait){.req = req, .read = read, .answer = answer, .ud = ud, .watching = later};
@@ -41,12 +41,12 @@ static store_wait *new_wait(struct evhttp_request *req, pl_store_work_fn read, p
 
 void pl_reply_after_store(struct evhttp_request *req, pl_store *store, pl_store_work_fn read,
                           pl_store_answer_fn answer, void *ud) {
-    store_wait *w = new_wait(req, read, answer, ud, pl_store_offload_later(store));
+    store_wait *w = new_wait(req, pl_store_offload_later(store), read, answer, ud);
     pl_store_offload(store, run_read, read_done, w);
 }
 
 void pl_reply_after_long_read(struct evhttp_request *req, pl_store *store, pl_store_work_fn read,
                               pl_store_answer_fn answer, void *ud) {
-    store_wait *w = new_wait(req, read, answer, ud, pl_store_offload_read_later(store));
+    store_wait *w = new_wait(req, pl_store_offload_read_later(store), read, answer, ud);
     pl_store_offload_read(store, run_read, read_done, w);
 }

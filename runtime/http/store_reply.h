@@ -1,7 +1,6 @@
 /* store_reply: answering a request with what the store reads, without the
  * loop waiting for the database. The read runs through pl_store_offload
- * (on PostgreSQL, the store's thread) or, for a long one,
- * pl_store_offload_read; the answer follows on the loop; a
+ * (on PostgreSQL, the store's thread); the answer follows on the loop; a
  * client that went away meanwhile is noticed (pl_conn_on_gone) and its
  * request is not touched. */
 #ifndef PL_STORE_REPLY_H
@@ -18,9 +17,9 @@ typedef void (*pl_store_answer_fn)(struct evhttp_request *req, void *ud);
 /* read(store', ud) off the loop, then answer(req, ud) on it. */
 void pl_reply_after_store(struct evhttp_request *req, pl_store *store, pl_store_work_fn read,
                           pl_store_answer_fn answer, void *ud);
-/* The same for a long read (an export): through pl_store_offload_read, on
- * a reading connection of its own, so that neither the loop nor the other
- * handed-over calls wait for it. read may only read. */
+
+/* The same for a long read (analytics, exports): on the store's read
+ * thread (pl_store_offload_read). */
 void pl_reply_after_long_read(struct evhttp_request *req, pl_store *store, pl_store_work_fn read,
                               pl_store_answer_fn answer, void *ud);
 

@@ -142,11 +142,11 @@ void pl_store_offload(pl_store *store, pl_store_work_fn work, pl_store_done_fn d
  * the reading calls (pl_store_events_read ...). Without a loop, or for
  * ":memory:", work runs at once on store. */
 void pl_store_offload_read(pl_store *store, pl_store_work_fn work, pl_store_done_fn done, void *ud);
+/* 1 when pl_store_offload_read hands work to its thread. */
+int pl_store_offload_read_later(const pl_store *store);
 /* 1 when pl_store_offload hands work to the thread (its done comes later,
  * from the loop), 0 when it runs work at once. */
 int pl_store_offload_later(const pl_store *store);
-/* The same for pl_store_offload_read. */
-int pl_store_offload_read_later(const pl_store *store);
 /* Work handed over and not yet done. */
 size_t pl_store_offloaded(const pl_store *store);
 /* Waits until every handed-over work has run, runs the dones on the

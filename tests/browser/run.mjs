@@ -2,20 +2,23 @@
 /*
  * tests/browser/run.mjs: parley in a real browser. Debian's Chromium, driven by
  * playwright-core (no browser download), runs the web chat widget on a shop's
- * page and the agent console against the real `parley serve`.
+ * page, the agent console and the analytics dashboard against the real `parley serve`.
  *
  * It starts, each on a free loopback port:
  *   - a static server (node's http module) for the shop pages in this folder:
  *     the widget runs on an origin of its own, as on a real shop;
  *   - `parley serve` on a temporary COPY of the default bot whose
- *     webchat.origins names that origin, a temporary database and
- *     PARLEY_AGENT_TOKEN set (the repository's own bot files are never written);
+ *     webchat.origins names that origin, a temporary database,
+ *     PARLEY_AGENT_TOKEN and PARLEY_ANALYTICS_TOKEN set (the repository's own
+ *     bot files are never written);
  *   - headless Chromium (PARLEY_CHROMIUM, default /usr/bin/chromium).
  *
  * The scenarios run in order and carry one conversation along: a shopper
  * orders on the widget, reloads, asks for a person; an agent in a second
  * browser context answers from the console and hands back to the bot. Then a
- * right-to-left page, a phone, and axe-core on the open panel. Output is TAP;
+ * right-to-left page, a phone, and axe-core on the open panel. Last, shoppers
+ * talk to the bot over the HTTP API across three days of parley's test clock,
+ * and the analytics dashboard must show what the analytics API says. Output is TAP;
  * each scenario leaves a screenshot in tests/out/browser/ (git-ignored), and with
  * PARLEY_SHOTS=docs the pictures in docs/ that the README and docs pages show are refreshed too.
  *
@@ -43,7 +46,7 @@ const PARLEY = process.env.PARLEY_BIN || path.join(ROOT, 'parley');
 const CHROMIUM = process.env.PARLEY_CHROMIUM || '/usr/bin/chromium';
 const OUT = path.join(ROOT, 'tests', 'out', 'browser'); // emptied at the start of each run
 const DOCS = process.env.PARLEY_SHOTS === 'docs' ? path.join(ROOT, 'docs') : null;
-const SUITE_TIMEOUT_S = Number(process.env.BROWSER_SUITE_TIMEOUT || 90); // the suite takes ~12 s
+const SUITE_TIMEOUT_S = Number(process.env.BROWSER_SUITE_TIMEOUT || 90); // the suite takes ~15 s
 const SERVER_LIFETIME_S = SUITE_TIMEOUT_S + 30; // `timeout` ends parley even if node is gone
 const WAIT_MS = 10000; // the longest wait for one thing on a page (a reply, a button)
 
@@ -52,6 +55,7 @@ const TITLE = "Bea's Coffee"; // bot.json "title": the widget's name
 const AGENT = 'Mia';
 const AGENT_REPLY = "Hi, I'm Mia — how can I help?";
 const TOKEN = 'browser-' + crypto.randomBytes(12).toString('hex');
+const ANALYTICS_TOKEN = 'analytics-' + crypto.randomBytes(12).toString('hex');
 
 // scripts/tone.lua words a few replies in several ways: these match every variant.
 const GREETING = /Hi! I'm Bea, your barista|Hello and welcome! Bea here|Hey there! I'm Bea/;
@@ -189,8 +193,8 @@ function copyDefaultBot() {
 
 async function startParley(botDir) {
   // the test clock: pacing for the rate limit moves parley's clock instead of waiting
-  const env = { ...process.env, PARLEY_AGENT_TOKEN: TOKEN, PARLEY_TEST_CLOCK: '1' };
-  for (const k of ['PARLEY_ADMIN_TOKEN', 'BARISTA_AGENT_TOKEN', 'PARLEY_PUBLIC_URL']) delete env[k];
+  const env = { ...process.env, PARLEY_AGENT_TOKEN: TOKEN, PARLEY_ANALYTICS_TOKEN: ANALYTICS_TOKEN, PARLEY_TEST_CLOCK: '1' };
+  for (const k of ['PARLEY_ADMIN_TOKEN', 'BARISTA_AGENT_TOKEN', 'BARISTA_ANALYTICS_TOKEN', 'PARLEY_PUBLIC_URL']) delete env[k];
   const args = ['-k', '5', String(SERVER_LIFETIME_S), PARLEY, 'serve', '--listen', '127.0.0.1:0',
     '--db', path.join(run.tmp, 'parley.db'), '--no-watch', botDir];
   const proc = spawn('timeout', args, { cwd: run.tmp, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -348,13 +352,17 @@ async function spend(page, n) {
   // one token in hand to spare: the server's clock and ours do not start at the same instant
   const short = n + 1 - b.tokens;
   if (short > 0) {
-    const seconds = Math.ceil(short * REFILL_S);
-    const r = await fetch(run.base + '/v1/test/clock', { method: 'POST', body: JSON.stringify({ advance: seconds }) });
-    if (!r.ok) throw new Error(`POST /v1/test/clock answered ${r.status}`);
+    await advanceClock(Math.ceil(short * REFILL_S));
     b.tokens += short;
     b.at = Date.now();
   }
   b.tokens -= n;
+}
+
+// Moves parley's test clock on (what fell due then happens: reminders fire).
+async function advanceClock(seconds) {
+  const r = await fetch(run.base + '/v1/test/clock', { method: 'POST', body: JSON.stringify({ advance: seconds }) });
+  if (!r.ok) throw new Error(`POST /v1/test/clock answered ${r.status}`);
 }
 
 // A message costs one token, and the first one of a shopper also opens the stream.
@@ -396,7 +404,7 @@ async function tap(w, name, shown = name) {
 // tests/out/browser/NAME.png, and with PARLEY_SHOTS=docs the same picture as docs/DOCS.
 async function shot(page, name, opts = {}) {
   const file = path.join(OUT, name + '.png');
-  await page.screenshot({ path: file, animations: 'disabled', caret: 'hide' });
+  await page.screenshot({ path: file, animations: 'disabled', caret: 'hide', fullPage: !!opts.fullPage });
   if (DOCS && opts.docs) {
     fs.mkdirSync(DOCS, { recursive: true });
     fs.copyFileSync(file, path.join(DOCS, opts.docs));
@@ -754,6 +762,288 @@ scenario('axe', 'axe-core: no serious or critical accessibility violations in th
   const bad = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
   assert.deepEqual(bad.map((v) => v.id), [], 'serious or critical violations');
 }, ['order']);
+
+/* --- the analytics dashboard ------------------------------------------------------------------ */
+
+// One message of a shopper over the HTTP API (the rest channel, docs/http-api.md): its replies.
+async function rest(user, fields) {
+  const r = await fetch(`${run.base}/v1/bots/${BOT}/messages`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ user, ...fields }),
+  });
+  const body = await r.json().catch(() => null);
+  if (r.status !== 200) throw new Failure(`POST /v1/bots/${BOT}/messages ${JSON.stringify(fields)} for ${user}: ${r.status} ${JSON.stringify(body)}`);
+  return body.replies;
+}
+const textsOf = (replies) => replies.map((r) => r.text || '').join('\n');
+
+// hi, a drink in one sentence, a pastry or no thanks, that's all: at "Shall I take the payment?"
+// (as tests/e2e/commerce_helpers.py to_checkout).
+async function toCheckout(user, drink = 'a small latte', pastry = 'no') {
+  await rest(user, { text: 'hi' });
+  assert.match(textsOf(await rest(user, { text: drink })), /\b(Small|Medium|Large|Single|Double) [A-Z]/, `${user}: "${drink}" understood`);
+  await rest(user, { payload: pastry });
+  assert.match(textsOf(await rest(user, { payload: 'done' })), /Shall I take the payment\?/, `${user}: at the payment question`);
+}
+
+// Taps "Pay now" and answers the test provider's payment page with action (pay or decline),
+// as the shopper's browser would post its form.
+async function settle(user, action) {
+  const link = (await rest(user, { payload: 'pay' })).find((r) => r.link)?.link;
+  assert.ok(link, `${user}: a payment link`);
+  const url = new URL(link.url);
+  const r = await fetch(run.base + url.pathname, {
+    method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ token: url.searchParams.get('token'), action }).toString(),
+  });
+  assert.equal(r.status, 200, `${user}: the test payment page took "${action}"`);
+}
+
+// The analytics API as the dashboard calls it (a Bearer token); throws with the server's reason.
+async function analyticsApi(pathAndQuery) {
+  const r = await fetch(run.base + pathAndQuery, { headers: { Authorization: `Bearer ${ANALYTICS_TOKEN}` } });
+  const body = await r.json().catch(() => null);
+  if (!r.ok) throw new Failure(`GET ${pathAndQuery}: ${r.status} ${JSON.stringify(body)}`);
+  return body;
+}
+const analyticsOf = (q) => analyticsApi(`/v1/bots/${BOT}/analytics?${new URLSearchParams(q)}`);
+
+// The API's answer once two readings in a row agree (payments and reminders commit in turns
+// of their own, a moment after the request that caused them).
+async function settledAnalytics(q) {
+  let last = JSON.stringify(await analyticsOf(q));
+  for (let i = 0; i < 50; i++) {
+    await sleep(200);
+    const now = JSON.stringify(await analyticsOf(q));
+    if (now === last) return JSON.parse(now);
+    last = now;
+  }
+  throw new Failure(`the analytics API kept changing: ${last}`);
+}
+
+// Days as the dashboard counts them: "YYYY-MM-DD"; the browser's today (the contexts are in UTC).
+const dayOf = (d) => d.toISOString().slice(0, 10);
+const plusDays = (day, k) => dayOf(new Date(Date.parse(day + 'T00:00:00Z') + k * 86400000));
+
+// Numbers as the page writes them in the contexts' locale (en-US).
+const fmt = {
+  count: (n) => new Intl.NumberFormat('en-US').format(n),
+  percent: (r) => new Intl.NumberFormat('en-US', { style: 'percent', maximumFractionDigits: 1 }).format(r),
+  money(amount, currency) {
+    const f = new Intl.NumberFormat('en-US', { style: 'currency', currency });
+    return f.format(amount / 10 ** f.resolvedOptions().maximumFractionDigits);
+  },
+};
+
+// What the page shows, read from its tables (the bar charts are tables with a bar in a cell).
+// A row: what it is about (its data-* attribute: a step, a day, a channel, a currency), then its cells.
+const cellsOf = (rows) => rows.evaluateAll((trs) => trs.map((tr) =>
+  [Object.values(tr.dataset)[0] ?? null, ...Array.from(tr.querySelectorAll('td'), (td) => td.textContent.trim())]));
+
+// Waits until the page shows want (compared as JSON); says what it showed last if it never does.
+async function shows(read, want, what) {
+  let got;
+  try {
+    await until(async () => JSON.stringify(got = await read()) === JSON.stringify(want), what);
+  } catch (e) {
+    throw new Failure(`${what}:\n  page: ${JSON.stringify(got)}\n  API:  ${JSON.stringify(want)}`);
+  }
+}
+
+async function signInAnalytics(page, token) {
+  await page.getByLabel('Analytics token').fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+// Every number the dashboard shows for report r, compared with r.
+async function dashboardShows(page, r) {
+  const region = (name) => page.getByRole('region', { name, exact: true });
+  await shows(() => cellsOf(region('Funnel').locator('tbody tr')),
+    r.funnel.map((s, i) => [s.step, fmt.count(s.count), i === 0 ? '—' : fmt.percent(s.rate)]), 'the funnel: count and step rate of each step');
+
+  const daily = region('Conversations and orders per day');
+  await shows(() => cellsOf(daily.locator('tbody tr')),
+    r.days.map((d) => [d.day, fmt.count(d.conversations), fmt.count(d.engaged), fmt.count(d.orders)]), 'the daily numbers');
+  const chart = daily.getByRole('img', { name: 'Conversations and orders per day' });
+  const points = () => chart.locator('path').evaluateAll((ps) => ps.map((p) => (p.getAttribute('d').match(/[ML]/g) || []).length));
+  await shows(points, [r.days.length, r.days.length], 'two lines (conversations, orders), one point a day');
+  const total = (k) => fmt.count(r.days.reduce((t, d) => t + d[k], 0));
+  assert.match(await chart.locator('desc').textContent(), new RegExp(`Conversations, ${total('conversations')} in all.*Orders, ${total('orders')} in all`),
+    "the chart's description says the totals");
+  // the keyboard reads the chart day by day: the tooltip and the screen reader say the numbers
+  const plot = daily.getByRole('group', { name: /^Conversations and orders per day, a chart/ });
+  await plot.focus();
+  const tip = daily.locator('.tip');
+  for (const [key, d] of [['End', r.days[r.days.length - 1]], ['ArrowLeft', r.days[r.days.length - 2]], ['Home', r.days[0]]]) {
+    await page.keyboard.press(key);
+    const said = `Conversations: ${fmt.count(d.conversations)}\nOrders: ${fmt.count(d.orders)}`;
+    await until(async () => (await tip.innerText()).endsWith(said), `the tooltip of ${d.day} after ${key}: ${JSON.stringify(said)}`);
+    await until(async () => (await page.locator('#announce').textContent()).endsWith(
+      `Conversations ${fmt.count(d.conversations)}, Orders ${fmt.count(d.orders)}`), `${d.day} said to screen readers`);
+  }
+  await page.keyboard.press('Escape');
+
+  const revenue = region('Revenue');
+  await shows(() => cellsOf(revenue.locator('table').first().locator('tbody tr')),
+    r.revenue.map((x) => [x.currency, fmt.count(x.orders), fmt.money(x.amount, x.currency), fmt.money(x.average, x.currency),
+      fmt.count(x.refunds), fmt.money(x.refunded, x.currency)]), 'the revenue table');
+  for (const { currency } of r.revenue) {
+    const perDay = revenue.getByRole('region', { name: `Revenue per day, ${currency}, day by day`, includeHidden: true }); // (in a closed <details>)
+    await shows(() => cellsOf(perDay.locator('tbody tr')), r.days.map((d) =>
+      [d.day, fmt.money((d.revenue || []).filter((m) => m.currency === currency).reduce((t, m) => t + m.amount, 0), currency)]),
+    `the revenue per day in ${currency}`);
+  }
+
+  const nu = region('Messages the bot did not understand');
+  await shows(() => nu.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => Array.from(tr.cells, (c) => c.textContent))),
+    r.not_understood.top.map((m) => [m.text, fmt.count(m.count)]), 'the most frequent messages not understood, as text');
+  assert.equal(await nu.locator('tbody td *').count(), 0, "shoppers' words are text: no element made of them");
+  assert.equal(await page.evaluate(() => window.__pwned), undefined, 'no script of a shopper ran');
+  await visible(nu.getByText(`${fmt.count(r.not_understood.count)} of ${fmt.count(r.not_understood.turns)} shopper messages ` +
+    `(${fmt.percent(r.not_understood.rate)}) were not understood.`), 'the rate of messages not understood');
+
+  await shows(() => cellsOf(region('Channels').locator('tbody tr')), r.channels.map((c) =>
+    [c.channel, fmt.count(c.conversations), fmt.percent(c.conversations / r.channels.reduce((t, x) => t + x.conversations, 0))]), 'the channel split');
+  if (r.drop_off.length) {
+    await shows(() => cellsOf(region('Where conversations went quiet').locator('tbody tr')),
+      r.drop_off.map((x) => [x.step, fmt.count(x.dropped), fmt.count(x.reached), fmt.percent(x.share)]), 'the drop-off by step');
+  }
+  const fact = (name, key) => region(name).locator(`[data-fact="${key}"] dd`).innerText();
+  assert.match(await fact('Abandoned-cart reminders', 'sent'), new RegExp(`^${fmt.count(r.reminders.sent)}$`), 'reminders sent');
+  assert.match(await fact('Abandoned-cart reminders', 'recovered'), new RegExp(`^${fmt.count(r.reminders.recovered)}\\b`), 'carts recovered');
+  assert.match(await fact('Handoff to a person', 'requested'), new RegExp(`^${fmt.count(r.handoff.requested)}\\b`), 'handoffs asked for');
+  await shows(() => cellsOf(region('Recommendations').locator('tbody tr')),
+    [['shown', fmt.count(r.recommendations.shown)], ['taken', fmt.count(r.recommendations.taken)]], 'recommendations shown and taken');
+}
+
+// Last: it moves parley's clock two days on (the other scenarios' conversations stay on the first day).
+scenario('analytics', 'the analytics dashboard: sign-in (a wrong token is refused with the reason), the funnel, the daily lines and the ' +
+  'not-understood messages as the analytics API says, filters and range in the URL, a phone, axe-core', async () => {
+  // Shoppers over the HTTP API, across three days of parley's clock: orders paid, a cart left and
+  // recovered after its reminder, a declined payment, words the bot does not know, a handoff.
+  const tag = crypto.randomBytes(4).toString('hex');
+  const shopper = (name) => `an-${tag}-${name}`;
+  const today = dayOf(new Date());
+  // the three days of the clock, and room around them for a bot whose time zone is not UTC's
+  const range = { from: plusDays(today, -3), to: plusDays(today, 3) };
+  const restOnly = { ...range, channel: 'rest' };
+
+  await toCheckout(shopper('ada'));
+  await settle(shopper('ada'), 'pay');
+  for (const who of ['bo', 'cy']) {
+    await rest(shopper(who), { text: 'hi' });
+    await rest(shopper(who), { text: 'blorp zzqx fnord' });
+  }
+  await rest(shopper('eve'), { text: 'hi' });
+  await rest(shopper('eve'), { text: '<img src=x onerror="window.__pwned=1">zzqx' });
+  await rest(shopper('dee'), { text: 'hi' });
+  await rest(shopper('jun'), { text: 'こんにちは', locale: 'ja' });
+  await rest(shopper('kai'), { text: 'hi' });
+  await rest(shopper('kai'), { text: 'a small latte' });
+  await rest(shopper('kai'), { payload: 'no' }); // and goes quiet with a latte in the cart
+
+  await advanceClock(86400);
+  await until(async () => (await analyticsOf(restOnly)).reminders.sent >= 1, "the abandoned cart's reminder (the API's reminders.sent)");
+  assert.match(textsOf(await rest(shopper('kai'), { payload: 'done' })), /Shall I take the payment\?/, 'the reminded shopper comes back');
+  await settle(shopper('kai'), 'pay');
+  await toCheckout(shopper('fay'), 'a large cappuccino', 'croissant');
+  await settle(shopper('fay'), 'pay');
+  await rest(shopper('gus'), { text: 'hi' });
+  await rest(shopper('gus'), { text: 'blorp zzqx fnord' });
+
+  await advanceClock(86400);
+  await toCheckout(shopper('hal'));
+  await settle(shopper('hal'), 'decline');
+  await rest(shopper('ivy'), { text: 'hi' });
+  await rest(shopper('ivy'), { text: 'talk to a person' });
+
+  // What the API says of those shoppers alone (the widget's scenarios talked over webchat).
+  const own = await settledAnalytics(restOnly);
+  const step = (name) => own.funnel.find((s) => s.step === name)?.count;
+  assert.ok(step('conversations') >= 11, `the API counts the 11 conversations over HTTP: ${JSON.stringify(own.funnel)}`);
+  assert.ok(step('paid') >= 3, `the API counts the 3 paid orders: ${JSON.stringify(own.funnel)}`);
+  assert.ok(own.not_understood.top.some((m) => m.text === 'blorp zzqx fnord' && m.count >= 3), `"blorp zzqx fnord", 3 times: ${JSON.stringify(own.not_understood)}`);
+  const bots = (await analyticsApi('/v1/analytics/bots')).bots;
+  assert.deepEqual(bots.map((b) => b.name), [BOT], 'the token opens the one bot served');
+  const all = await settledAnalytics(range);
+
+  // Sign-in: a wrong token is refused with the reason; the right one opens the last 7 days.
+  const context = await newContext({ viewport: { width: 1200, height: 900 } });
+  const page = await context.newPage();
+  const asked = [];
+  page.on('request', (req) => asked.push(req.url()));
+  await page.goto(run.base + '/analytics');
+  await signInAnalytics(page, 'not-the-token');
+  await visible(page.getByRole('alert').filter({ hasText: /^The analytics token was not accepted/ }), 'the reason a wrong token was refused');
+  await visible(page.getByLabel('Analytics token'), 'the sign-in, still');
+  await signInAnalytics(page, ANALYTICS_TOKEN);
+  await visible(page.getByRole('heading', { name: TITLE, level: 1 }), 'the dashboard of the bot, by its title');
+  await until(() => new URL(page.url()).hash === `#bot=${BOT}&from=${plusDays(today, -6)}&to=${today}`, 'the last 7 days, ending today, in the URL');
+  assert.equal(await page.getByRole('button', { name: 'Last 7 days' }).getAttribute('aria-pressed'), 'true');
+  assert.equal(await page.getByLabel('Bot', { exact: true }).isVisible(), false, 'no bot picker for a token that opens one bot');
+
+  // The three days of the clock, from the URL; every number as the API says.
+  await page.goto(`${run.base}/analytics#bot=${BOT}&from=${range.from}&to=${range.to}`);
+  await until(async () => await page.getByLabel('From', { exact: true }).inputValue() === range.from &&
+    await page.getByLabel('To', { exact: true }).inputValue() === range.to, 'the range of the URL in the date fields');
+  await dashboardShows(page, all);
+
+  // A channel filter goes into the URL, and a reload shows the same view (the token kept in the tab).
+  const channels = bots[0].channels || [];
+  const channel = channels.includes('rest') ? 'rest' : channels[0];
+  if (channel) {
+    await page.getByLabel('Channel', { exact: true }).selectOption(channel);
+    await until(() => new URL(page.url()).hash.endsWith(`&channel=${channel}`), 'the channel in the URL');
+    const filtered = await analyticsOf({ ...range, channel });
+    await page.reload();
+    await until(async () => await page.getByLabel('Channel', { exact: true }).inputValue() === channel, 'the channel, after the reload');
+    await shows(() => cellsOf(page.getByRole('region', { name: 'Funnel', exact: true }).locator('tbody tr')),
+      filtered.funnel.map((s, i) => [s.step, fmt.count(s.count), i === 0 ? '—' : fmt.percent(s.rate)]), `the funnel of channel ${channel}`);
+    await page.getByLabel('Channel', { exact: true }).selectOption('');
+    await shows(() => cellsOf(page.getByRole('region', { name: 'Funnel', exact: true }).locator('tbody tr')),
+      all.funnel.map((s, i) => [s.step, fmt.count(s.count), i === 0 ? '—' : fmt.percent(s.rate)]), 'the funnel of all channels again');
+  } else {
+    say(`(no channel to filter by: ${JSON.stringify(bots[0])})`);
+  }
+
+  // axe-core on the whole page, with a table of daily numbers open.
+  await page.getByRole('region', { name: 'Conversations and orders per day' }).getByText('The numbers, day by day').click();
+  const require = createRequire(import.meta.url);
+  await page.addScriptTag({ path: require.resolve('axe-core/axe.min.js') });
+  const violations = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations
+    .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 5) })));
+  for (const v of violations) say(`axe ${v.impact}: ${v.id} — ${v.help}: ${v.nodes.join(', ')}`);
+  assert.deepEqual(violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id), [], 'serious or critical violations');
+  await page.getByText('The numbers, day by day').first().click();
+
+  // The picture for docs/analytics.md: the pointer on the daily chart's second-to-last day.
+  const plot = await page.getByRole('region', { name: 'Conversations and orders per day' }).locator('.plot').boundingBox();
+  await page.mouse.move(plot.x + plot.width * (all.days.length - 2) / (all.days.length - 1) - 10, plot.y + plot.height / 2);
+  await visible(page.locator('#daily .tip'), 'the tooltip under the pointer');
+  await shot(page, 'h1-analytics', { docs: 'analytics.png', fullPage: true });
+  const off = asked.filter((u) => !u.startsWith(run.base + '/'));
+  assert.deepEqual(off, [], 'the page asks nothing of any other server');
+
+  // A token that stops working (here: replaced in the tab) brings back the sign-in with the reason.
+  await page.evaluate(() => sessionStorage.setItem('parley-analytics-token', 'revoked'));
+  await page.reload();
+  await visible(page.getByRole('alert').filter({ hasText: /^The analytics token was not accepted/ }), 'the sign-in again, with the reason');
+
+  // A phone: everything in one column, nothing wider than the screen.
+  const phone = await newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  const small = await phone.newPage();
+  await small.goto(`${run.base}/analytics#bot=${BOT}&from=${range.from}&to=${range.to}`);
+  await signInAnalytics(small, ANALYTICS_TOKEN);
+  await shows(() => cellsOf(small.getByRole('region', { name: 'Funnel', exact: true }).locator('tbody tr')),
+    all.funnel.map((s, i) => [s.step, fmt.count(s.count), i === 0 ? '—' : fmt.percent(s.rate)]), 'the funnel on a phone');
+  const wide = await small.evaluate(() => Array.from(document.querySelectorAll('body *'))
+    .filter((el) => el.getClientRects().length && el.getBoundingClientRect().right > innerWidth + 0.5)
+    .map((el) => `${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}.${el.getAttribute('class') || ''}`));
+  assert.deepEqual(wide, [], 'nothing sticks out of the screen');
+  assert.ok(await small.evaluate(() => document.documentElement.scrollWidth <= innerWidth), 'the page does not scroll sideways');
+  await shot(small, 'h2-analytics-phone', { fullPage: true });
+  await phone.close();
+  await context.close();
+});
 
 // Where two texts part, line by line, with a little context.
 function firstDifference(a, b) {

@@ -17,8 +17,30 @@ analytics.MAX_NAME = 64
 local MAX_TEXT <const> = 200 -- of a not-understood message, folded
 
 -- Template keys that mean "the bot did not understand", unless the manifest's
--- analytics.not_understood names others.
-local NOT_UNDERSTOOD = { "fallback", "not_understood", "didnt_understand", "didnt_catch" }
+-- analytics.not_understood names others; "didnt_catch*" is every key that
+-- begins so.
+local NOT_UNDERSTOOD = { "fallback", "not_understood", "didnt_understand", "didnt_catch*" }
+
+-- The set of keys: exact ones, and prefixes whose answer is kept per key
+-- the first time a key is said (template keys are few).
+local function key_set(list)
+  local prefixes = {}
+  local set = setmetatable({}, { __index = function(t, key)
+    local found = false
+    if type(key) == "string" then
+      for _, prefix in ipairs(prefixes) do
+        if key:sub(1, #prefix) == prefix then found = true; break end
+      end
+      rawset(t, key, found)
+    end
+    return found
+  end })
+  for _, key in ipairs(list) do
+    if type(key) ~= "string" or key == "" then error("bot.json:1: analytics.not_understood lists template keys", 0) end
+    if key:sub(-1) == "*" then prefixes[#prefixes + 1] = key:sub(1, -2) else rawset(set, key, true) end
+  end
+  return set
+end
 
 -- configure(bot, manifest): reads the manifest's "analytics" object.
 function analytics.configure(bot, manifest)
@@ -33,11 +55,9 @@ function analytics.configure(bot, manifest)
     error("bot.json:1: analytics.quiet_minutes is a whole number of minutes, at least 1", 0)
   end
   bot.quiet_s = quiet * 60
-  bot.not_understood_keys = {}
-  for _, key in ipairs(conf.not_understood or NOT_UNDERSTOOD) do
-    if type(key) ~= "string" then error("bot.json:1: analytics.not_understood lists template keys", 0) end
-    bot.not_understood_keys[key] = true
-  end
+  local keys = conf.not_understood or NOT_UNDERSTOOD
+  if type(keys) ~= "table" then error("bot.json:1: analytics.not_understood lists template keys", 0) end
+  bot.not_understood_keys = key_set(keys)
 end
 
 -- Records an event of this turn (nothing when the bot has analytics off).
@@ -124,10 +144,13 @@ function analytics.was_recommended(c, sku)
 end
 
 -- A shopper's message: a new conversation when they had none, or their
--- last one went quiet (bot.quiet_s without a word). Returns whether it began.
+-- last one went quiet (bot.quiet_s without a word from either side: a
+-- shopper who answers a reminder goes on with the conversation it was
+-- about). Returns whether it began.
 function analytics.heard(c, s, now)
   if not c.bot.analytics_on then return false end
-  local began = s.conv == nil or s.heard_at == nil or now - s.heard_at >= c.bot.quiet_s
+  local last = math.max(s.heard_at or 0, s.spoke_at or 0)
+  local began = s.conv == nil or last == 0 or now - last >= c.bot.quiet_s
   if began then
     s.conv = (s.conv or 0) + 1
     s.recommended_skus = nil
@@ -149,6 +172,8 @@ end
 function analytics.results(c, before)
   if not c.bot.analytics_on then return nil end
   local s = c.session
+  -- the bot spoke on its own (a reminder, a payment's news, an agent)
+  if c.msg.event and c.out[1] ~= nil then s.spoke_at = s.updated_at end
   local step = where(s)
   if step and step ~= before then analytics.record(c, "step", { step = step }) end
   if c.out[1] ~= nil then analytics.record(c, "reply", { count = #c.out }) end

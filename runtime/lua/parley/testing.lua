@@ -260,4 +260,21 @@ end
 -- the bot answered with.
 function Conversation:transcript() return native.transcript(self.user, self.channel) end
 
+-- The shopper's analytics events, oldest first: {name =, props =, step =,
+-- conv =, at =} (docs/analytics.md). With a name, only those events.
+function Conversation:events(name)
+  local out = {}
+  for _, event in ipairs(native.events(self.user, self.channel)) do
+    if name == nil or event.name == name then out[#out + 1] = event end
+  end
+  return out
+end
+
+-- The names of the shopper's events, oldest first, for a compact assert.
+function Conversation:event_names()
+  local names = {}
+  for i, event in ipairs(self:events()) do names[i] = event.name end
+  return names
+end
+
 return testing

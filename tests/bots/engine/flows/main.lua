@@ -37,6 +37,21 @@ end
 function actions.variations(c) c:say "welcome"; c:say "welcome"; c:say "welcome" end
 function actions.locale_de(c) c:set_locale "de"; c:say "menu_again" end
 function actions.bad_locale(c) c:set_locale "xx" end
+function actions.track(c)
+  c:track("coupon_viewed", { code = "SPRING", tiers = { 1, 2 }, seen = true })
+  c:say_text "tracked"
+end
+function actions.track_bad_name(c) c:track("no spaces please") end
+function actions.track_function(c) c:track("x", { f = print }) end
+function actions.track_big(c) c:track("x", { blob = ("y"):rep(4096) }) end
+function actions.track_then_fail(c)
+  c:track("before_failure")
+  error("boom")
+end
+function actions.track_loop(c)
+  c:track("before_loop")
+  while true do end
+end
 function actions.price(c)
   c:say_text(table.concat({ c:price(1234, "EUR"), c:price(450, "JPY"), c:price(-5, "USD"), c:price(123456789, "GBP") }, " | "))
 end

@@ -353,3 +353,68 @@ describe("the store", function()
     assert.is_false(chat:reset())
   end)
 end)
+
+describe("analytics events", function()
+  it("records the bot's own event with its props, in the turn's commit", function()
+    local chat = started()
+    chat:send "track"
+    local events = chat:events("coupon_viewed")
+    assert.equal(1, #events)
+    assert.same({ code = "SPRING", tiers = { 1, 2 }, seen = true }, events[1].props)
+    assert.equal("main.menu", events[1].step)
+    assert.equal(1, events[1].conv)
+  end)
+
+  it("records what every turn does: the conversation, the message, the step and the reply", function()
+    local chat = testing.conversation()
+    chat:send "hello"
+    assert.same({ "conversation_started", "message", "step", "reply" }, chat:event_names())
+    assert.same({ step = "main.menu" }, chat:events("step")[1].props)
+    chat:send "price"
+    -- the same step: no step event; one more message and reply
+    assert.equal(2, #chat:events("message"))
+    assert.equal(1, #chat:events("step"))
+  end)
+
+  it("refuses a name that is not a word, props that are not JSON, and props too big, at the script's line", function()
+    local chat = started()
+    chat:send "track_bad_name"
+    assert.matches("flows/main.lua:%d+: c:track%(name %[, props%]%): name is a word", table.concat(testing.errors(), "\n"))
+    chat:send "track_function"
+    assert.matches("flows/main.lua:%d+: c:track: props must be JSON values", table.concat(testing.errors(), "\n"))
+    chat:send "track_big"
+    assert.matches("flows/main.lua:%d+: c:track: props are %d+ bytes written as JSON; at most 2048",
+      table.concat(testing.errors(), "\n"))
+    assert.equal(3, #chat:events("script_error"))
+    assert.equal(0, #chat:events("x"))
+  end)
+
+  it("keeps nothing a failed turn tracked, and records the error with its file:line only", function()
+    local chat = started()
+    chat:send "track_then_fail"
+    assert.equal(0, #chat:events("before_failure"))
+    local err = chat:events("script_error")
+    assert.equal(1, #err)
+    assert.matches("^flows/main.lua:%d+$", err[1].props.where)
+  end)
+
+  it("records a budget abort as such", function()
+    local chat = started()
+    chat:send "track_loop"
+    testing.errors()
+    assert.equal(0, #chat:events("before_loop"))
+    assert.same({ budget = "instructions" }, chat:events("budget_abort")[1].props)
+  end)
+
+  it("starts a new conversation after the shopper was quiet for the bot's quiet time", function()
+    local chat = started()
+    testing.advance(29 * 60)
+    chat:send "price"
+    assert.equal(1, #chat:events("conversation_started"))
+    testing.advance(31 * 60)
+    chat:send "price"
+    local started_ = chat:events("conversation_started")
+    assert.equal(2, #started_)
+    assert.equal(2, started_[2].conv)
+  end)
+end)

@@ -1,0 +1,44 @@
+/* analytics: the shop's figures, counted from the events turns recorded
+ * (store.h, pl_store_events_*; what each event means: docs/analytics.md).
+ *
+ * The figures of a bot over whole days in its time zone, optionally of one
+ * channel and one locale: the funnel (conversations -> engaged -> product
+ * shown -> cart -> checkout -> paid), revenue and orders per currency,
+ * refunds, abandoned-cart reminders and the carts they recovered, drop-off
+ * by flow step, what the bot did not understand, recommendations shown and
+ * taken, handoffs, errors, the bot's own events, and the same per day.
+ *
+ * A conversation counts on the day it started; payments, refunds and
+ * reminders on the day they happened. Reads go through the store only, so
+ * the work can run on the store's read thread (pl_store_offload_read). */
+#ifndef PL_ANALYTICS_H
+#define PL_ANALYTICS_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+/* The longest range one request may ask for. */
+#define PL_ANALYTICS_MAX_DAYS 400
+/* Distinct not-understood messages counted one by one (the rest count in
+ * "other"), and how many the figures list. */
+#define PL_ANALYTICS_MAX_TEXTS 10000
+#define PL_ANALYTICS_TOP_TEXTS 20
+
+typedef struct {
+    const char *bot;
+    const char *time_zone; /* an IANA name; NULL: UTC */
+    const char *from, *to; /* "YYYY-MM-DD", both included */
+    const char *channel;   /* NULL: every channel */
+    const char *locale;    /* NULL: every locale */
+    int64_t quiet_ms;      /* a conversation this long without a word went quiet (drop-off) */
+    int64_t now_ms;
+} pl_analytics_query;
+
+/* The figures (a new object, see docs/analytics.md), or PL_ERR with a reason
+ * for the caller (a bad date or range: *bad_request is 1) or from the store. */
+int pl_analytics_figures(pl_store *store, const pl_analytics_query *q, json_t **figures, int *bad_request,
+                         char **err);
+
+#endif
