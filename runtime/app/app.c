@@ -1,6 +1,7 @@
 /* app: opens the store, the bots, the pipeline and the watcher, hands the
  * files below it what they call up through (pl_app_wire_layers), and ties hot
- * reload together; see app.h. */
+ * reload together (a load may change a bot's retention, retention.h); see
+ * app.h. */
 #define _GNU_SOURCE
 #include "app.h"
 
@@ -16,6 +17,7 @@
 #include "core/modules.h"
 #include "event/workers.h"
 #include "jobs.h"
+#include "retention.h"
 
 struct pl_app {
     struct event_base *base;
@@ -30,6 +32,7 @@ struct pl_app {
     pl_http_client *http;
     pl_commerce *commerce;
     pl_jobs *jobs;
+    pl_retention *retention;
     pl_watch *watch;
     pl_workers *workers; /* NULL: turns run on the loop */
     struct watch_target *targets; /* one per bot, for the watcher's callbacks */
@@ -88,6 +91,7 @@ static int load_bot(pl_app *app, pl_bot *bot, const char *changed) {
     int64_t t0 = pl_monotonic_us();
     int ok = pl_bot_reload(bot, app->store, &errors, &warnings) == PL_OK;
     if (app->workers) spread_to_workers(app, bot, ok);
+    if (ok && app->retention) pl_retention_watch(app->retention, bot); /* retention_days may have changed */
     report_load(bot, ok, changed, &errors, &warnings, (double)(pl_monotonic_us() - t0) / 1000.0);
     if (changed && app->on_reload) app->on_reload(bot, ok, changed, &errors, app->on_reload_ud);
     pl_errors_clear(&errors);
@@ -310,6 +314,8 @@ int pl_app_open(const pl_app_config *config, pl_app **out, char **err) {
     pl_commerce_lua_use(app->commerce);
     app->jobs = pl_jobs_new(app->base, app->store, app->pipeline, find_bot_for_jobs, app);
     pl_pipeline_on_jobs(app->pipeline, jobs_changed, app->jobs);
+    app->retention = pl_retention_new(app->base, app->store, app->jobs, find_bot_for_jobs, app);
+    for (size_t i = 0; i < app->nbots; i++) pl_retention_watch(app->retention, app->bots[i]);
     share_store(app);
     if (pl_outbox_resume(app->outbox, err) != PL_OK) {
         pl_app_close(app);
@@ -338,6 +344,7 @@ void pl_app_close(pl_app *app) {
     pl_commerce_lua_use(NULL);
     pl_commerce_free(app->commerce);
     if (app->lease_ev) event_free(app->lease_ev);
+    pl_retention_free(app->retention);
     pl_jobs_free(app->jobs);
     pl_pipeline_free(app->pipeline);
     pl_outbox_free(app->outbox);

@@ -24,6 +24,8 @@ struct pl_jobs {
     int64_t recheck_ms; /* pl_jobs_share's: other nodes schedule jobs too */
     int looking;    /* the store's thread reads the jobs for us */
     int look_again; /* and was kicked meanwhile */
+    pl_jobs_system_fn system; /* pl_jobs_on_system's */
+    void *system_ud;
 };
 
 typedef struct {
@@ -130,7 +132,69 @@ static void fired(int status, void *ud) {
     if (--j->firing == 0) pl_jobs_kick(j);
 }
 
-/* Groups the due jobs by bot: one record (one commit item) per bot. */
+/* --- parley's own jobs ------------------------------------------------------ */
+
+typedef struct {
+    pl_jobs *jobs;
+    json_t *job;
+    int changed; /* it was pending, and is fired now */
+    char *err;
+} system_firing;
+
+/* On the store's thread: fired, and the next one scheduled, together. */
+static void write_system_fired(pl_store *store, void *ud) {
+    system_firing *f = ud;
+    const json_t *job = f->job;
+    int64_t now = pl_now_ms();
+    json_t *data = json_object_get(job, "data");
+    int64_t every = json_integer_value(json_object_get(data, "every_ms"));
+    if (pl_store_begin(store, &f->err) != PL_OK) return;
+    int rc = pl_store_job_fired(store, json_integer_value(json_object_get(job, "id")), now, &f->changed, &f->err);
+    if (rc == PL_OK && f->changed && every > 0) {
+        char *text = json_dumps(data, JSON_COMPACT);
+        rc = pl_store_job_put(store, json_string_value(json_object_get(job, "bot")),
+                              json_string_value(json_object_get(job, "channel")),
+                              json_string_value(json_object_get(job, "user")),
+                              json_string_value(json_object_get(job, "name")), text, now + every, now, &f->err);
+        free(text);
+    }
+    if (rc == PL_OK) rc = pl_store_commit(store, &f->err);
+    if (rc != PL_OK) {
+        pl_store_rollback(store);
+        f->changed = 0;
+    }
+}
+
+static void system_fired(void *ud) {
+    system_firing *f = ud;
+    pl_jobs *j = f->jobs;
+    if (f->err)
+        pl_error("jobs: parley's job '%s' of bot %s could not be fired (%s); retrying",
+                 json_string_value(json_object_get(f->job, "name")), json_string_value(json_object_get(f->job, "bot")),
+                 f->err);
+    else if (f->changed && j->system)
+        j->system(f->job, j->system_ud);
+    json_decref(f->job);
+    free(f->err);
+    free(f);
+    if (--j->firing == 0) pl_jobs_kick(j);
+}
+
+static void fire_system(pl_jobs *j, json_t *job) {
+    system_firing *f = calloc(1, sizeof *f);
+    if (!f) abort();
+    *f = (system_firing){.jobs = j, .job = json_incref(job)};
+    j->firing++;
+    pl_store_offload(j->store, write_system_fired, system_fired, f);
+}
+
+void pl_jobs_on_system(pl_jobs *j, pl_jobs_system_fn fn, void *ud) {
+    j->system = fn;
+    j->system_ud = ud;
+}
+
+/* Groups the due jobs by bot: one record (one commit item) per bot; the
+ * system's are fired one by one, never as a session's event. */
 static void fire_due(pl_jobs *j, json_t *due) {
     json_t *by_bot = json_object();
     j->stalled = 0;
@@ -138,6 +202,11 @@ static void fire_due(pl_jobs *j, json_t *due) {
     json_t *job;
     json_array_foreach(due, i, job) {
         const char *bot = json_string_value(json_object_get(job, "bot"));
+        if (PL_STORE_IS_SYSTEM_CHANNEL(json_string_value(json_object_get(job, "channel")))) {
+            if (j->find_bot(bot, j->ud)) fire_system(j, job);
+            else j->stalled = 1; /* not served here: it waits */
+            continue;
+        }
         json_t *list = json_object_get(by_bot, bot);
         if (!list) json_object_set_new(by_bot, bot, list = json_array());
         json_array_append(list, job);

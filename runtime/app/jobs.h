@@ -5,6 +5,7 @@
  * due, it is marked fired and its event recorded in the inbox in one
  * transaction, and the session's flow handles the event like a message.
  * Scheduling a name again replaces the pending job; c:cancel removes it.
+ * parley's own jobs (pl_jobs_on_system) share the table and the timer.
  * The scheduler keeps one libevent timer for the earliest pending job and
  * looks again after every commit that touched jobs and whenever the test
  * clock moves. */
@@ -28,6 +29,16 @@ void pl_jobs_free(pl_jobs *jobs);
 
 /* Looks for the earliest pending job again and sets the timer. */
 void pl_jobs_kick(pl_jobs *jobs);
+
+/* Jobs of PL_STORE_SYSTEM_CHANNEL (store.h) are parley's own, never a
+ * session's: such a job never reaches a bot's scripts. When one is due it
+ * is marked fired and, when its data has "every_ms", scheduled again that
+ * long from now, in one transaction; then, if it was still pending, fn
+ * runs on the loop with the job ({"id", "bot", "channel", "user", "name",
+ * "data", "fire_at"}, borrowed for the call). The job of a bot not served
+ * here waits, as a session's does. */
+typedef void (*pl_jobs_system_fn)(const json_t *job, void *ud);
+void pl_jobs_on_system(pl_jobs *jobs, pl_jobs_system_fn fn, void *ud);
 /* Several nodes on one database: jobs other nodes scheduled (a node that
  * died left its own) are looked for at least every lease_ms. */
 void pl_jobs_share(pl_jobs *jobs, int64_t lease_ms);

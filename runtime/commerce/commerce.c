@@ -171,6 +171,13 @@ static int take_for_paid(apply_job *job, pl_store *store, const json_t *order, c
     return PL_OK;
 }
 
+/* An order whose shopper was erased (pl_store_session_erase cleared its
+ * token; every order is made with one): nobody is left to tell of it. */
+static int shopper_erased(const json_t *order) {
+    const char *token = json_string_value(json_object_get(order, "token"));
+    return !token || !*token;
+}
+
 /* The event that tells the shopper's session. */
 static json_t *order_event(const json_t *order, const char *type, const char *status, const char *key_suffix) {
     json_t *event = json_pack("{s:s, s:s, s:o}", "type", type, "status", status, "order",
@@ -227,7 +234,7 @@ static int apply_one(apply_job *job, pl_store *store, const json_t *conf, json_t
                         "cart, refund one", pl_bot_name(job->bot), id, was);
             json_object_set_new(order, "state", json_string(to));
             if (strcmp(to, "paid") == 0) rc = take_for_paid(job, store, order, err);
-            if (rc == PL_OK) json_array_append_new(events, order_event(order, "payment", to, to));
+            if (rc == PL_OK && !shopper_erased(order)) json_array_append_new(events, order_event(order, "payment", to, to));
             pl_info("[%s] order %lld is %s", pl_bot_name(job->bot), id, to);
         }
     }
@@ -330,7 +337,7 @@ static int write_update(pl_store *store, void *ud, json_t *events, char **err) {
                                                           (long long)id, state));
     } else if (!same_fulfilment(order, status, tracking) &&
                (rc = pl_store_order_fulfilment(store, id, status, tracking, pl_now_ms(), err)) == PL_OK &&
-               (rc = next_update_seq(store, order, &seq, err)) == PL_OK) {
+               !shopper_erased(order) && (rc = next_update_seq(store, order, &seq, err)) == PL_OK) {
         json_object_set_new(order, "fulfilment", json_string(status));
         if (tracking) json_object_set_new(order, "tracking_url", json_string(tracking));
         char *suffix = pl_strdupf("update:%010lld:%s", (long long)seq, status);

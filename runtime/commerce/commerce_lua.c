@@ -328,11 +328,16 @@ static int lua_order_on_loop(lua_State *L) {
     return read_for_turn(L, turn, r, read_order);
 }
 
-/* discount_used(code) -> whether this shopper has used the code */
+/* discount_used(code) -> whether this shopper has used the code (before
+ * an erasure too: their uses are kept under their pseudonym) */
 static void read_discount_use(pl_store *store, void *ud) {
     store_read *r = ud;
-    char *err = NULL;
+    char *err = NULL, pseudonym[PL_STORE_PSEUDONYM_LEN + 1];
+    pl_session_key key = {r->bot, r->channel, r->user};
     if (pl_store_discount_used(store, r->bot, r->code, r->user, &r->used, &err) != PL_OK) r->used = 0;
+    if (!r->used && !err && pl_store_pseudonym(store, &key, pseudonym, &err) == PL_OK &&
+        pl_store_discount_used(store, r->bot, r->code, pseudonym, &r->used, &err) != PL_OK)
+        r->used = 0;
     free(err);
 }
 

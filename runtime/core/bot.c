@@ -109,6 +109,12 @@ static json_t *read_manifest(const char *dir, char **err) {
         json_t *l;
         json_array_foreach(locales, i, l) if (!json_is_string(l)) reason = "\"locales\" must list strings";
     }
+    json_t *retention = json_object_get(m, "retention_days");
+    if (!reason && retention &&
+        (!json_is_integer(retention) || json_integer_value(retention) < 1 ||
+         json_integer_value(retention) > PL_BOT_MAX_RETENTION_DAYS))
+        reason = "\"retention_days\" must be a whole number of days from 1 to 36500 (leave it out to keep "
+                 "transcripts for good)";
     if (reason) {
         json_decref(m);
         pl_fail(err, "bot.json:1: %s", reason);
@@ -255,6 +261,10 @@ json_t *pl_bot_ask_engine(pl_bot *bot, const char *fn, const json_t *arg) {
 const json_t *pl_bot_channel_settings(const pl_bot *bot, const char *channel) {
     const json_t *settings = json_object_get(json_object_get(bot->manifest, "channels"), channel);
     return json_is_object(settings) ? settings : NULL;
+}
+
+int pl_bot_retention_days(const pl_bot *bot) {
+    return (int)json_integer_value(json_object_get(manifest_here(bot), "retention_days"));
 }
 
 int pl_bot_analytics_on(const pl_bot *bot) {

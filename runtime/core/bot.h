@@ -97,6 +97,12 @@ const char *pl_bot_static_fallback(const pl_bot *bot, const char *locale);
 /* Whether the bot records analytics events (its manifest's analytics.enabled,
  * on unless false). */
 int pl_bot_analytics_on(const pl_bot *bot);
+/* The manifest's retention_days: how long transcripts, analytics events
+ * and inbound messages are kept (app/retention.h purges older ones); 0
+ * when it is not set (kept for good). read_manifest refuses anything but
+ * 1 to PL_BOT_MAX_RETENTION_DAYS. */
+#define PL_BOT_MAX_RETENTION_DAYS 36500
+int pl_bot_retention_days(const pl_bot *bot);
 
 /* The bot's CPU account: script time, budget aborts, its share (borrowed). */
 pl_usage *pl_bot_usage(const pl_bot *bot);

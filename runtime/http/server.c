@@ -9,6 +9,7 @@
 #include "reply.h"
 #include "store_reply.h"
 #include "server_commerce.h"
+#include "shoppers.h"
 #include "webchat.h"
 
 #include <event2/buffer.h>
@@ -171,7 +172,7 @@ static void handle_message(pl_server *s, struct evhttp_request *req, pl_bot *bot
     pl_pipeline_post(pl_app_pipeline(s->app), bot, msg, deliver_rest, w);
 }
 
-/* --- admin: /v1/bots/{bot}/sessions/{channel}/{user} --------------------------- */
+/* --- admin: /v1/bots/{bot}/sessions|shoppers/{channel}/{user} ------------------- */
 
 static int admin_allowed(struct evhttp_request *req) {
     return pl_bearer_allowed(req, getenv("PARLEY_ADMIN_TOKEN"), "PARLEY_ADMIN_TOKEN", "admin API");
@@ -186,7 +187,7 @@ static void deliver_erase(int status, const pl_message *msg, const pl_turn_resul
             pl_reply_json(w->req, 200, json_pack("{s:s, s:s, s:s, s:b}", "bot", msg->bot, "channel",
                                               msg->channel, "user", msg->user, "erased", 1));
         else if (status == 404)
-            pl_reply_error(w->req, 404, "no session for this bot, channel and user");
+            pl_reply_error(w->req, 404, "nothing is stored for this bot, channel and user");
         else
             pl_reply_error(w->req, 503, "the session could not be erased; please retry");
     }
@@ -242,7 +243,11 @@ static void get_session(pl_server *s, struct evhttp_request *req, pl_bot *bot,
     pl_reply_after_store(req, pl_app_store(s->app), read_session, answer_session, r);
 }
 
-static void handle_session(pl_server *s, struct evhttp_request *req, pl_bot *bot,
+/* /sessions/{channel}/{user} (GET: the session) and /shoppers/{channel}/{user}
+ * (GET: everything stored, shoppers.c); DELETE on either erases the
+ * shopper, queued behind their messages in flight. A channel of parley's
+ * own (its system jobs') is no shopper's: never shown, never erased. */
+static void handle_session(pl_server *s, struct evhttp_request *req, pl_bot *bot, int whole,
                            const char *channel, const char *user) {
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_DELETE) {
@@ -250,8 +255,13 @@ static void handle_session(pl_server *s, struct evhttp_request *req, pl_bot *bot
         return;
     }
     if (!admin_allowed(req)) return;
+    if (PL_STORE_IS_SYSTEM_CHANNEL(channel)) {
+        pl_reply_error(req, 400, "channels whose name begins with '_' are parley's own, never a shopper's");
+        return;
+    }
     if (cmd == EVHTTP_REQ_GET) {
-        get_session(s, req, bot, channel, user);
+        if (whole) pl_shopper_export(s->app, req, bot, channel, user);
+        else get_session(s, req, bot, channel, user);
         return;
     }
     waiting *w = wait_for_commit(s, req);
@@ -585,8 +595,8 @@ static void route(pl_server *s, struct evhttp_request *req, char **seg, int n) {
             pl_route_orders(s->app, req, bot, seg, n);
             return;
         }
-        if (n == 6 && strcmp(seg[3], "sessions") == 0) {
-            handle_session(s, req, bot, seg[4], seg[5]);
+        if (n == 6 && (strcmp(seg[3], "sessions") == 0 || strcmp(seg[3], "shoppers") == 0)) {
+            handle_session(s, req, bot, strcmp(seg[3], "shoppers") == 0, seg[4], seg[5]);
             return;
         }
     }

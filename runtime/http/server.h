@@ -1,6 +1,6 @@
 /* server: parley's HTTP API on libevent's evhttp — the `rest` channel
  * (POST /v1/bots/{bot}/messages), /v1/health (health.c) and the admin
- * session API.
+ * API of sessions and shoppers (export: shoppers.c; erasure).
  * Request bodies are parsed by jansson; every bad input gets a 4xx with a
  * JSON reason, and a message is answered only after its commit. */
 #ifndef PL_SERVER_H

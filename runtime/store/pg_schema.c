@@ -144,7 +144,18 @@ static const char *const m8[] = {
     "CREATE INDEX events_by_shopper ON events (bot, channel, \"user\")",
     NULL};
 
-static const char *const *const migrations[] = {m1, m2, m3, m4, m5, m6, m7, m8};
+/* 9: privacy. The database's own settings (the key of erased shoppers'
+ * pseudonyms, made once); what retention purges, found by bot and time; a
+ * shopper's jobs found without reading them all (export, erasure) */
+static const char *const m9[] = {
+    "CREATE TABLE settings (name text PRIMARY KEY, value text NOT NULL)",
+    "CREATE INDEX transcript_by_time ON transcript_rows (bot, at)",
+    "CREATE INDEX inbox_by_time ON inbox (bot, received_at)",
+    "CREATE INDEX outbox_by_time ON outbox (bot, created_at)",
+    "CREATE INDEX jobs_by_shopper ON jobs (bot, channel, \"user\")",
+    NULL};
+
+static const char *const *const migrations[] = {m1, m2, m3, m4, m5, m6, m7, m8, m9};
 #define MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
 /* The advisory lock nodes take turns with ("parley" in ASCII), and how long

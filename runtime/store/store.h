@@ -46,9 +46,10 @@ void pl_store_close(pl_store *store);
  * the PostgreSQL URL it was opened with. */
 const char *pl_store_path(const pl_store *store);
 /* A second connection to the same database for another thread: SQLite's
- * is read-only (a turn thread reads sessions with it: only
- * pl_store_session_get works on it); PostgreSQL's serves every call but
- * batches (pl_store_offload's thread uses one). */
+ * is read-only (a turn thread reads sessions with it, pl_store_offload_read's
+ * thread exports and figures): pl_store_session_get, pl_store_events_read,
+ * pl_store_shopper_export and pl_store_pseudonym work on it; PostgreSQL's
+ * serves every call but batches (pl_store_offload's thread uses one). */
 int pl_store_open_reader(const char *path, pl_store **out, char **err);
 
 /* Hands syncing to the caller's sync thread: commits are written into the
@@ -161,8 +162,13 @@ int pl_store_announce(pl_store *store, const pl_session_key *key, int handoff, c
  * again when it drops). SQLite: never. (pl_store_heard_fn: store_types.h.) */
 int pl_store_listen(pl_store *store, struct event_base *base, pl_store_heard_fn heard, void *ud, char **err);
 /* Erases the session and its transcript, and everything else kept of the
- * shopper; *found is 1 when there was a session or a transcript line, else
- * 0. In a batch on PostgreSQL it is filled in when the batch's outcome is
+ * shopper: inbound messages, calls to them, jobs, the handoff, analytics
+ * events. Their orders stay for the merchant's accounts, pseudonymized:
+ * the user becomes pl_store_pseudonym's, the order's token and payment URL
+ * are cleared (catalog lines, amounts, channel and the provider's
+ * references stay); so do their discount codes' uses, under the same
+ * pseudonym. *found is 1 when anything of the shopper was stored, else 0.
+ * In a batch on PostgreSQL it is filled in when the batch's outcome is
  * read (the loop does not wait): *found must stay valid until then. */
 int pl_store_session_erase(pl_store *store, const pl_session_key *key, int64_t *found, char **err);
 int64_t pl_store_session_count(pl_store *store);
@@ -185,6 +191,48 @@ int pl_store_transcript_since(pl_store *store, const pl_session_key *key, int64_
                               int limit, json_t **lines, char **err);
 /* The id of the session's last transcript line, or 0. */
 int64_t pl_store_transcript_last_id(pl_store *store, const pl_session_key *key);
+
+/* --- shoppers: what is kept of one person (docs/privacy.md) ----------------- */
+
+/* A channel whose name begins with '_' is parley's own, never a shopper's:
+ * PL_STORE_SYSTEM_CHANNEL holds parley's durable system jobs (the daily
+ * retention purge). The admin API refuses to export or erase one. */
+#define PL_STORE_SYSTEM_CHANNEL "_parley"
+#define PL_STORE_IS_SYSTEM_CHANNEL(channel) ((channel)[0] == '_')
+
+/* What an erased shopper's orders keep in place of the user: "erased-" and
+ * the first 16 hex digits of HMAC-SHA256(key, bot "\x1f" channel "\x1f"
+ * user), where the key is a random 32-byte value the database made once
+ * (migration 9's settings table). The same shopper always gets the same
+ * pseudonym, so their orders still group; without the key it cannot be
+ * turned back into the user. */
+#define PL_STORE_PSEUDONYM_LEN 23
+int pl_store_pseudonym(pl_store *store, const pl_session_key *key, char out[PL_STORE_PSEUDONYM_LEN + 1],
+                       char **err);
+
+/* The most rows of each long list an export holds (the latest ones). */
+#define PL_STORE_EXPORT_MAX 10000
+
+/* Everything stored about a shopper, read in one snapshot: a new object
+ * {"session": state | null, "transcript": [{"id", "at", "direction",
+ * "body"}], "orders": [order], "events": [{"id", "at", "conv", "locale",
+ * "step", "events": [...]}], "jobs": [{"id", "name", "state", "data",
+ * "fire_at", "created_at", "fired_at"}], "handoff": {...} | null, "inbox":
+ * [{"id", "platform_id", "message", "received_at", "done_at"}], "outbox":
+ * [{"id", "state", "attempts", "call", "created_at", "sent_at"}],
+ * "discount_uses": [{"code", "order_id", "used_at"}], "omitted":
+ * {"transcript", "events", "jobs", "inbox", "outbox": the count of older
+ * rows left out}}, oldest first; the long lists hold at most `limit` of
+ * their latest rows. *doc is NULL when nothing of the shopper is stored.
+ * Only reads: runs on pl_store_offload_read's connection. */
+int pl_store_shopper_export(pl_store *store, const pl_session_key *key, int limit, json_t **doc, char **err);
+
+/* Removes at most limit of a bot's rows of one kind (store_types.h) older
+ * than before_ms: one short statement, so that a large backlog, purged in
+ * batches (the caller repeats while *removed is limit), never holds a lock
+ * for long. */
+int pl_store_purge_before(pl_store *store, const char *bot, pl_store_purge_kind kind, int64_t before_ms, int limit,
+                          int64_t *removed, char **err);
 
 /* --- analytics events: what turns recorded for the shop's figures --------- */
 

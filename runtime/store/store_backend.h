@@ -11,6 +11,9 @@
 
 #include "store_types.h"
 
+/* The bytes of the pseudonyms' key (store.h, pl_store_pseudonym). */
+#define PL_STORE_KEY_BYTES 32
+
 typedef struct pl_store_backend {
     const char *name; /* "sqlite", "postgresql" */
     int shared;       /* several nodes may share the database */
@@ -45,6 +48,12 @@ typedef struct pl_store_backend {
     int (*transcript_get)(pl_store *store, const pl_session_key *key, int limit, json_t **lines, char **err);
     int (*transcript_since)(pl_store *store, const pl_session_key *key, int64_t after_id, int limit, json_t **lines, char **err);
     int64_t (*transcript_last_id)(pl_store *store, const pl_session_key *key);
+    /* The key of pl_store_pseudonym as the database keeps it (a backend
+     * makes it when it opens a database that has none). */
+    int (*pseudonym_key)(pl_store *store, unsigned char key[PL_STORE_KEY_BYTES], char **err);
+    int (*shopper_export)(pl_store *store, const pl_session_key *key, int limit, json_t **doc, char **err);
+    int (*purge_before)(pl_store *store, const char *bot, pl_store_purge_kind kind, int64_t before_ms, int limit,
+                        int64_t *removed, char **err);
     int (*events_add)(pl_store *store, const pl_session_key *key, const pl_store_events *events, int64_t at_ms, char **err);
     int (*events_read)(pl_store *store, const pl_store_events_query *q, json_t **rows, char **err);
     int (*events_purge)(pl_store *store, const char *bot, int64_t before_ms, int64_t *removed, char **err);
@@ -95,7 +104,17 @@ struct pl_store {
     struct pl_store_thread *reads;  /* store.c's: pl_store_offload_read's, while it runs */
     char *owner;                      /* store.c's copy of pl_store_set_owner's, for that thread */
     int64_t lease_ms;
+    /* store.c's: pl_store_pseudonym's key, once read (a backend fills it
+     * in when it opens a database for writing) */
+    unsigned char pseudonym_key[PL_STORE_KEY_BYTES];
+    int has_pseudonym_key;
 };
+
+/* A new random key for pl_store_pseudonym, as the database keeps it: 64
+ * hex digits (and a NUL). */
+void pl_store_new_key_hex(char out[2 * PL_STORE_KEY_BYTES + 1]);
+/* The key back from that text; PL_ERR when it is not 64 hex digits. */
+int pl_store_key_from_hex(const char *hex, unsigned char key[PL_STORE_KEY_BYTES]);
 
 /* The backends' constructors (store.c calls them). */
 int pl_store_sqlite_open(const char *path, pl_store_sync sync, pl_store **out, char **err);

@@ -629,9 +629,37 @@ static int connect_store(const char *url, int writer, pl_store **out, char **err
     return PL_OK;
 }
 
+static int pg_pseudonym_key(pl_store *handle, unsigned char key[PL_STORE_KEY_BYTES], char **err) {
+    char *hex = NULL;
+    if (run_text((pg_store *)handle, err, "read the pseudonyms' key", &hex,
+                 "SELECT value FROM settings WHERE name = 'pseudonym_key'", "") != PL_OK)
+        return PL_ERR;
+    int ok = pl_store_key_from_hex(hex, key) == PL_OK;
+    free(hex);
+    return ok ? PL_OK : pl_fail(err, "store: the database has no key for pseudonyms (settings: pseudonym_key)");
+}
+
+/* The pseudonyms' key: made the first time a database is opened to write
+ * (of nodes starting at once, the first to insert it wins), and read. */
+static int ensure_pseudonym_key(pl_store *handle, char **err) {
+    char hex[2 * PL_STORE_KEY_BYTES + 1];
+    pl_store_new_key_hex(hex);
+    if (run_done((pg_store *)handle, err, "make the pseudonyms' key", NULL,
+                 "INSERT INTO settings (name, value) VALUES ('pseudonym_key', $1) ON CONFLICT DO NOTHING", "s",
+                 hex) != PL_OK ||
+        pg_pseudonym_key(handle, handle->pseudonym_key, err) != PL_OK)
+        return PL_ERR;
+    handle->has_pseudonym_key = 1;
+    return PL_OK;
+}
+
 int pl_store_pg_open(const char *url, pl_store **out, char **err) {
     if (migrate(url, err) != PL_OK) return PL_ERR;
-    return connect_store(url, 1, out, err);
+    if (connect_store(url, 1, out, err) != PL_OK) return PL_ERR;
+    if (ensure_pseudonym_key(*out, err) == PL_OK) return PL_OK;
+    pg_backend.close(*out);
+    *out = NULL;
+    return PL_ERR;
 }
 
 int pl_store_pg_open_reader(const char *url, pl_store **out, char **err) { return connect_store(url, 0, out, err); }
@@ -1084,19 +1112,39 @@ static void pg_session_release(pl_store *handle, const pl_session_key *key) {
 
 static int pg_session_erase(pl_store *handle, const pl_session_key *key, int64_t *found, char **err) {
     /* the session, its transcript, and everything else that holds what the
-     * shopper said or will be told: inbound messages, calls not yet sent,
-     * pending jobs, the handoff; in one statement (a WITH's deletes all run) */
+     * shopper said or will be told: inbound messages, calls to them, jobs,
+     * the handoff, analytics events; then what the merchant's accounts keep,
+     * under the pseudonym ($4): the discount codes' uses of their orders (so
+     * a once-per-shopper code stays used; a use the pseudonym has of the
+     * same code already replaces theirs), and the orders themselves, without
+     * the token and the payment link that were the shopper's. In one
+     * statement: a WITH's statements all run, on one snapshot (the uses'
+     * orders are found by the user they had) */
+    pg_store *store = (pg_store *)handle;
+    char pseudonym[PL_STORE_PSEUDONYM_LEN + 1];
     *found = 0;
-    return run_integer_later((pg_store *)handle, err, "erase session", found, NULL,
+    if (pl_store_pseudonym(handle, key, pseudonym, err) != PL_OK) return PL_ERR;
+    return run_integer_later(store, err, "erase session", found, NULL,
                              "WITH s AS (DELETE FROM sessions WHERE " KEY_WHERE " RETURNING 1),"
                              " t AS (DELETE FROM transcript_rows WHERE " KEY_WHERE " RETURNING 1),"
-                             " i AS (DELETE FROM inbox WHERE " KEY_WHERE "),"
-                             " o AS (DELETE FROM outbox WHERE " KEY_WHERE "),"
-                             " j AS (DELETE FROM jobs WHERE " KEY_WHERE "),"
-                             " h AS (DELETE FROM handoffs WHERE " KEY_WHERE "),"
-                             " e AS (DELETE FROM events WHERE " KEY_WHERE ")"
-                             " SELECT (EXISTS (SELECT 1 FROM s) OR EXISTS (SELECT 1 FROM t))::int",
-                             "sss", key->bot, key->channel, key->user);
+                             " i AS (DELETE FROM inbox WHERE " KEY_WHERE " RETURNING 1),"
+                             " o AS (DELETE FROM outbox WHERE " KEY_WHERE " RETURNING 1),"
+                             " j AS (DELETE FROM jobs WHERE " KEY_WHERE " RETURNING 1),"
+                             " h AS (DELETE FROM handoffs WHERE " KEY_WHERE " RETURNING 1),"
+                             " e AS (DELETE FROM events WHERE " KEY_WHERE " RETURNING 1),"
+                             " mine AS (SELECT id FROM orders WHERE " KEY_WHERE "),"
+                             " du AS (UPDATE discount_uses u SET \"user\" = $4 WHERE bot = $1 AND \"user\" = $3"
+                             "  AND order_id IN (SELECT id FROM mine) AND NOT EXISTS (SELECT 1 FROM discount_uses x"
+                             "  WHERE x.bot = $1 AND x.code = u.code AND x.\"user\" = $4) RETURNING 1),"
+                             " dd AS (DELETE FROM discount_uses u WHERE bot = $1 AND \"user\" = $3"
+                             "  AND order_id IN (SELECT id FROM mine) AND EXISTS (SELECT 1 FROM discount_uses x"
+                             "  WHERE x.bot = $1 AND x.code = u.code AND x.\"user\" = $4) RETURNING 1),"
+                             " r AS (UPDATE orders SET \"user\" = $4, token = '', payment_url = NULL WHERE " KEY_WHERE
+                             " RETURNING 1)"
+                             " SELECT (EXISTS (SELECT 1 FROM s) OR EXISTS (SELECT 1 FROM t) OR EXISTS (SELECT 1 FROM i)"
+                             " OR EXISTS (SELECT 1 FROM o) OR EXISTS (SELECT 1 FROM j) OR EXISTS (SELECT 1 FROM h)"
+                             " OR EXISTS (SELECT 1 FROM e) OR EXISTS (SELECT 1 FROM r))::int",
+                             "ssss", key->bot, key->channel, key->user, pseudonym);
 }
 
 static int64_t pg_session_count(pl_store *handle) {
@@ -1481,6 +1529,133 @@ static int pg_order_by_ref(pl_store *handle, const char *bot, const char *ref, i
                        "ss", bot, ref);
 }
 
+/* --- shoppers: export and retention ---------------------------------------------- */
+
+/* An export's lists: the SQL of its rows ($1..$3 the shopper; $4 the
+ * limit of a bounded list, whose latest rows it reads, oldest first) and,
+ * for a bounded list, of its count. */
+typedef struct {
+    const char *name;
+    const char *sql;
+    const char *count; /* NULL: not bounded (and no $4) */
+    const char *const *keys;
+    int nkeys;
+} export_list;
+
+static const char *const transcript_keys[] = {"#id", "#at", "direction", "@body"};
+static const char *const event_keys[] = {"#id", "#at", "#conv", "locale", "step", "@events"};
+static const char *const job_keys[] = {"#id", "name", "state", "@data", "#fire_at", "#created_at", "#fired_at"};
+static const char *const inbox_keys[] = {"#id", "platform_id", "@message", "#received_at", "#done_at"};
+static const char *const outbox_keys[] = {"#id", "state", "#attempts", "@call", "#created_at", "#sent_at"};
+static const char *const use_keys[] = {"code", "#order_id", "#used_at"};
+static const char *const handoff_keys[] = {"state", "reason", "agent", "#since", "#updated_at", "display_name"};
+
+#define LATEST(columns, table)                                                                                \
+    "SELECT " columns " FROM (SELECT " columns " FROM " table " WHERE " KEY_WHERE " ORDER BY id DESC LIMIT $4)" \
+    " latest ORDER BY id"
+#define KEYS(k) k, (int)(sizeof k / sizeof *k)
+
+static const export_list export_lists[] = {
+    {"transcript", LATEST("id, at, direction, body", "transcript"), "SELECT count(*) FROM transcript WHERE " KEY_WHERE,
+     KEYS(transcript_keys)},
+    {"orders", "SELECT " ORDER_COLUMNS " FROM orders WHERE " KEY_WHERE " ORDER BY id", NULL, order_keys, ORDER_KEYS},
+    {"events", LATEST("id, at, conv, locale, step, list", "events"), "SELECT count(*) FROM events WHERE " KEY_WHERE,
+     KEYS(event_keys)},
+    {"jobs", LATEST("id, name, state, data, fire_at, created_at, fired_at", "jobs"),
+     "SELECT count(*) FROM jobs WHERE " KEY_WHERE, KEYS(job_keys)},
+    {"handoff", "SELECT state, reason, agent, since, updated_at, display_name FROM handoffs WHERE " KEY_WHERE, NULL,
+     KEYS(handoff_keys)},
+    {"inbox", LATEST("id, platform_id, message, received_at, done_at", "inbox"),
+     "SELECT count(*) FROM inbox WHERE " KEY_WHERE, KEYS(inbox_keys)},
+    {"outbox", LATEST("id, state, attempts, call, created_at, sent_at", "outbox"),
+     "SELECT count(*) FROM outbox WHERE " KEY_WHERE, KEYS(outbox_keys)},
+    /* the uses of the codes of this shopper's orders (a use names no channel) */
+    {"discount_uses",
+     "SELECT d.code, d.order_id, d.used_at FROM discount_uses d JOIN orders o ON o.id = d.order_id "
+     "WHERE d.bot = $1 AND d.\"user\" = $3 AND o.bot = $1 AND o.channel = $2 AND o.\"user\" = $3 "
+     "ORDER BY d.used_at, d.code",
+     NULL, KEYS(use_keys)},
+};
+
+static int export_all(pg_store *store, const pl_session_key *key, int limit, json_t *out, int *found, char **err) {
+    char *state = NULL;
+    if (run_text(store, err, "export the session", &state, "SELECT state FROM sessions WHERE " KEY_WHERE, "sss",
+                 key->bot, key->channel, key->user) != PL_OK)
+        return PL_ERR;
+    json_t *session = state ? json_loads(state, 0, NULL) : NULL;
+    free(state);
+    *found = session != NULL;
+    json_object_set_new(out, "session", session ? session : json_null());
+    /* the counts of what the limit left out, last */
+    json_t *omitted = json_object();
+    for (size_t i = 0; i < sizeof export_lists / sizeof *export_lists; i++) {
+        const export_list *l = &export_lists[i];
+        json_t *rows = NULL;
+        int rc = l->count ? run_rows(store, err, "export", l->keys, l->nkeys, &rows, l->sql, "sssi", key->bot,
+                                     key->channel, key->user, (int64_t)limit)
+                          : run_rows(store, err, "export", l->keys, l->nkeys, &rows, l->sql, "sss", key->bot,
+                                     key->channel, key->user);
+        if (rc != PL_OK) {
+            json_decref(omitted);
+            return PL_ERR;
+        }
+        *found = *found || json_array_size(rows) > 0;
+        int64_t all = 0;
+        if (l->count && json_array_size(rows) >= (size_t)limit &&
+            run_integer(store, err, "export", &all, 0, l->count, "sss", key->bot, key->channel, key->user) != PL_OK) {
+            json_decref(rows);
+            json_decref(omitted);
+            return PL_ERR;
+        }
+        if (l->count) json_object_set_new(omitted, l->name, json_integer(all > limit ? all - limit : 0));
+        if (strcmp(l->name, "handoff") == 0) {
+            json_object_set(out, l->name, json_array_size(rows) ? json_array_get(rows, 0) : json_null());
+            json_decref(rows);
+        } else {
+            json_object_set_new(out, l->name, rows);
+        }
+    }
+    json_object_set_new(out, "omitted", omitted);
+    return PL_OK;
+}
+
+static int pg_shopper_export(pl_store *handle, const pl_session_key *key, int limit, json_t **doc, char **err) {
+    pg_store *store = (pg_store *)handle;
+    *doc = NULL;
+    if (store->in_batch) return pl_fail(err, "store: export: a batch is open");
+    /* one snapshot, unless the caller's transaction is the snapshot */
+    int own = !store->main_open;
+    if (own && run_done(store, err, "export", NULL, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "") != PL_OK)
+        return PL_ERR;
+    if (own) store->main_open = 1;
+    json_t *out = json_object();
+    int found = 0;
+    int rc = export_all(store, key, limit > 0 ? limit : 1, out, &found, err);
+    if (own) {
+        if (rc == PL_OK) rc = run_done(store, err, "export", NULL, "COMMIT", "");
+        else if (PQstatus(store->main.conn) == CONNECTION_OK) PQclear(PQexec(store->main.conn, "ROLLBACK"));
+        store->main_open = 0;
+    }
+    if (rc == PL_OK && found) *doc = out;
+    else json_decref(out);
+    return rc;
+}
+
+static int pg_purge_before(pl_store *handle, const char *bot, pl_store_purge_kind kind, int64_t before_ms, int limit,
+                           int64_t *removed, char **err) {
+    static const char *const sql[] = {
+        [PL_PURGE_TRANSCRIPT] = "WITH d AS (DELETE FROM transcript_rows WHERE id IN (SELECT id FROM transcript_rows "
+                                "WHERE bot = $1 AND at < $2 LIMIT $3) RETURNING 1) SELECT count(*) FROM d",
+        [PL_PURGE_INBOX] = "WITH d AS (DELETE FROM inbox WHERE id IN (SELECT id FROM inbox WHERE bot = $1 "
+                           "AND received_at < $2 AND done_at IS NOT NULL LIMIT $3) RETURNING 1) SELECT count(*) FROM d",
+        [PL_PURGE_OUTBOX] = "WITH d AS (DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE bot = $1 "
+                            "AND created_at < $2 AND state <> 'pending' LIMIT $3) RETURNING 1) SELECT count(*) FROM d",
+    };
+    *removed = 0;
+    if ((unsigned)kind >= sizeof sql / sizeof *sql) return pl_fail(err, "store: nothing to purge of kind %d", kind);
+    return run_integer((pg_store *)handle, err, "purge", removed, 0, sql[kind], "sii", bot, before_ms, (int64_t)limit);
+}
+
 /* --- discounts ----------------------------------------------------------------------- */
 
 static int pg_discount_used(pl_store *handle, const char *bot, const char *code, const char *user, int *used,
@@ -1728,6 +1903,9 @@ static const pl_store_backend pg_backend = {
     .session_count = pg_session_count,
     .transcript_add = pg_transcript_add,
     .transcript_add_turn = pg_transcript_add_turn,
+    .pseudonym_key = pg_pseudonym_key,
+    .shopper_export = pg_shopper_export,
+    .purge_before = pg_purge_before,
     .events_add = pg_events_add,
     .events_read = pg_events_read,
     .events_purge = pg_events_purge,

@@ -145,6 +145,14 @@ static const char *const migrations[] = {
     "  names TEXT NOT NULL, list TEXT NOT NULL);"
     "CREATE INDEX events_by_time ON events (bot, at);"
     "CREATE INDEX events_by_shopper ON events (bot, channel, user);",
+    /* 9: privacy. The database's own settings (the key of erased shoppers'
+     * pseudonyms, made once); what retention purges, found by bot and time;
+     * a shopper's jobs found without reading them all (export, erasure) */
+    "CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX transcript_by_time ON transcript_rows (bot, at);"
+    "CREATE INDEX inbox_by_time ON inbox (bot, received_at);"
+    "CREATE INDEX outbox_by_time ON outbox (bot, created_at);"
+    "CREATE INDEX jobs_by_shopper ON jobs (bot, channel, user);",
 };
 
 /* Statements of run_sql, prepared once per distinct SQL text and kept:
@@ -233,6 +241,31 @@ static once_flag configured = ONCE_FLAG_INIT;
 static const pl_store_backend sqlite_backend;
 static void sqlite_close(pl_store *handle);
 
+static int run_sql(sqlite_store *store, sqlite3_stmt **out_st, const char *sql, const char *types, ...);
+
+static int sqlite_pseudonym_key(pl_store *handle, unsigned char key[PL_STORE_KEY_BYTES], char **err) {
+    sqlite_store *store = (sqlite_store *)handle;
+    sqlite3_stmt *st = NULL;
+    int rc = run_sql(store, &st, "SELECT value FROM settings WHERE name = 'pseudonym_key'", "");
+    if (rc < 0) return db_fail(store, err, "read the pseudonyms' key");
+    int ok = rc == SQLITE_ROW && pl_store_key_from_hex((const char *)sqlite3_column_text(st, 0), key) == PL_OK;
+    if (st) sqlite3_reset(st);
+    return ok ? PL_OK : pl_fail(err, "store: the database has no key for pseudonyms (settings: pseudonym_key)");
+}
+
+/* The pseudonyms' key: made the first time a database is opened to write
+ * (the first of several processes to do so wins), and read. */
+static int ensure_pseudonym_key(sqlite_store *store, char **err) {
+    char hex[2 * PL_STORE_KEY_BYTES + 1];
+    pl_store_new_key_hex(hex);
+    if (run_sql(store, NULL, "INSERT INTO settings (name, value) VALUES ('pseudonym_key', ?1) ON CONFLICT DO NOTHING",
+                "s", hex) != SQLITE_DONE)
+        return db_fail(store, err, "make the pseudonyms' key");
+    if (sqlite_pseudonym_key(&store->base, store->base.pseudonym_key, err) != PL_OK) return PL_ERR;
+    store->base.has_pseudonym_key = 1;
+    return PL_OK;
+}
+
 int pl_store_sqlite_open(const char *path, pl_store_sync sync, pl_store **out, char **err) {
     call_once(&configured, configure_sqlite);
     sqlite_store *store = calloc(1, sizeof *store);
@@ -261,6 +294,10 @@ int pl_store_sqlite_open(const char *path, pl_store_sync sync, pl_store **out, c
             sqlite_close(&store->base);
             return PL_ERR;
         }
+    }
+    if (ensure_pseudonym_key(store, err) != PL_OK) {
+        sqlite_close(&store->base);
+        return PL_ERR;
     }
     /* Serving: a lock held elsewhere (a backup, an admin's sqlite3 shell)
      * must not stop the loop for seconds; a commit that cannot get the
@@ -456,6 +493,8 @@ static void sqlite_session_release(pl_store *handle, const pl_session_key *key) 
 
 static int sqlite_session_erase(pl_store *handle, const pl_session_key *key, int64_t *found, char **err) {
     sqlite_store *store = (sqlite_store *)handle;
+    char pseudonym[PL_STORE_PSEUDONYM_LEN + 1];
+    if (pl_store_pseudonym(handle, key, pseudonym, err) != PL_OK) return PL_ERR;
     if (step_done(store, bind_key(store, ST_SESSION_DEL, key), err, "erase session") != PL_OK)
         return PL_ERR;
     *found = sqlite3_changes(store->db) > 0;
@@ -464,17 +503,28 @@ static int sqlite_session_erase(pl_store *handle, const pl_session_key *key, int
         return PL_ERR;
     *found = *found || sqlite3_changes(store->db) > 0;
     /* everything else that holds what the shopper said or will be told:
-     * inbound messages, calls not yet sent, pending jobs, the handoff */
+     * inbound messages, calls to them, jobs, the handoff, analytics events;
+     * then what the merchant's accounts keep, under the pseudonym: the
+     * discount codes' uses of their orders (so a once-per-shopper code
+     * stays used), and the orders themselves, without the token and the
+     * payment link that were the shopper's (uses first: they find the
+     * orders by the user; a use the pseudonym has of the same code already
+     * is replaced, never left under the user) */
     static const char *const more[] = {
         "DELETE FROM inbox WHERE bot = ?1 AND channel = ?2 AND user = ?3",
         "DELETE FROM outbox WHERE bot = ?1 AND channel = ?2 AND user = ?3",
         "DELETE FROM jobs WHERE bot = ?1 AND channel = ?2 AND user = ?3",
         "DELETE FROM handoffs WHERE bot = ?1 AND channel = ?2 AND user = ?3",
         "DELETE FROM events WHERE bot = ?1 AND channel = ?2 AND user = ?3",
+        "UPDATE OR REPLACE discount_uses SET user = ?4 WHERE bot = ?1 AND user = ?3 AND order_id IN "
+        "(SELECT id FROM orders WHERE bot = ?1 AND channel = ?2 AND user = ?3)",
+        "UPDATE orders SET user = ?4, token = '', payment_url = NULL WHERE bot = ?1 AND channel = ?2 AND user = ?3",
     };
-    for (size_t i = 0; i < sizeof more / sizeof *more; i++)
-        if (run_sql(store, NULL, more[i], "sss", key->bot, key->channel, key->user) != SQLITE_DONE)
+    for (size_t i = 0; i < sizeof more / sizeof *more; i++) {
+        if (run_sql(store, NULL, more[i], "ssss", key->bot, key->channel, key->user, pseudonym) != SQLITE_DONE)
             return db_fail(store, err, "erase session data");
+        *found = *found || sqlite3_changes(store->db) > 0;
+    }
     return PL_OK;
 }
 
@@ -922,11 +972,9 @@ static sqlite3_stmt *cached_statement(sqlite_store *store, const char *sql) {
  * wanted, *out_st is the statement on that row, borrowed: the caller reads
  * the row and calls sqlite3_reset(*out_st) before running anything else
  * (a statement not reset keeps its read transaction open). */
-static int run_sql(sqlite_store *store, sqlite3_stmt **out_st, const char *sql, const char *types, ...) {
-    sqlite3_stmt *st = cached_statement(store, sql);
-    if (!st) return -1;
-    va_list ap;
-    va_start(ap, types);
+/* Binds each argument by type letter ('s' text, 'i' int64, 'n' text or
+ * NULL) to ?1, ?2 ... */
+static void bind_args(sqlite3_stmt *st, const char *types, va_list ap) {
     for (int i = 0; types[i]; i++) {
         if (types[i] == 'i') sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
         else {
@@ -935,6 +983,14 @@ static int run_sql(sqlite_store *store, sqlite3_stmt **out_st, const char *sql, 
             else sqlite3_bind_null(st, i + 1);
         }
     }
+}
+
+static int run_sql(sqlite_store *store, sqlite3_stmt **out_st, const char *sql, const char *types, ...) {
+    sqlite3_stmt *st = cached_statement(store, sql);
+    if (!st) return -1;
+    va_list ap;
+    va_start(ap, types);
+    bind_args(st, types, ap);
     va_end(ap);
     int rc = sqlite3_step(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
@@ -946,6 +1002,40 @@ static int run_sql(sqlite_store *store, sqlite3_stmt **out_st, const char *sql, 
     return rc;
 }
 
+/* The row st is on as an object with the given keys (columns in order; a
+ * key starting with '#' is an integer column, '@' a JSON column; NULL is
+ * null). */
+static json_t *object_of_row(sqlite3_stmt *st, const char *const *keys, int nkeys) {
+    json_t *o = json_object();
+    for (int i = 0; i < nkeys; i++) {
+        const char *key = keys[i];
+        int kind = key[0] == '#' || key[0] == '@' ? *key++ : 0;
+        json_t *v;
+        if (sqlite3_column_type(st, i) == SQLITE_NULL) v = json_null();
+        else if (kind == '#') v = json_integer(sqlite3_column_int64(st, i));
+        else if (kind == '@') v = json_loads((const char *)sqlite3_column_text(st, i), 0, NULL);
+        else v = json_string((const char *)sqlite3_column_text(st, i));
+        json_object_set_new(o, key, v ? v : json_null());
+    }
+    return o;
+}
+
+/* Runs sql (kept) with run_sql's arguments and appends every row to into
+ * (object_of_row). */
+static int append_rows(sqlite_store *store, json_t *into, const char *const *keys, int nkeys, char **err,
+                       const char *sql, const char *types, ...) {
+    sqlite3_stmt *st = cached_statement(store, sql);
+    if (!st) return db_fail(store, err, "query");
+    va_list ap;
+    va_start(ap, types);
+    bind_args(st, types, ap);
+    va_end(ap);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) json_array_append_new(into, object_of_row(st, keys, nkeys));
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? PL_OK : db_fail(store, err, "query");
+}
+
 /* --- orders ---------------------------------------------------------------------- */
 
 #define ORDER_COLUMNS                                                                        \
@@ -953,32 +1043,14 @@ static int run_sql(sqlite_store *store, sqlite3_stmt **out_st, const char *sql, 
     "total, discount_code, lines, provider, provider_ref, payment_ref, payment_url, token, " \
     "created_at, updated_at, paid_at"
 
-static json_t *order_of_row(sqlite3_stmt *st) {
-    static const char *const keys[] = {"#id", "bot", "channel", "user", "state", "fulfilment",
-                                       "tracking_url", "currency", "#subtotal", "#discount",
-                                       "#total", "discount_code", "@lines", "provider",
-                                       "provider_ref", "payment_ref", "payment_url", "token",
-                                       "#created_at", "#updated_at", "#paid_at"};
-    json_t *o = json_object();
-    for (int i = 0; i < (int)(sizeof keys / sizeof *keys); i++) {
-        const char *key = keys[i];
-        json_t *v;
-        if (sqlite3_column_type(st, i) == SQLITE_NULL) {
-            v = json_null();
-            key += (key[0] == '#' || key[0] == '@');
-        } else if (key[0] == '#') {
-            v = json_integer(sqlite3_column_int64(st, i));
-            key++;
-        } else if (key[0] == '@') {
-            v = json_loads((const char *)sqlite3_column_text(st, i), 0, NULL);
-            key++;
-        } else {
-            v = json_string((const char *)sqlite3_column_text(st, i));
-        }
-        json_object_set_new(o, key, v ? v : json_null());
-    }
-    return o;
-}
+static const char *const order_keys[] = {"#id", "bot", "channel", "user", "state", "fulfilment",
+                                         "tracking_url", "currency", "#subtotal", "#discount",
+                                         "#total", "discount_code", "@lines", "provider",
+                                         "provider_ref", "payment_ref", "payment_url", "token",
+                                         "#created_at", "#updated_at", "#paid_at"};
+#define ORDER_KEYS ((int)(sizeof order_keys / sizeof *order_keys))
+
+static json_t *order_of_row(sqlite3_stmt *st) { return object_of_row(st, order_keys, ORDER_KEYS); }
 
 static int sqlite_order_create(pl_store *handle, const json_t *o, int64_t now_ms, int64_t *id, char **err) {
     sqlite_store *store = (sqlite_store *)handle;
@@ -1356,6 +1428,129 @@ static int sqlite_handoffs(pl_store *handle, json_t **list, char **err) {
                         keys, 9, list, err);
 }
 
+/* --- shoppers: export and retention ------------------------------------------------ */
+
+#define SHOPPER "bot = ?1 AND channel = ?2 AND user = ?3"
+
+/* An export's lists: the SQL of its rows (?1..?3 the shopper, ?4 the
+ * limit: the latest rows, oldest first) and, for a list the limit bounds,
+ * of its count. */
+typedef struct {
+    const char *name;
+    const char *sql;
+    const char *count; /* NULL: not bounded */
+    const char *const *keys;
+    int nkeys;
+} export_list;
+
+static const char *const transcript_keys[] = {"#id", "#at", "direction", "@body"};
+static const char *const event_keys[] = {"#id", "#at", "#conv", "locale", "step", "@events"};
+static const char *const job_keys[] = {"#id", "name", "state", "@data", "#fire_at", "#created_at", "#fired_at"};
+static const char *const inbox_keys[] = {"#id", "platform_id", "@message", "#received_at", "#done_at"};
+static const char *const outbox_keys[] = {"#id", "state", "#attempts", "@call", "#created_at", "#sent_at"};
+static const char *const use_keys[] = {"code", "#order_id", "#used_at"};
+static const char *const handoff_keys[] = {"state", "reason", "agent", "#since", "#updated_at", "display_name"};
+
+#define LATEST(columns, table) \
+    "SELECT " columns " FROM (SELECT " columns " FROM " table " WHERE " SHOPPER " ORDER BY id DESC LIMIT ?4) ORDER BY id"
+#define KEYS(k) k, (int)(sizeof k / sizeof *k)
+
+static const export_list export_lists[] = {
+    {"transcript", LATEST("id, at, direction, body", "transcript"), "SELECT count(*) FROM transcript WHERE " SHOPPER,
+     KEYS(transcript_keys)},
+    {"orders", "SELECT " ORDER_COLUMNS " FROM orders WHERE " SHOPPER " ORDER BY id", NULL, KEYS(order_keys)},
+    {"events", LATEST("id, at, conv, locale, step, list", "events"), "SELECT count(*) FROM events WHERE " SHOPPER,
+     KEYS(event_keys)},
+    {"jobs", LATEST("id, name, state, data, fire_at, created_at, fired_at", "jobs"),
+     "SELECT count(*) FROM jobs WHERE " SHOPPER, KEYS(job_keys)},
+    {"handoff", "SELECT state, reason, agent, since, updated_at, display_name FROM handoffs WHERE " SHOPPER, NULL,
+     KEYS(handoff_keys)},
+    {"inbox", LATEST("id, platform_id, message, received_at, done_at", "inbox"),
+     "SELECT count(*) FROM inbox WHERE " SHOPPER, KEYS(inbox_keys)},
+    {"outbox", LATEST("id, state, attempts, call, created_at, sent_at", "outbox"),
+     "SELECT count(*) FROM outbox WHERE " SHOPPER, KEYS(outbox_keys)},
+    /* the uses of the codes of this shopper's orders (a use names no channel) */
+    {"discount_uses",
+     "SELECT d.code, d.order_id, d.used_at FROM discount_uses d JOIN orders o ON o.id = d.order_id "
+     "WHERE d.bot = ?1 AND d.user = ?3 AND o.bot = ?1 AND o.channel = ?2 AND o.user = ?3 ORDER BY d.used_at, d.code",
+     NULL, KEYS(use_keys)},
+};
+
+static int export_all(sqlite_store *store, const pl_session_key *key, int limit, json_t *out, int *found,
+                      char **err) {
+    sqlite3_stmt *st = NULL;
+    int rc = run_sql(store, &st, "SELECT state FROM sessions WHERE " SHOPPER, "sss", key->bot, key->channel, key->user);
+    if (rc < 0) return db_fail(store, err, "export the session");
+    json_t *session = rc == SQLITE_ROW ? json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL) : NULL;
+    if (st) sqlite3_reset(st);
+    *found = session != NULL;
+    json_object_set_new(out, "session", session ? session : json_null());
+    /* the counts of what the limit left out, last */
+    json_t *omitted = json_object();
+    for (size_t i = 0; i < sizeof export_lists / sizeof *export_lists; i++) {
+        const export_list *l = &export_lists[i];
+        json_t *rows = json_array();
+        if (append_rows(store, rows, l->keys, l->nkeys, err, l->sql, "sssi", key->bot, key->channel, key->user,
+                        (int64_t)limit) != PL_OK) {
+            json_decref(rows);
+            json_decref(omitted);
+            return PL_ERR;
+        }
+        *found = *found || json_array_size(rows) > 0;
+        int64_t more = 0;
+        if (l->count && json_array_size(rows) >= (size_t)limit) {
+            st = NULL;
+            rc = run_sql(store, &st, l->count, "sss", key->bot, key->channel, key->user);
+            if (rc == SQLITE_ROW) {
+                more = sqlite3_column_int64(st, 0) - limit;
+                sqlite3_reset(st);
+            }
+        }
+        if (l->count) json_object_set_new(omitted, l->name, json_integer(more > 0 ? more : 0));
+        if (strcmp(l->name, "handoff") == 0) {
+            json_object_set(out, l->name, json_array_size(rows) ? json_array_get(rows, 0) : json_null());
+            json_decref(rows);
+        } else {
+            json_object_set_new(out, l->name, rows);
+        }
+    }
+    json_object_set_new(out, "omitted", omitted);
+    return PL_OK;
+}
+
+static int sqlite_shopper_export(pl_store *handle, const pl_session_key *key, int limit, json_t **doc, char **err) {
+    sqlite_store *store = (sqlite_store *)handle;
+    *doc = NULL;
+    /* one snapshot (a savepoint outside a transaction begins one) */
+    if (run_sql(store, NULL, "SAVEPOINT export", "") != SQLITE_DONE) return db_fail(store, err, "export");
+    json_t *out = json_object();
+    int found = 0;
+    int rc = export_all(store, key, limit > 0 ? limit : 1, out, &found, err);
+    run_sql(store, NULL, "RELEASE export", "");
+    if (rc == PL_OK && found) *doc = out;
+    else json_decref(out);
+    return rc;
+}
+
+static int sqlite_purge_before(pl_store *handle, const char *bot, pl_store_purge_kind kind, int64_t before_ms,
+                               int limit, int64_t *removed, char **err) {
+    sqlite_store *store = (sqlite_store *)handle;
+    static const char *const sql[] = {
+        [PL_PURGE_TRANSCRIPT] = "DELETE FROM transcript_rows WHERE id IN "
+                                "(SELECT id FROM transcript_rows WHERE bot = ?1 AND at < ?2 LIMIT ?3)",
+        [PL_PURGE_INBOX] = "DELETE FROM inbox WHERE id IN (SELECT id FROM inbox WHERE bot = ?1 AND received_at < ?2 "
+                           "AND done_at IS NOT NULL LIMIT ?3)",
+        [PL_PURGE_OUTBOX] = "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE bot = ?1 AND created_at < ?2 "
+                            "AND state <> 'pending' LIMIT ?3)",
+    };
+    *removed = 0;
+    if ((unsigned)kind >= sizeof sql / sizeof *sql) return pl_fail(err, "store: nothing to purge of kind %d", kind);
+    if (run_sql(store, NULL, sql[kind], "sii", bot, before_ms, (int64_t)limit) != SQLITE_DONE)
+        return db_fail(store, err, "purge");
+    *removed = sqlite3_changes(store->db);
+    return PL_OK;
+}
+
 static const pl_store_backend sqlite_backend = {
     .name = "sqlite",
     .shared = 0,
@@ -1387,6 +1582,9 @@ static const pl_store_backend sqlite_backend = {
     .session_count = sqlite_session_count,
     .transcript_add = sqlite_transcript_add,
     .transcript_add_turn = sqlite_transcript_add_turn,
+    .pseudonym_key = sqlite_pseudonym_key,
+    .shopper_export = sqlite_shopper_export,
+    .purge_before = sqlite_purge_before,
     .events_add = sqlite_events_add,
     .events_read = sqlite_events_read,
     .events_purge = sqlite_events_purge,

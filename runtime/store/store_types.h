@@ -38,6 +38,11 @@ typedef struct {
     int limit;
 } pl_store_events_query;
 
+/* What retention purges (store.h, pl_store_purge_before): transcript rows
+ * (a turn's message and answer), inbound messages already handled, and
+ * outgoing calls already sent or given up. */
+typedef enum { PL_PURGE_TRANSCRIPT, PL_PURGE_INBOX, PL_PURGE_OUTBOX } pl_store_purge_kind;
+
 /* pl_store_session_take's answer (store.h). */
 typedef void (*pl_store_taken_fn)(int rc, int held, int64_t turn, int handled, const char *state,
                                   const char *err, void *ud);

@@ -414,6 +414,12 @@ TEST(old_transcript_kept_by_the_migration) {
                        "ALTER TABLE sessions DROP COLUMN seq;"
                        "ALTER TABLE outbox DROP COLUMN owner;"
                        "ALTER TABLE outbox DROP COLUMN lease_until;"
+                       "DROP TABLE events;"
+                       "DROP TABLE settings;"
+                       "DROP INDEX transcript_by_time;"
+                       "DROP INDEX inbox_by_time;"
+                       "DROP INDEX outbox_by_time;"
+                       "DROP INDEX jobs_by_shopper;"
                        "DELETE FROM schema_migrations WHERE version >= 6;"
                        "INSERT INTO transcript (id, bot, channel, user, at, direction, body) VALUES"
                        " (7, 'barista', 'rest', 'alice', 10, 'in', '{\"text\":\"hi\"}'),"
@@ -454,7 +460,7 @@ TEST(old_transcript_kept_by_the_migration) {
         json_decref(lines);
         pl_store_close(store);
     }
-    CHECK(query_int(path, "SELECT max(version) FROM schema_migrations") == 7);
+    CHECK(query_int(path, "SELECT max(version) FROM schema_migrations") == 9);
     free(err);
     remove_db(path);
     free(path);
@@ -843,6 +849,237 @@ TEST(discount_once_per_shopper) {
     CHECK(used == 1);
     CHECK(pl_store_discount_used(store, "barista", "WELCOME", "bob", &used, &err) == 0);
     CHECK(used == 0);
+    CHECK(err == NULL);
+    free(err);
+    pl_store_close(store);
+}
+
+/* An order of `user` on `channel` (an_order's, on another channel). */
+static int64_t order_of(pl_store *store, const char *channel, const char *user, const char *code) {
+    json_t *o = an_order(user, code);
+    json_object_set_new(o, "channel", json_string(channel));
+    int64_t id = 0;
+    char *err = NULL;
+    if (pl_store_order_create(store, o, 1000, &id, &err) != 0) printf("#   order_create: %s\n", err);
+    free(err);
+    json_decref(o);
+    return id;
+}
+
+/* The erasure keeps the shopper's orders for the merchant's accounts, under
+ * one pseudonym per shopper that names nobody; their discount uses too. */
+TEST(erase_pseudonymizes_orders) {
+    pl_store *store = open_memory();
+    if (!store) return;
+    char *err = NULL;
+    int64_t first = order_of(store, "rest", "alice", "WELCOME"), second = order_of(store, "rest", "alice", NULL);
+    int64_t bobs = order_of(store, "rest", "bob", "WELCOME"), console = order_of(store, "console", "alice", NULL);
+    CHECK(pl_store_order_set_link(store, first, "cs_1", "https://pay.example/cs_1", 1100, &err) == 0);
+    int changed = 0, fresh = 0, used = -1;
+    CHECK(pl_store_order_transition(store, first, "pending", "paid", "pi_1", 1200, &changed, &err) == 0);
+    CHECK(pl_store_discount_use(store, "barista", "WELCOME", "alice", first, 1200, &fresh, &err) == 0 && fresh);
+    CHECK(pl_store_discount_use(store, "barista", "WELCOME", "bob", bobs, 1200, &fresh, &err) == 0 && fresh);
+    char p1[PL_STORE_PSEUDONYM_LEN + 1] = "", p2[PL_STORE_PSEUDONYM_LEN + 1] = "", pc[PL_STORE_PSEUDONYM_LEN + 1] = "";
+    CHECK(pl_store_pseudonym(store, &alice, p1, &err) == 0);
+    CHECK(pl_store_pseudonym(store, &alice, p2, &err) == 0);
+    CHECK(pl_store_pseudonym(store, &alice_console, pc, &err) == 0);
+    CHECK_STR(p1, p2);
+    CHECK(strcmp(p1, pc) != 0); /* another channel, another shopper */
+    CHECK(strlen(p1) == PL_STORE_PSEUDONYM_LEN && strncmp(p1, "erased-", 7) == 0);
+    CHECK(strspn(p1 + 7, "0123456789abcdef") == 16);
+    /* no session and no transcript: the orders alone are something to erase */
+    int64_t found = -1;
+    CHECK(pl_store_session_erase(store, &alice, &found, &err) == 0);
+    CHECK(found == 1);
+    json_t *o = NULL;
+    int64_t ids[2] = {first, second};
+    for (int i = 0; i < 2; i++) {
+        CHECK(pl_store_order_get(store, "barista", ids[i], &o, &err) == 0 && o != NULL);
+        CHECK_STR(str(o, "user"), p1);
+        CHECK_STR(str(o, "channel"), "rest");
+        CHECK_STR(str(o, "token"), "");
+        CHECK(json_is_null(json_object_get(o, "payment_url")));
+        CHECK(num(o, "total") == 684);
+        CHECK_STR(str(json_array_get(json_object_get(o, "lines"), 0), "sku"), "latte");
+        json_decref(o);
+        o = NULL;
+    }
+    CHECK(pl_store_order_get(store, "barista", first, &o, &err) == 0);
+    CHECK_STR(str(o, "state"), "paid");
+    CHECK_STR(str(o, "provider_ref"), "cs_1"); /* the provider's references stay, for refunds */
+    CHECK_STR(str(o, "payment_ref"), "pi_1");
+    json_decref(o);
+    json_t *list = NULL;
+    CHECK(pl_store_orders_of(store, "barista", NULL, "alice", 10, &list, &err) == 0);
+    CHECK(json_array_size(list) == 1 && num(json_array_get(list, 0), "id") == console);
+    json_decref(list);
+    CHECK(pl_store_orders_of(store, "barista", "rest", p1, 10, &list, &err) == 0);
+    CHECK(json_array_size(list) == 2); /* still one shopper's */
+    json_decref(list);
+    CHECK(pl_store_orders_of(store, "barista", NULL, "bob", 10, &list, &err) == 0);
+    CHECK(json_array_size(list) == 1 && strcmp(str(json_array_get(list, 0), "token"), "tok") == 0);
+    json_decref(list);
+    /* the code's use stays, under the pseudonym */
+    CHECK(pl_store_discount_used(store, "barista", "WELCOME", "alice", &used, &err) == 0 && used == 0);
+    CHECK(pl_store_discount_used(store, "barista", "WELCOME", p1, &used, &err) == 0 && used == 1);
+    CHECK(pl_store_discount_used(store, "barista", "WELCOME", "bob", &used, &err) == 0 && used == 1);
+    /* a second erasure finds nothing */
+    CHECK(pl_store_session_erase(store, &alice, &found, &err) == 0);
+    CHECK(found == 0);
+    CHECK(err == NULL);
+    free(err);
+    pl_store_close(store);
+}
+
+/* Everything of one shopper, nobody else's; the long lists bounded. */
+TEST(shopper_export) {
+    pl_store *store = open_memory();
+    if (!store) return;
+    char *err = NULL;
+    json_t *doc = (json_t *)1;
+    CHECK(pl_store_shopper_export(store, &alice, 100, &doc, &err) == 0);
+    CHECK(doc == NULL); /* nothing stored */
+    const pl_session_key *everyone[] = {&alice, &bob, &alice_console, &alice_other_bot};
+    for (int k = 0; k < 4; k++) {
+        const pl_session_key *who = everyone[k];
+        CHECK(put(store, who, "{\"cart\":{\"lines\":[]},\"locale\":\"en\"}"));
+        for (int i = 0; i < 3; i++)
+            CHECK(pl_store_transcript_add_turn(store, who, "{\"text\":\"hi\"}", 100 + 10 * i, "[{\"text\":\"hello\"}]",
+                                               101 + 10 * i, &err) == 0);
+        pl_store_events pe = {.conv = 1, .locale = "en", .step = "main.start", .names = " message ",
+                              .list = "[{\"name\":\"message\"}]"};
+        CHECK(pl_store_events_add(store, who, &pe, 150, &err) == 0);
+        CHECK(pl_store_job_put(store, who->bot, who->channel, who->user, "reminder", "{\"n\":1}", 5000, 100, &err) == 0);
+        char id[32];
+        snprintf(id, sizeof id, "m-%d", k);
+        int64_t in = 0, out = 0;
+        CHECK(pl_store_inbox_add(store, who->bot, who->channel, id, who->user, "{\"text\":\"hi\"}", 90, &in, &err) == 0);
+        CHECK(pl_store_outbox_add(store, who->bot, who->channel, who->user, "{\"to\":\"x\"}", 120, &out, &err) == 0);
+    }
+    json_t *h = json_pack("{s:s, s:s, s:I}", "state", "waiting", "reason", "asked", "since", (json_int_t)200);
+    CHECK(pl_store_handoff_put(store, &alice, h, 200, &err) == 0);
+    json_decref(h);
+    int64_t mine = order_of(store, "rest", "alice", "WELCOME");
+    int64_t bobs = order_of(store, "rest", "bob", "WELCOME");
+    order_of(store, "console", "alice", NULL);
+    int fresh = 0;
+    CHECK(pl_store_discount_use(store, "barista", "WELCOME", "alice", mine, 300, &fresh, &err) == 0);
+    CHECK(pl_store_discount_use(store, "barista", "WELCOME", "bob", bobs, 300, &fresh, &err) == 0);
+
+    CHECK(pl_store_shopper_export(store, &alice, 100, &doc, &err) == 0);
+    CHECK(doc != NULL);
+    if (doc) {
+        CHECK_STR(str(json_object_get(doc, "session"), "locale"), "en");
+        json_t *t = json_object_get(doc, "transcript");
+        CHECK(json_array_size(t) == 6);
+        CHECK_STR(str(json_array_get(t, 0), "direction"), "in");
+        CHECK(num(json_array_get(t, 0), "at") == 100);
+        CHECK_STR(str(json_array_get(json_object_get(json_array_get(t, 1), "body"), 0), "text"), "hello");
+        json_t *orders = json_object_get(doc, "orders");
+        CHECK(json_array_size(orders) == 1 && num(json_array_get(orders, 0), "id") == mine);
+        json_t *ev = json_object_get(doc, "events");
+        CHECK(json_array_size(ev) == 1);
+        CHECK_STR(str(json_array_get(json_object_get(json_array_get(ev, 0), "events"), 0), "name"), "message");
+        CHECK_STR(str(json_array_get(ev, 0), "step"), "main.start");
+        json_t *jobs = json_object_get(doc, "jobs");
+        CHECK(json_array_size(jobs) == 1 && strcmp(str(json_array_get(jobs, 0), "state"), "pending") == 0);
+        CHECK(num(json_object_get(json_array_get(jobs, 0), "data"), "n") == 1);
+        CHECK_STR(str(json_object_get(doc, "handoff"), "reason"), "asked");
+        json_t *inbox = json_object_get(doc, "inbox");
+        CHECK(json_array_size(inbox) == 1 && strcmp(str(json_array_get(inbox, 0), "platform_id"), "m-0") == 0);
+        CHECK(json_array_size(json_object_get(doc, "outbox")) == 1);
+        json_t *uses = json_object_get(doc, "discount_uses");
+        CHECK(json_array_size(uses) == 1 && num(json_array_get(uses, 0), "order_id") == mine);
+        CHECK(num(json_object_get(doc, "omitted"), "transcript") == 0);
+        /* nobody else's: bob's, alice's on the console, another bot's alice */
+        char *text = json_dumps(doc, JSON_COMPACT);
+        CHECK(text && strstr(text, "bob") == NULL && strstr(text, "m-1") == NULL && strstr(text, "m-2") == NULL &&
+              strstr(text, "m-3") == NULL);
+        free(text);
+        json_decref(doc);
+    }
+    /* bounded: the latest lines, and how many were left out */
+    CHECK(pl_store_shopper_export(store, &alice, 4, &doc, &err) == 0);
+    json_t *t = json_object_get(doc, "transcript");
+    CHECK(json_array_size(t) == 4);
+    CHECK(num(json_array_get(t, 0), "at") == 110);
+    CHECK(num(json_array_get(t, 3), "at") == 121);
+    CHECK(num(json_object_get(doc, "omitted"), "transcript") == 2);
+    CHECK(num(json_object_get(doc, "omitted"), "events") == 0);
+    json_decref(doc);
+    /* after the erasure: nothing of alice (her order is the pseudonym's) */
+    int64_t found = 0;
+    CHECK(pl_store_session_erase(store, &alice, &found, &err) == 0 && found == 1);
+    doc = (json_t *)1;
+    CHECK(pl_store_shopper_export(store, &alice, 100, &doc, &err) == 0);
+    CHECK(doc == NULL);
+    char pseudonym[PL_STORE_PSEUDONYM_LEN + 1];
+    CHECK(pl_store_pseudonym(store, &alice, pseudonym, &err) == 0);
+    pl_session_key erased = {"barista", "rest", pseudonym};
+    CHECK(pl_store_shopper_export(store, &erased, 100, &doc, &err) == 0);
+    CHECK(doc != NULL && json_is_null(json_object_get(doc, "session")));
+    CHECK(json_array_size(json_object_get(doc, "orders")) == 1);
+    CHECK(json_array_size(json_object_get(doc, "discount_uses")) == 1);
+    CHECK(json_array_size(json_object_get(doc, "transcript")) == 0);
+    json_decref(doc);
+    CHECK(pl_store_shopper_export(store, &bob, 100, &doc, &err) == 0);
+    CHECK(doc && json_array_size(json_object_get(doc, "transcript")) == 6);
+    json_decref(doc);
+    CHECK(err == NULL);
+    free(err);
+    pl_store_close(store);
+}
+
+/* Retention's purge: a bot's old rows, in batches, nothing else. */
+TEST(purge_before_in_batches) {
+    pl_store *store = open_memory();
+    if (!store) return;
+    char *err = NULL;
+    for (int i = 0; i < 5; i++) {
+        CHECK(pl_store_transcript_add_turn(store, &alice, "{\"text\":\"old\"}", 100 + i, "[]", 100 + i, &err) == 0);
+        CHECK(pl_store_transcript_add_turn(store, &alice_other_bot, "{\"text\":\"old\"}", 100 + i, "[]", 100 + i,
+                                           &err) == 0);
+    }
+    CHECK(pl_store_transcript_add_turn(store, &alice, "{\"text\":\"new\"}", 5000, "[]", 5001, &err) == 0);
+    int64_t removed = -1, total = 0;
+    do {
+        CHECK(pl_store_purge_before(store, "barista", PL_PURGE_TRANSCRIPT, 1000, 2, &removed, &err) == 0);
+        CHECK(removed <= 2);
+        total += removed;
+    } while (removed == 2);
+    CHECK(total == 5);
+    json_t *lines = transcript(store, &alice, 100);
+    CHECK(json_array_size(lines) == 2 && num(json_array_get(lines, 0), "at") == 5000);
+    json_decref(lines);
+    lines = transcript(store, &alice_other_bot, 100);
+    CHECK(json_array_size(lines) == 10);
+    json_decref(lines);
+    /* the inbox: handled messages only */
+    int64_t a = 0, b = 0, c = 0;
+    CHECK(pl_store_inbox_add(store, "barista", "whatsapp", "w1", "alice", "{}", 100, &a, &err) == 0);
+    CHECK(pl_store_inbox_add(store, "barista", "whatsapp", "w2", "alice", "{}", 100, &b, &err) == 0);
+    CHECK(pl_store_inbox_add(store, "barista", "whatsapp", "w3", "alice", "{}", 5000, &c, &err) == 0);
+    CHECK(pl_store_inbox_done(store, a, 101, &err) == 0);
+    CHECK(pl_store_inbox_done(store, c, 5001, &err) == 0);
+    CHECK(pl_store_purge_before(store, "barista", PL_PURGE_INBOX, 1000, 10, &removed, &err) == 0);
+    CHECK(removed == 1);
+    json_t *rows = NULL;
+    CHECK(pl_store_inbox_pending(store, INT64_MAX, &rows, &err) == 0);
+    CHECK(json_array_size(rows) == 1 && num(json_array_get(rows, 0), "id") == b); /* never an unhandled one */
+    json_decref(rows);
+    /* the outbox: calls sent or given up only */
+    CHECK(pl_store_outbox_add(store, "barista", "whatsapp", "alice", "{}", 100, &a, &err) == 0);
+    CHECK(pl_store_outbox_add(store, "barista", "whatsapp", "alice", "{}", 100, &b, &err) == 0);
+    CHECK(pl_store_outbox_add(store, "barista", "whatsapp", "alice", "{}", 100, &c, &err) == 0);
+    CHECK(pl_store_outbox_update(store, a, "sent", 1, 0, NULL, 101, &err) == 0);
+    CHECK(pl_store_outbox_update(store, b, "dead", 8, 0, "HTTP 500", 101, &err) == 0);
+    CHECK(pl_store_purge_before(store, "tea", PL_PURGE_OUTBOX, 1000, 10, &removed, &err) == 0);
+    CHECK(removed == 0);
+    CHECK(pl_store_purge_before(store, "barista", PL_PURGE_OUTBOX, 1000, 10, &removed, &err) == 0);
+    CHECK(removed == 2);
+    CHECK(pl_store_outbox_pending(store, &rows, &err) == 0);
+    CHECK(json_array_size(rows) == 1 && num(json_array_get(rows, 0), "id") == c);
+    json_decref(rows);
     CHECK(err == NULL);
     free(err);
     pl_store_close(store);
@@ -1409,6 +1646,51 @@ TEST(postgres_open_fails_cleanly) {
     free(dir);
 }
 
+/* The pseudonyms' key is the database's: made once, kept across opens
+ * (the same shopper, the same pseudonym), read by a reader (a thread's
+ * connection); another database's is another. */
+TEST(pseudonym_key_is_kept_by_the_database) {
+    char *path = on_postgres ? fresh_database_url() : temp_db();
+    char *other = on_postgres ? fresh_database_url() : temp_db();
+    if (!path || !other) {
+        CHECK(0);
+        free(path);
+        free(other);
+        return;
+    }
+    char first[PL_STORE_PSEUDONYM_LEN + 1] = "", again[PL_STORE_PSEUDONYM_LEN + 1] = "",
+         elsewhere[PL_STORE_PSEUDONYM_LEN + 1] = "", read_only[PL_STORE_PSEUDONYM_LEN + 1] = "";
+    char *err = NULL;
+    pl_store *store = NULL, *reader = NULL;
+    CHECK(pl_store_open(path, PL_SYNC_NORMAL, &store, &err) == 0);
+    if (store) CHECK(pl_store_pseudonym(store, &alice, first, &err) == 0);
+    pl_store_close(store);
+    store = NULL;
+    CHECK(pl_store_open(path, PL_SYNC_NORMAL, &store, &err) == 0);
+    if (store) CHECK(pl_store_pseudonym(store, &alice, again, &err) == 0);
+    CHECK(pl_store_open_reader(path, &reader, &err) == 0);
+    if (reader) CHECK(pl_store_pseudonym(reader, &alice, read_only, &err) == 0);
+    pl_store_close(reader);
+    pl_store_close(store);
+    store = NULL;
+    CHECK(pl_store_open(other, PL_SYNC_NORMAL, &store, &err) == 0);
+    if (store) CHECK(pl_store_pseudonym(store, &alice, elsewhere, &err) == 0);
+    pl_store_close(store);
+    CHECK(strlen(first) == PL_STORE_PSEUDONYM_LEN);
+    CHECK_STR(first, again);
+    CHECK_STR(first, read_only);
+    CHECK(strcmp(first, elsewhere) != 0);
+    if (!on_postgres) {
+        CHECK(query_int(path, "SELECT count(*) FROM settings WHERE name = 'pseudonym_key' AND length(value) = 64") == 1);
+        remove_db(path);
+        remove_db(other);
+    }
+    CHECK(err == NULL);
+    free(err);
+    free(path);
+    free(other);
+}
+
 /* The cases every backend must pass. */
 #define CONTRACT(X)                              \
     X(open_memory)                               \
@@ -1427,6 +1709,10 @@ TEST(postgres_open_fails_cleanly) {
     X(outbox_rows)                               \
     X(orders_and_their_states)                   \
     X(discount_once_per_shopper)                 \
+    X(erase_pseudonymizes_orders)                \
+    X(shopper_export)                            \
+    X(purge_before_in_batches)                   \
+    X(pseudonym_key_is_kept_by_the_database)     \
     X(stock_sync_and_take)                       \
     X(jobs_schedule_cancel_fire)                 \
     X(payload_map)                               \

@@ -1,0 +1,215 @@
+/* retention: the daily purge of a bot's old conversations; see
+ * retention.h. Owns the purges in progress, one per bot at most. */
+#include "retention.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/common.h"
+#include "base/log.h"
+
+#define DAY_MS (24LL * 3600 * 1000)
+
+/* What a purge removes, in this order; events last (EVENTS). */
+static const pl_store_purge_kind kinds[] = {PL_PURGE_TRANSCRIPT, PL_PURGE_INBOX, PL_PURGE_OUTBOX};
+#define KINDS ((int)(sizeof kinds / sizeof *kinds))
+#define EVENTS KINDS
+
+typedef struct purge_run {
+    pl_retention *owner;
+    struct purge_run *next;
+    char *bot;
+    int days;
+    int64_t before_ms;
+    int step;                  /* kinds[step], then EVENTS, then done */
+    int64_t batch;             /* what the last batch removed */
+    int64_t removed[KINDS + 1];
+    char *err;
+    struct event *again;       /* the next batch, once the loop served what waits */
+} purge_run;
+
+struct pl_retention {
+    struct event_base *base;
+    pl_store *store;
+    pl_jobs *jobs;
+    pl_retention_bot_fn find_bot;
+    void *ud;
+    purge_run *runs;
+};
+
+/* --- scheduling -------------------------------------------------------------- */
+
+typedef struct {
+    pl_retention *r;
+    char *bot;
+    int on;        /* retention_days set: schedule, else cancel */
+    int scheduled; /* a job was put */
+    char *err;
+} watch;
+
+static void write_watch(pl_store *store, void *ud) {
+    watch *w = ud;
+    if (!w->on) {
+        pl_store_job_cancel(store, w->bot, PL_STORE_SYSTEM_CHANNEL, PL_RETENTION_USER, PL_RETENTION_JOB, NULL,
+                            &w->err);
+        return;
+    }
+    json_t *pending = NULL;
+    if (pl_store_jobs_of(store, w->bot, PL_STORE_SYSTEM_CHANNEL, PL_RETENTION_USER, &pending, &w->err) != PL_OK) return;
+    int64_t now = pl_now_ms();
+    if (json_array_size(pending) == 0) {
+        char *data = pl_strdupf("{\"every_ms\":%lld}", (long long)DAY_MS);
+        w->scheduled = pl_store_job_put(store, w->bot, PL_STORE_SYSTEM_CHANNEL, PL_RETENTION_USER, PL_RETENTION_JOB,
+                                        data, now, now, &w->err) == PL_OK;
+        free(data);
+    }
+    json_decref(pending);
+}
+
+static void watched(void *ud) {
+    watch *w = ud;
+    if (w->err) pl_error("[%s] retention: its daily job could not be scheduled: %s", w->bot, w->err);
+    if (w->scheduled) pl_jobs_kick(w->r->jobs);
+    free(w->bot);
+    free(w->err);
+    free(w);
+}
+
+void pl_retention_watch(pl_retention *r, pl_bot *bot) {
+    watch *w = calloc(1, sizeof *w);
+    if (!w) abort();
+    *w = (watch){.r = r, .bot = pl_strdup(pl_bot_name(bot)), .on = pl_bot_retention_days(bot) > 0};
+    pl_store_offload(r->store, write_watch, watched, w);
+}
+
+/* --- a purge --------------------------------------------------------------------- */
+
+/* The analytics events' part: one call. (The analytics' roll-up, which
+ * keeps day aggregates with no personal data before it purges, takes its
+ * place.) */
+static int purge_events(pl_store *store, const char *bot, int64_t before_ms, int64_t *removed, char **err) {
+    return pl_store_events_purge(store, bot, before_ms, removed, err);
+}
+
+static void purge_batch(pl_store *store, void *ud) {
+    purge_run *run = ud;
+    run->batch = 0;
+    if (run->step < KINDS)
+        pl_store_purge_before(store, run->bot, kinds[run->step], run->before_ms, PL_RETENTION_BATCH, &run->batch,
+                              &run->err);
+    else
+        purge_events(store, run->bot, run->before_ms, &run->batch, &run->err);
+}
+
+static void run_free(purge_run *run) {
+    pl_retention *r = run->owner;
+    for (purge_run **p = &r->runs; *p; p = &(*p)->next)
+        if (*p == run) {
+            *p = run->next;
+            break;
+        }
+    if (run->again) event_free(run->again);
+    free(run->bot);
+    free(run->err);
+    free(run);
+}
+
+static void batch_done(void *ud);
+
+static void next_batch(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    purge_run *run = arg;
+    pl_store_offload(run->owner->store, purge_batch, batch_done, run);
+}
+
+static void batch_done(void *ud) {
+    purge_run *run = ud;
+    if (run->err) {
+        pl_error("[%s] retention: %s; what is left is purged by the next day's run", run->bot, run->err);
+        run_free(run);
+        return;
+    }
+    run->removed[run->step] += run->batch;
+    /* a full batch: there may be more of this kind */
+    if (!(run->step < KINDS && run->batch >= PL_RETENTION_BATCH)) run->step++;
+    if (run->step <= EVENTS) {
+        /* after what else waits on the loop, never in one go */
+        struct timeval now = {0, 0};
+        evtimer_add(run->again, &now);
+        return;
+    }
+    pl_info("[%s] retention (%d day%s): removed %lld transcript rows, %lld inbox messages, %lld sent calls, "
+            "%lld event rows",
+            run->bot, run->days, run->days == 1 ? "" : "s", (long long)run->removed[0], (long long)run->removed[1],
+            (long long)run->removed[2], (long long)run->removed[EVENTS]);
+    run_free(run);
+}
+
+typedef struct {
+    char *bot;
+    char *err;
+} cancel;
+
+static void write_cancel(pl_store *store, void *ud) {
+    cancel *c = ud;
+    pl_store_job_cancel(store, c->bot, PL_STORE_SYSTEM_CHANNEL, PL_RETENTION_USER, PL_RETENTION_JOB, NULL, &c->err);
+}
+
+static void cancelled(void *ud) {
+    cancel *c = ud;
+    if (c->err) pl_error("[%s] retention: %s", c->bot, c->err);
+    free(c->bot);
+    free(c->err);
+    free(c);
+}
+
+/* The daily job fired (pl_jobs_on_system's fn): the job is already
+ * scheduled for tomorrow. */
+static void on_job(const json_t *job, void *ud) {
+    pl_retention *r = ud;
+    const char *name = json_string_value(json_object_get(job, "name"));
+    const char *user = json_string_value(json_object_get(job, "user"));
+    if (strcmp(name, PL_RETENTION_JOB) != 0 || strcmp(user, PL_RETENTION_USER) != 0) {
+        pl_warn("jobs: parley has no job '%s' for '%s'; it is dropped", name, user);
+        return;
+    }
+    const char *bot_name = json_string_value(json_object_get(job, "bot"));
+    pl_bot *bot = r->find_bot(bot_name, r->ud);
+    int days = bot ? pl_bot_retention_days(bot) : 0;
+    if (days <= 0) {
+        /* retention_days was taken out of bot.json: the job stops */
+        cancel *c = calloc(1, sizeof *c);
+        if (!c) abort();
+        c->bot = pl_strdup(bot_name);
+        pl_store_offload(r->store, write_cancel, cancelled, c);
+        return;
+    }
+    for (purge_run *run = r->runs; run; run = run->next)
+        if (strcmp(run->bot, bot_name) == 0) {
+            pl_warn("[%s] retention: yesterday's purge is still running; today's is skipped", bot_name);
+            return;
+        }
+    purge_run *run = calloc(1, sizeof *run);
+    if (!run) abort();
+    *run = (purge_run){.owner = r, .next = r->runs, .bot = pl_strdup(bot_name), .days = days,
+                       .before_ms = pl_now_ms() - days * DAY_MS};
+    run->again = evtimer_new(r->base, next_batch, run);
+    r->runs = run;
+    next_batch(-1, 0, run);
+}
+
+pl_retention *pl_retention_new(struct event_base *base, pl_store *store, pl_jobs *jobs, pl_retention_bot_fn find_bot,
+                               void *ud) {
+    pl_retention *r = calloc(1, sizeof *r);
+    if (!r) abort();
+    *r = (pl_retention){.base = base, .store = store, .jobs = jobs, .find_bot = find_bot, .ud = ud};
+    pl_jobs_on_system(jobs, on_job, r);
+    return r;
+}
+
+void pl_retention_free(pl_retention *r) {
+    if (!r) return;
+    while (r->runs) run_free(r->runs);
+    free(r);
+}
