@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 
+#include "app/analytics.h"
 #include "base/common.h"
 #include "base/log.h"
 #include "reply.h"
@@ -42,6 +43,16 @@ static void answer_export(struct evhttp_request *req, void *ud) {
         size_t i;
         json_t *order;
         json_array_foreach(json_object_get(r->doc, "orders"), i, order) json_object_del(order, "token");
+        /* a turn's events in order, the marked ones (message, step ...) too */
+        json_t *row;
+        json_array_foreach(json_object_get(r->doc, "events"), i, row) {
+            char *list = json_dumps(json_object_get(row, "events"), JSON_COMPACT);
+            json_object_set_new(row, "events",
+                                pl_analytics_row_events(json_string_value(json_object_get(row, "names")), list,
+                                                        json_string_value(json_object_get(row, "step"))));
+            json_object_del(row, "names");
+            free(list);
+        }
         json_t *answer = json_pack("{s:s, s:s, s:s, s:I}", "bot", r->bot, "channel", r->channel, "user", r->user,
                                    "exported_at", (json_int_t)pl_now_ms());
         json_object_update(answer, r->doc);

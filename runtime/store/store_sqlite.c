@@ -1444,7 +1444,7 @@ typedef struct {
 } export_list;
 
 static const char *const transcript_keys[] = {"#id", "#at", "direction", "@body"};
-static const char *const event_keys[] = {"#id", "#at", "#conv", "locale", "step", "@events"};
+static const char *const event_keys[] = {"#id", "#at", "#conv", "locale", "step", "@events", "names"};
 static const char *const job_keys[] = {"#id", "name", "state", "@data", "#fire_at", "#created_at", "#fired_at"};
 static const char *const inbox_keys[] = {"#id", "platform_id", "@message", "#received_at", "#done_at"};
 static const char *const outbox_keys[] = {"#id", "state", "#attempts", "@call", "#created_at", "#sent_at"};
@@ -1459,7 +1459,7 @@ static const export_list export_lists[] = {
     {"transcript", LATEST("id, at, direction, body", "transcript"), "SELECT count(*) FROM transcript WHERE " SHOPPER,
      KEYS(transcript_keys)},
     {"orders", "SELECT " ORDER_COLUMNS " FROM orders WHERE " SHOPPER " ORDER BY id", NULL, KEYS(order_keys)},
-    {"events", LATEST("id, at, conv, locale, step, list", "events"), "SELECT count(*) FROM events WHERE " SHOPPER,
+    {"events", LATEST("id, at, conv, locale, step, list, names", "events"), "SELECT count(*) FROM events WHERE " SHOPPER,
      KEYS(event_keys)},
     {"jobs", LATEST("id, name, state, data, fire_at, created_at, fired_at", "jobs"),
      "SELECT count(*) FROM jobs WHERE " SHOPPER, KEYS(job_keys)},
