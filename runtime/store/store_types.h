@@ -18,6 +18,13 @@ typedef struct {
 
 typedef enum { PL_SYNC_NORMAL, PL_SYNC_FULL } pl_store_sync;
 
+/* pl_store_read_figures's: the sessions stored, the jobs pending, and the
+ * database's size in bytes (SQLite: the file and its WAL, or the pages of
+ * an in-memory database; PostgreSQL: pg_database_size). */
+typedef struct {
+    int64_t sessions, jobs_pending, bytes;
+} pl_store_figures;
+
 /* pl_store_session_take's answer (store.h). */
 typedef void (*pl_store_taken_fn)(int rc, int held, int64_t turn, int handled, const char *state,
                                   const char *err, void *ud);
