@@ -6,16 +6,17 @@ difference between a scrape before and one after what a case does.
 
 Served: two echo fixture bots (harness.ECHO_FLOW), "cafe" (HTTP API only,
 an instruction budget of 1,000,000) and "shop" (the HTTP API and Telegram,
-whose Bot API is test_channel_telegram's fake on a loopback port), with
-PARLEY_METRICS_TOKEN set and --metrics-listen 127.0.0.1:0; a second server
-without the token.
+whose Bot API is test_channel_telegram's fake on a loopback port), and
+"timer", whose flow schedules a job, with PARLEY_METRICS_TOKEN set, the
+test clock on and --metrics-listen 127.0.0.1:0; a second server without
+the token.
 
 Cases: messages through the HTTP API and a Telegram webhook (with a
 duplicate delivery, a wrong and a missing secret) counted by bot, channel,
 route and status, the turn histogram's count equal to the turns, the
 commit batches' sizes adding up to the items committed, the store's
-figures; a script error and a budget abort by bot; reloads and a failed
-reload by bot; the token (401 wrong or missing, 403 unset) and the
+figures; a script error and a budget abort by bot; a job pending, then
+fired; reloads and a failed reload by bot; the token (401 wrong or missing, 403 unset) and the
 address of its own, which wants none."""
 
 import http.client
@@ -24,7 +25,8 @@ import sys
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Server, check, echo_bot, new_user, read_file, run_suite, wait_until, write_file  # noqa: E402
+from harness import (Server, check, echo_bot, make_bot, new_user, read_file, run_suite, wait_until,  # noqa: E402
+                     write_file)
 from test_channel_telegram import BARISTA_TOKEN, FakeTelegram, TelegramClient, new_chat  # noqa: E402
 
 try:
@@ -41,6 +43,23 @@ except ImportError:  # a Python that is not Debian's: the package is Debian's
 TOKEN = "metrics-" + uuid.uuid4().hex
 SECRET = "shop-hook-secret_" + uuid.uuid4().hex[:8]
 UNTHROTTLED = ["--bot-share", "100", "--bot-burst-ms", "600000"]
+# "timer": "remind me" schedules a job in ten minutes, which says "nudged".
+TIMER_FLOW = """\
+return {
+  start = function(c, msg)
+    if msg.text == "remind me" then c:schedule("nudge", { after = 600 }, { n = 1 }) end
+    c:say("info", { text = "ok" })
+    return "wait"
+  end,
+  wait = { answer = function(c) return "start" end },
+}
+"""
+TIMER_JOBS = """\
+return { nudge = function(c, data) c:say("info", { text = "nudged " .. data.n }) end }
+"""
+TIMER_TONE = """\
+return { persona = { name = "Tim" }, templates = { en = { info = "{text}", fallback = "timer fallback" } } }
+"""
 HISTOGRAMS = ("parley_turn_duration_seconds", "parley_commit_duration_seconds", "parley_commit_batch_size")
 
 
@@ -100,10 +119,12 @@ def main(tap):
     cafe_dir, cafe_flow = echo_bot("cafe", manifest={"limits": {"instructions": 1000000}})
     shop_dir, _ = echo_bot("shop", manifest={"channels": {"telegram": {
         "bot_token_env": "SHOP_TELEGRAM_BOT_TOKEN", "secret_token_env": "SHOP_TELEGRAM_SECRET_TOKEN"}}})
-    env = {"PARLEY_METRICS_TOKEN": TOKEN, "SHOP_TELEGRAM_BOT_TOKEN": BARISTA_TOKEN,
+    timer_dir = make_bot("timer", {"flows/main.lua": TIMER_FLOW, "scripts/jobs.lua": TIMER_JOBS,
+                                   "scripts/tone.lua": TIMER_TONE})
+    env = {"PARLEY_METRICS_TOKEN": TOKEN, "PARLEY_TEST_CLOCK": "1", "SHOP_TELEGRAM_BOT_TOKEN": BARISTA_TOKEN,
            "SHOP_TELEGRAM_SECRET_TOKEN": SECRET, "PARLEY_TELEGRAM_API_BASE": "http://127.0.0.1:%d" % fake.port,
            "PARLEY_OUTBOX_RETRY_MS": "50"}
-    srv = tap.watch(Server([cafe_dir, shop_dir], env=env, args=UNTHROTTLED + ["--metrics-listen", "127.0.0.1:0"],
+    srv = tap.watch(Server([cafe_dir, shop_dir, timer_dir], env=env, args=UNTHROTTLED + ["--metrics-listen", "127.0.0.1:0"],
                            name="parley (metrics)").start())
     metrics_port = int(srv.wait_log(r"metrics: GET http://127\.0\.0\.1:(\d+)/metrics answers without a token").group(1))
     tokenless = tap.watch(Server([cafe_dir], env={"PARLEY_METRICS_TOKEN": None}, name="parley (no token)").start())
@@ -201,6 +222,23 @@ def main(tap):
         check.assertEqual(delta(before, after, "parley_turn_duration_seconds_count", bot="cafe"), 2)
         check.assertGreater(value(after, "parley_script_seconds_total", bot="cafe"), 0)
 
+    def jobs(run):
+        user = new_user("timer")
+        before = scrape()
+        check.assertEqual(srv.say("timer", user, "remind me"), [{"text": "ok"}])
+        scheduled = scrape()
+        check.assertEqual(delta(before, scheduled, "parley_jobs_pending"), 1)
+        check.assertEqual(delta(before, scheduled, "parley_jobs_fired_total", bot="timer"), 0)
+        r = srv.request("POST", "/v1/test/clock", {"advance": 601})
+        check.assertEqual(r.status, 200, r)
+        # the job's turn is a message too: counted once it has run
+        after = wait_until(lambda: (lambda s: s if delta(before, s, "parley_messages_total", bot="timer",
+                                                         channel="rest") == 2 else None)(scrape()),
+                           what="the job's turn")
+        check.assertEqual(delta(before, after, "parley_jobs_fired_total", bot="timer"), 1)
+        check.assertEqual(delta(before, after, "parley_jobs_pending"), 0)
+        check.assertEqual(delta(before, after, "parley_http_requests_total", route="other", status="200"), 1)
+
     def reloads_by_bot(run):
         path = os.path.join(cafe_dir, "flows", "main.lua")
         before = scrape()
@@ -250,6 +288,7 @@ def main(tap):
     try:
         tap.case("messages, answers, webhook failures and duplicates counted exactly", counted)
         tap.case("script errors and budget aborts by bot; failed turns are messages", errors_by_bot)
+        tap.case("a job: pending, then fired, and its turn a message", jobs)
         tap.case("reloads and failed reloads by bot", reloads_by_bot)
         tap.case("the token: 401 missing or wrong, 403 unset", token)
         tap.case("--metrics-listen: /metrics without a token, and nothing else", own_address)
