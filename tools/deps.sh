@@ -11,7 +11,9 @@ build="gcc make pkg-config liblua5.4-dev libevent-dev libjansson-dev libsqlite3-
 # chromium, nodejs, npm and the fonts: the browser tests (tests/browser/), which
 # draw Latin, Arabic, Hebrew, Japanese and emoji; their npm packages come from
 # tests/browser/package-lock.json (`make test` runs npm ci there).
-test="lua-busted lua5.4 python3 openssl postgresql chromium nodejs npm fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji"
+# python3-prometheus-client: its text-format parser reads /metrics
+# (tests/e2e/test_metrics.py).
+test="lua-busted lua5.4 python3 python3-prometheus-client openssl postgresql chromium nodejs npm fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji"
 bench="wrk python3 postgresql haproxy"
 # clang and its runtime libraries: libclang_rt.fuzzer-x86_64.a (libFuzzer)
 # and the sanitizers' are in libclang-rt-<version>-dev, which this package

@@ -5,12 +5,14 @@
 #define _GNU_SOURCE
 #include "app.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "base/common.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "base/secrets.h"
 #include "commerce/commerce.h"
 #include "core/http_lua.h"
@@ -38,7 +40,42 @@ struct pl_app {
     struct watch_target *targets; /* one per bot, for the watcher's callbacks */
     pl_reload_fn on_reload;
     void *on_reload_ud;
+    pl_metric_reader *aborts_reader, *script_reader; /* the bots' budget aborts and script time (usage.h) */
 };
+
+/* Reloads after a change, and those that failed, by bot (docs/metrics.md). */
+static pl_metric *reloads, *reload_failures;
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+
+static void make_metrics(void) {
+    reloads = pl_metric_counter("parley_reloads_total", "Reloads of a bot's scripts after a change to its folder", "bot");
+    reload_failures = pl_metric_counter("parley_reload_failures_total",
+                                        "Reloads that failed (the previous version kept serving)", "bot");
+}
+
+/* What usage.c counts per bot, read when /metrics asks. */
+static void read_budget_aborts(pl_metric_out *out, void *ud) {
+    pl_app *app = ud;
+    static const char *const budgets[] = {"instructions", "time", "memory"};
+    for (size_t i = 0; i < app->nbots; i++) {
+        json_t *usage = pl_usage_json(pl_bot_usage(app->bots[i]));
+        json_t *aborts = json_object_get(usage, "aborts");
+        for (size_t b = 0; b < 3; b++)
+            pl_metric_sample(out, (const char *[]){pl_bot_name(app->bots[i]), budgets[b]},
+                             (double)json_integer_value(json_object_get(aborts, budgets[b])));
+        json_decref(usage);
+    }
+}
+
+static void read_script_time(pl_metric_out *out, void *ud) {
+    pl_app *app = ud;
+    for (size_t i = 0; i < app->nbots; i++) {
+        json_t *usage = pl_usage_json(pl_bot_usage(app->bots[i]));
+        pl_metric_sample(out, (const char *[]){pl_bot_name(app->bots[i])},
+                         (double)json_integer_value(json_object_get(usage, "script_ms")) / 1000.0);
+        json_decref(usage);
+    }
+}
 
 typedef struct watch_target {
     pl_app *app;
@@ -55,7 +92,8 @@ static void report_load(pl_bot *bot, int ok, const char *changed, const pl_error
         return;
     }
     for (size_t i = 0; i < errors->count; i++)
-        pl_error("[%s] %s", pl_bot_name(bot), errors->items[i]);
+        pl_log_with(PL_LOG_ERROR, &(pl_log_fields){.bot = pl_bot_name(bot), .script_error = errors->items[i]}, "[%s] %s",
+                    pl_bot_name(bot), errors->items[i]);
     pl_error("[%s] %s; %s", pl_bot_name(bot), changed ? "reload failed" : "scripts failed to load",
              pl_bot_vm(bot) ? "the previous version keeps serving" : "shoppers get the fallback reply");
 }
@@ -93,6 +131,8 @@ static int load_bot(pl_app *app, pl_bot *bot, const char *changed) {
     if (app->workers) spread_to_workers(app, bot, ok);
     if (ok && app->retention) pl_retention_watch(app->retention, bot); /* retention_days may have changed */
     report_load(bot, ok, changed, &errors, &warnings, (double)(pl_monotonic_us() - t0) / 1000.0);
+    if (changed) pl_metric_add(reloads, (const char *[]){pl_bot_name(bot)}, 1);
+    if (changed && !ok) pl_metric_add(reload_failures, (const char *[]){pl_bot_name(bot)}, 1);
     if (changed && app->on_reload) app->on_reload(bot, ok, changed, &errors, app->on_reload_ud);
     pl_errors_clear(&errors);
     pl_errors_clear(&warnings);
@@ -277,6 +317,7 @@ static char *node_name(const char *given) {
 
 int pl_app_open(const pl_app_config *config, pl_app **out, char **err) {
     pl_app_wire_layers();
+    pthread_once(&metrics_once, make_metrics);
     pl_app *app = calloc(1, sizeof *app);
     if (!app) abort();
     app->base = new_loop();
@@ -322,6 +363,11 @@ int pl_app_open(const pl_app_config *config, pl_app **out, char **err) {
         return PL_ERR;
     }
     recover_inbox(app, INT64_MAX);
+    app->aborts_reader = pl_metric_reader_add("parley_budget_aborts_total",
+                                             "Script runs abandoned over a budget, by bot and budget (instructions, time, memory)",
+                                             PL_METRIC_COUNTER, "bot,budget", read_budget_aborts, app);
+    app->script_reader = pl_metric_reader_add("parley_script_seconds_total", "CPU time of the bots' scripts", PL_METRIC_COUNTER,
+                                              "bot", read_script_time, app);
     *out = app;
     return PL_OK;
 }
@@ -333,6 +379,8 @@ static void turn_thread_done(void *arg) {
 
 void pl_app_close(pl_app *app) {
     if (!app) return;
+    pl_metric_reader_remove(app->aborts_reader);
+    pl_metric_reader_remove(app->script_reader);
     /* the turn threads first: what they still post to the loop runs now */
     for (size_t i = 0; i < pl_workers_count(app->workers); i++)
         pl_workers_post(app->workers, i, turn_thread_done, NULL);

@@ -1,11 +1,13 @@
 /* jobs: the scheduler of durable timers; see jobs.h. */
 #include "jobs.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/common.h"
 #include "base/log.h"
+#include "base/metrics.h"
 
 /* Even with nothing due, look again this often (a job scheduled by another
  * process, a clock that jumped). */
@@ -31,7 +33,17 @@ struct pl_jobs {
 typedef struct {
     pl_jobs *jobs;
     json_t *due; /* this bot's due jobs */
+    int fired;   /* of them, how many the last write marked fired */
 } firing;
+
+/* parley_jobs_fired_total, by bot (the pending ones are counted in the
+ * store when /metrics asks: pl_store_read_figures). */
+static pl_metric *fired_metric;
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+
+static void make_metrics(void) {
+    fired_metric = pl_metric_counter("parley_jobs_fired_total", "Durable timers that fired (each once)", "bot");
+}
 
 static void on_timer(evutil_socket_t fd, short what, void *arg);
 
@@ -105,12 +117,14 @@ static int write_fired(pl_store *store, void *ud, json_t *events, char **err) {
     firing *f = ud;
     size_t i;
     json_t *job;
+    f->fired = 0;
     json_array_foreach(f->due, i, job) {
         int changed = 0;
         if (pl_store_job_fired(store, json_integer_value(json_object_get(job, "id")), pl_now_ms(), &changed,
                                err) != PL_OK)
             return PL_ERR;
         if (!changed) continue;
+        f->fired++;
         json_t *event = json_pack("{s:s, s:O, s:O, s:O, s:O}", "type", "job", "name", json_object_get(job, "name"),
                                   "data", json_object_get(job, "data"), "id", json_object_get(job, "id"),
                                   "due_at", json_object_get(job, "fire_at"));
@@ -127,6 +141,9 @@ static void fired(int status, void *ud) {
     firing *f = ud;
     pl_jobs *j = f->jobs;
     if (status != 200) pl_error("jobs: %zu due job(s) could not be fired; retrying", json_array_size(f->due));
+    else if (f->fired)
+        pl_metric_add(fired_metric, (const char *[]){json_string_value(json_object_get(json_array_get(f->due, 0), "bot"))},
+                      f->fired);
     json_decref(f->due);
     free(f);
     if (--j->firing == 0) pl_jobs_kick(j);
@@ -221,7 +238,7 @@ static void fire_due(pl_jobs *j, json_t *due) {
         }
         firing *f = calloc(1, sizeof *f);
         if (!f) abort();
-        *f = (firing){j, json_incref(list)};
+        *f = (firing){j, json_incref(list), 0};
         j->firing++;
         pl_pipeline_record_with(j->pipe, bot, write_fired, f, fired, f);
     }
@@ -236,6 +253,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg) {
 
 pl_jobs *pl_jobs_new(struct event_base *base, pl_store *store, pl_pipeline *pipe,
                      pl_jobs_bot_fn find_bot, void *ud) {
+    pthread_once(&metrics_once, make_metrics);
     pl_jobs *j = calloc(1, sizeof *j);
     if (!j) abort();
     *j = (pl_jobs){.base = base, .store = store, .pipe = pipe, .find_bot = find_bot, .ud = ud};

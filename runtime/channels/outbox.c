@@ -4,11 +4,13 @@
 #define _GNU_SOURCE
 #include "outbox.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/common.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "event/http_client.h"
 
 typedef struct call {
@@ -69,7 +71,28 @@ struct pl_outbox {
     int64_t lease_ms;       /* 0: the only node */
     int64_t lease_ok_ms;    /* monotonic ms of the last renew the database took */
     int renewing;           /* a renewal is with the store's thread */
+    pl_metric_reader *depth; /* parley_outbox_depth */
 };
+
+/* What /metrics shows of sending, by bot and channel (docs/metrics.md);
+ * the depth is read from the queues when asked (outbox_depth). */
+static struct {
+    pl_metric *sent, *retries, *dead;
+} metrics;
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+
+static void make_metrics(void) {
+    metrics.sent = pl_metric_counter("parley_outbox_sent_total", "Outgoing platform calls sent (the platform took them)",
+                                     "bot,channel");
+    metrics.retries = pl_metric_counter("parley_outbox_retries_total",
+                                        "Failed attempts of outgoing platform calls that are tried again", "bot,channel");
+    metrics.dead = pl_metric_counter("parley_outbox_dead_letters_total",
+                                     "Outgoing platform calls given up (not retried, or out of attempts)", "bot,channel");
+}
+
+static void count_call(pl_metric *m, const queue *q) {
+    pl_metric_add(m, (const char *[]){q->bot, q->channel}, 1);
+}
 
 static long env_long(const char *name, long fallback) {
     const char *v = getenv(name);
@@ -255,6 +278,7 @@ static void on_response(const pl_http_response *res, void *arg) {
     if (res->status >= 200 && res->status < 300) {
         if (refused_in_answer(q, res)) return;
         o->stats.sent++;
+        count_call(metrics.sent, q);
         record(o, c, "sent", NULL);
         done_with_head(q);
         return;
@@ -277,6 +301,7 @@ static void failed_attempt(queue *q, const char *why, int retry, long retry_afte
     call *c = q->head;
     if (!retry || c->attempts >= o->max_attempts) {
         o->stats.dead++;
+        count_call(metrics.dead, q);
         pl_error("[%s] %s/%s: outgoing message %lld is a dead letter after %d attempt%s: %s",
                  q->bot, q->channel, q->user, (long long)c->id, c->attempts,
                  c->attempts == 1 ? "" : "s", why);
@@ -287,6 +312,7 @@ static void failed_attempt(queue *q, const char *why, int retry, long retry_afte
     long delay = backoff_ms(o, c->attempts, retry_after);
     c->next_at = pl_now_ms() + delay;
     o->stats.retried++;
+    count_call(metrics.retries, q);
     pl_warn("[%s] %s/%s: sending message %lld failed (%s); retry %d in %ld ms", q->bot, q->channel,
             q->user, (long long)c->id, why, c->attempts, delay);
     record(o, c, "pending", why);
@@ -679,8 +705,37 @@ void pl_outbox_share(pl_outbox *o, int64_t lease_ms) {
 size_t pl_outbox_pending(const pl_outbox *o) { return o->pending; }
 pl_outbox_stats pl_outbox_get_stats(const pl_outbox *o) { return o->stats; }
 
+/* parley_outbox_depth: the calls queued or in flight here, per bot and
+ * channel (the queues are few: one a session with calls to send). */
+static void outbox_depth(pl_metric_out *out, void *ud) {
+    pl_outbox *o = ud;
+    const queue **seen = NULL;
+    size_t *depth = NULL, n = 0, cap = 0;
+    for (const queue *q = o->queues; q; q = q->next_queue) {
+        size_t calls = 0;
+        for (const call *c = q->head; c; c = c->next) calls++;
+        size_t i = 0;
+        while (i < n && (strcmp(seen[i]->bot, q->bot) != 0 || strcmp(seen[i]->channel, q->channel) != 0)) i++;
+        if (i == n) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 8;
+                seen = realloc(seen, sizeof *seen * cap);
+                depth = realloc(depth, sizeof *depth * cap);
+                if (!seen || !depth) abort();
+            }
+            seen[n] = q;
+            depth[n++] = 0;
+        }
+        depth[i] += calls;
+    }
+    for (size_t i = 0; i < n; i++) pl_metric_sample(out, (const char *[]){seen[i]->bot, seen[i]->channel}, (double)depth[i]);
+    free(seen);
+    free(depth);
+}
+
 pl_outbox *pl_outbox_new(struct event_base *base, pl_store *store, pl_http_client *http,
                          pl_outbox_lookup_fn lookup, void *ud) {
+    pthread_once(&metrics_once, make_metrics);
     pl_outbox *o = calloc(1, sizeof *o);
     if (!o) abort();
     o->base = base;
@@ -692,11 +747,15 @@ pl_outbox *pl_outbox_new(struct event_base *base, pl_store *store, pl_http_clien
     o->retry_ms = env_long("PARLEY_OUTBOX_RETRY_MS", 1000);
     o->retry_max_ms = env_long("PARLEY_OUTBOX_RETRY_MAX_MS", 300000);
     o->max_attempts = (int)env_long("PARLEY_OUTBOX_MAX_ATTEMPTS", 8);
+    o->depth = pl_metric_reader_add("parley_outbox_depth",
+                                    "Outgoing platform calls this node has queued or in flight, by bot and channel",
+                                    PL_METRIC_GAUGE, "bot,channel", outbox_depth, o);
     return o;
 }
 
 void pl_outbox_free(pl_outbox *o) {
     if (!o) return;
+    pl_metric_reader_remove(o->depth);
     if (o->updates) on_flush(-1, 0, o);
     if (o->lease_ev) {
         /* what this node did not send, another takes over at once */

@@ -62,6 +62,15 @@ static const char serve_usage[] =
     "                      and the node serves S seconds more (load balancers take\n"
     "                      it out) before it stops accepting and finishes (default 0)\n"
     "  --log-level LEVEL   debug, info, warn or error (default info)\n"
+    "  --log-format FORMAT text (default: \"TIME LEVEL message\") or json: one JSON\n"
+    "                      object a line with time, level, message and, when known,\n"
+    "                      bot, channel, and file and line of a script's error\n"
+    "                      (docs/configuration.md); either way tokens, secrets in\n"
+    "                      query strings and card numbers are masked\n"
+    "  --metrics-listen ADDR:PORT  serve GET /metrics (Prometheus, docs/metrics.md)\n"
+    "                      on this address too, without a token: keep it off the\n"
+    "                      public network (on the API's address /metrics wants\n"
+    "                      \"Authorization: Bearer $PARLEY_METRICS_TOKEN\")\n"
     "  --allow-private-http  let bots' scripts call loopback and private addresses,\n"
     "                      refused by default (for local fakes in tests; the\n"
     "                      environment's PARLEY_ALLOW_PRIVATE_HTTP=1 does the same)\n"
@@ -200,9 +209,23 @@ static int parse_listen(const char *spec, char **addr, int *port) {
     return PL_OK;
 }
 
+/* A start that failed: said on stderr, a JSON line with --log-format json. */
+static void start_failed(const char *err) {
+    if (pl_log_get_format() == PL_LOG_JSON) pl_error("parley serve: %s", err);
+    else fprintf(stderr, "parley serve: %s\n", err);
+}
+
+/* libevent's own warnings go to the one log (a JSON line with the others). */
+static void libevent_log(int severity, const char *msg) {
+    if (severity == EVENT_LOG_DEBUG) return;
+    pl_log(severity == EVENT_LOG_ERR ? PL_LOG_ERROR : severity == EVENT_LOG_WARN ? PL_LOG_WARN : PL_LOG_INFO,
+           "libevent: %s", msg);
+}
+
 /* Binds first (port 0 picks one), then opens the app with the public URL
  * that follows from the real port unless one was given. */
-static int run_server(pl_app_config *config, const char *addr, int port, const char *node, long drain_grace_s) {
+static int run_server(pl_app_config *config, const char *addr, int port, const char *node, long drain_grace_s,
+                      const char *metrics_addr, int metrics_port) {
     char *err = NULL;
     pl_app *app = NULL;
     char *derived = NULL;
@@ -217,13 +240,14 @@ static int run_server(pl_app_config *config, const char *addr, int port, const c
     free(derived);
     config->public_url = NULL;
     if (!opened) {
-        fprintf(stderr, "parley serve: %s\n", err);
+        start_failed(err);
         free(err);
         return 1;
     }
     serve_state st = {.app = app, .server = pl_server_new(app, pl_app_node(app)), .drain_grace_s = drain_grace_s};
-    if (pl_server_listen(st.server, addr, port, &err) != PL_OK) {
-        fprintf(stderr, "parley serve: %s\n", err);
+    if (pl_server_listen(st.server, addr, port, &err) != PL_OK ||
+        (metrics_addr && pl_server_listen_metrics(st.server, metrics_addr, metrics_port, &err) != PL_OK)) {
+        start_failed(err);
         free(err);
         pl_server_free(st.server);
         pl_app_close(app);
@@ -239,6 +263,9 @@ static int run_server(pl_app_config *config, const char *addr, int port, const c
                 pl_bot_name(pl_app_bot(app, i)), pl_bot_dir(pl_app_bot(app, i)), addr,
                 pl_server_port(st.server), pl_bot_name(pl_app_bot(app, i)));
     pl_info("listening on %s:%d", addr, pl_server_port(st.server));
+    if (metrics_addr)
+        pl_info("metrics: GET http://%s:%d/metrics answers without a token", metrics_addr,
+                pl_server_metrics_port(st.server));
     event_base_dispatch(base);
     uint64_t items = 0, transactions = 0;
     pl_pipeline_stats(pl_app_pipeline(app), &items, &transactions);
@@ -283,6 +310,8 @@ int pl_cmd_serve(int argc, char **argv) {
                                          {"threads", required_argument, 0, 'W'},
                                          {"node", required_argument, 0, 'N'},
                                          {"drain-grace", required_argument, 0, 'G'},
+                                         {"log-format", required_argument, 0, 'F'},
+                                         {"metrics-listen", required_argument, 0, 'L'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     pl_bot_caps caps = {0};
@@ -290,8 +319,8 @@ int pl_cmd_serve(int argc, char **argv) {
     pl_usage_policy share;
     pl_usage_get_policy(&share);
     long n = 0;
-    char *addr = pl_strdup("127.0.0.1");
-    int port = 8080, watch = 1, c, rc = 0;
+    char *addr = pl_strdup("127.0.0.1"), *metrics_addr = NULL;
+    int port = 8080, metrics_port = 0, watch = 1, c, rc = 0;
     const char *node = getenv("PARLEY_NODE"); /* set but empty: not set */
     if (node && !*node) node = NULL;
     long drain_grace_s = 0;
@@ -310,6 +339,16 @@ int pl_cmd_serve(int argc, char **argv) {
             addr = NULL;
             if (parse_listen(optarg, &addr, &port) != PL_OK)
                 rc = pl_cli_usage_error("serve", "--listen wants ADDR:PORT, such as 127.0.0.1:8080");
+            break;
+        case 'L':
+            free(metrics_addr);
+            metrics_addr = NULL;
+            if (parse_listen(optarg, &metrics_addr, &metrics_port) != PL_OK)
+                rc = pl_cli_usage_error("serve", "--metrics-listen wants ADDR:PORT, such as 127.0.0.1:9464");
+            break;
+        case 'F':
+            if (pl_log_parse_format(optarg) < 0) rc = pl_cli_usage_error("serve", "--log-format is text or json");
+            else pl_log_set_format((pl_log_format)pl_log_parse_format(optarg));
             break;
         case 'd': config.db_path = optarg; break;
         case 's':
@@ -371,7 +410,11 @@ int pl_cmd_serve(int argc, char **argv) {
                 rc = pl_cli_usage_error("serve", "--env-prefix wants BOT=PREFIX, such as shop=ACME_SHOP_ "
                                                  "(capitals, digits and _, not PARLEY_)");
             break;
-        case 'h': fputs(serve_usage, stdout); free(addr); return 0;
+        case 'h':
+            fputs(serve_usage, stdout);
+            free(addr);
+            free(metrics_addr);
+            return 0;
         default: rc = pl_cli_usage_error("serve", "unknown option '%s'", argv[optind - 1]);
         }
     }
@@ -397,9 +440,13 @@ int pl_cmd_serve(int argc, char **argv) {
     pl_bot_set_caps(&caps);
     pl_usage_set_policy(&share);
     pl_conn_set_limits(&conn_limits);
-    if (rc == 0) rc = run_server(&config, addr, port, node, drain_grace_s);
+    if (rc == 0) {
+        event_set_log_callback(libevent_log);
+        rc = run_server(&config, addr, port, node, drain_grace_s, metrics_addr, metrics_port);
+    }
     free(default_dir);
     free(addr);
+    free(metrics_addr);
     return rc;
 }
 

@@ -3,12 +3,14 @@
  * the one transaction per batch. */
 #include "pipeline.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 
 #include "base/common.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "sandbox/json_text.h"
 #include "sandbox/usage.h"
 #include "store/syncer.h"
@@ -37,6 +39,7 @@ typedef struct item {
     void *writer_ud;
     struct event *later;     /* runs the item again after a pause (a retry, the bot's share) */
     int retries;             /* of an acknowledged message whose commit failed */
+    int64_t dispatched_us;   /* when its turn was dispatched (parley_turn_duration_seconds) */
 } item;
 
 /* A committed batch waiting for its fdatasync. */
@@ -47,6 +50,7 @@ typedef struct flight {
     size_t items;
     int jobs_touched;
     pl_outbox_staged *staged; /* its outbox calls, sent once it is durable */
+    int64_t started_us; /* when its write began (parley_commit_duration_seconds) */
 } flight;
 
 typedef struct mailbox {
@@ -93,6 +97,30 @@ struct pl_pipeline {
     size_t pending;
     uint64_t committed_items, transactions;
 };
+
+/* What /metrics shows of the message path (docs/metrics.md). */
+static struct {
+    pl_metric *messages, *turn_seconds, *commit_seconds, *batch_items, *duplicates;
+} metrics;
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+
+static void make_metrics(void) {
+    metrics.messages = pl_metric_counter("parley_messages_total", "Messages handled: turns run, by bot and channel",
+                                         "bot,channel");
+    metrics.turn_seconds = pl_metric_histogram(
+        "parley_turn_duration_seconds", "Time from a turn's dispatch to its result, waits for I/O included", "bot",
+        pl_metric_seconds, pl_metric_seconds_count);
+    metrics.commit_seconds = pl_metric_histogram(
+        "parley_commit_duration_seconds", "Time from a batch's write to its durability (its fdatasync or the database's answer)",
+        "", pl_metric_seconds, pl_metric_seconds_count);
+    metrics.batch_items = pl_metric_histogram("parley_commit_batch_size",
+                                              "Items (turns, webhook records, erasures) written in one transaction",
+                                              "", pl_metric_sizes, pl_metric_sizes_count);
+    metrics.duplicates = pl_metric_counter("parley_inbox_duplicates_total",
+                                           "Messages a platform delivered again, recognised and not handled twice",
+                                           "bot,channel");
+    pl_turn_metrics();
+}
 
 static void run_item(pl_pipeline *pipe, item *it);
 static void complete(pl_pipeline *pipe, item *it, int committed);
@@ -477,7 +505,13 @@ static void complete_record(pl_pipeline *pipe, item *it, int committed) {
         size_t i;
         json_t *event;
         json_array_foreach(it->events, i, event) {
-            if (!it->inbox_ids[i]) continue;
+            if (!it->inbox_ids[i]) {
+                /* a message with no row of its own: seen before */
+                const char *kind = json_string_value(json_object_get(event, "kind"));
+                if ((!kind || strcmp(kind, "status") != 0) && json_object_get(event, "user"))
+                    pl_metric_add(metrics.duplicates, (const char *[]){it->msg->bot, event_channel(it, event)}, 1);
+                continue;
+            }
             pl_message *msg = pl_message_from_event(it->msg->bot, event_channel(it, event), event, it->inbox_ids[i]);
             enqueue(pipe, new_item(pipe, ITEM_MESSAGE, it->bot, msg, NULL, NULL));
         }
@@ -519,7 +553,9 @@ static void complete(pl_pipeline *pipe, item *it, int committed) {
 /* After a batch's commit (and, with a sync thread, its fdatasync): wakes
  * the outbox and the jobs, tells the listeners, delivers the items. */
 static void finish_batch(pl_pipeline *pipe, item *batch, int committed, int jobs_touched,
-                         pl_outbox_staged *staged, const char *err) {
+                         pl_outbox_staged *staged, const char *err, int64_t started_us) {
+    if (committed)
+        pl_metric_observe(metrics.commit_seconds, NULL, (double)(pl_monotonic_us() - started_us) / 1e6);
     for (item *it = batch; committed && it; it = it->next_in_batch)
         if (it->kind == ITEM_ERASE && it->status == 200 && !it->erased) it->status = 404;
     pl_outbox_release(staged, committed);
@@ -570,7 +606,7 @@ static void on_store_answer(evutil_socket_t fd, short what, void *arg) {
         return;
     }
     pipe->awaited = NULL;
-    finish_batch(pipe, f->batch, committed, f->jobs_touched, f->staged, err);
+    finish_batch(pipe, f->batch, committed, f->jobs_touched, f->staged, err, f->started_us);
     free(err);
     free(f);
     write_formed_batch(pipe);
@@ -579,10 +615,11 @@ static void on_store_answer(evutil_socket_t fd, short what, void *arg) {
 /* A batch the store committed without waiting waits for its outcome on the
  * store's socket; the next batch forms meanwhile (group commit), and is
  * written once this one is settled. */
-static void await_store(pl_pipeline *pipe, item *batch, size_t items, pl_outbox_staged *staged) {
+static void await_store(pl_pipeline *pipe, item *batch, size_t items, pl_outbox_staged *staged, int64_t started_us) {
     flight *f = calloc(1, sizeof *f);
     if (!f) abort();
-    *f = (flight){.batch = batch, .items = items, .jobs_touched = pipe->jobs_touched, .staged = staged};
+    *f = (flight){.batch = batch, .items = items, .jobs_touched = pipe->jobs_touched, .staged = staged,
+                  .started_us = started_us};
     pipe->awaited = f;
     int fd = pl_store_batch_fd(pipe->store);
     if (!pipe->answer_ev || event_get_fd(pipe->answer_ev) != fd) { /* connected again since */
@@ -625,24 +662,26 @@ static void write_formed_batch(pl_pipeline *pipe) {
     char *err = NULL;
     pipe->jobs_touched = 0;
     int later = 0;
+    int64_t started_us = pl_monotonic_us();
     int committed = write_batch(pipe, batch, &later, &err) == PL_OK;
     pl_outbox_staged *staged = pipe->outbox ? pl_outbox_take_staged(pipe->outbox) : NULL;
+    pl_metric_observe(metrics.batch_items, NULL, (double)items);
     if (committed && later) {
-        await_store(pipe, batch, items, staged);
+        await_store(pipe, batch, items, staged, started_us);
         return;
     }
     if (committed && pipe->syncer && pipe->wait_durable) {
         flight *f = calloc(1, sizeof *f);
         if (!f) abort();
         *f = (flight){.batch = batch, .commit = pl_store_commits(pipe->store), .items = items,
-                      .jobs_touched = pipe->jobs_touched, .staged = staged};
+                      .jobs_touched = pipe->jobs_touched, .staged = staged, .started_us = started_us};
         if (pipe->last_flight) pipe->last_flight->next = f;
         else pipe->flights = f;
         pipe->last_flight = f;
         pl_syncer_request(pipe->syncer);
         return;
     }
-    finish_batch(pipe, batch, committed, pipe->jobs_touched, staged, err);
+    finish_batch(pipe, batch, committed, pipe->jobs_touched, staged, err, started_us);
     free(err);
 }
 
@@ -660,7 +699,7 @@ static void on_durable(void *ud) {
         flight *f = pipe->flights;
         pipe->flights = f->next;
         if (!pipe->flights) pipe->last_flight = NULL;
-        finish_batch(pipe, f->batch, 1, f->jobs_touched, f->staged, NULL);
+        finish_batch(pipe, f->batch, 1, f->jobs_touched, f->staged, NULL, f->started_us);
         free(f);
     }
     pipe->holding = 0;
@@ -676,6 +715,9 @@ static void on_turn_done(pl_turn_result *result, void *ud) {
     it->result = *result;
     it->status = result->status;
     memset(result, 0, sizeof *result);
+    pl_metric_add(metrics.messages, (const char *[]){it->msg->bot, it->msg->channel}, 1);
+    pl_metric_observe(metrics.turn_seconds, (const char *[]){it->msg->bot},
+                      (double)(pl_monotonic_us() - it->dispatched_us) / 1e6);
     /* a turn gives the replies' text, a failed one may give only a tree */
     if (!it->result.replies_text)
         it->result.replies_text = it->result.replies ? json_dumps(it->result.replies, JSON_COMPACT) : pl_strdup("[]");
@@ -797,6 +839,7 @@ static void run_item(pl_pipeline *pipe, item *it) {
         return;
     }
     if (over_share(pipe, it)) return;
+    it->dispatched_us = pl_monotonic_us();
     pl_turn_dispatch(it->bot, it->msg, pipe->store, on_turn_done, it);
 }
 
@@ -936,6 +979,7 @@ void pl_pipeline_stats(const pl_pipeline *pipe, uint64_t *items, uint64_t *trans
 }
 
 pl_pipeline *pl_pipeline_new(struct event_base *base, pl_store *store) {
+    pthread_once(&metrics_once, make_metrics);
     pl_pipeline *pipe = calloc(1, sizeof *pipe);
     if (!pipe) abort();
     pipe->base = base;

@@ -3,12 +3,14 @@
 #include "turn.h"
 
 #include <lauxlib.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "base/common.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "channels/channel.h"
 #include "event/workers.h"
 #include "sandbox/json_lua.h"
@@ -363,9 +365,27 @@ static void failure_event(turn *t, pl_turn_result *r, const char *error) {
     r->events.names = pl_strdupf(" %s ", t->budget.over ? "budget_abort" : "script_error");
 }
 
+/* Turns that failed by a script's error (a budget's abort is counted by
+ * usage.c, per budget). */
+static pl_metric *script_errors;
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+
+static void make_metrics(void) {
+    script_errors = pl_metric_counter("parley_script_errors_total",
+                                      "Turns that failed by an error of the bot's scripts (the shopper got the fallback)",
+                                      "bot");
+}
+
+void pl_turn_metrics(void) { pthread_once(&metrics_once, make_metrics); }
+
 static void fail_turn(turn *t, pl_turn_result *r, char *error, const char *traceback) {
-    pl_error("[%s] %s/%s: turn failed: %s%s%s", pl_bot_name(t->bot), t->msg->channel, t->msg->user,
-             error, traceback ? "\n" : "", traceback ? traceback : "");
+    pl_log_fields fields = {.bot = pl_bot_name(t->bot), .channel = t->msg->channel, .script_error = error};
+    pl_log_with(PL_LOG_ERROR, &fields, "[%s] %s/%s: turn failed: %s%s%s", pl_bot_name(t->bot), t->msg->channel,
+                t->msg->user, error, traceback ? "\n" : "", traceback ? traceback : "");
+    if (t->budget.over == PL_OVER_NONE) {
+        pl_turn_metrics();
+        pl_metric_add(script_errors, (const char *[]){pl_bot_name(t->bot)}, 1);
+    }
     if (t->co) drop_run(t, 0);
     if (pl_bot_analytics_on(t->bot)) failure_event(t, r, error);
     r->error = error;
@@ -617,8 +637,7 @@ static void note_session(turn *t) {
     lua_pop(t->co, 1);
 }
 
-void pl_turn_run(pl_bot *bot, const pl_message *msg, pl_store *store, pl_turn_done_fn done,
-                 void *ud) {
+static void run_turn(pl_bot *bot, const pl_message *msg, pl_store *store, pl_turn_done_fn done, void *ud) {
     pl_vm *vm = pl_bot_vm_here(bot);
     if (!vm) {
         /* a turn thread does not read the bot's error: the loop replaces it */
@@ -658,6 +677,15 @@ void pl_turn_run(pl_bot *bot, const pl_message *msg, pl_store *store, pl_turn_do
     finish(t, status, nres);
 }
 
+/* The turn's lines name its bot and channel. Nothing logs after done was
+ * called (msg may be gone by then, on a turn thread). */
+void pl_turn_run(pl_bot *bot, const pl_message *msg, pl_store *store, pl_turn_done_fn done,
+                 void *ud) {
+    pl_log_fields outer = pl_log_set_context(pl_bot_name(bot), msg->channel);
+    run_turn(bot, msg, store, done, ud);
+    pl_log_restore_context(outer);
+}
+
 pl_turn *pl_turn_current(lua_State *L) {
     pl_vm *vm = pl_vm_from_lua(L);
     pl_budget *b = vm ? pl_vm_current_budget(vm) : NULL;
@@ -695,9 +723,11 @@ static void push_on_loop(void *arg) {
 }
 
 static void resume_woken(pl_turn *t, int nargs) {
+    pl_log_fields outer = pl_log_set_context(pl_bot_name(t->bot), t->msg->channel);
     int nres = 0;
     int status = pl_vm_resume(t->vm, t->co, nargs, &nres, &t->budget);
     finish(t, status, nres);
+    pl_log_restore_context(outer);
 }
 
 /* Runs once the turn has yielded: tasks run between turns, and the turn

@@ -103,6 +103,10 @@ typedef void (*pl_turn_done_fn)(pl_turn_result *result, void *ud);
 void pl_turn_run(pl_bot *bot, const pl_message *msg, pl_store *store, pl_turn_done_fn done,
                  void *ud);
 
+/* Makes the turns' metric families (parley_script_errors_total), once: the
+ * pipeline does at start, so that /metrics names them before any count. */
+void pl_turn_metrics(void);
+
 /* --- turn threads (workers.h) -------------------------------------------------
  * With workers, pl_turn_dispatch runs the turn on the worker that owns the
  * session, with that worker's state of the bot, and calls done on the loop;

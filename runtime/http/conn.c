@@ -39,6 +39,7 @@
 
 #include "base/common.h"
 #include "base/log.h"
+#include "reply.h"
 
 /* How long accepting pauses when accept() finds no free descriptor. */
 #define RETRY_MS 250
@@ -634,6 +635,7 @@ void evhttp_send_error(struct evhttp_request *req, int status, const char *reaso
         req->major = 1;
         req->minor = 1;
     }
+    pl_reply_count(req, status);
     evhttp_send_reply(req, status, phrase, out);
     evbuffer_free(out);
     free(dumped);

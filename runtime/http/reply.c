@@ -1,6 +1,6 @@
-/* reply: the HTTP API's answers and the reading of its requests, shared by
- * every file of routes (server.c, webchat.c, agent.c, server_commerce.c);
- * see reply.h. */
+/* reply: the HTTP API's answers (counted by route and status for /metrics)
+ * and the reading of its requests, shared by every file of routes
+ * (server.c, webchat.c, agent.c, server_commerce.c); see reply.h. */
 #define _GNU_SOURCE
 #include "reply.h"
 
@@ -8,6 +8,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,69 @@
 
 #include "base/common.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "rest.h"
+
+/* --- counting ------------------------------------------------------------------ */
+
+static pl_metric *requests;
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+
+static void make_metrics(void) {
+    requests = pl_metric_counter("parley_http_requests_total", "HTTP requests answered, by route and status",
+                                 "route,status");
+}
+
+/* Whether the path's segment i (from 0, "/"-separated, the query left out)
+ * is word. */
+static int segment_is(const char *path, int i, const char *word) {
+    const char *p = path;
+    for (; i > 0; i--) {
+        p += strcspn(p, "/?#");
+        if (*p != '/') return 0;
+        p++;
+    }
+    size_t len = strcspn(p, "/?#");
+    return len == strlen(word) && strncmp(p, word, len) == 0;
+}
+
+/* How many segments the path has (the query left out). */
+static int segments(const char *path) {
+    int n = 1;
+    for (const char *p = path; *p && *p != '?' && *p != '#'; p++) n += *p == '/';
+    return n;
+}
+
+/* The route of a request target (its path as sent, not decoded): a name
+ * from a fixed set, whatever the client sent, so that the label's values
+ * stay few. */
+static const char *route_name(const char *target) {
+    if (!target || target[0] != '/') return "other";
+    const char *p = target + 1;
+    int n = segments(p);
+    if (n == 1 && segment_is(p, 0, "metrics")) return "metrics";
+    if (segment_is(p, 0, "agent")) return "agent";
+    if (segment_is(p, 0, "analytics")) return "analytics";
+    if (!segment_is(p, 0, "v1") || n < 2) return "other";
+    if (segment_is(p, 1, "health")) return "health";
+    if (segment_is(p, 1, "agent")) return "agent";
+    if (!segment_is(p, 1, "bots") || n < 4) return "other";
+    static const struct {
+        const char *segment, *route;
+    } bot_routes[] = {{"messages", "message"}, {"channels", "webhook"}, {"webchat", "webchat"},
+                      {"widget.js", "webchat"}, {"payments", "pay"},    {"orders", "admin"},
+                      {"sessions", "admin"},    {"shoppers", "admin"},  {"analytics", "analytics"}};
+    for (size_t i = 0; i < sizeof bot_routes / sizeof *bot_routes; i++)
+        if (segment_is(p, 3, bot_routes[i].segment)) return bot_routes[i].route;
+    return "other";
+}
+
+void pl_reply_count(struct evhttp_request *req, int status) {
+    pthread_once(&metrics_once, make_metrics);
+    char code[12];
+    snprintf(code, sizeof code, "%d", status);
+    pl_metric_add(requests, (const char *[]){route_name(evhttp_request_get_uri(req)), code}, 1);
+}
 
 /* --- answers ----------------------------------------------------------------- */
 
@@ -54,6 +117,7 @@ void pl_reply_send(struct evhttp_request *req, int status, const char *phrase, s
         snprintf(length, sizeof length, "%zu", evbuffer_get_length(body));
         evhttp_add_header(headers, "Content-Length", length);
     }
+    pl_reply_count(req, status);
     evhttp_send_reply(req, status, phrase, body);
 }
 

@@ -16,7 +16,15 @@
  * libevent's own refusals (conn.c) and event streams keep evhttp's. */
 void pl_reply_send(struct evhttp_request *req, int status, const char *phrase, struct evbuffer *body);
 
-/* Replies (each sends the whole answer). */
+/* Counts an answer in parley_http_requests_total, by route and status: the
+ * route is one of a few fixed names read from the request's path
+ * ("message", "webhook", "webchat", "agent", "admin", "pay", "analytics",
+ * "health", "metrics", "other"), never the path itself. pl_reply_send
+ * counts its answers; an event stream counts its start, and libevent's
+ * refusals (conn.c) theirs. */
+void pl_reply_count(struct evhttp_request *req, int status);
+
+/* Replies (each sends the whole answer, counted). */
 void pl_reply_json(struct evhttp_request *req, int status, json_t *body /* stolen */);
 void pl_reply_error(struct evhttp_request *req, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

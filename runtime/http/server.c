@@ -6,16 +6,19 @@
 #include "analytics_api.h"
 #include "conn.h"
 #include "health.h"
+#include "metrics_http.h"
 #include "reply.h"
 #include "store_reply.h"
 #include "server_commerce.h"
 #include "shoppers.h"
+#include "sse.h"
 #include "webchat.h"
 
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -23,6 +26,7 @@
 #include "base/common.h"
 #include "base/log.h"
 #include "base/map.h"
+#include "base/metrics.h"
 #include "channels/channel.h"
 #include "rest.h"
 #include "sandbox/json_text.h"
@@ -36,11 +40,23 @@ struct pl_server {
     struct pl_agents *agents;
     struct pl_conns *conns;
     pl_health *health;
+    pl_metrics_http *metrics;
     pl_map *payloads; /* "bot\x1fkey" -> a long choice payload read from the store (the map never changes a key's) */
     size_t files_max_body; /* the body limit of a webhook that takes files (mail with attachments) */
 };
 
 #define MAX_SEGMENTS 8
+
+/* Webhooks refused for a bad signature or secret (the adapter's 401 or
+ * 403), by bot and channel. */
+static pl_metric *verification_failures;
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+
+static void make_metrics(void) {
+    verification_failures = pl_metric_counter(
+        "parley_webhook_verification_failures_total",
+        "Platform webhooks refused because their signature or secret did not verify", "bot,channel");
+}
 
 /* A request waiting for its turn's commit. req becomes NULL if the client
  * goes away first. */
@@ -542,6 +558,8 @@ static void handle_channel(pl_server *s, struct evhttp_request *req, pl_bot *bot
     free(retry);
     if (rc != PL_OK) {
         int status = w->inbound.status >= 400 ? w->inbound.status : 400;
+        if (status == 401 || status == 403)
+            pl_metric_add(verification_failures, (const char *[]){pl_bot_name(bot), name}, 1);
         pl_warn("[%s] %s webhook refused (%d): %s", pl_bot_name(bot), name, status, err ? err : "?");
         pl_reply_error(req, status, "%s", err ? err : "the request was refused");
         free(err);
@@ -566,6 +584,7 @@ static void handle_channel(pl_server *s, struct evhttp_request *req, pl_bot *bot
 
 static void route(pl_server *s, struct evhttp_request *req, char **seg, int n) {
     if (pl_health_route(s->health, req, seg, n)) return;
+    if (pl_metrics_http_route(s->metrics, req, seg, n)) return;
     if (pl_agents_route(s->agents, req, seg, n)) return;
     if (pl_analytics_route(s->app, req, seg, n)) return;
     if (n == 3 && strcmp(seg[0], "v1") == 0 && strcmp(seg[1], "test") == 0 && strcmp(seg[2], "clock") == 0) {
@@ -650,10 +669,13 @@ static size_t files_max_body(void) {
 }
 
 pl_server *pl_server_new(pl_app *app, const char *node_name) {
+    pthread_once(&metrics_once, make_metrics);
+    pl_sse_metrics();
     pl_server *s = calloc(1, sizeof *s);
     if (!s) abort();
     s->app = app;
     s->health = pl_health_new(app, node_name);
+    s->metrics = pl_metrics_http_new(app);
     s->webchat = pl_webchat_new(app);
     s->agents = pl_agents_new(app);
     s->payloads = pl_map_new();
@@ -688,6 +710,12 @@ int pl_server_listen(pl_server *s, const char *addr, int port, char **err) {
 
 int pl_server_port(const pl_server *s) { return s->port; }
 
+int pl_server_listen_metrics(pl_server *s, const char *addr, int port, char **err) {
+    return pl_metrics_http_listen(s->metrics, addr, port, err);
+}
+
+int pl_server_metrics_port(const pl_server *s) { return pl_metrics_http_port(s->metrics); }
+
 void pl_server_drain(pl_server *s) { pl_health_set_draining(s->health); }
 
 void pl_server_stop_accepting(pl_server *s) {
@@ -708,5 +736,6 @@ void pl_server_free(pl_server *s) {
     evhttp_free(s->http);
     pl_conns_free(s->conns);
     pl_health_free(s->health);
+    pl_metrics_http_free(s->metrics);
     free(s);
 }

@@ -23,4 +23,8 @@ void pl_sse_comment(pl_sse *sse, const char *text);
 /* Ends the stream from the server's side (shutdown); closed is not called. */
 void pl_sse_end(pl_sse *sse);
 
+/* Makes the streams' metric family (parley_open_streams), once: the server
+ * does at start, so that /metrics shows 0 before the first stream. */
+void pl_sse_metrics(void);
+
 #endif

@@ -124,6 +124,11 @@ int pl_store_ping(pl_store *store, char **err) {
     return store->backend->ping(store, err);
 }
 
+int pl_store_read_figures(pl_store *store, pl_store_figures *out, char **err) {
+    *out = (pl_store_figures){0};
+    return store->backend->read_figures(store, out, err);
+}
+
 int pl_store_begin(pl_store *store, char **err) {
     return store->backend->begin(store, err);
 }

@@ -68,6 +68,11 @@ uint64_t pl_store_wal_frames(const pl_store *store);
  * readiness probe (/v1/health/ready). */
 int pl_store_ping(pl_store *store, char **err);
 
+/* What GET /metrics reports of the database (pl_store_figures,
+ * store_types.h). Counting reads whole tables: off the loop
+ * (pl_store_offload). */
+int pl_store_read_figures(pl_store *store, pl_store_figures *out, char **err);
+
 int pl_store_begin(pl_store *store, char **err);
 int pl_store_commit(pl_store *store, char **err);
 /* Ends the open transaction or batch without keeping what it wrote. */

@@ -28,6 +28,7 @@ typedef struct pl_store_backend {
     uint64_t (*commits)(const pl_store *store);
     uint64_t (*wal_frames)(const pl_store *store);
     int (*ping)(pl_store *store, char **err);
+    int (*read_figures)(pl_store *store, pl_store_figures *out, char **err);
     int (*begin)(pl_store *store, char **err);
     int (*commit)(pl_store *store, char **err);
     void (*rollback)(pl_store *store);

@@ -708,6 +708,16 @@ static uint64_t pg_round_trips(const pl_store *handle) {
     return atomic_load(&round_trips);
 }
 
+static int pg_read_figures(pl_store *handle, pl_store_figures *out, char **err) {
+    pg_store *store = (pg_store *)handle;
+    if (run_integer(store, err, "count sessions", &out->sessions, 0, "SELECT count(*) FROM sessions", "") != PL_OK ||
+        run_integer(store, err, "count pending jobs", &out->jobs_pending, 0,
+                    "SELECT count(*) FROM jobs WHERE state = 'pending'", "") != PL_OK)
+        return PL_ERR;
+    return run_integer(store, err, "read the database's size", &out->bytes, 0,
+                       "SELECT pg_database_size(current_database())", "");
+}
+
 static int pg_ping(pl_store *handle, char **err) {
     int64_t n;
     return run_integer((pg_store *)handle, err, "ping", &n, 0, "SELECT count(*) FROM schema_migrations", "");
@@ -1886,6 +1896,7 @@ static const pl_store_backend pg_backend = {
     .commits = pg_commits,
     .wal_frames = pg_wal_frames,
     .ping = pg_ping,
+    .read_figures = pg_read_figures,
     .begin = pg_begin,
     .commit = pg_commit,
     .rollback = pg_rollback,

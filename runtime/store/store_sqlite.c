@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <threads.h>
 
 #include "base/common.h"
@@ -1279,6 +1280,32 @@ static int sqlite_job_cancel(pl_store *handle, const char *bot, const char *chan
     return PL_OK;
 }
 
+/* A file's size, 0 when it is not there (no WAL yet). */
+static int64_t file_size(const char *path, const char *suffix) {
+    char *name = pl_strdupf("%s%s", path, suffix);
+    struct stat st;
+    int64_t size = stat(name, &st) == 0 ? (int64_t)st.st_size : 0;
+    free(name);
+    return size;
+}
+
+static int sqlite_read_figures(pl_store *handle, pl_store_figures *out, char **err) {
+    sqlite_store *store = (sqlite_store *)handle;
+    sqlite3_stmt *st = NULL;
+    if (run_sql(store, &st,
+                "SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM jobs WHERE state = 'pending'),"
+                " (SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size())",
+                "") != SQLITE_ROW)
+        return db_fail(store, err, "count sessions and jobs");
+    out->sessions = sqlite3_column_int64(st, 0);
+    out->jobs_pending = sqlite3_column_int64(st, 1);
+    out->bytes = sqlite3_column_int64(st, 2);
+    sqlite3_reset(st);
+    const char *path = sqlite_path(handle);
+    if (path) out->bytes = file_size(path, "") + file_size(path, "-wal");
+    return PL_OK;
+}
+
 static int sqlite_ping(pl_store *handle, char **err) {
     sqlite_store *store = (sqlite_store *)handle;
     sqlite3_stmt *st = NULL;
@@ -1565,6 +1592,7 @@ static const pl_store_backend sqlite_backend = {
     .commits = sqlite_commits,
     .wal_frames = sqlite_wal_frames,
     .ping = sqlite_ping,
+    .read_figures = sqlite_read_figures,
     .begin = sqlite_begin,
     .commit = sqlite_commit,
     .rollback = sqlite_rollback,

@@ -42,6 +42,12 @@ typedef struct {
  * (a turn's message and answer), inbound messages already handled, and
  * outgoing calls already sent or given up. */
 typedef enum { PL_PURGE_TRANSCRIPT, PL_PURGE_INBOX, PL_PURGE_OUTBOX } pl_store_purge_kind;
+/* pl_store_read_figures's: the sessions stored, the jobs pending, and the
+ * database's size in bytes (SQLite: the file and its WAL, or the pages of
+ * an in-memory database; PostgreSQL: pg_database_size). */
+typedef struct {
+    int64_t sessions, jobs_pending, bytes;
+} pl_store_figures;
 
 /* pl_store_session_take's answer (store.h). */
 typedef void (*pl_store_taken_fn)(int rc, int held, int64_t turn, int handled, const char *state,

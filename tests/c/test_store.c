@@ -1168,6 +1168,31 @@ TEST(jobs_schedule_cancel_fire) {
     pl_store_close(store);
 }
 
+/* What /metrics reads of the store: sessions, pending jobs, a size. */
+TEST(figures_count_sessions_and_jobs) {
+    pl_store *store = open_memory();
+    if (!store) return;
+    char *err = NULL;
+    pl_store_figures f = {-1, -1, -1};
+    CHECK(pl_store_read_figures(store, &f, &err) == 0);
+    CHECK(f.sessions == 0 && f.jobs_pending == 0 && f.bytes > 0);
+    CHECK(put(store, &alice, "{}"));
+    CHECK(put(store, &bob, "{}"));
+    CHECK(pl_store_job_put(store, "barista", "rest", "alice", "reminder", "{}", 5000, 100, &err) == 0);
+    CHECK(pl_store_job_put(store, "barista", "rest", "bob", "reminder", "{}", 6000, 100, &err) == 0);
+    json_t *due = NULL;
+    int changed = 0;
+    CHECK(pl_store_jobs_due(store, 5000, 10, &due, &err) == 0);
+    CHECK(json_array_size(due) == 1);
+    CHECK(pl_store_job_fired(store, num(json_array_get(due, 0), "id"), 5000, &changed, &err) == 0);
+    json_decref(due);
+    CHECK(pl_store_read_figures(store, &f, &err) == 0);
+    CHECK(f.sessions == 2 && f.jobs_pending == 1 && f.bytes > 0);
+    CHECK(err == NULL);
+    free(err);
+    pl_store_close(store);
+}
+
 TEST(payload_map) {
     pl_store *store = open_memory();
     if (!store) return;
@@ -1720,7 +1745,8 @@ TEST(pseudonym_key_is_kept_by_the_database) {
     X(batch_failure_keeps_nothing)               \
     X(offloaded_calls_run_in_order)              \
     X(webhook_records_in_a_batch)                \
-    X(erase_in_a_batch)
+    X(erase_in_a_batch)                          \
+    X(figures_count_sessions_and_jobs)
 
 #define ON_SQLITE(name) RUN_AS("sqlite: " #name, name);
 #define ON_POSTGRES(name) RUN_AS("postgresql: " #name, name);
