@@ -539,30 +539,25 @@ static void tally_free(tally *t) {
     pl_calendar_days_free(&t->days);
 }
 
-int pl_analytics_figures(pl_store *store, const pl_analytics_query *q, json_t **figures, int *bad_request,
-                         char **err) {
-    *figures = NULL;
-    *bad_request = 0;
-    tally t = {.q = q};
-    if (pl_calendar_days_of(q->time_zone ? q->time_zone : "UTC", q->from, q->to, PL_ANALYTICS_MAX_DAYS, &t.days,
-                            err) != PL_OK) {
-        *bad_request = 1;
-        return PL_ERR;
-    }
-    t.per_day = calloc(t.days.n, sizeof *t.per_day);
+/* The figures of the events from lo to hi, counted on days (whose lists
+ * they fill; see figures_json). */
+static int count_range(pl_store *store, const pl_analytics_query *q, const pl_calendar_days *days, int64_t lo,
+                       int64_t hi, json_t **figures, char **err) {
+    tally t = {.q = q, .days = *days};
+    t.per_day = calloc(days->n + 1, sizeof *t.per_day);
     t.conversations = pl_map_new();
     t.step_ids = pl_map_new();
     t.texts = pl_map_new();
     t.custom = pl_map_new();
     if (!t.per_day) abort();
-    pl_store_events_query page = {.bot = q->bot, .from_ms = t.days.starts[0], .to_ms = t.days.starts[t.days.n],
-                                  .channel = q->channel, .locale = q->locale, .after_at = INT64_MIN,
-                                  .limit = PAGE_ROWS};
+    pl_store_events_query page = {.bot = q->bot, .from_ms = lo, .to_ms = hi, .channel = q->channel,
+                                  .locale = q->locale, .after_at = INT64_MIN, .limit = PAGE_ROWS};
+    int rc = PL_OK;
     for (;;) {
         json_t *rows = NULL;
         if (pl_store_events_read(store, &page, &rows, err) != PL_OK) {
-            tally_free(&t);
-            return PL_ERR;
+            rc = PL_ERR;
+            break;
         }
         size_t i, n = json_array_size(rows);
         json_t *row;
@@ -575,7 +570,275 @@ int pl_analytics_figures(pl_store *store, const pl_analytics_query *q, json_t **
         json_decref(rows);
         if (n < PAGE_ROWS) break;
     }
-    *figures = figures_json(&t);
+    if (rc == PL_OK) *figures = figures_json(&t);
+    t.days = (pl_calendar_days){0}; /* the caller's */
     tally_free(&t);
+    return rc;
+}
+
+/* --- days whose events retention let go of ----------------------------------------------- */
+
+/* into[key] += from[key] (integers). */
+static void add_count(json_t *into, const json_t *from, const char *key) {
+    json_int_t sum = json_integer_value(json_object_get(into, key)) + json_integer_value(json_object_get(from, key));
+    json_object_set_new(into, key, json_integer(sum));
+}
+
+/* The item of list whose field is value, added (with only that field) when
+ * there is none. */
+static json_t *item_of(json_t *list, const char *field, const char *value) {
+    size_t i;
+    json_t *item;
+    json_array_foreach(list, i, item) {
+        const char *v = json_string_value(json_object_get(item, field));
+        if (v && strcmp(v, value) == 0) return item;
+    }
+    item = json_pack("{s:s}", field, value);
+    json_array_append_new(list, item);
+    return item;
+}
+
+/* Adds from_list's items into into_list's, matched by field: the counts
+ * named add up, and a list named "revenue" inside adds up by currency. */
+static void merge_list(json_t *into_list, const json_t *from_list, const char *field, const char *const *counts) {
+    size_t i;
+    json_t *from;
+    json_array_foreach(from_list, i, from) {
+        const char *value = json_string_value(json_object_get(from, field));
+        if (!value) continue;
+        json_t *into = item_of(into_list, field, value);
+        for (const char *const *c = counts; *c; c++) add_count(into, from, *c);
+        static const char *const amount[] = {"amount", NULL};
+        if (json_object_get(from, "revenue")) {
+            if (!json_is_array(json_object_get(into, "revenue"))) json_object_set_new(into, "revenue", json_array());
+            merge_list(json_object_get(into, "revenue"), json_object_get(from, "revenue"), "currency", amount);
+        }
+    }
+}
+
+static void merge_counts(json_t *into, const json_t *from, const char *object, const char *const *counts) {
+    json_t *in = json_object_get(into, object);
+    for (const char *const *c = counts; *c; c++) add_count(in, json_object_get(from, object), *c);
+}
+
+static int by_field_count(const void *a, const void *b, const char *field) {
+    json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, field));
+    json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, field));
+    return (x < y) - (x > y);
+}
+static int by_dropped(const void *a, const void *b) { return by_field_count(a, b, "dropped"); }
+static int by_conversations(const void *a, const void *b) { return by_field_count(a, b, "conversations"); }
+static int by_day(const void *a, const void *b) {
+    return strcmp(json_string_value(json_object_get(*(json_t *const *)a, "day")),
+                  json_string_value(json_object_get(*(json_t *const *)b, "day")));
+}
+
+/* Sorts a JSON list in place. */
+static void sort_list(json_t *list, int (*cmp)(const void *, const void *)) {
+    size_t n = json_array_size(list);
+    json_t **items = calloc(n + 1, sizeof *items);
+    if (!items) abort();
+    for (size_t i = 0; i < n; i++) items[i] = json_incref(json_array_get(list, i));
+    qsort(items, n, sizeof *items, cmp);
+    json_array_clear(list);
+    for (size_t i = 0; i < n; i++) json_array_append_new(list, items[i]);
+    free(items);
+}
+
+static json_int_t count_of(const json_t *o, const char *key) { return json_integer_value(json_object_get(o, key)); }
+
+/* The rates, averages and shares again, after days were added in. */
+static void recompute(json_t *f) {
+    json_t *funnel = json_object_get(f, "funnel");
+    for (size_t i = 0; i < json_array_size(funnel); i++)
+        json_object_set_new(json_array_get(funnel, i), "rate",
+                            json_real(i == 0 ? 1.0 : rate(count_of(json_array_get(funnel, i), "count"),
+                                                          count_of(json_array_get(funnel, i - 1), "count"))));
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_object_get(f, "revenue"), i, item) {
+        json_int_t orders = count_of(item, "orders");
+        json_object_set_new(item, "average", json_integer(orders ? count_of(item, "amount") / orders : 0));
+    }
+    json_array_foreach(json_object_get(f, "drop_off"), i, item)
+        json_object_set_new(item, "share", json_real(rate(count_of(item, "dropped"), count_of(item, "reached"))));
+    sort_list(json_object_get(f, "drop_off"), by_dropped);
+    sort_list(json_object_get(f, "channels"), by_conversations);
+    json_t *nu = json_object_get(f, "not_understood"), *rec = json_object_get(f, "recommendations");
+    json_object_set_new(nu, "rate", json_real(rate(count_of(nu, "count"), count_of(nu, "turns"))));
+    json_object_set_new(rec, "rate", json_real(rate(count_of(rec, "taken"), count_of(rec, "shown"))));
+    json_t *h = json_object_get(f, "handoff");
+    json_object_set_new(h, "rate", json_real(rate(count_of(h, "requested"),
+                                                  count_of(json_array_get(funnel, 0), "count"))));
+}
+
+/* Adds a kept day's figures (day_figures) into the figures f. */
+static void merge_day(json_t *f, const json_t *day) {
+    static const char *const count[] = {"count", NULL}, *const amount[] = {"amount", NULL};
+    static const char *const money[] = {"orders", "amount", "refunds", "refunded", NULL};
+    static const char *const drops[] = {"dropped", "reached", NULL}, *const convs[] = {"conversations", NULL};
+    static const char *const days[] = {"conversations", "engaged", "messages", "not_understood", "orders", NULL};
+    merge_list(json_object_get(f, "funnel"), json_object_get(day, "funnel"), "step", count);
+    merge_list(json_object_get(f, "revenue"), json_object_get(day, "revenue"), "currency", money);
+    merge_counts(f, day, "reminders", (const char *const[]){"sent", "recovered", NULL});
+    merge_list(json_object_get(json_object_get(f, "reminders"), "revenue"),
+               json_object_get(json_object_get(day, "reminders"), "revenue"), "currency", amount);
+    merge_list(json_object_get(f, "drop_off"), json_object_get(day, "drop_off"), "step", drops);
+    merge_counts(f, day, "not_understood", (const char *const[]){"turns", "count", NULL});
+    merge_counts(f, day, "recommendations", (const char *const[]){"shown", "taken", NULL});
+    merge_counts(f, day, "handoff", (const char *const[]){"requested", "claimed", "closed", NULL});
+    merge_list(json_object_get(f, "channels"), json_object_get(day, "channels"), "channel", convs);
+    merge_counts(f, day, "errors", (const char *const[]){"script_errors", "budget_aborts", "payments_failed", NULL});
+    merge_list(json_object_get(f, "custom"), json_object_get(day, "custom"), "name", count);
+    merge_list(json_object_get(f, "days"), json_object_get(day, "days"), "day", days);
+}
+
+/* A day's figures as they are kept: the counts, without what was said
+ * (the not-understood texts) or the medians of a single day. */
+static json_t *day_figures(json_t *f) {
+    static const char *const gone[] = {"bot", "from", "to", "time_zone", "filters"};
+    for (size_t i = 0; i < sizeof gone / sizeof *gone; i++) json_object_del(f, gone[i]);
+    json_t *nu = json_object_get(f, "not_understood");
+    json_object_del(nu, "top");
+    json_object_del(nu, "other");
+    json_object_del(json_object_get(f, "handoff"), "median_claim_s");
+    json_object_del(json_object_get(f, "handoff"), "median_close_s");
+    return f;
+}
+
+int pl_analytics_figures(pl_store *store, const pl_analytics_query *q, json_t **figures, int *bad_request,
+                         char **err) {
+    *figures = NULL;
+    *bad_request = 0;
+    pl_calendar_days days;
+    if (pl_calendar_days_of(q->time_zone ? q->time_zone : "UTC", q->from, q->to, PL_ANALYTICS_MAX_DAYS, &days,
+                            err) != PL_OK) {
+        *bad_request = 1;
+        return PL_ERR;
+    }
+    json_t *f = NULL, *kept = NULL;
+    int rc = count_range(store, q, &days, days.starts[0], days.starts[days.n], &f, err);
+    if (rc == PL_OK) rc = pl_store_analytics_days_read(store, q->bot, q->from, q->to, q->channel, q->locale, &kept, err);
+    if (rc == PL_OK && json_array_size(kept)) {
+        size_t i;
+        json_t *row;
+        json_array_foreach(kept, i, row) merge_day(f, json_object_get(row, "figures"));
+        sort_list(json_object_get(f, "days"), by_day);
+        recompute(f);
+    }
+    json_decref(kept);
+    pl_calendar_days_free(&days);
+    if (rc != PL_OK) {
+        json_decref(f);
+        return PL_ERR;
+    }
+    *figures = f;
     return PL_OK;
+}
+
+/* The (channel, locale) pairs of the events from lo to hi: "channel\x1flocale"
+ * keys of a new map. */
+static int pairs_of(pl_store *store, const char *bot, int64_t lo, int64_t hi, pl_map **pairs, char **err) {
+    *pairs = pl_map_new();
+    pl_store_events_query page = {.bot = bot, .from_ms = lo, .to_ms = hi, .after_at = INT64_MIN, .limit = PAGE_ROWS};
+    for (;;) {
+        json_t *rows = NULL;
+        if (pl_store_events_read(store, &page, &rows, err) != PL_OK) return PL_ERR;
+        size_t i, n = json_array_size(rows);
+        json_t *row;
+        json_array_foreach(rows, i, row) {
+            const char *locale = json_string_value(json_object_get(row, "locale"));
+            char *key = pl_strdupf("%s\x1f%s", json_string_value(json_object_get(row, "channel")), locale ? locale : "");
+            pl_map_put(*pairs, key, (void *)1);
+            free(key);
+        }
+        if (n) {
+            json_t *last = json_array_get(rows, n - 1);
+            page.after_at = json_integer_value(json_object_get(last, "at"));
+            page.after_id = json_integer_value(json_object_get(last, "id"));
+        }
+        json_decref(rows);
+        if (n < PAGE_ROWS) return PL_OK;
+    }
+}
+
+typedef struct {
+    pl_store *store;
+    const pl_analytics_query *q;
+    const pl_calendar_days *day;
+    int64_t lo, hi;
+    char *err;
+    int rc;
+} roll;
+
+/* Keeps the figures of one (channel, locale) of the day's events, added
+ * to what was kept of that day before. */
+static void roll_pair(const char *key, void *value, void *ud) {
+    (void)value;
+    roll *r = ud;
+    if (r->rc != PL_OK) return;
+    const char *sep = strchr(key, '\x1f');
+    char *channel = pl_strndup(key, (size_t)(sep - key));
+    const char *locale = sep + 1;
+    pl_analytics_query q = *r->q;
+    q.channel = channel;
+    q.locale = *locale ? locale : NULL;
+    json_t *f = NULL, *before = NULL;
+    r->rc = count_range(r->store, &q, r->day, r->lo, r->hi, &f, &r->err);
+    if (r->rc == PL_OK)
+        r->rc = pl_store_analytics_days_read(r->store, q.bot, r->day->names[0], r->day->names[0], channel, locale,
+                                            &before, &r->err);
+    if (r->rc == PL_OK) {
+        day_figures(f);
+        json_t *earlier = json_object_get(json_array_get(before, 0), "figures");
+        if (earlier) {
+            merge_day(f, earlier);
+            recompute(f);
+        }
+        char *text = json_dumps(f, JSON_COMPACT);
+        r->rc = pl_store_analytics_day_put(r->store, q.bot, r->day->names[0], channel, locale, text, &r->err);
+        free(text);
+    }
+    json_decref(f);
+    json_decref(before);
+    free(channel);
+}
+
+int pl_analytics_roll_up(pl_store *store, const char *bot, const char *time_zone, int64_t quiet_ms,
+                         int64_t before_ms, int64_t *turns, char **err) {
+    *turns = 0;
+    const char *zone = time_zone ? time_zone : "UTC";
+    /* the first turn with events before before_ms, and its day */
+    json_t *first = NULL;
+    pl_store_events_query one = {.bot = bot, .from_ms = INT64_MIN, .to_ms = before_ms, .after_at = INT64_MIN,
+                                 .limit = 1};
+    if (pl_store_events_read(store, &one, &first, err) != PL_OK) return PL_ERR;
+    int64_t at = json_integer_value(json_object_get(json_array_get(first, 0), "at"));
+    int none = json_array_size(first) == 0;
+    json_decref(first);
+    if (none) return PL_OK;
+    char date[11];
+    pl_calendar_days day;
+    if (pl_calendar_date_at(zone, at, date) != PL_OK ||
+        pl_calendar_days_of(zone, date, date, 1, &day, err) != PL_OK)
+        return pl_fail(err, "unknown time zone '%s'", zone);
+    int64_t hi = day.starts[1] < before_ms ? day.starts[1] : before_ms;
+    pl_analytics_query q = {.bot = bot, .time_zone = zone, .from = date, .to = date, .quiet_ms = quiet_ms,
+                            .now_ms = pl_now_ms()};
+    int rc = pl_store_begin(store, err);
+    pl_map *pairs = NULL;
+    if (rc == PL_OK) rc = pairs_of(store, bot, day.starts[0], hi, &pairs, err);
+    roll r = {.store = store, .q = &q, .day = &day, .lo = day.starts[0], .hi = hi, .rc = rc};
+    if (rc == PL_OK) {
+        pl_map_each(pairs, roll_pair, &r);
+        rc = r.rc;
+        if (rc != PL_OK) *err = r.err, r.err = NULL;
+    }
+    if (rc == PL_OK) rc = pl_store_events_purge(store, bot, day.starts[0], hi, turns, err);
+    if (rc == PL_OK) rc = pl_store_commit(store, err);
+    else pl_store_rollback(store);
+    free(r.err);
+    pl_map_free(pairs);
+    pl_calendar_days_free(&day);
+    return rc;
 }

@@ -9,7 +9,8 @@
  * taken, handoffs, errors, the bot's own events, and the same per day.
  *
  * A conversation counts on the day it started; payments, refunds and
- * reminders on the day they happened. Reads go through the store only, so
+ * reminders on the day they happened. Days whose events retention let go
+ * of are counted from the day aggregates kept of them (pl_analytics_roll_up). Reads go through the store only, so
  * the work can run on the store's read thread (pl_store_offload_read). */
 #ifndef PL_ANALYTICS_H
 #define PL_ANALYTICS_H
@@ -46,5 +47,15 @@ json_t *pl_analytics_row_events(const char *names, const char *list, const char 
  * for the caller (a bad date or range: *bad_request is 1) or from the store. */
 int pl_analytics_figures(pl_store *store, const pl_analytics_query *q, json_t **figures, int *bad_request,
                          char **err);
+
+/* Keeps the figures of the earliest day of the bot's events before
+ * before_ms (days in time_zone; only the part before before_ms of a day
+ * that goes on after it) as day aggregates, per channel and locale, added
+ * to what was kept of that day, then forgets those events: in one
+ * transaction. *turns counts the turns whose events it rolled up (0: there
+ * were none before before_ms). Retention calls it day by day before it
+ * purges the transcripts (docs/analytics.md). */
+int pl_analytics_roll_up(pl_store *store, const char *bot, const char *time_zone, int64_t quiet_ms,
+                         int64_t before_ms, int64_t *turns, char **err);
 
 #endif

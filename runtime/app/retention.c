@@ -5,25 +5,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analytics.h"
 #include "base/common.h"
 #include "base/log.h"
 
 #define DAY_MS (24LL * 3600 * 1000)
 
-/* What a purge removes, in this order; events last (EVENTS). */
+/* What a purge does, in this order: first the analytics events of the old
+ * turns are kept as day aggregates (ROLL_UP, a day a step: they live in
+ * the transcript rows), then the kinds are removed. */
 static const pl_store_purge_kind kinds[] = {PL_PURGE_TRANSCRIPT, PL_PURGE_INBOX, PL_PURGE_OUTBOX};
 #define KINDS ((int)(sizeof kinds / sizeof *kinds))
-#define EVENTS KINDS
+#define ROLL_UP 0
+#define FIRST_KIND 1
+#define STEPS (FIRST_KIND + KINDS)
 
 typedef struct purge_run {
     pl_retention *owner;
     struct purge_run *next;
     char *bot;
+    char *time_zone;           /* the bot's, for the days of its analytics */
+    int64_t quiet_ms;
     int days;
     int64_t before_ms;
-    int step;                  /* kinds[step], then EVENTS, then done */
-    int64_t batch;             /* what the last batch removed */
-    int64_t removed[KINDS + 1];
+    int step;                  /* ROLL_UP, then kinds[step - FIRST_KIND], then done */
+    int64_t batch;             /* what the last batch rolled up or removed */
+    int64_t removed[STEPS];
     char *err;
     struct event *again;       /* the next batch, once the loop served what waits */
 } purge_run;
@@ -84,21 +91,14 @@ void pl_retention_watch(pl_retention *r, pl_bot *bot) {
 
 /* --- a purge --------------------------------------------------------------------- */
 
-/* The analytics events' part: one call. (The analytics' roll-up, which
- * keeps day aggregates with no personal data before it purges, takes its
- * place.) */
-static int purge_events(pl_store *store, const char *bot, int64_t before_ms, int64_t *removed, char **err) {
-    return pl_store_events_purge(store, bot, before_ms, removed, err);
-}
-
 static void purge_batch(pl_store *store, void *ud) {
     purge_run *run = ud;
     run->batch = 0;
-    if (run->step < KINDS)
-        pl_store_purge_before(store, run->bot, kinds[run->step], run->before_ms, PL_RETENTION_BATCH, &run->batch,
-                              &run->err);
+    if (run->step == ROLL_UP)
+        pl_analytics_roll_up(store, run->bot, run->time_zone, run->quiet_ms, run->before_ms, &run->batch, &run->err);
     else
-        purge_events(store, run->bot, run->before_ms, &run->batch, &run->err);
+        pl_store_purge_before(store, run->bot, kinds[run->step - FIRST_KIND], run->before_ms, PL_RETENTION_BATCH,
+                              &run->batch, &run->err);
 }
 
 static void run_free(purge_run *run) {
@@ -110,6 +110,7 @@ static void run_free(purge_run *run) {
         }
     if (run->again) event_free(run->again);
     free(run->bot);
+    free(run->time_zone);
     free(run->err);
     free(run);
 }
@@ -131,18 +132,20 @@ static void batch_done(void *ud) {
         return;
     }
     run->removed[run->step] += run->batch;
-    /* a full batch: there may be more of this kind */
-    if (!(run->step < KINDS && run->batch >= PL_RETENTION_BATCH)) run->step++;
-    if (run->step <= EVENTS) {
+    /* a day rolled up, or a full batch: there may be more of this kind */
+    int more = run->step == ROLL_UP ? run->batch > 0 : run->batch >= PL_RETENTION_BATCH;
+    if (!more) run->step++;
+    if (run->step < STEPS) {
         /* after what else waits on the loop, never in one go */
         struct timeval now = {0, 0};
         evtimer_add(run->again, &now);
         return;
     }
-    pl_info("[%s] retention (%d day%s): removed %lld transcript rows, %lld inbox messages, %lld sent calls, "
-            "%lld event rows",
-            run->bot, run->days, run->days == 1 ? "" : "s", (long long)run->removed[0], (long long)run->removed[1],
-            (long long)run->removed[2], (long long)run->removed[EVENTS]);
+    pl_info("[%s] retention (%d day%s): removed %lld transcript rows, %lld inbox messages, %lld sent calls; "
+            "the analytics of %lld turns kept as day aggregates",
+            run->bot, run->days, run->days == 1 ? "" : "s", (long long)run->removed[FIRST_KIND],
+            (long long)run->removed[FIRST_KIND + 1], (long long)run->removed[FIRST_KIND + 2],
+            (long long)run->removed[ROLL_UP]);
     run_free(run);
 }
 
@@ -193,7 +196,8 @@ static void on_job(const json_t *job, void *ud) {
     purge_run *run = calloc(1, sizeof *run);
     if (!run) abort();
     *run = (purge_run){.owner = r, .next = r->runs, .bot = pl_strdup(bot_name), .days = days,
-                       .before_ms = pl_now_ms() - days * DAY_MS};
+                       .before_ms = pl_now_ms() - days * DAY_MS, .time_zone = pl_strdup(pl_bot_time_zone(bot)),
+                       .quiet_ms = pl_bot_quiet_ms(bot)};
     run->again = evtimer_new(r->base, next_batch, run);
     r->runs = run;
     next_batch(-1, 0, run);

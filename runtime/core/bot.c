@@ -267,6 +267,16 @@ int pl_bot_retention_days(const pl_bot *bot) {
     return (int)json_integer_value(json_object_get(manifest_here(bot), "retention_days"));
 }
 
+const char *pl_bot_time_zone(const pl_bot *bot) {
+    const char *zone = json_string_value(json_object_get(manifest_here(bot), "time_zone"));
+    return zone ? zone : "UTC";
+}
+
+int64_t pl_bot_quiet_ms(const pl_bot *bot) {
+    json_t *v = json_object_get(json_object_get(manifest_here(bot), "analytics"), "quiet_minutes");
+    return (json_is_integer(v) && json_integer_value(v) > 0 ? json_integer_value(v) : 30) * 60000;
+}
+
 int pl_bot_analytics_on(const pl_bot *bot) {
     return !json_is_false(json_object_get(json_object_get(manifest_here(bot), "analytics"), "enabled"));
 }

@@ -97,6 +97,12 @@ const char *pl_bot_static_fallback(const pl_bot *bot, const char *locale);
 /* Whether the bot records analytics events (its manifest's analytics.enabled,
  * on unless false). */
 int pl_bot_analytics_on(const pl_bot *bot);
+/* The bot's time zone, bot.json's "time_zone" (checked when it loads), or
+ * "UTC": the days of its analytics. */
+const char *pl_bot_time_zone(const pl_bot *bot);
+/* How long without a word a conversation went quiet: bot.json's
+ * analytics.quiet_minutes (default 30), in ms. */
+int64_t pl_bot_quiet_ms(const pl_bot *bot);
 /* The manifest's retention_days: how long transcripts, analytics events
  * and inbound messages are kept (app/retention.h purges older ones); 0
  * when it is not set (kept for good). read_manifest refuses anything but

@@ -265,19 +265,18 @@ static int write_message(pl_store *store, item *it, int64_t now, char **err) {
     size_t recorded = (size_t)json_integer_value(json_object_get(it->result.effects, "recorded"));
     char *fresh = recorded ? dump_from(pl_turn_replies(&it->result), recorded) : NULL;
     char *body = message_text(it->msg);
+    /* the turn's analytics events are kept in its row */
+    const pl_turn_events *e = &it->result.events;
+    pl_store_events events = {.conv = e->conv, .locale = it->result.locale, .step = e->step, .names = e->names,
+                              .list = e->list};
     int rc = pl_store_transcript_add_turn(store, &key, body, it->msg->received_at,
-                                          fresh ? fresh : it->result.replies_text, now, err);
+                                          fresh ? fresh : it->result.replies_text, now, e->names ? &events : NULL,
+                                          err);
     free(body);
     free(fresh);
     if (rc == PL_OK && it->result.session_json)
         rc = pl_store_session_put(store, &key, it->result.session_json, it->box->turn, now, err);
     if (rc == PL_OK && it->msg->inbox_id) rc = pl_store_inbox_done(store, it->msg->inbox_id, now, err);
-    if (rc == PL_OK && it->result.events.list) {
-        const pl_turn_events *e = &it->result.events;
-        pl_store_events row = {.conv = e->conv, .locale = it->result.locale, .step = e->step, .names = e->names,
-                               .list = e->list};
-        rc = pl_store_events_add(store, &key, &row, now, err);
-    }
     /* other nodes' streams of this session hear of it once committed */
     if (rc == PL_OK)
         rc = pl_store_announce(store, &key, json_object_get(it->result.effects, "handoff") != NULL, err);

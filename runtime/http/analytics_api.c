@@ -28,21 +28,8 @@
 #define DEFAULT_DAYS 7
 #define EXPORT_ROWS 1000
 #define EXPORT_MAX_ROWS 10000
-#define DEFAULT_QUIET_MINUTES 30
 
 static const pl_access analytics_access = {"PARLEY_ANALYTICS_TOKEN", "analytics_token_env", "the analytics API"};
-
-/* The bot's time zone: bot.json's "time_zone" (checked when the bot
- * loads), else UTC. */
-static const char *zone_of(pl_bot *bot) {
-    const char *zone = json_string_value(json_object_get(pl_bot_manifest(bot), "time_zone"));
-    return zone ? zone : "UTC";
-}
-
-static int64_t quiet_ms_of(pl_bot *bot) {
-    json_t *v = json_object_get(json_object_get(pl_bot_manifest(bot), "analytics"), "quiet_minutes");
-    return (json_is_integer(v) && json_integer_value(v) > 0 ? json_integer_value(v) : DEFAULT_QUIET_MINUTES) * 60000;
-}
 
 /* --- GET /v1/analytics/bots ----------------------------------------------------------------- */
 
@@ -68,7 +55,7 @@ static void list_bots(pl_app *app, struct evhttp_request *req, const char *scope
             json_array_append_new(channels, json_string(name));
         const char *title = json_string_value(json_object_get(manifest, "title"));
         json_array_append_new(bots, json_pack("{s:s, s:s, s:s, s:o, s:o}", "name", pl_bot_name(bot), "title",
-                                              title ? title : pl_bot_name(bot), "time_zone", zone_of(bot), "channels",
+                                              title ? title : pl_bot_name(bot), "time_zone", pl_bot_time_zone(bot), "channels",
                                               channels, "locales", strings_of(json_object_get(manifest, "locales"))));
     }
     pl_reply_json(req, 200, json_pack("{s:o}", "bots", bots));
@@ -87,9 +74,9 @@ static void read_range(struct evhttp_request *req, pl_bot *bot, range *r) {
     pl_request_query(req, &params);
     char today[11] = "1970-01-01";
     int64_t now = pl_now_ms();
-    pl_calendar_date_at(zone_of(bot), now, today);
+    pl_calendar_date_at(pl_bot_time_zone(bot), now, today);
     char week_ago[11] = "1970-01-01";
-    pl_calendar_date_at(zone_of(bot), now - (int64_t)(DEFAULT_DAYS - 1) * 86400000, week_ago);
+    pl_calendar_date_at(pl_bot_time_zone(bot), now - (int64_t)(DEFAULT_DAYS - 1) * 86400000, week_ago);
     const char *from = evhttp_find_header(&params, "from"), *to = evhttp_find_header(&params, "to");
     snprintf(r->to, sizeof r->to, "%s", to && *to ? to : today);
     snprintf(r->from, sizeof r->from, "%s", from && *from ? from : week_ago);
@@ -136,9 +123,9 @@ static void figures(pl_app *app, struct evhttp_request *req, pl_bot *bot) {
     if (!f) abort();
     read_range(req, bot, &f->r);
     f->bot = pl_strdup(pl_bot_name(bot));
-    f->zone = pl_strdup(zone_of(bot));
+    f->zone = pl_strdup(pl_bot_time_zone(bot));
     f->q = (pl_analytics_query){.bot = f->bot, .time_zone = f->zone, .from = f->r.from, .to = f->r.to,
-                                .channel = f->r.channel, .locale = f->r.locale, .quiet_ms = quiet_ms_of(bot),
+                                .channel = f->r.channel, .locale = f->r.locale, .quiet_ms = pl_bot_quiet_ms(bot),
                                 .now_ms = pl_now_ms()};
     pl_reply_after_long_read(req, pl_app_store(app), read_figures, answer_figures, f);
 }
@@ -306,7 +293,7 @@ static void events(pl_app *app, struct evhttp_request *req, pl_bot *bot) {
     }
     read_range(req, bot, &e->r);
     e->bot = pl_strdup(pl_bot_name(bot));
-    e->zone = pl_strdup(zone_of(bot));
+    e->zone = pl_strdup(pl_bot_time_zone(bot));
     e->q.bot = e->bot;
     e->q.channel = e->r.channel;
     e->q.locale = e->r.locale;

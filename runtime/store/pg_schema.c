@@ -134,14 +134,18 @@ static const char *const m7[] = {
     " END $$",
     NULL};
 
-/* 8: analytics events, a turn's in one row; names lists them between
- * spaces, so a reader can skip a row */
+/* 8: analytics events, a turn's in its transcript row (no row and no index
+ * more per turn); names lists them between spaces, so a reader can skip a
+ * row, and list holds those with props. `events` is the view of the rows
+ * that have them (read by bot and time: migration 9's transcript_by_time) */
 static const char *const m8[] = {
-    "CREATE TABLE events (id bigserial PRIMARY KEY, bot text NOT NULL, channel text NOT NULL,"
-    " \"user\" text NOT NULL, conv bigint NOT NULL, at bigint NOT NULL, locale text, step text,"
-    " names text NOT NULL, list text NOT NULL)",
-    "CREATE INDEX events_by_time ON events (bot, at, id)",
-    "CREATE INDEX events_by_shopper ON events (bot, channel, \"user\")",
+    "ALTER TABLE transcript_rows ADD COLUMN conv bigint",
+    "ALTER TABLE transcript_rows ADD COLUMN locale text",
+    "ALTER TABLE transcript_rows ADD COLUMN step text",
+    "ALTER TABLE transcript_rows ADD COLUMN names text",
+    "ALTER TABLE transcript_rows ADD COLUMN list text",
+    "CREATE VIEW events AS SELECT id, bot, channel, \"user\", conv, at, locale, step, names, list"
+    " FROM transcript_rows WHERE names IS NOT NULL",
     NULL};
 
 /* 9: privacy. The database's own settings (the key of erased shoppers'
@@ -155,7 +159,14 @@ static const char *const m9[] = {
     "CREATE INDEX jobs_by_shopper ON jobs (bot, channel, \"user\")",
     NULL};
 
-static const char *const *const migrations[] = {m1, m2, m3, m4, m5, m6, m7, m8, m9};
+/* 10: the analytics of days whose events retention let go of: a day's
+ * figures per channel and locale, with no shopper in them */
+static const char *const m10[] = {
+    "CREATE TABLE analytics_days (bot text NOT NULL, day text NOT NULL, channel text NOT NULL,"
+    " locale text NOT NULL, figures text NOT NULL, PRIMARY KEY (bot, day, channel, locale))",
+    NULL};
+
+static const char *const *const migrations[] = {m1, m2, m3, m4, m5, m6, m7, m8, m9, m10};
 #define MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
 /* The advisory lock nodes take turns with ("parley" in ASCII), and how long

@@ -261,21 +261,28 @@ int pl_store_purge_before(pl_store *store, const char *bot, pl_store_purge_kind 
     return store->backend->purge_before(store, bot, kind, before_ms, limit, removed, err);
 }
 
-int pl_store_events_add(pl_store *store, const pl_session_key *key, const pl_store_events *events, int64_t at_ms,
-                        char **err) {
-    return store->backend->events_add(store, key, events, at_ms, err);
+int pl_store_analytics_day_put(pl_store *store, const char *bot, const char *day, const char *channel,
+                               const char *locale, const char *figures_json, char **err) {
+    return store->backend->analytics_day_put(store, bot, day, channel, locale, figures_json, err);
+}
+
+int pl_store_analytics_days_read(pl_store *store, const char *bot, const char *from, const char *to,
+                                 const char *channel, const char *locale, json_t **rows, char **err) {
+    return store->backend->analytics_days_read(store, bot, from, to, channel, locale, rows, err);
 }
 
 int pl_store_events_read(pl_store *store, const pl_store_events_query *q, json_t **rows, char **err) {
     return store->backend->events_read(store, q, rows, err);
 }
 
-int pl_store_events_purge(pl_store *store, const char *bot, int64_t before_ms, int64_t *removed, char **err) {
-    return store->backend->events_purge(store, bot, before_ms, removed, err);
+int pl_store_events_purge(pl_store *store, const char *bot, int64_t from_ms, int64_t before_ms, int64_t *removed,
+                          char **err) {
+    return store->backend->events_purge(store, bot, from_ms, before_ms, removed, err);
 }
 
-int pl_store_transcript_add_turn(pl_store *store, const pl_session_key *key, const char *in_json, int64_t in_at_ms, const char *out_json, int64_t out_at_ms, char **err) {
-    return store->backend->transcript_add_turn(store, key, in_json, in_at_ms, out_json, out_at_ms, err);
+int pl_store_transcript_add_turn(pl_store *store, const pl_session_key *key, const char *in_json, int64_t in_at_ms,
+                                 const char *out_json, int64_t out_at_ms, const pl_store_events *events, char **err) {
+    return store->backend->transcript_add_turn(store, key, in_json, in_at_ms, out_json, out_at_ms, events, err);
 }
 
 int pl_store_transcript_get(pl_store *store, const pl_session_key *key, int limit, json_t **lines, char **err) {

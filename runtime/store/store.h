@@ -183,9 +183,12 @@ int64_t pl_store_session_count(pl_store *store);
 int pl_store_transcript_add(pl_store *store, const pl_session_key *key, const char *direction,
                             const char *body_json, int64_t now_ms, char **err);
 /* A turn's two lines in one row: the message ("in", at in_at_ms) and the
- * answer ("out", at out_at_ms, the next id). */
+ * answer ("out", at out_at_ms, the next id); and the turn's analytics
+ * events (NULL: none), which the row keeps (the events view: see
+ * pl_store_events_read). */
 int pl_store_transcript_add_turn(pl_store *store, const pl_session_key *key, const char *in_json,
-                                 int64_t in_at_ms, const char *out_json, int64_t out_at_ms, char **err);
+                                 int64_t in_at_ms, const char *out_json, int64_t out_at_ms,
+                                 const pl_store_events *events, char **err);
 /* Sets *lines to a new JSON array of {"at", "direction", "body"}, oldest first,
  * at most `limit` of the latest lines. */
 int pl_store_transcript_get(pl_store *store, const pl_session_key *key, int limit,
@@ -239,18 +242,32 @@ int pl_store_shopper_export(pl_store *store, const pl_session_key *key, int limi
 int pl_store_purge_before(pl_store *store, const char *bot, pl_store_purge_kind kind, int64_t before_ms, int limit,
                           int64_t *removed, char **err);
 
-/* --- analytics events: what turns recorded for the shop's figures --------- */
+/* --- analytics events: what turns recorded for the shop's figures ---------
+ * A turn's events are kept in its transcript row (pl_store_transcript_add_turn),
+ * which costs the message path no row and no index of its own; "events" is
+ * the view of the rows that have them, read by bot and time. */
 
-/* Adds a turn's events (one row), in the turn's transaction. */
-int pl_store_events_add(pl_store *store, const pl_session_key *key, const pl_store_events *events, int64_t at_ms,
-                        char **err);
 /* The rows q asks for, in (at, id) order: a new array of {"id", "at",
  * "channel", "user", "conv", "locale", "step", "names", "list"} where list
  * is the events' JSON text (a string: a reader parses the rows it needs). */
 int pl_store_events_read(pl_store *store, const pl_store_events_query *q, json_t **rows, char **err);
-/* Forgets a bot's events (bot NULL: every bot's) older than before_ms;
- * *removed counts them. */
-int pl_store_events_purge(pl_store *store, const char *bot, int64_t before_ms, int64_t *removed, char **err);
+/* Forgets the events of a bot's turns (bot NULL: every bot's) from
+ * from_ms to before_ms (their transcript lines stay); *removed counts the
+ * turns. */
+int pl_store_events_purge(pl_store *store, const char *bot, int64_t from_ms, int64_t before_ms, int64_t *removed,
+                          char **err);
+
+/* Day aggregates: the figures of a bot's day (its date in the bot's time
+ * zone), one channel and locale ("" when a turn had none), which contain no
+ * shopper; what stays of the analytics once retention let the events go.
+ * put replaces the day's row. */
+int pl_store_analytics_day_put(pl_store *store, const char *bot, const char *day, const char *channel,
+                               const char *locale, const char *figures_json, char **err);
+/* The rows of days from..to (dates, both included), of one channel and one
+ * locale when given (NULL: any): a new array of {"day", "channel",
+ * "locale", "figures" (parsed)}, by day. */
+int pl_store_analytics_days_read(pl_store *store, const char *bot, const char *from, const char *to,
+                                 const char *channel, const char *locale, json_t **rows, char **err);
 
 /* --- handoffs: conversations a person has or will take over ------------------ */
 

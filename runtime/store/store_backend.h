@@ -45,7 +45,7 @@ typedef struct pl_store_backend {
     int (*session_erase)(pl_store *store, const pl_session_key *key, int64_t *found, char **err);
     int64_t (*session_count)(pl_store *store);
     int (*transcript_add)(pl_store *store, const pl_session_key *key, const char *direction, const char *body_json, int64_t now_ms, char **err);
-    int (*transcript_add_turn)(pl_store *store, const pl_session_key *key, const char *in_json, int64_t in_at_ms, const char *out_json, int64_t out_at_ms, char **err);
+    int (*transcript_add_turn)(pl_store *store, const pl_session_key *key, const char *in_json, int64_t in_at_ms, const char *out_json, int64_t out_at_ms, const pl_store_events *events, char **err);
     int (*transcript_get)(pl_store *store, const pl_session_key *key, int limit, json_t **lines, char **err);
     int (*transcript_since)(pl_store *store, const pl_session_key *key, int64_t after_id, int limit, json_t **lines, char **err);
     int64_t (*transcript_last_id)(pl_store *store, const pl_session_key *key);
@@ -55,9 +55,10 @@ typedef struct pl_store_backend {
     int (*shopper_export)(pl_store *store, const pl_session_key *key, int limit, json_t **doc, char **err);
     int (*purge_before)(pl_store *store, const char *bot, pl_store_purge_kind kind, int64_t before_ms, int limit,
                         int64_t *removed, char **err);
-    int (*events_add)(pl_store *store, const pl_session_key *key, const pl_store_events *events, int64_t at_ms, char **err);
+    int (*analytics_day_put)(pl_store *store, const char *bot, const char *day, const char *channel, const char *locale, const char *figures_json, char **err);
+    int (*analytics_days_read)(pl_store *store, const char *bot, const char *from, const char *to, const char *channel, const char *locale, json_t **rows, char **err);
     int (*events_read)(pl_store *store, const pl_store_events_query *q, json_t **rows, char **err);
-    int (*events_purge)(pl_store *store, const char *bot, int64_t before_ms, int64_t *removed, char **err);
+    int (*events_purge)(pl_store *store, const char *bot, int64_t from_ms, int64_t before_ms, int64_t *removed, char **err);
     int (*handoff_put)(pl_store *store, const pl_session_key *key, const json_t *handoff, int64_t now_ms, char **err);
     int (*handoffs)(pl_store *store, json_t **list, char **err);
     int (*catalog_replace)(pl_store *store, const char *bot, const json_t *products, char **err);

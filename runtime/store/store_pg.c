@@ -1123,7 +1123,7 @@ static void pg_session_release(pl_store *handle, const pl_session_key *key) {
 static int pg_session_erase(pl_store *handle, const pl_session_key *key, int64_t *found, char **err) {
     /* the session, its transcript, and everything else that holds what the
      * shopper said or will be told: inbound messages, calls to them, jobs,
-     * the handoff, analytics events; then what the merchant's accounts keep,
+     * the handoff (the analytics events are the transcript's); then what the merchant's accounts keep,
      * under the pseudonym ($4): the discount codes' uses of their orders (so
      * a once-per-shopper code stays used; a use the pseudonym has of the
      * same code already replaces theirs), and the orders themselves, without
@@ -1141,7 +1141,6 @@ static int pg_session_erase(pl_store *handle, const pl_session_key *key, int64_t
                              " o AS (DELETE FROM outbox WHERE " KEY_WHERE " RETURNING 1),"
                              " j AS (DELETE FROM jobs WHERE " KEY_WHERE " RETURNING 1),"
                              " h AS (DELETE FROM handoffs WHERE " KEY_WHERE " RETURNING 1),"
-                             " e AS (DELETE FROM events WHERE " KEY_WHERE " RETURNING 1),"
                              " mine AS (SELECT id FROM orders WHERE " KEY_WHERE "),"
                              " du AS (UPDATE discount_uses u SET \"user\" = $4 WHERE bot = $1 AND \"user\" = $3"
                              "  AND order_id IN (SELECT id FROM mine) AND NOT EXISTS (SELECT 1 FROM discount_uses x"
@@ -1153,7 +1152,7 @@ static int pg_session_erase(pl_store *handle, const pl_session_key *key, int64_t
                              " RETURNING 1)"
                              " SELECT (EXISTS (SELECT 1 FROM s) OR EXISTS (SELECT 1 FROM t) OR EXISTS (SELECT 1 FROM i)"
                              " OR EXISTS (SELECT 1 FROM o) OR EXISTS (SELECT 1 FROM j) OR EXISTS (SELECT 1 FROM h)"
-                             " OR EXISTS (SELECT 1 FROM e) OR EXISTS (SELECT 1 FROM r))::int",
+                             " OR EXISTS (SELECT 1 FROM r))::int",
                              "ssss", key->bot, key->channel, key->user, pseudonym);
 }
 
@@ -1172,20 +1171,18 @@ static int pg_transcript_add(pl_store *handle, const pl_session_key *key, const 
 }
 
 static int pg_transcript_add_turn(pl_store *handle, const pl_session_key *key, const char *in_json,
-                                  int64_t in_at_ms, const char *out_json, int64_t out_at_ms, char **err) {
+                                  int64_t in_at_ms, const char *out_json, int64_t out_at_ms,
+                                  const pl_store_events *events, char **err) {
+    const pl_store_events none = {0};
+    const pl_store_events *e = events && events->names ? events : &none;
+    char conv[24];
+    snprintf(conv, sizeof conv, "%lld", (long long)e->conv);
     return run_done((pg_store *)handle, err, "add transcript lines", NULL,
-                    "INSERT INTO transcript_rows (bot, channel, \"user\", at, direction, body, reply_at, reply) "
-                    "VALUES ($1, $2, $3, $4, 'in', $5, $6, $7)",
-                    "sssisis", key->bot, key->channel, key->user, in_at_ms, in_json, out_at_ms, out_json);
-}
-
-static int pg_events_add(pl_store *handle, const pl_session_key *key, const pl_store_events *events, int64_t at_ms,
-                         char **err) {
-    return run_done((pg_store *)handle, err, "add events", NULL,
-                    "INSERT INTO events (bot, channel, \"user\", conv, at, locale, step, names, list)"
-                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    "sssiinnss", key->bot, key->channel, key->user, events->conv, at_ms, events->locale, events->step,
-                    events->names, events->list);
+                    "INSERT INTO transcript_rows (bot, channel, \"user\", at, direction, body, reply_at, reply,"
+                    " conv, locale, step, names, list) VALUES ($1, $2, $3, $4, 'in', $5, $6, $7, $8, $9, $10, $11, $12)",
+                    "sssisisnnnnn", key->bot, key->channel, key->user, in_at_ms, in_json, out_at_ms, out_json,
+                    e->names ? conv : NULL, e->locale, e->step, e->names,
+                    e->names ? (e->list ? e->list : "[]") : NULL);
 }
 
 static int pg_events_read(pl_store *handle, const pl_store_events_query *q, json_t **rows, char **err) {
@@ -1199,11 +1196,31 @@ static int pg_events_read(pl_store *handle, const pl_store_events_query *q, json
                     (int64_t)q->limit);
 }
 
-static int pg_events_purge(pl_store *handle, const char *bot, int64_t before_ms, int64_t *removed, char **err) {
+static int pg_events_purge(pl_store *handle, const char *bot, int64_t from_ms, int64_t before_ms, int64_t *removed,
+                           char **err) {
     return run_integer((pg_store *)handle, err, "purge events", removed, 0,
-                       "WITH d AS (DELETE FROM events WHERE ($1::text IS NULL OR bot = $1) AND at < $2 RETURNING 1)"
-                       " SELECT count(*) FROM d",
-                       "ni", bot, before_ms);
+                       "WITH d AS (UPDATE transcript_rows SET conv = NULL, locale = NULL, step = NULL, names = NULL,"
+                       " list = NULL WHERE ($1::text IS NULL OR bot = $1) AND at >= $2 AND at < $3"
+                       " AND names IS NOT NULL RETURNING 1) SELECT count(*) FROM d",
+                       "nii", bot, from_ms, before_ms);
+}
+
+static int pg_analytics_day_put(pl_store *handle, const char *bot, const char *day, const char *channel,
+                                const char *locale, const char *figures_json, char **err) {
+    return run_done((pg_store *)handle, err, "keep a day's analytics", NULL,
+                    "INSERT INTO analytics_days (bot, day, channel, locale, figures) VALUES ($1, $2, $3, $4, $5)"
+                    " ON CONFLICT (bot, day, channel, locale) DO UPDATE SET figures = excluded.figures",
+                    "sssss", bot, day, channel, locale ? locale : "", figures_json);
+}
+
+static int pg_analytics_days_read(pl_store *handle, const char *bot, const char *from, const char *to,
+                                  const char *channel, const char *locale, json_t **rows, char **err) {
+    static const char *const keys[] = {"day", "channel", "locale", "@figures"};
+    return run_rows((pg_store *)handle, err, "read the days' analytics", keys, 4, rows,
+                    "SELECT day, channel, locale, figures FROM analytics_days WHERE bot = $1 AND day >= $2"
+                    " AND day <= $3 AND ($4::text IS NULL OR channel = $4) AND ($5::text IS NULL OR locale = $5)"
+                    " ORDER BY day, channel, locale",
+                    "sssnn", bot, from, to, channel, locale);
 }
 
 static int pg_transcript_get(pl_store *handle, const pl_session_key *key, int limit, json_t **lines,
@@ -1917,8 +1934,9 @@ static const pl_store_backend pg_backend = {
     .pseudonym_key = pg_pseudonym_key,
     .shopper_export = pg_shopper_export,
     .purge_before = pg_purge_before,
-    .events_add = pg_events_add,
     .events_read = pg_events_read,
+    .analytics_day_put = pg_analytics_day_put,
+    .analytics_days_read = pg_analytics_days_read,
     .events_purge = pg_events_purge,
     .transcript_get = pg_transcript_get,
     .transcript_since = pg_transcript_since,

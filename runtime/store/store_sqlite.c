@@ -41,8 +41,9 @@ static const char *const statement_sql[ST_COUNT] = {
     [ST_SESSION_DEL] = "DELETE FROM sessions WHERE bot = ?1 AND channel = ?2 AND user = ?3",
     [ST_TRANSCRIPT_ADD] = "INSERT INTO transcript_rows (id, bot, channel, user, at, direction, body) "
                           "VALUES (" NEXT_TRANSCRIPT_ID ", ?1, ?2, ?3, ?4, ?5, ?6)",
-    [ST_TRANSCRIPT_ADD_TURN] = "INSERT INTO transcript_rows (id, bot, channel, user, at, direction, body, reply_at, reply) "
-                               "VALUES (" NEXT_TRANSCRIPT_ID ", ?1, ?2, ?3, ?4, 'in', ?5, ?6, ?7)",
+    [ST_TRANSCRIPT_ADD_TURN] = "INSERT INTO transcript_rows (id, bot, channel, user, at, direction, body, reply_at, reply, "
+                               "conv, locale, step, names, list) "
+                               "VALUES (" NEXT_TRANSCRIPT_ID ", ?1, ?2, ?3, ?4, 'in', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     [ST_TRANSCRIPT_DEL] = "DELETE FROM transcript_rows WHERE bot = ?1 AND channel = ?2 AND user = ?3",
     [ST_TRANSCRIPT_GET] = "SELECT at, direction, body FROM (SELECT id, at, direction, body "
                           "FROM transcript WHERE bot = ?1 AND channel = ?2 AND user = ?3 "
@@ -138,14 +139,19 @@ static const char *const migrations[] = {
     "ALTER TABLE sessions ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE outbox ADD COLUMN owner TEXT;"
     "ALTER TABLE outbox ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;",
-    /* 8: analytics events, a turn's in one row (one insert per turn);
-     * names lists them between spaces, so a reader can skip a row */
-    "CREATE TABLE events ("
-    "  id INTEGER PRIMARY KEY, bot TEXT NOT NULL, channel TEXT NOT NULL, user TEXT NOT NULL,"
-    "  conv INTEGER NOT NULL, at INTEGER NOT NULL, locale TEXT, step TEXT,"
-    "  names TEXT NOT NULL, list TEXT NOT NULL);"
-    "CREATE INDEX events_by_time ON events (bot, at);"
-    "CREATE INDEX events_by_shopper ON events (bot, channel, user);",
+    /* 8: analytics events, a turn's in its transcript row (no row and no
+     * index more per turn); names lists them between spaces, so a reader
+     * can skip a row, and list holds those with props. `events` is the view
+     * of the rows that have them (read by bot and time: migration 9's
+     * transcript_by_time) */
+    "ALTER TABLE transcript_rows ADD COLUMN conv INTEGER;"
+    "ALTER TABLE transcript_rows ADD COLUMN locale TEXT;"
+    "ALTER TABLE transcript_rows ADD COLUMN step TEXT;"
+    "ALTER TABLE transcript_rows ADD COLUMN names TEXT;"
+    "ALTER TABLE transcript_rows ADD COLUMN list TEXT;"
+    "CREATE VIEW events AS"
+    "  SELECT id, bot, channel, user, conv, at, locale, step, names, list FROM transcript_rows"
+    "  WHERE names IS NOT NULL;",
     /* 9: privacy. The database's own settings (the key of erased shoppers'
      * pseudonyms, made once); what retention purges, found by bot and time;
      * a shopper's jobs found without reading them all (export, erasure) */
@@ -154,6 +160,11 @@ static const char *const migrations[] = {
     "CREATE INDEX inbox_by_time ON inbox (bot, received_at);"
     "CREATE INDEX outbox_by_time ON outbox (bot, created_at);"
     "CREATE INDEX jobs_by_shopper ON jobs (bot, channel, user);",
+    /* 10: the analytics of days whose events retention let go of: a day's
+     * figures per channel and locale, with no shopper in them */
+    "CREATE TABLE analytics_days ("
+    "  bot TEXT NOT NULL, day TEXT NOT NULL, channel TEXT NOT NULL, locale TEXT NOT NULL,"
+    "  figures TEXT NOT NULL, PRIMARY KEY (bot, day, channel, locale)) WITHOUT ROWID;",
 };
 
 /* Statements of run_sql, prepared once per distinct SQL text and kept:
@@ -243,6 +254,8 @@ static const pl_store_backend sqlite_backend;
 static void sqlite_close(pl_store *handle);
 
 static int run_sql(sqlite_store *store, sqlite3_stmt **out_st, const char *sql, const char *types, ...);
+static int append_rows(sqlite_store *store, json_t *into, const char *const *keys, int nkeys, char **err,
+                       const char *sql, const char *types, ...);
 
 static int sqlite_pseudonym_key(pl_store *handle, unsigned char key[PL_STORE_KEY_BYTES], char **err) {
     sqlite_store *store = (sqlite_store *)handle;
@@ -516,7 +529,6 @@ static int sqlite_session_erase(pl_store *handle, const pl_session_key *key, int
         "DELETE FROM outbox WHERE bot = ?1 AND channel = ?2 AND user = ?3",
         "DELETE FROM jobs WHERE bot = ?1 AND channel = ?2 AND user = ?3",
         "DELETE FROM handoffs WHERE bot = ?1 AND channel = ?2 AND user = ?3",
-        "DELETE FROM events WHERE bot = ?1 AND channel = ?2 AND user = ?3",
         "UPDATE OR REPLACE discount_uses SET user = ?4 WHERE bot = ?1 AND user = ?3 AND order_id IN "
         "(SELECT id FROM orders WHERE bot = ?1 AND channel = ?2 AND user = ?3)",
         "UPDATE orders SET user = ?4, token = '', payment_url = NULL WHERE bot = ?1 AND channel = ?2 AND user = ?3",
@@ -551,27 +563,29 @@ static int sqlite_transcript_add(pl_store *handle, const pl_session_key *key, co
     return step_done(store, st, err, "add transcript line");
 }
 
+static void bind_text_or_null(sqlite3_stmt *st, int i, const char *v) {
+    if (v) sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    else sqlite3_bind_null(st, i);
+}
+
 static int sqlite_transcript_add_turn(pl_store *handle, const pl_session_key *key, const char *in_json,
-                                 int64_t in_at_ms, const char *out_json, int64_t out_at_ms, char **err) {
+                                      int64_t in_at_ms, const char *out_json, int64_t out_at_ms,
+                                      const pl_store_events *events, char **err) {
     sqlite_store *store = (sqlite_store *)handle;
     sqlite3_stmt *st = bind_key(store, ST_TRANSCRIPT_ADD_TURN, key);
     sqlite3_bind_int64(st, 4, in_at_ms);
     sqlite3_bind_text(st, 5, in_json, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 6, out_at_ms);
     sqlite3_bind_text(st, 7, out_json, -1, SQLITE_STATIC);
+    const pl_store_events none = {0};
+    const pl_store_events *e = events && events->names ? events : &none;
+    if (e->names) sqlite3_bind_int64(st, 8, e->conv);
+    else sqlite3_bind_null(st, 8);
+    bind_text_or_null(st, 9, e->locale);
+    bind_text_or_null(st, 10, e->step);
+    bind_text_or_null(st, 11, e->names);
+    bind_text_or_null(st, 12, e->names ? (e->list ? e->list : "[]") : NULL);
     return step_done(store, st, err, "add transcript lines");
-}
-
-static int sqlite_events_add(pl_store *handle, const pl_session_key *key, const pl_store_events *events,
-                             int64_t at_ms, char **err) {
-    sqlite_store *store = (sqlite_store *)handle;
-    if (run_sql(store, NULL,
-                "INSERT INTO events (bot, channel, user, conv, at, locale, step, names, list)"
-                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                "sssiinnss", key->bot, key->channel, key->user, events->conv, at_ms, events->locale, events->step,
-                events->names, events->list) != SQLITE_DONE)
-        return db_fail(store, err, "add events");
-    return PL_OK;
 }
 
 static const char *column_text(sqlite3_stmt *st, int i) {
@@ -611,12 +625,42 @@ static int sqlite_events_read(pl_store *handle, const pl_store_events_query *q, 
     return PL_OK;
 }
 
-static int sqlite_events_purge(pl_store *handle, const char *bot, int64_t before_ms, int64_t *removed, char **err) {
+static int sqlite_events_purge(pl_store *handle, const char *bot, int64_t from_ms, int64_t before_ms,
+                               int64_t *removed, char **err) {
     sqlite_store *store = (sqlite_store *)handle;
-    if (run_sql(store, NULL, "DELETE FROM events WHERE (?1 IS NULL OR bot = ?1) AND at < ?2", "ni", bot,
-                before_ms) != SQLITE_DONE)
+    if (run_sql(store, NULL,
+                "UPDATE transcript_rows SET conv = NULL, locale = NULL, step = NULL, names = NULL, list = NULL"
+                " WHERE (?1 IS NULL OR bot = ?1) AND at >= ?2 AND at < ?3 AND names IS NOT NULL",
+                "nii", bot, from_ms, before_ms) != SQLITE_DONE)
         return db_fail(store, err, "purge events");
     *removed = sqlite3_changes(store->db);
+    return PL_OK;
+}
+
+static int sqlite_analytics_day_put(pl_store *handle, const char *bot, const char *day, const char *channel,
+                                    const char *locale, const char *figures_json, char **err) {
+    sqlite_store *store = (sqlite_store *)handle;
+    if (run_sql(store, NULL,
+                "INSERT INTO analytics_days (bot, day, channel, locale, figures) VALUES (?1, ?2, ?3, ?4, ?5)"
+                " ON CONFLICT (bot, day, channel, locale) DO UPDATE SET figures = excluded.figures",
+                "sssss", bot, day, channel, locale ? locale : "", figures_json) != SQLITE_DONE)
+        return db_fail(store, err, "keep a day's analytics");
+    return PL_OK;
+}
+
+static int sqlite_analytics_days_read(pl_store *handle, const char *bot, const char *from, const char *to,
+                                      const char *channel, const char *locale, json_t **rows, char **err) {
+    static const char *const keys[] = {"day", "channel", "locale", "@figures"};
+    json_t *out = json_array();
+    if (append_rows((sqlite_store *)handle, out, keys, 4, err,
+                    "SELECT day, channel, locale, figures FROM analytics_days WHERE bot = ?1 AND day >= ?2"
+                    " AND day <= ?3 AND (?4 IS NULL OR channel = ?4) AND (?5 IS NULL OR locale = ?5)"
+                    " ORDER BY day, channel, locale",
+                    "sssnn", bot, from, to, channel, locale) != PL_OK) {
+        json_decref(out);
+        return PL_ERR;
+    }
+    *rows = out;
     return PL_OK;
 }
 
@@ -1613,8 +1657,9 @@ static const pl_store_backend sqlite_backend = {
     .pseudonym_key = sqlite_pseudonym_key,
     .shopper_export = sqlite_shopper_export,
     .purge_before = sqlite_purge_before,
-    .events_add = sqlite_events_add,
     .events_read = sqlite_events_read,
+    .analytics_day_put = sqlite_analytics_day_put,
+    .analytics_days_read = sqlite_analytics_days_read,
     .events_purge = sqlite_events_purge,
     .transcript_get = sqlite_transcript_get,
     .transcript_since = sqlite_transcript_since,

@@ -69,14 +69,19 @@ TEST(bad_ranges) {
     CHECK(!pl_calendar_zone_known(NULL));
 }
 
-/* One turn's row. */
-static void add(pl_store *store, const char *channel, const char *user, int64_t conv, int64_t at, const char *locale,
-                const char *step, const char *names, const char *list) {
-    pl_session_key key = {"shop", channel, user};
+/* One turn's row (its events kept with its transcript lines). */
+static void add_to(pl_store *store, const char *bot, const char *channel, const char *user, int64_t conv, int64_t at,
+                   const char *locale, const char *step, const char *names, const char *list) {
+    pl_session_key key = {bot, channel, user};
     pl_store_events row = {conv, locale, step, names, list};
     char *err = NULL;
-    CHECK(pl_store_events_add(store, &key, &row, at, &err) == PL_OK);
+    CHECK(pl_store_transcript_add_turn(store, &key, "{\"text\":\"x\"}", at, "[]", at + 1, &row, &err) == PL_OK);
     free(err);
+}
+
+static void add(pl_store *store, const char *channel, const char *user, int64_t conv, int64_t at, const char *locale,
+                const char *step, const char *names, const char *list) {
+    add_to(store, "shop", channel, user, conv, at, locale, step, names, list);
 }
 
 static pl_store *sample_store(void) {
@@ -112,9 +117,7 @@ static pl_store *sample_store(void) {
     add(store, "rest", "ann", 2, t + 24 * HOUR, "en", NULL, " conversation_started message payment_refunded ",
         "[{\"name\":\"conversation_started\"},{\"name\":\"message\"},{\"name\":\"payment_refunded\",\"props\":{\"total\":720,\"currency\":\"EUR\"}}]");
     /* another bot's row: never counted */
-    pl_session_key other = {"other", "rest", "zed"};
-    pl_store_events row = {1, "en", "x.y", " conversation_started message ", "[{\"name\":\"conversation_started\"},{\"name\":\"message\"}]"};
-    CHECK(pl_store_events_add(store, &other, &row, t, &err) == PL_OK);
+    add_to(store, "other", "rest", "zed", 1, t, "en", "x.y", " conversation_started message ", "[]");
     return store;
 }
 
@@ -205,10 +208,63 @@ TEST(a_range_refused) {
     pl_store_close(store);
 }
 
+/* What retention keeps: rolling up a day changes no figure but the
+ * not-understood texts (said by shoppers) and the medians of that day. */
+TEST(rolled_up_days_count_the_same) {
+    pl_store *store = sample_store();
+    json_t *before = figures_of(store, NULL, NULL), *before_en = figures_of(store, NULL, "en");
+    int64_t turns = 0;
+    char *err = NULL;
+    /* the first day (2026-06-01, all of it), then nothing more before the cut */
+    int64_t cut = june_1 + 24 * HOUR;
+    CHECK(pl_analytics_roll_up(store, "shop", "UTC", 30 * MIN, cut, &turns, &err) == PL_OK);
+    CHECK(turns == 7); /* ann 3, bob 1, cy 3 */
+    CHECK(pl_analytics_roll_up(store, "shop", "UTC", 30 * MIN, cut, &turns, &err) == PL_OK);
+    CHECK(turns == 0);
+    json_t *rows = NULL;
+    pl_store_events_query all = {.bot = "shop", .from_ms = INT64_MIN, .to_ms = INT64_MAX, .after_at = INT64_MIN,
+                                 .limit = 100};
+    CHECK(pl_store_events_read(store, &all, &rows, &err) == PL_OK);
+    CHECK(json_array_size(rows) == 1); /* the second day's */
+    json_decref(rows);
+    json_t *kept = NULL;
+    CHECK(pl_store_analytics_days_read(store, "shop", "2026-06-01", "2026-06-01", NULL, NULL, &kept, &err) == PL_OK);
+    CHECK(json_array_size(kept) == 2); /* rest/en (ann and cy), webchat/ja (bob) */
+    char *kept_text = json_dumps(kept, JSON_COMPACT);
+    CHECK(kept_text && !strstr(kept_text, "grande") && !strstr(kept_text, "\"ann\"") && !strstr(kept_text, "median"));
+    free(kept_text);
+    json_decref(kept);
+    json_t *after = figures_of(store, NULL, NULL), *after_en = figures_of(store, NULL, "en");
+    static const char *const same[] = {"funnel", "revenue", "reminders", "drop_off", "recommendations", "channels",
+                                       "errors", "custom", "days"};
+    for (size_t i = 0; i < sizeof same / sizeof *same; i++) {
+        CHECK(json_equal(json_object_get(before, same[i]), json_object_get(after, same[i])));
+        CHECK(json_equal(json_object_get(before_en, same[i]), json_object_get(after_en, same[i])));
+        if (!json_equal(json_object_get(before, same[i]), json_object_get(after, same[i]))) {
+            char *a = json_dumps(json_object_get(before, same[i]), JSON_COMPACT);
+            char *b = json_dumps(json_object_get(after, same[i]), JSON_COMPACT);
+            printf("#   %s: %s != %s\n", same[i], a, b);
+            free(a);
+            free(b);
+        }
+    }
+    json_t *nu = json_object_get(after, "not_understood");
+    CHECK(json_integer_value(json_object_get(nu, "count")) == 2);
+    CHECK(json_array_size(json_object_get(nu, "top")) == 0);
+    CHECK(json_integer_value(json_object_get(json_object_get(after, "handoff"), "claimed")) == 1);
+    json_decref(before);
+    json_decref(after);
+    json_decref(before_en);
+    json_decref(after_en);
+    free(err);
+    pl_store_close(store);
+}
+
 int main(void) {
     RUN(days_in_a_zone);
     RUN(bad_ranges);
     RUN(figures);
+    RUN(rolled_up_days_count_the_same);
     RUN(a_range_refused);
     return check_done();
 }

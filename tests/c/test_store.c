@@ -356,10 +356,10 @@ TEST(turn_is_two_lines) {
     pl_store *store = open_memory();
     if (!store) return;
     char *err = NULL;
-    CHECK(pl_store_transcript_add_turn(store, &alice, "{\"text\":\"hi\"}", 100, "[{\"text\":\"hello\"}]", 105,
+    CHECK(pl_store_transcript_add_turn(store, &alice, "{\"text\":\"hi\"}", 100, "[{\"text\":\"hello\"}]", 105, NULL,
                                        &err) == 0);
     CHECK(add_line(store, &alice, "status", "{\"text\":\"read\"}", 106));
-    CHECK(pl_store_transcript_add_turn(store, &alice, "{\"text\":\"latte\"}", 107, "[{\"text\":\"size?\"}]", 108,
+    CHECK(pl_store_transcript_add_turn(store, &alice, "{\"text\":\"latte\"}", 107, "[{\"text\":\"size?\"}]", 108, NULL,
                                        &err) == 0);
     json_t *lines = lines_since(store, &alice, 0);
     CHECK(json_array_size(lines) == 5);
@@ -408,15 +408,21 @@ TEST(old_transcript_kept_by_the_migration) {
     CHECK(sqlite3_open(path, &db) == SQLITE_OK);
     CHECK(sqlite3_exec(db,
                        "DROP VIEW transcript;"
+                       "DROP VIEW events;"
+                       "DROP INDEX transcript_by_time;"
+                       "ALTER TABLE transcript_rows DROP COLUMN conv;"
+                       "ALTER TABLE transcript_rows DROP COLUMN locale;"
+                       "ALTER TABLE transcript_rows DROP COLUMN step;"
+                       "ALTER TABLE transcript_rows DROP COLUMN names;"
+                       "ALTER TABLE transcript_rows DROP COLUMN list;"
                        "ALTER TABLE transcript_rows DROP COLUMN reply;"
                        "ALTER TABLE transcript_rows DROP COLUMN reply_at;"
                        "ALTER TABLE transcript_rows RENAME TO transcript;"
                        "ALTER TABLE sessions DROP COLUMN seq;"
                        "ALTER TABLE outbox DROP COLUMN owner;"
                        "ALTER TABLE outbox DROP COLUMN lease_until;"
-                       "DROP TABLE events;"
                        "DROP TABLE settings;"
-                       "DROP INDEX transcript_by_time;"
+                       "DROP TABLE analytics_days;"
                        "DROP INDEX inbox_by_time;"
                        "DROP INDEX outbox_by_time;"
                        "DROP INDEX jobs_by_shopper;"
@@ -430,7 +436,7 @@ TEST(old_transcript_kept_by_the_migration) {
     store = NULL;
     CHECK(pl_store_open(path, PL_SYNC_NORMAL, &store, &err) == 0);
     if (store) {
-        CHECK(pl_store_transcript_add_turn(store, &alice, "{\"text\":\"done\"}", 13, "[{\"text\":\"bye\"}]", 14,
+        CHECK(pl_store_transcript_add_turn(store, &alice, "{\"text\":\"done\"}", 13, "[{\"text\":\"bye\"}]", 14, NULL,
                                            &err) == 0);
         json_t *lines = lines_since(store, &alice, 8);
         CHECK(json_array_size(lines) == 3);
@@ -460,7 +466,7 @@ TEST(old_transcript_kept_by_the_migration) {
         json_decref(lines);
         pl_store_close(store);
     }
-    CHECK(query_int(path, "SELECT max(version) FROM schema_migrations") == 9);
+    CHECK(query_int(path, "SELECT max(version) FROM schema_migrations") == 10);
     free(err);
     remove_db(path);
     free(path);
@@ -667,7 +673,7 @@ TEST(transcript_by_id) {
     if (!store) return;
     char *err = NULL;
     CHECK(pl_store_transcript_last_id(store, &alice) == 0);
-    CHECK(pl_store_transcript_add_turn(store, &alice, "{\"text\":\"hi\"}", 10, "[{\"text\":\"hello\"}]", 11, &err) == 0);
+    CHECK(pl_store_transcript_add_turn(store, &alice, "{\"text\":\"hi\"}", 10, "[{\"text\":\"hello\"}]", 11, NULL, &err) == 0);
     CHECK(pl_store_transcript_add(store, &bob, "in", "{\"text\":\"bob\"}", 12, &err) == 0);
     CHECK(pl_store_transcript_add(store, &alice, "status", "{\"status\":\"read\"}", 13, &err) == 0);
     json_t *all = NULL, *after = NULL;
@@ -945,10 +951,10 @@ TEST(shopper_export) {
         CHECK(put(store, who, "{\"cart\":{\"lines\":[]},\"locale\":\"en\"}"));
         for (int i = 0; i < 3; i++)
             CHECK(pl_store_transcript_add_turn(store, who, "{\"text\":\"hi\"}", 100 + 10 * i, "[{\"text\":\"hello\"}]",
-                                               101 + 10 * i, &err) == 0);
+                                               101 + 10 * i, NULL, &err) == 0);
         pl_store_events pe = {.conv = 1, .locale = "en", .step = "main.start", .names = " message ",
-                              .list = "[{\"name\":\"message\"}]"};
-        CHECK(pl_store_events_add(store, who, &pe, 150, &err) == 0);
+                              .list = "[]"};
+        CHECK(pl_store_transcript_add_turn(store, who, "{\"text\":\"again\"}", 150, "[]", 151, &pe, &err) == 0);
         CHECK(pl_store_job_put(store, who->bot, who->channel, who->user, "reminder", "{\"n\":1}", 5000, 100, &err) == 0);
         char id[32];
         snprintf(id, sizeof id, "m-%d", k);
@@ -971,7 +977,7 @@ TEST(shopper_export) {
     if (doc) {
         CHECK_STR(str(json_object_get(doc, "session"), "locale"), "en");
         json_t *t = json_object_get(doc, "transcript");
-        CHECK(json_array_size(t) == 6);
+        CHECK(json_array_size(t) == 8);
         CHECK_STR(str(json_array_get(t, 0), "direction"), "in");
         CHECK(num(json_array_get(t, 0), "at") == 100);
         CHECK_STR(str(json_array_get(json_object_get(json_array_get(t, 1), "body"), 0), "text"), "hello");
@@ -979,7 +985,8 @@ TEST(shopper_export) {
         CHECK(json_array_size(orders) == 1 && num(json_array_get(orders, 0), "id") == mine);
         json_t *ev = json_object_get(doc, "events");
         CHECK(json_array_size(ev) == 1);
-        CHECK_STR(str(json_array_get(json_object_get(json_array_get(ev, 0), "events"), 0), "name"), "message");
+        CHECK_STR(str(json_array_get(ev, 0), "names"), " message ");
+        CHECK(json_array_size(json_object_get(json_array_get(ev, 0), "events")) == 0); /* none with props */
         CHECK_STR(str(json_array_get(ev, 0), "step"), "main.start");
         json_t *jobs = json_object_get(doc, "jobs");
         CHECK(json_array_size(jobs) == 1 && strcmp(str(json_array_get(jobs, 0), "state"), "pending") == 0);
@@ -1002,9 +1009,9 @@ TEST(shopper_export) {
     CHECK(pl_store_shopper_export(store, &alice, 4, &doc, &err) == 0);
     json_t *t = json_object_get(doc, "transcript");
     CHECK(json_array_size(t) == 4);
-    CHECK(num(json_array_get(t, 0), "at") == 110);
-    CHECK(num(json_array_get(t, 3), "at") == 121);
-    CHECK(num(json_object_get(doc, "omitted"), "transcript") == 2);
+    CHECK(num(json_array_get(t, 0), "at") == 120);
+    CHECK(num(json_array_get(t, 3), "at") == 151);
+    CHECK(num(json_object_get(doc, "omitted"), "transcript") == 4);
     CHECK(num(json_object_get(doc, "omitted"), "events") == 0);
     json_decref(doc);
     /* after the erasure: nothing of alice (her order is the pseudonym's) */
@@ -1023,7 +1030,7 @@ TEST(shopper_export) {
     CHECK(json_array_size(json_object_get(doc, "transcript")) == 0);
     json_decref(doc);
     CHECK(pl_store_shopper_export(store, &bob, 100, &doc, &err) == 0);
-    CHECK(doc && json_array_size(json_object_get(doc, "transcript")) == 6);
+    CHECK(doc && json_array_size(json_object_get(doc, "transcript")) == 8);
     json_decref(doc);
     CHECK(err == NULL);
     free(err);
@@ -1036,11 +1043,11 @@ TEST(purge_before_in_batches) {
     if (!store) return;
     char *err = NULL;
     for (int i = 0; i < 5; i++) {
-        CHECK(pl_store_transcript_add_turn(store, &alice, "{\"text\":\"old\"}", 100 + i, "[]", 100 + i, &err) == 0);
-        CHECK(pl_store_transcript_add_turn(store, &alice_other_bot, "{\"text\":\"old\"}", 100 + i, "[]", 100 + i,
+        CHECK(pl_store_transcript_add_turn(store, &alice, "{\"text\":\"old\"}", 100 + i, "[]", 100 + i, NULL, &err) == 0);
+        CHECK(pl_store_transcript_add_turn(store, &alice_other_bot, "{\"text\":\"old\"}", 100 + i, "[]", 100 + i, NULL,
                                            &err) == 0);
     }
-    CHECK(pl_store_transcript_add_turn(store, &alice, "{\"text\":\"new\"}", 5000, "[]", 5001, &err) == 0);
+    CHECK(pl_store_transcript_add_turn(store, &alice, "{\"text\":\"new\"}", 5000, "[]", 5001, NULL, &err) == 0);
     int64_t removed = -1, total = 0;
     do {
         CHECK(pl_store_purge_before(store, "barista", PL_PURGE_TRANSCRIPT, 1000, 2, &removed, &err) == 0);
@@ -1231,7 +1238,7 @@ TEST(batch_commits_and_is_read_after) {
     int later = -1;
     CHECK(pl_store_begin_batch(store, &err) == 0);
     CHECK(put(store, &alice, "{\"batch\":1}"));
-    CHECK(pl_store_transcript_add_turn(store, &alice, "{\"text\":\"hi\"}", 1, "[]", 2, &err) == 0);
+    CHECK(pl_store_transcript_add_turn(store, &alice, "{\"text\":\"hi\"}", 1, "[]", 2, NULL, &err) == 0);
     int64_t id = 0;
     /* a statement whose answer the caller reads, amid the others */
     CHECK(pl_store_inbox_add(store, "barista", "whatsapp", "w1", "alice", "{}", 3, &id, &err) == 0);

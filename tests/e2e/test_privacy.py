@@ -389,7 +389,7 @@ def main(tap):
     ret_env = env_with(fake, PARLEY_TEST_CLOCK="1")
     ret = tap.watch(Server(bots=[barista, pizza], env=ret_env, name="parley (retention)").start())
     RUN_LINE = (r"\[%s\] retention \((\d+) days?\): removed (\d+) transcript rows, (\d+) inbox messages, "
-                r"(\d+) sent calls, (\d+) event rows")
+                r"(\d+) sent calls; the analytics of (\d+) turns kept as day aggregates")
 
     def retention_jobs(db, bot=BOT):
         return db_query(db, "SELECT state, fire_at, fired_at, user, name FROM jobs WHERE bot = ? AND channel = "
