@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """tests/bench/analytics_events.py DB N: writes about N analytics events of
-the default bot ('barista') into the events table of parley's SQLite
+the default bot ('barista') into the transcript rows (the events view) of parley's SQLite
 database DB (made by parley, so its schema is the real one): a month of
 conversations ending now, shaped like the default bot's (greeting with the
 drinks shown, a drink added, a recommendation, checkout, payment, now and
@@ -69,9 +69,14 @@ def main():
     rows.sort(key=lambda r: r[4])
     db = sqlite3.connect(path)
     db.execute("PRAGMA journal_mode=WAL")
+    # a turn's events live in its transcript row (the events view): a row
+    # takes two ids, its message's and, + 1, its answer's
+    first = (db.execute("SELECT coalesce(max(id), 0) FROM transcript_rows").fetchone()[0] // 2 + 1) * 2 + 1
     with db:
-        db.executemany("INSERT INTO events (bot, channel, user, conv, at, locale, step, names, list)"
-                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        db.executemany("INSERT INTO transcript_rows (id, bot, channel, user, at, direction, body, reply_at, reply,"
+                       " conv, locale, step, names, list) VALUES (?, ?, ?, ?, ?, 'in', ?, ?, '[]', ?, ?, ?, ?, ?)",
+                       ((first + 2 * i, bot, channel, user, at, '{"text":"hi"}', at + 5, conv, locale, step, names, lst)
+                        for i, (bot, channel, user, conv, at, locale, step, names, lst) in enumerate(rows)))
     db.close()
     print("%d events in %d turns of %d conversations over 30 days" % (events, len(rows), shoppers))
 

@@ -45,6 +45,9 @@
 #     on PostgreSQL, and on 1, 2 and 3 nodes of one PostgreSQL database
 #     behind HAProxy (round robin, no affinity); messages/s, p99, round trips
 #     to the database per message (a private PostgreSQL server, fsync off).
+# 10. tests/bench/analytics.sh: the default bot with analytics on and off
+#     (messages/s and CPU per message, alternating), and the time to answer
+#     the analytics API over 1,000,000 events.
 #  Steps 5 and 6 print their own tables, keep their outputs in build/bench/
 #  webhooks/ and build/bench/checkout/, and give the final table their lines.
 #
@@ -484,6 +487,9 @@ other_run attack
 echo
 echo "9. several nodes: the order bot on SQLite, on PostgreSQL, and on 1, 2 and 3 nodes behind HAProxy"
 other_run nodes
+echo
+echo "10. analytics: the default bot recording them and not, and the analytics API over a million events"
+other_run analytics
 
 # --- the table ------------------------------------------------------------------
 echo
@@ -506,6 +512,7 @@ cat "$logs/webhooks/summary" "$logs/checkout/summary"
 grep '^sse: ' "$logs/sse.txt" || echo "sse: no result (see the output above)"
 cat "$logs/attack/summary"
 cat "$logs/nodes/summary"
+cat "$logs/analytics/summary"
 
 # --- the goals of issue 9: computed and printed, never asserted -----------------
 # calc EXPR A B: A op B with awk, "" when a figure is missing.
