@@ -118,6 +118,27 @@ void pl_store_new_key_hex(char out[2 * PL_STORE_KEY_BYTES + 1]);
 /* The key back from that text; PL_ERR when it is not 64 hex digits. */
 int pl_store_key_from_hex(const char *hex, unsigned char key[PL_STORE_KEY_BYTES]);
 
+/* A shopper's export (pl_store_shopper_export), list by list, as each
+ * backend reads it: the SQL of its rows (the shopper, then the limit of a
+ * bounded list: its latest rows, oldest first) and, for a bounded list, of
+ * its count (NULL: not bounded); the keys name the columns (a key starting
+ * with '#' is an integer column, '@' a JSON one). */
+typedef struct {
+    const char *name;
+    const char *sql;
+    const char *count;
+    const char *const *keys;
+    int nkeys;
+} export_list;
+
+static const char *const transcript_keys[] = {"#id", "#at", "direction", "@body"};
+static const char *const event_keys[] = {"#id", "#at", "#conv", "locale", "step", "@events", "names"};
+static const char *const job_keys[] = {"#id", "name", "state", "@data", "#fire_at", "#created_at", "#fired_at"};
+static const char *const inbox_keys[] = {"#id", "platform_id", "@message", "#received_at", "#done_at"};
+static const char *const outbox_keys[] = {"#id", "state", "#attempts", "@call", "#created_at", "#sent_at"};
+static const char *const use_keys[] = {"code", "#order_id", "#used_at"};
+static const char *const handoff_keys[] = {"state", "reason", "agent", "#since", "#updated_at", "display_name"};
+
 /* The backends' constructors (store.c calls them). */
 int pl_store_sqlite_open(const char *path, pl_store_sync sync, pl_store **out, char **err);
 int pl_store_sqlite_open_reader(const char *path, pl_store **out, char **err);

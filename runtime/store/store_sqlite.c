@@ -1503,24 +1503,8 @@ static int sqlite_handoffs(pl_store *handle, json_t **list, char **err) {
 
 #define SHOPPER "bot = ?1 AND channel = ?2 AND user = ?3"
 
-/* An export's lists: the SQL of its rows (?1..?3 the shopper, ?4 the
- * limit: the latest rows, oldest first) and, for a list the limit bounds,
- * of its count. */
-typedef struct {
-    const char *name;
-    const char *sql;
-    const char *count; /* NULL: not bounded */
-    const char *const *keys;
-    int nkeys;
-} export_list;
-
-static const char *const transcript_keys[] = {"#id", "#at", "direction", "@body"};
-static const char *const event_keys[] = {"#id", "#at", "#conv", "locale", "step", "@events", "names"};
-static const char *const job_keys[] = {"#id", "name", "state", "@data", "#fire_at", "#created_at", "#fired_at"};
-static const char *const inbox_keys[] = {"#id", "platform_id", "@message", "#received_at", "#done_at"};
-static const char *const outbox_keys[] = {"#id", "state", "#attempts", "@call", "#created_at", "#sent_at"};
-static const char *const use_keys[] = {"code", "#order_id", "#used_at"};
-static const char *const handoff_keys[] = {"state", "reason", "agent", "#since", "#updated_at", "display_name"};
+/* An export's lists (store_backend.h): in this backend's SQL, ?1..?3 the
+ * shopper and ?4 the limit of a bounded list. */
 
 #define LATEST(columns, table) \
     "SELECT " columns " FROM (SELECT " columns " FROM " table " WHERE " SHOPPER " ORDER BY id DESC LIMIT ?4) ORDER BY id"
