@@ -29,7 +29,24 @@
 #define EXPORT_ROWS 1000
 #define EXPORT_MAX_ROWS 10000
 
+/* Reads of the figures and the events waiting or running at once: more
+ * are told to come back (they would queue behind each other on the read
+ * thread; the loop's thread only counts). */
+#define MAX_READS 4
+static int reads_in_flight;
+
 static const pl_access analytics_access = {"PARLEY_ANALYTICS_TOKEN", "analytics_token_env", "the analytics API"};
+
+/* 1 when another long read may start; else answers 503. */
+static int read_may_start(struct evhttp_request *req) {
+    if (reads_in_flight < MAX_READS) {
+        reads_in_flight++;
+        return 1;
+    }
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+    pl_reply_error(req, 503, "%d analytics reads are running; try again in a moment", MAX_READS);
+    return 0;
+}
 
 /* --- GET /v1/analytics/bots ----------------------------------------------------------------- */
 
@@ -106,6 +123,7 @@ static void read_figures(pl_store *store, void *ud) {
 
 static void answer_figures(struct evhttp_request *req, void *ud) {
     figures_read *f = ud;
+    reads_in_flight--;
     if (req && f->figures) pl_reply_json(req, 200, json_incref(f->figures));
     else if (req && f->bad_request) pl_reply_error(req, 400, "%s", f->err ? f->err : "bad range");
     else if (req) pl_reply_error(req, 503, "the analytics could not be read: %s", f->err ? f->err : "?");
@@ -119,6 +137,7 @@ static void answer_figures(struct evhttp_request *req, void *ud) {
 }
 
 static void figures(pl_app *app, struct evhttp_request *req, pl_bot *bot) {
+    if (!read_may_start(req)) return;
     figures_read *f = calloc(1, sizeof *f);
     if (!f) abort();
     read_range(req, bot, &f->r);
@@ -210,6 +229,7 @@ static void write_event(events_read *e, struct evbuffer *out, const json_t *row,
 
 static void answer_events(struct evhttp_request *req, void *ud) {
     events_read *e = ud;
+    reads_in_flight--;
     if (req && e->bad_request) {
         pl_reply_error(req, 400, "%s", e->err ? e->err : "bad range");
     } else if (req && !e->rows) {
@@ -288,6 +308,10 @@ static void events(pl_app *app, struct evhttp_request *req, pl_bot *bot) {
     if (!read_page(req, e, &why)) {
         pl_reply_error(req, 400, "%s", why);
         free(why);
+        free(e);
+        return;
+    }
+    if (!read_may_start(req)) {
         free(e);
         return;
     }
