@@ -183,7 +183,8 @@ static int native_events(lua_State *L) {
                                                json_string_value(json_object_get(row, "list")),
                                                json_string_value(json_object_get(row, "step")));
         json_array_foreach(list, j, event) {
-            json_object_set(event, "step", json_object_get(row, "step"));
+            if (json_is_string(json_object_get(row, "step")))
+                json_object_set(event, "step", json_object_get(row, "step"));
             json_object_set(event, "conv", json_object_get(row, "conv"));
             json_object_set(event, "at", json_object_get(row, "at"));
             json_array_append(out, event);

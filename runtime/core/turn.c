@@ -434,7 +434,8 @@ static int read_events(lua_State *co, int idx, pl_turn_result *r, char **err) {
     lua_Integer marks = lua_isinteger(co, -1) ? lua_tointeger(co, -1) : 0;
     lua_getfield(co, idx, "flow");
     lua_getfield(co, idx, "step");
-    if (lua_type(co, -2) == LUA_TSTRING && lua_type(co, -1) == LUA_TSTRING)
+    /* the step is kept on the turns that moved the conversation to it */
+    if ((marks & STEP) && lua_type(co, -2) == LUA_TSTRING && lua_type(co, -1) == LUA_TSTRING)
         r->events.step = pl_strdupf("%s.%s", lua_tostring(co, -2), lua_tostring(co, -1));
     lua_pop(co, 4);
     luaL_Buffer names; /* (nothing else is pushed while it is in use) */
@@ -455,12 +456,10 @@ static int read_events(lua_State *co, int idx, pl_turn_result *r, char **err) {
     luaL_pushresult(&names);
     r->events.names = pl_strdup(lua_tostring(co, -1));
     lua_pop(co, 2); /* the names, and the list of names */
-    if (lua_getfield(co, idx, "list") == LUA_TTABLE)
-        r->events.list = pl_json_text_from_lua(co, lua_gettop(co), "events", NULL, err);
-    else
-        r->events.list = pl_strdup("[]");
+    int listed = lua_getfield(co, idx, "list") == LUA_TTABLE;
+    if (listed) r->events.list = pl_json_text_from_lua(co, lua_gettop(co), "events", NULL, err);
     lua_pop(co, 1);
-    return r->events.list ? PL_OK : PL_ERR;
+    return !listed || r->events.list ? PL_OK : PL_ERR;
 }
 
 /* Converts the engine's (session, replies, effects) results on co into r:

@@ -48,9 +48,9 @@ pl_message *pl_message_from_event(const char *bot, const char *channel, const js
  * events: list NULL when the turn recorded none. */
 typedef struct {
     int64_t conv;    /* the shopper's conversation number (0: not known) */
-    char *step;      /* "flow.step" where the conversation waits after the turn, or NULL */
+    char *step;      /* "flow.step" where the turn moved the conversation to wait, or NULL */
     char *names;     /* every event's name, each between spaces: " message reply " */
-    char *list;      /* the events as a JSON array of {"name", "props"?} */
+    char *list;      /* those with props, a JSON array of {"name", "props"}, or NULL */
 } pl_turn_events;
 
 typedef struct {

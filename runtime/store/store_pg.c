@@ -1181,8 +1181,7 @@ static int pg_transcript_add_turn(pl_store *handle, const pl_session_key *key, c
                     "INSERT INTO transcript_rows (bot, channel, \"user\", at, direction, body, reply_at, reply,"
                     " conv, locale, step, names, list) VALUES ($1, $2, $3, $4, 'in', $5, $6, $7, $8, $9, $10, $11, $12)",
                     "sssisisnnnnn", key->bot, key->channel, key->user, in_at_ms, in_json, out_at_ms, out_json,
-                    e->names ? conv : NULL, e->locale, e->step, e->names,
-                    e->names ? (e->list ? e->list : "[]") : NULL);
+                    e->names ? conv : NULL, e->locale, e->step, e->names, e->list);
 }
 
 static int pg_events_read(pl_store *handle, const pl_store_events_query *q, json_t **rows, char **err) {

@@ -584,7 +584,7 @@ static int sqlite_transcript_add_turn(pl_store *handle, const pl_session_key *ke
     bind_text_or_null(st, 9, e->locale);
     bind_text_or_null(st, 10, e->step);
     bind_text_or_null(st, 11, e->names);
-    bind_text_or_null(st, 12, e->names ? (e->list ? e->list : "[]") : NULL);
+    bind_text_or_null(st, 12, e->list);
     return step_done(store, st, err, "add transcript lines");
 }
 

@@ -22,9 +22,9 @@ typedef enum { PL_SYNC_NORMAL, PL_SYNC_FULL } pl_store_sync;
 typedef struct {
     int64_t conv;       /* the shopper's conversation number */
     const char *locale; /* the session's locale, or NULL */
-    const char *step;   /* "flow.step" where the conversation waits, or NULL */
+    const char *step;   /* "flow.step" where the turn moved the conversation to wait, or NULL */
     const char *names;  /* the events' names, each between spaces: " message reply " */
-    const char *list;   /* the events: a JSON array of {"name", "props"?} */
+    const char *list;   /* those with props: a JSON array of {"name", "props"}, or NULL */
 } pl_store_events;
 
 /* Which events pl_store_events_read reads: a bot's, from_ms <= at < to_ms,

@@ -261,7 +261,8 @@ end
 function Conversation:transcript() return native.transcript(self.user, self.channel) end
 
 -- The shopper's analytics events, oldest first: {name =, props =, step =,
--- conv =, at =} (docs/analytics.md). With a name, only those events.
+-- conv =, at =} (docs/analytics.md; step: on the turns that moved the
+-- conversation to it). With a name, only those events.
 function Conversation:events(name)
   local out = {}
   for _, event in ipairs(native.events(self.user, self.channel)) do
