@@ -10,6 +10,9 @@
 #      off first in even ones), on a fresh SQLite
 #      file. Messages/s and the server's CPU per message of each; the aim
 #      (printed, not asserted): on and off under 5 % apart.
+#   A2. The same counted in instructions per message (valgrind's callgrind,
+#      tests/bench/cost.sh: the default bot as shipped, and a copy with its
+#      analytics off), which the machine's load does not move.
 #   B. Reading: a database of BENCH_ANALYTICS_EVENTS events (1,000,000 by
 #      default) of a month of one bot's conversations, written straight
 #      into SQLite by tests/bench/analytics_events.py; then the time to
@@ -107,6 +110,44 @@ aim=$(awk -v d="$apart" -v c="$cpu_apart" 'BEGIN { print ((d < 5 && c < 5) ? "me
 events_rows=$(sqlite3 "$tmp/record.db" "SELECT count(*) FROM events")
 echo "     on $on_rate messages/s ($on_cpu µs), off $off_rate ($off_cpu µs): $apart % fewer messages/s, $cpu_apart % more CPU per message with analytics on (aim under 5 %: $aim); $events_rows event rows written"
 
+# --- A2. recording, counted in instructions ----------------------------------------------
+# Messages/s and CPU time move with whatever else runs on the machine, by
+# more than the cost measured here; callgrind's count of instructions does
+# not (tests/bench/cost.sh, one shopper at a time).
+if command -v valgrind >/dev/null 2>&1 && command -v callgrind_control >/dev/null 2>&1; then
+  # two copies of the default bot, as shipped and with its analytics off:
+  # the same kind of folder for both
+  mkdir "$tmp/same" "$tmp/same_on"
+  cp -R bot.json catalog.json flows scripts "$tmp/same/"
+  cp -R bot.json catalog.json flows scripts "$tmp/same_on/"
+  python3 - "$tmp/same/bot.json" <<'PY'
+import json, sys
+path = sys.argv[1]
+m = json.load(open(path))
+m["analytics"] = {"enabled": False}
+json.dump(m, open(path, "w"), indent=2)
+PY
+  COST_SHOPPERS=60 COST_STRACE=0 COST_OUT="$logs/cost-on" COST_BOT_DIR="$tmp/same_on" sh tests/bench/cost.sh \
+    >"$logs/cost-on.txt" 2>&1 ||
+    problem "analytics: tests/bench/cost.sh failed (see $logs/cost-on.txt)"
+  COST_SHOPPERS=60 COST_STRACE=0 COST_OUT="$logs/cost-off" COST_BOT_DIR="$tmp/same" sh tests/bench/cost.sh     >"$logs/cost-off.txt" 2>&1 || problem "analytics: tests/bench/cost.sh failed (see $logs/cost-off.txt)"
+  # the loop's thread, less what valgrind now and then counts inside an idle
+  # epoll_wait (it can double a run's total: no work of parley's)
+  loop_net() {
+    callgrind_annotate --inclusive=yes "$1/callgrind.out.1-01" 2>/dev/null | awk -v m=300 '
+      /PROGRAM TOTALS/ { gsub(",", "", $1); total = $1 }
+      /epoll_wait.c:epoll_wait / { gsub(",", "", $1); idle = $1 }
+      END { printf "%d", (total - idle) / m }'
+  }
+  on_loop=$(loop_net "$logs/cost-on")
+  off_loop=$(loop_net "$logs/cost-off")
+  ins_apart=$(awk -v a="${on_loop:-0}" -v b="${off_loop:-0}" 'BEGIN { printf "%.1f", (b > 0 ? 100 * (a - b) / b : 0) }')
+  ins_note="instructions per message on the loop's thread: on ${on_loop:-?}, off ${off_loop:-?} (+$ins_apart %)"
+  echo "  A2. $ins_note"
+else
+  ins_note="instructions: not counted (no valgrind)"
+fi
+
 # --- B. reading -----------------------------------------------------------------------
 echo "  B. reading: the analytics API over $EVENTS events"
 token=$(random_hex)
@@ -143,7 +184,7 @@ kill -0 "$server_pid" 2>/dev/null || problem "analytics: parley died (see $logs/
 stop_pid analytics "$server_pid" "$logs/read.log"
 server_pid=""
 
-echo "analytics: on $on_rate msg/s ($on_cpu µs/msg), off $off_rate ($off_cpu µs/msg): $apart % apart, CPU +$cpu_apart % (aim < 5 %: $aim); API over $EVENTS events: 30 days $ms30 ms, 7 days $ms7 ms, a CSV page $mspage ms" \
+echo "analytics: on $on_rate msg/s ($on_cpu µs/msg), off $off_rate ($off_cpu µs/msg): $apart % apart, CPU +$cpu_apart % (aim < 5 %: $aim); $ins_note; API over $EVENTS events: 30 days $ms30 ms, 7 days $ms7 ms, a CSV page $mspage ms" \
   >"$logs/summary"
 cat "$logs/summary"
 [ ! -s "$problems" ]

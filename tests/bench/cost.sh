@@ -19,6 +19,9 @@
 # the commits batch several messages (fewer syscalls per message) and the
 # counts vary with the batching. Outputs are kept in build/bench/cost/.
 #
+# Settings: COST_SHOPPERS, COST_WARMUP, COST_CONNECTIONS, COST_BOT; COST_BOT_DIR
+# (another folder of that bot), COST_OUT (the outputs' folder), COST_STRACE=0
+# (instructions only).
 # Needs valgrind (callgrind_control, callgrind_annotate), strace, python3.
 set -eu
 cd "$(dirname "$0")/../.."
@@ -33,13 +36,17 @@ case "$BOT" in
   order) BOT_DIR=tests/bench/order ;;
   *) echo "cost: COST_BOT is barista or order" >&2; exit 2 ;;
 esac
+# another folder of the same bot (tests/bench/analytics.sh: one with its
+# analytics off); COST_STRACE=0 skips the system calls' run
+BOT_DIR=${COST_BOT_DIR:-$BOT_DIR}
+STRACE=${COST_STRACE:-1}
 
 for tool in valgrind callgrind_control callgrind_annotate strace python3; do
   command -v "$tool" >/dev/null 2>&1 || { echo "cost: '$tool' is missing (apt-get install valgrind strace python3)" >&2; exit 1; }
 done
 [ -x "$PARLEY" ] || { echo "cost: $PARLEY is not built (run: make)" >&2; exit 1; }
 
-out=build/bench/cost
+out=${COST_OUT:-build/bench/cost}
 rm -rf "$out"
 mkdir -p "$out"
 problems="$out/problems"
@@ -80,6 +87,7 @@ echo "instructions per message: $((total / messages)) ($(cat "$out/callgrind.cli
 echo "  on the loop's thread: $((${loop:-0} / messages)) ($out/callgrind.out.1-01); on the others: $(((total - ${loop:-0}) / messages))"
 
 # --- system calls --------------------------------------------------------------
+if [ "$STRACE" = 1 ]; then
 "$PARLEY" serve "$BOT_DIR" --listen 127.0.0.1:0 --db "$out/strace.db" --no-watch >"$out/strace.log" 2>&1 &
 server=$!
 remember "$server"
@@ -97,6 +105,7 @@ awk -v m="$messages" '
 awk -v m="$messages" '
   NR > 2 && $1 !~ /^-/ && $NF != "total" && $4 ~ /^[0-9]+$/ { printf "  %-16s %6.2f\n", $NF, $4 / m }' \
   "$out/strace.txt" | sort -k2 -rn | head -n 10
+fi
 
 if [ -s "$problems" ]; then
   echo "cost: problems:" >&2

@@ -131,11 +131,22 @@ function analytics.track(c, name, props)
   analytics.record(c, name, props)
 end
 
--- Skus of products shown, for the recommendations they came from.
-function analytics.shown(c, skus, recommended)
-  if skus[1] == nil then return end
-  analytics.record(c, "product_shown", { skus = skus, recommended = recommended or nil })
-  if recommended then
+-- n products of list shown (products, or recommendations {product =}):
+-- how many; the skus of a recommendation's, which the session keeps a
+-- while, so that taking one counts as a recommendation taken. (Every
+-- greeting shows the menu: a plain list is counted, not listed.)
+function analytics.shown(c, list, n, recommended)
+  if not recommended then
+    analytics.record(c, "product_shown", { count = n })
+    return
+  end
+  local skus = json.array()
+  for i = 1, n do
+    local item = list[i]
+    skus[i] = (item.product or item).sku
+  end
+  analytics.record(c, "product_shown", { count = n, skus = skus, recommended = true })
+  do
     local s = c.session
     local kept = s.recommended_skus or json.array()
     for _, sku in ipairs(skus) do
@@ -181,6 +192,7 @@ end
 -- is an event of its own ("step"; the row says which: C writes flow.step).
 function analytics.results(c, frame, step)
   local s = c.session
+  c.cart.owner = nil -- (the session's cart outlives the turn: it must not keep the turn alive)
   local marks = c.marks or 0
   if c.out[1] ~= nil then
     marks = marks | REPLY

@@ -198,7 +198,7 @@ function C:cards(list, opts, reply)
   reply = reply or last_reply(self)
   reply.cards = reply.cards or json.array()
   local i, item = 1, list[1]
-  local skus, recommended = json.array(), false
+  local recommended = false
   while item ~= nil do
     local p, reason = item, nil
     if item.product then p, reason, recommended = item.product, item.reason, true end
@@ -214,11 +214,10 @@ function C:cards(list, opts, reply)
       price = { amount = p.price, currency = p.currency },
       payload = opts.payload and opts.payload(p) or p.sku,
     }
-    skus[i] = p.sku
     i = i + 1
     item = list[i]
   end
-  analytics.shown(self, skus, recommended)
+  if i > 1 and self.bot.analytics_on then analytics.shown(self, list, i - 1, recommended) end
   return reply
 end
 
@@ -241,17 +240,16 @@ end
 
 -- Choices naming products with their price: {title = "Latte · €3.80", payload = sku}.
 function C:product_choices(products)
-  local out, skus = {}, json.array()
+  local out = {}
   local i, p = 1, products[1]
   local recommended = p ~= nil and p.product ~= nil
   while p ~= nil do
     if p.product then p = p.product end -- a recommendation {product, reason}
     out[i] = { title = p.title .. " · " .. self:price(p.price, p.currency), payload = p.sku }
-    skus[i] = p.sku
     i = i + 1
     p = products[i]
   end
-  analytics.shown(self, skus, recommended)
+  if i > 1 and self.bot.analytics_on then analytics.shown(self, products, i - 1, recommended) end
   return out
 end
 
