@@ -62,7 +62,7 @@ client() { python3 tests/bench/cost_client.py "$@" "$BOT"; }
 
 # --- instructions ------------------------------------------------------------
 valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$out/callgrind.out" \
-  "$PARLEY" serve "$BOT_DIR" --listen 127.0.0.1:0 --db "$out/callgrind.db" --no-watch >"$out/callgrind.log" 2>&1 &
+  "$PARLEY" serve "$BOT_DIR" --listen 127.0.0.1:0 --db "$out/callgrind.db" --no-watch </dev/null >"$out/callgrind.log" 2>&1 &
 vg=$!
 remember "$vg"
 port=$(wait_port "$vg" "$out/callgrind.log" 1200) # valgrind starts slowly
