@@ -16,11 +16,9 @@
 #ifndef PL_STORE_H
 #define PL_STORE_H
 
+#include "pseudonym.h"
 #include "store_types.h"
 
-/* How long a statement waits for a lock held by another connection once
- * the store serves (the loop waits with it). */
-#define PL_STORE_BUSY_MS 20
 
 /* Opens (creating if needed) the database at path, or the PostgreSQL
  * database a postgres:// (postgresql://) URL names, applying the
@@ -208,13 +206,9 @@ int64_t pl_store_transcript_last_id(pl_store *store, const pl_session_key *key);
 #define PL_STORE_SYSTEM_CHANNEL "_parley"
 #define PL_STORE_IS_SYSTEM_CHANNEL(channel) ((channel)[0] == '_')
 
-/* What an erased shopper's orders keep in place of the user: "erased-" and
- * the first 16 hex digits of HMAC-SHA256(key, bot "\x1f" channel "\x1f"
- * user), where the key is a random 32-byte value the database made once
- * (migration 9's settings table). The same shopper always gets the same
- * pseudonym, so their orders still group; without the key it cannot be
- * turned back into the user. */
-#define PL_STORE_PSEUDONYM_LEN 23
+/* What an erased shopper's orders keep in place of the user (pseudonym.h):
+ * the same shopper always gets the same pseudonym, so their orders still
+ * group; without the database's key it cannot be turned back into the user. */
 int pl_store_pseudonym(pl_store *store, const pl_session_key *key, char out[PL_STORE_PSEUDONYM_LEN + 1],
                        char **err);
 

@@ -11,8 +11,9 @@
 
 #include "store_types.h"
 
-/* The bytes of the pseudonyms' key (store.h, pl_store_pseudonym). */
-#define PL_STORE_KEY_BYTES 32
+/* How long a statement waits for a lock held by another connection once
+ * the store serves (the loop waits with it). */
+#define PL_STORE_BUSY_MS 20
 
 typedef struct pl_store_backend {
     const char *name; /* "sqlite", "postgresql" */
@@ -112,11 +113,6 @@ struct pl_store {
     int has_pseudonym_key;
 };
 
-/* A new random key for pl_store_pseudonym, as the database keeps it: 64
- * hex digits (and a NUL). */
-void pl_store_new_key_hex(char out[2 * PL_STORE_KEY_BYTES + 1]);
-/* The key back from that text; PL_ERR when it is not 64 hex digits. */
-int pl_store_key_from_hex(const char *hex, unsigned char key[PL_STORE_KEY_BYTES]);
 
 /* A shopper's export (pl_store_shopper_export), list by list, as each
  * backend reads it: the SQL of its rows (the shopper, then the limit of a

@@ -634,7 +634,7 @@ static int pg_pseudonym_key(pl_store *handle, unsigned char key[PL_STORE_KEY_BYT
     if (run_text((pg_store *)handle, err, "read the pseudonyms' key", &hex,
                  "SELECT value FROM settings WHERE name = 'pseudonym_key'", "") != PL_OK)
         return PL_ERR;
-    int ok = pl_store_key_from_hex(hex, key) == PL_OK;
+    int ok = pl_pseudonym_key_from_hex(hex, key) == PL_OK;
     free(hex);
     return ok ? PL_OK : pl_fail(err, "store: the database has no key for pseudonyms (settings: pseudonym_key)");
 }
@@ -643,7 +643,7 @@ static int pg_pseudonym_key(pl_store *handle, unsigned char key[PL_STORE_KEY_BYT
  * (of nodes starting at once, the first to insert it wins), and read. */
 static int ensure_pseudonym_key(pl_store *handle, char **err) {
     char hex[2 * PL_STORE_KEY_BYTES + 1];
-    pl_store_new_key_hex(hex);
+    pl_pseudonym_new_key_hex(hex);
     if (run_done((pg_store *)handle, err, "make the pseudonyms' key", NULL,
                  "INSERT INTO settings (name, value) VALUES ('pseudonym_key', $1) ON CONFLICT DO NOTHING", "s",
                  hex) != PL_OK ||
@@ -1133,7 +1133,7 @@ static int pg_session_erase(pl_store *handle, const pl_session_key *key, int64_t
     pg_store *store = (pg_store *)handle;
     char pseudonym[PL_STORE_PSEUDONYM_LEN + 1];
     *found = 0;
-    if (pl_store_pseudonym(handle, key, pseudonym, err) != PL_OK) return PL_ERR;
+    if (pl_pseudonym_of(handle, key, pseudonym, err) != PL_OK) return PL_ERR;
     return run_integer_later(store, err, "erase session", found, NULL,
                              "WITH s AS (DELETE FROM sessions WHERE " KEY_WHERE " RETURNING 1),"
                              " t AS (DELETE FROM transcript_rows WHERE " KEY_WHERE " RETURNING 1),"

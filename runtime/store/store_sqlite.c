@@ -262,7 +262,7 @@ static int sqlite_pseudonym_key(pl_store *handle, unsigned char key[PL_STORE_KEY
     sqlite3_stmt *st = NULL;
     int rc = run_sql(store, &st, "SELECT value FROM settings WHERE name = 'pseudonym_key'", "");
     if (rc < 0) return db_fail(store, err, "read the pseudonyms' key");
-    int ok = rc == SQLITE_ROW && pl_store_key_from_hex((const char *)sqlite3_column_text(st, 0), key) == PL_OK;
+    int ok = rc == SQLITE_ROW && pl_pseudonym_key_from_hex((const char *)sqlite3_column_text(st, 0), key) == PL_OK;
     if (st) sqlite3_reset(st);
     return ok ? PL_OK : pl_fail(err, "store: the database has no key for pseudonyms (settings: pseudonym_key)");
 }
@@ -271,7 +271,7 @@ static int sqlite_pseudonym_key(pl_store *handle, unsigned char key[PL_STORE_KEY
  * (the first of several processes to do so wins), and read. */
 static int ensure_pseudonym_key(sqlite_store *store, char **err) {
     char hex[2 * PL_STORE_KEY_BYTES + 1];
-    pl_store_new_key_hex(hex);
+    pl_pseudonym_new_key_hex(hex);
     if (run_sql(store, NULL, "INSERT INTO settings (name, value) VALUES ('pseudonym_key', ?1) ON CONFLICT DO NOTHING",
                 "s", hex) != SQLITE_DONE)
         return db_fail(store, err, "make the pseudonyms' key");
@@ -508,7 +508,7 @@ static void sqlite_session_release(pl_store *handle, const pl_session_key *key) 
 static int sqlite_session_erase(pl_store *handle, const pl_session_key *key, int64_t *found, char **err) {
     sqlite_store *store = (sqlite_store *)handle;
     char pseudonym[PL_STORE_PSEUDONYM_LEN + 1];
-    if (pl_store_pseudonym(handle, key, pseudonym, err) != PL_OK) return PL_ERR;
+    if (pl_pseudonym_of(handle, key, pseudonym, err) != PL_OK) return PL_ERR;
     if (step_done(store, bind_key(store, ST_SESSION_DEL, key), err, "erase session") != PL_OK)
         return PL_ERR;
     *found = sqlite3_changes(store->db) > 0;

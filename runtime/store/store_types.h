@@ -18,6 +18,9 @@ typedef struct {
 
 typedef enum { PL_SYNC_NORMAL, PL_SYNC_FULL } pl_store_sync;
 
+/* The bytes of the key of erased shoppers' pseudonyms (pseudonym.h). */
+#define PL_STORE_KEY_BYTES 32
+
 /* A turn's analytics events: one row of the events table (store.h). */
 typedef struct {
     int64_t conv;       /* the shopper's conversation number */
