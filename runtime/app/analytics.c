@@ -782,7 +782,7 @@ static void roll_pair(const char *key, void *value, void *ud) {
     const char *locale = sep + 1;
     pl_analytics_query q = *r->q;
     q.channel = channel;
-    q.locale = *locale ? locale : NULL;
+    q.locale = locale; /* "": exactly the turns that had none */
     json_t *f = NULL, *before = NULL;
     r->rc = count_range(r->store, &q, r->day, r->lo, r->hi, &f, &r->err);
     if (r->rc == PL_OK)
@@ -822,7 +822,9 @@ int pl_analytics_roll_up(pl_store *store, const char *bot, const char *time_zone
     if (pl_calendar_date_at(zone, at, date) != PL_OK ||
         pl_calendar_days_of(zone, date, date, 1, &day, err) != PL_OK)
         return pl_fail(err, "unknown time zone '%s'", zone);
-    int64_t hi = day.starts[1] < before_ms ? day.starts[1] : before_ms;
+    /* the whole day, also what came after before_ms (the transcripts of the
+     * day before it go: the day is kept whole, not in parts) */
+    int64_t hi = day.starts[1];
     pl_analytics_query q = {.bot = bot, .time_zone = zone, .from = date, .to = date, .quiet_ms = quiet_ms,
                             .now_ms = pl_now_ms()};
     int rc = pl_store_begin(store, err);

@@ -49,10 +49,9 @@ int pl_analytics_figures(pl_store *store, const pl_analytics_query *q, json_t **
                          char **err);
 
 /* Keeps the figures of the earliest day of the bot's events before
- * before_ms (days in time_zone; only the part before before_ms of a day
- * that goes on after it) as day aggregates, per channel and locale, added
- * to what was kept of that day, then forgets those events: in one
- * transaction. *turns counts the turns whose events it rolled up (0: there
+ * before_ms (days in time_zone; the whole day, also its events after
+ * before_ms) as day aggregates, per channel and locale, added to what was
+ * kept of that day, then forgets those events: in one transaction. *turns counts the turns whose events it rolled up (0: there
  * were none before before_ms). Retention calls it day by day before it
  * purges the transcripts (docs/analytics.md). */
 int pl_analytics_roll_up(pl_store *store, const char *bot, const char *time_zone, int64_t quiet_ms,

@@ -78,7 +78,14 @@ int pl_calendar_days_of(const char *zone, const char *from, const char *to, size
         }
         out->starts[n] = (int64_t)ucal_getMillis(cal, &e);
         memcpy(out->names[n++], name, 11);
+        /* the next day's midnight: set again, as adding a day keeps the
+         * time of day, which a day whose midnight did not exist (a clock
+         * moved forward at 00:00) made 01:00 */
         ucal_add(cal, UCAL_DATE, 1, &e);
+        ucal_set(cal, UCAL_HOUR_OF_DAY, 0);
+        ucal_set(cal, UCAL_MINUTE, 0);
+        ucal_set(cal, UCAL_SECOND, 0);
+        ucal_set(cal, UCAL_MILLISECOND, 0);
     }
     out->starts[n] = (int64_t)ucal_getMillis(cal, &e);
     out->n = n;

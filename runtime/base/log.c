@@ -192,18 +192,19 @@ size_t pl_log_redact(const char *text, char *out, size_t size) {
 /* --- lines ------------------------------------------------------------------------- */
 
 /* From "file:line: message": the file (new) and the line, or NULL. */
-static char *script_position(const char *error, long *line) {
+char *pl_log_script_position(const char *error, long *line) {
     if (!error) return NULL;
-    size_t first_line = strcspn(error, "\n");
-    for (size_t i = 1; i < first_line; i++) {
-        if (error[i] != ':' || !isdigit((unsigned char)error[i + 1])) continue;
-        char *end = NULL;
-        long n = strtol(error + i + 1, &end, 10);
-        if (*end != ':' || n <= 0) continue;
-        *line = n;
-        return pl_strndup(error, i);
-    }
-    return NULL;
+    /* a path of a bot's files: letters, digits and _ . / - only, ending
+     * in .lua (what a shopper wrote never passes for one) */
+    size_t n = strspn(error, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-");
+    if (n < 5 || n > 256 || strncmp(error + n - 4, ".lua", 4) != 0 || error[n] != ':' ||
+        !isdigit((unsigned char)error[n + 1]))
+        return NULL;
+    char *end = NULL;
+    long at = strtol(error + n + 1, &end, 10);
+    if ((*end != ':' && *end != '\0') || at <= 0) return NULL;
+    *line = at;
+    return pl_strndup(error, n);
 }
 
 char *pl_log_format_line(pl_log_format fmt, int64_t ms, pl_log_level level, const pl_log_fields *fields,
@@ -218,7 +219,7 @@ char *pl_log_format_line(pl_log_format fmt, int64_t ms, pl_log_level level, cons
     if (fields && fields->bot) json_object_set_new(line, "bot", json_string(fields->bot));
     if (fields && fields->channel) json_object_set_new(line, "channel", json_string(fields->channel));
     long at = 0;
-    char *file = script_position(fields ? fields->script_error : NULL, &at);
+    char *file = pl_log_script_position(fields ? fields->script_error : NULL, &at);
     if (file) {
         char *valid = pl_text_valid_utf8(file);
         json_object_set_new(line, "file", json_string(valid ? valid : ""));
@@ -248,7 +249,14 @@ static const char *bot_prefix(const char *message, char *buf, size_t size) {
 
 static void write_line(pl_log_level level, const pl_log_fields *given, const char *fmt, va_list ap) {
     char raw[2048], message[2048 + 256];
-    vsnprintf(raw, sizeof raw, fmt, ap);
+    int full = vsnprintf(raw, sizeof raw, fmt, ap);
+    if (full >= (int)sizeof raw) {
+        /* cut: the digits at the cut may be the start of a card number,
+         * which the redaction would no longer recognise: they go too */
+        size_t n = strlen(raw);
+        while (n > 0 && (isdigit((unsigned char)raw[n - 1]) || raw[n - 1] == ' ' || raw[n - 1] == '-')) n--;
+        raw[n] = '\0';
+    }
     pl_log_redact(raw, message, sizeof message);
     if (!stderr_quiet) {
         pl_log_fields f = {0};

@@ -73,4 +73,9 @@ size_t pl_log_redact(const char *text, char *out, size_t size);
 char *pl_log_format_line(pl_log_format format, int64_t ms, pl_log_level level, const pl_log_fields *fields,
                          const char *message);
 
+/* The file of a bot's script an error starts with ("flows/main.lua" of
+ * "flows/main.lua:12: ..."; new) and its line, or NULL when the error does
+ * not start with a path of a .lua file and a line. */
+char *pl_log_script_position(const char *error, long *line);
+
 #endif

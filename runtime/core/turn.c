@@ -352,12 +352,13 @@ static void failure_event(turn *t, pl_turn_result *r, const char *error) {
     if (t->budget.over > PL_OVER_NONE && t->budget.over <= PL_OVER_MEMORY) {
         event = json_pack("{s:s, s:{s:s}}", "name", "budget_abort", "props", "budget", budgets[t->budget.over]);
     } else {
-        size_t n = strcspn(error, ":");
-        size_t line = error[n] == ':' ? strspn(error + n + 1, "0123456789") : 0;
-        char *where = line ? pl_strndup(error, n + 1 + line) : NULL;
+        long line = 0;
+        char *file = pl_log_script_position(error, &line);
+        char *where = file ? pl_strdupf("%s:%ld", file, line) : NULL;
         event = where ? json_pack("{s:s, s:{s:s}}", "name", "script_error", "props", "where", where)
                       : json_pack("{s:s}", "name", "script_error");
         free(where);
+        free(file);
     }
     json_t *list = json_pack("[o]", event);
     r->events.list = json_dumps(list, JSON_COMPACT);
@@ -423,6 +424,11 @@ static void read_heard_facts(lua_State *co, int idx, const pl_message *msg, pl_t
     lua_pop(co, 1);
 }
 
+/* The most a turn's analytics row holds: its names, and its events' props
+ * as JSON (parley.analytics keeps far less: 32 events of 2 KiB at most). */
+#define MAX_EVENT_NAMES 4096
+#define MAX_EVENT_LIST (96 * 1024)
+
 /* The turn's analytics, the table at idx of co ({conv =, flow =, step =,
  * marks =, names =, list =}, see parley.analytics), into r->events: the
  * row's names are the marked events and the named ones, in turn order. */
@@ -457,9 +463,21 @@ static int read_events(lua_State *co, int idx, pl_turn_result *r, char **err) {
     r->events.names = pl_strdup(lua_tostring(co, -1));
     lua_pop(co, 2); /* the names, and the list of names */
     int listed = lua_getfield(co, idx, "list") == LUA_TTABLE;
-    if (listed) r->events.list = pl_json_text_from_lua(co, lua_gettop(co), "events", NULL, err);
+    size_t list_len = 0;
+    if (listed) r->events.list = pl_json_text_from_lua(co, lua_gettop(co), "events", &list_len, err);
     lua_pop(co, 1);
-    return !listed || r->events.list ? PL_OK : PL_ERR;
+    if (listed && !r->events.list) return PL_ERR;
+    /* (parley.analytics bounds what a turn records; this bounds what a row
+     * can ever hold, whatever reached here) */
+    if (strlen(r->events.names) > MAX_EVENT_NAMES || list_len > MAX_EVENT_LIST) {
+        pl_warn("the analytics events of a turn were left out: %zu bytes of names, %zu of props (at most %d, %d)",
+                strlen(r->events.names), list_len, MAX_EVENT_NAMES, MAX_EVENT_LIST);
+        free(r->events.names);
+        free(r->events.list);
+        free(r->events.step);
+        memset(&r->events, 0, sizeof r->events);
+    }
+    return PL_OK;
 }
 
 /* Converts the engine's (session, replies, effects) results on co into r:

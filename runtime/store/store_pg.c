@@ -1189,7 +1189,7 @@ static int pg_events_read(pl_store *handle, const pl_store_events_query *q, json
     return run_rows((pg_store *)handle, err, "read events", keys, 9, rows,
                     "SELECT id, at, channel, \"user\", conv, locale, step, names, list FROM events"
                     " WHERE bot = $1 AND at >= $2 AND at < $3 AND (at, id) > ($4, $5)"
-                    " AND ($6::text IS NULL OR channel = $6) AND ($7::text IS NULL OR locale = $7)"
+                    " AND ($6::text IS NULL OR channel = $6) AND ($7::text IS NULL OR coalesce(locale, '') = $7)"
                     " ORDER BY at, id LIMIT $8",
                     "siiiinni", q->bot, q->from_ms, q->to_ms, q->after_at, q->after_id, q->channel, q->locale,
                     (int64_t)q->limit);

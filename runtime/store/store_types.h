@@ -31,7 +31,8 @@ typedef struct {
 } pl_store_events;
 
 /* Which events pl_store_events_read reads: a bot's, from_ms <= at < to_ms,
- * of one channel and locale when given (NULL: any), after the row
+ * of one channel and locale when given (NULL: any; locale "": the turns
+ * that had none), after the row
  * (after_at, after_id) in (at, id) order, at most limit rows. */
 typedef struct {
     const char *bot;

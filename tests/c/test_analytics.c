@@ -40,6 +40,14 @@ TEST(days_in_a_zone) {
     CHECK(pl_calendar_days_of("Europe/Madrid", "2026-10-25", "2026-10-25", 10, &days, &err) == PL_OK);
     CHECK(days.starts[1] - days.starts[0] == 25 * HOUR);
     pl_calendar_days_free(&days);
+    /* Santiago: on 2026-09-06 midnight does not exist (00:00 is 01:00): that
+     * day lasts 23 hours, and the next begins at midnight again */
+    CHECK(pl_calendar_days_of("America/Santiago", "2026-09-05", "2026-09-08", 10, &days, &err) == PL_OK);
+    CHECK(days.starts[1] - days.starts[0] == 24 * HOUR);
+    CHECK(days.starts[2] - days.starts[1] == 23 * HOUR);
+    CHECK(days.starts[3] - days.starts[2] == 24 * HOUR);
+    CHECK(days.starts[4] - days.starts[3] == 24 * HOUR);
+    pl_calendar_days_free(&days);
     char date[11];
     CHECK(pl_calendar_date_at("Europe/Madrid", june_1 - 2 * HOUR + 1, date) == PL_OK);
     CHECK_STR(date, "2026-06-01");

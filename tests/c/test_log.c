@@ -192,6 +192,36 @@ TEST(formats_parsed) {
     CHECK(pl_log_parse_format("") == -1);
 }
 
+/* Only a path of a bot's .lua file and a line pass for a script's position:
+ * an error whose text a shopper wrote never does. */
+TEST(script_positions) {
+    long line = 0;
+    char *file = pl_log_script_position("flows/main.lua:12: attempt to index a nil value", &line);
+    CHECK_STR(file, "flows/main.lua");
+    CHECK(line == 12);
+    free(file);
+    static const char *const not_positions[] = {
+        "card 4242 4242 4242 4242:1: boom", "my name is Ana:7:", "memory budget exceeded", "flows/main.lua: no line",
+        "flows/main.lua:0: zero", "a b.lua:3: spaces", NULL};
+    for (int i = 0; not_positions[i]; i++) CHECK(pl_log_script_position(not_positions[i], &line) == NULL);
+}
+
+static void log_cut_card(void) {
+    char long_text[2100];
+    memset(long_text, 'x', sizeof long_text);
+    /* a card number that the 2,048-byte cut splits */
+    memcpy(long_text + 2030, "4242 4242 4242 4242", 19);
+    long_text[2099] = '\0';
+    pl_warn("%s", long_text);
+}
+
+TEST(a_cut_line_keeps_no_start_of_a_card) {
+    char *text = stderr_of(log_cut_card);
+    CHECK(text && !strstr(text, "4242 42"));
+    CHECK(text && strstr(text, "xxxx") != NULL);
+    free(text);
+}
+
 int main(void) {
     RUN(redacts_credentials);
     RUN(redacts_secret_parameters);
@@ -202,5 +232,7 @@ int main(void) {
     RUN(json_lines_on_stderr);
     RUN(text_lines_redacted_too);
     RUN(formats_parsed);
+    RUN(script_positions);
+    RUN(a_cut_line_keeps_no_start_of_a_card);
     return check_done();
 }

@@ -20,8 +20,8 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Server, check, check_error, db_query, new_db, new_user, run_suite,  # noqa: E402
-                     texts, wait_until)
+from harness import (Server, check, check_error, copy_default_bot, db_query, new_db, new_user,  # noqa: E402
+                     run_suite, texts, wait_until)
 from commerce_helpers import BOT, PayLink, advance, leave_cart, tap_pay, to_checkout  # noqa: E402
 from channel_helpers import FakePlatform  # noqa: E402
 
@@ -291,6 +291,56 @@ def main(tap):
             tap.unwatch(after)
 
     tap.case("kill -9 between turns: every committed turn has its events once, none without its turn", crash,
+             runs=1)
+
+    def kept_by_retention(run):
+        # the default bot with retention_days 1: its daily job keeps the old
+        # days' figures as aggregates before their events go
+        bot = copy_default_bot()
+        path = os.path.join(bot, "bot.json")
+        manifest = json.load(open(path, encoding="utf-8"))
+        manifest["retention_days"] = 1
+        json.dump(manifest, open(path, "w", encoding="utf-8"))
+        with Server(bots=[bot], db=new_db(), env=env(fake)) as srv:
+            tap.watch(srv)
+            srv.wait_log(r"retention \(1 day\)")  # the first run, at start: nothing to do yet
+            now = advance(srv, 0)
+            paid, lost = new_user("kept"), new_user("kept")
+            to_checkout(srv, paid)
+            _, link = tap_pay(srv, paid)
+            PayLink(link["url"]).pay(srv)
+            srv.say(BOT, lost, "hi")
+            srv.say(BOT, lost, "Do you sell KOMBUCHA??")
+            wait_until(lambda: db_query(srv.db, "SELECT count(*) FROM events WHERE names LIKE '% payment_paid %'")[0][0]
+                       == 1, what="the payment committed")
+            frm, _ = days_around(now)
+            to = (datetime.date.fromisoformat(frm) + datetime.timedelta(days=5)).isoformat()
+            advance(srv, 3600)  # an hour on: "lost" went quiet (drop-off)
+            before = figures(srv, **{"from": frm, "to": to})
+            check.assertEqual([(d["step"], d["dropped"]) for d in before["drop_off"]], [("drink.choose", 1)])
+            check.assertEqual(before["not_understood"]["top"], [{"text": "do you sell kombucha", "count": 1}])
+            # two days on: the daily job runs, keeps the days, lets the events go
+            mark = srv.mark()
+            advance(srv, 2 * 86400)
+            m = srv.wait_log(r"retention \(1 day\): removed (\d+) transcript rows.* the analytics of (\d+) turns kept",
+                             mark)
+            check.assertGreater(int(m.group(2)), 0)
+            check.assertEqual(db_query(srv.db, "SELECT count(*) FROM events")[0][0], 0)
+            kept = db_query(srv.db, "SELECT channel, locale, figures FROM analytics_days WHERE bot = ?", BOT)
+            check.assertEqual([(c, l) for c, l, _ in kept], [("rest", "en")] * len(kept))
+            for _, _, text in kept:
+                check.assertNotIn(paid, text)
+                check.assertNotIn("kombucha", text)
+            after = figures(srv, **{"from": frm, "to": to})
+            # every count the same; what shoppers wrote is not kept
+            for part in ("funnel", "revenue", "reminders", "drop_off", "recommendations", "channels", "errors",
+                         "custom", "days"):
+                check.assertEqual(after[part], before[part], part)
+            for k in ("turns", "count", "rate"):
+                check.assertEqual(after["not_understood"][k], before["not_understood"][k], k)
+            check.assertEqual(after["not_understood"]["top"], [])
+
+    tap.case("retention keeps the old days' figures (with no shopper in them) before their events go", kept_by_retention,
              runs=1)
     fake.stop()
 

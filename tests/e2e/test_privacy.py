@@ -400,14 +400,31 @@ def main(tap):
         t = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
         return int(t.timestamp() * 1000)
 
+    def utc_day(ms):
+        return datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc).date()
+
+    def rolled_days(db, cutoff, bot=BOT):
+        """The days (UTC: the bot's time zone) the roll-up before cutoff
+        keeps as aggregates: every day with events before it, whole."""
+        return {utc_day(at) for (at,) in db_query(db, "SELECT at FROM events WHERE bot = ? AND at < ?", bot, cutoff)}
+
+    def rolled(db, cutoff, bot=BOT, user=None, channel="rest"):
+        """The turns whose events those days hold (of one shopper when given)."""
+        days = rolled_days(db, cutoff, bot)
+        sql, args = "SELECT at FROM events WHERE bot = ?", [bot]
+        if user:
+            sql, args = sql + " AND channel = ? AND user = ?", args + [channel, user]
+        return sum(1 for (at,) in db_query(db, sql, *args) if utc_day(at) in days)
+
     def older_than(db, cutoff, bot=BOT):
         """What a purge before cutoff removes of bot: (transcript rows,
-        handled inbox rows, sent or dead calls, event rows)."""
+        handled inbox rows, sent or dead calls, turns whose events are kept
+        as day aggregates)."""
         q = lambda sql: db_query(db, sql, bot, cutoff)[0][0]  # noqa: E731
         return (q("SELECT count(*) FROM transcript_rows WHERE bot = ? AND at < ?"),
                 q("SELECT count(*) FROM inbox WHERE bot = ? AND received_at < ? AND done_at IS NOT NULL"),
                 q("SELECT count(*) FROM outbox WHERE bot = ? AND created_at < ? AND state <> 'pending'"),
-                q("SELECT count(*) FROM events WHERE bot = ? AND at < ?"))
+                rolled(db, cutoff, bot))
 
     def counts(db, who):
         """{table: rows} of shoppers [(user, channel, bot)]."""
@@ -451,6 +468,12 @@ def main(tap):
         wa_talk(ret, fake, new_wa, "hi")
         recent = [(new_rest, "rest", BOT), (new_wa, "whatsapp", BOT)]
         recent_counts = counts(ret.db, recent)
+        # a recent turn on a day the roll-up keeps whole (the old ones' day,
+        # when the run is within a day of its start) gives its events to
+        # the day's aggregates too, and keeps its transcript
+        expected = expected[:3] + (rolled(ret.db, now - 3600 * 1000),)
+        for u, ch, _ in recent:
+            recent_counts[(u, "events")] -= rolled(ret.db, now - 3600 * 1000, user=u, channel=ch)
         # two hours on: the daily job is due
         mark = ret.mark()
         advance(ret, 2 * 3600)

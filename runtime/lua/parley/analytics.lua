@@ -1,19 +1,34 @@
 -- parley.analytics: the events a turn records for the shop's figures
--- (docs/analytics.md). A turn collects its events in c.events; the engine
+-- (docs/analytics.md). A turn collects its events here; the engine
 -- returns them with the session, and the C commit writes them in the same
 -- transaction as the turn, so an event is never lost or counted twice.
 --
 -- A turn's events are kept cheaply, as every turn has some. The four that
 -- most turns have are marks (bits): conversation_started and message come
 -- first in a turn, step and reply last. The others are named in order
--- (c.event_names), and those that carry props are also {name =, props =}
--- (c.events). C writes the row's names from both (turn.c). The built-in
--- names are the ones below; c:track(name, props) adds the bot's own.
+-- (names), and those that carry props are also {name =, props =} (events).
+-- C writes the row's names from both (turn.c). The built-in names are the
+-- ones below; c:track(name, props) adds the bot's own.
+--
+-- What a turn recorded is kept here, by its c, out of the scripts' reach
+-- (c is theirs: a script could change a field of it past every limit).
 local STARTED <const>, MESSAGE <const>, STEP <const>, REPLY <const> = 1, 2, 4, 8
 local json = require "json"
 local text = require "parley.text"
 
 local analytics = {}
+
+-- c -> {names =, events =, marks =, not_understood =} of the turns running
+local turns = setmetatable({}, { __mode = "k" })
+
+local function state_of(c)
+  local st = turns[c]
+  if not st then
+    st = { marks = 0 }
+    turns[c] = st
+  end
+  return st
+end
 
 -- The limits of what a script may record per turn.
 analytics.MAX_EVENTS = 32
@@ -68,19 +83,20 @@ end
 -- Records an event of this turn (nothing when the bot has analytics off).
 function analytics.record(c, name, props)
   if not c.bot.analytics_on then return end
-  local names = c.event_names
+  local st = state_of(c)
+  local names = st.names
   if not names then
     names = { name }
-    c.event_names = names
+    st.names = names
   else
     local n = #names
     if n >= analytics.MAX_EVENTS then return end
     names[n + 1] = name
   end
   if props == nil then return end
-  local list = c.events
+  local list = st.events
   if not list then
-    c.events = { { name = name, props = props } }
+    st.events = { { name = name, props = props } }
   else
     list[#list + 1] = { name = name, props = props }
   end
@@ -101,8 +117,10 @@ end
 
 -- c:say(key) of a key that means "not understood": once per turn.
 function analytics.said(c, key)
-  if not c.bot.not_understood_keys[key] or c.not_understood then return end
-  c.not_understood = true
+  if not c.bot.not_understood_keys[key] then return end
+  local st = state_of(c)
+  if st.not_understood then return end
+  st.not_understood = true
   analytics.record(c, "not_understood", { key = key, text = folded_words(c.msg) })
 end
 
@@ -126,7 +144,7 @@ function analytics.track(c, name, props)
   if name == "not_understood" then
     props = props or {}
     if props.text == nil then props.text = folded_words(c.msg) end
-    c.not_understood = true
+    state_of(c).not_understood = true
   end
   analytics.record(c, name, props)
 end
@@ -141,7 +159,7 @@ function analytics.shown(c, list, n, recommended)
     return
   end
   local skus = json.array()
-  for i = 1, n do
+  for i = 1, math.min(n, 20) do -- (the first 20: a list may be long)
     local item = list[i]
     skus[i] = (item.product or item).sku
   end
@@ -178,9 +196,9 @@ function analytics.heard(c, s, now)
   if began then
     s.conv = (s.conv or 0) + 1
     s.recommended_skus = nil
-    c.marks = STARTED | MESSAGE
+    state_of(c).marks = STARTED | MESSAGE
   else
-    c.marks = MESSAGE
+    state_of(c).marks = MESSAGE
   end
   return began
 end
@@ -193,7 +211,8 @@ end
 function analytics.results(c, frame, step)
   local s = c.session
   c.cart.owner = nil -- (the session's cart outlives the turn: it must not keep the turn alive)
-  local marks = c.marks or 0
+  local st = turns[c]
+  local marks = st and st.marks or 0
   if c.out[1] ~= nil then
     marks = marks | REPLY
     -- the bot spoke on its own (a reminder, a payment's news, an agent)
@@ -202,10 +221,10 @@ function analytics.results(c, frame, step)
   local stack = s.stack
   local top = stack[#stack]
   if top and (top ~= frame or top.step ~= step) then marks = marks | STEP end
-  local names = c.event_names
+  local names = st and st.names
   if marks == 0 and not names then return nil end
   return { conv = s.conv or 0, flow = top and top.flow, step = top and top.step, marks = marks,
-           names = names, list = c.events }
+           names = names, list = st and st.events }
 end
 
 return analytics

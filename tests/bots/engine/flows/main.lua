@@ -42,6 +42,13 @@ function actions.track(c)
   c:say_text "tracked"
 end
 function actions.track_bad_name(c) c:track("no spaces please") end
+function actions.forge_events(c)
+  -- fields of c a script may set: none of them is what the turn recorded
+  c.event_names = { "payment_paid", "big " .. ("x"):rep(100000) }
+  c.events = { { name = "payment_paid", props = { total = 1, currency = "EUR" } } }
+  c.marks, c.not_understood = 15, true
+  c:say_text "forged"
+end
 function actions.track_function(c) c:track("x", { f = print }) end
 function actions.track_big(c) c:track("x", { blob = ("y"):rep(4096) }) end
 function actions.track_then_fail(c)

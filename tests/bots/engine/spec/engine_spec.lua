@@ -390,6 +390,15 @@ describe("analytics events", function()
     assert.equal(0, #chat:events("x"))
   end)
 
+  it("cannot be forged by a script setting fields of c", function()
+    local chat = started()
+    chat:send "forge_events"
+    assert.equal("forged", chat:text())
+    assert.equal(0, #chat:events "payment_paid")
+    assert.equal(0, #chat:events "conversation_started" - 1) -- only the first turn's
+    for _, name in ipairs(chat:event_names()) do assert.is_true(#name < 64) end
+  end)
+
   it("keeps nothing a failed turn tracked, and records the error with its file:line only", function()
     local chat = started()
     chat:send "track_then_fail"
