@@ -34,10 +34,12 @@ describe("analytics events", function()
     assert.same({ sku = "latte", qty = 1 }, adds[1].props)
     assert.same({ sku = "croissant", qty = 1, recommended = true }, adds[2].props)
     assert.is_true(chat:events("product_shown")[2].props.recommended)
-    -- the conversation waited at each step of the flow, in order
+    -- the conversation waited at each step of the flow, in order, and once
+    -- paid at none (its flows ended: "")
     local steps = {}
     for _, e in ipairs(chat:events("step")) do steps[#steps + 1] = e.props.step end
-    assert.same({ "drink.choose", "main.offer_pairing", "main.more", "main.checkout", "main.await_payment" }, steps)
+    assert.same({ "drink.choose", "main.offer_pairing", "main.more", "main.checkout", "main.await_payment", "" },
+      steps)
   end)
 
   it("record a declined payment, and no paid one", function()

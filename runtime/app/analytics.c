@@ -282,7 +282,8 @@ static void count_row(tally *t, const json_t *row) {
     day_tally *day = d < t->days.n ? &t->per_day[d] : NULL;
     conversation *c = conversation_of(t, row, d);
     const char *step = json_string_value(json_object_get(row, "step"));
-    if (step) reach_step(c, step_id(t, step));
+    if (step && *step) reach_step(c, step_id(t, step));
+    else if (step) c->last_step = -1; /* its flows ended: it waits nowhere */
     const char *names = json_string_value(json_object_get(row, "names"));
     json_t *list = NULL;
     char name[128];

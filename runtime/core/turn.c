@@ -440,9 +440,12 @@ static int read_events(lua_State *co, int idx, pl_turn_result *r, char **err) {
     lua_Integer marks = lua_isinteger(co, -1) ? lua_tointeger(co, -1) : 0;
     lua_getfield(co, idx, "flow");
     lua_getfield(co, idx, "step");
-    /* the step is kept on the turns that moved the conversation to it */
+    /* the step is kept on the turns that moved the conversation to it ("":
+     * its flows all ended) */
     if ((marks & STEP) && lua_type(co, -2) == LUA_TSTRING && lua_type(co, -1) == LUA_TSTRING)
         r->events.step = pl_strdupf("%s.%s", lua_tostring(co, -2), lua_tostring(co, -1));
+    else if (marks & STEP)
+        r->events.step = pl_strdup("");
     lua_pop(co, 4);
     luaL_Buffer names; /* (nothing else is pushed while it is in use) */
     luaL_buffinit(co, &names);

@@ -220,7 +220,9 @@ function analytics.results(c, frame, step)
   end
   local stack = s.stack
   local top = stack[#stack]
-  if top and (top ~= frame or top.step ~= step) then marks = marks | STEP end
+  -- (a conversation whose flows all ended waits at no step: a step event
+  -- too, with no step, so that it is not counted as dropped where it was)
+  if (top and (top ~= frame or top.step ~= step)) or (not top and frame) then marks = marks | STEP end
   local names = st and st.names
   if marks == 0 and not names then return nil end
   return { conv = s.conv or 0, flow = top and top.flow, step = top and top.step, marks = marks,
