@@ -73,6 +73,7 @@ typedef struct {
     unsigned flags; /* SHOWN ... */
     int last_step;  /* where it waited last (a step id), or -1 */
     int64_t last_heard; /* when the shopper last wrote */
+    int64_t last_seen;  /* its latest turn */
     int *steps;     /* the steps it waited at, each once */
     size_t nsteps, room;
     char *channel;
@@ -89,8 +90,17 @@ typedef struct {
 } samples;
 
 typedef struct {
+    int64_t funnel[6];
+    pl_map *channels;  /* channel -> conversations */
+    int64_t *dropped;  /* per step id */
+    int64_t *reached;  /* per step id */
+} conversation_sums;
+
+typedef struct {
     const pl_analytics_query *q;
     pl_calendar_days days;
+    conversation_sums sums;  /* of the conversations summed up (quiet long enough, or at the end) */
+    int64_t rows_read;
     day_tally *per_day;
     pl_map *conversations; /* "channel\x1fuser\x1fconv" -> conversation */
     pl_map *step_ids;      /* "flow.step" -> id + 1 */
@@ -144,8 +154,13 @@ static int step_id(tally *t, const char *step) {
     intptr_t id = (intptr_t)pl_map_get(t->step_ids, step);
     if (id) return (int)id - 1;
     if (t->nsteps == t->steps_room) {
+        size_t was = t->steps_room;
         t->steps_room = t->steps_room ? t->steps_room * 2 : 32;
         if (!(t->step_names = realloc(t->step_names, t->steps_room * sizeof *t->step_names))) abort();
+        if (!(t->sums.dropped = realloc(t->sums.dropped, t->steps_room * sizeof *t->sums.dropped))) abort();
+        if (!(t->sums.reached = realloc(t->sums.reached, t->steps_room * sizeof *t->sums.reached))) abort();
+        memset(t->sums.dropped + was, 0, (t->steps_room - was) * sizeof *t->sums.dropped);
+        memset(t->sums.reached + was, 0, (t->steps_room - was) * sizeof *t->sums.reached);
     }
     t->step_names[t->nsteps] = pl_strdup(step);
     pl_map_put(t->step_ids, step, (void *)(intptr_t)(t->nsteps + 1));
@@ -262,8 +277,10 @@ static void count_event(tally *t, conversation *c, day_tally *day, const char *n
         t->script_errors++;
     } else if (strcmp(name, "budget_abort") == 0) {
         t->budget_aborts++;
-    } else {
+    } else if (pl_map_get(t->custom, name) || pl_map_count(t->custom) < PL_ANALYTICS_MAX_CUSTOM) {
         ++*counter(t->custom, name);
+    } else {
+        ++*counter(t->custom, "(other)");
     }
 }
 
@@ -281,6 +298,7 @@ static void count_row(tally *t, const json_t *row) {
     size_t d = pl_calendar_day_index(&t->days, at);
     day_tally *day = d < t->days.n ? &t->per_day[d] : NULL;
     conversation *c = conversation_of(t, row, d);
+    c->last_seen = at;
     const char *step = json_string_value(json_object_get(row, "step"));
     if (step && *step) reach_step(c, step_id(t, step));
     else if (step) c->last_step = -1; /* its flows ended: it waits nowhere */
@@ -307,19 +325,8 @@ static double rate(int64_t part, int64_t whole) {
     return whole > 0 ? (double)((part * 1000 + whole / 2) / whole) / 1000.0 : 0.0;
 }
 
-typedef struct {
-    int64_t funnel[6];
-    pl_map *channels;  /* channel -> conversations */
-    int64_t *dropped;  /* per step id */
-    int64_t *reached;  /* per step id */
-} conversation_sums;
-
-static void sum_conversation(const char *key, void *value, void *ud) {
-    (void)key;
-    conversation *c = value;
-    void **args = ud;
-    tally *t = args[0];
-    conversation_sums *s = args[1];
+static void sum_conversation(tally *t, const conversation *c) {
+    conversation_sums *s = &t->sums;
     if (!c->started) return;
     /* each step counts the conversations that reached it and every step
      * before it, so no rate is above 1 */
@@ -442,13 +449,29 @@ static json_t *days_json(const tally *t) {
 
 static json_t *or_null(const char *s) { return s ? json_string(s) : json_null(); }
 
+static void free_conversation(const char *key, void *value, void *ud);
+
+/* Sums up a conversation and forgets it: all of them (ud NULL), or those
+ * without a turn since *(int64_t *)ud. */
+static void sum_and_forget(const char *key, void *value, void *ud) {
+    void **args = ud;
+    tally *t = args[0];
+    conversation *c = value;
+    if (args[1] && c->last_seen >= *(int64_t *)args[1]) return;
+    sum_conversation(t, c);
+    free_conversation(key, c, NULL);
+    pl_map_put(t->conversations, key, NULL);
+}
+
+static void sum_all(tally *t) {
+    void *args[2] = {t, NULL};
+    pl_map_each(t->conversations, sum_and_forget, args);
+}
+
 static json_t *figures_json(tally *t) {
     const pl_analytics_query *q = t->q;
-    conversation_sums s = {.channels = pl_map_new(), .dropped = calloc(t->nsteps + 1, sizeof(int64_t)),
-                           .reached = calloc(t->nsteps + 1, sizeof(int64_t))};
-    if (!s.dropped || !s.reached) abort();
-    void *args[2] = {t, &s};
-    pl_map_each(t->conversations, sum_conversation, args);
+    sum_all(t);
+    conversation_sums s = t->sums;
     money_sort(&t->revenue);
     money_sort(&t->refunds);
     money_sort(&t->recovered_revenue);
@@ -478,10 +501,6 @@ static json_t *figures_json(tally *t) {
         json_object_set(row, "conversations", json_object_get(row, "count"));
         json_object_del(row, "count");
     }
-    pl_map_each(s.channels, free_value, NULL);
-    pl_map_free(s.channels);
-    free(s.dropped);
-    free(s.reached);
     return out;
 }
 
@@ -525,6 +544,10 @@ static void free_conversation(const char *key, void *value, void *ud) {
 }
 
 static void tally_free(tally *t) {
+    pl_map_each(t->sums.channels, free_value, NULL);
+    pl_map_free(t->sums.channels);
+    free(t->sums.dropped);
+    free(t->sums.reached);
     pl_map_each(t->conversations, free_conversation, NULL);
     pl_map_free(t->conversations);
     pl_map_each(t->texts, free_value, NULL);
@@ -546,6 +569,7 @@ static int count_range(pl_store *store, const pl_analytics_query *q, const pl_ca
                        int64_t hi, json_t **figures, char **err) {
     tally t = {.q = q, .days = *days};
     t.per_day = calloc(days->n + 1, sizeof *t.per_day);
+    t.sums.channels = pl_map_new();
     t.conversations = pl_map_new();
     t.step_ids = pl_map_new();
     t.texts = pl_map_new();
@@ -570,6 +594,12 @@ static int count_range(pl_store *store, const pl_analytics_query *q, const pl_ca
         }
         json_decref(rows);
         if (n < PAGE_ROWS) break;
+        /* now and then, the conversations long without a turn are summed up */
+        if ((t.rows_read += (int64_t)n) % (50 * PAGE_ROWS) == 0) {
+            int64_t since = page.after_at - PL_ANALYTICS_FORGET_MS;
+            void *args[2] = {&t, &since};
+            pl_map_each(t.conversations, sum_and_forget, args);
+        }
     }
     if (rc == PL_OK) *figures = figures_json(&t);
     t.days = (pl_calendar_days){0}; /* the caller's */

@@ -26,6 +26,16 @@
  * "other"), and how many the figures list. */
 #define PL_ANALYTICS_MAX_TEXTS 10000
 #define PL_ANALYTICS_TOP_TEXTS 20
+/* Distinct events of a bot's own counted by name (the rest count as
+ * "(other)"). */
+#define PL_ANALYTICS_MAX_CUSTOM 200
+/* A conversation without a turn for this long is summed up and forgotten
+ * during the pass, which so holds a week of conversations at most, whatever
+ * the range (a payment that comes later still counts as revenue, not in
+ * that conversation's funnel). */
+#ifndef PL_ANALYTICS_FORGET_MS
+#define PL_ANALYTICS_FORGET_MS (7LL * 24 * 3600 * 1000)
+#endif
 
 typedef struct {
     const char *bot;

@@ -22,6 +22,7 @@
 #include "assets.h"
 #include "base/calendar.h"
 #include "base/common.h"
+#include "base/map.h"
 #include "reply.h"
 #include "store_reply.h"
 
@@ -29,23 +30,40 @@
 #define EXPORT_ROWS 1000
 #define EXPORT_MAX_ROWS 10000
 
-/* Reads of the figures and the events waiting or running at once: more
- * are told to come back (they would queue behind each other on the read
- * thread; the loop's thread only counts). */
+/* Reads of the figures and the events waiting or running at once, in all
+ * and of one bot: more are told to come back (they would queue behind each
+ * other on the read thread, and one brand's would hold up the others'; the
+ * loop's thread only counts). */
 #define MAX_READS 4
+#define MAX_READS_OF_A_BOT 2
 static int reads_in_flight;
+static pl_map *reads_of_bots; /* bot -> its reads in flight (int64_t *) */
 
 static const pl_access analytics_access = {"PARLEY_ANALYTICS_TOKEN", "analytics_token_env", "the analytics API"};
 
-/* 1 when another long read may start; else answers 503. */
-static int read_may_start(struct evhttp_request *req) {
-    if (reads_in_flight < MAX_READS) {
+/* 1 when another long read of bot may start; else answers 503. */
+static int read_may_start(struct evhttp_request *req, const char *bot) {
+    if (!reads_of_bots) reads_of_bots = pl_map_new();
+    int64_t *mine = pl_map_get(reads_of_bots, bot);
+    if (reads_in_flight < MAX_READS && (!mine || *mine < MAX_READS_OF_A_BOT)) {
+        if (!mine) {
+            if (!(mine = calloc(1, sizeof *mine))) abort();
+            pl_map_put(reads_of_bots, bot, mine);
+        }
+        ++*mine;
         reads_in_flight++;
         return 1;
     }
     evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
-    pl_reply_error(req, 503, "%d analytics reads are running; try again in a moment", MAX_READS);
+    pl_reply_error(req, 503, "%s analytics reads are running; try again in a moment",
+                   reads_in_flight < MAX_READS ? "this bot's" : "other");
     return 0;
+}
+
+static void read_ended(const char *bot) {
+    reads_in_flight--;
+    int64_t *mine = pl_map_get(reads_of_bots, bot);
+    if (mine && --*mine == 0) free(pl_map_put(reads_of_bots, bot, NULL));
 }
 
 /* --- GET /v1/analytics/bots ----------------------------------------------------------------- */
@@ -123,7 +141,7 @@ static void read_figures(pl_store *store, void *ud) {
 
 static void answer_figures(struct evhttp_request *req, void *ud) {
     figures_read *f = ud;
-    reads_in_flight--;
+    read_ended(f->bot);
     if (req && f->figures) pl_reply_json(req, 200, json_incref(f->figures));
     else if (req && f->bad_request) pl_reply_error(req, 400, "%s", f->err ? f->err : "bad range");
     else if (req) pl_reply_error(req, 503, "the analytics could not be read: %s", f->err ? f->err : "?");
@@ -137,7 +155,7 @@ static void answer_figures(struct evhttp_request *req, void *ud) {
 }
 
 static void figures(pl_app *app, struct evhttp_request *req, pl_bot *bot) {
-    if (!read_may_start(req)) return;
+    if (!read_may_start(req, pl_bot_name(bot))) return;
     figures_read *f = calloc(1, sizeof *f);
     if (!f) abort();
     read_range(req, bot, &f->r);
@@ -229,7 +247,7 @@ static void write_event(events_read *e, struct evbuffer *out, const json_t *row,
 
 static void answer_events(struct evhttp_request *req, void *ud) {
     events_read *e = ud;
-    reads_in_flight--;
+    read_ended(e->bot);
     if (req && e->bad_request) {
         pl_reply_error(req, 400, "%s", e->err ? e->err : "bad range");
     } else if (req && !e->rows) {
@@ -283,7 +301,7 @@ static int read_page(struct evhttp_request *req, events_read *e, char **why) {
     if (format && !e->csv && strcmp(format, "ndjson") != 0) ok = !(*why = pl_strdup("format is csv or ndjson"));
     e->q.after_at = INT64_MIN;
     if (ok && cursor) {
-        long long at, id;
+        long long at = 0, id = 0;
         int used = 0;
         if (sscanf(cursor, "%lld.%lld%n", &at, &id, &used) != 2 || cursor[used])
             ok = !(*why = pl_strdup("cursor is the X-Next-Cursor of the page before"));
@@ -311,7 +329,7 @@ static void events(pl_app *app, struct evhttp_request *req, pl_bot *bot) {
         free(e);
         return;
     }
-    if (!read_may_start(req)) {
+    if (!read_may_start(req, pl_bot_name(bot))) {
         free(e);
         return;
     }
