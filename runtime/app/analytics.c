@@ -793,17 +793,25 @@ static int pairs_of(pl_store *store, const char *bot, int64_t lo, int64_t hi, pl
     }
 }
 
+/* A day's figures read for keeping, per (channel, locale): the read
+ * phase's answer, which the write phase keeps. */
+struct pl_analytics_day {
+    char *bot;
+    char date[11];
+    int64_t lo, hi; /* the day, in UTC ms */
+    json_t *pairs;  /* [{"channel", "locale", "figures"}] */
+};
+
 typedef struct {
     pl_store *store;
     const pl_analytics_query *q;
     const pl_calendar_days *day;
-    int64_t lo, hi;
+    json_t *pairs;
     char *err;
     int rc;
 } roll;
 
-/* Keeps the figures of one (channel, locale) of the day's events, added
- * to what was kept of that day before. */
+/* The figures of one (channel, locale) of the day's events. */
 static void roll_pair(const char *key, void *value, void *ud) {
     (void)value;
     roll *r = ud;
@@ -814,30 +822,17 @@ static void roll_pair(const char *key, void *value, void *ud) {
     pl_analytics_query q = *r->q;
     q.channel = channel;
     q.locale = locale; /* "": exactly the turns that had none */
-    json_t *f = NULL, *before = NULL;
-    r->rc = count_range(r->store, &q, r->day, r->lo, r->hi, &f, &r->err);
+    json_t *f = NULL;
+    r->rc = count_range(r->store, &q, r->day, r->day->starts[0], r->day->starts[1], &f, &r->err);
     if (r->rc == PL_OK)
-        r->rc = pl_store_analytics_days_read(r->store, q.bot, r->day->names[0], r->day->names[0], channel, locale,
-                                            &before, &r->err);
-    if (r->rc == PL_OK) {
-        day_figures(f);
-        json_t *earlier = json_object_get(json_array_get(before, 0), "figures");
-        if (earlier) {
-            merge_day(f, earlier);
-            recompute(f);
-        }
-        char *text = json_dumps(f, JSON_COMPACT);
-        r->rc = pl_store_analytics_day_put(r->store, q.bot, r->day->names[0], channel, locale, text, &r->err);
-        free(text);
-    }
-    json_decref(f);
-    json_decref(before);
+        json_array_append_new(r->pairs, json_pack("{s:s, s:s, s:o}", "channel", channel, "locale", locale, "figures",
+                                                  day_figures(f)));
     free(channel);
 }
 
-int pl_analytics_roll_up(pl_store *store, const char *bot, const char *time_zone, int64_t quiet_ms,
-                         int64_t before_ms, int64_t *turns, char **err) {
-    *turns = 0;
+int pl_analytics_roll_up_read(pl_store *store, const char *bot, const char *time_zone, int64_t quiet_ms,
+                              int64_t before_ms, pl_analytics_day **out, char **err) {
+    *out = NULL;
     const char *zone = time_zone ? time_zone : "UTC";
     /* the first turn with events before before_ms, and its day */
     json_t *first = NULL;
@@ -848,30 +843,86 @@ int pl_analytics_roll_up(pl_store *store, const char *bot, const char *time_zone
     int none = json_array_size(first) == 0;
     json_decref(first);
     if (none) return PL_OK;
-    char date[11];
+    pl_analytics_day *d = calloc(1, sizeof *d);
+    if (!d) abort();
     pl_calendar_days day;
-    if (pl_calendar_date_at(zone, at, date) != PL_OK ||
-        pl_calendar_days_of(zone, date, date, 1, &day, err) != PL_OK)
+    if (pl_calendar_date_at(zone, at, d->date) != PL_OK || pl_calendar_days_of(zone, d->date, d->date, 1, &day, err) != PL_OK) {
+        free(d);
         return pl_fail(err, "unknown time zone '%s'", zone);
+    }
     /* the whole day, also what came after before_ms (the transcripts of the
      * day before it go: the day is kept whole, not in parts) */
-    int64_t hi = day.starts[1];
-    pl_analytics_query q = {.bot = bot, .time_zone = zone, .from = date, .to = date, .quiet_ms = quiet_ms,
+    d->bot = pl_strdup(bot);
+    d->lo = day.starts[0];
+    d->hi = day.starts[1];
+    d->pairs = json_array();
+    pl_analytics_query q = {.bot = bot, .time_zone = zone, .from = d->date, .to = d->date, .quiet_ms = quiet_ms,
                             .now_ms = pl_now_ms()};
-    int rc = pl_store_begin(store, err);
     pl_map *pairs = NULL;
-    if (rc == PL_OK) rc = pairs_of(store, bot, day.starts[0], hi, &pairs, err);
-    roll r = {.store = store, .q = &q, .day = &day, .lo = day.starts[0], .hi = hi, .rc = rc};
-    if (rc == PL_OK) {
+    roll r = {.store = store, .q = &q, .day = &day, .pairs = d->pairs};
+    r.rc = pairs_of(store, bot, d->lo, d->hi, &pairs, err);
+    if (r.rc == PL_OK) {
         pl_map_each(pairs, roll_pair, &r);
-        rc = r.rc;
-        if (rc != PL_OK) *err = r.err, r.err = NULL;
+        if (r.rc != PL_OK) *err = r.err, r.err = NULL;
     }
-    if (rc == PL_OK) rc = pl_store_events_purge(store, bot, day.starts[0], hi, turns, err);
-    if (rc == PL_OK) rc = pl_store_commit(store, err);
-    else pl_store_rollback(store);
     free(r.err);
     pl_map_free(pairs);
     pl_calendar_days_free(&day);
+    if (r.rc != PL_OK) {
+        pl_analytics_day_free(d);
+        return PL_ERR;
+    }
+    *out = d;
+    return PL_OK;
+}
+
+/* One (channel, locale) of the day kept, added to what was kept of it. */
+static int keep_pair(pl_store *store, const pl_analytics_day *d, json_t *pair, char **err) {
+    const char *channel = json_string_value(json_object_get(pair, "channel"));
+    const char *locale = json_string_value(json_object_get(pair, "locale"));
+    json_t *f = json_object_get(pair, "figures"), *before = NULL;
+    if (pl_store_analytics_days_read(store, d->bot, d->date, d->date, channel, locale, &before, err) != PL_OK)
+        return PL_ERR;
+    json_t *earlier = json_object_get(json_array_get(before, 0), "figures");
+    if (earlier) {
+        merge_day(f, earlier);
+        recompute(f);
+    }
+    char *text = json_dumps(f, JSON_COMPACT);
+    int rc = pl_store_analytics_day_put(store, d->bot, d->date, channel, locale, text, err);
+    free(text);
+    json_decref(before);
+    return rc;
+}
+
+int pl_analytics_roll_up_write(pl_store *store, const pl_analytics_day *d, int64_t *turns, char **err) {
+    *turns = 0;
+    if (pl_store_begin(store, err) != PL_OK) return PL_ERR;
+    int rc = PL_OK;
+    size_t i;
+    json_t *pair;
+    json_array_foreach(d->pairs, i, pair) if (rc == PL_OK) rc = keep_pair(store, d, pair, err);
+    /* (a turn of that day committed since the read would go uncounted: the
+     * day is past, a turn is dated when its message came) */
+    if (rc == PL_OK) rc = pl_store_events_purge(store, d->bot, d->lo, d->hi, turns, err);
+    if (rc == PL_OK) return pl_store_commit(store, err);
+    pl_store_rollback(store);
+    return PL_ERR;
+}
+
+void pl_analytics_day_free(pl_analytics_day *d) {
+    if (!d) return;
+    free(d->bot);
+    json_decref(d->pairs);
+    free(d);
+}
+
+int pl_analytics_roll_up(pl_store *store, const char *bot, const char *time_zone, int64_t quiet_ms,
+                         int64_t before_ms, int64_t *turns, char **err) {
+    *turns = 0;
+    pl_analytics_day *d = NULL;
+    if (pl_analytics_roll_up_read(store, bot, time_zone, quiet_ms, before_ms, &d, err) != PL_OK) return PL_ERR;
+    int rc = d ? pl_analytics_roll_up_write(store, d, turns, err) : PL_OK;
+    pl_analytics_day_free(d);
     return rc;
 }

@@ -61,9 +61,18 @@ int pl_analytics_figures(pl_store *store, const pl_analytics_query *q, json_t **
 /* Keeps the figures of the earliest day of the bot's events before
  * before_ms (days in time_zone; the whole day, also its events after
  * before_ms) as day aggregates, per channel and locale, added to what was
- * kept of that day, then forgets those events: in one transaction. *turns counts the turns whose events it rolled up (0: there
- * were none before before_ms). Retention calls it day by day before it
- * purges the transcripts (docs/analytics.md). */
+ * kept of that day, then forgets those events: in two phases, so that the
+ * long part runs where nothing waits for it. The read phase only reads (a
+ * read connection will do: pl_store_offload_read) and sets *day (NULL:
+ * nothing before before_ms); the write phase keeps it and forgets the
+ * events in one transaction, *turns counting them. Retention calls them
+ * day by day before it purges the transcripts (docs/analytics.md). */
+typedef struct pl_analytics_day pl_analytics_day;
+int pl_analytics_roll_up_read(pl_store *store, const char *bot, const char *time_zone, int64_t quiet_ms,
+                              int64_t before_ms, pl_analytics_day **day, char **err);
+int pl_analytics_roll_up_write(pl_store *store, const pl_analytics_day *day, int64_t *turns, char **err);
+void pl_analytics_day_free(pl_analytics_day *day);
+/* Both phases at once, on one store. */
 int pl_analytics_roll_up(pl_store *store, const char *bot, const char *time_zone, int64_t quiet_ms,
                          int64_t before_ms, int64_t *turns, char **err);
 

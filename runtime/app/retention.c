@@ -30,6 +30,7 @@ typedef struct purge_run {
     int64_t before_ms;
     int step;                  /* ROLL_UP, then kinds[step - FIRST_KIND], then done */
     int64_t batch;             /* what the last batch rolled up or removed */
+    pl_analytics_day *day;     /* ROLL_UP: the day read, for the write */
     int64_t removed[STEPS];
     char *err;
     struct event *again;       /* the next batch, once the loop served what waits */
@@ -94,11 +95,22 @@ void pl_retention_watch(pl_retention *r, pl_bot *bot) {
 static void purge_batch(pl_store *store, void *ud) {
     purge_run *run = ud;
     run->batch = 0;
-    if (run->step == ROLL_UP)
-        pl_analytics_roll_up(store, run->bot, run->time_zone, run->quiet_ms, run->before_ms, &run->batch, &run->err);
-    else
+    if (run->step == ROLL_UP) {
+        /* the day read on the read thread is kept, in one transaction */
+        pl_analytics_roll_up_write(store, run->day, &run->batch, &run->err);
+        pl_analytics_day_free(run->day);
+        run->day = NULL;
+    } else {
         pl_store_purge_before(store, run->bot, kinds[run->step - FIRST_KIND], run->before_ms, PL_RETENTION_BATCH,
                               &run->batch, &run->err);
+    }
+}
+
+/* A roll-up's long part, its reads: on the read thread, where neither the
+ * loop nor the store's other calls wait for it. */
+static void roll_up_read(pl_store *store, void *ud) {
+    purge_run *run = ud;
+    pl_analytics_roll_up_read(store, run->bot, run->time_zone, run->quiet_ms, run->before_ms, &run->day, &run->err);
 }
 
 static void run_free(purge_run *run) {
@@ -110,6 +122,7 @@ static void run_free(purge_run *run) {
         }
     if (run->again) event_free(run->again);
     free(run->bot);
+    pl_analytics_day_free(run->day);
     free(run->time_zone);
     free(run->err);
     free(run);
@@ -117,10 +130,25 @@ static void run_free(purge_run *run) {
 
 static void batch_done(void *ud);
 
+static void roll_up_read_done(void *ud);
+
 static void next_batch(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     purge_run *run = arg;
+    if (run->step == ROLL_UP) pl_store_offload_read(run->owner->store, roll_up_read, roll_up_read_done, run);
+    else pl_store_offload(run->owner->store, purge_batch, batch_done, run);
+}
+
+/* The day read (or nothing left before the cut, or a failure: batch_done
+ * says) is written. */
+static void roll_up_read_done(void *ud) {
+    purge_run *run = ud;
+    if (run->err || !run->day) {
+        run->batch = 0;
+        batch_done(run);
+        return;
+    }
     pl_store_offload(run->owner->store, purge_batch, batch_done, run);
 }
 
