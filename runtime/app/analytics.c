@@ -109,7 +109,7 @@ typedef struct {
     pl_map *texts;         /* a not-understood message, folded -> its count (int64_t *) */
     int64_t other_texts;
     pl_map *custom;        /* a bot's own event name -> its count */
-    int64_t messages, not_understood, shown, recommended_shown, recommended_taken;
+    int64_t messages, not_understood, recommended_shown, recommended_taken;
     int64_t payments_failed, reminders, recovered, handoffs, claimed, closed, script_errors, budget_aborts;
     money_sums revenue, refunds, recovered_revenue;
     samples claim_s, close_s;
@@ -238,7 +238,6 @@ static void count_event(tally *t, conversation *c, day_tally *day, const char *n
             t->other_texts++;
     } else if (strcmp(name, "product_shown") == 0) {
         c->flags |= SHOWN;
-        t->shown++;
         if (json_is_true(json_object_get(props_of(row, list, name, nth), "recommended"))) t->recommended_shown++;
     } else if (strcmp(name, "cart_add") == 0) {
         c->flags |= CART;
@@ -563,6 +562,41 @@ static void tally_free(tally *t) {
     pl_calendar_days_free(&t->days);
 }
 
+/* Calls row_fn(row, ud) for every row q reads, a page at a time in (at,
+ * id) order, and page_fn(after_at, ud) after each full page (may be NULL). */
+static int each_row(pl_store *store, pl_store_events_query q, void (*row_fn)(const json_t *row, void *ud),
+                    void (*page_fn)(int64_t after_at, void *ud), void *ud, char **err) {
+    q.after_at = INT64_MIN;
+    q.after_id = 0;
+    q.limit = PAGE_ROWS;
+    for (;;) {
+        json_t *rows = NULL;
+        if (pl_store_events_read(store, &q, &rows, err) != PL_OK) return PL_ERR;
+        size_t i, n = json_array_size(rows);
+        json_t *row;
+        json_array_foreach(rows, i, row) row_fn(row, ud);
+        if (n) {
+            json_t *last = json_array_get(rows, n - 1);
+            q.after_at = json_integer_value(json_object_get(last, "at"));
+            q.after_id = json_integer_value(json_object_get(last, "id"));
+        }
+        json_decref(rows);
+        if (n < PAGE_ROWS) return PL_OK;
+        if (page_fn) page_fn(q.after_at, ud);
+    }
+}
+
+static void count_one(const json_t *row, void *ud) { count_row(ud, row); }
+
+/* Now and then, the conversations long without a turn are summed up. */
+static void forget_quiet(int64_t after_at, void *ud) {
+    tally *t = ud;
+    if ((t->rows_read += PAGE_ROWS) % (50 * PAGE_ROWS) != 0) return;
+    int64_t since = after_at - PL_ANALYTICS_FORGET_MS;
+    void *args[2] = {t, &since};
+    pl_map_each(t->conversations, sum_and_forget, args);
+}
+
 /* The figures of the events from lo to hi, counted on days (whose lists
  * they fill; see figures_json). */
 static int count_range(pl_store *store, const pl_analytics_query *q, const pl_calendar_days *days, int64_t lo,
@@ -575,32 +609,9 @@ static int count_range(pl_store *store, const pl_analytics_query *q, const pl_ca
     t.texts = pl_map_new();
     t.custom = pl_map_new();
     if (!t.per_day) abort();
-    pl_store_events_query page = {.bot = q->bot, .from_ms = lo, .to_ms = hi, .channel = q->channel,
-                                  .locale = q->locale, .after_at = INT64_MIN, .limit = PAGE_ROWS};
-    int rc = PL_OK;
-    for (;;) {
-        json_t *rows = NULL;
-        if (pl_store_events_read(store, &page, &rows, err) != PL_OK) {
-            rc = PL_ERR;
-            break;
-        }
-        size_t i, n = json_array_size(rows);
-        json_t *row;
-        json_array_foreach(rows, i, row) count_row(&t, row);
-        if (n) {
-            json_t *last = json_array_get(rows, n - 1);
-            page.after_at = json_integer_value(json_object_get(last, "at"));
-            page.after_id = json_integer_value(json_object_get(last, "id"));
-        }
-        json_decref(rows);
-        if (n < PAGE_ROWS) break;
-        /* now and then, the conversations long without a turn are summed up */
-        if ((t.rows_read += (int64_t)n) % (50 * PAGE_ROWS) == 0) {
-            int64_t since = page.after_at - PL_ANALYTICS_FORGET_MS;
-            void *args[2] = {&t, &since};
-            pl_map_each(t.conversations, sum_and_forget, args);
-        }
-    }
+    pl_store_events_query range = {.bot = q->bot, .from_ms = lo, .to_ms = hi, .channel = q->channel,
+                                   .locale = q->locale};
+    int rc = each_row(store, range, count_one, forget_quiet, &t, err);
     if (rc == PL_OK) *figures = figures_json(&t);
     t.days = (pl_calendar_days){0}; /* the caller's */
     tally_free(&t);
@@ -769,28 +780,17 @@ int pl_analytics_figures(pl_store *store, const pl_analytics_query *q, json_t **
 
 /* The (channel, locale) pairs of the events from lo to hi: "channel\x1flocale"
  * keys of a new map. */
+static void add_pair(const json_t *row, void *ud) {
+    const char *locale = json_string_value(json_object_get(row, "locale"));
+    char *key = pl_strdupf("%s\x1f%s", json_string_value(json_object_get(row, "channel")), locale ? locale : "");
+    pl_map_put(ud, key, (void *)1);
+    free(key);
+}
+
 static int pairs_of(pl_store *store, const char *bot, int64_t lo, int64_t hi, pl_map **pairs, char **err) {
     *pairs = pl_map_new();
-    pl_store_events_query page = {.bot = bot, .from_ms = lo, .to_ms = hi, .after_at = INT64_MIN, .limit = PAGE_ROWS};
-    for (;;) {
-        json_t *rows = NULL;
-        if (pl_store_events_read(store, &page, &rows, err) != PL_OK) return PL_ERR;
-        size_t i, n = json_array_size(rows);
-        json_t *row;
-        json_array_foreach(rows, i, row) {
-            const char *locale = json_string_value(json_object_get(row, "locale"));
-            char *key = pl_strdupf("%s\x1f%s", json_string_value(json_object_get(row, "channel")), locale ? locale : "");
-            pl_map_put(*pairs, key, (void *)1);
-            free(key);
-        }
-        if (n) {
-            json_t *last = json_array_get(rows, n - 1);
-            page.after_at = json_integer_value(json_object_get(last, "at"));
-            page.after_id = json_integer_value(json_object_get(last, "id"));
-        }
-        json_decref(rows);
-        if (n < PAGE_ROWS) return PL_OK;
-    }
+    pl_store_events_query range = {.bot = bot, .from_ms = lo, .to_ms = hi};
+    return each_row(store, range, add_pair, NULL, *pairs, err);
 }
 
 /* A day's figures read for keeping, per (channel, locale): the read

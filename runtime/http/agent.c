@@ -45,8 +45,6 @@ static char *conversation_key(const char *bot, const char *channel, const char *
 
 static const pl_access agent_access = {"PARLEY_AGENT_TOKEN", "agent_token_env", "the agent console"};
 
-static int in_scope(const char *scope, const char *bot) { return pl_access_in_scope(scope, bot); }
-
 /* --- the queue and what the streams watch --------------------------------------------------- */
 
 /* Every read of the store here goes off the loop (pl_store_offload): the
@@ -135,7 +133,7 @@ static json_t *queue_for(const json_t *list, const char *scope) {
     size_t i;
     json_t *c;
     json_array_foreach(list, i, c) {
-        if (!in_scope(scope, json_string_value(json_object_get(c, "bot")))) continue;
+        if (!pl_access_in_scope(scope, json_string_value(json_object_get(c, "bot")))) continue;
         json_t *copy = json_copy(c);
         json_object_del(copy, "last_id");
         json_array_append_new(mine, copy);
@@ -233,7 +231,7 @@ static void send_queue_read(pl_agents *a, int all) {
 static void broadcast_line(pl_agents *a, const char *bot, const json_t *line) {
     char *text = json_dumps(line, JSON_COMPACT);
     for (agent_stream *st = a->streams; st; st = st->next)
-        if (in_scope(st->scope, bot)) pl_sse_event(st->sse, "line", 0, text);
+        if (pl_access_in_scope(st->scope, bot)) pl_sse_event(st->sse, "line", 0, text);
     free(text);
 }
 
@@ -512,7 +510,7 @@ static void act(pl_agents *a, struct evhttp_request *req, pl_bot *bot, const cha
 static void conversation_route(pl_agents *a, struct evhttp_request *req, char **seg, int n, const char *scope) {
     pl_bot *bot = pl_app_find_bot(a->app, seg[3]);
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-    if (!in_scope(scope, seg[3])) pl_reply_error(req, 403, "this agent token is for bot '%s' only", scope);
+    if (!pl_access_in_scope(scope, seg[3])) pl_reply_error(req, 403, "this agent token is for bot '%s' only", scope);
     else if (!bot) pl_reply_error(req, 404, "no bot named '%s' is served here", seg[3]);
     else if (n == 6 && cmd == EVHTTP_REQ_GET) show_conversation(a, req, bot, seg[4], seg[5]);
     else if (n == 6) pl_reply_405(req, "GET");

@@ -115,9 +115,9 @@ local function folded_words(msg)
   return words
 end
 
--- c:say(key) of a key that means "not understood": once per turn.
+-- c:say(key) of a key that means "not understood" (c:say asks
+-- bot.not_understood_keys): once per turn.
 function analytics.said(c, key)
-  if not c.bot.not_understood_keys[key] then return end
   local st = state_of(c)
   if st.not_understood then return end
   st.not_understood = true
