@@ -5,7 +5,9 @@
 # fails, so nothing is left half-done silently.
 set -eu
 
-build="gcc make pkg-config liblua5.4-dev libevent-dev libjansson-dev libsqlite3-dev libpq-dev libutf8proc-dev libssl-dev libcurl4-openssl-dev libjemalloc-dev libgmime-3.0-dev libxml2-dev libicu-dev"
+# lua-check: luacheck's Lua parser, which `parley check` runs for its static
+# checks (docs/authoring.md), so it is needed at run time, not only to build.
+build="gcc make pkg-config liblua5.4-dev lua-check libevent-dev libjansson-dev libsqlite3-dev libpq-dev libutf8proc-dev libssl-dev libcurl4-openssl-dev libjemalloc-dev libgmime-3.0-dev libxml2-dev libicu-dev"
 # openssl: the WeChat suite encrypts as WeChat does with its command when
 # Python has no cryptography package.
 # chromium, nodejs, npm and the fonts: the browser tests (tests/browser/), which

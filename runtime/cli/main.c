@@ -1,5 +1,6 @@
-/* main: the parley command line — dispatch to serve, chat, test and check,
- * plus serve and check themselves (chat.c and spec.c hold the others). */
+/* main: the parley command line — dispatch to new, serve, chat, test and
+ * check, plus serve itself (new.c, chat.c, spec.c and check.c hold the
+ * others). */
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <event2/event.h>
@@ -30,7 +31,8 @@ static const char main_usage[] =
     "  serve [BOT_DIR ...]   serve bots over HTTP (the default bot when none is given)\n"
     "  chat [BOT_DIR]        talk to a bot in the terminal; saving a script reloads it\n"
     "  test [BOT_DIR]        run the bot's spec/*_spec.lua with busted inside the runtime\n"
-    "  check [BOT_DIR]       load every script of a bot and report each error\n"
+    "  check [BOT_DIR]       load every script of a bot and report each error, then\n"
+    "                        find what would fail only when a shopper reaches it\n"
     "\n"
     "`parley <command> --help` describes each command.\n";
 
@@ -448,55 +450,6 @@ int pl_cmd_serve(int argc, char **argv) {
     free(addr);
     free(metrics_addr);
     return rc;
-}
-
-/* --- check ---------------------------------------------------------------------- */
-
-static const char check_usage[] =
-    "usage: parley check [BOT_DIR]\n"
-    "\n"
-    "Loads the bot's manifest, catalog and every script the way the server does, and\n"
-    "prints each error as file:line: message. Exits 1 if there is any error.\n";
-
-int pl_cmd_check(int argc, char **argv) {
-    const char *dir = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(check_usage, stdout);
-            return 0;
-        }
-        if (argv[i][0] == '-') return pl_cli_usage_error("check", "unknown option '%s'", argv[i]);
-        if (dir) return pl_cli_usage_error("check", "one BOT_DIR at a time");
-        dir = argv[i];
-    }
-    char *default_dir = dir ? NULL : pl_cli_default_bot();
-    if (!dir) dir = default_dir;
-    struct stat st;
-    if (!dir || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        free(default_dir);
-        return pl_cli_usage_error("check", "%s: no such folder", dir ? dir : "(no bot.json here)");
-    }
-    pl_log_set_level(PL_LOG_WARN);
-    pl_app_wire_layers();
-    char *err = NULL;
-    pl_bot *bot = NULL;
-    if (pl_bot_open(dir, &bot, &err) != PL_OK) {
-        printf("%s\n", err);
-        free(err);
-        free(default_dir);
-        return 1;
-    }
-    pl_errors errors = {0}, warnings = {0};
-    int ok = pl_bot_reload(bot, NULL, &errors, &warnings) == PL_OK;
-    for (size_t i = 0; i < errors.count; i++) printf("%s\n", errors.items[i]);
-    for (size_t i = 0; i < warnings.count; i++) printf("warning: %s\n", warnings.items[i]);
-    if (ok) printf("%s: every script loads\n", pl_bot_name(bot));
-    else printf("%s: %zu error%s\n", pl_bot_name(bot), errors.count, errors.count == 1 ? "" : "s");
-    pl_errors_clear(&errors);
-    pl_errors_clear(&warnings);
-    pl_bot_free(bot);
-    free(default_dir);
-    return ok ? 0 : 1;
 }
 
 /* --- dispatch --------------------------------------------------------------------- */

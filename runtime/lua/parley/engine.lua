@@ -97,7 +97,7 @@ local function check_router(def, where, source)
       if type(list) ~= "table" then fail(at, string.format("intent '%s': match lists phrases (by locale or for all)", name)) end
       for _, phrase in ipairs(list) do
         if type(phrase) ~= "string" then fail(at, string.format("intent '%s': phrases must be strings", name)) end
-        phrases[#phrases + 1] = { locale = locale, folded = text.fold(phrase) }
+        phrases[#phrases + 1] = { locale = locale, folded = text.fold(phrase), text = phrase }
       end
     end
     local match = intent.match or {}
@@ -180,6 +180,14 @@ function engine.describe()
     flows[name] = steps
   end
   return { start_flow = bot.start_flow, flows = flows }
+end
+
+-- facts() -> what `parley check`'s static checks compare the scripts with
+-- (runtime/lua/parley/check.lua): the flows and their steps, the tone's
+-- templates per locale, each locale's router phrases in the order they are
+-- matched, and each product's option names and values.
+function engine.facts()
+  return require("parley.facts").of(bot)
 end
 
 -- totals(cart) -> {subtotal, discount, total, currency, code} of a stored cart.

@@ -1,0 +1,470 @@
+-- parley.check: the static checks of `parley check` (docs/authoring.md). It
+-- reads the bot's scripts with luacheck's Lua parser (Debian's lua-check)
+-- and compares what they name as literals with what the loaded bot has
+-- (parley.facts): step names a flow returns, template keys and the
+-- variables a c:say gives, flows a c:call starts, the catalog's option
+-- names and values, and router phrases that an earlier one hides.
+--
+-- It runs in a tooling state of its own that only `parley check` makes
+-- (runtime/cli/check.c), never in a bot's sandbox: that state has io and
+-- finds luacheck through package.path.
+local parser = require "luacheck.parser"
+local decoder = require "luacheck.decoder"
+local text = require "parley.text"
+
+local check = {}
+
+-- Names ------------------------------------------------------------------
+
+-- The edit distance of a and b (insertions, deletions, substitutions).
+local function distance(a, b)
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local row = { [0] = i }
+    for j = 1, #b do
+      local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
+      row[j] = math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = row
+  end
+  return prev[#b]
+end
+
+-- " (did you mean 'x'?)" for the candidate closest to name, when it is
+-- close: at most a third of the name's letters away (one for short names).
+local function did_you_mean(name, candidates)
+  local best, best_d = nil, math.max(1, #name // 3) + 1
+  for _, c in ipairs(candidates) do
+    local d = distance(name, c)
+    if d < best_d or (d == best_d and best and c < best) then best, best_d = c, d end
+  end
+  return best and string.format(" (did you mean '%s'?)", best) or ""
+end
+
+local function keys_of(t)
+  local list = {}
+  for k in pairs(t or {}) do list[#list + 1] = k end
+  table.sort(list)
+  return list
+end
+
+local function set_of(list)
+  local set = {}
+  for _, v in ipairs(list or {}) do set[v] = true end
+  return set
+end
+
+-- The syntax tree ------------------------------------------------------------
+
+-- The text of a String node, or nil.
+local function literal(node)
+  return type(node) == "table" and node.tag == "String" and node[1] or nil
+end
+
+-- Calls fn(node) on node and every node under it; into nested functions
+-- only when deep.
+local function walk(node, fn, deep)
+  if type(node) ~= "table" then return end
+  if node.tag then fn(node) end
+  for i = 1, #node do
+    local child = node[i]
+    if type(child) == "table" and (deep or child.tag ~= "Function") then walk(child, fn, deep) end
+  end
+end
+
+-- The string literals an expression may evaluate to: "x", a and "x" or "y",
+-- ("x").
+local function literals_of(expr, out)
+  if type(expr) ~= "table" then return out end
+  if expr.tag == "String" then
+    out[#out + 1] = expr[1]
+  elseif expr.tag == "Paren" then
+    literals_of(expr[1], out)
+  elseif expr.tag == "Op" and expr[1] == "and" then
+    literals_of(expr[3], out)
+  elseif expr.tag == "Op" and expr[1] == "or" then
+    literals_of(expr[2], out)
+    literals_of(expr[3], out)
+  end
+  return out
+end
+
+-- The value of field `name` in a table constructor, or nil.
+local function field(tbl, name)
+  if type(tbl) ~= "table" or tbl.tag ~= "Table" then return nil end
+  for _, item in ipairs(tbl) do
+    if item.tag == "Pair" and literal(item[1]) == name then return item[2] end
+  end
+end
+
+-- What a chunk's top level defines: locals[name] = the expression given at
+-- `local name = ...` or `local function name`, and fields[name][key] =
+-- the value of `name.key = ...` / `function name.key()`.
+local function top_level(ast)
+  local locals, fields = {}, {}
+  for _, stat in ipairs(ast) do
+    if stat.tag == "Local" or stat.tag == "Localrec" then
+      local names, exprs = stat[1], stat[2] or {}
+      for i, id in ipairs(names) do
+        if id.tag == "Id" and exprs[i] then locals[id[1]] = exprs[i] end
+      end
+    elseif stat.tag == "Set" then
+      for i, target in ipairs(stat[1]) do
+        local value = stat[2][i]
+        if target.tag == "Index" and target[1].tag == "Id" and literal(target[2]) and value then
+          fields[target[1][1]] = fields[target[1][1]] or {}
+          fields[target[1][1]][literal(target[2])] = value
+        end
+      end
+    end
+  end
+  return locals, fields
+end
+
+local function resolve(expr, locals)
+  if type(expr) == "table" and expr.tag == "Id" and locals[expr[1]] then return locals[expr[1]] end
+  return expr
+end
+
+-- The Pair nodes of the table the chunk returns ({key = node}), following
+-- `return M` to `local M = {...}` and `M.key = ...`.
+local function returned_fields(ast, locals, fields)
+  local last = ast[#ast]
+  if not (last and last.tag == "Return" and last[1]) then return {} end
+  local out = {}
+  local ret = last[1]
+  local name = ret.tag == "Id" and ret[1]
+  ret = resolve(ret, locals)
+  if ret.tag == "Table" then
+    for _, item in ipairs(ret) do
+      if item.tag == "Pair" and literal(item[1]) then out[literal(item[1])] = item end
+    end
+  end
+  for key, value in pairs(name and fields[name] or {}) do
+    out[key] = { tag = "Pair", line = value.line, { tag = "String", line = value.line, key }, value }
+  end
+  return out
+end
+
+-- The report --------------------------------------------------------------
+
+local function reporter()
+  local list, seen = {}, {}
+  return list, function(level, file, line, message)
+    local key = level .. file .. line .. message
+    if seen[key] then return end
+    seen[key] = true
+    list[#list + 1] = { level = level, file = file, line = line or 1, message = message }
+  end
+end
+
+-- Steps: names a flow's steps return -------------------------------------------
+
+-- Checks every string literal the step functions of flow `flow` (file
+-- `file`) return, and those of the file's local functions a step returns
+-- the result of (`return sold_out(c, drink)`).
+local function check_steps(ast, file, flow, facts, report)
+  local steps = facts.flows[flow]
+  if not steps then return end
+  local has = set_of(steps)
+  local locals, fields = top_level(ast)
+  local seen = {}
+  local function check_function(fn)
+    if type(fn) ~= "table" or fn.tag ~= "Function" or seen[fn] then return end
+    seen[fn] = true
+    walk(fn[2], function(node)
+      if node.tag ~= "Return" then return end
+      for _, name in ipairs(literals_of(node[1], {})) do
+        if not has[name] then
+          report("error", file, node.line, string.format("returned '%s', but flow '%s' has no step '%s'%s",
+            name, flow, name, did_you_mean(name, steps)))
+        end
+      end
+      local call = node[1]
+      if call and call.tag == "Call" and call[1].tag == "Id" then check_function(locals[call[1][1]]) end
+    end)
+  end
+  for _, pair in pairs(returned_fields(ast, locals, fields)) do
+    local step = resolve(pair[2], locals)
+    if step.tag == "Function" then
+      check_function(step)
+    elseif step.tag == "Table" then
+      check_function(resolve(field(step, "answer"), locals))
+    end
+  end
+end
+
+-- Templates: keys and variables of c:say and c:t -------------------------------
+
+-- The placeholders' first names in a template ("drink" of {drink},
+-- "order" of {order.id}), persona's left out: the persona gives those.
+local function needed_names(template, out)
+  for name in template:gmatch("{([%w_%.]+)}") do
+    local first = name:match("^[^.]+")
+    if first ~= "persona" then out[first] = true end
+  end
+end
+
+-- The names a vars argument gives: a set, or nil when it cannot be told
+-- (a variable, a call, a table with computed keys).
+local function given_names(vars)
+  if vars == nil or vars.tag == "Nil" then return {} end
+  if vars.tag ~= "Table" then return nil end
+  local given = {}
+  for _, item in ipairs(vars) do
+    if item.tag == "Pair" then
+      local key = literal(item[1])
+      if not key then return nil end
+      given[key] = true
+    elseif item.tag == "Call" or item.tag == "Invoke" or item.tag == "Dots" then
+      return nil
+    end
+  end
+  return given
+end
+
+-- warned[key .. "\0" .. locale]: a locale's missing text already reported
+local function check_template(node, file, facts, report, warned)
+  local method, key = literal(node[2]), literal(node[3])
+  if not key then return end
+  local templates, locales = facts.templates, facts.locales
+  local default = locales[1]
+  local call = "c:" .. method
+  local anywhere = false
+  for _, locale in ipairs(locales) do
+    if (templates[locale] or {})[key] then anywhere = true end
+  end
+  if not anywhere then
+    report("error", file, node.line, string.format("%s: no template '%s' in scripts/tone.lua%s", call, key,
+      did_you_mean(key, keys_of(templates[default]))))
+    return
+  end
+  local given = given_names(node[4])
+  local missing, order = {}, {}
+  for _, locale in ipairs(locales) do
+    local variations = (templates[locale] or {})[key]
+    if not variations and locale ~= default and templates[default][key] then
+      -- (said once, where the key is first used: the tone's own warning
+      -- lists every key a locale lacks)
+      if not warned[key .. "\0" .. locale] then
+        warned[key .. "\0" .. locale] = true
+        report("warning", file, node.line, string.format("%s: template '%s' has no '%s' text (the '%s' text is used)",
+          call, key, locale, default))
+      end
+      variations = templates[default][key]
+    end
+    if not variations then
+      local why = locale == default and string.format("the default locale '%s'", default)
+        or string.format("'%s', nor the default locale '%s'", locale, default)
+      report("error", file, node.line, string.format("%s: template '%s' has no text in %s", call, key, why))
+    elseif given then
+      local needed = {}
+      for _, template in ipairs(variations) do needed_names(template, needed) end
+      for _, name in ipairs(keys_of(needed)) do
+        if not given[name] then
+          if not missing[name] then
+            missing[name] = {}
+            order[#order + 1] = name
+          end
+          table.insert(missing[name], locale)
+        end
+      end
+    end
+  end
+  for _, name in ipairs(order) do
+    report("error", file, node.line, string.format("%s: template '%s' (%s) needs {%s}, but this call does not give it",
+      call, key, table.concat(missing[name], ", "), name))
+  end
+end
+
+-- c:call ----------------------------------------------------------------------
+
+local function check_call(node, file, flow, facts, report)
+  local name = literal(node[3])
+  if name and not facts.flows[name] then
+    report("error", file, node.line, string.format("c:call: no flow '%s' (flows/%s.lua)%s", name, name,
+      did_you_mean(name, keys_of(facts.flows))))
+  end
+  local resume = literal(node[5])
+  local steps = flow and facts.flows[flow]
+  if resume and steps and not set_of(steps)[resume] then
+    report("error", file, node.line, string.format("c:call: flow '%s' has no step '%s' to continue at%s",
+      flow, resume, did_you_mean(resume, steps)))
+  end
+end
+
+-- The catalog: option names and values ----------------------------------------
+
+-- options[name][value] = true over every product, and per sku.
+local function catalog_index(facts)
+  local all, by_sku = {}, {}
+  for _, p in ipairs(facts.products or {}) do
+    local own = {}
+    for name, values in pairs(p.options or {}) do
+      all[name] = all[name] or {}
+      own[name] = {}
+      for _, v in ipairs(values) do all[name][v], own[name][v] = true, true end
+    end
+    by_sku[p.sku] = own
+  end
+  return all, by_sku
+end
+
+-- whose: "product 'tee' has" or nil (any product of the catalog); where:
+-- what the message starts with ("cart:add: " or "").
+local function check_option(file, line, options, whose, where, name, value, report)
+  local function say(what, missing, candidates)
+    local text = whose and string.format("%s%s no %s", where, whose, what)
+      or string.format("%sno product of the catalog has %s", where, what)
+    report("error", file, line, text .. did_you_mean(missing, candidates))
+  end
+  if not options[name] then
+    say(string.format("option '%s'", name), name, keys_of(options))
+  elseif value and not options[name][value] then
+    say(string.format("%s '%s'", name, value), value, keys_of(options[name]))
+  end
+end
+
+-- c.cart:add(product or sku, {options = {name = value or {values}}})
+local function check_cart_add(node, file, catalog, report)
+  local receiver = node[1]
+  if not ((receiver.tag == "Index" and literal(receiver[2]) == "cart") or
+          (receiver.tag == "Id" and receiver[1] == "cart")) then
+    return
+  end
+  local options, whose = catalog.all, nil
+  local sku = literal(node[3])
+  if sku then
+    if not catalog.by_sku[sku] then
+      report("error", file, node.line, string.format("cart:add: no product '%s' in the catalog%s", sku,
+        did_you_mean(sku, keys_of(catalog.by_sku))))
+      return
+    end
+    options, whose = catalog.by_sku[sku], string.format("product '%s' has", sku)
+  end
+  local chosen = field(node[4], "options")
+  if not (chosen and chosen.tag == "Table") then return end
+  for _, item in ipairs(chosen) do
+    local name = item.tag == "Pair" and literal(item[1])
+    if name then
+      local value = item[2]
+      local values = value.tag == "Table" and value or { value }
+      local any = false
+      for _, v in ipairs(values) do
+        if literal(v) then
+          any = true
+          check_option(file, item.line, options, whose, "cart:add: ", name, literal(v), report)
+        end
+      end
+      if not any then check_option(file, item.line, options, whose, "cart:add: ", name, nil, report) end
+    end
+  end
+end
+
+local function check_catalog(ast, file, catalog, report)
+  walk(ast, function(node)
+    if node.tag == "Invoke" and literal(node[2]) == "add" then
+      check_cart_add(node, file, catalog, report)
+    elseif node.tag == "Invoke" and literal(node[2]) == "option" and literal(node[3]) then
+      check_option(file, node.line, catalog.all, nil, "", literal(node[3]), literal(node[4]), report)
+    elseif node.tag == "Index" and literal(node[2]) and node[1].tag == "Index" and literal(node[1][2]) == "options" then
+      check_option(file, node.line, catalog.all, nil, "", literal(node[2]), nil, report)
+    end
+  end, true)
+end
+
+-- The router: phrases an earlier phrase hides ------------------------------------
+
+-- The line of the string literal `phrase` inside intent `intent` of the
+-- router's returned table (the intent's line when it is not a literal).
+local function phrase_line(ast, intent, phrase)
+  if not ast then return 1 end
+  local locals, fields = top_level(ast)
+  local pair = returned_fields(ast, locals, fields)[intent]
+  if not pair then return 1 end
+  local line = pair.line
+  walk(pair, function(node)
+    if node.tag == "String" and node[1] == phrase and line == pair.line then line = node.line end
+  end, true)
+  return line
+end
+
+-- The engine tries a locale's phrases in order (intents by name) and takes
+-- the first found in the message as whole words (parley.text.has_phrase).
+-- A phrase that holds an earlier phrase of another intent is then never
+-- the one matched: wherever it is found, the earlier one is too.
+local function check_router(ast, facts, report)
+  local file = "scripts/router.lua"
+  for _, locale in ipairs(facts.locales) do
+    local list = facts.phrases[locale] or {}
+    for j = 2, #list do
+      local later = list[j]
+      for i = 1, j - 1 do
+        local earlier = list[i]
+        if earlier.intent ~= later.intent and earlier.folded ~= "" and text.has_phrase(later.folded, earlier.folded) then
+          report("warning", file, phrase_line(ast, later.intent, later.text), string.format(
+            "phrase '%s' of intent '%s' never matches: '%s' of intent '%s' is tried first and is in it",
+            later.text, later.intent, earlier.text, earlier.intent))
+          break
+        end
+      end
+    end
+  end
+end
+
+-- The run -----------------------------------------------------------------
+
+local function parse(dir, file)
+  local f = io.open(dir .. "/" .. file, "rb")
+  if not f then return nil, "cannot be read" end
+  local source = f:read("a")
+  f:close()
+  local ok, ast = pcall(parser.parse, decoder.decode(source))
+  if not ok then
+    local line = type(ast) == "table" and ast.line or 1
+    return nil, type(ast) == "table" and ast.msg or tostring(ast), line
+  end
+  return ast
+end
+
+local function by_place(a, b)
+  if a.file ~= b.file then return a.file < b.file end
+  if a.line ~= b.line then return a.line < b.line end
+  return a.message < b.message
+end
+
+-- check.run(facts, dir, files) -> {{level =, file =, line =, message =}, ...}
+-- in file and line order: facts is what parley.facts gave for the loaded
+-- bot, files the bot's .lua files (flows/, scripts/, lib/) relative to dir.
+function check.run(facts, dir, files)
+  local list, report = reporter()
+  local catalog = nil
+  if facts.products and #facts.products > 0 then
+    local all, by_sku = catalog_index(facts)
+    catalog = { all = all, by_sku = by_sku }
+  end
+  local router_ast, warned = nil, {}
+  for _, file in ipairs(files) do
+    local ast, err, line = parse(dir, file)
+    if not ast then
+      report("warning", file, line or 1, "not checked: luacheck's parser says " .. tostring(err))
+    else
+      local flow = file:match("^flows/([^/]+)%.lua$")
+      if flow then check_steps(ast, file, flow, facts, report) end
+      if file == "scripts/router.lua" then router_ast = ast end
+      walk(ast, function(node)
+        if node.tag ~= "Invoke" then return end
+        local method = literal(node[2])
+        if method == "say" or method == "t" then check_template(node, file, facts, report, warned)
+        elseif method == "call" then check_call(node, file, flow, facts, report) end
+      end, true)
+      if catalog then check_catalog(ast, file, catalog, report) end
+    end
+  end
+  check_router(router_ast, facts, report)
+  table.sort(list, by_place)
+  return list
+end
+
+return check

@@ -1,0 +1,87 @@
+-- parley.facts: what a loaded bot is made of, as plain data for the static
+-- checks of `parley check` (parley.check, which runs in a tooling state of
+-- its own and cannot see the bot's state): flows and steps, the tone's
+-- templates per locale, the router's phrases in the order they are matched,
+-- and the catalog's products with their option names and values.
+local json = require "json"
+local util = require "parley.util"
+
+local facts = {}
+
+-- A new list of t's items (json.array would mark t itself).
+local function list_of(t)
+  local list = json.array()
+  for i, v in ipairs(t) do list[i] = v end
+  return list
+end
+
+local function sorted_array(t)
+  local list = json.array()
+  for i, k in ipairs(util.sorted_keys(t)) do list[i] = k end
+  return list
+end
+
+local function flows_of(bot)
+  local out = {}
+  for name, def in pairs(bot.flows) do out[name] = sorted_array(def) end
+  return out
+end
+
+-- templates[locale][key] = {variation, ...}
+local function templates_of(bot)
+  local out = {}
+  for locale, keys in pairs(bot.tone.templates) do
+    local t = {}
+    for key, variations in pairs(keys) do
+      if type(key) == "string" then t[key] = list_of(variations) end
+    end
+    out[locale] = t
+  end
+  return out
+end
+
+-- phrases[locale] = {{intent =, text =, folded =}, ...} in the order the
+-- engine tries them (engine.finish builds the same lists for matching).
+local function phrases_of(bot)
+  local out = {}
+  for _, locale in ipairs(bot.locales) do
+    local list = json.array()
+    for _, intent in ipairs(bot.intents) do
+      for _, phrase in ipairs(intent.phrases) do
+        if (phrase.locale == nil or phrase.locale == locale) and phrase.folded then
+          list[#list + 1] = { intent = tostring(intent.name), text = phrase.text, folded = phrase.folded }
+        end
+      end
+    end
+    out[locale] = list
+  end
+  return out
+end
+
+-- products = {{sku =, options = {name = {value, ...}}}, ...}
+local function products_of(bot)
+  local out = json.array()
+  for _, raw in ipairs(bot.catalog.raw) do
+    local options = {}
+    for name, option in pairs(raw.options or {}) do
+      local values = json.array()
+      for _, choice in ipairs(option.choices or option) do values[#values + 1] = choice.value end
+      options[name] = values
+    end
+    out[#out + 1] = { sku = raw.sku, options = options }
+  end
+  return out
+end
+
+function facts.of(bot)
+  return {
+    locales = list_of(bot.locales),
+    start_flow = bot.start_flow,
+    flows = flows_of(bot),
+    templates = templates_of(bot),
+    phrases = phrases_of(bot),
+    products = products_of(bot),
+  }
+end
+
+return facts

@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""test_check: `parley check`'s static checks (docs/authoring.md).
+
+The fixture tests/check/mistakes/ loads, but holds one mistake of each kind
+the static checks find: each must be reported with its exact message at
+the line marked "MISTAKE" in the file, and nothing else. The bots that are
+meant to be right (the default bot, examples/*, tests/bots/* but the engine
+fixture, whose mistakes are deliberate) must pass with no error; the engine
+fixture's two deliberate template mistakes are found. A load error still
+comes first, as before (the static checks need a bot that loads)."""
+
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import ROOT, check, make_bot, read_file, run_suite  # noqa: E402
+
+MISTAKES = os.path.join(ROOT, "tests", "check", "mistakes")
+
+
+def parley_check(folder):
+    p = subprocess.run([os.path.join(ROOT, "parley"), "check", folder], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=30)
+    return p.returncode, p.stdout.decode()
+
+
+def marked(rel, marker):
+    """'rel:N' for the line of rel (in the fixture) holding marker."""
+    for n, line in enumerate(read_file(os.path.join(MISTAKES, rel)).splitlines(), 1):
+        if marker in line:
+            return "%s:%d" % (rel, n)
+    raise ValueError("%r not in %s" % (marker, rel))
+
+
+EXPECTED_ERRORS = [
+    ("flows/main.lua", "{size} not given",
+     "c:say: template 'added' (en, es) needs {size}, but this call does not give it"),
+    ("flows/main.lua", "no flow 'ordr'", "c:call: no flow 'ordr' (flows/ordr.lua) (did you mean 'order'?)"),
+    ("flows/main.lua", "no step 'wrapup'",
+     "c:call: flow 'main' has no step 'wrapup' to continue at (did you mean 'wrap_up'?)"),
+    ("flows/main.lua", "no template 'thanks_a_lot'", "c:t: no template 'thanks_a_lot' in scripts/tone.lua"),
+    ("flows/main.lua", "no step 'sumary'",
+     "returned 'sumary', but flow 'main' has no step 'sumary' (did you mean 'summary'?)"),
+    ("flows/main.lua", "no 'en' text", "c:say: template 'farewell' has no text in the default locale 'en'"),
+    ("flows/order.lua", "no size 'xl'", "cart:add: product 'tee' has no size 'xl' (did you mean 'l'?)"),
+    ("flows/order.lua", "no option 'color'", "cart:add: product 'cap' has no option 'color' (did you mean 'colour'?)"),
+    ("flows/order.lua", "no colour 'green'", "no product of the catalog has colour 'green'"),
+    ("flows/order.lua", "no option 'sizes'", "no product of the catalog has option 'sizes' (did you mean 'size'?)"),
+]
+
+EXPECTED_WARNINGS = [
+    ("flows/main.lua", "no 'es' text", "c:say: template 'goodbye' has no 'es' text (the 'en' text is used)"),
+    ("scripts/router.lua", "'help' comes first",
+     "phrase 'i need help' of intent 'human' never matches: 'help' of intent 'help' is tried first and is in it"),
+]
+
+
+def body(tap):
+    def each_mistake(run):
+        rc, out = parley_check(MISTAKES)
+        check.assertEqual(rc, 1, out)
+        want = ["%s: %s" % (marked(rel, marker), message) for rel, marker, message in EXPECTED_ERRORS]
+        want += ["warning: scripts/tone.lua: locale 'es' has no goodbye (the en text is used)"]
+        want += ["warning: %s: %s" % (marked(rel, marker), message) for rel, marker, message in EXPECTED_WARNINGS]
+        want += ["mistakes: %d errors" % len(EXPECTED_ERRORS)]
+        check.assertEqual(out.splitlines(), want)
+
+    tap.case("each kind of mistake is reported at its line with its exact message, and nothing else", each_mistake)
+
+    def valid_bots(run):
+        folders = [ROOT] + sorted(os.path.join(ROOT, "examples", d) for d in os.listdir(os.path.join(ROOT, "examples")))
+        bots = os.path.join(ROOT, "tests", "bots")
+        folders += sorted(os.path.join(bots, d) for d in os.listdir(bots) if d != "engine")
+        for folder in folders:
+            rc, out = parley_check(folder)
+            check.assertEqual(rc, 0, "%s: %s" % (folder, out))
+            check.assertRegex(out, r": every script loads\n$", folder)
+            check.assertNotIn("warning: flows/", out, folder)
+            check.assertNotIn("warning: scripts/router.lua", out, folder)
+
+    tap.case("the default bot, the examples and the valid test bots pass with no false positives", valid_bots, runs=1)
+
+    def engine_fixture(run):
+        rc, out = parley_check(os.path.join(ROOT, "tests", "bots", "engine"))
+        check.assertEqual(rc, 1, out)
+        errors = [line for line in out.splitlines() if not line.startswith("warning: ")]
+        main = read_file(os.path.join(ROOT, "tests", "bots", "engine", "flows", "main.lua")).splitlines()
+        missing_var = next(n for n, line in enumerate(main, 1) if "actions.missing_var" in line)
+        unknown = next(n for n, line in enumerate(main, 1) if "actions.unknown_template" in line)
+        check.assertEqual(errors, [
+            "flows/main.lua:%d: c:say: template 'hello_name' (en, de) needs {name}, but this call does not give it"
+            % missing_var,
+            "flows/main.lua:%d: c:say: no template 'no_such_template' in scripts/tone.lua" % unknown,
+            "engine: 2 errors",
+        ])
+
+    tap.case("the engine fixture's deliberate template mistakes are found", engine_fixture, runs=1)
+
+    def load_errors_first(run):
+        broken = make_bot("broken", {
+            "flows/main.lua": "return {\n  start = function(c)\n    return 'nowhere'\n  end,\n  oops = 42,\n}\n",
+            "scripts/tone.lua": "return { templates = { en = { fallback = 'x' } } }\n",
+        })
+        rc, out = parley_check(broken)
+        check.assertEqual(rc, 1, out)
+        check.assertIn("flows/main.lua:5: step 'oops' must be a function(c, msg) or a table {ask =, answer =}", out)
+        check.assertNotIn("nowhere", out, "the static checks wait for a bot that loads")
+        check.assertTrue(out.endswith("broken: 1 error\n"), out)
+
+    tap.case("a load error is reported as before, and the static checks wait for a bot that loads",
+             load_errors_first, runs=1)
+
+
+if __name__ == "__main__":
+    run_suite("parley check: static checks", body)
