@@ -10,9 +10,16 @@
  * PREFIX/share/parley/bot next to an installed binary. New string or NULL. */
 char *pl_cli_default_bot(void);
 
+/* The folder of parley's LuaLS definition files (---@meta, for editors), as
+ * an absolute path: the repository's runtime/types beside the parley binary,
+ * else PREFIX/share/parley/types beside an installed one (make install).
+ * New string, or NULL when neither is there. */
+char *pl_cli_types_dir(void);
+
 /* Prints "parley CMD: message" and a hint to --help; returns PL_EXIT_USAGE. */
 int pl_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+int pl_cmd_new(int argc, char **argv);
 int pl_cmd_serve(int argc, char **argv);
 int pl_cmd_chat(int argc, char **argv);
 int pl_cmd_test(int argc, char **argv);

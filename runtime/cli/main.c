@@ -28,6 +28,7 @@ static const char main_usage[] =
     "usage: parley <command> [options]\n"
     "\n"
     "commands:\n"
+    "  new DIR [--locales en,es]  write a small working bot to start from\n"
     "  serve [BOT_DIR ...]   serve bots over HTTP (the default bot when none is given)\n"
     "  chat [BOT_DIR]        talk to a bot in the terminal; saving a script reloads it\n"
     "  test [BOT_DIR]        run the bot's spec/*_spec.lua with busted inside the runtime\n"
@@ -464,7 +465,8 @@ int main(int argc, char **argv) {
     static const struct {
         const char *name;
         int (*run)(int, char **);
-    } commands[] = {{"serve", pl_cmd_serve},
+    } commands[] = {{"new", pl_cmd_new},
+                    {"serve", pl_cmd_serve},
                     {"chat", pl_cmd_chat},
                     {"test", pl_cmd_test},
                     {"check", pl_cmd_check}};
