@@ -15,8 +15,8 @@ end
 return {
   help = {
     match = {
-      en = { "help", "what can you do", "how does this work", "?" },
-      ja = { "ヘルプ", "助けて", "使い方", "？" },
+      en = { "help", "what can you do", "how does this work" },
+      ja = { "ヘルプ", "助けて", "使い方" },
     },
     run = function(c)
       c:track("help_asked") -- the shop's figures count how often shoppers need help

@@ -22,7 +22,7 @@ MISTAKES = os.path.join(ROOT, "tests", "check", "mistakes")
 def parley_check(folder):
     p = subprocess.run([os.path.join(ROOT, "parley"), "check", folder], stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, timeout=30)
-    return p.returncode, p.stdout.decode()
+    return p.returncode, p.stdout.decode("utf-8")
 
 
 def marked(rel, marker):
@@ -51,6 +51,8 @@ EXPECTED_ERRORS = [
 
 EXPECTED_WARNINGS = [
     ("flows/main.lua", "no 'es' text", "c:say: template 'goodbye' has no 'es' text (the 'en' text is used)"),
+    ("scripts/router.lua", "only punctuation",
+     "phrase '¿?' of intent 'help' never matches: it has no letters or digits (punctuation is not matched)"),
     ("scripts/router.lua", "'help' comes first",
      "phrase 'i need help' of intent 'human' never matches: 'help' of intent 'help' is tried first and is in it"),
 ]

@@ -393,13 +393,19 @@ end
 -- The engine tries a locale's phrases in order (intents by name) and takes
 -- the first found in the message as whole words (parley.text.has_phrase).
 -- A phrase that holds an earlier phrase of another intent is then never
--- the one matched: wherever it is found, the earlier one is too.
+-- the one matched: wherever it is found, the earlier one is too. A phrase
+-- that folds to nothing (only punctuation) is never found at all.
 local function check_router(ast, facts, report)
   local file = "scripts/router.lua"
   for _, locale in ipairs(facts.locales) do
     local list = facts.phrases[locale] or {}
-    for j = 2, #list do
+    for j = 1, #list do
       local later = list[j]
+      if later.folded == "" then
+        report("warning", file, phrase_line(ast, later.intent, later.text), string.format(
+          "phrase '%s' of intent '%s' never matches: it has no letters or digits (punctuation is not matched)",
+          later.text, later.intent))
+      end
       for i = 1, j - 1 do
         local earlier = list[i]
         if earlier.intent ~= later.intent and earlier.folded ~= "" and text.has_phrase(later.folded, earlier.folded) then

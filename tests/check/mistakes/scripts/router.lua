@@ -1,6 +1,9 @@
 return {
   help = {
-    match = { en = { "help" }, es = { "ayuda" } },
+    match = {
+      en = { "help" },
+      es = { "ayuda", "¿?" }, -- MISTAKE (warning): only punctuation
+    },
     run = function(c) c:say "help"; return c:resume() end,
   },
   human = {
