@@ -46,7 +46,7 @@ typedef struct {
     const char *fallback;  /* bot.json's fallback */
     const char *help;      /* the router's phrases, Lua list items */
     const char *cancel;
-    const char *titles;   /* catalog.csv's title:<locale> cells: tee, socks, tote */
+    const char *titles[3]; /* catalog.csv's title:<locale> cells: tee, socks, tote */
     const char *sizes;    /* option:size:<locale> */
 } language;
 
@@ -74,7 +74,7 @@ static const language languages[] = {
      "      cancelled = \"No problem, I've emptied your cart.\",\n"
      "      fallback = \"Sorry, something went wrong on my side. Could you say that again?\",\n",
      "Sorry, I can't answer right now. Please try again in a moment.",
-     "\"help\", \"what can you do\"", "\"cancel\", \"start over\"", "T-shirt,Socks,Tote bag",
+     "\"help\", \"what can you do\"", "\"cancel\", \"start over\"", {"T-shirt", "Socks", "Tote bag"},
      "s = Small | m = Medium | l = Large"},
     {"es",
      "      greet = \"¡Hola! Soy {persona.name}. ¿Qué te apetece hoy?\",\n"
@@ -99,7 +99,7 @@ static const language languages[] = {
      "      cancelled = \"Sin problema, he vaciado tu carrito.\",\n"
      "      fallback = \"Perdona, algo ha fallado por mi parte. ¿Puedes repetirlo?\",\n",
      "Lo siento, ahora no puedo responder. Inténtalo de nuevo en un momento.",
-     "\"ayuda\", \"qué puedes hacer\"", "\"cancelar\", \"empezar de nuevo\"", "Camiseta,Calcetines,Bolsa de tela",
+     "\"ayuda\", \"qué puedes hacer\"", "\"cancelar\", \"empezar de nuevo\"", {"Camiseta", "Calcetines", "Bolsa de tela"},
      "s = Pequeña | m = Mediana | l = Grande"},
     {"fr",
      "      greet = \"Bonjour ! Je suis {persona.name}. Que puis-je vous proposer ?\",\n"
@@ -124,7 +124,7 @@ static const language languages[] = {
      "      cancelled = \"Pas de souci, j'ai vidé votre panier.\",\n"
      "      fallback = \"Désolé, quelque chose s'est mal passé de mon côté. Pouvez-vous répéter ?\",\n",
      "Désolé, je ne peux pas répondre pour l'instant. Réessayez dans un instant.",
-     "\"aide\", \"que sais-tu faire\"", "\"annuler\", \"recommencer\"", "T-shirt,Chaussettes,Sac en toile",
+     "\"aide\", \"que sais-tu faire\"", "\"annuler\", \"recommencer\"", {"T-shirt", "Chaussettes", "Sac en toile"},
      "s = Petit | m = Moyen | l = Grand"},
     {"de",
      "      greet = \"Hallo! Ich bin {persona.name}. Was darf es heute sein?\",\n"
@@ -149,7 +149,7 @@ static const language languages[] = {
      "      cancelled = \"Kein Problem, Ihr Warenkorb ist leer.\",\n"
      "      fallback = \"Entschuldigung, bei mir ist etwas schiefgegangen. Noch einmal, bitte?\",\n",
      "Leider kann ich gerade nicht antworten. Bitte gleich noch einmal.",
-     "\"hilfe\", \"was kannst du\"", "\"abbrechen\", \"neu anfangen\"", "T-Shirt,Socken,Stofftasche",
+     "\"hilfe\", \"was kannst du\"", "\"abbrechen\", \"neu anfangen\"", {"T-Shirt", "Socken", "Stofftasche"},
      "s = Klein | m = Mittel | l = Groß"},
 };
 
@@ -294,45 +294,41 @@ static int write_manifest(const scaffold *s) {
 
 /* catalog.csv: three products; the T-shirt has a required size, the socks
  * and the tote go with it (the rule in scripts/rules.lua). */
+/* The words of a locale that has columns of its own in catalog.csv (the
+ * plain columns are English, for every other locale), or NULL. */
+static const language *catalog_words(const char *locale) {
+    const language *lang = language_of(locale);
+    return lang && lang != &languages[0] ? lang : NULL;
+}
+
 static int write_catalog(const scaffold *s) {
-    text t;
-    text_open(&t);
-    fputs("sku,title", t.f);
-    for (int i = 0; i < s->nlocales; i++)
-        if (language_of(s->locales[i]) && strcmp(s->locales[i], "en") != 0) fprintf(t.f, ",title:%s", s->locales[i]);
-    fputs(",price,currency,tags,stock,option:size", t.f);
-    for (int i = 0; i < s->nlocales; i++)
-        if (language_of(s->locales[i]) && strcmp(s->locales[i], "en") != 0)
-            fprintf(t.f, ",option:size:%s", s->locales[i]);
-    fputs(",# note\n", t.f);
-    static const char *const rows[3][2] = {
-        {"tee", "1900,EUR,clothes | bestseller,,[required] s = Small | m = Medium | l = Large +200"},
-        {"socks", "600,EUR,clothes | goes_with_tee,,"},
-        {"tote", "1200,EUR,bags | goes_with_tee,20,"},
+    static const char *const skus[3] = {"tee", "socks", "tote"};
+    static const char *const rows[3] = {
+        "1900,EUR,clothes | bestseller,,[required] s = Small | m = Medium | l = Large +200",
+        "600,EUR,clothes | goes_with_tee,,",
+        "1200,EUR,bags | goes_with_tee,20,",
     };
     static const char *const notes[3] = {
         "prices in minor units: 1900 is 19.00 (docs/catalog.md)",
         "an empty stock cell: unlimited",
         "20 in stock; paid orders take from it",
     };
+    text t;
+    text_open(&t);
+    fputs("sku,title", t.f);
+    for (int i = 0; i < s->nlocales; i++)
+        if (catalog_words(s->locales[i])) fprintf(t.f, ",title:%s", s->locales[i]);
+    fputs(",price,currency,tags,stock,option:size", t.f);
+    for (int i = 0; i < s->nlocales; i++)
+        if (catalog_words(s->locales[i])) fprintf(t.f, ",option:size:%s", s->locales[i]);
+    fputs(",# note\n", t.f);
     for (int r = 0; r < 3; r++) {
-        fprintf(t.f, "%s,", rows[r][0]);
-        /* the English title (for every locale without its own), then each language's */
-        const char *en = languages[0].titles;
-        for (int k = 0; k < r; k++) en = strchr(en, ',') + 1;
-        fprintf(t.f, "%.*s", (int)strcspn(en, ","), en);
-        for (int i = 0; i < s->nlocales; i++) {
-            const language *lang = language_of(s->locales[i]);
-            if (!lang || strcmp(s->locales[i], "en") == 0) continue;
-            const char *title = lang->titles;
-            for (int k = 0; k < r; k++) title = strchr(title, ',') + 1;
-            fprintf(t.f, ",%.*s", (int)strcspn(title, ","), title);
-        }
-        fprintf(t.f, ",%s", rows[r][1]);
-        for (int i = 0; i < s->nlocales; i++) {
-            const language *lang = language_of(s->locales[i]);
-            if (lang && strcmp(s->locales[i], "en") != 0) fprintf(t.f, ",%s", r == 0 ? lang->sizes : "");
-        }
+        fprintf(t.f, "%s,%s", skus[r], languages[0].titles[r]);
+        for (int i = 0; i < s->nlocales; i++)
+            if (catalog_words(s->locales[i])) fprintf(t.f, ",%s", catalog_words(s->locales[i])->titles[r]);
+        fprintf(t.f, ",%s", rows[r]);
+        for (int i = 0; i < s->nlocales; i++)
+            if (catalog_words(s->locales[i])) fprintf(t.f, ",%s", r == 0 ? catalog_words(s->locales[i])->sizes : "");
         fprintf(t.f, ",%s\n", notes[r]);
     }
     return text_save(&t, s->dir, "catalog.csv");
@@ -680,7 +676,8 @@ static int usable_dir(const char *dir) {
 
 /* The bot's name from its folder's: a-z, 0-9, - and _ (others become -). */
 static void name_from_dir(const char *dir, char *name, char *title, size_t size) {
-    char *copy = pl_strdup(dir);
+    char *copy = realpath(dir, NULL); /* "." names the current folder */
+    if (!copy) copy = pl_strdup(dir);
     const char *base = basename(copy);
     size_t n = 0;
     for (const char *p = base; *p && n + 1 < size; p++) {
@@ -688,7 +685,7 @@ static void name_from_dir(const char *dir, char *name, char *title, size_t size)
         name[n++] = (isalnum(ch) && ch < 128) || ch == '_' || ch == '-' ? (char)ch : '-';
     }
     name[n] = '\0';
-    if (n == 0 || strcmp(name, ".") == 0) snprintf(name, size, "shop");
+    if (strspn(name, "-") == n) snprintf(name, size, "shop"); /* nothing of the folder's name is left */
     snprintf(title, size, "%s", name);
     title[0] = (char)toupper((unsigned char)title[0]);
     free(copy);
@@ -723,12 +720,13 @@ int pl_cmd_new(int argc, char **argv) {
     }
     char *types_dir = pl_cli_types_dir();
     scaffold s = {.dir = dir, .locales = locales, .nlocales = nlocales, .types_dir = types_dir};
+    int made = make_dirs(dir) == PL_OK;
+    if (!made) fprintf(stderr, "parley new: %s: %s\n", dir, strerror(errno));
     name_from_dir(dir, s.name, s.title, sizeof s.name);
-    int rc = make_dirs(dir) == PL_OK && write_manifest(&s) == PL_OK && write_catalog(&s) == PL_OK &&
-                     write_flows(&s) == PL_OK && write_tone(&s) == PL_OK && write_rules(&s) == PL_OK &&
-                     write_router(&s) == PL_OK && write_spec(&s) == PL_OK && write_luarc(&s) == PL_OK
-                 ? 0
-                 : 1;
+    int written = made && write_manifest(&s) == PL_OK && write_catalog(&s) == PL_OK && write_flows(&s) == PL_OK &&
+                  write_tone(&s) == PL_OK && write_rules(&s) == PL_OK && write_router(&s) == PL_OK &&
+                  write_spec(&s) == PL_OK && write_luarc(&s) == PL_OK;
+    int rc = written ? 0 : 1;
     if (rc == 0) {
         printf("parley new: wrote the bot '%s' in %s (locales %s)\n", s.name, dir, locale_list);
         if (!types_dir)
