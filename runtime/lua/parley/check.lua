@@ -152,10 +152,11 @@ end
 local function reporter()
   local list, seen = {}, {}
   return list, function(level, file, line, message)
-    local key = level .. file .. line .. message
+    line = line or 1
+    local key = level .. "\0" .. file .. "\0" .. line .. "\0" .. message
     if seen[key] then return end
     seen[key] = true
-    list[#list + 1] = { level = level, file = file, line = line or 1, message = message }
+    list[#list + 1] = { level = level, file = file, line = line, message = message }
   end
 end
 
