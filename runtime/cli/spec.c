@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "app/analytics.h"
 #include "app/app.h"
@@ -485,11 +486,13 @@ static int spec_exit(lua_State *L) {
 
 /* busted's command line: the options given, then the statement that has
  * parley.testing hook every spec's start (busted runs -e statements once
- * its core is up and before any spec file loads), then the spec folder. */
+ * its core is up and before any spec file loads), then the spec folder,
+ * as spec/ in the bot's folder (busted works there), so that messages name
+ * spec/x_spec.lua:12 the way they name flows/x.lua:12, never cut short. */
 static const char hooks[] = "require('parley.testing').install_hooks(require('busted'))";
 
-static void set_args(lua_State *L, const char *spec_dir, int argc, char **argv) {
-    lua_createtable(L, argc + 3, 1);
+static void set_args(lua_State *L, const char *bot_dir, int argc, char **argv) {
+    lua_createtable(L, argc + 4, 1);
     lua_pushliteral(L, "parley test");
     lua_rawseti(L, -2, 0);
     int n = 0;
@@ -501,14 +504,16 @@ static void set_args(lua_State *L, const char *spec_dir, int argc, char **argv) 
     lua_rawseti(L, -2, ++n);
     lua_pushstring(L, hooks);
     lua_rawseti(L, -2, ++n);
-    lua_pushstring(L, spec_dir);
+    lua_pushfstring(L, "--directory=%s", bot_dir);
+    lua_rawseti(L, -2, ++n);
+    lua_pushliteral(L, "spec");
     lua_rawseti(L, -2, ++n);
     lua_setglobal(L, "arg");
 }
 
 static const char runner[] = "require 'busted.runner'({ standalone = false })";
 
-static int run_busted(spec_world *world, const char *spec_dir, int argc, char **argv) {
+static int run_busted(spec_world *world, const char *bot_dir, int argc, char **argv) {
     lua_State *L = luaL_newstate();
     *(void **)lua_getextraspace(L) = NULL;
     luaL_openlibs(L);
@@ -523,7 +528,7 @@ static int run_busted(spec_world *world, const char *spec_dir, int argc, char **
     lua_pop(L, 1);
     lua_pushlightuserdata(L, world);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &world_key);
-    set_args(L, spec_dir, argc, argv);
+    set_args(L, bot_dir, argc, argv);
     int rc = 0;
     if (luaL_loadbuffer(L, runner, sizeof runner - 1, "=(parley test)") != LUA_OK ||
         lua_pcall(L, 0, 0, 0) != LUA_OK) {
@@ -580,10 +585,13 @@ static int report_coverage(const pl_coverage *cov, const char *file) {
 }
 
 /* Runs the specs in a world whose first app is open; returns the exit code. */
-static int run_specs(spec_world *world, const char *spec_dir, int argc, char **argv, const char *coverage_file) {
+static int run_specs(spec_world *world, const char *bot_dir, int argc, char **argv, const char *coverage_file) {
+    char *cwd = getcwd(NULL, 0); /* (busted moves to the bot's folder) */
     pl_log_set_sink(capture_log, NULL, 1);
-    int rc = run_busted(world, spec_dir, argc, argv);
+    int rc = run_busted(world, bot_dir, argc, argv);
     pl_log_set_sink(NULL, NULL, 0);
+    if (cwd && chdir(cwd) != 0) fprintf(stderr, "parley test: cannot return to %s\n", cwd);
+    free(cwd);
     close_app(world);
     pl_clock_advance(-world->advanced_ms);
     fflush(stdout);
@@ -614,14 +622,13 @@ int pl_cmd_test(int argc, char **argv) {
     }
     char *real = realpath(dir, NULL);
     char *spec_dir = pl_strdupf("%s/spec", real);
-    free(real);
     int rc;
     if (stat(spec_dir, &st) != 0) {
         rc = pl_cli_usage_error("test", "%s: no spec folder", spec_dir);
     } else {
         pl_log_set_level(PL_LOG_WARN);
         logged = json_array();
-        char *dirs[] = {(char *)dir};
+        char *dirs[] = {real};
         spec_world world = {.config = {.db_path = ":memory:", .sync = PL_SYNC_NORMAL, .bot_dirs = dirs,
                                        .nbots = 1, .watch = 0},
                             .coverage = coverage ? pl_coverage_new() : NULL};
@@ -633,13 +640,14 @@ int pl_cmd_test(int argc, char **argv) {
             free(err);
             rc = 1;
         } else {
-            rc = run_specs(&world, spec_dir, nargs, argv + first, coverage_file);
+            rc = run_specs(&world, real, nargs, argv + first, coverage_file);
         }
         pl_coverage_free(world.coverage);
         json_decref(logged);
         logged = NULL;
     }
     free(spec_dir);
+    free(real);
     free(default_dir);
     return rc;
 }
