@@ -64,6 +64,11 @@ for title, message in expected:
           "expected %r then %r in:\n%s" % (title, message, out))
 check("ok 5 - a turn meant to fail passes with chat:fails and gives its error" in got,
       "chat:fails passes for a turn that fails and gives its error", out)
+title = "not ok 6 - testing.share() is refused inside an it"
+at = got.index(title) if title in got else -1
+check(at >= 0 and "# Failure message: spec/failing_spec.lua:49: testing.share() belongs in a describe block "
+      "or at the top of a spec file, not in an it" in got[at + 1:at + 3],
+      "testing.share() inside an it is refused at its line", out)
 
 status, out, err = parley_test("failing")
 check(status != 0 and "spec/failing_spec.lua:10: the turn failed: flows/main.lua:13: "

@@ -39,6 +39,7 @@ end
 -- those of them that called testing.share().
 local blocks = {}
 local shared = setmetatable({}, { __mode = "k" })
+local in_test = false -- an `it` is running
 
 local function sharing()
   for i = 1, #blocks do
@@ -52,7 +53,9 @@ end
 -- the block's setup, and keeps what each `it` leaves for the next.
 function testing.share()
   local block = blocks[#blocks]
-  if block == nil then error("testing.share() belongs in a describe block or at the top of a spec file", 2) end
+  if block == nil or in_test then
+    error("testing.share() belongs in a describe block or at the top of a spec file, not in an it", 2)
+  end
   shared[block] = true
 end
 
@@ -76,6 +79,14 @@ function testing.install_hooks(busted)
   busted.subscribe({ "file", "end" }, leave)
   busted.subscribe({ "describe", "start" }, enter)
   busted.subscribe({ "describe", "end" }, leave)
+  busted.subscribe({ "test", "start" }, function()
+    in_test = true
+    return nil, true
+  end)
+  busted.subscribe({ "test", "end" }, function()
+    in_test = false
+    return nil, true
+  end)
   -- (a before_each of the root block runs before those of the spec's blocks)
   busted.before_each(function()
     if not sharing() then native.reset() end
