@@ -2,7 +2,9 @@
  * runtime, the way Kong runs busted under its own interpreter. The specs
  * run in a plain Lua state (busted needs io and os); the bot runs in its
  * real sandboxed state, with the real pipeline and an in-memory store,
- * reached through the `parley.testing` module. */
+ * reached through the `parley.testing` module. Each `it` gets a fresh app
+ * (native.reset, which parley.testing calls from busted's hooks); with
+ * --coverage, coverage.c counts what the specs reached across them. */
 #define _GNU_SOURCE
 #include <lauxlib.h>
 #include <limits.h>
