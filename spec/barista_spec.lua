@@ -331,8 +331,6 @@ describe("the barista", function()
   end)
 
   describe("sold out", function()
-    after_each(function() testing.stock("latte", 500) end)
-
     it("says a drink ran out rather than giving the shopper another one", function()
       testing.stock("latte", 0)
       local chat = testing.conversation()
@@ -493,7 +491,6 @@ describe("the barista", function()
     end)
 
     it("hands back to the step the agent picks, and the bot answers again", function()
-      testing.errors() -- forget what earlier specs logged
       local chat = testing.conversation { channel = "webchat" }
       chat:send "hi"
       chat:send "talk to a person"

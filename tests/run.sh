@@ -94,6 +94,10 @@ for bot in . examples/* tests/bots/* tests/bench/*; do
   [ -d "$bot/spec" ] && run_suite "busted+asan+ubsan: $bot" build/parley-san test "$bot" -o TAP
 done
 
+# what parley test prints for specs that fail on purpose (a turn that
+# failed) and for --coverage: fixture bots whose specs are not run above
+run_suite "spec runtime: failed turns, --coverage" python3 tests/spec_runtime/run.py
+
 for t in tests/e2e/test_*.py; do
   [ -f "$t" ] && run_suite "e2e: ${t#tests/e2e/}" python3 "$t"
 done

@@ -2,7 +2,9 @@
  * runtime, the way Kong runs busted under its own interpreter. The specs
  * run in a plain Lua state (busted needs io and os); the bot runs in its
  * real sandboxed state, with the real pipeline and an in-memory store,
- * reached through the `parley.testing` module. */
+ * reached through the `parley.testing` module. Each `it` gets a fresh app
+ * (native.reset, which parley.testing calls from busted's hooks); with
+ * --coverage, coverage.c counts what the specs reached across them. */
 #define _GNU_SOURCE
 #include <lauxlib.h>
 #include <limits.h>
@@ -11,26 +13,46 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "app/analytics.h"
 #include "app/app.h"
 #include "base/common.h"
 #include "base/log.h"
 #include "cli.h"
+#include "coverage.h"
 #include "commerce/commerce.h"
 #include "core/modules.h"
 #include "sandbox/json_lua.h"
 #include "sandbox/usage.h"
 
 static const char test_usage[] =
-    "usage: parley test [BOT_DIR] [BUSTED_OPTIONS ...]\n"
+    "usage: parley test [BOT_DIR] [--coverage[=FILE]] [BUSTED_OPTIONS ...]\n"
     "\n"
     "Runs BOT_DIR/spec/*_spec.lua with busted inside the parley runtime: the real\n"
     "flow engine, sandbox and store (in memory). Specs talk to the bot through\n"
-    "require \"parley.testing\". Exits non-zero when a spec fails.\n"
-    "Options after BOT_DIR go to busted, for example: -o TAP, --filter NAME.\n";
+    "require \"parley.testing\"; every `it` starts on a fresh bot (store, stock,\n"
+    "clock, sessions, payments, logged errors) unless its block calls\n"
+    "testing.share(). Exits non-zero when a spec fails.\n"
+    "\n"
+    "  --coverage         after the specs, print the flow steps and the templates\n"
+    "                     (key per locale) that no spec reached, with a summary\n"
+    "  --coverage=FILE    the same, and write it as JSON to FILE (\"-\": only the\n"
+    "                     JSON, on stdout, after busted's output)\n"
+    "\n"
+    "Other options go to busted, for example: -o TAP, --filter NAME, --shuffle.\n";
 
-static const char app_key = 'a';
+/* The specs' world: the app the running `it` talks to, made afresh for the
+ * next one (native.reset), and what outlives the apps (coverage). */
+typedef struct {
+    pl_app_config config;
+    pl_app *app;
+    int64_t advanced_ms;   /* how far native.advance moved parley's clock */
+    pl_coverage *coverage; /* NULL without --coverage */
+    int fresh;             /* nothing touched the app since it opened */
+} spec_world;
+
+static const char world_key = 'w';
 static const char exit_key = 'x';
 
 /* Warnings and errors logged while specs run (turn failures with file:line),
@@ -45,13 +67,20 @@ static void capture_log(pl_log_level level, const char *line, void *ud) {
 typedef struct {
     json_t *replies;
     int status;
+    char *error; /* why the turn failed (new), or NULL */
 } delivery;
 
-static pl_app *app_of(lua_State *L) {
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &app_key);
-    pl_app *app = lua_touserdata(L, -1);
+static spec_world *world_of(lua_State *L) {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &world_key);
+    spec_world *world = lua_touserdata(L, -1);
     lua_pop(L, 1);
-    return app;
+    return world;
+}
+
+static pl_app *app_of(lua_State *L) {
+    spec_world *world = world_of(L);
+    world->fresh = 0;
+    return world->app;
 }
 
 static void on_deliver(int status, const pl_message *msg, const pl_turn_result *result, void *ud) {
@@ -59,6 +88,15 @@ static void on_deliver(int status, const pl_message *msg, const pl_turn_result *
     delivery *d = ud;
     d->status = status;
     d->replies = json_incref(pl_turn_replies(result));
+    d->error = result->error ? pl_strdup(result->error) : NULL;
+}
+
+/* Pushes why a delivered turn failed ("file:line: message"), or nil. */
+static void push_turn_error(lua_State *L, delivery *d) {
+    if (d->error) lua_pushstring(L, d->error);
+    else lua_pushnil(L);
+    free(d->error);
+    d->error = NULL;
 }
 
 static void set_optional(lua_State *L, int t, const char *key, char **dst) {
@@ -67,7 +105,8 @@ static void set_optional(lua_State *L, int t, const char *key, char **dst) {
     lua_pop(L, 1);
 }
 
-/* native.send{user =, channel =, text =, payload =, locale =, info =} -> replies */
+/* native.send{user =, channel =, text =, payload =, locale =, info =} -> replies,
+ * and why the turn failed (its fallback replies are the replies then) or nil */
 static int native_send(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     pl_app *app = app_of(L);
@@ -92,17 +131,23 @@ static int native_send(lua_State *L) {
         }
     }
     lua_pop(L, 1);
-    delivery d = {NULL, 0};
+    delivery d = {NULL, 0, NULL};
     pl_pipeline_post(pl_app_pipeline(app), bot, msg, on_deliver, &d);
     pl_app_drain(app);
-    if (d.status != 200) return luaL_error(L, "the message was not committed (status %d)", d.status);
+    if (d.status != 200) {
+        json_decref(d.replies);
+        free(d.error);
+        return luaL_error(L, "the message was not committed (status %d)", d.status);
+    }
     pl_json_push(L, d.replies);
     json_decref(d.replies);
-    return 1;
+    push_turn_error(L, &d);
+    return 2;
 }
 
-/* native.event(user, channel, event) -> status: an event (an agent's action,
- * a page visit) goes into the session the way agent.c and webchat.c put it. */
+/* native.event(user, channel, event) -> status, why its turn failed or nil:
+ * an event (an agent's action, a page visit) goes into the session the way
+ * agent.c and webchat.c put it. */
 static int native_event(lua_State *L) {
     pl_app *app = app_of(L);
     pl_bot *bot = pl_app_bot(app, 0);
@@ -116,12 +161,13 @@ static int native_event(lua_State *L) {
     }
     pl_message *msg = pl_message_new(pl_bot_name(bot), luaL_checkstring(L, 2), luaL_checkstring(L, 1));
     msg->event = event;
-    delivery d = {NULL, 0};
+    delivery d = {NULL, 0, NULL};
     pl_pipeline_post(pl_app_pipeline(app), bot, msg, on_deliver, &d);
     pl_app_drain(app);
     json_decref(d.replies);
     lua_pushinteger(L, d.status);
-    return 1;
+    push_turn_error(L, &d);
+    return 2;
 }
 
 /* native.session(user [, channel]) -> the stored session table, or nil */
@@ -312,8 +358,11 @@ static int native_jobs(lua_State *L) {
 /* native.advance(seconds): moves parley's clock and lets what fell due run
  * (jobs fire, their turns commit). */
 static int native_advance(lua_State *L) {
+    spec_world *world = world_of(L);
     pl_app *app = app_of(L);
-    pl_clock_advance((int64_t)(luaL_checknumber(L, 1) * 1000));
+    int64_t ms = (int64_t)(luaL_checknumber(L, 1) * 1000);
+    pl_clock_advance(ms);
+    world->advanced_ms += ms;
     for (int round = 0; round < 20; round++) {
         pl_app_clock_moved(app);
         event_base_loop(pl_app_base(app), EVLOOP_NONBLOCK);
@@ -355,6 +404,57 @@ static int native_bot(lua_State *L) {
     return 2;
 }
 
+/* Opens the world's app (its bot loaded from its files) and, with
+ * --coverage, has the bot's state count what it reaches. */
+static int open_app(spec_world *world, char **err) {
+    if (pl_app_open(&world->config, &world->app, err) != PL_OK) {
+        world->app = NULL;
+        return PL_ERR;
+    }
+    pl_bot *bot = pl_app_bot(world->app, 0);
+    char *why = NULL;
+    if (world->coverage && pl_bot_vm(bot) && pl_coverage_watch(bot, &why) != PL_OK) {
+        fprintf(stderr, "parley test: coverage: %s\n", why);
+        free(why);
+    }
+    return PL_OK;
+}
+
+/* Closes the world's app, first adding what its bot reached to coverage. */
+static void close_app(spec_world *world) {
+    if (!world->app) return;
+    pl_bot *bot = pl_app_bot(world->app, 0);
+    char *why = NULL;
+    if (world->coverage && pl_bot_vm(bot) && pl_coverage_gather(world->coverage, bot, &why) != PL_OK) {
+        fprintf(stderr, "parley test: coverage: %s\n", why);
+        free(why);
+    }
+    pl_app_close(world->app);
+    world->app = NULL;
+}
+
+/* native.reset(): the bot starts afresh, as for the first spec: a new empty
+ * store (sessions, transcripts, orders, jobs, events), the catalog's stock,
+ * scripts loaded anew, parley's clock back to now and no logged errors. */
+static int native_reset(lua_State *L) {
+    spec_world *world = world_of(L);
+    json_array_clear(logged);
+    if (world->fresh) return 0; /* (as it is after the file's or block's reset) */
+    close_app(world);
+    pl_clock_advance(-world->advanced_ms);
+    world->advanced_ms = 0;
+    char *err = NULL;
+    if (open_app(world, &err) != PL_OK) {
+        lua_pushfstring(L, "testing: the bot could not start afresh: %s", err);
+        free(err);
+        return lua_error(L);
+    }
+    /* (its load's warnings were shown when the first app opened) */
+    json_array_clear(logged);
+    world->fresh = 1;
+    return 0;
+}
+
 static int open_native(lua_State *L) {
     static const luaL_Reg fns[] = {{"send", native_send},
                                    {"event", native_event},
@@ -370,6 +470,7 @@ static int open_native(lua_State *L) {
                                    {"advance", native_advance},
                                    {"errors", native_errors},
                                    {"bot", native_bot},
+                                   {"reset", native_reset},
                                    {NULL, NULL}};
     luaL_newlib(L, fns);
     return 1;
@@ -385,8 +486,15 @@ static int spec_exit(lua_State *L) {
     return lua_error(L);
 }
 
-static void set_args(lua_State *L, const char *spec_dir, int argc, char **argv) {
-    lua_createtable(L, argc + 1, 1);
+/* busted's command line: the options given, then the statement that has
+ * parley.testing hook every spec's start (busted runs -e statements once
+ * its core is up and before any spec file loads), then the spec folder,
+ * as spec/ in the bot's folder (busted works there), so that messages name
+ * spec/x_spec.lua:12 the way they name flows/x.lua:12, never cut short. */
+static const char hooks[] = "require('parley.testing').install_hooks(require('busted'))";
+
+static void set_args(lua_State *L, const char *bot_dir, int argc, char **argv) {
+    lua_createtable(L, argc + 4, 1);
     lua_pushliteral(L, "parley test");
     lua_rawseti(L, -2, 0);
     int n = 0;
@@ -394,14 +502,20 @@ static void set_args(lua_State *L, const char *spec_dir, int argc, char **argv) 
         lua_pushstring(L, argv[i]);
         lua_rawseti(L, -2, ++n);
     }
-    lua_pushstring(L, spec_dir);
+    lua_pushliteral(L, "-e");
+    lua_rawseti(L, -2, ++n);
+    lua_pushstring(L, hooks);
+    lua_rawseti(L, -2, ++n);
+    lua_pushfstring(L, "--directory=%s", bot_dir);
+    lua_rawseti(L, -2, ++n);
+    lua_pushliteral(L, "spec");
     lua_rawseti(L, -2, ++n);
     lua_setglobal(L, "arg");
 }
 
 static const char runner[] = "require 'busted.runner'({ standalone = false })";
 
-static int run_busted(pl_app *app, const char *spec_dir, int argc, char **argv) {
+static int run_busted(spec_world *world, const char *bot_dir, int argc, char **argv) {
     lua_State *L = luaL_newstate();
     *(void **)lua_getextraspace(L) = NULL;
     luaL_openlibs(L);
@@ -414,9 +528,9 @@ static int run_busted(pl_app *app, const char *spec_dir, int argc, char **argv) 
     lua_pushcfunction(L, spec_exit);
     lua_setfield(L, -2, "exit");
     lua_pop(L, 1);
-    lua_pushlightuserdata(L, app);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &app_key);
-    set_args(L, spec_dir, argc, argv);
+    lua_pushlightuserdata(L, world);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &world_key);
+    set_args(L, bot_dir, argc, argv);
     int rc = 0;
     if (luaL_loadbuffer(L, runner, sizeof runner - 1, "=(parley test)") != LUA_OK ||
         lua_pcall(L, 0, 0, 0) != LUA_OK) {
@@ -435,6 +549,58 @@ static int run_busted(pl_app *app, const char *spec_dir, int argc, char **argv) 
     return rc;
 }
 
+/* Takes --coverage[=FILE] out of the arguments meant for busted (whose own
+ * --coverage, LuaCov, could not see into the bot's sandboxed states).
+ * Returns whether it was given; *file is its FILE or NULL. */
+static int take_coverage_option(int *argc, char **argv, const char **file) {
+    int given = 0, kept = 0;
+    for (int i = 0; i < *argc; i++) {
+        if (strcmp(argv[i], "--coverage") == 0) {
+            given = 1;
+        } else if (strncmp(argv[i], "--coverage=", 11) == 0) {
+            given = 1;
+            *file = argv[i] + 11;
+        } else {
+            argv[kept++] = argv[i];
+        }
+    }
+    *argc = kept;
+    return given;
+}
+
+/* The coverage report: text on stdout, and JSON to file ("-": stdout,
+ * instead of the text). Returns 0, or 1 when the file cannot be written. */
+static int report_coverage(const pl_coverage *cov, const char *file) {
+    if (!file || strcmp(file, "-") != 0) pl_coverage_print(cov, stdout);
+    if (!file) return 0;
+    json_t *report = pl_coverage_json(cov);
+    int rc = 0;
+    if (strcmp(file, "-") == 0) {
+        json_dumpf(report, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+        fputc('\n', stdout);
+    } else if (json_dump_file(report, file, JSON_INDENT(2) | JSON_SORT_KEYS) != 0) {
+        fprintf(stderr, "parley test: cannot write the coverage report to %s\n", file);
+        rc = 1;
+    }
+    json_decref(report);
+    return rc;
+}
+
+/* Runs the specs in a world whose first app is open; returns the exit code. */
+static int run_specs(spec_world *world, const char *bot_dir, int argc, char **argv, const char *coverage_file) {
+    char *cwd = getcwd(NULL, 0); /* (busted moves to the bot's folder) */
+    pl_log_set_sink(capture_log, NULL, 1);
+    int rc = run_busted(world, bot_dir, argc, argv);
+    pl_log_set_sink(NULL, NULL, 0);
+    if (cwd && chdir(cwd) != 0) fprintf(stderr, "parley test: cannot return to %s\n", cwd);
+    free(cwd);
+    close_app(world);
+    pl_clock_advance(-world->advanced_ms);
+    fflush(stdout);
+    if (world->coverage && report_coverage(world->coverage, coverage_file) != 0 && rc == 0) rc = 1;
+    return rc;
+}
+
 int pl_cmd_test(int argc, char **argv) {
     int first = 1;
     const char *dir = NULL;
@@ -446,6 +612,9 @@ int pl_cmd_test(int argc, char **argv) {
         dir = argv[1];
         first = 2;
     }
+    int nargs = argc - first;
+    const char *coverage_file = NULL;
+    int coverage = take_coverage_option(&nargs, argv + first, &coverage_file);
     char *default_dir = dir ? NULL : pl_cli_default_bot();
     if (!dir) dir = default_dir;
     struct stat st;
@@ -455,34 +624,32 @@ int pl_cmd_test(int argc, char **argv) {
     }
     char *real = realpath(dir, NULL);
     char *spec_dir = pl_strdupf("%s/spec", real);
-    free(real);
     int rc;
     if (stat(spec_dir, &st) != 0) {
         rc = pl_cli_usage_error("test", "%s: no spec folder", spec_dir);
     } else {
         pl_log_set_level(PL_LOG_WARN);
         logged = json_array();
-        char *dirs[] = {(char *)dir};
-        pl_app_config config = {.db_path = ":memory:", .sync = PL_SYNC_NORMAL, .bot_dirs = dirs,
-                                .nbots = 1, .watch = 0};
-        pl_app *app = NULL;
+        char *dirs[] = {real};
+        spec_world world = {.config = {.db_path = ":memory:", .sync = PL_SYNC_NORMAL, .bot_dirs = dirs,
+                                       .nbots = 1, .watch = 0},
+                            .coverage = coverage ? pl_coverage_new() : NULL};
         char *err = NULL;
         /* one bot and no neighbours to protect: its share of the loop is all of it */
         pl_usage_set_policy(&(pl_usage_policy){1.0, INT64_MAX / 4});
-        if (pl_app_open(&config, &app, &err) != PL_OK) {
+        if (open_app(&world, &err) != PL_OK) {
             fprintf(stderr, "parley test: %s\n", err);
             free(err);
             rc = 1;
         } else {
-            pl_log_set_sink(capture_log, NULL, 1);
-            rc = run_busted(app, spec_dir, argc - first, argv + first);
-            pl_log_set_sink(NULL, NULL, 0);
-            pl_app_close(app);
+            rc = run_specs(&world, real, nargs, argv + first, coverage_file);
         }
+        pl_coverage_free(world.coverage);
         json_decref(logged);
         logged = NULL;
     }
     free(spec_dir);
+    free(real);
     free(default_dir);
     return rc;
 }

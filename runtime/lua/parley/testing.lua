@@ -8,10 +8,92 @@
 --   chat:tap "Latte"                -- a choice by title, payload or number
 --   assert.truthy(chat:says "size")
 --   assert.equal("order.size", chat:step())
+--
+-- Every `it` starts on a fresh bot (a new empty store, the catalog's stock,
+-- parley's clock at now, no logged errors) unless a block around it calls
+-- testing.share(). A turn that fails (a script error, a budget) makes the
+-- call that sent it raise at the spec's line with the turn's file:line,
+-- unless the spec sent it with chat:fails. docs/testing.md is the reference.
 local native = require "parley.testing.native"
 
 local testing = {}
 local count = 0
+
+-- This file, as debug.getinfo names it: the frames of the spec are the others.
+local HERE = debug.getinfo(1, "S").source
+
+-- Raises msg at the line of the spec that called into this module.
+local function raise_in_spec(msg)
+  local level = 2
+  while true do
+    local info = debug.getinfo(level, "S")
+    if info == nil or info.source ~= HERE then break end
+    level = level + 1
+  end
+  error(msg, level)
+end
+
+-- Isolation ------------------------------------------------------------------
+
+-- The spec file and describe blocks running now (outermost first), and
+-- those of them that called testing.share().
+local blocks = {}
+local shared = setmetatable({}, { __mode = "k" })
+local in_test = false -- an `it` is running
+
+local function sharing()
+  for i = 1, #blocks do
+    if shared[blocks[i]] then return true end
+  end
+  return false
+end
+
+-- testing.share(): the `it`s of the block that calls it (a describe, or a
+-- whole spec file at its top) share one bot: it starts afresh once, before
+-- the block's setup, and keeps what each `it` leaves for the next.
+function testing.share()
+  local block = blocks[#blocks]
+  if block == nil or in_test then
+    error("testing.share() belongs in a describe block or at the top of a spec file, not in an it", 2)
+  end
+  shared[block] = true
+end
+
+-- testing.reset(): the bot starts afresh now, as at the start of an `it`.
+function testing.reset() native.reset() end
+
+-- Called by `parley test` once, before any spec file loads (specs never
+-- call it): a fresh bot at the start of every file and describe block and
+-- before every `it` (before its before_each), except inside a shared block.
+function testing.install_hooks(busted)
+  local function enter(block)
+    if not sharing() then native.reset() end
+    blocks[#blocks + 1] = block
+    return nil, true
+  end
+  local function leave()
+    blocks[#blocks] = nil
+    return nil, true
+  end
+  busted.subscribe({ "file", "start" }, enter)
+  busted.subscribe({ "file", "end" }, leave)
+  busted.subscribe({ "describe", "start" }, enter)
+  busted.subscribe({ "describe", "end" }, leave)
+  busted.subscribe({ "test", "start" }, function()
+    in_test = true
+    return nil, true
+  end)
+  busted.subscribe({ "test", "end" }, function()
+    in_test = false
+    return nil, true
+  end)
+  -- (a before_each of the root block runs before those of the spec's blocks)
+  busted.before_each(function()
+    if not sharing() then native.reset() end
+  end)
+end
+
+-- The bot ----------------------------------------------------------------------
 
 local Conversation = {}
 Conversation.__index = Conversation
@@ -52,15 +134,25 @@ function testing.stock(key, n) native.stock(key, n) end
 -- A stored order by number.
 function testing.order(id) return native.order(id) end
 
-function Conversation:post(fields)
+-- Sends the message; returns the turn's replies and, when the turn failed,
+-- its error ("file:line: message"; the replies are the bot's fallback then).
+local function deliver(self, fields)
   fields.user, fields.channel, fields.locale, fields.info = self.user, self.channel, self.locale, self.info
-  self.replies = native.send(fields)
-  return self.replies
+  local replies, err = native.send(fields)
+  self.replies, self.failed = replies, err
+  return replies, err
+end
+
+-- Sends the message; a turn that failed raises at the spec's line.
+function Conversation:post(fields)
+  local replies, err = deliver(self, fields)
+  if err then raise_in_spec("the turn failed: " .. err) end
+  return replies
 end
 
 -- Sends text as the shopper; returns this turn's replies.
 function Conversation:send(text)
-  assert(type(text) == "string", "chat:send(text) needs a string")
+  if type(text) ~= "string" then error("chat:send(text) needs a string", 2) end
   return self:post({ text = text })
 end
 
@@ -78,9 +170,8 @@ function Conversation:offered()
   return list
 end
 
--- Taps a choice of the last turn: by number, by exact title or payload, or
--- by the start of its title ("Latte" for "Latte · €3.80").
-function Conversation:tap(which)
+-- The choice of the last turn that `which` names (see chat:tap).
+local function find_choice(self, which)
   local offered = self:offered()
   local choice
   if math.type(which) == "integer" then choice = offered[which] end
@@ -95,10 +186,37 @@ function Conversation:tap(which)
   if not choice then
     local titles = {}
     for i, c in ipairs(offered) do titles[i] = string.format("%d) %s", i, c.title) end
-    error(string.format("no choice '%s' in the last replies; offered: %s", tostring(which),
-      #titles > 0 and table.concat(titles, ", ") or "none"), 2)
+    raise_in_spec(string.format("no choice '%s' in the last replies; offered: %s%s", tostring(which),
+      #titles > 0 and table.concat(titles, ", ") or "none",
+      self.failed and " (the last turn failed: " .. self.failed .. ")" or ""))
   end
-  return self:press(choice.payload)
+  return choice
+end
+
+-- Taps a choice of the last turn: by number, by exact title or payload, or
+-- by the start of its title ("Latte" for "Latte · €3.80").
+function Conversation:tap(which)
+  return self:press(find_choice(self, which).payload)
+end
+
+-- Sends a message whose turn is meant to fail (a spec of the bot's error
+-- path): text, {payload = ...} or {tap = ...}. Returns the turn's error
+-- ("file:line: message"); chat.replies are the bot's fallback. Raises when
+-- the turn did not fail.
+function Conversation:fails(what)
+  local fields
+  if type(what) == "string" then
+    fields = { text = what }
+  elseif type(what) == "table" and what.tap ~= nil then
+    fields = { payload = find_choice(self, what.tap).payload }
+  elseif type(what) == "table" and type(what.payload) == "string" then
+    fields = { payload = what.payload }
+  else
+    error("chat:fails(text | {payload = ...} | {tap = ...})", 2)
+  end
+  local _, err = deliver(self, fields)
+  if not err then raise_in_spec("the turn was expected to fail, but it answered: " .. self:text()) end
+  return err
 end
 
 -- The texts of the last turn's replies.
@@ -220,11 +338,12 @@ function Conversation:watch() self.pushed_since = #self:transcript() end
 function Conversation:agent(action, fields)
   fields = fields or {}
   self:watch()
-  local status = native.event(self.user, self.channel, {
+  local status, err = native.event(self.user, self.channel, {
     type = "agent", action = action, agent = fields.agent or "agent",
     text = fields.text, flow = fields.flow, step = fields.step,
   })
-  assert(status == 200, "the agent's " .. action .. " was not committed (status " .. tostring(status) .. ")")
+  if status ~= 200 then raise_in_spec("the agent's " .. action .. " was not committed (status " .. tostring(status) .. ")") end
+  if err then raise_in_spec("the turn of the agent's " .. action .. " failed: " .. err) end
   return self:pushed()
 end
 
@@ -241,8 +360,9 @@ function Conversation:visit(page)
   self:watch()
   local ev = { type = "page" }
   for k, v in pairs(page or {}) do ev[k] = v end
-  local status = native.event(self.user, self.channel, ev)
-  assert(status == 200, "the page event was not committed (status " .. tostring(status) .. ")")
+  local status, err = native.event(self.user, self.channel, ev)
+  if status ~= 200 then raise_in_spec("the page event was not committed (status " .. tostring(status) .. ")") end
+  if err then raise_in_spec("the turn of the page visit failed: " .. err) end
   return self:pushed()
 end
 

@@ -50,7 +50,7 @@ describe("flows", function()
 
   it("reports a step name that does not exist, with the step's file:line", function()
     local chat = started()
-    chat:send "bad_step"
+    chat:fails "bad_step"
     assert.equal("Something broke.", chat:text())
     local errors = table.concat(testing.errors(), "\n")
     assert.matches("flows/main.lua:%d+: returned 'no_such_step', but flow 'main' has no step 'no_such_step'", errors)
@@ -59,7 +59,7 @@ describe("flows", function()
 
   it("reports a step that returns something that is not a transition", function()
     local chat = started()
-    chat:send "bad_return"
+    chat:fails "bad_return"
     assert.matches("returned a number", table.concat(testing.errors(), "\n"))
   end)
 end)
@@ -188,14 +188,14 @@ describe("the tone", function()
 
   it("names the missing placeholder and the flow's line", function()
     local chat = started()
-    chat:send "missing_var"
+    chat:fails "missing_var"
     assert.equal("Something broke.", chat:text())
     assert.matches("flows/main.lua:%d+: template 'hello_name' %(en%) needs {name}", table.concat(testing.errors(), "\n"))
   end)
 
   it("names an unknown template", function()
     local chat = started()
-    chat:send "unknown_template"
+    chat:fails "unknown_template"
     assert.matches("flows/main.lua:%d+: no template 'no_such_template'", table.concat(testing.errors(), "\n"))
   end)
 
@@ -250,10 +250,10 @@ describe("the catalog, cart and rules", function()
 
   it("refuses an unknown option and a second currency, naming the flow line", function()
     local chat = shop()
-    chat:send "add cake huge"
+    chat:fails "add cake huge"
     assert.matches("flows/shop.lua:%d+: cart:add: product 'cake' has no size 'huge'", table.concat(testing.errors(), "\n"))
     chat:send "add cafe"
-    chat:send "add yen"
+    chat:fails "add yen"
     assert.matches("the cart is in EUR but 'yen' is priced in JPY", table.concat(testing.errors(), "\n"))
     assert.equal(1, #chat:cart().lines)
   end)
@@ -291,7 +291,7 @@ describe("the sandbox", function()
   it("aborts a runaway loop: fallback reply, file:line logged, session unchanged", function()
     local chat = started()
     local before = chat:session()
-    chat:send "loop"
+    chat:fails "loop"
     assert.equal("Something broke.", chat:text())
     assert.matches("flows/main.lua:7: instruction budget of 200000 exceeded", table.concat(testing.errors(), "\n"))
     assert.same(before.stack, chat:session().stack)
@@ -301,14 +301,14 @@ describe("the sandbox", function()
 
   it("does not let pcall swallow the instruction budget", function()
     local chat = started()
-    chat:send "pcall_loop"
+    chat:fails "pcall_loop"
     assert.equal("Something broke.", chat:text())
     assert.matches("instruction budget", table.concat(testing.errors(), "\n"))
   end)
 
   it("aborts a turn that exhausts the memory budget, and the bot goes on", function()
     local chat = started()
-    chat:send "memory"
+    chat:fails "memory"
     assert.equal("Something broke.", chat:text())
     assert.matches("memory budget of 16 MB exceeded", table.concat(testing.errors(), "\n"))
     chat:send "5"
@@ -317,9 +317,9 @@ describe("the sandbox", function()
 
   it("refuses to store a function in a slot, at the line that tried", function()
     local chat = started()
-    chat:send "store_function"
+    chat:fails "store_function"
     assert.matches("flows/main.lua:%d+: slot 'f': a function cannot be stored", table.concat(testing.errors(), "\n"))
-    chat:send "store_nested"
+    chat:fails "store_nested"
     assert.matches("session.stack%[1%].slots.t.f: a function cannot be stored", table.concat(testing.errors(), "\n"))
   end)
 
@@ -379,11 +379,11 @@ describe("analytics events", function()
 
   it("refuses a name that is not a word, props that are not JSON, and props too big, at the script's line", function()
     local chat = started()
-    chat:send "track_bad_name"
+    chat:fails "track_bad_name"
     assert.matches("flows/main.lua:%d+: c:track%(name %[, props%]%): name is a word", table.concat(testing.errors(), "\n"))
-    chat:send "track_function"
+    chat:fails "track_function"
     assert.matches("flows/main.lua:%d+: c:track: props must be JSON values", table.concat(testing.errors(), "\n"))
-    chat:send "track_big"
+    chat:fails "track_big"
     assert.matches("flows/main.lua:%d+: c:track: props are %d+ bytes written as JSON; at most 2048",
       table.concat(testing.errors(), "\n"))
     assert.equal(3, #chat:events("script_error"))
@@ -401,7 +401,7 @@ describe("analytics events", function()
 
   it("keeps nothing a failed turn tracked, and records the error with its file:line only", function()
     local chat = started()
-    chat:send "track_then_fail"
+    chat:fails "track_then_fail"
     assert.equal(0, #chat:events("before_failure"))
     local err = chat:events("script_error")
     assert.equal(1, #err)
@@ -410,7 +410,7 @@ describe("analytics events", function()
 
   it("records a budget abort as such", function()
     local chat = started()
-    chat:send "track_loop"
+    chat:fails "track_loop"
     testing.errors()
     assert.equal(0, #chat:events("before_loop"))
     assert.same({ budget = "instructions" }, chat:events("budget_abort")[1].props)

@@ -37,7 +37,7 @@ describe("a hostile brand", function()
       chat:send "hello"
       assert.equal("Ready.", chat:text())
       testing.errors()
-      chat:send(name)
+      chat:fails(name)
       assert.equal("Something broke.", chat:text())
       local logged = table.concat(testing.errors(), "\n")
       assert.matches("flows/main.lua:%d+: ", logged)

@@ -1,0 +1,4 @@
+-- scripts/jobs.lua: the job "remind" schedules.
+return {
+  nudge = function(c) c:say "nudge" end,
+}

@@ -1,0 +1,16 @@
+-- spec/covered_spec.lua: reaches some of the bot, not all of it, so that
+-- tests/spec_runtime/run.py knows what `parley test --coverage` must list.
+local testing = require "parley.testing"
+
+it("greets and echoes in English", function()
+  local chat = testing.conversation { locale = "en" }
+  chat:send "hi"
+  chat:send "there"
+  assert.equal("You said there", chat:text())
+end)
+
+it("greets in Spanish", function()
+  local chat = testing.conversation { locale = "es" }
+  chat:send "hola"
+  assert.equal("Hola.", chat:text())
+end)
