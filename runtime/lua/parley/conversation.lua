@@ -24,7 +24,7 @@ local mt = { __index = C }
 -- Builds the `c` of one turn. Its fields are plain values so that reading
 -- them costs nothing: slots (the current flow's, kept up to date by the
 -- engine through conversation.refresh), profile, cart, catalog (in the
--- shopper's locale), locale, user, channel, persona, msg, result. What only
+-- shopper's locale), locale, user, channel, persona (the locale's), msg, result. What only
 -- some turns need is set when first needed: result, recommended, the
 -- effects (jobs, handoff: nil while there are none) and seed_base (see
 -- tone:render).
@@ -45,7 +45,7 @@ function conversation.new(bot, session, msg)
   local the_cart = cart.of(session.cart, view, bot.discounts)
   local c = setmetatable({
     bot = bot, session = session, msg = msg, out = { nil, nil }, said = 0, frame = frame, slots = slots,
-    locale = locale, user = msg.user, channel = msg.channel, persona = bot.tone.persona,
+    locale = locale, user = msg.user, channel = msg.channel, persona = bot.tone:persona_of(locale),
     catalog = view,
     cart = the_cart,
     profile = profile_proxies[profile] or util.storable_proxy(profile, "profile"),
@@ -184,7 +184,7 @@ function C:choices(list, reply)
   end
   -- the items up to the first nil (or a bad one), appended as they are
   local to, bad, why = add_choices(list, choices, from)
-  if to > from and tone_.persona.emoji == false then tone_:strip_titles(choices, from + 1, to) end
+  if to > from and tone_:persona_of(self.locale).emoji == false then tone_:strip_titles(choices, from + 1, to) end
   if bad then error(bad_choice(bad, why), 2) end
   return reply
 end
@@ -339,6 +339,7 @@ function C:set_locale(locale)
   self.session.locale = locale
   self.session.locale_chosen = true
   self.locale = locale
+  self.persona = self.bot.tone:persona_of(locale)
   self.catalog = self.bot.catalog:view(locale)
   self.cart.view = self.catalog
 end

@@ -163,6 +163,44 @@ describe("the tone", function()
     assert.equal("Hi there!", chat:text())
   end)
 
+  it("strips emoji only: never a minus sign, an arrow, a currency, a symbol in text or CJK", function()
+    local chat = started()
+    chat:send "symbols"
+    assert.equal("−€1.50 → ¥500 ✓ ★ ♥ ☀ 咖啡 done −3 ← ok", chat:text())
+    chat:send "emoji_choices"
+    assert.same({ "Yes", "Back → menu", "−1" }, (function()
+      local titles = {}
+      for i, choice in ipairs(chat:offered()) do titles[i] = choice.title end
+      return titles
+    end)())
+  end)
+
+  it("takes persona fields per locale over the base persona", function()
+    local de = started { locale = "de" }
+    de:send "emoji"
+    assert.equal("Hallo ☕ von Testi 🎉!", de:text()) -- the German persona has emoji, and its own name
+    de:press "name"
+    de:send "Ada"
+    assert.equal("Hallo Ada, ich bin Testi!", de:texts()[1])
+    local en = started()
+    en:send "emoji_choices"
+    assert.equal("Hi there!", en:texts()[1])
+    en:send "locale_de" -- the persona follows the locale the flow switches to
+    en:send "emoji"
+    assert.equal("Hallo ☕ von Testi 🎉!", en:text())
+  end)
+
+  it("tells the style hook the kind, key, locale, channel and the locale's persona", function()
+    local chat = started()
+    chat:send "style_info"
+    assert.equal("Info [text style_info en rest Testy false]", chat.replies[1].text)
+    assert.equal("Info choice [choice nil en rest Testy false]", chat.replies[1].choices[1].title)
+    assert.equal("Info card [card nil en rest Testy false]", chat.replies[1].cards[1].subtitle)
+    local de = started { locale = "de", channel = "console" }
+    de:send "style_info"
+    assert.equal("Info [text style_info de console Testi true]", de.replies[1].text)
+  end)
+
   it("falls back to the default locale for untranslated templates", function()
     local chat = started { locale = "de" }
     assert.equal("Willkommen", chat:session() and "Willkommen")
