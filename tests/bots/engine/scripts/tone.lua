@@ -22,6 +22,7 @@ return {
       -- family (joined), a flag, a subdivision's flag (tags), a keycap, a heart with its selector
       symbols = "−€1.50 → ¥500 ✓ ★ ♥ ☀ 咖啡 ☕ 👋🏽 👨‍👩‍👧 🇪🇸 🏴󠁧󠁢󠁳󠁣󠁴󠁿 1️⃣ ❤️ done −3 ← ok",
       style_info = "Info",
+      bye = "Bye for now.",
       shop = "What would you like?",
       recommend = "{n} ideas:",
       reason_coffee = "good with coffee",

@@ -114,6 +114,50 @@ describe("the router", function()
     assert.equal("Hello help, I am Testy!\nMenu: what now?", chat:text())
   end)
 
+  it("resumes a finished conversation at the start flow's 'resume' step, without the welcome", function()
+    local chat = started()
+    chat:send "finish"
+    assert.equal("Bye for now.", chat:text())
+    assert.is_nil(chat:step())
+    assert.is_true(chat:session().ended)
+    chat:send "help"
+    assert.equal("This is help.\nMenu: what now?", chat:text())
+    assert.equal("main.menu", chat:step())
+    assert.is_nil(chat:session().ended)
+  end)
+
+  it("begins a conversation whose first message is an intent that resumes", function()
+    local chat = testing.conversation()
+    chat:send "help"
+    assert.matches("^This is help.\nWelcome [ABCD]\nMenu: what now%?$", chat:text())
+    assert.equal("main.menu", chat:step())
+  end)
+
+  it("runs an intent's sub-flow where no step waits, then goes on where c:resume() would", function()
+    local first = testing.conversation()
+    first:send "a question first"
+    assert.equal("What is your question?", first:text())
+    first:send "opening hours" -- the conversation had not begun: now it does
+    assert.matches("^Good question about opening hours.\nWelcome [ABCD]\nMenu: what now%?$", first:text())
+    local chat = started()
+    chat:send "finish"
+    chat:send "question"
+    assert.equal("faq.start", chat:step())
+    chat:send "prices" -- it had finished: back at its 'resume' step
+    assert.equal("Good question about prices.\nMenu: what now?", chat:text())
+    assert.equal("main.menu", chat:step())
+  end)
+
+  it("keeps a finished conversation finished after an intent that returns nothing; the next message begins again", function()
+    local chat = started()
+    chat:send "finish"
+    chat:send "shh"
+    assert.equal("Quiet now.", chat:text())
+    assert.is_nil(chat:step())
+    chat:send "hello"
+    assert.matches("^Welcome [ABCD]\nMenu: what now%?$", chat:text())
+  end)
+
   it("matches intents per locale", function()
     local chat = started { locale = "de" }
     chat:send "eine frage bitte"
