@@ -209,6 +209,8 @@ static size_t code_at(const char *s, size_t pos, size_t len, int32_t *cp) {
     return (size_t)n;
 }
 
+static int is_regional_indicator(int32_t cp) { return cp >= 0x1F1E6 && cp <= 0x1F1FF; }
+
 static int is_keycap_base(int32_t cp) { return (cp >= '0' && cp <= '9') || cp == '#' || cp == '*'; }
 
 /* Whether the character at pos (cp, n bytes) starts an emoji. */
@@ -236,6 +238,9 @@ static size_t emoji_at(const char *s, size_t pos, size_t len) {
     size_t n = code_at(s, pos, len, &cp);
     if (!n || !starts_emoji(s, pos, len, cp, n)) return 0;
     size_t end = pos + n;
+    int32_t second = 0;
+    size_t m2 = is_regional_indicator(cp) ? code_at(s, end, len, &second) : 0;
+    if (m2 && is_regional_indicator(second)) end += m2; /* a flag is a pair of them */
     for (;;) {
         size_t m = code_at(s, end, len, &cp);
         if (m && is_emoji_tail(cp)) {

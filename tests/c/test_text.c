@@ -173,7 +173,8 @@ TEST(strip_emoji_removes_emoji) {
     CHECK(stripped_is("Pride \U0001F3F3\uFE0F\u200D\U0001F308.", "Pride.", 1));
     CHECK(stripped_is("See \U0001F441\u200D\U0001F5E8 this", "See this", 1));
     /* flags: a pair of regional indicators, and a subdivision's tags (England) */
-    CHECK(stripped_is("Hecho en \U0001F1EA\U0001F1F8", "Hecho en", 2));
+    CHECK(stripped_is("Hecho en \U0001F1EA\U0001F1F8", "Hecho en", 1));
+    CHECK(stripped_is("\U0001F1EF\U0001F1F5\U0001F1EB\U0001F1F7 two flags", "two flags", 2));
     CHECK(stripped_is("From \U0001F3F4\U000E0067\U000E0062\U000E0065\U000E006E\U000E0067\U000E007F with love",
                       "From with love", 1));
 }

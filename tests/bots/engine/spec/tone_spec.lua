@@ -40,3 +40,18 @@ describe("a persona per locale", function()
     assert.equal("Bea", t:persona_of("en").name)
   end)
 end)
+
+describe("parley.text.strip_emoji", function()
+  local text = require "parley.text"
+
+  it("removes what emoji = false removes, and says how many", function()
+    assert.same({ "−€2 → ok ✓", 2 }, { text.strip_emoji "−€2 → ☕ ok ✓ 🇪🇸" })
+    assert.same({ "plain − text", 0 }, { text.strip_emoji "plain − text" })
+  end)
+
+  it("raises for text that is not UTF-8", function()
+    local ok, err = pcall(text.strip_emoji, "bad \255 bytes")
+    assert.is_false(ok)
+    assert.matches("not valid UTF%-8", err)
+  end)
+end)
