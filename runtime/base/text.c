@@ -266,8 +266,11 @@ size_t pl_text_strip_emoji(const char *s, size_t len, char *out, size_t *removed
         unsigned char b = (unsigned char)s[pos];
         size_t skip = b >= 0x80 || is_keycap_base(b) ? emoji_at(s, pos, len) : 0;
         if (!skip) {
-            if (out) out[n] = s[pos];
-            n++, pos++;
+            int32_t cp;
+            size_t keep = b >= 0x80 ? code_at(s, pos, len, &cp) : 1; /* the whole character */
+            if (keep == 0) keep = 1;
+            if (out) memcpy(out + n, s + pos, keep);
+            n += keep, pos += keep;
             continue;
         }
         (*removed)++;
