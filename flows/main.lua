@@ -119,12 +119,13 @@ return {
   },
 
   pay = function(c)
-    local order, why, sku = c:checkout()
+    local order, why, short = c:checkout()
     if why == "out_of_stock" then
-      -- sold out since it went into the cart: say which, and carry on without it
-      local product = c.catalog:get(sku)
-      c:say("sold_out", { title = product and product.title or sku })
-      while c.cart:remove(sku) do end
+      -- sold out since it went into the cart: say which (the product, or
+      -- one choice of it: "the Large Latte"), and carry on without it
+      local title = short.option and (short.choice_title .. " " .. short.title) or short.title
+      c:say("sold_out", { title = title })
+      for i = #short.lines, 1, -1 do c.cart:remove(short.lines[i]) end
       if c.cart:is_empty() then return c:call("drink", nil, "pairing") end
       return "summary"
     end

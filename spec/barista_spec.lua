@@ -186,6 +186,27 @@ describe("the barista", function()
       assert.is_nil(chat:step())
     end)
 
+    it("answers 'where is my order?' after paying, and does not greet again", function()
+      local chat = at_checkout()
+      chat:tap "Pay now"
+      local order = chat:last_order()
+      chat:pay()
+      assert.is_nil(chat:step()) -- the main flow has finished
+      chat:send "where is my order?"
+      local texts = chat:texts() -- (the thank-you first: the HTTP API cannot push it)
+      assert.equal("Order #" .. order.id .. " (€7.20): paid and being prepared.", texts[#texts])
+      assert.falsy(chat:says "Bea")
+      assert.equal(0, #chat:offered())
+      assert.is_nil(chat:step())
+      chat:send "help" -- another intent that resumes: still no greeting
+      assert.truthy(chat:says "I can take your coffee order")
+      assert.falsy(chat:says "Bea")
+      assert.equal(0, #chat:offered())
+      chat:send "hi" -- what the shopper writes next begins a new order
+      assert.truthy(chat:says "Bea")
+      assert.equal("drink.choose", chat:step())
+    end)
+
     it("waits politely when the shopper writes before paying", function()
       local chat = at_checkout()
       chat:tap "Pay now"
@@ -512,6 +533,10 @@ describe("the barista", function()
       local told = chat:agent("close", { agent = "Mia" })
       assert.truthy(told[1].text:find("Thanks for chatting", 1, true))
       assert.equal(nil, chat:handoff())
+      chat:send "help" -- an intent on the closed conversation: no greeting
+      assert.truthy(chat:says "I can take your coffee order")
+      assert.falsy(chat:says "Bea")
+      assert.is_nil(chat:step())
       chat:send "hello"
       assert.truthy(chat:says "Bea")
     end)

@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unicode/uchar.h>
 #include <utf8proc.h>
 
 /* Scripts without spaces between words (and whose marks carry meaning):
@@ -183,34 +184,104 @@ char *pl_text_valid_utf8(const char *s) {
     return out;
 }
 
-/* U+1F000-U+1FAFF (F0 9F 80 80 - F0 9F AB BF), U+2600-U+27BF (E2 98 80 -
- * E2 9E BF), U+FE0F (EF B8 8F) and U+200D (E2 80 8D): their lead bytes
- * never occur inside another character, so on valid UTF-8 matching bytes
- * is matching code points. */
-static size_t emoji_at(const unsigned char *p, size_t left) {
-    if (left >= 4 && p[0] == 0xF0 && p[1] == 0x9F && p[2] >= 0x80 && p[2] <= 0xAB && p[3] >= 0x80 &&
-        p[3] <= 0xBF)
-        return 4;
-    if (left >= 3 && p[0] == 0xE2 &&
-        ((p[1] >= 0x98 && p[1] <= 0x9E && p[2] >= 0x80 && p[2] <= 0xBF) || (p[1] == 0x80 && p[2] == 0x8D)))
-        return 3;
-    if (left >= 3 && p[0] == 0xEF && p[1] == 0xB8 && p[2] == 0x8F) return 3;
-    return 0;
+/* --- emoji ----------------------------------------------------------------------- */
+
+/* What counts as an emoji is Unicode's (UTS #51), asked of ICU: a
+ * character shown as an emoji by default (Emoji_Presentation: ☕ 😀, a
+ * flag's regional indicators, a skin tone), or any emoji character that
+ * the variation selector U+FE0F asks to show as one (❤️ ➡️ ©️ 1️⃣), or a
+ * keycap (1⃣). With it goes what belongs to the sequence: selectors, skin
+ * tones, the keycap mark, the tags of a subdivision flag, and characters
+ * joined on with U+200D (👩‍💻, 🏳️‍🌈). A symbol in text presentation (− → ✓ ★ ♥
+ * © ™ € ¥) is not an emoji, nor is any letter or ideograph. */
+#define VS16 0xFE0F
+#define ZWJ 0x200D
+#define KEYCAP 0x20E3
+
+/* The code point at s[pos..len) into *cp; returns its length (0 at the end
+ * or on a byte that starts no character). */
+static size_t code_at(const char *s, size_t pos, size_t len, int32_t *cp) {
+    if (pos >= len) return 0;
+    utf8proc_int32_t c;
+    utf8proc_ssize_t n = utf8proc_iterate((const utf8proc_uint8_t *)s + pos, (utf8proc_ssize_t)(len - pos), &c);
+    if (n <= 0) return 0;
+    *cp = c;
+    return (size_t)n;
 }
 
+static int is_regional_indicator(int32_t cp) { return cp >= 0x1F1E6 && cp <= 0x1F1FF; }
+
+static int is_keycap_base(int32_t cp) { return (cp >= '0' && cp <= '9') || cp == '#' || cp == '*'; }
+
+/* Whether the character at pos (cp, n bytes) starts an emoji. */
+static int starts_emoji(const char *s, size_t pos, size_t len, int32_t cp, size_t n) {
+    if (u_hasBinaryProperty(cp, UCHAR_EMOJI_PRESENTATION)) return 1;
+    if (!u_hasBinaryProperty(cp, UCHAR_EMOJI)) return 0;
+    int32_t next = 0, joined = 0;
+    size_t m = code_at(s, pos + n, len, &next);
+    if (m && next == VS16) return 1;
+    if (m && next == KEYCAP) return is_keycap_base(cp);
+    /* (the first of a joined sequence written without its selector: 👁‍🗨) */
+    return m && next == ZWJ && code_at(s, pos + n + m, len, &joined) &&
+           u_hasBinaryProperty(joined, UCHAR_EXTENDED_PICTOGRAPHIC) && !is_keycap_base(cp);
+}
+
+/* The part of an emoji sequence that may follow any of its characters. */
+static int is_emoji_tail(int32_t cp) {
+    return cp == VS16 || cp == KEYCAP || (cp >= 0xE0020 && cp <= 0xE007F) /* tags */ ||
+           u_hasBinaryProperty(cp, UCHAR_EMOJI_MODIFIER);
+}
+
+/* The bytes of the emoji sequence at s[pos..len), or 0 when none starts there. */
+static size_t emoji_at(const char *s, size_t pos, size_t len) {
+    int32_t cp = 0;
+    size_t n = code_at(s, pos, len, &cp);
+    if (!n || !starts_emoji(s, pos, len, cp, n)) return 0;
+    size_t end = pos + n;
+    int32_t second = 0;
+    size_t m2 = is_regional_indicator(cp) ? code_at(s, end, len, &second) : 0;
+    if (m2 && is_regional_indicator(second)) end += m2; /* a flag is a pair of them */
+    for (;;) {
+        size_t m = code_at(s, end, len, &cp);
+        if (m && is_emoji_tail(cp)) {
+            end += m;
+            continue;
+        }
+        int32_t joined = 0;
+        size_t k = m && cp == ZWJ ? code_at(s, end + m, len, &joined) : 0;
+        if (!k || !u_hasBinaryProperty(joined, UCHAR_EXTENDED_PICTOGRAPHIC)) break;
+        end += m + k;
+    }
+    return end - pos;
+}
+
+/* Whether c ends a sentence's part: a space before it went with the emoji. */
+static int closes(char c) { return c == '\0' || c == '\n' || strchr("!?.,;:", c) != NULL; }
+
 size_t pl_text_strip_emoji(const char *s, size_t len, char *out, size_t *removed) {
-    const unsigned char *p = (const unsigned char *)s;
     size_t n = 0, pos = 0;
     *removed = 0;
     while (pos < len) {
-        size_t skip = p[pos] >= 0xE2 ? emoji_at(p + pos, len - pos) : 0;
-        if (skip) {
-            (*removed)++;
-            pos += skip;
-        } else if (out) {
-            out[n++] = s[pos++];
-        } else {
-            pos++;
+        /* (ASCII never starts an emoji but for a keycap's digit, # or *) */
+        unsigned char b = (unsigned char)s[pos];
+        size_t skip = b >= 0x80 || is_keycap_base(b) ? emoji_at(s, pos, len) : 0;
+        if (!skip) {
+            int32_t cp;
+            size_t keep = b >= 0x80 ? code_at(s, pos, len, &cp) : 1; /* the whole character */
+            if (keep == 0) keep = 1;
+            if (out) memcpy(out + n, s + pos, keep);
+            n += keep, pos += keep;
+            continue;
+        }
+        (*removed)++;
+        pos += skip;
+        if (!out) continue;
+        /* of the spaces either side of the emoji, the one it needed goes too */
+        char next = pos < len ? s[pos] : '\0';
+        if (next == ' ' && (n == 0 || out[n - 1] == ' ' || out[n - 1] == '\n')) {
+            while (pos < len && s[pos] == ' ') pos++;
+        } else if (closes(next)) {
+            while (n > 0 && out[n - 1] == ' ') n--;
         }
     }
     return n;

@@ -31,12 +31,15 @@ int pl_text_is_utf8(const char *s, size_t len);
  * client sent and must go into JSON. */
 char *pl_text_valid_utf8(const char *s);
 
-/* Copies s[0..len) to out (room for len bytes) without the emoji and
- * pictographs that a persona without emoji does not say: U+1F000-U+1FAFF,
- * U+2600-U+27BF, and the variation selector U+FE0F and joiner U+200D that
- * go with them. For valid UTF-8 only (bytes are matched, not decoded).
- * Returns the length written; *removed gets how many were left out. With
- * out NULL it only counts them. */
+/* Copies s[0..len) to out (room for len bytes) without its emoji, as
+ * Unicode defines them (UTS #51, through ICU): characters shown as emoji by
+ * default, any emoji character followed by the selector U+FE0F, keycaps,
+ * and whatever belongs to such a sequence (selectors, skin tones, tags,
+ * characters joined on with U+200D). Symbols in text presentation (− → ✓ ★
+ * © € ¥), letters and ideographs stay. A space the emoji needed goes with
+ * it ("Hi ☕ there 🎉!" -> "Hi there!"). For valid UTF-8 only. Returns the
+ * length written; *removed gets how many emoji were left out. With out
+ * NULL it only counts them (and the length returned means nothing). */
 size_t pl_text_strip_emoji(const char *s, size_t len, char *out, size_t *removed);
 
 /* A new copy of s with &, <, >, " and ' as HTML entities (&amp; &lt; &gt;

@@ -135,12 +135,16 @@ static void row_created(void *ud) {
     free(err);
 }
 
-/* Checks the lines against the live stock, adding up what all lines take
- * from each product and option choice; returns the sku of the first line
- * that draws on something short, or NULL. */
-static const char *short_in_stock(pl_bot *bot, const json_t *lines) {
-    json_t *stock = pl_bot_stock(bot), *wanted = json_object();
-    const char *short_sku = NULL;
+/* What an order wants of a stock key that has fewer units left. */
+typedef struct {
+    char *key;   /* "sku" or "sku/option=value" (owned) */
+    size_t line; /* the first line that draws on it, from 1 */
+    json_int_t wanted, left;
+} stock_short;
+
+/* What the lines want of each stock key, all lines together (new object). */
+static json_t *wanted_of(const json_t *lines) {
+    json_t *wanted = json_object();
     size_t i, k;
     json_t *line, *key;
     json_array_foreach(lines, i, line) {
@@ -150,14 +154,50 @@ static const char *short_in_stock(pl_bot *bot, const json_t *lines) {
             json_int_t total = json_integer_value(json_object_get(wanted, name)) +
                                json_integer_value(json_object_get(line, "qty"));
             json_object_set_new(wanted, name, json_integer(total));
-            json_t *left = json_object_get(stock, name);
-            if (!short_sku && left && json_integer_value(left) < total)
-                short_sku = json_string_value(json_object_get(line, "sku"));
         }
         json_decref(keys);
     }
+    return wanted;
+}
+
+/* Checks the lines against the live stock: fills *s with the first key (in
+ * the lines' order) of a product or option choice that has fewer units
+ * left than all lines together want, and returns whether there is one
+ * (then the caller frees s->key). */
+static int short_in_stock(pl_bot *bot, const json_t *lines, stock_short *s) {
+    json_t *stock = pl_bot_stock(bot), *wanted = wanted_of(lines);
+    size_t i, k;
+    json_t *line, *key;
+    s->key = NULL;
+    json_array_foreach(lines, i, line) {
+        json_t *keys = pl_commerce_line_keys(line);
+        json_array_foreach(keys, k, key) {
+            const char *name = json_string_value(key);
+            json_t *left = json_object_get(stock, name);
+            json_int_t want = json_integer_value(json_object_get(wanted, name));
+            if (left && json_integer_value(left) < want) {
+                *s = (stock_short){pl_strdup(name), i + 1, want, json_integer_value(left)};
+                break;
+            }
+        }
+        json_decref(keys);
+        if (s->key) break;
+    }
     json_decref(wanted);
-    return short_sku;
+    return s->key != NULL;
+}
+
+/* Pushes what short_in_stock found as {key =, line =, wanted =, left =}. */
+static void push_short(lua_State *L, const stock_short *s) {
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, s->key);
+    lua_setfield(L, -2, "key");
+    lua_pushinteger(L, (lua_Integer)s->line);
+    lua_setfield(L, -2, "line");
+    lua_pushinteger(L, (lua_Integer)s->wanted);
+    lua_setfield(L, -2, "wanted");
+    lua_pushinteger(L, (lua_Integer)s->left);
+    lua_setfield(L, -2, "left");
 }
 
 static const char *invalid_order(const json_t *o) {
@@ -173,7 +213,8 @@ static const char *invalid_order(const json_t *o) {
 }
 
 /* create_order{currency, subtotal, discount, total, discount_code?, lines}
- *   -> order (with payment_url) | nil, reason[, sku] */
+ *   -> order (with payment_url) | nil, reason
+ *   | nil, "out_of_stock", {key =, line =, wanted =, left =} (see push_short) */
 static int lua_create_order_on_loop(lua_State *L) {
     pl_turn *turn = need_turn(L, "c:checkout");
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -189,17 +230,20 @@ static int lua_create_order_on_loop(lua_State *L) {
     pl_bot *bot = pl_turn_bot(turn);
     const pl_message *msg = pl_turn_message(turn);
     const char *bad = invalid_order(order);
-    const char *short_sku = bad ? NULL : short_in_stock(bot, json_object_get(order, "lines"));
+    stock_short shortage = {0};
+    int is_short = !bad && short_in_stock(bot, json_object_get(order, "lines"), &shortage);
     pl_payment_ctx pctx;
-    const pl_payment_provider *provider = bad || short_sku ? NULL : pl_commerce_provider(commerce, bot, &pctx, &err);
-    if (bad || short_sku || !provider) {
-        if (!bad && !short_sku) pl_error("[%s] %s", pl_bot_name(bot), err);
+    const pl_payment_provider *provider = bad || is_short ? NULL : pl_commerce_provider(commerce, bot, &pctx, &err);
+    if (bad || is_short || !provider) {
+        if (!bad && !is_short) pl_error("[%s] %s", pl_bot_name(bot), err);
         free(err);
-        lua_pushnil(L);
-        lua_pushstring(L, bad ? bad : short_sku ? "out_of_stock" : "provider_unavailable");
-        if (short_sku) lua_pushstring(L, short_sku); /* before the order (which holds it) goes */
         json_decref(order);
-        return short_sku ? 3 : 2;
+        lua_pushnil(L);
+        lua_pushstring(L, bad ? bad : is_short ? "out_of_stock" : "provider_unavailable");
+        if (!is_short) return 2;
+        push_short(L, &shortage);
+        free(shortage.key);
+        return 3;
     }
     char *token = new_token();
     json_object_set_new(order, "bot", json_string(pl_bot_name(bot)));

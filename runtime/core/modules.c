@@ -121,9 +121,25 @@ static int text_hash(lua_State *L) {
     return 1;
 }
 
+static int internal_strip_emoji(lua_State *L);
+
+/* text.strip_emoji(s) -> s without its emoji (what a persona with emoji =
+ * false leaves out, see pl_text_strip_emoji) and how many there were;
+ * raises for text that is not UTF-8. For a style hook's own rules (no emoji
+ * on SMS). */
+static int text_strip_emoji(lua_State *L) {
+    luaL_checkstring(L, 1);
+    lua_settop(L, 1);
+    if (internal_strip_emoji(L) == 0) return luaL_argerror(L, 1, "not valid UTF-8");
+    return 2;
+}
+
 static int open_text(lua_State *L) {
-    static const luaL_Reg fns[] = {
-        {"fold", text_fold}, {"has_phrase", text_has_phrase}, {"hash", text_hash}, {NULL, NULL}};
+    static const luaL_Reg fns[] = {{"fold", text_fold},
+                                   {"has_phrase", text_has_phrase},
+                                   {"hash", text_hash},
+                                   {"strip_emoji", text_strip_emoji},
+                                   {NULL, NULL}};
     luaL_newlib(L, fns);
     return 1;
 }

@@ -145,6 +145,57 @@ TEST(html_escape) {
     free(e);
 }
 
+/* Strips a NUL-terminated string and compares it with want. */
+static int stripped_is(const char *s, const char *want, size_t want_removed) {
+    size_t len = strlen(s), counted = 0, removed = 0;
+    char *out = malloc(len + 1);
+    pl_text_strip_emoji(s, len, NULL, &counted);
+    out[pl_text_strip_emoji(s, len, out, &removed)] = '\0';
+    int ok = strcmp(out, want) == 0 && removed == want_removed && counted == removed;
+    if (!ok) printf("#   strip(\"%s\") = \"%s\" (%zu removed), want \"%s\" (%zu)\n", s, out, removed, want, want_removed);
+    free(out);
+    return ok;
+}
+
+TEST(strip_emoji_removes_emoji) {
+    CHECK(stripped_is("Hi \u2615 there \U0001F389!", "Hi there!", 2));            /* ☕ 🎉 */
+    CHECK(stripped_is("\u2728 Great choice", "Great choice", 1));                  /* ✨ at the start */
+    CHECK(stripped_is("Thanks! \U0001F49B", "Thanks!", 1));                        /* 💛 at the end */
+    CHECK(stripped_is("Ready \u2615\nNext", "Ready\nNext", 1));
+    CHECK(stripped_is("a \U0001F355\U0001F525 b", "a b", 2));                     /* 🍕🔥 */
+    CHECK(stripped_is("Love \u2764\uFE0F it", "Love it", 1));                      /* ❤️ */
+    CHECK(stripped_is("Go \u27A1\uFE0F now", "Go now", 1));                        /* ➡️ */
+    CHECK(stripped_is("Press 1\uFE0F\u20E3 or #\u20E3", "Press or", 2));        /* keycaps */
+    CHECK(stripped_is("Wave \U0001F44B\U0001F3FD!", "Wave!", 1));                  /* skin tone */
+    /* joined sequences: 👩‍💻, 👨‍👩‍👧‍👦, 🏳️‍🌈, 👁‍🗨 (no selector) */
+    CHECK(stripped_is("Dev \U0001F469\u200D\U0001F4BB here", "Dev here", 1));
+    CHECK(stripped_is("\U0001F468\u200D\U0001F469\u200D\U0001F467\u200D\U0001F466 family", "family", 1));
+    CHECK(stripped_is("Pride \U0001F3F3\uFE0F\u200D\U0001F308.", "Pride.", 1));
+    CHECK(stripped_is("See \U0001F441\u200D\U0001F5E8 this", "See this", 1));
+    /* flags: a pair of regional indicators, and a subdivision's tags (England) */
+    CHECK(stripped_is("Hecho en \U0001F1EA\U0001F1F8", "Hecho en", 1));
+    CHECK(stripped_is("\U0001F1EF\U0001F1F5\U0001F1EB\U0001F1F7 two flags", "two flags", 2));
+    CHECK(stripped_is("From \U0001F3F4\U000E0067\U000E0062\U000E0065\U000E006E\U000E0067\U000E007F with love",
+                      "From with love", 1));
+}
+
+TEST(strip_emoji_keeps_symbols) {
+    const char *kept[] = {
+        "Code WELCOME: \u2212\u20AC1.00",                 /* − € */
+        "-5 \u2212 3 = \u22128",                            /* minus signs */
+        "Next \u2192 pay \u2190 back \u2194 \u21D2",      /* → ← ↔ ⇒ */
+        "\u00A5500 \u00A3 $ \u20B9 \u20A9 \u20BF",        /* currency */
+        "\u3044\u3089\u3063\u3057\u3083\u3044\u307E\u305B \u5496\u5561 \uD55C\uAD6D\uC5B4", /* kana, CJK, Hangul */
+        "\u2713 done \u2605 \u2665 \u00A9 2026 \u2122 \u00B0C \u2014 \u2026", /* ✓ ★ ♥ © ™ ° — … */
+        "\u2764 in text presentation, \u2600 too",          /* ❤ ☀ without a selector */
+        "Order #12: 2 \u00D7 latte, 10 * 2",                  /* digits, # and * alone */
+        "\u0645\u0631\u062D\u0628\u0627 \u05E9\u05DC\u05D5\u05DD", /* Arabic, Hebrew */
+    };
+    for (size_t i = 0; i < sizeof kept / sizeof *kept; i++) CHECK(stripped_is(kept[i], kept[i], 0));
+    /* beside an emoji they stay too */
+    CHECK(stripped_is("\u2212\u20AC2 \u2192 \u2615 \u2192 \u5496\u5561", "\u2212\u20AC2 \u2192 \u2192 \u5496\u5561", 1));
+}
+
 int main(void) {
     RUN(fold_case_and_accents);
     RUN(fold_fullwidth);
@@ -158,5 +209,7 @@ int main(void) {
     RUN(is_utf8);
     RUN(hash_fnv1a_vectors);
     RUN(html_escape);
+    RUN(strip_emoji_removes_emoji);
+    RUN(strip_emoji_keeps_symbols);
     return check_done();
 }

@@ -2,18 +2,8 @@
 -- with his Italian even in English ("amico", "perfetto", "mamma mia"), and
 -- on first-name terms with everybody (tu, never Lei). Every sentence the
 -- bot says lives here, per locale, often in a few variations.
+local text = require "parley.text"
 local persona = { name = "Luigi", formality = "informal", emoji = true }
-
--- Emoji and pictographs, for channels that cannot show them.
-local function without_emoji(s)
-  local out = {}
-  for _, cp in utf8.codes(s) do
-    local emoji = (cp >= 0x1F000 and cp <= 0x1FAFF) or (cp >= 0x2600 and cp <= 0x27BF)
-      or cp == 0xFE0F or cp == 0x200D
-    if not emoji then out[#out + 1] = utf8.char(cp) end
-  end
-  return (table.concat(out):gsub(" +\n", "\n"):gsub("  +", " "):gsub("%s+$", ""))
-end
 
 return {
   persona = persona,
@@ -171,11 +161,11 @@ return {
   },
 
   -- Every outgoing text passes through here. Luigi signs the order he
-  -- reads back, and on channels without pictures (SMS, voice) his emoji
-  -- stay in the kitchen.
-  style = function(text, info)
-    if info.key == "summary" then text = text .. "\n— " .. persona.name .. " 🍕" end
-    if info.channel == "sms" or info.channel == "voice" then text = without_emoji(text) end
-    return text
+  -- reads back, and on channels without pictures (SMS through Twilio, voice
+  -- through Alexa) his emoji stay in the kitchen.
+  style = function(s, info)
+    if info.key == "summary" then s = s .. "\n— " .. persona.name .. " 🍕" end
+    if info.channel == "twilio" or info.channel == "alexa" then s = text.strip_emoji(s) end
+    return s
   end,
 }

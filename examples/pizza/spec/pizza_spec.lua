@@ -464,7 +464,7 @@ Sarà pronta per il ritiro tra circa 20 minuti]])
   describe("the style hook", function()
     it("keeps emoji off SMS", function()
       local emoji = "[\240-\244]" -- the lead byte of a 4-byte UTF-8 sequence: 🍕 🔥 🛵
-      local sms = testing.conversation { channel = "sms" }
+      local sms = testing.conversation { channel = "twilio" } -- SMS
       sms:send "hi"
       assert.truthy(sms:says "Luigi")
       assert.is_nil(sms:text():find(emoji))

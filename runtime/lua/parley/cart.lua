@@ -264,6 +264,18 @@ function cart:set_qty(which, qty)
   return true
 end
 
+-- cart:lines_with(sku [, option, value]) -> the indexes of the lines of
+-- that product (and, given option and value, that hold that choice), in
+-- order: what c:checkout()'s shortage names, for a flow to take out.
+function cart:lines_with(sku, name, value)
+  local out, lines = {}, self.raw.lines
+  for i = 1, #lines do
+    local line = lines[i]
+    if line.sku == sku and (name == nil or holds((line.options or EMPTY)[name], value)) then out[#out + 1] = i end
+  end
+  return out
+end
+
 function cart:clear()
   self.raw.lines = json.array()
   self.raw.currency = nil

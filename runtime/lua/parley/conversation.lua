@@ -24,7 +24,7 @@ local mt = { __index = C }
 -- Builds the `c` of one turn. Its fields are plain values so that reading
 -- them costs nothing: slots (the current flow's, kept up to date by the
 -- engine through conversation.refresh), profile, cart, catalog (in the
--- shopper's locale), locale, user, channel, persona, msg, result. What only
+-- shopper's locale), locale, user, channel, persona (the locale's), msg, result. What only
 -- some turns need is set when first needed: result, recommended, the
 -- effects (jobs, handoff: nil while there are none) and seed_base (see
 -- tone:render).
@@ -45,7 +45,7 @@ function conversation.new(bot, session, msg)
   local the_cart = cart.of(session.cart, view, bot.discounts)
   local c = setmetatable({
     bot = bot, session = session, msg = msg, out = { nil, nil }, said = 0, frame = frame, slots = slots,
-    locale = locale, user = msg.user, channel = msg.channel, persona = bot.tone.persona,
+    locale = locale, user = msg.user, channel = msg.channel, persona = bot.tone:persona_of(locale),
     catalog = view,
     cart = the_cart,
     profile = profile_proxies[profile] or util.storable_proxy(profile, "profile"),
@@ -184,7 +184,7 @@ function C:choices(list, reply)
   end
   -- the items up to the first nil (or a bad one), appended as they are
   local to, bad, why = add_choices(list, choices, from)
-  if to > from and tone_.persona.emoji == false then tone_:strip_titles(choices, from + 1, to) end
+  if to > from and tone_:persona_of(self.locale).emoji == false then tone_:strip_titles(choices, from + 1, to) end
   if bad then error(bad_choice(bad, why), 2) end
   return reply
 end
@@ -339,6 +339,7 @@ function C:set_locale(locale)
   self.session.locale = locale
   self.session.locale_chosen = true
   self.locale = locale
+  self.persona = self.bot.tone:persona_of(locale)
   self.catalog = self.bot.catalog:view(locale)
   self.cart.view = self.catalog
 end
@@ -351,13 +352,38 @@ end
 
 -- Orders and jobs -----------------------------------------------------------
 
+-- What c:checkout() says ran short, from what parley.commerce found (the
+-- stock key "sku" or "sku/option=value", the first order line drawing on
+-- it, the units all lines want and the units left): the product and, for
+-- an option choice, the option's name, the value and the choice's title in
+-- the shopper's locale, and every cart line that draws on it.
+local function shortage(self, found)
+  local first = self.session.cart.lines[found.line]
+  local sku = first.sku
+  local p = self.catalog:get(sku)
+  local short = { sku = sku, title = p and p.title or first.title, wanted = found.wanted,
+                  available = math.max(found.left, 0) }
+  -- the key is the line's "sku/option=value" for one of its option values
+  for name, v in pairs(found.key ~= sku and first.options or EMPTY) do
+    for _, value in ipairs(type(v) == "table" and v or { v }) do
+      if sku .. "/" .. name .. "=" .. tostring(value) == found.key then
+        local choice = p and p:option(name, value)
+        short.option, short.value, short.choice_title = name, value, choice and choice.title or value
+      end
+    end
+  end
+  short.lines = self.cart:lines_with(sku, short.option, short.value)
+  return short
+end
+
 -- c:checkout() turns the cart into an order (pending, with its lines,
 -- subtotal, discount and total) and asks the bot's payment provider for a
 -- hosted payment link, waiting for it without blocking other shoppers.
 -- Returns the order (id, total, currency, payment_url ...) or nil and a
--- reason: "empty_cart", "out_of_stock" (and the sku), "discount_used",
--- "provider_unavailable". The provider's answer later comes back to the
--- step the flow is waiting at, as msg.payment = {status =, order =}.
+-- reason: "empty_cart", "discount_used", "provider_unavailable", or
+-- "out_of_stock" and what ran short (see shortage above). The provider's
+-- answer later comes back to the step the flow is waiting at, as
+-- msg.payment = {status =, order =}.
 function C:checkout()
   if self.cart:is_empty() then return nil, "empty_cart" end
   local t = self.cart:totals()
@@ -367,11 +393,14 @@ function C:checkout()
     lines[i] = { sku = line.sku, title = line.title, qty = line.qty, unit_price = line.unit_price,
                  total = line.total, options = line.options, option_titles = line.option_titles }
   end
-  local order, err, sku = commerce.create_order {
+  local order, err, found = commerce.create_order {
     currency = t.currency, subtotal = t.subtotal, discount = t.discount, total = t.total,
     discount_code = t.discount > 0 and t.code or nil, lines = lines,
   }
-  if not order then return nil, err, sku end
+  if not order then
+    if err == "out_of_stock" then return nil, err, shortage(self, found) end
+    return nil, err
+  end
   analytics.record(self, "checkout_started", { order = order.id, total = order.total, currency = order.currency })
   local frame = self.session.stack[#self.session.stack]
   self.session.pending_order = { id = order.id, flow = frame and frame.flow, depth = #self.session.stack,

@@ -225,8 +225,29 @@ end
 
 local function top(c) return c.session.stack[#c.session.stack] end
 
-local function push(c, flow, args)
-  table.insert(c.session.stack, { flow = flow, step = "start", slots = args or {} })
+-- (a flow that starts again means the conversation has not ended)
+local function push(c, flow, args, step)
+  local s = c.session
+  s.ended = nil
+  table.insert(s.stack, { flow = flow, step = step or "start", slots = args or {} })
+end
+
+-- c:resume() where no step waits (the dialog stack is empty), and an
+-- intent's c:call(...) there, whose flow then returns to the same place. A
+-- conversation that has not begun (its first message was an intent, "help")
+-- begins at the start flow. One that has ended (its start flow finished, or
+-- an agent closed it) does not greet again: it goes on at the start flow's
+-- step named "resume" when the bot has one, and otherwise stays ended and
+-- says nothing more (the shopper's next message begins the start flow, as
+-- any message does where no step waits). Returns whether it pushed a frame.
+local function resume_empty(c)
+  if not c.session.ended then
+    push(c, bot.start_flow)
+    return true
+  end
+  if flows[bot.start_flow].resume == nil then return false end
+  push(c, bot.start_flow, nil, "resume")
+  return true
 end
 
 local function step_of(frame)
@@ -298,13 +319,17 @@ local function drive(c, outcome, source, is_action)
         error(string.format("%s: returned a %s; a step returns a step name, c:call(...), c:done() or nothing",
           describe(source), type(outcome)), 0)
       elseif outcome.kind == "call" then
-        frame.resume = outcome.resume
+        -- (an intent's call where no step waits returns where c:resume() would go)
+        if frame or resume_empty(c) then top(c).resume = outcome.resume end
         push(c, outcome.flow, outcome.args)
       elseif outcome.kind == "done" then
         table.remove(c.session.stack)
         rawset(c, "result", outcome.value)
         local parent = top(c)
-        if not parent then return end
+        if not parent then
+          c.session.ended = true
+          return
+        end
         if parent.resume then parent.step, parent.resume = parent.resume, nil end
       elseif outcome.kind == "restart" then
         c.session.stack = json.array()
@@ -313,7 +338,7 @@ local function drive(c, outcome, source, is_action)
         -- caused the restart ("cancel"), only that it restarted
         c.msg = { user = c.msg.user, channel = c.msg.channel, locale = c.msg.locale, restarted = true }
       elseif outcome.kind == "resume" then
-        if not top(c) then push(c, bot.start_flow) end
+        if not top(c) and not resume_empty(c) then return end
       elseif outcome.kind == "handoff" then
         return start_handoff(c, outcome.reason)
       end
@@ -480,6 +505,7 @@ local function on_agent(c, ev)
     analytics.record(c, "handoff_closed", { how = "close", duration_s = (os.time() * 1000 - (h.since or 0)) // 1000 })
     s.handoff = nil
     s.stack = json.array()
+    s.ended = true
     conversation.effects(c).handoff = { state = "none" }
     if bot.tone:has("closed", c.locale) then c:say "closed" end
   end

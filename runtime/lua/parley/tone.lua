@@ -4,6 +4,11 @@
 --
 -- Which variation is used is chosen by a hash of the session, the turn and
 -- the key, so a conversation replays to the same words.
+--
+-- The persona may give fields per locale (persona = {name = "Bea", emoji =
+-- true, es = {emoji = false}}): a locale's persona is the base one with its
+-- locale's fields over it, and that is what {persona.x}, emoji = false and
+-- the style hook's info.persona see in that locale.
 local _, internal = ...
 local text = require "parley.text"
 local util = require "parley.util"
@@ -32,6 +37,41 @@ local function check_variations(where, source, locale, key, v)
   return v
 end
 
+-- A persona field whose name looks like a locale tag ("fr", "pt-BR").
+local function looks_like_locale(name)
+  return type(name) == "string" and (name:match("^%l%l%l?$") or name:match("^%l%l%-%u%u$")) ~= nil
+end
+
+-- The persona of each of the manifest's locales: the fields of persona that
+-- are not a locale's, with persona[locale]'s over them. Raises for a
+-- locale's entry that is not a table; warns of a table that looks meant for
+-- a locale the bot does not have.
+local function personas_of(persona, locales, where, source, warnings)
+  local is_locale, base = {}, {}
+  for _, l in ipairs(locales) do is_locale[l] = true end
+  for k, v in pairs(persona) do
+    if is_locale[k] then
+      if type(v) ~= "table" then
+        fail(where, source, k, string.format("persona.%s must be a table of the persona's fields in '%s'", k, k))
+      end
+    else
+      base[k] = v
+      if type(v) == "table" and looks_like_locale(k) then
+        warnings[#warnings + 1] = string.format("%s:%d: persona.%s is not used: '%s' is not one of the bot's locales (%s)",
+          where, util.line_of(source, k), k, k, table.concat(locales, ", "))
+      end
+    end
+  end
+  local personas = {}
+  for _, l in ipairs(locales) do
+    local merged = {}
+    for k, v in pairs(base) do merged[k] = v end
+    for k, v in pairs(persona[l] or EMPTY) do merged[k] = v end
+    personas[l] = merged
+  end
+  return personas
+end
+
 -- Validates the table returned by scripts/tone.lua. `where` is the file
 -- name for messages; `locales` the manifest's list (first is the default).
 function tone.new(def, where, locales, source)
@@ -53,6 +93,8 @@ function tone.new(def, where, locales, source)
   }, tone)
   if self.style ~= nil and type(self.style) ~= "function" then fail(where, source, "style", "style must be a function(text, info)") end
   if type(self.persona) ~= "table" then fail(where, source, "persona", "persona must be a table") end
+  self.personas = personas_of(self.persona, locales, where, source, self.warnings)
+  self.persona = self.personas[default] -- (the default locale's)
   for locale, keys in pairs(templates) do
     if type(keys) ~= "table" then fail(where, source, locale, string.format("templates.%s must be a table of templates", locale)) end
     local checked = {}
@@ -81,6 +123,11 @@ function tone.new(def, where, locales, source)
     end
   end
   return self
+end
+
+-- The persona in locale: the base persona with that locale's fields.
+function tone:persona_of(locale)
+  return self.personas[locale] or self.persona
 end
 
 function tone:has(key, locale)
@@ -173,7 +220,7 @@ local NOT_GIVEN = "template '%s' (%s) needs {%s}, but it was not given"
 local fill_plain = internal.fill -- (plain names: the text, or nil and the missing name)
 
 local function fill(self, pieces, vars, key, locale)
-  local persona, n, missing = self.persona, #pieces, nil
+  local persona, n, missing = self.personas[locale] or self.persona, #pieces, nil
   if pieces.plain then
     local s
     s, missing = fill_plain(pieces, vars)
@@ -241,29 +288,19 @@ function tone:render(key, vars, locale, seed_base, n)
   return words(self, key, vars, locale, seed_base, n)
 end
 
--- Emoji and pictographs, removed when persona.emoji is false, together
--- with the space they leave behind. Text that is not valid UTF-8 takes the
--- code point by code point way, which raises as it always did.
-local function strip_emoji_codes(s)
-  local out, removed = {}, false
-  for _, cp in utf8.codes(s) do
-    local emoji = (cp >= 0x1F000 and cp <= 0x1FAFF) or (cp >= 0x2600 and cp <= 0x27BF)
-      or cp == 0xFE0F or cp == 0x200D
-    if emoji then removed = true else out[#out + 1] = utf8.char(cp) end
-  end
-  if not removed then return s end
-  local text = table.concat(out):gsub("  +", " "):gsub(" ([!?.,;:])", "%1"):gsub("^%s+", ""):gsub("%s+$", "")
-  return text
-end
-
+-- Emoji are removed when the persona of the text's locale has emoji =
+-- false: what Unicode shows as emoji (internal.strip_emoji, see
+-- pl_text_strip_emoji: flags, keycaps, skin tones and joined sequences
+-- whole), with the space each needed; symbols such as − → ✓ € stay.
 local strip = internal.strip_emoji -- (s, 0 when it has none; nothing: not UTF-8)
 
 -- What strip_emoji gives for s, of which strip(s) gave stripped and a
--- count that is not 0.
+-- count that is not 0. Text that is not valid UTF-8 raises, as the code
+-- point by code point way always did.
 local function stripped_text(s, stripped)
-  if not stripped then return strip_emoji_codes(s) end
-  local text = stripped:gsub("  +", " "):gsub(" ([!?.,;:])", "%1"):gsub("^%s+", ""):gsub("%s+$", "")
-  return text
+  if stripped then return stripped end
+  for _ in utf8.codes(s) do end -- (raises "invalid UTF-8 code")
+  error("invalid UTF-8 code", 0)
 end
 
 local function strip_emoji(s)
@@ -272,15 +309,22 @@ local function strip_emoji(s)
   return stripped_text(s, stripped)
 end
 
+-- The info a style hook gets with each text (docs/bots.md#the-style-hook).
+local function style_info(self, c, kind, key)
+  local locale = c.locale
+  return { locale = locale, persona = self.personas[locale] or self.persona, key = key,
+           channel = c.channel.name, kind = kind }
+end
+
 -- Applies the persona and the style hook to an outgoing text of
--- conversation c; the hook gets {locale, persona, key, channel, kind}.
+-- conversation c, in c's locale.
 local STYLE_NO_STRING = "the style hook in scripts/tone.lua must return a string"
 
 function tone:finish(s, c, kind, key)
-  if self.persona.emoji == false then s = strip_emoji(s) end
+  if (self.personas[c.locale] or self.persona).emoji == false then s = strip_emoji(s) end
   local style = self.style
   if style then
-    s = style(s, { locale = c.locale, persona = self.persona, key = key, channel = c.channel.name, kind = kind })
+    s = style(s, style_info(self, c, kind, key))
     if type(s) ~= "string" then error(STYLE_NO_STRING, 0) end
   end
   return s
@@ -340,13 +384,13 @@ function tone:say(c, key, vars)
       if not s then return nil, err end
     end
   end
-  if self.persona.emoji == false then -- (strip_emoji, written out)
+  if (self.personas[locale] or self.persona).emoji == false then -- (strip_emoji, written out)
     local stripped, removed = strip(s)
     if removed ~= 0 then s = stripped_text(s, stripped) end
   end
   local style = self.style -- (tone:finish, written out)
   if style then
-    s = style(s, { locale = c.locale, persona = self.persona, key = key, channel = c.channel.name, kind = "text" })
+    s = style(s, style_info(self, c, "text", key))
     if type(s) ~= "string" then error(STYLE_NO_STRING, 0) end
   end
   return s

@@ -1,7 +1,7 @@
 -- The CSV shop fixture: one step that takes commands, so that specs can
 -- drive the catalog (read from catalog.csv), the cart and the live stock:
 --   find <words> | named <words> | all [all] | tag <tag> | show <sku> | cart | pay
---   add <sku> [option=value[+value...] ...] [qty] | qty <sku> <n> | clear
+--   add <sku> [option=value[+value...] ...] [qty] | qty <sku> <n> | drop <line>... | clear
 local function skus(list)
   local out = {}
   for i, p in ipairs(list) do out[i] = p.sku end
@@ -96,9 +96,32 @@ function commands.qty(c, arg)
   c:say_text(ok and "qty set" or string.format("%s: %s", tostring(why), what and what.title or "-"))
 end
 
+-- "no order: out_of_stock latte milk=oat (Latte, Oat milk) wants 2, 1 left, lines 1,2"
+local function say_short(c, short)
+  local choice = short.option and string.format(" %s=%s", short.option, short.value) or ""
+  local titles = short.title .. (short.option and (", " .. short.choice_title) or "")
+  c:say_text(string.format("no order: out_of_stock %s%s (%s) wants %d, %d left, lines %s", short.sku, choice, titles,
+    short.wanted, short.available, table.concat(short.lines, ",")))
+end
+
 function commands.pay(c)
-  local order, why, sku = c:checkout()
-  c:say_text(order and ("order " .. order.id .. " " .. order.payment_url) or ("no order: " .. why .. " " .. tostring(sku)))
+  local order, why, short = c:checkout()
+  if order then
+    c:say_text("order " .. order.id .. " " .. order.payment_url)
+  elseif why == "out_of_stock" then
+    say_short(c, short)
+  else
+    c:say_text("no order: " .. why)
+  end
+end
+
+-- drop <line>...: takes lines out by index, the highest first
+function commands.drop(c, arg)
+  local list = {}
+  for n in arg:gmatch("%d+") do list[#list + 1] = math.tointeger(tonumber(n)) end
+  table.sort(list, function(a, b) return a > b end)
+  for _, i in ipairs(list) do c.cart:remove(i) end
+  say_cart(c)
 end
 
 return {

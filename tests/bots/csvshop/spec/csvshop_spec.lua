@@ -223,6 +223,6 @@ describe("stock", function()
     other:send "pay"
     assert.equal(200, (other:pay()))
     chat:send "pay"
-    assert.equal("no order: out_of_stock latte", chat:text())
+    assert.equal("no order: out_of_stock latte milk=oat (Latte, Oat milk) wants 2, 1 left, lines 1,2", chat:text())
   end)
 end)

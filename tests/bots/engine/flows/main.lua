@@ -30,6 +30,13 @@ function actions.sandbox(c)
 end
 function actions.raw(c) c:say_text "plain words!!!" end
 function actions.emoji(c) c:say "emoji" end
+function actions.symbols(c) c:say "symbols" end
+function actions.emoji_choices(c) c:say("emoji", nil, { choices = { "Yes ✅", "Back → menu", "−1 🎉" } }) end
+function actions.style_info(c)
+  c:say("style_info", nil, { choices = { "Info choice" } })
+  c:cards({ c.catalog:get "cafe" }, { subtitle = function() return "Info card" end })
+end
+function actions.finish(c) c:say "bye"; return c:done() end
 function actions.json(c)
   local decoded = json.decode('{"a": [1, 2, {"b": null}], "e": []}')
   c:say_text(json.encode({ n = #decoded.a, null = decoded.a[3].b == json.null, empty = decoded.e }))
@@ -94,6 +101,10 @@ return {
       c:say "menu_again"
     end,
   },
+
+  -- Where c:resume() (an intent's) goes on once this flow has finished:
+  -- back at the menu, without the welcome.
+  resume = function() return "menu" end,
 
   got_number = function(c)
     c:say("got_number", { n = c.result })

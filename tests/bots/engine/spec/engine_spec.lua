@@ -114,6 +114,50 @@ describe("the router", function()
     assert.equal("Hello help, I am Testy!\nMenu: what now?", chat:text())
   end)
 
+  it("resumes a finished conversation at the start flow's 'resume' step, without the welcome", function()
+    local chat = started()
+    chat:send "finish"
+    assert.equal("Bye for now.", chat:text())
+    assert.is_nil(chat:step())
+    assert.is_true(chat:session().ended)
+    chat:send "help"
+    assert.equal("This is help.\nMenu: what now?", chat:text())
+    assert.equal("main.menu", chat:step())
+    assert.is_nil(chat:session().ended)
+  end)
+
+  it("begins a conversation whose first message is an intent that resumes", function()
+    local chat = testing.conversation()
+    chat:send "help"
+    assert.matches("^This is help.\nWelcome [ABCD]\nMenu: what now%?$", chat:text())
+    assert.equal("main.menu", chat:step())
+  end)
+
+  it("runs an intent's sub-flow where no step waits, then goes on where c:resume() would", function()
+    local first = testing.conversation()
+    first:send "a question first"
+    assert.equal("What is your question?", first:text())
+    first:send "opening hours" -- the conversation had not begun: now it does
+    assert.matches("^Good question about opening hours.\nWelcome [ABCD]\nMenu: what now%?$", first:text())
+    local chat = started()
+    chat:send "finish"
+    chat:send "question"
+    assert.equal("faq.start", chat:step())
+    chat:send "prices" -- it had finished: back at its 'resume' step
+    assert.equal("Good question about prices.\nMenu: what now?", chat:text())
+    assert.equal("main.menu", chat:step())
+  end)
+
+  it("keeps a finished conversation finished after an intent that returns nothing; the next message begins again", function()
+    local chat = started()
+    chat:send "finish"
+    chat:send "shh"
+    assert.equal("Quiet now.", chat:text())
+    assert.is_nil(chat:step())
+    chat:send "hello"
+    assert.matches("^Welcome [ABCD]\nMenu: what now%?$", chat:text())
+  end)
+
   it("matches intents per locale", function()
     local chat = started { locale = "de" }
     chat:send "eine frage bitte"
@@ -161,6 +205,44 @@ describe("the tone", function()
     local chat = started()
     chat:send "emoji"
     assert.equal("Hi there!", chat:text())
+  end)
+
+  it("strips emoji only: never a minus sign, an arrow, a currency, a symbol in text or CJK", function()
+    local chat = started()
+    chat:send "symbols"
+    assert.equal("−€1.50 → ¥500 ✓ ★ ♥ ☀ 咖啡 done −3 ← ok", chat:text())
+    chat:send "emoji_choices"
+    assert.same({ "Yes", "Back → menu", "−1" }, (function()
+      local titles = {}
+      for i, choice in ipairs(chat:offered()) do titles[i] = choice.title end
+      return titles
+    end)())
+  end)
+
+  it("takes persona fields per locale over the base persona", function()
+    local de = started { locale = "de" }
+    de:send "emoji"
+    assert.equal("Hallo ☕ von Testi 🎉!", de:text()) -- the German persona has emoji, and its own name
+    de:press "name"
+    de:send "Ada"
+    assert.equal("Hallo Ada, ich bin Testi!", de:texts()[1])
+    local en = started()
+    en:send "emoji_choices"
+    assert.equal("Hi there!", en:texts()[1])
+    en:send "locale_de" -- the persona follows the locale the flow switches to
+    en:send "emoji"
+    assert.equal("Hallo ☕ von Testi 🎉!", en:text())
+  end)
+
+  it("tells the style hook the kind, key, locale, channel and the locale's persona", function()
+    local chat = started()
+    chat:send "style_info"
+    assert.equal("Info [text style_info en rest Testy false]", chat.replies[1].text)
+    assert.equal("Info choice [choice nil en rest Testy false]", chat.replies[1].choices[1].title)
+    assert.equal("Info card [card nil en rest Testy false]", chat.replies[1].cards[1].subtitle)
+    local de = started { locale = "de", channel = "console" }
+    de:send "style_info"
+    assert.equal("Info [text style_info de console Testi true]", de.replies[1].text)
   end)
 
   it("falls back to the default locale for untranslated templates", function()
