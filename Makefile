@@ -216,6 +216,11 @@ install: parley
 	install -m 755 parley $(DESTDIR)$(PREFIX)/bin/parley
 	cp -R bot.json catalog.json flows scripts spec $(DESTDIR)$(PREFIX)/share/parley/bot/
 	cp -R examples $(DESTDIR)$(PREFIX)/share/parley/
+	install -d $(DESTDIR)$(PREFIX)/share/parley/types
+	install -m 644 runtime/types/*.lua $(DESTDIR)$(PREFIX)/share/parley/types/
+	sed 's#"runtime/types"#"../types"#' .luarc.json >$(DESTDIR)$(PREFIX)/share/parley/bot/.luarc.json
+	for f in $(DESTDIR)$(PREFIX)/share/parley/examples/*/.luarc.json; do \
+		sed -i 's#"../../runtime/types"#"../../types"#' "$$f"; done
 
 clean:
 	rm -rf build parley

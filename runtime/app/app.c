@@ -169,8 +169,22 @@ static int open_bots(pl_app *app, const pl_app_config *config, char **err) {
     return PL_OK;
 }
 
+/* How long a bot's folder must be quiet after a change before it reloads
+ * (watch.h): PARLEY_RELOAD_SETTLE_MS, default PL_RELOAD_SETTLE_MS; a
+ * message that arrives meanwhile reloads at once (settle_on_arrival). */
+#define PL_RELOAD_SETTLE_MS 75
+
+static int reload_settle_ms(void) {
+    const char *env = getenv("PARLEY_RELOAD_SETTLE_MS");
+    if (!env || !*env) return PL_RELOAD_SETTLE_MS;
+    long ms = strtol(env, NULL, 10);
+    return ms < 0 ? 0 : ms > 600000 ? 600000 : (int)ms;
+}
+
+static void settle_on_arrival(void *ud) { pl_watch_settle_now(((pl_app *)ud)->watch); }
+
 static int watch_bots(pl_app *app, char **err) {
-    app->watch = pl_watch_new(app->base, err);
+    app->watch = pl_watch_new(app->base, reload_settle_ms(), err);
     if (!app->watch) return PL_ERR;
     app->targets = calloc(app->nbots ? app->nbots : 1, sizeof *app->targets);
     if (!app->targets) abort();
@@ -355,6 +369,7 @@ int pl_app_open(const pl_app_config *config, pl_app **out, char **err) {
     pl_commerce_lua_use(app->commerce);
     app->jobs = pl_jobs_new(app->base, app->store, app->pipeline, find_bot_for_jobs, app);
     pl_pipeline_on_jobs(app->pipeline, jobs_changed, app->jobs);
+    if (app->watch) pl_pipeline_on_arrival(app->pipeline, settle_on_arrival, app);
     app->retention = pl_retention_new(app->base, app->store, app->jobs, find_bot_for_jobs, app);
     for (size_t i = 0; i < app->nbots; i++) pl_retention_watch(app->retention, app->bots[i]);
     share_store(app);

@@ -10,8 +10,12 @@
 static const struct {
     const char *code;
     int digits;
-} minor_units[] = {{"JPY", 0}, {"KRW", 0}, {"VND", 0}, {"CLP", 0}, {"ISK", 0},
-                   {"BHD", 3}, {"KWD", 3}, {"TND", 3}, {"OMR", 3}, {"JOD", 3}};
+} minor_units[] = {/* ISO 4217's currencies without a minor unit */
+                   {"BIF", 0}, {"CLP", 0}, {"DJF", 0}, {"GNF", 0}, {"ISK", 0}, {"JPY", 0}, {"KMF", 0},
+                   {"KRW", 0}, {"PYG", 0}, {"RWF", 0}, {"UGX", 0}, {"VND", 0}, {"VUV", 0}, {"XAF", 0},
+                   {"XOF", 0}, {"XPF", 0},
+                   /* and those of three digits */
+                   {"BHD", 3}, {"IQD", 3}, {"JOD", 3}, {"KWD", 3}, {"LYD", 3}, {"OMR", 3}, {"TND", 3}};
 
 static const struct {
     const char *code;

@@ -6,7 +6,11 @@
  *
  * Columns (the header names them; any order; a header starting with '#'
  * or left empty is a note column and ignored):
- *   sku, price (minor units), currency, stock (empty = unlimited), image
+ *   sku, currency, stock (empty = unlimited), image
+ *   price (minor units: 12900) or price_major (the currency's units: 129.00,
+ *       with at most its ISO 4217 minor digits), never both: the header
+ *       says once for the whole file which one the prices (and the
+ *       options' price changes) are written in
  *   title, title:<locale>, description, description:<locale>
  *       the plain column is the text for every locale without its own
  *       column: {"*": plain, "ja": ...} in JSON
@@ -26,6 +30,7 @@
 #include <string.h>
 
 #include "base/common.h"
+#include "base/money.h"
 #include "base/text.h"
 
 typedef enum {
@@ -33,7 +38,8 @@ typedef enum {
     COL_SKU,
     COL_TITLE,
     COL_DESCRIPTION,
-    COL_PRICE,
+    COL_PRICE,       /* minor units */
+    COL_PRICE_MAJOR, /* the currency's units, 129.00 */
     COL_CURRENCY,
     COL_TAGS,
     COL_STOCK,
@@ -55,10 +61,11 @@ struct pl_csv_origin {
     size_t ncols;
     int *lines; /* the line each product starts on */
     size_t nproducts;
+    int major; /* prices in the currency's units: a price_major column */
 };
 
 static const char known_columns[] =
-    "sku, title, title:<locale>, description, description:<locale>, price, currency, tags, stock, "
+    "sku, title, title:<locale>, description, description:<locale>, price (or price_major), currency, tags, stock, "
     "image, options, options:<locale>, option:<name>, option:<name>:<locale>";
 
 /* --- strings ------------------------------------------------------------------ */
@@ -108,6 +115,7 @@ typedef struct {
     const pl_csv_origin *o;
     int line;
     size_t col;
+    const char *currency; /* the row's, when its prices are in major units */
 } spot;
 
 static int fail_at(const spot *at, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -189,7 +197,7 @@ static int read_field(reader *r, record *rec, pl_csv_origin *o, char **err) {
     while (is_pad(r)) r->p++;
     if (r->p < r->end && *r->p == '"') {
         r->p++;
-        spot at = {o, r->line, rec->n};
+        spot at = {o, r->line, rec->n, NULL};
         if (read_quoted(r, &b, &at, err) != PL_OK) {
             free(b.s);
             return PL_ERR;
@@ -200,7 +208,7 @@ static int read_field(reader *r, record *rec, pl_csv_origin *o, char **err) {
     }
     if (!pl_text_is_utf8(b.s, b.n)) {
         free(b.s);
-        spot at = {o, r->line, rec->n};
+        spot at = {o, r->line, rec->n, NULL};
         return fail_at(&at, err, "the text is not UTF-8 (save the file as \"CSV UTF-8\")");
     }
     record_push(rec, trimmed(b.s, b.n));
@@ -257,7 +265,8 @@ static const struct {
     int localized; /* may carry :<locale> */
 } kinds[] = {
     {"sku", COL_SKU, 0},           {"title", COL_TITLE, 1},     {"description", COL_DESCRIPTION, 1},
-    {"price", COL_PRICE, 0},       {"currency", COL_CURRENCY, 0}, {"tags", COL_TAGS, 0},
+    {"price", COL_PRICE, 0},       {"price_major", COL_PRICE_MAJOR, 0},
+    {"currency", COL_CURRENCY, 0}, {"tags", COL_TAGS, 0},
     {"stock", COL_STOCK, 0},       {"image", COL_IMAGE, 0},     {"options", COL_OPTIONS, 1},
 };
 
@@ -317,11 +326,36 @@ static int has_kind(const pl_csv_origin *o, col_kind kind) {
     return 0;
 }
 
+/* One price column, which says the unit of every price in the file. */
+static int price_columns(pl_csv_origin *o, int line, char **err) {
+    size_t minor = o->ncols, major = o->ncols;
+    for (size_t i = 0; i < o->ncols; i++) {
+        if (o->cols[i].kind == COL_PRICE) minor = i;
+        if (o->cols[i].kind == COL_PRICE_MAJOR) major = i;
+    }
+    if (minor == o->ncols && major == o->ncols)
+        return pl_fail(err,
+                       "%s:%d: the header has no price column: price (in minor units, 12900 for 129.00) or "
+                       "price_major (in the currency's units, 129.00) (the columns are: %s)",
+                       o->name, line, known_columns);
+    if (minor < o->ncols && major < o->ncols) {
+        char letter[8];
+        column_letter(minor < major ? minor : major, letter);
+        spot at = {o, line, minor > major ? minor : major, NULL};
+        return fail_at(&at, err,
+                       "prices are in one column, and column %s has them: price is in minor units (12900 for "
+                       "129.00), price_major in the currency's units (129.00); keep one of the two",
+                       letter);
+    }
+    o->major = major < o->ncols;
+    return PL_OK;
+}
+
 static int parse_header(pl_csv_origin *o, const record *rec, char **err) {
     o->cols = calloc(rec->n ? rec->n : 1, sizeof *o->cols);
     if (!o->cols) abort();
     for (size_t i = 0; i < rec->n; i++) {
-        spot at = {o, rec->line, i};
+        spot at = {o, rec->line, i, NULL};
         o->ncols = i + 1;
         if (parse_column(&o->cols[i], rec->cells[i], &at, err) != PL_OK) return PL_ERR;
         for (size_t j = 0; j < i; j++) {
@@ -334,13 +368,12 @@ static int parse_header(pl_csv_origin *o, const record *rec, char **err) {
     static const struct {
         col_kind kind;
         const char *name;
-    } needed[] = {{COL_SKU, "sku"}, {COL_TITLE, "title (or title:<locale>)"}, {COL_PRICE, "price"},
-                  {COL_CURRENCY, "currency"}};
+    } needed[] = {{COL_SKU, "sku"}, {COL_TITLE, "title (or title:<locale>)"}, {COL_CURRENCY, "currency"}};
     for (size_t k = 0; k < sizeof needed / sizeof needed[0]; k++)
         if (!has_kind(o, needed[k].kind))
             return pl_fail(err, "%s:%d: the header has no %s column (the columns are: %s)", o->name, rec->line,
                            needed[k].name, known_columns);
-    return PL_OK;
+    return price_columns(o, rec->line, err);
 }
 
 /* --- cells ----------------------------------------------------------------------- */
@@ -356,6 +389,73 @@ static json_t *number_or_text(const char *s) {
     long long v = strtoll(s, &end, 10);
     if (isdigit((unsigned char)digits[0]) && *end == '\0' && errno == 0) return json_integer(v);
     return json_string(s);
+}
+
+/* --- prices in the currency's units ------------------------------------------------ */
+
+typedef enum { AMOUNT_OK, AMOUNT_NOT_A_NUMBER, AMOUNT_TOO_PRECISE, AMOUNT_TOO_LARGE } amount_reading;
+
+/* An unsigned amount in major units, "129.00" (or "129,00", as spreadsheets
+ * in some countries write it, or "129"), as minor units of a currency with
+ * `digits` minor digits. Decimals past them must be zeros: "450.00" is 450
+ * JPY, "450.5" is no amount of JPY. */
+static amount_reading major_units(const char *s, size_t n, int digits, long long *out) {
+    long long v = 0;
+    size_t i = 0;
+    int decimals = 0, too_precise = 0;
+    if (n == 0 || !isdigit((unsigned char)s[0])) return AMOUNT_NOT_A_NUMBER;
+    for (; i < n && isdigit((unsigned char)s[i]); i++) {
+        if (i >= 12) return AMOUNT_TOO_LARGE; /* a trillion, in any currency */
+        v = v * 10 + (s[i] - '0');
+    }
+    if (i < n && (s[i] == '.' || s[i] == ',')) {
+        if (++i == n) return AMOUNT_NOT_A_NUMBER;
+        for (; i < n && isdigit((unsigned char)s[i]); i++) {
+            if (decimals == digits) {
+                too_precise |= s[i] != '0';
+                continue;
+            }
+            v = v * 10 + (s[i] - '0');
+            decimals++;
+        }
+    }
+    if (i != n) return AMOUNT_NOT_A_NUMBER;
+    if (too_precise) return AMOUNT_TOO_PRECISE;
+    for (; decimals < digits; decimals++) v *= 10;
+    *out = v;
+    return AMOUNT_OK;
+}
+
+/* 129 written with a currency's digits: "129.00", "129", "129.000". */
+static void example_price(int digits, const char *sign, char out[24]) {
+    snprintf(out, 24, "%s129%s%.*s", sign, digits ? "." : "", digits, "000000");
+}
+
+/* Says what is wrong with `text`, a price (what = "a price") or a price
+ * change ("a price change", written with its sign) in the row's currency. */
+static int amount_failure(const spot *at, char **err, const char *what, const char *text, amount_reading r) {
+    int digits = pl_money_decimals(at->currency);
+    char example[24];
+    example_price(digits, strcmp(what, "a price") == 0 ? "" : "+", example);
+    if (r == AMOUNT_TOO_LARGE) return fail_at(at, err, "'%s': %s this large is no price", text, what);
+    if (r == AMOUNT_TOO_PRECISE && digits == 0)
+        return fail_at(at, err, "'%s': %s in %s has no decimals (%s has no minor unit), as in %s", text, what,
+                       at->currency, at->currency, example);
+    if (r == AMOUNT_TOO_PRECISE)
+        return fail_at(at, err, "'%s': %s in %s has at most %d decimals, as in %s", text, what, at->currency, digits,
+                       example);
+    return fail_at(at, err, "'%s' is not %s in %s: write digits and at most one decimal point, as in %s (no "
+                   "currency sign, no thousands separator)", text, what, at->currency, example);
+}
+
+/* A price_major cell as minor units; PL_ERR names what is wrong. */
+static int major_price(const char *text, const spot *at, long long *out, char **err) {
+    char example[24];
+    example_price(pl_money_decimals(at->currency), "", example);
+    if (!text[0]) return fail_at(at, err, "the price is missing: write it in %s, as in %s", at->currency, example);
+    if (text[0] == '-') return fail_at(at, err, "'%s': a price is never negative", text);
+    amount_reading r = major_units(text, strlen(text), pl_money_decimals(at->currency), out);
+    return r == AMOUNT_OK ? PL_OK : amount_failure(at, err, "a price", text, r);
 }
 
 /* title / description: a string, or {"*": plain, "<locale>": ...} when the
@@ -440,15 +540,42 @@ static int word_number(const words *w, size_t i, int signed_ok, long long *out) 
     return 0;
 }
 
+/* The word as a signed price change in the row's major units ("+0.90"):
+ * PL_OK and *out in minor units, 1 when it is no signed number, PL_ERR
+ * when it is a wrong one. */
+static int major_change(const words *w, size_t i, const spot *at, long long *out, char **err) {
+    const char *s = w->start[i];
+    size_t n = (size_t)(w->end[i] - s);
+    if (n < 2 || (*s != '+' && *s != '-') || !isdigit((unsigned char)s[1])) return 1;
+    amount_reading r = major_units(s + 1, n - 1, pl_money_decimals(at->currency), out);
+    if (r != AMOUNT_OK) {
+        char *text = pl_strndup(s, n);
+        amount_failure(at, err, "a price change", text, r);
+        free(text);
+        return PL_ERR;
+    }
+    if (*s == '-') *out = -*out;
+    return PL_OK;
+}
+
 /* Peels `+N` / `-N` and `stock N` off the end of the words into choice;
  * returns how many words are left (the title), or PL_ERR. */
 static int peel_attributes(const words *w, json_t *choice, const spot *at, char **err) {
     size_t n = w->n;
     while (n > 0) {
         long long v = 0;
-        int num = word_number(w, n - 1, 1, &v);
+        int num;
+        if (at->o->major) {
+            int rc = major_change(w, n - 1, at, &v, err);
+            if (rc == PL_ERR) return PL_ERR;
+            num = rc == PL_OK ? 0 : -1; /* as word_number says it */
+        } else {
+            num = word_number(w, n - 1, 1, &v);
+        }
         if (num == -2)
-            return fail_at(at, err, "'%.*s': a price change is whole minor units (+50 for 0.50)",
+            return fail_at(at, err,
+                           "'%.*s': a price change is whole minor units (+50 for 0.50); to write +0.50, give the "
+                           "prices in a price_major column",
                            (int)(w->end[n - 1] - w->start[n - 1]), w->start[n - 1]);
         if (num == 0) {
             if (json_object_get(choice, "price")) return fail_at(at, err, "a choice has one price change");
@@ -492,7 +619,8 @@ static json_t *parse_choice(const char *text, const spot *at, char **err) {
     int left = peel_attributes(&w, choice, at, err);
     if (left < 0) goto fail;
     if (left > 0 && !eq && isdigit((unsigned char)*w.start[0])) {
-        fail_at(at, err, "'%s': a price change has its sign, in minor units (+50, -20)", text);
+        if (at->o->major) fail_at(at, err, "'%s': a price change has its sign, in %s (+0.50, -0.20)", text, at->currency);
+        else fail_at(at, err, "'%s': a price change has its sign, in minor units (+50, -20)", text);
         goto fail;
     }
     if (left > 0 && !eq) {
@@ -671,14 +799,14 @@ static int add_titles(json_t *options, const char *name, const char *text, const
 
 /* The row's options object, or NULL in *out when it has none. Plain columns
  * first, titles in other languages after, whatever the column order. */
-static int row_options(const pl_csv_origin *o, const record *rec, json_t **out, char **err) {
+static int row_options(const pl_csv_origin *o, const record *rec, const char *currency, json_t **out, char **err) {
     json_t *options = json_object();
     int rc = PL_OK;
     for (int titles = 0; titles < 2 && rc == PL_OK; titles++) {
         for (size_t i = 0; i < o->ncols && rc == PL_OK; i++) {
             const column *col = &o->cols[i];
             const char *text = cell(rec, i);
-            spot at = {o, rec->line, i};
+            spot at = {o, rec->line, i, currency};
             if (!text[0] || (col->locale != NULL) != titles) continue;
             if (col->kind == COL_OPTIONS)
                 rc = each_named(options, text, col->locale, titles ? add_titles : add_named_option, &at, err);
@@ -709,22 +837,68 @@ static const char *cell_of(const pl_csv_origin *o, const record *rec, col_kind k
     return "";
 }
 
+/* The column of `kind` (SIZE_MAX: none). */
+static size_t column_index(const pl_csv_origin *o, col_kind kind) {
+    for (size_t i = 0; i < o->ncols; i++)
+        if (o->cols[i].kind == kind) return i;
+    return (size_t)-1;
+}
+
+static int valid_currency_code(const char *c) {
+    return strlen(c) == 3 && isupper((unsigned char)c[0]) && isupper((unsigned char)c[1]) &&
+           isupper((unsigned char)c[2]);
+}
+
+/* The row's price in minor units (new; NULL for an empty minor cell, which
+ * the validator names). From price_major, converted with the currency's
+ * ISO 4217 digits; from price, a whole number as it is, and a decimal one
+ * refused with the number it stands for. */
+static int row_price(const pl_csv_origin *o, const record *rec, const char *currency, json_t **out, char **err) {
+    *out = NULL;
+    if (o->major) {
+        spot at = {o, rec->line, column_index(o, COL_PRICE_MAJOR), currency};
+        if (!valid_currency_code(currency)) {
+            spot cur = {o, rec->line, column_index(o, COL_CURRENCY), NULL};
+            return fail_at(&cur, err, "currency must be an ISO 4217 code such as EUR: it says how many decimals "
+                           "the price_major column has");
+        }
+        long long v = 0;
+        if (major_price(cell(rec, at.col), &at, &v, err) != PL_OK) return PL_ERR;
+        *out = json_integer(v);
+        return PL_OK;
+    }
+    spot at = {o, rec->line, column_index(o, COL_PRICE), currency};
+    const char *text = cell(rec, at.col);
+    long long v = 0;
+    if (strpbrk(text, ".,") && valid_currency_code(currency) &&
+        major_units(text, strlen(text), pl_money_decimals(currency), &v) == AMOUNT_OK)
+        return fail_at(&at, err, "price must be a non-negative integer in minor units (%lld for %s %s); to write "
+                       "%s, name the column price_major", v, text, currency, text);
+    if (text[0]) *out = number_or_text(text);
+    return PL_OK;
+}
+
 static json_t *row_product(const pl_csv_origin *o, const record *rec, char **err) {
     for (size_t i = o->ncols; i < rec->n; i++) {
-        spot at = {o, rec->line, i};
+        spot at = {o, rec->line, i, NULL};
         if (rec->cells[i][0]) {
             fail_at(&at, err, "this row has more cells than the header has columns");
             return NULL;
         }
     }
+    const char *currency = cell_of(o, rec, COL_CURRENCY);
+    json_t *price = NULL;
+    if (row_price(o, rec, currency, &price, err) != PL_OK) return NULL;
     json_t *options = NULL;
-    if (row_options(o, rec, &options, err) != PL_OK) return NULL;
+    if (row_options(o, rec, o->major ? currency : NULL, &options, err) != PL_OK) {
+        json_decref(price);
+        return NULL;
+    }
     json_t *p = json_pack("{s:s}", "sku", cell_of(o, rec, COL_SKU));
     set_if(p, "title", localized(o, rec, COL_TITLE));
     set_if(p, "description", localized(o, rec, COL_DESCRIPTION));
-    const char *price = cell_of(o, rec, COL_PRICE), *currency = cell_of(o, rec, COL_CURRENCY);
     const char *stock = cell_of(o, rec, COL_STOCK), *image = cell_of(o, rec, COL_IMAGE);
-    set_if(p, "price", price[0] ? number_or_text(price) : NULL);
+    set_if(p, "price", price);
     set_if(p, "currency", currency[0] ? json_string(currency) : NULL);
     set_if(p, "tags", tag_list(cell_of(o, rec, COL_TAGS)));
     set_if(p, "stock", stock[0] ? number_or_text(stock) : NULL);
@@ -787,6 +961,7 @@ static col_kind kind_of_field(const char *field) {
  * an option's own column before the options column. SIZE_MAX: none. */
 static size_t column_of(const pl_csv_origin *o, const char *field, const char *option) {
     col_kind kind = kind_of_field(field);
+    if (kind == COL_PRICE && o->major) kind = COL_PRICE_MAJOR;
     size_t found = (size_t)-1;
     for (size_t i = 0; i < o->ncols; i++) {
         const column *c = &o->cols[i];

@@ -16,11 +16,14 @@
 typedef struct pl_csv_origin pl_csv_origin;
 
 /* Reads the products of CSV text as a new JSON array (not yet validated:
- * a price cell that is no whole number stays text for the validator to
- * name); *origin gets where each came from (new, pl_catalog_csv_origin_free).
- * Returns NULL with *err ("name:line: column C (price): ...") when the text
- * is no CSV catalog: a quote left open, an unknown column, a bad options
- * cell. */
+ * a price cell of the minor-units column that is no number stays text for
+ * the validator to name); *origin gets where each came from (new,
+ * pl_catalog_csv_origin_free). Prices of a price_major column are turned
+ * into minor units here, with the row currency's ISO 4217 digits
+ * (money.h). Returns NULL with *err ("name:line: column C (price): ...")
+ * when the text is no CSV catalog: a quote left open, an unknown column, a
+ * bad options cell, a price in major units that is none, both price
+ * columns, a decimal price under the minor-units column. */
 json_t *pl_catalog_csv_read(const char *text, size_t len, const char *name, pl_csv_origin **origin,
                             char **err);
 

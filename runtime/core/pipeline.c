@@ -92,6 +92,8 @@ struct pl_pipeline {
     void *jobs_ud;
     pl_committed_fn committed;
     void *committed_ud;
+    void (*arriving)(void *ud); /* pl_pipeline_on_arrival */
+    void *arriving_ud;
     int listening; /* to other nodes' commits (pl_store_listen) */
     int jobs_touched; /* in the open transaction */
     size_t pending;
@@ -866,8 +868,18 @@ static item *new_item(pl_pipeline *pipe, item_kind kind, pl_bot *bot, pl_message
     return it;
 }
 
+void pl_pipeline_on_arrival(pl_pipeline *pipe, void (*arriving)(void *ud), void *ud) {
+    pipe->arriving = arriving;
+    pipe->arriving_ud = ud;
+}
+
+static void arrival(pl_pipeline *pipe) {
+    if (pipe->arriving) pipe->arriving(pipe->arriving_ud);
+}
+
 void pl_pipeline_post(pl_pipeline *pipe, pl_bot *bot, pl_message *msg, pl_deliver_fn deliver,
                       void *ud) {
+    arrival(pipe);
     enqueue(pipe, new_item(pipe, ITEM_MESSAGE, bot, msg, deliver, ud));
 }
 
@@ -969,6 +981,7 @@ void pl_pipeline_record_with(pl_pipeline *pipe, pl_bot *bot, pl_record_writer wr
 
 void pl_pipeline_record(pl_pipeline *pipe, pl_bot *bot, const char *channel, json_t *events,
                         pl_recorded_fn done, void *ud) {
+    arrival(pipe);
     batch_add(pipe, new_record(pipe, bot, channel, events, done, ud));
 }
 

@@ -53,6 +53,12 @@ void pl_pipeline_on_committed(pl_pipeline *pipe, pl_committed_fn fn, void *ud);
 /* Called after every commit that scheduled or cancelled jobs. */
 void pl_pipeline_on_jobs(pl_pipeline *pipe, void (*changed)(void *ud), void *ud);
 
+/* arriving(ud) runs on the loop at the start of every pl_pipeline_post and
+ * pl_pipeline_record, before the message joins a mailbox: the host settles
+ * a reload still waiting for quiet there (app.c, watch.h), so a message sent
+ * after a save runs the saved code. */
+void pl_pipeline_on_arrival(pl_pipeline *pipe, void (*arriving)(void *ud), void *ud);
+
 /* Replies to asynchronous channels go to this outbox at commit. */
 void pl_pipeline_set_outbox(pl_pipeline *pipe, pl_outbox *outbox);
 

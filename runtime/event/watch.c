@@ -32,6 +32,9 @@ typedef struct {
 struct pl_watch {
     int fd;
     struct event *ev;
+    struct event *settle_ev; /* fires settle_ms after the last change event */
+    int settle_ms;
+    int settling;            /* some folder has a change waiting for quiet */
     folder *folders;
     size_t nfolders;
     dir_watch *dirs;
@@ -92,32 +95,29 @@ static int is_watched_subdir(const char *rel, const char *name) {
     return *rel || pl_watch_is_bot_folder(name); /* below flows/, scripts/ or lib/: every folder */
 }
 
-static void handle_event(pl_watch *w, const struct inotify_event *ev) {
+/* Notes a change event; 1 when it concerns a bot (a file or folder that
+ * reloads it), which starts its quiet period again. */
+static int handle_event(pl_watch *w, const struct inotify_event *ev) {
     dir_watch *d = find_dir(w, ev->wd);
-    if (!d || ev->len == 0) return;
+    if (!d || ev->len == 0) return 0;
     size_t f = d->folder;
     char *rel = *d->rel ? pl_strdupf("%s/%s", d->rel, ev->name) : pl_strdup(ev->name);
+    int relevant = 0;
     if ((ev->mask & IN_ISDIR) && (ev->mask & (IN_CREATE | IN_MOVED_TO))) {
         if (is_watched_subdir(d->rel, ev->name)) add_tree(w, f, rel);
-        if (!w->folders[f].changed) w->folders[f].changed = pl_strdup(rel);
-    } else if (!(ev->mask & IN_CREATE) && pl_watch_is_bot_file(ev->name) && !w->folders[f].changed) {
-        /* a created file is complete only at IN_CLOSE_WRITE */
-        w->folders[f].changed = pl_strdup(rel);
+        relevant = 1;
+    } else if (!(ev->mask & IN_CREATE) && pl_watch_is_bot_file(ev->name)) {
+        relevant = 1; /* a created file is complete only at IN_CLOSE_WRITE */
     }
+    if (relevant && !w->folders[f].changed) w->folders[f].changed = pl_strdup(rel);
     free(rel);
+    w->settling |= relevant;
+    return relevant;
 }
 
-void pl_watch_poll(pl_watch *w) {
-    char buf[16 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
-    for (;;) {
-        ssize_t n = read(w->fd, buf, sizeof buf);
-        if (n <= 0) break;
-        for (char *p = buf; p < buf + n;) {
-            const struct inotify_event *ev = (const struct inotify_event *)p;
-            handle_event(w, ev);
-            p += sizeof *ev + ev->len;
-        }
-    }
+/* The callback of every folder with a change, each once. */
+static void run_changed(pl_watch *w) {
+    w->settling = 0;
     for (size_t i = 0; i < w->nfolders; i++) {
         char *changed = w->folders[i].changed;
         if (!changed) continue;
@@ -127,13 +127,48 @@ void pl_watch_poll(pl_watch *w) {
     }
 }
 
+void pl_watch_settle_now(pl_watch *w) {
+    if (!w || !w->settling) return;
+    event_del(w->settle_ev);
+    run_changed(w);
+}
+
+static void on_settled(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    run_changed(arg);
+}
+
+void pl_watch_poll(pl_watch *w) {
+    char buf[16 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
+    int moved = 0;
+    for (;;) {
+        ssize_t n = read(w->fd, buf, sizeof buf);
+        if (n <= 0) break;
+        for (char *p = buf; p < buf + n;) {
+            const struct inotify_event *ev = (const struct inotify_event *)p;
+            moved |= handle_event(w, ev);
+            p += sizeof *ev + ev->len;
+        }
+    }
+    if (!w->settling) return;
+    if (w->settle_ms <= 0) {
+        run_changed(w);
+        return;
+    }
+    if (moved) { /* the quiet period starts again at the latest change */
+        struct timeval quiet = {w->settle_ms / 1000, (w->settle_ms % 1000) * 1000};
+        event_add(w->settle_ev, &quiet);
+    }
+}
+
 static void on_readable(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     pl_watch_poll(arg);
 }
 
-pl_watch *pl_watch_new(struct event_base *base, char **err) {
+pl_watch *pl_watch_new(struct event_base *base, int settle_ms, char **err) {
     int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (fd < 0) {
         pl_fail(err, "inotify: %s", strerror(errno));
@@ -146,6 +181,9 @@ pl_watch *pl_watch_new(struct event_base *base, char **err) {
     /* first among the events of a loop turn, when the base has priorities */
     event_priority_set(w->ev, 0);
     event_add(w->ev, NULL);
+    w->settle_ms = settle_ms;
+    w->settle_ev = evtimer_new(base, on_settled, w);
+    event_priority_set(w->settle_ev, 0);
     return w;
 }
 
@@ -164,6 +202,7 @@ int pl_watch_add(pl_watch *w, const char *dir, pl_watch_fn fn, void *ud, char **
 void pl_watch_free(pl_watch *w) {
     if (!w) return;
     event_free(w->ev);
+    event_free(w->settle_ev);
     close(w->fd);
     for (size_t i = 0; i < w->nfolders; i++) {
         free(w->folders[i].root);

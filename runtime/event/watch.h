@@ -2,12 +2,15 @@
  *
  * Each bot folder is watched at its top (bot.json, the catalog) and through
  * flows/, scripts/ and lib/ with their subfolders. Changes to .lua, .json and
- * .csv files mark the bot dirty; the callback runs once per batch of events.
- * The inotify descriptor's readability drives it, at the event base's
- * highest priority (pl_app gives the loop two): when a saved file and a
- * message are ready in the same loop turn, the reload comes first, so the
- * next message runs the new code without a read of the descriptor per turn.
- * pl_watch_poll drains pending events at once. */
+ * .csv files mark the bot dirty; the callback runs once the folder's writes
+ * have settled: settle_ms after its last change event, so an editor that
+ * truncates a file and then writes it (two closes) causes one reload of the
+ * finished file, not one of an empty file first. The inotify descriptor's
+ * readability drives it, at the event base's highest priority (pl_app gives
+ * the loop two): when a saved file and a message are ready in the same loop
+ * turn, the change is seen first, and the host calls pl_watch_settle_now
+ * when a message arrives, so the next message runs the new code without
+ * waiting for the quiet period. pl_watch_poll drains pending events. */
 #ifndef PL_WATCH_H
 #define PL_WATCH_H
 
@@ -24,10 +27,16 @@ typedef void (*pl_watch_fn)(const char *changed, void *ud);
 int pl_watch_is_bot_file(const char *name);
 int pl_watch_is_bot_folder(const char *name);
 
-pl_watch *pl_watch_new(struct event_base *base, char **err);
+/* settle_ms: the quiet time after a folder's last change before its
+ * callback runs (0: at once, with the batch of events that saw it). */
+pl_watch *pl_watch_new(struct event_base *base, int settle_ms, char **err);
 void pl_watch_free(pl_watch *watch);
 int pl_watch_add(pl_watch *watch, const char *dir, pl_watch_fn fn, void *ud, char **err);
-/* Reads whatever events are pending (never blocks) and runs callbacks. */
+/* Reads whatever events are pending (never blocks); callbacks run now when
+ * settle_ms is 0, else when the folder has been quiet for settle_ms. */
 void pl_watch_poll(pl_watch *watch);
+/* Runs at once the callbacks of the changes still settling (cheap when
+ * there are none); for the host to call when a message arrives. */
+void pl_watch_settle_now(pl_watch *watch);
 
 #endif

@@ -540,7 +540,10 @@ TEST(csv_errors_name_line_and_column) {
     char text[1024];
 #define ROWS(rows) (snprintf(text, sizeof text, "%s%s", head, rows), text)
     CHECK(csv_error_is(ROWS("a,A,1,EUR,,\nb,B,4.50,EUR,,\n"), "catalog.csv:3: column C (price):",
-                       "price must be a non-negative integer in minor units (450 for 4.50)"));
+                       "price must be a non-negative integer in minor units (450 for 4.50 EUR); to write 4.50, "
+                       "name the column price_major"));
+    CHECK(csv_error_is(ROWS("a,A,4.5,KWD,,\n"), "catalog.csv:2: column C (price):", "(4500 for 4.5 KWD)"));
+    CHECK(csv_error_is(ROWS("a,A,4.50,JPY,,\n"), "catalog.csv:2: column C (price):", "price must be"));
     CHECK(csv_error_is(ROWS("a,A,,EUR,,\n"), "catalog.csv:2: column C (price):", "price must be"));
     CHECK(csv_error_is(ROWS("a,A,-5,EUR,,\n"), "catalog.csv:2: column C (price):", "price must be"));
     CHECK(csv_error_is(ROWS("a,A,1,eur,,\n"), "catalog.csv:2: column D (currency):", "ISO 4217"));
@@ -594,6 +597,78 @@ TEST(csv_errors_name_line_and_column) {
     CHECK(csv_error_is("", "catalog.csv:1:", "empty"));
     CHECK(csv_error_is("\n\n", "catalog.csv:1:", "empty"));
     CHECK(csv_error_is("latte,Latte,380,EUR\n", "catalog.csv:1: column A (latte):", "must name the columns"));
+}
+
+/* price_major: prices in the currency's units, with ISO 4217's digits */
+TEST(csv_major_prices) {
+    const char *csv = "sku,title,price_major,currency,option:size\n"
+                      "shoe,Runner,129.00,EUR,38 | 46 +5 | 47 +7.5\n"
+                      "sock,Sock,\"4,5\",EUR,\n"
+                      "tea,Tea,450,JPY,small | large +100\n"
+                      "mug,Mug,450.00,JPY,\n"
+                      "dates,Dates,1.250,KWD,box | crate +0.5\n"
+                      "pen,Pen,0.5,USD,blue | red -0.05\n"
+                      "gift,Gift,129.000,EUR,\n";
+    const char *json = "{\"products\": ["
+                       "{\"sku\": \"shoe\", \"title\": \"Runner\", \"price\": 12900, \"currency\": \"EUR\","
+                       " \"options\": {\"size\": [{\"value\": \"38\", \"price\": 0}, {\"value\": \"46\", \"price\": 500},"
+                       " {\"value\": \"47\", \"price\": 750}]}},"
+                       "{\"sku\": \"sock\", \"title\": \"Sock\", \"price\": 450, \"currency\": \"EUR\"},"
+                       "{\"sku\": \"tea\", \"title\": \"Tea\", \"price\": 450, \"currency\": \"JPY\","
+                       " \"options\": {\"size\": [{\"value\": \"small\", \"price\": 0}, {\"value\": \"large\", \"price\": 100}]}},"
+                       "{\"sku\": \"mug\", \"title\": \"Mug\", \"price\": 450, \"currency\": \"JPY\"},"
+                       "{\"sku\": \"dates\", \"title\": \"Dates\", \"price\": 1250, \"currency\": \"KWD\","
+                       " \"options\": {\"size\": [{\"value\": \"box\", \"price\": 0}, {\"value\": \"crate\", \"price\": 500}]}},"
+                       "{\"sku\": \"pen\", \"title\": \"Pen\", \"price\": 50, \"currency\": \"USD\","
+                       " \"options\": {\"size\": [{\"value\": \"blue\", \"price\": 0}, {\"value\": \"red\", \"price\": -5}]}},"
+                       "{\"sku\": \"gift\", \"title\": \"Gift\", \"price\": 12900, \"currency\": \"EUR\"}]}";
+    CHECK(same_products(csv, json));
+    /* the ';' files of spreadsheets that write 129,00 */
+    CHECK(same_products("sku;title;price_major;currency\nshoe;Runner;129,00;EUR\n",
+                        "[{\"sku\": \"shoe\", \"title\": \"Runner\", \"price\": 12900, \"currency\": \"EUR\"}]"));
+}
+
+TEST(csv_major_price_errors) {
+    const char *head = "sku,title,price_major,currency,option:size\n";
+    char text[1024];
+#define ROWS(rows) (snprintf(text, sizeof text, "%s%s", head, rows), text)
+    CHECK(csv_error_is(ROWS("a,A,1.00,EUR,\nb,B,4.505,EUR,\n"), "catalog.csv:3: column C (price_major):",
+                       "'4.505': a price in EUR has at most 2 decimals, as in 129.00"));
+    CHECK(csv_error_is(ROWS("a,A,450.5,JPY,\n"), "catalog.csv:2: column C (price_major):",
+                       "'450.5': a price in JPY has no decimals (JPY has no minor unit), as in 129"));
+    CHECK(csv_error_is(ROWS("a,A,1.2505,BHD,\n"), "catalog.csv:2: column C (price_major):",
+                       "a price in BHD has at most 3 decimals, as in 129.000"));
+    CHECK(csv_error_is(ROWS("a,A,€129,EUR,\n"), "catalog.csv:2: column C (price_major):",
+                       "'€129' is not a price in EUR: write digits and at most one decimal point, as in 129.00"));
+    CHECK(csv_error_is(ROWS("a,A,\"1,299.00\",USD,\n"), "catalog.csv:2: column C (price_major):",
+                       "no thousands separator"));
+    CHECK(csv_error_is(ROWS("a,A,12.,EUR,\n"), "catalog.csv:2: column C (price_major):", "is not a price"));
+    CHECK(csv_error_is(ROWS("a,A,-5.00,EUR,\n"), "catalog.csv:2: column C (price_major):",
+                       "'-5.00': a price is never negative"));
+    CHECK(csv_error_is(ROWS("a,A,,EUR,\n"), "catalog.csv:2: column C (price_major):",
+                       "the price is missing: write it in EUR, as in 129.00"));
+    CHECK(csv_error_is(ROWS("a,A,9999999999999,EUR,\n"), "catalog.csv:2: column C (price_major):", "no price"));
+    CHECK(csv_error_is(ROWS("a,A,1.00,,\n"), "catalog.csv:2: column D (currency):",
+                       "says how many decimals the price_major column has"));
+    CHECK(csv_error_is(ROWS("a,A,1.00,eur,\n"), "catalog.csv:2: column D (currency):", "ISO 4217"));
+    /* option price changes are in the same units */
+    CHECK(csv_error_is(ROWS("a,A,1.00,EUR,small | large +0.905\n"), "catalog.csv:2: column E (option:size):",
+                       "'+0.905': a price change in EUR has at most 2 decimals, as in +129.00"));
+    CHECK(csv_error_is(ROWS("a,A,100,JPY,small | large +0.5\n"), "catalog.csv:2: column E (option:size):",
+                       "a price change in JPY has no decimals"));
+    CHECK(csv_error_is(ROWS("a,A,1.00,EUR,small | large 0.90\n"), "catalog.csv:2: column E (option:size):",
+                       "has its sign, in EUR (+0.50, -0.20)"));
+#undef ROWS
+    /* one price column */
+    CHECK(csv_error_is("sku,title,price,currency,price_major\n", "catalog.csv:1: column E (price_major):",
+                       "prices are in one column, and column C has them"));
+    CHECK(csv_error_is("sku,title,currency\n", "catalog.csv:1:",
+                       "no price column: price (in minor units, 12900 for 129.00) or price_major"));
+    CHECK(csv_error_is("sku,title,price_major:ja,currency\n", "catalog.csv:1: column C (price_major:ja):",
+                       "no language"));
+    /* minor units keep their own words */
+    CHECK(csv_error_is("sku,title,price,currency,option:size\na,A,100,EUR,s | l +0.90\n",
+                       "catalog.csv:2: column E (option:size):", "to write +0.50, give the prices in a price_major column"));
 }
 
 TEST(csv_load_by_file_name) {
@@ -664,6 +739,8 @@ int main(void) {
     RUN(csv_localized_titles);
     RUN(csv_options_notation);
     RUN(csv_errors_name_line_and_column);
+    RUN(csv_major_prices);
+    RUN(csv_major_price_errors);
     RUN(csv_load_by_file_name);
     RUN(csv_search_in_two_locales);
     return check_done();

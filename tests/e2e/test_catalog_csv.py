@@ -8,7 +8,9 @@ The CSV catalog is copied into the store; a paid order takes its stock
 flows' lists at once; sold units stay sold across a restart; editing a
 count in catalog.csv restocks through hot reload; a broken catalog.csv
 keeps the old catalog serving while /v1/health names file:line and the
-column, and fixing it clears the error."""
+column, and fixing it clears the error. A catalog whose prices are written
+as on a price tag (a price_major column: 3.80, +0.90) sells at the same
+minor units, and its mistakes are named like the others."""
 
 import os
 import re
@@ -141,6 +143,68 @@ def body(tap):
 
     tap.case("a broken catalog.csv keeps the old one serving and names line and column; fixing it clears",
              broken_then_fixed, runs=1)
+
+    # --- prices as on a price tag: a price_major column --------------------------------
+
+    major = {}
+
+    def major_prices(run):
+        folder = copy_fixture()
+        with open(os.path.join(folder, "catalog.csv"), "w", encoding="utf-8") as f:
+            f.write(MAJOR_CSV)
+        major["folder"] = folder
+        major["s"] = tap.watch(Server(bots=[folder], db=new_db(), name="parley (csv, price_major)").start())
+        s = major["s"]
+        user = new_user("major")
+        text(s, user, "hi")
+        check.assertIn("added latte x1 @ 470", text(s, user, "add latte size=large"), "3.80 + 0.90 is 470 cents")
+        check.assertIn("added scone x1 @ 200", text(s, user, "add scone"))
+        other = new_user("major-yen")  # a cart holds one currency
+        text(s, other, "hi")
+        check.assertIn("added yuzu x1 @ 450", text(s, other, "add yuzu"), "450.00 JPY is 450 yen")
+        check.assertIsNone(s.bot_health(BOT)["error"])
+
+    tap.case("a catalog with a price_major column sells at the same minor units (3.80 EUR is 380, +0.90 is 90)",
+             major_prices, runs=1)
+
+    def major_errors(run):
+        s, folder = major["s"], major["folder"]
+        mark = s.mark()
+        edit_catalog(folder, "scone,Scone,2.00,EUR", "scone,Scone,2.005,EUR")
+        s.wait_log(r"catalog\.csv:3: column C \(price_major\)", mark)
+        check.assertEqual(s.bot_health(BOT)["error"],
+                          "catalog.csv:3: column C (price_major): '2.005': a price in EUR has at most 2 decimals, "
+                          "as in 129.00")
+        user = new_user("major-during")
+        text(s, user, "hi")
+        check.assertIn("added scone x1 @ 200", text(s, user, "add scone"), "the old catalog keeps serving")
+        mark = s.mark()
+        edit_catalog(folder, "scone,Scone,2.005,EUR", "scone,Scone,2.10,EUR")
+        s.wait_log(RELOADED, mark)
+        check.assertIsNone(s.bot_health(BOT)["error"])
+        fixed = new_user("major-fixed")
+        text(s, fixed, "hi")
+        check.assertIn("added scone x1 @ 210", text(s, fixed, "add scone"))
+        mark = s.mark()
+        edit_catalog(folder, "sku,title,price_major,", "sku,title,price,")
+        s.wait_log(r"catalog\.csv:2: column C \(price\)", mark)
+        check.assertEqual(s.bot_health(BOT)["error"],
+                          "catalog.csv:2: column C (price): price must be a non-negative integer in minor units "
+                          "(380 for 3.80 EUR); to write 3.80, name the column price_major")
+        mark = s.mark()
+        edit_catalog(folder, "sku,title,price,", "sku,title,price_major,")
+        s.wait_log(RELOADED, mark)
+        check.assertIsNone(s.bot_health(BOT)["error"])
+
+    tap.case("price_major mistakes (too many decimals, decimals under a minor-units header) name line and column; "
+             "the old catalog serves meanwhile", major_errors, runs=1)
+
+
+MAJOR_CSV = """sku,title,price_major,currency,tags,stock,option:size
+latte,Latte,3.80,EUR,coffee,,small | medium +0.50 | large +0.90
+scone,Scone,2.00,EUR,food,5,
+yuzu,Yuzu soda,450.00,JPY,drink,,
+"""
 
 
 if __name__ == "__main__":

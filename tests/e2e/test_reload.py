@@ -7,7 +7,9 @@ conversations continue at the step of the same name; a broken script keeps
 the old version serving while /v1/health and the log show file:line, and
 fixing it clears the error; messages sent without pause during several
 reloads all get a 200. An echo fixture bot ("bystander") is served next to
-it and must not notice any of this."""
+it and must not notice any of this. A save that truncates the file and then
+writes it reloads once, after the writes settle (PARLEY_RELOAD_SETTLE_MS),
+or at once when a message comes first, never logging the empty file."""
 
 import os
 import re
@@ -74,6 +76,12 @@ return {
   end },
 }
 """
+
+
+def settle_flow(version):
+    """The "settle" fixture bot's flow: it says its version."""
+    return ('return {\n  start = function(c) c:say("info", { text = "version=%d" }); return "wait" end,\n'
+            '  wait = { answer = function(c) return "start" end },\n}\n' % version)
 
 
 def replace_once(text, pattern, repl, what):
@@ -514,6 +522,59 @@ def main(tap):
             check.assertEqual(s.find_log(r"reload"), [])
 
     tap.case("--no-watch: a saved change is not loaded", no_watch, runs=1)
+
+    # --- a save in two writes: truncate, then write -----------------------------------------
+
+    def settle_server(settle_ms, version):
+        """A server of the "settle" fixture bot that waits settle_ms of quiet
+        after a change before it reloads."""
+        folder = make_bot("settle", {"flows/main.lua": settle_flow(version), "scripts/tone.lua": MODULAR_TONE})
+        s = Server([folder], env={"PARLEY_RELOAD_SETTLE_MS": str(settle_ms)}, name="parley (settle %d ms)" % settle_ms)
+        return folder, s
+
+    def truncate_then_write(path, text):
+        """An editor's save in two steps: the file is emptied and closed,
+        then opened again and written (two IN_CLOSE_WRITE events)."""
+        with open(path, "w", encoding="utf-8"):
+            pass
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(text)
+
+    def reload_lines(s, mark):
+        return s.find_log(r"\[settle\] reload", mark)
+
+    def truncated_then_message(run):
+        # a settle time no test lasts: only the message can start the reload
+        folder, s = settle_server(600000, 1)
+        with s:
+            u = new_user("settle")
+            check.assertEqual(texts(s.say("settle", u, "hi")), "version=1")
+            mark = s.mark()
+            truncate_then_write(os.path.join(folder, "flows", "main.lua"), settle_flow(2))
+            check.assertEqual(texts(s.say("settle", u, "hi")), "version=2", "the next message runs the new code")
+            lines = reload_lines(s, mark)
+            check.assertEqual(len(lines), 1, "one reload: %r" % [m.string for m in lines])
+            check.assertRegex(lines[0].string, r"INFO +\[settle\] reloaded in [\d.]+ ms after a change to flows/main\.lua$")
+            check.assertEqual(s.find_log(r"ERROR|WARN|steps", mark), [], "nothing about the empty file")
+            check.assertIsNone(s.bot_health("settle")["error"])
+
+    tap.case("truncate then write, then a message: one reload at the message, no error about the empty file",
+             truncated_then_message)
+
+    def truncated_then_quiet(run):
+        # the two writes take far less than a second; the reload comes a
+        # second after the last of them, with no message to start it
+        folder, s = settle_server(1000, 1)
+        with s:
+            mark = s.mark()
+            truncate_then_write(os.path.join(folder, "flows", "main.lua"), settle_flow(3))
+            s.wait_log(r"INFO +\[settle\] reloaded in [\d.]+ ms after a change to flows/main\.lua$", mark, timeout=30)
+            check.assertEqual(len(reload_lines(s, mark)), 1)
+            check.assertEqual(s.find_log(r"ERROR|WARN|steps", mark), [], "nothing about the empty file")
+            check.assertEqual(texts(s.say("settle", new_user("quiet"), "hi")), "version=3")
+
+    tap.case("truncate then write with no message: one reload once the folder is quiet, no error",
+             truncated_then_quiet)
 
     def log_summary(run):
         errors = [line for line in srv.log_since(0) if " ERROR " in line]

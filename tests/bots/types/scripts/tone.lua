@@ -1,0 +1,4 @@
+return {
+  persona = { name = "Tess" },
+  templates = { en = { fallback = "Something broke." } },
+}
