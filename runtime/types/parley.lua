@@ -110,8 +110,19 @@ function Conversation:track(name, props) end
 ---the step the flow waits at as `msg.payment`.
 ---@return parley.Order|nil order
 ---@return "empty_cart"|"out_of_stock"|"discount_used"|"provider_unavailable"|nil why
----@return string|nil short what ran out, with "out_of_stock"
+---@return parley.Shortage|nil short what ran out, with "out_of_stock"
 function Conversation:checkout() end
+
+---What c:checkout() names when stock ran short (docs/commerce.md).
+---@class parley.Shortage
+---@field sku string the product
+---@field title string its title in the shopper's locale
+---@field option? string the option whose choice ran short ("colour"); nil when the product itself did
+---@field value? string that choice's value ("red")
+---@field choice_title? string that choice's title in the shopper's locale ("Red")
+---@field wanted integer the units all the cart's lines want of it
+---@field available integer the units left
+---@field lines integer[] the indexes of the cart lines that draw on it, in order
 
 ---The shopper's orders on this channel, newest first.
 ---@param n? integer at most this many (default 10)
@@ -278,6 +289,14 @@ function Cart:has_tag(tag) end
 
 ---@return parley.CartLine[]
 function Cart:lines() end
+
+---The indexes of the lines of that product (and, given option and value, that hold that
+---choice), in order: what c:checkout()'s shortage names, for a flow to take out.
+---@param sku string
+---@param option? string
+---@param value? string
+---@return integer[]
+function Cart:lines_with(sku, option, value) end
 
 ---The amount after any discount, and the currency.
 ---@return integer amount

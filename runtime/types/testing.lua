@@ -51,6 +51,14 @@ function testing.stock(key, n) end
 ---@return parley.Order|nil
 function testing.order(id) end
 
+---The `it`s of the block that calls it (a describe, or a spec file at its top) share one
+---bot: it starts afresh once, before the block's setup, and keeps what each `it` leaves.
+---Every other `it` starts on a fresh bot (docs/testing.md#every-it-starts-on-a-fresh-bot).
+function testing.share() end
+
+---The bot starts afresh now, as at the start of an `it`: empty store, stock, clock, errors.
+function testing.reset() end
+
 ---One shopper in a spec.
 ---@class parley.testing.Chat
 ---@field user string the shopper's id
@@ -58,7 +66,14 @@ function testing.order(id) end
 ---@field locale? string the locale its messages carry
 ---@field info? table what the platform tells of the shopper (msg.channel's facts)
 ---@field replies parley.Reply[] the last turn's replies
+---@field failed? string the last turn's error ("file:line: message") when it failed
 local Chat = {}
+
+---Sends a message whose turn is meant to fail: text, {payload = ...} or {tap = ...}.
+---Returns the turn's error ("file:line: message"); raises when the turn did not fail.
+---@param what string|{payload?: string, tap?: string|integer}
+---@return string err
+function Chat:fails(what) end
 
 ---Sends text as the shopper; returns this turn's replies.
 ---@param text string

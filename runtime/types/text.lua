@@ -23,4 +23,11 @@ function text.has_phrase(folded_text, folded_phrase) end
 ---@return integer
 function text.hash(s) end
 
+---The text without its emoji (what Unicode shows as emoji: pictographs, anything with
+---U+FE0F, keycaps, flags, skin tones and joined sequences) and the space an emoji stood
+---beside; minus signs, arrows, currency and text symbols (✓ ★ ♥), CJK stay.
+---@param s string
+---@return string
+function text.strip_emoji(s) end
+
 return text
