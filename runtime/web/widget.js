@@ -98,7 +98,7 @@
     en: {
       open: 'Open chat with {title}', dialog: 'Chat with {title}', close: 'Close chat', messages: 'Messages',
       input: 'Message', placeholder: 'Write a message…', send: 'Send', you: 'You', typing: '{title} is typing…',
-      reconnecting: 'Reconnecting…', slow: 'You are sending messages quickly. Please wait a moment and try again.',
+      reconnecting: 'Reconnecting…',
       failed: 'Your message could not be sent. Please try again.', tooLong: 'That message is too long.',
       unread: 'Unread messages: {n}', products: 'Products', choose: 'Choose', empty: 'Write a message to start the conversation.',
       opensNew: '(opens in a new tab)',
@@ -107,7 +107,7 @@
     ja: {
       open: '{title}とのチャットを開く', dialog: '{title}とのチャット', close: 'チャットを閉じる', messages: 'メッセージ',
       input: 'メッセージ', placeholder: 'メッセージを入力…', send: '送信', you: 'あなた', typing: '{title}が入力中…',
-      reconnecting: '再接続しています…', slow: '続けて送信されています。少し待ってからもう一度お試しください。',
+      reconnecting: '再接続しています…',
       failed: 'メッセージを送信できませんでした。もう一度お試しください。', tooLong: 'メッセージが長すぎます。',
       unread: '未読メッセージ：{n}件', products: '商品', choose: '選ぶ', empty: 'メッセージを送って会話を始めましょう。',
       opensNew: '（新しいタブで開きます）',
@@ -116,7 +116,7 @@
     zh: {
       open: '打开与{title}的聊天', dialog: '与{title}聊天', close: '关闭聊天', messages: '消息',
       input: '消息', placeholder: '输入消息…', send: '发送', you: '你', typing: '{title}正在输入…',
-      reconnecting: '正在重新连接…', slow: '消息发送过快，请稍候再试。', failed: '消息发送失败，请重试。',
+      reconnecting: '正在重新连接…', failed: '消息发送失败，请重试。',
       tooLong: '消息太长。', unread: '未读消息：{n}', products: '商品', choose: '选择', empty: '发送消息开始对话。',
       opensNew: '（在新标签页中打开）',
       sendingIn: '{n} 秒后发送…', waiting: '您的消息将在 {n} 秒后发送。', paid: '已支付', paidLabel: '已支付 {amount}',
@@ -124,7 +124,7 @@
     ko: {
       open: '{title} 채팅 열기', dialog: '{title} 채팅', close: '채팅 닫기', messages: '메시지',
       input: '메시지', placeholder: '메시지를 입력하세요…', send: '보내기', you: '나', typing: '{title} 입력 중…',
-      reconnecting: '다시 연결하는 중…', slow: '메시지를 너무 빨리 보내고 있어요. 잠시 후 다시 시도해 주세요.',
+      reconnecting: '다시 연결하는 중…',
       failed: '메시지를 보내지 못했어요. 다시 시도해 주세요.', tooLong: '메시지가 너무 깁니다.',
       unread: '읽지 않은 메시지: {n}', products: '상품', choose: '선택', empty: '메시지를 보내 대화를 시작하세요.',
       opensNew: '(새 탭에서 열림)',
@@ -133,7 +133,7 @@
     ar: {
       open: 'فتح المحادثة مع {title}', dialog: 'محادثة مع {title}', close: 'إغلاق المحادثة', messages: 'الرسائل',
       input: 'الرسالة', placeholder: 'اكتب رسالة…', send: 'إرسال', you: 'أنت', typing: '{title} يكتب…',
-      reconnecting: 'جارٍ إعادة الاتصال…', slow: 'أنت ترسل الرسائل بسرعة. يرجى الانتظار قليلًا ثم المحاولة مجددًا.',
+      reconnecting: 'جارٍ إعادة الاتصال…',
       failed: 'تعذّر إرسال رسالتك. يرجى المحاولة مرة أخرى.', tooLong: 'الرسالة طويلة جدًا.',
       unread: 'رسائل غير مقروءة: {n}', products: 'المنتجات', choose: 'اختيار', empty: 'اكتب رسالة لبدء المحادثة.',
       opensNew: '(يُفتح في علامة تبويب جديدة)',
@@ -142,7 +142,7 @@
     he: {
       open: "פתיחת צ'אט עם {title}", dialog: "צ'אט עם {title}", close: "סגירת הצ'אט", messages: 'הודעות',
       input: 'הודעה', placeholder: 'כתבו הודעה…', send: 'שליחה', you: 'אני', typing: '{title} מקלידים…',
-      reconnecting: 'מתחברים מחדש…', slow: 'נשלחו הודעות רבות ברצף. נא להמתין רגע ולנסות שוב.',
+      reconnecting: 'מתחברים מחדש…',
       failed: 'לא ניתן היה לשלוח את ההודעה. נא לנסות שוב.', tooLong: 'ההודעה ארוכה מדי.',
       unread: 'הודעות שלא נקראו: {n}', products: 'מוצרים', choose: 'בחירה', empty: 'כתבו הודעה כדי להתחיל בשיחה.',
       opensNew: '(נפתח בכרטיסייה חדשה)',
@@ -151,7 +151,7 @@
     de: {
       open: 'Chat mit {title} öffnen', dialog: 'Chat mit {title}', close: 'Chat schließen', messages: 'Nachrichten',
       input: 'Nachricht', placeholder: 'Nachricht schreiben…', send: 'Senden', you: 'Sie', typing: '{title} schreibt…',
-      reconnecting: 'Verbindung wird wiederhergestellt…', slow: 'Sie senden sehr schnell. Bitte warten Sie einen Moment.',
+      reconnecting: 'Verbindung wird wiederhergestellt…',
       failed: 'Ihre Nachricht konnte nicht gesendet werden. Bitte versuchen Sie es erneut.', tooLong: 'Die Nachricht ist zu lang.',
       unread: 'Ungelesene Nachrichten: {n}', products: 'Produkte', choose: 'Auswählen', empty: 'Schreiben Sie eine Nachricht, um zu beginnen.',
       opensNew: '(öffnet in neuem Tab)',
@@ -160,7 +160,7 @@
     fr: {
       open: 'Ouvrir le chat avec {title}', dialog: 'Chat avec {title}', close: 'Fermer le chat', messages: 'Messages',
       input: 'Message', placeholder: 'Écrivez un message…', send: 'Envoyer', you: 'Vous', typing: '{title} écrit…',
-      reconnecting: 'Reconnexion…', slow: 'Vous envoyez des messages très vite. Patientez un instant.',
+      reconnecting: 'Reconnexion…',
       failed: "Votre message n'a pas pu être envoyé. Réessayez.", tooLong: 'Ce message est trop long.',
       unread: 'Messages non lus : {n}', products: 'Produits', choose: 'Choisir', empty: 'Écrivez un message pour commencer.',
       opensNew: '(s’ouvre dans un nouvel onglet)',
@@ -169,7 +169,7 @@
     es: {
       open: 'Abrir chat con {title}', dialog: 'Chat con {title}', close: 'Cerrar chat', messages: 'Mensajes',
       input: 'Mensaje', placeholder: 'Escribe un mensaje…', send: 'Enviar', you: 'Tú', typing: '{title} está escribiendo…',
-      reconnecting: 'Reconectando…', slow: 'Estás enviando mensajes muy rápido. Espera un momento.',
+      reconnecting: 'Reconectando…',
       failed: 'No se pudo enviar tu mensaje. Inténtalo de nuevo.', tooLong: 'El mensaje es demasiado largo.',
       unread: 'Mensajes sin leer: {n}', products: 'Productos', choose: 'Elegir', empty: 'Escribe un mensaje para empezar.',
       opensNew: '(se abre en una pestaña nueva)',
@@ -1234,11 +1234,14 @@ textarea:focus-visible { outline: none; border-color: var(--accent-ink); box-sha
   // messages marked, then the outbox goes on.
   function waitToSend(seconds) {
     let left = Math.max(1, Math.ceil(seconds));
-    for (const item of state.outbox) if (item.row) item.row.classList.add('waiting');
-    clearTimeout(state.noteTimer);
+    const rows = state.outbox.filter((item) => item.row).map((item) => item.row);
+    for (const row of rows) row.classList.add('waiting');
     const shown = h('span', { 'aria-hidden': 'true', text: t('sendingIn', { n: left }) });
-    ui.note.textContent = '';
-    ui.note.append(shown, h('span', { class: 'sr', text: t('waiting', { n: left }) }));
+    if (rows.length) { // (only the greeting on open waits: nothing of the shopper's to speak of)
+      clearTimeout(state.noteTimer);
+      ui.note.textContent = '';
+      ui.note.append(shown, h('span', { class: 'sr', text: t('waiting', { n: left }) }));
+    }
     const tick = () => {
       left--;
       if (left > 0) {
@@ -1247,7 +1250,7 @@ textarea:focus-visible { outline: none; border-color: var(--accent-ink); box-sha
         return;
       }
       state.waitTimer = 0;
-      ui.note.textContent = '';
+      if (shown.isConnected) ui.note.textContent = '';
       pump();
     };
     state.waitTimer = setTimeout(tick, 1000);
@@ -1270,7 +1273,8 @@ textarea:focus-visible { outline: none; border-color: var(--accent-ink); box-sha
       ui.input.value = texts.concat(ui.input.value ? [ui.input.value] : []).join('\n');
       autosize();
     }
-    showNote(res.status === 429 ? t('slow') : t('failed'));
+    if (queued.some((item) => item.row)) showNote(t('failed'));
+    else console.warn('parley: the greeting on open was not accepted (' + res.status + ')');
   }
 
   // Something the widget says without a message of the shopper's (the greeting on open):
