@@ -3,8 +3,10 @@
  * CORS for the bot's allowed origins and a rate limit per shopper) and
  * streams the conversation down as Server-Sent Events: every transcript
  * line of the shopper's session, replayed from where the browser left off
- * and then live as turns commit — the bot's answers, what it says on its
- * own (payments, reminders) and what a person writes (handoff). */
+ * ("ready" once that is done) and then live as turns commit — the bot's
+ * answers, what it says on its own (payments, reminders) and what a person
+ * writes (handoff). A shopper may send an "open" event (the panel opened)
+ * to bots that greet on open. */
 #ifndef PL_WEBCHAT_H
 #define PL_WEBCHAT_H
 
