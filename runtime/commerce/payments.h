@@ -52,9 +52,23 @@ typedef struct {
 
 const pl_payment_provider *pl_payments_find(const char *name);
 
-/* The built-in test provider's payment page: the HTML for GET, and for a
- * POST of action=pay|decline the confirmation to apply. */
-char *pl_payments_test_page(const json_t *order, const char *bot, const char *message);
+/* What the test provider's page says under the order: the Pay and Decline
+ * buttons (for a pending order; otherwise its state), or what a Pay or
+ * Decline just did. */
+typedef enum {
+    PL_TEST_PAGE_FORM,
+    PL_TEST_PAGE_PAID_NOW,
+    PL_TEST_PAGE_ALREADY_PAID,
+    PL_TEST_PAGE_DECLINED,
+    PL_TEST_PAGE_NO_LONGER
+} pl_test_page_note;
+
+/* The built-in test provider's payment page for an order (from the store):
+ * its lines with their options, in the language of locale (the shopper's;
+ * English where payment_test.c has no words for it). problems, when not
+ * NULL, is said instead of the note. Returns new HTML. */
+char *pl_payments_test_page(const json_t *order, const char *bot, const char *locale, pl_test_page_note note,
+                            const char *problems);
 
 /* The state changes a confirmation status makes: from which states (a
  * comma-separated list) to which. Returns 0 for an unknown status. */

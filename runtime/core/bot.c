@@ -78,6 +78,21 @@ static int valid_name(const char *name) {
     return 1;
 }
 
+/* What is wrong with the web chat's settings that the server reads per
+ * request (webchat.greet_on_open, webchat.rate_limit), or NULL. */
+static const char *webchat_problem(const json_t *m) {
+    json_t *w = json_object_get(m, "webchat");
+    json_t *greet = json_object_get(w, "greet_on_open"), *limit = json_object_get(w, "rate_limit");
+    json_t *burst = json_object_get(limit, "burst"), *refill = json_object_get(limit, "refill_seconds");
+    if (greet && !json_is_boolean(greet)) return "\"webchat\": \"greet_on_open\" must be true or false";
+    if (limit && (!json_is_object(limit) || !json_is_integer(burst) || json_integer_value(burst) < 1 ||
+                  json_integer_value(burst) > 1000 || !json_is_number(refill) || json_number_value(refill) <= 0 ||
+                  json_number_value(refill) > 3600))
+        return "\"webchat\": \"rate_limit\" must be {\"burst\": 1-1000 messages, \"refill_seconds\": more "
+               "than 0, at most 3600} (leave it out for 20 and 1)";
+    return NULL;
+}
+
 /* Reads and checks bot.json; returns a new manifest or NULL with *err. */
 static json_t *read_manifest(const char *dir, char **err) {
     char *path = pl_strdupf("%s/bot.json", dir);
@@ -109,6 +124,7 @@ static json_t *read_manifest(const char *dir, char **err) {
         json_t *l;
         json_array_foreach(locales, i, l) if (!json_is_string(l)) reason = "\"locales\" must list strings";
     }
+    if (!reason) reason = webchat_problem(m);
     json_t *retention = json_object_get(m, "retention_days");
     if (!reason && retention &&
         (!json_is_integer(retention) || json_integer_value(retention) < 1 ||

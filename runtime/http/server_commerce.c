@@ -27,6 +27,7 @@ typedef struct {
     pl_store *store;
     int64_t order_id;
     char *action; /* test page: "pay" or "decline" */
+    char *locale; /* test page: the shopper's */
 } waiting;
 
 static void on_gone(void *arg) {
@@ -36,7 +37,7 @@ static void on_gone(void *arg) {
 static waiting *wait_for(struct evhttp_request *req, pl_bot *bot, pl_store *store, int64_t id) {
     waiting *w = calloc(1, sizeof *w);
     if (!w) abort();
-    *w = (waiting){req, bot, store, id, NULL};
+    *w = (waiting){req, bot, store, id, NULL, NULL};
     pl_conn_on_gone(req, on_gone, w);
     return w;
 }
@@ -46,6 +47,7 @@ static struct evhttp_request *done_waiting(waiting *w) {
     struct evhttp_request *req = w->req;
     if (req) pl_conn_forget(req);
     free(w->action);
+    free(w->locale);
     free(w);
     return req;
 }
@@ -71,8 +73,8 @@ typedef struct {
     char *user, *channel;  /* list_orders' */
     char *token, *action;  /* the test page's */
     int post;              /* the test page's: a POST */
-    const char *message;   /* after a test action: the page's message (static) */
     char *problems;        /* after a test action: what the confirmation said */
+    char *locale;          /* the test page's: the shopper's (their session's) */
     json_t *found;         /* the order, or the list */
     int failed;            /* the store did not answer */
 } order_read;
@@ -91,6 +93,7 @@ static void order_read_free(order_read *r) {
     free(r->token);
     free(r->action);
     free(r->problems);
+    free(r->locale);
     free(r);
 }
 
@@ -104,6 +107,26 @@ static void read_order(pl_store *store, void *ud) {
     free(err);
 }
 
+
+/* The order, and for the test page the locale of the shopper's session
+ * (none when the session is gone: the page is then in English). */
+static void read_order_for_page(pl_store *store, void *ud) {
+    order_read *r = ud;
+    read_order(store, r);
+    if (!r->found) return;
+    pl_session_key key = {json_string_value(json_object_get(r->found, "bot")),
+                          json_string_value(json_object_get(r->found, "channel")),
+                          json_string_value(json_object_get(r->found, "user"))};
+    char *state = NULL, *err = NULL;
+    if (key.bot && key.channel && key.user && pl_store_session_get(store, &key, &state, &err) != PL_OK)
+        pl_warn("the test payment page of order %lld is in English: %s", (long long)r->id, err);
+    json_t *session = state ? json_loads(state, 0, NULL) : NULL;
+    const char *locale = json_string_value(json_object_get(session, "locale"));
+    r->locale = locale ? pl_strdup(locale) : NULL;
+    json_decref(session);
+    free(state);
+    free(err);
+}
 
 /* --- the test provider's page -------------------------------------------------------- */
 
@@ -131,12 +154,10 @@ static void answer_test_action(struct evhttp_request *req, void *ud) {
     } else if (req) {
         const char *state = json_string_value(json_object_get(r->found, "state"));
         int paid = strcmp(r->action, "pay") == 0;
-        const char *message = r->problems ? r->problems
-                              : strcmp(state, "paid") == 0
-                                  ? (paid ? "Payment received. You can go back to the chat." : "This order is already paid.")
-                              : strcmp(state, "failed") == 0 ? "Payment declined. You can go back to the chat."
-                                                             : "This order can no longer be paid.";
-        char *html = pl_payments_test_page(r->found, pl_bot_name(r->bot), message);
+        pl_test_page_note note = strcmp(state, "paid") == 0 ? (paid ? PL_TEST_PAGE_PAID_NOW : PL_TEST_PAGE_ALREADY_PAID)
+                                 : strcmp(state, "failed") == 0 ? PL_TEST_PAGE_DECLINED
+                                                                : PL_TEST_PAGE_NO_LONGER;
+        char *html = pl_payments_test_page(r->found, pl_bot_name(r->bot), r->locale, note, r->problems);
         pl_reply_text(req, 200, html, "text/html; charset=utf-8");
         free(html);
     }
@@ -148,6 +169,8 @@ static void after_test_action(int status, const char *problems, void *ud) {
     order_read *r = new_order_read(NULL, w->bot, w->order_id);
     r->action = pl_strdup(w->action);
     r->problems = problems ? pl_strdup(problems) : NULL;
+    r->locale = w->locale;
+    w->locale = NULL;
     pl_store *store = w->store;
     struct evhttp_request *req = done_waiting(w);
     if (!req) order_read_free(r);
@@ -162,22 +185,24 @@ static void answer_test_page(struct evhttp_request *req, void *ud) {
     json_t *order = req ? order_with_token(req, r) : NULL;
     const char *action = r->action;
     if (order && !r->post) {
-        char *html = pl_payments_test_page(order, pl_bot_name(r->bot), NULL);
+        char *html = pl_payments_test_page(order, pl_bot_name(r->bot), r->locale, PL_TEST_PAGE_FORM, NULL);
         pl_reply_text(req, 200, html, "text/html; charset=utf-8");
         free(html);
     } else if (order && (!action || (strcmp(action, "pay") != 0 && strcmp(action, "decline") != 0))) {
         pl_reply_error(req, 400, "action must be pay or decline");
     } else if (order && strcmp(json_string_value(json_object_get(order, "state")), "pending") != 0) {
         /* the page closed once the order was decided, as a provider's does */
-        const char *paid = strcmp(json_string_value(json_object_get(order, "state")), "paid") == 0
-                               ? "This order is already paid."
-                               : "This order can no longer be paid.";
-        char *html = pl_payments_test_page(order, pl_bot_name(r->bot), paid);
+        pl_test_page_note note = strcmp(json_string_value(json_object_get(order, "state")), "paid") == 0
+                                     ? PL_TEST_PAGE_ALREADY_PAID
+                                     : PL_TEST_PAGE_NO_LONGER;
+        char *html = pl_payments_test_page(order, pl_bot_name(r->bot), r->locale, note, NULL);
         pl_reply_text(req, 200, html, "text/html; charset=utf-8");
         free(html);
     } else if (order) {
         waiting *w = wait_for(req, r->bot, pl_app_store(r->app), r->id);
         w->action = pl_strdup(action);
+        w->locale = r->locale; /* the answer's page speaks it too */
+        r->locale = NULL;
         json_t *conf = json_pack("[{s:I, s:s, s:O, s:O, s:b}]", "order_id", (json_int_t)r->id, "status",
                                  strcmp(action, "pay") == 0 ? "paid" : "failed", "amount",
                                  json_object_get(order, "total"), "currency", json_object_get(order, "currency"),
@@ -209,7 +234,7 @@ static void test_page(pl_app *app, struct evhttp_request *req, pl_bot *bot, int6
     r->action = action ? pl_strdup(action) : NULL;
     r->post = cmd == EVHTTP_REQ_POST;
     evhttp_clear_headers(&params);
-    pl_reply_after_store(req, pl_app_store(app), read_order, answer_test_page, r);
+    pl_reply_after_store(req, pl_app_store(app), read_order_for_page, answer_test_page, r);
 }
 
 /* --- providers' webhooks ------------------------------------------------------------------ */

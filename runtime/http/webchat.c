@@ -34,6 +34,7 @@ typedef struct stream {
     int reading; /* a page of lines is being read (pl_store_offload) */
     int again;   /* and more lines were committed meanwhile */
     int closed;  /* the client left while it was read: freed once it is */
+    int ready;   /* "ready" was sent: the first catch-up is done */
 } stream;
 
 /* A page of a stream's lines, read off the loop. */
@@ -44,9 +45,15 @@ typedef struct {
     char *err;
 } page_read;
 
+/* A bot's allowance per shopper: a burst, then one more every refill_s. */
+typedef struct {
+    double burst, refill_s;
+} allowance;
+
 typedef struct {
     double tokens;
     int64_t at_ms;
+    allowance allow; /* the bot's, when the bucket was last used */
 } bucket;
 
 struct pl_webchat {
@@ -112,23 +119,34 @@ static int valid_user(const char *user) {
     return 1;
 }
 
-/* A token bucket per shopper: PL_WEBCHAT_BURST at once, then one every
- * PL_WEBCHAT_REFILL_S seconds. Returns 0 (and the seconds to wait) when
- * the shopper must slow down. */
-static int take_token(pl_webchat *wc, const char *key, int *wait_s) {
+/* webchat.rate_limit of the bot's manifest (bot.c checked its shape at
+ * load), else PL_WEBCHAT_BURST and PL_WEBCHAT_REFILL_S. */
+static allowance allowance_of(pl_bot *bot) {
+    json_t *limit = json_object_get(json_object_get(pl_bot_manifest(bot), "webchat"), "rate_limit");
+    json_t *burst = json_object_get(limit, "burst"), *refill = json_object_get(limit, "refill_seconds");
+    return (allowance){json_is_integer(burst) ? (double)json_integer_value(burst) : PL_WEBCHAT_BURST,
+                       json_is_number(refill) ? json_number_value(refill) : PL_WEBCHAT_REFILL_S};
+}
+
+/* A token bucket per shopper: the bot's burst at once, then one every
+ * refill_s seconds. Returns 0 (and the seconds to wait) when the shopper
+ * must slow down. */
+static int take_token(pl_webchat *wc, pl_bot *bot, const char *key, int *wait_s) {
+    allowance allow = allowance_of(bot);
     bucket *b = pl_map_get(wc->buckets, key);
     int64_t now = pl_now_ms();
     if (!b) {
         b = calloc(1, sizeof *b);
         if (!b) abort();
-        *b = (bucket){PL_WEBCHAT_BURST, now};
+        *b = (bucket){allow.burst, now, allow};
         pl_map_put(wc->buckets, key, b);
     }
-    b->tokens += (double)(now - b->at_ms) / 1000.0 / PL_WEBCHAT_REFILL_S;
-    if (b->tokens > PL_WEBCHAT_BURST) b->tokens = PL_WEBCHAT_BURST;
+    b->allow = allow;
+    b->tokens += (double)(now - b->at_ms) / 1000.0 / allow.refill_s;
+    if (b->tokens > allow.burst) b->tokens = allow.burst;
     b->at_ms = now;
     if (b->tokens < 1.0) {
-        *wait_s = (int)((1.0 - b->tokens) * PL_WEBCHAT_REFILL_S) + 1;
+        *wait_s = (int)((1.0 - b->tokens) * allow.refill_s) + 1;
         return 0;
     }
     b->tokens -= 1.0;
@@ -154,6 +172,16 @@ static void stream_free(stream *st) {
 
 static void stream_catch_up(stream *st);
 
+/* Once the lines before the stream opened are sent: the widget then knows
+ * whether the conversation is empty (and may greet on open). No id, so a
+ * browser's Last-Event-ID stays the last line's. */
+static void stream_ready(stream *st) {
+    char data[48];
+    snprintf(data, sizeof data, "{\"last_id\":%lld}", (long long)st->last_id);
+    pl_sse_event(st->sse, "ready", 0, data);
+    st->ready = 1;
+}
+
 static void read_page(pl_store *store, void *ud) {
     page_read *p = ud;
     pl_session_key key = {p->st->bot, "webchat", p->st->user};
@@ -175,6 +203,7 @@ static void page_read_done(void *ud) {
             pl_sse_event(st->sse, "line", st->last_id, data);
             free(data);
         }
+        if (!st->ready && got < REPLAY_PAGE && !st->again) stream_ready(st);
     }
     json_decref(p->lines);
     free(p->err);
@@ -226,7 +255,7 @@ static void open_stream(pl_webchat *wc, struct evhttp_request *req, pl_bot *bot,
     char *key = shopper_key(pl_bot_name(bot), user);
     int open = 0, wait_s = 0;
     for (stream *other = pl_map_get(wc->streams, key); other; other = other->next) open++;
-    int ok = open < PL_WEBCHAT_STREAMS_PER_SHOPPER && take_token(wc, key, &wait_s);
+    int ok = open < PL_WEBCHAT_STREAMS_PER_SHOPPER && take_token(wc, bot, key, &wait_s);
     free(key);
     if (!ok) {
         if (wait_s) too_many(req, wait_s, "too many reconnections");
@@ -278,13 +307,26 @@ static void accepted(int status, const pl_message *msg, const pl_turn_result *re
     free(w);
 }
 
-/* A page event {type: "page", url, title, trigger}: only these, bounded. */
-static json_t *page_event(const json_t *ev, const char **why) {
+/* Whether the bot greets a shopper who opens the panel (webchat.greet_on_open,
+ * on unless false). */
+static int greets_on_open(pl_bot *bot) {
+    return !json_is_false(json_object_get(json_object_get(pl_bot_manifest(bot), "webchat"), "greet_on_open"));
+}
+
+/* A page event {type: "page", url, title, trigger}, only these, bounded; or
+ * the panel's opening {type: "open"} where the bot greets on open. */
+static json_t *widget_event(pl_bot *bot, const json_t *ev, const char **why) {
     const char *type = json_string_value(json_object_get(ev, "type"));
     const char *url = json_string_value(json_object_get(ev, "url"));
     const char *title = json_string_value(json_object_get(ev, "title"));
     const char *trigger = json_string_value(json_object_get(ev, "trigger"));
-    if (!type || strcmp(type, "page") != 0) *why = "\"event\" must be {\"type\": \"page\", \"url\", \"title\", \"trigger\"}";
+    if (type && strcmp(type, "open") == 0) {
+        if (greets_on_open(bot)) return json_pack("{s:s}", "type", "open");
+        *why = "this bot does not greet on open (webchat.greet_on_open is false in bot.json)";
+        return NULL;
+    }
+    if (!type || strcmp(type, "page") != 0)
+        *why = "\"event\" must be {\"type\": \"page\", \"url\", \"title\", \"trigger\"} or {\"type\": \"open\"}";
     else if (!url || strlen(url) > 2048 || (title && strlen(title) > 300)) *why = "the page's url or title is missing or too long";
     if (*why) return NULL;
     return json_pack("{s:s, s:s, s:s, s:s}", "type", "page", "url", url, "title", title ? title : "", "trigger",
@@ -303,7 +345,7 @@ static pl_message *parse_message(pl_bot *bot, const json_t *body, const char **w
     else if (payload && strlen(payload) > 1024) *why = "\"payload\" is longer than 1024 bytes";
     else if (locale && strlen(locale) > 35) *why = "\"locale\" is too long";
     else if (ev && (text || payload)) *why = "send \"text\" or \"payload\", or an \"event\" alone";
-    else if (ev && !(event = page_event(ev, why))) return NULL;
+    else if (ev && !(event = widget_event(bot, ev, why))) return NULL;
     else if (!text && !payload && !ev) *why = "send \"text\", \"payload\" or \"event\"";
     if (*why) return NULL;
     pl_message *msg = pl_message_new(pl_bot_name(bot), "webchat", user);
@@ -331,7 +373,7 @@ static void take_message(pl_webchat *wc, struct evhttp_request *req, pl_bot *bot
     }
     char *key = shopper_key(pl_bot_name(bot), msg->user);
     int wait_s = 0;
-    int ok = take_token(wc, key, &wait_s);
+    int ok = take_token(wc, bot, key, &wait_s);
     free(key);
     if (!ok) {
         too_many(req, wait_s, "too many messages");
@@ -370,13 +412,13 @@ static void serve_config(struct evhttp_request *req, pl_bot *bot) {
     json_t *w = json_object_get(m, "webchat");
     json_t *title = json_object_get(w, "title") ? json_object_get(w, "title") : json_object_get(m, "title");
     json_t *locales = json_object_get(m, "locales");
-    json_t *config = json_pack("{s:s, s:O, s:o, s:O, s:O, s:{s:o, s:o}, s:o}", "bot", pl_bot_name(bot), "title",
+    json_t *config = json_pack("{s:s, s:O, s:o, s:O, s:O, s:{s:o, s:o, s:b}, s:o}", "bot", pl_bot_name(bot), "title",
                                title ? title : json_object_get(m, "name"), "avatar",
                                or_null(json_object_get(w, "avatar") ? json_object_get(w, "avatar") : json_object_get(m, "avatar")),
                                "locales", locales, "default_locale", json_array_get(locales, 0), "greet",
                                "after_seconds", or_null(json_object_get(w, "greet_after_seconds")), "pages",
                                json_object_get(w, "greet_pages") ? json_incref(json_object_get(w, "greet_pages")) : json_array(),
-                               "accent", or_null(json_object_get(w, "accent")));
+                               "on_open", greets_on_open(bot), "accent", or_null(json_object_get(w, "accent")));
     pl_reply_json(req, 200, config);
 }
 
@@ -433,7 +475,7 @@ static void ping_list(const char *key, void *value, void *ud) {
 static void forget_full(const char *key, void *value, void *ud) {
     pl_webchat *wc = ud;
     bucket *b = value;
-    if ((double)(pl_now_ms() - b->at_ms) / 1000.0 / PL_WEBCHAT_REFILL_S + b->tokens >= PL_WEBCHAT_BURST) {
+    if ((double)(pl_now_ms() - b->at_ms) / 1000.0 / b->allow.refill_s + b->tokens >= b->allow.burst) {
         pl_map_put(wc->buckets, key, NULL);
         free(b);
     }

@@ -3,8 +3,10 @@
  * CORS for the bot's allowed origins and a rate limit per shopper) and
  * streams the conversation down as Server-Sent Events: every transcript
  * line of the shopper's session, replayed from where the browser left off
- * and then live as turns commit — the bot's answers, what it says on its
- * own (payments, reminders) and what a person writes (handoff). */
+ * ("ready" once that is done) and then live as turns commit — the bot's
+ * answers, what it says on its own (payments, reminders) and what a person
+ * writes (handoff). A shopper may send an "open" event (the panel opened)
+ * to bots that greet on open. */
 #ifndef PL_WEBCHAT_H
 #define PL_WEBCHAT_H
 
@@ -30,9 +32,13 @@ void pl_webchat_committed(pl_webchat *webchat, const pl_session_key *key);
 /* Open streams (for the bench and health). */
 size_t pl_webchat_streams(const pl_webchat *webchat);
 
-/* Messages a shopper may send in a burst, and the seconds between more. */
-#define PL_WEBCHAT_BURST 10
-#define PL_WEBCHAT_REFILL_S 2.0
+/* Messages (and stream openings) a shopper may send in a burst, and the
+ * seconds between more, unless bot.json's webchat.rate_limit says
+ * otherwise. Sized so that a fast human never meets it: the page's stream,
+ * the greeting on open and a whole checkout tapped at five taps in two
+ * seconds (docs/webchat.md#how-fast-a-shopper-may-write). */
+#define PL_WEBCHAT_BURST 20
+#define PL_WEBCHAT_REFILL_S 1.0
 /* Event streams one shopper may hold open at once (tabs, windows). */
 #define PL_WEBCHAT_STREAMS_PER_SHOPPER 8
 

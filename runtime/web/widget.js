@@ -5,9 +5,11 @@
  *   <script src="https://PARLEY-HOST/v1/bots/{bot}/widget.js" async></script>
  *
  * It draws a chat bubble in the corner that opens a chat panel, sends the
- * shopper's messages with POST .../webchat/messages and receives the whole
- * conversation (the bot, proactive messages, a human agent) over Server-Sent
- * Events from .../webchat/events. Everything lives in one Shadow DOM root so
+ * shopper's messages with POST .../webchat/messages (one at a time, in order,
+ * waiting out a 429's Retry-After) and receives the whole conversation (the
+ * bot, proactive messages, a human agent, payments) over Server-Sent Events
+ * from .../webchat/events. Opening the panel on an empty conversation asks
+ * the bot for its greeting (an "open" event) where the bot greets on open. Everything lives in one Shadow DOM root so
  * the shop's CSS cannot reach in and ours cannot leak out. No framework, no
  * external requests: the only images are the bot's avatar and the images its
  * replies name. Message text is only ever put in the page as text nodes.
@@ -96,73 +98,82 @@
     en: {
       open: 'Open chat with {title}', dialog: 'Chat with {title}', close: 'Close chat', messages: 'Messages',
       input: 'Message', placeholder: 'Write a message…', send: 'Send', you: 'You', typing: '{title} is typing…',
-      reconnecting: 'Reconnecting…', slow: 'You are sending messages quickly. Please wait a moment and try again.',
+      reconnecting: 'Reconnecting…',
       failed: 'Your message could not be sent. Please try again.', tooLong: 'That message is too long.',
       unread: 'Unread messages: {n}', products: 'Products', choose: 'Choose', empty: 'Write a message to start the conversation.',
       opensNew: '(opens in a new tab)',
+      sendingIn: 'Sending in {n} s…', waiting: 'Your message will be sent in {n} seconds.', paid: 'Paid', paidLabel: 'Paid {amount}',
     },
     ja: {
       open: '{title}とのチャットを開く', dialog: '{title}とのチャット', close: 'チャットを閉じる', messages: 'メッセージ',
       input: 'メッセージ', placeholder: 'メッセージを入力…', send: '送信', you: 'あなた', typing: '{title}が入力中…',
-      reconnecting: '再接続しています…', slow: '続けて送信されています。少し待ってからもう一度お試しください。',
+      reconnecting: '再接続しています…',
       failed: 'メッセージを送信できませんでした。もう一度お試しください。', tooLong: 'メッセージが長すぎます。',
       unread: '未読メッセージ：{n}件', products: '商品', choose: '選ぶ', empty: 'メッセージを送って会話を始めましょう。',
       opensNew: '（新しいタブで開きます）',
+      sendingIn: '{n}秒後に送信します…', waiting: 'メッセージは{n}秒後に送信されます。', paid: '支払い済み', paidLabel: '{amount} 支払い済み',
     },
     zh: {
       open: '打开与{title}的聊天', dialog: '与{title}聊天', close: '关闭聊天', messages: '消息',
       input: '消息', placeholder: '输入消息…', send: '发送', you: '你', typing: '{title}正在输入…',
-      reconnecting: '正在重新连接…', slow: '消息发送过快，请稍候再试。', failed: '消息发送失败，请重试。',
+      reconnecting: '正在重新连接…', failed: '消息发送失败，请重试。',
       tooLong: '消息太长。', unread: '未读消息：{n}', products: '商品', choose: '选择', empty: '发送消息开始对话。',
       opensNew: '（在新标签页中打开）',
+      sendingIn: '{n} 秒后发送…', waiting: '您的消息将在 {n} 秒后发送。', paid: '已支付', paidLabel: '已支付 {amount}',
     },
     ko: {
       open: '{title} 채팅 열기', dialog: '{title} 채팅', close: '채팅 닫기', messages: '메시지',
       input: '메시지', placeholder: '메시지를 입력하세요…', send: '보내기', you: '나', typing: '{title} 입력 중…',
-      reconnecting: '다시 연결하는 중…', slow: '메시지를 너무 빨리 보내고 있어요. 잠시 후 다시 시도해 주세요.',
+      reconnecting: '다시 연결하는 중…',
       failed: '메시지를 보내지 못했어요. 다시 시도해 주세요.', tooLong: '메시지가 너무 깁니다.',
       unread: '읽지 않은 메시지: {n}', products: '상품', choose: '선택', empty: '메시지를 보내 대화를 시작하세요.',
       opensNew: '(새 탭에서 열림)',
+      sendingIn: '{n}초 후 전송…', waiting: '메시지가 {n}초 후에 전송됩니다.', paid: '결제 완료', paidLabel: '{amount} 결제 완료',
     },
     ar: {
       open: 'فتح المحادثة مع {title}', dialog: 'محادثة مع {title}', close: 'إغلاق المحادثة', messages: 'الرسائل',
       input: 'الرسالة', placeholder: 'اكتب رسالة…', send: 'إرسال', you: 'أنت', typing: '{title} يكتب…',
-      reconnecting: 'جارٍ إعادة الاتصال…', slow: 'أنت ترسل الرسائل بسرعة. يرجى الانتظار قليلًا ثم المحاولة مجددًا.',
+      reconnecting: 'جارٍ إعادة الاتصال…',
       failed: 'تعذّر إرسال رسالتك. يرجى المحاولة مرة أخرى.', tooLong: 'الرسالة طويلة جدًا.',
       unread: 'رسائل غير مقروءة: {n}', products: 'المنتجات', choose: 'اختيار', empty: 'اكتب رسالة لبدء المحادثة.',
       opensNew: '(يُفتح في علامة تبويب جديدة)',
+      sendingIn: 'الإرسال خلال {n} ث…', waiting: 'ستُرسل رسالتك خلال {n} ثانية.', paid: 'تم الدفع', paidLabel: 'تم دفع {amount}',
     },
     he: {
       open: "פתיחת צ'אט עם {title}", dialog: "צ'אט עם {title}", close: "סגירת הצ'אט", messages: 'הודעות',
       input: 'הודעה', placeholder: 'כתבו הודעה…', send: 'שליחה', you: 'אני', typing: '{title} מקלידים…',
-      reconnecting: 'מתחברים מחדש…', slow: 'נשלחו הודעות רבות ברצף. נא להמתין רגע ולנסות שוב.',
+      reconnecting: 'מתחברים מחדש…',
       failed: 'לא ניתן היה לשלוח את ההודעה. נא לנסות שוב.', tooLong: 'ההודעה ארוכה מדי.',
       unread: 'הודעות שלא נקראו: {n}', products: 'מוצרים', choose: 'בחירה', empty: 'כתבו הודעה כדי להתחיל בשיחה.',
       opensNew: '(נפתח בכרטיסייה חדשה)',
+      sendingIn: 'נשלח בעוד {n} שנ׳…', waiting: 'ההודעה תישלח בעוד {n} שניות.', paid: 'שולם', paidLabel: 'שולם {amount}',
     },
     de: {
       open: 'Chat mit {title} öffnen', dialog: 'Chat mit {title}', close: 'Chat schließen', messages: 'Nachrichten',
       input: 'Nachricht', placeholder: 'Nachricht schreiben…', send: 'Senden', you: 'Sie', typing: '{title} schreibt…',
-      reconnecting: 'Verbindung wird wiederhergestellt…', slow: 'Sie senden sehr schnell. Bitte warten Sie einen Moment.',
+      reconnecting: 'Verbindung wird wiederhergestellt…',
       failed: 'Ihre Nachricht konnte nicht gesendet werden. Bitte versuchen Sie es erneut.', tooLong: 'Die Nachricht ist zu lang.',
       unread: 'Ungelesene Nachrichten: {n}', products: 'Produkte', choose: 'Auswählen', empty: 'Schreiben Sie eine Nachricht, um zu beginnen.',
       opensNew: '(öffnet in neuem Tab)',
+      sendingIn: 'Wird in {n} s gesendet…', waiting: 'Ihre Nachricht wird in {n} Sekunden gesendet.', paid: 'Bezahlt', paidLabel: '{amount} bezahlt',
     },
     fr: {
       open: 'Ouvrir le chat avec {title}', dialog: 'Chat avec {title}', close: 'Fermer le chat', messages: 'Messages',
       input: 'Message', placeholder: 'Écrivez un message…', send: 'Envoyer', you: 'Vous', typing: '{title} écrit…',
-      reconnecting: 'Reconnexion…', slow: 'Vous envoyez des messages très vite. Patientez un instant.',
+      reconnecting: 'Reconnexion…',
       failed: "Votre message n'a pas pu être envoyé. Réessayez.", tooLong: 'Ce message est trop long.',
       unread: 'Messages non lus : {n}', products: 'Produits', choose: 'Choisir', empty: 'Écrivez un message pour commencer.',
       opensNew: '(s’ouvre dans un nouvel onglet)',
+      sendingIn: 'Envoi dans {n} s…', waiting: 'Votre message sera envoyé dans {n} secondes.', paid: 'Payé', paidLabel: '{amount} payé',
     },
     es: {
       open: 'Abrir chat con {title}', dialog: 'Chat con {title}', close: 'Cerrar chat', messages: 'Mensajes',
       input: 'Mensaje', placeholder: 'Escribe un mensaje…', send: 'Enviar', you: 'Tú', typing: '{title} está escribiendo…',
-      reconnecting: 'Reconectando…', slow: 'Estás enviando mensajes muy rápido. Espera un momento.',
+      reconnecting: 'Reconectando…',
       failed: 'No se pudo enviar tu mensaje. Inténtalo de nuevo.', tooLong: 'El mensaje es demasiado largo.',
       unread: 'Mensajes sin leer: {n}', products: 'Productos', choose: 'Elegir', empty: 'Escribe un mensaje para empezar.',
       opensNew: '(se abre en una pestaña nueva)',
+      sendingIn: 'Enviando en {n} s…', waiting: 'Tu mensaje se enviará en {n} segundos.', paid: 'Pagado', paidLabel: '{amount} pagado',
     },
   };
 
@@ -457,6 +468,8 @@ textarea:focus-visible { outline: none; border-color: var(--accent-ink); box-sha
 }
 .linkbtn svg { width: 16px; height: 16px; flex: none; }
 .linkbtn:hover { filter: brightness(1.1); }
+.linkbtn.paid { border: 0; font: inherit; font-weight: 650; cursor: default; background: #e3f1e6; color: #1d5e2f; filter: none; }
+.me.waiting .bubble { outline: 1.5px dashed var(--accent-ink); outline-offset: 2px; }
 
 .typing { display: flex; margin-top: 10px; }
 .dots { display: inline-flex; gap: 4px; padding: 12px 14px; border-radius: 16px; border-end-start-radius: 4px; background: #efe8e1; }
@@ -525,6 +538,15 @@ textarea:focus-visible { outline: none; border-color: var(--accent-ink); box-sha
     unread: 0,
     titles: new Map(),   // payload -> title of the choice or card, to show a tap on replay
     pending: [],         // shopper messages shown before the stream brought them back
+    outbox: [],          // what is still to be posted, in order (the first may be waiting out a 429)
+    posting: false,      // the outbox's first is being posted
+    waitTimer: 0,        // the countdown while the first waits (Retry-After)
+    streamReady: false,  // the stream has sent everything before it opened ("ready")
+    hasLines: false,     // the conversation shows something: no greeting on open then
+    openGreeted: false,  // this page load asked for the greeting on open
+    paidUrls: new Set(), // payment links whose order is paid
+    paidLabels: new Map(), // payment link -> its accessible "Paid €7.20"
+    payLinks: [],        // [url, element] of the payment buttons on screen
     interactive: [],     // buttons of the newest bot line; older ones are retired
     interactiveLine: 0,
     chatted: false,      // the shopper wrote in this page view (no proactive greeting then)
@@ -585,8 +607,8 @@ textarea:focus-visible { outline: none; border-color: var(--accent-ink); box-sha
     state.ready = true;
     const open = state.wantOpen != null ? state.wantOpen : session.get(KEY_OPEN) === '1';
     // A panel restored after a reload does not steal the focus from the page.
-    if (open) openPanel(state.wantOpen === true);
     if (state.user) connect();
+    if (open) openPanel(state.wantOpen === true);
     watchForGreeting(config.greet || {});
     window.addEventListener('online', reconnectSoon);
   }
@@ -736,6 +758,7 @@ textarea:focus-visible { outline: none; border-color: var(--accent-ink); box-sha
     markRead();
     scrollToEnd();
     if (focus) ui.input.focus({ preventScroll: true });
+    greetOnOpen();
   }
 
   function closePanel(returnFocus) {
@@ -822,6 +845,12 @@ textarea:focus-visible { outline: none; border-color: var(--accent-ink); box-sha
       }
       onLine(line);
     });
+    // Everything before the stream opened has come: now the widget knows whether the
+    // conversation is empty.
+    source.addEventListener('ready', () => {
+      state.streamReady = true;
+      if (state.open) greetOnOpen();
+    });
     source.addEventListener('open', () => {
       state.retryMs = 2000;
       setConnected(true);
@@ -859,8 +888,12 @@ textarea:focus-visible { outline: none; border-color: var(--accent-ink); box-sha
     if (line.id > state.lastId) state.lastId = line.id;
     if (state.shown.has(line.id)) return;
     state.shown.add(line.id);
-    if (line.direction === 'in') showIn(line);
-    else if (line.direction === 'out') showOut(line);
+    if (line.direction === 'in') {
+      showIn(line);
+      noticePayment(line.body && line.body.event);
+    } else if (line.direction === 'out') {
+      showOut(line);
+    }
     // other directions (delivery statuses) are not for the shopper's eyes
   }
 
@@ -876,12 +909,14 @@ textarea:focus-visible { outline: none; border-color: var(--accent-ink); box-sha
     // Our own message, already on screen since the shopper sent it: it is now confirmed.
     const mine = state.pending.find((p) => (p.text != null ? p.text === text : p.payload === payload));
     if (mine) {
+      state.hasLines = true;
       confirm(mine, line);
       return;
     }
     retire();
     // A tap is recorded as its payload; show the title it had on the button.
     const shown = text != null ? text : state.titles.get(payload) || payload;
+    state.hasLines = true;
     const row = meRow(shown, line.at);
     row.dataset.line = line.id;
     insert(row, line.at);
@@ -899,6 +934,7 @@ textarea:focus-visible { outline: none; border-color: var(--accent-ink); box-sha
     }
     const rows = built.length;
     if (!rows) return; // nothing said: whatever was on screen still applies
+    state.hasLines = true;
     retire();
     for (const row of built) {
       row.dataset.line = line.id;
@@ -970,9 +1006,11 @@ textarea:focus-visible { outline: none; border-color: var(--accent-ink); box-sha
     const link = reply.link && safeUrl(reply.link.url);
     if (link) {
       const label = String(reply.link.title || link);
-      row.append(h('a', { class: 'linkbtn', href: link, target: '_blank', rel: 'noopener' }, [
+      const button = state.paidUrls.has(link) ? paidButton(link) : h('a', { class: 'linkbtn', href: link, target: '_blank', rel: 'noopener' }, [
         h('span', { dir: 'auto', text: label }), icon('external'), h('span', { class: 'sr', text: ' ' + t('opensNew') }),
-      ]));
+      ]);
+      state.payLinks.push([link, button]);
+      row.append(button);
       any = true;
     }
     if (Array.isArray(reply.choices) && reply.choices.length) {
@@ -980,6 +1018,32 @@ textarea:focus-visible { outline: none; border-color: var(--accent-ink); box-sha
       any = true;
     }
     return any ? row : null;
+  }
+
+  /* --- paid orders -------------------------------------------------------------------------------- */
+
+  // A payment's result reaches the conversation as an event line (the provider confirmed it):
+  // a paid order's Pay buttons become "Paid ✓", here and wherever the link shows up again.
+  function noticePayment(ev) {
+    if (!ev || ev.type !== 'payment' || ev.status !== 'paid' || !ev.order) return;
+    const url = safeUrl(ev.order.payment_url);
+    if (!url) return;
+    const amount = formatPrice({ amount: ev.order.total, currency: ev.order.currency });
+    state.paidUrls.add(url);
+    if (amount) state.paidLabels.set(url, t('paidLabel', { amount }));
+    for (const entry of state.payLinks) {
+      if (entry[0] !== url || entry[1].tagName !== 'A') continue;
+      const paid = paidButton(url);
+      entry[1].replaceWith(paid);
+      entry[1] = paid;
+    }
+  }
+
+  // Disabled, so it can be pressed no more; its name says what was paid ("Paid €7.20").
+  function paidButton(url) {
+    return h('button', { type: 'button', class: 'linkbtn paid', disabled: true, 'aria-label': state.paidLabels.get(url) || t('paid') }, [
+      h('span', { text: t('paid') }), h('span', { 'aria-hidden': 'true', text: '✓' }),
+    ]);
   }
 
   function choices(list, buttons) {
@@ -1100,12 +1164,7 @@ textarea:focus-visible { outline: none; border-color: var(--accent-ink); box-sha
     }
     ui.input.value = '';
     autosize();
-    send({ text }, text, null, () => {
-      if (!ui.input.value) {
-        ui.input.value = text; // give the shopper their words back to try again
-        autosize();
-      }
-    });
+    send({ text }, text, null, null); // (refused: the words go back into the box)
   }
 
   function tap(button, payload, shownTitle) {
@@ -1124,33 +1183,105 @@ textarea:focus-visible { outline: none; border-color: var(--accent-ink); box-sha
     });
   }
 
-  // Shows the shopper's message at once (dimmed until the server has it), posts it, and
-  // undoes it if the server refused.
-  async function send(fields, shown, payload, undo) {
+  // Shows the shopper's message at once (dimmed until the server has it) and queues it. undo
+  // gives the shopper back what they did if the server refuses it for good.
+  function send(fields, shown, payload, undo) {
     state.chatted = true;
-    const pending = { text: fields.text != null ? fields.text : null, payload, row: meRow(shown, Date.now()) };
+    const pending = { fields, text: fields.text != null ? fields.text : null, payload, undo, row: meRow(shown, Date.now()) };
     pending.row.classList.add('sending');
+    if (state.waitTimer) pending.row.classList.add('waiting'); // behind one that waits
     ui.log.append(pending.row);
     ui.empty.hidden = true;
     state.pending.push(pending);
+    state.outbox.push(pending);
     scrollToEnd();
+    pump();
+  }
+
+  // Messages go up one at a time, in the order they were written. When parley says "not yet"
+  // (429, or 503 with Retry-After) the first waits as long as it asks, saying so, and then goes
+  // again; the ones behind it wait their turn.
+  async function pump() {
+    if (state.posting || state.waitTimer || !state.outbox.length) return;
+    const item = state.outbox[0];
+    state.posting = true;
     showTyping();
-    const res = await post(fields);
+    const res = await post(item.fields);
+    state.posting = false;
     if (res.ok) {
-      pending.row.classList.remove('sending');
-      // The contract's 202 carries the line's id: then the stream's copy is known already.
-      if (res.data && typeof res.data.id === 'number') {
-        state.shown.add(res.data.id);
-        drop(pending);
-      }
+      state.outbox.shift();
+      if (item.row) sent(item, res);
+    } else if (res.wait) {
+      hideTyping();
+      waitToSend(res.wait);
       return;
+    } else {
+      refused(res);
     }
-    drop(pending);
-    pending.row.remove();
+    pump();
+  }
+
+  function sent(pending, res) {
+    pending.row.classList.remove('sending', 'waiting');
+    // The contract's 202 carries the line's id: then the stream's copy is known already.
+    if (res.data && typeof res.data.id === 'number') {
+      state.shown.add(res.data.id);
+      drop(pending);
+    }
+  }
+
+  // The countdown: "Sending in 2 s…" on screen (and said once to screen readers), the waiting
+  // messages marked, then the outbox goes on.
+  function waitToSend(seconds) {
+    let left = Math.max(1, Math.ceil(seconds));
+    const rows = state.outbox.filter((item) => item.row).map((item) => item.row);
+    for (const row of rows) row.classList.add('waiting');
+    const shown = h('span', { 'aria-hidden': 'true', text: t('sendingIn', { n: left }) });
+    if (rows.length) { // (only the greeting on open waits: nothing of the shopper's to speak of)
+      clearTimeout(state.noteTimer);
+      ui.note.textContent = '';
+      ui.note.append(shown, h('span', { class: 'sr', text: t('waiting', { n: left }) }));
+    }
+    const tick = () => {
+      left--;
+      if (left > 0) {
+        shown.textContent = t('sendingIn', { n: left });
+        state.waitTimer = setTimeout(tick, 1000);
+        return;
+      }
+      state.waitTimer = 0;
+      if (shown.isConnected) ui.note.textContent = '';
+      pump();
+    };
+    state.waitTimer = setTimeout(tick, 1000);
+  }
+
+  // Refused for good (or no answer at all): everything still queued comes back to the shopper
+  // — typed words into the box, in the order written, taps as buttons that work again.
+  function refused(res) {
+    const queued = state.outbox.splice(0);
+    const texts = [];
+    for (const item of queued) {
+      if (!item.row) continue;
+      drop(item);
+      item.row.remove();
+      if (item.fields.payload == null && item.text != null) texts.push(item.text);
+      else if (item.undo) item.undo();
+    }
     hideTyping();
-    if (res.status === 429) showNote(t('slow'), res.wait);
-    else showNote(t('failed'));
-    if (undo) undo();
+    if (texts.length) {
+      ui.input.value = texts.concat(ui.input.value ? [ui.input.value] : []).join('\n');
+      autosize();
+    }
+    if (queued.some((item) => item.row)) showNote(t('failed'));
+    else console.warn('parley: the greeting on open was not accepted (' + res.status + ')');
+  }
+
+  // Something the widget says without a message of the shopper's (the greeting on open):
+  // queued with the messages, so it keeps its place among them.
+  function sendQuietly(fields) {
+    state.outbox.push({ fields, row: null });
+    pump();
   }
 
   function confirm(pending, line) {
@@ -1186,10 +1317,12 @@ textarea:focus-visible { outline: none; border-color: var(--accent-ink); box-sha
         data = await res.json();
       } catch (e) { /* an empty or non-JSON body */ }
       // Retry-After is only readable cross-origin if the server exposes it; the error text
-      // ("wait N s") is the fallback.
+      // ("wait N s") is the fallback. Only "not yet" answers are waited out.
       let wait = Number(res.headers.get('Retry-After'));
       if (!wait && data && typeof data.error === 'string') wait = Number((data.error.match(/(\d+)\s*s\b/) || [])[1]);
-      return { ok: res.ok, status: res.status, data, wait: wait || 5 };
+      if (res.status === 429) wait = wait || 5;
+      else if (res.status !== 503) wait = 0;
+      return { ok: res.ok, status: res.status, data, wait: wait > 0 ? Math.min(wait, 300) : 0 };
     } catch (e) {
       return { ok: false, status: 0, data: null };
     }
@@ -1228,6 +1361,18 @@ textarea:focus-visible { outline: none; border-color: var(--accent-ink); box-sha
         greetNow('time');
       }
     }, 1000);
+  }
+
+  // The bot's start when the panel opens (webchat.greet_on_open): only for a conversation
+  // that shows nothing yet — for a known shopper, once the stream has replayed what there is.
+  // parley runs the start once per conversation whatever the widget asks.
+  function greetOnOpen() {
+    const greet = state.config.greet || {};
+    if (!greet.on_open || state.openGreeted || state.chatted || state.hasLines) return;
+    if (state.user && !state.streamReady) return; // asked again on "ready"
+    state.openGreeted = true;
+    state.greeted = true; // no page greeting on top of it
+    sendQuietly({ event: { type: 'open' } });
   }
 
   // Once per page load, and never once the shopper has written in this page view.

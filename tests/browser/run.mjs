@@ -39,6 +39,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import widgetAuthor from './widget_author.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..', '..');
@@ -187,6 +188,7 @@ function copyDefaultBot() {
   const manifest = JSON.parse(fs.readFileSync(path.join(dst, 'bot.json'), 'utf8'));
   manifest.webchat.origins = [run.shopBase];
   delete manifest.webchat.greet_after_seconds;
+  manifest.webchat.greet_on_open = false; // these scenarios start by writing; widget_author.mjs's greet on open
   fs.writeFileSync(path.join(dst, 'bot.json'), JSON.stringify(manifest, null, 2));
   return dst;
 }
@@ -762,6 +764,9 @@ scenario('axe', 'axe-core: no serious or critical accessibility violations in th
   const bad = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
   assert.deepEqual(bad.map((v) => v.id), [], 'serious or critical violations');
 }, ['order']);
+
+widgetAuthor({ scenario, run, newContext, widgetOn, visible, hidden, until, botSays, shot, Failure, ROOT, HERE, PARLEY,
+  SERVER_LIFETIME_S, DESKTOP, GREETING, ASK_DRINK, ASK_SIZE, product, euros, escapeRe });
 
 /* --- the analytics dashboard ------------------------------------------------------------------ */
 

@@ -26,8 +26,8 @@ import threading
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ROOT, Server, StartError, check, choices, copy_default_bot, new_db, new_user,  # noqa: E402
-                     run_suite, save_atomically, texts, wait_until)
+from harness import (ROOT, Server, StartError, check, choices, copy_default_bot, make_bot, new_db,  # noqa: E402
+                     new_user, run_suite, save_atomically, texts, wait_until)
 from commerce_helpers import (BOT, DECLINED, REMINDER, THANKS, Api, PayLink, advance, count,  # noqa: E402
                               db_query, event_turns, html, jobs, leave_cart, link_of, reminders, stock_left,
                               tap_pay, to_checkout)
@@ -132,7 +132,7 @@ def main(tap):
         check.assertEqual(page.status, 200, page)
         h = html(page)
         check.assertIn("Order #%d" % link.order_id, h)
-        check.assertRegex(h, r"<td>1 × Latte</td><td>€4\.70</td>")
+        check.assertRegex(h, r'<td>1 × Latte<div class="options">Large</div></td><td>€4\.70</td>')
         check.assertRegex(h, r"<td>1 × Butter Croissant</td><td>€2\.50</td>")
         check.assertRegex(h, r"<td>Total</td><td>€7\.20</td>")
         check.assertIn('id="pay"', h)
@@ -186,7 +186,7 @@ def main(tap):
         # the declined order cannot be paid any more (what its page then
         # says is case (6)'s); the new one can
         h = html(first.get(srv))
-        check.assertIn("This order is failed.", h)
+        check.assertIn("The payment of this order was declined.", h)
         check.assertNotIn('id="pay"', h)
         check.assertNotIn("Payment received", html(first.pay(srv)))
         check.assertEqual(api.order(first.order_id)["state"], "failed")
@@ -883,6 +883,64 @@ def main(tap):
 
     if "s" in clock:
         finish(clock["s"])
+
+    # =====================================================================================
+    # (8) the test payment page in the shopper's language, with each line's options
+    # =====================================================================================
+
+    shoes = make_bot("shoes", {
+        "catalog.json": json.dumps({"currency": "EUR", "products": [{
+            "sku": "runner", "price": 12900,
+            "title": {"en": "Runner <Pro> & Co", "es": "Zapatilla <Pro> & Co"},
+            "options": {
+                "size": [{"value": "42", "title": {"en": "EU 42", "es": "Talla 42"}}],
+                "colour": [{"value": "red", "title": {"en": "Red", "es": "Rojo & <Fuego>"}, "price": 500}]}}]}),
+        "flows/main.lua": """return {
+  start = function(c)
+    assert(c.cart:add("runner", { options = { size = "42", colour = "red" } }))
+    local order = assert(c:checkout())
+    c:say("pay", nil, { link = { title = c:t "pay", url = order.payment_url } })
+  end,
+}
+""",
+        "scripts/tone.lua": """return { templates = {
+  en = { pay = "Pay", fallback = "Oops." },
+  es = { pay = "Pagar", fallback = "Vaya." },
+} }
+"""}, manifest={"locales": ["en", "es"], "catalog": "catalog.json", "payments": {"provider": "test"}})
+    shoe_srv = {}
+
+    def payment_page_locale(run):
+        s = shoe_srv.get("s") or shoe_srv.setdefault(
+            "s", tap.watch(Server(bots=[shoes], env=BASE_ENV, name="parley (shoes)").start()))
+        link = PayLink(link_of(s.say("shoes", new_user("es"), "hola", locale="es"))["url"])
+        h = html(link.get(s))
+        check.assertIn('<html lang="es">', h)
+        check.assertIn("<h1>Pedido n.º %d</h1>" % link.order_id, h)
+        check.assertIn("Pago de prueba para shoes: no se mueve dinero.", h)
+        check.assertIn('<td>1 × Zapatilla &lt;Pro&gt; &amp; Co<div class="options">Rojo &amp; &lt;Fuego&gt;, '
+                       'Talla 42</div></td><td>134,00 €</td>', h, "the line, its options (escaped), its price")
+        check.assertIn("<td>Total</td><td>134,00 €</td>", h)
+        check.assertIn('id="pay">Pagar 134,00 €</button>', h)
+        check.assertIn('id="decline">Rechazar</button>', h)
+        check.assertNotIn("<Pro>", h)
+        check.assertNotIn("<Fuego>", h)
+        check.assertIn("Pago recibido. Puedes volver al chat.", html(link.pay(s)))
+        check.assertIn("Este pedido ya está pagado.", html(link.decline(s)))
+        check.assertIn("Este pedido está pagado.", html(link.get(s)))
+
+        # an English shopper's page of the same product: English words and option titles
+        link = PayLink(link_of(s.say("shoes", new_user("en"), "hi", locale="en"))["url"])
+        h = html(link.get(s))
+        check.assertIn('<html lang="en">', h)
+        check.assertIn("<h1>Order #%d</h1>" % link.order_id, h)
+        check.assertIn('<div class="options">Red, EU 42</div></td><td>€134.00</td>', h)
+        check.assertIn("The payment of this order was declined.", html(link.decline(s)) + html(link.get(s)))
+
+    tap.case("(8) the test payment page speaks the shopper's language (es) and lists each line's options, "
+             "escaped; English for an English shopper", payment_page_locale)
+    if "s" in shoe_srv:
+        finish(shoe_srv["s"])
 
     # =====================================================================================
     # (7) stock

@@ -11,19 +11,22 @@ Cases: the widget's configuration and script; a conversation over POST
 then "out"); replay with ?after= and Last-Event-ID; live delivery to every
 open tab and to nobody else; CORS (allowed, same-origin, refused, preflight,
 "*"); bad input (400, 405, 404) and 413; the per-shopper rate limit (429 +
-Retry-After) and the cap on open streams; page events (a proactive greeting
-for a fresh shopper only); unknown bots; SIGTERM with streams open."""
+Retry-After; a fast human never meets the default; a bot's own
+webchat.rate_limit) and the cap on open streams; page events (a proactive
+greeting for a fresh shopper only); the greeting on open (the start once per
+conversation, the stream's "ready"); unknown bots; SIGTERM with streams open."""
 
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (check_error, ROOT, Server, check, db_executemany, echo_bot, read_file, run_suite,  # noqa: E402
-                     wait_until)
+from harness import (check_error, PARLEY, ROOT, Server, check, copy_default_bot, db_executemany, echo_bot,  # noqa: E402
+                     read_file, run_suite, wait_until)
 from sse_client import Shopper, lines, reply_texts, shopper_id  # noqa: E402
 
 BOT = "barista"
@@ -104,7 +107,9 @@ def main(tap):
                     "greet_after_seconds": 5, "greet_pages": ["/cart", "/checkout"]}})
     anyone, _ = echo_bot("anyone", manifest={"avatar": "https://cdn.example/anyone.png", "webchat": {"origins": ["*"]}})
     plain, _ = echo_bot("plain")
-    srv = tap.watch(Server(bots=[ROOT, shop, anyone, plain], env={"PARLEY_TEST_CLOCK": "1"},
+    tiny, _ = echo_bot("tiny", manifest={"webchat": {"origins": ["*"], "greet_on_open": False,
+                                                      "rate_limit": {"burst": 3, "refill_seconds": 30}}})
+    srv = tap.watch(Server(bots=[ROOT, shop, anyone, plain, tiny], env={"PARLEY_TEST_CLOCK": "1"},
                            name="parley (barista + fixtures)").start())
     base = "/v1/bots/%s/webchat" % BOT
     own_origin = "http://127.0.0.1:%d" % srv.port
@@ -131,8 +136,10 @@ def main(tap):
         check.assertEqual(r.json, {
             "bot": "barista", "title": m.get("title", m["name"]), "avatar": w.get("avatar", m.get("avatar")),
             "locales": m["locales"], "default_locale": m["locales"][0],
-            "greet": {"after_seconds": w.get("greet_after_seconds"), "pages": w.get("greet_pages", [])},
+            "greet": {"after_seconds": w.get("greet_after_seconds"), "pages": w.get("greet_pages", []),
+                      "on_open": w.get("greet_on_open", True)},
             "accent": w.get("accent")})
+        check.assertTrue(r.json["greet"]["on_open"], "the default bot greets on open")
         check.assertEqual(r.json["title"], "Bea's Coffee")
         check.assertEqual(r.json["locales"], ["en", "ja"])
 
@@ -142,17 +149,18 @@ def main(tap):
         check.assertEqual(r.json, {
             "bot": "shop", "title": "Echo Shop", "avatar": "https://cdn.shop.example/bea.png",
             "locales": ["en", "fr"], "default_locale": "en",
-            "greet": {"after_seconds": 5, "pages": ["/cart", "/checkout"]}, "accent": "#0a7d5c"})
+            "greet": {"after_seconds": 5, "pages": ["/cart", "/checkout"], "on_open": True}, "accent": "#0a7d5c"})
 
         r = srv.request("GET", "/v1/bots/anyone/webchat/config")
         check.assertEqual(r.json, {
             "bot": "anyone", "title": "anyone", "avatar": "https://cdn.example/anyone.png", "locales": ["en"],
-            "default_locale": "en", "greet": {"after_seconds": None, "pages": []}, "accent": None},
+            "default_locale": "en", "greet": {"after_seconds": None, "pages": [], "on_open": True}, "accent": None},
             "no title: the name; the manifest's own avatar when webchat has none")
         r = srv.request("GET", "/v1/bots/plain/webchat/config")
         check.assertEqual(r.json, {
             "bot": "plain", "title": "plain", "avatar": None, "locales": ["en"], "default_locale": "en",
-            "greet": {"after_seconds": None, "pages": []}, "accent": None}, "no webchat section: nulls and []")
+            "greet": {"after_seconds": None, "pages": [], "on_open": True}, "accent": None},
+            "no webchat section: nulls and [], greeting on open")
 
     tap.case("GET webchat/config: bot, title, avatar, locales, default_locale, greet, accent (from bot.json)", config)
 
@@ -209,6 +217,8 @@ def main(tap):
             "price": {"amount": 250, "currency": "EUR"}, "payload": "croissant"})
 
         events = st.snapshot()
+        check.assertEqual(events[0].event, "ready", "an empty conversation: ready at once")
+        events = events[1:]
         check.assertEqual(len(events), 6, events)
         for e in events:
             check_line(e, now_ms)
@@ -481,6 +491,52 @@ def main(tap):
     tap.case("rate limit: a burst, then 429 with Retry-After; other shoppers unaffected; fine after the wait",
              rate_limit)
 
+    def fast_human(run):
+        u = Shopper(srv)
+        u.connect()
+        u.send(event={"type": "open"})
+        # a whole checkout tapped as fast as a person taps: five taps in two seconds, four
+        # times over (the two seconds on parley's clock; real time only adds to the allowance)
+        for burst in range(4):
+            for tap_ in range(5):
+                r = u.post({"payload": "tap %d.%d" % (burst, tap_)})
+                check.assertEqual(r.status, 202, "tap %d of burst %d: %r" % (tap_ + 1, burst + 1, r))
+            srv.request("POST", "/v1/test/clock", {"advance": 2})
+        u.close()
+
+    tap.case("the default limit: a stream, the greeting on open and 20 taps at five taps in two seconds -> "
+             "never 429", fast_human)
+
+    def bot_limit(run):
+        u = Shopper(srv, bot="tiny")
+        got = [u.post({"text": "m%d" % i}).status for i in range(4)]
+        check.assertEqual(got, [202, 202, 202, 429], "webchat.rate_limit burst 3")
+        r = u.post({"text": "again"})
+        check_error(r, 429, r"wait")
+        check.assertIn(int(r.headers.get("retry-after")), (30, 31), "one more every 30 s: %r" % r.headers)
+        srv.request("POST", "/v1/test/clock", {"advance": 31})
+        check.assertEqual(u.post({"text": "after the wait"}).status, 202)
+        check.assertEqual(u.post({"text": "too soon"}).status, 429)
+
+    tap.case("a bot's own webchat.rate_limit {burst: 3, refill_seconds: 30}: 3, then 429 with Retry-After 30",
+             bot_limit)
+
+    def bad_settings(run):
+        for webchat, reason in (({"rate_limit": {"burst": 0, "refill_seconds": 1}}, r'"rate_limit" must be'),
+                                ({"rate_limit": {"burst": 5}}, r'"rate_limit" must be'),
+                                ({"greet_on_open": "yes"}, r'"greet_on_open" must be true or false')):
+            folder = copy_default_bot()
+            path = os.path.join(folder, "bot.json")
+            m = json.loads(read_file(path))
+            m["webchat"].update(webchat)
+            with open(path, "w", encoding="utf-8") as f:
+                json.dump(m, f)
+            done = subprocess.run([PARLEY, "check", folder], capture_output=True, text=True, timeout=30)
+            check.assertNotEqual(done.returncode, 0, done)
+            check.assertRegex(done.stdout + done.stderr, r"bot\.json:1: \"webchat\": " + reason)
+
+    tap.case("parley check refuses a bad webchat.rate_limit or greet_on_open with the reason", bad_settings, runs=1)
+
     def stream_cap(run):
         u = Shopper(srv)
         tabs = [u.open() for _ in range(STREAMS_PER_SHOPPER)]
@@ -547,6 +603,66 @@ def main(tap):
         u.close()
 
     tap.case("a page event is stored bounded: type, url, title, trigger only", page_shape)
+
+    # --- the greeting on open --------------------------------------------------------------------
+
+    def ready_after_replay(run):
+        u = Shopper(srv)
+        s = u.open()
+        _, first = s.wait_for(lambda e: e.event == "ready", what="ready on an empty conversation")
+        check.assertEqual(first.json, {"last_id": 0})
+        check.assertIsNone(first.id, "ready has no id (Last-Event-ID stays the last line's)")
+        s.close()
+        u.connect()
+        _, out = u.turn(text="hi")
+        u.close()
+        s = u.open()
+        i, ready = s.wait_for(lambda e: e.event == "ready", what="ready after the replay")
+        check.assertEqual([e.event for e in s.snapshot()[:i]], ["line", "line"], "the replay, then ready")
+        check.assertEqual(ready.json, {"last_id": out["id"]})
+        s.close()
+
+    tap.case("the stream says \"ready\" {last_id} once it has replayed the conversation", ready_after_replay)
+
+    def open_greets(run):
+        u = Shopper(srv)
+        u.connect()
+        in_line, out = u.turn(event={"type": "open"})
+        check.assertEqual(in_line["body"], {"event": {"type": "open"}})
+        check.assertIn("Bea", reply_texts(out), "the bot's greeting")
+        check.assertEqual(choice_payloads(out), DRINKS, "and its choices")
+        _, out = u.turn(event={"type": "open", "ignored": "x"})
+        check.assertEqual(out["body"], [], "a second opening (a reload, another tab) says nothing")
+        _, out = u.turn(payload="latte")
+        check.assertIn(reply_texts(out).strip(), ask_size("Latte"), "the greeting's choices answer as usual")
+        u.close()
+
+    tap.case("open event, fresh shopper -> the start flow's greeting and choices, once; the choices work",
+             open_greets)
+
+    def open_after_talking(run):
+        u = Shopper(srv)
+        u.connect()
+        u.turn(text="hi")
+        _, out = u.turn(event={"type": "open"})
+        check.assertEqual(out["body"], [], "a shopper who talked sees their conversation, not a greeting")
+        u.close()
+        # nor after the conversation ended (the flows all finished) and the panel opens again
+        v = Shopper(srv)
+        v.connect()
+        v.turn(text="hi")
+        v.turn(text="talk to a person")
+        _, out = v.turn(event={"type": "open"})
+        check.assertEqual(out["body"], [], "no greeting while a person has the conversation")
+        v.close()
+
+    tap.case("open event after the shopper talked (or during a handoff) -> nothing", open_after_talking)
+
+    def open_refused(run):
+        check_error(Shopper(srv, bot="tiny").post({"event": {"type": "open"}}), 400, r"greet_on_open")
+        check_error(Shopper(srv).post({"event": {"type": "opened"}}), 400, r'"open"')
+
+    tap.case("open event to a bot with greet_on_open false -> 400 with the reason", open_refused)
 
     # --- bots ------------------------------------------------------------------------------------------
 

@@ -526,6 +526,18 @@ local function on_page(c, ev)
   end
 end
 
+-- The web chat panel was opened: a conversation that has not begun starts
+-- here, as if the shopper had written (the start flow runs on a message
+-- without text, msg.event.type == "open"). Once per conversation: not
+-- after the shopper has written, not while a flow waits, not twice.
+local function on_open(c)
+  local s = c.session
+  if s.opened_at or s.heard_at or top(c) or s.handoff then return end
+  s.opened_at = os.time()
+  push(c, bot.start_flow)
+  drive(c, enter(c))
+end
+
 local function order_vars(c, order, extra)
   local vars = { order = order.id, total = c:price(order.total, order.currency), status = order.state }
   for k, v in pairs(extra or {}) do vars[k] = v end
@@ -650,6 +662,7 @@ local function handle_event(c, ev)
   elseif ev.type == "job" then on_job(c, ev)
   elseif ev.type == "agent" then on_agent(c, ev)
   elseif ev.type == "page" then on_page(c, ev)
+  elseif ev.type == "open" then on_open(c)
   else log.warn("an event of unknown type " .. tostring(ev.type)) end
 end
 

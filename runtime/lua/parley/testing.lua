@@ -366,6 +366,18 @@ function Conversation:visit(page)
   return self:pushed()
 end
 
+-- The web chat widget's panel opened (webchat.greet_on_open): a
+-- conversation that has not begun starts with the bot's greeting; any other
+-- is left as it is. Like a message, its replies are the last turn's
+-- (chat:choices(), chat:tap() work on them); returns them.
+function Conversation:open()
+  self:watch()
+  local status = native.event(self.user, self.channel, { type = "open" })
+  assert(status == 200, "the open event was not committed (status " .. tostring(status) .. ")")
+  self.replies = self:pushed()
+  return self.replies
+end
+
 -- The session's pending jobs: {name, fire_at, data}.
 function Conversation:jobs() return native.jobs(self.user, self.channel) end
 
