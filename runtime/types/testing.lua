@@ -69,6 +69,11 @@ function testing.reset() end
 ---@field failed? string the last turn's error ("file:line: message") when it failed
 local Chat = {}
 
+---The web chat's panel opened (webchat.greet_on_open): a conversation that has not begun
+---starts with the bot's greeting; any other is left as it is. Returns the replies.
+---@return parley.Reply[]
+function Chat:open() end
+
 ---Sends a message whose turn is meant to fail: text, {payload = ...} or {tap = ...}.
 ---Returns the turn's error ("file:line: message"); raises when the turn did not fail.
 ---@param what string|{payload?: string, tap?: string|integer}
