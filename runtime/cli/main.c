@@ -31,6 +31,7 @@ static const char main_usage[] =
     "  chat [BOT_DIR]        talk to a bot in the terminal; saving a script reloads it\n"
     "  test [BOT_DIR]        run the bot's spec/*_spec.lua with busted inside the runtime\n"
     "  check [BOT_DIR]       load every script of a bot and report each error\n"
+    "  replay [BOT_DIR] --from DB|FILE  re-run recorded conversations; show what changed\n"
     "\n"
     "`parley <command> --help` describes each command.\n";
 
@@ -514,7 +515,8 @@ int main(int argc, char **argv) {
     } commands[] = {{"serve", pl_cmd_serve},
                     {"chat", pl_cmd_chat},
                     {"test", pl_cmd_test},
-                    {"check", pl_cmd_check}};
+                    {"check", pl_cmd_check},
+                    {"replay", pl_cmd_replay}};
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "parley: unknown command '%s'\n\n%s", argv[1], main_usage);

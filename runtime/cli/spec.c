@@ -21,6 +21,7 @@
 #include "core/modules.h"
 #include "sandbox/json_lua.h"
 #include "sandbox/usage.h"
+#include "spec.h"
 
 static const char test_usage[] =
     "usage: parley test [BOT_DIR] [BUSTED_OPTIONS ...]\n"
@@ -346,6 +347,27 @@ static int native_stock(lua_State *L) {
     return 0;
 }
 
+/* native.now() -> parley's clock (ms since the epoch; testing.advance moves it) */
+static int native_now(lua_State *L) {
+    lua_pushinteger(L, (lua_Integer)pl_now_ms());
+    return 1;
+}
+
+/* native.lines(user, channel, after_id) -> the transcript lines after line
+ * after_id (0: all), oldest first: {id, at, direction, body} */
+static int native_lines(lua_State *L) {
+    pl_app *app = app_of(L);
+    pl_session_key key = {pl_bot_name(pl_app_bot(app, 0)), luaL_checkstring(L, 2), luaL_checkstring(L, 1)};
+    json_t *lines = NULL;
+    char *err = NULL;
+    if (pl_store_transcript_since(pl_app_store(app), &key, luaL_checkinteger(L, 3), 100000, &lines, &err) != PL_OK) {
+        lua_pushstring(L, err);
+        free(err);
+        return lua_error(L);
+    }
+    return pl_json_push_owned(L, lines);
+}
+
 /* native.bot() -> name, load error or nil */
 static int native_bot(lua_State *L) {
     pl_bot *bot = pl_app_bot(app_of(L), 0);
@@ -370,6 +392,8 @@ static int open_native(lua_State *L) {
                                    {"advance", native_advance},
                                    {"errors", native_errors},
                                    {"bot", native_bot},
+                                   {"now", native_now},
+                                   {"lines", native_lines},
                                    {NULL, NULL}};
     luaL_newlib(L, fns);
     return 1;
@@ -399,9 +423,7 @@ static void set_args(lua_State *L, const char *spec_dir, int argc, char **argv) 
     lua_setglobal(L, "arg");
 }
 
-static const char runner[] = "require 'busted.runner'({ standalone = false })";
-
-static int run_busted(pl_app *app, const char *spec_dir, int argc, char **argv) {
+lua_State *pl_spec_state(pl_app *app) {
     lua_State *L = luaL_newstate();
     *(void **)lua_getextraspace(L) = NULL;
     luaL_openlibs(L);
@@ -416,14 +438,29 @@ static int run_busted(pl_app *app, const char *spec_dir, int argc, char **argv) 
     lua_pop(L, 1);
     lua_pushlightuserdata(L, app);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &app_key);
+    return L;
+}
+
+int pl_spec_exit_code(lua_State *L, int *code) {
+    if (lua_touserdata(L, -1) != (void *)&exit_key) return 0;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &exit_key);
+    *code = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    return 1;
+}
+
+/* busted, with the files of spec/replays/ as tests beside the specs
+ * (parley.replay's busted_files) */
+static const char runner[] = "require 'parley.replay'.busted_files()\n"
+                             "require 'busted.runner'({ standalone = false })";
+
+static int run_busted(pl_app *app, const char *spec_dir, int argc, char **argv) {
+    lua_State *L = pl_spec_state(app);
     set_args(L, spec_dir, argc, argv);
     int rc = 0;
     if (luaL_loadbuffer(L, runner, sizeof runner - 1, "=(parley test)") != LUA_OK ||
         lua_pcall(L, 0, 0, 0) != LUA_OK) {
-        if (lua_touserdata(L, -1) == (void *)&exit_key) {
-            lua_rawgetp(L, LUA_REGISTRYINDEX, &exit_key);
-            rc = (int)lua_tointeger(L, -1);
-        } else {
+        if (!pl_spec_exit_code(L, &rc)) {
             const char *msg = lua_tostring(L, -1);
             fprintf(stderr, "parley test: %s\n", msg ? msg : "busted failed");
             if (msg && strstr(msg, "busted.runner"))
@@ -433,6 +470,30 @@ static int run_busted(pl_app *app, const char *spec_dir, int argc, char **argv) 
     }
     lua_close(L);
     return rc;
+}
+
+int pl_spec_open(const char *dir, pl_app **app, char **err) {
+    pl_log_set_level(PL_LOG_WARN);
+    logged = json_array();
+    char *dirs[] = {(char *)dir};
+    pl_app_config config = {.db_path = ":memory:", .sync = PL_SYNC_NORMAL, .bot_dirs = dirs, .nbots = 1,
+                            .watch = 0};
+    /* one bot and no neighbours to protect: its share of the loop is all of it */
+    pl_usage_set_policy(&(pl_usage_policy){1.0, INT64_MAX / 4});
+    if (pl_app_open(&config, app, err) != PL_OK) {
+        json_decref(logged);
+        logged = NULL;
+        return PL_ERR;
+    }
+    pl_log_set_sink(capture_log, NULL, 1);
+    return PL_OK;
+}
+
+void pl_spec_close(pl_app *app) {
+    pl_log_set_sink(NULL, NULL, 0);
+    pl_app_close(app);
+    json_decref(logged);
+    logged = NULL;
 }
 
 int pl_cmd_test(int argc, char **argv) {
@@ -460,27 +521,16 @@ int pl_cmd_test(int argc, char **argv) {
     if (stat(spec_dir, &st) != 0) {
         rc = pl_cli_usage_error("test", "%s: no spec folder", spec_dir);
     } else {
-        pl_log_set_level(PL_LOG_WARN);
-        logged = json_array();
-        char *dirs[] = {(char *)dir};
-        pl_app_config config = {.db_path = ":memory:", .sync = PL_SYNC_NORMAL, .bot_dirs = dirs,
-                                .nbots = 1, .watch = 0};
         pl_app *app = NULL;
         char *err = NULL;
-        /* one bot and no neighbours to protect: its share of the loop is all of it */
-        pl_usage_set_policy(&(pl_usage_policy){1.0, INT64_MAX / 4});
-        if (pl_app_open(&config, &app, &err) != PL_OK) {
+        if (pl_spec_open(dir, &app, &err) != PL_OK) {
             fprintf(stderr, "parley test: %s\n", err);
             free(err);
             rc = 1;
         } else {
-            pl_log_set_sink(capture_log, NULL, 1);
             rc = run_busted(app, spec_dir, argc - first, argv + first);
-            pl_log_set_sink(NULL, NULL, 0);
-            pl_app_close(app);
+            pl_spec_close(app);
         }
-        json_decref(logged);
-        logged = NULL;
     }
     free(spec_dir);
     free(default_dir);
