@@ -454,12 +454,7 @@ static int export_all(const recordings *r, const char *to, char **err) {
 static const char driver[] =
     "local replay, doc, name = require 'parley.replay', ...\n"
     "local result = replay.run(doc)\n"
-    "local errors = require 'parley.testing.native'.errors()\n"
-    "local lines = replay.report(name, result)\n"
-    "if result.differing > 0 then\n"
-    "  for _, e in ipairs(errors) do lines[#lines + 1] = '  ! ' .. e end\n"
-    "end\n"
-    "return result.differing, table.concat(lines, '\\n'), result.doc\n";
+    "return result.differing, table.concat(replay.report(name, result), '\\n'), result.doc\n";
 
 static int replay_one(lua_State *L, const recording *rec, json_t **now) {
     *now = NULL;

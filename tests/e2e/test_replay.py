@@ -18,7 +18,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (PARLEY, Server, check, copy_default_bot, make_bot, new_db, new_user, read_file,  # noqa: E402
+from harness import (PARLEY, Server, check, copy_default_bot, line_of, make_bot, new_db, new_user, read_file,  # noqa: E402
                      run_suite, temp_dir, texts, wait_until, write_file)
 from commerce_helpers import BOT, PayLink, advance, leave_cart, link_of, reminders, to_checkout  # noqa: E402
 
@@ -117,6 +117,20 @@ def main(tap):
         check.assertRegex(out, r"rest:%s: 1 of \d+ turns differ" % payer)
         check.assertRegex(out, r"turn 4, shopper \[done\]\n +reply 2 text:\n +- \"Shall I take the payment\?\"\n"
                                r" +\+ \"Ready to pay\?\"\n")
+
+    def broken(run):
+        db, _, (payer, _) = recorded()
+        copy = copy_default_bot()
+        flows = os.path.join(copy, "flows", "main.lua")
+        source = read_file(flows)
+        write_file(flows, source.replace('      c:say("how_to_pay", nil, {', '      error("no till today")\n      c:say("how_to_pay", nil, {', 1))
+        code, out = parley("replay", copy, "--from", db, "--user", payer)
+        check.assertEqual(code, 1, out)
+        check.assertRegex(out, r"turn 4, shopper \[done\]\n")
+        # the shopper got the bot's fallback; the error is shown with its place
+        check.assertRegex(out, r"! .*flows/main\.lua:%d: no till today" % line_of(source, 'c:say("how_to_pay"'))
+
+    tap.case("a turn that now fails: the difference and the script's error with file:line", broken)
 
     tap.case("a template changed in a copy of the bot: the turn, the old and new words, exit 1", changed)
 

@@ -179,8 +179,8 @@ local function perform(doc, turn, state)
 end
 
 -- Replays doc; returns {turns = {{n =, send =, diffs =, replies =, step =}},
--- differing = count of turns that differ, doc = the document with the
--- bot's answers of now}. The conversation's session is erased before and
+-- differing = count of turns that differ, errors = the warnings and errors
+-- logged meanwhile, doc = the document with the bot's answers of now}. The conversation's session is erased before and
 -- after, and the clock is back where it was.
 function replay.run(doc)
   native = native or require "parley.testing.native"
@@ -217,6 +217,7 @@ function replay.run(doc)
   end
   native.erase(doc.user, doc.channel)
   clock_to(started)
+  result.errors = native.errors()
   result.doc = now
   return result
 end
@@ -234,7 +235,8 @@ local function sent_line(send)
 end
 
 -- The report of one replayed conversation: a list of lines (where it came
--- from, then each turn that differs with its differences).
+-- from, then each turn that differs with its differences, and what was
+-- logged as a warning or an error while it ran).
 function replay.report(name, result)
   local lines = {}
   local turns = #result.turns
@@ -249,6 +251,7 @@ function replay.report(name, result)
       for _, d in ipairs(t.diffs) do lines[#lines + 1] = "    " .. d end
     end
   end
+  for _, e in ipairs(result.errors or {}) do lines[#lines + 1] = "  ! " .. e end
   return lines
 end
 
