@@ -256,7 +256,8 @@ static json_t *order_of_link(chat *ch, const char *url) {
     }
     const char *expected = json_string_value(json_object_get(order, "token"));
     token += strlen("token=");
-    if (!order || !expected || strncmp(token, expected, strcspn(token, "&")) != 0 || strlen(expected) != strcspn(token, "&")) {
+    size_t len = strcspn(token, "&");
+    if (!order || !expected || strlen(expected) != len || strncmp(token, expected, len) != 0) {
         printf("(order #%lld of the last link is not there any more)\n", id);
         json_decref(order);
         return NULL;

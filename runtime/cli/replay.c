@@ -378,7 +378,8 @@ static json_t *kept_reply(const json_t *reply) {
         json_object_set_new(out, "cards", cards);
     }
     const json_t *link = json_object_get(reply, "link");
-    if (json_is_object(link)) json_object_set_new(out, "link", json_pack("{s:O}", "title", json_object_get(link, "title")));
+    if (json_is_object(link))
+        json_object_set_new(out, "link", json_pack("{s:O}", "title", json_object_get(link, "title")));
     return out;
 }
 
@@ -602,7 +603,8 @@ int pl_cmd_replay(int argc, char **argv) {
         case 'f': o.from = optarg; break;
         case 'b': o.bot = optarg; break;
         case 'c':
-            if (!strchr(optarg, ':')) return pl_cli_usage_error("replay", "--conversation wants CHANNEL:USER, such as rest:u-1");
+            if (!strchr(optarg, ':'))
+                return pl_cli_usage_error("replay", "--conversation wants CHANNEL:USER, such as rest:u-1");
             conversation = optarg;
             break;
         case 'C': o.channel = optarg; break;
