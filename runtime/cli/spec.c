@@ -476,8 +476,9 @@ int pl_spec_open(const char *dir, pl_app **app, char **err) {
     pl_log_set_level(PL_LOG_WARN);
     logged = json_array();
     char *dirs[] = {(char *)dir};
+    /* offline: a spec or a replayed conversation on WhatsApp never messages a real shopper */
     pl_app_config config = {.db_path = ":memory:", .sync = PL_SYNC_NORMAL, .bot_dirs = dirs, .nbots = 1,
-                            .watch = 0};
+                            .watch = 0, .offline = 1};
     /* one bot and no neighbours to protect: its share of the loop is all of it */
     pl_usage_set_policy(&(pl_usage_policy){1.0, INT64_MAX / 4});
     if (pl_app_open(&config, app, err) != PL_OK) {

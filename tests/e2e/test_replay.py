@@ -20,6 +20,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (PARLEY, Server, check, copy_default_bot, line_of, make_bot, new_db, new_user, read_file,  # noqa: E402
                      run_suite, temp_dir, texts, wait_until, write_file)
+from channel_helpers import FakePlatform  # noqa: E402
 from commerce_helpers import BOT, PayLink, advance, leave_cart, link_of, reminders, to_checkout  # noqa: E402
 
 CLOCK_ENV = {"PARLEY_TEST_CLOCK": "1"}
@@ -220,6 +221,54 @@ def main(tap):
         check.assertIn("not a replay file", out)
 
     tap.case("--limit, --conversation and --bot pick conversations; usage errors and a wrong file say why", filters)
+    offline_case(tap)
+
+
+class FakeBotApi(FakePlatform):
+    """Telegram's Bot API, as much as a reply needs: every request is kept."""
+
+    def __init__(self):
+        super().__init__()
+        self.requests = []
+
+    def on_post(self, h, raw):
+        self.requests.append(h.path)
+        self.answer(h, 200, {"ok": True, "result": {"message_id": len(self.requests)}})
+
+
+def offline_case(tap):
+    def case(run):
+        fake = FakeBotApi()
+        secret = "replay-secret-%d" % run
+        env = {"BARISTA_TELEGRAM_BOT_TOKEN": "110201543:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw",
+               "BARISTA_TELEGRAM_SECRET_TOKEN": secret, "PARLEY_TELEGRAM_API_BASE": fake.base}
+        bot, db, chat = copy_default_bot(), new_db(), 400000000 + run
+        srv = tap.watch(Server(bots=[bot], db=db, env=env, name="parley (telegram)").start())
+        try:
+            for n, text in enumerate(["hi", "a small latte"]):
+                update = {"update_id": 900 + n, "message": {
+                    "message_id": 10 + n, "date": 1765100000, "text": text,
+                    "from": {"id": chat, "is_bot": False, "first_name": "Ada", "language_code": "en"},
+                    "chat": {"id": chat, "type": "private", "first_name": "Ada"}}}
+                r = srv.request("POST", "/v1/bots/barista/channels/telegram", update,
+                                headers={"X-Telegram-Bot-Api-Secret-Token": secret})
+                check.assertEqual(r.status, 200, r)
+            # the server's answers went out to the platform
+            wait_until(lambda: len(fake.requests) >= 4, what="the answers sent to the Bot API")
+        finally:
+            srv.stop()
+            tap.unwatch(srv)
+        sent = len(fake.requests)
+        p = subprocess.run([PARLEY, "replay", bot, "--from", db], capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, **env))
+        out = p.stdout + p.stderr
+        fake.stop()
+        check.assertEqual(p.returncode, 0, out)
+        check.assertIn("telegram:%d: 2 turns, no difference" % chat, out)
+        check.assertEqual(len(fake.requests), sent, "the replay sent nothing to the shopper: %r" % fake.requests)
+
+    tap.case("a conversation recorded on Telegram replays on its channel and sends the shopper nothing, "
+             "whatever the environment says", case)
 
 
 if __name__ == "__main__":
