@@ -157,6 +157,18 @@ static void add_turns(json_t *turns, const json_t *lines, const json_t *steps, j
     }
 }
 
+/* The numbers of the conversation's orders, oldest first (new array), or
+ * NULL with *err. */
+static json_t *order_ids(pl_store *store, const char *bot, const char *channel, const char *user, char **err) {
+    json_t *orders = NULL;
+    if (pl_store_orders_of(store, bot, channel, user, 10000, &orders, err) != PL_OK) return NULL;
+    json_t *ids = json_array();
+    for (size_t i = json_array_size(orders); i-- > 0;)
+        json_array_append(ids, json_object_get(json_array_get(orders, i), "id"));
+    json_decref(orders);
+    return ids;
+}
+
 json_t *pl_replay_doc_from_store(pl_store *store, const char *bot, const char *channel, const char *user,
                                  const char *source, char **err) {
     pl_session_key key = {bot, channel, user};
@@ -187,10 +199,14 @@ json_t *pl_replay_doc_from_store(pl_store *store, const char *bot, const char *c
         json_decref(lines);
     }
     json_decref(lines);
-    json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "parley", FORMAT, "bot", bot, "channel", channel, "user",
-                            user, "source", source, "turns", turns);
     json_decref(steps);
-    return doc;
+    json_t *orders = order_ids(store, bot, channel, user, err);
+    if (!orders) {
+        json_decref(turns);
+        return NULL;
+    }
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "parley", FORMAT, "bot", bot, "channel", channel, "user",
+                     user, "source", source, "orders", orders, "turns", turns);
 }
 
 static int read_database(const replay_opts *o, const char *bot, recordings *out, char **err) {
@@ -302,7 +318,7 @@ static void keep_matching(recordings *r, const replay_opts *o, const char *conve
 /* --- writing files ---------------------------------------------------------------- */
 
 /* The order keys are written in; others follow, sorted. */
-static const char *const key_order[] = {"parley", "bot",   "channel", "user",    "source",  "turns", "at",
+static const char *const key_order[] = {"parley", "bot",   "channel", "user",    "source",  "orders", "turns", "at",
                                         "send",   "step",  "replies", "sku",     "title",   "subtitle", "text",
                                         "payload", "locale", "info",  "event",   "choices", "cards", "link",
                                         "image",  "agent", "price",   "amount",  "currency"};

@@ -368,6 +368,27 @@ static int native_lines(lua_State *L) {
     return pl_json_push_owned(L, lines);
 }
 
+/* native.orders(user, channel) -> the numbers of the shopper's orders, oldest first */
+static int native_orders(lua_State *L) {
+    pl_app *app = app_of(L);
+    json_t *orders = NULL;
+    char *err = NULL;
+    if (pl_store_orders_of(pl_app_store(app), pl_bot_name(pl_app_bot(app, 0)), luaL_checkstring(L, 2),
+                           luaL_checkstring(L, 1), 10000, &orders, &err) != PL_OK) {
+        lua_pushstring(L, err);
+        free(err);
+        return lua_error(L);
+    }
+    size_t n = json_array_size(orders);
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_pushinteger(L, (lua_Integer)json_integer_value(json_object_get(json_array_get(orders, n - 1 - i), "id")));
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    json_decref(orders);
+    return 1;
+}
+
 /* native.bot() -> name, load error or nil */
 static int native_bot(lua_State *L) {
     pl_bot *bot = pl_app_bot(app_of(L), 0);
@@ -394,6 +415,7 @@ static int open_native(lua_State *L) {
                                    {"bot", native_bot},
                                    {"now", native_now},
                                    {"lines", native_lines},
+                                   {"orders", native_orders},
                                    {NULL, NULL}};
     luaL_newlib(L, fns);
     return 1;

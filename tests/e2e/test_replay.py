@@ -26,6 +26,22 @@ from commerce_helpers import BOT, PayLink, advance, leave_cart, link_of, reminde
 CLOCK_ENV = {"PARLEY_TEST_CLOCK": "1"}
 
 
+ORDER_SPEC = """\
+local testing = require "parley.testing"
+describe("an order first", function()
+  it("takes a payment link", function()
+    local chat = testing.conversation()
+    chat:send "hi"
+    chat:send "a small latte"
+    chat:press "no"
+    chat:press "done"
+    chat:press "pay"
+    assert.equal(1, chat:last_order().id)
+  end)
+end)
+"""
+
+
 def parley(*args, cwd=None):
     """Runs the parley binary; returns (exit code, stdout + stderr)."""
     p = subprocess.run([PARLEY] + list(args), capture_output=True, text=True, timeout=60, cwd=cwd)
@@ -47,10 +63,14 @@ def record(tap, db, bot):
         advance(srv, 61 * 60)
         wait_until(lambda: reminders(db, quiet), what="the reminder fired")
         srv.say(BOT, quiet, payload="done")
+        # a shopper whose order is the database's second
+        late = new_user("late")
+        to_checkout(srv, late)
+        check.assertIn("Order #2:", texts(srv.say(BOT, late, payload="pay")))
     finally:
         srv.stop()
         tap.unwatch(srv)
-    return payer, quiet
+    return payer, quiet, late
 
 
 def main(tap):
@@ -63,13 +83,16 @@ def main(tap):
         return state["db"], state["bot"], state["users"]
 
     def unchanged(run):
-        db, bot, (payer, quiet) = recorded()
+        db, bot, (payer, quiet, late) = recorded()
         code, out = parley("replay", bot, "--from", db)
         check.assertEqual(code, 0, out)
         check.assertRegex(out, r"rest:%s: \d+ turns, no difference" % payer)
         check.assertRegex(out, r"rest:%s: \d+ turns, no difference" % quiet)
-        check.assertIn("2 conversations", out)
-        # the payment and the reminder were turns of their own, replayed too
+        check.assertIn("3 conversations", out)
+        # alone, the second order of the database is the replay's first: not a difference
+        code, out = parley("replay", bot, "--from", db, "--user", late)
+        check.assertEqual(code, 0, out)
+        check.assertIn("rest:%s: 5 turns, no difference" % late, out)
         code, out = parley("replay", bot, "--from", db, "--user", payer, "--export", os.path.join(temp_dir(), "p.json"))
         check.assertEqual(code, 0, out)
 
@@ -77,14 +100,15 @@ def main(tap):
              unchanged)
 
     def events_kept(run):
-        db, bot, (payer, quiet) = recorded()
+        db, bot, (payer, quiet, late) = recorded()
         out_dir = temp_dir()
         code, out = parley("replay", bot, "--from", db, "--export", out_dir)
         check.assertEqual(code, 0, out)
         files = sorted(os.listdir(out_dir))
-        check.assertEqual(files, sorted(["rest-%s.json" % payer, "rest-%s.json" % quiet]))
+        check.assertEqual(files, sorted(["rest-%s.json" % u for u in (payer, quiet, late)]))
         doc = json.loads(read_file(os.path.join(out_dir, "rest-%s.json" % payer)))
         check.assertEqual([doc["parley"], doc["bot"], doc["channel"], doc["user"]], ["replay/1", BOT, "rest", payer])
+        check.assertEqual(doc["orders"], [1])
         kinds = [t["send"].get("event", {}).get("type") for t in doc["turns"]]
         check.assertIn("payment", kinds)
         paid = doc["turns"][kinds.index("payment")]
@@ -100,7 +124,7 @@ def main(tap):
         # the files replay as the database did
         code, out = parley("replay", bot, "--from", out_dir)
         check.assertEqual(code, 0, out)
-        check.assertIn("2 conversations", out)
+        check.assertIn("3 conversations", out)
         code, out = parley("replay", bot, "--from", os.path.join(out_dir, "rest-%s.json" % quiet))
         check.assertEqual(code, 0, out)
         check.assertIn("rest-%s.json" % quiet, out)
@@ -109,7 +133,7 @@ def main(tap):
              " --from DIR and --from FILE replay them with no difference", events_kept)
 
     def changed(run):
-        db, bot, (payer, _) = recorded()
+        db, bot, (payer, _, _) = recorded()
         copy = copy_default_bot()
         tone = os.path.join(copy, "scripts", "tone.lua")
         write_file(tone, read_file(tone).replace("Shall I take the payment?", "Ready to pay?"))
@@ -120,7 +144,7 @@ def main(tap):
                                r" +\+ \"Ready to pay\?\"\n")
 
     def broken(run):
-        db, _, (payer, _) = recorded()
+        db, _, (payer, _, _) = recorded()
         copy = copy_default_bot()
         flows = os.path.join(copy, "flows", "main.lua")
         source = read_file(flows)
@@ -136,11 +160,12 @@ def main(tap):
     tap.case("a template changed in a copy of the bot: the turn, the old and new words, exit 1", changed)
 
     def accepted(run):
-        db, _, (payer, _) = recorded()
+        db, _, (payer, _, _) = recorded()
         copy = copy_default_bot()
         tone = os.path.join(copy, "scripts", "tone.lua")
         write_file(tone, read_file(tone).replace("Shall I take the payment?", "Ready to pay?"))
-        os.makedirs(os.path.join(copy, "spec"))
+        # a spec that makes an order first: the replay's order gets another number
+        write_file(os.path.join(copy, "spec", "order_spec.lua"), ORDER_SPEC)
         code, out = parley("replay", copy, "--from", db, "--user", payer, "--accept")
         check.assertEqual(code, 0, out)
         path = os.path.join(copy, "spec", "replays", "rest-%s.json" % payer)
@@ -148,12 +173,13 @@ def main(tap):
         check.assertTrue("Ready to pay?" in read_file(path), "the new words are expected")
         code, out = parley("test", copy, "-o", "TAP")
         check.assertEqual(code, 0, out)
-        check.assertRegex(out, r"ok 1 - replay rest-%s.json answers as recorded" % payer)
+        check.assertRegex(out, r"ok 1 - an order first takes a payment link\nok 2 - replay rest-%s.json answers as recorded"
+                          % payer)
         # the bot changes again: parley test fails on the replay, saying where
         write_file(tone, read_file(tone).replace("Ready to pay?", "Pay?"))
         code, out = parley("test", copy, "-o", "TAP")
         check.assertEqual(code, 1, out)
-        check.assertRegex(out, r"not ok 1 - replay rest-%s.json answers as recorded" % payer)
+        check.assertRegex(out, r"not ok 2 - replay rest-%s.json answers as recorded" % payer)
         check.assertIn('+ "Pay?"', out)
         # accepting from the file itself keeps it where it is
         code, out = parley("replay", copy, "--from", path, "--accept")
@@ -196,7 +222,7 @@ def main(tap):
              variations)
 
     def filters(run):
-        db, bot, (payer, quiet) = recorded()
+        db, bot, (payer, quiet, late) = recorded()
         code, out = parley("replay", bot, "--from", db, "--limit", "1")
         check.assertEqual(code, 0, out)
         check.assertIn("1 conversation,", out)

@@ -6,6 +6,7 @@
 --
 -- A replay document (one conversation):
 --   { parley = "replay/1", bot =, channel =, user =, source =,
+--     orders = { the numbers of the conversation's orders, oldest first },
 --     turns = { { at = ms, send = {text =, payload =, locale =, info =, event =},
 --                 step = "flow.step" | "" (no flow) | absent (not known),
 --                 replies = { {text =, choices =, cards =, link = {title =}, image =} } } } }
@@ -61,9 +62,25 @@ local SHOWN = {
   { "image", quote }, { "agent", quote },
 }
 
+-- Whether shown texts a (expected) and b (now) agree: equal, or equal but
+-- for numbers where b has a replay's order number and a the recorded one
+-- (ids: the replay's number -> the recorded one, as strings).
+local function agree(a, b, ids)
+  if a == b then return true end
+  if not ids or a:gsub("%d+", "0") ~= b:gsub("%d+", "0") then return false end
+  local recorded = a:gmatch("%d+")
+  for number in b:gmatch("%d+") do
+    local want = recorded()
+    if number ~= want and ids[number] ~= want then return false end
+  end
+  return true
+end
+
 -- The differences between an expected turn and what the bot said now
--- ({replies =, step =}): a list of lines, empty when they agree.
-function replay.compare(expected, got)
+-- ({replies =, step =}): a list of lines, empty when they agree. ids maps
+-- the replay's order numbers to the recorded ones (a conversation's orders
+-- get other numbers in a replay: those are not differences).
+function replay.compare(expected, got, ids)
   local diffs = {}
   local function add(what, want, now)
     diffs[#diffs + 1] = what .. ":"
@@ -84,7 +101,7 @@ function replay.compare(expected, got)
       for _, field in ipairs(SHOWN) do
         local name, show = field[1], field[2]
         local x, y = show(a[name]), show(b[name])
-        if x ~= y then add(string.format("reply %d %s", i, name), x, y) end
+        if not agree(x, y, ids) then add(string.format("reply %d %s", i, name), x, y) end
       end
     end
   end
@@ -163,7 +180,8 @@ function replay.run(doc)
   native.erase(doc.user, doc.channel)
   local result = { turns = {}, differing = 0 }
   local now = { parley = replay.FORMAT, bot = doc.bot, channel = doc.channel, user = doc.user,
-    source = doc.source, turns = list() }
+    source = doc.source, orders = list(), turns = list() }
+  local ids = {}
   local state = {}
   local mark = last_id(doc)
   for n, turn in ipairs(doc.turns or {}) do
@@ -185,7 +203,12 @@ function replay.run(doc)
     -- (the replies as said: a replay file keeps fewer of their fields, see
     -- pl_replay_write, and replay.compare looks at those only)
     local got = { replies = list(said), step = step }
-    local diffs = replay.compare(turn, got)
+    -- the k-th order of the replay is the k-th recorded one
+    for k, id in ipairs(native.orders(doc.user, doc.channel)) do
+      now.orders[k] = id
+      if type(doc.orders) == "table" and doc.orders[k] then ids[tostring(id)] = tostring(doc.orders[k]) end
+    end
+    local diffs = replay.compare(turn, got, ids)
     if problem then table.insert(diffs, 1, problem) end
     if #diffs > 0 then result.differing = result.differing + 1 end
     result.turns[n] = { n = n, send = turn.send, diffs = diffs, replies = got.replies, step = step }

@@ -55,6 +55,15 @@ describe("parley.replay", function()
     assert.matches('reply 2 is gone: "one more"', report, 1, true)
   end)
 
+  it("takes the replay's order number for the recorded one, and only where the recorded one was", function()
+    local want = { replies = { { text = "Order #57: 3 items, €3.80" } } }
+    local ids = { ["2"] = "57" }
+    assert.same({}, replay.compare(want, { replies = { { text = "Order #2: 3 items, €3.80" } } }, ids))
+    assert.same({ "reply 1 text:", '  - "Order #57: 3 items, €3.80"', '  + "Order #2: 2 items, €3.80"' },
+      replay.compare(want, { replies = { { text = "Order #2: 2 items, €3.80" } } }, ids))
+    assert.equal(3, #replay.compare(want, { replies = { { text = "Order #2: 3 items, €3.80" } } }))
+  end)
+
   it("compares choices and cards by what a shopper sees and taps", function()
     local want = { replies = { { text = "x", choices = { { title = "A", payload = "a" } },
       cards = { { sku = "s", title = "S", price = { amount = 1, currency = "EUR" } } } } } }
