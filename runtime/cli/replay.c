@@ -125,13 +125,23 @@ static json_t *steps_of(pl_store *store, const char *bot, const char *channel, c
 }
 
 /* A message as a replay sends it: its text, payload, locale, channel info
- * or event (new). */
+ * or event (new). An order an event names keeps its number and tracking
+ * URL only: the replay pays or updates its own order, and a file in
+ * spec/replays/ need not hold the order's lines or payment link. */
 static json_t *send_of(const json_t *message) {
     static const char *const keys[] = {"text", "payload", "locale", "info", "event"};
     json_t *send = json_object();
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
         json_t *v = json_object_get(message, keys[i]);
-        if (v && !json_is_null(v)) json_object_set(send, keys[i], v);
+        if (v && !json_is_null(v)) json_object_set_new(send, keys[i], json_deep_copy(v));
+    }
+    json_t *event = json_object_get(send, "event");
+    const json_t *order = json_object_get(event, "order");
+    if (json_is_object(order)) {
+        json_t *kept = json_pack("{s:O}", "id", json_object_get(order, "id"));
+        const json_t *tracking = json_object_get(order, "tracking_url");
+        if (json_is_string(tracking)) json_object_set(kept, "tracking_url", (json_t *)tracking);
+        json_object_set_new(event, "order", kept);
     }
     return send;
 }

@@ -113,6 +113,7 @@ def main(tap):
         check.assertIn("payment", kinds)
         paid = doc["turns"][kinds.index("payment")]
         check.assertEqual(paid["send"]["event"]["status"], "paid")
+        check.assertEqual(paid["send"]["event"]["order"], {"id": 1}, "the order's number only, not its link")
         # the link is kept by its title: its URL names one run's order
         links = [r["link"] for t in doc["turns"] for r in t["replies"] if "link" in r]
         check.assertEqual(len(links), 1)
