@@ -1,8 +1,10 @@
-/* spec: `parley test` — runs a bot's spec/NAME_spec.lua files with busted inside the
- * runtime, the way Kong runs busted under its own interpreter. The specs
- * run in a plain Lua state (busted needs io and os); the bot runs in its
- * real sandboxed state, with the real pipeline and an in-memory store,
- * reached through the `parley.testing` module. */
+/* spec: `parley test` — runs a bot's spec/NAME_spec.lua files (and the
+ * recorded conversations of spec/replays/) with busted inside the runtime,
+ * the way Kong runs busted under its own interpreter. The specs run in a
+ * plain Lua state (busted needs io and os); the bot runs in its real
+ * sandboxed state, with the real pipeline and an in-memory store, offline,
+ * reached through the `parley.testing` module. That spec runtime is
+ * spec.h's, which `parley replay` (replay.c) runs in too. */
 #define _GNU_SOURCE
 #include <lauxlib.h>
 #include <limits.h>
