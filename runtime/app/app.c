@@ -31,6 +31,7 @@ struct pl_app {
     size_t nbots;
     pl_pipeline *pipeline;
     pl_outbox *outbox;
+    int offline; /* config.offline: the outbox finds no channel to send on */
     pl_http_client *http;
     pl_commerce *commerce;
     pl_jobs *jobs;
@@ -199,6 +200,7 @@ static int watch_bots(pl_app *app, char **err) {
 
 /* The outbox's view of the bots' channel settings. */
 static int lookup_channel(const char *bot_name, const char *channel, pl_channel_config *cfg, void *ud) {
+    if (((pl_app *)ud)->offline) return 0;
     pl_bot *bot = pl_app_find_bot(ud, bot_name);
     const json_t *settings = bot ? pl_bot_channel_settings(bot, channel) : NULL;
     if (!settings) return 0;
@@ -340,6 +342,7 @@ int pl_app_open(const pl_app_config *config, pl_app **out, char **err) {
         return pl_fail(err, "cannot create the event loop");
     }
     app->node = node_name(config->node);
+    app->offline = config->offline;
     /* two priorities: the reload watch (watch.h) before everything else */
     event_base_priority_init(app->base, 2);
     int rc = pl_store_open(config->db_path, config->sync, &app->store, err);

@@ -31,6 +31,9 @@ typedef struct {
                            * the loop and N - 1 turn threads (workers.h) */
     const char *node;     /* this node's name (/v1/health, what it holds on a shared
                            * database); NULL: the host name */
+    int offline;          /* no message goes out to a platform, whatever the bots'
+                           * channel settings: replies are only recorded (the spec
+                           * runtime of parley test and parley replay) */
 } pl_app_config;
 
 /* Several nodes on one database: how long a node's hold of its work lasts

@@ -1,7 +1,10 @@
 /* chat: `parley chat` — a conversation with a bot in the terminal, through
  * the same pipeline as the server (channel "console"). Choices are numbered
- * and a number taps one; saving a script reloads it, and the console says
- * so or shows the error (file:line) while the old version keeps answering. */
+ * and a number taps one; links and images are lines; /pay pays the last
+ * payment link through the test provider; the scripts' log lines show on
+ * stderr; --record keeps the conversation as a replay file (replay.h).
+ * Saving a script reloads it, and the console says so or shows the error
+ * (file:line) while the old version keeps answering. */
 #define _GNU_SOURCE
 #include <event2/event.h>
 #include <getopt.h>
@@ -15,10 +18,21 @@
 #include "base/common.h"
 #include "base/log.h"
 #include "cli.h"
+#include "commerce/commerce.h"
+#include "replay.h"
 #include "sandbox/usage.h"
 
+#define CHAT_COMMANDS                                                                  \
+    "In the chat:\n"                                                                   \
+    "  /pay            pay the last payment link through the test provider\n"         \
+    "  /locale LOCALE  switch language from the next message\n"                       \
+    "  /session        show the stored session\n"                                     \
+    "  /reset          erase the session: the next message starts over\n"             \
+    "  /help           this list\n"                                                   \
+    "  /quit           leave (so does the end of input)\n"
+
 static const char chat_usage[] =
-    "usage: parley chat [BOT_DIR] [--user ID] [--locale LOCALE] [--db FILE]\n"
+    "usage: parley chat [BOT_DIR] [--user ID] [--locale LOCALE] [--db FILE] [--record FILE]\n"
     "\n"
     "Talk to a bot in the terminal. Type a message and press enter; type the number\n"
     "of a choice to tap it. Saving any script of the bot reloads it.\n"
@@ -26,9 +40,12 @@ static const char chat_usage[] =
     "  --user ID        the shopper id (default: console)\n"
     "  --locale LOCALE  the shopper's locale, such as en or ja\n"
     "  --db FILE        keep sessions in this SQLite file (default: in memory)\n"
+    "  --record FILE    keep the conversation as a replay file (parley replay\n"
+    "                   --from FILE replays it), written after every turn\n"
     "\n"
-    "In the chat: /locale LOCALE switches language, /session shows the session,\n"
-    "/reset starts over, /quit (or end of input) leaves.\n";
+    "The scripts' log lines (log.info ...) show on stderr, marked \"log:\".\n"
+    "\n"
+    CHAT_COMMANDS;
 
 typedef struct {
     pl_app *app;
@@ -36,6 +53,12 @@ typedef struct {
     char *user;
     char *locale;
     json_t *choices; /* payloads of the last numbered choices */
+    char *last_link; /* the URL of the last link the bot sent, for /pay */
+    const char *record; /* --record FILE, or NULL */
+    int64_t pay_mark;   /* /pay: the last transcript line before it */
+    int pay_polls;      /* /pay: checks left for the bot's answer */
+    size_t told;        /* replies the bot said on its own that chat showed at once */
+    struct event *pay_ev;
     char line[8192];
     size_t used;
     int eof;
@@ -82,21 +105,58 @@ static void print_cards(const json_t *reply) {
 }
 
 
+/* A link (a payment link, a button with a URL) and an image are lines of
+ * their own; /pay pays the last payment link. */
+static void print_link_and_image(chat *ch, const json_t *reply) {
+    const json_t *link = json_object_get(reply, "link");
+    const char *url = json_string_value(json_object_get(link, "url"));
+    if (url) {
+        const char *title = json_string_value(json_object_get(link, "title"));
+        printf("      [link] %s%s%s\n", title ? title : "", title ? ": " : "", url);
+        free(ch->last_link);
+        ch->last_link = pl_strdup(url);
+    }
+    const char *image = json_string_value(json_object_get(reply, "image"));
+    if (image) printf("      [image] %s\n", image);
+}
+
+static void print_replies(chat *ch, const json_t *replies, size_t from) {
+    json_array_clear(ch->choices);
+    json_t *reply;
+    for (size_t i = from; (reply = json_array_get(replies, i)); i++) {
+        const char *text = json_string_value(json_object_get(reply, "text"));
+        if (text) printf("%s: %s\n", pl_bot_name(ch->bot), text);
+        print_choices(ch, reply);
+        print_cards(reply);
+        print_link_and_image(ch, reply);
+    }
+}
+
+/* Writes --record's file: the conversation so far, as its transcript holds it. */
+static void record(chat *ch) {
+    if (!ch->record) return;
+    char *err = NULL;
+    json_t *doc = pl_replay_doc_from_store(pl_app_store(ch->app), pl_bot_name(ch->bot), "console", ch->user,
+                                           "parley chat", &err);
+    if (!doc || pl_replay_write(doc, ch->record, &err) != PL_OK) {
+        printf("! --record: %s\n", err);
+        free(err);
+    }
+    json_decref(doc);
+}
+
 static void deliver(int status, const pl_message *msg, const pl_turn_result *result, void *ud) {
     const json_t *replies = pl_turn_replies(result);
     (void)msg;
     chat *ch = ud;
     ch->awaiting = 0;
     if (status != 200) printf("! the message could not be stored (status %d)\n", status);
-    json_array_clear(ch->choices);
-    size_t i;
-    json_t *reply;
-    json_array_foreach(replies, i, reply) {
-        const char *text = json_string_value(json_object_get(reply, "text"));
-        if (text) printf("%s: %s\n", pl_bot_name(ch->bot), text);
-        print_choices(ch, reply);
-        print_cards(reply);
-    }
+    /* what the bot said on its own (after /pay) comes again first in this
+     * answer, as on every channel that cannot push: it was shown already */
+    size_t from = ch->told <= json_array_size(replies) ? ch->told : 0;
+    ch->told = 0;
+    print_replies(ch, replies, from);
+    record(ch);
     prompt();
     pump(ch);
 }
@@ -112,6 +172,122 @@ static void send_line(chat *ch, const char *line) {
     if (ch->locale) msg->locale = pl_strdup(ch->locale);
     ch->awaiting = 1;
     pl_pipeline_post(pl_app_pipeline(ch->app), ch->bot, msg, deliver, ch);
+}
+
+/* --- /pay: the test provider's payment, as its page makes it ------------------ */
+
+#define PAY_POLL_MS 10
+#define PAY_POLLS 500 /* how long /pay waits for the bot's answer: 5 s */
+
+static void pay_finished(chat *ch) {
+    ch->awaiting = 0;
+    record(ch);
+    prompt();
+    pump(ch);
+}
+
+/* Shows what the bot said on its own once the payment's turn committed (a
+ * payment confirmation turn runs after the order is paid): the lines after
+ * pay_mark. Checks again every PAY_POLL_MS while nothing is there. */
+static void show_told(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    chat *ch = arg;
+    pl_session_key key = {pl_bot_name(ch->bot), "console", ch->user};
+    json_t *lines = NULL;
+    char *err = NULL;
+    int busy = pl_pipeline_pending(pl_app_pipeline(ch->app)) > 0;
+    if (!busy && pl_store_transcript_since(pl_app_store(ch->app), &key, ch->pay_mark, 1000, &lines, &err) != PL_OK) {
+        printf("! %s\n", err);
+        free(err);
+        pay_finished(ch);
+        return;
+    }
+    if (busy || json_array_size(lines) == 0) {
+        json_decref(lines);
+        if (--ch->pay_polls > 0) {
+            event_add(ch->pay_ev, &(struct timeval){0, PAY_POLL_MS * 1000});
+            return;
+        }
+        printf("(the bot said nothing about the payment)\n");
+        pay_finished(ch);
+        return;
+    }
+    size_t i;
+    json_t *line;
+    json_array_foreach(lines, i, line) {
+        if (strcmp(json_string_value(json_object_get(line, "direction")), "out") != 0) continue;
+        const json_t *replies = json_object_get(line, "body");
+        print_replies(ch, replies, 0);
+        ch->told += json_array_size(replies);
+    }
+    json_decref(lines);
+    pay_finished(ch);
+}
+
+static void paid(int status, const char *problems, void *ud) {
+    chat *ch = ud;
+    if (status != 200) {
+        printf("! the payment was not applied (%d%s%s)\n", status, problems ? ": " : "", problems ? problems : "");
+        pay_finished(ch);
+        return;
+    }
+    printf("(paid through the test provider)\n");
+    ch->pay_polls = PAY_POLLS;
+    event_add(ch->pay_ev, &(struct timeval){0, 0});
+}
+
+/* The order of a test provider's link (".../payments/test/ID?token=T") when
+ * its token is the order's: new, or NULL with the reason printed. */
+static json_t *order_of_link(chat *ch, const char *url) {
+    const char *path = strstr(url, "/payments/test/");
+    const char *token = strstr(url, "token=");
+    long long id = path ? strtoll(path + strlen("/payments/test/"), NULL, 10) : 0;
+    if (id <= 0 || !token) {
+        printf("(the last link is not the test provider's: open it in a browser to pay)\n");
+        return NULL;
+    }
+    json_t *order = NULL;
+    char *err = NULL;
+    if (pl_store_order_get(pl_app_store(ch->app), pl_bot_name(ch->bot), id, &order, &err) != PL_OK) {
+        printf("! %s\n", err);
+        free(err);
+        return NULL;
+    }
+    const char *expected = json_string_value(json_object_get(order, "token"));
+    token += strlen("token=");
+    size_t len = strcspn(token, "&");
+    if (!order || !expected || strlen(expected) != len || strncmp(token, expected, len) != 0) {
+        printf("(order #%lld of the last link is not there any more)\n", id);
+        json_decref(order);
+        return NULL;
+    }
+    const char *state = json_string_value(json_object_get(order, "state"));
+    if (strcmp(state, "pending") != 0) {
+        printf("(order #%lld is %s: nothing to pay)\n", id, state);
+        json_decref(order);
+        return NULL;
+    }
+    return order;
+}
+
+/* /pay: confirms the last payment link's order as paid, the way the test
+ * provider's page does, and shows what the bot says about it. */
+static void pay(chat *ch) {
+    if (!ch->last_link) {
+        printf("(no payment link yet: /pay pays the last one the bot sent)\n");
+        return;
+    }
+    json_t *order = order_of_link(ch, ch->last_link);
+    if (!order) return;
+    pl_session_key key = {pl_bot_name(ch->bot), "console", ch->user};
+    ch->pay_mark = pl_store_transcript_last_id(pl_app_store(ch->app), &key);
+    json_t *conf = json_pack("[{s:O, s:s, s:O, s:O, s:b}]", "order_id", json_object_get(order, "id"), "status", "paid",
+                             "amount", json_object_get(order, "total"), "currency", json_object_get(order, "currency"),
+                             "only_if_pending", 1);
+    json_decref(order);
+    ch->awaiting = 1;
+    pl_commerce_confirm(pl_app_commerce(ch->app), ch->bot, conf, paid, ch);
 }
 
 static void show_session(chat *ch) {
@@ -136,6 +312,9 @@ static void erased(int status, const pl_message *msg, const pl_turn_result *resu
     chat *ch = ud;
     ch->awaiting = 0;
     json_array_clear(ch->choices);
+    ch->told = 0;
+    free(ch->last_link);
+    ch->last_link = NULL;
     printf(status == 200 ? "(session erased: the next message starts over)\n" : "(no session to erase)\n");
     prompt();
     pump(ch);
@@ -147,6 +326,8 @@ static int handle_line(chat *ch, char *line) {
     if (!*line) return 1;
     if (strcmp(line, "/quit") == 0 || strcmp(line, "/exit") == 0) return 0;
     if (strcmp(line, "/session") == 0) show_session(ch);
+    else if (strcmp(line, "/help") == 0) fputs(CHAT_COMMANDS, stdout);
+    else if (strcmp(line, "/pay") == 0) pay(ch);
     else if (strcmp(line, "/reset") == 0) {
         ch->awaiting = 1;
         pl_pipeline_erase(pl_app_pipeline(ch->app), ch->bot, "console", ch->user, erased, ch);
@@ -204,11 +385,28 @@ static void on_reload(pl_bot *bot, int ok, const char *changed, const pl_errors 
     prompt();
 }
 
-/* Errors and warnings of turns show up in the conversation; the rest of the
- * log stays out of the way. */
+/* A line a script logged (log.info ...): "[bot] file.lua:N: ..." */
+static int is_script_line(const char *line) {
+    if (line[0] != '[') return 0;
+    const char *end = strstr(line, "] ");
+    if (!end) return 0;
+    long n = 0;
+    char *file = pl_log_script_position(end + 2, &n);
+    free(file);
+    return file != NULL;
+}
+
+/* Errors and warnings of turns show up in the conversation; the scripts'
+ * own lines (log.info ...) on stderr, marked and dimmed on a terminal; the
+ * rest of the log (the runtime's own lines) stays out of the way. */
 static void log_sink(pl_log_level level, const char *line, void *ud) {
     (void)ud;
-    if (level >= PL_LOG_WARN) printf("! %.*s\n", (int)strcspn(line, "\n"), line);
+    int len = (int)strcspn(line, "\n");
+    if (level >= PL_LOG_WARN) printf("! %.*s\n", len, line);
+    else if (is_script_line(line)) {
+        int dim = isatty(2);
+        fprintf(stderr, "%slog: %.*s%s\n", dim ? "\033[2m" : "", len, line, dim ? "\033[0m" : "");
+    }
 }
 
 static int run_chat(const char *dir, const char *db, chat *ch) {
@@ -226,8 +424,9 @@ static int run_chat(const char *dir, const char *db, chat *ch) {
     }
     ch->bot = pl_app_bot(ch->app, 0);
     ch->choices = json_array();
+    ch->pay_ev = evtimer_new(pl_app_base(ch->app), show_told, ch);
     pl_app_on_reload(ch->app, on_reload, ch);
-    printf("parley chat with '%s'. Type a message; a number taps a choice; /quit leaves.\n",
+    printf("parley chat with '%s'. Type a message; a number taps a choice; /help lists the commands.\n",
            pl_bot_name(ch->bot));
     if (pl_bot_error(ch->bot)) printf("! the scripts did not load: %s\n", pl_bot_error(ch->bot));
     prompt();
@@ -236,7 +435,9 @@ static int run_chat(const char *dir, const char *db, chat *ch) {
     event_base_dispatch(pl_app_base(ch->app));
     if (ch->eof) putchar('\n');
     event_free(ch->stdin_ev);
+    event_free(ch->pay_ev);
     json_decref(ch->choices);
+    free(ch->last_link);
     pl_app_close(ch->app);
     return 0;
 }
@@ -245,6 +446,7 @@ int pl_cmd_chat(int argc, char **argv) {
     static const struct option opts[] = {{"user", required_argument, 0, 'u'},
                                          {"locale", required_argument, 0, 'l'},
                                          {"db", required_argument, 0, 'd'},
+                                         {"record", required_argument, 0, 'r'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     chat ch = {0};
@@ -257,6 +459,7 @@ int pl_cmd_chat(int argc, char **argv) {
         case 'u': user = optarg; break;
         case 'l': ch.locale = pl_strdup(optarg); break;
         case 'd': db = optarg; break;
+        case 'r': ch.record = optarg; break;
         case 'h': fputs(chat_usage, stdout); free(ch.locale); return 0;
         default: free(ch.locale); return pl_cli_usage_error("chat", "unknown option '%s'", argv[optind - 1]);
         }

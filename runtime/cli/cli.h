@@ -24,5 +24,6 @@ int pl_cmd_serve(int argc, char **argv);
 int pl_cmd_chat(int argc, char **argv);
 int pl_cmd_test(int argc, char **argv);
 int pl_cmd_check(int argc, char **argv);
+int pl_cmd_replay(int argc, char **argv);
 
 #endif

@@ -34,6 +34,7 @@ static const char main_usage[] =
     "  test [BOT_DIR]        run the bot's spec/*_spec.lua with busted inside the runtime\n"
     "  check [BOT_DIR]       load every script of a bot and report each error, then\n"
     "                        find what would fail only when a shopper reaches it\n"
+    "  replay [BOT_DIR] --from DB|FILE  re-run recorded conversations; show what changed\n"
     "\n"
     "`parley <command> --help` describes each command.\n";
 
@@ -469,7 +470,8 @@ int main(int argc, char **argv) {
                     {"serve", pl_cmd_serve},
                     {"chat", pl_cmd_chat},
                     {"test", pl_cmd_test},
-                    {"check", pl_cmd_check}};
+                    {"check", pl_cmd_check},
+                    {"replay", pl_cmd_replay}};
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "parley: unknown command '%s'\n\n%s", argv[1], main_usage);

@@ -1,10 +1,12 @@
-/* spec: `parley test` — runs a bot's spec/NAME_spec.lua files with busted inside the
- * runtime, the way Kong runs busted under its own interpreter. The specs
- * run in a plain Lua state (busted needs io and os); the bot runs in its
- * real sandboxed state, with the real pipeline and an in-memory store,
+/* spec: `parley test` — runs a bot's spec/NAME_spec.lua files (and the
+ * recorded conversations of spec/replays/) with busted inside the runtime,
+ * the way Kong runs busted under its own interpreter. The specs run in a
+ * plain Lua state (busted needs io and os); the bot runs in its real
+ * sandboxed state, with the real pipeline and an in-memory store, offline,
  * reached through the `parley.testing` module. Each `it` gets a fresh app
  * (native.reset, which parley.testing calls from busted's hooks); with
- * --coverage, coverage.c counts what the specs reached across them. */
+ * --coverage, coverage.c counts what the specs reached across them. That
+ * spec runtime is spec.h's, which `parley replay` (replay.c) runs in too. */
 #define _GNU_SOURCE
 #include <lauxlib.h>
 #include <limits.h>
@@ -25,6 +27,7 @@
 #include "core/modules.h"
 #include "sandbox/json_lua.h"
 #include "sandbox/usage.h"
+#include "spec.h"
 
 static const char test_usage[] =
     "usage: parley test [BOT_DIR] [--coverage[=FILE]] [BUSTED_OPTIONS ...]\n"
@@ -44,13 +47,15 @@ static const char test_usage[] =
 
 /* The specs' world: the app the running `it` talks to, made afresh for the
  * next one (native.reset), and what outlives the apps (coverage). */
-typedef struct {
+struct pl_spec {
+    char *dir;     /* the bot's folder (config.bot_dirs' one) */
     pl_app_config config;
     pl_app *app;
     int64_t advanced_ms;   /* how far native.advance moved parley's clock */
     pl_coverage *coverage; /* NULL without --coverage */
     int fresh;             /* nothing touched the app since it opened */
-} spec_world;
+};
+typedef struct pl_spec spec_world;
 
 static const char world_key = 'w';
 static const char exit_key = 'x';
@@ -395,6 +400,48 @@ static int native_stock(lua_State *L) {
     return 0;
 }
 
+/* native.now() -> parley's clock (ms since the epoch; testing.advance moves it) */
+static int native_now(lua_State *L) {
+    lua_pushinteger(L, (lua_Integer)pl_now_ms());
+    return 1;
+}
+
+/* native.lines(user, channel, after_id) -> the transcript lines after line
+ * after_id (0: all), oldest first: {id, at, direction, body} */
+static int native_lines(lua_State *L) {
+    pl_app *app = app_of(L);
+    pl_session_key key = {pl_bot_name(pl_app_bot(app, 0)), luaL_checkstring(L, 2), luaL_checkstring(L, 1)};
+    json_t *lines = NULL;
+    char *err = NULL;
+    if (pl_store_transcript_since(pl_app_store(app), &key, luaL_checkinteger(L, 3), 100000, &lines, &err) != PL_OK) {
+        lua_pushstring(L, err);
+        free(err);
+        return lua_error(L);
+    }
+    return pl_json_push_owned(L, lines);
+}
+
+/* native.orders(user, channel) -> the numbers of the shopper's orders, oldest first */
+static int native_orders(lua_State *L) {
+    pl_app *app = app_of(L);
+    json_t *orders = NULL;
+    char *err = NULL;
+    if (pl_store_orders_of(pl_app_store(app), pl_bot_name(pl_app_bot(app, 0)), luaL_checkstring(L, 2),
+                           luaL_checkstring(L, 1), 10000, &orders, &err) != PL_OK) {
+        lua_pushstring(L, err);
+        free(err);
+        return lua_error(L);
+    }
+    size_t n = json_array_size(orders);
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_pushinteger(L, (lua_Integer)json_integer_value(json_object_get(json_array_get(orders, n - 1 - i), "id")));
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    json_decref(orders);
+    return 1;
+}
+
 /* native.bot() -> name, load error or nil */
 static int native_bot(lua_State *L) {
     pl_bot *bot = pl_app_bot(app_of(L), 0);
@@ -471,6 +518,9 @@ static int open_native(lua_State *L) {
                                    {"errors", native_errors},
                                    {"bot", native_bot},
                                    {"reset", native_reset},
+                                   {"now", native_now},
+                                   {"lines", native_lines},
+                                   {"orders", native_orders},
                                    {NULL, NULL}};
     luaL_newlib(L, fns);
     return 1;
@@ -513,9 +563,7 @@ static void set_args(lua_State *L, const char *bot_dir, int argc, char **argv) {
     lua_setglobal(L, "arg");
 }
 
-static const char runner[] = "require 'busted.runner'({ standalone = false })";
-
-static int run_busted(spec_world *world, const char *bot_dir, int argc, char **argv) {
+lua_State *pl_spec_state(pl_spec *world) {
     lua_State *L = luaL_newstate();
     *(void **)lua_getextraspace(L) = NULL;
     luaL_openlibs(L);
@@ -530,14 +578,29 @@ static int run_busted(spec_world *world, const char *bot_dir, int argc, char **a
     lua_pop(L, 1);
     lua_pushlightuserdata(L, world);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &world_key);
+    return L;
+}
+
+int pl_spec_exit_code(lua_State *L, int *code) {
+    if (lua_touserdata(L, -1) != (void *)&exit_key) return 0;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &exit_key);
+    *code = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    return 1;
+}
+
+/* busted, with the files of spec/replays/ as tests beside the specs
+ * (parley.replay's busted_files) */
+static const char runner[] = "require 'parley.replay'.busted_files()\n"
+                             "require 'busted.runner'({ standalone = false })";
+
+static int run_busted(spec_world *world, const char *bot_dir, int argc, char **argv) {
+    lua_State *L = pl_spec_state(world);
     set_args(L, bot_dir, argc, argv);
     int rc = 0;
     if (luaL_loadbuffer(L, runner, sizeof runner - 1, "=(parley test)") != LUA_OK ||
         lua_pcall(L, 0, 0, 0) != LUA_OK) {
-        if (lua_touserdata(L, -1) == (void *)&exit_key) {
-            lua_rawgetp(L, LUA_REGISTRYINDEX, &exit_key);
-            rc = (int)lua_tointeger(L, -1);
-        } else {
+        if (!pl_spec_exit_code(L, &rc)) {
             const char *msg = lua_tostring(L, -1);
             fprintf(stderr, "parley test: %s\n", msg ? msg : "busted failed");
             if (msg && strstr(msg, "busted.runner"))
@@ -586,21 +649,52 @@ static int report_coverage(const pl_coverage *cov, const char *file) {
     return rc;
 }
 
+int pl_spec_open(const char *dir, int coverage, pl_spec **out, char **err) {
+    pl_spec *world = calloc(1, sizeof *world);
+    world->dir = pl_strdup(dir);
+    /* offline: a spec or a replayed conversation on WhatsApp never messages a real shopper */
+    world->config = (pl_app_config){.db_path = ":memory:", .sync = PL_SYNC_NORMAL, .bot_dirs = &world->dir,
+                                    .nbots = 1, .watch = 0, .offline = 1};
+    world->coverage = coverage ? pl_coverage_new() : NULL;
+    pl_log_set_level(PL_LOG_WARN);
+    logged = json_array();
+    /* one bot and no neighbours to protect: its share of the loop is all of it */
+    pl_usage_set_policy(&(pl_usage_policy){1.0, INT64_MAX / 4});
+    if (open_app(world, err) != PL_OK) {
+        pl_spec_close(world);
+        return PL_ERR;
+    }
+    /* (the first load's warnings were shown; from now on they are kept) */
+    pl_log_set_sink(capture_log, NULL, 1);
+    *out = world;
+    return PL_OK;
+}
+
+pl_app *pl_spec_app(pl_spec *world) { return world->app; }
+
+void pl_spec_close(pl_spec *world) {
+    if (!world) return;
+    pl_log_set_sink(NULL, NULL, 0);
+    close_app(world);
+    pl_clock_advance(-world->advanced_ms);
+    pl_coverage_free(world->coverage);
+    free(world->dir);
+    free(world);
+    json_decref(logged);
+    logged = NULL;
+}
+
 /* Runs the specs in a world whose first app is open; returns the exit code. */
 static int run_specs(spec_world *world, const char *bot_dir, int argc, char **argv, const char *coverage_file) {
     char *cwd = getcwd(NULL, 0); /* (busted moves to the bot's folder) */
-    pl_log_set_sink(capture_log, NULL, 1);
     int rc = run_busted(world, bot_dir, argc, argv);
-    pl_log_set_sink(NULL, NULL, 0);
     if (cwd && chdir(cwd) != 0) fprintf(stderr, "parley test: cannot return to %s\n", cwd);
     free(cwd);
-    close_app(world);
-    pl_clock_advance(-world->advanced_ms);
+    close_app(world); /* (adds the last app's reach to coverage) */
     fflush(stdout);
     if (world->coverage && report_coverage(world->coverage, coverage_file) != 0 && rc == 0) rc = 1;
     return rc;
 }
-
 int pl_cmd_test(int argc, char **argv) {
     int first = 1;
     const char *dir = NULL;
@@ -628,25 +722,16 @@ int pl_cmd_test(int argc, char **argv) {
     if (stat(spec_dir, &st) != 0) {
         rc = pl_cli_usage_error("test", "%s: no spec folder", spec_dir);
     } else {
-        pl_log_set_level(PL_LOG_WARN);
-        logged = json_array();
-        char *dirs[] = {real};
-        spec_world world = {.config = {.db_path = ":memory:", .sync = PL_SYNC_NORMAL, .bot_dirs = dirs,
-                                       .nbots = 1, .watch = 0},
-                            .coverage = coverage ? pl_coverage_new() : NULL};
+        pl_spec *world = NULL;
         char *err = NULL;
-        /* one bot and no neighbours to protect: its share of the loop is all of it */
-        pl_usage_set_policy(&(pl_usage_policy){1.0, INT64_MAX / 4});
-        if (open_app(&world, &err) != PL_OK) {
+        if (pl_spec_open(real, coverage, &world, &err) != PL_OK) {
             fprintf(stderr, "parley test: %s\n", err);
             free(err);
             rc = 1;
         } else {
-            rc = run_specs(&world, real, nargs, argv + first, coverage_file);
+            rc = run_specs(world, real, nargs, argv + first, coverage_file);
+            pl_spec_close(world);
         }
-        pl_coverage_free(world.coverage);
-        json_decref(logged);
-        logged = NULL;
     }
     free(spec_dir);
     free(real);

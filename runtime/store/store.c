@@ -258,6 +258,11 @@ int64_t pl_store_transcript_last_id(pl_store *store, const pl_session_key *key) 
     return store->backend->transcript_last_id(store, key);
 }
 
+int pl_store_conversations(pl_store *store, const char *bot, const char *channel, const char *user, int limit,
+                           json_t **list, char **err) {
+    return store->backend->conversations(store, bot, channel, user, limit, list, err);
+}
+
 int pl_store_handoff_put(pl_store *store, const pl_session_key *key, const json_t *handoff, int64_t now_ms, char **err) {
     return store->backend->handoff_put(store, key, handoff, now_ms, err);
 }

@@ -197,6 +197,12 @@ int pl_store_transcript_since(pl_store *store, const pl_session_key *key, int64_
                               int limit, json_t **lines, char **err);
 /* The id of the session's last transcript line, or 0. */
 int64_t pl_store_transcript_last_id(pl_store *store, const pl_session_key *key);
+/* The conversations of a bot that have transcript lines (for `parley
+ * replay`): a new array of {"channel", "user", "first_at", "last_at",
+ * "lines"}, in the order they began (their first line), at most limit of
+ * them. channel and user, when not NULL, keep only that channel or user. */
+int pl_store_conversations(pl_store *store, const char *bot, const char *channel, const char *user, int limit,
+                           json_t **list, char **err);
 
 /* --- shoppers: what is kept of one person (docs/privacy.md) ----------------- */
 

@@ -50,6 +50,7 @@ typedef struct pl_store_backend {
     int (*transcript_get)(pl_store *store, const pl_session_key *key, int limit, json_t **lines, char **err);
     int (*transcript_since)(pl_store *store, const pl_session_key *key, int64_t after_id, int limit, json_t **lines, char **err);
     int64_t (*transcript_last_id)(pl_store *store, const pl_session_key *key);
+    int (*conversations)(pl_store *store, const char *bot, const char *channel, const char *user, int limit, json_t **list, char **err);
     /* The key of pl_store_pseudonym as the database keeps it (a backend
      * makes it when it opens a database that has none). */
     int (*pseudonym_key)(pl_store *store, unsigned char key[PL_STORE_KEY_BYTES], char **err);

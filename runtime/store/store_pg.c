@@ -1247,6 +1247,16 @@ static int64_t pg_transcript_last_id(pl_store *handle, const pl_session_key *key
     return id;
 }
 
+static int pg_conversations(pl_store *handle, const char *bot, const char *channel, const char *user, int limit,
+                            json_t **list, char **err) {
+    static const char *const keys[] = {"channel", "user", "#first_at", "#last_at", "#lines"};
+    return run_rows((pg_store *)handle, err, "list conversations", keys, 5, list,
+                    "SELECT channel, \"user\", min(at), max(at), count(*) FROM transcript WHERE bot = $1"
+                    " AND ($2::text IS NULL OR channel = $2) AND ($3::text IS NULL OR \"user\" = $3)"
+                    " GROUP BY channel, \"user\" ORDER BY min(id) LIMIT $4",
+                    "snni", bot, channel, user, (int64_t)limit);
+}
+
 /* --- handoffs ------------------------------------------------------------------ */
 
 static const char *field(const json_t *o, const char *name) { return json_string_value(json_object_get(o, name)); }
@@ -1924,6 +1934,7 @@ static const pl_store_backend pg_backend = {
     .transcript_get = pg_transcript_get,
     .transcript_since = pg_transcript_since,
     .transcript_last_id = pg_transcript_last_id,
+    .conversations = pg_conversations,
     .handoff_put = pg_handoff_put,
     .handoffs = pg_handoffs,
     .catalog_replace = pg_catalog_replace,

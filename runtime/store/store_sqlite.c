@@ -1448,6 +1448,38 @@ static int sqlite_transcript_since(pl_store *handle, const pl_session_key *key, 
     return PL_OK;
 }
 
+static int sqlite_conversations(pl_store *handle, const char *bot, const char *channel, const char *user,
+                                int limit, json_t **list, char **err) {
+    sqlite_store *store = (sqlite_store *)handle;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store->db,
+                           "SELECT channel, user, min(at), max(at), count(*) FROM transcript WHERE bot = ?1"
+                           " AND (?2 IS NULL OR channel = ?2) AND (?3 IS NULL OR user = ?3)"
+                           " GROUP BY channel, user ORDER BY min(id) LIMIT ?4",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(store, err, "list conversations");
+    sqlite3_bind_text(st, 1, bot, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, channel, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, user, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, limit);
+    json_t *out = json_array();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(out, json_pack("{s:s, s:s, s:I, s:I, s:I}", "channel",
+                                             (const char *)sqlite3_column_text(st, 0), "user",
+                                             (const char *)sqlite3_column_text(st, 1), "first_at",
+                                             (json_int_t)sqlite3_column_int64(st, 2), "last_at",
+                                             (json_int_t)sqlite3_column_int64(st, 3), "lines",
+                                             (json_int_t)sqlite3_column_int64(st, 4)));
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(out);
+        return db_fail(store, err, "list conversations");
+    }
+    *list = out;
+    return PL_OK;
+}
+
 static int64_t sqlite_transcript_last_id(pl_store *handle, const pl_session_key *key) {
     sqlite_store *store = (sqlite_store *)handle;
     sqlite3_stmt *st = NULL;
@@ -1648,6 +1680,7 @@ static const pl_store_backend sqlite_backend = {
     .transcript_get = sqlite_transcript_get,
     .transcript_since = sqlite_transcript_since,
     .transcript_last_id = sqlite_transcript_last_id,
+    .conversations = sqlite_conversations,
     .handoff_put = sqlite_handoff_put,
     .handoffs = sqlite_handoffs,
     .catalog_replace = sqlite_catalog_replace,

@@ -698,6 +698,37 @@ TEST(transcript_by_id) {
     pl_store_close(store);
 }
 
+/* The conversations that have lines, for `parley replay`: one per channel
+ * and user of the bot, in the order they began, filtered and limited. */
+TEST(conversations_list) {
+    pl_store *store = open_memory();
+    if (!store) return;
+    char *err = NULL;
+    CHECK(pl_store_transcript_add_turn(store, &bob, "{\"text\":\"hi\"}", 10, "[]", 11, NULL, &err) == 0);
+    CHECK(pl_store_transcript_add_turn(store, &alice, "{\"text\":\"hi\"}", 20, "[]", 21, NULL, &err) == 0);
+    CHECK(pl_store_transcript_add_turn(store, &bob, "{\"text\":\"again\"}", 30, "[]", 31, NULL, &err) == 0);
+    CHECK(pl_store_transcript_add_turn(store, &alice_console, "{\"text\":\"x\"}", 40, "[]", 41, NULL, &err) == 0);
+    CHECK(pl_store_transcript_add_turn(store, &alice_other_bot, "{\"text\":\"x\"}", 50, "[]", 51, NULL, &err) == 0);
+    json_t *list = NULL;
+    CHECK(pl_store_conversations(store, "barista", NULL, NULL, 10, &list, &err) == 0);
+    CHECK(json_array_size(list) == 3);
+    CHECK(strcmp(str(json_array_get(list, 0), "user"), "bob") == 0);
+    CHECK(num(json_array_get(list, 0), "lines") == 4);
+    CHECK(num(json_array_get(list, 0), "first_at") == 10);
+    CHECK(num(json_array_get(list, 0), "last_at") == 31);
+    CHECK(strcmp(str(json_array_get(list, 1), "user"), "alice") == 0);
+    CHECK(strcmp(str(json_array_get(list, 2), "channel"), "console") == 0);
+    json_decref(list);
+    CHECK(pl_store_conversations(store, "barista", "rest", "alice", 10, &list, &err) == 0);
+    CHECK(json_array_size(list) == 1);
+    json_decref(list);
+    CHECK(pl_store_conversations(store, "barista", NULL, NULL, 1, &list, &err) == 0);
+    CHECK(json_array_size(list) == 1);
+    json_decref(list);
+    CHECK(err == NULL);
+    pl_store_close(store);
+}
+
 /* A platform's retried delivery is recorded once; what is not handled is
  * replayed after a crash, oldest first; handled rows are pruned. */
 TEST(inbox_deduplicates_and_replays) {
@@ -1737,6 +1768,7 @@ TEST(pseudonym_key_is_kept_by_the_database) {
     X(begin_commit_rollback)                     \
     X(handoff_queue)                             \
     X(transcript_by_id)                          \
+    X(conversations_list)                        \
     X(inbox_deduplicates_and_replays)            \
     X(outbox_rows)                               \
     X(orders_and_their_states)                   \
