@@ -17,5 +17,6 @@ int pl_cmd_serve(int argc, char **argv);
 int pl_cmd_chat(int argc, char **argv);
 int pl_cmd_test(int argc, char **argv);
 int pl_cmd_check(int argc, char **argv);
+int pl_cmd_backup(int argc, char **argv);
 
 #endif

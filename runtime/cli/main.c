@@ -31,6 +31,7 @@ static const char main_usage[] =
     "  chat [BOT_DIR]        talk to a bot in the terminal; saving a script reloads it\n"
     "  test [BOT_DIR]        run the bot's spec/*_spec.lua with busted inside the runtime\n"
     "  check [BOT_DIR]       load every script of a bot and report each error\n"
+    "  backup DEST           copy the SQLite database to DEST while it is served\n"
     "\n"
     "`parley <command> --help` describes each command.\n";
 
@@ -512,6 +513,7 @@ int main(int argc, char **argv) {
         const char *name;
         int (*run)(int, char **);
     } commands[] = {{"serve", pl_cmd_serve},
+                    {"backup", pl_cmd_backup},
                     {"chat", pl_cmd_chat},
                     {"test", pl_cmd_test},
                     {"check", pl_cmd_check}};
