@@ -13,6 +13,14 @@ char *pl_cli_default_bot(void);
 /* Prints "parley CMD: message" and a hint to --help; returns PL_EXIT_USAGE. */
 int pl_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* parley serve --log-file (log_file.c): path opened to append takes the
+ * place of stderr, where every log line goes; reopen opens it again by its
+ * name (SIGHUP, after a rotation renamed it). On failure the log stays
+ * where it was. pl_cli_log_file: the path, or NULL without --log-file. */
+int pl_cli_log_file_open(const char *path, char **err);
+int pl_cli_log_file_reopen(char **err);
+const char *pl_cli_log_file(void);
+
 int pl_cmd_serve(int argc, char **argv);
 int pl_cmd_chat(int argc, char **argv);
 int pl_cmd_test(int argc, char **argv);
