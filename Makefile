@@ -216,6 +216,13 @@ install: parley
 	install -m 755 parley $(DESTDIR)$(PREFIX)/bin/parley
 	cp -R bot.json catalog.json flows scripts spec $(DESTDIR)$(PREFIX)/share/parley/bot/
 	cp -R examples $(DESTDIR)$(PREFIX)/share/parley/
+	@# the systemd unit where systemd finds it for this PREFIX (/usr/local/lib/systemd/system),
+	@# the proxy, logrotate and environment examples to copy into /etc (deploy/README.md)
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/parley/deploy
+	sed -e 's|@BINDIR@|$(PREFIX)/bin|g' -e 's|@DATADIR@|$(PREFIX)/share/parley|g' deploy/parley.service \
+	  > $(DESTDIR)$(PREFIX)/lib/systemd/system/parley.service
+	chmod 644 $(DESTDIR)$(PREFIX)/lib/systemd/system/parley.service
+	cp -R deploy/README.md deploy/parley.env deploy/nginx deploy/caddy deploy/logrotate $(DESTDIR)$(PREFIX)/share/parley/deploy/
 
 clean:
 	rm -rf build parley

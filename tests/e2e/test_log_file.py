@@ -7,6 +7,7 @@ SIGHUP leaves the server serving."""
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -89,6 +90,39 @@ def main(tap):
         check.assertEqual(oct(os.stat(path).st_mode & 0o777), oct(0o640))
 
     tap.case("SIGHUP after a rename: the next lines go to a new file at the name", rotation)
+
+    def logrotate_rotates(run):
+        # deploy/logrotate/parley run by logrotate itself, with the test's
+        # folder for /var/log/parley and the test server's pid for the
+        # unit's systemctl kill
+        logrotate = shutil.which("logrotate")
+        check.assertTrue(logrotate, "logrotate is not installed (Debian package logrotate): tools/deps.sh test")
+        folder = temp_dir("parley-logs-")
+        path = os.path.join(folder, "parley.log")
+        srv = FileLogged(bot_dir, path)
+        try:
+            shipped = read_file(os.path.join(harness.ROOT, "deploy/logrotate/parley"))
+            conf = shipped.replace("/var/log/parley/", folder + "/")
+            conf = re.sub(r"(?m)^(\s*)systemctl kill .*$", r"\1kill -HUP %d" % srv.proc.pid, conf)
+            check.assertNotEqual(conf, shipped)
+            harness.write_file(os.path.join(folder, "logrotate.conf"), conf)
+            srv.say(new_user(), "before")
+            p = subprocess.run([logrotate, "--force", "--state", os.path.join(folder, "state"),
+                                os.path.join(folder, "logrotate.conf")],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+            check.assertEqual(p.returncode, 0, p.stdout.decode())
+            wait_until(lambda: "opened again" in read_file(path), what="the reopened file's first line")
+            srv.say(new_user(), "after")
+            check.assertEqual(srv.stop(), 0)
+        finally:
+            srv.stop()
+        # delaycompress: the first rotation is parley.log.1, as it was
+        rotated = read_file(path + ".1")
+        check.assertIn("listening on", rotated)
+        check.assertNotIn("stopped", rotated)
+        check.assertRegex(read_file(path), r"SIGHUP: log file .* opened again\n(.*\n)*.*INFO +stopped\n$")
+
+    tap.case("logrotate with deploy/logrotate/parley: rename, SIGHUP, a new file", logrotate_rotates)
 
     def without_log_file(run):
         with Server(bots=[bot_dir], name="parley (stderr)") as srv:
