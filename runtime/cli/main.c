@@ -160,14 +160,15 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
     begin_drain(st);
 }
 
-/* SIGHUP: the log file opens again by its name (a rotation renamed it). */
+/* SIGHUP with --log-file: the file opens again by its name (a rotation
+ * renamed it). Without one, a hangup stops parley as it always did (a
+ * server left behind by a closed terminal would hold its port). */
 static void on_hangup(evutil_socket_t sig, short what, void *arg) {
     (void)sig;
     (void)what;
     (void)arg;
     char *err = NULL;
-    if (!pl_cli_log_file()) pl_info("SIGHUP: no --log-file to reopen (the log is stderr); going on");
-    else if (pl_cli_log_file_reopen(&err) != PL_OK) pl_error("SIGHUP: %s; logging on to the old file", err);
+    if (pl_cli_log_file_reopen(&err) != PL_OK) pl_error("SIGHUP: %s; logging on to the old file", err);
     else pl_info("SIGHUP: log file %s opened again", pl_cli_log_file());
     free(err);
 }
@@ -271,10 +272,10 @@ static int run_server(pl_app_config *config, const char *addr, int port, const c
     struct event_base *base = pl_app_base(app);
     struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, &st);
     struct event *sigint = evsignal_new(base, SIGINT, on_signal, &st);
-    struct event *sighup = evsignal_new(base, SIGHUP, on_hangup, NULL);
+    struct event *sighup = pl_cli_log_file() ? evsignal_new(base, SIGHUP, on_hangup, NULL) : NULL;
     event_add(sigterm, NULL);
     event_add(sigint, NULL);
-    event_add(sighup, NULL);
+    if (sighup) event_add(sighup, NULL);
     for (size_t i = 0; i < pl_app_bot_count(app); i++)
         pl_info("serving bot '%s' from %s at http://%s:%d/v1/bots/%s/messages",
                 pl_bot_name(pl_app_bot(app, i)), pl_bot_dir(pl_app_bot(app, i)), addr,
@@ -296,7 +297,7 @@ static int run_server(pl_app_config *config, const char *addr, int port, const c
                 (double)trips / (double)items);
     event_free(sigterm);
     event_free(sigint);
-    event_free(sighup);
+    if (sighup) event_free(sighup);
     if (st.drain_timer) event_free(st.drain_timer);
     if (st.grace_timer) event_free(st.grace_timer);
     /* what the store's thread still has finishes while the routes that
