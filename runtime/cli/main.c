@@ -464,7 +464,7 @@ int pl_cmd_serve(int argc, char **argv) {
     pl_conn_set_limits(&conn_limits);
     char *log_err = NULL;
     if (rc == 0 && log_file && pl_cli_log_file_open(log_file, &log_err) != PL_OK) {
-        fprintf(stderr, "parley serve: %s\n", log_err);
+        start_failed(log_err);
         free(log_err);
         rc = 1;
     }
