@@ -30,10 +30,16 @@ BOT = "barista"
 NEEDS = "tools/deps.sh test installs it"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(n):
+    """n different free loopback ports (held together while chosen)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def make_certificate(folder):
@@ -154,7 +160,7 @@ class Front:
 def main(tap):
     folder = temp_dir("parley-nginx-")
     cert, key = make_certificate(folder)
-    https_port, http_port = free_port(), free_port()
+    https_port, http_port = free_ports(2)
     public = "https://127.0.0.1:%d" % https_port
     srv = tap.watch(Server(args=["--public-url", public], name="parley (behind nginx)").start())
     site = render_site(read_file(os.path.join(ROOT, "deploy/nginx/parley.conf")), https_port, http_port, srv.port,
