@@ -1,9 +1,11 @@
 /* test_backup: online backups of a SQLite store (store/backup.h). A copy
  * taken while another connection commits between its steps reads one
  * snapshot (what was committed before it began, not what came during) and
- * is never restarted; the copy opens as a store; DEST is whole or as it
+ * is never restarted; the copy opens as a store; a database locked by
+ * another connection is waited for, up to a limit; DEST is whole or as it
  * was; and the errors say what is wrong. */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,9 +162,67 @@ TEST(dest_whole_or_as_it_was) {
     free(partial);
 }
 
+/* Another connection takes the database for itself (exclusive locking
+ * mode: readers get SQLITE_BUSY, WAL or not) and lets go after hold_ms. */
+typedef struct {
+    const char *path;
+    int hold_ms;
+    sqlite3 *db;
+} locker;
+
+static int lock_database(locker *l) {
+    if (sqlite3_open(l->path, &l->db) != SQLITE_OK) return PL_ERR;
+    return sqlite3_exec(l->db, "PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE; "
+                               "INSERT INTO settings (name, value) VALUES ('locked', 'yes'); COMMIT;",
+                        NULL, NULL, NULL) == SQLITE_OK
+               ? PL_OK
+               : PL_ERR;
+}
+
+static void *release_later(void *arg) {
+    locker *l = arg;
+    sqlite3_sleep(l->hold_ms);
+    sqlite3_close(l->db); /* the exclusive lock goes with the connection */
+    return NULL;
+}
+
+TEST(waits_for_a_lock_then_gives_up) {
+    char *src = in_folder("locked.db"), *dest = in_folder("locked-copy.db");
+    pl_store *store = filled_store(src, 3);
+    CHECK(store != NULL);
+    pl_store_close(store); /* only the locker has it now */
+    pl_backup_report r;
+    char *err = NULL;
+    /* held past the wait: the backup gives up, saying so */
+    locker held = {.path = src};
+    CHECK(lock_database(&held) == PL_OK);
+    pl_backup_options brief = {.busy_timeout_ms = 300};
+    CHECK(pl_backup_sqlite(src, dest, &brief, &r, &err) == PL_ERR);
+    CHECK(err && strstr(err, "busy"));
+    if (err) printf("#   (as expected) %s\n", err);
+    free(err);
+    err = NULL;
+    CHECK(r.busy_retries > 0);
+    CHECK(access(dest, F_OK) != 0);
+    /* let go of within the wait: the backup waited, then copied */
+    held.hold_ms = 300;
+    pthread_t t;
+    pthread_create(&t, NULL, release_later, &held);
+    pl_backup_options patient = {.busy_timeout_ms = 10000};
+    CHECK(pl_backup_sqlite(src, dest, &patient, &r, &err) == PL_OK);
+    if (err) printf("#   %s\n", err);
+    free(err);
+    pthread_join(t, NULL);
+    CHECK(r.busy_retries > 0);
+    CHECK(access(dest, F_OK) == 0);
+    free(src);
+    free(dest);
+}
+
 int main(void) {
     if (!mkdtemp(folder)) return 1;
     RUN(one_snapshot_while_another_connection_commits);
+    RUN(waits_for_a_lock_then_gives_up);
     RUN(dest_whole_or_as_it_was);
     char *rm = pl_strdupf("rm -rf '%s'", folder);
     if (system(rm) != 0) printf("# could not remove %s\n", folder);
