@@ -221,6 +221,13 @@ install: parley
 	sed 's#"runtime/types"#"../types"#' .luarc.json >$(DESTDIR)$(PREFIX)/share/parley/bot/.luarc.json
 	for f in $(DESTDIR)$(PREFIX)/share/parley/examples/*/.luarc.json; do \
 		sed -i 's#"../../runtime/types"#"../../types"#' "$$f"; done
+	@# the systemd unit where systemd finds it for this PREFIX (/usr/local/lib/systemd/system),
+	@# the proxy, logrotate and environment examples to copy into /etc (deploy/README.md)
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/parley/deploy
+	sed -e 's|@BINDIR@|$(PREFIX)/bin|g' -e 's|@DATADIR@|$(PREFIX)/share/parley|g' deploy/parley.service \
+	  > $(DESTDIR)$(PREFIX)/lib/systemd/system/parley.service
+	chmod 644 $(DESTDIR)$(PREFIX)/lib/systemd/system/parley.service
+	cp -R deploy/README.md deploy/parley.env deploy/nginx deploy/caddy deploy/logrotate $(DESTDIR)$(PREFIX)/share/parley/deploy/
 
 clean:
 	rm -rf build parley

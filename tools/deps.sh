@@ -15,7 +15,9 @@ build="gcc make pkg-config liblua5.4-dev lua-check libevent-dev libjansson-dev l
 # tests/browser/package-lock.json (`make test` runs npm ci there).
 # python3-prometheus-client: its text-format parser reads /metrics
 # (tests/e2e/test_metrics.py).
-test="lua-busted lua5.4 python3 python3-prometheus-client openssl postgresql chromium nodejs npm fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji"
+# nginx-light, caddy, logrotate, systemd (systemd-analyze): deploy/'s files,
+# run or checked by tests/e2e/test_proxy.py, test_deploy.py, test_log_file.py.
+test="lua-busted lua5.4 python3 python3-prometheus-client openssl postgresql chromium nodejs npm fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji nginx-light caddy logrotate systemd"
 bench="wrk python3 postgresql haproxy"
 # clang and its runtime libraries: libclang_rt.fuzzer-x86_64.a (libFuzzer)
 # and the sanitizers' are in libclang-rt-<version>-dev, which this package

@@ -20,10 +20,19 @@ char *pl_cli_types_dir(void);
 int pl_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 int pl_cmd_new(int argc, char **argv);
+/* parley serve --log-file (log_file.c): path opened to append takes the
+ * place of stderr, where every log line goes; reopen opens it again by its
+ * name (SIGHUP, after a rotation renamed it). On failure the log stays
+ * where it was. pl_cli_log_file: the path, or NULL without --log-file. */
+int pl_cli_log_file_open(const char *path, char **err);
+int pl_cli_log_file_reopen(char **err);
+const char *pl_cli_log_file(void);
+
 int pl_cmd_serve(int argc, char **argv);
 int pl_cmd_chat(int argc, char **argv);
 int pl_cmd_test(int argc, char **argv);
 int pl_cmd_check(int argc, char **argv);
 int pl_cmd_replay(int argc, char **argv);
+int pl_cmd_backup(int argc, char **argv);
 
 #endif

@@ -35,6 +35,7 @@ static const char main_usage[] =
     "  check [BOT_DIR]       load every script of a bot and report each error, then\n"
     "                        find what would fail only when a shopper reaches it\n"
     "  replay [BOT_DIR] --from DB|FILE  re-run recorded conversations; show what changed\n"
+    "  backup DEST           copy the SQLite database to DEST while it is served\n"
     "\n"
     "`parley <command> --help` describes each command.\n";
 
@@ -71,6 +72,8 @@ static const char serve_usage[] =
     "                      bot, channel, and file and line of a script's error\n"
     "                      (docs/configuration.md); either way tokens, secrets in\n"
     "                      query strings and card numbers are masked\n"
+    "  --log-file FILE     append the log to FILE instead of stderr; SIGHUP opens\n"
+    "                      FILE again, for log rotation (docs/deployment.md)\n"
     "  --metrics-listen ADDR:PORT  serve GET /metrics (Prometheus, docs/metrics.md)\n"
     "                      on this address too, without a token: keep it off the\n"
     "                      public network (on the API's address /metrics wants\n"
@@ -159,6 +162,19 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
     }
     pl_info("signal %d: finishing the messages in flight, then stopping", (int)sig);
     begin_drain(st);
+}
+
+/* SIGHUP with --log-file: the file opens again by its name (a rotation
+ * renamed it). Without one, a hangup stops parley as it always did (a
+ * server left behind by a closed terminal would hold its port). */
+static void on_hangup(evutil_socket_t sig, short what, void *arg) {
+    (void)sig;
+    (void)what;
+    (void)arg;
+    char *err = NULL;
+    if (pl_cli_log_file_reopen(&err) != PL_OK) pl_error("SIGHUP: %s; logging on to the old file", err);
+    else pl_info("SIGHUP: log file %s opened again", pl_cli_log_file());
+    free(err);
 }
 
 /* A free port on addr, found by binding port 0 and letting it go. */
@@ -260,8 +276,10 @@ static int run_server(pl_app_config *config, const char *addr, int port, const c
     struct event_base *base = pl_app_base(app);
     struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, &st);
     struct event *sigint = evsignal_new(base, SIGINT, on_signal, &st);
+    struct event *sighup = pl_cli_log_file() ? evsignal_new(base, SIGHUP, on_hangup, NULL) : NULL;
     event_add(sigterm, NULL);
     event_add(sigint, NULL);
+    if (sighup) event_add(sighup, NULL);
     for (size_t i = 0; i < pl_app_bot_count(app); i++)
         pl_info("serving bot '%s' from %s at http://%s:%d/v1/bots/%s/messages",
                 pl_bot_name(pl_app_bot(app, i)), pl_bot_dir(pl_app_bot(app, i)), addr,
@@ -283,6 +301,7 @@ static int run_server(pl_app_config *config, const char *addr, int port, const c
                 (double)trips / (double)items);
     event_free(sigterm);
     event_free(sigint);
+    if (sighup) event_free(sighup);
     if (st.drain_timer) event_free(st.drain_timer);
     if (st.grace_timer) event_free(st.grace_timer);
     /* what the store's thread still has finishes while the routes that
@@ -316,6 +335,7 @@ int pl_cmd_serve(int argc, char **argv) {
                                          {"drain-grace", required_argument, 0, 'G'},
                                          {"log-format", required_argument, 0, 'F'},
                                          {"metrics-listen", required_argument, 0, 'L'},
+                                         {"log-file", required_argument, 0, 'O'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     pl_bot_caps caps = {0};
@@ -328,6 +348,7 @@ int pl_cmd_serve(int argc, char **argv) {
     const char *node = getenv("PARLEY_NODE"); /* set but empty: not set */
     if (node && !*node) node = NULL;
     long drain_grace_s = 0;
+    const char *log_file = NULL;
     pl_app_config config = {.db_path = "parley.db", .sync = PL_SYNC_FULL};
     const char *database_url = getenv("PARLEY_DATABASE_URL"); /* set but empty: not set */
     if (database_url && *database_url) config.db_path = database_url;
@@ -355,6 +376,7 @@ int pl_cmd_serve(int argc, char **argv) {
             else pl_log_set_format((pl_log_format)pl_log_parse_format(optarg));
             break;
         case 'd': config.db_path = optarg; break;
+        case 'O': log_file = optarg; break;
         case 's':
             if (strcmp(optarg, "full") == 0) config.sync = PL_SYNC_FULL;
             else if (strcmp(optarg, "normal") == 0) config.sync = PL_SYNC_NORMAL;
@@ -444,6 +466,12 @@ int pl_cmd_serve(int argc, char **argv) {
     pl_bot_set_caps(&caps);
     pl_usage_set_policy(&share);
     pl_conn_set_limits(&conn_limits);
+    char *log_err = NULL;
+    if (rc == 0 && log_file && pl_cli_log_file_open(log_file, &log_err) != PL_OK) {
+        start_failed(log_err);
+        free(log_err);
+        rc = 1;
+    }
     if (rc == 0) {
         event_set_log_callback(libevent_log);
         rc = run_server(&config, addr, port, node, drain_grace_s, metrics_addr, metrics_port);
@@ -468,6 +496,7 @@ int main(int argc, char **argv) {
         int (*run)(int, char **);
     } commands[] = {{"new", pl_cmd_new},
                     {"serve", pl_cmd_serve},
+                    {"backup", pl_cmd_backup},
                     {"chat", pl_cmd_chat},
                     {"test", pl_cmd_test},
                     {"check", pl_cmd_check},

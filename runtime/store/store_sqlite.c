@@ -225,6 +225,12 @@ static int migrate(sqlite_store *store, char **err) {
         return PL_ERR;
     int have = schema_version(store);
     int want = (int)(sizeof migrations / sizeof migrations[0]);
+    /* a newer parley migrated this database: what it added, this one would
+     * neither keep up to date nor understand (docs/deployment.md#upgrading) */
+    if (have > want)
+        return pl_fail(err, "store: %s: the database's schema is at version %d, newer than this parley's %d: "
+                            "run the newer parley, or a database of this one's (a backup from before the upgrade)",
+                       sqlite3_db_filename(store->db, "main"), have, want);
     for (int v = have + 1; v <= want; v++) {
         char *record = pl_strdupf("INSERT INTO schema_migrations VALUES (%d, %lld)", v,
                                   (long long)pl_now_ms());

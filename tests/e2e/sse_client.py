@@ -49,7 +49,7 @@ class Stream:
     on a thread: events, comments, retry; ended becomes True when the
     server ends the stream."""
 
-    def __init__(self, port, path, headers=None, timeout=DEFAULT_TIMEOUT):
+    def __init__(self, port, path, headers=None, timeout=DEFAULT_TIMEOUT, ssl_context=None):
         self.path = path
         self.events = []
         self.comments = []
@@ -63,6 +63,8 @@ class Stream:
         h.update(headers or {})
         head = "GET %s HTTP/1.1\r\n%s\r\n" % (path, "".join("%s: %s\r\n" % kv for kv in h.items()))
         self._sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        if ssl_context:  # through a TLS proxy (test_proxy.py)
+            self._sock = ssl_context.wrap_socket(self._sock, server_hostname="127.0.0.1")
         self._sock.sendall(head.encode("utf-8"))
         self._buf = b""
         status_line = self._line()
@@ -289,7 +291,8 @@ def reply_texts(line):
 class Shopper:
     """A shopper of the web chat channel of srv (a harness.Server): POSTs to
     /v1/bots/{bot}/webchat/messages and reads /v1/bots/{bot}/webchat/events
-    the way the widget does. headers (e.g. an Origin) go with every request."""
+    the way the widget does. headers (e.g. an Origin) go with every request.
+    An srv with an ssl_context (a TLS proxy in front) is reached over TLS."""
 
     def __init__(self, srv, bot="barista", user=None, headers=None):
         self.srv = srv
@@ -328,7 +331,8 @@ class Shopper:
         if last_event_id is not None:
             h["Last-Event-ID"] = str(last_event_id)
         h.update(headers or {})
-        return Stream(self.srv.port, path or (self.base + "/events" + q), headers=h)
+        return Stream(self.srv.port, path or (self.base + "/events" + q), headers=h,
+                      ssl_context=getattr(self.srv, "ssl_context", None))
 
     def connect(self):
         """Opens self.stream (it must answer 200); returns it."""
