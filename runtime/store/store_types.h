@@ -53,6 +53,16 @@ typedef struct {
     int64_t sessions, jobs_pending, bytes;
 } pl_store_figures;
 
+/* pl_store_handoffs_closed's question (store.h): the closed handoffs of one
+ * bot (NULL: every bot's) whose shopper's name or id, reason, or text of
+ * the transcript contains `search` (NULL: any), or whose order number is
+ * order_id (0: none); `limit` of them from `offset`, newest closed first. */
+typedef struct {
+    const char *bot;
+    const char *search;
+    int64_t order_id;
+    int offset, limit;
+} pl_store_closed_query;
 /* pl_store_session_take's answer (store.h). */
 typedef void (*pl_store_taken_fn)(int rc, int held, int64_t turn, int handled, const char *state,
                                   const char *err, void *ud);
