@@ -1698,6 +1698,9 @@ static int pg_purge_before(pl_store *handle, const char *bot, pl_store_purge_kin
                            "AND received_at < $2 AND done_at IS NOT NULL LIMIT $3) RETURNING 1) SELECT count(*) FROM d",
         [PL_PURGE_OUTBOX] = "WITH d AS (DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE bot = $1 "
                             "AND created_at < $2 AND state <> 'pending' LIMIT $3) RETURNING 1) SELECT count(*) FROM d",
+        [PL_PURGE_CLOSED_HANDOFFS] = "WITH d AS (DELETE FROM handoffs WHERE (bot, channel, \"user\") IN (SELECT bot, "
+                                     "channel, \"user\" FROM handoffs WHERE bot = $1 AND state = 'closed' "
+                                     "AND closed_at < $2 LIMIT $3) RETURNING 1) SELECT count(*) FROM d",
     };
     *removed = 0;
     if ((unsigned)kind >= sizeof sql / sizeof *sql) return pl_fail(err, "store: nothing to purge of kind %d", kind);

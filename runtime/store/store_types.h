@@ -43,9 +43,10 @@ typedef struct {
 } pl_store_events_query;
 
 /* What retention purges (store.h, pl_store_purge_before): transcript rows
- * (a turn's message and answer), inbound messages already handled, and
- * outgoing calls already sent or given up. */
-typedef enum { PL_PURGE_TRANSCRIPT, PL_PURGE_INBOX, PL_PURGE_OUTBOX } pl_store_purge_kind;
+ * (a turn's message and answer), inbound messages already handled,
+ * outgoing calls already sent or given up, and closed handoffs (the agent
+ * console's closed conversations, by the time they closed). */
+typedef enum { PL_PURGE_TRANSCRIPT, PL_PURGE_INBOX, PL_PURGE_OUTBOX, PL_PURGE_CLOSED_HANDOFFS } pl_store_purge_kind;
 /* pl_store_read_figures's: the sessions stored, the jobs pending, and the
  * database's size in bytes (SQLite: the file and its WAL, or the pages of
  * an in-memory database; PostgreSQL: pg_database_size). */

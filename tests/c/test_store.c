@@ -1217,6 +1217,22 @@ TEST(purge_before_in_batches) {
     CHECK(pl_store_outbox_pending(store, &rows, &err) == 0);
     CHECK(json_array_size(rows) == 1 && num(json_array_get(rows, 0), "id") == c);
     json_decref(rows);
+    /* handoffs: closed ones only, by the time they closed */
+    json_t *waits = json_pack("{s:s}", "state", "waiting"), *closes = json_pack("{s:s, s:s}", "state", "closed", "how", "close");
+    CHECK(pl_store_handoff_put(store, &alice, closes, 100, &err) == 0);
+    CHECK(pl_store_handoff_put(store, &bob, closes, 5000, &err) == 0);
+    CHECK(pl_store_handoff_put(store, &alice_console, waits, 100, &err) == 0);
+    CHECK(pl_store_purge_before(store, "barista", PL_PURGE_CLOSED_HANDOFFS, 1000, 10, &removed, &err) == 0);
+    CHECK(removed == 1);
+    pl_store_closed_query q = {"barista", NULL, 0, 0, 10};
+    CHECK(pl_store_handoffs_closed(store, &q, &rows, &err) == 0);
+    CHECK(json_array_size(rows) == 1 && strcmp(str(json_array_get(rows, 0), "user"), "bob") == 0);
+    json_decref(rows);
+    CHECK(pl_store_handoffs(store, &rows, &err) == 0);
+    CHECK(json_array_size(rows) == 1); /* never an open one */
+    json_decref(rows);
+    json_decref(waits);
+    json_decref(closes);
     CHECK(err == NULL);
     free(err);
     pl_store_close(store);
