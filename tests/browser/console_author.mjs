@@ -198,6 +198,7 @@ export async function consoleAuthor(h) {
     await visible(tab.getByRole('log', { name: 'Transcript' }).getByText(READY), 'its transcript, read-only');
     assert.equal(await tab.getByRole('textbox', { name: /^Reply/ }).isDisabled(), true, 'no replies to a closed conversation');
     assert.equal(await tab.getByRole('group', { name: /^Canned replies/ }).count(), 0, 'nor canned ones');
+    await hidden(page.locator('#toast'), 'the note that the conversation was closed'); // not in the picture
     await page.mouse.move(0, 799);
     await shot(page, 'e4-console-closed', { docs: 'agent-console-closed.png' });
     await C.context.close();
