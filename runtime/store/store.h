@@ -268,8 +268,9 @@ int pl_store_analytics_days_read(pl_store *store, const char *bot, const char *f
 /* Records {"state": "waiting" | "active" | "closed", "reason", "agent",
  * "since" (ms; default now), "display_name", "how"} (upsert), or removes
  * the row when handoff is NULL. A shopper's first handoff gets a visitor
- * number that the row keeps (unique in the database, increasing: "Visitor
- * 12" in the agent console). "closed" keeps the row out of the queue for
+ * number that the row keeps ("Visitor 12" in the agent console): no other
+ * row holds it; SQLite gives the highest + 1, PostgreSQL its sequence's
+ * next, so that nodes never give one twice. "closed" keeps the row out of the queue for
  * the closed conversations (pl_store_handoffs_closed), with the time it
  * closed, "how" ("close" or "handback") and the agent who did it; a later
  * handoff of the shopper reopens it (since restarts). */
