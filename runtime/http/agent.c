@@ -326,8 +326,10 @@ typedef struct {
     struct evhttp_request *req;
 } action_wait;
 
-/* The orders as an agent sees them: without the token of the shopper's
- * payment page (new). */
+/* The orders as an agent sees them (new): without their "token" field,
+ * which only the payment page checks; the payment link that carries it
+ * stays, as the shopper was given it (in the transcript too), for an agent
+ * to send again. */
 static json_t *orders_for_agents(const json_t *orders) {
     json_t *out = json_array();
     size_t i;
