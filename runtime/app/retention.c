@@ -14,7 +14,8 @@
 /* What a purge does, in this order: first the analytics events of the old
  * turns are kept as day aggregates (ROLL_UP, a day a step: they live in
  * the transcript rows), then the kinds are removed. */
-static const pl_store_purge_kind kinds[] = {PL_PURGE_TRANSCRIPT, PL_PURGE_INBOX, PL_PURGE_OUTBOX};
+static const pl_store_purge_kind kinds[] = {PL_PURGE_TRANSCRIPT, PL_PURGE_INBOX, PL_PURGE_OUTBOX,
+                                            PL_PURGE_CLOSED_HANDOFFS};
 #define KINDS ((int)(sizeof kinds / sizeof *kinds))
 #define ROLL_UP 0
 #define FIRST_KIND 1
@@ -170,10 +171,10 @@ static void batch_done(void *ud) {
         return;
     }
     pl_info("[%s] retention (%d day%s): removed %lld transcript rows, %lld inbox messages, %lld sent calls; "
-            "the analytics of %lld turns kept as day aggregates",
+            "the analytics of %lld turns kept as day aggregates; %lld closed handoffs removed",
             run->bot, run->days, run->days == 1 ? "" : "s", (long long)run->removed[FIRST_KIND],
             (long long)run->removed[FIRST_KIND + 1], (long long)run->removed[FIRST_KIND + 2],
-            (long long)run->removed[ROLL_UP]);
+            (long long)run->removed[ROLL_UP], (long long)run->removed[FIRST_KIND + 3]);
     run_free(run);
 }
 

@@ -20,6 +20,7 @@
 #include "base/common.h"
 #include "base/log.h"
 #include "base/secrets.h"
+#include "canned.h"
 #include "catalog/catalog.h"
 #include "event/watch.h"
 #include "event/workers.h"
@@ -134,6 +135,13 @@ static json_t *read_manifest(const char *dir, char **err) {
     if (reason) {
         json_decref(m);
         pl_fail(err, "bot.json:1: %s", reason);
+        return NULL;
+    }
+    char *canned = pl_canned_check(m);
+    if (canned) {
+        json_decref(m);
+        pl_fail(err, "bot.json:1: %s", canned);
+        free(canned);
         return NULL;
     }
     char *outside = pl_secrets_check_manifest(name, m);

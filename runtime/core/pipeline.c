@@ -313,7 +313,8 @@ static int write_jobs(pl_pipeline *pipe, item *it, int64_t now, char **err) {
     return PL_OK;
 }
 
-/* A turn's handoff change ({"state": "waiting" | "active" | "none", ...}). */
+/* A turn's handoff change ({"state": "waiting" | "active" | "closed", ...};
+ * "none" or no state: the row goes). */
 static int write_handoff(pl_pipeline *pipe, item *it, int64_t now, char **err) {
     const json_t *h = json_object_get(it->result.effects, "handoff");
     const char *state = json_string_value(json_object_get(h, "state"));

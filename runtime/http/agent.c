@@ -15,12 +15,17 @@
 #include "base/map.h"
 #include "channels/channel.h"
 #include "conn.h"
+#include "core/canned.h"
 #include "reply.h"
 #include "sse.h"
 #include "store_reply.h"
 
 #define PING_SECONDS 25
 #define MAX_REPLY 4096
+#define ORDERS_SHOWN 20 /* a shopper's latest orders beside the cart */
+#define CLOSED_PAGE 25  /* closed conversations a page by default */
+#define CLOSED_PAGE_MAX 100
+#define MAX_SEARCH 200
 
 typedef struct agent_stream {
     struct agent_stream *next;
@@ -59,6 +64,7 @@ typedef struct {
     /* what was read */
     json_t *queue;   /* every handoff (with "last_id" when watching) */
     json_t *lines;   /* the conversation's lines */
+    json_t *orders;  /* the shopper's latest orders (show) */
     char *state;     /* its session */
     char *err;
     /* what follows */
@@ -81,6 +87,7 @@ static void read_free(agents_read *r) {
     free(r->user);
     json_decref(r->queue);
     json_decref(r->lines);
+    json_decref(r->orders);
     free(r->state);
     free(r->err);
     json_decref(r->body);
@@ -110,8 +117,9 @@ static void read_queue(pl_store *store, void *ud) {
     }
     if (!r->whole) return;
     pl_session_key key = {r->bot, r->channel, r->user};
-    if (pl_store_session_get(store, &key, &r->state, &r->err) == PL_OK)
-        pl_store_transcript_since(store, &key, 0, 5000, &r->lines, &r->err);
+    if (pl_store_session_get(store, &key, &r->state, &r->err) == PL_OK &&
+        pl_store_transcript_since(store, &key, 0, 5000, &r->lines, &r->err) == PL_OK)
+        pl_store_orders_of(store, r->bot, r->channel, r->user, ORDERS_SHOWN, &r->orders, &r->err);
 }
 
 /* On the store's thread: one conversation's lines after after_id. */
@@ -318,6 +326,28 @@ typedef struct {
     struct evhttp_request *req;
 } action_wait;
 
+/* The orders as an agent sees them (new): without their "token" field,
+ * which only the payment page checks; the payment link that carries it
+ * stays, as the shopper was given it (in the transcript too), for an agent
+ * to send again. */
+static json_t *orders_for_agents(const json_t *orders) {
+    json_t *out = json_array();
+    size_t i;
+    json_t *o;
+    json_array_foreach(orders, i, o) {
+        json_t *copy = json_copy(o);
+        json_object_del(copy, "token");
+        json_array_append_new(out, copy);
+    }
+    return out;
+}
+
+/* The bot's canned replies in the conversation's locale (new). */
+static json_t *canned_for(const pl_bot *bot, const json_t *session) {
+    const json_t *list = pl_canned_for(pl_bot_manifest(bot), json_string_value(json_object_get(session, "locale")));
+    return list ? json_deep_copy(list) : json_array();
+}
+
 static void answer_conversation(struct evhttp_request *req, void *ud) {
     agents_read *r = ud;
     pl_bot *bot = pl_app_find_bot(r->agents->app, r->bot);
@@ -339,11 +369,13 @@ static void answer_conversation(struct evhttp_request *req, void *ud) {
         json_object_del(totals, "lines");
         json_t *described = pl_bot_ask_engine(bot, "describe", NULL);
         json_t *handoff = handoff_in(r->queue, r->bot, r->channel, r->user);
-        json_t *out = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:O, s:O}", "bot", r->bot, "channel", r->channel,
-                                "user", r->user, "handoff", handoff ? handoff : json_null(), "session", session,
-                                "cart", cart ? cart : json_object(), "totals", totals ? totals : json_null(),
+        json_t *canned = canned_for(bot, session);
+        json_t *out = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:O, s:O, s:o, s:o}", "bot", r->bot, "channel",
+                                r->channel, "user", r->user, "handoff", handoff ? handoff : json_null(), "session",
+                                session, "cart", cart ? cart : json_object(), "totals", totals ? totals : json_null(),
                                 "transcript", r->lines, "flows",
-                                described ? json_object_get(described, "flows") : json_object());
+                                described ? json_object_get(described, "flows") : json_object(), "orders",
+                                orders_for_agents(r->orders), "canned_replies", canned);
         json_decref(described);
         pl_reply_json(req, 200, out);
     }
@@ -505,6 +537,80 @@ static void act(pl_agents *a, struct evhttp_request *req, pl_bot *bot, const cha
     free(why);
 }
 
+/* --- closed conversations ------------------------------------------------------------------- */
+
+typedef struct {
+    pl_store_closed_query q; /* its strings point into search and bot */
+    char *search, *bot;
+    json_t *list;
+    char *err;
+} closed_read;
+
+static void read_closed(pl_store *store, void *ud) {
+    closed_read *c = ud;
+    /* one more than a page: whether there is a next one */
+    c->q.limit++;
+    pl_store_handoffs_closed(store, &c->q, &c->list, &c->err);
+    c->q.limit--;
+}
+
+static void answer_closed(struct evhttp_request *req, void *ud) {
+    closed_read *c = ud;
+    if (c->err) pl_error("agents: %s", c->err);
+    if (req && c->err) {
+        pl_reply_error(req, 503, "the store is unavailable");
+    } else if (req) {
+        int more = json_array_size(c->list) > (size_t)c->q.limit;
+        if (more) json_array_remove(c->list, (size_t)c->q.limit);
+        pl_reply_json(req, 200,
+                      json_pack("{s:O, s:o}", "conversations", c->list, "next",
+                                more ? json_integer(c->q.offset + c->q.limit) : json_null()));
+    }
+    json_decref(c->list);
+    free(c->search);
+    free(c->bot);
+    free(c->err);
+    free(c);
+}
+
+/* A whole number from 0 to max in text, or -1. */
+static long number_in(const char *text, long max) {
+    if (!text || !*text || strlen(text) > 18) return -1;
+    char *end = NULL;
+    long n = strtol(text, &end, 10);
+    return *end || n < 0 || n > max ? -1 : n;
+}
+
+/* GET /v1/agent/closed?q=&offset=&limit=: the closed conversations the
+ * agent's token may see, newest closed first. q finds a shopper's name or
+ * id, a reason, words of the transcript, or an order number ("#12" or
+ * "12"). */
+static void list_closed(pl_agents *a, struct evhttp_request *req, const char *scope) {
+    struct evkeyvalq params;
+    pl_request_query(req, &params);
+    const char *search = evhttp_find_header(&params, "q");
+    const char *offset = evhttp_find_header(&params, "offset"), *limit = evhttp_find_header(&params, "limit");
+    long from = offset ? number_in(offset, 1000000) : 0, count = limit ? number_in(limit, CLOSED_PAGE_MAX) : CLOSED_PAGE;
+    if (search && strlen(search) > MAX_SEARCH) {
+        pl_reply_error(req, 400, "\"q\" is longer than %d bytes", MAX_SEARCH);
+    } else if (from < 0) {
+        pl_reply_error(req, 400, "\"offset\" must be a whole number from 0");
+    } else if (count < 1) {
+        pl_reply_error(req, 400, "\"limit\" must be a whole number from 1 to %d", CLOSED_PAGE_MAX);
+    } else {
+        closed_read *c = calloc(1, sizeof *c);
+        if (!c) abort();
+        c->search = search && *search ? pl_strdup(search) : NULL;
+        c->bot = scope ? pl_strdup(scope) : NULL;
+        const char *digits = c->search && c->search[0] == '#' ? c->search + 1 : c->search;
+        long order = number_in(digits, 1L << 53);
+        c->q = (pl_store_closed_query){.bot = c->bot, .search = c->search, .order_id = order > 0 ? order : 0,
+                                       .offset = (int)from, .limit = (int)count};
+        pl_reply_after_store(req, pl_app_store(a->app), read_closed, answer_closed, c);
+    }
+    evhttp_clear_headers(&params);
+}
+
 /* --- routing -------------------------------------------------------------------------------------- */
 
 static void conversation_route(pl_agents *a, struct evhttp_request *req, char **seg, int n, const char *scope) {
@@ -541,6 +647,9 @@ int pl_agents_route(pl_agents *a, struct evhttp_request *req, char **seg, int n)
             r->scope = scope;
             pl_reply_after_store(req, pl_app_store(a->app), read_queue, answer_queue, r);
         }
+    } else if (n == 3 && strcmp(seg[2], "closed") == 0) {
+        if (cmd == EVHTTP_REQ_GET) list_closed(a, req, scope);
+        else pl_reply_405(req, "GET");
     } else if ((n == 6 || n == 7) && strcmp(seg[2], "conversations") == 0) {
         conversation_route(a, req, seg, n, scope);
     } else {

@@ -1,7 +1,9 @@
 /* agent: the staff's side of human handoff — the console page (GET
  * /agent), the JSON API (/v1/agent/conversations: the queue, a
- * conversation, claim, reply, hand back, close) and the live stream of the
- * queue and its conversations (/v1/agent/events).
+ * conversation with the shopper's orders and the bot's canned replies,
+ * claim, reply, hand back, close; /v1/agent/closed: closed conversations,
+ * searched) and the live stream of the queue and its conversations
+ * (/v1/agent/events).
  *
  * Agents act through the pipeline: each action is an event in the
  * shopper's session, handled in order with the shopper's own messages, so

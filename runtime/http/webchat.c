@@ -333,6 +333,19 @@ static json_t *widget_event(pl_bot *bot, const json_t *ev, const char **why) {
                      trigger && strlen(trigger) < 20 ? trigger : "page");
 }
 
+/* The page the shopper is on ({url, title}, optional), for msg.channel
+ * (page_url, page_title) and the agent console: bounded, or NULL. */
+static json_t *page_info(const json_t *page, const char **why) {
+    const char *url = json_string_value(json_object_get(page, "url"));
+    const char *title = json_string_value(json_object_get(page, "title"));
+    if (!page) return NULL;
+    if (!url || strlen(url) > 2048 || (title && strlen(title) > 300)) {
+        *why = "\"page\" must be {\"url\" (up to 2048 bytes), \"title\" (up to 300)}";
+        return NULL;
+    }
+    return json_pack("{s:s, s:s}", "page_url", url, "page_title", title ? title : "");
+}
+
 static pl_message *parse_message(pl_bot *bot, const json_t *body, const char **why) {
     const char *user = json_string_value(json_object_get(body, "user"));
     const char *text = json_string_value(json_object_get(body, "text"));
@@ -347,8 +360,13 @@ static pl_message *parse_message(pl_bot *bot, const json_t *body, const char **w
     else if (ev && (text || payload)) *why = "send \"text\" or \"payload\", or an \"event\" alone";
     else if (ev && !(event = widget_event(bot, ev, why))) return NULL;
     else if (!text && !payload && !ev) *why = "send \"text\", \"payload\" or \"event\"";
-    if (*why) return NULL;
+    json_t *info = *why ? NULL : page_info(json_object_get(body, "page"), why);
+    if (*why) {
+        json_decref(event);
+        return NULL;
+    }
     pl_message *msg = pl_message_new(pl_bot_name(bot), "webchat", user);
+    msg->channel_info = info;
     msg->text = text ? pl_strdup(text) : NULL;
     msg->payload = payload ? pl_strdup(payload) : NULL;
     msg->locale = locale ? pl_strdup(locale) : NULL;

@@ -166,7 +166,17 @@ static const char *const m10[] = {
     " locale text NOT NULL, figures text NOT NULL, PRIMARY KEY (bot, day, channel, locale))",
     NULL};
 
-static const char *const *const migrations[] = {m1, m2, m3, m4, m5, m6, m7, m8, m9, m10};
+/* 11: the agent console's closed conversations (a closed handoff keeps its
+ * row) and visitor numbers (a sequence: nodes never give one twice) */
+static const char *const m11[] = {
+    "ALTER TABLE handoffs ADD COLUMN visitor bigint",
+    "ALTER TABLE handoffs ADD COLUMN closed_at bigint",
+    "ALTER TABLE handoffs ADD COLUMN closed_how text",
+    "CREATE SEQUENCE handoff_visitors",
+    "CREATE INDEX handoffs_closed ON handoffs (closed_at) WHERE state = 'closed'",
+    NULL};
+
+static const char *const *const migrations[] = {m1, m2, m3, m4, m5, m6, m7, m8, m9, m10, m11};
 #define MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
 /* The advisory lock nodes take turns with ("parley" in ASCII), and how long

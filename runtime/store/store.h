@@ -271,15 +271,29 @@ int pl_store_analytics_days_read(pl_store *store, const char *bot, const char *f
 
 /* --- handoffs: conversations a person has or will take over ------------------ */
 
-/* Records {"state": "waiting" | "active", "reason", "agent", "since" (ms;
- * default now), "display_name"} (upsert), or removes the row when handoff
- * is NULL. */
+/* Records {"state": "waiting" | "active" | "closed", "reason", "agent",
+ * "since" (ms; default now), "display_name", "how"} (upsert), or removes
+ * the row when handoff is NULL. A shopper's first handoff gets a visitor
+ * number that the row keeps ("Visitor 12" in the agent console): no other
+ * row holds it; SQLite gives the highest + 1, PostgreSQL its sequence's
+ * next, so that nodes never give one twice. "closed" keeps the row out of the queue for
+ * the closed conversations (pl_store_handoffs_closed), with the time it
+ * closed, "how" ("close" or "handback") and the agent who did it; a later
+ * handoff of the shopper reopens it (since restarts). */
 int pl_store_handoff_put(pl_store *store, const pl_session_key *key, const json_t *handoff, int64_t now_ms,
                          char **err);
-/* Every handoff, waiting before active, oldest first: a new array of
- * {"bot", "channel", "user", "state", "reason", "agent", "since", "last_at",
- * "display_name"}. */
+/* Every open handoff (not closed), waiting before active, oldest first: a
+ * new array of {"bot", "channel", "user", "state", "reason", "agent",
+ * "since", "last_at", "display_name", "visitor", "page"}; page is {"url",
+ * "title"} of the shopper's latest message that named its page (the web
+ * chat's info.page_url), or null. */
 int pl_store_handoffs(pl_store *store, json_t **list, char **err);
+/* The closed handoffs q asks for (store_types.h): a new array of {"bot",
+ * "channel", "user", "reason", "agent", "since", "closed_at", "how",
+ * "display_name", "visitor"}, newest closed first. The search reads the
+ * transcripts' texts (the shopper's messages, the bot's and agents'
+ * replies), case-insensitively for ASCII letters. */
+int pl_store_handoffs_closed(pl_store *store, const pl_store_closed_query *q, json_t **list, char **err);
 
 /* Replaces the bot's products with `products` (a JSON array of product
  * objects, borrowed) in one transaction of its own. */

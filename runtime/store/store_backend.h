@@ -63,6 +63,7 @@ typedef struct pl_store_backend {
     int (*events_purge)(pl_store *store, const char *bot, int64_t from_ms, int64_t before_ms, int64_t *removed, char **err);
     int (*handoff_put)(pl_store *store, const pl_session_key *key, const json_t *handoff, int64_t now_ms, char **err);
     int (*handoffs)(pl_store *store, json_t **list, char **err);
+    int (*handoffs_closed)(pl_store *store, const pl_store_closed_query *q, json_t **list, char **err);
     int (*catalog_replace)(pl_store *store, const char *bot, const json_t *products, char **err);
     int64_t (*catalog_count)(pl_store *store, const char *bot);
     int (*inbox_add)(pl_store *store, const char *bot, const char *channel, const char *platform_id, const char *user, const char *message_json, int64_t now_ms, int64_t *id, char **err);
@@ -134,7 +135,20 @@ static const char *const job_keys[] = {"#id", "name", "state", "@data", "#fire_a
 static const char *const inbox_keys[] = {"#id", "platform_id", "@message", "#received_at", "#done_at"};
 static const char *const outbox_keys[] = {"#id", "state", "#attempts", "@call", "#created_at", "#sent_at"};
 static const char *const use_keys[] = {"code", "#order_id", "#used_at"};
-static const char *const handoff_keys[] = {"state", "reason", "agent", "#since", "#updated_at", "display_name"};
+static const char *const handoff_keys[] = {"state", "reason", "agent", "#since", "#updated_at", "display_name",
+                                           "#visitor", "#closed_at", "how"};
+/* A closed handoff (pl_store_handoffs_closed). */
+static const char *const closed_keys[] = {"bot", "channel", "user", "reason", "agent", "#since", "#closed_at", "how",
+                                          "display_name", "#visitor"};
+/* An open one (pl_store_handoffs). */
+static const char *const open_keys[] = {"bot", "channel", "user", "state", "reason", "agent", "#since", "#last_at",
+                                        "display_name", "#visitor", "@page"};
+
+#define KEY_COUNT(keys) ((int)(sizeof keys / sizeof *keys))
+
+/* A LIKE pattern (escape character '\\') that finds text containing
+ * search: new, owned by the caller. */
+char *pl_store_like_pattern(const char *search);
 
 /* The backends' constructors (store.c calls them). */
 int pl_store_sqlite_open(const char *path, pl_store_sync sync, pl_store **out, char **err);

@@ -1268,27 +1268,62 @@ static int pg_handoff_put(pl_store *handle, const pl_session_key *key, const jso
         return run_done(store, err, "record handoff", NULL, "DELETE FROM handoffs WHERE " KEY_WHERE, "sss", key->bot,
                         key->channel, key->user);
     json_t *since = json_object_get(handoff, "since");
+    const char *state = field(handoff, "state");
+    int closed = state && strcmp(state, "closed") == 0;
+    /* a closed row reopens with its new since; coalesce takes a number from
+     * the sequence only for a shopper who has none */
     return run_done(store, err, "record handoff", NULL,
                     "INSERT INTO handoffs (bot, channel, \"user\", state, reason, agent, since, updated_at, "
-                    "display_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
-                    "ON CONFLICT (bot, channel, \"user\") DO UPDATE SET state = excluded.state, "
-                    "reason = excluded.reason, agent = excluded.agent, updated_at = excluded.updated_at, "
-                    "display_name = coalesce(excluded.display_name, handoffs.display_name)",
-                    "ssssnniin", key->bot, key->channel, key->user, field(handoff, "state"),
-                    field(handoff, "reason"), field(handoff, "agent"),
-                    json_is_number(since) ? (int64_t)json_number_value(since) : now_ms, now_ms,
-                    field(handoff, "display_name"));
+                    "display_name, visitor, closed_at, closed_how) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+                    "coalesce((SELECT visitor FROM handoffs WHERE " KEY_WHERE "), nextval('handoff_visitors')), "
+                    "CASE WHEN $4 = 'closed' THEN $8::bigint END, $10) "
+                    "ON CONFLICT (bot, channel, \"user\") DO UPDATE SET "
+                    "since = CASE WHEN handoffs.state = 'closed' THEN excluded.since ELSE handoffs.since END, "
+                    "state = excluded.state, reason = coalesce(excluded.reason, handoffs.reason), "
+                    "agent = excluded.agent, updated_at = excluded.updated_at, "
+                    "display_name = coalesce(excluded.display_name, handoffs.display_name), "
+                    "visitor = coalesce(handoffs.visitor, excluded.visitor), closed_at = excluded.closed_at, "
+                    "closed_how = excluded.closed_how",
+                    "ssssnniinn", key->bot, key->channel, key->user, state, field(handoff, "reason"),
+                    field(handoff, "agent"), json_is_number(since) ? (int64_t)json_number_value(since) : now_ms,
+                    now_ms, field(handoff, "display_name"), closed ? field(handoff, "how") : NULL);
 }
 
 static int pg_handoffs(pl_store *handle, json_t **list, char **err) {
-    static const char *const keys[] = {"bot",    "channel", "user",     "state",       "reason",
-                                       "agent", "#since",  "#last_at", "display_name"};
-    return run_rows((pg_store *)handle, err, "list handoffs", keys, 9, list,
+    return run_rows((pg_store *)handle, err, "list handoffs", open_keys, KEY_COUNT(open_keys), list,
                     "SELECT h.bot, h.channel, h.\"user\", h.state, h.reason, h.agent, h.since, "
                     "(SELECT max(at) FROM transcript t WHERE t.bot = h.bot AND t.channel = h.channel "
-                    "AND t.\"user\" = h.\"user\"), h.display_name FROM handoffs h "
+                    "AND t.\"user\" = h.\"user\"), h.display_name, h.visitor, "
+                    "(SELECT json_build_object('url', t.body::json #>> '{info,page_url}', "
+                    "                          'title', t.body::json #>> '{info,page_title}')::text "
+                    " FROM transcript_rows t WHERE t.bot = h.bot AND t.channel = h.channel AND t.\"user\" = h.\"user\" "
+                    " AND t.direction = 'in' AND t.body LIKE '%\"page_url\"%' ORDER BY t.id DESC LIMIT 1) "
+                    "FROM handoffs h WHERE h.state <> 'closed' "
                     "ORDER BY CASE h.state WHEN 'waiting' THEN 0 ELSE 1 END, h.since, h.updated_at",
                     "");
+}
+
+/* $2 in the text of a line: a message's, or any reply's of an answer. */
+#define LINE_SAYS                                                                                           \
+    "((t.direction = 'in' AND t.body::json ->> 'text' ILIKE $2) OR "                                        \
+    "(t.direction = 'out' AND json_typeof(t.body::json) = 'array' AND EXISTS (SELECT 1 FROM "              \
+    "json_array_elements(t.body::json) r WHERE r ->> 'text' ILIKE $2)))"
+
+static int pg_handoffs_closed(pl_store *handle, const pl_store_closed_query *q, json_t **list, char **err) {
+    char *pattern = q->search && *q->search ? pl_store_like_pattern(q->search) : NULL;
+    int rc = run_rows((pg_store *)handle, err, "list closed handoffs", closed_keys, KEY_COUNT(closed_keys), list,
+                      "SELECT h.bot, h.channel, h.\"user\", h.reason, h.agent, h.since, h.closed_at, h.closed_how, "
+                      "h.display_name, h.visitor FROM handoffs h WHERE h.state = 'closed' "
+                      "AND ($1::text IS NULL OR h.bot = $1::text) AND ($2::text IS NULL "
+                      " OR h.display_name ILIKE $2 OR h.\"user\" ILIKE $2 OR h.reason ILIKE $2 "
+                      " OR EXISTS (SELECT 1 FROM orders o WHERE o.id = $3::bigint AND o.bot = h.bot "
+                      "            AND o.channel = h.channel AND o.\"user\" = h.\"user\") "
+                      " OR EXISTS (SELECT 1 FROM transcript t WHERE t.bot = h.bot AND t.channel = h.channel "
+                      "            AND t.\"user\" = h.\"user\" AND " LINE_SAYS ")) "
+                      "ORDER BY h.closed_at DESC, h.bot, h.channel, h.\"user\" LIMIT $4::bigint OFFSET $5::bigint",
+                      "nniii", q->bot, pattern, q->order_id, (int64_t)q->limit, (int64_t)q->offset);
+    free(pattern);
+    return rc;
 }
 
 /* --- catalog --------------------------------------------------------------------- */
@@ -1583,7 +1618,10 @@ static const export_list export_lists[] = {
      KEYS(event_keys)},
     {"jobs", LATEST("id, name, state, data, fire_at, created_at, fired_at", "jobs"),
      "SELECT count(*) FROM jobs WHERE " KEY_WHERE, KEYS(job_keys)},
-    {"handoff", "SELECT state, reason, agent, since, updated_at, display_name FROM handoffs WHERE " KEY_WHERE, NULL,
+    {"handoff",
+     "SELECT state, reason, agent, since, updated_at, display_name, visitor, closed_at, closed_how FROM handoffs "
+     "WHERE " KEY_WHERE,
+     NULL,
      KEYS(handoff_keys)},
     {"inbox", LATEST("id, platform_id, message, received_at, done_at", "inbox"),
      "SELECT count(*) FROM inbox WHERE " KEY_WHERE, KEYS(inbox_keys)},
@@ -1670,6 +1708,9 @@ static int pg_purge_before(pl_store *handle, const char *bot, pl_store_purge_kin
                            "AND received_at < $2 AND done_at IS NOT NULL LIMIT $3) RETURNING 1) SELECT count(*) FROM d",
         [PL_PURGE_OUTBOX] = "WITH d AS (DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE bot = $1 "
                             "AND created_at < $2 AND state <> 'pending' LIMIT $3) RETURNING 1) SELECT count(*) FROM d",
+        [PL_PURGE_CLOSED_HANDOFFS] = "WITH d AS (DELETE FROM handoffs WHERE (bot, channel, \"user\") IN (SELECT bot, "
+                                     "channel, \"user\" FROM handoffs WHERE bot = $1 AND state = 'closed' "
+                                     "AND closed_at < $2 LIMIT $3) RETURNING 1) SELECT count(*) FROM d",
     };
     *removed = 0;
     if ((unsigned)kind >= sizeof sql / sizeof *sql) return pl_fail(err, "store: nothing to purge of kind %d", kind);
@@ -1937,6 +1978,7 @@ static const pl_store_backend pg_backend = {
     .conversations = pg_conversations,
     .handoff_put = pg_handoff_put,
     .handoffs = pg_handoffs,
+    .handoffs_closed = pg_handoffs_closed,
     .catalog_replace = pg_catalog_replace,
     .catalog_count = pg_catalog_count,
     .inbox_add = pg_inbox_add,

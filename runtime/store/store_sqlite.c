@@ -165,6 +165,13 @@ static const char *const migrations[] = {
     "CREATE TABLE analytics_days ("
     "  bot TEXT NOT NULL, day TEXT NOT NULL, channel TEXT NOT NULL, locale TEXT NOT NULL,"
     "  figures TEXT NOT NULL, PRIMARY KEY (bot, day, channel, locale)) WITHOUT ROWID;",
+    /* 11: the agent console's closed conversations (a closed handoff keeps
+     * its row) and visitor numbers */
+    "ALTER TABLE handoffs ADD COLUMN visitor INTEGER;"
+    "ALTER TABLE handoffs ADD COLUMN closed_at INTEGER;"
+    "ALTER TABLE handoffs ADD COLUMN closed_how TEXT;"
+    "CREATE INDEX handoffs_by_visitor ON handoffs (visitor);"
+    "CREATE INDEX handoffs_closed ON handoffs (closed_at) WHERE state = 'closed';",
 };
 
 /* Statements of run_sql, prepared once per distinct SQL text and kept:
@@ -1510,31 +1517,81 @@ static int sqlite_handoff_put(pl_store *handle, const pl_session_key *key, const
     sqlite_store *store = (sqlite_store *)handle;
     int rc;
     json_t *since = json_object_get(handoff, "since");
+    const char *state = field(handoff, "state");
+    int closed = state && strcmp(state, "closed") == 0;
     if (!handoff)
         rc = run_sql(store, NULL, "DELETE FROM handoffs WHERE bot = ?1 AND channel = ?2 AND user = ?3", "sss",
                      key->bot, key->channel, key->user);
-    else
+    else /* a closed row reopens with its new since; the one writer makes max + 1 unique */
         rc = run_sql(store, NULL,
-                     "INSERT INTO handoffs (bot, channel, user, state, reason, agent, since, updated_at, display_name) "
-                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (bot, channel, user) DO UPDATE SET "
-                     "state = excluded.state, reason = excluded.reason, agent = excluded.agent, "
-                     "updated_at = excluded.updated_at, display_name = coalesce(excluded.display_name, display_name)",
-                     "ssssnniin", key->bot, key->channel, key->user, field(handoff, "state"), field(handoff, "reason"),
+                     "INSERT INTO handoffs (bot, channel, user, state, reason, agent, since, updated_at, display_name, "
+                     "visitor, closed_at, closed_how) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, (SELECT coalesce(max(visitor), 0) + 1 FROM handoffs), "
+                     "CASE WHEN ?4 = 'closed' THEN ?8 END, ?10) ON CONFLICT (bot, channel, user) DO UPDATE SET "
+                     "since = CASE WHEN state = 'closed' THEN excluded.since ELSE since END, "
+                     "state = excluded.state, reason = coalesce(excluded.reason, reason), agent = excluded.agent, "
+                     "updated_at = excluded.updated_at, display_name = coalesce(excluded.display_name, display_name), "
+                     "visitor = coalesce(visitor, excluded.visitor), closed_at = excluded.closed_at, "
+                     "closed_how = excluded.closed_how",
+                     "ssssnniinn", key->bot, key->channel, key->user, state, field(handoff, "reason"),
                      field(handoff, "agent"), json_is_number(since) ? (int64_t)json_number_value(since) : now_ms,
-                     now_ms, field(handoff, "display_name"));
+                     now_ms, field(handoff, "display_name"), closed ? field(handoff, "how") : NULL);
     return rc == SQLITE_DONE ? PL_OK : db_fail(store, err, "record handoff");
 }
 
 static int sqlite_handoffs(pl_store *handle, json_t **list, char **err) {
     sqlite_store *store = (sqlite_store *)handle;
-    static const char *const keys[] = {"bot",   "channel", "user",     "state",
-                                       "reason", "agent",  "#since",  "#last_at", "display_name"};
     return collect_rows(store,
                         "SELECT h.bot, h.channel, h.user, h.state, h.reason, h.agent, h.since, "
                         "(SELECT max(at) FROM transcript t WHERE t.bot = h.bot AND t.channel = h.channel "
-                        " AND t.user = h.user), h.display_name FROM handoffs h "
+                        " AND t.user = h.user), h.display_name, h.visitor, "
+                        "(SELECT json_object('url', json_extract(t.body, '$.info.page_url'), "
+                        "                    'title', json_extract(t.body, '$.info.page_title')) "
+                        " FROM transcript_rows t WHERE t.bot = h.bot AND t.channel = h.channel AND t.user = h.user "
+                        " AND t.direction = 'in' AND t.body LIKE '%\"page_url\"%' ORDER BY t.id DESC LIMIT 1) "
+                        "FROM handoffs h WHERE h.state <> 'closed' "
                         "ORDER BY CASE h.state WHEN 'waiting' THEN 0 ELSE 1 END, h.since, h.updated_at",
-                        keys, 9, list, err);
+                        open_keys, KEY_COUNT(open_keys), list, err);
+}
+
+/* ?2 in the text of a line: a message's, or any reply's of an answer. */
+#define LINE_SAYS(pattern)                                                                                  \
+    "((t.direction = 'in' AND json_extract(t.body, '$.text') LIKE " pattern " ESCAPE '\\') OR "          \
+    "(t.direction = 'out' AND json_type(t.body) = 'array' AND EXISTS (SELECT 1 FROM json_each(t.body) r " \
+    "WHERE json_extract(r.value, '$.text') LIKE " pattern " ESCAPE '\\')))"
+
+static int sqlite_handoffs_closed(pl_store *handle, const pl_store_closed_query *q, json_t **list, char **err) {
+    sqlite_store *store = (sqlite_store *)handle;
+    char *pattern = q->search && *q->search ? pl_store_like_pattern(q->search) : NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(
+        store->db,
+        "SELECT h.bot, h.channel, h.user, h.reason, h.agent, h.since, h.closed_at, h.closed_how, h.display_name, "
+        "h.visitor FROM handoffs h WHERE h.state = 'closed' AND (?1 IS NULL OR h.bot = ?1) AND (?2 IS NULL "
+        " OR h.display_name LIKE ?2 ESCAPE '\\' OR h.user LIKE ?2 ESCAPE '\\' OR h.reason LIKE ?2 ESCAPE '\\' "
+        " OR EXISTS (SELECT 1 FROM orders o WHERE o.id = ?3 AND o.bot = h.bot AND o.channel = h.channel "
+        "            AND o.user = h.user) "
+        " OR EXISTS (SELECT 1 FROM transcript t WHERE t.bot = h.bot AND t.channel = h.channel AND t.user = h.user "
+        "            AND " LINE_SAYS("?2") ")) "
+        "ORDER BY h.closed_at DESC, h.bot, h.channel, h.user LIMIT ?4 OFFSET ?5",
+        -1, &st, NULL);
+    json_t *out = json_array();
+    if (rc == SQLITE_OK) {
+        if (q->bot) sqlite3_bind_text(st, 1, q->bot, -1, SQLITE_STATIC);
+        if (pattern) sqlite3_bind_text(st, 2, pattern, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, q->order_id);
+        sqlite3_bind_int(st, 4, q->limit);
+        sqlite3_bind_int(st, 5, q->offset);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) json_array_append_new(out, object_of_row(st, closed_keys, KEY_COUNT(closed_keys)));
+    }
+    sqlite3_finalize(st);
+    free(pattern);
+    if (rc != SQLITE_DONE) {
+        json_decref(out);
+        return db_fail(store, err, "list closed handoffs");
+    }
+    *list = out;
+    return PL_OK;
 }
 
 /* --- shoppers: export and retention ------------------------------------------------ */
@@ -1556,7 +1613,10 @@ static const export_list export_lists[] = {
      KEYS(event_keys)},
     {"jobs", LATEST("id, name, state, data, fire_at, created_at, fired_at", "jobs"),
      "SELECT count(*) FROM jobs WHERE " SHOPPER, KEYS(job_keys)},
-    {"handoff", "SELECT state, reason, agent, since, updated_at, display_name FROM handoffs WHERE " SHOPPER, NULL,
+    {"handoff",
+     "SELECT state, reason, agent, since, updated_at, display_name, visitor, closed_at, closed_how FROM handoffs "
+     "WHERE " SHOPPER,
+     NULL,
      KEYS(handoff_keys)},
     {"inbox", LATEST("id, platform_id, message, received_at, done_at", "inbox"),
      "SELECT count(*) FROM inbox WHERE " SHOPPER, KEYS(inbox_keys)},
@@ -1635,6 +1695,8 @@ static int sqlite_purge_before(pl_store *handle, const char *bot, pl_store_purge
                            "AND done_at IS NOT NULL LIMIT ?3)",
         [PL_PURGE_OUTBOX] = "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE bot = ?1 AND created_at < ?2 "
                             "AND state <> 'pending' LIMIT ?3)",
+        [PL_PURGE_CLOSED_HANDOFFS] = "DELETE FROM handoffs WHERE (bot, channel, user) IN (SELECT bot, channel, user "
+                                     "FROM handoffs WHERE bot = ?1 AND state = 'closed' AND closed_at < ?2 LIMIT ?3)",
     };
     *removed = 0;
     if ((unsigned)kind >= sizeof sql / sizeof *sql) return pl_fail(err, "store: nothing to purge of kind %d", kind);
@@ -1689,6 +1751,7 @@ static const pl_store_backend sqlite_backend = {
     .conversations = sqlite_conversations,
     .handoff_put = sqlite_handoff_put,
     .handoffs = sqlite_handoffs,
+    .handoffs_closed = sqlite_handoffs_closed,
     .catalog_replace = sqlite_catalog_replace,
     .catalog_count = sqlite_catalog_count,
     .inbox_add = sqlite_inbox_add,

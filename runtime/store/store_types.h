@@ -43,9 +43,10 @@ typedef struct {
 } pl_store_events_query;
 
 /* What retention purges (store.h, pl_store_purge_before): transcript rows
- * (a turn's message and answer), inbound messages already handled, and
- * outgoing calls already sent or given up. */
-typedef enum { PL_PURGE_TRANSCRIPT, PL_PURGE_INBOX, PL_PURGE_OUTBOX } pl_store_purge_kind;
+ * (a turn's message and answer), inbound messages already handled,
+ * outgoing calls already sent or given up, and closed handoffs (the agent
+ * console's closed conversations, by the time they closed). */
+typedef enum { PL_PURGE_TRANSCRIPT, PL_PURGE_INBOX, PL_PURGE_OUTBOX, PL_PURGE_CLOSED_HANDOFFS } pl_store_purge_kind;
 /* pl_store_read_figures's: the sessions stored, the jobs pending, and the
  * database's size in bytes (SQLite: the file and its WAL, or the pages of
  * an in-memory database; PostgreSQL: pg_database_size). */
@@ -53,6 +54,16 @@ typedef struct {
     int64_t sessions, jobs_pending, bytes;
 } pl_store_figures;
 
+/* pl_store_handoffs_closed's question (store.h): the closed handoffs of one
+ * bot (NULL: every bot's) whose shopper's name or id, reason, or text of
+ * the transcript contains `search` (NULL: any), or whose order number is
+ * order_id (0: none); `limit` of them from `offset`, newest closed first. */
+typedef struct {
+    const char *bot;
+    const char *search;
+    int64_t order_id;
+    int offset, limit;
+} pl_store_closed_query;
 /* pl_store_session_take's answer (store.h). */
 typedef void (*pl_store_taken_fn)(int rc, int held, int64_t turn, int handled, const char *state,
                                   const char *err, void *ud);

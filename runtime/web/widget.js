@@ -1305,6 +1305,7 @@ textarea:focus-visible { outline: none; border-color: var(--accent-ink); box-sha
 
   async function post(fields) {
     const body = Object.assign({ user: ensureUser(), locale: state.locale }, fields);
+    body.page = { url: location.href.slice(0, 2048), title: document.title.slice(0, 300) }; // for the agents
     try {
       const res = await fetch(api('messages'), {
         method: 'POST',

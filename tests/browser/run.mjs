@@ -40,6 +40,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import widgetAuthor from './widget_author.mjs';
+import { consoleAuthor } from './console_author.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..', '..');
@@ -553,18 +554,18 @@ scenario('agent', 'an agent signs in to the console, finds the shopper in the qu
   await visible(page.getByText(`Signed in as ${AGENT}`), 'the console after signing in');
   await visible(page.getByRole('status').filter({ hasText: 'Live' }), 'the live stream of the queue');
 
-  // The queue names a shopper by the start of their id (the widget's ids have no display name).
+  // The queue names a web chat shopper "Visitor N" (the widget's ids are random, with no display name).
   const queue = page.getByRole('navigation', { name: 'Queue' });
   const item = queue.getByRole('button', {
-    name: new RegExp(`^${S.user.slice(0, 8)}…, ${BOT}, webchat, waiting .*reason: asked for a person, not claimed`),
+    name: new RegExp(`^Visitor \\d+, ${BOT}, webchat, waiting .*reason: asked for a person, not claimed`),
   });
   await visible(item, 'the shopper waiting in the queue, with the reason');
   await visible(queue.getByText('Waiting (1)'), 'one conversation waiting');
   await item.click();
 
   const panel = page.getByRole('tabpanel');
-  await visible(panel.getByRole('heading', { name: S.user }), "the conversation's heading (the shopper's id)");
-  await visible(page.getByRole('tab', { name: new RegExp(`^${S.user.slice(0, 8)}…, ${BOT}, webchat`) }), 'a tab for the conversation');
+  await visible(panel.getByRole('heading', { name: /^Visitor \d+$/ }), "the conversation's heading (the shopper's visitor number)");
+  await visible(page.getByRole('tab', { name: new RegExp(`^Visitor \\d+, ${BOT}, webchat`) }), 'a tab for the conversation');
   // The whole transcript, the bot's part included.
   const transcript = panel.getByRole('log', { name: 'Transcript' });
   for (const text of ['hi', "That's all", 'talk to a person', HANDOFF, `Order #${S.order.id}`]) {
@@ -1075,6 +1076,8 @@ async function platformFonts(context, page, locator) {
     await cdp.detach().catch(() => {});
   }
 }
+
+await consoleAuthor({ scenario, run, newContext, visible, hidden, until, shot, advanceClock, TOKEN, BOT });
 
 /* --- main ------------------------------------------------------------------------------------- */
 

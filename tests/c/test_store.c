@@ -426,6 +426,11 @@ TEST(old_transcript_kept_by_the_migration) {
                        "DROP INDEX inbox_by_time;"
                        "DROP INDEX outbox_by_time;"
                        "DROP INDEX jobs_by_shopper;"
+                       "DROP INDEX handoffs_by_visitor;"
+                       "DROP INDEX handoffs_closed;"
+                       "ALTER TABLE handoffs DROP COLUMN visitor;"
+                       "ALTER TABLE handoffs DROP COLUMN closed_at;"
+                       "ALTER TABLE handoffs DROP COLUMN closed_how;"
                        "DELETE FROM schema_migrations WHERE version >= 6;"
                        "INSERT INTO transcript (id, bot, channel, user, at, direction, body) VALUES"
                        " (7, 'barista', 'rest', 'alice', 10, 'in', '{\"text\":\"hi\"}'),"
@@ -466,7 +471,7 @@ TEST(old_transcript_kept_by_the_migration) {
         json_decref(lines);
         pl_store_close(store);
     }
-    CHECK(query_int(path, "SELECT max(version) FROM schema_migrations") == 10);
+    CHECK(query_int(path, "SELECT max(version) FROM schema_migrations") == 11);
     free(err);
     remove_db(path);
     free(path);
@@ -812,6 +817,131 @@ static json_t *an_order(const char *user, const char *code) {
                      "provider", "test", "token", "tok");
 }
 
+/* The agents' queue names a shopper: a visitor number kept across
+ * handoffs, and the page of their latest message that named one. */
+TEST(handoff_visitor_and_page) {
+    pl_store *store = open_memory();
+    if (!store) return;
+    char *err = NULL;
+    json_t *waits = json_pack("{s:s, s:s}", "state", "waiting", "reason", "asked");
+    json_t *closes = json_pack("{s:s, s:s, s:s}", "state", "closed", "how", "close", "agent", "Mia");
+    CHECK(pl_store_handoff_put(store, &alice, waits, 1000, &err) == PL_OK);
+    CHECK(pl_store_handoff_put(store, &bob, waits, 1000, &err) == PL_OK);
+    CHECK(pl_store_transcript_add_turn(store, &alice,
+                                       "{\"text\":\"hi\",\"info\":{\"page_url\":\"https://shop.example/a\","
+                                       "\"page_title\":\"Shoes\"}}",
+                                       1100, "[]", 1101, NULL, &err) == PL_OK);
+    CHECK(pl_store_transcript_add_turn(store, &alice, "{\"text\":\"still there?\"}", 1200, "[]", 1201, NULL, &err) ==
+          PL_OK);
+    json_t *list = NULL;
+    CHECK(pl_store_handoffs(store, &list, &err) == PL_OK);
+    json_t *a = json_array_get(list, 0), *b = json_array_get(list, 1);
+    int64_t alice_no = num(a, "visitor"), bob_no = num(b, "visitor");
+    CHECK(alice_no > 0 && bob_no > 0 && alice_no != bob_no);
+    CHECK_STR(str(json_object_get(a, "page"), "url"), "https://shop.example/a");
+    CHECK_STR(str(json_object_get(a, "page"), "title"), "Shoes");
+    CHECK(json_is_null(json_object_get(b, "page")));
+    json_decref(list);
+    /* closed, then back in the queue: the same number, a new since */
+    CHECK(pl_store_handoff_put(store, &alice, closes, 2000, &err) == PL_OK);
+    CHECK(pl_store_handoffs(store, &list, &err) == PL_OK);
+    CHECK(json_array_size(list) == 1);
+    json_decref(list);
+    CHECK(pl_store_handoff_put(store, &alice, waits, 3000, &err) == PL_OK);
+    CHECK(pl_store_handoffs(store, &list, &err) == PL_OK);
+    CHECK(json_array_size(list) == 2);
+    CHECK_STR(str(json_array_get(list, 1), "user"), "alice");
+    CHECK(num(json_array_get(list, 1), "visitor") == alice_no);
+    CHECK(num(json_array_get(list, 1), "since") == 3000);
+    json_decref(list);
+    CHECK(err == NULL);
+    free(err);
+    json_decref(waits);
+    json_decref(closes);
+    pl_store_close(store);
+}
+
+static json_t *closed_of(pl_store *store, const char *bot, const char *search, int64_t order_id, int offset,
+                         int limit) {
+    pl_store_closed_query q = {bot, search, order_id, offset, limit};
+    json_t *list = NULL;
+    char *err = NULL;
+    if (pl_store_handoffs_closed(store, &q, &list, &err) != PL_OK) printf("#   handoffs_closed: %s\n", err);
+    free(err);
+    return list;
+}
+
+/* Closed handoffs: newest closed first, paged, of one bot or all, found
+ * by the shopper's name or id, the text of the transcript (the shopper's
+ * and the bot's), or an order number. */
+TEST(closed_handoffs_searched) {
+    pl_store *store = open_memory();
+    if (!store) return;
+    char *err = NULL;
+    json_t *waits = json_pack("{s:s, s:s, s:s}", "state", "waiting", "reason", "asked", "display_name", "Bob Ba_r");
+    json_t *closes = json_pack("{s:s, s:s, s:s}", "state", "closed", "how", "handback", "agent", "Mia");
+    json_t *o = an_order("alice", NULL);
+    int64_t order = 0;
+    CHECK(pl_store_order_create(store, o, 900, &order, &err) == PL_OK);
+    CHECK(pl_store_transcript_add_turn(store, &alice, "{\"text\":\"Where is my parcel?\"}", 1000,
+                                       "[{\"text\":\"Let me find a person\"},{\"image\":\"x\"}]", 1001, NULL,
+                                       &err) == PL_OK);
+    CHECK(pl_store_transcript_add_turn(store, &bob, "{\"text\":\"the text of the in line\"}", 1000, "[]", 1001, NULL,
+                                       &err) == PL_OK);
+    const pl_session_key *keys[] = {&alice, &bob, &alice_other_bot};
+    for (int i = 0; i < 3; i++) {
+        CHECK(pl_store_handoff_put(store, keys[i], waits, 1000, &err) == PL_OK);
+        CHECK(pl_store_handoff_put(store, keys[i], closes, 2000 + i, &err) == PL_OK);
+    }
+    CHECK(pl_store_handoff_put(store, &alice_console, waits, 1000, &err) == PL_OK); /* open: not closed */
+    json_t *all = closed_of(store, NULL, NULL, 0, 0, 10);
+    CHECK(json_array_size(all) == 3);
+    CHECK_STR(str(json_array_get(all, 0), "bot"), "tea"); /* the newest closed */
+    CHECK_STR(str(json_array_get(all, 2), "user"), "alice");
+    CHECK(num(json_array_get(all, 2), "closed_at") == 2000);
+    CHECK_STR(str(json_array_get(all, 2), "how"), "handback");
+    CHECK_STR(str(json_array_get(all, 2), "agent"), "Mia");
+    CHECK_STR(str(json_array_get(all, 2), "reason"), "asked");
+    CHECK(num(json_array_get(all, 2), "visitor") > 0);
+    json_decref(all);
+    json_t *page = closed_of(store, "barista", NULL, 0, 1, 1);
+    CHECK(json_array_size(page) == 1);
+    CHECK_STR(str(json_array_get(page, 0), "user"), "alice");
+    json_decref(page);
+    json_t *found = closed_of(store, "barista", "PARCEL", 0, 0, 10); /* the shopper's words, any case */
+    CHECK(json_array_size(found) == 1);
+    CHECK_STR(str(json_array_get(found, 0), "user"), "alice");
+    json_decref(found);
+    found = closed_of(store, "barista", "find a person", 0, 0, 10); /* the bot's */
+    CHECK(json_array_size(found) == 1);
+    json_decref(found);
+    found = closed_of(store, "barista", "text", 0, 0, 10); /* a word of bob's, not of the JSON around it */
+    CHECK(json_array_size(found) == 1);
+    CHECK_STR(str(json_array_get(found, 0), "user"), "bob");
+    json_decref(found);
+    found = closed_of(store, "barista", "ba_r", 0, 0, 10); /* the name; _ is a letter, not a wildcard */
+    CHECK(json_array_size(found) == 2);
+    json_decref(found);
+    found = closed_of(store, "barista", "%", 0, 0, 10); /* a percent sign, which no text has */
+    CHECK(json_array_size(found) == 0);
+    json_decref(found);
+    char number[32];
+    snprintf(number, sizeof number, "%lld", (long long)order);
+    found = closed_of(store, "barista", number, order, 0, 10); /* the order's number */
+    CHECK(json_array_size(found) == 1);
+    CHECK_STR(str(json_array_get(found, 0), "user"), "alice");
+    json_decref(found);
+    found = closed_of(store, "tea", "parcel", 0, 0, 10); /* another bot's */
+    CHECK(json_array_size(found) == 0);
+    json_decref(found);
+    CHECK(err == NULL);
+    free(err);
+    json_decref(o);
+    json_decref(waits);
+    json_decref(closes);
+    pl_store_close(store);
+}
+
 /* An order is paid once, whatever the provider retries. */
 TEST(orders_and_their_states) {
     pl_store *store = open_memory();
@@ -1118,6 +1248,22 @@ TEST(purge_before_in_batches) {
     CHECK(pl_store_outbox_pending(store, &rows, &err) == 0);
     CHECK(json_array_size(rows) == 1 && num(json_array_get(rows, 0), "id") == c);
     json_decref(rows);
+    /* handoffs: closed ones only, by the time they closed */
+    json_t *waits = json_pack("{s:s}", "state", "waiting"), *closes = json_pack("{s:s, s:s}", "state", "closed", "how", "close");
+    CHECK(pl_store_handoff_put(store, &alice, closes, 100, &err) == 0);
+    CHECK(pl_store_handoff_put(store, &bob, closes, 5000, &err) == 0);
+    CHECK(pl_store_handoff_put(store, &alice_console, waits, 100, &err) == 0);
+    CHECK(pl_store_purge_before(store, "barista", PL_PURGE_CLOSED_HANDOFFS, 1000, 10, &removed, &err) == 0);
+    CHECK(removed == 1);
+    pl_store_closed_query q = {"barista", NULL, 0, 0, 10};
+    CHECK(pl_store_handoffs_closed(store, &q, &rows, &err) == 0);
+    CHECK(json_array_size(rows) == 1 && strcmp(str(json_array_get(rows, 0), "user"), "bob") == 0);
+    json_decref(rows);
+    CHECK(pl_store_handoffs(store, &rows, &err) == 0);
+    CHECK(json_array_size(rows) == 1); /* never an open one */
+    json_decref(rows);
+    json_decref(waits);
+    json_decref(closes);
     CHECK(err == NULL);
     free(err);
     pl_store_close(store);
@@ -1767,6 +1913,8 @@ TEST(pseudonym_key_is_kept_by_the_database) {
     X(catalog_replace_is_atomic)                 \
     X(begin_commit_rollback)                     \
     X(handoff_queue)                             \
+    X(handoff_visitor_and_page)                  \
+    X(closed_handoffs_searched)                  \
     X(transcript_by_id)                          \
     X(conversations_list)                        \
     X(inbox_deduplicates_and_replays)            \

@@ -488,7 +488,8 @@ local function on_agent(c, ev)
   elseif ev.action == "handback" then
     analytics.record(c, "handoff_closed", { how = "handback", duration_s = (os.time() * 1000 - (h.since or 0)) // 1000 })
     s.handoff = nil
-    conversation.effects(c).handoff = { state = "none" }
+    -- the store keeps it among the agents' closed conversations
+    conversation.effects(c).handoff = { state = "closed", how = "handback", agent = ev.agent }
     if ev.flow and bot.flows[ev.flow] and bot.flows[ev.flow][ev.step or "start"] then
       local frame = top(c)
       if not (frame and frame.flow == ev.flow) then
@@ -506,7 +507,7 @@ local function on_agent(c, ev)
     s.handoff = nil
     s.stack = json.array()
     s.ended = true
-    conversation.effects(c).handoff = { state = "none" }
+    conversation.effects(c).handoff = { state = "closed", how = "close", agent = ev.agent }
     if bot.tone:has("closed", c.locale) then c:say "closed" end
   end
 end
