@@ -541,6 +541,20 @@ describe("the barista", function()
       assert.truthy(chat:says "Bea")
     end)
 
+    it("hands a finished conversation back without greeting again: the bot has no 'resume' step, so it stays quiet", function()
+      local chat = testing.conversation { channel = "webchat" }
+      chat:send "hi"
+      chat:send "agent"
+      chat:agent("close", { agent = "Mia" }) -- the conversation has ended
+      chat:send "a person please"            -- no step waits: the intent hands off again
+      chat:agent("claim", { agent = "Leo" })
+      assert.same({}, chat:agent("handback", { agent = "Leo" }))
+      assert.is_nil(chat:step())
+      assert.is_true(chat:session().ended)
+      chat:send "hello" -- the shopper's next message begins again
+      assert.truthy(chat:says "Bea")
+    end)
+
     it("keeps what was said for a channel that cannot push, until the shopper writes", function()
       local chat = testing.conversation() -- the REST API answers only when asked
       chat:send "hi"

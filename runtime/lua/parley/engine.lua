@@ -497,9 +497,10 @@ local function on_agent(c, ev)
         push(c, ev.flow)
       end
       top(c).step = ev.step or "start"
-    elseif not top(c) then
-      push(c, bot.start_flow)
     end
+    -- no flow named: where the conversation was, by c:resume()'s rules
+    -- (where no step waits: the start flow if it has not begun, its
+    -- 'resume' step if it ended, or nothing said)
     repair(c)
     drive(c, c:resume())
   elseif ev.action == "close" then

@@ -17,6 +17,10 @@ return {
       return c:restart()
     end,
   },
+  human = {
+    match = { "a person please" },
+    run = function(c) return c:handoff("asked") end,
+  },
   quiet = {
     match = { "shh" },
     run = function(c) c:say "ok_quiet" end,

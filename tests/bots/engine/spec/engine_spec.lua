@@ -126,6 +126,27 @@ describe("the router", function()
     assert.is_nil(chat:session().ended)
   end)
 
+  it("hands a finished conversation back at the start flow's 'resume' step, without the welcome", function()
+    local chat = started()
+    chat:send "finish"
+    assert.is_true(chat:session().ended)
+    chat:send "a person please"
+    chat:agent "claim"
+    local told = chat:agent "handback"
+    assert.equal(1, #told)
+    assert.equal("Menu: what now?", told[1].text)
+    assert.equal("main.menu", chat:step())
+  end)
+
+  it("hands a conversation that has not begun back at the start flow's start", function()
+    local chat = testing.conversation()
+    chat:send "a person please"
+    chat:agent "claim"
+    local told = chat:agent "handback"
+    assert.matches("^Welcome [ABCD]$", told[1].text)
+    assert.equal("main.menu", chat:step())
+  end)
+
   it("begins a conversation whose first message is an intent that resumes", function()
     local chat = testing.conversation()
     chat:send "help"
