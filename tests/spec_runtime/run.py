@@ -46,13 +46,13 @@ check(status != 0, "specs with failed turns make parley test exit non-zero", out
 expected = [
     ("not ok 1 - a failed turn raises from chat:send",
      "# Failure message: spec/failing_spec.lua:10: the turn failed: "
-     "flows/main.lua:13: attempt to index a nil value (local 'order')"),
+     "flows/main.lua:18: attempt to index a nil value (local 'order')"),
     ("not ok 2 - a failed turn raises from chat:tap",
      "# Failure message: spec/failing_spec.lua:18: the turn failed: "
-     "flows/main.lua:19: attempt to call a nil value (method 'bad_method')"),
+     "flows/main.lua:24: attempt to call a nil value (method 'bad_method')"),
     ("not ok 3 - a failed turn raises for a budget",
      "# Failure message: spec/failing_spec.lua:24: the turn failed: "
-     "flows/main.lua:15: instruction budget of 200000 exceeded (a loop that never ends?)"),
+     "flows/main.lua:20: instruction budget of 200000 exceeded (a loop that never ends?)"),
     ("not ok 4 - a failed turn expected by chat:fails, but the turn answered",
      "# Failure message: spec/failing_spec.lua:30: the turn was expected to fail, but it answered: Fine."),
 ]
@@ -70,8 +70,16 @@ check(at >= 0 and "# Failure message: spec/failing_spec.lua:49: testing.share() 
       "or at the top of a spec file, not in an it" in got[at + 1:at + 3],
       "testing.share() inside an it is refused at its line", out)
 
+title = "not ok 7 - the panel's opening raises from chat:open when its turn failed"
+at = got.index(title) if title in got else -1
+check(at >= 0 and "# Failure message: spec/failing_spec.lua:56: the turn failed: "
+      "flows/main.lua:8: attempt to index a nil value (local 'page')" in got[at + 1:at + 3],
+      "chat:open raises at the spec's line when the opening's turn failed", out)
+check("ok 8 - the panel's opening passes with chat:fails{open = true} and gives its error" in got,
+      "chat:fails{open = true} passes for an opening whose turn fails", out)
+
 status, out, err = parley_test("failing")
-check(status != 0 and "spec/failing_spec.lua:10: the turn failed: flows/main.lua:13: "
+check(status != 0 and "spec/failing_spec.lua:10: the turn failed: flows/main.lua:18: "
       "attempt to index a nil value (local 'order')" in lines(out),
       "busted's own output shows the same message on a line of its own", out + err)
 

@@ -199,10 +199,23 @@ function Conversation:tap(which)
   return self:press(find_choice(self, which).payload)
 end
 
+-- Sends the web chat panel's open event; returns its replies and, when
+-- its turn failed, the error (chat.failed, as for a message).
+local function send_open(self)
+  self:watch()
+  local status, err = native.event(self.user, self.channel, { type = "open" })
+  self.replies, self.failed = self:pushed(), err
+  if status ~= 200 and not err then
+    raise_in_spec("the open event was not committed (status " .. tostring(status) .. ")")
+  end
+  return self.replies, err
+end
+
 -- Sends a message whose turn is meant to fail (a spec of the bot's error
--- path): text, {payload = ...} or {tap = ...}. Returns the turn's error
--- ("file:line: message"); chat.replies are the bot's fallback. Raises when
--- the turn did not fail.
+-- path): text, {payload = ...}, {tap = ...} or {open = true} (the web chat
+-- panel's opening, as chat:open). Returns the turn's error
+-- ("file:line: message"); chat.replies are what the shopper got then (the
+-- bot's fallback for a message). Raises when the turn did not fail.
 function Conversation:fails(what)
   local fields
   if type(what) == "string" then
@@ -211,10 +224,17 @@ function Conversation:fails(what)
     fields = { payload = find_choice(self, what.tap).payload }
   elseif type(what) == "table" and type(what.payload) == "string" then
     fields = { payload = what.payload }
+  elseif type(what) == "table" and what.open == true then
+    fields = nil
   else
-    error("chat:fails(text | {payload = ...} | {tap = ...})", 2)
+    error("chat:fails(text | {payload = ...} | {tap = ...} | {open = true})", 2)
   end
-  local _, err = deliver(self, fields)
+  local _, err
+  if fields then
+    _, err = deliver(self, fields)
+  else
+    _, err = send_open(self)
+  end
   if not err then raise_in_spec("the turn was expected to fail, but it answered: " .. self:text()) end
   return err
 end
@@ -371,11 +391,9 @@ end
 -- is left as it is. Like a message, its replies are the last turn's
 -- (chat:choices(), chat:tap() work on them); returns them.
 function Conversation:open()
-  self:watch()
-  local status = native.event(self.user, self.channel, { type = "open" })
-  assert(status == 200, "the open event was not committed (status " .. tostring(status) .. ")")
-  self.replies = self:pushed()
-  return self.replies
+  local replies, err = send_open(self)
+  if err then raise_in_spec("the turn failed: " .. err) end
+  return replies
 end
 
 -- The session's pending jobs: {name, fire_at, data}.

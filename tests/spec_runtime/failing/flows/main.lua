@@ -1,7 +1,12 @@
 -- flows/main.lua: "crash" indexes a nil value, "loop" never ends, "menu"
--- offers a choice whose turn crashes; anything else is answered.
+-- offers a choice whose turn crashes; anything else is answered. The web
+-- chat panel's opening (chat:open) crashes at the start.
 return {
-  start = function(c)
+  start = function(c, msg)
+    if msg.event and msg.event.type == "open" then
+      local page = nil
+      c:say_text(page.title)
+    end
     c:say "hello"
     return "menu"
   end,

@@ -36,16 +36,31 @@ describe("a turn meant to fail", function()
     local chat = testing.conversation()
     chat:send "hi"
     local err = chat:fails "crash"
-    assert.matches("^flows/main.lua:13: attempt to index a nil value %(local 'order'%)$", err)
+    assert.matches("^flows/main.lua:18: attempt to index a nil value %(local 'order'%)$", err)
     assert.equal("Something broke.", chat:text())
     assert.equal(1, #testing.errors())
     chat:send "menu"
-    assert.matches("flows/main.lua:19: ", chat:fails { tap = "Explode" })
+    assert.matches("flows/main.lua:24: ", chat:fails { tap = "Explode" })
   end)
 end)
 
 describe("testing.share()", function()
   it("is refused inside an it", function()
     testing.share()
+  end)
+end)
+
+describe("the panel's opening", function()
+  it("raises from chat:open when its turn failed", function()
+    local chat = testing.conversation { channel = "webchat" }
+    chat:open()
+  end)
+
+  it("passes with chat:fails{open = true} and gives its error", function()
+    local chat = testing.conversation { channel = "webchat" }
+    local err = chat:fails { open = true }
+    assert.matches("^flows/main.lua:8: attempt to index a nil value %(local 'page'%)$", err)
+    assert.equal(err, chat.failed)
+    assert.equal(1, #testing.errors())
   end)
 end)
