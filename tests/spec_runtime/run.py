@@ -85,10 +85,11 @@ check(status != 0 and "spec/failing_spec.lua:10: the turn failed: flows/main.lua
 
 # --- coverage -----------------------------------------------------------------
 
-REPORT = """coverage: steps reached 2/4, templates reached 4/14
+REPORT = """coverage: steps reached 3/6, templates reached 4/14
 steps no spec reached:
   checkout.start  flows/checkout.lua:3
-  main.gift_note  flows/main.lua:17
+  main.gift_note  flows/main.lua:19
+  main.resume  flows/main.lua:23
 templates no spec reached (locale key):
   en ask_note
   en bye
@@ -103,14 +104,15 @@ templates no spec reached (locale key):
 """
 
 status, out, err = parley_test("coverage", "-o", "TAP", "--coverage")
-check(status == 0 and "ok 2 - greets in Spanish" in lines(out),
+check(status == 0 and "ok 2 - greets in Spanish" in lines(out) and "1..3" in lines(out),
       "--coverage is parley's: the specs run and pass as without it", out + err)
-check(out.endswith("1..2\n" + REPORT), "--coverage prints the summary and what no spec reached", out + err)
+check(out.endswith("1..3\n" + REPORT), "--coverage prints the summary and what no spec reached", out + err)
 
 EXPECTED_JSON = {
-    "steps": {"reached": 2, "total": 4, "unreached": [
+    "steps": {"reached": 3, "total": 6, "unreached": [
         {"step": "checkout.start", "at": "flows/checkout.lua:3"},
-        {"step": "main.gift_note", "at": "flows/main.lua:17"}]},
+        {"step": "main.gift_note", "at": "flows/main.lua:19"},
+        {"step": "main.resume", "at": "flows/main.lua:23"}]},
     "templates": {"reached": 4, "total": 14, "unreached": [
         {"locale": "en", "key": "ask_note"}, {"locale": "en", "key": "bye"},
         {"locale": "en", "key": "fallback"}, {"locale": "en", "key": "noted"},

@@ -6,9 +6,10 @@
 -- after the bot's scripts loaded, report() before the state goes): it
 -- puts a counting proxy in front of each flow's table of steps and
 -- counting say/render on the bot's tone, so serving never pays for it.
--- A step counts as reached when the engine looks it up by name (to enter
--- it, to answer with it, or to hand a conversation back to it); a template
--- when c:say, c:t or the engine's own texts rendered it.
+-- A step counts as reached when the engine looks it up by name to enter it
+-- or to answer with it (its checks whether a step exists look behind the
+-- proxy: engine.counted); a template when c:say, c:t or the engine's own
+-- texts rendered it.
 local _, internal = ...
 local engine = require "parley.engine"
 
@@ -29,7 +30,7 @@ local function proxy_len(p) return #getmetatable(p).real end
 -- A table that reads through to flow `name`'s steps and notes each step
 -- looked up by name.
 local function counting_flow(name, steps)
-  return setmetatable({}, {
+  local proxy = setmetatable({}, {
     real = steps,
     __index = function(_, step)
       local found = steps[step]
@@ -40,6 +41,8 @@ local function counting_flow(name, steps)
     __pairs = proxy_pairs,
     __len = proxy_len,
   })
+  engine.counted[proxy] = steps
+  return proxy
 end
 
 -- The locale whose template `key` is used for `locale` (the default

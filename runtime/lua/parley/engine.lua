@@ -25,6 +25,11 @@ local bot = { flows = {}, scripts = {}, warnings = {}, step_kinds = {} }
 engine.bot = bot
 -- (the turn's own names for tables the bot keeps for good)
 local flows, step_kinds = bot.flows, bot.step_kinds
+-- The real table of steps behind a flow's table that `parley test
+-- --coverage` replaced with one counting the steps entered
+-- (runtime/lua/parley/coverage.lua): proxy -> steps.
+local counted = setmetatable({}, { __mode = "k" })
+engine.counted = counted
 local locale_set -- bot.locale_set, once configured
 
 local function fail(where, msg) error(where .. ": " .. msg, 0) end
@@ -225,6 +230,14 @@ end
 
 local function top(c) return c.session.stack[#c.session.stack] end
 
+-- Whether flow `name` has step `step`: a look that enters nothing, so
+-- coverage does not count it as reaching the step.
+local function has_step(name, step)
+  local steps = flows[name]
+  if steps == nil then return false end
+  return (counted[steps] or steps)[step] ~= nil
+end
+
 -- (a flow that starts again means the conversation has not ended)
 local function push(c, flow, args, step)
   local s = c.session
@@ -245,7 +258,7 @@ local function resume_empty(c)
     push(c, bot.start_flow)
     return true
   end
-  if flows[bot.start_flow].resume == nil then return false end
+  if not has_step(bot.start_flow, "resume") then return false end
   push(c, bot.start_flow, nil, "resume")
   return true
 end
@@ -261,15 +274,14 @@ local function repair(c)
   local stack = c.session.stack
   local frame = stack[#stack]
   if frame then
-    local flow = bot.flows[frame.flow]
-    if flow and flow[frame.step] ~= nil then return frame end -- (as it nearly always is)
+    if has_step(frame.flow, frame.step) then return frame end -- (as it nearly always is)
   end
   while frame and not bot.flows[frame.flow] do
     log.warn(string.format("flow '%s' no longer exists; its conversation starts over", frame.flow))
     table.remove(stack)
     frame = stack[#stack]
   end
-  if frame and not step_of(frame) then
+  if frame and not has_step(frame.flow, frame.step) then
     log.warn(string.format("flow '%s' has no step '%s' any more; it restarts at 'start'", frame.flow, frame.step))
     frame.step = "start"
   end
@@ -490,7 +502,7 @@ local function on_agent(c, ev)
     s.handoff = nil
     -- the store keeps it among the agents' closed conversations
     conversation.effects(c).handoff = { state = "closed", how = "handback", agent = ev.agent }
-    if ev.flow and bot.flows[ev.flow] and bot.flows[ev.flow][ev.step or "start"] then
+    if ev.flow and has_step(ev.flow, ev.step or "start") then
       local frame = top(c)
       if not (frame and frame.flow == ev.flow) then
         s.stack = json.array()

@@ -14,3 +14,12 @@ it("greets in Spanish", function()
   chat:send "hola"
   assert.equal("Hola.", chat:text())
 end)
+
+it("asks a question after the conversation ended, and leaves it there", function()
+  local chat = testing.conversation { locale = "en" }
+  chat:send "hi"
+  chat:send "done"
+  assert.is_true(chat:session().ended)
+  chat:send "a question"
+  assert.equal("ask.start", chat:step()) -- main.resume waits below it, not reached
+end)
