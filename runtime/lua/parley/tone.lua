@@ -37,27 +37,41 @@ local function check_variations(where, source, locale, key, v)
   return v
 end
 
--- A persona field whose name looks like a locale tag ("fr", "pt-BR").
-local function looks_like_locale(name)
-  return type(name) == "string" and (name:match("^%l%l%l?$") or name:match("^%l%l%-%u%u$")) ~= nil
+-- The two-letter language codes (ISO 639-1): a persona table under one of
+-- these names that is not one of the bot's locales looks like a mistake.
+local LANGUAGES = {}
+for code in ([[aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch
+  co cr cs cu cv cy da de dv dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu
+  gv ha he hi ho hr ht hu hy hz ia id ie ig ii ik io is it iu ja jv ka kg ki kj kk kl km
+  kn ko kr ks ku kv kw ky la lb lg li ln lo lt lu lv mg mh mi mk ml mn mr ms mt my na nb
+  nd ne ng nl nn no nr nv ny oc oj om or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd se
+  sg si sk sl sm sn so sq sr ss st su sv sw ta te tg th ti tk tl tn to tr ts tt tw ty ug
+  uk ur uz ve vi vo wa wo xh yi yo za zh zu]]):gmatch("%l%l") do
+  LANGUAGES[code] = true
 end
 
--- The persona of each of the manifest's locales: the fields of persona that
--- are not a locale's, with persona[locale]'s over them. Raises for a
--- locale's entry that is not a table; warns of a table that looks meant for
--- a locale the bot does not have.
+-- Whether a persona field's name is a language tag ("fr", "pt-BR").
+local function is_language(name)
+  if type(name) ~= "string" then return false end
+  local lang = name:match("^(%l%l)$") or name:match("^(%l%l)%-%u%u$")
+  return lang ~= nil and LANGUAGES[lang] == true
+end
+
+-- The persona of each of the manifest's locales: the base fields of
+-- persona with persona[locale]'s over them. A table under one of the
+-- bot's locales holds that locale's fields; anything else is a base field
+-- (persona.id = "bea-01" in a bot whose locales include "id", persona.bio
+-- = {short = ...}). Warns of a table under a language the bot does not
+-- have ("fr" in an en/es bot), which stays a base field.
 local function personas_of(persona, locales, where, source, warnings)
   local is_locale, base = {}, {}
   for _, l in ipairs(locales) do is_locale[l] = true end
   for k, v in pairs(persona) do
-    if is_locale[k] then
-      if type(v) ~= "table" then
-        fail(where, source, k, string.format("persona.%s must be a table of the persona's fields in '%s'", k, k))
-      end
-    else
+    if not (is_locale[k] and type(v) == "table") then
       base[k] = v
-      if type(v) == "table" and looks_like_locale(k) then
-        warnings[#warnings + 1] = string.format("%s:%d: persona.%s is not used: '%s' is not one of the bot's locales (%s)",
+      if type(v) == "table" and is_language(k) then
+        warnings[#warnings + 1] = string.format("%s:%d: persona.%s looks meant for the locale '%s', which is not one of "
+          .. "the bot's locales (%s): it is kept as a field of the base persona, laid over no locale's persona",
           where, util.line_of(source, k), k, k, table.concat(locales, ", "))
       end
     end
@@ -66,7 +80,8 @@ local function personas_of(persona, locales, where, source, warnings)
   for _, l in ipairs(locales) do
     local merged = {}
     for k, v in pairs(base) do merged[k] = v end
-    for k, v in pairs(persona[l] or EMPTY) do merged[k] = v end
+    local own = persona[l]
+    for k, v in pairs(type(own) == "table" and own or EMPTY) do merged[k] = v end
     personas[l] = merged
   end
   return personas

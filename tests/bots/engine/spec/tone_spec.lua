@@ -28,16 +28,28 @@ describe("a persona per locale", function()
     assert.same({}, t.warnings)
   end)
 
-  it("refuses a locale's entry that is not a table, at its line", function()
-    local ok, err = pcall(load, { name = "Bea", es = false })
-    assert.is_false(ok)
-    assert.equal("scripts/tone.lua:4: persona.es must be a table of the persona's fields in 'es'", err)
+  it("takes a value under a locale's name that is not a table as a base field", function()
+    local t = load({ name = "Bea", id = "bea-01" }, { "en", "id" })
+    assert.same({ name = "Bea", id = "bea-01" }, t:persona_of "en")
+    assert.same({ name = "Bea", id = "bea-01" }, t:persona_of "id")
   end)
 
-  it("warns of fields for a locale the bot does not have", function()
+  it("keeps a table under a name that is no locale as a base field, without a warning", function()
+    local t = tone.new({ persona = { name = "Bea", bio = { short = "barista" }, ui = { x = 1 } },
+      templates = { en = { fallback = "Oops", who = "{persona.name}, {persona.bio.short}" } } },
+      "scripts/tone.lua", { "en" }, SOURCE)
+    assert.same({}, t.warnings)
+    assert.equal("Bea, barista", t:render("who", nil, "en", "seed/", 1))
+  end)
+
+  it("warns of a table for a language the bot does not have, and keeps it as a base field", function()
     local t = load { name = "Bea", fr = { name = "Béa" } }
-    assert.same({ "scripts/tone.lua:5: persona.fr is not used: 'fr' is not one of the bot's locales (en, es)" }, t.warnings)
+    assert.same({ "scripts/tone.lua:5: persona.fr looks meant for the locale 'fr', which is not one of the bot's "
+      .. "locales (en, es): it is kept as a field of the base persona, laid over no locale's persona" }, t.warnings)
     assert.equal("Bea", t:persona_of("en").name)
+    assert.same({ name = "Béa" }, t:persona_of("en").fr)
+    t = load { name = "Bea", ["pt-BR"] = { name = "Bia" } }
+    assert.equal(1, #t.warnings)
   end)
 end)
 
