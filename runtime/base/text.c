@@ -192,7 +192,8 @@ char *pl_text_valid_utf8(const char *s) {
  * the variation selector U+FE0F asks to show as one (❤️ ➡️ ©️ 1️⃣), or a
  * keycap (1⃣). With it goes what belongs to the sequence: selectors, skin
  * tones, the keycap mark, the tags of a subdivision flag, and characters
- * joined on with U+200D (👩‍💻, 🏳️‍🌈). A symbol in text presentation (− → ✓ ★ ♥
+ * joined on with U+200D (👩‍💻, 🏳️‍🌈); a U+200D right after an emoji or right
+ * before one goes with it even when it joins nothing (a cut-off 👩‍). A symbol in text presentation (− → ✓ ★ ♥
  * © ™ € ¥) is not an emoji, nor is any letter or ideograph. */
 #define VS16 0xFE0F
 #define ZWJ 0x200D
@@ -241,17 +242,25 @@ static size_t emoji_at(const char *s, size_t pos, size_t len) {
     int32_t second = 0;
     size_t m2 = is_regional_indicator(cp) ? code_at(s, end, len, &second) : 0;
     if (m2 && is_regional_indicator(second)) end += m2; /* a flag is a pair of them */
+    /* its tails, and joiners with what they join on; a joiner that joins
+     * nothing on (a cut-off sequence: 👩‍) goes with the emoji too */
+    int joining = 0;
     for (;;) {
         size_t m = code_at(s, end, len, &cp);
-        if (m && is_emoji_tail(cp)) {
-            end += m;
-            continue;
-        }
-        int32_t joined = 0;
-        size_t k = m && cp == ZWJ ? code_at(s, end + m, len, &joined) : 0;
-        if (!k || !u_hasBinaryProperty(joined, UCHAR_EXTENDED_PICTOGRAPHIC)) break;
-        end += m + k;
+        if (!m) break;
+        if (!is_emoji_tail(cp) && cp != ZWJ && !(joining && u_hasBinaryProperty(cp, UCHAR_EXTENDED_PICTOGRAPHIC)))
+            break;
+        joining = cp == ZWJ;
+        end += m;
     }
+    return end - pos;
+}
+
+/* The bytes of the run of joiners U+200D at s[pos..len), 0 when none. */
+static size_t joiners_at(const char *s, size_t pos, size_t len) {
+    int32_t cp = 0;
+    size_t end = pos, m;
+    while ((m = code_at(s, end, len, &cp)) && cp == ZWJ) end += m;
     return end - pos;
 }
 
@@ -266,9 +275,16 @@ size_t pl_text_strip_emoji(const char *s, size_t len, char *out, size_t *removed
         unsigned char b = (unsigned char)s[pos];
         size_t skip = b >= 0x80 || is_keycap_base(b) ? emoji_at(s, pos, len) : 0;
         if (!skip) {
-            int32_t cp;
+            int32_t cp = 0;
             size_t keep = b >= 0x80 ? code_at(s, pos, len, &cp) : 1; /* the whole character */
             if (keep == 0) keep = 1;
+            if (b == 0xE2 && cp == ZWJ) { /* joiners: dropped with the emoji after them, else kept */
+                keep = joiners_at(s, pos, len);
+                if (emoji_at(s, pos + keep, len)) {
+                    pos += keep;
+                    continue;
+                }
+            }
             if (out) memcpy(out + n, s + pos, keep);
             n += keep, pos += keep;
             continue;

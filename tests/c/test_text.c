@@ -196,6 +196,35 @@ TEST(strip_emoji_keeps_symbols) {
     CHECK(stripped_is("\u2212\u20AC2 \u2192 \u2615 \u2192 \u5496\u5561", "\u2212\u20AC2 \u2192 \u2192 \u5496\u5561", 1));
 }
 
+/* A joiner U+200D goes with the emoji it follows or comes before: a cut-off
+ * sequence leaves no invisible character behind. */
+TEST(strip_emoji_leaves_no_joiner) {
+    CHECK(stripped_is("\U0001F469\u200D", "", 1));                              /* 👩‍ cut off */
+    CHECK(stripped_is("Hi \U0001F469\u200D there", "Hi there", 1));
+    CHECK(stripped_is("\U0001F600\u200D\u200Dx", "x", 1));
+    CHECK(stripped_is("#\u200D\U0001F600", "#", 1));                             /* # is kept, not its joiner */
+    CHECK(stripped_is("x\u200D\u200D\U0001F600 y", "x y", 1));
+    /* a long run is one sequence, stripped in one pass */
+    const char *unit = "\U0001F600\u200D";
+    size_t unit_len = strlen(unit), count = 200000;
+    char *many = malloc(unit_len * count + 2);
+    for (size_t i = 0; i < count; i++) memcpy(many + i * unit_len, unit, unit_len);
+    strcpy(many + unit_len * count, "x");
+    char *out = malloc(unit_len * count + 2);
+    size_t removed = 0, n = pl_text_strip_emoji(many, strlen(many), out, &removed);
+    CHECK(n == 1 && out[0] == 'x' && removed == 1);
+    /* and a long run of joiners that joins nothing stays, in one pass too */
+    for (size_t i = 0; i < count; i++) memcpy(many + i * 3, "\u200D", 3);
+    strcpy(many + 3 * count, "x");
+    n = pl_text_strip_emoji(many, strlen(many), out, &removed);
+    CHECK(n == 3 * count + 1 && removed == 0);
+    free(out);
+    free(many);
+    /* a joiner between letters is the script's (Devanagari, Persian): it stays */
+    CHECK(stripped_is("\u0915\u094D\u200D\u0937", "\u0915\u094D\u200D\u0937", 0));
+    CHECK(stripped_is("\u0646\u200D\u0645 \u2615", "\u0646\u200D\u0645", 1));
+}
+
 int main(void) {
     RUN(fold_case_and_accents);
     RUN(fold_fullwidth);
@@ -211,5 +240,6 @@ int main(void) {
     RUN(html_escape);
     RUN(strip_emoji_removes_emoji);
     RUN(strip_emoji_keeps_symbols);
+    RUN(strip_emoji_leaves_no_joiner);
     return check_done();
 }
