@@ -59,15 +59,29 @@ function testing.share()
   shared[block] = true
 end
 
+-- The conversations made so far (weakly: those a spec still holds).
+local conversations = setmetatable({}, { __mode = "k" })
+
+-- A fresh bot, and the conversations made before it forget what they saw
+-- of the old one (the last turn's replies and error, the order they
+-- confirmed, where chat:pushed() starts): each is the same shopper, new
+-- to the fresh bot.
+local function fresh_bot()
+  native.reset()
+  for chat in pairs(conversations) do
+    chat.replies, chat.failed, chat.order_id, chat.pushed_since = {}, nil, nil, nil
+  end
+end
+
 -- testing.reset(): the bot starts afresh now, as at the start of an `it`.
-function testing.reset() native.reset() end
+function testing.reset() fresh_bot() end
 
 -- Called by `parley test` once, before any spec file loads (specs never
 -- call it): a fresh bot at the start of every file and describe block and
 -- before every `it` (before its before_each), except inside a shared block.
 function testing.install_hooks(busted)
   local function enter(block)
-    if not sharing() then native.reset() end
+    if not sharing() then fresh_bot() end
     blocks[#blocks + 1] = block
     return nil, true
   end
@@ -89,7 +103,7 @@ function testing.install_hooks(busted)
   end)
   -- (a before_each of the root block runs before those of the spec's blocks)
   busted.before_each(function()
-    if not sharing() then native.reset() end
+    if not sharing() then fresh_bot() end
   end)
 end
 
@@ -100,16 +114,20 @@ Conversation.__index = Conversation
 
 -- testing.conversation{user =, channel =, locale =, info =} -> a new shopper
 -- (a fresh user id unless one is given, so specs do not share sessions).
+-- One made outside an `it` (in a describe block) is the same shopper in
+-- each `it`, new to that it's fresh bot.
 function testing.conversation(opts)
   opts = opts or {}
   count = count + 1
-  return setmetatable({
+  local chat = setmetatable({
     user = opts.user or ("spec-shopper-" .. count),
     channel = opts.channel or "rest",
     locale = opts.locale,
     info = opts.info,
     replies = {},
   }, Conversation)
+  conversations[chat] = true
+  return chat
 end
 
 -- The bot's name, and its load error (nil when its scripts loaded).

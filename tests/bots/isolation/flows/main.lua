@@ -2,7 +2,8 @@
 -- starts on a fresh bot (tests/bots/isolation/spec). Commands: "cup" adds
 -- one to the cart, "pay" checks out, "remind" schedules a job an hour
 -- away, "time" says parley's clock, "note TEXT" keeps TEXT in a slot,
--- "stock" says the cups left, "boom" fails the turn.
+-- "stock" says the cups left, "boom" fails the turn. A payment is
+-- acknowledged.
 local commands = {
   cup = function(c)
     local line, why = c.cart:add("cup")
@@ -31,6 +32,10 @@ return {
 
   shop = {
     answer = function(c, msg)
+      if msg.payment then
+        c:say(msg.payment.status == "paid" and "paid" or "unpaid")
+        return "shop"
+      end
       local text = msg.text or msg.payload or ""
       local note = text:match "^note (.+)$"
       if note then

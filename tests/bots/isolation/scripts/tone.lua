@@ -9,6 +9,7 @@ return {
       reminding = "I will remind you.",
       nudge = "A nudge.",
       paid = "Paid, thanks.",
+      unpaid = "Not paid.",
       fallback = "Something broke.",
     },
   },

@@ -75,6 +75,38 @@ describe("before_each", function()
   end)
 end)
 
+describe("a conversation made in the describe block", function()
+  local chat = testing.conversation { user = "made-early" }
+
+  it("talks, orders and is told of the payment", function()
+    chat:send "hi"
+    chat:send "cup"
+    chat:send "pay"
+    chat:pay()
+    assert.equal("Paid, thanks.", chat:text())
+    assert.equal(1, chat.order_id)
+    chat:fails "boom"
+  end)
+
+  it("is the same shopper on the fresh bot, with nothing of the last it", function()
+    assert.same({}, chat.replies)
+    assert.is_nil(chat.failed)
+    assert.is_nil(chat.order_id)
+    assert.same({}, chat:pushed())
+    local other = testing.conversation()
+    other:send "hi"
+    other:send "cup"
+    other:send "pay" -- order 1 of the fresh store is another shopper's
+    assert.is_nil(chat:last_order())
+    chat:send "hi"
+    assert.equal("Hello.", chat:text())
+    chat:send "cup"
+    chat:send "pay"
+    chat:pay()
+    assert.equal("Paid, thanks.", chat:pushed_text())
+  end)
+end)
+
 describe("a shared block", function()
   testing.share()
   local chat
