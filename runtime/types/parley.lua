@@ -113,14 +113,14 @@ function Conversation:track(name, props) end
 ---@return parley.Shortage|nil short what ran out, with "out_of_stock"
 function Conversation:checkout() end
 
----What c:checkout() names when stock ran short (docs/commerce.md).
+---What c:checkout(), cart:add and cart:set_qty name when stock is short (docs/commerce.md).
 ---@class parley.Shortage
 ---@field sku string the product
 ---@field title string its title in the shopper's locale
 ---@field option? string the option whose choice ran short ("colour"); nil when the product itself did
 ---@field value? string that choice's value ("red")
 ---@field choice_title? string that choice's title in the shopper's locale ("Red")
----@field wanted integer the units all the cart's lines want of it
+---@field wanted integer the units all the cart's lines want of it (for cart:add and set_qty: with the change asked for)
 ---@field available integer the units left
 ---@field lines integer[] the indexes of the cart lines that draw on it, in order
 
@@ -246,13 +246,13 @@ local Cart = {}
 
 ---Adds a product (or merges with an equal line); checks the live stock.
 ---```lua
----local line, why, what = c.cart:add("latte", { qty = 2, options = { size = "large" } })
+---local line, why, short = c.cart:add("latte", { qty = 2, options = { size = "large" } })
 ---```
 ---@param product parley.Product|string a product or its sku
 ---@param opts? { qty?: integer, options?: table<string, string|string[]> }
 ---@return parley.CartLine|nil line
 ---@return "out_of_stock"|nil why
----@return parley.Product|parley.OptionChoice|nil what the product or option choice that is short
+---@return parley.Shortage|nil short what is short, named as c:checkout() names it
 function Cart:add(product, opts) end
 
 ---Removes a line by number or sku.
@@ -265,7 +265,7 @@ function Cart:remove(which) end
 ---@param n integer
 ---@return boolean|nil ok true; false when there is no such line
 ---@return "out_of_stock"|nil why
----@return parley.Product|parley.OptionChoice|nil what
+---@return parley.Shortage|nil short what is short, as cart:add names it
 function Cart:set_qty(which, n) end
 
 ---Empties the cart.

@@ -160,19 +160,36 @@ local function in_cart(self, sku, name, value)
   return n
 end
 
--- The choice of option name = value if it has fewer units left than the
--- cart would hold with qty more.
+-- What ran short, named as c:checkout() names it (docs/commerce.md): the
+-- product (sku, its title in the shopper's locale) and, for an option
+-- choice, option, value and choice_title; the units the cart would want
+-- with this change and the units left; the cart lines that draw on it.
+local function shortage(self, p, wanted, left, name, value, choice)
+  local shown = self.view:get(p.sku) or p
+  return {
+    sku = p.sku, title = shown.title, option = name, value = value,
+    choice_title = choice and (shown:option(name, value) or choice).title or nil,
+    wanted = wanted, available = math.max(left, 0),
+    lines = self:lines_with(p.sku, name, value),
+  }
+end
+
+-- The shortage of option name = value if that choice has fewer units left
+-- than the cart would hold with qty more.
 local function short_choice(self, p, name, value, qty)
   local choice = p:option(name, value)
   local left = choice and choice.stock
-  if left ~= nil and in_cart(self, p.sku, name, value) + qty > left then return choice end
+  if left == nil then return nil end
+  local wanted = in_cart(self, p.sku, name, value) + qty
+  if wanted > left then return shortage(self, p, wanted, left, name, value, choice) end
 end
 
--- The product or choice with fewer units left than the cart would hold
--- with qty more, or nil.
+-- The shortage of the product or of a choice of it with fewer units left
+-- than the cart would hold with qty more, or nil.
 local function short_of(self, p, options, qty)
   local left = p.stock
-  if left ~= nil and in_cart(self, p.sku) + qty > left then return p end
+  local wanted = left ~= nil and in_cart(self, p.sku) + qty
+  if wanted and wanted > left then return shortage(self, p, wanted, left) end
   local names = util.sorted_keys(options)
   for k = 1, #names do
     local name = names[k]
@@ -191,8 +208,8 @@ end
 
 -- cart:add(product or sku [, {qty = 1, options = {size = "large",
 -- toppings = {"olives", "basil"}}}]) -> line, or nil, "out_of_stock" and
--- the product or option choice that has too few units left (what the cart
--- already holds counts). Option deltas are added to the unit price. An
+-- the shortage of the product or option choice that has too few units left
+-- (what the cart already holds counts), as c:checkout() names one. Option deltas are added to the unit price. An
 -- unknown option value, a list for a single option, more values than a
 -- multiple option's max, a required option left out, or a product in
 -- another currency than the cart are mistakes and raise.
@@ -247,7 +264,7 @@ end
 
 -- Sets the quantity of a line (by index or sku); 0 removes it. Returns
 -- true, false when there is no such line, or nil, "out_of_stock" and the
--- product or choice when more units are asked for than are left.
+-- shortage (as cart:add's) when more units are asked for than are left.
 function cart:set_qty(which, qty)
   if math.type(qty) ~= "integer" or qty < 0 then error("cart:set_qty: qty must be an integer >= 0", 2) end
   local i = line_index(self, which)

@@ -62,6 +62,15 @@ local function say_cart(c)
   c:say_text(table.concat(lines, "; "))
 end
 
+-- A shortage, as c:checkout(), cart:add and cart:set_qty name it:
+-- "out_of_stock latte milk=oat (Latte, Oat milk) wants 2, 1 left, lines 1,2"
+local function shortage_text(short)
+  local choice = short.option and string.format(" %s=%s", short.option, short.value) or ""
+  local titles = short.title .. (short.option and (", " .. short.choice_title) or "")
+  return string.format("out_of_stock %s%s (%s) wants %d, %d left, lines %s", short.sku, choice, titles,
+    short.wanted, short.available, table.concat(short.lines, ","))
+end
+
 local commands = {}
 
 function commands.find(c, arg) c:say_text("found: " .. skus(c.catalog:search(arg))) end
@@ -83,7 +92,7 @@ function commands.add(c, arg)
   local options, qty = parse_add(p, rest)
   local line, why, what = c.cart:add(sku, { options = options, qty = qty })
   if not line then
-    c:say_text(string.format("%s: %s (%s left)", why, what.title, units(what.stock)))
+    c:say_text(why == "out_of_stock" and shortage_text(what) or tostring(why))
     return
   end
   c:say_text(string.format("added %s x%d @ %d", sku, line.qty, line.unit_price))
@@ -93,23 +102,16 @@ function commands.qty(c, arg)
   local sku, n = arg:match("^(%S+)%s+(%d+)$")
   local which = math.tointeger(tonumber(sku)) or sku -- a line number or a sku
   local ok, why, what = c.cart:set_qty(which, math.tointeger(tonumber(n)))
-  c:say_text(ok and "qty set" or string.format("%s: %s", tostring(why), what and what.title or "-"))
+  c:say_text(ok and "qty set" or what and shortage_text(what) or tostring(why))
 end
 
--- "no order: out_of_stock latte milk=oat (Latte, Oat milk) wants 2, 1 left, lines 1,2"
-local function say_short(c, short)
-  local choice = short.option and string.format(" %s=%s", short.option, short.value) or ""
-  local titles = short.title .. (short.option and (", " .. short.choice_title) or "")
-  c:say_text(string.format("no order: out_of_stock %s%s (%s) wants %d, %d left, lines %s", short.sku, choice, titles,
-    short.wanted, short.available, table.concat(short.lines, ",")))
-end
 
 function commands.pay(c)
   local order, why, short = c:checkout()
   if order then
     c:say_text("order " .. order.id .. " " .. order.payment_url)
   elseif why == "out_of_stock" then
-    say_short(c, short)
+    c:say_text("no order: " .. shortage_text(short))
   else
     c:say_text("no order: " .. why)
   end

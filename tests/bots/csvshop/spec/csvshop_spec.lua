@@ -142,18 +142,21 @@ describe("options in the cart", function()
 end)
 
 describe("stock", function()
+  -- cart:add and cart:set_qty name what ran short as c:checkout() does:
+  -- the product, the choice, the units the cart would want and those left,
+  -- and the lines that already draw on it
   it("refuses an option choice that has too few units left, counting what the cart holds", function()
     local chat = shop()
     chat:send "add latte milk=soy"
-    assert.equal("out_of_stock: Soy milk (0 left)", chat:text())
+    assert.equal("out_of_stock latte milk=soy (Latte, Soy milk) wants 1, 0 left, lines ", chat:text())
     chat:send "add latte size=small milk=oat"
     assert.equal("added latte x1 @ 420", chat:text())
     chat:send "add latte size=large milk=oat 2"
-    assert.equal("out_of_stock: Oat milk (2 left)", chat:text())
+    assert.equal("out_of_stock latte milk=oat (Latte, Oat milk) wants 3, 2 left, lines 1", chat:text())
     chat:send "add latte size=large milk=oat"
     assert.equal("added latte x1 @ 510", chat:text())
     chat:send "qty 1 2"
-    assert.equal("out_of_stock: Oat milk", chat:text())
+    assert.equal("out_of_stock latte milk=oat (Latte, Oat milk) wants 3, 2 left, lines 1,2", chat:text())
     chat:send "add latte size=large milk=whole 5"
     assert.equal("added latte x5 @ 470", chat:text())
   end)
@@ -163,15 +166,15 @@ describe("stock", function()
     chat:send "add muffin 2"
     assert.equal("added muffin x2 @ 250", chat:text())
     chat:send "add muffin"
-    assert.equal("out_of_stock: Muffin (2 left)", chat:text())
+    assert.equal("out_of_stock muffin (Muffin) wants 3, 2 left, lines 1", chat:text())
     chat:send "qty muffin 3"
-    assert.equal("out_of_stock: Muffin", chat:text())
+    assert.equal("out_of_stock muffin (Muffin) wants 3, 2 left, lines 1", chat:text())
     chat:send "qty muffin 1"
     assert.equal("qty set", chat:text())
     chat:send "add muffin"
     assert.equal("added muffin x2 @ 250", chat:text())
     chat:send "add gone"
-    assert.equal("out_of_stock: Sold-out Cookie (0 left)", chat:text())
+    assert.equal("out_of_stock gone (Sold-out Cookie) wants 1, 0 left, lines ", chat:text())
   end)
 
   it("takes what a paid order bought from the live stock: sold out at once, no reload", function()
@@ -202,13 +205,13 @@ describe("stock", function()
     other:send "tag food"
     assert.equal("tag: pizza,muffin", other:text())
     other:send "add scone"
-    assert.equal("out_of_stock: Scone (0 left)", other:text())
+    assert.equal("out_of_stock scone (Scone) wants 1, 0 left, lines ", other:text())
     -- the option choice's stock went the same way; the other choices stay
     other:send "show pizza"
     assert.truthy(other:says "ham(Ham 90)=0/no")
     assert.truthy(other:says "olives(Olives 50)=-/yes")
     other:send "add pizza crust=thin toppings=ham"
-    assert.equal("out_of_stock: Ham (0 left)", other:text())
+    assert.equal("out_of_stock pizza toppings=ham (Pizza, Ham) wants 1, 0 left, lines ", other:text())
     other:send "add pizza crust=thin toppings=olives"
     assert.equal("added pizza x1 @ 950", other:text())
   end)

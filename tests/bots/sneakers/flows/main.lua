@@ -44,9 +44,12 @@ return {
           return "shop"
         end
       end
-      local line, _, what = c.cart:add(p, { options = options })
-      if not line then
-        c:say("none_left", { title = what.title })
+      local line, _, short = c.cart:add(p, { options = options })
+      if short and short.option then -- named as c:checkout() names it
+        c:say("none_left_choice", { title = short.title, choice = short.choice_title, available = short.available })
+        return "shop"
+      elseif not line then
+        c:say("none_left", { title = short.title })
         return "shop"
       end
       c:say("added", { title = p.title, options = option_titles(p, line.options) })

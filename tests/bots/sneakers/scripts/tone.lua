@@ -17,6 +17,7 @@ return {
       didnt_catch = "Sorry, which shoe?",
       which_options = "Which size and colour?",
       none_left = "Sorry, no {title} left.",
+      none_left_choice = "Sorry, only {available} of the {title} in {choice} left.",
       fallback = "Something broke.",
     },
     es = {
@@ -33,6 +34,7 @@ return {
       didnt_catch = "Perdona, ¿qué zapatilla?",
       which_options = "¿Qué talla y color?",
       none_left = "Lo siento, no queda {title}.",
+      none_left_choice = "Lo siento, solo quedan {available} de la {title} en {choice}.",
       fallback = "Algo falló.",
     },
   },

@@ -63,6 +63,25 @@ describe("checkout names the option choice that ran short", function()
   end)
 end)
 
+describe("adding to the cart", function()
+  it("names a choice that has too few pairs left as checkout does: the shoe, the colour, the pairs left", function()
+    testing.stock("runner/colour=red", 1)
+    testing.stock("runner/colour=blue", 5)
+    testing.stock("trail", 1)
+    local chat = shop()
+    chat:send "runner 42 red"
+    chat:send "runner 43 red"
+    assert.equal("Sorry, only 1 of the Runner in Red left.", chat:text())
+    chat:send "trail 42"
+    chat:send "trail 43"
+    assert.equal("Sorry, no Trail left.", chat:text())
+    testing.stock("runner/colour=red", 0)
+    local es = shop { locale = "es" }
+    es:send "corredora 42 roja"
+    assert.equal("Lo siento, solo quedan 0 de la Corredora en Roja.", es:text())
+  end)
+end)
+
 describe("a finished conversation", function()
   it("answers 'where is my order?' after paying, without greeting again", function()
     testing.stock("runner/colour=blue", 5)

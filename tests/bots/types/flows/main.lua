@@ -1,6 +1,6 @@
 -- The types fixture: it reports the names the live objects of a turn have
 -- (the conversation, the message, cart, catalog, a product, an option and
--- its choice, the modules), for spec/types_spec.lua to compare with the
+-- its choice, what cart:add names as short, the modules), for spec/types_spec.lua to compare with the
 -- LuaLS definitions in runtime/types/. The spec's first message is the
 -- list of declared names to read (fields that a metatable computes, such
 -- as p.stock, are found only by reading them); then a sub-flow returns (so
@@ -53,7 +53,9 @@ return {
 
   back = function(c, msg)
     local tee = c.catalog:get("tee")
+    local _, _, short = c.cart:add("tee", { qty = 3, options = { colour = { "red" } } }) -- 4 red of 3
     report(c, {
+      ["parley.Shortage"] = short,
       ["parley.Conversation"] = c, ["parley.Message"] = msg, ["parley.Cart"] = c.cart,
       ["parley.Catalog"] = c.catalog, ["parley.Product"] = tee, ["parley.Option"] = tee.options.colour,
       ["parley.OptionChoice"] = tee.options.colour[1],
