@@ -18,6 +18,8 @@
 struct pl_coverage {
     json_t *steps;     /* "flow.step" -> {"reached": bool, "at": "file:line"?} */
     json_t *templates; /* locale -> {key -> bool} */
+    char *load_error;  /* why a state of the bot never came to be, or NULL */
+    int gathered;      /* states counted */
 };
 
 pl_coverage *pl_coverage_new(void) {
@@ -31,7 +33,12 @@ void pl_coverage_free(pl_coverage *cov) {
     if (!cov) return;
     json_decref(cov->steps);
     json_decref(cov->templates);
+    free(cov->load_error);
     free(cov);
+}
+
+void pl_coverage_note_unloaded(pl_coverage *cov, const char *why) {
+    if (!cov->load_error) cov->load_error = pl_strdup(why ? why : "no reason given");
 }
 
 /* Calls parley.coverage.<fn>() in the bot's current state; its result, as
@@ -92,6 +99,7 @@ int pl_coverage_gather(pl_coverage *cov, pl_bot *bot, char **err) {
     merge_steps(cov->steps, json_object_get(report, "steps"));
     merge_templates(cov->templates, json_object_get(report, "templates"));
     json_decref(report);
+    cov->gathered++;
     return PL_OK;
 }
 
@@ -154,10 +162,18 @@ static json_t *templates_json(const pl_coverage *cov) {
 }
 
 json_t *pl_coverage_json(const pl_coverage *cov) {
-    return json_pack("{s:o, s:o}", "steps", steps_json(cov), "templates", templates_json(cov));
+    json_t *report = json_pack("{s:o, s:o}", "steps", steps_json(cov), "templates", templates_json(cov));
+    if (cov->load_error) json_object_set_new(report, "load_error", json_string(cov->load_error));
+    return report;
 }
 
 void pl_coverage_print(const pl_coverage *cov, FILE *out) {
+    if (cov->load_error && cov->gathered == 0) {
+        fprintf(out, "coverage: nothing counted: the bot's scripts did not load: %s\n", cov->load_error);
+        return;
+    }
+    if (cov->load_error)
+        fprintf(out, "coverage: not counted while the bot's scripts did not load: %s\n", cov->load_error);
     json_t *report = pl_coverage_json(cov);
     json_t *steps = json_object_get(report, "steps"), *templates = json_object_get(report, "templates");
     fprintf(out, "coverage: steps reached %lld/%lld, templates reached %lld/%lld\n",

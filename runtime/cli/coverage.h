@@ -26,12 +26,18 @@ int pl_coverage_watch(pl_bot *bot, char **err);
  * the state goes (the app closes). PL_OK, or PL_ERR with *err (new). */
 int pl_coverage_gather(pl_coverage *cov, pl_bot *bot, char **err);
 
+/* Notes that a state of the bot never came to be: its scripts did not
+ * load, for the reason why (the first one noted is reported). */
+void pl_coverage_note_unloaded(pl_coverage *cov, const char *why);
+
 /* The report as JSON (new): {"steps": {"reached", "total", "unreached":
  * [{"step", "at"}]}, "templates": {"reached", "total", "unreached":
- * [{"locale", "key"}]}}, lists sorted. */
+ * [{"locale", "key"}]}}, lists sorted; and "load_error" when the bot's
+ * scripts did not load (what they would have run was not counted). */
 json_t *pl_coverage_json(const pl_coverage *cov);
 
-/* The report for a person: a summary line, then what was not reached. */
+/* The report for a person: a summary line, then what was not reached;
+ * or, when the scripts never loaded, why nothing was counted. */
 void pl_coverage_print(const pl_coverage *cov, FILE *out);
 
 #endif

@@ -460,6 +460,7 @@ static int open_app(spec_world *world, char **err) {
     }
     pl_bot *bot = pl_app_bot(world->app, 0);
     char *why = NULL;
+    if (world->coverage && !pl_bot_vm(bot)) pl_coverage_note_unloaded(world->coverage, pl_bot_error(bot));
     if (world->coverage && pl_bot_vm(bot) && pl_coverage_watch(bot, &why) != PL_OK) {
         fprintf(stderr, "parley test: coverage: %s\n", why);
         free(why);

@@ -145,6 +145,23 @@ check(status == 0 and {"locale": "en", "key": "hello"} in unreached
       and {"locale": "es", "key": "hello"} not in unreached and "ok 1 - greets in Spanish" in lines(out),
       "busted's options still reach busted beside --coverage (--filter)", out + err)
 
+with tempfile.TemporaryDirectory() as tmp:
+    # a bot whose scripts do not load: coverage says why instead of "0/0"
+    import shutil
+    broken = os.path.join(tmp, "broken")
+    shutil.copytree(os.path.join(HERE, "coverage"), broken)
+    with open(os.path.join(broken, "scripts", "tone.lua"), "w") as f:
+        f.write("return {\n")
+    run = subprocess.run([PARLEY, "test", broken, "--coverage"], capture_output=True, text=True, timeout=120)
+    check(run.returncode != 0 and "coverage: nothing counted: the bot's scripts did not load: "
+          "scripts/tone.lua:2: unexpected symbol near <eof>" in lines(run.stdout) and "0/0" not in run.stdout,
+          "--coverage on a bot that does not load prints the load error, not 0/0", run.stdout + run.stderr)
+    run = subprocess.run([PARLEY, "test", broken, "--coverage=-"], capture_output=True, text=True, timeout=120)
+    start = run.stdout.find("\n{")
+    report = json.loads(run.stdout[start:]) if start >= 0 else {}
+    check(report.get("load_error") == "scripts/tone.lua:2: unexpected symbol near <eof>",
+          "--coverage=- has the load error as load_error", run.stdout + run.stderr)
+
 status, out, err = parley_test("coverage", "--coverage=/no/such/folder/report.json")
 check(status != 0 and "cannot write the coverage report to /no/such/folder/report.json" in err,
       "a coverage file that cannot be written fails the run and says so", out + err)

@@ -89,8 +89,9 @@ function coverage.watch()
 end
 
 -- report() -> {steps = {["flow.step"] = {reached =, at = "file:line"}},
--- templates = {locale = {key = reached}}}: everything the bot has, each
--- with whether the specs reached it in this state.
+-- templates = {locale = {key = reached}}}: everything the bot has (the
+-- templates of its manifest's locales), each with whether the specs
+-- reached it in this state.
 function coverage.report()
   local bot = engine.bot
   local steps, templates = {}, {}
@@ -105,11 +106,14 @@ function coverage.report()
   end
   if bot.tone then
     for locale, keys in pairs(bot.tone.templates) do
+      -- (texts of a locale bot.json does not have are never said)
+      if not bot.locale_set[locale] then goto next_locale end
       local list = {}
       for key in next, keys do
         if type(key) == "string" then list[key] = (reached.templates[locale] or {})[key] == true end
       end
       templates[locale] = list
+      ::next_locale::
     end
   end
   return { steps = steps, templates = templates }

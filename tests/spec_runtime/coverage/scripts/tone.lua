@@ -1,5 +1,6 @@
 -- scripts/tone.lua: English and Spanish; "bye" and "ask_note" and "noted"
--- are never said by the specs, nor the Spanish "echo".
+-- are never said by the specs, nor the Spanish "echo". The French texts
+-- are of a locale bot.json does not have: coverage leaves them out.
 return {
   templates = {
     en = {
@@ -19,6 +20,10 @@ return {
       noted = "Anotado.",
       bye = "Adiós.",
       fallback = "Algo falló.",
+    },
+    fr = {
+      hello = "Bonjour.",
+      fallback = "Oups.",
     },
   },
 }
