@@ -57,6 +57,7 @@ function testing.order(id) end
 function testing.share() end
 
 ---The bot starts afresh now, as at the start of an `it`: empty store, stock, clock, errors.
+---Every conversation forgets its last replies, error, confirmed order and pushed() mark.
 function testing.reset() end
 
 ---One shopper in a spec.
@@ -70,13 +71,15 @@ function testing.reset() end
 local Chat = {}
 
 ---The web chat's panel opened (webchat.greet_on_open): a conversation that has not begun
----starts with the bot's greeting; any other is left as it is. Returns the replies.
+---starts with the bot's greeting; any other is left as it is. Returns the replies;
+---raises at the spec's line when its turn failed (chat:fails{open = true} expects that).
 ---@return parley.Reply[]
 function Chat:open() end
 
----Sends a message whose turn is meant to fail: text, {payload = ...} or {tap = ...}.
+---Sends a message whose turn is meant to fail: text, {payload = ...}, {tap = ...} or
+---{open = true} (the panel's opening, as chat:open()).
 ---Returns the turn's error ("file:line: message"); raises when the turn did not fail.
----@param what string|{payload?: string, tap?: string|integer}
+---@param what string|{payload?: string, tap?: string|integer, open?: true}
 ---@return string err
 function Chat:fails(what) end
 
