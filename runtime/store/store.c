@@ -271,20 +271,6 @@ int pl_store_handoffs(pl_store *store, json_t **list, char **err) {
     return store->backend->handoffs(store, list, err);
 }
 
-char *pl_store_like_pattern(const char *search) {
-    size_t n = strlen(search);
-    char *out = malloc(2 * n + 3), *o = out;
-    if (!out) abort();
-    *o++ = '%';
-    for (const char *c = search; *c; c++) {
-        if (*c == '%' || *c == '_' || *c == '\\') *o++ = '\\';
-        *o++ = *c;
-    }
-    *o++ = '%';
-    *o = '\0';
-    return out;
-}
-
 int pl_store_handoffs_closed(pl_store *store, const pl_store_closed_query *q, json_t **list, char **err) {
     return store->backend->handoffs_closed(store, q, list, err);
 }

@@ -9,6 +9,9 @@
 #ifndef PL_STORE_BACKEND_H
 #define PL_STORE_BACKEND_H
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "store_types.h"
 
 /* How long a statement waits for a lock held by another connection once
@@ -147,8 +150,21 @@ static const char *const open_keys[] = {"bot", "channel", "user", "state", "reas
 #define KEY_COUNT(keys) ((int)(sizeof keys / sizeof *keys))
 
 /* A LIKE pattern (escape character '\\') that finds text containing
- * search: new, owned by the caller. */
-char *pl_store_like_pattern(const char *search);
+ * search: new, owned by the caller. (Here, not in store.c, which the
+ * backends do not call back into.) */
+static inline char *pl_store_like_pattern(const char *search) {
+    size_t n = strlen(search);
+    char *out = malloc(2 * n + 3), *o = out;
+    if (!out) abort();
+    *o++ = '%';
+    for (const char *c = search; *c; c++) {
+        if (*c == '%' || *c == '_' || *c == '\\') *o++ = '\\';
+        *o++ = *c;
+    }
+    *o++ = '%';
+    *o = '\0';
+    return out;
+}
 
 /* The backends' constructors (store.c calls them). */
 int pl_store_sqlite_open(const char *path, pl_store_sync sync, pl_store **out, char **err);
