@@ -22,6 +22,7 @@
 #include "core/bot.h"
 #include "core/modules.h"
 #include "sandbox/json_lua.h"
+#include "sandbox/vm.h"
 
 /* Where Debian's lua-check keeps luacheck's modules (luacheck.parser ...).
  * The package is for Lua 5.1; its parser runs unchanged on 5.4. */
@@ -58,9 +59,17 @@ static void add_file(file_list *list, char *path) {
 
 static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* Adds the .lua files under dir/rel (rel/a.lua, rel/sub/b.lua ...), in name
- * order, as paths relative to dir. */
-static void find_lua_files(const char *dir, const char *rel, file_list *list, int depth) {
+static int is_lua_file(const char *name) {
+    size_t len = strlen(name);
+    return len > 4 && strcmp(name + len - 4, ".lua") == 0;
+}
+
+/* Adds the .lua files of dir/rel, in name order, as paths relative to dir:
+ * only those right in it (as the loader reads flows/ and scripts/), or also
+ * those of its subfolders to a depth of 8 when deep (lib/, whose modules
+ * `require "lib.sub.x"` finds). A symlinked folder is never entered: a
+ * link to `..` would have the walk go round. */
+static void find_lua_files(const char *dir, const char *rel, file_list *list, int deep, int depth) {
     char *path = pl_strdupf("%s/%s", dir, rel);
     DIR *d = depth < 8 ? opendir(path) : NULL;
     free(path);
@@ -76,13 +85,13 @@ static void find_lua_files(const char *dir, const char *rel, file_list *list, in
     for (size_t i = 0; i < here.count; i++) {
         char *full = pl_strdupf("%s/%s", dir, here.items[i]);
         struct stat st;
+        int linked = lstat(full, &st) == 0 && S_ISLNK(st.st_mode);
         int is_dir = stat(full, &st) == 0 && S_ISDIR(st.st_mode);
         free(full);
-        size_t len = strlen(here.items[i]);
-        if (is_dir) {
-            find_lua_files(dir, here.items[i], list, depth + 1);
+        if (is_dir && deep && !linked) {
+            find_lua_files(dir, here.items[i], list, deep, depth + 1);
             free(here.items[i]);
-        } else if (len > 4 && strcmp(here.items[i] + len - 4, ".lua") == 0) {
+        } else if (!is_dir && is_lua_file(here.items[i])) {
             add_file(list, here.items[i]);
         } else {
             free(here.items[i]);
@@ -91,22 +100,94 @@ static void find_lua_files(const char *dir, const char *rel, file_list *list, in
     free(here.items);
 }
 
+/* --- the tooling state's budgets ------------------------------------------ */
+
+/* The scripts are the merchant's and may be hostile (a 14 MB file, a
+ * phrase list of thousands), so the tooling state has budgets too: its
+ * memory in all, and the instructions spent on each file (check.lua asks
+ * for a fresh budget before each one and reports the file that ran out). */
+#define CHECK_MEMORY_LIMIT ((size_t)512 << 20)
+#define CHECK_FILE_INSTRUCTIONS 400000000L
+#define HOOK_EVERY 10000
+/* the error the hook raises; check.lua tells it from others by this text */
+#define OVER_INSTRUCTIONS "over the check's instruction budget"
+
+typedef struct {
+    size_t used;
+    long spent; /* instructions since the last fresh_budget() */
+} tooling_budget;
+
+static void *tooling_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+    tooling_budget *b = ud;
+    size_t old = ptr ? osize : 0;
+    if (nsize == 0) {
+        free(ptr);
+        b->used -= old;
+        return NULL;
+    }
+    if (nsize > old && b->used + (nsize - old) > CHECK_MEMORY_LIMIT) return NULL;
+    void *p = realloc(ptr, nsize);
+    if (!p) return NULL;
+    b->used = b->used - old + nsize;
+    return p;
+}
+
+static void count_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    void *ud = NULL;
+    lua_getallocf(L, &ud);
+    tooling_budget *b = ud;
+    b->spent += HOOK_EVERY;
+    if (b->spent > CHECK_FILE_INSTRUCTIONS) {
+        lua_pushliteral(L, OVER_INSTRUCTIONS);
+        lua_error(L);
+    }
+}
+
+/* fresh_budget(): the next file's instructions start from zero */
+static int fresh_budget(lua_State *L) {
+    void *ud = NULL;
+    lua_getallocf(L, &ud);
+    ((tooling_budget *)ud)->spent = 0;
+    return 0;
+}
+
+/* The options check.run takes from here: its budgets and limits. */
+static void push_limits(lua_State *L) {
+    lua_createtable(L, 0, 5);
+    lua_pushcfunction(L, fresh_budget);
+    lua_setfield(L, -2, "fresh_budget");
+    lua_pushliteral(L, OVER_INSTRUCTIONS);
+    lua_setfield(L, -2, "over_instructions");
+    lua_pushinteger(L, CHECK_FILE_INSTRUCTIONS);
+    lua_setfield(L, -2, "instructions");
+    lua_pushinteger(L, (lua_Integer)(CHECK_MEMORY_LIMIT >> 20));
+    lua_setfield(L, -2, "memory_mb");
+    lua_pushinteger(L, PL_MAX_SCRIPT_FILE);
+    lua_setfield(L, -2, "max_file");
+}
+
 /* --- the static checks ---------------------------------------------------- */
 
 /* Runs parley.check over the bot's scripts in a new tooling state and adds
  * "file:line: message" to errors or warnings. Returns PL_ERR (with *err,
  * new) when the checks could not run at all. */
 static int run_static_checks(pl_bot *bot, pl_errors *errors, pl_errors *warnings, char **err) {
-    json_t *facts = pl_bot_ask_engine(bot, "facts", NULL);
+    char *failed = NULL;
+    json_t *facts = pl_bot_ask_engine_whole(bot, "facts", NULL, &failed);
     if (!facts) {
-        *err = pl_strdup("the static checks could not read the loaded bot (see the log line above)");
+        *err = pl_strdupf("the static checks could not read the loaded bot: %s", failed ? failed : "?");
+        free(failed);
         return PL_ERR;
     }
     file_list files = {0};
-    find_lua_files(pl_bot_dir(bot), "flows", &files, 0);
-    find_lua_files(pl_bot_dir(bot), "scripts", &files, 0);
-    find_lua_files(pl_bot_dir(bot), "lib", &files, 0);
-    lua_State *L = luaL_newstate();
+    find_lua_files(pl_bot_dir(bot), "flows", &files, 0, 0);
+    find_lua_files(pl_bot_dir(bot), "scripts", &files, 0, 0);
+    find_lua_files(pl_bot_dir(bot), "lib", &files, 1, 0);
+    tooling_budget budget = {0};
+    lua_State *L = lua_newstate(tooling_alloc, &budget);
+    if (!L) abort();
+    lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
     /* no sandbox here: the runtime's C modules find no pl_vm, so charge
      * and log nothing to one */
     *(void **)lua_getextraspace(L) = NULL;
@@ -135,7 +216,9 @@ static int run_static_checks(pl_bot *bot, pl_errors *errors, pl_errors *warnings
         lua_pushstring(L, files.items[i]);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
-    if (lua_pcall(L, 3, 1, 0) != LUA_OK) {
+    push_limits(L);
+    fresh_budget(L);
+    if (lua_pcall(L, 4, 1, 0) != LUA_OK) {
         const char *why = lua_tostring(L, -1);
         *err = pl_strdupf("the static checks failed: %s", why ? why : "?");
         goto done;

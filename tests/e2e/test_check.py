@@ -25,6 +25,16 @@ def parley_check(folder):
     return p.returncode, p.stdout.decode("utf-8")
 
 
+def small_bot(name, files, manifest=None):
+    """A bot that checks clean, with files added or replaced."""
+    base = {
+        "flows/main.lua": "return {\n  start = function(c)\n    c:say 'hello'\n    return 'start'\n  end,\n}\n",
+        "scripts/tone.lua": "return { templates = { en = { hello = 'hi', fallback = '?' } } }\n",
+    }
+    base.update(files)
+    return make_bot(name, base, manifest)
+
+
 def marked(rel, marker):
     """'rel:N' for the line of rel (in the fixture) holding marker."""
     for n, line in enumerate(read_file(os.path.join(MISTAKES, rel)).splitlines(), 1):
@@ -112,6 +122,97 @@ def body(tap):
 
     tap.case("a load error is reported as before, and the static checks wait for a bot that loads",
              load_errors_first, runs=1)
+
+    # --- hostile scripts: the checks' own budgets (each of these took the
+    # old check from 20 s to minutes; the 30 s timeout of parley_check fails
+    # them if a bound goes) ---
+
+    def too_large(run):
+        bot = small_bot("huge", {"lib/huge.lua": "local M = {}\nM.x = '%s'\nreturn M\n" % ("y" * (2 << 20))})
+        rc, out = parley_check(bot)
+        check.assertEqual(rc, 1, out)
+        check.assertEqual(out.splitlines(), [
+            "lib/huge.lua:1: the file is 2048 KB; a script file may have at most 1024 KB", "huge: 1 error"])
+
+    tap.case("a lib/ file over the loader's size limit is an error at the file, not parsed", too_large, runs=1)
+
+    def symlinked_folders(run):
+        bot = small_bot("links", {"lib/util.lua": "return { hi = function(c) return c:t 'hello' end }\n"})
+        for name in "abcdef":
+            os.symlink("..", os.path.join(bot, "lib", name))
+        rc, out = parley_check(bot)
+        check.assertEqual((rc, out), (0, "links: every script loads\n"))
+
+    tap.case("symlinked folders (six links to ..) are not walked round", symlinked_folders, runs=1)
+
+    def long_literal(run):
+        bot = small_bot("long", {"lib/say.lua": "return function(c) return c:say('%s') end\n" % ("k" * 20000)})
+        rc, out = parley_check(bot)
+        check.assertEqual(rc, 1, out)
+        check.assertEqual(out.splitlines(), [
+            "lib/say.lua:1: c:say: no template '%s...' in scripts/tone.lua" % ("k" * 64), "long: 1 error"])
+
+    tap.case("a 20 KB name is cut at 64 characters in the message and not searched for a near one", long_literal,
+             runs=1)
+
+    def many_phrases(run):
+        phrases = ", ".join("'w%d x%d'" % (i, i) for i in range(40000))
+        router = ("return {\n  a = { match = { en = { 'help' } }, run = function(c) return c:resume() end },\n"
+                  "  b = { match = { en = { %s,\n 'i need help' } }, run = function(c) return c:resume() end },\n}\n"
+                  % phrases)
+        rc, out = parley_check(small_bot("phrases", {"scripts/router.lua": router}))
+        check.assertEqual(rc, 0, out)
+        check.assertEqual(out.splitlines(), [
+            "warning: scripts/router.lua:4: phrase 'i need help' of intent 'b' never matches: "
+            "'help' of intent 'a' is tried first and is in it", "phrases: every script loads"])
+
+    tap.case("a router of 40,000 phrases is checked for hidden phrases without comparing each pair",
+             many_phrases, runs=1)
+
+    def instruction_budget(run):
+        # 3000 templates of 60 letters and calls of 60-letter keys none has:
+        # each call's did-you-mean compares its key with every template
+        keys = ["%s%04d" % ("t" * 56, i) for i in range(3000)]
+        tone = "return { templates = { en = {\n%s\n  hello = 'hi', fallback = '?' } } }\n" % "\n".join(
+            "  %s = 'x'," % k for k in keys)
+        calls = "\n".join("  c:say('%s%04d')" % ("u" * 56, i) for i in range(40))
+        bot = small_bot("budget", {"scripts/tone.lua": tone, "lib/calls.lua": "return function(c)\n%s\nend\n" % calls})
+        rc, out = parley_check(bot)
+        check.assertEqual(rc, 1, out)
+        lines = out.splitlines()
+        check.assertEqual(lines[0], "lib/calls.lua:1: not checked to the end: over the check's budget of 400000000 "
+                          "instructions a file (split the file)")
+        # what was found before the budget ran out is kept; the rest is not
+        check.assertLess(len(lines), 40, out)
+        check.assertRegex(lines[-1], r"^budget: \d+ errors$")
+
+    tap.case("a file that runs the checks out of their instruction budget is an error at the file",
+             instruction_budget, runs=1)
+
+    # --- bots that load and serve pass ---
+
+    def facts_over_a_turn(run):
+        rows = ["sku,title,price,currency,option:size"]
+        rows += ["p%d,Product %d,100,EUR,s = Small | m = Medium | l = Large" % (i, i) for i in range(2000)]
+        bot = small_bot("big_catalog", {"catalog.csv": "\n".join(rows) + "\n"},
+                        {"catalog": "catalog.csv", "limits": {"instructions": 50000}})
+        rc, out = parley_check(bot)
+        check.assertEqual((rc, out), (0, "big_catalog: every script loads\n"))
+
+    tap.case("a catalog whose facts cost more than a turn's budget (loading's applies) passes", facts_over_a_turn,
+             runs=1)
+
+    def windows_1252(run):
+        bot = small_bot("latin", {})
+        with open(os.path.join(bot, "scripts", "tone.lua"), "wb") as f:
+            f.write(b"return { templates = { en = {\n  hello = 'caf\xe9',\n  fallback = '?' } } }\n")
+        rc, out = parley_check(bot)
+        check.assertEqual(rc, 1, out)
+        check.assertEqual(out.splitlines(), [
+            "scripts/tone.lua:2: this text is not UTF-8 (was the file saved as Windows-1252 or Latin-1?): "
+            "save the file as UTF-8", "latin: 1 error"])
+
+    tap.case("a template saved as Windows-1252 is reported at its line", windows_1252, runs=1)
 
 
 if __name__ == "__main__":

@@ -31,13 +31,28 @@ local function distance(a, b)
   return prev[#b]
 end
 
+-- Names longer than this are neither searched for a near candidate nor
+-- printed whole: a 20 KB literal costs the search and the reader too much.
+local LONGEST_NAME = 64
+
+-- name as a message shows it: cut at LONGEST_NAME characters.
+local function shown(name)
+  name = tostring(name)
+  if #name <= LONGEST_NAME then return name end
+  return name:sub(1, LONGEST_NAME) .. "..."
+end
+
 -- " (did you mean 'x'?)" for the candidate closest to name, when it is
 -- close: at most a third of the name's letters away (one for short names).
+-- A candidate whose length alone is too far off is not compared.
 local function did_you_mean(name, candidates)
+  if #name > LONGEST_NAME then return "" end
   local best, best_d = nil, math.max(1, #name // 3) + 1
   for _, c in ipairs(candidates) do
-    local d = distance(name, c)
-    if d < best_d or (d == best_d and best and c < best) then best, best_d = c, d end
+    if #c <= LONGEST_NAME and math.abs(#c - #name) <= best_d then
+      local d = distance(name, c)
+      if d < best_d or (d == best_d and best and c < best) then best, best_d = c, d end
+    end
   end
   return best and string.format(" (did you mean '%s'?)", best) or ""
 end
@@ -179,7 +194,7 @@ local function check_steps(ast, file, flow, facts, report)
       for _, name in ipairs(literals_of(node[1], {})) do
         if not has[name] then
           report("error", file, node.line, string.format("returned '%s', but flow '%s' has no step '%s'%s",
-            name, flow, name, did_you_mean(name, steps)))
+            shown(name), flow, shown(name), did_you_mean(name, steps)))
         end
       end
       local call = node[1]
@@ -237,7 +252,7 @@ local function check_template(node, file, facts, report, warned)
     if (templates[locale] or {})[key] then anywhere = true end
   end
   if not anywhere then
-    report("error", file, node.line, string.format("%s: no template '%s' in scripts/tone.lua%s", call, key,
+    report("error", file, node.line, string.format("%s: no template '%s' in scripts/tone.lua%s", call, shown(key),
       did_you_mean(key, keys_of(templates[default]))))
     return
   end
@@ -284,14 +299,14 @@ end
 local function check_call(node, file, flow, facts, report)
   local name = literal(node[3])
   if name and not facts.flows[name] then
-    report("error", file, node.line, string.format("c:call: no flow '%s' (flows/%s.lua)%s", name, name,
+    report("error", file, node.line, string.format("c:call: no flow '%s' (flows/%s.lua)%s", shown(name), shown(name),
       did_you_mean(name, keys_of(facts.flows))))
   end
   local resume = literal(node[5])
   local steps = flow and facts.flows[flow]
   if resume and steps and not set_of(steps)[resume] then
     report("error", file, node.line, string.format("c:call: flow '%s' has no step '%s' to continue at%s",
-      flow, resume, did_you_mean(resume, steps)))
+      flow, shown(resume), did_you_mean(resume, steps)))
   end
 end
 
@@ -321,9 +336,9 @@ local function check_option(file, line, options, whose, where, name, value, repo
     report("error", file, line, text .. did_you_mean(missing, candidates))
   end
   if not options[name] then
-    say(string.format("option '%s'", name), name, keys_of(options))
+    say(string.format("option '%s'", shown(name)), name, keys_of(options))
   elseif value and not options[name][value] then
-    say(string.format("%s '%s'", name, value), value, keys_of(options[name]))
+    say(string.format("%s '%s'", shown(name), shown(value)), value, keys_of(options[name]))
   end
 end
 
@@ -338,7 +353,7 @@ local function check_cart_add(node, file, catalog, report)
   local sku = literal(node[3])
   if sku then
     if not catalog.by_sku[sku] then
-      report("error", file, node.line, string.format("cart:add: no product '%s' in the catalog%s", sku,
+      report("error", file, node.line, string.format("cart:add: no product '%s' in the catalog%s", shown(sku),
         did_you_mean(sku, keys_of(catalog.by_sku))))
       return
     end
@@ -377,18 +392,44 @@ end
 
 -- The router: phrases an earlier phrase hides ------------------------------------
 
--- The line of the string literal `phrase` inside intent `intent` of the
--- router's returned table (the intent's line when it is not a literal).
-local function phrase_line(ast, intent, phrase)
-  if not ast then return 1 end
-  local locals, fields = top_level(ast)
-  local pair = returned_fields(ast, locals, fields)[intent]
-  if not pair then return 1 end
-  local line = pair.line
-  walk(pair, function(node)
-    if node.tag == "String" and node[1] == phrase and line == pair.line then line = node.line end
-  end, true)
-  return line
+-- phrase_lines(ast)(intent, locale, phrase): the line of the string
+-- literal `phrase` in intent `intent` of the router's returned table,
+-- looked for first under the key `locale` (match = {es = {...}}), then
+-- anywhere in the intent; the intent's line when it is not a literal.
+local function phrase_lines(ast)
+  local intents = {}
+  if ast then
+    local locals, fields = top_level(ast)
+    intents = returned_fields(ast, locals, fields)
+  end
+  local cache = {}
+  -- first[text] = line of the first literal `text` under node
+  local function literal_lines(node)
+    local first = {}
+    walk(node, function(n)
+      if n.tag == "String" and not first[n[1]] then first[n[1]] = n.line end
+    end, true)
+    return first
+  end
+  local function lines_of(intent, locale)
+    local key = intent .. "\0" .. locale
+    if cache[key] == nil then
+      local pair = intents[intent]
+      local under = false
+      walk(pair and pair[2], function(n)
+        if not under and n.tag == "Pair" and literal(n[1]) == locale then under = literal_lines(n[2]) end
+      end, true)
+      cache[key] = under or {}
+      if cache[intent] == nil then cache[intent] = pair and literal_lines(pair) or {} end
+    end
+    return cache[key], cache[intent]
+  end
+  return function(intent, locale, phrase)
+    local pair = intents[intent]
+    if not pair then return 1 end
+    local in_locale, anywhere = lines_of(intent, locale)
+    return in_locale[phrase] or anywhere[phrase] or pair.line
+  end
 end
 
 -- The engine tries a locale's phrases in order (intents by name) and takes
@@ -396,41 +437,114 @@ end
 -- A phrase that holds an earlier phrase of another intent is then never
 -- the one matched: wherever it is found, the earlier one is too. A phrase
 -- that folds to nothing (only punctuation) is never found at all.
+--
+-- Comparing each phrase with every earlier one would take a router of
+-- thousands of phrases minutes, so an earlier phrase is looked up instead:
+-- a message without CJK characters holds a phrase as whole words only
+-- where the phrase's words are a run of the message's words. Only the
+-- phrases that may hold CJK characters (any byte from 0xE3, where CJK's
+-- code points begin at U+2E80; a word may end at a CJK character) are compared with
+-- each earlier phrase.
+
+-- The index of the earlier phrases (with `folded` text): by_text[folded] =
+-- {first = i, other = i of the first of another intent}, and the word
+-- counts they have.
+local function phrase_index()
+  return { by_text = {}, counts = {}, count_list = {} }
+end
+
+local function index_add(index, list, i)
+  local folded = list[i].folded
+  local entry = index.by_text[folded]
+  if not entry then
+    index.by_text[folded] = { first = i }
+    local n = select(2, folded:gsub(" ", "")) + 1
+    if not index.counts[n] then
+      index.counts[n] = true
+      index.count_list[#index.count_list + 1] = n
+    end
+  elseif not entry.other and list[entry.first].intent ~= list[i].intent then
+    entry.other = i
+  end
+end
+
+-- The first earlier phrase of another intent (its index) found in `later`
+-- as a run of its words, or nil.
+local function first_in_words(index, list, later)
+  local words = {}
+  for w in later.folded:gmatch("[^ ]+") do words[#words + 1] = w end
+  local best = nil
+  for _, n in ipairs(index.count_list) do
+    for start = 1, #words - n + 1 do
+      local entry = index.by_text[table.concat(words, " ", start, start + n - 1)]
+      if entry then
+        local i = list[entry.first].intent ~= later.intent and entry.first or entry.other
+        if i and (not best or i < best) then best = i end
+      end
+    end
+  end
+  return best
+end
+
+local function may_hold_cjk(folded)
+  return folded:find("[\xE2-\xFF]") ~= nil
+end
+
+local function first_hiding(index, list, j)
+  local later = list[j]
+  if not may_hold_cjk(later.folded) then return first_in_words(index, list, later) end
+  for i = 1, j - 1 do
+    local earlier = list[i]
+    if earlier.intent ~= later.intent and earlier.folded ~= "" and text.has_phrase(later.folded, earlier.folded) then
+      return i
+    end
+  end
+end
+
 local function check_router(ast, facts, report)
   local file = "scripts/router.lua"
+  local line_of = phrase_lines(ast)
   for _, locale in ipairs(facts.locales) do
     local list = facts.phrases[locale] or {}
+    local index = phrase_index()
     for j = 1, #list do
       local later = list[j]
       if later.folded == "" then
-        report("warning", file, phrase_line(ast, later.intent, later.text), string.format(
+        report("warning", file, line_of(later.intent, locale, later.text), string.format(
           "phrase '%s' of intent '%s' never matches: it has no letters or digits (punctuation is not matched)",
-          later.text, later.intent))
+          shown(later.text), later.intent))
       end
-      for i = 1, j - 1 do
+      local i = first_hiding(index, list, j)
+      if i then
         local earlier = list[i]
-        if earlier.intent ~= later.intent and earlier.folded ~= "" and text.has_phrase(later.folded, earlier.folded) then
-          report("warning", file, phrase_line(ast, later.intent, later.text), string.format(
-            "phrase '%s' of intent '%s' never matches: '%s' of intent '%s' is tried first and is in it",
-            later.text, later.intent, earlier.text, earlier.intent))
-          break
-        end
+        report("warning", file, line_of(later.intent, locale, later.text), string.format(
+          "phrase '%s' of intent '%s' never matches: '%s' of intent '%s' is tried first and is in it",
+          shown(later.text), later.intent, shown(earlier.text), earlier.intent))
       end
+      if later.folded ~= "" then index_add(index, list, j) end
     end
   end
 end
 
 -- The run -----------------------------------------------------------------
 
-local function parse(dir, file)
+-- The file's syntax tree, or nil, the error and its line. A file over
+-- the loader's size limit is not read (the loader refuses it too).
+local function parse(dir, file, max_size)
   local f = io.open(dir .. "/" .. file, "rb")
   if not f then return nil, "cannot be read" end
+  local size = f:seek("end")
+  if size > max_size then
+    f:close()
+    return nil, string.format("the file is %d KB; a script file may have at most %d KB", size >> 10, max_size >> 10)
+  end
+  f:seek("set")
   local source = f:read("a")
   f:close()
   local ok, ast = pcall(parser.parse, decoder.decode(source))
   if not ok then
-    local line = type(ast) == "table" and ast.line or 1
-    return nil, type(ast) == "table" and ast.msg or tostring(ast), line
+    if type(ast) ~= "table" then error(ast, 0) end -- a budget ran out
+    return nil, "luacheck's parser says " .. tostring(ast.msg), ast.line
   end
   return ast
 end
@@ -441,10 +555,50 @@ local function by_place(a, b)
   return a.message < b.message
 end
 
--- check.run(facts, dir, files) -> {{level =, file =, line =, message =}, ...}
--- in file and line order: facts is what parley.facts gave for the loaded
--- bot, files the bot's .lua files (flows/, scripts/, lib/) relative to dir.
-function check.run(facts, dir, files)
+-- String literals that are not UTF-8 text (a file saved as Windows-1252):
+-- what a shopper or a JSON reply gets from them is broken.
+local function check_encoding(ast, file, report)
+  walk(ast, function(node)
+    if node.tag == "String" and not utf8.len(node[1]) then
+      report("error", file, node.line,
+        "this text is not UTF-8 (was the file saved as Windows-1252 or Latin-1?): save the file as UTF-8")
+    end
+  end, true)
+end
+
+-- Checks one file's syntax tree.
+local function check_file(ast, file, facts, catalog, report, warned)
+  check_encoding(ast, file, report)
+  local flow = file:match("^flows/([^/]+)%.lua$")
+  if flow then check_steps(ast, file, flow, facts, report) end
+  walk(ast, function(node)
+    if node.tag ~= "Invoke" then return end
+    local method = literal(node[2])
+    if method == "say" or method == "t" then check_template(node, file, facts, report, warned)
+    elseif method == "call" then check_call(node, file, flow, facts, report) end
+  end, true)
+  if catalog then check_catalog(ast, file, catalog, report) end
+end
+
+-- What a check that ran out of a budget says.
+local function over_budget(err, limits)
+  if err == limits.over_instructions then
+    return string.format("not checked to the end: over the check's budget of %d instructions a file (split the file)",
+      limits.instructions)
+  elseif tostring(err):find("not enough memory", 1, true) then
+    return string.format("not checked to the end: over the check's memory budget of %d MB", limits.memory_mb)
+  end
+  return "not checked to the end: " .. tostring(err)
+end
+
+-- check.run(facts, dir, files, limits) -> {{level =, file =, line =,
+-- message =}, ...} in file and line order: facts is what parley.facts gave
+-- for the loaded bot, files the bot's .lua files (flows/, scripts/, lib/)
+-- relative to dir; limits = {fresh_budget =, over_instructions =,
+-- instructions =, memory_mb =, max_file =} (runtime/cli/check.c): each
+-- file gets a fresh instruction budget, and one that runs out of a budget
+-- is an error at the file.
+function check.run(facts, dir, files, limits)
   local list, report = reporter()
   local catalog = nil
   if facts.products and #facts.products > 0 then
@@ -453,23 +607,25 @@ function check.run(facts, dir, files)
   end
   local router_ast, warned = nil, {}
   for _, file in ipairs(files) do
-    local ast, err, line = parse(dir, file)
-    if not ast then
-      report("warning", file, line or 1, "not checked: luacheck's parser says " .. tostring(err))
-    else
-      local flow = file:match("^flows/([^/]+)%.lua$")
-      if flow then check_steps(ast, file, flow, facts, report) end
+    limits.fresh_budget()
+    local ok, err = pcall(function()
+      local ast, why, line = parse(dir, file, limits.max_file)
+      if not ast then
+        -- flows/ and scripts/ loaded, so there luacheck's parser disagrees
+        -- with Lua's (a warning); a lib/ module is only compiled when a
+        -- step requires it, in front of a shopper (an error)
+        local level = (file:match("^lib/") or not line) and "error" or "warning"
+        report(level, file, line or 1, line and level == "warning" and "not checked: " .. why or why)
+        return
+      end
       if file == "scripts/router.lua" then router_ast = ast end
-      walk(ast, function(node)
-        if node.tag ~= "Invoke" then return end
-        local method = literal(node[2])
-        if method == "say" or method == "t" then check_template(node, file, facts, report, warned)
-        elseif method == "call" then check_call(node, file, flow, facts, report) end
-      end, true)
-      if catalog then check_catalog(ast, file, catalog, report) end
-    end
+      check_file(ast, file, facts, catalog, report, warned)
+    end)
+    if not ok then report("error", file, 1, over_budget(err, limits)) end
   end
-  check_router(router_ast, facts, report)
+  limits.fresh_budget()
+  local ok, err = pcall(check_router, router_ast, facts, report)
+  if not ok then report("error", "scripts/router.lua", 1, over_budget(err, limits)) end
   table.sort(list, by_place)
   return list
 end
