@@ -3,7 +3,9 @@
 
 The fixture tests/check/mistakes/ loads, but holds one mistake of each kind
 the static checks find: each must be reported with its exact message at
-the line marked "MISTAKE" in the file, and nothing else. The bots that are
+the line marked "MISTAKE" in the file, and nothing else; tests/check/quiet/
+holds what must not be reported. Hostile bots (huge files, symlinks round,
+thousands of phrases) are made in a temporary folder. The bots that are
 meant to be right (the default bot, examples/*, tests/bots/* but the engine
 fixture, whose mistakes are deliberate) must pass with no error; the engine
 fixture's two deliberate template mistakes are found. A load error still
@@ -53,10 +55,17 @@ EXPECTED_ERRORS = [
     ("flows/main.lua", "no step 'sumary'",
      "returned 'sumary', but flow 'main' has no step 'sumary' (did you mean 'summary'?)"),
     ("flows/main.lua", "no 'en' text", "c:say: template 'farewell' has no text in the default locale 'en'"),
+    ("flows/more.lua", "no step 'finish'", "returned 'finish', but flow 'more' has no step 'finish'"),
+    ("flows/more.lua", "no template 'helpp'", "c:say: no template 'helpp' in scripts/tone.lua (did you mean 'help'?)"),
+    ("flows/more.lua", "split across lines",
+     "c:say: no template 'welcom' in scripts/tone.lua (did you mean 'welcome'?)"),
+    ("flows/more.lua", "{persona} not given",
+     "c:say: template 'welcome' (en, es) needs {persona}, but this call does not give it"),
     ("flows/order.lua", "no size 'xl'", "cart:add: product 'tee' has no size 'xl' (did you mean 'l'?)"),
     ("flows/order.lua", "no option 'color'", "cart:add: product 'cap' has no option 'color' (did you mean 'colour'?)"),
     ("flows/order.lua", "no colour 'green'", "no product of the catalog has colour 'green'"),
     ("flows/order.lua", "no option 'sizes'", "no product of the catalog has option 'sizes' (did you mean 'size'?)"),
+    ("lib/prices.lua", "a syntax error", "expected expression near '=' (a step that requires this module fails)"),
 ]
 
 EXPECTED_WARNINGS = [
@@ -92,6 +101,13 @@ def body(tap):
             check.assertNotIn("warning: scripts/router.lua", out, folder)
 
     tap.case("the default bot, the examples and the valid test bots pass with no false positives", valid_bots, runs=1)
+
+    def quiet(run):
+        rc, out = parley_check(os.path.join(ROOT, "tests", "check", "quiet"))
+        check.assertEqual((rc, out), (0, "quiet: every script loads\n"))
+
+    tap.case("client:call and log:t are not the conversation's, and files the loader does not read are not checked",
+             quiet, runs=1)
 
     def engine_fixture(run):
         rc, out = parley_check(os.path.join(ROOT, "tests", "bots", "engine"))

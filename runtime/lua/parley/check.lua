@@ -206,7 +206,10 @@ local function check_steps(ast, file, flow, facts, report)
     if step.tag == "Function" then
       check_function(step)
     elseif step.tag == "Table" then
-      check_function(resolve(field(step, "answer"), locals))
+      -- {ask =, answer =}, or `local q = {ask = ...}` with `function q.answer()`
+      local name = pair[2].tag == "Id" and pair[2][1]
+      local answer = field(step, "answer") or (name and fields[name] and fields[name].answer)
+      check_function(resolve(answer, locals))
     end
   end
 end
@@ -214,11 +217,11 @@ end
 -- Templates: keys and variables of c:say and c:t -------------------------------
 
 -- The placeholders' first names in a template ("drink" of {drink},
--- "order" of {order.id}), persona's left out: the persona gives those.
+-- "order" of {order.id}), {persona.x}'s left out: the persona gives those
+-- (a bare {persona} is looked up in the vars like any name).
 local function needed_names(template, out)
   for name in template:gmatch("{([%w_%.]+)}") do
-    local first = name:match("^[^.]+")
-    if first ~= "persona" then out[first] = true end
+    if name:sub(1, 8) ~= "persona." then out[name:match("^[^.]+")] = true end
   end
 end
 
@@ -378,14 +381,20 @@ local function check_cart_add(node, file, catalog, report)
   end
 end
 
+-- p:option(...) and p.options.x may be any object's in a lib/ module (a
+-- wrapper of another API): there they are only warnings.
 local function check_catalog(ast, file, catalog, report)
+  local products_report = report
+  if file:match("^lib/") then
+    products_report = function(_, ...) report("warning", ...) end
+  end
   walk(ast, function(node)
     if node.tag == "Invoke" and literal(node[2]) == "add" then
       check_cart_add(node, file, catalog, report)
     elseif node.tag == "Invoke" and literal(node[2]) == "option" and literal(node[3]) then
-      check_option(file, node.line, catalog.all, nil, "", literal(node[3]), literal(node[4]), report)
+      check_option(file, node[3].line, catalog.all, nil, "", literal(node[3]), literal(node[4]), products_report)
     elseif node.tag == "Index" and literal(node[2]) and node[1].tag == "Index" and literal(node[1][2]) == "options" then
-      check_option(file, node.line, catalog.all, nil, "", literal(node[2]), nil, report)
+      check_option(file, node[2].line, catalog.all, nil, "", literal(node[2]), nil, products_report)
     end
   end, true)
 end
@@ -544,7 +553,7 @@ local function parse(dir, file, max_size)
   local ok, ast = pcall(parser.parse, decoder.decode(source))
   if not ok then
     if type(ast) ~= "table" then error(ast, 0) end -- a budget ran out
-    return nil, "luacheck's parser says " .. tostring(ast.msg), ast.line
+    return nil, tostring(ast.msg), ast.line
   end
   return ast
 end
@@ -566,16 +575,67 @@ local function check_encoding(ast, file, report)
   end, true)
 end
 
+-- The names the conversation goes by in a file: `c`, and in a flow the
+-- first parameter of each step function, whatever it is named.
+local function context_names(ast, file)
+  local names = { c = true }
+  if not file:match("^flows/") then return names end
+  local locals, fields = top_level(ast)
+  local function add(fn)
+    fn = resolve(fn, locals)
+    if type(fn) == "table" and fn.tag == "Function" and fn[1][1] and fn[1][1].tag == "Id" then
+      names[fn[1][1][1]] = true
+    end
+  end
+  for _, pair in pairs(returned_fields(ast, locals, fields)) do
+    local step = resolve(pair[2], locals)
+    if step.tag == "Function" then
+      add(step)
+    elseif step.tag == "Table" then
+      local name = pair[2].tag == "Id" and pair[2][1]
+      add(field(step, "answer") or (name and fields[name] and fields[name].answer))
+      add(field(step, "ask") or (name and fields[name] and fields[name].ask))
+    end
+  end
+  return names
+end
+
+-- A call of the conversation's `method` — c:say("k", ...) or c.say(c, "k",
+-- ...) — as an Invoke node {receiver, "method", args...} whose line is the
+-- line of its first argument (of the method name without one), so that a
+-- call split across lines is reported where the name is; or nil when node
+-- is no call of a context's method (client:call(...), log:t(...)).
+local CONTEXT_METHODS = { say = true, t = true, call = true }
+
+local function context_call(node, contexts)
+  local receiver, method, first
+  if node.tag == "Invoke" then
+    receiver, method, first = node[1], literal(node[2]), 3
+  elseif node.tag == "Call" and node[1].tag == "Index" and node[2] and node[2].tag == "Id" then
+    receiver, method, first = node[1][1], literal(node[1][2]), 3
+    if not (receiver.tag == "Id" and node[2][1] == receiver[1]) then return nil end
+  else
+    return nil
+  end
+  if not (CONTEXT_METHODS[method] and receiver.tag == "Id" and contexts[receiver[1]]) then return nil end
+  local call = { tag = "Invoke", receiver, { tag = "String", method } }
+  for i = first, #node do call[#call + 1] = node[i] end
+  call.line = (call[3] and call[3].line) or (node.tag == "Invoke" and node[2].line) or node.line
+  return call
+end
+
 -- Checks one file's syntax tree.
 local function check_file(ast, file, facts, catalog, report, warned)
   check_encoding(ast, file, report)
   local flow = file:match("^flows/([^/]+)%.lua$")
   if flow then check_steps(ast, file, flow, facts, report) end
+  local contexts = context_names(ast, file)
   walk(ast, function(node)
-    if node.tag ~= "Invoke" then return end
-    local method = literal(node[2])
-    if method == "say" or method == "t" then check_template(node, file, facts, report, warned)
-    elseif method == "call" then check_call(node, file, flow, facts, report) end
+    local call = context_call(node, contexts)
+    if not call then return end
+    local method = call[2][1]
+    if method == "say" or method == "t" then check_template(call, file, facts, report, warned)
+    else check_call(call, file, flow, facts, report) end
   end, true)
   if catalog then check_catalog(ast, file, catalog, report) end
 end
@@ -614,8 +674,13 @@ function check.run(facts, dir, files, limits)
         -- flows/ and scripts/ loaded, so there luacheck's parser disagrees
         -- with Lua's (a warning); a lib/ module is only compiled when a
         -- step requires it, in front of a shopper (an error)
-        local level = (file:match("^lib/") or not line) and "error" or "warning"
-        report(level, file, line or 1, line and level == "warning" and "not checked: " .. why or why)
+        if not line then
+          report("error", file, 1, why)
+        elseif file:match("^lib/") then
+          report("error", file, line, why .. " (a step that requires this module fails)")
+        else
+          report("warning", file, line, "not checked: luacheck's parser says " .. why)
+        end
         return
       end
       if file == "scripts/router.lua" then router_ast = ast end

@@ -1,0 +1,14 @@
+-- Calls named like the conversation's whose receiver is something else:
+-- an HTTP client's call, a logger's t. Only c's are checked.
+local M = {}
+
+function M.fetch(client, log)
+  log:t("x")
+  return client:call("orders", { id = 1 })
+end
+
+function M.greet(c)
+  c:say "hello"
+end
+
+return M
