@@ -8,7 +8,7 @@ holds what must not be reported. Hostile bots (huge files, symlinks round,
 thousands of phrases) are made in a temporary folder. The bots that are
 meant to be right (the default bot, examples/*, tests/bots/* but the engine
 fixture, whose mistakes are deliberate) must pass with no error; the engine
-fixture's two deliberate template mistakes are found. A load error still
+fixture's two deliberate template mistakes and its sandbox probes are found. A load error still
 comes first, as before (the static checks need a bot that loads)."""
 
 import os
@@ -61,6 +61,12 @@ EXPECTED_ERRORS = [
      "c:say: no template 'welcom' in scripts/tone.lua (did you mean 'welcome'?)"),
     ("flows/more.lua", "{persona} not given",
      "c:say: template 'welcome' (en, es) needs {persona}, but this call does not give it"),
+    ("flows/more.lua", "no module 'socket'", "require: no module 'socket' in the sandbox: neither one of the "
+     "runtime's nor socket.lua in the bot folder"),
+    ("flows/more.lua", "'io' is not in the sandbox",
+     "'io' is not in the sandbox (docs/sandbox.md): a turn that reaches this line fails"),
+    ("flows/more.lua", "'os.getenv' is not in the sandbox",
+     "'os.getenv' is not in the sandbox (docs/sandbox.md): a turn that reaches this line fails"),
     ("flows/order.lua", "no size 'xl'", "cart:add: product 'tee' has no size 'xl' (did you mean 'l'?)"),
     ("flows/order.lua", "no option 'color'", "cart:add: product 'cap' has no option 'color' (did you mean 'colour'?)"),
     ("flows/order.lua", "no colour 'green'", "no product of the catalog has colour 'green'"),
@@ -116,14 +122,23 @@ def body(tap):
         main = read_file(os.path.join(ROOT, "tests", "bots", "engine", "flows", "main.lua")).splitlines()
         missing_var = next(n for n, line in enumerate(main, 1) if "actions.missing_var" in line)
         unknown = next(n for n, line in enumerate(main, 1) if "actions.unknown_template" in line)
+
+        def line_in(lines, marker):
+            return next(n for n, line in enumerate(lines, 1) if marker in line)
         check.assertEqual(errors, [
             "flows/main.lua:%d: c:say: template 'hello_name' (en, de) needs {name}, but this call does not give it"
             % missing_var,
             "flows/main.lua:%d: c:say: no template 'no_such_template' in scripts/tone.lua" % unknown,
-            "engine: 2 errors",
+            "flows/main.lua:%d: 'os.execute' is not in the sandbox (docs/sandbox.md): a turn that reaches this line "
+            "fails" % line_in(main, "os.execute="),
+            "flows/main.lua:%d: 'string.dump' is not in the sandbox (docs/sandbox.md): a turn that reaches this line "
+            "fails" % line_in(main, "string.dump="),
+            "flows/main.lua:%d: load: the sandbox compiles text only, never a binary chunk (mode 't')"
+            % line_in(main, '"binary="'),
+            "engine: 5 errors",
         ])
 
-    tap.case("the engine fixture's deliberate template mistakes are found", engine_fixture, runs=1)
+    tap.case("the engine fixture's deliberate template mistakes and sandbox probes are found", engine_fixture, runs=1)
 
     def load_errors_first(run):
         broken = make_bot("broken", {

@@ -8,6 +8,19 @@
 -- It runs in a tooling state of its own that only `parley check` makes
 -- (runtime/cli/check.c), never in a bot's sandbox: that state has io and
 -- finds luacheck through package.path.
+-- The standard library as the full Lua state has it (taken before anything
+-- else is loaded here): what a script may expect, which the sandbox may
+-- lack. STANDARD[name] = true, or {field = true} for a library table.
+local STANDARD = {}
+for name, value in pairs(_G) do
+  if type(value) == "table" and name ~= "_G" then
+    STANDARD[name] = {}
+    for k in pairs(value) do STANDARD[name][k] = true end
+  else
+    STANDARD[name] = true
+  end
+end
+
 local parser = require "luacheck.parser"
 local decoder = require "luacheck.decoder"
 local text = require "parley.text"
@@ -624,9 +637,126 @@ local function context_call(node, contexts)
   return call
 end
 
+-- The sandbox: globals and modules it does not have -----------------------------
+
+-- Calls fn(id, key) for each use of a global variable in the chunk: id is
+-- the Id node (no local of that name is in scope), key the literal field
+-- when it is indexed (`os.execute`: key "execute").
+local function each_global(ast, fn)
+  local scopes = {}
+  local expr, block
+  local function declared(name)
+    for i = #scopes, 1, -1 do
+      if scopes[i][name] then return true end
+    end
+    return false
+  end
+  local function declare(names)
+    for _, id in ipairs(names) do
+      if id.tag == "Id" then scopes[#scopes][id[1]] = true end
+    end
+  end
+  local function stat(node)
+    local tag = node.tag
+    if tag == "Local" then
+      expr(node[2])
+      declare(node[1])
+    elseif tag == "Localrec" then
+      declare(node[1])
+      expr(node[2])
+    elseif tag == "Fornum" then
+      for i = 2, #node - 1 do expr(node[i]) end
+      block(node[#node], { node[1] })
+    elseif tag == "Forin" then
+      expr(node[2])
+      block(node[3], node[1])
+    elseif tag == "While" then
+      expr(node[1])
+      block(node[2])
+    elseif tag == "Repeat" then -- the condition sees the body's locals
+      scopes[#scopes + 1] = {}
+      for _, s in ipairs(node[1]) do stat(s) end
+      expr(node[2])
+      scopes[#scopes] = nil
+    elseif tag == "If" then
+      for _, part in ipairs(node) do
+        if part.tag then expr(part) else block(part) end
+      end
+    elseif tag == "Do" then
+      block(node)
+    else
+      expr(node)
+    end
+  end
+  function block(stats, names)
+    scopes[#scopes + 1] = {}
+    declare(names or {})
+    for _, s in ipairs(stats) do stat(s) end
+    scopes[#scopes] = nil
+  end
+  function expr(node)
+    if type(node) ~= "table" then return end
+    if node.tag == "Id" then
+      if not declared(node[1]) then fn(node, nil) end
+    elseif node.tag == "Index" and node[1].tag == "Id" and literal(node[2]) then
+      if not declared(node[1][1]) then fn(node[1], literal(node[2])) end
+    elseif node.tag == "Function" then
+      block(node[2], node[1])
+    else
+      for i = 1, #node do expr(node[i]) end
+    end
+  end
+  block(ast)
+end
+
+local function set_of_names(list)
+  return list == true and true or set_of(list)
+end
+
+-- Whether require(name) finds a module: the runtime's, or a file of the
+-- bot folder (runtime/sandbox/vm.c's searcher: "lib.util" is lib/util.lua).
+local function module_found(name, modules, dir)
+  if modules[name] then return true end
+  if name == "" or name:find("^%.") or name:find("[^%w_%.%-]") or name:find("..", 1, true) then return false end
+  local f = io.open(dir .. "/" .. name:gsub("%.", "/") .. ".lua", "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
+local NOT_IN_SANDBOX = "%s is not in the sandbox (docs/sandbox.md): a turn that reaches this line fails"
+
+-- Globals of standard Lua the sandbox lacks (io, os.execute, dofile ...),
+-- require of a module it does not find, and load of a binary chunk.
+local function check_sandbox(ast, file, facts, dir, report)
+  local globals, modules = facts.globals or {}, set_of(facts.modules)
+  local has = {}
+  for name, fields in pairs(globals) do has[name] = set_of_names(fields) end
+  each_global(ast, function(id, key)
+    local name, standard = id[1], STANDARD[id[1]]
+    if standard and has[name] == nil then
+      report("error", file, id.line, string.format(NOT_IN_SANDBOX, "'" .. name .. "'"))
+    elseif key and type(standard) == "table" and standard[key] and type(has[name]) == "table" and not has[name][key] then
+      report("error", file, id.line, string.format(NOT_IN_SANDBOX, "'" .. name .. "." .. key .. "'"))
+    end
+  end)
+  walk(ast, function(node)
+    if node.tag ~= "Call" or node[1].tag ~= "Id" then return end
+    local fn = node[1][1]
+    if fn == "require" and literal(node[2]) and not module_found(literal(node[2]), modules, dir) then
+      local name = literal(node[2])
+      report("error", file, node[2].line, string.format(
+        "require: no module '%s' in the sandbox: neither one of the runtime's nor %s in the bot folder", shown(name),
+        shown(name:gsub("%.", "/") .. ".lua")))
+    elseif fn == "load" and literal(node[4]) and not literal(node[4]):find("t", 1, true) then
+      report("error", file, node[4].line, "load: the sandbox compiles text only, never a binary chunk (mode 't')")
+    end
+  end, true)
+end
+
 -- Checks one file's syntax tree.
-local function check_file(ast, file, facts, catalog, report, warned)
+local function check_file(ast, file, facts, catalog, report, warned, dir)
   check_encoding(ast, file, report)
+  check_sandbox(ast, file, facts, dir, report)
   local flow = file:match("^flows/([^/]+)%.lua$")
   if flow then check_steps(ast, file, flow, facts, report) end
   local contexts = context_names(ast, file)
@@ -684,7 +814,7 @@ function check.run(facts, dir, files, limits)
         return
       end
       if file == "scripts/router.lua" then router_ast = ast end
-      check_file(ast, file, facts, catalog, report, warned)
+      check_file(ast, file, facts, catalog, report, warned, dir)
     end)
     if not ok then report("error", file, 1, over_budget(err, limits)) end
   end

@@ -2,7 +2,8 @@
 -- checks of `parley check` (parley.check, which runs in a tooling state of
 -- its own and cannot see the bot's state): flows and steps, the tone's
 -- templates per locale, the router's phrases in the order they are matched,
--- and the catalog's products with their option names and values.
+-- the catalog's products with their option names and values, and the
+-- globals and modules the sandbox gives scripts.
 local json = require "json"
 local util = require "parley.util"
 
@@ -92,6 +93,35 @@ local function products_of(bot)
   return out
 end
 
+-- What the sandbox gives scripts, read from its own globals (so that the
+-- check follows runtime/sandbox/vm.c's allow list): globals[name] = true,
+-- or the sorted names in a library table; modules = what require finds
+-- besides the bot folder's files (package.preload and package.loaded).
+local function globals_of()
+  local out = {}
+  for name, value in pairs(_G) do
+    if type(name) == "string" then
+      if type(value) == "table" and name ~= "_G" then
+        local fields = {}
+        for k in pairs(value) do
+          if type(k) == "string" then fields[k] = true end
+        end
+        out[name] = sorted_array(fields)
+      else
+        out[name] = true
+      end
+    end
+  end
+  return out
+end
+
+local function modules_of()
+  local names = {}
+  for name in pairs(package.preload) do names[name] = true end
+  for name in pairs(package.loaded) do names[name] = true end
+  return sorted_array(names)
+end
+
 function facts.of(bot)
   return {
     locales = list_of(bot.locales),
@@ -100,6 +130,8 @@ function facts.of(bot)
     templates = templates_of(bot),
     phrases = phrases_of(bot),
     products = products_of(bot),
+    globals = globals_of(),
+    modules = modules_of(),
   }
 end
 

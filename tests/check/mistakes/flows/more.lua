@@ -21,4 +21,14 @@ return {
   end,
 
   question = question,
+
+  escape = function(c)
+    local prices = require "lib.prices"
+    local socket = require "socket" -- MISTAKE: no module 'socket'
+    io.write(prices.total(c.cart.items)) -- MISTAKE: 'io' is not in the sandbox
+    local home = os.getenv("HOME") -- MISTAKE: 'os.getenv' is not in the sandbox
+    local os = { execute = print }
+    os.execute(home, socket, os.time()) -- a local os: not the library
+    return "start"
+  end,
 }
