@@ -25,10 +25,17 @@
 #include "sandbox/vm.h"
 
 /* Where Debian's lua-check keeps luacheck's modules (luacheck.parser ...).
- * The package is for Lua 5.1; its parser runs unchanged on 5.4. */
+ * The package is for Lua 5.1; its parser runs unchanged on 5.4. The
+ * environment's PARLEY_LUACHECK_PATH (a package.path) names another place,
+ * such as luarocks's. */
 #ifndef PL_LUACHECK_PATH
 #define PL_LUACHECK_PATH "/usr/share/lua/5.1/?.lua"
 #endif
+
+static const char *luacheck_path(void) {
+    const char *path = getenv("PARLEY_LUACHECK_PATH");
+    return path && *path ? path : PL_LUACHECK_PATH;
+}
 
 static const char check_usage[] =
     "usage: parley check [BOT_DIR]\n"
@@ -194,7 +201,7 @@ static int run_static_checks(pl_bot *bot, pl_errors *errors, pl_errors *warnings
     luaL_openlibs(L);
     pl_modules_register(L);
     lua_getglobal(L, "package");
-    lua_pushstring(L, PL_LUACHECK_PATH);
+    lua_pushstring(L, luacheck_path());
     lua_setfield(L, -2, "path");
     lua_pushliteral(L, "");
     lua_setfield(L, -2, "cpath");
@@ -204,8 +211,13 @@ static int run_static_checks(pl_bot *bot, pl_errors *errors, pl_errors *warnings
     lua_pushliteral(L, "parley.check");
     if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
         const char *why = lua_tostring(L, -1);
-        *err = pl_strdupf("the static checks need luacheck's parser (Debian's lua-check: tools/deps.sh build): %s",
-                          why ? why : "?");
+        if (why && strstr(why, "module 'luacheck."))
+            *err = pl_strdupf("the static checks need luacheck's parser, which is not in %s: install Debian's "
+                              "lua-check (apt-get install lua-check), or set PARLEY_LUACHECK_PATH to where "
+                              "luacheck is (docs/authoring.md#parley-check)",
+                              luacheck_path());
+        else
+            *err = pl_strdupf("the static checks could not start: %s", why ? why : "?");
         goto done;
     }
     lua_getfield(L, -1, "run");

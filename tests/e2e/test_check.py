@@ -21,9 +21,9 @@ from harness import ROOT, check, make_bot, read_file, run_suite  # noqa: E402
 MISTAKES = os.path.join(ROOT, "tests", "check", "mistakes")
 
 
-def parley_check(folder):
+def parley_check(folder, env=None):
     p = subprocess.run([os.path.join(ROOT, "parley"), "check", folder], stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, timeout=30)
+                       stderr=subprocess.STDOUT, timeout=30, env=env)
     return p.returncode, p.stdout.decode("utf-8")
 
 
@@ -219,6 +219,17 @@ def body(tap):
 
     tap.case("a file that runs the checks out of their instruction budget is an error at the file",
              instruction_budget, runs=1)
+
+    def no_luacheck(run):
+        env = dict(os.environ, PARLEY_LUACHECK_PATH="/nowhere/?.lua")
+        rc, out = parley_check(small_bot("bare", {}), env)
+        check.assertEqual(rc, 1, out)
+        check.assertEqual(out.splitlines(), [
+            "the static checks need luacheck's parser, which is not in /nowhere/?.lua: install Debian's lua-check "
+            "(apt-get install lua-check), or set PARLEY_LUACHECK_PATH to where luacheck is "
+            "(docs/authoring.md#parley-check)", "bare: 1 error"])
+
+    tap.case("without luacheck's parser the message says exactly what to install", no_luacheck, runs=1)
 
     # --- bots that load and serve pass ---
 
