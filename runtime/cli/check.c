@@ -176,6 +176,31 @@ static void push_limits(lua_State *L) {
 
 /* --- the static checks ---------------------------------------------------- */
 
+typedef struct {
+    json_t *facts;
+    const char *dir;
+    const file_list *files;
+} check_args;
+
+/* Called protected, with parley.check and a check_args: its run(facts,
+ * dir, files, limits). Making the facts' tables counts in the memory
+ * budget, so that too must be able to fail with an error. */
+static int call_run(lua_State *L) {
+    const check_args *args = lua_touserdata(L, 2);
+    lua_getfield(L, 1, "run");
+    pl_json_push(L, args->facts);
+    lua_pushstring(L, args->dir);
+    lua_createtable(L, (int)args->files->count, 0);
+    for (size_t i = 0; i < args->files->count; i++) {
+        lua_pushstring(L, args->files->items[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    push_limits(L);
+    fresh_budget(L);
+    lua_call(L, 4, 1);
+    return 1;
+}
+
 /* Runs parley.check over the bot's scripts in a new tooling state and adds
  * "file:line: message" to errors or warnings. Returns PL_ERR (with *err,
  * new) when the checks could not run at all. */
@@ -220,17 +245,11 @@ static int run_static_checks(pl_bot *bot, pl_errors *errors, pl_errors *warnings
             *err = pl_strdupf("the static checks could not start: %s", why ? why : "?");
         goto done;
     }
-    lua_getfield(L, -1, "run");
-    pl_json_push(L, facts);
-    lua_pushstring(L, pl_bot_dir(bot));
-    lua_createtable(L, (int)files.count, 0);
-    for (size_t i = 0; i < files.count; i++) {
-        lua_pushstring(L, files.items[i]);
-        lua_rawseti(L, -2, (lua_Integer)i + 1);
-    }
-    push_limits(L);
-    fresh_budget(L);
-    if (lua_pcall(L, 4, 1, 0) != LUA_OK) {
+    check_args args = {facts, pl_bot_dir(bot), &files};
+    lua_pushcfunction(L, call_run);
+    lua_insert(L, -2);
+    lua_pushlightuserdata(L, &args);
+    if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
         const char *why = lua_tostring(L, -1);
         *err = pl_strdupf("the static checks failed: %s", why ? why : "?");
         goto done;
