@@ -244,6 +244,16 @@ def body(tap):
     tap.case("a catalog whose facts cost more than a turn's budget (loading's applies) passes", facts_over_a_turn,
              runs=1)
 
+    def forty_thousand_products(run):
+        rows = ["sku,title,price,currency,option:size"]
+        rows += ["p%d,Product %d,100,EUR,s = Small | m = Medium | l = Large" % (i, i) for i in range(40000)]
+        bot = small_bot("big_shop", {"catalog.csv": "\n".join(rows) + "\n"}, {"catalog": "catalog.csv"})
+        rc, out = parley_check(bot)
+        check.assertEqual((rc, out), (0, "big_shop: every script loads\n"))
+
+    tap.case("a CSV catalog of 40,000 products with 3 sizes loads (skus told apart by a hash) and checks",
+             forty_thousand_products, runs=1)
+
     def windows_1252(run):
         bot = small_bot("latin", {})
         with open(os.path.join(bot, "scripts", "tone.lua"), "wb") as f:
