@@ -5,7 +5,8 @@
  * compared with what the loaded bot has, and router phrases that an
  * earlier one hides. The static checks run in a tooling Lua state of their
  * own with luacheck's parser (Debian's lua-check), never in a bot's
- * sandbox. */
+ * sandbox; that state has budgets of its own (memory, instructions a file),
+ * since the scripts it reads may be hostile. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <lauxlib.h>
@@ -45,8 +46,11 @@ static const char check_usage[] =
     "scripts (with luacheck's Lua parser) for what would fail only when a shopper\n"
     "reaches it: a step name a flow lacks, a template key missing in a locale or a\n"
     "variable a c:say does not give, c:call of a missing flow, catalog options the\n"
-    "catalog lacks; and warns of router phrases an earlier one hides. Exits 1 if\n"
-    "there is any error (warnings do not fail). See docs/authoring.md.\n";
+    "catalog lacks, what the sandbox does not have (io, os.execute, require of a\n"
+    "missing module), a syntax error in lib/, text that is not UTF-8; and warns of\n"
+    "router phrases an earlier one hides. Exits 1 if there is any error (warnings\n"
+    "do not fail). Needs luacheck's parser (Debian's lua-check). See\n"
+    "docs/authoring.md.\n";
 
 /* --- the bot's script files ------------------------------------------------ */
 

@@ -735,7 +735,8 @@ local function check_sandbox(ast, file, facts, dir, report)
     local name, standard = id[1], STANDARD[id[1]]
     if standard and has[name] == nil then
       report("error", file, id.line, string.format(NOT_IN_SANDBOX, "'" .. name .. "'"))
-    elseif key and type(standard) == "table" and standard[key] and type(has[name]) == "table" and not has[name][key] then
+    elseif key and type(standard) == "table" and standard[key] and type(has[name]) == "table"
+        and not has[name][key] then
       report("error", file, id.line, string.format(NOT_IN_SANDBOX, "'" .. name .. "." .. key .. "'"))
     end
   end)
