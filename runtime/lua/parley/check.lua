@@ -641,8 +641,9 @@ end
 
 -- Calls fn(id, key) for each use of a global variable in the chunk: id is
 -- the Id node (no local of that name is in scope), key the literal field
--- when it is indexed (`os.execute`: key "execute").
-local function each_global(ast, fn)
+-- when it is indexed (`os.execute`: key "execute"); and assigned(name) for
+-- each global the chunk sets (`io = {...}`: its own, not the library).
+local function each_global(ast, fn, assigned)
   local scopes = {}
   local expr, block
   local function declared(name)
@@ -684,6 +685,17 @@ local function each_global(ast, fn)
       end
     elseif tag == "Do" then
       block(node)
+    elseif tag == "Set" then
+      for _, target in ipairs(node[1]) do
+        if target.tag == "Id" then
+          if not declared(target[1]) then assigned(target[1]) end
+        elseif target.tag == "Index" and target[1].tag == "Id" then
+          expr(target[2]) -- (setting a field of a library is no use of what it lacks)
+        else
+          expr(target)
+        end
+      end
+      expr(node[2])
     else
       expr(node)
     end
@@ -731,15 +743,19 @@ local function check_sandbox(ast, file, facts, dir, report)
   local globals, modules = facts.globals or {}, set_of(facts.modules)
   local has = {}
   for name, fields in pairs(globals) do has[name] = set_of_names(fields) end
-  each_global(ast, function(id, key)
-    local name, standard = id[1], STANDARD[id[1]]
+  local uses, own = {}, {}
+  each_global(ast, function(id, key) uses[#uses + 1] = { id = id, key = key } end,
+    function(name) own[name] = true end)
+  for _, use in ipairs(uses) do
+    local name, key = use.id[1], use.key
+    local standard = not own[name] and STANDARD[name]
     if standard and has[name] == nil then
-      report("error", file, id.line, string.format(NOT_IN_SANDBOX, "'" .. name .. "'"))
+      report("error", file, use.id.line, string.format(NOT_IN_SANDBOX, "'" .. name .. "'"))
     elseif key and type(standard) == "table" and standard[key] and type(has[name]) == "table"
         and not has[name][key] then
-      report("error", file, id.line, string.format(NOT_IN_SANDBOX, "'" .. name .. "." .. key .. "'"))
+      report("error", file, use.id.line, string.format(NOT_IN_SANDBOX, "'" .. name .. "." .. key .. "'"))
     end
-  end)
+  end
   walk(ast, function(node)
     if node.tag ~= "Call" or node[1].tag ~= "Id" then return end
     local fn = node[1][1]

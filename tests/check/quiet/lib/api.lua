@@ -11,4 +11,11 @@ function M.greet(c)
   c:say "hello"
 end
 
+-- A global of the module's own that standard Lua has too: not the library.
+debug = { trace = function() end }
+function M.trace(what)
+  debug.trace(what)
+  os.pending = what -- a field set on a library
+end
+
 return M
