@@ -228,6 +228,8 @@ install: parley
 	  > $(DESTDIR)$(PREFIX)/lib/systemd/system/parley.service
 	chmod 644 $(DESTDIR)$(PREFIX)/lib/systemd/system/parley.service
 	cp -R deploy/README.md deploy/parley.env deploy/nginx deploy/caddy deploy/logrotate $(DESTDIR)$(PREFIX)/share/parley/deploy/
+	@test -f /usr/share/lua/5.1/luacheck/parser.lua || echo "note: parley check needs luacheck's parser at run time:" \
+	  "apt-get install lua-check (docs/deployment.md#installing)"
 
 clean:
 	rm -rf build parley

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "base/common.h"
+#include "base/map.h"
 #include "base/text.h"
 #include "catalog_csv.h"
 
@@ -222,15 +223,6 @@ static const char *sku_at(const json_t *products, size_t i) {
     return json_string_value(json_object_get(json_array_get(products, i), "sku"));
 }
 
-/* The index of the first product before i with the same sku, or i. */
-static size_t first_with_sku(const json_t *products, size_t i, const char *sku) {
-    for (size_t j = 0; sku && j < i; j++) {
-        const char *other = sku_at(products, j);
-        if (other && strcmp(other, sku) == 0) return j;
-    }
-    return i;
-}
-
 static int product_fail(const source *src, const json_t *products, size_t i, problem pb, char **err) {
     const char *sku = sku_at(products, i);
     if (src->csv) {
@@ -251,16 +243,25 @@ static int product_fail(const source *src, const json_t *products, size_t i, pro
                    pb.option ? "': " : "", pb.reason);
 }
 
+/* Checks each product, and that no sku appears twice (the skus seen so far
+ * in a hash table: a catalog of 40,000 products loads in linear time). */
 static int check_products(json_t *products, const char *default_currency, const source *src, char **err) {
     size_t i;
     json_t *p;
+    pl_map *seen = pl_map_new();
+    int rc = PL_OK;
     json_array_foreach(products, i, p) {
         problem pb = check_product(p, default_currency);
         const char *sku = sku_at(products, i);
-        if (!pb.reason && first_with_sku(products, i, sku) != i) pb = bad("sku", "this sku appears twice");
-        if (pb.reason) return product_fail(src, products, i, pb, err);
+        if (!pb.reason && sku && pl_map_get(seen, sku)) pb = bad("sku", "this sku appears twice");
+        if (pb.reason) {
+            rc = product_fail(src, products, i, pb, err);
+            break;
+        }
+        if (sku) pl_map_put(seen, sku, p);
     }
-    return PL_OK;
+    pl_map_free(seen);
+    return rc;
 }
 
 /* Takes products (stolen) as a catalog, or frees them with *err. */

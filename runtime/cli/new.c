@@ -181,6 +181,11 @@ static int valid_locale(const char *s) {
  * returns their count, or -1 with a message in err (size 200). */
 static int parse_locales(const char *list, char **buf, const char **locales, char *err) {
     *buf = pl_strdup(list);
+    size_t len = strlen(list);
+    if (len && (list[0] == ',' || list[len - 1] == ',' || strstr(list, ",,"))) {
+        snprintf(err, 200, "--locales: '%.40s' has an empty item (a list such as en,es)", list);
+        return -1;
+    }
     int n = 0;
     for (char *save = NULL, *tok = strtok_r(*buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         if (!valid_locale(tok)) {
@@ -340,6 +345,7 @@ static const char main_flow[] =
     "-- what it returns moves the conversation: a step's name, c:call(flow, args,\n"
     "-- step_to_continue_at), c:done(), or nil to wait. README \"Writing a bot\",\n"
     "-- docs/bots.md#flows, docs/lua-api.md.\n"
+    "---@type parley.Flow\n"
     "return {\n"
     "  start = function(c)\n"
     "    c:say \"greet\" -- the words are in scripts/tone.lua, per locale\n"
@@ -420,6 +426,7 @@ static const char order_flow[] =
     "-- has one, then returns to the caller (flows/main.lua called it with\n"
     "-- c:call(\"order\", {sku = ...}, \"more\"); its args are c.slots here).\n"
     "-- docs/bots.md#flows, docs/lua-api.md#cart-ccart.\n"
+    "---@type parley.Flow\n"
     "return {\n"
     "  start = function(c)\n"
     "    local product = c.catalog:get(c.slots.sku)\n"
@@ -478,6 +485,7 @@ static int write_tone(const scaffold *s) {
           "-- Flows only name the key: c:say \"greet\". {name} comes from the vars a\n"
           "-- c:say gives, {persona.name} from the persona. A `fallback` is required.\n"
           "-- docs/bots.md#the-tone.\n"
+          "---@type parley.Tone\n"
           "return {\n"
           "  persona = { name = \"Sam\", formality = \"casual\", emoji = true },\n"
           "\n"
@@ -507,6 +515,7 @@ static const char rules_script[] =
     "-- scripts/rules.lua: which products c:recommend suggests, and why. Each\n"
     "-- rule scores a product for this conversation and gives a reason (a\n"
     "-- template key of the tone). docs/bots.md#rules.\n"
+    "---@type parley.Rules\n"
     "return {\n"
     "  limit = 2,\n"
     "  rules = {\n"
@@ -545,6 +554,7 @@ static int write_router(const scaffold *s) {
           "-- whole words, case- and accent-insensitively; intents are tried in name\n"
           "-- order (`parley check` warns when a phrase hides another). A choice with\n"
           "-- payload \"intent:help\" runs `help` too. docs/bots.md#the-router.\n"
+          "---@type parley.Router\n"
           "return {\n"
           "  help = {\n"
           "    match = {\n",
@@ -580,6 +590,7 @@ static const char bot_spec[] =
     "-- every locale; add assertions on words with chat:says \"...\".\n"
     "local testing = require \"parley.testing\"\n"
     "\n"
+    "---@return parley.testing.Chat\n"
     "local function greeted()\n"
     "  local chat = testing.conversation()\n"
     "  chat:send \"hi\"\n"
@@ -638,15 +649,22 @@ static int write_spec(const scaffold *s) {
     return text_save(&t, s->dir, "spec/bot_spec.lua");
 }
 
-/* .luarc.json: lua-language-server's settings for the bot's folder. */
+/* .luarc.json: lua-language-server's settings for the bot's folder, as
+ * examples/pizza/.luarc.json has them: the definitions (an absolute path,
+ * so that the folder may be anywhere) and busted's globals for spec/. */
 static int write_luarc(const scaffold *s) {
+    static const char *const busted[] = {"describe", "it",       "pending",     "before_each", "after_each",
+                                         "setup",    "teardown", "lazy_setup",  "lazy_teardown", "finally",
+                                         "spy",      "stub",     "mock"};
     json_t *rc = json_object();
     json_object_set_new(rc, "$schema", json_string("https://raw.githubusercontent.com/LuaLS/vscode-lua/master/setting/schema.json"));
-    json_object_set_new(rc, "runtime.version", json_string("Lua 5.4"));
+    json_object_set_new(rc, "runtime", json_pack("{s:s}", "version", "Lua 5.4"));
     json_t *library = json_array();
     if (s->types_dir) json_array_append_new(library, json_string(s->types_dir));
-    json_object_set_new(rc, "workspace.library", library);
-    json_object_set_new(rc, "workspace.checkThirdParty", json_false());
+    json_object_set_new(rc, "workspace", json_pack("{s:o, s:[], s:b}", "library", library, "ignoreDir", "checkThirdParty", 0));
+    json_t *globals = json_array();
+    for (size_t i = 0; i < sizeof busted / sizeof busted[0]; i++) json_array_append_new(globals, json_string(busted[i]));
+    json_object_set_new(rc, "diagnostics", json_pack("{s:o}", "globals", globals));
     text t;
     text_open(&t);
     char *dumped = json_dumps(rc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -658,23 +676,27 @@ static int write_luarc(const scaffold *s) {
 
 /* --- the command ---------------------------------------------------------------- */
 
-/* Whether dir is missing or an empty folder (1), or holds something or is
- * not a folder (0). */
-static int usable_dir(const char *dir) {
+/* Whether dir is missing or an empty folder: NULL, else what to say after
+ * its name: why it cannot be written into ("is not an empty folder", or
+ * the system's reason: ": Permission denied"). */
+static char *why_not_usable(const char *dir) {
     struct stat st;
-    if (stat(dir, &st) != 0) return errno == ENOENT;
-    if (!S_ISDIR(st.st_mode)) return 0;
+    if (stat(dir, &st) != 0) return errno == ENOENT ? NULL : pl_strdupf(": %s", strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return pl_strdup(" is a file, not a folder: parley new writes into a new or empty folder");
     DIR *d = opendir(dir);
-    if (!d) return 0;
+    if (!d) return pl_strdupf(": %s", strerror(errno));
     struct dirent *e;
     int empty = 1;
     while (empty && (e = readdir(d)))
         if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) empty = 0;
     closedir(d);
-    return empty;
+    return empty ? NULL : pl_strdup(" is not an empty folder: parley new writes only into a new or empty one");
 }
 
-/* The bot's name from its folder's: a-z, 0-9, - and _ (others become -). */
+/* The bot's name from its folder's: a-z, 0-9, - and _ (others become -,
+ * one for a run of them, none at the ends: "My Shop!" is my-shop); its
+ * title is the folder's name with - and _ as spaces, capitalized ("My
+ * Shop!", "Corner shop" of corner-shop). */
 static void name_from_dir(const char *dir, char *name, char *title, size_t size) {
     char *copy = realpath(dir, NULL); /* "." names the current folder */
     if (!copy) copy = pl_strdup(dir);
@@ -682,13 +704,47 @@ static void name_from_dir(const char *dir, char *name, char *title, size_t size)
     size_t n = 0;
     for (const char *p = base; *p && n + 1 < size; p++) {
         unsigned char ch = (unsigned char)tolower((unsigned char)*p);
-        name[n++] = (isalnum(ch) && ch < 128) || ch == '_' || ch == '-' ? (char)ch : '-';
+        char c = (isalnum(ch) && ch < 128) || ch == '_' || ch == '-' ? (char)ch : '-';
+        if (c == '-' && (n == 0 || name[n - 1] == '-')) continue;
+        name[n++] = c;
     }
+    while (n > 0 && name[n - 1] == '-') n--;
     name[n] = '\0';
-    if (strspn(name, "-") == n) snprintf(name, size, "shop"); /* nothing of the folder's name is left */
-    snprintf(title, size, "%s", name);
+    if (n == 0) snprintf(name, size, "shop"); /* nothing of the folder's name is left */
+    size_t t = 0;
+    for (const char *p = base; *p && t + 1 < size; p++) {
+        char c = *p == '-' || *p == '_' ? ' ' : *p;
+        if (c == ' ' && (t == 0 || title[t - 1] == ' ')) continue;
+        title[t++] = c;
+    }
+    while (t > 0 && title[t - 1] == ' ') t--;
+    title[t] = '\0';
+    json_t *valid = json_string(title); /* cut inside a character, or not UTF-8 */
+    if (t == 0 || !valid) snprintf(title, size, "%s", name);
+    json_decref(valid);
     title[0] = (char)toupper((unsigned char)title[0]);
     free(copy);
+}
+
+/* s as one shell word: as it is when it is plain, else in single quotes. */
+static char *shell_word(const char *s) {
+    if (*s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-+=:,@") == strlen(s))
+        return pl_strdup(s);
+    char *out = malloc(strlen(s) * 4 + 3);
+    if (!out) abort();
+    char *o = out;
+    *o++ = '\'';
+    for (const char *p = s; *p; p++) {
+        if (*p == '\'') {
+            memcpy(o, "'\\''", 4);
+            o += 4;
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o++ = '\'';
+    *o = '\0';
+    return out;
 }
 
 int pl_cmd_new(int argc, char **argv) {
@@ -698,7 +754,9 @@ int pl_cmd_new(int argc, char **argv) {
             fputs(new_usage, stdout);
             return 0;
         }
-        if (strcmp(argv[i], "--locales") == 0 && i + 1 < argc) locale_list = argv[++i];
+        if (strcmp(argv[i], "--locales") == 0 && i + 1 == argc)
+            return pl_cli_usage_error("new", "--locales needs a value, such as --locales en,es");
+        if (strcmp(argv[i], "--locales") == 0) locale_list = argv[++i];
         else if (strncmp(argv[i], "--locales=", 10) == 0) locale_list = argv[i] + 10;
         else if (argv[i][0] == '-') return pl_cli_usage_error("new", "unknown option '%s'", argv[i]);
         else if (dir) return pl_cli_usage_error("new", "one DIR at a time");
@@ -713,9 +771,11 @@ int pl_cmd_new(int argc, char **argv) {
         free(buf);
         return pl_cli_usage_error("new", "%s", err);
     }
-    if (!usable_dir(dir)) {
+    char *why = why_not_usable(dir);
+    if (why) {
         free(buf);
-        fprintf(stderr, "parley new: %s is not an empty folder: parley new writes only into a new or empty one\n", dir);
+        fprintf(stderr, "parley new: %s%s\n", dir, why);
+        free(why);
         return 1;
     }
     char *types_dir = pl_cli_types_dir();
@@ -732,7 +792,9 @@ int pl_cmd_new(int argc, char **argv) {
         if (!types_dir)
             printf("parley new: no LuaLS definitions found (runtime/types beside the parley binary, or\n"
                    "PREFIX/share/parley/types after make install): .luarc.json's workspace.library is empty\n");
-        printf("next: parley check %s && parley test %s && parley chat %s\n", dir, dir, dir);
+        char *word = shell_word(dir);
+        printf("next: parley check %s && parley test %s && parley chat %s\n", word, word, word);
+        free(word);
     }
     free(types_dir);
     free(buf);

@@ -262,8 +262,13 @@ void pl_bot_set_caps(const pl_bot_caps *c) {
 
 void pl_bot_get_caps(pl_bot_caps *c) { *c = caps; }
 
-json_t *pl_bot_ask_engine(pl_bot *bot, const char *fn, const json_t *arg) {
-    if (!bot->vm) return NULL;
+/* engine.<fn>(arg) under percent of the state's budgets; *err (new) when
+ * NULL is returned. */
+static json_t *ask_engine(pl_bot *bot, const char *fn, const json_t *arg, int percent, char **err) {
+    if (!bot->vm) {
+        pl_fail(err, "the bot's scripts have not loaded");
+        return NULL;
+    }
     lua_State *L = pl_vm_lua(bot->vm);
     lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
     lua_getfield(L, -1, "parley.engine");
@@ -271,15 +276,24 @@ json_t *pl_bot_ask_engine(pl_bot *bot, const char *fn, const json_t *arg) {
     lua_replace(L, -3);
     lua_pop(L, 1);
     if (arg) pl_json_push(L, arg);
-    char *err = NULL;
     json_t *result = NULL;
-    if (pl_vm_run(bot->vm, arg ? 1 : 0, 1, ENGINE_BUDGET_PERCENT, &err) == PL_OK) {
-        result = pl_json_from_lua(L, -1, fn, &err);
+    if (pl_vm_run(bot->vm, arg ? 1 : 0, 1, percent, err) == PL_OK) {
+        result = pl_json_from_lua(L, -1, fn, err);
         lua_pop(L, 1);
     }
+    return result;
+}
+
+json_t *pl_bot_ask_engine(pl_bot *bot, const char *fn, const json_t *arg) {
+    char *err = NULL;
+    json_t *result = ask_engine(bot, fn, arg, ENGINE_BUDGET_PERCENT, &err);
     if (!result) pl_warn("[%s] engine.%s: %s", bot->name, fn, err ? err : "?");
     free(err);
     return result;
+}
+
+json_t *pl_bot_ask_engine_whole(pl_bot *bot, const char *fn, const json_t *arg, char **err) {
+    return ask_engine(bot, fn, arg, LOAD_BUDGET_PERCENT, err);
 }
 
 const json_t *pl_bot_channel_settings(const pl_bot *bot, const char *channel) {
@@ -396,7 +410,9 @@ static void digest_tree(EVP_MD_CTX *md, const char *dir, const char *rel, int de
         char *sub = *rel ? pl_strdupf("%s/%s", rel, names[i]) : pl_strdup(names[i]);
         char *full = pl_strdupf("%s/%s", path, names[i]);
         struct stat st;
-        if (stat(full, &st) == 0 && S_ISDIR(st.st_mode)) {
+        /* a symlinked folder is not entered, as the watcher does not watch
+         * it: links to `..` would have the walk go round and round */
+        if (lstat(full, &st) == 0 && S_ISDIR(st.st_mode)) {
             if (*rel || pl_watch_is_bot_folder(names[i])) digest_tree(md, dir, sub, depth + 1);
         } else if (pl_watch_is_bot_file(names[i])) {
             digest_file(md, full, sub);

@@ -76,6 +76,11 @@ const char *pl_bot_error(const pl_bot *bot);
  * have not loaded or the call failed. For the agent console: "describe"
  * (flows and steps) and "totals" (a stored cart's totals). */
 json_t *pl_bot_ask_engine(pl_bot *bot, const char *fn, const json_t *arg);
+/* The same under the budget of loading the bot rather than of a turn: for
+ * tooling that asks about the whole bot (`parley check`'s "facts", which
+ * grow with the catalog and the router), never in front of a shopper. On
+ * failure *err (new) says why. */
+json_t *pl_bot_ask_engine_whole(pl_bot *bot, const char *fn, const json_t *arg, char **err);
 
 /* The manifest's settings for a channel (borrowed until the next reload),
  * or NULL when the bot does not turn that channel on. */

@@ -24,6 +24,12 @@ def run(*args):
     return p.returncode, p.stdout.decode(), p.stderr.decode()
 
 
+def temp_dir_of(out):
+    """The folder `parley new` says it wrote into."""
+    first = out.splitlines()[0]
+    return first[first.index(" in ") + 4:first.rindex(" (locales")]
+
+
 def new_bot(name, *args):
     folder = os.path.join(temp_dir(), name)
     rc, out, err = run("new", folder, *args)
@@ -34,6 +40,15 @@ def new_bot(name, *args):
 
 FILES = ["bot.json", "catalog.csv", "flows/main.lua", "flows/order.lua", "scripts/tone.lua", "scripts/rules.lua",
          "scripts/router.lua", "spec/bot_spec.lua", ".luarc.json"]
+
+
+# the line above what each file returns that LuaLS needs (docs/editor.md)
+ANNOTATIONS = [("flows/main.lua", "\n---@type parley.Flow\nreturn {\n"),
+               ("flows/order.lua", "\n---@type parley.Flow\nreturn {\n"),
+               ("scripts/tone.lua", "\n---@type parley.Tone\nreturn {\n"),
+               ("scripts/rules.lua", "\n---@type parley.Rules\nreturn {\n"),
+               ("scripts/router.lua", "\n---@type parley.Router\nreturn {\n"),
+               ("spec/bot_spec.lua", "\n---@return parley.testing.Chat\nlocal function greeted()\n")]
 
 
 def body(tap):
@@ -49,9 +64,15 @@ def body(tap):
             for locale in locales:
                 check.assertIn("    %s = {\n" % locale, tone)
             luarc = json.loads(read_file(os.path.join(folder, ".luarc.json")))
-            check.assertEqual(luarc["runtime.version"], "Lua 5.4")
-            for lib in luarc["workspace.library"]:
-                check.assertTrue(os.path.isabs(lib) and os.path.isdir(lib), lib)
+            pizza = json.loads(read_file(os.path.join(ROOT, "examples", "pizza", ".luarc.json")))
+            check.assertEqual(luarc["runtime"], pizza["runtime"])
+            check.assertEqual(luarc["diagnostics"], pizza["diagnostics"], "busted's globals for the spec")
+            check.assertEqual(luarc["workspace"]["checkThirdParty"], False)
+            check.assertEqual(len(luarc["workspace"]["library"]), 1)
+            for lib in luarc["workspace"]["library"]:
+                check.assertTrue(os.path.isabs(lib) and os.path.isfile(os.path.join(lib, "scripts.lua")), lib)
+            for rel, annotation in ANNOTATIONS:
+                check.assertIn(annotation, read_file(os.path.join(folder, rel)), rel)
             rc, out, err = run("check", folder)
             check.assertEqual(rc, 0, out + err)
             check.assertEqual(out, "shop: every script loads\n", "no error and no warning")
@@ -114,6 +135,49 @@ def body(tap):
 
     tap.case("parley new refuses a folder that is not empty and bad locale codes, writing nothing", refuses,
              runs=1)
+
+    def says_why(run_no):
+        base = temp_dir()
+        a_file = os.path.join(base, "notes.txt")
+        with open(a_file, "w") as f:
+            f.write("x")
+        for target, reason in ((a_file, " is a file, not a folder"),
+                               (os.path.join(a_file, "shop"), ": Not a directory"),
+                               (os.path.join(base, "x" * 300), ": File name too long")):
+            rc, out, err = run("new", target)
+            check.assertEqual(rc, 1, out + err)
+            check.assertEqual(err, "parley new: %s%s%s\n" % (
+                target, reason, ": parley new writes into a new or empty folder" if "a file," in reason else ""))
+        fresh = os.path.join(base, "fresh")
+        for args, reason in ((("--locales",), "--locales needs a value, such as --locales en,es"),
+                             (("--locales", "en,,es"), "--locales: 'en,,es' has an empty item"),
+                             (("--locales", "en,"), "--locales: 'en,' has an empty item")):
+            rc, out, err = run("new", fresh, *args)
+            check.assertEqual(rc, 2, out + err)
+            check.assertIn(reason, err)
+            check.assertNotIn("unknown option", err)
+            check.assertFalse(os.path.exists(fresh), "nothing is written")
+
+    tap.case("parley new says why it cannot write: a file, a path through a file, a name too long, a --locales "
+             "without a value or with an empty item", says_why, runs=1)
+
+    def odd_names(run_no):
+        folder = os.path.join(temp_dir(), "My Shop!")
+        rc, out, err = run("new", folder)
+        check.assertEqual(rc, 0, out + err)
+        manifest = json.loads(read_file(os.path.join(folder, "bot.json")))
+        check.assertEqual((manifest["name"], manifest["title"]), ("my-shop", "My Shop!"))
+        quoted = "'%s'" % folder
+        check.assertIn("next: parley check %s && parley test %s && parley chat %s\n" % (quoted, quoted, quoted), out)
+        rc, out, err = run("check", folder)
+        check.assertEqual((rc, out), (0, "my-shop: every script loads\n"), err)
+        rc, out, err = run("new", os.path.join(temp_dir(), "corner_shop--2"))
+        check.assertEqual(rc, 0, out + err)
+        manifest = json.loads(read_file(os.path.join(temp_dir_of(out), "bot.json")))
+        check.assertEqual((manifest["name"], manifest["title"]), ("corner_shop-2", "Corner shop 2"))
+
+    tap.case("a folder named 'My Shop!' makes the bot my-shop titled 'My Shop!', and the next line quotes its path",
+             odd_names, runs=1)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,19 @@
 -- It runs in a tooling state of its own that only `parley check` makes
 -- (runtime/cli/check.c), never in a bot's sandbox: that state has io and
 -- finds luacheck through package.path.
+-- The standard library as the full Lua state has it (taken before anything
+-- else is loaded here): what a script may expect, which the sandbox may
+-- lack. STANDARD[name] = true, or {field = true} for a library table.
+local STANDARD = {}
+for name, value in pairs(_G) do
+  if type(value) == "table" and name ~= "_G" then
+    STANDARD[name] = {}
+    for k in pairs(value) do STANDARD[name][k] = true end
+  else
+    STANDARD[name] = true
+  end
+end
+
 local parser = require "luacheck.parser"
 local decoder = require "luacheck.decoder"
 local text = require "parley.text"
@@ -31,13 +44,28 @@ local function distance(a, b)
   return prev[#b]
 end
 
+-- Names longer than this are neither searched for a near candidate nor
+-- printed whole: a 20 KB literal costs the search and the reader too much.
+local LONGEST_NAME = 64
+
+-- name as a message shows it: cut at LONGEST_NAME characters.
+local function shown(name)
+  name = tostring(name)
+  if #name <= LONGEST_NAME then return name end
+  return name:sub(1, LONGEST_NAME) .. "..."
+end
+
 -- " (did you mean 'x'?)" for the candidate closest to name, when it is
 -- close: at most a third of the name's letters away (one for short names).
+-- A candidate whose length alone is too far off is not compared.
 local function did_you_mean(name, candidates)
+  if #name > LONGEST_NAME then return "" end
   local best, best_d = nil, math.max(1, #name // 3) + 1
   for _, c in ipairs(candidates) do
-    local d = distance(name, c)
-    if d < best_d or (d == best_d and best and c < best) then best, best_d = c, d end
+    if #c <= LONGEST_NAME and math.abs(#c - #name) <= best_d then
+      local d = distance(name, c)
+      if d < best_d or (d == best_d and best and c < best) then best, best_d = c, d end
+    end
   end
   return best and string.format(" (did you mean '%s'?)", best) or ""
 end
@@ -179,7 +207,7 @@ local function check_steps(ast, file, flow, facts, report)
       for _, name in ipairs(literals_of(node[1], {})) do
         if not has[name] then
           report("error", file, node.line, string.format("returned '%s', but flow '%s' has no step '%s'%s",
-            name, flow, name, did_you_mean(name, steps)))
+            shown(name), flow, shown(name), did_you_mean(name, steps)))
         end
       end
       local call = node[1]
@@ -191,7 +219,10 @@ local function check_steps(ast, file, flow, facts, report)
     if step.tag == "Function" then
       check_function(step)
     elseif step.tag == "Table" then
-      check_function(resolve(field(step, "answer"), locals))
+      -- {ask =, answer =}, or `local q = {ask = ...}` with `function q.answer()`
+      local name = pair[2].tag == "Id" and pair[2][1]
+      local answer = field(step, "answer") or (name and fields[name] and fields[name].answer)
+      check_function(resolve(answer, locals))
     end
   end
 end
@@ -199,11 +230,11 @@ end
 -- Templates: keys and variables of c:say and c:t -------------------------------
 
 -- The placeholders' first names in a template ("drink" of {drink},
--- "order" of {order.id}), persona's left out: the persona gives those.
+-- "order" of {order.id}), {persona.x}'s left out: the persona gives those
+-- (a bare {persona} is looked up in the vars like any name).
 local function needed_names(template, out)
   for name in template:gmatch("{([%w_%.]+)}") do
-    local first = name:match("^[^.]+")
-    if first ~= "persona" then out[first] = true end
+    if name:sub(1, 8) ~= "persona." then out[name:match("^[^.]+")] = true end
   end
 end
 
@@ -237,7 +268,7 @@ local function check_template(node, file, facts, report, warned)
     if (templates[locale] or {})[key] then anywhere = true end
   end
   if not anywhere then
-    report("error", file, node.line, string.format("%s: no template '%s' in scripts/tone.lua%s", call, key,
+    report("error", file, node.line, string.format("%s: no template '%s' in scripts/tone.lua%s", call, shown(key),
       did_you_mean(key, keys_of(templates[default]))))
     return
   end
@@ -284,14 +315,14 @@ end
 local function check_call(node, file, flow, facts, report)
   local name = literal(node[3])
   if name and not facts.flows[name] then
-    report("error", file, node.line, string.format("c:call: no flow '%s' (flows/%s.lua)%s", name, name,
+    report("error", file, node.line, string.format("c:call: no flow '%s' (flows/%s.lua)%s", shown(name), shown(name),
       did_you_mean(name, keys_of(facts.flows))))
   end
   local resume = literal(node[5])
   local steps = flow and facts.flows[flow]
   if resume and steps and not set_of(steps)[resume] then
     report("error", file, node.line, string.format("c:call: flow '%s' has no step '%s' to continue at%s",
-      flow, resume, did_you_mean(resume, steps)))
+      flow, shown(resume), did_you_mean(resume, steps)))
   end
 end
 
@@ -321,9 +352,9 @@ local function check_option(file, line, options, whose, where, name, value, repo
     report("error", file, line, text .. did_you_mean(missing, candidates))
   end
   if not options[name] then
-    say(string.format("option '%s'", name), name, keys_of(options))
+    say(string.format("option '%s'", shown(name)), name, keys_of(options))
   elseif value and not options[name][value] then
-    say(string.format("%s '%s'", name, value), value, keys_of(options[name]))
+    say(string.format("%s '%s'", shown(name), shown(value)), value, keys_of(options[name]))
   end
 end
 
@@ -338,7 +369,7 @@ local function check_cart_add(node, file, catalog, report)
   local sku = literal(node[3])
   if sku then
     if not catalog.by_sku[sku] then
-      report("error", file, node.line, string.format("cart:add: no product '%s' in the catalog%s", sku,
+      report("error", file, node.line, string.format("cart:add: no product '%s' in the catalog%s", shown(sku),
         did_you_mean(sku, keys_of(catalog.by_sku))))
       return
     end
@@ -363,32 +394,64 @@ local function check_cart_add(node, file, catalog, report)
   end
 end
 
+-- p:option(...) and p.options.x may be any object's in a lib/ module (a
+-- wrapper of another API): there they are only warnings.
 local function check_catalog(ast, file, catalog, report)
+  local products_report = report
+  if file:match("^lib/") then
+    products_report = function(_, ...) report("warning", ...) end
+  end
   walk(ast, function(node)
     if node.tag == "Invoke" and literal(node[2]) == "add" then
       check_cart_add(node, file, catalog, report)
     elseif node.tag == "Invoke" and literal(node[2]) == "option" and literal(node[3]) then
-      check_option(file, node.line, catalog.all, nil, "", literal(node[3]), literal(node[4]), report)
+      check_option(file, node[3].line, catalog.all, nil, "", literal(node[3]), literal(node[4]), products_report)
     elseif node.tag == "Index" and literal(node[2]) and node[1].tag == "Index" and literal(node[1][2]) == "options" then
-      check_option(file, node.line, catalog.all, nil, "", literal(node[2]), nil, report)
+      check_option(file, node[2].line, catalog.all, nil, "", literal(node[2]), nil, products_report)
     end
   end, true)
 end
 
 -- The router: phrases an earlier phrase hides ------------------------------------
 
--- The line of the string literal `phrase` inside intent `intent` of the
--- router's returned table (the intent's line when it is not a literal).
-local function phrase_line(ast, intent, phrase)
-  if not ast then return 1 end
-  local locals, fields = top_level(ast)
-  local pair = returned_fields(ast, locals, fields)[intent]
-  if not pair then return 1 end
-  local line = pair.line
-  walk(pair, function(node)
-    if node.tag == "String" and node[1] == phrase and line == pair.line then line = node.line end
-  end, true)
-  return line
+-- phrase_lines(ast)(intent, locale, phrase): the line of the string
+-- literal `phrase` in intent `intent` of the router's returned table,
+-- looked for first under the key `locale` (match = {es = {...}}), then
+-- anywhere in the intent; the intent's line when it is not a literal.
+local function phrase_lines(ast)
+  local intents = {}
+  if ast then
+    local locals, fields = top_level(ast)
+    intents = returned_fields(ast, locals, fields)
+  end
+  local cache = {}
+  -- first[text] = line of the first literal `text` under node
+  local function literal_lines(node)
+    local first = {}
+    walk(node, function(n)
+      if n.tag == "String" and not first[n[1]] then first[n[1]] = n.line end
+    end, true)
+    return first
+  end
+  local function lines_of(intent, locale)
+    local key = intent .. "\0" .. locale
+    if cache[key] == nil then
+      local pair = intents[intent]
+      local under = false
+      walk(pair and pair[2], function(n)
+        if not under and n.tag == "Pair" and literal(n[1]) == locale then under = literal_lines(n[2]) end
+      end, true)
+      cache[key] = under or {}
+      if cache[intent] == nil then cache[intent] = pair and literal_lines(pair) or {} end
+    end
+    return cache[key], cache[intent]
+  end
+  return function(intent, locale, phrase)
+    local pair = intents[intent]
+    if not pair then return 1 end
+    local in_locale, anywhere = lines_of(intent, locale)
+    return in_locale[phrase] or anywhere[phrase] or pair.line
+  end
 end
 
 -- The engine tries a locale's phrases in order (intents by name) and takes
@@ -396,41 +459,114 @@ end
 -- A phrase that holds an earlier phrase of another intent is then never
 -- the one matched: wherever it is found, the earlier one is too. A phrase
 -- that folds to nothing (only punctuation) is never found at all.
+--
+-- Comparing each phrase with every earlier one would take a router of
+-- thousands of phrases minutes, so an earlier phrase is looked up instead:
+-- a message without CJK characters holds a phrase as whole words only
+-- where the phrase's words are a run of the message's words. Only the
+-- phrases that may hold CJK characters (any byte from 0xE3, where CJK's
+-- code points begin at U+2E80; a word may end at a CJK character) are compared with
+-- each earlier phrase.
+
+-- The index of the earlier phrases (with `folded` text): by_text[folded] =
+-- {first = i, other = i of the first of another intent}, and the word
+-- counts they have.
+local function phrase_index()
+  return { by_text = {}, counts = {}, count_list = {} }
+end
+
+local function index_add(index, list, i)
+  local folded = list[i].folded
+  local entry = index.by_text[folded]
+  if not entry then
+    index.by_text[folded] = { first = i }
+    local n = select(2, folded:gsub(" ", "")) + 1
+    if not index.counts[n] then
+      index.counts[n] = true
+      index.count_list[#index.count_list + 1] = n
+    end
+  elseif not entry.other and list[entry.first].intent ~= list[i].intent then
+    entry.other = i
+  end
+end
+
+-- The first earlier phrase of another intent (its index) found in `later`
+-- as a run of its words, or nil.
+local function first_in_words(index, list, later)
+  local words = {}
+  for w in later.folded:gmatch("[^ ]+") do words[#words + 1] = w end
+  local best = nil
+  for _, n in ipairs(index.count_list) do
+    for start = 1, #words - n + 1 do
+      local entry = index.by_text[table.concat(words, " ", start, start + n - 1)]
+      if entry then
+        local i = list[entry.first].intent ~= later.intent and entry.first or entry.other
+        if i and (not best or i < best) then best = i end
+      end
+    end
+  end
+  return best
+end
+
+local function may_hold_cjk(folded)
+  return folded:find("[\xE2-\xFF]") ~= nil
+end
+
+local function first_hiding(index, list, j)
+  local later = list[j]
+  if not may_hold_cjk(later.folded) then return first_in_words(index, list, later) end
+  for i = 1, j - 1 do
+    local earlier = list[i]
+    if earlier.intent ~= later.intent and earlier.folded ~= "" and text.has_phrase(later.folded, earlier.folded) then
+      return i
+    end
+  end
+end
+
 local function check_router(ast, facts, report)
   local file = "scripts/router.lua"
+  local line_of = phrase_lines(ast)
   for _, locale in ipairs(facts.locales) do
     local list = facts.phrases[locale] or {}
+    local index = phrase_index()
     for j = 1, #list do
       local later = list[j]
       if later.folded == "" then
-        report("warning", file, phrase_line(ast, later.intent, later.text), string.format(
+        report("warning", file, line_of(later.intent, locale, later.text), string.format(
           "phrase '%s' of intent '%s' never matches: it has no letters or digits (punctuation is not matched)",
-          later.text, later.intent))
+          shown(later.text), later.intent))
       end
-      for i = 1, j - 1 do
+      local i = first_hiding(index, list, j)
+      if i then
         local earlier = list[i]
-        if earlier.intent ~= later.intent and earlier.folded ~= "" and text.has_phrase(later.folded, earlier.folded) then
-          report("warning", file, phrase_line(ast, later.intent, later.text), string.format(
-            "phrase '%s' of intent '%s' never matches: '%s' of intent '%s' is tried first and is in it",
-            later.text, later.intent, earlier.text, earlier.intent))
-          break
-        end
+        report("warning", file, line_of(later.intent, locale, later.text), string.format(
+          "phrase '%s' of intent '%s' never matches: '%s' of intent '%s' is tried first and is in it",
+          shown(later.text), later.intent, shown(earlier.text), earlier.intent))
       end
+      if later.folded ~= "" then index_add(index, list, j) end
     end
   end
 end
 
 -- The run -----------------------------------------------------------------
 
-local function parse(dir, file)
+-- The file's syntax tree, or nil, the error and its line. A file over
+-- the loader's size limit is not read (the loader refuses it too).
+local function parse(dir, file, max_size)
   local f = io.open(dir .. "/" .. file, "rb")
   if not f then return nil, "cannot be read" end
+  local size = f:seek("end")
+  if size > max_size then
+    f:close()
+    return nil, string.format("the file is %d KB; a script file may have at most %d KB", size >> 10, max_size >> 10)
+  end
+  f:seek("set")
   local source = f:read("a")
   f:close()
   local ok, ast = pcall(parser.parse, decoder.decode(source))
   if not ok then
-    local line = type(ast) == "table" and ast.line or 1
-    return nil, type(ast) == "table" and ast.msg or tostring(ast), line
+    if type(ast) ~= "table" then error(ast, 0) end -- a budget ran out
+    return nil, tostring(ast.msg), ast.line
   end
   return ast
 end
@@ -441,10 +577,235 @@ local function by_place(a, b)
   return a.message < b.message
 end
 
--- check.run(facts, dir, files) -> {{level =, file =, line =, message =}, ...}
--- in file and line order: facts is what parley.facts gave for the loaded
--- bot, files the bot's .lua files (flows/, scripts/, lib/) relative to dir.
-function check.run(facts, dir, files)
+-- String literals that are not UTF-8 text (a file saved as Windows-1252):
+-- what a shopper or a JSON reply gets from them is broken.
+local function check_encoding(ast, file, report)
+  walk(ast, function(node)
+    if node.tag == "String" and not utf8.len(node[1]) then
+      report("error", file, node.line,
+        "this text is not UTF-8 (was the file saved as Windows-1252 or Latin-1?): save the file as UTF-8")
+    end
+  end, true)
+end
+
+-- The names the conversation goes by in a file: `c`, and in a flow the
+-- first parameter of each step function, whatever it is named.
+local function context_names(ast, file)
+  local names = { c = true }
+  if not file:match("^flows/") then return names end
+  local locals, fields = top_level(ast)
+  local function add(fn)
+    fn = resolve(fn, locals)
+    if type(fn) == "table" and fn.tag == "Function" and fn[1][1] and fn[1][1].tag == "Id" then
+      names[fn[1][1][1]] = true
+    end
+  end
+  for _, pair in pairs(returned_fields(ast, locals, fields)) do
+    local step = resolve(pair[2], locals)
+    if step.tag == "Function" then
+      add(step)
+    elseif step.tag == "Table" then
+      local name = pair[2].tag == "Id" and pair[2][1]
+      add(field(step, "answer") or (name and fields[name] and fields[name].answer))
+      add(field(step, "ask") or (name and fields[name] and fields[name].ask))
+    end
+  end
+  return names
+end
+
+-- A call of the conversation's `method` — c:say("k", ...) or c.say(c, "k",
+-- ...) — as an Invoke node {receiver, "method", args...} whose line is the
+-- line of its first argument (of the method name without one), so that a
+-- call split across lines is reported where the name is; or nil when node
+-- is no call of a context's method (client:call(...), log:t(...)).
+local CONTEXT_METHODS = { say = true, t = true, call = true }
+
+local function context_call(node, contexts)
+  local receiver, method, first
+  if node.tag == "Invoke" then
+    receiver, method, first = node[1], literal(node[2]), 3
+  elseif node.tag == "Call" and node[1].tag == "Index" and node[2] and node[2].tag == "Id" then
+    receiver, method, first = node[1][1], literal(node[1][2]), 3
+    if not (receiver.tag == "Id" and node[2][1] == receiver[1]) then return nil end
+  else
+    return nil
+  end
+  if not (CONTEXT_METHODS[method] and receiver.tag == "Id" and contexts[receiver[1]]) then return nil end
+  local call = { tag = "Invoke", receiver, { tag = "String", method } }
+  for i = first, #node do call[#call + 1] = node[i] end
+  call.line = (call[3] and call[3].line) or (node.tag == "Invoke" and node[2].line) or node.line
+  return call
+end
+
+-- The sandbox: globals and modules it does not have -----------------------------
+
+-- Calls fn(id, key) for each use of a global variable in the chunk: id is
+-- the Id node (no local of that name is in scope), key the literal field
+-- when it is indexed (`os.execute`: key "execute"); and assigned(name) for
+-- each global the chunk sets (`io = {...}`: its own, not the library).
+local function each_global(ast, fn, assigned)
+  local scopes = {}
+  local expr, block
+  local function declared(name)
+    for i = #scopes, 1, -1 do
+      if scopes[i][name] then return true end
+    end
+    return false
+  end
+  local function declare(names)
+    for _, id in ipairs(names) do
+      if id.tag == "Id" then scopes[#scopes][id[1]] = true end
+    end
+  end
+  local function stat(node)
+    local tag = node.tag
+    if tag == "Local" then
+      expr(node[2])
+      declare(node[1])
+    elseif tag == "Localrec" then
+      declare(node[1])
+      expr(node[2])
+    elseif tag == "Fornum" then
+      for i = 2, #node - 1 do expr(node[i]) end
+      block(node[#node], { node[1] })
+    elseif tag == "Forin" then
+      expr(node[2])
+      block(node[3], node[1])
+    elseif tag == "While" then
+      expr(node[1])
+      block(node[2])
+    elseif tag == "Repeat" then -- the condition sees the body's locals
+      scopes[#scopes + 1] = {}
+      for _, s in ipairs(node[1]) do stat(s) end
+      expr(node[2])
+      scopes[#scopes] = nil
+    elseif tag == "If" then
+      for _, part in ipairs(node) do
+        if part.tag then expr(part) else block(part) end
+      end
+    elseif tag == "Do" then
+      block(node)
+    elseif tag == "Set" then
+      for _, target in ipairs(node[1]) do
+        if target.tag == "Id" then
+          if not declared(target[1]) then assigned(target[1]) end
+        elseif target.tag == "Index" and target[1].tag == "Id" then
+          expr(target[2]) -- (setting a field of a library is no use of what it lacks)
+        else
+          expr(target)
+        end
+      end
+      expr(node[2])
+    else
+      expr(node)
+    end
+  end
+  function block(stats, names)
+    scopes[#scopes + 1] = {}
+    declare(names or {})
+    for _, s in ipairs(stats) do stat(s) end
+    scopes[#scopes] = nil
+  end
+  function expr(node)
+    if type(node) ~= "table" then return end
+    if node.tag == "Id" then
+      if not declared(node[1]) then fn(node, nil) end
+    elseif node.tag == "Index" and node[1].tag == "Id" and literal(node[2]) then
+      if not declared(node[1][1]) then fn(node[1], literal(node[2])) end
+    elseif node.tag == "Function" then
+      block(node[2], node[1])
+    else
+      for i = 1, #node do expr(node[i]) end
+    end
+  end
+  block(ast)
+end
+
+local function set_of_names(list)
+  return list == true and true or set_of(list)
+end
+
+-- Whether require(name) finds a module: the runtime's, or a file of the
+-- bot folder (runtime/sandbox/vm.c's searcher: "lib.util" is lib/util.lua).
+local function module_found(name, modules, dir)
+  if modules[name] then return true end
+  if name == "" or name:find("^%.") or name:find("[^%w_%.%-]") or name:find("..", 1, true) then return false end
+  local f = io.open(dir .. "/" .. name:gsub("%.", "/") .. ".lua", "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
+local NOT_IN_SANDBOX = "%s is not in the sandbox (docs/sandbox.md): a turn that reaches this line fails"
+
+-- Globals of standard Lua the sandbox lacks (io, os.execute, dofile ...),
+-- require of a module it does not find, and load of a binary chunk.
+local function check_sandbox(ast, file, facts, dir, report)
+  local globals, modules = facts.globals or {}, set_of(facts.modules)
+  local has = {}
+  for name, fields in pairs(globals) do has[name] = set_of_names(fields) end
+  local uses, own = {}, {}
+  each_global(ast, function(id, key) uses[#uses + 1] = { id = id, key = key } end,
+    function(name) own[name] = true end)
+  for _, use in ipairs(uses) do
+    local name, key = use.id[1], use.key
+    local standard = not own[name] and STANDARD[name]
+    if standard and has[name] == nil then
+      report("error", file, use.id.line, string.format(NOT_IN_SANDBOX, "'" .. name .. "'"))
+    elseif key and type(standard) == "table" and standard[key] and type(has[name]) == "table"
+        and not has[name][key] then
+      report("error", file, use.id.line, string.format(NOT_IN_SANDBOX, "'" .. name .. "." .. key .. "'"))
+    end
+  end
+  walk(ast, function(node)
+    if node.tag ~= "Call" or node[1].tag ~= "Id" then return end
+    local fn = node[1][1]
+    if fn == "require" and literal(node[2]) and not module_found(literal(node[2]), modules, dir) then
+      local name = literal(node[2])
+      report("error", file, node[2].line, string.format(
+        "require: no module '%s' in the sandbox: neither one of the runtime's nor %s in the bot folder", shown(name),
+        shown(name:gsub("%.", "/") .. ".lua")))
+    elseif fn == "load" and literal(node[4]) and not literal(node[4]):find("t", 1, true) then
+      report("error", file, node[4].line, "load: the sandbox compiles text only, never a binary chunk (mode 't')")
+    end
+  end, true)
+end
+
+-- Checks one file's syntax tree.
+local function check_file(ast, file, facts, catalog, report, warned, dir)
+  check_encoding(ast, file, report)
+  check_sandbox(ast, file, facts, dir, report)
+  local flow = file:match("^flows/([^/]+)%.lua$")
+  if flow then check_steps(ast, file, flow, facts, report) end
+  local contexts = context_names(ast, file)
+  walk(ast, function(node)
+    local call = context_call(node, contexts)
+    if not call then return end
+    local method = call[2][1]
+    if method == "say" or method == "t" then check_template(call, file, facts, report, warned)
+    else check_call(call, file, flow, facts, report) end
+  end, true)
+  if catalog then check_catalog(ast, file, catalog, report) end
+end
+
+-- What a check that ran out of a budget says.
+local function over_budget(err, limits)
+  if err == limits.over_instructions then
+    return string.format("not checked to the end: over the check's budget of %d instructions a file (split the file)",
+      limits.instructions)
+  elseif tostring(err):find("not enough memory", 1, true) then
+    return string.format("not checked to the end: over the check's memory budget of %d MB", limits.memory_mb)
+  end
+  return "not checked to the end: " .. tostring(err)
+end
+
+-- check.run(facts, dir, files, limits) -> {{level =, file =, line =,
+-- message =}, ...} in file and line order: facts is what parley.facts gave
+-- for the loaded bot, files the bot's .lua files (flows/, scripts/, lib/)
+-- relative to dir; limits = {fresh_budget =, over_instructions =,
+-- instructions =, memory_mb =, max_file =} (runtime/cli/check.c): each
+-- file gets a fresh instruction budget, and one that runs out of a budget
+-- is an error at the file.
+function check.run(facts, dir, files, limits)
   local list, report = reporter()
   local catalog = nil
   if facts.products and #facts.products > 0 then
@@ -453,23 +814,30 @@ function check.run(facts, dir, files)
   end
   local router_ast, warned = nil, {}
   for _, file in ipairs(files) do
-    local ast, err, line = parse(dir, file)
-    if not ast then
-      report("warning", file, line or 1, "not checked: luacheck's parser says " .. tostring(err))
-    else
-      local flow = file:match("^flows/([^/]+)%.lua$")
-      if flow then check_steps(ast, file, flow, facts, report) end
+    limits.fresh_budget()
+    local ok, err = pcall(function()
+      local ast, why, line = parse(dir, file, limits.max_file)
+      if not ast then
+        -- flows/ and scripts/ loaded, so there luacheck's parser disagrees
+        -- with Lua's (a warning); a lib/ module is only compiled when a
+        -- step requires it, in front of a shopper (an error)
+        if not line then
+          report("error", file, 1, why)
+        elseif file:match("^lib/") then
+          report("error", file, line, why .. " (a step that requires this module fails)")
+        else
+          report("warning", file, line, "not checked: luacheck's parser says " .. why)
+        end
+        return
+      end
       if file == "scripts/router.lua" then router_ast = ast end
-      walk(ast, function(node)
-        if node.tag ~= "Invoke" then return end
-        local method = literal(node[2])
-        if method == "say" or method == "t" then check_template(node, file, facts, report, warned)
-        elseif method == "call" then check_call(node, file, flow, facts, report) end
-      end, true)
-      if catalog then check_catalog(ast, file, catalog, report) end
-    end
+      check_file(ast, file, facts, catalog, report, warned, dir)
+    end)
+    if not ok then report("error", file, 1, over_budget(err, limits)) end
   end
-  check_router(router_ast, facts, report)
+  limits.fresh_budget()
+  local ok, err = pcall(check_router, router_ast, facts, report)
+  if not ok then report("error", "scripts/router.lua", 1, over_budget(err, limits)) end
   table.sort(list, by_place)
   return list
 end

@@ -8,8 +8,8 @@ return {
   },
   human = {
     match = {
+      es = { "una persona", "i need help" },
       en = { "a person", "i need help" }, -- MISTAKE (warning): 'help' comes first
-      es = { "una persona" },
     },
     run = function(c) return c:handoff "asked" end,
   },

@@ -3,6 +3,7 @@ return {
   templates = {
     en = {
       greet = "Hi, I'm {persona.name}!",
+      welcome = "Welcome, {persona}!",
       added = "Added a {size} {product}.",
       goodbye = "Bye!",
       help = "Ask me anything.",
@@ -10,6 +11,7 @@ return {
     },
     es = {
       greet = "¡Hola, soy {persona.name}!",
+      welcome = "¡Bienvenido, {persona}!",
       added = "Añadí {product} en talla {size}.",
       farewell = "¡Adiós!",
       help = "Pregúntame lo que quieras.",

@@ -1,0 +1,7 @@
+-- Not loaded (the loader reads flows/*.lua only), so not checked.
+return {
+  start = function(c)
+    c:say "no_such_template"
+    return "nowhere"
+  end,
+}

@@ -1,0 +1,2 @@
+-- Not loaded (the loader reads scripts/*.lua only), so not checked.
+return { templates = { en = { hello = "{nobody}" } } }
