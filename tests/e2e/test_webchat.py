@@ -26,7 +26,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (check_error, PARLEY, ROOT, Server, check, copy_default_bot, db_executemany, echo_bot,  # noqa: E402
-                     read_file, run_suite, wait_until)
+                     make_bot, read_file, run_suite, wait_until)
 from sse_client import Shopper, lines, reply_texts, shopper_id  # noqa: E402
 
 BOT = "barista"
@@ -624,6 +624,17 @@ def main(tap):
 
     tap.case("the stream says \"ready\" {last_id} once it has replayed the conversation", ready_after_replay)
 
+    def ignored_open_then(u, **message):
+        """Sends an open event the bot ignores, then message: the message's
+        lines come next, with nothing of the opening before them (no "in"
+        line, no empty answer: it leaves no trace). Returns (in, out) of message."""
+        start = len(u.stream.snapshot())
+        u.send(event={"type": "open", "ignored": "x"})
+        in_line, out = u.turn(**message)
+        seen = [e.json for e in u.stream.snapshot()[start:] if e.event == "line"]
+        check.assertEqual(seen[0], in_line, "the opening stored no line: %r" % seen)
+        return in_line, out
+
     def open_greets(run):
         u = Shopper(srv)
         u.connect()
@@ -631,9 +642,8 @@ def main(tap):
         check.assertEqual(in_line["body"], {"event": {"type": "open"}})
         check.assertIn("Bea", reply_texts(out), "the bot's greeting")
         check.assertEqual(choice_payloads(out), DRINKS, "and its choices")
-        _, out = u.turn(event={"type": "open", "ignored": "x"})
-        check.assertEqual(out["body"], [], "a second opening (a reload, another tab) says nothing")
-        _, out = u.turn(payload="latte")
+        # a second opening (a reload, another tab) says nothing and stores nothing
+        _, out = ignored_open_then(u, payload="latte")
         check.assertIn(reply_texts(out).strip(), ask_size("Latte"), "the greeting's choices answer as usual")
         u.close()
 
@@ -644,25 +654,49 @@ def main(tap):
         u = Shopper(srv)
         u.connect()
         u.turn(text="hi")
-        _, out = u.turn(event={"type": "open"})
-        check.assertEqual(out["body"], [], "a shopper who talked sees their conversation, not a greeting")
+        # a shopper who talked sees their conversation, not a greeting
+        ignored_open_then(u, text="barrier")
         u.close()
-        # nor after the conversation ended (the flows all finished) and the panel opens again
+        # nor while a person has the conversation (its writing still goes to the person)
         v = Shopper(srv)
         v.connect()
         v.turn(text="hi")
         v.turn(text="talk to a person")
-        _, out = v.turn(event={"type": "open"})
-        check.assertEqual(out["body"], [], "no greeting while a person has the conversation")
+        ignored_open_then(v, text="still there?")
         v.close()
 
-    tap.case("open event after the shopper talked (or during a handoff) -> nothing", open_after_talking)
+    tap.case("open event after the shopper talked (or during a handoff) -> nothing, and nothing stored",
+             open_after_talking)
 
     def open_refused(run):
         check_error(Shopper(srv, bot="tiny").post({"event": {"type": "open"}}), 400, r"greet_on_open")
         check_error(Shopper(srv).post({"event": {"type": "opened"}}), 400, r'"open"')
 
     tap.case("open event to a bot with greet_on_open false -> 400 with the reason", open_refused)
+
+    def open_failed(run):
+        # a start step written for typed messages: msg.text is nil on open
+        strict = make_bot("strict", {
+            "flows/main.lua": "return {\n  start = function(c, msg)\n    c:say_text('you said ' .. msg.text:lower())\n"
+                              "  end,\n}\n",
+            "scripts/tone.lua": "return { templates = { en = { fallback = 'Something broke.' } } }\n"},
+            manifest={"webchat": {"origins": ["*"]}})
+        own = Server(bots=[strict], name="parley (a start that reads msg.text)").start()
+        try:
+            u = Shopper(own, bot="strict")
+            u.connect()
+            mark = own.mark()
+            _, out = u.turn(event={"type": "open"})
+            check.assertEqual(out["body"], [], "the shopper, who wrote nothing, is not told something broke")
+            own.wait_log(r"ERROR .*flows/main\.lua:3: attempt to index a nil value \(field 'text'\)", mark)
+            _, out = u.turn(text="HELLO")
+            check.assertEqual(reply_texts(out), "you said hello", "the conversation goes on")
+            u.close()
+        finally:
+            own.stop()
+
+    tap.case("a start step that fails on the open event (msg.text nil): no fallback to the shopper, file:line "
+             "in the log", open_failed, runs=1)
 
     # --- bots ------------------------------------------------------------------------------------------
 
