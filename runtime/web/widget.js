@@ -1034,14 +1034,18 @@ textarea:focus-visible { outline: none; border-color: var(--accent-ink); box-sha
     for (const entry of state.payLinks) {
       if (entry[0] !== url || entry[1].tagName !== 'A') continue;
       const paid = paidButton(url);
+      const focused = entry[1].getRootNode().activeElement === entry[1];
       entry[1].replaceWith(paid);
       entry[1] = paid;
+      if (focused) paid.focus({ preventScroll: true }); // the keyboard stays where it was
     }
   }
 
-  // Disabled, so it can be pressed no more; its name says what was paid ("Paid €7.20").
+  // aria-disabled, not disabled: it does nothing when pressed, yet stays focusable, so the
+  // focus of a shopper who was on the Pay link does not fall back to the page. Its name says
+  // what was paid ("Paid €7.20").
   function paidButton(url) {
-    return h('button', { type: 'button', class: 'linkbtn paid', disabled: true, 'aria-label': state.paidLabels.get(url) || t('paid') }, [
+    return h('button', { type: 'button', class: 'linkbtn paid', 'aria-disabled': 'true', 'aria-label': state.paidLabels.get(url) || t('paid') }, [
       h('span', { text: t('paid') }), h('span', { 'aria-hidden': 'true', text: '✓' }),
     ]);
   }

@@ -5,7 +5,7 @@
  *   - greet on open: opening the panel shows the bot's greeting and its choices; a reload, a
  *     second tab, closing and opening again never greet a second time;
  *   - paid: after paying on the test payment page, the widget's Pay button turns into a
- *     disabled "Paid ✓" (and stays so after a reload);
+ *     disabled "Paid ✓" (aria-disabled, holding the focus the Pay link had; and so after a reload);
  *   - 429: a shopper who writes faster than the bot allows sees "Sending in N s…", and the
  *     messages arrive by themselves, in the order written.
  *
@@ -216,6 +216,8 @@ export default function widgetAuthor(t) {
 
     const [tab] = await Promise.all([W.context.waitForEvent('page'), link.click()]);
     await tab.waitForLoadState();
+    const hasFocus = (el) => el.getRootNode().activeElement === el;
+    assert.equal(await link.evaluate(hasFocus), true, 'the Pay link holds the focus in the chat');
     await tab.getByRole('button', { name: `Pay ${price}` }).click();
     await visible(tab.getByText('Payment received. You can go back to the chat.'), 'the payment page saying it was paid');
     await tab.close();
@@ -223,6 +225,8 @@ export default function widgetAuthor(t) {
     const paid = w.log.getByRole('button', { name: `Paid ${price}` });
     await visible(paid, 'the Pay button, now "Paid" (its accessible name says what was paid)');
     assert.equal(await paid.isDisabled(), true, 'a paid order cannot be paid again');
+    assert.equal(await paid.getAttribute('aria-disabled'), 'true', 'aria-disabled: it stays focusable');
+    assert.equal(await paid.evaluate(hasFocus), true, 'the focus moved from the Pay link to "Paid ✓", not to the page');
     assert.equal((await paid.innerText()).replace(/\s+/g, ''), 'Paid✓', 'it reads "Paid ✓"');
     assert.equal(await w.log.getByRole('link', { name: /^Pay / }).count(), 0, 'no Pay link left');
     await visible(botSays(w, /Payment received, thank you!|All paid!/), "the bot's thank-you");
