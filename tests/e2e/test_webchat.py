@@ -522,8 +522,15 @@ def main(tap):
              bot_limit)
 
     def bad_settings(run):
-        for webchat, reason in (({"rate_limit": {"burst": 0, "refill_seconds": 1}}, r'"rate_limit" must be'),
+        for webchat, reason in (({"rate_limit": {"burst": 0, "refill_seconds": 1}}, r'"rate_limit": "burst" must be'),
                                 ({"rate_limit": {"burst": 5}}, r'"rate_limit" must be'),
+                                # the server's cap: a bot may not switch off the abuse protection of a shared server
+                                ({"rate_limit": {"burst": 10, "refill_seconds": 0.001}},
+                                 r'"rate_limit": "refill_seconds" must be 0\.05-3600: this server lets a shopper '
+                                 r'send at most 20 messages a second'),
+                                ({"rate_limit": {"burst": 1000, "refill_seconds": 1}},
+                                 r'"rate_limit": "burst" must be 1-100 messages: this server lets a shopper send at '
+                                 r'most 100 at once'),
                                 ({"greet_on_open": "yes"}, r'"greet_on_open" must be true or false')):
             folder = copy_default_bot()
             path = os.path.join(folder, "bot.json")
@@ -535,7 +542,8 @@ def main(tap):
             check.assertNotEqual(done.returncode, 0, done)
             check.assertRegex(done.stdout + done.stderr, r"bot\.json:1: \"webchat\": " + reason)
 
-    tap.case("parley check refuses a bad webchat.rate_limit or greet_on_open with the reason", bad_settings, runs=1)
+    tap.case("parley check refuses a bad webchat.rate_limit (past the server's cap too) or greet_on_open with the "
+             "reason", bad_settings, runs=1)
 
     def stream_cap(run):
         u = Shopper(srv)
