@@ -33,7 +33,7 @@ typedef struct stream {
     int64_t last_id;
     int reading; /* a page of lines is being read (pl_store_offload) */
     int again;   /* and more lines were committed meanwhile */
-    int closed;  /* the client left while it was read: freed once it is */
+    int closed;  /* the client left (or a read failed and parley ended it) while a page was read: freed once it is */
     int ready;   /* "ready" was sent: the first catch-up is done */
 } stream;
 
@@ -188,13 +188,25 @@ static void read_page(pl_store *store, void *ud) {
     pl_store_transcript_since(store, &key, p->after_id, REPLAY_PAGE, &p->lines, &p->err);
 }
 
+static void stream_unlink(stream *st);
+
 static void page_read_done(void *ud) {
     page_read *p = ud;
     stream *st = p->st;
     st->reading = 0;
     size_t got = json_array_size(p->lines);
-    if (p->err) pl_error("webchat: %s", p->err);
-    else if (!st->closed) {
+    if (p->err && !st->closed) {
+        /* no page, no ready, and nothing would read again: the stream ends,
+         * and the browser reconnects with its Last-Event-ID, which reads the
+         * lines from there (and then says ready) */
+        pl_error("webchat: %s/%s: reading the conversation failed, its stream is ended for the browser to "
+                 "reconnect: %s", st->bot, st->user, p->err);
+        stream_unlink(st);
+        pl_sse_end(st->sse);
+        st->closed = 1;
+    } else if (p->err) {
+        pl_error("webchat: %s", p->err);
+    } else if (!st->closed) {
         size_t i;
         json_t *line;
         json_array_foreach(p->lines, i, line) {
@@ -227,15 +239,20 @@ static void stream_catch_up(stream *st) {
     pl_store_offload(pl_app_store(st->wc->app), read_page, page_read_done, p);
 }
 
-static void on_stream_closed(pl_sse *sse, void *ud) {
-    (void)sse;
-    stream *st = ud;
+/* Takes st out of its shopper's streams: no line is sent to it any more. */
+static void stream_unlink(stream *st) {
     pl_webchat *wc = st->wc;
     stream *head = pl_map_get(wc->streams, st->key), **link = &head;
     while (*link && *link != st) link = &(*link)->next;
     if (*link) *link = st->next;
     pl_map_put(wc->streams, st->key, head);
     wc->open--;
+}
+
+static void on_stream_closed(pl_sse *sse, void *ud) {
+    (void)sse;
+    stream *st = ud;
+    stream_unlink(st);
     if (st->reading) st->closed = 1; /* freed once its page is read */
     else stream_free(st);
 }

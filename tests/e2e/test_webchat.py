@@ -19,14 +19,15 @@ conversation, the stream's "ready"); unknown bots; SIGTERM with streams open."""
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (check_error, PARLEY, ROOT, Server, check, copy_default_bot, db_executemany, echo_bot,  # noqa: E402
-                     make_bot, read_file, run_suite, wait_until)
+from harness import (check_error, PARLEY, POSTGRESQL, ROOT, Server, check, copy_default_bot, db_executemany,  # noqa: E402
+                     db_query, echo_bot, make_bot, read_file, run_suite, wait_until)
 from sse_client import Shopper, lines, reply_texts, shopper_id  # noqa: E402
 
 BOT = "barista"
@@ -705,6 +706,43 @@ def main(tap):
 
     tap.case("a start step that fails on the open event (msg.text nil): no fallback to the shopper, file:line "
              "in the log", open_failed, runs=1)
+
+    def history_unreadable(run):
+        # The transcript view is dropped under the running server (SQLite), so that reading
+        # the conversation fails: the stream must end (the browser then reconnects), not hang
+        # without "ready" with no read to come.
+        own = Server(bots=[ROOT], name="parley (a conversation that cannot be read)").start()
+        try:
+            u = Shopper(own)
+            u.connect()
+            _, out = u.turn(text="hi")
+            u.close()
+            view = db_query(own.db, "SELECT sql FROM sqlite_master WHERE type = 'view' AND name = 'transcript'")
+            check.assertEqual(len(view), 1, "the store reads lines through its transcript view")
+            con = sqlite3.connect(own.db, timeout=10)
+            mark = own.mark()
+            con.execute("DROP VIEW transcript")
+            con.commit()
+            s = u.open()
+            check.assertEqual(s.status, 200, s)
+            wait_until(lambda: s.ended, timeout=5, what="parley ending the stream it could not fill")
+            check.assertEqual([e.event for e in s.snapshot()], [], "no line and no ready")
+            own.wait_log(r"ERROR .*reading the conversation failed, its stream is ended for the browser to "
+                         r"reconnect", mark)
+            con.execute(view[0][0])
+            con.commit()
+            con.close()
+            again = u.open(last_event_id=0)  # the browser's reconnection
+            _, ready = again.wait_for(lambda e: e.event == "ready", what="ready once the conversation reads")
+            check.assertEqual(ready.json, {"last_id": out["id"]})
+            check.assertEqual([e.event for e in again.snapshot()], ["line", "line", "ready"])
+            again.close()
+        finally:
+            own.stop()
+
+    if not POSTGRESQL:  # (the failure is made by dropping SQLite's view)
+        tap.case("reading a returning shopper's conversation fails -> the stream ends (the browser reconnects); "
+                 "once it reads, the replay and ready", history_unreadable, runs=1)
 
     # --- bots ------------------------------------------------------------------------------------------
 
