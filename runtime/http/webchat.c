@@ -324,6 +324,37 @@ static void accepted(int status, const pl_message *msg, const pl_turn_result *re
     free(w);
 }
 
+/* A message with the widget's id was recorded (200; also when that id was
+ * recorded before), or nothing could be stored (503). */
+static void recorded(int status, void *ud) { accepted(status, NULL, NULL, ud); }
+
+/* Whether id may be the widget's id for a message (8-64 letters, digits, -
+ * or _), with which posting the message again is harmless. */
+static int valid_message_id(const char *id) {
+    size_t n = strlen(id);
+    if (n < 8 || n > 64) return 0;
+    for (const char *p = id; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_') return 0;
+    return 1;
+}
+
+/* msg as a message event for the pipeline's record (channel.h), its inbox
+ * id made of the shopper and the widget's id for it: a message posted
+ * again (its page left while the POST was in flight, and the next page
+ * sent it from the outbox it kept) is recorded once and runs once. New. */
+static json_t *message_event(const pl_message *msg, const char *id) {
+    char *inbox_id = pl_strdupf("%s:%s", msg->user, id);
+    json_t *ev = json_pack("{s:s, s:s, s:s}", "kind", "message", "id", inbox_id, "user", msg->user);
+    free(inbox_id);
+    if (msg->text) json_object_set_new(ev, "text", json_string(msg->text));
+    if (msg->payload) json_object_set_new(ev, "payload", json_string(msg->payload));
+    if (msg->locale) json_object_set_new(ev, "locale", json_string(msg->locale));
+    if (msg->channel_info) json_object_set(ev, "info", msg->channel_info);
+    if (msg->event) json_object_set(ev, "event", msg->event);
+    json_object_set_new(ev, "received_at", json_integer(msg->received_at));
+    return ev;
+}
+
 /* Whether the bot greets a shopper who opens the panel (webchat.greet_on_open,
  * on unless false). */
 static int greets_on_open(pl_bot *bot) {
@@ -377,6 +408,9 @@ static pl_message *parse_message(pl_bot *bot, const json_t *body, const char **w
     else if (ev && (text || payload)) *why = "send \"text\" or \"payload\", or an \"event\" alone";
     else if (ev && !(event = widget_event(bot, ev, why))) return NULL;
     else if (!text && !payload && !ev) *why = "send \"text\", \"payload\" or \"event\"";
+    else if (json_object_get(body, "id") && !(json_is_string(json_object_get(body, "id")) &&
+                                              valid_message_id(json_string_value(json_object_get(body, "id")))))
+        *why = "\"id\" (the message's own, for sending it again safely) must be 8-64 letters, digits, - or _";
     json_t *info = *why ? NULL : page_info(json_object_get(body, "page"), why);
     if (*why) {
         json_decref(event);
@@ -401,6 +435,7 @@ static void take_message(pl_webchat *wc, struct evhttp_request *req, pl_bot *bot
     }
     const char *why = NULL;
     pl_message *msg = parse_message(bot, body, &why);
+    char *id = msg && json_object_get(body, "id") ? pl_strdup(json_string_value(json_object_get(body, "id"))) : NULL;
     json_decref(body);
     if (!msg) {
         pl_reply_error(req, 400, "%s", why);
@@ -413,13 +448,21 @@ static void take_message(pl_webchat *wc, struct evhttp_request *req, pl_bot *bot
     if (!ok) {
         too_many(req, wait_s, "too many messages");
         pl_message_free(msg);
+        free(id);
         return;
     }
     waiting *w = calloc(1, sizeof *w);
     if (!w) abort();
     w->req = req;
     pl_conn_on_gone(req, on_gone, w);
-    pl_pipeline_post(pl_app_pipeline(wc->app), bot, msg, accepted, w);
+    if (id) {
+        pl_pipeline_record(pl_app_pipeline(wc->app), bot, "webchat", json_pack("[o]", message_event(msg, id)),
+                           recorded, w);
+        pl_message_free(msg);
+        free(id);
+    } else {
+        pl_pipeline_post(pl_app_pipeline(wc->app), bot, msg, accepted, w);
+    }
 }
 
 /* --- the widget and its configuration ------------------------------------------------------------ */

@@ -613,6 +613,27 @@ def main(tap):
 
     tap.case("a page event is stored bounded: type, url, title, trigger only", page_shape)
 
+    def sent_twice(run):
+        u = Shopper(srv)
+        u.connect()
+        start = len(u.stream.snapshot())
+        # a page left while this POST was in flight: the next page sends it again, with its id
+        body = {"text": "one espresso please", "id": "m-" + shopper_id()[:20]}
+        for _ in range(2):
+            r = u.post(body)
+            check.assertEqual(r.status, 202, r)
+        in_line, _ = barrier(u)
+        ins = [e.json["body"] for e in u.stream.snapshot()[start:] if e.event == "line" and e.json["direction"] == "in"]
+        check.assertEqual(ins, [{"text": "one espresso please"}, {"text": "barrier"}], "recorded and answered once")
+        outs = [e for e in u.stream.snapshot()[start:] if e.event == "line" and e.json["direction"] == "out"]
+        check.assertEqual(len(outs), 2, "one answer for it, one for the barrier")
+        check_error(u.post({"text": "x", "id": "no spaces here"}), 400, r'"id"')
+        check_error(u.post({"text": "x", "id": 12345678}), 400, r'"id"')
+        u.close()
+
+    tap.case("a message posted twice with the widget's id for it -> one line, one answer; a bad id -> 400",
+             sent_twice)
+
     # --- the greeting on open --------------------------------------------------------------------
 
     def ready_after_replay(run):
