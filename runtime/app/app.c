@@ -37,6 +37,7 @@ struct pl_app {
     pl_jobs *jobs;
     pl_retention *retention;
     pl_watch *watch;
+    int reload_wait_ms; /* a change this recent is waited for when a message arrives */
     pl_workers *workers; /* NULL: turns run on the loop */
     struct watch_target *targets; /* one per bot, for the watcher's callbacks */
     pl_reload_fn on_reload;
@@ -172,7 +173,8 @@ static int open_bots(pl_app *app, const pl_app_config *config, char **err) {
 
 /* How long a bot's folder must be quiet after a change before it reloads
  * (watch.h): PARLEY_RELOAD_SETTLE_MS, default PL_RELOAD_SETTLE_MS; a
- * message that arrives meanwhile reloads at once (settle_on_arrival). */
+ * message that arrives meanwhile reloads at once (settle_on_arrival), once
+ * the change is PARLEY_RELOAD_WAIT_MS old. */
 #define PL_RELOAD_SETTLE_MS 75
 
 static int reload_settle_ms(void) {
@@ -182,10 +184,28 @@ static int reload_settle_ms(void) {
     return ms < 0 ? 0 : ms > 600000 ? 600000 : (int)ms;
 }
 
-static void settle_on_arrival(void *ud) { pl_watch_settle_now(((pl_app *)ud)->watch); }
+/* How long a change must be quiet before a message that arrives loads it
+ * (watch.h): PARLEY_RELOAD_WAIT_MS, default PL_RELOAD_WAIT_MS. An editor's
+ * truncate and write are a millisecond apart; a message between them waits
+ * for the write (blocking the loop that long at most, and only just after a
+ * save) instead of loading the empty file. */
+#define PL_RELOAD_WAIT_MS 20
+
+static int reload_wait_ms(void) {
+    const char *env = getenv("PARLEY_RELOAD_WAIT_MS");
+    if (!env || !*env) return PL_RELOAD_WAIT_MS;
+    long ms = strtol(env, NULL, 10);
+    return ms < 0 ? 0 : ms > 10000 ? 10000 : (int)ms;
+}
+
+static void settle_on_arrival(void *ud) {
+    pl_app *app = ud;
+    pl_watch_settle_now(app->watch, app->reload_wait_ms);
+}
 
 static int watch_bots(pl_app *app, char **err) {
     app->watch = pl_watch_new(app->base, reload_settle_ms(), err);
+    app->reload_wait_ms = reload_wait_ms();
     if (!app->watch) return PL_ERR;
     app->targets = calloc(app->nbots ? app->nbots : 1, sizeof *app->targets);
     if (!app->targets) abort();

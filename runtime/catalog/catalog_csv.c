@@ -393,35 +393,44 @@ static json_t *number_or_text(const char *s) {
 
 /* --- prices in the currency's units ------------------------------------------------ */
 
-typedef enum { AMOUNT_OK, AMOUNT_NOT_A_NUMBER, AMOUNT_TOO_PRECISE, AMOUNT_TOO_LARGE } amount_reading;
+typedef enum { AMOUNT_OK, AMOUNT_NOT_A_NUMBER, AMOUNT_TOO_PRECISE, AMOUNT_TOO_LARGE, AMOUNT_AMBIGUOUS } amount_reading;
 
-/* An unsigned amount in major units, "129.00" (or "129,00", as spreadsheets
- * in some countries write it, or "129"), as minor units of a currency with
- * `digits` minor digits. Decimals past them must be zeros: "450.00" is 450
- * JPY, "450.5" is no amount of JPY. */
+/* Whether "<whole><mark><three digits>" may be a number written with a
+ * thousands separator ("1,000", "12.500"): a group of one to three digits
+ * that does not start with 0, then one separator. */
+static int may_be_thousands(const char *whole, size_t nwhole, size_t decimals) {
+    return decimals == 3 && nwhole >= 1 && nwhole <= 3 && whole[0] != '0';
+}
+
+/* An unsigned amount in major units, "129.00" (or "129", or "129,00" as
+ * spreadsheets in some countries write it) as minor units of a currency with
+ * `digits` minor digits. No price is ever guessed: every decimal must be one
+ * of the currency's ("450.00" is no amount of JPY, "129.000" none of EUR),
+ * and a mark followed by three digits that could be a thousands separator is
+ * AMOUNT_AMBIGUOUS unless it can only be a decimal point ("1.250" in KWD,
+ * which has three decimals; "1,250" stays ambiguous there, as a comma is as
+ * often a thousands separator). */
 static amount_reading major_units(const char *s, size_t n, int digits, long long *out) {
     long long v = 0;
     size_t i = 0;
-    int decimals = 0, too_precise = 0;
     if (n == 0 || !isdigit((unsigned char)s[0])) return AMOUNT_NOT_A_NUMBER;
     for (; i < n && isdigit((unsigned char)s[i]); i++) {
         if (i >= 12) return AMOUNT_TOO_LARGE; /* a trillion, in any currency */
         v = v * 10 + (s[i] - '0');
     }
+    size_t nwhole = i, decimals = 0;
     if (i < n && (s[i] == '.' || s[i] == ',')) {
-        if (++i == n) return AMOUNT_NOT_A_NUMBER;
-        for (; i < n && isdigit((unsigned char)s[i]); i++) {
-            if (decimals == digits) {
-                too_precise |= s[i] != '0';
-                continue;
-            }
-            v = v * 10 + (s[i] - '0');
-            decimals++;
-        }
+        char mark = s[i];
+        size_t first = ++i;
+        while (i < n && isdigit((unsigned char)s[i])) i++;
+        if (i != n || i == first) return AMOUNT_NOT_A_NUMBER; /* "12.", "1,299.00" */
+        decimals = i - first;
+        if (may_be_thousands(s, nwhole, decimals) && (digits != 3 || mark == ',')) return AMOUNT_AMBIGUOUS;
+        if (decimals > (size_t)digits) return AMOUNT_TOO_PRECISE;
+        for (size_t k = first; k < n; k++) v = v * 10 + (s[k] - '0');
     }
     if (i != n) return AMOUNT_NOT_A_NUMBER;
-    if (too_precise) return AMOUNT_TOO_PRECISE;
-    for (; decimals < digits; decimals++) v *= 10;
+    for (; decimals < (size_t)digits; decimals++) v *= 10;
     *out = v;
     return AMOUNT_OK;
 }
@@ -431,6 +440,29 @@ static void example_price(int digits, const char *sign, char out[24]) {
     snprintf(out, 24, "%s129%s%.*s", sign, digits ? "." : "", digits, "000000");
 }
 
+/* The words for an ambiguous `text` ("1,000", "+1.500"): the number it is
+ * without the separator, and the one with a decimal point, when the
+ * currency's digits can write it ("1.00" EUR for "1.000", "1.250" KWD for
+ * "1,250"). */
+static int ambiguity_failure(const spot *at, char **err, const char *text) {
+    int digits = pl_money_decimals(at->currency);
+    const char *mark = strpbrk(text, ".,");
+    size_t whole = (size_t)(mark - text);
+    char thousands[32], decimal[32];
+    snprintf(thousands, sizeof thousands, "%.*s%s", (int)whole, text, mark + 1);
+    /* the decimal reading drops only zeros past the currency's digits */
+    size_t frac = strlen(mark + 1), kept = (size_t)digits < frac ? (size_t)digits : frac;
+    int decimal_ok = digits > 0 && strspn(mark + 1 + kept, "0") == frac - kept;
+    snprintf(decimal, sizeof decimal, "%.*s.%.*s", (int)whole, text, (int)kept, mark + 1);
+    if (!decimal_ok)
+        return fail_at(at, err, "'%s' is ambiguous: is '%c' a thousands separator? Write %s (no thousands "
+                       "separator; %s has %s)", text, *mark, thousands, at->currency,
+                       digits == 0 ? "no decimals" : digits == 2 ? "2 decimals" : "other decimals");
+    return fail_at(at, err, "'%s' is ambiguous: is '%c' a thousands separator or a decimal %s? Write %s (no "
+                   "thousands separator) or %s (%s has %d decimals, after a decimal point)", text, *mark,
+                   *mark == ',' ? "comma" : "point", thousands, decimal, at->currency, digits);
+}
+
 /* Says what is wrong with `text`, a price (what = "a price") or a price
  * change ("a price change", written with its sign) in the row's currency. */
 static int amount_failure(const spot *at, char **err, const char *what, const char *text, amount_reading r) {
@@ -438,6 +470,7 @@ static int amount_failure(const spot *at, char **err, const char *what, const ch
     char example[24];
     example_price(digits, strcmp(what, "a price") == 0 ? "" : "+", example);
     if (r == AMOUNT_TOO_LARGE) return fail_at(at, err, "'%s': %s this large is no price", text, what);
+    if (r == AMOUNT_AMBIGUOUS) return ambiguity_failure(at, err, text);
     if (r == AMOUNT_TOO_PRECISE && digits == 0)
         return fail_at(at, err, "'%s': %s in %s has no decimals (%s has no minor unit), as in %s", text, what,
                        at->currency, at->currency, example);
@@ -596,6 +629,36 @@ static int peel_attributes(const words *w, json_t *choice, const spot *at, char 
     return (int)n;
 }
 
+/* A price change the title would otherwise swallow: a signed word with a
+ * digit that is no price change ("+.50", "+0.5.0") or a lone sign before a
+ * number ("+ 0.50"). PL_ERR names it and says how to write it; the title's
+ * words are [0, n). */
+static int stray_price_change(const words *w, size_t n, const spot *at, char **err) {
+    for (size_t i = 0; i < n; i++) {
+        const char *s = w->start[i], *e = w->end[i];
+        if (*s != '+' && *s != '-') continue;
+        int lone = e - s == 1;
+        const char *next = lone && i + 1 < n ? w->start[i + 1] : NULL;
+        int number_after = next && (isdigit((unsigned char)*next) || *next == '.' || *next == ',');
+        int has_digit = 0;
+        for (const char *p = s; p < e; p++) has_digit |= isdigit((unsigned char)*p);
+        if (!has_digit && !number_after) continue;
+        const char *end = number_after ? w->end[i + 1] : e;
+        /* the word as it should be, when that is plain, else a model */
+        const char *digits = number_after ? next : s + 1;
+        char example[24];
+        snprintf(example, sizeof example, "%c%s%.*s", *s, *digits == '.' ? "0" : "", (int)(end - digits), digits);
+        long long unused;
+        if (!at->o->major) snprintf(example, sizeof example, "+50");
+        else if (major_units(example + 1, strlen(example + 1), pl_money_decimals(at->currency), &unused) != AMOUNT_OK)
+            example_price(pl_money_decimals(at->currency), "+", example);
+        return fail_at(at, err, "'%.*s' is no price change: write it with its sign, digits and no space, after "
+                       "the title, as in %s (%s)", (int)(end - s), s, example,
+                       at->o->major ? at->currency : "in minor units");
+    }
+    return PL_OK;
+}
+
 /* `value [= Title] [+N | -N] [stock N]` -> {"value", "title"?, "price", "stock"?} */
 static json_t *parse_choice(const char *text, const spot *at, char **err) {
     const char *eq = strchr(text, '=');
@@ -618,6 +681,7 @@ static json_t *parse_choice(const char *text, const spot *at, char **err) {
     }
     int left = peel_attributes(&w, choice, at, err);
     if (left < 0) goto fail;
+    if (stray_price_change(&w, (size_t)left, at, err) != PL_OK) goto fail;
     if (left > 0 && !eq && isdigit((unsigned char)*w.start[0])) {
         if (at->o->major) fail_at(at, err, "'%s': a price change has its sign, in %s (+0.50, -0.20)", text, at->currency);
         else fail_at(at, err, "'%s': a price change has its sign, in minor units (+50, -20)", text);
@@ -870,10 +934,17 @@ static int row_price(const pl_csv_origin *o, const record *rec, const char *curr
     spot at = {o, rec->line, column_index(o, COL_PRICE), currency};
     const char *text = cell(rec, at.col);
     long long v = 0;
-    if (strpbrk(text, ".,") && valid_currency_code(currency) &&
-        major_units(text, strlen(text), pl_money_decimals(currency), &v) == AMOUNT_OK)
+    amount_reading r = AMOUNT_NOT_A_NUMBER;
+    if (strpbrk(text, ".,") && valid_currency_code(currency))
+        r = major_units(text, strlen(text), pl_money_decimals(currency), &v);
+    if (r == AMOUNT_OK)
         return fail_at(&at, err, "price must be a non-negative integer in minor units (%lld for %s %s); to write "
                        "%s, name the column price_major", v, text, currency, text);
+    if (r == AMOUNT_AMBIGUOUS) {
+        const char *mark = strpbrk(text, ".,");
+        return fail_at(&at, err, "price must be a non-negative integer in minor units, written with no thousands "
+                       "separator: %.*s%s, not %s", (int)(mark - text), text, mark + 1, text);
+    }
     if (text[0]) *out = number_or_text(text);
     return PL_OK;
 }

@@ -2,7 +2,8 @@
  * parley's own payment page for the order, where Pay and Decline confirm
  * through the same path as a real provider's webhook; no money moves.
  * This file owns that page: the order's lines with their options, in the
- * shopper's language from a small table of its own (English for any other),
+ * shopper's language from a small table of its own (English for any other;
+ * the prices always written the shopper's way),
  * everything the order says HTML-escaped. It uses money.h and text.h. */
 #define _GNU_SOURCE
 #include "payments.h"
@@ -133,14 +134,16 @@ static char *line_options(const json_t *line) {
     return out;
 }
 
-static void append_lines(char **html, const json_t *order, const words *w, const char *lang) {
+/* The lines' prices are written for numbers_locale (the shopper's). */
+static void append_lines(char **html, const json_t *order, const words *w, const char *numbers_locale) {
     const char *currency = json_string_value(json_object_get(order, "currency"));
     size_t i;
     json_t *line;
     json_array_foreach(json_object_get(order, "lines"), i, line) {
         char *title = pl_text_html_escape(json_string_value(json_object_get(line, "title")));
         char *options = line_options(line);
-        char *price = pl_money_format((long long)json_integer_value(json_object_get(line, "total")), currency, lang);
+        char *price =
+            pl_money_format((long long)json_integer_value(json_object_get(line, "total")), currency, numbers_locale);
         append_owned(html, pl_strdupf("<tr><td>%lld × %s%s%s%s</td><td>%s</td></tr>",
                                       (long long)json_integer_value(json_object_get(line, "qty")), title,
                                       *options ? "<div class=\"options\">" : "", options,
@@ -151,7 +154,7 @@ static void append_lines(char **html, const json_t *order, const words *w, const
     }
     long long discount = (long long)json_integer_value(json_object_get(order, "discount"));
     if (discount > 0) {
-        char *price = pl_money_format(-discount, currency, lang);
+        char *price = pl_money_format(-discount, currency, numbers_locale);
         char *code = pl_text_html_escape(json_string_value(json_object_get(order, "discount_code")));
         char *label = fill(w->discount, code);
         append_owned(html, pl_strdupf("<tr><td>%s</td><td>%s</td></tr>", label, price));
@@ -196,11 +199,14 @@ static char *pay_form(const json_t *order, const words *w, const char *total) {
 char *pl_payments_test_page(const json_t *order, const char *bot, const char *locale, pl_test_page_note note,
                             const char *problems) {
     const words *w = words_for(locale);
+    /* the words may fall back to English; the numbers are the shopper's
+     * still (an Italian shopper reads 1.299,00 €, not €1,299.00) */
+    const char *numbers = locale && *locale ? locale : w->lang;
     const char *currency = json_string_value(json_object_get(order, "currency"));
     const char *state = json_string_value(json_object_get(order, "state"));
     char id[24];
     snprintf(id, sizeof id, "%lld", (long long)json_integer_value(json_object_get(order, "id")));
-    char *total = pl_money_format((long long)json_integer_value(json_object_get(order, "total")), currency, w->lang);
+    char *total = pl_money_format((long long)json_integer_value(json_object_get(order, "total")), currency, numbers);
     char *heading = fill(w->order, id);
     char *bot_name = pl_text_html_escape(bot);
     char *note_text = fill(w->note, bot_name);
@@ -219,7 +225,7 @@ char *pl_payments_test_page(const json_t *order, const char *bot, const char *lo
     free(note_text);
     free(bot_name);
     free(heading);
-    append_lines(&html, order, w, w->lang);
+    append_lines(&html, order, w, numbers);
     append_owned(&html, pl_strdupf("<tr class=\"total\"><td>%s</td><td>%s</td></tr></table>", w->total, total));
     const char *said = note_sentence(w, note);
     if (problems || said) {

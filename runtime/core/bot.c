@@ -79,6 +79,13 @@ static int valid_name(const char *name) {
     return 1;
 }
 
+/* The most a bot's webchat.rate_limit may allow one shopper on a server
+ * other merchants share (docs/http-limits.md): a burst of 100 messages,
+ * then one every 0.05 s (20 a second). A bot may be stricter, never laxer:
+ * past this, one shopper's script could take the loop from everyone. */
+#define WEBCHAT_MAX_BURST 100
+#define WEBCHAT_MIN_REFILL_S 0.05
+
 /* What is wrong with the web chat's settings that the server reads per
  * request (webchat.greet_on_open, webchat.rate_limit), or NULL. */
 static const char *webchat_problem(const json_t *m) {
@@ -86,11 +93,15 @@ static const char *webchat_problem(const json_t *m) {
     json_t *greet = json_object_get(w, "greet_on_open"), *limit = json_object_get(w, "rate_limit");
     json_t *burst = json_object_get(limit, "burst"), *refill = json_object_get(limit, "refill_seconds");
     if (greet && !json_is_boolean(greet)) return "\"webchat\": \"greet_on_open\" must be true or false";
-    if (limit && (!json_is_object(limit) || !json_is_integer(burst) || json_integer_value(burst) < 1 ||
-                  json_integer_value(burst) > 1000 || !json_is_number(refill) || json_number_value(refill) <= 0 ||
-                  json_number_value(refill) > 3600))
-        return "\"webchat\": \"rate_limit\" must be {\"burst\": 1-1000 messages, \"refill_seconds\": more "
-               "than 0, at most 3600} (leave it out for 20 and 1)";
+    if (limit && (!json_is_object(limit) || !json_is_integer(burst) || !json_is_number(refill)))
+        return "\"webchat\": \"rate_limit\" must be {\"burst\": messages at once, \"refill_seconds\": seconds "
+               "for one more}, as in {\"burst\": 20, \"refill_seconds\": 1} (leave it out for those)";
+    if (limit && (json_integer_value(burst) < 1 || json_integer_value(burst) > WEBCHAT_MAX_BURST))
+        return "\"webchat\": \"rate_limit\": \"burst\" must be 1-100 messages: this server lets a shopper "
+               "send at most 100 at once (it is shared with other bots)";
+    if (limit && (json_number_value(refill) < WEBCHAT_MIN_REFILL_S || json_number_value(refill) > 3600))
+        return "\"webchat\": \"rate_limit\": \"refill_seconds\" must be 0.05-3600: this server lets a shopper "
+               "send at most 20 messages a second (it is shared with other bots)";
     return NULL;
 }
 

@@ -261,6 +261,8 @@ static char *message_text(const pl_message *m) {
 
 static int write_message(pl_store *store, item *it, int64_t now, char **err) {
     pl_session_key key = {it->msg->bot, it->msg->channel, it->msg->user};
+    if (pl_turn_ignored(&it->result)) /* no line, no activity: only the mailbox learns it was handled */
+        return it->msg->inbox_id ? pl_store_inbox_done(store, it->msg->inbox_id, now, err) : PL_OK;
     /* the message's line and one line for everything the bot said, but for
      * what an earlier event already recorded (it waited for this answer on
      * a channel that cannot push): one row */

@@ -233,6 +233,8 @@ json_t *pl_turn_replies(const pl_turn_result *r) {
     return r->replies;
 }
 
+int pl_turn_ignored(const pl_turn_result *r) { return json_is_true(json_object_get(r->effects, "ignored")); }
+
 void pl_turn_result_clear(pl_turn_result *r) {
     free(r->session_json);
     json_decref(r->replies);
@@ -379,6 +381,15 @@ static void make_metrics(void) {
 
 void pl_turn_metrics(void) { pthread_once(&metrics_once, make_metrics); }
 
+/* Whether the shopper did nothing that asked for an answer: the web chat
+ * panel opened (or a page was visited). A failure of such a turn is the
+ * author's, in the log; the shopper, who wrote nothing, is not told that
+ * something broke. */
+static int unasked_by_shopper(const pl_message *m) {
+    const char *type = json_string_value(json_object_get(m->event, "type"));
+    return type && (strcmp(type, "open") == 0 || strcmp(type, "page") == 0);
+}
+
 static void fail_turn(turn *t, pl_turn_result *r, char *error, const char *traceback) {
     pl_log_fields fields = {.bot = pl_bot_name(t->bot), .channel = t->msg->channel, .script_error = error};
     pl_log_with(PL_LOG_ERROR, &fields, "[%s] %s/%s: turn failed: %s%s%s", pl_bot_name(t->bot), t->msg->channel,
@@ -390,7 +401,7 @@ static void fail_turn(turn *t, pl_turn_result *r, char *error, const char *trace
     if (t->co) drop_run(t, 0);
     if (pl_bot_analytics_on(t->bot)) failure_event(t, r, error);
     r->error = error;
-    r->replies = fallback_replies(t);
+    r->replies = unasked_by_shopper(t->msg) ? json_array() : fallback_replies(t);
     r->locale = t->locale ? pl_strdup(t->locale) : NULL;
 }
 
@@ -531,8 +542,9 @@ static int collect(turn *t, pl_turn_result *r, char **err) {
         read_heard_facts(t->co, 1, t->msg, r);
     }
     /* a session that is no object or list is not stored (json_dumps
-     * without JSON_ENCODE_ANY wrote none) */
-    if (session[0] == '{' || session[0] == '[') r->session_json = session;
+     * without JSON_ENCODE_ANY wrote none), nor that of a turn the engine
+     * ignored ({"ignored": true}: the session is as it was) */
+    if ((session[0] == '{' || session[0] == '[') && !pl_turn_ignored(r)) r->session_json = session;
     else free(session);
     return PL_OK;
 }

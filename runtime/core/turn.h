@@ -78,6 +78,10 @@ typedef struct {
 } pl_turn_result;
 
 void pl_turn_result_clear(pl_turn_result *result);
+/* Whether the engine ignored the turn's event (effects {"ignored": true}: a
+ * web chat panel opened again): nothing of it is stored, not even the
+ * message's transcript line. */
+int pl_turn_ignored(const pl_turn_result *result);
 
 /* The replies as a tree (borrowed from the result, an array): the turn
  * gives their text, and the tree is made from it on first use and kept in

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
@@ -35,6 +36,7 @@ struct pl_watch {
     struct event *settle_ev; /* fires settle_ms after the last change event */
     int settle_ms;
     int settling;            /* some folder has a change waiting for quiet */
+    int64_t last_change_us;  /* when the latest change was read (pl_monotonic_us) */
     folder *folders;
     size_t nfolders;
     dir_watch *dirs;
@@ -110,9 +112,17 @@ static int handle_event(pl_watch *w, const struct inotify_event *ev) {
         relevant = 1; /* a created file is complete only at IN_CLOSE_WRITE */
     }
     if (relevant && !w->folders[f].changed) w->folders[f].changed = pl_strdup(rel);
+    if (relevant) w->last_change_us = pl_monotonic_us();
     free(rel);
     w->settling |= relevant;
     return relevant;
+}
+
+/* The first change waiting, for the log. */
+static const char *first_changed(const pl_watch *w) {
+    for (size_t i = 0; i < w->nfolders; i++)
+        if (w->folders[i].changed) return w->folders[i].changed;
+    return "?";
 }
 
 /* The callback of every folder with a change, each once. */
@@ -127,8 +137,31 @@ static void run_changed(pl_watch *w) {
     }
 }
 
-void pl_watch_settle_now(pl_watch *w) {
-    if (!w || !w->settling) return;
+static int read_changes(pl_watch *w);
+
+/* Blocks until the watched folders have been quiet for quiet_ms, reading
+ * the changes meanwhile, but never longer than quiet_ms in all. */
+static void wait_for_quiet(pl_watch *w, int quiet_ms) {
+    int64_t deadline = pl_monotonic_us() + (int64_t)quiet_ms * 1000;
+    for (;;) {
+        int64_t now = pl_monotonic_us(), quiet_at = w->last_change_us + (int64_t)quiet_ms * 1000;
+        int64_t until = quiet_at < deadline ? quiet_at : deadline;
+        if (now >= until) return;
+        struct pollfd p = {.fd = w->fd, .events = POLLIN};
+        if (poll(&p, 1, (int)((until - now + 999) / 1000)) > 0) read_changes(w);
+    }
+}
+
+void pl_watch_settle_now(pl_watch *w, int quiet_ms) {
+    if (!w) return;
+    read_changes(w); /* a save that completed before the message came is seen */
+    if (!w->settling) return;
+    int64_t quiet_us = pl_monotonic_us() - w->last_change_us;
+    if (quiet_ms > 0 && quiet_us < (int64_t)quiet_ms * 1000) {
+        pl_debug("a message waits up to %d ms for a change to %s, %lld ms ago, to be written out", quiet_ms,
+                 first_changed(w), (long long)(quiet_us / 1000));
+        wait_for_quiet(w, quiet_ms);
+    }
     event_del(w->settle_ev);
     run_changed(w);
 }
@@ -139,7 +172,8 @@ static void on_settled(evutil_socket_t fd, short what, void *arg) {
     run_changed(arg);
 }
 
-void pl_watch_poll(pl_watch *w) {
+/* Reads the pending events; whether one was a change. */
+static int read_changes(pl_watch *w) {
     char buf[16 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
     int moved = 0;
     for (;;) {
@@ -151,6 +185,11 @@ void pl_watch_poll(pl_watch *w) {
             p += sizeof *ev + ev->len;
         }
     }
+    return moved;
+}
+
+void pl_watch_poll(pl_watch *w) {
+    int moved = read_changes(w);
     if (!w->settling) return;
     if (w->settle_ms <= 0) {
         run_changed(w);

@@ -10,7 +10,10 @@
  * the loop two): when a saved file and a message are ready in the same loop
  * turn, the change is seen first, and the host calls pl_watch_settle_now
  * when a message arrives, so the next message runs the new code without
- * waiting for the quiet period. pl_watch_poll drains pending events. */
+ * waiting for the quiet period — once the change is a few milliseconds old
+ * (a message between an editor's truncate and its write waits for the
+ * write, rather than reloading an empty file). pl_watch_poll drains
+ * pending events. */
 #ifndef PL_WATCH_H
 #define PL_WATCH_H
 
@@ -35,8 +38,11 @@ int pl_watch_add(pl_watch *watch, const char *dir, pl_watch_fn fn, void *ud, cha
 /* Reads whatever events are pending (never blocks); callbacks run now when
  * settle_ms is 0, else when the folder has been quiet for settle_ms. */
 void pl_watch_poll(pl_watch *watch);
-/* Runs at once the callbacks of the changes still settling (cheap when
- * there are none); for the host to call when a message arrives. */
-void pl_watch_settle_now(pl_watch *watch);
+/* Runs the callbacks of the changes still settling (cheap when there are
+ * none); for the host to call when a message arrives. A change less than
+ * quiet_ms old is waited for first — blocking, until the folders have been
+ * quiet quiet_ms, at most quiet_ms in all — so that a save in two writes a
+ * millisecond apart is loaded finished. quiet_ms 0: at once. */
+void pl_watch_settle_now(pl_watch *watch, int quiet_ms);
 
 #endif

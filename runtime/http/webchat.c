@@ -33,7 +33,7 @@ typedef struct stream {
     int64_t last_id;
     int reading; /* a page of lines is being read (pl_store_offload) */
     int again;   /* and more lines were committed meanwhile */
-    int closed;  /* the client left while it was read: freed once it is */
+    int closed;  /* the client left (or a read failed and parley ended it) while a page was read: freed once it is */
     int ready;   /* "ready" was sent: the first catch-up is done */
 } stream;
 
@@ -188,13 +188,25 @@ static void read_page(pl_store *store, void *ud) {
     pl_store_transcript_since(store, &key, p->after_id, REPLAY_PAGE, &p->lines, &p->err);
 }
 
+static void stream_unlink(stream *st);
+
 static void page_read_done(void *ud) {
     page_read *p = ud;
     stream *st = p->st;
     st->reading = 0;
     size_t got = json_array_size(p->lines);
-    if (p->err) pl_error("webchat: %s", p->err);
-    else if (!st->closed) {
+    if (p->err && !st->closed) {
+        /* no page, no ready, and nothing would read again: the stream ends,
+         * and the browser reconnects with its Last-Event-ID, which reads the
+         * lines from there (and then says ready) */
+        pl_error("webchat: %s/%s: reading the conversation failed, its stream is ended for the browser to "
+                 "reconnect: %s", st->bot, st->user, p->err);
+        stream_unlink(st);
+        pl_sse_end(st->sse);
+        st->closed = 1;
+    } else if (p->err) {
+        pl_error("webchat: %s", p->err);
+    } else if (!st->closed) {
         size_t i;
         json_t *line;
         json_array_foreach(p->lines, i, line) {
@@ -227,15 +239,20 @@ static void stream_catch_up(stream *st) {
     pl_store_offload(pl_app_store(st->wc->app), read_page, page_read_done, p);
 }
 
-static void on_stream_closed(pl_sse *sse, void *ud) {
-    (void)sse;
-    stream *st = ud;
+/* Takes st out of its shopper's streams: no line is sent to it any more. */
+static void stream_unlink(stream *st) {
     pl_webchat *wc = st->wc;
     stream *head = pl_map_get(wc->streams, st->key), **link = &head;
     while (*link && *link != st) link = &(*link)->next;
     if (*link) *link = st->next;
     pl_map_put(wc->streams, st->key, head);
     wc->open--;
+}
+
+static void on_stream_closed(pl_sse *sse, void *ud) {
+    (void)sse;
+    stream *st = ud;
+    stream_unlink(st);
     if (st->reading) st->closed = 1; /* freed once its page is read */
     else stream_free(st);
 }
@@ -307,6 +324,37 @@ static void accepted(int status, const pl_message *msg, const pl_turn_result *re
     free(w);
 }
 
+/* A message with the widget's id was recorded (200; also when that id was
+ * recorded before), or nothing could be stored (503). */
+static void recorded(int status, void *ud) { accepted(status, NULL, NULL, ud); }
+
+/* Whether id may be the widget's id for a message (8-64 letters, digits, -
+ * or _), with which posting the message again is harmless. */
+static int valid_message_id(const char *id) {
+    size_t n = strlen(id);
+    if (n < 8 || n > 64) return 0;
+    for (const char *p = id; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_') return 0;
+    return 1;
+}
+
+/* msg as a message event for the pipeline's record (channel.h), its inbox
+ * id made of the shopper and the widget's id for it: a message posted
+ * again (its page left while the POST was in flight, and the next page
+ * sent it from the outbox it kept) is recorded once and runs once. New. */
+static json_t *message_event(const pl_message *msg, const char *id) {
+    char *inbox_id = pl_strdupf("%s:%s", msg->user, id);
+    json_t *ev = json_pack("{s:s, s:s, s:s}", "kind", "message", "id", inbox_id, "user", msg->user);
+    free(inbox_id);
+    if (msg->text) json_object_set_new(ev, "text", json_string(msg->text));
+    if (msg->payload) json_object_set_new(ev, "payload", json_string(msg->payload));
+    if (msg->locale) json_object_set_new(ev, "locale", json_string(msg->locale));
+    if (msg->channel_info) json_object_set(ev, "info", msg->channel_info);
+    if (msg->event) json_object_set(ev, "event", msg->event);
+    json_object_set_new(ev, "received_at", json_integer(msg->received_at));
+    return ev;
+}
+
 /* Whether the bot greets a shopper who opens the panel (webchat.greet_on_open,
  * on unless false). */
 static int greets_on_open(pl_bot *bot) {
@@ -360,6 +408,9 @@ static pl_message *parse_message(pl_bot *bot, const json_t *body, const char **w
     else if (ev && (text || payload)) *why = "send \"text\" or \"payload\", or an \"event\" alone";
     else if (ev && !(event = widget_event(bot, ev, why))) return NULL;
     else if (!text && !payload && !ev) *why = "send \"text\", \"payload\" or \"event\"";
+    else if (json_object_get(body, "id") && !(json_is_string(json_object_get(body, "id")) &&
+                                              valid_message_id(json_string_value(json_object_get(body, "id")))))
+        *why = "\"id\" (the message's own, for sending it again safely) must be 8-64 letters, digits, - or _";
     json_t *info = *why ? NULL : page_info(json_object_get(body, "page"), why);
     if (*why) {
         json_decref(event);
@@ -384,6 +435,7 @@ static void take_message(pl_webchat *wc, struct evhttp_request *req, pl_bot *bot
     }
     const char *why = NULL;
     pl_message *msg = parse_message(bot, body, &why);
+    char *id = msg && json_object_get(body, "id") ? pl_strdup(json_string_value(json_object_get(body, "id"))) : NULL;
     json_decref(body);
     if (!msg) {
         pl_reply_error(req, 400, "%s", why);
@@ -396,13 +448,21 @@ static void take_message(pl_webchat *wc, struct evhttp_request *req, pl_bot *bot
     if (!ok) {
         too_many(req, wait_s, "too many messages");
         pl_message_free(msg);
+        free(id);
         return;
     }
     waiting *w = calloc(1, sizeof *w);
     if (!w) abort();
     w->req = req;
     pl_conn_on_gone(req, on_gone, w);
-    pl_pipeline_post(pl_app_pipeline(wc->app), bot, msg, accepted, w);
+    if (id) {
+        pl_pipeline_record(pl_app_pipeline(wc->app), bot, "webchat", json_pack("[o]", message_event(msg, id)),
+                           recorded, w);
+        pl_message_free(msg);
+        free(id);
+    } else {
+        pl_pipeline_post(pl_app_pipeline(wc->app), bot, msg, accepted, w);
+    }
 }
 
 /* --- the widget and its configuration ------------------------------------------------------------ */

@@ -18,6 +18,8 @@
  *   localStorage   parley-{bot}-user   the shopper's id (32 random hex chars)
  *   localStorage   parley-{bot}-read   the last bot line the shopper has seen (for the unread badge)
  *   sessionStorage parley-{bot}-open   whether the panel was open (a reload keeps it so)
+ *   sessionStorage parley-{bot}-outbox the shopper's messages parley has not accepted yet (each with
+ *                                      its id), sent from the next page when the shopper moves on
  *
  * For tests: window.parleyWidget = {open(), close(), user, bot}.
  */
@@ -77,6 +79,12 @@
           if (real) real.setItem(key, String(value));
         } catch (e) { /* quota or policy: memory keeps it for this page */ }
       },
+      remove(key) {
+        delete memory[key];
+        try {
+          if (real) real.removeItem(key);
+        } catch (e) { /* as above */ }
+      },
     };
   }
 
@@ -85,6 +93,9 @@
   const KEY_USER = 'parley-' + BOT + '-user';
   const KEY_READ = 'parley-' + BOT + '-read';
   const KEY_OPEN = 'parley-' + BOT + '-open';
+  const KEY_OUTBOX = 'parley-' + BOT + '-outbox';
+  // A message parley keeps saying "not yet" to (429, 503) is given back to the shopper after this.
+  const MAX_WAIT_MS = 3 * 60 * 1000;
 
   function randomId() {
     const bytes = new Uint8Array(16);
@@ -608,6 +619,7 @@ textarea:focus-visible { outline: none; border-color: var(--accent-ink); box-sha
     const open = state.wantOpen != null ? state.wantOpen : session.get(KEY_OPEN) === '1';
     // A panel restored after a reload does not steal the focus from the page.
     if (state.user) connect();
+    if (state.user) restoreOutbox();
     if (open) openPanel(state.wantOpen === true);
     watchForGreeting(config.greet || {});
     window.addEventListener('online', reconnectSoon);
@@ -1034,14 +1046,18 @@ textarea:focus-visible { outline: none; border-color: var(--accent-ink); box-sha
     for (const entry of state.payLinks) {
       if (entry[0] !== url || entry[1].tagName !== 'A') continue;
       const paid = paidButton(url);
+      const focused = entry[1].getRootNode().activeElement === entry[1];
       entry[1].replaceWith(paid);
       entry[1] = paid;
+      if (focused) paid.focus({ preventScroll: true }); // the keyboard stays where it was
     }
   }
 
-  // Disabled, so it can be pressed no more; its name says what was paid ("Paid €7.20").
+  // aria-disabled, not disabled: it does nothing when pressed, yet stays focusable, so the
+  // focus of a shopper who was on the Pay link does not fall back to the page. Its name says
+  // what was paid ("Paid €7.20").
   function paidButton(url) {
-    return h('button', { type: 'button', class: 'linkbtn paid', disabled: true, 'aria-label': state.paidLabels.get(url) || t('paid') }, [
+    return h('button', { type: 'button', class: 'linkbtn paid', 'aria-disabled': 'true', 'aria-label': state.paidLabels.get(url) || t('paid') }, [
       h('span', { text: t('paid') }), h('span', { 'aria-hidden': 'true', text: '✓' }),
     ]);
   }
@@ -1186,8 +1202,17 @@ textarea:focus-visible { outline: none; border-color: var(--accent-ink); box-sha
   // Shows the shopper's message at once (dimmed until the server has it) and queues it. undo
   // gives the shopper back what they did if the server refuses it for good.
   function send(fields, shown, payload, undo) {
+    // the message's own id: parley records it once however often it is posted (a page left
+    // while it was being posted sends it again from the next one)
+    queueMine({ fields: Object.assign({ id: randomId() }, fields), shown, payload, since: 0 }, undo);
+    saveOutbox();
+    pump();
+  }
+
+  function queueMine(item, undo) {
     state.chatted = true;
-    const pending = { fields, text: fields.text != null ? fields.text : null, payload, undo, row: meRow(shown, Date.now()) };
+    const { fields } = item;
+    const pending = Object.assign(item, { text: fields.text != null ? fields.text : null, undo, row: meRow(item.shown, Date.now()) });
     pending.row.classList.add('sending');
     if (state.waitTimer) pending.row.classList.add('waiting'); // behind one that waits
     ui.log.append(pending.row);
@@ -1195,6 +1220,28 @@ textarea:focus-visible { outline: none; border-color: var(--accent-ink); box-sha
     state.pending.push(pending);
     state.outbox.push(pending);
     scrollToEnd();
+  }
+
+  // The shopper's messages not yet accepted live in sessionStorage too, so that one waiting
+  // out a 429 (or in flight) when the shopper goes to another page is sent from there.
+  function saveOutbox() {
+    const mine = state.outbox.filter((item) => item.row)
+      .map((item) => ({ fields: item.fields, shown: item.shown, payload: item.payload, since: item.since }));
+    if (mine.length) session.set(KEY_OUTBOX, JSON.stringify(mine));
+    else session.remove(KEY_OUTBOX);
+  }
+
+  function restoreOutbox() {
+    let saved = [];
+    try {
+      saved = JSON.parse(session.get(KEY_OUTBOX) || '[]');
+    } catch (e) { /* not ours: start afresh */ }
+    if (!Array.isArray(saved)) saved = [];
+    for (const item of saved) {
+      const ok = item && item.fields && typeof item.fields.id === 'string' && typeof item.shown === 'string';
+      if (ok) queueMine({ fields: item.fields, shown: item.shown, payload: item.payload ?? null, since: Number(item.since) || 0 }, null);
+    }
+    saveOutbox();
     pump();
   }
 
@@ -1208,15 +1255,25 @@ textarea:focus-visible { outline: none; border-color: var(--accent-ink); box-sha
     showTyping();
     const res = await post(item.fields);
     state.posting = false;
+    if (res.wait && !item.since) item.since = Date.now();
+    const waitedTooLong = res.wait && Date.now() + res.wait * 1000 - item.since > MAX_WAIT_MS;
     if (res.ok) {
       state.outbox.shift();
       if (item.row) sent(item, res);
-    } else if (res.wait) {
+      saveOutbox();
+    } else if (res.wait && !waitedTooLong) {
       hideTyping();
+      saveOutbox(); // (since when it waits)
       waitToSend(res.wait);
       return;
+    } else if (!item.row) {
+      // the greeting on open, refused or kept waiting too long: only it is dropped, the
+      // shopper's messages behind it go on
+      state.outbox.shift();
+      hideTyping();
+      console.warn('parley: the greeting on open was not accepted (' + res.status + ')');
     } else {
-      refused(res);
+      refused();
     }
     pump();
   }
@@ -1258,7 +1315,7 @@ textarea:focus-visible { outline: none; border-color: var(--accent-ink); box-sha
 
   // Refused for good (or no answer at all): everything still queued comes back to the shopper
   // — typed words into the box, in the order written, taps as buttons that work again.
-  function refused(res) {
+  function refused() {
     const queued = state.outbox.splice(0);
     const texts = [];
     for (const item of queued) {
@@ -1269,12 +1326,12 @@ textarea:focus-visible { outline: none; border-color: var(--accent-ink); box-sha
       else if (item.undo) item.undo();
     }
     hideTyping();
+    saveOutbox();
     if (texts.length) {
       ui.input.value = texts.concat(ui.input.value ? [ui.input.value] : []).join('\n');
       autosize();
     }
-    if (queued.some((item) => item.row)) showNote(t('failed'));
-    else console.warn('parley: the greeting on open was not accepted (' + res.status + ')');
+    showNote(t('failed'));
   }
 
   // Something the widget says without a message of the shopper's (the greeting on open):

@@ -5,7 +5,10 @@
  *   - greet on open: opening the panel shows the bot's greeting and its choices; a reload, a
  *     second tab, closing and opening again never greet a second time;
  *   - paid: after paying on the test payment page, the widget's Pay button turns into a
- *     disabled "Paid ✓" (and stays so after a reload);
+ *     disabled "Paid ✓" (aria-disabled, holding the focus the Pay link had; and so after a reload);
+ *   - navigate: a message waiting out a 429 goes along to the next page and is sent from there, once;
+ *   - outbox limits: a refused greeting on open drops only itself; a message parley keeps answering
+ *     503 for about three minutes is given back to the shopper (a few attempts, not forever);
  *   - 429: a shopper who writes faster than the bot allows sees "Sending in N s…", and the
  *     messages arrive by themselves, in the order written.
  *
@@ -216,6 +219,8 @@ export default function widgetAuthor(t) {
 
     const [tab] = await Promise.all([W.context.waitForEvent('page'), link.click()]);
     await tab.waitForLoadState();
+    const hasFocus = (el) => el.getRootNode().activeElement === el;
+    assert.equal(await link.evaluate(hasFocus), true, 'the Pay link holds the focus in the chat');
     await tab.getByRole('button', { name: `Pay ${price}` }).click();
     await visible(tab.getByText('Payment received. You can go back to the chat.'), 'the payment page saying it was paid');
     await tab.close();
@@ -223,6 +228,8 @@ export default function widgetAuthor(t) {
     const paid = w.log.getByRole('button', { name: `Paid ${price}` });
     await visible(paid, 'the Pay button, now "Paid" (its accessible name says what was paid)');
     assert.equal(await paid.isDisabled(), true, 'a paid order cannot be paid again');
+    assert.equal(await paid.getAttribute('aria-disabled'), 'true', 'aria-disabled: it stays focusable');
+    assert.equal(await paid.evaluate(hasFocus), true, 'the focus moved from the Pay link to "Paid ✓", not to the page');
     assert.equal((await paid.innerText()).replace(/\s+/g, ''), 'Paid✓', 'it reads "Paid ✓"');
     assert.equal(await w.log.getByRole('link', { name: /^Pay / }).count(), 0, 'no Pay link left');
     await visible(botSays(w, /Payment received, thank you!|All paid!/), "the bot's thank-you");
@@ -234,6 +241,97 @@ export default function widgetAuthor(t) {
     await visible(w.log.getByRole('button', { name: `Paid ${price}` }), '"Paid" again after a reload');
     assert.equal(await w.log.getByRole('link', { name: /^Pay / }).count(), 0, 'no Pay link after the reload');
     await W.context.close();
+  }, ['author-greet']);
+
+  scenario('author-429-navigate', 'a message waiting out a 429 when the shopper goes to another page is sent from that page, once', async () => {
+    const { context, posted } = await authorContext();
+    await context.clock.install();
+    const page = await context.newPage();
+    await page.goto(`${own.shopBase}/slowcafe.html`);
+    const w = widgetOn(page);
+    await visible(w.launcher, 'the chat bubble');
+    await w.launcher.click();
+    await visible(botSays(w, t.GREETING), 'the greeting on open'); // the stream and the greeting: two of three
+    await w.input.fill('one');
+    await w.input.press('Enter');
+    await accepted(w, 'one', 'the third message of the allowance');
+    await w.input.fill('two');
+    await w.input.press('Enter');
+    await visible(w.dialog.locator('.note').getByText(/^Sending in \d+ s…$/), 'the countdown, after the 429');
+
+    // Off to another page of the shop before "two" could go: it comes along, still to be sent.
+    await page.goto(`${own.shopBase}/slowcafe.html?from=navigation`);
+    const w2 = widgetOn(page);
+    await visible(w2.log.locator('.row.me.sending').filter({ hasText: 'two' }), '"two" on the next page, not yet sent');
+    const note = w2.dialog.locator('.note');
+    await visible(note.getByText(/^Sending in \d+ s…$/), 'the countdown again: parley still says not yet');
+    await advanceOwnClock(2 * SLOW.refill_seconds + 1); // room for the stream and "two"
+    await page.clock.runFor((2 * SLOW.refill_seconds + 1) * 1000);
+    await accepted(w2, 'two', '"two" sent from the new page');
+    const rows = await until(async () => {
+      const got = await w2.log.locator('.row.me').evaluateAll((els) => els.map((el) => [el.querySelector('.text').textContent, Number(el.dataset.line || 0)]));
+      return got.length >= 2 && got.every(([, id]) => id > 0) ? got : null;
+    }, 'the messages confirmed by the stream');
+    assert.deepEqual(rows.map(([text]) => text), ['one', 'two'], '"two" once, after "one"');
+    const twos = posted.filter((b) => b.text === 'two');
+    assert.ok(twos.length >= 2, `"two" posted from both pages: ${twos.length}`);
+    assert.equal(new Set(twos.map((b) => b.id)).size, 1, 'with one id, so parley would record it once in any case');
+    assert.equal(opens(posted), 1, 'no greeting on the next page');
+    assert.equal(await page.evaluate((k) => sessionStorage.getItem(k), 'parley-slowcafe-outbox'), null, 'nothing left to send');
+    await context.close();
+  }, ['author-greet']);
+
+  scenario('author-outbox-limits', 'a refused greeting drops only itself; a message kept waiting (503) for minutes comes back to the shopper', async () => {
+    const { context, posted } = await authorContext();
+    await context.clock.install();
+    const page = await context.newPage();
+    // parley's answers are made here: the greeting refused once the shopper's message waits
+    // behind it, then 503 with Retry-After for as long as the scenario says
+    let releaseOpen = null;
+    const openHeld = new Promise((resolve) => (releaseOpen = resolve));
+    let unavailable = false;
+    const cors = { 'Access-Control-Allow-Origin': own.shopBase, 'Access-Control-Expose-Headers': 'Retry-After' };
+    await page.route('**/webchat/messages', async (route) => {
+      const body = JSON.parse(route.request().postData() || '{}');
+      if (body.event && body.event.type === 'open') {
+        await openHeld;
+        return route.fulfill({ status: 400, headers: cors, contentType: 'application/json', body: '{"error": "refused here"}' });
+      }
+      if (unavailable) {
+        return route.fulfill({ status: 503, headers: { ...cors, 'Retry-After': '60' }, contentType: 'application/json',
+          body: '{"error": "the message could not be stored; please retry"}' });
+      }
+      return route.continue();
+    });
+    await page.goto(`${own.shopBase}/barista.html`);
+    const w = widgetOn(page);
+    await visible(w.launcher, 'the chat bubble');
+    await w.launcher.click();
+    await until(async () => opens(posted) === 1, 'the greeting on open asked for');
+    await w.input.fill('hello');
+    await w.input.press('Enter'); // queued behind the greeting, which is still being posted
+    releaseOpen();
+    await accepted(w, 'hello', '"hello" sent although the greeting before it was refused');
+    assert.equal(await w.input.inputValue(), '', 'nothing given back to the shopper');
+    assert.equal(await w.dialog.locator('.note').innerText(), '', 'no "could not be sent" note');
+
+    unavailable = true;
+    await w.input.fill('later');
+    await w.input.press('Enter');
+    const note = w.dialog.locator('.note');
+    await visible(note.getByText(/^Sending in \d+ s…$/), 'the countdown after a 503 with Retry-After');
+    for (let i = 0; i < 4 && (await w.input.inputValue()) === ''; i++) {
+      const before = posted.filter((b) => b.text === 'later').length;
+      await page.clock.runFor(61 * 1000);
+      await until(async () => posted.filter((b) => b.text === 'later').length > before || (await w.input.inputValue()) !== '',
+        'the next attempt, or the message given back');
+    }
+    await until(async () => (await w.input.inputValue()) === 'later', '"later" back in the box after about three minutes');
+    await visible(note.getByText('Your message could not be sent. Please try again.'), 'the note saying so');
+    assert.equal(await w.log.locator('.row.me').filter({ hasText: 'later' }).count(), 0, 'no longer shown as sending');
+    const attempts = posted.filter((b) => b.text === 'later').length;
+    assert.ok(attempts >= 3 && attempts <= 4, `a few attempts, not forever: ${attempts}`);
+    await context.close();
   }, ['author-greet']);
 
   scenario('author-429', 'too fast (429): "Sending in N s…", then the waiting messages arrive by themselves, in order', async () => {

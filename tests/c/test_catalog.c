@@ -605,10 +605,10 @@ TEST(csv_major_prices) {
                       "shoe,Runner,129.00,EUR,38 | 46 +5 | 47 +7.5\n"
                       "sock,Sock,\"4,5\",EUR,\n"
                       "tea,Tea,450,JPY,small | large +100\n"
-                      "mug,Mug,450.00,JPY,\n"
+                      "mug,Mug,1000,JPY,\n"
                       "dates,Dates,1.250,KWD,box | crate +0.5\n"
                       "pen,Pen,0.5,USD,blue | red -0.05\n"
-                      "gift,Gift,129.000,EUR,\n";
+                      "gift,Gift,1000.50,EUR,\n";
     const char *json = "{\"products\": ["
                        "{\"sku\": \"shoe\", \"title\": \"Runner\", \"price\": 12900, \"currency\": \"EUR\","
                        " \"options\": {\"size\": [{\"value\": \"38\", \"price\": 0}, {\"value\": \"46\", \"price\": 500},"
@@ -616,24 +616,27 @@ TEST(csv_major_prices) {
                        "{\"sku\": \"sock\", \"title\": \"Sock\", \"price\": 450, \"currency\": \"EUR\"},"
                        "{\"sku\": \"tea\", \"title\": \"Tea\", \"price\": 450, \"currency\": \"JPY\","
                        " \"options\": {\"size\": [{\"value\": \"small\", \"price\": 0}, {\"value\": \"large\", \"price\": 100}]}},"
-                       "{\"sku\": \"mug\", \"title\": \"Mug\", \"price\": 450, \"currency\": \"JPY\"},"
+                       "{\"sku\": \"mug\", \"title\": \"Mug\", \"price\": 1000, \"currency\": \"JPY\"},"
                        "{\"sku\": \"dates\", \"title\": \"Dates\", \"price\": 1250, \"currency\": \"KWD\","
                        " \"options\": {\"size\": [{\"value\": \"box\", \"price\": 0}, {\"value\": \"crate\", \"price\": 500}]}},"
                        "{\"sku\": \"pen\", \"title\": \"Pen\", \"price\": 50, \"currency\": \"USD\","
                        " \"options\": {\"size\": [{\"value\": \"blue\", \"price\": 0}, {\"value\": \"red\", \"price\": -5}]}},"
-                       "{\"sku\": \"gift\", \"title\": \"Gift\", \"price\": 12900, \"currency\": \"EUR\"}]}";
+                       "{\"sku\": \"gift\", \"title\": \"Gift\", \"price\": 100050, \"currency\": \"EUR\"}]}";
     CHECK(same_products(csv, json));
     /* the ';' files of spreadsheets that write 129,00 */
     CHECK(same_products("sku;title;price_major;currency\nshoe;Runner;129,00;EUR\n",
                         "[{\"sku\": \"shoe\", \"title\": \"Runner\", \"price\": 12900, \"currency\": \"EUR\"}]"));
+    /* a comma with three digits after four is a decimal comma: no thousands group has four digits */
+    CHECK(same_products("sku;title;price_major;currency\ndates;Dates;1250,500;KWD\n",
+                        "[{\"sku\": \"dates\", \"title\": \"Dates\", \"price\": 1250500, \"currency\": \"KWD\"}]"));
 }
 
 TEST(csv_major_price_errors) {
     const char *head = "sku,title,price_major,currency,option:size\n";
     char text[1024];
 #define ROWS(rows) (snprintf(text, sizeof text, "%s%s", head, rows), text)
-    CHECK(csv_error_is(ROWS("a,A,1.00,EUR,\nb,B,4.505,EUR,\n"), "catalog.csv:3: column C (price_major):",
-                       "'4.505': a price in EUR has at most 2 decimals, as in 129.00"));
+    CHECK(csv_error_is(ROWS("a,A,1.00,EUR,\nb,B,4.9999,EUR,\n"), "catalog.csv:3: column C (price_major):",
+                       "'4.9999': a price in EUR has at most 2 decimals, as in 129.00"));
     CHECK(csv_error_is(ROWS("a,A,450.5,JPY,\n"), "catalog.csv:2: column C (price_major):",
                        "'450.5': a price in JPY has no decimals (JPY has no minor unit), as in 129"));
     CHECK(csv_error_is(ROWS("a,A,1.2505,BHD,\n"), "catalog.csv:2: column C (price_major):",
@@ -643,6 +646,36 @@ TEST(csv_major_price_errors) {
     CHECK(csv_error_is(ROWS("a,A,\"1,299.00\",USD,\n"), "catalog.csv:2: column C (price_major):",
                        "no thousands separator"));
     CHECK(csv_error_is(ROWS("a,A,12.,EUR,\n"), "catalog.csv:2: column C (price_major):", "is not a price"));
+    /* no price is read with a thousands separator taken for a decimal mark, nor with extra zeros */
+    CHECK(csv_error_is(ROWS("a,A,\"1,000\",JPY,\n"), "catalog.csv:2: column C (price_major):",
+                       "'1,000' is ambiguous: is ',' a thousands separator? Write 1000 (no thousands separator; JPY "
+                       "has no decimals)"));
+    CHECK(csv_error_is(ROWS("a,A,\"1,000\",USD,\n"), "catalog.csv:2: column C (price_major):",
+                       "'1,000' is ambiguous: is ',' a thousands separator or a decimal comma? Write 1000 (no "
+                       "thousands separator) or 1.00 (USD has 2 decimals, after a decimal point)"));
+    CHECK(csv_error_is(ROWS("a,A,1.000,EUR,\n"), "catalog.csv:2: column C (price_major):",
+                       "'1.000' is ambiguous: is '.' a thousands separator or a decimal point? Write 1000"));
+    CHECK(csv_error_is(ROWS("a,A,\"1,250\",KWD,\n"), "catalog.csv:2: column C (price_major):",
+                       "'1,250' is ambiguous: is ',' a thousands separator or a decimal comma? Write 1250 (no "
+                       "thousands separator) or 1.250 (KWD has 3 decimals, after a decimal point)"));
+    CHECK(csv_error_is(ROWS("a,A,12.500,JPY,\n"), "catalog.csv:2: column C (price_major):",
+                       "'12.500' is ambiguous: is '.' a thousands separator? Write 12500"));
+    CHECK(csv_error_is(ROWS("a,A,450.00,JPY,\n"), "catalog.csv:2: column C (price_major):",
+                       "'450.00': a price in JPY has no decimals"));
+    CHECK(csv_error_is(ROWS("a,A,129.0000,EUR,\n"), "catalog.csv:2: column C (price_major):",
+                       "'129.0000': a price in EUR has at most 2 decimals"));
+    CHECK(csv_error_is(ROWS("a,A,1.00,EUR,s | l +1.500\n"), "catalog.csv:2: column E (option:size):",
+                       "'+1.500' is ambiguous: is '.' a thousands separator or a decimal point? Write +1500"));
+    /* a price change the title would swallow */
+    CHECK(csv_error_is(ROWS("a,A,1.00,EUR,s | l = Large +.50\n"), "catalog.csv:2: column E (option:size):",
+                       "'+.50' is no price change: write it with its sign, digits and no space, after the title, "
+                       "as in +0.50 (EUR)"));
+    CHECK(csv_error_is(ROWS("a,A,1.00,EUR,s | l = Large + 0.50\n"), "catalog.csv:2: column E (option:size):",
+                       "'+ 0.50' is no price change"));
+    CHECK(csv_error_is(ROWS("a,A,1.00,EUR,s | l = Large - 0.50 stock 3\n"), "catalog.csv:2: column E (option:size):",
+                       "'- 0.50' is no price change"));
+    CHECK(csv_error_is(ROWS("a,A,1.00,EUR,s | l = Large +0.5.0\n"), "catalog.csv:2: column E (option:size):",
+                       "'+0.5.0' is not a price change in EUR"));
     CHECK(csv_error_is(ROWS("a,A,-5.00,EUR,\n"), "catalog.csv:2: column C (price_major):",
                        "'-5.00': a price is never negative"));
     CHECK(csv_error_is(ROWS("a,A,,EUR,\n"), "catalog.csv:2: column C (price_major):",
@@ -669,6 +702,10 @@ TEST(csv_major_price_errors) {
     /* minor units keep their own words */
     CHECK(csv_error_is("sku,title,price,currency,option:size\na,A,100,EUR,s | l +0.90\n",
                        "catalog.csv:2: column E (option:size):", "to write +0.50, give the prices in a price_major column"));
+    CHECK(csv_error_is("sku,title,price,currency,option:size\na,A,100,EUR,s | l = Large + 90\n",
+                       "catalog.csv:2: column E (option:size):", "'+ 90' is no price change"));
+    CHECK(csv_error_is("sku,title,price,currency\na,A,\"1,000\",EUR\n", "catalog.csv:2: column C (price):",
+                       "written with no thousands separator: 1000, not 1,000"));
 }
 
 TEST(csv_load_by_file_name) {

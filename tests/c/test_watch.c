@@ -1,7 +1,8 @@
 /* test_watch: the inotify watcher behind hot reload (event/watch.c): a
  * change to a bot file calls back once its writes have settled, a save in
  * two writes (truncate, then write) calls back once, pl_watch_settle_now
- * does not wait, and settle_ms 0 calls back with every batch of events.
+ * does not wait for settle_ms but for a change a few ms old to be written
+ * out, and settle_ms 0 calls back with every batch of events.
  * Waits are for events, never for time: the settling deadline is far in
  * the future unless a case waits for the timer itself. */
 #define _GNU_SOURCE
@@ -89,11 +90,29 @@ TEST(truncate_then_write_calls_back_once) {
         write_text(fx.dir, "flows/main.lua", "return { start = function(c) end }\n"); /* then written */
         pl_watch_poll(fx.watch);
         CHECK(fx.seen.calls == 0); /* still settling */
-        pl_watch_settle_now(fx.watch);
+        pl_watch_settle_now(fx.watch, 0);
         CHECK(fx.seen.calls == 1);
         CHECK_STR(fx.seen.changed, "flows/main.lua");
-        pl_watch_settle_now(fx.watch); /* nothing left to settle */
+        pl_watch_settle_now(fx.watch, 0); /* nothing left to settle */
         pl_watch_poll(fx.watch);
+        CHECK(fx.seen.calls == 1);
+    }
+    close_fixture(&fx);
+}
+
+/* A message that comes just after a change (an editor's truncate, its write
+ * still to come) waits until the folder has been quiet quiet_ms, and then
+ * loads the change once. */
+TEST(a_recent_change_is_waited_for) {
+    fixture fx;
+    if (open_fixture(&fx, 600000)) {
+        write_text(fx.dir, "flows/main.lua", ""); /* emptied, closed: the write may follow */
+        int64_t t0 = pl_monotonic_us(); /* the change is read after this */
+        pl_watch_poll(fx.watch);
+        pl_watch_settle_now(fx.watch, 40);
+        CHECK(pl_monotonic_us() - t0 >= 40 * 1000);
+        CHECK(fx.seen.calls == 1);
+        pl_watch_settle_now(fx.watch, 40); /* nothing left: no wait */
         CHECK(fx.seen.calls == 1);
     }
     close_fixture(&fx);
@@ -105,7 +124,7 @@ TEST(other_files_do_not_count) {
         write_text(fx.dir, "notes.txt", "not a bot file");
         write_text(fx.dir, "flows/.main.lua.swp", "an editor's");
         pl_watch_poll(fx.watch);
-        pl_watch_settle_now(fx.watch);
+        pl_watch_settle_now(fx.watch, 0);
         CHECK(fx.seen.calls == 0);
     }
     close_fixture(&fx);
@@ -148,6 +167,7 @@ TEST(settle_zero_calls_back_with_each_batch) {
 
 int main(void) {
     RUN(truncate_then_write_calls_back_once);
+    RUN(a_recent_change_is_waited_for);
     RUN(other_files_do_not_count);
     RUN(quiet_folder_calls_back_after_settle_ms);
     RUN(settle_zero_calls_back_with_each_batch);

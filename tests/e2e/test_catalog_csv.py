@@ -161,7 +161,7 @@ def body(tap):
         check.assertIn("added scone x1 @ 200", text(s, user, "add scone"))
         other = new_user("major-yen")  # a cart holds one currency
         text(s, other, "hi")
-        check.assertIn("added yuzu x1 @ 450", text(s, other, "add yuzu"), "450.00 JPY is 450 yen")
+        check.assertIn("added yuzu x1 @ 450", text(s, other, "add yuzu"), "450 JPY is 450 yen")
         check.assertIsNone(s.bot_health(BOT)["error"])
 
     tap.case("a catalog with a price_major column sells at the same minor units (3.80 EUR is 380, +0.90 is 90)",
@@ -170,16 +170,26 @@ def body(tap):
     def major_errors(run):
         s, folder = major["s"], major["folder"]
         mark = s.mark()
-        edit_catalog(folder, "scone,Scone,2.00,EUR", "scone,Scone,2.005,EUR")
+        edit_catalog(folder, "scone,Scone,2.00,EUR", "scone,Scone,2.0055,EUR")
         s.wait_log(r"catalog\.csv:3: column C \(price_major\)", mark)
         check.assertEqual(s.bot_health(BOT)["error"],
-                          "catalog.csv:3: column C (price_major): '2.005': a price in EUR has at most 2 decimals, "
+                          "catalog.csv:3: column C (price_major): '2.0055': a price in EUR has at most 2 decimals, "
                           "as in 129.00")
         user = new_user("major-during")
         text(s, user, "hi")
         check.assertIn("added scone x1 @ 200", text(s, user, "add scone"), "the old catalog keeps serving")
         mark = s.mark()
-        edit_catalog(folder, "scone,Scone,2.005,EUR", "scone,Scone,2.10,EUR")
+        edit_catalog(folder, "scone,Scone,2.0055,EUR", "scone,Scone,2.000,EUR")
+        s.wait_log(r"catalog\.csv:3: column C \(price_major\): '2\.000' is ambiguous", mark)
+        check.assertEqual(s.bot_health(BOT)["error"],
+                          "catalog.csv:3: column C (price_major): '2.000' is ambiguous: is '.' a thousands separator "
+                          "or a decimal point? Write 2000 (no thousands separator) or 2.00 (EUR has 2 decimals, "
+                          "after a decimal point)")
+        ambiguous = new_user("major-ambiguous")
+        text(s, ambiguous, "hi")
+        check.assertIn("added scone x1 @ 200", text(s, ambiguous, "add scone"), "the old catalog, never 2000 read as 2")
+        mark = s.mark()
+        edit_catalog(folder, "scone,Scone,2.000,EUR", "scone,Scone,2.10,EUR")
         s.wait_log(RELOADED, mark)
         check.assertIsNone(s.bot_health(BOT)["error"])
         fixed = new_user("major-fixed")
@@ -196,14 +206,15 @@ def body(tap):
         s.wait_log(RELOADED, mark)
         check.assertIsNone(s.bot_health(BOT)["error"])
 
-    tap.case("price_major mistakes (too many decimals, decimals under a minor-units header) name line and column; "
+    tap.case("price_major mistakes (too many decimals, a thousands separator or decimal point, decimals under a "
+             "minor-units header) name line and column; "
              "the old catalog serves meanwhile", major_errors, runs=1)
 
 
 MAJOR_CSV = """sku,title,price_major,currency,tags,stock,option:size
 latte,Latte,3.80,EUR,coffee,,small | medium +0.50 | large +0.90
 scone,Scone,2.00,EUR,food,5,
-yuzu,Yuzu soda,450.00,JPY,drink,,
+yuzu,Yuzu soda,450,JPY,drink,,
 """
 
 

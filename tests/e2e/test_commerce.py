@@ -906,8 +906,9 @@ def main(tap):
         "scripts/tone.lua": """return { templates = {
   en = { pay = "Pay", fallback = "Oops." },
   es = { pay = "Pagar", fallback = "Vaya." },
+  it = { pay = "Paga", fallback = "Ops." },
 } }
-"""}, manifest={"locales": ["en", "es"], "catalog": "catalog.json", "payments": {"provider": "test"}})
+"""}, manifest={"locales": ["en", "es", "it"], "catalog": "catalog.json", "payments": {"provider": "test"}})
     shoe_srv = {}
 
     def payment_page_locale(run):
@@ -937,8 +938,20 @@ def main(tap):
         check.assertIn('<div class="options">Red, EU 42</div></td><td>€134.00</td>', h)
         check.assertIn("The payment of this order was declined.", html(link.decline(s)) + html(link.get(s)))
 
+        # an Italian shopper: the page has no Italian words (English then), but the prices are
+        # written the Italian way
+        link = PayLink(link_of(s.say("shoes", new_user("it"), "ciao", locale="it"))["url"])
+        h = html(link.get(s))
+        check.assertIn('<html lang="en">', h)
+        check.assertIn("<h1>Order #%d</h1>" % link.order_id, h)
+        check.assertIn("</div></td><td>134,00 €</td>", h, "the line's price in Italian")
+        check.assertIn("<td>Total</td><td>134,00 €</td>", h)
+        check.assertIn('id="pay">Pay 134,00 €</button>', h)
+        check.assertNotIn("€134.00", h)
+
     tap.case("(8) the test payment page speaks the shopper's language (es) and lists each line's options, "
-             "escaped; English for an English shopper", payment_page_locale)
+             "escaped; English for an English shopper; an Italian shopper's prices in Italian in English words",
+             payment_page_locale)
     if "s" in shoe_srv:
         finish(shoe_srv["s"])
 

@@ -525,11 +525,12 @@ def main(tap):
 
     # --- a save in two writes: truncate, then write -----------------------------------------
 
-    def settle_server(settle_ms, version):
+    def settle_server(settle_ms, version, env=None, args=()):
         """A server of the "settle" fixture bot that waits settle_ms of quiet
         after a change before it reloads."""
         folder = make_bot("settle", {"flows/main.lua": settle_flow(version), "scripts/tone.lua": MODULAR_TONE})
-        s = Server([folder], env={"PARLEY_RELOAD_SETTLE_MS": str(settle_ms)}, name="parley (settle %d ms)" % settle_ms)
+        s = Server([folder], env=dict({"PARLEY_RELOAD_SETTLE_MS": str(settle_ms)}, **(env or {})), args=args,
+                   name="parley (settle %d ms)" % settle_ms)
         return folder, s
 
     def truncate_then_write(path, text):
@@ -560,6 +561,35 @@ def main(tap):
 
     tap.case("truncate then write, then a message: one reload at the message, no error about the empty file",
              truncated_then_message)
+
+    def message_between_truncate_and_write(run):
+        # The message comes after the truncate and before the write: it waits for the write
+        # (here up to 3 s, PARLEY_RELOAD_WAIT_MS; 20 ms by default, an editor's two writes being
+        # a millisecond apart) and runs the finished file, never loading the empty one. The
+        # file is written only once parley says the message waits.
+        folder, s = settle_server(600000, 1, env={"PARLEY_RELOAD_WAIT_MS": "3000"}, args=["--log-level", "debug"])
+        with s:
+            u = new_user("between")
+            check.assertEqual(texts(s.say("settle", u, "hi")), "version=1")
+            path = os.path.join(folder, "flows", "main.lua")
+            mark = s.mark()
+            with open(path, "w", encoding="utf-8"):
+                pass
+            answer = {}
+            sender = threading.Thread(target=lambda: answer.update(replies=s.say("settle", u, "hi")))
+            sender.start()
+            s.wait_log(r"DEBUG .*a message waits up to 3000 ms for a change to flows/main\.lua", mark)
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(settle_flow(2))
+            sender.join(30)
+            check.assertEqual(texts(answer.get("replies", [])), "version=2", "the message ran the finished file")
+            lines = reload_lines(s, mark)
+            check.assertEqual(len(lines), 1, "one reload: %r" % [m.string for m in lines])
+            check.assertEqual(s.find_log(r"ERROR|WARN|steps", mark), [], "nothing about the empty file")
+            check.assertIsNone(s.bot_health("settle")["error"])
+
+    tap.case("a message between an editor's truncate and its write waits for the write: one reload, no error",
+             message_between_truncate_and_write, runs=1)
 
     def truncated_then_quiet(run):
         # the two writes take far less than a second; the reload comes a

@@ -19,14 +19,15 @@ conversation, the stream's "ready"); unknown bots; SIGTERM with streams open."""
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (check_error, PARLEY, ROOT, Server, check, copy_default_bot, db_executemany, echo_bot,  # noqa: E402
-                     read_file, run_suite, wait_until)
+from harness import (check_error, PARLEY, POSTGRESQL, ROOT, Server, check, copy_default_bot, db_executemany,  # noqa: E402
+                     db_query, echo_bot, make_bot, read_file, run_suite, wait_until)
 from sse_client import Shopper, lines, reply_texts, shopper_id  # noqa: E402
 
 BOT = "barista"
@@ -522,8 +523,15 @@ def main(tap):
              bot_limit)
 
     def bad_settings(run):
-        for webchat, reason in (({"rate_limit": {"burst": 0, "refill_seconds": 1}}, r'"rate_limit" must be'),
+        for webchat, reason in (({"rate_limit": {"burst": 0, "refill_seconds": 1}}, r'"rate_limit": "burst" must be'),
                                 ({"rate_limit": {"burst": 5}}, r'"rate_limit" must be'),
+                                # the server's cap: a bot may not switch off the abuse protection of a shared server
+                                ({"rate_limit": {"burst": 10, "refill_seconds": 0.001}},
+                                 r'"rate_limit": "refill_seconds" must be 0\.05-3600: this server lets a shopper '
+                                 r'send at most 20 messages a second'),
+                                ({"rate_limit": {"burst": 1000, "refill_seconds": 1}},
+                                 r'"rate_limit": "burst" must be 1-100 messages: this server lets a shopper send at '
+                                 r'most 100 at once'),
                                 ({"greet_on_open": "yes"}, r'"greet_on_open" must be true or false')):
             folder = copy_default_bot()
             path = os.path.join(folder, "bot.json")
@@ -535,7 +543,8 @@ def main(tap):
             check.assertNotEqual(done.returncode, 0, done)
             check.assertRegex(done.stdout + done.stderr, r"bot\.json:1: \"webchat\": " + reason)
 
-    tap.case("parley check refuses a bad webchat.rate_limit or greet_on_open with the reason", bad_settings, runs=1)
+    tap.case("parley check refuses a bad webchat.rate_limit (past the server's cap too) or greet_on_open with the "
+             "reason", bad_settings, runs=1)
 
     def stream_cap(run):
         u = Shopper(srv)
@@ -604,6 +613,27 @@ def main(tap):
 
     tap.case("a page event is stored bounded: type, url, title, trigger only", page_shape)
 
+    def sent_twice(run):
+        u = Shopper(srv)
+        u.connect()
+        start = len(u.stream.snapshot())
+        # a page left while this POST was in flight: the next page sends it again, with its id
+        body = {"text": "one espresso please", "id": "m-" + shopper_id()[:20]}
+        for _ in range(2):
+            r = u.post(body)
+            check.assertEqual(r.status, 202, r)
+        in_line, _ = barrier(u)
+        ins = [e.json["body"] for e in u.stream.snapshot()[start:] if e.event == "line" and e.json["direction"] == "in"]
+        check.assertEqual(ins, [{"text": "one espresso please"}, {"text": "barrier"}], "recorded and answered once")
+        outs = [e for e in u.stream.snapshot()[start:] if e.event == "line" and e.json["direction"] == "out"]
+        check.assertEqual(len(outs), 2, "one answer for it, one for the barrier")
+        check_error(u.post({"text": "x", "id": "no spaces here"}), 400, r'"id"')
+        check_error(u.post({"text": "x", "id": 12345678}), 400, r'"id"')
+        u.close()
+
+    tap.case("a message posted twice with the widget's id for it -> one line, one answer; a bad id -> 400",
+             sent_twice)
+
     # --- the greeting on open --------------------------------------------------------------------
 
     def ready_after_replay(run):
@@ -624,6 +654,17 @@ def main(tap):
 
     tap.case("the stream says \"ready\" {last_id} once it has replayed the conversation", ready_after_replay)
 
+    def ignored_open_then(u, **message):
+        """Sends an open event the bot ignores, then message: the message's
+        lines come next, with nothing of the opening before them (no "in"
+        line, no empty answer: it leaves no trace). Returns (in, out) of message."""
+        start = len(u.stream.snapshot())
+        u.send(event={"type": "open", "ignored": "x"})
+        in_line, out = u.turn(**message)
+        seen = [e.json for e in u.stream.snapshot()[start:] if e.event == "line"]
+        check.assertEqual(seen[0], in_line, "the opening stored no line: %r" % seen)
+        return in_line, out
+
     def open_greets(run):
         u = Shopper(srv)
         u.connect()
@@ -631,9 +672,8 @@ def main(tap):
         check.assertEqual(in_line["body"], {"event": {"type": "open"}})
         check.assertIn("Bea", reply_texts(out), "the bot's greeting")
         check.assertEqual(choice_payloads(out), DRINKS, "and its choices")
-        _, out = u.turn(event={"type": "open", "ignored": "x"})
-        check.assertEqual(out["body"], [], "a second opening (a reload, another tab) says nothing")
-        _, out = u.turn(payload="latte")
+        # a second opening (a reload, another tab) says nothing and stores nothing
+        _, out = ignored_open_then(u, payload="latte")
         check.assertIn(reply_texts(out).strip(), ask_size("Latte"), "the greeting's choices answer as usual")
         u.close()
 
@@ -644,25 +684,86 @@ def main(tap):
         u = Shopper(srv)
         u.connect()
         u.turn(text="hi")
-        _, out = u.turn(event={"type": "open"})
-        check.assertEqual(out["body"], [], "a shopper who talked sees their conversation, not a greeting")
+        # a shopper who talked sees their conversation, not a greeting
+        ignored_open_then(u, text="barrier")
         u.close()
-        # nor after the conversation ended (the flows all finished) and the panel opens again
+        # nor while a person has the conversation (its writing still goes to the person)
         v = Shopper(srv)
         v.connect()
         v.turn(text="hi")
         v.turn(text="talk to a person")
-        _, out = v.turn(event={"type": "open"})
-        check.assertEqual(out["body"], [], "no greeting while a person has the conversation")
+        ignored_open_then(v, text="still there?")
         v.close()
 
-    tap.case("open event after the shopper talked (or during a handoff) -> nothing", open_after_talking)
+    tap.case("open event after the shopper talked (or during a handoff) -> nothing, and nothing stored",
+             open_after_talking)
 
     def open_refused(run):
         check_error(Shopper(srv, bot="tiny").post({"event": {"type": "open"}}), 400, r"greet_on_open")
         check_error(Shopper(srv).post({"event": {"type": "opened"}}), 400, r'"open"')
 
     tap.case("open event to a bot with greet_on_open false -> 400 with the reason", open_refused)
+
+    def open_failed(run):
+        # a start step written for typed messages: msg.text is nil on open
+        strict = make_bot("strict", {
+            "flows/main.lua": "return {\n  start = function(c, msg)\n    c:say_text('you said ' .. msg.text:lower())\n"
+                              "  end,\n}\n",
+            "scripts/tone.lua": "return { templates = { en = { fallback = 'Something broke.' } } }\n"},
+            manifest={"webchat": {"origins": ["*"]}})
+        own = Server(bots=[strict], name="parley (a start that reads msg.text)").start()
+        try:
+            u = Shopper(own, bot="strict")
+            u.connect()
+            mark = own.mark()
+            _, out = u.turn(event={"type": "open"})
+            check.assertEqual(out["body"], [], "the shopper, who wrote nothing, is not told something broke")
+            own.wait_log(r"ERROR .*flows/main\.lua:3: attempt to index a nil value \(field 'text'\)", mark)
+            _, out = u.turn(text="HELLO")
+            check.assertEqual(reply_texts(out), "you said hello", "the conversation goes on")
+            u.close()
+        finally:
+            own.stop()
+
+    tap.case("a start step that fails on the open event (msg.text nil): no fallback to the shopper, file:line "
+             "in the log", open_failed, runs=1)
+
+    def history_unreadable(run):
+        # The transcript view is dropped under the running server (SQLite), so that reading
+        # the conversation fails: the stream must end (the browser then reconnects), not hang
+        # without "ready" with no read to come.
+        own = Server(bots=[ROOT], name="parley (a conversation that cannot be read)").start()
+        try:
+            u = Shopper(own)
+            u.connect()
+            _, out = u.turn(text="hi")
+            u.close()
+            view = db_query(own.db, "SELECT sql FROM sqlite_master WHERE type = 'view' AND name = 'transcript'")
+            check.assertEqual(len(view), 1, "the store reads lines through its transcript view")
+            con = sqlite3.connect(own.db, timeout=10)
+            mark = own.mark()
+            con.execute("DROP VIEW transcript")
+            con.commit()
+            s = u.open()
+            check.assertEqual(s.status, 200, s)
+            wait_until(lambda: s.ended, timeout=5, what="parley ending the stream it could not fill")
+            check.assertEqual([e.event for e in s.snapshot()], [], "no line and no ready")
+            own.wait_log(r"ERROR .*reading the conversation failed, its stream is ended for the browser to "
+                         r"reconnect", mark)
+            con.execute(view[0][0])
+            con.commit()
+            con.close()
+            again = u.open(last_event_id=0)  # the browser's reconnection
+            _, ready = again.wait_for(lambda e: e.event == "ready", what="ready once the conversation reads")
+            check.assertEqual(ready.json, {"last_id": out["id"]})
+            check.assertEqual([e.event for e in again.snapshot()], ["line", "line", "ready"])
+            again.close()
+        finally:
+            own.stop()
+
+    if not POSTGRESQL:  # (the failure is made by dropping SQLite's view)
+        tap.case("reading a returning shopper's conversation fails -> the stream ends (the browser reconnects); "
+                 "once it reads, the replay and ready", history_unreadable, runs=1)
 
     # --- bots ------------------------------------------------------------------------------------------
 

@@ -540,13 +540,19 @@ local function on_page(c, ev)
   end
 end
 
+-- Whether opening the web chat panel starts session s's conversation: once
+-- per conversation, not after the shopper has written, not while a flow
+-- waits or a person has it, not twice.
+local function opening_starts(s)
+  return not (s.opened_at or s.heard_at or (s.stack and s.stack[#s.stack]) or s.handoff)
+end
+
 -- The web chat panel was opened: a conversation that has not begun starts
 -- here, as if the shopper had written (the start flow runs on a message
--- without text, msg.event.type == "open"). Once per conversation: not
--- after the shopper has written, not while a flow waits, not twice.
+-- without text: msg.text is nil, msg.event.type == "open").
 local function on_open(c)
   local s = c.session
-  if s.opened_at or s.heard_at or top(c) or s.handoff then return end
+  if not opening_starts(s) then return end
   s.opened_at = os.time()
   push(c, bot.start_flow)
   drive(c, enter(c))
@@ -716,6 +722,8 @@ end
 -- What a turn returns: the session, the replies (a list even when empty)
 -- and the effects (nil when there are none).
 local NO_REPLIES = json.array()
+-- the effects of a turn that leaves no trace: nothing is stored of it
+local IGNORED = { ignored = true }
 
 local function results(c, frame, step)
   local out = c.out
@@ -726,6 +734,11 @@ end
 -- turn(session or nil, msg) -> session, replies, effects
 -- msg = {user =, channel = {name =, ...}, text =, payload =, locale =, event =}
 function engine.turn(session, msg)
+  -- a panel opened again (a reload, another tab) is no activity of the
+  -- conversation: the session, its transcript and its last activity stay
+  if session and msg.event and msg.event.type == "open" and not opening_starts(session) then
+    return session, NO_REPLIES, IGNORED
+  end
   local s = session or new_session()
   s.turn = (s.turn or 0) + 1
   local requested, current = msg.locale, s.locale

@@ -46,6 +46,11 @@ end
 
 return {
   start = function(c, msg)
+    -- the web chat panel's opening runs start with no text (msg.event.type "open")
+    if msg.text == nil then
+      c:say_text("Send me the names to probe, as JSON.")
+      return
+    end
     c.profile.probes = json.decode(msg.text)
     c.cart:add("tee", { options = { colour = { "red" } } })
     return c:call("sub", nil, "back")
