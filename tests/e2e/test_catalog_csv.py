@@ -92,7 +92,7 @@ def body(tap):
         check.assertIn("all: latte,cafe,brulee,pizza,muffin", text(s, other, "all"))
         check.assertRegex(text(s, other, "show scone"), r"^scone Scone stock=0 in=no")
         check.assertIn("ham(Ham 90)=0/no", text(s, other, "show pizza"))
-        check.assertIn("out_of_stock: Scone (0 left)", text(s, other, "add scone"))
+        check.assertIn("out_of_stock scone (Scone) wants 1, 0 left", text(s, other, "add scone"))
 
     tap.case("a paid order takes the product's and the option's stock; the scone leaves the lists at once",
              sells_out, runs=1)
