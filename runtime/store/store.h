@@ -126,6 +126,10 @@ uint64_t pl_store_session_epoch(const pl_store *store);
  * thread); NULL detaches it (takes in flight then never call back; handed
  * over calls are drained as by pl_store_drain). */
 int pl_store_use_loop(pl_store *store, struct event_base *base, char **err);
+/* Starts only the read thread of pl_store_offload_read, whose dones run on
+ * base's loop (pl_store_use_loop starts it too): for a SQLite file, whose
+ * other calls run on the loop. Stopped by pl_store_drain. */
+int pl_store_use_read_thread(pl_store *store, struct event_base *base, char **err);
 
 /* --- calls the loop does not wait for ------------------------------------- */
 
@@ -142,8 +146,9 @@ void pl_store_offload(pl_store *store, pl_store_work_fn work, pl_store_done_fn d
 /* As pl_store_offload, for long reads (the analytics figures, exports): on
  * a connection that only reads, on a thread of its own, so that neither the
  * loop nor the other handed-over calls wait for them. work may call only
- * the reading calls (pl_store_events_read ...). Without a loop, or for
- * ":memory:", work runs at once on store. */
+ * the reading calls (pl_store_events_read ...). Without a loop
+ * (pl_store_use_loop, pl_store_use_read_thread), or for ":memory:", work
+ * runs at once on store. */
 void pl_store_offload_read(pl_store *store, pl_store_work_fn work, pl_store_done_fn done, void *ud);
 /* 1 when pl_store_offload_read hands work to its thread. */
 int pl_store_offload_read_later(const pl_store *store);
@@ -292,7 +297,9 @@ int pl_store_handoffs(pl_store *store, json_t **list, char **err);
  * "channel", "user", "reason", "agent", "since", "closed_at", "how",
  * "display_name", "visitor"}, newest closed first. The search reads the
  * transcripts' texts (the shopper's messages, the bot's and agents'
- * replies), case-insensitively for ASCII letters. */
+ * replies), case-insensitively for ASCII letters. A search that runs out
+ * of its time (q's budget_ms) answers PL_AGAIN with *err saying so. Long:
+ * run it on the read thread (pl_store_offload_read). */
 int pl_store_handoffs_closed(pl_store *store, const pl_store_closed_query *q, json_t **list, char **err);
 
 /* Replaces the bot's products with `products` (a JSON array of product

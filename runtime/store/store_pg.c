@@ -80,6 +80,7 @@ typedef struct pg_store {
     size_t answers_head, answers_len, answers_cap;
     int answer_taken;      /* the oldest answer's result is read, its end not yet */
     char *last_error;      /* of the last statement that failed */
+    char last_state[6];    /* its SQLSTATE ("57014": canceled), or "" */
     char *owner;           /* pl_store_set_owner's: NULL, the only node */
     int64_t lease_ms;
     struct listener *listener; /* pl_store_listen's */
@@ -377,6 +378,8 @@ static int run_args(pg_store *store, PGresult **out, answer_kind want, int64_t *
         return PL_OK;
     }
     set_error(store, res ? PQresultErrorMessage(res) : PQerrorMessage(store->main.conn));
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    snprintf(store->last_state, sizeof store->last_state, "%s", state ? state : "");
     PQclear(res);
     return PL_ERR;
 }
@@ -1309,20 +1312,41 @@ static int pg_handoffs(pl_store *handle, json_t **list, char **err) {
     "(t.direction = 'out' AND json_typeof(t.body::json) = 'array' AND EXISTS (SELECT 1 FROM "              \
     "json_array_elements(t.body::json) r WHERE r ->> 'text' ILIKE $2)))"
 
+/* A search reads the newest $6 closed handoffs only, for at most the
+ * budget (statement_timeout, for this transaction only). */
 static int pg_handoffs_closed(pl_store *handle, const pl_store_closed_query *q, json_t **list, char **err) {
+    pg_store *store = (pg_store *)handle;
     char *pattern = q->search && *q->search ? pl_store_like_pattern(q->search) : NULL;
-    int rc = run_rows((pg_store *)handle, err, "list closed handoffs", closed_keys, KEY_COUNT(closed_keys), list,
+    int budget = q->budget_ms > 0 ? q->budget_ms : PL_STORE_CLOSED_BUDGET_MS, nested;
+    char budget_text[24];
+    snprintf(budget_text, sizeof budget_text, "%d", budget);
+    if (begin_own(store, &nested, err) != PL_OK) {
+        free(pattern);
+        return PL_ERR;
+    }
+    int rc = run_done(store, err, "limit the search's time", NULL,
+                      "SELECT set_config('statement_timeout', $1, true)", "s", budget_text);
+    if (rc == PL_OK)
+        rc = run_rows(store, err, "list closed handoffs", closed_keys, KEY_COUNT(closed_keys), list,
                       "SELECT h.bot, h.channel, h.\"user\", h.reason, h.agent, h.since, h.closed_at, h.closed_how, "
-                      "h.display_name, h.visitor FROM handoffs h WHERE h.state = 'closed' "
-                      "AND ($1::text IS NULL OR h.bot = $1::text) AND ($2::text IS NULL "
+                      "h.display_name, h.visitor FROM (SELECT * FROM handoffs WHERE state = 'closed' "
+                      " AND ($1::text IS NULL OR bot = $1::text) ORDER BY closed_at DESC, bot, channel, \"user\" "
+                      " LIMIT CASE WHEN $2::text IS NULL THEN NULL ELSE $6::bigint END) h WHERE ($2::text IS NULL "
                       " OR h.display_name ILIKE $2 OR h.\"user\" ILIKE $2 OR h.reason ILIKE $2 "
                       " OR EXISTS (SELECT 1 FROM orders o WHERE o.id = $3::bigint AND o.bot = h.bot "
                       "            AND o.channel = h.channel AND o.\"user\" = h.\"user\") "
                       " OR EXISTS (SELECT 1 FROM transcript t WHERE t.bot = h.bot AND t.channel = h.channel "
                       "            AND t.\"user\" = h.\"user\" AND " LINE_SAYS ")) "
                       "ORDER BY h.closed_at DESC, h.bot, h.channel, h.\"user\" LIMIT $4::bigint OFFSET $5::bigint",
-                      "nniii", q->bot, pattern, q->order_id, (int64_t)q->limit, (int64_t)q->offset);
+                      "nniiii", q->bot, pattern, q->order_id, (int64_t)q->limit, (int64_t)q->offset,
+                      (int64_t)(q->searched > 0 ? q->searched : PL_STORE_CLOSED_SEARCHED));
+    int timed_out = rc != PL_OK && strcmp(store->last_state, "57014") == 0;
+    rc = end_own(store, nested, rc, err);
     free(pattern);
+    if (timed_out) {
+        pl_fail(err, "the search ran longer than %d ms", budget);
+        return PL_AGAIN;
+    }
     return rc;
 }
 

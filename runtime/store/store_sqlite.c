@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <threads.h>
+#include <time.h>
 
 #include "base/common.h"
 
@@ -1560,14 +1561,26 @@ static int sqlite_handoffs(pl_store *handle, json_t **list, char **err) {
     "(t.direction = 'out' AND json_type(t.body) = 'array' AND EXISTS (SELECT 1 FROM json_each(t.body) r " \
     "WHERE json_extract(r.value, '$.text') LIKE " pattern " ESCAPE '\\')))"
 
+/* sqlite3_progress_handler's: nonzero (stop the statement) once the
+ * monotonic clock passed the deadline. */
+static int past_deadline(void *arg) {
+    const int64_t *deadline = arg;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 > *deadline;
+}
+
 static int sqlite_handoffs_closed(pl_store *handle, const pl_store_closed_query *q, json_t **list, char **err) {
     sqlite_store *store = (sqlite_store *)handle;
     char *pattern = q->search && *q->search ? pl_store_like_pattern(q->search) : NULL;
     sqlite3_stmt *st = NULL;
+    /* a search reads the newest ?6 closed handoffs only */
     int rc = sqlite3_prepare_v2(
         store->db,
         "SELECT h.bot, h.channel, h.user, h.reason, h.agent, h.since, h.closed_at, h.closed_how, h.display_name, "
-        "h.visitor FROM handoffs h WHERE h.state = 'closed' AND (?1 IS NULL OR h.bot = ?1) AND (?2 IS NULL "
+        "h.visitor FROM (SELECT * FROM handoffs WHERE state = 'closed' AND (?1 IS NULL OR bot = ?1) "
+        " ORDER BY closed_at DESC, bot, channel, user LIMIT CASE WHEN ?2 IS NULL THEN -1 ELSE ?6 END) h "
+        "WHERE (?2 IS NULL "
         " OR h.display_name LIKE ?2 ESCAPE '\\' OR h.user LIKE ?2 ESCAPE '\\' OR h.reason LIKE ?2 ESCAPE '\\' "
         " OR EXISTS (SELECT 1 FROM orders o WHERE o.id = ?3 AND o.bot = h.bot AND o.channel = h.channel "
         "            AND o.user = h.user) "
@@ -1576,16 +1589,28 @@ static int sqlite_handoffs_closed(pl_store *handle, const pl_store_closed_query 
         "ORDER BY h.closed_at DESC, h.bot, h.channel, h.user LIMIT ?4 OFFSET ?5",
         -1, &st, NULL);
     json_t *out = json_array();
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t deadline = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 +
+                       (q->budget_ms > 0 ? q->budget_ms : PL_STORE_CLOSED_BUDGET_MS);
     if (rc == SQLITE_OK) {
         if (q->bot) sqlite3_bind_text(st, 1, q->bot, -1, SQLITE_STATIC);
         if (pattern) sqlite3_bind_text(st, 2, pattern, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, q->order_id);
         sqlite3_bind_int(st, 4, q->limit);
         sqlite3_bind_int(st, 5, q->offset);
+        sqlite3_bind_int(st, 6, q->searched > 0 ? q->searched : PL_STORE_CLOSED_SEARCHED);
+        sqlite3_progress_handler(store->db, 1000, past_deadline, &deadline);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) json_array_append_new(out, object_of_row(st, closed_keys, KEY_COUNT(closed_keys)));
+        sqlite3_progress_handler(store->db, 0, NULL, NULL);
     }
     sqlite3_finalize(st);
     free(pattern);
+    if (rc == SQLITE_INTERRUPT) {
+        json_decref(out);
+        pl_fail(err, "the search ran longer than %d ms", q->budget_ms > 0 ? q->budget_ms : PL_STORE_CLOSED_BUDGET_MS);
+        return PL_AGAIN;
+    }
     if (rc != SQLITE_DONE) {
         json_decref(out);
         return db_fail(store, err, "list closed handoffs");

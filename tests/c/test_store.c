@@ -863,7 +863,7 @@ TEST(handoff_visitor_and_page) {
 
 static json_t *closed_of(pl_store *store, const char *bot, const char *search, int64_t order_id, int offset,
                          int limit) {
-    pl_store_closed_query q = {bot, search, order_id, offset, limit};
+    pl_store_closed_query q = {.bot = bot, .search = search, .order_id = order_id, .offset = offset, .limit = limit};
     json_t *list = NULL;
     char *err = NULL;
     if (pl_store_handoffs_closed(store, &q, &list, &err) != PL_OK) printf("#   handoffs_closed: %s\n", err);
@@ -933,6 +933,24 @@ TEST(closed_handoffs_searched) {
     json_decref(found);
     found = closed_of(store, "tea", "parcel", 0, 0, 10); /* another bot's */
     CHECK(json_array_size(found) == 0);
+    json_decref(found);
+    /* a search reads only the newest `searched` closed handoffs (bob's is
+     * barista's newest, alice's the next); a listing has no such bound */
+    pl_store_closed_query newest = {.bot = "barista", .search = "parcel", .limit = 10, .searched = 1};
+    found = NULL;
+    CHECK(pl_store_handoffs_closed(store, &newest, &found, &err) == PL_OK);
+    CHECK(json_array_size(found) == 0);
+    json_decref(found);
+    newest.searched = 2;
+    found = NULL;
+    CHECK(pl_store_handoffs_closed(store, &newest, &found, &err) == PL_OK);
+    CHECK(json_array_size(found) == 1);
+    json_decref(found);
+    newest.search = NULL;
+    newest.searched = 1;
+    found = NULL;
+    CHECK(pl_store_handoffs_closed(store, &newest, &found, &err) == PL_OK);
+    CHECK(json_array_size(found) == 2);
     json_decref(found);
     CHECK(err == NULL);
     free(err);
@@ -1255,7 +1273,7 @@ TEST(purge_before_in_batches) {
     CHECK(pl_store_handoff_put(store, &alice_console, waits, 100, &err) == 0);
     CHECK(pl_store_purge_before(store, "barista", PL_PURGE_CLOSED_HANDOFFS, 1000, 10, &removed, &err) == 0);
     CHECK(removed == 1);
-    pl_store_closed_query q = {"barista", NULL, 0, 0, 10};
+    pl_store_closed_query q = {.bot = "barista", .limit = 10};
     CHECK(pl_store_handoffs_closed(store, &q, &rows, &err) == 0);
     CHECK(json_array_size(rows) == 1 && strcmp(str(json_array_get(rows, 0), "user"), "bob") == 0);
     json_decref(rows);

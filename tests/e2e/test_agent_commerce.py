@@ -11,10 +11,15 @@ chat shopper by a visitor number (kept across handoffs) and the page they
 are on (400 for a page that is not {url, title}); closed and handed-back
 conversations leave the queue for GET /v1/agent/closed, newest first,
 paged, searched by shopper id, transcript text or order number, and
-scoped by a brand's token; bad parameters -> 400."""
+scoped by a brand's token; bad parameters -> 400. A search of closed
+conversations runs on the store's read thread (held still by the test-only
+POST /v1/test/reads): /v1/health/ready and the queue answer while it
+waits, and a third search at once is told to come back (503)."""
 
+import http.client
 import json
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -261,6 +266,53 @@ def main(tap):
         check.assertEqual(closed("?q=%25")["conversations"], [], "% is a character, not a wildcard")
 
     tap.case("GET /v1/agent/closed: bad limit, offset or q -> 400; no token -> 401; POST -> 405", closed_bad)
+
+    def hold_reads(hold):
+        r = srv.request("POST", "/v1/test/reads", {"hold": hold})
+        check.assertEqual(r.status, 200, r)
+
+    def start_search(q):
+        """Sends GET /v1/agent/closed?q= and leaves its answer to be read."""
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+        conn.request("GET", "/v1/agent/closed?q=" + q, headers=bearer(ALL))
+        return conn
+
+    def answered(conn):
+        readable, _, _ = select.select([conn.sock], [], [], 0)
+        return bool(readable)
+
+    def finish_search(conn):
+        r = conn.getresponse()
+        body = json.loads(r.read())
+        conn.close()
+        check.assertEqual(r.status, 200, body)
+        return body
+
+    def closed_off_the_loop(run):
+        word = "hazelnut%d%s" % (run, os.urandom(3).hex())
+        u = new_user("closedlong")
+        srv.say(BOT, u, "talk to a person")
+        srv.say(BOT, u, "one %s latte please" % word)
+        check.assertEqual(act("rest", u, "close", {"agent": "Mia"}).status, 200)
+        hold_reads(True)
+        searches = []
+        try:
+            searches = [start_search(word), start_search(word.upper())]
+            # the searches wait on the read thread; the server goes on answering
+            check.assertEqual(srv.request("GET", "/v1/health/ready").status, 200)
+            check.assertEqual(get("/v1/agent/conversations").status, 200)
+            check.assertFalse(any(answered(c) for c in searches), "the searches wait on the read thread, not the loop")
+            r = get("/v1/agent/closed?q=" + word)
+            check_error(r, 503, "other searches")
+            check.assertEqual(r.headers.get("retry-after"), "1")
+        finally:
+            hold_reads(False)
+        for conn in searches:
+            check.assertEqual([c["user"] for c in finish_search(conn)["conversations"]], [u])
+        check.assertEqual([c["user"] for c in closed("?q=" + word)["conversations"]], [u], "a slot is free again")
+
+    tap.case("GET /v1/agent/closed?q= runs on the store's read thread: ready and the queue answer meanwhile; "
+             "a third search at once -> 503", closed_off_the_loop)
 
     def log_clean(run):
         errors = [line for line in srv.log_since(0) if " ERROR " in line]
