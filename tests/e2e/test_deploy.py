@@ -38,6 +38,12 @@ def run(*args, **kw):
     return subprocess.run(list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60, **kw)
 
 
+def parley_files_limit():
+    """PL_FILES_MAX_BODY of runtime/http/rest.h: the email webhook's default limit in bytes."""
+    m = re.search(r"#define PL_FILES_MAX_BODY \((\d+) \* 1024 \* 1024\)", read_file(os.path.join(ROOT, "runtime/http/rest.h")))
+    return int(m.group(1)) * 1024 * 1024
+
+
 def main(tap):
     staged = temp_dir("parley-destdir-")
     make_install(DESTDIR=staged, PREFIX="/usr/local")
@@ -94,6 +100,7 @@ def main(tap):
         check.assertIn('"flush_interval":-1', adapted, "streams are flushed as they come")
         check.assertIn('"dial":"127.0.0.1:8080"', adapted)
         check.assertIn('"uri":"/v1/health/ready"', adapted)
+        check.assertIn('"max_size":%d' % parley_files_limit(), adapted, "a body parley takes, Caddy lets through")
 
     tap.case("the Caddyfile passes caddy adapt --validate", caddyfile_valid, runs=1)
 
@@ -116,6 +123,17 @@ def main(tap):
         check.assertIn("/var/log/parley/*.log", out)
 
     tap.case("the logrotate file parses", logrotate_parses, runs=1)
+
+    def nginx_headers_and_limits(run_):
+        text = read_file(os.path.join(ROOT, "deploy/nginx/parley.conf"))
+        forwarded = re.findall(r"(?m)^\s*proxy_set_header X-Forwarded-For (\S+);", text)
+        check.assertEqual(forwarded, ["$remote_addr"], "never an X-Forwarded-For the client wrote")
+        email = re.search(r"(?s)location ~ \^/v1/bots/\[\^/\]\+/channels/email\$ \{(.*?)\}", text).group(1)
+        mib = int(re.search(r"client_max_body_size (\d+)m;", email).group(1))
+        check.assertGreater(mib * 1024 * 1024, parley_files_limit(), "parley answers 413 first, with its reason")
+
+    tap.case("nginx: the client's own address, and room for parley's 413 on the email webhook",
+             nginx_headers_and_limits, runs=1)
 
 
 if __name__ == "__main__":
