@@ -287,11 +287,14 @@ int pl_store_analytics_days_read(pl_store *store, const char *bot, const char *f
  * handoff of the shopper reopens it (since restarts). */
 int pl_store_handoff_put(pl_store *store, const pl_session_key *key, const json_t *handoff, int64_t now_ms,
                          char **err);
-/* Every open handoff (not closed), waiting before active, oldest first: a
- * new array of {"bot", "channel", "user", "state", "reason", "agent",
- * "since", "last_at", "display_name", "visitor", "page"}; page is {"url",
- * "title"} of the shopper's latest message that named its page (the web
- * chat's info.page_url), or null. */
+/* Every open handoff (not closed), waiting before active, oldest first
+ * (then by visitor number): a new array of {"bot", "channel", "user",
+ * "state", "reason", "agent", "since", "last_at", "display_name",
+ * "visitor", "page"}; page is {"url", "title"} of the shopper's latest
+ * message that named its page (the web chat's info.page_url), kept on the
+ * handoff's row: from the shopper's latest 20 messages when the handoff
+ * begins (or reopens), then from each message (pl_store_transcript_add,
+ * _add_turn), or null. A visitor number is never given twice. */
 int pl_store_handoffs(pl_store *store, json_t **list, char **err);
 /* The closed handoffs q asks for (store_types.h): a new array of {"bot",
  * "channel", "user", "reason", "agent", "since", "closed_at", "how",

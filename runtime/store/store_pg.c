@@ -1165,12 +1165,26 @@ static int64_t pg_session_count(pl_store *handle) {
     return n;
 }
 
+/* A shopper's message that names its page (the web chat's info.page_url):
+ * the page goes on the shopper's open handoff, if any. */
+static int keep_page(pg_store *store, const pl_session_key *key, const char *in_json, char **err) {
+    if (!in_json || !strstr(in_json, "\"page_url\"")) return PL_OK;
+    return run_done(store, err, "keep the shopper's page", NULL,
+                    "UPDATE handoffs SET page = json_build_object('url', $4::json #>> '{info,page_url}', "
+                    "'title', $4::json #>> '{info,page_title}')::text WHERE " KEY_WHERE " AND state <> 'closed' "
+                    "AND $4::json #>> '{info,page_url}' IS NOT NULL",
+                    "ssss", key->bot, key->channel, key->user, in_json);
+}
+
 static int pg_transcript_add(pl_store *handle, const pl_session_key *key, const char *direction,
                              const char *body_json, int64_t now_ms, char **err) {
-    return run_done((pg_store *)handle, err, "add transcript line", NULL,
-                    "INSERT INTO transcript_rows (bot, channel, \"user\", at, direction, body) "
-                    "VALUES ($1, $2, $3, $4, $5, $6)",
-                    "sssiss", key->bot, key->channel, key->user, now_ms, direction, body_json);
+    pg_store *store = (pg_store *)handle;
+    if (run_done(store, err, "add transcript line", NULL,
+                 "INSERT INTO transcript_rows (bot, channel, \"user\", at, direction, body) "
+                 "VALUES ($1, $2, $3, $4, $5, $6)",
+                 "sssiss", key->bot, key->channel, key->user, now_ms, direction, body_json) != PL_OK)
+        return PL_ERR;
+    return strcmp(direction, "in") == 0 ? keep_page(store, key, body_json, err) : PL_OK;
 }
 
 static int pg_transcript_add_turn(pl_store *handle, const pl_session_key *key, const char *in_json,
@@ -1180,11 +1194,14 @@ static int pg_transcript_add_turn(pl_store *handle, const pl_session_key *key, c
     const pl_store_events *e = events && events->names ? events : &none;
     char conv[24];
     snprintf(conv, sizeof conv, "%lld", (long long)e->conv);
-    return run_done((pg_store *)handle, err, "add transcript lines", NULL,
-                    "INSERT INTO transcript_rows (bot, channel, \"user\", at, direction, body, reply_at, reply,"
-                    " conv, locale, step, names, list) VALUES ($1, $2, $3, $4, 'in', $5, $6, $7, $8, $9, $10, $11, $12)",
-                    "sssisisnnnnn", key->bot, key->channel, key->user, in_at_ms, in_json, out_at_ms, out_json,
-                    e->names ? conv : NULL, e->locale, e->step, e->names, e->list);
+    pg_store *store = (pg_store *)handle;
+    if (run_done(store, err, "add transcript lines", NULL,
+                 "INSERT INTO transcript_rows (bot, channel, \"user\", at, direction, body, reply_at, reply,"
+                 " conv, locale, step, names, list) VALUES ($1, $2, $3, $4, 'in', $5, $6, $7, $8, $9, $10, $11, $12)",
+                 "sssisisnnnnn", key->bot, key->channel, key->user, in_at_ms, in_json, out_at_ms, out_json,
+                 e->names ? conv : NULL, e->locale, e->step, e->names, e->list) != PL_OK)
+        return PL_ERR;
+    return keep_page(store, key, in_json, err);
 }
 
 static int pg_events_read(pl_store *handle, const pl_store_events_query *q, json_t **rows, char **err) {
@@ -1273,15 +1290,17 @@ static int pg_handoff_put(pl_store *handle, const pl_session_key *key, const jso
     json_t *since = json_object_get(handoff, "since");
     const char *state = field(handoff, "state");
     int closed = state && strcmp(state, "closed") == 0;
-    /* a closed row reopens with its new since; coalesce takes a number from
-     * the sequence only for a shopper who has none */
+    /* a closed row reopens with its new since and the page of now;
+     * coalesce takes a number from the sequence only for a shopper who has
+     * none */
     return run_done(store, err, "record handoff", NULL,
                     "INSERT INTO handoffs (bot, channel, \"user\", state, reason, agent, since, updated_at, "
-                    "display_name, visitor, closed_at, closed_how) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-                    "coalesce((SELECT visitor FROM handoffs WHERE " KEY_WHERE "), nextval('handoff_visitors')), "
-                    "CASE WHEN $4 = 'closed' THEN $8::bigint END, $10) "
+                    "display_name, visitor, closed_at, closed_how, page) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+                    "$9, coalesce((SELECT visitor FROM handoffs WHERE " KEY_WHERE "), nextval('handoff_visitors')), "
+                    "CASE WHEN $4 = 'closed' THEN $8::bigint END, $10, (" PL_PG_LATEST_PAGE("$1", "$2", "$3") ")) "
                     "ON CONFLICT (bot, channel, \"user\") DO UPDATE SET "
                     "since = CASE WHEN handoffs.state = 'closed' THEN excluded.since ELSE handoffs.since END, "
+                    "page = CASE WHEN handoffs.state = 'closed' THEN excluded.page ELSE handoffs.page END, "
                     "state = excluded.state, reason = coalesce(excluded.reason, handoffs.reason), "
                     "agent = excluded.agent, updated_at = excluded.updated_at, "
                     "display_name = coalesce(excluded.display_name, handoffs.display_name), "
@@ -1296,13 +1315,9 @@ static int pg_handoffs(pl_store *handle, json_t **list, char **err) {
     return run_rows((pg_store *)handle, err, "list handoffs", open_keys, KEY_COUNT(open_keys), list,
                     "SELECT h.bot, h.channel, h.\"user\", h.state, h.reason, h.agent, h.since, "
                     "(SELECT max(at) FROM transcript t WHERE t.bot = h.bot AND t.channel = h.channel "
-                    "AND t.\"user\" = h.\"user\"), h.display_name, h.visitor, "
-                    "(SELECT json_build_object('url', t.body::json #>> '{info,page_url}', "
-                    "                          'title', t.body::json #>> '{info,page_title}')::text "
-                    " FROM transcript_rows t WHERE t.bot = h.bot AND t.channel = h.channel AND t.\"user\" = h.\"user\" "
-                    " AND t.direction = 'in' AND t.body LIKE '%\"page_url\"%' ORDER BY t.id DESC LIMIT 1) "
+                    "AND t.\"user\" = h.\"user\"), h.display_name, h.visitor, h.page "
                     "FROM handoffs h WHERE h.state <> 'closed' "
-                    "ORDER BY CASE h.state WHEN 'waiting' THEN 0 ELSE 1 END, h.since, h.updated_at",
+                    "ORDER BY CASE h.state WHEN 'waiting' THEN 0 ELSE 1 END, h.since, h.updated_at, h.visitor",
                     "");
 }
 

@@ -431,6 +431,7 @@ TEST(old_transcript_kept_by_the_migration) {
                        "ALTER TABLE handoffs DROP COLUMN visitor;"
                        "ALTER TABLE handoffs DROP COLUMN closed_at;"
                        "ALTER TABLE handoffs DROP COLUMN closed_how;"
+                       "ALTER TABLE handoffs DROP COLUMN page;"
                        "DELETE FROM schema_migrations WHERE version >= 6;"
                        "INSERT INTO transcript (id, bot, channel, user, at, direction, body) VALUES"
                        " (7, 'barista', 'rest', 'alice', 10, 'in', '{\"text\":\"hi\"}'),"
@@ -471,7 +472,7 @@ TEST(old_transcript_kept_by_the_migration) {
         json_decref(lines);
         pl_store_close(store);
     }
-    CHECK(query_int(path, "SELECT max(version) FROM schema_migrations") == 11);
+    CHECK(query_int(path, "SELECT max(version) FROM schema_migrations") == 12);
     free(err);
     remove_db(path);
     free(path);
@@ -858,6 +859,43 @@ TEST(handoff_visitor_and_page) {
     free(err);
     json_decref(waits);
     json_decref(closes);
+    pl_store_close(store);
+}
+
+/* Visitor numbers never come again: not after the shopper with the
+ * highest number was erased (their handoff row deleted). A page named
+ * before the handoff began shows on it. */
+TEST(visitor_numbers_never_repeat) {
+    pl_store *store = open_memory();
+    if (!store) return;
+    char *err = NULL;
+    static const pl_session_key carol = {"barista", "webchat", "carol"};
+    json_t *waits = json_pack("{s:s, s:s}", "state", "waiting", "reason", "asked");
+    CHECK(pl_store_handoff_put(store, &alice, waits, 1000, &err) == PL_OK);
+    CHECK(pl_store_handoff_put(store, &bob, waits, 1000, &err) == PL_OK);
+    CHECK(pl_store_handoff_put(store, &bob, waits, 1100, &err) == PL_OK); /* again: the same number */
+    json_t *list = NULL;
+    CHECK(pl_store_handoffs(store, &list, &err) == PL_OK);
+    int64_t alice_no = num(json_array_get(list, 0), "visitor"), bob_no = num(json_array_get(list, 1), "visitor");
+    CHECK(alice_no > 0 && bob_no > alice_no);
+    json_decref(list);
+    CHECK(pl_store_handoff_put(store, &bob, NULL, 1200, &err) == PL_OK); /* the highest number's row goes */
+    CHECK(pl_store_transcript_add_turn(store, &carol,
+                                       "{\"text\":\"hi\",\"info\":{\"page_url\":\"https://shop.example/c\","
+                                       "\"page_title\":\"Cart\"}}",
+                                       1250, "[]", 1251, NULL, &err) == PL_OK);
+    CHECK(pl_store_handoff_put(store, &carol, waits, 1300, &err) == PL_OK);
+    list = NULL;
+    CHECK(pl_store_handoffs(store, &list, &err) == PL_OK);
+    CHECK(json_array_size(list) == 2);
+    json_t *c = json_array_get(list, 1);
+    CHECK_STR(str(c, "user"), "carol");
+    CHECK(num(c, "visitor") > bob_no);
+    CHECK_STR(str(json_object_get(c, "page"), "url"), "https://shop.example/c");
+    json_decref(list);
+    CHECK(err == NULL);
+    free(err);
+    json_decref(waits);
     pl_store_close(store);
 }
 
@@ -1932,6 +1970,7 @@ TEST(pseudonym_key_is_kept_by_the_database) {
     X(begin_commit_rollback)                     \
     X(handoff_queue)                             \
     X(handoff_visitor_and_page)                  \
+    X(visitor_numbers_never_repeat)              \
     X(closed_handoffs_searched)                  \
     X(transcript_by_id)                          \
     X(conversations_list)                        \
