@@ -80,7 +80,7 @@ typedef struct pg_store {
     size_t answers_head, answers_len, answers_cap;
     int answer_taken;      /* the oldest answer's result is read, its end not yet */
     char *last_error;      /* of the last statement that failed */
-    char last_state[6];    /* its SQLSTATE ("57014": canceled), or "" */
+    char last_state[6];    /* its SQLSTATE ("57014": canceled), or "" (set_error_of) */
     char *owner;           /* pl_store_set_owner's: NULL, the only node */
     int64_t lease_ms;
     struct listener *listener; /* pl_store_listen's */
@@ -108,6 +108,15 @@ static char *trimmed(const char *message) {
 static void set_error(pg_store *store, const char *message) {
     free(store->last_error);
     store->last_error = trimmed(message);
+    store->last_state[0] = 0;
+}
+
+/* A statement's failure: its message and SQLSTATE (res NULL: the
+ * connection's message). */
+static void set_error_of(pg_store *store, const PGresult *res, PGconn *conn) {
+    set_error(store, res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    snprintf(store->last_state, sizeof store->last_state, "%s", state ? state : "");
 }
 
 static int pg_fail(pg_store *store, char **err, const char *what) {
@@ -210,7 +219,7 @@ static const char *prepared_name(pg_store *store, const char *sql) {
     PGresult *res = PQprepare(c->conn, slot->name, sql, 0, NULL);
     atomic_fetch_add(&round_trips, 1);
     int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    if (!ok) set_error(store, PQresultErrorMessage(res));
+    if (!ok) set_error_of(store, res, c->conn);
     PQclear(res);
     if (ok) return slot->name;
     drop_slot(c, slot);
@@ -377,9 +386,7 @@ static int run_args(pg_store *store, PGresult **out, answer_kind want, int64_t *
         *out = res;
         return PL_OK;
     }
-    set_error(store, res ? PQresultErrorMessage(res) : PQerrorMessage(store->main.conn));
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    snprintf(store->last_state, sizeof store->last_state, "%s", state ? state : "");
+    set_error_of(store, res, store->main.conn);
     PQclear(res);
     return PL_ERR;
 }

@@ -1752,6 +1752,45 @@ static void two_nodes_close(two_nodes *t) {
     free(t->url);
 }
 
+/* A search of closed handoffs stops at its time budget (here: waiting for
+ * a lock another connection holds) with PL_AGAIN, and the connection is
+ * fine after it. */
+TEST(postgres_closed_search_stops_at_its_budget) {
+    two_nodes t;
+    char *err = NULL;
+    if (two_nodes_open(&t, 0)) {
+        json_t *closes = json_pack("{s:s, s:s, s:s}", "state", "closed", "how", "close", "agent", "Mia");
+        CHECK(pl_store_handoff_put(t.a, &alice, closes, 1000, &err) == PL_OK);
+        PGconn *holder = PQconnectdb(t.url);
+        CHECK(PQstatus(holder) == CONNECTION_OK);
+        PQclear(PQexec(holder, "BEGIN"));
+        PGresult *locked = PQexec(holder, "LOCK TABLE handoffs IN ACCESS EXCLUSIVE MODE");
+        CHECK(PQresultStatus(locked) == PGRES_COMMAND_OK);
+        PQclear(locked);
+        pl_store_closed_query q = {.search = "alice", .limit = 10, .budget_ms = 200};
+        json_t *found = NULL;
+        int rc = pl_store_handoffs_closed(t.b, &q, &found, &err);
+        CHECK(rc == PL_AGAIN);
+        CHECK(found == NULL);
+        CHECK(err && strstr(err, "longer than 200 ms"));
+        free(err);
+        err = NULL;
+        PQclear(PQexec(holder, "ROLLBACK"));
+        PQfinish(holder);
+        CHECK(pl_store_handoffs_closed(t.b, &q, &found, &err) == PL_OK);
+        CHECK(json_array_size(found) == 1);
+        json_decref(found);
+        char *state = get(t.b, &alice); /* no transaction left open */
+        free(state);
+        CHECK(pl_store_commit(t.b, &err) != 0);
+        free(err);
+        err = NULL;
+        json_decref(closes);
+    }
+    free(err);
+    two_nodes_close(&t);
+}
+
 /* Two nodes' connections: a delivery, a discount and a payment confirmation
  * that reach both count once, by the database's constraints. */
 TEST(postgres_connections_deduplicate) {
@@ -2011,6 +2050,7 @@ int main(void) {
     on_postgres = 1;
     CONTRACT(ON_POSTGRES)
     RUN(postgres_connections_deduplicate);
+    RUN(postgres_closed_search_stops_at_its_budget);
     RUN(postgres_outbox_leases);
     RUN(postgres_outbox_turn_order);
     RUN(postgres_job_fired_once_without_waiting);
