@@ -1752,6 +1752,38 @@ static void two_nodes_close(two_nodes *t) {
     free(t->url);
 }
 
+/* SQLite: a search of closed handoffs stops at its time budget (1 ms;
+ * reading 50,000 lines' JSON takes far longer) with PL_AGAIN, and the
+ * connection is fine after it. */
+TEST(sqlite_closed_search_stops_at_its_budget) {
+    pl_store *store = open_memory();
+    if (!store) return;
+    char *err = NULL;
+    CHECK(pl_store_begin(store, &err) == PL_OK);
+    for (int i = 0; i < 25000; i++)
+        pl_store_transcript_add_turn(store, &alice, "{\"text\":\"where is my parcel?\"}", i, "[{\"text\":\"soon\"}]",
+                                     i, NULL, &err);
+    json_t *closes = json_pack("{s:s, s:s, s:s}", "state", "closed", "how", "close", "agent", "Mia");
+    CHECK(pl_store_handoff_put(store, &alice, closes, 30000, &err) == PL_OK);
+    CHECK(pl_store_commit(store, &err) == PL_OK);
+    pl_store_closed_query q = {.search = "nobody wrote this", .limit = 10, .budget_ms = 1};
+    json_t *found = NULL;
+    CHECK(pl_store_handoffs_closed(store, &q, &found, &err) == PL_AGAIN);
+    CHECK(found == NULL);
+    CHECK(err && strstr(err, "longer than 1 ms"));
+    free(err);
+    err = NULL;
+    q.search = "alice"; /* the shopper's id: found at once, within the default budget */
+    q.budget_ms = 0;
+    CHECK(pl_store_handoffs_closed(store, &q, &found, &err) == PL_OK);
+    CHECK(json_array_size(found) == 1);
+    json_decref(found);
+    CHECK(err == NULL);
+    free(err);
+    json_decref(closes);
+    pl_store_close(store);
+}
+
 /* A search of closed handoffs stops at its time budget (here: waiting for
  * a lock another connection holds) with PL_AGAIN, and the connection is
  * fine after it. */
@@ -2040,6 +2072,7 @@ int main(void) {
     RUN(migrations_recorded_once);
     RUN(open_fails_cleanly);
     RUN(old_transcript_kept_by_the_migration);
+    RUN(sqlite_closed_search_stops_at_its_budget);
     RUN(rollback_is_seen_by_file_reopen);
     if (!getenv("PARLEY_TEST_PG")) {
         /* (without a server each case would have no store to call) */
