@@ -1600,8 +1600,10 @@ static int sqlite_handoffs(pl_store *handle, json_t **list, char **err) {
     sqlite_store *store = (sqlite_store *)handle;
     return collect_rows(store,
                         "SELECT h.bot, h.channel, h.user, h.state, h.reason, h.agent, h.since, "
-                        "(SELECT max(at) FROM transcript t WHERE t.bot = h.bot AND t.channel = h.channel "
-                        " AND t.user = h.user), h.display_name, h.visitor, h.page "
+                        /* the last line's time: the newest row's, or its reply's */
+                        "(SELECT max(t.at, coalesce(t.reply_at, t.at)) FROM transcript_rows t WHERE t.bot = h.bot "
+                        " AND t.channel = h.channel AND t.user = h.user ORDER BY t.id DESC LIMIT 1), "
+                        "h.display_name, h.visitor, h.page "
                         "FROM handoffs h WHERE h.state <> 'closed' "
                         "ORDER BY CASE h.state WHEN 'waiting' THEN 0 ELSE 1 END, h.since, h.updated_at, h.visitor",
                         open_keys, KEY_COUNT(open_keys), list, err);

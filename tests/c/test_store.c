@@ -839,6 +839,7 @@ TEST(handoff_visitor_and_page) {
     json_t *a = json_array_get(list, 0), *b = json_array_get(list, 1);
     int64_t alice_no = num(a, "visitor"), bob_no = num(b, "visitor");
     CHECK(alice_no > 0 && bob_no > 0 && alice_no != bob_no);
+    CHECK(num(a, "last_at") == 1201); /* the last line: the bot's answer */
     CHECK_STR(str(json_object_get(a, "page"), "url"), "https://shop.example/a");
     CHECK_STR(str(json_object_get(a, "page"), "title"), "Shoes");
     CHECK(json_is_null(json_object_get(b, "page")));
