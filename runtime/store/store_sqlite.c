@@ -1693,7 +1693,7 @@ static const export_list export_lists[] = {
     {"jobs", LATEST("id, name, state, data, fire_at, created_at, fired_at", "jobs"),
      "SELECT count(*) FROM jobs WHERE " SHOPPER, KEYS(job_keys)},
     {"handoff",
-     "SELECT state, reason, agent, since, updated_at, display_name, visitor, closed_at, closed_how FROM handoffs "
+     "SELECT state, reason, agent, since, updated_at, display_name, visitor, closed_at, closed_how, page FROM handoffs "
      "WHERE " SHOPPER,
      NULL,
      KEYS(handoff_keys)},
