@@ -18,7 +18,8 @@ static const char backup_usage[] =
     "Copies the SQLite database into the file DEST while parley serves it: one\n"
     "consistent snapshot (every turn committed before the copy began, none half\n"
     "written), taken with SQLite's online backup API without stopping the\n"
-    "server's writes. The copy is written beside DEST, checked (PRAGMA\n"
+    "server's writes. The copy is written beside DEST (DEST.partial, mode 0600,\n"
+    "removed when the copy fails or is interrupted), checked (PRAGMA\n"
     "integrity_check) and then renamed to DEST, so DEST is never half a copy.\n"
     "To restore, stop parley and put the copy in the database's place (remove\n"
     "the old file's -wal and -shm beside it), or serve it with --db DEST.\n"
@@ -73,7 +74,7 @@ int pl_cmd_backup(int argc, char **argv) {
     const char *db = getenv("PARLEY_DATABASE_URL"); /* set but empty: not set */
     if (!db || !*db) db = "parley.db";
     progress_state progress = {.last_tenth = 0};
-    pl_backup_options options = {.progress = on_progress, .ud = &progress};
+    pl_backup_options options = {.progress = on_progress, .ud = &progress, .clean_on_signal = 1};
     int c;
     long n = 0;
     opterr = 0;

@@ -466,6 +466,11 @@ int pl_cmd_serve(int argc, char **argv) {
     pl_bot_set_caps(&caps);
     pl_usage_set_policy(&share);
     pl_conn_set_limits(&conn_limits);
+    /* With --log-file a hangup means "reopen the file" (logrotate): one that
+     * comes while the bots and the store load, before on_hangup listens, is
+     * ignored, not the end of parley (which systemd would count as a clean
+     * exit and not restart). */
+    if (rc == 0 && log_file) signal(SIGHUP, SIG_IGN);
     char *log_err = NULL;
     if (rc == 0 && log_file && pl_cli_log_file_open(log_file, &log_err) != PL_OK) {
         start_failed(log_err);

@@ -1004,7 +1004,10 @@ pl_pipeline *pl_pipeline_new(struct event_base *base, pl_store *store) {
     if (!pipe->buckets) abort();
     pipe->commit_ev = event_new(base, -1, 0, on_commit, pipe);
     char *err = NULL;
-    if (pl_store_is_shared(store) && pl_store_use_loop(store, base, &err) != PL_OK) {
+    /* SQLite's calls run on the loop, its long reads on a thread */
+    int rc = pl_store_is_shared(store) ? pl_store_use_loop(store, base, &err)
+                                       : pl_store_use_read_thread(store, base, &err);
+    if (rc != PL_OK) {
         pl_warn("store: %s", err);
         free(err);
     }

@@ -26,6 +26,10 @@
 #define CLOSED_PAGE 25  /* closed conversations a page by default */
 #define CLOSED_PAGE_MAX 100
 #define MAX_SEARCH 200
+/* Closed-conversation reads running at once: they run on the store's read
+ * thread, beside the analytics API's; more are told to come back. */
+#define CLOSED_READS_MAX 2
+static int closed_reads;
 
 typedef struct agent_stream {
     struct agent_stream *next;
@@ -543,6 +547,7 @@ typedef struct {
     pl_store_closed_query q; /* its strings point into search and bot */
     char *search, *bot;
     json_t *list;
+    int rc;
     char *err;
 } closed_read;
 
@@ -550,15 +555,21 @@ static void read_closed(pl_store *store, void *ud) {
     closed_read *c = ud;
     /* one more than a page: whether there is a next one */
     c->q.limit++;
-    pl_store_handoffs_closed(store, &c->q, &c->list, &c->err);
+    c->rc = pl_store_handoffs_closed(store, &c->q, &c->list, &c->err);
     c->q.limit--;
 }
 
 static void answer_closed(struct evhttp_request *req, void *ud) {
     closed_read *c = ud;
-    if (c->err) pl_error("agents: %s", c->err);
-    if (req && c->err) {
-        pl_reply_error(req, 503, "the store is unavailable");
+    closed_reads--;
+    if (c->rc == PL_AGAIN) {
+        pl_warn("agents: a search of closed conversations for \"%s\" stopped: %s", c->search, c->err);
+        if (req)
+            pl_reply_error(req, 503, "the search took too long (it stops after %d ms); search for more specific words",
+                           PL_STORE_CLOSED_BUDGET_MS);
+    } else if (c->err) {
+        pl_error("agents: %s", c->err);
+        if (req) pl_reply_error(req, 503, "the store is unavailable");
     } else if (req) {
         int more = json_array_size(c->list) > (size_t)c->q.limit;
         if (more) json_array_remove(c->list, (size_t)c->q.limit);
@@ -584,7 +595,9 @@ static long number_in(const char *text, long max) {
 /* GET /v1/agent/closed?q=&offset=&limit=: the closed conversations the
  * agent's token may see, newest closed first. q finds a shopper's name or
  * id, a reason, words of the transcript, or an order number ("#12" or
- * "12"). */
+ * "12") among the newest PL_STORE_CLOSED_SEARCHED closed conversations.
+ * The read runs on the store's read thread, bounded in time: the loop
+ * never waits for it. */
 static void list_closed(pl_agents *a, struct evhttp_request *req, const char *scope) {
     struct evkeyvalq params;
     pl_request_query(req, &params);
@@ -597,6 +610,9 @@ static void list_closed(pl_agents *a, struct evhttp_request *req, const char *sc
         pl_reply_error(req, 400, "\"offset\" must be a whole number from 0");
     } else if (count < 1) {
         pl_reply_error(req, 400, "\"limit\" must be a whole number from 1 to %d", CLOSED_PAGE_MAX);
+    } else if (closed_reads >= CLOSED_READS_MAX) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+        pl_reply_error(req, 503, "other searches of closed conversations are running; try again in a moment");
     } else {
         closed_read *c = calloc(1, sizeof *c);
         if (!c) abort();
@@ -606,7 +622,8 @@ static void list_closed(pl_agents *a, struct evhttp_request *req, const char *sc
         long order = number_in(digits, 1L << 53);
         c->q = (pl_store_closed_query){.bot = c->bot, .search = c->search, .order_id = order > 0 ? order : 0,
                                        .offset = (int)from, .limit = (int)count};
-        pl_reply_after_store(req, pl_app_store(a->app), read_closed, answer_closed, c);
+        closed_reads++;
+        pl_reply_after_long_read(req, pl_app_store(a->app), read_closed, answer_closed, c);
     }
     evhttp_clear_headers(&params);
 }

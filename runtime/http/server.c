@@ -12,6 +12,7 @@
 #include "server_commerce.h"
 #include "shoppers.h"
 #include "sse.h"
+#include "test_reads.h"
 #include "webchat.h"
 
 #include <event2/buffer.h>
@@ -589,6 +590,10 @@ static void route(pl_server *s, struct evhttp_request *req, char **seg, int n) {
     if (pl_analytics_route(s->app, req, seg, n)) return;
     if (n == 3 && strcmp(seg[0], "v1") == 0 && strcmp(seg[1], "test") == 0 && strcmp(seg[2], "clock") == 0) {
         pl_route_test_clock(s->app, req);
+        return;
+    }
+    if (n == 3 && strcmp(seg[0], "v1") == 0 && strcmp(seg[1], "test") == 0 && strcmp(seg[2], "reads") == 0) {
+        pl_route_test_reads(s->app, req);
         return;
     }
     if (n >= 4 && strcmp(seg[0], "v1") == 0 && strcmp(seg[1], "bots") == 0) {

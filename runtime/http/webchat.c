@@ -10,6 +10,7 @@
 #include <event2/keyvalq_struct.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 
 #include "assets.h"
@@ -381,8 +382,52 @@ static json_t *widget_event(pl_bot *bot, const json_t *ev, const char **why) {
                      trigger && strlen(trigger) < 20 ? trigger : "page");
 }
 
+/* url is an absolute http(s) URL with a host, of printable ASCII (what a
+ * browser's location.href is): nothing else is shown to agents as a link. */
+static int is_web_url(const char *url) {
+    size_t scheme = strncasecmp(url, "https://", 8) == 0 ? 8 : strncasecmp(url, "http://", 7) == 0 ? 7 : 0;
+    if (!scheme || !url[scheme] || strchr("/?#", url[scheme])) return 0;
+    for (const unsigned char *c = (const unsigned char *)url; *c; c++)
+        if (*c <= 0x20 || *c >= 0x7f) return 0;
+    return 1;
+}
+
+/* The length of a character to leave out of a page's title at s (UTF-8,
+ * valid: jansson's): C1 controls, and the marks and overrides of
+ * bidirectional text (U+061C, U+200E-F, U+202A-E, U+2066-9), which would
+ * turn the console's text around; else 0. */
+static size_t unshown_at(const unsigned char *s) {
+    if (s[0] == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f) return 2;
+    if (s[0] == 0xd8 && s[1] == 0x9c) return 2;
+    if (s[0] == 0xe2 && s[1] == 0x80 && (s[2] == 0x8e || s[2] == 0x8f || (s[2] >= 0xaa && s[2] <= 0xae))) return 3;
+    if (s[0] == 0xe2 && s[1] == 0x81 && s[2] >= 0xa6 && s[2] <= 0xa9) return 3;
+    return 0;
+}
+
+/* title without those characters, its control characters (a line break
+ * ...) as spaces, trimmed: a new string. */
+static char *shown_title(const char *title) {
+    char *out = pl_strdup(title), *o = out;
+    for (const unsigned char *c = (const unsigned char *)title; *c;) {
+        size_t skip = unshown_at(c);
+        if (skip) {
+            c += skip;
+        } else {
+            *o++ = *c < 0x20 || *c == 0x7f ? ' ' : (char)*c;
+            c++;
+        }
+    }
+    while (o > out && o[-1] == ' ') o--;
+    *o = 0;
+    char *start = out + strspn(out, " ");
+    memmove(out, start, strlen(start) + 1);
+    return out;
+}
+
 /* The page the shopper is on ({url, title}, optional), for msg.channel
- * (page_url, page_title) and the agent console: bounded, or NULL. */
+ * (page_url, page_title) and the agent console: bounded, or NULL. A url
+ * that is not an absolute http(s) URL drops the page (the message still
+ * goes through); the title loses control and bidi override characters. */
 static json_t *page_info(const json_t *page, const char **why) {
     const char *url = json_string_value(json_object_get(page, "url"));
     const char *title = json_string_value(json_object_get(page, "title"));
@@ -391,7 +436,11 @@ static json_t *page_info(const json_t *page, const char **why) {
         *why = "\"page\" must be {\"url\" (up to 2048 bytes), \"title\" (up to 300)}";
         return NULL;
     }
-    return json_pack("{s:s, s:s}", "page_url", url, "page_title", title ? title : "");
+    if (!is_web_url(url)) return NULL;
+    char *shown = shown_title(title ? title : "");
+    json_t *info = json_pack("{s:s, s:s}", "page_url", url, "page_title", shown);
+    free(shown);
+    return info;
 }
 
 static pl_message *parse_message(pl_bot *bot, const json_t *body, const char **why) {

@@ -10,7 +10,9 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -108,7 +110,7 @@ static int verify_copy(const char *path, pl_backup_report *report, char **err) {
     sqlite3 *db = NULL;
     int rc = PL_ERR;
     sqlite3_stmt *st = NULL;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
         pl_fail(err, "the copy does not open: %s", sqlite3_errmsg(db));
         goto done;
     }
@@ -174,13 +176,111 @@ static int check_dest(const char *dest, int replace, char **err) {
     return PL_OK;
 }
 
-static void remove_partial(const char *tmp) {
-    const char *suffixes[] = {"", "-journal", "-wal", "-shm"};
-    for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
-        char *p = pl_strdupf("%s%s", tmp, suffixes[i]);
+static const char *const side_suffixes[] = {"-journal", "-wal", "-shm"};
+
+/* Removes the partial copy's side files (SQLite's journal of it): unlink
+ * removes a symlink itself, never what it points to. */
+static void remove_sides(const char *tmp) {
+    for (size_t i = 0; i < sizeof side_suffixes / sizeof *side_suffixes; i++) {
+        char *p = pl_strdupf("%s%s", tmp, side_suffixes[i]);
         unlink(p);
         free(p);
     }
+}
+
+/* --- a signal during the copy ------------------------------------------------------- */
+
+/* The partial copy's paths, for the handler (which may only unlink), and
+ * whether this run created it. */
+static char signal_paths[1 + sizeof side_suffixes / sizeof *side_suffixes][4096];
+static volatile sig_atomic_t partial_claimed;
+
+static void on_stop_signal(int sig) {
+    if (partial_claimed)
+        for (size_t i = 0; i < sizeof signal_paths / sizeof *signal_paths; i++) unlink(signal_paths[i]);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static const int stop_signals[] = {SIGINT, SIGTERM, SIGHUP};
+
+typedef struct {
+    struct sigaction before[sizeof stop_signals / sizeof *stop_signals];
+    int installed;
+} signal_guard;
+
+static void guard_signals(const char *tmp, signal_guard *g) {
+    g->installed = 0;
+    if (strlen(tmp) + 16 >= sizeof signal_paths[0]) return; /* a path that long keeps SIG_DFL */
+    snprintf(signal_paths[0], sizeof signal_paths[0], "%s", tmp);
+    for (size_t i = 0; i < sizeof side_suffixes / sizeof *side_suffixes; i++)
+        snprintf(signal_paths[i + 1], sizeof signal_paths[i + 1], "%s%s", tmp, side_suffixes[i]);
+    struct sigaction on = {.sa_handler = on_stop_signal};
+    sigemptyset(&on.sa_mask);
+    for (size_t i = 0; i < sizeof stop_signals / sizeof *stop_signals; i++) {
+        sigaction(stop_signals[i], NULL, &g->before[i]);
+        /* an ignored signal (nohup) stays ignored */
+        if (g->before[i].sa_handler != SIG_IGN) sigaction(stop_signals[i], &on, NULL);
+    }
+    g->installed = 1;
+}
+
+static void unguard_signals(signal_guard *g) {
+    partial_claimed = 0;
+    if (!g->installed) return;
+    for (size_t i = 0; i < sizeof stop_signals / sizeof *stop_signals; i++) sigaction(stop_signals[i], &g->before[i], NULL);
+}
+
+/* --- the partial copy ------------------------------------------------------------------ */
+
+/* Creates tmp for this run only: mode 0600 (the copy holds shoppers'
+ * data), never through a symlink, locked (flock) while the copy is
+ * written. A tmp a killed run left (a regular file of this user that no
+ * run holds) is removed first; a symlink or anything else there is an
+ * error. Returns the open descriptor, or -1 with *err. */
+static int claim_partial(const char *tmp, char **err) {
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+                close(fd);
+                pl_fail(err, "%s: cannot lock: %s", tmp, strerror(errno));
+                return -1;
+            }
+            partial_claimed = 1;
+            remove_sides(tmp);
+            return fd;
+        }
+        if (errno != EEXIST) {
+            pl_fail(err, "%s: cannot create: %s", tmp, strerror(errno));
+            return -1;
+        }
+        struct stat st;
+        if (lstat(tmp, &st) != 0) continue; /* gone meanwhile */
+        if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+            pl_fail(err, "%s is there and is not a regular file of this user (a symlink?): parley leaves it alone; "
+                         "remove it, or choose another DEST",
+                    tmp);
+            return -1;
+        }
+        int old = open(tmp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (old < 0) continue;
+        int held = flock(old, LOCK_EX | LOCK_NB) != 0;
+        if (!held) unlink(tmp); /* a killed run's: no one writes it */
+        close(old);
+        if (held) {
+            pl_fail(err, "another parley backup is writing %s now", tmp);
+            return -1;
+        }
+    }
+    pl_fail(err, "%s: cannot create it: another backup keeps making it", tmp);
+    return -1;
+}
+
+/* Removes the partial copy this run made (and its side files). */
+static void remove_partial(const char *tmp) {
+    unlink(tmp);
+    remove_sides(tmp);
 }
 
 int pl_backup_sqlite(const char *src, const char *dest, const pl_backup_options *options, pl_backup_report *report,
@@ -190,12 +290,15 @@ int pl_backup_sqlite(const char *src, const char *dest, const pl_backup_options 
     int64_t deadline_us = pl_monotonic_us() + (int64_t)(o.busy_timeout_ms > 0 ? o.busy_timeout_ms : DEFAULT_BUSY_MS) * 1000;
     if (check_dest(dest, o.replace, err) != PL_OK) return PL_ERR;
     sqlite3 *from = NULL, *to = NULL;
-    char *tmp = pl_strdupf("%s.partial-%ld", dest, (long)getpid());
+    char *tmp = pl_strdupf("%s.partial", dest);
     char *folder_of = pl_strdup(dest);
     int rc = PL_ERR;
-    remove_partial(tmp);
+    signal_guard guard = {0};
+    if (o.clean_on_signal) guard_signals(tmp, &guard);
+    int fd = claim_partial(tmp, err);
+    if (fd < 0) goto done;
     if (open_source(src, deadline_us, &from, report, err) != PL_OK) goto done;
-    if (sqlite3_open_v2(tmp, &to, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+    if (sqlite3_open_v2(tmp, &to, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
         pl_fail(err, "%s: cannot write: %s", tmp, sqlite3_errmsg(to));
         goto done;
     }
@@ -213,12 +316,15 @@ int pl_backup_sqlite(const char *src, const char *dest, const pl_backup_options 
         pl_fail(err, "cannot rename %s to %s: %s", tmp, dest, strerror(errno));
         goto done;
     }
+    partial_claimed = 0; /* it is dest now */
     sync_path(dirname(folder_of), O_RDONLY | O_DIRECTORY); /* the rename itself survives a power loss */
     rc = PL_OK;
 done:
     if (to) sqlite3_close(to);
     if (from) sqlite3_close(from);
-    if (rc != PL_OK) remove_partial(tmp);
+    if (rc != PL_OK && fd >= 0) remove_partial(tmp);
+    if (fd >= 0) close(fd);
+    unguard_signals(&guard);
     free(tmp);
     free(folder_of);
     return rc;

@@ -1,10 +1,12 @@
 /* backup: an online copy of a SQLite store, taken while parley serves it.
  *
  * SQLite's online backup API copies the database page by page from one
- * read snapshot (WAL: the server's writers go on meanwhile), into a
- * temporary file beside the destination, which is checked (PRAGMA
- * integrity_check) and then renamed over it: the destination is either
- * the old file or a whole, checked copy, never half of one. Plain C and
+ * read snapshot (WAL: the server's writers go on meanwhile), into
+ * DEST.partial beside the destination (mode 0600, never through a
+ * symlink, locked while written; one a killed run left is removed by the
+ * next), which is checked (PRAGMA integrity_check) and then renamed over
+ * it: the destination is either the old file or a whole, checked copy,
+ * never half of one. Plain C and
  * sqlite3: `parley backup` (cli/backup.c) and a C test drive it alike.
  * A PostgreSQL database is not copied here (pg_dump does that). */
 #ifndef PL_STORE_BACKUP_H
@@ -25,6 +27,10 @@ typedef struct {
     int busy_timeout_ms;
     /* replace dest when it exists (otherwise an existing dest is an error) */
     int replace;
+    /* SIGINT, SIGTERM and SIGHUP during the copy remove the partial copy
+     * before the signal ends the process (the command line's; a library
+     * caller that handles those signals itself leaves this 0) */
+    int clean_on_signal;
     /* called after each step with the pages copied so far and the total
      * (may be NULL) */
     void (*progress)(int copied, int total, void *ud);

@@ -176,7 +176,16 @@ static const char *const m11[] = {
     "CREATE INDEX handoffs_closed ON handoffs (closed_at) WHERE state = 'closed'",
     NULL};
 
-static const char *const *const migrations[] = {m1, m2, m3, m4, m5, m6, m7, m8, m9, m10, m11};
+/* 12: the page an open handoff's shopper is on, kept on its row (the queue
+ * reads no transcript); SQLite's 12 also moves its visitor numbers to a
+ * counter, which the sequence already is here */
+static const char *const m12[] = {
+    "ALTER TABLE handoffs ADD COLUMN page text",
+    "UPDATE handoffs SET page = (" PL_PG_LATEST_PAGE("handoffs.bot", "handoffs.channel", "handoffs.\"user\"")
+    ") WHERE state <> 'closed'",
+    NULL};
+
+static const char *const *const migrations[] = {m1, m2, m3, m4, m5, m6, m7, m8, m9, m10, m11, m12};
 #define MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
 /* The advisory lock nodes take turns with ("parley" in ASCII), and how long

@@ -9,6 +9,16 @@
 
 #include "pg.h"
 
+/* The page ({"url", "title"} as JSON text) of the newest of a shopper's
+ * latest 20 messages that named one (the web chat's info.page_url), or
+ * NULL: what an open handoff's row keeps (migration 12). */
+#define PL_PG_LATEST_PAGE(bot, channel, user)                                                                \
+    "SELECT json_build_object('url', t.body::json #>> '{info,page_url}', "                                  \
+    "'title', t.body::json #>> '{info,page_title}')::text FROM (SELECT id, body FROM transcript_rows "       \
+    "WHERE bot = " bot " AND channel = " channel " AND \"user\" = " user " AND direction = 'in' "           \
+    "ORDER BY id DESC LIMIT 20) t WHERE t.body::json #>> '{info,page_url}' IS NOT NULL "                    \
+    "ORDER BY t.id DESC LIMIT 1"
+
 /* How many migrations there are: the schema version they lead to. */
 int pl_pg_schema_latest(void);
 

@@ -180,6 +180,10 @@ static int start_reads(pl_store *store, struct event_base *base, char **err) {
     return pl_store_thread_start(own, base, &store->reads, err);
 }
 
+int pl_store_use_read_thread(pl_store *store, struct event_base *base, char **err) {
+    return start_reads(store, base, err);
+}
+
 int pl_store_use_loop(pl_store *store, struct event_base *base, char **err) {
     if (!base) pl_store_drain(store);
     int rc = store->backend->use_loop(store, base, err);

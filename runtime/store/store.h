@@ -126,6 +126,10 @@ uint64_t pl_store_session_epoch(const pl_store *store);
  * thread); NULL detaches it (takes in flight then never call back; handed
  * over calls are drained as by pl_store_drain). */
 int pl_store_use_loop(pl_store *store, struct event_base *base, char **err);
+/* Starts only the read thread of pl_store_offload_read, whose dones run on
+ * base's loop (pl_store_use_loop starts it too): for a SQLite file, whose
+ * other calls run on the loop. Stopped by pl_store_drain. */
+int pl_store_use_read_thread(pl_store *store, struct event_base *base, char **err);
 
 /* --- calls the loop does not wait for ------------------------------------- */
 
@@ -142,8 +146,9 @@ void pl_store_offload(pl_store *store, pl_store_work_fn work, pl_store_done_fn d
 /* As pl_store_offload, for long reads (the analytics figures, exports): on
  * a connection that only reads, on a thread of its own, so that neither the
  * loop nor the other handed-over calls wait for them. work may call only
- * the reading calls (pl_store_events_read ...). Without a loop, or for
- * ":memory:", work runs at once on store. */
+ * the reading calls (pl_store_events_read ...). Without a loop
+ * (pl_store_use_loop, pl_store_use_read_thread), or for ":memory:", work
+ * runs at once on store. */
 void pl_store_offload_read(pl_store *store, pl_store_work_fn work, pl_store_done_fn done, void *ud);
 /* 1 when pl_store_offload_read hands work to its thread. */
 int pl_store_offload_read_later(const pl_store *store);
@@ -282,17 +287,22 @@ int pl_store_analytics_days_read(pl_store *store, const char *bot, const char *f
  * handoff of the shopper reopens it (since restarts). */
 int pl_store_handoff_put(pl_store *store, const pl_session_key *key, const json_t *handoff, int64_t now_ms,
                          char **err);
-/* Every open handoff (not closed), waiting before active, oldest first: a
- * new array of {"bot", "channel", "user", "state", "reason", "agent",
- * "since", "last_at", "display_name", "visitor", "page"}; page is {"url",
- * "title"} of the shopper's latest message that named its page (the web
- * chat's info.page_url), or null. */
+/* Every open handoff (not closed), waiting before active, oldest first
+ * (then by visitor number): a new array of {"bot", "channel", "user",
+ * "state", "reason", "agent", "since", "last_at", "display_name",
+ * "visitor", "page"}; page is {"url", "title"} of the shopper's latest
+ * message that named its page (the web chat's info.page_url), kept on the
+ * handoff's row: from the shopper's latest 20 messages when the handoff
+ * begins (or reopens), then from each message (pl_store_transcript_add,
+ * _add_turn), or null. A visitor number is never given twice. */
 int pl_store_handoffs(pl_store *store, json_t **list, char **err);
 /* The closed handoffs q asks for (store_types.h): a new array of {"bot",
  * "channel", "user", "reason", "agent", "since", "closed_at", "how",
  * "display_name", "visitor"}, newest closed first. The search reads the
  * transcripts' texts (the shopper's messages, the bot's and agents'
- * replies), case-insensitively for ASCII letters. */
+ * replies), case-insensitively for ASCII letters. A search that runs out
+ * of its time (q's budget_ms) answers PL_AGAIN with *err saying so. Long:
+ * run it on the read thread (pl_store_offload_read). */
 int pl_store_handoffs_closed(pl_store *store, const pl_store_closed_query *q, json_t **list, char **err);
 
 /* Replaces the bot's products with `products` (a JSON array of product

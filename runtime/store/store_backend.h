@@ -139,7 +139,7 @@ static const char *const inbox_keys[] = {"#id", "platform_id", "@message", "#rec
 static const char *const outbox_keys[] = {"#id", "state", "#attempts", "@call", "#created_at", "#sent_at"};
 static const char *const use_keys[] = {"code", "#order_id", "#used_at"};
 static const char *const handoff_keys[] = {"state", "reason", "agent", "#since", "#updated_at", "display_name",
-                                           "#visitor", "#closed_at", "how"};
+                                           "#visitor", "#closed_at", "how", "@page"};
 /* A closed handoff (pl_store_handoffs_closed). */
 static const char *const closed_keys[] = {"bot", "channel", "user", "reason", "agent", "#since", "#closed_at", "how",
                                           "display_name", "#visitor"};

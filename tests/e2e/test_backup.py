@@ -2,11 +2,15 @@
 """test_backup: `parley backup` copies the SQLite store while `parley serve`
 takes messages: the copy passes SQLite's integrity check, a fresh server
 serves it, and every turn acknowledged before the backup began is in it.
-DEST is written whole or not at all; a PostgreSQL database is pointed to
-pg_dump (docs/deployment.md#backups)."""
+DEST is written whole or not at all, readable by its owner only (0600
+under umask 022), and a backup stopped by SIGTERM or Ctrl-C leaves no
+DEST.partial behind; a PostgreSQL database is pointed to pg_dump
+(docs/deployment.md#backups)."""
 
 import os
 import re
+import signal
+import stat
 import sqlite3
 import subprocess
 import sys
@@ -185,6 +189,42 @@ def main(tap):
             check.assertIn("No such file", err)
 
     tap.sqlite_only("DEST is a whole checked copy or as it was", dest_whole_or_untouched)
+
+    def private_and_stopped_cleanly(run):
+        db = new_db()
+        with Server(bots=[bot_dir], db=db, name="parley (private)") as srv:
+            srv.say(BOT, new_user(), "hello")
+            folder = temp_dir("parley-backup-")
+            dest = os.path.join(folder, "copy.db")
+            before = os.umask(0o022)  # what a shell usually has: 0644 for what asks for 0666
+            try:
+                status, _, err = backup("--db", db, "--quiet", dest)
+            finally:
+                os.umask(before)
+            check.assertEqual(status, 0, err)
+            check.assertEqual(stat.S_IMODE(os.stat(dest).st_mode), 0o600, "shoppers' data: the owner's only")
+            # a slow copy (a page at a time, resting between), stopped once it has begun
+            sig = signal.SIGTERM if run % 2 else signal.SIGINT
+            p = subprocess.Popen([PARLEY, "backup", "--db", db, "--step", "1", "--pause", "200", "--replace", dest],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+            try:
+                line = p.stdout.readline().decode()
+                check.assertIn("copied", line, "the copy is under way")
+                partial = dest + ".partial"
+                check.assertEqual(stat.S_IMODE(os.stat(partial).st_mode), 0o600)
+                p.send_signal(sig)
+                check.assertEqual(p.wait(timeout=30), -sig, "the signal still ends it")
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+                p.stdout.close()
+                p.stderr.close()
+            check.assertEqual(os.listdir(folder), ["copy.db"], "no partial copy left")
+            check.assertEqual(integrity(dest), [("ok",)], "DEST as it was")
+
+    tap.sqlite_only("DEST is 0600; a backup stopped by SIGTERM or SIGINT leaves no partial copy",
+                    private_and_stopped_cleanly)
 
     def postgres_points_to_pg_dump(run):
         status, out, err = backup("--db", "postgresql://localhost/parley", os.path.join(temp_dir(), "x.db"))

@@ -7,14 +7,16 @@ passes `caddy adapt --validate`; the logrotate file parses and rotates by
 rename (no copytruncate), signalling parley with SIGHUP. (nginx's file is run
 for real by test_proxy.py, the rotation by test_log_file.py.)"""
 
+import grp
 import os
+import pwd
 import re
 import shutil
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ROOT, check, read_file, run_suite, temp_dir  # noqa: E402
+from harness import ROOT, check, read_file, run_suite, temp_dir, write_file  # noqa: E402
 
 NEEDS = "tools/deps.sh test installs it"
 
@@ -36,6 +38,12 @@ def run(*args, **kw):
     return subprocess.run(list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60, **kw)
 
 
+def parley_files_limit():
+    """PL_FILES_MAX_BODY of runtime/http/rest.h: the email webhook's default limit in bytes."""
+    m = re.search(r"#define PL_FILES_MAX_BODY \((\d+) \* 1024 \* 1024\)", read_file(os.path.join(ROOT, "runtime/http/rest.h")))
+    return int(m.group(1)) * 1024 * 1024
+
+
 def main(tap):
     staged = temp_dir("parley-destdir-")
     make_install(DESTDIR=staged, PREFIX="/usr/local")
@@ -53,7 +61,8 @@ def main(tap):
         # what the unit promises: its own user, its state folder, the
         # secrets' file, restarts, the drain on SIGTERM and room for it
         for line in ("User=parley", "StateDirectory=parley", "WorkingDirectory=/var/lib/parley",
-                     "EnvironmentFile=-/etc/parley/parley.env", "Restart=on-failure", "KillSignal=SIGTERM",
+                     "EnvironmentFile=-/etc/parley/parley.env", "Restart=on-failure", "RestartForceExitStatus=SIGHUP",
+                     "KillSignal=SIGTERM",
                      "ProtectSystem=strict", "NoNewPrivileges=yes", "PrivateTmp=yes",
                      "Environment=PARLEY_DATABASE_URL=/var/lib/parley/parley.db"):
             check.assertRegex(text, r"(?m)^%s$" % re.escape(line))
@@ -91,6 +100,7 @@ def main(tap):
         check.assertIn('"flush_interval":-1', adapted, "streams are flushed as they come")
         check.assertIn('"dial":"127.0.0.1:8080"', adapted)
         check.assertIn('"uri":"/v1/health/ready"', adapted)
+        check.assertIn('"max_size":%d' % parley_files_limit(), adapted, "a body parley takes, Caddy lets through")
 
     tap.case("the Caddyfile passes caddy adapt --validate", caddyfile_valid, runs=1)
 
@@ -98,16 +108,32 @@ def main(tap):
         logrotate = tool("logrotate", "logrotate")
         text = read_file(os.path.join(ROOT, "deploy/logrotate/parley"))
         check.assertNotRegex(text, r"(?m)^\s*copytruncate", "rename and signal, never copytruncate")
-        check.assertRegex(text, r"--signal=HUP parley\.service")
+        check.assertRegex(text, r"(?m)^\s*systemctl kill --kill-who=main --signal=HUP parley\.service$",
+                          "--kill-who: systemd before 252 knows no --kill-whom; no error hidden")
+        check.assertRegex(text, r"(?m)^\s*su parley parley$", "rotated as parley, whose folder it is")
         folder = temp_dir("parley-logrotate-")
-        p = run(logrotate, "--debug", "--state", os.path.join(folder, "state"),
-                os.path.join(ROOT, "deploy/logrotate/parley"))
+        # the parley user is the installer's; here the test's own stands in
+        conf = re.sub(r"(?m)^(\s*)su parley parley$", r"\1su %s %s" % (
+            pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name), text)
+        write_file(os.path.join(folder, "parley"), conf)
+        p = run(logrotate, "--debug", "--state", os.path.join(folder, "state"), os.path.join(folder, "parley"))
         out = (p.stdout + p.stderr).decode()
         check.assertEqual(p.returncode, 0, out)
         check.assertNotRegex(out, r"(?i)error|unknown", out)
         check.assertIn("/var/log/parley/*.log", out)
 
     tap.case("the logrotate file parses", logrotate_parses, runs=1)
+
+    def nginx_headers_and_limits(run_):
+        text = read_file(os.path.join(ROOT, "deploy/nginx/parley.conf"))
+        forwarded = re.findall(r"(?m)^\s*proxy_set_header X-Forwarded-For (\S+);", text)
+        check.assertEqual(forwarded, ["$remote_addr"], "never an X-Forwarded-For the client wrote")
+        email = re.search(r"(?s)location ~ \^/v1/bots/\[\^/\]\+/channels/email\$ \{(.*?)\}", text).group(1)
+        mib = int(re.search(r"client_max_body_size (\d+)m;", email).group(1))
+        check.assertGreater(mib * 1024 * 1024, parley_files_limit(), "parley answers 413 first, with its reason")
+
+    tap.case("nginx: the client's own address, and room for parley's 413 on the email webhook",
+             nginx_headers_and_limits, runs=1)
 
 
 if __name__ == "__main__":

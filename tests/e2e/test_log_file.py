@@ -2,13 +2,17 @@
 """test_log_file: `parley serve --log-file FILE` writes its log to FILE, and
 SIGHUP opens FILE again by its name: after a rotation renamed the file
 (logrotate without copytruncate, deploy/logrotate/parley), the next lines
-go to a new file at the name, the old one gets none. Without --log-file a
-hangup stops parley, as it always did."""
+go to a new file at the name, the old one gets none. A hangup while parley
+starts (before it listens for SIGHUP) is ignored, never its end. Without
+--log-file a hangup stops parley, as it always did."""
 
+import grp
 import os
+import pwd
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 
@@ -103,8 +107,13 @@ def main(tap):
         try:
             shipped = read_file(os.path.join(harness.ROOT, "deploy/logrotate/parley"))
             conf = shipped.replace("/var/log/parley/", folder + "/")
-            conf = re.sub(r"(?m)^(\s*)systemctl kill .*$", r"\1kill -HUP %d" % srv.proc.pid, conf)
-            check.assertNotEqual(conf, shipped)
+            # the unit's signal, to the test's server; parley's user, the test's
+            conf, signals = re.subn(r"(?m)^(\s*)systemctl kill --kill-who=main --signal=HUP parley\.service$",
+                                    r"\1kill -HUP %d" % srv.proc.pid, conf)
+            conf, checks = re.subn(r"systemctl is-active --quiet parley\.service", "true", conf)
+            conf, users = re.subn(r"(?m)^(\s*)su parley parley$", r"\1su %s %s" % (
+                pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name), conf)
+            check.assertEqual((signals, checks, users), (1, 1, 1), shipped)
             harness.write_file(os.path.join(folder, "logrotate.conf"), conf)
             srv.say(new_user(), "before")
             p = subprocess.run([logrotate, "--force", "--state", os.path.join(folder, "state"),
@@ -136,6 +145,36 @@ def main(tap):
             tap.unwatch(srv)
 
     tap.case("without --log-file a hangup stops parley as before", without_log_file)
+
+    def hangup_while_starting(run):
+        # a "database server" that takes the connection and never answers:
+        # parley waits in its start, after opening the log file and before
+        # listening for SIGHUP; then the server goes away and the start fails
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.settimeout(harness.START_TIMEOUT)
+        path = os.path.join(temp_dir("parley-logs-"), "parley.log")
+        url = "postgresql://parley@127.0.0.1:%d/parley?connect_timeout=60" % listener.getsockname()[1]
+        p = subprocess.Popen([PARLEY, "serve", "--listen", "127.0.0.1:0", "--db", url, "--log-file", path, bot_dir],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             preexec_fn=harness._die_with_parent, cwd=temp_dir())
+        try:
+            conn, _ = listener.accept()  # parley is in its start now
+            p.send_signal(signal.SIGHUP)
+            conn.close()
+            check.assertEqual(p.wait(timeout=harness.STOP_TIMEOUT), 1, "the start failed on the database, "
+                              "not on the hangup (%s)" % p.stderr.read())
+        finally:
+            listener.close()
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            p.stdout.close()
+            p.stderr.close()
+        check.assertIn("127.0.0.1", read_file(path), "the log says why the start failed")
+
+    tap.case("with --log-file a hangup while parley starts is ignored", hangup_while_starting)
 
     def unwritable(run):
         p = subprocess.run([PARLEY, "serve", "--listen", "127.0.0.1:0", "--db", new_db(), "--log-file",
