@@ -362,26 +362,6 @@ static int greets_on_open(pl_bot *bot) {
     return !json_is_false(json_object_get(json_object_get(pl_bot_manifest(bot), "webchat"), "greet_on_open"));
 }
 
-/* A page event {type: "page", url, title, trigger}, only these, bounded; or
- * the panel's opening {type: "open"} where the bot greets on open. */
-static json_t *widget_event(pl_bot *bot, const json_t *ev, const char **why) {
-    const char *type = json_string_value(json_object_get(ev, "type"));
-    const char *url = json_string_value(json_object_get(ev, "url"));
-    const char *title = json_string_value(json_object_get(ev, "title"));
-    const char *trigger = json_string_value(json_object_get(ev, "trigger"));
-    if (type && strcmp(type, "open") == 0) {
-        if (greets_on_open(bot)) return json_pack("{s:s}", "type", "open");
-        *why = "this bot does not greet on open (webchat.greet_on_open is false in bot.json)";
-        return NULL;
-    }
-    if (!type || strcmp(type, "page") != 0)
-        *why = "\"event\" must be {\"type\": \"page\", \"url\", \"title\", \"trigger\"} or {\"type\": \"open\"}";
-    else if (!url || strlen(url) > 2048 || (title && strlen(title) > 300)) *why = "the page's url or title is missing or too long";
-    if (*why) return NULL;
-    return json_pack("{s:s, s:s, s:s, s:s}", "type", "page", "url", url, "title", title ? title : "", "trigger",
-                     trigger && strlen(trigger) < 20 ? trigger : "page");
-}
-
 /* url is an absolute http(s) URL with a host, of printable ASCII (what a
  * browser's location.href is): nothing else is shown to agents as a link. */
 static int is_web_url(const char *url) {
@@ -441,6 +421,31 @@ static json_t *page_info(const json_t *page, const char **why) {
     json_t *info = json_pack("{s:s, s:s}", "page_url", url, "page_title", shown);
     free(shown);
     return info;
+}
+
+/* A page event {type: "page", url, title, trigger}, only these, bounded
+ * (url a web URL, title as shown to agents); or
+ * the panel's opening {type: "open"} where the bot greets on open. */
+static json_t *widget_event(pl_bot *bot, const json_t *ev, const char **why) {
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    const char *url = json_string_value(json_object_get(ev, "url"));
+    const char *title = json_string_value(json_object_get(ev, "title"));
+    const char *trigger = json_string_value(json_object_get(ev, "trigger"));
+    if (type && strcmp(type, "open") == 0) {
+        if (greets_on_open(bot)) return json_pack("{s:s}", "type", "open");
+        *why = "this bot does not greet on open (webchat.greet_on_open is false in bot.json)";
+        return NULL;
+    }
+    if (!type || strcmp(type, "page") != 0)
+        *why = "\"event\" must be {\"type\": \"page\", \"url\", \"title\", \"trigger\"} or {\"type\": \"open\"}";
+    else if (!url || strlen(url) > 2048 || (title && strlen(title) > 300)) *why = "the page's url or title is missing or too long";
+    else if (!is_web_url(url)) *why = "the page's url must be an absolute http:// or https:// URL";
+    if (*why) return NULL;
+    char *shown = shown_title(title ? title : "");
+    json_t *event = json_pack("{s:s, s:s, s:s, s:s}", "type", "page", "url", url, "title", shown, "trigger",
+                              trigger && strlen(trigger) < 20 ? trigger : "page");
+    free(shown);
+    return event;
 }
 
 static pl_message *parse_message(pl_bot *bot, const json_t *body, const char **why) {

@@ -416,6 +416,8 @@ def main(tap):
             ({"user": ok, "event": {"type": "page"}}, r"url"),
             ({"user": ok, "event": {"type": "page", "url": "http://localhost:8000/" + "a" * 2048}}, r"url"),
             ({"user": ok, "event": {"type": "page", "url": "http://localhost:8000/", "title": "t" * 301}}, r"title"),
+            ({"user": ok, "event": {"type": "page", "url": "javascript:alert(1)"}}, r"absolute http"),
+            ({"user": ok, "event": {"type": "page", "url": "/checkout"}}, r"absolute http"),
             ({"user": ok, "text": "hi", "event": {"type": "page", "url": "http://localhost:8000/"}}, r"alone"),
             ({"user": ok, "payload": "latte", "event": {"type": "page", "url": "http://localhost:8000/"}}, r"alone"),
         ]
