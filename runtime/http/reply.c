@@ -186,6 +186,24 @@ json_t *pl_read_json_body(struct evhttp_request *req, char **reason) {
     return pl_rest_json_object(data, len, reason);
 }
 
+json_t *pl_read_test_body(struct evhttp_request *req, int *open) {
+    const char *enabled = getenv("PARLEY_TEST_CLOCK");
+    *open = 0;
+    if (!enabled || strcmp(enabled, "1") != 0) {
+        pl_reply_error(req, 404, "no such endpoint");
+        return NULL;
+    }
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+        pl_reply_405(req, "POST");
+        return NULL;
+    }
+    *open = 1;
+    char *why = NULL;
+    json_t *body = pl_read_json_body(req, &why);
+    free(why);
+    return body;
+}
+
 void pl_request_query(struct evhttp_request *req, struct evkeyvalq *params) {
     TAILQ_INIT(params);
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);

@@ -37,6 +37,11 @@ void pl_reply_unavailable(struct evhttp_request *req, const pl_turn_result *resu
 /* The body as a JSON object (new), or NULL with *reason (new). */
 json_t *pl_read_json_body(struct evhttp_request *req, char **reason);
 
+/* For the endpoints that exist only under PARLEY_TEST_CLOCK=1: the POSTed
+ * body (new; a JSON object, or NULL when it is not one: answer 400), after
+ * checking both; *open is 0 when it answered 404 or 405 itself. */
+json_t *pl_read_test_body(struct evhttp_request *req, int *open);
+
 /* Checks "Authorization: Bearer <token>" against token, the value of the
  * environment variable env_name (constant time); answers 403 when token is
  * NULL or empty, or 401 when the given one is wrong, and returns 0 then.

@@ -455,19 +455,12 @@ void pl_route_orders(pl_app *app, struct evhttp_request *req, pl_bot *bot, char 
 /* --- the test-only clock ---------------------------------------------------------------------- */
 
 void pl_route_test_clock(pl_app *app, struct evhttp_request *req) {
-    const char *enabled = getenv("PARLEY_TEST_CLOCK");
-    if (!enabled || strcmp(enabled, "1") != 0) {
-        pl_reply_error(req, 404, "no such endpoint");
-        return;
-    }
-    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-        pl_reply_405(req, "POST");
-        return;
-    }
-    char *why = NULL;
-    json_t *body = pl_read_json_body(req, &why);
+    int open;
+    json_t *body = pl_read_test_body(req, &open);
     json_t *advance = body ? json_object_get(body, "advance") : NULL;
-    if (!json_is_number(advance) || json_number_value(advance) < 0) {
+    if (!open) {
+        /* (answered) */
+    } else if (!json_is_number(advance) || json_number_value(advance) < 0) {
         pl_reply_error(req, 400, "send {\"advance\": seconds}");
     } else {
         pl_clock_advance((int64_t)(json_number_value(advance) * 1000));
@@ -476,6 +469,5 @@ void pl_route_test_clock(pl_app *app, struct evhttp_request *req) {
         pl_format_time(pl_now_ms(), stamp, sizeof stamp);
         pl_reply_json(req, 200, json_pack("{s:s}", "now", stamp));
     }
-    free(why);
     json_decref(body);
 }

@@ -52,20 +52,15 @@ static void set_hold(pl_app *app, struct evhttp_request *req, int hold) {
 }
 
 void pl_route_test_reads(pl_app *app, struct evhttp_request *req) {
-    const char *enabled = getenv("PARLEY_TEST_CLOCK");
-    if (!enabled || strcmp(enabled, "1") != 0) {
-        pl_reply_error(req, 404, "no such endpoint");
-        return;
-    }
-    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-        pl_reply_405(req, "POST");
-        return;
-    }
-    char *why = NULL;
-    json_t *body = pl_read_json_body(req, &why);
+    int open;
+    json_t *body = pl_read_test_body(req, &open);
     json_t *hold = body ? json_object_get(body, "hold") : NULL;
-    if (!json_is_boolean(hold)) pl_reply_error(req, 400, "send {\"hold\": true} or {\"hold\": false}");
-    else set_hold(app, req, json_is_true(hold));
-    free(why);
+    if (!open) {
+        /* (answered) */
+    } else if (!json_is_boolean(hold)) {
+        pl_reply_error(req, 400, "send {\"hold\": true} or {\"hold\": false}");
+    } else {
+        set_hold(app, req, json_is_true(hold));
+    }
     json_decref(body);
 }
