@@ -17,6 +17,7 @@
 #include "app/app.h"
 #include "base/common.h"
 #include "base/log.h"
+#include "base/money.h"
 #include "cli.h"
 #include "commerce/commerce.h"
 #include "replay.h"
@@ -63,6 +64,7 @@ typedef struct {
     size_t used;
     int eof;
     int awaiting; /* a message is in the pipeline; the next line waits */
+    int blocking; /* stdin cannot be polled (a file, /dev/null): read it when a line is wanted */
     struct event *stdin_ev;
 } chat;
 
@@ -83,13 +85,20 @@ static void print_choices(chat *ch, const json_t *reply) {
     }
 }
 
-/* "2.50 EUR"; currencies without minor units (JPY, KRW) print whole. */
+/* "2.50 EUR", "450 JPY", "1.250 KWD": the currency's own minor-unit digits
+ * (base/money.c). */
 static void print_price(const json_t *price) {
     long long amount = (long long)json_integer_value(json_object_get(price, "amount"));
     const char *currency = json_string_value(json_object_get(price, "currency"));
-    int whole = currency && (strcmp(currency, "JPY") == 0 || strcmp(currency, "KRW") == 0);
-    if (whole) printf("%lld %s", amount, currency);
-    else printf("%lld.%02lld %s", amount / 100, llabs(amount % 100), currency ? currency : "");
+    int decimals = currency ? pl_money_decimals(currency) : 2;
+    long long unit = 1;
+    for (int i = 0; i < decimals; i++) unit *= 10;
+    const char *sign = amount < 0 ? "-" : "";
+    unsigned long long magnitude = amount < 0 ? 0ULL - (unsigned long long)amount : (unsigned long long)amount;
+    if (decimals == 0) printf("%s%llu %s", sign, magnitude, currency ? currency : "");
+    else
+        printf("%s%llu.%0*llu %s", sign, magnitude / (unsigned long long)unit, decimals,
+               magnitude % (unsigned long long)unit, currency ? currency : "");
 }
 
 static void print_cards(const json_t *reply) {
@@ -316,6 +325,7 @@ static void erased(int status, const pl_message *msg, const pl_turn_result *resu
     free(ch->last_link);
     ch->last_link = NULL;
     printf(status == 200 ? "(session erased: the next message starts over)\n" : "(no session to erase)\n");
+    record(ch); /* (the file holds the conversation from the reset on) */
     prompt();
     pump(ch);
 }
@@ -358,21 +368,50 @@ static void pump(chat *ch) {
         }
         if (!ch->awaiting) prompt();
     }
-    if (!ch->awaiting && ch->eof) event_base_loopexit(pl_app_base(ch->app), NULL);
+    if (ch->awaiting) return;
+    if (ch->eof) event_base_loopexit(pl_app_base(ch->app), NULL);
+    else if (ch->blocking) event_active(ch->stdin_ev, EV_READ, 0); /* the next line, from the loop */
 }
 
 static void on_stdin(evutil_socket_t fd, short what, void *arg) {
     (void)what;
+    (void)fd;
     chat *ch = arg;
     if (ch->used == sizeof ch->line - 1) ch->used = 0; /* an over-long line is dropped */
-    ssize_t n = read(fd, ch->line + ch->used, sizeof ch->line - 1 - ch->used);
+    ssize_t n = read(0, ch->line + ch->used, sizeof ch->line - 1 - ch->used);
     if (n <= 0) {
         ch->eof = 1;
-        event_del(ch->stdin_ev);
+        if (!ch->blocking) event_del(ch->stdin_ev);
+        /* a last line without its newline is a line all the same */
+        if (ch->used > 0 && ch->line[ch->used - 1] != '\n') ch->line[ch->used++] = '\n';
     } else {
         ch->used += (size_t)n;
     }
     pump(ch);
+}
+
+/* Whether stdin can wait in the loop (a terminal, a pipe, a socket): a
+ * regular file or a device like /dev/null cannot (epoll refuses them), and
+ * is read when the next line is wanted instead. */
+static int stdin_pollable(void) {
+    struct stat st;
+    if (fstat(0, &st) != 0) return 0;
+    if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) return 0;
+    return !S_ISCHR(st.st_mode) || isatty(0);
+}
+
+/* Starts reading stdin: in the loop when it can be polled, else line by
+ * line, each once the answer to the one before was shown. */
+static void watch_stdin(chat *ch) {
+    struct event_base *base = pl_app_base(ch->app);
+    if (stdin_pollable()) {
+        ch->stdin_ev = event_new(base, 0, EV_READ | EV_PERSIST, on_stdin, ch);
+        if (event_add(ch->stdin_ev, NULL) == 0) return;
+        event_free(ch->stdin_ev);
+    }
+    ch->blocking = 1;
+    ch->stdin_ev = event_new(base, -1, 0, on_stdin, ch);
+    event_active(ch->stdin_ev, EV_READ, 0);
 }
 
 static void on_reload(pl_bot *bot, int ok, const char *changed, const pl_errors *errors, void *ud) {
@@ -430,8 +469,7 @@ static int run_chat(const char *dir, const char *db, chat *ch) {
            pl_bot_name(ch->bot));
     if (pl_bot_error(ch->bot)) printf("! the scripts did not load: %s\n", pl_bot_error(ch->bot));
     prompt();
-    ch->stdin_ev = event_new(pl_app_base(ch->app), 0, EV_READ | EV_PERSIST, on_stdin, ch);
-    event_add(ch->stdin_ev, NULL);
+    watch_stdin(ch);
     event_base_dispatch(pl_app_base(ch->app));
     if (ch->eof) putchar('\n');
     event_free(ch->stdin_ev);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/common.h"
 #include "base/log.h"
@@ -93,12 +94,13 @@ static void free_recordings(recordings *r) {
 
 /* The steps the analytics recorded for the conversation's turns: a new
  * object from the id of a turn's "in" line to "flow.step" ("" once no flow
- * is open); turns that did not move the conversation are not in it. */
+ * is open); turns that did not move the conversation are not in it. Reads
+ * this shopper's events only (the store reads them by conversation). */
 static json_t *steps_of(pl_store *store, const char *bot, const char *channel, const char *user, int64_t from_ms,
                         int64_t to_ms, char **err) {
     json_t *steps = json_object();
     pl_store_events_query q = {.bot = bot, .from_ms = from_ms, .to_ms = to_ms + 1, .channel = channel,
-                               .after_at = INT64_MIN, .limit = PAGE};
+                               .user = user, .after_at = INT64_MIN, .limit = PAGE};
     for (;;) {
         json_t *rows = NULL;
         if (pl_store_events_read(store, &q, &rows, err) != PL_OK) {
@@ -109,7 +111,7 @@ static json_t *steps_of(pl_store *store, const char *bot, const char *channel, c
         json_t *row;
         json_array_foreach(rows, i, row) {
             const json_t *step = json_object_get(row, "step");
-            if (!json_is_string(step) || strcmp(json_string_value(json_object_get(row, "user")), user) != 0) continue;
+            if (!json_is_string(step)) continue;
             char *id = pl_strdupf("%lld", (long long)json_integer_value(json_object_get(row, "id")));
             json_object_set(steps, id, (json_t *)step);
             free(id);
@@ -168,15 +170,47 @@ static void add_turns(json_t *turns, const json_t *lines, const json_t *steps, j
 }
 
 /* The numbers of the conversation's orders, oldest first (new array), or
- * NULL with *err. */
-static json_t *order_ids(pl_store *store, const char *bot, const char *channel, const char *user, char **err) {
+ * NULL with *err; *urls (new) their payment links. */
+static json_t *order_ids(pl_store *store, const char *bot, const char *channel, const char *user, json_t **urls,
+                         char **err) {
     json_t *orders = NULL;
+    *urls = NULL;
     if (pl_store_orders_of(store, bot, channel, user, 10000, &orders, err) != PL_OK) return NULL;
     json_t *ids = json_array();
-    for (size_t i = json_array_size(orders); i-- > 0;)
-        json_array_append(ids, json_object_get(json_array_get(orders, i), "id"));
+    *urls = json_array();
+    for (size_t i = json_array_size(orders); i-- > 0;) {
+        const json_t *order = json_array_get(orders, i);
+        json_array_append(ids, json_object_get(order, "id"));
+        if (json_is_string(json_object_get(order, "payment_url")))
+            json_array_append(*urls, json_object_get(order, "payment_url"));
+    }
     json_decref(orders);
     return ids;
+}
+
+/* Whether url pays an order: one of the conversation's payment links
+ * (urls), or the test provider's (".../payments/test/ID?token=T"; an
+ * erased shopper's orders keep no link). */
+static int is_payment_url(const char *url, const json_t *urls) {
+    size_t i;
+    const json_t *u;
+    json_array_foreach(urls, i, u) if (strcmp(json_string_value(u), url) == 0) return 1;
+    return strstr(url, "/payments/test/") != NULL;
+}
+
+/* A payment link's URL names one run's order and its token: the turns keep
+ * such a link by its title only (other links keep their URL, which a
+ * replay compares). */
+static void drop_payment_urls(json_t *turns, const json_t *urls) {
+    size_t i, j;
+    json_t *turn, *reply;
+    json_array_foreach(turns, i, turn) {
+        json_array_foreach(json_object_get(turn, "replies"), j, reply) {
+            json_t *link = json_object_get(reply, "link");
+            const char *url = json_string_value(json_object_get(link, "url"));
+            if (url && is_payment_url(url, urls)) json_object_del(link, "url");
+        }
+    }
 }
 
 json_t *pl_replay_doc_from_store(pl_store *store, const char *bot, const char *channel, const char *user,
@@ -210,18 +244,24 @@ json_t *pl_replay_doc_from_store(pl_store *store, const char *bot, const char *c
     }
     json_decref(lines);
     json_decref(steps);
-    json_t *orders = order_ids(store, bot, channel, user, err);
+    json_t *urls = NULL;
+    json_t *orders = order_ids(store, bot, channel, user, &urls, err);
     if (!orders) {
         json_decref(turns);
         return NULL;
     }
+    drop_payment_urls(turns, urls);
+    json_decref(urls);
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "parley", FORMAT, "bot", bot, "channel", channel, "user",
                      user, "source", source, "orders", orders, "turns", turns);
 }
 
+/* The database is read as it is: read-only, never created nor migrated (a
+ * production database stays at its schema; an unknown or other version is
+ * refused with the reason). */
 static int read_database(const replay_opts *o, const char *bot, recordings *out, char **err) {
     pl_store *store = NULL;
-    if (pl_store_open(o->from, PL_SYNC_NORMAL, &store, err) != PL_OK) return PL_ERR;
+    if (pl_store_open_existing(o->from, &store, err) != PL_OK) return PL_ERR;
     json_t *convs = NULL;
     int rc = pl_store_conversations(store, bot, o->channel, o->user, o->limit, &convs, err);
     size_t i;
@@ -331,7 +371,7 @@ static void keep_matching(recordings *r, const replay_opts *o, const char *conve
 static const char *const key_order[] = {"parley", "bot",   "channel", "user",    "source",  "orders", "turns", "at",
                                         "send",   "step",  "replies", "sku",     "title",   "subtitle", "text",
                                         "payload", "locale", "info",  "event",   "choices", "cards", "link",
-                                        "image",  "agent", "price",   "amount",  "currency"};
+                                        "image",  "agent", "price",   "amount",  "currency", "url"};
 
 static json_t *canonical(const json_t *v);
 
@@ -376,7 +416,7 @@ static void copy_keys(json_t *dst, const json_t *src, const char *const *keys, s
 }
 
 /* A reply as a replay keeps it (new): what parley.replay compares. A
- * payment link's URL names an order of one run, so only its title stays. */
+ * link keeps its title and URL (a payment link came without its URL). */
 static json_t *kept_reply(const json_t *reply) {
     static const char *const top[] = {"text", "image", "agent"};
     static const char *const choice_keys[] = {"title", "payload"};
@@ -404,8 +444,11 @@ static json_t *kept_reply(const json_t *reply) {
         json_object_set_new(out, "cards", cards);
     }
     const json_t *link = json_object_get(reply, "link");
-    if (json_is_object(link))
-        json_object_set_new(out, "link", json_pack("{s:O}", "title", json_object_get(link, "title")));
+    if (json_is_object(link)) {
+        json_t *kept = json_pack("{s:O}", "title", json_object_get(link, "title"));
+        if (json_is_string(json_object_get(link, "url"))) json_object_set(kept, "url", json_object_get(link, "url"));
+        json_object_set_new(out, "link", kept);
+    }
     return out;
 }
 
@@ -422,25 +465,59 @@ int pl_replay_write(const json_t *doc, const char *path, char **err) {
     json_decref(copy);
     char *text = json_dumps(out, JSON_INDENT(2));
     json_decref(out);
-    FILE *f = text ? fopen(path, "w") : NULL;
+    /* written beside it, then renamed: the file is the old one or the new */
+    char *temp = pl_strdupf("%s.%ld.tmp", path, (long)getpid());
+    FILE *f = text ? fopen(temp, "w") : NULL;
     int ok = f && fputs(text, f) >= 0 && fputc('\n', f) != EOF;
     if (f && fclose(f) != 0) ok = 0;
+    if (ok && rename(temp, path) != 0) ok = 0;
     free(text);
     if (!ok) {
         *err = pl_strdupf("%s: %s", path, strerror(errno));
-        return PL_ERR;
+        if (f) unlink(temp);
     }
-    return PL_OK;
+    free(temp);
+    return ok ? PL_OK : PL_ERR;
 }
 
-/* "rest:u-1" -> "rest-u-1.json", what is not a letter, digit, '-', '_' or
- * '.' becoming '_' (new). A file's own name stays. */
+/* How long a file name made of a conversation's name may be, ".json"
+ * and the hash aside (a file system's names end at 255 bytes). */
+#define NAME_ROOM 100
+
+/* FNV-1a of s: the short hash that tells two names apart. */
+static uint32_t name_hash(const char *s) {
+    uint32_t h = 2166136261u;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+/* "rest:u-1" -> "rest-u-1.json" (new). When the name had to change more
+ * than its first ':' (what is not a letter, digit, '-', '_' or '.' becomes
+ * '_': "rest:a/b" and "rest:a_b" would meet) or is long, it is cut to
+ * NAME_ROOM and a hash of the whole name follows ("rest-a_b-3f2a9c01.json"),
+ * so that two conversations never share a file. A file's own name stays. */
 static char *file_name(const recording *rec) {
     if (rec->path) return pl_strdup(rec->name);
-    char *name = pl_strdupf("%s.json", rec->name);
-    for (char *p = name; *p; p++)
-        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != '.') *p = (p[1] && *p == ':') ? '-' : '_';
-    return name;
+    char *name = pl_strdup(rec->name);
+    int changed = 0, colon = 0;
+    for (char *p = name; *p; p++) {
+        if (isalnum((unsigned char)*p) || *p == '-' || *p == '_' || *p == '.') continue;
+        if (*p == ':' && !colon++) *p = '-';
+        else {
+            *p = '_';
+            changed = 1;
+        }
+    }
+    if (name[0] == '.') changed = 1, name[0] = '_';
+    if (!changed && strlen(name) <= NAME_ROOM) {
+        char *file = pl_strdupf("%s.json", name);
+        free(name);
+        return file;
+    }
+    if (strlen(name) > NAME_ROOM) name[NAME_ROOM] = '\0';
+    char *file = pl_strdupf("%s-%08x.json", name, (unsigned)name_hash(rec->name));
+    free(name);
+    return file;
 }
 
 static int make_dir(const char *dir, char **err) {
@@ -475,11 +552,13 @@ static int export_all(const recordings *r, const char *to, char **err) {
 
 /* --- replaying ---------------------------------------------------------------------- */
 
-/* Runs one recording through parley.replay: prints its report; returns the
- * number of turns that differ (-1: the replay failed), and *now the
- * document with the bot's answers of now (new). */
+/* Runs one recording through parley.replay on a fresh bot (a new store,
+ * the catalog's stock: what `parley test` gives each replay file): prints
+ * its report; returns the number of turns that differ (-1: the replay
+ * failed), and *now the document with the bot's answers of now (new). */
 static const char driver[] =
     "local replay, doc, name = require 'parley.replay', ...\n"
+    "require('parley.testing.native').reset()\n"
     "local result = replay.run(doc)\n"
     "return result.differing, table.concat(replay.report(name, result), '\\n'), result.doc\n";
 

@@ -49,6 +49,7 @@ static const char test_usage[] =
  * next one (native.reset), and what outlives the apps (coverage). */
 struct pl_spec {
     char *dir;     /* the bot's folder (config.bot_dirs' one) */
+    char *shown_dir; /* the folder as the command line named it, or NULL */
     pl_app_config config;
     pl_app *app;
     int64_t advanced_ms;   /* how far native.advance moved parley's clock */
@@ -150,22 +151,29 @@ static int native_send(lua_State *L) {
     return 2;
 }
 
-/* native.event(user, channel, event) -> status, why its turn failed or nil:
- * an event (an agent's action, a page visit) goes into the session the way
- * agent.c and webchat.c put it. */
+/* native.event(user, channel, event [, locale, info]) -> status, why its
+ * turn failed or nil: an event (an agent's action, a page visit) goes into
+ * the session the way agent.c and webchat.c put it, with the message's
+ * locale and channel info (the web chat's page) when given. */
 static int native_event(lua_State *L) {
     pl_app *app = app_of(L);
     pl_bot *bot = pl_app_bot(app, 0);
     luaL_checktype(L, 3, LUA_TTABLE);
+    const char *locale = luaL_optstring(L, 4, NULL);
+    if (!lua_isnoneornil(L, 5)) luaL_checktype(L, 5, LUA_TTABLE);
     char *err = NULL;
     json_t *event = pl_json_from_lua(L, 3, "event", &err);
-    if (!event) {
+    json_t *info = event && lua_istable(L, 5) ? pl_json_from_lua(L, 5, "info", &err) : NULL;
+    if (!event || (lua_istable(L, 5) && !info)) {
+        json_decref(event);
         lua_pushstring(L, err);
         free(err);
         return lua_error(L);
     }
     pl_message *msg = pl_message_new(pl_bot_name(bot), luaL_checkstring(L, 2), luaL_checkstring(L, 1));
     msg->event = event;
+    msg->locale = locale ? pl_strdup(locale) : NULL;
+    msg->channel_info = info;
     delivery d = {NULL, 0, NULL};
     pl_pipeline_post(pl_app_pipeline(app), bot, msg, on_deliver, &d);
     pl_app_drain(app);
@@ -360,12 +368,26 @@ static int native_jobs(lua_State *L) {
     return 1;
 }
 
+/* How far the specs may move parley's clock from now, either way: a
+ * thousand years (a hostile replay file's "at" stays a time). */
+#define MAX_ADVANCED_MS ((int64_t)1000 * 366 * 24 * 3600 * 1000)
+
+/* ms, clamped so that the clock stays within MAX_ADVANCED_MS of where the
+ * world began (a NaN moves nothing). */
+static int64_t clamped_move(const spec_world *world, double ms) {
+    double lo = (double)(-MAX_ADVANCED_MS - world->advanced_ms), hi = (double)(MAX_ADVANCED_MS - world->advanced_ms);
+    if (!(ms == ms)) return 0;
+    if (ms < lo) return -MAX_ADVANCED_MS - world->advanced_ms;
+    if (ms > hi) return MAX_ADVANCED_MS - world->advanced_ms;
+    return (int64_t)ms;
+}
+
 /* native.advance(seconds): moves parley's clock and lets what fell due run
- * (jobs fire, their turns commit). */
+ * (jobs fire, their turns commit); at most a thousand years from now. */
 static int native_advance(lua_State *L) {
     spec_world *world = world_of(L);
     pl_app *app = app_of(L);
-    int64_t ms = (int64_t)(luaL_checknumber(L, 1) * 1000);
+    int64_t ms = clamped_move(world, luaL_checknumber(L, 1) * 1000);
     pl_clock_advance(ms);
     world->advanced_ms += ms;
     for (int round = 0; round < 20; round++) {
@@ -439,6 +461,14 @@ static int native_orders(lua_State *L) {
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
     json_decref(orders);
+    return 1;
+}
+
+/* native.dir() -> the bot's folder as `parley test` was given it (from
+ * where it was run), or its full path */
+static int native_dir(lua_State *L) {
+    spec_world *world = world_of(L);
+    lua_pushstring(L, world->shown_dir ? world->shown_dir : world->dir);
     return 1;
 }
 
@@ -518,6 +548,7 @@ static int open_native(lua_State *L) {
                                    {"advance", native_advance},
                                    {"errors", native_errors},
                                    {"bot", native_bot},
+                                   {"dir", native_dir},
                                    {"reset", native_reset},
                                    {"now", native_now},
                                    {"lines", native_lines},
@@ -667,6 +698,7 @@ int pl_spec_open(const char *dir, int coverage, pl_spec **out, char **err) {
     }
     /* (the first load's warnings were shown; from now on they are kept) */
     pl_log_set_sink(capture_log, NULL, 1);
+    world->fresh = 1;
     *out = world;
     return PL_OK;
 }
@@ -680,6 +712,7 @@ void pl_spec_close(pl_spec *world) {
     pl_clock_advance(-world->advanced_ms);
     pl_coverage_free(world->coverage);
     free(world->dir);
+    free(world->shown_dir);
     free(world);
     json_decref(logged);
     logged = NULL;
@@ -730,6 +763,7 @@ int pl_cmd_test(int argc, char **argv) {
             free(err);
             rc = 1;
         } else {
+            world->shown_dir = pl_strdup(dir);
             rc = run_specs(world, real, nargs, argv + first, coverage_file);
             pl_spec_close(world);
         }

@@ -26,6 +26,32 @@ int pl_store_open_reader(const char *path, pl_store **out, char **err) {
     return pl_store_sqlite_open_reader(path, out, err);
 }
 
+static int check_schema(pl_store *store, const char *path, char **err) {
+    int have = 0, latest = 0;
+    if (store->backend->schema_version(store, &have, &latest, err) != PL_OK) return PL_ERR;
+    const char *shown = pl_store_is_postgres(path) ? "the PostgreSQL database" : path;
+    if (have == 0) return pl_fail(err, "%s: not a parley database (it has no schema_migrations)", shown);
+    if (have > latest)
+        return pl_fail(err, "%s: the database's schema is at version %d, newer than this parley's %d: "
+                            "use the newer parley", shown, have, latest);
+    if (have < latest)
+        return pl_fail(err, "%s: the database's schema is at version %d, older than this parley's %d: "
+                            "read a copy once this parley has upgraded it (parley serve migrates)", shown, have,
+                       latest);
+    return PL_OK;
+}
+
+int pl_store_open_existing(const char *path, pl_store **out, char **err) {
+    pl_store *store = NULL;
+    if (pl_store_open_reader(path, &store, err) != PL_OK) return PL_ERR;
+    if (check_schema(store, path, err) != PL_OK) {
+        pl_store_close(store);
+        return PL_ERR;
+    }
+    *out = store;
+    return PL_OK;
+}
+
 const char *pl_store_backend_name(const pl_store *store) { return store->backend->name; }
 
 int pl_store_is_shared(const pl_store *store) { return store->backend->shared; }

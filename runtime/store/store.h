@@ -49,6 +49,12 @@ const char *pl_store_path(const pl_store *store);
  * pl_store_shopper_export and pl_store_pseudonym work on it; PostgreSQL's
  * serves every call but batches (pl_store_offload's thread uses one). */
 int pl_store_open_reader(const char *path, pl_store **out, char **err);
+/* Opens an existing database to read what it holds, as it is: read-only
+ * (SQLite) or through a reader's connection (PostgreSQL), creating and
+ * migrating nothing. Refuses, with the reason, a location that is not a
+ * parley database and one whose schema is not this parley's (older or
+ * newer). Transcripts, conversations, orders and events can be read. */
+int pl_store_open_existing(const char *path, pl_store **out, char **err);
 
 /* Hands syncing to the caller's sync thread: commits are written into the
  * WAL without fsync (but for the WAL's header, once after each reuse of the

@@ -32,6 +32,9 @@ typedef struct pl_store_backend {
     uint64_t (*commits)(const pl_store *store);
     uint64_t (*wal_frames)(const pl_store *store);
     int (*ping)(pl_store *store, char **err);
+    /* The database's schema version (*have, 0 without schema_migrations)
+     * and this parley's (*latest). */
+    int (*schema_version)(pl_store *store, int *have, int *latest, char **err);
     int (*read_figures)(pl_store *store, pl_store_figures *out, char **err);
     int (*begin)(pl_store *store, char **err);
     int (*commit)(pl_store *store, char **err);

@@ -733,6 +733,22 @@ static int pg_ping(pl_store *handle, char **err) {
     return run_integer((pg_store *)handle, err, "ping", &n, 0, "SELECT count(*) FROM schema_migrations", "");
 }
 
+static int pg_schema_version(pl_store *handle, int *have, int *latest, char **err) {
+    int64_t tables = 0, version = 0;
+    *latest = pl_pg_schema_latest();
+    *have = 0;
+    pg_store *store = (pg_store *)handle;
+    if (run_integer(store, err, "read the schema's version", &tables, 0,
+                    "SELECT count(*) FROM pg_tables WHERE tablename = 'schema_migrations' "
+                    "AND schemaname = ANY (current_schemas(false))", "") != PL_OK)
+        return PL_ERR;
+    if (tables > 0 && run_integer(store, err, "read the schema's version", &version, 0,
+                                  "SELECT coalesce(max(version), 0) FROM schema_migrations", "") != PL_OK)
+        return PL_ERR;
+    *have = (int)version;
+    return PL_OK;
+}
+
 static int pg_begin(pl_store *handle, char **err) {
     pg_store *store = (pg_store *)handle;
     if (store->in_batch) return pl_fail(err, "store: begin: a batch is open");
@@ -1213,6 +1229,14 @@ static int pg_transcript_add_turn(pl_store *handle, const pl_session_key *key, c
 
 static int pg_events_read(pl_store *handle, const pl_store_events_query *q, json_t **rows, char **err) {
     static const char *const keys[] = {"#id", "#at", "channel", "user", "#conv", "locale", "step", "names", "list"};
+    if (q->user && q->channel)
+        return run_rows((pg_store *)handle, err, "read events", keys, 9, rows,
+                        "SELECT id, at, channel, \"user\", conv, locale, step, names, list FROM events"
+                        " WHERE bot = $1 AND channel = $6 AND \"user\" = $9 AND at >= $2 AND at < $3"
+                        " AND (at, id) > ($4, $5) AND ($7::text IS NULL OR coalesce(locale, '') = $7)"
+                        " ORDER BY at, id LIMIT $8",
+                        "siiiisnis", q->bot, q->from_ms, q->to_ms, q->after_at, q->after_id, q->channel,
+                        q->locale, (int64_t)q->limit, q->user);
     return run_rows((pg_store *)handle, err, "read events", keys, 9, rows,
                     "SELECT id, at, channel, \"user\", conv, locale, step, names, list FROM events"
                     " WHERE bot = $1 AND at >= $2 AND at < $3 AND (at, id) > ($4, $5)"
@@ -1995,6 +2019,7 @@ static const pl_store_backend pg_backend = {
     .commits = pg_commits,
     .wal_frames = pg_wal_frames,
     .ping = pg_ping,
+    .schema_version = pg_schema_version,
     .read_figures = pg_read_figures,
     .begin = pg_begin,
     .commit = pg_commit,

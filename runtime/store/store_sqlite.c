@@ -403,7 +403,9 @@ int pl_store_sqlite_open_reader(const char *path, pl_store **out, char **err) {
     sqlite3_busy_timeout(store->db, PL_STORE_BUSY_MS);
     if (sqlite3_prepare_v3(store->db, statement_sql[ST_SESSION_GET], -1, SQLITE_PREPARE_PERSISTENT,
                            &store->stmt[ST_SESSION_GET], NULL) != SQLITE_OK) {
-        db_fail(store, err, "prepare");
+        if (strstr(sqlite3_errmsg(store->db), "no such table"))
+            pl_fail(err, "store: %s: not a parley database (it has no sessions table)", path);
+        else db_fail(store, err, "prepare");
         sqlite_close(&store->base);
         return PL_ERR;
     }
@@ -643,13 +645,21 @@ static int sqlite_events_read(pl_store *handle, const pl_store_events_query *q, 
     sqlite_store *store = (sqlite_store *)handle;
     sqlite3_stmt *st = NULL;
     json_t *out = json_array();
-    int rc = run_sql(store, &st,
-                     "SELECT id, at, channel, user, conv, locale, step, names, list FROM events"
-                     " WHERE bot = ?1 AND at >= ?2 AND at < ?3 AND (at > ?4 OR (at = ?4 AND id > ?5))"
-                     " AND (?6 IS NULL OR channel = ?6) AND (?7 IS NULL OR coalesce(locale, '') = ?7)"
-                     " ORDER BY at, id LIMIT ?8",
-                     "siiiinni", q->bot, q->from_ms, q->to_ms, q->after_at, q->after_id, q->channel, q->locale,
-                     (int64_t)q->limit);
+    int rc = q->user && q->channel
+                 ? run_sql(store, &st,
+                           "SELECT id, at, channel, user, conv, locale, step, names, list FROM events"
+                           " WHERE bot = ?1 AND channel = ?6 AND user = ?9 AND at >= ?2 AND at < ?3"
+                           " AND (at > ?4 OR (at = ?4 AND id > ?5)) AND (?7 IS NULL OR coalesce(locale, '') = ?7)"
+                           " ORDER BY at, id LIMIT ?8",
+                           "siiiisnis", q->bot, q->from_ms, q->to_ms, q->after_at, q->after_id, q->channel,
+                           q->locale, (int64_t)q->limit, q->user)
+                 : run_sql(store, &st,
+                           "SELECT id, at, channel, user, conv, locale, step, names, list FROM events"
+                           " WHERE bot = ?1 AND at >= ?2 AND at < ?3 AND (at > ?4 OR (at = ?4 AND id > ?5))"
+                           " AND (?6 IS NULL OR channel = ?6) AND (?7 IS NULL OR coalesce(locale, '') = ?7)"
+                           " ORDER BY at, id LIMIT ?8",
+                           "siiiinni", q->bot, q->from_ms, q->to_ms, q->after_at, q->after_id, q->channel,
+                           q->locale, (int64_t)q->limit);
     while (rc == SQLITE_ROW) {
         json_t *row = json_pack("{s:I, s:I, s:s, s:s, s:I, s:o, s:o, s:s, s:s}", "id",
                                 (json_int_t)sqlite3_column_int64(st, 0), "at", (json_int_t)sqlite3_column_int64(st, 1),
@@ -1406,6 +1416,24 @@ static int sqlite_ping(pl_store *handle, char **err) {
     return PL_OK;
 }
 
+static int sqlite_schema_version(pl_store *handle, int *have, int *latest, char **err) {
+    sqlite_store *store = (sqlite_store *)handle;
+    sqlite3_stmt *st = NULL;
+    *latest = (int)(sizeof migrations / sizeof migrations[0]);
+    *have = 0;
+    int rc = run_sql(store, &st, "SELECT coalesce(max(version), 0) FROM schema_migrations", "");
+    if (rc < 0) {
+        /* (an empty file, or another program's database) */
+        if (strstr(sqlite3_errmsg(store->db), "no such table")) return PL_OK;
+        return db_fail(store, err, "read the schema's version");
+    }
+    if (rc == SQLITE_ROW) {
+        *have = sqlite3_column_int(st, 0);
+        sqlite3_reset(st);
+    }
+    return PL_OK;
+}
+
 static int sqlite_job_next(pl_store *handle, int64_t *fire_at_ms, char **err) {
     sqlite_store *store = (sqlite_store *)handle;
     sqlite3_stmt *st = NULL;
@@ -1799,6 +1827,7 @@ static const pl_store_backend sqlite_backend = {
     .commits = sqlite_commits,
     .wal_frames = sqlite_wal_frames,
     .ping = sqlite_ping,
+    .schema_version = sqlite_schema_version,
     .read_figures = sqlite_read_figures,
     .begin = sqlite_begin,
     .commit = sqlite_commit,

@@ -32,12 +32,14 @@ typedef struct {
 
 /* Which events pl_store_events_read reads: a bot's, from_ms <= at < to_ms,
  * of one channel and locale when given (NULL: any; locale "": the turns
- * that had none), after the row
+ * that had none), of one shopper when user is given (with the channel:
+ * read through the conversation's own index), after the row
  * (after_at, after_id) in (at, id) order, at most limit rows. */
 typedef struct {
     const char *bot;
     int64_t from_ms, to_ms;
     const char *channel, *locale;
+    const char *user; /* NULL: every shopper's; else channel is given too */
     int64_t after_at, after_id;
     int limit;
 } pl_store_events_query;

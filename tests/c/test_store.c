@@ -11,6 +11,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/common.h"
@@ -2028,6 +2029,79 @@ TEST(pseudonym_key_is_kept_by_the_database) {
     free(other);
 }
 
+/* pl_store_events_read of one shopper (user and channel given) reads that
+ * conversation's events only; without a user, everyone's. */
+TEST(events_of_one_shopper) {
+    pl_store *store = open_memory();
+    if (!store) return;
+    char *err = NULL;
+    pl_store_events ev = {.conv = 1, .step = "main.start", .names = " message reply "};
+    CHECK(pl_store_transcript_add_turn(store, &alice, "{\"text\":\"hi\"}", 100, "[]", 101, &ev, &err) == 0);
+    CHECK(pl_store_transcript_add_turn(store, &bob, "{\"text\":\"hi\"}", 102, "[]", 103, &ev, &err) == 0);
+    CHECK(pl_store_transcript_add_turn(store, &alice_console, "{\"text\":\"hi\"}", 104, "[]", 105, &ev, &err) == 0);
+    CHECK(pl_store_transcript_add_turn(store, &alice, "{\"text\":\"more\"}", 106, "[]", 107, &ev, &err) == 0);
+    json_t *rows = NULL;
+    pl_store_events_query q = {.bot = "barista", .from_ms = 0, .to_ms = 1000, .channel = "rest", .user = "alice",
+                               .after_at = INT64_MIN, .limit = 100};
+    CHECK(pl_store_events_read(store, &q, &rows, &err) == PL_OK);
+    CHECK(json_array_size(rows) == 2);
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+        CHECK(strcmp(json_string_value(json_object_get(row, "user")), "alice") == 0);
+        CHECK(strcmp(json_string_value(json_object_get(row, "channel")), "rest") == 0);
+    }
+    json_decref(rows);
+    /* paged: after the first row */
+    q.limit = 1;
+    CHECK(pl_store_events_read(store, &q, &rows, &err) == PL_OK);
+    CHECK(json_array_size(rows) == 1);
+    q.after_at = json_integer_value(json_object_get(json_array_get(rows, 0), "at"));
+    q.after_id = json_integer_value(json_object_get(json_array_get(rows, 0), "id"));
+    json_decref(rows);
+    CHECK(pl_store_events_read(store, &q, &rows, &err) == PL_OK);
+    CHECK(json_array_size(rows) == 1 && json_integer_value(json_object_get(json_array_get(rows, 0), "at")) == 106);
+    json_decref(rows);
+    pl_store_events_query all = {.bot = "barista", .from_ms = 0, .to_ms = 1000, .after_at = INT64_MIN, .limit = 100};
+    CHECK(pl_store_events_read(store, &all, &rows, &err) == PL_OK);
+    CHECK(json_array_size(rows) == 4);
+    json_decref(rows);
+    free(err);
+    pl_store_close(store);
+}
+
+/* pl_store_open_existing reads a database as it is and refuses what is not
+ * this parley's: an empty file (left empty), another schema version. */
+TEST(open_existing_reads_only) {
+    char *path = temp_db(), *err = NULL;
+    pl_store *store = NULL;
+    CHECK(pl_store_open_existing(path, &store, &err) != PL_OK);
+    CHECK(err && strstr(err, "not a parley database"));
+    free(err);
+    err = NULL;
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && st.st_size == 0);
+    CHECK(pl_store_open(path, PL_SYNC_NORMAL, &store, &err) == PL_OK);
+    CHECK(pl_store_transcript_add_turn(store, &alice, "{\"text\":\"hi\"}", 100, "[]", 101, NULL, &err) == 0);
+    pl_store_close(store);
+    store = NULL;
+    CHECK(pl_store_open_existing(path, &store, &err) == PL_OK);
+    json_t *lines = store ? lines_since(store, &alice, 0) : NULL;
+    CHECK(json_array_size(lines) == 2);
+    json_decref(lines);
+    pl_store_close(store);
+    sqlite3 *db = NULL;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, "INSERT INTO schema_migrations VALUES (999, 0)", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    store = NULL;
+    CHECK(pl_store_open_existing(path, &store, &err) != PL_OK && store == NULL);
+    CHECK(err && strstr(err, "schema is at version 999, newer than this parley's"));
+    free(err);
+    unlink(path);
+    free(path);
+}
+
 /* The cases every backend must pass. */
 #define CONTRACT(X)                              \
     X(open_memory)                               \
@@ -2062,7 +2136,8 @@ TEST(pseudonym_key_is_kept_by_the_database) {
     X(offloaded_calls_run_in_order)              \
     X(webhook_records_in_a_batch)                \
     X(erase_in_a_batch)                          \
-    X(figures_count_sessions_and_jobs)
+    X(figures_count_sessions_and_jobs)           \
+    X(events_of_one_shopper)
 
 #define ON_SQLITE(name) RUN_AS("sqlite: " #name, name);
 #define ON_POSTGRES(name) RUN_AS("postgresql: " #name, name);
@@ -2075,6 +2150,7 @@ int main(void) {
     RUN(old_transcript_kept_by_the_migration);
     RUN(sqlite_closed_search_stops_at_its_budget);
     RUN(rollback_is_seen_by_file_reopen);
+    RUN(open_existing_reads_only);
     if (!getenv("PARLEY_TEST_PG")) {
         /* (without a server each case would have no store to call) */
         printf("not ok %d - postgresql: no server, PARLEY_TEST_PG is not set (tests/pg/cluster.sh)\n", ++check_count);

@@ -109,6 +109,55 @@ def main(tap):
 
     tap.case("--record writes a replay file that replays with no difference, and shows a changed template", recorded)
 
+    def from_files(run):
+        bot = copy_default_bot()
+        lines = os.path.join(temp_dir(), "lines.txt")
+        # the last line has no newline: it is a line all the same
+        write_file(lines, "hi\na small latte\n3\n2")
+        with open(lines) as f:
+            p = subprocess.run([PARLEY, "chat", bot], stdin=f, capture_output=True, text=True, timeout=30)
+        check.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        check.assertIn("Shall I take the payment?", p.stdout, "every line, the last one too, was answered")
+        check.assertNotIn("Epoll", p.stderr)
+        # answers come in order, each after its line
+        check.assertLess(p.stdout.index("Which drink would you like?"), p.stdout.index("Small Latte"))
+        with open(os.devnull) as f:
+            p = subprocess.run([PARLEY, "chat", bot], stdin=f, capture_output=True, text=True, timeout=30)
+        check.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        check.assertIn("parley chat with 'barista'", p.stdout)
+        # through a pipe, a last line without a newline too
+        p = subprocess.run([PARLEY, "chat", bot], input="hi\na small latte", capture_output=True, text=True,
+                           timeout=30)
+        check.assertIn("Small Latte", p.stdout)
+
+    tap.case("input from a file or /dev/null: every line is answered in turn and the end of input ends the chat",
+             from_files)
+
+    def reset_recorded(run):
+        bot = copy_default_bot()
+        rec = os.path.join(temp_dir(), "chat.json")
+        code, out, err = chat(["hi", "a small latte", "/reset", "/quit"], "--record", rec, bot=bot)
+        check.assertEqual(code, 0, out + err)
+        check.assertEqual(json.loads(read_file(rec))["turns"], [], "the erased conversation is not in the file")
+        code, out, err = chat(["hi", "a small latte", "/reset", "hello", "/quit"], "--record", rec, bot=bot)
+        check.assertEqual([t["send"] for t in json.loads(read_file(rec))["turns"]], [{"text": "hello"}])
+
+    tap.case("--record after /reset holds the conversation from the reset on, also when nothing followed",
+             reset_recorded)
+
+    def prices(run):
+        catalog = json.dumps({"currency": "KWD", "products": [
+            {"sku": "dates", "title": "Dates", "price": 1250, "tags": ["food"]}]})
+        flow = ('return { start = function(c) c:cards(c.catalog:by_tag "food") return "wait" end,\n'
+                '  wait = { answer = function(c) return "start" end } }\n')
+        tone = 'return { templates = { en = { fallback = "Sorry" } } }\n'
+        bot = make_bot("souk", {"flows/main.lua": flow, "scripts/tone.lua": tone, "catalog.json": catalog})
+        code, out, err = chat(["hi"], bot=bot)
+        check.assertEqual(code, 0, out + err)
+        check.assertIn("[dates] Dates — 1.250 KWD", out)
+
+    tap.case("a card's price has its currency's own minor-unit digits (KWD: three)", prices)
+
 
 if __name__ == "__main__":
     run_suite("parley chat", main)

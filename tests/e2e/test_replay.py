@@ -11,15 +11,18 @@ hash of the session and the turn); --bot, --user, --conversation and --limit
 pick conversations; a file that is not a replay file is refused with the
 reason."""
 
+import hashlib
 import json
 import os
 import re
+import shutil
+import sqlite3
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (PARLEY, Server, check, copy_default_bot, line_of, make_bot, new_db, new_user, read_file,  # noqa: E402
-                     run_suite, temp_dir, texts, wait_until, write_file)
+from harness import (PARLEY, Server, check, copy_default_bot, db_execute, db_query, is_pg, line_of, make_bot,  # noqa: E402
+                     new_db, new_user, read_file, run_suite, temp_dir, texts, wait_until, write_file)
 from channel_helpers import FakePlatform  # noqa: E402
 from commerce_helpers import BOT, PayLink, advance, leave_cart, link_of, reminders, to_checkout  # noqa: E402
 
@@ -249,6 +252,235 @@ def main(tap):
 
     tap.case("--limit, --conversation and --bot pick conversations; usage errors and a wrong file say why", filters)
     offline_case(tap)
+    source_cases(tap, recorded)
+    world_cases(tap)
+
+
+def file_digest(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def source_cases(tap, recorded):
+    def read_only(run):
+        db, bot, (payer, _, _) = recorded()
+        if is_pg(db):
+            # a newer parley's schema is refused, and stays as it was
+            db_execute(db, "INSERT INTO schema_migrations (version, applied_at) VALUES (999, 0)")
+            try:
+                code, out = parley("replay", bot, "--from", db, "--user", payer)
+                check.assertEqual(code, 1, out)
+                check.assertRegex(out, r"schema is at version 999, newer than this parley's \d+")
+                check.assertEqual(db_query(db, "SELECT max(version) FROM schema_migrations")[0][0], 999)
+            finally:
+                db_execute(db, "DELETE FROM schema_migrations WHERE version = 999")
+            return
+        copy = os.path.join(temp_dir(), "copy.db")
+        shutil.copy2(db, copy)
+        before = file_digest(copy)
+        code, out = parley("replay", bot, "--from", copy, "--user", payer)
+        check.assertEqual(code, 0, out)
+        check.assertEqual(file_digest(copy), before, "the database was only read")
+        # a newer parley's database is refused, as it is
+        with sqlite3.connect(copy) as conn:
+            conn.execute("INSERT INTO schema_migrations VALUES (999, 0)")
+        conn.close()
+        before = file_digest(copy)
+        code, out = parley("replay", bot, "--from", copy)
+        check.assertEqual(code, 1, out)
+        check.assertRegex(out, r"schema is at version 999, newer than this parley's \d+: use the newer parley")
+        check.assertEqual(file_digest(copy), before)
+        # an older one too (this parley would have to migrate it)
+        with sqlite3.connect(copy) as conn:
+            conn.execute("DELETE FROM schema_migrations WHERE version >= (SELECT max(version) FROM schema_migrations"
+                         " WHERE version < 999)")
+        conn.close()
+        code, out = parley("replay", bot, "--from", copy)
+        check.assertEqual(code, 1, out)
+        check.assertRegex(out, r"schema is at version \d+, older than this parley's")
+        # an empty file is not a database to replay, and stays empty
+        empty = os.path.join(temp_dir(), "empty")
+        write_file(empty, "")
+        code, out = parley("replay", bot, "--from", empty)
+        check.assertEqual(code, 1, out)
+        check.assertIn("not a parley database", out)
+        check.assertEqual(os.path.getsize(empty), 0)
+
+    tap.case("--from DB reads the database as it is: never written or migrated; another schema or a file that "
+             "is not a parley database is refused with the reason", read_only)
+
+    def file_names(run):
+        db, bot = new_db(), copy_default_bot()
+        srv = tap.watch(Server(bots=[bot], db=db, name="parley (names)").start())
+        users = ["slash-%d/b" % run, "slash-%d_b" % run, "long-%d-" % run + "x" * 240]
+        try:
+            for u in users:
+                srv.say(BOT, u, "hi")
+        finally:
+            srv.stop()
+            tap.unwatch(srv)
+        out_dir = temp_dir()
+        code, out = parley("replay", bot, "--from", db, "--export", out_dir)
+        check.assertEqual(code, 0, out)
+        files = sorted(os.listdir(out_dir))
+        check.assertEqual(len(files), 3, files)
+        check.assertIn("rest-slash-%d_b.json" % run, files)
+        check.assertTrue(all(len(f) < 128 for f in files), files)
+        for f in files:
+            doc = json.loads(read_file(os.path.join(out_dir, f)))
+            check.assertIn(doc["user"], users)
+        check.assertEqual(sorted(json.loads(read_file(os.path.join(out_dir, f)))["user"] for f in files),
+                          sorted(users))
+        code, out = parley("replay", bot, "--from", out_dir)
+        check.assertEqual(code, 0, out)
+        check.assertIn("3 conversations", out)
+
+    tap.case("--export: names that would meet or are too long get a short hash; every conversation has its file",
+             file_names)
+
+
+def hand_written(path, doc):
+    write_file(path, json.dumps(dict({"parley": "replay/1", "bot": doc.get("bot", "barista")}, **doc), indent=2))
+
+
+def world_cases(tap):
+    def fresh(run):
+        # one latte left: each conversation, recorded alone, got it
+        bot = copy_default_bot()
+        catalog = json.loads(read_file(os.path.join(bot, "catalog.json")))
+        for product in catalog["products"]:
+            if product["sku"] == "latte":
+                product["stock"] = 1
+        write_file(os.path.join(bot, "catalog.json"), json.dumps(catalog))
+        folder = temp_dir()
+        for name in ("a", "b"):
+            p = subprocess.run([PARLEY, "chat", bot, "--user", name, "--record", os.path.join(folder, name + ".json")],
+                               input="hi\na small latte\n3\n2\n1\n/pay\n", capture_output=True, text=True, timeout=60)
+            check.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            check.assertIn("Order #1", p.stdout)
+        code, out = parley("replay", bot, "--from", folder)
+        check.assertEqual(code, 0, out)
+        check.assertIn("2 conversations, 12 turns: 0 differ", out)
+
+    tap.case("each conversation replays on a fresh bot (stock, orders), as parley test runs each file", fresh)
+
+    def event_locale_page(run):
+        flow = ('return { start = function(c, msg)\n'
+                '  c:say("greet", { page = msg.channel and msg.channel.page_url or "nowhere" })\n'
+                '  return "wait" end,\n'
+                '  wait = { answer = function(c) return "start" end } }\n')
+        tone = ('return { templates = { en = { greet = "Hello from {page}", fallback = "Sorry" },\n'
+                ' ja = { greet = "{page} から、こんにちは", fallback = "すみません" } } }\n')
+        bot = make_bot("pages", {"flows/main.lua": flow, "scripts/tone.lua": tone},
+                       manifest={"name": "pages", "locales": ["en", "ja"], "start_flow": "main",
+                                 "webchat": {"origins": ["http://localhost:8000"], "greet_on_open": True}})
+        path = os.path.join(temp_dir(), "open.json")
+        hand_written(path, {"bot": "pages", "channel": "webchat", "user": "visitor-%d" % run, "orders": [], "turns": [
+            {"at": 1796000000000, "send": {"event": {"type": "open"}, "locale": "ja",
+                                            "info": {"page_url": "http://localhost:8000/checkout", "page_title": "C"}},
+             "replies": [{"text": "http://localhost:8000/checkout から、こんにちは"}]}]})
+        code, out = parley("replay", bot, "--from", path)
+        check.assertEqual(code, 0, out)
+        check.assertIn("open.json: 1 turn, no difference", out)
+
+    tap.case("an event replays with its recorded locale and page (the widget's open on a Japanese page)",
+             event_locale_page)
+
+    def links(run):
+        flow = ('return { start = function(c)\n'
+                '  c:link("Size guide", "https://shop.example/sizes")\n'
+                '  return "wait" end,\n'
+                '  wait = { answer = function(c) return "start" end } }\n')
+        tone = 'return { templates = { en = { fallback = "Sorry" } } }\n'
+        bot = make_bot("linky", {"flows/main.lua": flow, "scripts/tone.lua": tone})
+        rec = os.path.join(temp_dir(), "linky.json")
+        p = subprocess.run([PARLEY, "chat", bot, "--record", rec], input="hello\n", capture_output=True, text=True,
+                           timeout=60)
+        check.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        doc = json.loads(read_file(rec))
+        check.assertEqual(doc["turns"][0]["replies"][0]["link"],
+                          {"title": "Size guide", "url": "https://shop.example/sizes"})
+        code, out = parley("replay", bot, "--from", rec)
+        check.assertEqual(code, 0, out)
+        flows = os.path.join(bot, "flows", "main.lua")
+        write_file(flows, read_file(flows).replace("/sizes", "/sizing"))
+        code, out = parley("replay", bot, "--from", rec)
+        check.assertEqual(code, 1, out)
+        check.assertIn('reply 1 link:\n      - "Size guide" <https://shop.example/sizes>\n'
+                       '      + "Size guide" <https://shop.example/sizing>', out)
+
+    tap.case("a link's URL is kept and compared (a payment link's is not: it names one run's order)", links)
+
+    def failure(run):
+        bot = copy_default_bot()
+        rec = os.path.join(temp_dir(), "r.json")
+        p = subprocess.run([PARLEY, "chat", bot, "--record", rec], input="hi\na small latte\n3\n2\n",
+                           capture_output=True, text=True, timeout=60)
+        check.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        code, out = parley("replay", bot, "--from", rec, "--accept")
+        check.assertEqual(code, 0, out)
+        tone = os.path.join(bot, "scripts", "tone.lua")
+        write_file(tone, read_file(tone).replace("Shall I take the payment?", "Ready to pay?"))
+        # run from the bot's parent folder: the command shown works from there
+        parent, name = os.path.split(bot)
+        code, out = parley("test", name, cwd=parent)
+        check.assertEqual(code, 1, out)
+        check.assertRegex(out, r"0 successes / 1 failure / 0 errors")
+        m = re.search(r"\(if the change is meant: (parley replay .* --accept)\)", out)
+        check.assertIsNotNone(m, out)
+        check.assertEqual(m.group(1), "parley replay %s --from %s/spec/replays/r.json --accept" % (name, name))
+        code, out = parley(*m.group(1).split()[1:], cwd=parent)
+        check.assertEqual(code, 0, out)
+        code, out = parley("test", name, cwd=parent)
+        check.assertEqual(code, 0, out)
+
+    def recorded_order(run):
+        flow = ('local function order(c)\n'
+                '  c.cart:add("tea")\n'
+                '  local order = assert(c:checkout())\n'
+                '  c:say_text("order #" .. order.id, { link = { title = "Pay", url = order.payment_url } })\n'
+                'end\n'
+                'return { start = function(c) order(c) return "wait" end,\n'
+                '  wait = { answer = function(c, msg)\n'
+                '    if not msg.payment then return order(c) end\n'
+                '    c:say_text("paid #" .. msg.payment.order.id .. ": " .. msg.payment.status)\n'
+                '  end } }\n')
+        catalog = json.dumps({"currency": "EUR", "products": [
+            {"sku": "tea", "title": "Tea", "price": 300, "tags": ["drink"]}]})
+        tone = 'return { templates = { en = { fallback = "Sorry", order_paid = "Order #{order} is paid" } } }\n'
+        bot = make_bot("teas", {"flows/main.lua": flow, "scripts/tone.lua": tone, "catalog.json": catalog},
+                       manifest={"start_flow": "main"})
+        db, user = new_db(), new_user("two")
+        srv = tap.watch(Server(bots=[bot], db=db, name="parley (two orders)").start())
+        try:
+            first = link_of(srv.say("teas", user, "one"))
+            second = link_of(srv.say("teas", user, "another"))
+            check.assertNotEqual(first["url"], second["url"])
+            # the first order is paid, after the second was made
+            PayLink(first["url"]).pay(srv)
+            wait_until(lambda: db_query(db, "SELECT count(*) FROM transcript WHERE body LIKE '%Order #1 is paid%'")[0][0],
+                       what="the bot's answer to the payment")
+        finally:
+            srv.stop()
+            tap.unwatch(srv)
+        out_dir = temp_dir()
+        code, out = parley("replay", bot, "--from", db, "--export", out_dir)
+        check.assertEqual(code, 0, out)
+        doc = json.loads(read_file(os.path.join(out_dir, "rest-%s.json" % user)))
+        paid = [t for t in doc["turns"] if t["send"].get("event", {}).get("type") == "payment"]
+        check.assertEqual(len(paid), 1, doc)
+        check.assertEqual(paid[0]["send"]["event"]["order"], {"id": 1})
+        # (the flow waits for the second order: the first one's payment is told by order_paid)
+        check.assertEqual(paid[0]["replies"][0]["text"], "Order #1 is paid")
+        code, out = parley("replay", bot, "--from", db)
+        check.assertEqual(code, 0, out)
+        check.assertIn("1 conversation, %d turns: 0 differ" % len(doc["turns"]), out)
+
+    tap.case("a payment replays for the order it was recorded for (the first of two), not the latest",
+             recorded_order)
+
+    tap.case("parley test: a replay that differs is a failure (not an error), and the command it suggests "
+             "works from where parley test ran", failure)
 
 
 class FakeBotApi(FakePlatform):

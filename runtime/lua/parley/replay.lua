@@ -9,7 +9,7 @@
 --     orders = { the numbers of the conversation's orders, oldest first },
 --     turns = { { at = ms, send = {text =, payload =, locale =, info =, event =},
 --                 step = "flow.step" | "" (no flow) | absent (not known),
---                 replies = { {text =, choices =, cards =, link = {title =}, image =} } } } }
+--                 replies = { {text =, choices =, cards =, link = {title =, url =}, image =, agent = {name =}} } } } }
 --
 -- It runs in the plain Lua state of the spec runtime and reaches the bot
 -- through parley.testing.native, which it requires only when it runs.
@@ -52,28 +52,49 @@ local function card_line(cards)
   return table.concat(parts, " | ")
 end
 
+-- A link by its title and URL (a payment link comes without its URL,
+-- which names one run's order and token).
 local function link_line(link)
-  return type(link) == "table" and quote(link.title) or "(none)"
+  if type(link) ~= "table" then return "(none)" end
+  if type(link.url) ~= "string" then return quote(link.title) end
+  return quote(link.title) .. " <" .. link.url .. ">"
+end
+
+-- The agent who said a reply, by name ({name = "sam"}).
+local function agent_line(agent)
+  if type(agent) == "table" then return quote(agent.name) end
+  return quote(agent)
 end
 
 -- "text", "choices", "cards", "link", "image", "agent": how each is shown
 local SHOWN = {
   { "text", quote }, { "choices", choice_line }, { "cards", card_line }, { "link", link_line },
-  { "image", quote }, { "agent", quote },
+  { "image", quote }, { "agent", agent_line },
 }
 
--- Whether shown texts a (expected) and b (now) agree: equal, or equal but
--- for numbers where b has a replay's order number and a the recorded one
--- (ids: the replay's number -> the recorded one, as strings).
+-- s with each order number (a "#" and digits, as in "Order #57", not part
+-- of a decimal) that numbers maps put as "#<order K>" (numbers: the number
+-- as a string -> its K).
+local function with_order_marks(s, numbers)
+  return (s:gsub("#(%d+)()", function(digits, after)
+    if s:find("^[.,]%d", after) then return nil end
+    local k = numbers[digits]
+    return k and ("#<order " .. k .. ">") or nil
+  end))
+end
+
+-- Whether shown texts a (expected) and b (now) agree: equal, or equal once
+-- every order number of b that is one of the replay's orders and every one
+-- of a that is the recorded order it stands for read the same (ids: the
+-- replay's number -> the recorded one, as strings). Any other number,
+-- prices included, must be as recorded.
 local function agree(a, b, ids)
-  if a == b then return true end
-  if not ids or a:gsub("%d+", "0") ~= b:gsub("%d+", "0") then return false end
-  local recorded = a:gmatch("%d+")
-  for number in b:gmatch("%d+") do
-    local want = recorded()
-    if number ~= want and ids[number] ~= want then return false end
+  if not ids or not next(ids) then return a == b end
+  local recorded, replayed = {}, {}
+  for now, was in pairs(ids) do
+    recorded[was], replayed[now] = was, was
   end
-  return true
+  return with_order_marks(a, recorded) == with_order_marks(b, replayed)
 end
 
 -- The differences between an expected turn and what the bot said now
@@ -131,33 +152,81 @@ local function said_since(doc, mark)
   return out, mark
 end
 
+-- Takes the URL off the payment links among replies: those of the
+-- replay's orders and the test provider's (".../payments/test/ID?token=T"),
+-- as pl_replay_write and a database's recording do.
+local function without_payment_urls(doc, replies)
+  local paying = {}
+  for _, id in ipairs(native.orders(doc.user, doc.channel)) do
+    local order = native.order(id)
+    if order and type(order.payment_url) == "string" then paying[order.payment_url] = true end
+  end
+  for _, r in ipairs(replies) do
+    local url = type(r.link) == "table" and r.link.url
+    if type(url) == "string" and (paying[url] or url:find("/payments/test/", 1, true)) then
+      r.link = { title = r.link.title }
+    end
+  end
+end
+
 local function last_id(doc)
   local lines = native.lines(doc.user, doc.channel, 0)
   return #lines > 0 and lines[#lines].id or 0
 end
 
+-- The latest time a turn may be at: the year 3000 (ms since 1970).
+local LAST_MS = 32503680000000
+
 -- Moves parley's clock to ms (back or forth); what falls due fires.
+-- Returns nil, or why ms is not a time a turn can be at.
 local function clock_to(ms)
-  if type(ms) ~= "number" then return end
-  native.advance((ms - native.now()) / 1000)
+  if ms == nil or ms == json.null then return nil end
+  local at = math.type(ms) and math.tointeger(ms)
+  if not at or at < 0 or at > LAST_MS then
+    return string.format("\"at\": %s is not a time (whole ms since 1970, before the year 3000): "
+      .. "the clock stays where it was", tostring(ms))
+  end
+  native.advance((at - native.now()) / 1000)
+  return nil
+end
+
+-- The replay's order an event names: the k-th of this replay when it names
+-- the k-th recorded order (doc.orders), else the one the conversation is
+-- paying now. Returns the id, or nil and why there is none.
+local function order_for(doc, event, state)
+  local recorded = type(event.order) == "table" and event.order.id
+  if recorded and type(doc.orders) == "table" then
+    for k, id in ipairs(doc.orders) do
+      if id == recorded then
+        local own = native.orders(doc.user, doc.channel)[k]
+        if own then return own end
+        return nil, string.format("no order %d in this replay for the recorded order %s", k, tostring(recorded))
+      end
+    end
+  end
+  if state.order then return state.order end
+  return nil, "no order of this conversation to " .. (event.type == "payment" and "pay" or "update")
 end
 
 -- Runs what a recorded turn sent. Payments and order updates name the
--- replay's own order (the latest of the conversation); a job is what the
--- clock brought; any other event goes in as it was recorded. Returns nil,
--- or a line saying why the turn could not be replayed.
+-- replay's own order (the one that stands for the recorded one); a job is
+-- what the clock brought; any other event goes in as it was recorded, with
+-- its locale and channel info. Returns nil, or a line saying why the turn
+-- could not be replayed.
 local function perform(doc, turn, state)
   local send = turn.send or {}
   local event = send.event
+  local info = type(send.info) == "table" and send.info or nil
+  local locale = type(send.locale) == "string" and send.locale or nil
   if event == nil or event == json.null then
     native.send({ user = doc.user, channel = doc.channel, text = send.text, payload = send.payload,
-      locale = send.locale, info = send.info })
+      locale = locale, info = info })
     return nil
   end
   if event.type == "job" then return nil end
   if event.type == "payment" or event.type == "order_status" then
-    local id = state.order
-    if not id then return "no order of this conversation to " .. (event.type == "payment" and "pay" or "update") end
+    local id, why = order_for(doc, event, state)
+    if not id then return why end
     if event.type == "payment" then
       native.confirm(id, event.status)
     else
@@ -165,7 +234,7 @@ local function perform(doc, turn, state)
     end
     return nil
   end
-  native.event(doc.user, doc.channel, event)
+  native.event(doc.user, doc.channel, event, locale, info)
   return nil
 end
 
@@ -185,11 +254,12 @@ function replay.run(doc)
   local state = {}
   local mark = last_id(doc)
   for n, turn in ipairs(doc.turns or {}) do
-    clock_to(turn.at)
+    local bad_time = clock_to(turn.at)
     local early
     early, mark = said_since(doc, mark)
     local is_job = type(turn.send) == "table" and type(turn.send.event) == "table" and turn.send.event.type == "job"
     local problem = perform(doc, turn, state)
+    problem = bad_time or problem
     local said
     said, mark = said_since(doc, mark)
     if is_job then
@@ -198,6 +268,7 @@ function replay.run(doc)
       -- the bot said something on its own (a job) before this turn
       problem = problem or string.format("before this turn the bot said on its own: %s", quote(early[1].text))
     end
+    without_payment_urls(doc, said)
     local step, session = step_of(doc)
     if session and session.pending_order then state.order = session.pending_order.id end
     -- (the replies as said: a replay file keeps fewer of their fields, see
@@ -269,16 +340,31 @@ local function read_doc(path)
   return doc
 end
 
+-- A shell word for path (quoted when it needs to be).
+local function shell_word(path)
+  if path:match("^[%w%./_%-]+$") then return path end
+  return "'" .. path:gsub("'", "'\\''") .. "'"
+end
+
 -- Defines the busted test of one replay file (called from a chunk whose
--- environment is busted's, which passes describe and it).
-function replay.define(describe, it, path)
+-- environment is busted's, which passes describe, it and busted's fail: a
+-- difference is the test's failure, not an error). path is relative to
+-- the bot's folder, where busted runs; the command the failure suggests
+-- names the folder as `parley test` was given it.
+function replay.define(describe, it, path, fail)
   local name = path:match("([^/]+)$")
   describe("replay " .. name, function()
     it("answers as recorded", function()
       local result = replay.run(read_doc(path))
       if result.differing > 0 then
-        error(table.concat(replay.report(path, result), "\n") ..
-          "\n(if the change is meant: parley replay BOT_DIR --from " .. path .. " --accept)", 0)
+        native = native or require "parley.testing.native"
+        local dir = native.dir():gsub("/+$", "")
+        local file = (dir == "." and "" or dir .. "/") .. path
+        local message = table.concat(replay.report(path, result), "\n") ..
+          "\n(if the change is meant: parley replay " .. shell_word(dir) .. " --from " .. shell_word(file) ..
+          " --accept)"
+        if fail then fail(message, 0) end
+        error(message, 0)
       end
     end)
   end)
@@ -312,7 +398,7 @@ function replay.busted_files()
       local found = {}
       if #replays == 0 or #all_files(roots, patterns, options) > 0 then found = load_files(roots, patterns, options) end
       for _, file in ipairs(replays) do
-        local chunk = assert(load(string.format("require('parley.replay').define(describe, it, %q)", file),
+        local chunk = assert(load(string.format("require('parley.replay').define(describe, it, %q, require('busted').fail)", file),
           "@" .. file))
         busted.executors.file(file, setmetatable({ getTrace = function(_, info) return info end },
           { __call = chunk }))

@@ -77,4 +77,70 @@ describe("parley.replay", function()
       "reply 1 cards:", '  - s "S" 1 EUR', '  + s "S" 2 EUR',
     }, replay.compare(want, same))
   end)
+
+  it("replays a conversation a person answered in: the agent's reply is the same agent's", function()
+    local chat = testing.conversation { user = "replay-spec-3" }
+    chat:send "hello"
+    chat:send "a person please"
+    chat:agent("claim", { agent = "sam" })
+    chat:agent("reply", { agent = "sam", text = "Hi, Sam here" })
+    chat:agent("handback", { agent = "sam" })
+    chat:send "hello"
+    local doc = recorded(chat)
+    local said = {}
+    for _, turn in ipairs(doc.turns) do
+      for _, r in ipairs(turn.replies) do
+        if r.agent then said[#said + 1] = r.agent.name end
+      end
+    end
+    assert.same({ "sam" }, said)
+    chat:reset()
+    local result = replay.run(doc)
+    assert.same({ string.format("spec: %d turns, no difference", #doc.turns) }, replay.report("spec", result))
+    -- another agent's words are a difference
+    assert.same({ "reply 1 agent:", '  - "sam"', '  + "kim"' },
+      replay.compare({ replies = { { text = "Hi", agent = { name = "sam" } } } },
+        { replies = { { text = "Hi", agent = { name = "kim" } } } }))
+  end)
+
+  it("takes order numbers after '#' only: a price that happens to be a replay's order number differs", function()
+    local ids = { ["2"] = "3", ["3"] = "4" }
+    local want = { replies = { { text = "Order #3: Latte €3.80" } } }
+    assert.same({}, replay.compare(want, { replies = { { text = "Order #2: Latte €3.80" } } }, ids))
+    assert.same({ "reply 1 text:", '  - "Order #3: Latte €3.80"', '  + "Order #2: Latte €2.80"' },
+      replay.compare(want, { replies = { { text = "Order #2: Latte €2.80" } } }, ids))
+    -- a recorded number where the replay's belongs is not the replay's order
+    assert.equal(3, #replay.compare(want, { replies = { { text = "Order #3: Latte €3.80" } } }, ids))
+    -- "#2.50" is a number, not an order
+    assert.equal(3, #replay.compare({ replies = { { text = "now #3.80" } } },
+      { replies = { { text = "now #2.80" } } }, ids))
+  end)
+
+  it("keeps each link's URL but a payment link's, and compares it", function()
+    local want = { replies = { { text = "x", link = { title = "Size guide", url = "https://shop.example/sizes" } } } }
+    assert.same({}, replay.compare(want, { replies = { { text = "x",
+      link = { title = "Size guide", url = "https://shop.example/sizes" } } } }))
+    assert.same({ "reply 1 link:", '  - "Size guide" <https://shop.example/sizes>',
+      '  + "Size guide" <https://shop.example/sizes-2>' },
+      replay.compare(want, { replies = { { text = "x",
+        link = { title = "Size guide", url = "https://shop.example/sizes-2" } } } }))
+  end)
+
+  it("refuses a turn whose time is not a time, and leaves the clock sane", function()
+    local native = require "parley.testing.native"
+    local before = native.now()
+    local doc = { parley = replay.FORMAT, channel = "rest", user = "replay-spec-4",
+      turns = { { at = 1e300, send = { text = "hello" } }, { at = -5, send = { text = "hello" } } } }
+    local result = replay.run(doc)
+    assert.equal(2, result.differing)
+    local report = table.concat(replay.report("spec", result), "\n")
+    assert.matches('"at": 1e+300 is not a time', report, 1, true)
+    assert.matches('"at": -5 is not a time', report, 1, true)
+    assert.is_true(math.abs(native.now() - before) < 60 * 1000)
+    -- the clock moves at most a thousand years, whatever it is asked
+    native.advance(1e300)
+    assert.is_true(native.now() - before < 1001 * 366 * 24 * 3600 * 1000)
+    native.advance(-1e300)
+    assert.is_true(native.now() > before - 1001 * 366 * 24 * 3600 * 1000)
+  end)
 end)
