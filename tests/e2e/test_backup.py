@@ -205,8 +205,11 @@ def main(tap):
             check.assertEqual(stat.S_IMODE(os.stat(dest).st_mode), 0o600, "shoppers' data: the owner's only")
             # a slow copy (a page at a time, resting between), stopped once it has begun
             sig = signal.SIGTERM if run % 2 else signal.SIGINT
+            # (a run started in the background has SIGINT ignored, and parley backup leaves an
+            # ignored signal ignored, as nohup wants: the copy gets the default back)
             p = subprocess.Popen([PARLEY, "backup", "--db", db, "--step", "1", "--pause", "200", "--replace", dest],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
             try:
                 line = p.stdout.readline().decode()
                 check.assertIn("copied", line, "the copy is under way")
