@@ -417,32 +417,29 @@ static void copy_keys(json_t *dst, const json_t *src, const char *const *keys, s
 
 /* A reply as a replay keeps it (new): what parley.replay compares. A
  * link keeps its title and URL (a payment link came without its URL). */
+/* out[name] = reply[name]'s items with only their keys, when it has any. */
+static void copy_list(json_t *out, const json_t *reply, const char *name, const char *const *keys, size_t nkeys) {
+    const json_t *items = json_object_get(reply, name);
+    if (json_array_size(items) == 0) return;
+    json_t *kept = json_array();
+    size_t i;
+    json_t *x;
+    json_array_foreach(items, i, x) {
+        json_t *item = json_object();
+        copy_keys(item, x, keys, nkeys);
+        json_array_append_new(kept, item);
+    }
+    json_object_set_new(out, name, kept);
+}
+
 static json_t *kept_reply(const json_t *reply) {
     static const char *const top[] = {"text", "image", "agent"};
     static const char *const choice_keys[] = {"title", "payload"};
     static const char *const card_keys[] = {"sku", "title", "subtitle", "image", "payload", "price"};
     json_t *out = json_object();
     copy_keys(out, reply, top, 3);
-    size_t i;
-    json_t *x;
-    if (json_array_size(json_object_get(reply, "choices")) > 0) {
-        json_t *choices = json_array();
-        json_array_foreach(json_object_get(reply, "choices"), i, x) {
-            json_t *c = json_object();
-            copy_keys(c, x, choice_keys, 2);
-            json_array_append_new(choices, c);
-        }
-        json_object_set_new(out, "choices", choices);
-    }
-    if (json_array_size(json_object_get(reply, "cards")) > 0) {
-        json_t *cards = json_array();
-        json_array_foreach(json_object_get(reply, "cards"), i, x) {
-            json_t *c = json_object();
-            copy_keys(c, x, card_keys, 6);
-            json_array_append_new(cards, c);
-        }
-        json_object_set_new(out, "cards", cards);
-    }
+    copy_list(out, reply, "choices", choice_keys, 2);
+    copy_list(out, reply, "cards", card_keys, 6);
     const json_t *link = json_object_get(reply, "link");
     if (json_is_object(link)) {
         json_t *kept = json_pack("{s:O}", "title", json_object_get(link, "title"));

@@ -188,6 +188,24 @@ local function reporter()
   end
 end
 
+-- Calls each(fn, part) for the functions of the steps a flow file returns:
+-- an action (part "action"), or a question's ask and answer, written in its
+-- table or as `function q.answer()` on a local table (unresolved: each
+-- resolves what it needs). locals and fields are top_level(ast)'s.
+local function each_step_function(ast, locals, fields, each)
+  for _, pair in pairs(returned_fields(ast, locals, fields)) do
+    local step = resolve(pair[2], locals)
+    if step.tag == "Function" then
+      each(step, "action")
+    elseif step.tag == "Table" then
+      local name = pair[2].tag == "Id" and pair[2][1]
+      local own = name and fields[name] or {}
+      each(field(step, "answer") or own.answer, "answer")
+      each(field(step, "ask") or own.ask, "ask")
+    end
+  end
+end
+
 -- Steps: names a flow's steps return -------------------------------------------
 
 -- Checks every string literal the step functions of flow `flow` (file
@@ -214,17 +232,10 @@ local function check_steps(ast, file, flow, facts, report)
       if call and call.tag == "Call" and call[1].tag == "Id" then check_function(locals[call[1][1]]) end
     end)
   end
-  for _, pair in pairs(returned_fields(ast, locals, fields)) do
-    local step = resolve(pair[2], locals)
-    if step.tag == "Function" then
-      check_function(step)
-    elseif step.tag == "Table" then
-      -- {ask =, answer =}, or `local q = {ask = ...}` with `function q.answer()`
-      local name = pair[2].tag == "Id" and pair[2][1]
-      local answer = field(step, "answer") or (name and fields[name] and fields[name].answer)
-      check_function(resolve(answer, locals))
-    end
-  end
+  -- (what `ask` returns is not used)
+  each_step_function(ast, locals, fields, function(fn, part)
+    if part ~= "ask" then check_function(resolve(fn, locals)) end
+  end)
 end
 
 -- Templates: keys and variables of c:say and c:t -------------------------------
@@ -600,16 +611,7 @@ local function context_names(ast, file)
       names[fn[1][1][1]] = true
     end
   end
-  for _, pair in pairs(returned_fields(ast, locals, fields)) do
-    local step = resolve(pair[2], locals)
-    if step.tag == "Function" then
-      add(step)
-    elseif step.tag == "Table" then
-      local name = pair[2].tag == "Id" and pair[2][1]
-      add(field(step, "answer") or (name and fields[name] and fields[name].answer))
-      add(field(step, "ask") or (name and fields[name] and fields[name].ask))
-    end
-  end
+  each_step_function(ast, locals, fields, add)
   return names
 end
 
