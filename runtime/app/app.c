@@ -37,7 +37,7 @@ struct pl_app {
     pl_jobs *jobs;
     pl_retention *retention;
     pl_watch *watch;
-    int reload_wait_ms; /* a change this recent is waited for when a message arrives */
+    int reload_wait_ms; /* a change this recent is waited for before a turn */
     pl_workers *workers; /* NULL: turns run on the loop */
     struct watch_target *targets; /* one per bot, for the watcher's callbacks */
     pl_reload_fn on_reload;
@@ -173,8 +173,8 @@ static int open_bots(pl_app *app, const pl_app_config *config, char **err) {
 
 /* How long a bot's folder must be quiet after a change before it reloads
  * (watch.h): PARLEY_RELOAD_SETTLE_MS, default PL_RELOAD_SETTLE_MS; a
- * message that arrives meanwhile reloads at once (settle_on_arrival), once
- * the change is PARLEY_RELOAD_WAIT_MS old. */
+ * message's turn meanwhile reloads it first (settle_before_turn), once the
+ * change is PARLEY_RELOAD_WAIT_MS old. */
 #define PL_RELOAD_SETTLE_MS 75
 
 static int reload_settle_ms(void) {
@@ -184,11 +184,11 @@ static int reload_settle_ms(void) {
     return ms < 0 ? 0 : ms > 600000 ? 600000 : (int)ms;
 }
 
-/* How long a change must be quiet before a message that arrives loads it
+/* How long a change must be quiet before a message's turn loads it
  * (watch.h): PARLEY_RELOAD_WAIT_MS, default PL_RELOAD_WAIT_MS. An editor's
- * truncate and write are a millisecond apart; a message between them waits
- * for the write (blocking the loop that long at most, and only just after a
- * save) instead of loading the empty file. */
+ * truncate and write are a millisecond apart; a turn between them runs
+ * after the write (its mailbox waits, the loop goes on) instead of loading
+ * the empty file. */
 #define PL_RELOAD_WAIT_MS 20
 
 static int reload_wait_ms(void) {
@@ -198,9 +198,9 @@ static int reload_wait_ms(void) {
     return ms < 0 ? 0 : ms > 10000 ? 10000 : (int)ms;
 }
 
-static void settle_on_arrival(void *ud) {
+static int64_t settle_before_turn(void *ud) {
     pl_app *app = ud;
-    pl_watch_settle_now(app->watch, app->reload_wait_ms);
+    return pl_watch_settle_ms(app->watch, app->reload_wait_ms);
 }
 
 static int watch_bots(pl_app *app, char **err) {
@@ -392,7 +392,7 @@ int pl_app_open(const pl_app_config *config, pl_app **out, char **err) {
     pl_commerce_lua_use(app->commerce);
     app->jobs = pl_jobs_new(app->base, app->store, app->pipeline, find_bot_for_jobs, app);
     pl_pipeline_on_jobs(app->pipeline, jobs_changed, app->jobs);
-    if (app->watch) pl_pipeline_on_arrival(app->pipeline, settle_on_arrival, app);
+    if (app->watch) pl_pipeline_before_turn(app->pipeline, settle_before_turn, app);
     app->retention = pl_retention_new(app->base, app->store, app->jobs, find_bot_for_jobs, app);
     for (size_t i = 0; i < app->nbots; i++) pl_retention_watch(app->retention, app->bots[i]);
     share_store(app);

@@ -92,8 +92,8 @@ struct pl_pipeline {
     void *jobs_ud;
     pl_committed_fn committed;
     void *committed_ud;
-    void (*arriving)(void *ud); /* pl_pipeline_on_arrival */
-    void *arriving_ud;
+    int64_t (*before_turn)(void *ud); /* pl_pipeline_before_turn */
+    void *before_turn_ud;
     int listening; /* to other nodes' commits (pl_store_listen) */
     int jobs_touched; /* in the open transaction */
     size_t pending;
@@ -747,6 +747,16 @@ static int over_share(pl_pipeline *pipe, item *it) {
     return 1;
 }
 
+/* A bot file saved a moment ago, its write perhaps still to come: the
+ * host's hook (pl_pipeline_before_turn) says how long to wait, and the turn
+ * runs then, on the saved code, as over_share's do; the loop goes on. */
+static int waits_for_reload(pl_pipeline *pipe, item *it) {
+    int64_t wait = pipe->before_turn ? pipe->before_turn(pipe->before_turn_ud) : 0;
+    if (wait <= 0) return 0;
+    run_later(pipe, it, wait);
+    return 1;
+}
+
 /* Lets other nodes have the session (its mailbox is empty, or its turn
  * count is to be read again). */
 static void release_session(pl_pipeline *pipe, mailbox *box, item *it) {
@@ -842,7 +852,7 @@ static void run_item(pl_pipeline *pipe, item *it) {
         batch_add(pipe, it);
         return;
     }
-    if (over_share(pipe, it)) return;
+    if (waits_for_reload(pipe, it) || over_share(pipe, it)) return;
     it->dispatched_us = pl_monotonic_us();
     pl_turn_dispatch(it->bot, it->msg, pipe->store, on_turn_done, it);
 }
@@ -871,18 +881,13 @@ static item *new_item(pl_pipeline *pipe, item_kind kind, pl_bot *bot, pl_message
     return it;
 }
 
-void pl_pipeline_on_arrival(pl_pipeline *pipe, void (*arriving)(void *ud), void *ud) {
-    pipe->arriving = arriving;
-    pipe->arriving_ud = ud;
-}
-
-static void arrival(pl_pipeline *pipe) {
-    if (pipe->arriving) pipe->arriving(pipe->arriving_ud);
+void pl_pipeline_before_turn(pl_pipeline *pipe, int64_t (*before_turn)(void *ud), void *ud) {
+    pipe->before_turn = before_turn;
+    pipe->before_turn_ud = ud;
 }
 
 void pl_pipeline_post(pl_pipeline *pipe, pl_bot *bot, pl_message *msg, pl_deliver_fn deliver,
                       void *ud) {
-    arrival(pipe);
     enqueue(pipe, new_item(pipe, ITEM_MESSAGE, bot, msg, deliver, ud));
 }
 
@@ -984,7 +989,6 @@ void pl_pipeline_record_with(pl_pipeline *pipe, pl_bot *bot, pl_record_writer wr
 
 void pl_pipeline_record(pl_pipeline *pipe, pl_bot *bot, const char *channel, json_t *events,
                         pl_recorded_fn done, void *ud) {
-    arrival(pipe);
     batch_add(pipe, new_record(pipe, bot, channel, events, done, ud));
 }
 

@@ -53,11 +53,12 @@ void pl_pipeline_on_committed(pl_pipeline *pipe, pl_committed_fn fn, void *ud);
 /* Called after every commit that scheduled or cancelled jobs. */
 void pl_pipeline_on_jobs(pl_pipeline *pipe, void (*changed)(void *ud), void *ud);
 
-/* arriving(ud) runs on the loop at the start of every pl_pipeline_post and
- * pl_pipeline_record, before the message joins a mailbox: the host settles
- * a reload still waiting for quiet there (app.c, watch.h), so a message sent
- * after a save runs the saved code. */
-void pl_pipeline_on_arrival(pl_pipeline *pipe, void (*arriving)(void *ud), void *ud);
+/* before_turn(ud) runs on the loop before each message's turn is started:
+ * the host loads a reload still waiting for quiet there and returns 0 (a
+ * message sent after a save runs the saved code), or returns the ms the
+ * turn is to wait for a save still being written (app.c, watch.h); the
+ * turn then runs that much later, its shopper's next messages behind it. */
+void pl_pipeline_before_turn(pl_pipeline *pipe, int64_t (*before_turn)(void *ud), void *ud);
 
 /* Replies to asynchronous channels go to this outbox at commit. */
 void pl_pipeline_set_outbox(pl_pipeline *pipe, pl_outbox *outbox);

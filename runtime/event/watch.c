@@ -5,7 +5,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
@@ -137,33 +136,17 @@ static void run_changed(pl_watch *w) {
     }
 }
 
-static int read_changes(pl_watch *w);
-
-/* Blocks until the watched folders have been quiet for quiet_ms, reading
- * the changes meanwhile, but never longer than quiet_ms in all. */
-static void wait_for_quiet(pl_watch *w, int quiet_ms) {
-    int64_t deadline = pl_monotonic_us() + (int64_t)quiet_ms * 1000;
-    for (;;) {
-        int64_t now = pl_monotonic_us(), quiet_at = w->last_change_us + (int64_t)quiet_ms * 1000;
-        int64_t until = quiet_at < deadline ? quiet_at : deadline;
-        if (now >= until) return;
-        struct pollfd p = {.fd = w->fd, .events = POLLIN};
-        if (poll(&p, 1, (int)((until - now + 999) / 1000)) > 0) read_changes(w);
-    }
-}
-
-void pl_watch_settle_now(pl_watch *w, int quiet_ms) {
-    if (!w) return;
-    read_changes(w); /* a save that completed before the message came is seen */
-    if (!w->settling) return;
-    int64_t quiet_us = pl_monotonic_us() - w->last_change_us;
-    if (quiet_ms > 0 && quiet_us < (int64_t)quiet_ms * 1000) {
+int64_t pl_watch_settle_ms(pl_watch *w, int quiet_ms) {
+    if (!w || !w->settling) return 0;
+    int64_t age_us = pl_monotonic_us() - w->last_change_us;
+    if (age_us < (int64_t)quiet_ms * 1000) {
         pl_debug("a message waits up to %d ms for a change to %s, %lld ms ago, to be written out", quiet_ms,
-                 first_changed(w), (long long)(quiet_us / 1000));
-        wait_for_quiet(w, quiet_ms);
+                 first_changed(w), (long long)(age_us / 1000));
+        return ((int64_t)quiet_ms * 1000 - age_us + 999) / 1000;
     }
     event_del(w->settle_ev);
     run_changed(w);
+    return 0;
 }
 
 static void on_settled(evutil_socket_t fd, short what, void *arg) {

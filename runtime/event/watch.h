@@ -8,16 +8,17 @@
  * finished file, not one of an empty file first. The inotify descriptor's
  * readability drives it, at the event base's highest priority (pl_app gives
  * the loop two): when a saved file and a message are ready in the same loop
- * turn, the change is seen first, and the host calls pl_watch_settle_now
- * when a message arrives, so the next message runs the new code without
+ * turn, the change is seen first, and the host calls pl_watch_settle_ms
+ * before a message's turn, so the next message runs the new code without
  * waiting for the quiet period — once the change is a few milliseconds old
- * (a message between an editor's truncate and its write waits for the
- * write, rather than reloading an empty file). pl_watch_poll drains
- * pending events. */
+ * (a turn between an editor's truncate and its write runs after the write,
+ * rather than reloading an empty file). pl_watch_poll drains pending
+ * events. */
 #ifndef PL_WATCH_H
 #define PL_WATCH_H
 
 #include <event2/event.h>
+#include <stdint.h>
 
 typedef struct pl_watch pl_watch;
 
@@ -38,11 +39,12 @@ int pl_watch_add(pl_watch *watch, const char *dir, pl_watch_fn fn, void *ud, cha
 /* Reads whatever events are pending (never blocks); callbacks run now when
  * settle_ms is 0, else when the folder has been quiet for settle_ms. */
 void pl_watch_poll(pl_watch *watch);
-/* Runs the callbacks of the changes still settling (cheap when there are
- * none); for the host to call when a message arrives. A change less than
- * quiet_ms old is waited for first — blocking, until the folders have been
- * quiet quiet_ms, at most quiet_ms in all — so that a save in two writes a
- * millisecond apart is loaded finished. quiet_ms 0: at once. */
-void pl_watch_settle_now(pl_watch *watch, int quiet_ms);
+/* For the host before a message's turn (no system call; cheap when
+ * nothing is settling): runs the callbacks of the changes still settling
+ * and returns 0, or, when the last change is less than quiet_ms old,
+ * returns how many ms the turn should wait for the folders to be quiet
+ * quiet_ms (a save in two writes a millisecond apart is loaded finished),
+ * and runs nothing. quiet_ms 0: at once. Never blocks. */
+int64_t pl_watch_settle_ms(pl_watch *watch, int quiet_ms);
 
 #endif
