@@ -23,5 +23,8 @@ const pl_asset *pl_asset_find(const char *name);
 /* Answers with the HTML page of that name (not cached without asking, never
  * in a frame), or 404 naming `what` when the build has no such page. */
 void pl_asset_reply_page(struct evhttp_request *req, const char *name, const char *what);
+/* Answers with the script of that name, for any site to load (cached five
+ * minutes), or 404 naming `what`. */
+void pl_asset_reply_script(struct evhttp_request *req, const char *name, const char *what);
 
 #endif

@@ -521,22 +521,6 @@ static void take_message(pl_webchat *wc, struct evhttp_request *req, pl_bot *bot
 
 /* --- the widget and its configuration ------------------------------------------------------------ */
 
-static void serve_widget(struct evhttp_request *req) {
-    const pl_asset *a = pl_asset_find("widget.js");
-    if (!a) {
-        pl_reply_error(req, 404, "this parley was built without the widget");
-        return;
-    }
-    struct evbuffer *out = evbuffer_new();
-    evbuffer_add_reference(out, a->data, a->length, NULL, NULL);
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    evhttp_add_header(h, "Content-Type", "application/javascript; charset=utf-8");
-    evhttp_add_header(h, "Cache-Control", "public, max-age=300");
-    evhttp_add_header(h, "Access-Control-Allow-Origin", "*");
-    pl_reply_send(req, 200, "OK", out);
-    evbuffer_free(out);
-}
-
 static json_t *or_null(json_t *v) { return v ? json_incref(v) : json_null(); }
 
 static void serve_config(struct evhttp_request *req, pl_bot *bot) {
@@ -584,7 +568,7 @@ static void webchat_endpoint(pl_webchat *wc, struct evhttp_request *req, pl_bot 
 
 int pl_webchat_route(pl_webchat *wc, struct evhttp_request *req, pl_bot *bot, char **seg, int n) {
     if (n == 4 && strcmp(seg[3], "widget.js") == 0) {
-        if (evhttp_request_get_command(req) == EVHTTP_REQ_GET) serve_widget(req);
+        if (evhttp_request_get_command(req) == EVHTTP_REQ_GET) pl_asset_reply_script(req, "widget.js", "the widget");
         else pl_reply_405(req, "GET");
         return 1;
     }
