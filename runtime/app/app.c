@@ -177,11 +177,13 @@ static int open_bots(pl_app *app, const pl_app_config *config, char **err) {
  * change is PARLEY_RELOAD_WAIT_MS old. */
 #define PL_RELOAD_SETTLE_MS 75
 
-static int reload_settle_ms(void) {
-    const char *env = getenv("PARLEY_RELOAD_SETTLE_MS");
-    if (!env || !*env) return PL_RELOAD_SETTLE_MS;
+/* The milliseconds in the environment's variable name, within 0..max, or
+ * fallback when it is not set. */
+static int env_ms(const char *name, int fallback, long max) {
+    const char *env = getenv(name);
+    if (!env || !*env) return fallback;
     long ms = strtol(env, NULL, 10);
-    return ms < 0 ? 0 : ms > 600000 ? 600000 : (int)ms;
+    return ms < 0 ? 0 : ms > max ? (int)max : (int)ms;
 }
 
 /* How long a change must be quiet before a message's turn loads it
@@ -191,21 +193,14 @@ static int reload_settle_ms(void) {
  * the empty file. */
 #define PL_RELOAD_WAIT_MS 20
 
-static int reload_wait_ms(void) {
-    const char *env = getenv("PARLEY_RELOAD_WAIT_MS");
-    if (!env || !*env) return PL_RELOAD_WAIT_MS;
-    long ms = strtol(env, NULL, 10);
-    return ms < 0 ? 0 : ms > 10000 ? 10000 : (int)ms;
-}
-
 static int64_t settle_before_turn(void *ud) {
     pl_app *app = ud;
     return pl_watch_settle_ms(app->watch, app->reload_wait_ms);
 }
 
 static int watch_bots(pl_app *app, char **err) {
-    app->watch = pl_watch_new(app->base, reload_settle_ms(), err);
-    app->reload_wait_ms = reload_wait_ms();
+    app->watch = pl_watch_new(app->base, env_ms("PARLEY_RELOAD_SETTLE_MS", PL_RELOAD_SETTLE_MS, 600000), err);
+    app->reload_wait_ms = env_ms("PARLEY_RELOAD_WAIT_MS", PL_RELOAD_WAIT_MS, 10000);
     if (!app->watch) return PL_ERR;
     app->targets = calloc(app->nbots ? app->nbots : 1, sizeof *app->targets);
     if (!app->targets) abort();
