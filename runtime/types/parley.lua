@@ -395,6 +395,7 @@ function Catalog:find(words, tag, opts) end
 ---@field currency string ISO 4217
 ---@field image? string a URL
 ---@field tags string[]
+---@field aliases string[] the merchant's other names for it in this locale: the locale's own, its language's and every locale's ("*"), each once
 ---@field stock? integer the units left now; nil: unlimited
 ---@field in_stock boolean whether any are left
 ---@field options? table<string, parley.Option> the product's options by name
@@ -420,6 +421,7 @@ function Product:option(name, value) end
 ---@class parley.OptionChoice
 ---@field value string what flows and orders use
 ---@field title string in the shopper's locale (the value when the catalog gives none)
+---@field aliases string[] the merchant's other names for the choice in this locale (as a product's aliases)
 ---@field price integer the price change in minor units (may be negative)
 ---@field stock? integer units left now; nil: unlimited
 ---@field in_stock boolean
