@@ -94,6 +94,14 @@ for bot in . examples/* tests/bots/* tests/bench/*; do
   [ -d "$bot/spec" ] && run_suite "busted+asan+ubsan: $bot" build/parley-san test "$bot" -o TAP
 done
 
+# the labelled corpora of c:understand (tests/understand/): a TAP line per
+# utterance, and one per corpus file, which passes when the file's exact and
+# per-field accuracy meet parley understand's thresholds (a miss is "ok"
+# while its file does, and is shown)
+for corpus_bot in $(tests/understand/run.sh --bots); do
+  run_suite "understand: corpus of $corpus_bot" tests/understand/run.sh "$corpus_bot" --tap
+done
+
 # what parley test prints for specs that fail on purpose (a turn that
 # failed) and for --coverage: fixture bots whose specs are not run above
 run_suite "spec runtime: failed turns, --coverage" python3 tests/spec_runtime/run.py
