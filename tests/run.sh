@@ -124,9 +124,9 @@ if [ -n "${PARLEY_TEST_PG:-}" ]; then
   for t in tests/e2e/test_*.py; do
     # (not those whose subject has no store: parley check's static checks,
     # the proxies', systemd's and logrotate's files, the log file, the
-    # terminal chat, which keeps its sessions in memory)
+    # terminal chat, which keeps its sessions in memory, parley understand)
     case "$t" in
-      */test_check.py | */test_proxy.py | */test_deploy.py | */test_log_file.py | */test_chat.py) continue ;;
+      */test_check.py | */test_proxy.py | */test_deploy.py | */test_log_file.py | */test_chat.py | */test_understand_cli.py) continue ;;
     esac
     [ -f "$t" ] && run_suite "e2e on postgresql: ${t#tests/e2e/}" env PARLEY_TEST_DB=postgresql python3 "$t"
   done
