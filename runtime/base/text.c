@@ -15,6 +15,8 @@ static int is_cjk(utf8proc_int32_t cp) {
            (cp >= 0xFF66 && cp <= 0xFFDC) || (cp >= 0x20000 && cp <= 0x3FFFF);
 }
 
+int pl_text_is_cjk(int32_t cp) { return is_cjk(cp); }
+
 static int is_separator(utf8proc_int32_t cp) {
     switch (utf8proc_category(cp)) {
     case UTF8PROC_CATEGORY_PC: case UTF8PROC_CATEGORY_PD: case UTF8PROC_CATEGORY_PS:

@@ -23,6 +23,10 @@ int pl_text_has_phrase(const char *hay, const char *needle);
  * both folded strings contain. */
 size_t pl_text_common_cjk_run(const char *a, const char *b);
 
+/* True for a code point of a script written without spaces between words
+ * (CJK radicals through Hangul, and the CJK compatibility forms). */
+int pl_text_is_cjk(int32_t cp);
+
 /* True when s[0..len) is valid UTF-8. */
 int pl_text_is_utf8(const char *s, size_t len);
 

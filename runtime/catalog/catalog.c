@@ -4,6 +4,7 @@
 #include "catalog.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -11,14 +12,15 @@
 #include "base/common.h"
 #include "base/map.h"
 #include "base/text.h"
+#include "aliases.h"
 #include "catalog_csv.h"
 
 typedef struct {
-    char **titles; /* folded title in each locale */
+    char **titles; /* folded title in each locale, and each alias */
     size_t ntitles;
     char **tags; /* folded tags */
     size_t ntags;
-    char *title_words; /* all folded titles, space separated */
+    char *title_words; /* all folded titles and aliases, space separated */
     char *description; /* all folded descriptions, space separated */
 } search_terms;
 
@@ -62,16 +64,40 @@ static int valid_currency(const char *c) {
 }
 
 /* What is wrong with a product: the reason, the field at fault (a key of
- * the product) and, for "options", the option's name. */
+ * the product) and, for "options", the option's name. A reason made for
+ * this product (an alias's path, a choice's value) is kept in detail and
+ * wins over reason, which then only says that something is wrong. */
 typedef struct {
     const char *reason; /* NULL when the product is valid */
     const char *field;
     const char *option;
+    char detail[256];
 } problem;
 
-static problem bad(const char *field, const char *reason) { return (problem){reason, field, NULL}; }
+static problem bad(const char *field, const char *reason) { return (problem){reason, field, NULL, ""}; }
 
-static const char *check_choices(const json_t *choices) {
+static const char *problem_text(const problem *pb) { return pb->detail[0] ? pb->detail : pb->reason; }
+
+/* Puts the normal form of an object's "aliases" in place (see aliases.h):
+ * NULL, or a short reason with the whole one in detail (size DETAIL),
+ * prefixed by `whose` ("choice 'oat': "). */
+#define DETAIL sizeof(((problem *)0)->detail)
+static const char *normalize_aliases(json_t *owner, const char *whose, char *detail) {
+    json_t *aliases = json_object_get(owner, "aliases");
+    if (!aliases) return NULL;
+    char why[200];
+    json_t *normal = pl_aliases_normalize(aliases, why, sizeof why);
+    if (!normal) {
+        snprintf(detail, DETAIL, "%s%s", whose, why);
+        return "bad aliases";
+    }
+    json_object_set_new(owner, "aliases", normal);
+    return NULL;
+}
+
+/* Checks an option's choices, normalizing their aliases: NULL, or a
+ * reason (static) that detail (size DETAIL) may say more precisely. */
+static const char *check_choices(json_t *choices, char *detail) {
     if (!json_is_array(choices) || json_array_size(choices) == 0)
         return "each option must be a non-empty list of {value, title, price} "
                "(or {\"choices\": [...], \"multiple\": true, \"max\": 3, \"required\": false})";
@@ -90,12 +116,16 @@ static const char *check_choices(const json_t *choices) {
         for (size_t j = 0; j < i; j++)
             if (strcmp(value, json_string_value(json_object_get(json_array_get(choices, j), "value"))) == 0)
                 return "a value appears twice among the option's choices";
+        char whose[120];
+        snprintf(whose, sizeof whose, "choice '%.64s': ", value);
+        const char *reason = normalize_aliases(c, whose, detail);
+        if (reason) return reason;
     }
     return NULL;
 }
 
 /* {"choices": [...], "multiple": bool, "max": n, "required": bool} */
-static const char *check_option_object(const json_t *option) {
+static const char *check_option_object(json_t *option, char *detail) {
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)option, key, v) {
@@ -110,19 +140,24 @@ static const char *check_option_object(const json_t *option) {
     if (max && (!json_is_integer(max) || json_integer_value(max) < 1))
         return "an option's max is a positive integer (how many choices a shopper may take)";
     if (max && !json_is_true(multiple)) return "max is for an option with \"multiple\": true";
-    return check_choices(json_object_get(option, "choices"));
+    return check_choices(json_object_get(option, "choices"), detail);
 }
 
-static problem check_options(const json_t *options) {
+static problem check_options(json_t *options) {
     if (!options) return bad(NULL, NULL);
     if (!json_is_object(options)) return bad("options", "options must be an object of lists");
     const char *name;
     json_t *option;
-    json_object_foreach((json_t *)options, name, option) {
-        const char *reason = json_is_object(option) ? check_option_object(option) : check_choices(option);
-        if (reason) return (problem){reason, "options", name};
+    problem pb = bad(NULL, NULL);
+    json_object_foreach(options, name, option) {
+        pb.reason = json_is_object(option) ? check_option_object(option, pb.detail) : check_choices(option, pb.detail);
+        if (pb.reason) {
+            pb.field = "options";
+            pb.option = name;
+            return pb;
+        }
     }
-    return bad(NULL, NULL);
+    return pb;
 }
 
 /* Checks a product, filling in its currency from the catalog's. */
@@ -154,6 +189,8 @@ static problem check_product(json_t *p, const char *default_currency) {
         return bad("stock", "stock must be a non-negative integer (leave it out for unlimited)");
     json_t *image = json_object_get(p, "image");
     if (image && !json_is_string(image)) return bad("image", "image must be a URL string");
+    problem pb = bad("aliases", NULL);
+    if ((pb.reason = normalize_aliases(p, "", pb.detail))) return pb;
     return check_options(json_object_get(p, "options"));
 }
 
@@ -168,6 +205,22 @@ static void append_folded(char **acc, const char *s) {
     free(f);
     free(*acc);
     *acc = joined;
+}
+
+/* Collects each alias of a normalized aliases object into *list, as
+ * collect_localized does titles: an alias names its product as a title does. */
+static void collect_aliases(const json_t *aliases, char ***list, size_t *n, char **joined) {
+    const char *locale;
+    json_t *names, *name;
+    size_t i;
+    json_object_foreach((json_t *)aliases, locale, names) {
+        json_array_foreach(names, i, name) {
+            *list = realloc(*list, sizeof **list * (*n + 1));
+            if (!*list) abort();
+            (*list)[(*n)++] = fold_str(json_string_value(name));
+            append_folded(joined, json_string_value(name));
+        }
+    }
 }
 
 /* Collects each localized string of v (string or object) into *list. */
@@ -189,6 +242,7 @@ static void build_terms(search_terms *t, const json_t *p) {
     t->title_words = pl_strdup("");
     t->description = pl_strdup("");
     collect_localized(json_object_get(p, "title"), &t->titles, &t->ntitles, &t->title_words);
+    collect_aliases(json_object_get(p, "aliases"), &t->titles, &t->ntitles, &t->title_words);
     char **descs = NULL;
     size_t ndescs = 0;
     collect_localized(json_object_get(p, "description"), &descs, &ndescs, &t->description);
@@ -227,8 +281,8 @@ static int product_fail(const source *src, const json_t *products, size_t i, pro
     const char *sku = sku_at(products, i);
     if (src->csv) {
         char *place = pl_catalog_csv_where(src->csv, i, pb.field, pb.option);
-        if (pb.option) pl_fail(err, "%s: option '%s': %s", place, pb.option, pb.reason);
-        else pl_fail(err, "%s: %s", place, pb.reason);
+        if (pb.option) pl_fail(err, "%s: option '%s': %s", place, pb.option, problem_text(&pb));
+        else pl_fail(err, "%s: %s", place, problem_text(&pb));
         free(place);
         return PL_ERR;
     }
@@ -240,7 +294,7 @@ static int product_fail(const source *src, const json_t *products, size_t i, pro
     int line = sku ? line_of_sku(src->text, sku, same_before) : 1;
     return pl_fail(err, "%s:%d: product %zu%s%s%s: %s%s%s%s", src->name, line, i + 1, sku ? " (" : "",
                    sku ? sku : "", sku ? ")" : "", pb.option ? "option '" : "", pb.option ? pb.option : "",
-                   pb.option ? "': " : "", pb.reason);
+                   pb.option ? "': " : "", problem_text(&pb));
 }
 
 /* Checks each product, and that no sku appears twice (the skus seen so far

@@ -3,11 +3,14 @@
  * them by tag or by the shopper's own words.
  *
  * A product: {"sku", "title", "description"?, "price" (minor units),
- * "currency" (ISO 4217), "tags"?, "stock"?, "image"?, "options"?}. A text
- * (title, description, option title) is a string or an object by locale,
- * where "*" stands for every locale without its own entry. An option is a
- * list of choices {"value", "title"?, "price"?, "stock"?} (pick one) or
- * {"choices": [...], "multiple": true, "max": 3, "required": false}.
+ * "currency" (ISO 4217), "tags"?, "aliases"?, "stock"?, "image"?,
+ * "options"?}. A text (title, description, option title) is a string or an
+ * object by locale, where "*" stands for every locale without its own
+ * entry. An option is a list of choices {"value", "title"?, "aliases"?,
+ * "price"?, "stock"?} (pick one) or {"choices": [...], "multiple": true,
+ * "max": 3, "required": false}. Aliases (aliases.h) are a list of strings
+ * or an object of lists by locale; the loaded products hold them in the
+ * object form {"*": [...], "es": [...]} only.
  *
  * A catalog is immutable once loaded; a reload builds a new one beside the
  * old. Plain C: the Lua binding lives in modules.c and the copy in SQLite is
@@ -47,6 +50,8 @@ json_t *pl_catalog_stock(const json_t *products);
 
 /* Ranks products by how well the shopper's words name them (title phrases,
  * tags, word prefixes, description words; case- and accent-insensitive).
+ * A product's aliases, in every locale, count as its titles do (and make
+ * it `named`); a choice's aliases do not take part.
  * Fills at most max hits, best first; returns how many. */
 size_t pl_catalog_search(const pl_catalog *catalog, const char *words, pl_catalog_hit *hits,
                          size_t max);

@@ -15,12 +15,22 @@
  *       the plain column is the text for every locale without its own
  *       column: {"*": plain, "ja": ...} in JSON
  *   tags                    coffee | hot
+ *   aliases, aliases:<locale>
+ *                           capu | cappu   (other names of the product;
+ *       the plain column is for every locale: {"*": [...], "es": [...]})
  *   option:<name>           [flags] choice | choice ...
  *   option:<name>:<locale>  value = title | value = title ...
  *   options                 name: [flags] choice | ...; name: ...
  *   options:<locale>        name: value = title | ...; name: ...
+ *   option_aliases:<name>, option_aliases:<name>:<locale>
+ *                           value = alias | alias; value = alias ...
+ *       other names of the option's choices: oat = oat milk | avena; soy = soja
  * where a choice is `value [= Title] [+N | -N] [stock N]` and the flags are
- * `multiple`, `max N` (a multiple option) and `required`. */
+ * `multiple`, `max N` (a multiple option) and `required`. A list of aliases
+ * is written as tags are, with '|' between them, whether of a product or of
+ * a choice; the choices of an option_aliases cell are apart by ';', as the
+ * options of an options cell are. The aliases of an option given in the
+ * options column are named by option_aliases:<name> all the same. */
 #define _GNU_SOURCE
 #include "catalog_csv.h"
 
@@ -32,6 +42,7 @@
 #include "base/common.h"
 #include "base/money.h"
 #include "base/text.h"
+#include "aliases.h"
 
 typedef enum {
     COL_NOTE,
@@ -46,12 +57,14 @@ typedef enum {
     COL_IMAGE,
     COL_OPTIONS, /* every option of the product in one cell */
     COL_OPTION,  /* one option */
+    COL_ALIASES,
+    COL_OPTION_ALIASES, /* the aliases of one option's choices */
 } col_kind;
 
 typedef struct {
     col_kind kind;
     char *header; /* as written, trimmed */
-    char *option; /* COL_OPTION: the option's name */
+    char *option; /* COL_OPTION, COL_OPTION_ALIASES: the option's name */
     char *locale; /* a localized column: its locale */
 } column;
 
@@ -65,8 +78,9 @@ struct pl_csv_origin {
 };
 
 static const char known_columns[] =
-    "sku, title, title:<locale>, description, description:<locale>, price (or price_major), currency, tags, stock, "
-    "image, options, options:<locale>, option:<name>, option:<name>:<locale>";
+    "sku, title, title:<locale>, description, description:<locale>, price (or price_major), currency, tags, "
+    "aliases, aliases:<locale>, stock, image, options, options:<locale>, option:<name>, option:<name>:<locale>, "
+    "option_aliases:<name>, option_aliases:<name>:<locale>";
 
 /* --- strings ------------------------------------------------------------------ */
 
@@ -268,6 +282,7 @@ static const struct {
     {"price", COL_PRICE, 0},       {"price_major", COL_PRICE_MAJOR, 0},
     {"currency", COL_CURRENCY, 0}, {"tags", COL_TAGS, 0},
     {"stock", COL_STOCK, 0},       {"image", COL_IMAGE, 0},     {"options", COL_OPTIONS, 1},
+    {"aliases", COL_ALIASES, 1},
 };
 
 static int valid_name(const char *s) {
@@ -287,13 +302,17 @@ static int parse_column(column *col, const char *header, const spot *at, char **
     for (char *k = kind; *k; k++) *k = (char)tolower((unsigned char)*k);
     const char *rest = colon ? colon + 1 : NULL;
     int rc = PL_OK;
-    if (strcmp(kind, "option") == 0 && rest) {
+    int aliases = strcmp(kind, "option_aliases") == 0;
+    if ((strcmp(kind, "option") == 0 || aliases) && rest) {
         const char *second = strchr(rest, ':');
-        col->kind = COL_OPTION;
+        col->kind = aliases ? COL_OPTION_ALIASES : COL_OPTION;
         col->option = second ? trimmed(rest, (size_t)(second - rest)) : trimmed(rest, strlen(rest));
         if (second) col->locale = trimmed(second + 1, strlen(second + 1));
         if (!valid_name(col->option) || (col->locale && !valid_name(col->locale)))
-            rc = fail_at(at, err, "write option:<name> or option:<name>:<locale>, as in option:size or option:size:ja");
+            rc = fail_at(at, err, "write %s:<name> or %s:<name>:<locale>, as in %s:size or %s:size:ja", kind, kind,
+                         kind, kind);
+        else if (aliases && col->locale && !pl_alias_locale_valid(col->locale))
+            rc = fail_at(at, err, "'%s' is not a locale code such as es or pt-BR", col->locale);
         free(kind);
         return rc;
     }
@@ -309,6 +328,8 @@ static int parse_column(column *col, const char *header, const spot *at, char **
         if (rest) col->locale = trimmed(rest, strlen(rest));
         if (rest && !valid_name(col->locale))
             rc = fail_at(at, err, "write %s:<locale>, as in %s:ja", kinds[i].name, kinds[i].name);
+        else if (rest && col->kind == COL_ALIASES && !pl_alias_locale_valid(col->locale))
+            rc = fail_at(at, err, "'%s' is not a locale code such as es or pt-BR", col->locale);
     }
     free(kind);
     return rc;
@@ -526,6 +547,55 @@ static json_t *tag_list(const char *text) {
         p += n + (bar ? 1 : 0);
     }
     return tags;
+}
+
+/* "capu | cappu" -> ["capu", "cappu"] (new; empty pieces are skipped, as
+ * between tags), or NULL with *err when an alias breaks a rule of
+ * aliases.h; `whose` says whose aliases they are in the message. */
+static json_t *alias_list(const char *text, const char *whose, const spot *at, char **err) {
+    json_t *list = json_array();
+    for (const char *p = text; *p;) {
+        const char *bar = strchr(p, '|');
+        size_t n = bar ? (size_t)(bar - p) : strlen(p);
+        char *alias = trimmed(p, n);
+        char detail[80];
+        const char *problem = alias[0] ? pl_alias_problem(alias, strlen(alias), detail, sizeof detail) : NULL;
+        if (problem) fail_at(at, err, "%salias '%.40s%s' %s", whose, alias, strlen(alias) > 40 ? "..." : "", problem);
+        else if (alias[0]) json_array_append_new(list, json_string(alias));
+        free(alias);
+        if (problem) {
+            json_decref(list);
+            return NULL;
+        }
+        p += n + (bar ? 1 : 0);
+    }
+    if (json_array_size(list) > PL_ALIASES_PER_LOCALE) {
+        fail_at(at, err, "%s%zu aliases; there are at most %d in a language", whose, json_array_size(list),
+                PL_ALIASES_PER_LOCALE);
+        json_decref(list);
+        return NULL;
+    }
+    return list;
+}
+
+/* The product's aliases, {"*": [...], "<locale>": [...]} from its aliases
+ * columns; NULL in *out when every such cell is empty. */
+static int row_aliases(const pl_csv_origin *o, const record *rec, json_t **out, char **err) {
+    json_t *by_locale = NULL;
+    for (size_t i = 0; i < o->ncols; i++) {
+        const char *text = cell(rec, i);
+        if (o->cols[i].kind != COL_ALIASES || !text[0]) continue;
+        spot at = {o, rec->line, i, NULL};
+        json_t *list = alias_list(text, "", &at, err);
+        if (!list) {
+            json_decref(by_locale);
+            return PL_ERR;
+        }
+        if (!by_locale) by_locale = json_object();
+        json_object_set_new(by_locale, o->cols[i].locale ? o->cols[i].locale : "*", list);
+    }
+    *out = by_locale;
+    return PL_OK;
 }
 
 /* --- options ----------------------------------------------------------------------- */
@@ -861,8 +931,70 @@ static int add_titles(json_t *options, const char *name, const char *text, const
     return PL_OK;
 }
 
+/* The choice of `choices` whose value is `value` (borrowed), or NULL. */
+static json_t *choice_named(json_t *choices, const char *value) {
+    size_t i;
+    json_t *c;
+    json_array_foreach(choices, i, c) if (strcmp(json_string_value(json_object_get(c, "value")), value) == 0) return c;
+    return NULL;
+}
+
+/* `value = alias | alias; value = alias` of option `name` in `locale`
+ * (NULL: every locale, "*") into the choices' "aliases". */
+static int add_choice_aliases(json_t *options, const char *name, const char *text, const char *locale,
+                              const spot *at, char **err) {
+    json_t *choices = choices_of(json_object_get(options, name));
+    if (!choices) return fail_at(at, err, "this product has no option '%s' to give aliases to", name);
+    int rc = PL_OK;
+    for (const char *p = text; *p && rc == PL_OK;) {
+        const char *semi = strchr(p, ';');
+        size_t n = semi ? (size_t)(semi - p) : strlen(p);
+        char *part = trimmed(p, n);
+        char *eq = strchr(part, '=');
+        char *value = eq ? trimmed(part, (size_t)(eq - part)) : NULL;
+        json_t *choice = value ? choice_named(choices, value) : NULL;
+        json_t *had = choice ? json_object_get(choice, "aliases") : NULL;
+        if (part[0] && (!eq || !value[0]))
+            rc = fail_at(at, err, "'%s': write value = alias | alias; value = alias, as in oat = oat milk | avena; "
+                         "soy = soja", part);
+        else if (part[0] && !choice)
+            rc = fail_at(at, err, "'%s' is not a choice of the option '%s'", value, name);
+        else if (part[0] && json_object_get(had, locale ? locale : "*"))
+            rc = fail_at(at, err, "the choice '%s' has its aliases twice in this cell", value);
+        else if (part[0]) {
+            char whose[120];
+            snprintf(whose, sizeof whose, "choice '%.64s': ", value);
+            json_t *list = alias_list(eq + 1, whose, at, err);
+            if (!list) rc = PL_ERR;
+            else {
+                if (!had) json_object_set_new(choice, "aliases", had = json_object());
+                json_object_set_new(had, locale ? locale : "*", list);
+            }
+        }
+        free(part);
+        free(value);
+        p += n + (semi ? 1 : 0);
+    }
+    return rc;
+}
+
+/* The aliases of the row's option_aliases columns, once every option is
+ * read (an option of the options column has them too). */
+static int row_choice_aliases(const pl_csv_origin *o, const record *rec, const char *currency, json_t *options,
+                              char **err) {
+    for (size_t i = 0; i < o->ncols; i++) {
+        const column *col = &o->cols[i];
+        const char *text = cell(rec, i);
+        spot at = {o, rec->line, i, currency};
+        if (col->kind != COL_OPTION_ALIASES || !text[0]) continue;
+        if (add_choice_aliases(options, col->option, text, col->locale, &at, err) != PL_OK) return PL_ERR;
+    }
+    return PL_OK;
+}
+
 /* The row's options object, or NULL in *out when it has none. Plain columns
- * first, titles in other languages after, whatever the column order. */
+ * first, titles in other languages after, whatever the column order; the
+ * choices' aliases last. */
 static int row_options(const pl_csv_origin *o, const record *rec, const char *currency, json_t **out, char **err) {
     json_t *options = json_object();
     int rc = PL_OK;
@@ -880,6 +1012,7 @@ static int row_options(const pl_csv_origin *o, const record *rec, const char *cu
                 rc = add_option(options, col->option, text, &at, err);
         }
     }
+    if (rc == PL_OK) rc = row_choice_aliases(o, rec, currency, options, err);
     if (rc != PL_OK || json_object_size(options) == 0) {
         json_decref(options);
         options = NULL;
@@ -960,9 +1093,11 @@ static json_t *row_product(const pl_csv_origin *o, const record *rec, char **err
     const char *currency = cell_of(o, rec, COL_CURRENCY);
     json_t *price = NULL;
     if (row_price(o, rec, currency, &price, err) != PL_OK) return NULL;
-    json_t *options = NULL;
-    if (row_options(o, rec, o->major ? currency : NULL, &options, err) != PL_OK) {
+    json_t *options = NULL, *aliases = NULL;
+    if (row_options(o, rec, o->major ? currency : NULL, &options, err) != PL_OK ||
+        row_aliases(o, rec, &aliases, err) != PL_OK) {
         json_decref(price);
+        json_decref(options);
         return NULL;
     }
     json_t *p = json_pack("{s:s}", "sku", cell_of(o, rec, COL_SKU));
@@ -972,6 +1107,7 @@ static json_t *row_product(const pl_csv_origin *o, const record *rec, char **err
     set_if(p, "price", price);
     set_if(p, "currency", currency[0] ? json_string(currency) : NULL);
     set_if(p, "tags", tag_list(cell_of(o, rec, COL_TAGS)));
+    set_if(p, "aliases", aliases);
     set_if(p, "stock", stock[0] ? number_or_text(stock) : NULL);
     set_if(p, "image", image[0] ? json_string(image) : NULL);
     set_if(p, "options", options);

@@ -472,6 +472,22 @@ static int native_dir(lua_State *L) {
     return 1;
 }
 
+/* native.understand(text, locale) -> what c:understand makes of the text
+ * (engine.understand: skus for products), or raises why not */
+static int native_understand(lua_State *L) {
+    json_t *arg = json_pack("{s:s}", "text", luaL_checkstring(L, 1));
+    if (!lua_isnoneornil(L, 2)) json_object_set_new(arg, "locale", json_string(luaL_checkstring(L, 2)));
+    char *err = NULL;
+    json_t *got = pl_bot_ask_engine_whole(pl_app_bot(app_of(L), 0), "understand", arg, &err);
+    json_decref(arg);
+    if (!got) {
+        lua_pushstring(L, err ? err : "understand failed");
+        free(err);
+        return lua_error(L);
+    }
+    return pl_json_push_owned(L, got);
+}
+
 /* native.bot() -> name, load error or nil */
 static int native_bot(lua_State *L) {
     pl_bot *bot = pl_app_bot(app_of(L), 0);
@@ -548,6 +564,7 @@ static int open_native(lua_State *L) {
                                    {"advance", native_advance},
                                    {"errors", native_errors},
                                    {"bot", native_bot},
+                                   {"understand", native_understand},
                                    {"dir", native_dir},
                                    {"reset", native_reset},
                                    {"now", native_now},

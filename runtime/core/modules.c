@@ -12,6 +12,7 @@
 #include "base/money.h"
 #include "base/text.h"
 #include "sandbox/json_lua.h"
+#include "sandbox/lexicon_lua.h"
 #include "sandbox/vm.h"
 
 static const char catalog_key = 'c';
@@ -524,7 +525,8 @@ static void preload(lua_State *L, const luaL_Reg *modules, size_t n) {
 void pl_modules_register(lua_State *L) {
     static const luaL_Reg c_modules[] = {{"json", pl_json_open},     {"log", open_log},
                                          {"parley.text", open_text}, {"parley.money", open_money},
-                                         {"parley.catalog", open_catalog}};
+                                         {"parley.catalog", open_catalog},
+                                         {"parley.lexicon", pl_lexicon_lua_open}};
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
     preload(L, c_modules, sizeof c_modules / sizeof c_modules[0]);
     preload(L, added, nadded);

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "catalog/aliases.h"
 #include "catalog/catalog.h"
 #include "check.h"
 
@@ -398,6 +399,154 @@ TEST(error_option_objects) {
 #undef OPT_PRODUCT
 }
 
+/* --- aliases ---------------------------------------------------------------------- */
+
+/* The product's field as compact JSON with sorted keys equals want. */
+static int field_json_is(const json_t *v, const char *want) {
+    char *got = v ? json_dumps(v, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+    int ok = got && strcmp(got, want) == 0;
+    if (!ok) printf("#   got %s, want %s\n", got ? got : "(none)", want);
+    free(got);
+    return ok;
+}
+
+static const json_t *choice_at(const json_t *p, const char *option, size_t i) {
+    const json_t *o = json_object_get(json_object_get(p, "options"), option);
+    return json_array_get(json_is_array(o) ? o : json_object_get(o, "choices"), i);
+}
+
+TEST(aliases_normalized) {
+    pl_catalog *c = parse("{\"currency\": \"EUR\", \"products\": [\n"
+                          " {\"sku\": \"cappuccino\", \"title\": \"Cappuccino\", \"price\": 350,\n"
+                          "  \"aliases\": [\"capu\", \"cappu\"]},\n"
+                          " {\"sku\": \"latte\", \"title\": \"Latte\", \"price\": 380,\n"
+                          "  \"aliases\": {\"*\": [\"milky coffee\"], \"es\": [\"café con leche\"], \"pt-BR\": [\"pingado\"],"
+                          "   \"es-419\": [\"cortado\"], \"ja\": [\"ラテ\"]},\n"
+                          "  \"options\": {\"milk\": [{\"value\": \"oat\", \"title\": \"Oat milk\", \"aliases\": [\"oatly\"]},\n"
+                          "                         {\"value\": \"soy\", \"aliases\": {\"es\": [\"soja\"]}},\n"
+                          "                         {\"value\": \"whole\"}],\n"
+                          "              \"extras\": {\"choices\": [{\"value\": \"shot\", \"aliases\": [\"extra shot\"]}],"
+                          "                          \"multiple\": true}}},\n"
+                          " {\"sku\": \"tea\", \"title\": \"Tea\", \"price\": 200, \"aliases\": []}\n"
+                          "]}");
+    CHECK(c != NULL);
+    if (!c) return;
+    const json_t *cappu = product(c, 0), *latte = product(c, 1), *tea = product(c, 2);
+    /* a list is every locale's: Lua always sees locale -> list */
+    CHECK(field_json_is(json_object_get(cappu, "aliases"), "{\"*\":[\"capu\",\"cappu\"]}"));
+    CHECK(field_json_is(json_object_get(latte, "aliases"),
+                        "{\"*\":[\"milky coffee\"],\"es\":[\"café con leche\"],\"es-419\":[\"cortado\"],"
+                        "\"ja\":[\"ラテ\"],\"pt-BR\":[\"pingado\"]}"));
+    CHECK(field_json_is(json_object_get(choice_at(latte, "milk", 0), "aliases"), "{\"*\":[\"oatly\"]}"));
+    CHECK(field_json_is(json_object_get(choice_at(latte, "milk", 1), "aliases"), "{\"es\":[\"soja\"]}"));
+    CHECK(json_object_get(choice_at(latte, "milk", 2), "aliases") == NULL);
+    CHECK(field_json_is(json_object_get(choice_at(latte, "extras", 0), "aliases"), "{\"*\":[\"extra shot\"]}"));
+    CHECK(field_json_is(json_object_get(tea, "aliases"), "{\"*\":[]}"));
+    pl_catalog_free(c);
+}
+
+/* A product with `aliases` (JSON text) on line 2: the message. */
+#define ALIASED(aliases) \
+    "{\"currency\": \"EUR\", \"products\": [\n{\"sku\": \"latte\", \"title\": \"Latte\", \"price\": 1, \"aliases\": " \
+    aliases "}]}"
+#define CHOICE_ALIASED(aliases)                                                                                  \
+    "{\"currency\": \"EUR\", \"products\": [\n{\"sku\": \"latte\", \"title\": \"Latte\", \"price\": 1, \"options\": " \
+    "{\"milk\": [{\"value\": \"whole\"}, {\"value\": \"oat\", \"aliases\": " aliases "}]}}]}"
+
+/* ["a0", "a1", ...]: count aliases as JSON text into out (room for 2048). */
+static void json_list_of_aliases(char *out, int count) {
+    size_t n = (size_t)sprintf(out, "[");
+    for (int i = 0; i < count; i++) n += (size_t)sprintf(out + n, "%s\"a%d\"", i ? ", " : "", i);
+    sprintf(out + n, "]");
+}
+
+TEST(error_aliases) {
+    const char *at = "cat.json:2: product 1 (latte): ";
+    char many[2048], at_most[2048], long_one[256], longest[256];
+    json_list_of_aliases(many, 51);
+    json_list_of_aliases(at_most, 50);
+    /* 101 bytes, and 100 */
+    snprintf(long_one, sizeof long_one, "[\"%0101d\"]", 0);
+    snprintf(longest, sizeof longest, "[\"%0100d\"]", 0);
+    char text[4096];
+#define WITH(fmt, arg) (snprintf(text, sizeof text, fmt, arg), text)
+    CHECK(error_is(ALIASED("\"capu\""), at, "aliases must be a list of strings (for every locale) or an object"));
+    CHECK(error_is(ALIASED("5"), at, "aliases must be a list of strings"));
+    CHECK(error_is(ALIASED("[\"capu\", \"\"]"), at, "aliases[1] must be a non-empty string"));
+    CHECK(error_is(ALIASED("[\"  \"]"), at, "aliases[0] must be a non-empty string"));
+    CHECK(error_is(ALIASED("[7]"), at, "aliases[0] must be a non-empty string"));
+    CHECK(error_is(ALIASED("{\"es\": [\"a\", \"b\", \"\"]}"), at, "aliases.es[2] must be a non-empty string"));
+    CHECK(error_is(ALIASED("{\"*\": [\"a\", null]}"), at, "aliases[\"*\"][1] must be a non-empty string"));
+    CHECK(error_is(ALIASED("{\"es\": \"café\"}"), at, "aliases.es must be a list of strings"));
+    CHECK(error_is(ALIASED("[\"!!!\"]"), at, "aliases[0] has no letter or digit a shopper could type"));
+    CHECK(error_is(WITH(ALIASED("%s"), long_one), at, "aliases[0] is 101 bytes long; an alias has at most 100"));
+    CHECK(error_is(WITH(ALIASED("{\"es\": %s}"), many), at, "aliases.es has 51 aliases; a locale has at most 50"));
+    const char *bad_locales[] = {"spanish", "ES", "pt_BR", "pt-br", "e", "", "es-", "*es"};
+    for (size_t i = 0; i < sizeof bad_locales / sizeof bad_locales[0]; i++) {
+        char reason[96];
+        snprintf(reason, sizeof reason, "aliases: '%s' is not a locale code such as es or pt-BR", bad_locales[i]);
+        CHECK(error_is(WITH(ALIASED("{\"%s\": [\"x\"]}"), bad_locales[i]), at, reason));
+    }
+    /* the limits themselves are fine */
+    pl_catalog *c = parse(WITH(ALIASED("%s"), longest));
+    CHECK(c != NULL);
+    pl_catalog_free(c);
+    c = parse(WITH(ALIASED("{\"es\": %s}"), at_most));
+    CHECK(c != NULL);
+    pl_catalog_free(c);
+    /* a choice's: the option and the choice are named */
+    const char *choice = "cat.json:2: product 1 (latte): option 'milk': choice 'oat': ";
+    CHECK(error_is(CHOICE_ALIASED("{\"es\": [\"avena\", \"\"]}"), choice, "aliases.es[1] must be a non-empty string"));
+    CHECK(error_is(CHOICE_ALIASED("\"avena\""), choice, "aliases must be a list of strings"));
+    CHECK(error_is(CHOICE_ALIASED("{\"Spanish\": [\"avena\"]}"), choice, "'Spanish' is not a locale code"));
+    CHECK(error_is(WITH(CHOICE_ALIASED("%s"), many), choice, "aliases has 51 aliases; a locale has at most 50"));
+    CHECK(error_is("{\"currency\": \"EUR\", \"products\": [\n{\"sku\": \"a\", \"title\": \"A\", \"price\": 1},\n"
+                   "{\"sku\": \"b\", \"title\": \"B\", \"price\": 1, \"options\": {\"t\": {\"choices\": "
+                   "[{\"value\": \"x\", \"aliases\": [\"\"]}], \"multiple\": true}}}]}",
+                   "cat.json:3: product 2 (b): option 't': choice 'x': ", "aliases[0] must be a non-empty string"));
+#undef WITH
+}
+
+TEST(alias_rules) {
+    char detail[80];
+    CHECK(pl_alias_problem("capu", 4, detail, sizeof detail) == NULL);
+    CHECK(pl_alias_problem("ラテ", strlen("ラテ"), detail, sizeof detail) == NULL);
+    CHECK_STR(pl_alias_problem("", 0, detail, sizeof detail), "must be a non-empty string");
+    CHECK_STR(pl_alias_problem("caf\xc3", 4, detail, sizeof detail), "is not UTF-8 text");
+    CHECK_STR(pl_alias_problem("a\0b", 3, detail, sizeof detail), "is not UTF-8 text");
+    CHECK_STR(pl_alias_problem("- -", 3, detail, sizeof detail), "has no letter or digit a shopper could type");
+    CHECK(pl_alias_locale_valid("*") && pl_alias_locale_valid("en") && pl_alias_locale_valid("fil") &&
+          pl_alias_locale_valid("pt-BR") && pl_alias_locale_valid("es-419"));
+    CHECK(!pl_alias_locale_valid("") && !pl_alias_locale_valid("**") && !pl_alias_locale_valid("english") &&
+          !pl_alias_locale_valid("es-4190") && !pl_alias_locale_valid("pt-B"));
+}
+
+TEST(search_by_alias) {
+    pl_catalog *c = parse("{\"currency\": \"EUR\", \"products\": [\n"
+                          " {\"sku\": \"cappuccino\", \"title\": \"Cappuccino\", \"price\": 350, \"aliases\": [\"capu\"]},\n"
+                          " {\"sku\": \"latte\", \"title\": \"Latte\", \"price\": 380,\n"
+                          "  \"aliases\": {\"es\": [\"café con leche\"], \"ja\": [\"ミルクコーヒー\"]},\n"
+                          "  \"options\": {\"milk\": [{\"value\": \"oat\", \"aliases\": [\"avena\"]}]}},\n"
+                          " {\"sku\": \"flat_white\", \"title\": \"Flat white\", \"price\": 390, \"tags\": [\"capu\"]}\n"
+                          "]}");
+    if (!c) return;
+    pl_catalog_hit hits[4];
+    /* an alias names its product as its title does */
+    size_t n = pl_catalog_search(c, "two capu please", hits, 4);
+    CHECK(n >= 1 && strcmp(hits[0].sku, "cappuccino") == 0 && hits[0].named);
+    /* (a tag with the same word only finds, it does not name) */
+    int flat = position_of(hits, n, "flat_white");
+    CHECK(flat > 0 && !hits[flat].named);
+    /* in any locale, folded like a title */
+    n = pl_catalog_search(c, "un CAFE con leche por favor", hits, 4);
+    CHECK(n >= 1 && strcmp(hits[0].sku, "latte") == 0 && hits[0].named);
+    n = pl_catalog_search(c, "ミルクコーヒーをください", hits, 4);
+    CHECK(n == 1 && strcmp(hits[0].sku, "latte") == 0 && hits[0].named);
+    /* a choice's aliases do not find the product */
+    CHECK(pl_catalog_search(c, "avena", hits, 4) == 0);
+    pl_catalog_free(c);
+}
+
 /* --- CSV ------------------------------------------------------------------------ */
 
 static pl_catalog *parse_as(const char *text, const char *name) {
@@ -708,6 +857,81 @@ TEST(csv_major_price_errors) {
                        "written with no thousands separator: 1000, not 1,000"));
 }
 
+TEST(csv_aliases) {
+    /* product aliases like tags; a choice's in option_aliases columns, also
+     * for an option of the options column; languages beside "*" */
+    const char *csv =
+        "sku,title,price,currency,aliases,aliases:es,option:milk,options,option_aliases:milk,"
+        "option_aliases:milk:es,option_aliases:size:pt-BR\n"
+        "latte,Latte,380,EUR,milky coffee | latté,café con leche,whole | oat = Oat milk +40 | soy,"
+        "size: small | large +90,oat = oat milk | oatly; soy = soya,oat = avena; soy = soja,large = grande\n"
+        "capu,Cappuccino,350,EUR,capu||cappu,,,,,,\n"
+        "tea,Tea,200,EUR,,té,,,,,\n";
+    const char *json =
+        "[{\"sku\": \"latte\", \"title\": \"Latte\", \"price\": 380, \"currency\": \"EUR\",\n"
+        "  \"aliases\": {\"*\": [\"milky coffee\", \"latté\"], \"es\": [\"café con leche\"]},\n"
+        "  \"options\": {\"milk\": [{\"value\": \"whole\", \"price\": 0},\n"
+        "    {\"value\": \"oat\", \"title\": \"Oat milk\", \"price\": 40,\n"
+        "     \"aliases\": {\"*\": [\"oat milk\", \"oatly\"], \"es\": [\"avena\"]}},\n"
+        "    {\"value\": \"soy\", \"price\": 0, \"aliases\": {\"*\": [\"soya\"], \"es\": [\"soja\"]}}],\n"
+        "   \"size\": [{\"value\": \"small\", \"price\": 0},\n"
+        "    {\"value\": \"large\", \"price\": 90, \"aliases\": {\"pt-BR\": [\"grande\"]}}]}},\n"
+        " {\"sku\": \"capu\", \"title\": \"Cappuccino\", \"price\": 350, \"currency\": \"EUR\",\n"
+        "  \"aliases\": [\"capu\", \"cappu\"]},\n"
+        " {\"sku\": \"tea\", \"title\": \"Tea\", \"price\": 200, \"currency\": \"EUR\", \"aliases\": {\"es\": [\"té\"]}}]";
+    CHECK(same_products(csv, json));
+    /* found by them, as from JSON */
+    pl_catalog *c = parse_as(csv, "catalog.csv");
+    if (!c) return;
+    pl_catalog_hit hits[4];
+    size_t n = pl_catalog_search(c, "un cafe con leche", hits, 4);
+    CHECK(n >= 1 && strcmp(hits[0].sku, "latte") == 0 && hits[0].named);
+    n = pl_catalog_search(c, "cappu", hits, 4);
+    CHECK(n == 1 && strcmp(hits[0].sku, "capu") == 0 && hits[0].named);
+    CHECK(pl_catalog_search(c, "avena", hits, 4) == 0);
+    pl_catalog_free(c);
+}
+
+TEST(csv_alias_errors) {
+    char text[4096], long_alias[128], many[512];
+    snprintf(long_alias, sizeof long_alias, "%0101d", 0);
+    size_t m = 0;
+    for (int i = 0; i < 51; i++) m += (size_t)snprintf(many + m, sizeof many - m, "%sa%d", i ? " | " : "", i);
+    const char *head = "sku,title,price,currency,aliases,option:milk,option_aliases:milk\n";
+#define ROW(fmt, ...) (snprintf(text, sizeof text, "%s" fmt "\n", head, __VA_ARGS__), text)
+    CHECK(csv_error_is(ROW("latte,Latte,1,EUR,capu | %s,,", "!?"), "catalog.csv:2: column E (aliases):",
+                       "alias '!?' has no letter or digit a shopper could type"));
+    CHECK(csv_error_is(ROW("latte,Latte,1,EUR,%s,,", long_alias), "catalog.csv:2: column E (aliases):",
+                       "alias '0000000000000000000000000000000000000000...' is 101 bytes long; an alias has at most 100"));
+    CHECK(csv_error_is(ROW("latte,Latte,1,EUR,\"%s\",,", many), "catalog.csv:2: column E (aliases):",
+                       "51 aliases; there are at most 50 in a language"));
+    CHECK(csv_error_is(ROW("latte,Latte,1,EUR,,whole | oat,oat = %s", "avena | ..."),
+                       "catalog.csv:2: column G (option_aliases:milk):", "choice 'oat': alias '...' has no letter"));
+    CHECK(csv_error_is(ROW("latte,Latte,1,EUR,,,oat = %s", "avena"), "catalog.csv:2: column G (option_aliases:milk):",
+                       "this product has no option 'milk' to give aliases to"));
+    CHECK(csv_error_is(ROW("latte,Latte,1,EUR,,whole | oat,%s = avena", "rice"),
+                       "catalog.csv:2: column G (option_aliases:milk):", "'rice' is not a choice of the option 'milk'"));
+    CHECK(csv_error_is(ROW("latte,Latte,1,EUR,,whole | oat,%s", "avena"),
+                       "catalog.csv:2: column G (option_aliases:milk):",
+                       "'avena': write value = alias | alias; value = alias, as in oat = oat milk | avena"));
+    CHECK(csv_error_is(ROW("latte,Latte,1,EUR,,whole | oat,%s", "= avena"),
+                       "catalog.csv:2: column G (option_aliases:milk):", "write value = alias"));
+    CHECK(csv_error_is(ROW("latte,Latte,1,EUR,,whole | oat,\"%s\"", "oat = avena; oat = oatly"),
+                       "catalog.csv:2: column G (option_aliases:milk):", "the choice 'oat' has its aliases twice"));
+#undef ROW
+    /* the header: a locale code, and once each */
+    CHECK(csv_error_is("sku,title,price,currency,aliases:Spanish\n", "catalog.csv:1: column E (aliases:Spanish):",
+                       "'Spanish' is not a locale code such as es or pt-BR"));
+    CHECK(csv_error_is("sku,title,price,currency,option_aliases:milk:pt_BR\n",
+                       "catalog.csv:1: column E (option_aliases:milk:pt_BR):", "'pt_BR' is not a locale code"));
+    CHECK(csv_error_is("sku,title,price,currency,option_aliases:\n", "catalog.csv:1: column E (option_aliases:):",
+                       "write option_aliases:<name> or option_aliases:<name>:<locale>"));
+    CHECK(csv_error_is("sku,title,price,currency,aliases:es,aliases:es\n", "catalog.csv:1: column F (aliases:es):",
+                       "this column is already column E"));
+    CHECK(csv_error_is("sku,title,price,currency,option_aliases:milk,option_aliases:milk\n",
+                       "catalog.csv:1: column F (option_aliases:milk):", "this column is already column E"));
+}
+
 TEST(csv_load_by_file_name) {
     char path[] = "/tmp/parley-test-catalog-XXXXXX";
     int fd = mkstemp(path);
@@ -771,6 +995,10 @@ int main(void) {
     RUN(search_ties_keep_catalog_order);
     RUN(parse_option_objects);
     RUN(error_option_objects);
+    RUN(aliases_normalized);
+    RUN(error_aliases);
+    RUN(alias_rules);
+    RUN(search_by_alias);
     RUN(csv_every_column);
     RUN(csv_quoting);
     RUN(csv_localized_titles);
@@ -778,6 +1006,8 @@ int main(void) {
     RUN(csv_errors_name_line_and_column);
     RUN(csv_major_prices);
     RUN(csv_major_price_errors);
+    RUN(csv_aliases);
+    RUN(csv_alias_errors);
     RUN(csv_load_by_file_name);
     RUN(csv_search_in_two_locales);
     return check_done();

@@ -9,6 +9,7 @@ local commerce = require "parley.commerce"
 local cart = require "parley.cart"
 local util = require "parley.util"
 local analytics = require "parley.analytics"
+local understand = require "parley.understand"
 
 local conversation = {}
 local C = {}
@@ -329,6 +330,25 @@ function C:recommend(opts)
   end
   self.recommended[memo_key] = ranked
   return ranked
+end
+
+-- c:understand([text]) -> what the words (the message's text when not
+-- given) say in the bot's own terms: the router's intent, the products
+-- with quantities and options, yes/no, a choice number, a discount code
+-- (see docs/understanding.md). Asks the bot's language model, when it has
+-- one, only where the parser is not confident; validates what it says.
+function C:understand(words)
+  if words == nil then words = self.msg and self.msg.text end
+  if words ~= nil and type(words) ~= "string" then
+    error("c:understand: the text to understand must be a string", 2)
+  end
+  local bot = self.bot
+  local result = understand.parse(bot, self.catalog, words or "", self.locale, bot.intent_by_phrase)
+  if not result.confident and words and words ~= "" and understand.llm then
+    local better = understand.llm(self, words, result)
+    if better then result = better end
+  end
+  return result
 end
 
 -- c:set_locale("ja") switches the shopper's language (one of the bot's).

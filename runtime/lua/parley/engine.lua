@@ -14,6 +14,7 @@ local analytics = require "parley.analytics"
 local tone = require "parley.tone"
 local rules = require "parley.rules"
 local products = require "parley.products"
+local understand = require "parley.understand"
 local log = require "log"
 
 local engine = {}
@@ -33,6 +34,8 @@ engine.counted = counted
 local locale_set -- bot.locale_set, once configured
 
 local function fail(where, msg) error(where .. ": " .. msg, 0) end
+
+local intent_by_phrase -- (below: the router's phrases matched)
 
 local line_of = util.line_of
 
@@ -110,7 +113,29 @@ local function check_router(def, where, source)
     for locale, list in pairs(match) do
       if type(locale) == "string" then add(locale, list) end
     end
-    intents[#intents + 1] = { name = name, phrases = phrases, run = intent.run }
+    -- examples: sentences matched like c:understand matches words (typos
+    -- forgiven), over a threshold of likeness
+    local examples = phrases
+    phrases = {}
+    local ex = intent.examples
+    if ex ~= nil then
+      if type(ex) ~= "table" then fail(at, string.format("intent '%s': examples lists sentences (by locale or for all)", name)) end
+      if #ex > 0 then add(nil, ex) end
+      for locale, list in pairs(ex) do
+        if type(locale) == "string" then add(locale, list) end
+      end
+    end
+    examples, phrases = phrases, examples
+    local threshold = intent.threshold
+    if threshold ~= nil and (type(threshold) ~= "number" or threshold <= 0 or threshold > 1) then
+      fail(at, string.format("intent '%s': threshold is a number above 0 and at most 1 (default 0.75)", name))
+    end
+    for field in pairs(intent) do
+      if field ~= "match" and field ~= "examples" and field ~= "threshold" and field ~= "run" then
+        fail(at, string.format("intent '%s' has an unknown field '%s' (an intent has match, examples, threshold and run)", name, tostring(field)))
+      end
+    end
+    intents[#intents + 1] = { name = name, phrases = phrases, examples = examples, threshold = threshold, run = intent.run }
   end
   table.sort(intents, function(a, b) return a.name < b.name end)
   return intents
@@ -164,6 +189,11 @@ function engine.finish()
     bot.phrases[locale], bot.phrase_texts[locale] = list, texts
   end
   bot.has_intents = bot.intents[1] ~= nil
+  bot.has_examples = false
+  for _, intent in ipairs(bot.intents) do
+    if intent.examples[1] then bot.has_examples = true end
+  end
+  bot.intent_by_phrase = intent_by_phrase
   -- the intent a tapped "intent:<name>" payload names
   bot.intent_payloads = {}
   for _, intent in ipairs(bot.intents) do
@@ -193,6 +223,17 @@ end
 -- matched, and each product's option names and values.
 function engine.facts()
   return require("parley.facts").of(bot)
+end
+
+-- understand({text =, locale =}) -> what c:understand makes of the text in
+-- that locale (the parser's answer; a language model is asked only inside
+-- a turn), as JSON: skus instead of products. For `parley understand` and
+-- testing.understand.
+function engine.understand(arg)
+  local locale = arg and arg.locale or bot.locales[1]
+  if not bot.locale_set[locale] then error("understand: '" .. tostring(locale) .. "' is not one of this bot's locales", 0) end
+  local r = understand.parse(bot, bot.catalog:view(locale), arg and arg.text or "", locale, bot.intent_by_phrase)
+  return understand.plain(r)
 end
 
 -- totals(cart) -> {subtotal, discount, total, currency, code} of a stored cart.
@@ -401,6 +442,15 @@ local function resolve_choice(msg, offered, typed)
   end
 end
 
+-- The intent one of whose phrases the folded text holds (the first, in
+-- intent name order), or nil.
+intent_by_phrase = function(locale, typed)
+  local texts = bot.phrase_texts[locale]
+  if not texts or texts[1] == nil then return nil end
+  local i = internal.first_phrase(typed, texts) -- text.has_phrase over the list, in one call
+  return i and bot.phrases[locale][i].intent
+end
+
 -- The router's intent the message names, or nil, for a bot that has a
 -- router and a step that lets it in. typed is the text folded, false when
 -- it is not folded yet (it is only when a phrase is compared).
@@ -409,11 +459,10 @@ local function match_intent(s, msg, typed)
   if payload ~= nil and type(payload) == "string" then return bot.intent_payloads[payload] end
   local locale = s.locale
   local texts = bot.phrase_texts[locale]
-  if not texts or texts[1] == nil then return nil end
+  if not bot.has_examples and (not texts or texts[1] == nil) then return nil end
   if typed == false then typed = type(msg.text) == "string" and text.fold(msg.text) or nil end
   if not typed then return nil end
-  local i = internal.first_phrase(typed, texts) -- text.has_phrase over the list, in one call
-  return i and bot.phrases[locale][i].intent
+  return intent_by_phrase(locale, typed) or (bot.has_examples and understand.intent_by_examples(bot, locale, typed)) or nil
 end
 
 -- The message goes to the step waiting for it (step: the top frame's, when

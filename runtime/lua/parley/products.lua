@@ -1,6 +1,7 @@
 -- parley.products: the bot's catalog as flows see it. Products come from the
 -- C catalog (parley.catalog); each locale gets its own read-only view in
--- which title, description and option titles are already in that language.
+-- which title, description and option titles are already in that language,
+-- and aliases (p.aliases, choice.aliases) are the ones of that language.
 -- p.stock / p.in_stock and choice.stock / choice.in_stock are live: they
 -- come from the bot's stock (what paid orders left) each time they are read.
 local native = require "parley.catalog"
@@ -82,6 +83,25 @@ local function localize(v, locale, default)
   return v[keys[1]]
 end
 
+-- The aliases a shopper of `locale` may use (the catalog holds them as
+-- locale -> list, "*" for every locale): the locale's own, its language's
+-- ("es" for "es-419"), then every locale's, each once, in that order. A
+-- new list, empty when there are none.
+local function aliases_for(by_locale, locale)
+  local out, seen = {}, {}
+  if type(by_locale) ~= "table" then return out end
+  local lang = locale:match("^(%a+)")
+  for _, key in ipairs({ locale, lang, "*" }) do
+    for _, alias in ipairs(by_locale[key] or {}) do
+      if not seen[alias] then
+        seen[alias] = true
+        out[#out + 1] = alias
+      end
+    end
+  end
+  return out
+end
+
 -- An option as flows see it: the list of its choices, for ipairs, with
 -- the option's multiple, max and required as fields of the list.
 local function localize_option(raw, sku, name, locale, default)
@@ -91,6 +111,7 @@ local function localize_option(raw, sku, name, locale, default)
     local c = setmetatable({
       value = choice.value,
       title = localize(choice.title, locale, default) or choice.value,
+      aliases = aliases_for(choice.aliases, locale),
       price = choice.price or 0,
     }, Choice)
     if choice.stock ~= nil then tracked[c] = { key = sku .. "/" .. name .. "=" .. choice.value, count = choice.stock } end
@@ -108,6 +129,7 @@ local function localize_product(raw, position, locale, default)
     currency = raw.currency,
     image = raw.image,
     tags = raw.tags or {},
+    aliases = aliases_for(raw.aliases, locale),
     tagset = {},
     position = position,
   }, product_metatable(raw.sku, raw.stock))

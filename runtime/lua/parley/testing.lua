@@ -130,6 +130,12 @@ function testing.conversation(opts)
   return chat
 end
 
+-- What c:understand makes of the text in a locale (the bot's first when
+-- not given): {intent, items = {{sku, qty, options, without}}, yes, number,
+-- code, rest, ...}, with skus where a flow gets products. The parser's
+-- answer: a language model is asked only inside a turn.
+function testing.understand(words, locale) return native.understand(words, locale) end
+
 -- The bot's name, and its load error (nil when its scripts loaded).
 function testing.bot() return native.bot() end
 

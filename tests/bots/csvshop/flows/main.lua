@@ -1,6 +1,6 @@
 -- The CSV shop fixture: one step that takes commands, so that specs can
 -- drive the catalog (read from catalog.csv), the cart and the live stock:
---   find <words> | named <words> | all [all] | tag <tag> | show <sku> | cart | pay
+--   find <words> | named <words> | all [all] | tag <tag> | show <sku> | aliases <sku> | cart | pay
 --   add <sku> [option=value[+value...] ...] [qty] | qty <sku> <n> | drop <line>... | clear
 local function skus(list)
   local out = {}
@@ -82,6 +82,22 @@ function commands.named(c, arg)
     stocked and stocked.sku or "-"))
 end
 function commands.show(c, arg) c:say_text(show(c.catalog:get(arg))) end
+-- "latte: caffè latte,milchkaffee | milk.oat: oat milk,oatly | ..."
+function commands.aliases(c, arg)
+  local p = c.catalog:get(arg)
+  local parts = { p.sku .. ": " .. table.concat(p.aliases, ",") }
+  local names = {}
+  for name in pairs(p.options or {}) do names[#names + 1] = name end
+  table.sort(names)
+  for _, name in ipairs(names) do
+    for _, choice in ipairs(p.options[name]) do
+      if #choice.aliases > 0 then
+        parts[#parts + 1] = name .. "." .. choice.value .. ": " .. table.concat(choice.aliases, ",")
+      end
+    end
+  end
+  c:say_text(table.concat(parts, " | "))
+end
 function commands.cart(c) say_cart(c) end
 function commands.clear(c) c.cart:clear() end
 function commands.choices(c) c:say("menu", nil, { choices = c:product_choices(c.catalog:all()) }) end

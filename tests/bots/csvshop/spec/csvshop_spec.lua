@@ -89,6 +89,32 @@ describe("search over a CSV catalog", function()
   end)
 end)
 
+describe("aliases in a CSV catalog", function()
+  it("gives each view its locale's aliases and every locale's, each once, on products and choices", function()
+    local chat = shop()
+    chat:send "aliases latte"
+    assert.equal("latte: caffè latte,milchkaffee | milk.oat: oat milk,oatly | milk.soy: soya", chat:text())
+    chat:send "aliases cafe"
+    assert.equal("cafe: ", chat:text())
+    local ja = shop { locale = "ja" }
+    ja:send "aliases latte"
+    assert.equal("latte: ラッテ,caffè latte,milchkaffee | milk.oat: オーツ,oat milk,oatly | milk.soy: soya",
+      ja:text())
+  end)
+
+  it("finds and names a product by an alias in any locale, not by a choice's", function()
+    local chat = shop()
+    chat:send "find a milchkaffee please"
+    assert.equal("found: latte", chat:text())
+    chat:send "named CAFFE LATTE"
+    assert.equal("named: latte in=true, in stock: latte", chat:text())
+    chat:send "named ラッテをください"
+    assert.equal("named: latte in=true, in stock: latte", chat:text())
+    chat:send "find oatly"
+    assert.equal("found: ", chat:text())
+  end)
+end)
+
 describe("options in the cart", function()
   it("adds each chosen option's price change to the unit price", function()
     local chat = shop()
