@@ -560,7 +560,7 @@ static int understand_text(bot_state *b, const json_t *locales, const understand
             json_object_set_new(parse, "us_per_call", json_real((double)(int64_t)(us * 10 + 0.5) / 10));
         }
     }
-    json_dumpf(parse, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+    json_dumpf(parse, stdout, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(4));
     putchar('\n');
     json_decref(parse);
     return rc;

@@ -95,7 +95,7 @@ def main(tap):
         assert rc == 0 and lines[0] == "1..5", out
         assert lines[1] == "ok 1 - %s: 2 lattes" % path, out
         assert lines[3] == "ok 3 - %s: a croissant (missed: items; within the file's thresholds)" % path, out
-        assert lines[5].startswith("ok 5 - %s: exact 50.0% (2/4);" % path), out
+        assert lines[5].startswith("ok 5 - %s: exact 50.0%% (2/4);" % path), out
         assert '# miss 3: "a croissant" (items)' in out, out
         rc, out, _ = understand(ROOT, "--corpus", path, "--tap")
         lines = [l for l in out.splitlines() if not l.startswith("#")]
