@@ -85,7 +85,7 @@ end
 -- The bot's world as the schema and the checks see it: products by sku,
 -- every option name with its values (and whether any product lets several
 -- be chosen), intents by name, codes by their upper case.
-local function known_of(world)
+function llm.known(world)
   local known = { products = {}, skus = {}, options = {}, option_names = {}, intents = {}, intent_names = {},
                   codes = {} }
   for _, p in ipairs(world.view:all({ all = true })) do
@@ -393,7 +393,7 @@ local known_by_version = {} -- catalog version .. locale -> known (the catalog o
 local function known_for(world)
   local key = tostring(world.catalog_version or "") .. "\0" .. tostring(world.locale or "")
   if world.catalog_version ~= nil and known_by_version[key] then return known_by_version[key] end
-  local known = known_of(world)
+  local known = llm.known(world)
   if world.catalog_version ~= nil then known_by_version[key] = known end
   return known
 end
