@@ -195,6 +195,7 @@ end
 
 -- The body of the chat-completions request for the (redacted) text.
 function llm.request(s, world, known, said)
+  known.schema = known.schema or llm.schema(known)
   return {
     model = s.model,
     temperature = 0,
@@ -203,7 +204,7 @@ function llm.request(s, world, known, said)
       { role = "user", content = said },
     }),
     tools = json.array({ { type = "function", ["function"] = {
-      name = TOOL, description = "Record what the shopper's message says", parameters = llm.schema(known) } } }),
+      name = TOOL, description = "Record what the shopper's message says", parameters = known.schema } } }),
     tool_choice = { type = "function", ["function"] = { name = TOOL } },
   }
 end
@@ -331,9 +332,9 @@ local function arguments_of(body)
   if type(decoded) == "table" then return decoded end
 end
 
--- The contract's result of a plain answer: products from the view (their
--- prices are the catalog's), the parser's sure parts where the model said
--- nothing of them.
+-- The contract's result of a plain answer (copied: a flow may change what
+-- it gets, never the cache): products from the view (their prices are the
+-- catalog's), the parser's sure parts where the model said nothing of them.
 local function result_of(plain, view, parsed)
   local r = { rest = "", confidence = {}, confident = true, source = "llm" }
   if plain.items then
@@ -341,8 +342,13 @@ local function result_of(plain, view, parsed)
     for _, item in ipairs(plain.items) do
       local options = {}
       for k, v in pairs(item.options) do options[k] = type(v) == "table" and { table.unpack(v) } or v end
+      local without
+      for k, v in pairs(item.without or {}) do
+        without = without or {}
+        without[k] = type(v) == "table" and { table.unpack(v) } or v
+      end
       r.items[#r.items + 1] = { product = view:get(item.sku), sku = item.sku, qty = item.qty, options = options,
-                                without = item.without, confidence = CONFIDENCE }
+                                without = without, confidence = CONFIDENCE }
     end
     r.confidence.items = CONFIDENCE
   end
@@ -422,7 +428,7 @@ function llm.ask(said, parsed, world)
     error("understand_llm.ask(text, parsed, world): world.view must be the catalog view", 2)
   end
   local sent = llm.redact(said, s.redact)
-  local folded = (text.fold(sent) or sent):gsub("%s+", " ")
+  local folded = (text.fold(sent) or sent):gsub("%s+", " "):match("^ ?(.-) ?$")
   local key = table.concat({ tostring(world.bot or ""), tostring(world.catalog_version or ""),
                              tostring(world.locale or ""), folded }, "\0")
   local known = known_for(world)
