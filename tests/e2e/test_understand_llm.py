@@ -240,14 +240,17 @@ def main(tap):
                           metric(before, "parley_llm_cache_hits_total", bot=BOT), 1)
         check.assertEqual(shop.results(before, after), {"ok": 1})
 
+    # The rate and the budget are the bot's, not a shopper's nor a thread's
+    # (with PARLEY_THREADS=2 the shoppers' turns run on both threads).
     def rate(run):
         shop.new_day()
-        user = shop.shopper()
+        users = [shop.shopper() for _ in range(5)]
+        user = users[-1]
         word = nonce()
         fake.answer(word, {"items": [{"sku": "croissant"}]})
         before, asked, mark = scrape(srv), fake.count(), srv.mark()
         for i in range(4):
-            r = shop.understood(user, "%s %s" % (word, nonce()))
+            r = shop.understood(users[i], "%s %s" % (word, nonce()))
             check.assertEqual(r["source"], "llm", i)
         r = shop.understood(user, "%s %s" % (word, nonce()))
         check.assertEqual(r, {"source": "parser"})
@@ -260,13 +263,14 @@ def main(tap):
 
     def budget(run):
         shop.new_day()
-        user = shop.shopper()
+        users = [shop.shopper() for _ in range(3)]
+        user = users[0]
         word = nonce()
         fake.answer(word, {"items": [{"sku": "latte"}]})
         fake.tokens = 600
         try:
             before, asked = scrape(srv), fake.count()
-            sources = [shop.understood(user, "%s %s" % (word, nonce()))["source"] for _ in range(3)]
+            sources = [shop.understood(u, "%s %s" % (word, nonce()))["source"] for u in users]
         finally:
             fake.tokens = 10
         check.assertEqual(sources, ["llm", "llm", "parser"])
