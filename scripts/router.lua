@@ -20,7 +20,8 @@ return {
     },
     -- free wordings, typos forgiven: "how dose this wrok"
     examples = {
-      en = { "how do i order", "i need help", "i am confused", "what can i ask you" },
+      en = { "how do i order", "i need help", "i am confused", "what can i ask you", "what can you do",
+             "how does this work" },
       ja = { "どうすればいいですか", "使い方を教えて" },
     },
     run = function(c)
@@ -36,7 +37,7 @@ return {
       ja = { "キャンセル", "最初から", "やめる", "やり直し" },
     },
     examples = {
-      en = { "cancel my order", "forget it", "let's start again", "scrap that" },
+      en = { "cancel my order", "forget it", "let's start again", "scrap that", "start over" },
       ja = { "注文を取り消して", "なしにして" },
     },
     run = function(c)
@@ -53,8 +54,8 @@ return {
     },
     examples = {
       en = { "where is my order", "has my order shipped", "when will my order be ready", "is my order ready",
-             "status of my order" },
-      ja = { "注文はどうなっていますか", "注文の状況を教えて", "まだですか" },
+             "status of my order", "when will my order arrive" },
+      ja = { "注文はどうなっていますか", "注文の状況を教えて", "まだですか", "注文はいつ届きますか" },
     },
     run = function(c)
       local order = c:orders(1)[1]
@@ -76,7 +77,8 @@ return {
       ja = { "人と話したい", "スタッフ", "担当者" },
     },
     examples = {
-      en = { "can i talk to someone", "i want to speak to a human", "connect me to a person", "customer service" },
+      en = { "can i talk to someone", "can i talk to a human", "i want to speak to a human",
+             "i want to speak to a real person", "connect me to a person", "customer service" },
       ja = { "スタッフと話したい", "人間と話したい" },
     },
     run = function(c) return c:handoff("asked for a person") end,

@@ -269,8 +269,8 @@ int pl_lexicon_seal(pl_lexicon *lex) {
 /* --- matching -------------------------------------------------------------- */
 
 unsigned pl_lexicon_allowed(size_t n) {
-    if (n < 4) return 0;
-    return n < 8 ? 1 : 2;
+    if (n < 5) return 0;
+    return n < 9 ? 1 : 2;
 }
 
 static size_t decode(const char *s, size_t len, int32_t *out, size_t max) {
@@ -345,6 +345,21 @@ static int same_start(const char *a, size_t alen, const char *b, size_t blen) {
     return a0 == b1 && a1 == b0;
 }
 
+/* True when a and b (the same number of code points) differ only by two
+ * neighbours swapped: "waht" for "what" (the one typo a four-letter word
+ * is forgiven; "cosa" is not "coca"). */
+static int one_swap(const char *a, size_t alen, const char *b, size_t blen) {
+    int32_t x[8], y[8];
+    size_t n = decode(a, alen, x, 8), m = decode(b, blen, y, 8);
+    if (n != m) return 0;
+    size_t i = 0;
+    while (i < n && x[i] == y[i]) i++;
+    if (i + 1 >= n || x[i] != y[i + 1] || x[i + 1] != y[i]) return 0;
+    for (size_t k = i + 2; k < n; k++)
+        if (x[k] != y[k]) return 0;
+    return 1;
+}
+
 /* How far unit u is from word w: 0 for the same (or its plural), else the
  * edit distance if the word forgives typos and it is within what both
  * lengths allow, else -1. */
@@ -354,7 +369,9 @@ static int unit_distance(const pl_lexicon *lex, const text_unit *u, const word *
     if (u->kind != KIND_WORD || w->kind != KIND_WORD) return -1;
     if (is_plural(u, ws, w->len)) return 0;
     if (!fuzzy || u->ncp > PL_LEXICON_MAX_FUZZY_CPS || w->ncp > PL_LEXICON_MAX_FUZZY_CPS) return -1;
-    unsigned limit = pl_lexicon_allowed(u->ncp < w->ncp ? u->ncp : w->ncp);
+    if (u->ncp < 4) return -1;
+    if (w->ncp == 4) return u->ncp == 4 && one_swap(u->s, u->len, ws, w->len) ? 1 : -1;
+    unsigned limit = pl_lexicon_allowed(w->ncp);
     if (!limit || !same_start(u->s, u->len, ws, w->len)) return -1;
     (*work)++;
     unsigned d = pl_lexicon_distance(u->s, u->len, ws, w->len, limit);
@@ -405,7 +422,9 @@ static void match_at(const pl_lexicon *lex, const text_unit *u, size_t left, bes
             try_entries(lex, &lex->words[singular], 0, u, left, best, work);
     }
     if (u->ncp < 4 || u->ncp > PL_LEXICON_MAX_FUZZY_CPS) return;
-    size_t lo = u->ncp - 2, hi = u->ncp + 2 > PL_LEXICON_MAX_FUZZY_CPS ? PL_LEXICON_MAX_FUZZY_CPS : u->ncp + 2;
+    size_t lo = u->ncp - 2 < 4 ? 4 : u->ncp - 2;
+    size_t hi = u->ncp + 2 > PL_LEXICON_MAX_FUZZY_CPS ? PL_LEXICON_MAX_FUZZY_CPS : u->ncp + 2;
+    if (lo > hi) return;
     for (size_t i = lex->length_at[lo]; i < lex->length_at[hi + 1]; i++) {
         const word *w = &lex->words[lex->by_length[i]];
         if ((long)lex->by_length[i] == exact) continue;

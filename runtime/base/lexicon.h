@@ -73,9 +73,11 @@ size_t pl_lexicon_scan(const pl_lexicon *lex, const char *folded, const pl_lexic
  * UTF-8 strings, or limit + 1 when it is over limit. */
 unsigned pl_lexicon_distance(const char *a, size_t alen, const char *b, size_t blen, unsigned limit);
 
-/* How far a word of n code points may be from a phrase's word and still
- * match it: none under 4, 1 up to 7, 2 from 8 (and the first letter must
- * be the same, or swapped with the second). */
+/* How far a typed word may be from a phrase's word of n code points and
+ * still match it: none under 5, 1 up to 8, 2 from 9; the typed word has at
+ * least 4 code points, and its first letter is the phrase word's (or
+ * swapped with the second). A four-letter word forgives only two
+ * neighbours swapped ("waht" is "what"; "cosa" is not "coca"). */
 unsigned pl_lexicon_allowed(size_t n);
 
 #endif

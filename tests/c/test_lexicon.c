@@ -59,8 +59,8 @@ TEST(distance) {
     CHECK(pl_lexicon_distance("latte", 5, "lager", 5, 1) == 2);  /* over: limit + 1 */
     CHECK(pl_lexicon_distance("café", 5, "cafe", 4, 1) == 1);    /* code points, not bytes */
     CHECK(pl_lexicon_distance("a", 1, "abcdef", 6, 2) == 3);
-    CHECK(pl_lexicon_allowed(3) == 0 && pl_lexicon_allowed(4) == 1 && pl_lexicon_allowed(7) == 1 &&
-          pl_lexicon_allowed(8) == 2);
+    CHECK(pl_lexicon_allowed(4) == 0 && pl_lexicon_allowed(5) == 1 && pl_lexicon_allowed(8) == 1 &&
+          pl_lexicon_allowed(9) == 2);
 }
 
 static pl_lexicon *sample(void) {
@@ -119,6 +119,14 @@ TEST(scan_typos_only_where_allowed) {
     CHECK_STR(spans_of(lex, "alrge"), "3@0+1~1");
     /* short words never match loosely */
     CHECK_STR(spans_of(lex, "lat"), "");
+    /* and a phrase word under 5 letters is spelt right: "cosa" is not "coca" */
+    CHECK_STR(spans_of(lex, "tow"), "");
+    pl_lexicon_free(lex);
+    lex = pl_lexicon_new(counting_alloc, NULL);
+    CHECK(pl_lexicon_add(lex, "coca", 1) == 0 && pl_lexicon_add(lex, "what", 1) == 1 && pl_lexicon_seal(lex));
+    CHECK_STR(spans_of(lex, "cosa"), "");
+    CHECK_STR(spans_of(lex, "waht"), "1@0+1~1");
+    CHECK_STR(spans_of(lex, "hwat"), "1@0+1~1");
     pl_lexicon_free(lex);
 }
 
@@ -141,12 +149,12 @@ TEST(many_phrases) {
     pl_lexicon *lex = pl_lexicon_new(counting_alloc, NULL);
     char phrase[64];
     for (int i = 0; i < 500; i++) {
-        snprintf(phrase, sizeof phrase, "word%d other%d", i, i);
+        snprintf(phrase, sizeof phrase, "words%d other%d", i, i);
         CHECK(pl_lexicon_add(lex, phrase, 1) == i);
     }
     CHECK(pl_lexicon_seal(lex));
-    /* "word42" is two units, "word" and "42" */
-    CHECK_STR(spans_of(lex, "wrod42 other42"), "42@0+4~1");
+    /* "words42" is two units, "words" and "42" */
+    CHECK_STR(spans_of(lex, "wrods42 other42"), "42@0+4~1");
     pl_lexicon_free(lex);
 }
 

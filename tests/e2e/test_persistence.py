@@ -49,7 +49,7 @@ def main(tap):
                 a.say(BOT, num, "hi")
                 before = {u: a.session(BOT, u, TOKEN) for u in (en, ja, num)}
                 check.assertEqual(before[en]["stack"][-1]["step"], "offer_pairing")
-                check.assertEqual(before[ja]["stack"][-1]["slots"], {"sku": "latte"})
+                check.assertEqual(before[ja]["stack"][-1]["slots"], {"queue": [{"qty": 1, "sku": "latte"}]})
                 check.assertEqual(before[ja]["locale"], "ja")
                 if how == "SIGTERM":
                     check.assertEqual(a.stop(), 0)

@@ -462,7 +462,7 @@ local function match_intent(s, msg, typed)
   if not bot.has_examples and (not texts or texts[1] == nil) then return nil end
   if typed == false then typed = type(msg.text) == "string" and text.fold(msg.text) or nil end
   if not typed then return nil end
-  return intent_by_phrase(locale, typed) or (bot.has_examples and understand.intent_by_examples(bot, locale, typed)) or nil
+  return intent_by_phrase(locale, typed) or (bot.has_examples and understand.intent_by_examples(bot, locale, msg.text)) or nil
 end
 
 -- The message goes to the step waiting for it (step: the top frame's, when

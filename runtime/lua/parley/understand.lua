@@ -199,32 +199,100 @@ local function clauses_of(s)
   return out
 end
 
+-- Where each unit starts in the folded text, and whether it is glued to
+-- the one before (no space: "welcome10", "2lattes", "ラテ").
+local function places(folded, units)
+  local glued, from = {}, 1
+  for u = 1, #units do
+    local at = folded:find(units[u], from, true) or from
+    glued[u] = u > 1 and at == from
+    from = at + #units[u]
+  end
+  return glued
+end
+
+-- A unit of a script written without spaces (one CJK character).
+local function is_cjk_unit(u)
+  return #u >= 3 and u:byte(1) >= 0xE3 and utf8.len(u) == 1
+end
+
+-- The CJK phrases of the catalog, for typos in words written without
+-- spaces ("エスプレソ"): their characters, kept once per state.
+local function cjk_phrases(built)
+  if built.cjk then return built.cjk end
+  local list = {}
+  for i, phrase in ipairs(built.phrases) do
+    local n = utf8.len(phrase)
+    if n and n >= 4 and not phrase:find(" ", 1, true) and is_cjk_unit(phrase:sub(1, utf8.offset(phrase, 2) - 1)) then
+      for _, m in ipairs(built.meanings[i]) do
+        if m.kind == "product" or m.kind == "choice" then list[#list + 1] = { phrase = phrase, entry = i, n = n }; break end
+      end
+    end
+  end
+  built.cjk = list
+  return list
+end
+
+-- A run of CJK characters nothing knew: the catalog phrase it is a typo
+-- of (one character off from 4, two from 8), or nil.
+local function cjk_near(built, run)
+  local n = utf8.len(run)
+  if n < 3 then return nil end
+  local best, best_d
+  for _, c in ipairs(cjk_phrases(built)) do
+    if math.abs(c.n - n) <= 2 then
+      local limit = c.n >= 8 and 2 or 1
+      local d = lexicon.distance(run, c.phrase, limit)
+      if d <= limit and (not best_d or d < best_d) then best, best_d = c, d end
+    end
+  end
+  return best, best_d
+end
+
 -- The tokens of one message: each a span (meanings) or a word nothing
--- knew, with a clause number, in order.
+-- knew, with its clause, its place among the message's units (at) and
+-- whether it is glued to the unit before, in order.
 local function tokens_of(built, s)
-  local tokens, units_total = {}, 0
+  local tokens, at_total = {}, 0
   for clause_no, clause in ipairs(clauses_of(s)) do
     local folded = text.fold(clause)
     if folded and folded ~= "" then
       local units, spans = built.scan:scan(folded)
-      units_total = units_total + #units
+      local glued = places(folded, units)
       local at = 1
       local function gap(upto)
-        for u = at, upto do tokens[#tokens + 1] = { clause = clause_no, word = units[u], unit = u } end
+        local u = at
+        while u <= upto do
+          -- a run of unknown CJK characters may be a typo of a catalog phrase
+          local last = u
+          if is_cjk_unit(units[u]) then
+            while last < upto and is_cjk_unit(units[last + 1]) do last = last + 1 end
+          end
+          local near, d = last > u and cjk_near(built, table.concat(units, "", u, last))
+          if near then
+            tokens[#tokens + 1] = { clause = clause_no, meanings = built.meanings[near.entry], distance = d, unit = u,
+                                    count = last - u + 1, at = at_total + u, phrase = near.phrase }
+            u = last + 1
+          else
+            tokens[#tokens + 1] = { clause = clause_no, word = units[u], unit = u, at = at_total + u, glued = glued[u] }
+            u = u + 1
+          end
+        end
       end
       for k = 1, #spans, 4 do
         local first, count, entry, distance = spans[k], spans[k + 1], spans[k + 2], spans[k + 3]
         gap(first - 1)
         tokens[#tokens + 1] = {
           clause = clause_no, meanings = built.meanings[entry], distance = distance, unit = first, count = count,
-          phrase = built.phrases[entry],
+          phrase = built.phrases[entry], at = at_total + first, glued = glued[first],
         }
         at = first + count
       end
       gap(#units)
+      at_total = at_total + #units
     end
   end
-  return tokens, units_total
+  return tokens
 end
 
 local function meaning_of(token, kind)
@@ -332,13 +400,59 @@ local function new_result()
 end
 
 -- Reads the tokens; returns the result without intent.
+local function only_filler(token)
+  if not token or not token.meanings then return false end
+  for _, m in ipairs(token.meanings) do
+    if m.kind ~= "filler" then return false end
+  end
+  return true
+end
+
+-- The token after i in the same clause, past fillers ("without THE cookie").
+local function next_meaningful(tokens, i)
+  local t = tokens[i]
+  for k = i + 1, #tokens do
+    local u = tokens[k]
+    if u.clause ~= t.clause then return nil end
+    if not only_filler(u) then return u, k end
+  end
+end
+
+-- The token before i in the same clause, past fillers ("クロワッサンはなし").
+local function prev_meaningful(tokens, i)
+  local t = tokens[i]
+  for k = i - 1, 1, -1 do
+    local u = tokens[k]
+    if u.clause ~= t.clause then return nil end
+    if not only_filler(u) then return u end
+  end
+end
+
+-- The number a token means, preferring "a"/"una" (an article) over "one".
+local function number_of(token)
+  local found
+  for _, m in ipairs(token.meanings or {}) do
+    if m.kind == "number" then
+      if m.article then return m end
+      found = found or m
+    end
+  end
+  return found
+end
+
+-- Whether a token names something a negation can leave out.
+local function negatable(token, view)
+  return token and token.meanings and (product_of(token, view) or choice_for(token, nil) or option_for(token, nil))
+end
+
 local function read(tokens, view)
   local r = new_result()
   local rest = {}
-  local pending = { options = {}, conf = 1 } -- what comes before a product
+  local pending = { options = {} } -- what comes before a product
   local last -- the item options after a product attach to
   local negate = false
   local answered = false -- yes/no only at the start
+  local since_last = {} -- what came between the last item and now: also, number
   local n = #tokens
 
   local function note(part, conf)
@@ -364,68 +478,142 @@ local function read(tokens, view)
     pending.options = {}
   end
 
+  -- A number left at a clause's end: the quantity of the clause's item
+  -- when it had none ("ラテを二つ", "latte 2"), else a choice number.
+  local function end_clause(clause)
+    if pending.qty and pending.explicit then
+      if last and last.clause == clause and not last.explicit then
+        last.qty, last.explicit = pending.qty, true
+      else
+        r.number = r.number or pending.qty
+        note("number", 1)
+      end
+    end
+    pending.qty, pending.explicit = nil, nil
+  end
+
+  local function quantity(numeral, t, i)
+    local nxt = tokens[i + 1]
+    local adjacent = nxt and nxt.clause == t.clause
+    if adjacent and meaning_of(nxt, "ordsuffix") then
+      r.number = numeral; note("number", 1)
+      return i + 1
+    end
+    local counted = adjacent and meaning_of(nxt, "counter")
+    local after_times = i > 1 and meaning_of(tokens[i - 1], "times") and tokens[i - 1].clause == t.clause
+    if (counted or after_times) and last and not last.explicit and last.clause == t.clause
+      and not since_last.also and not since_last.number then
+      last.qty, last.explicit = numeral, true
+    else
+      pending.qty, pending.explicit = numeral, true
+      since_last.number = true
+    end
+    return counted and i + 1 or i
+  end
+
+  local function add_item(p, pconf, t)
+    -- more words of the same product's title ("house red wine", "cannoli
+    -- siciliani") name it once
+    if last and last.sku == p.sku and not since_last.also and not since_last.number and last.clause == t.clause then
+      last.confidence = math.max(last.confidence, pconf)
+      return
+    end
+    local item = { product = p, sku = p.sku, qty = pending.qty or 1, options = {}, confidence = pconf,
+                   explicit = pending.explicit, clause = t.clause }
+    note("items", pconf)
+    flush_pending_options(item)
+    r.items[#r.items + 1] = item
+    last = item
+    t.applied = { product = item }
+    pending.qty, pending.explicit = nil, nil
+    since_last = {}
+  end
+
+  local function leave_out_applied(a)
+    if a.item then
+      leave_out(a.item, a.name, a.value)
+    elseif a.product then
+      -- a product said and then "なし": left out, not ordered
+      for k = #r.items, 1, -1 do if r.items[k] == a.product then table.remove(r.items, k) end end
+      if last == a.product then last = nil end
+      r.without = r.without or {}
+      r.without[#r.without + 1] = { product = a.product.product, sku = a.product.sku }
+    end
+  end
+
+  local function option_token(t, i, choice)
+    local target = last
+    -- before a product: waits for it, unless the clause names none
+    local later_product
+    for k = i + 1, n do
+      if tokens[k].clause ~= t.clause then break end
+      if tokens[k].meanings and product_of(tokens[k], view) then later_product = true; break end
+      if meaning_of(tokens[k], "also") then break end
+    end
+    if target and target.clause ~= t.clause and later_product then target = nil end
+    if later_product and (pending.qty or not last or since_last.also) then target = nil end
+    local opt = option_for(t, target and target.product)
+    if negate then
+      local own = target and choice and choice_of(t, target.product)
+      if own then
+        leave_out(target, own.name, own.value)
+      elseif target and opt then
+        leave_out(target, opt.name, nil)
+      elseif not target then
+        r.without_options = r.without_options or {}
+        r.without_options[#r.without_options + 1] = choice and { name = choice.name, value = choice.value } or { name = opt.name }
+      end
+      negate = false
+    elseif choice then
+      local own = target and choice_of(t, target.product)
+      if own and (target.options[own.name] == nil or is_multiple(target.product, own.name)) then
+        set_option(target, own.name, own.value)
+        t.applied = { item = target, name = own.name, value = own.value }
+        note("items", sureness(t))
+      else
+        pending.options[#pending.options + 1] = t
+        note("options", sureness(t))
+      end
+    elseif opt and target then
+      t.applied = { item = target, name = opt.name }
+    end
+  end
+
+  local seen_meaning = false
   local i = 1
   while i <= n do
     local t = tokens[i]
-    local nxt = tokens[i + 1]
-    local adjacent = nxt and nxt.clause == t.clause
+    if i > 1 and tokens[i - 1].clause ~= t.clause then end_clause(tokens[i - 1].clause) end
+    local numeral = not t.meanings and math.tointeger(tonumber(t.word))
+    -- digits glued to letters are part of a word ("welcome10"), except "x2"
+    if numeral and t.glued and i > 1 and not tokens[i - 1].meanings then numeral = nil end
     if not t.meanings then
-      rest[#rest + 1] = t.word
-      local numeral = math.tointeger(tonumber(t.word))
-      if numeral then
-        -- a number: a quantity before a product, after one with a counter
-        -- or "x", else a choice number
-        if adjacent and (meaning_of(nxt, "ordsuffix")) then
-          rest[#rest] = nil
-          r.number = numeral; note("number", 1); i = i + 1
-        elseif adjacent and meaning_of(nxt, "counter") and last and not last.explicit then
-          rest[#rest] = nil
-          last.qty, last.explicit = numeral, true; i = i + 1
-        elseif last and not last.explicit and i > 1 and meaning_of(tokens[i - 1], "times") then
-          rest[#rest] = nil
-          last.qty, last.explicit = numeral, true
-        else
-          rest[#rest] = nil
-          pending.qty, pending.explicit = numeral, true
-          if adjacent and meaning_of(nxt, "counter") then i = i + 1 end
-        end
-      end
+      if numeral then i = quantity(numeral, t, i) else rest[#rest + 1] = t.word end
     else
       local p, pconf = product_of(t, view)
       local choice = choice_for(t, last and last.product)
-      -- yes or no: said first, before anything ordered
-      local first_word = i <= 3 and #r.items == 0 and not pending.qty and #pending.options == 0
-      if (meaning_of(t, "yes") or meaning_of(t, "no")) and first_word and not answered
-        and not (meaning_of(t, "neg_before") and adjacent and (product_of(nxt, view) or choice_for(nxt, nil) or option_for(nxt, nil))) then
-        r.yes = meaning_of(t, "yes") ~= nil and true or false
+      local target = next_meaningful(tokens, i)
+      -- yes or no: the first thing said, at the very start
+      local first = not seen_meaning and t.at <= 2 and not answered
+      if (meaning_of(t, "yes") or meaning_of(t, "no")) and first
+        and not (meaning_of(t, "neg_before") and negatable(target, view)) then
+        r.yes = meaning_of(t, "yes") ~= nil
         note("yes", 1); answered = true
-      elseif meaning_of(t, "neg_before") and adjacent and (product_of(nxt, view) or choice_for(nxt, nil) or option_for(nxt, nil)) then
+      elseif meaning_of(t, "neg_before") and negatable(target, view) then
         negate = true
-      elseif meaning_of(t, "neg_after") and i > 1 then
-        local prev = tokens[i - 1]
-        if prev.applied then
-          local a = prev.applied
-          if a.item then leave_out(a.item, a.name, a.value) elseif a.product then
-            -- a product said and then "なし": left out, not ordered
-            for k = #r.items, 1, -1 do if r.items[k] == a.product then table.remove(r.items, k) end end
-            if last == a.product then last = nil end
-            r.without = r.without or {}
-            r.without[#r.without + 1] = { product = a.product.product, sku = a.product.sku }
-          end
-        elseif meaning_of(t, "no") and not answered then
-          r.yes = false; note("yes", 1); answered = true
-        end
+      elseif meaning_of(t, "neg_after") and prev_meaningful(tokens, i) and prev_meaningful(tokens, i).applied then
+        leave_out_applied(prev_meaningful(tokens, i).applied)
       elseif meaning_of(t, "code") then
         r.code = meaning_of(t, "code").code; note("code", 1)
       elseif meaning_of(t, "ordinal") and not p then
         r.number = meaning_of(t, "ordinal").n; note("number", 1)
-      elseif meaning_of(t, "number") and not p and not (choice and last) then
-        local m = meaning_of(t, "number")
+      elseif number_of(t) and not p and not (choice and last) then
+        local m = number_of(t)
         if m.article then
           -- "a" counts only before a product; "a couple of" is two
           if not pending.qty then pending.qty, pending.explicit = m.n, m.n ~= 1 end
         else
-          pending.qty, pending.explicit = m.n, true
+          quantity(m.n, t, i)
         end
       elseif meaning_of(t, "counter") or meaning_of(t, "times") or meaning_of(t, "ordsuffix") then
         -- (a counter or suffix alone, or "x" before its number)
@@ -434,73 +622,24 @@ local function read(tokens, view)
           r.without = r.without or {}
           r.without[#r.without + 1] = { product = p, sku = p.sku }
           negate = false
+          pending.qty, pending.explicit = nil, nil
         else
-          local item = { product = p, sku = p.sku, qty = pending.qty or 1, options = {}, confidence = pconf,
-                         explicit = pending.explicit }
-          note("items", pconf)
-          flush_pending_options(item)
-          r.items[#r.items + 1] = item
-          last = item
-          t.applied = { product = item }
+          add_item(p, pconf, t)
         end
-        pending.qty, pending.explicit = nil, nil
       elseif choice or option_for(t, last and last.product) then
-        local target = last
-        -- before a product: waits for it, unless the clause names none
-        local later_product
-        for k = i + 1, n do
-          if tokens[k].clause ~= t.clause then break end
-          if tokens[k].meanings and product_of(tokens[k], view) then later_product = true; break end
-          if meaning_of(tokens[k], "also") then break end
-        end
-        if later_product and (pending.qty or not last or last.closed) then target = nil end
-        local opt = option_for(t, target and target.product)
-        if negate then
-          local own = target and choice and choice_of(t, target.product)
-          if target then
-            if own then
-              leave_out(target, own.name, own.value)
-            elseif opt then
-              leave_out(target, opt.name, nil)
-            end
-          else
-            r.without_options = r.without_options or {}
-            r.without_options[#r.without_options + 1] = choice and { name = choice.name, value = choice.value } or { name = opt.name }
-          end
-          negate = false
-        elseif choice then
-          local own = target and choice_of(t, target.product)
-          if own and (target.options[own.name] == nil or is_multiple(target.product, own.name)) then
-            set_option(target, own.name, own.value)
-            t.applied = { item = target, name = own.name, value = own.value }
-            note("items", sureness(t))
-          else
-            pending.options[#pending.options + 1] = t
-            note("options", sureness(t))
-          end
-        elseif opt and target then
-          t.applied = { item = target, name = opt.name }
-        end
-      elseif meaning_of(t, "tag") then
+        option_token(t, i, choice)
+      elseif meaning_of(t, "tag") and t.distance == 0 then
         r.tags = r.tags or {}
         r.tags[#r.tags + 1] = meaning_of(t, "tag").tag
       elseif meaning_of(t, "also") then
-        if last then last.closed = true end
+        since_last.also = true
       end
       -- "filler" and anything else: understood, nothing to do
+      if not only_filler(t) then seen_meaning = true end
     end
     i = i + 1
   end
-  -- a number left at the end: the last item's quantity when it had none,
-  -- else a choice number ("2", "two")
-  if pending.qty then
-    if last and not last.explicit and pending.explicit then
-      last.qty = pending.qty
-    elseif pending.explicit then
-      r.number = r.number or pending.qty
-      note("number", 1)
-    end
-  end
+  if n > 0 then end_clause(tokens[n].clause) end
   -- options after the last product ("a latte, large") are its own
   for _, token in ipairs(pending.options) do
     local m = last and choice_of(token, last.product)
@@ -512,7 +651,7 @@ local function read(tokens, view)
   end
   if r.options then r.confidence.options = r.confidence.options or 1 end
   for _, item in ipairs(r.items) do
-    item.explicit, item.closed = nil, nil
+    item.explicit, item.clause = nil, nil
     if item.qty > 99 then item.qty = 99 end
     if item.qty < 1 then item.qty = 1 end
   end
@@ -542,8 +681,9 @@ local function examples_of(bot)
     local lex, list = collector(), {}
     for _, intent in ipairs(bot.intents or {}) do
       for _, ex in ipairs(intent.examples or {}) do
-        if ex.folded and (ex.locale == nil or ex.locale == locale) then
-          local units = cutter():scan(ex.folded) -- the units, as the text's are cut
+        local folded = ex.folded and text.fold(join_contractions(ex.text))
+        if folded and (ex.locale == nil or ex.locale == locale) then
+          local units = cutter():scan(folded) -- the units, as the text's are cut
           local total = 0
           for _, u in ipairs(units) do
             lex.add(u, u, true)
@@ -559,10 +699,12 @@ local function examples_of(bot)
   return built
 end
 
--- The intent whose examples the folded text is closest to, over its
--- threshold, and the score (0-1).
-function understand.intent_by_examples(bot, locale, folded)
-  if not bot.has_examples or type(folded) ~= "string" or folded == "" then return nil end
+-- The intent whose examples the words are closest to, over its threshold,
+-- and the score (0-1). Contractions are joined on both sides ("where's").
+function understand.intent_by_examples(bot, locale, words)
+  if not bot.has_examples or type(words) ~= "string" or words == "" then return nil end
+  local folded = text.fold(join_contractions(words))
+  if not folded or folded == "" then return nil end
   local per = examples_of(bot).by_locale[locale]
   if not per or #per.list == 0 then return nil end
   local units, spans = per.scan:scan(folded)
@@ -619,7 +761,7 @@ function understand.parse(bot, view, s, locale, intent_of)
   if intent then
     r.intent = intent.name; r.confidence.intent = 1
   else
-    local by, score = understand.intent_by_examples(bot, locale, folded)
+    local by, score = understand.intent_by_examples(bot, locale, s)
     if by then r.intent = by.name; r.confidence.intent = math.floor(score * 100 + 0.5) / 100 end
   end
   r.confident = confident(r)

@@ -131,7 +131,7 @@ words.it = join(
     "quarto|quarta", "quinto|quinta" },
   kind("ordsuffix", "o|a"), kind("times", "x|per"),
   kind("yes", "si|certo|va bene|perfetto|volentieri|ok|esatto|si grazie|si per favore|d accordo|certamente"),
-  kind("no", "no|no grazie|per niente|assolutamente no|niente"),
+  kind("no", "no|no grazie|per niente|assolutamente no"),
   kind("neg_before", "senza|no|niente"),
   kind("also", "e|ed|con|piu|anche|e anche|poi"),
   kind("filler", "per favore|per piacere|vorrei|voglio|prendo|mi da|mi dai|mi porti|dammi|per me|grazie|il|lo|la|i|gli|le|l|di|del|della|dei")
@@ -142,7 +142,7 @@ words.ja = join(
     "よっつ|四つ|四個|四杯|四枚", "いつつ|五つ|五個|五杯|五枚", "むっつ|六つ|六個|六杯", "ななつ|七つ|七個|七杯", "やっつ|八つ|八個|八杯",
     "ここのつ|九つ|九個|九杯", "とお|十個|十杯" },
   another("もうひとつ|もう一つ|もう1つ|もう一杯|もう1杯|もう一個|もう1個|追加で"),
-  ordinals { "最初の|最初|一番目|1番目|一つ目|1つ目", "二番目|2番目|二つ目|2つ目", "三番目|3番目|三つ目|3つ目",
+  ordinals { "最初の|一番目|1番目|一つ目|1つ目", "二番目|2番目|二つ目|2つ目", "三番目|3番目|三つ目|3つ目",
     "四番目|4番目", "五番目|5番目" },
   kind("counter", "つ|個|杯|枚|本|点|皿|人前|コ"), kind("ordsuffix", "番目|つ目|個目"), kind("times", "x"),
   kind("yes", "はい|ええ|うん|お願いします|おねがいします|お願い|いいよ|いいですね|そうです|オッケー|ok|もちろん|はいお願いします|それで|それでお願いします"),
