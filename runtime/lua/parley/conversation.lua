@@ -10,6 +10,7 @@ local cart = require "parley.cart"
 local util = require "parley.util"
 local analytics = require "parley.analytics"
 local understand = require "parley.understand"
+local llm = require "parley.understand_llm"
 
 local conversation = {}
 local C = {}
@@ -344,8 +345,10 @@ function C:understand(words)
   end
   local bot = self.bot
   local result = understand.parse(bot, self.catalog, words or "", self.locale, bot.intent_by_phrase)
-  if not result.confident and words and words ~= "" and understand.llm then
-    local better = understand.llm(self, words, result)
+  if not result.confident and words and words:find("%S") and llm.enabled() then
+    local world = { locale = self.locale, view = self.catalog, intents = bot.intents, codes = util.sorted_keys(bot.discounts),
+                    bot = bot.name }
+    local better = llm.ask(words, result, world) -- (a reload makes a new state: its cache starts empty)
     if better then result = better end
   end
   return result

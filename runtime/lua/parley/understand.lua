@@ -400,6 +400,13 @@ local function new_result()
 end
 
 -- Reads the tokens; returns the result without intent.
+-- Digits that may be a quantity or a choice number: 0-999 ("0044",
+-- "7700" and "900123" are a phone number's, an order's or a code's).
+local function small_number(word)
+  if not word:match("^%d%d?%d?$") then return nil end
+  return math.tointeger(tonumber(word))
+end
+
 local function only_filler(token)
   if not token or not token.meanings then return false end
   for _, m in ipairs(token.meanings) do
@@ -584,7 +591,7 @@ local function read(tokens, view)
   while i <= n do
     local t = tokens[i]
     if i > 1 and tokens[i - 1].clause ~= t.clause then end_clause(tokens[i - 1].clause) end
-    local numeral = not t.meanings and math.tointeger(tonumber(t.word))
+    local numeral = not t.meanings and small_number(t.word)
     -- digits glued to letters are part of a word ("welcome10"), except "x2"
     if numeral and t.glued and i > 1 and not tokens[i - 1].meanings then numeral = nil end
     if not t.meanings then
@@ -734,10 +741,13 @@ end
 
 -- --- the whole ---------------------------------------------------------------
 
-local function confident(r)
+-- Confident: something understood, no part under CONFIDENT, and at most
+-- half of the words unknown (a message mostly of words nothing knew is
+-- for a language model, when the bot has one, even if a number was in it).
+local function confident(r, unknown, total)
   local any = r.intent or #r.items > 0 or r.yes ~= nil or r.number or r.code or r.options or r.without
     or r.without_options
-  if not any then return false end
+  if not any or unknown * 2 > total then return false end
   for _, c in pairs(r.confidence) do
     if c < understand.CONFIDENT then return false end
   end
@@ -764,7 +774,12 @@ function understand.parse(bot, view, s, locale, intent_of)
     local by, score = understand.intent_by_examples(bot, locale, s)
     if by then r.intent = by.name; r.confidence.intent = math.floor(score * 100 + 0.5) / 100 end
   end
-  r.confident = confident(r)
+  local total, unknown = 0, 0
+  for _, t in ipairs(tokens) do
+    total = total + (t.count or 1)
+    if not t.meanings and not small_number(t.word) then unknown = unknown + 1 end
+  end
+  r.confident = confident(r, unknown, total)
   return r
 end
 
