@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""test_understand_cli: `parley understand` (docs/understanding-cli.md).
+"""test_understand_cli: `parley understand` (docs/understanding.md#testing-understanding).
 
 What it prints for a message of the default bot, and how it checks a
 labelled corpus: the exact and per-field shares, each miss as text /

@@ -191,11 +191,26 @@ local function join_contractions(s)
   return s
 end
 
+-- What is read of a message: its first MAX_BYTES (cut at a character)
+-- in at most MAX_CLAUSES clauses. A shopper's message is far shorter; a
+-- hostile one costs no more than this.
+local MAX_BYTES, MAX_CLAUSES = 2000, 32
+
+local function head_of(s)
+  if #s <= MAX_BYTES then return s end
+  local cut = MAX_BYTES
+  while cut > 0 and (s:byte(cut + 1) or 0) & 0xC0 == 0x80 do cut = cut - 1 end
+  return s:sub(1, cut)
+end
+
 local function clauses_of(s)
-  s = join_contractions(s)
+  s = join_contractions(head_of(s))
   for _, b in ipairs(BREAKS) do s = s:gsub(b, "\0") end
   local out = {}
-  for part in s:gmatch("[^%z]+") do out[#out + 1] = part end
+  for part in s:gmatch("[^%z]+") do
+    if part:find("%S") then out[#out + 1] = part end
+    if #out == MAX_CLAUSES then break end
+  end
   return out
 end
 
@@ -710,7 +725,7 @@ end
 -- and the score (0-1). Contractions are joined on both sides ("where's").
 function understand.intent_by_examples(bot, locale, words)
   if not bot.has_examples or type(words) ~= "string" or words == "" then return nil end
-  local folded = text.fold(join_contractions(words))
+  local folded = text.fold(join_contractions(head_of(words)))
   if not folded or folded == "" then return nil end
   local per = examples_of(bot).by_locale[locale]
   if not per or #per.list == 0 then return nil end
@@ -766,7 +781,7 @@ function understand.parse(bot, view, s, locale, intent_of)
   local built = lexicon_of(bot)
   local tokens = tokens_of(built, s)
   local r = read(tokens, view)
-  local folded = text.fold(s)
+  local folded = text.fold(head_of(s))
   local intent = folded and intent_of and intent_of(locale, folded)
   if intent then
     r.intent = intent.name; r.confidence.intent = 1
