@@ -1,34 +1,50 @@
--- flows/drink.lua: choose a drink and its size, put it in the cart, and
--- return to the caller. Called with {sku =, words =} when the shopper
--- already named the drink ("a large latte, please").
-local text = require "parley.text"
+-- flows/drink.lua: put what the shopper asked for in the cart, asking only
+-- what is missing (a drink's size), and return to the caller. Called with
+-- {words =} when the shopper already said what they want: "two large oat
+-- lattes and a croissant" is understood (c:understand) and only the size
+-- of a drink that has none is asked. Called without, it asks for a drink.
 
--- The size named in the shopper's words ("large", "L", "ラージ"), if any
--- (none in words that are not UTF-8: a platform may pass any bytes on).
-local function size_in(drink, words)
-  if type(words) ~= "string" then return nil end
-  local typed = text.fold(words)
-  if not typed then return nil end
-  for _, size in ipairs(drink.options.size) do
-    if text.has_phrase(typed, text.fold(size.title)) or text.has_phrase(typed, size.value) then
-      return size.value
-    end
+-- What the shopper's words ask for, as the slots keep it: a queue of
+-- {sku, qty, size, milk}.
+local function queue_of(said)
+  local queue = {}
+  for _, item in ipairs(said.items) do
+    queue[#queue + 1] = { sku = item.sku, qty = item.qty, size = item.options.size, milk = item.options.milk }
   end
+  return queue
 end
 
--- A drink that ran out is named, not swapped for another.
-local function sold_out(c, drink)
-  c:say("ran_out", { product = drink.title })
-  return "choose"
+-- The size named in a size answer: a tapped size, or typed ("large", "L",
+-- "a large one"), or nil.
+local function size_in(c, drink, msg)
+  if drink:option("size", msg.payload) then return msg.payload end
+  local said = c:understand()
+  local size = said.options and said.options.size
+  for _, item in ipairs(said.items) do
+    if item.sku == drink.sku then size = size or item.options.size end
+  end
+  return drink:option("size", size) and size or nil
+end
+
+-- A drink that ran out is named, not swapped for another; the rest of the
+-- queue goes on.
+local function ran_out(c, p)
+  c:say("ran_out", { product = p.title })
+  return #c.slots.queue > 0 and "next" or "choose"
+end
+
+-- How the cart line reads in "added": "Latte" or "Latte with Oat milk".
+local function drink_title(c, p, item)
+  local milk = item.milk and p:option("milk", item.milk)
+  return milk and c:t("with_milk", { drink = p.title, milk = milk.title }) or p.title
 end
 
 return {
   start = function(c)
-    local drink = c.catalog:get(c.slots.sku)
-    if not drink then return "choose" end
-    if not drink.in_stock then return sold_out(c, drink) end
-    c.slots.size = size_in(drink, c.slots.words)
-    return c.slots.size and "add" or "size"
+    local words = c.slots.words
+    c.slots.words = nil
+    c.slots.queue = words and queue_of(c:understand(words)) or {}
+    return #c.slots.queue > 0 and "next" or "choose"
   end,
 
   choose = {
@@ -36,21 +52,32 @@ return {
       c:say("ask_drink", nil, { choices = c:product_choices(c.catalog:by_tag "drink") })
     end,
     answer = function(c, msg)
-      local drink = c.catalog:get(msg.payload) or c.catalog:find(msg.text, "drink", { all = true })
-      if not (drink and drink:has_tag "drink") then
+      local drink = c.catalog:get(msg.payload)
+      c.slots.queue = drink and { { sku = drink.sku, qty = 1 } } or queue_of(c:understand())
+      if #c.slots.queue == 0 then
         c:say "didnt_catch_drink"
         return "choose"
       end
-      if not drink.in_stock then return sold_out(c, drink) end
-      c.slots.sku = drink.sku
-      c.slots.size = size_in(drink, msg.text)
-      return c.slots.size and "add" or "size"
+      return "next"
     end,
   },
 
+  -- The next thing asked for: its size when it needs one, then the cart.
+  next = function(c)
+    local item = c.slots.queue[1]
+    if not item then return c:done(c.slots.last) end
+    local p = c.catalog:get(item.sku)
+    if not p.in_stock then
+      table.remove(c.slots.queue, 1)
+      return ran_out(c, p)
+    end
+    if p.options and p.options.size and not item.size then return "size" end
+    return "add"
+  end,
+
   size = {
     ask = function(c)
-      local drink = c.catalog:get(c.slots.sku)
+      local drink = c.catalog:get(c.slots.queue[1].sku)
       local choices = {}
       for _, size in ipairs(drink.options.size) do
         local extra = size.price > 0 and (" +" .. c:price(size.price, drink.currency)) or ""
@@ -59,22 +86,31 @@ return {
       c:say("ask_size", { drink = drink.title }, { choices = choices })
     end,
     answer = function(c, msg)
-      local drink = c.catalog:get(c.slots.sku)
-      local size = drink:option("size", msg.payload) and msg.payload or size_in(drink, msg.text)
+      local item = c.slots.queue[1]
+      local drink = c.catalog:get(item.sku)
+      local size = size_in(c, drink, msg)
       if not size then
         c:say("didnt_catch_size", { drink = drink.title })
         return "size"
       end
-      c.slots.size = size
+      item.size = size
       return "add"
     end,
   },
 
   add = function(c)
-    local drink = c.catalog:get(c.slots.sku)
+    local item = table.remove(c.slots.queue, 1)
+    local p = c.catalog:get(item.sku)
+    local options = p.options and { size = item.size, milk = item.milk } or nil
     -- the last one may have gone while the shopper chose the size
-    if not c.cart:add(drink, { options = { size = c.slots.size } }) then return sold_out(c, drink) end
-    c:say("added", { size = drink:option("size", c.slots.size).title, drink = drink.title })
-    return c:done(drink.sku)
+    if not c.cart:add(p, { qty = item.qty, options = options }) then return ran_out(c, p) end
+    local size = item.size and p:option("size", item.size).title
+    if not size then
+      c:say(item.qty > 1 and "added_food_many" or "added_food", { product = p.title, qty = item.qty })
+    else
+      c:say(item.qty > 1 and "added_many" or "added", { size = size, drink = drink_title(c, p, item), qty = item.qty })
+    end
+    c.slots.last = p.sku
+    return "next"
   end,
 }

@@ -1,6 +1,16 @@
 -- flows/main.lua: the barista's conversation. Greet, pick a drink (the
 -- `drink` flow), offer a pastry that goes with it, ask whether that is
 -- all, sum up the order, and take the payment (a discount code on the way).
+-- Typed words are understood (c:understand): "two large oat lattes and a
+-- croissant" as the first message fills the cart at once.
+-- Whether the understood words order a drink.
+local function has_drink(said)
+  for _, item in ipairs(said.items) do
+    if item.product:has_tag "drink" then return true end
+  end
+  return false
+end
+
 return {
   start = function(c)
     -- on Instagram, a shopper who mentioned the shop in their story
@@ -11,7 +21,9 @@ return {
     else
       c:say("welcome_back", { count = c.cart:count() })
     end
-    return c:call("drink", nil, "pairing")
+    -- an order in the first message goes straight in
+    local said = c:understand()
+    return c:call("drink", #said.items > 0 and { words = c.msg.text } or nil, "pairing")
   end,
 
   -- Only offer a pairing when the rules have one.
@@ -32,11 +44,14 @@ return {
       c:choices(choices)
     end,
     answer = function(c, msg)
-      if msg.payload == "no" then
+      local said = msg.payload == nil and c:understand() or nil
+      if msg.payload == "no" or (said and (said.yes == false or said.without)) then
         c:say "no_problem"
         return "more"
       end
-      local food = c.catalog:get(msg.payload) or c.catalog:find(msg.text, "food")
+      if said and #said.items > 0 then return c:call("drink", { words = msg.text }, "more") end
+      -- "yes": the first pick
+      local food = c.catalog:get(msg.payload) or (said and said.yes and c:recommend({ tag = "food" })[1].product)
       if not food then
         c:say "didnt_catch"
         return "offer_pairing"
@@ -62,8 +77,11 @@ return {
     answer = function(c, msg)
       if msg.payload == "another" then return c:call("drink", nil, "pairing") end
       if msg.payload == "done" then return "summary" end
-      local drink = c.catalog:find(msg.text, "drink", { all = true }) -- the drink flow says when it ran out
-      if drink then return c:call("drink", { sku = drink.sku, words = msg.text }, "pairing") end
+      local said = c:understand()
+      -- the drink flow says what ran out; a pairing follows a drink
+      if #said.items > 0 then return c:call("drink", { words = msg.text }, has_drink(said) and "pairing" or "more") end
+      if said.yes == false then return "summary" end
+      if said.yes then return c:call("drink", nil, "pairing") end
       c:say "didnt_catch"
       return "more"
     end,
@@ -99,10 +117,25 @@ return {
       if msg.payload == "pay" then return "pay" end
       if msg.payload == "code" then return "discount_code" end
       if msg.payload == "another" then return c:call("drink", nil, "pairing") end
+      local said = c:understand()
+      if said.code then return "apply_code" end
+      if #said.items > 0 then return c:call("drink", { words = msg.text }, "summary") end
+      if said.yes then return "pay" end
       c:say "didnt_catch"
       return "checkout"
     end,
   },
+
+  -- a code typed where the payment is offered ("WELCOME10")
+  apply_code = function(c)
+    local ok, why = c.cart:apply_code(c:understand().code)
+    if ok then
+      c:say("code_applied", { total = c:price(c.cart:total()) })
+    else
+      c:say("code_" .. why)
+    end
+    return "summary"
+  end,
 
   discount_code = {
     intents = false, -- a code could be any word

@@ -18,6 +18,11 @@ return {
       en = { "help", "what can you do", "how does this work" },
       ja = { "ヘルプ", "助けて", "使い方" },
     },
+    -- free wordings, typos forgiven: "how dose this wrok"
+    examples = {
+      en = { "how do i order", "i need help", "i am confused", "what can i ask you" },
+      ja = { "どうすればいいですか", "使い方を教えて" },
+    },
     run = function(c)
       c:track("help_asked") -- the shop's figures count how often shoppers need help
       c:say "help"
@@ -30,6 +35,10 @@ return {
       en = { "cancel", "start over", "never mind", "restart" },
       ja = { "キャンセル", "最初から", "やめる", "やり直し" },
     },
+    examples = {
+      en = { "cancel my order", "forget it", "let's start again", "scrap that" },
+      ja = { "注文を取り消して", "なしにして" },
+    },
     run = function(c)
       c.cart:clear()
       c:say "cancelled"
@@ -41,6 +50,11 @@ return {
     match = {
       en = { "where is my order", "order status", "my orders", "track my order" },
       ja = { "注文状況", "注文はどこ" },
+    },
+    examples = {
+      en = { "where is my order", "has my order shipped", "when will my order be ready", "is my order ready",
+             "status of my order" },
+      ja = { "注文はどうなっていますか", "注文の状況を教えて", "まだですか" },
     },
     run = function(c)
       local order = c:orders(1)[1]
@@ -61,6 +75,10 @@ return {
       en = { "talk to a person", "a human", "a person", "real person", "speak to someone", "agent", "staff" },
       ja = { "人と話したい", "スタッフ", "担当者" },
     },
+    examples = {
+      en = { "can i talk to someone", "i want to speak to a human", "connect me to a person", "customer service" },
+      ja = { "スタッフと話したい", "人間と話したい" },
+    },
     run = function(c) return c:handoff("asked for a person") end,
   },
 
@@ -68,6 +86,10 @@ return {
     match = {
       en = { "my cart", "what's in my cart", "show cart", "basket" },
       ja = { "カート", "注文内容" },
+    },
+    examples = {
+      en = { "what is in my cart", "show me my basket", "what have i ordered so far" },
+      ja = { "カートを見せて", "何を注文しましたか" },
     },
     run = function(c)
       if c.cart:is_empty() then

@@ -67,7 +67,8 @@ describe("the barista", function()
     local chat = testing.conversation()
     chat:send "hi"
     chat:send "3"
-    assert.equal("cappuccino", chat:slots().sku)
+    assert.equal("drink.size", chat:step())
+    assert.truthy(chat:says "Cappuccino")
   end)
 
   it("answers help at any step and asks the same question again", function()

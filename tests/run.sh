@@ -94,6 +94,14 @@ for bot in . examples/* tests/bots/* tests/bench/*; do
   [ -d "$bot/spec" ] && run_suite "busted+asan+ubsan: $bot" build/parley-san test "$bot" -o TAP
 done
 
+# the labelled corpora of c:understand (tests/understand/): a TAP line per
+# utterance, and one per corpus file, which passes when the file's exact and
+# per-field accuracy meet parley understand's thresholds (a miss is "ok"
+# while its file does, and is shown)
+for corpus_bot in $(tests/understand/run.sh --bots); do
+  run_suite "understand: corpus of $corpus_bot" tests/understand/run.sh "$corpus_bot" --tap
+done
+
 # what parley test prints for specs that fail on purpose (a turn that
 # failed) and for --coverage: fixture bots whose specs are not run above
 run_suite "spec runtime: failed turns, --coverage" python3 tests/spec_runtime/run.py
@@ -116,9 +124,9 @@ if [ -n "${PARLEY_TEST_PG:-}" ]; then
   for t in tests/e2e/test_*.py; do
     # (not those whose subject has no store: parley check's static checks,
     # the proxies', systemd's and logrotate's files, the log file, the
-    # terminal chat, which keeps its sessions in memory)
+    # terminal chat, which keeps its sessions in memory, parley understand)
     case "$t" in
-      */test_check.py | */test_proxy.py | */test_deploy.py | */test_log_file.py | */test_chat.py) continue ;;
+      */test_check.py | */test_proxy.py | */test_deploy.py | */test_log_file.py | */test_chat.py | */test_understand_cli.py) continue ;;
     esac
     [ -f "$t" ] && run_suite "e2e on postgresql: ${t#tests/e2e/}" env PARLEY_TEST_DB=postgresql python3 "$t"
   done

@@ -16,6 +16,7 @@
 #include "base/secrets.h"
 #include "commerce/commerce.h"
 #include "core/http_lua.h"
+#include "core/llm_lua.h"
 #include "core/modules.h"
 #include "event/workers.h"
 #include "jobs.h"
@@ -312,14 +313,17 @@ static int start_workers(pl_app *app, size_t n, char **err) {
     return PL_OK;
 }
 
-/* A bot state's allow list of outbound HTTP, from its manifest. */
+/* A bot state's allow list of outbound HTTP and its language model's
+ * settings, from its manifest. */
 static void setup_bot_state(lua_State *L, const json_t *manifest, pl_errors *errors) {
     pl_http_lua_set_allow(L, json_object_get(manifest, "http"), errors);
+    pl_llm_lua_setup(L, manifest);
 }
 
 void pl_app_wire_layers(void) {
     pl_modules_add("parley.http", pl_http_lua_open);
     pl_modules_add("parley.commerce", pl_commerce_lua_open);
+    pl_modules_add("parley.llm", pl_llm_lua_open);
     pl_bot_set_state_setup(setup_bot_state);
 }
 

@@ -332,6 +332,19 @@ static int is_plural(const text_unit *u, const char *w, size_t wlen) {
     return (tlen == 1 && tail[0] == 's') || (tlen == 2 && tail[0] == 'e' && tail[1] == 's');
 }
 
+/* Typos spare a word's first letter (people rarely get it wrong, and a
+ * different first letter is usually a different word: "frappuccino" is
+ * not "cappuccino"), but two first letters may be swapped ("ltate"). */
+static int same_start(const char *a, size_t alen, const char *b, size_t blen) {
+    size_t sa, sb;
+    int32_t a0 = cp_at(a, alen, &sa), b0 = cp_at(b, blen, &sb);
+    if (a0 == b0) return 1;
+    size_t ta, tb;
+    int32_t a1 = sa < alen ? cp_at(a + sa, alen - sa, &ta) : -1;
+    int32_t b1 = sb < blen ? cp_at(b + sb, blen - sb, &tb) : -1;
+    return a0 == b1 && a1 == b0;
+}
+
 /* How far unit u is from word w: 0 for the same (or its plural), else the
  * edit distance if the word forgives typos and it is within what both
  * lengths allow, else -1. */
@@ -342,7 +355,7 @@ static int unit_distance(const pl_lexicon *lex, const text_unit *u, const word *
     if (is_plural(u, ws, w->len)) return 0;
     if (!fuzzy || u->ncp > PL_LEXICON_MAX_FUZZY_CPS || w->ncp > PL_LEXICON_MAX_FUZZY_CPS) return -1;
     unsigned limit = pl_lexicon_allowed(u->ncp < w->ncp ? u->ncp : w->ncp);
-    if (!limit) return -1;
+    if (!limit || !same_start(u->s, u->len, ws, w->len)) return -1;
     (*work)++;
     unsigned d = pl_lexicon_distance(u->s, u->len, ws, w->len, limit);
     return d <= limit ? (int)d : -1;

@@ -74,7 +74,8 @@ size_t pl_lexicon_scan(const pl_lexicon *lex, const char *folded, const pl_lexic
 unsigned pl_lexicon_distance(const char *a, size_t alen, const char *b, size_t blen, unsigned limit);
 
 /* How far a word of n code points may be from a phrase's word and still
- * match it: none under 4, 1 up to 7, 2 from 8. */
+ * match it: none under 4, 1 up to 7, 2 from 8 (and the first letter must
+ * be the same, or swapped with the second). */
 unsigned pl_lexicon_allowed(size_t n);
 
 #endif

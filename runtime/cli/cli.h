@@ -33,6 +33,7 @@ int pl_cmd_chat(int argc, char **argv);
 int pl_cmd_test(int argc, char **argv);
 int pl_cmd_check(int argc, char **argv);
 int pl_cmd_replay(int argc, char **argv);
+int pl_cmd_understand(int argc, char **argv);
 int pl_cmd_backup(int argc, char **argv);
 
 #endif

@@ -35,6 +35,8 @@ static const char main_usage[] =
     "  check [BOT_DIR]       load every script of a bot and report each error, then\n"
     "                        find what would fail only when a shopper reaches it\n"
     "  replay [BOT_DIR] --from DB|FILE  re-run recorded conversations; show what changed\n"
+    "  understand [BOT_DIR] TEXT...  what c:understand makes of a message (--corpus:\n"
+    "                        check labelled corpora, their accuracy and speed)\n"
     "  backup DEST           copy the SQLite database to DEST while it is served\n"
     "\n"
     "`parley <command> --help` describes each command.\n";
@@ -505,7 +507,8 @@ int main(int argc, char **argv) {
                     {"chat", pl_cmd_chat},
                     {"test", pl_cmd_test},
                     {"check", pl_cmd_check},
-                    {"replay", pl_cmd_replay}};
+                    {"replay", pl_cmd_replay},
+                    {"understand", pl_cmd_understand}};
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "parley: unknown command '%s'\n\n%s", argv[1], main_usage);

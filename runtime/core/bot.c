@@ -24,6 +24,7 @@
 #include "catalog/catalog.h"
 #include "event/watch.h"
 #include "event/workers.h"
+#include "llm.h"
 #include "modules.h"
 #include "sandbox/json_lua.h"
 
@@ -146,6 +147,13 @@ static json_t *read_manifest(const char *dir, char **err) {
     if (reason) {
         json_decref(m);
         pl_fail(err, "bot.json:1: %s", reason);
+        return NULL;
+    }
+    char *llm = pl_llm_check_manifest(m);
+    if (llm) {
+        json_decref(m);
+        pl_fail(err, "bot.json:1: %s", llm);
+        free(llm);
         return NULL;
     }
     char *canned = pl_canned_check(m);

@@ -23,7 +23,9 @@ void pl_http_lua_use(pl_http_client *c) { client = c; }
 
 void pl_http_lua_allow_private(int allowed) { private_allowed = allowed != 0; }
 
-static int may_reach_private(void) {
+pl_http_client *pl_http_lua_client(void) { return client; }
+
+int pl_http_lua_private_allowed(void) {
     if (private_allowed < 0) {
         const char *env = getenv("PARLEY_ALLOW_PRIVATE_HTTP");
         private_allowed = env && strcmp(env, "1") == 0;
@@ -184,7 +186,7 @@ static int start(pl_turn *turn, const pl_url *target, const char *method, const 
     pl_http_request req = {.method = method, .url = target->url, .headers = headers, .body = body,
                            .body_len = body_len, .timeout_ms = timeout_ms,
                            .max_response = PL_HTTP_SCRIPT_MAX_RESPONSE,
-                           .public_only = !may_reach_private()};
+                           .public_only = !pl_http_lua_private_allowed()};
     char *err = NULL;
     if (pl_http_fetch(client, &req, on_answer, p, &err) == PL_OK) return PL_OK;
     free(err);

@@ -32,6 +32,11 @@ void pl_http_lua_use(pl_http_client *client);
  * PARLEY_ALLOW_PRIVATE_HTTP=1, for every command (parley test, chat). */
 void pl_http_lua_allow_private(int allowed);
 
+/* The client and the operator's switch above, for the requests the runtime
+ * makes on a bot's behalf to a URL of its manifest (llm_lua.c). */
+pl_http_client *pl_http_lua_client(void);
+int pl_http_lua_private_allowed(void);
+
 /* Gives a bot's state its allow list from the manifest's "http" object
  * (borrowed; NULL when absent). Each entry that is not a valid rule is
  * added to errors as "bot.json: http.allow[i]: why" (i counted from 0) and

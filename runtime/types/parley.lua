@@ -100,6 +100,37 @@ function Conversation:styled(text, kind, key) end
 ---@param locale string
 function Conversation:set_locale(locale) end
 
+---What the shopper's words say in the bot's own terms (docs/understanding.md): the
+---router's intent, the products named with quantities and options, yes/no, a choice
+---number, a discount code. Deterministic; a bot with a language model configured asks it
+---only when the parser is not confident, and validates its answer against the catalog.
+---@param text? string the words (the current message's text when not given)
+---@return parley.Understood
+function Conversation:understand(text) end
+
+---@class parley.UnderstoodItem
+---@field product parley.Product
+---@field sku string
+---@field qty integer 1-99 ("a" and no number: 1)
+---@field options table<string, string|string[]> option name -> choice value (a list for a `multiple` option)
+---@field without? table<string, true|string[]> options said to be left out ("no milk")
+---@field confidence number 0-1
+
+---@class parley.Understood
+---@field intent? string the router intent the words name (by phrase or by example)
+---@field items parley.UnderstoodItem[] the products named, in the order written
+---@field without? {product: parley.Product, sku: string}[] products said to be left out ("no mushrooms")
+---@field options? table<string, string> choices named with no product ("large", to the step that asks the size)
+---@field without_options? {name: string, value?: string}[] options left out with no product named
+---@field tags? string[] tags named that fit several products ("coffee")
+---@field yes? boolean a yes or a no, said first
+---@field number? integer a choice number: "2", "the second one"
+---@field code? string one of the bot's discount codes, as bot.json writes it
+---@field rest string the folded words nothing understood ("" when all were)
+---@field confidence table<string, number> per part found (intent, items, options, yes, number, code), 0-1
+---@field confident boolean something was understood and no part is under 0.7
+---@field source "parser"|"llm"
+
 ---Records an event of the bot's own for its analytics, committed with the turn.
 ---@param name string
 ---@param props? table<string, any>

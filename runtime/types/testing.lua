@@ -61,6 +61,13 @@ function testing.share() end
 function testing.reset() end
 
 ---One shopper in a spec.
+---What c:understand makes of the text in a locale (the bot's first when not given),
+---with skus where a flow gets products; the parser's answer (no language model).
+---@param text string
+---@param locale? string
+---@return table
+function testing.understand(text, locale) end
+
 ---@class parley.testing.Chat
 ---@field user string the shopper's id
 ---@field channel string the channel's name ("rest" unless given)

@@ -48,6 +48,9 @@
 # 10. tests/bench/analytics.sh: the default bot with analytics on and off
 #     (messages/s and CPU per message, alternating), and the time to answer
 #     the analytics API over 1,000,000 events.
+# 11. tests/bench/understand.sh: c:understand on the labelled corpora of the
+#     default bot and the pizza example (tests/understand/): accuracy (exact
+#     parse and per field) and the mean time per call.
 #  Steps 5 and 6 print their own tables, keep their outputs in build/bench/
 #  webhooks/ and build/bench/checkout/, and give the final table their lines.
 #
@@ -490,6 +493,9 @@ other_run nodes
 echo
 echo "10. analytics: the default bot recording them and not, and the analytics API over a million events"
 other_run analytics
+echo
+echo "11. understanding: c:understand on the labelled corpora, accuracy and time per call"
+other_run understand
 
 # --- the table ------------------------------------------------------------------
 echo
@@ -513,6 +519,7 @@ grep '^sse: ' "$logs/sse.txt" || echo "sse: no result (see the output above)"
 cat "$logs/attack/summary"
 cat "$logs/nodes/summary"
 cat "$logs/analytics/summary"
+cat "$logs/understand/summary"
 
 # --- the goals of issue 9: computed and printed, never asserted -----------------
 # calc EXPR A B: A op B with awk, "" when a figure is missing.

@@ -114,6 +114,9 @@ TEST(scan_typos_only_where_allowed) {
     CHECK_STR(spans_of(lex, "macha latte"), "1@0+2~1");
     /* the built-in words are exact: "there" is not "three" */
     CHECK_STR(spans_of(lex, "there"), "");
+    /* nor does a word with another first letter; two swapped ones do */
+    CHECK_STR(spans_of(lex, "frappuccino"), "");
+    CHECK_STR(spans_of(lex, "alrge"), "3@0+1~1");
     /* short words never match loosely */
     CHECK_STR(spans_of(lex, "lat"), "");
     pl_lexicon_free(lex);

@@ -88,7 +88,7 @@ def main(tap):
         check.assertEqual(s["locale"], "en")
         check.assertEqual(s["turn"], 2)
         check.assertEqual([(f["flow"], f["step"]) for f in s["stack"]], [("main", "start"), ("drink", "size")])
-        check.assertEqual(s["stack"][1]["slots"], {"sku": "latte"})
+        check.assertEqual(s["stack"][1]["slots"], {"queue": [{"qty": 1, "sku": "latte"}]})
         check.assertEqual(s["cart"]["lines"], [])
 
         srv.say(BOT, u, payload="medium")

@@ -180,7 +180,19 @@ end
 -- Clause breaks: the punctuation that ends a thought ("no, a latte").
 local BREAKS = { ",", ";", "%.", "!", "%?", "\n", "、", "。", "，", "！", "？", "；" }
 
+-- English contractions stay one word ("where's" -> "wheres", "i'd" ->
+-- "id"), so their letter never reads as a size ("s") on its own; elision
+-- ("l'acqua", "un'altra") is left to folding.
+local function join_contractions(s)
+  s = s:gsub("(%a)['\u{2019}](%a+)", function(before, after)
+    local a = after:lower()
+    if a == "s" or a == "d" or a == "ll" or a == "re" or a == "ve" or a == "m" or a == "t" then return before .. after end
+  end)
+  return s
+end
+
 local function clauses_of(s)
+  s = join_contractions(s)
   for _, b in ipairs(BREAKS) do s = s:gsub(b, "\0") end
   local out = {}
   for part in s:gmatch("[^%z]+") do out[#out + 1] = part end
@@ -582,6 +594,7 @@ end
 
 local function confident(r)
   local any = r.intent or #r.items > 0 or r.yes ~= nil or r.number or r.code or r.options or r.without
+    or r.without_options
   if not any then return false end
   for _, c in pairs(r.confidence) do
     if c < understand.CONFIDENT then return false end
@@ -589,7 +602,7 @@ local function confident(r)
   return true
 end
 
--- understand.parse(bot, view, s, locale, intent_of) -> result; intent_of(folded)
+-- understand.parse(bot, view, s, locale, intent_of) -> result; intent_of(locale, folded)
 -- gives the router's intent by phrase (the engine's own matching).
 function understand.parse(bot, view, s, locale, intent_of)
   if type(s) ~= "string" then s = "" end
@@ -602,7 +615,7 @@ function understand.parse(bot, view, s, locale, intent_of)
   local tokens = tokens_of(built, s)
   local r = read(tokens, view)
   local folded = text.fold(s)
-  local intent = folded and intent_of and intent_of(folded)
+  local intent = folded and intent_of and intent_of(locale, folded)
   if intent then
     r.intent = intent.name; r.confidence.intent = 1
   else

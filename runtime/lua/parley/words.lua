@@ -60,11 +60,11 @@ words.en = join(
   ordinals { "first|the first one|first one", "second|the second one|second one", "third|third one",
     "fourth|fourth one", "fifth|fifth one", "sixth", "seventh", "eighth", "ninth", "tenth" },
   kind("ordsuffix", "st|nd|rd|th"), kind("times", "x|times"),
-  kind("yes", "yes|yeah|yep|yup|yes please|sure|ok|okay|of course|correct|that s right|sounds good|go ahead|please do|absolutely"),
+  kind("yes", "yes|yeah|yep|yup|yes please|sure|ok|okay|of course|correct|thats right|sounds good|go ahead|please do|absolutely"),
   kind("no", "no|nope|nah|no thanks|no thank you|not really|not now|no way"),
   kind("neg_before", "no|without|hold the|minus|no more"),
   kind("also", "and|with|plus|also|and also|then"),
-  kind("filler", "please|pls|plz|i d like|i would like|i want|i ll have|i ll take|can i have|can i get|could i have|could i get|may i have|give me|get me|i ll get|for me|thanks|thank you|the|some|of|just|one of|ones")
+  kind("filler", "please|pls|plz|id like|i would like|i want|ill have|ill take|can i have|can i get|could i have|could i get|may i have|give me|get me|ill get|for me|thanks|thank you|the|some|of|just|one of|ones")
 )
 
 words.es = join(
