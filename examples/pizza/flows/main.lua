@@ -6,7 +6,8 @@
 --
 -- The order stays in the cart when the conversation ends, as with the
 -- barista: a payment step would take it from there. Coming back with a
--- full cart goes straight to "anything else?".
+-- full cart goes straight to "anything else?" (or to what the message
+-- orders).
 local luigi = require "lib.luigi"
 
 -- The pizzas of a typed order wait in c.slots.pizzas; each in turn goes
@@ -41,7 +42,7 @@ return {
       -- the cancel intent has just said so; no second hello
     elseif not c.cart:is_empty() then
       c:say("welcome_back", { count = c.cart:count(), total = c:price(c.cart:total()) })
-      return "more"
+      return take_order(c, c:understand()) or "more" -- "hi again, and two beers"
     elseif c.profile.visited then
       c:say "greet_again"
     else

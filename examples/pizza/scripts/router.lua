@@ -42,8 +42,9 @@ return {
     },
     -- "wher is my pizza" too: the order so far and what it costs
     examples = {
-      en = { "where is my pizza", "where's my order", "what is in my order", "how much do i owe you", "show me what i ordered" },
-      it = { "dov'è la mia pizza", "dov'è il mio ordine", "cosa c'è nel mio ordine", "quanto ti devo", "fammi vedere cosa ho preso" },
+      en = { "where is my pizza", "where's my order", "what's in my order so far", "what did i order", "how much do i owe you",
+             "show me what i ordered" },
+      it = { "dov'è la mia pizza", "dov'è il mio ordine", "cosa c'è nel mio ordine", "fammi vedere il mio ordine", "quanto ti devo" },
     },
     run = function(c)
       if c.cart:is_empty() then
@@ -62,7 +63,7 @@ return {
       it = { "vegetariano", "vegetariana", "vegetariani", "senza carne", "niente carne" },
     },
     examples = {
-      en = { "i am a vegetarian", "i do not eat meat" },
+      en = { "i'm a vegetarian", "i dont eat meat", "i do not eat meat" },
       it = { "sono vegetariano", "non mangio carne" },
     },
     run = function(c)
@@ -79,8 +80,8 @@ return {
       it = { "parlare con una persona", "un operatore", "una persona vera", "chiamare la pizzeria" },
     },
     examples = {
-      en = { "can i talk to someone", "i want to speak to a human", "let me talk to the pizzeria" },
-      it = { "voglio parlare con qualcuno", "passami un operatore", "posso parlare con la pizzeria" },
+      en = { "can i talk to someone", "can i speak to someone at the pizzeria", "i want to speak to a human" },
+      it = { "voglio parlare con una persona", "voglio parlare con qualcuno", "passami un operatore" },
     },
     run = function(c) return c:handoff("asked for a person") end,
   },
@@ -88,6 +89,7 @@ return {
   -- "italiano" / "english" in either language switches the conversation.
   language = {
     match = { "italiano", "in italian", "parla italiano", "english", "in english", "inglese" },
+    examples = { en = { "can we speak italian" }, it = { "in inglese per favore" } },
     run = function(c, msg)
       c:set_locale(luigi.says_any(msg.text, { "english", "inglese" }) and "en" or "it")
       c:say "language_set"

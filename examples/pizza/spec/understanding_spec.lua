@@ -211,6 +211,22 @@ describe("Luigi understands", function()
     end)
   end)
 
+  describe("coming back", function()
+    it("takes what the first message orders, with the order still in the cart", function()
+      local chat = testing.conversation()
+      chat:send "a marinara, regular, classic"
+      chat:send "that's it"
+      chat:send "that's all"
+      chat:send "I'll pick it up"
+      assert.is_nil(chat:step())
+      chat:send "hi again, and 2 beers"
+      assert.truthy(chat:says "Your order is still here")
+      assert.truthy(chat:says "2 × Birra Moretti")
+      assert.same({ "1 marinara regular classic", "2 birra_moretti" }, lines(chat))
+      assert.equal("main.more", chat:step())
+    end)
+  end)
+
   describe("taps", function()
     it("still build a pizza step by step as before", function()
       local chat = testing.conversation()
