@@ -281,7 +281,12 @@ describe("Luigi understands", function()
         { "tre capricciose famiglia", { "3 capricciosa size=family" } },
         { "un vino rosso", { "1 vino_rosso" } },
         { "una margherita per favore", { "1 margherita" } },
+        { "posso avere una diavola", { "1 diavola" } },
+        { "basta così", {} },
       })
+      -- "basta" is no typo of a crust's alias, "sottile" is the thin crust
+      assert.is_nil(testing.understand("basta", "it").options)
+      assert.same({ crust = "thin" }, testing.understand("sottile", "it").options)
       assert.same({ size = "large", crust = "classic" }, testing.understand("grande, classica", "it").options)
       assert.is_true(testing.understand("sì", "it").yes)
       assert.is_false(testing.understand("no grazie", "it").yes)
