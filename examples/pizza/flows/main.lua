@@ -95,7 +95,7 @@ return {
       local understood = c:understand()
       local next_step = take_order(c, understood)
       if next_step then return next_step end
-      if understood.yes == false then
+      if understood.yes == false or luigi.says_any(msg.text, luigi.words.done) then
         c:say "no_problem"
         return "more"
       end
