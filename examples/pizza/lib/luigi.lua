@@ -43,7 +43,7 @@ end
 -- What c:understand made of a message, sorted the way Luigi takes an
 -- order: the pizzas (each with the size and crust said with it, and the
 -- toppings named after it: "a marg with ham and olives"), the drinks and
--- desserts, the toppings named before any pizza, and the products the
+-- desserts, the toppings named with no pizza at all, and the products the
 -- shopper does not want ("senza funghi"), which are never put on.
 --   { pizzas = {{sku =, qty =, size =, crust =, toppings = {sku...}}},
 --     sides = {{product =, qty =}}, toppings = {sku...}, without = {sku = true} }
@@ -62,6 +62,12 @@ function luigi.order_in(understood)
     elseif p:has_tag "addon" then
       order.sides[#order.sides + 1] = { product = p, qty = item.qty }
     end
+  end
+  -- "extra cheese on a margherita": toppings before the first pizza are its own
+  local first = order.pizzas[1]
+  if first then
+    for i, sku in ipairs(order.toppings) do table.insert(first.toppings, i, sku) end
+    order.toppings = {}
   end
   return order
 end

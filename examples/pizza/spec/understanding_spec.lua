@@ -30,6 +30,15 @@ local function items(r)
   return out
 end
 
+-- A shopper at "anything else?" with a regular classic marinara in the cart.
+local function at_more()
+  local chat = testing.conversation()
+  chat:send "a marinara, regular, classic"
+  chat:send "no extras"
+  assert.equal("main.more", chat:step())
+  return chat
+end
+
 describe("Luigi understands", function()
   describe("a whole order in one English message", function()
     it("takes two large thin margheritas and a coke, asking only about toppings", function()
@@ -208,6 +217,34 @@ describe("Luigi understands", function()
       assert.equal("pizza.crust", chat:step())
       chat:send "dov è la mia piza"
       assert.equal("pizza.crust", chat:step())
+    end)
+  end)
+
+  describe("more than was asked", function()
+    it("makes a pizza named with a drink, and puts toppings said before a pizza on it", function()
+      local chat = at_more()
+      chat:tap "Something to drink"
+      chat:send "a lemonade and a diavola"
+      assert.truthy(chat:says "San Pellegrino Limonata")
+      assert.equal("pizza.size", chat:step())
+      assert.truthy(chat:says "Diavola")
+      chat:tap "Regular"
+      chat:tap "Classic crust"
+      chat:send "extra cheese and chilli on a margherita, large, thin"
+      assert.same({ "1 marinara regular classic", "1 limonata", "1 diavola regular classic",
+        "1 margherita large thin", "1 extra_mozzarella", "1 fresh_chilli" }, lines(chat))
+      -- the diavola is done once another pizza is named at its toppings
+      assert.equal("pizza.extras", chat:step())
+      assert.truthy(chat:says "Margherita")
+    end)
+
+    it("takes a drink at the pizza menu and asks for the pizza again", function()
+      local chat = testing.conversation()
+      chat:send "hi"
+      chat:send "a coke please"
+      assert.same({ "1 coca_cola" }, lines(chat))
+      assert.equal("pizza.choose", chat:step())
+      assert.is_falsy(chat:says "didn't catch")
     end)
   end)
 
