@@ -25,8 +25,10 @@ return {
       })
     end,
     answer = function(c, msg)
-      if msg.payload == "pickup" or luigi.says_any(msg.text, luigi.words.pickup) then return "pickup" end
-      if msg.payload == "delivery" or luigi.says_any(msg.text, luigi.words.delivery) then return "address" end
+      -- typed: "I'll pick it up", "consegna", "the first one"
+      local picked = msg.payload or luigi.nth(c:understand(), { "delivery", "pickup" })
+      if picked == "pickup" or luigi.says_any(msg.text, luigi.words.pickup) then return "pickup" end
+      if picked == "delivery" or luigi.says_any(msg.text, luigi.words.delivery) then return "address" end
       c:say "didnt_catch_delivery"
       return "how"
     end,

@@ -6,8 +6,33 @@
 --
 -- The order stays in the cart when the conversation ends, as with the
 -- barista: a payment step would take it from there. Coming back with a
--- full cart goes straight to "anything else?".
+-- full cart goes straight to "anything else?" (or to what the message
+-- orders).
 local luigi = require "lib.luigi"
+
+-- The pizzas of a typed order wait in c.slots.pizzas; each in turn goes
+-- through the pizza flow, which asks only what the words left open.
+local function queue(c, pizzas)
+  local list = c.slots.pizzas or {}
+  for _, pizza in ipairs(pizzas or {}) do list[#list + 1] = pizza end
+  c.slots.pizzas = list
+end
+
+local function next_pizza(c)
+  local pizza = table.remove(c.slots.pizzas or {}, 1)
+  if pizza then return c:call("pizza", pizza, "after_pizza") end
+end
+
+-- A typed order ("two large margheritas and a coke"): the drinks and
+-- desserts go into the cart, the pizzas one after the other. Returns the
+-- next step, or nil when the words ordered nothing.
+local function take_order(c, understood)
+  local order = luigi.order_in(understood)
+  if #order.pizzas + #order.sides == 0 then return nil end
+  luigi.add_sides(c, order.sides)
+  queue(c, order.pizzas)
+  return next_pizza(c) or "more"
+end
 
 return {
   start = function(c, msg)
@@ -17,7 +42,7 @@ return {
       -- the cancel intent has just said so; no second hello
     elseif not c.cart:is_empty() then
       c:say("welcome_back", { count = c.cart:count(), total = c:price(c.cart:total()) })
-      return "more"
+      return take_order(c, c:understand()) or "more" -- "hi again, and two beers"
     elseif c.profile.visited then
       c:say "greet_again"
     else
@@ -25,13 +50,18 @@ return {
       c:say "greet"
     end
     -- "a large margherita, please" as the very first message
-    local pizza = luigi.named(c, msg.text, "pizza")
-    if pizza then return c:call("pizza", { sku = pizza.sku, words = msg.text }, "after_pizza") end
-    return c:call("pizza", nil, "after_pizza")
+    local order = luigi.order_in(c:understand())
+    luigi.add_sides(c, order.sides)
+    queue(c, order.pizzas)
+    return next_pizza(c) or c:call("pizza", nil, "after_pizza")
   end,
 
-  -- Luigi only suggests something when the rules have a reason to.
+  -- The next pizza of the order, if the shopper named more; then Luigi
+  -- suggests something, only when the rules have a reason to.
   after_pizza = function(c)
+    queue(c, c.result and c.result.later)
+    local pizza = next_pizza(c)
+    if pizza then return pizza end
     if #c:recommend { tag = "addon" } > 0 then return "offer" end
     return "more"
   end,
@@ -52,26 +82,31 @@ return {
       end
     end,
     answer = function(c, msg)
-      if msg.payload == "offer:no" or luigi.says_any(msg.text, luigi.words.no) then
+      if msg.payload == "offer:no" then
         c:say "no_problem"
         return "more"
       end
-      local item = c.catalog:get(msg.payload) or luigi.named(c, msg.text, "addon")
-      if not item and luigi.says_any(msg.text, luigi.words.yes) then
-        local best = c:recommend { tag = "addon", limit = 1 }[1]
-        item = best and best.product
+      local item = c.catalog:get(msg.payload)
+      if item and item:has_tag "addon" then
+        luigi.add_sides(c, { { product = item, qty = 1 } })
+        return item.in_stock and "more" or "offer"
       end
-      if not (item and item:has_tag "addon") then
+      -- typed: "yes", "no grazie", "the second one", "two beers and a tiramisù"
+      local understood = c:understand()
+      local next_step = take_order(c, understood)
+      if next_step then return next_step end
+      if understood.yes == false or luigi.says_any(msg.text, luigi.words.done) then
+        c:say "no_problem"
+        return "more"
+      end
+      local picks = c:recommend { tag = "addon" }
+      local pick = luigi.nth(understood, picks) or (understood.yes and picks[1])
+      if not pick then
         c:say "didnt_catch"
         return "offer"
       end
-      if not item.in_stock then
-        c:say("sold_out", { product = item.title })
-        return "offer"
-      end
-      c.cart:add(item, { qty = luigi.quantity(msg.text) })
-      c:say("added_item", { product = item.title })
-      return "more"
+      luigi.add_sides(c, { { product = pick.product, qty = 1 } })
+      return pick.product.in_stock and "more" or "offer"
     end,
   },
 
@@ -87,27 +122,29 @@ return {
       })
     end,
     answer = function(c, msg)
-      if msg.payload == "more:pizza" then return c:call("pizza", nil, "after_pizza") end
-      if msg.payload == "more:drink" then return c:call("sides", { tag = "drink" }, "more") end
-      if msg.payload == "more:dessert" then return c:call("sides", { tag = "dessert" }, "more") end
-      if msg.payload == "more:done" or luigi.says_any(msg.text, luigi.words.done) then
-        return c:call("delivery", nil, "summary")
+      local payload = msg.payload
+      if payload == nil then
+        -- typed: "and a large diavola", "two cokes", "un tiramisù", "that's all", "the second one"
+        local understood = c:understand()
+        local next_step = take_order(c, understood)
+        if next_step then return next_step end
+        if understood.yes == false or luigi.says_any(msg.text, luigi.words.done) then payload = "more:done" end
+        payload = payload or luigi.nth(understood, { "more:pizza", "more:drink", "more:dessert", "more:done" })
       end
-      -- typed: "and a large diavola", "two cokes", "un tiramisù"
-      local pizza = luigi.named(c, msg.text, "pizza")
-      if pizza then return c:call("pizza", { sku = pizza.sku, words = msg.text }, "after_pizza") end
-      local side = luigi.named(c, msg.text, "addon")
-      if side and not side.in_stock then
-        c:say("sold_out", { product = side.title })
-      elseif side then
-        c.cart:add(side, { qty = luigi.quantity(msg.text) })
-        c:say("added_item", { product = side.title })
-      else
-        c:say "didnt_catch"
-      end
+      if payload == "more:pizza" then return c:call("pizza", nil, "after_pizza") end
+      if payload == "more:drink" then return c:call("sides", { tag = "drink" }, "after_sides") end
+      if payload == "more:dessert" then return c:call("sides", { tag = "dessert" }, "after_sides") end
+      if payload == "more:done" then return c:call("delivery", nil, "summary") end
+      c:say "didnt_catch"
       return "more"
     end,
   },
+
+  -- A pizza named at the drinks ("a beer and a margherita") is made next.
+  after_sides = function(c)
+    queue(c, c.result and c.result.pizzas)
+    return next_pizza(c) or "more"
+  end,
 
   -- c.result is what the delivery flow returned: {mode =, address =}.
   summary = function(c)

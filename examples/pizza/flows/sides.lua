@@ -1,6 +1,8 @@
 -- flows/sides.lua: something to drink, or a dessert. Called with
--- {tag = "drink"} or {tag = "dessert"}; adds one to the cart and returns
--- its sku (nothing when the shopper changed their mind).
+-- {tag = "drink"} or {tag = "dessert"}; adds what the shopper picks ("two
+-- beers and a coke") to the cart and returns {sku =, pizzas =}: the first
+-- sku added and any pizzas named on the way, for the main flow to make
+-- (nothing when the shopper changed their mind).
 local luigi = require "lib.luigi"
 
 return {
@@ -16,20 +18,24 @@ return {
       c:say("ask_" .. c.slots.tag, nil, { choices = choices, cards = list })
     end,
     answer = function(c, msg)
-      if msg.payload == "sides:none" or luigi.says_any(msg.text, luigi.words.no) then return c:done() end
+      if msg.payload == "sides:none" then return c:done() end
       local item = c.catalog:get(msg.payload)
-      if not (item and item:has_tag(c.slots.tag)) then item = luigi.named(c, msg.text, c.slots.tag) end
-      if not item then
+      if item and item:has_tag(c.slots.tag) then
+        return luigi.add_sides(c, { { product = item, qty = 1 } }) and c:done { sku = item.sku } or "choose"
+      end
+      -- typed: "two beers", "la seconda", "no grazie", "a coke and a margherita"
+      local understood = c:understand()
+      local order = luigi.order_in(understood)
+      local nth = luigi.nth(understood, c.catalog:by_tag(c.slots.tag))
+      if nth and #order.sides == 0 then order.sides[1] = { product = nth, qty = 1 } end
+      if #order.sides + #order.pizzas == 0 then
+        if understood.yes == false or luigi.says_any(msg.text, luigi.words.done) then return c:done() end
         c:say "didnt_catch_side"
         return "choose"
       end
-      if not item.in_stock then
-        c:say("sold_out", { product = item.title })
-        return "choose"
-      end
-      c.cart:add(item, { qty = luigi.quantity(msg.text) })
-      c:say("added_item", { product = item.title })
-      return c:done(item.sku)
+      local sku = luigi.add_sides(c, order.sides)
+      if not sku and #order.pizzas == 0 then return "choose" end -- sold out: something else?
+      return c:done { sku = sku, pizzas = order.pizzas }
     end,
   },
 }

@@ -1,6 +1,7 @@
 -- lib/luigi.lua: what Luigi's flows, rules and router share: the house
--- rules of the shop (delivery fee, toppings per pizza), the words shoppers
--- type for sizes, crusts, yes and no, and reading the cart back to them.
+-- rules of the shop (delivery fee, toppings per pizza), what a typed
+-- message orders (sorted from c:understand) and the few words it leaves
+-- to us ("that's all", "pickup"), and reading the cart back to them.
 -- Loaded with require "lib.luigi" (modules in the bot folder).
 local text = require "parley.text"
 
@@ -12,45 +13,17 @@ luigi.DELIVERY_SKU = "delivery"
 luigi.FREE_DELIVERY_FROM = 3000
 luigi.MAX_EXTRAS = 3
 
--- Words shoppers type, in English and Italian alike (people mix them).
--- Compared after folding, so case, accents and apostrophes do not matter.
+-- Words shoppers type that name no product, in English and Italian alike
+-- (people mix them); the catalog's own words (pizzas, sizes, crusts, with
+-- their aliases), numbers and yes/no are c:understand's. Compared after
+-- folding, so case, accents and apostrophes do not matter.
 luigi.words = {
-  yes = { "yes", "yeah", "yep", "sure", "ok", "okay", "si", "certo", "volentieri", "va bene", "perche no" },
-  no = { "no", "nope", "no thanks", "nothing", "none", "niente", "nulla", "no grazie" },
-  done = { "no", "that's all", "that's it", "thats all", "thats it", "nothing else", "done", "checkout", "basta", "basta cosi",
-           "e tutto", "nient'altro", "finito", "niente altro" },
+  done = { "no", "that's all", "that's it", "thats all", "thats it", "nothing", "nothing else", "none", "done", "checkout",
+           "basta", "basta cosi", "e tutto", "nient'altro", "finito", "niente altro", "nulla" },
   delivery = { "delivery", "deliver", "bring it", "consegna", "domicilio", "a casa", "portatela", "portala" },
   pickup = { "pickup", "pick up", "pick it up", "collect", "takeaway", "take away", "ritiro", "ritirare",
              "passo io", "passo a ritirare", "asporto", "vengo io" },
   pineapple = { "pineapple", "ananas", "hawaii", "hawaiian", "hawaiana" },
-  -- option values of the catalog, by the words that name them
-  size = {
-    regular = { "regular", "normal", "normale", "medium", "media" },
-    large = { "large", "big", "grande", "grandi" },
-    family = { "family", "famiglia", "maxi", "xl" },
-  },
-  crust = {
-    classic = { "classic", "classica", "classico", "napoletana" },
-    thin = { "thin", "crispy", "sottile", "romana", "croccante" },
-    gluten_free = { "gluten free", "senza glutine", "celiac", "celiaco" },
-  },
-}
-
--- Number words at the start of a message ("two diavola", "due margherite").
-local numbers = { a = 1, an = 1, one = 1, two = 2, three = 3, un = 1, uno = 1, una = 1, due = 2, tre = 3 }
-
--- Tags that sort the menu rather than name a product: "a spicy pizza"
--- names no pizza in particular.
-local category_tags = {
-  pizza = true, topping = true, drink = true, dessert = true, addon = true, service = true,
-  vegetarian = true, vegan = true, meat = true, spicy = true, cheese = true, classic = true,
-  cold = true, sweet = true, bestseller = true, pairs_spicy = true,
-}
-
--- Title words too common to name a product on their own.
-local generic_words = {
-  extra = true, pizza = true, fresh = true, fresco = true, house = true, casa = true, della = true,
-  glass = true, calice = true, with = true, please = true, grazie = true, vorrei = true,
 }
 
 local function fold(s)
@@ -67,63 +40,64 @@ function luigi.says_any(words, phrases)
   return false
 end
 
--- How many the shopper asked for: the first number in the words, if a
--- word follows it ("2 margherita", "could I have two diavola" -> 2; a lone
--- "2" is the number of a choice).
-function luigi.quantity(words)
-  local tokens = {}
-  for token in fold(words):gmatch("%S+") do tokens[#tokens + 1] = token end
-  for i = 1, #tokens - 1 do
-    local n = numbers[tokens[i]] or (tokens[i]:match("^%d+$") and math.tointeger(tonumber(tokens[i])))
-    if n then return (n >= 1 and n <= 20) and n or 1 end
-  end
-  return 1
-end
-
--- Whether the folded words name product p: its whole title, a title word
--- (or the start of one, four letters or more) or a tag that is a name
--- ("beer", "vino") rather than a category.
-local function names(p, typed)
-  local title = fold(p.title)
-  if text.has_phrase(typed, title) then return true end
-  for word in typed:gmatch("%S+") do
-    if #word >= 4 and not generic_words[word] then
-      for title_word in title:gmatch("%S+") do
-        if title_word:sub(1, #word) == word and not generic_words[title_word] then return true end
-      end
+-- What c:understand made of a message, sorted the way Luigi takes an
+-- order: the pizzas (each with the size and crust said with it, and the
+-- toppings named after it: "a marg with ham and olives"), the drinks and
+-- desserts, the toppings named with no pizza at all, and the products the
+-- shopper does not want ("senza funghi"), which are never put on.
+--   { pizzas = {{sku =, qty =, size =, crust =, toppings = {sku...}}},
+--     sides = {{product =, qty =}}, toppings = {sku...}, without = {sku = true} }
+function luigi.order_in(understood)
+  local order = { pizzas = {}, sides = {}, toppings = {}, without = {} }
+  for _, w in ipairs(understood.without or {}) do order.without[w.sku] = true end
+  local pizza -- the last pizza named: the toppings after it are its own
+  for _, item in ipairs(understood.items) do
+    local p = item.product
+    if p:has_tag "pizza" then
+      pizza = { sku = p.sku, qty = item.qty, size = item.options.size, crust = item.options.crust, toppings = {} }
+      order.pizzas[#order.pizzas + 1] = pizza
+    elseif p:has_tag "topping" and not order.without[p.sku] then
+      local list = pizza and pizza.toppings or order.toppings
+      list[#list + 1] = p.sku
+    elseif p:has_tag "addon" then
+      order.sides[#order.sides + 1] = { product = p, qty = item.qty }
     end
   end
-  for _, tag in ipairs(p.tags) do
-    if not category_tags[tag] and text.has_phrase(typed, fold(tag)) then return true end
+  -- "extra cheese on a margherita": toppings before the first pizza are its own
+  local first = order.pizzas[1]
+  if first then
+    for i, sku in ipairs(order.toppings) do table.insert(first.toppings, i, sku) end
+    order.toppings = {}
   end
-  return false
+  return order
 end
 
--- The product with `tag` that the shopper's words name, sold out or not
--- (the caller says "sold out" rather than "what?"), or nil.
---
--- c.catalog:find alone is too eager here: it also matches on a tag or a
--- word of the description, so "a unicorn pizza" would find the first pizza.
-function luigi.named(c, words, tag)
-  local typed = fold(words)
-  if typed == "" then return nil end
-  for _, p in ipairs(c.catalog:search(words, { tag = tag, all = true })) do
-    if names(p, typed) then return p end
-  end
-  return nil
+-- Whether the order names anything at all.
+function luigi.names_anything(order)
+  return #order.pizzas + #order.sides + #order.toppings > 0
 end
 
--- The value of option `name` (size, crust) that the words name, or nil:
--- its title in the shopper's language, its value, or a word from above.
-function luigi.option_in(product, name, words)
-  local typed = fold(words)
-  if typed == "" or not (product.options and product.options[name]) then return nil end
-  for _, choice in ipairs(product.options[name]) do
-    local phrases = { choice.title, choice.value }
-    for _, w in ipairs((luigi.words[name] or {})[choice.value] or {}) do phrases[#phrases + 1] = w end
-    if luigi.says_any(typed, phrases) then return choice.value end
+-- Puts the drinks and desserts of an order into the cart, saying so (or
+-- that one is sold out). Returns the sku of the first one added.
+function luigi.add_sides(c, sides)
+  local first
+  for _, side in ipairs(sides) do
+    local p = side.product
+    if not p.in_stock then
+      c:say("sold_out", { product = p.title })
+    else
+      c.cart:add(p, { qty = side.qty })
+      c:say(side.qty > 1 and "added_items" or "added_item", { product = p.title, qty = side.qty })
+      first = first or p.sku
+    end
   end
-  return nil
+  return first
+end
+
+-- The nth of a list when the shopper answered with a choice number ("2",
+-- "the second one", "la seconda"), else nil.
+function luigi.nth(understood, list)
+  return understood.number and list[understood.number] or nil
 end
 
 -- A choice button for an option: "Large · +€3.00".
