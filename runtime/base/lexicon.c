@@ -324,6 +324,9 @@ typedef struct {
     int kind;
 } text_unit;
 
+/* A typo's cost; a plural costs 1 (see unit_distance). */
+#define TYPO 4
+
 /* A plural of the word: the word and "s" or "es" ("lattes", "peaches"). */
 static int is_plural(const text_unit *u, const char *w, size_t wlen) {
     if (wlen < 3 || u->len <= wlen || memcmp(u->s, w, wlen) != 0) return 0;
@@ -360,22 +363,23 @@ static int one_swap(const char *a, size_t alen, const char *b, size_t blen) {
     return 1;
 }
 
-/* How far unit u is from word w: 0 for the same (or its plural), else the
- * edit distance if the word forgives typos and it is within what both
- * lengths allow, else -1. */
+/* What matching unit u to word w costs, in quarters of a typo: 0 for the
+ * same word, 1 for its plural (so the word itself wins a tie), 4 for each
+ * edit if the word forgives typos and they are within what is allowed; -1
+ * when it does not match. */
 static int unit_distance(const pl_lexicon *lex, const text_unit *u, const word *w, int fuzzy, size_t *work) {
     const char *ws = lex->pool + w->off;
     if (u->len == w->len && memcmp(u->s, ws, w->len) == 0) return 0;
     if (u->kind != KIND_WORD || w->kind != KIND_WORD) return -1;
-    if (is_plural(u, ws, w->len)) return 0;
+    if (is_plural(u, ws, w->len)) return 1;
     if (!fuzzy || u->ncp > PL_LEXICON_MAX_FUZZY_CPS || w->ncp > PL_LEXICON_MAX_FUZZY_CPS) return -1;
     if (u->ncp < 4) return -1;
-    if (w->ncp == 4) return u->ncp == 4 && one_swap(u->s, u->len, ws, w->len) ? 1 : -1;
+    if (w->ncp == 4) return u->ncp == 4 && one_swap(u->s, u->len, ws, w->len) ? TYPO : -1;
     unsigned limit = pl_lexicon_allowed(w->ncp);
     if (!limit || !same_start(u->s, u->len, ws, w->len)) return -1;
     (*work)++;
     unsigned d = pl_lexicon_distance(u->s, u->len, ws, w->len, limit);
-    return d <= limit ? (int)d : -1;
+    return d <= limit ? TYPO * (int)d : -1;
 }
 
 typedef struct {
@@ -390,14 +394,14 @@ static void consider(best_match *best, uint32_t count, uint32_t distance, uint32
     *best = (best_match){count, distance, id, 1};
 }
 
-/* Tries every entry that starts with word w (u[0] being at distance d0 from
- * it) against the units from u on. */
+/* Tries every entry that starts with word w (u[0] matching it at cost d0,
+ * in unit_distance's quarters) against the units from u on. */
 static void try_entries(const pl_lexicon *lex, const word *w, unsigned d0, const text_unit *u, size_t left,
                         best_match *best, size_t *work) {
     for (uint32_t k = 0; k < w->nstarts; k++) {
         uint32_t id = lex->start_list[w->starts + k];
         const entry *e = &lex->entries[id];
-        if ((d0 && !e->fuzzy) || e->n > left) continue;
+        if ((d0 >= TYPO && !e->fuzzy) || e->n > left) continue;
         unsigned total = d0;
         uint32_t i = 1;
         for (; i < e->n; i++) {
@@ -419,7 +423,7 @@ static void match_at(const pl_lexicon *lex, const text_unit *u, size_t left, bes
     for (size_t cut = 1; cut <= 2 && u->len > cut + 2; cut++) {
         long singular = find_word(lex, u->s, u->len - cut);
         if (singular >= 0 && is_plural(u, lex->pool + lex->words[singular].off, lex->words[singular].len))
-            try_entries(lex, &lex->words[singular], 0, u, left, best, work);
+            try_entries(lex, &lex->words[singular], 1, u, left, best, work);
     }
     if (u->ncp < 4 || u->ncp > PL_LEXICON_MAX_FUZZY_CPS) return;
     size_t lo = u->ncp - 2 < 4 ? 4 : u->ncp - 2;
@@ -429,8 +433,63 @@ static void match_at(const pl_lexicon *lex, const text_unit *u, size_t left, bes
         const word *w = &lex->words[lex->by_length[i]];
         if ((long)lex->by_length[i] == exact) continue;
         int d = unit_distance(lex, u, w, 1, work);
-        if (d > 0) try_entries(lex, w, (unsigned)d, u, left, best, work);
+        if (d >= TYPO) try_entries(lex, w, (unsigned)d, u, left, best, work);
     }
+}
+
+/* Every one-unit entry that unit u matches (exactly, as a plural, or with
+ * a typo), to out (at most max); returns how many. */
+static size_t words_at(const pl_lexicon *lex, const text_unit *u, pl_lexicon_span *out, size_t max, uint32_t at,
+                       size_t *work) {
+    size_t n = 0;
+    size_t lo = u->ncp < 6 ? 4 : u->ncp - 2;
+    size_t hi = u->ncp + 2 > PL_LEXICON_MAX_FUZZY_CPS ? PL_LEXICON_MAX_FUZZY_CPS : u->ncp + 2;
+    long exact = find_word(lex, u->s, u->len);
+    for (int pass = 0; pass < 2; pass++) {
+        /* pass 0: the word itself; pass 1: the typo-tolerant words near its length */
+        size_t from = pass ? lex->length_at[lo] : 0, to = pass ? (lo <= hi ? lex->length_at[hi + 1] : from) : 1;
+        if (pass == 0 && exact < 0) continue;
+        if (pass == 1 && (u->kind != KIND_WORD || u->ncp < 4 || u->ncp > PL_LEXICON_MAX_FUZZY_CPS)) continue;
+        for (size_t i = from; i < to; i++) {
+            uint32_t id = pass ? lex->by_length[i] : (uint32_t)exact;
+            if (pass && (long)id == exact) continue;
+            const word *w = &lex->words[id];
+            int cost = pass ? unit_distance(lex, u, w, 1, work) : 0;
+            if (cost < 0) continue;
+            for (uint32_t k = 0; k < w->nstarts && n < max; k++) {
+                const entry *e = &lex->entries[lex->start_list[w->starts + k]];
+                if (e->n != 1 || (cost >= TYPO && !e->fuzzy)) continue;
+                out[n++] = (pl_lexicon_span){at, 1, lex->start_list[w->starts + k], (uint32_t)cost};
+            }
+        }
+    }
+    return n;
+}
+
+size_t pl_lexicon_words(const pl_lexicon *lex, const char *folded, const pl_lexicon_units *units,
+                        pl_lexicon_span *found, size_t max, size_t *work) {
+    size_t n = 0;
+    *work = 0;
+    if (!lex->sealed || lex->failed) return 0;
+    for (size_t i = 0; i < units->count && n < max; i++) {
+        size_t step;
+        text_unit u = {folded + units->unit[i].start, units->unit[i].len, 0, 0};
+        u.ncp = count_cps(u.s, u.len);
+        u.kind = kind_of(cp_at(u.s, u.len, &step));
+        (*work)++;
+        n += words_at(lex, &u, found + n, max - n, (uint32_t)i, work);
+        /* a plural: its singular's entries too */
+        for (size_t cut = 1; cut <= 2 && u.kind == KIND_WORD && u.len > cut + 2 && n < max; cut++) {
+            long singular = find_word(lex, u.s, u.len - cut);
+            if (singular < 0 || !is_plural(&u, lex->pool + lex->words[singular].off, lex->words[singular].len)) continue;
+            const word *w = &lex->words[singular];
+            for (uint32_t k = 0; k < w->nstarts && n < max; k++)
+                if (lex->entries[lex->start_list[w->starts + k]].n == 1)
+                    found[n++] = (pl_lexicon_span){(uint32_t)i, 1, lex->start_list[w->starts + k], 1};
+        }
+    }
+    for (size_t i = 0; i < n; i++) found[i].distance = (found[i].distance + TYPO - 1) / TYPO;
+    return n;
 }
 
 size_t pl_lexicon_scan(const pl_lexicon *lex, const char *folded, const pl_lexicon_units *units,
@@ -454,7 +513,7 @@ size_t pl_lexicon_scan(const pl_lexicon *lex, const char *folded, const pl_lexic
             i++;
             continue;
         }
-        spans[found++] = (pl_lexicon_span){(uint32_t)i, best.count, best.entry, best.distance};
+        spans[found++] = (pl_lexicon_span){(uint32_t)i, best.count, best.entry, best.distance / TYPO};
         i += best.count;
     }
     return found;

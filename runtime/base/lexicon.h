@@ -69,6 +69,14 @@ typedef struct {
 size_t pl_lexicon_scan(const pl_lexicon *lex, const char *folded, const pl_lexicon_units *units,
                        pl_lexicon_span *spans, size_t max, size_t *work);
 
+/* Every one-unit phrase each unit of the text matches, exactly, as a
+ * plural or with a typo (not only the best, as the scan keeps): for
+ * likeness of sentences, where a word may fit several. Writes at most max
+ * (unit, 1, entry, distance: 0 exact, 1 plural or typo), unit by unit;
+ * returns how many. */
+size_t pl_lexicon_words(const pl_lexicon *lex, const char *folded, const pl_lexicon_units *units,
+                        pl_lexicon_span *found, size_t max, size_t *work);
+
 /* The edit distance (adjacent transpositions count one) between two
  * UTF-8 strings, or limit + 1 when it is over limit. */
 unsigned pl_lexicon_distance(const char *a, size_t alen, const char *b, size_t blen, unsigned limit);

@@ -56,6 +56,15 @@ static int lexicon_new(lua_State *L) {
     return 1;
 }
 
+/* Pushes the list of the units' strings. */
+static void push_units(lua_State *L, const char *folded, const pl_lexicon_units *units) {
+    lua_createtable(L, (int)units->count, 0);
+    for (size_t i = 0; i < units->count; i++) {
+        lua_pushlstring(L, folded + units->unit[i].start, units->unit[i].len);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+}
+
 static int lexicon_scan(lua_State *L) {
     lexicon_box *box = luaL_checkudata(L, 1, LEXICON_MT);
     size_t len;
@@ -68,11 +77,7 @@ static int lexicon_scan(lua_State *L) {
     pl_lexicon_cut(folded, &units);
     size_t n = pl_lexicon_scan(box->lex, folded, &units, spans, PL_LEXICON_MAX_UNITS, &work);
     if (!pl_vm_charge(L, (long)work * 8)) return pl_vm_abort(L);
-    lua_createtable(L, (int)units.count, 0);
-    for (size_t i = 0; i < units.count; i++) {
-        lua_pushlstring(L, folded + units.unit[i].start, units.unit[i].len);
-        lua_rawseti(L, -2, (lua_Integer)i + 1);
-    }
+    push_units(L, folded, &units);
     lua_createtable(L, (int)n * 4, 0);
     for (size_t i = 0; i < n; i++) {
         const lua_Integer at = (lua_Integer)i * 4;
@@ -84,6 +89,36 @@ static int lexicon_scan(lua_State *L) {
         lua_rawseti(L, -2, at + 3);
         lua_pushinteger(L, (lua_Integer)spans[i].distance);
         lua_rawseti(L, -2, at + 4);
+    }
+    return 2;
+}
+
+/* lexicon:words(folded) -> units, found: every one-unit phrase each unit
+ * matches, flat: unit (1-based), entry (1-based), distance, three
+ * integers each. */
+static int lexicon_words(lua_State *L) {
+    lexicon_box *box = luaL_checkudata(L, 1, LEXICON_MT);
+    size_t len;
+    const char *folded = luaL_checklstring(L, 2, &len);
+    if (!box->lex) return luaL_error(L, "lexicon is closed");
+    if (!pl_vm_charge(L, (long)(len >> 2) + 1)) return pl_vm_abort(L);
+    enum { MAX_FOUND = 4 * PL_LEXICON_MAX_UNITS };
+    pl_lexicon_units units;
+    pl_lexicon_span found[MAX_FOUND];
+    size_t work;
+    pl_lexicon_cut(folded, &units);
+    size_t n = pl_lexicon_words(box->lex, folded, &units, found, MAX_FOUND, &work);
+    if (!pl_vm_charge(L, (long)work * 8)) return pl_vm_abort(L);
+    push_units(L, folded, &units);
+    lua_createtable(L, (int)n * 3, 0);
+    for (size_t i = 0; i < n; i++) {
+        const lua_Integer at = (lua_Integer)i * 3;
+        lua_pushinteger(L, (lua_Integer)found[i].first + 1);
+        lua_rawseti(L, -2, at + 1);
+        lua_pushinteger(L, (lua_Integer)found[i].entry + 1);
+        lua_rawseti(L, -2, at + 2);
+        lua_pushinteger(L, (lua_Integer)found[i].distance);
+        lua_rawseti(L, -2, at + 3);
     }
     return 2;
 }
@@ -108,7 +143,7 @@ static int lexicon_allowed(lua_State *L) {
 }
 
 int pl_lexicon_lua_open(lua_State *L) {
-    static const luaL_Reg methods[] = {{"scan", lexicon_scan}, {NULL, NULL}};
+    static const luaL_Reg methods[] = {{"scan", lexicon_scan}, {"words", lexicon_words}, {NULL, NULL}};
     if (luaL_newmetatable(L, LEXICON_MT)) {
         luaL_newlib(L, methods);
         lua_setfield(L, -2, "__index");

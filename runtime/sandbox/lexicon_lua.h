@@ -13,7 +13,9 @@
  * lexicon:scan(folded) -> units, spans: the units of the text (a list of
  * strings) and the phrases found, flat: first unit (1-based), units
  * covered, entry (1-based, as in phrases), edit distance, four integers a
- * phrase. lexicon.distance(a, b, limit) -> the edit distance, or limit + 1
+ * phrase. lexicon:words(folded) -> units, found: every one-unit phrase
+ * each unit matches (not only the best), flat: unit, entry, distance, three
+ * integers each. lexicon.distance(a, b, limit) -> the edit distance, or limit + 1
  * when over it. lexicon.allowed(n) -> the distance a word of n characters
  * may be off by. */
 int pl_lexicon_lua_open(lua_State *L);

@@ -425,7 +425,7 @@ end
 local function only_filler(token)
   if not token or not token.meanings then return false end
   for _, m in ipairs(token.meanings) do
-    if m.kind ~= "filler" then return false end
+    if m.kind ~= "filler" and m.kind ~= "word" then return false end
   end
   return true
 end
@@ -729,13 +729,15 @@ function understand.intent_by_examples(bot, locale, words)
   if not folded or folded == "" then return nil end
   local per = examples_of(bot).by_locale[locale]
   if not per or #per.list == 0 then return nil end
-  local units, spans = per.scan:scan(folded)
+  -- every example word the text has, each at its best (a typed word may
+  -- fit several: "whers" is "where" and "wheres")
+  local units, words_found = per.scan:words(folded)
   if #units == 0 then return nil end
   local found, text_weight = {}, 0
   for _, u in ipairs(units) do text_weight = text_weight + weight_of(u) end
-  for k = 1, #spans, 4 do
-    local phrase = per.phrases[spans[k + 2]]
-    local w = weight_of(phrase) * (spans[k + 3] > 0 and 0.9 or 1)
+  for k = 1, #words_found, 3 do
+    local phrase = per.phrases[words_found[k + 1]]
+    local w = weight_of(phrase) * (words_found[k + 2] > 0 and 0.9 or 1)
     if not found[phrase] or found[phrase] < w then found[phrase] = w end
   end
   local best, best_score

@@ -8,7 +8,8 @@
 -- product; another = "another"), ordinal (n), counter (after a number:
 -- "2つ", "3杯"), times ("x2"), ordsuffix ("2nd", "2番目"), yes, no,
 -- neg_before ("no milk", "sin azúcar"), neg_after ("ミルクなし"), also
--- ("and"), filler ("please", "i'd like").
+-- ("and"), filler ("please", "i'd like"), word (a common word, known so
+-- that a catalog word is never read into it as a typo; it means nothing).
 local words = {}
 
 local function numbers(list)
@@ -61,9 +62,10 @@ words.en = join(
     "fourth|fourth one", "fifth|fifth one", "sixth", "seventh", "eighth", "ninth", "tenth" },
   kind("ordsuffix", "st|nd|rd|th"), kind("times", "x|times"),
   kind("yes", "yes|yeah|yep|yup|yes please|sure|ok|okay|of course|correct|thats right|sounds good|go ahead|please do|absolutely"),
-  kind("no", "no|nope|nah|no thanks|no thank you|not really|not now|no way"),
+  kind("no", "no|nope|nah|no thanks|no thank you|not really|not now|no way|nothing|nothing else|none"),
   kind("neg_before", "no|without|hold the|minus|no more"),
   kind("also", "and|with|plus|also|and also|then"),
+  kind("word", "there|these|those|where|when|what|which|while|would|could|should|about|order|ordered|think|thing|things|here|have|make|more|most|like|just|some|come|cost|costs|lots"),
   kind("filler", "please|pls|plz|id like|i would like|i want|ill have|ill take|can i have|can i get|could i have|could i get|may i have|give me|get me|ill get|for me|thanks|thank you|the|some|of|just|one of|ones")
 )
 
@@ -130,11 +132,14 @@ words.it = join(
   ordinals { "primo|prima|il primo|la prima", "secondo|seconda|il secondo|la seconda", "terzo|terza|il terzo|la terza",
     "quarto|quarta", "quinto|quinta" },
   kind("ordsuffix", "o|a"), kind("times", "x|per"),
-  kind("yes", "si|certo|va bene|perfetto|volentieri|ok|esatto|si grazie|si per favore|d accordo|certamente"),
-  kind("no", "no|no grazie|per niente|assolutamente no"),
+  kind("yes", "si|certo|va bene|perfetto|volentieri|ok|esatto|si grazie|si per favore|d accordo|certamente|perche no"),
+  kind("no", "no|no grazie|per niente|assolutamente no|niente|nulla|niente altro|nient altro|basta|basta cosi|basta grazie"),
   kind("neg_before", "senza|no|niente"),
   kind("also", "e|ed|con|piu|anche|e anche|poi"),
-  kind("filler", "per favore|per piacere|vorrei|voglio|prendo|mi da|mi dai|mi porti|dammi|per me|grazie|il|lo|la|i|gli|le|l|di|del|della|dei")
+  kind("filler", "per favore|per piacere|vorrei|voglio|prendo|mi da|mi dai|mi porti|dammi|per me|grazie|il|lo|la|i|gli|le|l|di|del|della|dei"),
+  -- common words a typo of a product name must never be ("cosa" is not
+  -- "coca", "costa" not "cotta", "come" not "coke", "posso" not "rosso")
+  kind("word", "come|cosa|costa|costano|quanto|quanti|posso|puoi|ordinare|ordinato|ho|hai|sono|questa|questo|quella|quello|tutto|anche|ancora|molto|bene|dove|quando|perche")
 )
 
 words.ja = join(
