@@ -128,6 +128,34 @@ def main(tap):
         assert rc == 2 and "--tap goes with --corpus" in err, err
     tap.case("files it refuses: another bot's, unknown fields, bad JSON, no locale", refused, runs=1)
 
+    def big_catalog(run):
+        # a merchant's catalog of 5,000 products (titles in two locales,
+        # aliases, options on a third of them): the lexicons and the views
+        # are built at load, so a turn stays within its budget
+        bot = temp_dir("parley-big-")
+        words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet"]
+        products = []
+        for i in range(5000):
+            title = "%s %s %s %d" % (words[i % 10], words[(i // 10) % 10], words[(i // 100) % 10], i)
+            p = {"sku": "p%d" % i, "title": {"en": title.title(), "ja": "商品%d" % i}, "price": 100 + i,
+                 "tags": ["drink" if i % 2 else "food", "tag%d" % (i % 50)], "aliases": {"en": ["item%d" % i]}}
+            if i % 3 == 0:
+                p["options"] = {"size": [{"value": "small", "title": {"en": "Small", "ja": "S"}, "price": 0},
+                                         {"value": "large", "title": {"en": "Large", "ja": "L"}, "price": 50}]}
+            products.append(p)
+        write_file(os.path.join(bot, "catalog.json"), json.dumps({"currency": "EUR", "products": products}))
+        write_file(os.path.join(bot, "bot.json"), json.dumps(
+            {"name": "bigshop", "locales": ["en", "ja"], "start_flow": "main", "catalog": "catalog.json"}))
+        write_file(os.path.join(bot, "flows", "main.lua"), "return { start = function(c) c:say 'hi' end }")
+        write_file(os.path.join(bot, "scripts", "tone.lua"),
+                   "return { templates = { en = { hi = 'Hi', fallback = 'Sorry' }, ja = { hi = 'やあ', fallback = 'すみません' } } }")
+        rc, out, err = understand(bot, "two large %s and item3" % products[3576]["title"]["en"].lower())
+        assert rc == 0, err
+        got = json.loads(out)
+        assert [(i["sku"], i["qty"]) for i in got["items"]] == [("p3576", 2), ("p3", 1)], got
+        assert got["items"][0]["options"] == {"size": "large"}, got
+    tap.case("a catalog of 5,000 products is understood within a turn's budget", big_catalog, runs=1)
+
 
 if __name__ == "__main__":
     run_suite("parley understand", main)

@@ -87,18 +87,26 @@ end
 -- locale -> list, "*" for every locale): the locale's own, its language's
 -- ("es" for "es-419"), then every locale's, each once, in that order. A
 -- new list, empty when there are none.
-local function aliases_for(by_locale, locale)
-  local out, seen = {}, {}
-  if type(by_locale) ~= "table" then return out end
-  local lang = locale:match("^(%a+)")
-  for _, key in ipairs({ locale, lang, "*" }) do
-    for _, alias in ipairs(by_locale[key] or {}) do
-      if not seen[alias] then
-        seen[alias] = true
-        out[#out + 1] = alias
-      end
+local NO_ALIASES = setmetatable({}, { __newindex = function() error("a product's aliases are read-only", 2) end })
+
+local function add_aliases(out, seen, list)
+  if not list then return end
+  for _, alias in ipairs(list) do
+    if not seen[alias] then
+      seen[alias] = true
+      out[#out + 1] = alias
     end
   end
+end
+
+local function aliases_for(by_locale, locale)
+  -- (most products have none: one shared empty list, no work)
+  if type(by_locale) ~= "table" or next(by_locale) == nil then return NO_ALIASES end
+  local out, seen = {}, {}
+  local lang = locale:match("^(%a+)")
+  add_aliases(out, seen, by_locale[locale])
+  if lang ~= locale then add_aliases(out, seen, by_locale[lang]) end
+  add_aliases(out, seen, by_locale["*"])
   return out
 end
 

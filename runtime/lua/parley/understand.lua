@@ -29,6 +29,7 @@ local EXAMPLE_THRESHOLD = 0.75
 -- list of meanings.
 local function collector()
   local self = { phrases = {}, fuzzy = {}, meanings = {}, index = {} }
+  local has = {} -- entry -> {meaning = true}: a meaning once per phrase
   function self.add(phrase, meaning, fuzzy)
     if type(phrase) ~= "string" or phrase == "" then return end
     local folded = text.fold(phrase)
@@ -37,9 +38,12 @@ local function collector()
     if not i then
       i = #self.phrases + 1
       self.phrases[i], self.fuzzy[i], self.meanings[i], self.index[folded] = folded, fuzzy or false, {}, i
+      has[i] = {}
     elseif fuzzy then
       self.fuzzy[i] = true
     end
+    if has[i][meaning] then return end
+    has[i][meaning] = true
     local list = self.meanings[i]
     list[#list + 1] = meaning
   end
@@ -100,8 +104,21 @@ local function count_keys(t)
   return n
 end
 
+-- One meaning per option and per (option, choice), shared by every
+-- product that has it: {kind, name, value, skus = {sku = true}}.
+local function shared_meaning(shared, kind, name, value, sku)
+  local key = kind .. "\0" .. name .. "\0" .. tostring(value)
+  local m = shared[key]
+  if not m then
+    m = { kind = kind, name = name, value = value, skus = {} }
+    shared[key] = m
+  end
+  m.skus[sku] = true
+  return m
+end
+
 local function add_catalog(lex, raw, small)
-  local tagged = {}
+  local tagged, shared = {}, {}
   for _, p in ipairs(raw) do
     each_text(p.title, function(t) lex.add(t, { kind = "product", sku = p.sku, weight = 1 }, true) end)
     each_alias(p.aliases, function(a) lex.add(a, { kind = "product", sku = p.sku, weight = 1 }, true) end)
@@ -112,9 +129,9 @@ local function add_catalog(lex, raw, small)
     end
     for _, name in ipairs(util.sorted_keys(p.options or {})) do
       local option = p.options[name]
-      lex.add((name:gsub("_", " ")), { kind = "option", name = name, sku = p.sku }, true)
+      lex.add((name:gsub("_", " ")), shared_meaning(shared, "option", name, nil, p.sku), true)
       for _, choice in ipairs(option_choices(option)) do
-        local meaning = { kind = "choice", name = name, value = choice.value, sku = p.sku }
+        local meaning = shared_meaning(shared, "choice", name, choice.value, p.sku)
         lex.add((tostring(choice.value):gsub("_", " ")), meaning, true)
         each_text(choice.title, function(t) lex.add(t, meaning, true) end)
         each_alias(choice.aliases, function(a) lex.add(a, meaning, true) end)
@@ -344,12 +361,12 @@ local function product_of(token, view)
 end
 
 -- The (option, value) a token names for product p when it has one, else
--- for the first product that has it.
+-- the first it names for any product.
 local function choice_for(token, p)
   local any
   for _, m in ipairs(token.meanings or {}) do
     if m.kind == "choice" then
-      if p and m.sku == p.sku then return m end
+      if p and m.skus[p.sku] then return m end
       any = any or m
     end
   end
@@ -359,12 +376,12 @@ end
 -- The choice a token names for product p exactly, or nil.
 local function choice_of(token, p)
   local m = choice_for(token, p)
-  if m and m.sku == p.sku then return m end
+  if m and m.skus[p.sku] then return m end
 end
 
 local function option_for(token, p)
   for _, m in ipairs(token.meanings or {}) do
-    if m.kind == "option" and (not p or m.sku == p.sku) then return m end
+    if m.kind == "option" and (not p or m.skus[p.sku]) then return m end
   end
 end
 
@@ -705,7 +722,10 @@ local function examples_of(bot)
       for _, ex in ipairs(intent.examples or {}) do
         local folded = ex.folded and text.fold(join_contractions(ex.text))
         if folded and (ex.locale == nil or ex.locale == locale) then
-          local units = cutter():scan(folded) -- the units, as the text's are cut
+          local units, once = {}, {}
+          for _, u in ipairs((cutter():scan(folded))) do -- the units, as the text's are cut
+            if not once[u] then once[u] = true; units[#units + 1] = u end
+          end
           local total = 0
           for _, u in ipairs(units) do
             lex.add(u, u, true)
@@ -721,10 +741,22 @@ local function examples_of(bot)
   return built
 end
 
+local examples_match
+
 -- The intent whose examples the words are closest to, over its threshold,
 -- and the score (0-1). Contractions are joined on both sides ("where's").
 function understand.intent_by_examples(bot, locale, words)
   if not bot.has_examples or type(words) ~= "string" or words == "" then return nil end
+  -- the router and then c:understand ask about the same message: once
+  local last = bot.examples_last
+  if last and last.words == words and last.locale == locale then return last.intent, last.score end
+  local intent, score = examples_match(bot, locale, words)
+  bot.examples_last = { words = words, locale = locale, intent = intent, score = score }
+  return intent, score
+end
+
+-- (intent_by_examples, uncached)
+examples_match = function(bot, locale, words)
   local folded = text.fold(join_contractions(head_of(words)))
   if not folded or folded == "" then return nil end
   local per = examples_of(bot).by_locale[locale]
@@ -732,7 +764,7 @@ function understand.intent_by_examples(bot, locale, words)
   -- every example word the text has, each at its best (a typed word may
   -- fit several: "whers" is "where" and "wheres")
   local units, words_found = per.scan:words(folded)
-  if #units == 0 then return nil end
+  if #words_found == 0 then return nil end
   local found, text_weight = {}, 0
   for _, u in ipairs(units) do text_weight = text_weight + weight_of(u) end
   for k = 1, #words_found, 3 do
@@ -742,9 +774,10 @@ function understand.intent_by_examples(bot, locale, words)
   end
   local best, best_score
   for _, ex in ipairs(per.list) do
-    local got, seen = 0, {}
-    for _, u in ipairs(ex.units) do
-      if found[u] and not seen[u] then got = got + found[u]; seen[u] = true end
+    local got = 0
+    for _, u in ipairs(ex.units) do -- (each word once)
+      local w = found[u]
+      if w then got = got + w end
     end
     local coverage = got / ex.total
     local precision = math.min(1, got / text_weight)
@@ -756,7 +789,22 @@ function understand.intent_by_examples(bot, locale, words)
   return best, best_score
 end
 
+-- understand.prepare(bot): builds the lexicons at load, so that no
+-- shopper's turn waits for them (engine.finish calls it).
+function understand.prepare(bot)
+  lexicon_of(bot)
+  if bot.has_examples then examples_of(bot) end
+end
+
 -- --- the whole ---------------------------------------------------------------
+
+-- True when no token means anything and none is a number.
+local function nothing_known(tokens)
+  for _, t in ipairs(tokens) do
+    if t.meanings or small_number(t.word) then return false end
+  end
+  return true
+end
 
 -- Confident: something understood, no part under CONFIDENT, and at most
 -- half of the words unknown (a message mostly of words nothing knew is
@@ -782,7 +830,15 @@ function understand.parse(bot, view, s, locale, intent_of)
   end
   local built = lexicon_of(bot)
   local tokens = tokens_of(built, s)
-  local r = read(tokens, view)
+  local r
+  if nothing_known(tokens) then -- ("hi"): nothing to read
+    r = new_result()
+    local rest = {}
+    for i, t in ipairs(tokens) do rest[i] = t.word end
+    r.rest = table.concat(rest, " ")
+  else
+    r = read(tokens, view)
+  end
   local folded = text.fold(head_of(s))
   local intent = folded and intent_of and intent_of(locale, folded)
   if intent then
