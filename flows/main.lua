@@ -3,6 +3,17 @@
 -- all, sum up the order, and take the payment (a discount code on the way).
 -- Typed words are understood (c:understand): "two large oat lattes and a
 -- croissant" as the first message fills the cart at once.
+-- Applies a discount code and says how it went; then the summary again.
+local function apply_code(c, code)
+  local ok, why = c.cart:apply_code(code)
+  if ok then
+    c:say("code_applied", { total = c:price(c.cart:total()) })
+  else
+    c:say("code_" .. why)
+  end
+  return "summary"
+end
+
 -- Whether the understood words order a drink.
 local function has_drink(said)
   for _, item in ipairs(said.items) do
@@ -127,28 +138,12 @@ return {
   },
 
   -- a code typed where the payment is offered ("WELCOME10")
-  apply_code = function(c)
-    local ok, why = c.cart:apply_code(c:understand().code)
-    if ok then
-      c:say("code_applied", { total = c:price(c.cart:total()) })
-    else
-      c:say("code_" .. why)
-    end
-    return "summary"
-  end,
+  apply_code = function(c) return apply_code(c, c:understand().code) end,
 
   discount_code = {
     intents = false, -- a code could be any word
     ask = function(c) c:say "which_code" end,
-    answer = function(c, msg)
-      local ok, why = c.cart:apply_code(msg.text or "")
-      if ok then
-        c:say("code_applied", { total = c:price(c.cart:total()) })
-      else
-        c:say("code_" .. why)
-      end
-      return "summary"
-    end,
+    answer = function(c, msg) return apply_code(c, msg.text or "") end,
   },
 
   pay = function(c)

@@ -333,3 +333,15 @@ char *pl_text_html_escape(const char *s) {
     *o = '\0';
     return out;
 }
+
+int pl_text_locale_valid(const char *s) {
+    size_t n = 0;
+    while (s[n] >= 'a' && s[n] <= 'z') n++;
+    if (n < 2 || n > 3) return 0;
+    if (!s[n]) return 1;
+    if (s[n] != '-') return 0;
+    const char *r = s + n + 1;
+    size_t rn = strlen(r);
+    if (rn == 2) return r[0] >= 'A' && r[0] <= 'Z' && r[1] >= 'A' && r[1] <= 'Z';
+    return rn == 3 && r[0] >= '0' && r[0] <= '9' && r[1] >= '0' && r[1] <= '9' && r[2] >= '0' && r[2] <= '9';
+}

@@ -51,6 +51,11 @@ size_t pl_text_strip_emoji(const char *s, size_t len, char *out, size_t *removed
  * NULL s is the empty string. */
 char *pl_text_html_escape(const char *s);
 
+/* True for a locale code as bots write them: a language of 2 or 3
+ * lowercase letters, optionally "-" and a region of 2 capitals or 3 digits
+ * (en, fil, pt-BR, es-419). */
+int pl_text_locale_valid(const char *s);
+
 /* 64-bit FNV-1a: stable across runs and machines, for deterministic choices. */
 uint64_t pl_text_hash(const char *s, size_t len);
 

@@ -34,18 +34,7 @@ const char *pl_alias_problem(const char *s, size_t len, char *reason, size_t n) 
     return NULL;
 }
 
-int pl_alias_locale_valid(const char *s) {
-    if (strcmp(s, "*") == 0) return 1;
-    size_t n = 0;
-    while (islower((unsigned char)s[n])) n++;
-    if (n < 2 || n > 3) return 0;
-    if (!s[n]) return 1;
-    if (s[n] != '-') return 0;
-    const char *r = s + n + 1;
-    if (strlen(r) == 2) return isupper((unsigned char)r[0]) && isupper((unsigned char)r[1]);
-    return strlen(r) == 3 && isdigit((unsigned char)r[0]) && isdigit((unsigned char)r[1]) &&
-           isdigit((unsigned char)r[2]);
-}
+int pl_alias_locale_valid(const char *s) { return strcmp(s, "*") == 0 || pl_text_locale_valid(s); }
 
 /* The path of a locale's list as the merchant wrote it: "aliases" for the
  * list form, aliases.es, aliases["*"]. */

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 
 #include "base/common.h"
+#include "base/text.h"
 #include "cli.h"
 
 static const char new_usage[] =
@@ -163,19 +164,6 @@ static const language *language_of(const char *locale) {
 
 /* --- locales ------------------------------------------------------------------ */
 
-/* A locale code: a language of 2 or 3 lowercase letters, and optionally a
- * region, "-" and 2 capitals or 3 digits (en, es, pt-BR, es-419): what
- * the engine matches a shopper's locale against (docs/bots.md). */
-static int valid_locale(const char *s) {
-    size_t n = 0;
-    while (islower((unsigned char)s[n])) n++;
-    if (n < 2 || n > 3) return 0;
-    if (!s[n]) return 1;
-    if (s[n] != '-') return 0;
-    const char *r = s + n + 1;
-    if (strlen(r) == 2 && isupper((unsigned char)r[0]) && isupper((unsigned char)r[1])) return 1;
-    return strlen(r) == 3 && isdigit((unsigned char)r[0]) && isdigit((unsigned char)r[1]) && isdigit((unsigned char)r[2]);
-}
 
 /* Splits "en,es" into locales (pointers into the new string *buf);
  * returns their count, or -1 with a message in err (size 200). */
@@ -188,7 +176,7 @@ static int parse_locales(const char *list, char **buf, const char **locales, cha
     }
     int n = 0;
     for (char *save = NULL, *tok = strtok_r(*buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (!valid_locale(tok)) {
+        if (!pl_text_locale_valid(tok)) {
             snprintf(err, 200, "--locales: '%.40s' is not a locale code such as en, es or pt-BR", tok);
             return -1;
         }
