@@ -379,7 +379,14 @@ static int unit_distance(const pl_lexicon *lex, const text_unit *u, const word *
     if (!limit || !same_start(u->s, u->len, ws, w->len)) return -1;
     (*work)++;
     unsigned d = pl_lexicon_distance(u->s, u->len, ws, w->len, limit);
-    return d <= limit ? TYPO * (int)d : -1;
+    int cost = d <= limit ? TYPO * (int)d : -1;
+    /* a typo in a plural ("cofees"): the singular's distance, when nearer */
+    if (u->len > 4 && u->s[u->len - 1] == 's') {
+        (*work)++;
+        unsigned ds = pl_lexicon_distance(u->s, u->len - 1, ws, w->len, limit);
+        if (ds <= limit && (cost < 0 || TYPO * (int)ds + 1 < cost)) cost = TYPO * (int)ds + 1;
+    }
+    return cost;
 }
 
 typedef struct {

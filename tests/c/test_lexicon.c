@@ -112,6 +112,7 @@ TEST(scan_typos_only_where_allowed) {
     CHECK_STR(spans_of(lex, "capuccino pls"), "2@0+1~1");
     CHECK_STR(spans_of(lex, "lrage latte"), "3@0+1~1 0@1+1~0");
     CHECK_STR(spans_of(lex, "macha latte"), "1@0+2~1");
+    CHECK_STR(spans_of(lex, "two capuccinos"), "4@0+1~0 2@1+1~1"); /* a typo in a plural */
     /* the built-in words are exact: "there" is not "three" */
     CHECK_STR(spans_of(lex, "there"), "");
     /* nor does a word with another first letter; two swapped ones do */
