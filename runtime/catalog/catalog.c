@@ -14,6 +14,7 @@
 #include "base/text.h"
 #include "aliases.h"
 #include "catalog_csv.h"
+#include "catalog_lexicon.h"
 
 typedef struct {
     char **titles; /* folded title in each locale, and each alias */
@@ -28,6 +29,7 @@ struct pl_catalog {
     json_t *products; /* array of validated product objects */
     search_terms *terms; /* one per product */
     size_t count;
+    pl_catalog_lexicon *lexicon; /* c:understand's words, built on first use */
 };
 
 /* The 1-based line of the (nth+1)-th `"sku": "<sku>"` pair in text, or 1. */
@@ -395,11 +397,17 @@ void pl_catalog_free(pl_catalog *c) {
     if (!c) return;
     for (size_t i = 0; i < c->count; i++) free_terms(&c->terms[i]);
     free(c->terms);
+    pl_catalog_lexicon_free(c->lexicon);
     json_decref(c->products);
     free(c);
 }
 
 const json_t *pl_catalog_products(const pl_catalog *c) { return c->products; }
+
+const pl_catalog_lexicon *pl_catalog_lexicon_of(pl_catalog *c) {
+    if (!c->lexicon) c->lexicon = pl_catalog_lexicon_build(c->products);
+    return c->lexicon;
+}
 
 /* True when some whole word of `words` (space separated) starts with w. */
 static int has_word_prefix(const char *words, const char *w) {

@@ -44,6 +44,11 @@ void pl_catalog_free(pl_catalog *catalog);
 /* The products as a JSON array (borrowed), in file order. */
 const json_t *pl_catalog_products(const pl_catalog *catalog);
 
+/* The words c:understand looks for (catalog_lexicon.h), built the first
+ * time they are asked for; a catalog is one state's, so one thread's. */
+struct pl_catalog_lexicon;
+const struct pl_catalog_lexicon *pl_catalog_lexicon_of(pl_catalog *catalog);
+
 /* The stock keys of products ("sku", "sku/option=value") with the counts
  * the catalog gives them: a new object. Commerce keeps the units left. */
 json_t *pl_catalog_stock(const json_t *products);

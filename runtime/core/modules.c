@@ -13,6 +13,7 @@
 #include "base/text.h"
 #include "sandbox/json_lua.h"
 #include "sandbox/lexicon_lua.h"
+#include "understand_lua.h"
 #include "sandbox/vm.h"
 
 static const char catalog_key = 'c';
@@ -239,6 +240,7 @@ static int open_catalog(lua_State *L) {
     static const luaL_Reg fns[] = {
         {"products", catalog_products}, {"search", catalog_search}, {NULL, NULL}};
     luaL_newlib(L, fns);
+    pl_understand_lua_add(L);
     return 1;
 }
 

@@ -11,14 +11,24 @@
 #define LEXICON_MT "parley.lexicon*"
 
 typedef struct {
-    pl_lexicon *lex;
+    const pl_lexicon *lex;
+    pl_lexicon *owned; /* NULL for a borrowed one */
 } lexicon_box;
 
 static int lexicon_gc(lua_State *L) {
     lexicon_box *box = luaL_checkudata(L, 1, LEXICON_MT);
-    pl_lexicon_free(box->lex);
-    box->lex = NULL;
+    pl_lexicon_free(box->owned);
+    box->lex = box->owned = NULL;
     return 0;
+}
+
+static void set_metatable(lua_State *L);
+
+void pl_lexicon_lua_push_borrowed(lua_State *L, const pl_lexicon *lex) {
+    lexicon_box *box = lua_newuserdatauv(L, sizeof *box, 0);
+    box->lex = lex;
+    box->owned = NULL;
+    set_metatable(L);
 }
 
 /* Adds entry i of the lists at 1 and 2 (a phrase that fails to add, empty
@@ -45,14 +55,15 @@ static int lexicon_new(lua_State *L) {
     void *ud;
     lua_Alloc alloc = lua_getallocf(L, &ud);
     lexicon_box *box = lua_newuserdatauv(L, sizeof *box, 0);
-    box->lex = NULL;
-    luaL_setmetatable(L, LEXICON_MT);
-    box->lex = pl_lexicon_new(alloc, ud);
-    if (!box->lex) return luaL_error(L, "not enough memory");
+    box->lex = box->owned = NULL;
+    set_metatable(L);
+    box->owned = pl_lexicon_new(alloc, ud);
+    if (!box->owned) return luaL_error(L, "not enough memory");
+    box->lex = box->owned;
     lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
     long next = 0;
-    for (lua_Integer i = 1; i <= n; i++) add_phrase(L, box->lex, i, &next);
-    if (!pl_lexicon_seal(box->lex)) return luaL_error(L, "not enough memory");
+    for (lua_Integer i = 1; i <= n; i++) add_phrase(L, box->owned, i, &next);
+    if (!pl_lexicon_seal(box->owned)) return luaL_error(L, "not enough memory");
     return 1;
 }
 
@@ -142,7 +153,8 @@ static int lexicon_allowed(lua_State *L) {
     return 1;
 }
 
-int pl_lexicon_lua_open(lua_State *L) {
+/* Sets the lexicons' metatable on the userdata on top (made on first use). */
+static void set_metatable(lua_State *L) {
     static const luaL_Reg methods[] = {{"scan", lexicon_scan}, {"words", lexicon_words}, {NULL, NULL}};
     if (luaL_newmetatable(L, LEXICON_MT)) {
         luaL_newlib(L, methods);
@@ -152,7 +164,10 @@ int pl_lexicon_lua_open(lua_State *L) {
         lua_pushboolean(L, 0);
         lua_setfield(L, -2, "__metatable");
     }
-    lua_pop(L, 1);
+    lua_setmetatable(L, -2);
+}
+
+int pl_lexicon_lua_open(lua_State *L) {
     static const luaL_Reg fns[] = {
         {"new", lexicon_new}, {"distance", lexicon_distance}, {"allowed", lexicon_allowed}, {NULL, NULL}};
     luaL_newlib(L, fns);

@@ -20,4 +20,9 @@
  * may be off by. */
 int pl_lexicon_lua_open(lua_State *L);
 
+struct pl_lexicon;
+/* Pushes a lexicon the state does not own (a catalog's, which outlives
+ * every use), with the methods of parley.lexicon's. */
+void pl_lexicon_lua_push_borrowed(lua_State *L, const struct pl_lexicon *lex);
+
 #endif

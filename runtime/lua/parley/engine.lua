@@ -194,9 +194,8 @@ function engine.finish()
     if intent.examples[1] then bot.has_examples = true end
   end
   bot.intent_by_phrase = intent_by_phrase
-  -- built at load, under its budget, so that no shopper's turn waits for
-  -- them: each locale's view of the catalog, the lexicons of c:understand
-  for _, locale in ipairs(bot.locales) do bot.catalog:view(locale) end
+  -- built at load, so that no shopper's turn waits for them: the small
+  -- lexicons of c:understand (the catalog's is C's, built on first use)
   understand.prepare(bot)
   -- the intent a tapped "intent:<name>" payload names
   bot.intent_payloads = {}

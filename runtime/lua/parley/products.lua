@@ -100,13 +100,17 @@ local function add_aliases(out, seen, list)
 end
 
 local function aliases_for(by_locale, locale)
-  -- (most products have none: one shared empty list, no work)
+  -- (most products have none, or one list that applies: no work, no copy)
   if type(by_locale) ~= "table" or next(by_locale) == nil then return NO_ALIASES end
-  local out, seen = {}, {}
   local lang = locale:match("^(%a+)")
-  add_aliases(out, seen, by_locale[locale])
-  if lang ~= locale then add_aliases(out, seen, by_locale[lang]) end
-  add_aliases(out, seen, by_locale["*"])
+  local own, of_lang, all = by_locale[locale], lang ~= locale and by_locale[lang] or nil, by_locale["*"]
+  local only = (own and 1 or 0) + (of_lang and 1 or 0) + (all and 1 or 0)
+  if only == 0 then return NO_ALIASES end
+  if only == 1 then return own or of_lang or all end
+  local out, seen = {}, {}
+  add_aliases(out, seen, own)
+  add_aliases(out, seen, of_lang)
+  add_aliases(out, seen, all)
   return out
 end
 

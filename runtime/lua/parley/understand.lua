@@ -23,13 +23,19 @@ understand.CONFIDENT = 0.7
 
 local EXAMPLE_THRESHOLD = 0.75
 
--- --- the lexicon ------------------------------------------------------------
+-- --- the lexicons -----------------------------------------------------------
+--
+-- Two lexicons are scanned: the catalog's (built in C with the catalog,
+-- whatever its size: parley.catalog.lexicon, meanings and near) and a small
+-- one of this state: the bot's discount codes and the small words of its
+-- languages. Their spans are merged as one scan would take them.
+
+local native = require "parley.catalog"
 
 -- Collects phrases and what each means: phrase -> entry number, entry ->
 -- list of meanings.
 local function collector()
   local self = { phrases = {}, fuzzy = {}, meanings = {}, index = {} }
-  local has = {} -- entry -> {meaning = true}: a meaning once per phrase
   function self.add(phrase, meaning, fuzzy)
     if type(phrase) ~= "string" or phrase == "" then return end
     local folded = text.fold(phrase)
@@ -38,113 +44,13 @@ local function collector()
     if not i then
       i = #self.phrases + 1
       self.phrases[i], self.fuzzy[i], self.meanings[i], self.index[folded] = folded, fuzzy or false, {}, i
-      has[i] = {}
     elseif fuzzy then
       self.fuzzy[i] = true
     end
-    if has[i][meaning] then return end
-    has[i][meaning] = true
     local list = self.meanings[i]
     list[#list + 1] = meaning
   end
   return self
-end
-
--- Every text of a localized value (a string, or locale -> string).
-local function each_text(v, fn)
-  if type(v) == "string" then fn(v)
-  elseif type(v) == "table" then
-    for _, k in ipairs(util.sorted_keys(v)) do
-      if type(v[k]) == "string" then fn(v[k]) end
-    end
-  end
-end
-
--- Every alias (locale -> list).
-local function each_alias(aliases, fn)
-  if type(aliases) ~= "table" then return end
-  for _, k in ipairs(util.sorted_keys(aliases)) do
-    local list = aliases[k]
-    if type(list) == "table" then
-      for _, a in ipairs(list) do fn(a) end
-    elseif type(list) == "string" then
-      fn(list)
-    end
-  end
-end
-
-local function option_choices(option)
-  return option.choices or option
-end
-
--- The words of titles, with the products whose titles hold them: a word
--- in one product's titles only names that product ("croissant" for
--- "Butter Croissant"), unless it is also a small word of the language.
-local function unique_title_words(raw, small)
-  local owners = {}
-  for _, p in ipairs(raw) do
-    each_text(p.title, function(t)
-      local folded = text.fold(t)
-      if not folded then return end
-      for w in folded:gmatch("%S+") do
-        if utf8.len(w) and utf8.len(w) >= 4 and not w:match("^%d+$") and not small[w] then
-          local set = owners[w] or {}
-          set[p.sku] = true
-          owners[w] = set
-        end
-      end
-    end)
-  end
-  return owners
-end
-
-local function count_keys(t)
-  local n = 0
-  for _ in pairs(t) do n = n + 1 end
-  return n
-end
-
--- One meaning per option and per (option, choice), shared by every
--- product that has it: {kind, name, value, skus = {sku = true}}.
-local function shared_meaning(shared, kind, name, value, sku)
-  local key = kind .. "\0" .. name .. "\0" .. tostring(value)
-  local m = shared[key]
-  if not m then
-    m = { kind = kind, name = name, value = value, skus = {} }
-    shared[key] = m
-  end
-  m.skus[sku] = true
-  return m
-end
-
-local function add_catalog(lex, raw, small)
-  local tagged, shared = {}, {}
-  for _, p in ipairs(raw) do
-    each_text(p.title, function(t) lex.add(t, { kind = "product", sku = p.sku, weight = 1 }, true) end)
-    each_alias(p.aliases, function(a) lex.add(a, { kind = "product", sku = p.sku, weight = 1 }, true) end)
-    for _, tag in ipairs(p.tags or {}) do
-      local list = tagged[tag] or {}
-      list[#list + 1] = p.sku
-      tagged[tag] = list
-    end
-    for _, name in ipairs(util.sorted_keys(p.options or {})) do
-      local option = p.options[name]
-      lex.add((name:gsub("_", " ")), shared_meaning(shared, "option", name, nil, p.sku), true)
-      for _, choice in ipairs(option_choices(option)) do
-        local meaning = shared_meaning(shared, "choice", name, choice.value, p.sku)
-        lex.add((tostring(choice.value):gsub("_", " ")), meaning, true)
-        each_text(choice.title, function(t) lex.add(t, meaning, true) end)
-        each_alias(choice.aliases, function(a) lex.add(a, meaning, true) end)
-      end
-    end
-  end
-  for word, owners in pairs(unique_title_words(raw, small)) do
-    if count_keys(owners) == 1 then lex.add(word, { kind = "product", sku = next(owners), weight = 0.85 }, true) end
-  end
-  for _, tag in ipairs(util.sorted_keys(tagged)) do
-    local list = tagged[tag]
-    lex.add((tag:gsub("_", " ")), { kind = "tag", tag = tag, skus = list }, true)
-  end
 end
 
 local function languages_of(locales)
@@ -160,27 +66,18 @@ local function languages_of(locales)
   return out
 end
 
-local function add_small_words(lex, langs, small)
-  for _, lang in ipairs(langs) do
-    for _, w in ipairs(words[lang]) do
-      local meaning = { kind = w[2], n = w[3], article = w.article, another = w.another, lang = lang }
-      lex.add(w[1], meaning, false)
-      local folded = text.fold(w[1])
-      if folded then small[folded] = true end
-    end
-  end
-end
-
--- The lexicon of a bot (built once per state).
+-- The small lexicon of a bot: its languages' words, then its codes.
 local function build(bot)
   local lex = collector()
-  local small = {}
-  add_small_words(lex, languages_of(bot.locales), small)
+  for _, lang in ipairs(languages_of(bot.locales)) do
+    for _, w in ipairs(words[lang]) do
+      lex.add(w[1], { kind = w[2], n = w[3], article = w.article, another = w.another, lang = lang }, false)
+    end
+  end
   for _, code in ipairs(util.sorted_keys(bot.discounts or {})) do
     lex.add(code, { kind = "code", code = code }, false)
   end
-  add_catalog(lex, bot.catalog.raw, small)
-  return { scan = lexicon.new(lex.phrases, lex.fuzzy), meanings = lex.meanings, phrases = lex.phrases }
+  return { small = lexicon.new(lex.phrases, lex.fuzzy), small_meanings = lex.meanings, catalog = nil, cached = {} }
 end
 
 local function lexicon_of(bot)
@@ -190,6 +87,31 @@ local function lexicon_of(bot)
     bot.understanding = built
   end
   return built
+end
+
+-- What a catalog phrase means, as the reading below wants it (kept per
+-- state for the phrases met).
+local function catalog_meanings(built, entry)
+  local got = built.cached[entry]
+  if got then return got end
+  got = {}
+  for i, m in ipairs(native.meanings(entry)) do
+    if m.kind == "product" or m.kind == "part" then
+      got[i] = { kind = "product", sku = m.sku, weight = m.kind == "part" and 0.85 or 1, part = m.kind == "part",
+                 locale = m.locale }
+    elseif m.kind == "tag" then
+      got[i] = { kind = "tag", tag = m.name, sku = m.sku }
+    else
+      got[i] = { kind = m.kind, name = m.name, value = m.value, locale = m.locale }
+    end
+  end
+  built.cached[entry] = got
+  return got
+end
+
+local function catalog_lexicon(built)
+  built.catalog = built.catalog or native.lexicon()
+  return built.catalog
 end
 
 -- --- clauses and spans -----------------------------------------------------------
@@ -248,76 +170,102 @@ local function is_cjk_unit(u)
   return #u >= 3 and u:byte(1) >= 0xE3 and utf8.len(u) == 1
 end
 
--- The CJK phrases of the catalog, for typos in words written without
--- spaces ("エスプレソ"): their characters, kept once per state.
-local function cjk_phrases(built)
-  if built.cjk then return built.cjk end
-  local list = {}
-  for i, phrase in ipairs(built.phrases) do
-    local n = utf8.len(phrase)
-    if n and n >= 4 and not phrase:find(" ", 1, true) and is_cjk_unit(phrase:sub(1, utf8.offset(phrase, 2) - 1)) then
-      for _, m in ipairs(built.meanings[i]) do
-        if m.kind == "product" or m.kind == "choice" then list[#list + 1] = { phrase = phrase, entry = i, n = n }; break end
+-- The tokens of one message: each a span (meanings) or a word nothing
+-- knew, with its clause, its place among the message's units (at) and
+-- whether it is glued to the unit before, in order.
+-- The spans of both lexicons as one scan takes them: from the left, at
+-- each place the longest, then the nearest, then the small words'.
+-- Returns a list of {first, count, meanings, distance}.
+local function merged_spans(built, folded)
+  local units, small = built.small:scan(folded)
+  local _, big = catalog_lexicon(built):scan(folded)
+  local candidates = {}
+  for k = 1, #small, 4 do
+    candidates[#candidates + 1] = { small[k], small[k + 1], built.small_meanings[small[k + 2]], small[k + 3], 0 }
+  end
+  for k = 1, #big, 4 do
+    candidates[#candidates + 1] = { big[k], big[k + 1], big[k + 2], big[k + 3], 1 }
+  end
+  table.sort(candidates, function(a, b)
+    if a[1] ~= b[1] then return a[1] < b[1] end
+    if a[2] ~= b[2] then return a[2] > b[2] end
+    if a[4] ~= b[4] then return a[4] < b[4] end
+    return a[5] < b[5]
+  end)
+  local spans, next_free = {}, 1
+  for i, c in ipairs(candidates) do
+    local meanings = c[5] == 1 and catalog_meanings(built, c[3]) or c[3]
+    local taken = spans[#spans]
+    if c[1] >= next_free then
+      spans[#spans + 1] = { c[1], c[2], meanings, c[4] }
+      next_free = c[1] + c[2]
+    elseif taken and taken[1] == c[1] and taken[2] == c[2] and taken[4] == c[4] and i > 1 then
+      -- the same words in both lexicons ("l": a filler and a size): both
+      -- meanings, except a single word of a title ("quattro" of "Quattro
+      -- Formaggi" is the number)
+      local both = {}
+      for _, m in ipairs(taken[3]) do both[#both + 1] = m end
+      for _, m in ipairs(meanings) do
+        if not m.part then both[#both + 1] = m end
       end
+      taken[3] = both
     end
   end
-  built.cjk = list
-  return list
+  return units, spans
 end
 
--- A run of CJK characters nothing knew: the catalog phrase it is a typo
--- of (one character off from 4, two from 8), or nil.
-local function cjk_near(built, run)
-  local n = utf8.len(run)
-  if n < 3 then return nil end
-  local best, best_d
-  for _, c in ipairs(cjk_phrases(built)) do
-    if math.abs(c.n - n) <= 2 then
-      local limit = c.n >= 8 and 2 or 1
-      local d = lexicon.distance(run, c.phrase, limit)
-      if d <= limit and (not best_d or d < best_d) then best, best_d = c, d end
-    end
+-- The meanings a phrase found with a typo may have: a title or alias of
+-- the shopper's own language, or of every locale (an English alias
+-- "beer" is no typo of Italian "bere"), and never a single word of a title.
+local function usable(meanings, distance, lang)
+  if distance == 0 then return meanings end
+  local out = {}
+  for _, m in ipairs(meanings) do
+    local ok = not m.part and (m.locale == nil or m.locale:match("^(%a+)") == lang)
+    if ok then out[#out + 1] = m end
   end
-  return best, best_d
+  return out
 end
 
 -- The tokens of one message: each a span (meanings) or a word nothing
 -- knew, with its clause, its place among the message's units (at) and
 -- whether it is glued to the unit before, in order.
-local function tokens_of(built, s)
+local function tokens_of(built, s, lang)
   local tokens, at_total = {}, 0
   for clause_no, clause in ipairs(clauses_of(s)) do
     local folded = text.fold(clause)
     if folded and folded ~= "" then
-      local units, spans = built.scan:scan(folded)
+      local units, spans = merged_spans(built, folded)
       local glued = places(folded, units)
       local at = 1
+      local function unknown(u)
+        tokens[#tokens + 1] = { clause = clause_no, word = units[u], unit = u, at = at_total + u, glued = glued[u] }
+      end
       local function gap(upto)
         local u = at
         while u <= upto do
-          -- a run of unknown CJK characters may be a typo of a catalog phrase
+          -- a run of unknown CJK characters may be a typo of a catalog
+          -- phrase ("エスプレソ"): tried once, as a whole
           local last = u
           if is_cjk_unit(units[u]) then
             while last < upto and is_cjk_unit(units[last + 1]) do last = last + 1 end
           end
-          local near, d = last > u and cjk_near(built, table.concat(units, "", u, last))
-          if near then
-            tokens[#tokens + 1] = { clause = clause_no, meanings = built.meanings[near.entry], distance = d, unit = u,
-                                    count = last - u + 1, at = at_total + u, phrase = near.phrase }
-            u = last + 1
+          local entry, d
+          if last - u >= 2 then entry, d = native.near(table.concat(units, "", u, last)) end
+          if entry then
+            tokens[#tokens + 1] = { clause = clause_no, meanings = catalog_meanings(built, entry), distance = d,
+                                    unit = u, count = last - u + 1, at = at_total + u }
           else
-            tokens[#tokens + 1] = { clause = clause_no, word = units[u], unit = u, at = at_total + u, glued = glued[u] }
-            u = u + 1
+            for k = u, last do unknown(k) end
           end
+          u = last + 1
         end
       end
-      for k = 1, #spans, 4 do
-        local first, count, entry, distance = spans[k], spans[k + 1], spans[k + 2], spans[k + 3]
+      for _, span in ipairs(spans) do
+        local first, count = span[1], span[2]
         gap(first - 1)
-        tokens[#tokens + 1] = {
-          clause = clause_no, meanings = built.meanings[entry], distance = distance, unit = first, count = count,
-          phrase = built.phrases[entry], at = at_total + first, glued = glued[first],
-        }
+        tokens[#tokens + 1] = { clause = clause_no, meanings = usable(span[3], span[4], lang), distance = span[4],
+                                unit = first, count = count, at = at_total + first, glued = glued[first] }
         at = first + count
       end
       gap(#units)
@@ -354,34 +302,34 @@ local function product_of(token, view)
   end
   if best then return best, sureness(token, weight) end
   local tag = meaning_of(token, "tag")
-  if tag and #tag.skus == 1 and token.distance == 0 then -- (a tag is a loose name: never with a typo)
-    local p = view:get(tag.skus[1])
+  if tag and tag.sku and token.distance == 0 then -- (a tag is a loose name: never with a typo)
+    local p = view:get(tag.sku)
     if p then return p, sureness(token, 0.8) end
   end
 end
 
--- The (option, value) a token names for product p when it has one, else
--- the first it names for any product.
+-- The (option, value) a token names that product p has, when there is
+-- one, else the first it names.
 local function choice_for(token, p)
   local any
   for _, m in ipairs(token.meanings or {}) do
     if m.kind == "choice" then
-      if p and m.skus[p.sku] then return m end
+      if p and p:option(m.name, m.value) then return m end
       any = any or m
     end
   end
   return any
 end
 
--- The choice a token names for product p exactly, or nil.
+-- The choice a token names that product p has, or nil.
 local function choice_of(token, p)
   local m = choice_for(token, p)
-  if m and m.skus[p.sku] then return m end
+  if m and p:option(m.name, m.value) then return m end
 end
 
 local function option_for(token, p)
   for _, m in ipairs(token.meanings or {}) do
-    if m.kind == "option" and (not p or m.skus[p.sku]) then return m end
+    if m.kind == "option" and (not p or (p.options and p.options[m.name])) then return m end
   end
 end
 
@@ -829,7 +777,7 @@ function understand.parse(bot, view, s, locale, intent_of)
     return r
   end
   local built = lexicon_of(bot)
-  local tokens = tokens_of(built, s)
+  local tokens = tokens_of(built, s, locale:match("^(%a+)"))
   local r
   if nothing_known(tokens) then -- ("hi"): nothing to read
     r = new_result()
