@@ -27,10 +27,14 @@ local function size_in(c, drink, msg)
 end
 
 -- A drink that ran out is named, not swapped for another; the rest of the
--- queue goes on.
+-- queue goes on. With nothing left to add, the caller goes on when
+-- something was added or the shopper named what they wanted (a sold-out
+-- pastry after a drink is no reason to ask for a drink); else it asks.
 local function ran_out(c, p)
   c:say("ran_out", { product = p.title })
-  return #c.slots.queue > 0 and "next" or "choose"
+  if #c.slots.queue > 0 then return "next" end
+  if c.slots.last or c.slots.named then return c:done(c.slots.last) end
+  return "choose"
 end
 
 -- How the cart line reads in "added": "Latte" or "Latte with Oat milk".
@@ -44,6 +48,7 @@ return {
     local words = c.slots.words
     c.slots.words = nil
     c.slots.queue = words and queue_of(c:understand(words)) or {}
+    c.slots.named = #c.slots.queue > 0 or nil
     return #c.slots.queue > 0 and "next" or "choose"
   end,
 

@@ -14,6 +14,17 @@ local function apply_code(c, code)
   return "summary"
 end
 
+-- "Yes" to the pairing: the first pick goes in, if there still is one.
+local function add_pick(c)
+  local pick = c:recommend({ tag = "food" })[1]
+  if not pick then return c:say "no_problem" end
+  if c.cart:add(pick.product) then
+    c:say("added_food", { product = pick.product.title })
+  else
+    c:say("ran_out", { product = pick.product.title })
+  end
+end
+
 -- Whether the understood words order a drink.
 local function has_drink(said)
   for _, item in ipairs(said.items) do
@@ -56,13 +67,21 @@ return {
     end,
     answer = function(c, msg)
       local said = msg.payload == nil and c:understand() or nil
+      -- what was named goes in first ("no, a croissant"; "yes, and a latte")
+      if said and #said.items > 0 then
+        if said.yes then add_pick(c) end
+        return c:call("drink", { words = msg.text }, "more")
+      end
       if msg.payload == "no" or (said and (said.yes == false or said.without)) then
         c:say "no_problem"
         return "more"
       end
-      if said and #said.items > 0 then return c:call("drink", { words = msg.text }, "more") end
-      -- "yes": the first pick
-      local food = c.catalog:get(msg.payload) or (said and said.yes and c:recommend({ tag = "food" })[1].product)
+      -- "yes": the first pick (if the food has not all gone meanwhile)
+      if said and said.yes then
+        add_pick(c)
+        return "more"
+      end
+      local food = c.catalog:get(msg.payload)
       if not food then
         c:say "didnt_catch"
         return "offer_pairing"

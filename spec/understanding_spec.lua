@@ -66,6 +66,34 @@ describe("the barista understands typing", function()
     assert.same({ "1 espresso double -", "1 " .. pick .. " - -" }, lines(chat))
   end)
 
+  it("takes what is named with a no or a yes to the pairing", function()
+    local chat = testing.conversation()
+    chat:send "a large latte"
+    chat:send "no, a banana bread"
+    assert.same({ "1 latte large -", "1 banana_bread - -" }, lines(chat))
+    assert.equal("main.more", chat:step())
+  end)
+
+  it("says yes to a pairing whose food has all gone without failing", function()
+    local chat = testing.conversation()
+    chat:send "a large latte"
+    for _, sku in ipairs { "croissant", "pain_au_chocolat", "almond_biscotti", "banana_bread", "matcha_cookie" } do
+      testing.stock(sku, 0)
+    end
+    chat:send "yes please"
+    assert.is_nil(chat.failed)
+    assert.same({ "1 latte large -" }, lines(chat))
+    assert.equal("main.more", chat:step())
+  end)
+
+  it("goes on when the last thing named has sold out", function()
+    local chat = testing.conversation()
+    chat:send "a large latte and a cinnamon roll" -- (none left today)
+    assert.truthy(chat:says "run out of Cinnamon Roll")
+    assert.same({ "1 latte large -" }, lines(chat))
+    assert.equal("main.offer_pairing", chat:step())
+  end)
+
   it("applies a code typed where it offers the payment", function()
     local chat = testing.conversation()
     chat:send "2 large lattes"

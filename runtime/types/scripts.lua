@@ -71,7 +71,7 @@
 ---@class parley.Intent
 ---@field match? string[]|table<string, string[]> phrases, for every locale or by locale
 ---@field examples? string[]|table<string, string[]> sentences matched by likeness, typos forgiven
----@field threshold? number how alike the words must be to an example (0-1, default 0.75)
+---@field threshold? number how alike the words must be to an example (0-1, default 0.8)
 ---@field run fun(c: parley.Conversation, msg: parley.Message): parley.Next
 
 ---@alias parley.Router table<string, parley.Intent>

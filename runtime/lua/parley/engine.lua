@@ -128,7 +128,7 @@ local function check_router(def, where, source)
     examples, phrases = phrases, examples
     local threshold = intent.threshold
     if threshold ~= nil and (type(threshold) ~= "number" or threshold <= 0 or threshold > 1) then
-      fail(at, string.format("intent '%s': threshold is a number above 0 and at most 1 (default 0.75)", name))
+      fail(at, string.format("intent '%s': threshold is a number above 0 and at most 1 (default 0.8)", name))
     end
     for field in pairs(intent) do
       if field ~= "match" and field ~= "examples" and field ~= "threshold" and field ~= "run" then

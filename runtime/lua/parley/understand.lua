@@ -21,7 +21,7 @@ local understand = {}
 -- A part below this confidence makes the whole not confident.
 understand.CONFIDENT = 0.7
 
-local EXAMPLE_THRESHOLD = 0.75
+local EXAMPLE_THRESHOLD = 0.8
 
 -- --- the lexicons -----------------------------------------------------------
 --
@@ -66,12 +66,17 @@ local function languages_of(locales)
   return out
 end
 
+-- Yes words that are other words too (Italian and Spanish "si": "si può",
+-- "si tienes"): yes only alone or before words the bot knows.
+local LONELY = { si = true }
+
 -- The small lexicon of a bot: its languages' words, then its codes.
 local function build(bot)
   local lex = collector()
   for _, lang in ipairs(languages_of(bot.locales)) do
     for _, w in ipairs(words[lang]) do
-      lex.add(w[1], { kind = w[2], n = w[3], article = w.article, another = w.another, lang = lang }, false)
+      lex.add(w[1], { kind = w[2], n = w[3], article = w.article, another = w.another, lang = lang,
+                      lonely = LONELY[w[1]] }, false)
     end
   end
   for _, code in ipairs(util.sorted_keys(bot.discounts or {})) do
@@ -293,19 +298,42 @@ end
 -- The product a token names in view (a title, alias or unique title word,
 -- else a tag that only one product carries), and how sure that is.
 local function product_of(token, view)
-  local best, weight
+  local best, weight, part
   for _, m in ipairs(token.meanings or {}) do
     if m.kind == "product" and (not weight or m.weight > weight) then
       local p = view:get(m.sku)
-      if p then best, weight = p, m.weight end
+      if p then best, weight, part = p, m.weight, m.part end
     end
   end
-  if best then return best, sureness(token, weight) end
+  if best then return best, sureness(token, weight), part end
   local tag = meaning_of(token, "tag")
   if tag and tag.sku and token.distance == 0 then -- (a tag is a loose name: never with a typo)
     local p = view:get(tag.sku)
-    if p then return p, sureness(token, 0.8) end
+    if p then return p, sureness(token, 0.8), true end
   end
+end
+
+-- Whether a token near token i names a product by its title or an alias
+-- (not by one of its words or a tag), in the same clause with no "and", no
+-- number and no "a" between them: what token i then says is about that
+-- product ("extra large margherita", "a margherita with cheese").
+local function named_in_clause(tokens, i, view)
+  local function separates(t)
+    if not t.meanings then return false end
+    for _, m in ipairs(t.meanings) do
+      if m.kind == "also" or m.kind == "number" then return true end
+    end
+    return false
+  end
+  for step = -1, 1, 2 do
+    local k = i + step
+    while tokens[k] and tokens[k].clause == tokens[i].clause and not separates(tokens[k]) do
+      local p, _, loose = product_of(tokens[k], view)
+      if p and not loose then return true end
+      k = k + step
+    end
+  end
+  return false
 end
 
 -- The (option, value) a token names that product p has, when there is
@@ -482,6 +510,14 @@ local function read(tokens, view)
   local function quantity(numeral, t, i)
     local nxt = tokens[i + 1]
     local adjacent = nxt and nxt.clause == t.clause
+    -- a number beside a word nothing knows is about that word ("table 12",
+    -- "in 10 minutes", "3 pm", "ci sei"), and one over 99 is no quantity
+    local before = tokens[i - 1]
+    if numeral > 99 or (adjacent and not nxt.meanings and not small_number(nxt.word))
+      or (before and before.clause == t.clause and not before.meanings and not small_number(before.word)) then
+      if t.word then rest[#rest + 1] = t.word end
+      return i
+    end
     if adjacent and meaning_of(nxt, "ordsuffix") then
       r.number = numeral; note("number", 1)
       return i + 1
@@ -577,12 +613,20 @@ local function read(tokens, view)
     if not t.meanings then
       if numeral then i = quantity(numeral, t, i) else rest[#rest + 1] = t.word end
     else
-      local p, pconf = product_of(t, view)
+      local p, pconf, loose = product_of(t, view)
       local choice = choice_for(t, last and last.product)
       local target = next_meaningful(tokens, i)
       -- yes or no: the first thing said, at the very start
       local first = not seen_meaning and t.at <= 2 and not answered
-      if (meaning_of(t, "yes") or meaning_of(t, "no")) and first
+      -- (a yes that is also another word, Italian "si" of "si può", only
+      -- alone or before words it knows)
+      local lonely_ok = true
+      local yes = meaning_of(t, "yes")
+      if yes and yes.lonely then
+        local after = tokens[i + 1]
+        lonely_ok = not after or after.clause ~= t.clause or after.meanings ~= nil
+      end
+      if (meaning_of(t, "yes") or meaning_of(t, "no")) and first and lonely_ok
         and not (meaning_of(t, "neg_before") and negatable(target, view)) then
         r.yes = meaning_of(t, "yes") ~= nil
         note("yes", 1); answered = true
@@ -593,7 +637,10 @@ local function read(tokens, view)
       elseif meaning_of(t, "code") then
         r.code = meaning_of(t, "code").code; note("code", 1)
       elseif meaning_of(t, "ordinal") and not p then
-        r.number = meaning_of(t, "ordinal").n; note("number", 1)
+        -- "a second" or "one second" is a moment, not the second choice
+        local before = tokens[i - 1]
+        local moment = before and before.clause == t.clause and number_of(before)
+        if not moment then r.number = meaning_of(t, "ordinal").n; note("number", 1) end
       elseif number_of(t) and not p and not (choice and last) then
         local m = number_of(t)
         if m.article then
@@ -604,6 +651,9 @@ local function read(tokens, view)
         end
       elseif meaning_of(t, "counter") or meaning_of(t, "times") or meaning_of(t, "ordsuffix") then
         -- (a counter or suffix alone, or "x" before its number)
+      elseif p and loose and named_in_clause(tokens, i, view) then
+        -- a word of a title or a tag beside a product named: not another
+        -- item ("extra large margherita", "a margherita with cheese")
       elseif p and not (choice and last and has_choice(last.product, choice.name, choice.value) and last.options[choice.name] == nil and pconf < 1) then
         if negate then
           r.without = r.without or {}
@@ -727,9 +777,12 @@ examples_match = function(bot, locale, words)
       local w = found[u]
       if w then got = got + w end
     end
+    -- how much of the example the words hold, and how much of the words
+    -- the example: both must be high (a message that merely contains
+    -- "forget it" is not "forget it")
     local coverage = got / ex.total
     local precision = math.min(1, got / text_weight)
-    local score = 0.75 * coverage + 0.25 * precision
+    local score = coverage + precision > 0 and 2 * coverage * precision / (coverage + precision) or 0
     if score >= (ex.intent.threshold or EXAMPLE_THRESHOLD) and (not best_score or score > best_score) then
       best, best_score = ex.intent, score
     end

@@ -8,7 +8,8 @@
 -- product; another = "another"), ordinal (n), counter (after a number:
 -- "2つ", "3杯"), times ("x2"), ordsuffix ("2nd", "2番目"), yes, no,
 -- neg_before ("no milk", "sin azúcar"), neg_after ("ミルクなし"), also
--- ("and"), filler ("please", "i'd like"), word (a common word, known so
+-- ("and": a new item may follow), with ("with": what follows goes with the
+-- item before), filler ("please", "i'd like"), word (a common word, known so
 -- that a catalog word is never read into it as a typo; it means nothing).
 local words = {}
 
@@ -64,8 +65,9 @@ words.en = join(
   kind("yes", "yes|yeah|yep|yup|yes please|sure|ok|okay|of course|correct|thats right|sounds good|go ahead|please do|absolutely"),
   kind("no", "no|nope|nah|no thanks|no thank you|not really|not now|no way|nothing|nothing else|none"),
   kind("neg_before", "no|without|hold the|minus|no more"),
-  kind("also", "and|with|plus|also|and also|then"),
-  kind("word", "there|these|those|where|when|what|which|while|would|could|should|about|order|ordered|think|thing|things|here|have|make|more|most|like|just|some|come|cost|costs|lots"),
+  kind("also", "and|plus|also|and also|then|+|&"), kind("with", "with"),
+  kind("filler", "slice|slices|cup|cups|piece|pieces|glass|glasses|bottle|bottles|portion|portions|box|boxes|bag|bags|mug|mugs"),
+  kind("word", "there|these|those|where|when|what|which|while|would|could|should|about|order|ordered|think|thing|things|here|have|make|more|most|like|just|some|come|cost|costs|lots|not sure|im not sure|i dont know|dont know|no idea|number|option|choice"),
   kind("filler", "please|pls|plz|id like|i would like|i want|ill have|ill take|can i have|can i get|could i have|could i get|may i have|give me|get me|ill get|for me|thanks|thank you|the|some|of|just|one of|ones")
 )
 
@@ -75,11 +77,11 @@ words.es = join(
   another("otro|otra|uno mas|una mas|otro mas|otra mas"),
   ordinals { "primero|primera|el primero|la primera", "segundo|segunda|el segundo|la segunda", "tercero|tercera|el tercero|la tercera",
     "cuarto|cuarta", "quinto|quinta" },
-  kind("ordsuffix", "o|a|er"), kind("times", "x|por"),
+  kind("ordsuffix", "o|a|er"), kind("times", "x"),
   kind("yes", "si|claro|vale|de acuerdo|perfecto|por supuesto|dale|si por favor|claro que si|correcto|sale"),
   kind("no", "no|no gracias|para nada|nada mas|de ninguna manera"),
   kind("neg_before", "sin|no|nada de"),
-  kind("also", "y|e|con|mas|tambien|y tambien"),
+  kind("also", "y|e|mas|tambien|y tambien|+|&"), kind("with", "con"),
   kind("filler", "por favor|porfa|quiero|quisiera|me da|me das|me pones|ponme|dame|me gustaria|para mi|gracias|el|la|los|las|de|unos|unas")
 )
 
@@ -93,7 +95,7 @@ words.pt = join(
   kind("yes", "sim|claro|pode ser|com certeza|beleza|ok|certo|isso|sim por favor|perfeito"),
   kind("no", "nao|nao obrigado|nao obrigada|de jeito nenhum"),
   kind("neg_before", "sem|nao|nada de"),
-  kind("also", "e|com|mais|tambem"),
+  kind("also", "e|mais|tambem|+|&"), kind("with", "com"),
   kind("filler", "por favor|quero|queria|gostaria|me da|me ve|pra mim|para mim|obrigado|obrigada|o|a|os|as|de|uns|umas")
 )
 
@@ -107,7 +109,7 @@ words.fr = join(
   kind("yes", "oui|ouais|d accord|bien sur|parfait|volontiers|ok|oui merci|oui s il vous plait|exactement|c est ca"),
   kind("no", "non|non merci|pas du tout|surtout pas"),
   kind("neg_before", "sans|pas de|non"),
-  kind("also", "et|avec|plus|aussi|et aussi|puis"),
+  kind("also", "et|plus|aussi|et aussi|puis|+|&"), kind("with", "avec"),
   kind("filler", "s il vous plait|s il te plait|svp|stp|je voudrais|je veux|j aimerais|je prends|je prendrai|pour moi|donnez moi|merci|le|la|les|l|de|du|des")
 )
 
@@ -121,7 +123,7 @@ words.de = join(
   kind("yes", "ja|jawohl|gerne|gern|klar|na klar|genau|okay|ok|ja bitte|ja gerne|sicher|einverstanden|passt"),
   kind("no", "nein|nee|nein danke|lieber nicht|auf keinen fall|nicht"),
   kind("neg_before", "ohne|kein|keine|keinen|keinem|nicht"),
-  kind("also", "und|mit|plus|auch|und auch|dazu"),
+  kind("also", "und|plus|auch|und auch|dazu|+|&"), kind("with", "mit"),
   kind("filler", "bitte|ich hatte gern|ich hatte gerne|ich mochte|ich nehme|ich will|fur mich|geben sie mir|gib mir|danke|der|die|das|den|dem")
 )
 
@@ -131,11 +133,11 @@ words.it = join(
   another("un altro|un altra|un altro ancora|ancora uno|ancora una|uno in piu|una in piu"),
   ordinals { "primo|prima|il primo|la prima", "secondo|seconda|il secondo|la seconda", "terzo|terza|il terzo|la terza",
     "quarto|quarta", "quinto|quinta" },
-  kind("ordsuffix", "o|a"), kind("times", "x|per"),
+  kind("ordsuffix", "o|a"), kind("times", "x"),
   kind("yes", "si|certo|va bene|perfetto|volentieri|ok|esatto|si grazie|si per favore|d accordo|certamente|perche no"),
   kind("no", "no|no grazie|per niente|assolutamente no|niente|nulla|niente altro|nient altro|basta|basta cosi|basta grazie"),
   kind("neg_before", "senza|no|niente"),
-  kind("also", "e|ed|con|piu|anche|e anche|poi"),
+  kind("also", "e|ed|piu|anche|e anche|poi|+|&"), kind("with", "con"),
   kind("filler", "per favore|per piacere|vorrei|voglio|prendo|mi da|mi dai|mi porti|dammi|per me|grazie|il|lo|la|i|gli|le|l|di|del|della|dei"),
   -- common words a typo of a product name must never be ("cosa" is not
   -- "coca", "costa" not "cotta", "come" not "coke", "posso" not "rosso")
@@ -145,7 +147,7 @@ words.it = join(
 words.ja = join(
   numbers { "ひとつ|一つ|1つ|一個|一杯|一枚|一本|一人前", "ふたつ|二つ|二個|二杯|二枚|二本|二人前", "みっつ|三つ|三個|三杯|三枚|三本",
     "よっつ|四つ|四個|四杯|四枚", "いつつ|五つ|五個|五杯|五枚", "むっつ|六つ|六個|六杯", "ななつ|七つ|七個|七杯", "やっつ|八つ|八個|八杯",
-    "ここのつ|九つ|九個|九杯", "とお|十個|十杯" },
+    "ここのつ|九つ|九個|九杯", "十個|十杯" },
   another("もうひとつ|もう一つ|もう1つ|もう一杯|もう1杯|もう一個|もう1個|追加で"),
   ordinals { "最初の|一番目|1番目|一つ目|1つ目", "二番目|2番目|二つ目|2つ目", "三番目|3番目|三つ目|3つ目",
     "四番目|4番目", "五番目|5番目" },
@@ -155,6 +157,7 @@ words.ja = join(
   kind("neg_before", "ノン"),
   kind("neg_after", "なし|抜き|抜きで|なしで|無し|ぬき"),
   kind("also", "と|とか|も|それと|あと|それから|に"),
+  kind("word", "ええと|えーと|えっと|あの|あのー|うーん|えー"),
   kind("filler", "を|は|が|の|で|ください|下さい|くださる|ちょうだい|ほしい|欲しい|ほしいです|欲しいです|したい|頼みます|たのみます|もらえますか|いただけますか|お願いできますか|です|ます|でお願いします")
 )
 
