@@ -377,12 +377,12 @@ static int unit_distance(const pl_lexicon *lex, const text_unit *u, const word *
     if (w->ncp == 4) return u->ncp == 4 && one_swap(u->s, u->len, ws, w->len) ? TYPO : -1;
     unsigned limit = pl_lexicon_allowed(w->ncp);
     if (!limit || !same_start(u->s, u->len, ws, w->len)) return -1;
-    (*work)++;
+    *work += 1 + (u->ncp * w->ncp) / 16; /* the table of the distance */
     unsigned d = pl_lexicon_distance(u->s, u->len, ws, w->len, limit);
     int cost = d <= limit ? TYPO * (int)d : -1;
     /* a typo in a plural ("cofees"): the singular's distance, when nearer */
     if (u->len > 4 && u->s[u->len - 1] == 's') {
-        (*work)++;
+        *work += 1 + (u->ncp * w->ncp) / 16;
         unsigned ds = pl_lexicon_distance(u->s, u->len - 1, ws, w->len, limit);
         if (ds <= limit && (cost < 0 || TYPO * (int)ds + 1 < cost)) cost = TYPO * (int)ds + 1;
     }
@@ -405,9 +405,10 @@ static void consider(best_match *best, uint32_t count, uint32_t distance, uint32
  * in unit_distance's quarters) against the units from u on. */
 static void try_entries(const pl_lexicon *lex, const word *w, unsigned d0, const text_unit *u, size_t left,
                         best_match *best, size_t *work) {
-    for (uint32_t k = 0; k < w->nstarts; k++) {
+    for (uint32_t k = 0; k < w->nstarts && *work <= PL_LEXICON_MAX_WORK; k++) {
         uint32_t id = lex->start_list[w->starts + k];
         const entry *e = &lex->entries[id];
+        (*work)++;
         if ((d0 >= TYPO && !e->fuzzy) || e->n > left) continue;
         unsigned total = d0;
         uint32_t i = 1;
@@ -436,8 +437,9 @@ static void match_at(const pl_lexicon *lex, const text_unit *u, size_t left, bes
     size_t lo = u->ncp - 2 < 4 ? 4 : u->ncp - 2;
     size_t hi = u->ncp + 2 > PL_LEXICON_MAX_FUZZY_CPS ? PL_LEXICON_MAX_FUZZY_CPS : u->ncp + 2;
     if (lo > hi) return;
-    for (size_t i = lex->length_at[lo]; i < lex->length_at[hi + 1]; i++) {
+    for (size_t i = lex->length_at[lo]; i < lex->length_at[hi + 1] && *work <= PL_LEXICON_MAX_WORK; i++) {
         const word *w = &lex->words[lex->by_length[i]];
+        (*work)++;
         if ((long)lex->by_length[i] == exact) continue;
         int d = unit_distance(lex, u, w, 1, work);
         if (d >= TYPO) try_entries(lex, w, (unsigned)d, u, left, best, work);
@@ -457,8 +459,9 @@ static size_t words_at(const pl_lexicon *lex, const text_unit *u, pl_lexicon_spa
         size_t from = pass ? lex->length_at[lo] : 0, to = pass ? (lo <= hi ? lex->length_at[hi + 1] : from) : 1;
         if (pass == 0 && exact < 0) continue;
         if (pass == 1 && (u->kind != KIND_WORD || u->ncp < 4 || u->ncp > PL_LEXICON_MAX_FUZZY_CPS)) continue;
-        for (size_t i = from; i < to; i++) {
+        for (size_t i = from; i < to && *work <= PL_LEXICON_MAX_WORK; i++) {
             uint32_t id = pass ? lex->by_length[i] : (uint32_t)exact;
+            (*work)++;
             if (pass && (long)id == exact) continue;
             const word *w = &lex->words[id];
             int cost = pass ? unit_distance(lex, u, w, 1, work) : 0;
@@ -478,7 +481,7 @@ size_t pl_lexicon_words(const pl_lexicon *lex, const char *folded, const pl_lexi
     size_t n = 0;
     *work = 0;
     if (!lex->sealed || lex->failed) return 0;
-    for (size_t i = 0; i < units->count && n < max; i++) {
+    for (size_t i = 0; i < units->count && n < max && *work <= PL_LEXICON_MAX_WORK; i++) {
         size_t step;
         text_unit u = {folded + units->unit[i].start, units->unit[i].len, 0, 0};
         u.ncp = count_cps(u.s, u.len);
@@ -512,7 +515,7 @@ size_t pl_lexicon_scan(const pl_lexicon *lex, const char *folded, const pl_lexic
         u[i].ncp = count_cps(u[i].s, u[i].len);
         u[i].kind = kind_of(cp_at(u[i].s, u[i].len, &step));
     }
-    for (size_t i = 0; i < n && found < max;) {
+    for (size_t i = 0; i < n && found < max && *work <= PL_LEXICON_MAX_WORK;) {
         best_match best = {0};
         (*work)++;
         match_at(lex, &u[i], n - i, &best, work);

@@ -61,11 +61,17 @@ typedef struct {
     uint32_t distance;
 } pl_lexicon_span;
 
+/* A scan stops (with what it found so far) once its work passes this: a
+ * text and a lexicon made to be slow cost at most a few milliseconds, and
+ * the caller, who charges *work, sees it was stopped (*work over it). */
+#define PL_LEXICON_MAX_WORK 250000
+
 /* Finds phrases in the units of folded text, from left to right: at each
  * place the phrase covering the most units (then the nearest, then the one
  * added first), and goes on after it. Writes at most max spans; returns
  * how many. Deterministic: the same text and lexicon give the same spans.
- * *work gets a measure of the comparisons done, for charging. */
+ * *work gets a measure of the comparisons done (each candidate word and
+ * entry, and each distance by the size of its table), for charging. */
 size_t pl_lexicon_scan(const pl_lexicon *lex, const char *folded, const pl_lexicon_units *units,
                        pl_lexicon_span *spans, size_t max, size_t *work);
 

@@ -67,6 +67,13 @@ static int lexicon_new(lua_State *L) {
     return 1;
 }
 
+/* Charges a scan's work; a scan stopped at its limit ends the run (its
+ * answer would be incomplete). */
+static int charge_work(lua_State *L, size_t work) {
+    if (work > PL_LEXICON_MAX_WORK) return 0;
+    return pl_vm_charge(L, (long)work * 8);
+}
+
 /* Pushes the list of the units' strings. */
 static void push_units(lua_State *L, const char *folded, const pl_lexicon_units *units) {
     lua_createtable(L, (int)units->count, 0);
@@ -87,7 +94,7 @@ static int lexicon_scan(lua_State *L) {
     size_t work;
     pl_lexicon_cut(folded, &units);
     size_t n = pl_lexicon_scan(box->lex, folded, &units, spans, PL_LEXICON_MAX_UNITS, &work);
-    if (!pl_vm_charge(L, (long)work * 8)) return pl_vm_abort(L);
+    if (!charge_work(L, work)) return pl_vm_abort(L);
     push_units(L, folded, &units);
     lua_createtable(L, (int)n * 4, 0);
     for (size_t i = 0; i < n; i++) {
@@ -119,7 +126,7 @@ static int lexicon_words(lua_State *L) {
     size_t work;
     pl_lexicon_cut(folded, &units);
     size_t n = pl_lexicon_words(box->lex, folded, &units, found, MAX_FOUND, &work);
-    if (!pl_vm_charge(L, (long)work * 8)) return pl_vm_abort(L);
+    if (!charge_work(L, work)) return pl_vm_abort(L);
     push_units(L, folded, &units);
     lua_createtable(L, (int)n * 3, 0);
     for (size_t i = 0; i < n; i++) {

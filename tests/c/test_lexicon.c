@@ -159,6 +159,31 @@ TEST(many_phrases) {
     pl_lexicon_free(lex);
 }
 
+TEST(work_is_bounded) {
+    /* 3,000 long words alike but for their ends, and 128 typed words near
+     * them all: the scan stops at its limit rather than comparing them all */
+    pl_lexicon *lex = pl_lexicon_new(counting_alloc, NULL);
+    char phrase[128];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(phrase, sizeof phrase, "abcdefghijklmnopqrstuvwxyzabcdefghij%c%c%c", 'a' + i % 26, 'a' + i / 26 % 26,
+                 'a' + i / 676);
+        CHECK(pl_lexicon_add(lex, phrase, 1) == i);
+    }
+    CHECK(pl_lexicon_seal(lex));
+    char *text = malloc(128 * 48 + 1);
+    text[0] = '\0';
+    for (int i = 0; i < 128; i++) strcat(text, i ? " abcdefghijklmnopqrstuvwxyzabcdefghijzzz" : "abcdefghijklmnopqrstuvwxyzabcdefghijzzz");
+    pl_lexicon_units u;
+    pl_lexicon_span spans[PL_LEXICON_MAX_UNITS];
+    size_t work;
+    pl_lexicon_cut(text, &u);
+    pl_lexicon_scan(lex, text, &u, spans, PL_LEXICON_MAX_UNITS, &work);
+    CHECK(work > PL_LEXICON_MAX_WORK);
+    CHECK(work < 2 * PL_LEXICON_MAX_WORK);
+    free(text);
+    pl_lexicon_free(lex);
+}
+
 static size_t budget;
 
 static void *budget_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
@@ -192,6 +217,7 @@ int main(void) {
     RUN(scan_cjk);
     RUN(memory_comes_back);
     RUN(many_phrases);
+    RUN(work_is_bounded);
     RUN(memory_refused);
     return check_done();
 }
