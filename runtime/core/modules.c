@@ -240,7 +240,7 @@ static int open_catalog(lua_State *L) {
     static const luaL_Reg fns[] = {
         {"products", catalog_products}, {"search", catalog_search}, {NULL, NULL}};
     luaL_newlib(L, fns);
-    pl_understand_lua_add(L);
+    pl_understand_lua_add(L, pl_modules_catalog);
     return 1;
 }
 

@@ -7,12 +7,14 @@
 
 #include "catalog/catalog.h"
 #include "catalog/catalog_lexicon.h"
-#include "modules.h"
 #include "sandbox/lexicon_lua.h"
 #include "sandbox/run.h"
 
+/* The state's catalog (modules.c's, given at registration). */
+static const pl_catalog *(*catalog_of)(lua_State *L);
+
 static const pl_catalog_lexicon *lexicon_of(lua_State *L) {
-    pl_catalog *c = (pl_catalog *)pl_modules_catalog(L); /* (the lexicon is built once, on first use) */
+    pl_catalog *c = (pl_catalog *)catalog_of(L); /* (the lexicon is built once, on first use) */
     if (!c) luaL_error(L, "this state has no catalog");
     size_t products = json_array_size(pl_catalog_products(c));
     static const char built_key = 'u';
@@ -45,7 +47,7 @@ static int catalog_meanings(lua_State *L) {
     const pl_meaning *list = NULL;
     size_t n = entry >= 1 ? pl_catalog_lexicon_meanings(lex, (uint32_t)(entry - 1), &list) : 0;
     if (!pl_vm_charge(L, (long)n * 4 + 1)) return pl_vm_abort(L);
-    const json_t *products = pl_catalog_products(pl_modules_catalog(L));
+    const json_t *products = pl_catalog_products(catalog_of(L));
     lua_createtable(L, (int)n, 0);
     for (size_t i = 0; i < n; i++) {
         const pl_meaning *m = &list[i];
@@ -74,7 +76,8 @@ static int catalog_near(lua_State *L) {
     return 2;
 }
 
-void pl_understand_lua_add(lua_State *L) {
+void pl_understand_lua_add(lua_State *L, const pl_catalog *(*catalog)(lua_State *L)) {
+    catalog_of = catalog;
     static const luaL_Reg fns[] = {
         {"lexicon", catalog_lexicon}, {"meanings", catalog_meanings}, {"near", catalog_near}, {NULL, NULL}};
     luaL_setfuncs(L, fns, 0);
