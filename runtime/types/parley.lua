@@ -104,6 +104,7 @@ function Conversation:set_locale(locale) end
 ---router's intent, the products named with quantities and options, yes/no, a choice
 ---number, a discount code. Deterministic; a bot with a language model configured asks it
 ---only when the parser is not confident, and validates its answer against the catalog.
+---Asked again about the same words in the same turn, it gives the same table.
 ---@param text? string the words (the current message's text when not given)
 ---@return parley.Understood
 function Conversation:understand(text) end

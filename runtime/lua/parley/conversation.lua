@@ -344,6 +344,10 @@ function C:understand(words)
     error("c:understand: the text to understand must be a string", 2)
   end
   local bot = self.bot
+  -- a flow and the flow it calls often ask about the same words in one
+  -- turn: the answer is the same (the same table)
+  local memo = self.understood
+  if memo and memo.words == (words or "") and memo.locale == self.locale then return memo.result end
   local result = understand.parse(bot, self.catalog, words or "", self.locale, bot.intent_by_phrase)
   if not result.confident and words and words:find("%S") and llm.enabled() then
     local world = { locale = self.locale, view = self.catalog, intents = bot.intents, codes = util.sorted_keys(bot.discounts),
@@ -351,6 +355,7 @@ function C:understand(words)
     local better = llm.ask(words, result, world) -- (a reload makes a new state: its cache starts empty)
     if better then result = better end
   end
+  self.understood = { words = words or "", locale = self.locale, result = result }
   return result
 end
 
