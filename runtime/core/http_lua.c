@@ -94,30 +94,28 @@ typedef struct {
     size_t body_len;
 } pending;
 
-static const char *reason_of(pl_http_outcome outcome) {
-    switch (outcome) {
-    case PL_HTTP_TIMEOUT: return "timeout";
-    case PL_HTTP_REFUSED: return "refused";
-    case PL_HTTP_TOO_LARGE: return "too-large";
-    default: return "unreachable";
+int pl_http_lua_push_answer(lua_State *co, pl_http_outcome outcome, long status, const char *body, size_t len) {
+    if (outcome != PL_HTTP_ANSWERED) {
+        lua_pushnil(co);
+        switch (outcome) {
+        case PL_HTTP_TIMEOUT: lua_pushliteral(co, "timeout"); break;
+        case PL_HTTP_REFUSED: lua_pushliteral(co, "refused"); break;
+        case PL_HTTP_TOO_LARGE: lua_pushliteral(co, "too-large"); break;
+        default: lua_pushliteral(co, "unreachable"); break;
+        }
+        return 2;
     }
+    lua_createtable(co, 0, 3);
+    lua_pushinteger(co, status);
+    lua_setfield(co, -2, "status");
+    lua_pushlstring(co, body ? body : "", len);
+    lua_setfield(co, -2, "body");
+    return 1;
 }
 
 static int push_answer(lua_State *co, void *ud) {
     pending *p = ud;
-    int n;
-    if (p->outcome != PL_HTTP_ANSWERED) {
-        lua_pushnil(co);
-        lua_pushstring(co, reason_of(p->outcome));
-        n = 2;
-    } else {
-        lua_createtable(co, 0, 3);
-        lua_pushinteger(co, p->status);
-        lua_setfield(co, -2, "status");
-        lua_pushlstring(co, p->body ? p->body : "", p->body_len);
-        lua_setfield(co, -2, "body");
-        n = 1;
-    }
+    int n = pl_http_lua_push_answer(co, p->outcome, p->status, p->body, p->body_len);
     free(p->body);
     free(p->host);
     free(p);

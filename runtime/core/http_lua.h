@@ -46,4 +46,9 @@ void pl_http_lua_set_allow(lua_State *L, const json_t *http, pl_errors *errors);
 /* luaopen for the C half, "parley.http"; the `http` module wraps it. */
 int pl_http_lua_open(lua_State *L);
 
+/* Pushes what a script's request gives back: {status =, body =} (1 value),
+ * or nil and why ("timeout", "refused", "too-large", "unreachable"). For
+ * the calls of the runtime's own that answer the same way (llm_lua.c). */
+int pl_http_lua_push_answer(lua_State *co, pl_http_outcome outcome, long status, const char *body, size_t len);
+
 #endif

@@ -91,28 +91,10 @@ static long long tokens_of(const char *body, size_t len) {
     return n;
 }
 
-static const char *reason_of(pl_http_outcome outcome) {
-    switch (outcome) {
-    case PL_HTTP_TIMEOUT: return "timeout";
-    case PL_HTTP_REFUSED: return "refused";
-    case PL_HTTP_TOO_LARGE: return "too-large";
-    default: return "unreachable";
-    }
-}
-
 static int push_answer(lua_State *co, void *ud) {
     pending *p = ud;
-    int n = 1;
-    if (p->outcome != PL_HTTP_ANSWERED) {
-        lua_pushnil(co);
-        lua_pushstring(co, reason_of(p->outcome));
-        n = 2;
-    } else {
-        lua_createtable(co, 0, 3);
-        lua_pushinteger(co, p->status);
-        lua_setfield(co, -2, "status");
-        lua_pushlstring(co, p->body ? p->body : "", p->body_len);
-        lua_setfield(co, -2, "body");
+    int n = pl_http_lua_push_answer(co, p->outcome, p->status, p->body, p->body_len);
+    if (n == 1) {
         lua_pushinteger(co, p->tokens);
         lua_setfield(co, -2, "tokens");
     }
