@@ -235,11 +235,39 @@ end
 -- The tokens of one message: each a span (meanings) or a word nothing
 -- knew, with its clause, its place among the message's units (at) and
 -- whether it is glued to the unit before, in order.
+-- A folded clause in windows of at most WINDOW units (the scan reads at
+-- most 128 of a text): a long clause without punctuation is read whole.
+local WINDOW = 100
+
+local window_cutter
+local function windows_of(folded)
+  window_cutter = window_cutter or lexicon.new({}, {})
+  local out = {}
+  while true do
+    local units = window_cutter:scan(folded)
+    if #units <= WINDOW then break end
+    -- the end of the WINDOW-th unit
+    local from = 1
+    for u = 1, WINDOW do from = folded:find(units[u], from, true) + #units[u] end
+    out[#out + 1] = folded:sub(1, from - 1)
+    folded = folded:sub(from)
+  end
+  out[#out + 1] = folded
+  return out
+end
+
 local function tokens_of(built, s, lang)
   local tokens, at_total = {}, 0
+  local pieces = {}
   for clause_no, clause in ipairs(clauses_of(s)) do
     local folded = text.fold(clause)
     if folded and folded ~= "" then
+      for _, window in ipairs(windows_of(folded)) do pieces[#pieces + 1] = { clause_no, window } end
+    end
+  end
+  for _, piece in ipairs(pieces) do
+    local clause_no, folded = piece[1], piece[2]
+    if folded:find("%S") then
       local units, spans = merged_spans(built, folded)
       local glued = places(folded, units)
       local at = 1

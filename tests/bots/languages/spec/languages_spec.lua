@@ -68,6 +68,12 @@ describe("c:understand in every built-in language", function()
     end)
   end
 
+  it("reads a long clause without punctuation to its end", function()
+    -- (the scan reads 128 units at a time; a clause is read in windows)
+    assert.same({ "2 coffee" }, items(testing.understand(string.rep("ok ", 140) .. "two coffees", "en")))
+    assert.same({ "2 coffee" }, items(testing.understand(string.rep("あ", 300) .. "コーヒーを2つ", "ja")))
+  end)
+
   it("uses the words of the bot's own languages only", function()
     -- "zwei" is German: an English shopper of this bot may write it, as the
     -- bot speaks German too; a bot without German would not count it
