@@ -154,6 +154,12 @@ describe("testing.understand on the barista's words", function()
     { "welcome10", nil, { code = "WELCOME10" } },
     { "where's my order?", nil, { intent = "order_status" } },
     { "a unicorn frappuccino", nil, {} },
+    { "one second", nil, {} },
+    { "a latte for table 12", nil, { items = { { sku = "latte", qty = 1 } } } },
+    { "a flat white in 10 minutes", nil, { items = { { sku = "flat_white", qty = 1 } } } },
+    -- a message that merely holds an example ("forget it") is not that intent
+    { "forget it, a latte", nil, { items = { { sku = "latte", qty = 1 } } } },
+    { "not sure", nil, {} },
     { "ラテを2つ", "ja", { items = { { sku = "latte", qty = 2 } } } },
     { "はい", "ja", { yes = true } },
     { "2番目", "ja", { number = 2 } },

@@ -668,7 +668,11 @@ local function read(tokens, view)
         -- "a second" or "one second" is a moment, not the second choice
         local before = tokens[i - 1]
         local moment = before and before.clause == t.clause and number_of(before)
-        if not moment then r.number = meaning_of(t, "ordinal").n; note("number", 1) end
+        if moment then
+          pending.qty, pending.explicit = nil, nil -- ("one" of "one second" is no number either)
+        else
+          r.number = meaning_of(t, "ordinal").n; note("number", 1)
+        end
       elseif number_of(t) and not p and not (choice and last) then
         local m = number_of(t)
         if m.article then
