@@ -404,6 +404,8 @@ void pl_catalog_free(pl_catalog *c) {
 
 const json_t *pl_catalog_products(const pl_catalog *c) { return c->products; }
 
+int pl_catalog_lexicon_built(const pl_catalog *c) { return c->lexicon != NULL; }
+
 const pl_catalog_lexicon *pl_catalog_lexicon_of(pl_catalog *c) {
     if (!c->lexicon) c->lexicon = pl_catalog_lexicon_build(c->products);
     return c->lexicon;

@@ -48,6 +48,8 @@ const json_t *pl_catalog_products(const pl_catalog *catalog);
  * time they are asked for; a catalog is one state's, so one thread's. */
 struct pl_catalog_lexicon;
 const struct pl_catalog_lexicon *pl_catalog_lexicon_of(pl_catalog *catalog);
+/* Whether they have been built. */
+int pl_catalog_lexicon_built(const pl_catalog *catalog);
 
 /* The stock keys of products ("sku", "sku/option=value") with the counts
  * the catalog gives them: a new object. Commerce keeps the units left. */

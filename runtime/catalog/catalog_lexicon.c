@@ -175,7 +175,7 @@ static void add_name(builder *b, const char *name, pl_meaning m) {
     free(spaced);
 }
 
-static void add_options(builder *b, uint32_t index, const json_t *options) {
+static void add_options(builder *b, const json_t *options) {
     const char *name;
     const json_t *option;
     json_object_foreach((json_t *)options, name, option) {
@@ -192,7 +192,6 @@ static void add_options(builder *b, uint32_t index, const json_t *options) {
             each_alias(json_object_get(choice, "aliases"), add_phrase, b, m);
         }
     }
-    (void)index;
 }
 
 /* --- words of titles and tags, counted over every product ------------------- */
@@ -255,22 +254,10 @@ static void count_owners(const json_t *products, owners *words, owners *tags) {
     }
 }
 
-typedef struct {
-    builder *b;
-    pl_means kind;
-} owned_ctx;
-
-static void add_owned(const char *key, void *value, void *ud) {
-    owned_ctx *ctx = ud;
-    uint32_t product = value == MANY ? PL_NO_PRODUCT : (uint32_t)((uintptr_t)value - 1);
-    if (ctx->kind == PL_MEANS_PART) {
-        if (product != PL_NO_PRODUCT)
-            mean(ctx->b, folded_entry(ctx->b, key), (pl_meaning){PL_MEANS_PART, product, NULL, NULL, NULL});
-        return;
-    }
-    /* a tag keeps its own string (the map's key dies with the map) */
-    (void)key;
-    (void)product;
+/* A word of one product's titles only names that product. */
+static void add_part(const char *word, void *owner, void *ud) {
+    if (owner == MANY) return;
+    mean(ud, folded_entry(ud, word), (pl_meaning){PL_MEANS_PART, (uint32_t)((uintptr_t)owner - 1), NULL, NULL, NULL});
 }
 
 /* --- the whole ---------------------------------------------------------------- */
@@ -279,7 +266,7 @@ static void add_product(builder *b, uint32_t index, const json_t *p) {
     pl_meaning named = {PL_MEANS_PRODUCT, index, NULL, NULL, NULL};
     each_text(json_object_get(p, "title"), add_phrase, b, named);
     each_alias(json_object_get(p, "aliases"), add_phrase, b, named);
-    add_options(b, index, json_object_get(p, "options"));
+    add_options(b, json_object_get(p, "options"));
 }
 
 static void add_tags(builder *b, const json_t *products, pl_map *tag_owner) {
@@ -309,8 +296,7 @@ pl_catalog_lexicon *pl_catalog_lexicon_build(const json_t *products) {
     json_array_foreach(products, i, p) add_product(&b, (uint32_t)i, p);
     owners words = {pl_map_new(), 0}, tags = {pl_map_new(), 0};
     count_owners(products, &words, &tags);
-    owned_ctx part = {&b, PL_MEANS_PART};
-    pl_map_each(words.owner, add_owned, &part);
+    pl_map_each(words.owner, add_part, &b);
     add_tags(&b, products, tags.owner);
     pl_map_free(words.owner);
     pl_map_free(tags.owner);

@@ -16,15 +16,9 @@ static const pl_catalog *(*catalog_of)(lua_State *L);
 static const pl_catalog_lexicon *lexicon_of(lua_State *L) {
     pl_catalog *c = (pl_catalog *)catalog_of(L); /* (the lexicon is built once, on first use) */
     if (!c) luaL_error(L, "this state has no catalog");
-    size_t products = json_array_size(pl_catalog_products(c));
-    static const char built_key = 'u';
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &built_key) == LUA_TNIL) {
-        /* building folds every title, alias and choice once: charged once */
-        if (!pl_vm_charge(L, (long)products * 16 + 1)) pl_vm_abort(L);
-        lua_pushboolean(L, 1);
-        lua_rawsetp(L, LUA_REGISTRYINDEX, &built_key);
-    }
-    lua_pop(L, 1);
+    /* building folds every title, alias and choice once: charged once */
+    if (!pl_catalog_lexicon_built(c) && !pl_vm_charge(L, (long)json_array_size(pl_catalog_products(c)) * 16 + 1))
+        pl_vm_abort(L);
     return pl_catalog_lexicon_of(c);
 }
 

@@ -28,7 +28,15 @@ static int is_busy(int rc) { return rc == SQLITE_BUSY || rc == SQLITE_LOCKED; }
  * deadline_us (pl_monotonic_us); an int result of its first row, if any,
  * goes to *value. Returns the last sqlite3 result code (SQLITE_OK, or the
  * error). */
-static int run_retrying(sqlite3 *db, const char *sql, int64_t deadline_us, int *value, int *retries) {
+/* The source was busy: counted, told, and waited out a little. */
+static void wait_busy(const pl_backup_options *o, int *retries) {
+    (*retries)++;
+    if (o->busy) o->busy(*retries, o->ud);
+    sqlite3_sleep(RETRY_SLEEP_MS);
+}
+
+static int run_retrying(sqlite3 *db, const char *sql, const pl_backup_options *o, int64_t deadline_us, int *value,
+                        int *retries) {
     for (;;) {
         sqlite3_stmt *st = NULL;
         int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
@@ -39,15 +47,15 @@ static int run_retrying(sqlite3 *db, const char *sql, int64_t deadline_us, int *
         }
         sqlite3_finalize(st);
         if (!is_busy(rc) || pl_monotonic_us() > deadline_us) return rc;
-        (*retries)++;
-        sqlite3_sleep(RETRY_SLEEP_MS);
+        wait_busy(o, retries);
     }
 }
 
 /* Opens the source to read and starts the read transaction whose snapshot
  * the whole copy is taken from: in WAL mode the server's writers go on
  * beside it, and the backup is never restarted by their commits. */
-static int open_source(const char *src, int64_t deadline_us, sqlite3 **out, pl_backup_report *report, char **err) {
+static int open_source(const char *src, const pl_backup_options *o, int64_t deadline_us, sqlite3 **out,
+                       pl_backup_report *report, char **err) {
     struct stat st;
     if (stat(src, &st) != 0) return pl_fail(err, "%s: %s", src, strerror(errno));
     if (!S_ISREG(st.st_mode)) return pl_fail(err, "%s: not a database file", src);
@@ -58,9 +66,9 @@ static int open_source(const char *src, int64_t deadline_us, sqlite3 **out, pl_b
         return PL_ERR;
     }
     sqlite3_busy_timeout(db, 100);
-    int rc = run_retrying(db, "BEGIN", deadline_us, NULL, &report->busy_retries);
+    int rc = run_retrying(db, "BEGIN", o, deadline_us, NULL, &report->busy_retries);
     if (rc == SQLITE_OK)
-        rc = run_retrying(db, "SELECT coalesce(max(version), 0) FROM schema_migrations", deadline_us, NULL,
+        rc = run_retrying(db, "SELECT coalesce(max(version), 0) FROM schema_migrations", o, deadline_us, NULL,
                           &report->busy_retries);
     if (rc != SQLITE_OK) {
         const char *why = sqlite3_errmsg(db);
@@ -94,8 +102,7 @@ static int copy_pages(sqlite3 *src, sqlite3 *dest, const pl_backup_options *o, i
             continue;
         }
         if (!is_busy(rc) || pl_monotonic_us() > deadline_us) break;
-        report->busy_retries++;
-        sqlite3_sleep(RETRY_SLEEP_MS);
+        wait_busy(o, &report->busy_retries);
     }
     report->pages = sqlite3_backup_pagecount(b);
     sqlite3_backup_finish(b);
@@ -297,7 +304,7 @@ int pl_backup_sqlite(const char *src, const char *dest, const pl_backup_options 
     if (o.clean_on_signal) guard_signals(tmp, &guard);
     int fd = claim_partial(tmp, err);
     if (fd < 0) goto done;
-    if (open_source(src, deadline_us, &from, report, err) != PL_OK) goto done;
+    if (open_source(src, &o, deadline_us, &from, report, err) != PL_OK) goto done;
     if (sqlite3_open_v2(tmp, &to, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
         pl_fail(err, "%s: cannot write: %s", tmp, sqlite3_errmsg(to));
         goto done;

@@ -34,6 +34,9 @@ typedef struct {
     /* called after each step with the pages copied so far and the total
      * (may be NULL) */
     void (*progress)(int copied, int total, void *ud);
+    /* called each time the source was busy or locked, before the wait to
+     * try again (may be NULL) */
+    void (*busy)(int retries, void *ud);
     void *ud;
 } pl_backup_options;
 

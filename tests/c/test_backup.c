@@ -6,7 +6,6 @@
  * was; and the errors say what is wrong. */
 #define _GNU_SOURCE
 #include <fcntl.h>
-#include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,10 +222,9 @@ TEST(dest_whole_or_as_it_was) {
 }
 
 /* Another connection takes the database for itself (exclusive locking
- * mode: readers get SQLITE_BUSY, WAL or not) and lets go after hold_ms. */
+ * mode: readers get SQLITE_BUSY, WAL or not) until it lets go. */
 typedef struct {
     const char *path;
-    int hold_ms;
     sqlite3 *db;
 } locker;
 
@@ -239,11 +237,15 @@ static int lock_database(locker *l) {
                : PL_ERR;
 }
 
-static void *release_later(void *arg) {
-    locker *l = arg;
-    sqlite3_sleep(l->hold_ms);
-    sqlite3_close(l->db); /* the exclusive lock goes with the connection */
-    return NULL;
+/* The backup's busy hook: the locker lets go once the backup has found
+ * the database busy and is about to wait (the lock goes with the
+ * connection). */
+static void release_when_waited(int retries, void *ud) {
+    locker *l = ud;
+    if (retries == 1 && l->db) {
+        sqlite3_close(l->db);
+        l->db = NULL;
+    }
 }
 
 TEST(waits_for_a_lock_then_gives_up) {
@@ -265,14 +267,10 @@ TEST(waits_for_a_lock_then_gives_up) {
     CHECK(r.busy_retries > 0);
     CHECK(access(dest, F_OK) != 0);
     /* let go of within the wait: the backup waited, then copied */
-    held.hold_ms = 300;
-    pthread_t t;
-    pthread_create(&t, NULL, release_later, &held);
-    pl_backup_options patient = {.busy_timeout_ms = 10000};
+    pl_backup_options patient = {.busy_timeout_ms = 10000, .busy = release_when_waited, .ud = &held};
     CHECK(pl_backup_sqlite(src, dest, &patient, &r, &err) == PL_OK);
     if (err) printf("#   %s\n", err);
     free(err);
-    pthread_join(t, NULL);
     CHECK(r.busy_retries > 0);
     CHECK(access(dest, F_OK) == 0);
     free(src);

@@ -48,7 +48,7 @@ class Load:
         self.stop_flag = threading.Event()
         self.acked = []  # (answered_at, user, text)
         self.failures = []
-        self.lock = threading.Lock()
+        self.lock = threading.Condition()  # notified at each acknowledged message
         self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)]
 
     def _run(self, i):
@@ -67,6 +67,7 @@ class Load:
             if r.status == 200:
                 with self.lock:
                     self.acked.append((time.monotonic(), user, text))
+                    self.lock.notify_all()
             else:
                 with self.lock:
                     self.failures.append(repr(r))
@@ -78,6 +79,13 @@ class Load:
 
     def count(self):
         with self.lock:
+            return len(self.acked)
+
+    def wait_for(self, n, timeout):
+        """Waits until n messages were acknowledged (or timeout seconds
+        went by); returns how many were."""
+        with self.lock:
+            self.lock.wait_for(lambda: len(self.acked) >= n, timeout)
             return len(self.acked)
 
     def stop(self):
@@ -95,9 +103,7 @@ def main(tap):
         load = Load(srv).start()
         try:
             # enough turns that the copy takes many steps of 8 pages
-            deadline = time.monotonic() + 30
-            while load.count() < 300 and time.monotonic() < deadline:
-                time.sleep(0.01)
+            load.wait_for(300, 30)
             check.assertGreaterEqual(load.count(), 300, "the load did not get going: %r" % load.failures[:3])
             dest = os.path.join(temp_dir("parley-backup-"), "copy.db")
             began, at_start = time.monotonic(), load.count()
@@ -106,8 +112,7 @@ def main(tap):
             after_backup = load.count()
             # the server went on taking messages meanwhile: a few more after
             target = after_backup + 20
-            while load.count() < target and time.monotonic() < deadline + 30:
-                time.sleep(0.01)
+            load.wait_for(target, 60)
         finally:
             load.stop()
         check.assertEqual(status, 0, "parley backup failed: %s%s" % (out, err))

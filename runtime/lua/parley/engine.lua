@@ -92,6 +92,26 @@ function engine.add_flow(name, chunk, where, source)
   bot.flows[name] = def
 end
 
+-- An intent's phrases or examples: a list for every locale, or lists by
+-- locale, as {locale, folded, text} (folded by fold; false when the text is
+-- not UTF-8: matching raises then).
+local function texts_of(name, at, lists, what, fold)
+  local out = {}
+  local function add(locale, list)
+    if type(list) ~= "table" then fail(at, string.format("intent '%s': %s (by locale or for all)", name, what)) end
+    for _, s in ipairs(list) do
+      if type(s) ~= "string" then fail(at, string.format("intent '%s': %s must be strings", name, what:match("%a+$"))) end
+      out[#out + 1] = { locale = locale, folded = fold(s), text = s }
+    end
+  end
+  if lists == nil then return out end
+  add(nil, lists)
+  for locale, list in pairs(lists) do
+    if type(locale) == "string" then add(locale, list) end
+  end
+  return out
+end
+
 local function check_router(def, where, source)
   if type(def) ~= "table" then fail(where .. ":1", "the router must return a table of intents") end
   local intents = {}
@@ -100,32 +120,10 @@ local function check_router(def, where, source)
     if type(intent) ~= "table" or type(intent.run) ~= "function" then
       fail(at, string.format("intent '%s' must be a table {match = {...}, run = function(c, msg)}", tostring(name)))
     end
-    local phrases = {}
-    local function add(locale, list)
-      if type(list) ~= "table" then fail(at, string.format("intent '%s': match lists phrases (by locale or for all)", name)) end
-      for _, phrase in ipairs(list) do
-        if type(phrase) ~= "string" then fail(at, string.format("intent '%s': phrases must be strings", name)) end
-        phrases[#phrases + 1] = { locale = locale, folded = text.fold(phrase), text = phrase }
-      end
-    end
-    local match = intent.match or {}
-    if #match > 0 then add(nil, match) end
-    for locale, list in pairs(match) do
-      if type(locale) == "string" then add(locale, list) end
-    end
-    -- examples: sentences matched like c:understand matches words (typos
+    local phrases = texts_of(name, at, intent.match, "match lists phrases", text.fold)
+    -- examples: sentences matched as c:understand matches words (typos
     -- forgiven), over a threshold of likeness
-    local examples = phrases
-    phrases = {}
-    local ex = intent.examples
-    if ex ~= nil then
-      if type(ex) ~= "table" then fail(at, string.format("intent '%s': examples lists sentences (by locale or for all)", name)) end
-      if #ex > 0 then add(nil, ex) end
-      for locale, list in pairs(ex) do
-        if type(locale) == "string" then add(locale, list) end
-      end
-    end
-    examples, phrases = phrases, examples
+    local examples = texts_of(name, at, intent.examples, "examples lists sentences", understand.fold_sentence)
     local threshold = intent.threshold
     if threshold ~= nil and (type(threshold) ~= "number" or threshold <= 0 or threshold > 1) then
       fail(at, string.format("intent '%s': threshold is a number above 0 and at most 1 (default 0.8)", name))

@@ -66,17 +66,13 @@ local function languages_of(locales)
   return out
 end
 
--- Yes words that are other words too (Italian and Spanish "si": "si può",
--- "si tienes"): yes only alone or before words the bot knows.
-local LONELY = { si = true }
-
 -- The small lexicon of a bot: its languages' words, then its codes.
 local function build(bot)
   local lex = collector()
   for _, lang in ipairs(languages_of(bot.locales)) do
     for _, w in ipairs(words[lang]) do
       lex.add(w[1], { kind = w[2], n = w[3], article = w.article, another = w.another, lang = lang,
-                      lonely = LONELY[w[1]] }, false)
+                      lonely = w.lonely }, false)
     end
   end
   for _, code in ipairs(util.sorted_keys(bot.discounts or {})) do
@@ -145,6 +141,12 @@ local function head_of(s)
   local cut = MAX_BYTES
   while cut > 0 and (s:byte(cut + 1) or 0) & 0xC0 == 0x80 do cut = cut - 1 end
   return s:sub(1, cut)
+end
+
+-- A sentence folded as the understanding reads it (contractions joined,
+-- its head only): for the router's examples and what is compared with them.
+function understand.fold_sentence(s)
+  return text.fold(join_contractions(head_of(s)))
 end
 
 local function clauses_of(s)
@@ -239,12 +241,17 @@ end
 -- most 128 of a text): a long clause without punctuation is read whole.
 local WINDOW = 100
 
-local window_cutter
+-- An empty lexicon: its scan only cuts text into units.
+local the_cutter
+local function cutter()
+  the_cutter = the_cutter or lexicon.new({}, {})
+  return the_cutter
+end
+
 local function windows_of(folded)
-  window_cutter = window_cutter or lexicon.new({}, {})
   local out = {}
   while true do
-    local units = window_cutter:scan(folded)
+    local units = cutter():scan(folded)
     if #units <= WINDOW then break end
     -- the end of the WINDOW-th unit
     local from = 1
@@ -730,12 +737,6 @@ end
 
 -- --- intents by examples -----------------------------------------------------
 
-local the_cutter
-local function cutter()
-  the_cutter = the_cutter or lexicon.new({}, {})
-  return the_cutter
-end
-
 -- Words of three characters or fewer count half ("is", "my").
 local function weight_of(w)
   local n = utf8.len(w) or #w
@@ -750,7 +751,7 @@ local function examples_of(bot)
     local lex, list = collector(), {}
     for _, intent in ipairs(bot.intents or {}) do
       for _, ex in ipairs(intent.examples or {}) do
-        local folded = ex.folded and text.fold(join_contractions(ex.text))
+        local folded = ex.folded -- (understand.fold_sentence's, by the engine)
         if folded and (ex.locale == nil or ex.locale == locale) then
           local units, once = {}, {}
           for _, u in ipairs((cutter():scan(folded))) do -- the units, as the text's are cut
@@ -775,19 +776,19 @@ local examples_match
 
 -- The intent whose examples the words are closest to, over its threshold,
 -- and the score (0-1). Contractions are joined on both sides ("where's").
-function understand.intent_by_examples(bot, locale, words)
-  if not bot.has_examples or type(words) ~= "string" or words == "" then return nil end
+function understand.intent_by_examples(bot, locale, said)
+  if not bot.has_examples or type(said) ~= "string" or said == "" then return nil end
   -- the router and then c:understand ask about the same message: once
   local last = bot.examples_last
-  if last and last.words == words and last.locale == locale then return last.intent, last.score end
-  local intent, score = examples_match(bot, locale, words)
-  bot.examples_last = { words = words, locale = locale, intent = intent, score = score }
+  if last and last.said == said and last.locale == locale then return last.intent, last.score end
+  local intent, score = examples_match(bot, locale, said)
+  bot.examples_last = { said = said, locale = locale, intent = intent, score = score }
   return intent, score
 end
 
 -- (intent_by_examples, uncached)
-examples_match = function(bot, locale, words)
-  local folded = text.fold(join_contractions(head_of(words)))
+examples_match = function(bot, locale, said)
+  local folded = understand.fold_sentence(said)
   if not folded or folded == "" then return nil end
   local per = examples_of(bot).by_locale[locale]
   if not per or #per.list == 0 then return nil end

@@ -27,6 +27,14 @@ local function kind(k, list)
   return out
 end
 
+-- A yes that is another word too (Italian and Spanish "si": "si può", "si
+-- tienes"): yes only alone or before words the bot knows.
+local function lonely_yes(list)
+  local out = kind("yes", list)
+  for _, w in ipairs(out) do w.lonely = true end
+  return out
+end
+
 local function ordinals(list)
   local out = {}
   for n, names in ipairs(list) do
@@ -78,7 +86,7 @@ words.es = join(
   ordinals { "primero|primera|el primero|la primera", "segundo|segunda|el segundo|la segunda", "tercero|tercera|el tercero|la tercera",
     "cuarto|cuarta", "quinto|quinta" },
   kind("ordsuffix", "o|a|er"), kind("times", "x"),
-  kind("yes", "si|claro|vale|de acuerdo|perfecto|por supuesto|dale|si por favor|claro que si|correcto|sale"),
+  lonely_yes("si"), kind("yes", "claro|vale|de acuerdo|perfecto|por supuesto|dale|si por favor|claro que si|correcto|sale"),
   kind("no", "no|no gracias|para nada|nada mas|de ninguna manera"),
   kind("neg_before", "sin|no|nada de"),
   kind("also", "y|e|mas|tambien|y tambien|+|&"), kind("with", "con"),
@@ -134,7 +142,7 @@ words.it = join(
   ordinals { "primo|prima|il primo|la prima", "secondo|seconda|il secondo|la seconda", "terzo|terza|il terzo|la terza",
     "quarto|quarta", "quinto|quinta" },
   kind("ordsuffix", "o|a"), kind("times", "x"),
-  kind("yes", "si|certo|va bene|perfetto|volentieri|ok|esatto|si grazie|si per favore|d accordo|certamente|perche no"),
+  lonely_yes("si"), kind("yes", "certo|va bene|perfetto|volentieri|ok|esatto|si grazie|si per favore|d accordo|certamente|perche no"),
   kind("no", "no|no grazie|per niente|assolutamente no|niente|nulla|niente altro|nient altro|basta|basta cosi|basta grazie"),
   kind("neg_before", "senza|no|niente"),
   kind("also", "e|ed|piu|anche|e anche|poi|+|&"), kind("with", "con"),
