@@ -293,10 +293,12 @@ static int run_server(pl_app_config *config, const char *addr, int port, const c
     event_base_dispatch(base);
     uint64_t items = 0, transactions = 0;
     pl_pipeline_stats(pl_app_pipeline(app), &items, &transactions);
+    uint64_t syncs = 0, checkpoints = 0;
+    pl_pipeline_sync_stats(pl_app_pipeline(app), &syncs, &checkpoints);
     if (transactions)
-        pl_info("committed %llu messages in %llu transactions (%.1f per transaction)",
+        pl_info("committed %llu messages in %llu transactions (%.1f per transaction), %llu syncs, %llu checkpoints",
                 (unsigned long long)items, (unsigned long long)transactions,
-                (double)items / (double)transactions);
+                (double)items / (double)transactions, (unsigned long long)syncs, (unsigned long long)checkpoints);
     uint64_t trips = pl_store_round_trips(pl_app_store(app));
     if (trips && items)
         pl_info("%llu round trips to the database (%.1f per message committed)", (unsigned long long)trips,

@@ -86,7 +86,7 @@ struct pl_pipeline {
      * until its outcome comes on the store's socket (answer_ev). */
     struct flight *awaited;
     struct event *answer_ev;
-    uint64_t held_at;     /* the store's commit count at the last hold */
+    uint64_t held_frames; /* the WAL's frames at the last hold */
     pl_outbox *outbox;
     void (*jobs_changed)(void *ud);
     void *jobs_ud;
@@ -647,17 +647,26 @@ static void await_store(pl_pipeline *pipe, item *batch, size_t items, pl_outbox_
  * twice the pages, locks and syncs a message. A batch as big as the one
  * syncing is written at once, so that a loop too busy to hear of the sync
  * soon does not keep the sync thread waiting. */
+/* Whether the WAL has grown enough that the next write waits for the sync
+ * thread's checkpoint (syncer.h); once per PL_SYNCER_HOLD_AGAIN_BYTES of
+ * growth at most, so that a checkpoint a reader keeps from finishing does
+ * not hold every write. */
+static int checkpoint_due(pl_pipeline *pipe) {
+    uint64_t frames = pl_store_wal_frames(pipe->store);
+    if (frames < pipe->held_frames) pipe->held_frames = 0; /* the WAL started over */
+    if (frames * PL_SYNCER_PAGE_BYTES < PL_SYNCER_CHECKPOINT_BYTES) return 0;
+    if (pipe->held_frames && (frames - pipe->held_frames) * PL_SYNCER_PAGE_BYTES < PL_SYNCER_HOLD_AGAIN_BYTES) return 0;
+    pipe->held_frames = frames;
+    return 1;
+}
+
 static void write_formed_batch(pl_pipeline *pipe) {
     item *batch = pipe->batch_head;
     if (!batch || pipe->holding || pipe->awaited) return;
     if (pipe->wait_durable && pipe->last_flight && pipe->batch_items < pipe->last_flight->items) return;
-    if (pipe->syncer && pl_store_wal_frames(pipe->store) * PL_SYNCER_PAGE_BYTES >= PL_SYNCER_HOLD_BYTES &&
-        pl_store_commits(pipe->store) != pipe->held_at) {
-        /* once per commit at most: a checkpoint a reader keeps from
-         * finishing does not stop the writes */
+    if (pipe->syncer && checkpoint_due(pipe)) {
         pipe->holding = 1;
-        pipe->held_at = pl_store_commits(pipe->store);
-        pl_syncer_request(pipe->syncer);
+        pl_syncer_request_checkpoint(pipe->syncer);
         return;
     }
     size_t items = pipe->batch_items;

@@ -369,7 +369,7 @@ static const char *sqlite_defer_sync(pl_store *handle) {
     if (!path || !*path) return NULL;
     /* NORMAL, in WAL mode: no commit is synced here, but the WAL's header
      * is, once, when the WAL is reused from its start after a checkpoint
-     * (about once per PL_SYNCER_HOLD_BYTES of commits): old frames left
+     * (about once per PL_SYNCER_CHECKPOINT_BYTES of commits): old frames left
      * behind it must not replay over newer pages after a power loss */
     if (exec_sql(store, "PRAGMA synchronous=NORMAL", NULL) != PL_OK) return NULL;
     sqlite3_wal_hook(store->db, on_wal_commit, store);

@@ -21,8 +21,9 @@ struct pl_syncer {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t wake;
-    int requested; /* under mu */
-    int stopping;  /* under mu */
+    int requested;  /* under mu */
+    int checkpoint; /* under mu: the loop holds its writes for a checkpoint */
+    int stopping;   /* under mu */
     int efd;       /* the thread writes, the loop reads */
     struct event *ev;
     char *wal_path;
@@ -64,8 +65,9 @@ static void maybe_checkpoint(pl_syncer *s) {
 }
 
 /* Waits for a request, PL_SYNCER_IDLE_MS at most; returns whether one
- * came, and *stop once the loop asked the thread to stop. */
-static int wait_for_request(pl_syncer *s, int *stop) {
+ * came, *checkpoint when the loop holds its writes for a checkpoint, and
+ * *stop once the loop asked the thread to stop. */
+static int wait_for_request(pl_syncer *s, int *checkpoint, int *stop) {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_nsec += PL_SYNCER_IDLE_MS * 1000000L;
@@ -76,16 +78,25 @@ static int wait_for_request(pl_syncer *s, int *stop) {
         if (pthread_cond_timedwait(&s->wake, &s->mu, &until) == ETIMEDOUT) break;
     int asked = s->requested;
     s->requested = 0;
+    *checkpoint = s->checkpoint;
+    s->checkpoint = 0;
     *stop = s->stopping;
     pthread_mutex_unlock(&s->mu);
     return asked;
 }
 
+/* One pass: the sync, then the checkpoint when the loop holds its writes
+ * for one (a WAL that a checkpoint has copied whole starts over at the
+ * next write only if nothing was written meanwhile, so the loop hears of
+ * the pass after it), or when nobody asked (idle: the commits made
+ * outside the pipeline); then the loop hears of the pass. A checkpoint
+ * after every sync while the loop goes on writing never lets the WAL
+ * start over: each copies the last few commits and syncs twice. */
 static void *syncer_main(void *arg) {
     pl_syncer *s = arg;
     for (;;) {
-        int stop = 0;
-        int asked = wait_for_request(s, &stop);
+        int stop = 0, checkpoint = 0;
+        int asked = wait_for_request(s, &checkpoint, &stop);
         /* read before the sync: the sync covers at least these commits */
         uint64_t commits = pl_store_commits(s->store);
         if (commits != s->synced_commits) {
@@ -102,13 +113,12 @@ static void *syncer_main(void *arg) {
             s->synced_commits = commits;
             atomic_store(&s->synced, commits);
         }
-        /* the replies first, then the copy into the database file */
+        if (checkpoint || !asked) maybe_checkpoint(s);
         if (asked) {
             uint64_t one = 1;
             ssize_t n = write(s->efd, &one, sizeof one);
             (void)n; /* an eventfd write only fails when the counter is full */
         }
-        maybe_checkpoint(s);
         if (stop) return NULL;
     }
 }
@@ -161,14 +171,19 @@ fail:
     return PL_ERR;
 }
 
-void pl_syncer_request(pl_syncer *s) {
+static void request(pl_syncer *s, int checkpoint) {
     pthread_mutex_lock(&s->mu);
     s->requested = 1;
+    s->checkpoint |= checkpoint;
     pthread_mutex_unlock(&s->mu);
     /* after the unlock: woken while the loop still held the mutex, the
      * thread would only wait for it (two more system calls per sync) */
     pthread_cond_signal(&s->wake);
 }
+
+void pl_syncer_request(pl_syncer *s) { request(s, 0); }
+
+void pl_syncer_request_checkpoint(pl_syncer *s) { request(s, 1); }
 
 uint64_t pl_syncer_synced(const pl_syncer *s) { return atomic_load(&((pl_syncer *)s)->synced); }
 

@@ -9,9 +9,10 @@
  * by the next call), and tells the loop through an eventfd; the loop runs
  * `durable` on its own thread and releases what pl_syncer_synced covers.
  * The thread also checkpoints the WAL into the database file, on a
- * connection of its own with synchronous=FULL, once the WAL has grown;
- * and it syncs commits made outside the pipeline (an outbox row marked
- * sent) within PL_SYNCER_IDLE_MS even when nobody asks. */
+ * connection of its own with synchronous=FULL, when the loop holds its
+ * writes for it (pl_syncer_request_checkpoint) once the WAL has grown, or
+ * when idle; and it syncs commits made outside the pipeline (an outbox row
+ * marked sent) within PL_SYNCER_IDLE_MS even when nobody asks. */
 #ifndef PL_SYNCER_H
 #define PL_SYNCER_H
 
@@ -22,13 +23,15 @@
 
 /* Commits made outside the pipeline are durable within this many ms. */
 #define PL_SYNCER_IDLE_MS 100
-/* The WAL is checkpointed once it holds this many bytes. */
+/* Once the WAL holds this many bytes, the loop holds its next write for
+ * one pass of the thread that checkpoints it (pl_syncer_request_checkpoint;
+ * the batch keeps forming meanwhile): copied whole with nothing written
+ * meanwhile, the WAL starts over from its beginning at the next write. */
 #define PL_SYNCER_CHECKPOINT_BYTES (4 << 20)
-/* A checkpoint running while the loop writes can never finish, so the WAL
- * would never start again from its beginning: once it holds this many
- * bytes, the loop holds its next write for one pass of the thread (whose
- * checkpoint then finishes; the batch keeps forming meanwhile). */
-#define PL_SYNCER_HOLD_BYTES (16 << 20)
+/* A checkpoint a reader kept from copying the WAL whole (the WAL did not
+ * start over) is held for again only once the WAL has grown this much
+ * more: the writes are not held at every commit while the reader reads. */
+#define PL_SYNCER_HOLD_AGAIN_BYTES (1 << 20)
 #define PL_SYNCER_PAGE_BYTES 4096
 
 typedef struct pl_syncer pl_syncer;
@@ -47,11 +50,14 @@ int pl_syncer_start(struct event_base *base, pl_store *store, const char *db_pat
  * loop once it is. Requests made while a sync runs are served together by
  * the next one. */
 void pl_syncer_request(pl_syncer *s);
+/* The same, and a checkpoint before `durable` runs: the loop writes
+ * nothing until then. */
+void pl_syncer_request_checkpoint(pl_syncer *s);
 /* The store's commit count (pl_store_commits) up to which every commit is
  * durable. */
 uint64_t pl_syncer_synced(const pl_syncer *s);
 
-/* Figures for /v1/health and the bench: syncs done, checkpoints done. */
+/* Figures for the log at exit: syncs done, checkpoints done. */
 void pl_syncer_stats(const pl_syncer *s, uint64_t *syncs, uint64_t *checkpoints);
 
 /* Syncs what is left, stops and joins the thread. */

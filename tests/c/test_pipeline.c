@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "check.h"
 #include "pg_loop.h"
+#include "store/syncer.h"
 
 static char bot_dir[64];
 static int errors_logged;
@@ -363,6 +364,53 @@ TEST(sync_thread_makes_commits_durable_before_delivery) {
     remove_tree(dir);
 }
 
+/* With --sync full, once the WAL passes PL_SYNCER_CHECKPOINT_BYTES the
+ * loop holds one write for the sync thread's checkpoint, which copies the
+ * WAL whole, so the next write starts the WAL over: a few checkpoints for
+ * many syncs (a checkpoint after every sync while the loop wrote had
+ * copied only the last commits each time, with two more syncs each, and
+ * the WAL never started over). */
+TEST(wal_starts_over_after_a_held_checkpoint) {
+    if (on_postgres) return;
+    char dir[] = "/tmp/parley-test-wal-XXXXXX";
+    if (!mkdtemp(dir)) return;
+    char path[96];
+    snprintf(path, sizeof path, "%s/p.db", dir);
+    pl_app *app = open_app_with(path, PL_SYNC_FULL, 1);
+    CHECK(app != NULL);
+    if (app) {
+        fallback_text = pl_bot_static_fallback(pl_app_bot(app, 0), "en");
+        enum { ROUND = 40, ROUNDS = 40 };
+        static delivery d[ROUND * ROUNDS];
+        memset(d, 0, sizeof d);
+        deliveries = 0;
+        uint64_t syncs = 0, checkpoints = 0, most_frames = 0;
+        char user[32];
+        int posted = 0;
+        /* distinct shoppers, a round at a time: each a session and a
+         * transcript row in pages of their own */
+        for (int r = 0; r < ROUNDS && checkpoints < 2; r++) {
+            for (int i = 0; i < ROUND; i++) {
+                snprintf(user, sizeof user, "w%d-%d", r, i);
+                post(app, user, "hello", &d[posted++]);
+            }
+            pl_app_drain(app);
+            uint64_t frames = pl_store_wal_frames(pl_app_store(app));
+            if (frames > most_frames) most_frames = frames;
+            pl_pipeline_sync_stats(pl_app_pipeline(app), &syncs, &checkpoints);
+        }
+        CHECK(most_frames * PL_SYNCER_PAGE_BYTES >= PL_SYNCER_CHECKPOINT_BYTES);
+        CHECK(checkpoints >= 1);
+        CHECK(syncs > 10 * checkpoints);
+        /* started over: far below where it was checkpointed */
+        CHECK(pl_store_wal_frames(pl_app_store(app)) < most_frames / 2);
+        CHECK(deliveries == posted);
+        for (int i = 0; i < posted; i++) CHECK(d[i].calls == 1 && d[i].status == 200);
+        pl_app_close(app);
+    }
+    remove_tree(dir);
+}
+
 /* The loop and two turn threads: shoppers are spread over the threads and
  * each one's turns run in order on one of them, with its own state. */
 TEST(turn_threads_keep_each_shopper_in_order) {
@@ -611,6 +659,7 @@ int main(void) {
     SHARED(ON_SQLITE)
     RUN(acknowledged_message_survives_a_held_lock);
     RUN(sync_thread_makes_commits_durable_before_delivery);
+    RUN(wal_starts_over_after_a_held_checkpoint);
     on_postgres = 1;
     SHARED(ON_POSTGRES)
     remove_bot();
