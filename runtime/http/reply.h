@@ -13,7 +13,9 @@
 /* Sends the answer as evhttp_send_reply does, with the Date header made
  * once a second and Content-Length from the body (evhttp would format both
  * for every answer). Every whole answer of the routes goes through it;
- * libevent's own refusals (conn.c) and event streams keep evhttp's. */
+ * libevent's own refusals (conn.c) and event streams keep evhttp's. The
+ * body may be the request's own output buffer
+ * (evhttp_request_get_output_buffer), written in place. */
 void pl_reply_send(struct evhttp_request *req, int status, const char *phrase, struct evbuffer *body);
 
 /* Counts an answer in parley_http_requests_total, by route and status: the

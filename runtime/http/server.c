@@ -68,27 +68,60 @@ typedef struct {
 
 /* --- request helpers --------------------------------------------------------- */
 
-/* Splits a path into decoded segments; returns their count or -1. */
-static int split_path_text(const char *path, char **seg, int max) {
-    if (!path) return -1;
-    int n = 0;
-    char *copy = pl_strdup(path), *save = NULL;
-    for (char *s = strtok_r(copy, "/", &save); s; s = strtok_r(NULL, "/", &save)) {
-        if (n == max) { /* too many: nothing is returned, so nothing is kept */
-            while (n > 0) free(seg[--n]);
-            n = -1;
-            break;
+/* A request path's segments, decoded (evhttp_uridecode's way: %XX, no
+ * '+'), in one buffer: a path of a few short segments is split with no
+ * allocation at all. seg[i] are borrowed from it until segments_free. */
+typedef struct {
+    char *seg[MAX_SEGMENTS];
+    char *heap; /* the decoded text, when it is too long for on_stack */
+    char on_stack[256];
+} segments;
+
+static int hex_digit(unsigned char c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Decodes s[0..len) to out as evhttp_uridecode(s, 0, NULL) does (a '%'
+ * with two hex digits after it within s is their byte); returns the end. */
+static char *uri_decode(const char *s, size_t len, char *out) {
+    for (size_t i = 0; i < len; i++) {
+        int hi, lo;
+        if (s[i] == '%' && i + 2 < len && (hi = hex_digit((unsigned char)s[i + 1])) >= 0 &&
+            (lo = hex_digit((unsigned char)s[i + 2])) >= 0) {
+            *out++ = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            *out++ = s[i];
         }
-        seg[n++] = evhttp_uridecode(s, 0, NULL);
     }
-    free(copy);
+    return out;
+}
+
+/* Splits a path into decoded segments (empty ones skipped, as strtok
+ * does); returns their count, or -1 for no path or more than MAX_SEGMENTS. */
+static int split_path_text(const char *path, segments *g) {
+    g->heap = NULL;
+    if (!path) return -1;
+    size_t len = strlen(path);
+    /* each segment decodes to no more than its text, and its NUL takes the
+     * place of the '/' after it (the last one's, of the path's NUL) */
+    char *out = len < sizeof g->on_stack ? g->on_stack : (g->heap = malloc(len + 1));
+    if (!out) abort();
+    int n = 0;
+    for (const char *p = path; *p;) {
+        size_t slash = strspn(p, "/"), run = strcspn(p + slash, "/");
+        p += slash;
+        if (!run) break;
+        if (n == MAX_SEGMENTS) return -1; /* too many: nothing is returned */
+        g->seg[n++] = out;
+        out = uri_decode(p, run, out);
+        *out++ = '\0';
+        p += run;
+    }
     return n;
 }
 
-static int split_path(struct evhttp_request *req, char **seg, int max) {
-    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-    return split_path_text(uri ? evhttp_uri_get_path(uri) : NULL, seg, max);
-}
+static void segments_free(segments *g) { free(g->heap); }
 
 /* The body limit of a POST to path: the webhook of a channel whose
  * platform posts the files shoppers send (pl_channel_adapter.takes_files:
@@ -99,18 +132,17 @@ static int split_path(struct evhttp_request *req, char **seg, int max) {
 static size_t route_body_limit(pl_server *s, const char *path) {
     /* every POST asks: the others (a message to the HTTP API) go no further */
     if (!path || strncmp(path, "/v1/bots/", 9) != 0 || !strstr(path, "/channels/")) return 0;
-    char *seg[MAX_SEGMENTS] = {0};
-    int n = split_path_text(path, seg, MAX_SEGMENTS);
+    segments g;
+    int n = split_path_text(path, &g);
+    char **seg = g.seg;
     size_t limit = 0;
-    int ok = n == 5;
-    for (int i = 0; ok && i < n; i++) ok = seg[i] != NULL;
-    const pl_channel_adapter *adapter = ok ? pl_channel_find(seg[4]) : NULL;
+    const pl_channel_adapter *adapter = n == 5 ? pl_channel_find(seg[4]) : NULL;
     if (adapter && adapter->takes_files && strcmp(seg[0], "v1") == 0 && strcmp(seg[1], "bots") == 0 &&
         strcmp(seg[3], "channels") == 0) {
         pl_bot *bot = pl_app_find_bot(s->app, seg[2]);
         if (bot && pl_bot_channel_settings(bot, seg[4])) limit = s->files_max_body;
     }
-    for (int i = 0; i < n; i++) free(seg[i]);
+    segments_free(&g);
     return limit;
 }
 
@@ -142,18 +174,26 @@ static void send_replies(struct evhttp_request *req, const char *user, const cha
         pl_reply_error(req, 500, "the answer could not be written");
         return;
     }
-    /* pieces, not a format: the replies can be long */
-    struct evbuffer *out = evbuffer_new();
-    evbuffer_add(out, "{\"user\":", 8);
-    evbuffer_add(out, user_text.text, user_text.len);
-    evbuffer_add(out, ",\"replies\":", 11);
-    evbuffer_add(out, replies_text, strlen(replies_text));
-    evbuffer_add(out, "}\n", 2);
+    /* pieces, not a format (the replies can be long), copied into one
+     * reservation of the request's own output buffer */
+    static const char head[] = "{\"user\":", middle[] = ",\"replies\":", tail[] = "}\n";
+    size_t replies_len = strlen(replies_text);
+    size_t len = sizeof head - 1 + user_text.len + sizeof middle - 1 + replies_len + sizeof tail - 1;
+    struct evbuffer *out = evhttp_request_get_output_buffer(req);
+    struct evbuffer_iovec room;
+    if (evbuffer_reserve_space(out, (ev_ssize_t)len, &room, 1) != 1) abort();
+    char *p = room.iov_base;
+    p = mempcpy(p, head, sizeof head - 1);
+    p = mempcpy(p, user_text.text, user_text.len);
+    p = mempcpy(p, middle, sizeof middle - 1);
+    p = mempcpy(p, replies_text, replies_len);
+    memcpy(p, tail, sizeof tail - 1);
+    room.iov_len = len;
+    evbuffer_commit_space(out, &room, 1);
     pl_json_text_discard(&user_text);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                       "application/json; charset=utf-8");
     pl_reply_send(req, 200, NULL, out);
-    evbuffer_free(out);
 }
 
 static void deliver_rest(int status, const pl_message *msg, const pl_turn_result *result, void *ud) {
@@ -642,13 +682,12 @@ static void on_request(struct evhttp_request *req, void *arg) {
             return;
         }
     }
-    char *seg[MAX_SEGMENTS] = {0};
-    int n = split_path(req, seg, MAX_SEGMENTS);
-    int valid = n >= 0;
-    for (int i = 0; i < n; i++) valid = valid && seg[i];
-    if (!valid) pl_reply_error(req, 400, "the request path is malformed");
-    else route(s, req, seg, n);
-    for (int i = 0; i < n; i++) free(seg[i]);
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    segments g;
+    int n = split_path_text(uri ? evhttp_uri_get_path(uri) : NULL, &g);
+    if (n < 0) pl_reply_error(req, 400, "the request path is malformed");
+    else route(s, req, g.seg, n);
+    segments_free(&g);
 }
 
 /* A commit gave a session new transcript lines: the streams that show it. */

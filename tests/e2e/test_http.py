@@ -522,6 +522,20 @@ def main(tap):
 
     tap.case("a path that is not UTF-8 -> a JSON 404 whose reason is UTF-8", not_utf8)
 
+    def path_segments(run):
+        # segments are %-decoded (not '+'), empty ones are skipped, and more
+        # than eight make the path malformed
+        body = json.dumps({"user": new_user("path"), "text": "hi"}).encode()
+        for path in ("/v1//bots/barista///messages/", "/v1/bots/b%61rista/%6Dessages", "/v1/%62ots/barista/messages?x=1"):
+            r = srv.request("POST", path, body)
+            check.assertEqual(r.status, 200, "%s -> %r" % (path, r))
+        bad("POST", "/v1/bots/no%2Fsuch/messages", body, 404, r"'no/such'")
+        bad("POST", "/v1/bots/no+such%4/messages", body, 404, r"'no\+such%4'")
+        bad("GET", "/a/b/c/d/e/f/g/h", None, 404, r"no such endpoint")
+        bad("GET", "/a/b/c/d/e/f/g/h/i", None, 400, r"path is malformed")
+
+    tap.case("a path's segments: decoded, empty ones skipped, at most eight", path_segments)
+
     def client_gone(run):
         body = json.dumps({"user": new_user("gone"), "text": "hi"}).encode()
         for _ in range(5):
