@@ -320,8 +320,17 @@ static void decide(pl_conn *c) {
     char *version = strrchr(target, ' ');
     if (!version || version == target) return;
     *version = '\0';
-    struct evhttp_uri *uri = evhttp_uri_parse_with_flags(target, EVHTTP_URI_NONCONFORMANT);
-    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    struct evhttp_uri *uri = NULL;
+    const char *path = target;
+    if (target[0] == '/' && target[1] != '/') {
+        /* origin form, nearly every request: the URI parser would take no
+         * scheme (a '/' first), no authority, and for the path everything
+         * up to '?' or '#', and would only allocate to say so */
+        target[strcspn(target, "?#")] = '\0';
+    } else {
+        uri = evhttp_uri_parse_with_flags(target, EVHTTP_URI_NONCONFORMANT);
+        path = uri ? evhttp_uri_get_path(uri) : NULL;
+    }
     size_t limit = path ? p->body_limit(path, p->body_limit_arg) : 0;
     if (limit > p->hard_max_body) c->route = pl_strdup(path);
     if (uri) evhttp_uri_free(uri);
