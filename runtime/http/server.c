@@ -100,6 +100,7 @@ static char *uri_decode(const char *s, size_t len, char *out) {
 /* Splits a path into decoded segments (empty ones skipped, as strtok
  * does); returns their count, or -1 for no path or more than MAX_SEGMENTS. */
 static int split_path_text(const char *path, segments *g) {
+    memset(g->seg, 0, sizeof g->seg); /* the segments past the last are NULL */
     g->heap = NULL;
     if (!path) return -1;
     size_t len = strlen(path);
