@@ -132,8 +132,18 @@ static void release_session(pl_pipeline *pipe, struct mailbox *box, item *it);
 
 /* --- the mailbox table (chained hash, grows at load factor 1) ------------ */
 
+/* bot, channel and user joined by \x1f (a copy, not a format: every
+ * message makes one) */
 static char *session_key(const char *bot, const char *channel, const char *user) {
-    return pl_strdupf("%s\x1f%s\x1f%s", bot, channel, user);
+    size_t b = strlen(bot), c = strlen(channel), u = strlen(user);
+    char *key = malloc(b + c + u + 3);
+    if (!key) abort();
+    memcpy(key, bot, b);
+    key[b] = '\x1f';
+    memcpy(key + b + 1, channel, c);
+    key[b + 1 + c] = '\x1f';
+    memcpy(key + b + c + 2, user, u + 1);
+    return key;
 }
 
 static size_t bucket_of(const pl_pipeline *pipe, const char *key) {
