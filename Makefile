@@ -189,9 +189,12 @@ run:
 	@$(MAKE) --no-print-directory parley
 	./parley serve --listen 127.0.0.1:8080 --db parley.db
 
+# the build before the tests uses every core (the tests themselves run one at a time)
+BUILD_JOBS := $(shell nproc 2>/dev/null || echo 2)
+
 test:
 	@$(MAKE) --no-print-directory deps-test
-	@$(MAKE) --no-print-directory parley check-c fuzz-replay $(BROWSER_DEPS)
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) parley check-c fuzz-replay $(BROWSER_DEPS)
 	@tests/run.sh
 
 # The browser tests' npm packages (playwright-core without its browser download, axe-core),
