@@ -207,7 +207,7 @@ end
 -- new list.
 local function pick(view, tag, all)
   local from = tag and tagged(view, tag) or view.list
-  local out = {}
+  local out = { nil, nil, nil, nil } -- (room for four without growing)
   for i = 1, #from do
     local p = from[i]
     if all or p.in_stock then out[#out + 1] = p end
