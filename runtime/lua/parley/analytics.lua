@@ -18,15 +18,17 @@ local text = require "parley.text"
 
 local analytics = {}
 
--- c -> {names =, events =, not_understood =} of the turns running that
--- recorded an event by name (most turns have only marks, which the engine
--- keeps in a local of the turn and hands to analytics.results)
+-- c -> what the turns running recorded by name: the names in order, a list
+-- (C reads it as it is), whose fields are events (those that carry props,
+-- {name =, props =} each) and not_understood (true once that event is in).
+-- Most turns have only marks, which the engine keeps in a local of the turn
+-- and hands to analytics.results.
 local turns = setmetatable({}, { __mode = "k" })
 
 local function state_of(c)
   local st = turns[c]
   if not st then
-    st = {}
+    st = { nil, nil, events = nil, not_understood = nil } -- (made with room: nil fields are not set)
     turns[c] = st
   end
   return st
@@ -85,20 +87,14 @@ end
 -- Records an event of this turn (nothing when the bot has analytics off).
 function analytics.record(c, name, props)
   if not c.bot.analytics_on then return end
-  local st = state_of(c)
-  local names = st.names
-  if not names then
-    names = { name }
-    st.names = names
-  else
-    local n = #names
-    if n >= analytics.MAX_EVENTS then return end
-    names[n + 1] = name
-  end
+  local names = state_of(c)
+  local n = #names
+  if n >= analytics.MAX_EVENTS then return end
+  names[n + 1] = name
   if props == nil then return end
-  local list = st.events
+  local list = names.events
   if not list then
-    st.events = { { name = name, props = props } }
+    names.events = { { name = name, props = props } }
   else
     list[#list + 1] = { name = name, props = props }
   end
@@ -234,11 +230,11 @@ function analytics.results(c, frame, step, marks)
   -- (a conversation whose flows all ended waits at no step: a step event
   -- too, with no step, so that it is not counted as dropped where it was)
   if (top and (top ~= frame or top.step ~= step)) or (not top and frame) then marks = marks | STEP end
-  local st = turns[c]
-  local names = st and st.names
+  local names = turns[c]
+  if names ~= nil and names[1] == nil then names = nil end
   if marks == 0 and not names then return nil end
   local r = RESULTS
-  r.conv, r.marks, r.names, r.list = s.conv or 0, marks, names or false, st and st.events or false
+  r.conv, r.marks, r.names, r.list = s.conv or 0, marks, names or false, names and names.events or false
   if top then
     r.flow, r.step = top.flow, top.step
   else

@@ -172,6 +172,11 @@ function products:view(locale)
   local list = {}
   for i, raw in ipairs(self.raw) do list[i] = localize_product(raw, i, locale, self.default) end
   v = setmetatable({ list = list, catalog = self, locale = locale, index = self.index, tagged = {} }, View)
+  -- the methods as fields of the view's own, so that c.catalog:get(sku) is
+  -- a plain lookup, not a detour through the metatable
+  for name, fn in pairs(View) do
+    if type(fn) == "function" then v[name] = fn end
+  end
   self.views[locale] = v
   return v
 end

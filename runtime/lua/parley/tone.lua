@@ -106,6 +106,12 @@ function tone.new(def, where, locales, source)
     default_locale = default,
     warnings = {},
   }, tone)
+  -- the methods as fields of its own, so that calling one (every c:say
+  -- does) is a plain lookup, not a detour through the metatable (the class
+  -- stays its __index: parley test --coverage counts with its plain ones)
+  for name, fn in pairs(tone) do
+    if type(fn) == "function" and name ~= "new" then self[name] = fn end
+  end
   if self.style ~= nil and type(self.style) ~= "function" then fail(where, source, "style", "style must be a function(text, info)") end
   if type(self.persona) ~= "table" then fail(where, source, "persona", "persona must be a table") end
   self.personas = personas_of(self.persona, locales, where, source, self.warnings)
