@@ -18,13 +18,17 @@ local text = require "parley.text"
 
 local analytics = {}
 
--- c -> {names =, events =, marks =, not_understood =} of the turns running
+-- c -> what the turns running recorded by name: the names in order, a list
+-- (C reads it as it is), whose fields are events (those that carry props,
+-- {name =, props =} each) and not_understood (true once that event is in).
+-- Most turns have only marks, which the engine keeps in a local of the turn
+-- and hands to analytics.results.
 local turns = setmetatable({}, { __mode = "k" })
 
 local function state_of(c)
   local st = turns[c]
   if not st then
-    st = { marks = 0 }
+    st = { nil, nil, events = nil, not_understood = nil } -- (made with room: nil fields are not set)
     turns[c] = st
   end
   return st
@@ -83,20 +87,14 @@ end
 -- Records an event of this turn (nothing when the bot has analytics off).
 function analytics.record(c, name, props)
   if not c.bot.analytics_on then return end
-  local st = state_of(c)
-  local names = st.names
-  if not names then
-    names = { name }
-    st.names = names
-  else
-    local n = #names
-    if n >= analytics.MAX_EVENTS then return end
-    names[n + 1] = name
-  end
+  local names = state_of(c)
+  local n = #names
+  if n >= analytics.MAX_EVENTS then return end
+  names[n + 1] = name
   if props == nil then return end
-  local list = st.events
+  local list = names.events
   if not list then
-    st.events = { { name = name, props = props } }
+    names.events = { { name = name, props = props } }
   else
     list[#list + 1] = { name = name, props = props }
   end
@@ -179,7 +177,9 @@ end
 
 -- Whether sku was among the products recommended to this shopper lately.
 function analytics.was_recommended(c, sku)
-  for _, k in ipairs(c.session.recommended_skus or {}) do
+  local kept = c.session.recommended_skus
+  if kept == nil then return false end
+  for _, k in ipairs(kept) do
     if k == sku then return true end
   end
   return false
@@ -188,31 +188,38 @@ end
 -- A shopper's message: a new conversation when they had none, or their
 -- last one went quiet (bot.quiet_s without a word from either side: a
 -- shopper who answers a reminder goes on with the conversation it was
--- about). Returns whether it began.
+-- about). Returns the turn's marks so far, for analytics.results: message,
+-- and conversation_started when it began (0 when the bot has analytics off).
 function analytics.heard(c, s, now)
-  if not c.bot.analytics_on then return false end
-  local last = math.max(s.heard_at or 0, s.spoke_at or 0)
-  local began = s.conv == nil or last == 0 or now - last >= c.bot.quiet_s
-  if began then
+  local bot = c.bot
+  if not bot.analytics_on then return 0 end
+  local heard, spoke = s.heard_at or 0, s.spoke_at or 0
+  local last = heard > spoke and heard or spoke -- (math.max, without the call)
+  if s.conv == nil or last == 0 or now - last >= bot.quiet_s then
     s.conv = (s.conv or 0) + 1
     s.recommended_skus = nil
-    state_of(c).marks = STARTED | MESSAGE
-  else
-    state_of(c).marks = MESSAGE
+    return STARTED | MESSAGE
   end
-  return began
+  return MESSAGE
 end
 
 -- What the turn returns for the commit: {conv =, flow =, step =, marks =,
--- names = {...} or nil, list = {...} or nil}, or nil when nothing was
--- recorded. A step the conversation waits at that it did not wait at
--- before (frame and step: the top frame and its step when the turn began)
--- is an event of its own ("step"; the row says which: C writes flow.step).
-function analytics.results(c, frame, step)
+-- names = {...} or false, list = {...} or false}, or nil when nothing was
+-- recorded. marks: what analytics.heard returned (0 for an event). A step
+-- the conversation waits at that it did not wait at before (frame and
+-- step: the top frame and its step when the turn began) is an event of
+-- its own ("step"; the row says which: C writes flow.step).
+--
+-- The table is one for every turn of the state, its fields overwritten
+-- (flow, step, names and list false when absent, so that no key is ever
+-- added again): C reads it as soon as the turn's coroutine returns, before
+-- any other Lua of the state runs (turn.c, read_events), and no script
+-- ever sees it.
+local RESULTS = { conv = 0, flow = false, step = false, marks = 0, names = false, list = false }
+
+function analytics.results(c, frame, step, marks)
   local s = c.session
-  c.cart.owner = nil -- (the session's cart outlives the turn: it must not keep the turn alive)
-  local st = turns[c]
-  local marks = st and st.marks or 0
+  c.cart.owner = false -- (the session's cart outlives the turn: it must not keep the turn alive)
   if c.out[1] ~= nil then
     marks = marks | REPLY
     -- the bot spoke on its own (a reminder, a payment's news, an agent)
@@ -223,10 +230,17 @@ function analytics.results(c, frame, step)
   -- (a conversation whose flows all ended waits at no step: a step event
   -- too, with no step, so that it is not counted as dropped where it was)
   if (top and (top ~= frame or top.step ~= step)) or (not top and frame) then marks = marks | STEP end
-  local names = st and st.names
+  local names = turns[c]
+  if names ~= nil and names[1] == nil then names = nil end
   if marks == 0 and not names then return nil end
-  return { conv = s.conv or 0, flow = top and top.flow, step = top and top.step, marks = marks,
-           names = names, list = st and st.events }
+  local r = RESULTS
+  r.conv, r.marks, r.names, r.list = s.conv or 0, marks, names or false, names and names.events or false
+  if top then
+    r.flow, r.step = top.flow, top.step
+  else
+    r.flow, r.step = false, false
+  end
+  return r
 end
 
 return analytics

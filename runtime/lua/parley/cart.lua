@@ -19,7 +19,7 @@ local EMPTY = {} -- for absent options (only read)
 -- derived answers (tags, recommendations) can be cached until it moves.
 function cart.new(raw, view, discounts)
   raw.lines = raw.lines or json.array()
-  return setmetatable({ raw = raw, view = view, version = 0, discounts = discounts or {} }, cart)
+  return setmetatable({ raw = raw, view = view, version = 0, discounts = discounts or {}, owner = false }, cart)
 end
 
 -- cart.of(raw, view, discounts): the cart of a turn. A session's raw cart
@@ -36,7 +36,10 @@ function cart.of(raw, view, discounts)
     return self
   end
   if raw.lines == nil then raw.lines = json.array() end
-  self.view, self.tags, self.skus = view, nil, nil
+  self.view = view
+  -- (forgotten only when known: assigning nil to a key the table lacks costs a call into Lua's table code)
+  if self.tags ~= nil then self.tags = nil end
+  if self.skus ~= nil then self.skus = nil end
   return self
 end
 
@@ -46,7 +49,7 @@ local function changed(self)
 end
 
 -- An event for the shop's figures, when a turn's conversation owns the cart
--- (self.owner, set per turn by parley.conversation).
+-- (self.owner, set per turn by parley.conversation; false between turns).
 local function track(self, name, props)
   local c = self.owner
   if c then analytics.record(c, name, props) end

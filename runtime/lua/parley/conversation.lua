@@ -45,14 +45,16 @@ function conversation.new(bot, session, msg)
   end
   local profile = session.profile
   local the_cart = cart.of(session.cart, view, bot.discounts)
+  local tone_ = bot.tone
   local c = setmetatable({
     bot = bot, session = session, msg = msg, out = { nil, nil }, said = 0, frame = frame, slots = slots,
-    locale = locale, user = msg.user, channel = msg.channel, persona = bot.tone:persona_of(locale),
+    locale = locale, user = msg.user, channel = msg.channel,
+    persona = tone_.personas[locale] or tone_.persona, -- (tone:persona_of(locale))
     catalog = view,
     cart = the_cart,
     profile = profile_proxies[profile] or util.storable_proxy(profile, "profile"),
   }, mt)
-  the_cart.owner = bot.analytics_on and c or nil
+  if bot.analytics_on then the_cart.owner = c end
   return c
 end
 
@@ -186,7 +188,9 @@ function C:choices(list, reply)
   end
   -- the items up to the first nil (or a bad one), appended as they are
   local to, bad, why = add_choices(list, choices, from)
-  if to > from and tone_:persona_of(self.locale).emoji == false then tone_:strip_titles(choices, from + 1, to) end
+  if to > from and (tone_.personas[self.locale] or tone_.persona).emoji == false then -- (tone:persona_of)
+    tone_:strip_titles(choices, from + 1, to)
+  end
   if bad then error(bad_choice(bad, why), 2) end
   return reply
 end
@@ -242,7 +246,7 @@ end
 
 -- Choices naming products with their price: {title = "Latte · €3.80", payload = sku}.
 function C:product_choices(products)
-  local out = {}
+  local out = { nil, nil, nil, nil } -- (room for four without growing)
   local i, p = 1, products[1]
   local recommended = p ~= nil and p.product ~= nil
   while p ~= nil do

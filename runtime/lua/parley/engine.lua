@@ -280,11 +280,13 @@ local function has_step(name, step)
   return (counted[steps] or steps)[step] ~= nil
 end
 
--- (a flow that starts again means the conversation has not ended)
+-- (a flow that starts again means the conversation has not ended; its
+-- slots, when it is given none, are a table with room for four without
+-- growing: the fields given nil reserve it and are not set)
 local function push(c, flow, args, step)
   local s = c.session
   s.ended = nil
-  table.insert(s.stack, { flow = flow, step = step or "start", slots = args or {} })
+  table.insert(s.stack, { flow = flow, step = step or "start", slots = args or { a = nil, b = nil, c = nil, d = nil } })
 end
 
 -- c:resume() where no step waits (the dialog stack is empty), and an
@@ -760,7 +762,7 @@ end
 -- last wrote: the Slack DM, the email thread. nil when there is nothing.
 local function channel_facts(channel)
   local facts
-  for k, v in pairs(channel) do
+  for k, v in next, channel do -- (C made it: a table without __pairs)
     if k ~= "name" and k ~= "push" then
       facts = facts or {}
       facts[k] = v
@@ -775,10 +777,10 @@ local NO_REPLIES = json.array()
 -- the effects of a turn that leaves no trace: nothing is stored of it
 local IGNORED = { ignored = true }
 
-local function results(c, frame, step)
+local function results(c, frame, step, marks)
   local out = c.out
   if out[1] == nil then out = NO_REPLIES end
-  return c.session, out, c.effects, bot.analytics_on and analytics.results(c, frame, step) or nil
+  return c.session, out, c.effects, bot.analytics_on and analytics.results(c, frame, step, marks) or nil
 end
 
 -- turn(session or nil, msg) -> session, replies, effects
@@ -811,11 +813,13 @@ function engine.turn(session, msg)
       s.unread = s.unread or json.array()
       for _, reply in ipairs(c.out) do s.unread[#s.unread + 1] = reply end
     end
-    return results(c, frame_before, step_before)
+    return results(c, frame_before, step_before, 0)
   end
-  if bot.analytics_on then analytics.heard(c, s, s.updated_at) end
+  -- (the turn's analytics marks: message, and whether a conversation began)
+  local marks = analytics.heard(c, s, s.updated_at)
   s.heard_at = s.updated_at -- the shopper wrote: a platform's messaging window opens again
-  s.heard_facts = channel_facts(msg.channel)
+  local facts = channel_facts(msg.channel)
+  if facts ~= nil or s.heard_facts ~= nil then s.heard_facts = facts end
   if s.unread then
     for i, reply in ipairs(s.unread) do table.insert(c.out, i, reply) end
     conversation.effects(c).recorded = #s.unread -- the transcript has these already
@@ -824,7 +828,7 @@ function engine.turn(session, msg)
   if s.handoff then
     -- a person has (or will have) this conversation: the bot keeps quiet
     s.offered = nil
-    return results(c, frame_before, step_before)
+    return results(c, frame_before, step_before, marks)
   end
   -- the text folded, when something compares it (false: not folded yet)
   local typed = false
@@ -844,8 +848,11 @@ function engine.turn(session, msg)
     local flow = flows[frame.flow]
     step = flow and flow[frame.step]
   end
-  if bot.analytics_on and type(msg.payload) == "string" and c.catalog:get(msg.payload) then
-    analytics.record(c, "product_chosen", { sku = msg.payload, recommended = analytics.was_recommended(c, msg.payload) or nil })
+  -- a product's sku tapped (c.catalog:get(payload), which finds only
+  -- string skus: the turn's view, before any script could change c)
+  local payload = msg.payload
+  if payload ~= nil and bot.analytics_on and c.catalog.index[payload] then
+    analytics.record(c, "product_chosen", { sku = payload, recommended = analytics.was_recommended(c, payload) or nil })
   end
   local intent
   if bot.has_intents and not ((step_kinds[step] or type(step)) == "table" and step.intents == false) then
@@ -862,11 +869,16 @@ function engine.turn(session, msg)
   else
     answer(c, msg, step)
   end
-  s.offered = internal.offered(c.out) -- (offered(c))
+  -- offered(c), without the call when the turn said at most one thing
+  -- and that without choices
+  local out = c.out
+  local first, offered_now = out[1], nil
+  if first ~= nil and (first.choices ~= nil or out[2] ~= nil) then offered_now = internal.offered(out) end
+  if offered_now ~= nil or s.offered ~= nil then s.offered = offered_now end
   if bot.abandoned then schedule_reminder(c) end
-  local out = c.out -- (results(c), written out)
+  out = c.out -- (results(c), written out)
   if out[1] == nil then out = NO_REPLIES end
-  return s, out, c.effects, bot.analytics_on and analytics.results(c, frame_before, step_before) or nil
+  return s, out, c.effects, bot.analytics_on and analytics.results(c, frame_before, step_before, marks) or nil
 end
 
 -- fallback(session or nil, msg) -> replies: the tone's 'fallback' template,

@@ -172,6 +172,11 @@ function products:view(locale)
   local list = {}
   for i, raw in ipairs(self.raw) do list[i] = localize_product(raw, i, locale, self.default) end
   v = setmetatable({ list = list, catalog = self, locale = locale, index = self.index, tagged = {} }, View)
+  -- the methods as fields of the view's own, so that c.catalog:get(sku) is
+  -- a plain lookup, not a detour through the metatable
+  for name, fn in pairs(View) do
+    if type(fn) == "function" then v[name] = fn end
+  end
   self.views[locale] = v
   return v
 end
@@ -207,7 +212,7 @@ end
 -- new list.
 local function pick(view, tag, all)
   local from = tag and tagged(view, tag) or view.list
-  local out = {}
+  local out = { nil, nil, nil, nil } -- (room for four without growing)
   for i = 1, #from do
     local p = from[i]
     if all or p.in_stock then out[#out + 1] = p end

@@ -106,6 +106,12 @@ function tone.new(def, where, locales, source)
     default_locale = default,
     warnings = {},
   }, tone)
+  -- the methods as fields of its own, so that calling one (every c:say
+  -- does) is a plain lookup, not a detour through the metatable (the class
+  -- stays its __index: parley test --coverage counts with its plain ones)
+  for name, fn in pairs(tone) do
+    if type(fn) == "function" and name ~= "new" then self[name] = fn end
+  end
   if self.style ~= nil and type(self.style) ~= "function" then fail(where, source, "style", "style must be a function(text, info)") end
   if type(self.persona) ~= "table" then fail(where, source, "persona", "persona must be a table") end
   self.personas = personas_of(self.persona, locales, where, source, self.warnings)
@@ -324,6 +330,32 @@ local function strip_emoji(s)
   return stripped_text(s, stripped)
 end
 
+-- What strip_emoji gave for a text (a string) it has seen: a bot says the
+-- same sentences and choice titles again and again, and looking one up is
+-- a fraction of scanning it again. Only texts of UTF-8 (those that strip
+-- without raising) of at most KEPT_TEXT bytes are kept, up to KEPT_BYTES
+-- of them: then the lot is forgotten, as c:price's prices are. (A longer
+-- text is scanned each time: its scan is charged to the run, a lookup's
+-- hashing of it would not be.)
+local stripped_texts, kept_bytes, KEPT_BYTES, KEPT_TEXT = {}, 0, 64 * 1024, 512
+
+local function kept(s, stripped)
+  if #s > KEPT_TEXT then return stripped end
+  if kept_bytes >= KEPT_BYTES then stripped_texts, kept_bytes = {}, 0 end
+  stripped_texts[s] = stripped
+  kept_bytes = kept_bytes + #s
+  return stripped
+end
+
+local function strip_text(s)
+  if #s > KEPT_TEXT then return strip_emoji(s) end
+  local done = stripped_texts[s]
+  if done then return done end
+  local stripped, removed = strip(s)
+  if removed == 0 then return kept(s, s) end
+  return kept(s, stripped_text(s, stripped))
+end
+
 -- The info a style hook gets with each text (docs/bots.md#the-style-hook).
 local function style_info(self, c, kind, key)
   local locale = c.locale
@@ -353,15 +385,20 @@ function tone:strip_titles(choices, from, to)
   for k = from, to do -- (strip_emoji, written out)
     local choice = choices[k]
     local title = choice.title
-    local stripped, removed = strip(title)
-    if removed ~= 0 then
-      if not stripped then
+    local done = #title <= KEPT_TEXT and stripped_texts[title]
+    if done then
+      if done ~= title then choice.title = done end
+    else
+      local stripped, removed = strip(title)
+      if removed == 0 then
+        kept(title, title)
+      elseif not stripped then
         local rest = {}
         for j = to, k, -1 do rest[j], choices[j] = choices[j], nil end
         choice.title = stripped_text(title, stripped) -- (raises)
         for j = k, to do choices[j] = rest[j] end
       else
-        choice.title = stripped_text(title, stripped)
+        choice.title = kept(title, stripped)
       end
     end
   end
@@ -399,9 +436,8 @@ function tone:say(c, key, vars)
       if not s then return nil, err end
     end
   end
-  if (self.personas[locale] or self.persona).emoji == false then -- (strip_emoji, written out)
-    local stripped, removed = strip(s)
-    if removed ~= 0 then s = stripped_text(s, stripped) end
+  if (self.personas[locale] or self.persona).emoji == false then -- (strip_text, its lookup written out)
+    s = #s <= KEPT_TEXT and stripped_texts[s] or strip_text(s)
   end
   local style = self.style -- (tone:finish, written out)
   if style then

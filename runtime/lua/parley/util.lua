@@ -38,8 +38,8 @@ function util.storable(v, depth)
   return false, "a " .. t .. " cannot be stored (only strings, numbers, booleans and tables of them)"
 end
 
--- A proxy's metatable holds its raw table (__index) and what it is called
--- in messages (what); its __newindex knows both as upvalues.
+-- A proxy's metatable holds its raw table (__index); its __newindex knows
+-- it and what it is called in messages as upvalues.
 local function proxy_pairs(p) return next, getmetatable(p).__index, nil end
 local function proxy_len(p) return #getmetatable(p).__index end
 
@@ -69,9 +69,7 @@ function util.storable_proxy(t, what)
     end
     t[k] = v
   end
-  p = setmetatable({}, {
-    __index = t, __newindex = newindex, __pairs = proxy_pairs, __len = proxy_len, what = what,
-  })
+  p = setmetatable({}, { __index = t, __newindex = newindex, __pairs = proxy_pairs, __len = proxy_len })
   if cache and t ~= nil then cache[t] = p end
   return p
 end
