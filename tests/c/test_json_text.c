@@ -176,6 +176,30 @@ TEST(every_short_byte_sequence) {
     lua_close(L);
 }
 
+/* Strings of up to 40 bytes, plain but for one edge byte (and the byte
+ * after it) at each place: the writer skips plain text 8 bytes at a time,
+ * and must stop at any byte of any word. As values and as keys. */
+TEST(long_strings_with_an_edge_byte_anywhere) {
+    lua_State *L = test_json_state();
+    unsigned char s[41];
+    long before = sequence_failures;
+    for (size_t len = 1; len <= 40; len++) {
+        for (size_t at = 0; at < len; at++) {
+            for (size_t e = 0; e < sizeof edges; e++) {
+                memset(s, 'a', len);
+                s[at] = edges[e];
+                check_sequence(L, s, len);
+                if (at + 1 < len) {
+                    s[at + 1] = 0xA9; /* a lead byte's continuation (é is C3 A9) */
+                    check_sequence(L, s, len);
+                }
+            }
+        }
+    }
+    CHECK(sequence_failures == before);
+    lua_close(L);
+}
+
 /* --- random values ------------------------------------------------------------ */
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
@@ -450,6 +474,7 @@ TEST(stops_over_the_instruction_budget) {
 int main(void) {
     RUN(chosen_values);
     RUN(every_short_byte_sequence);
+    RUN(long_strings_with_an_edge_byte_anywhere);
     RUN(random_values);
     RUN(error_messages_name_the_key);
     RUN(charges_like_the_tree);
