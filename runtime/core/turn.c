@@ -253,13 +253,20 @@ void pl_turn_result_clear(pl_turn_result *r) {
     memset(r, 0, sizeof *r);
 }
 
+/* lua_pushstring without its cache of C strings by address, which the
+ * message's strings, new each message, never hit. */
+static void push_text(lua_State *L, const char *s) {
+    if (s) lua_pushlstring(L, s, strlen(s));
+    else lua_pushnil(L);
+}
+
 static void push_message(lua_State *L, const pl_message *m) {
     lua_createtable(L, 0, 8);
-    lua_pushstring(L, m->user);
+    push_text(L, m->user);
     lua_setfield(L, -2, "user");
     if (m->channel_info) pl_json_push(L, m->channel_info);
     else lua_createtable(L, 0, 2); /* name and push */
-    lua_pushstring(L, m->channel);
+    push_text(L, m->channel);
     lua_setfield(L, -2, "name");
     /* whether parley can send this shopper something unasked (a payment
      * result, a reminder): not on the HTTP API, the console, or voice */
@@ -267,15 +274,15 @@ static void push_message(lua_State *L, const pl_message *m) {
     lua_setfield(L, -2, "push");
     lua_setfield(L, -2, "channel");
     if (m->text) {
-        lua_pushstring(L, m->text);
+        push_text(L, m->text);
         lua_setfield(L, -2, "text");
     }
     if (m->payload) {
-        lua_pushstring(L, m->payload);
+        push_text(L, m->payload);
         lua_setfield(L, -2, "payload");
     }
     if (m->locale) {
-        lua_pushstring(L, m->locale);
+        push_text(L, m->locale);
         lua_setfield(L, -2, "locale");
     }
     if (m->event) {

@@ -696,19 +696,23 @@ static int json_decode(lua_State *L) {
     return 1;
 }
 
-/* json.array(t) marks t as a list, so that it encodes as [] even when empty. */
+/* json.array(t) marks t as a list, so that it encodes as [] even when
+ * empty. The marker is its upvalue (the registry's, looked up once). */
 static int json_array_mark(lua_State *L) {
     if (lua_isnoneornil(L, 1)) lua_newtable(L);
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
-    pl_json_mark_array(L, 1);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_setmetatable(L, 1);
     return 1;
 }
 
 int pl_json_open(lua_State *L) {
-    static const luaL_Reg fns[] = {
-        {"encode", json_encode}, {"decode", json_decode}, {"array", json_array_mark}, {NULL, NULL}};
+    static const luaL_Reg fns[] = {{"encode", json_encode}, {"decode", json_decode}, {NULL, NULL}};
     luaL_newlib(L, fns);
+    push_array_mt(L);
+    lua_pushcclosure(L, json_array_mark, 1);
+    lua_setfield(L, -2, "array");
     pl_json_push_null(L);
     lua_setfield(L, -2, "null");
     return 1;
