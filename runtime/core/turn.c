@@ -541,9 +541,11 @@ static int read_events(lua_State *co, int idx, pl_turn_result *r, char **err) {
  * third of what reading the text back would. Elsewhere (the HTTP API, web
  * chat) nothing needs it, or hardly ever: pl_turn_replies reads it then. */
 static int collect(turn *t, pl_turn_result *r, char **err) {
-    char *session = pl_json_text_from_lua(t->co, 1, "session", NULL, err);
+    /* the session keeps the choices the replies offer: written once */
+    pl_json_shared shared = {0};
+    char *session = pl_json_text_from_lua_sharing(t->co, 1, "session", NULL, err, &shared);
     if (!session) return PL_ERR;
-    char *replies = pl_json_text_from_lua(t->co, 2, "replies", NULL, err);
+    char *replies = pl_json_text_from_lua_sharing(t->co, 2, "replies", NULL, err, &shared);
     if (!replies || replies[0] != '[') {
         free(session);
         free(replies);

@@ -321,6 +321,8 @@ typedef struct {
     pl_json_text out;
     const void *array_mt; /* json.array's marker, NULL while it was never made */
     int nul_key;      /* a key held a NUL byte: the tree path decides */
+    pl_json_shared *shared; /* objects noted (no text yet) or to copy, or NULL */
+    long tables;      /* tables met so far (an object that met none holds none) */
 } writer;
 
 static int write_value(writer *wr, int idx, int depth);
@@ -380,11 +382,44 @@ static int write_member(writer *wr, int first, int value, int depth) {
     return write_value(wr, value, depth + 1);
 }
 
+/* Notes the object at idx, written from at to here with `values` values
+ * charged, for the texts that come after (pl_json_shared). */
+static void note_shared(writer *wr, int idx, size_t at, long values) {
+    pl_json_shared *shared = wr->shared;
+    if (!shared || shared->text || shared->n == PL_JSON_SHARED_MAX) return;
+    shared->objects[shared->n].table = lua_topointer(wr->w.L, idx);
+    shared->objects[shared->n].at = at;
+    shared->objects[shared->n].len = wr->out.len - at;
+    shared->objects[shared->n].values = values;
+    shared->n++;
+}
+
+/* Copies the text of the table at idx when an earlier text wrote it (as
+ * an object holding no table, so its depth cannot fail here) and its
+ * members' charges cross no charging point (so no charge can fail in it):
+ * then what writing it again would do. Returns 1 when copied. */
+static int copied_shared(writer *wr, int idx) {
+    const pl_json_shared *shared = wr->shared;
+    if (!shared || !shared->text) return 0;
+    const void *table = lua_topointer(wr->w.L, idx);
+    for (size_t i = 0; i < shared->n; i++) {
+        if (shared->objects[i].table != table) continue;
+        long values = shared->objects[i].values;
+        if (wr->w.values % CHARGE_EVERY + values >= CHARGE_EVERY) return 0;
+        if (!pl_json_text_put(&wr->out, shared->text + shared->objects[i].at, shared->objects[i].len)) return 0;
+        wr->w.values += values;
+        return 1;
+    }
+    return 0;
+}
+
 /* Writes the object at idx whose first member lua_next has pushed already
  * (its key and value on L's top), and the rest in lua_next's order. */
 static int write_object(writer *wr, int idx, int depth) {
     lua_State *L = wr->w.L;
     int value = lua_gettop(L);
+    size_t at = wr->out.len, nuls = wr->out.nuls;
+    long tables = wr->tables, values = wr->w.values;
     if (!pl_json_text_char(&wr->out, '{')) {
         lua_pop(L, 2);
         return no_room(wr);
@@ -399,7 +434,9 @@ static int write_object(writer *wr, int idx, int depth) {
         first = 0;
         lua_pop(L, 1);
     } while (lua_next(L, idx));
-    return pl_json_text_char(&wr->out, '}') || no_room(wr);
+    if (!pl_json_text_char(&wr->out, '}')) return no_room(wr);
+    if (wr->tables == tables && wr->out.nuls == nuls) note_shared(wr, idx, at, wr->w.values - values);
+    return 1;
 }
 
 /* Whether the table at idx carries json.array's marker (has_array_mark,
@@ -419,6 +456,8 @@ static int write_table(writer *wr, int idx, int depth) {
     lua_State *L = wr->w.L;
     if (depth > MAX_DEPTH) return refuse(wr, "nested more than %d levels (a table that contains itself?)", MAX_DEPTH);
     if (!lua_checkstack(L, 6)) return no_room(wr);
+    wr->tables++;
+    if (copied_shared(wr, idx)) return 1;
     if (marked_array(wr, idx)) return write_array(wr, idx, (size_t)lua_rawlen(L, idx), depth);
     lua_pushnil(L);
     if (!lua_next(L, idx)) return pl_json_text_put(&wr->out, "{}", 2) || no_room(wr);
@@ -486,13 +525,23 @@ static char *text_by_tree(lua_State *L, int idx, const char *root, size_t *len, 
 }
 
 char *pl_json_text_from_lua(lua_State *L, int idx, const char *root, size_t *len, char **err) {
+    return pl_json_text_from_lua_sharing(L, idx, root, len, err, NULL);
+}
+
+char *pl_json_text_from_lua_sharing(lua_State *L, int idx, const char *root, size_t *len, char **err,
+                                    pl_json_shared *shared) {
     idx = lua_absindex(L, idx);
-    writer wr = {.w = {.L = L}};
+    writer wr = {.w = {.L = L}, .shared = shared};
     lua_rawgetp(L, LUA_REGISTRYINDEX, &array_mt_key); /* kept in the registry: its address stays */
     wr.array_mt = lua_topointer(L, -1);
     lua_pop(L, 1);
     char *text = NULL;
     if (write_value(&wr, idx, 0) && !(text = pl_json_text_finish(&wr.out, len))) no_room(&wr);
+    if (shared && !shared->text) {
+        /* the noted objects are in this text, unless there is none */
+        shared->text = text && !wr.nul_key ? text : NULL;
+        if (!shared->text) shared->n = 0;
+    }
     if (text && wr.nul_key) {
         pl_json_scope_free(text);
         return text_by_tree(L, idx, root, len, err);
