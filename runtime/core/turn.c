@@ -253,6 +253,31 @@ void pl_turn_result_clear(pl_turn_result *r) {
     memset(r, 0, sizeof *r);
 }
 
+/* What the channel registry says of a channel name, asked once per name
+ * and thread: its table of adapters is fixed, and a turn asks two or three
+ * times (each a walk of the table), nearly always of the channel it asked
+ * last. */
+typedef struct {
+    char name[32];
+    const pl_channel_adapter *adapter;
+    int can_push;
+} channel_facts;
+
+static const channel_facts *facts_of(const char *channel) {
+    static _Thread_local channel_facts last;
+    if (strcmp(last.name, channel) == 0 && last.name[0]) return &last;
+    channel_facts facts = {.adapter = pl_channel_find(channel), .can_push = pl_channel_can_push(channel)};
+    size_t len = strlen(channel);
+    if (len == 0 || len >= sizeof facts.name) { /* not kept: asked again next time */
+        static _Thread_local channel_facts once;
+        once = facts;
+        return &once;
+    }
+    memcpy(facts.name, channel, len + 1);
+    last = facts;
+    return &last;
+}
+
 /* lua_pushstring without its cache of C strings by address, which the
  * message's strings, new each message, never hit. */
 static void push_text(lua_State *L, const char *s) {
@@ -270,7 +295,7 @@ static void push_message(lua_State *L, const pl_message *m) {
     lua_setfield(L, -2, "name");
     /* whether parley can send this shopper something unasked (a payment
      * result, a reminder): not on the HTTP API, the console, or voice */
-    lua_pushboolean(L, pl_channel_can_push(m->channel));
+    lua_pushboolean(L, facts_of(m->channel)->can_push);
     lua_setfield(L, -2, "push");
     lua_setfield(L, -2, "channel");
     if (m->text) {
@@ -436,7 +461,7 @@ static void read_session(lua_State *co, int idx, pl_turn_result *r) {
 /* For an event's turn on a platform's channel: the facts of the shopper's
  * last message, from the session table at idx (see pl_turn_result). */
 static void read_heard_facts(lua_State *co, int idx, const pl_message *msg, pl_turn_result *r) {
-    if (msg->channel_info || !msg->event || !pl_channel_find(msg->channel)) return;
+    if (msg->channel_info || !msg->event || !facts_of(msg->channel)->adapter) return;
     lua_pushliteral(co, "heard_facts");
     if (lua_rawget(co, idx) == LUA_TTABLE) {
         char *err = NULL;
@@ -552,7 +577,7 @@ static int collect(turn *t, pl_turn_result *r, char **err) {
         if (!*err) *err = pl_strdup("the engine returned no list of replies");
         return PL_ERR;
     }
-    if (pl_channel_find(t->msg->channel) && !(r->replies = pl_json_from_lua(t->co, 2, "replies", err))) {
+    if (facts_of(t->msg->channel)->adapter && !(r->replies = pl_json_from_lua(t->co, 2, "replies", err))) {
         free(session);
         free(replies);
         return PL_ERR;
