@@ -307,7 +307,10 @@ static size_t joiners_at(const char *s, size_t pos, size_t len) {
 /* Whether c ends a sentence's part: a space before it went with the emoji. */
 static int closes(char c) { return c == '\0' || c == '\n' || strchr("!?.,;:", c) != NULL; }
 
-size_t pl_text_strip_emoji(const char *s, size_t len, char *out, size_t *removed) {
+/* pl_text_strip_emoji; with valid not NULL, also whether s is UTF-8: every
+ * character start is decoded (or is ASCII) on the way, and the first that
+ * does not decode ends the walk with *valid 0. */
+static size_t strip_emoji(const char *s, size_t len, char *out, size_t *removed, int *valid) {
     size_t n = 0, pos = 0;
     *removed = 0;
     while (pos < len) {
@@ -327,6 +330,10 @@ size_t pl_text_strip_emoji(const char *s, size_t len, char *out, size_t *removed
         }
         int32_t cp = 0;
         size_t keep = b >= 0x80 ? code_at(s, pos, len, &cp) : 1; /* the whole character */
+        if (keep == 0 && valid) {
+            *valid = 0;
+            return n;
+        }
         size_t skip = keep && (b < 0x80 || may_start_emoji(cp)) ? emoji_at(s, pos, len) : 0;
         if (!skip) {
             if (keep == 0) keep = 1;
@@ -353,6 +360,16 @@ size_t pl_text_strip_emoji(const char *s, size_t len, char *out, size_t *removed
         }
     }
     return n;
+}
+
+size_t pl_text_strip_emoji(const char *s, size_t len, char *out, size_t *removed) {
+    return strip_emoji(s, len, out, removed, NULL);
+}
+
+int pl_text_count_emoji(const char *s, size_t len, size_t *removed) {
+    int valid = 1;
+    strip_emoji(s, len, NULL, removed, &valid);
+    return valid;
 }
 
 uint64_t pl_text_hash(const char *s, size_t len) {

@@ -300,11 +300,11 @@ static int internal_strip_emoji(lua_State *L) {
     }
     long scan = type == LUA_TSTRING ? (long)(lua_rawlen(L, 1) >> PL_BYTES_PER_UNIT_SHIFT) : 0;
     const char *s = lua_tolstring(L, 1, &len);
-    int valid = pl_text_is_utf8(s, len);
+    /* the check and the count in one pass, charged as the two were */
+    int valid = pl_text_count_emoji(s, len, &removed);
     /* (both charges in one: the scan's, and the stripping's when there is any) */
     if (!pl_vm_charge(L, scan + (valid ? (long)(len >> PL_BYTES_PER_UNIT_SHIFT) : 0))) return pl_vm_abort(L);
     if (!valid) return 0;
-    pl_text_strip_emoji(s, len, NULL, &removed);
     if (removed == 0) {
         lua_pushvalue(L, 1);
     } else {
