@@ -3,6 +3,9 @@
  * drop and how words are separated. */
 #include "text.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unicode/uchar.h>
@@ -151,7 +154,10 @@ int pl_text_is_utf8(const char *s, size_t len) {
     const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
     size_t pos = 0;
     while (pos < len) {
-        if (p[pos] < 0x80) { /* ASCII, most of what is checked: no decoding */
+        uint64_t word; /* ASCII, most of what is checked: 8 bytes at a time, no decoding */
+        while (len - pos >= 8 && (memcpy(&word, p + pos, 8), (word & 0x8080808080808080ULL) == 0)) pos += 8;
+        if (pos == len) break;
+        if (p[pos] < 0x80) {
             pos++;
             continue;
         }
@@ -216,6 +222,38 @@ static int is_regional_indicator(int32_t cp) { return cp >= 0x1F1E6 && cp <= 0x1
 
 static int is_keycap_base(int32_t cp) { return (cp >= '0' && cp <= '9') || cp == '#' || cp == '*'; }
 
+/* Which characters of the Basic Multilingual Plane have an emoji property
+ * (Emoji or Emoji_Presentation, the two that starts_emoji asks first): one
+ * bit each, asked of ICU a block of 256 at a time, the first time a
+ * character of the block is met. Text is mostly letters and punctuation
+ * without either (é · € ’ …), which then costs no ICU call. */
+#define PROPERTY_BLOCKS 256
+static uint8_t emoji_property_bits[PROPERTY_BLOCKS][256 / 8];
+static atomic_uchar emoji_property_known[PROPERTY_BLOCKS];
+static pthread_mutex_t emoji_property_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void learn_emoji_properties(unsigned block) {
+    pthread_mutex_lock(&emoji_property_lock);
+    if (!atomic_load_explicit(&emoji_property_known[block], memory_order_relaxed)) {
+        for (unsigned i = 0; i < 256; i++) {
+            UChar32 cp = (UChar32)(block << 8 | i);
+            if (u_hasBinaryProperty(cp, UCHAR_EMOJI) || u_hasBinaryProperty(cp, UCHAR_EMOJI_PRESENTATION))
+                emoji_property_bits[block][i >> 3] |= (uint8_t)(1u << (i & 7));
+        }
+        atomic_store_explicit(&emoji_property_known[block], 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&emoji_property_lock);
+}
+
+/* Whether cp may start an emoji: 0 only when it has neither property, and
+ * then starts_emoji says 0 too. */
+static int may_start_emoji(int32_t cp) {
+    if (cp < 0 || cp >= PROPERTY_BLOCKS * 256) return 1;
+    unsigned block = (unsigned)cp >> 8, i = (unsigned)cp & 255;
+    if (!atomic_load_explicit(&emoji_property_known[block], memory_order_acquire)) learn_emoji_properties(block);
+    return emoji_property_bits[block][i >> 3] >> (i & 7) & 1;
+}
+
 /* Whether the character at pos (cp, n bytes) starts an emoji. */
 static int starts_emoji(const char *s, size_t pos, size_t len, int32_t cp, size_t n) {
     if (u_hasBinaryProperty(cp, UCHAR_EMOJI_PRESENTATION)) return 1;
@@ -269,16 +307,35 @@ static size_t joiners_at(const char *s, size_t pos, size_t len) {
 /* Whether c ends a sentence's part: a space before it went with the emoji. */
 static int closes(char c) { return c == '\0' || c == '\n' || strchr("!?.,;:", c) != NULL; }
 
-size_t pl_text_strip_emoji(const char *s, size_t len, char *out, size_t *removed) {
+/* pl_text_strip_emoji; with valid not NULL, also whether s is UTF-8: every
+ * character start is decoded (or is ASCII) on the way, and the first that
+ * does not decode ends the walk with *valid 0. */
+static size_t strip_emoji(const char *s, size_t len, char *out, size_t *removed, int *valid) {
     size_t n = 0, pos = 0;
     *removed = 0;
     while (pos < len) {
-        /* (ASCII never starts an emoji but for a keycap's digit, # or *) */
         unsigned char b = (unsigned char)s[pos];
-        size_t skip = b >= 0x80 || is_keycap_base(b) ? emoji_at(s, pos, len) : 0;
+        if (b < 0x80 && !(is_keycap_base(b) && pos + 1 < len && (unsigned char)s[pos + 1] >= 0x80)) {
+            /* ASCII starts no emoji but for a keycap's digit, # or *, which
+             * needs U+FE0F or U+20E3 after it: the run is kept as it is,
+             * but for such a character right before the byte that ends it */
+            size_t end = pos + 1;
+            uint64_t word;
+            while (len - end >= 8 && (memcpy(&word, s + end, 8), (word & 0x8080808080808080ULL) == 0)) end += 8;
+            while (end < len && (unsigned char)s[end] < 0x80) end++;
+            if (end < len && is_keycap_base((unsigned char)s[end - 1])) end--;
+            if (out) memcpy(out + n, s + pos, end - pos);
+            n += end - pos, pos = end;
+            continue;
+        }
+        int32_t cp = 0;
+        size_t keep = b >= 0x80 ? code_at(s, pos, len, &cp) : 1; /* the whole character */
+        if (keep == 0 && valid) {
+            *valid = 0;
+            return n;
+        }
+        size_t skip = keep && (b < 0x80 || may_start_emoji(cp)) ? emoji_at(s, pos, len) : 0;
         if (!skip) {
-            int32_t cp = 0;
-            size_t keep = b >= 0x80 ? code_at(s, pos, len, &cp) : 1; /* the whole character */
             if (keep == 0) keep = 1;
             if (b == 0xE2 && cp == ZWJ) { /* joiners: dropped with the emoji after them, else kept */
                 keep = joiners_at(s, pos, len);
@@ -303,6 +360,16 @@ size_t pl_text_strip_emoji(const char *s, size_t len, char *out, size_t *removed
         }
     }
     return n;
+}
+
+size_t pl_text_strip_emoji(const char *s, size_t len, char *out, size_t *removed) {
+    return strip_emoji(s, len, out, removed, NULL);
+}
+
+int pl_text_count_emoji(const char *s, size_t len, size_t *removed) {
+    int valid = 1;
+    strip_emoji(s, len, NULL, removed, &valid);
+    return valid;
 }
 
 uint64_t pl_text_hash(const char *s, size_t len) {

@@ -45,6 +45,9 @@ char *pl_text_valid_utf8(const char *s);
  * length written; *removed gets how many emoji were left out. With out
  * NULL it only counts them (and the length returned means nothing). */
 size_t pl_text_strip_emoji(const char *s, size_t len, char *out, size_t *removed);
+/* pl_text_is_utf8 and pl_text_strip_emoji's count in one pass: whether s
+ * is valid UTF-8, and then in *removed how many emoji it holds. */
+int pl_text_count_emoji(const char *s, size_t len, size_t *removed);
 
 /* A new copy of s with &, <, >, " and ' as HTML entities (&amp; &lt; &gt;
  * &quot; &#39;), safe inside element text and quoted attribute values. A

@@ -246,6 +246,22 @@ static int open_catalog(lua_State *L) {
 
 /* --- privileged helpers for runtime modules -------------------------------- */
 
+/* The names the helpers read and write, made once: upvalues of every
+ * helper (a pushed copy instead of a lookup of the C string each time). */
+static const char *const internal_names[] = {"title", "payload", "choices", "__tostring"};
+#define NAME_TITLE lua_upvalueindex(1)
+#define NAME_PAYLOAD lua_upvalueindex(2)
+#define NAME_CHOICES lua_upvalueindex(3)
+#define NAME_TOSTRING lua_upvalueindex(4)
+#define INTERNAL_NAMES ((int)(sizeof internal_names / sizeof *internal_names))
+
+/* Pushes t[name] (with its metamethods) for the table at the absolute
+ * index idx, name one of the upvalues above; returns its type. */
+static int get_named(lua_State *L, int idx, int name) {
+    lua_pushvalue(L, name);
+    return lua_gettable(L, idx);
+}
+
 /* internal.where(fn) -> "file:line" where a Lua function is defined. */
 static int internal_where(lua_State *L) {
     luaL_checktype(L, 1, LUA_TFUNCTION);
@@ -284,11 +300,11 @@ static int internal_strip_emoji(lua_State *L) {
     }
     long scan = type == LUA_TSTRING ? (long)(lua_rawlen(L, 1) >> PL_BYTES_PER_UNIT_SHIFT) : 0;
     const char *s = lua_tolstring(L, 1, &len);
-    int valid = pl_text_is_utf8(s, len);
+    /* the check and the count in one pass, charged as the two were */
+    int valid = pl_text_count_emoji(s, len, &removed);
     /* (both charges in one: the scan's, and the stripping's when there is any) */
     if (!pl_vm_charge(L, scan + (valid ? (long)(len >> PL_BYTES_PER_UNIT_SHIFT) : 0))) return pl_vm_abort(L);
     if (!valid) return 0;
-    pl_text_strip_emoji(s, len, NULL, &removed);
     if (removed == 0) {
         lua_pushvalue(L, 1);
     } else {
@@ -345,12 +361,12 @@ static int internal_choices(lua_State *L) {
         if (kind == LUA_TSTRING) {
             lua_pushvalue(L, 4); /* title: 5 */
             lua_pushvalue(L, 4); /* payload: 6 */
-        } else if (kind != LUA_TTABLE || lua_getfield(L, 4, "title") != LUA_TSTRING) {
+        } else if (kind != LUA_TTABLE || get_named(L, 4, NAME_TITLE) != LUA_TSTRING) {
             bad = "title";
         } else {
             lua_pop(L, 1);
-            lua_getfield(L, 4, "title");
-            if (lua_getfield(L, 4, "payload") == LUA_TNIL) {
+            get_named(L, 4, NAME_TITLE);
+            if (get_named(L, 4, NAME_PAYLOAD) == LUA_TNIL) {
                 lua_pop(L, 1);
                 lua_pushvalue(L, 5);
             }
@@ -362,11 +378,13 @@ static int internal_choices(lua_State *L) {
             lua_pushstring(L, bad);
             return 3;
         }
-        lua_createtable(L, 0, 2);
+        lua_createtable(L, 0, 2); /* 7, set raw: it has no metatable */
+        lua_pushvalue(L, NAME_TITLE);
         lua_pushvalue(L, 5);
-        lua_setfield(L, -2, "title");
+        lua_rawset(L, 7);
+        lua_pushvalue(L, NAME_PAYLOAD);
         lua_pushvalue(L, 6);
-        lua_setfield(L, -2, "payload");
+        lua_rawset(L, 7);
         lua_seti(L, 2, ++n);
         lua_settop(L, 3);
     }
@@ -384,7 +402,7 @@ static int own_text(lua_State *L, int *strings) {
     if (type == LUA_TSTRING && *strings >= 0) return *strings;
     int own = 1;
     if (lua_getmetatable(L, -1)) {
-        lua_pushliteral(L, "__tostring");
+        lua_pushvalue(L, NAME_TOSTRING);
         own = lua_rawget(L, -2) == LUA_TNIL;
         lua_pop(L, 2);
     }
@@ -449,7 +467,7 @@ static int internal_offered(lua_State *L) {
     int list = 0;
     lua_Integer n = 0;
     for (lua_Integer i = 1; lua_geti(L, 1, i) != LUA_TNIL; i++) { /* the reply: 2 (3 with the list) */
-        if (lua_getfield(L, -1, "choices") != LUA_TNIL && lua_toboolean(L, -1)) {
+        if (get_named(L, 2 + list, NAME_CHOICES) != LUA_TNIL && lua_toboolean(L, -1)) {
             for (lua_Integer j = 1; lua_geti(L, -1, j) != LUA_TNIL; j++) {
                 if (!list) {
                     lua_createtable(L, 4, 0);
@@ -473,7 +491,9 @@ static void push_internal(lua_State *L) {
         {"where", internal_where}, {"caller", internal_caller}, {"strip_emoji", internal_strip_emoji},
         {"first_phrase", internal_first_phrase}, {"choices", internal_choices}, {"fill", internal_fill},
         {"offered", internal_offered}, {NULL, NULL}};
-    luaL_newlib(L, fns);
+    luaL_newlibtable(L, fns);
+    for (int i = 0; i < INTERNAL_NAMES; i++) lua_pushstring(L, internal_names[i]);
+    luaL_setfuncs(L, fns, INTERNAL_NAMES);
     lua_pushvalue(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &internal_key);
 }

@@ -39,18 +39,23 @@ struct pl_turn {
 };
 typedef struct pl_turn turn;
 
-/* --- the session cache: {young = {}, old = {}, size = n} in the registry -- */
+/* --- the session cache: {young, old, size} in the registry ---------------
+ * Its three slots are integer keys (the table's array part: read without a
+ * string's lookup). */
 
 static const char cache_key = 's';
+enum { YOUNG = 1, OLD = 2, SIZE = 3 };
 
 static void push_cache(lua_State *L) {
     if (lua_rawgetp(L, LUA_REGISTRYINDEX, &cache_key) == LUA_TTABLE) return;
     lua_pop(L, 1);
-    lua_createtable(L, 0, 3);
+    lua_createtable(L, 3, 0);
     lua_newtable(L);
-    lua_setfield(L, -2, "young");
+    lua_rawseti(L, -2, YOUNG);
     lua_newtable(L);
-    lua_setfield(L, -2, "old");
+    lua_rawseti(L, -2, OLD);
+    lua_pushinteger(L, 0);
+    lua_rawseti(L, -2, SIZE);
     lua_pushvalue(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &cache_key);
 }
@@ -77,7 +82,7 @@ static int cache_get(lua_State *L, const pl_message *m) {
     int cache = lua_gettop(L);
     push_cache_key(L, m);
     int key = cache + 1;
-    lua_getfield(L, cache, "young");
+    lua_rawgeti(L, cache, YOUNG);
     lua_pushvalue(L, key);
     if (lua_rawget(L, -2) == LUA_TTABLE) { /* [cache, key, young, session] */
         lua_replace(L, cache);
@@ -85,14 +90,14 @@ static int cache_get(lua_State *L, const pl_message *m) {
         return 1;
     }
     lua_pop(L, 2);
-    lua_getfield(L, cache, "old");
+    lua_rawgeti(L, cache, OLD);
     lua_pushvalue(L, key);
     if (lua_rawget(L, -2) != LUA_TTABLE) {
         lua_settop(L, cache - 1);
         return 0;
     }
     /* [cache, key, old, session]: promote to young, drop from old */
-    lua_getfield(L, cache, "young");
+    lua_rawgeti(L, cache, YOUNG);
     lua_pushvalue(L, key);
     lua_pushvalue(L, -3);
     lua_rawset(L, -3);
@@ -109,19 +114,19 @@ static int cache_get(lua_State *L, const pl_message *m) {
 static void cache_put(lua_State *L, const pl_message *m, int idx) {
     idx = lua_absindex(L, idx);
     push_cache(L);
-    lua_getfield(L, -1, "size");
+    lua_rawgeti(L, -1, SIZE);
     lua_Integer size = lua_tointeger(L, -1) + 1;
     lua_pop(L, 1);
     if (size > PL_SESSION_CACHE) {
-        lua_getfield(L, -1, "young");
-        lua_setfield(L, -2, "old");
+        lua_rawgeti(L, -1, YOUNG);
+        lua_rawseti(L, -2, OLD);
         lua_newtable(L);
-        lua_setfield(L, -2, "young");
+        lua_rawseti(L, -2, YOUNG);
         size = 1;
     }
     lua_pushinteger(L, size);
-    lua_setfield(L, -2, "size");
-    lua_getfield(L, -1, "young");
+    lua_rawseti(L, -2, SIZE);
+    lua_rawgeti(L, -1, YOUNG);
     push_cache_key(L, m);
     lua_pushvalue(L, idx);
     lua_rawset(L, -3);
@@ -131,9 +136,8 @@ static void cache_put(lua_State *L, const pl_message *m, int idx) {
 static void cache_drop(lua_State *L, const pl_message *m) {
     push_cache(L);
     push_cache_key(L, m);
-    static const char *const generations[] = {"young", "old"};
-    for (int i = 0; i < 2; i++) {
-        lua_getfield(L, -2, generations[i]);
+    for (int generation = YOUNG; generation <= OLD; generation++) {
+        lua_rawgeti(L, -2, generation);
         lua_pushvalue(L, -2);
         lua_pushnil(L);
         lua_rawset(L, -3);
@@ -249,29 +253,61 @@ void pl_turn_result_clear(pl_turn_result *r) {
     memset(r, 0, sizeof *r);
 }
 
+/* What the channel registry says of a channel name, asked once per name
+ * and thread: its table of adapters is fixed, and a turn asks two or three
+ * times (each a walk of the table), nearly always of the channel it asked
+ * last. */
+typedef struct {
+    char name[32];
+    const pl_channel_adapter *adapter;
+    int can_push;
+} channel_facts;
+
+static const channel_facts *facts_of(const char *channel) {
+    static _Thread_local channel_facts last;
+    if (strcmp(last.name, channel) == 0 && last.name[0]) return &last;
+    channel_facts facts = {.adapter = pl_channel_find(channel), .can_push = pl_channel_can_push(channel)};
+    size_t len = strlen(channel);
+    if (len == 0 || len >= sizeof facts.name) { /* not kept: asked again next time */
+        static _Thread_local channel_facts once;
+        once = facts;
+        return &once;
+    }
+    memcpy(facts.name, channel, len + 1);
+    last = facts;
+    return &last;
+}
+
+/* lua_pushstring without its cache of C strings by address, which the
+ * message's strings, new each message, never hit. */
+static void push_text(lua_State *L, const char *s) {
+    if (s) lua_pushlstring(L, s, strlen(s));
+    else lua_pushnil(L);
+}
+
 static void push_message(lua_State *L, const pl_message *m) {
     lua_createtable(L, 0, 8);
-    lua_pushstring(L, m->user);
+    push_text(L, m->user);
     lua_setfield(L, -2, "user");
     if (m->channel_info) pl_json_push(L, m->channel_info);
     else lua_createtable(L, 0, 2); /* name and push */
-    lua_pushstring(L, m->channel);
+    push_text(L, m->channel);
     lua_setfield(L, -2, "name");
     /* whether parley can send this shopper something unasked (a payment
      * result, a reminder): not on the HTTP API, the console, or voice */
-    lua_pushboolean(L, pl_channel_can_push(m->channel));
+    lua_pushboolean(L, facts_of(m->channel)->can_push);
     lua_setfield(L, -2, "push");
     lua_setfield(L, -2, "channel");
     if (m->text) {
-        lua_pushstring(L, m->text);
+        push_text(L, m->text);
         lua_setfield(L, -2, "text");
     }
     if (m->payload) {
-        lua_pushstring(L, m->payload);
+        push_text(L, m->payload);
         lua_setfield(L, -2, "payload");
     }
     if (m->locale) {
-        lua_pushstring(L, m->locale);
+        push_text(L, m->locale);
         lua_setfield(L, -2, "locale");
     }
     if (m->event) {
@@ -425,7 +461,7 @@ static void read_session(lua_State *co, int idx, pl_turn_result *r) {
 /* For an event's turn on a platform's channel: the facts of the shopper's
  * last message, from the session table at idx (see pl_turn_result). */
 static void read_heard_facts(lua_State *co, int idx, const pl_message *msg, pl_turn_result *r) {
-    if (msg->channel_info || !msg->event || !pl_channel_find(msg->channel)) return;
+    if (msg->channel_info || !msg->event || !facts_of(msg->channel)->adapter) return;
     lua_pushliteral(co, "heard_facts");
     if (lua_rawget(co, idx) == LUA_TTABLE) {
         char *err = NULL;
@@ -440,9 +476,31 @@ static void read_heard_facts(lua_State *co, int idx, const pl_message *msg, pl_t
 #define MAX_EVENT_NAMES 4096
 #define MAX_EVENT_LIST (96 * 1024)
 
+/* Bytes appended to a string of C (new, NUL-terminated), for the names of
+ * a turn's events: a Lua buffer made a Lua string of them only for it to
+ * be copied. */
+typedef struct {
+    char *text;
+    size_t len, cap;
+} joined;
+
+static void join(joined *j, const char *s, size_t len) {
+    if (j->len + len + 1 > j->cap) {
+        j->cap = 2 * (j->len + len + 1) + 64;
+        j->text = realloc(j->text, j->cap);
+        if (!j->text) abort();
+    }
+    memcpy(j->text + j->len, s, len);
+    j->len += len;
+    j->text[j->len] = '\0';
+}
+
+#define JOIN_LITERAL(j, s) join((j), s, sizeof s - 1)
+
 /* The turn's analytics, the table at idx of co ({conv =, flow =, step =,
  * marks =, names =, list =}, see parley.analytics), into r->events: the
- * row's names are the marked events and the named ones, in turn order. */
+ * row's names are the marked events and the named ones, in turn order
+ * (cut at a NUL byte, should a name hold one). */
 static int read_events(lua_State *co, int idx, pl_turn_result *r, char **err) {
     enum { STARTED = 1, MESSAGE = 2, STEP = 4, REPLY = 8 };
     lua_getfield(co, idx, "conv");
@@ -453,29 +511,35 @@ static int read_events(lua_State *co, int idx, pl_turn_result *r, char **err) {
     lua_getfield(co, idx, "step");
     /* the step is kept on the turns that moved the conversation to it ("":
      * its flows all ended) */
-    if ((marks & STEP) && lua_type(co, -2) == LUA_TSTRING && lua_type(co, -1) == LUA_TSTRING)
-        r->events.step = pl_strdupf("%s.%s", lua_tostring(co, -2), lua_tostring(co, -1));
-    else if (marks & STEP)
+    if ((marks & STEP) && lua_type(co, -2) == LUA_TSTRING && lua_type(co, -1) == LUA_TSTRING) {
+        joined step = {0};
+        const char *flow = lua_tostring(co, -2), *name = lua_tostring(co, -1);
+        join(&step, flow, strlen(flow));
+        JOIN_LITERAL(&step, ".");
+        join(&step, name, strlen(name));
+        r->events.step = step.text;
+    } else if (marks & STEP) {
         r->events.step = pl_strdup("");
-    lua_pop(co, 4);
-    luaL_Buffer names; /* (nothing else is pushed while it is in use) */
-    luaL_buffinit(co, &names);
-    luaL_addchar(&names, ' ');
-    if (marks & STARTED) luaL_addstring(&names, "conversation_started ");
-    if (marks & MESSAGE) luaL_addstring(&names, "message ");
-    lua_getfield(co, idx, "names");
-    lua_insert(co, -2); /* below the buffer's box (luaL_buffinit pushed it) */
-    int named = lua_type(co, -2) == LUA_TTABLE ? lua_absindex(co, -2) : 0;
-    for (lua_Integer i = 1; named && lua_rawgeti(co, named, i) == LUA_TSTRING; i++) {
-        luaL_addvalue(&names);
-        luaL_addchar(&names, ' ');
     }
-    if (named) lua_pop(co, 1); /* the nil that ended the list */
-    if (marks & STEP) luaL_addstring(&names, "step ");
-    if (marks & REPLY) luaL_addstring(&names, "reply ");
-    luaL_pushresult(&names);
-    r->events.names = pl_strdup(lua_tostring(co, -1));
-    lua_pop(co, 2); /* the names, and the list of names */
+    lua_pop(co, 4);
+    joined names = {0};
+    JOIN_LITERAL(&names, " ");
+    if (marks & STARTED) JOIN_LITERAL(&names, "conversation_started ");
+    if (marks & MESSAGE) JOIN_LITERAL(&names, "message ");
+    if (lua_getfield(co, idx, "names") == LUA_TTABLE) {
+        size_t len;
+        for (lua_Integer i = 1; lua_rawgeti(co, -1, i) == LUA_TSTRING; i++) {
+            const char *name = lua_tolstring(co, -1, &len);
+            join(&names, name, len);
+            JOIN_LITERAL(&names, " ");
+            lua_pop(co, 1);
+        }
+        lua_pop(co, 1); /* what ended the list */
+    }
+    lua_pop(co, 1);
+    if (marks & STEP) JOIN_LITERAL(&names, "step ");
+    if (marks & REPLY) JOIN_LITERAL(&names, "reply ");
+    r->events.names = names.text;
     int listed = lua_getfield(co, idx, "list") == LUA_TTABLE;
     size_t list_len = 0;
     if (listed) r->events.list = pl_json_text_from_lua(co, lua_gettop(co), "events", &list_len, err);
@@ -502,16 +566,18 @@ static int read_events(lua_State *co, int idx, pl_turn_result *r, char **err) {
  * third of what reading the text back would. Elsewhere (the HTTP API, web
  * chat) nothing needs it, or hardly ever: pl_turn_replies reads it then. */
 static int collect(turn *t, pl_turn_result *r, char **err) {
-    char *session = pl_json_text_from_lua(t->co, 1, "session", NULL, err);
+    /* the session keeps the choices the replies offer: written once */
+    pl_json_shared shared = {0};
+    char *session = pl_json_text_from_lua_sharing(t->co, 1, "session", NULL, err, &shared);
     if (!session) return PL_ERR;
-    char *replies = pl_json_text_from_lua(t->co, 2, "replies", NULL, err);
+    char *replies = pl_json_text_from_lua_sharing(t->co, 2, "replies", NULL, err, &shared);
     if (!replies || replies[0] != '[') {
         free(session);
         free(replies);
         if (!*err) *err = pl_strdup("the engine returned no list of replies");
         return PL_ERR;
     }
-    if (pl_channel_find(t->msg->channel) && !(r->replies = pl_json_from_lua(t->co, 2, "replies", err))) {
+    if (facts_of(t->msg->channel)->adapter && !(r->replies = pl_json_from_lua(t->co, 2, "replies", err))) {
         free(session);
         free(replies);
         return PL_ERR;

@@ -153,13 +153,9 @@ static int has_array_mark(lua_State *L, int idx) {
     return marked;
 }
 
-/* 1 for a list (marked, or keys 1..n), 0 for an object, -1 for a list with
- * holes; *count is the list length. (pl_json_list_length for others.) */
-static int is_array_table(lua_State *L, int idx, size_t *count) {
-    if (has_array_mark(L, idx)) {
-        *count = (size_t)lua_rawlen(L, idx);
-        return 1;
-    }
+/* The shape of an unmarked table: 1 for a list (keys 1..n), 0 for an
+ * object, -1 for a list with holes; *count is the list length. */
+static int table_shape(lua_State *L, int idx, size_t *count) {
     size_t n = 0;
     lua_Integer max = 0;
     lua_pushnil(L);
@@ -175,6 +171,16 @@ static int is_array_table(lua_State *L, int idx, size_t *count) {
     }
     *count = n;
     return n > 0 && (lua_Integer)n == max ? 1 : (n > 0 ? -1 : 0);
+}
+
+/* 1 for a list (marked, or keys 1..n), 0 for an object, -1 for a list with
+ * holes; *count is the list length. (pl_json_list_length for others.) */
+static int is_array_table(lua_State *L, int idx, size_t *count) {
+    if (has_array_mark(L, idx)) {
+        *count = (size_t)lua_rawlen(L, idx);
+        return 1;
+    }
+    return table_shape(L, idx, count);
 }
 
 size_t pl_json_list_length(lua_State *L, int idx) {
@@ -313,7 +319,10 @@ json_t *pl_json_from_lua(lua_State *L, int idx, const char *root, char **err) {
 typedef struct {
     walk w;           /* the error path and the charge, as for the tree */
     pl_json_text out;
+    const void *array_mt; /* json.array's marker, NULL while it was never made */
     int nul_key;      /* a key held a NUL byte: the tree path decides */
+    pl_json_shared *shared; /* objects noted (no text yet) or to copy, or NULL */
+    long tables;      /* tables met so far (an object that met none holds none) */
 } writer;
 
 static int write_value(writer *wr, int idx, int depth);
@@ -335,15 +344,18 @@ static int refuse(writer *wr, const char *fmt, ...) {
     return 0;
 }
 
+/* The writer's walk takes absolute stack indexes: a table's items and
+ * members sit just above the stack's top when the table's walk began. */
 static int write_array(writer *wr, int idx, size_t n, int depth) {
     lua_State *L = wr->w.L;
     if (!pl_json_text_char(&wr->out, '[')) return no_room(wr);
+    int item = lua_gettop(L) + 1;
     for (size_t i = 1; i <= n; i++) {
         if (i > 1 && !pl_json_text_char(&wr->out, ',')) {
             no_room(wr);
         } else {
             lua_rawgeti(L, idx, (lua_Integer)i);
-            int ok = write_value(wr, -1, depth + 1);
+            int ok = write_value(wr, item, depth + 1);
             lua_pop(L, 1);
             if (ok) continue;
         }
@@ -355,51 +367,115 @@ static int write_array(writer *wr, int idx, size_t n, int depth) {
     return pl_json_text_char(&wr->out, ']') || no_room(wr);
 }
 
-/* Writes the member whose key and value are on L's top, after a comma
- * unless it is the first. 0 on failure, with wr->w.err set. */
-static int write_member(writer *wr, int first, int depth) {
+/* Writes the member whose key and value are at value - 1 and value (L's
+ * top), after a comma unless it is the first. 0 on failure, with wr->w.err
+ * set. */
+static int write_member(writer *wr, int first, int value, int depth) {
     lua_State *L = wr->w.L;
-    if (lua_type(L, -2) != LUA_TSTRING) return refuse(wr, "a table with both list items and named keys cannot be stored");
-    size_t len;
-    const char *key = lua_tolstring(L, -2, &len);
-    if (memchr(key, '\0', len)) wr->nul_key = 1; /* written all the same; see above */
+    if (lua_type(L, value - 1) != LUA_TSTRING) return refuse(wr, "a table with both list items and named keys cannot be stored");
+    size_t len, nuls = wr->out.nuls;
+    const char *key = lua_tolstring(L, value - 1, &len);
     int bad = 0;
     if ((!first && !pl_json_text_char(&wr->out, ',')) || !pl_json_text_string(&wr->out, key, len, &bad) || !pl_json_text_char(&wr->out, ':'))
         return bad ? refuse(wr, "the key is not valid UTF-8") : no_room(wr);
-    return write_value(wr, -1, depth + 1);
+    if (wr->out.nuls != nuls) wr->nul_key = 1; /* written all the same; see above */
+    return write_value(wr, value, depth + 1);
 }
 
+/* Notes the object at idx, written from at to here with `values` values
+ * charged, for the texts that come after (pl_json_shared). */
+static void note_shared(writer *wr, int idx, size_t at, long values) {
+    pl_json_shared *shared = wr->shared;
+    if (!shared || shared->text || shared->n == PL_JSON_SHARED_MAX) return;
+    shared->objects[shared->n].table = lua_topointer(wr->w.L, idx);
+    shared->objects[shared->n].at = at;
+    shared->objects[shared->n].len = wr->out.len - at;
+    shared->objects[shared->n].values = values;
+    shared->n++;
+}
+
+/* Copies the text of the table at idx when an earlier text wrote it (as
+ * an object holding no table, so its depth cannot fail here) and its
+ * members' charges cross no charging point (so no charge can fail in it):
+ * then what writing it again would do. Returns 1 when copied. */
+static int copied_shared(writer *wr, int idx) {
+    const pl_json_shared *shared = wr->shared;
+    if (!shared || !shared->text) return 0;
+    const void *table = lua_topointer(wr->w.L, idx);
+    for (size_t i = 0; i < shared->n; i++) {
+        if (shared->objects[i].table != table) continue;
+        long values = shared->objects[i].values;
+        if (wr->w.values % CHARGE_EVERY + values >= CHARGE_EVERY) return 0;
+        if (!pl_json_text_put(&wr->out, shared->text + shared->objects[i].at, shared->objects[i].len)) return 0;
+        wr->w.values += values;
+        return 1;
+    }
+    return 0;
+}
+
+/* Writes the object at idx whose first member lua_next has pushed already
+ * (its key and value on L's top), and the rest in lua_next's order. */
 static int write_object(writer *wr, int idx, int depth) {
     lua_State *L = wr->w.L;
-    if (!pl_json_text_char(&wr->out, '{')) return no_room(wr);
+    int value = lua_gettop(L);
+    size_t at = wr->out.len, nuls = wr->out.nuls;
+    long tables = wr->tables, values = wr->w.values;
+    if (!pl_json_text_char(&wr->out, '{')) {
+        lua_pop(L, 2);
+        return no_room(wr);
+    }
     int first = 1;
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        if (!write_member(wr, first, depth)) {
+    do {
+        if (!write_member(wr, first, value, depth)) {
             if (lua_type(L, -2) == LUA_TSTRING || lua_isinteger(L, -2)) add_key(&wr->w, -2);
             lua_pop(L, 2);
             return 0;
         }
         first = 0;
         lua_pop(L, 1);
-    }
-    return pl_json_text_char(&wr->out, '}') || no_room(wr);
+    } while (lua_next(L, idx));
+    if (!pl_json_text_char(&wr->out, '}')) return no_room(wr);
+    if (wr->tables == tables && wr->out.nuls == nuls) note_shared(wr, idx, at, wr->w.values - values);
+    return 1;
 }
 
+/* Whether the table at idx carries json.array's marker (has_array_mark,
+ * with the marker looked up once a walk). */
+static int marked_array(writer *wr, int idx) {
+    lua_State *L = wr->w.L;
+    if (!wr->array_mt || !lua_getmetatable(L, idx)) return 0;
+    int marked = lua_topointer(L, -1) == wr->array_mt;
+    lua_pop(L, 1);
+    return marked;
+}
+
+/* A table as is_array_table sees it. An unmarked table whose first key
+ * (lua_next's) is a string is an object, which is_array_table would say
+ * at that key: it is written from there, without a walk of its own. */
 static int write_table(writer *wr, int idx, int depth) {
+    lua_State *L = wr->w.L;
     if (depth > MAX_DEPTH) return refuse(wr, "nested more than %d levels (a table that contains itself?)", MAX_DEPTH);
-    if (!lua_checkstack(wr->w.L, 6)) return no_room(wr);
+    if (!lua_checkstack(L, 6)) return no_room(wr);
+    wr->tables++;
+    if (copied_shared(wr, idx)) return 1;
+    if (marked_array(wr, idx)) return write_array(wr, idx, (size_t)lua_rawlen(L, idx), depth);
+    lua_pushnil(L);
+    if (!lua_next(L, idx)) return pl_json_text_put(&wr->out, "{}", 2) || no_room(wr);
+    if (lua_type(L, -2) == LUA_TSTRING) return write_object(wr, idx, depth);
+    lua_pop(L, 2);
     size_t n = 0;
-    int kind = is_array_table(wr->w.L, idx, &n);
-    if (kind == 1) return write_array(wr, idx, n, depth);
+    int kind = table_shape(L, idx, &n);
     if (kind == -1) return refuse(wr, "a list with holes (or non-positive indexes) cannot be stored");
+    if (kind == 1) return write_array(wr, idx, n, depth);
+    lua_pushnil(L);
+    lua_next(L, idx); /* (it has a member: the shape saw one) */
     return write_object(wr, idx, depth);
 }
 
-/* One value, as convert() makes it; 1 when written, 0 with wr->w.err set. */
+/* One value (at the absolute index idx), as convert() makes it; 1 when
+ * written, 0 with wr->w.err set. */
 static int write_value(writer *wr, int idx, int depth) {
     lua_State *L = wr->w.L;
-    idx = lua_absindex(L, idx);
     if (!charge_value(L, &wr->w.values)) return refuse(wr, "the run is over its budget");
     int ok;
     switch (lua_type(L, idx)) {
@@ -449,10 +525,23 @@ static char *text_by_tree(lua_State *L, int idx, const char *root, size_t *len, 
 }
 
 char *pl_json_text_from_lua(lua_State *L, int idx, const char *root, size_t *len, char **err) {
+    return pl_json_text_from_lua_sharing(L, idx, root, len, err, NULL);
+}
+
+char *pl_json_text_from_lua_sharing(lua_State *L, int idx, const char *root, size_t *len, char **err,
+                                    pl_json_shared *shared) {
     idx = lua_absindex(L, idx);
-    writer wr = {.w = {.L = L}};
+    writer wr = {.w = {.L = L}, .shared = shared};
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &array_mt_key); /* kept in the registry: its address stays */
+    wr.array_mt = lua_topointer(L, -1);
+    lua_pop(L, 1);
     char *text = NULL;
     if (write_value(&wr, idx, 0) && !(text = pl_json_text_finish(&wr.out, len))) no_room(&wr);
+    if (shared && !shared->text) {
+        /* the noted objects are in this text, unless there is none */
+        shared->text = text && !wr.nul_key ? text : NULL;
+        if (!shared->text) shared->n = 0;
+    }
     if (text && wr.nul_key) {
         pl_json_scope_free(text);
         return text_by_tree(L, idx, root, len, err);
@@ -656,19 +745,23 @@ static int json_decode(lua_State *L) {
     return 1;
 }
 
-/* json.array(t) marks t as a list, so that it encodes as [] even when empty. */
+/* json.array(t) marks t as a list, so that it encodes as [] even when
+ * empty. The marker is its upvalue (the registry's, looked up once). */
 static int json_array_mark(lua_State *L) {
     if (lua_isnoneornil(L, 1)) lua_newtable(L);
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
-    pl_json_mark_array(L, 1);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_setmetatable(L, 1);
     return 1;
 }
 
 int pl_json_open(lua_State *L) {
-    static const luaL_Reg fns[] = {
-        {"encode", json_encode}, {"decode", json_decode}, {"array", json_array_mark}, {NULL, NULL}};
+    static const luaL_Reg fns[] = {{"encode", json_encode}, {"decode", json_decode}, {NULL, NULL}};
     luaL_newlib(L, fns);
+    push_array_mt(L);
+    lua_pushcclosure(L, json_array_mark, 1);
+    lua_setfield(L, -2, "array");
     pl_json_push_null(L);
     lua_setfield(L, -2, "null");
     return 1;

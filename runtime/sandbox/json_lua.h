@@ -46,6 +46,28 @@ json_t *pl_json_from_lua(lua_State *L, int idx, const char *root, char **err);
  * elsewhere free() frees it. */
 char *pl_json_text_from_lua(lua_State *L, int idx, const char *root, size_t *len, char **err);
 
+/* The objects of one text that hold no table, for a later text to copy
+ * (a turn's session keeps the choices its replies offer: the same tables).
+ * Start with {0}; the first pl_json_text_from_lua_sharing fills it, the
+ * next ones copy from it while that first text lives, and no Lua code may
+ * run between them (the tables must be as they were written). */
+#define PL_JSON_SHARED_MAX 16
+typedef struct {
+    const char *text; /* the first text, once written */
+    size_t n;
+    struct {
+        const void *table;
+        size_t at, len; /* its text, in the first text */
+        long values;    /* the values charged for its members */
+    } objects[PL_JSON_SHARED_MAX];
+} pl_json_shared;
+
+/* pl_json_text_from_lua, noting its objects in shared (when shared->text
+ * is NULL) or copying the noted ones it meets again: the same text,
+ * checks, charges and errors. */
+char *pl_json_text_from_lua_sharing(lua_State *L, int idx, const char *root, size_t *len, char **err,
+                                    pl_json_shared *shared);
+
 /* The length of the JSON array that the value at idx is written as: 0
  * when it is no table, an object, an empty list or a list with holes.
  * Allocates nothing, never raises. */

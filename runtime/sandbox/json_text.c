@@ -4,6 +4,7 @@
 #include "json_text.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,7 +27,7 @@ int pl_json_text_reserve(pl_json_text *t, size_t n) {
 }
 
 int pl_json_text_put(pl_json_text *t, const char *s, size_t n) {
-    if (!pl_json_text_reserve(t, n)) return 0;
+    if (t->cap - t->len <= n && !pl_json_text_reserve(t, n)) return 0;
     memcpy(t->text + t->len, s, n);
     t->len += n;
     return 1;
@@ -64,17 +65,30 @@ static const unsigned char byte_class[256] = {
     2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
 };
 
+/* Whether any of the 8 bytes of w is not written as it is (byte_class is
+ * not 0: a control character, '"', '\\', a byte >= 0x80), with the
+ * classic tests for a zero byte and a byte below n in a word, which are
+ * exact about whether there is any. */
+static inline int word_needs_look(uint64_t w) {
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    uint64_t quote = w ^ (ones * '"'), backslash = w ^ (ones * '\\');
+    uint64_t below_space = (w - ones * 0x20) & ~w;
+    uint64_t is_quote = (quote - ones) & ~quote, is_backslash = (backslash - ones) & ~backslash;
+    return ((below_space | is_quote | is_backslash | w) & highs) != 0;
+}
+
 /* Room for the bytes as they are and the quotes is made once; an escape
- * makes room for what it adds. */
+ * makes room for what it adds. Plain text is skipped 8 bytes at a time. */
 int pl_json_text_string(pl_json_text *t, const char *s, size_t len, int *bad) {
     static const char hex[] = "0123456789ABCDEF";
     const unsigned char *p = (const unsigned char *)s, *end = p + len;
     *bad = 0;
-    if (!pl_json_text_reserve(t, len + 2)) return 0;
+    if (t->cap - t->len <= len + 2 && !pl_json_text_reserve(t, len + 2)) return 0;
     t->text[t->len++] = '"';
     for (;;) {
         const unsigned char *run = p;
         for (;;) { /* the bytes written as they are, UTF-8 sequences checked */
+            for (uint64_t w; end - p >= 8 && (memcpy(&w, p, 8), !word_needs_look(w));) p += 8;
             while (p < end && byte_class[*p] == 0) p++;
             if (p == end || byte_class[*p] == 1) break;
             size_t n = utf8_sequence(p, (size_t)(end - p));
@@ -100,6 +114,7 @@ int pl_json_text_string(pl_json_text *t, const char *s, size_t len, int *bad) {
         case '\r': out[1] = 'r'; break;
         case '\t': out[1] = 't'; break;
         default: /* another control character */
+            t->nuls += *p == 0;
             memcpy(out + 1, "u00", 3);
             out[4] = hex[*p >> 4];
             out[5] = hex[*p & 15];

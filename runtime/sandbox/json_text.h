@@ -19,6 +19,7 @@
 typedef struct {
     char *text; /* NULL until the first byte */
     size_t len, cap;
+    size_t nuls; /* NUL bytes written in strings (as \u0000) so far */
 } pl_json_text;
 
 /* Makes room for n more bytes and a final NUL. */

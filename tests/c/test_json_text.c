@@ -176,6 +176,30 @@ TEST(every_short_byte_sequence) {
     lua_close(L);
 }
 
+/* Strings of up to 40 bytes, plain but for one edge byte (and the byte
+ * after it) at each place: the writer skips plain text 8 bytes at a time,
+ * and must stop at any byte of any word. As values and as keys. */
+TEST(long_strings_with_an_edge_byte_anywhere) {
+    lua_State *L = test_json_state();
+    unsigned char s[41];
+    long before = sequence_failures;
+    for (size_t len = 1; len <= 40; len++) {
+        for (size_t at = 0; at < len; at++) {
+            for (size_t e = 0; e < sizeof edges; e++) {
+                memset(s, 'a', len);
+                s[at] = edges[e];
+                check_sequence(L, s, len);
+                if (at + 1 < len) {
+                    s[at + 1] = 0xA9; /* a lead byte's continuation (é is C3 A9) */
+                    check_sequence(L, s, len);
+                }
+            }
+        }
+    }
+    CHECK(sequence_failures == before);
+    lua_close(L);
+}
+
 /* --- random values ------------------------------------------------------------ */
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
@@ -366,9 +390,38 @@ static int write_counted(lua_State *L) {
     return 4;
 }
 
+/* check_shared(first, second): second written after first, sharing the
+ * objects first noted, and on its own: whether the texts (or errors) and
+ * the charges are the same, and how many objects first noted. */
+static int check_shared(lua_State *L) {
+    pl_budget *budget = pl_vm_current_budget(pl_vm_from_lua(L));
+    pl_json_shared shared = {0};
+    char *first = pl_json_text_from_lua_sharing(L, 1, "a", NULL, NULL, &shared);
+    char *shared_err = NULL, *alone_err = NULL;
+    long before = budget->used;
+    char *with_shared = pl_json_text_from_lua_sharing(L, 2, "b", NULL, &shared_err, &shared);
+    long shared_units = budget->used - before;
+    before = budget->used;
+    char *alone = pl_json_text_from_lua(L, 2, "b", NULL, &alone_err);
+    long alone_units = budget->used - before;
+    int same = with_shared && alone ? strcmp(with_shared, alone) == 0
+                                    : !with_shared && !alone && strcmp(shared_err, alone_err) == 0;
+    if (!same) printf("#   shared %s / %s\n#   alone  %s / %s\n", with_shared ? with_shared : "-", shared_err ? shared_err : "-",
+                      alone ? alone : "-", alone_err ? alone_err : "-");
+    lua_pushboolean(L, same && shared_units == alone_units);
+    lua_pushinteger(L, (lua_Integer)shared.n);
+    free(first);
+    free(with_shared);
+    free(alone);
+    free(shared_err);
+    free(alone_err);
+    return 2;
+}
+
 static pl_vm *new_bot(size_t memory, long instructions) {
     pl_vm *vm = test_bot_vm("textbot", "/nonexistent", memory, instructions, 0);
     if (!vm) return NULL;
+    lua_register(pl_vm_lua(vm), "check_shared", check_shared);
     lua_register(pl_vm_lua(vm), "check_charges", check_charges);
     lua_register(pl_vm_lua(vm), "write_counted", write_counted);
     return vm;
@@ -393,6 +446,37 @@ TEST(charges_like_the_tree) {
                        "local a, b = check_charges(t)\n"
                        "return a == b and a > 0"));
     CHECK(bot_true(vm, "local a, b = check_charges({a = 1}) return a == b"));
+    pl_vm_release(vm);
+}
+
+/* A turn's session keeps the choices its replies offer: the replies copy
+ * their text, with the charges and errors of writing them again. */
+TEST(shared_objects_as_if_written_again) {
+    pl_vm *vm = new_bot(64u << 20, 100000000L);
+    if (!vm) return;
+    /* the choices, in the session's offered and the reply's choices */
+    CHECK(bot_true(vm, "local a, b = {title = 'Latte · €3.30', payload = 'latte'}, {title = 'Tea', payload = 'tea'}\n"
+                       "local ok, n = check_shared({offered = {a, b}, turn = 2, stack = {{slots = {}}}},\n"
+                       "                           {{text = 'Which?', choices = {a, b}}, {text = 'or', choices = {b}}})\n"
+                       "return ok and n == 2"));
+    /* objects holding tables are not noted; a failed first text notes none */
+    CHECK(bot_true(vm, "local a = {title = 'x', more = {y = 1}}\n"
+                       "local ok, n = check_shared({a}, {a, a.more})\n"
+                       "local ok2, n2 = check_shared({{x = 1}, bad = '\\255'}, {})\n"
+                       "return ok and n == 1 and ok2 and n2 == 0"));
+    /* an error after a copy names the same place */
+    CHECK(bot_true(vm, "local a = {title = 'x'}\n"
+                       "return (check_shared({a}, {a, {title = '\\255'}}))"));
+    /* members whose charges cross a charging point (every 1024 values) */
+    CHECK(bot_true(vm, "local a = {title = 'x', payload = 'y', more = 'z'}\n"
+                       "for filler = 1015, 1025 do\n"
+                       "  local second = {}\n"
+                       "  for i = 1, filler do second[i] = i end\n"
+                       "  second[filler + 1] = a\n"
+                       "  second[filler + 2] = a\n"
+                       "  if not check_shared({a}, second) then return false end\n"
+                       "end\n"
+                       "return true"));
     pl_vm_release(vm);
 }
 
@@ -450,9 +534,11 @@ TEST(stops_over_the_instruction_budget) {
 int main(void) {
     RUN(chosen_values);
     RUN(every_short_byte_sequence);
+    RUN(long_strings_with_an_edge_byte_anywhere);
     RUN(random_values);
     RUN(error_messages_name_the_key);
     RUN(charges_like_the_tree);
+    RUN(shared_objects_as_if_written_again);
     RUN(text_counts_in_a_scope);
     RUN(stops_over_the_instruction_budget);
     return check_done();
