@@ -334,13 +334,20 @@ static void interleaved_users(pl_app *app) {
     CHECK(errors_logged == 0);
 }
 
+/* Makes the folder dir (a mkdtemp template) and names path/p.db in it;
+ * returns 0 when the folder cannot be made. */
+static int temp_db(char *dir, char *path, size_t size) {
+    if (!mkdtemp(dir)) return 0;
+    snprintf(path, size, "%s/p.db", dir);
+    return 1;
+}
+
 /* A database file with --sync full: the loop hands every commit to the
  * sync thread and delivers after its fdatasync. */
 TEST(sync_thread_makes_commits_durable_before_delivery) {
     char dir[] = "/tmp/parley-test-sync-XXXXXX";
-    if (!mkdtemp(dir)) return;
     char path[96];
-    snprintf(path, sizeof path, "%s/p.db", dir);
+    if (!temp_db(dir, path, sizeof path)) return;
     pl_app *app = open_app_with(path, PL_SYNC_FULL, 1);
     CHECK(app != NULL);
     if (app) {
@@ -373,9 +380,8 @@ TEST(sync_thread_makes_commits_durable_before_delivery) {
 TEST(wal_starts_over_after_a_held_checkpoint) {
     if (on_postgres) return;
     char dir[] = "/tmp/parley-test-wal-XXXXXX";
-    if (!mkdtemp(dir)) return;
     char path[96];
-    snprintf(path, sizeof path, "%s/p.db", dir);
+    if (!temp_db(dir, path, sizeof path)) return;
     pl_app *app = open_app_with(path, PL_SYNC_FULL, 1);
     CHECK(app != NULL);
     if (app) {
@@ -415,9 +421,8 @@ TEST(wal_starts_over_after_a_held_checkpoint) {
  * each one's turns run in order on one of them, with its own state. */
 TEST(turn_threads_keep_each_shopper_in_order) {
     char dir[] = "/tmp/parley-test-threads-XXXXXX";
-    if (!mkdtemp(dir)) return;
     char path[96];
-    snprintf(path, sizeof path, "%s/p.db", dir);
+    if (!temp_db(dir, path, sizeof path)) return;
     /* SQLite: a file, which the turn threads read with connections of their own */
     pl_app *app = on_postgres ? open_app_threads(3) : open_app_with(path, PL_SYNC_FULL, 3);
     CHECK(app != NULL);
